@@ -1,0 +1,174 @@
+"""The config schema: defaults for every field, and validation before any work.
+
+Configs in `experiments/configs/` start from `default_config()` and change what
+they need. `validate(config)` checks every field (type, range, allowed names) and
+raises one `UserError` naming the field, the value and what is expected; it runs
+before data is read or anything is compiled.
+"""
+
+import inspect
+import math
+
+import ml_collections
+import optax
+from ml_collections import config_dict
+
+from ae_jax import models
+from ae_jax.errors import UserError
+
+MODELS = ("autoencoder", "vae")
+RECON = ("mse", "bce", "gaussian")
+SPARSITY = ("none", "kl")
+DATASETS = ("digits", "breast_cancer")
+SCALINGS = ("minmax", "standard", "none")
+CATEGORICAL = ("ordinal", "onehot")
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "linear", "exponential")
+# Optimizer settings a config may pass through to optax (None = optax's default).
+OPTIM_KWARGS = ("b1", "b2", "eps", "momentum", "nesterov", "weight_decay", "rho", "decay",
+                "centered", "initial_accumulator_value")
+# optax constructors usable by name; each must take `learning_rate` first.
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adadelta", "adagrad", "adamax", "nadam",
+              "lamb", "lion", "adabelief", "yogi", "radam", "novograd", "amsgrad")
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Every field a run reads, with its default. Seed configs override a few."""
+    c = ml_collections.ConfigDict()
+
+    c.data = dict(
+        name="breast_cancer",  # bundled set, used when `path` is empty: digits | breast_cancer
+        path="",  # a CSV (with header), .npy or .npz file of your own; wins over `name`
+        label_column="",  # CSV column (npz key) kept out of the features, used for plots
+        keep_label=False,  # also use the label column as a feature
+        categorical="ordinal",  # string columns -> ordinal codes | onehot
+        scaling="minmax",  # minmax | standard | none, fitted on the training split only
+        val_fraction=0.2,  # held-out share, split deterministically by `split_seed`
+        split_seed=0,
+        npz_key="",  # array inside an .npz ("" = "x" or the only array)
+    )
+    c.model = dict(
+        name="autoencoder",  # autoencoder | vae
+        encoder_widths=(),  # hidden widths before the code layer; () = the simple AE
+        decoder_widths=config_dict.placeholder(tuple),  # None = mirror of encoder_widths
+        latent_dim=8,  # code size
+        activation="relu",  # hidden activations: one name, or comma-separated per layer
+        decoder_activation="",  # "" = same as `activation`
+        code_activation="identity",  # code layer of the AE (the VAE's mean is linear)
+        output_activation="sigmoid",  # applied to the decoder's logits
+    )
+    c.loss = dict(
+        recon="mse",  # mse | bce (Bernoulli, from logits) | gaussian (NLL, std `obs_std`)
+        obs_std=1.0,  # fixed observation std of the Gaussian likelihood
+        l1_weight=0.0,  # L1 activity penalty on the code (the sparse AE)
+        sparsity="none",  # none | kl: KL(rho || mean activation) penalty (sigmoid codes)
+        sparsity_weight=0.0,
+        rho=0.05,  # target mean activation for `sparsity=kl`
+        beta=1.0,  # weight of the VAE's KL term (beta-VAE)
+        noise_std=0.0,  # Gaussian input noise during training (denoising AE)
+    )
+    c.optim = dict(
+        name="adam",
+        learning_rate=1e-3,  # peak learning rate (the schedule multiplies it)
+        schedule="constant",  # constant | cosine | warmup_cosine | linear | exponential
+        warmup_epochs=0.0,  # for warmup_cosine
+        end_factor=0.0,  # final lr / peak lr for cosine, warmup_cosine, linear
+        decay_rate=0.9,  # per-epoch factor for exponential
+        grad_clip=0.0,  # clip gradients to this global norm; 0 = off
+    )
+    for key in OPTIM_KWARGS:
+        c.optim[key] = config_dict.placeholder(bool if key in ("nesterov", "centered") else float)
+    c.train = dict(
+        epochs=5,
+        batch_size=1000,  # the last, partial batch is padded and masked (see README)
+        seed=0,  # parameters, data order, noise and VAE samples all derive from it
+        shuffle=True,
+        num_models=1,  # >1: train seeds seed..seed+K-1 together in one program
+        eval_batch_size=4096,
+        log_every=1,  # epochs between log lines (metrics.jsonl has every epoch)
+    )
+    return c
+
+
+def _check(cond: bool, field: str, value, expected: str) -> None:
+    if not cond:
+        raise UserError(f"{field}: got {value!r}; expected {expected}.")
+
+
+def _choice(value, field: str, allowed) -> None:
+    _check(value in allowed, field, value, f"one of {list(allowed)}")
+
+
+def _positive_int(value, field: str) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    _check(ok, field, value, "a positive integer")
+
+
+def _number(value, field: str, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False):
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+    lo_b, hi_b = ("(" if lo_open else "["), (")" if hi_open else "]")
+    _check(ok, field, value, f"a finite number in {lo_b}{lo}, {hi}{hi_b}")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raises `UserError` for the first invalid field; returns None when all are valid."""
+    for section in ("data", "model", "loss", "optim", "train"):
+        if section not in config:
+            raise UserError(f"config: missing section {section!r}; start from default_config().")
+    d, m, lo, o, t = config.data, config.model, config.loss, config.optim, config.train
+
+    _check(isinstance(d.path, str), "data.path", d.path, "a file path string")
+    if not d.path:
+        _choice(d.name, "data.name", DATASETS)
+    _choice(d.scaling, "data.scaling", SCALINGS)
+    _choice(d.categorical, "data.categorical", CATEGORICAL)
+    _number(d.val_fraction, "data.val_fraction", 0.0, 1.0, lo_open=True, hi_open=True)
+
+    _choice(m.name, "model.name", MODELS)
+    _positive_int(m.latent_dim, "model.latent_dim")
+    for field in ("encoder_widths", "decoder_widths"):
+        widths = m[field]
+        if widths is None and field == "decoder_widths":
+            continue
+        ok = isinstance(widths, tuple | list) and all(
+            isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths
+        )
+        _check(ok, f"model.{field}", widths, "a tuple of positive integer layer widths")
+    for field in ("code_activation", "output_activation"):
+        _choice(m[field], f"model.{field}", models.ACTIVATIONS)
+    # Hidden activations (one name or one per layer) are checked when the model is built.
+    models.build_model(m, num_features=1)
+
+    _choice(lo.recon, "loss.recon", RECON)
+    if lo.recon == "bce":
+        _check(m.output_activation == "sigmoid", "model.output_activation", m.output_activation,
+               "'sigmoid' with loss.recon='bce' (the Bernoulli mean is sigmoid(logits))")
+    _choice(lo.sparsity, "loss.sparsity", SPARSITY)
+    if lo.sparsity == "kl":
+        _check(m.name == "autoencoder" and m.code_activation == "sigmoid",
+               "model.code_activation", m.code_activation,
+               "'sigmoid' on an autoencoder with loss.sparsity='kl' (rates need codes in (0, 1))")
+    _number(lo.obs_std, "loss.obs_std", 0.0, lo_open=True)
+    _number(lo.rho, "loss.rho", 0.0, 1.0, lo_open=True, hi_open=True)
+    for field in ("l1_weight", "sparsity_weight", "beta", "noise_std"):
+        _number(lo[field], f"loss.{field}", 0.0)
+
+    _choice(o.name, "optim.name", OPTIMIZERS)
+    _number(o.learning_rate, "optim.learning_rate", 0.0, lo_open=True)
+    _choice(o.schedule, "optim.schedule", SCHEDULES)
+    _number(o.warmup_epochs, "optim.warmup_epochs", 0.0)
+    _number(o.end_factor, "optim.end_factor", 0.0)
+    _number(o.decay_rate, "optim.decay_rate", 0.0, lo_open=True)
+    _number(o.grad_clip, "optim.grad_clip", 0.0)
+    accepted = inspect.signature(getattr(optax, o.name)).parameters
+    for key in OPTIM_KWARGS:
+        if o[key] is not None and key not in accepted:
+            takes = [k for k in OPTIM_KWARGS if k in accepted]
+            raise UserError(f"optim.{key}: optax.{o.name} has no setting {key!r}; it takes "
+                            f"{takes} (leave the others unset).")
+
+    for field in ("epochs", "batch_size", "num_models", "eval_batch_size", "log_every"):
+        _positive_int(t[field], f"train.{field}")
+    _check(isinstance(t.seed, int) and not isinstance(t.seed, bool) and 0 <= t.seed < 2**31,
+           "train.seed", t.seed, "an integer in [0, 2**31)")

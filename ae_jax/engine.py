@@ -1,0 +1,230 @@
+"""The compiled core: train state, optimizer, one pure step, a fused epoch, eval.
+
+Everything here works on K >= 1 models at once. K stacked `TrainState`s and K
+hyper dicts go through `jax.vmap`; for K = 1 the same functions run unbatched, so
+a single run pays nothing for the multi-model machinery and "K together equals K
+alone" is a real comparison of two different programs (tests/test_multi.py).
+
+An epoch is one jitted `lax.scan` over device-resident data: the host passes only
+the epoch's row order, an int32 array (num_batches, batch_size) padded with -1.
+Padded rows carry mask 0, so a batch size that does not divide the data gives a
+smaller last batch, as in Keras' `fit`, without a second compiled shape.
+"""
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ae_jax import config as config_lib
+from ae_jax import models, objective
+
+# Independent random streams, all derived from the run's seed.
+_INIT, _TRAIN, _EVAL = 0, 1, 2
+
+
+class TrainState(flax.struct.PyTreeNode):
+    step: jax.Array  # int32, optimizer steps taken
+    params: Any
+    opt_state: Any
+    # -1 while healthy; else the first step whose loss or gradient was non-finite.
+    # From then on updates are skipped, so params stay at the last finite values.
+    diverged_step: jax.Array
+
+
+def make_schedule(optim_cfg, steps_per_epoch: int, epochs: int) -> optax.Schedule:
+    """A multiplier schedule with peak 1; the step scales it by hyper['learning_rate']."""
+    total = max(steps_per_epoch * epochs, 1)
+    name, end = optim_cfg.schedule, float(optim_cfg.end_factor)
+    if name == "constant":
+        return optax.constant_schedule(1.0)
+    if name == "cosine":
+        return optax.cosine_decay_schedule(1.0, total, alpha=end)
+    if name == "warmup_cosine":
+        warmup = min(int(round(optim_cfg.warmup_epochs * steps_per_epoch)), total - 1)
+        return optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, total, end_value=end)
+    if name == "linear":
+        return optax.linear_schedule(1.0, end, total)
+    return optax.exponential_decay(1.0, steps_per_epoch, float(optim_cfg.decay_rate))
+
+
+def make_optimizer(optim_cfg, steps_per_epoch: int, epochs: int) -> optax.GradientTransformation:
+    """The optax optimizer named in the config, with learning rate = schedule multiplier.
+
+    Every optax optimizer ends in `scale_by_learning_rate`, so its update is linear
+    in the learning rate: building it with the unit-peak schedule and multiplying
+    the update by the run's learning rate inside the step is exact, and keeps the
+    learning rate a vmappable argument rather than a constant baked into the program.
+    """
+    kwargs = {k: optim_cfg[k] for k in config_lib.OPTIM_KWARGS if optim_cfg[k] is not None}
+    schedule = make_schedule(optim_cfg, steps_per_epoch, epochs)
+    tx = getattr(optax, optim_cfg.name)(learning_rate=schedule, **kwargs)
+    if optim_cfg.grad_clip > 0:
+        tx = optax.chain(optax.clip_by_global_norm(optim_cfg.grad_clip), tx)
+    return tx
+
+
+def epoch_order(seed: int, epoch: int, n: int, batch_size: int, shuffle: bool) -> np.ndarray:
+    """Row order of one epoch, (ceil(n / batch_size), batch_size) int32, padded with -1.
+
+    Computed on the host from (seed, epoch) alone, so a resumed run sees the same
+    batches, and cheaply (numpy's permutation of 10k rows takes ~0.1 ms, while
+    `jax.random.permutation` costs more than a whole epoch of the seed models on a
+    CPU). The host computes epoch e+1's order while the device runs epoch e.
+    """
+    if shuffle:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, epoch, 0xAE]))
+        order = rng.permutation(n).astype(np.int32)
+    else:
+        order = np.arange(n, dtype=np.int32)
+    num_batches = -(-n // batch_size)
+    padded = np.full(num_batches * batch_size, -1, np.int32)
+    padded[:n] = order
+    return padded.reshape(num_batches, batch_size)
+
+
+class Engine:
+    """Builds and compiles the model's init, epoch and eval programs for one static config."""
+
+    def __init__(self, config, num_features: int, num_train: int, noise: bool | None = None):
+        self.config = config
+        self.num_features = num_features
+        self.model = models.build_model(config.model, num_features)
+        # A batch larger than the data would only add padding: use one full batch.
+        self.batch_size = min(int(config.train.batch_size), num_train)
+        self.steps_per_epoch = math.ceil(num_train / self.batch_size)
+        self.tx = make_optimizer(config.optim, self.steps_per_epoch, config.train.epochs)
+        noise = config.loss.noise_std > 0 if noise is None else noise
+        self.loss_fn = objective.make_loss_fn(self.model, config, noise=noise)
+        self.traces = 0  # incremented when the epoch program is traced (retrace guard)
+
+    # ---- pure functions of one model; vmapped for K models ----
+
+    def init(self, hyper) -> TrainState:
+        key = jax.random.PRNGKey(hyper["seed"])
+        dummy = jnp.zeros((1, self.num_features), jnp.float32)
+        params = self.model.init(
+            jax.random.fold_in(key, _INIT), dummy, jax.random.fold_in(key, _EVAL)
+        )["params"]
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=self.tx.init(params),
+            diverged_step=jnp.full((), -1, jnp.int32),
+        )
+
+    def train_step(self, state: TrainState, hyper, x, mask) -> tuple[TrainState, dict]:
+        """One optimizer step on batch x (B, D) with row mask (B,)."""
+        key = jax.random.fold_in(jax.random.PRNGKey(hyper["seed"]), _TRAIN)
+        rng = jax.random.fold_in(key, state.step)
+        grad_fn = jax.value_and_grad(self.loss_fn, has_aux=True)
+        (loss, terms), grads = grad_fn(state.params, x, mask, rng, hyper, True)
+        updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+        updates = jax.tree.map(lambda u: hyper["learning_rate"] * u, updates)
+        params = optax.apply_updates(state.params, updates)
+        grad_norm = _tree_norm(grads)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        healthy = state.diverged_step < 0
+        keep_new = finite & healthy
+        pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(keep_new, a, b), new, old)
+        state = TrainState(
+            step=state.step + 1,
+            params=pick(params, state.params),
+            opt_state=pick(opt_state, state.opt_state),
+            diverged_step=jnp.where(healthy & ~finite, state.step, state.diverged_step),
+        )
+        return state, {"loss": loss, **terms, "grad_norm": grad_norm}
+
+    def train_epoch(self, state: TrainState, hyper, x_train, order) -> tuple[TrainState, dict]:
+        """All batches of one epoch as one `lax.scan`; metrics are row-weighted means."""
+        self.traces += 1
+
+        def body(state, idx):
+            mask = (idx >= 0).astype(jnp.float32)
+            batch = x_train[jnp.maximum(idx, 0)]
+            state, metrics = self.train_step(state, hyper, batch, mask)
+            return state, (metrics, jnp.sum(mask))
+
+        state, (metrics, rows) = jax.lax.scan(body, state, order)
+        return state, jax.tree.map(lambda m: jnp.sum(m * rows) / jnp.sum(rows), metrics)
+
+    def eval_step(self, params, hyper, x, mask) -> dict:
+        """Validation terms on one batch, plus `mse`: per-element MSE of the deterministic
+        reconstruction (a VAE decodes its posterior mean)."""
+        rng = jax.random.fold_in(jax.random.PRNGKey(hyper["seed"]), _EVAL)
+        loss, terms = self.loss_fn(params, x, mask, rng, hyper, False)
+        recon = self.model.apply({"params": params}, x, method=_reconstruct)
+        w = mask / jnp.maximum(jnp.sum(mask), 1.0)
+        mse = w @ jnp.mean(jnp.square(recon - x), axis=-1)
+        return {"loss": loss, **terms, "mse": mse}
+
+    def evaluate(self, params, hyper, x_batches, masks) -> dict:
+        """Eval over padded batches (nb, B, D) with masks (nb, B); row-weighted means."""
+
+        def body(_, inp):
+            x, mask = inp
+            return None, (self.eval_step(params, hyper, x, mask), jnp.sum(mask))
+
+        _, (metrics, rows) = jax.lax.scan(body, None, (x_batches, masks))
+        return jax.tree.map(lambda m: jnp.sum(m * rows) / jnp.sum(rows), metrics)
+
+    # ---- compiled programs over K stacked models ----
+
+    def compile(self, k: int) -> "Programs":
+        """jit (and vmap when k > 1) init, epoch and eval for k models."""
+        return Programs(
+            init=jax.jit(_over_models(self.init, k, (0,))),
+            epoch=jax.jit(_over_models(self.train_epoch, k, (0, 0, None, 0)), donate_argnums=0),
+            evaluate=jax.jit(_over_models(self.evaluate, k, (0, 0, None, None))),
+        )
+
+
+# optax.tree.norm replaced optax.global_norm (deprecated) in newer optax releases.
+_tree_norm = getattr(getattr(optax, "tree", None), "norm", None) or optax.global_norm
+
+
+def _reconstruct(module, x):
+    return module.decode(module.encode(x))
+
+
+@flax.struct.dataclass
+class Programs:
+    init: Callable = flax.struct.field(pytree_node=False)
+    epoch: Callable = flax.struct.field(pytree_node=False)
+    evaluate: Callable = flax.struct.field(pytree_node=False)
+
+
+def _over_models(fn: Callable, k: int, in_axes: tuple) -> Callable:
+    """vmap over a leading model axis; for k == 1 call fn unbatched and re-add the axis."""
+    if k > 1:
+        return jax.vmap(fn, in_axes=in_axes)
+
+    def single(*args):
+        args = [
+            jax.tree.map(lambda a: a[0], arg) if axis == 0 else arg
+            for arg, axis in zip(args, in_axes, strict=True)
+        ]
+        return jax.tree.map(lambda a: a[None], fn(*args))
+
+    return single
+
+
+def pad_batches(x: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, D) -> (nb, B, D) zero-padded rows and (nb, B) masks, for `Engine.evaluate`."""
+    n = x.shape[0]
+    batch_size = max(min(batch_size, n), 1)
+    nb = -(-n // batch_size)
+    xp = np.zeros((nb * batch_size, x.shape[1]), np.float32)
+    xp[:n] = x
+    mask = np.zeros(nb * batch_size, np.float32)
+    mask[:n] = 1.0
+    return xp.reshape(nb, batch_size, -1), mask.reshape(nb, batch_size)
+
+
+def count_params(params) -> int:
+    return int(sum(np.prod(p.shape) for p in jax.tree.leaves(params)))

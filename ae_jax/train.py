@@ -1,0 +1,283 @@
+"""train_and_evaluate(config, workdir): validate, load data, train, write the workdir.
+
+The workdir contract (other tools read these names):
+  config.json        the resolved config, plus the data's shape and columns
+  preprocessor.json  the fitted encoding and scaling, to transform new rows alike
+  metrics.jsonl      one JSON object per epoch: epoch, step, train/*, eval/*, epoch_s, rows_per_s
+  summary.json       the last epoch's figures, plus status, wall_s, compile_s, n_params
+  figures/           learning curves; reconstructions (image data); samples (VAE)
+
+`train_group` trains K runs that share a static config (shapes, losses present)
+in one compiled program, each run with its own workdir; `train_and_evaluate` is
+the K = 1 case, or K seeds when `train.num_models` > 1.
+"""
+
+import copy
+import json
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+
+from ae_jax import config as config_lib
+from ae_jax import data as data_lib
+from ae_jax import engine as engine_lib
+from ae_jax import objective, plots
+from ae_jax.errors import UserError
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+    """Trains the configured run (or `train.num_models` seeds of it) into `workdir`.
+
+    Returns the summaries (one per model). With num_models = K > 1 the runs go to
+    `workdir/seed=S` for S = seed .. seed + K - 1.
+    """
+    config_lib.validate(config)
+    k = config.train.num_models
+    if k == 1:
+        return train_group([config], [workdir])
+    configs, workdirs = [], []
+    for i in range(k):
+        c = copy.deepcopy(config)
+        with c.unlocked():
+            c.train.seed = config.train.seed + i
+            c.train.num_models = 1
+        configs.append(c)
+        workdirs.append(os.path.join(workdir, f"seed={c.train.seed}"))
+    return train_group(configs, workdirs)
+
+
+def static_signature(config) -> dict:
+    """The config with vmappable scalars removed: runs with equal signatures share a program."""
+    d = config.to_dict()
+    for key in objective.HYPER_KEYS:
+        section = "optim" if key == "learning_rate" else "train" if key == "seed" else "loss"
+        d[section].pop(key)
+    d["train"].pop("num_models")
+    return d
+
+
+def check_groupable(configs: list) -> None:
+    """Raises UserError naming the fields that stop these configs training together."""
+    base = _flatten(static_signature(configs[0]))
+    for i, c in enumerate(configs[1:], start=1):
+        other = _flatten(static_signature(c))
+        diff = sorted(k for k in base.keys() | other.keys() if base.get(k) != other.get(k))
+        if diff:
+            shown = ", ".join(f"{k}: {base.get(k)!r} vs {other.get(k)!r}" for k in diff[:5])
+            raise UserError(
+                f"runs 0 and {i} cannot train together: they differ in {shown}, which change "
+                f"shapes or code paths. Only {list(objective.HYPER_KEYS)} may vary within a group; "
+                "train the others separately (or with the sweep runner, which groups them)."
+            )
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = tuple(v) if isinstance(v, list) else v
+    return out
+
+
+def _prepare_workdir(workdir: str, num_features: int, columns: list[str]) -> None:
+    try:
+        os.makedirs(os.path.join(workdir, "figures"), exist_ok=True)
+    except OSError as e:
+        raise UserError(f"workdir {workdir!r} cannot be created: {e.strerror}.") from None
+    if not os.access(workdir, os.W_OK):
+        raise UserError(f"workdir {workdir!r} is not writable; choose another --workdir.")
+    old = os.path.join(workdir, "config.json")
+    if os.path.exists(old):
+        with open(old) as f:
+            prev = json.load(f).get("dataset", {})
+        if prev.get("num_features") not in (None, num_features):
+            raise UserError(
+                f"workdir {workdir!r} holds a model trained on {prev['num_features']} features "
+                f"({prev.get('columns', [])[:6]}...), but this data has {num_features} "
+                f"({columns[:6]}...). Use the same data, or a new --workdir."
+            )
+
+
+def write_json(path: str, obj) -> None:
+    """Write then rename, so a reader never sees half a file."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
+    """Trains len(configs) runs that differ only in vmappable scalars, together.
+
+    Returns one summary dict per run (also written to each workdir/summary.json).
+    A run whose loss turns non-finite is stopped there (its parameters stay at the
+    last finite values) and marked "diverged"; the others go on unaffected.
+    """
+    for c in configs:
+        config_lib.validate(c)
+    check_groupable(configs)
+    cfg, k = configs[0], len(configs)
+    ds = dataset if dataset is not None else data_lib.load_dataset(cfg.data)
+    for w in workdirs:
+        _prepare_workdir(w, ds.num_features, ds.columns)
+    x_train, x_val = ds.train, ds.val
+    n_train = x_train.shape[0]
+
+    noise = any(c.loss.noise_std > 0 for c in configs)
+    engine = engine_lib.Engine(cfg, ds.num_features, n_train, noise=noise)
+    hypers = [objective.hyper_from_config(c) for c in configs]
+    hyper = objective.stack_hypers(hypers)
+    progs = engine.compile(k)
+    devices = jax.devices()
+    logging.info("devices: %s", ", ".join(f"{d.platform}:{d.id}" for d in devices))
+
+    for c, w in zip(configs, workdirs, strict=True):
+        resolved = json.loads(c.to_json_best_effort())
+        resolved["dataset"] = {
+            "name": ds.name, "num_features": ds.num_features, "columns": ds.columns,
+            "n_train": int(n_train), "n_val": int(x_val.shape[0]),
+            "image_shape": list(ds.image_shape) if ds.image_shape else None,
+            "batch_size": engine.batch_size, "steps_per_epoch": engine.steps_per_epoch,
+        }
+        write_json(os.path.join(w, "config.json"), resolved)
+        data_lib.save_preprocessor(ds.preprocessor, os.path.join(w, "preprocessor.json"))
+
+    t_start = time.perf_counter()
+    x_train_d = jax.device_put(x_train)
+    xv, mv = engine_lib.pad_batches(x_val, cfg.train.eval_batch_size)
+    xv, mv = jax.device_put(xv), jax.device_put(mv)
+    orders = lambda epoch: np.stack([
+        engine_lib.epoch_order(h["seed"], epoch, n_train, engine.batch_size, cfg.train.shuffle)
+        for h in hypers
+    ])
+
+    # Compile ahead of time so compile time is reported apart from epoch time.
+    t0 = time.perf_counter()
+    states = progs.init(hyper)
+    order = orders(0)
+    epoch_fn = progs.epoch.lower(states, hyper, x_train_d, order).compile()
+    eval_fn = progs.evaluate.lower(states.params, hyper, xv, mv).compile()
+    compile_s = time.perf_counter() - t0
+    n_params = engine_lib.count_params(jax.tree.map(lambda a: a[0], states.params))
+    logging.info(
+        "%d model(s) %s, %d parameters each, %d features, %d train / %d val rows, batch %d "
+        "(%d steps/epoch), compiled in %.2f s",
+        k, cfg.model.name, n_params, ds.num_features, n_train, x_val.shape[0],
+        engine.batch_size, engine.steps_per_epoch, compile_s,
+    )
+
+    epochs = cfg.train.epochs
+    history: list[list[dict]] = [[] for _ in range(k)]
+    status = ["running"] * k
+    diverged_step = [None] * k
+    files = [open(os.path.join(w, "metrics.jsonl"), "w") for w in workdirs]
+    try:
+        for epoch in range(1, epochs + 1):
+            t_epoch = time.perf_counter()
+            states, train_m = epoch_fn(states, hyper, x_train_d, order)
+            if epoch < epochs:
+                order = orders(epoch)  # Host work overlaps the device's epoch.
+            train_m, div = jax.device_get((train_m, states.diverged_step))
+            epoch_s = time.perf_counter() - t_epoch
+            eval_m = jax.device_get(eval_fn(states.params, hyper, xv, mv))
+            step = epoch * engine.steps_per_epoch
+            for i in range(k):
+                if status[i] != "running":
+                    continue
+                if div[i] >= 0:
+                    status[i], diverged_step[i] = "diverged", int(div[i])
+                    last = history[i][-1] if history[i] else {}
+                    logging.error(
+                        "run %s diverged: non-finite loss or gradient at step %d (epoch %d); "
+                        "kept the parameters from before that step; last finite values: %s",
+                        workdirs[i], div[i], epoch, {k_: v for k_, v in last.items()
+                                                     if k_.startswith(("train/", "eval/"))},
+                    )
+                    continue
+                row = {"epoch": epoch, "step": step}
+                row.update({f"train/{n}": float(train_m[n][i]) for n in _ordered(train_m)})
+                row.update({f"eval/{n}": float(eval_m[n][i]) for n in _ordered(eval_m)})
+                row.update({"epoch_s": epoch_s, "rows_per_s": n_train / epoch_s})
+                history[i].append(row)
+                files[i].write(json.dumps(row) + "\n")
+                files[i].flush()
+            if all(s != "running" for s in status):
+                break
+            elapsed = time.perf_counter() - t_start
+            if epoch % cfg.train.log_every == 0 or epoch == epochs:
+                _log_epoch(epoch, epochs, history, status, n_train * k / epoch_s,
+                           elapsed / epoch * (epochs - epoch))
+    finally:
+        for f in files:
+            f.close()
+
+    wall_s = time.perf_counter() - t_start
+    summaries = []
+    for i in range(k):
+        last = history[i][-1] if history[i] else {"epoch": 0, "step": 0}
+        summary = dict(last)
+        summary.update({
+            "status": "done" if status[i] == "running" else status[i],
+            "diverged_step": diverged_step[i],
+            "wall_s": wall_s, "compile_s": compile_s, "n_params": n_params,
+            "num_models_together": k,
+        })
+        write_json(os.path.join(workdirs[i], "summary.json"), summary)
+        params_i = jax.tree.map(lambda a, i=i: np.asarray(a[i]), states.params)
+        plots.run_figures(workdirs[i], engine.model, params_i, ds, history[i], hypers[i])
+        summaries.append(summary)
+    _log_summary(summaries, workdirs)
+    return summaries
+
+
+_METRIC_ORDER = ("loss", "recon", "l1", "kl", "sparsity", "mse", "grad_norm")
+
+
+def _ordered(metrics: dict) -> list[str]:
+    """Metric names in reading order (loss first), whatever order the pytree gave."""
+    rank = {n: i for i, n in enumerate(_METRIC_ORDER)}
+    return sorted(metrics, key=lambda n: (rank.get(n, len(rank)), n))
+
+
+def _fmt(row: dict, prefix: str) -> str:
+    keys = [k for k in row if k.startswith(prefix)]
+    return " ".join(f"{k[len(prefix):]} {row[k]:.4g}" for k in keys)
+
+
+def _log_epoch(epoch, epochs, history, status, rows_per_s, eta_s) -> None:
+    live = [h[-1] for h, s in zip(history, status, strict=True) if s == "running" and h]
+    if len(history) == 1 and live:
+        r = live[0]
+        logging.info("epoch %d/%d | train %s | eval %s | %s rows/s | ETA %.1f s", epoch, epochs,
+                     _fmt(r, "train/"), _fmt(r, "eval/"), f"{rows_per_s:,.0f}", eta_s)
+        return
+    losses = np.array([r["eval/loss"] for r in live]) if live else np.array([np.nan])
+    logging.info(
+        "epoch %d/%d | %d models running, %d diverged | eval/loss median %.4g [min %.4g, max %.4g]"
+        " | %s rows/s (all models) | ETA %.1f s", epoch, epochs, len(live),
+        sum(s == "diverged" for s in status), np.median(losses), losses.min(), losses.max(),
+        f"{rows_per_s:,.0f}", eta_s,
+    )
+
+
+def summary_table(summaries: list[dict], names: list[str]) -> str:
+    """A markdown table of the final figures, one row per run."""
+    keys = [k for k in summaries[0] if k.startswith(("train/", "eval/")) and k != "train/grad_norm"]
+    head = ["run", "status", "epoch", *keys, "n_params", "wall_s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, s in zip(names, summaries, strict=True):
+        vals = [f"{s[k]:.5g}" if k in s else "-" for k in keys]
+        lines.append("| " + " | ".join([name, s["status"], str(s["epoch"]), *vals,
+                                        str(s["n_params"]), f"{s['wall_s']:.2f}"]) + " |")
+    return "\n".join(lines)
+
+
+def _log_summary(summaries, workdirs) -> None:
+    names = [os.path.basename(os.path.normpath(w)) for w in workdirs]
+    logging.info("summary:\n%s", summary_table(summaries, names))

@@ -1,0 +1,36 @@
+r"""Train one config (or K seeds of it together) into a workdir.
+
+  python -m experiments.main --config=experiments/configs/seed_sparse.py --workdir=/tmp/run \
+    [--config.model.latent_dim=4] [--config.data.path=my.csv] [--config.train.num_models=8]
+"""
+
+import logging as std_logging
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from ae_jax import train
+from ae_jax.errors import UserError
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Config file (get_config()).", lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for config.json, metrics.jsonl, summary.json, ...")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+    # JAX logs a failed TPU probe at INFO on every CPU/GPU machine; it is not ours to show.
+    std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    except UserError as e:
+        logging.flush()
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    app.run(main)

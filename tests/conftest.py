@@ -1,0 +1,49 @@
+"""Shared test setup: strict JAX, a tiny purchase-layout CSV, small configs."""
+
+import csv
+import os
+
+# Several CPU devices for the sharding tests; must be set before JAX starts.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+# Equinox's habit: rank promotion is a bug in our code, not a convenience.
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+PURCHASE_COLUMNS = [
+    "Administrative", "Administrative_Duration", "Informational", "Informational_Duration",
+    "ProductRelated", "ProductRelated_Duration", "BounceRates", "ExitRates", "PageValues",
+    "SpecialDay", "Month", "OperatingSystems", "Browser", "Region", "TrafficType",
+    "VisitorType", "Weekend", "Revenue",
+]
+MONTHS = ["Feb", "Mar", "May", "June", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+VISITORS = ["Returning_Visitor", "New_Visitor", "Other"]
+
+
+def write_purchase_csv(path, n: int = 300, seed: int = 0) -> str:
+    """Rows in the UCI Online Shoppers table's 18-column layout, with its value kinds."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(PURCHASE_COLUMNS)
+        for _ in range(n):
+            admin = int(rng.integers(0, 10))
+            w.writerow([
+                admin, round(admin * rng.uniform(0, 60), 3), int(rng.integers(0, 4)),
+                round(rng.uniform(0, 200), 2), int(rng.integers(1, 80)),
+                round(rng.uniform(0, 3000), 3), round(rng.uniform(0, 0.2), 5),
+                round(rng.uniform(0, 0.2), 5), round(rng.exponential(5.0), 4),
+                rng.choice([0.0, 0.2, 0.4, 0.6, 0.8, 1.0]), rng.choice(MONTHS),
+                int(rng.integers(1, 8)), int(rng.integers(1, 13)), int(rng.integers(1, 9)),
+                int(rng.integers(1, 20)), rng.choice(VISITORS),
+                rng.choice(["TRUE", "FALSE"]), rng.choice(["TRUE", "FALSE"]),
+            ])
+    return str(path)
+
+
+@pytest.fixture
+def purchase_csv(tmp_path):
+    return write_purchase_csv(tmp_path / "online_shoppers.csv")

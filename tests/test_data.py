@@ -1,0 +1,336 @@
+"""Tests for ae_jax.data: known answers on small files written to tmp_path."""
+
+import csv
+import json
+
+import ml_collections
+import numpy as np
+import pytest
+
+from ae_jax import data
+from ae_jax.errors import UserError
+
+HEADER = [
+    "Administrative", "Administrative_Duration", "Informational", "Informational_Duration",
+    "ProductRelated", "ProductRelated_Duration", "BounceRates", "ExitRates", "PageValues",
+    "SpecialDay", "Month", "OperatingSystems", "Browser", "Region", "TrafficType",
+    "VisitorType", "Weekend", "Revenue",
+]
+MONTHS = ["Feb", "Mar", "May", "June", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+MONTHS_SORTED = sorted(MONTHS)  # ['Aug', 'Dec', 'Feb', 'Jul', 'June', 'Mar', 'May', ...]
+VISITORS = ["Returning_Visitor", "New_Visitor", "Other"]
+NUMERIC = [c for c in HEADER if c not in ("Month", "VisitorType", "Weekend", "Revenue")]
+
+
+def shopper_rows(n=60, seed=0):
+    """Deterministic rows in the UCI online-shoppers layout (all cells as strings)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        rows.append([
+            str(rng.integers(0, 10)), f"{rng.uniform(0, 300):.3f}", str(rng.integers(0, 4)),
+            f"{rng.uniform(0, 100):.3f}", str(rng.integers(1, 200)),
+            f"{rng.uniform(0, 5000):.3f}", f"{rng.uniform(0, 0.2):.5f}",
+            f"{rng.uniform(0, 0.2):.5f}", f"{rng.uniform(0, 50):.4f}",
+            f"{rng.choice([0.0, 0.2, 0.4, 0.8, 1.0]):.1f}", MONTHS[i % 10],
+            str(rng.integers(1, 5)), str(rng.integers(1, 9)), str(rng.integers(1, 10)),
+            str(rng.integers(1, 20)), VISITORS[i % 3],
+            ["TRUE", "FALSE", "True", "false"][i % 4], ["FALSE", "TRUE"][int(rng.integers(2))],
+        ])
+    return rows
+
+
+def write_csv(path, rows, header=HEADER):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return str(path)
+
+
+def cfg(**kw):
+    base = dict(name="digits", path="", label_column="", keep_label=False,
+                categorical="ordinal", scaling="minmax", val_fraction=0.2, split_seed=0,
+                npz_key="")
+    base.update(kw)
+    return ml_collections.ConfigDict(base)
+
+
+def encoded_by_hand(rows):
+    """Raw rows -> ordinal/boolean encoded float64 matrix, computed independently."""
+    out = np.zeros((len(rows), 18))
+    for i, r in enumerate(rows):
+        for j, (name, cell) in enumerate(zip(HEADER, r, strict=True)):
+            if name == "Month":
+                out[i, j] = MONTHS_SORTED.index(cell)
+            elif name == "VisitorType":
+                out[i, j] = sorted(VISITORS).index(cell)
+            elif name in ("Weekend", "Revenue"):
+                out[i, j] = cell.lower() == "true"
+            else:
+                out[i, j] = float(cell)
+    return out
+
+
+@pytest.fixture
+def shop(tmp_path):
+    rows = shopper_rows()
+    rows[0][10] = "  Feb "  # whitespace around a cell must not create a new category
+    return write_csv(tmp_path / "shop.csv", rows), shopper_rows()
+
+
+def test_purchase_csv_with_only_path(shop):
+    path, rows = shop
+    ds = data.load_dataset(ml_collections.ConfigDict({"path": path}))
+    assert ds.name == "shop.csv" and ds.columns == HEADER and ds.num_features == 18
+    assert ds.train.shape == (48, 18) and ds.val.shape == (12, 18)
+    assert ds.train.dtype == np.float32 and ds.labels_train is None and ds.image_shape is None
+    # minmax fitted on train rows only: exact values from a hand computation.
+    enc = encoded_by_hand(rows)
+    tr = enc[ds.train_indices]
+    lo, hi = tr.min(0), tr.max(0)
+    np.testing.assert_array_equal(ds.train, ((tr - lo) / (hi - lo)).astype(np.float32))
+    np.testing.assert_array_equal(ds.val, ((enc[ds.val_indices] - lo) / (hi - lo)).astype(
+        np.float32))
+    np.testing.assert_array_equal(ds.train.min(0), 0.0)
+    np.testing.assert_array_equal(ds.train.max(0), 1.0)
+
+
+def test_ordinal_and_boolean_codes(shop):
+    path, rows = shop
+    ds = data.load_dataset(cfg(path=path, scaling="none"))
+    x = np.concatenate([ds.train, ds.val])[np.argsort(np.r_[ds.train_indices, ds.val_indices])]
+    month, visitor, weekend = x[:, 10], x[:, 15], x[:, 16]
+    assert month[0] == 2 and month[3] == 4  # 'Feb' and 'June' in ['Aug', 'Dec', 'Feb', ...]
+    np.testing.assert_array_equal(month, [MONTHS_SORTED.index(MONTHS[i % 10]) for i in range(60)])
+    np.testing.assert_array_equal(visitor[:3], [2, 0, 1])  # Returning, New, Other
+    np.testing.assert_array_equal(weekend[:4], [1, 0, 1, 0])  # TRUE, FALSE, True, false
+    assert ds.preprocessor.kinds[10] == "categorical" and ds.preprocessor.kinds[16] == "boolean"
+    np.testing.assert_array_equal(x, encoded_by_hand(rows).astype(np.float32))
+
+
+def test_onehot_expands_names_and_widths(shop):
+    path, _ = shop
+    ds = data.load_dataset(cfg(path=path, categorical="onehot", scaling="none"))
+    assert ds.num_features == 16 + 10 + 3
+    assert ds.columns[10:20] == [f"Month={m}" for m in MONTHS_SORTED]
+    assert ds.columns[24:27] == ["VisitorType=New_Visitor", "VisitorType=Other",
+                                 "VisitorType=Returning_Visitor"]
+    np.testing.assert_array_equal(ds.train[:, 10:20].sum(1), 1.0)
+    assert ds.preprocessor.input_columns == HEADER
+
+
+def test_standard_scaling(shop):
+    path, _ = shop
+    ds = data.load_dataset(cfg(path=path, scaling="standard"))
+    np.testing.assert_allclose(ds.train.mean(0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(ds.train.std(0), 1.0, atol=1e-5)
+
+
+def test_split_deterministic_disjoint_complete(shop):
+    path, _ = shop
+    a, b = data.load_dataset(cfg(path=path)), data.load_dataset(cfg(path=path))
+    c = data.load_dataset(cfg(path=path, split_seed=1))
+    np.testing.assert_array_equal(a.train_indices, b.train_indices)
+    np.testing.assert_array_equal(a.train, b.train)
+    assert not set(a.train_indices) & set(a.val_indices)
+    assert sorted(np.r_[a.train_indices, a.val_indices]) == list(range(60))
+    assert set(c.val_indices) != set(a.val_indices)
+    perm = np.random.default_rng(0).permutation(60)
+    np.testing.assert_array_equal(a.val_indices, np.sort(perm[:12]))
+
+
+def test_label_column_excluded_or_kept(shop):
+    path, rows = shop
+    ds = data.load_dataset(cfg(path=path, label_column="Revenue"))
+    assert ds.num_features == 17 and "Revenue" not in ds.columns
+    expected = np.array([r[17] == "TRUE" for r in rows], dtype=np.int64)
+    np.testing.assert_array_equal(ds.labels_train, expected[ds.train_indices])
+    np.testing.assert_array_equal(ds.labels_val, expected[ds.val_indices])
+    kept = data.load_dataset(cfg(path=path, label_column="Revenue", keep_label=True))
+    assert kept.num_features == 18 and kept.columns[-1] == "Revenue"
+    np.testing.assert_array_equal(kept.labels_train, ds.labels_train)
+    # The label column of a new file is ignored by transform (the model never saw it).
+    full = data.read_table(path)
+    np.testing.assert_array_equal(ds.preprocessor.transform(full.take(ds.train_indices)),
+                                  ds.train)
+
+
+def test_transform_reproduces_train_rows(shop, tmp_path):
+    path, rows = shop
+    ds = data.load_dataset(cfg(path=path, categorical="onehot"))
+    p = ds.preprocessor
+    np.testing.assert_array_equal(p.transform(data.read_table(path).take(ds.train_indices)),
+                                  ds.train)
+    raw = np.array(rows, dtype=object)[ds.train_indices]
+    np.testing.assert_array_equal(p.transform(raw), ds.train)
+    # Columns are matched by name, so a file with another column order works too.
+    order = list(reversed(range(18)))
+    other = write_csv(tmp_path / "rev.csv", [[r[j] for j in order] for r in rows],
+                      [HEADER[j] for j in order])
+    np.testing.assert_array_equal(p.transform(data.read_table(other)), p.transform(
+        np.array(rows, dtype=object)))
+    np.testing.assert_allclose(p.inverse_scale(ds.train)[:, :10],
+                               encoded_by_hand(rows)[ds.train_indices, :10], rtol=1e-6)
+
+
+def test_preprocessor_json_round_trip(shop, tmp_path):
+    path, rows = shop
+    p = data.load_dataset(cfg(path=path, categorical="onehot", scaling="standard")).preprocessor
+    q = data.Preprocessor.from_dict(json.loads(json.dumps(p.to_dict())))
+    raw = np.array(rows, dtype=object)
+    np.testing.assert_array_equal(q.transform(raw), p.transform(raw))
+    assert q.columns == p.columns and q.input_columns == p.input_columns
+    data.save_preprocessor(p, str(tmp_path / "pre.json"))
+    r = data.load_preprocessor(str(tmp_path / "pre.json"))
+    np.testing.assert_array_equal(r.transform(raw), p.transform(raw))
+
+
+def test_constant_column_warns_once(tmp_path, monkeypatch):
+    rows = [[str(i), "5", "7", "a" if i % 2 else "b"] for i in range(10)]
+    path = write_csv(tmp_path / "c.csv", rows, ["v", "k1", "k2", "cat"])
+    calls = []
+    monkeypatch.setattr(data.logging, "warning", lambda *a: calls.append(a[0] % a[1:]))
+    ds = data.load_dataset(cfg(path=path))
+    assert len(calls) == 1 and "'k1', 'k2'" in calls[0]
+    np.testing.assert_array_equal(ds.train[:, 1:3], 0.0)
+    assert np.isfinite(ds.train).all()
+
+
+def test_npy_2d_and_images(tmp_path):
+    x = np.arange(40, dtype=np.float64).reshape(10, 4)
+    np.save(tmp_path / "a.npy", x)
+    ds = data.load_dataset(cfg(path=str(tmp_path / "a.npy"), scaling="none"))
+    assert ds.columns == ["x_0", "x_1", "x_2", "x_3"] and ds.image_shape is None
+    np.testing.assert_array_equal(ds.train, x[ds.train_indices])
+    img = np.random.default_rng(0).uniform(size=(10, 3, 2)).astype(np.float32)
+    np.save(tmp_path / "img.npy", img)
+    ds = data.load_dataset(cfg(path=str(tmp_path / "img.npy"), scaling="none"))
+    assert ds.image_shape == (3, 2) and ds.num_features == 6 and ds.columns[0] == "pixel_0"
+    np.testing.assert_array_equal(ds.val, img.reshape(10, 6)[ds.val_indices])
+    np.save(tmp_path / "rgb.npy", np.zeros((5, 2, 2, 3), np.uint8) + np.arange(5)[:, None, None,
+                                                                                 None])
+    assert data.load_dataset(cfg(path=str(tmp_path / "rgb.npy"))).image_shape == (2, 2, 3)
+
+
+def test_npz_key_selection_and_labels(tmp_path):
+    x, y, z = np.eye(10, 3), np.arange(10), np.full((10, 2), 3.0)
+    np.savez(tmp_path / "a.npz", x=x, y=y, z=z)
+    ds = data.load_dataset(cfg(path=str(tmp_path / "a.npz"), scaling="none"))
+    assert ds.num_features == 3
+    np.testing.assert_array_equal(ds.labels_train, y[ds.train_indices])
+    ds = data.load_dataset(cfg(path=str(tmp_path / "a.npz"), npz_key="z", scaling="none"))
+    np.testing.assert_array_equal(ds.train, 3.0)
+    # A model trained on an npz without labels still accepts a new npz that has "y".
+    np.savez(tmp_path / "plain.npz", x=x)
+    p = data.load_dataset(cfg(path=str(tmp_path / "plain.npz"))).preprocessor
+    np.testing.assert_array_equal(p.transform(data.read_table(str(tmp_path / "a.npz"))),
+                                  p.transform(x))
+    np.savez(tmp_path / "b.npz", feats=x, lab=y)
+    ds = data.load_dataset(cfg(path=str(tmp_path / "b.npz"), label_column="lab", keep_label=True))
+    assert ds.columns == ["x_0", "x_1", "x_2", "lab"]
+    with pytest.raises(UserError, match=r"no array 'x' and not exactly one other array; set "
+                                        r"data.npz_key to one of its arrays: \['feats', 'lab'\]"):
+        data.load_dataset(cfg(path=str(tmp_path / "b.npz")))
+    with pytest.raises(UserError, match=r"data.npz_key 'w' is not an array.*'x', 'y', 'z'"):
+        data.load_dataset(cfg(path=str(tmp_path / "a.npz"), npz_key="w"))
+
+
+def test_bundled_sets():
+    ds = data.load_dataset(cfg(name="digits", scaling="none"))
+    assert len(ds.train) + len(ds.val) == 1797 and ds.num_features == 64
+    assert ds.image_shape == (8, 8) and ds.columns[63] == "pixel_63"
+    assert ds.train.min() >= 0 and ds.train.max() <= 1 and ds.train.max() == 1
+    assert set(ds.labels_train) == set(range(10))
+    bc = data.load_dataset(cfg(name="breast_cancer"))
+    assert len(bc.train) + len(bc.val) == 569 and bc.num_features == 30
+    assert bc.columns[0] == "mean radius" and set(bc.labels_val) <= {0, 1}
+
+
+def _error_files(tmp_path):
+    rows = shopper_rows(10)
+    stray = shopper_rows(20)
+    stray[6][4] = "abc"
+    empty = shopper_rows(10)
+    empty[2][10] = ""
+    ragged = shopper_rows(10)
+    ragged[3] = ragged[3][:17]
+    nan, inf = shopper_rows(10), shopper_rows(10)
+    nan[3][6] = "nan"
+    inf[1][7] = "-inf"
+    (tmp_path / "empty.csv").write_text("")
+    write_csv(tmp_path / "header.csv", [])
+    write_csv(tmp_path / "one.csv", rows[:1])
+    for name, r in [("stray", stray), ("cell", empty), ("ragged", ragged), ("nan", nan),
+                    ("inf", inf), ("ok", rows)]:
+        write_csv(tmp_path / f"{name}.csv", r)
+    bad = np.ones((6, 3))
+    bad[4, 1] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    np.save(tmp_path / "str.npy", np.array([["a", "b"]] * 4))
+    np.savez(tmp_path / "b.npz", feats=np.ones((4, 2)), lab=np.arange(4))
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(path="missing.csv"), r"data.path: no such file 'missing.csv'"),
+    (dict(path="empty.csv"), r"data.path '.*empty.csv' is empty"),
+    (dict(path="header.csv"), r"'.*header.csv' has a header row but no data rows"),
+    (dict(path="ragged.csv"), r"line 5 \(data row 4\) has 17 cells but the header has 18"),
+    (dict(path="stray.csv"), r"column 'ProductRelated' cannot be encoded: 19 of its 20 cells "
+                             r"are numbers, but these are not: row 7 \(line 8\) 'abc'"),
+    (dict(path="cell.csv"), r"column 'Month' has 1 empty cell.* row 3 \(line 4\)"),
+    (dict(path="nan.csv"), r"column 'BounceRates' has NaN or infinite values at row 4 "
+                           r"\(line 5\) 'nan'"),
+    (dict(path="inf.csv"), r"column 'ExitRates' has NaN or infinite .* row 2 \(line 3\) '-inf'"),
+    (dict(path="nan.npy"), r"column 'x_1' has NaN or infinite values at row 5 \(index 4\)"),
+    (dict(path="str.npy"), r"str.npy' has dtype <U1; expected a numeric"),
+    (dict(path="ok.csv", label_column="Sales"),
+     r"data.label_column 'Sales' is not a column .* available columns: \['Administrative'"),
+    (dict(path="b.npz", label_column="q"),
+     r"data.label_column 'q' is not an array in data.path 'b.npz'; its arrays: \['feats', 'lab'"),
+    (dict(path="ok.csv", scaling="zscore"),
+     r"data.scaling 'zscore' is not supported; expected one of 'minmax', 'standard', 'none'"),
+    (dict(path="ok.csv", categorical="label"), r"data.categorical 'label' .* 'onehot'"),
+    (dict(name="mnist"), r"data.name 'mnist' .* 'digits', 'breast_cancer'"),
+    (dict(path="ok.txt"), r"unsupported file type '.txt'; supported: .csv, .npy, .npz"),
+    (dict(path="one.csv"), r"1 row\(s\) cannot be split with data.val_fraction=0.2"),
+    (dict(path="ok.csv", val_fraction=0.95), r"10 row\(s\) .*val_fraction=0.95.* train \(got 0"),
+    (dict(path="ok.csv", val_fraction=1.0), r"data.val_fraction must be strictly between 0 and 1"),
+    (dict(path="ok.csv", split_seed=True), r"data.split_seed must be an integer; got True"),
+])
+def test_load_errors(tmp_path, monkeypatch, kw, match):
+    _error_files(tmp_path)
+    (tmp_path / "ok.txt").write_text("a\n1\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match=match):
+        data.load_dataset(cfg(**kw))
+
+
+def test_duplicate_header(tmp_path):
+    path = write_csv(tmp_path / "d.csv", [["1", "2"], ["3", "4"]], ["a", "a"])
+    with pytest.raises(UserError, match=r"duplicate column names in the header: \['a'\]"):
+        data.read_table(path)
+
+
+def test_transform_mismatches(shop, tmp_path):
+    path, rows = shop
+    p = data.load_dataset(cfg(path=path)).preprocessor
+    short = write_csv(tmp_path / "short.csv", [r[:16] + r[17:] for r in rows],
+                      HEADER[:16] + HEADER[17:])
+    with pytest.raises(UserError, match=r"trained on 18 columns \(\['Administrative'.*"
+                                        r"short.csv' has 17: missing 'Weekend'"):
+        p.transform(data.read_table(short))
+    extra = write_csv(tmp_path / "extra.csv", [r + ["1"] for r in rows], HEADER + ["Id"])
+    with pytest.raises(UserError, match=r"has 19: extra 'Id'"):
+        p.transform(data.read_table(extra))
+    with pytest.raises(UserError, match=r"input array has shape \(60, 17\).*expected shape "
+                                        r"\(N, 18\)"):
+        p.transform(np.array(rows, dtype=object)[:, :17])
+    unseen = [list(r) for r in rows[:3]]
+    unseen[1][10] = "Jan"
+    with pytest.raises(UserError, match=r"column 'Month' has values not seen in training at "
+                                        r"row 2 \(index 1\) 'Jan'; known values: \['Aug'"):
+        p.transform(np.array(unseen, dtype=object))
+    unseen[1][10], unseen[2][6] = "Feb", "inf"
+    with pytest.raises(UserError, match=r"column 'BounceRates' has NaN or infinite.*row 3"):
+        p.transform(np.array(unseen, dtype=object))

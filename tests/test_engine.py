@@ -1,0 +1,112 @@
+"""The compiled core: optimizer scaling, one step, fused epochs, batching, retracing."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from ae_jax import config as config_lib
+from ae_jax import engine as engine_lib
+from ae_jax import objective
+
+
+def _config(**sections):
+    c = config_lib.default_config()
+    c.model.encoder_widths = (6,)
+    c.model.latent_dim = 3
+    for dotted, value in sections.items():
+        section, key = dotted.split("__")
+        c[section][key] = value
+    config_lib.validate(c)
+    return c
+
+
+def _single(c, n=40, d=5):
+    e = engine_lib.Engine(c, d, n)
+    hyper = {k: v[0] for k, v in objective.stack_hypers([objective.hyper_from_config(c)]).items()}
+    return e, hyper, e.init(hyper)
+
+
+@pytest.mark.parametrize("name,kw", [("adam", {}), ("sgd", {"momentum": 0.9}),
+                                     ("adadelta", {"rho": 0.95, "eps": 1e-7}), ("rmsprop", {}),
+                                     ("adamw", {"weight_decay": 0.1})])
+def test_learning_rate_scaling_equals_optax_with_that_rate(name, kw):
+    c = _config(optim__name=name, optim__learning_rate=0.03, train__batch_size=8)
+    for k, v in kw.items():
+        c.optim[k] = v
+    e, hyper, state = _single(c)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (8, 5))
+    mask = jnp.ones(8)
+    reference = getattr(optax, name)(learning_rate=0.03, **kw)
+    params, opt_state = state.params, reference.init(state.params)
+    for _ in range(3):
+        state, _ = e.train_step(state, hyper, x, mask)
+        grads = jax.grad(lambda p: e.loss_fn(p, x, mask, jax.random.PRNGKey(0), hyper, True)[0])(
+            params)
+        updates, opt_state = reference.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-7),
+                 state.params, params)
+
+
+@pytest.mark.parametrize("model", ["autoencoder", "vae"])
+def test_train_step_lowers_loss_on_a_fixed_batch(model):
+    c = _config(model__name=model, optim__learning_rate=1e-2)
+    e, hyper, state = _single(c)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (40, 5))
+    mask = jnp.ones(40)
+    step = jax.jit(e.train_step)
+    state, first = step(state, hyper, x, mask)
+    for _ in range(30):
+        state, m = step(state, hyper, x, mask)
+    assert all(np.isfinite(float(v)) for v in first.values())
+    assert float(first["grad_norm"]) > 0
+    assert float(m["loss"]) < float(first["loss"])
+    assert int(state.step) == 31 and int(state.diverged_step) == -1
+
+
+def test_padded_last_batch_counts_only_real_rows():
+    c = _config()
+    e, hyper, state = _single(c)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (5, 5))
+    rng = jax.random.PRNGKey(0)
+    loss_real, _ = e.loss_fn(state.params, x[:3], jnp.ones(3), rng, hyper, True)
+    loss_padded, _ = e.loss_fn(state.params, x, jnp.array([1.0, 1, 1, 0, 0]), rng, hyper, True)
+    assert float(loss_padded) == pytest.approx(float(loss_real), rel=1e-6)
+
+
+def test_epoch_order_is_deterministic_complete_and_padded():
+    a = engine_lib.epoch_order(3, 7, 10, 4, True)
+    np.testing.assert_array_equal(a, engine_lib.epoch_order(3, 7, 10, 4, True))
+    assert a.shape == (3, 4) and (a == -1).sum() == 2
+    assert sorted(a[a >= 0].tolist()) == list(range(10))
+    assert not np.array_equal(a, engine_lib.epoch_order(3, 8, 10, 4, True))  # new epoch, new order
+    np.testing.assert_array_equal(engine_lib.epoch_order(0, 0, 4, 4, False), [[0, 1, 2, 3]])
+
+
+def test_epoch_is_one_program_that_does_not_retrace():
+    c = _config(train__batch_size=16)
+    n = 40
+    e = engine_lib.Engine(c, 5, n)
+    hyper = objective.stack_hypers([objective.hyper_from_config(c)])
+    progs = e.compile(1)
+    states = progs.init(hyper)
+    x = jax.device_put(np.random.default_rng(0).random((n, 5), np.float32))
+    for epoch in range(4):
+        order = engine_lib.epoch_order(0, epoch, n, e.batch_size, True)[None]
+        states, metrics = progs.epoch(states, hyper, x, order)
+    assert e.traces == 1
+    assert int(states.step[0]) == 4 * e.steps_per_epoch == 12
+
+
+def test_nonfinite_loss_freezes_params_and_records_step():
+    c = _config(optim__name="sgd", optim__learning_rate=1e6, train__batch_size=40,
+                model__output_activation="identity")
+    e, hyper, state = _single(c)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (40, 5)) * 100
+    step = jax.jit(e.train_step)
+    for _ in range(20):
+        state, m = step(state, hyper, x, jnp.ones(40))
+    assert int(state.diverged_step) >= 0
+    assert all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(state.params))

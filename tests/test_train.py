@@ -1,0 +1,146 @@
+"""End to end: the launcher's workdir contract, the seed configs, PCA, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+
+from ae_jax import data as data_lib
+from ae_jax import train
+from ae_jax.config import default_config
+from ae_jax.errors import UserError
+from experiments.configs import seed_deep, seed_simple, seed_sparse, seed_vae
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEEDS = {"seed_simple": seed_simple, "seed_sparse": seed_sparse, "seed_deep": seed_deep,
+         "seed_vae": seed_vae}
+
+
+def _launch(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "experiments.main", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_launcher_writes_the_workdir_contract(tmp_path):
+    workdir = tmp_path / "run"
+    r = _launch("--config=experiments/configs/seed_vae.py", f"--workdir={workdir}",
+                "--config.data.name=digits", "--config.train.epochs=3",
+                "--config.model.latent_dim=4")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "epoch 3/3" in r.stderr and "rows/s" in r.stderr and "ETA" in r.stderr
+    assert "| run | status |" in r.stderr  # the summary table
+    cfg = json.loads((workdir / "config.json").read_text())
+    assert cfg["model"]["latent_dim"] == 4 and cfg["dataset"]["num_features"] == 64
+    for key in ("data.path", "train.epochs", "train.batch_size", "train.seed", "optim.name",
+                "optim.learning_rate", "model.latent_dim"):
+        section, field = key.split(".")
+        assert field in cfg[section], key
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    for key in ("epoch", "step", "train/loss", "train/recon", "train/kl", "eval/loss",
+                "eval/recon", "eval/kl", "eval/mse", "epoch_s", "rows_per_s"):
+        assert key in rows[-1], key
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["status"] == "done" and summary["n_params"] > 0 and summary["wall_s"] > 0
+    assert summary["eval/mse"] == rows[-1]["eval/mse"]
+    figures = set(os.listdir(workdir / "figures"))
+    assert {"learning_curves.png", "reconstructions.png", "samples.png"} <= figures
+    assert (workdir / "preprocessor.json").exists()
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+@pytest.mark.parametrize("source", ["bundled", "purchase_csv"])
+def test_seed_configs_train_on_bundled_data_and_purchase_csv(name, source, tmp_path,
+                                                              purchase_csv):
+    c = SEEDS[name].get_config()
+    if source == "purchase_csv":
+        c.data.path = purchase_csv
+    (summary,) = train.train_and_evaluate(c, str(tmp_path / name))
+    rows = [json.loads(r) for r in open(tmp_path / name / "metrics.jsonl")]
+    assert len(rows) == c.train.epochs and summary["status"] == "done"
+    assert rows[-1]["eval/loss"] < rows[0]["eval/loss"]
+    if source == "purchase_csv":
+        assert json.load(open(tmp_path / name / "config.json"))["dataset"]["num_features"] == 18
+
+
+def test_linear_autoencoder_reaches_pca(tmp_path):
+    """PCA is the optimum of a linear AE: within 2% of PCA-8's validation MSE on digits."""
+    c = default_config()
+    c.data.name = "digits"
+    c.model.latent_dim = 8
+    c.model.code_activation = c.model.output_activation = "identity"
+    c.optim.learning_rate, c.optim.schedule = 0.02, "cosine"
+    c.train.epochs, c.train.batch_size, c.train.log_every = 300, 128, 100
+    (summary,) = train.train_and_evaluate(c, str(tmp_path))
+    ds = data_lib.load_dataset(c.data)
+    pca = PCA(8).fit(ds.train)
+    pca_mse = float(np.mean((pca.inverse_transform(pca.transform(ds.val)) - ds.val) ** 2))
+    assert summary["eval/mse"] <= 1.02 * pca_mse
+    assert summary["eval/mse"] >= 0.9 * pca_mse  # sanity: the same split and metric
+
+
+def _tiny(**overrides):
+    c = seed_simple.get_config()
+    c.train.epochs = 1
+    for dotted, value in overrides.items():
+        section, field = dotted.split("__")
+        c[section][field] = value
+    return c
+
+
+@pytest.mark.parametrize("overrides,match", [
+    ({"model__name": "transformer"}, r"model.name: got 'transformer'; expected one of \['autoe"),
+    ({"model__activation": "swishy", "model__encoder_widths": (4,)},
+     r"model.activation: unknown activation 'swishy'"),
+    ({"optim__name": "adamax2"}, r"optim.name: got 'adamax2'; expected one of \['adam'"),
+    ({"model__latent_dim": 0}, r"model.latent_dim: got 0; expected a positive integer"),
+    ({"model__encoder_widths": (8, -1)}, r"model.encoder_widths: got \(8, -1\)"),
+    ({"train__batch_size": -5}, r"train.batch_size: got -5; expected a positive integer"),
+    ({"optim__momentum": 0.9}, r"optim.momentum: optax.adam has no setting 'momentum'"),
+    ({"data__path": "/nonexistent/shop.csv"}, r"data.path: no such file '/nonexistent/shop.csv'"),
+])
+def test_bad_config_is_refused_before_any_work(overrides, match, tmp_path):
+    with pytest.raises(UserError, match=match):
+        train.train_and_evaluate(_tiny(**overrides), str(tmp_path / "w"))
+    assert not (tmp_path / "w").exists()  # Nothing written, nothing compiled.
+
+
+def _write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_bad_data_files_name_the_problem(tmp_path, purchase_csv):
+    cases = [
+        (_write(tmp_path / "empty.csv", ""), "is empty"),
+        (_write(tmp_path / "nan.csv", "a,b\n1,2\n3,nan\n4,5\n6,7\n"),
+         r"column 'b' has NaN or infinite values at row 2 \(line 3\)"),
+        (_write(tmp_path / "inf.csv", "a,b\n1,2\n3,4\ninf,5\n6,7\n"), r"column 'a' .* row 3"),
+        (_write(tmp_path / "typo.csv", "a,b\n" + "".join(f"{i},{i}\n" for i in range(20))
+                + "7,oops\n"), r"column 'b' cannot be encoded.*'oops'"),
+    ]
+    for path, match in cases:
+        with pytest.raises(UserError, match=match):
+            train.train_and_evaluate(_tiny(data__path=path), str(tmp_path / "w"))
+
+
+def test_feature_count_must_match_a_trained_model(tmp_path, purchase_csv):
+    workdir = str(tmp_path / "w")
+    train.train_and_evaluate(_tiny(data__path=purchase_csv), workdir)
+    before = open(os.path.join(workdir, "metrics.jsonl")).read()
+    with pytest.raises(UserError, match="trained on 18 features.*this data has 30"):
+        train.train_and_evaluate(_tiny(), workdir)  # bundled breast_cancer: 30 features
+    assert open(os.path.join(workdir, "metrics.jsonl")).read() == before  # nothing lost
+
+
+def test_launcher_prints_one_paragraph_and_no_traceback(tmp_path):
+    r = _launch("--config=experiments/configs/seed_simple.py", f"--workdir={tmp_path}/w",
+                "--config.optim.name=adamm")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "optim.name: got 'adamm'" in err[0]
