@@ -1,0 +1,753 @@
+r"""Benchmark: the project's engine against a plain Flax loop and Keras 3 (JAX backend).
+
+  python scripts/benchmark.py [--csv=PATH] [--quick] [--repeats=5] [--sweep_models=64] \
+    [--out=FILE.md]
+
+prints the machine, then markdown tables (the report goes to stdout, progress to
+stderr; `--out` writes the report to a file as well):
+
+1. Per-epoch training throughput (rows/s) of the seed's sparse, deep and VAE models at
+   batch 1000 and 64 on 18-column data of the purchase table's size (9,864 training
+   rows; `--csv` reads a real table through `ae_jax.data`, else the data is generated
+   deterministically). Contenders, interleaved within every repeat because this kind
+   of machine's speed swings by up to 2x within a minute:
+   - engine: the project's loop, as `train.train_group` runs it per epoch: the host
+     computes the row order, one compiled `lax.scan` epoch runs, the metrics are fetched;
+   - plain: the Flax-examples style: a `TrainState`, a `@jax.jit` step per batch, a
+     Python loop over host-permuted numpy batches (`device_put` each), same model,
+     loss and optax optimizer;
+   - Keras: Keras 3 on JAX with the seed's exact models, `fit(epochs=1)` per epoch.
+   Compile time is reported apart: the warm-up (setup, compile, first epoch) less the
+   median steady epoch.
+2. A sweep of 64 seed_sparse configs (8 L1 weights x 8 seeds, 5 epochs at batch
+   1000): the project trained together (`train_group`, one compiled program), the
+   project one by one (64 `train_group` calls in process), Keras one by one.
+3. A compute-bound case (MLP AE 784-512-256-32-256-512-784, batch 256): the engine's
+   achieved GFLOP/s against the float32 matmul peak measured here with `jnp.dot`.
+4. Memory: the process's peak RSS (`ru_maxrss`, a high-water mark that only grows)
+   after each case, and the RSS growth of setting up each contender (psutil).
+
+Each table has a PASS/FAIL column against the acceptance thresholds: engine >= 1.2x
+Keras rows/s at batch 1000 and >= 3x at batch 64 for every model; the sweep trained
+together >= 20x faster than Keras one by one; the compute-bound case >= 50% of peak.
+
+The full run takes ~7 minutes on 2 cores (most of it the one-by-one sweeps); `--quick`
+(8-model sweep, shorter timing windows, still >= 3 repeats) takes ~2. No XLA flags
+are set: every number is for the default configuration a user gets. The sweep wraps
+`ae_jax.plots.run_figures` in a timer (it still runs) to report the share of the
+project's wall time spent writing figures.
+"""
+
+import argparse
+import contextlib
+import datetime
+import itertools
+import math
+import os
+import platform
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+# Keras reads its backend once, at import; it must be JAX so that all three
+# contenders share one XLA CPU client and thread pool.
+os.environ["KERAS_BACKEND"] = "jax"
+
+import flax  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from absl import logging  # noqa: E402
+from flax.training import train_state  # noqa: E402
+
+# Run as a file (`python scripts/benchmark.py`), the repository root is not on the path.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from ae_jax import config as config_lib  # noqa: E402
+from ae_jax import data as data_lib  # noqa: E402
+from ae_jax import engine as engine_lib  # noqa: E402
+from ae_jax import models, multi, objective, plots, train  # noqa: E402
+from experiments.configs import seed_deep, seed_sparse, seed_vae  # noqa: E402
+
+try:
+    import psutil
+except ImportError:  # psutil is in the `bench` extra; without it the ΔRSS columns read "-".
+    psutil = None
+
+try:
+    import keras
+except Exception as e:  # Any failure to import (e.g. no backend) means no Keras column.
+    keras, KERAS_ERROR = None, f"{type(e).__name__}: {e}"
+else:
+    KERAS_ERROR = ""
+
+# The purchase table (online_shoppers_intention.csv): 12,330 rows of 18 columns; the
+# project's default split (val_fraction 0.2) leaves 9,864 training rows.
+N_ROWS, N_COLS, VAL_FRACTION = 12_330, 18, 0.2
+SEEDS = {"sparse": seed_sparse, "deep": seed_deep, "vae": seed_vae}
+BATCHES = (1000, 64)
+NEED_VS_KERAS = {1000: 1.2, 64: 3.0}
+NEED_SWEEP, NEED_PEAK = 20.0, 0.5
+L1_WEIGHTS = (0.0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+SWEEP_SEEDS = 8
+COMPUTE_WIDTHS, COMPUTE_LATENT, COMPUTE_D, COMPUTE_N, COMPUTE_B = (512, 256), 32, 784, 8192, 256
+MATMUL_SIZES = (1024, 2048)
+
+
+def log(msg: str) -> None:
+    """Progress goes to stderr so that stdout holds only the report."""
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def peak_rss_mib() -> float:
+    """The process's RSS high-water mark; Linux reports KiB, macOS bytes."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def rss_mib() -> float:
+    return psutil.Process().memory_info().rss / 2**20 if psutil else math.nan
+
+
+def machine_lines() -> list[str]:
+    cpu = platform.processor()
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:  # platform.processor() is often empty on Linux.
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    u = platform.uname()
+    versions = (f"python {platform.python_version()}, jax {jax.__version__}, flax "
+                f"{flax.__version__}, optax {optax.__version__}, keras "
+                f"{keras.__version__ if keras else 'unavailable'}, numpy {np.__version__}")
+    return [
+        f"- machine: {u.system} {u.release} {u.machine}, CPU {cpu or 'unknown'}, "
+        f"{os.cpu_count()} logical CPUs",
+        f"- {versions}",
+        f"- jax devices: {', '.join(str(d) for d in jax.devices())}; "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '') or '(unset)'}",
+        f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+    ]
+
+
+# ---------------------------------------------------------------- data
+
+
+def generated_dataset() -> data_lib.Dataset:
+    """A deterministic stand-in for the purchase table: 12,330 x 18, a mix like the
+    original's (skewed counts and durations, small ordinal codes, booleans), encoded and
+    min-max scaled by the project's own `Preprocessor`, fitted on the train rows."""
+    rng = np.random.default_rng(0)
+    cols = [np.floor(rng.lognormal(1.0, 1.2, N_ROWS)) for _ in range(6)]  # page counts
+    cols += [rng.lognormal(4.0, 1.5, N_ROWS) for _ in range(4)]  # durations, rates
+    cols += [rng.integers(0, k, N_ROWS).astype(np.float64) for k in (10, 8, 13, 9, 20, 3)]
+    cols += [(rng.random(N_ROWS) < p).astype(np.float64) for p in (0.23, 0.15)]  # booleans
+    table = data_lib.Table("generated purchase-like table", [f"x{j}" for j in range(N_COLS)],
+                           cols)
+    # The project's split rule (`data._split`): round(n * val_fraction) validation rows.
+    n_val = int(round(N_ROWS * VAL_FRACTION))
+    perm = np.random.default_rng(0).permutation(N_ROWS)
+    train_idx, val_idx = np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    pre = data_lib.Preprocessor.fit(table, train_idx, categorical="ordinal", scaling="minmax")
+    return data_lib.Dataset(
+        name="generated", train=pre.transform(table.take(train_idx)),
+        val=pre.transform(table.take(val_idx)), columns=list(pre.columns), preprocessor=pre,
+        train_indices=train_idx, val_indices=val_idx)
+
+
+def load_data(csv: str) -> data_lib.Dataset:
+    if not csv:
+        return generated_dataset()
+    cfg = seed_sparse.get_config()
+    cfg.data.path = csv
+    return data_lib.load_dataset(cfg.data)
+
+
+def seed_config(kind: str, batch_size: int):
+    c = SEEDS[kind].get_config()
+    c.train.batch_size = batch_size
+    return c
+
+
+# ---------------------------------------------------------------- contenders
+
+
+class EngineRunner:
+    """The project's per-epoch loop, exactly as `train.train_group` runs it (K = 1)."""
+
+    label = "engine"
+
+    def __init__(self, config, x_train: np.ndarray):
+        n, d = x_train.shape
+        self.n, self.shuffle, self.epoch = n, config.train.shuffle, 0
+        self.engine = engine_lib.Engine(config, d, n)
+        self.hypers = [objective.hyper_from_config(config)]
+        self.hyper = objective.stack_hypers(self.hypers)
+        self.x = jax.device_put(x_train)
+        progs = self.engine.compile(1)
+        self.states = progs.init(self.hyper)
+        self.order = self._order(0)
+        self.epoch_fn = progs.epoch.lower(self.states, self.hyper, self.x, self.order).compile()
+
+    def _order(self, epoch: int) -> np.ndarray:
+        return np.stack([
+            engine_lib.epoch_order(h["seed"], epoch, self.n, self.engine.batch_size, self.shuffle)
+            for h in self.hypers
+        ])
+
+    def run_epoch(self) -> None:
+        self.states, metrics = self.epoch_fn(self.states, self.hyper, self.x, self.order)
+        self.epoch += 1
+        self.order = self._order(self.epoch)  # As train_group: overlaps the device's epoch.
+        jax.device_get((metrics, self.states.diverged_step))
+
+
+def plain_optimizer(config) -> optax.GradientTransformation:
+    """The config's optax optimizer built the usual way, learning rate inside."""
+    kwargs = {k: config.optim[k] for k in config_lib.OPTIM_KWARGS if config.optim[k] is not None}
+    return getattr(optax, config.optim.name)(learning_rate=config.optim.learning_rate, **kwargs)
+
+
+class PlainRunner:
+    """The Flax-examples loop: jitted step per batch, host-side shuffling and slicing.
+
+    The last, partial batch is trained too (a second compiled shape), so every
+    contender processes the same 9,864 rows per epoch.
+    """
+
+    label = "plain"
+
+    def __init__(self, config, x_train: np.ndarray):
+        n, d = x_train.shape
+        self.x, self.batch_size, self.epoch = x_train, int(config.train.batch_size), 0
+        self.seed = int(config.train.seed)
+        model = models.build_model(config.model, d)
+        hyper = objective.hyper_from_config(config)  # Python floats: constants of the step.
+        loss_fn = objective.make_loss_fn(model, config, noise=False)
+        key = jax.random.PRNGKey(self.seed)
+        params = model.init(key, jnp.zeros((1, d), jnp.float32), key)["params"]
+        self.state = train_state.TrainState.create(
+            apply_fn=model.apply, params=params, tx=plain_optimizer(config))
+        self.key = jax.random.fold_in(key, 1)
+
+        @jax.jit
+        def train_step(state, batch, key):
+            rng = jax.random.fold_in(key, state.step)  # The VAE's samples; unused by the AEs.
+            mask = jnp.ones(batch.shape[:1], batch.dtype)
+            grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+            (loss, _), grads = grad_fn(state.params, batch, mask, rng, hyper, True)
+            return state.apply_gradients(grads=grads), loss
+
+        self.train_step = train_step
+
+    def run_epoch(self) -> None:
+        perm = np.random.default_rng([self.seed, self.epoch]).permutation(self.x.shape[0])
+        losses = []
+        for start in range(0, len(perm), self.batch_size):
+            batch = jax.device_put(self.x[perm[start:start + self.batch_size]])
+            self.state, loss = self.train_step(self.state, batch, self.key)
+            losses.append(loss)
+        jax.device_get(losses)  # The examples fetch the epoch's metrics once, at its end.
+        self.epoch += 1
+
+
+def keras_model(kind: str, d: int, l1_weight: float = 1e-4, seed: int = 0):
+    """The seed's Keras models, compiled with the seed's optimizer and loss."""
+    layers = keras.layers
+    inp = keras.Input((d,))
+    if kind == "sparse":
+        code = layers.Dense(9, activation="sigmoid",
+                            activity_regularizer=keras.regularizers.l1(l1_weight))(inp)
+        model = keras.Model(inp, layers.Dense(d, activation="sigmoid")(code))
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse")
+        return model
+    if kind == "deep":
+        h = inp
+        for width in (15, 11, 11, 8, 11, 11, 15):  # encoder 15-11-11, code 8, decoder 11-11-15
+            h = layers.Dense(width, activation="sigmoid")(h)
+        model = keras.Model(inp, layers.Dense(d, activation="relu")(h))
+        model.compile(optimizer=keras.optimizers.Adadelta(learning_rate=1.0), loss="mse")
+        return model
+    # The blog's VAE, the Keras 3 way: KL added by the sampling layer, recon = d * bce.
+    ops = keras.ops
+
+    class Sampling(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.seed_generator = keras.random.SeedGenerator(seed)
+
+        def call(self, inputs):
+            mean, logvar = inputs
+            kl = 0.5 * ops.sum(ops.exp(logvar) + ops.square(mean) - 1.0 - logvar, axis=-1)
+            self.add_loss(ops.mean(kl))  # Batch mean, like the compiled loss: -ELBO per row.
+            eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+            return mean + ops.exp(0.5 * logvar) * eps
+
+    h = layers.Dense(12, activation="relu")(inp)
+    mean, logvar = layers.Dense(2)(h), layers.Dense(2)(h)
+    z = Sampling()([mean, logvar])
+    out = layers.Dense(d, activation="sigmoid")(layers.Dense(12, activation="relu")(z))
+    model = keras.Model(inp, out)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+                  loss=lambda y, p: d * keras.losses.binary_crossentropy(y, p))
+    return model
+
+
+class KerasRunner:
+    label = "keras"
+
+    def __init__(self, kind: str, config, x_train: np.ndarray):
+        keras.utils.set_random_seed(int(config.train.seed))
+        self.model = keras_model(kind, x_train.shape[1])
+        self.x, self.batch_size = x_train, int(config.train.batch_size)
+
+    def run_epoch(self) -> None:
+        self.model.fit(self.x, self.x, batch_size=self.batch_size, epochs=1, shuffle=True,
+                       verbose=0)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+class Timed:
+    """A contender with its warm-up and its per-repeat seconds per epoch."""
+
+    def __init__(self, make, target_s: float):
+        rss0, t0 = rss_mib(), time.perf_counter()
+        self.runner = make()
+        self.runner.run_epoch()
+        self.warmup_s = time.perf_counter() - t0
+        # Epochs per timing window: enough for ~target_s, since one seed epoch can be 2 ms.
+        t0 = time.perf_counter()
+        self.runner.run_epoch()
+        self.runner.run_epoch()
+        probe = (time.perf_counter() - t0) / 2
+        self.epochs = int(min(max(math.ceil(target_s / max(probe, 1e-6)), 2), 200))
+        self.rss_delta = rss_mib() - rss0
+        self.samples: list[float] = []
+
+    def measure(self) -> None:
+        t0 = time.perf_counter()
+        for _ in range(self.epochs):
+            self.runner.run_epoch()
+        self.samples.append((time.perf_counter() - t0) / self.epochs)
+
+    @property
+    def epoch_s(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def compile_s(self) -> float:
+        return max(self.warmup_s - self.epoch_s, 0.0)
+
+
+def rotated(items: list, r: int) -> list:
+    """The contenders in a different order each repeat, so no one always goes first."""
+    k = r % len(items)
+    return items[k:] + items[:k]
+
+
+def verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def fmt_int(x: float) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{x:,.0f}"
+
+
+def fmt(x: float | None, spec: str = ".2f") -> str:
+    return "-" if x is None or not math.isfinite(x) else format(x, spec)
+
+
+@contextlib.contextmanager
+def figure_timer():
+    """Times `plots.run_figures` (still called) so the sweep can report its share."""
+    spent = [0.0]
+    original = getattr(plots, "run_figures", None)
+    if original is None:  # The package moved it: report the share as unknown.
+        yield None
+        return
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    plots.run_figures = timed
+    try:
+        yield spent
+    finally:
+        plots.run_figures = original
+
+
+# ---------------------------------------------------------------- 1. throughput
+
+
+def bench_throughput(ds, repeats: int, target_s: float) -> tuple[list[str], list[bool]]:
+    x = ds.train
+    n = x.shape[0]
+    cases = []
+    for kind, batch in itertools.product(SEEDS, BATCHES):
+        c = seed_config(kind, batch)
+        log(f"throughput: warming up {kind} at batch {batch}")
+        contenders = {
+            "engine": Timed(lambda c=c: EngineRunner(c, x), target_s),
+            "plain": Timed(lambda c=c: PlainRunner(c, x), target_s),
+        }
+        if keras is not None:
+            contenders["keras"] = Timed(lambda c=c, k=kind: KerasRunner(k, c, x), target_s)
+        cases.append((kind, batch, contenders, peak_rss_mib()))
+    for r in range(repeats):
+        log(f"throughput: repeat {r + 1}/{repeats}")
+        for _, _, contenders, _ in cases:
+            for t in rotated(list(contenders.values()), r):
+                t.measure()
+
+    lines = [
+        f"## 1. Per-epoch training throughput, {n:,} rows x {x.shape[1]} columns",
+        "",
+        f"rows/s = {n:,} / median seconds per epoch ({repeats} repeats, contenders interleaved"
+        " within each repeat; each repeat times several epochs back to back). engine = "
+        "host order + one compiled epoch + fetched metrics (train_group's loop); plain = "
+        "Flax-examples per-batch jit loop; Keras = `fit(epochs=1)` per epoch. Pass: engine "
+        ">= 1.2x Keras at batch 1000, >= 3x at batch 64.",
+        "",
+        "| model | batch | engine rows/s | plain rows/s | Keras rows/s | engine/Keras | "
+        "engine/plain | need | result |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    oks = []
+    for kind, batch, ct, _ in cases:
+        rate = {k: n / t.epoch_s for k, t in ct.items()}
+        vs_keras = rate["engine"] / rate["keras"] if "keras" in rate else None
+        ok = None if vs_keras is None else vs_keras >= NEED_VS_KERAS[batch]
+        if ok is not None:
+            oks.append(ok)
+        lines.append(
+            f"| {kind} | {batch} | {fmt_int(rate['engine'])} | {fmt_int(rate['plain'])} | "
+            f"{fmt_int(rate.get('keras'))} | {fmt(vs_keras)}x | "
+            f"{fmt(rate['engine'] / rate['plain'])}x | {NEED_VS_KERAS[batch]}x | {verdict(ok)} |")
+    lines += [
+        "",
+        "Warm-up and memory. compile = warm-up (build, compile, first epoch) minus the median "
+        "epoch; engine compiles AOT as train_group does (init + epoch program), plain jit "
+        "compiles two batch shapes (full and last partial), Keras compiles in its first "
+        "`fit`. ΔRSS = resident memory growth over the warm-up (psutil). Peak RSS = the "
+        "process's `ru_maxrss` high-water mark after the case's warm-up: cumulative, it "
+        "only grows.",
+        "",
+        "| model | batch | engine compile s | plain compile s | Keras compile s | "
+        "engine ΔRSS MiB | plain ΔRSS MiB | Keras ΔRSS MiB | epochs/window e/p/K | "
+        "peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for kind, batch, ct, peak in cases:
+        get = lambda k, attr, ct=ct: getattr(ct[k], attr) if k in ct else None
+        windows = "/".join(str(ct[k].epochs) if k in ct else "-"
+                           for k in ("engine", "plain", "keras"))
+        lines.append(
+            f"| {kind} | {batch} | {fmt(get('engine', 'compile_s'))} | "
+            f"{fmt(get('plain', 'compile_s'))} | {fmt(get('keras', 'compile_s'))} | "
+            f"{fmt(get('engine', 'rss_delta'), '.0f')} | {fmt(get('plain', 'rss_delta'), '.0f')}"
+            f" | {fmt(get('keras', 'rss_delta'), '.0f')} | {windows} | {peak:,.0f} |")
+    return lines, oks
+
+
+# ---------------------------------------------------------------- 2. sweep
+
+
+def sweep_overrides(n: int) -> list[dict]:
+    """Model i: L1 weight i mod 8, seed i div 8; the first 8 span all L1 weights."""
+    return [{"loss.l1_weight": L1_WEIGHTS[i % len(L1_WEIGHTS)],
+             "train.seed": i // len(L1_WEIGHTS)} for i in range(n)]
+
+
+def keras_sweep_run(x_all: np.ndarray, val_split: float, l1_weight: float, seed: int,
+                    epochs: int, batch: int) -> None:
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = keras_model("sparse", x_all.shape[1], l1_weight=l1_weight)
+    model.fit(x_all, x_all, batch_size=batch, epochs=epochs, shuffle=True,
+              validation_split=val_split, verbose=0)
+
+
+def bench_sweep(ds, n_models: int, n_keras: int, repeats: int) -> tuple[list[str], list[bool]]:
+    base = seed_sparse.get_config()
+    overrides = sweep_overrides(n_models)
+    configs = [multi.apply_overrides(base, o) for o in overrides]
+    names = [multi.run_name(o) for o in overrides]
+    epochs, batch = base.train.epochs, base.train.batch_size
+    # Keras splits off the LAST rows: train + val in that order gives the same split.
+    x_all = np.concatenate([ds.train, ds.val])
+    val_split = ds.val.shape[0] / x_all.shape[0]
+    assert math.floor(x_all.shape[0] * (1 - val_split)) == ds.train.shape[0]
+    root = tempfile.mkdtemp(prefix="ae_bench_sweep_")
+    together, one, keras_s = [], [], []
+    peak_together = math.nan
+    try:
+        # The together runs are spread over the one-by-one pass: repeat r runs before
+        # segment r, so all three contenders see the same spells of machine speed.
+        bounds = np.linspace(0, n_models, repeats + 1).round().astype(int)
+        for r in range(repeats):
+            log(f"sweep: {n_models} together, repeat {r + 1}/{repeats}")
+            workdirs = [os.path.join(root, f"together{r}", name) for name in names]
+            with figure_timer() as fig:
+                t0 = time.perf_counter()
+                summaries = train.train_group(configs, workdirs, dataset=ds)
+                total = time.perf_counter() - t0
+            together.append({"total": total, "compile": summaries[0]["compile_s"],
+                             "wall": summaries[0]["wall_s"], "figures": fig[0] if fig else None})
+            shutil.rmtree(os.path.join(root, f"together{r}"), ignore_errors=True)
+            if r == 0:
+                peak_together = peak_rss_mib()
+            lo, hi = bounds[r], bounds[r + 1]
+            log(f"sweep: one by one, models {lo + 1}..{hi} of {n_models}")
+            for i in range(lo, hi):
+                pair = ["project", "keras"] if i % 2 == 0 else ["keras", "project"]
+                for who in pair:
+                    if who == "project":
+                        with figure_timer() as fig:
+                            t0 = time.perf_counter()
+                            (s,) = train.train_group([configs[i]], [os.path.join(root, "one",
+                                                                                 names[i])],
+                                                     dataset=ds)
+                            total = time.perf_counter() - t0
+                        one.append({"total": total, "compile": s["compile_s"],
+                                    "wall": s["wall_s"], "figures": fig[0] if fig else None})
+                    elif keras is not None and i < n_keras:
+                        o = overrides[i]
+                        t0 = time.perf_counter()
+                        keras_sweep_run(x_all, val_split, o["loss.l1_weight"],
+                                        o["train.seed"], epochs, batch)
+                        keras_s.append(time.perf_counter() - t0)
+        peak_all = peak_rss_mib()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    med = lambda rows, key: statistics.median(r[key] for r in rows)
+    tog_total = med(together, "total")
+    one_total = sum(r["total"] for r in one)
+    keras_total = None
+    keras_note = ""
+    if keras_s:
+        keras_total = sum(keras_s) * n_models / len(keras_s)
+        if len(keras_s) < n_models:
+            keras_note = f" (EXTRAPOLATED from {len(keras_s)} measured models)"
+    speedup = keras_total / tog_total if keras_total else None
+    ok = None if speedup is None else speedup >= NEED_SWEEP
+
+    def row(label, total, per_model, compile_s, figures, vs, result, peak):
+        return (f"| {label} | {n_models} | {fmt(total)} | {fmt(per_model, '.3f')} | "
+                f"{fmt(compile_s)} | {fmt(figures)} | {fmt(vs, '.1f')}x | {result} | "
+                f"{fmt(peak, ',.0f')} |")
+
+    one_compile = sum(r["compile"] for r in one)
+    one_fig = sum(r["figures"] for r in one) if all(r["figures"] is not None for r in one) else None
+    tog_fig = med(together, "figures") if all(r["figures"] is not None for r in together) else None
+    lines = [
+        f"## 2. Sweep: {n_models} seed_sparse configs ({len(L1_WEIGHTS)} L1 weights x seeds), "
+        f"{epochs} epochs at batch {batch}",
+        "",
+        f"Wall seconds for all {n_models} models, each evaluated every epoch. Together = one "
+        f"`train_group` call (K = {n_models}, one compiled program, includes its compile and "
+        f"the {n_models} workdirs it writes), median of {repeats} repeats spread over the "
+        "sweep. One by one = sequential in-process calls, interleaved model by model with "
+        "Keras (one pass: the sum of the runs). compile = the package's reported `compile_s` "
+        "(init + epoch + eval programs), summed over runs; figures = time inside "
+        "`plots.run_figures`. Pass: Keras one by one / together >= 20x. Peak RSS: "
+        "`ru_maxrss` after the first together run, then after the whole sweep.",
+        "",
+        "| contender | models | wall s | s per model | compile s | figures s | "
+        "Keras / this | result | peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        row("project, trained together", tog_total, tog_total / n_models,
+            med(together, "compile"), tog_fig, speedup, f"{verdict(ok)} (need 20x)",
+            peak_together),
+        row("project, one by one", one_total, statistics.median(r["total"] for r in one),
+            one_compile, one_fig, keras_total / one_total if keras_total else None, "-",
+            peak_all),
+        row(f"Keras, one by one{keras_note}", keras_total,
+            statistics.median(keras_s) if keras_s else None, None, None, 1.0 if keras_s else None,
+            "-", peak_all),
+        "",
+        f"- together, median of {repeats}: compile {med(together, 'compile'):.2f} s, training "
+        f"+ eval {med(together, 'wall') - med(together, 'compile'):.2f} s, figures and files "
+        f"{tog_total - med(together, 'wall'):.2f} s (figures alone {fmt(tog_fig)} s); "
+        f"repeats: {', '.join(format(r['total'], '.2f') for r in together)} s.",
+        f"- one by one: compile is {one_compile / one_total:.0%} of the wall time "
+        f"({one_compile / len(one):.2f} s per run); a compiled-program cache shared by runs "
+        f"with one static config would save up to ~{one_compile - one_compile / len(one):.0f}"
+        f" s of {one_total:.0f} s here. Figures take {fmt(one_fig, '.1f')} s. "
+        f"Median run {statistics.median(r['total'] for r in one):.2f} s, x {n_models} = "
+        f"{statistics.median(r['total'] for r in one) * n_models:.1f} s.",
+    ]
+    if keras_s:
+        lines.append(
+            f"- Keras: median model {statistics.median(keras_s):.2f} s (min {min(keras_s):.2f},"
+            f" max {max(keras_s):.2f}), {len(keras_s)} measured; x {n_models} = "
+            f"{statistics.median(keras_s) * n_models:.1f} s.")
+    else:
+        lines.append(f"- Keras: not measured ({KERAS_ERROR or 'no Keras models requested'}).")
+    return lines, [] if ok is None else [ok]
+
+
+# ---------------------------------------------------------------- 3. compute-bound
+
+
+def bench_compute(repeats: int, target_s: float) -> tuple[list[str], list[bool]]:
+    c = config_lib.default_config()
+    c.model.encoder_widths = COMPUTE_WIDTHS
+    c.model.latent_dim = COMPUTE_LATENT
+    c.model.activation = "relu"
+    c.model.output_activation = "sigmoid"
+    c.loss.recon = "mse"
+    c.optim.name = "adam"
+    c.train.batch_size = COMPUTE_B
+    x = np.random.default_rng(1).random((COMPUTE_N, COMPUTE_D), dtype=np.float32)
+
+    log("compute-bound: warming up")
+    rss0 = peak_rss_mib()
+    eng = Timed(lambda: EngineRunner(c, x), target_s)
+    dot = jax.jit(jnp.dot)
+    mats = {}
+    for size in MATMUL_SIZES:
+        a = jax.device_put(np.random.default_rng(size).random((size, size), dtype=np.float32))
+        dot(a, a).block_until_ready()
+        mats[size] = a
+    matmul_s = {size: [] for size in MATMUL_SIZES}
+    calls = {size: max(2, math.ceil(target_s / (2 * size**3 / 100e9))) for size in MATMUL_SIZES}
+    for r in range(repeats):
+        log(f"compute-bound: repeat {r + 1}/{repeats}")
+        work = [lambda: eng.measure()] + [
+            (lambda s=s: _time_matmul(dot, mats[s], calls[s], matmul_s[s])) for s in MATMUL_SIZES]
+        for w in rotated(work, r):
+            w()
+
+    widths = [COMPUTE_D, *COMPUTE_WIDTHS, COMPUTE_LATENT, *reversed(COMPUTE_WIDTHS), COMPUTE_D]
+    macs = sum(a * b for a, b in itertools.pairwise(widths))
+    steps = math.ceil(COMPUTE_N / COMPUTE_B)
+    flops = 3 * 2 * COMPUTE_B * macs * steps  # forward matmuls x3 for forward + backward
+    gflops = flops / eng.epoch_s / 1e9
+    peaks = {s: 2 * s**3 / statistics.median(v) / 1e9 for s, v in matmul_s.items()}
+    peak = max(peaks.values())
+    frac = gflops / peak
+    ok = frac >= NEED_PEAK
+    lines = [
+        f"## 3. Compute-bound: MLP AE {'-'.join(map(str, widths))}, batch {COMPUTE_B}, "
+        f"{COMPUTE_N:,} x {COMPUTE_D} random rows",
+        "",
+        f"FLOPs per step = 3 x 2 x B x sum(in x out) over the {len(widths) - 1} Dense layers "
+        f"(forward x3 for forward + backward; biases, activations, loss and adam not counted) "
+        f"= {3 * 2 * COMPUTE_B * macs / 1e9:.2f} GFLOP; {steps} steps per epoch. Peak = the "
+        f"best median of a jitted float32 `jnp.dot` of n x n (2 n^3 FLOPs), interleaved with "
+        f"the engine's epochs, {repeats} repeats. Pass: >= 50% of peak.",
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        *[f"| matmul peak, n = {s} | {p:.1f} GFLOP/s |" for s, p in peaks.items()],
+        f"| engine epoch (median) | {eng.epoch_s * 1e3:.1f} ms ({COMPUTE_N / eng.epoch_s:,.0f} "
+        "rows/s) |",
+        f"| engine achieved | {gflops:.1f} GFLOP/s |",
+        f"| engine / peak | {frac:.0%} ({verdict(ok)}, need 50%) |",
+        f"| engine compile (warm-up minus an epoch) | {eng.compile_s:.2f} s |",
+        f"| ΔRSS of the warm-up; peak RSS after the case | {fmt(eng.rss_delta, '.0f')} MiB; "
+        f"{peak_rss_mib():,.0f} MiB (was {rss0:,.0f}) |",
+    ]
+    return lines, [ok]
+
+
+def _time_matmul(dot, a, calls: int, out: list) -> None:
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        dot(a, a).block_until_ready()
+    out.append((time.perf_counter() - t0) / calls)
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--csv", default="", help="a CSV table read through ae_jax.data "
+                   "(default: generated 12,330 x 18 data like the purchase table)")
+    p.add_argument("--quick", action="store_true",
+                   help="8-model sweep and shorter timing windows (still >= 3 repeats)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="repeats per measurement, >= 3 (default 5; 3 with --quick)")
+    p.add_argument("--sweep_models", type=int, default=None,
+                   help="models in the sweep (default 64; 8 with --quick)")
+    p.add_argument("--keras_sweep_models", type=int, default=None,
+                   help="time Keras on only this many sweep models and extrapolate "
+                   "(labelled so in the table; default: all)")
+    p.add_argument("--out", default="", help="also write the report to this markdown file")
+    args = p.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 3 if args.quick else 5
+    if args.repeats < 3:
+        p.error("--repeats must be >= 3: a median of fewer says little on a noisy machine")
+    if args.sweep_models is None:
+        args.sweep_models = 8 if args.quick else SWEEP_SEEDS * len(L1_WEIGHTS)
+    if args.sweep_models < 1:
+        p.error("--sweep_models must be >= 1")
+    if args.keras_sweep_models is None:
+        args.keras_sweep_models = args.sweep_models
+    args.keras_sweep_models = max(1, min(args.keras_sweep_models, args.sweep_models))
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    t_start = time.perf_counter()
+    logging.set_verbosity(logging.WARNING)  # train_group logs every epoch at INFO.
+    target_s = 0.1 if args.quick else 0.3
+    jnp.zeros(1).block_until_ready()  # Start the backend before anything is timed.
+
+    ds = load_data(args.csv)
+    source = args.csv or "generated (purchase-table-like, deterministic)"
+    report = [
+        "# ae_jax benchmark",
+        "",
+        f"`python scripts/benchmark.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
+        "",
+        *machine_lines(),
+        f"- data: {source}: {ds.train.shape[0]:,} train / {ds.val.shape[0]:,} val rows x "
+        f"{ds.num_features} columns, float32 in [{ds.train.min():.0f}, {ds.train.max():.0f}]",
+        f"- repeats {args.repeats}; timing window ~{target_s} s per contender per repeat",
+        "",
+    ]
+    if keras is None:
+        msg = f"Keras (JAX backend) could not be imported ({KERAS_ERROR}); Keras columns skipped."
+        log(msg)
+        report += [f"**{msg}**", ""]
+
+    oks = {}
+    lines, oks["throughput"] = bench_throughput(ds, args.repeats, target_s)
+    report += lines + [""]
+    lines, oks["sweep"] = bench_sweep(ds, args.sweep_models, args.keras_sweep_models,
+                                      args.repeats)
+    report += lines + [""]
+    lines, oks["compute"] = bench_compute(args.repeats, target_s)
+    report += lines + [""]
+
+    report += ["## Thresholds", "", "| check | result |", "|---|---|"]
+    for name, results in oks.items():
+        verdict_text = (f"{sum(results)}/{len(results)} PASS" if results
+                        else "not measured")
+        report.append(f"| {name} | {verdict_text} |")
+    report += ["", f"Total runtime: {time.perf_counter() - t_start:.0f} s."]
+    text = "\n".join(report) + "\n"
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+        log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

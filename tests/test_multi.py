@@ -1,0 +1,116 @@
+"""K models in one program equal the same K trained one by one; divergence is isolated."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from ae_jax import data as data_lib
+from ae_jax import engine as engine_lib
+from ae_jax import multi, objective, train
+from ae_jax.errors import UserError
+from experiments.configs import seed_sparse
+
+OVERRIDES = [
+    {"train.seed": 0, "loss.l1_weight": 0.0, "optim.learning_rate": 1e-3},
+    {"train.seed": 1, "loss.l1_weight": 1e-3, "optim.learning_rate": 3e-3},
+    {"train.seed": 2, "loss.l1_weight": 1e-2, "optim.learning_rate": 1e-2},
+]
+
+
+def _base():
+    c = seed_sparse.get_config()
+    c.train.epochs, c.train.batch_size = 4, 100  # 455 rows: a partial last batch each epoch
+    return c
+
+
+def _metrics(path):
+    return [json.loads(line) for line in open(path / "metrics.jsonl")]
+
+
+def test_together_equals_one_by_one(tmp_path):
+    base = _base()
+    multi.train_together(base, OVERRIDES, str(tmp_path / "together"))
+    for o in OVERRIDES:
+        name = multi.run_name(o)
+        train.train_and_evaluate(multi.apply_overrides(base, o), str(tmp_path / "alone" / name))
+        together = _metrics(tmp_path / "together" / name)
+        alone = _metrics(tmp_path / "alone" / name)
+        assert len(together) == len(alone) == 4
+        for a, b in zip(together, alone, strict=True):
+            for key in a:
+                if key.startswith(("train/", "eval/")):
+                    assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), (name, key)
+    # The runs really differ (different seeds, rates and weights).
+    finals = [_metrics(tmp_path / "together" / multi.run_name(o))[-1]["eval/loss"]
+              for o in OVERRIDES]
+    assert len(set(finals)) == 3
+
+
+def test_together_params_equal_one_by_one():
+    configs = [multi.apply_overrides(_base(), o) for o in OVERRIDES]
+    ds = data_lib.load_dataset(configs[0].data)
+    x = jax.device_put(ds.train)
+    e = engine_lib.Engine(configs[0], ds.num_features, ds.train.shape[0])
+    hypers = [objective.hyper_from_config(c) for c in configs]
+
+    def run(hs, k):
+        progs = e.compile(k)
+        hyper = objective.stack_hypers(hs)
+        states = progs.init(hyper)
+        for epoch in range(3):
+            order = np.stack([engine_lib.epoch_order(h["seed"], epoch, ds.train.shape[0],
+                                                     e.batch_size, True) for h in hs])
+            states, _ = progs.epoch(states, hyper, x, order)
+        return states.params
+
+    together = run(hypers, len(hypers))
+    for i, h in enumerate(hypers):
+        alone = run([h], 1)
+        jax.tree.map(lambda t, a, i=i: np.testing.assert_allclose(t[i], a[0], rtol=1e-5,
+                                                                  atol=1e-6), together, alone)
+
+
+def test_diverging_model_is_marked_and_others_unaffected(tmp_path):
+    base = _base()
+    base.model.output_activation = "identity"  # Let a huge step overflow rather than saturate.
+    base.optim.name, base.optim.eps = "sgd", None
+    overrides = [{"train.seed": 0}, {"train.seed": 1, "optim.learning_rate": 1e7},
+                 {"train.seed": 2}]
+    summaries = multi.train_together(base, overrides, str(tmp_path / "together"))
+    assert [s["status"] for s in summaries] == ["done", "diverged", "done"]
+    assert summaries[1]["diverged_step"] is not None and summaries[1]["diverged_step"] >= 0
+    for o in (overrides[0], overrides[2]):
+        name = multi.run_name(o)
+        train.train_and_evaluate(multi.apply_overrides(base, o), str(tmp_path / "alone" / name))
+        a, b = _metrics(tmp_path / "together" / name), _metrics(tmp_path / "alone" / name)
+        assert [r["eval/loss"] for r in a] == pytest.approx([r["eval/loss"] for r in b], rel=1e-5)
+    diverged_rows = _metrics(tmp_path / "together" / multi.run_name(overrides[1]))
+    assert all(np.isfinite(r["train/loss"]) for r in diverged_rows)  # only finite epochs kept
+
+
+def test_num_models_flag_trains_consecutive_seeds(tmp_path):
+    c = _base()
+    c.train.num_models, c.train.seed, c.train.epochs = 3, 5, 2
+    summaries = train.train_and_evaluate(c, str(tmp_path))
+    assert len(summaries) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed=5", "seed=6", "seed=7"]
+    assert json.load(open(tmp_path / "seed=6" / "config.json"))["train"]["seed"] == 6
+
+
+def test_unvmappable_overrides_are_refused_with_the_field_named(tmp_path):
+    with pytest.raises(UserError, match=r"differ in model.latent_dim: 9 vs 4"):
+        multi.train_together(_base(), [{"train.seed": 0}, {"model.latent_dim": 4}], str(tmp_path))
+    with pytest.raises(UserError, match=r"override 'loss.l1_wieght': no such config field"):
+        multi.train_together(_base(), [{"loss.l1_wieght": 0.1}], str(tmp_path))
+    assert not any(tmp_path.iterdir())
+
+
+def test_chunks_give_the_same_numbers(tmp_path):
+    multi.train_together(_base(), OVERRIDES, str(tmp_path / "a"), chunk_size=2)
+    multi.train_together(_base(), OVERRIDES, str(tmp_path / "b"))
+    for o in OVERRIDES:
+        name = multi.run_name(o)
+        a, b = _metrics(tmp_path / "a" / name), _metrics(tmp_path / "b" / name)
+        assert [r["eval/mse"] for r in a] == pytest.approx([r["eval/mse"] for r in b], rel=1e-5)
