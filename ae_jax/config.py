@@ -85,6 +85,8 @@ def default_config() -> ml_collections.ConfigDict:
         num_models=1,  # >1: train seeds seed..seed+K-1 together in one program
         eval_batch_size=4096,
         log_every=1,  # epochs between log lines (metrics.jsonl has every epoch)
+        checkpoint_every=10,  # epochs between checkpoints (0 = only at the end)
+        keep_checkpoints=2,  # newest checkpoints kept, besides the best by eval/loss
     )
     return c
 
@@ -168,7 +170,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise UserError(f"optim.{key}: optax.{o.name} has no setting {key!r}; it takes "
                             f"{takes} (leave the others unset).")
 
-    for field in ("epochs", "batch_size", "num_models", "eval_batch_size", "log_every"):
+    for field in ("epochs", "batch_size", "num_models", "eval_batch_size", "log_every",
+                  "keep_checkpoints"):
         _positive_int(t[field], f"train.{field}")
+    ok = isinstance(t.checkpoint_every, int) and t.checkpoint_every >= 0
+    _check(ok, "train.checkpoint_every", t.checkpoint_every, "an integer >= 0 (0 = at the end)")
     _check(isinstance(t.seed, int) and not isinstance(t.seed, bool) and 0 <= t.seed < 2**31,
            "train.seed", t.seed, "an integer in [0, 2**31)")

@@ -14,6 +14,7 @@ the K = 1 case, or K seeds when `train.num_models` > 1.
 
 import copy
 import json
+import logging as std_logging
 import os
 import time
 
@@ -26,7 +27,23 @@ from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import engine as engine_lib
 from ae_jax import objective, plots
+from ae_jax.checkpoint import Checkpointer
 from ae_jax.errors import UserError
+
+
+class _LibraryInfoFilter(std_logging.Filter):
+    """Drops INFO records of orbax and jax (several per checkpoint save) from absl's log."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        noisy = any(f"{os.sep}{lib}{os.sep}" in record.pathname for lib in ("orbax", "jax"))
+        return record.levelno >= std_logging.WARNING or not noisy
+
+
+def quiet_library_logs() -> None:
+    """Keeps the launcher's log to our lines: library INFO chatter is filtered out."""
+    handler = logging.get_absl_handler()
+    if not any(isinstance(f, _LibraryInfoFilter) for f in handler.filters):
+        handler.addFilter(_LibraryInfoFilter())
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
@@ -112,16 +129,75 @@ def write_json(path: str, obj) -> None:
     os.replace(tmp, path)
 
 
+def _finished(workdir: str) -> dict | None:
+    """The summary of a run that already ended (done or diverged), else None."""
+    path = os.path.join(workdir, "summary.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        summary = json.load(f)
+    return summary if summary.get("status") in ("done", "diverged") else None
+
+
+def _read_history(workdir: str, last_epoch: int) -> list[dict]:
+    path = os.path.join(workdir, "metrics.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [r for r in rows if r["epoch"] <= last_epoch]
+
+
+def _write_resolved_config(c, ds, engine, workdir: str) -> None:
+    resolved = json.loads(c.to_json_best_effort())
+    resolved["dataset"] = {
+        "name": ds.name, "num_features": ds.num_features, "columns": ds.columns,
+        "n_train": int(ds.train.shape[0]), "n_val": int(ds.val.shape[0]),
+        "image_shape": list(ds.image_shape) if ds.image_shape else None,
+        "batch_size": engine.batch_size, "steps_per_epoch": engine.steps_per_epoch,
+    }
+    write_json(os.path.join(workdir, "config.json"), resolved)
+    data_lib.save_preprocessor(ds.preprocessor, os.path.join(workdir, "preprocessor.json"))
+
+
+def _resume_epoch(ckpts: list[Checkpointer], workdirs: list[str]) -> int:
+    """The newest epoch every run has a checkpoint of (0 = start fresh)."""
+    saved = [set(c.epochs()) for c in ckpts]
+    if not any(saved):
+        return 0
+    common = set.intersection(*saved)
+    if not common:
+        have = {w: sorted(e) for w, e in zip(workdirs, saved, strict=True)}
+        raise UserError(
+            f"these runs cannot resume together: they share no checkpoint epoch ({have}). "
+            "Resume each run on its own, or use new workdirs; no checkpoint was changed."
+        )
+    return max(common)
+
+
 def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
     """Trains len(configs) runs that differ only in vmappable scalars, together.
 
     Returns one summary dict per run (also written to each workdir/summary.json).
     A run whose loss turns non-finite is stopped there (its parameters stay at the
     last finite values) and marked "diverged"; the others go on unaffected.
+    Rerunning on the same workdirs resumes from the newest checkpoint all runs
+    share; finished runs are not retrained.
     """
     for c in configs:
         config_lib.validate(c)
     check_groupable(configs)
+    finished = [_finished(w) for w in workdirs]
+    if all(finished):
+        logging.info("all %d run(s) already finished; not retraining (delete summary.json "
+                     "to train again)", len(workdirs))
+        return finished
+    if any(finished):
+        todo = [i for i, f in enumerate(finished) if f is None]
+        trained = iter(train_group([configs[i] for i in todo], [workdirs[i] for i in todo],
+                                   dataset))
+        return [f if f is not None else next(trained) for f in finished]
+
     cfg, k = configs[0], len(configs)
     ds = dataset if dataset is not None else data_lib.load_dataset(cfg.data)
     for w in workdirs:
@@ -134,19 +210,11 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
     hypers = [objective.hyper_from_config(c) for c in configs]
     hyper = objective.stack_hypers(hypers)
     progs = engine.compile(k)
-    devices = jax.devices()
-    logging.info("devices: %s", ", ".join(f"{d.platform}:{d.id}" for d in devices))
-
+    logging.info("devices: %s", ", ".join(f"{d.platform}:{d.id}" for d in jax.devices()))
+    ckpts = [Checkpointer(w, keep=cfg.train.keep_checkpoints) for w in workdirs]
+    start = _resume_epoch(ckpts, workdirs)
     for c, w in zip(configs, workdirs, strict=True):
-        resolved = json.loads(c.to_json_best_effort())
-        resolved["dataset"] = {
-            "name": ds.name, "num_features": ds.num_features, "columns": ds.columns,
-            "n_train": int(n_train), "n_val": int(x_val.shape[0]),
-            "image_shape": list(ds.image_shape) if ds.image_shape else None,
-            "batch_size": engine.batch_size, "steps_per_epoch": engine.steps_per_epoch,
-        }
-        write_json(os.path.join(w, "config.json"), resolved)
-        data_lib.save_preprocessor(ds.preprocessor, os.path.join(w, "preprocessor.json"))
+        _write_resolved_config(c, ds, engine, w)
 
     t_start = time.perf_counter()
     x_train_d = jax.device_put(x_train)
@@ -160,7 +228,7 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
     # Compile ahead of time so compile time is reported apart from epoch time.
     t0 = time.perf_counter()
     states = progs.init(hyper)
-    order = orders(0)
+    order = orders(start)
     epoch_fn = progs.epoch.lower(states, hyper, x_train_d, order).compile()
     eval_fn = progs.evaluate.lower(states.params, hyper, xv, mv).compile()
     compile_s = time.perf_counter() - t0
@@ -172,13 +240,32 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
         engine.batch_size, engine.steps_per_epoch, compile_s,
     )
 
-    epochs = cfg.train.epochs
     history: list[list[dict]] = [[] for _ in range(k)]
     status = ["running"] * k
-    diverged_step = [None] * k
+    diverged_step: list[int | None] = [None] * k
+    if start:
+        restored = []
+        for i, ck in enumerate(ckpts):
+            target = jax.tree.map(lambda a, i=i: a[i], states)
+            state_i, _ = ck.restore(start, target)
+            restored.append(state_i)
+            history[i] = _read_history(workdirs[i], start)
+            if int(state_i.diverged_step) >= 0:
+                status[i], diverged_step[i] = "diverged", int(state_i.diverged_step)
+        states = jax.device_put(jax.tree.map(lambda *a: np.stack(a), *restored))
+        logging.info("resuming from the epoch-%d checkpoint in %s", start,
+                     workdirs[0] if k == 1 else f"{k} workdirs")
+
+    epochs = cfg.train.epochs
+    every = cfg.train.checkpoint_every
     files = [open(os.path.join(w, "metrics.jsonl"), "w") for w in workdirs]
+    for f, h in zip(files, history, strict=True):  # Rows past the checkpoint are redone.
+        f.writelines(json.dumps(r) + "\n" for r in h)
+        f.flush()
+    saved_epoch = start
+    t_loop = time.perf_counter()
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(start + 1, epochs + 1):
             t_epoch = time.perf_counter()
             states, train_m = epoch_fn(states, hyper, x_train_d, order)
             if epoch < epochs:
@@ -207,15 +294,23 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
                 history[i].append(row)
                 files[i].write(json.dumps(row) + "\n")
                 files[i].flush()
-            if all(s != "running" for s in status):
+            all_stopped = all(s != "running" for s in status)
+            if (every and epoch % every == 0) or epoch == epochs or all_stopped:
+                _save_all(ckpts, states, epoch, hypers, history, status)
+                saved_epoch = epoch
+            if all_stopped:
                 break
-            elapsed = time.perf_counter() - t_start
+            elapsed = time.perf_counter() - t_loop
             if epoch % cfg.train.log_every == 0 or epoch == epochs:
                 _log_epoch(epoch, epochs, history, status, n_train * k / epoch_s,
-                           elapsed / epoch * (epochs - epoch))
+                           elapsed / (epoch - start) * (epochs - epoch))
+        if saved_epoch != epochs and not all(s != "running" for s in status):
+            _save_all(ckpts, states, epochs, hypers, history, status)
     finally:
         for f in files:
             f.close()
+        for ck in ckpts:
+            ck.close()  # Waits for pending asynchronous saves.
 
     wall_s = time.perf_counter() - t_start
     summaries = []
@@ -226,7 +321,8 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
             "status": "done" if status[i] == "running" else status[i],
             "diverged_step": diverged_step[i],
             "wall_s": wall_s, "compile_s": compile_s, "n_params": n_params,
-            "num_models_together": k,
+            "num_models_together": k, "resumed_from_epoch": start,
+            "best_epoch": ckpts[i].best_epoch(),
         })
         write_json(os.path.join(workdirs[i], "summary.json"), summary)
         params_i = jax.tree.map(lambda a, i=i: np.asarray(a[i]), states.params)
@@ -234,6 +330,16 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
         summaries.append(summary)
     _log_summary(summaries, workdirs)
     return summaries
+
+
+def _save_all(ckpts, states, epoch, hypers, history, status) -> None:
+    host = jax.device_get(states)
+    for i, ck in enumerate(ckpts):
+        last = history[i][-1] if history[i] else None
+        meta = {"epoch": epoch, "step": int(host.step[i]), "seed": hypers[i]["seed"],
+                "status": status[i], "metrics": last}
+        metrics = {"eval/loss": last["eval/loss"]} if last else None
+        ck.save(epoch, jax.tree.map(lambda a, i=i: a[i], host), meta, metrics)
 
 
 _METRIC_ORDER = ("loss", "recon", "l1", "kl", "sparsity", "mse", "grad_norm")

@@ -4,7 +4,6 @@ r"""Train one config (or K seeds of it together) into a workdir.
     [--config.model.latent_dim=4] [--config.data.path=my.csv] [--config.train.num_models=8]
 """
 
-import logging as std_logging
 import sys
 
 from absl import app, flags, logging
@@ -20,8 +19,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
-    # JAX logs a failed TPU probe at INFO on every CPU/GPU machine; it is not ours to show.
-    std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
+    train.quiet_library_logs()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     try:

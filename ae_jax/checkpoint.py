@@ -1,0 +1,91 @@
+"""Checkpoints of one run in `workdir/checkpoints/`, with orbax's CheckpointManager.
+
+Each checkpoint, named by the epoch it ends, holds the whole `TrainState` (params,
+optimizer state, step, divergence marker) and a JSON `meta` item: the epoch (the
+data-order position: epoch e's order derives from (seed, e)), the step, the seed
+(the root of every random stream; per-step keys are folded from it and the step)
+and that epoch's metrics. That is everything a resumed run needs to continue
+bit for bit where an uninterrupted one would be.
+
+orbax writes each checkpoint to a temporary directory and renames it when
+complete, so a process killed mid-save leaves the previous checkpoints intact
+and the half-written one is ignored. Saves are asynchronous; `close()` waits.
+"""
+
+import os
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from ae_jax.errors import UserError
+
+_policies = ocp.checkpoint_managers
+
+
+class Checkpointer:
+    """Saves and restores one run's checkpoints; keeps the last `keep` and the best."""
+
+    def __init__(self, workdir: str, keep: int = 2, read_only: bool = False):
+        self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+        # Keep the newest `keep` and the one with the lowest eval/loss.
+        policy = _policies.AnyPreservationPolicy([
+            _policies.LatestN(n=keep),
+            _policies.BestN(get_metric_fn=lambda m: m["eval/loss"], reverse=True, n=1),
+        ])
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=policy, create=not read_only, read_only=read_only,
+            cleanup_tmp_directories=not read_only,
+        )
+        self.manager = ocp.CheckpointManager(
+            self.directory, item_names=("state", "meta"), options=options
+        )
+
+    def epochs(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def best_epoch(self) -> int | None:
+        return self.manager.best_step()
+
+    def save(self, epoch: int, state, meta: dict, metrics: dict | None) -> None:
+        """Starts an asynchronous save of `state` (a pytree of arrays) at `epoch`."""
+        state = jax.tree.map(np.asarray, state)  # host copy: the device buffers may be donated
+        self.manager.save(
+            epoch,
+            args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                    meta=ocp.args.JsonSave(meta)),
+            metrics=metrics,
+            force=True,
+        )
+
+    def restore(self, epoch: int, target) -> tuple:
+        """Restores (state, meta) at `epoch`; `target` gives the tree structure and shapes."""
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        try:
+            out = self.manager.restore(
+                epoch,
+                args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
+                                        meta=ocp.args.JsonRestore()),
+            )
+        except (ValueError, KeyError, TypeError) as e:
+            raise UserError(
+                f"checkpoint {self.directory}/{epoch} does not fit this model: {e}. It was "
+                "written by a different architecture or data width; use a new --workdir."
+            ) from None
+        return out["state"], out["meta"]
+
+    def restore_raw(self, epoch: int):
+        """The saved state as stored (nested dicts of arrays), without a target structure."""
+        return self.manager.restore(
+            epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore())
+        )["state"]
+
+    def meta(self, epoch: int) -> dict:
+        return self.manager.restore(
+            epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+        )["meta"]
+
+    def close(self) -> None:
+        """Waits for pending saves, then releases the manager."""
+        self.manager.wait_until_finished()
+        self.manager.close()
