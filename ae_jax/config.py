@@ -88,6 +88,13 @@ def default_config() -> ml_collections.ConfigDict:
         checkpoint_every=10,  # epochs between checkpoints (0 = only at the end)
         keep_checkpoints=2,  # newest checkpoints kept, besides the best by eval/loss
     )
+    c.eval = dict(
+        at_end=True,  # evaluate (eval.json + figures) when training ends
+        iw_samples=1000,  # k of the VAE's importance-weighted log-likelihood bound
+        iw_batch_rows=64,  # rows per batch of that bound (memory: rows * k * D floats)
+        near_zero=0.05,  # |code| below this counts as an inactive code entry
+        active_var=0.01,  # a VAE unit is active if Var_x(E_q[z_u|x]) > this (Burda et al.)
+    )
     return c
 
 
@@ -115,7 +122,7 @@ def _number(value, field: str, lo=-math.inf, hi=math.inf, lo_open=False, hi_open
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises `UserError` for the first invalid field; returns None when all are valid."""
-    for section in ("data", "model", "loss", "optim", "train"):
+    for section in ("data", "model", "loss", "optim", "train", "eval"):
         if section not in config:
             raise UserError(f"config: missing section {section!r}; start from default_config().")
     d, m, lo, o, t = config.data, config.model, config.loss, config.optim, config.train
@@ -175,5 +182,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _positive_int(t[field], f"train.{field}")
     ok = isinstance(t.checkpoint_every, int) and t.checkpoint_every >= 0
     _check(ok, "train.checkpoint_every", t.checkpoint_every, "an integer >= 0 (0 = at the end)")
+    e = config.eval
+    for field in ("iw_samples", "iw_batch_rows"):
+        _positive_int(e[field], f"eval.{field}")
+    _number(e.near_zero, "eval.near_zero", 0.0, lo_open=True)
+    _number(e.active_var, "eval.active_var", 0.0)
     _check(isinstance(t.seed, int) and not isinstance(t.seed, bool) and 0 <= t.seed < 2**31,
            "train.seed", t.seed, "an integer in [0, 2**31)")

@@ -1,42 +1,56 @@
-"""Metric writers over tensorboardX, and a reader for the scalars they write.
-
-Our own small interface instead of clu's writers, which need TensorFlow: training code writes
-through one object, and tests read back what was written with `read_scalars`.
-"""
+"""Metric writers over tensorboardX (clu's need TensorFlow), and a reader of their scalars."""
 
 import io
+import itertools
 import os
 import struct
+import time
 from collections import defaultdict
 
 import matplotlib.image
 import numpy as np
-from tensorboardX import SummaryWriter
+from tensorboardX import summary as tbx_summary
+from tensorboardX.event_file_writer import EventsWriter
 from tensorboardX.proto import event_pb2, types_pb2
+from tensorboardX.proto.summary_pb2 import Summary
 from tensorboardX.record_writer import masked_crc32c
-from tensorboardX.summary import hparams as hparams_summaries
 
 HParam = float | int | str | bool
+Scalars = dict[str, list[tuple[int, float]]]
+_FILE_IDS = itertools.count()
 
 
 class MetricWriter:
-    """Writes to DIR/tb/ (TensorBoard event files through tensorboardX.SummaryWriter)."""
+    """Writes to DIR/tb/ (TensorBoard event files; records and summaries built by tensorboardX).
+
+    Not tensorboardX.SummaryWriter: its flush() leaves events queued for a thread (only close()
+    drains them), and add_hparams(name=".") opens a same-named file that truncates ours.
+    """
 
     def __init__(self, logdir: str):
-        """Creates `logdir` (e.g. workdir + "/tb") and one event file in it."""
+        """Creates `logdir` (e.g. workdir + "/tb") and a new event file in it."""
         os.makedirs(logdir, exist_ok=True)
         self.logdir = logdir
-        self._writer = SummaryWriter(logdir=logdir)
+        # pid and counter in the name: two writers in one second must not share a file.
+        suffix = f".{os.getpid()}.{next(_FILE_IDS)}"
+        self._file = EventsWriter(os.path.join(logdir, "events"), filename_suffix=suffix)
+        self._closed = False
         self._last_step = 0
         self._last: dict[str, tuple[int, float]] = {}  # tag -> (step, value) last written
 
+    def _write(self, step: int, summary: Summary) -> None:
+        event = event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
+        self._file.write_event(event)
+
     def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
         """Writes every key as a scalar tag, names kept as-is ("train/loss", "eval/mse")."""
+        if not scalars:
+            return
+        values = [Summary.Value(tag=tag, simple_value=float(v)) for tag, v in scalars.items()]
+        self._write(step, Summary(value=values))
+        # As stored (float32), so write_hparams can tell a repeated point.
         step = int(step)
-        for tag, value in scalars.items():
-            value = float(value)  # jax/numpy scalars too
-            self._writer.add_scalar(tag, value, step)
-            self._last[tag] = (step, value)
+        self._last.update({v.tag: (step, v.simple_value) for v in values})
         self._last_step = max(self._last_step, step)
 
     def write_images(self, step: int, images: dict[str, np.ndarray]) -> None:
@@ -48,7 +62,7 @@ class MetricWriter:
                 image = np.round(np.clip(image, 0.0, 1.0) * 255.0)
             image = np.clip(image, 0, 255).astype(np.uint8)
             dataformats = "HWC" if image.ndim == 3 else "HW"
-            self._writer.add_image(tag, image, int(step), dataformats=dataformats)
+            self._write(step, tbx_summary.image(tag, image, dataformats=dataformats))
 
     def write_figure(self, step: int, tag: str, path_or_fig) -> None:
         """Writes a PNG file (path) or a matplotlib Figure as an image; the figure stays open."""
@@ -65,34 +79,33 @@ class MetricWriter:
 
     def write_text(self, tag: str, text: str) -> None:
         """Writes markdown text (e.g. the config JSON as a code block) at step 0."""
-        self._writer.add_text(tag, text, 0)
+        self._write(0, tbx_summary.text(tag, text))
 
     def write_hparams(self, hparams: dict[str, HParam], metrics: dict[str, float]) -> None:
-        """Writes flattened config values ("optim.learning_rate") and final metrics.
+        """Writes flattened config values ("optim.learning_rate") and final metrics, this run.
 
         The hparams dashboard shows a metric's last value from this run's scalar of the same tag,
         so each metric is also written as a scalar at the last step seen, unless that exact point
         was already written (e.g. "eval/mse" at the final epoch).
         """
         hp = {k: _hparam_value(v) for k, v in hparams.items()}
-        mt = {k: float(v) for k, v in metrics.items()}
-        # Not SummaryWriter.add_hparams(name="."): it opens a second writer on the same
-        # directory whose file name (seconds + hostname) can equal ours, and its "wb" open
-        # truncates our event file. Writing the three summaries ourselves keeps one file.
-        file_writer = self._writer._get_file_writer()
-        for summary in hparams_summaries(hp, mt):
-            file_writer.add_summary(summary, self._last_step)
-        new = {k: v for k, v in mt.items()
+        for summary in tbx_summary.hparams(hp, metrics):
+            self._write(self._last_step, summary)
+        new = {k: float(v) for k, v in metrics.items()
                if self._last.get(k) != (self._last_step, float(np.float32(v)))}
-        self.write_scalars(self._last_step, new)
+        if new:
+            self.write_scalars(self._last_step, new)
 
     def flush(self) -> None:
-        """Pushes pending events to disk."""
-        self._writer.flush()
+        """Puts everything written so far on disk."""
+        if not self._closed:
+            self._file.flush()
 
     def close(self) -> None:
-        """Flushes and closes the event file."""
-        self._writer.close()
+        """Flushes and closes the event file; closing twice is fine."""
+        if not self._closed:
+            self._file.close()
+            self._closed = True
 
     def __enter__(self) -> "MetricWriter":
         return self
@@ -129,33 +142,32 @@ def _hparam_value(value) -> HParam:
     return value if isinstance(value, bool | int | float | str) else str(value)
 
 
-def read_scalars(logdir: str) -> dict[str, list[tuple[int, float]]]:
+def read_scalars(logdir: str) -> Scalars:
     """Reads every scalar back from the event files under logdir.
-
-    Returns:
-        tag -> [(step, value), ...] sorted by step (stable: equal steps keep file order).
 
     One run: the event files directly in `logdir`, as TensorBoard reads a run directory. Uses
     tensorboard's EventAccumulator when `tensorboard` is installed, else our own record parser.
+
+    Returns:
+        tag -> [(step, value), ...] sorted by step (stable: equal steps keep file order).
     """
     if not os.path.isdir(logdir):
         return {}
     try:
-        from tensorboard.backend.event_processing import event_accumulator  # noqa: F401
+        import tensorboard  # noqa: F401
     except ImportError:
         return _read_event_files(logdir)
     return _read_with_tensorboard(logdir)
 
 
-def _read_with_tensorboard(logdir: str) -> dict[str, list[tuple[int, float]]]:
+def _read_with_tensorboard(logdir: str) -> Scalars:
     """Scalars via tensorboard's EventAccumulator (simple_value and scalar-plugin tensors)."""
     from tensorboard.backend.event_processing import event_accumulator as ea
     from tensorboard.util import tensor_util
 
-    acc = ea.EventAccumulator(logdir, size_guidance={ea.SCALARS: 0, ea.TENSORS: 0},
-                              purge_orphaned_data=False)
+    acc = ea.EventAccumulator(logdir, {ea.SCALARS: 0, ea.TENSORS: 0}, purge_orphaned_data=False)
     acc.Reload()
-    out: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    out: Scalars = defaultdict(list)
     for tag in acc.Tags()[ea.SCALARS]:
         out[tag] += [(e.step, float(e.value)) for e in acc.Scalars(tag)]
     for tag in acc.Tags()[ea.TENSORS]:
@@ -165,13 +177,9 @@ def _read_with_tensorboard(logdir: str) -> dict[str, list[tuple[int, float]]]:
     return {tag: sorted(points, key=lambda p: p[0]) for tag, points in out.items()}
 
 
-_TENSOR_DTYPES = {types_pb2.DT_FLOAT: "<f4", types_pb2.DT_DOUBLE: "<f8",
-                  types_pb2.DT_INT32: "<i4", types_pb2.DT_INT64: "<i8"}
-
-
-def _read_event_files(logdir: str) -> dict[str, list[tuple[int, float]]]:
+def _read_event_files(logdir: str) -> Scalars:
     """Scalars by parsing the TFRecord framing and `Event` protos ourselves, CRCs checked."""
-    out: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    out: Scalars = defaultdict(list)
     plugins: dict[str, str] = {}  # tag -> plugin name; TF writes metadata on first use only
     for name in sorted(os.listdir(logdir)):
         path = os.path.join(logdir, name)
@@ -194,8 +202,8 @@ def _events(path: str):
         data = f.read()
     pos = 0
     while pos + 12 <= len(data):
-        length, header_crc = struct.unpack("<QI", data[pos:pos + 12])
-        if header_crc != masked_crc32c(data[pos:pos + 8]):
+        length, length_crc = struct.unpack("<QI", data[pos:pos + 12])
+        if length_crc != masked_crc32c(data[pos:pos + 8]):
             raise ValueError(f"{path}: corrupt record length at byte {pos}")
         end = pos + 12 + length + 4
         if end > len(data):
@@ -207,11 +215,12 @@ def _events(path: str):
         pos = end
 
 
-def _tensor_scalar(tensor) -> float:
+_DTYPES = {types_pb2.DT_FLOAT: "<f4", types_pb2.DT_DOUBLE: "<f8", types_pb2.DT_INT32: "<i4",
+           types_pb2.DT_INT64: "<i8"}
+
+
+def _tensor_scalar(t) -> float:
     """The single value of a scalar TensorProto: packed bytes or a typed repeated field."""
-    if tensor.tensor_content:
-        return float(np.frombuffer(tensor.tensor_content, _TENSOR_DTYPES[tensor.dtype])[0])
-    for field in ("float_val", "double_val", "int_val", "int64_val"):
-        if len(getattr(tensor, field)):
-            return float(getattr(tensor, field)[0])
-    raise ValueError(f"scalar tensor without a value: {tensor}")
+    if t.tensor_content:
+        return float(np.frombuffer(t.tensor_content, _DTYPES[t.dtype])[0])
+    return float([*t.float_val, *t.double_val, *t.int_val, *t.int64_val][0])
