@@ -87,6 +87,7 @@ def default_config() -> ml_collections.ConfigDict:
         log_every=1,  # epochs between log lines (metrics.jsonl has every epoch)
         checkpoint_every=10,  # epochs between checkpoints (0 = only at the end)
         keep_checkpoints=2,  # newest checkpoints kept, besides the best by eval/loss
+        tensorboard=True,  # also write every metric and figure to workdir/tb/
     )
     c.eval = dict(
         at_end=True,  # evaluate (eval.json + figures) when training ends

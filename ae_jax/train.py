@@ -12,6 +12,7 @@ in one compiled program, each run with its own workdir; `train_and_evaluate` is
 the K = 1 case, or K seeds when `train.num_models` > 1.
 """
 
+import contextlib
 import copy
 import json
 import logging as std_logging
@@ -26,7 +27,7 @@ from absl import logging
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import engine as engine_lib
-from ae_jax import objective, plots
+from ae_jax import objective, plots, procsafe, writers
 from ae_jax.checkpoint import Checkpointer
 from ae_jax.errors import UserError
 
@@ -187,6 +188,9 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
     for c in configs:
         config_lib.validate(c)
     check_groupable(configs)
+    ds = dataset if dataset is not None else data_lib.load_dataset(configs[0].data)
+    for w in workdirs:
+        _prepare_workdir(w, ds.num_features, ds.columns)
     finished = [_finished(w) for w in workdirs]
     if all(finished):
         logging.info("all %d run(s) already finished; not retraining (delete summary.json "
@@ -195,13 +199,20 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
     if any(finished):
         todo = [i for i, f in enumerate(finished) if f is None]
         trained = iter(train_group([configs[i] for i in todo], [workdirs[i] for i in todo],
-                                   dataset))
+                                   ds))
         return [f if f is not None else next(trained) for f in finished]
+    with contextlib.ExitStack() as stack:
+        for w in workdirs:
+            stack.enter_context(procsafe.WorkdirLock(w))
+        if all(_finished(w) for w in workdirs):  # Finished by another process meanwhile.
+            return [_finished(w) for w in workdirs]
+        stop = stack.enter_context(procsafe.StopRequests())
+        return _train_locked(configs, workdirs, ds, stop)
 
+
+def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
+    """The body of `train_group`, run while holding every workdir's lock."""
     cfg, k = configs[0], len(configs)
-    ds = dataset if dataset is not None else data_lib.load_dataset(cfg.data)
-    for w in workdirs:
-        _prepare_workdir(w, ds.num_features, ds.columns)
     x_train, x_val = ds.train, ds.val
     n_train = x_train.shape[0]
 
@@ -259,6 +270,12 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
     epochs = cfg.train.epochs
     every = cfg.train.checkpoint_every
     files = [open(os.path.join(w, "metrics.jsonl"), "w") for w in workdirs]
+    writer_cls = writers.MetricWriter if cfg.train.tensorboard else writers.NullWriter
+    # A resumed run redoes the epochs after its checkpoint: TensorBoard drops their old points.
+    purge = start * engine.steps_per_epoch + 1 if start else None
+    tbs = [writer_cls(os.path.join(w, "tb"), purge_step=purge) for w in workdirs]
+    for c, tb in zip(configs, tbs, strict=True):
+        tb.write_text("config", f"```json\n{c.to_json_best_effort(indent=2)}\n```")
     for f, h in zip(files, history, strict=True):  # Rows past the checkpoint are redone.
         f.writelines(json.dumps(r) + "\n" for r in h)
         f.flush()
@@ -294,12 +311,20 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
                 history[i].append(row)
                 files[i].write(json.dumps(row) + "\n")
                 files[i].flush()
+                tbs[i].write_scalars(step, {n: v for n, v in row.items() if "/" in n or
+                                            n in ("epoch_s", "rows_per_s")})
             all_stopped = all(s != "running" for s in status)
             if (every and epoch % every == 0) or epoch == epochs or all_stopped:
                 _save_all(ckpts, states, epoch, hypers, history, status)
                 saved_epoch = epoch
+                for tb in tbs:  # Everything up to a checkpoint must survive a kill.
+                    tb.flush()
             if all_stopped:
                 break
+            if stop.signum is not None:
+                if saved_epoch != epoch:
+                    _save_all(ckpts, states, epoch, hypers, history, status)
+                raise procsafe.Interrupted(stop.signum, epoch)
             elapsed = time.perf_counter() - t_loop
             if epoch % cfg.train.log_every == 0 or epoch == epochs:
                 _log_epoch(epoch, epochs, history, status, n_train * k / epoch_s,
@@ -309,6 +334,8 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
     finally:
         for f in files:
             f.close()
+        for tb in tbs:
+            tb.flush()
         for ck in ckpts:
             ck.close()  # Waits for pending asynchronous saves.
 
@@ -326,7 +353,15 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
         })
         write_json(os.path.join(workdirs[i], "summary.json"), summary)
         params_i = jax.tree.map(lambda a, i=i: np.asarray(a[i]), states.params)
-        plots.run_figures(workdirs[i], engine.model, params_i, ds, history[i], hypers[i])
+        figures = plots.run_figures(workdirs[i], engine.model, params_i, ds, history[i],
+                                    hypers[i])
+        step = summary["step"]
+        for path in figures:
+            tbs[i].write_figure(step, f"figures/{os.path.basename(path)[:-4]}", path)
+        hparams = {k: v for k, v in _flatten(configs[i].to_dict()).items()}
+        tbs[i].write_hparams(hparams, {k: v for k, v in summary.items()
+                                       if k.startswith("eval/") and v is not None})
+        tbs[i].close()
         summaries.append(summary)
     _log_summary(summaries, workdirs)
     return summaries

@@ -27,8 +27,15 @@ class MetricWriter:
     drains them), and add_hparams(name=".") opens a same-named file that truncates ours.
     """
 
-    def __init__(self, logdir: str):
-        """Creates `logdir` (e.g. workdir + "/tb") and a new event file in it."""
+    def __init__(self, logdir: str, purge_step: int | None = None):
+        """Creates `logdir` (e.g. workdir + "/tb") and a new event file in it.
+
+        Args:
+          logdir: the run's TensorBoard directory.
+          purge_step: for a resumed run, the first step it will write again. TensorBoard (and
+            `read_scalars`) then drop what earlier files wrote at or after it, the points of
+            the epochs a killed run did past its last checkpoint.
+        """
         os.makedirs(logdir, exist_ok=True)
         self.logdir = logdir
         # pid and counter in the name: two writers in one second must not share a file.
@@ -37,6 +44,10 @@ class MetricWriter:
         self._closed = False
         self._last_step = 0
         self._last: dict[str, tuple[int, float]] = {}  # tag -> (step, value) last written
+        if purge_step is not None:
+            start = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
+            self._file.write_event(event_pb2.Event(wall_time=time.time(), step=int(purge_step),
+                                                   session_log=start))
 
     def _write(self, step: int, summary: Summary) -> None:
         event = event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
@@ -57,12 +68,10 @@ class MetricWriter:
         """Writes HxWxC (C in 1, 3, 4) or HxW images, uint8 or float in [0, 1]."""
         for tag, image in images.items():
             image = np.asarray(image)
-            if np.issubdtype(image.dtype, np.floating):
-                # tensorboardX casts float*255 to uint8 unclipped: 1.0001 would wrap to black.
-                image = np.round(np.clip(image, 0.0, 1.0) * 255.0)
-            image = np.clip(image, 0, 255).astype(np.uint8)
-            dataformats = "HWC" if image.ndim == 3 else "HW"
-            self._write(step, tbx_summary.image(tag, image, dataformats=dataformats))
+            scale = 255.0 if np.issubdtype(image.dtype, np.floating) else 1
+            # Clipped here: tensorboardX casts float*255 to uint8 unclipped (1.001 wraps to 0).
+            image = np.clip(np.round(image * scale), 0, 255).astype(np.uint8)
+            self._write(step, tbx_summary.image(tag, image, dataformats="HWC"[: image.ndim]))
 
     def write_figure(self, step: int, tag: str, path_or_fig) -> None:
         """Writes a PNG file (path) or a matplotlib Figure as an image; the figure stays open."""
@@ -88,13 +97,14 @@ class MetricWriter:
         so each metric is also written as a scalar at the last step seen, unless that exact point
         was already written (e.g. "eval/mse" at the final epoch).
         """
-        hp = {k: _hparam_value(v) for k, v in hparams.items()}
+        hp = {k: v.item() if isinstance(v, np.generic) else v for k, v in hparams.items()}
+        # tensorboardX drops None and writes lists/tuples without a value: keep them visible.
+        hp = {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in hp.items()}
         for summary in tbx_summary.hparams(hp, metrics):
             self._write(self._last_step, summary)
         new = {k: float(v) for k, v in metrics.items()
                if self._last.get(k) != (self._last_step, float(np.float32(v)))}
-        if new:
-            self.write_scalars(self._last_step, new)
+        self.write_scalars(self._last_step, new)
 
     def flush(self) -> None:
         """Puts everything written so far on disk."""
@@ -117,7 +127,7 @@ class MetricWriter:
 class NullWriter:
     """Same interface as MetricWriter, does nothing (for runs that disable TensorBoard)."""
 
-    def __init__(self, logdir: str | None = None):
+    def __init__(self, logdir: str | None = None, purge_step: int | None = None):
         self.logdir = logdir
 
     def write_scalars(self, step: int, scalars: dict[str, float]) -> None: ...
@@ -134,14 +144,6 @@ class NullWriter:
     def __exit__(self, *exc_info) -> None: ...
 
 
-def _hparam_value(value) -> HParam:
-    """Keeps bool/int/float/str; numpy scalars become Python ones, anything else str."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    # tensorboardX drops None and writes lists/tuples without a value: keep them visible.
-    return value if isinstance(value, bool | int | float | str) else str(value)
-
-
 def read_scalars(logdir: str) -> Scalars:
     """Reads every scalar back from the event files under logdir.
 
@@ -154,8 +156,8 @@ def read_scalars(logdir: str) -> Scalars:
     if not os.path.isdir(logdir):
         return {}
     try:
-        import tensorboard  # noqa: F401
-    except ImportError:
+        from tensorboard.backend.event_processing import event_accumulator  # noqa: F401
+    except ImportError:  # tensorboard is optional: our own parser reads the same records
         return _read_event_files(logdir)
     return _read_with_tensorboard(logdir)
 
@@ -165,7 +167,7 @@ def _read_with_tensorboard(logdir: str) -> Scalars:
     from tensorboard.backend.event_processing import event_accumulator as ea
     from tensorboard.util import tensor_util
 
-    acc = ea.EventAccumulator(logdir, {ea.SCALARS: 0, ea.TENSORS: 0}, purge_orphaned_data=False)
+    acc = ea.EventAccumulator(logdir, {ea.SCALARS: 0, ea.TENSORS: 0}, purge_orphaned_data=True)
     acc.Reload()
     out: Scalars = defaultdict(list)
     for tag in acc.Tags()[ea.SCALARS]:
@@ -183,9 +185,12 @@ def _read_event_files(logdir: str) -> Scalars:
     plugins: dict[str, str] = {}  # tag -> plugin name; TF writes metadata on first use only
     for name in sorted(os.listdir(logdir)):
         path = os.path.join(logdir, name)
-        if "tfevents" not in name or name.endswith(".profile-empty") or not os.path.isfile(path):
-            continue
-        for event in _events(path):
+        events = _events(path) if "tfevents" in name and os.path.isfile(path) else []
+        for event in events:
+            if event.session_log.status == event_pb2.SessionLog.START:
+                # A restart: forget what was written at or after its step (TensorBoard's rule).
+                out = defaultdict(list, {t: [p for p in pts if p[0] < event.step]
+                                         for t, pts in out.items()})
             for v in event.summary.value:
                 if v.metadata.plugin_data.plugin_name:
                     plugins[v.tag] = v.metadata.plugin_data.plugin_name

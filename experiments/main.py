@@ -9,7 +9,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ae_jax import train
+from ae_jax import procsafe, train
 from ae_jax.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -28,6 +28,9 @@ def main(argv):
         logging.flush()
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except procsafe.Interrupted as e:
+        logging.warning("%s", e)
+        sys.exit(128 + e.signum)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
-from ae_jax import train
+from ae_jax import train, writers
 from ae_jax.checkpoint import Checkpointer
+from ae_jax.procsafe import WorkdirLock
 from experiments.configs import seed_deep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,8 +38,18 @@ def _final_state(workdir):
     return epoch, meta, state
 
 
-def test_sigkill_then_rerun_equals_uninterrupted(tmp_path):
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    """One uninterrupted run, the reference for every interrupted one."""
+    path = tmp_path_factory.mktemp("whole")
+    _, err = _launch(path).communicate(timeout=300)
+    assert "resuming" not in err and (path / "summary.json").exists(), err[-2000:]
+    return path
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_then_rerun_equals_uninterrupted(sig, whole, tmp_path):
+    killed = tmp_path / "killed"
     p = _launch(killed)
     deadline = time.time() + 120
     # Kill once at least two checkpoints exist and training is still going.
@@ -48,14 +60,15 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path):
             break
         time.sleep(0.05)
     assert p.poll() is None, "the run finished before it could be killed; make it longer"
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=60)
     assert not (killed / "summary.json").exists()
+    if sig == signal.SIGTERM:  # A clean stop: checkpoint saved, told how to resume.
+        assert p.returncode == 128 + signal.SIGTERM
+        assert "stopped by SIGTERM after epoch" in err and "run the same command again" in err
 
     resumed = _launch(killed).communicate(timeout=300)[1]
     assert "resuming from the epoch-" in resumed, resumed[-2000:]
-    _, err = _launch(whole).communicate(timeout=300)
-    assert "resuming" not in err
 
     e1, meta1, s1 = _final_state(whole)
     e2, meta2, s2 = _final_state(killed)
@@ -65,6 +78,21 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path):
     assert [r["epoch"] for r in rows] == list(range(1, 41))  # each epoch once
     whole_rows = [json.loads(r) for r in open(whole / "metrics.jsonl")]
     assert [r["eval/loss"] for r in rows] == [r["eval/loss"] for r in whole_rows]
+    # TensorBoard agrees with metrics.jsonl: the redone epochs' old points are purged.
+    tb = writers.read_scalars(str(killed / "tb"))
+    for key in ("train/loss", "eval/loss", "eval/mse"):
+        assert tb[key] == [(r["step"], pytest.approx(r[key], rel=1e-6)) for r in rows], key
+
+
+def test_second_process_on_a_workdir_is_refused(tmp_path):
+    os.makedirs(tmp_path / "w")
+    with WorkdirLock(str(tmp_path / "w")):
+        r = subprocess.run([sys.executable, "-m", "experiments.main", f"--workdir={tmp_path}/w",
+                            "--config=experiments/configs/seed_simple.py"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"is in use by pid {os.getpid()}" in r.stderr
+    assert not (tmp_path / "w" / "metrics.jsonl").exists()
 
 
 def test_finished_run_is_not_retrained_and_best_is_kept(tmp_path):

@@ -1,0 +1,308 @@
+"""Evaluation: known answers for the bounds, the PCA baseline, codes, eval.json, the CLIs."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from conftest import write_purchase_csv
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+
+import ae_jax
+from ae_jax import data as data_lib
+from ae_jax import eval_plots, evaluate, train
+from ae_jax.config import default_config
+from ae_jax.errors import UserError
+from experiments import encode as encode_cli
+from experiments import evaluate as evaluate_cli
+from experiments.configs import seed_simple, seed_vae
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _train(config, workdir) -> str:
+    config.eval.at_end = False  # these tests evaluate explicitly; never rely on the hook
+    config.train.checkpoint_every = 0  # one checkpoint, at the end: saves cost seconds here
+    train.train_and_evaluate(config, str(workdir))
+    return str(workdir)
+
+
+def _digits_config(**model):
+    c = default_config()
+    c.data.name = "digits"
+    c.model.latent_dim = 8
+    for key, value in model.items():
+        c.model[key] = value
+    c.train.batch_size, c.train.log_every = 128, 100
+    return c
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    """A small VAE (2-D latent) on binarised digits, stored as 8x8 images with labels."""
+    root = tmp_path_factory.mktemp("vae")
+    digits = load_digits()
+    path = root / "binary_digits.npz"
+    np.savez(path, x=(digits.images / 16.0 > 0.5).astype(np.float32), y=digits.target)
+    c = seed_vae.get_config()
+    c.data.path, c.data.scaling = str(path), "none"
+    c.model.encoder_widths = (64,)
+    c.optim.learning_rate = 3e-3
+    c.train.epochs, c.train.batch_size = 30, 128
+    return _train(c, root / "run")
+
+
+@pytest.fixture(scope="module")
+def shop_run(tmp_path_factory):
+    """A simple AE with a 3-unit code on a purchase-layout CSV, 'Revenue' as the label."""
+    root = tmp_path_factory.mktemp("shop")
+    csv_path = write_purchase_csv(root / "shop.csv")
+    c = seed_simple.get_config()
+    c.data.path, c.data.label_column = csv_path, "Revenue"
+    c.model.latent_dim = 3
+    c.train.epochs, c.train.batch_size = 20, 64
+    return _train(c, root / "run")
+
+
+# ---- pure functions against known answers ----
+
+
+def test_statistics_known_answers():
+    codes = np.array([[0.0, 1.0, -0.01], [0.0, -3.0, 0.02]])
+    s = evaluate.code_statistics(codes, near_zero=0.05)
+    assert s["code/mean_activation"] == pytest.approx(-1.99 / 6)
+    assert s["code/l1_per_row"] == pytest.approx((1.01 + 3.02) / 2)
+    assert s["code/near_zero_fraction"] == pytest.approx(4 / 6)
+    assert s["code/unit_mean"] == pytest.approx([0.0, -1.0, 0.005])
+    assert s["code/unit_std"] == pytest.approx([0.0, 2.0, 0.015])
+    assert s["code/dead_units"] == [0, 2] and s["code/dead_unit_count"] == 2
+
+    # KL(N(m, e^lv) || N(0, 1)) per dim: 0 at the prior, m^2 / 2 for a shifted unit variance.
+    mean, logvar = np.array([[0.0, 1.0], [0.0, 3.0]]), np.zeros((2, 2))
+    assert evaluate.kl_per_dim(mean, logvar) == pytest.approx([0.0, (0.5 + 4.5) / 2])
+    assert evaluate.kl_per_dim(np.zeros((1, 1)), np.log([[4.0]])) == pytest.approx(
+        [0.5 * (4.0 - 1.0 - math.log(4.0))])
+    assert evaluate.active_units(mean, 0.01) == 1  # Var of unit 1's means is 1; unit 0's is 0
+
+    x = np.array([[1.0, 0.0, 0.3], [0.0, 1.0, 0.9]])
+    logits = np.array([[2.0, -1.0, 0.0], [-20.0, 20.0, 1.5]])
+    p = 1.0 / (1.0 + np.exp(-logits))
+    direct = -(x * np.log(p) + (1 - x) * np.log(1 - p))
+    np.testing.assert_allclose(evaluate.bce_per_feature(logits, x), direct.mean(0), atol=1e-8)
+    # Saturated logits stay finite: the loss of a confident right answer is ~0, not NaN.
+    assert evaluate.bce_per_feature(np.array([[-800.0, 800.0]]), np.array([[0.0, 1.0]])) == (
+        pytest.approx([0.0, 0.0], abs=1e-300))
+    np.testing.assert_allclose(evaluate.mse_per_feature(x + [[1, 2, 0], [1, 0, 0]], x), [1, 2, 0])
+
+    # Rank-2 data: PCA(2) reconstructs unseen rows of the same subspace exactly.
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(2, 6))
+    train_x, val_x = rng.normal(size=(50, 2)) @ basis, rng.normal(size=(7, 2)) @ basis
+    np.testing.assert_allclose(evaluate.pca_reconstruction(train_x, val_x, 2), val_x, atol=1e-9)
+    assert evaluate._json_safe({"a": [1.0, float("nan")], "b": np.float32(2)}) == {
+        "a": [1.0, None], "b": 2.0}
+
+
+def test_traversal_and_grid_known_answers(tmp_path):
+    w = np.arange(12.0).reshape(3, 4)  # a linear decoder: response = 2 * span * w
+    response = eval_plots.traversal_response(lambda z: z @ w, 3, span=2.0)
+    np.testing.assert_allclose(response, 4.0 * w)
+    grid = eval_plots.latent_grid(np.array([-1.0, -2.0]), np.array([1.0, 2.0]), 3)
+    assert grid.shape == (9, 2)
+    assert grid[0].tolist() == [-1.0, 2.0] and grid[-1].tolist() == [1.0, -2.0]  # top left
+    points, _ = eval_plots.project_2d(np.random.default_rng(0).normal(size=(20, 5)))
+    assert points.shape == (20, 2)
+    eval_plots.traversal(str(tmp_path / "t.png"), response, ["a", "b", "c", "d"])
+    assert (tmp_path / "t.png").stat().st_size > 0
+
+
+# ---- the VAE's bounds ----
+
+
+def test_iwae_k1_is_the_elbo_and_the_bound_grows_with_k(vae_run):
+    tm = ae_jax.load(vae_run)
+    x = evaluate.evaluation_data(tm).x
+    args = (tm.config.loss.recon, tm.config.loss.obs_std)
+    iw1, elbo = [], []
+    for seed in range(6):
+        iw1.append(evaluate.iwae_bound(tm.model, tm.params, x, 1, jax.random.PRNGKey(seed),
+                                       *args))
+        recon, kl = evaluate.elbo_terms(tm.model, tm.params, x, jax.random.PRNGKey(100 + seed),
+                                        *args)
+        elbo.append(-(recon + kl))
+    diff = np.ravel(iw1) - np.ravel(elbo)  # independent draws: E[diff] = 0 exactly
+    assert abs(diff.mean()) < 4 * diff.std() / math.sqrt(diff.size), (diff.mean(), diff.std())
+
+    key = jax.random.PRNGKey(7)
+    bounds = {k: evaluate.iwae_bound(tm.model, tm.params, x, k, key, *args) for k in (1, 10, 100)}
+    means = [bounds[k].mean() for k in (1, 10, 100)]
+    assert means[0] < means[1] < means[2] < 0.0, means  # log p(x) <= 0 for binary pixels
+    # Each row samples from fold_in(key, row): the batching does not change the numbers.
+    np.testing.assert_allclose(
+        evaluate.iwae_bound(tm.model, tm.params, x, 10, key, *args, rows_per_batch=100),
+        bounds[10], rtol=1e-5)
+    with pytest.raises(UserError, match="needs a likelihood"):
+        evaluate.iwae_bound(tm.model, tm.params, x, 10, key, "mse", 1.0)
+
+
+def test_eval_json_of_a_vae(vae_run):
+    m = evaluate.evaluate_workdir(vae_run, iw_samples=100)
+    assert json.load(open(os.path.join(vae_run, "eval.json"))) == m
+    assert m["which"] == "latest" and m["epoch"] == 30 and m["n_val"] == 359
+    assert m["vae/iwae_k"] == 100 and "vae/iwae_note" not in m
+    assert m["vae/elbo"] < m["vae/iwae"] < 0.0
+    assert m["vae/elbo"] == pytest.approx(-(m["vae/recon"] + m["vae/kl"]))
+    assert m["vae/kl"] == pytest.approx(sum(m["vae/kl_per_dim"]))
+    assert m["vae/active_units"] == 2 and len(m["code/unit_std"]) == 2
+    assert m["recon/bce"] == pytest.approx(sum(m["recon/bce_per_feature"].values()))
+    assert m["recon/bce"] < m["vae/recon"]  # the posterior mean decodes better than a sample
+    assert m["ae_over_pca"] == pytest.approx(m["recon/mse"] / m["pca/mse"])
+    with pytest.raises(UserError, match="iw_samples: got 0; expected a positive integer"):
+        evaluate.evaluate_workdir(vae_run, iw_samples=0)
+    figures = set(os.listdir(os.path.join(vae_run, "figures")))
+    assert {"codes_2d.png", "latent_manifold.png", "reconstructions.png"} <= figures
+    # The same model on tabular features: a traversal heatmap and per-feature bars instead.
+    tm = ae_jax.load(vae_run)
+    data = evaluate.evaluation_data(tm)
+    metrics, arrays = evaluate.evaluate_model(tm, data, iw_samples=1)
+    tabular = evaluate.EvalData(data.x, None, data.x_train, data.columns, None, "test")
+    written = eval_plots.write_figures(str(vae_run) + "/tab", tm, tabular, arrays, metrics)
+    assert sorted(map(os.path.basename, written)) == [
+        "codes_2d.png", "recon_per_feature.png", "traversal.png"]
+
+
+# ---- autoencoders against PCA ----
+
+
+def test_linear_autoencoder_matches_pca(tmp_path):
+    c = _digits_config(code_activation="identity", output_activation="identity")
+    c.optim.learning_rate, c.optim.schedule = 0.02, "cosine"
+    c.train.epochs = 300
+    m = evaluate.evaluate_workdir(_train(c, tmp_path))
+    assert 0.98 <= m["ae_over_pca"] <= 1.02, m["ae_over_pca"]
+    ds = data_lib.load_dataset(c.data)
+    pca = PCA(8).fit(ds.train)
+    expected = np.mean((pca.inverse_transform(pca.transform(ds.val)) - ds.val) ** 2)
+    assert m["pca/mse"] == pytest.approx(expected, rel=1e-6)
+    assert "vae/elbo" not in m and "recon/bce" not in m
+
+
+def test_deep_autoencoder_beats_pca(tmp_path):
+    c = _digits_config(encoder_widths=(128, 64), code_activation="identity")
+    c.optim.learning_rate = 3e-3
+    c.train.epochs = 25
+    m = evaluate.evaluate_workdir(_train(c, tmp_path))
+    assert m["ae_over_pca"] < 0.9, m["ae_over_pca"]
+    assert {"codes_2d.png", "reconstructions.png"} <= set(os.listdir(tmp_path / "figures"))
+
+
+# ---- codes, the training log, other files ----
+
+
+def test_codes_equal_load_encode_and_mse_equals_the_training_log(shop_run):
+    tm = ae_jax.load(shop_run)
+    data = evaluate.evaluation_data(tm)
+    metrics, arrays = evaluate.evaluate_model(tm, data)
+    ds = data_lib.load_dataset(tm.config.data)
+    table = data_lib.read_table(tm.config.data.path)
+    np.testing.assert_allclose(tm.encode(table.take(ds.val_indices)), arrays["codes"],
+                               rtol=1e-5, atol=1e-6)
+    last = [json.loads(r) for r in open(os.path.join(shop_run, "metrics.jsonl"))][-1]
+    assert metrics["recon/mse"] == pytest.approx(last["eval/mse"], rel=1e-5)
+    per = metrics["recon/mse_per_feature"]
+    assert list(per) == tm.preprocessor.columns and "Revenue" not in per
+    assert np.mean(list(per.values())) == pytest.approx(metrics["recon/mse"], rel=1e-12)
+
+    m = evaluate.evaluate_workdir(shop_run)
+    assert {"codes_2d.png", "recon_per_feature.png"} <= set(map(os.path.basename, m["figures"]))
+    # The validation rows as a file, through the saved preprocessor: the same numbers.
+    lines = open(tm.config.data.path).read().splitlines()
+    subset = os.path.join(shop_run, "val_rows.csv")
+    with open(subset, "w") as f:
+        f.write("\n".join([lines[0]] + [lines[i + 1] for i in ds.val_indices]) + "\n")
+    on_file = evaluate.evaluate_workdir(shop_run, data_path=subset)
+    assert on_file["n_val"] == len(ds.val_indices) and on_file["data"] == subset
+    for key in ("recon/mse", "pca/mse", "code/l1_per_row"):
+        assert on_file[key] == pytest.approx(m[key], rel=1e-6), key
+
+
+def test_encode_writes_npy_and_csv(shop_run, tmp_path):
+    tm = ae_jax.load(shop_run)
+    csv_path = tm.config.data.path
+    codes = encode_cli.encode_file(shop_run, csv_path, str(tmp_path / "codes.npy"))
+    np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), codes)
+    np.testing.assert_allclose(codes, tm.encode(csv_path), rtol=1e-6)
+    out = tmp_path / "codes.csv"
+    r = subprocess.run([sys.executable, "-m", "experiments.encode", f"--workdir={shop_run}",
+                        f"--input={csv_path}", f"--output={out}"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = out.read_text().splitlines()
+    assert lines[0] == "z0,z1,z2" and len(lines) == 301
+    np.testing.assert_allclose(np.loadtxt(out, delimiter=",", skiprows=1), codes, rtol=1e-6)
+    with pytest.raises(UserError, match=r"--output .*unsupported file type '\.txt'"):
+        encode_cli.encode_file(shop_run, csv_path, str(tmp_path / "codes.txt"))
+
+
+# ---- bad input ----
+
+
+def test_bad_workdirs_and_data_raise_user_error(shop_run, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("hello")
+    no_ckpt = tmp_path / "no_ckpt"
+    no_ckpt.mkdir()
+    for name in ("config.json", "preprocessor.json"):
+        shutil.copy(os.path.join(shop_run, name), no_ckpt / name)
+    # A checkpoint of another architecture: this config.json asks for a 4-unit code.
+    other = tmp_path / "other"
+    shutil.copytree(shop_run, other)
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["model"]["latent_dim"] = 4
+    (other / "config.json").write_text(json.dumps(cfg))
+    parent = tmp_path / "sweep"
+    shutil.copytree(no_ckpt, parent / "seed=0")
+    wrong = tmp_path / "wrong.csv"
+    lines = open(cfg["data"]["path"]).read().splitlines()
+    wrong.write_text("\n".join(line.split(",", 1)[1] for line in lines[:20]) + "\n")
+    changed = tmp_path / "changed"
+    shutil.copytree(shop_run, changed)
+    cfg = json.loads((changed / "config.json").read_text())
+    cfg["data"]["path"] = write_purchase_csv(tmp_path / "other.csv", seed=1)
+    (changed / "config.json").write_text(json.dumps(cfg))
+    cases = [
+        (empty, {}, r"has no config.json, so it is not an ae_jax run directory \(it holds \[\]"),
+        (foreign, {}, r"has no config.json.*'notes.txt'"),
+        (tmp_path / "missing", {}, "does not exist"),
+        (no_ckpt, {}, "has no checkpoint yet"),
+        (other, {}, r"does not match the architecture in its config.json.*\(4,\)"),
+        (parent, {}, r"holds several runs, not one: \['seed=0'\]"),
+        (shop_run, {"data_path": str(wrong)}, r"missing 'Administrative'"),
+        (shop_run, {"data_path": str(tmp_path / "nope.csv")}, r"--data: no such file"),
+        (shop_run, {"which": "first"}, r"which='first'; expected 'latest' or 'best'"),
+        (changed, {}, r"changed since training.*differs from the saved preprocessor.json"),
+    ]
+    for workdir, kwargs, match in cases:
+        with pytest.raises(UserError, match=match):
+            evaluate.evaluate_workdir(str(workdir), **kwargs)
+
+
+def test_cli_prints_a_summary_and_one_error_line(tmp_path):
+    summary = evaluate_cli.summarize({"recon/mse": 0.0123, "n_val": 9, "vae/iwae": None,
+                                      "vae/iwae_note": "no likelihood"})
+    assert summary.splitlines()[0].startswith("rows") and "0.0123" in summary
+    assert "IWAE" not in summary and "note: no likelihood" in summary
+    r = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path}"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "has no config.json" in err[0], r.stderr
