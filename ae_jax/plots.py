@@ -16,8 +16,6 @@ _N_SHOW = 10
 
 def learning_curves(path: str, history: list[dict]) -> None:
     """One panel per loss term: train and eval against epoch."""
-    if not history:
-        return
     terms = [k[len("eval/"):] for k in history[0] if k.startswith("eval/")]
     fig, axes = plt.subplots(1, len(terms), figsize=(3.2 * len(terms), 2.8), squeeze=False)
     epochs = [r["epoch"] for r in history]
@@ -68,9 +66,10 @@ def run_figures(workdir: str, model, params, ds, history: list[dict], hyper: dic
     out_dir = os.path.join(workdir, "figures")
     os.makedirs(out_dir, exist_ok=True)
     written = []
-    path = os.path.join(out_dir, "learning_curves.png")
-    learning_curves(path, history)
-    written.append(path)
+    if history:  # A run that diverged in its first epoch has no curve to draw.
+        path = os.path.join(out_dir, "learning_curves.png")
+        learning_curves(path, history)
+        written.append(path)
     variables = {"params": params}
     x = ds.val[:_N_SHOW]
     if ds.image_shape is not None and _displayable(ds):

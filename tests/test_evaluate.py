@@ -11,12 +11,13 @@ import jax
 import numpy as np
 import pytest
 from conftest import write_purchase_csv
+from scipy.stats import multivariate_normal
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 
 import ae_jax
 from ae_jax import data as data_lib
-from ae_jax import eval_plots, evaluate, train
+from ae_jax import eval_plots, evaluate, models, train
 from ae_jax.config import default_config
 from ae_jax.errors import UserError
 from experiments import encode as encode_cli
@@ -123,6 +124,33 @@ def test_traversal_and_grid_known_answers(tmp_path):
 
 
 # ---- the VAE's bounds ----
+
+
+def test_iwae_is_exact_for_a_linear_gaussian_vae_with_its_true_posterior():
+    """x = W z + b + N(0, s^2 I), z ~ N(0, I): log p(x) = log N(x; b, W W^T + s^2 I). With W's
+    columns orthogonal the true posterior is a diagonal Gaussian, linear in x; an encoder set to
+    it makes every importance weight equal p(x), so the bound is exact for any k."""
+    d, latent, s = 5, 2, 0.5
+    c = default_config()
+    c.model.name, c.model.latent_dim, c.model.output_activation = "vae", latent, "identity"
+    model = models.build_model(c.model, d)
+    rng = np.random.default_rng(0)
+    w = np.linalg.qr(rng.normal(size=(d, latent)))[0] * [1.5, 0.7]  # (D, L), W^T W diagonal
+    b = rng.normal(size=d)
+    cov_post = np.linalg.inv(np.eye(latent) + w.T @ w / s**2)  # diagonal
+    a = cov_post @ w.T / s**2  # posterior mean = a (x - b)
+    params = model.init(jax.random.PRNGKey(0), np.zeros((1, d), np.float32),
+                        jax.random.PRNGKey(1))["params"]
+    params = jax.tree_util.tree_map_with_path(lambda p, v: np.asarray({
+        "encoder/mean/kernel": a.T, "encoder/mean/bias": -a @ b,
+        "encoder/logvar/kernel": np.zeros((d, latent)),
+        "encoder/logvar/bias": np.log(np.diag(cov_post)),
+        "decoder/out/kernel": w.T, "decoder/out/bias": b,
+    }["/".join(k.key for k in p)], np.float32), params)
+    x = b + rng.normal(size=(40, latent)) @ w.T + s * rng.normal(size=(40, d))
+    exact = multivariate_normal(b, w @ w.T + s**2 * np.eye(d)).logpdf(x)
+    bound = evaluate.iwae_bound(model, params, x, 7, jax.random.PRNGKey(3), "gaussian", s)
+    np.testing.assert_allclose(bound, exact, atol=2e-4)
 
 
 def test_iwae_k1_is_the_elbo_and_the_bound_grows_with_k(vae_run):
@@ -294,6 +322,9 @@ def test_bad_workdirs_and_data_raise_user_error(shop_run, tmp_path):
     for workdir, kwargs, match in cases:
         with pytest.raises(UserError, match=match):
             evaluate.evaluate_workdir(str(workdir), **kwargs)
+    # On a file, a run whose own data changed still evaluates, without the PCA baseline.
+    m = evaluate.evaluate_workdir(str(changed), data_path=str(tmp_path / "other.csv"))
+    assert "pca/mse" not in m and "changed since training" in m["pca/note"]
 
 
 def test_cli_prints_a_summary_and_one_error_line(tmp_path):
