@@ -8,9 +8,9 @@ Conventions are those of training (see `losses.py`): per-example terms are summe
 (or latent dimensions) and averaged over rows, in nats for likelihoods; only `recon/mse` (and
 `pca/mse`) is the per-element mean, so it equals the training log's `eval/mse`.
 
-The heavy parts are jitted and mapped over rows with `jax.lax.map(..., batch_size=rows)`, so
-memory is bounded by rows * k * D floats for the importance-weighted bound. Each row draws its
-samples from `fold_in(rng, row_index)`, so the numbers do not depend on the batch size.
+The heavy parts are jitted and mapped over batches of rows (`_map_rows`: a `lax.map` of vmapped
+batches), so memory is bounded by rows * k * D floats for the importance-weighted bound. Each
+row draws its samples from `fold_in(rng, row_index)`, so no number depends on the batch size.
 """
 
 import dataclasses
@@ -175,18 +175,30 @@ def active_units(mean: np.ndarray, threshold: float) -> int:
 # ---- jitted model passes -------------------------------------------------------------------
 
 
-def _encoder(module, x):
-    return module.encoder(x)
-
-
-def _decoder(module, z):
-    return module.decoder(z)
+# Linen `method=`s: the encoder's raw output ((mean, logvar) for a VAE), the decoder's logits.
+_encoder = lambda module, x: module.encoder(x)
+_decoder = lambda module, z: module.decoder(z)
 
 
 def _rows(n: int, rows_per_batch: int) -> int:
     if not isinstance(rows_per_batch, int) or rows_per_batch < 1:
         raise UserError(f"rows_per_batch: got {rows_per_batch!r}; expected a positive integer.")
     return max(1, min(rows_per_batch, n))
+
+
+def _map_rows(fn, xs: tuple, rows_per_batch: int):
+    """fn mapped over the leading (row) axis of the arrays xs, `rows_per_batch` rows at a time.
+
+    Rows are padded to whole batches and each batch is one vmapped call inside a `lax.map`: one
+    compiled copy of the body (`lax.map(batch_size=)` compiles a second for the remainder), and
+    memory for one batch only. Returns fn's outputs stacked over the N real rows.
+    """
+    n, b = xs[0].shape[0], rows_per_batch
+    nb = -(-n // b)
+    padded = tuple(jnp.pad(a, [(0, nb * b - n)] + [(0, 0)] * (a.ndim - 1)).reshape(
+        nb, b, *a.shape[1:]) for a in xs)
+    out = jax.lax.map(lambda batch: jax.vmap(fn)(*batch), padded)
+    return jax.tree.map(lambda o: o.reshape(nb * b, *o.shape[2:])[:n], out)
 
 
 @functools.partial(jax.jit, static_argnames=("model", "rows_per_batch"))
@@ -204,7 +216,7 @@ def _deterministic(model, params, x, rows_per_batch):
                    out=models.ACTIVATIONS[model.output_activation](logits))
         return res
 
-    return jax.lax.map(one, x, batch_size=rows_per_batch)
+    return _map_rows(one, (x,), rows_per_batch)
 
 
 def deterministic_pass(model, params, x: np.ndarray, rows_per_batch: int = 4096) -> dict:
@@ -238,11 +250,7 @@ def _posterior_samples(model, params, xr, key, k, recon_kind, obs_std):
 @functools.partial(jax.jit, static_argnames=("model", "k", "recon_kind", "obs_std",
                                              "rows_per_batch"))
 def _sampled(model, params, x, rng, k, recon_kind, obs_std, rows_per_batch):
-    """Per row of x (N, D): (IWAE bound with k samples, -log p(x|z_1), KL(q || p)), each (N,).
-
-    Rows are padded to whole batches of `rows_per_batch` and mapped batch by batch: one copy of
-    the vmapped body, where `lax.map(batch_size=)` compiles a second one for the remainder.
-    """
+    """Per row of x (N, D): (IWAE bound with k samples, -log p(x|z_1), KL(q || p)), each (N,)."""
 
     def one(xr, i):
         key = jax.random.fold_in(rng, i)  # per row: results do not depend on the batching
@@ -250,12 +258,7 @@ def _sampled(model, params, x, rng, k, recon_kind, obs_std, rows_per_batch):
                                                      obs_std)
         return jax.nn.logsumexp(-nll + log_pz - log_qz) - math.log(k), nll[0], kl
 
-    n, b = x.shape[0], rows_per_batch
-    nb = -(-n // b)
-    xp = jnp.pad(x, ((0, nb * b - n), (0, 0))).reshape(nb, b, x.shape[1])
-    idx = jnp.arange(nb * b, dtype=jnp.uint32).reshape(nb, b)
-    out = jax.lax.map(lambda inp: jax.vmap(one)(*inp), (xp, idx))
-    return tuple(o.reshape(nb * b)[:n] for o in out)
+    return _map_rows(one, (x, jnp.arange(x.shape[0], dtype=jnp.uint32)), rows_per_batch)
 
 
 def _check_vae(model, recon_kind: str, what: str) -> None:
@@ -267,14 +270,9 @@ def _check_vae(model, recon_kind: str, what: str) -> None:
 
 def elbo_terms(model, params, x: np.ndarray, rng: jax.Array, recon_kind: str, obs_std: float,
                rows_per_batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row terms of the negative ELBO with one posterior sample per row.
-
-    Args:
-        model, params: a `VAE` and its parameters.
-        x: (N, D) features.
-        rng: key; row i samples with fold_in(rng, i).
-        recon_kind, obs_std: the run's `loss.recon` and `loss.obs_std`.
-        rows_per_batch: rows per mapped batch.
+    """Per-row terms of the negative ELBO of a `VAE` on x (N, D), one posterior sample per row
+    (row i samples with fold_in(rng, i)); recon_kind and obs_std are the run's loss.recon and
+    loss.obs_std.
 
     Returns:
         recon (N,) = -log p(x|z) (for 'mse' the squared error), kl (N,) = KL(q(z|x) || N(0, I));
@@ -296,13 +294,10 @@ def iwae_bound(model, params, x: np.ndarray, k: int, rng: jax.Array, recon_kind:
     with k towards log p(x). Memory: rows_per_batch * k * D floats at once.
 
     Args:
-        model, params: a `VAE` and its parameters.
-        x: (N, D) features.
-        k: importance samples per row.
+        model, params: a `VAE` and its parameters; x: (N, D) features; k: samples per row.
         rng: key; row i samples with fold_in(rng, i).
         recon_kind: 'bce' (Bernoulli from logits) or 'gaussian' (std `obs_std`); 'mse' defines
             no likelihood and raises UserError.
-        obs_std: the Gaussian likelihood's standard deviation.
         rows_per_batch: rows per mapped batch.
 
     Returns:

@@ -25,9 +25,11 @@ def learning_curves(path: str, history: list[dict]) -> None:
         ax.plot(epochs, [r[f"eval/{term}"] for r in history], label="eval")
         ax.set_title(term)
         ax.set_xlabel("epoch")
-    axes[0][0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    axes[0][0].legend(fontsize=7)
+    # A fixed layout: tight_layout measured every text box and took 0.3 s of a 0.5 s figure,
+    # which a sweep of many small runs pays once per run.
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.17, top=0.88, wspace=0.3)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
 
 

@@ -55,6 +55,32 @@ class WorkdirLock:
             self._file = None
 
 
+def holder(workdir: str) -> str | None:
+    """Who holds the workdir's lock, from the text the holder wrote, without locking.
+
+    Probing with a lock of our own would be wrong twice over: POSIX locks are per
+    process (a probe from the holder's process succeeds) and closing the probe's file
+    drops every lock the process has on it. A holder killed by SIGKILL leaves its
+    text behind, so a pid on this host is checked for life.
+    """
+    try:
+        with open(os.path.join(workdir, ".lock")) as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    parts = text.split()
+    if len(parts) < 5 or parts[0] != "pid":
+        return None
+    if parts[3] == socket.gethostname():
+        try:
+            os.kill(int(parts[1]), 0)
+        except ProcessLookupError:
+            return None
+        except (PermissionError, ValueError):
+            pass
+    return text
+
+
 class Interrupted(Exception):
     """Training stopped on a signal after saving a checkpoint; rerun to resume."""
 

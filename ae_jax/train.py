@@ -47,6 +47,12 @@ def quiet_library_logs() -> None:
         handler.addFilter(_LibraryInfoFilter())
 
 
+# Compiled programs by (static config, data shapes, K, noise): sequential runs with the
+# same shapes (seeds one by one, sweep groups) compile once per process.
+_PROGRAMS: dict[tuple, tuple] = {}
+_MAX_CACHED = 16
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     """Trains the configured run (or `train.num_models` seeds of it) into `workdir`.
 
@@ -217,10 +223,16 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
     n_train = x_train.shape[0]
 
     noise = any(c.loss.noise_std > 0 for c in configs)
-    engine = engine_lib.Engine(cfg, ds.num_features, n_train, noise=noise)
+    cache_key = (json.dumps(static_signature(cfg), sort_keys=True), ds.num_features, n_train,
+                 x_val.shape[0], k, noise)
+    cached = _PROGRAMS.get(cache_key)
+    if cached:
+        engine, progs = cached[:2]
+    else:
+        engine = engine_lib.Engine(cfg, ds.num_features, n_train, noise=noise)
+        progs = engine.compile(k)
     hypers = [objective.hyper_from_config(c) for c in configs]
     hyper = objective.stack_hypers(hypers)
-    progs = engine.compile(k)
     logging.info("devices: %s", ", ".join(f"{d.platform}:{d.id}" for d in jax.devices()))
     ckpts = [Checkpointer(w, keep=cfg.train.keep_checkpoints) for w in workdirs]
     start = _resume_epoch(ckpts, workdirs)
@@ -240,8 +252,14 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
     t0 = time.perf_counter()
     states = progs.init(hyper)
     order = orders(start)
-    epoch_fn = progs.epoch.lower(states, hyper, x_train_d, order).compile()
-    eval_fn = progs.evaluate.lower(states.params, hyper, xv, mv).compile()
+    if cached:  # Same static config and shapes as an earlier group: reuse its executables.
+        epoch_fn, eval_fn = cached[2:]
+    else:
+        epoch_fn = progs.epoch.lower(states, hyper, x_train_d, order).compile()
+        eval_fn = progs.evaluate.lower(states.params, hyper, xv, mv).compile()
+        _PROGRAMS[cache_key] = (engine, progs, epoch_fn, eval_fn)
+        while len(_PROGRAMS) > _MAX_CACHED:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
     compile_s = time.perf_counter() - t0
     n_params = engine_lib.count_params(jax.tree.map(lambda a: a[0], states.params))
     logging.info(

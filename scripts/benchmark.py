@@ -41,6 +41,7 @@ project's wall time spent writing figures.
 import argparse
 import contextlib
 import datetime
+import hashlib
 import itertools
 import math
 import os
@@ -129,8 +130,28 @@ def machine_lines() -> list[str]:
         f"- {versions}",
         f"- jax devices: {', '.join(str(d) for d in jax.devices())}; "
         f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '') or '(unset)'}",
-        f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}; "
+        f"load average at start {load_average()} (other processes share these CPUs)",
+        f"- package: ae_jax sources sha1 {package_fingerprint()} (to tell runs of different "
+        "package states apart)",
     ]
+
+
+def load_average() -> str:
+    with contextlib.suppress(OSError, AttributeError):
+        return "/".join(f"{v:.2f}" for v in os.getloadavg())
+    return "unknown"
+
+
+def package_fingerprint() -> str:
+    """sha1 of ae_jax/*.py: the package changes between runs, and its numbers with it."""
+    root = os.path.dirname(os.path.abspath(engine_lib.__file__))
+    digest = hashlib.sha1()
+    for name in sorted(os.listdir(root)):
+        if name.endswith(".py"):
+            with open(os.path.join(root, name), "rb") as f:
+                digest.update(name.encode() + f.read())
+    return digest.hexdigest()[:12]
 
 
 # ---------------------------------------------------------------- data
@@ -363,6 +384,28 @@ def fmt(x: float | None, spec: str = ".2f") -> str:
 
 
 @contextlib.contextmanager
+def cold_program_cache():
+    """Runs the block with train_group's process-wide cache of compiled programs empty.
+
+    `train._PROGRAMS` (private) keeps executables by static config and shapes. Each
+    together repeat must include its compile, as in a fresh process, while the
+    interleaved one-by-one pass keeps its own entry: so the cache is emptied for the
+    block and restored after. Without such a cache (older package) this does nothing.
+    """
+    cache = getattr(train, "_PROGRAMS", None)
+    if not isinstance(cache, dict):
+        yield
+        return
+    saved = dict(cache)
+    cache.clear()
+    try:
+        yield
+    finally:
+        cache.clear()
+        cache.update(saved)
+
+
+@contextlib.contextmanager
 def figure_timer():
     """Times `plots.run_figures` (still called) so the sweep can report its share."""
     spent = [0.0]
@@ -467,6 +510,13 @@ def sweep_overrides(n: int) -> list[dict]:
              "train.seed": i // len(L1_WEIGHTS)} for i in range(n)]
 
 
+def run_record(total: float, summary: dict, fig) -> dict:
+    """One train_group call: measured total, the package's own compile_s and wall_s
+    (wall_s spans compile and the epoch loop), and the time inside run_figures."""
+    return {"total": total, "compile": summary.get("compile_s", math.nan),
+            "wall": summary.get("wall_s", math.nan), "figures": fig[0] if fig else None}
+
+
 def keras_sweep_run(x_all: np.ndarray, val_split: float, l1_weight: float, seed: int,
                     epochs: int, batch: int) -> None:
     keras.backend.clear_session()
@@ -496,12 +546,11 @@ def bench_sweep(ds, n_models: int, n_keras: int, repeats: int) -> tuple[list[str
         for r in range(repeats):
             log(f"sweep: {n_models} together, repeat {r + 1}/{repeats}")
             workdirs = [os.path.join(root, f"together{r}", name) for name in names]
-            with figure_timer() as fig:
+            with cold_program_cache(), figure_timer() as fig:
                 t0 = time.perf_counter()
                 summaries = train.train_group(configs, workdirs, dataset=ds)
                 total = time.perf_counter() - t0
-            together.append({"total": total, "compile": summaries[0]["compile_s"],
-                             "wall": summaries[0]["wall_s"], "figures": fig[0] if fig else None})
+            together.append(run_record(total, summaries[0], fig))
             shutil.rmtree(os.path.join(root, f"together{r}"), ignore_errors=True)
             if r == 0:
                 peak_together = peak_rss_mib()
@@ -517,8 +566,7 @@ def bench_sweep(ds, n_models: int, n_keras: int, repeats: int) -> tuple[list[str
                                                                                  names[i])],
                                                      dataset=ds)
                             total = time.perf_counter() - t0
-                        one.append({"total": total, "compile": s["compile_s"],
-                                    "wall": s["wall_s"], "figures": fig[0] if fig else None})
+                        one.append(run_record(total, s, fig))
                     elif keras is not None and i < n_keras:
                         o = overrides[i]
                         t0 = time.perf_counter()
@@ -547,6 +595,15 @@ def bench_sweep(ds, n_models: int, n_keras: int, repeats: int) -> tuple[list[str
                 f"{fmt(peak, ',.0f')} |")
 
     one_compile = sum(r["compile"] for r in one)
+    later_compile = one_compile - one[0]["compile"]
+    if len(one) < 2:
+        one_cache_note = ""
+    elif later_compile / (len(one) - 1) < 0.1 * one[0]["compile"]:
+        one_cache_note = "The package reuses the compiled programs of equal static configs."
+    else:
+        one_cache_note = (f"Every run compiles again: a compiled-program cache shared by runs "
+                          f"with one static config would save ~{later_compile:.0f} s of "
+                          f"{one_total:.0f} s here.")
     one_fig = sum(r["figures"] for r in one) if all(r["figures"] is not None for r in one) else None
     tog_fig = med(together, "figures") if all(r["figures"] is not None for r in together) else None
     lines = [
@@ -575,14 +632,15 @@ def bench_sweep(ds, n_models: int, n_keras: int, repeats: int) -> tuple[list[str
             statistics.median(keras_s) if keras_s else None, None, None, 1.0 if keras_s else None,
             "-", peak_all),
         "",
-        f"- together, median of {repeats}: compile {med(together, 'compile'):.2f} s, training "
-        f"+ eval {med(together, 'wall') - med(together, 'compile'):.2f} s, figures and files "
-        f"{tog_total - med(together, 'wall'):.2f} s (figures alone {fmt(tog_fig)} s); "
-        f"repeats: {', '.join(format(r['total'], '.2f') for r in together)} s.",
-        f"- one by one: compile is {one_compile / one_total:.0%} of the wall time "
-        f"({one_compile / len(one):.2f} s per run); a compiled-program cache shared by runs "
-        f"with one static config would save up to ~{one_compile - one_compile / len(one):.0f}"
-        f" s of {one_total:.0f} s here. Figures take {fmt(one_fig, '.1f')} s. "
+        f"- together, median of {repeats}: compile {med(together, 'compile'):.2f} s; the "
+        f"epoch loop (training, eval, per-epoch metrics, TensorBoard and checkpoint writes) "
+        f"{med(together, 'wall') - med(together, 'compile'):.2f} s; setup and after the loop "
+        f"(workdirs, summaries, figures) {tog_total - med(together, 'wall'):.2f} s, figures "
+        f"alone {fmt(tog_fig)} s. Repeats: "
+        f"{', '.join(format(r['total'], '.2f') for r in together)} s.",
+        f"- one by one: compile is {one_compile / one_total:.0%} of the wall time: "
+        f"{one[0]['compile']:.2f} s in the first run, {later_compile:.2f} s in the other "
+        f"{len(one) - 1} together. {one_cache_note} Figures take {fmt(one_fig, '.1f')} s. "
         f"Median run {statistics.median(r['total'] for r in one):.2f} s, x {n_models} = "
         f"{statistics.median(r['total'] for r in one) * n_models:.1f} s.",
     ]
@@ -740,7 +798,8 @@ def main(argv=None) -> None:
         verdict_text = (f"{sum(results)}/{len(results)} PASS" if results
                         else "not measured")
         report.append(f"| {name} | {verdict_text} |")
-    report += ["", f"Total runtime: {time.perf_counter() - t_start:.0f} s."]
+    report += ["", f"Total runtime: {time.perf_counter() - t_start:.0f} s; load average at the "
+               f"end {load_average()}."]
     text = "\n".join(report) + "\n"
     print(text)
     if args.out:
