@@ -121,6 +121,17 @@ def test_killed_sweep_resumes_without_retraining_finished_runs(tmp_path):
     whole.communicate(timeout=300)
     assert _status(tmp_path / "killed")["counts"]["done"] == 6
     assert _summaries(tmp_path / "killed") == _summaries(tmp_path / "whole")
+    for w in ("killed", "whole"):
+        assert _run_report(tmp_path / w).returncode == 0
+    results = (tmp_path / "killed" / "results.csv").read_text()
+    assert results == (tmp_path / "whole" / "results.csv").read_text()
+    assert len(results.splitlines()) == 3  # header + one row per latent size (3 seeds each)
+    assert (tmp_path / "killed" / "figures" / "metrics_vs_model_latent_dim.png").exists()
+
+
+def _run_report(workdir):
+    return subprocess.run([sys.executable, "-m", "experiments.report", f"--workdir={workdir}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def test_shards_cover_every_run_once_and_claims_prevent_double_training(tmp_path):

@@ -1,0 +1,36 @@
+r"""Aggregate a finished (or partly finished) sweep into a table and figures.
+
+  python -m experiments.report --workdir=runs/sparsity [--metrics=eval/mse,code/near_zero_fraction]
+
+writes DIR/results.csv and DIR/report.md (one row per setting, mean ± std over seeds)
+and DIR/figures/metrics_vs_<param>.png, and prints the table.
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+from ae_jax import report
+from ae_jax.errors import UserError
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "The sweep's --workdir.")
+flags.DEFINE_list("metrics", [], "Metrics to aggregate (default: the usual eval/code/vae ones).")
+flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        report.write_report(FLAGS.workdir, FLAGS.metrics or None)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    with open(os.path.join(FLAGS.workdir, "report.md")) as f:
+        print(f.read())
+
+
+if __name__ == "__main__":
+    app.run(main)
