@@ -25,8 +25,11 @@ def run_name(overrides: dict) -> str:
     """A readable, stable directory name: 'loss.l1_weight=0.0001,train.seed=3' ('base' if empty)."""
     if not overrides:
         return "base"
-    parts = []
+    hidden = set(overrides.get("_named_keys", ())) | {"_name", "_named_keys"}
+    parts = [str(overrides["_name"])] if "_name" in overrides else []
     for key, value in overrides.items():
+        if key in hidden:
+            continue
         text = f"{value:g}" if isinstance(value, float) else str(value)
         parts.append(f"{key}={text}".replace("/", "_").replace(" ", ""))
     return ",".join(parts)
@@ -38,6 +41,10 @@ def apply_overrides(
     """A copy of `config` with dotted-key overrides applied; unknown keys are a UserError."""
     c = copy.deepcopy(config)
     for key, value in overrides.items():
+        if key.startswith("_"):  # Naming metadata (see sweep.named), not a config field.
+            continue
+        if isinstance(value, list):  # JSON and YAML spell tuples as lists.
+            value = tuple(value)
         node, *path = key.split(".")
         target = c
         try:

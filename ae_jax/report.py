@@ -56,19 +56,28 @@ def _is_number(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+def _shown(overrides: dict) -> dict:
+    """The overrides a report shows: a `named` block appears as its name, under "model"."""
+    hidden = set(overrides.get("_named_keys", ())) | {"_named_keys", SEED_KEY}
+    shown = {k: v for k, v in overrides.items() if k not in hidden}
+    if "_name" in shown:
+        shown["model"] = shown.pop("_name")
+    return shown
+
+
 def _setting(overrides: dict) -> tuple:
-    return tuple(sorted((k, json.dumps(v)) for k, v in overrides.items() if k != SEED_KEY))
+    return tuple(sorted((k, json.dumps(v)) for k, v in _shown(overrides).items()))
 
 
 def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dict]]:
     """Groups runs by setting (overrides minus the seed): mean and std of each metric."""
-    params = sorted({k for r in rows for k in r["overrides"] if k != SEED_KEY})
+    params = sorted({k for r in rows for k in _shown(r["overrides"])})
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault(_setting(r["overrides"]), []).append(r)
     table = []
     for runs in groups.values():
-        row = {p: runs[0]["overrides"].get(p, "") for p in params}
+        row = {p: _shown(runs[0]["overrides"]).get(p, "") for p in params}
         row["seeds"] = len(runs)
         row["diverged"] = sum(r["status"] == "diverged" for r in runs)
         for m in metrics:

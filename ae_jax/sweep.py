@@ -36,12 +36,13 @@ from ae_jax.errors import UserError
 # ---- declaring sweeps ----
 
 
-def product(*axes: dict) -> list[dict]:
+def product(*axes: dict | list[dict]) -> list[dict]:
     """Cartesian product: product({"a": [1, 2]}, {"b": [3, 4]}) -> 4 overrides.
 
-    Each argument maps keys to value lists; keys in one dict vary together (zipped).
+    Each argument maps keys to value lists (keys in one dict vary together, zipped),
+    or is already a list of override dicts (e.g. of `named` model variants).
     """
-    parts = [zip_(**a) for a in axes]
+    parts = [a if isinstance(a, list) else zip_(**a) for a in axes]
     return [dict(itertools.chain.from_iterable(d.items() for d in combo))
             for combo in itertools.product(*parts)]
 
@@ -83,6 +84,11 @@ def random_search(n: int, seed: int, **space) -> list[dict]:
                                 "('int', lo, hi).")
         out.append(draw)
     return out
+
+
+def named(name: str, overrides: dict) -> dict:
+    """Overrides shown under one name in run names and reports (e.g. a whole seed model)."""
+    return {"_name": name, "_named_keys": sorted(overrides), **overrides}
 
 
 def config_diff(base, other) -> dict:
