@@ -88,6 +88,7 @@ def default_config() -> ml_collections.ConfigDict:
         checkpoint_every=10,  # epochs between checkpoints (0 = only at the end)
         keep_checkpoints=2,  # newest checkpoints kept, besides the best by eval/loss
         tensorboard=True,  # also write every metric and figure to workdir/tb/
+        figures=True,  # write figures/ at the end (learning curves, reconstructions, samples)
     )
     c.eval = dict(
         at_end=True,  # evaluate (eval.json + figures) when training ends

@@ -4,6 +4,15 @@
 another file through the saved preprocessor), writes `workdir/eval.json` (flat "/"-separated
 keys, JSON-safe numbers) and figures in `workdir/figures/`, and returns the dict.
 
+Keys: n_val, epoch, which, data, figures; recon/mse, recon/mse_per_feature (column -> MSE), with
+loss.recon == "bce" also recon/bce, recon/bce_per_feature; pca/mse, pca/mse_per_feature and
+ae_over_pca (PCA with latent_dim components fitted on the run's training split; pca/note instead
+when that split cannot be rebuilt); code/mean_activation, code/l1_per_row,
+code/near_zero_fraction, code/near_zero_threshold, code/unit_mean, code/unit_std,
+code/dead_units, code/dead_unit_count; for a VAE vae/elbo, vae/recon, vae/kl, vae/kl_per_dim,
+vae/active_units, vae/active_var and vae/iwae_k, vae/iwae (vae/iwae_note instead for
+loss.recon == "mse", which has no likelihood).
+
 Conventions are those of training (see `losses.py`): per-example terms are summed over features
 (or latent dimensions) and averaged over rows, in nats for likelihoods; only `recon/mse` (and
 `pca/mse`) is the per-element mean, so it equals the training log's `eval/mse`.
@@ -425,8 +434,10 @@ def evaluate_workdir(workdir: str, data_path: str = "", which: str = "latest",
         seed: seeds the VAE's posterior samples.
 
     Returns:
-        The eval.json dict (flat "/"-separated keys; see README's evaluation section).
+        The eval.json dict (flat "/"-separated keys, listed in the module docstring).
     """
+    if iw_samples is not None and (not isinstance(iw_samples, int) or iw_samples < 1):
+        raise UserError(f"iw_samples: got {iw_samples!r}; expected a positive integer.")
     _check_workdir(workdir)
     tm = inference.load(workdir, which)
     data = evaluation_data(tm, data_path)

@@ -8,29 +8,46 @@ matplotlib.use("Agg")
 import jax  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from ae_jax.models import VAE  # noqa: E402
 
 _N_SHOW = 10
 
 
+# One learning-curve figure per set of terms, reused across runs: building axes and ticks
+# was most of the cost, which a sweep of many small runs pays once per run.
+_CURVES: dict[tuple, tuple] = {}
+
+
+def _curves_figure(terms: tuple[str, ...]):
+    if terms not in _CURVES:
+        fig = Figure(figsize=(3.2 * len(terms), 2.8))
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, len(terms), squeeze=False)[0]
+        lines = []
+        for ax, term in zip(axes, terms, strict=True):
+            lines.append((ax.plot([], [], label="train")[0], ax.plot([], [], label="eval")[0]))
+            ax.set_title(term)
+            ax.set_xlabel("epoch")
+        axes[0].legend(fontsize=7)
+        fig.subplots_adjust(left=0.06, right=0.99, bottom=0.17, top=0.88, wspace=0.3)
+        _CURVES[terms] = (fig, axes, lines)
+    return _CURVES[terms]
+
+
 def learning_curves(path: str, history: list[dict]) -> None:
     """One panel per loss term: train and eval against epoch."""
-    terms = [k[len("eval/"):] for k in history[0] if k.startswith("eval/")]
-    fig, axes = plt.subplots(1, len(terms), figsize=(3.2 * len(terms), 2.8), squeeze=False)
+    terms = tuple(k[len("eval/"):] for k in history[0] if k.startswith("eval/"))
+    fig, axes, lines = _curves_figure(terms)
     epochs = [r["epoch"] for r in history]
-    for ax, term in zip(axes[0], terms, strict=True):
-        if f"train/{term}" in history[0]:
-            ax.plot(epochs, [r[f"train/{term}"] for r in history], label="train")
-        ax.plot(epochs, [r[f"eval/{term}"] for r in history], label="eval")
-        ax.set_title(term)
-        ax.set_xlabel("epoch")
-    axes[0][0].legend(fontsize=7)
-    # A fixed layout: tight_layout measured every text box and took 0.3 s of a 0.5 s figure,
-    # which a sweep of many small runs pays once per run.
-    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.17, top=0.88, wspace=0.3)
+    for ax, term, (train_line, eval_line) in zip(axes, terms, lines, strict=True):
+        train_line.set_data(epochs, [r.get(f"train/{term}", np.nan) for r in history])
+        eval_line.set_data(epochs, [r[f"eval/{term}"] for r in history])
+        ax.relim()
+        ax.autoscale_view()
     fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 def image_grid(path: str, rows: list[np.ndarray], titles: list[str], shape) -> None:

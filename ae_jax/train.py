@@ -33,10 +33,13 @@ from ae_jax.errors import UserError
 
 
 class _LibraryInfoFilter(std_logging.Filter):
-    """Drops INFO records of orbax and jax (several per checkpoint save) from absl's log."""
+    """Drops INFO records of orbax and jax (several per checkpoint save) from absl's log,
+    and orbax's warnings that a read-only manager (how runs are loaded) is read-only."""
 
     def filter(self, record: std_logging.LogRecord) -> bool:
         noisy = any(f"{os.sep}{lib}{os.sep}" in record.pathname for lib in ("orbax", "jax"))
+        if noisy and "read only" in record.getMessage().replace("_", " "):
+            return False
         return record.levelno >= std_logging.WARNING or not noisy
 
 
@@ -372,7 +375,7 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
         write_json(os.path.join(workdirs[i], "summary.json"), summary)
         params_i = jax.tree.map(lambda a, i=i: np.asarray(a[i]), states.params)
         figures = plots.run_figures(workdirs[i], engine.model, params_i, ds, history[i],
-                                    hypers[i])
+                                    hypers[i]) if cfg.train.figures else []
         step = summary["step"]
         for path in figures:
             tbs[i].write_figure(step, f"figures/{os.path.basename(path)[:-4]}", path)
@@ -382,6 +385,14 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
         tbs[i].close()
         summaries.append(summary)
     _log_summary(summaries, workdirs)
+    if cfg.eval.at_end:
+        from ae_jax import evaluate  # Imported here: evaluate imports this module.
+
+        for w in workdirs:
+            try:
+                evaluate.evaluate_workdir(w)
+            except UserError as e:  # The training result stands; say why eval.json is missing.
+                logging.warning("evaluation of %s skipped: %s", w, e)
     return summaries
 
 
