@@ -122,11 +122,36 @@ def _number(value, field: str, lo=-math.inf, hi=math.inf, lo_open=False, hi_open
     _check(ok, field, value, f"a finite number in {lo_b}{lo}, {hi}{hi_b}")
 
 
+def _check_types(config: ml_collections.ConfigDict) -> None:
+    """Every field has its default's type (ints pass for floats; placeholders may be None).
+
+    ml_collections lets None through to any field, and a misspelt override of a field that
+    defaults to None could hold anything; both would otherwise fail far from the cause.
+    """
+    defaults = default_config()
+    for section, fields in defaults.items():
+        for key, default in fields.items():
+            value = config[section].get(key)
+            field = f"{section}.{key}"
+            if default is None:  # An optional setting (placeholder): None or its own type.
+                continue
+            expected = (int, float) if isinstance(default, float) else type(default)
+            expected = (tuple, list) if isinstance(default, tuple) else expected
+            ok = isinstance(value, expected) and not (
+                isinstance(value, bool) and not isinstance(default, bool))
+            if not ok:
+                name = ("a number" if isinstance(default, float) else
+                        "a tuple" if isinstance(default, tuple) else type(default).__name__)
+                raise UserError(f"{field}: got {value!r} ({type(value).__name__}); expected "
+                                f"{name}, like the default {default!r}.")
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises `UserError` for the first invalid field; returns None when all are valid."""
     for section in ("data", "model", "loss", "optim", "train", "eval"):
         if section not in config:
             raise UserError(f"config: missing section {section!r}; start from default_config().")
+    _check_types(config)
     d, m, lo, o, t = config.data, config.model, config.loss, config.optim, config.train
 
     _check(isinstance(d.path, str), "data.path", d.path, "a file path string")

@@ -14,6 +14,7 @@ the K = 1 case, or K seeds when `train.num_models` > 1.
 
 import contextlib
 import copy
+import errno
 import json
 import logging as std_logging
 import os
@@ -131,6 +132,23 @@ def _prepare_workdir(workdir: str, num_features: int, columns: list[str]) -> Non
             )
 
 
+def check_data_fits_config(config, ds) -> None:
+    """Contradictions between the config and the loaded data, found before compiling."""
+    lo, hi = float(ds.train.min()), float(ds.train.max())
+    if config.loss.recon == "bce" and (lo < 0.0 or hi > 1.0):
+        raise UserError(
+            f"loss.recon='bce' (a Bernoulli likelihood) needs data in [0, 1], but the training "
+            f"split of {ds.name!r} spans [{lo:.4g}, {hi:.4g}] with data.scaling="
+            f"{config.data.scaling!r}. Use data.scaling='minmax', or loss.recon='mse' or "
+            "'gaussian'."
+        )
+    if config.model.name == "autoencoder" and config.model.latent_dim >= ds.num_features:
+        logging.warning(
+            "model.latent_dim=%d is not smaller than the %d input features: an autoencoder "
+            "can then learn the identity; fine for an overcomplete sparse code, otherwise "
+            "choose a smaller code.", config.model.latent_dim, ds.num_features)
+
+
 def write_json(path: str, obj) -> None:
     """Write then rename, so a reader never sees half a file."""
     tmp = f"{path}.tmp"
@@ -198,6 +216,7 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
         config_lib.validate(c)
     check_groupable(configs)
     ds = dataset if dataset is not None else data_lib.load_dataset(configs[0].data)
+    check_data_fits_config(configs[0], ds)
     for w in workdirs:
         _prepare_workdir(w, ds.num_features, ds.columns)
     finished = [_finished(w) for w in workdirs]
@@ -216,7 +235,16 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
         if all(_finished(w) for w in workdirs):  # Finished by another process meanwhile.
             return [_finished(w) for w in workdirs]
         stop = stack.enter_context(procsafe.StopRequests())
-        return _train_locked(configs, workdirs, ds, stop)
+        try:
+            return _train_locked(configs, workdirs, ds, stop)
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+                raise
+            raise UserError(
+                f"cannot write to the workdir ({e.strerror}: {e.filename or workdirs[0]!r}). "
+                "Free space or choose another --workdir; the checkpoints already written are "
+                "kept, so the same command resumes from the newest one."
+            ) from None
 
 
 def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
