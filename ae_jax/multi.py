@@ -57,8 +57,12 @@ def apply_overrides(
         except (KeyError, AttributeError):
             raise UserError(f"override {key!r}: no such config field; fields look like "
                             "'loss.l1_weight' or 'train.seed'.") from None
-        except TypeError as e:
-            raise UserError(f"override {key}={value!r}: wrong type for this field ({e}).") from None
+        except TypeError:
+            current = target[leaf]
+            raise UserError(
+                f"override {key}={value!r}: expected {type(current).__name__} like the current "
+                f"value {current!r}, got {type(value).__name__}."
+            ) from None
     return c
 
 
