@@ -17,6 +17,8 @@ from ae_jax import models
 from ae_jax.errors import UserError
 
 MODELS = ("autoencoder", "vae")
+ARCHS = ("mlp", "conv")
+COMPUTE_DTYPES = ("float32", "bfloat16")
 RECON = ("mse", "bce", "gaussian")
 SPARSITY = ("none", "kl")
 DATASETS = ("digits", "breast_cancer")
@@ -55,6 +57,10 @@ def default_config() -> ml_collections.ConfigDict:
         decoder_activation="",  # "" = same as `activation`
         code_activation="identity",  # code layer of the AE (the VAE's mean is linear)
         output_activation="sigmoid",  # applied to the decoder's logits
+        arch="mlp",  # mlp | conv (image data: strided convolutions, see ae_jax/conv.py)
+        conv_features=(32, 64),  # conv: channels of each stride-2 layer (decoder mirrors)
+        conv_kernel=3,  # conv: kernel size
+        compute_dtype="float32",  # float32 | bfloat16 (params and optimizer stay float32)
     )
     c.loss = dict(
         recon="mse",  # mse | bce (Bernoulli, from logits) | gaussian (NLL, std `obs_std`)
@@ -173,8 +179,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _check(ok, f"model.{field}", widths, "a tuple of positive integer layer widths")
     for field in ("code_activation", "output_activation"):
         _choice(m[field], f"model.{field}", models.ACTIVATIONS)
-    # Hidden activations (one name or one per layer) are checked when the model is built.
-    models.build_model(m, num_features=1)
+    _choice(m.arch, "model.arch", ARCHS)
+    _choice(m.compute_dtype, "model.compute_dtype", COMPUTE_DTYPES)
+    _positive_int(m.conv_kernel, "model.conv_kernel")
+    ok = len(m.conv_features) > 0 and all(
+        isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in m.conv_features)
+    _check(ok, "model.conv_features", m.conv_features, "a non-empty tuple of channel counts")
+    widths = {"activation": m.encoder_widths,
+              "decoder_activation": m.decoder_widths if m.decoder_widths is not None
+              else m.encoder_widths}
+    for field, layers in widths.items():
+        spec = m[field] or (m.activation if field == "decoder_activation" else "")
+        models.parse_activations(spec, len(layers), f"model.{field}")
 
     _choice(lo.recon, "loss.recon", RECON)
     if lo.recon == "bce":

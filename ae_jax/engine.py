@@ -91,10 +91,11 @@ def epoch_order(seed: int, epoch: int, n: int, batch_size: int, shuffle: bool) -
 class Engine:
     """Builds and compiles the model's init, epoch and eval programs for one static config."""
 
-    def __init__(self, config, num_features: int, num_train: int, noise: bool | None = None):
+    def __init__(self, config, num_features: int, num_train: int, noise: bool | None = None,
+                 image_shape: tuple[int, ...] | None = None):
         self.config = config
         self.num_features = num_features
-        self.model = models.build_model(config.model, num_features)
+        self.model = models.build_model(config.model, num_features, image_shape)
         # A batch larger than the data would only add padding: use one full batch.
         self.batch_size = min(int(config.train.batch_size), num_train)
         self.steps_per_epoch = math.ceil(num_train / self.batch_size)
@@ -158,7 +159,7 @@ class Engine:
         reconstruction (a VAE decodes its posterior mean)."""
         rng = jax.random.fold_in(jax.random.PRNGKey(hyper["seed"]), _EVAL)
         loss, terms = self.loss_fn(params, x, mask, rng, hyper, False)
-        recon = self.model.apply({"params": params}, x, method=_reconstruct)
+        recon = self.model.apply({"params": params}, x, method=_reconstruct).astype(jnp.float32)
         w = mask / jnp.maximum(jnp.sum(mask), 1.0)
         mse = w @ jnp.mean(jnp.square(recon - x), axis=-1)
         return {"loss": loss, **terms, "mse": mse}

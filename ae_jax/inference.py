@@ -51,7 +51,9 @@ class TrainedModel:
         self.config, self.dataset_info = load_config(workdir)
         self.preprocessor = data_lib.load_preprocessor(os.path.join(workdir, "preprocessor.json"))
         self.num_features = self.preprocessor.num_features
-        self.model = models.build_model(self.config.model, self.num_features)
+        shape = self.dataset_info.get("image_shape")
+        self.image_shape = tuple(shape) if shape else None
+        self.model = models.build_model(self.config.model, self.num_features, self.image_shape)
         ck = Checkpointer(workdir, read_only=True)
         try:
             epochs = ck.epochs()

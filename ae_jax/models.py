@@ -172,8 +172,19 @@ def parse_activations(spec: str, n: int, field: str) -> tuple[str, ...]:
     return names
 
 
-def build_model(model_cfg, num_features: int, dtype: jnp.dtype | None = None) -> nn.Module:
-    """Builds an `Autoencoder` or `VAE` from the `model` config section (already validated)."""
+def build_model(model_cfg, num_features: int, image_shape: tuple[int, ...] | None = None
+                ) -> nn.Module:
+    """Builds an `Autoencoder` or `VAE` from the `model` config section (already validated).
+
+    Args:
+      model_cfg: the config's `model` section.
+      num_features: D, the width of the (flat) input and output rows.
+      image_shape: (H, W) or (H, W, C) of image data whose rows are flattened images;
+        needed by `model.arch = "conv"`, ignored by the MLP.
+    """
+    # Mixed precision: layers compute in bfloat16, parameters stay float32 (Flax's
+    # param_dtype), and the objective casts outputs back to float32 before any loss.
+    dtype = jnp.bfloat16 if model_cfg.compute_dtype == "bfloat16" else None
     enc_hidden = tuple(model_cfg.encoder_widths)
     dec_hidden = (
         tuple(model_cfg.decoder_widths)

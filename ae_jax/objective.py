@@ -75,6 +75,7 @@ def make_loss_fn(model: nn.Module, config, noise: bool) -> Callable:
         if noise and train:
             x_in = x + hyper["noise_std"] * jax.random.normal(noise_rng, x.shape, x.dtype)
         out = model.apply({"params": params}, x_in, sample_rng)
+        out = {k: v.astype(jnp.float32) for k, v in out.items()}  # losses in float32
         recon = reconstruction(recon_kind, out, x, obs_std)
         l1 = losses.l1(out["code"])
         kl = losses.kl_normal(out["mean"], out["logvar"]) if is_vae else jnp.zeros_like(recon)

@@ -255,12 +255,13 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
 
     noise = any(c.loss.noise_std > 0 for c in configs)
     cache_key = (json.dumps(static_signature(cfg), sort_keys=True), ds.num_features, n_train,
-                 x_val.shape[0], k, noise)
+                 x_val.shape[0], k, noise, ds.image_shape)
     cached = _PROGRAMS.get(cache_key)
     if cached:
         engine, progs = cached[:2]
     else:
-        engine = engine_lib.Engine(cfg, ds.num_features, n_train, noise=noise)
+        engine = engine_lib.Engine(cfg, ds.num_features, n_train, noise=noise,
+                                   image_shape=ds.image_shape)
         progs = engine.compile(k)
     hypers = [objective.hyper_from_config(c) for c in configs]
     hyper = objective.stack_hypers(hypers)

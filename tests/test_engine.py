@@ -110,3 +110,18 @@ def test_nonfinite_loss_freezes_params_and_records_step():
         state, m = step(state, hyper, x, jnp.ones(40))
     assert int(state.diverged_step) >= 0
     assert all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(state.params))
+
+
+def test_bfloat16_compute_keeps_float32_params_and_trains():
+    c = _config(model__compute_dtype="bfloat16", optim__learning_rate=1e-2)
+    e, hyper, state = _single(c)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (40, 5))
+    step = jax.jit(e.train_step)
+    state, first = step(state, hyper, x, jnp.ones(40))
+    for _ in range(30):
+        state, m = step(state, hyper, x, jnp.ones(40))
+    assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(state.params))
+    assert first["loss"].dtype == jnp.float32 and float(m["loss"]) < float(first["loss"])
+    kernel = state.params["encoder"]["mlp"]["dense_0"]["kernel"]
+    h = e.model.encoder.apply({"params": state.params["encoder"]}, x)
+    assert h.dtype == jnp.bfloat16 and kernel.dtype == jnp.float32
