@@ -21,7 +21,8 @@ ARCHS = ("mlp", "conv")
 COMPUTE_DTYPES = ("float32", "bfloat16")
 RECON = ("mse", "bce", "gaussian")
 SPARSITY = ("none", "kl")
-DATASETS = ("digits", "breast_cancer")
+# Bundled sets, then image sets read from files in data.dir; "tfds:NAME" is allowed too.
+DATASETS = ("digits", "breast_cancer", "mnist", "fashion_mnist", "cifar10")
 SCALINGS = ("minmax", "standard", "none")
 CATEGORICAL = ("ordinal", "onehot")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "linear", "exponential")
@@ -38,12 +39,23 @@ def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
 
     c.data = dict(
-        name="breast_cancer",  # bundled set, used when `path` is empty: digits | breast_cancer
+        # Used when `path` is empty: digits | breast_cancer (bundled), mnist | fashion_mnist |
+        # cifar10 (standard files in `dir`; their test split is the validation split, so
+        # `val_fraction` and `split_seed` do not apply), or tfds:NAME (TFDS set prepared in `dir`).
+        name="breast_cancer",
         path="",  # a CSV (with header), .npy or .npz file of your own; wins over `name`
+        dir="",  # image sets: folder of the IDX / .npz / cifar-10-batches-py files; TFDS data_dir
+        limit=0,  # keep only the first N rows of the training split (0 = all); validation as is
+        # Image sets (Burda et al.): none | fixed (pixel > 0.5, once, also for new files) |
+        # dynamic (Bernoulli(pixel) resampled every training step; validation drawn once).
+        binarize="none",
         label_column="",  # CSV column (npz key) kept out of the features, used for plots
         keep_label=False,  # also use the label column as a feature
         categorical="ordinal",  # string columns -> ordinal codes | onehot
-        scaling="minmax",  # minmax | standard | none, fitted on the training split only
+        # minmax | standard | none, fitted on the training split only. Image sets: minmax and
+        # none both divide by 255 (per-pixel min-max would blow up the near-constant border
+        # pixels); standard uses one mean and std per colour channel.
+        scaling="minmax",
         val_fraction=0.2,  # held-out share, split deterministically by `split_seed`
         split_seed=0,
         npz_key="",  # array inside an .npz ("" = "x" or the only array)
@@ -89,6 +101,7 @@ def default_config() -> ml_collections.ConfigDict:
         seed=0,  # parameters, data order, noise and VAE samples all derive from it
         shuffle=True,
         num_models=1,  # >1: train seeds seed..seed+K-1 together in one program
+        parallel="auto",  # auto | none | data | models: layout over devices (ae_jax/parallel.py)
         eval_batch_size=4096,
         log_every=1,  # epochs between log lines (metrics.jsonl has every epoch)
         checkpoint_every=10,  # epochs between checkpoints (0 = only at the end)
@@ -161,8 +174,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     d, m, lo, o, t = config.data, config.model, config.loss, config.optim, config.train
 
     _check(isinstance(d.path, str), "data.path", d.path, "a file path string")
-    if not d.path:
+    if not d.path and not d.name.startswith("tfds:"):
         _choice(d.name, "data.name", DATASETS)
+    _choice(d.binarize, "data.binarize", ("none", "fixed", "dynamic"))
+    _check(d.limit >= 0, "data.limit", d.limit, "an integer >= 0 (0 = all training rows)")
     _choice(d.scaling, "data.scaling", SCALINGS)
     _choice(d.categorical, "data.categorical", CATEGORICAL)
     _number(d.val_fraction, "data.val_fraction", 0.0, 1.0, lo_open=True, hi_open=True)
@@ -225,6 +240,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _positive_int(t[field], f"train.{field}")
     ok = isinstance(t.checkpoint_every, int) and t.checkpoint_every >= 0
     _check(ok, "train.checkpoint_every", t.checkpoint_every, "an integer >= 0 (0 = at the end)")
+    _choice(t.parallel, "train.parallel", ("auto", "none", "data", "models"))
     e = config.eval
     for field in ("iw_samples", "iw_batch_rows"):
         _positive_int(e[field], f"eval.{field}")

@@ -103,6 +103,8 @@ class Engine:
         noise = config.loss.noise_std > 0 if noise is None else noise
         self.loss_fn = objective.make_loss_fn(self.model, config, noise=noise)
         self.traces = 0  # incremented when the epoch program is traced (retrace guard)
+        # Set by the caller before compiling, for data parallelism (see ae_jax/parallel.py).
+        self.batch_sharding = None
 
     # ---- pure functions of one model; vmapped for K models ----
 
@@ -147,7 +149,7 @@ class Engine:
 
         def body(state, idx):
             mask = (idx >= 0).astype(jnp.float32)
-            batch = x_train[jnp.maximum(idx, 0)]
+            batch, mask = self._shard_batch(x_train[jnp.maximum(idx, 0)], mask)
             state, metrics = self.train_step(state, hyper, batch, mask)
             return state, (metrics, jnp.sum(mask))
 
@@ -168,20 +170,46 @@ class Engine:
         """Eval over padded batches (nb, B, D) with masks (nb, B); row-weighted means."""
 
         def body(_, inp):
-            x, mask = inp
+            x, mask = self._shard_batch(*inp)
             return None, (self.eval_step(params, hyper, x, mask), jnp.sum(mask))
 
         _, (metrics, rows) = jax.lax.scan(body, None, (x_batches, masks))
         return jax.tree.map(lambda m: jnp.sum(m * rows) / jnp.sum(rows), metrics)
 
+    def _shard_batch(self, x, mask):
+        """Data parallel: split the batch's rows over the mesh (parameters stay replicated)."""
+        if self.batch_sharding is None:
+            return x, mask
+        return (jax.lax.with_sharding_constraint(x, self.batch_sharding),
+                jax.lax.with_sharding_constraint(mask, self.batch_sharding))
+
     # ---- compiled programs over K stacked models ----
 
-    def compile(self, k: int) -> "Programs":
-        """jit (and vmap when k > 1) init, epoch and eval for k models."""
+    def compile(self, k: int, per_model=None, replicated=None) -> "Programs":
+        """jit (and vmap when k > 1) init, epoch and eval for k models.
+
+        Args:
+          k: the number of models trained together.
+          per_model: sharding of every array with the leading K axis (states, hyper,
+            orders, metrics); None = the default device.
+          replicated: sharding of the data every device needs whole.
+        Pinning both keeps one layout from epoch to epoch, so the compiled programs
+        never see arguments laid out differently from what they were compiled for.
+        """
+        if per_model is None:
+            return Programs(
+                init=jax.jit(_over_models(self.init, k, (0,))),
+                epoch=jax.jit(_over_models(self.train_epoch, k, (0, 0, None, 0)),
+                              donate_argnums=0),
+                evaluate=jax.jit(_over_models(self.evaluate, k, (0, 0, None, None))),
+            )
+        s, r = per_model, replicated
         return Programs(
-            init=jax.jit(_over_models(self.init, k, (0,))),
-            epoch=jax.jit(_over_models(self.train_epoch, k, (0, 0, None, 0)), donate_argnums=0),
-            evaluate=jax.jit(_over_models(self.evaluate, k, (0, 0, None, None))),
+            init=jax.jit(_over_models(self.init, k, (0,)), in_shardings=(s,), out_shardings=s),
+            epoch=jax.jit(_over_models(self.train_epoch, k, (0, 0, None, 0)), donate_argnums=0,
+                          in_shardings=(s, s, r, s), out_shardings=(s, s)),
+            evaluate=jax.jit(_over_models(self.evaluate, k, (0, 0, None, None)),
+                             in_shardings=(s, s, r, r), out_shardings=s),
         )
 
 
@@ -215,10 +243,15 @@ def _over_models(fn: Callable, k: int, in_axes: tuple) -> Callable:
     return single
 
 
-def pad_batches(x: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n, D) -> (nb, B, D) zero-padded rows and (nb, B) masks, for `Engine.evaluate`."""
+def pad_batches(x: np.ndarray, batch_size: int, multiple: int = 1
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(n, D) -> (nb, B, D) zero-padded rows and (nb, B) masks, for `Engine.evaluate`.
+
+    B is at most `batch_size` (or n) rounded up to a multiple of `multiple` (the number
+    of devices a data-parallel batch is split over).
+    """
     n = x.shape[0]
-    batch_size = max(min(batch_size, n), 1)
+    batch_size = -(-max(min(batch_size, n), 1) // multiple) * multiple
     nb = -(-n // batch_size)
     xp = np.zeros((nb * batch_size, x.shape[1]), np.float32)
     xp[:n] = x

@@ -28,7 +28,7 @@ from absl import logging
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import engine as engine_lib
-from ae_jax import objective, plots, procsafe, writers
+from ae_jax import objective, parallel, plots, procsafe, writers
 from ae_jax.checkpoint import Checkpointer
 from ae_jax.errors import UserError
 
@@ -256,25 +256,35 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
     noise = any(c.loss.noise_std > 0 for c in configs)
     cache_key = (json.dumps(static_signature(cfg), sort_keys=True), ds.num_features, n_train,
                  x_val.shape[0], k, noise, ds.image_shape)
+    batch = min(int(cfg.train.batch_size), n_train)
+    mode = parallel.choose_mode(cfg.train.parallel, k, batch, cfg.train.eval_batch_size,
+                                jax.device_count())
+    place = parallel.Placement(mode)
+    cache_key += (mode, place.n)
     cached = _PROGRAMS.get(cache_key)
     if cached:
         engine, progs = cached[:2]
     else:
         engine = engine_lib.Engine(cfg, ds.num_features, n_train, noise=noise,
                                    image_shape=ds.image_shape)
-        progs = engine.compile(k)
+        engine.batch_sharding = place.batch_sharding
+        progs = engine.compile(k, place.state_sharding,
+                               None if place.mesh is None else place.replicated_sharding)
     hypers = [objective.hyper_from_config(c) for c in configs]
     hyper = objective.stack_hypers(hypers)
-    logging.info("devices: %s", ", ".join(f"{d.platform}:{d.id}" for d in jax.devices()))
+    logging.info("devices: %s; layout: %s",
+                 ", ".join(f"{d.platform}:{d.id}" for d in jax.devices()), place.describe())
     ckpts = [Checkpointer(w, keep=cfg.train.keep_checkpoints) for w in workdirs]
     start = _resume_epoch(ckpts, workdirs)
     for c, w in zip(configs, workdirs, strict=True):
         _write_resolved_config(c, ds, engine, w)
 
     t_start = time.perf_counter()
-    x_train_d = jax.device_put(x_train)
-    xv, mv = engine_lib.pad_batches(x_val, cfg.train.eval_batch_size)
-    xv, mv = jax.device_put(xv), jax.device_put(mv)
+    x_train_d = place.replicated(x_train)
+    xv, mv = engine_lib.pad_batches(x_val, cfg.train.eval_batch_size,
+                                    place.n if place.mode == "data" else 1)
+    xv, mv = place.replicated(xv), place.replicated(mv)
+    hyper = place.per_model(hyper)
     orders = lambda epoch: np.stack([
         engine_lib.epoch_order(h["seed"], epoch, n_train, engine.batch_size, cfg.train.shuffle)
         for h in hypers
@@ -283,7 +293,7 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
     # Compile ahead of time so compile time is reported apart from epoch time.
     t0 = time.perf_counter()
     states = progs.init(hyper)
-    order = orders(start)
+    order = place.per_model(orders(start))
     if cached:  # Same static config and shapes as an earlier group: reuse its executables.
         epoch_fn, eval_fn = cached[2:]
     else:
@@ -313,7 +323,7 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
             history[i] = _read_history(workdirs[i], start)
             if int(state_i.diverged_step) >= 0:
                 status[i], diverged_step[i] = "diverged", int(state_i.diverged_step)
-        states = jax.device_put(jax.tree.map(lambda *a: np.stack(a), *restored))
+        states = place.per_model(jax.tree.map(lambda *a: np.stack(a), *restored))
         logging.info("resuming from the epoch-%d checkpoint in %s", start,
                      workdirs[0] if k == 1 else f"{k} workdirs")
 
@@ -336,7 +346,7 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
             t_epoch = time.perf_counter()
             states, train_m = epoch_fn(states, hyper, x_train_d, order)
             if epoch < epochs:
-                order = orders(epoch)  # Host work overlaps the device's epoch.
+                order = place.per_model(orders(epoch))  # Overlaps the device's epoch.
             train_m, div = jax.device_get((train_m, states.diverged_step))
             epoch_s = time.perf_counter() - t_epoch
             eval_m = jax.device_get(eval_fn(states.params, hyper, xv, mv))

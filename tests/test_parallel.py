@@ -1,0 +1,72 @@
+"""Layouts over 4 (fake CPU) devices equal one device: data parallel and models split."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from ae_jax import multi, parallel, train
+from ae_jax.checkpoint import Checkpointer
+from ae_jax.errors import UserError
+from experiments.configs import seed_deep
+
+
+def _config(mode):
+    c = seed_deep.get_config()
+    c.train.epochs, c.train.batch_size, c.train.parallel = 4, 100, mode
+    c.eval.at_end, c.train.figures = False, False
+    return c
+
+
+def _params(workdir):
+    ck = Checkpointer(str(workdir), read_only=True)
+    params = ck.restore_raw(ck.epochs()[-1])["params"]
+    ck.close()
+    return params
+
+
+def _rows(workdir):
+    return [json.loads(r) for r in open(workdir / "metrics.jsonl")]
+
+
+def test_there_are_four_devices():
+    assert jax.device_count() == 4  # tests/conftest.py forces them
+
+
+def test_data_parallel_equals_one_device(tmp_path):
+    train.train_and_evaluate(_config("none"), str(tmp_path / "one"))
+    train.train_and_evaluate(_config("data"), str(tmp_path / "data"))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6),
+                 _params(tmp_path / "one"), _params(tmp_path / "data"))
+    for a, b in zip(_rows(tmp_path / "one"), _rows(tmp_path / "data"), strict=True):
+        assert a["eval/loss"] == pytest.approx(b["eval/loss"], rel=1e-5)
+
+
+def test_models_split_over_devices_equals_one_device(tmp_path):
+    overrides = [{"train.seed": s, "loss.l1_weight": w} for s, w in
+                 [(0, 0.0), (1, 1e-3), (2, 1e-2), (3, 0.1)]]
+    multi.train_together(_config("none"), overrides, str(tmp_path / "one"))
+    multi.train_together(_config("models"), overrides, str(tmp_path / "split"))
+    for o in overrides:
+        name = multi.run_name(o)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                     _params(tmp_path / "one" / name), _params(tmp_path / "split" / name))
+
+
+def test_layouts_place_arrays_on_every_device():
+    data = parallel.Placement("data")
+    x = data.replicated(np.ones((8, 3), np.float32))
+    assert len(x.sharding.device_set) == 4 and x.sharding.is_fully_replicated
+    split = parallel.Placement("models")
+    h = split.per_model(np.arange(8, dtype=np.float32))
+    assert [s.data.shape for s in h.addressable_shards] == [(2,)] * 4
+
+
+def test_choose_mode():
+    assert parallel.choose_mode("auto", 8, 100, 100, 4) == "models"
+    assert parallel.choose_mode("auto", 1, 100, 100, 4) == "data"
+    assert parallel.choose_mode("auto", 3, 99, 100, 4) == "none"
+    assert parallel.choose_mode("auto", 8, 100, 100, 1) == "none"
+    with pytest.raises(UserError, match=r"train.parallel='data' needs train.batch_size \(99\)"):
+        parallel.choose_mode("data", 1, 99, 100, 4)
