@@ -33,9 +33,16 @@ class Checkpointer:
             _policies.LatestN(n=keep),
             _policies.BestN(get_metric_fn=lambda m: m["eval/loss"], reverse=True, n=1),
         ])
+        # Each process's manager acts alone: in a multi-host run only process 0 saves (the
+        # state is gathered to it first) and every process reads; no cross-host barriers.
+        me = jax.process_index()
+        if not read_only:
+            os.makedirs(self.directory, exist_ok=True)  # orbax won't with active_processes
         options = ocp.CheckpointManagerOptions(
-            preservation_policy=policy, create=not read_only, read_only=read_only,
+            preservation_policy=policy, create=False, read_only=read_only,
             cleanup_tmp_directories=not read_only,
+            multiprocessing_options=ocp.options.MultiprocessingOptions(
+                primary_host=me, active_processes={me}),
         )
         self.manager = ocp.CheckpointManager(
             self.directory, item_names=("state", "meta"), options=options

@@ -27,8 +27,8 @@ from absl import logging
 
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
+from ae_jax import distributed, objective, parallel, plots, procsafe, writers
 from ae_jax import engine as engine_lib
-from ae_jax import objective, parallel, plots, procsafe, writers
 from ae_jax.checkpoint import Checkpointer
 from ae_jax.errors import UserError
 
@@ -231,7 +231,8 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
         return [f if f is not None else next(trained) for f in finished]
     with contextlib.ExitStack() as stack:
         for w in workdirs:
-            stack.enter_context(procsafe.WorkdirLock(w))
+            if distributed.is_writer():  # Other hosts of a multi-host run only compute.
+                stack.enter_context(procsafe.WorkdirLock(w))
         if all(_finished(w) for w in workdirs):  # Finished by another process meanwhile.
             return [_finished(w) for w in workdirs]
         stop = stack.enter_context(procsafe.StopRequests())
@@ -250,6 +251,7 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
 def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
     """The body of `train_group`, run while holding every workdir's lock."""
     cfg, k = configs[0], len(configs)
+    writer = distributed.is_writer()
     x_train, x_val = ds.train, ds.val
     n_train = x_train.shape[0]
 
@@ -277,7 +279,8 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
     ckpts = [Checkpointer(w, keep=cfg.train.keep_checkpoints) for w in workdirs]
     start = _resume_epoch(ckpts, workdirs)
     for c, w in zip(configs, workdirs, strict=True):
-        _write_resolved_config(c, ds, engine, w)
+        if writer:
+            _write_resolved_config(c, ds, engine, w)
 
     t_start = time.perf_counter()
     x_train_d = place.replicated(x_train)
@@ -329,8 +332,9 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
 
     epochs = cfg.train.epochs
     every = cfg.train.checkpoint_every
-    files = [open(os.path.join(w, "metrics.jsonl"), "w") for w in workdirs]
-    writer_cls = writers.MetricWriter if cfg.train.tensorboard else writers.NullWriter
+    files = [open(os.path.join(w, "metrics.jsonl") if writer else os.devnull, "w")
+             for w in workdirs]
+    writer_cls = writers.MetricWriter if cfg.train.tensorboard and writer else writers.NullWriter
     # A resumed run redoes the epochs after its checkpoint: TensorBoard drops their old points.
     purge = start * engine.steps_per_epoch + 1 if start else None
     tbs = [writer_cls(os.path.join(w, "tb"), purge_step=purge) for w in workdirs]
@@ -347,9 +351,9 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
             states, train_m = epoch_fn(states, hyper, x_train_d, order)
             if epoch < epochs:
                 order = place.per_model(orders(epoch))  # Overlaps the device's epoch.
-            train_m, div = jax.device_get((train_m, states.diverged_step))
+            train_m, div = distributed.fetch((train_m, states.diverged_step))
             epoch_s = time.perf_counter() - t_epoch
-            eval_m = jax.device_get(eval_fn(states.params, hyper, xv, mv))
+            eval_m = distributed.fetch(eval_fn(states.params, hyper, xv, mv))
             step = epoch * engine.steps_per_epoch
             for i in range(k):
                 if status[i] != "running":
@@ -400,6 +404,7 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
             ck.close()  # Waits for pending asynchronous saves.
 
     wall_s = time.perf_counter() - t_start
+    final_params = distributed.fetch(states.params)
     summaries = []
     for i in range(k):
         last = history[i][-1] if history[i] else {"epoch": 0, "step": 0}
@@ -411,8 +416,11 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
             "num_models_together": k, "resumed_from_epoch": start,
             "best_epoch": ckpts[i].best_epoch(),
         })
+        summaries.append(summary)
+        if not writer:
+            continue
         write_json(os.path.join(workdirs[i], "summary.json"), summary)
-        params_i = jax.tree.map(lambda a, i=i: np.asarray(a[i]), states.params)
+        params_i = jax.tree.map(lambda a, i=i: np.asarray(a[i]), final_params)
         figures = plots.run_figures(workdirs[i], engine.model, params_i, ds, history[i],
                                     hypers[i]) if cfg.train.figures else []
         step = summary["step"]
@@ -422,9 +430,8 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
         tbs[i].write_hparams(hparams, {k: v for k, v in summary.items()
                                        if k.startswith("eval/") and v is not None})
         tbs[i].close()
-        summaries.append(summary)
     _log_summary(summaries, workdirs)
-    if cfg.eval.at_end:
+    if cfg.eval.at_end and writer:
         from ae_jax import evaluate  # Imported here: evaluate imports this module.
 
         for w in workdirs:
@@ -436,7 +443,9 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
 
 
 def _save_all(ckpts, states, epoch, hypers, history, status) -> None:
-    host = jax.device_get(states)
+    host = distributed.fetch(states)  # Every process takes part in a gather ...
+    if not distributed.is_writer():  # ... and one writes.
+        return
     for i, ck in enumerate(ckpts):
         last = history[i][-1] if history[i] else None
         meta = {"epoch": epoch, "step": int(host.step[i]), "seed": hypers[i]["seed"],

@@ -9,17 +9,21 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ae_jax import procsafe, train
+from ae_jax import distributed, procsafe, train
 from ae_jax.errors import UserError
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for config.json, metrics.jsonl, summary.json, ...")
+flags.DEFINE_string("coordinator_address", "", "Multi-host: host:port of process 0.")
+flags.DEFINE_integer("num_processes", 0, "Multi-host: number of processes.")
+flags.DEFINE_integer("process_id", -1, "Multi-host: this process's index.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
     train.quiet_library_logs()
+    distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     try:

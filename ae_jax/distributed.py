@@ -1,0 +1,58 @@
+"""Multi-host training through `jax.distributed.initialize`.
+
+Every process runs the same command; together they see every host's devices
+(`jax.devices()`), so the layouts of `ae_jax/parallel.py` span hosts unchanged.
+Process 0 is the writer: it holds the workdir lock and writes every file
+(metrics, summaries, TensorBoard, figures, checkpoints); the others compute, and
+read the same files on resume (the workdir must be on a shared file system).
+
+Settings come from flags (`--coordinator_address`, `--num_processes`,
+`--process_id`) or the environment (`AE_JAX_COORDINATOR_ADDRESS`,
+`AE_JAX_NUM_PROCESSES`, `AE_JAX_PROCESS_ID`); on TPU pods and under SLURM with
+several tasks JAX detects them itself.
+"""
+
+import os
+
+import jax
+import numpy as np
+from absl import logging
+
+
+def initialize(coordinator_address: str = "", num_processes: int = 0,
+               process_id: int = -1) -> None:
+    """Joins the processes of one multi-host run; a no-op for a single process."""
+    env = os.environ
+    coordinator_address = coordinator_address or env.get("AE_JAX_COORDINATOR_ADDRESS", "")
+    num_processes = num_processes or int(env.get("AE_JAX_NUM_PROCESSES", "0"))
+    if process_id < 0:
+        process_id = int(env.get("AE_JAX_PROCESS_ID", "-1"))
+    slurm = int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_JOB_ID" in env
+    tpu_pod = "TPU_WORKER_HOSTNAMES" in env and "," in env["TPU_WORKER_HOSTNAMES"]
+    if not coordinator_address and not slurm and not tpu_pod:
+        return
+    # CPU devices of several processes talk through gloo collectives; the option only
+    # concerns CPU devices, and asking which backend is in use would start it too early.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if coordinator_address:
+        jax.distributed.initialize(coordinator_address, num_processes, process_id)
+    else:
+        jax.distributed.initialize()  # SLURM / TPU pod: detected by JAX
+    logging.info("process %d of %d; %d local and %d global devices", jax.process_index(),
+                 jax.process_count(), jax.local_device_count(), jax.device_count())
+
+
+def is_writer() -> bool:
+    """True in the one process that writes the workdir (process 0)."""
+    return jax.process_index() == 0
+
+
+def fetch(tree):
+    """Device arrays -> host numpy, gathering shards that live on other hosts."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return jax.tree.map(
+        lambda a: np.asarray(a) if getattr(a, "is_fully_replicated", True)
+        else multihost_utils.process_allgather(a, tiled=True), tree)

@@ -1,0 +1,57 @@
+"""Two processes on localhost (CPU collectives) train like one process with all devices."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+
+from ae_jax.checkpoint import Checkpointer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARGS = ["--config=experiments/configs/seed_deep.py", "--config.train.epochs=3",
+        "--config.train.batch_size=100", "--config.train.parallel=data",
+        "--config.eval.at_end=False", "--config.train.figures=False"]
+
+
+def _env(devices: int) -> dict:
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["JAX_PLATFORMS"] = "cpu"
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _params(workdir):
+    ck = Checkpointer(str(workdir), read_only=True)
+    params = ck.restore_raw(ck.epochs()[-1])["params"]
+    ck.close()
+    return params
+
+
+def test_two_processes_equal_one_process(tmp_path):
+    port = _free_port()
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "experiments.main", f"--workdir={tmp_path / 'two'}", *ARGS,
+         f"--coordinator_address=localhost:{port}", "--num_processes=2", f"--process_id={i}"],
+        cwd=ROOT, env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs[0][-3000:] + errs[1][-3000:]
+    for i, err in enumerate(errs):
+        assert f"process {i} of 2; 2 local and 4 global devices" in err
+        assert "data parallel over 4 device(s) (cpu, 2 process(es))" in err
+    one = subprocess.run([sys.executable, "-m", "experiments.main",
+                          f"--workdir={tmp_path / 'one'}", *ARGS], cwd=ROOT, env=_env(4),
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-3000:]
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                 _params(tmp_path / "one"), _params(tmp_path / "two"))
+    assert (tmp_path / "two" / "summary.json").exists()
