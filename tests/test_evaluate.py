@@ -10,7 +10,6 @@ import sys
 import jax
 import numpy as np
 import pytest
-from tests.conftest import write_purchase_csv
 from scipy.stats import multivariate_normal
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
@@ -23,6 +22,7 @@ from ae_jax.errors import UserError
 from experiments import encode as encode_cli
 from experiments import evaluate as evaluate_cli
 from experiments.configs import seed_simple, seed_vae
+from tests.conftest import write_purchase_csv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
