@@ -315,13 +315,17 @@ class Preprocessor:
         scaling: "minmax", "standard" or "none".
         offset, scale: per output column; output = (encoded - offset) / scale.
         label_column: label column dropped from tables passed to `transform` ("" if none).
+        threshold: None, or the value above which a scaled output becomes 1 and else 0 (the
+            "fixed" binarisation of image sets, applied to new files too).
     """
 
     def __init__(self, input_columns: Sequence[str], kinds: Sequence[str],
                  categories: dict[str, Sequence[str]], categorical: str = "ordinal",
                  scaling: str = "minmax", offset: Sequence[float] | None = None,
-                 scale: Sequence[float] | None = None, label_column: str = ""):
+                 scale: Sequence[float] | None = None, label_column: str = "",
+                 threshold: float | None = None):
         self.input_columns, self.kinds = list(input_columns), list(kinds)
+        self.threshold = None if threshold is None else float(threshold)
         self.categories = {k: [str(v) for v in vs] for k, vs in categories.items()}
         self.categorical, self.scaling, self.label_column = categorical, scaling, label_column
         self.columns: list[str] = []
@@ -442,7 +446,8 @@ class Preprocessor:
         return codes[:, None].astype(np.float64)
 
     def _scale(self, encoded: np.ndarray) -> np.ndarray:
-        return ((encoded - self.offset) / self.scale).astype(np.float32)
+        x = (encoded - self.offset) / self.scale
+        return (x if self.threshold is None else x > self.threshold).astype(np.float32)
 
     def transform(self, data: Table | np.ndarray | Sequence[Sequence[Any]]) -> np.ndarray:
         """Encodes and scales raw rows: a `Table` (columns matched by name, any order; the
@@ -467,7 +472,8 @@ class Preprocessor:
                 "kinds": list(self.kinds), "categories": dict(self.categories),
                 "categorical": self.categorical, "scaling": self.scaling,
                 "label_column": self.label_column, "columns": list(self.columns),
-                "offset": [float(v) for v in self.offset], "scale": [float(v) for v in self.scale]}
+                "offset": [float(v) for v in self.offset], "scale": [float(v) for v in self.scale],
+                "threshold": self.threshold}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
@@ -478,7 +484,8 @@ class Preprocessor:
             raise UserError(f"preprocessor: missing field(s) {_names(missing)}; expected a dict "
                             "written by Preprocessor.to_dict")
         return cls(d["input_columns"], d["kinds"], d["categories"], d["categorical"],
-                   d["scaling"], d["offset"], d["scale"], d.get("label_column", ""))
+                   d["scaling"], d["offset"], d["scale"], d.get("label_column", ""),
+                   d.get("threshold"))
 
 
 def save_preprocessor(p: Preprocessor, path: str) -> None:
@@ -504,7 +511,11 @@ class Dataset:
     """Train and validation features, preprocessed with one `Preprocessor` fitted on train.
 
     `train_indices` / `val_indices` are the 0-based source rows of each split (sorted), so
-    `preprocessor.transform(read_table(path).take(train_indices))` reproduces `train`.
+    `preprocessor.transform(read_table(path).take(train_indices))` reproduces `train`. For the
+    image sets of `ae_jax.image_data` they are rows of the train and test files.
+
+    `dynamic_binarize` asks the training loop to replace each batch by Bernoulli samples of its
+    pixels (`image_data.binarize`) with a fresh key per step.
     """
 
     name: str
@@ -517,6 +528,7 @@ class Dataset:
     labels_val: np.ndarray | None = None
     train_indices: np.ndarray | None = None
     val_indices: np.ndarray | None = None
+    dynamic_binarize: bool = False
 
     @property
     def num_features(self) -> int:
@@ -568,8 +580,10 @@ def load_dataset(cfg: Any) -> Dataset:
     """Loads, splits and preprocesses the data named by the `data` config section.
 
     Args:
-        cfg: ConfigDict with fields name, path, label_column, keep_label, categorical,
-            scaling, val_fraction, split_seed, npz_key (missing fields take defaults).
+        cfg: ConfigDict with fields name, path, dir, label_column, keep_label, categorical,
+            scaling, val_fraction, split_seed, npz_key, limit, binarize (missing fields take
+            defaults). Image set names (mnist, fashion_mnist, cifar10, tfds:NAME) go to
+            `ae_jax.image_data`; `limit` keeps the first N rows of the training split.
 
     Returns:
         The preprocessed `Dataset`.
@@ -583,16 +597,32 @@ def load_dataset(cfg: Any) -> Dataset:
     val_fraction = _field(cfg, "val_fraction", 0.2, (int, float, np.floating), "a number")
     split_seed = _field(cfg, "split_seed", 0, (int, np.integer), "an integer")
     npz_key = _field(cfg, "npz_key", "", str, "a string")
-    _check_choice("data.categorical", categorical, CATEGORICAL)
+    directory = _field(cfg, "dir", "", str, "a string")
+    limit = _field(cfg, "limit", 0, (int, np.integer), "an integer")
+    binarize = _field(cfg, "binarize", "none", str, "a string")
+    # Imported here: image_data builds on this module's Dataset and Preprocessor.
+    from ae_jax import image_data
+
+    _check_choice("data.binarize", binarize, image_data.BINARIZE)
+    if limit < 0:
+        raise UserError(f"data.limit must be a non-negative integer (0 = all rows); got {limit}")
     _check_choice("data.scaling", scaling, SCALING)
     if not (math.isfinite(val_fraction) and 0 < val_fraction < 1):
         raise UserError(f"data.val_fraction must be strictly between 0 and 1; got {val_fraction}")
     if split_seed < 0:
         raise UserError(f"data.split_seed must be a non-negative integer; got {split_seed}")
+    if not path and image_data.is_image_set(name):
+        return image_data.load_image_dataset(name, directory, limit=int(limit), scaling=scaling,
+                                             binarize_mode=binarize, seed=int(split_seed))
+    if binarize != "none":
+        raise UserError(f"data.binarize {binarize!r} is for the image sets "
+                        f"{', '.join(map(repr, image_data.IMAGE_SETS))} and 'tfds:NAME'; "
+                        f"{'data.path' if path else 'data.name'} {path or name!r} is not one: "
+                        "use data.binarize='none'")
     if path:
         table = read_table(path, npz_key, label_column=label_column, field="data.path")
     else:
-        _check_choice("data.name", name, BUNDLED)
+        _check_choice("data.name", name, BUNDLED + image_data.IMAGE_SETS + ("tfds:NAME",))
         table = _bundled(name)
     label = label_column or table.default_label
     if label and label not in table.columns:
@@ -603,6 +633,8 @@ def load_dataset(cfg: Any) -> Dataset:
         raise UserError(f"{table.source} has no feature columns besides the label {label!r}; "
                         "set data.keep_label to True or add feature columns")
     train_idx, val_idx = _split(table.num_rows, float(val_fraction), int(split_seed))
+    # Cut after splitting, so a quick run validates on exactly the rows of the full one.
+    train_idx = train_idx[:limit or None]
     p, encoded = Preprocessor._fit(features, train_idx, categorical, scaling,
                                    "" if keep_label else label)
     labels = _as_labels(table.column(label)) if label else None

@@ -22,10 +22,10 @@ import numpy as np
 import optax
 
 from ae_jax import config as config_lib
-from ae_jax import models, objective
+from ae_jax import image_data, models, objective
 
 # Independent random streams, all derived from the run's seed.
-_INIT, _TRAIN, _EVAL = 0, 1, 2
+_INIT, _TRAIN, _EVAL, _BINARIZE = 0, 1, 2, 3
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -92,7 +92,7 @@ class Engine:
     """Builds and compiles the model's init, epoch and eval programs for one static config."""
 
     def __init__(self, config, num_features: int, num_train: int, noise: bool | None = None,
-                 image_shape: tuple[int, ...] | None = None):
+                 image_shape: tuple[int, ...] | None = None, dynamic_binarize: bool = False):
         self.config = config
         self.num_features = num_features
         self.model = models.build_model(config.model, num_features, image_shape)
@@ -103,6 +103,8 @@ class Engine:
         noise = config.loss.noise_std > 0 if noise is None else noise
         self.loss_fn = objective.make_loss_fn(self.model, config, noise=noise)
         self.traces = 0  # incremented when the epoch program is traced (retrace guard)
+        # Burda et al.'s dynamic binarisation: a fresh Bernoulli draw of each batch per step.
+        self.dynamic_binarize = dynamic_binarize
         # Set by the caller before compiling, for data parallelism (see ae_jax/parallel.py).
         self.batch_sharding = None
 
@@ -150,6 +152,9 @@ class Engine:
         def body(state, idx):
             mask = (idx >= 0).astype(jnp.float32)
             batch, mask = self._shard_batch(x_train[jnp.maximum(idx, 0)], mask)
+            if self.dynamic_binarize:
+                key = jax.random.fold_in(jax.random.PRNGKey(hyper["seed"]), _BINARIZE)
+                batch = image_data.binarize(batch, jax.random.fold_in(key, state.step))
             state, metrics = self.train_step(state, hyper, batch, mask)
             return state, (metrics, jnp.sum(mask))
 

@@ -268,7 +268,8 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
         engine, progs = cached[:2]
     else:
         engine = engine_lib.Engine(cfg, ds.num_features, n_train, noise=noise,
-                                   image_shape=ds.image_shape)
+                                   image_shape=ds.image_shape,
+                                   dynamic_binarize=ds.dynamic_binarize)
         engine.batch_sharding = place.batch_sharding
         progs = engine.compile(k, place.state_sharding,
                                None if place.mesh is None else place.replicated_sharding)

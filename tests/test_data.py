@@ -236,6 +236,26 @@ def test_npz_key_selection_and_labels(tmp_path):
         data.load_dataset(cfg(path=str(tmp_path / "a.npz"), npz_key="w"))
 
 
+def test_limit_cuts_the_training_split_only(shop):
+    path, _ = shop
+    full = data.load_dataset(cfg(path=path))
+    ds = data.load_dataset(cfg(path=path, limit=10))
+    np.testing.assert_array_equal(ds.train_indices, full.train_indices[:10])
+    np.testing.assert_array_equal(ds.val_indices, full.val_indices)  # same validation rows
+    assert ds.train.shape == (10, 18) and ds.train.min() == 0 and ds.train.max() == 1
+    assert len(data.load_dataset(cfg(path=path, limit=1000)).train) == 48
+
+
+def test_preprocessor_without_threshold_field_still_loads(shop):
+    """preprocessor.json files written before image sets existed have no "threshold"."""
+    path, rows = shop
+    p = data.load_dataset(cfg(path=path)).preprocessor
+    d = p.to_dict()
+    assert d.pop("threshold") is None
+    raw = np.array(rows, dtype=object)
+    np.testing.assert_array_equal(data.Preprocessor.from_dict(d).transform(raw), p.transform(raw))
+
+
 def test_bundled_sets():
     ds = data.load_dataset(cfg(name="digits", scaling="none"))
     assert len(ds.train) + len(ds.val) == 1797 and ds.num_features == 64
@@ -291,7 +311,13 @@ def _error_files(tmp_path):
     (dict(path="ok.csv", scaling="zscore"),
      r"data.scaling 'zscore' is not supported; expected one of 'minmax', 'standard', 'none'"),
     (dict(path="ok.csv", categorical="label"), r"data.categorical 'label' .* 'onehot'"),
-    (dict(name="mnist"), r"data.name 'mnist' .* 'digits', 'breast_cancer'"),
+    (dict(name="svhn"), r"data.name 'svhn' is not supported; expected one of 'digits', "
+                        r"'breast_cancer', 'mnist', 'fashion_mnist', 'cifar10', 'tfds:NAME'"),
+    (dict(name="digits", binarize="fixed"), r"data.binarize 'fixed' is for the image sets "
+                                            r"'mnist', .*; data.name 'digits' is not one"),
+    (dict(path="ok.csv", binarize="dynamic"), r"data.path 'ok.csv' is not one"),
+    (dict(path="ok.csv", binarize="random"), r"data.binarize 'random' is not supported"),
+    (dict(path="ok.csv", limit=-3), r"data.limit must be a non-negative integer .*got -3"),
     (dict(path="ok.txt"), r"unsupported file type '.txt'; supported: .csv, .npy, .npz"),
     (dict(path="one.csv"), r"1 row\(s\) cannot be split with data.val_fraction=0.2"),
     (dict(path="ok.csv", val_fraction=0.95), r"10 row\(s\) .*val_fraction=0.95.* train \(got 0"),

@@ -1,0 +1,306 @@
+"""Tests for ae_jax.image_data: MNIST/CIFAR files of every format written to tmp_path."""
+
+import gzip
+import os
+import pickle
+import struct
+import sys
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from ae_jax import config as config_lib
+from ae_jax import data, image_data
+from ae_jax.errors import UserError
+
+N_TRAIN, N_TEST = 20, 10
+
+
+def pixels(n, shape, offset=0):
+    """Known uint8 images: every value 0..255 occurs, and each image differs."""
+    size = int(np.prod(shape))
+    values = (np.arange(n)[:, None] * 37 + np.arange(size)[None] * 11 + offset) % 256
+    return values.astype(np.uint8).reshape(n, *shape)
+
+
+def idx_bytes(arr, magic=None):
+    """An IDX file of unsigned bytes: magic 0x0000 08 NDIM, big-endian dims, then the bytes."""
+    magic = 0x0800 + arr.ndim if magic is None else magic
+    return struct.pack(f">I{arr.ndim}I", magic, *arr.shape) + arr.tobytes()
+
+
+def write_mnist(folder, gz=True, n_train=N_TRAIN):
+    """The four MNIST IDX files; returns (x_train, y_train, x_test, y_test)."""
+    os.makedirs(folder, exist_ok=True)
+    arrays = (pixels(n_train, (28, 28)), (np.arange(n_train) % 10).astype(np.uint8),
+              pixels(N_TEST, (28, 28), offset=5), (np.arange(N_TEST) * 3 % 10).astype(np.uint8))
+    names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+             "t10k-labels-idx1-ubyte")
+    for name, arr in zip(names, arrays, strict=True):
+        raw = idx_bytes(arr)
+        with open(os.path.join(folder, name + (".gz" if gz else "")), "wb") as f:
+            f.write(gzip.compress(raw) if gz else raw)
+    return arrays
+
+
+def cifar_images(n, offset=0):
+    return pixels(n, (32, 32, 3), offset)  # HWC, as the loader returns them
+
+
+def write_cifar(root, per_batch=4):
+    """cifar-10-batches-py/ with 5 train batches and a test batch (rows in CHW order)."""
+    folder = os.path.join(root, "cifar-10-batches-py")
+    os.makedirs(folder)
+    x = cifar_images(5 * per_batch)
+    x[3, 7, 9, 1] = 200  # one green pixel we can find again: row 7, column 9 of image 3
+    x[3, 7, 9, 0] = x[3, 7, 9, 2] = 0
+    y = np.arange(5 * per_batch) % 10
+    xt, yt = cifar_images(N_TEST, offset=9), np.arange(N_TEST)[::-1] % 10
+    for i in range(5):
+        rows = slice(i * per_batch, (i + 1) * per_batch)
+        batch(os.path.join(folder, f"data_batch_{i + 1}"), x[rows], y[rows])
+    batch(os.path.join(folder, "test_batch"), xt, yt)
+    return x, y, xt, yt
+
+
+def batch(path, x_hwc, y):
+    chw = x_hwc.transpose(0, 3, 1, 2).reshape(len(x_hwc), -1)
+    with open(path, "wb") as f:
+        pickle.dump({b"batch_label": b"batch", b"labels": [int(v) for v in y], b"data": chw,
+                     b"filenames": [b"img.png"] * len(y)}, f, protocol=2)
+
+
+def cfg(**kw):
+    return ml_collections.ConfigDict({"name": "mnist", "dir": "", **kw})
+
+
+def load(**kw):
+    return data.load_dataset(cfg(**kw))
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gzip", "raw"])
+def test_mnist_idx(tmp_path, gz):
+    x, y, xt, yt = write_mnist(tmp_path, gz=gz)
+    ds = load(dir=str(tmp_path))
+    assert ds.train.shape == (N_TRAIN, 784) and ds.val.shape == (N_TEST, 784)
+    assert ds.image_shape == (28, 28) and ds.train.dtype == np.float32 and ds.name == "mnist"
+    np.testing.assert_array_equal(ds.train, (x.reshape(N_TRAIN, -1) / 255.0).astype(np.float32))
+    np.testing.assert_array_equal(ds.val, (xt.reshape(N_TEST, -1) / 255.0).astype(np.float32))
+    np.testing.assert_array_equal(ds.labels_train, y)
+    np.testing.assert_array_equal(ds.labels_val, yt)
+    np.testing.assert_array_equal(ds.train_indices, np.arange(N_TRAIN))
+    assert ds.columns[783] == "pixel_783" and not ds.dynamic_binarize
+    # The saved preprocessing turns raw 0..255 pixels (e.g. a new .npy of images) into `train`.
+    np.save(tmp_path / "new.npy", x)
+    np.testing.assert_array_equal(ds.preprocessor.transform(data.read_table(
+        str(tmp_path / "new.npy"))), ds.train)
+
+
+def test_torchvision_layout_and_limit(tmp_path):
+    x, y, _, _ = write_mnist(tmp_path / "FashionMNIST" / "raw")
+    ds = load(name="fashion_mnist", dir=str(tmp_path), limit=5)
+    assert ds.train.shape == (5, 784) and ds.val.shape == (N_TEST, 784)
+    np.testing.assert_array_equal(ds.train, (x[:5].reshape(5, -1) / 255.0).astype(np.float32))
+    np.testing.assert_array_equal(ds.labels_train, y[:5])
+
+
+@pytest.mark.parametrize("name,file", [("mnist", "mnist.npz"),
+                                       ("fashion_mnist", "fashion-mnist.npz")])
+def test_keras_npz(tmp_path, name, file):
+    x, xt = pixels(N_TRAIN, (28, 28)), pixels(N_TEST, (28, 28), offset=1)
+    y, yt = np.arange(N_TRAIN) % 10, np.arange(N_TEST) % 10
+    np.savez(tmp_path / file, x_train=x, y_train=y, x_test=xt, y_test=yt)
+    for directory in (tmp_path, tmp_path / file):  # the folder, or the archive itself
+        ds = load(name=name, dir=str(directory))
+        assert ds.image_shape == (28, 28) and ds.name == name
+        np.testing.assert_array_equal(ds.val, (xt.reshape(N_TEST, -1) / 255.0).astype(np.float32))
+        np.testing.assert_array_equal(ds.labels_train, y)
+
+
+def test_cifar_batches_chw_to_hwc(tmp_path):
+    x, y, xt, yt = write_cifar(tmp_path)
+    ds = load(name="cifar10", dir=str(tmp_path))
+    assert ds.train.shape == (20, 3072) and ds.val.shape == (N_TEST, 3072)
+    assert ds.image_shape == (32, 32, 3)
+    images = ds.train.reshape(-1, 32, 32, 3)
+    assert images[3, 7, 9, 1] == np.float32(200 / 255) and images[3, 7, 9, 0] == 0
+    np.testing.assert_array_equal(ds.train, (x.reshape(20, -1) / 255.0).astype(np.float32))
+    np.testing.assert_array_equal(ds.val, (xt.reshape(N_TEST, -1) / 255.0).astype(np.float32))
+    np.testing.assert_array_equal(ds.labels_train, y)
+    np.testing.assert_array_equal(ds.labels_val, yt)
+    # data.dir may also point into the batches folder itself.
+    inner = load(name="cifar10", dir=str(tmp_path / "cifar-10-batches-py"))
+    np.testing.assert_array_equal(inner.train, ds.train)
+
+
+def test_cifar_standard_scaling_per_channel(tmp_path):
+    x, *_ = write_cifar(tmp_path)
+    ds = load(name="cifar10", dir=str(tmp_path), scaling="standard")
+    per_channel = ds.train.reshape(-1, 3)
+    np.testing.assert_allclose(per_channel.mean(0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(per_channel.std(0), 1.0, atol=1e-5)
+    mean = x.reshape(-1, 3).mean(0)
+    np.testing.assert_allclose(ds.preprocessor.offset[:6], np.tile(mean, 2))
+
+
+def test_fixed_binarisation(tmp_path):
+    x, _, xt, _ = write_mnist(tmp_path)
+    ds = load(dir=str(tmp_path), binarize="fixed")
+    # 128/255 is the first intensity above 0.5.
+    np.testing.assert_array_equal(ds.train, (x.reshape(N_TRAIN, -1) >= 128).astype(np.float32))
+    np.testing.assert_array_equal(ds.val, (xt.reshape(N_TEST, -1) >= 128).astype(np.float32))
+    assert not ds.dynamic_binarize
+    # The threshold is part of the saved preprocessing, so new files are binarised alike.
+    p = data.Preprocessor.from_dict(ds.preprocessor.to_dict())
+    np.testing.assert_array_equal(p.transform(x.reshape(N_TRAIN, -1)), ds.train)
+
+
+def test_dynamic_binarisation(tmp_path):
+    x, *_ = write_mnist(tmp_path)
+    ds = load(dir=str(tmp_path), binarize="dynamic")
+    assert ds.dynamic_binarize
+    np.testing.assert_array_equal(ds.train, (x.reshape(N_TRAIN, -1) / 255.0).astype(np.float32))
+    assert set(np.unique(ds.val)) == {0.0, 1.0}  # validation: binarised once, reproducibly
+    np.testing.assert_array_equal(ds.val, load(dir=str(tmp_path), binarize="dynamic").val)
+    assert ds.preprocessor.threshold is None
+
+
+def test_binarize_function():
+    p = np.array([[0.0, 0.1, 0.5], [0.9, 1.0, 0.25]], np.float32)
+    key = jax.random.PRNGKey(3)
+    a = jax.jit(image_data.binarize)(p, key)
+    assert a.shape == p.shape and a.dtype == np.float32
+    np.testing.assert_array_equal(a, image_data.binarize(p, key))  # deterministic for a key
+    draws = jax.vmap(image_data.binarize, (None, 0))(p, jax.random.split(key, 4000))
+    assert set(np.unique(draws)) == {0.0, 1.0}
+    np.testing.assert_allclose(draws.mean(0), p, atol=0.03)  # E[Bernoulli(p)] = p
+    np.testing.assert_array_equal(draws[:, 0, 0], 0.0)
+    np.testing.assert_array_equal(draws[:, 1, 1], 1.0)
+
+
+def test_config_fields_validate():
+    c = config_lib.default_config()
+    assert (c.data.dir, c.data.limit, c.data.binarize) == ("", 0, "none")
+    for name in ("mnist", "fashion_mnist", "cifar10", "tfds:mnist"):
+        c.data.name = name
+        config_lib.validate(c)
+    for field, value, match in [("binarize", "random", r"data.binarize: got 'random'"),
+                                ("limit", -1, r"data.limit: got -1; expected an integer >= 0"),
+                                ("name", "svhn", r"data.name: got 'svhn'")]:
+        bad = config_lib.default_config()
+        bad.data[field] = value
+        with pytest.raises(UserError, match=match):
+            config_lib.validate(bad)
+
+
+def _truncate(path, keep):
+    raw = open(path, "rb").read()
+    open(path, "wb").write(raw[:keep])
+
+
+def _replace(path, raw):
+    open(path, "wb").write(raw)
+
+
+@pytest.mark.parametrize("setup,kw,match", [
+    (None, {}, r"data.name 'mnist' reads its standard files from a local directory, but "
+               r"data.dir is empty"),
+    (None, {"dir": "nowhere"}, r"data.dir 'nowhere' is not an existing directory"),
+    ("empty", {}, r"holds no complete set of mnist files; looked for "
+                         r"train-images-idx3-ubyte\[.gz\], .* in '.*' or '.*MNIST/raw'; or "
+                         r"mnist.npz \(arrays x_train, y_train, x_test, y_test\)"),
+    (lambda d: os.remove(d / "t10k-labels-idx1-ubyte.gz"), {},
+     r"holds no complete set of mnist files: '.*' lacks \['t10k-labels-idx1-ubyte'\]"),
+    (lambda d: _replace(d / "train-images-idx3-ubyte.gz", idx_bytes(np.zeros(3, np.uint8))), {},
+     r"train-images-idx3-ubyte.gz' is not an IDX file of images: its magic number should be "
+     r"0x00000803 \(unsigned bytes, 3 dimension\(s\)\) but it is 0x00000801"),
+    (lambda d: _replace(d / "t10k-labels-idx1-ubyte.gz", b"PK\x03\x04 not idx"), {},
+     r"t10k-labels-idx1-ubyte.gz' is not an IDX file of labels: .* but it is 0x504B0304"),
+    (lambda d: _replace(d / "train-images-idx3-ubyte.gz", gzip.compress(idx_bytes(
+        pixels(N_TRAIN, (28, 28)))[:-100])), {},
+     r"train-images-idx3-ubyte.gz': its IDX header says images of shape \(20, 28, 28\) "
+     r"\(15680 bytes\), but the file is truncated: it holds 15580"),
+    (lambda d: _truncate(d / "train-labels-idx1-ubyte.gz", 30), {},
+     r"train-labels-idx1-ubyte.gz' is a damaged or truncated gzip file"),
+    (lambda d: _replace(d / "t10k-labels-idx1-ubyte.gz", idx_bytes(np.zeros(7, np.uint8))), {},
+     r"t10k-images-idx3-ubyte.gz' and '.*t10k-labels-idx1-ubyte.gz': 10 images but labels of "
+     r"shape \(7,\)"),
+    (lambda d: None, {"scaling": "standard", "binarize": "fixed"},
+     r"data.binarize 'fixed' needs pixels in \[0, 1\], but data.scaling='standard'"),
+], ids=["no-dir", "missing-dir", "empty-dir", "missing-file", "bad-magic", "not-idx",
+        "truncated", "truncated-gzip", "label-count", "binarize-standard"])
+def test_mnist_errors(tmp_path, monkeypatch, setup, kw, match):
+    monkeypatch.chdir(tmp_path)
+    if setup == "empty":
+        kw = {"dir": str(tmp_path), **kw}
+    elif setup is not None:
+        write_mnist(tmp_path)
+        setup(tmp_path)
+        kw = {"dir": str(tmp_path), **kw}
+    with pytest.raises(UserError, match=match):
+        load(**kw)
+
+
+def test_cifar_errors(tmp_path):
+    write_cifar(tmp_path)
+    folder = tmp_path / "cifar-10-batches-py"
+    _truncate(folder / "data_batch_2", 100)
+    with pytest.raises(UserError, match=r"data_batch_2' cannot be read as a CIFAR-10 python "
+                                        r"batch \(.*\); expected a pickled dict"):
+        load(name="cifar10", dir=str(tmp_path))
+    # A pickle that would run code is refused, not executed.
+    with open(folder / "data_batch_2", "wb") as f:
+        pickle.dump({b"data": os.system}, f)
+    with pytest.raises(UserError, match=r"asks to load posix.system"):
+        load(name="cifar10", dir=str(tmp_path))
+    batch(folder / "data_batch_2", cifar_images(4)[:, :16], np.zeros(4))
+    with pytest.raises(UserError, match=r"data_batch_2' is not a CIFAR-10 batch: b'data' is "
+                                        r"array uint8 \(4, 1536\); expected"):
+        load(name="cifar10", dir=str(tmp_path))
+    os.remove(folder / "test_batch")
+    with pytest.raises(UserError, match=r"'.*cifar-10-batches-py' lacks \['test_batch'\]"):
+        load(name="cifar10", dir=str(tmp_path))
+
+
+def test_npz_errors(tmp_path):
+    np.savez(tmp_path / "mnist.npz", x_train=pixels(4, (28, 28)), y_train=np.arange(4))
+    with pytest.raises(UserError, match=r"mnist.npz' has no array\(s\) \['x_test', 'y_test'\]"):
+        load(dir=str(tmp_path))
+    np.savez(tmp_path / "mnist.npz", x_train=np.ones((4, 28, 28)), y_train=np.arange(4),
+             x_test=pixels(2, (28, 28)), y_test=np.arange(2))
+    with pytest.raises(UserError, match=r"array 'x_train' has dtype float64 .* expected uint8"):
+        load(dir=str(tmp_path))
+
+
+def test_tfds_missing_package(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # import now fails
+    with pytest.raises(UserError, match=r"'tfds:mnist' needs TensorFlow Datasets, which is not "
+                                        r"installed: pip install tensorflow-datasets"):
+        load(name="tfds:mnist", dir=str(tmp_path))
+
+
+def test_tfds_mock_data(tmp_path):
+    tfds = pytest.importorskip(
+        "tensorflow_datasets",
+        reason="optional extra: pip install tensorflow-datasets to test the tfds: path")
+    with tfds.testing.mock_data(num_examples=12):
+        ds = load(name="tfds:mnist", dir=str(tmp_path), limit=5)
+        source = tfds.data_source("mnist", split="train", data_dir=str(tmp_path), download=False)
+        expected = np.stack([source[i]["image"] for i in range(5)]).reshape(5, -1)
+        labels = [source[i]["label"] for i in range(5)]
+    assert ds.train.shape == (5, 784) and ds.val.shape == (12, 784)
+    assert ds.image_shape == (28, 28) and ds.name == "tfds:mnist"
+    np.testing.assert_array_equal(ds.train, (expected / 255.0).astype(np.float32))
+    np.testing.assert_array_equal(ds.labels_train, labels)
+
+
+def test_tfds_set_not_prepared(tmp_path):
+    pytest.importorskip(
+        "tensorflow_datasets",
+        reason="optional extra: pip install tensorflow-datasets to test the tfds: path")
+    with pytest.raises(UserError, match=r"'tfds:mnist': TFDS cannot read split 'train' from "
+                                        r"data.dir '.*' \(it has no folder 'mnist': the set is "
+                                        r"not prepared there\); prepare it once .* tfds build"):
+        load(name="tfds:mnist", dir=str(tmp_path))
