@@ -105,6 +105,8 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
             w = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
             w.writeheader()
             w.writerows(table)
+    # All-zero columns (e.g. eval/kl of autoencoders) stay in the CSV, not in the table.
+    metrics = [m for m in metrics if any(row[f"{m} mean"] != 0 for row in table)]
     lines = ["| " + " | ".join([*params, "seeds", *metrics]) + " |",
              "|" + "---|" * (len(params) + 1 + len(metrics))]
     for row in table:
@@ -126,7 +128,9 @@ def plot(workdir: str, params: list[str], table: list[dict], metrics: list[str])
     out_dir = os.path.join(workdir, "figures")
     os.makedirs(out_dir, exist_ok=True)
     written = []
-    shown = [m for m in metrics if m not in ("wall_s", "n_params")][:6] or metrics[:1]
+    varying = [m for m in metrics if m not in ("wall_s", "n_params")
+               and len({round(row[f"{m} mean"], 12) for row in table}) > 1]
+    shown = varying[:6] or metrics[:1]
     for p in params:
         xs = [row[p] for row in table]
         if not all(_is_number(x) for x in xs) or len(set(xs)) < 2:
