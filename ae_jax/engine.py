@@ -201,16 +201,19 @@ class Engine:
         Pinning both keeps one layout from epoch to epoch, so the compiled programs
         never see arguments laid out differently from what they were compiled for.
         """
+        # Initialisation runs one model at a time (see `init_many`): a vmapped init of 64
+        # models took 2.5 s to compile against 0.2 s for one, and this way K models start
+        # bit for bit where K separate runs start.
         if per_model is None:
             return Programs(
-                init=jax.jit(_over_models(self.init, k, (0,))),
+                init=jax.jit(self.init),
                 epoch=jax.jit(_over_models(self.train_epoch, k, (0, 0, None, 0)),
                               donate_argnums=0),
                 evaluate=jax.jit(_over_models(self.evaluate, k, (0, 0, None, None))),
             )
         s, r = per_model, replicated
         return Programs(
-            init=jax.jit(_over_models(self.init, k, (0,)), in_shardings=(s,), out_shardings=s),
+            init=jax.jit(self.init),
             epoch=jax.jit(_over_models(self.train_epoch, k, (0, 0, None, 0)), donate_argnums=0,
                           in_shardings=(s, s, r, s), out_shardings=(s, s)),
             evaluate=jax.jit(_over_models(self.evaluate, k, (0, 0, None, None)),
@@ -220,6 +223,12 @@ class Engine:
 
 # optax.tree.norm replaced optax.global_norm (deprecated) in newer optax releases.
 _tree_norm = getattr(getattr(optax, "tree", None), "norm", None) or optax.global_norm
+
+
+def init_many(init: Callable, hypers: list[dict]):
+    """K initial states from the single-model init program, stacked on a leading axis (host)."""
+    states = [jax.device_get(init({k: np.asarray(v) for k, v in h.items()})) for h in hypers]
+    return jax.tree.map(lambda *a: np.stack(a), *states)
 
 
 def _reconstruct(module, x):

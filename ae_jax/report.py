@@ -133,8 +133,14 @@ def plot(workdir: str, params: list[str], table: list[dict], metrics: list[str])
     shown = varying[:6] or metrics[:1]
     for p in params:
         xs = [row[p] for row in table]
-        if not all(_is_number(x) for x in xs) or len(set(xs)) < 2:
+        if len({json.dumps(x) for x in xs}) < 2:
             continue
+        numeric = all(_is_number(x) for x in xs)
+        # Named variants (a model, a data set) go on a categorical axis, in sweep order.
+        categories = list(dict.fromkeys(json.dumps(x) for x in xs))
+        def pos(r, p=p, numeric=numeric, categories=categories):
+            return r[p] if numeric else categories.index(json.dumps(r[p]))
+
         others = [q for q in params if q != p]
         fig, axes = plt.subplots(1, len(shown), figsize=(3.3 * len(shown), 2.9), squeeze=False)
         for ax, m in zip(axes[0], shown, strict=True):
@@ -142,14 +148,16 @@ def plot(workdir: str, params: list[str], table: list[dict], metrics: list[str])
             for row in table:
                 lines.setdefault(tuple(row[q] for q in others), []).append(row)
             for key, rs in lines.items():
-                rs = sorted(rs, key=lambda r: r[p])
+                rs = sorted(rs, key=pos)
                 label = ",".join(f"{q.split('.')[-1]}={v}" for q, v in zip(others, key,
                                                                           strict=True))
-                ax.errorbar([r[p] for r in rs], [r[f"{m} mean"] for r in rs],
+                ax.errorbar([pos(r) for r in rs], [r[f"{m} mean"] for r in rs],
                             yerr=[r[f"{m} std"] for r in rs], marker="o", ms=3, capsize=2,
                             label=label or None)
-            positive = all(x > 0 for x in xs)
-            if positive and max(xs) / min(xs) >= 100:
+            if not numeric:
+                ax.set_xticks(range(len(categories)))
+                ax.set_xticklabels([json.loads(c) for c in categories], fontsize=7, rotation=30)
+            elif all(x > 0 for x in xs) and max(xs) / min(xs) >= 100:
                 ax.set_xscale("log")
             elif min(xs) == 0 and max(xs) > 0 and sorted(set(xs))[1] / max(xs) < 0.01:
                 ax.set_xscale("symlog", linthresh=sorted(set(xs))[1])

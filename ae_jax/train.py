@@ -296,7 +296,7 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
 
     # Compile ahead of time so compile time is reported apart from epoch time.
     t0 = time.perf_counter()
-    states = progs.init(hyper)
+    states = place.per_model(engine_lib.init_many(progs.init, hypers))
     order = place.per_model(orders(start))
     if cached:  # Same static config and shapes as an earlier group: reuse its executables.
         epoch_fn, eval_fn = cached[2:]

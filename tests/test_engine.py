@@ -91,7 +91,7 @@ def test_epoch_is_one_program_that_does_not_retrace():
     e = engine_lib.Engine(c, 5, n)
     hyper = objective.stack_hypers([objective.hyper_from_config(c)])
     progs = e.compile(1)
-    states = progs.init(hyper)
+    states = engine_lib.init_many(progs.init, [objective.hyper_from_config(c)])
     x = jax.device_put(np.random.default_rng(0).random((n, 5), np.float32))
     for epoch in range(4):
         order = engine_lib.epoch_order(0, epoch, n, e.batch_size, True)[None]
@@ -136,7 +136,8 @@ def test_dynamic_binarisation_draws_binary_batches_deterministically():
         e = engine_lib.Engine(c, 5, 16, dynamic_binarize=binarize)
         hyper = objective.stack_hypers([objective.hyper_from_config(c)])
         progs = e.compile(1)
-        return jax.device_get(progs.epoch(progs.init(hyper), hyper, x, order)[1])
+        states = engine_lib.init_many(progs.init, [objective.hyper_from_config(c)])
+        return jax.device_get(progs.epoch(states, hyper, x, order)[1])
 
     a, b, grey = epoch(True), epoch(True), epoch(False)
     assert a == b  # same seed and step: same draws

@@ -58,7 +58,7 @@ def test_together_params_equal_one_by_one():
     def run(hs, k):
         progs = e.compile(k)
         hyper = objective.stack_hypers(hs)
-        states = progs.init(hyper)
+        states = engine_lib.init_many(progs.init, hs)
         for epoch in range(3):
             order = np.stack([engine_lib.epoch_order(h["seed"], epoch, ds.train.shape[0],
                                                      e.batch_size, True) for h in hs])
