@@ -203,6 +203,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     widths = {"activation": m.encoder_widths,
               "decoder_activation": m.decoder_widths if m.decoder_widths is not None
               else m.encoder_widths}
+    if m.arch == "conv":  # Activations then name one function per conv layer.
+        widths = {"activation": m.conv_features, "decoder_activation": m.conv_features}
     for field, layers in widths.items():
         spec = m[field] or (m.activation if field == "decoder_activation" else "")
         models.parse_activations(spec, len(layers), f"model.{field}")

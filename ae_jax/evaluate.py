@@ -24,6 +24,7 @@ row draws its samples from `fold_in(rng, row_index)`, so no number depends on th
 
 import dataclasses
 import functools
+import hashlib
 import math
 import os
 
@@ -98,7 +99,8 @@ def _run_dataset(tm: inference.TrainedModel) -> data_lib.Dataset:
     return ds
 
 
-def evaluation_data(tm: inference.TrainedModel, data_path: str = "") -> EvalData:
+def evaluation_data(tm: inference.TrainedModel, data_path: str = "",
+                    dataset: data_lib.Dataset | None = None) -> EvalData:
     """The validation split of the run (no `data_path`), or every row of `data_path`.
 
     A file's rows go through the SAVED preprocessor (its column mismatches raise UserError).
@@ -109,7 +111,8 @@ def evaluation_data(tm: inference.TrainedModel, data_path: str = "") -> EvalData
     shape = tuple(shape) if shape and math.prod(shape) == tm.num_features else None
     columns = list(tm.preprocessor.columns)
     if not data_path:
-        ds = _run_dataset(tm)
+        # Training passes the Dataset it holds: no second read, split and fit of the data.
+        ds = dataset if dataset is not None else _run_dataset(tm)
         return EvalData(ds.val, ds.labels_val, ds.train, columns, shape,
                         f"validation split of {ds.name}")
     c = tm.config.data
@@ -143,10 +146,23 @@ def bce_per_feature(logits: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.mean(np.maximum(z, 0.0) - z * x + np.log1p(np.exp(-np.abs(z))), axis=0)
 
 
+_PCA_CACHE: dict[tuple, PCA] = {}
+
+
 def pca_reconstruction(x_train: np.ndarray, x: np.ndarray, n_components: int) -> np.ndarray:
-    """Fits PCA(n_components) on x_train (M, D); returns the reconstruction of x (N, D)."""
+    """Fits PCA(n_components) on x_train (M, D); returns the reconstruction of x (N, D).
+
+    Fits are cached by the training rows' bytes and k: every run of a sweep on the same
+    data and code size shares one baseline.
+    """
     k = max(1, min(n_components, x_train.shape[1], x_train.shape[0]))
-    pca = PCA(n_components=k).fit(np.asarray(x_train, np.float64))
+    x_train = np.ascontiguousarray(x_train, np.float64)
+    key = (x_train.shape, hashlib.sha1(x_train.tobytes()).hexdigest(), k)
+    if key not in _PCA_CACHE:
+        _PCA_CACHE[key] = PCA(n_components=k).fit(x_train)
+        while len(_PCA_CACHE) > 8:
+            _PCA_CACHE.pop(next(iter(_PCA_CACHE)))
+    pca = _PCA_CACHE[key]
     return pca.inverse_transform(pca.transform(np.asarray(x, np.float64)))
 
 
@@ -422,7 +438,8 @@ def _check_workdir(workdir: str) -> None:
 
 
 def evaluate_workdir(workdir: str, data_path: str = "", which: str = "latest",
-                     iw_samples: int | None = None, seed: int = 0) -> dict:
+                     iw_samples: int | None = None, seed: int = 0,
+                     dataset: data_lib.Dataset | None = None, figures: bool = True) -> dict:
     """Evaluates the run in `workdir`; writes eval.json and figures/; returns the metrics.
 
     Args:
@@ -432,6 +449,8 @@ def evaluate_workdir(workdir: str, data_path: str = "", which: str = "latest",
         which: the checkpoint, "latest" or "best" (lowest eval/loss).
         iw_samples: k of the VAE's importance-weighted bound (None: config eval.iw_samples).
         seed: seeds the VAE's posterior samples.
+        dataset: the run's Dataset when the caller holds it (training does), else rebuilt.
+        figures: also write the evaluation figures.
 
     Returns:
         The eval.json dict (flat "/"-separated keys, listed in the module docstring).
@@ -440,13 +459,13 @@ def evaluate_workdir(workdir: str, data_path: str = "", which: str = "latest",
         raise UserError(f"iw_samples: got {iw_samples!r}; expected a positive integer.")
     _check_workdir(workdir)
     tm = inference.load(workdir, which)
-    data = evaluation_data(tm, data_path)
+    data = evaluation_data(tm, data_path, dataset)
     metrics, arrays = evaluate_model(tm, data, iw_samples, seed)
     metrics["which"] = which
     try:
-        figures = eval_plots.write_figures(os.path.join(workdir, "figures"), tm, data, arrays,
-                                           metrics)
-        metrics["figures"] = [os.path.relpath(f, workdir) for f in figures]
+        written = eval_plots.write_figures(os.path.join(workdir, "figures"), tm, data, arrays,
+                                           metrics) if figures else []
+        metrics["figures"] = [os.path.relpath(f, workdir) for f in written]
         metrics = _json_safe(metrics)
         train.write_json(os.path.join(workdir, EVAL_FILE), metrics)
     except OSError as e:

@@ -176,15 +176,29 @@ def build_model(model_cfg, num_features: int, image_shape: tuple[int, ...] | Non
                 ) -> nn.Module:
     """Builds an `Autoencoder` or `VAE` from the `model` config section (already validated).
 
+    `model.arch = "mlp"` builds Dense encoders and decoders from `encoder_widths` and
+    `decoder_widths`. `model.arch = "conv"` builds the convolutional halves of
+    `ae_jax/conv.py` from `conv_features` and `conv_kernel` instead, and ignores
+    `encoder_widths` and `decoder_widths`; its (decoder_)activation is one name, or one per
+    entry of `conv_features`. Both take and return flat rows (N, D).
+
     Args:
       model_cfg: the config's `model` section.
       num_features: D, the width of the (flat) input and output rows.
       image_shape: (H, W) or (H, W, C) of image data whose rows are flattened images;
         needed by `model.arch = "conv"`, ignored by the MLP.
+
+    Raises:
+      UserError: an unknown activation, or `model.arch = "conv"` on data that is not
+        images of D pixels (tabular data, or a label column kept among the pixels).
     """
     # Mixed precision: layers compute in bfloat16, parameters stay float32 (Flax's
     # param_dtype), and the objective casts outputs back to float32 before any loss.
     dtype = jnp.bfloat16 if model_cfg.compute_dtype == "bfloat16" else None
+    if model_cfg.arch == "conv":
+        from ae_jax import conv  # conv imports this module; a lazy import avoids the cycle.
+
+        return conv.build_conv_model(model_cfg, num_features, image_shape, dtype)
     enc_hidden = tuple(model_cfg.encoder_widths)
     dec_hidden = (
         tuple(model_cfg.decoder_widths)

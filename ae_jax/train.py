@@ -134,6 +134,10 @@ def _prepare_workdir(workdir: str, num_features: int, columns: list[str]) -> Non
 
 def check_data_fits_config(config, ds) -> None:
     """Contradictions between the config and the loaded data, found before compiling."""
+    if config.model.arch == "conv":
+        from ae_jax import conv
+
+        conv.image_hwc(ds.num_features, ds.image_shape)  # UserError for non-image data
     lo, hi = float(ds.train.min()), float(ds.train.max())
     if config.loss.recon == "bce" and (lo < 0.0 or hi > 1.0):
         raise UserError(
@@ -437,7 +441,7 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
 
         for w in workdirs:
             try:
-                evaluate.evaluate_workdir(w)
+                evaluate.evaluate_workdir(w, dataset=ds, figures=cfg.train.figures)
             except UserError as e:  # The training result stands; say why eval.json is missing.
                 logging.warning("evaluation of %s skipped: %s", w, e)
     return summaries
