@@ -96,3 +96,19 @@ class Checkpointer:
         """Waits for pending saves, then releases the manager."""
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+class NullCheckpointer:
+    """Stands in for `Checkpointer` when `train.checkpoints` is off: saves nothing."""
+
+    def epochs(self) -> list[int]:
+        return []
+
+    def best_epoch(self) -> None:
+        return None
+
+    def save(self, epoch: int, state, meta: dict, metrics: dict | None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -104,6 +104,7 @@ def default_config() -> ml_collections.ConfigDict:
         parallel="auto",  # auto | none | data | models: layout over devices (ae_jax/parallel.py)
         eval_batch_size=4096,
         log_every=1,  # epochs between log lines (metrics.jsonl has every epoch)
+        checkpoints=True,  # False: save none (no resume, no ae_jax.load, no eval at the end)
         checkpoint_every=10,  # epochs between checkpoints (0 = only at the end)
         keep_checkpoints=2,  # newest checkpoints kept, besides the best by eval/loss
         tensorboard=True,  # also write every metric and figure to workdir/tb/

@@ -29,7 +29,7 @@ from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import distributed, objective, parallel, plots, procsafe, writers
 from ae_jax import engine as engine_lib
-from ae_jax.checkpoint import Checkpointer
+from ae_jax.checkpoint import Checkpointer, NullCheckpointer
 from ae_jax.errors import UserError
 
 
@@ -281,7 +281,8 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
     hyper = objective.stack_hypers(hypers)
     logging.info("devices: %s; layout: %s",
                  ", ".join(f"{d.platform}:{d.id}" for d in jax.devices()), place.describe())
-    ckpts = [Checkpointer(w, keep=cfg.train.keep_checkpoints) for w in workdirs]
+    ckpts = [Checkpointer(w, keep=cfg.train.keep_checkpoints) if cfg.train.checkpoints
+             else NullCheckpointer() for w in workdirs]
     start = _resume_epoch(ckpts, workdirs)
     for c, w in zip(configs, workdirs, strict=True):
         if writer:
@@ -436,7 +437,7 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
                                        if k.startswith("eval/") and v is not None})
         tbs[i].close()
     _log_summary(summaries, workdirs)
-    if cfg.eval.at_end and writer:
+    if cfg.eval.at_end and writer and cfg.train.checkpoints:  # evaluation loads a checkpoint
         from ae_jax import evaluate  # Imported here: evaluate imports this module.
 
         for w in workdirs:
