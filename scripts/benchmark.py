@@ -23,9 +23,9 @@ stderr; `--out` writes the report to a file as well):
 2. A sweep of 64 seed_sparse configs (8 L1 weights x 8 seeds, 5 epochs at batch
    1000): the project trained together (`train_group`, one compiled program) and one
    by one (64 `train_group` calls in process), each with the config's defaults (per-run
-   TensorBoard, figures, evaluation at the end) and with those extras switched off
-   ("training only", like Keras' `fit`); Keras one by one (fresh model, `fit` with
-   `validation_split`, `clear_session` between).
+   TensorBoard, figures, checkpoints, evaluation at the end) and with all those extras
+   switched off ("training only", like Keras' `fit`); Keras one by one (fresh model,
+   `fit` with `validation_split`, `clear_session` between).
 3. A compute-bound case (MLP AE 784-512-256-32-256-512-784, batch 256): the engine's
    achieved GFLOP/s against the float32 matmul peak measured here with `jnp.dot`.
 4. Memory: the process's peak RSS (`ru_maxrss`, a high-water mark that only grows)
@@ -537,13 +537,16 @@ def sweep_overrides(n: int) -> list[dict]:
              "train.seed": i // len(L1_WEIGHTS)} for i in range(n)]
 
 
-# What a Keras `fit` does not do: the package's per-run extras that have a switch.
-# Checkpoints (orbax, at the end of a 5-epoch run) have none and stay on.
-TRAINING_ONLY = {"eval.at_end": False, "train.figures": False, "train.tensorboard": False}
+# What a Keras `fit` does not do: the package's per-run extras, all of which have a
+# switch. With `train.checkpoints` off no checkpoint is written (orbax, at the end of a
+# 5-epoch run), and so no evaluation at the end either (it loads the checkpoint).
+TRAINING_ONLY = {"eval.at_end": False, "train.figures": False, "train.tensorboard": False,
+                 "train.checkpoints": False}
 
 
 def training_only_overrides(base) -> dict:
-    """The TRAINING_ONLY switches this package version has (it is being changed)."""
+    """The TRAINING_ONLY switches this package version has (an older one may lack some;
+    the table's label lists the switches actually set)."""
     out = {}
     for key, value in TRAINING_ONLY.items():
         section, field = key.split(".")
@@ -686,12 +689,14 @@ def bench_sweep(ds, data_path: str, n_models: int, n_keras: int,
         "with each other and Keras: one pass, the sum of its runs. defaults = the seed "
         "config as a user runs it: metrics, TensorBoard, a checkpoint, figures and the "
         "evaluation at the end (eval.json, its figures) per run; training only = the "
-        f"package's switches for those extras off ({lean_text}; checkpoints have no "
-        "switch), which is what Keras' `fit` does. compile = the package's reported "
-        "`compile_s`; figures = time in `plots.run_figures`; eval at end = time in "
-        "`evaluate.evaluate_workdir`; s per model = wall / models for together, the median "
-        "run otherwise. Pass: Keras one by one / together >= 20x. Peak RSS = `ru_maxrss` "
-        "after the contender's last run (cumulative).",
+        f"package's switches for all those extras off ({lean_text}), leaving the per-epoch "
+        "validation and the small per-run files (config, metrics.jsonl, summary.json): "
+        "the nearest to Keras' `fit` with `validation_split`, which writes no files. "
+        "compile = the package's reported `compile_s`; figures = time in "
+        "`plots.run_figures`; eval at end = time in `evaluate.evaluate_workdir`; s per "
+        "model = wall / models for together, the median run otherwise. Pass: Keras one by "
+        "one / together >= 20x, for both together rows. Peak RSS = `ru_maxrss` after the "
+        "contender's last run (cumulative).",
         "",
         "| contender | models | wall s | s per model | compile s | figures s | eval at end s | "
         "Keras / this | result | peak RSS MiB |",
@@ -706,9 +711,9 @@ def bench_sweep(ds, data_path: str, n_models: int, n_keras: int,
         med = lambda key, c=c: c.part(key) if c.part(key) is not None else math.nan
         lines.append(
             f"- {c.label.split(' (')[0]}: compile {med('compile'):.2f} s; the epoch loop "
-            f"(training, eval, per-epoch writes, checkpoint) {med('wall') - med('compile'):.2f}"
-            f" s; outside it (workdirs, summaries, figures, evaluation) "
-            f"{c.wall() - med('wall'):.2f} s. Repeats: "
+            f"(training, eval, per-epoch writes, checkpoint if on) "
+            f"{med('wall') - med('compile'):.2f} s; outside it (workdirs, summaries, figures, "
+            f"evaluation) {c.wall() - med('wall'):.2f} s. Repeats: "
             f"{', '.join(format(r['total'], '.2f') for r in c.records)} s.")
     for c in one:
         first = c.records[0]["compile"]
