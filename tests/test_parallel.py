@@ -14,7 +14,7 @@ from experiments.configs import seed_deep
 
 def _config(mode):
     c = seed_deep.get_config()
-    c.train.epochs, c.train.batch_size, c.train.parallel = 4, 100, mode
+    c.train.epochs, c.train.batch_size, c.train.parallel = 2, 100, mode
     c.eval.at_end, c.train.figures = False, False
     return c
 

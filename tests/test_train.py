@@ -29,7 +29,7 @@ def test_launcher_writes_the_workdir_contract(tmp_path):
     workdir = tmp_path / "run"
     r = _launch("--config=experiments/configs/seed_vae.py", f"--workdir={workdir}",
                 "--config.data.name=digits", "--config.train.epochs=3",
-                "--config.model.latent_dim=4")
+                "--config.model.latent_dim=4", "--config.eval.iw_samples=20")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "epoch 3/3" in r.stderr and "rows/s" in r.stderr and "ETA" in r.stderr
     assert "| run | status |" in r.stderr  # the summary table
