@@ -8,15 +8,14 @@ saved preprocessing encodes and scales them (a label column, if present, is igno
 """
 
 import os
-import sys
 
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 import ae_jax
 from ae_jax import data as data_lib
 from ae_jax import train
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, cli_errors
 
 FLAGS = flags.FLAGS
 
@@ -67,12 +66,8 @@ def main(argv):
     train.quiet_library_logs()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
+    with cli_errors():
         codes = encode_file(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.which)
-    except UserError as e:
-        logging.flush()
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     print(f"wrote {codes.shape[0]} codes of size {codes.shape[1]} to {FLAGS.output}")
 
 

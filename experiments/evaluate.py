@@ -9,12 +9,11 @@ Without --data it evaluates the run's validation split (rebuilt from the run's c
 """
 
 import os
-import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from ae_jax import evaluate, train
-from ae_jax.errors import UserError
+from ae_jax.errors import cli_errors
 
 FLAGS = flags.FLAGS
 
@@ -61,13 +60,9 @@ def main(argv):
     train.quiet_library_logs()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
+    with cli_errors():
         metrics = evaluate.evaluate_workdir(FLAGS.workdir, FLAGS.data, FLAGS.which,
                                             FLAGS.iw_samples, FLAGS.seed)
-    except UserError as e:
-        logging.flush()
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     print(summarize(metrics))
     print(f"wrote {os.path.join(FLAGS.workdir, evaluate.EVAL_FILE)}")
 

@@ -4,13 +4,12 @@ r"""Train one config (or K seeds of it together) into a workdir.
     [--config.model.latent_dim=4] [--config.data.path=my.csv] [--config.train.num_models=8]
 """
 
-import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
-from ae_jax import distributed, procsafe, train
-from ae_jax.errors import UserError
+from ae_jax import distributed, train
+from ae_jax.errors import cli_errors
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()).", lock_config=True)
@@ -26,15 +25,8 @@ def main(argv):
     distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
+    with cli_errors():
         train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    except UserError as e:
-        logging.flush()
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except procsafe.Interrupted as e:
-        logging.warning("%s", e)
-        sys.exit(128 + e.signum)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,11 @@ and DIR/figures/metrics_vs_<param>.png, and prints the table.
 """
 
 import os
-import sys
 
 from absl import app, flags
 
 from ae_jax import report
-from ae_jax.errors import UserError
+from ae_jax.errors import cli_errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "The sweep's --workdir.")
@@ -23,11 +22,8 @@ flags.mark_flags_as_required(["workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
+    with cli_errors():
         report.write_report(FLAGS.workdir, FLAGS.metrics or None)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     with open(os.path.join(FLAGS.workdir, "report.md")) as f:
         print(f.read())
 

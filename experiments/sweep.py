@@ -10,13 +10,12 @@ as --config.train.epochs=2 apply to every run. Then: python -m experiments.repor
 """
 
 import importlib.util
-import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ae_jax import procsafe, sweep, train
-from ae_jax.errors import UserError
+from ae_jax import sweep, train
+from ae_jax.errors import UserError, cli_errors
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file with get_config() and get_sweep().",
@@ -52,19 +51,12 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     train.quiet_library_logs()
-    try:
+    with cli_errors():
         overrides = load_sweep(config_flags.get_config_filename(FLAGS["config"]))
         status = sweep.run_sweep(
             FLAGS.config, overrides, FLAGS.workdir, shard=sweep.parse_shard(FLAGS.shard),
             max_models=FLAGS.max_models, launcher=FLAGS.launcher,
             ray_address=FLAGS.ray_address, ray_cpus=FLAGS.ray_cpus, ray_gpus=FLAGS.ray_gpus)
-    except UserError as e:
-        logging.flush()
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except procsafe.Interrupted as e:
-        logging.warning("%s", e)
-        sys.exit(128 + e.signum)
     for entry in status["runs"]:
         if entry["status"] in ("failed", "diverged"):
             logging.warning("run %d %s %s: %s", entry["index"], entry["name"], entry["status"],
