@@ -1,7 +1,7 @@
 r"""Benchmark: the project's engine against a plain Flax loop and Keras 3 (JAX backend).
 
   python scripts/benchmark.py [--csv=PATH] [--quick] [--repeats=5] [--sweep_models=64] \
-    [--out=FILE.md]
+    [--many_models=1,64,1024] [--out=FILE.md]
 
 prints the machine, then markdown tables (the report goes to stdout, progress to
 stderr; `--out` writes the report to a file as well):
@@ -28,17 +28,27 @@ stderr; `--out` writes the report to a file as well):
    `fit` with `validation_split`, `clear_session` between).
 3. A compute-bound case (MLP AE 784-512-256-32-256-512-784, batch 256): the engine's
    achieved GFLOP/s against the float32 matmul peak measured here with `jnp.dot`.
-4. Memory: the process's peak RSS (`ru_maxrss`, a high-water mark that only grows)
-   after each case, and the RSS growth of setting up each contender (psutil).
+4. With `--many_models=K1,K2,...` (default: skipped): K seed_sparse models (different
+   seeds and L1 weights) trained together by the engine directly (`Engine.compile(K)`,
+   `init_many`, the stacked per-epoch orders, one compiled epoch), for each K (K = 1
+   always added as the baseline): compile and init seconds, median epoch seconds,
+   model-epochs/s, aggregate rows/s and the speedup per model over K = 1. Reported, not
+   judged against a threshold.
+Memory: the process's peak RSS (`ru_maxrss`, a high-water mark that only grows) after
+each case, and the RSS growth of setting up each contender (psutil).
 
-Each table has a PASS/FAIL column against the acceptance thresholds: engine >= 1.2x
+Tables 1-3 have a PASS/FAIL column against the acceptance thresholds: engine >= 1.2x
 Keras rows/s at batch 1000 and >= 3x at batch 64 for every model; the sweep trained
 together >= 20x faster than Keras one by one (judged for both the defaults and
 training only); the compute-bound case >= 50% of peak.
 
-The full run takes 10-20 minutes on 2 shared cores, most of it the sweep's per-run
-evaluation; `--quick` (8-model sweep, shorter timing windows, still >= 3 repeats)
-about 4, and `--sweep_models=N` shrinks the sweep alone. No XLA flags are set:
+The full run takes 6-10 minutes on 2 shared cores (341 s with `--many_models=1,64,1024`
+at load average ~4), most of it the sweep: Keras one by one and the per-run evaluation
+of the defaults; `--quick` (8-model sweep, shorter timing windows, still >= 3 repeats)
+about 2-3 (`--many_models=1,64,1024` adds under a minute on CPU: K = 1,024 of the
+18-9-18 model is ~3 s an epoch there), and `--sweep_models=N` shrinks the sweep alone.
+`--out` is rewritten after every section, so a run stopped by a timeout (as in
+scripts/gpu_check.sh) leaves the sections it finished. No XLA flags are set:
 every number is for the default configuration a user gets. Two hooks into the package,
 neither changing what it computes: the sweep wraps `ae_jax.plots.run_figures` and
 `ae_jax.evaluate.evaluate_workdir` in timers (they still run) to report their share of
@@ -52,6 +62,7 @@ import contextlib
 import csv
 import datetime
 import hashlib
+import inspect
 import itertools
 import math
 import os
@@ -204,21 +215,29 @@ def seed_config(kind: str, batch_size: int):
 
 
 class EngineRunner:
-    """The project's per-epoch loop, exactly as `train.train_group` runs it (K = 1)."""
+    """The project's per-epoch loop, exactly as `train.train_group` runs it: the one
+    model of `config` (K = 1), or K models of its static config together (`hypers`,
+    one per model: seed, L1 weight, ...)."""
 
     label = "engine"
 
-    def __init__(self, config, x_train: np.ndarray):
+    def __init__(self, config, x_train: np.ndarray, hypers: list[dict] | None = None):
         n, d = x_train.shape
         self.n, self.shuffle, self.epoch = n, config.train.shuffle, 0
         self.engine = engine_lib.Engine(config, d, n)
-        self.hypers = [objective.hyper_from_config(config)]
+        self.hypers = hypers or [objective.hyper_from_config(config)]
+        self.k = len(self.hypers)
+        self.order_s: list[float] = []  # host seconds computing each next epoch's K orders
         self.hyper = objective.stack_hypers(self.hypers)
         self.x = jax.device_put(x_train)
-        progs = self.engine.compile(1)
+        progs = self.engine.compile(self.k)
+        t0 = time.perf_counter()
         self.states = jax.device_put(engine_lib.init_many(progs.init, self.hypers))
         self.order = self._order(0)
+        t1 = time.perf_counter()
         self.epoch_fn = progs.epoch.lower(self.states, self.hyper, self.x, self.order).compile()
+        # init = the one-model init program (compiled once) run K times, and the first order.
+        self.init_s, self.aot_compile_s = t1 - t0, time.perf_counter() - t1
 
     def _order(self, epoch: int) -> np.ndarray:
         return np.stack([
@@ -229,7 +248,9 @@ class EngineRunner:
     def run_epoch(self) -> None:
         self.states, metrics = self.epoch_fn(self.states, self.hyper, self.x, self.order)
         self.epoch += 1
+        t0 = time.perf_counter()
         self.order = self._order(self.epoch)  # As train_group: overlaps the device's epoch.
+        self.order_s.append(time.perf_counter() - t0)
         jax.device_get((metrics, self.states.diverged_step))
 
 
@@ -814,6 +835,93 @@ def _time_matmul(dot, a, calls: int, out: list) -> None:
     out.append((time.perf_counter() - t0) / calls)
 
 
+# ---------------------------------------------------------------- 4. many models at once
+
+
+def many_hypers(base, k: int) -> list[dict]:
+    """The hypers of K seed_sparse models: the sweep's overrides (L1 weight i mod 8,
+    seed i div 8), set on the base's hypers directly (apply_overrides on 1,024 configs
+    would time config copies, not training)."""
+    h0 = objective.hyper_from_config(base)
+    return [{**h0, "l1_weight": float(o["loss.l1_weight"]), "seed": int(o["train.seed"])}
+            for o in sweep_overrides(k)]
+
+
+def package_max_models() -> int | None:
+    """`ae_jax.sweep`'s default cap on models per compiled program, if it has one."""
+    with contextlib.suppress(ImportError, AttributeError, KeyError, TypeError, ValueError):
+        from ae_jax import sweep
+
+        default = inspect.signature(sweep.train_runs).parameters["max_models"].default
+        return int(default)
+    return None
+
+
+def bench_many_models(ds, ks: list[int], repeats: int, target_s: float) -> list[str]:
+    base = seed_sparse.get_config()
+    base.data.val_fraction = VAL_FRACTION
+    x = ds.train
+    n = x.shape[0]
+    ks = sorted(set(ks) | {1})  # K = 1 is the baseline of the speedup column.
+    cases = {}
+    for k in ks:
+        log(f"many models: warming up K = {k}")
+        hypers = many_hypers(base, k)
+        cases[k] = (Timed(lambda h=hypers: EngineRunner(base, x, h), target_s), peak_rss_mib())
+    for r in range(repeats):
+        log(f"many models: repeat {r + 1}/{repeats}")
+        for k in rotated(ks, r):
+            cases[k][0].measure()
+
+    cap = package_max_models()
+    t1 = cases[1][0].epoch_s
+    engine = cases[1][0].runner.engine
+    lines = [
+        f"## 4. Many models at once: K seed_sparse models together, {n:,} rows x "
+        f"{x.shape[1]} columns, batch {engine.batch_size} ({engine.steps_per_epoch} steps per "
+        "epoch)",
+        "",
+        "K models of one static config with different seeds and L1 weights (model i: L1 "
+        f"weight number i mod {len(L1_WEIGHTS)} of {', '.join(map(str, L1_WEIGHTS))}; seed "
+        f"i div {len(L1_WEIGHTS)}), trained by the engine directly as `train_group` runs "
+        "its epochs: `Engine.compile(K)` (vmapped epoch), `init_many` with the one-model "
+        "init program, per epoch the host's K row orders stacked, one compiled `lax.scan` "
+        "epoch for all K, the metrics fetched. No validation, files or checkpoints: the "
+        "training loop alone. compile = the AOT `lower().compile()` of the K-model epoch "
+        "program; init = `init_many` (the one-model init program, compiled once, run K "
+        "times) plus the first stacked order. epoch = median seconds per epoch over "
+        f"{repeats} repeats, the K values interleaved within each repeat. host order = "
+        "median seconds the host spends per epoch computing the next epoch's K row orders "
+        "(numpy) while the device runs the epoch: it bounds the epoch from below only when "
+        "the host is the bottleneck. model-epochs/s = K / epoch; rows/s = K x rows / epoch; "
+        "speedup per model = (epoch at K = 1) x K / (epoch at K). chunk = models per "
+        "compiled program: all K here, as `train_group` and `multi.train_together` "
+        "(chunk_size 0) run them; the package splits K only when asked to, to bound memory"
+        + (f" (`ae_jax.sweep` caps a program at max_models = {cap} by default"
+           + (f", so it would run K = {max(ks):,} as {math.ceil(max(ks) / cap)} programs"
+              if max(ks) > cap else "") + ")" if cap else "")
+        + ". ΔRSS = resident memory growth over the warm-up (psutil); peak RSS = `ru_maxrss` "
+        "after the warm-up (cumulative).",
+        "",
+        "| K | chunk | compile s | init s | epoch s | host order s | model-epochs/s | rows/s | "
+        "speedup per model vs K=1 | ΔRSS MiB | peak RSS MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for k in ks:
+        t, peak = cases[k]
+        epoch_s = t.epoch_s
+        lines.append(
+            f"| {k:,} | {k:,} | {t.runner.aot_compile_s:.2f} | {t.runner.init_s:.2f} | "
+            f"{epoch_s:.4f} | {statistics.median(t.runner.order_s):.4f} | "
+            f"{k / epoch_s:,.1f} | {k * n / epoch_s:,.0f} | {k * t1 / epoch_s:.2f}x | "
+            f"{fmt(t.rss_delta, '.0f')} | {peak:,.0f} |")
+    lines.append("")
+    lines.append("Epoch seconds per repeat: " + "; ".join(
+        f"K = {k}: {', '.join(format(v, '.4f') for v in cases[k][0].samples)} "
+        f"({cases[k][0].epochs} epochs per window)" for k in ks) + ".")
+    return lines
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -831,8 +939,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--keras_sweep_models", type=int, default=None,
                    help="time Keras on only this many sweep models and extrapolate "
                    "(labelled so in the table; default: all)")
-    p.add_argument("--out", default="", help="also write the report to this markdown file")
+    p.add_argument("--many_models", default="",
+                   help="comma-separated K values, e.g. 1,64,1024: time K seed_sparse models "
+                   "trained together by the engine (default: section skipped)")
+    p.add_argument("--out", default="", help="also write the report to this markdown file "
+                   "(rewritten after every section, so a stopped run leaves what it measured)")
     args = p.parse_args(argv)
+    try:
+        args.many_models = [int(v) for v in args.many_models.split(",") if v.strip()]
+    except ValueError:
+        p.error(f"--many_models={args.many_models!r}: expected integers like 1,64,1024")
+    if any(k < 1 for k in args.many_models):
+        p.error("--many_models: every K must be >= 1")
     if args.repeats is None:
         args.repeats = 3 if args.quick else 5
     if args.repeats < 3:
@@ -873,6 +991,15 @@ def main(argv=None) -> None:
         log(f"wrote {args.out}")
 
 
+def save_partial(args, report: list[str]) -> None:
+    """Writes the sections so far to --out, so that a run stopped by a timeout (as in
+    scripts/gpu_check.sh) still leaves its measurements; the finished run overwrites it."""
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("\n".join(report + ["**Partial report: the run was stopped, or is still "
+                                         "going; the sections above are complete.**"]) + "\n")
+
+
 def run_all(args, ds, data_path: str, target_s: float, argv) -> list[str]:
     source = args.csv or "generated (purchase-table-like, deterministic, via a temporary CSV)"
     report = [
@@ -895,13 +1022,18 @@ def run_all(args, ds, data_path: str, target_s: float, argv) -> list[str]:
     lines, oks["throughput (6 model x batch cases)"] = bench_throughput(ds, args.repeats,
                                                                         target_s)
     report += lines + [""]
+    save_partial(args, report)
     # The sweep's timings are seconds to minutes each: 3 repeats bound its run time.
     lines, sweep_oks = bench_sweep(ds, data_path, args.sweep_models, args.keras_sweep_models,
                                    min(args.repeats, 3))
     oks.update(sweep_oks or {"sweep": []})
     report += lines + [""]
+    save_partial(args, report)
     lines, oks["compute-bound"] = bench_compute(args.repeats, target_s)
     report += lines + [""]
+    save_partial(args, report)
+    if args.many_models:  # No threshold: reported, not judged.
+        report += bench_many_models(ds, args.many_models, args.repeats, target_s) + [""]
 
     report += ["## Thresholds", "", "| check | result |", "|---|---|"]
     for name, results in oks.items():
