@@ -17,7 +17,7 @@ from ae_jax import data as data_lib
 from ae_jax import losses, multi
 from ae_jax.errors import UserError
 
-FUZZ = settings(max_examples=60, deadline=None,
+FUZZ = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 floats = st.floats(-20, 20, allow_nan=False, width=32)
