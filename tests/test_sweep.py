@@ -152,9 +152,9 @@ def test_shards_cover_every_run_once_and_claims_prevent_double_training(tmp_path
 def test_ray_launcher_runs_a_small_sweep(tmp_path):
     pytest.importorskip("ray", reason="the optional 'ray' extra is not installed")
     cfg = _sweep_file(tmp_path, """
-        return sweep.product({"model.latent_dim": [3, 4]}, {"train.seed": [0, 1]})
+        return sweep.product({"model.latent_dim": [3, 4]}, {"train.seed": [0]})
     """)
     p = _launch(cfg, tmp_path / "w", "--launcher=ray")
     out, err = p.communicate(timeout=300)
     assert p.returncode == 0, err[-3000:]
-    assert _status(tmp_path / "w")["counts"]["done"] == 4
+    assert _status(tmp_path / "w")["counts"]["done"] == 2  # two groups, two Ray tasks
