@@ -85,7 +85,7 @@ def matmul_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int],
     """
     del dimension_numbers  # Flax's default channels-last layout, checked below.
     if lhs.ndim != 4 or feature_group_count != 1 or any(d != 1 for d in rhs_dilation or ()):
-        raise NotImplementedError("matmul_conv: 2-D NHWC, no groups, no kernel dilation")
+        raise ValueError("matmul_conv handles 2-D NHWC convolutions, no groups or dilation")
     kh, kw, cin, cout = rhs.shape
     dilation = tuple(lhs_dilation or (1, 1))
     if isinstance(padding, str):

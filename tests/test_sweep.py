@@ -1,5 +1,6 @@
 """Sweeps: declaration helpers, failure isolation, kill + resume, shards, claims, Ray."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import time
 
 import pytest
 
-from ae_jax import sweep
+from ae_jax import report, sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,7 +35,7 @@ def test_declaration_helpers():
     assert sweep.parse_shard("2/5") == (2, 5)
 
 
-HEADER = """from ae_jax import sweep
+HEADER = """from ae_jax import report, sweep
 from experiments.configs import seed_sparse
 
 
@@ -99,7 +100,6 @@ def _summaries(workdir):
 
 def test_killed_sweep_resumes_without_retraining_finished_runs(tmp_path):
     cfg = _sweep_file(tmp_path, FOUR_RUNS)
-    whole = _launch(cfg, tmp_path / "whole", "--max_models=1")
     p = _launch(cfg, tmp_path / "killed", "--max_models=1")
     runs = tmp_path / "killed" / "runs"
     deadline = time.time() + 240
@@ -118,20 +118,21 @@ def test_killed_sweep_resumes_without_retraining_finished_runs(tmp_path):
     _, err = _launch(cfg, tmp_path / "killed", "--max_models=1").communicate(timeout=300)
     for d, mtime in finished.items():  # not retrained
         assert os.path.getmtime(runs / d / "summary.json") == mtime, d
-    whole.communicate(timeout=300)
+    # The uninterrupted reference, in this process: the same runner the command calls.
+    spec = importlib.util.spec_from_file_location("sweep_cfg", cfg)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sweep.run_sweep(module.get_config(), module.get_sweep(), str(tmp_path / "whole"),
+                    max_models=1)
     assert _status(tmp_path / "killed")["counts"]["done"] == 4
     assert _summaries(tmp_path / "killed") == _summaries(tmp_path / "whole")
     for w in ("killed", "whole"):
-        assert _run_report(tmp_path / w).returncode == 0
+        report.write_report(str(tmp_path / w))
     results = (tmp_path / "killed" / "results.csv").read_text()
     assert results == (tmp_path / "whole" / "results.csv").read_text()
     assert len(results.splitlines()) == 3  # header + one row per latent size (2 seeds each)
     assert (tmp_path / "killed" / "figures" / "metrics_vs_model_latent_dim.png").exists()
 
-
-def _run_report(workdir):
-    return subprocess.run([sys.executable, "-m", "experiments.report", f"--workdir={workdir}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def test_shards_cover_every_run_once_and_claims_prevent_double_training(tmp_path):
