@@ -2,9 +2,16 @@
 
 import csv
 import os
+import tempfile
 
 # Several CPU devices for the sharding tests; must be set before JAX starts.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+# Many tests (and the launcher subprocesses they start, which inherit these variables)
+# compile the same programs: share executables through JAX's persistent cache, keyed by
+# the program's hash, so results are unchanged and only compile time is saved.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), f"ae_jax_tests_xla_{os.getuid()}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
