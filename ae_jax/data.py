@@ -560,7 +560,7 @@ def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-def _as_labels(col: np.ndarray) -> np.ndarray:
+def as_labels(col: np.ndarray) -> np.ndarray:
     """Label cells as ints, floats, true/false -> 1/0, or else strings (for plot colours)."""
     if col.dtype.kind not in "OU":
         return np.array(col)
@@ -637,7 +637,7 @@ def load_dataset(cfg: Any) -> Dataset:
     train_idx = train_idx[:limit or None]
     p, encoded = Preprocessor._fit(features, train_idx, categorical, scaling,
                                    "" if keep_label else label)
-    labels = _as_labels(table.column(label)) if label else None
+    labels = as_labels(table.column(label)) if label else None
     shape = table.image_shape
     # Image plots only make sense while the features are exactly the image's pixels.
     if shape is not None and math.prod(shape) != p.num_features:

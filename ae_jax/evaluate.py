@@ -119,8 +119,8 @@ def evaluation_data(tm: inference.TrainedModel, data_path: str = "",
     table = data_lib.read_table(data_path, c.npz_key, label_column=c.label_column, field="--data")
     x = tm.preprocessor.transform(table)
     label = c.label_column or table.default_label
-    # The private helper is the one training used, so label colours match the training plots.
-    labels = data_lib._as_labels(table.column(label)) if label in table.columns else None
+    # The same conversion as training, so label colours match the training plots.
+    labels = data_lib.as_labels(table.column(label)) if label in table.columns else None
     try:
         x_train, note = _run_dataset(tm).train, ""
     except UserError as e:

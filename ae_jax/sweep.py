@@ -93,7 +93,7 @@ def named(name: str, overrides: dict) -> dict:
 
 def config_diff(base, other) -> dict:
     """The dotted overrides that turn config `base` into `other` (e.g. to sweep seed models)."""
-    a, b = train._flatten(base.to_dict()), train._flatten(other.to_dict())
+    a, b = train.flatten_config(base.to_dict()), train.flatten_config(other.to_dict())
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in b.items() if a.get(k) != v}
 
 
@@ -139,7 +139,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def run_status(run: Run, mine: frozenset = frozenset()) -> dict:
     """Status of one run from its directory: done/diverged/failed/running/pending."""
-    summary = train._finished(run.workdir)
+    summary = train.finished_summary(run.workdir)
     entry = {"index": run.index, "name": run.name, "overrides": run.overrides,
              "workdir": os.path.relpath(run.workdir, os.path.dirname(os.path.dirname(run.workdir)))}
     if summary is not None:
@@ -263,7 +263,7 @@ def _train_chunk(chunk: list[Run], configs: dict, datasets: dict) -> None:
     with contextlib.ExitStack() as stack:
         claimed = []
         for run in chunk:
-            if train._finished(run.workdir):
+            if train.finished_summary(run.workdir):
                 continue
             os.makedirs(run.workdir, exist_ok=True)
             try:
@@ -272,7 +272,7 @@ def _train_chunk(chunk: list[Run], configs: dict, datasets: dict) -> None:
                 logging.info("run %d (%s) is being trained by another process; skipped",
                              run.index, run.name)
                 continue
-            if train._finished(run.workdir):  # finished while we were claiming
+            if train.finished_summary(run.workdir):  # finished while we were claiming
                 continue
             stale = os.path.join(run.workdir, "failed.json")
             if os.path.exists(stale):

@@ -90,9 +90,9 @@ def static_signature(config) -> dict:
 
 def check_groupable(configs: list) -> None:
     """Raises UserError naming the fields that stop these configs training together."""
-    base = _flatten(static_signature(configs[0]))
+    base = flatten_config(static_signature(configs[0]))
     for i, c in enumerate(configs[1:], start=1):
-        other = _flatten(static_signature(c))
+        other = flatten_config(static_signature(c))
         diff = sorted(k for k in base.keys() | other.keys() if base.get(k) != other.get(k))
         if diff:
             shown = ", ".join(f"{k}: {base.get(k)!r} vs {other.get(k)!r}" for k in diff[:5])
@@ -103,11 +103,12 @@ def check_groupable(configs: list) -> None:
             )
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
+def flatten_config(d: dict, prefix: str = "") -> dict:
+    """Nested config dict -> {"section.field": value}, lists as tuples (comparable, hashable)."""
     out = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(flatten_config(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = tuple(v) if isinstance(v, list) else v
     return out
@@ -161,7 +162,7 @@ def write_json(path: str, obj) -> None:
     os.replace(tmp, path)
 
 
-def _finished(workdir: str) -> dict | None:
+def finished_summary(workdir: str) -> dict | None:
     """The summary of a run that already ended (done or diverged), else None."""
     path = os.path.join(workdir, "summary.json")
     if not os.path.exists(path):
@@ -223,7 +224,7 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
     check_data_fits_config(configs[0], ds)
     for w in workdirs:
         _prepare_workdir(w, ds.num_features, ds.columns)
-    finished = [_finished(w) for w in workdirs]
+    finished = [finished_summary(w) for w in workdirs]
     if all(finished):
         logging.info("all %d run(s) already finished; not retraining (delete summary.json "
                      "to train again)", len(workdirs))
@@ -237,8 +238,9 @@ def train_group(configs: list, workdirs: list[str], dataset=None) -> list[dict]:
         for w in workdirs:
             if distributed.is_writer():  # Other hosts of a multi-host run only compute.
                 stack.enter_context(procsafe.WorkdirLock(w))
-        if all(_finished(w) for w in workdirs):  # Finished by another process meanwhile.
-            return [_finished(w) for w in workdirs]
+        done = [finished_summary(w) for w in workdirs]
+        if all(done):  # Finished by another process meanwhile.
+            return done
         stop = stack.enter_context(procsafe.StopRequests())
         try:
             return _train_locked(configs, workdirs, ds, stop)
@@ -432,8 +434,7 @@ def _train_locked(configs: list, workdirs: list[str], ds, stop) -> list[dict]:
         step = summary["step"]
         for path in figures:
             tbs[i].write_figure(step, f"figures/{os.path.basename(path)[:-4]}", path)
-        hparams = {k: v for k, v in _flatten(configs[i].to_dict()).items()}
-        tbs[i].write_hparams(hparams, {k: v for k, v in summary.items()
+        tbs[i].write_hparams(flatten_config(configs[i].to_dict()), {k: v for k, v in summary.items()
                                        if k.startswith("eval/") and v is not None})
         tbs[i].close()
     _log_summary(summaries, workdirs)

@@ -100,7 +100,7 @@ def test_random_bytes_as_a_data_file(tmp_path, blob):
             pass
 
 
-FIELDS = sorted(k for k in multi.train._flatten(config_lib.default_config().to_dict()))
+FIELDS = sorted(k for k in multi.train.flatten_config(config_lib.default_config().to_dict()))
 VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10, 10_000), floats,
                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),
                    st.lists(st.integers(-3, 40), max_size=4).map(tuple))
