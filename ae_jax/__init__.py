@@ -2,15 +2,41 @@
 
 Public entry points: `train_and_evaluate(config, workdir)`, `load(workdir)`, `train_group(configs,
 workdirs)` for runs trained together, `default_config()`, and the model classes.
+
+The package reads in layers, each importing only from those before it:
+  errors, config, workdir, runtime   the error type, the config schema, the workdir contract
+  data/        table readers, preprocessing, image sets, `load_dataset`
+  models/      MLP and convolutional autoencoders and VAEs, `build_model`
+  training/    objective, optimizers, the compiled engine, the group-run loop, checkpoints
+  evaluation/  statistics, passes batched over models, figures, loading a trained run
+  experiment   train, then evaluate in memory, then figures, then mark the runs done
+  sweeps/      declaring, running and reporting sweeps
+  cli          what the command-line entry points share
+
+The names below are imported on first use, so `import ae_jax` stays light.
 """
 
-from ae_jax.config import default_config, validate
-from ae_jax.errors import UserError
-from ae_jax.inference import TrainedModel, load
-from ae_jax.models import VAE, Autoencoder, Decoder, Encoder, GaussianEncoder, build_model
-from ae_jax.train import train_and_evaluate, train_group
+import importlib
 
-__all__ = [
-    "VAE", "Autoencoder", "Decoder", "Encoder", "GaussianEncoder", "TrainedModel", "UserError",
-    "build_model", "default_config", "load", "train_and_evaluate", "train_group", "validate",
-]
+_PUBLIC = {
+    "default_config": "ae_jax.config", "validate": "ae_jax.config",
+    "UserError": "ae_jax.errors",
+    "TrainedModel": "ae_jax.evaluation.trained", "load": "ae_jax.evaluation.trained",
+    "VAE": "ae_jax.models", "Autoencoder": "ae_jax.models", "Decoder": "ae_jax.models",
+    "Encoder": "ae_jax.models", "GaussianEncoder": "ae_jax.models", "build_model": "ae_jax.models",
+    "train_and_evaluate": "ae_jax.experiment", "train_group": "ae_jax.experiment",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ae_jax' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

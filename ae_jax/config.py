@@ -13,13 +13,15 @@ import ml_collections
 import optax
 from ml_collections import config_dict
 
-from ae_jax import models
 from ae_jax.errors import UserError
 
 MODELS = ("autoencoder", "vae")
+# The activations a model may name (models.autoencoder.ACTIVATIONS implements them).
+ACTIVATION_NAMES = ("sigmoid", "relu", "tanh", "gelu", "elu", "selu", "silu", "softplus",
+                    "leaky_relu", "identity")
 ARCHS = ("mlp", "conv")
 COMPUTE_DTYPES = ("float32", "bfloat16")
-RECON = ("mse", "bce", "gaussian")
+RECON = ("mse", "bce", "gaussian", "cbernoulli")
 SPARSITY = ("none", "kl")
 # Bundled sets, then image sets read from files in data.dir; "tfds:NAME" is allowed too.
 DATASETS = ("digits", "breast_cancer", "mnist", "fashion_mnist", "cifar10")
@@ -43,13 +45,17 @@ def default_config() -> ml_collections.ConfigDict:
         # cifar10 (standard files in `dir`; their test split is the validation split, so
         # `val_fraction` and `split_seed` do not apply), or tfds:NAME (TFDS set prepared in `dir`).
         name="breast_cancer",
-        path="",  # a CSV (with header), .npy or .npz file of your own; wins over `name`
+        # A file of your own; wins over `name`: .csv / .tsv (header row), .parquet, .npy, .npz.
+        path="",
         dir="",  # image sets: folder of the IDX / .npz / cifar-10-batches-py files; TFDS data_dir
         limit=0,  # keep only the first N rows of the training split (0 = all); validation as is
         # Image sets (Burda et al.): none | fixed (pixel > 0.5, once, also for new files) |
         # dynamic (Bernoulli(pixel) resampled every training step; validation drawn once).
         binarize="none",
-        label_column="",  # CSV column (npz key) kept out of the features, used for plots
+        # Column (npz key) kept out of the features, used for plots. "" = the default label
+        # (npz: "y" when present; bundled sets: "target"; CSV: none); "none" = no label at all.
+        # npz label arrays may have shape (N,) or (N, 1).
+        label_column="",
         keep_label=False,  # also use the label column as a feature
         categorical="ordinal",  # string columns -> ordinal codes | onehot
         # minmax | standard | none, fitted on the training split only. Image sets: minmax and
@@ -59,6 +65,21 @@ def default_config() -> ml_collections.ConfigDict:
         val_fraction=0.2,  # held-out share, split deterministically by `split_seed`
         split_seed=0,
         npz_key="",  # array inside an .npz ("" = "x" or the only array)
+        # (H, W) or (H, W, C): the features are pixels 0..255 of that shape, divided by 255
+        # (never per-column min-max) and reshaped by conv models and figures. () = not set;
+        # uint8 .npy/.npz arrays are pixel data anyway, and 3-D/4-D arrays keep their shape.
+        image_shape=(),
+        # Text files: auto (sniffed among , ; tab | from the header and first rows; .tsv is
+        # tab) or the delimiter itself (',', ';', '|', 'tab').
+        delimiter="auto",
+        # Cells that are missing values (NaN in number arrays and Parquet nulls are, too).
+        na_values=("", "NA", "N/A", "NaN", "nan", "null", "None", "?"),
+        # error: refuse them | drop: drop those rows before the split | impute: fill with the
+        # training split's mean (numeric) or most frequent value (categorical, true/false),
+        # saved with the preprocessing so new files are filled alike.
+        missing="error",
+        thousands="",  # thousands separator inside numbers: "" (refuse "1,037") | , | ' ' | '
+        max_categories=1000,  # onehot refuses a column with more categories (use ordinal)
     )
     c.model = dict(
         name="autoencoder",  # autoencoder | vae
@@ -101,10 +122,17 @@ def default_config() -> ml_collections.ConfigDict:
         seed=0,  # parameters, data order, noise and VAE samples all derive from it
         shuffle=True,
         num_models=1,  # >1: train seeds seed..seed+K-1 together in one program
-        parallel="auto",  # auto | none | data | models: layout over devices (ae_jax/parallel.py)
+        parallel="auto",  # auto | none | data | models: device layout (training/placement.py)
         eval_batch_size=4096,
         log_every=1,  # epochs between log lines (metrics.jsonl has every epoch)
-        checkpoints=True,  # False: save none (no resume, no ae_jax.load, no eval at the end)
+        # Longest gap between progress lines inside a long epoch: such an epoch runs in chunks,
+        # and a stop request (SIGTERM, Ctrl-C) is acted on between chunks. <= 0: never chunk.
+        log_seconds=10.0,
+        chunk_steps=0,  # steps per chunk (0 = sized from log_seconds); never changes a result
+        # JAX's persistent compilation cache (ae_jax/runtime.py says where; the environment
+        # variable AE_JAX_COMPILATION_CACHE=off|DIR overrides this).
+        compilation_cache=True,
+        checkpoints=True,  # False: save none (no resume, no ae_jax.load; evaluation still runs)
         checkpoint_every=10,  # epochs between checkpoints (0 = only at the end)
         keep_checkpoints=2,  # newest checkpoints kept, besides the best by eval/loss
         tensorboard=True,  # also write every metric and figure to workdir/tb/
@@ -182,6 +210,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _choice(d.scaling, "data.scaling", SCALINGS)
     _choice(d.categorical, "data.categorical", CATEGORICAL)
     _number(d.val_fraction, "data.val_fraction", 0.0, 1.0, lo_open=True, hi_open=True)
+    shape = d.image_shape
+    ok = len(shape) in (0, 2, 3) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+    _check(ok, "data.image_shape", shape, "() (not set), (H, W) or (H, W, C) of positive integers")
+    ok = d.delimiter in ("auto", "tab", "\\t") or (len(d.delimiter) == 1
+                                                   and d.delimiter not in "\"\r\n")
+    _check(ok, "data.delimiter", d.delimiter, "'auto' or one character such as ',' ';' '|' 'tab'")
+    _check(all(isinstance(v, str) for v in d.na_values), "data.na_values", d.na_values,
+           "a tuple of strings")
+    _choice(d.missing, "data.missing", ("error", "drop", "impute"))
+    _choice(d.thousands, "data.thousands", ("", ",", " ", "'"))
+    _positive_int(d.max_categories, "data.max_categories")
 
     _choice(m.name, "model.name", MODELS)
     _positive_int(m.latent_dim, "model.latent_dim")
@@ -194,7 +234,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
         _check(ok, f"model.{field}", widths, "a tuple of positive integer layer widths")
     for field in ("code_activation", "output_activation"):
-        _choice(m[field], f"model.{field}", models.ACTIVATIONS)
+        _choice(m[field], f"model.{field}", ACTIVATION_NAMES)
     _choice(m.arch, "model.arch", ARCHS)
     _choice(m.compute_dtype, "model.compute_dtype", COMPUTE_DTYPES)
     _positive_int(m.conv_kernel, "model.conv_kernel")
@@ -208,7 +248,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         widths = {"activation": m.conv_features, "decoder_activation": m.conv_features}
     for field, layers in widths.items():
         spec = m[field] or (m.activation if field == "decoder_activation" else "")
-        models.parse_activations(spec, len(layers), f"model.{field}")
+        parse_activations(spec, len(layers), f"model.{field}")
 
     _choice(lo.recon, "loss.recon", RECON)
     if lo.recon == "bce":
@@ -244,6 +284,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     ok = isinstance(t.checkpoint_every, int) and t.checkpoint_every >= 0
     _check(ok, "train.checkpoint_every", t.checkpoint_every, "an integer >= 0 (0 = at the end)")
     _choice(t.parallel, "train.parallel", ("auto", "none", "data", "models"))
+    _number(t.log_seconds, "train.log_seconds")
+    ok = isinstance(t.chunk_steps, int) and not isinstance(t.chunk_steps, bool) \
+        and t.chunk_steps >= 0
+    _check(ok, "train.chunk_steps", t.chunk_steps, "an integer >= 0 (0 = automatic)")
     e = config.eval
     for field in ("iw_samples", "iw_batch_rows"):
         _positive_int(e[field], f"eval.{field}")
@@ -251,3 +295,33 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _number(e.active_var, "eval.active_var", 0.0)
     _check(isinstance(t.seed, int) and not isinstance(t.seed, bool) and 0 <= t.seed < 2**31,
            "train.seed", t.seed, "an integer in [0, 2**31)")
+
+
+def parse_activations(spec: str, n: int, field: str) -> tuple[str, ...]:
+    """'relu' -> ('relu',) * n; 'relu,tanh' -> per layer (must have n entries)."""
+    names = tuple(s.strip() for s in spec.split(",") if s.strip()) or ("",)
+    for name in names:
+        if name not in ACTIVATION_NAMES:
+            raise UserError(
+                f"{field}: unknown activation {name!r}; expected one of {sorted(ACTIVATION_NAMES)} "
+                "(or a comma-separated list, one per hidden layer)."
+            )
+    if len(names) == 1:
+        return names * n
+    if len(names) != n:
+        raise UserError(
+            f"{field}: {len(names)} activations given ({spec!r}) for {n} hidden layers; give one "
+            "name for all layers or exactly one per layer."
+        )
+    return names
+
+
+def flatten_config(d: dict, prefix: str = "") -> dict:
+    """Nested config dict -> {"section.field": value}, lists as tuples (comparable, hashable)."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten_config(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = tuple(v) if isinstance(v, list) else v
+    return out

@@ -13,9 +13,10 @@ import numpy as np
 from absl import app, flags
 
 import ae_jax
+from ae_jax import cli
 from ae_jax import data as data_lib
-from ae_jax import train
-from ae_jax.errors import UserError, cli_errors
+from ae_jax.cli import cli_errors
+from ae_jax.errors import UserError
 
 FLAGS = flags.FLAGS
 
@@ -37,7 +38,7 @@ def encode_file(workdir: str, input_path: str, output_path: str,
     model = ae_jax.load(workdir, which)
     c = model.config.data
     table = data_lib.read_table(input_path, c.npz_key, label_column=c.label_column,
-                                field="--input")
+                                field="--input", delimiter=c.delimiter)
     codes = model.encode(table).astype(np.float32)
     try:
         if ext == ".npy":
@@ -63,7 +64,7 @@ def define_flags() -> None:
 
 
 def main(argv):
-    train.quiet_library_logs()
+    cli.setup()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     with cli_errors():
@@ -73,4 +74,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -12,8 +12,9 @@ import os
 
 from absl import app, flags
 
-from ae_jax import evaluate, train
-from ae_jax.errors import cli_errors
+from ae_jax import cli
+from ae_jax.cli import cli_errors
+from ae_jax.evaluation import evaluate
 
 FLAGS = flags.FLAGS
 
@@ -22,9 +23,14 @@ _SUMMARY = (
     ("n_val", "rows"), ("epoch", "checkpoint epoch"), ("recon/mse", "reconstruction MSE"),
     ("recon/bce", "reconstruction BCE (nats/row)"), ("pca/mse", "PCA MSE (same code size)"),
     ("ae_over_pca", "model MSE / PCA MSE"), ("code/near_zero_fraction", "near-zero code share"),
-    ("code/dead_unit_count", "dead code units"), ("vae/elbo", "ELBO (nats/row)"),
+    ("code/dead_unit_count", "dead code units"), ("likelihood", "reconstruction likelihood"),
+    ("is_log_likelihood", "a log-likelihood of these rows"), ("vae/elbo", "ELBO (nats/row)"),
+    ("vae/bce_bound", "ELBO-form bound with BCE (not log p)"),
+    ("vae/mse_bound", "ELBO-form bound with MSE (not log p)"),
     ("vae/kl", "KL (nats/row)"), ("vae/active_units", "active latent units"),
-    ("vae/iwae", "IWAE bound (nats/row)"), ("vae/iwae_k", "IWAE samples k"),
+    ("vae/iwae", "IWAE bound (nats/row)"),
+    ("vae/bce_iwae_bound", "IWAE-form bound with BCE (not log p)"),
+    ("vae/iwae_k", "IWAE samples k"),
 )
 
 
@@ -57,7 +63,7 @@ def define_flags() -> None:
 
 
 def main(argv):
-    train.quiet_library_logs()
+    cli.setup()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     with cli_errors():
@@ -69,4 +75,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -8,8 +8,9 @@ r"""Train one config (or K seeds of it together) into a workdir.
 from absl import app, flags
 from ml_collections import config_flags
 
-from ae_jax import distributed, train
-from ae_jax.errors import cli_errors
+from ae_jax import cli, experiment
+from ae_jax.cli import cli_errors
+from ae_jax.training import distributed
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()).", lock_config=True)
@@ -21,13 +22,13 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
-    train.quiet_library_logs()
+    cli.setup(bool(FLAGS.config.train.compilation_cache))
     distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     with cli_errors():
-        train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+        experiment.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

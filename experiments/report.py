@@ -10,8 +10,9 @@ import os
 
 from absl import app, flags
 
-from ae_jax import report
-from ae_jax.errors import cli_errors
+from ae_jax import cli
+from ae_jax.cli import cli_errors
+from ae_jax.sweeps import report
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "The sweep's --workdir.")
@@ -29,4 +30,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

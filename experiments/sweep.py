@@ -14,8 +14,10 @@ import importlib.util
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ae_jax import sweep, train
-from ae_jax.errors import UserError, cli_errors
+from ae_jax import cli
+from ae_jax import sweeps as sweep
+from ae_jax.cli import cli_errors
+from ae_jax.errors import UserError
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file with get_config() and get_sweep().",
@@ -50,7 +52,7 @@ def load_sweep(path_and_arg: str) -> list[dict]:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    train.quiet_library_logs()
+    cli.setup()
     with cli_errors():
         overrides = load_sweep(config_flags.get_config_filename(FLAGS["config"]))
         status = sweep.run_sweep(
@@ -65,4 +67,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

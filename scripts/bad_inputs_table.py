@@ -12,14 +12,14 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ae_jax import train  # noqa: E402
+from ae_jax import runtime
 from ae_jax.errors import UserError  # noqa: E402
-from tests.bad_inputs import CASES  # noqa: E402
+from tests.bad_input_cases import CASES  # noqa: E402
 from tests.test_bad_inputs import normalise  # noqa: E402
 
 
 def main() -> None:
-    train.quiet_library_logs()
+    runtime.quiet_library_logs()
     print("| bad input | what the user sees (`error: ` + this) |")
     print("|---|---|")
     for title, trigger in CASES:

@@ -9,7 +9,11 @@ import os
 import numpy as np
 
 from ae_jax import config as config_lib
-from ae_jax import evaluate, inference, multi, sweep, train
+from ae_jax import experiment
+from ae_jax import sweeps as sweep
+from ae_jax.evaluation import evaluate
+from ae_jax.evaluation import trained as inference
+from ae_jax.sweeps import overrides as multi
 from experiments.configs import seed_simple
 
 
@@ -20,7 +24,7 @@ def _cfg(**overrides):
 
 
 def _run(d, **overrides):
-    return train.train_and_evaluate(_cfg(**overrides), os.path.join(d, "run"))
+    return experiment.train_and_evaluate(_cfg(**overrides), os.path.join(d, "run"))
 
 
 def _csv(d, text, **overrides):
@@ -60,11 +64,11 @@ def _foreign_dir(d):
 
 def _under_a_file(d):
     open(os.path.join(d, "file"), "w").close()
-    return train.train_and_evaluate(_cfg(), os.path.join(d, "file", "run"))
+    return experiment.train_and_evaluate(_cfg(), os.path.join(d, "file", "run"))
 
 
 def _in_use(d):
-    from ae_jax.procsafe import WorkdirLock
+    from ae_jax.workdir import WorkdirLock
 
     os.makedirs(os.path.join(d, "run"))
     with WorkdirLock(os.path.join(d, "run")):  # Another process's lock, as seen from here.

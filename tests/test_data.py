@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ae_jax import data
+from ae_jax.data import preprocess
 from ae_jax.errors import UserError
 
 HEADER = [
@@ -190,7 +191,7 @@ def test_constant_column_warns_once(tmp_path, monkeypatch):
     rows = [[str(i), "5", "7", "a" if i % 2 else "b"] for i in range(10)]
     path = write_csv(tmp_path / "c.csv", rows, ["v", "k1", "k2", "cat"])
     calls = []
-    monkeypatch.setattr(data.logging, "warning", lambda *a: calls.append(a[0] % a[1:]))
+    monkeypatch.setattr(preprocess.logging, "warning", lambda *a: calls.append(a[0] % a[1:]))
     ds = data.load_dataset(cfg(path=path))
     assert len(calls) == 1 and "'k1', 'k2'" in calls[0]
     np.testing.assert_array_equal(ds.train[:, 1:3], 0.0)

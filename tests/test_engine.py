@@ -7,8 +7,8 @@ import optax
 import pytest
 
 from ae_jax import config as config_lib
-from ae_jax import engine as engine_lib
-from ae_jax import objective
+from ae_jax.training import engine as engine_lib
+from ae_jax.training import objective
 
 
 def _config(**sections):
@@ -137,9 +137,9 @@ def test_dynamic_binarisation_draws_binary_batches_deterministically():
         hyper = objective.stack_hypers([objective.hyper_from_config(c)])
         progs = e.compile(1)
         states = engine_lib.init_many(progs.init, [objective.hyper_from_config(c)])
-        return jax.device_get(progs.epoch(states, hyper, x, order)[1])
+        return jax.device_get(progs.epoch(states, hyper, x, order)[1][0])
 
     a, b, grey = epoch(True), epoch(True), epoch(False)
-    assert a == b  # same seed and step: same draws
+    assert jax.tree.all(jax.tree.map(np.array_equal, a, b))  # same seed and step: same draws
     # BCE against binary targets differs from BCE against 0.5 targets for the same model.
-    assert not np.isclose(a["recon"][0], grey["recon"][0])
+    assert not np.allclose(a["recon"][0], grey["recon"][0])

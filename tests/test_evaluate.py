@@ -16,9 +16,12 @@ from sklearn.decomposition import PCA
 
 import ae_jax
 from ae_jax import data as data_lib
-from ae_jax import eval_plots, evaluate, models, train
+from ae_jax import experiment, models
 from ae_jax.config import default_config
 from ae_jax.errors import UserError
+from ae_jax.evaluation import evaluate, figure_data, passes, statistics
+from ae_jax.evaluation import figures as eval_plots
+from ae_jax.evaluation.renderer import Renderer
 from experiments import encode as encode_cli
 from experiments import evaluate as evaluate_cli
 from experiments.configs import seed_simple, seed_vae
@@ -30,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _train(config, workdir) -> str:
     config.eval.at_end = False  # these tests evaluate explicitly; never rely on the hook
     config.train.checkpoint_every = 0  # one checkpoint, at the end: saves cost seconds here
-    train.train_and_evaluate(config, str(workdir))
+    experiment.train_and_evaluate(config, str(workdir))
     return str(workdir)
 
 
@@ -76,7 +79,7 @@ def shop_run(tmp_path_factory):
 
 def test_statistics_known_answers():
     codes = np.array([[0.0, 1.0, -0.01], [0.0, -3.0, 0.02]])
-    s = evaluate.code_statistics(codes, near_zero=0.05)
+    s = statistics.code_statistics(codes, near_zero=0.05)
     assert s["code/mean_activation"] == pytest.approx(-1.99 / 6)
     assert s["code/l1_per_row"] == pytest.approx((1.01 + 3.02) / 2)
     assert s["code/near_zero_fraction"] == pytest.approx(4 / 6)
@@ -86,40 +89,41 @@ def test_statistics_known_answers():
 
     # KL(N(m, e^lv) || N(0, 1)) per dim: 0 at the prior, m^2 / 2 for a shifted unit variance.
     mean, logvar = np.array([[0.0, 1.0], [0.0, 3.0]]), np.zeros((2, 2))
-    assert evaluate.kl_per_dim(mean, logvar) == pytest.approx([0.0, (0.5 + 4.5) / 2])
-    assert evaluate.kl_per_dim(np.zeros((1, 1)), np.log([[4.0]])) == pytest.approx(
+    assert statistics.kl_per_dim(mean, logvar) == pytest.approx([0.0, (0.5 + 4.5) / 2])
+    assert statistics.kl_per_dim(np.zeros((1, 1)), np.log([[4.0]])) == pytest.approx(
         [0.5 * (4.0 - 1.0 - math.log(4.0))])
-    assert evaluate.active_units(mean, 0.01) == 1  # Var of unit 1's means is 1; unit 0's is 0
+    assert statistics.active_units(mean, 0.01) == 1  # Var of unit 1's means is 1; unit 0's is 0
 
     x = np.array([[1.0, 0.0, 0.3], [0.0, 1.0, 0.9]])
     logits = np.array([[2.0, -1.0, 0.0], [-20.0, 20.0, 1.5]])
     p = 1.0 / (1.0 + np.exp(-logits))
     direct = -(x * np.log(p) + (1 - x) * np.log(1 - p))
-    np.testing.assert_allclose(evaluate.bce_per_feature(logits, x), direct.mean(0), atol=1e-8)
+    np.testing.assert_allclose(statistics.bce_per_feature(logits, x), direct.mean(0), atol=1e-8)
     # Saturated logits stay finite: the loss of a confident right answer is ~0, not NaN.
-    assert evaluate.bce_per_feature(np.array([[-800.0, 800.0]]), np.array([[0.0, 1.0]])) == (
+    assert statistics.bce_per_feature(np.array([[-800.0, 800.0]]), np.array([[0.0, 1.0]])) == (
         pytest.approx([0.0, 0.0], abs=1e-300))
-    np.testing.assert_allclose(evaluate.mse_per_feature(x + [[1, 2, 0], [1, 0, 0]], x), [1, 2, 0])
+    np.testing.assert_allclose(statistics.mse_per_feature(x + [[1, 2, 0], [1, 0, 0]], x), [1, 2, 0])
 
     # Rank-2 data: PCA(2) reconstructs unseen rows of the same subspace exactly.
     rng = np.random.default_rng(0)
     basis = rng.normal(size=(2, 6))
     train_x, val_x = rng.normal(size=(50, 2)) @ basis, rng.normal(size=(7, 2)) @ basis
-    np.testing.assert_allclose(evaluate.pca_reconstruction(train_x, val_x, 2), val_x, atol=1e-9)
-    assert evaluate._json_safe({"a": [1.0, float("nan")], "b": np.float32(2)}) == {
+    np.testing.assert_allclose(statistics.pca_reconstruction(train_x, val_x, 2), val_x, atol=1e-9)
+    assert statistics.json_safe({"a": [1.0, float("nan")], "b": np.float32(2)}) == {
         "a": [1.0, None], "b": 2.0}
 
 
 def test_traversal_and_grid_known_answers(tmp_path):
-    w = np.arange(12.0).reshape(3, 4)  # a linear decoder: response = 2 * span * w
-    response = eval_plots.traversal_response(lambda z: z @ w, 3, span=2.0)
+    w = np.arange(12.0).reshape(3, 4)  # a linear decoder: response = 2 * span * w (span 2)
+    response = eval_plots.traversal_response(eval_plots.traversal_codes(3) @ w)
     np.testing.assert_allclose(response, 4.0 * w)
     grid = eval_plots.latent_grid(np.array([-1.0, -2.0]), np.array([1.0, 2.0]), 3)
     assert grid.shape == (9, 2)
     assert grid[0].tolist() == [-1.0, 2.0] and grid[-1].tolist() == [1.0, -2.0]  # top left
     points, _ = eval_plots.project_2d(np.random.default_rng(0).normal(size=(20, 5)))
     assert points.shape == (20, 2)
-    eval_plots.traversal(str(tmp_path / "t.png"), response, ["a", "b", "c", "d"])
+    Renderer().heatmap(str(tmp_path / "t.png"), response, ["a", "b", "c", "d"],
+                       ["z0", "z1", "z2"], "t", "RdBu_r", True, "change")
     assert (tmp_path / "t.png").stat().st_size > 0
 
 
@@ -149,7 +153,7 @@ def test_iwae_is_exact_for_a_linear_gaussian_vae_with_its_true_posterior():
     }["/".join(k.key for k in p)], np.float32), params)
     x = b + rng.normal(size=(40, latent)) @ w.T + s * rng.normal(size=(40, d))
     exact = multivariate_normal(b, w @ w.T + s**2 * np.eye(d)).logpdf(x)
-    bound = evaluate.iwae_bound(model, params, x, 7, jax.random.PRNGKey(3), "gaussian", s,
+    bound = passes.iwae_bound(model, params, x, 7, jax.random.PRNGKey(3), "gaussian", s,
                                  rows_per_batch=16)  # 40 rows: the last batch is padded
     np.testing.assert_allclose(bound, exact, atol=2e-4)
 
@@ -160,20 +164,20 @@ def test_iwae_k1_is_the_elbo_and_the_bound_grows_with_k(vae_run):
     args = (tm.config.loss.recon, tm.config.loss.obs_std)
     iw1, elbo = [], []
     for seed in range(6):
-        iw1.append(evaluate.iwae_bound(tm.model, tm.params, x, 1, jax.random.PRNGKey(seed),
+        iw1.append(passes.iwae_bound(tm.model, tm.params, x, 1, jax.random.PRNGKey(seed),
                                        *args))
-        recon, kl = evaluate.elbo_terms(tm.model, tm.params, x, jax.random.PRNGKey(100 + seed),
+        recon, kl = passes.elbo_terms(tm.model, tm.params, x, jax.random.PRNGKey(100 + seed),
                                         *args)
         elbo.append(-(recon + kl))
     diff = np.ravel(iw1) - np.ravel(elbo)  # independent draws: E[diff] = 0 exactly
     assert abs(diff.mean()) < 4 * diff.std() / math.sqrt(diff.size), (diff.mean(), diff.std())
 
     key = jax.random.PRNGKey(7)
-    bounds = {k: evaluate.iwae_bound(tm.model, tm.params, x, k, key, *args) for k in (1, 10, 100)}
+    bounds = {k: passes.iwae_bound(tm.model, tm.params, x, k, key, *args) for k in (1, 10, 100)}
     means = [bounds[k].mean() for k in (1, 10, 100)]
     assert means[0] < means[1] < means[2] < 0.0, means  # log p(x) <= 0 for binary pixels
     with pytest.raises(UserError, match="needs a likelihood"):
-        evaluate.iwae_bound(tm.model, tm.params, x, 10, key, "mse", 1.0)
+        passes.iwae_bound(tm.model, tm.params, x, 10, key, "mse", 1.0)
 
 
 def test_eval_json_of_a_vae(vae_run):
@@ -197,9 +201,12 @@ def test_eval_json_of_a_vae(vae_run):
     data = evaluate.evaluation_data(tm)
     metrics, arrays = evaluate.evaluate_model(tm, data, iw_samples=1)
     tabular = evaluate.EvalData(data.x, None, data.x_train, data.columns, None, "test")
-    written = eval_plots.write_figures(str(vae_run) + "/tab", tm, tabular, arrays, metrics)
+    params = jax.tree.map(lambda a: np.asarray(a)[None], tm.params)
+    inputs = figure_data.figure_inputs(tm.model, params, tabular, [tm.config],
+                                       [(metrics, arrays)], [None], tm.epoch)[0]
+    written = eval_plots.write_figures(str(vae_run) + "/tab", inputs)
     assert sorted(map(os.path.basename, written)) == [
-        "codes_2d.png", "recon_per_feature.png", "traversal.png"]
+        "codes_2d.png", "recon_per_feature.png", "samples.png", "traversal.png"]
 
 
 # ---- autoencoders against PCA ----

@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
-from ae_jax import losses, multi
+from ae_jax import models
 from ae_jax.errors import UserError
+from ae_jax.sweeps import overrides as multi
+from ae_jax.training import losses, optim
 
 FUZZ = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -100,7 +102,7 @@ def test_random_bytes_as_a_data_file(tmp_path, blob):
             pass
 
 
-FIELDS = sorted(k for k in multi.train.flatten_config(config_lib.default_config().to_dict()))
+FIELDS = sorted(k for k in multi.config_lib.flatten_config(config_lib.default_config().to_dict()))
 VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10, 10_000), floats,
                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),
                    st.lists(st.integers(-3, 40), max_size=4).map(tuple))
@@ -117,10 +119,8 @@ def test_random_overrides_give_our_error_or_a_valid_config(overrides):
         assert str(e)
         return
     # A config that validates must also build its model and optimizer without surprises.
-    from ae_jax import engine, models
-
     models.build_model(c.model, 7)
-    engine.make_optimizer(c.optim, 3, c.train.epochs)
+    optim.make_optimizer(c.optim, 3, c.train.epochs)
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0])

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from ae_jax import config as config_lib
-from ae_jax import data, image_data
+from ae_jax import data
+from ae_jax.data import images as image_data
 from ae_jax.errors import UserError
 
 N_TRAIN, N_TEST = 20, 10

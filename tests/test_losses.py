@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ae_jax import losses
+from ae_jax.training import losses
 
 
 def test_kl_normal_is_zero_at_the_prior():

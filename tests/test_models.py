@@ -62,9 +62,9 @@ def test_vae_sample_and_logvar_clamp():
 
 
 def test_per_layer_activations_and_errors():
-    assert models.parse_activations("relu,tanh", 2, "f") == ("relu", "tanh")
-    assert models.parse_activations("gelu", 3, "f") == ("gelu",) * 3
+    assert config_lib.parse_activations("relu,tanh", 2, "f") == ("relu", "tanh")
+    assert config_lib.parse_activations("gelu", 3, "f") == ("gelu",) * 3
     with pytest.raises(UserError, match=r"model.activation: unknown activation 'relux'.*sigmoid"):
         models.build_model(_model_cfg(activation="relux", encoder_widths=(4,)), 5)
     with pytest.raises(UserError, match="2 activations given .* for 3 hidden layers"):
-        models.parse_activations("relu,tanh", 3, "model.activation")
+        config_lib.parse_activations("relu,tanh", 3, "model.activation")

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from ae_jax import data as data_lib
-from ae_jax import engine as engine_lib
-from ae_jax import multi, objective, train
+from ae_jax import experiment
 from ae_jax.errors import UserError
+from ae_jax.sweeps import overrides as multi
+from ae_jax.training import engine as engine_lib
+from ae_jax.training import objective
 from experiments.configs import seed_sparse
 
 OVERRIDES = [
@@ -34,7 +36,8 @@ def test_together_equals_one_by_one(tmp_path):
     multi.train_together(base, OVERRIDES, str(tmp_path / "together"))
     for o in OVERRIDES:
         name = multi.run_name(o)
-        train.train_and_evaluate(multi.apply_overrides(base, o), str(tmp_path / "alone" / name))
+        experiment.train_and_evaluate(multi.apply_overrides(base, o),
+                                      str(tmp_path / "alone" / name))
         together = _metrics(tmp_path / "together" / name)
         alone = _metrics(tmp_path / "alone" / name)
         assert len(together) == len(alone) == 4
@@ -83,7 +86,8 @@ def test_diverging_model_is_marked_and_others_unaffected(tmp_path):
     assert summaries[1]["diverged_step"] is not None and summaries[1]["diverged_step"] >= 0
     for o in (overrides[0], overrides[2]):
         name = multi.run_name(o)
-        train.train_and_evaluate(multi.apply_overrides(base, o), str(tmp_path / "alone" / name))
+        experiment.train_and_evaluate(multi.apply_overrides(base, o),
+                                      str(tmp_path / "alone" / name))
         a, b = _metrics(tmp_path / "together" / name), _metrics(tmp_path / "alone" / name)
         assert [r["eval/loss"] for r in a] == pytest.approx([r["eval/loss"] for r in b], rel=1e-5)
     diverged_rows = _metrics(tmp_path / "together" / multi.run_name(overrides[1]))
@@ -93,7 +97,7 @@ def test_diverging_model_is_marked_and_others_unaffected(tmp_path):
 def test_num_models_flag_trains_consecutive_seeds(tmp_path):
     c = _base()
     c.train.num_models, c.train.seed, c.train.epochs = 3, 5, 2
-    summaries = train.train_and_evaluate(c, str(tmp_path))
+    summaries = experiment.train_and_evaluate(c, str(tmp_path))
     assert len(summaries) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seed=5", "seed=6", "seed=7"]
     assert json.load(open(tmp_path / "seed=6" / "config.json"))["train"]["seed"] == 6

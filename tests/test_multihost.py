@@ -8,8 +8,8 @@ import sys
 import jax
 import numpy as np
 
-from ae_jax import train
-from ae_jax.checkpoint import Checkpointer
+from ae_jax import experiment
+from ae_jax.training.checkpoint import Checkpointer
 from experiments.configs import seed_deep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,7 +55,7 @@ def test_two_processes_equal_one_process(tmp_path):
     c = seed_deep.get_config()
     c.train.epochs, c.train.batch_size, c.train.parallel = 3, 100, "data"
     c.eval.at_end, c.train.figures = False, False
-    train.train_and_evaluate(c, str(tmp_path / "one"))
+    experiment.train_and_evaluate(c, str(tmp_path / "one"))
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
                  _params(tmp_path / "one"), _params(tmp_path / "two"))
     assert (tmp_path / "two" / "summary.json").exists()

@@ -6,9 +6,11 @@ import jax
 import numpy as np
 import pytest
 
-from ae_jax import multi, parallel, train
-from ae_jax.checkpoint import Checkpointer
+from ae_jax import experiment
 from ae_jax.errors import UserError
+from ae_jax.sweeps import overrides as multi
+from ae_jax.training import placement as parallel
+from ae_jax.training.checkpoint import Checkpointer
 from experiments.configs import seed_deep
 
 
@@ -35,8 +37,8 @@ def test_there_are_four_devices():
 
 
 def test_data_parallel_equals_one_device(tmp_path):
-    train.train_and_evaluate(_config("none"), str(tmp_path / "one"))
-    train.train_and_evaluate(_config("data"), str(tmp_path / "data"))
+    experiment.train_and_evaluate(_config("none"), str(tmp_path / "one"))
+    experiment.train_and_evaluate(_config("data"), str(tmp_path / "data"))
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6),
                  _params(tmp_path / "one"), _params(tmp_path / "data"))
     for a, b in zip(_rows(tmp_path / "one"), _rows(tmp_path / "data"), strict=True):

@@ -11,9 +11,10 @@ import jax
 import numpy as np
 import pytest
 
-from ae_jax import train, writers
-from ae_jax.checkpoint import Checkpointer
-from ae_jax.procsafe import WorkdirLock
+from ae_jax import experiment
+from ae_jax.training import writers
+from ae_jax.training.checkpoint import Checkpointer
+from ae_jax.workdir import WorkdirLock
 from experiments.configs import seed_deep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -98,9 +99,9 @@ def test_second_process_on_a_workdir_is_refused(tmp_path):
 def test_finished_run_is_not_retrained_and_best_is_kept(tmp_path):
     c = seed_deep.get_config()
     c.train.epochs, c.train.checkpoint_every, c.train.keep_checkpoints = 12, 2, 1
-    (first,) = train.train_and_evaluate(c, str(tmp_path))
+    (first,) = experiment.train_and_evaluate(c, str(tmp_path))
     mtime = os.path.getmtime(tmp_path / "metrics.jsonl")
-    (again,) = train.train_and_evaluate(c, str(tmp_path))
+    (again,) = experiment.train_and_evaluate(c, str(tmp_path))
     assert again == first and os.path.getmtime(tmp_path / "metrics.jsonl") == mtime
     ck = Checkpointer(str(tmp_path), read_only=True)
     rows = [json.loads(r) for r in open(tmp_path / "metrics.jsonl")]

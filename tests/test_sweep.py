@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from ae_jax import report, sweep
+from ae_jax import sweeps as sweep
+from ae_jax.sweeps import report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,7 +36,8 @@ def test_declaration_helpers():
     assert sweep.parse_shard("2/5") == (2, 5)
 
 
-HEADER = """from ae_jax import report, sweep
+HEADER = """from ae_jax import sweeps as sweep
+from ae_jax.sweeps import report
 from experiments.configs import seed_sparse
 
 

@@ -7,10 +7,11 @@ import sys
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_breast_cancer
 from sklearn.decomposition import PCA
 
 from ae_jax import data as data_lib
-from ae_jax import train
+from ae_jax import experiment
 from ae_jax.config import default_config
 from ae_jax.errors import UserError
 from experiments.configs import seed_deep, seed_simple, seed_sparse, seed_vae
@@ -59,7 +60,7 @@ def test_seed_configs_train_on_bundled_data_and_purchase_csv(name, source, tmp_p
     c = SEEDS[name].get_config()
     if source == "purchase_csv":
         c.data.path = purchase_csv
-    (summary,) = train.train_and_evaluate(c, str(tmp_path / name))
+    (summary,) = experiment.train_and_evaluate(c, str(tmp_path / name))
     rows = [json.loads(r) for r in open(tmp_path / name / "metrics.jsonl")]
     assert len(rows) == c.train.epochs and summary["status"] == "done"
     assert rows[-1]["eval/loss"] < rows[0]["eval/loss"]
@@ -75,7 +76,7 @@ def test_linear_autoencoder_reaches_pca(tmp_path):
     c.model.code_activation = c.model.output_activation = "identity"
     c.optim.learning_rate, c.optim.schedule = 0.02, "cosine"
     c.train.epochs, c.train.batch_size, c.train.log_every = 300, 128, 100
-    (summary,) = train.train_and_evaluate(c, str(tmp_path))
+    (summary,) = experiment.train_and_evaluate(c, str(tmp_path))
     ds = data_lib.load_dataset(c.data)
     pca = PCA(8).fit(ds.train)
     pca_mse = float(np.mean((pca.inverse_transform(pca.transform(ds.val)) - ds.val) ** 2))
@@ -105,7 +106,7 @@ def _tiny(**overrides):
 ])
 def test_bad_config_is_refused_before_any_work(overrides, match, tmp_path):
     with pytest.raises(UserError, match=match):
-        train.train_and_evaluate(_tiny(**overrides), str(tmp_path / "w"))
+        experiment.train_and_evaluate(_tiny(**overrides), str(tmp_path / "w"))
     assert not (tmp_path / "w").exists()  # Nothing written, nothing compiled.
 
 
@@ -125,15 +126,19 @@ def test_bad_data_files_name_the_problem(tmp_path, purchase_csv):
     ]
     for path, match in cases:
         with pytest.raises(UserError, match=match):
-            train.train_and_evaluate(_tiny(data__path=path), str(tmp_path / "w"))
+            experiment.train_and_evaluate(_tiny(data__path=path), str(tmp_path / "w"))
 
 
 def test_feature_count_must_match_a_trained_model(tmp_path, purchase_csv):
     workdir = str(tmp_path / "w")
-    train.train_and_evaluate(_tiny(data__path=purchase_csv), workdir)
+    experiment.train_and_evaluate(_tiny(data__path=purchase_csv), workdir)
     before = open(os.path.join(workdir, "metrics.jsonl")).read()
+    # The same file name, other contents: breast-cancer's 30 columns.
+    features, _ = load_breast_cancer(return_X_y=True)
+    np.savetxt(purchase_csv, features, delimiter=",", header=",".join(f"f{i}" for i in range(30)),
+               comments="")
     with pytest.raises(UserError, match="trained on 18 features.*this data has 30"):
-        train.train_and_evaluate(_tiny(), workdir)  # bundled breast_cancer: 30 features
+        experiment.train_and_evaluate(_tiny(data__path=purchase_csv), workdir)
     assert open(os.path.join(workdir, "metrics.jsonl")).read() == before  # nothing lost
 
 

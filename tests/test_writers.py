@@ -12,8 +12,8 @@ from tensorboardX import FileWriter  # noqa: E402
 from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata  # noqa: E402
 from tensorboardX.proto.tensor_pb2 import TensorProto  # noqa: E402
 
-from ae_jax import writers  # noqa: E402
-from ae_jax.writers import MetricWriter, NullWriter, read_scalars  # noqa: E402
+from ae_jax.training import writers  # noqa: E402
+from ae_jax.training.writers import MetricWriter, NullWriter, read_scalars  # noqa: E402
 
 TAGS = ("train/loss", "eval/mse", "eval/kl")
 

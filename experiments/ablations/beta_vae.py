@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from ae_jax import sweep
+from ae_jax import sweeps as sweep
 from ae_jax.config import default_config
 
 DATA = os.path.join("runs", ".data", "digits_binary.npy")

@@ -9,7 +9,7 @@ encoder, mirrored decoder, linear code. Both trained 150 epochs at batch 128 wit
 PCA baseline with the same number of components on the same split (pca/mse).
 """
 
-from ae_jax import sweep
+from ae_jax import sweeps as sweep
 from ae_jax.config import default_config
 
 MODELS = {

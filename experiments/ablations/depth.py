@@ -8,7 +8,7 @@ sigmoid output, MSE, adam 1e-3, 150 epochs at batch 128, x 5 seeds = 20 runs. Th
 report compares eval/mse with the PCA-8 baseline on the same split (ae_over_pca).
 """
 
-from ae_jax import sweep
+from ae_jax import sweeps as sweep
 from ae_jax.config import default_config
 
 WIDTHS = [(64,), (128, 64), (128, 64, 32), (256, 128, 64, 32)]

@@ -8,7 +8,7 @@ settings (5 epochs; batch 1000, 100 for the VAE). The report gives validation MS
 code sparsity, parameter count and wall time per model and data set.
 """
 
-from ae_jax import sweep
+from ae_jax import sweeps as sweep
 from ae_jax.config import default_config
 from experiments.configs import seed_deep, seed_simple, seed_sparse, seed_vae
 

@@ -11,7 +11,7 @@ differ only in vmappable scalars, so each activation trains as one program of 35
 models. Compare eval/recon with code/near_zero_fraction (|code| < eval.near_zero).
 """
 
-from ae_jax import sweep
+from ae_jax import sweeps as sweep
 from experiments.configs import seed_sparse
 
 

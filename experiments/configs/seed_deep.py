@@ -18,8 +18,8 @@ Hidden and code layers are sigmoid, the output relu, the loss MSE, as in the see
 from experiments.configs import seed_simple
 
 
-def get_config():
-    c = seed_simple.get_config()
+def get_config(arg: str | None = None):
+    c = seed_simple.get_config(arg)
     c.model.encoder_widths = (15, 11, 11)
     c.model.decoder_widths = (11, 11, 15)
     c.model.latent_dim = 8

@@ -13,12 +13,28 @@ As in Chollet's "Building Autoencoders in Keras": Dense(9, sigmoid) encoder,
 Dense(D, sigmoid) decoder, MSE, adam, batch 1000, 5 epochs, shuffled, with a
 validation split. Adam's eps is Keras' 1e-7 (optax's default is 1e-8). Our MSE
 sums over features (see the README's loss convention); `eval/mse` is Keras' mse.
+
+The seed configs take an optional argument, the data: `--config=seed_simple.py:digits` (a
+bundled or image set name, as data.name) or `--config=seed_simple.py:my.csv` (a file, as
+data.path); without it they train on the bundled breast-cancer table.
 """
+
+import os
 
 from ae_jax.config import default_config
 
 
-def get_config():
+def with_data(c, arg: str | None):
+    """Applies a seed config's optional argument: a data set name, or a file (has a suffix)."""
+    if arg:
+        if os.path.splitext(arg)[1]:
+            c.data.path = arg
+        else:
+            c.data.name = arg
+    return c
+
+
+def get_config(arg: str | None = None):
     c = default_config()
     c.model.name = "autoencoder"
     c.model.encoder_widths = ()
@@ -32,4 +48,4 @@ def get_config():
     c.train.batch_size = 1000
     c.train.epochs = 5
     c.train.shuffle = True
-    return c
+    return with_data(c, arg)

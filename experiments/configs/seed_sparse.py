@@ -17,7 +17,7 @@ sigmoid codes either weight leaves the code dense (see the sparsity ablation).
 from experiments.configs import seed_simple
 
 
-def get_config():
-    c = seed_simple.get_config()
+def get_config(arg: str | None = None):
+    c = seed_simple.get_config(arg)
     c.loss.l1_weight = 1e-4
     return c

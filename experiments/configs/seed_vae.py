@@ -19,8 +19,8 @@ KL to N(0, I), adam. Two corrections:
 from experiments.configs import seed_simple
 
 
-def get_config():
-    c = seed_simple.get_config()
+def get_config(arg: str | None = None):
+    c = seed_simple.get_config(arg)
     c.model.name = "vae"
     c.model.encoder_widths = (12,)
     c.model.latent_dim = 2

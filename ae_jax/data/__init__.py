@@ -1,0 +1,21 @@
+"""Data: read a table (tables, csv_reader), infer column kinds and handle missing values
+(columns, cells), fit its encoding and scaling (preprocess), load image sets (images), and split
+and preprocess one data set for a run (load)."""
+
+from ae_jax.data.cells import NA_VALUES, THOUSANDS
+from ae_jax.data.columns import MISSING
+from ae_jax.data.load import as_labels, load_dataset
+from ae_jax.data.preprocess import Dataset, Preprocessor, load_preprocessor, save_preprocessor
+from ae_jax.data.tables import (
+           BUNDLED,
+           CATEGORICAL,
+           EXTENSIONS,
+           NO_LABEL,
+           SCALING,
+           Table,
+           read_table,
+)
+
+__all__ = ["BUNDLED", "CATEGORICAL", "EXTENSIONS", "MISSING", "NA_VALUES", "NO_LABEL", "SCALING",
+           "THOUSANDS", "Dataset", "Preprocessor", "Table", "as_labels", "load_dataset",
+           "load_preprocessor", "read_table", "save_preprocessor"]

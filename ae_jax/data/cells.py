@@ -1,0 +1,226 @@
+"""Vectorised operations on one raw column, whatever holds it.
+
+A raw column is a pyarrow string array (CSV, TSV and Parquet text, as read; Parquet nulls stay
+null), a NumPy string or object array (rows passed to `Preprocessor.transform`), or a
+NumPy numeric / bool array (npy, npz, bundled sets, numeric Parquet columns). Text is parsed
+with Python's `float` rules and cells are stripped of surrounding whitespace, like Python's
+`str.strip`; the fast paths (pyarrow's cast, NumPy's conversion) accept a subset of them, and a
+column they refuse is parsed once per distinct cell, so a categorical column of two million
+rows costs as many `float` calls and strips as it has categories.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# Cells read as missing values unless data.na_values says otherwise.
+NA_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "None", "?")
+# Thousands separators data.thousands may name ("" = none: "1,037" is refused, not guessed).
+THOUSANDS = ("", ",", " ", "'")
+_PROBE = 1000  # cells cast to numbers before the whole column is
+_GROUPED = {sep: re.compile(rf"[+-]?\d{{1,3}}(?:{re.escape(sep)}\d{{3}})+(?:\.\d*)?")
+            for sep in THOUSANDS if sep}
+
+
+def quote_names(names: Sequence[Any], limit: int = 30) -> str:
+    """Formats names as a list, cut short so a 784-pixel table still gives a readable error."""
+    shown = ", ".join(repr(str(n)) for n in list(names)[:limit])
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return f"[{shown}{more}]"
+
+
+def is_arrow(col: Any) -> bool:
+    return isinstance(col, pa.Array | pa.ChunkedArray)
+
+
+def is_text(col: Any) -> bool:
+    return is_arrow(col) or np.asarray(col).dtype.kind in "OUST"
+
+
+def cell(col: Any, r: int) -> str:
+    """The cell at position `r` as text, stripped ("" for a Parquet null)."""
+    if is_arrow(col):
+        v = col[int(r)].as_py()
+        return "" if v is None else str(v).strip()
+    return str(col[r]).strip()
+
+
+def take(col: Any, rows: np.ndarray) -> Any:
+    return col.take(pa.array(rows, pa.int64())) if is_arrow(col) else col[rows]
+
+
+def as_numpy(col: Any) -> np.ndarray:
+    """The column as NumPy: pyarrow text becomes an object array of stripped str (None for
+    nulls)."""
+    if is_arrow(col):
+        return pc.utf8_trim_whitespace(_as_string(col)).to_numpy(zero_copy_only=False)
+    return np.asarray(col)
+
+
+def _text(col: np.ndarray) -> np.ndarray:
+    return col if col.dtype.kind == "U" else np.asarray(col, dtype=str)
+
+
+def _as_string(col: Any) -> Any:
+    """pyarrow text as plain strings (dictionary-encoded text decoded)."""
+    return pc.cast(col, pa.string()) if pa.types.is_dictionary(col.type) else col
+
+
+def _distinct(col: Any) -> tuple[list[str], np.ndarray]:
+    if is_arrow(col):
+        enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
+        chunks = enc.chunks if isinstance(enc, pa.ChunkedArray) else [enc]
+        # The chunks of one encoding share its dictionary (else: one chunk, at a copy's cost).
+        if not chunks or len({len(c.dictionary) for c in chunks}) != 1:
+            chunks = [pc.dictionary_encode(_as_string(col).combine_chunks())]
+        uniq = chunks[0].dictionary.to_pylist()
+        inverse = np.concatenate([pc.fill_null(c.indices, -1).to_numpy() for c in chunks])
+    else:
+        found, inverse = np.unique(_text(np.asarray(col)), return_inverse=True)
+        uniq = found.tolist()
+    # Surrounding whitespace is no part of a cell (" Feb " is "Feb"): strip the distinct
+    # texts, then merge those that became equal.
+    stripped = [u.strip() for u in uniq]
+    if stripped != uniq:
+        merged: dict[str, int] = {}
+        remap = np.array([merged.setdefault(t, len(merged)) for t in stripped] + [-1])
+        uniq, inverse = list(merged), remap[inverse]
+    return uniq, inverse.reshape(-1).astype(np.int64)
+
+
+def _float_or_none(text: str, thousands: str) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        pass
+    if thousands and _GROUPED[thousands].fullmatch(text):
+        return float(text.replace(thousands, ""))
+    return None
+
+
+def _is_number(text: str, thousands: str) -> bool:
+    """Whether `text` reads as a number other than NaN (a marker such as "-999")."""
+    v = _float_or_none(text, thousands)
+    return v is not None and not math.isnan(v)
+
+
+def _fast_floats(col: Any) -> np.ndarray | None:
+    """The column as float64 if pyarrow's cast or NumPy's conversion reads every cell."""
+    try:
+        if is_arrow(col):
+            if pa.types.is_dictionary(col.type):  # text where a cell is no number
+                return None
+            # A refused cast costs as much as a full parse: try the first cells first, so a
+            # text column goes straight to its (few) distinct values.
+            pc.cast(col.slice(0, _PROBE), pa.float64())
+            x = pc.cast(col, pa.float64())
+            return x.to_numpy(zero_copy_only=False) if x.null_count == 0 else None
+        return np.asarray(col, dtype=np.float64)
+    except (pa.ArrowInvalid, TypeError, ValueError):
+        return None
+
+
+class Cells:
+    """One raw column, with its distinct values and parsed numbers computed once.
+
+    A text column that is not all numbers is parsed once per distinct cell (`parsed`), and
+    per-cell arrays are made only when asked for (`numbers`).
+
+    Attributes:
+        values: the column (pyarrow text, or a NumPy array).
+        thousands: thousands separator read inside numbers ("" = none).
+        text: whether the cells are text (else NumPy numbers or booleans).
+    """
+
+    def __init__(self, values: Any, thousands: str = ""):
+        self.values, self.thousands = values, thousands
+        self.text = is_text(values)
+
+    def release(self, *what: str) -> None:
+        """Forgets computed values ("fast", "parsed", "distinct"; default: all), for memory."""
+        for name in what or ("fast", "parsed", "distinct"):
+            self.__dict__.pop(name, None)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @functools.cached_property
+    def distinct(self) -> tuple[list[str], np.ndarray]:
+        """The distinct cells as text (in no particular order) and, per cell, the position of
+        its text among them (-1 for a Parquet null)."""
+        return _distinct(self.values)
+
+    @functools.cached_property
+    def fast(self) -> np.ndarray | None:
+        """The column as float64 when every cell is a number the fast converters read."""
+        if not self.text:
+            return np.asarray(self.values, dtype=np.float64)
+        return _fast_floats(self.values)
+
+    @functools.cached_property
+    def parsed(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per distinct cell (and a last slot for nulls): its number, and whether it is not
+        one. Python's `float` decides; `thousands` also reads "1,037" (groups of three)."""
+        uniq = self.distinct[0]
+        values, bad = np.zeros(len(uniq) + 1), np.ones(len(uniq) + 1, bool)
+        for k, text in enumerate(uniq):
+            v = _float_or_none(text, self.thousands)
+            if v is not None:
+                values[k], bad[k] = v, False
+        return values, bad
+
+    @property
+    def numbers(self) -> tuple[np.ndarray, np.ndarray]:
+        """The column as float64 and the positions whose cells are not numbers (0.0 there)."""
+        if self.fast is not None:
+            return self.fast, np.zeros(0, np.int64)
+        (values, bad), inverse = self.parsed, self.distinct[1]
+        return values[inverse], np.flatnonzero(bad[inverse])
+
+    def missing(self, na_values: Sequence[str]) -> np.ndarray:
+        """True where a cell is a missing value: a text cell equal to one of `na_values`, a
+        Parquet null, NaN in a number array, or a number equal to a marker that is a number
+        ("-999"; number columns of delimited files are read as numbers)."""
+        col = self.values
+        numeric_markers = [_float_or_none(v, self.thousands) for v in na_values
+                           if _is_number(v, self.thousands)]
+        if not self.text:  # NaN, and numbers equal to a marker such as "-999"
+            col = np.asarray(col)
+            mask = np.isnan(col) if col.dtype.kind == "f" else np.zeros(len(col), bool)
+            if numeric_markers and col.dtype.kind in "iuf":
+                mask |= np.isin(col, numeric_markers)
+            return mask
+        if self.fast is not None:
+            if not numeric_markers and not np.isnan(self.fast).any():
+                return np.zeros(len(col), bool)  # numbers, no NaN, no marker like "-999"
+            if is_arrow(col):
+                hit = pc.is_in(col, value_set=pa.array(list(na_values), pa.string()))
+                return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+        uniq, inverse = self.distinct
+        return np.append(np.isin(np.array(uniq, dtype=object), list(na_values)), True)[inverse]
+
+
+def missing_mask(col: Any, na_values: Sequence[str]) -> np.ndarray:
+    """`Cells(col).missing(na_values)`."""
+    return Cells(col).missing(na_values)
+
+
+def parse_floats(col: Any, thousands: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """`Cells(col, thousands).numbers`: float64 values and the positions of non-numbers."""
+    return Cells(col, thousands).numbers
+
+
+def grouped_separator(texts: Sequence[str]) -> str:
+    """The thousands separator every one of `texts` is written with ("" if none fits)."""
+    for sep, pattern in _GROUPED.items():
+        if texts and all(pattern.fullmatch(t) for t in texts):
+            return sep
+    return ""

@@ -1,0 +1,157 @@
+"""One raw column -> kind, encoded values and missing-value handling (used by `Preprocessor`).
+
+A column is numeric when its non-missing cells are numbers (missing-value markers never make it
+categorical), true/false when they are true/false words (any case), and else categorical with
+the sorted vocabulary of its non-missing cells. Encoded values are float64 with NaN where a cell
+is missing; categorical columns give their ordinal codes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from absl import logging
+
+from ae_jax.data import cells
+from ae_jax.data.cells import Cells, grouped_separator, quote_names
+from ae_jax.data.tables import BOOL_WORDS, Table
+from ae_jax.errors import UserError
+
+MISSING = ("error", "drop", "impute")
+# A column this numeric is a numeric column with typos, not a categorical one.
+_NUMERIC_SHARE = 0.9
+_NAN_WORDS = {"nan", "+nan", "-nan"}
+
+
+def infer_kind(table: Table, name: str, column: Cells, missing: np.ndarray
+               ) -> tuple[str, list[str] | None]:
+    """Picks "numeric", "boolean" or "categorical" (with its sorted vocabulary) for a column;
+    `missing` marks the cells that are missing values (they do not count)."""
+    col = column.values
+    if not column.text:
+        return ("boolean" if np.asarray(col).dtype.kind == "b" else "numeric"), None
+    if column.fast is not None:  # every cell a number
+        return "numeric", None
+    uniq, inverse = column.distinct
+    bad_text = column.parsed[1]
+    counts = np.bincount(inverse[~missing], minlength=len(uniq))  # nulls are missing
+    seen = counts > 0
+    not_number = bad_text[:-1] & seen
+    if not not_number.any():
+        return "numeric", None
+    texts = [u for u, s in zip(uniq, seen, strict=True) if s]
+    not_numbers = [uniq[k] for k in np.flatnonzero(not_number)]
+    bad = lambda: np.flatnonzero(bad_text[inverse] & ~missing)  # positions, for messages
+    sep = grouped_separator(not_numbers)
+    if sep:
+        raise UserError(
+            f"{table.source}: column {name!r} holds numbers written with a thousands "
+            f"separator {sep!r}: {table.where(bad(), col)}; expected plain numbers: set "
+            f"data.thousands={sep!r} to read {not_numbers[0]!r} as "
+            f"{float(not_numbers[0].replace(sep, '')):g}, or remove the separators in the file")
+    if {t.lower() for t in texts} <= BOOL_WORDS.keys():
+        return "boolean", None
+    present, n_bad = int(counts.sum()), int(counts[not_number].sum())
+    if present - n_bad >= _NUMERIC_SHARE * present:
+        which = "cells" if present == len(col) else "non-missing cells"
+        raise UserError(
+            f"{table.source}: column {name!r} cannot be encoded: {present - n_bad} of its "
+            f"{present} {which} are numbers, but these are not: {table.where(bad(), col)}; "
+            "expected a number in every cell of a numeric column: fix or drop those rows, or "
+            "add the cell's text to data.na_values if it marks a missing value")
+    return "categorical", sorted(texts)
+
+
+def column_values(table: Table, name: str, column: Cells, kind: str, vocab: list[str] | None,
+                  missing: np.ndarray) -> np.ndarray:
+    """The column encoded as float64 (ordinal codes for categorical), NaN where missing."""
+    where = f"{table.source}: column {name!r}"
+    col, thousands = column.values, column.thousands
+    if kind == "numeric":
+        x, bad = column.numbers
+        bad = bad[~missing[bad]]
+        if bad.size:
+            texts = sorted({cells.cell(col, r) for r in bad[:100]})
+            sep = "" if thousands else grouped_separator(texts)
+            hint = f" (set data.thousands={sep!r} for numbers like {texts[0]!r})" if sep else ""
+            raise UserError(f"{where} was numeric in training, but these cells are not "
+                            f"numbers: {table.where(bad, col)}; expected a number in every "
+                            f"cell{hint}")
+        finite = np.isfinite(x)
+        if not finite.all():
+            nonfinite = np.flatnonzero(~finite & ~missing)
+            if nonfinite.size:
+                raise UserError(f"{where} has NaN or infinite values at "
+                                f"{table.where(nonfinite, col)}; expected finite numbers")
+        return np.where(missing, np.nan, x) if missing.any() else x
+    if kind == "boolean":
+        if not cells.is_text(col):
+            x = np.asarray(col, dtype=np.float64)
+            x = np.where((x == 0) | (x == 1), x, np.nan)
+        else:
+            uniq, inverse = column.distinct
+            table_u = np.array([BOOL_WORDS.get(u.lower(), np.nan) for u in uniq] + [np.nan])
+            x = table_u[inverse]
+        bad = np.flatnonzero(np.isnan(x) & ~missing)
+        if bad.size:
+            raise UserError(f"{where} was true/false in training, but these cells are not: "
+                            f"{table.where(bad, col)}; expected true/false (any case) or 1/0")
+        return np.where(missing, np.nan, x)
+    uniq, inverse = column.distinct
+    known = np.array(vocab, dtype=str)
+    pos = np.searchsorted(known, np.array(uniq, dtype=str))
+    found = pos < len(known)
+    found[found] = known[pos[found]] == np.array(uniq, dtype=str)[found]
+    codes = np.append(np.where(found, pos, -1), -1)[inverse]
+    unseen = np.flatnonzero((codes < 0) & ~missing)
+    if unseen.size:
+        raise UserError(f"{where} has values not seen in training at "
+                        f"{table.where(unseen, col)}; known values: {quote_names(vocab)}")
+    return np.where(missing, np.nan, codes.astype(np.float64))
+
+
+def missing_error(table: Table, name: str, col, missing: np.ndarray, mode: str,
+                  na_values: tuple[str, ...], trained: bool) -> UserError:
+    """The refusal of a column's missing values (data.missing='error', or a new file for a
+    model trained without imputation)."""
+    rows = np.flatnonzero(missing)
+    markers = sorted({cells.cell(col, r) for r in rows[:1000]})
+    if markers == [""]:
+        noun = f"{rows.size} empty cell(s) (missing values)"
+    elif all(m.lower() in _NAN_WORDS for m in markers):
+        noun = "NaN or infinite values"  # the words of the finite check: NaN is missing too
+    else:
+        noun = f"{rows.size} missing value(s) (marker(s) {quote_names(markers, 8)})"
+    if trained:
+        remedy = (f"the model was trained with data.missing={mode!r}, so new rows need a "
+                  "value in every cell: fill them in or drop those rows")
+    else:
+        remedy = ("expected a value in every cell (data.missing='error'): set "
+                  "data.missing='drop' to drop those rows, or data.missing='impute' to fill "
+                  "them with the training split's mean (numeric) or most frequent value "
+                  "(categorical, true/false), or fill them in the file; markers read as "
+                  f"missing: data.na_values={tuple(na_values)!r}, and NaN in number arrays")
+    return UserError(f"{table.source}: column {name!r} has {noun} at "
+                     f"{table.where(rows, col)}; {remedy}")
+
+
+def impute_value(table: Table, name: str, kind: str, vocab: list[str] | None, x: np.ndarray,
+                 missing: np.ndarray, train_rows: np.ndarray) -> float | str:
+    """The fill value of a column from its training rows: mean (numeric), most frequent value
+    (boolean: 1.0 / 0.0, categorical: the category; ties go to the first)."""
+    present = x[train_rows][~missing[train_rows]]
+    if not present.size:
+        raise UserError(f"{table.source}: column {name!r} has no value in the {train_rows.size} "
+                        "rows of the training split, so data.missing='impute' has nothing to "
+                        "fill its missing cells from; expected some values: drop the column "
+                        "or use data.missing='drop'")
+    if kind == "numeric":
+        with np.errstate(over="ignore"):
+            return float(present.mean())
+    counts = np.bincount(present.astype(np.int64), minlength=len(vocab) if vocab else 2)
+    return vocab[int(counts.argmax())] if kind == "categorical" else float(counts.argmax())
+
+
+def log_imputed(name: str, kind: str, count: int, value: float | str, new: bool) -> None:
+    how = "mean" if kind == "numeric" else "most frequent value"
+    logging.info("data: column %r: %d missing value(s) filled with the training split's %s %r%s",
+                 name, count, how, value, " (new rows)" if new else "")

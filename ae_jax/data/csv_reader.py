@@ -1,0 +1,326 @@
+"""Delimited text (.csv, .tsv) and Parquet files as raw text columns, read with pyarrow.
+
+pyarrow's multithreaded CSV reader parses the columns that are all numbers into float64 (the
+types are guessed from the first rows; a column where a later cell is no number is read again
+as text) and every other column as text: kinds (numeric, true/false, categorical) are the
+`Preprocessor`'s to decide, with Python's rules. The file line of each row is found only when
+an error message asks for it: NumPy finds it from the positions of line ends and quotes.
+Anything pyarrow refuses is read again with Python's `csv` module to name the offending line.
+
+The delimiter is sniffed among `DELIMITERS` from the header and the first rows unless
+`data.delimiter` names it; `.tsv` files are tab-separated.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ae_jax.data.cells import parse_floats, quote_names
+from ae_jax.errors import UserError
+
+DELIMITERS = (",", ";", "\t", "|")
+_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+_ALIASES = {"tab": "\t", "\\t": "\t"}
+_SNIFF_BYTES = 1 << 16  # the header and first rows the delimiter is sniffed from
+_SNIFF_ROWS = 20
+# Text columns come dictionary-encoded from the parser's threads (`cells` reads the distinct
+# values from the dictionary).
+_TEXT = pa.dictionary(pa.int32(), pa.string())
+_SCAN_BYTES = 1 << 24  # bytes searched at a time (quotes, line ends): bounds temporaries
+
+
+def resolve_delimiter(value: str) -> str:
+    """`data.delimiter` as the character to split on ("auto" stays "auto")."""
+    value = _ALIASES.get(value, value)
+    if value != "auto" and (len(value) != 1 or value in "\"\r\n"):
+        raise UserError(f"data.delimiter {value!r} is not supported; expected 'auto' (sniffed "
+                        "among ',', ';', tab and '|') or one character such as ',' ';' '|' or "
+                        "'tab'")
+    return value
+
+
+def _rows(text: str, delim: str) -> list[list[str]]:
+    """The non-blank rows of `text` up to the first one Python's csv module cannot read."""
+    rows: list[list[str]] = []
+    try:
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delim):
+            if row:
+                rows.append(row)
+    except csv.Error:
+        pass
+    return rows
+
+
+def _sniff(text: str) -> str:
+    """The delimiter that splits the header into the most columns with most rows agreeing."""
+    best, best_score = ",", (0.0, 1)
+    for delim in DELIMITERS:
+        rows = _rows(text, delim)[:_SNIFF_ROWS + 1]
+        if not rows or len(rows[0]) < 2:
+            continue
+        agree = sum(len(r) == len(rows[0]) for r in rows) / len(rows)
+        if agree >= 0.5 and (agree, len(rows[0])) > best_score:
+            best, best_score = delim, (agree, len(rows[0]))
+    return best
+
+
+def _check_header(header: list[str], shown: str, delim: str, given: bool) -> None:
+    if any(not name for name in header):
+        raise UserError(f"{shown}: header column {header.index('') + 1} has no name; expected "
+                        "a name for every column in the first row")
+    dupes = sorted({n for n in header if header.count(n) > 1})
+    if dupes:
+        raise UserError(f"{shown}: duplicate column names in the header: {quote_names(dupes)}; "
+                        "expected unique names")
+    if not parse_floats(np.array(header, dtype=object))[1].size:
+        raise UserError(f"{shown}: the first row {quote_names(header, 5)} looks like data; "
+                        "expected a header row of column names")
+    inside = [d for d in DELIMITERS if len(header) == 1 and d in header[0]]
+    if inside:
+        how = (f"data.delimiter={_NAMES.get(delim, repr(delim))}" if given else
+               "no delimiter among ',', ';', tab and '|' splits the header and first rows "
+               "consistently")
+        raise UserError(f"{shown}: the header row reads as one column named {header[0]!r} "
+                        f"({how}), but it contains {_NAMES[inside[0]]}; expected a header with "
+                        f"one name per column: set data.delimiter to the file's delimiter "
+                        f"(e.g. {_NAMES[inside[0]]}), or make every row have as many cells "
+                        "as the header")
+
+
+def _sample(full: str, shown: str) -> tuple[str, bool]:
+    """The first bytes of the file as text (whole lines), and whether it holds a quote."""
+    quoted = False
+    with open(full, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+        block = head
+        while block and not quoted:  # a fast byte search, a block at a time
+            quoted = b'"' in block
+            block = f.read(_SCAN_BYTES)
+    head = head[len(codecs.BOM_UTF8):] if head.startswith(codecs.BOM_UTF8) else head
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 3:  # not just a character cut by the sample's end
+            raise _not_utf8(shown) from None
+        text = head[:e.start].decode("utf-8")
+    if len(head) >= _SNIFF_BYTES - len(codecs.BOM_UTF8):  # drop the last, maybe partial, line
+        text = text[:text.rfind("\n") + 1] or text
+    return text, quoted
+
+
+class TextFile:
+    """What a `Table` read from delimited text can still ask its file: the file line of each
+    data row, and a column's cells as text. Both read the file again, so only error messages
+    and rare cases (a column of numbers that training saw as categories) pay for them.
+    """
+
+    def __init__(self, full: str, shown: str, delim: str, quoted: bool, names: list[str],
+                 num_rows: int):
+        self.full, self.shown, self.delim, self.quoted = full, shown, delim, quoted
+        self.names, self.num_rows = names, num_rows  # names as in the file, unstripped
+        self.header = [n.strip() for n in names]
+        self._lines: np.ndarray | None = None
+
+    def line_numbers(self) -> np.ndarray:
+        """File line of each data row (found once, when first asked for)."""
+        if self._lines is None:
+            with open(self.full, "rb") as f:
+                raw = f.read()
+            start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+            lines = _line_numbers(raw, start)
+            if len(lines) != self.num_rows + 1:  # e.g. a stray quote: Python's reader knows
+                lines = _scan(self.full, self.shown, self.delim, len(self.names))
+            self._lines = lines[1:]
+        return self._lines
+
+    def text(self, j: int) -> pa.ChunkedArray:
+        """Column `j`'s cells as text, as they are in the file."""
+        return _parse(self, {self.names[j]: pa.string()}, [self.names[j]]).column(0)
+
+
+def _parse(file: TextFile, types: dict[str, pa.DataType], only: list[str] | None = None
+           ) -> pa.Table:
+    return pacsv.read_csv(
+        file.full,  # the first row names the columns
+        # Quoted cells may hold line breaks; without quotes, blocks split faster.
+        parse_options=pacsv.ParseOptions(delimiter=file.delim, newlines_in_values=file.quoted),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types, include_columns=only, null_values=[],
+            strings_can_be_null=False, quoted_strings_can_be_null=False))
+
+
+def _guess_types(rows: list[list[str]], width: int, text: set[int]) -> list[pa.DataType]:
+    """float64 for the columns whose sampled cells are all numbers pyarrow reads, else text
+    (dictionary-encoded; the reader falls back to text for a column where a later cell is no
+    number)."""
+    types = []
+    for j in range(width):
+        cells = [r[j] for r in rows[1:] if len(r) == width]
+        try:
+            numeric = bool(cells) and j not in text and pc.cast(
+                pa.array(cells, pa.string()), pa.float64()).null_count == 0
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            numeric = False
+        types.append(pa.float64() if numeric else _TEXT)
+    return types
+
+
+def read_delimited(full: str, shown: str, ext: str, delimiter: str, label_column: str = ""
+                   ) -> tuple[list[str], list[pa.ChunkedArray | np.ndarray], TextFile]:
+    """Reads a delimited text file with a header row.
+
+    Columns whose cells are all numbers come back as float64 NumPy arrays (parsed by pyarrow's
+    multithreaded reader), the others as dictionary-encoded pyarrow text (`cells.Cells` strips
+    the cells), and `label_column` always as text.
+
+    Returns:
+        The header names (stripped), one array per column, and the `TextFile`.
+    """
+    text, quoted = _sample(full, shown)
+    given = resolve_delimiter(delimiter)
+    delim = given if given != "auto" else ("\t" if ext == ".tsv" else _sniff(text))
+    rows = _rows(text, delim)
+    if not rows:
+        what = "is empty" if not text.strip() else "has a first row that is not valid CSV"
+        raise UserError(f"{shown} {what}; expected a header row of column names followed by "
+                        "data rows")
+    header = [c.strip() for c in rows[0]]
+    _check_header(header, shown, delim, given != "auto")
+    file = TextFile(full, shown, delim, quoted, rows[0], 0)
+    types = _guess_types(rows, len(header), {header.index(label_column)}
+                         if label_column in header else set())
+    for _ in range(len(header) + 1):
+        try:
+            table = _parse(file, dict(zip(file.names, types, strict=True)))
+            break
+        except UnicodeDecodeError:
+            raise _not_utf8(shown) from None
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            bad = re.search(r"column #(\d+): CSV conversion error", str(e))
+            if not bad or types[int(bad[1])] == _TEXT:
+                raise _explain(full, shown, delim, len(header), str(e)) from None
+            types[int(bad[1])] = _TEXT  # a cell that is no number: read as text
+    try:
+        names = table.column_names
+    except UnicodeDecodeError:
+        raise _not_utf8(shown) from None
+    if names != file.names:
+        raise _explain(full, shown, delim, len(header), "the header row splits differently")
+    if table.num_rows < 1:
+        raise UserError(f"{shown} has a header row but no data rows; expected at least 2 rows "
+                        "to split into train and validation")
+    table = table.unify_dictionaries()  # one vocabulary per column, not one per block
+    values = [col.to_numpy() if col.type == pa.float64() else col for col in table.columns]
+    file.num_rows = table.num_rows
+    del table
+    pa.default_memory_pool().release_unused()  # the parser's scratch buffers
+    return header, values, file
+
+
+def _not_utf8(shown: str) -> UserError:
+    return UserError(f"{shown} is not UTF-8 text; expected a delimited text file (comma, "
+                     "semicolon, tab or '|') with a header row")
+
+
+def _line_numbers(raw: bytes, start: int) -> np.ndarray:
+    """File line of each non-blank record (header included).
+
+    Lines end at "\\n", "\\r\\n" or a lone "\\r" (as for Python's csv module); a line end ends a
+    record unless an odd number of quotes precedes it (RFC 4180: an escaped quote is two
+    quotes). The caller checks the count against the parser's.
+    """
+    buf = np.frombuffer(raw, np.uint8)
+    # Only the bytes the file holds are searched (bytes.__contains__ is a fast scan).
+    found: dict[int, list[np.ndarray]] = {b: [] for b in (10, 13, 34) if bytes([b]) in raw}
+    for i in range(0, len(buf), _SCAN_BYTES):
+        block = buf[i:i + _SCAN_BYTES]
+        for byte, hits in found.items():
+            hits.append(np.flatnonzero(block == byte) + i)
+    nl, cr, quotes = (np.concatenate(found.get(b) or [np.zeros(0, np.int64)])
+                      for b in (10, 13, 34))
+    lone_cr = cr[(cr + 1 >= len(buf)) | (buf[np.minimum(cr + 1, len(buf) - 1)] != 10)]
+    breaks = np.sort(np.concatenate([nl, lone_cr]))
+    inside = np.searchsorted(quotes, breaks) % 2 == 1
+    ends = np.append(breaks[~inside], len(buf))
+    starts = np.concatenate([[start], ends[:-1] + 1])
+    length = ends - starts
+    crlf = np.zeros(len(ends), bool)
+    has = length > 0
+    crlf[has] = buf[ends[has] - 1] == 13  # "\r\n": the "\r" is no content
+    # Python's csv module numbers a record by its last line; so do we.
+    last = ends[length - crlf > 0]
+    return np.searchsorted(breaks, last) + 1
+
+
+def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
+    """File lines of the header and data rows, read with Python's csv module; raises the
+    first problem."""
+    lines: list[int] = []
+    with open(full, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=delim)
+        try:
+            for row in reader:
+                if not row:  # blank line: nothing to read, and trailing ones are common
+                    continue
+                if lines and len(row) != width:
+                    raise UserError(
+                        f"{shown}: line {reader.line_num} (data row {len(lines)}) has "
+                        f"{len(row)} cells but the header has {width} columns; expected one "
+                        f"cell per column in every row (delimiter {_NAMES.get(delim, delim)})")
+                lines.append(reader.line_num)
+        except UnicodeDecodeError:
+            raise _not_utf8(shown) from None
+        except csv.Error as e:
+            raise UserError(f"{shown}: line {reader.line_num} is not valid CSV ({e})") from None
+    return np.array(lines, dtype=np.int64)
+
+
+def _explain(full: str, shown: str, delim: str, width: int, reason: str) -> UserError:
+    """The precise error for a file pyarrow refused (raised by the Python scan when it finds
+    it), else pyarrow's own reason."""
+    if "UTF8" in reason:
+        return _not_utf8(shown)
+    _scan(full, shown, delim, width)
+    return UserError(f"{shown} cannot be read as delimited text ({reason.strip()}); expected a "
+                     f"header row and rows of {width} cells separated by "
+                     f"{_NAMES.get(delim, repr(delim))}")
+
+
+def read_parquet(full: str, shown: str) -> tuple[list[str], list[pa.Array | np.ndarray]]:
+    """Reads a Parquet file: numbers and booleans as NumPy arrays (nulls in numbers become NaN,
+    a missing value), everything else as pyarrow text (nulls stay null, a missing value)."""
+    try:
+        table = pq.read_table(full)
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise UserError(f"{shown} cannot be read as a Parquet file ({e}); expected a Parquet "
+                        "table of number, boolean or text columns") from None
+    names = [str(n) for n in table.column_names]
+    if not names or table.num_rows == 0:
+        raise UserError(f"{shown} has {len(names)} columns and {table.num_rows} rows; expected "
+                        "a header of column names and at least 2 rows")
+    _check_header(names, shown, ",", False)
+    values: list[pa.Array | np.ndarray] = []
+    for name, col in zip(names, table.columns, strict=True):
+        t = col.type
+        try:
+            if pa.types.is_integer(t) and col.null_count == 0:
+                values.append(col.to_numpy())
+            elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+                values.append(pc.cast(col, pa.float64()).to_numpy())
+            elif pa.types.is_boolean(t) and col.null_count == 0:
+                values.append(col.to_numpy())
+            else:
+                values.append(pc.cast(col, pa.string()))
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+            raise UserError(f"{shown}: column {name!r} has type {t}; expected numbers, "
+                            "booleans or text") from None
+    return names, values

@@ -1,0 +1,269 @@
+"""`load_dataset(cfg)`: read one table, split it deterministically, fit the preprocessing.
+
+A bundled scikit-learn set, a user file (`.csv` / `.tsv` with a header row, `.parquet`, `.npy`,
+`.npz`) or an image set (`ae_jax.data.images`) is split into train and validation rows, and one
+`Preprocessor` is fitted on the TRAIN rows. Rows with missing values are refused, dropped
+before the split, or imputed (data.missing). Pixel data (uint8 arrays, or any numbers with
+data.image_shape set) is divided by 255 like the image sets, never scaled per column. Every
+user mistake raises `UserError` naming the field, file, column, row and value, before any
+training starts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from absl import logging
+
+from ae_jax.data import images
+from ae_jax.data.cells import NA_VALUES, THOUSANDS, as_numpy, missing_mask
+from ae_jax.data.columns import MISSING
+from ae_jax.data.csv_reader import resolve_delimiter
+from ae_jax.data.preprocess import Dataset, Preprocessor, check_choice
+from ae_jax.data.tables import (
+    BOOL_WORDS,
+    BUNDLED,
+    NO_LABEL,
+    SCALING,
+    Table,
+    bundled,
+    quote_names,
+    read_table,
+)
+from ae_jax.errors import UserError
+
+
+def _field(cfg: Any, key: str, default: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    value = getattr(cfg, key, default)
+    # bool is an int subclass, but True is no seed and no fraction.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise UserError(f"data.{key} must be {what}; got {value!r}")
+    return value
+
+
+def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    n_val = max(1, int(round(n * val_fraction)))
+    if n < 2 or n - n_val < 1:
+        raise UserError(f"data: {n} row(s) cannot be split with data.val_fraction="
+                        f"{val_fraction}: need at least 2 rows and at least 1 row in each of "
+                        f"train (got {max(n - n_val, 0)}) and validation (got {n_val})")
+    perm = np.random.default_rng(seed).permutation(n)
+    # In row order, so each split keeps the file's order (a mask: no sort of N indices).
+    val = np.zeros(n, bool)
+    val[perm[:n_val]] = True
+    return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+def as_labels(col: np.ndarray) -> np.ndarray:
+    """Label cells as ints, floats, true/false -> 1/0, or else strings (for plot colours)."""
+    col = as_numpy(col)
+    if col.dtype.kind not in "OU":
+        return np.array(col)
+    text = np.asarray(col, dtype=str)
+    for convert in (int, float):
+        try:
+            return np.array([convert(t) for t in text])
+        except ValueError:
+            pass
+    lower = np.char.lower(text)
+    if np.isin(lower, list(BOOL_WORDS)).all():
+        return (lower == "true").astype(np.int64)
+    return text
+
+
+def _options(cfg: Any) -> dict[str, Any]:
+    """The reading options of the data section, checked (fields missing from `cfg` take their
+    defaults)."""
+    na_values = _field(cfg, "na_values", NA_VALUES, (tuple, list), "a tuple of strings")
+    if not all(isinstance(v, str) for v in na_values):
+        raise UserError(f"data.na_values must be a tuple of strings; got {tuple(na_values)!r}")
+    missing = _field(cfg, "missing", "error", str, "a string")
+    check_choice("data.missing", missing, MISSING)
+    thousands = _field(cfg, "thousands", "", str, "a string")
+    check_choice("data.thousands", thousands, THOUSANDS)
+    max_categories = _field(cfg, "max_categories", 1000, (int, np.integer), "an integer")
+    if max_categories < 1:
+        raise UserError(f"data.max_categories must be a positive integer; got {max_categories}")
+    return dict(na_values=tuple(na_values), missing=missing, thousands=thousands,
+                max_categories=int(max_categories))
+
+
+def _image_shape(cfg: Any) -> tuple[int, ...]:
+    shape = _field(cfg, "image_shape", (), (tuple, list), "a tuple such as (28, 28)")
+    ok = len(shape) in (0, 2, 3) and all(
+        isinstance(s, int | np.integer) and not isinstance(s, bool) and s > 0 for s in shape)
+    if not ok:
+        raise UserError(f"data.image_shape must be () (not set), (H, W) or (H, W, C) with "
+                        f"positive integers; got {tuple(shape)!r}")
+    return tuple(int(s) for s in shape)
+
+
+def _drop_missing(table: Table, features: Table, na_values: tuple[str, ...]
+                  ) -> tuple[Table, Table]:
+    """Drops the rows with a missing value in any feature column, logging counts per column."""
+    masks = [missing_mask(col, na_values) for col in features.values]
+    gone = np.logical_or.reduce(masks) if masks else np.zeros(table.num_rows, bool)
+    if not gone.any():
+        return table, features
+    counts = {n: int(m.sum()) for n, m in zip(features.columns, masks, strict=True) if m.any()}
+    if gone.all():
+        raise UserError(f"{table.source}: every one of its {table.num_rows} rows has a missing "
+                        f"value (per column: {counts}), so data.missing='drop' leaves no rows; "
+                        "expected some complete rows: use data.missing='impute', or drop the "
+                        "emptiest columns from the file")
+    logging.info("data: data.missing='drop' dropped %d of %d rows with missing values (per "
+                 "column: %s)", int(gone.sum()), table.num_rows, counts)
+    keep = np.flatnonzero(~gone)
+    return table.take(keep), features.take(keep)
+
+
+def _scaled_splits(p: Preprocessor, encoded: np.ndarray, splits: list[np.ndarray],
+                   source: str) -> list[np.ndarray]:
+    """`p.scale_encoded(encoded[rows])` for the rows of each split, a column at a time (the
+    encoding is column-major: each column is contiguous)."""
+    outs = [np.empty((len(rows), encoded.shape[1]), np.float32) for rows in splits]
+    for j in range(encoded.shape[1]):
+        x = p.scale_encoded(encoded[:, j], source, column=j)
+        for out, rows in zip(outs, splits, strict=True):
+            out[:, j] = x[rows]
+    return outs
+
+
+def _pixels(features: Table, shape: tuple[int, ...] | None, train_idx: np.ndarray,
+            scaling: str, label: str, options: dict[str, Any]) -> tuple[Preprocessor, np.ndarray]:
+    """Pixel data: the Preprocessor that divides by 255 (scaling "standard": per-channel
+    statistics), as `images.load_image_dataset` does, and the (N, D) uint8 pixels."""
+    d = len(features.columns)
+    if shape is not None and math.prod(shape) != d:
+        raise UserError(f"data.image_shape {shape} holds {math.prod(shape)} pixels, but "
+                        f"{features.source} has {d} feature columns"
+                        f"{f' besides the label {label!r}' if label else ''}; expected H*W or "
+                        f"H*W*C equal to {d}")
+    fill: dict[str, float | str] = {}
+    if all(isinstance(v, np.ndarray) and v.dtype == np.uint8 for v in features.values):
+        x = np.stack(features.values, axis=1)
+    else:
+        p, encoded = Preprocessor.fit_encoding(features, train_idx, "ordinal", "none", label,
+                                               **options)
+        fill = p.fill
+        text = [c for c, k in zip(p.input_columns, p.kinds, strict=True) if k != "numeric"]
+        if text:
+            raise UserError(f"{features.source}: data.image_shape {shape} marks pixel data, but "
+                            f"column(s) {quote_names(text)} hold text, not numbers; expected "
+                            "pixel intensities 0..255 in every feature column")
+        bad = np.argwhere((encoded < 0) | (encoded > 255) | (encoded != np.round(encoded)))
+        if bad.size:
+            r, j = (int(v) for v in bad[0])
+            raise UserError(
+                f"{features.source}: column {features.columns[j]!r} has "
+                f"{encoded[r, j]:.6g} at {features.where([r])}, but pixel data (data.image_shape "
+                f"{shape}) holds whole numbers 0..255, divided by 255; expected such intensities:"
+                " for features already scaled, leave data.image_shape=() (a 3-D (N, H, W) array "
+                "still keeps its image shape)")
+        x = encoded.astype(np.uint8)
+    channels = shape[2] if shape is not None and len(shape) == 3 else 1
+    offset, scale = images.pixel_scaling(x[train_idx], d, channels, scaling)
+    p = Preprocessor(features.columns, ["numeric"] * d, {}, scaling=scaling, offset=offset,
+                     scale=scale, label_column=label, fill=fill, **{
+                         k: options[k] for k in ("na_values", "missing", "thousands")})
+    return p, x
+def load_dataset(cfg: Any) -> Dataset:
+    """Loads, splits and preprocesses the data named by the `data` config section.
+
+    Args:
+        cfg: ConfigDict with fields name, path, dir, label_column, keep_label, categorical,
+            scaling, val_fraction, split_seed, npz_key, limit, binarize, image_shape,
+            delimiter, na_values, missing, thousands, max_categories (missing fields take
+            defaults). Image set names (mnist, fashion_mnist, cifar10, tfds:NAME) go to
+            `ae_jax.data.images`; `limit` keeps the first N rows of the training split.
+
+    Returns:
+        The preprocessed `Dataset`. `train_indices` / `val_indices` are rows of the file, also
+        when data.missing='drop' left some out.
+    """
+    name = _field(cfg, "name", "digits", str, "a string")
+    path = _field(cfg, "path", "", str, "a string")
+    label_column = _field(cfg, "label_column", "", str, "a string")
+    keep_label = _field(cfg, "keep_label", False, bool, "True or False")
+    categorical = _field(cfg, "categorical", "ordinal", str, "a string")
+    scaling = _field(cfg, "scaling", "minmax", str, "a string")
+    val_fraction = _field(cfg, "val_fraction", 0.2, (int, float, np.floating), "a number")
+    split_seed = _field(cfg, "split_seed", 0, (int, np.integer), "an integer")
+    npz_key = _field(cfg, "npz_key", "", str, "a string")
+    directory = _field(cfg, "dir", "", str, "a string")
+    limit = _field(cfg, "limit", 0, (int, np.integer), "an integer")
+    binarize = _field(cfg, "binarize", "none", str, "a string")
+    delimiter = resolve_delimiter(_field(cfg, "delimiter", "auto", str, "a string"))
+    image_shape = _image_shape(cfg)
+    options = _options(cfg)
+    check_choice("data.binarize", binarize, images.BINARIZE)
+    if limit < 0:
+        raise UserError(f"data.limit must be a non-negative integer (0 = all rows); got {limit}")
+    check_choice("data.scaling", scaling, SCALING)
+    if not (math.isfinite(val_fraction) and 0 < val_fraction < 1):
+        raise UserError(f"data.val_fraction must be strictly between 0 and 1; got {val_fraction}")
+    if split_seed < 0:
+        raise UserError(f"data.split_seed must be a non-negative integer; got {split_seed}")
+    if not path and images.is_image_set(name):
+        return images.load_image_dataset(name, directory, limit=int(limit), scaling=scaling,
+                                         binarize_mode=binarize, seed=int(split_seed))
+    if binarize != "none":
+        raise UserError(f"data.binarize {binarize!r} is for the image sets "
+                        f"{', '.join(map(repr, images.IMAGE_SETS))} and 'tfds:NAME'; "
+                        f"{'data.path' if path else 'data.name'} {path or name!r} is not one: "
+                        "use data.binarize='none'")
+    if path:
+        table = read_table(path, npz_key, label_column=label_column, field="data.path",
+                           delimiter=delimiter)
+    else:
+        check_choice("data.name", name, BUNDLED + images.IMAGE_SETS + ("tfds:NAME",))
+        table = bundled(name)
+    if label_column == NO_LABEL:  # no label at all: a bundled set's target is no feature
+        label = ""
+        if table.default_label in table.columns:
+            table = table.drop(table.default_label)
+    else:
+        label = label_column or table.default_label
+    if label and label not in table.columns:
+        raise UserError(f"data.label_column {label!r} is not a column of {table.source}; "
+                        f"available columns: {quote_names(table.columns, 100)} (or 'none': no "
+                        "label)")
+    features = table if (keep_label or not label) else table.drop(label)
+    if not features.columns:
+        raise UserError(f"{table.source} has no feature columns besides the label {label!r}; "
+                        "set data.keep_label to True or add feature columns")
+    if options["missing"] == "drop":
+        table, features = _drop_missing(table, features, options["na_values"])
+    train_pos, val_pos = _split(table.num_rows, float(val_fraction), int(split_seed))
+    # Cut after splitting, so a quick run validates on exactly the rows of the full one.
+    train_pos = train_pos[:limit or None]
+    kept_label = "" if keep_label else label
+    shape = image_shape or table.image_shape
+    labels = as_labels(table.column(label)) if label else None
+    rows = table.row_index if table.row_index is not None else np.arange(table.num_rows)
+    source, pixels = table.source, table.pixels
+    del table  # the raw columns live on in `features` until they are encoded
+    if pixels or image_shape:
+        p, x = _pixels(features, shape, train_pos, scaling, kept_label, options)
+        del features
+        train, val = images.scale_pixels(p, x[train_pos]), images.scale_pixels(p, x[val_pos])
+    else:
+        p, encoded = Preprocessor.fit_encoding(features, train_pos, categorical, scaling,
+                                               kept_label, **options)
+        del features  # the raw text: no longer needed, and as large as the file
+        pa.default_memory_pool().release_unused()
+        p.fit_scaling(encoded, train_pos, source)
+        train, val = _scaled_splits(p, encoded, [train_pos, val_pos], source)
+    # Image plots only make sense while the features are exactly the image's pixels.
+    if shape is not None and math.prod(shape) != p.num_features:
+        shape = None
+    return Dataset(
+        name=os.path.basename(path) if path else name, train=train, val=val,
+        columns=list(p.columns), preprocessor=p, image_shape=shape,
+        labels_train=None if labels is None else labels[train_pos],
+        labels_val=None if labels is None else labels[val_pos],
+        train_indices=rows[train_pos], val_indices=rows[val_pos])

@@ -1,0 +1,384 @@
+"""Column kinds, encoding and scaling: the `Preprocessor` fitted on the training split.
+
+Categorical columns become ordinal codes or one-hot columns, true/false columns 1/0, missing
+values are refused or imputed (data.missing), and every output column is scaled with statistics
+of the TRAIN rows only. The fitted `Preprocessor` (saved as JSON) encodes new files for
+inference exactly as the training data was encoded, imputation included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from absl import logging
+
+from ae_jax.data import cells
+from ae_jax.data import columns as col_lib
+from ae_jax.data.cells import NA_VALUES, THOUSANDS, Cells, quote_names
+from ae_jax.data.columns import MISSING
+from ae_jax.data.tables import CATEGORICAL, SCALING, Table
+from ae_jax.errors import UserError
+
+_STATS_BYTES = 1 << 24  # train rows x columns read at a time for the scaling statistics
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_choice(field: str, value: Any, valid: Sequence[str]) -> None:
+    if value not in valid:
+        raise UserError(f"{field} {value!r} is not supported; expected one of "
+                        f"{', '.join(map(repr, valid))}")
+
+
+def _infer_kind(table: Table, name: str, col, missing: np.ndarray | None = None,
+                thousands: str = "") -> tuple[str, list[str] | None]:
+    """Picks "numeric", "boolean" or "categorical" (with its sorted vocabulary) for a column."""
+    column = Cells(col, thousands)
+    return col_lib.infer_kind(table, name, column, column.missing(NA_VALUES)
+                              if missing is None else missing)
+
+
+def _size(nbytes: float) -> str:
+    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= factor:
+            return f"{nbytes / factor:.1f} {unit}"
+    return f"{nbytes:.0f} bytes"
+
+
+class Preprocessor:
+    """Encodes raw columns (categories, booleans) and scales them with train statistics.
+
+    The category vocabulary of a categorical column is taken from the whole column (train and
+    validation rows): categories are names, not statistics, so this leaks nothing, and it means
+    validation rows never hold an unseen category. Scaling statistics use train rows only.
+
+    Attributes:
+        input_columns: raw column names expected in a table (label excluded unless kept).
+        columns: output feature names; one-hot columns are named "COLUMN=value".
+        kinds: "numeric", "boolean" or "categorical", one per input column.
+        categories: sorted vocabulary per categorical column.
+        categorical: "ordinal" or "onehot".
+        scaling: "minmax", "standard" or "none".
+        offset, scale: per output column; output = (encoded - offset) / scale.
+        label_column: label column dropped from tables passed to `transform` ("" if none).
+        threshold: None, or the value above which a scaled output becomes 1 and else 0 (the
+            "fixed" binarisation of image sets, applied to new files too).
+        na_values: text cells that are missing values (NaN in number arrays is, too).
+        missing: how training treated missing values: "error", "drop" or "impute".
+        fill: with "impute": per input column, the value a missing cell gets (a number, or the
+            category), fitted on the training split and applied to new files alike.
+        thousands: thousands separator read inside numbers ("" = none).
+    """
+
+    def __init__(self, input_columns: Sequence[str], kinds: Sequence[str],
+                 categories: dict[str, Sequence[str]], categorical: str = "ordinal",
+                 scaling: str = "minmax", offset: Sequence[float] | None = None,
+                 scale: Sequence[float] | None = None, label_column: str = "",
+                 threshold: float | None = None, *, na_values: Sequence[str] = NA_VALUES,
+                 missing: str = "error", fill: dict[str, float | str] | None = None,
+                 thousands: str = ""):
+        self.input_columns, self.kinds = list(input_columns), list(kinds)
+        self.threshold = None if threshold is None else float(threshold)
+        self.categories = {k: [str(v) for v in vs] for k, vs in categories.items()}
+        self.categorical, self.scaling, self.label_column = categorical, scaling, label_column
+        self.na_values, self.missing = tuple(str(v) for v in na_values), missing
+        self.fill, self.thousands = dict(fill or {}), thousands
+        self.columns: list[str] = []
+        for name, kind in zip(self.input_columns, self.kinds, strict=True):
+            if kind == "categorical" and categorical == "onehot":
+                self.columns += [f"{name}={v}" for v in self.categories[name]]
+            else:
+                self.columns.append(name)
+        d = len(self.columns)
+        self.offset = np.zeros(d) if offset is None else np.asarray(offset, dtype=np.float64)
+        self.scale = np.ones(d) if scale is None else np.asarray(scale, dtype=np.float64)
+        if self.offset.shape != (d,) or self.scale.shape != (d,):
+            raise UserError(f"preprocessor: offset and scale need {d} values, one per output "
+                            f"column; got {self.offset.shape} and {self.scale.shape}")
+
+    @property
+    def num_features(self) -> int:
+        return len(self.columns)
+
+    @classmethod
+    def fit(cls, table: Table, train_rows: Sequence[int] | np.ndarray, *,
+            categorical: str = "ordinal", scaling: str = "minmax", label_column: str = "",
+            **options: Any) -> Preprocessor:
+        """Infers column kinds from `table` and fits scaling on its `train_rows`; `options`:
+        na_values, missing, thousands, max_categories (see `fit_encoding`)."""
+        return cls.fit_transform(table, np.asarray(train_rows), categorical, scaling,
+                                 label_column, **options)[0]
+
+    @classmethod
+    def fit_transform(cls, table: Table, train_rows: np.ndarray, categorical: str, scaling: str,
+                      label_column: str, **options: Any) -> tuple[Preprocessor, np.ndarray]:
+        """`fit_encoding`, then the scaling statistics of the train rows."""
+        p, encoded = cls.fit_encoding(table, train_rows, categorical, scaling, label_column,
+                                      **options)
+        p.fit_scaling(encoded, np.asarray(train_rows), table.source)
+        return p, encoded
+
+    @classmethod
+    def fit_encoding(cls, table: Table, train_rows: np.ndarray, categorical: str, scaling: str,
+                     label_column: str, *, na_values: Sequence[str] = NA_VALUES,
+                     missing: str = "error", thousands: str = "", max_categories: int = 1000
+                     ) -> tuple[Preprocessor, np.ndarray]:
+        """Infers the column kinds, fits imputation on `train_rows` (missing="impute"), and
+        returns the unscaled `Preprocessor` with the (N, num_features) float64 encoding."""
+        check_choice("data.categorical", categorical, CATEGORICAL)
+        check_choice("data.scaling", scaling, SCALING)
+        check_choice("data.missing", missing, MISSING)
+        check_choice("data.thousands", thousands, THOUSANDS)
+        columns = [Cells(col, thousands) for col in table.values]
+        # Parsing (pyarrow casts, dictionary encodings) releases the GIL: a column per thread.
+        with ThreadPoolExecutor(max_workers=max(1, min(len(columns), os.cpu_count() or 1))
+                                ) as pool:
+            masks = list(pool.map(lambda c: c.missing(na_values), columns))
+        kinds, categories = [], {}
+        for name, column, mask in zip(table.columns, columns, masks, strict=True):
+            kind, vocab = col_lib.infer_kind(table, name, column, mask)
+            if kind != "numeric":
+                column.release("fast", "parsed")  # not needed again
+            kinds.append(kind)
+            if vocab is not None:
+                categories[name] = vocab
+        p = cls(table.columns, kinds, categories, categorical, scaling, label_column=label_column,
+                na_values=na_values, missing=missing, thousands=thousands)
+        p._check_width(table, max_categories)
+        rows = np.asarray(train_rows) if missing == "impute" else None
+        return p, p._encode(table, masks, rows, columns)
+
+    def _check_width(self, table: Table, max_categories: int) -> None:
+        if self.categorical != "onehot":
+            return
+        for name, vocab in self.categories.items():
+            if len(vocab) > max_categories:
+                d, n = self.num_features, table.num_rows
+                raise UserError(
+                    f"{table.source}: column {name!r} has {len(vocab)} categories, more than "
+                    f"data.max_categories={max_categories}; one-hot encoding would give {d} "
+                    f"feature columns, {n} rows x {d} features x 4 bytes = {_size(4.0 * n * d)}"
+                    f"; use data.categorical='ordinal' (one column of codes), drop the column, "
+                    "or raise data.max_categories")
+
+    def fit_scaling(self, encoded: np.ndarray, train_rows: np.ndarray, source: str) -> None:
+        """Sets `offset` and `scale` from the train rows of the encoding (`source` names the
+        data in errors); refuses columns whose scaling is not finite."""
+        d = encoded.shape[1]
+        lo, hi, mean, std = (np.zeros(d) for _ in range(4))
+        block = max(1, _STATS_BYTES // (8 * max(len(train_rows), 1)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            for s in range(0, d, block):
+                t = encoded[train_rows, s:s + block]
+                lo[s:s + block], hi[s:s + block] = t.min(axis=0), t.max(axis=0)
+                if self.scaling == "standard":
+                    mean[s:s + block], std[s:s + block] = t.mean(axis=0), t.std(axis=0)
+            spread = hi - lo
+        self._refuse_nonfinite(source, lo, hi, spread, "range (max - min)")
+        constant = hi == lo
+        if self.scaling == "minmax":
+            self.offset, self.scale = lo, spread
+        elif self.scaling == "standard":
+            stats_ok = np.isfinite(mean) & np.isfinite(std)
+            self._refuse_nonfinite(source, lo, hi, np.where(stats_ok, 0.0, np.inf),
+                                   "mean or standard deviation")
+            # A constant column's float mean can be off by one ulp; its min maps it to exactly 0.
+            self.offset, self.scale = np.where(constant, lo, mean), std
+        self.scale = np.where(constant, 1.0, self.scale)  # no division by zero for constants
+        with np.errstate(over="ignore"):
+            largest = np.maximum(abs(lo - self.offset), abs(hi - self.offset)) / self.scale
+        self._refuse_nonfinite(source, lo, hi, np.where(largest > _F32_MAX, np.inf, largest),
+                               "largest scaled value in float32")
+        if constant.any():
+            names = [c for c, k in zip(self.columns, constant, strict=True) if k]
+            logging.warning("data: %d constant column(s) in the training split, left unscaled "
+                            "(scale 1; they carry no information): %s", len(names),
+                            quote_names(names, 20))
+
+    def _refuse_nonfinite(self, source: str, lo: np.ndarray, hi: np.ndarray,
+                          value: np.ndarray, what: str) -> None:
+        bad = np.flatnonzero(~np.isfinite(value))
+        if bad.size:
+            j = int(bad[0])
+            raise UserError(
+                f"{source}: column {self.columns[j]!r} cannot be scaled: its training "
+                f"values run from {lo[j]:.6g} to {hi[j]:.6g}, and their {what} is not finite "
+                f"(data.scaling={self.scaling!r}); expected values whose scaled range fits in "
+                "float64 and float32: rescale the column (e.g. change its units), use another "
+                "data.scaling, or drop it")
+
+    def _as_table(self, data: Table | np.ndarray | Sequence[Sequence[Any]]) -> Table:
+        """Puts the input's columns in training order, or says which columns do not match."""
+        n = len(self.input_columns)
+        trained = f"the model was trained on {n} columns ({quote_names(self.input_columns)})"
+        if isinstance(data, Table):
+            # A label column (the trained one, or one read_table attached) is not a feature.
+            labels = {self.label_column, data.default_label} - set(self.input_columns) - {""}
+            given = [c for c in data.columns if c not in labels]
+            missing = [c for c in self.input_columns if c not in given]
+            extra = [c for c in given if c not in self.input_columns]
+            if missing or extra:
+                parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
+                    [f"extra {', '.join(map(repr, extra))}"] if extra else [])
+                raise UserError(f"{trained}; {data.source} has {len(given)}: {'; '.join(parts)}")
+            order = [data.columns.index(c) for c in self.input_columns]
+            return dataclasses.replace(data, columns=list(self.input_columns),
+                                       values=[data.values[i] for i in order])
+        arr = np.asarray(data)
+        if arr.ndim != 2 or arr.shape[1] != n or arr.dtype.kind not in "biufUOT":
+            raise UserError(f"{trained}; the input array has shape {arr.shape} and dtype "
+                            f"{arr.dtype}; expected shape (N, {n}) of numbers or raw strings")
+        return Table("the input array", list(self.input_columns), list(arr.T))
+
+    def _encode(self, table: Table, masks: list[np.ndarray] | None = None,
+                impute_rows: np.ndarray | None = None, columns: list[Cells] | None = None
+                ) -> np.ndarray:
+        """(N, num_features) float64. Fitting passes the missing-value `masks` and `columns`
+        it already has, and `impute_rows` to fit `fill` on (data.missing='impute')."""
+        # Column-major: each column's pages are touched only when it is written, while the
+        # parsed numbers it replaces are freed (peak memory of large files).
+        out = np.empty((table.num_rows, self.num_features), order="F")
+        j, fitting = 0, masks is not None
+        for i, (name, col, kind) in enumerate(zip(table.columns, table.values, self.kinds,
+                                                  strict=True)):
+            if kind == "categorical" and not fitting and not cells.is_text(col):
+                col = table.text(name)  # categories are texts: "007", not 7.0
+            column = columns[i] if columns else Cells(col, self.thousands)
+            mask = masks[i] if fitting else column.missing(self.na_values)
+            count = int(mask.sum())
+            if count and impute_rows is None and name not in self.fill:
+                raise col_lib.missing_error(table, name, col, mask, self.missing, self.na_values,
+                                            trained=not fitting)
+            vocab = self.categories.get(name)
+            x = col_lib.column_values(table, name, column, kind, vocab, mask)
+            column.release()
+            if impute_rows is not None:
+                self.fill[name] = col_lib.impute_value(table, name, kind, vocab, x, mask,
+                                                       impute_rows)
+            if count:
+                col_lib.log_imputed(name, kind, count, self.fill[name], new=not fitting)
+                fill = self.fill[name]
+                x[mask] = vocab.index(fill) if kind == "categorical" else fill
+            if kind == "categorical" and self.categorical == "onehot":
+                out[:, j:j + len(vocab)] = 0.0
+                out[np.arange(len(x)), j + x.astype(np.int64)] = 1.0
+                j += len(vocab)
+            else:
+                out[:, j] = x
+                j += 1
+        return out
+
+    def scale_encoded(self, encoded: np.ndarray, source: str = "", column: int | None = None
+                      ) -> np.ndarray:
+        """Scaled float32 features of encoded rows (N, D), or of the values (N,) of output
+        column `column`; refuses values float32 cannot hold."""
+        offset, scale = ((self.offset, self.scale) if column is None else
+                         (self.offset[column], self.scale[column]))
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = ((encoded - offset) / scale).astype(np.float32)
+        if self.threshold is None and not np.isfinite(x).all():
+            at = tuple(int(v) for v in np.argwhere(~np.isfinite(x))[0])
+            j = at[-1] if column is None else column
+            raise UserError(
+                f"{source or 'the data'}: column {self.columns[j]!r} has value "
+                f"{encoded[at]:.6g}, which scaled (offset {self.offset[j]:.6g}, scale "
+                f"{self.scale[j]:.6g}) is not finite in float32 (largest 3.4e38); expected "
+                "values the training data's scaling maps into float32: rescale the column (e.g. "
+                "change its units), use another data.scaling, or drop it")
+        return (x if self.threshold is None else x > self.threshold).astype(np.float32)
+
+    def transform(self, data: Table | np.ndarray | Sequence[Sequence[Any]]) -> np.ndarray:
+        """Encodes and scales raw rows: a `Table` (columns matched by name, any order; the
+        label column is ignored) or a 2-D array / list of rows in `input_columns` order.
+
+        Returns:
+            (N, num_features) float32.
+        """
+        table = self._as_table(data)
+        return self.scale_encoded(self._encode(table), table.source)
+
+    def inverse_scale(self, x: np.ndarray) -> np.ndarray:
+        """Undoes the scaling only (the result is in encoded space), for (..., D) arrays."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 0 or x.shape[-1] != self.num_features:
+            raise UserError(f"inverse_scale: expected an array of shape (..., "
+                            f"{self.num_features}); got {x.shape}")
+        return (x * self.scale + self.offset).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns a JSON-serialisable description (lists, str, float, bool only)."""
+        return {"version": 2, "input_columns": list(self.input_columns),
+                "kinds": list(self.kinds), "categories": dict(self.categories),
+                "categorical": self.categorical, "scaling": self.scaling,
+                "label_column": self.label_column, "columns": list(self.columns),
+                "offset": [float(v) for v in self.offset], "scale": [float(v) for v in self.scale],
+                "threshold": self.threshold, "na_values": list(self.na_values),
+                "missing": self.missing, "fill": dict(self.fill), "thousands": self.thousands}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
+        """Rebuilds a `Preprocessor` from `to_dict` output (version 1 files: empty cells are
+        the only missing values, as they were then)."""
+        keys = ("input_columns", "kinds", "categories", "categorical", "scaling", "offset", "scale")
+        missing = [k for k in keys if not isinstance(d, dict) or k not in d]
+        if missing:
+            raise UserError(f"preprocessor: missing field(s) {quote_names(missing)}; expected "
+                            "a dict written by Preprocessor.to_dict")
+        return cls(d["input_columns"], d["kinds"], d["categories"], d["categorical"],
+                   d["scaling"], d["offset"], d["scale"], d.get("label_column", ""),
+                   d.get("threshold"), na_values=d.get("na_values", [""]),
+                   missing=d.get("missing", "error"), fill=d.get("fill", {}),
+                   thousands=d.get("thousands", ""))
+
+
+def save_preprocessor(p: Preprocessor, path: str) -> None:
+    """Writes `p` as a JSON file."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(p.to_dict(), f, indent=1)
+
+
+def load_preprocessor(path: str) -> Preprocessor:
+    """Reads a JSON file written by `save_preprocessor`."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+    except FileNotFoundError:
+        raise UserError(f"no such preprocessor file {path!r}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"preprocessor file {path!r} is not valid JSON ({e})") from None
+    return Preprocessor.from_dict(d)
+
+
+@dataclasses.dataclass
+class Dataset:
+    """Train and validation features, preprocessed with one `Preprocessor` fitted on train.
+
+    `train_indices` / `val_indices` are the 0-based source rows of each split (sorted), so
+    `preprocessor.transform(read_table(path).take(train_indices))` reproduces `train`. For the
+    image sets of `ae_jax.image_data` they are rows of the train and test files.
+
+    `dynamic_binarize` asks the training loop to replace each batch by Bernoulli samples of its
+    pixels (`image_data.binarize`) with a fresh key per step.
+    """
+
+    name: str
+    train: np.ndarray
+    val: np.ndarray
+    columns: list[str]
+    preprocessor: Preprocessor
+    image_shape: tuple[int, ...] | None = None
+    labels_train: np.ndarray | None = None
+    labels_val: np.ndarray | None = None
+    train_indices: np.ndarray | None = None
+    val_indices: np.ndarray | None = None
+    dynamic_binarize: bool = False
+
+    @property
+    def num_features(self) -> int:
+        return int(self.train.shape[1])
+

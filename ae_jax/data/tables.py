@@ -1,0 +1,227 @@
+"""Table readers: a bundled scikit-learn set or a user file as raw columns.
+
+User files: delimited text with a header row (`.csv`, `.tsv`; see `csv_reader`), Parquet, a
+`.npy` array or a `.npz` archive. `load_dataset(cfg)` (in `load`) splits the table and fits one
+`Preprocessor` (in `preprocess`) on it; cells stay raw here (text stays text) so that a new
+file reads exactly like the training file.
+
+Every user mistake raises `UserError` naming the field, file, column, row and value, before any
+training starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from ae_jax.data import cells
+from ae_jax.data.cells import quote_names
+from ae_jax.data.csv_reader import TextFile, read_delimited, read_parquet
+from ae_jax.errors import UserError
+
+BUNDLED = ("digits", "breast_cancer")
+CATEGORICAL = ("ordinal", "onehot")
+SCALING = ("minmax", "standard", "none")
+# .tsv files are tab-separated; .csv ones are sniffed (data.delimiter).
+EXTENSIONS = (".csv", ".npy", ".npz", ".tsv", ".parquet")
+NO_LABEL = "none"  # data.label_column: no label at all, not even the default one
+_SHOWN_ROWS = 5  # offending rows quoted in one error message
+BOOL_WORDS = {"true": 1.0, "false": 0.0}
+
+
+@dataclasses.dataclass
+class Table:
+    """Raw columns of one source, before any encoding (what `read_table` returns).
+
+    Attributes:
+        source: how error messages name the source, e.g. "data.path 'shop.csv'".
+        columns: column names in source order.
+        values: one 1-D array per column: pyarrow string arrays of cells as read (CSV, TSV,
+            Parquet text; `cells.Cells` strips surrounding whitespace), or NumPy arrays as
+            stored (npy, npz, bundled sets, Parquet numbers and booleans).
+        file: for delimited text, the `TextFile` it was read from: `line_numbers` asks it for
+            lines only when an error message needs them, and `text` for a column's text.
+        row_index: 0-based position of each row in the source (None: 0..N-1); kept by `take`.
+        image_shape: per-row image shape of a flattened image array, else None.
+        default_label: label column used when the config names none: "y" for npz files with
+            such an array, "target" for bundled sets, "" otherwise.
+        pixels: the features are pixel intensities 0..255 (a uint8 array): `load_dataset`
+            divides them by 255 instead of scaling each column.
+    """
+
+    source: str
+    columns: list[str]
+    values: list[np.ndarray]
+    file: TextFile | None = None
+    row_index: np.ndarray | None = None
+    image_shape: tuple[int, ...] | None = None
+    default_label: str = ""
+    pixels: bool = False
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.values[0]) if self.values else 0
+
+    @property
+    def line_numbers(self) -> np.ndarray | None:
+        """File line of each row (delimited text only, else None), so errors point into the
+        file."""
+        if self.file is None:
+            return None
+        lines = self.file.line_numbers()
+        return lines if self.row_index is None else lines[self.row_index]
+
+    def text(self, name: str) -> np.ndarray:
+        """A column's cells as text where the file has it (a delimited file's column of
+        numbers is read again), else the column as stored."""
+        col = self.values[self.columns.index(name)]
+        if self.file is None or cells.is_text(col) or name not in self.file.header:
+            return col
+        text = self.file.text(self.file.header.index(name))
+        return text if self.row_index is None else cells.take(text, self.row_index)
+
+    def column(self, name: str) -> np.ndarray:
+        """The raw column as NumPy (pyarrow text becomes an object array of str)."""
+        return cells.as_numpy(self.values[self.columns.index(name)])
+
+    def take(self, rows: Sequence[int] | np.ndarray) -> Table:
+        """Returns the given rows (0-based positions); error messages keep the original rows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        index = self.row_index if self.row_index is not None else np.arange(self.num_rows)
+        return dataclasses.replace(self, values=[cells.take(v, rows) for v in self.values],
+                                   row_index=index[rows])
+
+    def drop(self, name: str) -> Table:
+        keep = [i for i, c in enumerate(self.columns) if c != name]
+        return dataclasses.replace(
+            self, columns=[self.columns[i] for i in keep], values=[self.values[i] for i in keep]
+        )
+
+    def where(self, rows: Sequence[int], col: np.ndarray | None = None) -> str:
+        """Names up to 5 rows as the user sees them: 1-based data row plus file line or index."""
+        parts = []
+        lines = None if self.file is None else self.file.line_numbers()
+        for r in list(rows)[:_SHOWN_ROWS]:
+            orig = int(self.row_index[r]) if self.row_index is not None else int(r)
+            if lines is not None:
+                part = f"row {orig + 1} (line {int(lines[orig])})"
+            else:
+                part = f"row {orig + 1} (index {orig})"
+            parts.append(part if col is None else f"{part} {cells.cell(col, r)!r}")
+        more = f" and {len(rows) - _SHOWN_ROWS} more" if len(rows) > _SHOWN_ROWS else ""
+        return ", ".join(parts) + more
+
+
+def read_table(path: str, npz_key: str = "", *, label_column: str = "", field: str = "",
+               delimiter: str = "auto") -> Table:
+    """Reads a user file into a `Table`: `.csv` / `.tsv` (header row required), `.parquet`,
+    `.npy` or `.npz`.
+
+    Args:
+        path: the file; its extension picks the format.
+        npz_key: for `.npz`: the feature array; "" means "x" if present, else the only array
+            besides the label array.
+        label_column: for `.npz`: an array of labels, shape (N,) or (N, 1), to add as a column
+            named after its key; "" means "y" if present, "none" means no label array. For
+            `.csv` / `.tsv`: a column read as text even if it holds numbers (labels "3" stay
+            integers, as `as_labels` reads text).
+        field: config field that named the file ("data.path"), used to prefix error messages.
+        delimiter: for `.csv` / `.tsv`: "auto" (sniffed; tab for `.tsv`) or the character.
+
+    Returns:
+        The raw table: text stays text (a delimited file's columns of numbers are float64);
+        column kinds are the `Preprocessor`'s to decide.
+    """
+    shown = f"{field} {path!r}" if field else repr(path)
+    full = os.path.expanduser(path)
+    ext = os.path.splitext(full)[1].lower()
+    if not os.path.exists(full):
+        raise UserError(f"{field + ': ' if field else ''}no such file {path!r}; expected an "
+                        f"existing {', '.join(EXTENSIONS)} file")
+    if ext not in EXTENSIONS:
+        raise UserError(f"{shown}: unsupported file type {ext or '(no extension)'!r}; "
+                        f"supported: {', '.join(EXTENSIONS)}")
+    if os.path.isdir(full) or os.path.getsize(full) == 0:
+        raise UserError(f"{shown} is {'a directory' if os.path.isdir(full) else 'empty'}; "
+                        "expected a file holding a header row and data rows, or an array")
+    if ext in (".csv", ".tsv"):
+        header, values, file = read_delimited(full, shown, ext, delimiter, label_column)
+        return Table(shown, header, values, file=file)
+    if ext == ".parquet":
+        return Table(shown, *read_parquet(full, shown))
+    return _read_arrays(full, shown, ext, npz_key, label_column)
+
+
+def _read_arrays(full: str, shown: str, ext: str, npz_key: str, label_column: str) -> Table:
+    try:
+        # No pickles: loading a data file must not be able to run code.
+        loaded = np.load(full, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise UserError(f"{shown} cannot be read as a NumPy {ext} file ({e}); expected a "
+                        "numeric array") from None
+    labels, label_key, key = None, "", ""
+    if ext == ".npy":
+        x = loaded
+        if label_column and label_column != NO_LABEL:
+            raise UserError(f"data.label_column {label_column!r} is set but {shown} is a .npy "
+                            "file holding one unnamed array; use '' or 'none', or a .npz/.csv file")
+    else:
+        with loaded:
+            keys = list(loaded.files)
+            label_key = label_column or ("y" if "y" in keys else "")
+            label_key = "" if label_key == NO_LABEL else label_key
+            # With no label ('none'), "y" is still no feature candidate.
+            not_x = label_key or ("y" if label_column == NO_LABEL else "")
+            others = [k for k in keys if k != not_x]
+            key = npz_key or ("x" if "x" in keys else (others[0] if len(others) == 1 else ""))
+            for what, k in (("data.label_column", label_key), ("data.npz_key", key)):
+                if k and k not in keys:
+                    raise UserError(f"{what} {k!r} is not an array in {shown}; its arrays: "
+                                    f"{quote_names(keys)}")
+            if not key:
+                raise UserError(f"{shown} has no array 'x' and not exactly one other array; set "
+                                f"data.npz_key to one of its arrays: {quote_names(keys)}")
+            try:
+                x = loaded[key]
+                labels = loaded[label_key] if label_key else None
+            except ValueError as e:
+                raise UserError(f"{shown} holds object arrays ({e}); expected numeric arrays"
+                                ) from None
+    what = f"{shown} array {key!r}" if key else shown
+    if x.dtype.kind not in "biuf":
+        raise UserError(f"{what} has dtype {x.dtype}; expected a numeric (bool, int or float) "
+                        "array")
+    if x.ndim not in (2, 3, 4) or x.shape[0] == 0 or x[0].size == 0:
+        raise UserError(f"{what} has shape {x.shape}; expected (N, D) features or (N, H, W) / "
+                        "(N, H, W, C) images with N >= 1 rows")
+    n = x.shape[0]
+    image_shape = tuple(int(s) for s in x.shape[1:]) if x.ndim > 2 else None
+    x = x.reshape(n, -1)
+    prefix = "pixel" if image_shape else "x"
+    columns, values = [f"{prefix}_{j}" for j in range(x.shape[1])], list(x.T)
+    if labels is not None:
+        if labels.shape not in ((n,), (n, 1)):
+            raise UserError(f"{shown} label array {label_key!r} has shape {labels.shape}; "
+                            f"expected ({n},) or ({n}, 1), one label per row")
+        columns.append(label_key)
+        values.append(labels.reshape(n))
+    return Table(shown, columns, values, image_shape=image_shape, default_label=label_key,
+                 pixels=x.dtype == np.uint8)
+
+
+def bundled(name: str) -> Table:
+    # Imported here: scikit-learn is slow to import and only the bundled sets need it.
+    from sklearn import datasets
+
+    if name == "digits":
+        bunch = datasets.load_digits()
+        # Pixels are counts 0..16; dividing puts them in [0, 1] like any image intensity.
+        x, columns, image_shape = bunch.data / 16.0, [f"pixel_{j}" for j in range(64)], (8, 8)
+    else:
+        bunch = datasets.load_breast_cancer()
+        x, columns, image_shape = bunch.data, [str(c) for c in bunch.feature_names], None
+    return Table(f"bundled data set {name!r}", columns + ["target"], list(x.T) + [bunch.target],
+                 image_shape=image_shape, default_label="target")

@@ -1,0 +1,347 @@
+"""Evaluate a trained run: reconstruction against PCA, code statistics, VAE bounds.
+
+`evaluate_group(model, params, data, configs)` evaluates the K models of a group (parameters
+stacked on a leading axis, in memory) with one compiled program per pass and one PCA fit;
+training calls it with the parameters it holds. `evaluate_workdir(workdir)` is the same for one
+run loaded from disk (`ae_jax.load`): its validation split rebuilt, or another file read through
+the saved preprocessor; it writes `workdir/eval.json` (flat "/"-separated keys, JSON-safe
+numbers) and figures in `workdir/figures/`, and returns the dict.
+
+Keys: n_val, epoch, which, data, figures; likelihood (the reconstruction term's name) and
+is_log_likelihood (whether it is a normalised log-density of these rows); recon/mse,
+recon/mse_per_feature (column -> MSE), with loss.recon == "bce" also recon/bce and
+recon/bce_per_feature; pca/mse, pca/mse_per_feature and ae_over_pca (PCA with latent_dim
+components fitted on the run's training split; pca/note instead when that split cannot be
+rebuilt); code/mean_activation, code/l1_per_row, code/near_zero_fraction,
+code/near_zero_threshold, code/unit_mean, code/unit_std, code/dead_units, code/dead_unit_count;
+for a VAE vae/recon, vae/kl, vae/kl_per_dim, vae/active_units, vae/active_var, and the bounds:
+vae/elbo, vae/iwae_k, vae/iwae when is_log_likelihood, else the same numbers named for what they
+are (vae/bce_bound, vae/bce_iwae_bound; vae/mse_bound) with vae/iwae_note saying why.
+
+Conventions are those of training (see `losses.py`): per-example terms are summed over features
+(or latent dimensions) and averaged over rows, in nats for likelihoods; only `recon/mse` (and
+`pca/mse`) is the per-element mean, so it equals the training log's `eval/mse`.
+
+The jitted passes are in `passes.py` (batched over models), the numpy statistics in
+`statistics.py`.
+"""
+
+import dataclasses
+import math
+import os
+
+import jax
+import numpy as np
+
+from ae_jax import data as data_lib
+from ae_jax import models
+from ae_jax import workdir as workdir_lib
+from ae_jax.data import images
+from ae_jax.errors import UserError
+from ae_jax.evaluation import figure_data, passes, statistics, trained
+from ae_jax.evaluation import figures as figures_lib
+from ae_jax.training import group
+
+EVAL_FILE = workdir_lib.EVAL
+
+
+@dataclasses.dataclass
+class EvalData:
+    """The rows an evaluation reads.
+
+    Attributes:
+        x: (N, D) float32 features (encoded and scaled like the training data).
+        labels: (N,) labels for plot colours, or None.
+        x_train: (M, D) the run's training split, for the PCA baseline, or None.
+        columns: the D feature names.
+        image_shape: per-row image shape when the features are an image's pixels, else None.
+        source: how eval.json names the rows.
+        note: why `x_train` is None, if it is.
+    """
+
+    x: np.ndarray
+    labels: np.ndarray | None
+    x_train: np.ndarray | None
+    columns: list[str]
+    image_shape: tuple[int, ...] | None
+    source: str
+    note: str = ""
+
+
+# ---- data ----------------------------------------------------------------------------------
+
+
+def _preprocessor_difference(a: data_lib.Preprocessor, b: data_lib.Preprocessor) -> str:
+    """'' when a and b transform rows alike, else the name of the first field that differs."""
+    da, db = a.to_dict(), b.to_dict()
+    for key in sorted(da.keys() | db.keys()):
+        if key in ("offset", "scale"):
+            va, vb = np.asarray(da.get(key)), np.asarray(db.get(key))
+            # The JSON round trip of a float64 is exact; the tolerance only forgives last ulps.
+            if va.shape != vb.shape or not np.allclose(va, vb, rtol=1e-9, atol=0.0):
+                return key
+        elif da.get(key) != db.get(key):
+            return key
+    return ""
+
+
+def _run_dataset(tm: trained.TrainedModel) -> data_lib.Dataset:
+    """The run's own data, split and preprocessed again; refuses data that changed since."""
+    source = tm.config.data.path or f"bundled data set {tm.config.data.name!r}"
+    try:
+        ds = data_lib.load_dataset(tm.config.data)
+    except UserError as e:
+        raise UserError(f"cannot rebuild the validation split of {tm.workdir!r} from its data "
+                        f"({source}): {e}. Pass --data=FILE to evaluate on rows of another file "
+                        "with the run's saved preprocessing.") from None
+    differs = _preprocessor_difference(ds.preprocessor, tm.preprocessor)
+    if differs:
+        raise UserError(
+            f"the data of {tm.workdir!r} ({source}) changed since training: preprocessing fitted "
+            f"on it now differs from the saved preprocessor.json in {differs!r}, so the "
+            "validation split cannot be rebuilt. Pass --data=FILE to evaluate on a file "
+            "transformed with the saved preprocessing.")
+    return ds
+
+
+def dataset_eval_data(ds: data_lib.Dataset, config) -> EvalData:
+    """What a run's own data set is evaluated on: its validation split (values outside [0, 1]
+    clipped under a Bernoulli likelihood, as in training), and for the PCA baseline the
+    training split as the model saw it (dynamically binarised runs: one Bernoulli draw)."""
+    shape = ds.image_shape if ds.image_shape and math.prod(ds.image_shape) == ds.num_features \
+        else None
+    x = ds.val
+    if config.loss.recon in group.UNIT_INTERVAL:
+        x = group.clip_unit(x, f"the validation split of {ds.name!r}")
+    x_train = ds.train
+    if ds.dynamic_binarize:
+        x_train = np.asarray(images.binarize(x_train, jax.random.PRNGKey(
+            config.data.split_seed + 1)))
+    return EvalData(x, ds.labels_val, x_train, list(ds.columns), shape,
+                    f"validation split of {ds.name}")
+
+
+def evaluation_data(tm: trained.TrainedModel, data_path: str = "",
+                    dataset: data_lib.Dataset | None = None) -> EvalData:
+    """The validation split of the run (no `data_path`), or every row of `data_path`.
+
+    A file's rows go through the SAVED preprocessor (its column mismatches raise UserError).
+    The PCA baseline always fits the run's training split; with `data_path` it is skipped
+    (and `note` says why) if that split cannot be rebuilt.
+    """
+    shape = tm.dataset_info.get("image_shape")
+    shape = tuple(shape) if shape and math.prod(shape) == tm.num_features else None
+    columns = list(tm.preprocessor.columns)
+    if not data_path:
+        ds = dataset if dataset is not None else _run_dataset(tm)
+        return dataset_eval_data(ds, tm.config)
+    c = tm.config.data
+    table = data_lib.read_table(data_path, c.npz_key, label_column=c.label_column, field="--data",
+                                delimiter=c.delimiter)
+    x = tm.preprocessor.transform(table)
+    if c.binarize == "dynamic":  # as the validation split: one Bernoulli draw of each pixel
+        x = np.asarray(images.binarize(x, jax.random.PRNGKey(c.split_seed)))
+    if tm.config.loss.recon in group.UNIT_INTERVAL:
+        x = group.clip_unit(x, f"--data {data_path!r}")
+    label = c.label_column or table.default_label
+    # The same conversion as training, so label colours match the training plots.
+    labels = data_lib.as_labels(table.column(label)) if label in table.columns else None
+    try:
+        x_train, note = dataset_eval_data(_run_dataset(tm), tm.config).x_train, ""
+    except UserError as e:
+        x_train, note = None, f"no PCA baseline: {e}"
+    return EvalData(x, labels, x_train, columns, shape, data_path, note)
+
+
+# ---- the evaluation ------------------------------------------------------------------------
+
+
+def _per_feature(columns: list[str], values: np.ndarray) -> dict[str, float]:
+    return {c: float(v) for c, v in zip(columns, values, strict=True)}
+
+
+def evaluate_group(model, params, data: EvalData, configs: list, epoch: int,
+                   iw_samples: int | None = None, seed: int = 0, stop=None
+                   ) -> list[tuple[dict, dict[str, np.ndarray]]]:
+    """Every eval.json number for each of K models on `data`; no files written.
+
+    Args:
+        model: the group's Linen module; params: its K models' parameters, stacked on axis 0.
+        configs: the K runs' configs (static parts equal; eval settings read from the first).
+        epoch: the epoch the parameters are from.
+        iw_samples: k of the VAE's importance-weighted bound (None: config eval.iw_samples).
+        seed: seeds the VAE's posterior samples (the same draws for every model).
+        stop: called between chunks of models; may raise to stop cleanly.
+
+    Returns:
+        Per model (metrics, arrays): metrics as in eval.json (before JSON cleaning); arrays
+        holds "codes" (N, L), "recon" (N, D), and when computed "pca_recon" (N, D) and
+        "logvar" (N, L).
+    """
+    cfg = configs[0]
+    is_vae = isinstance(model, models.VAE)
+    k = cfg.eval.iw_samples if iw_samples is None else iw_samples
+    passes.check_iw_samples(k)
+    det = passes.deterministic_many(model, params, data.x, cfg.train.eval_batch_size, stop)
+    pca_recon = pca_per = None
+    if data.x_train is not None:  # one fit for the group: same data, same code size
+        pca_recon = statistics.pca_reconstruction(data.x_train, data.x, cfg.model.latent_dim)
+        pca_per = statistics.mse_per_feature(pca_recon, data.x)
+    sampled = None
+    if is_vae:
+        kind = cfg.loss.recon
+        sampled = passes.sampled_many(model, params, data.x, jax.random.PRNGKey(seed),
+                                      1 if kind == "mse" else k, kind, float(cfg.loss.obs_std),
+                                      cfg.eval.iw_batch_rows, stop)
+    label = likelihood_label(cfg, data.x)
+    results = []
+    for i, c in enumerate(configs):
+        one = {key: v[i] for key, v in det.items()}
+        per = statistics.mse_per_feature(one["out"], data.x)
+        m: dict = {"n_val": int(data.x.shape[0]), "epoch": int(epoch), "data": data.source,
+                   **label, "recon/mse": float(np.mean(per)),
+                   "recon/mse_per_feature": _per_feature(data.columns, per)}
+        arrays = {"codes": one["code"], "recon": one["out"]}
+        if c.loss.recon == "bce":
+            bce = statistics.bce_per_feature(one["logits"], data.x)
+            m["recon/bce"] = float(np.sum(bce))
+            m["recon/bce_per_feature"] = _per_feature(data.columns, bce)
+        if pca_recon is not None:
+            arrays["pca_recon"] = pca_recon
+            m["pca/mse"] = float(np.mean(pca_per))
+            m["pca/mse_per_feature"] = _per_feature(data.columns, pca_per)
+            m["ae_over_pca"] = m["recon/mse"] / m["pca/mse"] if m["pca/mse"] > 0 else None
+        else:
+            m["pca/note"] = data.note
+        m.update(statistics.code_statistics(one["code"], float(cfg.eval.near_zero)))
+        if is_vae:
+            m.update(_vae_metrics(c, one, [s[i] for s in sampled], k,
+                                  label["is_log_likelihood"]))
+            arrays["logvar"] = one["logvar"]
+        results.append((m, arrays))
+    return results
+
+
+def likelihood_label(cfg, x: np.ndarray) -> dict:
+    """What the reconstruction term is, for eval.json: `likelihood` (its name) and
+    `is_log_likelihood`: whether it is a normalised log-density of the evaluated rows `x`, so
+    that the VAE's bounds are bounds on log p(x) in nats.
+
+    A squared error is no likelihood; a Bernoulli one is a log-probability only of binary data
+    (on grey values it is a cross-entropy, whose minimum is the data's own entropy, not 0); the
+    continuous Bernoulli and the Gaussian are densities of data in [0, 1] and of any real data.
+    """
+    kind = cfg.loss.recon
+    names = {"mse": "none (squared error)", "bce": "bernoulli",
+             "cbernoulli": "continuous_bernoulli",
+             "gaussian": f"gaussian(std={cfg.loss.obs_std:g})"}
+    x = np.asarray(x)
+    is_ll = {"mse": False, "gaussian": True,
+             "bce": bool(np.isin(x, (0.0, 1.0)).all()),
+             "cbernoulli": bool(((x >= 0.0) & (x <= 1.0)).all())}[kind]
+    return {"likelihood": names[kind], "is_log_likelihood": is_ll}
+
+
+def _vae_metrics(cfg, det: dict, sampled: list, k: int, is_log_likelihood: bool) -> dict:
+    """The `vae/` keys. One pass drew k posterior samples per row: the first is the ELBO's
+    single sample, all k make the importance-weighted bound.
+
+    Only a true log-likelihood gives `vae/elbo` and `vae/iwae` (bounds on log p(x) in nats);
+    otherwise the same quantities are named for what they are: `vae/bce_bound` and
+    `vae/bce_iwae_bound` (Bernoulli cross-entropy on non-binary data), `vae/mse_bound`.
+    """
+    bound, recon, _ = sampled
+    recon = float(np.mean(np.asarray(recon, np.float64)))
+    kl_dims = statistics.kl_per_dim(det["code"], det["logvar"])
+    kl = float(np.sum(kl_dims))
+    kind = cfg.loss.recon
+    m = {"vae/recon": recon, "vae/kl": kl, "vae/kl_per_dim": kl_dims.tolist(),
+         "vae/active_units": statistics.active_units(det["code"], float(cfg.eval.active_var)),
+         "vae/active_var": float(cfg.eval.active_var)}
+    elbo, iwae = ("vae/elbo", "vae/iwae") if is_log_likelihood else \
+        (f"vae/{kind}_bound", f"vae/{kind}_iwae_bound")
+    m[elbo] = -(recon + kl)
+    if kind == "mse":
+        m["vae/iwae_note"] = (
+            "loss.recon is 'mse': a squared error defines no likelihood p(x|z), so no "
+            "importance-weighted bound is reported and vae/mse_bound is -(squared error + kl), "
+            "not a bound on log p(x); train with loss.recon='gaussian', 'cbernoulli' or (binary "
+            "data) 'bce' for one.")
+    else:
+        m.update({"vae/iwae_k": int(k), iwae: float(np.mean(np.asarray(bound)))})
+        if not is_log_likelihood:
+            m["vae/iwae_note"] = (
+                f"loss.recon is {kind!r} on data that is not binary: the Bernoulli term is a "
+                "cross-entropy, not a log-probability, so its bounds are named vae/bce_bound "
+                "and vae/bce_iwae_bound, not ELBO and IWAE; use loss.recon='cbernoulli' (or "
+                "binarised data) for bounds on log p(x).")
+    return m
+
+
+def evaluate_model(tm: trained.TrainedModel, data: EvalData, iw_samples: int | None = None,
+                   seed: int = 0) -> tuple[dict, dict[str, np.ndarray]]:
+    """`evaluate_group` for one loaded run."""
+    params = jax.tree.map(lambda a: np.asarray(a)[None], tm.params)
+    return evaluate_group(tm.model, params, data, [tm.config], tm.epoch, iw_samples, seed)[0]
+
+
+def write_eval(workdir: str, metrics: dict) -> dict:
+    """Writes eval.json (JSON-safe); returns what was written."""
+    metrics = statistics.json_safe(metrics)
+    try:
+        workdir_lib.write_json(os.path.join(workdir, EVAL_FILE), metrics)
+    except OSError as e:
+        raise UserError(f"cannot write the evaluation into {workdir!r}: {e.strerror} "
+                        f"({e.filename}); make the workdir writable.") from None
+    return metrics
+
+
+def _check_workdir(workdir: str) -> None:
+    """Points a parent of K seed runs (DIR/seed=S/) at its runs instead of a bare refusal."""
+    if not os.path.isdir(workdir) or os.path.exists(os.path.join(workdir, workdir_lib.CONFIG)):
+        return  # trained.load_config words the other cases.
+    runs = sorted(d for d in os.listdir(workdir)
+                  if os.path.exists(os.path.join(workdir, d, workdir_lib.CONFIG)))
+    if runs:
+        raise UserError(f"workdir {workdir!r} holds several runs, not one: "
+                        f"{runs[:6]}{' ...' if len(runs) > 6 else ''}; evaluate each of them "
+                        f"(e.g. --workdir={os.path.join(workdir, runs[0])}).")
+
+
+def evaluate_workdir(workdir: str, data_path: str = "", which: str = "latest",
+                     iw_samples: int | None = None, seed: int = 0,
+                     dataset: data_lib.Dataset | None = None, figures: bool = True) -> dict:
+    """Evaluates the run in `workdir`; writes eval.json and figures/; returns the metrics.
+
+    Args:
+        workdir: a run directory (config.json, preprocessor.json, checkpoints/).
+        data_path: "" for the run's validation split; else a file whose rows (all of them)
+            are transformed with the saved preprocessor.
+        which: the checkpoint, "latest" or "best" (lowest eval/loss).
+        iw_samples: k of the VAE's importance-weighted bound (None: config eval.iw_samples).
+        seed: seeds the VAE's posterior samples.
+        dataset: the run's Dataset when the caller holds it, else rebuilt.
+        figures: also write the evaluation figures.
+
+    Returns:
+        The eval.json dict (flat "/"-separated keys, listed in the module docstring).
+    """
+    if iw_samples is not None:
+        passes.check_iw_samples(iw_samples)
+    _check_workdir(workdir)
+    tm = trained.load(workdir, which)
+    data = evaluation_data(tm, data_path, dataset)
+    metrics, arrays = evaluate_model(tm, data, iw_samples, seed)
+    metrics["which"] = which
+    written = []
+    if figures:
+        params = jax.tree.map(lambda a: np.asarray(a)[None], tm.params)
+        inputs = figure_data.figure_inputs(tm.model, params, data, [tm.config],
+                                           [(metrics, arrays)], [None], tm.epoch)[0]
+        try:
+            written = figures_lib.write_figures(os.path.join(workdir, workdir_lib.FIGURES), inputs)
+        except OSError as e:
+            raise UserError(f"cannot write figures into {workdir!r}: {e.strerror}; make the "
+                            "workdir writable.") from None
+    metrics["figures"] = [os.path.relpath(f, workdir) for f in written]
+    return write_eval(workdir, metrics)

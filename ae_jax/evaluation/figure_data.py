@@ -1,0 +1,65 @@
+"""What each run's figures draw, computed for the K models of a group in batched passes.
+
+Decodings (reconstructions, prior samples, the latent grid, traversals) are computed here with
+JAX, so that drawing (`figures.py`) needs nothing but numpy and can run in another process.
+"""
+
+import jax
+import numpy as np
+
+from ae_jax import models
+from ae_jax.evaluation import figures as figures_lib
+from ae_jax.evaluation import passes
+
+
+def figure_inputs(model, params, data, configs: list, results: list | None,
+                  histories: list, epoch: int) -> list["figures_lib.FigureInputs"]:
+    """The arrays each model's figures draw (decodings computed here, in one batched pass),
+    so rendering needs nothing but numpy and can run off the critical path.
+
+    `results` is `evaluate_group`'s output, or None when the run was not evaluated (then only
+    learning curves, reconstructions and samples are drawn).
+    """
+    is_vae = isinstance(model, models.VAE)
+    shape = data.image_shape
+    show = data.x[:figures_lib.N_SHOW]
+    if results is None:
+        det = passes.deterministic_many(model, params, show, len(show))
+        recon_show = det["out"]
+    else:
+        recon_show = np.stack([a["recon"][:figures_lib.N_SHOW] for _, a in results])
+    latent = configs[0].model.latent_dim
+    samples = manifold = traversal = None
+    if is_vae:
+        z = np.stack([np.asarray(jax.random.normal(
+            jax.random.fold_in(jax.random.PRNGKey(c.train.seed), 3), (figures_lib.N_SHOW, latent)))
+            for c in configs])
+        samples = passes.decode_many(model, params, z)
+    lo_hi = None
+    if results is not None and shape is not None and figures_lib.displayable(shape) and latent == 2:
+        if is_vae:
+            lo_hi = [(np.full(2, -2.5), np.full(2, 2.5))] * len(configs)
+        else:
+            lo_hi = []
+            for _, a in results:
+                lo, hi = a["codes"].min(axis=0), a["codes"].max(axis=0)
+                lo_hi.append((lo, np.where(hi > lo, hi, lo + 1.0)))  # a collapsed unit: an axis
+        grids = np.stack([figures_lib.latent_grid(lo, hi, figures_lib.GRID) for lo, hi in lo_hi])
+        manifold = passes.decode_many(model, params, grids)
+    if results is not None and shape is None and is_vae:
+        traversal = figures_lib.traversal_response(passes.decode_many(
+            model, params, figures_lib.traversal_codes(latent)))
+    out = []
+    for i in range(len(configs)):
+        m, a = results[i] if results is not None else ({}, {})
+        per, pca = m.get("recon/mse_per_feature"), m.get("pca/mse_per_feature")
+        out.append(figures_lib.FigureInputs(
+            columns=list(data.columns), image_shape=shape, epoch=int(epoch), is_vae=is_vae,
+            history=histories[i], x_show=show, recon_show=recon_show[i],
+            samples=None if samples is None else samples[i],
+            codes=a.get("codes"), labels=data.labels,
+            manifold=None if manifold is None else (manifold[i], *lo_hi[i]),
+            mse_per_feature=None if per is None else np.array([per[c] for c in data.columns]),
+            pca_per_feature=None if pca is None else np.array([pca[c] for c in data.columns]),
+            traversal=None if traversal is None else traversal[i]))
+    return out

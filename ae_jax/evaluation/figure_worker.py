@@ -1,0 +1,49 @@
+"""The figure-drawing worker process: `python -m ae_jax.evaluation.figure_worker`.
+
+It imports numpy, matplotlib and the figure modules only (no JAX), reads jobs from stdin and
+answers on stdout, one at a time: each message is a 4-byte big-endian length and a pickle.
+A job is (out_dir, FigureInputs); the answer ("ok", paths) or ("error", text). It keeps one
+`Renderer` for its life, so the layouts of a sweep's figures are built once. `FigureWriter`
+(figure_writer.py) starts it and talks to it; it ends when its stdin closes.
+"""
+
+import pickle
+import struct
+import sys
+import traceback
+
+from ae_jax.evaluation import figures
+from ae_jax.evaluation.renderer import Renderer
+
+
+def read_message(stream):
+    """The next message from a binary stream, or None at its end."""
+    head = stream.read(4)
+    if len(head) < 4:
+        return None
+    (size,) = struct.unpack(">I", head)
+    return pickle.loads(stream.read(size))
+
+
+def write_message(stream, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack(">I", len(data)) + data)
+    stream.flush()
+
+
+def main() -> None:
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but answers on the answer pipe
+    renderer = Renderer()
+    renderer.warm_up()
+    write_message(stdout, ("ready", []))
+    while (job := read_message(stdin)) is not None:
+        out_dir, inputs = job
+        try:
+            write_message(stdout, ("ok", figures.write_figures(out_dir, inputs, renderer)))
+        except Exception as e:  # noqa: BLE001 - reported to the writer, which raises it
+            write_message(stdout, ("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Figures of a run, drawn from numpy arrays alone by a `renderer.Renderer`.
+
+Nothing here touches JAX or matplotlib's global state (pyplot, the backend), so figures can be
+rendered on a background thread while the next group trains (`figure_writer.py`), and importing
+ae_jax leaves a notebook's backend alone. `figure_data.figure_inputs` computes what
+they draw.
+
+  learning_curves.png    train and eval loss terms against epoch
+  codes_2d.png           codes projected to 2-D (PCA of the codes unless latent_dim == 2),
+                         coloured by the labels when the data has them
+  latent_manifold.png    image data, latent_dim == 2: decodings of a grid of z
+  reconstructions.png    image data: validation rows and their reconstructions
+  recon_per_feature.png  tabular data: per-feature MSE of the model and of the PCA baseline
+  traversal.png          tabular VAE: change of each output column as z_d moves from -2 to 2
+  samples.png            VAE: decodings of draws from the prior (images, or a heatmap)
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from ae_jax.evaluation import statistics
+from ae_jax.evaluation.renderer import Renderer
+
+N_SHOW = 10  # rows shown in reconstructions and samples
+GRID = 15  # the latent manifold's grid is GRID x GRID
+_MAX_CATEGORIES = 20  # more distinct numeric labels than this are coloured as a continuum
+_SPAN = 2.0  # the traversal moves z_d from -_SPAN to _SPAN
+
+
+@dataclasses.dataclass
+class FigureInputs:
+    """Everything one run's figures draw; None where a figure does not apply."""
+
+    columns: list[str]
+    image_shape: tuple[int, ...] | None
+    epoch: int
+    is_vae: bool
+    history: list[dict] | None = None
+    x_show: np.ndarray | None = None  # (n, D) validation rows ...
+    recon_show: np.ndarray | None = None  # ... and their reconstructions
+    samples: np.ndarray | None = None  # (n, D) decoded prior draws
+    codes: np.ndarray | None = None  # (N, L) codes of the validation rows
+    labels: np.ndarray | None = None
+    manifold: tuple | None = None  # ((GRID**2, D) decodings, lo (2,), hi (2,))
+    mse_per_feature: np.ndarray | None = None
+    pca_per_feature: np.ndarray | None = None
+    traversal: np.ndarray | None = None  # (L, D)
+
+
+def displayable(shape) -> bool:
+    return shape is not None and (len(shape) == 2 or (len(shape) == 3 and shape[-1] in (1, 3)))
+
+
+def traversal_codes(latent_dim: int) -> np.ndarray:
+    """(2L, L) codes: z_d = -span then +span for each dim d, others 0."""
+    z = np.zeros((2 * latent_dim, latent_dim), np.float32)
+    dims = np.arange(latent_dim)
+    z[2 * dims, dims] = -_SPAN
+    z[2 * dims + 1, dims] = _SPAN
+    return z
+
+
+def traversal_response(decoded: np.ndarray) -> np.ndarray:
+    """(..., 2L, D) decodings of `traversal_codes` -> (..., L, D) change per latent dim."""
+    out = np.asarray(decoded, np.float64)
+    return out[..., 1::2, :] - out[..., 0::2, :]
+
+
+def project_2d(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
+    """(N, L) codes -> (N, 2) points and axis names: the codes themselves when L <= 2 (L == 1
+    gets a zero second axis), else their first two principal components."""
+    c = np.asarray(codes, np.float64)
+    if c.shape[1] == 2:
+        return c, ("z0", "z1")
+    if c.shape[1] == 1:
+        return np.concatenate([c, np.zeros_like(c)], axis=1), ("z0", "")
+    if c.shape[0] < 2:
+        return c[:, :2], ("z0", "z1")
+    mean, components = statistics.pca_fit(c, 2)
+    return (c - mean) @ components.T, ("code PC1", "code PC2")
+
+
+def latent_grid(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
+    """An n x n grid over [lo0, hi0] x [lo1, hi1] -> (n * n, 2), row-major with z1 falling
+    down the rows and z0 rising along them (so the image reads like a plot)."""
+    z0 = np.linspace(lo[0], hi[0], n)
+    z1 = np.linspace(hi[1], lo[1], n)
+    g1, g0 = np.meshgrid(z1, z0, indexing="ij")
+    return np.stack([g0.ravel(), g1.ravel()], axis=1).astype(np.float32)
+
+
+def tile(images: np.ndarray, shape, rows: int, cols: int, gap: int = 1) -> np.ndarray:
+    """(rows * cols, prod(shape)) images -> one (H', W'[, 3]) mosaic with `gap` white pixels
+    between tiles; values scaled to [0, 1] (clipped outside [min(0, lo), max(1, hi)])."""
+    h, w = shape[:2]
+    c = shape[2] if len(shape) == 3 else 1
+    imgs = np.asarray(images, np.float64).reshape(rows, cols, h, w, c)
+    lo, hi = min(0.0, float(np.nanmin(imgs))), max(1.0, float(np.nanmax(imgs)))
+    imgs = np.clip((imgs - lo) / (hi - lo), 0.0, 1.0)
+    out = np.ones((rows * (h + gap) - gap, cols * (w + gap) - gap, c))
+    for r in range(rows):
+        for k in range(cols):
+            out[r * (h + gap):r * (h + gap) + h, k * (w + gap):k * (w + gap) + w] = imgs[r, k]
+    return out[..., 0] if c == 1 else out
+
+
+def write_figures(out_dir: str, f: FigureInputs, renderer: Renderer | None = None) -> list[str]:
+    """Writes one run's figures into `out_dir`; returns their paths.
+
+    `renderer`: a Renderer to reuse (a figure writer keeps one); None draws with a new one.
+    """
+    r = renderer or Renderer()
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+
+    def out(name: str) -> str:
+        written.append(os.path.join(out_dir, name))
+        return written[-1]
+
+    if f.history:  # A run that diverged in its first epoch has no curve to draw.
+        r.learning_curves(out("learning_curves.png"), f.history)
+    shape = f.image_shape if displayable(f.image_shape) else None
+    if f.codes is not None:
+        what = "posterior means" if f.is_vae else "codes"
+        points, names = project_2d(f.codes)
+        r.codes_2d(out("codes_2d.png"), points, names, f.labels,
+                   f"{what} of {len(f.codes)} rows (epoch {f.epoch})", _MAX_CATEGORIES)
+    if f.manifold is not None and shape is not None:
+        imgs, lo, hi = f.manifold
+        r.mosaic(out("latent_manifold.png"), tile(imgs, shape, GRID, GRID),
+                 "decoded latent grid", extent=(lo[0], hi[0], lo[1], hi[1]),
+                 axis_names=("z0", "z1"))
+    if shape is not None and f.recon_show is not None:
+        n = len(f.x_show)
+        r.mosaic(out("reconstructions.png"),
+                 tile(np.concatenate([f.x_show, f.recon_show]), shape, 2, n),
+                 f"validation rows (top) and their reconstructions (bottom), epoch {f.epoch}")
+    if f.image_shape is None and f.mse_per_feature is not None:
+        r.per_feature_bars(out("recon_per_feature.png"), f.columns, f.mse_per_feature,
+                           f.pca_per_feature, "MSE per row (scaled units)",
+                           "per-feature reconstruction error (validation; PCA with as many "
+                           "components)")
+    if f.traversal is not None:
+        r.heatmap(out("traversal.png"), f.traversal, f.columns,
+                  [f"z{d}" for d in range(f.traversal.shape[0])],
+                  f"output change as z_d goes from {-_SPAN:g} to {_SPAN:g} (others 0)",
+                  "RdBu_r", True, "change (scaled units)")
+    if f.samples is not None:
+        if shape is not None:
+            r.mosaic(out("samples.png"), tile(f.samples, shape, 1, len(f.samples)),
+                     "samples from the prior (decoded means)")
+        else:
+            r.heatmap(out("samples.png"), f.samples, f.columns,
+                      [str(i) for i in range(len(f.samples))],
+                      "VAE samples from the prior (decoded, scaled feature space)", "viridis",
+                      False, "value (scaled units)")
+    return written

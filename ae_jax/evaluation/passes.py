@@ -1,0 +1,225 @@
+"""The jitted model passes of an evaluation, batched over the K models of a group.
+
+Every function takes parameters stacked on a leading model axis (K, ...) and returns arrays with
+that axis first: one compiled program evaluates all models of a group. Rows are mapped in
+batches (`_map_rows`: a `lax.map` of vmapped batches), so memory is bounded by
+K * rows_per_batch * (D or k * D) floats; the K axis is cut into chunks on the host when all K
+models at once would need more (`_model_chunks`). Each row draws its posterior samples from
+`fold_in(rng, row_index)`, so no number depends on the batch size or on K.
+
+`deterministic_pass`, `elbo_terms` and `iwae_bound` are the single-model forms (K = 1).
+"""
+
+import functools
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ae_jax import models
+from ae_jax.errors import UserError
+from ae_jax.training import losses, objective
+
+# Floats one chunk of models may hold at once (per row batch and in its outputs): 256 MiB.
+_FLOAT_BUDGET = 1 << 26
+
+# Linen `method=`s: the encoder's raw output ((mean, logvar) for a VAE), the decoder's logits.
+_encoder = lambda module, x: module.encoder(x)
+_decoder = lambda module, z: module.decoder(z)
+
+
+def rows_per_batch(n: int, rows: int) -> int:
+    if not isinstance(rows, int) or rows < 1:
+        raise UserError(f"rows_per_batch: got {rows!r}; expected a positive integer.")
+    return max(1, min(rows, n))
+
+
+def _map_rows(fn, xs: tuple, rows: int):
+    """fn mapped over the leading (row) axis of the arrays xs, `rows` rows at a time.
+
+    Rows are padded to whole batches and each batch is one vmapped call inside a `lax.map`: one
+    compiled copy of the body and memory for one batch only. Returns fn's outputs stacked over
+    the N real rows.
+    """
+    n = xs[0].shape[0]
+    nb = -(-n // rows)
+    padded = tuple(jnp.pad(a, [(0, nb * rows - n)] + [(0, 0)] * (a.ndim - 1)).reshape(
+        nb, rows, *a.shape[1:]) for a in xs)
+    out = jax.lax.map(lambda batch: jax.vmap(fn)(*batch), padded)
+    return jax.tree.map(lambda o: o.reshape(nb * rows, *o.shape[2:])[:n], out)
+
+
+def _model_chunks(params, per_model_floats: int, fn: Callable, stop: Callable | None = None):
+    """fn(params of a chunk of models) for chunks of the K axis, outputs concatenated (numpy).
+
+    Every chunk has the same size (the last is padded by repeating model 0), so one program
+    serves them all. `stop()` is called between chunks (it may raise to stop cleanly).
+    """
+    k = jax.tree.leaves(params)[0].shape[0]
+    size = max(1, min(k, _FLOAT_BUDGET // max(per_model_floats, 1)))
+    n_chunks = -(-k // size)
+    index = np.concatenate([np.arange(k), np.zeros(n_chunks * size - k, np.int64)])
+    outs = []
+    for c in range(n_chunks):
+        if stop is not None and c:
+            stop()
+        sel = index[c * size:(c + 1) * size]
+        out = fn(jax.tree.map(lambda a, sel=sel: jnp.asarray(np.asarray(a)[sel]), params))
+        outs.append(jax.tree.map(np.asarray, out))
+    return jax.tree.map(lambda *a: np.concatenate(a)[:k], *outs)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "rows"))
+def _deterministic(model, params, x, rows):
+    def for_model(p):
+        variables = {"params": p}
+
+        def one(xr):  # (D,) -> the row's code, reconstruction and (VAE) posterior
+            res = {}
+            if isinstance(model, models.VAE):
+                code, res["logvar"] = model.apply(variables, xr, method=_encoder)
+            else:
+                code = model.apply(variables, xr, method=_encoder)
+            logits = model.apply(variables, code, method=_decoder)
+            res.update(code=code, logits=logits,
+                       out=models.ACTIVATIONS[model.output_activation](logits))
+            return res
+
+        return _map_rows(one, (x,), rows)
+
+    return jax.vmap(for_model)(params)
+
+
+def deterministic_many(model, params, x: np.ndarray, rows: int = 4096, stop=None) -> dict:
+    """decode(encode(x)) of x (N, D) by each of K models (params stacked on a K axis).
+
+    Returns {"code": (K, N, L) the AE's code or the VAE's posterior mean, "logits": (K, N, D)
+    decoder pre-activations, "out": (K, N, D) reconstructions, for a VAE "logvar": (K, N, L)}.
+    """
+    x = jnp.asarray(x, jnp.float32)
+    r = rows_per_batch(x.shape[0], rows)
+    floats = x.shape[0] * (3 * x.shape[1] + 2 * 64) + r * x.shape[1]
+    return _model_chunks(params, floats, lambda p: _deterministic(model, p, x, r), stop)
+
+
+def deterministic_pass(model, params, x: np.ndarray, rows_per_batch: int = 4096) -> dict:
+    """`deterministic_many` for one model (params without a K axis), as numpy arrays."""
+    out = deterministic_many(model, jax.tree.map(lambda a: a[None], params), x, rows_per_batch)
+    return {k: v[0] for k, v in out.items()}
+
+
+def _posterior_samples(model, params, xr, key, k, recon_kind, obs_std):
+    """For one row xr (D,): k draws z ~ q(z|x); returns (-log p(x|z), log p(z), log q(z|x),
+    KL(q || p)), the first three of shape (k,)."""
+    variables = {"params": params}
+    mean, logvar = model.apply(variables, xr, method=_encoder)  # (L,) each
+    eps = jax.random.normal(key, (k, mean.shape[-1]), mean.dtype)
+    z = mean[None] + jnp.exp(0.5 * logvar)[None] * eps  # (k, L)
+    logits = model.apply(variables, z, method=_decoder)  # (k, D)
+    out = {"logits": logits, "out": models.ACTIVATIONS[model.output_activation](logits)}
+    nll = objective.reconstruction(recon_kind, out, jnp.broadcast_to(xr[None], logits.shape),
+                                   obs_std)
+    log_pz = losses.gaussian_log_prob(z, jnp.zeros_like(z), jnp.zeros_like(z))
+    log_qz = losses.gaussian_log_prob(z, mean[None], logvar[None])
+    return nll, log_pz, log_qz, losses.kl_normal(mean, logvar)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "k", "recon_kind", "obs_std", "rows"))
+def _sampled(model, params, x, rng, k, recon_kind, obs_std, rows):
+    """Per model and row of x (N, D): (IWAE bound with k samples, -log p(x|z_1), KL(q || p))."""
+
+    def for_model(p):
+        def one(xr, i):
+            key = jax.random.fold_in(rng, i)  # per row: results do not depend on the batching
+            nll, log_pz, log_qz, kl = _posterior_samples(model, p, xr, key, k, recon_kind,
+                                                         obs_std)
+            return jax.nn.logsumexp(-nll + log_pz - log_qz) - math.log(k), nll[0], kl
+
+        return _map_rows(one, (x, jnp.arange(x.shape[0], dtype=jnp.uint32)), rows)
+
+    return jax.vmap(for_model)(params)
+
+
+def sampled_many(model, params, x: np.ndarray, rng: jax.Array, k: int, recon_kind: str,
+                 obs_std: float, rows: int = 64, stop=None):
+    """Per model (K) and row: the k-sample IWAE bound, -log p(x|z_1) and KL, each (K, N)."""
+    _check_vae(model, recon_kind, "the ELBO")
+    x = jnp.asarray(x, jnp.float32)
+    r = rows_per_batch(x.shape[0], rows)
+    floats = 3 * x.shape[0] + r * k * (x.shape[1] + 64)
+    return _model_chunks(
+        params, floats,
+        lambda p: _sampled(model, p, x, rng, k, recon_kind, float(obs_std), r), stop)
+
+
+def _check_vae(model, recon_kind: str, what: str) -> None:
+    if not isinstance(model, models.VAE):
+        raise UserError(f"{what} needs a VAE; this model is a deterministic autoencoder.")
+    if recon_kind not in ("mse", "bce", "gaussian", "cbernoulli"):
+        raise UserError(f"recon_kind: got {recon_kind!r}; expected 'mse', 'bce', 'gaussian' or "
+                        "'cbernoulli'.")
+
+
+def elbo_terms(model, params, x: np.ndarray, rng: jax.Array, recon_kind: str, obs_std: float,
+               rows_per_batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row terms of the negative ELBO of a `VAE` on x (N, D), one posterior sample per row
+    (row i samples with fold_in(rng, i)); recon_kind and obs_std are the run's loss.recon and
+    loss.obs_std.
+
+    Returns:
+        recon (N,) = -log p(x|z) (for 'mse' the squared error), kl (N,) = KL(q(z|x) || N(0, I));
+        the ELBO of row i is -(recon[i] + kl[i]) nats.
+    """
+    one = jax.tree.map(lambda a: a[None], params)
+    _, recon, kl = sampled_many(model, one, x, rng, 1, recon_kind, obs_std, rows_per_batch)
+    return np.asarray(recon[0], np.float64), np.asarray(kl[0], np.float64)
+
+
+def iwae_bound(model, params, x: np.ndarray, k: int, rng: jax.Array, recon_kind: str,
+               obs_std: float, rows_per_batch: int = 64) -> np.ndarray:
+    """Importance-weighted lower bound on log p(x) (Burda et al. 2016), per row, in nats.
+
+    For row x: logsumexp_i [log p(x|z_i) + log p(z_i) - log q(z_i|x)] - log k with
+    z_1..z_k ~ q(z|x). k = 1 is an unbiased estimate of the ELBO; the bound's expectation grows
+    with k towards log p(x). Memory: rows_per_batch * k * D floats at once.
+
+    Args:
+        model, params: a `VAE` and its parameters; x: (N, D) features; k: samples per row.
+        rng: key; row i samples with fold_in(rng, i).
+        recon_kind: 'bce' (Bernoulli from logits) or 'gaussian' (std `obs_std`); 'mse' defines
+            no likelihood and raises UserError.
+        rows_per_batch: rows per mapped batch.
+
+    Returns:
+        (N,) float64 estimates; their mean is the reported `vae/iwae`.
+    """
+    _check_vae(model, recon_kind, "the importance-weighted bound")
+    if recon_kind == "mse":
+        raise UserError("the importance-weighted bound needs a likelihood p(x|z); loss.recon="
+                        "'mse' has none. Use a run trained with 'bce' or 'gaussian'.")
+    check_iw_samples(k)
+    one = jax.tree.map(lambda a: a[None], params)
+    bound, _, _ = sampled_many(model, one, x, rng, k, recon_kind, obs_std, rows_per_batch)
+    return np.asarray(bound[0], np.float64)
+
+
+def check_iw_samples(k) -> None:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise UserError(f"iw_samples: got {k!r}; expected a positive integer.")
+
+
+@functools.partial(jax.jit, static_argnames=("model",))
+def _decode(model, params, z):
+    decode = lambda p, zi: model.apply({"params": p}, zi, method="decode")
+    return jax.vmap(decode)(params, z)
+
+
+def decode_many(model, params, z: np.ndarray) -> np.ndarray:
+    """Decodings (K, n, D) of codes z, shared (n, L) or per model (K, n, L)."""
+    k = jax.tree.leaves(params)[0].shape[0]
+    z = np.asarray(z, np.float32)
+    if z.ndim == 2:
+        z = np.broadcast_to(z, (k, *z.shape))
+    return np.asarray(_decode(model, params, jnp.asarray(z)))

@@ -1,0 +1,227 @@
+"""Draws the figures of `figures.py`, reusing one matplotlib figure per layout.
+
+Building a figure's axes, ticks and labels costs most of its drawing time, and a sweep draws
+the same few layouts for every run. A `Renderer` keeps each layout it has built (keyed by what
+fixes the axes: the loss terms, the columns, the label categories, the image shape) and only
+swaps the data for the next run. It uses matplotlib's object API (never pyplot or the global
+backend), and one Renderer belongs to one thread (the figure writer's).
+"""
+
+import numpy as np
+
+_DPI = 100
+
+
+def _figure(figsize, nrows: int = 1, ncols: int = 1):
+    # matplotlib is imported when the first figure is drawn (on the figure writer's thread),
+    # not with ae_jax: it costs a run's critical path 0.4 s and a notebook nothing.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, squeeze=False)
+
+
+def _limits(lo: float, hi: float, log: bool = False, margin: float = 0.05):
+    if log:
+        lo, hi = max(lo, 1e-12), max(hi, 1e-12)
+        return lo / 1.5, hi * 1.5
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        return -1.0, 1.0
+    pad = (hi - lo) * margin or max(abs(hi), 1.0) * margin
+    return lo - pad, hi + pad
+
+
+class Renderer:
+    """Draws figures to PNG files; see the module docstring."""
+
+    def __init__(self):
+        self._templates: dict[tuple, tuple] = {}
+
+    def warm_up(self) -> None:
+        """Imports matplotlib now (a worker does, before its first job)."""
+        _figure((1, 1))
+
+    def _template(self, key: tuple, build):
+        if key not in self._templates:
+            self._templates[key] = build()
+        return self._templates[key]
+
+    # ---- line plots ----
+
+    def learning_curves(self, path: str, history: list[dict]) -> None:
+        """One panel per loss term: train and eval against epoch."""
+        terms = tuple(k[len("eval/"):] for k in history[0] if k.startswith("eval/"))
+
+        def build():
+            fig, axes = _figure((3.0 * len(terms), 2.9), 1, len(terms))
+            lines = []
+            for ax, term in zip(axes[0], terms, strict=True):
+                lines.append((ax.plot([], [], label="train")[0],
+                              ax.plot([], [], label="eval")[0]))
+                ax.set_title(term, fontsize=10)
+                ax.set_xlabel("epoch")
+                ax.set_ylabel("mse per element" if term == "mse" else "per example")
+            axes[0][0].legend(fontsize=8)
+            fig.subplots_adjust(left=0.07, right=0.99, bottom=0.17, top=0.88, wspace=0.45)
+            return fig, axes[0], lines
+
+        fig, axes, lines = self._template(("curves", terms), build)
+        epochs = np.array([r["epoch"] for r in history], float)
+        for ax, term, (train, evaluation) in zip(axes, terms, lines, strict=True):
+            y_train = np.array([r.get(f"train/{term}", np.nan) for r in history], float)
+            y_eval = np.array([r.get(f"eval/{term}", np.nan) for r in history], float)
+            train.set_data(epochs, y_train)
+            evaluation.set_data(epochs, y_eval)
+            both = np.concatenate([y_train, y_eval])
+            both = both[np.isfinite(both)]
+            ax.set_xlim(*_limits(epochs.min(), epochs.max()))
+            ax.set_ylim(*_limits(both.min(), both.max()) if both.size else (-1, 1))
+        fig.savefig(path, dpi=_DPI)
+
+    # ---- scatter ----
+
+    def codes_2d(self, path: str, points: np.ndarray, axis_names, labels, title: str,
+                 max_categories: int) -> None:
+        """Scatter of 2-D points; categorical labels get a legend, numeric ones a colour bar."""
+        labels = None if labels is None else np.asarray(labels)
+        values = () if labels is None else tuple(np.unique(labels).tolist())
+        continuous = labels is not None and labels.dtype.kind in "iuf" and \
+            len(values) > max_categories
+        groups = () if labels is None or continuous else values[:max_categories]
+
+        def build():
+            from matplotlib import colormaps
+
+            fig, axes = _figure((5.2, 4.4))
+            ax = axes[0][0]
+            kw = {"s": 6, "alpha": 0.7, "linewidths": 0}
+            if labels is None:
+                sets = [ax.scatter([], [], **kw)]
+            elif continuous:
+                sets = [ax.scatter([0.0], [0.0], c=[0.0], cmap="viridis", **kw)]
+                fig.colorbar(sets[0], ax=ax, label="label")
+            else:
+                cmap = colormaps["tab10" if len(groups) <= 10 else "tab20"]
+                sets = [ax.scatter([], [], color=cmap(i % cmap.N), label=str(v), **kw)
+                        for i, v in enumerate(groups)]
+                ax.legend(fontsize=8, markerscale=2, loc="best",
+                          ncol=2 if len(groups) > 10 else 1)
+            ax.set_xlabel(axis_names[0])
+            ax.set_ylabel(axis_names[1])
+            fig.subplots_adjust(left=0.14, right=0.96 if not continuous else 0.98,
+                                bottom=0.12, top=0.92)
+            return fig, ax, sets
+
+        fig, ax, sets = self._template(("codes", groups, continuous, tuple(axis_names)), build)
+        if labels is None:
+            sets[0].set_offsets(points)
+        elif continuous:
+            sets[0].set_offsets(points)
+            sets[0].set_array(labels.astype(float))
+            sets[0].set_clim(float(labels.min()), float(labels.max()))
+        else:
+            for collection, v in zip(sets, groups, strict=True):
+                collection.set_offsets(points[labels == v])
+        ax.set_xlim(*_limits(points[:, 0].min(), points[:, 0].max()))
+        ax.set_ylim(*_limits(points[:, 1].min(), points[:, 1].max()))
+        ax.set_title(title, fontsize=10)
+        fig.savefig(path, dpi=_DPI)
+
+    # ---- bars ----
+
+    def per_feature_bars(self, path: str, columns: list[str], model: np.ndarray,
+                         baseline: np.ndarray | None, ylabel: str, title: str) -> None:
+        """Per-column bars of the model and (beside) a baseline, on a log axis."""
+        columns = tuple(columns)
+
+        def build():
+            d = len(columns)
+            pos = np.arange(d)
+            width = 0.4 if baseline is not None else 0.8
+            fig, axes = _figure((max(5.0, 0.32 * d + 1.5), 3.8))
+            ax = axes[0][0]
+            bars = [ax.bar(pos - (width / 2 if baseline is not None else 0), np.ones(d), width,
+                           label="model")]
+            if baseline is not None:
+                bars.append(ax.bar(pos + width / 2, np.ones(d), width, label="PCA"))
+            ax.set_yscale("log")
+            ax.set_xticks(pos)
+            ax.set_xticklabels(columns, rotation=90, fontsize=8)
+            ax.set_ylabel(ylabel)
+            ax.set_title(title, fontsize=10)
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            return fig, ax, bars
+
+        fig, ax, bars = self._template(("bars", columns, baseline is not None, ylabel, title),
+                                       build)
+        heights = [model] + ([baseline] if baseline is not None else [])
+        for container, h in zip(bars, heights, strict=True):
+            for rect, value in zip(container, np.maximum(h, 1e-12), strict=True):
+                rect.set_height(value)
+        every = np.concatenate([np.ravel(h) for h in heights])
+        every = every[np.isfinite(every) & (every > 0)]
+        ax.set_ylim(*_limits(every.min(), every.max(), log=True) if every.size else (1e-3, 1))
+        fig.savefig(path, dpi=_DPI)
+
+    # ---- images ----
+
+    def heatmap(self, path: str, values: np.ndarray, columns: list[str], row_names: list[str],
+                title: str, cmap: str, symmetric: bool, bar_label: str) -> None:
+        """values (R, D) as a heatmap with the columns on x and named rows on y."""
+        key = ("heat", values.shape, tuple(columns), tuple(row_names), title, cmap, symmetric)
+
+        def build():
+            fig, axes = _figure((max(4.0, 0.3 * len(columns) + 1.8),
+                                 max(2.4, 0.3 * len(row_names) + 1.6)))
+            ax = axes[0][0]
+            im = ax.imshow(np.zeros(values.shape), aspect="auto", cmap=cmap)
+            ax.set_xticks(range(len(columns)))
+            ax.set_xticklabels(columns, rotation=90, fontsize=8)
+            ax.set_yticks(range(len(row_names)))
+            ax.set_yticklabels(row_names, fontsize=8)
+            ax.set_title(title, fontsize=10)
+            fig.colorbar(im, ax=ax, label=bar_label)
+            fig.tight_layout()
+            return fig, im
+
+        fig, im = self._template(key, build)
+        im.set_data(values)
+        finite = values[np.isfinite(values)]
+        if symmetric:
+            lim = float(np.max(np.abs(finite))) if finite.size else 1.0
+            im.set_clim(-(lim or 1.0), lim or 1.0)
+        elif finite.size:
+            lo, hi = float(finite.min()), float(finite.max())
+            im.set_clim(lo, hi if hi > lo else lo + 1.0)
+        fig.savefig(path, dpi=_DPI)
+
+    def mosaic(self, path: str, image: np.ndarray, title: str, extent=None,
+               axis_names=None) -> None:
+        """One grey or RGB image (a tiled mosaic, values in [0, 1]) with a title."""
+        key = ("mosaic", image.shape, title, extent is not None, tuple(axis_names or ()))
+        h, w = image.shape[:2]
+
+        def build():
+            scale = min(8.0 / w * 100, 8.0 / h * 100, 4.0)  # about 4 px a pixel, at most 8 in
+            fig, axes = _figure((max(w * scale / 100, 2.5), h * scale / 100 + 0.5))
+            ax = axes[0][0]
+            im = ax.imshow(np.zeros(image.shape), cmap="gray", vmin=0, vmax=1,
+                           interpolation="nearest", aspect="auto" if extent else "equal",
+                           extent=extent)
+            if axis_names:
+                ax.set_xlabel(axis_names[0])
+                ax.set_ylabel(axis_names[1])
+            else:
+                ax.set_axis_off()
+            ax.set_title(title, fontsize=10)
+            fig.tight_layout()
+            return fig, im
+
+        fig, im = self._template(key, build)
+        im.set_data(np.clip(image, 0, 1))
+        if extent is not None:
+            im.set_extent(extent)
+        fig.savefig(path, dpi=_DPI)

@@ -1,0 +1,97 @@
+"""Statistics of an evaluation, in numpy (float64): per-feature errors, the PCA baseline,
+code statistics, KL per latent dimension, active units.
+
+Conventions are those of training (`training/losses.py`): per-example terms are summed over
+features (or latent dimensions) and averaged over rows, in nats for likelihoods; only the
+per-element MSE (`recon/mse`, `pca/mse`) is a mean over features too.
+"""
+
+import math
+
+import numpy as np
+
+
+def mse_per_feature(x_hat: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(N, D), (N, D) -> (D,) mean over rows of the squared error, in float64."""
+    return np.mean(np.square(np.asarray(x_hat, np.float64) - np.asarray(x, np.float64)), axis=0)
+
+
+def bce_per_feature(logits: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(N, D) logits, (N, D) targets in [0, 1] -> (D,) mean over rows of the Bernoulli NLL.
+
+    Their sum is the per-example BCE summed over features, averaged over rows (`recon/bce`).
+    """
+    z, x = np.asarray(logits, np.float64), np.asarray(x, np.float64)
+    # max(z, 0) - z x + log(1 + exp(-|z|)): finite for every logit.
+    return np.mean(np.maximum(z, 0.0) - z * x + np.log1p(np.exp(-np.abs(z))), axis=0)
+
+
+def pca_fit(x_train: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of x_train (M, D): its mean (D,) and top principal directions (k, D), in float64.
+
+    From the eigendecomposition of the D x D covariance (cheap for the widths here: D <= a few
+    thousand); k is capped at D and M. The sign of each direction is fixed (largest |entry|
+    positive), so the result is deterministic.
+    """
+    x = np.asarray(x_train, np.float64)
+    k = max(1, min(int(n_components), x.shape[1], x.shape[0]))
+    mean = x.mean(axis=0)
+    xc = x - mean
+    cov = xc.T @ xc / max(x.shape[0] - 1, 1)
+    values, vectors = np.linalg.eigh(cov)
+    top = vectors[:, np.argsort(values)[::-1][:k]].T  # (k, D)
+    signs = np.sign(top[np.arange(k), np.argmax(np.abs(top), axis=1)])
+    return mean, top * np.where(signs == 0, 1.0, signs)[:, None]
+
+
+def pca_reconstruction(x_train: np.ndarray, x: np.ndarray, n_components: int) -> np.ndarray:
+    """Fits PCA(n_components) on x_train (M, D); returns the reconstruction of x (N, D).
+
+    Evaluation calls it once per group of models (they share the data and the code size).
+    """
+    mean, components = pca_fit(x_train, n_components)
+    return (np.asarray(x, np.float64) - mean) @ components.T @ components + mean
+
+
+def code_statistics(codes: np.ndarray, near_zero: float) -> dict:
+    """Statistics of codes (N, L) under the `code/` keys of eval.json.
+
+    A unit is dead when its mean |activation| over the rows is below `near_zero`.
+    """
+    c = np.asarray(codes, np.float64)
+    mean_abs = np.mean(np.abs(c), axis=0)
+    dead = [int(u) for u in np.flatnonzero(mean_abs < near_zero)]
+    return {
+        "code/mean_activation": float(np.mean(c)),
+        "code/l1_per_row": float(np.mean(np.sum(np.abs(c), axis=1))),
+        "code/near_zero_fraction": float(np.mean(np.abs(c) < near_zero)),
+        "code/near_zero_threshold": float(near_zero),
+        "code/unit_mean": np.mean(c, axis=0).tolist(),
+        "code/unit_std": np.std(c, axis=0).tolist(),
+        "code/dead_units": dead,
+        "code/dead_unit_count": len(dead),
+    }
+
+
+def kl_per_dim(mean: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    """(N, L) posterior means and log variances -> (L,) mean over rows of KL(q || N(0, 1))."""
+    m, lv = np.asarray(mean, np.float64), np.asarray(logvar, np.float64)
+    return np.mean(0.5 * (np.exp(lv) + np.square(m) - 1.0 - lv), axis=0)
+
+
+def active_units(mean: np.ndarray, threshold: float) -> int:
+    """Units u with Var_x(E_q[z_u | x]) > threshold (Burda et al. 2016); mean is (N, L)."""
+    return int(np.sum(np.var(np.asarray(mean, np.float64), axis=0) > threshold))
+
+
+def json_safe(value):
+    """NaN and infinities become None (strict JSON has no such numbers); numpy -> Python."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

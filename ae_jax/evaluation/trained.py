@@ -1,0 +1,138 @@
+"""Reuse a trained run: `ae_jax.load(workdir)` -> encode / decode / reconstruct / sample.
+
+The loaded object applies the preprocessing saved with the run (categorical and
+boolean encoding, then the scaling fitted on the training split), so raw rows of
+the CSV a model was trained on can be encoded directly:
+
+    model = ae_jax.load("runs/shop")
+    codes = model.encode("online_shoppers_intention.csv")   # (N, latent_dim)
+"""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from ae_jax import config as config_lib
+from ae_jax import data as data_lib
+from ae_jax import models
+from ae_jax import workdir as workdir_lib
+from ae_jax.errors import UserError
+from ae_jax.training.checkpoint import Checkpointer
+
+
+def load_config(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
+    """The run's config (as a ConfigDict) and its recorded dataset facts."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isdir(workdir):
+        raise UserError(f"workdir {workdir!r} does not exist; expected the --workdir of a run.")
+    if not os.path.exists(path):
+        raise UserError(
+            f"workdir {workdir!r} has no config.json, so it is not an ae_jax run directory "
+            f"(it holds {sorted(os.listdir(workdir))[:8]}); expected the --workdir of a run."
+        )
+    saved = workdir_lib.read_json(path, "the run's config", "restore it from a copy; without "
+                                  "it the checkpoints cannot be interpreted")
+    c = config_lib.default_config()
+    for section in workdir_lib.SECTIONS:
+        for key, value in saved.get(section, {}).items():
+            if key in c[section]:
+                c[section][key] = tuple(value) if isinstance(value, list) else value
+    return c, saved.get("dataset", {})
+
+
+class TrainedModel:
+    """A trained autoencoder or VAE with its preprocessing; methods take raw rows."""
+
+    def __init__(self, workdir: str, which: str = "latest"):
+        self.workdir = workdir
+        self.config, self.dataset_info = load_config(workdir)
+        self.preprocessor = data_lib.load_preprocessor(os.path.join(workdir, "preprocessor.json"))
+        self.num_features = self.preprocessor.num_features
+        shape = self.dataset_info.get("image_shape")
+        self.image_shape = tuple(shape) if shape else None
+        self.model = models.build_model(self.config.model, self.num_features, self.image_shape)
+        ck = Checkpointer(workdir, read_only=True)
+        try:
+            epochs = ck.epochs()
+            if not epochs:
+                raise UserError(f"workdir {workdir!r} has no checkpoint yet; train it first "
+                                "(or wait for its first checkpoint).")
+            if which not in ("latest", "best"):
+                raise UserError(f"which={which!r}; expected 'latest' or 'best'.")
+            self.epoch = (ck.best_epoch() if which == "best" else None) or epochs[-1]
+            params = ck.restore_raw(self.epoch)["params"]
+        finally:
+            ck.close()
+        self.params = _check_params(params, self.model, self.num_features, workdir)
+        self.is_vae = isinstance(self.model, models.VAE)
+        self._encode = jax.jit(lambda p, x: self.model.apply({"params": p}, x, method="encode"))
+        self._decode = jax.jit(lambda p, z: self.model.apply({"params": p}, z, method="decode"))
+
+    def features(self, rows) -> np.ndarray:
+        """Raw rows (a file path, `data.Table`, or 2-D array/list in the training columns'
+        order) -> the model's input features (encoded and scaled)."""
+        if isinstance(rows, str | os.PathLike):
+            rows = data_lib.read_table(str(rows), self.config.data.npz_key,
+                                      delimiter=self.config.data.delimiter)
+        return self.preprocessor.transform(rows)
+
+    def encode(self, rows) -> np.ndarray:
+        """Codes of raw rows: the code layer of an AE, the posterior mean of a VAE."""
+        return self.encode_features(self.features(rows))
+
+    def encode_features(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float32)
+        if x.ndim != 2 or x.shape[1] != self.num_features:
+            raise UserError(f"expected features of shape (N, {self.num_features}); got "
+                            f"{x.shape}. Use encode() for raw rows.")
+        return np.asarray(self._encode(self.params, jnp.asarray(x)))
+
+    def decode(self, z) -> np.ndarray:
+        """Codes (N, latent_dim) -> reconstructions in the scaled feature space."""
+        z = np.asarray(z, np.float32)
+        latent = self.config.model.latent_dim
+        if z.ndim != 2 or z.shape[1] != latent:
+            raise UserError(f"expected codes of shape (N, {latent}); got {z.shape}.")
+        return np.asarray(self._decode(self.params, jnp.asarray(z)))
+
+    def reconstruct(self, rows) -> np.ndarray:
+        """Raw rows -> reconstructions (scaled feature space; `inverse_scale` undoes it)."""
+        return self.decode(self.encode(rows))
+
+    def inverse_scale(self, x: np.ndarray) -> np.ndarray:
+        return self.preprocessor.inverse_scale(x)
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """n draws from the VAE's generative model (likelihood means)."""
+        if not self.is_vae:
+            raise UserError("sample() needs a VAE; this run trained a deterministic autoencoder.")
+        z = jax.random.normal(jax.random.PRNGKey(seed), (n, self.config.model.latent_dim))
+        return self.decode(np.asarray(z))
+
+
+def _check_params(params, model, num_features: int, workdir: str):
+    """Checks the checkpoint's parameter shapes against the configured model."""
+    expected = jax.eval_shape(
+        lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, num_features)),
+                           jax.random.PRNGKey(1))["params"]
+    )
+    want = {jax.tree_util.keystr(p): v.shape for p, v in
+            jax.tree_util.tree_leaves_with_path(expected)}
+    got = {jax.tree_util.keystr(p): np.shape(v) for p, v in
+           jax.tree_util.tree_leaves_with_path(params)}
+    if want != got:
+        diff = sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))[:4]
+        shown = "; ".join(f"{k}: checkpoint {got.get(k)} vs model {want.get(k)}" for k in diff)
+        raise UserError(
+            f"the checkpoint in {workdir!r} does not match the architecture in its config.json "
+            f"({shown}); it was written by a different model. Use the workdir it came from."
+        )
+    return jax.tree.map(jnp.asarray, params)
+
+
+def load(workdir: str, which: str = "latest") -> TrainedModel:
+    """Loads a run for reuse; `which` is 'latest' or 'best' (lowest eval/loss)."""
+    return TrainedModel(workdir, which)

@@ -1,0 +1,251 @@
+"""`train_and_evaluate(config, workdir)` and `train_group(configs, workdirs)`: a run, end to end.
+
+One direction, nothing re-read: validate the configs and the data, train the group
+(`training.loop`), evaluate its K models from the parameters in memory with one batched program
+(`evaluation.evaluate_group`, PCA fitted once), then hand the figures to a background writer.
+The writer's last step for each run writes eval.json, the figures, TensorBoard's figures and
+hparams, and finally summary.json: a run is "done" only once everything it promises is on disk,
+so a run killed while being evaluated is finished, not retrained, by the same command (it
+resumes from its final checkpoint, trains no epoch, and evaluates).
+"""
+
+import contextlib
+import copy
+import errno
+import functools
+import os
+import time
+
+import ml_collections
+from absl import logging
+
+from ae_jax import config as config_lib
+from ae_jax import runtime
+from ae_jax import workdir as workdir_lib
+from ae_jax.data import load_dataset
+from ae_jax.errors import UserError
+from ae_jax.evaluation import evaluate, figure_data
+from ae_jax.evaluation.figure_writer import FigureWriter
+from ae_jax.models import build_model
+from ae_jax.training import distributed, group, loop, resources
+from ae_jax.training.signals import Interrupted, StopRequests
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+    """Trains the configured run (or `train.num_models` seeds of it) into `workdir`.
+
+    Returns the summaries (one per model). With num_models = K > 1 the runs go to
+    `workdir/seed=S` for S = seed .. seed + K - 1.
+    """
+    config_lib.validate(config)
+    k = config.train.num_models
+    if k == 1:
+        return train_group([config], [workdir])
+    ds = load_dataset(config.data)  # read once, and the K models checked against memory first
+    _check_fits([config] * k, ds)
+    configs, workdirs = [], []
+    for i in range(k):
+        c = copy.deepcopy(config)
+        with c.unlocked():
+            c.train.seed = config.train.seed + i
+            c.train.num_models = 1
+        configs.append(c)
+        workdirs.append(os.path.join(workdir, f"seed={c.train.seed}"))
+    return train_group(configs, workdirs, ds)
+
+
+def _check_fits(configs: list, ds) -> None:
+    c = configs[0]
+    resources.check_fits(c, build_model(c.model, ds.num_features, ds.image_shape),
+                         ds.num_features, ds.train.shape[0], ds.val.shape[0], len(configs),
+                         ds.image_shape)
+
+
+def train_group(configs: list, workdirs: list[str], dataset=None,
+                programs: group.ProgramCache | None = None,
+                figure_writer: FigureWriter | None = None) -> list[dict]:
+    """Trains len(configs) runs that differ only in vmappable scalars, together; evaluates them.
+
+    Returns one summary dict per run (also written to each workdir/summary.json). A run whose
+    loss turns non-finite is stopped there (its parameters stay at the last finite values) and
+    marked "diverged"; the others go on unaffected. Rerunning on the same workdirs resumes from
+    the newest checkpoint all runs share; finished runs are not retrained.
+
+    Args:
+        dataset: the configs' Dataset, when the caller already holds it (a sweep).
+        programs: compiled programs to reuse across groups (a sweep keeps one cache).
+        figure_writer: renders figures in the background; the caller waits for it (a sweep
+            overlaps one group's figures with the next group's training). None: a writer of
+            this call's own, waited for before returning.
+    """
+    for c in configs:
+        config_lib.validate(c)
+    group.check_groupable(configs)
+    runtime.enable_compilation_cache(bool(configs[0].train.compilation_cache))
+    # A rerun must match the run's config; raising train.epochs continues training.
+    extends = [workdir_lib.check_config(w, c) for c, w in zip(configs, workdirs, strict=True)]
+    ds = dataset if dataset is not None else load_dataset(configs[0].data)
+    ds = group.check_data_fits_config(configs[0], ds)
+    _check_fits(configs, ds)
+    for w in workdirs:
+        workdir_lib.prepare(w, ds.num_features, ds.columns)
+    finished = [None if e else workdir_lib.finished_summary(w)
+                for e, w in zip(extends, workdirs, strict=True)]
+    if all(finished):
+        logging.info("all %d run(s) already finished; not retraining (delete summary.json "
+                     "to train again)", len(workdirs))
+        return finished
+    if any(finished):
+        todo = [i for i, f in enumerate(finished) if f is None]
+        trained = iter(train_group([configs[i] for i in todo], [workdirs[i] for i in todo], ds,
+                                   programs, figure_writer))
+        return [f if f is not None else next(trained) for f in finished]
+    own = figure_writer is None
+    writer = FigureWriter() if own else figure_writer
+    try:
+        summaries = _train_and_finish(configs, workdirs, ds, programs, writer)
+        if own:
+            writer.wait()
+    except Exception as e:
+        why = storage_error(e)
+        if why is None:
+            raise
+        more = " ..." if len(workdirs) > 1 else ""
+        raise UserError(
+            f"cannot write to the workdir ({why}; {workdirs[0]!r}{more}). Free space or "
+            "choose another --workdir; the checkpoints already written are "
+            "kept, so the same command resumes from the newest one."
+        ) from None
+    finally:
+        if own:
+            writer.close()
+    return summaries
+
+
+_STORAGE = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+            errno.EROFS: "read-only file system", errno.EACCES: "permission denied"}
+
+
+def storage_error(e: BaseException) -> str | None:
+    """What a full, read-only or forbidden disk looks like in `e` or its causes (orbax wraps
+    them in ValueErrors with the errno's text), or None for any other error."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _STORAGE:
+            return f"{_STORAGE[e.errno]}: {e.filename or ''}".rstrip(": ")
+        text = str(e)
+        for marker, why in (("No space left on device", _STORAGE[errno.ENOSPC]),
+                            ("RESOURCE_EXHAUSTED", _STORAGE[errno.ENOSPC]),
+                            ("Read-only file system", _STORAGE[errno.EROFS]),
+                            ("Disk quota exceeded", _STORAGE[errno.EDQUOT])):
+            if marker in text:
+                return why
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter) -> list[dict]:
+    with contextlib.ExitStack() as locks:
+        if distributed.is_writer():  # Other hosts of a multi-host run only compute.
+            for w in workdirs:
+                locks.enter_context(workdir_lib.WorkdirLock(w))
+        done = [workdir_lib.finished_summary(w) if not workdir_lib.check_config(w, c) else None
+                for c, w in zip(configs, workdirs, strict=True)]
+        if all(done):  # Finished by another process meanwhile.
+            return done
+        with StopRequests() as stop:
+            trained = loop.train(configs, workdirs, ds, stop, programs)
+            summaries, jobs = _evaluate(trained, stop)
+        if distributed.is_writer():
+            for r, summary, metrics, inputs in jobs:
+                finish = functools.partial(_finish_run, r, summary, metrics)
+                if inputs is None:
+                    writer.submit(finish, [])
+                else:
+                    writer.submit_figures(os.path.join(r.workdir, workdir_lib.FIGURES), inputs,
+                                          finish)
+            # The locks are released once every run of the group is marked done.
+            writer.submit(locks.pop_all().close)
+    return summaries
+
+
+def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
+    """Summaries and, per run, what is left to write: (run, summary, eval metrics, figures)."""
+    runs, k = trained.runs, len(trained.runs)
+    cfg, ds = runs[0].config, trained.dataset
+    summaries = []
+    for r in runs:
+        summary = dict(r.history[-1] if r.history else {"epoch": 0, "step": 0})
+        summary.update({
+            "status": "done" if r.running else r.status, "diverged_step": r.diverged_step,
+            "wall_s": trained.wall_s, "compile_s": trained.compile_s,
+            "n_params": trained.n_params, "num_models_together": k,
+            "resumed_from_epoch": trained.start_epoch, "best_epoch": r.checkpointer.best_epoch(),
+        })
+        summaries.append(summary)
+    _log_summary(summaries, [r.workdir for r in runs])
+    if not distributed.is_writer():
+        return summaries, []
+
+    def check_stop():
+        if stop.signum is not None:
+            raise Interrupted(stop.signum, "while evaluating", "training is finished and saved")
+
+    data = evaluate.dataset_eval_data(ds, cfg)
+    configs = [r.config for r in runs]
+    results = None
+    t0 = time.perf_counter()
+    if cfg.eval.at_end:
+        logging.info("evaluating %d model(s) together on %d validation rows%s ...", k,
+                     ds.val.shape[0], f" (IWAE with k = {cfg.eval.iw_samples})"
+                     if cfg.model.name == "vae" else "")
+        results = evaluate.evaluate_group(trained.engine.model, trained.params, data, configs,
+                                          trained.epoch, stop=check_stop)
+    check_stop()
+    inputs = [None] * k
+    if cfg.train.figures:
+        inputs = figure_data.figure_inputs(trained.engine.model, trained.params, data, configs,
+                                        results, [r.history for r in runs], trained.epoch)
+    check_stop()
+    logging.info("evaluated in %.2f s; writing eval.json, figures and summaries of %d run(s) "
+                 "in the background", time.perf_counter() - t0, k)
+    jobs = []
+    for i, r in enumerate(runs):
+        metrics = None
+        if results is not None:
+            metrics = dict(results[i][0], which="latest")
+        jobs.append((r, summaries[i], metrics, inputs[i]))
+    return summaries, jobs
+
+
+def _finish_run(r: loop.Run, summary: dict, metrics: dict | None, figures: list[str]) -> None:
+    """A run's last writes, after its figures: eval.json, TensorBoard, then summary.json."""
+    if metrics is not None:
+        metrics["figures"] = [os.path.relpath(f, r.workdir) for f in figures]
+        evaluate.write_eval(r.workdir, metrics)
+    step = summary["step"]
+    for path in figures:
+        r.tb.write_figure(step, f"figures/{os.path.basename(path)[:-4]}", path)
+    headline = {k: v for k, v in summary.items() if k.startswith("eval/") and v is not None}
+    r.tb.write_hparams(config_lib.flatten_config(r.config.to_dict()), headline)
+    r.tb.close()
+    workdir_lib.write_json(os.path.join(r.workdir, workdir_lib.SUMMARY), summary)
+
+
+def summary_table(summaries: list[dict], names: list[str]) -> str:
+    """A markdown table of the final figures, one row per run."""
+    keys = [k for k in summaries[0] if k.startswith(("train/", "eval/")) and k != "train/grad_norm"]
+    head = ["run", "status", "epoch", *keys, "n_params", "wall_s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, s in zip(names, summaries, strict=True):
+        vals = [f"{s[k]:.5g}" if k in s else "-" for k in keys]
+        lines.append("| " + " | ".join([name, s["status"], str(s["epoch"]), *vals,
+                                        str(s["n_params"]), f"{s['wall_s']:.2f}"]) + " |")
+    return "\n".join(lines)
+
+
+def _log_summary(summaries, workdirs) -> None:
+    names = [os.path.basename(os.path.normpath(w)) for w in workdirs]
+    logging.info("summary:\n%s", summary_table(summaries, names))
+

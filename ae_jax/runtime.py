@@ -1,0 +1,77 @@
+"""Process setup shared by every entry point: quiet library logs, the compilation cache.
+
+JAX's persistent compilation cache keeps compiled programs on disk, keyed by a hash of the
+program, the JAX version and the device, so a second run of the same config (or a sweep group
+with the same shapes in a new process) loads its programs instead of compiling them. It changes
+no number. Where it lives, in order of precedence:
+
+  AE_JAX_COMPILATION_CACHE=off|0|false   no persistent cache (env override)
+  AE_JAX_COMPILATION_CACHE=DIR           that directory
+  JAX_COMPILATION_CACHE_DIR=DIR          JAX's own setting, if the user already chose one
+  config train.compilation_cache=False   no persistent cache (config switch)
+  otherwise                              $XDG_CACHE_HOME/ae_jax/xla (~/.cache/ae_jax/xla)
+"""
+
+import logging as std_logging
+import os
+
+import jax
+from absl import logging
+
+ENV = "AE_JAX_COMPILATION_CACHE"
+_OFF = ("off", "0", "false", "no", "none")
+
+
+class _LibraryInfoFilter(std_logging.Filter):
+    """Drops INFO records of orbax and jax (several per checkpoint save) from absl's log,
+    and orbax's warnings that a read-only manager (how runs are loaded) is read-only."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        noisy = any(f"{os.sep}{lib}{os.sep}" in record.pathname for lib in ("orbax", "jax"))
+        if noisy and "read only" in record.getMessage().replace("_", " "):
+            return False
+        return record.levelno >= std_logging.WARNING or not noisy
+
+
+def quiet_library_logs() -> None:
+    """Keeps the launcher's log to our lines: library INFO chatter is filtered out."""
+    handler = logging.get_absl_handler()
+    if not any(isinstance(f, _LibraryInfoFilter) for f in handler.filters):
+        handler.addFilter(_LibraryInfoFilter())
+
+
+def default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "ae_jax", "xla")
+
+
+def compilation_cache_dir(enabled: bool = True) -> str:
+    """The directory the persistent cache should use ('' = none), by the precedence above."""
+    env = os.environ.get(ENV, "").strip()
+    if env.lower() in _OFF:
+        return ""
+    if env:
+        return os.path.expanduser(env)
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return os.environ["JAX_COMPILATION_CACHE_DIR"]
+    return default_cache_dir() if enabled else ""
+
+
+def enable_compilation_cache(enabled: bool = True) -> str:
+    """Turns on JAX's persistent compilation cache (see the module docstring); returns its
+    directory, or '' when it stays off. Safe to call more than once."""
+    path = compilation_cache_dir(enabled)
+    if not path:
+        return ""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        logging.warning("compilation cache %r cannot be created (%s); compiling without it",
+                        path, e.strerror)
+        return ""
+    if jax.config.jax_compilation_cache_dir != path:
+        jax.config.update("jax_compilation_cache_dir", path)
+    # Cache every program, however quick to compile: a run's are small but many.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path

@@ -1,0 +1,11 @@
+"""Sweeps: declaring them (declare), naming and applying overrides (overrides), running them
+(runner: groups, claims, shards, Ray) and reporting them (report).
+
+`from ae_jax import sweeps` gives the names a config's `get_sweep()` and the launchers use.
+"""
+
+from ae_jax.sweeps.declare import chain, config_diff, named, product, random_search, zip_
+from ae_jax.sweeps.runner import Run, expand, parse_shard, plan, run_sweep, train_runs, write_status
+
+__all__ = ["Run", "chain", "config_diff", "expand", "named", "parse_shard", "plan", "product",
+           "random_search", "run_sweep", "train_runs", "write_status", "zip_"]

@@ -1,0 +1,118 @@
+"""Many models at once: a base config plus K overrides, trained as one program.
+
+    from ae_jax.sweeps import overrides
+    overrides.train_together(get_config(), [{"loss.l1_weight": w, "train.seed": s}
+                                        for w in (0.0, 1e-4) for s in range(3)], "/tmp/l1")
+
+writes one workdir per run, `/tmp/l1/<name>/` (name e.g. `loss.l1_weight=0.0001,train.seed=2`),
+each with the same files a separate run writes. Runs that differ in anything but
+the vmappable scalars (`objective.HYPER_KEYS`) are refused with the differing
+fields named; the sweep runner groups such runs instead.
+"""
+
+import copy
+import os
+
+import ml_collections
+
+from ae_jax import config as config_lib
+from ae_jax import data as data_lib
+from ae_jax import experiment
+from ae_jax.errors import UserError
+from ae_jax.training.group import check_groupable
+
+
+def run_name(overrides: dict) -> str:
+    """A readable, stable directory name: 'loss.l1_weight=0.0001,train.seed=3' ('base' if empty)."""
+    if not overrides:
+        return "base"
+    hidden = set(overrides.get("_named_keys", ())) | {"_name", "_named_keys"}
+    parts = [str(overrides["_name"])] if "_name" in overrides else []
+    for key, value in overrides.items():
+        if key in hidden:
+            continue
+        text = format_value(value)
+        parts.append(f"{key}={text}".replace("/", "_").replace(" ", ""))
+    return ",".join(parts)
+
+
+def format_value(value) -> str:
+    """A value as a run name shows it: floats by %g where that reads back as the same float,
+    else by their shortest round-trip form (1.0000001e-3 stays distinct from 1e-3)."""
+    if isinstance(value, float):
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
+    return str(value)
+
+
+def check_name(name: str, what: str) -> None:
+    """A run name is one directory: not empty, no '/', not '.' or '..' or hidden."""
+    if not name or os.sep in name or "/" in name or name.startswith("."):
+        raise UserError(f"{what} {name!r} cannot name a run directory: it must be non-empty, "
+                        "hold no '/' and not start with '.'.")
+
+
+def apply_overrides(
+    config: ml_collections.ConfigDict, overrides: dict
+) -> ml_collections.ConfigDict:
+    """A copy of `config` with dotted-key overrides applied; unknown keys are a UserError."""
+    c = copy.deepcopy(config)
+    for key, value in overrides.items():
+        if key.startswith("_"):  # Naming metadata (see sweep.named), not a config field.
+            continue
+        if isinstance(value, list):  # JSON and YAML spell tuples as lists.
+            value = tuple(value)
+        node, *path = key.split(".")
+        target = c
+        try:
+            for part in [node, *path[:-1]]:
+                target = target[part]
+            leaf = path[-1] if path else None
+            if leaf is None or leaf not in target:
+                raise KeyError(key)
+            target[leaf] = value
+        except (KeyError, AttributeError):
+            raise UserError(f"override {key!r}: no such config field; fields look like "
+                            "'loss.l1_weight' or 'train.seed'.") from None
+        except TypeError:
+            current = target[leaf]
+            raise UserError(
+                f"override {key}={value!r}: expected {type(current).__name__} like the current "
+                f"value {current!r}, got {type(value).__name__}."
+            ) from None
+    return c
+
+
+def train_together(
+    base: ml_collections.ConfigDict,
+    overrides: list[dict],
+    workdir: str,
+    chunk_size: int = 0,
+) -> list[dict]:
+    """Trains every override of `base` together; returns their summaries in order.
+
+    Args:
+      base: the base config.
+      overrides: one dict of dotted keys -> values per run.
+      workdir: parent directory; run i goes to `workdir/run_name(overrides[i])`.
+      chunk_size: at most this many models in one program (0 = all); bounds memory
+        for large K. Chunks of equal size reuse the compiled program.
+    """
+    if not overrides:
+        raise UserError("train_together: the list of overrides is empty; give at least one run.")
+    configs = [apply_overrides(base, o) for o in overrides]
+    names = [run_name(o) for o in overrides]
+    if len(set(names)) != len(names):
+        raise UserError("train_together: two overrides give the same run name; each must differ.")
+    check_groupable(configs)  # Before reading data or compiling anything.
+    for c in configs:
+        config_lib.validate(c)
+    dataset = data_lib.load_dataset(configs[0].data)
+    workdirs = [os.path.join(workdir, n) for n in names]
+    size = chunk_size if chunk_size > 0 else len(configs)
+    summaries = []
+    for start in range(0, len(configs), size):
+        summaries += experiment.train_group(
+            configs[start:start + size], workdirs[start:start + size], dataset=dataset
+        )
+    return summaries

@@ -1,0 +1,275 @@
+"""Running sweeps: grouped, resumable, sharded, optionally on Ray.
+
+The runs come from a config's `get_sweep()` (see `declare.py`). Run i is addressed by its
+index in that list and named by its overrides (`loss.l1_weight=0.0001,train.seed=3`); it
+writes the usual workdir contract to `DIR/runs/<name>/`. Runs that differ only in vmappable
+scalars train together as one program (`experiment.train_group`); the rest run one group
+after another, sharing compiled programs and the data, with each group's figures drawn while
+the next one trains.
+`DIR/sweep.json` lists every run with its status, rebuilt from the run
+directories (the source of truth), so any number of processes can share DIR.
+A run directory is claimed with the workdir lock before training, so two
+processes never train the same run; a failed or diverged run is recorded and
+the sweep goes on.
+"""
+
+import contextlib
+import dataclasses
+import json
+import os
+import traceback
+
+from absl import logging
+
+from ae_jax import config as config_lib
+from ae_jax import data as data_lib
+from ae_jax import experiment, runtime
+from ae_jax import workdir as workdir_lib
+from ae_jax.errors import UserError
+from ae_jax.evaluation.figure_writer import FigureWriter
+from ae_jax.sweeps import overrides as overrides_lib
+from ae_jax.training.group import ProgramCache, signature_key
+from ae_jax.training.signals import Interrupted
+
+
+@dataclasses.dataclass
+class Run:
+    index: int
+    name: str
+    overrides: dict
+    workdir: str
+
+
+def expand(overrides: list[dict], workdir: str) -> list[Run]:
+    """Indexes and names every run; names must be unique (they are directories)."""
+    for i, o in enumerate(overrides):
+        if not isinstance(o, dict):
+            raise UserError(f"get_sweep() entry {i} is {type(o).__name__} {o!r}; every entry "
+                            "must be a dict of overrides such as {'loss.beta': 2.0} (build "
+                            "them with sweep.product, zip_, chain or random_search).")
+    names = [overrides_lib.run_name(o) for o in overrides]
+    runs = [Run(i, n, dict(o), os.path.join(workdir, "runs", n))
+            for i, (n, o) in enumerate(zip(names, overrides, strict=True))]
+    seen = {}
+    for r in runs:
+        overrides_lib.check_name(r.name, f"sweep run {r.index}'s name")
+        if r.name in seen:
+            raise UserError(f"sweep runs {seen[r.name]} and {r.index} have the same overrides "
+                            f"({r.name}); every run must differ.")
+        seen[r.name] = r.index
+    return runs
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n); with no text, $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT or (0, 1)."""
+    if not text:
+        if "SLURM_ARRAY_TASK_ID" in os.environ and "SLURM_ARRAY_TASK_COUNT" in os.environ:
+            text = f"{os.environ['SLURM_ARRAY_TASK_ID']}/{os.environ['SLURM_ARRAY_TASK_COUNT']}"
+        else:
+            return 0, 1
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard={text!r}: expected 'i/n' with integers, e.g. 0/4.") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise UserError(f"--shard={text!r}: expected 0 <= i < n.")
+    return i, n
+
+
+def run_status(run: Run, mine: frozenset = frozenset()) -> dict:
+    """Status of one run from its directory: done/diverged/failed/running/pending."""
+    summary = workdir_lib.finished_summary(run.workdir)
+    entry = {"index": run.index, "name": run.name, "overrides": run.overrides,
+             "workdir": os.path.relpath(run.workdir, os.path.dirname(os.path.dirname(run.workdir)))}
+    if summary is not None:
+        entry["status"] = summary["status"]
+        if summary["status"] == "diverged":
+            entry["error"] = f"non-finite loss at step {summary.get('diverged_step')}"
+        return entry
+    failed = os.path.join(run.workdir, "failed.json")
+    if os.path.exists(failed):
+        with open(failed) as f:
+            entry.update(status="failed", error=json.load(f)["error"])
+    elif run.index in mine or workdir_lib.holder(run.workdir):
+        entry["status"] = "running"
+    else:
+        entry["status"] = "pending"
+    return entry
+
+
+def write_status(workdir: str, runs: list[Run], mine: frozenset = frozenset()) -> dict:
+    """Rebuilds DIR/sweep.json from the run directories; returns it."""
+    entries = [run_status(r, mine) for r in runs]
+    counts = {s: sum(e["status"] == s for e in entries)
+              for s in ("done", "diverged", "failed", "running", "pending")}
+    status = {"num_runs": len(runs), "counts": counts, "runs": entries}
+    os.makedirs(workdir, exist_ok=True)
+    workdir_lib.write_json(os.path.join(workdir, "sweep.json"), status)
+    return status
+
+
+def _mark_failed(run: Run, error: str) -> None:
+    os.makedirs(run.workdir, exist_ok=True)
+    workdir_lib.write_json(os.path.join(run.workdir, "failed.json"), {"error": error})
+    logging.error("run %d (%s) failed: %s", run.index, run.name, error)
+
+
+def plan(base, runs: list[Run], max_models: int = 256) -> tuple[list[list[Run]], dict]:
+    """Groups runs by static config into chunks of at most `max_models`.
+
+    Runs whose overrides are invalid are marked failed here and left out. Returns
+    (chunks, configs by run index).
+    """
+    configs = {}
+    for run in runs:
+        try:
+            c = overrides_lib.apply_overrides(base, run.overrides)
+            config_lib.validate(c)
+            configs[run.index] = c
+        except UserError as e:
+            _mark_failed(run, str(e))
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        if run.index in configs:
+            key = signature_key(configs[run.index])
+            groups.setdefault(key, []).append(run)
+    chunks = [g[i:i + max_models] for g in groups.values() for i in range(0, len(g), max_models)]
+    return chunks, configs
+
+
+def train_runs(base, runs: list[Run], max_models: int = 256) -> None:
+    """Trains `runs` in this process: claims each, groups by static config, trains groups.
+
+    Runs finished or claimed by another process are skipped; a run whose overrides or
+    training fail is marked failed (DIR/runs/<name>/failed.json) and the rest go on.
+    Groups with equal shapes reuse compiled programs through JAX's compilation cache.
+    """
+    chunks, configs = plan(base, runs, max_models)
+    with FigureWriter() as writer:
+        shared = _Shared({}, ProgramCache(), writer)
+        for chunk in chunks:
+            _train_chunk(chunk, configs, shared)
+
+
+def _ray_chunk(base, chunk: list[Run]) -> int:
+    """A Ray task: trains one chunk in a worker process (shared workdir)."""
+    runtime.quiet_library_logs()
+    configs = {r.index: overrides_lib.apply_overrides(base, r.overrides) for r in chunk}
+    with FigureWriter() as writer:
+        _train_chunk(chunk, configs, _Shared({}, ProgramCache(), writer))
+    return len(chunk)
+
+
+def check_unchanged(base, runs: list[Run], workdir: str) -> None:
+    """Refuses a rerun of a sweep whose runs would now train another config (before any work)."""
+    drift = []
+    for run in runs:
+        try:
+            config = overrides_lib.apply_overrides(base, run.overrides)
+        except UserError:
+            continue  # plan() records it as a failed run
+        changes, extends = workdir_lib.config_changes(run.workdir, config)
+        if changes and not extends:
+            drift.append(f"run {run.index} ({run.name}): {'; '.join(changes[:3])}"
+                         f"{' ...' if len(changes) > 3 else ''}")
+    if drift:
+        raise UserError(
+            f"{len(drift)} run(s) in sweep {workdir!r} were trained with another config (saved "
+            f"-> now): {' | '.join(drift[:3])}{' | ...' if len(drift) > 3 else ''}. Rerun with "
+            "the same config and flags to resume the sweep, or pass a new --workdir; nothing "
+            "was changed.")
+
+
+def run_sweep(base, overrides: list[dict], workdir: str, shard: tuple[int, int] = (0, 1),
+              max_models: int = 256, launcher: str = "local", ray_address: str = "",
+              ray_cpus: float = 1.0, ray_gpus: float = 0.0) -> dict:
+    """Runs this shard's share of the sweep; returns the rebuilt sweep.json.
+
+    Shard i of n takes the runs whose index is i mod n, so n processes with
+    i = 0..n-1 on one shared workdir cover every run exactly once.
+    """
+    runs = expand(overrides, workdir)
+    i, n = shard
+    mine = [r for r in runs if r.index % n == i]
+    check_unchanged(base, mine, workdir)
+    write_status(workdir, runs)
+    logging.info("sweep: %d runs, shard %d/%d takes %d", len(runs), i, n, len(mine))
+    if launcher == "local":
+        train_runs(base, mine, max_models)
+    elif launcher == "ray":
+        _run_with_ray(base, mine, max_models, ray_address, ray_cpus, ray_gpus, workdir, runs)
+    else:
+        raise UserError(f"--launcher={launcher!r}; expected 'local' or 'ray'.")
+    status = write_status(workdir, runs)
+    logging.info("sweep: %s", ", ".join(f"{v} {k}" for k, v in status["counts"].items() if v))
+    return status
+
+
+def _run_with_ray(base, runs, max_models, address, cpus, gpus, workdir, all_runs) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--launcher=ray needs Ray: pip install -e '.[ray]'.") from None
+    chunks, _ = plan(base, runs, max_models)
+    ray.init(address=address or None, ignore_reinit_error=True, include_dashboard=False,
+             log_to_driver=True)
+    task = ray.remote(num_cpus=cpus, num_gpus=gpus)(_ray_chunk)
+    pending = [task.remote(base, chunk) for chunk in chunks]
+    logging.info("sweep: submitted %d Ray task(s) to %s", len(pending), address or "a local Ray")
+    while pending:
+        _, pending = ray.wait(pending)
+        write_status(workdir, all_runs)
+
+
+@dataclasses.dataclass
+class _Shared:
+    """What the groups of one process share: data sets, compiled programs, the figure writer."""
+
+    datasets: dict
+    programs: ProgramCache
+    writer: FigureWriter
+
+
+def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
+    with contextlib.ExitStack() as stack:
+        claimed = []
+        for run in chunk:
+            if workdir_lib.finished_summary(run.workdir):
+                continue
+            os.makedirs(run.workdir, exist_ok=True)
+            try:
+                stack.enter_context(workdir_lib.WorkdirLock(run.workdir))
+            except UserError:
+                logging.info("run %d (%s) is being trained by another process; skipped",
+                             run.index, run.name)
+                continue
+            if workdir_lib.finished_summary(run.workdir):  # finished while we were claiming
+                continue
+            stale = os.path.join(run.workdir, "failed.json")
+            if os.path.exists(stale):
+                os.remove(stale)  # retried now
+            claimed.append(run)
+        if not claimed:
+            return
+        cfgs = [configs[r.index] for r in claimed]
+        key = json.dumps(cfgs[0].data.to_dict(), sort_keys=True)
+        try:
+            if key not in shared.datasets:
+                shared.datasets[key] = data_lib.load_dataset(cfgs[0].data)
+            logging.info("training %d run(s) together: %s", len(claimed),
+                         ", ".join(r.name for r in claimed[:4]) + (" ..." if len(claimed) > 4
+                                                                   else ""))
+            experiment.train_group(cfgs, [r.workdir for r in claimed],
+                                   dataset=shared.datasets[key], programs=shared.programs,
+                                   figure_writer=shared.writer)
+            # The claims are released after the group's figures and summaries are written.
+            shared.writer.submit(stack.pop_all().close)
+        except UserError as e:
+            for r in claimed:
+                _mark_failed(r, str(e))
+        except Interrupted:
+            raise
+        except Exception as e:  # noqa: BLE001 - recorded per run; the sweep goes on.
+            text = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"
+            for r in claimed:
+                _mark_failed(r, text)

@@ -1,0 +1,172 @@
+"""Checkpoints of one run in `workdir/checkpoints/`, with orbax's CheckpointManager.
+
+Each checkpoint, named by the epoch it ends, holds the whole `TrainState` (params,
+optimizer state, step, divergence marker) and a JSON `meta` item: the epoch (the
+data-order position: epoch e's order derives from (seed, e)), the step, the seed
+(the root of every random stream; per-step keys are folded from it and the step)
+and that epoch's metrics. That is everything a resumed run needs to continue
+bit for bit where an uninterrupted one would be.
+
+orbax writes each checkpoint to a temporary directory and renames it when
+complete, so a process killed mid-save leaves the previous checkpoints intact
+and the half-written one is ignored. Saves are asynchronous; `close()` waits.
+"""
+
+import os
+import shutil
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from ae_jax.errors import UserError
+
+_policies = ocp.checkpoint_managers
+
+
+class DamagedCheckpoint(Exception):
+    """A checkpoint whose files cannot be read; older ones may still be."""
+
+    def __init__(self, where: str, cause: Exception):
+        self.where = where
+        text = " ".join(str(cause).split())[:200]
+        super().__init__(f"{where} cannot be read ({type(cause).__name__}: {text})")
+
+
+class Checkpointer:
+    """Saves and restores one run's checkpoints; keeps the last `keep` and the best."""
+
+    def __init__(self, workdir: str, keep: int = 2, read_only: bool = False):
+        self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+        # Keep the newest `keep` and the one with the lowest eval/loss.
+        policy = _policies.AnyPreservationPolicy([
+            _policies.LatestN(n=keep),
+            _policies.BestN(get_metric_fn=lambda m: m["eval/loss"], reverse=True, n=1),
+        ])
+        # Each process's manager acts alone: in a multi-host run only process 0 saves (the
+        # state is gathered to it first) and every process reads; no cross-host barriers.
+        me = jax.process_index()
+        if not read_only:
+            os.makedirs(self.directory, exist_ok=True)  # orbax won't with active_processes
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=policy, create=False, read_only=read_only,
+            cleanup_tmp_directories=not read_only,
+            multiprocessing_options=ocp.options.MultiprocessingOptions(
+                primary_host=me, active_processes={me}),
+        )
+        self.manager = ocp.CheckpointManager(
+            self.directory, item_names=("state", "meta"), options=options
+        )
+        self.keep = keep
+        if not read_only:
+            self.prune()
+
+    def prune(self) -> None:
+        """Applies the retention policy (newest `keep`, plus the best by eval/loss) to every
+        checkpoint on disk, including those earlier processes saved (orbax's policy only sees
+        its own process's saves)."""
+        epochs = self.epochs()
+        if len(epochs) <= self.keep:
+            return
+        losses = {}
+        for e in epochs:
+            try:
+                loss = ((self.meta(e) or {}).get("metrics") or {}).get("eval/loss")
+            except Exception:  # noqa: BLE001 - an unreadable one is no candidate for best
+                loss = None
+            if isinstance(loss, int | float) and loss == loss:
+                losses[e] = loss
+        keep = set(epochs[-self.keep:])
+        if losses:
+            keep.add(min(losses, key=lambda e: (losses[e], -e)))
+        for e in epochs:
+            if e not in keep:
+                self.manager.delete(e)
+
+    def epochs(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def best_epoch(self) -> int | None:
+        return self.manager.best_step()
+
+    def save(self, epoch: int, state, meta: dict, metrics: dict | None) -> None:
+        """Starts an asynchronous save of `state` (a pytree of arrays) at `epoch`."""
+        state = jax.tree.map(np.asarray, state)  # host copy: the device buffers may be donated
+        self.manager.save(
+            epoch,
+            args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                    meta=ocp.args.JsonSave(meta)),
+            metrics=metrics,
+            force=True,
+        )
+
+    def set_aside(self, epoch: int) -> str:
+        """Moves an unreadable checkpoint out of the way (kept, for inspection); returns where."""
+        src = os.path.join(self.directory, str(epoch))
+        dst = os.path.join(os.path.dirname(self.directory), "damaged_checkpoints", str(epoch))
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.rmtree(dst, ignore_errors=True)
+        os.replace(src, dst)
+        self.manager.reload()
+        return dst
+
+    def restore(self, epoch: int, target) -> tuple:
+        """Restores (state, meta) at `epoch`; `target` gives the tree structure and shapes.
+
+        Raises:
+            DamagedCheckpoint: its files cannot be read (truncated, missing, corrupt).
+            UserError: it is readable but holds another model's parameters.
+        """
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        try:
+            out = self.manager.restore(
+                epoch,
+                args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
+                                        meta=ocp.args.JsonRestore()),
+            )
+        except Exception as e:  # noqa: BLE001 - orbax raises many types; sorted out below
+            try:  # Readable without a target: then it is another model's checkpoint.
+                self.restore_raw(epoch)
+                self.meta(epoch)
+            except Exception as damage:  # noqa: BLE001
+                raise DamagedCheckpoint(f"{self.directory}/{epoch}", damage) from None
+            raise UserError(
+                f"checkpoint {self.directory}/{epoch} does not fit this model: {e}. It was "
+                "written by a different architecture or data width; use a new --workdir."
+            ) from None
+        return out["state"], out["meta"]
+
+    def restore_raw(self, epoch: int):
+        """The saved state as stored (nested dicts of arrays), without a target structure."""
+        return self.manager.restore(
+            epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore())
+        )["state"]
+
+    def meta(self, epoch: int) -> dict:
+        return self.manager.restore(
+            epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+        )["meta"]
+
+    def close(self) -> None:
+        """Waits for pending saves, then releases the manager."""
+        self.manager.wait_until_finished()
+        self.manager.close()
+
+
+class NullCheckpointer:
+    """Stands in for `Checkpointer` when `train.checkpoints` is off: saves nothing."""
+
+    def epochs(self) -> list[int]:
+        return []
+
+    def best_epoch(self) -> None:
+        return None
+
+    def save(self, epoch: int, state, meta: dict, metrics: dict | None) -> None:
+        pass
+
+    def set_aside(self, epoch: int) -> str:
+        return ""
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,212 @@
+"""Epochs in chunks: progress lines inside long epochs, and stops acted on within one chunk.
+
+An epoch's batches run as one compiled `lax.scan`; when the epoch would take longer than about
+half of `train.log_seconds`, the scan covers a chunk of the epoch's steps instead and the host
+calls it once per chunk. Between chunks it logs progress (step i/N of the epoch, running loss,
+rows/s, ETA) and checks for a stop request. The chunk length comes from XLA's cost analysis of
+one step (floating-point operations) and a deliberately low throughput per backend, so a chunk
+rarely runs longer than planned; `train.chunk_steps` sets it by hand.
+
+Chunking changes no number: the scan body is the same program, padding that makes the epoch a
+whole number of chunks is skipped (state unchanged), and the per-step metrics are reduced to the
+epoch's means on the host in one fixed order. A stop inside an epoch saves the group's state
+after the last finished chunk with the per-step metrics so far (`Partial`, one file per run), so
+the resumed epoch equals an uninterrupted one bit for bit.
+"""
+
+import dataclasses
+import math
+import os
+import time
+
+import flax.serialization
+import jax
+import numpy as np
+from absl import logging
+
+from ae_jax import workdir as workdir_lib
+from ae_jax.training import distributed
+from ae_jax.training.engine import epoch_order
+from ae_jax.training.signals import Interrupted
+
+# Floating-point operations per second assumed when sizing chunks: well below what each
+# backend reaches on these small programs, so chunks come out shorter than planned, not longer.
+_ASSUMED_FLOPS = {"cpu": 2e9, "gpu": 2e12, "tpu": 2e12}
+
+
+def steps_per_chunk(lowered, steps: int, log_seconds: float, chunk_steps: int = 0) -> int:
+    """Steps per compiled chunk for an epoch of `steps` steps (`steps` = no chunking).
+
+    Args:
+        lowered: the lowered epoch program (`jax.jit(...).lower(...)`); XLA's cost analysis
+            counts a loop body once, so its flops are those of one step of all K models.
+        log_seconds: the longest wanted gap between progress lines (<= 0: never chunk).
+        chunk_steps: > 0 forces this chunk length.
+    """
+    if chunk_steps > 0:
+        return min(int(chunk_steps), steps)
+    if log_seconds <= 0:
+        return steps
+    cost = lowered.cost_analysis()
+    if isinstance(cost, list | tuple):
+        cost = cost[0] if cost else {}
+    flops = float((cost or {}).get("flops", 0.0))
+    if flops <= 0:
+        return steps
+    step_s = flops / _ASSUMED_FLOPS.get(jax.default_backend(), 2e12)
+    target = max(log_seconds / 2.0, 0.05)
+    if step_s * steps <= target:
+        return steps
+    n_chunks = math.ceil(steps * step_s / target)
+    return math.ceil(steps / n_chunks)  # balanced chunks: the least padding
+
+
+@dataclasses.dataclass
+class Partial:
+    """A group's state inside an epoch, after `next_chunk` of its chunks (one file per run)."""
+
+    epoch: int
+    next_chunk: int
+    chunk: int
+    states: list  # per run: the TrainState as a state dict
+    metrics: dict  # name -> (K, steps done) per-step metrics
+    rows: np.ndarray  # (K, steps done) real rows per step
+
+    @property
+    def steps_done(self) -> int:
+        return self.next_chunk * self.chunk
+
+    @staticmethod
+    def save_group(workdirs, epoch, next_chunk, chunk, states, metrics, rows) -> None:
+        host = distributed.fetch(states)
+        if not distributed.is_writer():
+            return
+        for i, w in enumerate(workdirs):
+            blob = flax.serialization.msgpack_serialize({
+                "epoch": epoch, "next_chunk": next_chunk, "chunk": chunk,
+                "state": flax.serialization.to_state_dict(
+                    jax.tree.map(lambda a, i=i: np.asarray(a[i]), host)),
+                "metrics": {n: np.asarray(m[i]) for n, m in metrics.items()},
+                "rows": np.asarray(rows[i])})
+            path = os.path.join(w, workdir_lib.PARTIAL)
+            with open(f"{path}.tmp", "wb") as f:
+                f.write(blob)
+            os.replace(f"{path}.tmp", path)
+
+    @staticmethod
+    def load_group(workdirs, epoch: int, chunk: int) -> "Partial | None":
+        """The group's saved position inside `epoch`, if every run has one that fits."""
+        blobs = []
+        for w in workdirs:
+            path = os.path.join(w, workdir_lib.PARTIAL)
+            if not os.path.exists(path):
+                return None
+            try:
+                with open(path, "rb") as f:
+                    blobs.append(flax.serialization.msgpack_restore(f.read()))
+            except (OSError, ValueError) as e:
+                logging.warning("ignoring %s: unreadable (%s); the epoch restarts", path, e)
+                return None
+        keys = {(int(b["epoch"]), int(b["next_chunk"]), int(b["chunk"])) for b in blobs}
+        if len(keys) != 1 or next(iter(keys))[0] != epoch or next(iter(keys))[2] != chunk:
+            logging.warning("ignoring the saved position inside an epoch: it does not match "
+                            "the checkpoint resumed from (epoch %d, %d steps per chunk)",
+                            epoch, chunk)
+            return None
+        names = blobs[0]["metrics"].keys()
+        return Partial(epoch, int(blobs[0]["next_chunk"]), chunk, [b["state"] for b in blobs],
+                       {n: np.stack([b["metrics"][n] for b in blobs]) for n in names},
+                       np.stack([b["rows"] for b in blobs]))
+
+    def restore_states(self, target):
+        """The K saved states, stacked like `target` (host arrays)."""
+        one = jax.tree.map(lambda a: a[0], target)
+        states = [flax.serialization.from_state_dict(one, s) for s in self.states]
+        return jax.tree.map(lambda *a: np.stack(a), *states)
+
+    @staticmethod
+    def remove(workdirs) -> None:
+        for w in workdirs:
+            path = os.path.join(w, workdir_lib.PARTIAL)
+            if os.path.exists(path):
+                os.remove(path)
+
+
+class EpochRunner:
+    """Runs one epoch of a group as its compiled chunks; reduces the per-step metrics."""
+
+    def __init__(self, prog, place, hypers, n_train: int, cfg, stop, runs):
+        self.prog, self.place, self.hypers, self.n_train = prog, place, hypers, n_train
+        self.batch, self.steps = prog.engine.batch_size, prog.engine.steps_per_epoch
+        self.shuffle, self.log_seconds = cfg.train.shuffle, float(cfg.train.log_seconds)
+        self.epochs, self.stop, self.runs = cfg.train.epochs, stop, runs
+        self.chunk = prog.chunk
+        self.n_chunks = math.ceil(self.steps / self.chunk)
+        self._orders: dict[int, np.ndarray] = {}
+
+    def order(self, epoch: int) -> np.ndarray:
+        """(K, n_chunks * chunk, B) row order of `epoch`, padded with whole batches of -1."""
+        if epoch not in self._orders:
+            self._orders.clear()
+            order = np.stack([epoch_order(h["seed"], epoch, self.n_train, self.batch,
+                                          self.shuffle) for h in self.hypers])
+            pad = self.n_chunks * self.chunk - self.steps
+            if pad:
+                order = np.concatenate(
+                    [order, np.full((order.shape[0], pad, self.batch), -1, np.int32)], axis=1)
+            self._orders[epoch] = order
+        return self._orders[epoch]
+
+    def run(self, epoch: int, states, hyper, x_train, partial: Partial | None):
+        """Trains `epoch` (from `partial`'s position if given); returns (states, means)."""
+        order = self.order(epoch)
+        parts_m, parts_rows, first = [], [], 0
+        if partial is not None:
+            parts_m, parts_rows = [partial.metrics], [partial.rows]
+            first = partial.next_chunk
+        t0 = last_log = time.perf_counter()
+        c = self.chunk
+        for ci in range(first, self.n_chunks):
+            states, (m, rows) = self.prog.epoch_fn(
+                states, hyper, x_train, self.place.per_model(order[:, ci * c:(ci + 1) * c]))
+            if ci == self.n_chunks - 1 and epoch < self.epochs:
+                self.order(epoch + 1)  # The host prepares the next order while the device runs.
+            m, rows = distributed.fetch((m, rows))
+            parts_m.append(m)
+            parts_rows.append(rows)
+            if ci == self.n_chunks - 1:
+                break
+            now = time.perf_counter()
+            if self.stop.signum is not None:
+                metrics, rows_all = _concat(parts_m, parts_rows)
+                Partial.save_group([r.workdir for r in self.runs], epoch, ci + 1, c, states,
+                                   metrics, rows_all)
+                raise Interrupted(self.stop.signum, f"at step {(ci + 1) * c} of epoch {epoch}")
+            if now - last_log >= self.log_seconds:
+                last_log = now
+                self._log_progress(epoch, (ci + 1) * c, parts_m, parts_rows,
+                                   (ci + 1 - first) * c * self.batch / (now - t0), now - t0,
+                                   ci + 1 - first)
+        metrics, rows = _concat(parts_m, parts_rows)
+        return states, {n: _row_mean(m, rows) for n, m in metrics.items()}
+
+    def _log_progress(self, epoch, done, parts_m, parts_rows, rows_per_s, elapsed, chunks_run):
+        metrics, rows = _concat(parts_m, parts_rows)
+        loss = np.median(_row_mean(metrics["loss"], rows))
+        eta = elapsed / chunks_run * (self.n_chunks - done // self.chunk)
+        logging.info("epoch %d/%d step %d/%d | train loss so far %.4g | %s rows/s%s | epoch "
+                     "ETA %.1f s", epoch, self.epochs, min(done, self.steps), self.steps, loss,
+                     f"{rows_per_s * len(self.hypers):,.0f}",
+                     " (all models)" if len(self.hypers) > 1 else "", eta)
+
+
+def _concat(parts_m: list[dict], parts_rows: list) -> tuple[dict, np.ndarray]:
+    metrics = {n: np.concatenate([np.asarray(p[n]) for p in parts_m], axis=1) for n in parts_m[0]}
+    return metrics, np.concatenate([np.asarray(r) for r in parts_rows], axis=1)
+
+
+def _row_mean(m: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(K, S) per-step values and real rows -> (K,) row-weighted means over steps with rows."""
+    m64, w = np.asarray(m, np.float64), np.asarray(rows, np.float64)
+    m64 = np.where(w > 0, m64, 0.0)  # padding steps may hold anything, NaN included
+    return (np.sum(m64 * w, axis=1) / np.maximum(np.sum(w, axis=1), 1.0)).astype(np.float32)

@@ -1,0 +1,117 @@
+"""Which runs can train together, and the compiled programs a group of them shares.
+
+Runs whose configs differ only in the vmappable scalars (`objective.HYPER_KEYS`: learning rate,
+loss weights, seed, ...) have the same static signature and train as K models of one compiled
+program. `ProgramCache` keeps those programs for later groups of the same static config and
+data shapes; its owner (a sweep, a benchmark) decides how long it lives.
+"""
+
+import dataclasses
+import json
+
+import numpy as np
+from absl import logging
+
+from ae_jax import config as config_lib
+from ae_jax.errors import UserError
+from ae_jax.models import conv
+from ae_jax.training import objective
+
+
+def static_signature(config) -> dict:
+    """The config with vmappable scalars removed: runs with equal signatures share a program."""
+    d = config.to_dict()
+    for key in objective.HYPER_KEYS:
+        section = "optim" if key == "learning_rate" else "train" if key == "seed" else "loss"
+        d[section].pop(key)
+    d["train"].pop("num_models")
+    return d
+
+
+def signature_key(config) -> str:
+    """`static_signature` as a string, for grouping and cache keys."""
+    return json.dumps(static_signature(config), sort_keys=True)
+
+
+def check_groupable(configs: list) -> None:
+    """Raises UserError naming the fields that stop these configs training together."""
+    base = config_lib.flatten_config(static_signature(configs[0]))
+    for i, c in enumerate(configs[1:], start=1):
+        other = config_lib.flatten_config(static_signature(c))
+        diff = sorted(k for k in base.keys() | other.keys() if base.get(k) != other.get(k))
+        if diff:
+            shown = ", ".join(f"{k}: {base.get(k)!r} vs {other.get(k)!r}" for k in diff[:5])
+            raise UserError(
+                f"runs 0 and {i} cannot train together: they differ in {shown}, which change "
+                f"shapes or code paths. Only {list(objective.HYPER_KEYS)} may vary within a group; "
+                "train the others separately (or with the sweep runner, which groups them)."
+            )
+
+
+def check_data_fits_config(config, ds):
+    """Contradictions between the config and the loaded data, found before compiling; returns
+    the data set to train on (validation values clipped into a Bernoulli's support)."""
+    if config.model.arch == "conv":
+        conv.image_hwc(ds.num_features, ds.image_shape)  # UserError for non-image data
+    lo, hi = float(ds.train.min()), float(ds.train.max())
+    if config.loss.recon in UNIT_INTERVAL and (lo < 0.0 or hi > 1.0):
+        raise UserError(
+            f"loss.recon={config.loss.recon!r} (a likelihood on [0, 1]) needs data in [0, 1], "
+            f"but the training split of {ds.name!r} spans [{lo:.4g}, {hi:.4g}] with "
+            f"data.scaling={config.data.scaling!r}. Use data.scaling='minmax', or "
+            "loss.recon='mse' or 'gaussian'."
+        )
+    if config.model.name == "autoencoder" and config.model.latent_dim >= ds.num_features:
+        logging.warning(
+            "model.latent_dim=%d is not smaller than the %d input features: an autoencoder "
+            "can then learn the identity; fine for an overcomplete sparse code, otherwise "
+            "choose a smaller code.", config.model.latent_dim, ds.num_features)
+    if config.loss.recon in UNIT_INTERVAL:
+        return dataclasses.replace(ds, val=clip_unit(ds.val, f"the validation split of "
+                                                                f"{ds.name!r}"))
+    return ds
+
+
+# Likelihoods defined on [0, 1] only.
+UNIT_INTERVAL = ("bce", "cbernoulli")
+
+
+def clip_unit(x: np.ndarray, what: str) -> np.ndarray:
+    """x clipped into [0, 1], with a warning that counts the values moved.
+
+    Min-max scaling fitted on the training split leaves some validation (or new) values
+    outside [0, 1], where a Bernoulli or continuous-Bernoulli likelihood is undefined (BCE has
+    no lower bound there). Clipping them, and saying how many, keeps such data usable and every
+    reported number a value of the likelihood; refusing would rule out most tables.
+    """
+    outside = int(np.sum((x < 0.0) | (x > 1.0)))
+    if not outside:
+        return x
+    logging.warning("%s: %d of its %d values lie outside [0, 1] (range [%.4g, %.4g]), where the "
+                    "likelihood is undefined; they are clipped to [0, 1] for training's "
+                    "validation and for evaluation", what, outside, x.size, float(x.min()),
+                    float(x.max()))
+    return np.clip(x, 0.0, 1.0).astype(x.dtype)
+
+
+class ProgramCache:
+    """Compiled programs by (static config, data shapes, K, layout), newest `max_size` kept.
+
+    A sweep holds one for its whole run, so groups with the same shapes compile once per
+    process; across processes, JAX's persistent compilation cache (`ae_jax.runtime`) does it.
+    """
+
+    def __init__(self, max_size: int = 16):
+        self.max_size = max_size
+        self._programs: dict[tuple, object] = {}
+
+    def get(self, key: tuple):
+        return self._programs.get(key)
+
+    def put(self, key: tuple, value) -> None:
+        self._programs[key] = value
+        while len(self._programs) > self.max_size:
+            self._programs.pop(next(iter(self._programs)))
+
+    def __len__(self) -> int:
+        return len(self._programs)

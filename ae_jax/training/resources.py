@@ -1,0 +1,104 @@
+"""Will it fit? Memory a group needs, estimated from shapes alone, checked before allocating.
+
+The estimate adds, for K models: parameters, gradients and optimizer state (their exact sizes,
+from `jax.eval_shape` of the model's and the optimizer's init: nothing is allocated), the
+activations of one training batch and of one evaluation batch (the layer widths times the
+batch, for a forward and a backward pass), and the data held on the device. It is compared with
+the device's memory (an accelerator's `bytes_limit`; on a CPU the host's available memory), so
+a setting that cannot fit is refused with the estimate and the setting to change, instead of
+hanging in an allocation.
+"""
+
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+
+from ae_jax.errors import UserError
+from ae_jax.models import conv
+from ae_jax.training import optim
+
+_FLOAT = 4  # bytes: parameters, optimizer state, activations and data are float32
+_HEADROOM = 0.9  # refuse beyond this share of the memory available
+
+
+def _size(tree) -> int:
+    return int(sum(math.prod(a.shape) for a in jax.tree.leaves(tree)))
+
+
+def _activation_width(config, params_shapes, num_features: int, image_shape) -> int:
+    """Floats per row that one forward pass keeps: each layer's output, input included."""
+    if config.model.arch == "conv":
+        h, w, c = conv.image_hwc(num_features, image_shape)
+        sizes = conv.map_sizes(h, w, len(config.model.conv_features))
+        maps = sum(hh * ww * f for (hh, ww), f in zip(sizes[1:], config.model.conv_features,
+                                                         strict=True))
+        return 2 * maps + 2 * h * w * c  # encoder and decoder trunks, input and output
+    widths = [leaf.shape[-1] for leaf in jax.tree.leaves(params_shapes) if len(leaf.shape) == 2]
+    return num_features + sum(widths)
+
+
+def estimate(config, model, num_features: int, n_train: int, n_val: int, k: int,
+             image_shape=None) -> dict[str, int]:
+    """Bytes by part: params+grads, optimizer state, activations, data; and their total."""
+    dummy = jax.ShapeDtypeStruct((1, num_features), jnp.float32)
+    key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+    params = jax.eval_shape(lambda x, r: model.init(r, x, r)["params"], dummy, key)
+    steps = max(1, math.ceil(n_train / max(1, min(config.train.batch_size, n_train))))
+    tx = optim.make_optimizer(config.optim, steps, config.train.epochs)
+    opt_state = jax.eval_shape(tx.init, params)
+    width = _activation_width(config, params, num_features, image_shape)
+    batch = min(int(config.train.batch_size), n_train)
+    eval_batch = min(int(config.train.eval_batch_size), n_val)
+    parts = {
+        "parameters and gradients": 2 * _size(params) * k * _FLOAT,
+        "optimizer state": _size(opt_state) * k * _FLOAT,
+        # forward values and their gradients, twice over for the loss's intermediates
+        "activations of one batch": 4 * width * max(batch, eval_batch) * k * _FLOAT,
+        "data on the device": (n_train + n_val) * num_features * _FLOAT,
+    }
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def available_bytes() -> tuple[int, str]:
+    """Memory the first device can use, and what it is."""
+    device = jax.devices()[0]
+    if device.platform != "cpu":
+        stats = device.memory_stats() or {}
+        if stats.get("bytes_limit"):
+            return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)), \
+                f"{device.device_kind} memory"
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024, "available host memory"
+    except (OSError, KeyError, ValueError):
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "host memory"
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
+def check_fits(config, model, num_features: int, n_train: int, n_val: int, k: int,
+               image_shape=None) -> dict[str, int]:
+    """Raises UserError when the group cannot fit in memory; returns the estimate."""
+    parts = estimate(config, model, num_features, n_train, n_val, k, image_shape)
+    have, what = available_bytes()
+    if parts["total"] > _HEADROOM * have:
+        shown = ", ".join(f"{name} {_gib(b)}" for name, b in parts.items() if name != "total")
+        biggest = max((b, n) for n, b in parts.items() if n != "total")[1]
+        change = {"parameters and gradients": "model.encoder_widths / decoder_widths / "
+                  "latent_dim, or train.num_models (fewer models together)",
+                  "optimizer state": "optim.name (sgd keeps less state), or train.num_models",
+                  "activations of one batch": "train.batch_size / train.eval_batch_size, or "
+                  "train.num_models",
+                  "data on the device": "data.limit"}[biggest]
+        raise UserError(
+            f"{k} model(s) of this config need about {_gib(parts['total'])} ({shown}), more "
+            f"than the {_gib(have)} of {what}; reduce {change}. (Sweeps split large groups "
+            "with --max_models.)")
+    return parts
+

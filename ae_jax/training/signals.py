@@ -1,0 +1,48 @@
+"""Ctrl-C and SIGTERM that keep the work.
+
+`StopRequests` turns SIGTERM and SIGINT into a flag the training loop checks after each chunk
+of steps (and evaluation between models): it then saves a checkpoint and exits with
+`Interrupted`, and the same command resumes. A second signal while stopping falls through to the
+default action.
+"""
+
+import signal
+import threading
+
+
+class Interrupted(Exception):
+    """Stopped on a signal, with the work kept (a checkpoint, or the finished runs); rerun the
+    same command to resume."""
+
+    def __init__(self, signum: int, where: str, kept: str = "its state is saved"):
+        self.signum, self.where = signum, where
+        name = signal.Signals(signum).name
+        super().__init__(f"stopped by {name} {where}; {kept}: run the same command again to "
+                         "resume.")
+
+
+class StopRequests:
+    """Within a `with` block, SIGTERM/SIGINT set `.signum` instead of killing the process."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None:  # Second signal: give up on a clean stop.
+            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+            signal.raise_signal(signum)
+            return
+        self.signum = signum
+
+    def __enter__(self) -> "StopRequests":
+        # Signal handlers can only be installed from the main thread (e.g. not under Ray).
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGTERM, signal.SIGINT):
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous = {}

@@ -1,0 +1,254 @@
+"""The workdir contract: the files a run directory holds, and how they are read and written.
+
+  config.json        the resolved config, plus the data's shape and columns
+  preprocessor.json  the fitted encoding and scaling, to transform new rows alike
+  metrics.jsonl      one JSON object per epoch: epoch, step, train/*, eval/*, epoch_s, rows_per_s
+  summary.json       the last epoch's figures, plus status, wall_s, compile_s, n_params. Written
+                     last, after eval.json and the figures: its status "done" (or "diverged")
+                     is what marks a run finished, so a run killed while it was being evaluated
+                     is finished (not retrained) by the same command.
+  eval.json          the evaluation (`ae_jax.evaluation`)
+  checkpoints/       orbax checkpoints, one per saved epoch
+  figures/           learning curves, reconstructions, codes, samples, ...
+  tb/                TensorBoard events mirroring metrics.jsonl
+  .lock              held by the one process that trains the run (see `WorkdirLock`)
+  partial_epoch.msgpack  the state inside an epoch that a stop request interrupted
+                     (training/chunking.py); removed when that epoch completes
+
+Other modules name these files through the constants here and read and write them through
+these functions.
+"""
+
+import datetime
+import fcntl
+import json
+import os
+import socket
+
+from absl import logging
+
+from ae_jax import config as config_lib
+from ae_jax.errors import UserError
+
+CONFIG = "config.json"
+PREPROCESSOR = "preprocessor.json"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+EVAL = "eval.json"
+FIGURES = "figures"
+CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tb"
+FAILED = "failed.json"
+LOCK = ".lock"
+PARTIAL = "partial_epoch.msgpack"
+FINISHED = ("done", "diverged")
+SECTIONS = ("data", "model", "loss", "optim", "train", "eval")  # config.json's config part
+
+
+def write_json(path: str, obj) -> None:
+    """Write then rename, so a reader never sees half a file."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def finished_summary(workdir: str) -> dict | None:
+    """The summary of a run that already ended (done or diverged), else None."""
+    path = os.path.join(workdir, SUMMARY)
+    if not os.path.exists(path):
+        return None
+    summary = read_json(path, "the run's summary", "delete it: the same command then resumes "
+                        "from the newest checkpoint and writes it again")
+    return summary if summary.get("status") in FINISHED else None
+
+
+def read_history(workdir: str, last_epoch: int) -> list[dict]:
+    """The metrics.jsonl rows of epochs 1..last_epoch (resuming at `last_epoch`).
+
+    A cut-off last line (a kill mid-write) is dropped with a warning: that epoch is redone. A
+    missing file, or a damaged line elsewhere, is refused: the history cannot be rebuilt from
+    the checkpoints (they hold the metrics of their own epochs only), and resuming without it
+    would leave a silent gap in metrics.jsonl.
+    """
+    path = os.path.join(workdir, METRICS)
+    if not os.path.exists(path):
+        if last_epoch > 0:
+            raise UserError(
+                f"{path} is missing, but the run has checkpoints up to epoch {last_epoch}: the "
+                "per-epoch history cannot be rebuilt from them. Restore metrics.jsonl, or train "
+                "into a new --workdir (or delete checkpoints/ to train this run again).")
+        return []
+    with open(path) as f:
+        lines = [line for line in f.read().split("\n") if line.strip()]
+    rows = []
+    for n, line in enumerate(lines, start=1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if n == len(lines):
+                logging.warning("%s: its last line is cut off (%r...); dropped, and that "
+                                "epoch's row is written again", path, line[:40])
+                break
+            raise UserError(f"{path} line {n} is damaged ({line[:60]!r}); restore the file, "
+                            "or train into a new --workdir.") from None
+    return [r for r in rows if r.get("epoch", 0) <= last_epoch]
+
+
+def prepare(workdir: str, num_features: int, columns: list[str]) -> None:
+    """Creates the workdir (and figures/); refuses one holding a run on other data."""
+    try:
+        os.makedirs(os.path.join(workdir, FIGURES), exist_ok=True)
+    except OSError as e:
+        raise UserError(f"workdir {workdir!r} cannot be created: {e.strerror}.") from None
+    if not os.access(workdir, os.W_OK):
+        raise UserError(f"workdir {workdir!r} is not writable; choose another --workdir.")
+    old = os.path.join(workdir, CONFIG)
+    if os.path.exists(old):
+        with open(old) as f:
+            prev = json.load(f).get("dataset", {})
+        if prev.get("num_features") not in (None, num_features):
+            raise UserError(
+                f"workdir {workdir!r} holds a model trained on {prev['num_features']} features "
+                f"({prev.get('columns', [])[:6]}...), but this data has {num_features} "
+                f"({columns[:6]}...). Use the same data, or a new --workdir."
+            )
+
+
+class WorkdirLock:
+    """Exclusive lock on a workdir for the life of a `with` block."""
+
+    def __init__(self, workdir: str):
+        self.path = os.path.join(workdir, LOCK)
+        self._file = None
+
+    def __enter__(self) -> "WorkdirLock":
+        f = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime.
+        try:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise UserError(
+                f"workdir {os.path.dirname(self.path)!r} is in use by {holder}; two processes "
+                "must not train the same run. Wait for it to finish (or stop it), or use "
+                "another --workdir."
+            ) from None
+        f.seek(0)
+        f.truncate()
+        now = datetime.datetime.now().isoformat(timespec="seconds")
+        f.write(f"pid {os.getpid()} on host {socket.gethostname()} since {now}")
+        f.flush()
+        self._file = f
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._file is not None:
+            self._file.truncate(0)
+            fcntl.lockf(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def holder(workdir: str) -> str | None:
+    """Who holds the workdir's lock, from the text the holder wrote, without locking.
+
+    Probing with a lock of our own would be wrong twice over: POSIX locks are per
+    process (a probe from the holder's process succeeds) and closing the probe's file
+    drops every lock the process has on it. A holder killed by SIGKILL leaves its
+    text behind, so a pid on this host is checked for life.
+    """
+    try:
+        with open(os.path.join(workdir, LOCK)) as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    parts = text.split()
+    if len(parts) < 5 or parts[0] != "pid":
+        return None
+    if parts[3] == socket.gethostname():
+        try:
+            os.kill(int(parts[1]), 0)
+        except ProcessLookupError:
+            return None
+        except (PermissionError, ValueError):
+            pass
+    return text
+
+
+# Fields that change how a run is executed or logged, never its numbers: a rerun may change them.
+OPERATIONAL = ("train.log_every", "train.log_seconds", "train.chunk_steps",
+               "train.compilation_cache", "train.parallel", "train.eval_batch_size",
+               "train.keep_checkpoints", "train.checkpoint_every", "eval.iw_batch_rows")
+# Schedules whose value at a step does not depend on the total number of steps: a finished or
+# unfinished run with these may be continued to more epochs (`train.epochs` raised).
+EXTENSIBLE_SCHEDULES = ("constant", "exponential")
+
+
+def read_json(path: str, what: str, fix: str) -> dict:
+    """A JSON file of the workdir, or a UserError naming it and the way out."""
+    try:
+        with open(path) as f:
+            value = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is damaged ({what} that is not valid JSON: {e}); {fix}"
+                        ) from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} is damaged ({what} that is not a JSON object); {fix}")
+    return value
+
+
+def saved_config(workdir: str) -> dict | None:
+    """The flattened config of the run in `workdir` (None if it has none yet)."""
+    path = os.path.join(workdir, CONFIG)
+    if not os.path.exists(path):
+        return None
+    saved = read_json(path, "the run's config", "restore it from a copy, or train into a new "
+                      "--workdir (the checkpoints cannot be interpreted without it)")
+    return config_lib.flatten_config({k: v for k, v in saved.items() if k in SECTIONS})
+
+
+def config_changes(workdir: str, config) -> tuple[list[str], bool]:
+    """How `config` differs from the one `workdir` was trained with.
+
+    Returns (changes, extends): "field: old -> new" for every field that differs (operational
+    fields excepted), and whether the only change is a larger `train.epochs` under a schedule
+    that allows continuing (then training continues; any other change is refused).
+    """
+    old = saved_config(workdir)
+    if old is None:
+        return [], False
+    new = config_lib.flatten_config(config.to_dict())
+    defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
+    changes, keys = [], []
+    for key in sorted(new):
+        if key in OPERATIONAL or key == "train.num_models":
+            continue
+        before = old.get(key, defaults.get(key))  # a field added since: its default held
+        if before != new[key]:
+            changes.append(f"{key}: {before!r} -> {new[key]!r}")
+            keys.append(key)
+    extends = keys == ["train.epochs"] and new["train.epochs"] > old["train.epochs"] and \
+        new["optim.schedule"] in EXTENSIBLE_SCHEDULES
+    return changes, extends
+
+
+def check_config(workdir: str, config) -> bool:
+    """Refuses a rerun whose config differs from the run's; True if it continues training."""
+    changes, extends = config_changes(workdir, config)
+    if extends:
+        return True
+    if changes:
+        epochs_only = [c for c in changes if c.startswith("train.epochs:")] == changes
+        old_epochs = (saved_config(workdir) or {}).get("train.epochs", 0)
+        raised = epochs_only and config.train.epochs > old_epochs
+        why = (f" Raising train.epochs continues a run only under a schedule whose value does "
+               f"not depend on the total length ({', '.join(EXTENSIBLE_SCHEDULES)}); this run "
+               f"uses optim.schedule={config.optim.schedule!r}." if raised else "")
+        raise UserError(
+            f"workdir {workdir!r} holds a run trained with another config; these fields differ "
+            f"(saved -> now): {'; '.join(changes)}.{why} Rerun with the saved config to resume "
+            "or reuse the run, or pass a new --workdir to train this config; nothing in the "
+            "workdir was changed.")
+    return False

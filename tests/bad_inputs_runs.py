@@ -1,0 +1,93 @@
+"""Bad inputs about runs and the command line (README table rows; see tests/bad_inputs.py)."""
+
+import os
+import subprocess
+import sys
+
+from ae_jax import sweeps
+from ae_jax.errors import UserError
+from ae_jax.sweeps import runner
+from tests.bad_inputs import _run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cli(d, *args, module="experiments.main"):
+    """Runs a launcher; its `error: ` paragraph becomes a UserError (exit status 2 checked)."""
+    r = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                       cwd=ROOT, env={**os.environ, "AE_JAX_COMPILATION_CACHE": "off"})
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    if r.returncode != 2 or len(lines) != 1 or "Traceback" in r.stderr:
+        raise AssertionError(f"expected one error paragraph and exit 2, got {r.returncode}:\n"
+                             f"{r.stderr[-3000:]}")
+    raise UserError(lines[0][len("error: "):])
+
+
+SEED = "--config=experiments/configs/seed_sparse.py"
+
+
+def _drift(d):
+    _run(d)
+    return _run(d, model__latent_dim=4, optim__learning_rate=0.1)
+
+
+def _fewer_epochs(d):
+    _run(d, train__epochs=2)
+    return _run(d, train__epochs=1)
+
+
+def _longer_cosine(d):
+    _run(d, optim__schedule="cosine")
+    return _run(d, optim__schedule="cosine", train__epochs=3)
+
+
+def _broken_config_json(d):
+    _run(d)
+    with open(os.path.join(d, "run", "config.json"), "w") as f:
+        f.write('{"data": {"name": "breast_')
+    return _run(d)
+
+
+def _broken_summary(d):
+    _run(d)
+    with open(os.path.join(d, "run", "summary.json"), "w") as f:
+        f.write("{")
+    return _run(d)
+
+
+def _no_metrics(d):
+    _run(d)
+    for name in ("summary.json", "metrics.jsonl"):
+        os.remove(os.path.join(d, "run", name))
+    return _run(d)
+
+
+CASES = [
+    ("rerun with another config", _drift),
+    ("rerun with fewer epochs", _fewer_epochs),
+    ("more epochs under a length-dependent schedule", _longer_cosine),
+    ("damaged config.json", _broken_config_json),
+    ("damaged summary.json", _broken_summary),
+    ("metrics.jsonl deleted while checkpoints remain", _no_metrics),
+    ("a model too large for memory",
+     lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.model.encoder_widths=(10000000,)")),
+    ("a sweep entry that is not a dict", lambda d: runner.expand([{}, "lr=1"], d)),
+    ("a run name that is not a directory name", lambda d: sweeps.named("../up", {})),
+    ("two runs with the same name",
+     lambda d: runner.expand([{"loss.beta": 1.0}, {"loss.beta": 1.0}], d)),
+    ("misspelt field on the command line",
+     lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.loss.betta=2")),
+    ("unknown field on the command line",
+     lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.no_such_field=1")),
+    ("a config file that does not exist",
+     lambda d: cli(d, "--config=experiments/configs/nope.py", f"--workdir={d}/w")),
+    ("an argument to a config that takes none",
+     lambda d: cli(d, "--config=experiments/configs/conv_ae_mnist.py:big", f"--workdir={d}/w")),
+    ("a malformed value on the command line",
+     lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.train.epochs=abc")),
+    ("unsetting a required field",
+     lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.train.epochs=none")),
+    ("an unknown flag",
+     lambda d: cli(d, f"--workdir={d}/w", "--bogus", module="experiments.evaluate")),
+]
+

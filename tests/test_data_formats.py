@@ -1,0 +1,456 @@
+"""Data as researchers have it: label shapes, pixel arrays, missing values, delimiters, scale
+guards, Parquet and the columnar CSV reader. Small files written to tmp_path."""
+
+import csv
+import json
+import logging as std_logging
+
+import ml_collections
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from ae_jax import config as config_lib
+from ae_jax import data
+from ae_jax.data import images
+from ae_jax.errors import UserError
+
+HEADER = ["num", "cat", "flag", "int"]
+
+
+def cfg(**kw):
+    base = dict(name="digits", path="", label_column="", keep_label=False,
+                categorical="ordinal", scaling="minmax", val_fraction=0.2, split_seed=0,
+                npz_key="")
+    base.update(kw)
+    return ml_collections.ConfigDict(base)
+
+
+def rows(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return [[f"{rng.uniform(-5, 5):.4f}", ["red", "green", "blue"][i % 3],
+             ["TRUE", "false"][i % 2], str(int(rng.integers(0, 100)))] for i in range(n)]
+
+
+def write(path, body, header=HEADER, delimiter=","):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, delimiter=delimiter)
+        w.writerow(header)
+        w.writerows(body)
+    return str(path)
+
+
+def load(path, **kw):
+    return data.load_dataset(cfg(path=str(path), **kw))
+
+
+def same(a, b):
+    np.testing.assert_array_equal(a.train, b.train)
+    np.testing.assert_array_equal(a.val, b.val)
+    assert a.columns == b.columns
+
+
+@pytest.fixture
+def info_logs(caplog):
+    caplog.set_level(std_logging.INFO, logger="absl")
+    return caplog
+
+
+# ---- 1. labels as published ---------------------------------------------------------------
+
+
+def test_npz_labels_of_shape_n_or_n1(tmp_path):
+    x, y = np.arange(30.0).reshape(10, 3), np.arange(10) % 3
+    np.savez(tmp_path / "flat.npz", x=x, y=y)
+    np.savez(tmp_path / "col.npz", x=x, y=y[:, None])
+    flat, col = load(tmp_path / "flat.npz"), load(tmp_path / "col.npz")
+    same(flat, col)
+    np.testing.assert_array_equal(col.labels_train, y[col.train_indices])
+    np.savez(tmp_path / "two.npz", x=x, y=np.zeros((10, 2)))
+    with pytest.raises(UserError, match=r"label array 'y' has shape \(10, 2\); expected "
+                                        r"\(10,\) or \(10, 1\), one label per row"):
+        load(tmp_path / "two.npz")
+
+
+def test_label_column_none_means_no_label(tmp_path):
+    x, y = np.arange(30.0).reshape(10, 3), np.arange(10) % 3
+    np.savez(tmp_path / "a.npz", x=x, y=y)
+    ds = load(tmp_path / "a.npz", label_column="none")
+    assert ds.labels_train is None and ds.columns == ["x_0", "x_1", "x_2"]
+    path = write(tmp_path / "t.csv", rows(10))
+    ds = load(path, label_column="none")
+    assert ds.labels_train is None and ds.preprocessor.input_columns == HEADER
+    digits = data.load_dataset(cfg(name="digits", label_column="none"))
+    assert digits.labels_train is None and digits.num_features == 64
+    np.save(tmp_path / "a.npy", x)
+    assert load(tmp_path / "a.npy", label_column="none").num_features == 3
+
+
+# ---- 2. pixel arrays ------------------------------------------------------------------------
+
+
+def pixels(n, shape):
+    values = (np.arange(n)[:, None] * 37 + np.arange(int(np.prod(shape)))[None] * 11) % 256
+    return values.astype(np.uint8).reshape(n, *shape)
+
+
+def test_uint8_arrays_are_divided_by_255(tmp_path):
+    x = pixels(12, (6,))
+    x[:, 0] = 7  # a constant pixel: per-column min-max would give 0, /255 keeps 7/255
+    np.save(tmp_path / "p.npy", x)
+    ds = load(tmp_path / "p.npy")
+    np.testing.assert_array_equal(ds.train, (x[ds.train_indices] / 255.0).astype(np.float32))
+    assert ds.image_shape is None
+    # The saved preprocessor divides a new file of raw pixels the same way.
+    np.testing.assert_array_equal(ds.preprocessor.transform(data.read_table(
+        str(tmp_path / "p.npy")).take(ds.val_indices)), ds.val)
+
+
+def test_flat_uint8_with_image_shape_equals_3d(tmp_path):
+    x, y = pixels(20, (28, 28)), np.arange(20) % 10
+    np.savez(tmp_path / "flat.npz", x=x.reshape(20, -1), y=y)
+    np.savez(tmp_path / "cube.npz", x=x, y=y)
+    for scaling in ("minmax", "standard"):
+        flat = load(tmp_path / "flat.npz", image_shape=(28, 28), scaling=scaling)
+        cube = load(tmp_path / "cube.npz", scaling=scaling)
+        np.testing.assert_array_equal(flat.train, cube.train)
+        np.testing.assert_array_equal(flat.val, cube.val)
+        assert flat.image_shape == cube.image_shape == (28, 28)
+        np.testing.assert_array_equal(flat.labels_val, cube.labels_val)
+    assert np.array_equal(cube.preprocessor.scale, flat.preprocessor.scale)
+    minmax = load(tmp_path / "cube.npz")
+    expected = (x.reshape(20, -1)[minmax.train_indices] / 255).astype(np.float32)
+    np.testing.assert_array_equal(minmax.train, expected)
+
+
+def test_rgb_standard_uses_the_image_sets_channel_statistics(tmp_path):
+    x = pixels(10, (4, 4, 3))
+    np.save(tmp_path / "rgb.npy", x)
+    ds = load(tmp_path / "rgb.npy", scaling="standard")
+    mean, std = images._pixel_stats(x.reshape(10, -1)[ds.train_indices], 3)
+    np.testing.assert_array_equal(ds.preprocessor.offset, np.tile(mean, 16))
+    np.testing.assert_array_equal(ds.preprocessor.scale, np.tile(std, 16))
+    assert ds.image_shape == (4, 4, 3)
+
+
+def test_image_shape_on_a_csv_of_pixels(tmp_path):
+    x, y = pixels(10, (2, 3)).reshape(10, 6), np.arange(10) % 2
+    names = ["label"] + [f"p{j}" for j in range(6)]
+    path = write(tmp_path / "px.csv", [[str(v) for v in r] for r in np.c_[y, x]], names)
+    ds = load(path, label_column="label", image_shape=(2, 3))
+    np.save(tmp_path / "px.npy", x)
+    ref = load(tmp_path / "px.npy", image_shape=(2, 3))
+    np.testing.assert_array_equal(ds.train, ref.train)
+    assert ds.image_shape == (2, 3) and list(ds.labels_train) == list(y[ds.train_indices])
+
+
+def test_pixel_refusals(tmp_path):
+    np.save(tmp_path / "p.npy", pixels(10, (6,)))
+    with pytest.raises(UserError, match=r"data.image_shape \(2, 2\) holds 4 pixels, but "
+                                        r"data.path '.*p.npy' has 6 feature columns"):
+        load(tmp_path / "p.npy", image_shape=(2, 2))
+    np.save(tmp_path / "f.npy", np.full((10, 4), 0.5))
+    with pytest.raises(UserError, match=r"column 'x_0' has 0.5 at row 1 \(index 0\), but pixel "
+                                        r"data .* holds whole numbers 0..255"):
+        load(tmp_path / "f.npy", image_shape=(2, 2))
+    path = write(tmp_path / "t.csv", rows(10))
+    with pytest.raises(UserError, match=r"marks pixel data, but column\(s\) \['cat', 'flag'\] "
+                                        r"hold text"):
+        load(path, image_shape=(2, 2))
+
+
+# ---- 3. missing values ----------------------------------------------------------------------
+
+
+def with_holes():
+    body = rows(40)
+    body[3][0], body[7][0], body[5][1], body[9][2], body[11][3] = "NA", "", "?", "null", "N/A"
+    return body
+
+
+def test_missing_values_refused_by_default(tmp_path):
+    path = write(tmp_path / "h.csv", with_holes())
+    with pytest.raises(UserError, match=r"column 'num' has 2 missing value\(s\) \(marker\(s\) "
+                                        r"\['', 'NA'\]\) at row 4 \(line 5\) 'NA', row 8 "
+                                        r"\(line 9\) ''; .*data.missing='drop'.*'impute'"):
+        load(path)
+
+
+def test_missing_drop(tmp_path, info_logs):
+    path = write(tmp_path / "h.csv", with_holes())
+    ds = load(path, missing="drop")
+    dropped = {3, 7, 5, 9, 11}
+    kept = np.r_[ds.train_indices, ds.val_indices]
+    assert len(kept) == 35 and not set(kept) & dropped
+    assert "dropped 5 of 40 rows" in info_logs.text and "'num': 2" in info_logs.text
+    # Indices are rows of the file: the saved preprocessing reproduces the splits from it.
+    table = data.read_table(path)
+    np.testing.assert_array_equal(ds.preprocessor.transform(table.take(ds.train_indices)),
+                                  ds.train)
+    assert ds.preprocessor.kinds == ["numeric", "categorical", "boolean", "numeric"]
+    with pytest.raises(UserError, match=r"trained with data.missing='drop', so new rows need"):
+        ds.preprocessor.transform(table)
+
+
+def test_missing_impute_train_statistics_and_round_trip(tmp_path, info_logs):
+    body = with_holes()
+    path = write(tmp_path / "h.csv", body)
+    ds = load(path, missing="impute", scaling="none")
+    p = ds.preprocessor
+    train = [body[i] for i in ds.train_indices]
+    nums = [float(r[0]) for r in train if r[0] not in ("NA", "")]
+    assert p.fill["num"] == pytest.approx(np.mean(nums), rel=1e-15)
+    cats = [r[1] for r in train if r[1] != "?"]
+    assert p.fill["cat"] == max(sorted(set(cats)), key=cats.count)
+    assert p.kinds == ["numeric", "categorical", "boolean", "numeric"]  # markers: no text
+    full = np.concatenate([ds.train, ds.val])[np.argsort(np.r_[ds.train_indices,
+                                                               ds.val_indices])]
+    assert full[3, 0] == np.float32(p.fill["num"])
+    assert full[5, 1] == p.categories["cat"].index(p.fill["cat"])
+    assert "column 'num': 2 missing value(s) filled" in info_logs.text
+    # Saved and loaded, the fill values transform a new file alike.
+    q = data.Preprocessor.from_dict(json.loads(json.dumps(p.to_dict())))
+    assert q.fill == p.fill and q.missing == "impute"
+    new = write(tmp_path / "new.csv", [["NA", "?", "", "N/A"], body[0]])
+    out = q.transform(data.read_table(new))
+    np.testing.assert_array_equal(out[0], np.array(
+        [p.fill["num"], p.categories["cat"].index(p.fill["cat"]), p.fill["flag"],
+         p.fill["int"]], np.float32))
+
+
+def test_na_values_are_configurable(tmp_path):
+    body = rows(20)
+    body[2][1] = "NA"  # here a category (say, North America), not a missing value
+    body[4][0] = "-"
+    path = write(tmp_path / "na.csv", body)
+    ds = load(path, na_values=("-",), missing="impute")
+    assert "NA" in ds.preprocessor.categories["cat"]
+    assert ds.preprocessor.kinds[0] == "numeric"
+    body = rows(20)
+    body[6][3] = "-999"  # a number as the marker: matched as text, in an all-number column
+    ds = load(write(tmp_path / "m.csv", body), na_values=("-999",), missing="drop")
+    assert sorted(np.r_[ds.train_indices, ds.val_indices]) == [i for i in range(20) if i != 6]
+
+
+def test_nan_in_arrays_is_missing(tmp_path):
+    x = np.arange(40.0).reshape(10, 4)
+    x[2, 1] = np.nan
+    np.save(tmp_path / "n.npy", x)
+    with pytest.raises(UserError, match=r"column 'x_1' has NaN or infinite values at row 3"):
+        load(tmp_path / "n.npy")
+    dropped = load(tmp_path / "n.npy", missing="drop")
+    assert 2 not in np.r_[dropped.train_indices, dropped.val_indices]
+    assert len(dropped.train) + len(dropped.val) == 9
+    assert np.isfinite(load(tmp_path / "n.npy", missing="impute").train).all()
+
+
+def test_thousands_separators(tmp_path):
+    body = rows(10)
+    body[1][3], body[4][3] = "1,037", "12,500"
+    path = write(tmp_path / "k.csv", body)
+    with pytest.raises(UserError, match=r"column 'int' holds numbers written with a thousands "
+                                        r"separator ',': row 2 \(line 3\) '1,037', row 5 "
+                                        r"\(line 6\) '12,500'; .*set data.thousands=','"):
+        load(path)
+    ds = load(path, thousands=",", scaling="none")
+    x = ds.preprocessor.transform(data.read_table(path))
+    assert x[1, 3] == 1037 and x[4, 3] == 12500 and ds.preprocessor.kinds[3] == "numeric"
+
+
+# ---- 4. delimiters --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_delimiters_are_sniffed(tmp_path, delimiter):
+    body = rows(20)
+    body[0][1] = "a,b"  # a comma inside a cell must not fool the sniffer
+    ref = load(write(tmp_path / "c.csv", body))
+    other = load(write(tmp_path / "o.csv", body, delimiter=delimiter))
+    same(ref, other)
+    given = "tab" if delimiter == "\t" else delimiter
+    same(ref, load(tmp_path / "o.csv", delimiter=given))
+
+
+def test_tsv_is_tab_separated(tmp_path):
+    body = rows(20)
+    same(load(write(tmp_path / "c.csv", body)), load(write(tmp_path / "t.tsv", body,
+                                                           delimiter="\t")))
+    # Every cell holds one comma: sniffed, commas would split more columns than tabs.
+    (tmp_path / "c.tsv").write_text("p,q\tr,s\n1,2\t3,4\n5,6\t7,8\n")
+    assert data.read_table(str(tmp_path / "c.tsv")).columns == ["p,q", "r,s"]
+
+
+def test_one_column_header_with_a_delimiter_is_refused(tmp_path):
+    path = write(tmp_path / "s.csv", rows(10), delimiter=";")
+    with pytest.raises(UserError, match=r"header row reads as one column named "
+                                        r"'num;cat;flag;int' \(data.delimiter=','\), but it "
+                                        r"contains ';'.*set data.delimiter"):
+        load(path, delimiter=",")
+    (tmp_path / "r.csv").write_text("a;b;c\n1\n2\n3\n")  # rows that never split like the header
+    with pytest.raises(UserError, match=r"one column named 'a;b;c' \(no delimiter among"):
+        load(tmp_path / "r.csv")
+
+
+# ---- 5. scale guards ------------------------------------------------------------------------
+
+
+def test_ranges_beyond_float64_or_float32_are_refused(tmp_path):
+    def huge(values):
+        body = rows(len(values))
+        for r, v in zip(body, values, strict=True):
+            r[0] = v
+        return write(tmp_path / "h.csv", body)
+
+    path = huge(["1e308", "-1e308"] + ["0"] * 8)
+    with pytest.raises(UserError, match=r"column 'num' cannot be scaled: its training values "
+                                        r"run from -1e\+308 to 1e\+308, and their range"):
+        load(path)
+    path = huge(["3e300"] * 5 + ["1e300"] * 5)
+    with pytest.raises(UserError, match=r"column 'num' cannot be scaled.*largest scaled value "
+                                        r"in float32 is not finite \(data.scaling='none'\)"):
+        load(path, scaling="none")
+    with pytest.raises(UserError, match=r"column 'num' cannot be scaled.*mean or standard"):
+        load(path, scaling="standard")
+    # A new row that the training scaling maps beyond float32.
+    p = load(write(tmp_path / "ok.csv", rows(10))).preprocessor
+    new = write(tmp_path / "new.csv", [["1e300", "red", "TRUE", "1"]])
+    with pytest.raises(UserError, match=r"new.csv': column 'num' has value 1e\+300, which "
+                                        r"scaled .* is not finite in float32"):
+        p.transform(data.read_table(new))
+
+
+def test_onehot_with_too_many_categories_is_refused(tmp_path):
+    body = rows(30)
+    for i, r in enumerate(body):
+        r[1] = f"user{i}"
+    path = write(tmp_path / "ids.csv", body)
+    with pytest.raises(UserError, match=r"column 'cat' has 30 categories, more than "
+                                        r"data.max_categories=20; one-hot encoding would give "
+                                        r"33 feature columns, 30 rows x 33 features x 4 bytes = "
+                                        r"4.0 kB; use data.categorical='ordinal'"):
+        load(path, categorical="onehot", max_categories=20)
+    assert load(path, categorical="onehot", max_categories=30).num_features == 33
+    assert load(path, max_categories=20).num_features == 4  # ordinal: no limit
+
+
+# ---- 6. the columnar reader -----------------------------------------------------------------
+
+
+def test_parquet_equals_csv(tmp_path):
+    body = rows(30)
+    path = write(tmp_path / "c.csv", body)
+    pq.write_table(pacsv.read_csv(path), tmp_path / "c.parquet")  # typed columns
+    for kw in (dict(), dict(categorical="onehot", scaling="standard")):
+        a, b = load(path, **kw), load(tmp_path / "c.parquet", **kw)
+        same(a, b)
+        assert a.preprocessor.kinds == b.preprocessor.kinds
+    strings = pa.table({h: [r[j] for r in body] for j, h in enumerate(HEADER)})
+    pq.write_table(strings, tmp_path / "s.parquet")  # all text, like the CSV's cells
+    same(load(path), load(tmp_path / "s.parquet"))
+    holes = pa.table({"a": [1.0, None, 3.0, 4.0, 5.0], "b": ["x", "y", None, "x", "y"]})
+    pq.write_table(holes, tmp_path / "n.parquet")
+    with pytest.raises(UserError, match=r"column 'a' has NaN or infinite values at row 2 "
+                                        r"\(index 1\)"):
+        load(tmp_path / "n.parquet")
+    assert load(tmp_path / "n.parquet", missing="drop").train.shape[1] == 2
+
+
+def test_line_numbers_with_blank_lines_crlf_bom_and_quoted_newlines(tmp_path):
+    text = ("\ufeffa,b\r\n1,x\r\n\r\n2,y\r\n3,\"two\r\nlines\"\r\n4,x\r\nfive,y\r\n"
+            + "".join(f"{i},x\r\n" for i in range(6, 40)))
+    (tmp_path / "q.csv").write_bytes(text.encode())
+    table = data.read_table(str(tmp_path / "q.csv"))
+    assert table.columns == ["a", "b"] and table.column("b")[2] == "two\r\nlines"
+    assert list(table.line_numbers[:6]) == [2, 4, 6, 7, 8, 9]
+    with pytest.raises(UserError, match=r"column 'a' cannot be encoded: 38 of its 39 cells are "
+                                        r"numbers, but these are not: row 5 \(line 8\) 'five'"):
+        load(tmp_path / "q.csv")
+    (tmp_path / "plain.csv").write_text("a,b\n1,x\n\n2,y\n3\n")
+    with pytest.raises(UserError, match=r"line 5 \(data row 3\) has 1 cells but the header "
+                                        r"has 2 columns"):
+        data.read_table(str(tmp_path / "plain.csv"))
+    (tmp_path / "latin.csv").write_bytes(b"a,b\n1,caf\xe9\n2,x\n")
+    with pytest.raises(UserError, match=r"latin.csv' is not UTF-8 text"):
+        data.read_table(str(tmp_path / "latin.csv"))
+
+
+def test_numbers_typed_by_the_reader_keep_their_text(tmp_path):
+    # Codes with leading zeros are categories; a new file holding only numbers reads as
+    # numbers, and transform takes their text back from the file.
+    body = rows(12)
+    for i, r in enumerate(body):
+        r[1] = ["007", "012", "x1"][i % 3]
+    p = load(write(tmp_path / "t.csv", body), scaling="none").preprocessor
+    assert p.categories["cat"] == ["007", "012", "x1"]
+    new = write(tmp_path / "n.csv", [r for r in body if r[1] != "x1"])
+    table = data.read_table(new)
+    assert table.values[1].dtype == np.float64  # read as numbers
+    np.testing.assert_array_equal(p.transform(table)[:, 1], [0, 1] * 4)
+    np.testing.assert_array_equal(p.transform(table.take([3, 0]))[:, 1], [1, 0])
+    # A label column stays text: integer labels stay integers.
+    body = rows(12)
+    labelled = write(tmp_path / "l.csv", [r + [str(i % 3)] for i, r in enumerate(body)],
+                     HEADER + ["y"])
+    ds = load(labelled, label_column="y")
+    assert ds.labels_train.dtype.kind == "i" and set(ds.labels_train) <= {0, 1, 2}
+
+
+def test_a_late_non_number_falls_back_to_text(tmp_path):
+    body = rows(6000)  # past the rows the reader guesses types from
+    body[5500][3] = "NA"
+    path = write(tmp_path / "late.csv", body)
+    with pytest.raises(UserError, match=r"column 'int' has 1 missing value\(s\) \(marker\(s\) "
+                                        r"\['NA'\]\) at row 5501 \(line 5502\) 'NA'"):
+        load(path)
+    ds = load(path, missing="impute")
+    assert ds.preprocessor.kinds == ["numeric", "categorical", "boolean", "numeric"]
+    body[5500][3] = "oops"
+    with pytest.raises(UserError, match=r"column 'int' cannot be encoded: 5999 of its 6000 "
+                                        r"cells are numbers, but these are not: row 5501 "
+                                        r"\(line 5502\) 'oops'"):
+        load(write(tmp_path / "typo.csv", body))
+
+
+def test_python_float_rules_and_vocabulary_order(tmp_path):
+    # pyarrow's cast refuses "1_000" and " \u0661\u0662" (Arabic-Indic 12); Python's float
+    # reads them, and the column stays numeric as before.
+    body = rows(12)
+    body[0][0], body[1][0] = "1_000", "\u0661\u0662"
+    body[2][1], body[3][1] = "Zebra", "\u00e9clair"
+    ds = load(write(tmp_path / "f.csv", body), scaling="none")
+    x = ds.preprocessor.transform(data.read_table(str(tmp_path / "f.csv")))
+    assert x[0, 0] == 1000 and x[1, 0] == 12
+    vocab = ds.preprocessor.categories["cat"]
+    assert vocab == sorted({r[1] for r in body}) == ["Zebra", "blue", "green", "red",
+                                                     "\u00e9clair"]
+    np.testing.assert_array_equal(x[:4, 1], [vocab.index(r[1]) for r in body[:4]])
+    # Raw rows (NumPy object arrays) encode like the file.
+    np.testing.assert_array_equal(ds.preprocessor.transform(np.array(body, dtype=object)), x)
+
+
+# ---- the config ------------------------------------------------------------------------------
+
+
+def test_config_fields_and_validation():
+    c = config_lib.default_config()
+    d = c.data
+    assert (d.image_shape, d.delimiter, d.missing, d.thousands, d.max_categories) == (
+        (), "auto", "error", "", 1000)
+    assert d.na_values == ("", "NA", "N/A", "NaN", "nan", "null", "None", "?")
+    config_lib.validate(c)
+    for field, value, match in [("image_shape", (28,), "data.image_shape"),
+                                ("image_shape", (28, 0), "data.image_shape"),
+                                ("delimiter", ";;", "data.delimiter"),
+                                ("missing", "fill", "data.missing"),
+                                ("thousands", ".", "data.thousands"),
+                                ("max_categories", 0, "data.max_categories"),
+                                ("na_values", ("NA", 3), "data.na_values")]:
+        bad = config_lib.default_config()
+        bad.data[field] = value
+        with pytest.raises(UserError, match=match):
+            config_lib.validate(bad)
+    ok = config_lib.default_config()
+    ok.data.image_shape, ok.data.delimiter = (32, 32, 3), "tab"
+    config_lib.validate(ok)

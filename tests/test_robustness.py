@@ -1,0 +1,224 @@
+"""Runs that cannot be silently corrupted: config drift, damaged files, retention, full disks,
+and a kill campaign whose end result equals an uninterrupted run's."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from ae_jax import experiment
+from ae_jax.errors import UserError
+from ae_jax.sweeps import overrides as multi
+from ae_jax.training.checkpoint import Checkpointer
+from ae_jax.training.signals import Interrupted
+from experiments.configs import seed_sparse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _config(**overrides):
+    c = seed_sparse.get_config()
+    c.data.name = "digits"
+    c.train.batch_size, c.train.epochs, c.train.checkpoint_every = 256, 4, 1
+    c.eval.at_end, c.train.figures, c.train.tensorboard = False, False, False
+    return multi.apply_overrides(c, overrides)
+
+
+def _train(c, w):
+    return experiment.train_and_evaluate(c, str(w))
+
+
+def _state(w, epoch=None):
+    ck = Checkpointer(str(w), read_only=True)
+    state = ck.restore_raw(epoch or ck.epochs()[-1])
+    ck.close()
+    return state
+
+
+def _rows(w):
+    rows = [json.loads(line) for line in open(os.path.join(w, "metrics.jsonl"))]
+    return [{k: v for k, v in r.items() if k not in ("epoch_s", "rows_per_s")} for r in rows]
+
+
+def _same(a, b) -> bool:
+    return jax.tree.all(jax.tree.map(np.array_equal, a, b))
+
+
+def test_raising_epochs_continues_and_equals_a_longer_run(tmp_path):
+    _train(_config(**{"train.epochs": 4}), tmp_path / "long")
+    _train(_config(**{"train.epochs": 2}), tmp_path / "short")
+    (s,) = _train(_config(**{"train.epochs": 4}), tmp_path / "short")
+    assert s["epoch"] == 4 and s["resumed_from_epoch"] == 2
+    assert _rows(tmp_path / "short") == _rows(tmp_path / "long")
+    assert _same(_state(tmp_path / "short"), _state(tmp_path / "long"))
+    saved = json.loads((tmp_path / "short" / "config.json").read_text())
+    assert saved["extended"] == [{"from_epochs": 2, "to_epochs": 4}]
+
+
+def test_a_refused_rerun_changes_nothing(tmp_path):
+    _train(_config(), tmp_path / "run")
+    before = {f: (tmp_path / "run" / f).read_bytes() for f in ("config.json", "metrics.jsonl",
+                                                              "summary.json")}
+    with pytest.raises(UserError, match=r"model.latent_dim: 9 -> 4"):
+        _train(_config(**{"model.latent_dim": 4}), tmp_path / "run")
+    with pytest.raises(UserError, match=r"train.epochs: 4 -> 2"):  # an unfinished one too
+        os.remove(tmp_path / "run" / "summary.json")
+        _train(_config(**{"train.epochs": 2}), tmp_path / "run")
+    for f in ("config.json", "metrics.jsonl"):
+        assert (tmp_path / "run" / f).read_bytes() == before[f]
+    # Operational settings may change: they never change a number.
+    (s,) = _train(_config(**{"train.log_every": 2, "train.keep_checkpoints": 3}),
+                  tmp_path / "run")
+    assert s["status"] == "done"
+
+
+def _truncate_newest(w) -> int:
+    ck = Checkpointer(str(w), read_only=True)
+    epoch = ck.epochs()[-1]
+    ck.close()
+    files = [os.path.join(d, f) for d, _, fs in os.walk(w / "checkpoints" / str(epoch))
+             for f in fs if os.path.getsize(os.path.join(d, f)) > 64]
+    for f in files:  # every data file cut short
+        with open(f, "r+b") as fh:
+            fh.truncate(os.path.getsize(f) // 2)
+    return epoch
+
+
+def test_unreadable_newest_checkpoint_falls_back_and_resumes_bit_for_bit(tmp_path, caplog):
+    _train(_config(), tmp_path / "whole")
+    _train(_config(), tmp_path / "damaged")
+    os.remove(tmp_path / "damaged" / "summary.json")  # as if killed after the last save
+    epoch = _truncate_newest(tmp_path / "damaged")
+    caplog.set_level("WARNING")
+    (s,) = _train(_config(), tmp_path / "damaged")
+    assert "cannot be read" in caplog.text and s["resumed_from_epoch"] == epoch - 1
+    assert (tmp_path / "damaged" / "damaged_checkpoints" / str(epoch)).exists()  # kept aside
+    assert _rows(tmp_path / "damaged") == _rows(tmp_path / "whole")
+    assert _same(_state(tmp_path / "damaged"), _state(tmp_path / "whole"))
+
+
+def test_no_readable_checkpoint_is_a_clear_error(tmp_path):
+    c = _config(**{"train.keep_checkpoints": 1})
+    _train(c, tmp_path / "run")
+    ck = Checkpointer(str(tmp_path / "run"), read_only=True)
+    epochs = ck.epochs()
+    ck.close()
+    os.remove(tmp_path / "run" / "summary.json")
+    for e in epochs:
+        shutil.rmtree(tmp_path / "run" / "checkpoints" / str(e) / "state")
+    with pytest.raises(UserError, match="no readable checkpoint to resume from"):
+        _train(c, tmp_path / "run")
+
+
+def test_cut_off_metrics_line_is_dropped_and_the_run_completes(tmp_path, caplog):
+    c = _config(**{"train.epochs": 3})
+    _train(c, tmp_path / "whole")
+    _train(_config(**{"train.epochs": 2}), tmp_path / "cut")
+    # Killed while writing epoch 3's row: 2 epochs checkpointed, half a line after them.
+    (tmp_path / "cut" / "summary.json").unlink()
+    with open(tmp_path / "cut" / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 3, "step": 1')
+    with open(tmp_path / "cut" / "config.json") as f:
+        saved = json.load(f)
+    saved["train"]["epochs"] = 3  # the run was started for 3 epochs
+    with open(tmp_path / "cut" / "config.json", "w") as f:
+        json.dump(saved, f)
+    caplog.set_level("WARNING")
+    _train(c, tmp_path / "cut")
+    assert "last line is cut off" in caplog.text
+    assert _rows(tmp_path / "cut") == _rows(tmp_path / "whole")
+
+
+def test_retention_applies_to_checkpoints_of_earlier_processes(tmp_path):
+    c = _config(**{"train.epochs": 6, "train.keep_checkpoints": 10})
+    _train(c, tmp_path / "run")
+    assert len(os.listdir(tmp_path / "run" / "checkpoints")) == 6
+    ck = Checkpointer(str(tmp_path / "run"), keep=2)  # a later process, keeping 2 (+ best)
+    kept = ck.epochs()
+    ck.close()
+    losses = {e: _meta_loss(tmp_path / "run", e) for e in range(1, 7) if e in kept}
+    assert kept[-2:] == [5, 6] and len(kept) <= 3
+    assert len(kept) == 2 or min(losses, key=losses.get) == kept[0]
+
+
+def _meta_loss(w, epoch):
+    ck = Checkpointer(str(w), read_only=True)
+    loss = ck.meta(epoch)["metrics"]["eval/loss"]
+    ck.close()
+    return loss
+
+
+def test_full_disk_during_a_save_is_one_paragraph(tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise ValueError("RESOURCE_EXHAUSTED: ... No space left on device")
+
+    monkeypatch.setattr(Checkpointer, "save", full)
+    with pytest.raises(UserError, match=r"cannot write to the workdir \(no space left on "
+                                        r"device; .*checkpoints already written are kept"):
+        _train(_config(), tmp_path / "run")
+
+
+# ---- a kill campaign ----
+
+ARGS = ["--config=experiments/configs/seed_sparse.py:digits", "--config.train.epochs=3",
+        "--config.train.batch_size=64", "--config.train.chunk_steps=5",
+        "--config.train.log_seconds=0", "--config.train.checkpoint_every=1",
+        "--config.eval.iw_samples=4"]
+# Kill moments, each when the launcher prints a line containing the text.
+MOMENTS = ["compilation cache", "compiling", "step 10/", "epoch 2/3 |", "evaluating"]
+
+
+def _launch(workdir):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "experiments.main", f"--workdir={workdir}",
+                             *ARGS], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def _kill_at(workdir, text) -> bool:
+    """Starts the launcher and SIGKILLs it once it prints `text`; False if it finished."""
+    p = _launch(workdir)
+    for line in p.stdout:
+        if text in line:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            return True
+    p.wait()
+    return False
+
+
+def test_kill_campaign_ends_like_an_uninterrupted_run(tmp_path):
+    _, _ = _launch(tmp_path / "whole").communicate(timeout=600)
+    killed = tmp_path / "killed"
+    hit = [_kill_at(killed, text) for text in MOMENTS]
+    assert sum(hit) >= 3, hit  # most moments are reached: the run resumed between them
+    out, _ = _launch(killed).communicate(timeout=600)
+    assert (killed / "summary.json").exists(), out[-3000:]
+    assert _rows(killed) == _rows(tmp_path / "whole")
+    assert _same(_state(killed), _state(tmp_path / "whole"))
+    assert json.loads((killed / "eval.json").read_text()) == \
+        json.loads((tmp_path / "whole" / "eval.json").read_text())
+    assert sorted(os.listdir(killed / "figures")) == \
+        sorted(os.listdir(tmp_path / "whole" / "figures"))
+
+
+def test_a_stop_while_initialising_many_models_is_clean(tmp_path, monkeypatch):
+    class Stop:
+        signum = signal.SIGTERM
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+    monkeypatch.setattr(experiment, "StopRequests", Stop)
+    with pytest.raises(Interrupted, match="while initialising model 1 of 3"):
+        _train(_config(**{"train.num_models": 3}), tmp_path / "run")
+    assert not os.path.exists(tmp_path / "run" / "seed=0" / "summary.json")

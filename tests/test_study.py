@@ -1,0 +1,260 @@
+"""A study end to end: layering, batched evaluation, chunked epochs, stops and kills anywhere."""
+
+import ast
+import json
+import os
+import shutil
+import signal
+
+import jax
+import numpy as np
+import pytest
+
+import ae_jax
+from ae_jax import experiment
+from ae_jax.cli import cli_errors
+from ae_jax.evaluation import evaluate
+from ae_jax.sweeps import overrides as multi
+from ae_jax.training.checkpoint import Checkpointer
+from ae_jax.training.signals import Interrupted
+from experiments.configs import seed_vae
+
+PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ae_jax")
+
+
+# ---- the package's shape ----
+
+
+def _modules() -> dict[str, str]:
+    mods = {}
+    for folder, _, files in os.walk(PACKAGE):
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(folder, f)
+                name = os.path.relpath(path[:-3], os.path.dirname(PACKAGE)).replace(os.sep, ".")
+                mods[name.removesuffix(".__init__")] = path
+    return mods
+
+
+def _imports(name: str, path: str, mods: dict) -> set[str]:
+    """ae_jax modules `name` imports anywhere in its file (inside functions too)."""
+    pkg = name if path.endswith("__init__.py") else name.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.walk(ast.parse(open(path).read())):
+        targets = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+        for t in targets:
+            while t and t not in mods:
+                t = t.rpartition(".")[0]
+            if t and t != name and not name.startswith(t + "."):
+                out.add(t)
+    return out
+
+
+def test_no_import_cycles_and_small_modules():
+    mods = _modules()
+    graph = {m: _imports(m, p, mods) for m, p in mods.items()}
+
+    def reaches(a, b, seen):
+        return any(x == b or (x not in seen and reaches(x, b, seen | {x})) for x in graph[a])
+
+    cycles = sorted({tuple(sorted((a, b))) for a in graph for b in graph[a] if reaches(b, a, {b})})
+    assert not cycles, f"import cycles: {cycles}"
+    long = {m: n for m, p in mods.items() if (n := sum(1 for _ in open(p))) > 400}
+    assert not long, f"modules over 400 lines: {long}"
+    # The layers only import downward.
+    order = ["ae_jax.errors", "ae_jax.config", "ae_jax.workdir", "ae_jax.runtime", "ae_jax.data",
+             "ae_jax.models", "ae_jax.training", "ae_jax.evaluation", "ae_jax.experiment",
+             "ae_jax.sweeps", "ae_jax.cli"]
+    layer = lambda m: max(i for i, p in enumerate(order) if m == p or m.startswith(p + "."))
+    upward = [(m, d) for m, ds in graph.items() if m != "ae_jax" for d in ds
+              if d != "ae_jax" and layer(d) > layer(m)]
+    assert not upward, f"imports from a higher layer: {upward}"
+
+
+def test_import_ae_jax_is_light():
+    code = ("import sys, ae_jax; heavy = [m for m in ('matplotlib', 'orbax.checkpoint', "
+            "'sklearn', 'tensorboardX', 'ae_jax.experiment') if m in sys.modules]; print(heavy)")
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=os.path.dirname(PACKAGE), check=True).stdout.strip()
+    assert out == "[]"
+
+
+# ---- evaluation batched over the models of a group ----
+
+
+def _vae_config(**overrides):
+    c = seed_vae.get_config()
+    c.data.name = "digits"
+    c.train.epochs, c.train.batch_size, c.train.checkpoint_every = 2, 64, 1
+    c.eval.iw_samples = 8
+    return multi.apply_overrides(c, overrides)
+
+
+def test_batched_evaluation_equals_single_evaluations(tmp_path):
+    """K models evaluated by one program give each model's eval.json of a K = 1 evaluation."""
+    base = _vae_config()
+    overrides = [{"loss.beta": b, "train.seed": s} for b, s in ((1.0, 0), (0.5, 1), (2.0, 2))]
+    multi.train_together(base, overrides, str(tmp_path))
+    for o in overrides:
+        run = str(tmp_path / multi.run_name(o))
+        with open(os.path.join(run, "eval.json")) as f:
+            together = json.load(f)
+        single = evaluate.evaluate_workdir(run, figures=False)
+        assert set(together) - {"figures"} == set(single) - {"figures"}
+        for key, value in single.items():
+            if key != "figures":
+                _assert_close(together[key], value, key)
+
+
+def _assert_close(a, b, key):
+    if isinstance(b, dict):
+        assert a.keys() == b.keys(), key
+        for k in b:
+            _assert_close(a[k], b[k], f"{key}/{k}")
+    elif isinstance(b, str | type(None)):
+        assert a == b, key
+    else:
+        np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=2e-5,
+                                   atol=1e-6, err_msg=key)
+
+
+# ---- a run is done only when everything it promises is written ----
+
+
+def _train(config, workdir):
+    return experiment.train_and_evaluate(config, str(workdir))
+
+
+def test_killed_after_the_last_epoch_is_finished_not_retrained(tmp_path):
+    c = _vae_config()
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    _train(c, whole)
+    _train(c, killed)
+    # What a kill right after the last epoch's checkpoint leaves: no summary, eval, figures.
+    for name in ("summary.json", "eval.json"):
+        os.remove(killed / name)
+    shutil.rmtree(killed / "figures")
+    metrics_before = (killed / "metrics.jsonl").read_text()
+    (summary,) = _train(c, killed)
+    assert summary["status"] == "done" and summary["resumed_from_epoch"] == c.train.epochs
+    assert (killed / "metrics.jsonl").read_text() == metrics_before  # no epoch retrained
+    assert json.loads((killed / "eval.json").read_text()) == \
+        json.loads((whole / "eval.json").read_text())
+    assert sorted(os.listdir(killed / "figures")) == sorted(os.listdir(whole / "figures"))
+    for f in os.listdir(whole / "figures"):
+        assert (killed / "figures" / f).read_bytes() == (whole / "figures" / f).read_bytes(), f
+
+
+class _Stop:
+    """Stands in for StopRequests: a SIGTERM arrives when `arm()` is called or after the
+    `after`-th look at it."""
+
+    def __init__(self, after=None):
+        self.after, self.looks, self.armed = after, 0, False
+
+    @property
+    def signum(self):
+        self.looks += 1
+        if self.armed or (self.after is not None and self.looks > self.after):
+            return signal.SIGTERM
+        return None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+def test_sigterm_during_evaluation_exits_143_and_the_rerun_completes(tmp_path, monkeypatch):
+    c = _vae_config()
+    stop = _Stop()
+    real = evaluate.evaluate_group
+
+    def arm_then_evaluate(*args, **kwargs):
+        stop.armed = True  # the signal arrives while the models are being evaluated
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "StopRequests", lambda: stop)
+    monkeypatch.setattr(experiment.evaluate, "evaluate_group", arm_then_evaluate)
+    with pytest.raises(SystemExit) as exit_info, cli_errors():
+        _train(c, tmp_path / "run")
+    assert exit_info.value.code == 143
+    assert not (tmp_path / "run" / "summary.json").exists()
+    monkeypatch.undo()
+    (summary,) = _train(c, tmp_path / "run")
+    assert summary["status"] == "done" and (tmp_path / "run" / "eval.json").exists()
+
+
+def test_interrupted_message_has_the_resume_hint():
+    e = Interrupted(signal.SIGTERM, "while evaluating", "training is finished and saved")
+    assert str(e) == ("stopped by SIGTERM while evaluating; training is finished and saved: run "
+                      "the same command again to resume.")
+
+
+# ---- epochs in chunks ----
+
+
+def _params(workdir):
+    ck = Checkpointer(str(workdir), read_only=True)
+    state = ck.restore_raw(ck.epochs()[-1])
+    ck.close()
+    return state
+
+
+def _rows(workdir):
+    rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+    return [{k: v for k, v in r.items() if "/" in k} for r in rows]
+
+
+def _sparse_config(**overrides):
+    c = _vae_config(**{"eval.at_end": False, "train.figures": False,
+                       "train.tensorboard": False, **overrides})
+    return c
+
+
+def test_chunked_epochs_equal_one_scan_bit_for_bit(tmp_path):
+    # digits: 1437 training rows, batch 64 -> 23 steps; chunks of 5 need 2 padding steps.
+    _train(_sparse_config(), tmp_path / "one")
+    _train(_sparse_config(**{"train.chunk_steps": 5}), tmp_path / "chunked")
+    chunk = lambda w: json.loads((w / "config.json").read_text())["dataset"]["steps_per_chunk"]
+    assert (chunk(tmp_path / "one"), chunk(tmp_path / "chunked")) == (23, 5)
+    assert _rows(tmp_path / "one") == _rows(tmp_path / "chunked")
+    a, b = _params(tmp_path / "one"), _params(tmp_path / "chunked")
+    assert jax.tree.all(jax.tree.map(np.array_equal, a, b))
+
+
+def test_stop_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, caplog):
+    c = _sparse_config(**{"train.chunk_steps": 5, "train.epochs": 3})
+    _train(c, tmp_path / "whole")
+    # Looks at the stop flag: 5 per epoch (one after each of the first four chunks, one at the
+    # epoch's end); after 7 the request arrives: after chunk 2 of epoch 2.
+    monkeypatch.setattr(experiment, "StopRequests", lambda: _Stop(after=7))
+    with pytest.raises(Interrupted, match="at step 15 of epoch 2"):
+        _train(c, tmp_path / "stopped")
+    assert (tmp_path / "stopped" / "partial_epoch.msgpack").exists()
+    monkeypatch.undo()
+    caplog.set_level("INFO")
+    (summary,) = _train(c, tmp_path / "stopped")
+    assert summary["status"] == "done"
+    assert "resuming epoch 2 at step 15 of 23" in caplog.text  # the chunks done are not redone
+    assert not (tmp_path / "stopped" / "partial_epoch.msgpack").exists()
+    assert _rows(tmp_path / "whole") == _rows(tmp_path / "stopped")
+    a, b = _params(tmp_path / "whole"), _params(tmp_path / "stopped")
+    assert jax.tree.all(jax.tree.map(np.array_equal, a, b))
+
+
+def test_public_api_is_unchanged():
+    for name in ("load", "train_and_evaluate", "train_group", "default_config", "VAE",
+                 "Autoencoder", "Encoder", "Decoder", "GaussianEncoder", "UserError"):
+        assert getattr(ae_jax, name) is not None
