@@ -1,7 +1,8 @@
 """ae_jax: autoencoders in JAX/Flax Linen, trained with one pure jitted step.
 
 Public entry points: `train_and_evaluate(config, workdir)`, `load(workdir)`, `train_group(configs,
-workdirs)` for runs trained together, `default_config()`, and the model classes.
+workdirs)` and `train_together(base, overrides, workdir)` for runs trained together,
+`default_config()`, and the model classes.
 
 The package reads in layers, each importing only from those before it:
   errors, config, workdir, runtime   the error type, the config schema, the workdir contract
@@ -25,6 +26,7 @@ _PUBLIC = {
     "VAE": "ae_jax.models", "Autoencoder": "ae_jax.models", "Decoder": "ae_jax.models",
     "Encoder": "ae_jax.models", "GaussianEncoder": "ae_jax.models", "build_model": "ae_jax.models",
     "train_and_evaluate": "ae_jax.experiment", "train_group": "ae_jax.experiment",
+    "train_together": "ae_jax.sweeps.overrides",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -21,7 +21,7 @@ ACTIVATION_NAMES = ("sigmoid", "relu", "tanh", "gelu", "elu", "selu", "silu", "s
                     "leaky_relu", "identity")
 ARCHS = ("mlp", "conv")
 COMPUTE_DTYPES = ("float32", "bfloat16")
-RECON = ("mse", "bce", "gaussian", "cbernoulli")
+RECON = ("mse", "bce", "gaussian", "cbernoulli", "mixed")
 SPARSITY = ("none", "kl")
 # Bundled sets, then image sets read from files in data.dir; "tfds:NAME" is allowed too.
 DATASETS = ("digits", "breast_cancer", "mnist", "fashion_mnist", "cifar10")
@@ -96,8 +96,14 @@ def default_config() -> ml_collections.ConfigDict:
         compute_dtype="float32",  # float32 | bfloat16 (params and optimizer stay float32)
     )
     c.loss = dict(
-        recon="mse",  # mse | bce (Bernoulli, from logits) | gaussian (NLL, std `obs_std`)
-        obs_std=1.0,  # fixed observation std of the Gaussian likelihood
+        # The reconstruction likelihood: mse (squared error, no likelihood) | bce (Bernoulli,
+        # from logits; a log-likelihood of binary data only) | cbernoulli (continuous
+        # Bernoulli: a density on [0, 1]) | gaussian (std `obs_std`) | mixed (tables: per
+        # column a Gaussian, a Bernoulli for true/false and a softmax for categories, one-hot
+        # encoded; model.output_activation is then not used).
+        recon="mse",
+        obs_std=1.0,  # observation std of the Gaussian parts of gaussian and mixed ...
+        obs_std_learned=False,  # ... or a learned std per column, starting from obs_std
         l1_weight=0.0,  # L1 activity penalty on the code (the sparse AE)
         sparsity="none",  # none | kl: KL(rho || mean activation) penalty (sigmoid codes)
         sparsity_weight=0.0,
@@ -251,9 +257,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
         parse_activations(spec, len(layers), f"model.{field}")
 
     _choice(lo.recon, "loss.recon", RECON)
-    if lo.recon == "bce":
+    if lo.recon in ("bce", "cbernoulli"):
         _check(m.output_activation == "sigmoid", "model.output_activation", m.output_activation,
-               "'sigmoid' with loss.recon='bce' (the Bernoulli mean is sigmoid(logits))")
+               f"'sigmoid' with loss.recon={lo.recon!r} (its parameter is sigmoid(logits))")
+    if lo.obs_std_learned:
+        _check(lo.recon in ("gaussian", "mixed"), "loss.obs_std_learned", lo.obs_std_learned,
+               "False unless loss.recon is 'gaussian' or 'mixed' (only they have a std)")
     _choice(lo.sparsity, "loss.sparsity", SPARSITY)
     if lo.sparsity == "kl":
         _check(m.name == "autoencoder" and m.code_activation == "sigmoid",

@@ -26,7 +26,7 @@ from ae_jax.data import load_dataset
 from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate, figure_data
 from ae_jax.evaluation.figure_writer import FigureWriter
-from ae_jax.models import build_model
+from ae_jax.models import model_from_config
 from ae_jax.training import distributed, group, loop, resources
 from ae_jax.training.signals import Interrupted, StopRequests
 
@@ -56,7 +56,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[
 
 def _check_fits(configs: list, ds) -> None:
     c = configs[0]
-    resources.check_fits(c, build_model(c.model, ds.num_features, ds.image_shape),
+    resources.check_fits(c, model_from_config(c, ds.num_features, ds.image_shape,
+                                              ds.preprocessor.layout()),
                          ds.num_features, ds.train.shape[0], ds.val.shape[0], len(configs),
                          ds.image_shape)
 

@@ -7,7 +7,7 @@ times `load_dataset` (read, split, encode, scale) and `pandas.read_csv` (read on
 and the peak resident memory of the process (ru_maxrss) after the first `load_dataset`, before
 pandas ran. Best-of-N, because a shared machine's other work only ever adds time.
 
-pandas is not a dependency of ae_jax; install it to run this (pip install pandas).
+pandas is not a dependency of ae_jax; the bench extra installs it (pip install -e ".[bench]").
 
     python scripts/bench_csv.py [--rows 2000000] [--path /tmp/purchase_2000000.csv]
 """

@@ -29,7 +29,7 @@ timeout 150 python -m pytest -q -p no:cacheprovider tests/test_engine.py tests/t
 # Benchmark: throughput vs the plain loop (and Keras if present), K = 1/64/1024 together,
 # the compute-bound MLP against the measured matmul peak.
 echo "## benchmark" >> "$log"
-timeout 240 python scripts/benchmark.py --quick --many_models=1,64,1024 \
+timeout 240 python scripts/benchmark.py --quick --only=throughput,compute,many --many_models=1,64,1024 \
   --out="$out/benchmark.md" > "$out/benchmark.log" 2>&1
 echo "exit $? (full output: benchmark.md, benchmark.log)" >> "$log"
 cat "$out/benchmark.md" >> "$log" 2>/dev/null

@@ -54,3 +54,13 @@ def write_purchase_csv(path, n: int = 300, seed: int = 0) -> str:
 @pytest.fixture
 def purchase_csv(tmp_path):
     return write_purchase_csv(tmp_path / "online_shoppers.csv")
+
+
+def vocab_by_rule(train_values) -> list[str]:
+    """The documented category order, computed independently: training-split frequency, most
+    frequent first, ties by first appearance; then the '<unseen>' slot."""
+    counts, first = {}, {}
+    for i, v in enumerate(train_values):
+        counts[v] = counts.get(v, 0) + 1
+        first.setdefault(v, i)
+    return sorted(counts, key=lambda v: (-counts[v], first[v])) + ["<unseen>"]

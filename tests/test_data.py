@@ -10,6 +10,7 @@ import pytest
 from ae_jax import data
 from ae_jax.data import preprocess
 from ae_jax.errors import UserError
+from tests.conftest import vocab_by_rule
 
 HEADER = [
     "Administrative", "Administrative_Duration", "Informational", "Informational_Duration",
@@ -18,7 +19,6 @@ HEADER = [
     "VisitorType", "Weekend", "Revenue",
 ]
 MONTHS = ["Feb", "Mar", "May", "June", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-MONTHS_SORTED = sorted(MONTHS)  # ['Aug', 'Dec', 'Feb', 'Jul', 'June', 'Mar', 'May', ...]
 VISITORS = ["Returning_Visitor", "New_Visitor", "Other"]
 NUMERIC = [c for c in HEADER if c not in ("Month", "VisitorType", "Weekend", "Revenue")]
 
@@ -57,15 +57,21 @@ def cfg(**kw):
     return ml_collections.ConfigDict(base)
 
 
-def encoded_by_hand(rows):
+def vocabularies(rows, train_rows):
+    """Month's and VisitorType's vocabularies by the documented rule, from the training rows."""
+    return {name: vocab_by_rule([rows[i][HEADER.index(name)].strip() for i in train_rows])
+            for name in ("Month", "VisitorType")}
+
+
+def encoded_by_hand(rows, train_rows):
     """Raw rows -> ordinal/boolean encoded float64 matrix, computed independently."""
+    vocab = vocabularies(rows, train_rows)
     out = np.zeros((len(rows), 18))
     for i, r in enumerate(rows):
         for j, (name, cell) in enumerate(zip(HEADER, r, strict=True)):
-            if name == "Month":
-                out[i, j] = MONTHS_SORTED.index(cell)
-            elif name == "VisitorType":
-                out[i, j] = sorted(VISITORS).index(cell)
+            if name in vocab:
+                v = vocab[name]
+                out[i, j] = v.index(cell.strip()) if cell.strip() in v else len(v) - 1
             elif name in ("Weekend", "Revenue"):
                 out[i, j] = cell.lower() == "true"
             else:
@@ -86,15 +92,23 @@ def test_purchase_csv_with_only_path(shop):
     assert ds.name == "shop.csv" and ds.columns == HEADER and ds.num_features == 18
     assert ds.train.shape == (48, 18) and ds.val.shape == (12, 18)
     assert ds.train.dtype == np.float32 and ds.labels_train is None and ds.image_shape is None
-    # minmax fitted on train rows only: exact values from a hand computation.
-    enc = encoded_by_hand(rows)
+    # minmax fitted on train rows only: exact values from a hand computation. Ordinal codes
+    # span their vocabulary (0 .. n - 1, '<unseen>' last); true/false columns are not scaled.
+    enc = encoded_by_hand(rows, ds.train_indices)
     tr = enc[ds.train_indices]
     lo, hi = tr.min(0), tr.max(0)
+    vocab = vocabularies(rows, ds.train_indices)
+    for name in vocab:
+        j = HEADER.index(name)
+        lo[j], hi[j] = 0.0, len(vocab[name]) - 1
+    for j in (16, 17):
+        lo[j], hi[j] = 0.0, 1.0
     np.testing.assert_array_equal(ds.train, ((tr - lo) / (hi - lo)).astype(np.float32))
     np.testing.assert_array_equal(ds.val, ((enc[ds.val_indices] - lo) / (hi - lo)).astype(
         np.float32))
-    np.testing.assert_array_equal(ds.train.min(0), 0.0)
-    np.testing.assert_array_equal(ds.train.max(0), 1.0)
+    numeric = [HEADER.index(c) for c in NUMERIC]
+    np.testing.assert_array_equal(ds.train[:, numeric].min(0), 0.0)
+    np.testing.assert_array_equal(ds.train[:, numeric].max(0), 1.0)
 
 
 def test_ordinal_and_boolean_codes(shop):
@@ -102,30 +116,35 @@ def test_ordinal_and_boolean_codes(shop):
     ds = data.load_dataset(cfg(path=path, scaling="none"))
     x = np.concatenate([ds.train, ds.val])[np.argsort(np.r_[ds.train_indices, ds.val_indices])]
     month, visitor, weekend = x[:, 10], x[:, 15], x[:, 16]
-    assert month[0] == 2 and month[3] == 4  # 'Feb' and 'June' in ['Aug', 'Dec', 'Feb', ...]
-    np.testing.assert_array_equal(month, [MONTHS_SORTED.index(MONTHS[i % 10]) for i in range(60)])
-    np.testing.assert_array_equal(visitor[:3], [2, 0, 1])  # Returning, New, Other
+    vocab = vocabularies(rows, ds.train_indices)
+    assert ds.preprocessor.categories["Month"] == vocab["Month"]
+    np.testing.assert_array_equal(month, [vocab["Month"].index(MONTHS[i % 10]) for i in range(60)])
+    np.testing.assert_array_equal(visitor[:3], [vocab["VisitorType"].index(v) for v in VISITORS])
     np.testing.assert_array_equal(weekend[:4], [1, 0, 1, 0])  # TRUE, FALSE, True, false
     assert ds.preprocessor.kinds[10] == "categorical" and ds.preprocessor.kinds[16] == "boolean"
-    np.testing.assert_array_equal(x, encoded_by_hand(rows).astype(np.float32))
+    np.testing.assert_array_equal(x, encoded_by_hand(rows, ds.train_indices).astype(np.float32))
 
 
 def test_onehot_expands_names_and_widths(shop):
     path, _ = shop
     ds = data.load_dataset(cfg(path=path, categorical="onehot", scaling="none"))
-    assert ds.num_features == 16 + 10 + 3
-    assert ds.columns[10:20] == [f"Month={m}" for m in MONTHS_SORTED]
-    assert ds.columns[24:27] == ["VisitorType=New_Visitor", "VisitorType=Other",
-                                 "VisitorType=Returning_Visitor"]
-    np.testing.assert_array_equal(ds.train[:, 10:20].sum(1), 1.0)
+    vocab = vocabularies(shopper_rows(), ds.train_indices)
+    assert ds.num_features == 16 + 11 + 4  # ten months and three visitor types, each + unseen
+    assert ds.columns[10:21] == [f"Month={m}" for m in vocab["Month"]]
+    assert ds.columns[25:29] == [f"VisitorType={v}" for v in vocab["VisitorType"]]
+    assert ds.columns[20] == "Month=<unseen>"
+    np.testing.assert_array_equal(ds.train[:, 10:21].sum(1), 1.0)
+    np.testing.assert_array_equal(ds.train[:, 20], 0.0)  # the training split has no unseen
     assert ds.preprocessor.input_columns == HEADER
 
 
 def test_standard_scaling(shop):
     path, _ = shop
     ds = data.load_dataset(cfg(path=path, scaling="standard"))
-    np.testing.assert_allclose(ds.train.mean(0), 0.0, atol=1e-5)
-    np.testing.assert_allclose(ds.train.std(0), 1.0, atol=1e-5)
+    scaled = list(range(16))  # true/false columns are 0/1 indicators, never scaled
+    np.testing.assert_allclose(ds.train[:, scaled].mean(0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(ds.train[:, scaled].std(0), 1.0, atol=1e-5)
+    assert set(np.unique(ds.train[:, 16:])) == {0.0, 1.0}
 
 
 def test_split_deterministic_disjoint_complete(shop):
@@ -172,7 +191,8 @@ def test_transform_reproduces_train_rows(shop, tmp_path):
     np.testing.assert_array_equal(p.transform(data.read_table(other)), p.transform(
         np.array(rows, dtype=object)))
     np.testing.assert_allclose(p.inverse_scale(ds.train)[:, :10],
-                               encoded_by_hand(rows)[ds.train_indices, :10], rtol=1e-6)
+                               encoded_by_hand(rows, ds.train_indices)[ds.train_indices, :10],
+                               rtol=1e-6)
 
 
 def test_preprocessor_json_round_trip(shop, tmp_path):
@@ -339,7 +359,7 @@ def test_duplicate_header(tmp_path):
         data.read_table(path)
 
 
-def test_transform_mismatches(shop, tmp_path):
+def test_transform_mismatches(shop, tmp_path, caplog):
     path, rows = shop
     p = data.load_dataset(cfg(path=path)).preprocessor
     short = write_csv(tmp_path / "short.csv", [r[:16] + r[17:] for r in rows],
@@ -354,10 +374,11 @@ def test_transform_mismatches(shop, tmp_path):
                                         r"\(N, 18\)"):
         p.transform(np.array(rows, dtype=object)[:, :17])
     unseen = [list(r) for r in rows[:3]]
-    unseen[1][10] = "Jan"
-    with pytest.raises(UserError, match=r"column 'Month' has values not seen in training at "
-                                        r"row 2 \(index 1\) 'Jan'; known values: \['Aug'"):
-        p.transform(np.array(unseen, dtype=object))
+    unseen[1][10] = "Jan"  # never in training: the '<unseen>' code, the last, with a warning
+    caplog.set_level("WARNING")
+    coded = p.transform(np.array(unseen, dtype=object))
+    assert coded[1, 10] == 1.0 and p.categories["Month"][-1] == "<unseen>"
+    assert "1 value(s) not in the training split (['Jan'])" in caplog.text
     unseen[1][10], unseen[2][6] = "Feb", "inf"
     with pytest.raises(UserError, match=r"column 'BounceRates' has NaN or infinite.*row 3"):
         p.transform(np.array(unseen, dtype=object))

@@ -17,6 +17,8 @@ from ae_jax.data.tables import BOOL_WORDS, Table
 from ae_jax.errors import UserError
 
 MISSING = ("error", "drop", "impute")
+# The category every categorical column keeps for values its training split never showed.
+UNSEEN = "<unseen>"
 # A column this numeric is a numeric column with typos, not a categorical one.
 _NUMERIC_SHARE = 0.9
 _NAN_WORDS = {"nan", "+nan", "-nan"}
@@ -98,15 +100,41 @@ def column_values(table: Table, name: str, column: Cells, kind: str, vocab: list
         return np.where(missing, np.nan, x)
     uniq, inverse = column.distinct
     known = np.array(vocab, dtype=str)
-    pos = np.searchsorted(known, np.array(uniq, dtype=str))
-    found = pos < len(known)
-    found[found] = known[pos[found]] == np.array(uniq, dtype=str)[found]
-    codes = np.append(np.where(found, pos, -1), -1)[inverse]
+    order = np.argsort(known, kind="stable")
+    sorted_known = known[order]
+    u = np.array(uniq, dtype=str)
+    pos = np.minimum(np.searchsorted(sorted_known, u), max(len(known) - 1, 0))
+    found = (len(known) > 0) & (sorted_known[pos] == u) & (u != UNSEEN)
+    codes = np.append(np.where(found, order[pos], -1), -1)[inverse]
     unseen = np.flatnonzero((codes < 0) & ~missing)
     if unseen.size:
-        raise UserError(f"{where} has values not seen in training at "
-                        f"{table.where(unseen, col)}; known values: {quote_names(vocab)}")
+        if not vocab or vocab[-1] != UNSEEN:  # preprocessors written before the slot existed
+            raise UserError(f"{where} has values not seen in training at "
+                            f"{table.where(unseen, col)}; known values: {quote_names(vocab)}")
+        codes[unseen] = len(vocab) - 1
+        shown = sorted({cells.cell(col, r) for r in unseen[:100]})[:5]
+        logging.warning("data: %s: %d value(s) not in the training split (%s) are encoded as "
+                        "its %r category", where, unseen.size, quote_names(shown), UNSEEN)
     return np.where(missing, np.nan, codes.astype(np.float64))
+
+
+def ordered_vocabulary(column: Cells, missing: np.ndarray, train_rows: np.ndarray) -> list[str]:
+    """A categorical column's vocabulary: the categories of the training split, most frequent
+    first, ties in order of first appearance, then the UNSEEN slot.
+
+    The order depends on counts and positions only, never on how categories are spelled, so
+    renaming categories (a bijection) changes no code and no trained number. Categories found
+    only outside the training split (validation rows, new files) are encoded as UNSEEN.
+    """
+    uniq, inverse = column.distinct
+    codes = inverse[train_rows]
+    codes = codes[(codes >= 0) & ~missing[train_rows]]
+    counts = np.bincount(codes, minlength=len(uniq))
+    first = np.full(len(uniq), len(codes))
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    present = np.flatnonzero(counts > 0)
+    order = present[np.lexsort((first[present], -counts[present]))]
+    return [uniq[k] for k in order] + [UNSEEN]
 
 
 def missing_error(table: Table, name: str, col, missing: np.ndarray, mode: str,

@@ -29,7 +29,8 @@ import zlib
 import jax
 import numpy as np
 
-from ae_jax.data.preprocess import Dataset, Preprocessor
+from ae_jax.data.dataset import Dataset
+from ae_jax.data.preprocess import Preprocessor
 from ae_jax.errors import UserError
 
 IMAGE_SETS = ("mnist", "fashion_mnist", "cifar10")

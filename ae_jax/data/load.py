@@ -23,7 +23,8 @@ from ae_jax.data import images
 from ae_jax.data.cells import NA_VALUES, THOUSANDS, as_numpy, missing_mask
 from ae_jax.data.columns import MISSING
 from ae_jax.data.csv_reader import resolve_delimiter
-from ae_jax.data.preprocess import Dataset, Preprocessor, check_choice
+from ae_jax.data.dataset import Dataset
+from ae_jax.data.preprocess import Preprocessor, check_choice
 from ae_jax.data.tables import (
     BOOL_WORDS,
     BUNDLED,

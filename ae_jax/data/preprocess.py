@@ -53,15 +53,18 @@ def _size(nbytes: float) -> str:
 class Preprocessor:
     """Encodes raw columns (categories, booleans) and scales them with train statistics.
 
-    The category vocabulary of a categorical column is taken from the whole column (train and
-    validation rows): categories are names, not statistics, so this leaks nothing, and it means
-    validation rows never hold an unseen category. Scaling statistics use train rows only.
+    The vocabulary of a categorical column is its categories in the training split, most
+    frequent first (ties: first appearance), then an UNSEEN slot for categories the training
+    split never showed (validation rows, new files): the encoding depends on counts, never on
+    spelling. Scaling statistics use train rows only; one-hot and true/false outputs are 0/1
+    indicators and never scaled.
 
     Attributes:
         input_columns: raw column names expected in a table (label excluded unless kept).
         columns: output feature names; one-hot columns are named "COLUMN=value".
         kinds: "numeric", "boolean" or "categorical", one per input column.
-        categories: sorted vocabulary per categorical column.
+        categories: vocabulary per categorical column (see above; files written before version
+            3 hold the sorted vocabulary of the whole column, without the UNSEEN slot).
         categorical: "ordinal" or "onehot".
         scaling: "minmax", "standard" or "none".
         offset, scale: per output column; output = (encoded - offset) / scale.
@@ -142,6 +145,8 @@ class Preprocessor:
         kinds, categories = [], {}
         for name, column, mask in zip(table.columns, columns, masks, strict=True):
             kind, vocab = col_lib.infer_kind(table, name, column, mask)
+            if vocab is not None:
+                vocab = col_lib.ordered_vocabulary(column, mask, np.asarray(train_rows))
             if kind != "numeric":
                 column.release("fast", "parsed")  # not needed again
             kinds.append(kind)
@@ -190,6 +195,18 @@ class Preprocessor:
             # A constant column's float mean can be off by one ulp; its min maps it to exactly 0.
             self.offset, self.scale = np.where(constant, lo, mean), std
         self.scale = np.where(constant, 1.0, self.scale)  # no division by zero for constants
+        # One-hot and true/false outputs are 0/1 indicators: never scaled, so a likelihood can
+        # read them as such. Ordinal codes span their whole vocabulary (0 .. n - 1, UNSEEN last)
+        # under minmax, so a category unseen in training still maps into [0, 1].
+        out_kinds = self.output_kinds()
+        indicator = np.array([k == "indicator" for k in out_kinds], bool)
+        self.offset = np.where(indicator, 0.0, self.offset)
+        self.scale = np.where(indicator, 1.0, self.scale)
+        if self.scaling == "minmax":
+            for j, k in enumerate(out_kinds):
+                if isinstance(k, int):
+                    self.offset[j], self.scale[j] = 0.0, float(max(k - 1, 1))
+        constant &= np.array([k == "numeric" for k in out_kinds], bool)
         with np.errstate(over="ignore"):
             largest = np.maximum(abs(lo - self.offset), abs(hi - self.offset)) / self.scale
         self._refuse_nonfinite(source, lo, hi, np.where(largest > _F32_MAX, np.inf, largest),
@@ -199,6 +216,34 @@ class Preprocessor:
             logging.warning("data: %d constant column(s) in the training split, left unscaled "
                             "(scale 1; they carry no information): %s", len(names),
                             quote_names(names, 20))
+
+    def output_kinds(self) -> list:
+        """Per output column: "numeric", "indicator" (one-hot or true/false, 0/1), or the
+        vocabulary size n of an ordinal code (codes 0 .. n - 1)."""
+        out = []
+        for name, kind in zip(self.input_columns, self.kinds, strict=True):
+            if kind == "categorical" and self.categorical == "onehot":
+                out += ["indicator"] * len(self.categories[name])
+            elif kind == "categorical":
+                out.append(len(self.categories[name]))
+            else:
+                out.append("indicator" if kind == "boolean" else "numeric")
+        return out
+
+    def layout(self) -> tuple[tuple[str, str, int, int], ...]:
+        """(name, kind, first output column, width) per input column: what a per-column
+        likelihood (loss.recon='mixed') and the per-column evaluation read. kind: "numeric",
+        "boolean", "categorical" (one-hot block, UNSEEN last) or "ordinal" (one code)."""
+        out, j = [], 0
+        for name, kind in zip(self.input_columns, self.kinds, strict=True):
+            if kind == "categorical" and self.categorical == "onehot":
+                width = len(self.categories[name])
+                out.append((name, "categorical", j, width))
+            else:
+                width = 1
+                out.append((name, "ordinal" if kind == "categorical" else kind, j, 1))
+            j += width
+        return tuple(out)
 
     def _refuse_nonfinite(self, source: str, lo: np.ndarray, hi: np.ndarray,
                           value: np.ndarray, what: str) -> None:
@@ -312,7 +357,7 @@ class Preprocessor:
 
     def to_dict(self) -> dict[str, Any]:
         """Returns a JSON-serialisable description (lists, str, float, bool only)."""
-        return {"version": 2, "input_columns": list(self.input_columns),
+        return {"version": 3, "input_columns": list(self.input_columns),
                 "kinds": list(self.kinds), "categories": dict(self.categories),
                 "categorical": self.categorical, "scaling": self.scaling,
                 "label_column": self.label_column, "columns": list(self.columns),
@@ -352,33 +397,3 @@ def load_preprocessor(path: str) -> Preprocessor:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"preprocessor file {path!r} is not valid JSON ({e})") from None
     return Preprocessor.from_dict(d)
-
-
-@dataclasses.dataclass
-class Dataset:
-    """Train and validation features, preprocessed with one `Preprocessor` fitted on train.
-
-    `train_indices` / `val_indices` are the 0-based source rows of each split (sorted), so
-    `preprocessor.transform(read_table(path).take(train_indices))` reproduces `train`. For the
-    image sets of `ae_jax.image_data` they are rows of the train and test files.
-
-    `dynamic_binarize` asks the training loop to replace each batch by Bernoulli samples of its
-    pixels (`image_data.binarize`) with a fresh key per step.
-    """
-
-    name: str
-    train: np.ndarray
-    val: np.ndarray
-    columns: list[str]
-    preprocessor: Preprocessor
-    image_shape: tuple[int, ...] | None = None
-    labels_train: np.ndarray | None = None
-    labels_val: np.ndarray | None = None
-    train_indices: np.ndarray | None = None
-    val_indices: np.ndarray | None = None
-    dynamic_binarize: bool = False
-
-    @property
-    def num_features(self) -> int:
-        return int(self.train.shape[1])
-

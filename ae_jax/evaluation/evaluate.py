@@ -66,6 +66,9 @@ class EvalData:
     image_shape: tuple[int, ...] | None
     source: str
     note: str = ""
+    layout: tuple | None = None  # the table's columns (Preprocessor.layout()), for per-column
+    offset: np.ndarray | None = None  # ... and its scaling, for values in the column's units
+    scale: np.ndarray | None = None
 
 
 # ---- data ----------------------------------------------------------------------------------
@@ -117,8 +120,10 @@ def dataset_eval_data(ds: data_lib.Dataset, config) -> EvalData:
     if ds.dynamic_binarize:
         x_train = np.asarray(images.binarize(x_train, jax.random.PRNGKey(
             config.data.split_seed + 1)))
+    p = ds.preprocessor
     return EvalData(x, ds.labels_val, x_train, list(ds.columns), shape,
-                    f"validation split of {ds.name}")
+                    f"validation split of {ds.name}", layout=p.layout(), offset=p.offset,
+                    scale=p.scale)
 
 
 def evaluation_data(tm: trained.TrainedModel, data_path: str = "",
@@ -150,7 +155,9 @@ def evaluation_data(tm: trained.TrainedModel, data_path: str = "",
         x_train, note = dataset_eval_data(_run_dataset(tm), tm.config).x_train, ""
     except UserError as e:
         x_train, note = None, f"no PCA baseline: {e}"
-    return EvalData(x, labels, x_train, columns, shape, data_path, note)
+    p = tm.preprocessor
+    return EvalData(x, labels, x_train, columns, shape, data_path, note, layout=p.layout(),
+                    offset=p.offset, scale=p.scale)
 
 
 # ---- the evaluation ------------------------------------------------------------------------
@@ -213,6 +220,11 @@ def evaluate_group(model, params, data: EvalData, configs: list, epoch: int,
             m["ae_over_pca"] = m["recon/mse"] / m["pca/mse"] if m["pca/mse"] > 0 else None
         else:
             m["pca/note"] = data.note
+        if data.layout is not None and data.image_shape is None:
+            cols, summary = statistics.per_column(data.layout, data.x, one["out"], data.x_train,
+                                                  data.offset, data.scale)
+            m["recon/per_column"] = cols
+            m.update(summary)
         m.update(statistics.code_statistics(one["code"], float(cfg.eval.near_zero)))
         if is_vae:
             m.update(_vae_metrics(c, one, [s[i] for s in sampled], k,
@@ -232,11 +244,12 @@ def likelihood_label(cfg, x: np.ndarray) -> dict:
     continuous Bernoulli and the Gaussian are densities of data in [0, 1] and of any real data.
     """
     kind = cfg.loss.recon
+    std = "learned std" if cfg.loss.obs_std_learned else f"std={cfg.loss.obs_std:g}"
     names = {"mse": "none (squared error)", "bce": "bernoulli",
-             "cbernoulli": "continuous_bernoulli",
-             "gaussian": f"gaussian(std={cfg.loss.obs_std:g})"}
+             "cbernoulli": "continuous_bernoulli", "gaussian": f"gaussian({std})",
+             "mixed": f"mixed (gaussian({std}) numeric, bernoulli true/false, categorical)"}
     x = np.asarray(x)
-    is_ll = {"mse": False, "gaussian": True,
+    is_ll = {"mse": False, "gaussian": True, "mixed": True,
              "bce": bool(np.isin(x, (0.0, 1.0)).all()),
              "cbernoulli": bool(((x >= 0.0) & (x <= 1.0)).all())}[kind]
     return {"likelihood": names[kind], "is_log_likelihood": is_ll}

@@ -53,6 +53,8 @@ def figure_inputs(model, params, data, configs: list, results: list | None,
     for i in range(len(configs)):
         m, a = results[i] if results is not None else ({}, {})
         per, pca = m.get("recon/mse_per_feature"), m.get("pca/mse_per_feature")
+        acc = [(c, v["accuracy"], v.get("baseline_accuracy", np.nan))
+               for c, v in m.get("recon/per_column", {}).items() if "accuracy" in v]
         out.append(figures_lib.FigureInputs(
             columns=list(data.columns), image_shape=shape, epoch=int(epoch), is_vae=is_vae,
             history=histories[i], x_show=show, recon_show=recon_show[i],
@@ -61,5 +63,6 @@ def figure_inputs(model, params, data, configs: list, results: list | None,
             manifold=None if manifold is None else (manifold[i], *lo_hi[i]),
             mse_per_feature=None if per is None else np.array([per[c] for c in data.columns]),
             pca_per_feature=None if pca is None else np.array([pca[c] for c in data.columns]),
-            traversal=None if traversal is None else traversal[i]))
+            traversal=None if traversal is None else traversal[i],
+            column_accuracy=tuple(map(list, zip(*acc, strict=True))) if acc else None))
     return out

@@ -11,6 +11,8 @@ they draw.
   latent_manifold.png    image data, latent_dim == 2: decodings of a grid of z
   reconstructions.png    image data: validation rows and their reconstructions
   recon_per_feature.png  tabular data: per-feature MSE of the model and of the PCA baseline
+  recon_per_column.png   tables with categorical or true/false columns: accuracy per column
+                         against always predicting the most frequent value
   traversal.png          tabular VAE: change of each output column as z_d moves from -2 to 2
   samples.png            VAE: decodings of draws from the prior (images, or a heatmap)
 """
@@ -47,6 +49,8 @@ class FigureInputs:
     mse_per_feature: np.ndarray | None = None
     pca_per_feature: np.ndarray | None = None
     traversal: np.ndarray | None = None  # (L, D)
+    # categorical and true/false columns: (names, model accuracy, majority-baseline accuracy)
+    column_accuracy: tuple | None = None
 
 
 def displayable(shape) -> bool:
@@ -142,6 +146,12 @@ def write_figures(out_dir: str, f: FigureInputs, renderer: Renderer | None = Non
                            f.pca_per_feature, "MSE per row (scaled units)",
                            "per-feature reconstruction error (validation; PCA with as many "
                            "components)")
+    if f.column_accuracy is not None:
+        names, model, baseline = f.column_accuracy
+        r.per_feature_bars(out("recon_per_column.png"), names, np.asarray(model),
+                           np.asarray(baseline), "accuracy (validation)",
+                           "categorical and true/false columns: reconstruction accuracy",
+                           log=False, baseline_label="most frequent value")
     if f.traversal is not None:
         r.heatmap(out("traversal.png"), f.traversal, f.columns,
                   [f"z{d}" for d in range(f.traversal.shape[0])],

@@ -83,8 +83,7 @@ def _deterministic(model, params, x, rows):
             else:
                 code = model.apply(variables, xr, method=_encoder)
             logits = model.apply(variables, code, method=_decoder)
-            res.update(code=code, logits=logits,
-                       out=models.ACTIVATIONS[model.output_activation](logits))
+            res.update(code=code, logits=logits, out=models.output_mean(model, logits))
             return res
 
         return _map_rows(one, (x,), rows)
@@ -118,9 +117,11 @@ def _posterior_samples(model, params, xr, key, k, recon_kind, obs_std):
     eps = jax.random.normal(key, (k, mean.shape[-1]), mean.dtype)
     z = mean[None] + jnp.exp(0.5 * logvar)[None] * eps  # (k, L)
     logits = model.apply(variables, z, method=_decoder)  # (k, D)
-    out = {"logits": logits, "out": models.ACTIVATIONS[model.output_activation](logits)}
+    out = {"logits": logits, "out": models.output_mean(model, logits)}
+    if "obs_log_std" in params:  # a learned Gaussian scale
+        out["log_std"] = params["obs_log_std"]
     nll = objective.reconstruction(recon_kind, out, jnp.broadcast_to(xr[None], logits.shape),
-                                   obs_std)
+                                   obs_std, model.heads)
     log_pz = losses.gaussian_log_prob(z, jnp.zeros_like(z), jnp.zeros_like(z))
     log_qz = losses.gaussian_log_prob(z, mean[None], logvar[None])
     return nll, log_pz, log_qz, losses.kl_normal(mean, logvar)
@@ -157,9 +158,9 @@ def sampled_many(model, params, x: np.ndarray, rng: jax.Array, k: int, recon_kin
 def _check_vae(model, recon_kind: str, what: str) -> None:
     if not isinstance(model, models.VAE):
         raise UserError(f"{what} needs a VAE; this model is a deterministic autoencoder.")
-    if recon_kind not in ("mse", "bce", "gaussian", "cbernoulli"):
-        raise UserError(f"recon_kind: got {recon_kind!r}; expected 'mse', 'bce', 'gaussian' or "
-                        "'cbernoulli'.")
+    if recon_kind not in ("mse", "bce", "gaussian", "cbernoulli", "mixed"):
+        raise UserError(f"recon_kind: got {recon_kind!r}; expected 'mse', 'bce', 'gaussian', "
+                        "'cbernoulli' or 'mixed'.")
 
 
 def elbo_terms(model, params, x: np.ndarray, rng: jax.Array, recon_kind: str, obs_std: float,

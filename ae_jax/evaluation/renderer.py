@@ -132,8 +132,9 @@ class Renderer:
     # ---- bars ----
 
     def per_feature_bars(self, path: str, columns: list[str], model: np.ndarray,
-                         baseline: np.ndarray | None, ylabel: str, title: str) -> None:
-        """Per-column bars of the model and (beside) a baseline, on a log axis."""
+                         baseline: np.ndarray | None, ylabel: str, title: str, log: bool = True,
+                         baseline_label: str = "PCA") -> None:
+        """Per-column bars of the model and (beside) a baseline, on a log or a [0, 1] axis."""
         columns = tuple(columns)
 
         def build():
@@ -145,8 +146,11 @@ class Renderer:
             bars = [ax.bar(pos - (width / 2 if baseline is not None else 0), np.ones(d), width,
                            label="model")]
             if baseline is not None:
-                bars.append(ax.bar(pos + width / 2, np.ones(d), width, label="PCA"))
-            ax.set_yscale("log")
+                bars.append(ax.bar(pos + width / 2, np.ones(d), width, label=baseline_label))
+            if log:
+                ax.set_yscale("log")
+            else:
+                ax.set_ylim(0.0, 1.05)
             ax.set_xticks(pos)
             ax.set_xticklabels(columns, rotation=90, fontsize=8)
             ax.set_ylabel(ylabel)
@@ -155,15 +159,16 @@ class Renderer:
             fig.tight_layout()
             return fig, ax, bars
 
-        fig, ax, bars = self._template(("bars", columns, baseline is not None, ylabel, title),
-                                       build)
+        fig, ax, bars = self._template(("bars", columns, baseline is not None, ylabel, title,
+                                        log, baseline_label), build)
         heights = [model] + ([baseline] if baseline is not None else [])
         for container, h in zip(bars, heights, strict=True):
             for rect, value in zip(container, np.maximum(h, 1e-12), strict=True):
                 rect.set_height(value)
-        every = np.concatenate([np.ravel(h) for h in heights])
-        every = every[np.isfinite(every) & (every > 0)]
-        ax.set_ylim(*_limits(every.min(), every.max(), log=True) if every.size else (1e-3, 1))
+        if log:
+            every = np.concatenate([np.ravel(h) for h in heights])
+            every = every[np.isfinite(every) & (every > 0)]
+            ax.set_ylim(*_limits(every.min(), every.max(), log=True) if every.size else (1e-3, 1))
         fig.savefig(path, dpi=_DPI)
 
     # ---- images ----

@@ -95,3 +95,68 @@ def json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+_EPS = 1e-7
+
+
+def per_column(layout, x: np.ndarray, out: np.ndarray, x_train: np.ndarray | None,
+               offset: np.ndarray, scale: np.ndarray) -> tuple[dict, dict]:
+    """Reconstruction per input column of a table, by its kind (`Preprocessor.layout()`).
+
+    numeric: "mse" and "mae" (scaled units), "rmse_original" (the column's own units, through
+    the inverse scaling). categorical (a one-hot block, or an ordinal code) and boolean:
+    "accuracy" (argmax of the block, nearest code, or p > 0.5), "cross_entropy" (nats, of the
+    reconstruction read as probabilities: a block normalised to sum 1, p clipped to
+    [1e-7, 1 - 1e-7]; not for ordinal codes), and "baseline_accuracy" (always predicting the
+    training split's most frequent value).
+
+    Returns:
+        ({column: metrics}, summaries: "recon/numeric_mse" (mean over numeric columns) and
+        "recon/categorical_accuracy" (mean over categorical and boolean columns), when any).
+    """
+    x, out = np.asarray(x, np.float64), np.asarray(out, np.float64)
+    train = None if x_train is None else np.asarray(x_train, np.float64)
+    cols, numeric_mse, accuracies = {}, [], []
+    for name, kind, start, width in layout:
+        t, o = x[:, start:start + width], out[:, start:start + width]
+        m: dict = {"kind": "numeric" if kind == "numeric" else
+                   "boolean" if kind == "boolean" else "categorical"}
+        if kind == "numeric":
+            err = o[:, 0] - t[:, 0]
+            m.update(mse=float(np.mean(err ** 2)), mae=float(np.mean(np.abs(err))),
+                     rmse_original=float(np.sqrt(np.mean(err ** 2)) * abs(scale[start])))
+            numeric_mse.append(m["mse"])
+        elif kind == "ordinal":
+            sc, off = scale[start], offset[start]
+            m["accuracy"] = float(np.mean(np.rint(o[:, 0] * sc + off) == np.rint(t[:, 0] * sc
+                                                                                    + off)))
+            if train is not None:
+                _, counts = np.unique(np.rint(train[:, start] * sc + off), return_counts=True)
+                m["baseline_accuracy"] = float(counts.max() / counts.sum())
+        elif kind == "boolean":
+            truth, p = t[:, 0] > 0.5, np.clip(o[:, 0], _EPS, 1 - _EPS)
+            m.update(accuracy=float(np.mean((p > 0.5) == truth)),
+                     cross_entropy=float(-np.mean(np.where(truth, np.log(p), np.log1p(-p)))))
+            if train is not None:
+                share = float(np.mean(train[:, start] > 0.5))
+                m["baseline_accuracy"] = max(share, 1.0 - share)
+        else:
+            truth = np.argmax(t, axis=1)
+            p = np.clip(o, _EPS, None)
+            p = p / p.sum(axis=1, keepdims=True)
+            m.update(accuracy=float(np.mean(np.argmax(o, axis=1) == truth)),
+                     cross_entropy=float(-np.mean(np.log(p[np.arange(len(p)), truth]))))
+            if train is not None:
+                counts = np.bincount(np.argmax(train[:, start:start + width], axis=1),
+                                     minlength=width)
+                m["baseline_accuracy"] = float(counts.max() / counts.sum())
+        if "accuracy" in m:
+            accuracies.append(m["accuracy"])
+        cols[name] = m
+    summary = {}
+    if numeric_mse:
+        summary["recon/numeric_mse"] = float(np.mean(numeric_mse))
+    if accuracies:
+        summary["recon/categorical_accuracy"] = float(np.mean(accuracies))
+    return cols, summary

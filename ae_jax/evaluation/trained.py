@@ -53,7 +53,8 @@ class TrainedModel:
         self.num_features = self.preprocessor.num_features
         shape = self.dataset_info.get("image_shape")
         self.image_shape = tuple(shape) if shape else None
-        self.model = models.build_model(self.config.model, self.num_features, self.image_shape)
+        self.model = models.model_from_config(self.config, self.num_features, self.image_shape,
+                                              self.preprocessor.layout())
         ck = Checkpointer(workdir, read_only=True)
         try:
             epochs = ck.epochs()

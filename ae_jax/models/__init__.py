@@ -1,5 +1,6 @@
-"""Models: the MLP autoencoder and VAE (autoencoder), convolutional halves for images (conv,
-with the CPU convolution workaround isolated in conv_cpu), and `build_model` from a config."""
+"""Models: the MLP autoencoder and VAE (autoencoder), per-column likelihood heads (heads),
+convolutional halves for images (conv, with the CPU convolution workaround isolated in
+conv_cpu), and `build_model` / `model_from_config`."""
 
 from ae_jax.models.autoencoder import (
                                        ACTIVATIONS,
@@ -11,8 +12,9 @@ from ae_jax.models.autoencoder import (
                                        Decoder,
                                        Encoder,
                                        GaussianEncoder,
+                                       output_mean,
 )
-from ae_jax.models.build import build_model
+from ae_jax.models.build import build_model, model_from_config
 
 __all__ = ["ACTIVATIONS", "LOGVAR_MAX", "LOGVAR_MIN", "MLP", "VAE", "Autoencoder", "Decoder",
-           "Encoder", "GaussianEncoder", "build_model"]
+           "Encoder", "GaussianEncoder", "build_model", "model_from_config", "output_mean"]

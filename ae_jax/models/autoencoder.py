@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from ae_jax.config import ACTIVATION_NAMES
+from ae_jax.models import heads as heads_lib
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "sigmoid": nn.sigmoid,
@@ -98,42 +99,74 @@ class Decoder(nn.Module):
         return nn.Dense(self.out_dim, dtype=self.dtype, name="out")(h)
 
 
+def output_mean(model: nn.Module, logits: jax.Array) -> jax.Array:
+    """The reconstruction of decoder logits: per-column heads' means for a mixed-type model,
+    else the output activation."""
+    if model.heads:
+        return heads_lib.mean(logits, model.heads)
+    return ACTIVATIONS[model.output_activation](logits)
+
+
 class Autoencoder(nn.Module):
-    """Deterministic autoencoder: simple (no hidden layer), deep, sparse (by objective)."""
+    """Deterministic autoencoder: simple (no hidden layer), deep, sparse (by objective).
+
+    heads: the per-column layout of a mixed-type likelihood (models/heads.py), or None.
+    learned_log_std: None, or the initial log std of a Gaussian likelihood whose std per
+        output column is learned (the parameter "obs_log_std").
+    """
 
     encoder: Encoder
     decoder: Decoder
     output_activation: str = "sigmoid"
+    heads: tuple | None = None
+    learned_log_std: float | None = None
 
     def encode(self, x: jax.Array) -> jax.Array:
         return self.encoder(x)
 
     def decode(self, code: jax.Array) -> jax.Array:
-        return ACTIVATIONS[self.output_activation](self.decoder(code))
+        return output_mean(self, self.decoder(code))
 
+    @nn.compact
     def __call__(self, x: jax.Array, rng: jax.Array | None = None) -> dict[str, jax.Array]:
-        """Returns {"out": reconstruction, "logits": pre-activation, "code": code}."""
+        """Returns {"out": reconstruction, "logits": pre-activation, "code": code} (and
+        "log_std" when the likelihood's scale is learned)."""
         del rng  # Deterministic; the argument keeps one calling convention with the VAE.
         code = self.encoder(x)
         logits = self.decoder(code)
-        out = ACTIVATIONS[self.output_activation](logits)
-        return {"out": out, "logits": logits, "code": code}
+        out = {"out": output_mean(self, logits), "logits": logits, "code": code}
+        return _with_log_std(self, out, logits.shape[-1])
+
+
+def _with_log_std(model, out: dict, num_features: int) -> dict:
+    """Adds the likelihood's learned log std per output column (parameter "obs_log_std")."""
+    if model.learned_log_std is not None:
+        out["log_std"] = model.param("obs_log_std",
+                                     nn.initializers.constant(model.learned_log_std),
+                                     (num_features,))
+    return out
 
 
 class VAE(nn.Module):
-    """Variational autoencoder with a diagonal Gaussian posterior and an N(0, I) prior."""
+    """Variational autoencoder with a diagonal Gaussian posterior and an N(0, I) prior.
+
+    heads, learned_log_std: as for `Autoencoder`.
+    """
 
     encoder: GaussianEncoder
     decoder: Decoder
     output_activation: str = "sigmoid"
+    heads: tuple | None = None
+    learned_log_std: float | None = None
 
     def encode(self, x: jax.Array) -> jax.Array:
         """The posterior mean, the usual deterministic code of a VAE."""
         return self.encoder(x)[0]
 
     def decode(self, z: jax.Array) -> jax.Array:
-        return ACTIVATIONS[self.output_activation](self.decoder(z))
+        return output_mean(self, self.decoder(z))
 
+    @nn.compact
     def __call__(self, x: jax.Array, rng: jax.Array) -> dict[str, jax.Array]:
         """Encodes, samples z = mean + exp(logvar / 2) * eps with `rng`, decodes.
 
@@ -145,8 +178,9 @@ class VAE(nn.Module):
         # as log sigma^2 in the KL; this keeps one meaning everywhere.
         z = mean + jnp.exp(0.5 * logvar) * eps
         logits = self.decoder(z)
-        out = ACTIVATIONS[self.output_activation](logits)
-        return {"out": out, "logits": logits, "code": mean, "mean": mean, "logvar": logvar, "z": z}
+        out = {"out": output_mean(self, logits), "logits": logits, "code": mean, "mean": mean,
+               "logvar": logvar, "z": z}
+        return _with_log_std(self, out, logits.shape[-1])
 
     def sample(self, rng: jax.Array, n: int) -> jax.Array:
         """Decodes n draws from N(0, I); returns the likelihood mean (e.g. pixel probabilities)."""

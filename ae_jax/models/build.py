@@ -1,5 +1,7 @@
 """`build_model(model_cfg, num_features, image_shape)`: the config's model, MLP or conv."""
 
+import math
+
 import flax.linen as nn
 import jax.numpy as jnp
 
@@ -8,8 +10,8 @@ from ae_jax.models import conv
 from ae_jax.models.autoencoder import VAE, Autoencoder, Decoder, Encoder, GaussianEncoder
 
 
-def build_model(model_cfg, num_features: int, image_shape: tuple[int, ...] | None = None
-                ) -> nn.Module:
+def build_model(model_cfg, num_features: int, image_shape: tuple[int, ...] | None = None,
+                heads: tuple | None = None, learned_log_std: float | None = None) -> nn.Module:
     """Builds an `Autoencoder` or `VAE` from the `model` config section (already validated).
 
     `model.arch = "mlp"` builds Dense encoders and decoders from `encoder_widths` and
@@ -23,6 +25,9 @@ def build_model(model_cfg, num_features: int, image_shape: tuple[int, ...] | Non
       num_features: D, the width of the (flat) input and output rows.
       image_shape: (H, W) or (H, W, C) of image data whose rows are flattened images;
         needed by `model.arch = "conv"`, ignored by the MLP.
+      heads: the preprocessor's layout, for a mixed-type likelihood (models/heads.py).
+      learned_log_std: the initial log std of a Gaussian likelihood whose scale per output
+        column is learned; None keeps it fixed (outside the model).
 
     Raises:
       UserError: an unknown activation, or `model.arch = "conv"` on data that is not
@@ -32,7 +37,8 @@ def build_model(model_cfg, num_features: int, image_shape: tuple[int, ...] | Non
     # param_dtype), and the objective casts outputs back to float32 before any loss.
     dtype = jnp.bfloat16 if model_cfg.compute_dtype == "bfloat16" else None
     if model_cfg.arch == "conv":
-        return conv.build_conv_model(model_cfg, num_features, image_shape, dtype)
+        model = conv.build_conv_model(model_cfg, num_features, image_shape, dtype)
+        return model.clone(learned_log_std=learned_log_std)
     enc_hidden = tuple(model_cfg.encoder_widths)
     dec_hidden = (
         tuple(model_cfg.decoder_widths)
@@ -48,8 +54,17 @@ def build_model(model_cfg, num_features: int, image_shape: tuple[int, ...] | Non
     decoder = Decoder(dec_hidden, dec_acts, num_features, dtype=dtype)
     if model_cfg.name == "vae":
         encoder = GaussianEncoder(enc_hidden, enc_acts, model_cfg.latent_dim, dtype=dtype)
-        return VAE(encoder, decoder, model_cfg.output_activation)
+        return VAE(encoder, decoder, model_cfg.output_activation, heads, learned_log_std)
     encoder = Encoder(
         enc_hidden, enc_acts, model_cfg.latent_dim, model_cfg.code_activation, dtype=dtype
     )
-    return Autoencoder(encoder, decoder, model_cfg.output_activation)
+    return Autoencoder(encoder, decoder, model_cfg.output_activation, heads, learned_log_std)
+
+
+def model_from_config(config, num_features: int, image_shape: tuple[int, ...] | None = None,
+                      layout: tuple | None = None) -> nn.Module:
+    """`build_model` from a whole config: the likelihood's heads (the data's column `layout`,
+    for loss.recon='mixed') and a learned Gaussian scale (loss.obs_std_learned) included."""
+    heads = tuple(layout) if config.loss.recon == "mixed" and layout else None
+    learned = math.log(config.loss.obs_std) if config.loss.obs_std_learned else None
+    return build_model(config.model, num_features, image_shape, heads, learned)

@@ -63,10 +63,10 @@ class Engine:
 
     def __init__(self, config, num_features: int, num_train: int, noise: bool | None = None,
                  image_shape: tuple[int, ...] | None = None, dynamic_binarize: bool = False,
-                 batch_sharding=None):
+                 batch_sharding=None, layout: tuple | None = None):
         self.config = config
         self.num_features = num_features
-        self.model = models.build_model(config.model, num_features, image_shape)
+        self.model = models.model_from_config(config, num_features, image_shape, layout)
         # A batch larger than the data would only add padding: use one full batch.
         self.batch_size = min(int(config.train.batch_size), num_train)
         self.steps_per_epoch = math.ceil(num_train / self.batch_size)

@@ -61,6 +61,13 @@ def check_data_fits_config(config, ds):
             f"data.scaling={config.data.scaling!r}. Use data.scaling='minmax', or "
             "loss.recon='mse' or 'gaussian'."
         )
+    if config.loss.recon == "mixed":
+        ordinal = [name for name, kind, _, _ in ds.preprocessor.layout() if kind == "ordinal"]
+        if ordinal:
+            raise UserError(
+                f"loss.recon='mixed' models a categorical column as a softmax over its one-hot "
+                f"encoding, but data.categorical='ordinal' encodes {ordinal[:5]} as one code "
+                "each; set data.categorical='onehot'.")
     if config.model.name == "autoencoder" and config.model.latent_dim >= ds.num_features:
         logging.warning(
             "model.latent_dim=%d is not smaller than the %d input features: an autoencoder "

@@ -81,8 +81,9 @@ def ordered(metrics) -> list[str]:
 
 def _compile(cfg, ds, k, noise, place, hypers, x_train_d, xv, mv, cache) -> _Compiled:
     n_train = ds.train.shape[0]
+    layout = ds.preprocessor.layout()
     key = (signature_key(cfg), ds.num_features, n_train, ds.val.shape[0], k, noise,
-           ds.image_shape, place.mode, place.n)
+           ds.image_shape, place.mode, place.n, layout if cfg.loss.recon == "mixed" else None)
     found = cache.get(key) if cache is not None else None
     if found is not None:
         logging.info("compiled programs reused from an earlier group of this process")
@@ -90,7 +91,7 @@ def _compile(cfg, ds, k, noise, place, hypers, x_train_d, xv, mv, cache) -> _Com
     logging.info("compiling %d model(s) %s (%s) ...", k, cfg.model.name, place.describe())
     engine = engine_lib.Engine(cfg, ds.num_features, n_train, noise=noise,
                                image_shape=ds.image_shape, dynamic_binarize=ds.dynamic_binarize,
-                               batch_sharding=place.batch_sharding)
+                               batch_sharding=place.batch_sharding, layout=layout)
     replicated = None if place.mesh is None else place.replicated_sharding
     progs = engine.compile(k, place.state_sharding, replicated)
     states = engine_lib.abstract_states(progs.init, hypers[0], k)

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ae_jax.models import heads as heads_lib
+
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -66,6 +68,27 @@ def cbernoulli_nll(logits: jax.Array, x: jax.Array) -> jax.Array:
 def gaussian_nll(mean: jax.Array, logvar: jax.Array, x: jax.Array) -> jax.Array:
     """Negative log-density of x under N(mean, exp(logvar)), summed over features."""
     return 0.5 * jnp.sum(_LOG_2PI + logvar + jnp.square(x - mean) * jnp.exp(-logvar), axis=-1)
+
+
+def mixed_nll(logits: jax.Array, x: jax.Array, heads, log_std: jax.Array) -> jax.Array:
+    """Negative log-likelihood of a mixed-type row, summed over its columns (nats).
+
+    Per column of `heads` (models/heads.py): numeric -> Gaussian with mean = logit and std
+    exp(log_std) (per output column, (D,) or broadcastable); true/false -> Bernoulli from the
+    logit; categorical -> the softmax cross-entropy of its one-hot block. Shapes (..., D) -> (...).
+    """
+    total = jnp.zeros(logits.shape[:-1], jnp.float32)
+    numeric = jnp.asarray(heads_lib.indices(heads, heads_lib.NUMERIC), jnp.int32)
+    if numeric.size:
+        ls = jnp.broadcast_to(log_std, logits.shape)[..., numeric]
+        total += gaussian_nll(logits[..., numeric], 2.0 * ls, x[..., numeric])
+    boolean = jnp.asarray(heads_lib.indices(heads, heads_lib.BOOLEAN), jnp.int32)
+    if boolean.size:
+        total += bce_logits(logits[..., boolean], x[..., boolean])
+    for start, width in heads_lib.blocks(heads):
+        log_p = jax.nn.log_softmax(logits[..., start:start + width], axis=-1)
+        total += -jnp.sum(x[..., start:start + width] * log_p, axis=-1)
+    return total
 
 
 def l1(code: jax.Array) -> jax.Array:

@@ -43,15 +43,22 @@ def stack_hypers(hypers: list[dict]) -> dict[str, jax.Array]:
     }
 
 
-def reconstruction(kind: str, out: dict[str, jax.Array], x: jax.Array, obs_std: float):
-    """Per-example reconstruction term (summed over features)."""
+def reconstruction(kind: str, out: dict[str, jax.Array], x: jax.Array, obs_std: float,
+                   heads=None):
+    """Per-example reconstruction term (summed over features): the negative log-likelihood
+    (squared error for "mse"). A learned Gaussian scale comes in `out["log_std"]`."""
+    log_std = out.get("log_std")
+    if log_std is None:
+        log_std = jnp.full(out["logits"].shape[-1:], math.log(obs_std), jnp.float32)
+    if kind == "mixed":
+        return losses.mixed_nll(out["logits"], x, heads, log_std)
     if kind == "mse":
         return losses.squared_error(out["out"], x)
     if kind == "bce":
         return losses.bce_logits(out["logits"], x)
     if kind == "cbernoulli":
         return losses.cbernoulli_nll(out["logits"], x)
-    logvar = jnp.full_like(out["out"], 2.0 * math.log(obs_std))
+    logvar = jnp.broadcast_to(2.0 * log_std, out["out"].shape)
     return losses.gaussian_nll(out["out"], logvar, x)
 
 
@@ -78,7 +85,7 @@ def make_loss_fn(model: nn.Module, config, noise: bool) -> Callable:
             x_in = x + hyper["noise_std"] * jax.random.normal(noise_rng, x.shape, x.dtype)
         out = model.apply({"params": params}, x_in, sample_rng)
         out = {k: v.astype(jnp.float32) for k, v in out.items()}  # losses in float32
-        recon = reconstruction(recon_kind, out, x, obs_std)
+        recon = reconstruction(recon_kind, out, x, obs_std, model.heads)
         l1 = losses.l1(out["code"])
         kl = losses.kl_normal(out["mean"], out["logvar"]) if is_vae else jnp.zeros_like(recon)
         per_example = recon + hyper["l1_weight"] * l1 + hyper["beta"] * kl

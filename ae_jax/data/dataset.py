@@ -1,0 +1,39 @@
+"""`Dataset`: a run's train and validation features with the `Preprocessor` fitted on them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ae_jax.data.preprocess import Preprocessor
+
+
+@dataclasses.dataclass
+class Dataset:
+    """Train and validation features, preprocessed with one `Preprocessor` fitted on train.
+
+    `train_indices` / `val_indices` are the 0-based source rows of each split (sorted), so
+    `preprocessor.transform(read_table(path).take(train_indices))` reproduces `train`. For the
+    image sets of `ae_jax.image_data` they are rows of the train and test files.
+
+    `dynamic_binarize` asks the training loop to replace each batch by Bernoulli samples of its
+    pixels (`image_data.binarize`) with a fresh key per step.
+    """
+
+    name: str
+    train: np.ndarray
+    val: np.ndarray
+    columns: list[str]
+    preprocessor: Preprocessor
+    image_shape: tuple[int, ...] | None = None
+    labels_train: np.ndarray | None = None
+    labels_val: np.ndarray | None = None
+    train_indices: np.ndarray | None = None
+    val_indices: np.ndarray | None = None
+    dynamic_binarize: bool = False
+
+    @property
+    def num_features(self) -> int:
+        return int(self.train.shape[1])
+

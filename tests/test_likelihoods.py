@@ -1,0 +1,265 @@
+"""Every number right for its data: the mixed-type likelihood, the continuous Bernoulli,
+category order, per-column evaluation and honest likelihood labels."""
+
+import csv
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import integrate
+from sklearn.datasets import load_digits
+
+import ae_jax
+from ae_jax import data as data_lib
+from ae_jax import experiment
+from ae_jax.errors import UserError
+from ae_jax.evaluation import evaluate, passes
+from ae_jax.models import heads as heads_lib
+from ae_jax.sweeps import overrides as multi
+from ae_jax.training import losses
+from experiments.configs import seed_vae
+from tests.conftest import PURCHASE_COLUMNS
+
+# ---- the continuous Bernoulli ----
+
+
+@pytest.mark.parametrize("lam", [1e-4, 0.01, 0.2, 0.45, 0.49, 0.4999, 0.5, 0.5001, 0.51, 0.55,
+                                 0.8, 0.99, 1 - 1e-4])
+def test_continuous_bernoulli_normaliser_matches_numerical_integration(lam):
+    """C(lambda) = 1 / integral_0^1 lambda^x (1 - lambda)^(1 - x) dx, to 1e-6 relative."""
+    integral, _ = integrate.quad(lambda x: lam ** x * (1 - lam) ** (1 - x), 0.0, 1.0,
+                                 epsabs=1e-14, epsrel=1e-12)
+    logit = math.log(lam) - math.log1p(-lam)
+    log_c = float(losses.cb_log_normalizer(jnp.asarray(logit, jnp.float32)))
+    assert log_c == pytest.approx(-math.log(integral), rel=1e-6, abs=1e-6)
+
+
+def test_continuous_bernoulli_density_integrates_to_one_and_has_finite_gradients():
+    x = np.linspace(0.0, 1.0, 20_001)
+    for logit in (-3.0, -0.02, 0.0, 0.03, 2.5):
+        nll = losses.cbernoulli_nll(jnp.full((len(x), 1), logit), jnp.asarray(x)[:, None])
+        density = np.exp(-np.asarray(nll, np.float64))
+        assert integrate.trapezoid(density, x) == pytest.approx(1.0, abs=1e-6)
+    grads = jax.vmap(jax.grad(lambda z: losses.cb_log_normalizer(z)))(
+        jnp.array([-1.0, -1e-3, 0.0, 1e-3, 0.099, 0.101, 5.0]))
+    assert np.isfinite(np.asarray(grads)).all()
+
+
+# ---- the mixed-type likelihood ----
+
+
+def test_mixed_log_likelihood_equals_per_column_log_densities_by_hand():
+    heads = (("a", "numeric", 0, 1), ("flag", "boolean", 1, 1), ("cat", "categorical", 2, 3),
+             ("b", "numeric", 5, 1))
+    logits = np.array([[0.3, -1.2, 2.0, 0.5, -1.0, -0.4]], np.float32)
+    x = np.array([[0.1, 1.0, 0.0, 1.0, 0.0, 0.9]], np.float32)
+    log_std = np.log(np.array([0.5, 1, 1, 1, 1, 2.0], np.float32))
+    got = -float(losses.mixed_nll(jnp.asarray(logits), jnp.asarray(x), heads,
+                                  jnp.asarray(log_std))[0])
+    gauss = lambda v, m, s: -0.5 * math.log(2 * math.pi * s * s) - (v - m) ** 2 / (2 * s * s)
+    sigmoid = 1.0 / (1.0 + math.exp(1.2))
+    soft = np.exp(logits[0, 2:5]) / np.exp(logits[0, 2:5]).sum()
+    by_hand = (gauss(0.1, 0.3, 0.5) + math.log(sigmoid) + math.log(soft[1])
+               + gauss(0.9, -0.4, 2.0))
+    assert got == pytest.approx(by_hand, rel=1e-5)
+    mean = np.asarray(heads_lib.mean(jnp.asarray(logits), heads))[0]
+    np.testing.assert_allclose(mean[[0, 5]], logits[0, [0, 5]])
+    assert mean[1] == pytest.approx(sigmoid, rel=1e-6)
+    np.testing.assert_allclose(mean[2:5], soft, rtol=1e-6)
+
+
+def _mixed_config(path, **overrides):
+    c = seed_vae.get_config()
+    c.data.path, c.data.categorical = path, "onehot"
+    c.loss.recon, c.loss.obs_std = "mixed", 0.1
+    c.model.encoder_widths, c.model.latent_dim = (32,), 4
+    c.train.epochs, c.train.batch_size, c.train.tensorboard = 40, 64, False
+    c.optim.learning_rate = 3e-3
+    c.eval.iw_samples = 50
+    return multi.apply_overrides(c, overrides)
+
+
+def _renamed_copy(src, dst):
+    """The same table with every category renamed by a bijection that reverses their order."""
+    with open(src) as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    for col in ("Month", "VisitorType"):
+        j = header.index(col)
+        values = sorted({r[j] for r in body})
+        rename = {v: f"zz{len(values) - i:02d}" for i, v in enumerate(values)}
+        for r in body:
+            r[j] = rename[r[j]]
+    with open(dst, "w", newline="") as f:
+        csv.writer(f).writerows([header, *body])
+    return str(dst)
+
+
+def write_structured_purchase_csv(path, n: int = 800, seed: int = 0) -> str:
+    """The purchase table's 18-column layout with structure to learn: two latent factors drive
+    every column (categories are bins of them, true/false their signs, numbers noisy linear
+    functions), so a code of 2-4 units can reconstruct the categories."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 2))
+    months = ["Feb", "Mar", "May", "June", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    month = np.digitize(z[:, 0], np.quantile(z[:, 0], np.linspace(0, 1, 11)[1:-1]))
+    visitor = np.digitize(z[:, 1], [-0.5, 0.7])
+    numeric = [c for c in PURCHASE_COLUMNS if c not in ("Month", "VisitorType", "Weekend",
+                                                          "Revenue")]
+    w = rng.normal(size=(2, len(numeric)))
+    values = z @ w + 0.1 * rng.normal(size=(n, len(numeric)))
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(PURCHASE_COLUMNS)
+        for i in range(n):
+            row = dict(zip(numeric, np.round(values[i], 4), strict=True))
+            row.update(Month=months[month[i]],
+                       VisitorType=["New_Visitor", "Other", "Returning_Visitor"][visitor[i]],
+                       Weekend="TRUE" if z[i, 0] > 0.3 else "FALSE",
+                       Revenue="TRUE" if z[i, 1] > 0.5 else "FALSE")
+            out.writerow([row[c] for c in PURCHASE_COLUMNS])
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def mixed_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mixed")
+    path = write_structured_purchase_csv(root / "shop.csv")
+    renamed = _renamed_copy(path, root / "renamed.csv")
+    for name, p in (("run", path), ("renamed", renamed)):
+        experiment.train_and_evaluate(_mixed_config(p), str(root / name))
+    return root
+
+
+def _eval(run):
+    return json.loads((run / "eval.json").read_text())
+
+
+def test_mixed_vae_bounds_and_per_column_results(mixed_runs):
+    ev = _eval(mixed_runs / "run")
+    assert ev["is_log_likelihood"] is True and ev["likelihood"].startswith("mixed")
+    assert ev["vae/iwae"] >= ev["vae/elbo"]
+    per = ev["recon/per_column"]
+    assert set(per) == set(PURCHASE_COLUMNS)
+    assert per["Month"]["kind"] == "categorical" and per["Weekend"]["kind"] == "boolean"
+    assert per["PageValues"]["kind"] == "numeric" and per["PageValues"]["rmse_original"] > 0
+    for col in ("Month", "VisitorType", "Weekend", "Revenue"):  # the table's structure
+        assert per[col]["accuracy"] > per[col]["baseline_accuracy"], (col, per[col])
+    assert 0.0 < ev["recon/categorical_accuracy"] <= 1.0 and ev["recon/numeric_mse"] > 0
+    assert (mixed_runs / "run" / "figures" / "recon_per_column.png").exists()
+
+
+def test_renaming_every_category_changes_no_number(mixed_runs):
+    a, b = _eval(mixed_runs / "run"), _eval(mixed_runs / "renamed")
+    for key in ("vae/elbo", "vae/iwae", "recon/mse", "pca/mse", "recon/categorical_accuracy"):
+        assert a[key] == b[key], key
+    rows = lambda r: [json.loads(line) for line in open(r / "metrics.jsonl")]
+    strip = lambda rs: [{k: v for k, v in x.items() if "/" in k} for x in rs]
+    assert strip(rows(mixed_runs / "run")) == strip(rows(mixed_runs / "renamed"))
+
+
+def test_categories_ordered_by_training_frequency_with_an_unseen_slot(tmp_path):
+    path = tmp_path / "t.csv"
+    months = ["Mar"] * 5 + ["Feb"] * 3 + ["Jan"] * 3 + ["Dec"] * 1
+    with open(path, "w") as f:
+        f.write("v,m\n" + "".join(f"{i},{m}\n" for i, m in enumerate(months)))
+    table = data_lib.read_table(str(path))
+    p = data_lib.Preprocessor.fit(table, np.arange(len(months)), categorical="onehot")
+    # Most frequent first; Feb and Jan tie and keep their order of first appearance.
+    assert p.categories["m"] == ["Mar", "Feb", "Jan", "Dec", "<unseen>"]
+    x = p.transform([["1", "Apr"]])  # a category the training split never showed
+    assert x[0, 1:].tolist() == [0, 0, 0, 0, 1]
+    ordinal = data_lib.Preprocessor.fit(table, np.arange(len(months)))
+    assert ordinal.transform([["1", "Apr"]])[0, 1] == 1.0  # the unseen code, still in [0, 1]
+    assert ordinal.transform([["1", "Mar"]])[0, 1] == 0.0
+
+
+def test_mixed_needs_one_hot_categories(tmp_path, purchase_csv):
+    c = _mixed_config(purchase_csv, **{"data.categorical": "ordinal", "train.epochs": 1})
+    with pytest.raises(UserError, match="set data.categorical='onehot'"):
+        experiment.train_and_evaluate(c, str(tmp_path / "run"))
+
+
+def test_learned_observation_scale_trains_and_is_a_parameter(tmp_path, purchase_csv):
+    c = _mixed_config(purchase_csv, **{"loss.obs_std_learned": True, "train.epochs": 3,
+                                       "eval.iw_samples": 5})
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    tm = ae_jax.load(str(tmp_path / "run"))
+    log_std = np.asarray(tm.params["obs_log_std"])
+    assert log_std.shape == (tm.num_features,)
+    assert not np.allclose(log_std, math.log(0.1))  # it moved
+    assert "learned std" in _eval(tmp_path / "run")["likelihood"]
+
+
+# ---- honest labels ----
+
+
+def _digits_vae(tmp_path, binarized: bool, recon="bce"):
+    x = load_digits().images / 16.0
+    if binarized:
+        x = (x > 0.5).astype(np.float32)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "digits.npy"
+    np.save(path, x.astype(np.float32))
+    c = seed_vae.get_config()
+    c.data.path, c.data.scaling, c.loss.recon = str(path), "none", recon
+    c.model.encoder_widths = (32,)
+    c.train.epochs, c.train.batch_size, c.train.tensorboard = 3, 128, False
+    c.train.figures, c.eval.iw_samples = False, 20
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    return _eval(tmp_path / "run")
+
+
+def test_bernoulli_on_grey_digits_is_no_log_likelihood(tmp_path):
+    grey = _digits_vae(tmp_path / "grey", False)
+    assert grey["is_log_likelihood"] is False and grey["likelihood"] == "bernoulli"
+    assert "vae/elbo" not in grey and "vae/iwae" not in grey
+    assert grey["vae/bce_iwae_bound"] >= grey["vae/bce_bound"] - 0.5
+    binary = _digits_vae(tmp_path / "binary", True)
+    assert binary["is_log_likelihood"] is True
+    assert binary["vae/iwae"] >= binary["vae/elbo"] - 0.5
+    cb = _digits_vae(tmp_path / "cb", False, "cbernoulli")
+    assert cb["is_log_likelihood"] is True and cb["likelihood"] == "continuous_bernoulli"
+    assert cb["vae/iwae"] >= cb["vae/elbo"] - 0.5
+
+
+def test_continuous_bernoulli_iwae_rises_with_k(tmp_path):
+    _digits_vae(tmp_path, False, "cbernoulli")
+    tm = ae_jax.load(str(tmp_path / "run"))
+    x = evaluate.evaluation_data(tm).x[:100]
+    key = jax.random.PRNGKey(0)
+    bounds = {k: float(np.mean(passes.iwae_bound(tm.model, tm.params, x, k, key, "cbernoulli",
+                                                 1.0))) for k in (1, 10, 100)}
+    assert bounds[1] < bounds[10] < bounds[100], bounds
+
+
+def test_bernoulli_validation_values_outside_the_unit_interval_are_clipped(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (200, 5)).astype(np.float32)
+    x[-40:] *= 1.5  # min-max fitted on training rows: some validation rows exceed 1
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    c = seed_vae.get_config()
+    c.data.path, c.data.val_fraction, c.data.split_seed = str(path), 0.2, 0
+    c.train.epochs, c.train.tensorboard, c.train.figures, c.eval.iw_samples = 1, False, False, 5
+    caplog.set_level("WARNING")
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    assert "lie outside [0, 1]" in caplog.text and "clipped" in caplog.text
+    rows = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
+    assert all(np.isfinite(r["eval/loss"]) for r in rows)
+
+
+def test_the_pca_baseline_of_a_dynamically_binarised_run_fits_binary_pixels():
+    rng = np.random.default_rng(0)
+    grey = rng.uniform(0, 1, (50, 4)).astype(np.float32)
+    fake = data_lib.Dataset("fake", grey, grey[:10], ["a", "b", "c", "d"],
+                            data_lib.Preprocessor(["a", "b", "c", "d"], ["numeric"] * 4, {}),
+                            dynamic_binarize=True)
+    c = seed_vae.get_config()
+    c.loss.recon = "bce"
+    d = evaluate.dataset_eval_data(fake, c)
+    assert set(np.unique(d.x_train)) <= {0.0, 1.0}  # PCA fitted on what the model trained on
+    assert 0.3 < d.x_train.mean() < 0.7  # Bernoulli(p) draws of grey values around 0.5
