@@ -90,7 +90,7 @@ def default_config() -> ml_collections.ConfigDict:
         decoder_activation="",  # "" = same as `activation`
         code_activation="identity",  # code layer of the AE (the VAE's mean is linear)
         output_activation="sigmoid",  # applied to the decoder's logits
-        arch="mlp",  # mlp | conv (image data: strided convolutions, see ae_jax/conv.py)
+        arch="mlp",  # mlp | conv (image data: strided convolutions, see models/conv.py)
         conv_features=(32, 64),  # conv: channels of each stride-2 layer (decoder mirrors)
         conv_kernel=3,  # conv: kernel size
         compute_dtype="float32",  # float32 | bfloat16 (params and optimizer stay float32)

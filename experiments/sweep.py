@@ -41,7 +41,7 @@ def load_sweep(path_and_arg: str) -> list[dict]:
     spec.loader.exec_module(module)
     if not hasattr(module, "get_sweep"):
         raise UserError(f"--config={path}: the file defines no get_sweep(); add one returning "
-                        "a list of override dicts (see ae_jax/sweep.py), or use "
+                        "a list of override dicts (see ae_jax/sweeps/declare.py), or use "
                         "experiments.main for a single run.")
     overrides = module.get_sweep(arg) if arg else module.get_sweep()
     if not overrides:

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from ae_jax import experiment
+from ae_jax import experiment, sweeps
 from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training.checkpoint import Checkpointer
@@ -222,3 +222,17 @@ def test_a_stop_while_initialising_many_models_is_clean(tmp_path, monkeypatch):
     with pytest.raises(Interrupted, match="while initialising model 1 of 3"):
         _train(_config(**{"train.num_models": 3}), tmp_path / "run")
     assert not os.path.exists(tmp_path / "run" / "seed=0" / "summary.json")
+
+
+def test_run_names_are_distinct_for_distinct_floats_and_safe_as_directories():
+    a = sweeps.run_name({"optim.learning_rate": 1e-3})
+    b = sweeps.run_name({"optim.learning_rate": 1.0000001e-3})
+    assert a == "optim.learning_rate=0.001" and a != b
+    assert sweeps.run_name({"loss.beta": 1.0, "model.activation": "a/b"}) == \
+        "loss.beta=1,model.activation=a_b"
+    runs = sweeps.expand([{"optim.learning_rate": 1e-3}, {"optim.learning_rate": 1.0000001e-3}],
+                         "/w")
+    assert len({r.workdir for r in runs}) == 2
+    for bad in ("..", "a/b", ".hidden", ""):
+        with pytest.raises(UserError, match="cannot name a run directory|becomes part of a run"):
+            sweeps.named(bad, {"loss.beta": 1.0})

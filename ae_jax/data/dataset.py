@@ -15,7 +15,7 @@ class Dataset:
 
     `train_indices` / `val_indices` are the 0-based source rows of each split (sorted), so
     `preprocessor.transform(read_table(path).take(train_indices))` reproduces `train`. For the
-    image sets of `ae_jax.image_data` they are rows of the train and test files.
+    image sets of `ae_jax.data.images` they are rows of the train and test files.
 
     `dynamic_binarize` asks the training loop to replace each batch by Bernoulli samples of its
     pixels (`image_data.binarize`) with a fresh key per step.

@@ -12,6 +12,19 @@ import numpy as np
 _DPI = 100
 
 
+def _few_ticks(ax, log_y: bool = False) -> None:
+    """At most ~5 labelled ticks per axis, no minor labels: tick labels are most of the cost of
+    drawing a small figure, and a paper figure needs few."""
+    from matplotlib import ticker
+
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(5, integer=True))
+    if log_y:
+        ax.yaxis.set_major_locator(ticker.LogLocator(numticks=5))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    else:
+        ax.yaxis.set_major_locator(ticker.MaxNLocator(4))
+
+
 def _figure(figsize, nrows: int = 1, ncols: int = 1):
     # matplotlib is imported when the first figure is drawn (on the figure writer's thread),
     # not with ae_jax: it costs a run's critical path 0.4 s and a notebook nothing.
@@ -62,6 +75,7 @@ class Renderer:
                               ax.plot([], [], label="eval")[0]))
                 ax.set_title(term, fontsize=10)
                 ax.set_xlabel("epoch")
+                _few_ticks(ax)
                 ax.set_ylabel("mse per element" if term == "mse" else "per example")
             axes[0][0].legend(fontsize=8)
             fig.subplots_adjust(left=0.07, right=0.99, bottom=0.17, top=0.88, wspace=0.45)
@@ -149,6 +163,10 @@ class Renderer:
                 bars.append(ax.bar(pos + width / 2, np.ones(d), width, label=baseline_label))
             if log:
                 ax.set_yscale("log")
+                from matplotlib import ticker
+
+                ax.yaxis.set_major_locator(ticker.LogLocator(numticks=5))
+                ax.yaxis.set_minor_formatter(ticker.NullFormatter())
             else:
                 ax.set_ylim(0.0, 1.05)
             ax.set_xticks(pos)

@@ -1,7 +1,7 @@
 """Multi-host training through `jax.distributed.initialize`.
 
 Every process runs the same command; together they see every host's devices
-(`jax.devices()`), so the layouts of `ae_jax/parallel.py` span hosts unchanged.
+(`jax.devices()`), so the layouts of `training/placement.py` span hosts unchanged.
 Process 0 is the writer: it holds the workdir lock and writes every file
 (metrics, summaries, TensorBoard, figures, checkpoints); the others compute, and
 read the same files on resume (the workdir must be on a shared file system).

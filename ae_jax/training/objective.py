@@ -4,7 +4,7 @@ Static choices (which reconstruction loss, whether the KL-sparsity term or input
 noise exist, AE or VAE) are fixed when the loss function is built. The weights
 and rates (`l1_weight`, `beta`, `sparsity_weight`, `rho`, `noise_std`) come in at
 call time from the `hyper` pytree, so K models with different values share one
-compiled program under `jax.vmap` (see `ae_jax/multi.py`).
+compiled program under `jax.vmap` (see `ae_jax/sweeps/overrides.py`).
 """
 
 import math

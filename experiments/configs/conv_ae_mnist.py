@@ -20,7 +20,7 @@ stride-2 3x3 convolutions instead of pooling (32, 64 channels: 28 -> 14 -> 7), a
 7x7x64, stride-2 transposed convolutions with 64 and 32 channels: 7 -> 14 -> 28, and a 3x3
 convolution to the pixel logits); adam 1e-3. Pixels stay intensities in [0, 1] (/ 255,
 data.scaling='none'), so the Bernoulli likelihood (BCE from logits) applies as in the blog.
-Depends on `data.name='mnist'` and `data.dir` (ae_jax/image_data.py).
+Depends on `data.name='mnist'` and `data.dir` (ae_jax/data/images.py).
 """
 
 from ae_jax.config import default_config
