@@ -197,7 +197,8 @@ def main(argv=None) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     report += ["## Targets", "", "| check | result |", "|---|---|"]
     for name, results in checks.items():
-        text = f"{sum(results)}/{len(results)} PASS" if results else "not measured"
+        text = (f"{sum(results)} of {len(results)} pass"
+                f"{'' if all(results) else ' (FAIL)'}") if results else "not measured"
         report.append(f"| {name} | {text} |")
     report += ["", f"Total runtime: {time.perf_counter() - t_start:.0f} s; load average at the "
                f"end {common.load_average()}."]

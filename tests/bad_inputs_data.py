@@ -3,7 +3,10 @@
 import os
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from ae_jax.evaluation import trained
 from tests.bad_inputs import _csv, _run
 
 
@@ -14,6 +17,37 @@ def _npz(d, **arrays):
 
 
 _GOOD = "".join(f"{i},{i % 5},{i % 3}\n" for i in range(30))
+
+
+def _parquet(d, table):
+    path = os.path.join(d, "data.parquet")
+    pq.write_table(table, path)
+    return path
+
+
+def _broken_parquet(d):
+    path = os.path.join(d, "data.parquet")
+    with open(path, "wb") as f:
+        f.write(b"PAR1 this is not a parquet file")
+    return _run(d, data__path=path)
+
+
+def _nested_parquet(d):
+    return _run(d, data__path=_parquet(d, pa.table({"a": [[1, 2], [3]] * 10,
+                                                       "b": list(range(20))})))
+
+
+def _impute_from_nothing(d):
+    rows = "".join(f"{i},,{i % 2}\n" for i in range(30))
+    return _csv(d, "a,b,c\n" + rows, data__missing="impute")
+
+
+def _new_rows_not_scalable(d):
+    _csv(d, "a,b,c\n" + _GOOD)
+    path = os.path.join(d, "new.csv")
+    with open(path, "w") as f:
+        f.write("a,b,c\n1e300,1,1\n")
+    return trained.load(os.path.join(d, "run")).encode(path)
 
 
 CASES = [
@@ -36,4 +70,14 @@ CASES = [
                     data__categorical="onehot", data__max_categories=10)),
     ("data.missing='drop' leaves no rows",
      lambda d: _csv(d, "a,b,c\n1,NA,2\n3,,4\n", data__missing="drop")),
+    ("text in pixel data (data.image_shape set)",
+     lambda d: _csv(d, "p0,p1,p2,p3\n" + "".join(f"{i},x,3,4\n" for i in range(20)),
+                    data__image_shape=(2, 2))),
+    ("a pixel value that is not a whole number 0..255",
+     lambda d: _run(d, data__path=_npz(d, x=np.full((20, 4), 0.5, np.float32)),
+                    data__image_shape=(2, 2))),
+    ("data.missing='impute' on a column with no value", _impute_from_nothing),
+    ("a file that is not Parquet", _broken_parquet),
+    ("a Parquet column of lists", _nested_parquet),
+    ("new rows whose scaled values overflow float32", _new_rows_not_scalable),
 ]

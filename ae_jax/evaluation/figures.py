@@ -140,7 +140,7 @@ def write_figures(out_dir: str, f: FigureInputs, renderer: Renderer | None = Non
         n = len(f.x_show)
         r.mosaic(out("reconstructions.png"),
                  tile(np.concatenate([f.x_show, f.recon_show]), shape, 2, n),
-                 f"validation rows (top) and their reconstructions (bottom), epoch {f.epoch}")
+                 f"validation rows (top), reconstructions (bottom); epoch {f.epoch}")
     if f.image_shape is None and f.mse_per_feature is not None:
         r.per_feature_bars(out("recon_per_feature.png"), f.columns, f.mse_per_feature,
                            f.pca_per_feature, "MSE per row (scaled units)",

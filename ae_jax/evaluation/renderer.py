@@ -228,8 +228,8 @@ class Renderer:
         h, w = image.shape[:2]
 
         def build():
-            scale = min(8.0 / w * 100, 8.0 / h * 100, 4.0)  # about 4 px a pixel, at most 8 in
-            fig, axes = _figure((max(w * scale / 100, 2.5), h * scale / 100 + 0.5))
+            px = min(8.0, 640.0 / w, 640.0 / h)  # screen pixels per image pixel: <= 6.4 in
+            fig, axes = _figure((max(w * px / _DPI + 0.5, 4.0), h * px / _DPI + 0.9))
             ax = axes[0][0]
             im = ax.imshow(np.zeros(image.shape), cmap="gray", vmin=0, vmax=1,
                            interpolation="nearest", aspect="auto" if extent else "equal",
