@@ -234,8 +234,11 @@ def test_chunked_epochs_equal_one_scan_bit_for_bit(tmp_path):
     assert jax.tree.all(jax.tree.map(np.array_equal, a, b))
 
 
-def test_stop_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, caplog):
-    c = _sparse_config(**{"train.chunk_steps": 5, "train.epochs": 3})
+@pytest.mark.parametrize("checkpoint_every", [1, 10])  # 10: no checkpoint before the stop
+def test_stop_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, caplog,
+                                                  checkpoint_every):
+    c = _sparse_config(**{"train.chunk_steps": 5, "train.epochs": 3,
+                          "train.checkpoint_every": checkpoint_every})
     _train(c, tmp_path / "whole")
     # Looks at the stop flag: 5 per epoch (one after each of the first four chunks, one at the
     # epoch's end); after 7 the request arrives: after chunk 2 of epoch 2.

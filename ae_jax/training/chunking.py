@@ -94,8 +94,9 @@ class Partial:
             os.replace(f"{path}.tmp", path)
 
     @staticmethod
-    def load_group(workdirs, epoch: int, chunk: int) -> "Partial | None":
-        """The group's saved position inside `epoch`, if every run has one that fits."""
+    def load_group(workdirs, after: int, chunk: int) -> "Partial | None":
+        """The group's saved position inside an epoch later than `after` (the newest
+        checkpoint's), if every run has the same one, saved with `chunk` steps per chunk."""
         blobs = []
         for w in workdirs:
             path = os.path.join(w, workdir_lib.PARTIAL)
@@ -108,10 +109,11 @@ class Partial:
                 logging.warning("ignoring %s: unreadable (%s); the epoch restarts", path, e)
                 return None
         keys = {(int(b["epoch"]), int(b["next_chunk"]), int(b["chunk"])) for b in blobs}
-        if len(keys) != 1 or next(iter(keys))[0] != epoch or next(iter(keys))[2] != chunk:
-            logging.warning("ignoring the saved position inside an epoch: it does not match "
-                            "the checkpoint resumed from (epoch %d, %d steps per chunk)",
-                            epoch, chunk)
+        epoch = next(iter(keys))[0]
+        if len(keys) != 1 or epoch <= after or next(iter(keys))[2] != chunk:
+            logging.warning("ignoring the saved position inside an epoch: it is not newer than "
+                            "the checkpoint resumed from (epoch %d) or not of %d steps per "
+                            "chunk", after, chunk)
             return None
         names = blobs[0]["metrics"].keys()
         return Partial(epoch, int(blobs[0]["next_chunk"]), chunk, [b["state"] for b in blobs],

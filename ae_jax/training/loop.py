@@ -241,10 +241,17 @@ def train(configs: list, workdirs: list[str], ds: Dataset, stop,
         start, states = _restore(runs, states, start)
         logging.info("resuming from the epoch-%d checkpoint in %s", start,
                      workdirs[0] if k == 1 else f"{k} workdirs")
-    partial = chunking.Partial.load_group(workdirs, start + 1, prog.chunk) if start < \
+    partial = chunking.Partial.load_group(workdirs, start, prog.chunk) if start < \
         cfg.train.epochs else None
     if partial is not None:
+        # A stop inside an epoch saved the whole state: it resumes there even when the newest
+        # checkpoint is older (train.checkpoint_every > 1, or checkpoints off).
+        start = partial.epoch - 1
         states = partial.restore_states(states)
+        for i, r in enumerate(runs):
+            r.history = workdir_lib.read_history(r.workdir, start)
+            if int(states.diverged_step[i]) >= 0:
+                r.status, r.diverged_step = "diverged", int(states.diverged_step[i])
         logging.info("resuming epoch %d at step %d of %d", start + 1, partial.steps_done,
                      engine.steps_per_epoch)
     states = place.per_model(states)
