@@ -10,16 +10,9 @@ import pytest
 from ae_jax import data
 from ae_jax.data import preprocess
 from ae_jax.errors import UserError
-from tests.conftest import vocab_by_rule
+from tests.conftest import MONTHS, VISITORS, vocab_by_rule
+from tests.conftest import PURCHASE_COLUMNS as HEADER
 
-HEADER = [
-    "Administrative", "Administrative_Duration", "Informational", "Informational_Duration",
-    "ProductRelated", "ProductRelated_Duration", "BounceRates", "ExitRates", "PageValues",
-    "SpecialDay", "Month", "OperatingSystems", "Browser", "Region", "TrafficType",
-    "VisitorType", "Weekend", "Revenue",
-]
-MONTHS = ["Feb", "Mar", "May", "June", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-VISITORS = ["Returning_Visitor", "New_Visitor", "Other"]
 NUMERIC = [c for c in HEADER if c not in ("Month", "VisitorType", "Weekend", "Revenue")]
 
 
