@@ -23,6 +23,7 @@ ARCHS = ("mlp", "conv")
 COMPUTE_DTYPES = ("float32", "bfloat16")
 RECON = ("mse", "bce", "gaussian", "cbernoulli", "mixed")
 SPARSITY = ("none", "kl")
+MMD_KERNELS = ("imq", "rbf")
 # Bundled sets, then image sets read from files in data.dir; "tfds:NAME" is allowed too.
 DATASETS = ("digits", "breast_cancer", "mnist", "fashion_mnist", "cifar10")
 SCALINGS = ("minmax", "standard", "none")
@@ -51,6 +52,7 @@ def default_config() -> ml_collections.ConfigDict:
         limit=0,  # keep only the first N rows of the training split (0 = all); validation as is
         # Image sets (Burda et al.): none | fixed (pixel > 0.5, once, also for new files) |
         # dynamic (Bernoulli(pixel) resampled every training step; validation drawn once).
+        # The bundled digits take fixed (pixel / 16 > 0.5).
         binarize="none",
         # Column (npz key) kept out of the features, used for plots. "" = the default label
         # (npz: "y" when present; bundled sets: "target"; CSV: none); "none" = no label at all.
@@ -109,6 +111,15 @@ def default_config() -> ml_collections.ConfigDict:
         sparsity_weight=0.0,
         rho=0.05,  # target mean activation for `sparsity=kl`
         beta=1.0,  # weight of the VAE's KL term (beta-VAE)
+        # VAE objectives (ae_jax/training/vae_terms.py); each weight is vmappable, so runs
+        # differing only in them (and in beta, seeds, rates) train as one program.
+        kl_warmup_epochs=0.0,  # KL warm-up: the weight rises linearly over this many epochs ...
+        kl_warmup_start=0.0,  # ... from this value to beta (Bowman et al. 2016); 0 = no warm-up
+        free_bits=0.0,  # nats per latent dimension: batch KL of each clamped from below (Kingma)
+        iw_samples_train=1,  # k > 1: train on the k-sample IWAE bound (Burda et al.); 1 = ELBO
+        tc_weight=0.0,  # extra weight on the total correlation (beta-TC-VAE: beta=1, tc = b - 1)
+        mmd_weight=0.0,  # MMD between q(z) samples and the prior (InfoVAE; beta=0: WAE-MMD)
+        mmd_kernel="imq",  # imq | rbf, scale 2 * latent_dim
         noise_std=0.0,  # Gaussian input noise during training (denoising AE)
     )
     c.optim = dict(
@@ -270,8 +281,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
                "'sigmoid' on an autoencoder with loss.sparsity='kl' (rates need codes in (0, 1))")
     _number(lo.obs_std, "loss.obs_std", 0.0, lo_open=True)
     _number(lo.rho, "loss.rho", 0.0, 1.0, lo_open=True, hi_open=True)
-    for field in ("l1_weight", "sparsity_weight", "beta", "noise_std"):
+    for field in ("l1_weight", "sparsity_weight", "beta", "noise_std", "kl_warmup_epochs",
+                  "kl_warmup_start", "free_bits", "tc_weight", "mmd_weight"):
         _number(lo[field], f"loss.{field}", 0.0)
+    _positive_int(lo.iw_samples_train, "loss.iw_samples_train")
+    _choice(lo.mmd_kernel, "loss.mmd_kernel", MMD_KERNELS)
+    _check_vae_objective(config)
 
     _choice(o.name, "optim.name", OPTIMIZERS)
     _number(o.learning_rate, "optim.learning_rate", 0.0, lo_open=True)
@@ -304,6 +319,25 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _number(e.active_var, "eval.active_var", 0.0)
     _check(isinstance(t.seed, int) and not isinstance(t.seed, bool) and 0 <= t.seed < 2**31,
            "train.seed", t.seed, "an integer in [0, 2**31)")
+
+
+def _check_vae_objective(config) -> None:
+    """The VAE-only loss fields need a VAE, and the IWAE bound a likelihood without free bits."""
+    lo = config.loss
+    used = [f for f in ("kl_warmup_epochs", "free_bits", "tc_weight", "mmd_weight")
+            if lo[f] > 0] + (["iw_samples_train"] if lo.iw_samples_train > 1 else [])
+    if used and config.model.name != "vae":
+        raise UserError(f"loss.{used[0]}={lo[used[0]]!r} is a VAE objective, but model.name is "
+                        f"{config.model.name!r}; set model.name='vae' or leave loss.{used[0]} at "
+                        "its default.")
+    if lo.iw_samples_train > 1:
+        _check(lo.recon != "mse", "loss.recon", lo.recon,
+               "a likelihood ('bce', 'cbernoulli', 'gaussian' or 'mixed') with "
+               "loss.iw_samples_train > 1: the importance-weighted bound needs p(x|z), and a "
+               "squared error defines none")
+        _check(lo.free_bits == 0, "loss.free_bits", lo.free_bits,
+               "0 with loss.iw_samples_train > 1 (free bits clamp the analytic KL of the ELBO, "
+               "which the importance-weighted bound does not have)")
 
 
 def parse_activations(spec: str, n: int, field: str) -> tuple[str, ...]:

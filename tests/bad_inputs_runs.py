@@ -89,5 +89,12 @@ CASES = [
      lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.train.epochs=none")),
     ("an unknown flag",
      lambda d: cli(d, f"--workdir={d}/w", "--bogus", module="experiments.evaluate")),
+    ("a VAE objective on an autoencoder", lambda d: _run(d, loss__tc_weight=2.0)),
+    ("IWAE training without a likelihood",
+     lambda d: _run(d, model__name="vae", loss__iw_samples_train=5)),
+    ("free bits with IWAE training",
+     lambda d: _run(d, model__name="vae", loss__recon="gaussian", loss__iw_samples_train=5,
+                    loss__free_bits=0.5)),
+    ("an unknown MMD kernel", lambda d: _run(d, model__name="vae", loss__mmd_kernel="gauss")),
 ]
 

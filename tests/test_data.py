@@ -276,6 +276,9 @@ def test_bundled_sets():
     assert ds.image_shape == (8, 8) and ds.columns[63] == "pixel_63"
     assert ds.train.min() >= 0 and ds.train.max() <= 1 and ds.train.max() == 1
     assert set(ds.labels_train) == set(range(10))
+    binary = data.load_dataset(cfg(name="digits", scaling="none", binarize="fixed"))
+    np.testing.assert_array_equal(binary.train, (ds.train > 0.5).astype(np.float32))
+    np.testing.assert_array_equal(binary.labels_val, ds.labels_val)
     bc = data.load_dataset(cfg(name="breast_cancer"))
     assert len(bc.train) + len(bc.val) == 569 and bc.num_features == 30
     assert bc.columns[0] == "mean radius" and set(bc.labels_val) <= {0, 1}
@@ -327,8 +330,10 @@ def _error_files(tmp_path):
     (dict(path="ok.csv", categorical="label"), r"data.categorical 'label' .* 'onehot'"),
     (dict(name="svhn"), r"data.name 'svhn' is not supported; expected one of 'digits', "
                         r"'breast_cancer', 'mnist', 'fashion_mnist', 'cifar10', 'tfds:NAME'"),
-    (dict(name="digits", binarize="fixed"), r"data.binarize 'fixed' is for the image sets "
-                                            r"'mnist', .*; data.name 'digits' is not one"),
+    (dict(name="breast_cancer", binarize="fixed"),
+     r"data.binarize 'fixed' is for the image sets 'mnist', .*; data.name 'breast_cancer' is "
+     r"not one"),
+    (dict(name="digits", binarize="dynamic"), r"data.name 'digits' is not one"),
     (dict(path="ok.csv", binarize="dynamic"), r"data.path 'ok.csv' is not one"),
     (dict(path="ok.csv", binarize="random"), r"data.binarize 'random' is not supported"),
     (dict(path="ok.csv", limit=-3), r"data.limit must be a non-negative integer .*got -3"),

@@ -120,7 +120,7 @@ def test_together_equals_alone_with_random_terms(overrides):
     ds = data_lib.load_dataset(configs[0].data)
     x = jax.device_put(ds.train)
     n = ds.train.shape[0]
-    e = engine_lib.Engine(configs[0], ds.num_features, n, noise="loss.noise_std" in overrides)
+    e = engine_lib.Engine(configs[0], ds.num_features, n, terms=objective.optional_terms(configs))
     hypers = [objective.hyper_from_config(c) for c in configs]
 
     def run(hs):

@@ -11,6 +11,7 @@ training starts.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from typing import Any
@@ -212,9 +213,10 @@ def load_dataset(cfg: Any) -> Dataset:
     if not path and images.is_image_set(name):
         return images.load_image_dataset(name, directory, limit=int(limit), scaling=scaling,
                                          binarize_mode=binarize, seed=int(split_seed))
-    if binarize != "none":
+    if binarize != "none" and (path or name != "digits" or binarize != "fixed"):
         raise UserError(f"data.binarize {binarize!r} is for the image sets "
-                        f"{', '.join(map(repr, images.IMAGE_SETS))} and 'tfds:NAME'; "
+                        f"{', '.join(map(repr, images.IMAGE_SETS))} and 'tfds:NAME' (and "
+                        "'fixed' for the bundled 'digits'); "
                         f"{'data.path' if path else 'data.name'} {path or name!r} is not one: "
                         "use data.binarize='none'")
     if path:
@@ -223,6 +225,10 @@ def load_dataset(cfg: Any) -> Dataset:
     else:
         check_choice("data.name", name, BUNDLED + images.IMAGE_SETS + ("tfds:NAME",))
         table = bundled(name)
+        if binarize == "fixed":  # digits' pixels thresholded as the image sets' are
+            table = dataclasses.replace(table, values=[
+                (v > images.THRESHOLD).astype(np.float32) if c.startswith("pixel_") else v
+                for c, v in zip(table.columns, table.values, strict=True)])
     if label_column == NO_LABEL:  # no label at all: a bundled set's target is no feature
         label = ""
         if table.default_label in table.columns:

@@ -14,7 +14,9 @@ recon/bce_per_feature; pca/mse, pca/mse_per_feature and ae_over_pca (PCA with la
 components fitted on the run's training split; pca/note instead when that split cannot be
 rebuilt); code/mean_activation, code/l1_per_row, code/near_zero_fraction,
 code/near_zero_threshold, code/unit_mean, code/unit_std, code/dead_units, code/dead_unit_count;
-for a VAE vae/recon, vae/kl, vae/kl_per_dim, vae/active_units, vae/active_var, and the bounds:
+for a VAE vae/recon, vae/kl, vae/kl_per_dim, vae/active_units, vae/active_var, the aggregate
+posterior's KL decomposition (vae/total_correlation, vae/mutual_info, vae/dim_kl over the first
+vae/aggregate_rows rows, one draw each; Chen et al. 2018), and the bounds:
 vae/elbo, vae/iwae_k, vae/iwae when is_log_likelihood, else the same numbers named for what they
 are (vae/bce_bound, vae/bce_iwae_bound; vae/mse_bound) with vae/iwae_note saying why.
 
@@ -200,6 +202,10 @@ def evaluate_group(model, params, data: EvalData, configs: list, epoch: int,
         sampled = passes.sampled_many(model, params, data.x, jax.random.PRNGKey(seed),
                                       1 if kind == "mse" else k, kind, float(cfg.loss.obs_std),
                                       cfg.eval.iw_batch_rows, stop)
+    aggregate = None
+    if is_vae:
+        aggregate = passes.aggregate_kl_terms(det["code"], det["logvar"],
+                                              jax.random.fold_in(jax.random.PRNGKey(seed), 1))
     label = likelihood_label(cfg, data.x)
     results = []
     for i, c in enumerate(configs):
@@ -229,6 +235,9 @@ def evaluate_group(model, params, data: EvalData, configs: list, epoch: int,
         if is_vae:
             m.update(_vae_metrics(c, one, [s[i] for s in sampled], k,
                                   label["is_log_likelihood"]))
+            agg = aggregate[i]
+            m.update({"vae/total_correlation": agg["tc"], "vae/mutual_info": agg["mi"],
+                      "vae/dim_kl": agg["dim_kl"], "vae/aggregate_rows": agg["rows"]})
             arrays["logvar"] = one["logvar"]
         results.append((m, arrays))
     return results

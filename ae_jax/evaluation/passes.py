@@ -11,7 +11,6 @@ models at once would need more (`_model_chunks`). Each row draws its posterior s
 """
 
 import functools
-import math
 from collections.abc import Callable
 
 import jax
@@ -20,7 +19,7 @@ import numpy as np
 
 from ae_jax import models
 from ae_jax.errors import UserError
-from ae_jax.training import losses, objective
+from ae_jax.training import losses, objective, vae_terms
 
 # Floats one chunk of models may hold at once (per row batch and in its outputs): 256 MiB.
 _FLOAT_BUDGET = 1 << 26
@@ -109,22 +108,13 @@ def deterministic_pass(model, params, x: np.ndarray, rows_per_batch: int = 4096)
     return {k: v[0] for k, v in out.items()}
 
 
-def _posterior_samples(model, params, xr, key, k, recon_kind, obs_std):
-    """For one row xr (D,): k draws z ~ q(z|x); returns (-log p(x|z), log p(z), log q(z|x),
-    KL(q || p)), the first three of shape (k,)."""
-    variables = {"params": params}
-    mean, logvar = model.apply(variables, xr, method=_encoder)  # (L,) each
-    eps = jax.random.normal(key, (k, mean.shape[-1]), mean.dtype)
-    z = mean[None] + jnp.exp(0.5 * logvar)[None] * eps  # (k, L)
-    logits = model.apply(variables, z, method=_decoder)  # (k, D)
-    out = {"logits": logits, "out": models.output_mean(model, logits)}
-    if "obs_log_std" in params:  # a learned Gaussian scale
-        out["log_std"] = params["obs_log_std"]
-    nll = objective.reconstruction(recon_kind, out, jnp.broadcast_to(xr[None], logits.shape),
-                                   obs_std, model.heads)
-    log_pz = losses.gaussian_log_prob(z, jnp.zeros_like(z), jnp.zeros_like(z))
-    log_qz = losses.gaussian_log_prob(z, mean[None], logvar[None])
-    return nll, log_pz, log_qz, losses.kl_normal(mean, logvar)
+def row_samples(model, params, xr, eps, recon_kind, obs_std):
+    """For one row xr (D,) and k standard-normal draws eps (k, L): (IWAE bound with those k
+    posterior samples, -log p(x|z_1), KL(q || p)). Training's IWAE objective
+    (`objective.iw_pass`) computes the same bound from the same function."""
+    out = objective.iw_pass(model, params, xr, xr, eps, recon_kind, obs_std)
+    return (vae_terms.iw_bound(out["log_w"]), out["nll"],
+            losses.kl_normal(out["mean"], out["logvar"]))
 
 
 @functools.partial(jax.jit, static_argnames=("model", "k", "recon_kind", "obs_std", "rows"))
@@ -134,9 +124,8 @@ def _sampled(model, params, x, rng, k, recon_kind, obs_std, rows):
     def for_model(p):
         def one(xr, i):
             key = jax.random.fold_in(rng, i)  # per row: results do not depend on the batching
-            nll, log_pz, log_qz, kl = _posterior_samples(model, p, xr, key, k, recon_kind,
-                                                         obs_std)
-            return jax.nn.logsumexp(-nll + log_pz - log_qz) - math.log(k), nll[0], kl
+            eps = jax.random.normal(key, (k, model.encoder.latent_dim), jnp.float32)
+            return row_samples(model, p, xr, eps, recon_kind, obs_std)
 
         return _map_rows(one, (x, jnp.arange(x.shape[0], dtype=jnp.uint32)), rows)
 
@@ -224,3 +213,30 @@ def decode_many(model, params, z: np.ndarray) -> np.ndarray:
     if z.ndim == 2:
         z = np.broadcast_to(z, (k, *z.shape))
     return np.asarray(_decode(model, params, jnp.asarray(z)))
+
+
+# Rows of the validation set the aggregate posterior's decomposition uses (memory and time grow
+# with their square); larger sets use their first rows.
+AGGREGATE_ROWS = 4096
+
+
+@jax.jit
+def _aggregate(mean, logvar, key):
+    eps = jax.random.normal(key, mean.shape, jnp.float32)
+    z = mean + jnp.exp(0.5 * logvar) * eps
+    return vae_terms.aggregate_decomposition(z, mean, logvar)
+
+
+def aggregate_kl_terms(means: np.ndarray, logvars: np.ndarray, rng: jax.Array) -> list[dict]:
+    """Per model: total correlation, index-code MI and dimension-wise KL of the aggregate
+    posterior over (up to `AGGREGATE_ROWS`) rows, one posterior draw per row from `rng`.
+
+    means, logvars: (K, N, L) posterior parameters. Returns K dicts of floats (nats).
+    """
+    n = min(means.shape[1], AGGREGATE_ROWS)
+    out = []
+    for mean, logvar in zip(means, logvars, strict=True):
+        terms = _aggregate(jnp.asarray(mean[:n], jnp.float32),
+                           jnp.asarray(logvar[:n], jnp.float32), rng)
+        out.append({k: float(v) for k, v in terms.items()} | {"rows": n})
+    return out

@@ -61,7 +61,7 @@ def epoch_order(seed: int, epoch: int, n: int, batch_size: int, shuffle: bool) -
 class Engine:
     """Builds and compiles the model's init, epoch and eval programs for one static config."""
 
-    def __init__(self, config, num_features: int, num_train: int, noise: bool | None = None,
+    def __init__(self, config, num_features: int, num_train: int, terms: frozenset | None = None,
                  image_shape: tuple[int, ...] | None = None, dynamic_binarize: bool = False,
                  batch_sharding=None, layout: tuple | None = None):
         self.config = config
@@ -71,8 +71,10 @@ class Engine:
         self.batch_size = min(int(config.train.batch_size), num_train)
         self.steps_per_epoch = math.ceil(num_train / self.batch_size)
         self.tx = optim.make_optimizer(config.optim, self.steps_per_epoch, config.train.epochs)
-        noise = config.loss.noise_std > 0 if noise is None else noise
-        self.loss_fn = objective.make_loss_fn(self.model, config, noise=noise)
+        # The optional loss terms (objective.OPTIONAL_TERMS) of this run, or of its group.
+        self.terms = objective.optional_terms([config]) if terms is None else frozenset(terms)
+        self.loss_fn = objective.make_loss_fn(self.model, config, self.terms, num_train,
+                                              self.steps_per_epoch)
         self.traces = 0  # incremented when the epoch program is traced (retrace guard)
         # Burda et al.'s dynamic binarisation: a fresh Bernoulli draw of each batch per step.
         self.dynamic_binarize = dynamic_binarize
@@ -99,7 +101,7 @@ class Engine:
         key = jax.random.fold_in(jax.random.PRNGKey(hyper["seed"]), _TRAIN)
         rng = jax.random.fold_in(key, state.step)
         grad_fn = jax.value_and_grad(self.loss_fn, has_aux=True)
-        (loss, terms), grads = grad_fn(state.params, x, mask, rng, hyper, True)
+        (loss, terms), grads = grad_fn(state.params, x, mask, rng, hyper, True, state.step)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         updates = jax.tree.map(lambda u: hyper["learning_rate"] * u, updates)
         params = optax.apply_updates(state.params, updates)

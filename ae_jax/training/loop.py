@@ -28,7 +28,8 @@ from ae_jax.training.checkpoint import Checkpointer, DamagedCheckpoint, NullChec
 from ae_jax.training.group import ProgramCache, signature_key
 from ae_jax.training.signals import Interrupted
 
-_METRIC_ORDER = ("loss", "recon", "l1", "kl", "sparsity", "mse", "grad_norm")
+_METRIC_ORDER = ("loss", "recon", "l1", "kl", "kl_weight", "iw_bound", "tc", "mi", "dim_kl",
+                 "mmd", "sparsity", "mse", "grad_norm")
 
 
 @dataclasses.dataclass
@@ -79,17 +80,17 @@ def ordered(metrics) -> list[str]:
     return sorted(metrics, key=lambda n: (rank.get(n, len(rank)), n))
 
 
-def _compile(cfg, ds, k, noise, place, hypers, x_train_d, xv, mv, cache) -> _Compiled:
+def _compile(cfg, ds, k, terms, place, hypers, x_train_d, xv, mv, cache) -> _Compiled:
     n_train = ds.train.shape[0]
     layout = ds.preprocessor.layout()
-    key = (signature_key(cfg), ds.num_features, n_train, ds.val.shape[0], k, noise,
+    key = (signature_key(cfg), ds.num_features, n_train, ds.val.shape[0], k, terms,
            ds.image_shape, place.mode, place.n, layout if cfg.loss.recon == "mixed" else None)
     found = cache.get(key) if cache is not None else None
     if found is not None:
         logging.info("compiled programs reused from an earlier group of this process")
         return found
     logging.info("compiling %d model(s) %s (%s) ...", k, cfg.model.name, place.describe())
-    engine = engine_lib.Engine(cfg, ds.num_features, n_train, noise=noise,
+    engine = engine_lib.Engine(cfg, ds.num_features, n_train, terms=terms,
                                image_shape=ds.image_shape, dynamic_binarize=ds.dynamic_binarize,
                                batch_sharding=place.batch_sharding, layout=layout)
     replicated = None if place.mesh is None else place.replicated_sharding
@@ -204,7 +205,7 @@ def train(configs: list, workdirs: list[str], ds: Dataset, stop,
     cfg, k = configs[0], len(configs)
     writer = distributed.is_writer()
     n_train = ds.train.shape[0]
-    noise = any(c.loss.noise_std > 0 for c in configs)
+    terms = objective.optional_terms(configs)
     batch = min(int(cfg.train.batch_size), n_train)
     mode = placement.choose_mode(cfg.train.parallel, k, batch, cfg.train.eval_batch_size,
                                  jax.device_count())
@@ -223,7 +224,7 @@ def train(configs: list, workdirs: list[str], ds: Dataset, stop,
                                     place.n if place.mode == "data" else 1)
     xv, mv = place.replicated(xv), place.replicated(mv)
     t0 = time.perf_counter()
-    prog = _compile(cfg, ds, k, noise, place, hypers, x_train_d, xv, mv, cache)
+    prog = _compile(cfg, ds, k, terms, place, hypers, x_train_d, xv, mv, cache)
     compile_s = time.perf_counter() - t0
     engine = prog.engine
     states = place.per_model(engine_lib.init_many(prog.init, hypers, _init_progress(stop)))

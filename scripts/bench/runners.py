@@ -119,7 +119,7 @@ class PlainRunner:
         self.seed = int(config.train.seed)
         model = models.build_model(config.model, d)
         hyper = objective.hyper_from_config(config)  # Python floats: constants of the step.
-        loss_fn = objective.make_loss_fn(model, config, noise=False)
+        loss_fn = objective.make_loss_fn(model, config)
         key = jax.random.PRNGKey(self.seed)
         params = model.init(key, jnp.zeros((1, d), jnp.float32), key)["params"]
         self.state = train_state.TrainState.create(
