@@ -16,7 +16,7 @@ import sys
 from absl import flags, logging
 
 from ae_jax import config as config_lib
-from ae_jax import runtime
+from ae_jax import config_doc, runtime
 from ae_jax.errors import UserError
 from ae_jax.training.signals import Interrupted
 
@@ -46,14 +46,36 @@ def setup(compilation_cache: bool = True) -> None:
 _UNSET = ("none", "None", "null")
 
 
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+def shipped_configs() -> list[str]:
+    """Names of the configs shipped in ae_jax/configs: 'seed_sparse', 'ablations/beta_vae'."""
+    names = []
+    for sub in ("", "ablations"):
+        folder = os.path.join(CONFIG_DIR, sub)
+        names += sorted(os.path.join(sub, f[:-3]) if sub else f[:-3]
+                        for f in os.listdir(folder) if f.endswith(".py") and f != "__init__.py")
+    return names
+
+
+def resolve_config(value: str) -> str:
+    """--config=NAME[:arg] or PATH[:arg] -> PATH[:arg]: a file when one exists at PATH, else a
+    shipped config's file (`shipped_configs()`); a UserError naming both otherwise."""
+    path, sep, arg = value.partition(":")
+    if os.path.isfile(path):
+        return value
+    shipped = os.path.join(CONFIG_DIR, *path.removesuffix(".py").split("/")) + ".py"
+    if re.fullmatch(r"[\w/]+(\.py)?", path) and os.path.isfile(shipped):
+        return shipped + sep + arg
+    raise UserError(f"--config={value}: no config file {path!r} (paths are relative to the "
+                    f"current directory) and no shipped config of that name; shipped: "
+                    f"{', '.join(shipped_configs())}.")
+
+
 def _load_config_file(value: str):
-    """get_config([arg]) of --config=PATH[:arg], with one-paragraph errors."""
+    """get_config([arg]) of --config=PATH[:arg] (PATH already resolved), one-paragraph errors."""
     path, _, arg = value.partition(":")
-    if not os.path.isfile(path):
-        raise UserError(f"--config={value}: no such config file {path!r} (paths are relative "
-                        "to the current directory); expected a Python file defining "
-                        "get_config(), e.g. "
-                        "--config=experiments/configs/seed_sparse.py.")
     spec = importlib.util.spec_from_file_location("_ae_jax_config", path)
     module = importlib.util.module_from_spec(spec)
     try:
@@ -79,7 +101,8 @@ def _nearest(name: str, known: list[str]) -> str:
 def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing, with every mistake about --config as one paragraph (exit 2).
 
-    Checks before absl parses: the config file exists and loads (`--config=FILE[:arg]`), every
+    Checks before absl parses: the config exists and loads (`--config=NAME|FILE[:arg]`, a
+    shipped name resolved to its file; `--helpconfig` then prints its fields and exits), every
     `--config.FIELD=VALUE` names a field of it (else the nearest name is suggested); and
     `--config.FIELD=none` unsets an optional field (one whose default is None), which absl's
     parser cannot express. Use as `app.run(main, flags_parser=cli.parse_flags)`.
@@ -88,13 +111,17 @@ def parse_flags(argv: list[str]) -> list[str]:
         config_value, unset, rest = None, [], []
         for a in argv:
             if a.startswith("--config="):
-                config_value = a.split("=", 1)[1]
+                config_value = resolve_config(a.split("=", 1)[1])
+                a = f"--config={config_value}"
             if a.startswith("--config.") and "=" in a and a.split("=", 1)[1] in _UNSET:
                 unset.append(a[len("--config."):].split("=", 1)[0])
                 continue
             rest.append(a)
         if config_value is not None:
             config = _load_config_file(config_value)
+            if "--helpconfig" in argv:
+                print(config_doc.describe(config))
+                sys.exit(0)
             known = sorted(config_lib.flatten_config(config.to_dict()))
             for a in argv:
                 if a.startswith("--config.") and "=" in a:

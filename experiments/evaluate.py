@@ -1,78 +1,9 @@
-r"""Evaluate a trained run: reconstruction vs PCA, code statistics, VAE bounds, figures.
+"""`python -m experiments.evaluate` is `ae-jax evaluate` (ae_jax/commands/evaluate.py),
+run from the repository."""
 
-  python -m experiments.evaluate --workdir=runs/vae_digits [--data=FILE] [--which=latest|best] \
-    [--iw_samples=1000]
+import sys
 
-prints the key numbers, one per line, and writes DIR/eval.json and figures in DIR/figures/.
-Without --data it evaluates the run's validation split (rebuilt from the run's config); with
---data, every row of that file, transformed with the run's saved preprocessing.
-"""
-
-import os
-
-from absl import app, flags
-
-from ae_jax import cli
-from ae_jax.cli import cli_errors
-from ae_jax.evaluation import evaluate
-
-FLAGS = flags.FLAGS
-
-# (key, name printed); keys absent from a run's eval.json are skipped.
-_SUMMARY = (
-    ("n_val", "rows"), ("epoch", "checkpoint epoch"), ("recon/mse", "reconstruction MSE"),
-    ("recon/bce", "reconstruction BCE (nats/row)"), ("pca/mse", "PCA MSE (same code size)"),
-    ("ae_over_pca", "model MSE / PCA MSE"), ("code/near_zero_fraction", "near-zero code share"),
-    ("code/dead_unit_count", "dead code units"), ("likelihood", "reconstruction likelihood"),
-    ("is_log_likelihood", "a log-likelihood of these rows"), ("vae/elbo", "ELBO (nats/row)"),
-    ("vae/bce_bound", "ELBO-form bound with BCE (not log p)"),
-    ("vae/mse_bound", "ELBO-form bound with MSE (not log p)"),
-    ("vae/kl", "KL (nats/row)"), ("vae/active_units", "active latent units"),
-    ("vae/iwae", "IWAE bound (nats/row)"),
-    ("vae/bce_iwae_bound", "IWAE-form bound with BCE (not log p)"),
-    ("vae/iwae_k", "IWAE samples k"),
-)
-
-
-def summarize(metrics: dict) -> str:
-    """The key numbers of an eval.json dict, one named line each."""
-    lines = []
-    for key, name in _SUMMARY:
-        value = metrics.get(key)
-        if value is None:
-            continue
-        shown = f"{value:.6g}" if isinstance(value, float) else str(value)
-        lines.append(f"{name:32s} {shown}   [{key}]")
-    for key in ("pca/note", "vae/iwae_note"):
-        if key in metrics:
-            lines.append(f"note: {metrics[key]}")
-    return "\n".join(lines)
-
-
-def define_flags() -> None:
-    """Defines the command's flags; at run time only, so importing this module (tests,
-    other tools) leaves absl's global flags alone."""
-    flags.DEFINE_string("workdir", None, "Run directory (config.json, checkpoints/) to evaluate.")
-    flags.DEFINE_string("data", "", "CSV/npy/npz of raw rows; default: the run's validation split.")
-    flags.DEFINE_enum("which", "latest", ["latest", "best"],
-                      "Checkpoint: latest, or best eval/loss.")
-    flags.DEFINE_integer("iw_samples", None, "k of the VAE's importance-weighted bound "
-                         "(default: the run's eval.iw_samples).")
-    flags.DEFINE_integer("seed", 0, "Seed of the VAE's posterior samples.")
-    flags.mark_flags_as_required(["workdir"])
-
-
-def main(argv):
-    cli.setup()
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    with cli_errors():
-        metrics = evaluate.evaluate_workdir(FLAGS.workdir, FLAGS.data, FLAGS.which,
-                                            FLAGS.iw_samples, FLAGS.seed)
-    print(summarize(metrics))
-    print(f"wrote {os.path.join(FLAGS.workdir, evaluate.EVAL_FILE)}")
-
+from ae_jax.commands import run
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main, flags_parser=cli.parse_flags)
+    run(["evaluate", *sys.argv[1:]])

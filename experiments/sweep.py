@@ -1,70 +1,9 @@
-r"""Run a config's sweep (its `get_sweep()`): grouped, resumable, shardable.
+"""`python -m experiments.sweep` is `ae-jax sweep` (ae_jax/commands/sweep.py),
+run from the repository."""
 
-  python -m experiments.sweep --config=experiments/ablations/sparsity.py --workdir=runs/sparsity
-  python -m experiments.sweep --config=FILE --workdir=DIR --shard=2/8        # run i of n shares
-  python -m experiments.sweep --config=FILE --workdir=DIR --launcher=ray --ray_address=auto
+import sys
 
-Rerunning the same command skips finished runs and resumes unfinished ones. Each run
-writes DIR/runs/<name>/; DIR/sweep.json lists every run and its status. Overrides such
-as --config.train.epochs=2 apply to every run. Then: python -m experiments.report --workdir=DIR
-"""
-
-import importlib.util
-
-from absl import app, flags, logging
-from ml_collections import config_flags
-
-from ae_jax import cli
-from ae_jax import sweeps as sweep
-from ae_jax.cli import cli_errors
-from ae_jax.errors import UserError
-
-FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Config file with get_config() and get_sweep().",
-                                lock_config=True)
-flags.DEFINE_string("workdir", None, "Sweep directory: runs/<name>/, sweep.json.")
-flags.DEFINE_string("shard", "", "i/n: run the runs whose index is i mod n "
-                    "(default: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT, else all).")
-flags.DEFINE_integer("max_models", 256, "At most this many runs in one compiled program.")
-flags.DEFINE_enum("launcher", "local", ["local", "ray"], "Where runs execute.")
-flags.DEFINE_string("ray_address", "", "Ray cluster address ('' = start a local Ray).")
-flags.DEFINE_float("ray_cpus", 1.0, "CPUs per Ray task (one task = one group of runs).")
-flags.DEFINE_float("ray_gpus", 0.0, "GPUs per Ray task.")
-flags.mark_flags_as_required(["config", "workdir"])
-
-
-def load_sweep(path_and_arg: str) -> list[dict]:
-    """Calls get_sweep() (or get_sweep(arg) for FILE:arg) of the config file."""
-    path, _, arg = path_and_arg.partition(":")
-    spec = importlib.util.spec_from_file_location("_sweep_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "get_sweep"):
-        raise UserError(f"--config={path}: the file defines no get_sweep(); add one returning "
-                        "a list of override dicts (see ae_jax/sweeps/declare.py), or use "
-                        "experiments.main for a single run.")
-    overrides = module.get_sweep(arg) if arg else module.get_sweep()
-    if not overrides:
-        raise UserError(f"--config={path}: get_sweep() returned no runs.")
-    return list(overrides)
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    cli.setup()
-    with cli_errors():
-        overrides = load_sweep(config_flags.get_config_filename(FLAGS["config"]))
-        status = sweep.run_sweep(
-            FLAGS.config, overrides, FLAGS.workdir, shard=sweep.parse_shard(FLAGS.shard),
-            max_models=FLAGS.max_models, launcher=FLAGS.launcher,
-            ray_address=FLAGS.ray_address, ray_cpus=FLAGS.ray_cpus, ray_gpus=FLAGS.ray_gpus)
-    for entry in status["runs"]:
-        if entry["status"] in ("failed", "diverged"):
-            logging.warning("run %d %s %s: %s", entry["index"], entry["name"], entry["status"],
-                            entry.get("error", "").splitlines()[0] if entry.get("error") else "")
-    print(f"sweep.json: {status['counts']}")
-
+from ae_jax.commands import run
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags)
+    run(["sweep", *sys.argv[1:]])

@@ -11,10 +11,10 @@ import numpy as np
 from ae_jax import config as config_lib
 from ae_jax import experiment
 from ae_jax import sweeps as sweep
+from ae_jax.configs import seed_simple
 from ae_jax.evaluation import evaluate
 from ae_jax.evaluation import trained as inference
 from ae_jax.sweeps import overrides as multi
-from experiments.configs import seed_simple
 
 
 def _cfg(**overrides):

@@ -17,14 +17,14 @@ from sklearn.decomposition import PCA
 import ae_jax
 from ae_jax import data as data_lib
 from ae_jax import experiment, models
+from ae_jax.commands import encode as encode_cli
+from ae_jax.commands import evaluate as evaluate_cli
 from ae_jax.config import default_config
+from ae_jax.configs import seed_simple, seed_vae
 from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate, figure_data, passes, statistics
 from ae_jax.evaluation import figures as eval_plots
 from ae_jax.evaluation.renderer import Renderer
-from experiments import encode as encode_cli
-from experiments import evaluate as evaluate_cli
-from experiments.configs import seed_simple, seed_vae
 from tests.conftest import write_purchase_csv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

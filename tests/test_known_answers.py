@@ -13,12 +13,12 @@ from scipy import stats
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import experiment, models
+from ae_jax.configs import seed_sparse
 from ae_jax.data import images
 from ae_jax.evaluation import passes, statistics
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import engine as engine_lib
 from ae_jax.training import objective
-from experiments.configs import seed_sparse
 
 
 def _config(**overrides):
@@ -244,7 +244,7 @@ SEED_REFERENCE = {"seed_simple": 2.8618383, "seed_sparse": 2.8622501, "seed_deep
 
 @pytest.mark.parametrize("name", sorted(SEED_REFERENCE))
 def test_seed_configs_reproduce_their_recorded_numbers(name, tmp_path):
-    c = importlib.import_module(f"experiments.configs.{name}").get_config()
+    c = importlib.import_module(f"ae_jax.configs.{name}").get_config()
     c.eval.at_end, c.train.figures, c.train.tensorboard = False, False, False
     (summary,) = experiment.train_and_evaluate(c, str(tmp_path))
     assert summary["eval/loss"] == pytest.approx(SEED_REFERENCE[name], rel=1e-4)

@@ -15,12 +15,12 @@ from sklearn.datasets import load_digits
 import ae_jax
 from ae_jax import data as data_lib
 from ae_jax import experiment
+from ae_jax.configs import seed_vae
 from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate, passes
 from ae_jax.models import heads as heads_lib
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import losses
-from experiments.configs import seed_vae
 from tests.conftest import PURCHASE_COLUMNS
 
 # ---- the continuous Bernoulli ----

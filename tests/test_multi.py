@@ -8,11 +8,11 @@ import pytest
 
 from ae_jax import data as data_lib
 from ae_jax import experiment
+from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import engine as engine_lib
 from ae_jax.training import objective
-from experiments.configs import seed_sparse
 
 OVERRIDES = [
     {"train.seed": 0, "loss.l1_weight": 0.0, "optim.learning_rate": 1e-3},

@@ -9,8 +9,8 @@ import jax
 import numpy as np
 
 from ae_jax import experiment
+from ae_jax.configs import seed_deep
 from ae_jax.training.checkpoint import Checkpointer
-from experiments.configs import seed_deep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["--config=experiments/configs/seed_deep.py", "--config.train.epochs=3",

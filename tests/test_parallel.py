@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from ae_jax import experiment
+from ae_jax.configs import seed_deep
 from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import placement as parallel
 from ae_jax.training.checkpoint import Checkpointer
-from experiments.configs import seed_deep
 
 
 def _config(mode):

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from ae_jax import experiment
+from ae_jax.configs import seed_deep
 from ae_jax.training import writers
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.workdir import WorkdirLock
-from experiments.configs import seed_deep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["--config=experiments/configs/seed_deep.py", "--config.data.name=digits",

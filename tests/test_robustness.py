@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from ae_jax import experiment, sweeps
+from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
-from experiments.configs import seed_sparse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

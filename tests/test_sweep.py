@@ -38,7 +38,7 @@ def test_declaration_helpers():
 
 HEADER = """from ae_jax import sweeps as sweep
 from ae_jax.sweeps import report
-from experiments.configs import seed_sparse
+from ae_jax.configs import seed_sparse
 
 
 def get_config():

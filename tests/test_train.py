@@ -13,8 +13,8 @@ from sklearn.decomposition import PCA
 from ae_jax import data as data_lib
 from ae_jax import experiment
 from ae_jax.config import default_config
+from ae_jax.configs import seed_deep, seed_simple, seed_sparse, seed_vae
 from ae_jax.errors import UserError
-from experiments.configs import seed_deep, seed_simple, seed_sparse, seed_vae
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEEDS = {"seed_simple": seed_simple, "seed_sparse": seed_sparse, "seed_deep": seed_deep,

@@ -14,6 +14,8 @@ import pytest
 
 from ae_jax import config as config_lib
 from ae_jax import experiment
+from ae_jax.configs import seed_vae
+from ae_jax.configs.ablations import vae_objectives as vae_ablation
 from ae_jax.errors import UserError
 from ae_jax.evaluation import passes
 from ae_jax.sweeps import overrides as multi
@@ -22,8 +24,6 @@ from ae_jax.training import engine as engine_lib
 from ae_jax.training import objective, vae_terms
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
-from experiments.ablations import vae_objectives as vae_ablation
-from experiments.configs import seed_vae
 from tests.test_study import _Stop
 
 # ---- KL warm-up ----
@@ -286,8 +286,8 @@ def test_vae_objective_fields_need_a_vae_and_a_likelihood():
 # ---- shipped configs ----
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHIPPED = sorted(glob.glob(os.path.join(ROOT, "experiments", "configs", "*.py")) +
-                 glob.glob(os.path.join(ROOT, "experiments", "ablations", "*.py")))
+SHIPPED = sorted(glob.glob(os.path.join(ROOT, "ae_jax", "configs", "*.py")) +
+                 glob.glob(os.path.join(ROOT, "ae_jax", "configs", "ablations", "*.py")))
 
 
 @pytest.mark.parametrize("path", [p for p in SHIPPED if not p.endswith("__init__.py")],

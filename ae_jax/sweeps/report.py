@@ -1,10 +1,15 @@
-"""Aggregate a sweep: one row per setting, mean ± std over seeds, plots per swept parameter.
+"""Aggregate a sweep: one row per setting, mean ± sample sd over seeds, figures per swept parameter.
 
-Reads every finished run under DIR/runs/ (summary.json, and eval.json when present),
-writes DIR/results.csv (one row per setting), DIR/report.md (the same as a markdown
-table, with wall time) and DIR/figures/metrics_vs_<param>.png. results.csv holds only
-numbers the config and seed determine, so a resumed sweep's equals an uninterrupted
-one's; wall-clock times go to DIR/timing.csv.
+Reads every finished run under DIR/runs/ (summary.json, and eval.json when present) and writes
+- DIR/runs.csv: one tidy row per run (its overrides, status, summary and evaluation numbers);
+- DIR/results.csv: one row per setting (the overrides without the seed), each metric's mean and
+  sample standard deviation (ddof 1) over its seeds and the number of seeds;
+- DIR/report.md: the same as a markdown table, without columns that mean nothing here;
+- DIR/figures/metrics_vs_<param>.png: each metric against each swept parameter.
+results.csv holds only numbers the config and seed determine, so a resumed sweep's equals an
+uninterrupted one's; wall-clock times go to DIR/timing.csv. The metrics are `--metrics`, else
+the ones the sweep's config file chose (`REPORT_METRICS`, saved in DIR/report_metrics.json by
+the sweep), else `DEFAULT_METRICS`.
 """
 
 import csv
@@ -12,23 +17,41 @@ import json
 import math
 import os
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ae_jax.errors import UserError  # noqa: E402
+from ae_jax import workdir as workdir_lib
+from ae_jax.errors import UserError
 
 SEED_KEY = "train.seed"
-DEFAULT_METRICS = ("eval/loss", "eval/mse", "eval/recon", "eval/l1", "eval/kl",
+DEFAULT_METRICS = ("eval/loss", "eval/mse", "eval/recon", "eval/kl", "vae/iwae",
+                   "vae/active_units", "vae/total_correlation", "eval/l1",
                    "code/near_zero_fraction", "code/l1_per_row", "pca/mse", "ae_over_pca",
-                   "vae/active_units", "vae/iwae", "n_params", "wall_s")
+                   "n_params", "wall_s")
 TIMING = ("wall_s", "compile_s", "epoch_s", "rows_per_s")
+# Metrics about the code's L1 activity: shown only when some run's objective had an L1 term.
+L1_METRICS = ("eval/l1", "train/l1", "code/l1_per_row")
+# y-axis labels: what each number is, with its unit.
+UNITS = {
+    "eval/loss": "objective (per example)", "train/loss": "objective (per example)",
+    "eval/mse": "per-element MSE", "recon/mse": "per-element MSE", "pca/mse": "per-element MSE",
+    "eval/recon": "reconstruction term (per example)", "eval/kl": "KL (nats per example)",
+    "vae/iwae": "IWAE bound (nats per example)", "vae/elbo": "ELBO (nats per example)",
+    "vae/kl": "KL (nats per example)", "vae/active_units": "active units",
+    "vae/total_correlation": "total correlation (nats)", "vae/mutual_info": "index-code MI (nats)",
+    "vae/dim_kl": "dimension-wise KL (nats)", "eval/l1": "sum |code| per example",
+    "code/l1_per_row": "sum |code| per example", "code/near_zero_fraction": "fraction of codes",
+    "recon/numeric_mse": "MSE of numeric columns (scaled)",
+    "recon/categorical_accuracy": "accuracy of categories",
+    "ae_over_pca": "AE MSE / PCA MSE", "n_params": "parameters", "wall_s": "seconds",
+}
+DPI = 150
+FONT = 9  # points: the smallest text on a figure
 
 
 def collect(workdir: str) -> list[dict]:
-    """One dict per finished run: its overrides, status and numeric results."""
+    """One dict per finished run: its name, overrides, status, numeric results and L1 weight."""
     path = os.path.join(workdir, "sweep.json")
     if not os.path.exists(path):
         raise UserError(f"{workdir!r} has no sweep.json, so it is not a sweep directory; run "
@@ -38,17 +61,17 @@ def collect(workdir: str) -> list[dict]:
     rows = []
     for e in entries:
         run_dir = os.path.join(workdir, e["workdir"])
-        summary_path = os.path.join(run_dir, "summary.json")
+        summary_path = os.path.join(run_dir, workdir_lib.SUMMARY)
         if e["status"] not in ("done", "diverged") or not os.path.exists(summary_path):
             continue
-        with open(summary_path) as f:
-            values = {k: v for k, v in json.load(f).items() if _is_number(v)}
-        eval_path = os.path.join(run_dir, "eval.json")
-        if os.path.exists(eval_path):
-            with open(eval_path) as f:
-                values.update({k: v for k, v in json.load(f).items() if _is_number(v)})
-        rows.append({"index": e["index"], "overrides": e["overrides"], "status": e["status"],
-                     "values": values})
+        values = {}
+        for name in (workdir_lib.SUMMARY, workdir_lib.EVAL):
+            if os.path.exists(os.path.join(run_dir, name)):
+                with open(os.path.join(run_dir, name)) as f:
+                    values.update({k: v for k, v in json.load(f).items() if _is_number(v)})
+        l1 = (workdir_lib.saved_config(run_dir) or {}).get("loss.l1_weight", 0.0)
+        rows.append({"index": e["index"], "name": e["name"], "overrides": e["overrides"],
+                     "status": e["status"], "values": values, "l1_weight": l1})
     return rows
 
 
@@ -70,7 +93,8 @@ def _setting(overrides: dict) -> tuple:
 
 
 def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dict]]:
-    """Groups runs by setting (overrides minus the seed): mean and std of each metric."""
+    """Groups runs by setting (overrides minus the seed): each metric's mean, sample standard
+    deviation (ddof 1; 0 for a single seed) and number of finite values."""
     params = sorted({k for r in rows for k in _shown(r["overrides"])})
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -84,90 +108,144 @@ def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dic
             vals = [r["values"][m] for r in runs if m in r["values"]
                     and math.isfinite(r["values"][m])]
             row[f"{m} mean"] = float(np.mean(vals)) if vals else float("nan")
-            row[f"{m} std"] = float(np.std(vals)) if len(vals) > 1 else 0.0
+            row[f"{m} std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+            row[f"{m} n"] = len(vals)
         table.append(row)
     return params, table
 
 
+def report_metrics(workdir: str) -> list[str] | None:
+    """The metrics the sweep's config file chose (DIR/report_metrics.json), if any."""
+    path = os.path.join(workdir, workdir_lib.REPORT_METRICS)
+    if not os.path.exists(path):
+        return None
+    return list(workdir_lib.read_json(path, "the report's metrics",
+                                      "delete it to report the default metrics")["metrics"])
+
+
 def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
-    """Writes results.csv, report.md and figures; returns {"rows": ..., "params": ...}."""
+    """Writes runs.csv, results.csv, report.md and figures; returns {"rows", "params", ...}."""
     rows = collect(workdir)
     if not rows:
         raise UserError(f"{workdir!r}: no finished run yet (see sweep.json); nothing to report.")
     present = {k for r in rows for k in r["values"]}
-    metrics = [m for m in (metrics or DEFAULT_METRICS) if m in present]
+    chosen = metrics or report_metrics(workdir) or list(DEFAULT_METRICS)
+    metrics = [m for m in chosen if m in present]
+    _write_runs(workdir, rows)
     params, table = aggregate(rows, metrics)
     for name, keep in (("results.csv", lambda m: m not in TIMING),
                        ("timing.csv", lambda m: m in TIMING)):
         header = [*params, "seeds", "diverged"] + [f"{m} {s}" for m in metrics if keep(m)
-                                                   for s in ("mean", "std")]
+                                                   for s in ("mean", "std", "n")]
         with open(os.path.join(workdir, name), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
             w.writeheader()
             w.writerows(table)
-    # All-zero columns (e.g. eval/kl of autoencoders) stay in the CSV, not in the table.
-    metrics = [m for m in metrics if any(row[f"{m} mean"] != 0 for row in table)]
-    lines = ["| " + " | ".join([*params, "seeds", *metrics]) + " |",
-             "|" + "---|" * (len(params) + 1 + len(metrics))]
+    shown = _meaningful(metrics, table, rows)
+    lines = ["| " + " | ".join([*params, "seeds", *shown]) + " |",
+             "|" + "---|" * (len(params) + 1 + len(shown))]
     for row in table:
         cells = [str(row[p]) for p in params] + [str(row["seeds"])]
-        cells += [f"{row[f'{m} mean']:.4g} ± {row[f'{m} std']:.2g}" for m in metrics]
+        cells += [f"{row[f'{m} mean']:.4g} ± {row[f'{m} std']:.2g}" for m in shown]
         lines.append("| " + " | ".join(cells) + " |")
-    figures = plot(workdir, params, table, metrics)
+    figures = plot(workdir, params, table, [m for m in shown if m != "n_params"])
+    seeds = sorted({row["seeds"] for row in table})
     md = [f"# Sweep report: {os.path.abspath(workdir)}", "",
-          f"{len(rows)} finished runs, {len(table)} settings; mean ± std over seeds.", "",
+          f"{len(rows)} finished runs, {len(table)} settings; mean ± sample standard deviation "
+          f"(ddof 1) over n = {'/'.join(map(str, seeds))} seeds per setting.", "",
           *lines, "", *[f"![{os.path.basename(p)}](figures/{os.path.basename(p)})"
                         for p in figures]]
     with open(os.path.join(workdir, "report.md"), "w") as f:
         f.write("\n".join(md) + "\n")
-    return {"params": params, "rows": table, "figures": figures}
+    return {"params": params, "rows": table, "figures": figures, "metrics": shown}
+
+
+def _meaningful(metrics: list[str], table: list[dict], rows: list[dict]) -> list[str]:
+    """The metrics report.md shows: not all zero, no wall-clock time (a group's runs share one),
+    no L1 activity when no run had an L1 term."""
+    l1_used = any(r["l1_weight"] for r in rows)
+    return [m for m in metrics if m not in TIMING and (l1_used or m not in L1_METRICS)
+            and any(row[f"{m} mean"] != 0 for row in table)]
+
+
+def _write_runs(workdir: str, rows: list[dict]) -> None:
+    """DIR/runs.csv: one row per run, its overrides then its numbers (tidy data)."""
+    keys = sorted({k for r in rows for k in r["overrides"] if not k.startswith("_")})
+    values = sorted({k for r in rows for k in r["values"]})
+    with open(os.path.join(workdir, "runs.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["index", "name", "status", *keys, *values])
+        for r in sorted(rows, key=lambda r: r["index"]):
+            w.writerow([r["index"], r["name"], r["status"],
+                        *[json.dumps(r["overrides"][k]) if k in r["overrides"] else ""
+                          for k in keys],
+                        *[r["values"].get(k, "") for k in values]])
 
 
 def plot(workdir: str, params: list[str], table: list[dict], metrics: list[str]) -> list[str]:
-    """One figure per swept numeric parameter: each metric against it, a line per other setting."""
+    """One figure per swept parameter: a panel per metric (mean ± sample sd over seeds), a series
+    per setting of the other parameters; named variants as unjoined points on a categorical axis,
+    numbers joined by lines on a log axis when they span 10x or more."""
     out_dir = os.path.join(workdir, "figures")
     os.makedirs(out_dir, exist_ok=True)
     written = []
-    varying = [m for m in metrics if m not in ("wall_s", "n_params")
-               and len({round(row[f"{m} mean"], 12) for row in table}) > 1]
-    shown = varying[:6] or metrics[:1]
+    varying = [m for m in metrics if len({round(row[f"{m} mean"], 12) for row in table}) > 1]
+    shown = varying[:9] or metrics[:1]
     for p in params:
         xs = [row[p] for row in table]
         if len({json.dumps(x) for x in xs}) < 2:
             continue
-        numeric = all(_is_number(x) for x in xs)
-        # Named variants (a model, a data set) go on a categorical axis, in sweep order.
-        categories = list(dict.fromkeys(json.dumps(x) for x in xs))
-        def pos(r, p=p, numeric=numeric, categories=categories):
-            return r[p] if numeric else categories.index(json.dumps(r[p]))
-
-        others = [q for q in params if q != p]
-        fig, axes = plt.subplots(1, len(shown), figsize=(3.3 * len(shown), 2.9), squeeze=False)
-        for ax, m in zip(axes[0], shown, strict=True):
-            lines: dict[tuple, list] = {}
-            for row in table:
-                lines.setdefault(tuple(row[q] for q in others), []).append(row)
-            for key, rs in lines.items():
-                rs = sorted(rs, key=pos)
-                label = ",".join(f"{q.split('.')[-1]}={v}" for q, v in zip(others, key,
-                                                                          strict=True))
-                ax.errorbar([pos(r) for r in rs], [r[f"{m} mean"] for r in rs],
-                            yerr=[r[f"{m} std"] for r in rs], marker="o", ms=3, capsize=2,
-                            label=label or None)
-            if not numeric:
-                ax.set_xticks(range(len(categories)))
-                ax.set_xticklabels([json.loads(c) for c in categories], fontsize=7, rotation=30)
-            elif all(x > 0 for x in xs) and max(xs) / min(xs) >= 100:
-                ax.set_xscale("log")
-            elif min(xs) == 0 and max(xs) > 0 and sorted(set(xs))[1] / max(xs) < 0.01:
-                ax.set_xscale("symlog", linthresh=sorted(set(xs))[1])
-            ax.set_title(m, fontsize=9)
-            ax.set_xlabel(p, fontsize=8)
-        if len(lines) > 1:
-            axes[0][0].legend(fontsize=6)
-        fig.subplots_adjust(left=0.07, right=0.99, bottom=0.18, top=0.88, wspace=0.35)
         path = os.path.join(out_dir, f"metrics_vs_{p.replace('.', '_')}.png")
-        fig.savefig(path, dpi=80)
-        plt.close(fig)
+        _figure(path, p, [q for q in params if q != p], table, shown)
         written.append(path)
     return written
+
+
+def _figure(path: str, p: str, others: list[str], table: list[dict], metrics: list[str]):
+    xs = [row[p] for row in table]
+    numeric = all(_is_number(x) for x in xs)
+    categories = list(dict.fromkeys(json.dumps(x) for x in xs))  # named variants, sweep order
+    series: dict[tuple, list] = {}
+    for row in table:
+        series.setdefault(tuple(row[q] for q in others), []).append(row)
+    ncols = min(3, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    fig = Figure(figsize=(3.6 * ncols, 2.9 * nrows + 0.5), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    width = 0.5 / max(len(series), 1)  # categorical: series side by side within a category
+    for ax, m in zip(axes, metrics, strict=False):
+        for s, (key, rs) in enumerate(series.items()):
+            label = ", ".join(f"{q.split('.')[-1]}={v}" for q, v in zip(others, key, strict=True))
+            if numeric:
+                rs = sorted(rs, key=lambda r: r[p])
+                x = [r[p] for r in rs]
+                style = {"marker": "o", "linestyle": "-"}
+            else:
+                x = [categories.index(json.dumps(r[p])) + (s - (len(series) - 1) / 2) * width
+                     for r in rs]
+                style = {"marker": "o", "linestyle": "none"}
+            ax.errorbar(x, [r[f"{m} mean"] for r in rs], yerr=[r[f"{m} std"] for r in rs],
+                        ms=4, capsize=3, label=label or None, **style)
+        if not numeric:
+            ax.set_xticks(range(len(categories)))
+            ax.set_xticklabels([json.loads(c) for c in categories], rotation=25, ha="right")
+            ax.set_xlim(-0.6, len(categories) - 0.4)
+        elif all(x > 0 for x in xs) and max(xs) / min(xs) >= 10:
+            ax.set_xscale("log")
+        elif min(xs) == 0 and max(xs) > 0 and len(set(xs)) > 2 and \
+                max(xs) / sorted(set(xs))[1] >= 10:
+            ax.set_xscale("symlog", linthresh=sorted(set(xs))[1])
+        ax.set_title(m, fontsize=FONT + 1)
+        ax.set_ylabel(UNITS.get(m, m), fontsize=FONT)
+        ax.set_xlabel(p if numeric else p.split(".")[-1], fontsize=FONT)
+        ax.tick_params(labelsize=FONT)
+        ax.grid(alpha=0.3)
+    if len(series) > 1:
+        axes[0].legend(fontsize=FONT)
+    n = sorted({row[f"{m} n"] for row in table for m in metrics})
+    fig.suptitle(f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds",
+                 fontsize=FONT)
+    fig.savefig(path, dpi=DPI)

@@ -182,8 +182,11 @@ def check_unchanged(base, runs: list[Run], workdir: str) -> None:
 
 def run_sweep(base, overrides: list[dict], workdir: str, shard: tuple[int, int] = (0, 1),
               max_models: int = 256, launcher: str = "local", ray_address: str = "",
-              ray_cpus: float = 1.0, ray_gpus: float = 0.0) -> dict:
+              ray_cpus: float = 1.0, ray_gpus: float = 0.0,
+              report_metrics: list[str] | None = None) -> dict:
     """Runs this shard's share of the sweep; returns the rebuilt sweep.json.
+
+    `report_metrics` (the config file's REPORT_METRICS) are saved for `report.write_report`.
 
     Shard i of n takes the runs whose index is i mod n, so n processes with
     i = 0..n-1 on one shared workdir cover every run exactly once.
@@ -193,6 +196,9 @@ def run_sweep(base, overrides: list[dict], workdir: str, shard: tuple[int, int] 
     mine = [r for r in runs if r.index % n == i]
     check_unchanged(base, mine, workdir)
     write_status(workdir, runs)
+    if report_metrics:
+        workdir_lib.write_json(os.path.join(workdir, workdir_lib.REPORT_METRICS),
+                               {"metrics": list(report_metrics)})
     logging.info("sweep: %d runs, shard %d/%d takes %d", len(runs), i, n, len(mine))
     if launcher == "local":
         train_runs(base, mine, max_models)

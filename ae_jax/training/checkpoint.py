@@ -12,6 +12,8 @@ complete, so a process killed mid-save leaves the previous checkpoints intact
 and the half-written one is ignored. Saves are asynchronous; `close()` waits.
 """
 
+import contextlib
+import logging
 import os
 import shutil
 
@@ -33,6 +35,23 @@ class DamagedCheckpoint(Exception):
         super().__init__(f"{where} cannot be read ({type(cause).__name__}: {text})")
 
 
+class _ReadOnlyNotices(logging.Filter):
+    """Drops orbax's two warnings that a read-only manager is read-only (it is asked to be),
+    so `ae_jax.load` prints nothing; as a context manager, on the "absl" logger."""
+
+    NOTICES = ("read_only=True, setting save_interval_steps", "Given directory is read only")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(n in record.getMessage() for n in self.NOTICES)
+
+    def __enter__(self):
+        logging.getLogger("absl").addFilter(self)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger("absl").removeFilter(self)
+
+
 class Checkpointer:
     """Saves and restores one run's checkpoints; keeps the last `keep` and the best."""
 
@@ -48,15 +67,16 @@ class Checkpointer:
         me = jax.process_index()
         if not read_only:
             os.makedirs(self.directory, exist_ok=True)  # orbax won't with active_processes
-        options = ocp.CheckpointManagerOptions(
-            preservation_policy=policy, create=False, read_only=read_only,
-            cleanup_tmp_directories=not read_only,
-            multiprocessing_options=ocp.options.MultiprocessingOptions(
-                primary_host=me, active_processes={me}),
-        )
-        self.manager = ocp.CheckpointManager(
-            self.directory, item_names=("state", "meta"), options=options
-        )
+        with _ReadOnlyNotices() if read_only else contextlib.nullcontext():
+            options = ocp.CheckpointManagerOptions(
+                preservation_policy=policy, create=False, read_only=read_only,
+                cleanup_tmp_directories=not read_only,
+                multiprocessing_options=ocp.options.MultiprocessingOptions(
+                    primary_host=me, active_processes={me}),
+            )
+            self.manager = ocp.CheckpointManager(
+                self.directory, item_names=("state", "meta"), options=options
+            )
         self.keep = keep
         if not read_only:
             self.prune()

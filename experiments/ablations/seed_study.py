@@ -1,27 +1,7 @@
-r"""Seed study: the four seed models, as the seed trains them, on two bundled data sets.
+"""The shipped config `ablations/seed_study` (ae_jax/configs/ablations/seed_study.py).
 
-  python -m experiments.sweep --config=experiments/ablations/seed_study.py --workdir=runs/seed_study
-  python -m experiments.report --workdir=runs/seed_study
-
-40 runs (4 models x {breast_cancer, digits} x 5 seeds), each with the seed's own
-settings (5 epochs; batch 1000, 100 for the VAE). The report gives validation MSE,
-code sparsity, parameter count and wall time per model and data set.
+`--config=ablations/seed_study` names it from any directory; this file keeps
+`--config=experiments/ablations/seed_study.py` working.
 """
 
-from ae_jax import sweeps as sweep
-from ae_jax.config import default_config
-from experiments.configs import seed_deep, seed_simple, seed_sparse, seed_vae
-
-SEEDS = {"simple": seed_simple, "sparse": seed_sparse, "deep": seed_deep, "vae": seed_vae}
-
-
-def get_config():
-    return default_config()
-
-
-def get_sweep():
-    base = default_config()
-    models = [sweep.named(name, sweep.config_diff(base, module.get_config()))
-              for name, module in SEEDS.items()]
-    return sweep.product(models, {"data.name": ["breast_cancer", "digits"]},
-                         {"train.seed": list(range(5))})
+from ae_jax.configs.ablations.seed_study import get_config, get_sweep  # noqa: F401

@@ -1,16 +1,7 @@
-r"""InfoVAE (Zhao et al. 2019, alpha = 0): the ELBO plus the MMD between q(z) and the
-prior (loss.mmd_weight=100).
+"""The shipped config `info_vae` (ae_jax/configs/info_vae.py).
 
-  python -m experiments.main --config=experiments/configs/info_vae.py --workdir=runs/info_vae
-  python -m experiments.main --config=experiments/configs/info_vae.py:FILE.csv \
-      --workdir=runs/info_vae_table
-
-The model and data are `vae_objectives.get_config`'s: binarised digits, or a table (FILE.csv)
-with the mixed likelihood.
+`--config=info_vae` names it from any directory; this file keeps
+`--config=experiments/configs/info_vae.py` working.
 """
 
-from experiments.configs import vae_objectives
-
-
-def get_config(arg: str | None = None):
-    return vae_objectives.named("info_vae", arg)
+from ae_jax.configs.info_vae import get_config  # noqa: F401

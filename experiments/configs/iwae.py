@@ -1,16 +1,7 @@
-r"""IWAE (Burda et al. 2016): trained on the 5-sample importance-weighted bound
-(loss.iw_samples_train=5).
+"""The shipped config `iwae` (ae_jax/configs/iwae.py).
 
-  python -m experiments.main --config=experiments/configs/iwae.py --workdir=runs/iwae
-  python -m experiments.main --config=experiments/configs/iwae.py:FILE.csv \
-      --workdir=runs/iwae_table
-
-The model and data are `vae_objectives.get_config`'s: binarised digits, or a table (FILE.csv)
-with the mixed likelihood.
+`--config=iwae` names it from any directory; this file keeps
+`--config=experiments/configs/iwae.py` working.
 """
 
-from experiments.configs import vae_objectives
-
-
-def get_config(arg: str | None = None):
-    return vae_objectives.named("iwae", arg)
+from ae_jax.configs.iwae import get_config  # noqa: F401

@@ -1,16 +1,7 @@
-r"""WAE-MMD (Tolstikhin et al. 2018) with a random encoder: no KL (loss.beta=0), the MMD
-to the prior weighted 100.
+"""The shipped config `wae` (ae_jax/configs/wae.py).
 
-  python -m experiments.main --config=experiments/configs/wae.py --workdir=runs/wae
-  python -m experiments.main --config=experiments/configs/wae.py:FILE.csv \
-      --workdir=runs/wae_table
-
-The model and data are `vae_objectives.get_config`'s: binarised digits, or a table (FILE.csv)
-with the mixed likelihood.
+`--config=wae` names it from any directory; this file keeps
+`--config=experiments/configs/wae.py` working.
 """
 
-from experiments.configs import vae_objectives
-
-
-def get_config(arg: str | None = None):
-    return vae_objectives.named("wae", arg)
+from ae_jax.configs.wae import get_config  # noqa: F401

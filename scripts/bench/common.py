@@ -30,7 +30,7 @@ if ROOT not in sys.path:  # Run as a file, the repository root is not on the pat
     sys.path.insert(0, ROOT)
 
 from ae_jax import data as data_lib  # noqa: E402
-from experiments.configs import seed_sparse  # noqa: E402
+from ae_jax.configs import seed_sparse  # noqa: E402
 
 try:
     import psutil

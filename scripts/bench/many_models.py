@@ -10,11 +10,11 @@ import inspect
 import math
 import statistics
 
+from ae_jax.configs import seed_sparse
 from ae_jax.training import objective
 from bench import common
 from bench.common import L1_WEIGHTS, Timed, fmt, log, peak_rss_mib, rotated
 from bench.runners import EngineRunner
-from experiments.configs import seed_sparse
 
 
 def many_hypers(base, k: int) -> list[dict]:

@@ -33,7 +33,7 @@ EXTRAS_OFF = {"eval.at_end": False, "train.figures": False, "train.tensorboard":
               "train.checkpoints": False}
 
 CONFIG_FILE = '''"""seed_sparse on {path!r}, a sweep of {n} configs (by scripts/benchmark.py)."""
-from experiments.configs import seed_sparse
+from ae_jax.configs import seed_sparse
 
 OVERRIDES = {overrides!r}
 

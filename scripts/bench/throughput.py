@@ -12,10 +12,10 @@ steady epoch.
 
 import itertools
 
+from ae_jax.configs import seed_deep, seed_sparse, seed_vae
 from bench import common, keras_models
 from bench.common import Timed, fmt, fmt_int, log, peak_rss_mib, rotated, times, verdict
 from bench.runners import EngineRunner, PlainRunner
-from experiments.configs import seed_deep, seed_sparse, seed_vae
 
 SEEDS = {"sparse": seed_sparse, "deep": seed_deep, "vae": seed_vae}
 BATCHES = (1000, 64)

@@ -1,0 +1,53 @@
+"""The `ae-jax` command: `ae-jax SUBCOMMAND [flags]`, one module per subcommand.
+
+Each subcommand module defines `define_flags()` and `main(argv)`; only the chosen one is
+imported, so its absl flags are the only ones defined. `python -m experiments.main` (and the
+other `experiments/` launchers of the repository) run the same modules.
+"""
+
+import importlib
+import sys
+
+from absl import app
+
+from ae_jax import cli
+
+# name -> what it does (`ae-jax --help` lists them).
+COMMANDS = {
+    "train": "train one config (or K seeds of it together) into a workdir",
+    "sweep": "run a config's sweep (get_sweep()): grouped, resumable, shardable",
+    "evaluate": "evaluate a trained run: reconstruction vs PCA, codes, VAE bounds, figures",
+    "encode": "encode raw rows with a trained run (codes to .npy or .csv)",
+    "report": "aggregate a sweep into runs.csv, results.csv, report.md and figures",
+    "export": "export a run's encoder and decoder with jax.export (usable without ae_jax)",
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: ae-jax SUBCOMMAND [--flag=value ...]", "", "subcommands:"]
+    lines += [f"  {name:{width}}  {text}" for name, text in COMMANDS.items()]
+    lines += ["", "ae-jax SUBCOMMAND --help lists a subcommand's flags; ae-jax train "
+              "--config=NAME --helpconfig lists a config's fields.",
+              f"shipped configs (--config=NAME): {', '.join(cli.shipped_configs())}"]
+    return "\n".join(lines)
+
+
+def run(argv: list[str]) -> None:
+    """Runs `argv` = [SUBCOMMAND, flags...] (what follows `ae-jax` on the command line)."""
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        sys.exit(0 if argv else 2)
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown subcommand {name!r}; expected one of {', '.join(COMMANDS)} "
+              "(ae-jax --help lists them).", file=sys.stderr)
+        sys.exit(2)
+    module = importlib.import_module(f"ae_jax.commands.{name}")
+    module.define_flags()
+    app.run(module.main, argv=[f"ae-jax {name}", *rest], flags_parser=cli.parse_flags)
+
+
+def main() -> None:
+    """The console script's entry point."""
+    run(sys.argv[1:])

@@ -1,0 +1,36 @@
+r"""Train one config (or K seeds of it together) into a workdir.
+
+  ae-jax train --config=seed_sparse --workdir=/tmp/run \
+    [--config.model.latent_dim=4] [--config.data.path=my.csv] [--config.train.num_models=8]
+"""
+
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from ae_jax import cli, experiment
+from ae_jax.cli import cli_errors
+from ae_jax.training import distributed
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """Defines the command's flags (at run time, so importing this module defines none)."""
+    config_flags.DEFINE_config_file("config", None, "Config: a shipped name (seed_sparse) or a "
+                                    "file, FILE[:arg] (get_config()).", lock_config=True)
+    flags.DEFINE_string("workdir", None, "Directory for config.json, metrics.jsonl, ...")
+    flags.DEFINE_string("coordinator_address", "", "Multi-host: host:port of process 0.")
+    flags.DEFINE_integer("num_processes", 0, "Multi-host: number of processes.")
+    flags.DEFINE_integer("process_id", -1, "Multi-host: this process's index.")
+    flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+    cli.setup(bool(FLAGS.config.train.compilation_cache))
+    distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    with cli_errors():
+        experiment.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+

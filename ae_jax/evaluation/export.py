@@ -1,0 +1,82 @@
+"""A trained run as files usable without ae_jax: `jax.export` serialisations of its encoder and
+decoder, its parameters, preprocessing and config.
+
+`export_run(workdir, output)` writes
+- encode.jax_export: preprocessed features (N, D) float32 -> codes (N, L) (a VAE's posterior
+  mean), any N;
+- decode.jax_export: codes (N, L) float32 -> reconstructions (N, D) in the scaled feature space
+  (the likelihood's mean), any N;
+- params.msgpack (flax.serialization of the parameters), preprocessor.json, config.json and a
+  README.md saying how to call the first two with only jax and numpy.
+The parameters are constants inside the exported functions, so calling them needs nothing else.
+"""
+
+import os
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization
+
+from ae_jax import workdir as workdir_lib
+from ae_jax.errors import UserError
+from ae_jax.evaluation import trained
+
+ENCODE, DECODE, PARAMS = "encode.jax_export", "decode.jax_export", "params.msgpack"
+
+_README = """# {name}: an exported {kind}
+
+Exported by `ae-jax export` from `{workdir}` (epoch {epoch}) with jax {jax_version}.
+
+```python
+import jax, numpy as np
+
+with open("encode.jax_export", "rb") as f:
+    encode = jax.export.deserialize(bytearray(f.read()))
+with open("decode.jax_export", "rb") as f:
+    decode = jax.export.deserialize(bytearray(f.read()))
+
+x = np.zeros((5, {d}), np.float32)   # preprocessed rows: see preprocessor.json
+codes = np.asarray(encode.call(x))    # (5, {latent}){code_note}
+recon = np.asarray(decode.call(codes))  # (5, {d}), the scaled feature space
+```
+
+Any number of rows; float32 only. Features are the training columns after the preprocessing in
+`preprocessor.json` ({scaling} scaling; categories encoded as listed there). `params.msgpack`
+holds the same parameters (`flax.serialization.msgpack_restore`), `config.json` the run's config.
+"""
+
+
+def export_run(workdir: str, output: str, which: str = "latest") -> dict:
+    """Writes the export of the run in `workdir` to the folder `output`; returns what it wrote."""
+    if os.path.exists(output) and (not os.path.isdir(output) or os.listdir(output)):
+        raise UserError(f"--output {output!r} exists and is not an empty folder; choose a new "
+                        "folder (nothing was written).")
+    model = trained.load(workdir, which)
+    d, latent = model.num_features, model.config.model.latent_dim
+    params = jax.tree.map(jnp.asarray, model.params)
+    module = model.model
+    encode = jax.jit(lambda x: module.apply({"params": params}, x, method="encode"))
+    decode = jax.jit(lambda z: module.apply({"params": params}, z, method="decode"))
+    (n,) = jax.export.symbolic_shape("n")
+    serialized = {  # both made before any file is written
+        ENCODE: jax.export.export(encode)(jax.ShapeDtypeStruct((n, d), jnp.float32)).serialize(),
+        DECODE: jax.export.export(decode)(jax.ShapeDtypeStruct((n, latent), jnp.float32)
+                                          ).serialize(),
+    }
+    os.makedirs(output, exist_ok=True)
+    for name, blob in serialized.items():
+        with open(os.path.join(output, name), "wb") as f:
+            f.write(blob)
+    with open(os.path.join(output, PARAMS), "wb") as f:
+        f.write(serialization.msgpack_serialize(jax.tree.map(np.asarray, model.params)))
+    for name in (workdir_lib.PREPROCESSOR, workdir_lib.CONFIG):
+        shutil.copyfile(os.path.join(workdir, name), os.path.join(output, name))
+    with open(os.path.join(output, "README.md"), "w") as f:
+        f.write(_README.format(
+            name=os.path.basename(os.path.abspath(workdir)), workdir=workdir, epoch=model.epoch,
+            kind="VAE" if model.is_vae else "autoencoder", jax_version=jax.__version__, d=d,
+            latent=latent, scaling=model.config.data.scaling,
+            code_note=", posterior means" if model.is_vae else ""))
+    return {"output": output, "features": d, "latent_dim": latent, "epoch": model.epoch}

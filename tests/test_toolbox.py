@@ -1,0 +1,171 @@
+"""The researcher's toolbox: the `ae-jax` command from a built wheel outside the source tree,
+configs by name, --helpconfig, jax.export of a run, and the sweep report's files."""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_breast_cancer
+
+import ae_jax
+from ae_jax import experiment
+from ae_jax.configs import seed_sparse
+from ae_jax.evaluation import export
+from ae_jax.sweeps import report, runner
+from ae_jax.sweeps import overrides as multi
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The wheel built from a copy of the project, installed (without its dependencies, which
+    this interpreter has) into a folder of its own; commands run from an unrelated folder."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    shutil.copytree(os.path.join(ROOT, "ae_jax"), src / "ae_jax",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(os.path.join(ROOT, name), src / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                    str(tmp / "dist"), str(src)], check=True, capture_output=True)
+    (wheel,) = (tmp / "dist").iterdir()
+    site = tmp / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
+                    str(site), str(wheel)], check=True, capture_output=True)
+    away = tmp / "elsewhere"
+    away.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site), "AE_JAX_COMPILATION_CACHE": "off"}
+    return {"site": site, "cwd": away, "env": env, "wheel": wheel}
+
+
+def _ae_jax(installed, *args):
+    return subprocess.run([str(installed["site"] / "bin" / "ae-jax"), *args],
+                          cwd=installed["cwd"], env=installed["env"], capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_wheel_installs_ae_jax_only_with_its_configs(installed):
+    tops = {p.name for p in installed["site"].iterdir()}
+    assert "ae_jax" in tops and "experiments" not in tops
+    assert (installed["site"] / "ae_jax" / "configs" / "ablations" / "beta_vae.py").exists()
+    where = subprocess.run([sys.executable, "-c", "import ae_jax; print(ae_jax.__file__)"],
+                           cwd=installed["cwd"], env=installed["env"], capture_output=True,
+                           text=True, check=True).stdout
+    assert where.startswith(str(installed["site"]))  # not the source tree's ae_jax
+
+
+def test_every_subcommand_works_from_another_folder(installed):
+    r = _ae_jax(installed, "--help")
+    assert r.returncode == 0 and all(c in r.stdout for c in
+                                     ("train", "sweep", "evaluate", "encode", "report", "export"))
+    r = _ae_jax(installed, "train", "--config=seed_sparse", "--workdir=runs/x",
+                "--config.train.epochs=2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.load(open(installed["cwd"] / "runs/x/summary.json"))["status"] == "done"
+    for args in (["evaluate", "--workdir=runs/x"],
+                 ["export", "--workdir=runs/x", "--output=exported"]):
+        r = _ae_jax(installed, *args)
+        assert r.returncode == 0, (args, r.stderr[-3000:])
+    rows = installed["cwd"] / "rows.csv"
+    bc = load_breast_cancer()
+    np.savetxt(rows, bc.data[:6], delimiter=",", header=",".join(bc.feature_names), comments="")
+    r = _ae_jax(installed, "encode", "--workdir=runs/x", f"--input={rows}", "--output=codes.npy")
+    assert r.returncode == 0 and np.load(installed["cwd"] / "codes.npy").shape == (6, 9)
+    r = _ae_jax(installed, "sweep", "--config=ablations/beta_vae", "--workdir=runs/s",
+                "--config.train.epochs=1", "--config.eval.iw_samples=2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = _ae_jax(installed, "report", "--workdir=runs/s")
+    assert r.returncode == 0 and (installed["cwd"] / "runs/s/runs.csv").exists(), r.stderr
+    # Nothing but what the commands were asked to write.
+    assert sorted(os.listdir(installed["cwd"])) == ["codes.npy", "exported", "rows.csv", "runs"]
+
+
+def test_mistakes_through_ae_jax_are_one_paragraph_with_exit_2(installed):
+    for args, text in (
+            (["train", "--config=seed_sparse", "--workdir=w", "--config.loss.betta=2"],
+             "did you mean --config.loss.beta?"),
+            (["train", "--config=seed_sparce", "--workdir=w"], "no shipped config of that name"),
+            (["trian"], "unknown subcommand 'trian'")):
+        r = _ae_jax(installed, *args)
+        errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+        assert r.returncode == 2 and len(errors) == 1 and text in errors[0], r.stderr[-2000:]
+        assert "Traceback" not in r.stderr
+
+
+def test_helpconfig_lists_fields_with_their_comments(installed):
+    r = _ae_jax(installed, "train", "--config=ablations/beta_vae", "--helpconfig")
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    i = lines.index("loss.free_bits = 0.0")
+    assert "nats per latent dimension" in lines[i + 1]
+    assert "data.binarize = 'fixed'" in lines  # the config's value, not the default
+
+
+def test_exported_encoder_equals_the_loaded_model(tmp_path):
+    c = seed_sparse.get_config()
+    c.train.epochs, c.train.figures, c.eval.at_end = 2, False, False
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    export.export_run(str(tmp_path / "run"), str(tmp_path / "out"))
+    model = ae_jax.load(str(tmp_path / "run"))
+    rows = load_breast_cancer().data[:37]
+    with open(tmp_path / "out" / export.ENCODE, "rb") as f:
+        encode = jax.export.deserialize(bytearray(f.read()))
+    with open(tmp_path / "out" / export.DECODE, "rb") as f:
+        decode = jax.export.deserialize(bytearray(f.read()))
+    codes = np.asarray(encode.call(model.features(rows)))
+    np.testing.assert_array_equal(codes, model.encode(rows))
+    np.testing.assert_allclose(np.asarray(decode.call(codes[:5])), model.decode(codes[:5]),
+                               rtol=1e-6, atol=1e-7)
+    assert "encode.call" in (tmp_path / "out" / "README.md").read_text()
+    # An existing, non-empty output folder is refused before anything is written.
+    with pytest.raises(ae_jax.UserError, match="is not an empty folder"):
+        export.export_run(str(tmp_path / "run"), str(tmp_path / "out"))
+
+
+def test_report_files_are_tidy_and_say_what_their_numbers_are(tmp_path):
+    base = seed_sparse.get_config()
+    base.train.epochs, base.eval.at_end = 2, False
+    base.train.figures, base.train.tensorboard = False, False
+    overrides = [{"loss.l1_weight": w, "train.seed": s} for w in (0.0, 1e-3, 1e-1)
+                 for s in range(3)]
+    runner.run_sweep(base, overrides, str(tmp_path), report_metrics=["eval/loss", "eval/l1"])
+    out = report.write_report(str(tmp_path))
+    assert out["metrics"] == ["eval/loss", "eval/l1"]  # the config's choice, no wall_s
+    with open(tmp_path / "runs.csv") as f:
+        runs = list(csv.DictReader(f))
+    assert len(runs) == 9 and {r["loss.l1_weight"] for r in runs} == {"0.0", "0.001", "0.1"}
+    # results.csv: the sample standard deviation (ddof 1) over the 3 seeds.
+    with open(tmp_path / "results.csv") as f:
+        results = {r["loss.l1_weight"]: r for r in csv.DictReader(f)}
+    losses = [float(r["eval/loss"]) for r in runs if r["loss.l1_weight"] == "0.1"]
+    assert float(results["0.1"]["eval/loss std"]) == pytest.approx(np.std(losses, ddof=1))
+    assert results["0.1"]["eval/loss n"] == "3"
+    md = (tmp_path / "report.md").read_text()
+    assert "sample standard deviation (ddof 1) over n = 3 seeds" in md and "wall_s" not in md
+    png = Image.open(tmp_path / "figures" / "metrics_vs_loss_l1_weight.png")
+    assert png.info["dpi"][0] == pytest.approx(150, abs=1)
+
+
+def test_importing_ae_jax_leaves_matplotlib_backend_alone():
+    code = ("import matplotlib; matplotlib.use('svg'); import ae_jax.sweeps.report, "
+            "ae_jax.evaluation.renderer; print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "svg"
+
+
+def test_loading_a_run_prints_no_library_warnings(tmp_path):
+    c = multi.apply_overrides(seed_sparse.get_config(), {"train.epochs": 1, "eval.at_end": False,
+                                                         "train.figures": False})
+    experiment.train_and_evaluate(c, str(tmp_path))
+    code = f"import ae_jax; ae_jax.load({str(tmp_path)!r})"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stderr == "" and r.stdout == ""
