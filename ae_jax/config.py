@@ -6,6 +6,7 @@ raises one `UserError` naming the field, the value and what is expected; it runs
 before data is read or anything is compiled.
 """
 
+import importlib.util
 import inspect
 import math
 
@@ -24,6 +25,7 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 RECON = ("mse", "bce", "gaussian", "cbernoulli", "mixed")
 SPARSITY = ("none", "kl")
 MMD_KERNELS = ("imq", "rbf")
+LOGGERS = ("tensorboard", "mlflow", "wandb")
 # Bundled sets, then image sets read from files in data.dir; "tfds:NAME" is allowed too.
 DATASETS = ("digits", "breast_cancer", "mnist", "fashion_mnist", "cifar10")
 SCALINGS = ("minmax", "standard", "none")
@@ -152,7 +154,13 @@ def default_config() -> ml_collections.ConfigDict:
         checkpoints=True,  # False: save none (no resume, no ae_jax.load; evaluation still runs)
         checkpoint_every=10,  # epochs between checkpoints (0 = only at the end)
         keep_checkpoints=2,  # newest checkpoints kept, besides the best by eval/loss
-        tensorboard=True,  # also write every metric and figure to workdir/tb/
+        tensorboard=True,  # also write every metric and figure to workdir/tb/ (False: drop it)
+        # Where metrics go, comma-separated: tensorboard | mlflow | wandb (the last two need
+        # pip install "ae_jax[trackers]"; they get the hyperparameters that differ from the
+        # defaults or are swept, every metric, the headline evaluation numbers and figures).
+        loggers="tensorboard",
+        tracker_project="ae_jax",  # MLflow experiment / W&B project name
+        mlflow_uri="",  # MLflow tracking URI ("" = $MLFLOW_TRACKING_URI, else MLflow's default)
         figures=True,  # write figures/ at the end (learning curves, reconstructions, samples)
     )
     c.eval = dict(
@@ -308,6 +316,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     ok = isinstance(t.checkpoint_every, int) and t.checkpoint_every >= 0
     _check(ok, "train.checkpoint_every", t.checkpoint_every, "an integer >= 0 (0 = at the end)")
     _choice(t.parallel, "train.parallel", ("auto", "none", "data", "models"))
+    parse_loggers(t.loggers)
     _number(t.log_seconds, "train.log_seconds")
     ok = isinstance(t.chunk_steps, int) and not isinstance(t.chunk_steps, bool) \
         and t.chunk_steps >= 0
@@ -319,6 +328,20 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _number(e.active_var, "eval.active_var", 0.0)
     _check(isinstance(t.seed, int) and not isinstance(t.seed, bool) and 0 <= t.seed < 2**31,
            "train.seed", t.seed, "an integer in [0, 2**31)")
+
+
+def parse_loggers(text: str) -> list[str]:
+    """train.loggers ('tensorboard,mlflow') as a list of names; UserError for an unknown name
+    or a tracker whose package is not installed (checked without importing it)."""
+    names = [n.strip() for n in str(text).split(",") if n.strip()]
+    for n in names:
+        if n not in LOGGERS:
+            raise UserError(f"train.loggers: unknown logger {n!r} in {text!r}; expected a "
+                            f"comma-separated list of {list(LOGGERS)}.")
+        if n != "tensorboard" and importlib.util.find_spec(n) is None:
+            raise UserError(f"train.loggers names {n!r}, but the {n} package is not installed; "
+                            "pip install \"ae_jax[trackers]\" (or drop it from train.loggers).")
+    return list(dict.fromkeys(names))
 
 
 def _check_vae_objective(config) -> None:

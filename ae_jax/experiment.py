@@ -220,6 +220,12 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
     return summaries, jobs
 
 
+# Evaluation numbers that also go to the hyperparameter table and the trackers.
+HEADLINE = ("recon/mse", "pca/mse", "ae_over_pca", "code/near_zero_fraction", "vae/elbo",
+            "vae/iwae", "vae/active_units", "vae/total_correlation", "recon/numeric_mse",
+            "recon/categorical_accuracy")
+
+
 def _finish_run(r: loop.Run, summary: dict, metrics: dict | None, figures: list[str]) -> None:
     """A run's last writes, after its figures: eval.json, TensorBoard, then summary.json."""
     if metrics is not None:
@@ -229,7 +235,9 @@ def _finish_run(r: loop.Run, summary: dict, metrics: dict | None, figures: list[
     for path in figures:
         r.tb.write_figure(step, f"figures/{os.path.basename(path)[:-4]}", path)
     headline = {k: v for k, v in summary.items() if k.startswith("eval/") and v is not None}
-    r.tb.write_hparams(config_lib.flatten_config(r.config.to_dict()), headline)
+    headline.update({k: v for k, v in (metrics or {}).items() if k in HEADLINE
+                     and isinstance(v, int | float) and not isinstance(v, bool)})
+    r.tb.write_hparams(None, headline)
     r.tb.close()
     workdir_lib.write_json(os.path.join(r.workdir, workdir_lib.SUMMARY), summary)
 

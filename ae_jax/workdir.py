@@ -41,6 +41,7 @@ TENSORBOARD = "tb"
 FAILED = "failed.json"
 LOCK = ".lock"
 PARTIAL = "partial_epoch.msgpack"
+TRACKERS = "trackers.json"  # the run's MLflow / W&B run ids, so a resumed run continues them
 REPORT_METRICS = "report_metrics.json"  # a sweep directory's: the metrics its config chose
 FINISHED = ("done", "diverged")
 SECTIONS = ("data", "model", "loss", "optim", "train", "eval")  # config.json's config part

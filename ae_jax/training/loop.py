@@ -22,7 +22,7 @@ from absl import logging
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import Dataset, save_preprocessor
 from ae_jax.errors import UserError
-from ae_jax.training import chunking, distributed, objective, placement, writers
+from ae_jax.training import chunking, distributed, objective, placement, trackers
 from ae_jax.training import engine as engine_lib
 from ae_jax.training.checkpoint import Checkpointer, DamagedCheckpoint, NullCheckpointer
 from ae_jax.training.group import ProgramCache, signature_key
@@ -43,7 +43,7 @@ class Run:
     history: list[dict] = dataclasses.field(default_factory=list)
     status: str = "running"  # running | diverged (a finished run that never diverged: done)
     diverged_step: int | None = None
-    tb: writers.MetricWriter | writers.NullWriter | None = None
+    tb: trackers.MultiWriter | None = None  # TensorBoard and the trackers of train.loggers
 
     @property
     def running(self) -> bool:
@@ -259,13 +259,12 @@ def train(configs: list, workdirs: list[str], ds: Dataset, stop,
 
     epochs = cfg.train.epochs
     purge = start * engine.steps_per_epoch + 1 if start else None
-    tb_cls = writers.MetricWriter if cfg.train.tensorboard and writer else writers.NullWriter
     files = [open(os.path.join(r.workdir, workdir_lib.METRICS) if writer else os.devnull, "w")
              for r in runs]
     for r, f in zip(runs, files, strict=True):
         # A resumed run redoes the epochs after its checkpoint: TensorBoard drops their points.
-        r.tb = tb_cls(os.path.join(r.workdir, workdir_lib.TENSORBOARD), purge_step=purge)
-        r.tb.write_text("config", f"```json\n{r.config.to_json_best_effort(indent=2)}\n```")
+        r.tb = trackers.open_writers(r.config, r.workdir, configs, purge) if writer \
+            else trackers.MultiWriter([], {})
         f.writelines(json.dumps(row) + "\n" for row in r.history)
         f.flush()
     epoch_runner = chunking.EpochRunner(prog, place, hypers, n_train, cfg, stop, runs)

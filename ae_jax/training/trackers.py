@@ -1,0 +1,212 @@
+"""Experiment trackers behind the metric-writer interface: MLflow and Weights & Biases.
+
+`open_writers(config, workdir, hparams, purge_step)` returns one writer for a run that forwards
+to every logger `train.loggers` names: TensorBoard (`writers.MetricWriter`, DIR/tb/), MLflow
+(`MlflowWriter`) and W&B (`WandbWriter`). The tracker packages are optional extras
+(`pip install "ae_jax[trackers]"`) imported only when named. A resumed run continues its tracker
+run: their ids are kept in DIR/trackers.json.
+
+What goes to a tracker: the hyperparameters of `hparams_of` (the fields that differ from the
+defaults and those that differ within the run's group, i.e. the swept ones) once at the start;
+every per-epoch metric; the headline evaluation numbers and the figures at the end.
+"""
+
+import os
+import time
+
+from ae_jax import config as config_lib
+from ae_jax import workdir as workdir_lib
+from ae_jax.training import writers
+
+
+def parse_loggers(config) -> list[str]:
+    """train.loggers as a list (checked by `config.parse_loggers`); train.tensorboard=False
+    drops TensorBoard."""
+    names = config_lib.parse_loggers(config.train.loggers)
+    return [n for n in names if n != "tensorboard" or config.train.tensorboard]
+
+
+def hparams_of(config, group: list) -> dict:
+    """The config fields worth a tracker's hyperparameter table: those that differ from
+    `default_config()` or among the runs of `group` (the swept ones)."""
+    flat = config_lib.flatten_config(config.to_dict())
+    defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
+    others = [config_lib.flatten_config(c.to_dict()) for c in group]
+    varying = {k for o in others for k, v in o.items() if v != flat.get(k)}
+    return {k: v for k, v in flat.items() if v != defaults.get(k) or k in varying}
+
+
+def _ids(workdir: str) -> dict:
+    path = os.path.join(workdir, workdir_lib.TRACKERS)
+    if not os.path.exists(path):
+        return {}
+    return workdir_lib.read_json(path, "the run's tracker ids",
+                                 "delete it to start new tracker runs")
+
+
+def _save_id(workdir: str, name: str, run_id: str) -> None:
+    ids = _ids(workdir)
+    ids[name] = run_id
+    workdir_lib.write_json(os.path.join(workdir, workdir_lib.TRACKERS), ids)
+
+
+class MlflowWriter:
+    """Logs to MLflow with its client API (no global active run, so K runs can log at once).
+
+    The tracking URI is train.mlflow_uri, else $MLFLOW_TRACKING_URI, else MLflow's default; the
+    experiment is train.tracker_project. An explicit file: URI opts in to MLflow's file store.
+    """
+
+    def __init__(self, config, workdir: str, hparams: dict):
+        from mlflow.entities import Param
+        from mlflow.tracking import MlflowClient
+
+        uri = str(config.train.mlflow_uri) or os.environ.get("MLFLOW_TRACKING_URI") or None
+        if uri and uri.startswith("file:"):
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        self.client = MlflowClient(tracking_uri=uri)
+        project = str(config.train.tracker_project)
+        exp = self.client.get_experiment_by_name(project)
+        exp_id = exp.experiment_id if exp else self.client.create_experiment(project)
+        self.last_step = 0
+        self.run_id = _ids(workdir).get("mlflow")
+        if self.run_id is None:
+            run = self.client.create_run(exp_id, run_name=os.path.basename(
+                os.path.normpath(workdir)), tags={"ae_jax.workdir": os.path.abspath(workdir)})
+            self.run_id = run.info.run_id
+            _save_id(workdir, "mlflow", self.run_id)
+            params = [Param(k, str(v)[:6000]) for k, v in sorted(hparams.items())]
+            for i in range(0, len(params), 100):  # MLflow takes at most 100 per batch
+                self.client.log_batch(self.run_id, params=params[i:i + 100])
+
+    def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.last_step = max(self.last_step, int(step))
+        metrics = [Metric(k, float(v), now, int(step)) for k, v in scalars.items()]
+        for i in range(0, len(metrics), 1000):
+            self.client.log_batch(self.run_id, metrics=metrics[i:i + 1000])
+
+    def write_images(self, step: int, images) -> None:  # arrays stay in TensorBoard
+        pass
+
+    def write_figure(self, step: int, tag: str, path_or_fig) -> None:
+        if isinstance(path_or_fig, str | os.PathLike):
+            self.client.log_artifact(self.run_id, os.fspath(path_or_fig), "figures")
+        else:
+            self.client.log_figure(self.run_id, path_or_fig, f"figures/{tag}.png")
+
+    def write_text(self, tag: str, text: str) -> None:
+        self.client.log_text(self.run_id, text, f"{tag}.md")
+
+    def write_hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
+        self.write_scalars(self.last_step, metrics)  # the headline numbers, at the last step
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self.run_id is not None:
+            self.client.set_terminated(self.run_id)
+            self.run_id = None
+
+
+class WandbWriter:
+    """Logs to Weights & Biases: one W&B run per ae_jax run (several may be open at once).
+
+    Online or offline as W&B is set up (WANDB_MODE=offline writes DIR/wandb/ only); the project
+    is train.tracker_project.
+    """
+
+    def __init__(self, config, workdir: str, hparams: dict):
+        import wandb
+
+        run_id = _ids(workdir).get("wandb")
+        self.run = wandb.init(project=str(config.train.tracker_project), dir=workdir,
+                              name=os.path.basename(os.path.normpath(workdir)),
+                              config=hparams, id=run_id, resume="allow" if run_id else None,
+                              reinit="create_new")
+        if run_id is None:
+            _save_id(workdir, "wandb", self.run.id)
+        self.step = 0
+
+    def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
+        self.step = max(self.step, int(step))
+        self.run.log({k: float(v) for k, v in scalars.items()}, step=self.step)
+
+    def write_images(self, step: int, images) -> None:
+        pass
+
+    def write_figure(self, step: int, tag: str, path_or_fig) -> None:
+        import wandb
+
+        self.run.log({tag: wandb.Image(path_or_fig)}, step=self.step)
+
+    def write_text(self, tag: str, text: str) -> None:  # the config is the W&B run's config
+        pass
+
+    def write_hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
+        self.run.summary.update({k: float(v) for k, v in metrics.items()})
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self.run is not None:
+            self.run.finish()
+            self.run = None
+
+
+class MultiWriter:
+    """The metric-writer interface over several writers (each call goes to all of them)."""
+
+    def __init__(self, parts: list, hparams: dict):
+        self.parts = parts
+        self.hparams = hparams
+
+    def write_scalars(self, step, scalars):
+        for p in self.parts:
+            p.write_scalars(step, scalars)
+
+    def write_images(self, step, images):
+        for p in self.parts:
+            p.write_images(step, images)
+
+    def write_figure(self, step, tag, path_or_fig):
+        for p in self.parts:
+            p.write_figure(step, tag, path_or_fig)
+
+    def write_text(self, tag, text):
+        for p in self.parts:
+            p.write_text(tag, text)
+
+    def write_hparams(self, hparams, metrics):
+        """hparams: None = those chosen at the start (`hparams_of`)."""
+        for p in self.parts:
+            p.write_hparams(self.hparams if hparams is None else hparams, metrics)
+
+    def flush(self):
+        for p in self.parts:
+            p.flush()
+
+    def close(self):
+        for p in self.parts:
+            p.close()
+
+
+def open_writers(config, workdir: str, group: list, purge_step: int | None) -> MultiWriter:
+    """The run's writers, one per logger of train.loggers (none: a writer that does nothing)."""
+    hparams = hparams_of(config, group)
+    parts: list = []
+    for name in parse_loggers(config):
+        if name == "tensorboard":
+            parts.append(writers.MetricWriter(os.path.join(workdir, workdir_lib.TENSORBOARD),
+                                              purge_step=purge_step))
+        elif name == "mlflow":
+            parts.append(MlflowWriter(config, workdir, hparams))
+        else:
+            parts.append(WandbWriter(config, workdir, hparams))
+    writer = MultiWriter(parts, hparams)
+    writer.write_text("config", f"```json\n{config.to_json_best_effort(indent=2)}\n```")
+    return writer

@@ -1,0 +1,103 @@
+"""Experiment trackers: MLflow against its local file store, Weights & Biases offline."""
+
+import json
+import os
+import struct
+
+import pytest
+
+from ae_jax import experiment
+from ae_jax.configs import seed_sparse
+from ae_jax.errors import UserError
+from ae_jax.sweeps import overrides as multi
+from ae_jax.training import trackers
+
+
+def _config(**overrides):
+    c = seed_sparse.get_config()  # loss.l1_weight = 1e-4 differs from the default 0
+    c.train.epochs = 3
+    return multi.apply_overrides(c, overrides)
+
+
+def test_hparams_are_the_changed_and_the_swept_fields():
+    a, b = _config(**{"train.seed": 0}), _config(**{"train.seed": 1})
+    hp = trackers.hparams_of(a, [a, b])
+    assert hp["loss.l1_weight"] == 1e-4 and hp["train.seed"] == 0  # changed; swept
+    assert "optim.name" not in hp and "data.val_fraction" not in hp  # defaults, not swept
+    assert len(hp) < 15
+
+
+def test_mlflow_gets_params_metrics_headline_and_figures_and_resumes_its_run(tmp_path):
+    tracking = pytest.importorskip("mlflow.tracking")
+    uri = f"file:{tmp_path / 'mlruns'}"
+    c = _config(**{"train.loggers": "tensorboard,mlflow", "train.mlflow_uri": uri,
+                   "train.epochs": 2})
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    client = tracking.MlflowClient(tracking_uri=uri)
+    run_id = json.loads((tmp_path / "run" / "trackers.json").read_text())["mlflow"]
+    run = client.get_run(run_id)
+    assert run.data.params["loss.l1_weight"] == "0.0001" and "optim.name" not in run.data.params
+    assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [1, 2]
+    for key in ("recon/mse", "pca/mse", "ae_over_pca", "eval/mse"):
+        assert key in run.data.metrics, key
+    artifacts = {a.path for a in client.list_artifacts(run_id, "figures")}
+    assert "figures/learning_curves.png" in artifacts
+    assert run.info.status == "FINISHED"
+    # More epochs into the same workdir continue the same MLflow run.
+    c.train.epochs = 3
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    assert json.loads((tmp_path / "run" / "trackers.json").read_text())["mlflow"] == run_id
+    assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [1, 2, 3]
+    assert (tmp_path / "run" / "tb").is_dir()  # TensorBoard as well
+
+
+def test_wandb_offline_logs_every_run_of_a_group(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    base = _config(**{"train.loggers": "wandb", "train.epochs": 2})
+    runs = [{"train.seed": 0}, {"train.seed": 1}]
+    multi.train_together(base, runs, str(tmp_path))
+    for o in runs:
+        workdir = tmp_path / multi.run_name(o)
+        run_id = json.loads((workdir / "trackers.json").read_text())["wandb"]
+        (offline,) = [d for d in os.listdir(workdir / "wandb") if d.endswith(run_id)]
+        records = _wandb_records(workdir / "wandb" / offline / f"run-{run_id}.wandb")
+        summary = {i.key for r in records if r.WhichOneof("record_type") == "summary"
+                   for i in r.summary.update}
+        assert {"recon/mse", "ae_over_pca", "eval/mse"} <= summary
+        history = [r for r in records if r.WhichOneof("record_type") == "history"]
+        assert len(history) == 2  # one per epoch, the headline and figures at the last
+        (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+        config = {i.key: i.value_json for i in run.config.update}
+        assert config["train.seed"] == str(o["train.seed"]) and "loss.l1_weight" in config
+        assert "optim.name" not in config
+        media = os.listdir(workdir / "wandb" / offline / "files" / "media" / "images" / "figures")
+        assert any(m.startswith("learning_curves") for m in media)
+        assert not (workdir / "tb").exists()  # only the loggers asked for
+
+
+def _wandb_records(path):
+    """The records of an offline W&B run file: a 7-byte header, then LevelDB-style log blocks
+    of 32 KiB whose records (4-byte crc, 2-byte length, 1-byte type) hold Record protobufs."""
+    from wandb.proto import wandb_internal_pb2
+
+    data, pos, block, out, pending = path.read_bytes(), 7, 32768, [], b""
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if left < 7 or (length == 0 and kind == 0):  # block trailer or padding
+            pos += left
+            continue
+        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):  # a whole record, or the last piece of one
+            out.append(wandb_internal_pb2.Record.FromString(pending))
+    return out
+
+
+def test_unknown_or_missing_logger_is_refused_before_work(tmp_path):
+    with pytest.raises(UserError, match="train.loggers: unknown logger 'comet'"):
+        experiment.train_and_evaluate(_config(**{"train.loggers": "tensorboard,comet"}),
+                                      str(tmp_path))
+    assert not os.listdir(tmp_path)
