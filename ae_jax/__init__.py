@@ -20,12 +20,19 @@ The names below are imported on first use, so `import ae_jax` stays light.
 import importlib
 
 _PUBLIC = {
-    "default_config": "ae_jax.config", "validate": "ae_jax.config",
+    "default_config": "ae_jax.config",
+    "validate": "ae_jax.config",
     "UserError": "ae_jax.errors",
-    "TrainedModel": "ae_jax.evaluation.trained", "load": "ae_jax.evaluation.trained",
-    "VAE": "ae_jax.models", "Autoencoder": "ae_jax.models", "Decoder": "ae_jax.models",
-    "Encoder": "ae_jax.models", "GaussianEncoder": "ae_jax.models", "build_model": "ae_jax.models",
-    "train_and_evaluate": "ae_jax.experiment", "train_group": "ae_jax.experiment",
+    "TrainedModel": "ae_jax.evaluation.trained",
+    "load": "ae_jax.evaluation.trained",
+    "VAE": "ae_jax.models",
+    "Autoencoder": "ae_jax.models",
+    "Decoder": "ae_jax.models",
+    "Encoder": "ae_jax.models",
+    "GaussianEncoder": "ae_jax.models",
+    "build_model": "ae_jax.models",
+    "train_and_evaluate": "ae_jax.experiment",
+    "train_group": "ae_jax.experiment",
     "train_together": "ae_jax.sweeps.overrides",
 }
 

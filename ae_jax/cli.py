@@ -16,7 +16,8 @@ import sys
 from absl import flags, logging
 
 from ae_jax import config as config_lib
-from ae_jax import config_doc, runtime
+from ae_jax import runtime
+from ae_jax.config import doc as config_doc
 from ae_jax.errors import UserError
 from ae_jax.training.signals import Interrupted
 
@@ -54,8 +55,11 @@ def shipped_configs() -> list[str]:
     names = []
     for sub in ("", "ablations"):
         folder = os.path.join(CONFIG_DIR, sub)
-        names += sorted(os.path.join(sub, f[:-3]) if sub else f[:-3]
-                        for f in os.listdir(folder) if f.endswith(".py") and f != "__init__.py")
+        names += sorted(
+            os.path.join(sub, f[:-3]) if sub else f[:-3]
+            for f in os.listdir(folder)
+            if f.endswith(".py") and f != "__init__.py"
+        )
     return names
 
 
@@ -68,28 +72,37 @@ def resolve_config(value: str) -> str:
     shipped = os.path.join(CONFIG_DIR, *path.removesuffix(".py").split("/")) + ".py"
     if re.fullmatch(r"[\w/]+(\.py)?", path) and os.path.isfile(shipped):
         return shipped + sep + arg
-    raise UserError(f"--config={value}: no config file {path!r} (paths are relative to the "
-                    f"current directory) and no shipped config of that name; shipped: "
-                    f"{', '.join(shipped_configs())}.")
+    raise UserError(
+        f"--config={value}: no config file {path!r} (paths are relative to the "
+        f"current directory) and no shipped config of that name; shipped: "
+        f"{', '.join(shipped_configs())}."
+    )
 
 
 def _load_config_file(value: str):
     """get_config([arg]) of --config=PATH[:arg] (PATH already resolved), one-paragraph errors."""
     path, _, arg = value.partition(":")
     spec = importlib.util.spec_from_file_location("_ae_jax_config", path)
+    if spec is None or spec.loader is None:
+        raise UserError(
+            f"--config={value}: {path!r} cannot be loaded as Python; expected a .py config file."
+        )
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except Exception as e:  # noqa: BLE001 - the user's file: say where it broke.
-        raise UserError(f"--config={value}: the config file raised {type(e).__name__}: {e}"
-                        ) from None
+        raise UserError(
+            f"--config={value}: the config file raised {type(e).__name__}: {e}"
+        ) from None
     get = getattr(module, "get_config", None)
     if get is None:
         raise UserError(f"--config={value}: {path!r} defines no get_config().")
     takes_arg = bool(inspect.signature(get).parameters)
     if arg and not takes_arg:
-        raise UserError(f"--config={value}: {path}'s get_config() takes no argument, so "
-                        f"':{arg}' cannot be given; drop it.")
+        raise UserError(
+            f"--config={value}: {path}'s get_config() takes no argument, so "
+            f"':{arg}' cannot be given; drop it."
+        )
     return get(arg) if arg else get()
 
 
@@ -114,7 +127,7 @@ def parse_flags(argv: list[str]) -> list[str]:
                 config_value = resolve_config(a.split("=", 1)[1])
                 a = f"--config={config_value}"
             if a.startswith("--config.") and "=" in a and a.split("=", 1)[1] in _UNSET:
-                unset.append(a[len("--config."):].split("=", 1)[0])
+                unset.append(a[len("--config.") :].split("=", 1)[0])
                 continue
             rest.append(a)
         if config_value is not None:
@@ -125,11 +138,13 @@ def parse_flags(argv: list[str]) -> list[str]:
             known = sorted(config_lib.flatten_config(config.to_dict()))
             for a in argv:
                 if a.startswith("--config.") and "=" in a:
-                    name = a[len("--config."):].split("=", 1)[0]
+                    name = a[len("--config.") :].split("=", 1)[0]
                     if name not in known:
-                        raise UserError(f"--config.{name}: the config has no field {name!r}"
-                                        f"{_nearest(name, known)} (fields are SECTION.FIELD, "
-                                        "e.g. --config.loss.beta=2).")
+                        raise UserError(
+                            f"--config.{name}: the config has no field {name!r}"
+                            f"{_nearest(name, known)} (fields are SECTION.FIELD, "
+                            "e.g. --config.loss.beta=2)."
+                        )
         try:
             args = flags.FLAGS(rest)
         except flags.Error as e:
@@ -137,9 +152,11 @@ def parse_flags(argv: list[str]) -> list[str]:
             m = re.match(r"flag --config\.([\w.]+)=(.*?): ", first)
             if m and config_value is not None:
                 current = config_lib.flatten_config(config.to_dict()).get(m.group(1))
-                raise UserError(f"--config.{m.group(1)}={m.group(2)}: cannot be read as "
-                                f"{type(current).__name__} like the config's value "
-                                f"{current!r} ({first[m.end():]}).") from None
+                raise UserError(
+                    f"--config.{m.group(1)}={m.group(2)}: cannot be read as "
+                    f"{type(current).__name__} like the config's value "
+                    f"{current!r} ({first[m.end() :]})."
+                ) from None
             raise UserError(f"{first.rstrip('.')}. Pass --helpfull to list the flags.") from None
         for name in unset:
             _unset(flags.FLAGS.config, name)
@@ -153,11 +170,14 @@ def _unset(config, name: str) -> None:
         target = target[s]
     defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
     if defaults.get(name, None) is not None:
-        raise UserError(f"--config.{name}=none: {name} is not optional (its default is "
-                        f"{defaults[name]!r}); only fields whose default is None can be unset.")
+        raise UserError(
+            f"--config.{name}=none: {name} is not optional (its default is "
+            f"{defaults[name]!r}); only fields whose default is None can be unset."
+        )
     try:
         target[leaf] = None
     except (TypeError, ValueError):
-        raise UserError(f"--config.{name}=none: {name} is not optional (its value is "
-                        f"{target[leaf]!r}); only fields whose default is None can be unset."
-                        ) from None
+        raise UserError(
+            f"--config.{name}=none: {name} is not optional (its value is "
+            f"{target[leaf]!r}); only fields whose default is None can be unset."
+        ) from None

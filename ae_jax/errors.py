@@ -5,6 +5,7 @@ after `error: `, with no traceback, and exits with status 2; the message must sa
 wrong (field, file, column, row, value) and what is expected instead.
 """
 
+
 class UserError(ValueError):
     """A mistake the user can fix: bad config value, bad data file, wrong workdir."""
 

@@ -15,6 +15,8 @@ import errno
 import functools
 import os
 import time
+from collections.abc import Sequence
+from typing import cast
 
 import ml_collections
 from absl import logging
@@ -25,6 +27,7 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.data import load_dataset
 from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate, figure_data
+from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation.figure_writer import FigureWriter
 from ae_jax.models import model_from_config
 from ae_jax.training import distributed, group, loop, resources
@@ -56,15 +59,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[
 
 def _check_fits(configs: list, ds) -> None:
     c = configs[0]
-    resources.check_fits(c, model_from_config(c, ds.num_features, ds.image_shape,
-                                              ds.preprocessor.layout()),
-                         ds.num_features, ds.train.shape[0], ds.val.shape[0], len(configs),
-                         ds.image_shape)
+    resources.check_fits(
+        c,
+        model_from_config(c, ds.num_features, ds.image_shape, ds.preprocessor.layout()),
+        ds.num_features,
+        ds.train.shape[0],
+        ds.val.shape[0],
+        len(configs),
+        ds.image_shape,
+    )
 
 
-def train_group(configs: list, workdirs: list[str], dataset=None,
-                programs: group.ProgramCache | None = None,
-                figure_writer: FigureWriter | None = None) -> list[dict]:
+def train_group(
+    configs: list,
+    workdirs: list[str],
+    dataset=None,
+    programs: group.ProgramCache | None = None,
+    figure_writer: FigureWriter | None = None,
+) -> list[dict]:
     """Trains len(configs) runs that differ only in vmappable scalars, together; evaluates them.
 
     Returns one summary dict per run (also written to each workdir/summary.json). A run whose
@@ -90,19 +102,26 @@ def train_group(configs: list, workdirs: list[str], dataset=None,
     _check_fits(configs, ds)
     for w in workdirs:
         workdir_lib.prepare(w, ds.num_features, ds.columns)
-    finished = [None if e else workdir_lib.finished_summary(w)
-                for e, w in zip(extends, workdirs, strict=True)]
+    finished = [
+        None if e else workdir_lib.finished_summary(w)
+        for e, w in zip(extends, workdirs, strict=True)
+    ]
     if all(finished):
-        logging.info("all %d run(s) already finished; not retraining (delete summary.json "
-                     "to train again)", len(workdirs))
-        return finished
+        logging.info(
+            "all %d run(s) already finished; not retraining (delete summary.json to train again)",
+            len(workdirs),
+        )
+        return cast(list[dict], finished)  # all(finished): none of them is None
     if any(finished):
         todo = [i for i, f in enumerate(finished) if f is None]
-        trained = iter(train_group([configs[i] for i in todo], [workdirs[i] for i in todo], ds,
-                                   programs, figure_writer))
+        trained = iter(
+            train_group(
+                [configs[i] for i in todo], [workdirs[i] for i in todo], ds, programs, figure_writer
+            )
+        )
         return [f if f is not None else next(trained) for f in finished]
     own = figure_writer is None
-    writer = FigureWriter() if own else figure_writer
+    writer = figure_writer if figure_writer is not None else FigureWriter()
     try:
         summaries = _train_and_finish(configs, workdirs, ds, programs, writer)
         if own:
@@ -123,11 +142,15 @@ def train_group(configs: list, workdirs: list[str], dataset=None,
     return summaries
 
 
-_STORAGE = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
-            errno.EROFS: "read-only file system", errno.EACCES: "permission denied"}
+_STORAGE = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+}
 
 
-def storage_error(e: BaseException) -> str | None:
+def storage_error(e: BaseException | None) -> str | None:
     """What a full, read-only or forbidden disk looks like in `e` or its causes (orbax wraps
     them in ValueErrors with the errno's text), or None for any other error."""
     seen = set()
@@ -136,10 +159,12 @@ def storage_error(e: BaseException) -> str | None:
         if isinstance(e, OSError) and e.errno in _STORAGE:
             return f"{_STORAGE[e.errno]}: {e.filename or ''}".rstrip(": ")
         text = str(e)
-        for marker, why in (("No space left on device", _STORAGE[errno.ENOSPC]),
-                            ("RESOURCE_EXHAUSTED", _STORAGE[errno.ENOSPC]),
-                            ("Read-only file system", _STORAGE[errno.EROFS]),
-                            ("Disk quota exceeded", _STORAGE[errno.EDQUOT])):
+        for marker, why in (
+            ("No space left on device", _STORAGE[errno.ENOSPC]),
+            ("RESOURCE_EXHAUSTED", _STORAGE[errno.ENOSPC]),
+            ("Read-only file system", _STORAGE[errno.EROFS]),
+            ("Disk quota exceeded", _STORAGE[errno.EDQUOT]),
+        ):
             if marker in text:
                 return why
         e = e.__cause__ or e.__context__
@@ -151,10 +176,12 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter) -> 
         if distributed.is_writer():  # Other hosts of a multi-host run only compute.
             for w in workdirs:
                 locks.enter_context(workdir_lib.WorkdirLock(w))
-        done = [workdir_lib.finished_summary(w) if not workdir_lib.check_config(w, c) else None
-                for c, w in zip(configs, workdirs, strict=True)]
+        done = [
+            workdir_lib.finished_summary(w) if not workdir_lib.check_config(w, c) else None
+            for c, w in zip(configs, workdirs, strict=True)
+        ]
         if all(done):  # Finished by another process meanwhile.
-            return done
+            return cast(list[dict], done)  # all(done): none of them is None
         with StopRequests() as stop:
             trained = loop.train(configs, workdirs, ds, stop, programs)
             summaries, jobs = _evaluate(trained, stop)
@@ -164,8 +191,9 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter) -> 
                 if inputs is None:
                     writer.submit(finish, [])
                 else:
-                    writer.submit_figures(os.path.join(r.workdir, workdir_lib.FIGURES), inputs,
-                                          finish)
+                    writer.submit_figures(
+                        os.path.join(r.workdir, workdir_lib.FIGURES), inputs, finish
+                    )
             # The locks are released once every run of the group is marked done.
             writer.submit(locks.pop_all().close)
     return summaries
@@ -178,12 +206,18 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
     summaries = []
     for r in runs:
         summary = dict(r.history[-1] if r.history else {"epoch": 0, "step": 0})
-        summary.update({
-            "status": "done" if r.running else r.status, "diverged_step": r.diverged_step,
-            "wall_s": trained.wall_s, "compile_s": trained.compile_s,
-            "n_params": trained.n_params, "num_models_together": k,
-            "resumed_from_epoch": trained.start_epoch, "best_epoch": r.checkpointer.best_epoch(),
-        })
+        summary.update(
+            {
+                "status": "done" if r.running else r.status,
+                "diverged_step": r.diverged_step,
+                "wall_s": trained.wall_s,
+                "compile_s": trained.compile_s,
+                "n_params": trained.n_params,
+                "num_models_together": k,
+                "resumed_from_epoch": trained.start_epoch,
+                "best_epoch": r.checkpointer.best_epoch(),
+            }
+        )
         summaries.append(summary)
     _log_summary(summaries, [r.workdir for r in runs])
     if not distributed.is_writer():
@@ -198,19 +232,34 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
     results = None
     t0 = time.perf_counter()
     if cfg.eval.at_end:
-        logging.info("evaluating %d model(s) together on %d validation rows%s ...", k,
-                     ds.val.shape[0], f" (IWAE with k = {cfg.eval.iw_samples})"
-                     if cfg.model.name == "vae" else "")
-        results = evaluate.evaluate_group(trained.engine.model, trained.params, data, configs,
-                                          trained.epoch, stop=check_stop)
+        logging.info(
+            "evaluating %d model(s) together on %d validation rows%s ...",
+            k,
+            ds.val.shape[0],
+            f" (IWAE with k = {cfg.eval.iw_samples})" if cfg.model.name == "vae" else "",
+        )
+        results = evaluate.evaluate_group(
+            trained.engine.model, trained.params, data, configs, trained.epoch, stop=check_stop
+        )
     check_stop()
-    inputs = [None] * k
+    inputs: Sequence[figures_lib.FigureInputs | None] = [None] * k
     if cfg.train.figures:
-        inputs = figure_data.figure_inputs(trained.engine.model, trained.params, data, configs,
-                                        results, [r.history for r in runs], trained.epoch)
+        inputs = figure_data.figure_inputs(
+            trained.engine.model,
+            trained.params,
+            data,
+            configs,
+            results,
+            [r.history for r in runs],
+            trained.epoch,
+        )
     check_stop()
-    logging.info("evaluated in %.2f s; writing eval.json, figures and summaries of %d run(s) "
-                 "in the background", time.perf_counter() - t0, k)
+    logging.info(
+        "evaluated in %.2f s; writing eval.json, figures and summaries of %d run(s) "
+        "in the background",
+        time.perf_counter() - t0,
+        k,
+    )
     jobs = []
     for i, r in enumerate(runs):
         metrics = None
@@ -221,9 +270,18 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
 
 
 # Evaluation numbers that also go to the hyperparameter table and the trackers.
-HEADLINE = ("recon/mse", "pca/mse", "ae_over_pca", "code/near_zero_fraction", "vae/elbo",
-            "vae/iwae", "vae/active_units", "vae/total_correlation", "recon/numeric_mse",
-            "recon/categorical_accuracy")
+HEADLINE = (
+    "recon/mse",
+    "pca/mse",
+    "ae_over_pca",
+    "code/near_zero_fraction",
+    "vae/elbo",
+    "vae/iwae",
+    "vae/active_units",
+    "vae/total_correlation",
+    "recon/numeric_mse",
+    "recon/categorical_accuracy",
+)
 
 
 def _finish_run(r: loop.Run, summary: dict, metrics: dict | None, figures: list[str]) -> None:
@@ -232,11 +290,17 @@ def _finish_run(r: loop.Run, summary: dict, metrics: dict | None, figures: list[
         metrics["figures"] = [os.path.relpath(f, r.workdir) for f in figures]
         evaluate.write_eval(r.workdir, metrics)
     step = summary["step"]
+    assert r.tb is not None  # opened by loop.train
     for path in figures:
         r.tb.write_figure(step, f"figures/{os.path.basename(path)[:-4]}", path)
     headline = {k: v for k, v in summary.items() if k.startswith("eval/") and v is not None}
-    headline.update({k: v for k, v in (metrics or {}).items() if k in HEADLINE
-                     and isinstance(v, int | float) and not isinstance(v, bool)})
+    headline.update(
+        {
+            k: v
+            for k, v in (metrics or {}).items()
+            if k in HEADLINE and isinstance(v, int | float) and not isinstance(v, bool)
+        }
+    )
     r.tb.write_hparams(None, headline)
     r.tb.close()
     workdir_lib.write_json(os.path.join(r.workdir, workdir_lib.SUMMARY), summary)
@@ -249,12 +313,23 @@ def summary_table(summaries: list[dict], names: list[str]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, s in zip(names, summaries, strict=True):
         vals = [f"{s[k]:.5g}" if k in s else "-" for k in keys]
-        lines.append("| " + " | ".join([name, s["status"], str(s["epoch"]), *vals,
-                                        str(s["n_params"]), f"{s['wall_s']:.2f}"]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    name,
+                    s["status"],
+                    str(s["epoch"]),
+                    *vals,
+                    str(s["n_params"]),
+                    f"{s['wall_s']:.2f}",
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def _log_summary(summaries, workdirs) -> None:
     names = [os.path.basename(os.path.normpath(w)) for w in workdirs]
     logging.info("summary:\n%s", summary_table(summaries, names))
-

@@ -66,10 +66,12 @@ def enable_compilation_cache(enabled: bool = True) -> str:
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
-        logging.warning("compilation cache %r cannot be created (%s); compiling without it",
-                        path, e.strerror)
+        logging.warning(
+            "compilation cache %r cannot be created (%s); compiling without it", path, e.strerror
+        )
         return ""
-    if jax.config.jax_compilation_cache_dir != path:
+    # Config options are dynamic attributes; jax's own annotations do not list them.
+    if jax.config.jax_compilation_cache_dir != path:  # type: ignore[attr-defined]
         jax.config.update("jax_compilation_cache_dir", path)
     # Cache every program, however quick to compile: a run's are small but many.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

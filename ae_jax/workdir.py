@@ -24,6 +24,7 @@ import fcntl
 import json
 import os
 import socket
+from typing import TextIO
 
 from absl import logging
 
@@ -60,8 +61,11 @@ def finished_summary(workdir: str) -> dict | None:
     path = os.path.join(workdir, SUMMARY)
     if not os.path.exists(path):
         return None
-    summary = read_json(path, "the run's summary", "delete it: the same command then resumes "
-                        "from the newest checkpoint and writes it again")
+    summary = read_json(
+        path,
+        "the run's summary",
+        "delete it: the same command then resumes from the newest checkpoint and writes it again",
+    )
     return summary if summary.get("status") in FINISHED else None
 
 
@@ -79,7 +83,8 @@ def read_history(workdir: str, last_epoch: int) -> list[dict]:
             raise UserError(
                 f"{path} is missing, but the run has checkpoints up to epoch {last_epoch}: the "
                 "per-epoch history cannot be rebuilt from them. Restore metrics.jsonl, or train "
-                "into a new --workdir (or delete checkpoints/ to train this run again).")
+                "into a new --workdir (or delete checkpoints/ to train this run again)."
+            )
         return []
     with open(path) as f:
         lines = [line for line in f.read().split("\n") if line.strip()]
@@ -89,11 +94,17 @@ def read_history(workdir: str, last_epoch: int) -> list[dict]:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
             if n == len(lines):
-                logging.warning("%s: its last line is cut off (%r...); dropped, and that "
-                                "epoch's row is written again", path, line[:40])
+                logging.warning(
+                    "%s: its last line is cut off (%r...); dropped, and that "
+                    "epoch's row is written again",
+                    path,
+                    line[:40],
+                )
                 break
-            raise UserError(f"{path} line {n} is damaged ({line[:60]!r}); restore the file, "
-                            "or train into a new --workdir.") from None
+            raise UserError(
+                f"{path} line {n} is damaged ({line[:60]!r}); restore the file, "
+                "or train into a new --workdir."
+            ) from None
     return [r for r in rows if r.get("epoch", 0) <= last_epoch]
 
 
@@ -122,7 +133,7 @@ class WorkdirLock:
 
     def __init__(self, workdir: str):
         self.path = os.path.join(workdir, LOCK)
-        self._file = None
+        self._file: TextIO | None = None
 
     def __enter__(self) -> "WorkdirLock":
         f = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime.
@@ -180,9 +191,17 @@ def holder(workdir: str) -> str | None:
 
 
 # Fields that change how a run is executed or logged, never its numbers: a rerun may change them.
-OPERATIONAL = ("train.log_every", "train.log_seconds", "train.chunk_steps",
-               "train.compilation_cache", "train.parallel", "train.eval_batch_size",
-               "train.keep_checkpoints", "train.checkpoint_every", "eval.iw_batch_rows")
+OPERATIONAL = (
+    "train.log_every",
+    "train.log_seconds",
+    "train.chunk_steps",
+    "train.compilation_cache",
+    "train.parallel",
+    "train.eval_batch_size",
+    "train.keep_checkpoints",
+    "train.checkpoint_every",
+    "eval.iw_batch_rows",
+)
 # Schedules whose value at a step does not depend on the total number of steps: a finished or
 # unfinished run with these may be continued to more epochs (`train.epochs` raised).
 EXTENSIBLE_SCHEDULES = ("constant", "exponential")
@@ -194,8 +213,7 @@ def read_json(path: str, what: str, fix: str) -> dict:
         with open(path) as f:
             value = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path} is damaged ({what} that is not valid JSON: {e}); {fix}"
-                        ) from None
+        raise UserError(f"{path} is damaged ({what} that is not valid JSON: {e}); {fix}") from None
     if not isinstance(value, dict):
         raise UserError(f"{path} is damaged ({what} that is not a JSON object); {fix}")
     return value
@@ -206,8 +224,12 @@ def saved_config(workdir: str) -> dict | None:
     path = os.path.join(workdir, CONFIG)
     if not os.path.exists(path):
         return None
-    saved = read_json(path, "the run's config", "restore it from a copy, or train into a new "
-                      "--workdir (the checkpoints cannot be interpreted without it)")
+    saved = read_json(
+        path,
+        "the run's config",
+        "restore it from a copy, or train into a new "
+        "--workdir (the checkpoints cannot be interpreted without it)",
+    )
     return config_lib.flatten_config({k: v for k, v in saved.items() if k in SECTIONS})
 
 
@@ -231,8 +253,11 @@ def config_changes(workdir: str, config) -> tuple[list[str], bool]:
         if before != new[key]:
             changes.append(f"{key}: {before!r} -> {new[key]!r}")
             keys.append(key)
-    extends = keys == ["train.epochs"] and new["train.epochs"] > old["train.epochs"] and \
-        new["optim.schedule"] in EXTENSIBLE_SCHEDULES
+    extends = (
+        keys == ["train.epochs"]
+        and new["train.epochs"] > old["train.epochs"]
+        and new["optim.schedule"] in EXTENSIBLE_SCHEDULES
+    )
     return changes, extends
 
 
@@ -245,12 +270,17 @@ def check_config(workdir: str, config) -> bool:
         epochs_only = [c for c in changes if c.startswith("train.epochs:")] == changes
         old_epochs = (saved_config(workdir) or {}).get("train.epochs", 0)
         raised = epochs_only and config.train.epochs > old_epochs
-        why = (f" Raising train.epochs continues a run only under a schedule whose value does "
-               f"not depend on the total length ({', '.join(EXTENSIBLE_SCHEDULES)}); this run "
-               f"uses optim.schedule={config.optim.schedule!r}." if raised else "")
+        why = (
+            f" Raising train.epochs continues a run only under a schedule whose value does "
+            f"not depend on the total length ({', '.join(EXTENSIBLE_SCHEDULES)}); this run "
+            f"uses optim.schedule={config.optim.schedule!r}."
+            if raised
+            else ""
+        )
         raise UserError(
             f"workdir {workdir!r} holds a run trained with another config; these fields differ "
             f"(saved -> now): {'; '.join(changes)}.{why} Rerun with the saved config to resume "
             "or reuse the run, or pass a new --workdir to train this config; nothing in the "
-            "workdir was changed.")
+            "workdir was changed."
+        )
     return False

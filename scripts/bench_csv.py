@@ -25,10 +25,24 @@ import time
 import numpy as np
 
 COLUMNS = [
-    "Administrative", "Administrative_Duration", "Informational", "Informational_Duration",
-    "ProductRelated", "ProductRelated_Duration", "BounceRates", "ExitRates", "PageValues",
-    "SpecialDay", "Month", "OperatingSystems", "Browser", "Region", "TrafficType",
-    "VisitorType", "Weekend", "Revenue",
+    "Administrative",
+    "Administrative_Duration",
+    "Informational",
+    "Informational_Duration",
+    "ProductRelated",
+    "ProductRelated_Duration",
+    "BounceRates",
+    "ExitRates",
+    "PageValues",
+    "SpecialDay",
+    "Month",
+    "OperatingSystems",
+    "Browser",
+    "Region",
+    "TrafficType",
+    "VisitorType",
+    "Weekend",
+    "Revenue",
 ]
 MONTHS = ["Feb", "Mar", "May", "June", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 VISITORS = ["Returning_Visitor", "New_Visitor", "Other"]
@@ -42,13 +56,22 @@ def write_csv(path: str, n: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     admin = rng.integers(0, 10, n)
     cols = [
-        admin, np.round(admin * rng.uniform(0, 60, n), 3), rng.integers(0, 4, n),
-        np.round(rng.uniform(0, 200, n), 2), rng.integers(1, 80, n),
-        np.round(rng.uniform(0, 3000, n), 3), np.round(rng.uniform(0, 0.2, n), 5),
-        np.round(rng.uniform(0, 0.2, n), 5), np.round(rng.exponential(5.0, n), 4),
-        rng.choice([0.0, 0.2, 0.4, 0.6, 0.8, 1.0], n), np.array(MONTHS)[rng.integers(0, 10, n)],
-        rng.integers(1, 8, n), rng.integers(1, 13, n), rng.integers(1, 9, n),
-        rng.integers(1, 20, n), np.array(VISITORS)[rng.integers(0, 3, n)],
+        admin,
+        np.round(admin * rng.uniform(0, 60, n), 3),
+        rng.integers(0, 4, n),
+        np.round(rng.uniform(0, 200, n), 2),
+        rng.integers(1, 80, n),
+        np.round(rng.uniform(0, 3000, n), 3),
+        np.round(rng.uniform(0, 0.2, n), 5),
+        np.round(rng.uniform(0, 0.2, n), 5),
+        np.round(rng.exponential(5.0, n), 4),
+        rng.choice([0.0, 0.2, 0.4, 0.6, 0.8, 1.0], n),
+        np.array(MONTHS)[rng.integers(0, 10, n)],
+        rng.integers(1, 8, n),
+        rng.integers(1, 13, n),
+        rng.integers(1, 9, n),
+        rng.integers(1, 20, n),
+        np.array(VISITORS)[rng.integers(0, 3, n)],
         np.array(["TRUE", "FALSE"])[rng.integers(0, 2, n)],
         np.array(["TRUE", "FALSE"])[rng.integers(0, 2, n)],
     ]
@@ -56,8 +79,9 @@ def write_csv(path: str, n: int, seed: int = 0) -> None:
     # Like csv.writer: a plain header, no quotes (no cell needs them).
     with open(path, "wb") as f:
         f.write((",".join(COLUMNS) + "\n").encode())
-        pacsv.write_csv(table, f, write_options=pacsv.WriteOptions(include_header=False,
-                                                                   quoting_style="none"))
+        pacsv.write_csv(
+            table, f, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none")
+        )
 
 
 def peak_mb() -> float:
@@ -76,8 +100,10 @@ def main() -> None:
         write_csv(path, args.rows)
         return
     if not os.path.exists(path):
-        subprocess.run([sys.executable, __file__, "--write-only", "--rows", str(args.rows),
-                        "--path", path], check=True)
+        subprocess.run(
+            [sys.executable, __file__, "--write-only", "--rows", str(args.rows), "--path", path],
+            check=True,
+        )
     import pandas
 
     from ae_jax import config as config_lib
@@ -103,14 +129,17 @@ def main() -> None:
         gc.collect()
     (ours, ours_cpu), (theirs, theirs_cpu) = (min(runs[k]) for k in ("ours", "pandas"))
     print(f"file: {path} ({os.path.getsize(path) / 1e6:.0f} MB, {rows} rows); dataset {shape}")
-    print(f"ae_jax.data.load_dataset: {ours:.2f} s (cpu {ours_cpu:.2f} s), best of "
-          f"{args.repeats}: {', '.join(f'{w:.2f}' for w, _ in runs['ours'])}")
-    print(f"pandas.read_csv:          {theirs:.2f} s (cpu {theirs_cpu:.2f} s), best of "
-          f"{args.repeats}: {', '.join(f'{w:.2f}' for w, _ in runs['pandas'])} "
-          f"(pandas {pandas.__version__})")
+    print(
+        f"ae_jax.data.load_dataset: {ours:.2f} s (cpu {ours_cpu:.2f} s), best of "
+        f"{args.repeats}: {', '.join(f'{w:.2f}' for w, _ in runs['ours'])}"
+    )
+    print(
+        f"pandas.read_csv:          {theirs:.2f} s (cpu {theirs_cpu:.2f} s), best of "
+        f"{args.repeats}: {', '.join(f'{w:.2f}' for w, _ in runs['pandas'])} "
+        f"(pandas {pandas.__version__})"
+    )
     print(f"ratio:                    {ours / theirs:.2f}x wall, {ours_cpu / theirs_cpu:.2f}x cpu")
-    print(f"peak memory (ru_maxrss) after load_dataset: {peak:.0f} MB "
-          f"(before it: {base:.0f} MB)")
+    print(f"peak memory (ru_maxrss) after load_dataset: {peak:.0f} MB (before it: {base:.0f} MB)")
 
 
 if __name__ == "__main__":

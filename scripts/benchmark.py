@@ -63,43 +63,88 @@ SECTIONS = ("throughput", "single", "sweep", "gap", "compute", "many")
 def section_module(name: str):
     from bench import compute, many_models, output_gap, single_run, sweep, throughput
 
-    return {"throughput": throughput, "single": single_run, "sweep": sweep, "gap": output_gap,
-            "compute": compute, "many": many_models}[name]
+    return {
+        "throughput": throughput,
+        "single": single_run,
+        "sweep": sweep,
+        "gap": output_gap,
+        "compute": compute,
+        "many": many_models,
+    }[name]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--csv", default="", help="a CSV table read through ae_jax.data "
-                   "(default: generated 12,330 x 18 data like the purchase table)")
-    p.add_argument("--quick", action="store_true",
-                   help="8-model sweep, 3 repeats, shorter timing windows")
-    p.add_argument("--only", default="", help=f"comma-separated sections of {SECTIONS} "
-                   "(default: all; 'many' only with --many_models)")
-    p.add_argument("--repeats", type=int, default=None,
-                   help="repeats of the in-process sections, >= 3 (default 5; 3 with --quick)")
-    p.add_argument("--single_repeats", type=int, default=None,
-                   help="repeats of the single-run section (default: --repeats)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--csv",
+        default="",
+        help="a CSV table read through ae_jax.data "
+        "(default: generated 12,330 x 18 data like the purchase table)",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="8-model sweep, 3 repeats, shorter timing windows"
+    )
+    p.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated sections of {SECTIONS} "
+        "(default: all; 'many' only with --many_models)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="repeats of the in-process sections, >= 3 (default 5; 3 with --quick)",
+    )
+    p.add_argument(
+        "--single_repeats",
+        type=int,
+        default=None,
+        help="repeats of the single-run section (default: --repeats)",
+    )
     p.add_argument("--single_epochs", type=int, default=20, help="epochs of the single run")
     p.add_argument("--single_batch", type=int, default=64, help="batch size of the single run")
-    p.add_argument("--sweep_models", type=int, default=None,
-                   help="models in the sweep (default 64; 8 with --quick)")
+    p.add_argument(
+        "--sweep_models",
+        type=int,
+        default=None,
+        help="models in the sweep (default 64; 8 with --quick)",
+    )
     p.add_argument("--sweep_repeats", type=int, default=3, help="repeats of each sweep process")
-    p.add_argument("--keras_sweep_models", type=int, default=None,
-                   help="time Keras on only this many sweep models and extrapolate "
-                   "(labelled so in the table; default: all)")
+    p.add_argument(
+        "--keras_sweep_models",
+        type=int,
+        default=None,
+        help="time Keras on only this many sweep models and extrapolate "
+        "(labelled so in the table; default: all)",
+    )
     p.add_argument("--gap_rows", type=int, default=60_000, help="rows of the output-gap table")
     p.add_argument("--gap_cols", type=int, default=784, help="columns of the output-gap table")
     p.add_argument("--gap_batch", type=int, default=64, help="batch size of the output-gap run")
-    p.add_argument("--gap_config", default="seed_sparse",
-                   help="experiments/configs/NAME.py of the output-gap run")
-    p.add_argument("--gap_log_dir", default="",
-                   help="keep the output-gap runs' time-stamped logs in this folder")
-    p.add_argument("--many_models", default="",
-                   help="comma-separated K values, e.g. 1,64,1024: time K seed_sparse models "
-                   "trained together by the engine (default: section skipped)")
-    p.add_argument("--out", default="", help="also write the report to this markdown file "
-                   "(rewritten after every section, so a stopped run leaves what it measured)")
+    p.add_argument(
+        "--gap_config",
+        default="seed_sparse",
+        help="experiments/configs/NAME.py of the output-gap run",
+    )
+    p.add_argument(
+        "--gap_log_dir",
+        default="",
+        help="keep the output-gap runs' time-stamped logs in this folder",
+    )
+    p.add_argument(
+        "--many_models",
+        default="",
+        help="comma-separated K values, e.g. 1,64,1024: time K seed_sparse models "
+        "trained together by the engine (default: section skipped)",
+    )
+    p.add_argument(
+        "--out",
+        default="",
+        help="also write the report to this markdown file "
+        "(rewritten after every section, so a stopped run leaves what it measured)",
+    )
     args = p.parse_args(argv)
     try:
         args.many_models = [int(v) for v in args.many_models.split(",") if v.strip()]
@@ -123,15 +168,24 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.single_repeats = args.repeats
     if args.sweep_models is None:
         args.sweep_models = 8 if args.quick else 8 * len(L1_WEIGHTS)
-    for name in ("single_repeats", "single_epochs", "single_batch", "sweep_models",
-                 "sweep_repeats", "gap_rows", "gap_cols", "gap_batch"):
+    for name in (
+        "single_repeats",
+        "single_epochs",
+        "single_batch",
+        "sweep_models",
+        "sweep_repeats",
+        "gap_rows",
+        "gap_cols",
+        "gap_batch",
+    ):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
     if args.keras_sweep_models is None:
         args.keras_sweep_models = args.sweep_models
     args.keras_sweep_models = max(1, min(args.keras_sweep_models, args.sweep_models))
-    if not os.path.exists(os.path.join(common.ROOT, "experiments", "configs",
-                                       f"{args.gap_config}.py")):
+    if not os.path.exists(
+        os.path.join(common.ROOT, "experiments", "configs", f"{args.gap_config}.py")
+    ):
         p.error(f"--gap_config={args.gap_config!r}: no experiments/configs/{args.gap_config}.py")
     return args
 
@@ -141,8 +195,16 @@ def save_partial(args, report: list[str]) -> None:
     scripts/gpu_check.sh) still leaves its measurements; the finished run overwrites it."""
     if args.out:
         with open(args.out, "w") as f:
-            f.write("\n".join(report + ["**Partial report: the run was stopped, or is still "
-                                         "going; the sections above are complete.**"]) + "\n")
+            f.write(
+                "\n".join(
+                    report
+                    + [
+                        "**Partial report: the run was stopped, or is still "
+                        "going; the sections above are complete.**"
+                    ]
+                )
+                + "\n"
+            )
 
 
 def header(ctx: common.Context, argv) -> list[str]:
@@ -162,8 +224,10 @@ def header(ctx: common.Context, argv) -> list[str]:
         "",
     ]
     if keras_models.keras is None:
-        msg = (f"Keras (JAX backend) could not be imported ({keras_models.KERAS_ERROR}); "
-               "Keras columns skipped.")
+        msg = (
+            f"Keras (JAX backend) could not be imported ({keras_models.KERAS_ERROR}); "
+            "Keras columns skipped."
+        )
         log(msg)
         lines += [f"**{msg}**", ""]
     return lines
@@ -178,8 +242,9 @@ def main(argv=None) -> None:
         data_path = args.csv or os.path.join(tmp, "generated.csv")
         if not args.csv:
             common.write_generated_csv(data_path)
-        ctx = common.Context(args, common.load_data(data_path), data_path, tmp,
-                             0.1 if args.quick else 0.3)
+        ctx = common.Context(
+            args, common.load_data(data_path), data_path, tmp, 0.1 if args.quick else 0.3
+        )
         report = header(ctx, argv)
         checks: dict[str, list[bool]] = {}
         for name in args.sections:
@@ -188,8 +253,16 @@ def main(argv=None) -> None:
                 lines, found = section_module(name).run(ctx)
             except Exception as e:  # noqa: BLE001 - the other sections still run.
                 log(f"section {name} failed:\n{traceback.format_exc()}")
-                lines, found = [f"## Section {name}: FAILED", "", "```",
-                                f"{type(e).__name__}: {e}"[-3000:], "```"], {name: [False]}
+                lines, found = (
+                    [
+                        f"## Section {name}: FAILED",
+                        "",
+                        "```",
+                        f"{type(e).__name__}: {e}"[-3000:],
+                        "```",
+                    ],
+                    {name: [False]},
+                )
             checks.update(found)
             report += lines + ["", f"_Section time: {time.perf_counter() - t0:.0f} s._", ""]
             save_partial(args, report)
@@ -197,11 +270,17 @@ def main(argv=None) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     report += ["## Targets", "", "| check | result |", "|---|---|"]
     for name, results in checks.items():
-        text = (f"{sum(results)} of {len(results)} pass"
-                f"{'' if all(results) else ' (FAIL)'}") if results else "not measured"
+        text = (
+            (f"{sum(results)} of {len(results)} pass{'' if all(results) else ' (FAIL)'}")
+            if results
+            else "not measured"
+        )
         report.append(f"| {name} | {text} |")
-    report += ["", f"Total runtime: {time.perf_counter() - t_start:.0f} s; load average at the "
-               f"end {common.load_average()}."]
+    report += [
+        "",
+        f"Total runtime: {time.perf_counter() - t_start:.0f} s; load average at the "
+        f"end {common.load_average()}.",
+    ]
     text = "\n".join(report) + "\n"
     print(text)
     if args.out:

@@ -74,10 +74,14 @@ def _in_use(d):
     with WorkdirLock(os.path.join(d, "run")):  # Another process's lock, as seen from here.
         import subprocess
         import sys
-        code = ("from tests.bad_inputs import _run; import sys; "
-                f"_run({d!r})")
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+        code = f"from tests.bad_inputs import _run; import sys; _run({d!r})"
+        r = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
         raise_from_child(r.stderr)
 
 
@@ -90,8 +94,10 @@ def raise_from_child(stderr: str):
 
 CASES = [
     ("unknown model", lambda d: _run(d, model__name="transformer")),
-    ("unknown activation", lambda d: _run(d, model__activation="swish2",
-                                          model__encoder_widths=(8,))),
+    (
+        "unknown activation",
+        lambda d: _run(d, model__activation="swish2", model__encoder_widths=(8,)),
+    ),
     ("unknown optimizer", lambda d: _run(d, optim__name="adamm")),
     ("a setting the optimizer does not take", lambda d: _run(d, optim__momentum=0.9)),
     ("non-positive size", lambda d: _run(d, model__latent_dim=0)),
@@ -99,10 +105,14 @@ CASES = [
     ("wrong type", lambda d: _run(d, train__epochs=2.5)),
     ("misspelt field", lambda d: _run(d, loss__l1_wieght=0.1)),
     ("None for a required setting", lambda d: _run(d, model__activation=None)),
-    ("Bernoulli likelihood on data outside [0, 1]",
-     lambda d: _run(d, loss__recon="bce", data__scaling="standard")),
-    ("KL sparsity on a non-sigmoid code",
-     lambda d: _run(d, loss__sparsity="kl", model__code_activation="relu")),
+    (
+        "Bernoulli likelihood on data outside [0, 1]",
+        lambda d: _run(d, loss__recon="bce", data__scaling="standard"),
+    ),
+    (
+        "KL sparsity on a non-sigmoid code",
+        lambda d: _run(d, loss__sparsity="kl", model__code_activation="relu"),
+    ),
     ("missing data file", lambda d: _run(d, data__path="shop.csv")),
     ("empty file", lambda d: _csv(d, "")),
     ("header only", lambda d: _csv(d, "a,b\n")),
@@ -120,8 +130,10 @@ CASES = [
     ("evaluating a foreign directory", _foreign_dir),
     ("workdir that cannot be created", _under_a_file),
     ("a second process on a workdir", _in_use),
-    ("runs that cannot train together",
-     lambda d: multi.train_together(_cfg(), [{"train.seed": 0}, {"model.latent_dim": 4}], d)),
+    (
+        "runs that cannot train together",
+        lambda d: multi.train_together(_cfg(), [{"train.seed": 0}, {"model.latent_dim": 4}], d),
+    ),
     ("malformed --shard", lambda d: sweep.parse_shard("3/2")),
     ("non-finite loss weight", lambda d: config_lib.validate(_cfg(loss__beta=float("nan")))),
 ]

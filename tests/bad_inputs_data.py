@@ -33,8 +33,9 @@ def _broken_parquet(d):
 
 
 def _nested_parquet(d):
-    return _run(d, data__path=_parquet(d, pa.table({"a": [[1, 2], [3]] * 10,
-                                                       "b": list(range(20))})))
+    return _run(
+        d, data__path=_parquet(d, pa.table({"a": [[1, 2], [3]] * 10, "b": list(range(20))}))
+    )
 
 
 def _impute_from_nothing(d):
@@ -51,31 +52,56 @@ def _new_rows_not_scalable(d):
 
 
 CASES = [
-    ("a label array of the wrong shape",
-     lambda d: _run(d, data__path=_npz(d, x=np.ones((10, 3), np.float32),
-                                       y=np.zeros((10, 2))))),
-    ("data.image_shape that does not match the columns",
-     lambda d: _run(d, data__path=_npz(d, x=np.ones((10, 6), np.uint8)),
-                    data__image_shape=(2, 2))),
-    ("missing values (data.missing='error')",
-     lambda d: _csv(d, "a,b,c\n" + _GOOD + "1,NA,2\n3,,4\n")),
-    ("a thousands separator in a number",
-     lambda d: _csv(d, 'a,b,c\n' + _GOOD + '"1,037",2,3\n')),
-    ("a header that is one column holding a delimiter",
-     lambda d: _csv(d, "a;b;c\n" + _GOOD, data__delimiter=",")),
-    ("a column whose range is not finite",
-     lambda d: _csv(d, "a,b,c\n" + _GOOD + "-1e308,1,2\n1e308,2,3\n")),
-    ("onehot on a column with too many categories",
-     lambda d: _csv(d, "a,b,c\n" + "".join(f"{i},c{i},{i % 2}\n" for i in range(40)),
-                    data__categorical="onehot", data__max_categories=10)),
-    ("data.missing='drop' leaves no rows",
-     lambda d: _csv(d, "a,b,c\n1,NA,2\n3,,4\n", data__missing="drop")),
-    ("text in pixel data (data.image_shape set)",
-     lambda d: _csv(d, "p0,p1,p2,p3\n" + "".join(f"{i},x,3,4\n" for i in range(20)),
-                    data__image_shape=(2, 2))),
-    ("a pixel value that is not a whole number 0..255",
-     lambda d: _run(d, data__path=_npz(d, x=np.full((20, 4), 0.5, np.float32)),
-                    data__image_shape=(2, 2))),
+    (
+        "a label array of the wrong shape",
+        lambda d: _run(d, data__path=_npz(d, x=np.ones((10, 3), np.float32), y=np.zeros((10, 2)))),
+    ),
+    (
+        "data.image_shape that does not match the columns",
+        lambda d: _run(
+            d, data__path=_npz(d, x=np.ones((10, 6), np.uint8)), data__image_shape=(2, 2)
+        ),
+    ),
+    (
+        "missing values (data.missing='error')",
+        lambda d: _csv(d, "a,b,c\n" + _GOOD + "1,NA,2\n3,,4\n"),
+    ),
+    ("a thousands separator in a number", lambda d: _csv(d, "a,b,c\n" + _GOOD + '"1,037",2,3\n')),
+    (
+        "a header that is one column holding a delimiter",
+        lambda d: _csv(d, "a;b;c\n" + _GOOD, data__delimiter=","),
+    ),
+    (
+        "a column whose range is not finite",
+        lambda d: _csv(d, "a,b,c\n" + _GOOD + "-1e308,1,2\n1e308,2,3\n"),
+    ),
+    (
+        "onehot on a column with too many categories",
+        lambda d: _csv(
+            d,
+            "a,b,c\n" + "".join(f"{i},c{i},{i % 2}\n" for i in range(40)),
+            data__categorical="onehot",
+            data__max_categories=10,
+        ),
+    ),
+    (
+        "data.missing='drop' leaves no rows",
+        lambda d: _csv(d, "a,b,c\n1,NA,2\n3,,4\n", data__missing="drop"),
+    ),
+    (
+        "text in pixel data (data.image_shape set)",
+        lambda d: _csv(
+            d,
+            "p0,p1,p2,p3\n" + "".join(f"{i},x,3,4\n" for i in range(20)),
+            data__image_shape=(2, 2),
+        ),
+    ),
+    (
+        "a pixel value that is not a whole number 0..255",
+        lambda d: _run(
+            d, data__path=_npz(d, x=np.full((20, 4), 0.5, np.float32)), data__image_shape=(2, 2)
+        ),
+    ),
     ("data.missing='impute' on a column with no value", _impute_from_nothing),
     ("a file that is not Parquet", _broken_parquet),
     ("a Parquet column of lists", _nested_parquet),

@@ -14,13 +14,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def cli(d, *args, module="experiments.main"):
     """Runs a launcher; its `error: ` paragraph becomes a UserError (exit status 2 checked)."""
-    r = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                       cwd=ROOT, env={**os.environ, "AE_JAX_COMPILATION_CACHE": "off"})
+    r = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "AE_JAX_COMPILATION_CACHE": "off"},
+    )
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
     if r.returncode != 2 or len(lines) != 1 or "Traceback" in r.stderr:
-        raise AssertionError(f"expected one error paragraph and exit 2, got {r.returncode}:\n"
-                             f"{r.stderr[-3000:]}")
-    raise UserError(lines[0][len("error: "):])
+        raise AssertionError(
+            f"expected one error paragraph and exit 2, got {r.returncode}:\n{r.stderr[-3000:]}"
+        )
+    raise UserError(lines[0][len("error: ") :])
 
 
 SEED = "--config=experiments/configs/seed_sparse.py"
@@ -69,32 +75,58 @@ CASES = [
     ("damaged config.json", _broken_config_json),
     ("damaged summary.json", _broken_summary),
     ("metrics.jsonl deleted while checkpoints remain", _no_metrics),
-    ("a model too large for memory",
-     lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.model.encoder_widths=(10000000,)")),
+    (
+        "a model too large for memory",
+        lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.model.encoder_widths=(10000000,)"),
+    ),
     ("a sweep entry that is not a dict", lambda d: runner.expand([{}, "lr=1"], d)),
     ("a run name that is not a directory name", lambda d: sweeps.named("../up", {})),
-    ("two runs with the same name",
-     lambda d: runner.expand([{"loss.beta": 1.0}, {"loss.beta": 1.0}], d)),
-    ("misspelt field on the command line",
-     lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.loss.betta=2")),
-    ("unknown field on the command line",
-     lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.no_such_field=1")),
-    ("a config file that does not exist",
-     lambda d: cli(d, "--config=experiments/configs/nope.py", f"--workdir={d}/w")),
-    ("an argument to a config that takes none",
-     lambda d: cli(d, "--config=experiments/configs/conv_ae_mnist.py:big", f"--workdir={d}/w")),
-    ("a malformed value on the command line",
-     lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.train.epochs=abc")),
-    ("unsetting a required field",
-     lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.train.epochs=none")),
-    ("an unknown flag",
-     lambda d: cli(d, f"--workdir={d}/w", "--bogus", module="experiments.evaluate")),
+    (
+        "two runs with the same name",
+        lambda d: runner.expand([{"loss.beta": 1.0}, {"loss.beta": 1.0}], d),
+    ),
+    (
+        "misspelt field on the command line",
+        lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.loss.betta=2"),
+    ),
+    (
+        "unknown field on the command line",
+        lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.no_such_field=1"),
+    ),
+    (
+        "a config file that does not exist",
+        lambda d: cli(d, "--config=experiments/configs/nope.py", f"--workdir={d}/w"),
+    ),
+    (
+        "an argument to a config that takes none",
+        lambda d: cli(d, "--config=experiments/configs/conv_ae_mnist.py:big", f"--workdir={d}/w"),
+    ),
+    (
+        "a malformed value on the command line",
+        lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.train.epochs=abc"),
+    ),
+    (
+        "unsetting a required field",
+        lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.train.epochs=none"),
+    ),
+    (
+        "an unknown flag",
+        lambda d: cli(d, f"--workdir={d}/w", "--bogus", module="experiments.evaluate"),
+    ),
     ("a VAE objective on an autoencoder", lambda d: _run(d, loss__tc_weight=2.0)),
-    ("IWAE training without a likelihood",
-     lambda d: _run(d, model__name="vae", loss__iw_samples_train=5)),
-    ("free bits with IWAE training",
-     lambda d: _run(d, model__name="vae", loss__recon="gaussian", loss__iw_samples_train=5,
-                    loss__free_bits=0.5)),
+    (
+        "IWAE training without a likelihood",
+        lambda d: _run(d, model__name="vae", loss__iw_samples_train=5),
+    ),
+    (
+        "free bits with IWAE training",
+        lambda d: _run(
+            d,
+            model__name="vae",
+            loss__recon="gaussian",
+            loss__iw_samples_train=5,
+            loss__free_bits=0.5,
+        ),
+    ),
     ("an unknown MMD kernel", lambda d: _run(d, model__name="vae", loss__mmd_kernel="gauss")),
 ]
-

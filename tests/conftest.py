@@ -9,9 +9,14 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 # Many tests (and the launcher subprocesses they start, which inherit these variables)
 # compile the same programs: share executables through JAX's persistent cache, keyed by
 # the program's hash, so results are unchanged and only compile time is saved.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
-                      os.path.join(tempfile.gettempdir(), f"ae_jax_tests_xla_{os.getuid()}"))
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    os.path.join(tempfile.gettempdir(), f"ae_jax_tests_xla_{os.getuid()}"),
+)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+# No implicit dtype promotion (float32 + float64 arrays, int + float): here and in launcher
+# subprocesses alike.
+os.environ.setdefault("JAX_NUMPY_DTYPE_PROMOTION", "strict")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
@@ -19,12 +24,27 @@ import pytest  # noqa: E402
 
 # Equinox's habit: rank promotion is a bug in our code, not a convenience.
 jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 PURCHASE_COLUMNS = [
-    "Administrative", "Administrative_Duration", "Informational", "Informational_Duration",
-    "ProductRelated", "ProductRelated_Duration", "BounceRates", "ExitRates", "PageValues",
-    "SpecialDay", "Month", "OperatingSystems", "Browser", "Region", "TrafficType",
-    "VisitorType", "Weekend", "Revenue",
+    "Administrative",
+    "Administrative_Duration",
+    "Informational",
+    "Informational_Duration",
+    "ProductRelated",
+    "ProductRelated_Duration",
+    "BounceRates",
+    "ExitRates",
+    "PageValues",
+    "SpecialDay",
+    "Month",
+    "OperatingSystems",
+    "Browser",
+    "Region",
+    "TrafficType",
+    "VisitorType",
+    "Weekend",
+    "Revenue",
 ]
 MONTHS = ["Feb", "Mar", "May", "June", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 VISITORS = ["Returning_Visitor", "New_Visitor", "Other"]
@@ -38,16 +58,28 @@ def write_purchase_csv(path, n: int = 300, seed: int = 0) -> str:
         w.writerow(PURCHASE_COLUMNS)
         for _ in range(n):
             admin = int(rng.integers(0, 10))
-            w.writerow([
-                admin, round(admin * rng.uniform(0, 60), 3), int(rng.integers(0, 4)),
-                round(rng.uniform(0, 200), 2), int(rng.integers(1, 80)),
-                round(rng.uniform(0, 3000), 3), round(rng.uniform(0, 0.2), 5),
-                round(rng.uniform(0, 0.2), 5), round(rng.exponential(5.0), 4),
-                rng.choice([0.0, 0.2, 0.4, 0.6, 0.8, 1.0]), rng.choice(MONTHS),
-                int(rng.integers(1, 8)), int(rng.integers(1, 13)), int(rng.integers(1, 9)),
-                int(rng.integers(1, 20)), rng.choice(VISITORS),
-                rng.choice(["TRUE", "FALSE"]), rng.choice(["TRUE", "FALSE"]),
-            ])
+            w.writerow(
+                [
+                    admin,
+                    round(admin * rng.uniform(0, 60), 3),
+                    int(rng.integers(0, 4)),
+                    round(rng.uniform(0, 200), 2),
+                    int(rng.integers(1, 80)),
+                    round(rng.uniform(0, 3000), 3),
+                    round(rng.uniform(0, 0.2), 5),
+                    round(rng.uniform(0, 0.2), 5),
+                    round(rng.exponential(5.0), 4),
+                    rng.choice([0.0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+                    rng.choice(MONTHS),
+                    int(rng.integers(1, 8)),
+                    int(rng.integers(1, 13)),
+                    int(rng.integers(1, 9)),
+                    int(rng.integers(1, 20)),
+                    rng.choice(VISITORS),
+                    rng.choice(["TRUE", "FALSE"]),
+                    rng.choice(["TRUE", "FALSE"]),
+                ]
+            )
     return str(path)
 
 

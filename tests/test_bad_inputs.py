@@ -28,4 +28,5 @@ def test_bad_input_gives_its_documented_message(title, trigger, tmp_path):
     readme = open(os.path.join(ROOT, "README.md")).read()
     assert f"| {title} | {message} |" in readme.replace("\\|", "|"), (
         f"README's bad-input table is out of date for {title!r}; "
-        "regenerate it with python scripts/bad_inputs_table.py")
+        "regenerate it with python scripts/bad_inputs_table.py"
+    )

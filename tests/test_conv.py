@@ -58,11 +58,13 @@ def test_shapes_any_leading_axes(name, shape):
     # One row (the evaluation vmaps the halves over rows) and extra leading axes.
     for lead in [(), (2, 3)]:
         xs = jax.ShapeDtypeStruct((*lead, d), jnp.float32)
-        code = jax.eval_shape(lambda p, v: model.apply({"params": p}, v, method="encode"),
-                              params, xs)
+        code = jax.eval_shape(
+            lambda p, v: model.apply({"params": p}, v, method="encode"), params, xs
+        )
         assert code.shape == (*lead, 3)
-        recon = jax.eval_shape(lambda p, v: model.apply({"params": p}, v, method="decode"),
-                               params, code)
+        recon = jax.eval_shape(
+            lambda p, v: model.apply({"params": p}, v, method="decode"), params, code
+        )
         assert recon.shape == (*lead, d)
 
 
@@ -99,17 +101,22 @@ def test_standalone_halves_equal_full_model(built, name):
 
 
 def test_layers_mirror_the_encoder():
-    model = models.build_model(_model_cfg(conv_features=(16, 32, 48), latent_dim=5), 784,
-                               (28, 28))
+    model = models.build_model(_model_cfg(conv_features=(16, 32, 48), latent_dim=5), 784, (28, 28))
     x, key = jax.ShapeDtypeStruct((1, 784), jnp.float32), jax.random.PRNGKey(0)
     shapes = jax.tree.map(lambda a: a.shape, jax.eval_shape(model.init, key, x, key)["params"])
     enc, dec = shapes["encoder"], shapes["decoder"]
     assert [enc["conv"][f"conv_{i}"]["kernel"] for i in range(3)] == [
-        (3, 3, 1, 16), (3, 3, 16, 32), (3, 3, 32, 48)]
+        (3, 3, 1, 16),
+        (3, 3, 16, 32),
+        (3, 3, 32, 48),
+    ]
     assert enc["code"]["kernel"] == (4 * 4 * 48, 5)  # 28 -> 14 -> 7 -> 4
     assert dec["dense"]["kernel"] == (5, 4 * 4 * 48)
     assert [dec[f"deconv_{i}"]["kernel"] for i in range(3)] == [
-        (3, 3, 48, 48), (3, 3, 48, 32), (3, 3, 32, 16)]
+        (3, 3, 48, 48),
+        (3, 3, 48, 32),
+        (3, 3, 32, 16),
+    ]
     assert dec["out"]["kernel"] == (3, 3, 16, 1)
     assert conv.map_sizes(28, 28, 3) == [(28, 28), (14, 14), (7, 7), (4, 4)]
 
@@ -130,10 +137,12 @@ def test_matmul_conv_matches_lax():
     for h, w, c, f, kh, kw, strides, padding, dil in cases:
         x = jnp.asarray(rng.normal(size=(2, h, w, c)), jnp.float32)
         k = jnp.asarray(rng.normal(size=(kh, kw, c, f)), jnp.float32)
-        want = lax.conv_general_dilated(x, k, strides, padding, lhs_dilation=dil,
-                                        dimension_numbers=dn)
-        got = jax.jit(lambda x, k, s=strides, p=padding, d=dil: conv.matmul_conv(
-            x, k, s, p, lhs_dilation=d))(x, k)
+        want = lax.conv_general_dilated(
+            x, k, strides, padding, lhs_dilation=dil, dimension_numbers=dn
+        )
+        got = jax.jit(
+            lambda x, k, s=strides, p=padding, d=dil: conv.matmul_conv(x, k, s, p, lhs_dilation=d)
+        )(x, k)
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
@@ -151,25 +160,27 @@ def test_transposed_conv_equals_flax_conv_transpose(kernel, native):
     np.testing.assert_allclose(jax.jit(ours.apply)(variables, x), want, rtol=1e-4, atol=1e-4)
     strided = conv._conv(5, kernel, None, "conv", stride=2, native=native)
     want = nn.Conv(5, (kernel, kernel), strides=2, padding="SAME").apply(variables, x)
-    np.testing.assert_allclose(jax.jit(strided.apply)(variables, x), want, rtol=1e-4,
-                               atol=1e-4)
+    np.testing.assert_allclose(jax.jit(strided.apply)(variables, x), want, rtol=1e-4, atol=1e-4)
 
 
 def test_vae_sample_clamp_and_bfloat16(built):
     model, x, params = built["vae"]
     s = jax.jit(lambda p, k: model.apply({"params": p}, k, 11, method=models.VAE.sample))(
-        params, jax.random.PRNGKey(3))
+        params, jax.random.PRNGKey(3)
+    )
     assert s.shape == (11, 63) and bool(jnp.all((s >= 0) & (s <= 1)))
     # A huge input drives the log-variance head far out; it is clamped, exp() stays finite.
     out = _apply(model, params, jnp.full(x.shape, 1e6), jax.random.PRNGKey(4))
     assert models.LOGVAR_MIN <= float(out["logvar"].min())
     assert float(out["logvar"].max()) <= models.LOGVAR_MAX
     # Mixed precision: bfloat16 compute, float32 parameters, the same parameter tree.
-    bf = models.build_model(_model_cfg(name="vae", latent_dim=4, compute_dtype="bfloat16"),
-                            63, (9, 7))
+    bf = models.build_model(
+        _model_cfg(name="vae", latent_dim=4, compute_dtype="bfloat16"), 63, (9, 7)
+    )
     bf_params = jax.eval_shape(bf.init, jax.random.PRNGKey(1), x, jax.random.PRNGKey(2))
     assert jax.tree.map(lambda a: (a.shape, a.dtype), bf_params["params"]) == jax.tree.map(
-        lambda a: (a.shape, a.dtype), params)
+        lambda a: (a.shape, a.dtype), params
+    )
     bf_out = jax.eval_shape(lambda p: bf.apply({"params": p}, x, jax.random.PRNGKey(3)), params)
     assert bf_out["logits"].dtype == jnp.bfloat16
     # Compared without sampling: eps drawn in bfloat16 differs from eps drawn in float32.
@@ -178,11 +189,17 @@ def test_vae_sample_clamp_and_bfloat16(built):
 
 
 def test_user_errors():
-    with pytest.raises(UserError, match=r"model.arch='conv' needs image data: .* got tabular "
-                                        r"data with 30 columns"):
+    with pytest.raises(
+        UserError,
+        match=r"model.arch='conv' needs image data: .* got tabular "
+        r"data with 30 columns",
+    ):
         models.build_model(_model_cfg(), 30)
-    with pytest.raises(UserError, match=r"image shape \(8, 8\) has 64 values but the rows have "
-                                        r"65 features .*keep_label"):
+    with pytest.raises(
+        UserError,
+        match=r"image shape \(8, 8\) has 64 values but the rows have "
+        r"65 features .*keep_label",
+    ):
         models.build_model(_model_cfg(), 65, (8, 8))
     with pytest.raises(UserError, match="model.activation: 3 activations given"):
         models.build_model(_model_cfg(activation="relu,tanh,elu"), 64, (8, 8))

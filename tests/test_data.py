@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ae_jax import data
-from ae_jax.data import preprocess
+from ae_jax.data import preprocess_io, scaling
 from ae_jax.errors import UserError
 from tests.conftest import MONTHS, VISITORS, vocab_by_rule
 from tests.conftest import PURCHASE_COLUMNS as HEADER
@@ -21,16 +21,28 @@ def shopper_rows(n=60, seed=0):
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n):
-        rows.append([
-            str(rng.integers(0, 10)), f"{rng.uniform(0, 300):.3f}", str(rng.integers(0, 4)),
-            f"{rng.uniform(0, 100):.3f}", str(rng.integers(1, 200)),
-            f"{rng.uniform(0, 5000):.3f}", f"{rng.uniform(0, 0.2):.5f}",
-            f"{rng.uniform(0, 0.2):.5f}", f"{rng.uniform(0, 50):.4f}",
-            f"{rng.choice([0.0, 0.2, 0.4, 0.8, 1.0]):.1f}", MONTHS[i % 10],
-            str(rng.integers(1, 5)), str(rng.integers(1, 9)), str(rng.integers(1, 10)),
-            str(rng.integers(1, 20)), VISITORS[i % 3],
-            ["TRUE", "FALSE", "True", "false"][i % 4], ["FALSE", "TRUE"][int(rng.integers(2))],
-        ])
+        rows.append(
+            [
+                str(rng.integers(0, 10)),
+                f"{rng.uniform(0, 300):.3f}",
+                str(rng.integers(0, 4)),
+                f"{rng.uniform(0, 100):.3f}",
+                str(rng.integers(1, 200)),
+                f"{rng.uniform(0, 5000):.3f}",
+                f"{rng.uniform(0, 0.2):.5f}",
+                f"{rng.uniform(0, 0.2):.5f}",
+                f"{rng.uniform(0, 50):.4f}",
+                f"{rng.choice([0.0, 0.2, 0.4, 0.8, 1.0]):.1f}",
+                MONTHS[i % 10],
+                str(rng.integers(1, 5)),
+                str(rng.integers(1, 9)),
+                str(rng.integers(1, 10)),
+                str(rng.integers(1, 20)),
+                VISITORS[i % 3],
+                ["TRUE", "FALSE", "True", "false"][i % 4],
+                ["FALSE", "TRUE"][int(rng.integers(2))],
+            ]
+        )
     return rows
 
 
@@ -43,17 +55,27 @@ def write_csv(path, rows, header=HEADER):
 
 
 def cfg(**kw):
-    base = dict(name="digits", path="", label_column="", keep_label=False,
-                categorical="ordinal", scaling="minmax", val_fraction=0.2, split_seed=0,
-                npz_key="")
+    base = dict(
+        name="digits",
+        path="",
+        label_column="",
+        keep_label=False,
+        categorical="ordinal",
+        scaling="minmax",
+        val_fraction=0.2,
+        split_seed=0,
+        npz_key="",
+    )
     base.update(kw)
     return ml_collections.ConfigDict(base)
 
 
 def vocabularies(rows, train_rows):
     """Month's and VisitorType's vocabularies by the documented rule, from the training rows."""
-    return {name: vocab_by_rule([rows[i][HEADER.index(name)].strip() for i in train_rows])
-            for name in ("Month", "VisitorType")}
+    return {
+        name: vocab_by_rule([rows[i][HEADER.index(name)].strip() for i in train_rows])
+        for name in ("Month", "VisitorType")
+    }
 
 
 def encoded_by_hand(rows, train_rows):
@@ -97,8 +119,9 @@ def test_purchase_csv_with_only_path(shop):
     for j in (16, 17):
         lo[j], hi[j] = 0.0, 1.0
     np.testing.assert_array_equal(ds.train, ((tr - lo) / (hi - lo)).astype(np.float32))
-    np.testing.assert_array_equal(ds.val, ((enc[ds.val_indices] - lo) / (hi - lo)).astype(
-        np.float32))
+    np.testing.assert_array_equal(
+        ds.val, ((enc[ds.val_indices] - lo) / (hi - lo)).astype(np.float32)
+    )
     numeric = [HEADER.index(c) for c in NUMERIC]
     np.testing.assert_array_equal(ds.train[:, numeric].min(0), 0.0)
     np.testing.assert_array_equal(ds.train[:, numeric].max(0), 1.0)
@@ -165,33 +188,37 @@ def test_label_column_excluded_or_kept(shop):
     np.testing.assert_array_equal(kept.labels_train, ds.labels_train)
     # The label column of a new file is ignored by transform (the model never saw it).
     full = data.read_table(path)
-    np.testing.assert_array_equal(ds.preprocessor.transform(full.take(ds.train_indices)),
-                                  ds.train)
+    np.testing.assert_array_equal(ds.preprocessor.transform(full.take(ds.train_indices)), ds.train)
 
 
 def test_transform_reproduces_train_rows(shop, tmp_path):
     path, rows = shop
     ds = data.load_dataset(cfg(path=path, categorical="onehot"))
     p = ds.preprocessor
-    np.testing.assert_array_equal(p.transform(data.read_table(path).take(ds.train_indices)),
-                                  ds.train)
+    np.testing.assert_array_equal(
+        p.transform(data.read_table(path).take(ds.train_indices)), ds.train
+    )
     raw = np.array(rows, dtype=object)[ds.train_indices]
     np.testing.assert_array_equal(p.transform(raw), ds.train)
     # Columns are matched by name, so a file with another column order works too.
     order = list(reversed(range(18)))
-    other = write_csv(tmp_path / "rev.csv", [[r[j] for j in order] for r in rows],
-                      [HEADER[j] for j in order])
-    np.testing.assert_array_equal(p.transform(data.read_table(other)), p.transform(
-        np.array(rows, dtype=object)))
-    np.testing.assert_allclose(p.inverse_scale(ds.train)[:, :10],
-                               encoded_by_hand(rows, ds.train_indices)[ds.train_indices, :10],
-                               rtol=1e-6)
+    other = write_csv(
+        tmp_path / "rev.csv", [[r[j] for j in order] for r in rows], [HEADER[j] for j in order]
+    )
+    np.testing.assert_array_equal(
+        p.transform(data.read_table(other)), p.transform(np.array(rows, dtype=object))
+    )
+    np.testing.assert_allclose(
+        p.inverse_scale(ds.train)[:, :10],
+        encoded_by_hand(rows, ds.train_indices)[ds.train_indices, :10],
+        rtol=1e-6,
+    )
 
 
 def test_preprocessor_json_round_trip(shop, tmp_path):
     path, rows = shop
     p = data.load_dataset(cfg(path=path, categorical="onehot", scaling="standard")).preprocessor
-    q = data.Preprocessor.from_dict(json.loads(json.dumps(p.to_dict())))
+    q = preprocess_io.from_dict(json.loads(json.dumps(preprocess_io.to_dict(p))))
     raw = np.array(rows, dtype=object)
     np.testing.assert_array_equal(q.transform(raw), p.transform(raw))
     assert q.columns == p.columns and q.input_columns == p.input_columns
@@ -204,7 +231,7 @@ def test_constant_column_warns_once(tmp_path, monkeypatch):
     rows = [[str(i), "5", "7", "a" if i % 2 else "b"] for i in range(10)]
     path = write_csv(tmp_path / "c.csv", rows, ["v", "k1", "k2", "cat"])
     calls = []
-    monkeypatch.setattr(preprocess.logging, "warning", lambda *a: calls.append(a[0] % a[1:]))
+    monkeypatch.setattr(scaling.logging, "warning", lambda *a: calls.append(a[0] % a[1:]))
     ds = data.load_dataset(cfg(path=path))
     assert len(calls) == 1 and "'k1', 'k2'" in calls[0]
     np.testing.assert_array_equal(ds.train[:, 1:3], 0.0)
@@ -222,8 +249,9 @@ def test_npy_2d_and_images(tmp_path):
     ds = data.load_dataset(cfg(path=str(tmp_path / "img.npy"), scaling="none"))
     assert ds.image_shape == (3, 2) and ds.num_features == 6 and ds.columns[0] == "pixel_0"
     np.testing.assert_array_equal(ds.val, img.reshape(10, 6)[ds.val_indices])
-    np.save(tmp_path / "rgb.npy", np.zeros((5, 2, 2, 3), np.uint8) + np.arange(5)[:, None, None,
-                                                                                 None])
+    np.save(
+        tmp_path / "rgb.npy", np.zeros((5, 2, 2, 3), np.uint8) + np.arange(5)[:, None, None, None]
+    )
     assert data.load_dataset(cfg(path=str(tmp_path / "rgb.npy"))).image_shape == (2, 2, 3)
 
 
@@ -238,13 +266,17 @@ def test_npz_key_selection_and_labels(tmp_path):
     # A model trained on an npz without labels still accepts a new npz that has "y".
     np.savez(tmp_path / "plain.npz", x=x)
     p = data.load_dataset(cfg(path=str(tmp_path / "plain.npz"))).preprocessor
-    np.testing.assert_array_equal(p.transform(data.read_table(str(tmp_path / "a.npz"))),
-                                  p.transform(x))
+    np.testing.assert_array_equal(
+        p.transform(data.read_table(str(tmp_path / "a.npz"))), p.transform(x)
+    )
     np.savez(tmp_path / "b.npz", feats=x, lab=y)
     ds = data.load_dataset(cfg(path=str(tmp_path / "b.npz"), label_column="lab", keep_label=True))
     assert ds.columns == ["x_0", "x_1", "x_2", "lab"]
-    with pytest.raises(UserError, match=r"no array 'x' and not exactly one other array; set "
-                                        r"data.npz_key to one of its arrays: \['feats', 'lab'\]"):
+    with pytest.raises(
+        UserError,
+        match=r"no array 'x' and not exactly one other array; set "
+        r"data.npz_key to one of its arrays: \['feats', 'lab'\]",
+    ):
         data.load_dataset(cfg(path=str(tmp_path / "b.npz")))
     with pytest.raises(UserError, match=r"data.npz_key 'w' is not an array.*'x', 'y', 'z'"):
         data.load_dataset(cfg(path=str(tmp_path / "a.npz"), npz_key="w"))
@@ -264,10 +296,10 @@ def test_preprocessor_without_threshold_field_still_loads(shop):
     """preprocessor.json files written before image sets existed have no "threshold"."""
     path, rows = shop
     p = data.load_dataset(cfg(path=path)).preprocessor
-    d = p.to_dict()
+    d = preprocess_io.to_dict(p)
     assert d.pop("threshold") is None
     raw = np.array(rows, dtype=object)
-    np.testing.assert_array_equal(data.Preprocessor.from_dict(d).transform(raw), p.transform(raw))
+    np.testing.assert_array_equal(preprocess_io.from_dict(d).transform(raw), p.transform(raw))
 
 
 def test_bundled_sets():
@@ -298,8 +330,14 @@ def _error_files(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     write_csv(tmp_path / "header.csv", [])
     write_csv(tmp_path / "one.csv", rows[:1])
-    for name, r in [("stray", stray), ("cell", empty), ("ragged", ragged), ("nan", nan),
-                    ("inf", inf), ("ok", rows)]:
+    for name, r in [
+        ("stray", stray),
+        ("cell", empty),
+        ("ragged", ragged),
+        ("nan", nan),
+        ("inf", inf),
+        ("ok", rows),
+    ]:
         write_csv(tmp_path / f"{name}.csv", r)
     bad = np.ones((6, 3))
     bad[4, 1] = np.nan
@@ -308,41 +346,72 @@ def _error_files(tmp_path):
     np.savez(tmp_path / "b.npz", feats=np.ones((4, 2)), lab=np.arange(4))
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(path="missing.csv"), r"data.path: no such file 'missing.csv'"),
-    (dict(path="empty.csv"), r"data.path '.*empty.csv' is empty"),
-    (dict(path="header.csv"), r"'.*header.csv' has a header row but no data rows"),
-    (dict(path="ragged.csv"), r"line 5 \(data row 4\) has 17 cells but the header has 18"),
-    (dict(path="stray.csv"), r"column 'ProductRelated' cannot be encoded: 19 of its 20 cells "
-                             r"are numbers, but these are not: row 7 \(line 8\) 'abc'"),
-    (dict(path="cell.csv"), r"column 'Month' has 1 empty cell.* row 3 \(line 4\)"),
-    (dict(path="nan.csv"), r"column 'BounceRates' has NaN or infinite values at row 4 "
-                           r"\(line 5\) 'nan'"),
-    (dict(path="inf.csv"), r"column 'ExitRates' has NaN or infinite .* row 2 \(line 3\) '-inf'"),
-    (dict(path="nan.npy"), r"column 'x_1' has NaN or infinite values at row 5 \(index 4\)"),
-    (dict(path="str.npy"), r"str.npy' has dtype <U1; expected a numeric"),
-    (dict(path="ok.csv", label_column="Sales"),
-     r"data.label_column 'Sales' is not a column .* available columns: \['Administrative'"),
-    (dict(path="b.npz", label_column="q"),
-     r"data.label_column 'q' is not an array in data.path 'b.npz'; its arrays: \['feats', 'lab'"),
-    (dict(path="ok.csv", scaling="zscore"),
-     r"data.scaling 'zscore' is not supported; expected one of 'minmax', 'standard', 'none'"),
-    (dict(path="ok.csv", categorical="label"), r"data.categorical 'label' .* 'onehot'"),
-    (dict(name="svhn"), r"data.name 'svhn' is not supported; expected one of 'digits', "
-                        r"'breast_cancer', 'mnist', 'fashion_mnist', 'cifar10', 'tfds:NAME'"),
-    (dict(name="breast_cancer", binarize="fixed"),
-     r"data.binarize 'fixed' is for the image sets 'mnist', .*; data.name 'breast_cancer' is "
-     r"not one"),
-    (dict(name="digits", binarize="dynamic"), r"data.name 'digits' is not one"),
-    (dict(path="ok.csv", binarize="dynamic"), r"data.path 'ok.csv' is not one"),
-    (dict(path="ok.csv", binarize="random"), r"data.binarize 'random' is not supported"),
-    (dict(path="ok.csv", limit=-3), r"data.limit must be a non-negative integer .*got -3"),
-    (dict(path="ok.txt"), r"unsupported file type '.txt'; supported: .csv, .npy, .npz"),
-    (dict(path="one.csv"), r"1 row\(s\) cannot be split with data.val_fraction=0.2"),
-    (dict(path="ok.csv", val_fraction=0.95), r"10 row\(s\) .*val_fraction=0.95.* train \(got 0"),
-    (dict(path="ok.csv", val_fraction=1.0), r"data.val_fraction must be strictly between 0 and 1"),
-    (dict(path="ok.csv", split_seed=True), r"data.split_seed must be an integer; got True"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(path="missing.csv"), r"data.path: no such file 'missing.csv'"),
+        (dict(path="empty.csv"), r"data.path '.*empty.csv' is empty"),
+        (dict(path="header.csv"), r"'.*header.csv' has a header row but no data rows"),
+        (dict(path="ragged.csv"), r"line 5 \(data row 4\) has 17 cells but the header has 18"),
+        (
+            dict(path="stray.csv"),
+            r"column 'ProductRelated' cannot be encoded: 19 of its 20 cells "
+            r"are numbers, but these are not: row 7 \(line 8\) 'abc'",
+        ),
+        (dict(path="cell.csv"), r"column 'Month' has 1 empty cell.* row 3 \(line 4\)"),
+        (
+            dict(path="nan.csv"),
+            r"column 'BounceRates' has NaN or infinite values at row 4 "
+            r"\(line 5\) 'nan'",
+        ),
+        (
+            dict(path="inf.csv"),
+            r"column 'ExitRates' has NaN or infinite .* row 2 \(line 3\) '-inf'",
+        ),
+        (dict(path="nan.npy"), r"column 'x_1' has NaN or infinite values at row 5 \(index 4\)"),
+        (dict(path="str.npy"), r"str.npy' has dtype <U1; expected a numeric"),
+        (
+            dict(path="ok.csv", label_column="Sales"),
+            r"data.label_column 'Sales' is not a column .* available columns: \['Administrative'",
+        ),
+        (
+            dict(path="b.npz", label_column="q"),
+            r"data.label_column 'q' is not an array in data.path 'b.npz'; its arrays: "
+            r"\['feats', 'lab'",
+        ),
+        (
+            dict(path="ok.csv", scaling="zscore"),
+            r"data.scaling 'zscore' is not supported; expected one of 'minmax', 'standard', "
+            r"'none'",
+        ),
+        (dict(path="ok.csv", categorical="label"), r"data.categorical 'label' .* 'onehot'"),
+        (
+            dict(name="svhn"),
+            r"data.name 'svhn' is not supported; expected one of 'digits', "
+            r"'breast_cancer', 'mnist', 'fashion_mnist', 'cifar10', 'tfds:NAME'",
+        ),
+        (
+            dict(name="breast_cancer", binarize="fixed"),
+            r"data.binarize 'fixed' is for the image sets 'mnist', .*; data.name "
+            r"'breast_cancer' is not one",
+        ),
+        (dict(name="digits", binarize="dynamic"), r"data.name 'digits' is not one"),
+        (dict(path="ok.csv", binarize="dynamic"), r"data.path 'ok.csv' is not one"),
+        (dict(path="ok.csv", binarize="random"), r"data.binarize 'random' is not supported"),
+        (dict(path="ok.csv", limit=-3), r"data.limit must be a non-negative integer .*got -3"),
+        (dict(path="ok.txt"), r"unsupported file type '.txt'; supported: .csv, .npy, .npz"),
+        (dict(path="one.csv"), r"1 row\(s\) cannot be split with data.val_fraction=0.2"),
+        (
+            dict(path="ok.csv", val_fraction=0.95),
+            r"10 row\(s\) .*val_fraction=0.95.* train \(got 0",
+        ),
+        (
+            dict(path="ok.csv", val_fraction=1.0),
+            r"data.val_fraction must be strictly between 0 and 1",
+        ),
+        (dict(path="ok.csv", split_seed=True), r"data.split_seed must be an integer; got True"),
+    ],
+)
 def test_load_errors(tmp_path, monkeypatch, kw, match):
     _error_files(tmp_path)
     (tmp_path / "ok.txt").write_text("a\n1\n")
@@ -360,16 +429,23 @@ def test_duplicate_header(tmp_path):
 def test_transform_mismatches(shop, tmp_path, caplog):
     path, rows = shop
     p = data.load_dataset(cfg(path=path)).preprocessor
-    short = write_csv(tmp_path / "short.csv", [r[:16] + r[17:] for r in rows],
-                      HEADER[:16] + HEADER[17:])
-    with pytest.raises(UserError, match=r"trained on 18 columns \(\['Administrative'.*"
-                                        r"short.csv' has 17: missing 'Weekend'"):
+    short = write_csv(
+        tmp_path / "short.csv", [r[:16] + r[17:] for r in rows], HEADER[:16] + HEADER[17:]
+    )
+    with pytest.raises(
+        UserError,
+        match=r"trained on 18 columns \(\['Administrative'.*"
+        r"short.csv' has 17: missing 'Weekend'",
+    ):
         p.transform(data.read_table(short))
     extra = write_csv(tmp_path / "extra.csv", [r + ["1"] for r in rows], HEADER + ["Id"])
     with pytest.raises(UserError, match=r"has 19: extra 'Id'"):
         p.transform(data.read_table(extra))
-    with pytest.raises(UserError, match=r"input array has shape \(60, 17\).*expected shape "
-                                        r"\(N, 18\)"):
+    with pytest.raises(
+        UserError,
+        match=r"input array has shape \(60, 17\).*expected shape "
+        r"\(N, 18\)",
+    ):
         p.transform(np.array(rows, dtype=object)[:, :17])
     unseen = [list(r) for r in rows[:3]]
     unseen[1][10] = "Jan"  # never in training: the '<unseen>' code, the last, with a warning

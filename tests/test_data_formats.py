@@ -14,7 +14,7 @@ import pytest
 
 from ae_jax import config as config_lib
 from ae_jax import data
-from ae_jax.data import images
+from ae_jax.data import images, preprocess_io
 from ae_jax.errors import UserError
 from tests.conftest import vocab_by_rule
 
@@ -22,17 +22,32 @@ HEADER = ["num", "cat", "flag", "int"]
 
 
 def cfg(**kw):
-    base = dict(name="digits", path="", label_column="", keep_label=False,
-                categorical="ordinal", scaling="minmax", val_fraction=0.2, split_seed=0,
-                npz_key="")
+    base = dict(
+        name="digits",
+        path="",
+        label_column="",
+        keep_label=False,
+        categorical="ordinal",
+        scaling="minmax",
+        val_fraction=0.2,
+        split_seed=0,
+        npz_key="",
+    )
     base.update(kw)
     return ml_collections.ConfigDict(base)
 
 
 def rows(n=40, seed=0):
     rng = np.random.default_rng(seed)
-    return [[f"{rng.uniform(-5, 5):.4f}", ["red", "green", "blue"][i % 3],
-             ["TRUE", "false"][i % 2], str(int(rng.integers(0, 100)))] for i in range(n)]
+    return [
+        [
+            f"{rng.uniform(-5, 5):.4f}",
+            ["red", "green", "blue"][i % 3],
+            ["TRUE", "false"][i % 2],
+            str(int(rng.integers(0, 100))),
+        ]
+        for i in range(n)
+    ]
 
 
 def write(path, body, header=HEADER, delimiter=","):
@@ -70,8 +85,11 @@ def test_npz_labels_of_shape_n_or_n1(tmp_path):
     same(flat, col)
     np.testing.assert_array_equal(col.labels_train, y[col.train_indices])
     np.savez(tmp_path / "two.npz", x=x, y=np.zeros((10, 2)))
-    with pytest.raises(UserError, match=r"label array 'y' has shape \(10, 2\); expected "
-                                        r"\(10,\) or \(10, 1\), one label per row"):
+    with pytest.raises(
+        UserError,
+        match=r"label array 'y' has shape \(10, 2\); expected "
+        r"\(10,\) or \(10, 1\), one label per row",
+    ):
         load(tmp_path / "two.npz")
 
 
@@ -105,8 +123,10 @@ def test_uint8_arrays_are_divided_by_255(tmp_path):
     np.testing.assert_array_equal(ds.train, (x[ds.train_indices] / 255.0).astype(np.float32))
     assert ds.image_shape is None
     # The saved preprocessor divides a new file of raw pixels the same way.
-    np.testing.assert_array_equal(ds.preprocessor.transform(data.read_table(
-        str(tmp_path / "p.npy")).take(ds.val_indices)), ds.val)
+    np.testing.assert_array_equal(
+        ds.preprocessor.transform(data.read_table(str(tmp_path / "p.npy")).take(ds.val_indices)),
+        ds.val,
+    )
 
 
 def test_flat_uint8_with_image_shape_equals_3d(tmp_path):
@@ -149,16 +169,25 @@ def test_image_shape_on_a_csv_of_pixels(tmp_path):
 
 def test_pixel_refusals(tmp_path):
     np.save(tmp_path / "p.npy", pixels(10, (6,)))
-    with pytest.raises(UserError, match=r"data.image_shape \(2, 2\) holds 4 pixels, but "
-                                        r"data.path '.*p.npy' has 6 feature columns"):
+    with pytest.raises(
+        UserError,
+        match=r"data.image_shape \(2, 2\) holds 4 pixels, but "
+        r"data.path '.*p.npy' has 6 feature columns",
+    ):
         load(tmp_path / "p.npy", image_shape=(2, 2))
     np.save(tmp_path / "f.npy", np.full((10, 4), 0.5))
-    with pytest.raises(UserError, match=r"column 'x_0' has 0.5 at row 1 \(index 0\), but pixel "
-                                        r"data .* holds whole numbers 0..255"):
+    with pytest.raises(
+        UserError,
+        match=r"column 'x_0' has 0.5 at row 1 \(index 0\), but pixel "
+        r"data .* holds whole numbers 0..255",
+    ):
         load(tmp_path / "f.npy", image_shape=(2, 2))
     path = write(tmp_path / "t.csv", rows(10))
-    with pytest.raises(UserError, match=r"marks pixel data, but column\(s\) \['cat', 'flag'\] "
-                                        r"hold text"):
+    with pytest.raises(
+        UserError,
+        match=r"marks pixel data, but column\(s\) \['cat', 'flag'\] "
+        r"hold text",
+    ):
         load(path, image_shape=(2, 2))
 
 
@@ -173,9 +202,12 @@ def with_holes():
 
 def test_missing_values_refused_by_default(tmp_path):
     path = write(tmp_path / "h.csv", with_holes())
-    with pytest.raises(UserError, match=r"column 'num' has 2 missing value\(s\) \(marker\(s\) "
-                                        r"\['', 'NA'\]\) at row 4 \(line 5\) 'NA', row 8 "
-                                        r"\(line 9\) ''; .*data.missing='drop'.*'impute'"):
+    with pytest.raises(
+        UserError,
+        match=r"column 'num' has 2 missing value\(s\) \(marker\(s\) "
+        r"\['', 'NA'\]\) at row 4 \(line 5\) 'NA', row 8 "
+        r"\(line 9\) ''; .*data.missing='drop'.*'impute'",
+    ):
         load(path)
 
 
@@ -188,8 +220,7 @@ def test_missing_drop(tmp_path, info_logs):
     assert "dropped 5 of 40 rows" in info_logs.text and "'num': 2" in info_logs.text
     # Indices are rows of the file: the saved preprocessing reproduces the splits from it.
     table = data.read_table(path)
-    np.testing.assert_array_equal(ds.preprocessor.transform(table.take(ds.train_indices)),
-                                  ds.train)
+    np.testing.assert_array_equal(ds.preprocessor.transform(table.take(ds.train_indices)), ds.train)
     assert ds.preprocessor.kinds == ["numeric", "categorical", "boolean", "numeric"]
     with pytest.raises(UserError, match=r"trained with data.missing='drop', so new rows need"):
         ds.preprocessor.transform(table)
@@ -206,19 +237,27 @@ def test_missing_impute_train_statistics_and_round_trip(tmp_path, info_logs):
     cats = [r[1] for r in train if r[1] != "?"]
     assert p.fill["cat"] == vocab_by_rule(cats)[0]  # the most frequent, ties: first seen
     assert p.kinds == ["numeric", "categorical", "boolean", "numeric"]  # markers: no text
-    full = np.concatenate([ds.train, ds.val])[np.argsort(np.r_[ds.train_indices,
-                                                               ds.val_indices])]
+    full = np.concatenate([ds.train, ds.val])[np.argsort(np.r_[ds.train_indices, ds.val_indices])]
     assert full[3, 0] == np.float32(p.fill["num"])
     assert full[5, 1] == p.categories["cat"].index(p.fill["cat"])
     assert "column 'num': 2 missing value(s) filled" in info_logs.text
     # Saved and loaded, the fill values transform a new file alike.
-    q = data.Preprocessor.from_dict(json.loads(json.dumps(p.to_dict())))
+    q = preprocess_io.from_dict(json.loads(json.dumps(preprocess_io.to_dict(p))))
     assert q.fill == p.fill and q.missing == "impute"
     new = write(tmp_path / "new.csv", [["NA", "?", "", "N/A"], body[0]])
     out = q.transform(data.read_table(new))
-    np.testing.assert_array_equal(out[0], np.array(
-        [p.fill["num"], p.categories["cat"].index(p.fill["cat"]), p.fill["flag"],
-         p.fill["int"]], np.float32))
+    np.testing.assert_array_equal(
+        out[0],
+        np.array(
+            [
+                p.fill["num"],
+                p.categories["cat"].index(p.fill["cat"]),
+                p.fill["flag"],
+                p.fill["int"],
+            ],
+            np.float32,
+        ),
+    )
 
 
 def test_na_values_are_configurable(tmp_path):
@@ -252,9 +291,12 @@ def test_thousands_separators(tmp_path):
     body = rows(10)
     body[1][3], body[4][3] = "1,037", "12,500"
     path = write(tmp_path / "k.csv", body)
-    with pytest.raises(UserError, match=r"column 'int' holds numbers written with a thousands "
-                                        r"separator ',': row 2 \(line 3\) '1,037', row 5 "
-                                        r"\(line 6\) '12,500'; .*set data.thousands=','"):
+    with pytest.raises(
+        UserError,
+        match=r"column 'int' holds numbers written with a thousands "
+        r"separator ',': row 2 \(line 3\) '1,037', row 5 "
+        r"\(line 6\) '12,500'; .*set data.thousands=','",
+    ):
         load(path)
     ds = load(path, thousands=",", scaling="none")
     x = ds.preprocessor.transform(data.read_table(path))
@@ -277,8 +319,9 @@ def test_delimiters_are_sniffed(tmp_path, delimiter):
 
 def test_tsv_is_tab_separated(tmp_path):
     body = rows(20)
-    same(load(write(tmp_path / "c.csv", body)), load(write(tmp_path / "t.tsv", body,
-                                                           delimiter="\t")))
+    same(
+        load(write(tmp_path / "c.csv", body)), load(write(tmp_path / "t.tsv", body, delimiter="\t"))
+    )
     # Every cell holds one comma: sniffed, commas would split more columns than tabs.
     (tmp_path / "c.tsv").write_text("p,q\tr,s\n1,2\t3,4\n5,6\t7,8\n")
     assert data.read_table(str(tmp_path / "c.tsv")).columns == ["p,q", "r,s"]
@@ -286,9 +329,12 @@ def test_tsv_is_tab_separated(tmp_path):
 
 def test_one_column_header_with_a_delimiter_is_refused(tmp_path):
     path = write(tmp_path / "s.csv", rows(10), delimiter=";")
-    with pytest.raises(UserError, match=r"header row reads as one column named "
-                                        r"'num;cat;flag;int' \(data.delimiter=','\), but it "
-                                        r"contains ';'.*set data.delimiter"):
+    with pytest.raises(
+        UserError,
+        match=r"header row reads as one column named "
+        r"'num;cat;flag;int' \(data.delimiter=','\), but it "
+        r"contains ';'.*set data.delimiter",
+    ):
         load(path, delimiter=",")
     (tmp_path / "r.csv").write_text("a;b;c\n1\n2\n3\n")  # rows that never split like the header
     with pytest.raises(UserError, match=r"one column named 'a;b;c' \(no delimiter among"):
@@ -306,20 +352,29 @@ def test_ranges_beyond_float64_or_float32_are_refused(tmp_path):
         return write(tmp_path / "h.csv", body)
 
     path = huge(["1e308", "-1e308"] + ["0"] * 8)
-    with pytest.raises(UserError, match=r"column 'num' cannot be scaled: its training values "
-                                        r"run from -1e\+308 to 1e\+308, and their range"):
+    with pytest.raises(
+        UserError,
+        match=r"column 'num' cannot be scaled: its training values "
+        r"run from -1e\+308 to 1e\+308, and their range",
+    ):
         load(path)
     path = huge(["3e300"] * 5 + ["1e300"] * 5)
-    with pytest.raises(UserError, match=r"column 'num' cannot be scaled.*largest scaled value "
-                                        r"in float32 is not finite \(data.scaling='none'\)"):
+    with pytest.raises(
+        UserError,
+        match=r"column 'num' cannot be scaled.*largest scaled value "
+        r"in float32 is not finite \(data.scaling='none'\)",
+    ):
         load(path, scaling="none")
     with pytest.raises(UserError, match=r"column 'num' cannot be scaled.*mean or standard"):
         load(path, scaling="standard")
     # A new row that the training scaling maps beyond float32.
     p = load(write(tmp_path / "ok.csv", rows(10))).preprocessor
     new = write(tmp_path / "new.csv", [["1e300", "red", "TRUE", "1"]])
-    with pytest.raises(UserError, match=r"new.csv': column 'num' has value 1e\+300, which "
-                                        r"scaled .* is not finite in float32"):
+    with pytest.raises(
+        UserError,
+        match=r"new.csv': column 'num' has value 1e\+300, which "
+        r"scaled .* is not finite in float32",
+    ):
         p.transform(data.read_table(new))
 
 
@@ -329,10 +384,13 @@ def test_onehot_with_too_many_categories_is_refused(tmp_path):
         r[1] = f"user{i}"
     path = write(tmp_path / "ids.csv", body)
     # 24 training rows: 24 categories and the '<unseen>' slot, 3 other columns.
-    with pytest.raises(UserError, match=r"column 'cat' has 25 categories, more than "
-                                        r"data.max_categories=20; one-hot encoding would give "
-                                        r"28 feature columns, 30 rows x 28 features x 4 bytes = "
-                                        r"3.4 kB; use data.categorical='ordinal'"):
+    with pytest.raises(
+        UserError,
+        match=r"column 'cat' has 25 categories, more than "
+        r"data.max_categories=20; one-hot encoding would give "
+        r"28 feature columns, 30 rows x 28 features x 4 bytes = "
+        r"3.4 kB; use data.categorical='ordinal'",
+    ):
         load(path, categorical="onehot", max_categories=20)
     assert load(path, categorical="onehot", max_categories=30).num_features == 28
     assert load(path, max_categories=20).num_features == 4  # ordinal: no limit
@@ -354,25 +412,35 @@ def test_parquet_equals_csv(tmp_path):
     same(load(path), load(tmp_path / "s.parquet"))
     holes = pa.table({"a": [1.0, None, 3.0, 4.0, 5.0], "b": ["x", "y", None, "x", "y"]})
     pq.write_table(holes, tmp_path / "n.parquet")
-    with pytest.raises(UserError, match=r"column 'a' has NaN or infinite values at row 2 "
-                                        r"\(index 1\)"):
+    with pytest.raises(
+        UserError,
+        match=r"column 'a' has NaN or infinite values at row 2 "
+        r"\(index 1\)",
+    ):
         load(tmp_path / "n.parquet")
     assert load(tmp_path / "n.parquet", missing="drop").train.shape[1] == 2
 
 
 def test_line_numbers_with_blank_lines_crlf_bom_and_quoted_newlines(tmp_path):
-    text = ("\ufeffa,b\r\n1,x\r\n\r\n2,y\r\n3,\"two\r\nlines\"\r\n4,x\r\nfive,y\r\n"
-            + "".join(f"{i},x\r\n" for i in range(6, 40)))
+    text = '\ufeffa,b\r\n1,x\r\n\r\n2,y\r\n3,"two\r\nlines"\r\n4,x\r\nfive,y\r\n' + "".join(
+        f"{i},x\r\n" for i in range(6, 40)
+    )
     (tmp_path / "q.csv").write_bytes(text.encode())
     table = data.read_table(str(tmp_path / "q.csv"))
     assert table.columns == ["a", "b"] and table.column("b")[2] == "two\r\nlines"
     assert list(table.line_numbers[:6]) == [2, 4, 6, 7, 8, 9]
-    with pytest.raises(UserError, match=r"column 'a' cannot be encoded: 38 of its 39 cells are "
-                                        r"numbers, but these are not: row 5 \(line 8\) 'five'"):
+    with pytest.raises(
+        UserError,
+        match=r"column 'a' cannot be encoded: 38 of its 39 cells are "
+        r"numbers, but these are not: row 5 \(line 8\) 'five'",
+    ):
         load(tmp_path / "q.csv")
     (tmp_path / "plain.csv").write_text("a,b\n1,x\n\n2,y\n3\n")
-    with pytest.raises(UserError, match=r"line 5 \(data row 3\) has 1 cells but the header "
-                                        r"has 2 columns"):
+    with pytest.raises(
+        UserError,
+        match=r"line 5 \(data row 3\) has 1 cells but the header "
+        r"has 2 columns",
+    ):
         data.read_table(str(tmp_path / "plain.csv"))
     (tmp_path / "latin.csv").write_bytes(b"a,b\n1,caf\xe9\n2,x\n")
     with pytest.raises(UserError, match=r"latin.csv' is not UTF-8 text"):
@@ -393,12 +461,12 @@ def test_numbers_typed_by_the_reader_keep_their_text(tmp_path):
     table = data.read_table(new)
     assert table.values[1].dtype == np.float64  # read as numbers
     np.testing.assert_array_equal(p.transform(table)[:, 1], [code("007"), code("012")] * 4)
-    np.testing.assert_array_equal(p.transform(table.take([3, 0]))[:, 1],
-                                  [code("012"), code("007")])
+    np.testing.assert_array_equal(p.transform(table.take([3, 0]))[:, 1], [code("012"), code("007")])
     # A label column stays text: integer labels stay integers.
     body = rows(12)
-    labelled = write(tmp_path / "l.csv", [r + [str(i % 3)] for i, r in enumerate(body)],
-                     HEADER + ["y"])
+    labelled = write(
+        tmp_path / "l.csv", [r + [str(i % 3)] for i, r in enumerate(body)], HEADER + ["y"]
+    )
     ds = load(labelled, label_column="y")
     assert ds.labels_train.dtype.kind == "i" and set(ds.labels_train) <= {0, 1, 2}
 
@@ -407,15 +475,21 @@ def test_a_late_non_number_falls_back_to_text(tmp_path):
     body = rows(6000)  # past the rows the reader guesses types from
     body[5500][3] = "NA"
     path = write(tmp_path / "late.csv", body)
-    with pytest.raises(UserError, match=r"column 'int' has 1 missing value\(s\) \(marker\(s\) "
-                                        r"\['NA'\]\) at row 5501 \(line 5502\) 'NA'"):
+    with pytest.raises(
+        UserError,
+        match=r"column 'int' has 1 missing value\(s\) \(marker\(s\) "
+        r"\['NA'\]\) at row 5501 \(line 5502\) 'NA'",
+    ):
         load(path)
     ds = load(path, missing="impute")
     assert ds.preprocessor.kinds == ["numeric", "categorical", "boolean", "numeric"]
     body[5500][3] = "oops"
-    with pytest.raises(UserError, match=r"column 'int' cannot be encoded: 5999 of its 6000 "
-                                        r"cells are numbers, but these are not: row 5501 "
-                                        r"\(line 5502\) 'oops'"):
+    with pytest.raises(
+        UserError,
+        match=r"column 'int' cannot be encoded: 5999 of its 6000 "
+        r"cells are numbers, but these are not: row 5501 "
+        r"\(line 5502\) 'oops'",
+    ):
         load(write(tmp_path / "typo.csv", body))
 
 
@@ -443,16 +517,23 @@ def test_config_fields_and_validation():
     c = config_lib.default_config()
     d = c.data
     assert (d.image_shape, d.delimiter, d.missing, d.thousands, d.max_categories) == (
-        (), "auto", "error", "", 1000)
+        (),
+        "auto",
+        "error",
+        "",
+        1000,
+    )
     assert d.na_values == ("", "NA", "N/A", "NaN", "nan", "null", "None", "?")
     config_lib.validate(c)
-    for field, value, match in [("image_shape", (28,), "data.image_shape"),
-                                ("image_shape", (28, 0), "data.image_shape"),
-                                ("delimiter", ";;", "data.delimiter"),
-                                ("missing", "fill", "data.missing"),
-                                ("thousands", ".", "data.thousands"),
-                                ("max_categories", 0, "data.max_categories"),
-                                ("na_values", ("NA", 3), "data.na_values")]:
+    for field, value, match in [
+        ("image_shape", (28,), "data.image_shape"),
+        ("image_shape", (28, 0), "data.image_shape"),
+        ("delimiter", ";;", "data.delimiter"),
+        ("missing", "fill", "data.missing"),
+        ("thousands", ".", "data.thousands"),
+        ("max_categories", 0, "data.max_categories"),
+        ("na_values", ("NA", 3), "data.na_values"),
+    ]:
         bad = config_lib.default_config()
         bad.data[field] = value
         with pytest.raises(UserError, match=match):

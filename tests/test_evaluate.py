@@ -91,7 +91,8 @@ def test_statistics_known_answers():
     mean, logvar = np.array([[0.0, 1.0], [0.0, 3.0]]), np.zeros((2, 2))
     assert statistics.kl_per_dim(mean, logvar) == pytest.approx([0.0, (0.5 + 4.5) / 2])
     assert statistics.kl_per_dim(np.zeros((1, 1)), np.log([[4.0]])) == pytest.approx(
-        [0.5 * (4.0 - 1.0 - math.log(4.0))])
+        [0.5 * (4.0 - 1.0 - math.log(4.0))]
+    )
     assert statistics.active_units(mean, 0.01) == 1  # Var of unit 1's means is 1; unit 0's is 0
 
     x = np.array([[1.0, 0.0, 0.3], [0.0, 1.0, 0.9]])
@@ -101,7 +102,8 @@ def test_statistics_known_answers():
     np.testing.assert_allclose(statistics.bce_per_feature(logits, x), direct.mean(0), atol=1e-8)
     # Saturated logits stay finite: the loss of a confident right answer is ~0, not NaN.
     assert statistics.bce_per_feature(np.array([[-800.0, 800.0]]), np.array([[0.0, 1.0]])) == (
-        pytest.approx([0.0, 0.0], abs=1e-300))
+        pytest.approx([0.0, 0.0], abs=1e-300)
+    )
     np.testing.assert_allclose(statistics.mse_per_feature(x + [[1, 2, 0], [1, 0, 0]], x), [1, 2, 0])
 
     # Rank-2 data: PCA(2) reconstructs unseen rows of the same subspace exactly.
@@ -110,7 +112,9 @@ def test_statistics_known_answers():
     train_x, val_x = rng.normal(size=(50, 2)) @ basis, rng.normal(size=(7, 2)) @ basis
     np.testing.assert_allclose(statistics.pca_reconstruction(train_x, val_x, 2), val_x, atol=1e-9)
     assert statistics.json_safe({"a": [1.0, float("nan")], "b": np.float32(2)}) == {
-        "a": [1.0, None], "b": 2.0}
+        "a": [1.0, None],
+        "b": 2.0,
+    }
 
 
 def test_traversal_and_grid_known_answers(tmp_path):
@@ -122,8 +126,16 @@ def test_traversal_and_grid_known_answers(tmp_path):
     assert grid[0].tolist() == [-1.0, 2.0] and grid[-1].tolist() == [1.0, -2.0]  # top left
     points, _ = eval_plots.project_2d(np.random.default_rng(0).normal(size=(20, 5)))
     assert points.shape == (20, 2)
-    Renderer().heatmap(str(tmp_path / "t.png"), response, ["a", "b", "c", "d"],
-                       ["z0", "z1", "z2"], "t", "RdBu_r", True, "change")
+    Renderer().heatmap(
+        str(tmp_path / "t.png"),
+        response,
+        ["a", "b", "c", "d"],
+        ["z0", "z1", "z2"],
+        "t",
+        "RdBu_r",
+        True,
+        "change",
+    )
     assert (tmp_path / "t.png").stat().st_size > 0
 
 
@@ -143,18 +155,28 @@ def test_iwae_is_exact_for_a_linear_gaussian_vae_with_its_true_posterior():
     b = rng.normal(size=d)
     cov_post = np.linalg.inv(np.eye(latent) + w.T @ w / s**2)  # diagonal
     a = cov_post @ w.T / s**2  # posterior mean = a (x - b)
-    params = model.init(jax.random.PRNGKey(0), np.zeros((1, d), np.float32),
-                        jax.random.PRNGKey(1))["params"]
-    params = jax.tree_util.tree_map_with_path(lambda p, v: np.asarray({
-        "encoder/mean/kernel": a.T, "encoder/mean/bias": -a @ b,
-        "encoder/logvar/kernel": np.zeros((d, latent)),
-        "encoder/logvar/bias": np.log(np.diag(cov_post)),
-        "decoder/out/kernel": w.T, "decoder/out/bias": b,
-    }["/".join(k.key for k in p)], np.float32), params)
+    params = model.init(jax.random.PRNGKey(0), np.zeros((1, d), np.float32), jax.random.PRNGKey(1))[
+        "params"
+    ]
+    params = jax.tree_util.tree_map_with_path(
+        lambda p, v: np.asarray(
+            {
+                "encoder/mean/kernel": a.T,
+                "encoder/mean/bias": -a @ b,
+                "encoder/logvar/kernel": np.zeros((d, latent)),
+                "encoder/logvar/bias": np.log(np.diag(cov_post)),
+                "decoder/out/kernel": w.T,
+                "decoder/out/bias": b,
+            }["/".join(k.key for k in p)],
+            np.float32,
+        ),
+        params,
+    )
     x = b + rng.normal(size=(40, latent)) @ w.T + s * rng.normal(size=(40, d))
     exact = multivariate_normal(b, w @ w.T + s**2 * np.eye(d)).logpdf(x)
-    bound = passes.iwae_bound(model, params, x, 7, jax.random.PRNGKey(3), "gaussian", s,
-                                 rows_per_batch=16)  # 40 rows: the last batch is padded
+    bound = passes.iwae_bound(
+        model, params, x, 7, jax.random.PRNGKey(3), "gaussian", s, rows_per_batch=16
+    )  # 40 rows: the last batch is padded
     np.testing.assert_allclose(bound, exact, atol=2e-4)
 
 
@@ -164,10 +186,8 @@ def test_iwae_k1_is_the_elbo_and_the_bound_grows_with_k(vae_run):
     args = (tm.config.loss.recon, tm.config.loss.obs_std)
     iw1, elbo = [], []
     for seed in range(6):
-        iw1.append(passes.iwae_bound(tm.model, tm.params, x, 1, jax.random.PRNGKey(seed),
-                                       *args))
-        recon, kl = passes.elbo_terms(tm.model, tm.params, x, jax.random.PRNGKey(100 + seed),
-                                        *args)
+        iw1.append(passes.iwae_bound(tm.model, tm.params, x, 1, jax.random.PRNGKey(seed), *args))
+        recon, kl = passes.elbo_terms(tm.model, tm.params, x, jax.random.PRNGKey(100 + seed), *args)
         elbo.append(-(recon + kl))
     diff = np.ravel(iw1) - np.ravel(elbo)  # independent draws: E[diff] = 0 exactly
     assert abs(diff.mean()) < 4 * diff.std() / math.sqrt(diff.size), (diff.mean(), diff.std())
@@ -202,11 +222,16 @@ def test_eval_json_of_a_vae(vae_run):
     metrics, arrays = evaluate.evaluate_model(tm, data, iw_samples=1)
     tabular = evaluate.EvalData(data.x, None, data.x_train, data.columns, None, "test")
     params = jax.tree.map(lambda a: np.asarray(a)[None], tm.params)
-    inputs = figure_data.figure_inputs(tm.model, params, tabular, [tm.config],
-                                       [(metrics, arrays)], [None], tm.epoch)[0]
+    inputs = figure_data.figure_inputs(
+        tm.model, params, tabular, [tm.config], [(metrics, arrays)], [None], tm.epoch
+    )[0]
     written = eval_plots.write_figures(str(vae_run) + "/tab", inputs)
     assert sorted(map(os.path.basename, written)) == [
-        "codes_2d.png", "recon_per_feature.png", "samples.png", "traversal.png"]
+        "codes_2d.png",
+        "recon_per_feature.png",
+        "samples.png",
+        "traversal.png",
+    ]
 
 
 # ---- autoencoders against PCA ----
@@ -243,8 +268,9 @@ def test_codes_equal_load_encode_and_mse_equals_the_training_log(shop_run):
     metrics, arrays = evaluate.evaluate_model(tm, data)
     ds = data_lib.load_dataset(tm.config.data)
     table = data_lib.read_table(tm.config.data.path)
-    np.testing.assert_allclose(tm.encode(table.take(ds.val_indices)), arrays["codes"],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        tm.encode(table.take(ds.val_indices)), arrays["codes"], rtol=1e-5, atol=1e-6
+    )
     last = [json.loads(r) for r in open(os.path.join(shop_run, "metrics.jsonl"))][-1]
     assert metrics["recon/mse"] == pytest.approx(last["eval/mse"], rel=1e-5)
     per = metrics["recon/mse_per_feature"]
@@ -269,9 +295,20 @@ def test_encode_writes_npy_and_csv(shop_run, tmp_path):
     csv_path = tm.config.data.path
     out = tmp_path / "codes.csv"
     # The command runs while the in-process checks do: the subprocess mostly imports.
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.encode", f"--workdir={shop_run}",
-                             f"--input={csv_path}", f"--output={out}"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "experiments.encode",
+            f"--workdir={shop_run}",
+            f"--input={csv_path}",
+            f"--output={out}",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     codes = encode_cli.encode_file(shop_run, csv_path, str(tmp_path / "codes.npy"))
     np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), codes)
     np.testing.assert_allclose(codes, tm.encode(csv_path), rtol=1e-6)
@@ -336,12 +373,18 @@ def test_bad_workdirs_and_data_raise_user_error(shop_run, tmp_path):
 
 
 def test_cli_prints_a_summary_and_one_error_line(tmp_path):
-    summary = evaluate_cli.summarize({"recon/mse": 0.0123, "n_val": 9, "vae/iwae": None,
-                                      "vae/iwae_note": "no likelihood"})
+    summary = evaluate_cli.summarize(
+        {"recon/mse": 0.0123, "n_val": 9, "vae/iwae": None, "vae/iwae_note": "no likelihood"}
+    )
     assert summary.splitlines()[0].startswith("rows") and "0.0123" in summary
     assert "IWAE" not in summary and "note: no likelihood" in summary
-    r = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path}"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "has no config.json" in err[0], r.stderr

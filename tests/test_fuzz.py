@@ -19,9 +19,11 @@ from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import losses, optim
 
-FUZZ = settings(max_examples=40, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 floats = st.floats(-20, 20, allow_nan=False, width=32)
 arrays = hnp.arrays(np.float32, st.tuples(st.integers(1, 4), st.integers(1, 6)), elements=floats)
 
@@ -58,17 +60,38 @@ def test_a_perfect_decoder_has_zero_reconstruction_error(x):
 
 
 CELLS = st.one_of(
-    st.integers(-1000, 1000).map(str), st.floats(allow_nan=True, allow_infinity=True).map(str),
-    st.sampled_from(["", "TRUE", "false", "Feb", "Returning_Visitor", "NA", "?", " ", "nan",
-                     "inf", "-inf", "1e400", "\"q\"", "a,b", "0x10"]),
+    st.integers(-1000, 1000).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.sampled_from(
+        [
+            "",
+            "TRUE",
+            "false",
+            "Feb",
+            "Returning_Visitor",
+            "NA",
+            "?",
+            " ",
+            "nan",
+            "inf",
+            "-inf",
+            "1e400",
+            '"q"',
+            "a,b",
+            "0x10",
+        ]
+    ),
     st.text(max_size=6),
 )
 
 
 @FUZZ
-@given(st.lists(st.text(min_size=0, max_size=6), min_size=0, max_size=5),
-       st.lists(st.lists(CELLS, min_size=0, max_size=6), min_size=0, max_size=12),
-       st.sampled_from(["ordinal", "onehot"]), st.sampled_from(["minmax", "standard", "none"]))
+@given(
+    st.lists(st.text(min_size=0, max_size=6), min_size=0, max_size=5),
+    st.lists(st.lists(CELLS, min_size=0, max_size=6), min_size=0, max_size=12),
+    st.sampled_from(["ordinal", "onehot"]),
+    st.sampled_from(["minmax", "standard", "none"]),
+)
 def test_malformed_csv_gives_our_error_or_a_dataset(tmp_path, header, rows, categorical, scaling):
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -103,14 +126,23 @@ def test_random_bytes_as_a_data_file(tmp_path, blob):
 
 
 FIELDS = sorted(k for k in multi.config_lib.flatten_config(config_lib.default_config().to_dict()))
-VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10, 10_000), floats,
-                   st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),
-                   st.lists(st.integers(-3, 40), max_size=4).map(tuple))
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 10_000),
+    floats,
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.lists(st.integers(-3, 40), max_size=4).map(tuple),
+)
 
 
 @FUZZ
-@given(st.dictionaries(st.sampled_from(FIELDS + ["model.nonexistent", "bogus"]), VALUES,
-                       min_size=1, max_size=3))
+@given(
+    st.dictionaries(
+        st.sampled_from(FIELDS + ["model.nonexistent", "bogus"]), VALUES, min_size=1, max_size=3
+    )
+)
 def test_random_overrides_give_our_error_or_a_valid_config(overrides):
     try:
         c = multi.apply_overrides(config_lib.default_config(), overrides)

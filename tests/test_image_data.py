@@ -14,6 +14,7 @@ import pytest
 from ae_jax import config as config_lib
 from ae_jax import data
 from ae_jax.data import images as image_data
+from ae_jax.data import preprocess_io
 from ae_jax.errors import UserError
 
 N_TRAIN, N_TEST = 20, 10
@@ -35,10 +36,18 @@ def idx_bytes(arr, magic=None):
 def write_mnist(folder, gz=True, n_train=N_TRAIN):
     """The four MNIST IDX files; returns (x_train, y_train, x_test, y_test)."""
     os.makedirs(folder, exist_ok=True)
-    arrays = (pixels(n_train, (28, 28)), (np.arange(n_train) % 10).astype(np.uint8),
-              pixels(N_TEST, (28, 28), offset=5), (np.arange(N_TEST) * 3 % 10).astype(np.uint8))
-    names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-             "t10k-labels-idx1-ubyte")
+    arrays = (
+        pixels(n_train, (28, 28)),
+        (np.arange(n_train) % 10).astype(np.uint8),
+        pixels(N_TEST, (28, 28), offset=5),
+        (np.arange(N_TEST) * 3 % 10).astype(np.uint8),
+    )
+    names = (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    )
     for name, arr in zip(names, arrays, strict=True):
         raw = idx_bytes(arr)
         with open(os.path.join(folder, name + (".gz" if gz else "")), "wb") as f:
@@ -69,8 +78,16 @@ def write_cifar(root, per_batch=4):
 def batch(path, x_hwc, y):
     chw = x_hwc.transpose(0, 3, 1, 2).reshape(len(x_hwc), -1)
     with open(path, "wb") as f:
-        pickle.dump({b"batch_label": b"batch", b"labels": [int(v) for v in y], b"data": chw,
-                     b"filenames": [b"img.png"] * len(y)}, f, protocol=2)
+        pickle.dump(
+            {
+                b"batch_label": b"batch",
+                b"labels": [int(v) for v in y],
+                b"data": chw,
+                b"filenames": [b"img.png"] * len(y),
+            },
+            f,
+            protocol=2,
+        )
 
 
 def cfg(**kw):
@@ -95,8 +112,9 @@ def test_mnist_idx(tmp_path, gz):
     assert ds.columns[783] == "pixel_783" and not ds.dynamic_binarize
     # The saved preprocessing turns raw 0..255 pixels (e.g. a new .npy of images) into `train`.
     np.save(tmp_path / "new.npy", x)
-    np.testing.assert_array_equal(ds.preprocessor.transform(data.read_table(
-        str(tmp_path / "new.npy"))), ds.train)
+    np.testing.assert_array_equal(
+        ds.preprocessor.transform(data.read_table(str(tmp_path / "new.npy"))), ds.train
+    )
 
 
 def test_torchvision_layout_and_limit(tmp_path):
@@ -107,8 +125,9 @@ def test_torchvision_layout_and_limit(tmp_path):
     np.testing.assert_array_equal(ds.labels_train, y[:5])
 
 
-@pytest.mark.parametrize("name,file", [("mnist", "mnist.npz"),
-                                       ("fashion_mnist", "fashion-mnist.npz")])
+@pytest.mark.parametrize(
+    "name,file", [("mnist", "mnist.npz"), ("fashion_mnist", "fashion-mnist.npz")]
+)
 def test_keras_npz(tmp_path, name, file):
     x, xt = pixels(N_TRAIN, (28, 28)), pixels(N_TEST, (28, 28), offset=1)
     y, yt = np.arange(N_TRAIN) % 10, np.arange(N_TEST) % 10
@@ -154,7 +173,7 @@ def test_fixed_binarisation(tmp_path):
     np.testing.assert_array_equal(ds.val, (xt.reshape(N_TEST, -1) >= 128).astype(np.float32))
     assert not ds.dynamic_binarize
     # The threshold is part of the saved preprocessing, so new files are binarised alike.
-    p = data.Preprocessor.from_dict(ds.preprocessor.to_dict())
+    p = preprocess_io.from_dict(preprocess_io.to_dict(ds.preprocessor))
     np.testing.assert_array_equal(p.transform(x.reshape(N_TRAIN, -1)), ds.train)
 
 
@@ -187,9 +206,11 @@ def test_config_fields_validate():
     for name in ("mnist", "fashion_mnist", "cifar10", "tfds:mnist"):
         c.data.name = name
         config_lib.validate(c)
-    for field, value, match in [("binarize", "random", r"data.binarize: got 'random'"),
-                                ("limit", -1, r"data.limit: got -1; expected an integer >= 0"),
-                                ("name", "svhn", r"data.name: got 'svhn'")]:
+    for field, value, match in [
+        ("binarize", "random", r"data.binarize: got 'random'"),
+        ("limit", -1, r"data.limit: got -1; expected an integer >= 0"),
+        ("name", "svhn", r"data.name: got 'svhn'"),
+    ]:
         bad = config_lib.default_config()
         bad.data[field] = value
         with pytest.raises(UserError, match=match):
@@ -205,33 +226,78 @@ def _replace(path, raw):
     open(path, "wb").write(raw)
 
 
-@pytest.mark.parametrize("setup,kw,match", [
-    (None, {}, r"data.name 'mnist' reads its standard files from a local directory, but "
-               r"data.dir is empty"),
-    (None, {"dir": "nowhere"}, r"data.dir 'nowhere' is not an existing directory"),
-    ("empty", {}, r"holds no complete set of mnist files; looked for "
-                         r"train-images-idx3-ubyte\[.gz\], .* in '.*' or '.*MNIST/raw'; or "
-                         r"mnist.npz \(arrays x_train, y_train, x_test, y_test\)"),
-    (lambda d: os.remove(d / "t10k-labels-idx1-ubyte.gz"), {},
-     r"holds no complete set of mnist files: '.*' lacks \['t10k-labels-idx1-ubyte'\]"),
-    (lambda d: _replace(d / "train-images-idx3-ubyte.gz", idx_bytes(np.zeros(3, np.uint8))), {},
-     r"train-images-idx3-ubyte.gz' is not an IDX file of images: its magic number should be "
-     r"0x00000803 \(unsigned bytes, 3 dimension\(s\)\) but it is 0x00000801"),
-    (lambda d: _replace(d / "t10k-labels-idx1-ubyte.gz", b"PK\x03\x04 not idx"), {},
-     r"t10k-labels-idx1-ubyte.gz' is not an IDX file of labels: .* but it is 0x504B0304"),
-    (lambda d: _replace(d / "train-images-idx3-ubyte.gz", gzip.compress(idx_bytes(
-        pixels(N_TRAIN, (28, 28)))[:-100])), {},
-     r"train-images-idx3-ubyte.gz': its IDX header says images of shape \(20, 28, 28\) "
-     r"\(15680 bytes\), but the file is truncated: it holds 15580"),
-    (lambda d: _truncate(d / "train-labels-idx1-ubyte.gz", 30), {},
-     r"train-labels-idx1-ubyte.gz' is a damaged or truncated gzip file"),
-    (lambda d: _replace(d / "t10k-labels-idx1-ubyte.gz", idx_bytes(np.zeros(7, np.uint8))), {},
-     r"t10k-images-idx3-ubyte.gz' and '.*t10k-labels-idx1-ubyte.gz': 10 images but labels of "
-     r"shape \(7,\)"),
-    (lambda d: None, {"scaling": "standard", "binarize": "fixed"},
-     r"data.binarize 'fixed' needs pixels in \[0, 1\], but data.scaling='standard'"),
-], ids=["no-dir", "missing-dir", "empty-dir", "missing-file", "bad-magic", "not-idx",
-        "truncated", "truncated-gzip", "label-count", "binarize-standard"])
+@pytest.mark.parametrize(
+    "setup,kw,match",
+    [
+        (
+            None,
+            {},
+            r"data.name 'mnist' reads its standard files from a local directory, but "
+            r"data.dir is empty",
+        ),
+        (None, {"dir": "nowhere"}, r"data.dir 'nowhere' is not an existing directory"),
+        (
+            "empty",
+            {},
+            r"holds no complete set of mnist files; looked for "
+            r"train-images-idx3-ubyte\[.gz\], .* in '.*' or '.*MNIST/raw'; or "
+            r"mnist.npz \(arrays x_train, y_train, x_test, y_test\)",
+        ),
+        (
+            lambda d: os.remove(d / "t10k-labels-idx1-ubyte.gz"),
+            {},
+            r"holds no complete set of mnist files: '.*' lacks \['t10k-labels-idx1-ubyte'\]",
+        ),
+        (
+            lambda d: _replace(d / "train-images-idx3-ubyte.gz", idx_bytes(np.zeros(3, np.uint8))),
+            {},
+            r"train-images-idx3-ubyte.gz' is not an IDX file of images: its magic number should be "
+            r"0x00000803 \(unsigned bytes, 3 dimension\(s\)\) but it is 0x00000801",
+        ),
+        (
+            lambda d: _replace(d / "t10k-labels-idx1-ubyte.gz", b"PK\x03\x04 not idx"),
+            {},
+            r"t10k-labels-idx1-ubyte.gz' is not an IDX file of labels: .* but it is 0x504B0304",
+        ),
+        (
+            lambda d: _replace(
+                d / "train-images-idx3-ubyte.gz",
+                gzip.compress(idx_bytes(pixels(N_TRAIN, (28, 28)))[:-100]),
+            ),
+            {},
+            r"train-images-idx3-ubyte.gz': its IDX header says images of shape \(20, 28, 28\) "
+            r"\(15680 bytes\), but the file is truncated: it holds 15580",
+        ),
+        (
+            lambda d: _truncate(d / "train-labels-idx1-ubyte.gz", 30),
+            {},
+            r"train-labels-idx1-ubyte.gz' is a damaged or truncated gzip file",
+        ),
+        (
+            lambda d: _replace(d / "t10k-labels-idx1-ubyte.gz", idx_bytes(np.zeros(7, np.uint8))),
+            {},
+            r"t10k-images-idx3-ubyte.gz' and '.*t10k-labels-idx1-ubyte.gz': 10 images but labels "
+            r"of shape \(7,\)",
+        ),
+        (
+            lambda d: None,
+            {"scaling": "standard", "binarize": "fixed"},
+            r"data.binarize 'fixed' needs pixels in \[0, 1\], but data.scaling='standard'",
+        ),
+    ],
+    ids=[
+        "no-dir",
+        "missing-dir",
+        "empty-dir",
+        "missing-file",
+        "bad-magic",
+        "not-idx",
+        "truncated",
+        "truncated-gzip",
+        "label-count",
+        "binarize-standard",
+    ],
+)
 def test_mnist_errors(tmp_path, monkeypatch, setup, kw, match):
     monkeypatch.chdir(tmp_path)
     if setup == "empty":
@@ -248,8 +314,11 @@ def test_cifar_errors(tmp_path):
     write_cifar(tmp_path)
     folder = tmp_path / "cifar-10-batches-py"
     _truncate(folder / "data_batch_2", 100)
-    with pytest.raises(UserError, match=r"data_batch_2' cannot be read as a CIFAR-10 python "
-                                        r"batch \(.*\); expected a pickled dict"):
+    with pytest.raises(
+        UserError,
+        match=r"data_batch_2' cannot be read as a CIFAR-10 python "
+        r"batch \(.*\); expected a pickled dict",
+    ):
         load(name="cifar10", dir=str(tmp_path))
     # A pickle that would run code is refused, not executed.
     with open(folder / "data_batch_2", "wb") as f:
@@ -257,8 +326,11 @@ def test_cifar_errors(tmp_path):
     with pytest.raises(UserError, match=r"asks to load posix.system"):
         load(name="cifar10", dir=str(tmp_path))
     batch(folder / "data_batch_2", cifar_images(4)[:, :16], np.zeros(4))
-    with pytest.raises(UserError, match=r"data_batch_2' is not a CIFAR-10 batch: b'data' is "
-                                        r"array uint8 \(4, 1536\); expected"):
+    with pytest.raises(
+        UserError,
+        match=r"data_batch_2' is not a CIFAR-10 batch: b'data' is "
+        r"array uint8 \(4, 1536\); expected",
+    ):
         load(name="cifar10", dir=str(tmp_path))
     os.remove(folder / "test_batch")
     with pytest.raises(UserError, match=r"'.*cifar-10-batches-py' lacks \['test_batch'\]"):
@@ -269,23 +341,32 @@ def test_npz_errors(tmp_path):
     np.savez(tmp_path / "mnist.npz", x_train=pixels(4, (28, 28)), y_train=np.arange(4))
     with pytest.raises(UserError, match=r"mnist.npz' has no array\(s\) \['x_test', 'y_test'\]"):
         load(dir=str(tmp_path))
-    np.savez(tmp_path / "mnist.npz", x_train=np.ones((4, 28, 28)), y_train=np.arange(4),
-             x_test=pixels(2, (28, 28)), y_test=np.arange(2))
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=np.ones((4, 28, 28)),
+        y_train=np.arange(4),
+        x_test=pixels(2, (28, 28)),
+        y_test=np.arange(2),
+    )
     with pytest.raises(UserError, match=r"array 'x_train' has dtype float64 .* expected uint8"):
         load(dir=str(tmp_path))
 
 
 def test_tfds_missing_package(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # import now fails
-    with pytest.raises(UserError, match=r"'tfds:mnist' needs TensorFlow Datasets, which is not "
-                                        r"installed: pip install tensorflow-datasets"):
+    with pytest.raises(
+        UserError,
+        match=r"'tfds:mnist' needs TensorFlow Datasets, which is not "
+        r"installed: pip install tensorflow-datasets",
+    ):
         load(name="tfds:mnist", dir=str(tmp_path))
 
 
 def test_tfds_mock_data(tmp_path):
     tfds = pytest.importorskip(
         "tensorflow_datasets",
-        reason="optional extra: pip install tensorflow-datasets to test the tfds: path")
+        reason="optional extra: pip install tensorflow-datasets to test the tfds: path",
+    )
     with tfds.testing.mock_data(num_examples=12):
         ds = load(name="tfds:mnist", dir=str(tmp_path), limit=5)
         source = tfds.data_source("mnist", split="train", data_dir=str(tmp_path), download=False)
@@ -300,8 +381,12 @@ def test_tfds_mock_data(tmp_path):
 def test_tfds_set_not_prepared(tmp_path):
     pytest.importorskip(
         "tensorflow_datasets",
-        reason="optional extra: pip install tensorflow-datasets to test the tfds: path")
-    with pytest.raises(UserError, match=r"'tfds:mnist': TFDS cannot read split 'train' from "
-                                        r"data.dir '.*' \(it has no folder 'mnist': the set is "
-                                        r"not prepared there\); prepare it once .* tfds build"):
+        reason="optional extra: pip install tensorflow-datasets to test the tfds: path",
+    )
+    with pytest.raises(
+        UserError,
+        match=r"'tfds:mnist': TFDS cannot read split 'train' from "
+        r"data.dir '.*' \(it has no folder 'mnist': the set is "
+        r"not prepared there\); prepare it once .* tfds build",
+    ):
         load(name="tfds:mnist", dir=str(tmp_path))

@@ -38,55 +38,69 @@ def _single(c, n=40, d=5):
 # ---- the learning rate as a factor (mutation: a schedule or an optimizer not linear in it) --
 
 _STEPS = 50
-_CASES = [(name, "constant") for name in config_lib.OPTIMIZERS] + [
-    ("adam", s) for s in config_lib.SCHEDULES if s != "constant"] + [
-    ("sgd", s) for s in config_lib.SCHEDULES if s != "constant"]
+_CASES = (
+    [(name, "constant") for name in config_lib.OPTIMIZERS]
+    + [("adam", s) for s in config_lib.SCHEDULES if s != "constant"]
+    + [("sgd", s) for s in config_lib.SCHEDULES if s != "constant"]
+)
 
 
 @pytest.mark.parametrize("name,schedule", _CASES)
 def test_learning_rate_factor_equals_plain_optax_over_50_steps(name, schedule):
-    c = _config(**{"optim.name": name, "optim.learning_rate": 0.01, "optim.schedule": schedule,
-                   "optim.warmup_epochs": 0.2, "optim.end_factor": 0.1, "train.batch_size": 8,
-                   "train.epochs": 5})
+    c = _config(
+        **{
+            "optim.name": name,
+            "optim.learning_rate": 0.01,
+            "optim.schedule": schedule,
+            "optim.warmup_epochs": 0.2,
+            "optim.end_factor": 0.1,
+            "train.batch_size": 8,
+            "train.epochs": 5,
+        }
+    )
     e, hyper, state = _single(c)  # 40 rows, batch 8: 5 steps per epoch, 25 scheduled steps
     lr, total, per_epoch = 0.01, 25, 5
     # The schedules written out with the learning rate inside, independently of optim.py.
     lr_schedule = {
         "constant": lr,
         "cosine": optax.cosine_decay_schedule(lr, total, alpha=0.1),
-        "warmup_cosine": optax.warmup_cosine_decay_schedule(0.0, lr, 1, total,
-                                                            end_value=0.1 * lr),
+        "warmup_cosine": optax.warmup_cosine_decay_schedule(0.0, lr, 1, total, end_value=0.1 * lr),
         "linear": optax.linear_schedule(lr, 0.1 * lr, total),
         "exponential": optax.exponential_decay(lr, per_epoch, 0.9),
     }[schedule]
     reference = getattr(optax, name)(learning_rate=lr_schedule)
     x = jax.random.uniform(jax.random.PRNGKey(0), (8, 5))
     mask = jnp.ones(8)
-    grad = jax.jit(jax.grad(lambda p: e.loss_fn(p, x, mask, jax.random.PRNGKey(0), hyper,
-                                                True)[0]))
+    grad = jax.jit(jax.grad(lambda p: e.loss_fn(p, x, mask, jax.random.PRNGKey(0), hyper, True)[0]))
     step = jax.jit(e.train_step)
     params, opt_state = state.params, reference.init(state.params)
     update = jax.jit(reference.update)
     for _ in range(_STEPS):
         state, _ = step(state, hyper, x, mask)
-        updates, opt_state = update(grad(params), opt_state, params)
+        with jax.numpy_dtype_promotion("standard"):  # optax is not strict-promotion clean
+            updates, opt_state = update(grad(params), opt_state, params)
         params = optax.apply_updates(params, updates)
     # The training step folds the step into its rng, the reference does not: the seed model
     # has no noise and no sampling, so the losses are the same functions.
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6),
-                 state.params, params)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6), state.params, params
+    )
 
 
 # ---- padding rows never count (mutation: dropping the mask in a term) ----
 
 
-@pytest.mark.parametrize("overrides", [
-    {},
-    {"loss.sparsity": "kl", "loss.sparsity_weight": 1.0, "model.code_activation": "sigmoid"},
-    {"loss.noise_std": 0.3},
-    {"model.name": "vae", "loss.beta": 1.0},
-    {"loss.l1_weight": 0.1},
-], ids=["plain", "kl-sparsity", "noise", "vae", "l1"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"loss.sparsity": "kl", "loss.sparsity_weight": 1.0, "model.code_activation": "sigmoid"},
+        {"loss.noise_std": 0.3},
+        {"model.name": "vae", "loss.beta": 1.0},
+        {"loss.l1_weight": 0.1},
+    ],
+    ids=["plain", "kl-sparsity", "noise", "vae", "l1"],
+)
 def test_padding_rows_do_not_change_the_loss_or_gradient(overrides):
     c = _config(**overrides)
     e, hyper, state = _single(c)
@@ -106,16 +120,26 @@ def test_padding_rows_do_not_change_the_loss_or_gradient(overrides):
 # ---- K together equals alone, beyond a deterministic AE (mutation: a shared random stream) --
 
 
-@pytest.mark.parametrize("overrides", [
-    {"loss.noise_std": 0.2},
-    {"model.name": "vae", "model.encoder_widths": (8,), "model.latent_dim": 2,
-     "loss.recon": "bce"},
-    {"loss.sparsity": "kl", "loss.sparsity_weight": 0.5},
-], ids=["noise", "vae", "kl-sparsity"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"loss.noise_std": 0.2},
+        {
+            "model.name": "vae",
+            "model.encoder_widths": (8,),
+            "model.latent_dim": 2,
+            "loss.recon": "bce",
+        },
+        {"loss.sparsity": "kl", "loss.sparsity_weight": 0.5},
+    ],
+    ids=["noise", "vae", "kl-sparsity"],
+)
 def test_together_equals_alone_with_random_terms(overrides):
     base = multi.apply_overrides(seed_sparse.get_config(), {"train.batch_size": 100, **overrides})
-    hyper_overrides = [{"train.seed": 0, "optim.learning_rate": 1e-3},
-                       {"train.seed": 5, "optim.learning_rate": 3e-3}]
+    hyper_overrides = [
+        {"train.seed": 0, "optim.learning_rate": 1e-3},
+        {"train.seed": 5, "optim.learning_rate": 3e-3},
+    ]
     configs = [multi.apply_overrides(base, o) for o in hyper_overrides]
     ds = data_lib.load_dataset(configs[0].data)
     x = jax.device_put(ds.train)
@@ -127,24 +151,35 @@ def test_together_equals_alone_with_random_terms(overrides):
         progs = e.compile(len(hs))
         states = engine_lib.init_many(progs.init, hs)
         for epoch in range(2):
-            order = np.stack([engine_lib.epoch_order(h["seed"], epoch, n, e.batch_size, True)
-                              for h in hs])
+            order = np.stack(
+                [engine_lib.epoch_order(h["seed"], epoch, n, e.batch_size, True) for h in hs]
+            )
             states, _ = progs.epoch(states, objective.stack_hypers(hs), x, order)
         return states.params
 
     together = run(hypers)
     for i, h in enumerate(hypers):
         alone = run([h])
-        jax.tree.map(lambda t, a, i=i: np.testing.assert_allclose(t[i], a[0], rtol=2e-5,
-                                                                  atol=2e-6), together, alone)
+        jax.tree.map(
+            lambda t, a, i=i: np.testing.assert_allclose(t[i], a[0], rtol=2e-5, atol=2e-6),
+            together,
+            alone,
+        )
 
 
 # ---- divergence keeps the parameters from before the bad step ----
 
 
 def test_divergence_keeps_exactly_the_parameters_before_the_bad_step():
-    c = _config(**{"optim.name": "sgd", "optim.learning_rate": 3e3, "optim.eps": None,
-                   "train.batch_size": 40, "model.output_activation": "identity"})
+    c = _config(
+        **{
+            "optim.name": "sgd",
+            "optim.learning_rate": 3e3,
+            "optim.eps": None,
+            "train.batch_size": 40,
+            "model.output_activation": "identity",
+        }
+    )
     e, hyper, state = _single(c)
     x = jax.random.uniform(jax.random.PRNGKey(0), (40, 5)) * 30
     step = jax.jit(e.train_step)
@@ -168,8 +203,9 @@ def test_divergence_keeps_exactly_the_parameters_before_the_bad_step():
 def test_binarisation_draws_bernoulli_p_with_a_fresh_key_per_step():
     p = jnp.full((200, 50), 0.3)
     key = jax.random.PRNGKey(0)
-    draws = np.stack([np.asarray(images.binarize(p, jax.random.fold_in(key, s)))
-                      for s in range(20)])
+    draws = np.stack(
+        [np.asarray(images.binarize(p, jax.random.fold_in(key, s))) for s in range(20)]
+    )
     assert set(np.unique(draws)) <= {0.0, 1.0}
     sd = math.sqrt(0.3 * 0.7 / draws.size)
     assert abs(draws.mean() - 0.3) < 4 * sd
@@ -177,8 +213,9 @@ def test_binarisation_draws_bernoulli_p_with_a_fresh_key_per_step():
 
 
 def test_the_engine_draws_new_binary_targets_at_every_step():
-    c = _config(**{"loss.recon": "bce", "model.output_activation": "sigmoid",
-                   "train.batch_size": 8})
+    c = _config(
+        **{"loss.recon": "bce", "model.output_activation": "sigmoid", "train.batch_size": 8}
+    )
     e = engine_lib.Engine(c, 5, 8, dynamic_binarize=True)
     h = {**objective.hyper_from_config(c), "learning_rate": 0.0}  # the step's argument
     progs = e.compile(1)
@@ -195,8 +232,14 @@ def test_the_engine_draws_new_binary_targets_at_every_step():
 
 
 def test_iwae_equals_numpy_log_mean_exp_of_the_same_draws():
-    c = _config(**{"model.name": "vae", "loss.recon": "gaussian", "loss.obs_std": 0.7,
-                   "model.output_activation": "identity"})
+    c = _config(
+        **{
+            "model.name": "vae",
+            "loss.recon": "gaussian",
+            "loss.obs_std": 0.7,
+            "model.output_activation": "identity",
+        }
+    )
     model = models.build_model(c.model, 5)
     params = model.init(jax.random.PRNGKey(3), jnp.zeros((1, 5)), jax.random.PRNGKey(4))["params"]
     x = np.asarray(jax.random.normal(jax.random.PRNGKey(5), (7, 5)))
@@ -204,15 +247,20 @@ def test_iwae_equals_numpy_log_mean_exp_of_the_same_draws():
     got = passes.iwae_bound(model, params, x, k, rng, "gaussian", 0.7)
     want, mean_log_w = [], []
     for i in range(len(x)):
-        mean, logvar = (np.asarray(a, np.float64) for a in model.apply(
-            {"params": params}, x[i], method=lambda m, v: m.encoder(v)))
+        mean, logvar = (
+            np.asarray(a, np.float64)
+            for a in model.apply({"params": params}, x[i], method=lambda m, v: m.encoder(v))
+        )
         eps = np.asarray(jax.random.normal(jax.random.fold_in(rng, i), (k, mean.shape[0])))
         z = mean + np.exp(0.5 * logvar) * eps
-        dec = np.asarray(model.apply({"params": params}, z, method=lambda m, v: m.decoder(v)),
-                         np.float64)
-        log_w = (stats.norm.logpdf(x[i], dec, 0.7).sum(axis=1)
-                 + stats.norm.logpdf(z).sum(axis=1)
-                 - stats.norm.logpdf(z, mean, np.exp(0.5 * logvar)).sum(axis=1))
+        dec = np.asarray(
+            model.apply({"params": params}, z, method=lambda m, v: m.decoder(v)), np.float64
+        )
+        log_w = (
+            stats.norm.logpdf(x[i], dec, 0.7).sum(axis=1)
+            + stats.norm.logpdf(z).sum(axis=1)
+            - stats.norm.logpdf(z, mean, np.exp(0.5 * logvar)).sum(axis=1)
+        )
         want.append(np.log(np.mean(np.exp(log_w - log_w.max()))) + log_w.max())
         mean_log_w.append(np.mean(log_w))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
@@ -226,10 +274,15 @@ def test_iwae_equals_numpy_log_mean_exp_of_the_same_draws():
 def test_active_units_counts_dimensions_whose_posterior_mean_varies():
     rng = np.random.default_rng(0)
     n = 5000
-    mean = np.stack([rng.normal(0, 1.0, n),      # variance 1: active
-                     rng.normal(0, 0.2, n),      # 0.04: active
-                     rng.normal(0, 0.05, n),     # 0.0025: inactive at 0.01
-                     np.full(n, 0.7)], axis=1)   # constant: inactive
+    mean = np.stack(
+        [
+            rng.normal(0, 1.0, n),  # variance 1: active
+            rng.normal(0, 0.2, n),  # 0.04: active
+            rng.normal(0, 0.05, n),  # 0.0025: inactive at 0.01
+            np.full(n, 0.7),
+        ],
+        axis=1,
+    )  # constant: inactive
     assert statistics.active_units(mean, 0.01) == 2
     assert statistics.active_units(mean, 0.001) == 3
 
@@ -238,8 +291,12 @@ def test_active_units_counts_dimensions_whose_posterior_mean_varies():
 
 # eval/loss after the config's epochs on the bundled breast-cancer table, recorded with
 # jax 0.10.2 on CPU; the tolerance allows other XLA versions' rounding, not a changed model.
-SEED_REFERENCE = {"seed_simple": 2.8618383, "seed_sparse": 2.8622501, "seed_deep": 2.6590934,
-                  "seed_vae": 17.378998}
+SEED_REFERENCE = {
+    "seed_simple": 2.8618383,
+    "seed_sparse": 2.8622501,
+    "seed_deep": 2.6590934,
+    "seed_vae": 17.378998,
+}
 
 
 @pytest.mark.parametrize("name", sorted(SEED_REFERENCE))

@@ -26,12 +26,14 @@ from tests.conftest import PURCHASE_COLUMNS
 # ---- the continuous Bernoulli ----
 
 
-@pytest.mark.parametrize("lam", [1e-4, 0.01, 0.2, 0.45, 0.49, 0.4999, 0.5, 0.5001, 0.51, 0.55,
-                                 0.8, 0.99, 1 - 1e-4])
+@pytest.mark.parametrize(
+    "lam", [1e-4, 0.01, 0.2, 0.45, 0.49, 0.4999, 0.5, 0.5001, 0.51, 0.55, 0.8, 0.99, 1 - 1e-4]
+)
 def test_continuous_bernoulli_normaliser_matches_numerical_integration(lam):
     """C(lambda) = 1 / integral_0^1 lambda^x (1 - lambda)^(1 - x) dx, to 1e-6 relative."""
-    integral, _ = integrate.quad(lambda x: lam ** x * (1 - lam) ** (1 - x), 0.0, 1.0,
-                                 epsabs=1e-14, epsrel=1e-12)
+    integral, _ = integrate.quad(
+        lambda x: lam**x * (1 - lam) ** (1 - x), 0.0, 1.0, epsabs=1e-14, epsrel=1e-12
+    )
     logit = math.log(lam) - math.log1p(-lam)
     log_c = float(losses.cb_log_normalizer(jnp.asarray(logit, jnp.float32)))
     assert log_c == pytest.approx(-math.log(integral), rel=1e-6, abs=1e-6)
@@ -44,7 +46,8 @@ def test_continuous_bernoulli_density_integrates_to_one_and_has_finite_gradients
         density = np.exp(-np.asarray(nll, np.float64))
         assert integrate.trapezoid(density, x) == pytest.approx(1.0, abs=1e-6)
     grads = jax.vmap(jax.grad(lambda z: losses.cb_log_normalizer(z)))(
-        jnp.array([-1.0, -1e-3, 0.0, 1e-3, 0.099, 0.101, 5.0]))
+        jnp.array([-1.0, -1e-3, 0.0, 1e-3, 0.099, 0.101, 5.0])
+    )
     assert np.isfinite(np.asarray(grads)).all()
 
 
@@ -52,18 +55,22 @@ def test_continuous_bernoulli_density_integrates_to_one_and_has_finite_gradients
 
 
 def test_mixed_log_likelihood_equals_per_column_log_densities_by_hand():
-    heads = (("a", "numeric", 0, 1), ("flag", "boolean", 1, 1), ("cat", "categorical", 2, 3),
-             ("b", "numeric", 5, 1))
+    heads = (
+        ("a", "numeric", 0, 1),
+        ("flag", "boolean", 1, 1),
+        ("cat", "categorical", 2, 3),
+        ("b", "numeric", 5, 1),
+    )
     logits = np.array([[0.3, -1.2, 2.0, 0.5, -1.0, -0.4]], np.float32)
     x = np.array([[0.1, 1.0, 0.0, 1.0, 0.0, 0.9]], np.float32)
     log_std = np.log(np.array([0.5, 1, 1, 1, 1, 2.0], np.float32))
-    got = -float(losses.mixed_nll(jnp.asarray(logits), jnp.asarray(x), heads,
-                                  jnp.asarray(log_std))[0])
+    got = -float(
+        losses.mixed_nll(jnp.asarray(logits), jnp.asarray(x), heads, jnp.asarray(log_std))[0]
+    )
     gauss = lambda v, m, s: -0.5 * math.log(2 * math.pi * s * s) - (v - m) ** 2 / (2 * s * s)
     sigmoid = 1.0 / (1.0 + math.exp(1.2))
     soft = np.exp(logits[0, 2:5]) / np.exp(logits[0, 2:5]).sum()
-    by_hand = (gauss(0.1, 0.3, 0.5) + math.log(sigmoid) + math.log(soft[1])
-               + gauss(0.9, -0.4, 2.0))
+    by_hand = gauss(0.1, 0.3, 0.5) + math.log(sigmoid) + math.log(soft[1]) + gauss(0.9, -0.4, 2.0)
     assert got == pytest.approx(by_hand, rel=1e-5)
     mean = np.asarray(heads_lib.mean(jnp.asarray(logits), heads))[0]
     np.testing.assert_allclose(mean[[0, 5]], logits[0, [0, 5]])
@@ -107,8 +114,9 @@ def write_structured_purchase_csv(path, n: int = 800, seed: int = 0) -> str:
     months = ["Feb", "Mar", "May", "June", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     month = np.digitize(z[:, 0], np.quantile(z[:, 0], np.linspace(0, 1, 11)[1:-1]))
     visitor = np.digitize(z[:, 1], [-0.5, 0.7])
-    numeric = [c for c in PURCHASE_COLUMNS if c not in ("Month", "VisitorType", "Weekend",
-                                                          "Revenue")]
+    numeric = [
+        c for c in PURCHASE_COLUMNS if c not in ("Month", "VisitorType", "Weekend", "Revenue")
+    ]
     w = rng.normal(size=(2, len(numeric)))
     values = z @ w + 0.1 * rng.normal(size=(n, len(numeric)))
     with open(path, "w", newline="") as f:
@@ -116,10 +124,12 @@ def write_structured_purchase_csv(path, n: int = 800, seed: int = 0) -> str:
         out.writerow(PURCHASE_COLUMNS)
         for i in range(n):
             row = dict(zip(numeric, np.round(values[i], 4), strict=True))
-            row.update(Month=months[month[i]],
-                       VisitorType=["New_Visitor", "Other", "Returning_Visitor"][visitor[i]],
-                       Weekend="TRUE" if z[i, 0] > 0.3 else "FALSE",
-                       Revenue="TRUE" if z[i, 1] > 0.5 else "FALSE")
+            row.update(
+                Month=months[month[i]],
+                VisitorType=["New_Visitor", "Other", "Returning_Visitor"][visitor[i]],
+                Weekend="TRUE" if z[i, 0] > 0.3 else "FALSE",
+                Revenue="TRUE" if z[i, 1] > 0.5 else "FALSE",
+            )
             out.writerow([row[c] for c in PURCHASE_COLUMNS])
     return str(path)
 
@@ -184,8 +194,9 @@ def test_mixed_needs_one_hot_categories(tmp_path, purchase_csv):
 
 
 def test_learned_observation_scale_trains_and_is_a_parameter(tmp_path, purchase_csv):
-    c = _mixed_config(purchase_csv, **{"loss.obs_std_learned": True, "train.epochs": 3,
-                                       "eval.iw_samples": 5})
+    c = _mixed_config(
+        purchase_csv, **{"loss.obs_std_learned": True, "train.epochs": 3, "eval.iw_samples": 5}
+    )
     experiment.train_and_evaluate(c, str(tmp_path / "run"))
     tm = ae_jax.load(str(tmp_path / "run"))
     log_std = np.asarray(tm.params["obs_log_std"])
@@ -231,8 +242,10 @@ def test_continuous_bernoulli_iwae_rises_with_k(tmp_path):
     tm = ae_jax.load(str(tmp_path / "run"))
     x = evaluate.evaluation_data(tm).x[:100]
     key = jax.random.PRNGKey(0)
-    bounds = {k: float(np.mean(passes.iwae_bound(tm.model, tm.params, x, k, key, "cbernoulli",
-                                                 1.0))) for k in (1, 10, 100)}
+    bounds = {
+        k: float(np.mean(passes.iwae_bound(tm.model, tm.params, x, k, key, "cbernoulli", 1.0)))
+        for k in (1, 10, 100)
+    }
     assert bounds[1] < bounds[10] < bounds[100], bounds
 
 
@@ -255,9 +268,14 @@ def test_bernoulli_validation_values_outside_the_unit_interval_are_clipped(tmp_p
 def test_the_pca_baseline_of_a_dynamically_binarised_run_fits_binary_pixels():
     rng = np.random.default_rng(0)
     grey = rng.uniform(0, 1, (50, 4)).astype(np.float32)
-    fake = data_lib.Dataset("fake", grey, grey[:10], ["a", "b", "c", "d"],
-                            data_lib.Preprocessor(["a", "b", "c", "d"], ["numeric"] * 4, {}),
-                            dynamic_binarize=True)
+    fake = data_lib.Dataset(
+        "fake",
+        grey,
+        grey[:10],
+        ["a", "b", "c", "d"],
+        data_lib.Preprocessor(["a", "b", "c", "d"], ["numeric"] * 4, {}),
+        dynamic_binarize=True,
+    )
     c = seed_vae.get_config()
     c.loss.recon = "bce"
     d = evaluate.dataset_eval_data(fake, c)

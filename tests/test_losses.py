@@ -40,8 +40,9 @@ def test_kl_sparsity_hand_computed():
     code = jnp.array([[0.1, 0.5], [0.3, 0.7]])  # unit means 0.2 and 0.6
     rho = 0.05
     kl = lambda r, q: r * math.log(r / q) + (1 - r) * math.log((1 - r) / (1 - q))
-    assert float(losses.kl_sparsity(code, rho)) == pytest.approx(kl(rho, 0.2) + kl(rho, 0.6),
-                                                                 rel=1e-5)
+    assert float(losses.kl_sparsity(code, rho)) == pytest.approx(
+        kl(rho, 0.2) + kl(rho, 0.6), rel=1e-5
+    )
     # Masked rows do not count: with the second row masked the means are 0.1 and 0.5.
     masked = losses.kl_sparsity(code, rho, jnp.array([1.0, 0.0]))
     assert float(masked) == pytest.approx(kl(rho, 0.1) + kl(rho, 0.5), rel=1e-5)

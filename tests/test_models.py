@@ -30,11 +30,11 @@ def test_shapes_and_standalone_halves(name):
     # The halves work on their own with their own parameters, like the seed's Keras models.
     code = model.encoder.apply({"params": params["encoder"]}, x)
     code = code[0] if name == "vae" else code
-    np.testing.assert_allclose(code, model.apply({"params": params}, x, method="encode"),
-                               rtol=1e-6)
+    np.testing.assert_allclose(code, model.apply({"params": params}, x, method="encode"), rtol=1e-6)
     logits = model.decoder.apply({"params": params["decoder"]}, code)
-    np.testing.assert_allclose(jax.nn.sigmoid(logits),
-                               model.apply({"params": params}, code, method="decode"), rtol=1e-6)
+    np.testing.assert_allclose(
+        jax.nn.sigmoid(logits), model.apply({"params": params}, code, method="decode"), rtol=1e-6
+    )
     if name == "autoencoder":
         np.testing.assert_allclose(out["out"], jax.nn.sigmoid(logits), rtol=1e-6)
 

@@ -36,8 +36,9 @@ def test_together_equals_one_by_one(tmp_path):
     multi.train_together(base, OVERRIDES, str(tmp_path / "together"))
     for o in OVERRIDES:
         name = multi.run_name(o)
-        experiment.train_and_evaluate(multi.apply_overrides(base, o),
-                                      str(tmp_path / "alone" / name))
+        experiment.train_and_evaluate(
+            multi.apply_overrides(base, o), str(tmp_path / "alone" / name)
+        )
         together = _metrics(tmp_path / "together" / name)
         alone = _metrics(tmp_path / "alone" / name)
         assert len(together) == len(alone) == 4
@@ -46,8 +47,9 @@ def test_together_equals_one_by_one(tmp_path):
                 if key.startswith(("train/", "eval/")):
                     assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), (name, key)
     # The runs really differ (different seeds, rates and weights).
-    finals = [_metrics(tmp_path / "together" / multi.run_name(o))[-1]["eval/loss"]
-              for o in OVERRIDES]
+    finals = [
+        _metrics(tmp_path / "together" / multi.run_name(o))[-1]["eval/loss"] for o in OVERRIDES
+    ]
     assert len(set(finals)) == 3
 
 
@@ -63,31 +65,42 @@ def test_together_params_equal_one_by_one():
         hyper = objective.stack_hypers(hs)
         states = engine_lib.init_many(progs.init, hs)
         for epoch in range(3):
-            order = np.stack([engine_lib.epoch_order(h["seed"], epoch, ds.train.shape[0],
-                                                     e.batch_size, True) for h in hs])
+            order = np.stack(
+                [
+                    engine_lib.epoch_order(h["seed"], epoch, ds.train.shape[0], e.batch_size, True)
+                    for h in hs
+                ]
+            )
             states, _ = progs.epoch(states, hyper, x, order)
         return states.params
 
     together = run(hypers, len(hypers))
     for i, h in enumerate(hypers):
         alone = run([h], 1)
-        jax.tree.map(lambda t, a, i=i: np.testing.assert_allclose(t[i], a[0], rtol=1e-5,
-                                                                  atol=1e-6), together, alone)
+        jax.tree.map(
+            lambda t, a, i=i: np.testing.assert_allclose(t[i], a[0], rtol=1e-5, atol=1e-6),
+            together,
+            alone,
+        )
 
 
 def test_diverging_model_is_marked_and_others_unaffected(tmp_path):
     base = _base()
     base.model.output_activation = "identity"  # Let a huge step overflow rather than saturate.
     base.optim.name, base.optim.eps = "sgd", None
-    overrides = [{"train.seed": 0}, {"train.seed": 1, "optim.learning_rate": 1e7},
-                 {"train.seed": 2}]
+    overrides = [
+        {"train.seed": 0},
+        {"train.seed": 1, "optim.learning_rate": 1e7},
+        {"train.seed": 2},
+    ]
     summaries = multi.train_together(base, overrides, str(tmp_path / "together"))
     assert [s["status"] for s in summaries] == ["done", "diverged", "done"]
     assert summaries[1]["diverged_step"] is not None and summaries[1]["diverged_step"] >= 0
     for o in (overrides[0], overrides[2]):
         name = multi.run_name(o)
-        experiment.train_and_evaluate(multi.apply_overrides(base, o),
-                                      str(tmp_path / "alone" / name))
+        experiment.train_and_evaluate(
+            multi.apply_overrides(base, o), str(tmp_path / "alone" / name)
+        )
         a, b = _metrics(tmp_path / "together" / name), _metrics(tmp_path / "alone" / name)
         assert [r["eval/loss"] for r in a] == pytest.approx([r["eval/loss"] for r in b], rel=1e-5)
     diverged_rows = _metrics(tmp_path / "together" / multi.run_name(overrides[1]))

@@ -13,9 +13,14 @@ from ae_jax.configs import seed_deep
 from ae_jax.training.checkpoint import Checkpointer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARGS = ["--config=experiments/configs/seed_deep.py", "--config.train.epochs=3",
-        "--config.train.batch_size=100", "--config.train.parallel=data",
-        "--config.eval.at_end=False", "--config.train.figures=False"]
+ARGS = [
+    "--config=experiments/configs/seed_deep.py",
+    "--config.train.epochs=3",
+    "--config.train.batch_size=100",
+    "--config.train.parallel=data",
+    "--config.eval.at_end=False",
+    "--config.train.figures=False",
+]
 
 
 def _env(devices: int) -> dict:
@@ -40,11 +45,26 @@ def _params(workdir):
 
 def test_two_processes_equal_one_process(tmp_path):
     port = _free_port()
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "experiments.main", f"--workdir={tmp_path / 'two'}", *ARGS,
-         f"--coordinator_address=localhost:{port}", "--num_processes=2", f"--process_id={i}"],
-        cwd=ROOT, env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "experiments.main",
+                f"--workdir={tmp_path / 'two'}",
+                *ARGS,
+                f"--coordinator_address=localhost:{port}",
+                "--num_processes=2",
+                f"--process_id={i}",
+            ],
+            cwd=ROOT,
+            env=_env(2),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     errs = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errs[0][-3000:] + errs[1][-3000:]
     for i, err in enumerate(errs):
@@ -56,6 +76,9 @@ def test_two_processes_equal_one_process(tmp_path):
     c.train.epochs, c.train.batch_size, c.train.parallel = 3, 100, "data"
     c.eval.at_end, c.train.figures = False, False
     experiment.train_and_evaluate(c, str(tmp_path / "one"))
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
-                 _params(tmp_path / "one"), _params(tmp_path / "two"))
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+        _params(tmp_path / "one"),
+        _params(tmp_path / "two"),
+    )
     assert (tmp_path / "two" / "summary.json").exists()

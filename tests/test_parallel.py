@@ -39,21 +39,29 @@ def test_there_are_four_devices():
 def test_data_parallel_equals_one_device(tmp_path):
     experiment.train_and_evaluate(_config("none"), str(tmp_path / "one"))
     experiment.train_and_evaluate(_config("data"), str(tmp_path / "data"))
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6),
-                 _params(tmp_path / "one"), _params(tmp_path / "data"))
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6),
+        _params(tmp_path / "one"),
+        _params(tmp_path / "data"),
+    )
     for a, b in zip(_rows(tmp_path / "one"), _rows(tmp_path / "data"), strict=True):
         assert a["eval/loss"] == pytest.approx(b["eval/loss"], rel=1e-5)
 
 
 def test_models_split_over_devices_equals_one_device(tmp_path):
-    overrides = [{"train.seed": s, "loss.l1_weight": w} for s, w in
-                 [(0, 0.0), (1, 1e-3), (2, 1e-2), (3, 0.1)]]
+    overrides = [
+        {"train.seed": s, "loss.l1_weight": w}
+        for s, w in [(0, 0.0), (1, 1e-3), (2, 1e-2), (3, 0.1)]
+    ]
     multi.train_together(_config("none"), overrides, str(tmp_path / "one"))
     multi.train_together(_config("models"), overrides, str(tmp_path / "split"))
     for o in overrides:
         name = multi.run_name(o)
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
-                     _params(tmp_path / "one" / name), _params(tmp_path / "split" / name))
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+            _params(tmp_path / "one" / name),
+            _params(tmp_path / "split" / name),
+        )
 
 
 def test_layouts_place_arrays_on_every_device():

@@ -18,16 +18,26 @@ from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.workdir import WorkdirLock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARGS = ["--config=experiments/configs/seed_deep.py", "--config.data.name=digits",
-        "--config.train.epochs=16", "--config.train.batch_size=32",
-        "--config.model.encoder_widths=(128,64,32)", "--config.model.decoder_widths=(32,64,128)",
-        "--config.train.checkpoint_every=2", "--config.train.keep_checkpoints=2"]
+ARGS = [
+    "--config=experiments/configs/seed_deep.py",
+    "--config.data.name=digits",
+    "--config.train.epochs=16",
+    "--config.train.batch_size=32",
+    "--config.model.encoder_widths=(128,64,32)",
+    "--config.model.decoder_widths=(32,64,128)",
+    "--config.train.checkpoint_every=2",
+    "--config.train.keep_checkpoints=2",
+]
 
 
 def _launch(workdir):
-    return subprocess.Popen([sys.executable, "-m", "experiments.main", f"--workdir={workdir}",
-                             *ARGS], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "experiments.main", f"--workdir={workdir}", *ARGS],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _final_state(workdir):
@@ -88,9 +98,19 @@ def test_killed_then_rerun_equals_uninterrupted(sig, whole, tmp_path):
 def test_second_process_on_a_workdir_is_refused(tmp_path):
     os.makedirs(tmp_path / "w")
     with WorkdirLock(str(tmp_path / "w")):
-        r = subprocess.run([sys.executable, "-m", "experiments.main", f"--workdir={tmp_path}/w",
-                            "--config=experiments/configs/seed_simple.py"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "experiments.main",
+                f"--workdir={tmp_path}/w",
+                "--config=experiments/configs/seed_simple.py",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"is in use by pid {os.getpid()}" in r.stderr
     assert not (tmp_path / "w" / "metrics.jsonl").exists()

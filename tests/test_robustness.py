@@ -63,8 +63,10 @@ def test_raising_epochs_continues_and_equals_a_longer_run(tmp_path):
 
 def test_a_refused_rerun_changes_nothing(tmp_path):
     _train(_config(), tmp_path / "run")
-    before = {f: (tmp_path / "run" / f).read_bytes() for f in ("config.json", "metrics.jsonl",
-                                                              "summary.json")}
+    before = {
+        f: (tmp_path / "run" / f).read_bytes()
+        for f in ("config.json", "metrics.jsonl", "summary.json")
+    }
     with pytest.raises(UserError, match=r"model.latent_dim: 9 -> 4"):
         _train(_config(**{"model.latent_dim": 4}), tmp_path / "run")
     with pytest.raises(UserError, match=r"train.epochs: 4 -> 2"):  # an unfinished one too
@@ -73,8 +75,7 @@ def test_a_refused_rerun_changes_nothing(tmp_path):
     for f in ("config.json", "metrics.jsonl"):
         assert (tmp_path / "run" / f).read_bytes() == before[f]
     # Operational settings may change: they never change a number.
-    (s,) = _train(_config(**{"train.log_every": 2, "train.keep_checkpoints": 3}),
-                  tmp_path / "run")
+    (s,) = _train(_config(**{"train.log_every": 2, "train.keep_checkpoints": 3}), tmp_path / "run")
     assert s["status"] == "done"
 
 
@@ -82,8 +83,12 @@ def _truncate_newest(w) -> int:
     ck = Checkpointer(str(w), read_only=True)
     epoch = ck.epochs()[-1]
     ck.close()
-    files = [os.path.join(d, f) for d, _, fs in os.walk(w / "checkpoints" / str(epoch))
-             for f in fs if os.path.getsize(os.path.join(d, f)) > 64]
+    files = [
+        os.path.join(d, f)
+        for d, _, fs in os.walk(w / "checkpoints" / str(epoch))
+        for f in fs
+        if os.path.getsize(os.path.join(d, f)) > 64
+    ]
     for f in files:  # every data file cut short
         with open(f, "r+b") as fh:
             fh.truncate(os.path.getsize(f) // 2)
@@ -159,26 +164,39 @@ def test_full_disk_during_a_save_is_one_paragraph(tmp_path, monkeypatch):
         raise ValueError("RESOURCE_EXHAUSTED: ... No space left on device")
 
     monkeypatch.setattr(Checkpointer, "save", full)
-    with pytest.raises(UserError, match=r"cannot write to the workdir \(no space left on "
-                                        r"device; .*checkpoints already written are kept"):
+    with pytest.raises(
+        UserError,
+        match=r"cannot write to the workdir \(no space left on "
+        r"device; .*checkpoints already written are kept",
+    ):
         _train(_config(), tmp_path / "run")
 
 
 # ---- a kill campaign ----
 
-ARGS = ["--config=experiments/configs/seed_sparse.py:digits", "--config.train.epochs=3",
-        "--config.train.batch_size=64", "--config.train.chunk_steps=5",
-        "--config.train.log_seconds=0", "--config.train.checkpoint_every=1",
-        "--config.eval.iw_samples=4"]
+ARGS = [
+    "--config=experiments/configs/seed_sparse.py:digits",
+    "--config.train.epochs=3",
+    "--config.train.batch_size=64",
+    "--config.train.chunk_steps=5",
+    "--config.train.log_seconds=0",
+    "--config.train.checkpoint_every=1",
+    "--config.eval.iw_samples=4",
+]
 # Kill moments, each when the launcher prints a line containing the text.
 MOMENTS = ["compilation cache", "compiling", "step 10/", "epoch 2/3 |", "evaluating"]
 
 
 def _launch(workdir):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "experiments.main", f"--workdir={workdir}",
-                             *ARGS], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "experiments.main", f"--workdir={workdir}", *ARGS],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
 
 
 def _kill_at(workdir, text) -> bool:
@@ -202,10 +220,12 @@ def test_kill_campaign_ends_like_an_uninterrupted_run(tmp_path):
     assert (killed / "summary.json").exists(), out[-3000:]
     assert _rows(killed) == _rows(tmp_path / "whole")
     assert _same(_state(killed), _state(tmp_path / "whole"))
-    assert json.loads((killed / "eval.json").read_text()) == \
-        json.loads((tmp_path / "whole" / "eval.json").read_text())
-    assert sorted(os.listdir(killed / "figures")) == \
-        sorted(os.listdir(tmp_path / "whole" / "figures"))
+    assert json.loads((killed / "eval.json").read_text()) == json.loads(
+        (tmp_path / "whole" / "eval.json").read_text()
+    )
+    assert sorted(os.listdir(killed / "figures")) == sorted(
+        os.listdir(tmp_path / "whole" / "figures")
+    )
 
 
 def test_a_stop_while_initialising_many_models_is_clean(tmp_path, monkeypatch):
@@ -228,10 +248,13 @@ def test_run_names_are_distinct_for_distinct_floats_and_safe_as_directories():
     a = sweeps.run_name({"optim.learning_rate": 1e-3})
     b = sweeps.run_name({"optim.learning_rate": 1.0000001e-3})
     assert a == "optim.learning_rate=0.001" and a != b
-    assert sweeps.run_name({"loss.beta": 1.0, "model.activation": "a/b"}) == \
-        "loss.beta=1,model.activation=a_b"
-    runs = sweeps.expand([{"optim.learning_rate": 1e-3}, {"optim.learning_rate": 1.0000001e-3}],
-                         "/w")
+    assert (
+        sweeps.run_name({"loss.beta": 1.0, "model.activation": "a/b"})
+        == "loss.beta=1,model.activation=a_b"
+    )
+    runs = sweeps.expand(
+        [{"optim.learning_rate": 1e-3}, {"optim.learning_rate": 1.0000001e-3}], "/w"
+    )
     assert len({r.workdir for r in runs}) == 2
     for bad in ("..", "a/b", ".hidden", ""):
         with pytest.raises(UserError, match="cannot name a run directory|becomes part of a run"):

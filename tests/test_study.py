@@ -70,23 +70,47 @@ def test_no_import_cycles_and_small_modules():
     long = {m: n for m, p in mods.items() if (n := sum(1 for _ in open(p))) > 400}
     assert not long, f"modules over 400 lines: {long}"
     # The layers only import downward.
-    order = ["ae_jax.errors", "ae_jax.config", "ae_jax.config_doc", "ae_jax.workdir",
-             "ae_jax.runtime", "ae_jax.data", "ae_jax.models", "ae_jax.training",
-             "ae_jax.evaluation", "ae_jax.experiment", "ae_jax.sweeps", "ae_jax.configs",
-             "ae_jax.cli", "ae_jax.commands"]
+    order = [
+        "ae_jax.errors",
+        "ae_jax.config",
+        "ae_jax.workdir",
+        "ae_jax.runtime",
+        "ae_jax.data",
+        "ae_jax.models",
+        "ae_jax.training",
+        "ae_jax.evaluation",
+        "ae_jax.experiment",
+        "ae_jax.sweeps",
+        "ae_jax.configs",
+        "ae_jax.cli",
+        "ae_jax.commands",
+    ]
     layer = lambda m: max(i for i, p in enumerate(order) if m == p or m.startswith(p + "."))
-    upward = [(m, d) for m, ds in graph.items() if m != "ae_jax" for d in ds
-              if d != "ae_jax" and layer(d) > layer(m)]
+    upward = [
+        (m, d)
+        for m, ds in graph.items()
+        if m != "ae_jax"
+        for d in ds
+        if d != "ae_jax" and layer(d) > layer(m)
+    ]
     assert not upward, f"imports from a higher layer: {upward}"
 
 
 def test_import_ae_jax_is_light():
-    code = ("import sys, ae_jax; heavy = [m for m in ('matplotlib', 'orbax.checkpoint', "
-            "'sklearn', 'tensorboardX', 'ae_jax.experiment') if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, ae_jax; heavy = [m for m in ('matplotlib', 'orbax.checkpoint', "
+        "'sklearn', 'tensorboardX', 'ae_jax.experiment') if m in sys.modules]; print(heavy)"
+    )
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=os.path.dirname(PACKAGE), check=True).stdout.strip()
+
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(PACKAGE),
+        check=True,
+    ).stdout.strip()
     assert out == "[]"
 
 
@@ -125,8 +149,9 @@ def _assert_close(a, b, key):
     elif isinstance(b, str | type(None)):
         assert a == b, key
     else:
-        np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=2e-5,
-                                   atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(
+            np.asarray(a, float), np.asarray(b, float), rtol=2e-5, atol=1e-6, err_msg=key
+        )
 
 
 # ---- a run is done only when everything it promises is written ----
@@ -149,8 +174,9 @@ def test_killed_after_the_last_epoch_is_finished_not_retrained(tmp_path):
     (summary,) = _train(c, killed)
     assert summary["status"] == "done" and summary["resumed_from_epoch"] == c.train.epochs
     assert (killed / "metrics.jsonl").read_text() == metrics_before  # no epoch retrained
-    assert json.loads((killed / "eval.json").read_text()) == \
-        json.loads((whole / "eval.json").read_text())
+    assert json.loads((killed / "eval.json").read_text()) == json.loads(
+        (whole / "eval.json").read_text()
+    )
     assert sorted(os.listdir(killed / "figures")) == sorted(os.listdir(whole / "figures"))
     for f in os.listdir(whole / "figures"):
         assert (killed / "figures" / f).read_bytes() == (whole / "figures" / f).read_bytes(), f
@@ -199,8 +225,10 @@ def test_sigterm_during_evaluation_exits_143_and_the_rerun_completes(tmp_path, m
 
 def test_interrupted_message_has_the_resume_hint():
     e = Interrupted(signal.SIGTERM, "while evaluating", "training is finished and saved")
-    assert str(e) == ("stopped by SIGTERM while evaluating; training is finished and saved: run "
-                      "the same command again to resume.")
+    assert str(e) == (
+        "stopped by SIGTERM while evaluating; training is finished and saved: run "
+        "the same command again to resume."
+    )
 
 
 # ---- epochs in chunks ----
@@ -219,8 +247,9 @@ def _rows(workdir):
 
 
 def _sparse_config(**overrides):
-    c = _vae_config(**{"eval.at_end": False, "train.figures": False,
-                       "train.tensorboard": False, **overrides})
+    c = _vae_config(
+        **{"eval.at_end": False, "train.figures": False, "train.tensorboard": False, **overrides}
+    )
     return c
 
 
@@ -236,10 +265,10 @@ def test_chunked_epochs_equal_one_scan_bit_for_bit(tmp_path):
 
 
 @pytest.mark.parametrize("checkpoint_every", [1, 10])  # 10: no checkpoint before the stop
-def test_stop_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, caplog,
-                                                  checkpoint_every):
-    c = _sparse_config(**{"train.chunk_steps": 5, "train.epochs": 3,
-                          "train.checkpoint_every": checkpoint_every})
+def test_stop_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, caplog, checkpoint_every):
+    c = _sparse_config(
+        **{"train.chunk_steps": 5, "train.epochs": 3, "train.checkpoint_every": checkpoint_every}
+    )
     _train(c, tmp_path / "whole")
     # Looks at the stop flag: 5 per epoch (one after each of the first four chunks, one at the
     # epoch's end); after 7 the request arrives: after chunk 2 of epoch 2.
@@ -259,6 +288,16 @@ def test_stop_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, caplog,
 
 
 def test_public_api_is_unchanged():
-    for name in ("load", "train_and_evaluate", "train_group", "default_config", "VAE",
-                 "Autoencoder", "Encoder", "Decoder", "GaussianEncoder", "UserError"):
+    for name in (
+        "load",
+        "train_and_evaluate",
+        "train_group",
+        "default_config",
+        "VAE",
+        "Autoencoder",
+        "Encoder",
+        "Decoder",
+        "GaussianEncoder",
+        "UserError",
+    ):
         assert getattr(ae_jax, name) is not None

@@ -19,15 +19,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_declaration_helpers():
     assert sweep.product({"a": [1, 2]}, {"b": [3, 4]}) == [
-        {"a": 1, "b": 3}, {"a": 1, "b": 4}, {"a": 2, "b": 3}, {"a": 2, "b": 4}]
+        {"a": 1, "b": 3},
+        {"a": 1, "b": 4},
+        {"a": 2, "b": 3},
+        {"a": 2, "b": 4},
+    ]
     assert sweep.zip_(a=[1, 2], b=["x", "y"]) == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
     assert sweep.product({"a": [1, 2], "b": [5, 6]}, {"c": [0]}) == [
-        {"a": 1, "b": 5, "c": 0}, {"a": 2, "b": 6, "c": 0}]
+        {"a": 1, "b": 5, "c": 0},
+        {"a": 2, "b": 6, "c": 0},
+    ]
     assert sweep.chain([{"a": 1}], [{"b": 2}]) == [{"a": 1}, {"b": 2}]
-    draws = sweep.random_search(50, 0, lr=("log", 1e-4, 1e-1), act=["relu", "tanh"],
-                                width=("int", 4, 6))
-    assert draws == sweep.random_search(50, 0, lr=("log", 1e-4, 1e-1), act=["relu", "tanh"],
-                                        width=("int", 4, 6))  # seeded
+    draws = sweep.random_search(
+        50, 0, lr=("log", 1e-4, 1e-1), act=["relu", "tanh"], width=("int", 4, 6)
+    )
+    assert draws == sweep.random_search(
+        50, 0, lr=("log", 1e-4, 1e-1), act=["relu", "tanh"], width=("int", 4, 6)
+    )  # seeded
     assert all(1e-4 <= d["lr"] <= 1e-1 and d["width"] in (4, 5, 6) for d in draws)
     assert {d["act"] for d in draws} == {"relu", "tanh"}
     runs = sweep.expand([{"loss.l1_weight": 1e-4, "train.seed": 3}, {}], "/w")
@@ -59,9 +67,20 @@ def _sweep_file(tmp_path, body: str) -> str:
 
 
 def _launch(cfg, workdir, *extra):
-    return subprocess.Popen([sys.executable, "-m", "experiments.sweep", f"--config={cfg}",
-                             f"--workdir={workdir}", *extra], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "experiments.sweep",
+            f"--config={cfg}",
+            f"--workdir={workdir}",
+            *extra,
+        ],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _status(workdir):
@@ -69,22 +88,29 @@ def _status(workdir):
 
 
 def test_failing_and_diverging_runs_are_recorded_and_others_finish(tmp_path):
-    cfg = _sweep_file(tmp_path, """
+    cfg = _sweep_file(
+        tmp_path,
+        """
         return [{"train.seed": 0}, {"model.latent_dim": -3}, {"loss.l1_wieght": 1.0},
                 {"optim.name": "sgd", "optim.eps": None, "optim.learning_rate": 1e9,
                  "model.output_activation": "identity", "train.seed": 1},
                 {"train.seed": 2, "model.latent_dim": 4}]
-    """)
+    """,
+    )
     out, err = _launch(cfg, tmp_path / "w").communicate(timeout=300)
     status = _status(tmp_path / "w")
     by_index = {e["index"]: e for e in status["runs"]}
     assert [by_index[i]["status"] for i in range(5)] == [
-        "done", "failed", "failed", "diverged", "done"], err[-3000:]
+        "done",
+        "failed",
+        "failed",
+        "diverged",
+        "done",
+    ], err[-3000:]
     assert "model.latent_dim: got -3; expected a positive integer" in by_index[1]["error"]
     assert "no such config field" in by_index[2]["error"]
     assert "non-finite loss at step" in by_index[3]["error"]
-    assert status["counts"] == {"done": 2, "diverged": 1, "failed": 2, "running": 0,
-                                "pending": 0}
+    assert status["counts"] == {"done": 2, "diverged": 1, "failed": 2, "running": 0, "pending": 0}
 
 
 FOUR_RUNS = """
@@ -106,16 +132,22 @@ def test_killed_sweep_resumes_without_retraining_finished_runs(tmp_path):
     runs = tmp_path / "killed" / "runs"
     deadline = time.time() + 240
     while time.time() < deadline and p.poll() is None:
-        done = [d for d in os.listdir(runs) if (runs / d / "summary.json").exists()] \
-            if runs.exists() else []
+        done = (
+            [d for d in os.listdir(runs) if (runs / d / "summary.json").exists()]
+            if runs.exists()
+            else []
+        )
         if len(done) >= 2:
             break
         time.sleep(0.05)
     assert p.poll() is None, "the sweep ended before it could be killed"
     p.send_signal(signal.SIGKILL)
     p.wait()
-    finished = {d: os.path.getmtime(runs / d / "summary.json") for d in os.listdir(runs)
-                if (runs / d / "summary.json").exists()}
+    finished = {
+        d: os.path.getmtime(runs / d / "summary.json")
+        for d in os.listdir(runs)
+        if (runs / d / "summary.json").exists()
+    }
     assert 2 <= len(finished) < 4
     _, err = _launch(cfg, tmp_path / "killed", "--max_models=1").communicate(timeout=300)
     for d, mtime in finished.items():  # not retrained
@@ -124,8 +156,7 @@ def test_killed_sweep_resumes_without_retraining_finished_runs(tmp_path):
     spec = importlib.util.spec_from_file_location("sweep_cfg", cfg)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    sweep.run_sweep(module.get_config(), module.get_sweep(), str(tmp_path / "whole"),
-                    max_models=1)
+    sweep.run_sweep(module.get_config(), module.get_sweep(), str(tmp_path / "whole"), max_models=1)
     assert _status(tmp_path / "killed")["counts"]["done"] == 4
     assert _summaries(tmp_path / "killed") == _summaries(tmp_path / "whole")
     for w in ("killed", "whole"):
@@ -136,17 +167,22 @@ def test_killed_sweep_resumes_without_retraining_finished_runs(tmp_path):
     assert (tmp_path / "killed" / "figures" / "metrics_vs_model_latent_dim.png").exists()
 
 
-
 def test_shards_cover_every_run_once_and_claims_prevent_double_training(tmp_path):
     cfg = _sweep_file(tmp_path, FOUR_RUNS)
-    procs = [_launch(cfg, tmp_path / "w", "--shard=0/2", "--max_models=1"),
-             _launch(cfg, tmp_path / "w", "--shard=1/2", "--max_models=1"),
-             _launch(cfg, tmp_path / "w", "--shard=1/2", "--max_models=1")]  # same shard twice
+    procs = [
+        _launch(cfg, tmp_path / "w", "--shard=0/2", "--max_models=1"),
+        _launch(cfg, tmp_path / "w", "--shard=1/2", "--max_models=1"),
+        _launch(cfg, tmp_path / "w", "--shard=1/2", "--max_models=1"),
+    ]  # same shard twice
     errs = [p.communicate(timeout=300)[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), errs[0][-2000:]
     assert _status(tmp_path / "w")["counts"]["done"] == 4
-    trained = [line.split("together: ")[1].strip() for err in errs for line in err.splitlines()
-               if "training 1 run(s) together: " in line]
+    trained = [
+        line.split("together: ")[1].strip()
+        for err in errs
+        for line in err.splitlines()
+        if "training 1 run(s) together: " in line
+    ]
     assert sorted(trained) == sorted(os.listdir(tmp_path / "w" / "runs"))  # each exactly once
     shard0 = [line for line in errs[0].splitlines() if "training 1 run(s)" in line]
     assert all("latent_dim=3,train.seed=1" not in line for line in shard0)  # index 1 is shard 1
@@ -154,9 +190,12 @@ def test_shards_cover_every_run_once_and_claims_prevent_double_training(tmp_path
 
 def test_ray_launcher_runs_a_small_sweep(tmp_path):
     pytest.importorskip("ray", reason="the optional 'ray' extra is not installed")
-    cfg = _sweep_file(tmp_path, """
+    cfg = _sweep_file(
+        tmp_path,
+        """
         return sweep.product({"model.latent_dim": [3, 4]}, {"train.seed": [0]})
-    """)
+    """,
+    )
     p = _launch(cfg, tmp_path / "w", "--launcher=ray")
     out, err = p.communicate(timeout=300)
     assert p.returncode == 0, err[-3000:]

@@ -15,11 +15,13 @@ from PIL import Image
 from sklearn.datasets import load_breast_cancer
 
 import ae_jax
+from ae_jax import data as data_lib
 from ae_jax import experiment
 from ae_jax.configs import seed_sparse
-from ae_jax.evaluation import export
-from ae_jax.sweeps import report, runner
+from ae_jax.evaluation import evaluate, export, figure_data
 from ae_jax.sweeps import overrides as multi
+from ae_jax.sweeps import report, runner
+from tests.conftest import write_purchase_csv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,16 +32,43 @@ def installed(tmp_path_factory):
     this interpreter has) into a folder of its own; commands run from an unrelated folder."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
-    shutil.copytree(os.path.join(ROOT, "ae_jax"), src / "ae_jax",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        os.path.join(ROOT, "ae_jax"), src / "ae_jax", ignore=shutil.ignore_patterns("__pycache__")
+    )
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(os.path.join(ROOT, name), src / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                    str(tmp / "dist"), str(src)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp / "dist"),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = (tmp / "dist").iterdir()
     site = tmp / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
-                    str(site), str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
     away = tmp / "elsewhere"
     away.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site), "AE_JAX_COMPILATION_CACHE": "off"}
@@ -47,31 +76,45 @@ def installed(tmp_path_factory):
 
 
 def _ae_jax(installed, *args):
-    return subprocess.run([str(installed["site"] / "bin" / "ae-jax"), *args],
-                          cwd=installed["cwd"], env=installed["env"], capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [str(installed["site"] / "bin" / "ae-jax"), *args],
+        cwd=installed["cwd"],
+        env=installed["env"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_wheel_installs_ae_jax_only_with_its_configs(installed):
     tops = {p.name for p in installed["site"].iterdir()}
     assert "ae_jax" in tops and "experiments" not in tops
     assert (installed["site"] / "ae_jax" / "configs" / "ablations" / "beta_vae.py").exists()
-    where = subprocess.run([sys.executable, "-c", "import ae_jax; print(ae_jax.__file__)"],
-                           cwd=installed["cwd"], env=installed["env"], capture_output=True,
-                           text=True, check=True).stdout
+    where = subprocess.run(
+        [sys.executable, "-c", "import ae_jax; print(ae_jax.__file__)"],
+        cwd=installed["cwd"],
+        env=installed["env"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert where.startswith(str(installed["site"]))  # not the source tree's ae_jax
 
 
 def test_every_subcommand_works_from_another_folder(installed):
     r = _ae_jax(installed, "--help")
-    assert r.returncode == 0 and all(c in r.stdout for c in
-                                     ("train", "sweep", "evaluate", "encode", "report", "export"))
-    r = _ae_jax(installed, "train", "--config=seed_sparse", "--workdir=runs/x",
-                "--config.train.epochs=2")
+    assert r.returncode == 0 and all(
+        c in r.stdout for c in ("train", "sweep", "evaluate", "encode", "report", "export")
+    )
+    r = _ae_jax(
+        installed, "train", "--config=seed_sparse", "--workdir=runs/x", "--config.train.epochs=2"
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.load(open(installed["cwd"] / "runs/x/summary.json"))["status"] == "done"
-    for args in (["evaluate", "--workdir=runs/x"],
-                 ["export", "--workdir=runs/x", "--output=exported"]):
+    for args in (
+        ["evaluate", "--workdir=runs/x"],
+        ["export", "--workdir=runs/x", "--output=exported"],
+    ):
         r = _ae_jax(installed, *args)
         assert r.returncode == 0, (args, r.stderr[-3000:])
     rows = installed["cwd"] / "rows.csv"
@@ -79,8 +122,14 @@ def test_every_subcommand_works_from_another_folder(installed):
     np.savetxt(rows, bc.data[:6], delimiter=",", header=",".join(bc.feature_names), comments="")
     r = _ae_jax(installed, "encode", "--workdir=runs/x", f"--input={rows}", "--output=codes.npy")
     assert r.returncode == 0 and np.load(installed["cwd"] / "codes.npy").shape == (6, 9)
-    r = _ae_jax(installed, "sweep", "--config=ablations/beta_vae", "--workdir=runs/s",
-                "--config.train.epochs=1", "--config.eval.iw_samples=2")
+    r = _ae_jax(
+        installed,
+        "sweep",
+        "--config=ablations/beta_vae",
+        "--workdir=runs/s",
+        "--config.train.epochs=1",
+        "--config.eval.iw_samples=2",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     r = _ae_jax(installed, "report", "--workdir=runs/s")
     assert r.returncode == 0 and (installed["cwd"] / "runs/s/runs.csv").exists(), r.stderr
@@ -90,10 +139,13 @@ def test_every_subcommand_works_from_another_folder(installed):
 
 def test_mistakes_through_ae_jax_are_one_paragraph_with_exit_2(installed):
     for args, text in (
-            (["train", "--config=seed_sparse", "--workdir=w", "--config.loss.betta=2"],
-             "did you mean --config.loss.beta?"),
-            (["train", "--config=seed_sparce", "--workdir=w"], "no shipped config of that name"),
-            (["trian"], "unknown subcommand 'trian'")):
+        (
+            ["train", "--config=seed_sparse", "--workdir=w", "--config.loss.betta=2"],
+            "did you mean --config.loss.beta?",
+        ),
+        (["train", "--config=seed_sparce", "--workdir=w"], "no shipped config of that name"),
+        (["trian"], "unknown subcommand 'trian'"),
+    ):
         r = _ae_jax(installed, *args)
         errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
         assert r.returncode == 2 and len(errors) == 1 and text in errors[0], r.stderr[-2000:]
@@ -122,8 +174,9 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path):
         decode = jax.export.deserialize(bytearray(f.read()))
     codes = np.asarray(encode.call(model.features(rows)))
     np.testing.assert_array_equal(codes, model.encode(rows))
-    np.testing.assert_allclose(np.asarray(decode.call(codes[:5])), model.decode(codes[:5]),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        np.asarray(decode.call(codes[:5])), model.decode(codes[:5]), rtol=1e-6, atol=1e-7
+    )
     assert "encode.call" in (tmp_path / "out" / "README.md").read_text()
     # An existing, non-empty output folder is refused before anything is written.
     with pytest.raises(ae_jax.UserError, match="is not an empty folder"):
@@ -134,8 +187,9 @@ def test_report_files_are_tidy_and_say_what_their_numbers_are(tmp_path):
     base = seed_sparse.get_config()
     base.train.epochs, base.eval.at_end = 2, False
     base.train.figures, base.train.tensorboard = False, False
-    overrides = [{"loss.l1_weight": w, "train.seed": s} for w in (0.0, 1e-3, 1e-1)
-                 for s in range(3)]
+    overrides = [
+        {"loss.l1_weight": w, "train.seed": s} for w in (0.0, 1e-3, 1e-1) for s in range(3)
+    ]
     runner.run_sweep(base, overrides, str(tmp_path), report_metrics=["eval/loss", "eval/l1"])
     out = report.write_report(str(tmp_path))
     assert out["metrics"] == ["eval/loss", "eval/l1"]  # the config's choice, no wall_s
@@ -155,17 +209,43 @@ def test_report_files_are_tidy_and_say_what_their_numbers_are(tmp_path):
 
 
 def test_importing_ae_jax_leaves_matplotlib_backend_alone():
-    code = ("import matplotlib; matplotlib.use('svg'); import ae_jax.sweeps.report, "
-            "ae_jax.evaluation.renderer; print(matplotlib.get_backend())")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import ae_jax.sweeps.report, "
+        "ae_jax.evaluation.renderer; print(matplotlib.get_backend())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "svg"
 
 
 def test_loading_a_run_prints_no_library_warnings(tmp_path):
-    c = multi.apply_overrides(seed_sparse.get_config(), {"train.epochs": 1, "eval.at_end": False,
-                                                         "train.figures": False})
+    c = multi.apply_overrides(
+        seed_sparse.get_config(), {"train.epochs": 1, "eval.at_end": False, "train.figures": False}
+    )
     experiment.train_and_evaluate(c, str(tmp_path))
     code = f"import ae_jax; ae_jax.load({str(tmp_path)!r})"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stderr == "" and r.stdout == ""
+
+
+def test_codes_coloured_by_a_table_column_in_its_own_values(tmp_path):
+    path = write_purchase_csv(tmp_path / "shop.csv", n=200)
+    c = seed_sparse.get_config()
+    c.data.path, c.data.categorical, c.train.epochs = path, "onehot", 2
+    ds = data_lib.load_dataset(c.data)
+    ev = evaluate.dataset_eval_data(ds, c)
+    raw = {row["Revenue"] for row in csv.DictReader(open(path))}
+    assert set(figure_data.column_values(ev, "Revenue")) <= {"true", "false"} and raw
+    months = figure_data.column_values(ev, "Month")
+    assert set(months) <= set(ds.preprocessor.categories["Month"])
+    admin = figure_data.column_values(ev, "Administrative")  # a number, unscaled
+    assert admin.dtype.kind == "f" and admin.max() > 1.5
+    c.eval.color_by = "Revenue"
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    png = Image.open(tmp_path / "run" / "figures" / "codes_2d.png")
+    assert png.info["dpi"][0] == pytest.approx(150, abs=1)
+    c.eval.color_by = "Revenu"
+    with pytest.raises(ae_jax.UserError, match="eval.color_by 'Revenu' is not a column"):
+        experiment.train_and_evaluate(c, str(tmp_path / "other"))
+    assert not (tmp_path / "other" / "checkpoints").exists()

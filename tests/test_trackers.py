@@ -30,8 +30,9 @@ def test_hparams_are_the_changed_and_the_swept_fields():
 def test_mlflow_gets_params_metrics_headline_and_figures_and_resumes_its_run(tmp_path):
     tracking = pytest.importorskip("mlflow.tracking")
     uri = f"file:{tmp_path / 'mlruns'}"
-    c = _config(**{"train.loggers": "tensorboard,mlflow", "train.mlflow_uri": uri,
-                   "train.epochs": 2})
+    c = _config(
+        **{"train.loggers": "tensorboard,mlflow", "train.mlflow_uri": uri, "train.epochs": 2}
+    )
     experiment.train_and_evaluate(c, str(tmp_path / "run"))
     client = tracking.MlflowClient(tracking_uri=uri)
     run_id = json.loads((tmp_path / "run" / "trackers.json").read_text())["mlflow"]
@@ -63,8 +64,12 @@ def test_wandb_offline_logs_every_run_of_a_group(tmp_path, monkeypatch):
         run_id = json.loads((workdir / "trackers.json").read_text())["wandb"]
         (offline,) = [d for d in os.listdir(workdir / "wandb") if d.endswith(run_id)]
         records = _wandb_records(workdir / "wandb" / offline / f"run-{run_id}.wandb")
-        summary = {i.key for r in records if r.WhichOneof("record_type") == "summary"
-                   for i in r.summary.update}
+        summary = {
+            i.key
+            for r in records
+            if r.WhichOneof("record_type") == "summary"
+            for i in r.summary.update
+        }
         assert {"recon/mse", "ae_over_pca", "eval/mse"} <= summary
         history = [r for r in records if r.WhichOneof("record_type") == "history"]
         assert len(history) == 2  # one per epoch, the headline and figures at the last
@@ -85,11 +90,11 @@ def _wandb_records(path):
     data, pos, block, out, pending = path.read_bytes(), 7, 32768, [], b""
     while pos + 7 <= len(data):
         left = block - pos % block
-        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
         if left < 7 or (length == 0 and kind == 0):  # block trailer or padding
             pos += left
             continue
-        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
         pending = chunk if kind in (1, 2) else pending + chunk
         if kind in (1, 4):  # a whole record, or the last piece of one
             out.append(wandb_internal_pb2.Record.FromString(pending))
@@ -98,6 +103,7 @@ def _wandb_records(path):
 
 def test_unknown_or_missing_logger_is_refused_before_work(tmp_path):
     with pytest.raises(UserError, match="train.loggers: unknown logger 'comet'"):
-        experiment.train_and_evaluate(_config(**{"train.loggers": "tensorboard,comet"}),
-                                      str(tmp_path))
+        experiment.train_and_evaluate(
+            _config(**{"train.loggers": "tensorboard,comet"}), str(tmp_path)
+        )
     assert not os.listdir(tmp_path)

@@ -17,33 +17,65 @@ from ae_jax.configs import seed_deep, seed_simple, seed_sparse, seed_vae
 from ae_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SEEDS = {"seed_simple": seed_simple, "seed_sparse": seed_sparse, "seed_deep": seed_deep,
-         "seed_vae": seed_vae}
+SEEDS = {
+    "seed_simple": seed_simple,
+    "seed_sparse": seed_sparse,
+    "seed_deep": seed_deep,
+    "seed_vae": seed_vae,
+}
 
 
 def _launch(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "experiments.main", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.main", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_launcher_writes_the_workdir_contract(tmp_path):
     workdir = tmp_path / "run"
-    r = _launch("--config=experiments/configs/seed_vae.py", f"--workdir={workdir}",
-                "--config.data.name=digits", "--config.train.epochs=3",
-                "--config.model.latent_dim=4", "--config.eval.iw_samples=20")
+    r = _launch(
+        "--config=experiments/configs/seed_vae.py",
+        f"--workdir={workdir}",
+        "--config.data.name=digits",
+        "--config.train.epochs=3",
+        "--config.model.latent_dim=4",
+        "--config.eval.iw_samples=20",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "epoch 3/3" in r.stderr and "rows/s" in r.stderr and "ETA" in r.stderr
     assert "| run | status |" in r.stderr  # the summary table
     cfg = json.loads((workdir / "config.json").read_text())
     assert cfg["model"]["latent_dim"] == 4 and cfg["dataset"]["num_features"] == 64
-    for key in ("data.path", "train.epochs", "train.batch_size", "train.seed", "optim.name",
-                "optim.learning_rate", "model.latent_dim"):
+    for key in (
+        "data.path",
+        "train.epochs",
+        "train.batch_size",
+        "train.seed",
+        "optim.name",
+        "optim.learning_rate",
+        "model.latent_dim",
+    ):
         section, field = key.split(".")
         assert field in cfg[section], key
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
-    for key in ("epoch", "step", "train/loss", "train/recon", "train/kl", "eval/loss",
-                "eval/recon", "eval/kl", "eval/mse", "epoch_s", "rows_per_s"):
+    for key in (
+        "epoch",
+        "step",
+        "train/loss",
+        "train/recon",
+        "train/kl",
+        "eval/loss",
+        "eval/recon",
+        "eval/kl",
+        "eval/mse",
+        "epoch_s",
+        "rows_per_s",
+    ):
         assert key in rows[-1], key
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["status"] == "done" and summary["n_params"] > 0 and summary["wall_s"] > 0
@@ -55,8 +87,7 @@ def test_launcher_writes_the_workdir_contract(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(SEEDS))
 @pytest.mark.parametrize("source", ["bundled", "purchase_csv"])
-def test_seed_configs_train_on_bundled_data_and_purchase_csv(name, source, tmp_path,
-                                                              purchase_csv):
+def test_seed_configs_train_on_bundled_data_and_purchase_csv(name, source, tmp_path, purchase_csv):
     c = SEEDS[name].get_config()
     if source == "purchase_csv":
         c.data.path = purchase_csv
@@ -93,17 +124,28 @@ def _tiny(**overrides):
     return c
 
 
-@pytest.mark.parametrize("overrides,match", [
-    ({"model__name": "transformer"}, r"model.name: got 'transformer'; expected one of \['autoe"),
-    ({"model__activation": "swishy", "model__encoder_widths": (4,)},
-     r"model.activation: unknown activation 'swishy'"),
-    ({"optim__name": "adamax2"}, r"optim.name: got 'adamax2'; expected one of \['adam'"),
-    ({"model__latent_dim": 0}, r"model.latent_dim: got 0; expected a positive integer"),
-    ({"model__encoder_widths": (8, -1)}, r"model.encoder_widths: got \(8, -1\)"),
-    ({"train__batch_size": -5}, r"train.batch_size: got -5; expected a positive integer"),
-    ({"optim__momentum": 0.9}, r"optim.momentum: optax.adam has no setting 'momentum'"),
-    ({"data__path": "/nonexistent/shop.csv"}, r"data.path: no such file '/nonexistent/shop.csv'"),
-])
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        (
+            {"model__name": "transformer"},
+            r"model.name: got 'transformer'; expected one of \['autoe",
+        ),
+        (
+            {"model__activation": "swishy", "model__encoder_widths": (4,)},
+            r"model.activation: unknown activation 'swishy'",
+        ),
+        ({"optim__name": "adamax2"}, r"optim.name: got 'adamax2'; expected one of \['adam'"),
+        ({"model__latent_dim": 0}, r"model.latent_dim: got 0; expected a positive integer"),
+        ({"model__encoder_widths": (8, -1)}, r"model.encoder_widths: got \(8, -1\)"),
+        ({"train__batch_size": -5}, r"train.batch_size: got -5; expected a positive integer"),
+        ({"optim__momentum": 0.9}, r"optim.momentum: optax.adam has no setting 'momentum'"),
+        (
+            {"data__path": "/nonexistent/shop.csv"},
+            r"data.path: no such file '/nonexistent/shop.csv'",
+        ),
+    ],
+)
 def test_bad_config_is_refused_before_any_work(overrides, match, tmp_path):
     with pytest.raises(UserError, match=match):
         experiment.train_and_evaluate(_tiny(**overrides), str(tmp_path / "w"))
@@ -118,11 +160,18 @@ def _write(path, text):
 def test_bad_data_files_name_the_problem(tmp_path, purchase_csv):
     cases = [
         (_write(tmp_path / "empty.csv", ""), "is empty"),
-        (_write(tmp_path / "nan.csv", "a,b\n1,2\n3,nan\n4,5\n6,7\n"),
-         r"column 'b' has NaN or infinite values at row 2 \(line 3\)"),
+        (
+            _write(tmp_path / "nan.csv", "a,b\n1,2\n3,nan\n4,5\n6,7\n"),
+            r"column 'b' has NaN or infinite values at row 2 \(line 3\)",
+        ),
         (_write(tmp_path / "inf.csv", "a,b\n1,2\n3,4\ninf,5\n6,7\n"), r"column 'a' .* row 3"),
-        (_write(tmp_path / "typo.csv", "a,b\n" + "".join(f"{i},{i}\n" for i in range(20))
-                + "7,oops\n"), r"column 'b' cannot be encoded.*'oops'"),
+        (
+            _write(
+                tmp_path / "typo.csv",
+                "a,b\n" + "".join(f"{i},{i}\n" for i in range(20)) + "7,oops\n",
+            ),
+            r"column 'b' cannot be encoded.*'oops'",
+        ),
     ]
     for path, match in cases:
         with pytest.raises(UserError, match=match):
@@ -135,16 +184,24 @@ def test_feature_count_must_match_a_trained_model(tmp_path, purchase_csv):
     before = open(os.path.join(workdir, "metrics.jsonl")).read()
     # The same file name, other contents: breast-cancer's 30 columns.
     features, _ = load_breast_cancer(return_X_y=True)
-    np.savetxt(purchase_csv, features, delimiter=",", header=",".join(f"f{i}" for i in range(30)),
-               comments="")
+    np.savetxt(
+        purchase_csv,
+        features,
+        delimiter=",",
+        header=",".join(f"f{i}" for i in range(30)),
+        comments="",
+    )
     with pytest.raises(UserError, match="trained on 18 features.*this data has 30"):
         experiment.train_and_evaluate(_tiny(data__path=purchase_csv), workdir)
     assert open(os.path.join(workdir, "metrics.jsonl")).read() == before  # nothing lost
 
 
 def test_launcher_prints_one_paragraph_and_no_traceback(tmp_path):
-    r = _launch("--config=experiments/configs/seed_simple.py", f"--workdir={tmp_path}/w",
-                "--config.optim.name=adamm")
+    r = _launch(
+        "--config=experiments/configs/seed_simple.py",
+        f"--workdir={tmp_path}/w",
+        "--config.optim.name=adamm",
+    )
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     err = [line for line in r.stderr.splitlines() if line.startswith("error:")]

@@ -101,7 +101,8 @@ def test_free_bits_stop_the_kl_gradient_of_dimensions_under_the_threshold():
     assert np.all(np.asarray(grad[:, [0, 2]]) == 0.0)
     np.testing.assert_allclose(np.asarray(grad[:, 1]), mean[:, 1] / 32, rtol=1e-5)
     assert float(vae_terms.free_bits_kl(mean, logvar, w, 0.5)) == pytest.approx(
-        0.5 + per_dim[1] + 0.5, rel=1e-6)
+        0.5 + per_dim[1] + 0.5, rel=1e-6
+    )
 
 
 def _batch(config, n=50):
@@ -118,8 +119,11 @@ def _loss_and_grads(config, terms, hyper_overrides=None, step=5):
     params = e.init(hyper).params
     x, mask = _batch(config)
     rng = jax.random.PRNGKey(3)
-    fn = jax.jit(jax.value_and_grad(lambda p: e.loss_fn(p, x, mask, rng, hyper, True,
-                                                         jnp.int32(step)), has_aux=True))
+    fn = jax.jit(
+        jax.value_and_grad(
+            lambda p: e.loss_fn(p, x, mask, rng, hyper, True, jnp.int32(step)), has_aux=True
+        )
+    )
     (loss, terms_out), grads = fn(params)
     return loss, terms_out, grads, e, params, hyper, x, mask, rng
 
@@ -151,8 +155,9 @@ def test_training_bound_equals_the_evaluation_bound_on_the_same_draws():
     # The draws the loss took: its rng split as the loss splits it.
     _, sample_rng = jax.random.split(rng)
     eps = vae_terms.iw_eps(sample_rng, x.shape[0], 5, c.model.latent_dim)
-    bounds, _, _ = jax.vmap(lambda xr, er: passes.row_samples(
-        e.model, params, xr, er, "bce", 1.0))(x, eps)
+    bounds, _, _ = jax.vmap(lambda xr, er: passes.row_samples(e.model, params, xr, er, "bce", 1.0))(
+        x, eps
+    )
     real = np.asarray(mask) > 0
     want = float(np.mean(np.asarray(bounds)[real]))
     assert float(terms["iw_bound"]) == pytest.approx(want, rel=1e-6)
@@ -199,8 +204,14 @@ def test_minibatch_total_correlation_uses_the_data_set_size():
     batch size taken for N instead it would be off by far more."""
     z, mu, logvar = _gaussian_posteriors(CORR, 0.2, 8192, seed=1)
     ones = jnp.ones(256)
-    est = [float(vae_terms.kl_decomposition(z[i:i + 256], mu[i:i + 256], logvar[i:i + 256],
-                                            ones, 8192)["tc"]) for i in range(0, 8192, 256)]
+    est = [
+        float(
+            vae_terms.kl_decomposition(
+                z[i : i + 256], mu[i : i + 256], logvar[i : i + 256], ones, 8192
+            )["tc"]
+        )
+        for i in range(0, 8192, 256)
+    ]
     truth = -0.5 * np.linalg.slogdet(CORR)[1]
     assert np.mean(est) == pytest.approx(truth, abs=0.1)
     # Padded rows change nothing.
@@ -215,8 +226,11 @@ def test_minibatch_total_correlation_uses_the_data_set_size():
 
 def _mmd_numpy(x, y, kind):
     c = 2.0 * x.shape[1]
-    k = lambda a, b: (c / (c + ((a[:, None] - b[None]) ** 2).sum(-1)) if kind == "imq"
-                      else np.exp(-((a[:, None] - b[None]) ** 2).sum(-1) / c))
+    k = lambda a, b: (
+        c / (c + ((a[:, None] - b[None]) ** 2).sum(-1))
+        if kind == "imq"
+        else np.exp(-((a[:, None] - b[None]) ** 2).sum(-1) / c)
+    )
     n = x.shape[0]
     off = ~np.eye(n, dtype=bool)
     return k(x, x)[off].mean() + k(y, y)[off].mean() - 2 * k(x, y).mean()
@@ -225,8 +239,10 @@ def _mmd_numpy(x, y, kind):
 @pytest.mark.parametrize("kind", ["imq", "rbf"])
 def test_mmd_is_unbiased_grows_with_the_shift_and_matches_numpy(kind):
     rng = np.random.default_rng(0)
-    same = [float(vae_terms.mmd(rng.standard_normal((64, 4)), rng.standard_normal((64, 4)), kind))
-            for _ in range(200)]
+    same = [
+        float(vae_terms.mmd(rng.standard_normal((64, 4)), rng.standard_normal((64, 4)), kind))
+        for _ in range(200)
+    ]
     # Unbiased: the mean over draws of two samples of one distribution is ~0 (single draws are
     # not: their spread is ~10x the tolerance).
     assert abs(np.mean(same)) < 3 * np.std(same) / np.sqrt(200)
@@ -244,8 +260,11 @@ def test_mmd_is_unbiased_grows_with_the_shift_and_matches_numpy(kind):
 
 # ---- a sweep over objectives trains as one program ----
 
-OBJECTIVES = [{"_name": "vae"}, {"_name": "tcvae", "loss.tc_weight": 5.0},
-              {"_name": "infovae", "loss.mmd_weight": 50.0}]
+OBJECTIVES = [
+    {"_name": "vae"},
+    {"_name": "tcvae", "loss.tc_weight": 5.0},
+    {"_name": "infovae", "loss.mmd_weight": 50.0},
+]
 
 
 def test_objective_sweep_is_one_program_and_equals_separate_runs(tmp_path, caplog):
@@ -286,14 +305,18 @@ def test_vae_objective_fields_need_a_vae_and_a_likelihood():
 # ---- shipped configs ----
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHIPPED = sorted(glob.glob(os.path.join(ROOT, "ae_jax", "configs", "*.py")) +
-                 glob.glob(os.path.join(ROOT, "ae_jax", "configs", "ablations", "*.py")))
+SHIPPED = sorted(
+    glob.glob(os.path.join(ROOT, "ae_jax", "configs", "*.py"))
+    + glob.glob(os.path.join(ROOT, "ae_jax", "configs", "ablations", "*.py"))
+)
 
 
-@pytest.mark.parametrize("path", [p for p in SHIPPED if not p.endswith("__init__.py")],
-                         ids=lambda p: os.path.relpath(p, ROOT))
-def test_every_shipped_config_validates_and_loading_writes_nothing(path, tmp_path,
-                                                                   monkeypatch):
+@pytest.mark.parametrize(
+    "path",
+    [p for p in SHIPPED if not p.endswith("__init__.py")],
+    ids=lambda p: os.path.relpath(p, ROOT),
+)
+def test_every_shipped_config_validates_and_loading_writes_nothing(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     spec = importlib.util.spec_from_file_location("_shipped", path)
     module = importlib.util.module_from_spec(spec)

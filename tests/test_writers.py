@@ -39,19 +39,28 @@ def _write_everything_else(writer, tmp_path) -> None:
     ax.plot([0, 1], [1, 0])
     png = str(tmp_path / "curve.png")
     fig.savefig(png)
-    writer.write_images(3, {
-        "img/uint8": rng.integers(0, 256, (8, 8, 3), dtype=np.uint8),
-        "img/float": rng.uniform(-0.1, 1.1, (8, 8, 3)),  # out of range: clipped, not wrapped
-        "img/gray": rng.uniform(0, 1, (8, 8)),
-        "img/one_channel": rng.uniform(0, 1, (8, 8, 1)).astype(np.float32),
-    })
+    writer.write_images(
+        3,
+        {
+            "img/uint8": rng.integers(0, 256, (8, 8, 3), dtype=np.uint8),
+            "img/float": rng.uniform(-0.1, 1.1, (8, 8, 3)),  # out of range: clipped, not wrapped
+            "img/gray": rng.uniform(0, 1, (8, 8)),
+            "img/one_channel": rng.uniform(0, 1, (8, 8, 1)).astype(np.float32),
+        },
+    )
     writer.write_figure(3, "fig/object", fig)
     writer.write_figure(3, "fig/png", png)
     plt.close(fig)
-    writer.write_text("config", "```json\n{\"optim\": {\"learning_rate\": 0.001}}\n```")
+    writer.write_text("config", '```json\n{"optim": {"learning_rate": 0.001}}\n```')
     writer.write_hparams(
-        {"optim.learning_rate": 1e-3, "model.hidden": (64, 32), "model.kind": "vae",
-         "data.seed": np.int64(3), "train.jit": True, "data.limit": None},
+        {
+            "optim.learning_rate": 1e-3,
+            "model.hidden": (64, 32),
+            "model.kind": "vae",
+            "data.seed": np.int64(3),
+            "train.jit": True,
+            "data.limit": None,
+        },
         {"eval/mse": float(np.float32(_value(1, 4))), "hparam/test_mse": 0.25},
     )
 
@@ -76,8 +85,16 @@ def test_images_text_and_hparams_leave_scalars_readable(tmp_path):
     assert got == {**_expected(range(5)), "hparam/test_mse": [(4, 0.25)]}
     [path] = [os.path.join(logdir, n) for n in os.listdir(logdir)]
     values = {v.tag: v for e in writers._events(path) for v in e.summary.value}
-    assert {"img/uint8", "img/float", "img/gray", "img/one_channel", "fig/object",
-            "fig/png", "config/text_summary", "_hparams_/session_start_info"} <= set(values)
+    assert {
+        "img/uint8",
+        "img/float",
+        "img/gray",
+        "img/one_channel",
+        "fig/object",
+        "fig/png",
+        "config/text_summary",
+        "_hparams_/session_start_info",
+    } <= set(values)
     assert values["fig/png"].image.height == 200  # the PNG's own size, 2 in at 100 dpi
     start = values["_hparams_/session_start_info"].metadata.plugin_data.content
     for text in (b"optim.learning_rate", b"(64, 32)", b"vae", b"None", b"data.seed"):
@@ -130,8 +147,10 @@ def _write_tensor_scalars(logdir: str) -> None:
     """Scalars as TF2 writes them: a tensor, plugin metadata on the tag's first value only."""
     meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="scalars"))
     fw = FileWriter(logdir)
-    protos = [TensorProto(dtype="DT_FLOAT", float_val=[0.5]),
-              TensorProto(dtype="DT_DOUBLE", tensor_content=np.float64(0.25).tobytes())]
+    protos = [
+        TensorProto(dtype="DT_FLOAT", float_val=[0.5]),
+        TensorProto(dtype="DT_DOUBLE", tensor_content=np.float64(0.25).tobytes()),
+    ]
     for step, tensor in enumerate(protos):
         value = Summary.Value(tag="tf2/loss", tensor=tensor, metadata=meta if step == 0 else None)
         fw.add_summary(Summary(value=[value]), step)
@@ -160,8 +179,10 @@ def test_corrupt_record_raises_and_partial_tail_is_ignored(tmp_path):
 
 def test_tensorboard_event_accumulator_agrees(tmp_path):
     pytest.importorskip(
-        "tensorboard", reason="tensorboard not installed: its EventAccumulator cross-check is "
-        "skipped; our own parser is still tested above")
+        "tensorboard",
+        reason="tensorboard not installed: its EventAccumulator cross-check is "
+        "skipped; our own parser is still tested above",
+    )
     logdir = str(tmp_path / "tb")
     with MetricWriter(logdir) as w:
         _write_curves(w, [1, 0, 2, 3, 4])
@@ -169,5 +190,7 @@ def test_tensorboard_event_accumulator_agrees(tmp_path):
     _write_tensor_scalars(logdir)  # a second event file in the same run
     ours = writers._read_event_files(logdir)
     assert writers._read_with_tensorboard(logdir) == ours
-    assert ours["tf2/loss"] == [(0, 0.5), (1, 0.25)] and ours["eval/kl"] == _expected(range(5))[
-        "eval/kl"]
+    assert (
+        ours["tf2/loss"] == [(0, 0.5), (1, 0.25)]
+        and ours["eval/kl"] == _expected(range(5))["eval/kl"]
+    )

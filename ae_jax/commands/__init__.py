@@ -27,9 +27,12 @@ def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: ae-jax SUBCOMMAND [--flag=value ...]", "", "subcommands:"]
     lines += [f"  {name:{width}}  {text}" for name, text in COMMANDS.items()]
-    lines += ["", "ae-jax SUBCOMMAND --help lists a subcommand's flags; ae-jax train "
-              "--config=NAME --helpconfig lists a config's fields.",
-              f"shipped configs (--config=NAME): {', '.join(cli.shipped_configs())}"]
+    lines += [
+        "",
+        "ae-jax SUBCOMMAND --help lists a subcommand's flags; ae-jax train "
+        "--config=NAME --helpconfig lists a config's fields.",
+        f"shipped configs (--config=NAME): {', '.join(cli.shipped_configs())}",
+    ]
     return "\n".join(lines)
 
 
@@ -40,8 +43,11 @@ def run(argv: list[str]) -> None:
         sys.exit(0 if argv else 2)
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"error: unknown subcommand {name!r}; expected one of {', '.join(COMMANDS)} "
-              "(ae-jax --help lists them).", file=sys.stderr)
+        print(
+            f"error: unknown subcommand {name!r}; expected one of {', '.join(COMMANDS)} "
+            "(ae-jax --help lists them).",
+            file=sys.stderr,
+        )
         sys.exit(2)
     module = importlib.import_module(f"ae_jax.commands.{name}")
     module.define_flags()

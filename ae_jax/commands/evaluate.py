@@ -20,14 +20,21 @@ FLAGS = flags.FLAGS
 
 # (key, name printed); keys absent from a run's eval.json are skipped.
 _SUMMARY = (
-    ("n_val", "rows"), ("epoch", "checkpoint epoch"), ("recon/mse", "reconstruction MSE"),
-    ("recon/bce", "reconstruction BCE (nats/row)"), ("pca/mse", "PCA MSE (same code size)"),
-    ("ae_over_pca", "model MSE / PCA MSE"), ("code/near_zero_fraction", "near-zero code share"),
-    ("code/dead_unit_count", "dead code units"), ("likelihood", "reconstruction likelihood"),
-    ("is_log_likelihood", "a log-likelihood of these rows"), ("vae/elbo", "ELBO (nats/row)"),
+    ("n_val", "rows"),
+    ("epoch", "checkpoint epoch"),
+    ("recon/mse", "reconstruction MSE"),
+    ("recon/bce", "reconstruction BCE (nats/row)"),
+    ("pca/mse", "PCA MSE (same code size)"),
+    ("ae_over_pca", "model MSE / PCA MSE"),
+    ("code/near_zero_fraction", "near-zero code share"),
+    ("code/dead_unit_count", "dead code units"),
+    ("likelihood", "reconstruction likelihood"),
+    ("is_log_likelihood", "a log-likelihood of these rows"),
+    ("vae/elbo", "ELBO (nats/row)"),
     ("vae/bce_bound", "ELBO-form bound with BCE (not log p)"),
     ("vae/mse_bound", "ELBO-form bound with MSE (not log p)"),
-    ("vae/kl", "KL (nats/row)"), ("vae/active_units", "active latent units"),
+    ("vae/kl", "KL (nats/row)"),
+    ("vae/active_units", "active latent units"),
     ("vae/iwae", "IWAE bound (nats/row)"),
     ("vae/bce_iwae_bound", "IWAE-form bound with BCE (not log p)"),
     ("vae/iwae_k", "IWAE samples k"),
@@ -54,10 +61,14 @@ def define_flags() -> None:
     other tools) leaves absl's global flags alone."""
     flags.DEFINE_string("workdir", None, "Run directory (config.json, checkpoints/) to evaluate.")
     flags.DEFINE_string("data", "", "CSV/npy/npz of raw rows; default: the run's validation split.")
-    flags.DEFINE_enum("which", "latest", ["latest", "best"],
-                      "Checkpoint: latest, or best eval/loss.")
-    flags.DEFINE_integer("iw_samples", None, "k of the VAE's importance-weighted bound "
-                         "(default: the run's eval.iw_samples).")
+    flags.DEFINE_enum(
+        "which", "latest", ["latest", "best"], "Checkpoint: latest, or best eval/loss."
+    )
+    flags.DEFINE_integer(
+        "iw_samples",
+        None,
+        "k of the VAE's importance-weighted bound (default: the run's eval.iw_samples).",
+    )
     flags.DEFINE_integer("seed", 0, "Seed of the VAE's posterior samples.")
     flags.mark_flags_as_required(["workdir"])
 
@@ -67,8 +78,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     with cli_errors():
-        metrics = evaluate.evaluate_workdir(FLAGS.workdir, FLAGS.data, FLAGS.which,
-                                            FLAGS.iw_samples, FLAGS.seed)
+        metrics = evaluate.evaluate_workdir(
+            FLAGS.workdir, FLAGS.data, FLAGS.which, FLAGS.iw_samples, FLAGS.seed
+        )
     print(summarize(metrics))
     print(f"wrote {os.path.join(FLAGS.workdir, evaluate.EVAL_FILE)}")
-

@@ -19,8 +19,9 @@ def define_flags() -> None:
     """Defines the command's flags (at run time, so importing this module defines none)."""
     flags.DEFINE_string("workdir", None, "Run directory (config.json, checkpoints/).")
     flags.DEFINE_string("output", None, "A new (or empty) folder for the exported files.")
-    flags.DEFINE_enum("which", "latest", ["latest", "best"],
-                      "Checkpoint: latest, or best eval/loss.")
+    flags.DEFINE_enum(
+        "which", "latest", ["latest", "best"], "Checkpoint: latest, or best eval/loss."
+    )
     flags.mark_flags_as_required(["workdir", "output"])
 
 
@@ -30,5 +31,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     with cli_errors():
         out = export.export_run(FLAGS.workdir, FLAGS.output, FLAGS.which)
-    print(f"exported the encoder ({out['features']} features -> {out['latent_dim']}) and "
-          f"decoder of epoch {out['epoch']} to {out['output']}")
+    print(
+        f"exported the encoder ({out['features']} features -> {out['latent_dim']}) and "
+        f"decoder of epoch {out['epoch']} to {out['output']}"
+    )

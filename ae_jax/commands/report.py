@@ -19,8 +19,12 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
     """Defines the command's flags (at run time, so importing this module defines none)."""
     flags.DEFINE_string("workdir", None, "The sweep's --workdir.")
-    flags.DEFINE_list("metrics", [], "Metrics to aggregate (default: those the sweep's config "
-                      "chose, else the usual eval/code/vae ones).")
+    flags.DEFINE_list(
+        "metrics",
+        [],
+        "Metrics to aggregate (default: those the sweep's config "
+        "chose, else the usual eval/code/vae ones).",
+    )
     flags.mark_flags_as_required(["workdir"])
 
 
@@ -31,4 +35,3 @@ def main(argv):
         report.write_report(FLAGS.workdir, FLAGS.metrics or None)
     with open(os.path.join(FLAGS.workdir, "report.md")) as f:
         print(f.read())
-

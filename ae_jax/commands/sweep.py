@@ -25,11 +25,18 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
     """Defines the command's flags (at run time, so importing this module defines none)."""
     config_flags.DEFINE_config_file(
-        "config", None, "Config with get_sweep(): a shipped name (ablations/beta_vae) or a file.",
-        lock_config=True)
+        "config",
+        None,
+        "Config with get_sweep(): a shipped name (ablations/beta_vae) or a file.",
+        lock_config=True,
+    )
     flags.DEFINE_string("workdir", None, "Sweep directory: runs/<name>/, sweep.json.")
-    flags.DEFINE_string("shard", "", "i/n: run the runs whose index is i mod n "
-                        "(default: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT, else all).")
+    flags.DEFINE_string(
+        "shard",
+        "",
+        "i/n: run the runs whose index is i mod n "
+        "(default: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT, else all).",
+    )
     flags.DEFINE_integer("max_models", 256, "At most this many runs in one compiled program.")
     flags.DEFINE_enum("launcher", "local", ["local", "ray"], "Where runs execute.")
     flags.DEFINE_string("ray_address", "", "Ray cluster address ('' = start a local Ray).")
@@ -43,12 +50,19 @@ def load_sweep(path_and_arg: str) -> tuple[list[dict], list[str] | None]:
     and the metrics it asks the report for (REPORT_METRICS, if it defines them)."""
     path, _, arg = path_and_arg.partition(":")
     spec = importlib.util.spec_from_file_location("_sweep_config", path)
+    if spec is None or spec.loader is None:
+        raise UserError(
+            f"--config={path}: {path!r} cannot be loaded as Python; expected a .py config "
+            "file defining get_sweep()."
+        )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     if not hasattr(module, "get_sweep"):
-        raise UserError(f"--config={path}: the file defines no get_sweep(); add one returning "
-                        "a list of override dicts (see ae_jax/sweeps/declare.py), or use "
-                        "experiments.main for a single run.")
+        raise UserError(
+            f"--config={path}: the file defines no get_sweep(); add one returning "
+            "a list of override dicts (see ae_jax/sweeps/declare.py), or use "
+            "experiments.main for a single run."
+        )
     overrides = module.get_sweep(arg) if arg else module.get_sweep()
     if not overrides:
         raise UserError(f"--config={path}: get_sweep() returned no runs.")
@@ -62,13 +76,24 @@ def main(argv):
     with cli_errors():
         overrides, metrics = load_sweep(config_flags.get_config_filename(FLAGS["config"]))
         status = sweep.run_sweep(
-            FLAGS.config, overrides, FLAGS.workdir, shard=sweep.parse_shard(FLAGS.shard),
-            max_models=FLAGS.max_models, launcher=FLAGS.launcher,
-            ray_address=FLAGS.ray_address, ray_cpus=FLAGS.ray_cpus, ray_gpus=FLAGS.ray_gpus,
-            report_metrics=metrics)
+            FLAGS.config,
+            overrides,
+            FLAGS.workdir,
+            shard=sweep.parse_shard(FLAGS.shard),
+            max_models=FLAGS.max_models,
+            launcher=FLAGS.launcher,
+            ray_address=FLAGS.ray_address,
+            ray_cpus=FLAGS.ray_cpus,
+            ray_gpus=FLAGS.ray_gpus,
+            report_metrics=metrics,
+        )
     for entry in status["runs"]:
         if entry["status"] in ("failed", "diverged"):
-            logging.warning("run %d %s %s: %s", entry["index"], entry["name"], entry["status"],
-                            entry.get("error", "").splitlines()[0] if entry.get("error") else "")
+            logging.warning(
+                "run %d %s %s: %s",
+                entry["index"],
+                entry["name"],
+                entry["status"],
+                entry.get("error", "").splitlines()[0] if entry.get("error") else "",
+            )
     print(f"sweep.json: {status['counts']}")
-

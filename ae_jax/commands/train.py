@@ -4,7 +4,6 @@ r"""Train one config (or K seeds of it together) into a workdir.
     [--config.model.latent_dim=4] [--config.data.path=my.csv] [--config.train.num_models=8]
 """
 
-
 from absl import app, flags
 from ml_collections import config_flags
 
@@ -17,8 +16,12 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
     """Defines the command's flags (at run time, so importing this module defines none)."""
-    config_flags.DEFINE_config_file("config", None, "Config: a shipped name (seed_sparse) or a "
-                                    "file, FILE[:arg] (get_config()).", lock_config=True)
+    config_flags.DEFINE_config_file(
+        "config",
+        None,
+        "Config: a shipped name (seed_sparse) or a file, FILE[:arg] (get_config()).",
+        lock_config=True,
+    )
     flags.DEFINE_string("workdir", None, "Directory for config.json, metrics.jsonl, ...")
     flags.DEFINE_string("coordinator_address", "", "Multi-host: host:port of process 0.")
     flags.DEFINE_integer("num_processes", 0, "Multi-host: number of processes.")
@@ -33,4 +36,3 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     with cli_errors():
         experiment.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-

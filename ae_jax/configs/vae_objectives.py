@@ -20,7 +20,7 @@ vmappable weights except IWAE, whose number of samples is static:
 from ae_jax.config import default_config
 from ae_jax.sweeps.overrides import apply_overrides
 
-OBJECTIVES = {
+OBJECTIVES: dict[str, dict[str, float | int]] = {
     "vae": {},
     "beta_tc_vae": {"loss.tc_weight": 5.0},
     "info_vae": {"loss.mmd_weight": 100.0},

@@ -6,17 +6,33 @@ from ae_jax.data.cells import NA_VALUES, THOUSANDS
 from ae_jax.data.columns import MISSING
 from ae_jax.data.dataset import Dataset
 from ae_jax.data.load import as_labels, load_dataset
-from ae_jax.data.preprocess import Preprocessor, load_preprocessor, save_preprocessor
+from ae_jax.data.preprocess import Preprocessor
+from ae_jax.data.preprocess_io import load_preprocessor, save_preprocessor
 from ae_jax.data.tables import (
-           BUNDLED,
-           CATEGORICAL,
-           EXTENSIONS,
-           NO_LABEL,
-           SCALING,
-           Table,
-           read_table,
+    BUNDLED,
+    CATEGORICAL,
+    EXTENSIONS,
+    NO_LABEL,
+    SCALING,
+    Table,
+    read_table,
 )
 
-__all__ = ["BUNDLED", "CATEGORICAL", "EXTENSIONS", "MISSING", "NA_VALUES", "NO_LABEL", "SCALING",
-           "THOUSANDS", "Dataset", "Preprocessor", "Table", "as_labels", "load_dataset",
-           "load_preprocessor", "read_table", "save_preprocessor"]
+__all__ = [
+    "BUNDLED",
+    "CATEGORICAL",
+    "EXTENSIONS",
+    "MISSING",
+    "NA_VALUES",
+    "NO_LABEL",
+    "SCALING",
+    "THOUSANDS",
+    "Dataset",
+    "Preprocessor",
+    "Table",
+    "as_labels",
+    "load_dataset",
+    "load_preprocessor",
+    "read_table",
+    "save_preprocessor",
+]

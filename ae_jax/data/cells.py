@@ -15,7 +15,7 @@ import functools
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -26,8 +26,11 @@ NA_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "None", "?")
 # Thousands separators data.thousands may name ("" = none: "1,037" is refused, not guessed).
 THOUSANDS = ("", ",", " ", "'")
 _PROBE = 1000  # cells cast to numbers before the whole column is
-_GROUPED = {sep: re.compile(rf"[+-]?\d{{1,3}}(?:{re.escape(sep)}\d{{3}})+(?:\.\d*)?")
-            for sep in THOUSANDS if sep}
+_GROUPED = {
+    sep: re.compile(rf"[+-]?\d{{1,3}}(?:{re.escape(sep)}\d{{3}})+(?:\.\d*)?")
+    for sep in THOUSANDS
+    if sep
+}
 
 
 def quote_names(names: Sequence[Any], limit: int = 30) -> str:
@@ -190,8 +193,12 @@ class Cells:
         Parquet null, NaN in a number array, or a number equal to a marker that is a number
         ("-999"; number columns of delimited files are read as numbers)."""
         col = self.values
-        numeric_markers = [_float_or_none(v, self.thousands) for v in na_values
-                           if _is_number(v, self.thousands)]
+        # _is_number keeps only markers _float_or_none reads, so none of these is None.
+        numeric_markers = [
+            cast(float, _float_or_none(v, self.thousands))
+            for v in na_values
+            if _is_number(v, self.thousands)
+        ]
         if not self.text:  # NaN, and numbers equal to a marker such as "-999"
             col = np.asarray(col)
             mask = np.isnan(col) if col.dtype.kind == "f" else np.zeros(len(col), bool)

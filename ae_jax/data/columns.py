@@ -24,8 +24,9 @@ _NUMERIC_SHARE = 0.9
 _NAN_WORDS = {"nan", "+nan", "-nan"}
 
 
-def infer_kind(table: Table, name: str, column: Cells, missing: np.ndarray
-               ) -> tuple[str, list[str] | None]:
+def infer_kind(
+    table: Table, name: str, column: Cells, missing: np.ndarray
+) -> tuple[str, list[str] | None]:
     """Picks "numeric", "boolean" or "categorical" (with its sorted vocabulary) for a column;
     `missing` marks the cells that are missing values (they do not count)."""
     col = column.values
@@ -49,7 +50,8 @@ def infer_kind(table: Table, name: str, column: Cells, missing: np.ndarray
             f"{table.source}: column {name!r} holds numbers written with a thousands "
             f"separator {sep!r}: {table.where(bad(), col)}; expected plain numbers: set "
             f"data.thousands={sep!r} to read {not_numbers[0]!r} as "
-            f"{float(not_numbers[0].replace(sep, '')):g}, or remove the separators in the file")
+            f"{float(not_numbers[0].replace(sep, '')):g}, or remove the separators in the file"
+        )
     if {t.lower() for t in texts} <= BOOL_WORDS.keys():
         return "boolean", None
     present, n_bad = int(counts.sum()), int(counts[not_number].sum())
@@ -59,12 +61,14 @@ def infer_kind(table: Table, name: str, column: Cells, missing: np.ndarray
             f"{table.source}: column {name!r} cannot be encoded: {present - n_bad} of its "
             f"{present} {which} are numbers, but these are not: {table.where(bad(), col)}; "
             "expected a number in every cell of a numeric column: fix or drop those rows, or "
-            "add the cell's text to data.na_values if it marks a missing value")
+            "add the cell's text to data.na_values if it marks a missing value"
+        )
     return "categorical", sorted(texts)
 
 
-def column_values(table: Table, name: str, column: Cells, kind: str, vocab: list[str] | None,
-                  missing: np.ndarray) -> np.ndarray:
+def column_values(
+    table: Table, name: str, column: Cells, kind: str, vocab: list[str] | None, missing: np.ndarray
+) -> np.ndarray:
     """The column encoded as float64 (ordinal codes for categorical), NaN where missing."""
     where = f"{table.source}: column {name!r}"
     col, thousands = column.values, column.thousands
@@ -75,15 +79,19 @@ def column_values(table: Table, name: str, column: Cells, kind: str, vocab: list
             texts = sorted({cells.cell(col, r) for r in bad[:100]})
             sep = "" if thousands else grouped_separator(texts)
             hint = f" (set data.thousands={sep!r} for numbers like {texts[0]!r})" if sep else ""
-            raise UserError(f"{where} was numeric in training, but these cells are not "
-                            f"numbers: {table.where(bad, col)}; expected a number in every "
-                            f"cell{hint}")
+            raise UserError(
+                f"{where} was numeric in training, but these cells are not "
+                f"numbers: {table.where(bad, col)}; expected a number in every "
+                f"cell{hint}"
+            )
         finite = np.isfinite(x)
         if not finite.all():
             nonfinite = np.flatnonzero(~finite & ~missing)
             if nonfinite.size:
-                raise UserError(f"{where} has NaN or infinite values at "
-                                f"{table.where(nonfinite, col)}; expected finite numbers")
+                raise UserError(
+                    f"{where} has NaN or infinite values at "
+                    f"{table.where(nonfinite, col)}; expected finite numbers"
+                )
         return np.where(missing, np.nan, x) if missing.any() else x
     if kind == "boolean":
         if not cells.is_text(col):
@@ -95,9 +103,12 @@ def column_values(table: Table, name: str, column: Cells, kind: str, vocab: list
             x = table_u[inverse]
         bad = np.flatnonzero(np.isnan(x) & ~missing)
         if bad.size:
-            raise UserError(f"{where} was true/false in training, but these cells are not: "
-                            f"{table.where(bad, col)}; expected true/false (any case) or 1/0")
+            raise UserError(
+                f"{where} was true/false in training, but these cells are not: "
+                f"{table.where(bad, col)}; expected true/false (any case) or 1/0"
+            )
         return np.where(missing, np.nan, x)
+    assert vocab is not None  # a categorical column always comes with its vocabulary
     uniq, inverse = column.distinct
     known = np.array(vocab, dtype=str)
     order = np.argsort(known, kind="stable")
@@ -109,12 +120,19 @@ def column_values(table: Table, name: str, column: Cells, kind: str, vocab: list
     unseen = np.flatnonzero((codes < 0) & ~missing)
     if unseen.size:
         if not vocab or vocab[-1] != UNSEEN:  # preprocessors written before the slot existed
-            raise UserError(f"{where} has values not seen in training at "
-                            f"{table.where(unseen, col)}; known values: {quote_names(vocab)}")
+            raise UserError(
+                f"{where} has values not seen in training at "
+                f"{table.where(unseen, col)}; known values: {quote_names(vocab)}"
+            )
         codes[unseen] = len(vocab) - 1
         shown = sorted({cells.cell(col, r) for r in unseen[:100]})[:5]
-        logging.warning("data: %s: %d value(s) not in the training split (%s) are encoded as "
-                        "its %r category", where, unseen.size, quote_names(shown), UNSEEN)
+        logging.warning(
+            "data: %s: %d value(s) not in the training split (%s) are encoded as its %r category",
+            where,
+            unseen.size,
+            quote_names(shown),
+            UNSEEN,
+        )
     return np.where(missing, np.nan, codes.astype(np.float64))
 
 
@@ -137,8 +155,15 @@ def ordered_vocabulary(column: Cells, missing: np.ndarray, train_rows: np.ndarra
     return [uniq[k] for k in order] + [UNSEEN]
 
 
-def missing_error(table: Table, name: str, col, missing: np.ndarray, mode: str,
-                  na_values: tuple[str, ...], trained: bool) -> UserError:
+def missing_error(
+    table: Table,
+    name: str,
+    col,
+    missing: np.ndarray,
+    mode: str,
+    na_values: tuple[str, ...],
+    trained: bool,
+) -> UserError:
     """The refusal of a column's missing values (data.missing='error', or a new file for a
     model trained without imputation)."""
     rows = np.flatnonzero(missing)
@@ -150,36 +175,59 @@ def missing_error(table: Table, name: str, col, missing: np.ndarray, mode: str,
     else:
         noun = f"{rows.size} missing value(s) (marker(s) {quote_names(markers, 8)})"
     if trained:
-        remedy = (f"the model was trained with data.missing={mode!r}, so new rows need a "
-                  "value in every cell: fill them in or drop those rows")
+        remedy = (
+            f"the model was trained with data.missing={mode!r}, so new rows need a "
+            "value in every cell: fill them in or drop those rows"
+        )
     else:
-        remedy = ("expected a value in every cell (data.missing='error'): set "
-                  "data.missing='drop' to drop those rows, or data.missing='impute' to fill "
-                  "them with the training split's mean (numeric) or most frequent value "
-                  "(categorical, true/false), or fill them in the file; markers read as "
-                  f"missing: data.na_values={tuple(na_values)!r}, and NaN in number arrays")
-    return UserError(f"{table.source}: column {name!r} has {noun} at "
-                     f"{table.where(rows, col)}; {remedy}")
+        remedy = (
+            "expected a value in every cell (data.missing='error'): set "
+            "data.missing='drop' to drop those rows, or data.missing='impute' to fill "
+            "them with the training split's mean (numeric) or most frequent value "
+            "(categorical, true/false), or fill them in the file; markers read as "
+            f"missing: data.na_values={tuple(na_values)!r}, and NaN in number arrays"
+        )
+    return UserError(
+        f"{table.source}: column {name!r} has {noun} at {table.where(rows, col)}; {remedy}"
+    )
 
 
-def impute_value(table: Table, name: str, kind: str, vocab: list[str] | None, x: np.ndarray,
-                 missing: np.ndarray, train_rows: np.ndarray) -> float | str:
+def impute_value(
+    table: Table,
+    name: str,
+    kind: str,
+    vocab: list[str] | None,
+    x: np.ndarray,
+    missing: np.ndarray,
+    train_rows: np.ndarray,
+) -> float | str:
     """The fill value of a column from its training rows: mean (numeric), most frequent value
     (boolean: 1.0 / 0.0, categorical: the category; ties go to the first)."""
     present = x[train_rows][~missing[train_rows]]
     if not present.size:
-        raise UserError(f"{table.source}: column {name!r} has no value in the {train_rows.size} "
-                        "rows of the training split, so data.missing='impute' has nothing to "
-                        "fill its missing cells from; expected some values: drop the column "
-                        "or use data.missing='drop'")
+        raise UserError(
+            f"{table.source}: column {name!r} has no value in the {train_rows.size} "
+            "rows of the training split, so data.missing='impute' has nothing to "
+            "fill its missing cells from; expected some values: drop the column "
+            "or use data.missing='drop'"
+        )
     if kind == "numeric":
         with np.errstate(over="ignore"):
             return float(present.mean())
     counts = np.bincount(present.astype(np.int64), minlength=len(vocab) if vocab else 2)
-    return vocab[int(counts.argmax())] if kind == "categorical" else float(counts.argmax())
+    if kind == "categorical":
+        assert vocab is not None  # a categorical column always comes with its vocabulary
+        return vocab[int(counts.argmax())]
+    return float(counts.argmax())
 
 
 def log_imputed(name: str, kind: str, count: int, value: float | str, new: bool) -> None:
     how = "mean" if kind == "numeric" else "most frequent value"
-    logging.info("data: column %r: %d missing value(s) filled with the training split's %s %r%s",
-                 name, count, how, value, " (new rows)" if new else "")
+    logging.info(
+        "data: column %r: %d missing value(s) filled with the training split's %s %r%s",
+        name,
+        count,
+        how,
+        value,
+        " (new rows)" if new else "",
+    )

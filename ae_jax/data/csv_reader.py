@@ -41,10 +41,12 @@ _SCAN_BYTES = 1 << 24  # bytes searched at a time (quotes, line ends): bounds te
 def resolve_delimiter(value: str) -> str:
     """`data.delimiter` as the character to split on ("auto" stays "auto")."""
     value = _ALIASES.get(value, value)
-    if value != "auto" and (len(value) != 1 or value in "\"\r\n"):
-        raise UserError(f"data.delimiter {value!r} is not supported; expected 'auto' (sniffed "
-                        "among ',', ';', tab and '|') or one character such as ',' ';' '|' or "
-                        "'tab'")
+    if value != "auto" and (len(value) != 1 or value in '"\r\n'):
+        raise UserError(
+            f"data.delimiter {value!r} is not supported; expected 'auto' (sniffed "
+            "among ',', ';', tab and '|') or one character such as ',' ';' '|' or "
+            "'tab'"
+        )
     return value
 
 
@@ -64,7 +66,7 @@ def _sniff(text: str) -> str:
     """The delimiter that splits the header into the most columns with most rows agreeing."""
     best, best_score = ",", (0.0, 1)
     for delim in DELIMITERS:
-        rows = _rows(text, delim)[:_SNIFF_ROWS + 1]
+        rows = _rows(text, delim)[: _SNIFF_ROWS + 1]
         if not rows or len(rows[0]) < 2:
             continue
         agree = sum(len(r) == len(rows[0]) for r in rows) / len(rows)
@@ -75,25 +77,36 @@ def _sniff(text: str) -> str:
 
 def _check_header(header: list[str], shown: str, delim: str, given: bool) -> None:
     if any(not name for name in header):
-        raise UserError(f"{shown}: header column {header.index('') + 1} has no name; expected "
-                        "a name for every column in the first row")
+        raise UserError(
+            f"{shown}: header column {header.index('') + 1} has no name; expected "
+            "a name for every column in the first row"
+        )
     dupes = sorted({n for n in header if header.count(n) > 1})
     if dupes:
-        raise UserError(f"{shown}: duplicate column names in the header: {quote_names(dupes)}; "
-                        "expected unique names")
+        raise UserError(
+            f"{shown}: duplicate column names in the header: {quote_names(dupes)}; "
+            "expected unique names"
+        )
     if not parse_floats(np.array(header, dtype=object))[1].size:
-        raise UserError(f"{shown}: the first row {quote_names(header, 5)} looks like data; "
-                        "expected a header row of column names")
+        raise UserError(
+            f"{shown}: the first row {quote_names(header, 5)} looks like data; "
+            "expected a header row of column names"
+        )
     inside = [d for d in DELIMITERS if len(header) == 1 and d in header[0]]
     if inside:
-        how = (f"data.delimiter={_NAMES.get(delim, repr(delim))}" if given else
-               "no delimiter among ',', ';', tab and '|' splits the header and first rows "
-               "consistently")
-        raise UserError(f"{shown}: the header row reads as one column named {header[0]!r} "
-                        f"({how}), but it contains {_NAMES[inside[0]]}; expected a header with "
-                        f"one name per column: set data.delimiter to the file's delimiter "
-                        f"(e.g. {_NAMES[inside[0]]}), or make every row have as many cells "
-                        "as the header")
+        how = (
+            f"data.delimiter={_NAMES.get(delim, repr(delim))}"
+            if given
+            else "no delimiter among ',', ';', tab and '|' splits the header and first rows "
+            "consistently"
+        )
+        raise UserError(
+            f"{shown}: the header row reads as one column named {header[0]!r} "
+            f"({how}), but it contains {_NAMES[inside[0]]}; expected a header with "
+            f"one name per column: set data.delimiter to the file's delimiter "
+            f"(e.g. {_NAMES[inside[0]]}), or make every row have as many cells "
+            "as the header"
+        )
 
 
 def _sample(full: str, shown: str) -> tuple[str, bool]:
@@ -105,15 +118,15 @@ def _sample(full: str, shown: str) -> tuple[str, bool]:
         while block and not quoted:  # a fast byte search, a block at a time
             quoted = b'"' in block
             block = f.read(_SCAN_BYTES)
-    head = head[len(codecs.BOM_UTF8):] if head.startswith(codecs.BOM_UTF8) else head
+    head = head[len(codecs.BOM_UTF8) :] if head.startswith(codecs.BOM_UTF8) else head
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as e:
         if e.start < len(head) - 3:  # not just a character cut by the sample's end
             raise _not_utf8(shown) from None
-        text = head[:e.start].decode("utf-8")
+        text = head[: e.start].decode("utf-8")
     if len(head) >= _SNIFF_BYTES - len(codecs.BOM_UTF8):  # drop the last, maybe partial, line
-        text = text[:text.rfind("\n") + 1] or text
+        text = text[: text.rfind("\n") + 1] or text
     return text, quoted
 
 
@@ -123,8 +136,9 @@ class TextFile:
     and rare cases (a column of numbers that training saw as categories) pay for them.
     """
 
-    def __init__(self, full: str, shown: str, delim: str, quoted: bool, names: list[str],
-                 num_rows: int):
+    def __init__(
+        self, full: str, shown: str, delim: str, quoted: bool, names: list[str], num_rows: int
+    ):
         self.full, self.shown, self.delim, self.quoted = full, shown, delim, quoted
         self.names, self.num_rows = names, num_rows  # names as in the file, unstripped
         self.header = [n.strip() for n in names]
@@ -147,15 +161,21 @@ class TextFile:
         return _parse(self, {self.names[j]: pa.string()}, [self.names[j]]).column(0)
 
 
-def _parse(file: TextFile, types: dict[str, pa.DataType], only: list[str] | None = None
-           ) -> pa.Table:
+def _parse(
+    file: TextFile, types: dict[str, pa.DataType], only: list[str] | None = None
+) -> pa.Table:
     return pacsv.read_csv(
         file.full,  # the first row names the columns
         # Quoted cells may hold line breaks; without quotes, blocks split faster.
         parse_options=pacsv.ParseOptions(delimiter=file.delim, newlines_in_values=file.quoted),
         convert_options=pacsv.ConvertOptions(
-            column_types=types, include_columns=only, null_values=[],
-            strings_can_be_null=False, quoted_strings_can_be_null=False))
+            column_types=types,
+            include_columns=only,
+            null_values=[],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
 
 
 def _guess_types(rows: list[list[str]], width: int, text: set[int]) -> list[pa.DataType]:
@@ -166,16 +186,20 @@ def _guess_types(rows: list[list[str]], width: int, text: set[int]) -> list[pa.D
     for j in range(width):
         cells = [r[j] for r in rows[1:] if len(r) == width]
         try:
-            numeric = bool(cells) and j not in text and pc.cast(
-                pa.array(cells, pa.string()), pa.float64()).null_count == 0
+            numeric = (
+                bool(cells)
+                and j not in text
+                and pc.cast(pa.array(cells, pa.string()), pa.float64()).null_count == 0
+            )
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             numeric = False
         types.append(pa.float64() if numeric else _TEXT)
     return types
 
 
-def read_delimited(full: str, shown: str, ext: str, delimiter: str, label_column: str = ""
-                   ) -> tuple[list[str], list[pa.ChunkedArray | np.ndarray], TextFile]:
+def read_delimited(
+    full: str, shown: str, ext: str, delimiter: str, label_column: str = ""
+) -> tuple[list[str], list[pa.ChunkedArray | np.ndarray], TextFile]:
     """Reads a delimited text file with a header row.
 
     Columns whose cells are all numbers come back as float64 NumPy arrays (parsed by pyarrow's
@@ -191,13 +215,15 @@ def read_delimited(full: str, shown: str, ext: str, delimiter: str, label_column
     rows = _rows(text, delim)
     if not rows:
         what = "is empty" if not text.strip() else "has a first row that is not valid CSV"
-        raise UserError(f"{shown} {what}; expected a header row of column names followed by "
-                        "data rows")
+        raise UserError(
+            f"{shown} {what}; expected a header row of column names followed by data rows"
+        )
     header = [c.strip() for c in rows[0]]
     _check_header(header, shown, delim, given != "auto")
     file = TextFile(full, shown, delim, quoted, rows[0], 0)
-    types = _guess_types(rows, len(header), {header.index(label_column)}
-                         if label_column in header else set())
+    types = _guess_types(
+        rows, len(header), {header.index(label_column)} if label_column in header else set()
+    )
     for _ in range(len(header) + 1):
         try:
             table = _parse(file, dict(zip(file.names, types, strict=True)))
@@ -216,8 +242,10 @@ def read_delimited(full: str, shown: str, ext: str, delimiter: str, label_column
     if names != file.names:
         raise _explain(full, shown, delim, len(header), "the header row splits differently")
     if table.num_rows < 1:
-        raise UserError(f"{shown} has a header row but no data rows; expected at least 2 rows "
-                        "to split into train and validation")
+        raise UserError(
+            f"{shown} has a header row but no data rows; expected at least 2 rows "
+            "to split into train and validation"
+        )
     table = table.unify_dictionaries()  # one vocabulary per column, not one per block
     values = [col.to_numpy() if col.type == pa.float64() else col for col in table.columns]
     file.num_rows = table.num_rows
@@ -227,8 +255,10 @@ def read_delimited(full: str, shown: str, ext: str, delimiter: str, label_column
 
 
 def _not_utf8(shown: str) -> UserError:
-    return UserError(f"{shown} is not UTF-8 text; expected a delimited text file (comma, "
-                     "semicolon, tab or '|') with a header row")
+    return UserError(
+        f"{shown} is not UTF-8 text; expected a delimited text file (comma, "
+        "semicolon, tab or '|') with a header row"
+    )
 
 
 def _line_numbers(raw: bytes, start: int) -> np.ndarray:
@@ -242,11 +272,10 @@ def _line_numbers(raw: bytes, start: int) -> np.ndarray:
     # Only the bytes the file holds are searched (bytes.__contains__ is a fast scan).
     found: dict[int, list[np.ndarray]] = {b: [] for b in (10, 13, 34) if bytes([b]) in raw}
     for i in range(0, len(buf), _SCAN_BYTES):
-        block = buf[i:i + _SCAN_BYTES]
+        block = buf[i : i + _SCAN_BYTES]
         for byte, hits in found.items():
             hits.append(np.flatnonzero(block == byte) + i)
-    nl, cr, quotes = (np.concatenate(found.get(b) or [np.zeros(0, np.int64)])
-                      for b in (10, 13, 34))
+    nl, cr, quotes = (np.concatenate(found.get(b) or [np.zeros(0, np.int64)]) for b in (10, 13, 34))
     lone_cr = cr[(cr + 1 >= len(buf)) | (buf[np.minimum(cr + 1, len(buf) - 1)] != 10)]
     breaks = np.sort(np.concatenate([nl, lone_cr]))
     inside = np.searchsorted(quotes, breaks) % 2 == 1
@@ -275,7 +304,8 @@ def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
                     raise UserError(
                         f"{shown}: line {reader.line_num} (data row {len(lines)}) has "
                         f"{len(row)} cells but the header has {width} columns; expected one "
-                        f"cell per column in every row (delimiter {_NAMES.get(delim, delim)})")
+                        f"cell per column in every row (delimiter {_NAMES.get(delim, delim)})"
+                    )
                 lines.append(reader.line_num)
         except UnicodeDecodeError:
             raise _not_utf8(shown) from None
@@ -290,9 +320,11 @@ def _explain(full: str, shown: str, delim: str, width: int, reason: str) -> User
     if "UTF8" in reason:
         return _not_utf8(shown)
     _scan(full, shown, delim, width)
-    return UserError(f"{shown} cannot be read as delimited text ({reason.strip()}); expected a "
-                     f"header row and rows of {width} cells separated by "
-                     f"{_NAMES.get(delim, repr(delim))}")
+    return UserError(
+        f"{shown} cannot be read as delimited text ({reason.strip()}); expected a "
+        f"header row and rows of {width} cells separated by "
+        f"{_NAMES.get(delim, repr(delim))}"
+    )
 
 
 def read_parquet(full: str, shown: str) -> tuple[list[str], list[pa.Array | np.ndarray]]:
@@ -301,12 +333,16 @@ def read_parquet(full: str, shown: str) -> tuple[list[str], list[pa.Array | np.n
     try:
         table = pq.read_table(full)
     except (pa.ArrowException, OSError, ValueError) as e:
-        raise UserError(f"{shown} cannot be read as a Parquet file ({e}); expected a Parquet "
-                        "table of number, boolean or text columns") from None
+        raise UserError(
+            f"{shown} cannot be read as a Parquet file ({e}); expected a Parquet "
+            "table of number, boolean or text columns"
+        ) from None
     names = [str(n) for n in table.column_names]
     if not names or table.num_rows == 0:
-        raise UserError(f"{shown} has {len(names)} columns and {table.num_rows} rows; expected "
-                        "a header of column names and at least 2 rows")
+        raise UserError(
+            f"{shown} has {len(names)} columns and {table.num_rows} rows; expected "
+            "a header of column names and at least 2 rows"
+        )
     _check_header(names, shown, ",", False)
     values: list[pa.Array | np.ndarray] = []
     for name, col in zip(names, table.columns, strict=True):
@@ -321,6 +357,7 @@ def read_parquet(full: str, shown: str) -> tuple[list[str], list[pa.Array | np.n
             else:
                 values.append(pc.cast(col, pa.string()))
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
-            raise UserError(f"{shown}: column {name!r} has type {t}; expected numbers, "
-                            "booleans or text") from None
+            raise UserError(
+                f"{shown}: column {name!r} has type {t}; expected numbers, booleans or text"
+            ) from None
     return names, values

@@ -36,4 +36,3 @@ class Dataset:
     @property
     def num_features(self) -> int:
         return int(self.train.shape[1])
-

@@ -19,16 +19,12 @@ et al.: "fixed" thresholds once at 0.5 (in the `Preprocessor`, so new files get 
 
 from __future__ import annotations
 
-import gzip
 import math
-import os
-import pickle
-import struct
-import zlib
 
 import jax
 import numpy as np
 
+from ae_jax.data import image_files
 from ae_jax.data.dataset import Dataset
 from ae_jax.data.preprocess import Preprocessor
 from ae_jax.errors import UserError
@@ -38,16 +34,6 @@ TFDS_PREFIX = "tfds:"
 BINARIZE = ("none", "fixed", "dynamic")
 THRESHOLD = 0.5  # "fixed" binarisation: a pixel is 1 where intensity > 0.5 (128/255 and up)
 
-_IDX = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-        "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-# Where the IDX files may sit below data.dir: directly, or torchvision's download layout.
-_IDX_FOLDERS = {"mnist": ("", "MNIST/raw"), "fashion_mnist": ("", "FashionMNIST/raw")}
-_NPZ = {"mnist": ("mnist.npz",), "fashion_mnist": ("fashion-mnist.npz", "fashion_mnist.npz"),
-        "cifar10": ("cifar10.npz", "cifar-10.npz")}
-_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-_CIFAR_FOLDERS = ("cifar-10-batches-py", "")
-_CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
-_CIFAR_SHAPE = (3, 32, 32)  # each row of b"data": 1024 red, then green, then blue values
 _CHUNK = 8192  # rows scaled at a time: bounds the float64 intermediate (CIFAR: 1.2 GB at once)
 
 
@@ -56,7 +42,7 @@ def is_image_set(name: str) -> bool:
     return name in IMAGE_SETS or name.startswith(TFDS_PREFIX)
 
 
-def binarize(x: jax.Array, key: jax.Array) -> jax.Array:
+def binarize(x: jax.Array | np.ndarray, key: jax.Array) -> jax.Array:
     """Dynamic binarisation: each pixel becomes 1 with probability equal to its intensity.
 
     Pure and jit-able, so the training loop can call it on every batch with a fresh key.
@@ -72,235 +58,19 @@ def binarize(x: jax.Array, key: jax.Array) -> jax.Array:
     return jax.random.bernoulli(key, x).astype(x.dtype)
 
 
-def _read_bytes(path: str) -> bytes:
-    """The file's bytes, gunzipped when it is gzip (told by its magic bytes, not its name)."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-        raise UserError(f"{path!r} is a damaged or truncated gzip file ({e}); expected a complete "
-                        "download: fetch it again") from None
-
-
-def read_idx(path: str, ndim: int) -> np.ndarray:
-    """Reads an IDX file of unsigned bytes (the MNIST format), gzipped or not.
-
-    Args:
-        path: the file.
-        ndim: dimensions it must hold: 3 for images (N, H, W), 1 for labels (N,).
-
-    Returns:
-        The uint8 array, shaped as its header says.
-    """
-    raw = _read_bytes(path)
-    header = 4 + 4 * ndim
-    what = "images" if ndim == 3 else "labels"
-    expected = 0x0800 + ndim  # two zero bytes, type 0x08 (unsigned byte), number of dimensions
-    magic = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
-    if magic != expected:
-        found = "the file is shorter than 4 bytes" if magic is None else f"it is 0x{magic:08X}"
-        raise UserError(f"{path!r} is not an IDX file of {what}: its magic number should be "
-                        f"0x{expected:08X} (unsigned bytes, {ndim} dimension(s)) but {found}")
-    if len(raw) < header:
-        raise UserError(f"{path!r} is truncated: {len(raw)} bytes, shorter than its "
-                        f"{header}-byte IDX header; fetch it again")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
-    size, body = math.prod(dims), len(raw) - header
-    if body != size or dims[0] == 0:
-        problem = ("holds no rows" if dims[0] == 0 else
-                   f"is truncated: it holds {body}" if body < size else f"has extra bytes: {body}")
-        raise UserError(f"{path!r}: its IDX header says {what} of shape {dims} ({size} bytes), "
-                        f"but the file {problem}; expected a complete file: fetch it again")
-    return np.frombuffer(raw, np.uint8, size, header).reshape(dims)
-
-
-def _pairs(x: np.ndarray, y: np.ndarray, where: str) -> None:
-    if y.shape != (x.shape[0],):
-        raise UserError(f"{where}: {x.shape[0]} images but labels of shape {y.shape}; expected "
-                        "one label per image")
-
-
-def _first_existing(folder: str, stem: str) -> str:
-    """The file `stem` in `folder` under its usual names ("" if none), gzip first."""
-    for name in (f"{stem}.gz", stem, stem.replace("-idx", ".idx")):
-        if os.path.isfile(os.path.join(folder, name)):
-            return os.path.join(folder, name)
-    return ""
-
-
-def _read_idx_set(folder: str) -> dict[str, np.ndarray]:
-    arrays = {}
-    for split, (images, labels) in _IDX.items():
-        x_path, y_path = _first_existing(folder, images), _first_existing(folder, labels)
-        x, y = read_idx(x_path, 3), read_idx(y_path, 1)
-        _pairs(x, y, f"{x_path!r} and {y_path!r}")
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
-    return arrays
-
-
-def _read_npz(path: str) -> dict[str, np.ndarray]:
-    try:
-        # No pickles: loading a data file must not be able to run code.
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in _NPZ_KEYS if k not in z.files]
-            if missing:
-                raise UserError(f"{path!r} has no array(s) {missing}; expected the Keras layout "
-                                f"{list(_NPZ_KEYS)} (its arrays: {z.files})")
-            arrays = {k: z[k] for k in _NPZ_KEYS}
-    except (ValueError, OSError, EOFError, zlib.error) as e:
-        raise UserError(f"{path!r} cannot be read as a NumPy .npz archive ({e}); expected "
-                        f"arrays {list(_NPZ_KEYS)}") from None
-    for split in ("train", "test"):
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"].reshape(-1)
-        if x.dtype != np.uint8 or x.ndim not in (3, 4) or x.shape[0] == 0:
-            raise UserError(f"{path!r} array 'x_{split}' has dtype {x.dtype} and shape {x.shape}; "
-                            "expected uint8 pixels 0..255 of shape (N, H, W) or (N, H, W, C)")
-        _pairs(x, y, f"{path!r} arrays 'x_{split}' and 'y_{split}'")
-        arrays[f"y_{split}"] = y
-    return arrays
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Rebuilds dicts, lists, bytes, numbers and NumPy arrays only: CIFAR's batches are pickles,
-    and loading a data file must not be able to run code."""
-
-    _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-                ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
-                ("numpy._core.numeric", "_frombuffer")}
-
-    def find_class(self, module: str, name: str):
-        # The original batches name numpy.core, which NumPy 2 renamed to numpy._core.
-        module = module.replace("numpy.core.", "numpy._core.")
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"it asks to load {module}.{name}, which a data batch "
-                                         "never needs")
-        return super().find_class(module, name)
-
-
-def _read_cifar_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with open(path, "rb") as f:
-            batch = _ArrayUnpickler(f, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
-        reason = str(e) or "the file ends early"
-        raise UserError(f"{path!r} cannot be read as a CIFAR-10 python batch ({reason}); "
-                        "expected a pickled dict from the official cifar-10-python.tar.gz: "
-                        "fetch it again") from None
-    get = lambda key: batch.get(key, batch.get(key.decode())) if isinstance(batch, dict) else None
-    x, y = get(b"data"), get(b"labels")
-    size = math.prod(_CIFAR_SHAPE)
-    if not (isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 2
-            and x.shape[1] == size and x.shape[0] > 0 and y is not None):
-        shown = f"array {x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
-        raise UserError(f"{path!r} is not a CIFAR-10 batch: b'data' is {shown}; expected a dict "
-                        f"with b'data' (N, {size}) uint8 and b'labels' (N labels)")
-    y = np.asarray(y, dtype=np.int64)
-    _pairs(x, y, repr(path))
-    # Rows are channel-major (CHW); images are stored as HWC, like the other sets.
-    return x.reshape(-1, *_CIFAR_SHAPE).transpose(0, 2, 3, 1), y
-
-
-def _read_cifar_set(folder: str) -> dict[str, np.ndarray]:
-    train = [_read_cifar_batch(os.path.join(folder, f)) for f in _CIFAR_FILES[:-1]]
-    x_test, y_test = _read_cifar_batch(os.path.join(folder, _CIFAR_FILES[-1]))
-    return {"x_train": np.concatenate([x for x, _ in train]),
-            "y_train": np.concatenate([y for _, y in train]), "x_test": x_test, "y_test": y_test}
-
-
-def _read_files(name: str, directory: str) -> tuple[dict[str, np.ndarray], str]:
-    """Finds and reads the standard files of `name` under `directory`; returns arrays, source."""
-    if not directory:
-        raise UserError(f"data.name {name!r} reads its standard files from a local directory, "
-                        "but data.dir is empty; set data.dir to the directory holding them "
-                        "(nothing is downloaded)")
-    full = os.path.expanduser(directory)
-    if os.path.isfile(full) and full.endswith(".npz"):
-        return _read_npz(full), f"data.dir {directory!r}"
-    if not os.path.isdir(full):
-        raise UserError(f"data.dir {directory!r} is not an existing directory; expected the "
-                        f"directory holding the {name} files")
-    # Each layout: (folder, the files it needs, how to read them).
-    if name == "cifar10":
-        stems, read = list(_CIFAR_FILES), _read_cifar_set
-        layouts = [os.path.join(full, sub) if sub else full for sub in _CIFAR_FOLDERS]
-        has = lambda folder, stem: os.path.isfile(os.path.join(folder, stem))
-    else:
-        stems, read = [s for pair in _IDX.values() for s in pair], _read_idx_set
-        layouts = [os.path.join(full, sub) if sub else full for sub in _IDX_FOLDERS[name]]
-        has = lambda folder, stem: bool(_first_existing(folder, stem))
-    hints = []
-    for folder in layouts:
-        found = [s for s in stems if has(folder, s)]
-        if len(found) == len(stems):
-            return read(folder), repr(folder)
-        if found:  # Most likely a partial download or extraction: say what is missing.
-            hints.append(f"{folder!r} lacks {[s for s in stems if s not in found]}")
-    for npz in _NPZ[name]:
-        if os.path.isfile(os.path.join(full, npz)):
-            return _read_npz(os.path.join(full, npz)), repr(os.path.join(full, npz))
-    gz = "" if name == "cifar10" else "[.gz]"
-    looked = (f"{', '.join(s + gz for s in stems)} in {' or '.join(map(repr, layouts))}; or "
-              f"{' or '.join(_NPZ[name])} (arrays {', '.join(_NPZ_KEYS)}) in {full!r}")
-    if name == "cifar10" and os.path.isfile(os.path.join(full, "cifar-10-python.tar.gz")):
-        hints.append(f"{full!r} holds cifar-10-python.tar.gz: extract it there first "
-                     "(tar xzf cifar-10-python.tar.gz)")
-    raise UserError(f"data.dir {directory!r} holds no complete set of {name} files"
-                    f"{': ' + '; '.join(hints) if hints else ''}; looked for {looked}")
-
-
-def _read_tfds(name: str, data_dir: str, limit: int) -> tuple[dict[str, np.ndarray], str]:
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise UserError(f"data.name 'tfds:{name}' needs TensorFlow Datasets, which is not "
-                        "installed: pip install tensorflow-datasets (TensorFlow is not needed)"
-                        ) from None
-    arrays = {}
-    for split in ("train", "test"):
-        try:
-            # download=False: a run never reaches the network; the set must be prepared already.
-            source = tfds.data_source(name, split=split, data_dir=data_dir or None, download=False)
-            n = min(limit, len(source)) if limit and split == "train" else len(source)
-            rows = [source[i] for i in range(n)]
-        except Exception as e:  # noqa: BLE001 -- TFDS raises many types; all mean "not readable"
-            reason = f"{type(e).__name__}: " + (str(e).strip().splitlines() or [""])[0]
-            # TFDS's own message for an unprepared set talks about file formats; say it plainly.
-            folder = name.split("/")[0].split(":")[0]  # "mnist:3.0.1", "mnist/cfg": in mnist/
-            unknown = type(e).__name__ == "DatasetNotFoundError"
-            if data_dir and not unknown and not os.path.isdir(
-                    os.path.join(os.path.expanduser(data_dir), folder)):
-                reason = f"it has no folder {folder!r}: the set is not prepared there"
-            raise UserError(
-                f"data.name 'tfds:{name}': TFDS cannot read split {split!r} from data.dir "
-                f"{data_dir or '~/tensorflow_datasets'!r} ({reason.rstrip(':')}); prepare "
-                f"it once where there is network: tfds build {name} --file_format=array_record "
-                "--data_dir=DIR, then set data.dir to DIR") from None
-        if not rows or "image" not in rows[0]:
-            raise UserError(f"data.name 'tfds:{name}' split {split!r} has "
-                            f"{'no rows' if not rows else f'features {sorted(rows[0])}'}; "
-                            "expected rows with an 'image' feature (and 'label')")
-        arrays[f"x_{split}"] = np.stack([np.asarray(r["image"]) for r in rows])
-        arrays[f"y_{split}"] = (np.array([r["label"] for r in rows]) if "label" in rows[0]
-                                else np.zeros(n, np.int64))
-        if arrays[f"x_{split}"].dtype != np.uint8:
-            raise UserError(f"data.name 'tfds:{name}' images have dtype "
-                            f"{arrays[f'x_{split}'].dtype}; expected uint8 pixels 0..255")
-    return arrays, f"TFDS {name!r}"
-
-
 def scale_pixels(p: Preprocessor, pixels: np.ndarray) -> np.ndarray:
     """`p`'s scaling of (N, D) raw pixels, in chunks; the numbers `p.transform` would give."""
     out = np.empty(pixels.shape, np.float32)
     for start in range(0, len(pixels), _CHUNK):
-        out[start:start + _CHUNK] = p.scale_encoded(pixels[start:start + _CHUNK].astype(np.float64))
+        out[start : start + _CHUNK] = p.scale_encoded(
+            pixels[start : start + _CHUNK].astype(np.float64)
+        )
     return out
 
 
-def pixel_scaling(x_train: np.ndarray, n_features: int, channels: int, scaling: str
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def pixel_scaling(
+    x_train: np.ndarray, n_features: int, channels: int, scaling: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Offset and scale of uint8 pixel features: one mean and std per colour channel for
     'standard', else division by 255 (never per-pixel min-max: near-constant border pixels
     would blow up)."""
@@ -321,8 +91,15 @@ def _pixel_stats(pixels: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndar
     return mean, std
 
 
-def load_image_dataset(name: str, directory: str, *, limit: int = 0, scaling: str = "minmax",
-                       binarize_mode: str = "none", seed: int = 0) -> Dataset:
+def load_image_dataset(
+    name: str,
+    directory: str,
+    *,
+    limit: int = 0,
+    scaling: str = "minmax",
+    binarize_mode: str = "none",
+    seed: int = 0,
+) -> Dataset:
     """Loads an image set: its train split for training, its test split for validation.
 
     Args:
@@ -341,32 +118,49 @@ def load_image_dataset(name: str, directory: str, *, limit: int = 0, scaling: st
         The `Dataset`; `train_indices` / `val_indices` are rows of the train / test files.
     """
     if binarize_mode != "none" and scaling == "standard":
-        raise UserError(f"data.binarize {binarize_mode!r} needs pixels in [0, 1], but "
-                        "data.scaling='standard' centres them; use data.scaling='minmax'")
+        raise UserError(
+            f"data.binarize {binarize_mode!r} needs pixels in [0, 1], but "
+            "data.scaling='standard' centres them; use data.scaling='minmax'"
+        )
     if name.startswith(TFDS_PREFIX):
-        if not name[len(TFDS_PREFIX):]:
+        if not name[len(TFDS_PREFIX) :]:
             raise UserError("data.name 'tfds:' names no data set; expected e.g. 'tfds:mnist'")
-        arrays, source = _read_tfds(name[len(TFDS_PREFIX):], directory, limit)
+        arrays, source = image_files.read_tfds(name[len(TFDS_PREFIX) :], directory, limit)
     else:
-        arrays, source = _read_files(name, directory)
-    x_train, x_test = arrays["x_train"][:limit or None], arrays["x_test"]
+        arrays, source = image_files.read_files(name, directory)
+    x_train, x_test = arrays["x_train"][: limit or None], arrays["x_test"]
     shape = x_train.shape[1:]
     if shape != x_test.shape[1:]:
-        raise UserError(f"{source}: training images have shape {shape} but test images "
-                        f"{x_test.shape[1:]}; expected one image shape")
+        raise UserError(
+            f"{source}: training images have shape {shape} but test images "
+            f"{x_test.shape[1:]}; expected one image shape"
+        )
     shape = shape[:2] if len(shape) == 3 and shape[2] == 1 else shape  # grey (H, W, 1) -> (H, W)
     n_features, channels = math.prod(shape), shape[2] if len(shape) == 3 else 1
     x_train, x_test = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
     offset, scale = pixel_scaling(x_train, n_features, channels, scaling)
-    p = Preprocessor([f"pixel_{j}" for j in range(n_features)], ["numeric"] * n_features,
-                          {}, scaling=scaling, offset=offset, scale=scale,
-                          threshold=THRESHOLD if binarize_mode == "fixed" else None)
+    p = Preprocessor(
+        [f"pixel_{j}" for j in range(n_features)],
+        ["numeric"] * n_features,
+        {},
+        scaling=scaling,
+        offset=offset,
+        scale=scale,
+        threshold=THRESHOLD if binarize_mode == "fixed" else None,
+    )
     train, val = scale_pixels(p, x_train), scale_pixels(p, x_test)
     if binarize_mode == "dynamic":
         val = np.asarray(binarize(val, jax.random.PRNGKey(seed)))
     return Dataset(
-        name=name, train=train, val=val, columns=list(p.columns), preprocessor=p,
+        name=name,
+        train=train,
+        val=val,
+        columns=list(p.columns),
+        preprocessor=p,
         image_shape=tuple(int(s) for s in shape),
-        labels_train=arrays["y_train"][:len(train)].astype(np.int64),
-        labels_val=arrays["y_test"].astype(np.int64), train_indices=np.arange(len(train)),
-        val_indices=np.arange(len(val)), dynamic_binarize=binarize_mode == "dynamic")
+        labels_train=arrays["y_train"][: len(train)].astype(np.int64),
+        labels_val=arrays["y_test"].astype(np.int64),
+        train_indices=np.arange(len(train)),
+        val_indices=np.arange(len(val)),
+        dynamic_binarize=binarize_mode == "dynamic",
+    )

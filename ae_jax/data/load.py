@@ -50,9 +50,11 @@ def _field(cfg: Any, key: str, default: Any, kind: type | tuple[type, ...], what
 def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     n_val = max(1, int(round(n * val_fraction)))
     if n < 2 or n - n_val < 1:
-        raise UserError(f"data: {n} row(s) cannot be split with data.val_fraction="
-                        f"{val_fraction}: need at least 2 rows and at least 1 row in each of "
-                        f"train (got {max(n - n_val, 0)}) and validation (got {n_val})")
+        raise UserError(
+            f"data: {n} row(s) cannot be split with data.val_fraction="
+            f"{val_fraction}: need at least 2 rows and at least 1 row in each of "
+            f"train (got {max(n - n_val, 0)}) and validation (got {n_val})"
+        )
     perm = np.random.default_rng(seed).permutation(n)
     # In row order, so each split keeps the file's order (a mask: no sort of N indices).
     val = np.zeros(n, bool)
@@ -90,22 +92,28 @@ def _options(cfg: Any) -> dict[str, Any]:
     max_categories = _field(cfg, "max_categories", 1000, (int, np.integer), "an integer")
     if max_categories < 1:
         raise UserError(f"data.max_categories must be a positive integer; got {max_categories}")
-    return dict(na_values=tuple(na_values), missing=missing, thousands=thousands,
-                max_categories=int(max_categories))
+    return dict(
+        na_values=tuple(na_values),
+        missing=missing,
+        thousands=thousands,
+        max_categories=int(max_categories),
+    )
 
 
 def _image_shape(cfg: Any) -> tuple[int, ...]:
     shape = _field(cfg, "image_shape", (), (tuple, list), "a tuple such as (28, 28)")
     ok = len(shape) in (0, 2, 3) and all(
-        isinstance(s, int | np.integer) and not isinstance(s, bool) and s > 0 for s in shape)
+        isinstance(s, int | np.integer) and not isinstance(s, bool) and s > 0 for s in shape
+    )
     if not ok:
-        raise UserError(f"data.image_shape must be () (not set), (H, W) or (H, W, C) with "
-                        f"positive integers; got {tuple(shape)!r}")
+        raise UserError(
+            f"data.image_shape must be () (not set), (H, W) or (H, W, C) with "
+            f"positive integers; got {tuple(shape)!r}"
+        )
     return tuple(int(s) for s in shape)
 
 
-def _drop_missing(table: Table, features: Table, na_values: tuple[str, ...]
-                  ) -> tuple[Table, Table]:
+def _drop_missing(table: Table, features: Table, na_values: tuple[str, ...]) -> tuple[Table, Table]:
     """Drops the rows with a missing value in any feature column, logging counts per column."""
     masks = [missing_mask(col, na_values) for col in features.values]
     gone = np.logical_or.reduce(masks) if masks else np.zeros(table.num_rows, bool)
@@ -113,18 +121,25 @@ def _drop_missing(table: Table, features: Table, na_values: tuple[str, ...]
         return table, features
     counts = {n: int(m.sum()) for n, m in zip(features.columns, masks, strict=True) if m.any()}
     if gone.all():
-        raise UserError(f"{table.source}: every one of its {table.num_rows} rows has a missing "
-                        f"value (per column: {counts}), so data.missing='drop' leaves no rows; "
-                        "expected some complete rows: use data.missing='impute', or drop the "
-                        "emptiest columns from the file")
-    logging.info("data: data.missing='drop' dropped %d of %d rows with missing values (per "
-                 "column: %s)", int(gone.sum()), table.num_rows, counts)
+        raise UserError(
+            f"{table.source}: every one of its {table.num_rows} rows has a missing "
+            f"value (per column: {counts}), so data.missing='drop' leaves no rows; "
+            "expected some complete rows: use data.missing='impute', or drop the "
+            "emptiest columns from the file"
+        )
+    logging.info(
+        "data: data.missing='drop' dropped %d of %d rows with missing values (per column: %s)",
+        int(gone.sum()),
+        table.num_rows,
+        counts,
+    )
     keep = np.flatnonzero(~gone)
     return table.take(keep), features.take(keep)
 
 
-def _scaled_splits(p: Preprocessor, encoded: np.ndarray, splits: list[np.ndarray],
-                   source: str) -> list[np.ndarray]:
+def _scaled_splits(
+    p: Preprocessor, encoded: np.ndarray, splits: list[np.ndarray], source: str
+) -> list[np.ndarray]:
     """`p.scale_encoded(encoded[rows])` for the rows of each split, a column at a time (the
     encoding is column-major: each column is contiguous)."""
     outs = [np.empty((len(rows), encoded.shape[1]), np.float32) for rows in splits]
@@ -135,28 +150,39 @@ def _scaled_splits(p: Preprocessor, encoded: np.ndarray, splits: list[np.ndarray
     return outs
 
 
-def _pixels(features: Table, shape: tuple[int, ...] | None, train_idx: np.ndarray,
-            scaling: str, label: str, options: dict[str, Any]) -> tuple[Preprocessor, np.ndarray]:
+def _pixels(
+    features: Table,
+    shape: tuple[int, ...] | None,
+    train_idx: np.ndarray,
+    scaling: str,
+    label: str,
+    options: dict[str, Any],
+) -> tuple[Preprocessor, np.ndarray]:
     """Pixel data: the Preprocessor that divides by 255 (scaling "standard": per-channel
     statistics), as `images.load_image_dataset` does, and the (N, D) uint8 pixels."""
     d = len(features.columns)
     if shape is not None and math.prod(shape) != d:
-        raise UserError(f"data.image_shape {shape} holds {math.prod(shape)} pixels, but "
-                        f"{features.source} has {d} feature columns"
-                        f"{f' besides the label {label!r}' if label else ''}; expected H*W or "
-                        f"H*W*C equal to {d}")
+        raise UserError(
+            f"data.image_shape {shape} holds {math.prod(shape)} pixels, but "
+            f"{features.source} has {d} feature columns"
+            f"{f' besides the label {label!r}' if label else ''}; expected H*W or "
+            f"H*W*C equal to {d}"
+        )
     fill: dict[str, float | str] = {}
     if all(isinstance(v, np.ndarray) and v.dtype == np.uint8 for v in features.values):
         x = np.stack(features.values, axis=1)
     else:
-        p, encoded = Preprocessor.fit_encoding(features, train_idx, "ordinal", "none", label,
-                                               **options)
+        p, encoded = Preprocessor.fit_encoding(
+            features, train_idx, "ordinal", "none", label, **options
+        )
         fill = p.fill
         text = [c for c, k in zip(p.input_columns, p.kinds, strict=True) if k != "numeric"]
         if text:
-            raise UserError(f"{features.source}: data.image_shape {shape} marks pixel data, but "
-                            f"column(s) {quote_names(text)} hold text, not numbers; expected "
-                            "pixel intensities 0..255 in every feature column")
+            raise UserError(
+                f"{features.source}: data.image_shape {shape} marks pixel data, but "
+                f"column(s) {quote_names(text)} hold text, not numbers; expected "
+                "pixel intensities 0..255 in every feature column"
+            )
         bad = np.argwhere((encoded < 0) | (encoded > 255) | (encoded != np.round(encoded)))
         if bad.size:
             r, j = (int(v) for v in bad[0])
@@ -165,14 +191,25 @@ def _pixels(features: Table, shape: tuple[int, ...] | None, train_idx: np.ndarra
                 f"{encoded[r, j]:.6g} at {features.where([r])}, but pixel data (data.image_shape "
                 f"{shape}) holds whole numbers 0..255, divided by 255; expected such intensities:"
                 " for features already scaled, leave data.image_shape=() (a 3-D (N, H, W) array "
-                "still keeps its image shape)")
+                "still keeps its image shape)"
+            )
         x = encoded.astype(np.uint8)
     channels = shape[2] if shape is not None and len(shape) == 3 else 1
     offset, scale = images.pixel_scaling(x[train_idx], d, channels, scaling)
-    p = Preprocessor(features.columns, ["numeric"] * d, {}, scaling=scaling, offset=offset,
-                     scale=scale, label_column=label, fill=fill, **{
-                         k: options[k] for k in ("na_values", "missing", "thousands")})
+    p = Preprocessor(
+        features.columns,
+        ["numeric"] * d,
+        {},
+        scaling=scaling,
+        offset=offset,
+        scale=scale,
+        label_column=label,
+        fill=fill,
+        **{k: options[k] for k in ("na_values", "missing", "thousands")},
+    )
     return p, x
+
+
 def load_dataset(cfg: Any) -> Dataset:
     """Loads, splits and preprocesses the data named by the `data` config section.
 
@@ -211,24 +248,37 @@ def load_dataset(cfg: Any) -> Dataset:
     if split_seed < 0:
         raise UserError(f"data.split_seed must be a non-negative integer; got {split_seed}")
     if not path and images.is_image_set(name):
-        return images.load_image_dataset(name, directory, limit=int(limit), scaling=scaling,
-                                         binarize_mode=binarize, seed=int(split_seed))
+        return images.load_image_dataset(
+            name,
+            directory,
+            limit=int(limit),
+            scaling=scaling,
+            binarize_mode=binarize,
+            seed=int(split_seed),
+        )
     if binarize != "none" and (path or name != "digits" or binarize != "fixed"):
-        raise UserError(f"data.binarize {binarize!r} is for the image sets "
-                        f"{', '.join(map(repr, images.IMAGE_SETS))} and 'tfds:NAME' (and "
-                        "'fixed' for the bundled 'digits'); "
-                        f"{'data.path' if path else 'data.name'} {path or name!r} is not one: "
-                        "use data.binarize='none'")
+        raise UserError(
+            f"data.binarize {binarize!r} is for the image sets "
+            f"{', '.join(map(repr, images.IMAGE_SETS))} and 'tfds:NAME' (and "
+            "'fixed' for the bundled 'digits'); "
+            f"{'data.path' if path else 'data.name'} {path or name!r} is not one: "
+            "use data.binarize='none'"
+        )
     if path:
-        table = read_table(path, npz_key, label_column=label_column, field="data.path",
-                           delimiter=delimiter)
+        table = read_table(
+            path, npz_key, label_column=label_column, field="data.path", delimiter=delimiter
+        )
     else:
         check_choice("data.name", name, BUNDLED + images.IMAGE_SETS + ("tfds:NAME",))
         table = bundled(name)
         if binarize == "fixed":  # digits' pixels thresholded as the image sets' are
-            table = dataclasses.replace(table, values=[
-                (v > images.THRESHOLD).astype(np.float32) if c.startswith("pixel_") else v
-                for c, v in zip(table.columns, table.values, strict=True)])
+            table = dataclasses.replace(
+                table,
+                values=[
+                    (v > images.THRESHOLD).astype(np.float32) if c.startswith("pixel_") else v
+                    for c, v in zip(table.columns, table.values, strict=True)
+                ],
+            )
     if label_column == NO_LABEL:  # no label at all: a bundled set's target is no feature
         label = ""
         if table.default_label in table.columns:
@@ -236,18 +286,22 @@ def load_dataset(cfg: Any) -> Dataset:
     else:
         label = label_column or table.default_label
     if label and label not in table.columns:
-        raise UserError(f"data.label_column {label!r} is not a column of {table.source}; "
-                        f"available columns: {quote_names(table.columns, 100)} (or 'none': no "
-                        "label)")
+        raise UserError(
+            f"data.label_column {label!r} is not a column of {table.source}; "
+            f"available columns: {quote_names(table.columns, 100)} (or 'none': no "
+            "label)"
+        )
     features = table if (keep_label or not label) else table.drop(label)
     if not features.columns:
-        raise UserError(f"{table.source} has no feature columns besides the label {label!r}; "
-                        "set data.keep_label to True or add feature columns")
+        raise UserError(
+            f"{table.source} has no feature columns besides the label {label!r}; "
+            "set data.keep_label to True or add feature columns"
+        )
     if options["missing"] == "drop":
         table, features = _drop_missing(table, features, options["na_values"])
     train_pos, val_pos = _split(table.num_rows, float(val_fraction), int(split_seed))
     # Cut after splitting, so a quick run validates on exactly the rows of the full one.
-    train_pos = train_pos[:limit or None]
+    train_pos = train_pos[: limit or None]
     kept_label = "" if keep_label else label
     shape = image_shape or table.image_shape
     labels = as_labels(table.column(label)) if label else None
@@ -259,8 +313,9 @@ def load_dataset(cfg: Any) -> Dataset:
         del features
         train, val = images.scale_pixels(p, x[train_pos]), images.scale_pixels(p, x[val_pos])
     else:
-        p, encoded = Preprocessor.fit_encoding(features, train_pos, categorical, scaling,
-                                               kept_label, **options)
+        p, encoded = Preprocessor.fit_encoding(
+            features, train_pos, categorical, scaling, kept_label, **options
+        )
         del features  # the raw text: no longer needed, and as large as the file
         pa.default_memory_pool().release_unused()
         p.fit_scaling(encoded, train_pos, source)
@@ -269,8 +324,14 @@ def load_dataset(cfg: Any) -> Dataset:
     if shape is not None and math.prod(shape) != p.num_features:
         shape = None
     return Dataset(
-        name=os.path.basename(path) if path else name, train=train, val=val,
-        columns=list(p.columns), preprocessor=p, image_shape=shape,
+        name=os.path.basename(path) if path else name,
+        train=train,
+        val=val,
+        columns=list(p.columns),
+        preprocessor=p,
+        image_shape=shape,
         labels_train=None if labels is None else labels[train_pos],
         labels_val=None if labels is None else labels[val_pos],
-        train_indices=rows[train_pos], val_indices=rows[val_pos])
+        train_indices=rows[train_pos],
+        val_indices=rows[val_pos],
+    )

@@ -9,17 +9,16 @@ inference exactly as the training data was encoded, imputation included.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from absl import logging
 
 from ae_jax.data import cells
 from ae_jax.data import columns as col_lib
+from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS, Cells, quote_names
 from ae_jax.data.columns import MISSING
 from ae_jax.data.tables import CATEGORICAL, SCALING, Table
@@ -31,16 +30,19 @@ _F32_MAX = float(np.finfo(np.float32).max)
 
 def check_choice(field: str, value: Any, valid: Sequence[str]) -> None:
     if value not in valid:
-        raise UserError(f"{field} {value!r} is not supported; expected one of "
-                        f"{', '.join(map(repr, valid))}")
+        raise UserError(
+            f"{field} {value!r} is not supported; expected one of {', '.join(map(repr, valid))}"
+        )
 
 
-def _infer_kind(table: Table, name: str, col, missing: np.ndarray | None = None,
-                thousands: str = "") -> tuple[str, list[str] | None]:
+def _infer_kind(
+    table: Table, name: str, col, missing: np.ndarray | None = None, thousands: str = ""
+) -> tuple[str, list[str] | None]:
     """Picks "numeric", "boolean" or "categorical" (with its sorted vocabulary) for a column."""
     column = Cells(col, thousands)
-    return col_lib.infer_kind(table, name, column, column.missing(NA_VALUES)
-                              if missing is None else missing)
+    return col_lib.infer_kind(
+        table, name, column, column.missing(NA_VALUES) if missing is None else missing
+    )
 
 
 def _size(nbytes: float) -> str:
@@ -78,13 +80,23 @@ class Preprocessor:
         thousands: thousands separator read inside numbers ("" = none).
     """
 
-    def __init__(self, input_columns: Sequence[str], kinds: Sequence[str],
-                 categories: dict[str, Sequence[str]], categorical: str = "ordinal",
-                 scaling: str = "minmax", offset: Sequence[float] | None = None,
-                 scale: Sequence[float] | None = None, label_column: str = "",
-                 threshold: float | None = None, *, na_values: Sequence[str] = NA_VALUES,
-                 missing: str = "error", fill: dict[str, float | str] | None = None,
-                 thousands: str = ""):
+    def __init__(
+        self,
+        input_columns: Sequence[str],
+        kinds: Sequence[str],
+        categories: Mapping[str, Sequence[str]],
+        categorical: str = "ordinal",
+        scaling: str = "minmax",
+        offset: Sequence[float] | np.ndarray | None = None,
+        scale: Sequence[float] | np.ndarray | None = None,
+        label_column: str = "",
+        threshold: float | None = None,
+        *,
+        na_values: Sequence[str] = NA_VALUES,
+        missing: str = "error",
+        fill: dict[str, float | str] | None = None,
+        thousands: str = "",
+    ):
         self.input_columns, self.kinds = list(input_columns), list(kinds)
         self.threshold = None if threshold is None else float(threshold)
         self.categories = {k: [str(v) for v in vs] for k, vs in categories.items()}
@@ -101,36 +113,63 @@ class Preprocessor:
         self.offset = np.zeros(d) if offset is None else np.asarray(offset, dtype=np.float64)
         self.scale = np.ones(d) if scale is None else np.asarray(scale, dtype=np.float64)
         if self.offset.shape != (d,) or self.scale.shape != (d,):
-            raise UserError(f"preprocessor: offset and scale need {d} values, one per output "
-                            f"column; got {self.offset.shape} and {self.scale.shape}")
+            raise UserError(
+                f"preprocessor: offset and scale need {d} values, one per output "
+                f"column; got {self.offset.shape} and {self.scale.shape}"
+            )
 
     @property
     def num_features(self) -> int:
         return len(self.columns)
 
     @classmethod
-    def fit(cls, table: Table, train_rows: Sequence[int] | np.ndarray, *,
-            categorical: str = "ordinal", scaling: str = "minmax", label_column: str = "",
-            **options: Any) -> Preprocessor:
+    def fit(
+        cls,
+        table: Table,
+        train_rows: Sequence[int] | np.ndarray,
+        *,
+        categorical: str = "ordinal",
+        scaling: str = "minmax",
+        label_column: str = "",
+        **options: Any,
+    ) -> Preprocessor:
         """Infers column kinds from `table` and fits scaling on its `train_rows`; `options`:
         na_values, missing, thousands, max_categories (see `fit_encoding`)."""
-        return cls.fit_transform(table, np.asarray(train_rows), categorical, scaling,
-                                 label_column, **options)[0]
+        return cls.fit_transform(
+            table, np.asarray(train_rows), categorical, scaling, label_column, **options
+        )[0]
 
     @classmethod
-    def fit_transform(cls, table: Table, train_rows: np.ndarray, categorical: str, scaling: str,
-                      label_column: str, **options: Any) -> tuple[Preprocessor, np.ndarray]:
+    def fit_transform(
+        cls,
+        table: Table,
+        train_rows: np.ndarray,
+        categorical: str,
+        scaling: str,
+        label_column: str,
+        **options: Any,
+    ) -> tuple[Preprocessor, np.ndarray]:
         """`fit_encoding`, then the scaling statistics of the train rows."""
-        p, encoded = cls.fit_encoding(table, train_rows, categorical, scaling, label_column,
-                                      **options)
+        p, encoded = cls.fit_encoding(
+            table, train_rows, categorical, scaling, label_column, **options
+        )
         p.fit_scaling(encoded, np.asarray(train_rows), table.source)
         return p, encoded
 
     @classmethod
-    def fit_encoding(cls, table: Table, train_rows: np.ndarray, categorical: str, scaling: str,
-                     label_column: str, *, na_values: Sequence[str] = NA_VALUES,
-                     missing: str = "error", thousands: str = "", max_categories: int = 1000
-                     ) -> tuple[Preprocessor, np.ndarray]:
+    def fit_encoding(
+        cls,
+        table: Table,
+        train_rows: np.ndarray,
+        categorical: str,
+        scaling: str,
+        label_column: str,
+        *,
+        na_values: Sequence[str] = NA_VALUES,
+        missing: str = "error",
+        thousands: str = "",
+        max_categories: int = 1000,
+    ) -> tuple[Preprocessor, np.ndarray]:
         """Infers the column kinds, fits imputation on `train_rows` (missing="impute"), and
         returns the unscaled `Preprocessor` with the (N, num_features) float64 encoding."""
         check_choice("data.categorical", categorical, CATEGORICAL)
@@ -139,8 +178,7 @@ class Preprocessor:
         check_choice("data.thousands", thousands, THOUSANDS)
         columns = [Cells(col, thousands) for col in table.values]
         # Parsing (pyarrow casts, dictionary encodings) releases the GIL: a column per thread.
-        with ThreadPoolExecutor(max_workers=max(1, min(len(columns), os.cpu_count() or 1))
-                                ) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(len(columns), os.cpu_count() or 1))) as pool:
             masks = list(pool.map(lambda c: c.missing(na_values), columns))
         kinds, categories = [], {}
         for name, column, mask in zip(table.columns, columns, masks, strict=True):
@@ -152,8 +190,17 @@ class Preprocessor:
             kinds.append(kind)
             if vocab is not None:
                 categories[name] = vocab
-        p = cls(table.columns, kinds, categories, categorical, scaling, label_column=label_column,
-                na_values=na_values, missing=missing, thousands=thousands)
+        p = cls(
+            table.columns,
+            kinds,
+            categories,
+            categorical,
+            scaling,
+            label_column=label_column,
+            na_values=na_values,
+            missing=missing,
+            thousands=thousands,
+        )
         p._check_width(table, max_categories)
         rows = np.asarray(train_rows) if missing == "impute" else None
         return p, p._encode(table, masks, rows, columns)
@@ -169,58 +216,20 @@ class Preprocessor:
                     f"data.max_categories={max_categories}; one-hot encoding would give {d} "
                     f"feature columns, {n} rows x {d} features x 4 bytes = {_size(4.0 * n * d)}"
                     f"; use data.categorical='ordinal' (one column of codes), drop the column, "
-                    "or raise data.max_categories")
+                    "or raise data.max_categories"
+                )
 
     def fit_scaling(self, encoded: np.ndarray, train_rows: np.ndarray, source: str) -> None:
         """Sets `offset` and `scale` from the train rows of the encoding (`source` names the
-        data in errors); refuses columns whose scaling is not finite."""
-        d = encoded.shape[1]
-        lo, hi, mean, std = (np.zeros(d) for _ in range(4))
-        block = max(1, _STATS_BYTES // (8 * max(len(train_rows), 1)))
-        with np.errstate(over="ignore", invalid="ignore"):
-            for s in range(0, d, block):
-                t = encoded[train_rows, s:s + block]
-                lo[s:s + block], hi[s:s + block] = t.min(axis=0), t.max(axis=0)
-                if self.scaling == "standard":
-                    mean[s:s + block], std[s:s + block] = t.mean(axis=0), t.std(axis=0)
-            spread = hi - lo
-        self._refuse_nonfinite(source, lo, hi, spread, "range (max - min)")
-        constant = hi == lo
-        if self.scaling == "minmax":
-            self.offset, self.scale = lo, spread
-        elif self.scaling == "standard":
-            stats_ok = np.isfinite(mean) & np.isfinite(std)
-            self._refuse_nonfinite(source, lo, hi, np.where(stats_ok, 0.0, np.inf),
-                                   "mean or standard deviation")
-            # A constant column's float mean can be off by one ulp; its min maps it to exactly 0.
-            self.offset, self.scale = np.where(constant, lo, mean), std
-        self.scale = np.where(constant, 1.0, self.scale)  # no division by zero for constants
-        # One-hot and true/false outputs are 0/1 indicators: never scaled, so a likelihood can
-        # read them as such. Ordinal codes span their whole vocabulary (0 .. n - 1, UNSEEN last)
-        # under minmax, so a category unseen in training still maps into [0, 1].
-        out_kinds = self.output_kinds()
-        indicator = np.array([k == "indicator" for k in out_kinds], bool)
-        self.offset = np.where(indicator, 0.0, self.offset)
-        self.scale = np.where(indicator, 1.0, self.scale)
-        if self.scaling == "minmax":
-            for j, k in enumerate(out_kinds):
-                if isinstance(k, int):
-                    self.offset[j], self.scale[j] = 0.0, float(max(k - 1, 1))
-        constant &= np.array([k == "numeric" for k in out_kinds], bool)
-        with np.errstate(over="ignore"):
-            largest = np.maximum(abs(lo - self.offset), abs(hi - self.offset)) / self.scale
-        self._refuse_nonfinite(source, lo, hi, np.where(largest > _F32_MAX, np.inf, largest),
-                               "largest scaled value in float32")
-        if constant.any():
-            names = [c for c, k in zip(self.columns, constant, strict=True) if k]
-            logging.warning("data: %d constant column(s) in the training split, left unscaled "
-                            "(scale 1; they carry no information): %s", len(names),
-                            quote_names(names, 20))
+        data in errors); refuses columns whose scaling is not finite (`scaling.fit`)."""
+        self.offset, self.scale = scaling_lib.fit(
+            encoded, train_rows, self.scaling, self.output_kinds(), self.columns, source
+        )
 
     def output_kinds(self) -> list:
         """Per output column: "numeric", "indicator" (one-hot or true/false, 0/1), or the
         vocabulary size n of an ordinal code (codes 0 .. n - 1)."""
-        out = []
+        out: list[str | int] = []
         for name, kind in zip(self.input_columns, self.kinds, strict=True):
             if kind == "categorical" and self.categorical == "onehot":
                 out += ["indicator"] * len(self.categories[name])
@@ -245,18 +254,6 @@ class Preprocessor:
             j += width
         return tuple(out)
 
-    def _refuse_nonfinite(self, source: str, lo: np.ndarray, hi: np.ndarray,
-                          value: np.ndarray, what: str) -> None:
-        bad = np.flatnonzero(~np.isfinite(value))
-        if bad.size:
-            j = int(bad[0])
-            raise UserError(
-                f"{source}: column {self.columns[j]!r} cannot be scaled: its training "
-                f"values run from {lo[j]:.6g} to {hi[j]:.6g}, and their {what} is not finite "
-                f"(data.scaling={self.scaling!r}); expected values whose scaled range fits in "
-                "float64 and float32: rescale the column (e.g. change its units), use another "
-                "data.scaling, or drop it")
-
     def _as_table(self, data: Table | np.ndarray | Sequence[Sequence[Any]]) -> Table:
         """Puts the input's columns in training order, or says which columns do not match."""
         n = len(self.input_columns)
@@ -269,48 +266,64 @@ class Preprocessor:
             extra = [c for c in given if c not in self.input_columns]
             if missing or extra:
                 parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
-                    [f"extra {', '.join(map(repr, extra))}"] if extra else [])
+                    [f"extra {', '.join(map(repr, extra))}"] if extra else []
+                )
                 raise UserError(f"{trained}; {data.source} has {len(given)}: {'; '.join(parts)}")
             order = [data.columns.index(c) for c in self.input_columns]
-            return dataclasses.replace(data, columns=list(self.input_columns),
-                                       values=[data.values[i] for i in order])
+            return dataclasses.replace(
+                data, columns=list(self.input_columns), values=[data.values[i] for i in order]
+            )
         arr = np.asarray(data)
         if arr.ndim != 2 or arr.shape[1] != n or arr.dtype.kind not in "biufUOT":
-            raise UserError(f"{trained}; the input array has shape {arr.shape} and dtype "
-                            f"{arr.dtype}; expected shape (N, {n}) of numbers or raw strings")
+            raise UserError(
+                f"{trained}; the input array has shape {arr.shape} and dtype "
+                f"{arr.dtype}; expected shape (N, {n}) of numbers or raw strings"
+            )
         return Table("the input array", list(self.input_columns), list(arr.T))
 
-    def _encode(self, table: Table, masks: list[np.ndarray] | None = None,
-                impute_rows: np.ndarray | None = None, columns: list[Cells] | None = None
-                ) -> np.ndarray:
+    def _encode(
+        self,
+        table: Table,
+        masks: list[np.ndarray] | None = None,
+        impute_rows: np.ndarray | None = None,
+        columns: list[Cells] | None = None,
+    ) -> np.ndarray:
         """(N, num_features) float64. Fitting passes the missing-value `masks` and `columns`
         it already has, and `impute_rows` to fit `fill` on (data.missing='impute')."""
         # Column-major: each column's pages are touched only when it is written, while the
         # parsed numbers it replaces are freed (peak memory of large files).
         out = np.empty((table.num_rows, self.num_features), order="F")
         j, fitting = 0, masks is not None
-        for i, (name, col, kind) in enumerate(zip(table.columns, table.values, self.kinds,
-                                                  strict=True)):
+        for i, (name, col, kind) in enumerate(
+            zip(table.columns, table.values, self.kinds, strict=True)
+        ):
             if kind == "categorical" and not fitting and not cells.is_text(col):
                 col = table.text(name)  # categories are texts: "007", not 7.0
             column = columns[i] if columns else Cells(col, self.thousands)
-            mask = masks[i] if fitting else column.missing(self.na_values)
+            mask = masks[i] if masks is not None else column.missing(self.na_values)
             count = int(mask.sum())
             if count and impute_rows is None and name not in self.fill:
-                raise col_lib.missing_error(table, name, col, mask, self.missing, self.na_values,
-                                            trained=not fitting)
+                raise col_lib.missing_error(
+                    table, name, col, mask, self.missing, self.na_values, trained=not fitting
+                )
             vocab = self.categories.get(name)
             x = col_lib.column_values(table, name, column, kind, vocab, mask)
             column.release()
             if impute_rows is not None:
-                self.fill[name] = col_lib.impute_value(table, name, kind, vocab, x, mask,
-                                                       impute_rows)
+                self.fill[name] = col_lib.impute_value(
+                    table, name, kind, vocab, x, mask, impute_rows
+                )
             if count:
                 col_lib.log_imputed(name, kind, count, self.fill[name], new=not fitting)
                 fill = self.fill[name]
-                x[mask] = vocab.index(fill) if kind == "categorical" else fill
+                if kind == "categorical":
+                    assert vocab is not None  # a categorical column has its vocabulary
+                    x[mask] = vocab.index(cast(str, fill))  # a category's fill is its text
+                else:
+                    x[mask] = fill
             if kind == "categorical" and self.categorical == "onehot":
-                out[:, j:j + len(vocab)] = 0.0
+                assert vocab is not None  # a categorical column has its vocabulary
+                out[:, j : j + len(vocab)] = 0.0
                 out[np.arange(len(x)), j + x.astype(np.int64)] = 1.0
                 j += len(vocab)
             else:
@@ -318,12 +331,16 @@ class Preprocessor:
                 j += 1
         return out
 
-    def scale_encoded(self, encoded: np.ndarray, source: str = "", column: int | None = None
-                      ) -> np.ndarray:
+    def scale_encoded(
+        self, encoded: np.ndarray, source: str = "", column: int | None = None
+    ) -> np.ndarray:
         """Scaled float32 features of encoded rows (N, D), or of the values (N,) of output
         column `column`; refuses values float32 cannot hold."""
-        offset, scale = ((self.offset, self.scale) if column is None else
-                         (self.offset[column], self.scale[column]))
+        offset, scale = (
+            (self.offset, self.scale)
+            if column is None
+            else (self.offset[column], self.scale[column])
+        )
         with np.errstate(over="ignore", invalid="ignore"):
             x = ((encoded - offset) / scale).astype(np.float32)
         if self.threshold is None and not np.isfinite(x).all():
@@ -334,7 +351,8 @@ class Preprocessor:
                 f"{encoded[at]:.6g}, which scaled (offset {self.offset[j]:.6g}, scale "
                 f"{self.scale[j]:.6g}) is not finite in float32 (largest 3.4e38); expected "
                 "values the training data's scaling maps into float32: rescale the column (e.g. "
-                "change its units), use another data.scaling, or drop it")
+                "change its units), use another data.scaling, or drop it"
+            )
         return (x if self.threshold is None else x > self.threshold).astype(np.float32)
 
     def transform(self, data: Table | np.ndarray | Sequence[Sequence[Any]]) -> np.ndarray:
@@ -351,49 +369,8 @@ class Preprocessor:
         """Undoes the scaling only (the result is in encoded space), for (..., D) arrays."""
         x = np.asarray(x, dtype=np.float64)
         if x.ndim == 0 or x.shape[-1] != self.num_features:
-            raise UserError(f"inverse_scale: expected an array of shape (..., "
-                            f"{self.num_features}); got {x.shape}")
+            raise UserError(
+                f"inverse_scale: expected an array of shape (..., "
+                f"{self.num_features}); got {x.shape}"
+            )
         return (x * self.scale + self.offset).astype(np.float32)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Returns a JSON-serialisable description (lists, str, float, bool only)."""
-        return {"version": 3, "input_columns": list(self.input_columns),
-                "kinds": list(self.kinds), "categories": dict(self.categories),
-                "categorical": self.categorical, "scaling": self.scaling,
-                "label_column": self.label_column, "columns": list(self.columns),
-                "offset": [float(v) for v in self.offset], "scale": [float(v) for v in self.scale],
-                "threshold": self.threshold, "na_values": list(self.na_values),
-                "missing": self.missing, "fill": dict(self.fill), "thousands": self.thousands}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
-        """Rebuilds a `Preprocessor` from `to_dict` output (version 1 files: empty cells are
-        the only missing values, as they were then)."""
-        keys = ("input_columns", "kinds", "categories", "categorical", "scaling", "offset", "scale")
-        missing = [k for k in keys if not isinstance(d, dict) or k not in d]
-        if missing:
-            raise UserError(f"preprocessor: missing field(s) {quote_names(missing)}; expected "
-                            "a dict written by Preprocessor.to_dict")
-        return cls(d["input_columns"], d["kinds"], d["categories"], d["categorical"],
-                   d["scaling"], d["offset"], d["scale"], d.get("label_column", ""),
-                   d.get("threshold"), na_values=d.get("na_values", [""]),
-                   missing=d.get("missing", "error"), fill=d.get("fill", {}),
-                   thousands=d.get("thousands", ""))
-
-
-def save_preprocessor(p: Preprocessor, path: str) -> None:
-    """Writes `p` as a JSON file."""
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(p.to_dict(), f, indent=1)
-
-
-def load_preprocessor(path: str) -> Preprocessor:
-    """Reads a JSON file written by `save_preprocessor`."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
-    except FileNotFoundError:
-        raise UserError(f"no such preprocessor file {path!r}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"preprocessor file {path!r} is not valid JSON ({e})") from None
-    return Preprocessor.from_dict(d)

@@ -91,8 +91,9 @@ class Table:
         """Returns the given rows (0-based positions); error messages keep the original rows."""
         rows = np.asarray(rows, dtype=np.int64)
         index = self.row_index if self.row_index is not None else np.arange(self.num_rows)
-        return dataclasses.replace(self, values=[cells.take(v, rows) for v in self.values],
-                                   row_index=index[rows])
+        return dataclasses.replace(
+            self, values=[cells.take(v, rows) for v in self.values], row_index=index[rows]
+        )
 
     def drop(self, name: str) -> Table:
         keep = [i for i, c in enumerate(self.columns) if c != name]
@@ -100,7 +101,7 @@ class Table:
             self, columns=[self.columns[i] for i in keep], values=[self.values[i] for i in keep]
         )
 
-    def where(self, rows: Sequence[int], col: np.ndarray | None = None) -> str:
+    def where(self, rows: Sequence[int] | np.ndarray, col: np.ndarray | None = None) -> str:
         """Names up to 5 rows as the user sees them: 1-based data row plus file line or index."""
         parts = []
         lines = None if self.file is None else self.file.line_numbers()
@@ -115,8 +116,14 @@ class Table:
         return ", ".join(parts) + more
 
 
-def read_table(path: str, npz_key: str = "", *, label_column: str = "", field: str = "",
-               delimiter: str = "auto") -> Table:
+def read_table(
+    path: str,
+    npz_key: str = "",
+    *,
+    label_column: str = "",
+    field: str = "",
+    delimiter: str = "auto",
+) -> Table:
     """Reads a user file into a `Table`: `.csv` / `.tsv` (header row required), `.parquet`,
     `.npy` or `.npz`.
 
@@ -139,14 +146,20 @@ def read_table(path: str, npz_key: str = "", *, label_column: str = "", field: s
     full = os.path.expanduser(path)
     ext = os.path.splitext(full)[1].lower()
     if not os.path.exists(full):
-        raise UserError(f"{field + ': ' if field else ''}no such file {path!r}; expected an "
-                        f"existing {', '.join(EXTENSIONS)} file")
+        raise UserError(
+            f"{field + ': ' if field else ''}no such file {path!r}; expected an "
+            f"existing {', '.join(EXTENSIONS)} file"
+        )
     if ext not in EXTENSIONS:
-        raise UserError(f"{shown}: unsupported file type {ext or '(no extension)'!r}; "
-                        f"supported: {', '.join(EXTENSIONS)}")
+        raise UserError(
+            f"{shown}: unsupported file type {ext or '(no extension)'!r}; "
+            f"supported: {', '.join(EXTENSIONS)}"
+        )
     if os.path.isdir(full) or os.path.getsize(full) == 0:
-        raise UserError(f"{shown} is {'a directory' if os.path.isdir(full) else 'empty'}; "
-                        "expected a file holding a header row and data rows, or an array")
+        raise UserError(
+            f"{shown} is {'a directory' if os.path.isdir(full) else 'empty'}; "
+            "expected a file holding a header row and data rows, or an array"
+        )
     if ext in (".csv", ".tsv"):
         header, values, file = read_delimited(full, shown, ext, delimiter, label_column)
         return Table(shown, header, values, file=file)
@@ -160,14 +173,17 @@ def _read_arrays(full: str, shown: str, ext: str, npz_key: str, label_column: st
         # No pickles: loading a data file must not be able to run code.
         loaded = np.load(full, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
-        raise UserError(f"{shown} cannot be read as a NumPy {ext} file ({e}); expected a "
-                        "numeric array") from None
+        raise UserError(
+            f"{shown} cannot be read as a NumPy {ext} file ({e}); expected a numeric array"
+        ) from None
     labels, label_key, key = None, "", ""
     if ext == ".npy":
         x = loaded
         if label_column and label_column != NO_LABEL:
-            raise UserError(f"data.label_column {label_column!r} is set but {shown} is a .npy "
-                            "file holding one unnamed array; use '' or 'none', or a .npz/.csv file")
+            raise UserError(
+                f"data.label_column {label_column!r} is set but {shown} is a .npy "
+                "file holding one unnamed array; use '' or 'none', or a .npz/.csv file"
+            )
     else:
         with loaded:
             keys = list(loaded.files)
@@ -179,24 +195,31 @@ def _read_arrays(full: str, shown: str, ext: str, npz_key: str, label_column: st
             key = npz_key or ("x" if "x" in keys else (others[0] if len(others) == 1 else ""))
             for what, k in (("data.label_column", label_key), ("data.npz_key", key)):
                 if k and k not in keys:
-                    raise UserError(f"{what} {k!r} is not an array in {shown}; its arrays: "
-                                    f"{quote_names(keys)}")
+                    raise UserError(
+                        f"{what} {k!r} is not an array in {shown}; its arrays: {quote_names(keys)}"
+                    )
             if not key:
-                raise UserError(f"{shown} has no array 'x' and not exactly one other array; set "
-                                f"data.npz_key to one of its arrays: {quote_names(keys)}")
+                raise UserError(
+                    f"{shown} has no array 'x' and not exactly one other array; set "
+                    f"data.npz_key to one of its arrays: {quote_names(keys)}"
+                )
             try:
                 x = loaded[key]
                 labels = loaded[label_key] if label_key else None
             except ValueError as e:
-                raise UserError(f"{shown} holds object arrays ({e}); expected numeric arrays"
-                                ) from None
+                raise UserError(
+                    f"{shown} holds object arrays ({e}); expected numeric arrays"
+                ) from None
     what = f"{shown} array {key!r}" if key else shown
     if x.dtype.kind not in "biuf":
-        raise UserError(f"{what} has dtype {x.dtype}; expected a numeric (bool, int or float) "
-                        "array")
+        raise UserError(
+            f"{what} has dtype {x.dtype}; expected a numeric (bool, int or float) array"
+        )
     if x.ndim not in (2, 3, 4) or x.shape[0] == 0 or x[0].size == 0:
-        raise UserError(f"{what} has shape {x.shape}; expected (N, D) features or (N, H, W) / "
-                        "(N, H, W, C) images with N >= 1 rows")
+        raise UserError(
+            f"{what} has shape {x.shape}; expected (N, D) features or (N, H, W) / "
+            "(N, H, W, C) images with N >= 1 rows"
+        )
     n = x.shape[0]
     image_shape = tuple(int(s) for s in x.shape[1:]) if x.ndim > 2 else None
     x = x.reshape(n, -1)
@@ -204,12 +227,20 @@ def _read_arrays(full: str, shown: str, ext: str, npz_key: str, label_column: st
     columns, values = [f"{prefix}_{j}" for j in range(x.shape[1])], list(x.T)
     if labels is not None:
         if labels.shape not in ((n,), (n, 1)):
-            raise UserError(f"{shown} label array {label_key!r} has shape {labels.shape}; "
-                            f"expected ({n},) or ({n}, 1), one label per row")
+            raise UserError(
+                f"{shown} label array {label_key!r} has shape {labels.shape}; "
+                f"expected ({n},) or ({n}, 1), one label per row"
+            )
         columns.append(label_key)
         values.append(labels.reshape(n))
-    return Table(shown, columns, values, image_shape=image_shape, default_label=label_key,
-                 pixels=x.dtype == np.uint8)
+    return Table(
+        shown,
+        columns,
+        values,
+        image_shape=image_shape,
+        default_label=label_key,
+        pixels=x.dtype == np.uint8,
+    )
 
 
 def bundled(name: str) -> Table:
@@ -223,5 +254,10 @@ def bundled(name: str) -> Table:
     else:
         bunch = datasets.load_breast_cancer()
         x, columns, image_shape = bunch.data, [str(c) for c in bunch.feature_names], None
-    return Table(f"bundled data set {name!r}", columns + ["target"], list(x.T) + [bunch.target],
-                 image_shape=image_shape, default_label="target")
+    return Table(
+        f"bundled data set {name!r}",
+        columns + ["target"],
+        list(x.T) + [bunch.target],
+        image_shape=image_shape,
+        default_label="target",
+    )

@@ -38,9 +38,9 @@ import numpy as np
 from ae_jax import data as data_lib
 from ae_jax import models
 from ae_jax import workdir as workdir_lib
-from ae_jax.data import images
+from ae_jax.data import images, preprocess_io
 from ae_jax.errors import UserError
-from ae_jax.evaluation import figure_data, passes, statistics, trained
+from ae_jax.evaluation import bounds, figure_data, passes, statistics, trained
 from ae_jax.evaluation import figures as figures_lib
 from ae_jax.training import group
 
@@ -71,6 +71,7 @@ class EvalData:
     layout: tuple | None = None  # the table's columns (Preprocessor.layout()), for per-column
     offset: np.ndarray | None = None  # ... and its scaling, for values in the column's units
     scale: np.ndarray | None = None
+    categories: dict | None = None  # categorical columns' category names, in code order
 
 
 # ---- data ----------------------------------------------------------------------------------
@@ -78,7 +79,7 @@ class EvalData:
 
 def _preprocessor_difference(a: data_lib.Preprocessor, b: data_lib.Preprocessor) -> str:
     """'' when a and b transform rows alike, else the name of the first field that differs."""
-    da, db = a.to_dict(), b.to_dict()
+    da, db = preprocess_io.to_dict(a), preprocess_io.to_dict(b)
     for key in sorted(da.keys() | db.keys()):
         if key in ("offset", "scale"):
             va, vb = np.asarray(da.get(key)), np.asarray(db.get(key))
@@ -96,16 +97,19 @@ def _run_dataset(tm: trained.TrainedModel) -> data_lib.Dataset:
     try:
         ds = data_lib.load_dataset(tm.config.data)
     except UserError as e:
-        raise UserError(f"cannot rebuild the validation split of {tm.workdir!r} from its data "
-                        f"({source}): {e}. Pass --data=FILE to evaluate on rows of another file "
-                        "with the run's saved preprocessing.") from None
+        raise UserError(
+            f"cannot rebuild the validation split of {tm.workdir!r} from its data "
+            f"({source}): {e}. Pass --data=FILE to evaluate on rows of another file "
+            "with the run's saved preprocessing."
+        ) from None
     differs = _preprocessor_difference(ds.preprocessor, tm.preprocessor)
     if differs:
         raise UserError(
             f"the data of {tm.workdir!r} ({source}) changed since training: preprocessing fitted "
             f"on it now differs from the saved preprocessor.json in {differs!r}, so the "
             "validation split cannot be rebuilt. Pass --data=FILE to evaluate on a file "
-            "transformed with the saved preprocessing.")
+            "transformed with the saved preprocessing."
+        )
     return ds
 
 
@@ -113,23 +117,35 @@ def dataset_eval_data(ds: data_lib.Dataset, config) -> EvalData:
     """What a run's own data set is evaluated on: its validation split (values outside [0, 1]
     clipped under a Bernoulli likelihood, as in training), and for the PCA baseline the
     training split as the model saw it (dynamically binarised runs: one Bernoulli draw)."""
-    shape = ds.image_shape if ds.image_shape and math.prod(ds.image_shape) == ds.num_features \
-        else None
+    shape = (
+        ds.image_shape if ds.image_shape and math.prod(ds.image_shape) == ds.num_features else None
+    )
     x = ds.val
     if config.loss.recon in group.UNIT_INTERVAL:
         x = group.clip_unit(x, f"the validation split of {ds.name!r}")
     x_train = ds.train
     if ds.dynamic_binarize:
-        x_train = np.asarray(images.binarize(x_train, jax.random.PRNGKey(
-            config.data.split_seed + 1)))
+        x_train = np.asarray(
+            images.binarize(x_train, jax.random.PRNGKey(config.data.split_seed + 1))
+        )
     p = ds.preprocessor
-    return EvalData(x, ds.labels_val, x_train, list(ds.columns), shape,
-                    f"validation split of {ds.name}", layout=p.layout(), offset=p.offset,
-                    scale=p.scale)
+    return EvalData(
+        x,
+        ds.labels_val,
+        x_train,
+        list(ds.columns),
+        shape,
+        f"validation split of {ds.name}",
+        layout=p.layout(),
+        offset=p.offset,
+        scale=p.scale,
+        categories=p.categories,
+    )
 
 
-def evaluation_data(tm: trained.TrainedModel, data_path: str = "",
-                    dataset: data_lib.Dataset | None = None) -> EvalData:
+def evaluation_data(
+    tm: trained.TrainedModel, data_path: str = "", dataset: data_lib.Dataset | None = None
+) -> EvalData:
     """The validation split of the run (no `data_path`), or every row of `data_path`.
 
     A file's rows go through the SAVED preprocessor (its column mismatches raise UserError).
@@ -143,8 +159,9 @@ def evaluation_data(tm: trained.TrainedModel, data_path: str = "",
         ds = dataset if dataset is not None else _run_dataset(tm)
         return dataset_eval_data(ds, tm.config)
     c = tm.config.data
-    table = data_lib.read_table(data_path, c.npz_key, label_column=c.label_column, field="--data",
-                                delimiter=c.delimiter)
+    table = data_lib.read_table(
+        data_path, c.npz_key, label_column=c.label_column, field="--data", delimiter=c.delimiter
+    )
     x = tm.preprocessor.transform(table)
     if c.binarize == "dynamic":  # as the validation split: one Bernoulli draw of each pixel
         x = np.asarray(images.binarize(x, jax.random.PRNGKey(c.split_seed)))
@@ -158,8 +175,19 @@ def evaluation_data(tm: trained.TrainedModel, data_path: str = "",
     except UserError as e:
         x_train, note = None, f"no PCA baseline: {e}"
     p = tm.preprocessor
-    return EvalData(x, labels, x_train, columns, shape, data_path, note, layout=p.layout(),
-                    offset=p.offset, scale=p.scale)
+    return EvalData(
+        x,
+        labels,
+        x_train,
+        columns,
+        shape,
+        data_path,
+        note,
+        layout=p.layout(),
+        offset=p.offset,
+        scale=p.scale,
+        categories=p.categories,
+    )
 
 
 # ---- the evaluation ------------------------------------------------------------------------
@@ -169,9 +197,16 @@ def _per_feature(columns: list[str], values: np.ndarray) -> dict[str, float]:
     return {c: float(v) for c, v in zip(columns, values, strict=True)}
 
 
-def evaluate_group(model, params, data: EvalData, configs: list, epoch: int,
-                   iw_samples: int | None = None, seed: int = 0, stop=None
-                   ) -> list[tuple[dict, dict[str, np.ndarray]]]:
+def evaluate_group(
+    model,
+    params,
+    data: EvalData,
+    configs: list,
+    epoch: int,
+    iw_samples: int | None = None,
+    seed: int = 0,
+    stop=None,
+) -> list[tuple[dict, dict[str, np.ndarray]]]:
     """Every eval.json number for each of K models on `data`; no files written.
 
     Args:
@@ -199,27 +234,42 @@ def evaluate_group(model, params, data: EvalData, configs: list, epoch: int,
     sampled = None
     if is_vae:
         kind = cfg.loss.recon
-        sampled = passes.sampled_many(model, params, data.x, jax.random.PRNGKey(seed),
-                                      1 if kind == "mse" else k, kind, float(cfg.loss.obs_std),
-                                      cfg.eval.iw_batch_rows, stop)
+        sampled = passes.sampled_many(
+            model,
+            params,
+            data.x,
+            jax.random.PRNGKey(seed),
+            1 if kind == "mse" else k,
+            kind,
+            float(cfg.loss.obs_std),
+            cfg.eval.iw_batch_rows,
+            stop,
+        )
     aggregate = None
     if is_vae:
-        aggregate = passes.aggregate_kl_terms(det["code"], det["logvar"],
-                                              jax.random.fold_in(jax.random.PRNGKey(seed), 1))
-    label = likelihood_label(cfg, data.x)
+        aggregate = passes.aggregate_kl_terms(
+            det["code"], det["logvar"], jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+        )
+    label = bounds.likelihood_label(cfg, data.x)
     results = []
     for i, c in enumerate(configs):
         one = {key: v[i] for key, v in det.items()}
         per = statistics.mse_per_feature(one["out"], data.x)
-        m: dict = {"n_val": int(data.x.shape[0]), "epoch": int(epoch), "data": data.source,
-                   **label, "recon/mse": float(np.mean(per)),
-                   "recon/mse_per_feature": _per_feature(data.columns, per)}
+        m: dict = {
+            "n_val": int(data.x.shape[0]),
+            "epoch": int(epoch),
+            "data": data.source,
+            **label,
+            "recon/mse": float(np.mean(per)),
+            "recon/mse_per_feature": _per_feature(data.columns, per),
+        }
         arrays = {"codes": one["code"], "recon": one["out"]}
         if c.loss.recon == "bce":
             bce = statistics.bce_per_feature(one["logits"], data.x)
             m["recon/bce"] = float(np.sum(bce))
             m["recon/bce_per_feature"] = _per_feature(data.columns, bce)
         if pca_recon is not None:
+            assert pca_per is not None  # computed with pca_recon
             arrays["pca_recon"] = pca_recon
             m["pca/mse"] = float(np.mean(pca_per))
             m["pca/mse_per_feature"] = _per_feature(data.columns, pca_per)
@@ -227,81 +277,34 @@ def evaluate_group(model, params, data: EvalData, configs: list, epoch: int,
         else:
             m["pca/note"] = data.note
         if data.layout is not None and data.image_shape is None:
-            cols, summary = statistics.per_column(data.layout, data.x, one["out"], data.x_train,
-                                                  data.offset, data.scale)
+            cols, summary = statistics.per_column(
+                data.layout, data.x, one["out"], data.x_train, data.offset, data.scale
+            )
             m["recon/per_column"] = cols
             m.update(summary)
         m.update(statistics.code_statistics(one["code"], float(cfg.eval.near_zero)))
         if is_vae:
-            m.update(_vae_metrics(c, one, [s[i] for s in sampled], k,
-                                  label["is_log_likelihood"]))
+            assert sampled is not None and aggregate is not None  # computed for a VAE above
+            m.update(
+                bounds.vae_metrics(c, one, [s[i] for s in sampled], k, label["is_log_likelihood"])
+            )
             agg = aggregate[i]
-            m.update({"vae/total_correlation": agg["tc"], "vae/mutual_info": agg["mi"],
-                      "vae/dim_kl": agg["dim_kl"], "vae/aggregate_rows": agg["rows"]})
+            m.update(
+                {
+                    "vae/total_correlation": agg["tc"],
+                    "vae/mutual_info": agg["mi"],
+                    "vae/dim_kl": agg["dim_kl"],
+                    "vae/aggregate_rows": agg["rows"],
+                }
+            )
             arrays["logvar"] = one["logvar"]
         results.append((m, arrays))
     return results
 
 
-def likelihood_label(cfg, x: np.ndarray) -> dict:
-    """What the reconstruction term is, for eval.json: `likelihood` (its name) and
-    `is_log_likelihood`: whether it is a normalised log-density of the evaluated rows `x`, so
-    that the VAE's bounds are bounds on log p(x) in nats.
-
-    A squared error is no likelihood; a Bernoulli one is a log-probability only of binary data
-    (on grey values it is a cross-entropy, whose minimum is the data's own entropy, not 0); the
-    continuous Bernoulli and the Gaussian are densities of data in [0, 1] and of any real data.
-    """
-    kind = cfg.loss.recon
-    std = "learned std" if cfg.loss.obs_std_learned else f"std={cfg.loss.obs_std:g}"
-    names = {"mse": "none (squared error)", "bce": "bernoulli",
-             "cbernoulli": "continuous_bernoulli", "gaussian": f"gaussian({std})",
-             "mixed": f"mixed (gaussian({std}) numeric, bernoulli true/false, categorical)"}
-    x = np.asarray(x)
-    is_ll = {"mse": False, "gaussian": True, "mixed": True,
-             "bce": bool(np.isin(x, (0.0, 1.0)).all()),
-             "cbernoulli": bool(((x >= 0.0) & (x <= 1.0)).all())}[kind]
-    return {"likelihood": names[kind], "is_log_likelihood": is_ll}
-
-
-def _vae_metrics(cfg, det: dict, sampled: list, k: int, is_log_likelihood: bool) -> dict:
-    """The `vae/` keys. One pass drew k posterior samples per row: the first is the ELBO's
-    single sample, all k make the importance-weighted bound.
-
-    Only a true log-likelihood gives `vae/elbo` and `vae/iwae` (bounds on log p(x) in nats);
-    otherwise the same quantities are named for what they are: `vae/bce_bound` and
-    `vae/bce_iwae_bound` (Bernoulli cross-entropy on non-binary data), `vae/mse_bound`.
-    """
-    bound, recon, _ = sampled
-    recon = float(np.mean(np.asarray(recon, np.float64)))
-    kl_dims = statistics.kl_per_dim(det["code"], det["logvar"])
-    kl = float(np.sum(kl_dims))
-    kind = cfg.loss.recon
-    m = {"vae/recon": recon, "vae/kl": kl, "vae/kl_per_dim": kl_dims.tolist(),
-         "vae/active_units": statistics.active_units(det["code"], float(cfg.eval.active_var)),
-         "vae/active_var": float(cfg.eval.active_var)}
-    elbo, iwae = ("vae/elbo", "vae/iwae") if is_log_likelihood else \
-        (f"vae/{kind}_bound", f"vae/{kind}_iwae_bound")
-    m[elbo] = -(recon + kl)
-    if kind == "mse":
-        m["vae/iwae_note"] = (
-            "loss.recon is 'mse': a squared error defines no likelihood p(x|z), so no "
-            "importance-weighted bound is reported and vae/mse_bound is -(squared error + kl), "
-            "not a bound on log p(x); train with loss.recon='gaussian', 'cbernoulli' or (binary "
-            "data) 'bce' for one.")
-    else:
-        m.update({"vae/iwae_k": int(k), iwae: float(np.mean(np.asarray(bound)))})
-        if not is_log_likelihood:
-            m["vae/iwae_note"] = (
-                f"loss.recon is {kind!r} on data that is not binary: the Bernoulli term is a "
-                "cross-entropy, not a log-probability, so its bounds are named vae/bce_bound "
-                "and vae/bce_iwae_bound, not ELBO and IWAE; use loss.recon='cbernoulli' (or "
-                "binarised data) for bounds on log p(x).")
-    return m
-
-
-def evaluate_model(tm: trained.TrainedModel, data: EvalData, iw_samples: int | None = None,
-                   seed: int = 0) -> tuple[dict, dict[str, np.ndarray]]:
+def evaluate_model(
+    tm: trained.TrainedModel, data: EvalData, iw_samples: int | None = None, seed: int = 0
+) -> tuple[dict, dict[str, np.ndarray]]:
     """`evaluate_group` for one loaded run."""
     params = jax.tree.map(lambda a: np.asarray(a)[None], tm.params)
     return evaluate_group(tm.model, params, data, [tm.config], tm.epoch, iw_samples, seed)[0]
@@ -313,8 +316,10 @@ def write_eval(workdir: str, metrics: dict) -> dict:
     try:
         workdir_lib.write_json(os.path.join(workdir, EVAL_FILE), metrics)
     except OSError as e:
-        raise UserError(f"cannot write the evaluation into {workdir!r}: {e.strerror} "
-                        f"({e.filename}); make the workdir writable.") from None
+        raise UserError(
+            f"cannot write the evaluation into {workdir!r}: {e.strerror} "
+            f"({e.filename}); make the workdir writable."
+        ) from None
     return metrics
 
 
@@ -322,17 +327,28 @@ def _check_workdir(workdir: str) -> None:
     """Points a parent of K seed runs (DIR/seed=S/) at its runs instead of a bare refusal."""
     if not os.path.isdir(workdir) or os.path.exists(os.path.join(workdir, workdir_lib.CONFIG)):
         return  # trained.load_config words the other cases.
-    runs = sorted(d for d in os.listdir(workdir)
-                  if os.path.exists(os.path.join(workdir, d, workdir_lib.CONFIG)))
+    runs = sorted(
+        d
+        for d in os.listdir(workdir)
+        if os.path.exists(os.path.join(workdir, d, workdir_lib.CONFIG))
+    )
     if runs:
-        raise UserError(f"workdir {workdir!r} holds several runs, not one: "
-                        f"{runs[:6]}{' ...' if len(runs) > 6 else ''}; evaluate each of them "
-                        f"(e.g. --workdir={os.path.join(workdir, runs[0])}).")
+        raise UserError(
+            f"workdir {workdir!r} holds several runs, not one: "
+            f"{runs[:6]}{' ...' if len(runs) > 6 else ''}; evaluate each of them "
+            f"(e.g. --workdir={os.path.join(workdir, runs[0])})."
+        )
 
 
-def evaluate_workdir(workdir: str, data_path: str = "", which: str = "latest",
-                     iw_samples: int | None = None, seed: int = 0,
-                     dataset: data_lib.Dataset | None = None, figures: bool = True) -> dict:
+def evaluate_workdir(
+    workdir: str,
+    data_path: str = "",
+    which: str = "latest",
+    iw_samples: int | None = None,
+    seed: int = 0,
+    dataset: data_lib.Dataset | None = None,
+    figures: bool = True,
+) -> dict:
     """Evaluates the run in `workdir`; writes eval.json and figures/; returns the metrics.
 
     Args:
@@ -358,12 +374,14 @@ def evaluate_workdir(workdir: str, data_path: str = "", which: str = "latest",
     written = []
     if figures:
         params = jax.tree.map(lambda a: np.asarray(a)[None], tm.params)
-        inputs = figure_data.figure_inputs(tm.model, params, data, [tm.config],
-                                           [(metrics, arrays)], [None], tm.epoch)[0]
+        inputs = figure_data.figure_inputs(
+            tm.model, params, data, [tm.config], [(metrics, arrays)], [None], tm.epoch
+        )[0]
         try:
             written = figures_lib.write_figures(os.path.join(workdir, workdir_lib.FIGURES), inputs)
         except OSError as e:
-            raise UserError(f"cannot write figures into {workdir!r}: {e.strerror}; make the "
-                            "workdir writable.") from None
+            raise UserError(
+                f"cannot write figures into {workdir!r}: {e.strerror}; make the workdir writable."
+            ) from None
     metrics["figures"] = [os.path.relpath(f, workdir) for f in written]
     return write_eval(workdir, metrics)

@@ -51,8 +51,10 @@ holds the same parameters (`flax.serialization.msgpack_restore`), `config.json` 
 def export_run(workdir: str, output: str, which: str = "latest") -> dict:
     """Writes the export of the run in `workdir` to the folder `output`; returns what it wrote."""
     if os.path.exists(output) and (not os.path.isdir(output) or os.listdir(output)):
-        raise UserError(f"--output {output!r} exists and is not an empty folder; choose a new "
-                        "folder (nothing was written).")
+        raise UserError(
+            f"--output {output!r} exists and is not an empty folder; choose a new "
+            "folder (nothing was written)."
+        )
     model = trained.load(workdir, which)
     d, latent = model.num_features, model.config.model.latent_dim
     params = jax.tree.map(jnp.asarray, model.params)
@@ -62,8 +64,9 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
     (n,) = jax.export.symbolic_shape("n")
     serialized = {  # both made before any file is written
         ENCODE: jax.export.export(encode)(jax.ShapeDtypeStruct((n, d), jnp.float32)).serialize(),
-        DECODE: jax.export.export(decode)(jax.ShapeDtypeStruct((n, latent), jnp.float32)
-                                          ).serialize(),
+        DECODE: jax.export.export(decode)(
+            jax.ShapeDtypeStruct((n, latent), jnp.float32)
+        ).serialize(),
     }
     os.makedirs(output, exist_ok=True)
     for name, blob in serialized.items():
@@ -74,9 +77,17 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
     for name in (workdir_lib.PREPROCESSOR, workdir_lib.CONFIG):
         shutil.copyfile(os.path.join(workdir, name), os.path.join(output, name))
     with open(os.path.join(output, "README.md"), "w") as f:
-        f.write(_README.format(
-            name=os.path.basename(os.path.abspath(workdir)), workdir=workdir, epoch=model.epoch,
-            kind="VAE" if model.is_vae else "autoencoder", jax_version=jax.__version__, d=d,
-            latent=latent, scaling=model.config.data.scaling,
-            code_note=", posterior means" if model.is_vae else ""))
+        f.write(
+            _README.format(
+                name=os.path.basename(os.path.abspath(workdir)),
+                workdir=workdir,
+                epoch=model.epoch,
+                kind="VAE" if model.is_vae else "autoencoder",
+                jax_version=jax.__version__,
+                d=d,
+                latent=latent,
+                scaling=model.config.data.scaling,
+                code_note=", posterior means" if model.is_vae else "",
+            )
+        )
     return {"output": output, "features": d, "latent_dim": latent, "epoch": model.epoch}

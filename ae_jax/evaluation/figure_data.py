@@ -8,12 +8,14 @@ import jax
 import numpy as np
 
 from ae_jax import models
+from ae_jax.errors import UserError
 from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation import passes
 
 
-def figure_inputs(model, params, data, configs: list, results: list | None,
-                  histories: list, epoch: int) -> list["figures_lib.FigureInputs"]:
+def figure_inputs(
+    model, params, data, configs: list, results: list | None, histories: list, epoch: int
+) -> list["figures_lib.FigureInputs"]:
     """The arrays each model's figures draw (decodings computed here, in one batched pass),
     so rendering needs nothing but numpy and can run off the critical path.
 
@@ -22,18 +24,26 @@ def figure_inputs(model, params, data, configs: list, results: list | None,
     """
     is_vae = isinstance(model, models.VAE)
     shape = data.image_shape
-    show = data.x[:figures_lib.N_SHOW]
+    show = data.x[: figures_lib.N_SHOW]
     if results is None:
         det = passes.deterministic_many(model, params, show, len(show))
         recon_show = det["out"]
     else:
-        recon_show = np.stack([a["recon"][:figures_lib.N_SHOW] for _, a in results])
+        recon_show = np.stack([a["recon"][: figures_lib.N_SHOW] for _, a in results])
     latent = configs[0].model.latent_dim
     samples = manifold = traversal = None
     if is_vae:
-        z = np.stack([np.asarray(jax.random.normal(
-            jax.random.fold_in(jax.random.PRNGKey(c.train.seed), 3), (figures_lib.N_SHOW, latent)))
-            for c in configs])
+        z = np.stack(
+            [
+                np.asarray(
+                    jax.random.normal(
+                        jax.random.fold_in(jax.random.PRNGKey(c.train.seed), 3),
+                        (figures_lib.N_SHOW, latent),
+                    )
+                )
+                for c in configs
+            ]
+        )
         samples = passes.decode_many(model, params, z)
     lo_hi = None
     if results is not None and shape is not None and figures_lib.displayable(shape) and latent == 2:
@@ -47,22 +57,73 @@ def figure_inputs(model, params, data, configs: list, results: list | None,
         grids = np.stack([figures_lib.latent_grid(lo, hi, figures_lib.GRID) for lo, hi in lo_hi])
         manifold = passes.decode_many(model, params, grids)
     if results is not None and shape is None and is_vae:
-        traversal = figures_lib.traversal_response(passes.decode_many(
-            model, params, figures_lib.traversal_codes(latent)))
+        traversal = figures_lib.traversal_response(
+            passes.decode_many(model, params, figures_lib.traversal_codes(latent))
+        )
+    colour_name = configs[0].eval.color_by or "label"
+    labels = column_values(data, colour_name) if configs[0].eval.color_by else data.labels
+    recon_unit = RECON_UNITS[configs[0].loss.recon]
     out = []
     for i in range(len(configs)):
         m, a = results[i] if results is not None else ({}, {})
         per, pca = m.get("recon/mse_per_feature"), m.get("pca/mse_per_feature")
-        acc = [(c, v["accuracy"], v.get("baseline_accuracy", np.nan))
-               for c, v in m.get("recon/per_column", {}).items() if "accuracy" in v]
-        out.append(figures_lib.FigureInputs(
-            columns=list(data.columns), image_shape=shape, epoch=int(epoch), is_vae=is_vae,
-            history=histories[i], x_show=show, recon_show=recon_show[i],
-            samples=None if samples is None else samples[i],
-            codes=a.get("codes"), labels=data.labels,
-            manifold=None if manifold is None else (manifold[i], *lo_hi[i]),
-            mse_per_feature=None if per is None else np.array([per[c] for c in data.columns]),
-            pca_per_feature=None if pca is None else np.array([pca[c] for c in data.columns]),
-            traversal=None if traversal is None else traversal[i],
-            column_accuracy=tuple(map(list, zip(*acc, strict=True))) if acc else None))
+        acc = [
+            (c, v["accuracy"], v.get("baseline_accuracy", np.nan))
+            for c, v in m.get("recon/per_column", {}).items()
+            if "accuracy" in v
+        ]
+        out.append(
+            figures_lib.FigureInputs(
+                columns=list(data.columns),
+                image_shape=shape,
+                epoch=int(epoch),
+                is_vae=is_vae,
+                history=histories[i],
+                x_show=show,
+                recon_show=recon_show[i],
+                samples=None if samples is None else samples[i],
+                codes=a.get("codes"),
+                labels=labels,
+                manifold=None if manifold is None or lo_hi is None else (manifold[i], *lo_hi[i]),
+                mse_per_feature=None if per is None else np.array([per[c] for c in data.columns]),
+                pca_per_feature=None if pca is None else np.array([pca[c] for c in data.columns]),
+                traversal=None if traversal is None else traversal[i],
+                column_accuracy=tuple(map(list, zip(*acc, strict=True))) if acc else None,
+                colour_name=colour_name,
+                recon_unit=recon_unit,
+            )
+        )
     return out
+
+
+# What the reconstruction term of each loss.recon is (the learning curves' y labels).
+RECON_UNITS = {
+    "mse": "squared error",
+    "bce": "Bernoulli NLL, nats",
+    "cbernoulli": "continuous-Bernoulli NLL, nats",
+    "gaussian": "Gaussian NLL, nats",
+    "mixed": "mixed-type NLL, nats",
+}
+
+
+def column_values(data, name: str) -> np.ndarray:
+    """The values of table column `name` in the evaluated rows, for colouring plots: category
+    names of a categorical column (one-hot or ordinal), "true"/"false", or numbers in the
+    column's own units."""
+    for col, kind, start, width in data.layout or ():
+        if col != name:
+            continue
+        x = data.x[:, start : start + width]
+        if kind == "boolean":
+            return np.where(x[:, 0] > 0.5, "true", "false")
+        if kind == "categorical":
+            return np.asarray(data.categories[name])[np.argmax(x, axis=1)]
+        raw = x[:, 0].astype(np.float64) * data.scale[start] + data.offset[start]
+        if kind == "ordinal":
+            names = np.asarray(data.categories[name])
+            return names[np.clip(np.rint(raw).astype(int), 0, len(names) - 1)]
+        return raw
+    raise UserError(
+        f"eval.color_by {name!r} is not a column of the evaluated table; expected one of "
+        f"{[c for c, *_ in data.layout or ()][:20]} (or '' for the label column)."
+    )

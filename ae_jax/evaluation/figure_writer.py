@@ -29,15 +29,19 @@ class FigureWriter:
 
     def __init__(self, processes: bool = True):
         self._thread = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="ae_jax-figures")
+            max_workers=1, thread_name_prefix="ae_jax-figures"
+        )
         self._pending: list[concurrent.futures.Future] = []
         self._local = Renderer()  # for drawing on the thread, without a worker
         self._worker = None
         if processes:
             try:  # Started now: its interpreter and matplotlib load while training runs.
                 self._worker = subprocess.Popen(
-                    [sys.executable, "-m", figure_worker.__name__], stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+                    [sys.executable, "-m", figure_worker.__name__],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    env={**os.environ, "JAX_PLATFORMS": "cpu"},
+                )
             except OSError as e:
                 logging.warning("figures are drawn in this process: no worker process (%s)", e)
 
@@ -51,13 +55,16 @@ class FigureWriter:
                         return value
                     if status == "error":
                         raise RuntimeError(f"drawing the figures of {out_dir} failed: {value}")
-            logging.warning("the figure worker ended (exit status %s); drawing in this process",
-                            self._worker.poll())
+            logging.warning(
+                "the figure worker ended (exit status %s); drawing in this process",
+                self._worker.poll(),
+            )
             self._worker = None
         return figures.write_figures(out_dir, inputs, self._local)
 
-    def submit_figures(self, out_dir: str, inputs: "figures.FigureInputs",
-                       then: Callable[[list[str]], None]) -> None:
+    def submit_figures(
+        self, out_dir: str, inputs: "figures.FigureInputs", then: Callable[[list[str]], None]
+    ) -> None:
         """Draws `inputs` into `out_dir`; then calls `then(paths)` on the writer's thread."""
         self._pending.append(self._thread.submit(lambda: then(self._draw(out_dir, inputs))))
 
@@ -79,6 +86,8 @@ class FigureWriter:
         finally:
             self._thread.shutdown(wait=True)
             if self._worker is not None:
+                # Both pipes exist: the worker is started with stdin and stdout PIPEs.
+                assert self._worker.stdin is not None and self._worker.stdout is not None
                 self._worker.stdin.close()
                 self._worker.wait()
                 self._worker.stdout.close()

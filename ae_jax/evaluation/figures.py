@@ -51,6 +51,26 @@ class FigureInputs:
     traversal: np.ndarray | None = None  # (L, D)
     # categorical and true/false columns: (names, model accuracy, majority-baseline accuracy)
     column_accuracy: tuple | None = None
+    colour_name: str = "label"  # what `labels` are (eval.color_by names a column)
+    recon_unit: str = "squared error"  # what the reconstruction term is (loss.recon)
+
+
+def curve_units(recon_unit: str) -> dict[str, str]:
+    """The y-axis label of each learning-curve term: what it is, per what, in which unit."""
+    return {
+        "loss": "objective per example",
+        "recon": f"{recon_unit} per example",
+        "l1": "sum |code| per example",
+        "kl": "KL, nats per example",
+        "kl_weight": "KL weight",
+        "iw_bound": "IWAE bound, nats per example",
+        "tc": "total correlation, nats",
+        "mi": "index-code MI, nats",
+        "dim_kl": "dimension-wise KL, nats",
+        "mmd": "MMD² to the prior",
+        "sparsity": "KL sparsity, nats",
+        "mse": "per-element MSE",
+    }
 
 
 def displayable(shape) -> bool:
@@ -106,7 +126,7 @@ def tile(images: np.ndarray, shape, rows: int, cols: int, gap: int = 1) -> np.nd
     out = np.ones((rows * (h + gap) - gap, cols * (w + gap) - gap, c))
     for r in range(rows):
         for k in range(cols):
-            out[r * (h + gap):r * (h + gap) + h, k * (w + gap):k * (w + gap) + w] = imgs[r, k]
+            out[r * (h + gap) : r * (h + gap) + h, k * (w + gap) : k * (w + gap) + w] = imgs[r, k]
     return out[..., 0] if c == 1 else out
 
 
@@ -124,46 +144,85 @@ def write_figures(out_dir: str, f: FigureInputs, renderer: Renderer | None = Non
         return written[-1]
 
     if f.history:  # A run that diverged in its first epoch has no curve to draw.
-        r.learning_curves(out("learning_curves.png"), f.history)
+        r.learning_curves(out("learning_curves.png"), f.history, curve_units(f.recon_unit))
     shape = f.image_shape if displayable(f.image_shape) else None
     if f.codes is not None:
         what = "posterior means" if f.is_vae else "codes"
         points, names = project_2d(f.codes)
-        r.codes_2d(out("codes_2d.png"), points, names, f.labels,
-                   f"{what} of {len(f.codes)} rows (epoch {f.epoch})", _MAX_CATEGORIES)
+        r.codes_2d(
+            out("codes_2d.png"),
+            points,
+            names,
+            f.labels,
+            f"{what} of {len(f.codes)} rows (epoch {f.epoch})",
+            _MAX_CATEGORIES,
+            f.colour_name,
+        )
     if f.manifold is not None and shape is not None:
         imgs, lo, hi = f.manifold
-        r.mosaic(out("latent_manifold.png"), tile(imgs, shape, GRID, GRID),
-                 "decoded latent grid", extent=(lo[0], hi[0], lo[1], hi[1]),
-                 axis_names=("z0", "z1"))
-    if shape is not None and f.recon_show is not None:
+        r.mosaic(
+            out("latent_manifold.png"),
+            tile(imgs, shape, GRID, GRID, gap=max(2, shape[0] // 8)),
+            "decoded latent grid",
+            extent=(lo[0], hi[0], lo[1], hi[1]),
+            axis_names=("z0", "z1"),
+        )
+    if shape is not None and f.recon_show is not None and f.x_show is not None:
         n = len(f.x_show)
-        r.mosaic(out("reconstructions.png"),
-                 tile(np.concatenate([f.x_show, f.recon_show]), shape, 2, n),
-                 f"validation rows (top), reconstructions (bottom); epoch {f.epoch}")
+        r.mosaic(
+            out("reconstructions.png"),
+            tile(np.concatenate([f.x_show, f.recon_show]), shape, 2, n),
+            f"validation rows (top), reconstructions (bottom); epoch {f.epoch}",
+        )
     if f.image_shape is None and f.mse_per_feature is not None:
-        r.per_feature_bars(out("recon_per_feature.png"), f.columns, f.mse_per_feature,
-                           f.pca_per_feature, "MSE per row (scaled units)",
-                           "per-feature reconstruction error (validation; PCA with as many "
-                           "components)")
+        r.per_feature_bars(
+            out("recon_per_feature.png"),
+            f.columns,
+            f.mse_per_feature,
+            f.pca_per_feature,
+            "squared error per row, scaled units (log axis)",
+            "reconstruction error per feature (validation rows)",
+            baseline_label="PCA, as many components",
+        )
     if f.column_accuracy is not None:
         names, model, baseline = f.column_accuracy
-        r.per_feature_bars(out("recon_per_column.png"), names, np.asarray(model),
-                           np.asarray(baseline), "accuracy (validation)",
-                           "categorical and true/false columns: reconstruction accuracy",
-                           log=False, baseline_label="most frequent value")
+        r.per_feature_bars(
+            out("recon_per_column.png"),
+            names,
+            np.asarray(model),
+            np.asarray(baseline),
+            "accuracy of the reconstruction (validation)",
+            "categorical and true/false columns",
+            log=False,
+            baseline_label="most frequent value",
+        )
     if f.traversal is not None:
-        r.heatmap(out("traversal.png"), f.traversal, f.columns,
-                  [f"z{d}" for d in range(f.traversal.shape[0])],
-                  f"output change as z_d goes from {-_SPAN:g} to {_SPAN:g} (others 0)",
-                  "RdBu_r", True, "change (scaled units)")
+        r.heatmap(
+            out("traversal.png"),
+            f.traversal,
+            f.columns,
+            [f"z{d}" for d in range(f.traversal.shape[0])],
+            f"output change as z_d goes from {-_SPAN:g} to {_SPAN:g} (others 0)",
+            "RdBu_r",
+            True,
+            "change (scaled units)",
+        )
     if f.samples is not None:
         if shape is not None:
-            r.mosaic(out("samples.png"), tile(f.samples, shape, 1, len(f.samples)),
-                     "samples from the prior (decoded means)")
+            r.mosaic(
+                out("samples.png"),
+                tile(f.samples, shape, 1, len(f.samples)),
+                "samples from the prior (decoded means)",
+            )
         else:
-            r.heatmap(out("samples.png"), f.samples, f.columns,
-                      [str(i) for i in range(len(f.samples))],
-                      "VAE samples from the prior (decoded, scaled feature space)", "viridis",
-                      False, "value (scaled units)")
+            r.heatmap(
+                out("samples.png"),
+                f.samples,
+                f.columns,
+                [str(i) for i in range(len(f.samples))],
+                "VAE samples from the prior (decoded, scaled feature space)",
+                "viridis",
+                False,
+                "value (scaled units)",
+            )
     return written

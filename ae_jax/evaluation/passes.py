@@ -44,8 +44,10 @@ def _map_rows(fn, xs: tuple, rows: int):
     """
     n = xs[0].shape[0]
     nb = -(-n // rows)
-    padded = tuple(jnp.pad(a, [(0, nb * rows - n)] + [(0, 0)] * (a.ndim - 1)).reshape(
-        nb, rows, *a.shape[1:]) for a in xs)
+    padded = tuple(
+        jnp.pad(a, [(0, nb * rows - n)] + [(0, 0)] * (a.ndim - 1)).reshape(nb, rows, *a.shape[1:])
+        for a in xs
+    )
     out = jax.lax.map(lambda batch: jax.vmap(fn)(*batch), padded)
     return jax.tree.map(lambda o: o.reshape(nb * rows, *o.shape[2:])[:n], out)
 
@@ -64,7 +66,7 @@ def _model_chunks(params, per_model_floats: int, fn: Callable, stop: Callable | 
     for c in range(n_chunks):
         if stop is not None and c:
             stop()
-        sel = index[c * size:(c + 1) * size]
+        sel = index[c * size : (c + 1) * size]
         out = fn(jax.tree.map(lambda a, sel=sel: jnp.asarray(np.asarray(a)[sel]), params))
         outs.append(jax.tree.map(np.asarray, out))
     return jax.tree.map(lambda *a: np.concatenate(a)[:k], *outs)
@@ -90,7 +92,9 @@ def _deterministic(model, params, x, rows):
     return jax.vmap(for_model)(params)
 
 
-def deterministic_many(model, params, x: np.ndarray, rows: int = 4096, stop=None) -> dict:
+def deterministic_many(
+    model, params, x: np.ndarray | jax.Array, rows: int = 4096, stop=None
+) -> dict:
     """decode(encode(x)) of x (N, D) by each of K models (params stacked on a K axis).
 
     Returns {"code": (K, N, L) the AE's code or the VAE's posterior mean, "logits": (K, N, D)
@@ -113,8 +117,11 @@ def row_samples(model, params, xr, eps, recon_kind, obs_std):
     posterior samples, -log p(x|z_1), KL(q || p)). Training's IWAE objective
     (`objective.iw_pass`) computes the same bound from the same function."""
     out = objective.iw_pass(model, params, xr, xr, eps, recon_kind, obs_std)
-    return (vae_terms.iw_bound(out["log_w"]), out["nll"],
-            losses.kl_normal(out["mean"], out["logvar"]))
+    return (
+        vae_terms.iw_bound(out["log_w"]),
+        out["nll"],
+        losses.kl_normal(out["mean"], out["logvar"]),
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("model", "k", "recon_kind", "obs_std", "rows"))
@@ -132,28 +139,46 @@ def _sampled(model, params, x, rng, k, recon_kind, obs_std, rows):
     return jax.vmap(for_model)(params)
 
 
-def sampled_many(model, params, x: np.ndarray, rng: jax.Array, k: int, recon_kind: str,
-                 obs_std: float, rows: int = 64, stop=None):
+def sampled_many(
+    model,
+    params,
+    x: np.ndarray | jax.Array,
+    rng: jax.Array,
+    k: int,
+    recon_kind: str,
+    obs_std: float,
+    rows: int = 64,
+    stop=None,
+):
     """Per model (K) and row: the k-sample IWAE bound, -log p(x|z_1) and KL, each (K, N)."""
     _check_vae(model, recon_kind, "the ELBO")
     x = jnp.asarray(x, jnp.float32)
     r = rows_per_batch(x.shape[0], rows)
     floats = 3 * x.shape[0] + r * k * (x.shape[1] + 64)
     return _model_chunks(
-        params, floats,
-        lambda p: _sampled(model, p, x, rng, k, recon_kind, float(obs_std), r), stop)
+        params, floats, lambda p: _sampled(model, p, x, rng, k, recon_kind, float(obs_std), r), stop
+    )
 
 
 def _check_vae(model, recon_kind: str, what: str) -> None:
     if not isinstance(model, models.VAE):
         raise UserError(f"{what} needs a VAE; this model is a deterministic autoencoder.")
     if recon_kind not in ("mse", "bce", "gaussian", "cbernoulli", "mixed"):
-        raise UserError(f"recon_kind: got {recon_kind!r}; expected 'mse', 'bce', 'gaussian', "
-                        "'cbernoulli' or 'mixed'.")
+        raise UserError(
+            f"recon_kind: got {recon_kind!r}; expected 'mse', 'bce', 'gaussian', "
+            "'cbernoulli' or 'mixed'."
+        )
 
 
-def elbo_terms(model, params, x: np.ndarray, rng: jax.Array, recon_kind: str, obs_std: float,
-               rows_per_batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def elbo_terms(
+    model,
+    params,
+    x: np.ndarray,
+    rng: jax.Array,
+    recon_kind: str,
+    obs_std: float,
+    rows_per_batch: int = 64,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-row terms of the negative ELBO of a `VAE` on x (N, D), one posterior sample per row
     (row i samples with fold_in(rng, i)); recon_kind and obs_std are the run's loss.recon and
     loss.obs_std.
@@ -167,8 +192,16 @@ def elbo_terms(model, params, x: np.ndarray, rng: jax.Array, recon_kind: str, ob
     return np.asarray(recon[0], np.float64), np.asarray(kl[0], np.float64)
 
 
-def iwae_bound(model, params, x: np.ndarray, k: int, rng: jax.Array, recon_kind: str,
-               obs_std: float, rows_per_batch: int = 64) -> np.ndarray:
+def iwae_bound(
+    model,
+    params,
+    x: np.ndarray,
+    k: int,
+    rng: jax.Array,
+    recon_kind: str,
+    obs_std: float,
+    rows_per_batch: int = 64,
+) -> np.ndarray:
     """Importance-weighted lower bound on log p(x) (Burda et al. 2016), per row, in nats.
 
     For row x: logsumexp_i [log p(x|z_i) + log p(z_i) - log q(z_i|x)] - log k with
@@ -187,8 +220,10 @@ def iwae_bound(model, params, x: np.ndarray, k: int, rng: jax.Array, recon_kind:
     """
     _check_vae(model, recon_kind, "the importance-weighted bound")
     if recon_kind == "mse":
-        raise UserError("the importance-weighted bound needs a likelihood p(x|z); loss.recon="
-                        "'mse' has none. Use a run trained with 'bce' or 'gaussian'.")
+        raise UserError(
+            "the importance-weighted bound needs a likelihood p(x|z); loss.recon="
+            "'mse' has none. Use a run trained with 'bce' or 'gaussian'."
+        )
     check_iw_samples(k)
     one = jax.tree.map(lambda a: a[None], params)
     bound, _, _ = sampled_many(model, one, x, rng, k, recon_kind, obs_std, rows_per_batch)
@@ -236,7 +271,8 @@ def aggregate_kl_terms(means: np.ndarray, logvars: np.ndarray, rng: jax.Array) -
     n = min(means.shape[1], AGGREGATE_ROWS)
     out = []
     for mean, logvar in zip(means, logvars, strict=True):
-        terms = _aggregate(jnp.asarray(mean[:n], jnp.float32),
-                           jnp.asarray(logvar[:n], jnp.float32), rng)
+        terms = _aggregate(
+            jnp.asarray(mean[:n], jnp.float32), jnp.asarray(logvar[:n], jnp.float32), rng
+        )
         out.append({k: float(v) for k, v in terms.items()} | {"rows": n})
     return out

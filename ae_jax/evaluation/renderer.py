@@ -7,9 +7,12 @@ swaps the data for the next run. It uses matplotlib's object API (never pyplot o
 backend), and one Renderer belongs to one thread (the figure writer's).
 """
 
+from typing import Literal
+
 import numpy as np
 
-_DPI = 100
+_DPI = 150  # paper-ready
+_FONT = 9  # points: the smallest text on a figure
 
 
 def _few_ticks(ax, log_y: bool = False) -> None:
@@ -25,13 +28,13 @@ def _few_ticks(ax, log_y: bool = False) -> None:
         ax.yaxis.set_major_locator(ticker.MaxNLocator(4))
 
 
-def _figure(figsize, nrows: int = 1, ncols: int = 1):
+def _figure(figsize, nrows: int = 1, ncols: int = 1, layout: Literal["constrained"] | None = None):
     # matplotlib is imported when the first figure is drawn (on the figure writer's thread),
     # not with ae_jax: it costs a run's critical path 0.4 s and a notebook nothing.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize)
+    fig = Figure(figsize=figsize, layout=layout)
     FigureCanvasAgg(fig)
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
@@ -63,25 +66,26 @@ class Renderer:
 
     # ---- line plots ----
 
-    def learning_curves(self, path: str, history: list[dict]) -> None:
-        """One panel per loss term: train and eval against epoch."""
-        terms = tuple(k[len("eval/"):] for k in history[0] if k.startswith("eval/"))
+    def learning_curves(self, path: str, history: list[dict], units: dict[str, str]) -> None:
+        """One panel per loss term: train and eval against epoch; `units` labels each term's
+        y axis (what it is and its unit)."""
+        terms = tuple(k[len("eval/") :] for k in history[0] if k.startswith("eval/"))
 
         def build():
-            fig, axes = _figure((3.0 * len(terms), 2.9), 1, len(terms))
+            fig, axes = _figure((3.2 * len(terms), 3.0), 1, len(terms))
             lines = []
             for ax, term in zip(axes[0], terms, strict=True):
-                lines.append((ax.plot([], [], label="train")[0],
-                              ax.plot([], [], label="eval")[0]))
-                ax.set_title(term, fontsize=10)
+                lines.append((ax.plot([], [], label="train")[0], ax.plot([], [], label="eval")[0]))
+                ax.set_title(term, fontsize=_FONT + 1)
                 ax.set_xlabel("epoch")
                 _few_ticks(ax)
-                ax.set_ylabel("mse per element" if term == "mse" else "per example")
-            axes[0][0].legend(fontsize=8)
-            fig.subplots_adjust(left=0.07, right=0.99, bottom=0.17, top=0.88, wspace=0.45)
+                ax.set_ylabel(units.get(term, "per example"), fontsize=_FONT)
+                ax.tick_params(labelsize=_FONT)
+            axes[0][0].legend(fontsize=_FONT)
+            fig.tight_layout()
             return fig, axes[0], lines
 
-        fig, axes, lines = self._template(("curves", terms), build)
+        fig, axes, lines = self._template(("curves", terms, tuple(sorted(units.items()))), build)
         epochs = np.array([r["epoch"] for r in history], float)
         for ax, term, (train, evaluation) in zip(axes, terms, lines, strict=True):
             y_train = np.array([r.get(f"train/{term}", np.nan) for r in history], float)
@@ -96,13 +100,23 @@ class Renderer:
 
     # ---- scatter ----
 
-    def codes_2d(self, path: str, points: np.ndarray, axis_names, labels, title: str,
-                 max_categories: int) -> None:
-        """Scatter of 2-D points; categorical labels get a legend, numeric ones a colour bar."""
+    def codes_2d(
+        self,
+        path: str,
+        points: np.ndarray,
+        axis_names,
+        labels,
+        title: str,
+        max_categories: int,
+        colour_name: str = "label",
+    ) -> None:
+        """Scatter of 2-D points coloured by `labels` (named `colour_name`): categories get a
+        legend, numbers a colour bar."""
         labels = None if labels is None else np.asarray(labels)
         values = () if labels is None else tuple(np.unique(labels).tolist())
-        continuous = labels is not None and labels.dtype.kind in "iuf" and \
-            len(values) > max_categories
+        continuous = (
+            labels is not None and labels.dtype.kind in "iuf" and len(values) > max_categories
+        )
         groups = () if labels is None or continuous else values[:max_categories]
 
         def build():
@@ -115,20 +129,31 @@ class Renderer:
                 sets = [ax.scatter([], [], **kw)]
             elif continuous:
                 sets = [ax.scatter([0.0], [0.0], c=[0.0], cmap="viridis", **kw)]
-                fig.colorbar(sets[0], ax=ax, label="label")
+                fig.colorbar(sets[0], ax=ax, label=colour_name)
             else:
                 cmap = colormaps["tab10" if len(groups) <= 10 else "tab20"]
-                sets = [ax.scatter([], [], color=cmap(i % cmap.N), label=str(v), **kw)
-                        for i, v in enumerate(groups)]
-                ax.legend(fontsize=8, markerscale=2, loc="best",
-                          ncol=2 if len(groups) > 10 else 1)
+                sets = [
+                    ax.scatter([], [], color=cmap(i % cmap.N), label=str(v), **kw)
+                    for i, v in enumerate(groups)
+                ]
+                ax.legend(
+                    fontsize=_FONT,
+                    markerscale=2,
+                    loc="best",
+                    ncol=2 if len(groups) > 10 else 1,
+                    title=colour_name,
+                    title_fontsize=_FONT,
+                )
             ax.set_xlabel(axis_names[0])
             ax.set_ylabel(axis_names[1])
-            fig.subplots_adjust(left=0.14, right=0.96 if not continuous else 0.98,
-                                bottom=0.12, top=0.92)
+            fig.subplots_adjust(
+                left=0.14, right=0.96 if not continuous else 0.98, bottom=0.12, top=0.92
+            )
             return fig, ax, sets
 
-        fig, ax, sets = self._template(("codes", groups, continuous, tuple(axis_names)), build)
+        fig, ax, sets = self._template(
+            ("codes", groups, continuous, tuple(axis_names), colour_name), build
+        )
         if labels is None:
             sets[0].set_offsets(points)
         elif continuous:
@@ -140,72 +165,101 @@ class Renderer:
                 collection.set_offsets(points[labels == v])
         ax.set_xlim(*_limits(points[:, 0].min(), points[:, 0].max()))
         ax.set_ylim(*_limits(points[:, 1].min(), points[:, 1].max()))
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=_FONT + 1)
         fig.savefig(path, dpi=_DPI)
 
     # ---- bars ----
 
-    def per_feature_bars(self, path: str, columns: list[str], model: np.ndarray,
-                         baseline: np.ndarray | None, ylabel: str, title: str, log: bool = True,
-                         baseline_label: str = "PCA") -> None:
-        """Per-column bars of the model and (beside) a baseline, on a log or a [0, 1] axis."""
-        columns = tuple(columns)
+    def per_feature_bars(
+        self,
+        path: str,
+        columns: list[str],
+        model: np.ndarray,
+        baseline: np.ndarray | None,
+        value_label: str,
+        title: str,
+        log: bool = True,
+        baseline_label: str = "PCA",
+    ) -> None:
+        """Horizontal bars per column (names readable on the y axis) of the model and, beside
+        them, a baseline, on a log or a [0, 1] value axis."""
+        names = tuple(columns)
 
         def build():
-            d = len(columns)
+            d = len(names)
             pos = np.arange(d)
             width = 0.4 if baseline is not None else 0.8
-            fig, axes = _figure((max(5.0, 0.32 * d + 1.5), 3.8))
+            fig, axes = _figure((6.4, max(2.6, 0.24 * d + 1.4)), layout="constrained")
             ax = axes[0][0]
-            bars = [ax.bar(pos - (width / 2 if baseline is not None else 0), np.ones(d), width,
-                           label="model")]
+            shift = width / 2 if baseline is not None else 0
+            bars = [ax.barh(pos - shift, np.ones(d), width, label="model")]
             if baseline is not None:
-                bars.append(ax.bar(pos + width / 2, np.ones(d), width, label=baseline_label))
+                bars.append(ax.barh(pos + shift, np.ones(d), width, label=baseline_label))
             if log:
-                ax.set_yscale("log")
                 from matplotlib import ticker
 
-                ax.yaxis.set_major_locator(ticker.LogLocator(numticks=5))
-                ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+                ax.set_xscale("log")
+                ax.xaxis.set_major_locator(ticker.LogLocator(numticks=6))
+                ax.xaxis.set_minor_formatter(ticker.NullFormatter())
             else:
-                ax.set_ylim(0.0, 1.05)
-            ax.set_xticks(pos)
-            ax.set_xticklabels(columns, rotation=90, fontsize=8)
-            ax.set_ylabel(ylabel)
-            ax.set_title(title, fontsize=10)
-            ax.legend(fontsize=8)
-            fig.tight_layout()
+                ax.set_xlim(0.0, 1.05)
+            ax.set_yticks(pos)
+            ax.set_yticklabels(names, fontsize=_FONT)
+            ax.set_ylim(d - 0.5, -0.5)  # the first column at the top
+            ax.tick_params(axis="x", labelsize=_FONT)
+            ax.set_xlabel(value_label, fontsize=_FONT)
+            fig.suptitle(title, fontsize=_FONT + 1)
+            ax.legend(
+                fontsize=_FONT, ncols=2, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False
+            )
+            ax.grid(axis="x", alpha=0.3)
             return fig, ax, bars
 
-        fig, ax, bars = self._template(("bars", columns, baseline is not None, ylabel, title,
-                                        log, baseline_label), build)
-        heights = [model] + ([baseline] if baseline is not None else [])
-        for container, h in zip(bars, heights, strict=True):
-            for rect, value in zip(container, np.maximum(h, 1e-12), strict=True):
-                rect.set_height(value)
-        if log:
-            every = np.concatenate([np.ravel(h) for h in heights])
+        fig, ax, bars = self._template(
+            ("bars", names, baseline is not None, value_label, title, log, baseline_label), build
+        )
+        widths = [np.asarray(model, float)] + (
+            [np.asarray(baseline, float)] if baseline is not None else []
+        )
+        floor = 0.0
+        if log:  # at most 6 decades below the largest bar; smaller ones (exact 0s) sit there
+            every = np.concatenate([np.ravel(w) for w in widths])
             every = every[np.isfinite(every) & (every > 0)]
-            ax.set_ylim(*_limits(every.min(), every.max(), log=True) if every.size else (1e-3, 1))
+            top = float(every.max()) if every.size else 1.0
+            floor = max(float(every.min()) if every.size else 1e-3, top * 1e-6) / 1.5
+            ax.set_xlim(floor, top * 1.5)
+        for container, w in zip(bars, widths, strict=True):
+            for rect, value in zip(container, np.maximum(np.nan_to_num(w), floor), strict=True):
+                rect.set_width(value)
         fig.savefig(path, dpi=_DPI)
 
     # ---- images ----
 
-    def heatmap(self, path: str, values: np.ndarray, columns: list[str], row_names: list[str],
-                title: str, cmap: str, symmetric: bool, bar_label: str) -> None:
+    def heatmap(
+        self,
+        path: str,
+        values: np.ndarray,
+        columns: list[str],
+        row_names: list[str],
+        title: str,
+        cmap: str,
+        symmetric: bool,
+        bar_label: str,
+    ) -> None:
         """values (R, D) as a heatmap with the columns on x and named rows on y."""
         key = ("heat", values.shape, tuple(columns), tuple(row_names), title, cmap, symmetric)
 
         def build():
-            fig, axes = _figure((max(4.0, 0.3 * len(columns) + 1.8),
-                                 max(2.4, 0.3 * len(row_names) + 1.6)))
+            fig, axes = _figure(
+                (max(4.0, 0.3 * len(columns) + 1.8), max(2.4, 0.3 * len(row_names) + 1.6))
+            )
             ax = axes[0][0]
             im = ax.imshow(np.zeros(values.shape), aspect="auto", cmap=cmap)
             ax.set_xticks(range(len(columns)))
-            ax.set_xticklabels(columns, rotation=90, fontsize=8)
+            ax.set_xticklabels(columns, rotation=90, fontsize=_FONT)
             ax.set_yticks(range(len(row_names)))
-            ax.set_yticklabels(row_names, fontsize=8)
-            ax.set_title(title, fontsize=10)
+            ax.set_yticklabels(row_names, fontsize=_FONT)
+            ax.set_title(title, fontsize=_FONT + 1)
             fig.colorbar(im, ax=ax, label=bar_label)
             fig.tight_layout()
             return fig, im
@@ -221,8 +275,9 @@ class Renderer:
             im.set_clim(lo, hi if hi > lo else lo + 1.0)
         fig.savefig(path, dpi=_DPI)
 
-    def mosaic(self, path: str, image: np.ndarray, title: str, extent=None,
-               axis_names=None) -> None:
+    def mosaic(
+        self, path: str, image: np.ndarray, title: str, extent=None, axis_names=None
+    ) -> None:
         """One grey or RGB image (a tiled mosaic, values in [0, 1]) with a title."""
         key = ("mosaic", image.shape, title, extent is not None, tuple(axis_names or ()))
         h, w = image.shape[:2]
@@ -231,15 +286,21 @@ class Renderer:
             px = min(8.0, 640.0 / w, 640.0 / h)  # screen pixels per image pixel: <= 6.4 in
             fig, axes = _figure((max(w * px / _DPI + 0.5, 4.0), h * px / _DPI + 0.9))
             ax = axes[0][0]
-            im = ax.imshow(np.zeros(image.shape), cmap="gray", vmin=0, vmax=1,
-                           interpolation="nearest", aspect="auto" if extent else "equal",
-                           extent=extent)
+            im = ax.imshow(
+                np.zeros(image.shape),
+                cmap="gray",
+                vmin=0,
+                vmax=1,
+                interpolation="nearest",
+                aspect="auto" if extent else "equal",
+                extent=extent,
+            )
             if axis_names:
                 ax.set_xlabel(axis_names[0])
                 ax.set_ylabel(axis_names[1])
             else:
                 ax.set_axis_off()
-            ax.set_title(title, fontsize=10)
+            ax.set_title(title, fontsize=_FONT + 1)
             fig.tight_layout()
             return fig, im
 

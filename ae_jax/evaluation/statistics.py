@@ -100,8 +100,14 @@ def json_safe(value):
 _EPS = 1e-7
 
 
-def per_column(layout, x: np.ndarray, out: np.ndarray, x_train: np.ndarray | None,
-               offset: np.ndarray, scale: np.ndarray) -> tuple[dict, dict]:
+def per_column(
+    layout,
+    x: np.ndarray,
+    out: np.ndarray,
+    x_train: np.ndarray | None,
+    offset: np.ndarray | None,
+    scale: np.ndarray | None,
+) -> tuple[dict, dict]:
     """Reconstruction per input column of a table, by its kind (`Preprocessor.layout()`).
 
     numeric: "mse" and "mae" (scaled units), "rmse_original" (the column's own units, through
@@ -119,25 +125,38 @@ def per_column(layout, x: np.ndarray, out: np.ndarray, x_train: np.ndarray | Non
     train = None if x_train is None else np.asarray(x_train, np.float64)
     cols, numeric_mse, accuracies = {}, [], []
     for name, kind, start, width in layout:
-        t, o = x[:, start:start + width], out[:, start:start + width]
-        m: dict = {"kind": "numeric" if kind == "numeric" else
-                   "boolean" if kind == "boolean" else "categorical"}
+        t, o = x[:, start : start + width], out[:, start : start + width]
+        m: dict = {
+            "kind": "numeric"
+            if kind == "numeric"
+            else "boolean"
+            if kind == "boolean"
+            else "categorical"
+        }
         if kind == "numeric":
+            assert scale is not None  # numeric and ordinal columns need the scaling
             err = o[:, 0] - t[:, 0]
-            m.update(mse=float(np.mean(err ** 2)), mae=float(np.mean(np.abs(err))),
-                     rmse_original=float(np.sqrt(np.mean(err ** 2)) * abs(scale[start])))
+            m.update(
+                mse=float(np.mean(err**2)),
+                mae=float(np.mean(np.abs(err))),
+                rmse_original=float(np.sqrt(np.mean(err**2)) * abs(scale[start])),
+            )
             numeric_mse.append(m["mse"])
         elif kind == "ordinal":
+            assert scale is not None and offset is not None  # as above
             sc, off = scale[start], offset[start]
-            m["accuracy"] = float(np.mean(np.rint(o[:, 0] * sc + off) == np.rint(t[:, 0] * sc
-                                                                                    + off)))
+            m["accuracy"] = float(
+                np.mean(np.rint(o[:, 0] * sc + off) == np.rint(t[:, 0] * sc + off))
+            )
             if train is not None:
                 _, counts = np.unique(np.rint(train[:, start] * sc + off), return_counts=True)
                 m["baseline_accuracy"] = float(counts.max() / counts.sum())
         elif kind == "boolean":
             truth, p = t[:, 0] > 0.5, np.clip(o[:, 0], _EPS, 1 - _EPS)
-            m.update(accuracy=float(np.mean((p > 0.5) == truth)),
-                     cross_entropy=float(-np.mean(np.where(truth, np.log(p), np.log1p(-p)))))
+            m.update(
+                accuracy=float(np.mean((p > 0.5) == truth)),
+                cross_entropy=float(-np.mean(np.where(truth, np.log(p), np.log1p(-p)))),
+            )
             if train is not None:
                 share = float(np.mean(train[:, start] > 0.5))
                 m["baseline_accuracy"] = max(share, 1.0 - share)
@@ -145,11 +164,14 @@ def per_column(layout, x: np.ndarray, out: np.ndarray, x_train: np.ndarray | Non
             truth = np.argmax(t, axis=1)
             p = np.clip(o, _EPS, None)
             p = p / p.sum(axis=1, keepdims=True)
-            m.update(accuracy=float(np.mean(np.argmax(o, axis=1) == truth)),
-                     cross_entropy=float(-np.mean(np.log(p[np.arange(len(p)), truth]))))
+            m.update(
+                accuracy=float(np.mean(np.argmax(o, axis=1) == truth)),
+                cross_entropy=float(-np.mean(np.log(p[np.arange(len(p)), truth]))),
+            )
             if train is not None:
-                counts = np.bincount(np.argmax(train[:, start:start + width], axis=1),
-                                     minlength=width)
+                counts = np.bincount(
+                    np.argmax(train[:, start : start + width], axis=1), minlength=width
+                )
                 m["baseline_accuracy"] = float(counts.max() / counts.sum())
         if "accuracy" in m:
             accuracies.append(m["accuracy"])

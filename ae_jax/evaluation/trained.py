@@ -33,8 +33,11 @@ def load_config(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
             f"workdir {workdir!r} has no config.json, so it is not an ae_jax run directory "
             f"(it holds {sorted(os.listdir(workdir))[:8]}); expected the --workdir of a run."
         )
-    saved = workdir_lib.read_json(path, "the run's config", "restore it from a copy; without "
-                                  "it the checkpoints cannot be interpreted")
+    saved = workdir_lib.read_json(
+        path,
+        "the run's config",
+        "restore it from a copy; without it the checkpoints cannot be interpreted",
+    )
     c = config_lib.default_config()
     for section in workdir_lib.SECTIONS:
         for key, value in saved.get(section, {}).items():
@@ -53,14 +56,17 @@ class TrainedModel:
         self.num_features = self.preprocessor.num_features
         shape = self.dataset_info.get("image_shape")
         self.image_shape = tuple(shape) if shape else None
-        self.model = models.model_from_config(self.config, self.num_features, self.image_shape,
-                                              self.preprocessor.layout())
+        self.model = models.model_from_config(
+            self.config, self.num_features, self.image_shape, self.preprocessor.layout()
+        )
         ck = Checkpointer(workdir, read_only=True)
         try:
             epochs = ck.epochs()
             if not epochs:
-                raise UserError(f"workdir {workdir!r} has no checkpoint yet; train it first "
-                                "(or wait for its first checkpoint).")
+                raise UserError(
+                    f"workdir {workdir!r} has no checkpoint yet; train it first "
+                    "(or wait for its first checkpoint)."
+                )
             if which not in ("latest", "best"):
                 raise UserError(f"which={which!r}; expected 'latest' or 'best'.")
             self.epoch = (ck.best_epoch() if which == "best" else None) or epochs[-1]
@@ -76,8 +82,9 @@ class TrainedModel:
         """Raw rows (a file path, `data.Table`, or 2-D array/list in the training columns'
         order) -> the model's input features (encoded and scaled)."""
         if isinstance(rows, str | os.PathLike):
-            rows = data_lib.read_table(str(rows), self.config.data.npz_key,
-                                      delimiter=self.config.data.delimiter)
+            rows = data_lib.read_table(
+                str(rows), self.config.data.npz_key, delimiter=self.config.data.delimiter
+            )
         return self.preprocessor.transform(rows)
 
     def encode(self, rows) -> np.ndarray:
@@ -87,8 +94,10 @@ class TrainedModel:
     def encode_features(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, np.float32)
         if x.ndim != 2 or x.shape[1] != self.num_features:
-            raise UserError(f"expected features of shape (N, {self.num_features}); got "
-                            f"{x.shape}. Use encode() for raw rows.")
+            raise UserError(
+                f"expected features of shape (N, {self.num_features}); got "
+                f"{x.shape}. Use encode() for raw rows."
+            )
         return np.asarray(self._encode(self.params, jnp.asarray(x)))
 
     def decode(self, z) -> np.ndarray:
@@ -117,13 +126,16 @@ class TrainedModel:
 def _check_params(params, model, num_features: int, workdir: str):
     """Checks the checkpoint's parameter shapes against the configured model."""
     expected = jax.eval_shape(
-        lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, num_features)),
-                           jax.random.PRNGKey(1))["params"]
+        lambda: model.init(
+            jax.random.PRNGKey(0), jnp.zeros((1, num_features)), jax.random.PRNGKey(1)
+        )["params"]
     )
-    want = {jax.tree_util.keystr(p): v.shape for p, v in
-            jax.tree_util.tree_leaves_with_path(expected)}
-    got = {jax.tree_util.keystr(p): np.shape(v) for p, v in
-           jax.tree_util.tree_leaves_with_path(params)}
+    want = {
+        jax.tree_util.keystr(p): v.shape for p, v in jax.tree_util.tree_leaves_with_path(expected)
+    }
+    got = {
+        jax.tree_util.keystr(p): np.shape(v) for p, v in jax.tree_util.tree_leaves_with_path(params)
+    }
     if want != got:
         diff = sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))[:4]
         shown = "; ".join(f"{k}: checkpoint {got.get(k)} vs model {want.get(k)}" for k in diff)

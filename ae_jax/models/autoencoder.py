@@ -115,8 +115,8 @@ class Autoencoder(nn.Module):
         output column is learned (the parameter "obs_log_std").
     """
 
-    encoder: Encoder
-    decoder: Decoder
+    encoder: nn.Module  # an Encoder, or models.conv's ConvEncoder
+    decoder: nn.Module  # a Decoder, or models.conv's ConvDecoder
     output_activation: str = "sigmoid"
     heads: tuple | None = None
     learned_log_std: float | None = None
@@ -141,9 +141,9 @@ class Autoencoder(nn.Module):
 def _with_log_std(model, out: dict, num_features: int) -> dict:
     """Adds the likelihood's learned log std per output column (parameter "obs_log_std")."""
     if model.learned_log_std is not None:
-        out["log_std"] = model.param("obs_log_std",
-                                     nn.initializers.constant(model.learned_log_std),
-                                     (num_features,))
+        out["log_std"] = model.param(
+            "obs_log_std", nn.initializers.constant(model.learned_log_std), (num_features,)
+        )
     return out
 
 
@@ -153,8 +153,8 @@ class VAE(nn.Module):
     heads, learned_log_std: as for `Autoencoder`.
     """
 
-    encoder: GaussianEncoder
-    decoder: Decoder
+    encoder: nn.Module  # a GaussianEncoder, or models.conv's ConvGaussianEncoder
+    decoder: nn.Module  # a Decoder, or models.conv's ConvDecoder
     output_activation: str = "sigmoid"
     heads: tuple | None = None
     learned_log_std: float | None = None
@@ -178,8 +178,14 @@ class VAE(nn.Module):
         # as log sigma^2 in the KL; this keeps one meaning everywhere.
         z = mean + jnp.exp(0.5 * logvar) * eps
         logits = self.decoder(z)
-        out = {"out": output_mean(self, logits), "logits": logits, "code": mean, "mean": mean,
-               "logvar": logvar, "z": z}
+        out = {
+            "out": output_mean(self, logits),
+            "logits": logits,
+            "code": mean,
+            "mean": mean,
+            "logvar": logvar,
+            "z": z,
+        }
         return _with_log_std(self, out, logits.shape[-1])
 
     def sample(self, rng: jax.Array, n: int) -> jax.Array:

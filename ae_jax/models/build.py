@@ -10,8 +10,13 @@ from ae_jax.models import conv
 from ae_jax.models.autoencoder import VAE, Autoencoder, Decoder, Encoder, GaussianEncoder
 
 
-def build_model(model_cfg, num_features: int, image_shape: tuple[int, ...] | None = None,
-                heads: tuple | None = None, learned_log_std: float | None = None) -> nn.Module:
+def build_model(
+    model_cfg,
+    num_features: int,
+    image_shape: tuple[int, ...] | None = None,
+    heads: tuple | None = None,
+    learned_log_std: float | None = None,
+) -> nn.Module:
     """Builds an `Autoencoder` or `VAE` from the `model` config section (already validated).
 
     `model.arch = "mlp"` builds Dense encoders and decoders from `encoder_widths` and
@@ -53,7 +58,9 @@ def build_model(model_cfg, num_features: int, image_shape: tuple[int, ...] | Non
     )
     decoder = Decoder(dec_hidden, dec_acts, num_features, dtype=dtype)
     if model_cfg.name == "vae":
-        encoder = GaussianEncoder(enc_hidden, enc_acts, model_cfg.latent_dim, dtype=dtype)
+        encoder: nn.Module = GaussianEncoder(
+            enc_hidden, enc_acts, model_cfg.latent_dim, dtype=dtype
+        )
         return VAE(encoder, decoder, model_cfg.output_activation, heads, learned_log_std)
     encoder = Encoder(
         enc_hidden, enc_acts, model_cfg.latent_dim, model_cfg.code_activation, dtype=dtype
@@ -61,8 +68,12 @@ def build_model(model_cfg, num_features: int, image_shape: tuple[int, ...] | Non
     return Autoencoder(encoder, decoder, model_cfg.output_activation, heads, learned_log_std)
 
 
-def model_from_config(config, num_features: int, image_shape: tuple[int, ...] | None = None,
-                      layout: tuple | None = None) -> nn.Module:
+def model_from_config(
+    config,
+    num_features: int,
+    image_shape: tuple[int, ...] | None = None,
+    layout: tuple | None = None,
+) -> nn.Module:
     """`build_model` from a whole config: the likelihood's heads (the data's column `layout`,
     for loss.recon='mixed') and a learned Gaussian scale (loss.obs_std_learned) included."""
     heads = tuple(layout) if config.loss.recon == "mixed" and layout else None

@@ -19,6 +19,7 @@ Parameters (as in models.py, so either half can be applied on its own):
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import flax.linen as nn
 import jax
@@ -46,20 +47,22 @@ def image_hwc(num_features: int, image_shape: Sequence[int] | None) -> tuple[int
         raise UserError(
             "model.arch='conv' needs image data: rows that are flattened images (data.name="
             "'digits' or 'mnist', an .npy/.npz array of shape (N, H, W) or (N, H, W, C)); got "
-            f"tabular data with {num_features} columns. Use model.arch='mlp' for tables.")
+            f"tabular data with {num_features} columns. Use model.arch='mlp' for tables."
+        )
     shape = tuple(int(s) for s in image_shape)
     if len(shape) not in (2, 3) or min(shape) < 1:
         raise UserError(
-            f"model.arch='conv' needs images of shape (H, W) or (H, W, C); got image shape "
-            f"{shape}.")
+            f"model.arch='conv' needs images of shape (H, W) or (H, W, C); got image shape {shape}."
+        )
     hwc = shape if len(shape) == 3 else (*shape, 1)
     if math.prod(hwc) != num_features:
         raise UserError(
             f"model.arch='conv' needs rows that are exactly the image's pixels: image shape "
             f"{shape} has {math.prod(hwc)} values but the rows have {num_features} features "
             "(data.keep_label=True adds the label column to them); use model.arch='mlp' or "
-            "data.keep_label=False.")
-    return hwc
+            "data.keep_label=False."
+        )
+    return cast(tuple[int, int, int], hwc)  # three sizes: checked above
 
 
 def map_sizes(height: int, width: int, num_layers: int) -> list[tuple[int, int]]:
@@ -71,10 +74,16 @@ def map_sizes(height: int, width: int, num_layers: int) -> list[tuple[int, int]]
     return sizes
 
 
-
-
-def _conv(features: int, kernel: int, dtype: jnp.dtype | None, name: str, *, stride: int = 1,
-          transpose: bool = False, native: bool | None = None) -> nn.Conv:
+def _conv(
+    features: int,
+    kernel: int,
+    dtype: jnp.dtype | None,
+    name: str,
+    *,
+    stride: int = 1,
+    transpose: bool = False,
+    native: bool | None = None,
+) -> nn.Conv:
     """A SAME convolution; `transpose=True`: the stride-`stride` transposed convolution.
 
     The transposed form is `nn.ConvTranspose(features, (k, k), (s, s), padding="SAME")`
@@ -85,13 +94,27 @@ def _conv(features: int, kernel: int, dtype: jnp.dtype | None, name: str, *, str
     native = jax.default_backend() != "cpu" if native is None else native
     impl = None if native else matmul_conv
     if not transpose:
-        return nn.Conv(features, (kernel, kernel), strides=stride, padding="SAME",
-                       dtype=dtype, conv_general_dilated=impl, name=name)
+        return nn.Conv(
+            features,
+            (kernel, kernel),
+            strides=stride,
+            padding="SAME",
+            dtype=dtype,
+            conv_general_dilated=impl,
+            name=name,
+        )
     pad_len = kernel + stride - 2  # lax.conv_transpose's SAME padding, in explicit pairs
     before = kernel - 1 if stride > kernel - 1 else -(-pad_len // 2)
     pads = ((before, pad_len - before),) * 2
-    return nn.Conv(features, (kernel, kernel), padding=pads, input_dilation=stride,
-                   dtype=dtype, conv_general_dilated=impl, name=name)
+    return nn.Conv(
+        features,
+        (kernel, kernel),
+        padding=pads,
+        input_dilation=stride,
+        dtype=dtype,
+        conv_general_dilated=impl,
+        name=name,
+    )
 
 
 class ConvTrunk(nn.Module):
@@ -215,8 +238,9 @@ class ConvDecoder(nn.Module):
         return logits.reshape(*lead, height * width * channels)
 
 
-def build_conv_model(model_cfg, num_features: int, image_shape: Sequence[int] | None,
-                     dtype: jnp.dtype | None = None) -> Autoencoder | VAE:
+def build_conv_model(
+    model_cfg, num_features: int, image_shape: Sequence[int] | None, dtype: jnp.dtype | None = None
+) -> Autoencoder | VAE:
     """The `model.arch = "conv"` branch of `models.build_model` (see there).
 
     Args:
@@ -230,14 +254,23 @@ def build_conv_model(model_cfg, num_features: int, image_shape: Sequence[int] | 
     features = tuple(int(f) for f in model_cfg.conv_features)
     enc_acts = parse_activations(model_cfg.activation, len(features), "model.activation")
     dec_field = "model.decoder_activation" if model_cfg.decoder_activation else "model.activation"
-    dec_acts = parse_activations(model_cfg.decoder_activation or model_cfg.activation,
-                                 len(features), dec_field)
+    dec_acts = parse_activations(
+        model_cfg.decoder_activation or model_cfg.activation, len(features), dec_field
+    )
     kernel = int(model_cfg.conv_kernel)
     decoder = ConvDecoder(hwc, features, dec_acts, kernel=kernel, dtype=dtype)
     if model_cfg.name == "vae":
-        encoder = ConvGaussianEncoder(hwc, features, enc_acts, model_cfg.latent_dim,
-                                      kernel=kernel, dtype=dtype)
+        encoder: nn.Module = ConvGaussianEncoder(
+            hwc, features, enc_acts, model_cfg.latent_dim, kernel=kernel, dtype=dtype
+        )
         return VAE(encoder, decoder, model_cfg.output_activation)
-    encoder = ConvEncoder(hwc, features, enc_acts, model_cfg.latent_dim,
-                          model_cfg.code_activation, kernel=kernel, dtype=dtype)
+    encoder = ConvEncoder(
+        hwc,
+        features,
+        enc_acts,
+        model_cfg.latent_dim,
+        model_cfg.code_activation,
+        kernel=kernel,
+        dtype=dtype,
+    )
     return Autoencoder(encoder, decoder, model_cfg.output_activation)

@@ -7,16 +7,24 @@ function of the same parameters. Isolated here so it can be dropped once XLA:CPU
 """
 
 from collections.abc import Sequence
+from typing import cast
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 
-def matmul_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int],
-                padding: str | Sequence[tuple[int, int]], lhs_dilation: Sequence[int] | None = None,
-                rhs_dilation: Sequence[int] | None = None, dimension_numbers=None,
-                feature_group_count: int = 1, precision=None) -> jax.Array:
+def matmul_conv(
+    lhs: jax.Array,
+    rhs: jax.Array,
+    window_strides: Sequence[int],
+    padding: str | Sequence[tuple[int, int]],
+    lhs_dilation: Sequence[int] | None = None,
+    rhs_dilation: Sequence[int] | None = None,
+    dimension_numbers=None,
+    feature_group_count: int = 1,
+    precision=None,
+) -> jax.Array:
     """`lax.conv_general_dilated` for 2-D channels-last data, as patches @ kernel.
 
     Takes what `nn.Conv` passes to its `conv_general_dilated` hook: lhs (B, H, W, C), rhs
@@ -28,7 +36,7 @@ def matmul_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int],
     if lhs.ndim != 4 or feature_group_count != 1 or any(d != 1 for d in rhs_dilation or ()):
         raise ValueError("matmul_conv handles 2-D NHWC convolutions, no groups or dilation")
     kh, kw, cin, cout = rhs.shape
-    dilation = tuple(lhs_dilation or (1, 1))
+    dilation = cast(tuple[int, int], tuple(lhs_dilation or (1, 1)))  # 2-D: a pair
     if isinstance(padding, str):
         dilated = [(n - 1) * d + 1 for n, d in zip(lhs.shape[1:3], dilation, strict=True)]
         padding = lax.padtype_to_pads(dilated, (kh, kw), window_strides, padding)
@@ -42,8 +50,11 @@ def matmul_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int],
         return jnp.zeros((x.shape[0], max(oh, 0), max(ow, 0), cout), jnp.result_type(x, rhs))
     # Tap (i, j) of every output pixel; concatenated i-major, then j, then channel, which is
     # the row order of the HWIO kernel reshaped to (kh * kw * C, F).
-    taps = [x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
-            for i in range(kh) for j in range(kw)]
+    taps = [
+        x[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :]
+        for i in range(kh)
+        for j in range(kw)
+    ]
     patches = jnp.concatenate(taps, axis=-1)
     return jnp.dot(patches, rhs.reshape(kh * kw * cin, cout), precision=precision)
 
@@ -60,8 +71,13 @@ def _phases(n: int, d: int, k: int, pads: tuple[int, int]) -> tuple[int, list]:
     return length, phases
 
 
-def _phase_conv(x: jax.Array, rhs: jax.Array, dilation: tuple[int, int],
-                padding: Sequence[tuple[int, int]], precision) -> jax.Array:
+def _phase_conv(
+    x: jax.Array,
+    rhs: jax.Array,
+    dilation: tuple[int, int],
+    padding: Sequence[tuple[int, int]],
+    precision,
+) -> jax.Array:
     """A convolution of the input dilated by (dh, dw), computed without the inserted zeros.
 
     Each output phase (r_h, r_w) sees only the kernel taps that land on real pixels, so a
@@ -85,8 +101,12 @@ def _phase_conv(x: jax.Array, rhs: jax.Array, dilation: tuple[int, int],
             pairs = [(i, oi, j, oj) for i, oi in taps_h for j, oj in taps_w]
             if pairs:
                 patches = jnp.concatenate(
-                    [xp[:, lo_h + oi:lo_h + oi + count_h, lo_w + oj:lo_w + oj + count_w, :]
-                     for _, oi, _, oj in pairs], axis=-1)
+                    [
+                        xp[:, lo_h + oi : lo_h + oi + count_h, lo_w + oj : lo_w + oj + count_w, :]
+                        for _, oi, _, oj in pairs
+                    ],
+                    axis=-1,
+                )
                 kernel = jnp.concatenate([rhs[i, j] for i, _, j, _ in pairs], axis=0)
                 y = jnp.dot(patches, kernel, precision=precision)
             else:  # A kernel smaller than the dilation: this phase sees only zeros.
@@ -96,4 +116,3 @@ def _phase_conv(x: jax.Array, rhs: jax.Array, dilation: tuple[int, int],
     out = jnp.stack(rows, axis=2)  # (B, m_h, dh, m_w, dw, F): output row d*m + r at [m, r]
     out = out.reshape(x.shape[0], m_h * dilation[0], m_w * dilation[1], cout)
     return out[:, :len_h, :len_w, :]
-

@@ -31,6 +31,7 @@ def mean(logits: jax.Array, heads) -> jax.Array:
     if boolean.size:
         out = out.at[..., boolean].set(jax.nn.sigmoid(logits[..., boolean]))
     for start, width in blocks(heads):
-        out = out.at[..., start:start + width].set(
-            jax.nn.softmax(logits[..., start:start + width], axis=-1))
+        out = out.at[..., start : start + width].set(
+            jax.nn.softmax(logits[..., start : start + width], axis=-1)
+        )
     return out

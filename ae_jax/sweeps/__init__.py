@@ -8,6 +8,21 @@ from ae_jax.sweeps.declare import chain, config_diff, named, product, random_sea
 from ae_jax.sweeps.overrides import apply_overrides, run_name, train_together
 from ae_jax.sweeps.runner import Run, expand, parse_shard, plan, run_sweep, train_runs, write_status
 
-__all__ = ["Run", "apply_overrides", "chain", "config_diff", "expand", "named", "parse_shard",
-           "plan", "product", "random_search", "run_name", "run_sweep", "train_runs",
-           "train_together", "write_status", "zip_"]
+__all__ = [
+    "Run",
+    "apply_overrides",
+    "chain",
+    "config_diff",
+    "expand",
+    "named",
+    "parse_shard",
+    "plan",
+    "product",
+    "random_search",
+    "run_name",
+    "run_sweep",
+    "train_runs",
+    "train_together",
+    "write_status",
+    "zip_",
+]

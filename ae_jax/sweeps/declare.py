@@ -22,8 +22,10 @@ def product(*axes: dict | list[dict]) -> list[dict]:
     or is already a list of override dicts (e.g. of `named` model variants).
     """
     parts = [a if isinstance(a, list) else zip_(**a) for a in axes]
-    return [dict(itertools.chain.from_iterable(d.items() for d in combo))
-            for combo in itertools.product(*parts)]
+    return [
+        dict(itertools.chain.from_iterable(d.items() for d in combo))
+        for combo in itertools.product(*parts)
+    ]
 
 
 def zip_(**axes: Iterable) -> list[dict]:
@@ -31,8 +33,10 @@ def zip_(**axes: Iterable) -> list[dict]:
     keys = list(axes)
     values = [list(v) for v in axes.values()]
     if len({len(v) for v in values}) > 1:
-        raise UserError(f"sweep zip: the lists for {keys} have different lengths "
-                        f"{[len(v) for v in values]}; zipped axes must be equally long.")
+        raise UserError(
+            f"sweep zip: the lists for {keys} have different lengths "
+            f"{[len(v) for v in values]}; zipped axes must be equally long."
+        )
     return [dict(zip(keys, combo, strict=True)) for combo in zip(*values, strict=True)]
 
 
@@ -58,9 +62,11 @@ def random_search(n: int, seed: int, **space) -> list[dict]:
             elif spec[0] == "int":
                 draw[key] = int(rng.integers(spec[1], spec[2] + 1))
             else:
-                raise UserError(f"random_search {key}: unknown distribution {spec[0]!r}; "
-                                "expected a list, ('uniform', lo, hi), ('log', lo, hi) or "
-                                "('int', lo, hi).")
+                raise UserError(
+                    f"random_search {key}: unknown distribution {spec[0]!r}; "
+                    "expected a list, ('uniform', lo, hi), ('log', lo, hi) or "
+                    "('int', lo, hi)."
+                )
         out.append(draw)
     return out
 
@@ -68,8 +74,10 @@ def random_search(n: int, seed: int, **space) -> list[dict]:
 def named(name: str, overrides: dict) -> dict:
     """Overrides shown under one name in run names and reports (e.g. a whole seed model)."""
     if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-        raise UserError(f"sweep.named({name!r}, ...): the name becomes part of a run directory's "
-                        "name: give a non-empty string with no '/' that does not start with '.'.")
+        raise UserError(
+            f"sweep.named({name!r}, ...): the name becomes part of a run directory's "
+            "name: give a non-empty string with no '/' that does not start with '.'."
+        )
     return {"_name": name, "_named_keys": sorted(overrides), **overrides}
 
 

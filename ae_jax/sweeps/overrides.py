@@ -48,8 +48,10 @@ def format_value(value) -> str:
 def check_name(name: str, what: str) -> None:
     """A run name is one directory: not empty, no '/', not '.' or '..' or hidden."""
     if not name or os.sep in name or "/" in name or name.startswith("."):
-        raise UserError(f"{what} {name!r} cannot name a run directory: it must be non-empty, "
-                        "hold no '/' and not start with '.'.")
+        raise UserError(
+            f"{what} {name!r} cannot name a run directory: it must be non-empty, "
+            "hold no '/' and not start with '.'."
+        )
 
 
 def apply_overrides(
@@ -72,8 +74,10 @@ def apply_overrides(
                 raise KeyError(key)
             target[leaf] = value
         except (KeyError, AttributeError):
-            raise UserError(f"override {key!r}: no such config field; fields look like "
-                            "'loss.l1_weight' or 'train.seed'.") from None
+            raise UserError(
+                f"override {key!r}: no such config field; fields look like "
+                "'loss.l1_weight' or 'train.seed'."
+            ) from None
         except TypeError:
             current = target[leaf]
             raise UserError(
@@ -84,10 +88,7 @@ def apply_overrides(
 
 
 def train_together(
-    base: ml_collections.ConfigDict,
-    overrides: list[dict],
-    workdir: str,
-    chunk_size: int = 0,
+    base: ml_collections.ConfigDict, overrides: list[dict], workdir: str, chunk_size: int = 0
 ) -> list[dict]:
     """Trains every override of `base` together; returns their summaries in order.
 
@@ -113,6 +114,6 @@ def train_together(
     summaries = []
     for start in range(0, len(configs), size):
         summaries += experiment.train_group(
-            configs[start:start + size], workdirs[start:start + size], dataset=dataset
+            configs[start : start + size], workdirs[start : start + size], dataset=dataset
         )
     return summaries

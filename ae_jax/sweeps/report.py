@@ -25,26 +25,49 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 
 SEED_KEY = "train.seed"
-DEFAULT_METRICS = ("eval/loss", "eval/mse", "eval/recon", "eval/kl", "vae/iwae",
-                   "vae/active_units", "vae/total_correlation", "eval/l1",
-                   "code/near_zero_fraction", "code/l1_per_row", "pca/mse", "ae_over_pca",
-                   "n_params", "wall_s")
+DEFAULT_METRICS = (
+    "eval/loss",
+    "eval/mse",
+    "eval/recon",
+    "eval/kl",
+    "vae/iwae",
+    "vae/active_units",
+    "vae/total_correlation",
+    "eval/l1",
+    "code/near_zero_fraction",
+    "code/l1_per_row",
+    "pca/mse",
+    "ae_over_pca",
+    "n_params",
+    "wall_s",
+)
 TIMING = ("wall_s", "compile_s", "epoch_s", "rows_per_s")
 # Metrics about the code's L1 activity: shown only when some run's objective had an L1 term.
 L1_METRICS = ("eval/l1", "train/l1", "code/l1_per_row")
 # y-axis labels: what each number is, with its unit.
 UNITS = {
-    "eval/loss": "objective (per example)", "train/loss": "objective (per example)",
-    "eval/mse": "per-element MSE", "recon/mse": "per-element MSE", "pca/mse": "per-element MSE",
-    "eval/recon": "reconstruction term (per example)", "eval/kl": "KL (nats per example)",
-    "vae/iwae": "IWAE bound (nats per example)", "vae/elbo": "ELBO (nats per example)",
-    "vae/kl": "KL (nats per example)", "vae/active_units": "active units",
-    "vae/total_correlation": "total correlation (nats)", "vae/mutual_info": "index-code MI (nats)",
-    "vae/dim_kl": "dimension-wise KL (nats)", "eval/l1": "sum |code| per example",
-    "code/l1_per_row": "sum |code| per example", "code/near_zero_fraction": "fraction of codes",
+    "eval/loss": "objective (per example)",
+    "train/loss": "objective (per example)",
+    "eval/mse": "per-element MSE",
+    "recon/mse": "per-element MSE",
+    "pca/mse": "per-element MSE",
+    "eval/recon": "reconstruction term (per example)",
+    "eval/kl": "KL (nats per example)",
+    "vae/iwae": "IWAE bound (nats per example)",
+    "vae/elbo": "ELBO (nats per example)",
+    "vae/kl": "KL (nats per example)",
+    "vae/active_units": "active units",
+    "vae/total_correlation": "total correlation (nats)",
+    "vae/mutual_info": "index-code MI (nats)",
+    "vae/dim_kl": "dimension-wise KL (nats)",
+    "eval/l1": "sum |code| per example",
+    "code/l1_per_row": "sum |code| per example",
+    "code/near_zero_fraction": "fraction of codes",
     "recon/numeric_mse": "MSE of numeric columns (scaled)",
     "recon/categorical_accuracy": "accuracy of categories",
-    "ae_over_pca": "AE MSE / PCA MSE", "n_params": "parameters", "wall_s": "seconds",
+    "ae_over_pca": "AE MSE / PCA MSE",
+    "n_params": "parameters",
+    "wall_s": "seconds",
 }
 DPI = 150
 FONT = 9  # points: the smallest text on a figure
@@ -54,8 +77,10 @@ def collect(workdir: str) -> list[dict]:
     """One dict per finished run: its name, overrides, status, numeric results and L1 weight."""
     path = os.path.join(workdir, "sweep.json")
     if not os.path.exists(path):
-        raise UserError(f"{workdir!r} has no sweep.json, so it is not a sweep directory; run "
-                        "python -m experiments.sweep --config=FILE --workdir=DIR first.")
+        raise UserError(
+            f"{workdir!r} has no sweep.json, so it is not a sweep directory; run "
+            "python -m experiments.sweep --config=FILE --workdir=DIR first."
+        )
     with open(path) as f:
         entries = json.load(f)["runs"]
     rows = []
@@ -70,8 +95,16 @@ def collect(workdir: str) -> list[dict]:
                 with open(os.path.join(run_dir, name)) as f:
                     values.update({k: v for k, v in json.load(f).items() if _is_number(v)})
         l1 = (workdir_lib.saved_config(run_dir) or {}).get("loss.l1_weight", 0.0)
-        rows.append({"index": e["index"], "name": e["name"], "overrides": e["overrides"],
-                     "status": e["status"], "values": values, "l1_weight": l1})
+        rows.append(
+            {
+                "index": e["index"],
+                "name": e["name"],
+                "overrides": e["overrides"],
+                "status": e["status"],
+                "values": values,
+                "l1_weight": l1,
+            }
+        )
     return rows
 
 
@@ -105,8 +138,9 @@ def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dic
         row["seeds"] = len(runs)
         row["diverged"] = sum(r["status"] == "diverged" for r in runs)
         for m in metrics:
-            vals = [r["values"][m] for r in runs if m in r["values"]
-                    and math.isfinite(r["values"][m])]
+            vals = [
+                r["values"][m] for r in runs if m in r["values"] and math.isfinite(r["values"][m])
+            ]
             row[f"{m} mean"] = float(np.mean(vals)) if vals else float("nan")
             row[f"{m} std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
             row[f"{m} n"] = len(vals)
@@ -119,8 +153,11 @@ def report_metrics(workdir: str) -> list[str] | None:
     path = os.path.join(workdir, workdir_lib.REPORT_METRICS)
     if not os.path.exists(path):
         return None
-    return list(workdir_lib.read_json(path, "the report's metrics",
-                                      "delete it to report the default metrics")["metrics"])
+    return list(
+        workdir_lib.read_json(
+            path, "the report's metrics", "delete it to report the default metrics"
+        )["metrics"]
+    )
 
 
 def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
@@ -133,28 +170,38 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     metrics = [m for m in chosen if m in present]
     _write_runs(workdir, rows)
     params, table = aggregate(rows, metrics)
-    for name, keep in (("results.csv", lambda m: m not in TIMING),
-                       ("timing.csv", lambda m: m in TIMING)):
-        header = [*params, "seeds", "diverged"] + [f"{m} {s}" for m in metrics if keep(m)
-                                                   for s in ("mean", "std", "n")]
+    for name, keep in (
+        ("results.csv", lambda m: m not in TIMING),
+        ("timing.csv", lambda m: m in TIMING),
+    ):
+        header = [*params, "seeds", "diverged"] + [
+            f"{m} {s}" for m in metrics if keep(m) for s in ("mean", "std", "n")
+        ]
         with open(os.path.join(workdir, name), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
             w.writeheader()
             w.writerows(table)
     shown = _meaningful(metrics, table, rows)
-    lines = ["| " + " | ".join([*params, "seeds", *shown]) + " |",
-             "|" + "---|" * (len(params) + 1 + len(shown))]
+    lines = [
+        "| " + " | ".join([*params, "seeds", *shown]) + " |",
+        "|" + "---|" * (len(params) + 1 + len(shown)),
+    ]
     for row in table:
         cells = [str(row[p]) for p in params] + [str(row["seeds"])]
         cells += [f"{row[f'{m} mean']:.4g} ± {row[f'{m} std']:.2g}" for m in shown]
         lines.append("| " + " | ".join(cells) + " |")
     figures = plot(workdir, params, table, [m for m in shown if m != "n_params"])
     seeds = sorted({row["seeds"] for row in table})
-    md = [f"# Sweep report: {os.path.abspath(workdir)}", "",
-          f"{len(rows)} finished runs, {len(table)} settings; mean ± sample standard deviation "
-          f"(ddof 1) over n = {'/'.join(map(str, seeds))} seeds per setting.", "",
-          *lines, "", *[f"![{os.path.basename(p)}](figures/{os.path.basename(p)})"
-                        for p in figures]]
+    md = [
+        f"# Sweep report: {os.path.abspath(workdir)}",
+        "",
+        f"{len(rows)} finished runs, {len(table)} settings; mean ± sample standard deviation "
+        f"(ddof 1) over n = {'/'.join(map(str, seeds))} seeds per setting.",
+        "",
+        *lines,
+        "",
+        *[f"![{os.path.basename(p)}](figures/{os.path.basename(p)})" for p in figures],
+    ]
     with open(os.path.join(workdir, "report.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     return {"params": params, "rows": table, "figures": figures, "metrics": shown}
@@ -164,8 +211,13 @@ def _meaningful(metrics: list[str], table: list[dict], rows: list[dict]) -> list
     """The metrics report.md shows: not all zero, no wall-clock time (a group's runs share one),
     no L1 activity when no run had an L1 term."""
     l1_used = any(r["l1_weight"] for r in rows)
-    return [m for m in metrics if m not in TIMING and (l1_used or m not in L1_METRICS)
-            and any(row[f"{m} mean"] != 0 for row in table)]
+    return [
+        m
+        for m in metrics
+        if m not in TIMING
+        and (l1_used or m not in L1_METRICS)
+        and any(row[f"{m} mean"] != 0 for row in table)
+    ]
 
 
 def _write_runs(workdir: str, rows: list[dict]) -> None:
@@ -176,10 +228,15 @@ def _write_runs(workdir: str, rows: list[dict]) -> None:
         w = csv.writer(f)
         w.writerow(["index", "name", "status", *keys, *values])
         for r in sorted(rows, key=lambda r: r["index"]):
-            w.writerow([r["index"], r["name"], r["status"],
-                        *[json.dumps(r["overrides"][k]) if k in r["overrides"] else ""
-                          for k in keys],
-                        *[r["values"].get(k, "") for k in values]])
+            w.writerow(
+                [
+                    r["index"],
+                    r["name"],
+                    r["status"],
+                    *[json.dumps(r["overrides"][k]) if k in r["overrides"] else "" for k in keys],
+                    *[r["values"].get(k, "") for k in values],
+                ]
+            )
 
 
 def plot(workdir: str, params: list[str], table: list[dict], metrics: list[str]) -> list[str]:
@@ -213,7 +270,7 @@ def _figure(path: str, p: str, others: list[str], table: list[dict], metrics: li
     fig = Figure(figsize=(3.6 * ncols, 2.9 * nrows + 0.5), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax in axes[len(metrics):]:
+    for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     width = 0.5 / max(len(series), 1)  # categorical: series side by side within a category
     for ax, m in zip(axes, metrics, strict=False):
@@ -224,19 +281,29 @@ def _figure(path: str, p: str, others: list[str], table: list[dict], metrics: li
                 x = [r[p] for r in rs]
                 style = {"marker": "o", "linestyle": "-"}
             else:
-                x = [categories.index(json.dumps(r[p])) + (s - (len(series) - 1) / 2) * width
-                     for r in rs]
+                x = [
+                    categories.index(json.dumps(r[p])) + (s - (len(series) - 1) / 2) * width
+                    for r in rs
+                ]
                 style = {"marker": "o", "linestyle": "none"}
-            ax.errorbar(x, [r[f"{m} mean"] for r in rs], yerr=[r[f"{m} std"] for r in rs],
-                        ms=4, capsize=3, label=label or None, **style)
+            ax.errorbar(
+                x,
+                [r[f"{m} mean"] for r in rs],
+                yerr=[r[f"{m} std"] for r in rs],
+                ms=4,
+                capsize=3,
+                label=label or None,
+                **style,
+            )
         if not numeric:
             ax.set_xticks(range(len(categories)))
             ax.set_xticklabels([json.loads(c) for c in categories], rotation=25, ha="right")
             ax.set_xlim(-0.6, len(categories) - 0.4)
         elif all(x > 0 for x in xs) and max(xs) / min(xs) >= 10:
             ax.set_xscale("log")
-        elif min(xs) == 0 and max(xs) > 0 and len(set(xs)) > 2 and \
-                max(xs) / sorted(set(xs))[1] >= 10:
+        elif (
+            min(xs) == 0 and max(xs) > 0 and len(set(xs)) > 2 and max(xs) / sorted(set(xs))[1] >= 10
+        ):
             ax.set_xscale("symlog", linthresh=sorted(set(xs))[1])
         ax.set_title(m, fontsize=FONT + 1)
         ax.set_ylabel(UNITS.get(m, m), fontsize=FONT)
@@ -246,6 +313,7 @@ def _figure(path: str, p: str, others: list[str], table: list[dict], metrics: li
     if len(series) > 1:
         axes[0].legend(fontsize=FONT)
     n = sorted({row[f"{m} n"] for row in table for m in metrics})
-    fig.suptitle(f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds",
-                 fontsize=FONT)
+    fig.suptitle(
+        f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds", fontsize=FONT
+    )
     fig.savefig(path, dpi=DPI)

@@ -44,18 +44,24 @@ def expand(overrides: list[dict], workdir: str) -> list[Run]:
     """Indexes and names every run; names must be unique (they are directories)."""
     for i, o in enumerate(overrides):
         if not isinstance(o, dict):
-            raise UserError(f"get_sweep() entry {i} is {type(o).__name__} {o!r}; every entry "
-                            "must be a dict of overrides such as {'loss.beta': 2.0} (build "
-                            "them with sweep.product, zip_, chain or random_search).")
+            raise UserError(
+                f"get_sweep() entry {i} is {type(o).__name__} {o!r}; every entry "
+                "must be a dict of overrides such as {'loss.beta': 2.0} (build "
+                "them with sweep.product, zip_, chain or random_search)."
+            )
     names = [overrides_lib.run_name(o) for o in overrides]
-    runs = [Run(i, n, dict(o), os.path.join(workdir, "runs", n))
-            for i, (n, o) in enumerate(zip(names, overrides, strict=True))]
-    seen = {}
+    runs = [
+        Run(i, n, dict(o), os.path.join(workdir, "runs", n))
+        for i, (n, o) in enumerate(zip(names, overrides, strict=True))
+    ]
+    seen: dict[str, int] = {}
     for r in runs:
         overrides_lib.check_name(r.name, f"sweep run {r.index}'s name")
         if r.name in seen:
-            raise UserError(f"sweep runs {seen[r.name]} and {r.index} have the same overrides "
-                            f"({r.name}); every run must differ.")
+            raise UserError(
+                f"sweep runs {seen[r.name]} and {r.index} have the same overrides "
+                f"({r.name}); every run must differ."
+            )
         seen[r.name] = r.index
     return runs
 
@@ -79,8 +85,12 @@ def parse_shard(text: str) -> tuple[int, int]:
 def run_status(run: Run, mine: frozenset = frozenset()) -> dict:
     """Status of one run from its directory: done/diverged/failed/running/pending."""
     summary = workdir_lib.finished_summary(run.workdir)
-    entry = {"index": run.index, "name": run.name, "overrides": run.overrides,
-             "workdir": os.path.relpath(run.workdir, os.path.dirname(os.path.dirname(run.workdir)))}
+    entry = {
+        "index": run.index,
+        "name": run.name,
+        "overrides": run.overrides,
+        "workdir": os.path.relpath(run.workdir, os.path.dirname(os.path.dirname(run.workdir))),
+    }
     if summary is not None:
         entry["status"] = summary["status"]
         if summary["status"] == "diverged":
@@ -100,8 +110,10 @@ def run_status(run: Run, mine: frozenset = frozenset()) -> dict:
 def write_status(workdir: str, runs: list[Run], mine: frozenset = frozenset()) -> dict:
     """Rebuilds DIR/sweep.json from the run directories; returns it."""
     entries = [run_status(r, mine) for r in runs]
-    counts = {s: sum(e["status"] == s for e in entries)
-              for s in ("done", "diverged", "failed", "running", "pending")}
+    counts = {
+        s: sum(e["status"] == s for e in entries)
+        for s in ("done", "diverged", "failed", "running", "pending")
+    }
     status = {"num_runs": len(runs), "counts": counts, "runs": entries}
     os.makedirs(workdir, exist_ok=True)
     workdir_lib.write_json(os.path.join(workdir, "sweep.json"), status)
@@ -133,7 +145,7 @@ def plan(base, runs: list[Run], max_models: int = 256) -> tuple[list[list[Run]],
         if run.index in configs:
             key = signature_key(configs[run.index])
             groups.setdefault(key, []).append(run)
-    chunks = [g[i:i + max_models] for g in groups.values() for i in range(0, len(g), max_models)]
+    chunks = [g[i : i + max_models] for g in groups.values() for i in range(0, len(g), max_models)]
     return chunks, configs
 
 
@@ -170,20 +182,31 @@ def check_unchanged(base, runs: list[Run], workdir: str) -> None:
             continue  # plan() records it as a failed run
         changes, extends = workdir_lib.config_changes(run.workdir, config)
         if changes and not extends:
-            drift.append(f"run {run.index} ({run.name}): {'; '.join(changes[:3])}"
-                         f"{' ...' if len(changes) > 3 else ''}")
+            drift.append(
+                f"run {run.index} ({run.name}): {'; '.join(changes[:3])}"
+                f"{' ...' if len(changes) > 3 else ''}"
+            )
     if drift:
         raise UserError(
             f"{len(drift)} run(s) in sweep {workdir!r} were trained with another config (saved "
             f"-> now): {' | '.join(drift[:3])}{' | ...' if len(drift) > 3 else ''}. Rerun with "
             "the same config and flags to resume the sweep, or pass a new --workdir; nothing "
-            "was changed.")
+            "was changed."
+        )
 
 
-def run_sweep(base, overrides: list[dict], workdir: str, shard: tuple[int, int] = (0, 1),
-              max_models: int = 256, launcher: str = "local", ray_address: str = "",
-              ray_cpus: float = 1.0, ray_gpus: float = 0.0,
-              report_metrics: list[str] | None = None) -> dict:
+def run_sweep(
+    base,
+    overrides: list[dict],
+    workdir: str,
+    shard: tuple[int, int] = (0, 1),
+    max_models: int = 256,
+    launcher: str = "local",
+    ray_address: str = "",
+    ray_cpus: float = 1.0,
+    ray_gpus: float = 0.0,
+    report_metrics: list[str] | None = None,
+) -> dict:
     """Runs this shard's share of the sweep; returns the rebuilt sweep.json.
 
     `report_metrics` (the config file's REPORT_METRICS) are saved for `report.write_report`.
@@ -197,8 +220,9 @@ def run_sweep(base, overrides: list[dict], workdir: str, shard: tuple[int, int] 
     check_unchanged(base, mine, workdir)
     write_status(workdir, runs)
     if report_metrics:
-        workdir_lib.write_json(os.path.join(workdir, workdir_lib.REPORT_METRICS),
-                               {"metrics": list(report_metrics)})
+        workdir_lib.write_json(
+            os.path.join(workdir, workdir_lib.REPORT_METRICS), {"metrics": list(report_metrics)}
+        )
     logging.info("sweep: %d runs, shard %d/%d takes %d", len(runs), i, n, len(mine))
     if launcher == "local":
         train_runs(base, mine, max_models)
@@ -217,8 +241,12 @@ def _run_with_ray(base, runs, max_models, address, cpus, gpus, workdir, all_runs
     except ImportError:
         raise UserError("--launcher=ray needs Ray: pip install -e '.[ray]'.") from None
     chunks, _ = plan(base, runs, max_models)
-    ray.init(address=address or None, ignore_reinit_error=True, include_dashboard=False,
-             log_to_driver=True)
+    ray.init(
+        address=address or None,
+        ignore_reinit_error=True,
+        include_dashboard=False,
+        log_to_driver=True,
+    )
     task = ray.remote(num_cpus=cpus, num_gpus=gpus)(_ray_chunk)
     pending = [task.remote(base, chunk) for chunk in chunks]
     logging.info("sweep: submitted %d Ray task(s) to %s", len(pending), address or "a local Ray")
@@ -246,8 +274,9 @@ def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
             try:
                 stack.enter_context(workdir_lib.WorkdirLock(run.workdir))
             except UserError:
-                logging.info("run %d (%s) is being trained by another process; skipped",
-                             run.index, run.name)
+                logging.info(
+                    "run %d (%s) is being trained by another process; skipped", run.index, run.name
+                )
                 continue
             if workdir_lib.finished_summary(run.workdir):  # finished while we were claiming
                 continue
@@ -262,12 +291,18 @@ def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
         try:
             if key not in shared.datasets:
                 shared.datasets[key] = data_lib.load_dataset(cfgs[0].data)
-            logging.info("training %d run(s) together: %s", len(claimed),
-                         ", ".join(r.name for r in claimed[:4]) + (" ..." if len(claimed) > 4
-                                                                   else ""))
-            experiment.train_group(cfgs, [r.workdir for r in claimed],
-                                   dataset=shared.datasets[key], programs=shared.programs,
-                                   figure_writer=shared.writer)
+            logging.info(
+                "training %d run(s) together: %s",
+                len(claimed),
+                ", ".join(r.name for r in claimed[:4]) + (" ..." if len(claimed) > 4 else ""),
+            )
+            experiment.train_group(
+                cfgs,
+                [r.workdir for r in claimed],
+                dataset=shared.datasets[key],
+                programs=shared.programs,
+                figure_writer=shared.writer,
+            )
             # The claims are released after the group's figures and summaries are written.
             shared.writer.submit(stack.pop_all().close)
         except UserError as e:

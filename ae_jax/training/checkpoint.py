@@ -58,10 +58,12 @@ class Checkpointer:
     def __init__(self, workdir: str, keep: int = 2, read_only: bool = False):
         self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
         # Keep the newest `keep` and the one with the lowest eval/loss.
-        policy = _policies.AnyPreservationPolicy([
-            _policies.LatestN(n=keep),
-            _policies.BestN(get_metric_fn=lambda m: m["eval/loss"], reverse=True, n=1),
-        ])
+        policy = _policies.AnyPreservationPolicy(
+            [
+                _policies.LatestN(n=keep),
+                _policies.BestN(get_metric_fn=lambda m: m["eval/loss"], reverse=True, n=1),
+            ]
+        )
         # Each process's manager acts alone: in a multi-host run only process 0 saves (the
         # state is gathered to it first) and every process reads; no cross-host barriers.
         me = jax.process_index()
@@ -69,10 +71,13 @@ class Checkpointer:
             os.makedirs(self.directory, exist_ok=True)  # orbax won't with active_processes
         with _ReadOnlyNotices() if read_only else contextlib.nullcontext():
             options = ocp.CheckpointManagerOptions(
-                preservation_policy=policy, create=False, read_only=read_only,
+                preservation_policy=policy,
+                create=False,
+                read_only=read_only,
                 cleanup_tmp_directories=not read_only,
                 multiprocessing_options=ocp.options.MultiprocessingOptions(
-                    primary_host=me, active_processes={me}),
+                    primary_host=me, active_processes={me}
+                ),
             )
             self.manager = ocp.CheckpointManager(
                 self.directory, item_names=("state", "meta"), options=options
@@ -96,7 +101,7 @@ class Checkpointer:
                 loss = None
             if isinstance(loss, int | float) and loss == loss:
                 losses[e] = loss
-        keep = set(epochs[-self.keep:])
+        keep = set(epochs[-self.keep :])
         if losses:
             keep.add(min(losses, key=lambda e: (losses[e], -e)))
         for e in epochs:
@@ -114,8 +119,9 @@ class Checkpointer:
         state = jax.tree.map(np.asarray, state)  # host copy: the device buffers may be donated
         self.manager.save(
             epoch,
-            args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                    meta=ocp.args.JsonSave(meta)),
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+            ),
             metrics=metrics,
             force=True,
         )
@@ -141,8 +147,9 @@ class Checkpointer:
         try:
             out = self.manager.restore(
                 epoch,
-                args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
-                                        meta=ocp.args.JsonRestore()),
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
+                ),
             )
         except Exception as e:  # noqa: BLE001 - orbax raises many types; sorted out below
             try:  # Readable without a target: then it is another model's checkpoint.
@@ -163,9 +170,9 @@ class Checkpointer:
         )["state"]
 
     def meta(self, epoch: int) -> dict:
-        return self.manager.restore(
-            epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
-        )["meta"]
+        return self.manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
+            "meta"
+        ]
 
     def close(self) -> None:
         """Waits for pending saves, then releases the manager."""

@@ -82,12 +82,18 @@ class Partial:
         if not distributed.is_writer():
             return
         for i, w in enumerate(workdirs):
-            blob = flax.serialization.msgpack_serialize({
-                "epoch": epoch, "next_chunk": next_chunk, "chunk": chunk,
-                "state": flax.serialization.to_state_dict(
-                    jax.tree.map(lambda a, i=i: np.asarray(a[i]), host)),
-                "metrics": {n: np.asarray(m[i]) for n, m in metrics.items()},
-                "rows": np.asarray(rows[i])})
+            blob = flax.serialization.msgpack_serialize(
+                {
+                    "epoch": epoch,
+                    "next_chunk": next_chunk,
+                    "chunk": chunk,
+                    "state": flax.serialization.to_state_dict(
+                        jax.tree.map(lambda a, i=i: np.asarray(a[i]), host)
+                    ),
+                    "metrics": {n: np.asarray(m[i]) for n, m in metrics.items()},
+                    "rows": np.asarray(rows[i]),
+                }
+            )
             path = os.path.join(w, workdir_lib.PARTIAL)
             with open(f"{path}.tmp", "wb") as f:
                 f.write(blob)
@@ -111,14 +117,23 @@ class Partial:
         keys = {(int(b["epoch"]), int(b["next_chunk"]), int(b["chunk"])) for b in blobs}
         epoch = next(iter(keys))[0]
         if len(keys) != 1 or epoch <= after or next(iter(keys))[2] != chunk:
-            logging.warning("ignoring the saved position inside an epoch: it is not newer than "
-                            "the checkpoint resumed from (epoch %d) or not of %d steps per "
-                            "chunk", after, chunk)
+            logging.warning(
+                "ignoring the saved position inside an epoch: it is not newer than "
+                "the checkpoint resumed from (epoch %d) or not of %d steps per "
+                "chunk",
+                after,
+                chunk,
+            )
             return None
         names = blobs[0]["metrics"].keys()
-        return Partial(epoch, int(blobs[0]["next_chunk"]), chunk, [b["state"] for b in blobs],
-                       {n: np.stack([b["metrics"][n] for b in blobs]) for n in names},
-                       np.stack([b["rows"] for b in blobs]))
+        return Partial(
+            epoch,
+            int(blobs[0]["next_chunk"]),
+            chunk,
+            [b["state"] for b in blobs],
+            {n: np.stack([b["metrics"][n] for b in blobs]) for n in names},
+            np.stack([b["rows"] for b in blobs]),
+        )
 
     def restore_states(self, target):
         """The K saved states, stacked like `target` (host arrays)."""
@@ -150,12 +165,17 @@ class EpochRunner:
         """(K, n_chunks * chunk, B) row order of `epoch`, padded with whole batches of -1."""
         if epoch not in self._orders:
             self._orders.clear()
-            order = np.stack([epoch_order(h["seed"], epoch, self.n_train, self.batch,
-                                          self.shuffle) for h in self.hypers])
+            order = np.stack(
+                [
+                    epoch_order(h["seed"], epoch, self.n_train, self.batch, self.shuffle)
+                    for h in self.hypers
+                ]
+            )
             pad = self.n_chunks * self.chunk - self.steps
             if pad:
                 order = np.concatenate(
-                    [order, np.full((order.shape[0], pad, self.batch), -1, np.int32)], axis=1)
+                    [order, np.full((order.shape[0], pad, self.batch), -1, np.int32)], axis=1
+                )
             self._orders[epoch] = order
         return self._orders[epoch]
 
@@ -170,7 +190,8 @@ class EpochRunner:
         c = self.chunk
         for ci in range(first, self.n_chunks):
             states, (m, rows) = self.prog.epoch_fn(
-                states, hyper, x_train, self.place.per_model(order[:, ci * c:(ci + 1) * c]))
+                states, hyper, x_train, self.place.per_model(order[:, ci * c : (ci + 1) * c])
+            )
             if ci == self.n_chunks - 1 and epoch < self.epochs:
                 self.order(epoch + 1)  # The host prepares the next order while the device runs.
             m, rows = distributed.fetch((m, rows))
@@ -181,14 +202,21 @@ class EpochRunner:
             now = time.perf_counter()
             if self.stop.signum is not None:
                 metrics, rows_all = _concat(parts_m, parts_rows)
-                Partial.save_group([r.workdir for r in self.runs], epoch, ci + 1, c, states,
-                                   metrics, rows_all)
+                Partial.save_group(
+                    [r.workdir for r in self.runs], epoch, ci + 1, c, states, metrics, rows_all
+                )
                 raise Interrupted(self.stop.signum, f"at step {(ci + 1) * c} of epoch {epoch}")
             if now - last_log >= self.log_seconds:
                 last_log = now
-                self._log_progress(epoch, (ci + 1) * c, parts_m, parts_rows,
-                                   (ci + 1 - first) * c * self.batch / (now - t0), now - t0,
-                                   ci + 1 - first)
+                self._log_progress(
+                    epoch,
+                    (ci + 1) * c,
+                    parts_m,
+                    parts_rows,
+                    (ci + 1 - first) * c * self.batch / (now - t0),
+                    now - t0,
+                    ci + 1 - first,
+                )
         metrics, rows = _concat(parts_m, parts_rows)
         return states, {n: _row_mean(m, rows) for n, m in metrics.items()}
 
@@ -196,10 +224,17 @@ class EpochRunner:
         metrics, rows = _concat(parts_m, parts_rows)
         loss = np.median(_row_mean(metrics["loss"], rows))
         eta = elapsed / chunks_run * (self.n_chunks - done // self.chunk)
-        logging.info("epoch %d/%d step %d/%d | train loss so far %.4g | %s rows/s%s | epoch "
-                     "ETA %.1f s", epoch, self.epochs, min(done, self.steps), self.steps, loss,
-                     f"{rows_per_s * len(self.hypers):,.0f}",
-                     " (all models)" if len(self.hypers) > 1 else "", eta)
+        logging.info(
+            "epoch %d/%d step %d/%d | train loss so far %.4g | %s rows/s%s | epoch ETA %.1f s",
+            epoch,
+            self.epochs,
+            min(done, self.steps),
+            self.steps,
+            loss,
+            f"{rows_per_s * len(self.hypers):,.0f}",
+            " (all models)" if len(self.hypers) > 1 else "",
+            eta,
+        )
 
 
 def _concat(parts_m: list[dict], parts_rows: list) -> tuple[dict, np.ndarray]:
@@ -212,3 +247,39 @@ def _row_mean(m: np.ndarray, rows: np.ndarray) -> np.ndarray:
     m64, w = np.asarray(m, np.float64), np.asarray(rows, np.float64)
     m64 = np.where(w > 0, m64, 0.0)  # padding steps may hold anything, NaN included
     return (np.sum(m64 * w, axis=1) / np.maximum(np.sum(w, axis=1), 1.0)).astype(np.float32)
+
+
+def _fmt(row: dict, prefix: str) -> str:
+    keys = [k for k in row if k.startswith(prefix)]
+    return " ".join(f"{k[len(prefix) :]} {row[k]:.4g}" for k in keys)
+
+
+def log_epoch(epoch, epochs, runs, rows_per_s, eta_s) -> None:
+    """The line after an epoch: every term of one run, or the spread of K runs' eval/loss."""
+    live = [r.history[-1] for r in runs if r.running and r.history]
+    if len(runs) == 1 and live:
+        r = live[0]
+        logging.info(
+            "epoch %d/%d | train %s | eval %s | %s rows/s | ETA %.1f s",
+            epoch,
+            epochs,
+            _fmt(r, "train/"),
+            _fmt(r, "eval/"),
+            f"{rows_per_s:,.0f}",
+            eta_s,
+        )
+        return
+    losses = np.array([r["eval/loss"] for r in live]) if live else np.array([np.nan])
+    logging.info(
+        "epoch %d/%d | %d models running, %d diverged | eval/loss median %.4g [min %.4g, max %.4g]"
+        " | %s rows/s (all models) | ETA %.1f s",
+        epoch,
+        epochs,
+        len(live),
+        sum(r.status == "diverged" for r in runs),
+        np.median(losses),
+        losses.min(),
+        losses.max(),
+        f"{rows_per_s:,.0f}",
+        eta_s,
+    )

@@ -19,8 +19,7 @@ import numpy as np
 from absl import logging
 
 
-def initialize(coordinator_address: str = "", num_processes: int = 0,
-               process_id: int = -1) -> None:
+def initialize(coordinator_address: str = "", num_processes: int = 0, process_id: int = -1) -> None:
     """Joins the processes of one multi-host run; a no-op for a single process."""
     env = os.environ
     coordinator_address = coordinator_address or env.get("AE_JAX_COORDINATOR_ADDRESS", "")
@@ -38,8 +37,13 @@ def initialize(coordinator_address: str = "", num_processes: int = 0,
         jax.distributed.initialize(coordinator_address, num_processes, process_id)
     else:
         jax.distributed.initialize()  # SLURM / TPU pod: detected by JAX
-    logging.info("process %d of %d; %d local and %d global devices", jax.process_index(),
-                 jax.process_count(), jax.local_device_count(), jax.device_count())
+    logging.info(
+        "process %d of %d; %d local and %d global devices",
+        jax.process_index(),
+        jax.process_count(),
+        jax.local_device_count(),
+        jax.device_count(),
+    )
 
 
 def is_writer() -> bool:
@@ -54,5 +58,10 @@ def fetch(tree):
     from jax.experimental import multihost_utils
 
     return jax.tree.map(
-        lambda a: np.asarray(a) if getattr(a, "is_fully_replicated", True)
-        else multihost_utils.process_allgather(a, tiled=True), tree)
+        lambda a: (
+            np.asarray(a)
+            if getattr(a, "is_fully_replicated", True)
+            else multihost_utils.process_allgather(a, tiled=True)
+        ),
+        tree,
+    )

@@ -14,7 +14,7 @@ smaller last batch, as in Keras' `fit`, without a second compiled shape.
 import functools
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import flax.struct
 import jax
@@ -61,9 +61,17 @@ def epoch_order(seed: int, epoch: int, n: int, batch_size: int, shuffle: bool) -
 class Engine:
     """Builds and compiles the model's init, epoch and eval programs for one static config."""
 
-    def __init__(self, config, num_features: int, num_train: int, terms: frozenset | None = None,
-                 image_shape: tuple[int, ...] | None = None, dynamic_binarize: bool = False,
-                 batch_sharding=None, layout: tuple | None = None):
+    def __init__(
+        self,
+        config,
+        num_features: int,
+        num_train: int,
+        terms: frozenset | None = None,
+        image_shape: tuple[int, ...] | None = None,
+        dynamic_binarize: bool = False,
+        batch_sharding=None,
+        layout: tuple | None = None,
+    ):
         self.config = config
         self.num_features = num_features
         self.model = models.model_from_config(config, num_features, image_shape, layout)
@@ -73,8 +81,9 @@ class Engine:
         self.tx = optim.make_optimizer(config.optim, self.steps_per_epoch, config.train.epochs)
         # The optional loss terms (objective.OPTIONAL_TERMS) of this run, or of its group.
         self.terms = objective.optional_terms([config]) if terms is None else frozenset(terms)
-        self.loss_fn = objective.make_loss_fn(self.model, config, self.terms, num_train,
-                                              self.steps_per_epoch)
+        self.loss_fn = objective.make_loss_fn(
+            self.model, config, self.terms, num_train, self.steps_per_epoch
+        )
         self.traces = 0  # incremented when the epoch program is traced (retrace guard)
         # Burda et al.'s dynamic binarisation: a fresh Bernoulli draw of each batch per step.
         self.dynamic_binarize = dynamic_binarize
@@ -102,7 +111,10 @@ class Engine:
         rng = jax.random.fold_in(key, state.step)
         grad_fn = jax.value_and_grad(self.loss_fn, has_aux=True)
         (loss, terms), grads = grad_fn(state.params, x, mask, rng, hyper, True, state.step)
-        updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+        # optax multiplies its int32 step count by Python floats (Adam's bias correction,
+        # schedules): its update is traced under standard promotion, our code under any.
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         updates = jax.tree.map(lambda u: hyper["learning_rate"] * u, updates)
         params = optax.apply_updates(state.params, updates)
         grad_norm = _tree_norm(grads)
@@ -118,8 +130,9 @@ class Engine:
         )
         return state, {"loss": loss, **terms, "grad_norm": grad_norm}
 
-    def train_steps(self, state: TrainState, hyper, x_train, order, skip_empty: bool = False
-                    ) -> tuple[TrainState, tuple[dict, jax.Array]]:
+    def train_steps(
+        self, state: TrainState, hyper, x_train, order, skip_empty: bool = False
+    ) -> tuple[TrainState, tuple[dict, jax.Array]]:
         """The batches of `order` (c, B) as one `lax.scan`: a chunk of an epoch, or all of it.
 
         Returns the state after them and, per step, the metrics and the number of real rows,
@@ -149,7 +162,9 @@ class Engine:
         reconstruction (a VAE decodes its posterior mean)."""
         rng = jax.random.fold_in(jax.random.PRNGKey(hyper["seed"]), _EVAL)
         loss, terms = self.loss_fn(params, x, mask, rng, hyper, False)
-        recon = self.model.apply({"params": params}, x, method=_reconstruct).astype(jnp.float32)
+        # `_reconstruct` returns one array; flax's `apply` is typed for any method.
+        recon = cast(jax.Array, self.model.apply({"params": params}, x, method=_reconstruct))
+        recon = recon.astype(jnp.float32)
         w = mask / jnp.maximum(jnp.sum(mask), 1.0)
         mse = w @ jnp.mean(jnp.square(recon - x), axis=-1)
         return {"loss": loss, **terms, "mse": mse}
@@ -168,13 +183,16 @@ class Engine:
         """Data parallel: split the batch's rows over the mesh (parameters stay replicated)."""
         if self.batch_sharding is None:
             return x, mask
-        return (jax.lax.with_sharding_constraint(x, self.batch_sharding),
-                jax.lax.with_sharding_constraint(mask, self.batch_sharding))
+        return (
+            jax.lax.with_sharding_constraint(x, self.batch_sharding),
+            jax.lax.with_sharding_constraint(mask, self.batch_sharding),
+        )
 
     # ---- compiled programs over K stacked models ----
 
-    def compile(self, k: int, per_model=None, replicated=None, skip_empty: bool = False
-                ) -> "Programs":
+    def compile(
+        self, k: int, per_model=None, replicated=None, skip_empty: bool = False
+    ) -> "Programs":
         """jit (and vmap when k > 1) init, a chunk of training steps, and eval for k models.
 
         Args:
@@ -199,10 +217,17 @@ class Engine:
         s, r = per_model, replicated
         return Programs(
             init=jax.jit(self.init),
-            epoch=jax.jit(_over_models(steps, k, (0, 0, None, 0)), donate_argnums=0,
-                          in_shardings=(s, s, r, s), out_shardings=(s, s)),
-            evaluate=jax.jit(_over_models(self.evaluate, k, (0, 0, None, None)),
-                             in_shardings=(s, s, r, r), out_shardings=s),
+            epoch=jax.jit(
+                _over_models(steps, k, (0, 0, None, 0)),
+                donate_argnums=0,
+                in_shardings=(s, s, r, s),
+                out_shardings=(s, s),
+            ),
+            evaluate=jax.jit(
+                _over_models(self.evaluate, k, (0, 0, None, None)),
+                in_shardings=(s, s, r, r),
+                out_shardings=s,
+            ),
         )
 
 
@@ -236,8 +261,9 @@ def _reconstruct(module, x):
 @flax.struct.dataclass
 class Programs:
     init: Callable = flax.struct.field(pytree_node=False)
-    epoch: Callable = flax.struct.field(pytree_node=False)
-    evaluate: Callable = flax.struct.field(pytree_node=False)
+    # jitted, so they can be lowered and compiled ahead of time
+    epoch: jax.stages.Wrapped = flax.struct.field(pytree_node=False)
+    evaluate: jax.stages.Wrapped = flax.struct.field(pytree_node=False)
 
 
 def _over_models(fn: Callable, k: int, in_axes: tuple) -> Callable:
@@ -255,8 +281,7 @@ def _over_models(fn: Callable, k: int, in_axes: tuple) -> Callable:
     return single
 
 
-def pad_batches(x: np.ndarray, batch_size: int, multiple: int = 1
-                ) -> tuple[np.ndarray, np.ndarray]:
+def pad_batches(x: np.ndarray, batch_size: int, multiple: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(n, D) -> (nb, B, D) zero-padded rows and (nb, B) masks, for `Engine.evaluate`.
 
     B is at most `batch_size` (or n) rounded up to a multiple of `multiple` (the number

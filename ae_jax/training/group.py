@@ -61,21 +61,33 @@ def check_data_fits_config(config, ds):
             f"data.scaling={config.data.scaling!r}. Use data.scaling='minmax', or "
             "loss.recon='mse' or 'gaussian'."
         )
+    if config.eval.color_by:
+        names = [name for name, *_ in ds.preprocessor.layout()]
+        if ds.image_shape or config.eval.color_by not in names:
+            raise UserError(
+                f"eval.color_by {config.eval.color_by!r} is not a column of {ds.name!r}; "
+                f"expected one of {names[:20]} (a table's column), or '' for the label column."
+            )
     if config.loss.recon == "mixed":
         ordinal = [name for name, kind, _, _ in ds.preprocessor.layout() if kind == "ordinal"]
         if ordinal:
             raise UserError(
                 f"loss.recon='mixed' models a categorical column as a softmax over its one-hot "
                 f"encoding, but data.categorical='ordinal' encodes {ordinal[:5]} as one code "
-                "each; set data.categorical='onehot'.")
+                "each; set data.categorical='onehot'."
+            )
     if config.model.name == "autoencoder" and config.model.latent_dim >= ds.num_features:
         logging.warning(
             "model.latent_dim=%d is not smaller than the %d input features: an autoencoder "
             "can then learn the identity; fine for an overcomplete sparse code, otherwise "
-            "choose a smaller code.", config.model.latent_dim, ds.num_features)
+            "choose a smaller code.",
+            config.model.latent_dim,
+            ds.num_features,
+        )
     if config.loss.recon in UNIT_INTERVAL:
-        return dataclasses.replace(ds, val=clip_unit(ds.val, f"the validation split of "
-                                                                f"{ds.name!r}"))
+        return dataclasses.replace(
+            ds, val=clip_unit(ds.val, f"the validation split of {ds.name!r}")
+        )
     return ds
 
 
@@ -94,10 +106,16 @@ def clip_unit(x: np.ndarray, what: str) -> np.ndarray:
     outside = int(np.sum((x < 0.0) | (x > 1.0)))
     if not outside:
         return x
-    logging.warning("%s: %d of its %d values lie outside [0, 1] (range [%.4g, %.4g]), where the "
-                    "likelihood is undefined; they are clipped to [0, 1] for training's "
-                    "validation and for evaluation", what, outside, x.size, float(x.min()),
-                    float(x.max()))
+    logging.warning(
+        "%s: %d of its %d values lie outside [0, 1] (range [%.4g, %.4g]), where the "
+        "likelihood is undefined; they are clipped to [0, 1] for training's "
+        "validation and for evaluation",
+        what,
+        outside,
+        x.size,
+        float(x.min()),
+        float(x.max()),
+    )
     return np.clip(x, 0.0, 1.0).astype(x.dtype)
 
 

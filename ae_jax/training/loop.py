@@ -14,29 +14,43 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable
 
 import jax
+import ml_collections
 import numpy as np
 from absl import logging
 
 from ae_jax import workdir as workdir_lib
-from ae_jax.data import Dataset, save_preprocessor
-from ae_jax.errors import UserError
-from ae_jax.training import chunking, distributed, objective, placement, trackers
+from ae_jax.data import Dataset
+from ae_jax.training import chunking, distributed, objective, placement, startup, trackers
 from ae_jax.training import engine as engine_lib
-from ae_jax.training.checkpoint import Checkpointer, DamagedCheckpoint, NullCheckpointer
+from ae_jax.training.checkpoint import Checkpointer, NullCheckpointer
 from ae_jax.training.group import ProgramCache, signature_key
 from ae_jax.training.signals import Interrupted
 
-_METRIC_ORDER = ("loss", "recon", "l1", "kl", "kl_weight", "iw_bound", "tc", "mi", "dim_kl",
-                 "mmd", "sparsity", "mse", "grad_norm")
+_METRIC_ORDER = (
+    "loss",
+    "recon",
+    "l1",
+    "kl",
+    "kl_weight",
+    "iw_bound",
+    "tc",
+    "mi",
+    "dim_kl",
+    "mmd",
+    "sparsity",
+    "mse",
+    "grad_norm",
+)
 
 
 @dataclasses.dataclass
 class Run:
     """One run of a group: its config, workdir and what training has recorded for it."""
 
-    config: object
+    config: ml_collections.ConfigDict
     workdir: str
     hyper: dict
     checkpointer: Checkpointer | NullCheckpointer
@@ -68,9 +82,9 @@ class Trained:
 @dataclasses.dataclass
 class _Compiled:
     engine: engine_lib.Engine
-    init: object
-    epoch_fn: object
-    eval_fn: object
+    init: Callable
+    epoch_fn: Callable
+    eval_fn: Callable
     chunk: int  # training steps per compiled chunk
 
 
@@ -83,16 +97,33 @@ def ordered(metrics) -> list[str]:
 def _compile(cfg, ds, k, terms, place, hypers, x_train_d, xv, mv, cache) -> _Compiled:
     n_train = ds.train.shape[0]
     layout = ds.preprocessor.layout()
-    key = (signature_key(cfg), ds.num_features, n_train, ds.val.shape[0], k, terms,
-           ds.image_shape, place.mode, place.n, layout if cfg.loss.recon == "mixed" else None)
+    key = (
+        signature_key(cfg),
+        ds.num_features,
+        n_train,
+        ds.val.shape[0],
+        k,
+        terms,
+        ds.image_shape,
+        place.mode,
+        place.n,
+        layout if cfg.loss.recon == "mixed" else None,
+    )
     found = cache.get(key) if cache is not None else None
     if found is not None:
         logging.info("compiled programs reused from an earlier group of this process")
         return found
     logging.info("compiling %d model(s) %s (%s) ...", k, cfg.model.name, place.describe())
-    engine = engine_lib.Engine(cfg, ds.num_features, n_train, terms=terms,
-                               image_shape=ds.image_shape, dynamic_binarize=ds.dynamic_binarize,
-                               batch_sharding=place.batch_sharding, layout=layout)
+    engine = engine_lib.Engine(
+        cfg,
+        ds.num_features,
+        n_train,
+        terms=terms,
+        image_shape=ds.image_shape,
+        dynamic_binarize=ds.dynamic_binarize,
+        batch_sharding=place.batch_sharding,
+        layout=layout,
+    )
     replicated = None if place.mesh is None else place.replicated_sharding
     progs = engine.compile(k, place.state_sharding, replicated)
     states = engine_lib.abstract_states(progs.init, hypers[0], k)
@@ -100,150 +131,104 @@ def _compile(cfg, ds, k, terms, place, hypers, x_train_d, xv, mv, cache) -> _Com
     nb, b = engine.steps_per_epoch, engine.batch_size
     order = lambda steps: place.per_model(np.zeros((k, steps, b), np.int32))
     lowered = progs.epoch.lower(states, hyper, x_train_d, order(nb))
-    chunk = chunking.steps_per_chunk(lowered, nb, float(cfg.train.log_seconds),
-                                     int(cfg.train.chunk_steps))
+    chunk = chunking.steps_per_chunk(
+        lowered, nb, float(cfg.train.log_seconds), int(cfg.train.chunk_steps)
+    )
     if chunk < nb:
         progs = engine.compile(k, place.state_sharding, replicated, skip_empty=nb % chunk != 0)
         lowered = progs.epoch.lower(states, hyper, x_train_d, order(chunk))
-        logging.info("epochs run in chunks of %d of their %d steps (progress and stop requests "
-                     "are handled between chunks)", chunk, nb)
-    compiled = _Compiled(engine, progs.init, lowered.compile(),
-                         progs.evaluate.lower(states.params, hyper, xv, mv).compile(), chunk)
+        logging.info(
+            "epochs run in chunks of %d of their %d steps (progress and stop requests "
+            "are handled between chunks)",
+            chunk,
+            nb,
+        )
+    compiled = _Compiled(
+        engine,
+        progs.init,
+        lowered.compile(),
+        progs.evaluate.lower(states.params, hyper, xv, mv).compile(),
+        chunk,
+    )
     if cache is not None:
         cache.put(key, compiled)
     return compiled
 
 
-def _resume_epoch(runs: list[Run]) -> int:
-    """The newest epoch every run has a checkpoint of (0 = start fresh)."""
-    saved = [set(r.checkpointer.epochs()) for r in runs]
-    if not any(saved):
-        return 0
-    common = set.intersection(*saved)
-    if not common:
-        have = {r.workdir: sorted(e) for r, e in zip(runs, saved, strict=True)}
-        raise UserError(
-            f"these runs cannot resume together: they share no checkpoint epoch ({have}). "
-            "Resume each run on its own, or use new workdirs; no checkpoint was changed."
-        )
-    return max(common)
-
-
-def _init_progress(stop):
-    """Logs initialisation of many models every 10 s; a stop request ends it cleanly."""
-    last = [time.perf_counter()]
-
-    def progress(i: int, k: int) -> None:
-        if i < k and stop.signum is not None:
-            raise Interrupted(stop.signum, f"while initialising model {i} of {k}",
-                              "nothing was trained yet")
-        if time.perf_counter() - last[0] > 10.0:
-            last[0] = time.perf_counter()
-            logging.info("initialised %d of %d models", i, k)
-
-    return progress
-
-
-def _restore(runs: list[Run], states, start: int):
-    """Restores every run at the newest epoch all can read, from `start` down.
-
-    An unreadable checkpoint is set aside (workdir/damaged_checkpoints/) with a warning, and
-    the next older one all runs share is tried; none readable is a UserError naming them.
-    """
-    tried = []
-    while start:
-        restored = []
-        try:
-            for i, r in enumerate(runs):
-                target = jax.tree.map(lambda a, i=i: a[i], states)
-                restored.append(r.checkpointer.restore(start, target)[0])
-        except DamagedCheckpoint as e:
-            tried.append(e.where)
-            kept = runs[len(restored)].checkpointer.set_aside(start)
-            logging.warning("%s; moved it to %s and falling back to an older checkpoint", e,
-                            kept)
-            older = [set(r.checkpointer.epochs()) for r in runs]
-            common = sorted(set.intersection(*older)) if older else []
-            start = common[-1] if common else 0
-            continue
-        for r, state_i in zip(runs, restored, strict=True):
-            r.history = workdir_lib.read_history(r.workdir, start)
-            if int(state_i.diverged_step) >= 0:
-                r.status, r.diverged_step = "diverged", int(state_i.diverged_step)
-        return start, jax.tree.map(lambda *a: np.stack(a), *restored)
-    raise UserError(f"no readable checkpoint to resume from: {', '.join(tried)} could not be "
-                    "read (set aside in damaged_checkpoints/). Train into a new --workdir, or "
-                    "delete the workdir's checkpoints/ to start this run again.")
-
-
-def _write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str) -> None:
-    resolved = json.loads(c.to_json_best_effort())
-    path = os.path.join(workdir, workdir_lib.CONFIG)
-    old = workdir_lib.read_json(path, "the run's config", "use a new --workdir") \
-        if os.path.exists(path) else {}
-    # train.epochs raised on a rerun (workdir.check_config allowed it): recorded, and logged.
-    resolved["extended"] = old.get("extended", [])
-    before = old.get("train", {}).get("epochs")
-    if before is not None and before != c.train.epochs:
-        resolved["extended"].append({"from_epochs": before, "to_epochs": c.train.epochs})
-        logging.info("%s: train.epochs raised from %d to %d; training continues from the "
-                     "newest checkpoint", workdir, before, c.train.epochs)
-    resolved["dataset"] = {
-        "name": ds.name, "num_features": ds.num_features, "columns": ds.columns,
-        "n_train": int(ds.train.shape[0]), "n_val": int(ds.val.shape[0]),
-        "image_shape": list(ds.image_shape) if ds.image_shape else None,
-        "batch_size": engine.batch_size, "steps_per_epoch": engine.steps_per_epoch,
-        "steps_per_chunk": chunk,
-    }
-    workdir_lib.write_json(path, resolved)
-    save_preprocessor(ds.preprocessor, os.path.join(workdir, workdir_lib.PREPROCESSOR))
-
-
-def train(configs: list, workdirs: list[str], ds: Dataset, stop,
-          cache: ProgramCache | None = None) -> Trained:
+def train(
+    configs: list, workdirs: list[str], ds: Dataset, stop, cache: ProgramCache | None = None
+) -> Trained:
     """Trains the group (see the module docstring); call with every workdir's lock held."""
     cfg, k = configs[0], len(configs)
     writer = distributed.is_writer()
     n_train = ds.train.shape[0]
     terms = objective.optional_terms(configs)
     batch = min(int(cfg.train.batch_size), n_train)
-    mode = placement.choose_mode(cfg.train.parallel, k, batch, cfg.train.eval_batch_size,
-                                 jax.device_count())
+    mode = placement.choose_mode(
+        cfg.train.parallel, k, batch, cfg.train.eval_batch_size, jax.device_count()
+    )
     place = placement.Placement(mode)
     hypers = [objective.hyper_from_config(c) for c in configs]
-    runs = [Run(c, w, h, Checkpointer(w, keep=cfg.train.keep_checkpoints)
-                if cfg.train.checkpoints else NullCheckpointer())
-            for c, w, h in zip(configs, workdirs, hypers, strict=True)]
-    logging.info("devices: %s; layout: %s",
-                 ", ".join(f"{d.platform}:{d.id}" for d in jax.devices()), place.describe())
-    start = _resume_epoch(runs)
+    runs = [
+        Run(
+            c,
+            w,
+            h,
+            Checkpointer(w, keep=cfg.train.keep_checkpoints)
+            if cfg.train.checkpoints
+            else NullCheckpointer(),
+        )
+        for c, w, h in zip(configs, workdirs, hypers, strict=True)
+    ]
+    logging.info(
+        "devices: %s; layout: %s",
+        ", ".join(f"{d.platform}:{d.id}" for d in jax.devices()),
+        place.describe(),
+    )
+    start = startup.resume_epoch(runs)
 
     t_start = time.perf_counter()
     x_train_d = place.replicated(ds.train)
-    xv, mv = engine_lib.pad_batches(ds.val, cfg.train.eval_batch_size,
-                                    place.n if place.mode == "data" else 1)
+    xv, mv = engine_lib.pad_batches(
+        ds.val, cfg.train.eval_batch_size, place.n if place.mode == "data" else 1
+    )
     xv, mv = place.replicated(xv), place.replicated(mv)
     t0 = time.perf_counter()
     prog = _compile(cfg, ds, k, terms, place, hypers, x_train_d, xv, mv, cache)
     compile_s = time.perf_counter() - t0
     engine = prog.engine
-    states = place.per_model(engine_lib.init_many(prog.init, hypers, _init_progress(stop)))
+    states = place.per_model(engine_lib.init_many(prog.init, hypers, startup.init_progress(stop)))
     hyper = place.per_model(objective.stack_hypers(hypers))
     n_params = engine_lib.count_params(jax.tree.map(lambda a: a[0], states.params))
     logging.info(
         "%d model(s) %s, %d parameters each, %d features, %d train / %d val rows, batch %d "
-        "(%d steps/epoch), ready in %.2f s", k, cfg.model.name, n_params, ds.num_features,
-        n_train, ds.val.shape[0], engine.batch_size, engine.steps_per_epoch, compile_s)
+        "(%d steps/epoch), ready in %.2f s",
+        k,
+        cfg.model.name,
+        n_params,
+        ds.num_features,
+        n_train,
+        ds.val.shape[0],
+        engine.batch_size,
+        engine.steps_per_epoch,
+        compile_s,
+    )
     if writer:
         for r in runs:
-            _write_resolved_config(r.config, ds, engine, prog.chunk, r.workdir)
+            startup.write_resolved_config(r.config, ds, engine, prog.chunk, r.workdir)
 
     if start:
-        start, states = _restore(runs, states, start)
-        logging.info("resuming from the epoch-%d checkpoint in %s", start,
-                     workdirs[0] if k == 1 else f"{k} workdirs")
-    partial = chunking.Partial.load_group(workdirs, start, prog.chunk) if start < \
-        cfg.train.epochs else None
+        start, states = startup.restore(runs, states, start)
+        logging.info(
+            "resuming from the epoch-%d checkpoint in %s",
+            start,
+            workdirs[0] if k == 1 else f"{k} workdirs",
+        )
+    partial = (
+        chunking.Partial.load_group(workdirs, start, prog.chunk)
+        if start < cfg.train.epochs
+        else None
+    )
     if partial is not None:
         # A stop inside an epoch saved the whole state: it resumes there even when the newest
         # checkpoint is older (train.checkpoint_every > 1, or checkpoints off).
@@ -253,18 +238,27 @@ def train(configs: list, workdirs: list[str], ds: Dataset, stop,
             r.history = workdir_lib.read_history(r.workdir, start)
             if int(states.diverged_step[i]) >= 0:
                 r.status, r.diverged_step = "diverged", int(states.diverged_step[i])
-        logging.info("resuming epoch %d at step %d of %d", start + 1, partial.steps_done,
-                     engine.steps_per_epoch)
+        logging.info(
+            "resuming epoch %d at step %d of %d",
+            start + 1,
+            partial.steps_done,
+            engine.steps_per_epoch,
+        )
     states = place.per_model(states)
 
     epochs = cfg.train.epochs
     purge = start * engine.steps_per_epoch + 1 if start else None
-    files = [open(os.path.join(r.workdir, workdir_lib.METRICS) if writer else os.devnull, "w")
-             for r in runs]
+    files = [
+        open(os.path.join(r.workdir, workdir_lib.METRICS) if writer else os.devnull, "w")
+        for r in runs
+    ]
     for r, f in zip(runs, files, strict=True):
         # A resumed run redoes the epochs after its checkpoint: TensorBoard drops their points.
-        r.tb = trackers.open_writers(r.config, r.workdir, configs, purge) if writer \
+        r.tb = (
+            trackers.open_writers(r.config, r.workdir, configs, purge)
+            if writer
             else trackers.MultiWriter([], {})
+        )
         f.writelines(json.dumps(row) + "\n" for row in r.history)
         f.flush()
     epoch_runner = chunking.EpochRunner(prog, place, hypers, n_train, cfg, stop, runs)
@@ -278,14 +272,24 @@ def train(configs: list, workdirs: list[str], ds: Dataset, stop,
             div = distributed.fetch(states.diverged_step)
             epoch_s = time.perf_counter() - t_epoch
             eval_m = distributed.fetch(prog.eval_fn(states.params, hyper, xv, mv))
-            _record_epoch(runs, epoch, epoch * engine.steps_per_epoch, train_m, eval_m, div,
-                          epoch_s, n_train, files)
+            _record_epoch(
+                runs,
+                epoch,
+                epoch * engine.steps_per_epoch,
+                train_m,
+                eval_m,
+                div,
+                epoch_s,
+                n_train,
+                files,
+            )
             all_stopped = not any(r.running for r in runs)
             every = cfg.train.checkpoint_every
             if (every and epoch % every == 0) or epoch == epochs or all_stopped:
                 _save_all(runs, states, epoch)
                 saved_epoch = epoch
                 for r in runs:  # Everything up to a checkpoint must survive a kill.
+                    assert r.tb is not None  # opened above, before the first epoch
                     r.tb.flush()
             if writer:
                 chunking.Partial.remove(workdirs)
@@ -297,22 +301,38 @@ def train(configs: list, workdirs: list[str], ds: Dataset, stop,
                 raise Interrupted(stop.signum, f"after epoch {epoch}")
             if epoch % cfg.train.log_every == 0 or epoch == epochs:
                 elapsed = time.perf_counter() - t_loop
-                _log_epoch(epoch, epochs, runs, n_train * k / epoch_s,
-                           elapsed / (epoch - start) * (epochs - epoch))
+                chunking.log_epoch(
+                    epoch,
+                    epochs,
+                    runs,
+                    n_train * k / epoch_s,
+                    elapsed / (epoch - start) * (epochs - epoch),
+                )
         if saved_epoch != epoch and any(r.running for r in runs):
             _save_all(runs, states, epoch)
     except Interrupted:
         for r in runs:
+            assert r.tb is not None  # opened above, before the first epoch
             r.tb.close()
         raise
     finally:
         for f in files:
             f.close()
         for r in runs:
+            assert r.tb is not None  # opened above, before the first epoch
             r.tb.flush()
             r.checkpointer.close()  # Waits for pending asynchronous saves.
-    return Trained(runs, engine, distributed.fetch(states.params), ds, epoch, start,
-                   time.perf_counter() - t_start, compile_s, n_params)
+    return Trained(
+        runs,
+        engine,
+        distributed.fetch(states.params),
+        ds,
+        epoch,
+        start,
+        time.perf_counter() - t_start,
+        compile_s,
+        n_params,
+    )
 
 
 def _record_epoch(runs, epoch, step, train_m, eval_m, div, epoch_s, n_train, files) -> None:
@@ -324,8 +344,12 @@ def _record_epoch(runs, epoch, step, train_m, eval_m, div, epoch_s, n_train, fil
             last = r.history[-1] if r.history else {}
             logging.error(
                 "run %s diverged: non-finite loss or gradient at step %d (epoch %d); kept the "
-                "parameters from before that step; last finite values: %s", r.workdir, div[i],
-                epoch, {k: v for k, v in last.items() if k.startswith(("train/", "eval/"))})
+                "parameters from before that step; last finite values: %s",
+                r.workdir,
+                div[i],
+                epoch,
+                {k: v for k, v in last.items() if k.startswith(("train/", "eval/"))},
+            )
             continue
         row = {"epoch": epoch, "step": step}
         row.update({f"train/{n}": float(train_m[n][i]) for n in ordered(train_m)})
@@ -334,8 +358,9 @@ def _record_epoch(runs, epoch, step, train_m, eval_m, div, epoch_s, n_train, fil
         r.history.append(row)
         files[i].write(json.dumps(row) + "\n")
         files[i].flush()
-        r.tb.write_scalars(step, {n: v for n, v in row.items() if "/" in n or
-                                  n in ("epoch_s", "rows_per_s")})
+        r.tb.write_scalars(
+            step, {n: v for n, v in row.items() if "/" in n or n in ("epoch_s", "rows_per_s")}
+        )
 
 
 def _save_all(runs: list[Run], states, epoch: int) -> None:
@@ -344,28 +369,12 @@ def _save_all(runs: list[Run], states, epoch: int) -> None:
         return
     for i, r in enumerate(runs):
         last = r.history[-1] if r.history else None
-        meta = {"epoch": epoch, "step": int(host.step[i]), "seed": r.hyper["seed"],
-                "status": r.status, "metrics": last}
+        meta = {
+            "epoch": epoch,
+            "step": int(host.step[i]),
+            "seed": r.hyper["seed"],
+            "status": r.status,
+            "metrics": last,
+        }
         metrics = {"eval/loss": last["eval/loss"]} if last else None
         r.checkpointer.save(epoch, jax.tree.map(lambda a, i=i: a[i], host), meta, metrics)
-
-
-def _fmt(row: dict, prefix: str) -> str:
-    keys = [k for k in row if k.startswith(prefix)]
-    return " ".join(f"{k[len(prefix):]} {row[k]:.4g}" for k in keys)
-
-
-def _log_epoch(epoch, epochs, runs, rows_per_s, eta_s) -> None:
-    live = [r.history[-1] for r in runs if r.running and r.history]
-    if len(runs) == 1 and live:
-        r = live[0]
-        logging.info("epoch %d/%d | train %s | eval %s | %s rows/s | ETA %.1f s", epoch, epochs,
-                     _fmt(r, "train/"), _fmt(r, "eval/"), f"{rows_per_s:,.0f}", eta_s)
-        return
-    losses = np.array([r["eval/loss"] for r in live]) if live else np.array([np.nan])
-    logging.info(
-        "epoch %d/%d | %d models running, %d diverged | eval/loss median %.4g [min %.4g, max %.4g]"
-        " | %s rows/s (all models) | ETA %.1f s", epoch, epochs, len(live),
-        sum(r.status == "diverged" for r in runs), np.median(losses), losses.min(), losses.max(),
-        f"{rows_per_s:,.0f}", eta_s,
-    )

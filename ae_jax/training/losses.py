@@ -86,8 +86,8 @@ def mixed_nll(logits: jax.Array, x: jax.Array, heads, log_std: jax.Array) -> jax
     if boolean.size:
         total += bce_logits(logits[..., boolean], x[..., boolean])
     for start, width in heads_lib.blocks(heads):
-        log_p = jax.nn.log_softmax(logits[..., start:start + width], axis=-1)
-        total += -jnp.sum(x[..., start:start + width] * log_p, axis=-1)
+        log_p = jax.nn.log_softmax(logits[..., start : start + width], axis=-1)
+        total += -jnp.sum(x[..., start : start + width] * log_p, axis=-1)
     return total
 
 

@@ -11,6 +11,7 @@ group uses them; a model whose weight is 0 then gets exactly the loss it would g
 
 import math
 from collections.abc import Callable
+from typing import cast
 
 import flax.linen as nn
 import jax
@@ -20,13 +21,29 @@ from ae_jax import models
 from ae_jax.training import losses, vae_terms
 
 # The scalars a model may vary without recompiling; all live in `hyper`.
-HYPER_KEYS = ("learning_rate", "l1_weight", "beta", "sparsity_weight", "rho", "noise_std",
-              "kl_warmup_epochs", "kl_warmup_start", "free_bits", "tc_weight", "mmd_weight",
-              "seed")
+HYPER_KEYS = (
+    "learning_rate",
+    "l1_weight",
+    "beta",
+    "sparsity_weight",
+    "rho",
+    "noise_std",
+    "kl_warmup_epochs",
+    "kl_warmup_start",
+    "free_bits",
+    "tc_weight",
+    "mmd_weight",
+    "seed",
+)
 TERMS = ("recon", "l1", "kl")
 # Optional terms -> the hyper field whose positive value (in any model of a group) adds them.
-OPTIONAL_TERMS = {"noise": "noise_std", "warmup": "kl_warmup_epochs", "free_bits": "free_bits",
-                  "tc": "tc_weight", "mmd": "mmd_weight"}
+OPTIONAL_TERMS = {
+    "noise": "noise_std",
+    "warmup": "kl_warmup_epochs",
+    "free_bits": "free_bits",
+    "tc": "tc_weight",
+    "mmd": "mmd_weight",
+}
 
 
 def hyper_from_config(config) -> dict[str, float | int]:
@@ -53,8 +70,7 @@ def stack_hypers(hypers: list[dict]) -> dict[str, jax.Array]:
     }
 
 
-def reconstruction(kind: str, out: dict[str, jax.Array], x: jax.Array, obs_std: float,
-                   heads=None):
+def reconstruction(kind: str, out: dict[str, jax.Array], x: jax.Array, obs_std: float, heads=None):
     """Per-example reconstruction term (summed over features): the negative log-likelihood
     (squared error for "mse"). A learned Gaussian scale comes in `out["log_std"]`."""
     log_std = out.get("log_std")
@@ -72,8 +88,13 @@ def reconstruction(kind: str, out: dict[str, jax.Array], x: jax.Array, obs_std: 
     return losses.gaussian_nll(out["out"], logvar, x)
 
 
-def make_loss_fn(model: nn.Module, config, terms: frozenset = frozenset(),
-                 num_train: int = 1, steps_per_epoch: int = 1) -> Callable:
+def make_loss_fn(
+    model: nn.Module,
+    config,
+    terms: frozenset = frozenset(),
+    num_train: int = 1,
+    steps_per_epoch: int = 1,
+) -> Callable:
     """Returns loss_fn(params, x, mask, rng, hyper, train, step=None) -> (loss, terms).
 
     Args:
@@ -101,11 +122,24 @@ def make_loss_fn(model: nn.Module, config, terms: frozenset = frozenset(),
             x_in = x + hyper["noise_std"] * jax.random.normal(noise_rng, x.shape, x.dtype)
         w = mask / jnp.maximum(jnp.sum(mask), 1.0)
         if is_vae and iw_k > 1:
-            out, bound, beta = _iw_pass(model, params, x_in, x, sample_rng, hyper, step,
-                                        recon_kind, obs_std, iw_k, terms, steps_per_epoch)
+            out, bound, beta = _iw_pass(
+                model,
+                params,
+                x_in,
+                x,
+                sample_rng,
+                hyper,
+                step,
+                recon_kind,
+                obs_std,
+                iw_k,
+                terms,
+                steps_per_epoch,
+            )
             recon = out["nll"]
         else:
-            out = model.apply({"params": params}, x_in, sample_rng)
+            # Both models' __call__ return a dict; flax's `apply` is typed for any method.
+            out = cast(dict[str, jax.Array], model.apply({"params": params}, x_in, sample_rng))
             out = {k: v.astype(jnp.float32) for k, v in out.items()}  # losses in float32
             recon = reconstruction(recon_kind, out, x, obs_std, model.heads)
         l1 = losses.l1(out["code"])
@@ -124,7 +158,8 @@ def make_loss_fn(model: nn.Module, config, terms: frozenset = frozenset(),
             if "free_bits" in terms:  # the KL term clamped per dimension; fb = 0: unchanged
                 fb = hyper["free_bits"]
                 clamped = w @ (recon + hyper["l1_weight"] * l1) + beta * vae_terms.free_bits_kl(
-                    out["mean"], out["logvar"], w, fb)
+                    out["mean"], out["logvar"], w, fb
+                )
                 loss = jnp.where(fb > 0, clamped, loss)
         out_terms["kl"] = w @ kl
         if is_vae and "warmup" in terms:
@@ -133,8 +168,9 @@ def make_loss_fn(model: nn.Module, config, terms: frozenset = frozenset(),
             out_terms["sparsity"] = losses.kl_sparsity(out["code"], hyper["rho"], mask)
             loss = loss + hyper["sparsity_weight"] * out_terms["sparsity"]
         if is_vae and "tc" in terms:
-            parts = vae_terms.kl_decomposition(out["z"], out["mean"], out["logvar"], mask,
-                                               num_train)
+            parts = vae_terms.kl_decomposition(
+                out["z"], out["mean"], out["logvar"], mask, num_train
+            )
             out_terms.update(parts)
             loss = loss + hyper["tc_weight"] * parts["tc"]
         if is_vae and "mmd" in terms:
@@ -149,13 +185,19 @@ def make_loss_fn(model: nn.Module, config, terms: frozenset = frozenset(),
 def _kl_weight(hyper, step, terms: frozenset, steps_per_epoch: int):
     """beta, or the warm-up's weight at this training step."""
     if "warmup" in terms and step is not None:
-        return vae_terms.warmup_beta(step, steps_per_epoch, hyper["beta"],
-                                     hyper["kl_warmup_start"], hyper["kl_warmup_epochs"])
+        return vae_terms.warmup_beta(
+            step,
+            steps_per_epoch,
+            hyper["beta"],
+            hyper["kl_warmup_start"],
+            hyper["kl_warmup_epochs"],
+        )
     return hyper["beta"]
 
 
-def _iw_pass(model, params, x_in, x, rng, hyper, step, recon_kind, obs_std, k, terms,
-             steps_per_epoch):
+def _iw_pass(
+    model, params, x_in, x, rng, hyper, step, recon_kind, obs_std, k, terms, steps_per_epoch
+):
     """Training on the k-sample importance-weighted bound: (pass outputs, bound (B,), weight)."""
     beta = _kl_weight(hyper, step, terms, steps_per_epoch)
     eps = vae_terms.iw_eps(rng, x.shape[0], k, model.encoder.latent_dim)
@@ -183,8 +225,15 @@ def iw_pass(model, params, x_in, x, eps, recon_kind: str, obs_std: float, beta=1
     if "obs_log_std" in params:  # a learned Gaussian scale
         out["log_std"] = params["obs_log_std"]
     out["out"] = models.output_mean(model, logits)
-    nll = reconstruction(recon_kind, out, jnp.broadcast_to(x[..., None, :], logits.shape),
-                         obs_std, model.heads)
+    nll = reconstruction(
+        recon_kind, out, jnp.broadcast_to(x[..., None, :], logits.shape), obs_std, model.heads
+    )
     log_w = vae_terms.log_weights(nll, z, mean, logvar, beta)
-    return {"log_w": log_w, "mean": mean, "logvar": logvar, "code": mean, "z": z[..., 0, :],
-            "nll": nll[..., 0]}
+    return {
+        "log_w": log_w,
+        "mean": mean,
+        "logvar": logvar,
+        "code": mean,
+        "z": z[..., 0, :],
+        "nll": nll[..., 0],
+    }

@@ -32,19 +32,28 @@ def choose_mode(setting: str, k: int, batch_size: int, eval_batch: int, n_dev: i
         return "none"
     models_ok, data_ok = k > 1 and k % n_dev == 0, batch_size % n_dev == 0
     if setting == "models" and not models_ok:
-        raise UserError(f"train.parallel='models' needs the number of models trained together "
-                        f"({k}) to be a multiple of the {n_dev} devices.")
+        raise UserError(
+            f"train.parallel='models' needs the number of models trained together "
+            f"({k}) to be a multiple of the {n_dev} devices."
+        )
     if setting == "data" and not data_ok:
-        raise UserError(f"train.parallel='data' needs train.batch_size ({batch_size}) to be a "
-                        f"multiple of the {n_dev} devices.")
+        raise UserError(
+            f"train.parallel='data' needs train.batch_size ({batch_size}) to be a "
+            f"multiple of the {n_dev} devices."
+        )
     if setting != "auto":
         return setting
     if models_ok:
         return "models"
     if data_ok:
         return "data"
-    logging.warning("train.parallel='auto': %d model(s) and batch %d do not divide over %d "
-                    "devices; training on one device.", k, batch_size, n_dev)
+    logging.warning(
+        "train.parallel='auto': %d model(s) and batch %d do not divide over %d "
+        "devices; training on one device.",
+        k,
+        batch_size,
+        n_dev,
+    )
     return "none"
 
 
@@ -95,7 +104,11 @@ class Placement:
 
     def describe(self) -> str:
         kinds = sorted({d.platform for d in self.devices})
-        where = f"{len(self.devices)} device(s) ({', '.join(kinds)}, {jax.process_count()} " \
-                f"process(es))"
-        return {"none": f"one device of {where}", "data": f"data parallel over {where}",
-                "models": f"models split over {where}"}[self.mode]
+        where = (
+            f"{len(self.devices)} device(s) ({', '.join(kinds)}, {jax.process_count()} process(es))"
+        )
+        return {
+            "none": f"one device of {where}",
+            "data": f"data parallel over {where}",
+            "models": f"models split over {where}",
+        }[self.mode]

@@ -32,15 +32,17 @@ def _activation_width(config, params_shapes, num_features: int, image_shape) -> 
     if config.model.arch == "conv":
         h, w, c = conv.image_hwc(num_features, image_shape)
         sizes = conv.map_sizes(h, w, len(config.model.conv_features))
-        maps = sum(hh * ww * f for (hh, ww), f in zip(sizes[1:], config.model.conv_features,
-                                                         strict=True))
+        maps = sum(
+            hh * ww * f for (hh, ww), f in zip(sizes[1:], config.model.conv_features, strict=True)
+        )
         return 2 * maps + 2 * h * w * c  # encoder and decoder trunks, input and output
     widths = [leaf.shape[-1] for leaf in jax.tree.leaves(params_shapes) if len(leaf.shape) == 2]
     return num_features + sum(widths)
 
 
-def estimate(config, model, num_features: int, n_train: int, n_val: int, k: int,
-             image_shape=None) -> dict[str, int]:
+def estimate(
+    config, model, num_features: int, n_train: int, n_val: int, k: int, image_shape=None
+) -> dict[str, int]:
     """Bytes by part: params+grads, optimizer state, activations, data; and their total."""
     dummy = jax.ShapeDtypeStruct((1, num_features), jnp.float32)
     key = jax.ShapeDtypeStruct((2,), jnp.uint32)
@@ -68,8 +70,9 @@ def available_bytes() -> tuple[int, str]:
     if device.platform != "cpu":
         stats = device.memory_stats() or {}
         if stats.get("bytes_limit"):
-            return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)), \
-                f"{device.device_kind} memory"
+            return int(stats["bytes_limit"]) - int(
+                stats.get("bytes_in_use", 0)
+            ), f"{device.device_kind} memory"
     try:
         with open("/proc/meminfo") as f:
             info = dict(line.split(":", 1) for line in f)
@@ -82,23 +85,26 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.3g} GiB"
 
 
-def check_fits(config, model, num_features: int, n_train: int, n_val: int, k: int,
-               image_shape=None) -> dict[str, int]:
+def check_fits(
+    config, model, num_features: int, n_train: int, n_val: int, k: int, image_shape=None
+) -> dict[str, int]:
     """Raises UserError when the group cannot fit in memory; returns the estimate."""
     parts = estimate(config, model, num_features, n_train, n_val, k, image_shape)
     have, what = available_bytes()
     if parts["total"] > _HEADROOM * have:
         shown = ", ".join(f"{name} {_gib(b)}" for name, b in parts.items() if name != "total")
         biggest = max((b, n) for n, b in parts.items() if n != "total")[1]
-        change = {"parameters and gradients": "model.encoder_widths / decoder_widths / "
-                  "latent_dim, or train.num_models (fewer models together)",
-                  "optimizer state": "optim.name (sgd keeps less state), or train.num_models",
-                  "activations of one batch": "train.batch_size / train.eval_batch_size, or "
-                  "train.num_models",
-                  "data on the device": "data.limit"}[biggest]
+        change = {
+            "parameters and gradients": "model.encoder_widths / decoder_widths / "
+            "latent_dim, or train.num_models (fewer models together)",
+            "optimizer state": "optim.name (sgd keeps less state), or train.num_models",
+            "activations of one batch": "train.batch_size / train.eval_batch_size, or "
+            "train.num_models",
+            "data on the device": "data.limit",
+        }[biggest]
         raise UserError(
             f"{k} model(s) of this config need about {_gib(parts['total'])} ({shown}), more "
             f"than the {_gib(have)} of {what}; reduce {change}. (Sweeps split large groups "
-            "with --max_models.)")
+            "with --max_models.)"
+        )
     return parts
-

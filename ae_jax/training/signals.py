@@ -17,8 +17,9 @@ class Interrupted(Exception):
     def __init__(self, signum: int, where: str, kept: str = "its state is saved"):
         self.signum, self.where = signum, where
         name = signal.Signals(signum).name
-        super().__init__(f"stopped by {name} {where}; {kept}: run the same command again to "
-                         "resume.")
+        super().__init__(
+            f"stopped by {name} {where}; {kept}: run the same command again to resume."
+        )
 
 
 class StopRequests:

@@ -13,10 +13,14 @@ every per-epoch metric; the headline evaluation numbers and the figures at the e
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from ae_jax import config as config_lib
 from ae_jax import workdir as workdir_lib
 from ae_jax.training import writers
+
+if TYPE_CHECKING:
+    import wandb
 
 
 def parse_loggers(config) -> list[str]:
@@ -40,8 +44,9 @@ def _ids(workdir: str) -> dict:
     path = os.path.join(workdir, workdir_lib.TRACKERS)
     if not os.path.exists(path):
         return {}
-    return workdir_lib.read_json(path, "the run's tracker ids",
-                                 "delete it to start new tracker runs")
+    return workdir_lib.read_json(
+        path, "the run's tracker ids", "delete it to start new tracker runs"
+    )
 
 
 def _save_id(workdir: str, name: str, run_id: str) -> None:
@@ -69,15 +74,23 @@ class MlflowWriter:
         exp = self.client.get_experiment_by_name(project)
         exp_id = exp.experiment_id if exp else self.client.create_experiment(project)
         self.last_step = 0
-        self.run_id = _ids(workdir).get("mlflow")
+        self.run_id: str | None = _ids(workdir).get("mlflow")
         if self.run_id is None:
-            run = self.client.create_run(exp_id, run_name=os.path.basename(
-                os.path.normpath(workdir)), tags={"ae_jax.workdir": os.path.abspath(workdir)})
+            run = self.client.create_run(
+                exp_id,
+                run_name=os.path.basename(os.path.normpath(workdir)),
+                tags={"ae_jax.workdir": os.path.abspath(workdir)},
+            )
             self.run_id = run.info.run_id
             _save_id(workdir, "mlflow", self.run_id)
             params = [Param(k, str(v)[:6000]) for k, v in sorted(hparams.items())]
             for i in range(0, len(params), 100):  # MLflow takes at most 100 per batch
-                self.client.log_batch(self.run_id, params=params[i:i + 100])
+                self.client.log_batch(self.run_id, params=params[i : i + 100])
+
+    def _open_run(self) -> str:
+        """The MLflow run's id (None once the writer is closed)."""
+        assert self.run_id is not None, "MlflowWriter used after close()"
+        return self.run_id
 
     def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
         from mlflow.entities import Metric
@@ -86,7 +99,7 @@ class MlflowWriter:
         self.last_step = max(self.last_step, int(step))
         metrics = [Metric(k, float(v), now, int(step)) for k, v in scalars.items()]
         for i in range(0, len(metrics), 1000):
-            self.client.log_batch(self.run_id, metrics=metrics[i:i + 1000])
+            self.client.log_batch(self._open_run(), metrics=metrics[i : i + 1000])
 
     def write_images(self, step: int, images) -> None:  # arrays stay in TensorBoard
         pass
@@ -95,10 +108,10 @@ class MlflowWriter:
         if isinstance(path_or_fig, str | os.PathLike):
             self.client.log_artifact(self.run_id, os.fspath(path_or_fig), "figures")
         else:
-            self.client.log_figure(self.run_id, path_or_fig, f"figures/{tag}.png")
+            self.client.log_figure(self._open_run(), path_or_fig, f"figures/{tag}.png")
 
     def write_text(self, tag: str, text: str) -> None:
-        self.client.log_text(self.run_id, text, f"{tag}.md")
+        self.client.log_text(self._open_run(), text, f"{tag}.md")
 
     def write_hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
         self.write_scalars(self.last_step, metrics)  # the headline numbers, at the last step
@@ -123,17 +136,27 @@ class WandbWriter:
         import wandb
 
         run_id = _ids(workdir).get("wandb")
-        self.run = wandb.init(project=str(config.train.tracker_project), dir=workdir,
-                              name=os.path.basename(os.path.normpath(workdir)),
-                              config=hparams, id=run_id, resume="allow" if run_id else None,
-                              reinit="create_new")
+        self.run: wandb.Run | None = wandb.init(
+            project=str(config.train.tracker_project),
+            dir=workdir,
+            name=os.path.basename(os.path.normpath(workdir)),
+            config=hparams,
+            id=run_id,
+            resume="allow" if run_id else None,
+            reinit="create_new",
+        )
         if run_id is None:
             _save_id(workdir, "wandb", self.run.id)
         self.step = 0
 
+    def _open_run(self) -> "wandb.Run":
+        """The W&B run (None once the writer is closed)."""
+        assert self.run is not None, "WandbWriter used after close()"
+        return self.run
+
     def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
         self.step = max(self.step, int(step))
-        self.run.log({k: float(v) for k, v in scalars.items()}, step=self.step)
+        self._open_run().log({k: float(v) for k, v in scalars.items()}, step=self.step)
 
     def write_images(self, step: int, images) -> None:
         pass
@@ -141,13 +164,13 @@ class WandbWriter:
     def write_figure(self, step: int, tag: str, path_or_fig) -> None:
         import wandb
 
-        self.run.log({tag: wandb.Image(path_or_fig)}, step=self.step)
+        self._open_run().log({tag: wandb.Image(path_or_fig)}, step=self.step)
 
     def write_text(self, tag: str, text: str) -> None:  # the config is the W&B run's config
         pass
 
     def write_hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
-        self.run.summary.update({k: float(v) for k, v in metrics.items()})
+        self._open_run().summary.update({k: float(v) for k, v in metrics.items()})
 
     def flush(self) -> None:
         pass
@@ -201,8 +224,11 @@ def open_writers(config, workdir: str, group: list, purge_step: int | None) -> M
     parts: list = []
     for name in parse_loggers(config):
         if name == "tensorboard":
-            parts.append(writers.MetricWriter(os.path.join(workdir, workdir_lib.TENSORBOARD),
-                                              purge_step=purge_step))
+            parts.append(
+                writers.MetricWriter(
+                    os.path.join(workdir, workdir_lib.TENSORBOARD), purge_step=purge_step
+                )
+            )
         elif name == "mlflow":
             parts.append(MlflowWriter(config, workdir, hparams))
         else:

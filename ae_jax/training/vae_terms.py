@@ -20,8 +20,9 @@ _LOG_2PI = math.log(2.0 * math.pi)
 _NO_ROW = -1e30
 
 
-def warmup_beta(step: jax.Array, steps_per_epoch: int, beta: jax.Array, start: jax.Array,
-                epochs: jax.Array) -> jax.Array:
+def warmup_beta(
+    step: jax.Array, steps_per_epoch: int, beta: jax.Array, start: jax.Array, epochs: jax.Array
+) -> jax.Array:
     """KL warm-up (Bowman et al. 2016): the KL weight of the optimizer step `step` (0-based).
 
     It rises linearly from `start` at step 0 to `beta` at step `epochs * steps_per_epoch` and
@@ -37,8 +38,9 @@ def kl_per_dim(mean: jax.Array, logvar: jax.Array) -> jax.Array:
     return 0.5 * (jnp.exp(logvar) + jnp.square(mean) - 1.0 - logvar)
 
 
-def free_bits_kl(mean: jax.Array, logvar: jax.Array, w: jax.Array, free_bits: jax.Array
-                 ) -> jax.Array:
+def free_bits_kl(
+    mean: jax.Array, logvar: jax.Array, w: jax.Array, free_bits: jax.Array
+) -> jax.Array:
     """The KL term with free bits (Kingma et al. 2016, eq. 15): sum over latent dimensions of
     max(batch-mean KL of the dimension, free_bits).
 
@@ -54,8 +56,9 @@ def iw_eps(rng: jax.Array, rows: int, k: int, latent_dim: int) -> jax.Array:
     return jax.random.normal(rng, (rows, k, latent_dim), jnp.float32)
 
 
-def log_weights(nll: jax.Array, z: jax.Array, mean: jax.Array, logvar: jax.Array,
-                beta: jax.Array | float = 1.0) -> jax.Array:
+def log_weights(
+    nll: jax.Array, z: jax.Array, mean: jax.Array, logvar: jax.Array, beta: jax.Array | float = 1.0
+) -> jax.Array:
     """Importance log-weights log p(x|z) + beta * (log p(z) - log q(z|x)) of draws z (..., k, L)
     from q = N(mean, exp(logvar)) (..., L); nll (..., k) = -log p(x|z). beta = 1: Burda et al."""
     log_pz = losses.gaussian_log_prob(z, jnp.zeros_like(z), jnp.zeros_like(z))
@@ -74,8 +77,9 @@ def _log_density(z: jax.Array, mean: jax.Array, logvar: jax.Array) -> jax.Array:
     return -0.5 * (_LOG_2PI + logvar[None] + jnp.square(diff) * jnp.exp(-logvar[None]))
 
 
-def kl_decomposition(z: jax.Array, mean: jax.Array, logvar: jax.Array, mask: jax.Array,
-                     dataset_size: int | jax.Array) -> dict[str, jax.Array]:
+def kl_decomposition(
+    z: jax.Array, mean: jax.Array, logvar: jax.Array, mask: jax.Array, dataset_size: int | jax.Array
+) -> dict[str, jax.Array]:
     """Total correlation, index-code mutual information and dimension-wise KL of the aggregate
     posterior q(z) = mean over the data set of q(z|x), estimated on a batch (Chen et al. 2018).
 
@@ -99,15 +103,20 @@ def kl_decomposition(z: jax.Array, mean: jax.Array, logvar: jax.Array, mask: jax
         log_w = jnp.where(ib[:, None] == cols[None, :], -jnp.log(n), other)
         log_w = jnp.where(mask[None, :] > 0, log_w, _NO_ROW)  # padded rows are no posterior
         pair = _log_density(zb, mean, logvar)  # (b, B, L)
-        return (jax.nn.logsumexp(jnp.sum(pair, -1) + log_w, axis=1),
-                jnp.sum(jax.nn.logsumexp(pair + log_w[..., None], axis=1), axis=-1))
+        return (
+            jax.nn.logsumexp(jnp.sum(pair, -1) + log_w, axis=1),
+            jnp.sum(jax.nn.logsumexp(pair + log_w[..., None], axis=1), axis=-1),
+        )
 
     log_qz, log_qz_dims = _blocked(rows, z, _BLOCK)
     log_qz_x = losses.gaussian_log_prob(z, mean, logvar)
     log_pz = losses.gaussian_log_prob(z, jnp.zeros_like(z), jnp.zeros_like(z))
     w = mask / jnp.maximum(m, 1.0)
-    return {"tc": w @ (log_qz - log_qz_dims), "mi": w @ (log_qz_x - log_qz),
-            "dim_kl": w @ (log_qz_dims - log_pz)}
+    return {
+        "tc": w @ (log_qz - log_qz_dims),
+        "mi": w @ (log_qz_x - log_qz),
+        "dim_kl": w @ (log_qz_dims - log_pz),
+    }
 
 
 # Rows of z per block of the pairwise densities: memory is _BLOCK * B * L floats.
@@ -136,8 +145,7 @@ def _kernel(a: jax.Array, b: jax.Array, kind: str) -> jax.Array:
     return c / (c + d2) if kind == "imq" else jnp.exp(-d2 / c)
 
 
-def mmd(x: jax.Array, y: jax.Array, kind: str = "imq", mask: jax.Array | None = None
-        ) -> jax.Array:
+def mmd(x: jax.Array, y: jax.Array, kind: str = "imq", mask: jax.Array | None = None) -> jax.Array:
     """Unbiased estimate of MMD^2 between the distributions of samples x and y, (B, L) each.
 
     mean_{i != j} k(x_i, x_j) + mean_{i != j} k(y_i, y_j) - 2 mean_{i, j} k(x_i, y_j) over the
@@ -158,8 +166,9 @@ def mmd(x: jax.Array, y: jax.Array, kind: str = "imq", mask: jax.Array | None = 
     return kxx + kyy - 2.0 * kxy
 
 
-def aggregate_decomposition(z: jax.Array, mean: jax.Array, logvar: jax.Array,
-                            block: int = 256) -> dict[str, jax.Array]:
+def aggregate_decomposition(
+    z: jax.Array, mean: jax.Array, logvar: jax.Array, block: int = 256
+) -> dict[str, jax.Array]:
     """`kl_decomposition` with the whole set as the batch (every weight 1/N: the exact density of
     the N posteriors' mixture), computed `block` rows at a time so memory is block * N * L.
 
@@ -169,11 +178,16 @@ def aggregate_decomposition(z: jax.Array, mean: jax.Array, logvar: jax.Array,
 
     def rows(zb, _):
         pair = _log_density(zb, mean, logvar)  # (block, N, L)
-        return (jax.nn.logsumexp(jnp.sum(pair, -1), axis=1) - log_n,
-                jnp.sum(jax.nn.logsumexp(pair, axis=1) - log_n, axis=-1))
+        return (
+            jax.nn.logsumexp(jnp.sum(pair, -1), axis=1) - log_n,
+            jnp.sum(jax.nn.logsumexp(pair, axis=1) - log_n, axis=-1),
+        )
 
     log_qz, log_qz_dims = _blocked(rows, z, block)
     log_qz_x = losses.gaussian_log_prob(z, mean, logvar)
     log_pz = losses.gaussian_log_prob(z, jnp.zeros_like(z), jnp.zeros_like(z))
-    return {"tc": jnp.mean(log_qz - log_qz_dims), "mi": jnp.mean(log_qz_x - log_qz),
-            "dim_kl": jnp.mean(log_qz_dims - log_pz)}
+    return {
+        "tc": jnp.mean(log_qz - log_qz_dims),
+        "mi": jnp.mean(log_qz_x - log_qz),
+        "dim_kl": jnp.mean(log_qz_dims - log_pz),
+    }

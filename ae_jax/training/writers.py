@@ -45,8 +45,9 @@ class MetricWriter:
         self._last: dict[str, tuple[int, float]] = {}  # tag -> (step, value) last written
         if purge_step is not None:
             start = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
-            self._file.write_event(event_pb2.Event(wall_time=time.time(), step=int(purge_step),
-                                                   session_log=start))
+            self._file.write_event(
+                event_pb2.Event(wall_time=time.time(), step=int(purge_step), session_log=start)
+            )
 
     def _write(self, step: int, summary: Summary) -> None:
         event = event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
@@ -91,8 +92,9 @@ class MetricWriter:
             raise ValueError(f"{tag}: not a PNG image")
         width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
         channels = {0: 1, 2: 3, 4: 2, 6: 4}.get(png[25], 3)  # colour type -> channels
-        image = Summary.Image(height=height, width=width, colorspace=channels,
-                              encoded_image_string=png)
+        image = Summary.Image(
+            height=height, width=width, colorspace=channels, encoded_image_string=png
+        )
         self._write(step, Summary(value=[Summary.Value(tag=tag, image=image)]))
 
     def write_text(self, tag: str, text: str) -> None:
@@ -111,8 +113,11 @@ class MetricWriter:
         hp = {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in hp.items()}
         for summary in tbx_summary.hparams(hp, metrics):
             self._write(self._last_step, summary)
-        new = {k: float(v) for k, v in metrics.items()
-               if self._last.get(k) != (self._last_step, float(np.float32(v)))}
+        new = {
+            k: float(v)
+            for k, v in metrics.items()
+            if self._last.get(k) != (self._last_step, float(np.float32(v)))
+        }
         self.write_scalars(self._last_step, new)
 
     def flush(self) -> None:
@@ -183,8 +188,9 @@ def _read_with_tensorboard(logdir: str) -> Scalars:
         out[tag] += [(e.step, float(e.value)) for e in acc.Scalars(tag)]
     for tag in acc.Tags()[ea.TENSORS]:
         if acc.SummaryMetadata(tag).plugin_data.plugin_name == "scalars":
-            out[tag] += [(e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
-                         for e in acc.Tensors(tag)]
+            out[tag] += [
+                (e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)
+            ]
     return {tag: sorted(points, key=lambda p: p[0]) for tag, points in out.items()}
 
 
@@ -198,8 +204,9 @@ def _read_event_files(logdir: str) -> Scalars:
         for event in events:
             if event.session_log.status == event_pb2.SessionLog.START:
                 # A restart: forget what was written at or after its step (TensorBoard's rule).
-                out = defaultdict(list, {t: [p for p in pts if p[0] < event.step]
-                                         for t, pts in out.items()})
+                out = defaultdict(
+                    list, {t: [p for p in pts if p[0] < event.step] for t, pts in out.items()}
+                )
             for v in event.summary.value:
                 if v.metadata.plugin_data.plugin_name:
                     plugins[v.tag] = v.metadata.plugin_data.plugin_name
@@ -216,21 +223,25 @@ def _events(path: str):
         data = f.read()
     pos = 0
     while pos + 12 <= len(data):
-        length, length_crc = struct.unpack("<QI", data[pos:pos + 12])
-        if length_crc != masked_crc32c(data[pos:pos + 8]):
+        length, length_crc = struct.unpack("<QI", data[pos : pos + 12])
+        if length_crc != masked_crc32c(data[pos : pos + 8]):
             raise ValueError(f"{path}: corrupt record length at byte {pos}")
         end = pos + 12 + length + 4
         if end > len(data):
             break  # a record still being written: stop where a live reader would
-        body = data[pos + 12:end - 4]
-        if struct.unpack("<I", data[end - 4:end])[0] != masked_crc32c(body):
+        body = data[pos + 12 : end - 4]
+        if struct.unpack("<I", data[end - 4 : end])[0] != masked_crc32c(body):
             raise ValueError(f"{path}: corrupt record data at byte {pos}")
         yield event_pb2.Event.FromString(body)
         pos = end
 
 
-_DTYPES = {types_pb2.DT_FLOAT: "<f4", types_pb2.DT_DOUBLE: "<f8", types_pb2.DT_INT32: "<i4",
-           types_pb2.DT_INT64: "<i8"}
+_DTYPES = {
+    types_pb2.DT_FLOAT: "<f4",
+    types_pb2.DT_DOUBLE: "<f8",
+    types_pb2.DT_INT32: "<i4",
+    types_pb2.DT_INT64: "<i8",
+}
 
 
 def _tensor_scalar(t) -> float:

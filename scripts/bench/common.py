@@ -97,9 +97,11 @@ def machine_lines(keras_version: str) -> list[str]:
             names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
         cpu = names[0] if names else cpu
     u = platform.uname()
-    versions = (f"python {platform.python_version()}, jax {jax.__version__}, flax "
-                f"{flax.__version__}, optax {optax.__version__}, keras {keras_version}, numpy "
-                f"{np.__version__}")
+    versions = (
+        f"python {platform.python_version()}, jax {jax.__version__}, flax "
+        f"{flax.__version__}, optax {optax.__version__}, keras {keras_version}, numpy "
+        f"{np.__version__}"
+    )
     return [
         f"- machine: {u.system} {u.release} {u.machine}, CPU {cpu or 'unknown'}, "
         f"{os.cpu_count()} logical CPUs",
@@ -144,8 +146,10 @@ def load_data(path: str):
 
 def sweep_overrides(n: int) -> list[dict]:
     """Model i: L1 weight i mod 8, seed i div 8; the first 8 span all L1 weights."""
-    return [{"loss.l1_weight": L1_WEIGHTS[i % len(L1_WEIGHTS)],
-             "train.seed": i // len(L1_WEIGHTS)} for i in range(n)]
+    return [
+        {"loss.l1_weight": L1_WEIGHTS[i % len(L1_WEIGHTS)], "train.seed": i // len(L1_WEIGHTS)}
+        for i in range(n)
+    ]
 
 
 # ---------------------------------------------------------------- timing

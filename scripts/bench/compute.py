@@ -62,7 +62,8 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
     for r in range(repeats):
         log(f"compute-bound: repeat {r + 1}/{repeats}")
         work = [eng.measure] + [
-            (lambda s=s: _time_matmul(dot, mats[s], calls[s], matmul_s[s])) for s in MATMUL_SIZES]
+            (lambda s=s: _time_matmul(dot, mats[s], calls[s], matmul_s[s])) for s in MATMUL_SIZES
+        ]
         for w in rotated(work, r):
             w()
 
@@ -82,16 +83,19 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
         f"FLOPs per step = 3 x 2 x B x sum(in x out) over the {len(widths) - 1} Dense layers "
         f"(forward x3 for forward + backward; biases, activations, loss and adam not counted) "
         f"= {3 * 2 * B * macs / 1e9:.2f} GFLOP; {steps} steps per epoch"
-        + (f", run as {eng.runner.n_chunks} chunks of {chunk} steps (as the training loop "
-           "chunks an epoch it estimates long)" if chunk < steps else "")
+        + (
+            f", run as {eng.runner.n_chunks} chunks of {chunk} steps (as the training loop "
+            "chunks an epoch it estimates long)"
+            if chunk < steps
+            else ""
+        )
         + ". Peak = the best median of a jitted float32 `jnp.dot` of n x n (2 n^3 FLOPs), "
         f"interleaved with the engine's epochs, {repeats} repeats. Pass: >= 50% of peak.",
         "",
         "| measure | value |",
         "|---|---:|",
         *[f"| matmul peak, n = {s} | {p:.1f} GFLOP/s |" for s, p in peaks.items()],
-        f"| engine epoch (median) | {eng.epoch_s * 1e3:.1f} ms ({N / eng.epoch_s:,.0f} "
-        "rows/s) |",
+        f"| engine epoch (median) | {eng.epoch_s * 1e3:.1f} ms ({N / eng.epoch_s:,.0f} rows/s) |",
         f"| engine achieved | {gflops:.1f} GFLOP/s |",
         f"| engine / peak | {frac:.0%} ({verdict(ok)}, need 50%) |",
         f"| engine compile (warm-up minus an epoch) | {eng.compile_s:.2f} s |",

@@ -25,11 +25,11 @@ def keras_model(kind: str, d: int, l1_weight: float = 1e-4, seed: int = 0):
     layers = keras.layers
     inp = keras.Input((d,))
     if kind == "sparse":  # experiments/configs/seed_sparse.py: code 9 sigmoid, adam eps 1e-7
-        code = layers.Dense(9, activation="sigmoid",
-                            activity_regularizer=keras.regularizers.l1(l1_weight))(inp)
+        code = layers.Dense(
+            9, activation="sigmoid", activity_regularizer=keras.regularizers.l1(l1_weight)
+        )(inp)
         model = keras.Model(inp, layers.Dense(d, activation="sigmoid")(code))
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-7),
-                      loss="mse")
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-7), loss="mse")
         return model
     if kind == "deep":
         h = inp
@@ -58,8 +58,10 @@ def keras_model(kind: str, d: int, l1_weight: float = 1e-4, seed: int = 0):
     z = Sampling()([mean, logvar])
     out = layers.Dense(d, activation="sigmoid")(layers.Dense(12, activation="relu")(z))
     model = keras.Model(inp, out)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3),
-                  loss=lambda y, p: d * keras.losses.binary_crossentropy(y, p))
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+        loss=lambda y, p: d * keras.losses.binary_crossentropy(y, p),
+    )
     return model
 
 
@@ -74,15 +76,24 @@ class KerasRunner:
         self.x, self.batch_size = x_train, int(config.train.batch_size)
 
     def run_epoch(self) -> None:
-        self.model.fit(self.x, self.x, batch_size=self.batch_size, epochs=1, shuffle=True,
-                       verbose=0)
+        self.model.fit(
+            self.x, self.x, batch_size=self.batch_size, epochs=1, shuffle=True, verbose=0
+        )
 
 
-def sweep_run(x_all: np.ndarray, val_split: float, l1_weight: float, seed: int,
-              epochs: int, batch: int) -> None:
+def sweep_run(
+    x_all: np.ndarray, val_split: float, l1_weight: float, seed: int, epochs: int, batch: int
+) -> None:
     """One model of the sweep the Keras way: a fresh model, `fit` with `validation_split`."""
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     model = keras_model("sparse", x_all.shape[1], l1_weight=l1_weight)
-    model.fit(x_all, x_all, batch_size=batch, epochs=epochs, shuffle=True,
-              validation_split=val_split, verbose=0)
+    model.fit(
+        x_all,
+        x_all,
+        batch_size=batch,
+        epochs=epochs,
+        shuffle=True,
+        validation_split=val_split,
+        verbose=0,
+    )

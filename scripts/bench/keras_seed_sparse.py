@@ -69,12 +69,12 @@ def load(path: str, val_fraction: float, seed: int, categorical: str):
 
 def build(d: int, latent: int, l1: float) -> keras.Model:
     inp = keras.Input((d,))
-    code = keras.layers.Dense(latent, activation="sigmoid",
-                              activity_regularizer=keras.regularizers.l1(l1))(inp)
+    code = keras.layers.Dense(
+        latent, activation="sigmoid", activity_regularizer=keras.regularizers.l1(l1)
+    )(inp)
     out = keras.layers.Dense(d, activation="sigmoid")(code)
     model = keras.Model(inp, out)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-7),
-                  loss="mse")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-7), loss="mse")
     return model
 
 
@@ -94,15 +94,24 @@ def main() -> None:
     t = {"import_s": T_IMPORT - T0}
     t1 = time.perf_counter()
     x_train, x_val = load(args.csv, args.val_fraction, args.seed, args.categorical)
-    print(f"{x_train.shape[0]} train / {x_val.shape[0]} val rows x {x_train.shape[1]} columns",
-          flush=True)
+    print(
+        f"{x_train.shape[0]} train / {x_val.shape[0]} val rows x {x_train.shape[1]} columns",
+        flush=True,
+    )
     t["data_s"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
     model = build(x_train.shape[1], args.latent, args.l1)
-    model.fit(x_train, x_train, batch_size=args.batch_size, epochs=args.epochs, shuffle=True,
-              validation_data=(x_val, x_val), verbose=2)
+    model.fit(
+        x_train,
+        x_train,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        shuffle=True,
+        validation_data=(x_val, x_val),
+        verbose=2,
+    )
     t["fit_s"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()

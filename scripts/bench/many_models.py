@@ -22,8 +22,10 @@ def many_hypers(base, k: int) -> list[dict]:
     i div 8), set on the base's hypers directly (apply_overrides on 1,024 configs would time
     config copies, not training)."""
     h0 = objective.hyper_from_config(base)
-    return [{**h0, "l1_weight": float(o["loss.l1_weight"]), "seed": int(o["train.seed"])}
-            for o in common.sweep_overrides(k)]
+    return [
+        {**h0, "l1_weight": float(o["loss.l1_weight"]), "seed": int(o["train.seed"])}
+        for o in common.sweep_overrides(k)
+    ]
 
 
 def package_max_models() -> int | None:
@@ -79,8 +81,9 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
         "median seconds the host spends per epoch computing the next epoch's K row orders "
         "(numpy) while the device runs the epoch. model-epochs/s = K / epoch; rows/s = K x "
         "rows / epoch; speedup per model = (epoch at K = 1) x K / (epoch at K). chunk = "
-        "models per compiled program: all K here, as `train_group` runs them" + cap_text +
-        ". ΔRSS = resident memory growth over the warm-up (psutil); peak RSS = `ru_maxrss` "
+        "models per compiled program: all K here, as `train_group` runs them"
+        + cap_text
+        + ". ΔRSS = resident memory growth over the warm-up (psutil); peak RSS = `ru_maxrss` "
         "after the warm-up (cumulative).",
         "",
         "| K | chunk | compile s | init s | epoch s | host order s | model-epochs/s | rows/s | "
@@ -94,9 +97,16 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
             f"| {k:,} | {k:,} | {t.runner.aot_compile_s:.2f} | {t.runner.init_s:.2f} | "
             f"{epoch_s:.4f} | {statistics.median(t.runner.order_s):.4f} | "
             f"{k / epoch_s:,.1f} | {k * n / epoch_s:,.0f} | {k * t1 / epoch_s:.2f}x | "
-            f"{fmt(t.rss_delta, '.0f')} | {peak:,.0f} |")
+            f"{fmt(t.rss_delta, '.0f')} | {peak:,.0f} |"
+        )
     lines.append("")
-    lines.append("Epoch seconds per repeat: " + "; ".join(
-        f"K = {k}: {', '.join(format(v, '.4f') for v in cases[k][0].samples)} "
-        f"({cases[k][0].epochs} epochs per window)" for k in ks) + ".")
+    lines.append(
+        "Epoch seconds per repeat: "
+        + "; ".join(
+            f"K = {k}: {', '.join(format(v, '.4f') for v in cases[k][0].samples)} "
+            f"({cases[k][0].epochs} epochs per window)"
+            for k in ks
+        )
+        + "."
+    )
     return lines, {}

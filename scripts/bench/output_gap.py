@@ -29,15 +29,16 @@ def write_table(path: str, rows: int, cols: int) -> None:
     block = 8192
     for start in range(0, rows, block):
         stop = min(start + block, rows)
-        out[start:stop] = rng.integers(0, 256, (stop - start, cols), dtype=np.uint8) / \
-            np.float32(255)
+        out[start:stop] = rng.integers(0, 256, (stop - start, cols), dtype=np.uint8) / np.float32(
+            255
+        )
     out.flush()
     del out
 
 
 def shorten(text: str, n: int = 110) -> str:
     text = text.replace("|", "\\|")
-    return text if len(text) <= n else text[:n - 3] + "..."
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def run(ctx: common.Context) -> tuple[list[str], dict]:
@@ -53,16 +54,26 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
         for kind in ("cold", "warm"):
             wd = os.path.join(root, f"run_{kind}")
             cmd = process.python(
-                "-m", "experiments.main", f"--config=experiments/configs/{config}.py",
-                f"--workdir={wd}", f"--config.data.path={table}", "--config.train.epochs=1",
-                f"--config.train.batch_size={args.gap_batch}")
+                "-m",
+                "experiments.main",
+                f"--config=experiments/configs/{config}.py",
+                f"--workdir={wd}",
+                f"--config.data.path={table}",
+                "--config.train.epochs=1",
+                f"--config.train.batch_size={args.gap_batch}",
+            )
             results[kind] = process.timed_run(
-                f"output gap: {kind} cache", cmd, {"AE_JAX_COMPILATION_CACHE": cache},
-                os.path.join(root, f"{kind}.log"))
+                f"output gap: {kind} cache",
+                cmd,
+                {"AE_JAX_COMPILATION_CACHE": cache},
+                os.path.join(root, f"{kind}.log"),
+            )
             if args.gap_log_dir:
                 os.makedirs(args.gap_log_dir, exist_ok=True)
-                shutil.copy(os.path.join(root, f"{kind}.log"),
-                            os.path.join(args.gap_log_dir, f"output_gap_{kind}.log"))
+                shutil.copy(
+                    os.path.join(root, f"{kind}.log"),
+                    os.path.join(args.gap_log_dir, f"output_gap_{kind}.log"),
+                )
             shutil.rmtree(wd, ignore_errors=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -75,13 +86,18 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
         checks[f"output gap, one epoch {rows:,} x {cols}, {kind} cache (<= {NEED_S:g} s)"] = [ok]
         table_rows.append(
             f"| {kind} | {res.wall_s:.2f} | {len(res.lines)} | {res.first_line_s:.2f} | "
-            f"{gap:.2f} | {res.tail_s:.2f} | {worst:.2f} ({where}) | {verdict(ok)} |")
+            f"{gap:.2f} | {res.tail_s:.2f} | {worst:.2f} ({where}) | {verdict(ok)} |"
+        )
         if i:
-            notes.append(f"- {kind}: the longest gap between lines, {gap:.2f} s, after "
-                         f"`{shorten(res.lines[i - 1][1])}` (at {res.lines[i - 1][0]:.2f} s), "
-                         f"before `{shorten(res.lines[i][1])}` (at {res.lines[i][0]:.2f} s).")
-        notes.append(f"- {kind}: last line `{shorten(res.lines[-1][1]) if res.lines else '-'}`, "
-                     f"then {res.tail_s:.2f} s to exit.")
+            notes.append(
+                f"- {kind}: the longest gap between lines, {gap:.2f} s, after "
+                f"`{shorten(res.lines[i - 1][1])}` (at {res.lines[i - 1][0]:.2f} s), "
+                f"before `{shorten(res.lines[i][1])}` (at {res.lines[i][0]:.2f} s)."
+            )
+        notes.append(
+            f"- {kind}: last line `{shorten(res.lines[-1][1]) if res.lines else '-'}`, "
+            f"then {res.tail_s:.2f} s to exit."
+        )
     lines = [
         f"## 4. Output gaps: one epoch of {config} on a {rows:,} x {cols} table at batch "
         f"{args.gap_batch}, start to exit",

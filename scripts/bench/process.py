@@ -50,8 +50,7 @@ class Result:
     def worst_silence(self) -> tuple[float, str]:
         """The longest time without output anywhere from start to exit, and where."""
         gap, i = self.longest_gap()
-        worst = [(self.first_line_s, "start to first line"),
-                 (self.tail_s, "last line to exit")]
+        worst = [(self.first_line_s, "start to first line"), (self.tail_s, "last line to exit")]
         if i:
             worst.append((gap, f"between lines {i} and {i + 1}"))
         return max(worst)
@@ -88,8 +87,13 @@ def child_env(updates: dict | None = None) -> dict:
     return env
 
 
-def run(cmd: list[str], env: dict | None = None, log_path: str = "", timeout_s: float = 3600,
-        check: bool = True) -> Result:
+def run(
+    cmd: list[str],
+    env: dict | None = None,
+    log_path: str = "",
+    timeout_s: float = 3600,
+    check: bool = True,
+) -> Result:
     """Runs `cmd` in the repository root; see the module docstring. `env`: see child_env.
 
     The output also goes to `log_path` (if given), each line after its time stamp. With
@@ -98,9 +102,15 @@ def run(cmd: list[str], env: dict | None = None, log_path: str = "", timeout_s: 
     lines: list[tuple[float, str]] = []
     pending = b""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(env), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=child_env(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     fd = proc.stdout.fileno()
     sel = selectors.DefaultSelector()
     sel.register(fd, selectors.EVENT_READ)
@@ -145,8 +155,9 @@ def python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
-def timed_run(label: str, cmd: list[str], env: dict | None = None, log_path: str = "",
-              **kwargs) -> Result:
+def timed_run(
+    label: str, cmd: list[str], env: dict | None = None, log_path: str = "", **kwargs
+) -> Result:
     log(f"{label}: {' '.join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd)}")
     result = run(cmd, env, log_path, **kwargs)
     log(f"{label}: {result.wall_s:.2f} s")

@@ -27,8 +27,10 @@ def row_means(metrics: dict, rows: np.ndarray) -> dict:
     training loop reduces them (steps without real rows, i.e. chunk padding, count zero)."""
     w = np.asarray(rows, np.float64)
     total = np.maximum(w.sum(axis=1), 1.0)
-    return {n: (np.where(w > 0, np.asarray(m, np.float64), 0.0) * w).sum(axis=1) / total
-            for n, m in metrics.items()}
+    return {
+        n: (np.where(w > 0, np.asarray(m, np.float64), 0.0) * w).sum(axis=1) / total
+        for n, m in metrics.items()
+    }
 
 
 class EngineRunner:
@@ -54,8 +56,9 @@ class EngineRunner:
         zeros = lambda s: np.zeros((self.k, s, batch), np.int32)
         lowered = progs.epoch.lower(self.states, self.hyper, self.x, zeros(steps))
         # As the loop: an epoch XLA's cost analysis deems long runs as chunks of it.
-        self.chunk = chunking.steps_per_chunk(lowered, steps, float(config.train.log_seconds),
-                                              int(config.train.chunk_steps))
+        self.chunk = chunking.steps_per_chunk(
+            lowered, steps, float(config.train.log_seconds), int(config.train.chunk_steps)
+        )
         if self.chunk < steps:
             progs = self.engine.compile(self.k, skip_empty=steps % self.chunk != 0)
             lowered = progs.epoch.lower(self.states, self.hyper, self.x, zeros(self.chunk))
@@ -68,21 +71,27 @@ class EngineRunner:
         self.aot_compile_s = t2 - t1
 
     def _order(self, epoch: int) -> np.ndarray:
-        order = np.stack([
-            engine_lib.epoch_order(h["seed"], epoch, self.n, self.engine.batch_size, self.shuffle)
-            for h in self.hypers
-        ])
+        order = np.stack(
+            [
+                engine_lib.epoch_order(
+                    h["seed"], epoch, self.n, self.engine.batch_size, self.shuffle
+                )
+                for h in self.hypers
+            ]
+        )
         pad = self.n_chunks * self.chunk - order.shape[1]
         if pad:  # Whole batches of -1: the chunk program skips them.
             order = np.concatenate(
-                [order, np.full((self.k, pad, order.shape[2]), -1, np.int32)], axis=1)
+                [order, np.full((self.k, pad, order.shape[2]), -1, np.int32)], axis=1
+            )
         return order
 
     def run_epoch(self) -> dict:
         parts, rows, c = [], [], self.chunk
         for ci in range(self.n_chunks):
-            self.states, (m, r) = self.epoch_fn(self.states, self.hyper, self.x,
-                                                self.order[:, ci * c:(ci + 1) * c])
+            self.states, (m, r) = self.epoch_fn(
+                self.states, self.hyper, self.x, self.order[:, ci * c : (ci + 1) * c]
+            )
             if ci == self.n_chunks - 1:
                 t0 = time.perf_counter()
                 # As the loop: the next order is computed while the device runs the epoch.
@@ -123,7 +132,8 @@ class PlainRunner:
         key = jax.random.PRNGKey(self.seed)
         params = model.init(key, jnp.zeros((1, d), jnp.float32), key)["params"]
         self.state = train_state.TrainState.create(
-            apply_fn=model.apply, params=params, tx=plain_optimizer(config))
+            apply_fn=model.apply, params=params, tx=plain_optimizer(config)
+        )
         self.key = jax.random.fold_in(key, 1)
 
         @jax.jit
@@ -140,7 +150,7 @@ class PlainRunner:
         perm = np.random.default_rng([self.seed, self.epoch]).permutation(self.x.shape[0])
         losses = []
         for start in range(0, len(perm), self.batch_size):
-            batch = jax.device_put(self.x[perm[start:start + self.batch_size]])
+            batch = jax.device_put(self.x[perm[start : start + self.batch_size]])
             self.state, loss = self.train_step(self.state, batch, self.key)
             losses.append(loss)
         jax.device_get(losses)  # The examples fetch the epoch's metrics once, at its end.

@@ -26,14 +26,24 @@ KERAS_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras_s
 
 def project_cmd(workdir: str, csv_path: str, epochs: int, batch: int) -> list[str]:
     return process.python(
-        "-m", "experiments.main", "--config=experiments/configs/seed_sparse.py",
-        f"--workdir={workdir}", f"--config.data.path={csv_path}",
-        f"--config.train.epochs={epochs}", f"--config.train.batch_size={batch}")
+        "-m",
+        "experiments.main",
+        "--config=experiments/configs/seed_sparse.py",
+        f"--workdir={workdir}",
+        f"--config.data.path={csv_path}",
+        f"--config.train.epochs={epochs}",
+        f"--config.train.batch_size={batch}",
+    )
 
 
 def keras_cmd(out: str, csv_path: str, epochs: int, batch: int) -> list[str]:
-    return process.python(KERAS_SCRIPT, f"--csv={csv_path}", f"--epochs={epochs}",
-                          f"--batch_size={batch}", f"--out={out}")
+    return process.python(
+        KERAS_SCRIPT,
+        f"--csv={csv_path}",
+        f"--epochs={epochs}",
+        f"--batch_size={batch}",
+        f"--out={out}",
+    )
 
 
 KERAS_ENV = {"KERAS_BACKEND": "jax", **{v: None for v in process.CACHE_VARS}}
@@ -53,8 +63,9 @@ class Records:
         self.label, self.rows = label, []
 
     def add(self, result: process.Result, **extra) -> None:
-        self.rows.append({"wall": result.wall_s, "first": result.first_line_s,
-                          "tail": result.tail_s, **extra})
+        self.rows.append(
+            {"wall": result.wall_s, "first": result.first_line_s, "tail": result.tail_s, **extra}
+        )
 
     def values(self, key: str) -> list:
         return [r.get(key) for r in self.rows]
@@ -71,8 +82,11 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
     def new_dir(kind: str) -> str:
         return os.path.join(root, f"{kind}{next(counter)}")
 
-    cold, warm, keras = Records("project, cold cache"), Records("project, warm cache"), \
-        Records("Keras 3 script")
+    cold, warm, keras = (
+        Records("project, cold cache"),
+        Records("project, warm cache"),
+        Records("Keras 3 script"),
+    )
     entries: list[int] = []
 
     def project_pair(tag: str, timed: bool = True) -> None:
@@ -83,26 +97,35 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
                 f"single run: project, {kind} cache{tag}",
                 project_cmd(wd, ctx.data_path, epochs, batch),
                 {"AE_JAX_COMPILATION_CACHE": cache},
-                os.path.join(logs, f"{os.path.basename(wd)}.log"))
+                os.path.join(logs, f"{os.path.basename(wd)}.log"),
+            )
             if kind == "cold":
                 entries.append(cache_entries(cache))
             if timed:
                 s = summary_of(wd)
-                rec.add(res, compile=s.get("compile_s"), mse=s.get("eval/mse"),
-                        train=s.get("wall_s"))
+                rec.add(
+                    res, compile=s.get("compile_s"), mse=s.get("eval/mse"), train=s.get("wall_s")
+                )
             shutil.rmtree(wd, ignore_errors=True)
         shutil.rmtree(cache, ignore_errors=True)
 
     def keras_run(tag: str, timed: bool = True) -> None:
         out = new_dir("keras")
-        res = process.timed_run(f"single run: Keras{tag}",
-                                keras_cmd(out, ctx.data_path, epochs, batch), KERAS_ENV,
-                                os.path.join(logs, f"{os.path.basename(out)}.log"))
+        res = process.timed_run(
+            f"single run: Keras{tag}",
+            keras_cmd(out, ctx.data_path, epochs, batch),
+            KERAS_ENV,
+            os.path.join(logs, f"{os.path.basename(out)}.log"),
+        )
         if timed:
             phases = json.loads(res.lines[-1][1])
             mse = res.find("validation mse")
-            keras.add(res, mse=float(mse.split()[-1]) if mse else None,
-                      train=phases.get("fit_s"), imports=phases.get("import_s"))
+            keras.add(
+                res,
+                mse=float(mse.split()[-1]) if mse else None,
+                train=phases.get("fit_s"),
+                imports=phases.get("import_s"),
+            )
         shutil.rmtree(out, ignore_errors=True)
 
     try:
@@ -129,7 +152,8 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
             f"| {rec.label} | {spread(walls)} | {times(ratio)} | "
             f"{f'<= {need}x' if need else '-'} | {verdict(ok)} | {spread(first)} | "
             f"{fmt(median(rec.values('compile')))} | {fmt(median(rec.values('train')))} | "
-            f"{fmt(median(rec.values('tail')))} | {fmt(median(rec.values('mse')), '.4f')} |")
+            f"{fmt(median(rec.values('tail')))} | {fmt(median(rec.values('mse')), '.4f')} |"
+        )
     lines = [
         f"## 2. One seed_sparse run end to end: {ctx.ds.train.shape[0]:,} training rows x "
         f"{ctx.ds.num_features} columns, {epochs} epochs at batch {batch}",
@@ -158,9 +182,12 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
         "run loads these instead of compiling).",
         f"- Keras' imports (keras on JAX) took {fmt(median(keras.values('imports')))} s of its "
         "run; the project's first output line comes after its imports.",
-        "- Per repeat, s (cold / warm / Keras): " + "; ".join(
-            f"{c:.2f} / {w:.2f} / {k:.2f}" for c, w, k in
-            zip(cold.values("wall"), warm.values("wall"), k_walls, strict=True)) + ".",
+        "- Per repeat, s (cold / warm / Keras): "
+        + "; ".join(
+            f"{c:.2f} / {w:.2f} / {k:.2f}"
+            for c, w, k in zip(cold.values("wall"), warm.values("wall"), k_walls, strict=True)
+        )
+        + ".",
     ]
     log("single run: done")
     return lines, checks

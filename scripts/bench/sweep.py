@@ -29,8 +29,12 @@ from bench import common, keras_models, process
 from bench.common import fmt, log, median, rotated, spread, times, verdict
 
 NEED_VS_KERAS, NEED_OVERHEAD = 20.0, 1.5
-EXTRAS_OFF = {"eval.at_end": False, "train.figures": False, "train.tensorboard": False,
-              "train.checkpoints": False}
+EXTRAS_OFF = {
+    "eval.at_end": False,
+    "train.figures": False,
+    "train.tensorboard": False,
+    "train.checkpoints": False,
+}
 
 CONFIG_FILE = '''"""seed_sparse on {path!r}, a sweep of {n} configs (by scripts/benchmark.py)."""
 from ae_jax.configs import seed_sparse
@@ -52,14 +56,21 @@ def get_sweep():
 
 def write_config(path: str, data_path: str, n: int) -> None:
     with open(path, "w") as f:
-        f.write(CONFIG_FILE.format(path=data_path, n=n, overrides=common.sweep_overrides(n),
-                                   val_fraction=common.VAL_FRACTION))
+        f.write(
+            CONFIG_FILE.format(
+                path=data_path,
+                n=n,
+                overrides=common.sweep_overrides(n),
+                val_fraction=common.VAL_FRACTION,
+            )
+        )
 
 
 def sweep_cmd(config: str, workdir: str, extras_off: bool) -> list[str]:
     flags = [f"--config.{k}={v}" for k, v in EXTRAS_OFF.items()] if extras_off else []
-    return process.python("-m", "experiments.sweep", f"--config={config}",
-                          f"--workdir={workdir}", *flags)
+    return process.python(
+        "-m", "experiments.sweep", f"--config={config}", f"--workdir={workdir}", *flags
+    )
 
 
 class Contender:
@@ -105,23 +116,33 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
     base = common.seed_sparse.get_config()
     epochs, batch = base.train.epochs, base.train.batch_size
     counter = iter(range(10**6))
-    pairs = [(Contender("defaults, cold cache", False), Contender("defaults, warm cache", False)),
-             (Contender("extras off, cold cache", True), Contender("extras off, warm cache", True))]
+    pairs = [
+        (Contender("defaults, cold cache", False), Contender("defaults, warm cache", False)),
+        (Contender("extras off, cold cache", True), Contender("extras off, warm cache", True)),
+    ]
 
     def run_pair(pair, tag: str) -> None:
         cache = os.path.join(root, f"cache{next(counter)}")
         for c in pair:
             wd = os.path.join(root, f"sweep{next(counter)}")
-            res = process.timed_run(f"sweep: {c.label}{tag}",
-                                    sweep_cmd(config, wd, c.extras_off),
-                                    {"AE_JAX_COMPILATION_CACHE": cache},
-                                    os.path.join(logs, f"{os.path.basename(wd)}.log"))
+            res = process.timed_run(
+                f"sweep: {c.label}{tag}",
+                sweep_cmd(config, wd, c.extras_off),
+                {"AE_JAX_COMPILATION_CACHE": cache},
+                os.path.join(logs, f"{os.path.basename(wd)}.log"),
+            )
             s = first_summary(wd)
             evaluated = res.last_line_with("evaluated in")
-            c.rows.append({"wall": res.wall_s, "first": res.first_line_s,
-                           "compile": s.get("compile_s"), "train": s.get("wall_s"),
-                           "after_eval": res.wall_s - evaluated if evaluated else None,
-                           "done": runs_done(wd, n)})
+            c.rows.append(
+                {
+                    "wall": res.wall_s,
+                    "first": res.first_line_s,
+                    "compile": s.get("compile_s"),
+                    "train": s.get("wall_s"),
+                    "after_eval": res.wall_s - evaluated if evaluated else None,
+                    "done": runs_done(wd, n),
+                }
+            )
             shutil.rmtree(wd, ignore_errors=True)
         shutil.rmtree(cache, ignore_errors=True)
 
@@ -139,13 +160,22 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
             for pair in rotated(pairs, r):
                 run_pair(pair, tag)
             if have_keras and bounds[r + 1] > bounds[r]:
-                log(f"sweep: Keras one by one, models {bounds[r] + 1}..{bounds[r + 1]} of "
-                    f"{n_keras}")
+                log(
+                    f"sweep: Keras one by one, models {bounds[r] + 1}..{bounds[r + 1]} of {n_keras}"
+                )
                 for i in range(bounds[r], bounds[r + 1]):
                     o = overrides[i]
-                    keras_s.append(common.timed(keras_models.sweep_run, x_all, val_split,
-                                                o["loss.l1_weight"], o["train.seed"], epochs,
-                                                batch))
+                    keras_s.append(
+                        common.timed(
+                            keras_models.sweep_run,
+                            x_all,
+                            val_split,
+                            o["loss.l1_weight"],
+                            o["train.seed"],
+                            epochs,
+                            batch,
+                        )
+                    )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -169,19 +199,22 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
             checks[f"sweep defaults / extras off, {cache} (<= {NEED_OVERHEAD}x)"] = [ok_over]
             ok = vs_keras >= NEED_VS_KERAS if vs_keras is not None else None
             if ok is not None:
-                checks[f"sweep defaults vs Keras one by one, {cache} (>= {NEED_VS_KERAS:g}x)"] = \
-                    [ok]
+                checks[f"sweep defaults vs Keras one by one, {cache} (>= {NEED_VS_KERAS:g}x)"] = [
+                    ok
+                ]
             need = f">= {NEED_VS_KERAS:g}x Keras; <= {NEED_OVERHEAD}x extras off"
             result = f"{verdict(ok)}; {verdict(ok_over)}"
         rows.append(
             f"| {c.label} | {n} | {spread(c.walls())} | {fmt(wall / n, '.3f')} | "
             f"{times(vs_keras, '.1f')} | {times(over)} | {need} | {result} | "
             f"{fmt(median(c.values('first')))} | {fmt(median(c.values('compile')))} | "
-            f"{fmt(median(c.values('train')))} | {fmt(median(c.values('after_eval')))} |")
+            f"{fmt(median(c.values('train')))} | {fmt(median(c.values('after_eval')))} |"
+        )
     rows.append(
         f"| Keras one by one{keras_note} | {n} | {fmt(keras_total)} | "
         f"{fmt(median(keras_s), '.3f')} | {'1.0x' if keras_s else '-'} | - | - | - | - | - | "
-        "- | - |")
+        "- | - |"
+    )
     not_done = sum(not ok for c in [*pairs[0], *pairs[1]] for ok in c.values("done"))
     lines = [
         f"## 3. Sweep: {n} seed_sparse configs ({len(common.L1_WEIGHTS)} L1 weights x seeds), "
@@ -208,17 +241,23 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
         "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|",
         *rows,
         "",
-        "- Per repeat, s: " + "; ".join(
+        "- Per repeat, s: "
+        + "; ".join(
             f"{c.label} {', '.join(format(w, '.2f') for w in c.walls())}"
-            for c in [*pairs[0], *pairs[1]]) + ".",
+            for c in [*pairs[0], *pairs[1]]
+        )
+        + ".",
     ]
     if not_done:
-        lines.append(f"- **{not_done} sweep process(es) left runs not done** (see the status "
-                     "in sweep.json): their times do not count a finished sweep.")
+        lines.append(
+            f"- **{not_done} sweep process(es) left runs not done** (see the status "
+            "in sweep.json): their times do not count a finished sweep."
+        )
     if keras_s:
         lines.append(
             f"- Keras: median model {statistics.median(keras_s):.2f} s (min {min(keras_s):.2f},"
-            f" max {max(keras_s):.2f}), {len(keras_s)} measured.")
+            f" max {max(keras_s):.2f}), {len(keras_s)} measured."
+        )
     else:
         lines.append(f"- Keras: not measured ({keras_models.KERAS_ERROR or 'no models'}).")
     log("sweep: done")

@@ -41,7 +41,8 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
         }
         if keras_models.keras is not None:
             contenders["keras"] = Timed(
-                lambda c=c, k=kind: keras_models.KerasRunner(k, c, x), target_s)
+                lambda c=c, k=kind: keras_models.KerasRunner(k, c, x), target_s
+            )
         cases.append((kind, batch, contenders, peak_rss_mib()))
     for r in range(repeats):
         log(f"throughput: repeat {r + 1}/{repeats}")
@@ -73,7 +74,8 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
         lines.append(
             f"| {kind} | {batch} | {fmt_int(rate['engine'])} | {fmt_int(rate['plain'])} | "
             f"{fmt_int(rate.get('keras'))} | {times(vs_keras)} | "
-            f"{times(rate['engine'] / rate['plain'])} | {NEED_VS_KERAS[batch]}x | {verdict(ok)} |")
+            f"{times(rate['engine'] / rate['plain'])} | {NEED_VS_KERAS[batch]}x | {verdict(ok)} |"
+        )
     lines += [
         "",
         "Warm-up and memory. compile = warm-up (build, compile, first epoch) minus the median "
@@ -90,12 +92,14 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
     ]
     for kind, batch, ct, peak in cases:
         get = lambda k, attr, ct=ct: getattr(ct[k], attr) if k in ct else None
-        windows = "/".join(str(ct[k].epochs) if k in ct else "-"
-                           for k in ("engine", "plain", "keras"))
+        windows = "/".join(
+            str(ct[k].epochs) if k in ct else "-" for k in ("engine", "plain", "keras")
+        )
         lines.append(
             f"| {kind} | {batch} | {fmt(get('engine', 'compile_s'))} | "
             f"{fmt(get('plain', 'compile_s'))} | {fmt(get('keras', 'compile_s'))} | "
             f"{fmt(get('engine', 'rss_delta'), '.0f')} | {fmt(get('plain', 'rss_delta'), '.0f')}"
-            f" | {fmt(get('keras', 'rss_delta'), '.0f')} | {windows} | {peak:,.0f} |")
+            f" | {fmt(get('keras', 'rss_delta'), '.0f')} | {windows} | {peak:,.0f} |"
+        )
     checks = {f"throughput ({len(cases)} model x batch cases)": oks}
     return lines, checks

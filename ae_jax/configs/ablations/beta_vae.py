@@ -14,8 +14,14 @@ from ae_jax import sweeps as sweep
 from ae_jax.config import default_config
 
 # What the report shows (python -m experiments.report; --metrics overrides it).
-REPORT_METRICS = ("vae/iwae", "vae/active_units", "eval/recon", "eval/kl",
-                  "vae/total_correlation", "vae/elbo")
+REPORT_METRICS = (
+    "vae/iwae",
+    "vae/active_units",
+    "eval/recon",
+    "eval/kl",
+    "vae/total_correlation",
+    "vae/elbo",
+)
 
 
 def get_config():
@@ -29,5 +35,6 @@ def get_config():
 
 
 def get_sweep():
-    return sweep.product({"loss.beta": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]},
-                         {"train.seed": list(range(3))})
+    return sweep.product(
+        {"loss.beta": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]}, {"train.seed": list(range(3))}
+    )

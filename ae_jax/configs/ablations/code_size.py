@@ -28,5 +28,6 @@ def get_config():
 
 def get_sweep():
     models = [sweep.named(name, o) for name, o in MODELS.items()]
-    return sweep.product(models, {"model.latent_dim": [2, 4, 8, 16, 32]},
-                         {"train.seed": list(range(3))})
+    return sweep.product(
+        models, {"model.latent_dim": [2, 4, 8, 16, 32]}, {"train.seed": list(range(3))}
+    )

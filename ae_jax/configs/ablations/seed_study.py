@@ -21,7 +21,10 @@ def get_config():
 
 def get_sweep():
     base = default_config()
-    models = [sweep.named(name, sweep.config_diff(base, module.get_config()))
-              for name, module in SEEDS.items()]
-    return sweep.product(models, {"data.name": ["breast_cancer", "digits"]},
-                         {"train.seed": list(range(5))})
+    models = [
+        sweep.named(name, sweep.config_diff(base, module.get_config()))
+        for name, module in SEEDS.items()
+    ]
+    return sweep.product(
+        models, {"data.name": ["breast_cancer", "digits"]}, {"train.seed": list(range(5))}
+    )

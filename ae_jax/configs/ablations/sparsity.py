@@ -24,6 +24,8 @@ def get_config():
 
 
 def get_sweep():
-    return sweep.product({"model.code_activation": ["sigmoid", "relu"]},
-                         {"loss.l1_weight": [0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]},
-                         {"train.seed": list(range(5))})
+    return sweep.product(
+        {"model.code_activation": ["sigmoid", "relu"]},
+        {"loss.l1_weight": [0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]},
+        {"train.seed": list(range(5))},
+    )

@@ -16,9 +16,18 @@ from ae_jax import sweeps as sweep
 from ae_jax.configs import vae_objectives
 
 # What the report shows (python -m experiments.report; --metrics overrides it).
-REPORT_METRICS = ("vae/iwae", "vae/elbo", "vae/active_units", "vae/total_correlation",
-                  "vae/mutual_info", "vae/dim_kl", "eval/recon", "eval/kl",
-                  "recon/categorical_accuracy", "recon/numeric_mse")
+REPORT_METRICS = (
+    "vae/iwae",
+    "vae/elbo",
+    "vae/active_units",
+    "vae/total_correlation",
+    "vae/mutual_info",
+    "vae/dim_kl",
+    "eval/recon",
+    "eval/kl",
+    "recon/categorical_accuracy",
+    "recon/numeric_mse",
+)
 
 
 def get_config(arg: str | None = None):

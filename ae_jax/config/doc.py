@@ -8,7 +8,7 @@ comment on the field's own line, or on the lines just above it.
 import inspect
 import re
 
-from ae_jax import config as config_lib
+from ae_jax.config import schema as config_lib
 
 _SECTION = re.compile(r"^\s*c\.(\w+) = dict\(")
 _FIELD = re.compile(r"^\s*(\w+)=.*?(?:#\s*(.*))?$")
@@ -17,7 +17,9 @@ _COMMENT = re.compile(r"^\s*#\s?(.*)$")
 
 def field_comments() -> dict[str, str]:
     """{"section.field": comment} from the source of `config.default_config`."""
-    comments, section, pending = {}, None, []
+    comments: dict[str, str] = {}
+    section: str | None = None
+    pending: list[str] = []
     for line in inspect.getsource(config_lib.default_config).splitlines():
         if m := _SECTION.match(line):
             section, pending = m.group(1), []

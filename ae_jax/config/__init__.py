@@ -1,0 +1,48 @@
+"""The config: its schema (`schema.py`: every field, its default and comment), its validation
+(`validate.py`) and its documentation (`doc.py`, for --helpconfig).
+
+Configs in `ae_jax/configs/` start from `default_config()` and change what they need;
+`validate(config)` checks every field before data is read or anything is compiled.
+"""
+
+from ae_jax.config.schema import (
+    ACTIVATION_NAMES,
+    ARCHS,
+    CATEGORICAL,
+    COMPUTE_DTYPES,
+    DATASETS,
+    LOGGERS,
+    MMD_KERNELS,
+    MODELS,
+    OPTIM_KWARGS,
+    OPTIMIZERS,
+    RECON,
+    SCALINGS,
+    SCHEDULES,
+    SPARSITY,
+    default_config,
+    flatten_config,
+)
+from ae_jax.config.validate import parse_activations, parse_loggers, validate
+
+__all__ = [
+    "ACTIVATION_NAMES",
+    "ARCHS",
+    "CATEGORICAL",
+    "COMPUTE_DTYPES",
+    "DATASETS",
+    "LOGGERS",
+    "MMD_KERNELS",
+    "MODELS",
+    "OPTIM_KWARGS",
+    "OPTIMIZERS",
+    "RECON",
+    "SCALINGS",
+    "SCHEDULES",
+    "SPARSITY",
+    "default_config",
+    "flatten_config",
+    "parse_activations",
+    "parse_loggers",
+    "validate",
+]

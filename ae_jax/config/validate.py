@@ -1,0 +1,311 @@
+"""Validation of a config before any work: every field's type, range and allowed names.
+
+`validate(config)` raises one `UserError` naming the field, the value and what is expected; it
+runs before data is read or anything is compiled.
+"""
+
+import importlib.util
+import inspect
+import math
+
+import ml_collections
+import optax
+
+from ae_jax.config.schema import (
+    ACTIVATION_NAMES,
+    ARCHS,
+    CATEGORICAL,
+    COMPUTE_DTYPES,
+    DATASETS,
+    LOGGERS,
+    MMD_KERNELS,
+    MODELS,
+    OPTIM_KWARGS,
+    OPTIMIZERS,
+    RECON,
+    SCALINGS,
+    SCHEDULES,
+    SPARSITY,
+    default_config,
+)
+from ae_jax.errors import UserError
+
+
+def _check(cond: bool, field: str, value, expected: str) -> None:
+    if not cond:
+        raise UserError(f"{field}: got {value!r}; expected {expected}.")
+
+
+def _choice(value, field: str, allowed) -> None:
+    _check(value in allowed, field, value, f"one of {list(allowed)}")
+
+
+def _positive_int(value, field: str) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    _check(ok, field, value, "a positive integer")
+
+
+def _number(value, field: str, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False):
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+    lo_b, hi_b = ("(" if lo_open else "["), (")" if hi_open else "]")
+    _check(ok, field, value, f"a finite number in {lo_b}{lo}, {hi}{hi_b}")
+
+
+def _check_types(config: ml_collections.ConfigDict) -> None:
+    """Every field has its default's type (ints pass for floats; placeholders may be None).
+
+    ml_collections lets None through to any field, and a misspelt override of a field that
+    defaults to None could hold anything; both would otherwise fail far from the cause.
+    """
+    defaults = default_config()
+    for section, fields in defaults.items():
+        for key, default in fields.items():
+            value = config[section].get(key)
+            field = f"{section}.{key}"
+            if default is None:  # An optional setting (placeholder): None or its own type.
+                continue
+            expected: type | tuple[type, ...] = type(default)
+            if isinstance(default, float):
+                expected = (int, float)
+            elif isinstance(default, tuple):
+                expected = (tuple, list)
+            ok = isinstance(value, expected) and not (
+                isinstance(value, bool) and not isinstance(default, bool)
+            )
+            if not ok:
+                name = (
+                    "a number"
+                    if isinstance(default, float)
+                    else "a tuple"
+                    if isinstance(default, tuple)
+                    else type(default).__name__
+                )
+                raise UserError(
+                    f"{field}: got {value!r} ({type(value).__name__}); expected "
+                    f"{name}, like the default {default!r}."
+                )
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raises `UserError` for the first invalid field; returns None when all are valid."""
+    for section in ("data", "model", "loss", "optim", "train", "eval"):
+        if section not in config:
+            raise UserError(f"config: missing section {section!r}; start from default_config().")
+    _check_types(config)
+    d, m, lo, o, t = config.data, config.model, config.loss, config.optim, config.train
+
+    _check(isinstance(d.path, str), "data.path", d.path, "a file path string")
+    if not d.path and not d.name.startswith("tfds:"):
+        _choice(d.name, "data.name", DATASETS)
+    _choice(d.binarize, "data.binarize", ("none", "fixed", "dynamic"))
+    _check(d.limit >= 0, "data.limit", d.limit, "an integer >= 0 (0 = all training rows)")
+    _choice(d.scaling, "data.scaling", SCALINGS)
+    _choice(d.categorical, "data.categorical", CATEGORICAL)
+    _number(d.val_fraction, "data.val_fraction", 0.0, 1.0, lo_open=True, hi_open=True)
+    shape = d.image_shape
+    ok = len(shape) in (0, 2, 3) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape
+    )
+    _check(ok, "data.image_shape", shape, "() (not set), (H, W) or (H, W, C) of positive integers")
+    ok = d.delimiter in ("auto", "tab", "\\t") or (
+        len(d.delimiter) == 1 and d.delimiter not in '"\r\n'
+    )
+    _check(ok, "data.delimiter", d.delimiter, "'auto' or one character such as ',' ';' '|' 'tab'")
+    _check(
+        all(isinstance(v, str) for v in d.na_values),
+        "data.na_values",
+        d.na_values,
+        "a tuple of strings",
+    )
+    _choice(d.missing, "data.missing", ("error", "drop", "impute"))
+    _choice(d.thousands, "data.thousands", ("", ",", " ", "'"))
+    _positive_int(d.max_categories, "data.max_categories")
+
+    _choice(m.name, "model.name", MODELS)
+    _positive_int(m.latent_dim, "model.latent_dim")
+    for field in ("encoder_widths", "decoder_widths"):
+        widths = m[field]
+        if widths is None and field == "decoder_widths":
+            continue
+        ok = isinstance(widths, tuple | list) and all(
+            isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths
+        )
+        _check(ok, f"model.{field}", widths, "a tuple of positive integer layer widths")
+    for field in ("code_activation", "output_activation"):
+        _choice(m[field], f"model.{field}", ACTIVATION_NAMES)
+    _choice(m.arch, "model.arch", ARCHS)
+    _choice(m.compute_dtype, "model.compute_dtype", COMPUTE_DTYPES)
+    _positive_int(m.conv_kernel, "model.conv_kernel")
+    ok = len(m.conv_features) > 0 and all(
+        isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in m.conv_features
+    )
+    _check(ok, "model.conv_features", m.conv_features, "a non-empty tuple of channel counts")
+    widths = {
+        "activation": m.encoder_widths,
+        "decoder_activation": m.decoder_widths
+        if m.decoder_widths is not None
+        else m.encoder_widths,
+    }
+    if m.arch == "conv":  # Activations then name one function per conv layer.
+        widths = {"activation": m.conv_features, "decoder_activation": m.conv_features}
+    for field, layers in widths.items():
+        spec = m[field] or (m.activation if field == "decoder_activation" else "")
+        parse_activations(spec, len(layers), f"model.{field}")
+
+    _choice(lo.recon, "loss.recon", RECON)
+    if lo.recon in ("bce", "cbernoulli"):
+        _check(
+            m.output_activation == "sigmoid",
+            "model.output_activation",
+            m.output_activation,
+            f"'sigmoid' with loss.recon={lo.recon!r} (its parameter is sigmoid(logits))",
+        )
+    if lo.obs_std_learned:
+        _check(
+            lo.recon in ("gaussian", "mixed"),
+            "loss.obs_std_learned",
+            lo.obs_std_learned,
+            "False unless loss.recon is 'gaussian' or 'mixed' (only they have a std)",
+        )
+    _choice(lo.sparsity, "loss.sparsity", SPARSITY)
+    if lo.sparsity == "kl":
+        _check(
+            m.name == "autoencoder" and m.code_activation == "sigmoid",
+            "model.code_activation",
+            m.code_activation,
+            "'sigmoid' on an autoencoder with loss.sparsity='kl' (rates need codes in (0, 1))",
+        )
+    _number(lo.obs_std, "loss.obs_std", 0.0, lo_open=True)
+    _number(lo.rho, "loss.rho", 0.0, 1.0, lo_open=True, hi_open=True)
+    for field in (
+        "l1_weight",
+        "sparsity_weight",
+        "beta",
+        "noise_std",
+        "kl_warmup_epochs",
+        "kl_warmup_start",
+        "free_bits",
+        "tc_weight",
+        "mmd_weight",
+    ):
+        _number(lo[field], f"loss.{field}", 0.0)
+    _positive_int(lo.iw_samples_train, "loss.iw_samples_train")
+    _choice(lo.mmd_kernel, "loss.mmd_kernel", MMD_KERNELS)
+    _check_vae_objective(config)
+
+    _choice(o.name, "optim.name", OPTIMIZERS)
+    _number(o.learning_rate, "optim.learning_rate", 0.0, lo_open=True)
+    _choice(o.schedule, "optim.schedule", SCHEDULES)
+    _number(o.warmup_epochs, "optim.warmup_epochs", 0.0)
+    _number(o.end_factor, "optim.end_factor", 0.0)
+    _number(o.decay_rate, "optim.decay_rate", 0.0, lo_open=True)
+    _number(o.grad_clip, "optim.grad_clip", 0.0)
+    accepted = inspect.signature(getattr(optax, o.name)).parameters
+    for key in OPTIM_KWARGS:
+        if o[key] is not None and key not in accepted:
+            takes = [k for k in OPTIM_KWARGS if k in accepted]
+            raise UserError(
+                f"optim.{key}: optax.{o.name} has no setting {key!r}; it takes "
+                f"{takes} (leave the others unset)."
+            )
+
+    for field in (
+        "epochs",
+        "batch_size",
+        "num_models",
+        "eval_batch_size",
+        "log_every",
+        "keep_checkpoints",
+    ):
+        _positive_int(t[field], f"train.{field}")
+    ok = isinstance(t.checkpoint_every, int) and t.checkpoint_every >= 0
+    _check(ok, "train.checkpoint_every", t.checkpoint_every, "an integer >= 0 (0 = at the end)")
+    _choice(t.parallel, "train.parallel", ("auto", "none", "data", "models"))
+    parse_loggers(t.loggers)
+    _number(t.log_seconds, "train.log_seconds")
+    ok = (
+        isinstance(t.chunk_steps, int)
+        and not isinstance(t.chunk_steps, bool)
+        and t.chunk_steps >= 0
+    )
+    _check(ok, "train.chunk_steps", t.chunk_steps, "an integer >= 0 (0 = automatic)")
+    e = config.eval
+    for field in ("iw_samples", "iw_batch_rows"):
+        _positive_int(e[field], f"eval.{field}")
+    _number(e.near_zero, "eval.near_zero", 0.0, lo_open=True)
+    _number(e.active_var, "eval.active_var", 0.0)
+    _check(
+        isinstance(t.seed, int) and not isinstance(t.seed, bool) and 0 <= t.seed < 2**31,
+        "train.seed",
+        t.seed,
+        "an integer in [0, 2**31)",
+    )
+
+
+def parse_loggers(text: str) -> list[str]:
+    """train.loggers ('tensorboard,mlflow') as a list of names; UserError for an unknown name
+    or a tracker whose package is not installed (checked without importing it)."""
+    names = [n.strip() for n in str(text).split(",") if n.strip()]
+    for n in names:
+        if n not in LOGGERS:
+            raise UserError(
+                f"train.loggers: unknown logger {n!r} in {text!r}; expected a "
+                f"comma-separated list of {list(LOGGERS)}."
+            )
+        if n != "tensorboard" and importlib.util.find_spec(n) is None:
+            raise UserError(
+                f"train.loggers names {n!r}, but the {n} package is not installed; "
+                'pip install "ae_jax[trackers]" (or drop it from train.loggers).'
+            )
+    return list(dict.fromkeys(names))
+
+
+def _check_vae_objective(config) -> None:
+    """The VAE-only loss fields need a VAE, and the IWAE bound a likelihood without free bits."""
+    lo = config.loss
+    used = [
+        f for f in ("kl_warmup_epochs", "free_bits", "tc_weight", "mmd_weight") if lo[f] > 0
+    ] + (["iw_samples_train"] if lo.iw_samples_train > 1 else [])
+    if used and config.model.name != "vae":
+        raise UserError(
+            f"loss.{used[0]}={lo[used[0]]!r} is a VAE objective, but model.name is "
+            f"{config.model.name!r}; set model.name='vae' or leave loss.{used[0]} at "
+            "its default."
+        )
+    if lo.iw_samples_train > 1:
+        _check(
+            lo.recon != "mse",
+            "loss.recon",
+            lo.recon,
+            "a likelihood ('bce', 'cbernoulli', 'gaussian' or 'mixed') with "
+            "loss.iw_samples_train > 1: the importance-weighted bound needs p(x|z), and a "
+            "squared error defines none",
+        )
+        _check(
+            lo.free_bits == 0,
+            "loss.free_bits",
+            lo.free_bits,
+            "0 with loss.iw_samples_train > 1 (free bits clamp the analytic KL of the ELBO, "
+            "which the importance-weighted bound does not have)",
+        )
+
+
+def parse_activations(spec: str, n: int, field: str) -> tuple[str, ...]:
+    """'relu' -> ('relu',) * n; 'relu,tanh' -> per layer (must have n entries)."""
+    names = tuple(s.strip() for s in spec.split(",") if s.strip()) or ("",)
+    for name in names:
+        if name not in ACTIVATION_NAMES:
+            raise UserError(
+                f"{field}: unknown activation {name!r}; expected one of {sorted(ACTIVATION_NAMES)} "
+                "(or a comma-separated list, one per hidden layer)."
+            )
+    if len(names) == 1:
+        return names * n
+    if len(names) != n:
+        raise UserError(
+            f"{field}: {len(names)} activations given ({spec!r}) for {n} hidden layers; give one "
+            "name for all layers or exactly one per layer."
+        )
+    return names

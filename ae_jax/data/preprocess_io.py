@@ -1,0 +1,78 @@
+"""The fitted `Preprocessor` as JSON (workdir/preprocessor.json): what a new file is encoded
+with at inference, so it is read back exactly as written.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ae_jax.data.cells import quote_names
+from ae_jax.data.preprocess import Preprocessor
+from ae_jax.errors import UserError
+
+
+def to_dict(p: Preprocessor) -> dict[str, Any]:
+    """A JSON-serialisable description of `p` (lists, str, float, bool only)."""
+    return {
+        "version": 3,
+        "input_columns": list(p.input_columns),
+        "kinds": list(p.kinds),
+        "categories": dict(p.categories),
+        "categorical": p.categorical,
+        "scaling": p.scaling,
+        "label_column": p.label_column,
+        "columns": list(p.columns),
+        "offset": [float(v) for v in p.offset],
+        "scale": [float(v) for v in p.scale],
+        "threshold": p.threshold,
+        "na_values": list(p.na_values),
+        "missing": p.missing,
+        "fill": dict(p.fill),
+        "thousands": p.thousands,
+    }
+
+
+def from_dict(d: dict[str, Any]) -> Preprocessor:
+    """Rebuilds a `Preprocessor` from `to_dict` output (version 1 files: empty cells are
+    the only missing values, as they were then)."""
+    keys = ("input_columns", "kinds", "categories", "categorical", "scaling", "offset", "scale")
+    missing = [k for k in keys if not isinstance(d, dict) or k not in d]
+    if missing:
+        raise UserError(
+            f"preprocessor: missing field(s) {quote_names(missing)}; expected "
+            "a dict written by preprocess_io.to_dict"
+        )
+    return Preprocessor(
+        d["input_columns"],
+        d["kinds"],
+        d["categories"],
+        d["categorical"],
+        d["scaling"],
+        d["offset"],
+        d["scale"],
+        d.get("label_column", ""),
+        d.get("threshold"),
+        na_values=d.get("na_values", [""]),
+        missing=d.get("missing", "error"),
+        fill=d.get("fill", {}),
+        thousands=d.get("thousands", ""),
+    )
+
+
+def save_preprocessor(p: Preprocessor, path: str) -> None:
+    """Writes `p` as a JSON file."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(to_dict(p), f, indent=1)
+
+
+def load_preprocessor(path: str) -> Preprocessor:
+    """Reads a JSON file written by `save_preprocessor`."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+    except FileNotFoundError:
+        raise UserError(f"no such preprocessor file {path!r}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"preprocessor file {path!r} is not valid JSON ({e})") from None
+    return from_dict(d)

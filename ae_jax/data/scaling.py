@@ -1,0 +1,108 @@
+"""Scaling statistics of the encoded training rows: min-max or standard, per output column.
+
+Computed a block of columns at a time (memory bounded), refusing any column whose scaling or
+scaled values are not finite in float32; indicator columns (one-hot, true/false) are never
+scaled, and ordinal codes under min-max span their whole vocabulary.
+"""
+
+import numpy as np
+from absl import logging
+
+from ae_jax.data.cells import quote_names
+from ae_jax.errors import UserError
+
+_STATS_BYTES = 1 << 24  # train rows x columns read at a time for the scaling statistics
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def fit(
+    encoded: np.ndarray,
+    train_rows: np.ndarray,
+    scaling: str,
+    out_kinds: list,
+    columns: list,
+    source: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) per output column of `encoded` from its `train_rows`; `out_kinds` as
+    `Preprocessor.output_kinds()`, `columns` and `source` name the data in errors."""
+    d = encoded.shape[1]
+    lo, hi, mean, std = (np.zeros(d) for _ in range(4))
+    block = max(1, _STATS_BYTES // (8 * max(len(train_rows), 1)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for s in range(0, d, block):
+            t = encoded[train_rows, s : s + block]
+            lo[s : s + block], hi[s : s + block] = t.min(axis=0), t.max(axis=0)
+            if scaling == "standard":
+                mean[s : s + block], std[s : s + block] = t.mean(axis=0), t.std(axis=0)
+        spread = hi - lo
+    _refuse_nonfinite(source, columns, scaling, lo, hi, spread, "range (max - min)")
+    constant = hi == lo
+    offset, scale = np.zeros(d), np.ones(d)  # "none"
+    if scaling == "minmax":
+        offset, scale = lo, spread
+    elif scaling == "standard":
+        stats_ok = np.isfinite(mean) & np.isfinite(std)
+        _refuse_nonfinite(
+            source,
+            columns,
+            scaling,
+            lo,
+            hi,
+            np.where(stats_ok, 0.0, np.inf),
+            "mean or standard deviation",
+        )
+        # A constant column's float mean can be off by one ulp; its min maps it to exactly 0.
+        offset, scale = np.where(constant, lo, mean), std
+    scale = np.where(constant, 1.0, scale)  # no division by zero for constants
+    # One-hot and true/false outputs are 0/1 indicators: never scaled, so a likelihood can
+    # read them as such. Ordinal codes span their whole vocabulary (0 .. n - 1, UNSEEN last)
+    # under minmax, so a category unseen in training still maps into [0, 1].
+    indicator = np.array([k == "indicator" for k in out_kinds], bool)
+    offset = np.where(indicator, 0.0, offset)
+    scale = np.where(indicator, 1.0, scale)
+    if scaling == "minmax":
+        for j, k in enumerate(out_kinds):
+            if isinstance(k, int):
+                offset[j], scale[j] = 0.0, float(max(k - 1, 1))
+    constant &= np.array([k == "numeric" for k in out_kinds], bool)
+    with np.errstate(over="ignore"):
+        largest = np.maximum(abs(lo - offset), abs(hi - offset)) / scale
+    _refuse_nonfinite(
+        source,
+        columns,
+        scaling,
+        lo,
+        hi,
+        np.where(largest > _F32_MAX, np.inf, largest),
+        "largest scaled value in float32",
+    )
+    if constant.any():
+        names = [c for c, k in zip(columns, constant, strict=True) if k]
+        logging.warning(
+            "data: %d constant column(s) in the training split, left unscaled "
+            "(scale 1; they carry no information): %s",
+            len(names),
+            quote_names(names, 20),
+        )
+    return offset, scale
+
+
+def _refuse_nonfinite(
+    source: str,
+    columns: list,
+    scaling: str,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    value: np.ndarray,
+    what: str,
+) -> None:
+    bad = np.flatnonzero(~np.isfinite(value))
+    if bad.size:
+        j = int(bad[0])
+        raise UserError(
+            f"{source}: column {columns[j]!r} cannot be scaled: its training "
+            f"values run from {lo[j]:.6g} to {hi[j]:.6g}, and their {what} is not finite "
+            f"(data.scaling={scaling!r}); expected values whose scaled range fits in "
+            "float64 and float32: rescale the column (e.g. change its units), use another "
+            "data.scaling, or drop it"
+        )

@@ -1,0 +1,82 @@
+"""What an evaluation calls its numbers: whether the reconstruction term is a log-likelihood
+of the evaluated rows, and the VAE's `vae/` keys (ELBO, IWAE bound, KL, active units), named for
+what they are when the likelihood is not one.
+"""
+
+import numpy as np
+
+from ae_jax.evaluation import statistics
+
+
+def likelihood_label(cfg, x: np.ndarray) -> dict:
+    """What the reconstruction term is, for eval.json: `likelihood` (its name) and
+    `is_log_likelihood`: whether it is a normalised log-density of the evaluated rows `x`, so
+    that the VAE's bounds are bounds on log p(x) in nats.
+
+    A squared error is no likelihood; a Bernoulli one is a log-probability only of binary data
+    (on grey values it is a cross-entropy, whose minimum is the data's own entropy, not 0); the
+    continuous Bernoulli and the Gaussian are densities of data in [0, 1] and of any real data.
+    """
+    kind = cfg.loss.recon
+    std = "learned std" if cfg.loss.obs_std_learned else f"std={cfg.loss.obs_std:g}"
+    names = {
+        "mse": "none (squared error)",
+        "bce": "bernoulli",
+        "cbernoulli": "continuous_bernoulli",
+        "gaussian": f"gaussian({std})",
+        "mixed": f"mixed (gaussian({std}) numeric, bernoulli true/false, categorical)",
+    }
+    x = np.asarray(x)
+    is_ll = {
+        "mse": False,
+        "gaussian": True,
+        "mixed": True,
+        "bce": bool(np.isin(x, (0.0, 1.0)).all()),
+        "cbernoulli": bool(((x >= 0.0) & (x <= 1.0)).all()),
+    }[kind]
+    return {"likelihood": names[kind], "is_log_likelihood": is_ll}
+
+
+def vae_metrics(cfg, det: dict, sampled: list, k: int, is_log_likelihood: bool) -> dict:
+    """The `vae/` keys. One pass drew k posterior samples per row: the first is the ELBO's
+    single sample, all k make the importance-weighted bound.
+
+    Only a true log-likelihood gives `vae/elbo` and `vae/iwae` (bounds on log p(x) in nats);
+    otherwise the same quantities are named for what they are: `vae/bce_bound` and
+    `vae/bce_iwae_bound` (Bernoulli cross-entropy on non-binary data), `vae/mse_bound`.
+    """
+    bound, recon, _ = sampled
+    recon = float(np.mean(np.asarray(recon, np.float64)))
+    kl_dims = statistics.kl_per_dim(det["code"], det["logvar"])
+    kl = float(np.sum(kl_dims))
+    kind = cfg.loss.recon
+    m = {
+        "vae/recon": recon,
+        "vae/kl": kl,
+        "vae/kl_per_dim": kl_dims.tolist(),
+        "vae/active_units": statistics.active_units(det["code"], float(cfg.eval.active_var)),
+        "vae/active_var": float(cfg.eval.active_var),
+    }
+    elbo, iwae = (
+        ("vae/elbo", "vae/iwae")
+        if is_log_likelihood
+        else (f"vae/{kind}_bound", f"vae/{kind}_iwae_bound")
+    )
+    m[elbo] = -(recon + kl)
+    if kind == "mse":
+        m["vae/iwae_note"] = (
+            "loss.recon is 'mse': a squared error defines no likelihood p(x|z), so no "
+            "importance-weighted bound is reported and vae/mse_bound is -(squared error + kl), "
+            "not a bound on log p(x); train with loss.recon='gaussian', 'cbernoulli' or (binary "
+            "data) 'bce' for one."
+        )
+    else:
+        m.update({"vae/iwae_k": int(k), iwae: float(np.mean(np.asarray(bound)))})
+        if not is_log_likelihood:
+            m["vae/iwae_note"] = (
+                f"loss.recon is {kind!r} on data that is not binary: the Bernoulli term is a "
+                "cross-entropy, not a log-probability, so its bounds are named vae/bce_bound "
+                "and vae/bce_iwae_bound, not ELBO and IWAE; use loss.recon='cbernoulli' (or "
+                "binarised data) for bounds on log p(x)."
+            )
+    return m

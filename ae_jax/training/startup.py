@@ -1,0 +1,117 @@
+"""What a group run does before its first epoch: find the checkpoint to resume from, restore
+it (setting aside damaged ones), record the resolved config, and report initialisation.
+
+`runs` are `loop.Run` records: their config, workdir, checkpointer and history.
+"""
+
+import json
+import os
+import time
+
+import jax
+import numpy as np
+from absl import logging
+
+from ae_jax import workdir as workdir_lib
+from ae_jax.data import Dataset, save_preprocessor
+from ae_jax.errors import UserError
+from ae_jax.training.checkpoint import DamagedCheckpoint
+from ae_jax.training.signals import Interrupted
+
+
+def resume_epoch(runs: list) -> int:
+    """The newest epoch every run has a checkpoint of (0 = start fresh)."""
+    saved = [set(r.checkpointer.epochs()) for r in runs]
+    if not any(saved):
+        return 0
+    common = set.intersection(*saved)
+    if not common:
+        have = {r.workdir: sorted(e) for r, e in zip(runs, saved, strict=True)}
+        raise UserError(
+            f"these runs cannot resume together: they share no checkpoint epoch ({have}). "
+            "Resume each run on its own, or use new workdirs; no checkpoint was changed."
+        )
+    return max(common)
+
+
+def init_progress(stop):
+    """Logs initialisation of many models every 10 s; a stop request ends it cleanly."""
+    last = [time.perf_counter()]
+
+    def progress(i: int, k: int) -> None:
+        if i < k and stop.signum is not None:
+            raise Interrupted(
+                stop.signum, f"while initialising model {i} of {k}", "nothing was trained yet"
+            )
+        if time.perf_counter() - last[0] > 10.0:
+            last[0] = time.perf_counter()
+            logging.info("initialised %d of %d models", i, k)
+
+    return progress
+
+
+def restore(runs: list, states, start: int):
+    """Restores every run at the newest epoch all can read, from `start` down.
+
+    An unreadable checkpoint is set aside (workdir/damaged_checkpoints/) with a warning, and
+    the next older one all runs share is tried; none readable is a UserError naming them.
+    """
+    tried = []
+    while start:
+        restored = []
+        try:
+            for i, r in enumerate(runs):
+                target = jax.tree.map(lambda a, i=i: a[i], states)
+                restored.append(r.checkpointer.restore(start, target)[0])
+        except DamagedCheckpoint as e:
+            tried.append(e.where)
+            kept = runs[len(restored)].checkpointer.set_aside(start)
+            logging.warning("%s; moved it to %s and falling back to an older checkpoint", e, kept)
+            older = [set(r.checkpointer.epochs()) for r in runs]
+            common = sorted(set.intersection(*older)) if older else []
+            start = common[-1] if common else 0
+            continue
+        for r, state_i in zip(runs, restored, strict=True):
+            r.history = workdir_lib.read_history(r.workdir, start)
+            if int(state_i.diverged_step) >= 0:
+                r.status, r.diverged_step = "diverged", int(state_i.diverged_step)
+        return start, jax.tree.map(lambda *a: np.stack(a), *restored)
+    raise UserError(
+        f"no readable checkpoint to resume from: {', '.join(tried)} could not be "
+        "read (set aside in damaged_checkpoints/). Train into a new --workdir, or "
+        "delete the workdir's checkpoints/ to start this run again."
+    )
+
+
+def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str) -> None:
+    resolved = json.loads(c.to_json_best_effort())
+    path = os.path.join(workdir, workdir_lib.CONFIG)
+    old = (
+        workdir_lib.read_json(path, "the run's config", "use a new --workdir")
+        if os.path.exists(path)
+        else {}
+    )
+    # train.epochs raised on a rerun (workdir.check_config allowed it): recorded, and logged.
+    resolved["extended"] = old.get("extended", [])
+    before = old.get("train", {}).get("epochs")
+    if before is not None and before != c.train.epochs:
+        resolved["extended"].append({"from_epochs": before, "to_epochs": c.train.epochs})
+        logging.info(
+            "%s: train.epochs raised from %d to %d; training continues from the newest checkpoint",
+            workdir,
+            before,
+            c.train.epochs,
+        )
+    resolved["dataset"] = {
+        "name": ds.name,
+        "num_features": ds.num_features,
+        "columns": ds.columns,
+        "n_train": int(ds.train.shape[0]),
+        "n_val": int(ds.val.shape[0]),
+        "image_shape": list(ds.image_shape) if ds.image_shape else None,
+        "batch_size": engine.batch_size,
+        "steps_per_epoch": engine.steps_per_epoch,
+        "steps_per_chunk": chunk,
+    }
+    workdir_lib.write_json(path, resolved)
+    save_preprocessor(ds.preprocessor, os.path.join(workdir, workdir_lib.PREPROCESSOR))
