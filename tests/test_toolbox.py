@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from sklearn.datasets import load_breast_cancer
+from tensorboard.backend.event_processing import event_accumulator as ea
 
 import ae_jax
 from ae_jax import data as data_lib
@@ -249,3 +250,16 @@ def test_codes_coloured_by_a_table_column_in_its_own_values(tmp_path):
     with pytest.raises(ae_jax.UserError, match="eval.color_by 'Revenu' is not a column"):
         experiment.train_and_evaluate(c, str(tmp_path / "other"))
     assert not (tmp_path / "other" / "checkpoints").exists()
+
+
+def test_evaluation_figures_reach_tensorboard(tmp_path):
+    c = seed_sparse.get_config()
+    c.train.epochs = 2
+    experiment.train_and_evaluate(c, str(tmp_path))
+    acc = ea.EventAccumulator(str(tmp_path / "tb"), {ea.IMAGES: 0})
+    acc.Reload()
+    assert "figures/recon_per_feature" in acc.Tags()[ea.IMAGES]  # at the end of training
+    evaluate.evaluate_workdir(str(tmp_path))  # a later evaluation adds its own
+    acc = ea.EventAccumulator(str(tmp_path / "tb"), {ea.IMAGES: 0})
+    acc.Reload()
+    assert "evaluate/recon_per_feature" in acc.Tags()[ea.IMAGES]

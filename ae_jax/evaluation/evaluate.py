@@ -42,7 +42,7 @@ from ae_jax.data import images, preprocess_io
 from ae_jax.errors import UserError
 from ae_jax.evaluation import bounds, figure_data, passes, statistics, trained
 from ae_jax.evaluation import figures as figures_lib
-from ae_jax.training import group
+from ae_jax.training import group, writers
 
 EVAL_FILE = workdir_lib.EVAL
 
@@ -384,4 +384,11 @@ def evaluate_workdir(
                 f"cannot write figures into {workdir!r}: {e.strerror}; make the workdir writable."
             ) from None
     metrics["figures"] = [os.path.relpath(f, workdir) for f in written]
+    tb = os.path.join(workdir, workdir_lib.TENSORBOARD)
+    if written and tm.config.train.tensorboard and os.path.isdir(tb):
+        # The figures of this evaluation next to training's, at the checkpoint's step.
+        step = tm.epoch * int(tm.dataset_info.get("steps_per_epoch", 1))
+        with writers.MetricWriter(tb) as w:
+            for path in written:
+                w.write_figure(step, f"evaluate/{os.path.basename(path)[:-4]}", path)
     return write_eval(workdir, metrics)

@@ -246,26 +246,29 @@ class Renderer:
         symmetric: bool,
         bar_label: str,
     ) -> None:
-        """values (R, D) as a heatmap with the columns on x and named rows on y."""
+        """values (R, D) as a heatmap with the D columns down the y axis (their names readable)
+        and the R named rows along x."""
         key = ("heat", values.shape, tuple(columns), tuple(row_names), title, cmap, symmetric)
 
         def build():
+            d, r = len(columns), len(row_names)
             fig, axes = _figure(
-                (max(4.0, 0.3 * len(columns) + 1.8), max(2.4, 0.3 * len(row_names) + 1.6))
+                (max(4.2, 0.42 * r + 3.4), max(2.6, 0.24 * d + 1.4)), layout="constrained"
             )
             ax = axes[0][0]
-            im = ax.imshow(np.zeros(values.shape), aspect="auto", cmap=cmap)
-            ax.set_xticks(range(len(columns)))
-            ax.set_xticklabels(columns, rotation=90, fontsize=_FONT)
-            ax.set_yticks(range(len(row_names)))
-            ax.set_yticklabels(row_names, fontsize=_FONT)
+            im = ax.imshow(np.zeros((d, r)), aspect="auto", cmap=cmap, interpolation="nearest")
+            ax.set_yticks(range(d))
+            ax.set_yticklabels(columns, fontsize=_FONT)
+            ax.set_xticks(range(r))
+            ax.set_xticklabels(row_names, fontsize=_FONT, rotation=90 if r > 12 else 0)
             ax.set_title(title, fontsize=_FONT + 1)
-            fig.colorbar(im, ax=ax, label=bar_label)
-            fig.tight_layout()
+            bar = fig.colorbar(im, ax=ax, shrink=min(1.0, 6.0 / max(0.24 * d + 1.4, 1.0)))
+            bar.set_label(bar_label, fontsize=_FONT)
+            bar.ax.tick_params(labelsize=_FONT)
             return fig, im
 
         fig, im = self._template(key, build)
-        im.set_data(values)
+        im.set_data(np.asarray(values).T)
         finite = values[np.isfinite(values)]
         if symmetric:
             lim = float(np.max(np.abs(finite))) if finite.size else 1.0
