@@ -20,6 +20,7 @@ import os
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
@@ -188,7 +189,10 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     ]
     for row in table:
         cells = [str(row[p]) for p in params] + [str(row["seeds"])]
-        cells += [f"{row[f'{m} mean']:.4g} ± {row[f'{m} std']:.2g}" for m in shown]
+        cells += [
+            f"{row[f'{m} mean']:.4g} ± {row[f'{m} std']:.2g}" if row[f"{m} n"] else "–"
+            for m in shown
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     figures = plot(workdir, params, table, [m for m in shown if m != "n_params"])
     seeds = sorted({row["seeds"] for row in table})
@@ -301,10 +305,15 @@ def _figure(path: str, p: str, others: list[str], table: list[dict], metrics: li
             ax.set_xlim(-0.6, len(categories) - 0.4)
         elif all(x > 0 for x in xs) and max(xs) / min(xs) >= 10:
             ax.set_xscale("log")
+            _value_ticks(ax, xs)
         elif (
-            min(xs) == 0 and max(xs) > 0 and len(set(xs)) > 2 and max(xs) / sorted(set(xs))[1] >= 10
+            min(xs) == 0
+            and max(xs) > 0
+            and len(set(xs)) > 2
+            and (max(xs) / sorted(set(xs))[1] >= 10)
         ):
             ax.set_xscale("symlog", linthresh=sorted(set(xs))[1])
+            _value_ticks(ax, xs)
         ax.set_title(m, fontsize=FONT + 1)
         ax.set_ylabel(UNITS.get(m, m), fontsize=FONT)
         ax.set_xlabel(p if numeric else p.split(".")[-1], fontsize=FONT)
@@ -312,8 +321,17 @@ def _figure(path: str, p: str, others: list[str], table: list[dict], metrics: li
         ax.grid(alpha=0.3)
     if len(series) > 1:
         axes[0].legend(fontsize=FONT)
-    n = sorted({row[f"{m} n"] for row in table for m in metrics})
+    n = sorted({row[f"{m} n"] for row in table for m in metrics} - {0})
     fig.suptitle(
         f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds", fontsize=FONT
     )
     fig.savefig(path, dpi=DPI)
+
+
+def _value_ticks(ax, xs: list) -> None:
+    """On a log axis, ticks at the swept values themselves, labelled as written (%g)."""
+    values = sorted(set(xs))
+    if len(values) <= 10:
+        ax.xaxis.set_major_locator(FixedLocator(values))
+        ax.xaxis.set_major_formatter(FixedFormatter([f"{v:g}" for v in values]))
+        ax.xaxis.set_minor_locator(NullLocator())
