@@ -113,11 +113,12 @@ class MetricWriter:
         hp = {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in hp.items()}
         for summary in tbx_summary.hparams(hp, metrics):
             self._write(self._last_step, summary)
-        new = {
-            k: float(v)
-            for k, v in metrics.items()
-            if self._last.get(k) != (self._last_step, float(np.float32(v)))
-        }
+        with np.errstate(over="ignore"):  # a diverged run's huge values become inf, as stored
+            new = {
+                k: float(v)
+                for k, v in metrics.items()
+                if self._last.get(k) != (self._last_step, float(np.float32(v)))
+            }
         self.write_scalars(self._last_step, new)
 
     def flush(self) -> None:
