@@ -4,4 +4,4 @@
 `--config=experiments/ablations/code_size.py` working.
 """
 
-from ae_jax.configs.ablations.code_size import get_config, get_sweep  # noqa: F401
+from ae_jax.configs.ablations.code_size import REPORT_METRICS, get_config, get_sweep  # noqa: F401

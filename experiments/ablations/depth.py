@@ -4,4 +4,4 @@
 `--config=experiments/ablations/depth.py` working.
 """
 
-from ae_jax.configs.ablations.depth import get_config, get_sweep  # noqa: F401
+from ae_jax.configs.ablations.depth import REPORT_METRICS, get_config, get_sweep  # noqa: F401

@@ -4,4 +4,4 @@
 `--config=experiments/ablations/seed_study.py` working.
 """
 
-from ae_jax.configs.ablations.seed_study import get_config, get_sweep  # noqa: F401
+from ae_jax.configs.ablations.seed_study import REPORT_METRICS, get_config, get_sweep  # noqa: F401

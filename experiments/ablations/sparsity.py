@@ -4,4 +4,4 @@
 `--config=experiments/ablations/sparsity.py` working.
 """
 
-from ae_jax.configs.ablations.sparsity import get_config, get_sweep  # noqa: F401
+from ae_jax.configs.ablations.sparsity import REPORT_METRICS, get_config, get_sweep  # noqa: F401

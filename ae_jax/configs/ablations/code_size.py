@@ -12,6 +12,9 @@ PCA baseline with the same number of components on the same split (pca/mse).
 from ae_jax import sweeps as sweep
 from ae_jax.config import default_config
 
+# What the report shows (ae-jax report; --metrics overrides it).
+REPORT_METRICS = ("eval/mse", "pca/mse", "ae_over_pca", "code/near_zero_fraction")
+
 MODELS = {
     "simple": {"model.encoder_widths": [], "model.code_activation": "sigmoid"},
     "deep": {"model.encoder_widths": [128, 64], "model.code_activation": "identity"},

@@ -11,6 +11,9 @@ report compares eval/mse with the PCA-8 baseline on the same split (ae_over_pca)
 from ae_jax import sweeps as sweep
 from ae_jax.config import default_config
 
+# What the report shows (ae-jax report; --metrics overrides it).
+REPORT_METRICS = ("eval/mse", "pca/mse", "ae_over_pca", "code/near_zero_fraction", "n_params")
+
 WIDTHS = [(64,), (128, 64), (128, 64, 32), (256, 128, 64, 32)]
 
 

@@ -12,6 +12,16 @@ from ae_jax import sweeps as sweep
 from ae_jax.config import default_config
 from ae_jax.configs import seed_deep, seed_simple, seed_sparse, seed_vae
 
+# What the report shows (ae-jax report; --metrics overrides it).
+REPORT_METRICS = (
+    "eval/mse",
+    "ae_over_pca",
+    "code/near_zero_fraction",
+    "code/l1_per_row",
+    "vae/active_units",
+    "n_params",
+)
+
 SEEDS = {"simple": seed_simple, "sparse": seed_sparse, "deep": seed_deep, "vae": seed_vae}
 
 

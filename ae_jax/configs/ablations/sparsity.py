@@ -14,6 +14,15 @@ models. Compare eval/recon with code/near_zero_fraction (|code| < eval.near_zero
 from ae_jax import sweeps as sweep
 from ae_jax.configs import seed_sparse
 
+# What the report shows (ae-jax report; --metrics overrides it).
+REPORT_METRICS = (
+    "eval/mse",
+    "eval/recon",
+    "code/near_zero_fraction",
+    "code/l1_per_row",
+    "ae_over_pca",
+)
+
 
 def get_config():
     c = seed_sparse.get_config()
