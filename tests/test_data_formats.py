@@ -5,7 +5,6 @@ import csv
 import json
 import logging as std_logging
 
-import ml_collections
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -17,24 +16,9 @@ from ae_jax import data
 from ae_jax.data import images, preprocess_io
 from ae_jax.errors import UserError
 from tests.conftest import vocab_by_rule
+from tests.test_data import cfg
 
 HEADER = ["num", "cat", "flag", "int"]
-
-
-def cfg(**kw):
-    base = dict(
-        name="digits",
-        path="",
-        label_column="",
-        keep_label=False,
-        categorical="ordinal",
-        scaling="minmax",
-        val_fraction=0.2,
-        split_seed=0,
-        npz_key="",
-    )
-    base.update(kw)
-    return ml_collections.ConfigDict(base)
 
 
 def rows(n=40, seed=0):
