@@ -2,17 +2,17 @@
 
 It imports numpy, matplotlib and the figure modules only (no JAX), reads jobs from stdin and
 answers on stdout, one at a time: each message is a 4-byte big-endian length and a pickle.
-A job is (out_dir, FigureInputs); the answer ("ok", paths) or ("error", text). It keeps one
-`Renderer` for its life, so the layouts of a sweep's figures are built once. `FigureWriter`
-(figure_writer.py) starts it and talks to it; it ends when its stdin closes.
+A job is one `figures.Drawing`; the answer ("ok", path) or ("error", text). It keeps one
+`Renderer` for its life, so the layouts of a sweep's figures are built once per worker.
+`FigureWriter` (figure_writer.py) starts it and talks to it; it ends when its stdin closes.
 """
 
+import os
 import pickle
 import struct
 import sys
 import traceback
 
-from ae_jax.evaluation import figures
 from ae_jax.evaluation.renderer import Renderer
 
 
@@ -36,13 +36,19 @@ def main() -> None:
     sys.stdout = sys.stderr  # nothing but answers on the answer pipe
     renderer = Renderer()
     renderer.warm_up()
-    write_message(stdout, ("ready", []))
-    while (job := read_message(stdin)) is not None:
-        out_dir, inputs = job
-        try:
-            write_message(stdout, ("ok", figures.write_figures(out_dir, inputs, renderer)))
-        except Exception as e:  # noqa: BLE001 - reported to the writer, which raises it
-            write_message(stdout, ("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+    try:
+        while (job := read_message(stdin)) is not None:
+            try:
+                answer = ("ok", job.draw(renderer))
+            except Exception as e:  # noqa: BLE001 - reported to the writer, which raises it
+                answer = ("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+            write_message(stdout, answer)
+    except BrokenPipeError:
+        pass  # the writer is gone (its process ended): nobody to answer
+    # Every figure is closed on disk and every answer flushed: end now, as multiprocessing's
+    # workers do, instead of tearing down matplotlib's modules (~0.2 s the writer waits for).
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

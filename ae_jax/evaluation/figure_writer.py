@@ -1,21 +1,26 @@
-"""Renders figures off the critical path: a worker process draws, a thread finishes each run.
+"""Renders figures off the critical path: worker processes draw, one thread finishes runs.
 
-Drawing is numpy and matplotlib only (`figures.py`, `renderer.py`), so it runs in a worker
-process of its own (`figure_worker.py`: a fresh interpreter that never imports JAX), drawing on
-the second core while this process trains the next group, evaluates and writes checkpoints,
-and holding its own GIL. The worker keeps one `Renderer` for its life, so a sweep's figures
-reuse their layouts. One thread here sends the jobs in submission order and runs each job's
-finishing step when its figures are drawn (eval.json, TensorBoard, summary.json: see
-`experiment.py`).
+Drawing is numpy and matplotlib only (`figures.py`, `renderer.py`), so it runs in worker
+processes of their own (`figure_worker.py`: fresh interpreters that never import JAX), each
+holding its own GIL, on the cores this process leaves idle while it trains the next group,
+evaluates and writes checkpoints. A run's figures are separate jobs (`figures.plan`), handed to
+whichever worker is free, so even one run's figures are drawn side by side. Each worker keeps
+one `Renderer` for its life, so a sweep's figures reuse their layouts.
 
-A job's exception is raised again by `wait()`. With `processes=False`, or when the worker
-cannot be started, the thread draws itself.
+One finishing thread runs each run's finishing step (eval.json, TensorBoard, summary.json: see
+`experiment.py`) once all of that run's figures are drawn, strictly in submission order, so a
+run is never marked done before the runs submitted ahead of it.
+
+A job's exception is raised again by `wait()`. With `processes=False`, or when a worker
+cannot be started or dies, figures are drawn on the drawing thread itself.
 """
 
 import concurrent.futures
 import os
+import queue
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 
 from absl import logging
@@ -23,20 +28,24 @@ from absl import logging
 from ae_jax.evaluation import figure_worker, figures
 from ae_jax.evaluation.renderer import Renderer
 
+MAX_WORKERS = 4  # beyond this, a run's few figures and a sweep's finishing gain little
 
-class FigureWriter:
-    """Figures drawn in a worker process, finished in order on a thread; a context manager."""
 
-    def __init__(self, processes: bool = True):
-        self._thread = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="ae_jax-figures"
-        )
-        self._pending: list[concurrent.futures.Future] = []
-        self._local = Renderer()  # for drawing on the thread, without a worker
-        self._worker = None
-        if processes:
+def default_workers() -> int:
+    """One worker per core, at most MAX_WORKERS."""
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
+class _Slot:
+    """One drawing lane: a worker process, or (without one) a Renderer in this process."""
+
+    def __init__(self, process: bool, local_lock: threading.Lock):
+        self.worker: subprocess.Popen | None = None
+        self.local: Renderer | None = None
+        self.local_lock = local_lock  # one thread at a time draws in this process
+        if process:
             try:  # Started now: its interpreter and matplotlib load while training runs.
-                self._worker = subprocess.Popen(
+                self.worker = subprocess.Popen(
                     [sys.executable, "-m", figure_worker.__name__],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
@@ -45,32 +54,106 @@ class FigureWriter:
             except OSError as e:
                 logging.warning("figures are drawn in this process: no worker process (%s)", e)
 
-    def _draw(self, out_dir: str, inputs: "figures.FigureInputs") -> list[str]:
-        if self._worker is not None:
-            if self._worker.poll() is None:
-                figure_worker.write_message(self._worker.stdin, (out_dir, inputs))
-                while (answer := figure_worker.read_message(self._worker.stdout)) is not None:
-                    status, value = answer
-                    if status == "ok":
-                        return value
-                    if status == "error":
-                        raise RuntimeError(f"drawing the figures of {out_dir} failed: {value}")
+    def draw(self, job: figures.Drawing) -> str:
+        if self.worker is not None:
+            # Both pipes exist: the worker is started with stdin and stdout PIPEs.
+            assert self.worker.stdin is not None and self.worker.stdout is not None
+            if self.worker.poll() is None:
+                try:
+                    figure_worker.write_message(self.worker.stdin, job)
+                except BrokenPipeError:
+                    pass
+                else:
+                    while (answer := figure_worker.read_message(self.worker.stdout)) is not None:
+                        status, value = answer
+                        if status == "ok":
+                            return value
+                        if status == "error":
+                            raise RuntimeError(f"drawing {job.path} failed: {value}")
             logging.warning(
-                "the figure worker ended (exit status %s); drawing in this process",
-                self._worker.poll(),
+                "a figure worker ended (exit status %s); drawing in this process",
+                self.worker.wait(),
             )
-            self._worker = None
-        return figures.write_figures(out_dir, inputs, self._local)
+            self._close_pipes()
+            self.worker = None
+        with self.local_lock:
+            if self.local is None:
+                self.local = Renderer()
+            return job.draw(self.local)
+
+    def _close_pipes(self) -> None:
+        for pipe in (self.worker.stdin, self.worker.stdout) if self.worker else ():
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except OSError:
+                pass
+
+    def end(self) -> None:
+        """Tells the worker to end (it does when its stdin closes)."""
+        if self.worker is not None and self.worker.stdin is not None:
+            try:
+                self.worker.stdin.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.end()
+            self.worker.wait()
+            self._close_pipes()
+            self.worker = None
+
+
+class FigureWriter:
+    """Figures drawn by worker processes, runs finished in order on a thread; a context manager.
+
+    Args:
+        processes: draw in worker processes (False: on one thread of this process).
+        workers: how many workers draw side by side (None: `default_workers()`); 1 without
+            processes. Drawing in this process (without workers, or after one died) takes
+            one thread at a time: matplotlib's font caches are not shared safely.
+    """
+
+    def __init__(self, processes: bool = True, workers: int | None = None):
+        n = (workers or default_workers()) if processes else 1
+        self._slots: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        local_lock = threading.Lock()
+        self._all = [_Slot(processes, local_lock) for _ in range(n)]
+        for slot in self._all:
+            self._slots.put(slot)
+        self._drawing = concurrent.futures.ThreadPoolExecutor(
+            max_workers=n, thread_name_prefix="ae_jax-draw"
+        )
+        self._finishing = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="ae_jax-figures"
+        )
+        self._pending: list[concurrent.futures.Future] = []
+
+    def _draw(self, job: figures.Drawing) -> str:
+        slot = self._slots.get()
+        try:
+            return slot.draw(job)
+        finally:
+            self._slots.put(slot)
 
     def submit_figures(
-        self, out_dir: str, inputs: "figures.FigureInputs", then: Callable[[list[str]], None]
+        self, out_dir: str, inputs: figures.FigureInputs, then: Callable[[list[str]], None]
     ) -> None:
-        """Draws `inputs` into `out_dir`; then calls `then(paths)` on the writer's thread."""
-        self._pending.append(self._thread.submit(lambda: then(self._draw(out_dir, inputs))))
+        """Draws `inputs` into `out_dir`; then calls `then(paths)` on the finishing thread,
+        after every job submitted before it."""
+        drawn = [self._drawing.submit(self._draw, job) for job in figures.plan(out_dir, inputs)]
+
+        def finish() -> None:
+            paths = [f.result() for f in drawn]
+            os.makedirs(out_dir, exist_ok=True)  # also for a run with nothing to draw
+            then(paths)
+
+        self._pending.append(self._finishing.submit(finish))
 
     def submit(self, fn: Callable, *args) -> None:
-        """Runs fn(*args) on the writer's thread after every job submitted before it."""
-        self._pending.append(self._thread.submit(fn, *args))
+        """Runs fn(*args) on the finishing thread after every job submitted before it."""
+        self._pending.append(self._finishing.submit(fn, *args))
 
     def wait(self) -> None:
         """Blocks until every submitted job has finished; re-raises the first failure."""
@@ -84,13 +167,12 @@ class FigureWriter:
         try:
             self.wait()
         finally:
-            self._thread.shutdown(wait=True)
-            if self._worker is not None:
-                # Both pipes exist: the worker is started with stdin and stdout PIPEs.
-                assert self._worker.stdin is not None and self._worker.stdout is not None
-                self._worker.stdin.close()
-                self._worker.wait()
-                self._worker.stdout.close()
+            self._finishing.shutdown(wait=True)
+            self._drawing.shutdown(wait=True)
+            for slot in self._all:  # all told to end first, then waited for
+                slot.end()
+            for slot in self._all:
+                slot.close()
 
     def __enter__(self) -> "FigureWriter":
         return self

@@ -130,27 +130,37 @@ def tile(images: np.ndarray, shape, rows: int, cols: int, gap: int = 1) -> np.nd
     return out[..., 0] if c == 1 else out
 
 
-def write_figures(out_dir: str, f: FigureInputs, renderer: Renderer | None = None) -> list[str]:
-    """Writes one run's figures into `out_dir`; returns their paths.
+@dataclasses.dataclass(frozen=True)
+class Drawing:
+    """One figure to draw: `Renderer.<method>(path, *args)`, numpy arrays and text only, so
+    it can be sent to a figure worker process (`figure_writer.py`)."""
 
-    `renderer`: a Renderer to reuse (a figure writer keeps one); None draws with a new one.
-    """
-    r = renderer or Renderer()
-    os.makedirs(out_dir, exist_ok=True)
-    written = []
+    path: str
+    method: str
+    args: tuple
 
-    def out(name: str) -> str:
-        written.append(os.path.join(out_dir, name))
-        return written[-1]
+    def draw(self, renderer: Renderer) -> str:
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        getattr(renderer, self.method)(self.path, *self.args)
+        return self.path
+
+
+def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
+    """The figures of one run, in the order they are listed in the module docstring."""
+    todo: list[Drawing] = []
+
+    def add(name: str, method: str, *args) -> None:
+        todo.append(Drawing(os.path.join(out_dir, name), method, args))
 
     if f.history:  # A run that diverged in its first epoch has no curve to draw.
-        r.learning_curves(out("learning_curves.png"), f.history, curve_units(f.recon_unit))
+        add("learning_curves.png", "learning_curves", f.history, curve_units(f.recon_unit))
     shape = f.image_shape if displayable(f.image_shape) else None
     if f.codes is not None:
         what = "posterior means" if f.is_vae else "codes"
         points, names = project_2d(f.codes)
-        r.codes_2d(
-            out("codes_2d.png"),
+        add(
+            "codes_2d.png",
+            "codes_2d",
             points,
             names,
             f.labels,
@@ -160,45 +170,51 @@ def write_figures(out_dir: str, f: FigureInputs, renderer: Renderer | None = Non
         )
     if f.manifold is not None and shape is not None:
         imgs, lo, hi = f.manifold
-        r.mosaic(
-            out("latent_manifold.png"),
+        add(
+            "latent_manifold.png",
+            "mosaic",
             tile(imgs, shape, GRID, GRID, gap=max(2, shape[0] // 8)),
             "decoded latent grid",
-            extent=(lo[0], hi[0], lo[1], hi[1]),
-            axis_names=("z0", "z1"),
+            (lo[0], hi[0], lo[1], hi[1]),
+            ("z0", "z1"),
         )
     if shape is not None and f.recon_show is not None and f.x_show is not None:
         n = len(f.x_show)
-        r.mosaic(
-            out("reconstructions.png"),
+        add(
+            "reconstructions.png",
+            "mosaic",
             tile(np.concatenate([f.x_show, f.recon_show]), shape, 2, n),
             f"validation rows (top), reconstructions (bottom); epoch {f.epoch}",
         )
     if f.image_shape is None and f.mse_per_feature is not None:
-        r.per_feature_bars(
-            out("recon_per_feature.png"),
+        add(
+            "recon_per_feature.png",
+            "per_feature_bars",
             f.columns,
             f.mse_per_feature,
             f.pca_per_feature,
             "squared error per row, scaled units (log axis)",
             "reconstruction error per feature (validation rows)",
-            baseline_label="PCA, as many components",
+            True,
+            "PCA, as many components",
         )
     if f.column_accuracy is not None:
         names, model, baseline = f.column_accuracy
-        r.per_feature_bars(
-            out("recon_per_column.png"),
+        add(
+            "recon_per_column.png",
+            "per_feature_bars",
             names,
             np.asarray(model),
             np.asarray(baseline),
             "accuracy of the reconstruction (validation)",
             "categorical and true/false columns",
-            log=False,
-            baseline_label="most frequent value",
+            False,
+            "most frequent value",
         )
     if f.traversal is not None:
-        r.heatmap(
-            out("traversal.png"),
+        add(
+            "traversal.png",
+            "heatmap",
             f.traversal,
             f.columns,
             [f"z{d}" for d in range(f.traversal.shape[0])],
@@ -209,14 +225,16 @@ def write_figures(out_dir: str, f: FigureInputs, renderer: Renderer | None = Non
         )
     if f.samples is not None:
         if shape is not None:
-            r.mosaic(
-                out("samples.png"),
+            add(
+                "samples.png",
+                "mosaic",
                 tile(f.samples, shape, 1, len(f.samples)),
                 "samples from the prior (decoded means)",
             )
         else:
-            r.heatmap(
-                out("samples.png"),
+            add(
+                "samples.png",
+                "heatmap",
                 f.samples,
                 f.columns,
                 [str(i) for i in range(len(f.samples))],
@@ -225,4 +243,14 @@ def write_figures(out_dir: str, f: FigureInputs, renderer: Renderer | None = Non
                 False,
                 "value (scaled units)",
             )
-    return written
+    return todo
+
+
+def write_figures(out_dir: str, f: FigureInputs, renderer: Renderer | None = None) -> list[str]:
+    """Writes one run's figures into `out_dir`, in this thread; returns their paths.
+
+    `renderer`: a Renderer to reuse; None draws with a new one.
+    """
+    r = renderer or Renderer()
+    os.makedirs(out_dir, exist_ok=True)
+    return [d.draw(r) for d in plan(out_dir, f)]

@@ -39,6 +39,16 @@ def _figure(figsize, nrows: int = 1, ncols: int = 1, layout: Literal["constraine
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
+def _zero_throughout(history: list[dict], term: str) -> bool:
+    return all(r.get(f"{p}/{term}", 0) == 0 for r in history for p in ("train", "eval"))
+
+
+def _save(fig, path: str) -> None:
+    # zlib level 1: a third of a figure's drawing time at the default level 6, for files
+    # ~15% larger.
+    fig.savefig(path, dpi=_DPI, pil_kwargs={"compress_level": 1})
+
+
 def _limits(lo: float, hi: float, log: bool = False, margin: float = 0.05):
     if log:
         lo, hi = max(lo, 1e-12), max(hi, 1e-12)
@@ -68,8 +78,10 @@ class Renderer:
 
     def learning_curves(self, path: str, history: list[dict], units: dict[str, str]) -> None:
         """One panel per loss term: train and eval against epoch; `units` labels each term's
-        y axis (what it is and its unit)."""
-        terms = tuple(k[len("eval/") :] for k in history[0] if k.startswith("eval/"))
+        y axis (what it is and its unit). A term that is 0 throughout (the KL of a model
+        without one) gets no panel."""
+        every = [k[len("eval/") :] for k in history[0] if k.startswith("eval/")]
+        terms = tuple(t for t in every if not _zero_throughout(history, t)) or tuple(every)
 
         def build():
             fig, axes = _figure((3.2 * len(terms), 3.0), 1, len(terms))
@@ -96,7 +108,7 @@ class Renderer:
             both = both[np.isfinite(both)]
             ax.set_xlim(*_limits(epochs.min(), epochs.max()))
             ax.set_ylim(*_limits(both.min(), both.max()) if both.size else (-1, 1))
-        fig.savefig(path, dpi=_DPI)
+        _save(fig, path)
 
     # ---- scatter ----
 
@@ -166,7 +178,7 @@ class Renderer:
         ax.set_xlim(*_limits(points[:, 0].min(), points[:, 0].max()))
         ax.set_ylim(*_limits(points[:, 1].min(), points[:, 1].max()))
         ax.set_title(title, fontsize=_FONT + 1)
-        fig.savefig(path, dpi=_DPI)
+        _save(fig, path)
 
     # ---- bars ----
 
@@ -231,7 +243,7 @@ class Renderer:
         for container, w in zip(bars, widths, strict=True):
             for rect, value in zip(container, np.maximum(np.nan_to_num(w), floor), strict=True):
                 rect.set_width(value)
-        fig.savefig(path, dpi=_DPI)
+        _save(fig, path)
 
     # ---- images ----
 
@@ -276,7 +288,7 @@ class Renderer:
         elif finite.size:
             lo, hi = float(finite.min()), float(finite.max())
             im.set_clim(lo, hi if hi > lo else lo + 1.0)
-        fig.savefig(path, dpi=_DPI)
+        _save(fig, path)
 
     def mosaic(
         self, path: str, image: np.ndarray, title: str, extent=None, axis_names=None
@@ -311,4 +323,4 @@ class Renderer:
         im.set_data(np.clip(image, 0, 1))
         if extent is not None:
             im.set_extent(extent)
-        fig.savefig(path, dpi=_DPI)
+        _save(fig, path)

@@ -1,0 +1,137 @@
+"""The figure writer: runs finished in submission order, drawings in worker processes equal to
+drawings in this process, and the learning curves' panels."""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ae_jax.evaluation import figure_writer, figures
+from ae_jax.evaluation.renderer import Renderer
+
+
+def _inputs(seed: int = 0, kl: float = 0.0) -> figures.FigureInputs:
+    rng = np.random.default_rng(seed)
+    history = [
+        {
+            "epoch": e,
+            "step": 10 * e,
+            "train/loss": 2.0 / e,
+            "train/recon": 1.5 / e,
+            "train/kl": kl,
+            "eval/loss": 2.1 / e,
+            "eval/recon": 1.6 / e,
+            "eval/kl": kl,
+        }
+        for e in range(1, 6)
+    ]
+    return figures.FigureInputs(
+        columns=["a", "b", "c"],
+        image_shape=None,
+        epoch=5,
+        is_vae=False,
+        history=history,
+        codes=rng.normal(size=(40, 3)),
+        labels=rng.integers(0, 2, 40),
+        mse_per_feature=rng.uniform(0.1, 1.0, 3),
+        pca_per_feature=rng.uniform(0.1, 1.0, 3),
+    )
+
+
+class _HeldSlot:
+    """A drawing lane that draws only when the test lets that figure through."""
+
+    release: dict[str, threading.Event] = {}
+    drawn: dict[str, threading.Event] = {}
+
+    def __init__(self, process: bool, local_lock):
+        self.renderer = Renderer()
+
+    def draw(self, job: figures.Drawing) -> str:
+        assert _HeldSlot.release[os.path.dirname(job.path)].wait(timeout=60)
+        path = job.draw(self.renderer)
+        _HeldSlot.drawn[job.path].set()
+        return path
+
+    def end(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_runs_are_finished_in_submission_order(tmp_path, monkeypatch):
+    """The second run's figures are drawn first, yet the first run is finished first: a run
+    is marked done only after every run submitted before it."""
+    monkeypatch.setattr(figure_writer, "_Slot", _HeldSlot)
+    dirs = [str(tmp_path / "first"), str(tmp_path / "second")]
+    plans = {d: figures.plan(d, _inputs(i)) for i, d in enumerate(dirs)}
+    _HeldSlot.release = {d: threading.Event() for d in dirs}
+    _HeldSlot.drawn = {job.path: threading.Event() for p in plans.values() for job in p}
+    finished, second_finished = [], threading.Event()
+
+    def then(name):
+        def finish(paths):
+            finished.append((name, sorted(os.path.basename(p) for p in paths)))
+            if name == "second":
+                second_finished.set()
+
+        return finish
+
+    writer = figure_writer.FigureWriter(workers=4)
+    try:
+        for i, d in enumerate(dirs):
+            writer.submit_figures(d, _inputs(i), then(os.path.basename(d)))
+        _HeldSlot.release[dirs[1]].set()
+        for job in plans[dirs[1]]:
+            assert _HeldSlot.drawn[job.path].wait(timeout=60)
+        # A writer that finished runs as their figures complete would finish "second" now.
+        assert not second_finished.wait(timeout=0.5)
+        assert finished == []
+        _HeldSlot.release[dirs[0]].set()
+        writer.wait()
+    finally:
+        writer.close()
+    names = sorted(os.path.basename(j.path) for j in plans[dirs[0]])
+    assert finished == [("first", names), ("second", names)]
+
+
+def _pixels(path: str) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGBA"))
+
+
+def test_worker_processes_draw_what_this_process_draws(tmp_path):
+    inputs = _inputs(3)
+    here = figures.write_figures(str(tmp_path / "here"), inputs)
+    got = []
+    with figure_writer.FigureWriter(workers=2) as writer:
+        writer.submit_figures(str(tmp_path / "workers"), inputs, got.extend)
+    assert [os.path.basename(p) for p in here] == [os.path.basename(p) for p in got]
+    assert [os.path.basename(p) for p in here] == [
+        "learning_curves.png",
+        "codes_2d.png",
+        "recon_per_feature.png",
+    ]
+    for a, b in zip(here, got, strict=True):
+        np.testing.assert_array_equal(_pixels(a), _pixels(b))
+
+
+def test_a_failed_drawing_is_raised_by_wait(tmp_path):
+    bad = _inputs()
+    bad.labels = np.array([0, 1, 0])  # 3 labels for 40 codes: fails inside the worker
+    with figure_writer.FigureWriter(workers=2) as writer:
+        writer.submit_figures(str(tmp_path / "bad"), bad, lambda paths: None)
+        with pytest.raises(RuntimeError, match="codes_2d.png"):
+            writer.wait()
+
+
+@pytest.mark.parametrize("kl, panels", [(0.0, 2), (0.5, 3)])
+def test_learning_curves_leave_out_a_term_that_is_zero_throughout(tmp_path, kl, panels):
+    """A model without a KL term gets no KL panel (a flat line at 0 says nothing)."""
+    path = str(tmp_path / "curves.png")
+    Renderer().learning_curves(path, _inputs(kl=kl).history, figures.curve_units("squared"))
+    width, _ = Image.open(path).size
+    assert width == round(panels * 3.2 * 150)  # 3.2 inches per panel at 150 dpi
