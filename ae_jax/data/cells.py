@@ -56,8 +56,60 @@ def cell(col: Any, r: int) -> str:
     return str(col[r]).strip()
 
 
+# pyarrow's conversions from and to Python and NumPy objects (`pa.array`, `to_numpy`) import
+# pandas when it is installed: 0.25 s on every run, and more to tear down at exit. The columns
+# cross over through their Arrow buffers instead (the Arrow format's fixed layout).
+
+
+def numpy_of(arr: Any, fill: float | None = None) -> np.ndarray:
+    """A numeric or boolean pyarrow Array or ChunkedArray as one NumPy array (a copy); nulls
+    become `fill` (None: the array must have none)."""
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    t = arr.type
+    dtype = np.dtype(bool) if pa.types.is_boolean(t) else np.dtype(_NUMPY.get(str(t), str(t)))
+    parts = [np.zeros(0, dtype)]
+    for c in chunks:
+        n, offset = len(c), c.offset
+        if n == 0:
+            continue
+        validity, data = c.buffers()[:2]
+        if pa.types.is_boolean(t):
+            values = _bits(data, offset, n)
+        else:
+            values = np.frombuffer(data, dtype, n, offset * dtype.itemsize).copy()
+        if c.null_count:
+            if fill is None:
+                raise ValueError(f"{c.null_count} null(s) where none are expected")
+            values = values.astype(np.result_type(values.dtype, np.min_scalar_type(fill)))
+            values[~_bits(validity, offset, n)] = fill
+        parts.append(values)
+    return np.concatenate(parts) if len(parts) > 2 else parts[-1]
+
+
+_NUMPY = {"double": "float64", "float": "float32", "halffloat": "float16"}
+
+
+def _bits(buffer: Any, offset: int, n: int) -> np.ndarray:
+    """n booleans of an Arrow bitmap (least significant bit first), from bit `offset`."""
+    bits = np.unpackbits(np.frombuffer(buffer, np.uint8), bitorder="little")
+    return bits[offset : offset + n].astype(bool)
+
+
+def strings_array(texts: Sequence[str]) -> pa.StringArray:
+    """A pyarrow string array of `texts`, built from its buffers (see `numpy_of`)."""
+    data = [t.encode("utf-8") for t in texts]
+    offsets = np.zeros(len(data) + 1, np.int32)
+    np.cumsum([len(b) for b in data], out=offsets[1:])
+    return pa.StringArray.from_buffers(
+        len(data), pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(data))
+    )
+
+
 def take(col: Any, rows: np.ndarray) -> Any:
-    return col.take(pa.array(rows, pa.int64())) if is_arrow(col) else col[rows]
+    if not is_arrow(col):
+        return col[rows]
+    index = np.ascontiguousarray(rows, np.int64)
+    return col.take(pa.Array.from_buffers(pa.int64(), len(index), [None, pa.py_buffer(index)]))
 
 
 def as_numpy(col: Any) -> np.ndarray:
@@ -85,7 +137,7 @@ def _distinct(col: Any) -> tuple[list[str], np.ndarray]:
         if not chunks or len({len(c.dictionary) for c in chunks}) != 1:
             chunks = [pc.dictionary_encode(_as_string(col).combine_chunks())]
         uniq = chunks[0].dictionary.to_pylist()
-        inverse = np.concatenate([pc.fill_null(c.indices, -1).to_numpy() for c in chunks])
+        inverse = np.concatenate([numpy_of(c.indices, -1) for c in chunks])
     else:
         found, inverse = np.unique(_text(np.asarray(col)), return_inverse=True)
         uniq = found.tolist()
@@ -125,7 +177,7 @@ def _fast_floats(col: Any) -> np.ndarray | None:
             # text column goes straight to its (few) distinct values.
             pc.cast(col.slice(0, _PROBE), pa.float64())
             x = pc.cast(col, pa.float64())
-            return x.to_numpy(zero_copy_only=False) if x.null_count == 0 else None
+            return numpy_of(x) if x.null_count == 0 else None
         return np.asarray(col, dtype=np.float64)
     except (pa.ArrowInvalid, TypeError, ValueError):
         return None
@@ -209,8 +261,7 @@ class Cells:
             if not numeric_markers and not np.isnan(self.fast).any():
                 return np.zeros(len(col), bool)  # numbers, no NaN, no marker like "-999"
             if is_arrow(col):
-                hit = pc.is_in(col, value_set=pa.array(list(na_values), pa.string()))
-                return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+                return numpy_of(pc.is_in(col, value_set=strings_array(list(na_values))), False)
         uniq, inverse = self.distinct
         return np.append(np.isin(np.array(uniq, dtype=object), list(na_values)), True)[inverse]
 

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ae_jax.data.cells import parse_floats, quote_names
+from ae_jax.data.cells import numpy_of, parse_floats, quote_names, strings_array
 from ae_jax.errors import UserError
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -189,7 +189,7 @@ def _guess_types(rows: list[list[str]], width: int, text: set[int]) -> list[pa.D
             numeric = (
                 bool(cells)
                 and j not in text
-                and pc.cast(pa.array(cells, pa.string()), pa.float64()).null_count == 0
+                and pc.cast(strings_array(cells), pa.float64()).null_count == 0
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             numeric = False
@@ -247,7 +247,7 @@ def read_delimited(
             "to split into train and validation"
         )
     table = table.unify_dictionaries()  # one vocabulary per column, not one per block
-    values = [col.to_numpy() if col.type == pa.float64() else col for col in table.columns]
+    values = [numpy_of(col, np.nan) if col.type == pa.float64() else col for col in table.columns]
     file.num_rows = table.num_rows
     del table
     pa.default_memory_pool().release_unused()  # the parser's scratch buffers
@@ -349,11 +349,11 @@ def read_parquet(full: str, shown: str) -> tuple[list[str], list[pa.Array | np.n
         t = col.type
         try:
             if pa.types.is_integer(t) and col.null_count == 0:
-                values.append(col.to_numpy())
+                values.append(numpy_of(col))
             elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-                values.append(pc.cast(col, pa.float64()).to_numpy())
+                values.append(numpy_of(pc.cast(col, pa.float64()), np.nan))
             elif pa.types.is_boolean(t) and col.null_count == 0:
-                values.append(col.to_numpy())
+                values.append(numpy_of(col))
             else:
                 values.append(pc.cast(col, pa.string()))
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
