@@ -5,6 +5,7 @@ Entry points run their work under `cli_errors()`: a `UserError` prints as one pa
 resume hint and exits with 128 + the signal's number (143 for SIGTERM).
 """
 
+import atexit
 import contextlib
 import difflib
 import importlib.util
@@ -12,6 +13,8 @@ import inspect
 import os
 import re
 import sys
+import threading
+from typing import NoReturn
 
 from absl import flags, logging
 
@@ -34,6 +37,30 @@ def cli_errors():
     except Interrupted as e:
         logging.warning("%s", e)
         sys.exit(128 + e.signum)
+
+
+def end_process(code: object = 0) -> NoReturn:
+    """Ends a launcher's process as `sys.exit(code)` would, minus the interpreter's teardown.
+
+    Tearing down XLA's runtime and the libraries' modules takes ~0.4 s of every command and
+    writes nothing. So: wait for the non-daemon threads (as the interpreter does), run the
+    atexit handlers (JAX's distributed shutdown, Ray's, the trackers'), flush the logs and
+    the standard streams, then `os._exit`. Only for a process's entry point: a caller that goes
+    on (a notebook) uses `commands.run`, which raises SystemExit.
+    """
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    logging.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def setup(compilation_cache: bool = True) -> None:

@@ -3,7 +3,7 @@ run from the repository."""
 
 import sys
 
-from ae_jax.commands import run
+from ae_jax.commands import main
 
 if __name__ == "__main__":
-    run(["report", *sys.argv[1:]])
+    main(["report", *sys.argv[1:]])

@@ -54,6 +54,12 @@ def run(argv: list[str]) -> None:
     app.run(module.main, argv=[f"ae-jax {name}", *rest], flags_parser=cli.parse_flags)
 
 
-def main() -> None:
-    """The console script's entry point."""
-    run(sys.argv[1:])
+def main(argv: list[str] | None = None) -> None:
+    """The console script's entry point: `run(argv)` (default: the command line's), then ends
+    the process without the interpreter's teardown (`cli.end_process`); `run` instead raises
+    SystemExit, for a caller that goes on."""
+    try:
+        run(sys.argv[1:] if argv is None else argv)
+    except SystemExit as e:
+        cli.end_process(e.code)
+    cli.end_process(0)
