@@ -67,7 +67,7 @@ def numpy_of(arr: Any, fill: float | None = None) -> np.ndarray:
     chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
     t = arr.type
     dtype = np.dtype(bool) if pa.types.is_boolean(t) else np.dtype(_NUMPY.get(str(t), str(t)))
-    parts = [np.zeros(0, dtype)]
+    parts = []
     for c in chunks:
         n, offset = len(c), c.offset
         if n == 0:
@@ -75,15 +75,17 @@ def numpy_of(arr: Any, fill: float | None = None) -> np.ndarray:
         validity, data = c.buffers()[:2]
         if pa.types.is_boolean(t):
             values = _bits(data, offset, n)
-        else:
-            values = np.frombuffer(data, dtype, n, offset * dtype.itemsize).copy()
+        else:  # a read-only view of the Arrow buffer: copied below
+            values = np.frombuffer(data, dtype, n, offset * dtype.itemsize)
         if c.null_count:
             if fill is None:
                 raise ValueError(f"{c.null_count} null(s) where none are expected")
             values = values.astype(np.result_type(values.dtype, np.min_scalar_type(fill)))
             values[~_bits(validity, offset, n)] = fill
         parts.append(values)
-    return np.concatenate(parts) if len(parts) > 2 else parts[-1]
+    if not parts:
+        return np.zeros(0, dtype)
+    return np.concatenate(parts) if len(parts) > 1 else np.array(parts[0])
 
 
 _NUMPY = {"double": "float64", "float": "float32", "halffloat": "float16"}
