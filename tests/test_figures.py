@@ -135,3 +135,23 @@ def test_learning_curves_leave_out_a_term_that_is_zero_throughout(tmp_path, kl, 
     Renderer().learning_curves(path, _inputs(kl=kl).history, figures.curve_units("squared"))
     width, _ = Image.open(path).size
     assert width == round(panels * 3.2 * 150)  # 3.2 inches per panel at 150 dpi
+
+
+def test_finishing_runs_says_how_far_it_is(tmp_path, monkeypatch, caplog):
+    """While runs are being finished in the background, a line says how many are written."""
+    monkeypatch.setattr(figure_writer, "_Slot", _HeldSlot)
+    monkeypatch.setattr(figure_writer, "PROGRESS_SECONDS", 0.0)
+    dirs = [str(tmp_path / f"run{i}") for i in range(3)]
+    _HeldSlot.release = {d: threading.Event() for d in dirs}
+    _HeldSlot.drawn = {j.path: threading.Event() for d in dirs for j in figures.plan(d, _inputs())}
+    caplog.set_level("INFO")
+    with figure_writer.FigureWriter(workers=2) as writer:
+        for d in dirs:
+            writer.submit_figures(d, _inputs(), lambda paths: None)
+        for event in _HeldSlot.release.values():  # all three submitted before any finishes
+            event.set()
+    lines = [r.getMessage() for r in caplog.records if "run(s) written" in r.getMessage()]
+    assert lines == [
+        "figures and summaries: 1 of 3 run(s) written",
+        "figures and summaries: 2 of 3 run(s) written",
+    ]

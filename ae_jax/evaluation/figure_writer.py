@@ -21,6 +21,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 from absl import logging
@@ -28,6 +29,7 @@ from absl import logging
 from ae_jax.evaluation import figure_worker, figures
 from ae_jax.evaluation.renderer import Renderer
 
+PROGRESS_SECONDS = 5.0
 MAX_WORKERS = 4  # beyond this, a run's few figures and a sweep's finishing gain little
 
 
@@ -129,6 +131,8 @@ class FigureWriter:
             max_workers=1, thread_name_prefix="ae_jax-figures"
         )
         self._pending: list[concurrent.futures.Future] = []
+        self._runs = [0, 0]  # runs submitted, runs finished
+        self._logged = time.monotonic()
 
     def _draw(self, job: figures.Drawing) -> str:
         slot = self._slots.get()
@@ -142,14 +146,25 @@ class FigureWriter:
     ) -> None:
         """Draws `inputs` into `out_dir`; then calls `then(paths)` on the finishing thread,
         after every job submitted before it."""
+        self._runs[0] += 1
         drawn = [self._drawing.submit(self._draw, job) for job in figures.plan(out_dir, inputs)]
 
         def finish() -> None:
             paths = [f.result() for f in drawn]
             os.makedirs(out_dir, exist_ok=True)  # also for a run with nothing to draw
             then(paths)
+            self._runs[1] += 1
+            self._progress()
 
         self._pending.append(self._finishing.submit(finish))
+
+    def _progress(self) -> None:
+        """A line at most every PROGRESS_SECONDS while runs are being finished (on the
+        finishing thread), so a sweep's last minutes are not silent."""
+        submitted, finished = self._runs
+        if finished < submitted and time.monotonic() - self._logged >= PROGRESS_SECONDS:
+            self._logged = time.monotonic()
+            logging.info("figures and summaries: %d of %d run(s) written", finished, submitted)
 
     def submit(self, fn: Callable, *args) -> None:
         """Runs fn(*args) on the finishing thread after every job submitted before it."""
