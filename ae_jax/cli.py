@@ -43,19 +43,21 @@ def end_process(code: object = 0) -> NoReturn:
     """Ends a launcher's process as `sys.exit(code)` would, minus the interpreter's teardown.
 
     Tearing down XLA's runtime and the libraries' modules takes ~0.4 s of every command and
-    writes nothing. So: wait for the non-daemon threads (as the interpreter does), run the
-    atexit handlers (JAX's distributed shutdown, Ray's, the trackers'), flush the logs and
-    the standard streams, then `os._exit`. Only for a process's entry point: a caller that goes
-    on (a notebook) uses `commands.run`, which raises SystemExit.
+    writes nothing. So the first two steps of the interpreter's own shutdown, in its order:
+    `threading._shutdown()` (wakes idle thread-pool workers, then joins every non-daemon
+    thread: a plain join would wait forever on an executor nobody shut down) and the atexit
+    handlers (JAX's distributed shutdown, Ray's, the trackers', logging's); then the logs and
+    standard streams are flushed and `os._exit` ends the process. Only for a process's entry
+    point: a caller that goes on (a notebook) uses `commands.run`, which raises SystemExit.
     """
     if code is None:
         code = 0
     elif not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    shutdown = getattr(threading, "_shutdown", None)  # CPython's, run at every exit
+    if shutdown is not None:
+        shutdown()
     atexit._run_exitfuncs()
     logging.flush()
     sys.stdout.flush()
