@@ -24,6 +24,7 @@ import fcntl
 import json
 import os
 import socket
+import tempfile
 from typing import TextIO
 
 from absl import logging
@@ -49,11 +50,21 @@ SECTIONS = ("data", "model", "loss", "optim", "train", "eval")  # config.json's 
 
 
 def write_json(path: str, obj) -> None:
-    """Write then rename, so a reader never sees half a file."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    """Write then rename, so a reader never sees half a file. The temporary file is each
+    writer's own: processes sharing a sweep write its sweep.json at the same moments, and
+    with one shared name a writer renamed another's half-written file, then found its own
+    gone (FileNotFoundError). The last rename wins."""
+    folder, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder or ".")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the file unreadable to others
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def finished_summary(workdir: str) -> dict | None:

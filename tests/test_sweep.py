@@ -175,7 +175,12 @@ def test_shards_cover_every_run_once_and_claims_prevent_double_training(tmp_path
         _launch(cfg, tmp_path / "w", "--shard=1/2", "--max_models=1"),
     ]  # same shard twice
     errs = [p.communicate(timeout=300)[1] for p in procs]
-    assert all(p.returncode == 0 for p in procs), errs[0][-2000:]
+    failed = [
+        f"exit {p.returncode}:\n{e[-2000:]}"
+        for p, e in zip(procs, errs, strict=True)
+        if p.returncode
+    ]
+    assert not failed, "\n\n".join(failed)
     assert _status(tmp_path / "w")["counts"]["done"] == 4
     trained = [
         line.split("together: ")[1].strip()
@@ -200,3 +205,27 @@ def test_ray_launcher_runs_a_small_sweep(tmp_path):
     out, err = p.communicate(timeout=300)
     assert p.returncode == 0, err[-3000:]
     assert _status(tmp_path / "w")["counts"]["done"] == 2  # two groups, two Ray tasks
+
+
+WRITER = """
+import sys
+from ae_jax.workdir import write_json
+for i in range(2000):
+    write_json(sys.argv[1], {"writer": sys.argv[2], "i": i, "pad": "x" * 4000})
+"""
+
+
+def test_processes_writing_one_json_file_at_once(tmp_path):
+    """Shards of one sweep rewrite its sweep.json at the same moments: every write must
+    succeed and the file must always be whole (once, a shared temporary name made one
+    shard crash with FileNotFoundError)."""
+    path = str(tmp_path / "sweep.json")
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, path, str(k)], stderr=subprocess.PIPE)
+        for k in range(3)
+    ]
+    errors = [p.communicate(timeout=300)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    last = json.load(open(path))
+    assert last["i"] == 1999 and last["pad"] == "x" * 4000
+    assert os.listdir(tmp_path) == ["sweep.json"]  # no temporary file left behind
