@@ -65,13 +65,13 @@ class _Slot:
                     figure_worker.write_message(self.worker.stdin, job)
                 except BrokenPipeError:
                     pass
-                else:
-                    while (answer := figure_worker.read_message(self.worker.stdout)) is not None:
+                else:  # one answer per job; none when the worker died drawing it
+                    answer = figure_worker.read_message(self.worker.stdout)
+                    if answer is not None:
                         status, value = answer
-                        if status == "ok":
-                            return value
                         if status == "error":
                             raise RuntimeError(f"drawing {job.path} failed: {value}")
+                        return value
             logging.warning(
                 "a figure worker ended (exit status %s); drawing in this process",
                 self.worker.wait(),
