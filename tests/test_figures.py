@@ -155,3 +155,32 @@ def test_finishing_runs_says_how_far_it_is(tmp_path, monkeypatch, caplog):
         "figures and summaries: 1 of 3 run(s) written",
         "figures and summaries: 2 of 3 run(s) written",
     ]
+
+
+def test_a_reused_layout_is_drawn_once_per_file(tmp_path, monkeypatch):
+    """savefig lays out a figure that has a layout engine (even the placeholder tight_layout
+    leaves) with a whole extra drawing pass; a reused layout has none, so one pass per file."""
+    from matplotlib.figure import Figure
+
+    images = _inputs(1)
+    images.image_shape = (4, 4)
+    images.x_show = np.random.default_rng(0).uniform(size=(3, 16))
+    images.recon_show = images.x_show[::-1]
+    images.mse_per_feature = None
+    renderer = Renderer()
+    for inputs in (_inputs(0), images):  # builds every layout
+        figures.write_figures(str(tmp_path / "first"), inputs, renderer)
+    passes = []
+    draw = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda fig, r: (passes.append(fig), draw(fig, r))[1])
+    drawn = [
+        *figures.write_figures(str(tmp_path / "a"), _inputs(2), renderer),
+        *figures.write_figures(str(tmp_path / "b"), images, renderer),
+    ]
+    assert sorted({os.path.basename(p) for p in drawn}) == [
+        "codes_2d.png",
+        "learning_curves.png",
+        "recon_per_feature.png",
+        "reconstructions.png",
+    ]
+    assert len(passes) == len(drawn)
