@@ -12,6 +12,9 @@ from typing import Literal
 import numpy as np
 
 _DPI = 150  # paper-ready
+# How a bar chart marks a value it cannot draw as a bar (at the value axis's left end).
+# kind -> (matplotlib marker, the same shape as text for the axis label's note)
+_CUT_MARKERS = {"value below the axis": ("<", "\u25c0"), "not a number": ("x", "\u00d7")}
 _FONT = 9  # points: the smallest text on a figure
 
 
@@ -206,7 +209,8 @@ class Renderer:
         baseline_label: str = "PCA",
     ) -> None:
         """Horizontal bars per column (names readable on the y axis) of the model and, beside
-        them, a baseline, on a log or a [0, 1] value axis."""
+        them, a baseline, on a log or a [0, 1] value axis. A value the axis cannot show as a
+        bar (below its left end, or NaN) is marked there, and the axis label says how."""
         names = tuple(columns)
 
         def build():
@@ -219,6 +223,21 @@ class Renderer:
             bars = [ax.barh(pos - shift, np.ones(d), width, label="model")]
             if baseline is not None:
                 bars.append(ax.barh(pos + shift, np.ones(d), width, label=baseline_label))
+            # A value below the log axis's floor (or not a number) gets a marker at the floor
+            # in its bar's colour: with no bar at all it would read as a missing value.
+            marks = [
+                ax.scatter(
+                    [],
+                    [],
+                    s=30,
+                    marker=shape,
+                    color=c.patches[0].get_facecolor(),
+                    clip_on=False,
+                    zorder=3,
+                )
+                for c in bars
+                for shape, _ in _CUT_MARKERS.values()
+            ]
             if log:
                 from matplotlib import ticker
 
@@ -237,9 +256,9 @@ class Renderer:
                 fontsize=_FONT, ncols=2, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False
             )
             ax.grid(axis="x", alpha=0.3)
-            return fig, ax, bars
+            return fig, ax, bars, marks, pos - shift, pos + shift
 
-        fig, ax, bars = self._template(
+        fig, ax, bars, marks, *rows = self._template(
             ("bars", names, baseline is not None, value_label, title, log, baseline_label), build
         )
         widths = [np.asarray(model, float)] + (
@@ -252,9 +271,19 @@ class Renderer:
             top = float(every.max()) if every.size else 1.0
             floor = max(float(every.min()) if every.size else 1e-3, top * 1e-6) / 1.5
             ax.set_xlim(floor, top * 1.5)
-        for container, w in zip(bars, widths, strict=True):
+        cut = {kind: False for kind in _CUT_MARKERS}
+        for i, (container, w) in enumerate(zip(bars, widths, strict=True)):
             for rect, value in zip(container, np.maximum(np.nan_to_num(w), floor), strict=True):
                 rect.set_width(value)
+            for j, kind in enumerate(_CUT_MARKERS):
+                where = np.isnan(w) if kind == "not a number" else w < floor  # (NaN < x: False)
+                cut[kind] |= bool(where.any())
+                at = rows[i][where]
+                marks[len(_CUT_MARKERS) * i + j].set_offsets(
+                    np.stack([np.full(len(at), floor), at], axis=1)
+                )
+        notes = [f"{_CUT_MARKERS[k][1]} {k}" for k, present in cut.items() if present]
+        ax.set_xlabel(value_label + (f"; {', '.join(notes)}" if notes else ""), fontsize=_FONT)
         _save(fig, path, keep_layout=True)
 
     # ---- images ----
