@@ -130,3 +130,18 @@ def test_finished_run_is_not_retrained_and_best_is_kept(tmp_path):
     assert ck.best_epoch() == best == first["best_epoch"]
     assert set(ck.epochs()) == {12, best}  # the newest one and the best one
     ck.close()
+
+
+def test_best_epoch_is_the_lowest_eval_loss_not_the_newest(tmp_path):
+    """What summary.json's best_epoch and `--which=best` name: the checkpoint with the lowest
+    eval/loss, not the newest (orbax's best_step without a best_fn), here and reopened."""
+    state = {"w": np.ones(3, np.float32)}
+    ck = Checkpointer(str(tmp_path), keep=1)
+    for epoch, loss in [(1, 2.0), (2, 1.0), (3, 3.0), (4, float("nan"))]:
+        meta = {"epoch": epoch, "metrics": {"eval/loss": loss}}
+        ck.save(epoch, state, meta, {"eval/loss": loss})
+    ck.close()
+    assert ck.epochs() == [2, 4] and ck.best_epoch() == 2
+    again = Checkpointer(str(tmp_path), read_only=True)
+    assert again.best_epoch() == 2
+    again.close()

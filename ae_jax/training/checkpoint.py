@@ -83,6 +83,7 @@ class Checkpointer:
                 self.directory, item_names=("state", "meta"), options=options
             )
         self.keep = keep
+        self._loss: dict[int, float | None] = {}  # eval/loss by epoch, as saved or read
         if not read_only:
             self.prune()
 
@@ -93,17 +94,10 @@ class Checkpointer:
         epochs = self.epochs()
         if len(epochs) <= self.keep:
             return
-        losses = {}
-        for e in epochs:
-            try:
-                loss = ((self.meta(e) or {}).get("metrics") or {}).get("eval/loss")
-            except Exception:  # noqa: BLE001 - an unreadable one is no candidate for best
-                loss = None
-            if isinstance(loss, int | float) and loss == loss:
-                losses[e] = loss
         keep = set(epochs[-self.keep :])
-        if losses:
-            keep.add(min(losses, key=lambda e: (losses[e], -e)))
+        best = self.best_epoch()
+        if best is not None:
+            keep.add(best)
         for e in epochs:
             if e not in keep:
                 self.manager.delete(e)
@@ -112,11 +106,28 @@ class Checkpointer:
         return sorted(self.manager.all_steps())
 
     def best_epoch(self) -> int | None:
-        return self.manager.best_step()
+        """The checkpoint with the lowest eval/loss (the newest of equals); None when no
+        checkpoint has a finite one. (orbax's own best_step is the latest step unless the
+        manager ranks by `best_fn`, which this one does not: it keeps the best by policy.)"""
+        losses = {}
+        for e in self.epochs():
+            if e not in self._loss:
+                try:
+                    self._loss[e] = ((self.meta(e) or {}).get("metrics") or {}).get("eval/loss")
+                except Exception:  # noqa: BLE001 - an unreadable one is no candidate for best
+                    self._loss[e] = None
+            loss = self._loss[e]
+            if isinstance(loss, int | float) and loss == loss:  # NaN: no candidate
+                losses[e] = loss
+        return min(losses, key=lambda e: (losses[e], -e)) if losses else None
 
     def save(self, epoch: int, state, meta: dict, metrics: dict | None) -> None:
         """Starts an asynchronous save of `state` (a pytree of arrays) at `epoch`."""
         state = jax.tree.map(np.asarray, state)  # host copy: the device buffers may be donated
+        loss = (metrics or {}).get("eval/loss")
+        self._loss[epoch] = loss
+        if loss is not None and loss != loss:  # NaN: the worst for orbax's BestN, which ...
+            metrics = {**(metrics or {}), "eval/loss": float("inf")}  # ... kept it, not the best
         self.manager.save(
             epoch,
             args=ocp.args.Composite(
