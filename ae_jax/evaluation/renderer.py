@@ -225,18 +225,20 @@ class Renderer:
                 bars.append(ax.barh(pos + shift, np.ones(d), width, label=baseline_label))
             # A value below the log axis's floor (or not a number) gets a marker at the floor
             # in its bar's colour: with no bar at all it would read as a missing value.
-            marks = [
-                ax.scatter(
-                    [],
-                    [],
-                    s=30,
-                    marker=shape,
-                    color=c.patches[0].get_facecolor(),
-                    clip_on=False,
-                    zorder=3,
-                )
+            marks = [  # per bar container, kind -> its markers
+                {
+                    kind: ax.scatter(
+                        [],
+                        [],
+                        s=30,
+                        marker=shape,
+                        color=c.patches[0].get_facecolor(),
+                        clip_on=False,
+                        zorder=3,
+                    )
+                    for kind, (shape, _) in _CUT_MARKERS.items()
+                }
                 for c in bars
-                for shape, _ in _CUT_MARKERS.values()
             ]
             if log:
                 from matplotlib import ticker
@@ -256,9 +258,10 @@ class Renderer:
                 fontsize=_FONT, ncols=2, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False
             )
             ax.grid(axis="x", alpha=0.3)
-            return fig, ax, bars, marks, pos - shift, pos + shift
+            rows = [pos - shift, pos + shift][: len(bars)]  # each container's bar centres
+            return fig, ax, bars, marks, rows
 
-        fig, ax, bars, marks, *rows = self._template(
+        fig, ax, bars, marks, rows = self._template(
             ("bars", names, baseline is not None, value_label, title, log, baseline_label), build
         )
         widths = [np.asarray(model, float)] + (
@@ -272,16 +275,13 @@ class Renderer:
             floor = max(float(every.min()) if every.size else 1e-3, top * 1e-6) / 1.5
             ax.set_xlim(floor, top * 1.5)
         cut = {kind: False for kind in _CUT_MARKERS}
-        for i, (container, w) in enumerate(zip(bars, widths, strict=True)):
+        for container, by_kind, row, w in zip(bars, marks, rows, widths, strict=True):
             for rect, value in zip(container, np.maximum(np.nan_to_num(w), floor), strict=True):
                 rect.set_width(value)
-            for j, kind in enumerate(_CUT_MARKERS):
+            for kind, points in by_kind.items():
                 where = np.isnan(w) if kind == "not a number" else w < floor  # (NaN < x: False)
                 cut[kind] |= bool(where.any())
-                at = rows[i][where]
-                marks[len(_CUT_MARKERS) * i + j].set_offsets(
-                    np.stack([np.full(len(at), floor), at], axis=1)
-                )
+                points.set_offsets(np.stack([np.full(where.sum(), floor), row[where]], axis=1))
         notes = [f"{_CUT_MARKERS[k][1]} {k}" for k, present in cut.items() if present]
         ax.set_xlabel(value_label + (f"; {', '.join(notes)}" if notes else ""), fontsize=_FONT)
         _save(fig, path, keep_layout=True)
