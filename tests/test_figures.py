@@ -248,3 +248,34 @@ def test_a_figure_file_holds_the_pixels_matplotlib_drew(tmp_path, monkeypatch):
     with Image.open(path) as im:
         np.testing.assert_array_equal(np.asarray(im), canvas)
         assert im.size == (round(6.4 * 150), round(2.6 * 150))  # the figure's inches x dpi
+
+
+def test_a_curve_point_without_neighbours_is_drawn_as_a_dot(tmp_path, monkeypatch):
+    """A one-epoch run's curves are single points, which a line does not draw: they (and a
+    point between NaNs) get a dot; the next run on the same layout, with whole lines, none."""
+    from ae_jax.evaluation import renderer as renderer_lib
+
+    saved = []
+    save = renderer_lib._save
+    monkeypatch.setattr(
+        renderer_lib, "_save", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))
+    )
+    units = figures.curve_units("squared error")
+    r = Renderer()
+    one = [{"epoch": 1, "train/loss": 2.0, "eval/loss": 2.1}]
+    r.learning_curves(str(tmp_path / "a.png"), one, units)
+    ax = saved[-1].axes[0]
+    assert [(ln.get_marker(), list(ln.get_markevery())) for ln in ax.lines] == [
+        ("o", [True]),
+        ("o", [True]),
+    ]
+    assert ax.get_xlim() == (0.5, 1.5)
+    assert [t for t in ax.get_xticks() if 0.5 <= t <= 1.5] == [1.0]  # one tick, the epoch
+    gaps = [
+        {"epoch": e, "train/loss": 1.0 / e, "eval/loss": np.nan if e in (2, 4) else 1.0}
+        for e in range(1, 6)
+    ]
+    r.learning_curves(str(tmp_path / "b.png"), gaps, units)
+    assert ax.lines[0].get_marker() == "None"
+    assert ax.lines[1].get_marker() == "o"
+    assert list(ax.lines[1].get_markevery()) == [True, False, True, False, True]

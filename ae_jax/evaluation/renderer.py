@@ -25,7 +25,7 @@ def _few_ticks(ax, log_y: bool = False) -> None:
     drawing a small figure, and a paper figure needs few."""
     from matplotlib import ticker
 
-    ax.xaxis.set_major_locator(ticker.MaxNLocator(5, integer=True))
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(5, integer=True, min_n_ticks=1))
     if log_y:
         ax.yaxis.set_major_locator(ticker.LogLocator(numticks=5))
         ax.yaxis.set_minor_formatter(ticker.NullFormatter())
@@ -48,11 +48,18 @@ def _zero_throughout(history: list[dict], term: str) -> bool:
     return all(r.get(f"{p}/{term}", 0) == 0 for r in history for p in ("train", "eval"))
 
 
+def _isolated(y: np.ndarray) -> np.ndarray:
+    """Which finite values of a curve have no finite neighbour (drawn as a line, invisible)."""
+    finite = np.isfinite(y)
+    padded = np.pad(finite, 1)
+    return finite & ~padded[:-2] & ~padded[2:]
+
+
 def _fix_layout(fig) -> None:
-    """Keeps the axes where the layout engine put them and removes the engine. A figure with
-    any engine, even the placeholder that `tight_layout()` or `set_layout_engine("none")`
-    leave behind, is drawn twice by savefig (once with drawing disabled, to lay it out), which
-    was a quarter of a figure's time; with None it is drawn once, to the same pixels."""
+    """Keeps the axes where the layout engine put them and removes the engine, so that no
+    later drawing lays the figure out again (savefig also drew a figure with any engine, even
+    `tight_layout()`'s placeholder, twice; `_save` draws once, but a template's layout is fixed
+    by design: only its data changes)."""
     fig.set_layout_engine(None)
 
 
@@ -124,11 +131,18 @@ class Renderer:
         for ax, term, (train, evaluation) in zip(axes, terms, lines, strict=True):
             y_train = np.array([r.get(f"train/{term}", np.nan) for r in history], float)
             y_eval = np.array([r.get(f"eval/{term}", np.nan) for r in history], float)
-            train.set_data(epochs, y_train)
-            evaluation.set_data(epochs, y_eval)
+            for line, y in ((train, y_train), (evaluation, y_eval)):
+                line.set_data(epochs, y)
+                # A point with no finite neighbour (a 1-epoch run) draws no line: it gets a dot
+                # (set per run, after the legend took its handles from the template's lines).
+                dots = _isolated(y)
+                line.set_marker("o" if dots.any() else "None")
+                line.set_markersize(4)
+                line.set_markevery(list(dots))
             both = np.concatenate([y_train, y_eval])
             both = both[np.isfinite(both)]
-            ax.set_xlim(*_limits(epochs.min(), epochs.max()))
+            lo, hi = epochs.min(), epochs.max()
+            ax.set_xlim(*(_limits(lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)))
             ax.set_ylim(*_limits(both.min(), both.max()) if both.size else (-1, 1))
         _save(fig, path)
 
