@@ -21,10 +21,12 @@ def _config(**overrides):
 
 def test_hparams_are_the_changed_and_the_swept_fields():
     a, b = _config(**{"train.seed": 0}), _config(**{"train.seed": 1})
-    hp = trackers.hparams_of(a, [a, b])
+    hp, hp_b = trackers.group_hparams([a, b])
     assert hp["loss.l1_weight"] == 1e-4 and hp["train.seed"] == 0  # changed; swept
     assert "optim.name" not in hp and "data.val_fraction" not in hp  # defaults, not swept
     assert len(hp) < 15
+    assert hp_b == {**hp, "train.seed": 1}
+    assert "train.seed" not in trackers.group_hparams([a])[0]  # seed 0 is the default
 
 
 def test_mlflow_gets_params_metrics_headline_and_figures_and_resumes_its_run(tmp_path):

@@ -252,10 +252,11 @@ def train(
         open(os.path.join(r.workdir, workdir_lib.METRICS) if writer else os.devnull, "w")
         for r in runs
     ]
-    for r, f in zip(runs, files, strict=True):
+    hparams = trackers.group_hparams(configs) if writer else [{}] * k
+    for r, f, hp in zip(runs, files, hparams, strict=True):
         # A resumed run redoes the epochs after its checkpoint: TensorBoard drops their points.
         r.tb = (
-            trackers.open_writers(r.config, r.workdir, configs, purge)
+            trackers.open_writers(r.config, r.workdir, hp, purge)
             if writer
             else trackers.MultiWriter([], {})
         )
