@@ -231,6 +231,13 @@ def test_png_writer_gives_back_the_pixels_the_dpi_and_the_text(tmp_path):
         np.testing.assert_allclose(im.info["dpi"], (150, 150), atol=0.02)  # 5906 dots per metre
     with pytest.raises(ValueError, match=r"\(H, W, 4\) uint8"):
         png.encode(rgba[..., :3], 150)
+    with pytest.raises(ValueError, match=r"non-empty"):
+        png.encode(rgba[:0], 150)  # PNG has no 0-row image
+    with pytest.raises(ValueError, match="dpi"):
+        png.encode(rgba, float("nan"))
+    for bad in ("", "a\0b", "k" * 80, "z\u2080"):
+        with pytest.raises(ValueError, match="text chunk"):
+            png.encode(rgba, 150, {bad: "x"})
 
 
 def test_a_figure_file_holds_the_pixels_matplotlib_drew(tmp_path, monkeypatch):
@@ -269,6 +276,7 @@ def test_a_curve_point_without_neighbours_is_drawn_as_a_dot(tmp_path, monkeypatc
         ("o", [True]),
         ("o", [True]),
     ]
+    assert [h.get_marker() for h in ax.get_legend().legend_handles] == ["o", "o"]
     assert ax.get_xlim() == (0.5, 1.5)
     assert [t for t in ax.get_xticks() if 0.5 <= t <= 1.5] == [1.0]  # one tick, the epoch
     gaps = [
@@ -279,3 +287,25 @@ def test_a_curve_point_without_neighbours_is_drawn_as_a_dot(tmp_path, monkeypatc
     assert ax.lines[0].get_marker() == "None"
     assert ax.lines[1].get_marker() == "o"
     assert list(ax.lines[1].get_markevery()) == [True, False, True, False, True]
+    assert [h.get_marker() for h in ax.get_legend().legend_handles] == ["None", "o"]
+    nan_epoch = [{"epoch": float("nan"), "train/loss": 1.0, "eval/loss": 2.0}]
+    r.learning_curves(str(tmp_path / "c.png"), nan_epoch, units)  # drawn, not raised
+    assert ax.get_xlim() == (-1.0, 1.0)
+
+
+def test_a_mosaic_leaves_no_empty_band_around_its_image(tmp_path, monkeypatch):
+    """The axes box of reconstructions.png is the mosaic's own shape: the figure is the image
+    plus fixed margins (0.4 in for the title, 0.1 in below), not an image inside a taller box."""
+    from ae_jax.evaluation import renderer as renderer_lib
+
+    saved = []
+    save = renderer_lib._save
+    monkeypatch.setattr(
+        renderer_lib, "_save", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))
+    )
+    mosaic = figures.tile(np.random.default_rng(0).uniform(size=(20, 64)), (8, 8), 2, 10)
+    Renderer().mosaic(str(tmp_path / "m.png"), mosaic, "validation rows; epoch 2")
+    fig = saved[0]
+    box = fig.axes[0].get_window_extent()  # after drawing: the box the image fills
+    assert box.width / box.height == pytest.approx(mosaic.shape[1] / mosaic.shape[0], rel=0.01)
+    assert fig.get_size_inches()[1] - box.height / fig.dpi == pytest.approx(0.5, abs=0.01)

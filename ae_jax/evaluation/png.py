@@ -2,10 +2,11 @@
 
 matplotlib's savefig hands its pixels to Pillow, whose PNG encoder tries every row filter on
 every row to choose one: that choice, not the compression, took a quarter of a figure's time
-(20 ms of a 1920 x 450 learning-curve figure, at any zlib level). A rendered figure is mostly
-runs of identical pixels, which deflate compresses as well without a filter: this writer takes
-7 ms for that figure, and its file is ~10% smaller. Decoders read both alike (PNG spec, filter
-type 0).
+(20 ms of a 1920 x 450 learning-curve figure, at any zlib level). This writer takes 7 ms for
+that figure. A rendered figure is mostly runs of identical pixels, which deflate compresses
+well without a filter: line plots come out ~10% smaller than Pillow's files, bar charts and
+heatmaps 10-35% larger, image mosaics (where filters pay) up to 50% larger (tens of KB).
+Decoders read both alike (PNG spec, filter type 0).
 """
 
 import struct
@@ -17,6 +18,14 @@ _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _METRE = 0.0254  # inches
 
 
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -25,8 +34,18 @@ def encode(rgba: np.ndarray, dpi: float, text: dict[str, str] | None = None) -> 
     """The PNG file of `rgba` ((H, W, 4) uint8), its physical size `dpi` dots per inch, with
     Latin-1 `text` chunks (key -> value, as matplotlib writes its "Software" key)."""
     rgba = np.asarray(rgba)
-    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 4) uint8 array, got {rgba.shape} {rgba.dtype}")
+    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8 or 0 in rgba.shape:
+        raise ValueError(
+            f"expected a non-empty (H, W, 4) uint8 array, got {rgba.shape} {rgba.dtype}"
+        )
+    if not (np.isfinite(dpi) and 0 < dpi < 1e6):
+        raise ValueError(f"dpi must be a positive number of dots per inch, got {dpi!r}")
+    for key, value in (text or {}).items():  # tEXt: a 1-79 byte Latin-1 key, no NUL
+        if not (1 <= len(key) <= 79 and "\0" not in key + value and _latin1(key + value)):
+            raise ValueError(
+                f"a PNG text chunk needs a 1-79 character key and a value, both Latin-1 "
+                f"without NUL: {key!r}"
+            )
     h, w, _ = rgba.shape
     rows = np.zeros((h, 1 + 4 * w), np.uint8)  # each row: filter type 0 (none), its pixels
     rows[:, 1:] = rgba.reshape(h, 4 * w)
@@ -39,7 +58,7 @@ def encode(rgba: np.ndarray, dpi: float, text: dict[str, str] | None = None) -> 
             for k, v in (text or {}).items()
         ),
         _chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),  # unit: metre
-        _chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)),
+        _chunk(b"IDAT", zlib.compress(rows, 1)),
         _chunk(b"IEND", b""),
     ]
     return b"".join(parts)

@@ -48,6 +48,14 @@ def _zero_throughout(history: list[dict], term: str) -> bool:
     return all(r.get(f"{p}/{term}", 0) == 0 for r in history for p in ("train", "eval"))
 
 
+def _epoch_limits(epochs: np.ndarray) -> tuple[float, float]:
+    """x limits of a learning curve: one epoch gets epoch +- 0.5 (and so one tick)."""
+    finite = epochs[np.isfinite(epochs)]
+    if finite.size and finite.min() == finite.max():
+        return finite.min() - 0.5, finite.max() + 0.5
+    return _limits(finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
+
+
 def _isolated(y: np.ndarray) -> np.ndarray:
     """Which finite values of a curve have no finite neighbour (drawn as a line, invisible)."""
     finite = np.isfinite(y)
@@ -128,22 +136,25 @@ class Renderer:
 
         fig, axes, lines = self._template(("curves", terms, tuple(sorted(units.items()))), build)
         epochs = np.array([r["epoch"] for r in history], float)
+        dotted = [False, False]  # train, eval: a dot anywhere (the legend shows one then)
         for ax, term, (train, evaluation) in zip(axes, terms, lines, strict=True):
             y_train = np.array([r.get(f"train/{term}", np.nan) for r in history], float)
             y_eval = np.array([r.get(f"eval/{term}", np.nan) for r in history], float)
-            for line, y in ((train, y_train), (evaluation, y_eval)):
+            for i, (line, y) in enumerate(((train, y_train), (evaluation, y_eval))):
                 line.set_data(epochs, y)
-                # A point with no finite neighbour (a 1-epoch run) draws no line: it gets a dot
-                # (set per run, after the legend took its handles from the template's lines).
+                # A point with no finite neighbour (a 1-epoch run) draws no line: it gets a dot.
                 dots = _isolated(y)
                 line.set_marker("o" if dots.any() else "None")
                 line.set_markersize(4)
                 line.set_markevery(list(dots))
+                dotted[i] |= bool(dots.any())
             both = np.concatenate([y_train, y_eval])
             both = both[np.isfinite(both)]
-            lo, hi = epochs.min(), epochs.max()
-            ax.set_xlim(*(_limits(lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)))
+            ax.set_xlim(*_epoch_limits(epochs))
             ax.set_ylim(*_limits(both.min(), both.max()) if both.size else (-1, 1))
+        for handle, dot in zip(axes[0].get_legend().legend_handles, dotted, strict=True):
+            handle.set_marker("o" if dot else "None")
+            handle.set_markersize(4)
         _save(fig, path)
 
     # ---- scatter ----
@@ -360,16 +371,25 @@ class Renderer:
         h, w = image.shape[:2]
 
         def build():
+            # The axes box is the image's own size and shape (in inches, margins fixed), so no
+            # band of empty figure is left above or below it; a wide title widens the figure.
             px = min(8.0, 640.0 / w, 640.0 / h)  # screen pixels per image pixel: <= 6.4 in
-            fig, axes = _figure((max(w * px / _DPI + 0.5, 4.0), h * px / _DPI + 0.9))
+            img_w, img_h = w * px / _DPI, h * px / _DPI
+            left, bottom, right = (0.7, 0.55, 0.2) if axis_names else (0.1, 0.1, 0.1)
+            top = 0.4  # the title's line
+            fig_w = max(img_w + left + right, 0.085 * len(title) + 0.4, 3.0)
+            fig_h = img_h + bottom + top
+            fig, axes = _figure((fig_w, fig_h))
             ax = axes[0][0]
+            x0 = left + (fig_w - left - right - img_w) / 2
+            ax.set_position((x0 / fig_w, bottom / fig_h, img_w / fig_w, img_h / fig_h))
             im = ax.imshow(
                 np.zeros(image.shape),
                 cmap="gray",
                 vmin=0,
                 vmax=1,
                 interpolation="nearest",
-                aspect="auto" if extent else "equal",
+                aspect="auto",
                 extent=extent,
             )
             if axis_names:
@@ -378,8 +398,6 @@ class Renderer:
             else:
                 ax.set_axis_off()
             ax.set_title(title, fontsize=_FONT + 1)
-            fig.tight_layout()
-            _fix_layout(fig)
             return fig, im
 
         fig, im = self._template(key, build)
