@@ -189,12 +189,12 @@ def test_a_reused_layout_is_drawn_once_per_file(tmp_path, monkeypatch):
 def test_bars_that_cannot_be_drawn_are_marked(tmp_path, monkeypatch):
     """On the log axis a value below its floor (0, or many decades under the largest) and a
     NaN have no visible bar: each gets a marker at the floor and a note in the axis label."""
-    from ae_jax.evaluation import renderer as renderer_lib
+    from ae_jax.evaluation import canvas
 
     saved = []
-    save = renderer_lib._save
+    save = canvas.save
     monkeypatch.setattr(
-        renderer_lib, "_save", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))
+        canvas, "save", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))
     )
     model = np.array([0.2, 0.1, np.nan, 0.3])
     pca = np.array([1e-3, 1e-9, 0.05, 0.0])  # floor: 0.3 * 1e-6 / 1.5 = 2e-7
@@ -242,12 +242,12 @@ def test_png_writer_gives_back_the_pixels_the_dpi_and_the_text(tmp_path):
 
 def test_a_figure_file_holds_the_pixels_matplotlib_drew(tmp_path, monkeypatch):
     """The PNG of a drawn figure is its canvas, pixel for pixel, at the renderer's dpi."""
-    from ae_jax.evaluation import renderer as renderer_lib
+    from ae_jax.evaluation import canvas
 
     saved = []
-    save = renderer_lib._save
+    save = canvas.save
     monkeypatch.setattr(
-        renderer_lib, "_save", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))
+        canvas, "save", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))
     )
     path = str(tmp_path / "bars.png")
     Renderer().per_feature_bars(path, list("abc"), np.ones(3), np.full(3, 0.5), "error", "t")
@@ -260,12 +260,12 @@ def test_a_figure_file_holds_the_pixels_matplotlib_drew(tmp_path, monkeypatch):
 def test_a_curve_point_without_neighbours_is_drawn_as_a_dot(tmp_path, monkeypatch):
     """A one-epoch run's curves are single points, which a line does not draw: they (and a
     point between NaNs) get a dot; the next run on the same layout, with whole lines, none."""
-    from ae_jax.evaluation import renderer as renderer_lib
+    from ae_jax.evaluation import canvas
 
     saved = []
-    save = renderer_lib._save
+    save = canvas.save
     monkeypatch.setattr(
-        renderer_lib, "_save", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))
+        canvas, "save", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))
     )
     units = figures.curve_units("squared error")
     r = Renderer()
@@ -296,12 +296,12 @@ def test_a_curve_point_without_neighbours_is_drawn_as_a_dot(tmp_path, monkeypatc
 def test_a_mosaic_leaves_no_empty_band_around_its_image(tmp_path, monkeypatch):
     """The axes box of reconstructions.png is the mosaic's own shape: the figure is the image
     plus fixed margins (0.4 in for the title, 0.1 in below), not an image inside a taller box."""
-    from ae_jax.evaluation import renderer as renderer_lib
+    from ae_jax.evaluation import canvas
 
     saved = []
-    save = renderer_lib._save
+    save = canvas.save
     monkeypatch.setattr(
-        renderer_lib, "_save", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))
+        canvas, "save", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))
     )
     mosaic = figures.tile(np.random.default_rng(0).uniform(size=(20, 64)), (8, 8), 2, 10)
     Renderer().mosaic(str(tmp_path / "m.png"), mosaic, "validation rows; epoch 2")

@@ -58,7 +58,7 @@ def encode(rgba: np.ndarray, dpi: float, text: dict[str, str] | None = None) -> 
             for k, v in (text or {}).items()
         ),
         _chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),  # unit: metre
-        _chunk(b"IDAT", zlib.compress(rows, 1)),
+        _chunk(b"IDAT", zlib.compress(rows.data, 1)),
         _chunk(b"IEND", b""),
     ]
     return b"".join(parts)

@@ -7,41 +7,14 @@ swaps the data for the next run. It uses matplotlib's object API (never pyplot o
 backend), and one Renderer belongs to one thread (the figure writer's).
 """
 
-from typing import Literal
-
 import numpy as np
 
-from ae_jax.evaluation import png
+from ae_jax.evaluation import canvas
 
-_DPI = 150  # paper-ready
 # How a bar chart marks a value it cannot draw as a bar (at the value axis's left end).
 # kind -> (matplotlib marker, the same shape as text for the axis label's note)
 _CUT_MARKERS = {"value below the axis": ("<", "\u25c0"), "not a number": ("x", "\u00d7")}
 _FONT = 9  # points: the smallest text on a figure
-
-
-def _few_ticks(ax, log_y: bool = False) -> None:
-    """At most ~5 labelled ticks per axis, no minor labels: tick labels are most of the cost of
-    drawing a small figure, and a paper figure needs few."""
-    from matplotlib import ticker
-
-    ax.xaxis.set_major_locator(ticker.MaxNLocator(5, integer=True, min_n_ticks=1))
-    if log_y:
-        ax.yaxis.set_major_locator(ticker.LogLocator(numticks=5))
-        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
-    else:
-        ax.yaxis.set_major_locator(ticker.MaxNLocator(4))
-
-
-def _figure(figsize, nrows: int = 1, ncols: int = 1, layout: Literal["constrained"] | None = None):
-    # matplotlib is imported when the first figure is drawn (on the figure writer's thread),
-    # not with ae_jax: it costs a run's critical path 0.4 s and a notebook nothing.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=_DPI, layout=layout)
-    FigureCanvasAgg(fig)
-    return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
 def _zero_throughout(history: list[dict], term: str) -> bool:
@@ -53,7 +26,7 @@ def _epoch_limits(epochs: np.ndarray) -> tuple[float, float]:
     finite = epochs[np.isfinite(epochs)]
     if finite.size and finite.min() == finite.max():
         return finite.min() - 0.5, finite.max() + 0.5
-    return _limits(finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
+    return canvas.limits(finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
 
 
 def _isolated(y: np.ndarray) -> np.ndarray:
@@ -61,38 +34,6 @@ def _isolated(y: np.ndarray) -> np.ndarray:
     finite = np.isfinite(y)
     padded = np.pad(finite, 1)
     return finite & ~padded[:-2] & ~padded[2:]
-
-
-def _fix_layout(fig) -> None:
-    """Keeps the axes where the layout engine put them and removes the engine, so that no
-    later drawing lays the figure out again (savefig also drew a figure with any engine, even
-    `tight_layout()`'s placeholder, twice; `_save` draws once, but a template's layout is fixed
-    by design: only its data changes)."""
-    fig.set_layout_engine(None)
-
-
-def _save(fig, path: str, keep_layout: bool = False) -> None:
-    """Draws the figure once and writes its pixels with `png.write` (savefig's Pillow encoder
-    took a quarter of a figure's time choosing row filters). keep_layout: the constrained
-    layout computed at this first drawing is kept for the next runs' (it costs a third of a
-    bar chart's drawing; only the data changes)."""
-    import matplotlib
-
-    fig.canvas.draw()
-    software = f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/"
-    png.write(path, np.asarray(fig.canvas.buffer_rgba()), fig.dpi, {"Software": software})
-    if keep_layout:
-        _fix_layout(fig)
-
-
-def _limits(lo: float, hi: float, log: bool = False, margin: float = 0.05):
-    if log:
-        lo, hi = max(lo, 1e-12), max(hi, 1e-12)
-        return lo / 1.5, hi * 1.5
-    if not np.isfinite(lo) or not np.isfinite(hi):
-        return -1.0, 1.0
-    pad = (hi - lo) * margin or max(abs(hi), 1.0) * margin
-    return lo - pad, hi + pad
 
 
 class Renderer:
@@ -103,7 +44,7 @@ class Renderer:
 
     def warm_up(self) -> None:
         """Imports matplotlib now (a worker does, before its first job)."""
-        _figure((1, 1))
+        canvas.figure((1, 1))
 
     def _template(self, key: tuple, build):
         if key not in self._templates:
@@ -120,18 +61,18 @@ class Renderer:
         terms = tuple(t for t in every if not _zero_throughout(history, t)) or tuple(every)
 
         def build():
-            fig, axes = _figure((3.2 * len(terms), 3.0), 1, len(terms))
+            fig, axes = canvas.figure((3.2 * len(terms), 3.0), 1, len(terms))
             lines = []
             for ax, term in zip(axes[0], terms, strict=True):
                 lines.append((ax.plot([], [], label="train")[0], ax.plot([], [], label="eval")[0]))
                 ax.set_title(term, fontsize=_FONT + 1)
                 ax.set_xlabel("epoch")
-                _few_ticks(ax)
+                canvas.few_ticks(ax)
                 ax.set_ylabel(units.get(term, "per example"), fontsize=_FONT)
                 ax.tick_params(labelsize=_FONT)
             axes[0][0].legend(fontsize=_FONT)
             fig.tight_layout()
-            _fix_layout(fig)
+            canvas.fix_layout(fig)
             return fig, axes[0], lines
 
         fig, axes, lines = self._template(("curves", terms, tuple(sorted(units.items()))), build)
@@ -151,11 +92,11 @@ class Renderer:
             both = np.concatenate([y_train, y_eval])
             both = both[np.isfinite(both)]
             ax.set_xlim(*_epoch_limits(epochs))
-            ax.set_ylim(*_limits(both.min(), both.max()) if both.size else (-1, 1))
+            ax.set_ylim(*canvas.limits(both.min(), both.max()) if both.size else (-1, 1))
         for handle, dot in zip(axes[0].get_legend().legend_handles, dotted, strict=True):
             handle.set_marker("o" if dot else "None")
             handle.set_markersize(4)
-        _save(fig, path)
+        canvas.save(fig, path)
 
     # ---- scatter ----
 
@@ -181,7 +122,7 @@ class Renderer:
         def build():
             from matplotlib import colormaps
 
-            fig, axes = _figure((5.2, 4.4))
+            fig, axes = canvas.figure((5.2, 4.4))
             ax = axes[0][0]
             kw = {"s": 6, "alpha": 0.7, "linewidths": 0}
             if labels is None:
@@ -222,10 +163,10 @@ class Renderer:
         else:
             for collection, v in zip(sets, groups, strict=True):
                 collection.set_offsets(points[labels == v])
-        ax.set_xlim(*_limits(points[:, 0].min(), points[:, 0].max()))
-        ax.set_ylim(*_limits(points[:, 1].min(), points[:, 1].max()))
+        ax.set_xlim(*canvas.limits(points[:, 0].min(), points[:, 0].max()))
+        ax.set_ylim(*canvas.limits(points[:, 1].min(), points[:, 1].max()))
         ax.set_title(title, fontsize=_FONT + 1)
-        _save(fig, path)
+        canvas.save(fig, path)
 
     # ---- bars ----
 
@@ -249,7 +190,7 @@ class Renderer:
             d = len(names)
             pos = np.arange(d)
             width = 0.4 if baseline is not None else 0.8
-            fig, axes = _figure((6.4, max(2.6, 0.24 * d + 1.4)), layout="constrained")
+            fig, axes = canvas.figure((6.4, max(2.6, 0.24 * d + 1.4)), layout="constrained")
             ax = axes[0][0]
             shift = width / 2 if baseline is not None else 0
             bars = [ax.barh(pos - shift, np.ones(d), width, label="model")]
@@ -316,7 +257,7 @@ class Renderer:
                 points.set_offsets(np.stack([np.full(where.sum(), floor), row[where]], axis=1))
         notes = [f"{_CUT_MARKERS[k][1]} {k}" for k, present in cut.items() if present]
         ax.set_xlabel(value_label + (f"; {', '.join(notes)}" if notes else ""), fontsize=_FONT)
-        _save(fig, path, keep_layout=True)
+        canvas.save(fig, path, keep_layout=True)
 
     # ---- images ----
 
@@ -337,7 +278,7 @@ class Renderer:
 
         def build():
             d, r = len(columns), len(row_names)
-            fig, axes = _figure(
+            fig, axes = canvas.figure(
                 (max(4.2, 0.42 * r + 3.4), max(2.6, 0.24 * d + 1.4)), layout="constrained"
             )
             ax = axes[0][0]
@@ -361,7 +302,7 @@ class Renderer:
         elif finite.size:
             lo, hi = float(finite.min()), float(finite.max())
             im.set_clim(lo, hi if hi > lo else lo + 1.0)
-        _save(fig, path)
+        canvas.save(fig, path)
 
     def mosaic(
         self, path: str, image: np.ndarray, title: str, extent=None, axis_names=None
@@ -374,12 +315,12 @@ class Renderer:
             # The axes box is the image's own size and shape (in inches, margins fixed), so no
             # band of empty figure is left above or below it; a wide title widens the figure.
             px = min(8.0, 640.0 / w, 640.0 / h)  # screen pixels per image pixel: <= 6.4 in
-            img_w, img_h = w * px / _DPI, h * px / _DPI
+            img_w, img_h = w * px / canvas.DPI, h * px / canvas.DPI
             left, bottom, right = (0.7, 0.55, 0.2) if axis_names else (0.1, 0.1, 0.1)
             top = 0.4  # the title's line
             fig_w = max(img_w + left + right, 0.085 * len(title) + 0.4, 3.0)
             fig_h = img_h + bottom + top
-            fig, axes = _figure((fig_w, fig_h))
+            fig, axes = canvas.figure((fig_w, fig_h))
             ax = axes[0][0]
             x0 = left + (fig_w - left - right - img_w) / 2
             ax.set_position((x0 / fig_w, bottom / fig_h, img_w / fig_w, img_h / fig_h))
@@ -404,4 +345,4 @@ class Renderer:
         im.set_data(np.clip(image, 0, 1))
         if extent is not None:
             im.set_extent(extent)
-        _save(fig, path)
+        canvas.save(fig, path)
