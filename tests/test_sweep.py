@@ -229,3 +229,55 @@ def test_processes_writing_one_json_file_at_once(tmp_path):
     last = json.load(open(path))
     assert last["i"] == 1999 and last["pad"] == "x" * 4000
     assert os.listdir(tmp_path) == ["sweep.json"]  # no temporary file left behind
+
+
+def _fake_sweep(root, runs: list[tuple[dict, str | None, dict]]) -> None:
+    """A sweep directory without training: (overrides, summary status or None, numbers) per
+    run. sweep.json says every run is pending, as a killed sweep leaves it."""
+    entries = []
+    for i, (overrides, status, values) in enumerate(runs):
+        name = f"run{i}"
+        os.makedirs(root / "runs" / name)
+        if status is not None:
+            summary = {"status": status, **values}
+            (root / "runs" / name / "summary.json").write_text(json.dumps(summary))
+        entries.append(
+            {"index": i, "name": name, "overrides": overrides, "workdir": f"runs/{name}"}
+        )
+        entries[-1]["status"] = "pending"
+    (root / "sweep.json").write_text(json.dumps({"num_runs": len(runs), "runs": entries}))
+
+
+def test_report_counts_what_it_averages(tmp_path):
+    """The report reads finished runs from their directories (not a stale sweep.json), keeps
+    diverged runs out of the means, says the n of a cell with fewer finite values and how many
+    were not finite, gives no sd for one value, and shows a metric asked for even if 0."""
+    inf = float("inf")
+    _fake_sweep(
+        tmp_path,
+        [
+            ({"lr": 0.1, "train.seed": 0}, "done", {"eval/loss": 1.0, "eval/kl": 0.0}),
+            ({"lr": 0.1, "train.seed": 1}, "done", {"eval/loss": 3.0, "eval/kl": 0.0}),
+            ({"lr": 0.1, "train.seed": 2}, None, {}),  # killed before it finished
+            ({"lr": 2.0, "train.seed": 0}, "done", {"eval/loss": inf, "eval/kl": 0.0}),
+            ({"lr": 2.0, "train.seed": 1}, "done", {"eval/loss": 5.0, "eval/kl": 0.0}),
+            ({"lr": 2.0, "train.seed": 2}, "diverged", {"eval/loss": 1e30, "eval/kl": 0.0}),
+        ],
+    )
+    out = report.write_report(str(tmp_path), ["eval/loss", "eval/kl"])
+    rows = {r["lr"]: r for r in out["rows"]}
+    assert (rows[0.1]["seeds"], rows[0.1]["diverged"]) == (2, 0)
+    assert rows[0.1]["eval/loss mean"] == 2.0 and rows[0.1]["eval/loss std"] == pytest.approx(
+        2**0.5
+    )
+    assert (rows[2.0]["seeds"], rows[2.0]["diverged"]) == (3, 1)
+    assert (rows[2.0]["eval/loss mean"], rows[2.0]["eval/loss n"]) == (5.0, 1)
+    assert (
+        rows[2.0]["eval/loss not finite"] == 1
+        and rows[2.0]["eval/loss std"] != rows[2.0]["eval/loss std"]
+    )  # NaN: no sd from one value
+    assert out["metrics"] == ["eval/loss", "eval/kl"]  # asked for: shown although all 0
+    md = (tmp_path / "report.md").read_text()
+    assert "| lr | seeds | diverged | eval/loss | eval/kl |" in md
+    assert "| 2.0 | 3 | 1 | 5 (n = 1, 1 not finite) | 0 ± 0 (n = 2) |" in md
+    assert "| 0.1 | 2 | 0 | 2 ± 1.4 | 0 ± 0 |" in md

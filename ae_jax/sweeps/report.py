@@ -3,8 +3,11 @@
 Reads every finished run under DIR/runs/ (summary.json, and eval.json when present) and writes
 - DIR/runs.csv: one tidy row per run (its overrides, status, summary and evaluation numbers);
 - DIR/results.csv: one row per setting (the overrides without the seed), each metric's mean and
-  sample standard deviation (ddof 1) over its seeds and the number of seeds;
-- DIR/report.md: the same as a markdown table, without columns that mean nothing here;
+  sample standard deviation (ddof 1, NaN for one value) over its seeds' finite values and their
+  number n; `seeds` counts the setting's finished runs and `diverged` those that diverged,
+  whose numbers (of parameters from before their non-finite step) enter no mean;
+- DIR/report.md: the same as a markdown table, without columns that mean nothing here, each
+  cell saying its n when it differs from the row's and how many values were not finite;
 - DIR/figures/metrics_vs_<param>.png: each metric against each swept parameter.
 results.csv holds only numbers the config and seed determine, so a resumed sweep's equals an
 uninterrupted one's; wall-clock times go to DIR/timing.csv. The metrics are `--metrics`, else
@@ -75,7 +78,9 @@ FONT = 9  # points: the smallest text on a figure
 
 
 def collect(workdir: str) -> list[dict]:
-    """One dict per finished run: its name, overrides, status, numeric results and L1 weight."""
+    """One dict per finished run: its name, overrides, status, numeric results and L1 weight.
+    sweep.json lists the runs; whether one finished is read from its own directory (a killed
+    sweep leaves sweep.json's statuses behind its runs)."""
     path = os.path.join(workdir, "sweep.json")
     if not os.path.exists(path):
         raise UserError(
@@ -87,8 +92,8 @@ def collect(workdir: str) -> list[dict]:
     rows = []
     for e in entries:
         run_dir = os.path.join(workdir, e["workdir"])
-        summary_path = os.path.join(run_dir, workdir_lib.SUMMARY)
-        if e["status"] not in ("done", "diverged") or not os.path.exists(summary_path):
+        summary = workdir_lib.finished_summary(run_dir)
+        if summary is None:
             continue
         values = {}
         for name in (workdir_lib.SUMMARY, workdir_lib.EVAL):
@@ -101,7 +106,7 @@ def collect(workdir: str) -> list[dict]:
                 "index": e["index"],
                 "name": e["name"],
                 "overrides": e["overrides"],
-                "status": e["status"],
+                "status": summary["status"],
                 "values": values,
                 "l1_weight": l1,
             }
@@ -128,7 +133,8 @@ def _setting(overrides: dict) -> tuple:
 
 def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dict]]:
     """Groups runs by setting (overrides minus the seed): each metric's mean, sample standard
-    deviation (ddof 1; 0 for a single seed) and number of finite values."""
+    deviation (ddof 1; NaN for a single value) and number n of the finite values of the runs
+    that did not diverge, and how many of their values were not finite."""
     params = sorted({k for r in rows for k in _shown(r["overrides"])})
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -138,13 +144,14 @@ def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dic
         row = {p: _shown(runs[0]["overrides"]).get(p, "") for p in params}
         row["seeds"] = len(runs)
         row["diverged"] = sum(r["status"] == "diverged" for r in runs)
+        kept = [r for r in runs if r["status"] != "diverged"]
         for m in metrics:
-            vals = [
-                r["values"][m] for r in runs if m in r["values"] and math.isfinite(r["values"][m])
-            ]
+            have = [r["values"][m] for r in kept if m in r["values"]]
+            vals = [v for v in have if math.isfinite(v)]
             row[f"{m} mean"] = float(np.mean(vals)) if vals else float("nan")
-            row[f"{m} std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+            row[f"{m} std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
             row[f"{m} n"] = len(vals)
+            row[f"{m} not finite"] = len(have) - len(vals)
         table.append(row)
     return params, table
 
@@ -182,17 +189,15 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
             w = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
             w.writeheader()
             w.writerows(table)
-    shown = _meaningful(metrics, table, rows)
-    lines = [
-        "| " + " | ".join([*params, "seeds", *shown]) + " |",
-        "|" + "---|" * (len(params) + 1 + len(shown)),
-    ]
+    asked = list(chosen) != list(DEFAULT_METRICS)  # --metrics or the config's REPORT_METRICS
+    shown = _meaningful(metrics, table, rows, keep_zero=asked)
+    diverged = any(row["diverged"] for row in table)
+    head = [*params, "seeds", *(["diverged"] if diverged else []), *shown]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in table:
         cells = [str(row[p]) for p in params] + [str(row["seeds"])]
-        cells += [
-            f"{row[f'{m} mean']:.4g} ± {row[f'{m} std']:.2g}" if row[f"{m} n"] else "–"
-            for m in shown
-        ]
+        cells += [str(row["diverged"])] if diverged else []
+        cells += [_cell(row, m) for m in shown]
         lines.append("| " + " | ".join(cells) + " |")
     figures = plot(workdir, params, table, [m for m in shown if m != "n_params"])
     seeds = sorted({row["seeds"] for row in table})
@@ -200,7 +205,14 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         f"# Sweep report: {os.path.abspath(workdir)}",
         "",
         f"{len(rows)} finished runs, {len(table)} settings; mean ± sample standard deviation "
-        f"(ddof 1) over n = {'/'.join(map(str, seeds))} seeds per setting.",
+        f"(ddof 1) over n = {'/'.join(map(str, seeds))} seeds per setting"
+        + (
+            "; runs that diverged enter no mean (their numbers are of parameters from before "
+            "their non-finite step)"
+            if diverged
+            else ""
+        )
+        + ". A cell says its n when fewer seeds gave a finite value.",
         "",
         *lines,
         "",
@@ -211,16 +223,30 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     return {"params": params, "rows": table, "figures": figures, "metrics": shown}
 
 
-def _meaningful(metrics: list[str], table: list[dict], rows: list[dict]) -> list[str]:
-    """The metrics report.md shows: not all zero, no wall-clock time (a group's runs share one),
-    no L1 activity when no run had an L1 term."""
+def _cell(row: dict, m: str) -> str:
+    """A metric's report.md cell: mean ± sd, the n behind it when fewer seeds than the row's
+    gave a finite value, and how many values were not finite."""
+    n, bad = row[f"{m} n"], row[f"{m} not finite"]
+    text = "–"
+    if n:
+        text = f"{row[f'{m} mean']:.4g}" + (f" ± {row[f'{m} std']:.2g}" if n > 1 else "")
+    notes = [f"n = {n}"] if n and n < row["seeds"] else []
+    notes += [f"{bad} not finite"] if bad else []
+    return text + (f" ({', '.join(notes)})" if notes else "")
+
+
+def _meaningful(
+    metrics: list[str], table: list[dict], rows: list[dict], keep_zero: bool = False
+) -> list[str]:
+    """The metrics report.md shows: no wall-clock time (a group's runs share one), no L1
+    activity when no run had an L1 term, and (unless asked for) none that is 0 everywhere."""
     l1_used = any(r["l1_weight"] for r in rows)
     return [
         m
         for m in metrics
         if m not in TIMING
         and (l1_used or m not in L1_METRICS)
-        and any(row[f"{m} mean"] != 0 for row in table)
+        and (keep_zero or any(row[f"{m} mean"] != 0 for row in table))
     ]
 
 
@@ -293,7 +319,7 @@ def _figure(path: str, p: str, others: list[str], table: list[dict], metrics: li
             ax.errorbar(
                 x,
                 [r[f"{m} mean"] for r in rs],
-                yerr=[r[f"{m} std"] for r in rs],
+                yerr=[np.nan_to_num(r[f"{m} std"]) for r in rs],
                 ms=4,
                 capsize=3,
                 label=label or None,
