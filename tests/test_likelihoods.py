@@ -281,3 +281,24 @@ def test_the_pca_baseline_of_a_dynamically_binarised_run_fits_binary_pixels():
     d = evaluate.dataset_eval_data(fake, c)
     assert set(np.unique(d.x_train)) <= {0.0, 1.0}  # PCA fitted on what the model trained on
     assert 0.3 < d.x_train.mean() < 0.7  # Bernoulli(p) draws of grey values around 0.5
+
+
+def test_baseline_accuracy_is_the_training_mode_scored_on_the_evaluated_rows():
+    """Always predicting the training split's most frequent value, scored on the rows being
+    evaluated: not that value's share of the training split (a different set of rows)."""
+    from ae_jax.evaluation import statistics
+
+    layout = [("c", "categorical", 0, 3), ("b", "boolean", 3, 1), ("o", "ordinal", 4, 1)]
+
+    def rows(cats, flags, codes):
+        x = np.zeros((len(cats), 5))
+        x[np.arange(len(cats)), cats] = 1.0
+        x[:, 3], x[:, 4] = flags, codes
+        return x
+
+    # Training modes: category 0 (6 of 10), true (7 of 10), code 2 (5 of 10).
+    train = rows([0] * 6 + [1] * 3 + [2], [1] * 7 + [0] * 3, [2] * 5 + [1] * 3 + [0] * 2)
+    val = rows([0, 1, 1, 2], [1, 0, 0, 0], [2, 2, 0, 1])
+    cols, _ = statistics.per_column(layout, val, val, train, np.zeros(5), np.ones(5))
+    assert [cols[c]["accuracy"] for c in "cbo"] == [1.0, 1.0, 1.0]
+    assert [cols[c]["baseline_accuracy"] for c in "cbo"] == [0.25, 0.25, 0.5]

@@ -114,8 +114,10 @@ def per_column(
     the inverse scaling). categorical (a one-hot block, or an ordinal code) and boolean:
     "accuracy" (argmax of the block, nearest code, or p > 0.5), "cross_entropy" (nats, of the
     reconstruction read as probabilities: a block normalised to sum 1, p clipped to
-    [1e-7, 1 - 1e-7]; not for ordinal codes), and "baseline_accuracy" (always predicting the
-    training split's most frequent value).
+    [1e-7, 1 - 1e-7]; not for ordinal codes), and "baseline_accuracy": the accuracy on these
+    same rows of always predicting the training split's most frequent value (what a model that
+    learned nothing but the marginal gets; the training split's own share of that value would
+    compare two different sets of rows).
 
     Returns:
         ({column: metrics}, summaries: "recon/numeric_mse" (mean over numeric columns) and
@@ -149,8 +151,9 @@ def per_column(
                 np.mean(np.rint(o[:, 0] * sc + off) == np.rint(t[:, 0] * sc + off))
             )
             if train is not None:
-                _, counts = np.unique(np.rint(train[:, start] * sc + off), return_counts=True)
-                m["baseline_accuracy"] = float(counts.max() / counts.sum())
+                codes, counts = np.unique(np.rint(train[:, start] * sc + off), return_counts=True)
+                mode = codes[np.argmax(counts)]
+                m["baseline_accuracy"] = float(np.mean(np.rint(t[:, 0] * sc + off) == mode))
         elif kind == "boolean":
             truth, p = t[:, 0] > 0.5, np.clip(o[:, 0], _EPS, 1 - _EPS)
             m.update(
@@ -158,8 +161,8 @@ def per_column(
                 cross_entropy=float(-np.mean(np.where(truth, np.log(p), np.log1p(-p)))),
             )
             if train is not None:
-                share = float(np.mean(train[:, start] > 0.5))
-                m["baseline_accuracy"] = max(share, 1.0 - share)
+                mode = bool(np.mean(train[:, start] > 0.5) >= 0.5)  # a tie: true
+                m["baseline_accuracy"] = float(np.mean(truth == mode))
         else:
             truth = np.argmax(t, axis=1)
             p = np.clip(o, _EPS, None)
@@ -172,7 +175,7 @@ def per_column(
                 counts = np.bincount(
                     np.argmax(train[:, start : start + width], axis=1), minlength=width
                 )
-                m["baseline_accuracy"] = float(counts.max() / counts.sum())
+                m["baseline_accuracy"] = float(np.mean(truth == np.argmax(counts)))
         if "accuracy" in m:
             accuracies.append(m["accuracy"])
         cols[name] = m
