@@ -201,7 +201,9 @@ def holder(workdir: str) -> str | None:
     return text
 
 
-# Fields that change how a run is executed or logged, never its numbers: a rerun may change them.
+# Fields that change how a run is executed or logged, never what it learns: a rerun may change
+# them. (eval_batch_size batches the per-epoch validation pass, whose sampled and batch-statistic
+# terms depend on it; checkpoint_every decides which epochs best_epoch can name: README.)
 OPERATIONAL = (
     "train.log_every",
     "train.log_seconds",
