@@ -250,6 +250,20 @@ def test_linear_autoencoder_matches_pca(tmp_path):
     assert "vae/elbo" not in m and "recon/bce" not in m
 
 
+def test_no_pca_ratio_when_the_code_is_as_wide_as_the_data(tmp_path):
+    """PCA with latent_dim >= D components reconstructs exactly: pca/mse is rounding error and
+    ae_over_pca (~1e29 before) is null, with a note saying why."""
+    x = np.random.default_rng(0).uniform(size=(120, 6))
+    np.savetxt(tmp_path / "t.csv", x, delimiter=",", header="a,b,c,d,e,f", comments="")
+    c = seed_simple.get_config()  # code 9 > 6 columns
+    c.data.path, c.train.epochs = str(tmp_path / "t.csv"), 1
+    c.train.figures = c.train.tensorboard = c.train.checkpoints = False
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    m = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert m["pca/mse"] < 1e-20 and m["ae_over_pca"] is None
+    assert m["pca/note"] == "PCA with 9 components for 6 features is exact: no ratio"
+
+
 def test_deep_autoencoder_beats_pca(tmp_path):
     c = _digits_config(encoder_widths=(128, 64), code_activation="identity")
     c.optim.learning_rate = 3e-3

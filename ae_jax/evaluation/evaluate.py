@@ -12,8 +12,9 @@ is_log_likelihood (whether it is a normalised log-density of these rows); recon/
 recon/mse_per_feature (column -> MSE), with loss.recon == "bce" also recon/bce and
 recon/bce_per_feature; pca/mse, pca/mse_per_feature and ae_over_pca (PCA with latent_dim
 components fitted on the run's training split; pca/note instead when that split cannot be
-rebuilt); code/mean_activation, code/l1_per_row, code/near_zero_fraction,
-code/near_zero_threshold, code/unit_mean, code/unit_std, code/dead_units, code/dead_unit_count;
+rebuilt, or with a null ae_over_pca when latent_dim >= the number of features);
+code/mean_activation, code/l1_per_row, code/near_zero_fraction, code/near_zero_threshold,
+code/unit_mean, code/unit_std, code/dead_units, code/dead_unit_count;
 for a VAE vae/recon, vae/kl, vae/kl_per_dim, vae/active_units, vae/active_var, the aggregate
 posterior's KL decomposition (vae/total_correlation, vae/mutual_info, vae/dim_kl over the first
 vae/aggregate_rows rows, one draw each; Chen et al. 2018), and the bounds:
@@ -273,7 +274,12 @@ def evaluate_group(
             arrays["pca_recon"] = pca_recon
             m["pca/mse"] = float(np.mean(pca_per))
             m["pca/mse_per_feature"] = _per_feature(data.columns, pca_per)
-            m["ae_over_pca"] = m["recon/mse"] / m["pca/mse"] if m["pca/mse"] > 0 else None
+            d, k = data.x.shape[1], int(cfg.model.latent_dim)
+            exact = k >= d  # PCA then reconstructs every row: pca/mse is rounding error
+            ratio = m["pca/mse"] > 0 and not exact
+            m["ae_over_pca"] = m["recon/mse"] / m["pca/mse"] if ratio else None
+            if exact:
+                m["pca/note"] = f"PCA with {k} components for {d} features is exact: no ratio"
         else:
             m["pca/note"] = data.note
         if data.layout is not None and data.image_shape is None:
