@@ -281,3 +281,23 @@ def test_report_counts_what_it_averages(tmp_path):
     assert "| lr | seeds | diverged | eval/loss | eval/kl |" in md
     assert "| 2.0 | 3 | 1 | 5 (n = 1, 1 not finite) | 0 ± 0 (n = 2) |" in md
     assert "| 0.1 | 2 | 0 | 2 ± 1.4 | 0 ± 0 |" in md
+
+
+def test_raising_epochs_on_a_finished_sweep_continues_its_runs(tmp_path):
+    """check_unchanged lets a larger train.epochs through as an extension; the runs must then
+    train on (as `ae-jax train` does), not be skipped as finished with their old length."""
+    from ae_jax.configs import seed_sparse
+
+    base = seed_sparse.get_config()
+    base.train.epochs, base.eval.at_end = 2, False
+    base.train.figures = base.train.tensorboard = base.train.checkpoints = False
+    overrides = [{"train.seed": s} for s in range(2)]
+    sweep.run_sweep(base, overrides, str(tmp_path / "s"))
+    base.train.epochs = 3
+    status = sweep.run_sweep(base, overrides, str(tmp_path / "s"))
+    assert status["counts"]["done"] == 2
+    for r in status["runs"]:
+        run = tmp_path / "s" / r["workdir"]
+        epochs = [json.loads(line)["epoch"] for line in open(run / "metrics.jsonl")]
+        assert epochs == [1, 2, 3], r["name"]
+        assert json.loads((run / "summary.json").read_text())["epoch"] == 3

@@ -264,11 +264,19 @@ class _Shared:
     writer: FigureWriter
 
 
+def _finished(run: Run, config) -> bool:
+    """Whether a run has nothing left to train: finished, and not extended by this config
+    (train.epochs raised, which `check_unchanged` let through: train_group continues it)."""
+    if workdir_lib.finished_summary(run.workdir) is None:
+        return False
+    return not workdir_lib.config_changes(run.workdir, config)[1]
+
+
 def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
     with contextlib.ExitStack() as stack:
         claimed = []
         for run in chunk:
-            if workdir_lib.finished_summary(run.workdir):
+            if _finished(run, configs[run.index]):
                 continue
             os.makedirs(run.workdir, exist_ok=True)
             try:
@@ -278,7 +286,7 @@ def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
                     "run %d (%s) is being trained by another process; skipped", run.index, run.name
                 )
                 continue
-            if workdir_lib.finished_summary(run.workdir):  # finished while we were claiming
+            if _finished(run, configs[run.index]):  # finished while we were claiming
                 continue
             stale = os.path.join(run.workdir, "failed.json")
             if os.path.exists(stale):
