@@ -231,7 +231,7 @@ def test_processes_writing_one_json_file_at_once(tmp_path):
     assert os.listdir(tmp_path) == ["sweep.json"]  # no temporary file left behind
 
 
-def _fake_sweep(root, runs: list[tuple[dict, str | None, dict]]) -> None:
+def _fake_sweep(root, runs: list[tuple[dict, str | None, dict]], config: dict | None = None):
     """A sweep directory without training: (overrides, summary status or None, numbers) per
     run. sweep.json says every run is pending, as a killed sweep leaves it."""
     entries = []
@@ -241,6 +241,12 @@ def _fake_sweep(root, runs: list[tuple[dict, str | None, dict]]) -> None:
         if status is not None:
             summary = {"status": status, **values}
             (root / "runs" / name / "summary.json").write_text(json.dumps(summary))
+        if config is not None:  # the saved config, before this run's overrides
+            saved = json.loads(json.dumps(config))
+            for key, v in overrides.items():
+                section, field = key.split(".")
+                saved.setdefault(section, {})[field] = v
+            (root / "runs" / name / "config.json").write_text(json.dumps(saved))
         entries.append(
             {"index": i, "name": name, "overrides": overrides, "workdir": f"runs/{name}"}
         )
@@ -301,3 +307,20 @@ def test_raising_epochs_on_a_finished_sweep_continues_its_runs(tmp_path):
         epochs = [json.loads(line)["epoch"] for line in open(run / "metrics.jsonl")]
         assert epochs == [1, 2, 3], r["name"]
         assert json.loads((run / "summary.json").read_text())["epoch"] == 3
+
+
+def test_report_groups_runs_by_their_effective_config(tmp_path):
+    """A run that sets loss.l1_weight to the base config's value and one that leaves it there
+    trained the same config: one row (2 seeds), its cell the value, not blank."""
+    _fake_sweep(
+        tmp_path,
+        [
+            ({"loss.l1_weight": 1e-4, "train.seed": 0}, "done", {"eval/loss": 1.0}),
+            ({"train.seed": 1}, "done", {"eval/loss": 3.0}),
+            ({"loss.l1_weight": 1e-2, "train.seed": 0}, "done", {"eval/loss": 5.0}),
+        ],
+        config={"loss": {"l1_weight": 1e-4}, "train": {"seed": 0}},
+    )
+    out = report.write_report(str(tmp_path), ["eval/loss"])
+    rows = {r["loss.l1_weight"]: (r["seeds"], r["eval/loss mean"]) for r in out["rows"]}
+    assert rows == {1e-4: (2, 2.0), 1e-2: (1, 5.0)}

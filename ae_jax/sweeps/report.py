@@ -100,7 +100,7 @@ def collect(workdir: str) -> list[dict]:
             if os.path.exists(os.path.join(run_dir, name)):
                 with open(os.path.join(run_dir, name)) as f:
                     values.update({k: v for k, v in json.load(f).items() if _is_number(v)})
-        l1 = (workdir_lib.saved_config(run_dir) or {}).get("loss.l1_weight", 0.0)
+        config = workdir_lib.saved_config(run_dir) or {}
         rows.append(
             {
                 "index": e["index"],
@@ -108,7 +108,8 @@ def collect(workdir: str) -> list[dict]:
                 "overrides": e["overrides"],
                 "status": summary["status"],
                 "values": values,
-                "l1_weight": l1,
+                "l1_weight": config.get("loss.l1_weight", 0.0),
+                "config": config,
             }
         )
     return rows
@@ -127,8 +128,12 @@ def _shown(overrides: dict) -> dict:
     return shown
 
 
-def _setting(overrides: dict) -> tuple:
-    return tuple(sorted((k, json.dumps(v)) for k, v in _shown(overrides).items()))
+def _effective(run: dict, params: list[str]) -> dict:
+    """A run's value of each swept parameter: its override, else (for a config field that other
+    runs override) the value its config had, so a run that left a field at the base config's
+    value groups with one that set it to that value explicitly."""
+    shown = _shown(run["overrides"])
+    return {p: shown[p] if p in shown else run.get("config", {}).get(p, "") for p in params}
 
 
 def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dict]]:
@@ -136,12 +141,12 @@ def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dic
     deviation (ddof 1; NaN for a single value) and number n of the finite values of the runs
     that did not diverge, and how many of their values were not finite."""
     params = sorted({k for r in rows for k in _shown(r["overrides"])})
-    groups: dict[tuple, list[dict]] = {}
+    groups: dict[str, list[dict]] = {}
     for r in rows:
-        groups.setdefault(_setting(r["overrides"]), []).append(r)
+        groups.setdefault(json.dumps(_effective(r, params), sort_keys=True), []).append(r)
     table = []
     for runs in groups.values():
-        row = {p: _shown(runs[0]["overrides"]).get(p, "") for p in params}
+        row = _effective(runs[0], params)
         row["seeds"] = len(runs)
         row["diverged"] = sum(r["status"] == "diverged" for r in runs)
         kept = [r for r in runs if r["status"] != "diverged"]
