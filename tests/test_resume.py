@@ -145,3 +145,22 @@ def test_best_epoch_is_the_lowest_eval_loss_not_the_newest(tmp_path):
     again = Checkpointer(str(tmp_path), read_only=True)
     assert again.best_epoch() == 2
     again.close()
+
+
+def test_a_diverged_run_saves_no_metrics_that_are_not_its_own(tmp_path):
+    """A run that diverges inside an epoch keeps the parameters from before the non-finite step;
+    their checkpoint must not carry the previous epoch's metrics (it was ranked best by them),
+    and an infinite eval/loss names no best checkpoint either."""
+    c = seed_deep.get_config()
+    c.optim.learning_rate, c.train.epochs, c.train.checkpoint_every = 1e30, 4, 1
+    c.train.figures = c.train.tensorboard = c.eval.at_end = False
+    (summary,) = experiment.train_and_evaluate(c, str(tmp_path))
+    assert summary["status"] == "diverged"
+    history = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    ck = Checkpointer(str(tmp_path), read_only=True)
+    last = ck.epochs()[-1]
+    assert last == len(history) + 1  # the epoch it diverged in, saved with its parameters
+    assert ck.meta(last)["metrics"] is None
+    finite = [r["epoch"] for r in history if np.isfinite(r["eval/loss"])]
+    assert summary["best_epoch"] == ck.best_epoch() == (min(finite) if finite else None)
+    ck.close()

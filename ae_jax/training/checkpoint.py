@@ -14,6 +14,7 @@ and the half-written one is ignored. Saves are asynchronous; `close()` waits.
 
 import contextlib
 import logging
+import math
 import os
 import shutil
 
@@ -106,9 +107,10 @@ class Checkpointer:
         return sorted(self.manager.all_steps())
 
     def best_epoch(self) -> int | None:
-        """The checkpoint with the lowest eval/loss (the newest of equals); None when no
-        checkpoint has a finite one. (orbax's own best_step is the latest step unless the
-        manager ranks by `best_fn`, which this one does not: it keeps the best by policy.)"""
+        """The checkpoint with the lowest finite eval/loss (the newest of equals); None when no
+        checkpoint has one (a run that diverged saves its last parameters without metrics).
+        (orbax's own best_step is the latest step unless the manager ranks by `best_fn`, which
+        this one does not: it keeps the best by policy.)"""
         losses = {}
         for e in self.epochs():
             if e not in self._loss:
@@ -117,7 +119,7 @@ class Checkpointer:
                 except Exception:  # noqa: BLE001 - an unreadable one is no candidate for best
                     self._loss[e] = None
             loss = self._loss[e]
-            if isinstance(loss, int | float) and loss == loss:  # NaN: no candidate
+            if isinstance(loss, int | float) and math.isfinite(loss):  # NaN, inf: none
                 losses[e] = loss
         return min(losses, key=lambda e: (losses[e], -e)) if losses else None
 

@@ -370,6 +370,8 @@ def _save_all(runs: list[Run], states, epoch: int) -> None:
         return
     for i, r in enumerate(runs):
         last = r.history[-1] if r.history else None
+        if last is not None and last["epoch"] != epoch:  # diverged inside this epoch: its ...
+            last = None  # ... parameters (from before the non-finite step) have no metrics
         meta = {
             "epoch": epoch,
             "step": int(host.step[i]),
@@ -377,5 +379,5 @@ def _save_all(runs: list[Run], states, epoch: int) -> None:
             "status": r.status,
             "metrics": last,
         }
-        metrics = {"eval/loss": last["eval/loss"]} if last else None
+        metrics = {"eval/loss": last["eval/loss"] if last else float("inf")}  # none: no best
         r.checkpointer.save(epoch, jax.tree.map(lambda a, i=i: a[i], host), meta, metrics)
