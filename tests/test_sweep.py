@@ -324,3 +324,16 @@ def test_report_groups_runs_by_their_effective_config(tmp_path):
     out = report.write_report(str(tmp_path), ["eval/loss"])
     rows = {r["loss.l1_weight"]: (r["seeds"], r["eval/loss mean"]) for r in out["rows"]}
     assert rows == {1e-4: (2, 2.0), 1e-2: (1, 5.0)}
+
+
+def test_log_axis_labels_of_close_swept_values_do_not_run_together():
+    """Ticks at every swept value; labels only where they do not crowd the last one."""
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    ax.set_xscale("log")
+    report._value_ticks(ax, [0.01, 0.1, 1.2, 1.4, 1.6, 1.8, 0.01])
+    assert list(ax.xaxis.get_major_locator().locs) == [0.01, 0.1, 1.2, 1.4, 1.6, 1.8]
+    assert ax.xaxis.get_major_formatter().seq == ["0.01", "0.1", "1.2", "", "", ""]
+    report._value_ticks(ax, [0.0, 1e-5, 1e-4, 1e-3])  # symlog sweeps keep their 0
+    assert ax.xaxis.get_major_formatter().seq == ["0", "1e-05", "0.0001", "0.001"]

@@ -360,9 +360,18 @@ def _figure(path: str, p: str, others: list[str], table: list[dict], metrics: li
 
 
 def _value_ticks(ax, xs: list) -> None:
-    """On a log axis, ticks at the swept values themselves, labelled as written (%g)."""
+    """On a log axis, ticks at the swept values themselves, labelled as written (%g); a value
+    closer than 1/12 of the axis's decades to the last labelled one keeps its tick unlabelled
+    (1.2, 1.4, 1.6 beside 0.01 ran together as one number)."""
     values = sorted(set(xs))
     if len(values) <= 10:
+        positive = [v for v in values if v > 0]
+        gap = math.log10(positive[-1] / positive[0]) / 12 if len(positive) > 1 else 0.0
+        labels, last = [], -math.inf
+        for v in values:
+            at = math.log10(v) if v > 0 else -math.inf  # 0 (symlog's linear part): labelled
+            labels.append(f"{v:g}" if v <= 0 or at - last >= gap else "")
+            last = at if labels[-1] else last
         ax.xaxis.set_major_locator(FixedLocator(values))
-        ax.xaxis.set_major_formatter(FixedFormatter([f"{v:g}" for v in values]))
+        ax.xaxis.set_major_formatter(FixedFormatter(labels))
         ax.xaxis.set_minor_locator(NullLocator())
