@@ -80,6 +80,15 @@ def finished_summary(workdir: str) -> dict | None:
     return summary if summary.get("status") in FINISHED else None
 
 
+def reopen(workdir: str) -> None:
+    """Marks a finished run unfinished (removes summary.json): train.epochs was raised and it
+    trains on. Called before config.json records the new length, so a kill in between leaves a
+    run that the same command resumes, never one "finished" at its old length."""
+    path = os.path.join(workdir, SUMMARY)
+    if os.path.exists(path):
+        os.remove(path)
+
+
 def read_history(workdir: str, last_epoch: int) -> list[dict]:
     """The metrics.jsonl rows of epochs 1..last_epoch (resuming at `last_epoch`).
 

@@ -16,6 +16,7 @@ from ae_jax import experiment, sweeps
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as multi
+from ae_jax.training import startup
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
 
@@ -59,6 +60,25 @@ def test_raising_epochs_continues_and_equals_a_longer_run(tmp_path):
     assert _same(_state(tmp_path / "short"), _state(tmp_path / "long"))
     saved = json.loads((tmp_path / "short" / "config.json").read_text())
     assert saved["extended"] == [{"from_epochs": 2, "to_epochs": 4}]
+
+
+def test_an_extension_killed_once_its_config_is_written_still_trains_on(tmp_path, monkeypatch):
+    """A kill right after config.json records the raised train.epochs: the run must not stay
+    "finished" at its old length (its summary.json from before); the rerun trains it on."""
+    _train(_config(**{"train.epochs": 4}), tmp_path / "long")
+    _train(_config(**{"train.epochs": 2}), tmp_path / "run")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # stands in for a kill -9 before the first epoch is restored
+
+    monkeypatch.setattr(startup, "restore", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _train(_config(**{"train.epochs": 4}), tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["epochs"] == 4
+    monkeypatch.undo()
+    (s,) = _train(_config(**{"train.epochs": 4}), tmp_path / "run")
+    assert (s["status"], s["epoch"], s["resumed_from_epoch"]) == ("done", 4, 2)
+    assert _rows(tmp_path / "run") == _rows(tmp_path / "long")
 
 
 def test_a_refused_rerun_changes_nothing(tmp_path):

@@ -95,6 +95,7 @@ def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str) -> N
     resolved["extended"] = old.get("extended", [])
     before = old.get("train", {}).get("epochs")
     if before is not None and before != c.train.epochs:
+        workdir_lib.reopen(workdir)  # first: a kill before the config is written still resumes
         resolved["extended"].append({"from_epochs": before, "to_epochs": c.train.epochs})
         logging.info(
             "%s: train.epochs raised from %d to %d; training continues from the newest checkpoint",
