@@ -81,8 +81,9 @@ def train_group(
 
     Returns one summary dict per run (also written to each workdir/summary.json). A run whose
     loss turns non-finite is stopped there (its parameters stay at the last finite values) and
-    marked "diverged"; the others go on unaffected. Rerunning on the same workdirs resumes from
-    the newest checkpoint all runs share; finished runs are not retrained.
+    marked "diverged"; the others go on unaffected. Rerunning on the same workdirs resumes each
+    run from its newest checkpoint (runs at different epochs train as separate groups);
+    finished runs are not retrained.
 
     Args:
         dataset: the configs' Dataset, when the caller already holds it (a sweep).
@@ -112,14 +113,21 @@ def train_group(
             len(workdirs),
         )
         return cast(list[dict], finished)  # all(finished): none of them is None
-    if any(finished):
-        todo = [i for i, f in enumerate(finished) if f is None]
-        trained = iter(
-            train_group(
-                [configs[i] for i in todo], [workdirs[i] for i in todo], ds, programs, figure_writer
+    # Runs train together from one epoch: the unfinished ones are grouped by their newest
+    # checkpoint (a sweep whose epochs were raised holds finished runs to extend and new ones).
+    parts: dict[int, list[int]] = {}
+    for i, f in enumerate(finished):
+        if f is None:
+            parts.setdefault(workdir_lib.newest_checkpoint(workdirs[i]), []).append(i)
+    if any(finished) or len(parts) > 1:
+        done = list(finished)
+        for part in parts.values():
+            trained = train_group(
+                [configs[i] for i in part], [workdirs[i] for i in part], ds, programs, figure_writer
             )
-        )
-        return [f if f is not None else next(trained) for f in finished]
+            for i, s in zip(part, trained, strict=True):
+                done[i] = s
+        return cast(list[dict], done)  # every None was replaced
     own = figure_writer is None
     writer = figure_writer if figure_writer is not None else FigureWriter()
     try:

@@ -80,6 +80,17 @@ def finished_summary(workdir: str) -> dict | None:
     return summary if summary.get("status") in FINISHED else None
 
 
+def newest_checkpoint(workdir: str) -> int:
+    """The newest epoch with a checkpoint directory in workdir/checkpoints (0: none). Cheap,
+    for grouping runs before any checkpoint manager is opened; the Checkpointer still decides
+    which of them can be read."""
+    try:
+        names = os.listdir(os.path.join(workdir, CHECKPOINTS))
+    except OSError:
+        return 0
+    return max((int(n) for n in names if n.isdigit()), default=0)
+
+
 def reopen(workdir: str) -> None:
     """Marks a finished run unfinished (removes summary.json): train.epochs was raised and it
     trains on. Called before config.json records the new length, so a kill in between leaves a

@@ -309,6 +309,25 @@ def test_raising_epochs_on_a_finished_sweep_continues_its_runs(tmp_path):
         assert json.loads((run / "summary.json").read_text())["epoch"] == 3
 
 
+def test_raising_epochs_while_adding_runs_trains_both_kinds(tmp_path):
+    """Finished runs to extend (checkpoints at epoch 2) and a new run (none) land in one chunk:
+    they train as two groups, not refused as runs that "cannot resume together"."""
+    from ae_jax.configs import seed_sparse
+
+    base = seed_sparse.get_config()
+    base.data.name = "digits"
+    base.train.epochs, base.eval.at_end, base.train.batch_size = 2, False, 256
+    base.train.figures = base.train.tensorboard = False
+    sweep.run_sweep(base, [{"train.seed": s} for s in range(2)], str(tmp_path / "s"))
+    base.train.epochs = 3
+    status = sweep.run_sweep(base, [{"train.seed": s} for s in range(3)], str(tmp_path / "s"))
+    assert status["counts"]["done"] == 3
+    for r in status["runs"]:
+        summary = json.loads((tmp_path / "s" / r["workdir"] / "summary.json").read_text())
+        assert summary["epoch"] == 3, r["name"]
+        assert summary["resumed_from_epoch"] == (2 if r["name"] != "train.seed=2" else 0)
+
+
 def test_report_groups_runs_by_their_effective_config(tmp_path):
     """A run that sets loss.l1_weight to the base config's value and one that leaves it there
     trained the same config: one row (2 seeds), its cell the value, not blank."""
