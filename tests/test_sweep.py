@@ -345,6 +345,23 @@ def test_report_groups_runs_by_their_effective_config(tmp_path):
     assert rows == {1e-4: (2, 2.0), 1e-2: (1, 5.0)}
 
 
+def test_report_groups_an_int_override_with_its_float_value(tmp_path):
+    """`loss.l1_weight=0` (an int on the command line) trains the float field 0.0: one row."""
+    _fake_sweep(
+        tmp_path,
+        [
+            ({"loss.l1_weight": 0, "train.seed": 0}, "done", {"eval/loss": 1.0}),
+            ({"loss.l1_weight": 0.0, "train.seed": 1}, "done", {"eval/loss": 3.0}),
+        ],
+        config={"loss": {"l1_weight": 1e-4}, "train": {"seed": 0}},
+    )
+    saved = tmp_path / "runs" / "run0" / "config.json"  # as training writes it: the field's type
+    saved.write_text(saved.read_text().replace('"l1_weight": 0}', '"l1_weight": 0.0}'))
+    assert '"l1_weight": 0.0' in saved.read_text()
+    out = report.write_report(str(tmp_path), ["eval/loss"])
+    assert [(r["loss.l1_weight"], r["seeds"]) for r in out["rows"]] == [(0.0, 2)]
+
+
 def test_log_axis_labels_of_close_swept_values_do_not_run_together():
     """Ticks at every swept value; labels only where they do not crowd the last one."""
     from matplotlib.figure import Figure

@@ -129,11 +129,11 @@ def _shown(overrides: dict) -> dict:
 
 
 def _effective(run: dict, params: list[str]) -> dict:
-    """A run's value of each swept parameter: its override, else (for a config field that other
-    runs override) the value its config had, so a run that left a field at the base config's
-    value groups with one that set it to that value explicitly."""
-    shown = _shown(run["overrides"])
-    return {p: shown[p] if p in shown else run.get("config", {}).get(p, "") for p in params}
+    """A run's value of each swept parameter: the value its saved config had (typed by the
+    config: an override 0 of a float field is 0.0), else its override (a `named` block), so a
+    run that left a field at the base config's value groups with one that set it explicitly."""
+    shown, config = _shown(run["overrides"]), run.get("config", {})
+    return {p: config[p] if p in config else shown.get(p, "") for p in params}
 
 
 def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dict]]:
