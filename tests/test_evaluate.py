@@ -262,6 +262,18 @@ def test_no_pca_ratio_when_the_code_is_as_wide_as_the_data(tmp_path):
     m = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert m["pca/mse"] < 1e-20 and m["ae_over_pca"] is None
     assert m["pca/note"] == "PCA with 9 components for 6 features is exact: no ratio"
+    # 12 columns of rank 6 (each column twice): PCA with 9 components is exact just the same.
+    np.savetxt(
+        tmp_path / "t.csv",
+        np.hstack([x, x]),
+        delimiter=",",
+        comments="",
+        header="a,b,c,d,e,f,g,h,i,j,k,l",
+    )
+    experiment.train_and_evaluate(c, str(tmp_path / "run12"))
+    m = json.loads((tmp_path / "run12" / "eval.json").read_text())
+    assert m["ae_over_pca"] is None, m
+    assert "reconstructs these 12 features exactly (the data has rank <= 9)" in m["pca/note"]
 
 
 def test_deep_autoencoder_beats_pca(tmp_path):

@@ -274,12 +274,12 @@ def evaluate_group(
             arrays["pca_recon"] = pca_recon
             m["pca/mse"] = float(np.mean(pca_per))
             m["pca/mse_per_feature"] = _per_feature(data.columns, pca_per)
-            d, width = data.x.shape[1], int(cfg.model.latent_dim)
-            exact = width >= d  # PCA then reconstructs every row: pca/mse is rounding error
-            ratio = m["pca/mse"] > 0 and not exact
-            m["ae_over_pca"] = m["recon/mse"] / m["pca/mse"] if ratio else None
-            if exact:
-                m["pca/note"] = f"PCA with {width} components for {d} features is exact: no ratio"
+            ratio, note = statistics.ratio_to_pca(
+                m["recon/mse"], m["pca/mse"], data.x, int(cfg.model.latent_dim)
+            )
+            m["ae_over_pca"] = ratio
+            if note:
+                m["pca/note"] = note
         else:
             m["pca/note"] = data.note
         if data.layout is not None and data.image_shape is None:

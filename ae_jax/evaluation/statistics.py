@@ -53,6 +53,21 @@ def pca_reconstruction(x_train: np.ndarray, x: np.ndarray, n_components: int) ->
     return (np.asarray(x, np.float64) - mean) @ components.T @ components + mean
 
 
+def ratio_to_pca(recon_mse: float, pca_mse: float, x: np.ndarray, width: int) -> tuple:
+    """(ae_over_pca, note): recon_mse / pca_mse, or (None, why) when PCA with `width`
+    components is exact on x (N, D): width >= D, or data of rank <= width (duplicated or
+    one-hot columns). pca_mse is then rounding error, and a ratio over it would be ~1e30."""
+    d = x.shape[1]
+    if width >= d:
+        return None, f"PCA with {width} components for {d} features is exact: no ratio"
+    if pca_mse <= 1e-10 * float(np.mean(np.var(x, axis=0))):
+        return None, (
+            f"PCA with {width} components reconstructs these {d} features exactly (the data "
+            f"has rank <= {width}): no ratio"
+        )
+    return recon_mse / pca_mse, None
+
+
 def code_statistics(codes: np.ndarray, near_zero: float) -> dict:
     """Statistics of codes (N, L) under the `code/` keys of eval.json.
 
