@@ -11,8 +11,10 @@ import jax
 import numpy as np
 import pytest
 
+import ae_jax
 from ae_jax import experiment
 from ae_jax.configs import seed_deep
+from ae_jax.errors import UserError
 from ae_jax.training import writers
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.workdir import WorkdirLock
@@ -164,3 +166,8 @@ def test_a_diverged_run_saves_no_metrics_that_are_not_its_own(tmp_path):
     finite = [r["epoch"] for r in history if np.isfinite(r["eval/loss"])]
     assert summary["best_epoch"] == ck.best_epoch() == (min(finite) if finite else None)
     ck.close()
+    if finite:  # which="best" names that checkpoint, never the diverged one
+        assert ae_jax.load(str(tmp_path), which="best").epoch == min(finite)
+    else:  # no checkpoint to call best: said so, not the newest given instead
+        with pytest.raises(UserError, match="none of epochs .* has one"):
+            ae_jax.load(str(tmp_path), which="best")

@@ -69,7 +69,14 @@ class TrainedModel:
                 )
             if which not in ("latest", "best"):
                 raise UserError(f"which={which!r}; expected 'latest' or 'best'.")
-            self.epoch = (ck.best_epoch() if which == "best" else None) or epochs[-1]
+            best = ck.best_epoch() if which == "best" else None
+            if which == "best" and best is None:
+                raise UserError(
+                    f"workdir {workdir!r}: which='best' needs a checkpoint with a finite "
+                    f"eval/loss, and none of epochs {epochs} has one (a run that diverged "
+                    "saves its last parameters without metrics); use which='latest'."
+                )
+            self.epoch = best or epochs[-1]
             params = ck.restore_raw(self.epoch)["params"]
         finally:
             ck.close()
