@@ -273,6 +273,8 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
         metrics = None
         if results is not None:
             metrics = dict(results[i][0], which="latest")
+            if r.diverged_step is not None:  # its parameters are from before that step
+                metrics["diverged_step"] = r.diverged_step
         jobs.append((r, summaries[i], metrics, inputs[i]))
     return summaries, jobs
 

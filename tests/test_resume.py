@@ -15,6 +15,7 @@ import ae_jax
 from ae_jax import experiment
 from ae_jax.configs import seed_deep
 from ae_jax.errors import UserError
+from ae_jax.evaluation import evaluate
 from ae_jax.training import writers
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.workdir import WorkdirLock
@@ -171,3 +172,17 @@ def test_a_diverged_run_saves_no_metrics_that_are_not_its_own(tmp_path):
     else:  # no checkpoint to call best: said so, not the newest given instead
         with pytest.raises(UserError, match="none of epochs .* has one"):
             ae_jax.load(str(tmp_path), which="best")
+
+
+def test_a_diverged_runs_evaluation_names_the_step_its_parameters_precede(tmp_path):
+    """eval.json of a diverged run evaluates parameters from before its non-finite step: it
+    says which step, from training and from `ae-jax evaluate` alike."""
+    c = seed_deep.get_config()
+    c.optim.learning_rate, c.train.epochs = 1e30, 2
+    c.train.figures = c.train.tensorboard = False
+    (summary,) = experiment.train_and_evaluate(c, str(tmp_path))
+    assert summary["status"] == "diverged" and summary["diverged_step"] >= 0
+    m = json.loads((tmp_path / "eval.json").read_text())
+    assert m["diverged_step"] == summary["diverged_step"]
+    again = evaluate.evaluate_workdir(str(tmp_path), figures=False)
+    assert again["diverged_step"] == summary["diverged_step"]

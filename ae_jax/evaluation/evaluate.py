@@ -7,12 +7,13 @@ run loaded from disk (`ae_jax.load`): its validation split rebuilt, or another f
 the saved preprocessor; it writes `workdir/eval.json` (flat "/"-separated keys, JSON-safe
 numbers) and figures in `workdir/figures/`, and returns the dict.
 
-Keys: n_val, epoch, which, data, figures; likelihood (the reconstruction term's name) and
-is_log_likelihood (whether it is a normalised log-density of these rows); recon/mse,
-recon/mse_per_feature (column -> MSE), with loss.recon == "bce" also recon/bce and
-recon/bce_per_feature; pca/mse, pca/mse_per_feature and ae_over_pca (PCA with latent_dim
-components fitted on the run's training split; pca/note instead when that split cannot be
-rebuilt, or with a null ae_over_pca when latent_dim >= the number of features);
+Keys: n_val, epoch, which, data, figures, diverged_step (a diverged run's: its parameters are
+from before that step); likelihood (the reconstruction term's name) and is_log_likelihood
+(whether it is a normalised log-density of these rows); recon/mse, recon/mse_per_feature
+(column -> MSE), with loss.recon == "bce" also recon/bce and recon/bce_per_feature; pca/mse,
+pca/mse_per_feature and ae_over_pca (PCA with latent_dim components fitted on the run's
+training split; pca/note instead when that split cannot be rebuilt, or with a null ae_over_pca
+when PCA is exact);
 code/mean_activation, code/l1_per_row, code/near_zero_fraction, code/near_zero_threshold,
 code/unit_mean, code/unit_std, code/dead_units, code/dead_unit_count;
 for a VAE vae/recon, vae/kl, vae/kl_per_dim, vae/active_units, vae/active_var, the aggregate
@@ -25,8 +26,7 @@ Conventions are those of training (see `losses.py`): per-example terms are summe
 (or latent dimensions) and averaged over rows, in nats for likelihoods; only `recon/mse` (and
 `pca/mse`) is the per-element mean, so it equals the training log's `eval/mse`.
 
-The jitted passes are in `passes.py` (batched over models), the numpy statistics in
-`statistics.py`.
+Jitted passes (batched over models): `passes.py`; numpy statistics: `statistics.py`.
 """
 
 import dataclasses
@@ -294,15 +294,7 @@ def evaluate_group(
             m.update(
                 bounds.vae_metrics(c, one, [s[i] for s in sampled], k, label["is_log_likelihood"])
             )
-            agg = aggregate[i]
-            m.update(
-                {
-                    "vae/total_correlation": agg["tc"],
-                    "vae/mutual_info": agg["mi"],
-                    "vae/dim_kl": agg["dim_kl"],
-                    "vae/aggregate_rows": agg["rows"],
-                }
-            )
+            m.update(aggregate[i])  # the aggregate posterior's KL decomposition
             arrays["logvar"] = one["logvar"]
         results.append((m, arrays))
     return results
@@ -377,6 +369,8 @@ def evaluate_workdir(
     data = evaluation_data(tm, data_path, dataset)
     metrics, arrays = evaluate_model(tm, data, iw_samples, seed)
     metrics["which"] = which
+    if tm.diverged_step is not None:  # its parameters are from before that step
+        metrics["diverged_step"] = tm.diverged_step
     written = []
     if figures:
         params = jax.tree.map(lambda a: np.asarray(a)[None], tm.params)

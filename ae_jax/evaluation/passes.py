@@ -266,13 +266,15 @@ def aggregate_kl_terms(means: np.ndarray, logvars: np.ndarray, rng: jax.Array) -
     """Per model: total correlation, index-code MI and dimension-wise KL of the aggregate
     posterior over (up to `AGGREGATE_ROWS`) rows, one posterior draw per row from `rng`.
 
-    means, logvars: (K, N, L) posterior parameters. Returns K dicts of floats (nats).
+    means, logvars: (K, N, L) posterior parameters. Returns K dicts of floats (nats), keyed
+    by their eval.json names.
     """
+    names = {"tc": "vae/total_correlation", "mi": "vae/mutual_info", "dim_kl": "vae/dim_kl"}
     n = min(means.shape[1], AGGREGATE_ROWS)
     out = []
     for mean, logvar in zip(means, logvars, strict=True):
         terms = _aggregate(
             jnp.asarray(mean[:n], jnp.float32), jnp.asarray(logvar[:n], jnp.float32), rng
         )
-        out.append({k: float(v) for k, v in terms.items()} | {"rows": n})
+        out.append({names[k]: float(v) for k, v in terms.items()} | {"vae/aggregate_rows": n})
     return out

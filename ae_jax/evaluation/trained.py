@@ -77,9 +77,13 @@ class TrainedModel:
                     "saves its last parameters without metrics); use which='latest'."
                 )
             self.epoch = best or epochs[-1]
-            params = ck.restore_raw(self.epoch)["params"]
+            raw = ck.restore_raw(self.epoch)
         finally:
             ck.close()
+        params = raw["params"]
+        # A run that diverged keeps the parameters from before its non-finite step (-1: none).
+        div = int(np.asarray(raw.get("diverged_step", -1)))
+        self.diverged_step = div if div >= 0 else None
         self.params = _check_params(params, self.model, self.num_features, workdir)
         self.is_vae = isinstance(self.model, models.VAE)
         self._encode = jax.jit(lambda p, x: self.model.apply({"params": p}, x, method="encode"))
