@@ -328,6 +328,27 @@ def test_raising_epochs_while_adding_runs_trains_both_kinds(tmp_path):
         assert summary["resumed_from_epoch"] == (2 if r["name"] != "train.seed=2" else 0)
 
 
+def test_sweep_json_tells_how_far_the_sweep_is_after_each_group(tmp_path, monkeypatch):
+    """sweep.json is rebuilt after each group's summaries are written, not only at the start
+    and the end: three groups of one run read 0, 1, 2, 3 done (and 3 at the end)."""
+    from ae_jax.configs import seed_sparse
+    from ae_jax.sweeps import runner
+
+    seen, real = [], runner.write_status
+
+    def recording(*args, **kwargs):
+        status = real(*args, **kwargs)
+        seen.append(status["counts"]["done"])
+        return status
+
+    monkeypatch.setattr(runner, "write_status", recording)
+    base = seed_sparse.get_config()
+    base.data.name, base.train.batch_size, base.train.epochs = "digits", 256, 1
+    base.eval.at_end = base.train.figures = base.train.tensorboard = False
+    sweep.run_sweep(base, [{"train.seed": s} for s in range(3)], str(tmp_path), max_models=1)
+    assert seen == [0, 1, 2, 3, 3]
+
+
 def test_report_groups_runs_by_their_effective_config(tmp_path):
     """A run that sets loss.l1_weight to the base config's value and one that leaves it there
     trained the same config: one row (2 seeds), its cell the value, not blank."""

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import os
 import traceback
+from collections.abc import Callable
 
 from absl import logging
 
@@ -149,18 +150,24 @@ def plan(base, runs: list[Run], max_models: int = 256) -> tuple[list[list[Run]],
     return chunks, configs
 
 
-def train_runs(base, runs: list[Run], max_models: int = 256) -> None:
+def train_runs(
+    base, runs: list[Run], max_models: int = 256, progress: Callable[[], object] | None = None
+) -> None:
     """Trains `runs` in this process: claims each, groups by static config, trains groups.
 
     Runs finished or claimed by another process are skipped; a run whose overrides or
     training fail is marked failed (DIR/runs/<name>/failed.json) and the rest go on.
     Groups with equal shapes reuse compiled programs through JAX's compilation cache.
+    `progress` is called after each group's summaries are written (the sweep rebuilds
+    sweep.json then, so it tells how far a long sweep is).
     """
     chunks, configs = plan(base, runs, max_models)
     with FigureWriter() as writer:
         shared = _Shared({}, ProgramCache(), writer)
         for chunk in chunks:
             _train_chunk(chunk, configs, shared)
+            if progress is not None:
+                writer.submit(progress)
 
 
 def _ray_chunk(base, chunk: list[Run]) -> int:
@@ -225,7 +232,7 @@ def run_sweep(
         )
     logging.info("sweep: %d runs, shard %d/%d takes %d", len(runs), i, n, len(mine))
     if launcher == "local":
-        train_runs(base, mine, max_models)
+        train_runs(base, mine, max_models, progress=lambda: write_status(workdir, runs))
     elif launcher == "ray":
         _run_with_ray(base, mine, max_models, ray_address, ray_cpus, ray_gpus, workdir, runs)
     else:
