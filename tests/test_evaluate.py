@@ -276,6 +276,21 @@ def test_no_pca_ratio_when_the_code_is_as_wide_as_the_data(tmp_path):
     assert "reconstructs these 12 features exactly (the data has rank <= 9)" in m["pca/note"]
 
 
+def test_pca_is_exact_only_when_every_column_is_reconstructed_to_rounding_error():
+    """Columns on very different scales (data.scaling="none"): one of variance 1e12 must not
+    make the others' real PCA error look like rounding error; rank-deficient data is exact."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 10))
+    x[:, 0] *= 1e6
+    per = statistics.mse_per_feature(statistics.pca_reconstruction(x, x, 1), x)
+    ratio, note = statistics.ratio_to_pca(2.0, per, x, 1)
+    assert note is None and ratio == pytest.approx(2.0 / np.mean(per))
+    low = np.hstack([x[:, :3], x[:, :3] * 2.0 + 5.0, 1e6 + x[:, :1]])  # rank 3 (+ offsets)
+    per = statistics.mse_per_feature(statistics.pca_reconstruction(low, low, 3), low)
+    ratio, note = statistics.ratio_to_pca(2.0, per, low, 3)
+    assert ratio is None and "the data has rank <= 3" in note
+
+
 def test_deep_autoencoder_beats_pca(tmp_path):
     c = _digits_config(encoder_widths=(128, 64), code_activation="identity")
     c.optim.learning_rate = 3e-3

@@ -275,7 +275,7 @@ def evaluate_group(
             m["pca/mse"] = float(np.mean(pca_per))
             m["pca/mse_per_feature"] = _per_feature(data.columns, pca_per)
             ratio, note = statistics.ratio_to_pca(
-                m["recon/mse"], m["pca/mse"], data.x, int(cfg.model.latent_dim)
+                m["recon/mse"], pca_per, data.x, int(cfg.model.latent_dim)
             )
             m["ae_over_pca"] = ratio
             if note:
