@@ -128,6 +128,24 @@ def test_unreadable_newest_checkpoint_falls_back_and_resumes_bit_for_bit(tmp_pat
     assert _same(_state(tmp_path / "damaged"), _state(tmp_path / "whole"))
 
 
+def test_a_group_resumes_below_one_runs_damaged_checkpoint_and_writes_over_the_others(tmp_path):
+    """Two runs trained together; the first's newest checkpoint is damaged. Both resume from
+    the epoch before it; the second's own newest checkpoint is written again, not refused."""
+    configs = [_config(**{"train.seed": s}) for s in (0, 1)]
+    whole = [str(tmp_path / f"whole{s}") for s in (0, 1)]
+    runs = [str(tmp_path / f"run{s}") for s in (0, 1)]
+    experiment.train_group(configs, whole)
+    experiment.train_group(configs, runs)
+    for w in runs:
+        os.remove(os.path.join(w, "summary.json"))  # as if killed after the last saves
+    epoch = _truncate_newest(tmp_path / "run0")
+    summaries = experiment.train_group(configs, runs)
+    assert [s["resumed_from_epoch"] for s in summaries] == [epoch - 1] * 2
+    for w, ref in zip(runs, whole, strict=True):
+        assert _rows(w) == _rows(ref)
+        assert _same(_state(w), _state(ref))
+
+
 def test_no_readable_checkpoint_is_a_clear_error(tmp_path):
     c = _config(**{"train.keep_checkpoints": 1})
     _train(c, tmp_path / "run")

@@ -130,6 +130,11 @@ class Checkpointer:
         self._loss[epoch] = loss
         if loss is not None and loss != loss:  # NaN: the worst for orbax's BestN, which ...
             metrics = {**(metrics or {}), "eval/loss": float("inf")}  # ... kept it, not the best
+        if epoch in self.manager.all_steps():
+            # This run already has one: its group resumed from an older epoch (a group-mate's
+            # newer checkpoint was damaged and set aside). Training is deterministic, so the
+            # new one is the same; orbax refuses to write over a step.
+            self.manager.delete(epoch)
         self.manager.save(
             epoch,
             args=ocp.args.Composite(
