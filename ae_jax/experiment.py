@@ -113,15 +113,12 @@ def train_group(
             len(workdirs),
         )
         return cast(list[dict], finished)  # all(finished): none of them is None
-    # Runs train together from one epoch: the unfinished ones are grouped by their newest
-    # checkpoint (a sweep whose epochs were raised holds finished runs to extend and new ones).
-    parts: dict[int, list[int]] = {}
-    for i, f in enumerate(finished):
-        if f is None:
-            parts.setdefault(workdir_lib.newest_checkpoint(workdirs[i]), []).append(i)
+    # Runs train together from one epoch: the unfinished ones, by their newest checkpoint.
+    todo = [i for i, f in enumerate(finished) if f is None]
+    parts = workdir_lib.by_newest_checkpoint([workdirs[i] for i in todo])
     if any(finished) or len(parts) > 1:
         done = list(finished)
-        for part in parts.values():
+        for part in ([todo[j] for j in p] for p in parts):
             trained = train_group(
                 [configs[i] for i in part], [workdirs[i] for i in part], ds, programs, figure_writer
             )

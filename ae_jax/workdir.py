@@ -91,6 +91,16 @@ def newest_checkpoint(workdir: str) -> int:
     return max((int(n) for n in names if n.isdigit()), default=0)
 
 
+def by_newest_checkpoint(workdirs: list[str]) -> list[list[int]]:
+    """Indices of `workdirs` grouped by newest checkpoint epoch, in first-seen order: the runs
+    that can resume together (finished runs being extended beside new ones, or runs killed
+    at different epochs, cannot)."""
+    parts: dict[int, list[int]] = {}
+    for i, w in enumerate(workdirs):
+        parts.setdefault(newest_checkpoint(w), []).append(i)
+    return list(parts.values())
+
+
 def reopen(workdir: str) -> None:
     """Marks a finished run unfinished (removes summary.json): train.epochs was raised and it
     trains on. Called before config.json records the new length, so a kill in between leaves a

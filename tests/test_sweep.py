@@ -328,6 +328,34 @@ def test_raising_epochs_while_adding_runs_trains_both_kinds(tmp_path):
         assert summary["resumed_from_epoch"] == (2 if r["name"] != "train.seed=2" else 0)
 
 
+def test_a_group_that_fails_leaves_its_chunks_other_group_to_train(tmp_path, monkeypatch):
+    """Runs being extended and a new run are one chunk but two groups: when the first group is
+    refused, the new run still trains, and only the refused runs are marked failed."""
+    from ae_jax import experiment
+    from ae_jax.configs import seed_sparse
+    from ae_jax.errors import UserError
+
+    base = seed_sparse.get_config()
+    base.data.name = "digits"
+    base.train.epochs, base.eval.at_end, base.train.batch_size = 2, False, 256
+    base.train.figures = base.train.tensorboard = False
+    sweep.run_sweep(base, [{"train.seed": s} for s in range(2)], str(tmp_path / "s"))
+    real = experiment.train_group
+
+    def refuse_the_extension(configs, workdirs, *args, **kwargs):
+        if any(w.endswith("train.seed=0") for w in workdirs):
+            raise UserError("refused for the test")
+        return real(configs, workdirs, *args, **kwargs)
+
+    monkeypatch.setattr(experiment, "train_group", refuse_the_extension)
+    base.train.epochs = 3
+    sweep.run_sweep(base, [{"train.seed": s} for s in range(3)], str(tmp_path / "s"))
+    runs = tmp_path / "s" / "runs"
+    assert json.loads((runs / "train.seed=2" / "summary.json").read_text())["epoch"] == 3
+    failed = sorted(d for d in os.listdir(runs) if (runs / d / "failed.json").exists())
+    assert failed == ["train.seed=0", "train.seed=1"]
+
+
 def test_sweep_json_tells_how_far_the_sweep_is_after_each_group(tmp_path, monkeypatch):
     """sweep.json is rebuilt after each group's summaries are written, not only at the start
     and the end: three groups of one run read 0, 1, 2, 3 done (and 3 at the end)."""

@@ -301,31 +301,38 @@ def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
             claimed.append(run)
         if not claimed:
             return
-        cfgs = [configs[r.index] for r in claimed]
-        key = json.dumps(cfgs[0].data.to_dict(), sort_keys=True)
-        try:
-            if key not in shared.datasets:
-                shared.datasets[key] = data_lib.load_dataset(cfgs[0].data)
-            logging.info(
-                "training %d run(s) together: %s",
-                len(claimed),
-                ", ".join(r.name for r in claimed[:4]) + (" ..." if len(claimed) > 4 else ""),
+        for part in workdir_lib.by_newest_checkpoint([r.workdir for r in claimed]):
+            _train_group(
+                [claimed[i] for i in part], [configs[claimed[i].index] for i in part], shared
             )
-            experiment.train_group(
-                cfgs,
-                [r.workdir for r in claimed],
-                dataset=shared.datasets[key],
-                programs=shared.programs,
-                figure_writer=shared.writer,
-            )
-            # The claims are released after the group's figures and summaries are written.
-            shared.writer.submit(stack.pop_all().close)
-        except UserError as e:
-            for r in claimed:
-                _mark_failed(r, str(e))
-        except Interrupted:
-            raise
-        except Exception as e:  # noqa: BLE001 - recorded per run; the sweep goes on.
-            text = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"
-            for r in claimed:
-                _mark_failed(r, text)
+        # The claims are released after the groups' figures and summaries are written.
+        shared.writer.submit(stack.pop_all().close)
+
+
+def _train_group(runs: list[Run], cfgs: list, shared: _Shared) -> None:
+    """Trains runs that resume from one epoch; a failure is recorded for them alone."""
+    key = json.dumps(cfgs[0].data.to_dict(), sort_keys=True)
+    try:
+        if key not in shared.datasets:
+            shared.datasets[key] = data_lib.load_dataset(cfgs[0].data)
+        logging.info(
+            "training %d run(s) together: %s",
+            len(runs),
+            ", ".join(r.name for r in runs[:4]) + (" ..." if len(runs) > 4 else ""),
+        )
+        experiment.train_group(
+            cfgs,
+            [r.workdir for r in runs],
+            dataset=shared.datasets[key],
+            programs=shared.programs,
+            figure_writer=shared.writer,
+        )
+    except UserError as e:
+        for r in runs:
+            _mark_failed(r, str(e))
+    except Interrupted:
+        raise
+    except Exception as e:  # noqa: BLE001 - recorded per run; the sweep goes on.
+        text = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"
+        for r in runs:
+            _mark_failed(r, text)
