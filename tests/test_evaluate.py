@@ -283,12 +283,10 @@ def test_pca_is_exact_only_when_every_column_is_reconstructed_to_rounding_error(
     x = rng.normal(size=(400, 10))
     x[:, 0] *= 1e6
     per = statistics.mse_per_feature(statistics.pca_reconstruction(x, x, 1), x)
-    ratio, note = statistics.ratio_to_pca(2.0, per, x, 1)
-    assert note is None and ratio == pytest.approx(2.0 / np.mean(per))
+    assert statistics.pca_exact(per, x, 1) is None  # a real error: ae_over_pca is kept
     low = np.hstack([x[:, :3], x[:, :3] * 2.0 + 5.0, 1e6 + x[:, :1]])  # rank 3 (+ offsets)
     per = statistics.mse_per_feature(statistics.pca_reconstruction(low, low, 3), low)
-    ratio, note = statistics.ratio_to_pca(2.0, per, low, 3)
-    assert ratio is None and "the data has rank <= 3" in note
+    assert "the data has rank <= 3" in statistics.pca_exact(per, low, 3)
 
 
 def test_deep_autoencoder_beats_pca(tmp_path):

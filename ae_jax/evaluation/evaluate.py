@@ -228,10 +228,11 @@ def evaluate_group(
     k = cfg.eval.iw_samples if iw_samples is None else iw_samples
     passes.check_iw_samples(k)
     det = passes.deterministic_many(model, params, data.x, cfg.train.eval_batch_size, stop)
-    pca_recon = pca_per = None
+    pca_recon = pca_per = pca_note = None
     if data.x_train is not None:  # one fit for the group: same data, same code size
         pca_recon = statistics.pca_reconstruction(data.x_train, data.x, cfg.model.latent_dim)
         pca_per = statistics.mse_per_feature(pca_recon, data.x)
+        pca_note = statistics.pca_exact(pca_per, data.x, int(cfg.model.latent_dim))
     sampled = None
     if is_vae:
         kind = cfg.loss.recon
@@ -274,12 +275,9 @@ def evaluate_group(
             arrays["pca_recon"] = pca_recon
             m["pca/mse"] = float(np.mean(pca_per))
             m["pca/mse_per_feature"] = _per_feature(data.columns, pca_per)
-            ratio, note = statistics.ratio_to_pca(
-                m["recon/mse"], pca_per, data.x, int(cfg.model.latent_dim)
-            )
-            m["ae_over_pca"] = ratio
-            if note:
-                m["pca/note"] = note
+            m["ae_over_pca"] = None if pca_note else m["recon/mse"] / m["pca/mse"]
+            if pca_note:
+                m["pca/note"] = pca_note
         else:
             m["pca/note"] = data.note
         if data.layout is not None and data.image_shape is None:

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 
 _policies = ocp.checkpoint_managers
@@ -57,7 +58,7 @@ class Checkpointer:
     """Saves and restores one run's checkpoints; keeps the last `keep` and the best."""
 
     def __init__(self, workdir: str, keep: int = 2, read_only: bool = False):
-        self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+        self.directory = os.path.abspath(os.path.join(workdir, workdir_lib.CHECKPOINTS))
         # Keep the newest `keep` and the one with the lowest eval/loss.
         policy = _policies.AnyPreservationPolicy(
             [
