@@ -82,8 +82,8 @@ def train_group(
     Returns one summary dict per run (also written to each workdir/summary.json). A run whose
     loss turns non-finite is stopped there (its parameters stay at the last finite values) and
     marked "diverged"; the others go on unaffected. Rerunning on the same workdirs resumes each
-    run from its newest checkpoint (runs at different epochs train as separate groups);
-    finished runs are not retrained.
+    the runs together from the newest checkpoint they all have (see `workdir.resume_groups`
+    for when they must train as separate groups); finished runs are not retrained.
 
     Args:
         dataset: the configs' Dataset, when the caller already holds it (a sweep).
@@ -113,9 +113,9 @@ def train_group(
             len(workdirs),
         )
         return cast(list[dict], finished)  # all(finished): none of them is None
-    # Runs train together from one epoch: the unfinished ones, by their newest checkpoint.
+    # The unfinished runs train on in groups that can resume from one epoch together.
     todo = [i for i, f in enumerate(finished) if f is None]
-    parts = workdir_lib.by_newest_checkpoint([workdirs[i] for i in todo])
+    parts = workdir_lib.resume_groups([workdirs[i] for i in todo])
     if any(finished) or len(parts) > 1:
         done = list(finished)
         for part in ([todo[j] for j in p] for p in parts):

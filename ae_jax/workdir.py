@@ -80,24 +80,42 @@ def finished_summary(workdir: str) -> dict | None:
     return summary if summary.get("status") in FINISHED else None
 
 
-def newest_checkpoint(workdir: str) -> int:
-    """The newest epoch with a checkpoint directory in workdir/checkpoints (0: none). Cheap,
-    for grouping runs before any checkpoint manager is opened; the Checkpointer still decides
-    which of them can be read."""
+def checkpoint_epochs(workdir: str) -> set[int]:
+    """The epochs with a checkpoint directory in workdir/checkpoints. Cheap, for grouping runs
+    before any checkpoint manager is opened; the Checkpointer still decides which of them can
+    be read."""
     try:
         names = os.listdir(os.path.join(workdir, CHECKPOINTS))
     except OSError:
-        return 0
-    return max((int(n) for n in names if n.isdigit()), default=0)
+        return set()
+    return {int(n) for n in names if n.isdigit()}
 
 
-def by_newest_checkpoint(workdirs: list[str]) -> list[list[int]]:
-    """Indices of `workdirs` grouped by newest checkpoint epoch, in first-seen order: the runs
-    that can resume together (finished runs being extended beside new ones, or runs killed
-    at different epochs, cannot)."""
+def newest_checkpoint(workdir: str) -> int:
+    """The newest epoch with a checkpoint directory in workdir/checkpoints (0: none)."""
+    return max(checkpoint_epochs(workdir), default=0)
+
+
+def resume_groups(workdirs: list[str]) -> list[list[int]]:
+    """Indices of `workdirs` grouped into the runs that train on together, in first-seen order.
+
+    K models trained in one program differ from the same models trained in another grouping
+    in the last bits (~1e-7 relative: XLA sums differently), so a group keeps its runs
+    together when it can. Runs with checkpoints resume together from the newest epoch they
+    all have when none of them is behind it: a kill while a group saves its checkpoints
+    leaves some runs one checkpoint ahead, and they redo it beside the others. Otherwise
+    (finished runs being extended beside runs killed earlier, a damaged set) they are split
+    by newest checkpoint. Runs without any checkpoint start afresh, together; they never join
+    runs that have one (runs added to a sweep beside runs being extended), which would throw
+    that training away."""
+    saved = [checkpoint_epochs(w) for w in workdirs]
+    have = [i for i, s in enumerate(saved) if s]
+    common = set.intersection(*(saved[i] for i in have)) if have else set()
+    together = bool(common) and max(common) == min(max(saved[i]) for i in have)
     parts: dict[int, list[int]] = {}
-    for i, w in enumerate(workdirs):
-        parts.setdefault(newest_checkpoint(w), []).append(i)
+    for i, s in enumerate(saved):
+        key = (max(common) if together else max(s)) if s else -1
+        parts.setdefault(key, []).append(i)
     return list(parts.values())
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from ae_jax import experiment, sweeps
+from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as multi
@@ -141,6 +142,28 @@ def test_a_group_resumes_below_one_runs_damaged_checkpoint_and_writes_over_the_o
     epoch = _truncate_newest(tmp_path / "run0")
     summaries = experiment.train_group(configs, runs)
     assert [s["resumed_from_epoch"] for s in summaries] == [epoch - 1] * 2
+    for w, ref in zip(runs, whole, strict=True):
+        assert _rows(w) == _rows(ref)
+        assert _same(_state(w), _state(ref))
+
+
+def test_a_group_killed_while_saving_resumes_together_bit_for_bit(tmp_path):
+    """Three runs trained together, killed while saving epoch 2's checkpoints: two saved it,
+    the third did not. All three resume from epoch 1, together: trained apart (K = 2 from
+    epoch 2, K = 1 from epoch 1) they differ from the uninterrupted group in the last bits."""
+    keep = {"train.batch_size": 100, "train.keep_checkpoints": 4}
+    configs = [_config(**{"train.seed": s, **keep}) for s in range(3)]
+    whole = [str(tmp_path / f"whole{s}") for s in range(3)]
+    runs = [str(tmp_path / f"run{s}") for s in range(3)]
+    experiment.train_group(configs, whole)
+    experiment.train_group(configs, runs)
+    for w in runs:
+        os.remove(os.path.join(w, "summary.json"))
+        for e in (3, 4):
+            shutil.rmtree(os.path.join(w, "checkpoints", str(e)))
+    shutil.rmtree(os.path.join(runs[2], "checkpoints", "2"))  # the kill came before its save
+    summaries = experiment.train_group(configs, runs)
+    assert [s["resumed_from_epoch"] for s in summaries] == [1, 1, 1]
     for w, ref in zip(runs, whole, strict=True):
         assert _rows(w) == _rows(ref)
         assert _same(_state(w), _state(ref))
@@ -297,3 +320,25 @@ def test_run_names_are_distinct_for_distinct_floats_and_safe_as_directories():
     for bad in ("..", "a/b", ".hidden", ""):
         with pytest.raises(UserError, match="cannot name a run directory|becomes part of a run"):
             sweeps.named(bad, {"loss.beta": 1.0})
+
+
+@pytest.mark.parametrize(
+    "saved, parts",
+    [
+        # a kill while the group saved epoch 3: all resume from 2, together
+        ([{2, 3}, {2, 3}, {1, 2}], [[0, 1, 2]]),
+        # runs being extended (checkpoints) beside runs added (none): never joined
+        ([{4}, set(), {4}, set()], [[0, 2], [1, 3]]),
+        # one run behind the newest epoch all share: split by newest checkpoint
+        ([{1, 3}, {1, 2}, {1, 3}], [[0, 2], [1]]),
+        ([set(), set()], [[0, 1]]),
+    ],
+)
+def test_resume_groups_keep_a_group_together_when_none_loses_training(tmp_path, saved, parts):
+    dirs = []
+    for i, epochs in enumerate(saved):
+        dirs.append(str(tmp_path / str(i)))
+        for e in epochs:
+            os.makedirs(os.path.join(dirs[-1], "checkpoints", str(e)))
+        os.makedirs(os.path.join(dirs[-1], "checkpoints", "5.orbax-checkpoint-tmp-1"))
+    assert workdir_lib.resume_groups(dirs) == parts

@@ -301,7 +301,7 @@ def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
             claimed.append(run)
         if not claimed:
             return
-        for part in workdir_lib.by_newest_checkpoint([r.workdir for r in claimed]):
+        for part in workdir_lib.resume_groups([r.workdir for r in claimed]):
             _train_group(
                 [claimed[i] for i in part], [configs[claimed[i].index] for i in part], shared
             )
