@@ -23,6 +23,7 @@ import datetime
 import fcntl
 import json
 import os
+import re
 import socket
 import tempfile
 from typing import TextIO
@@ -187,6 +188,10 @@ def prepare(workdir: str, num_features: int, columns: list[str]) -> None:
             )
 
 
+_HOLDER_TEXT = "pid {pid} on host {host} since {since}"  # what a lock's holder writes ...
+_HOLDER = re.compile(r"pid (?P<pid>\d+) on host (?P<host>\S+) since (?P<since>\S+)")  # ... read
+
+
 class WorkdirLock:
     """Exclusive lock on a workdir for the life of a `with` block."""
 
@@ -210,7 +215,7 @@ class WorkdirLock:
         f.seek(0)
         f.truncate()
         now = datetime.datetime.now().isoformat(timespec="seconds")
-        f.write(f"pid {os.getpid()} on host {socket.gethostname()} since {now}")
+        f.write(_HOLDER_TEXT.format(pid=os.getpid(), host=socket.gethostname(), since=now))
         f.flush()
         self._file = f
         return self
@@ -236,15 +241,16 @@ def holder(workdir: str) -> str | None:
             text = f.read().strip()
     except OSError:
         return None
-    parts = text.split()
-    if len(parts) < 5 or parts[0] != "pid":
+    found = _HOLDER.fullmatch(text)
+    if found is None:
         return None
-    if parts[3] == socket.gethostname():
+    pid, host = int(found["pid"]), found["host"]
+    if host == socket.gethostname():
         try:
-            os.kill(int(parts[1]), 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
             return None
-        except (PermissionError, ValueError):
+        except PermissionError:
             pass
     return text
 

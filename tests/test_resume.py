@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import pytest
 
 import ae_jax
 from ae_jax import experiment
+from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_deep
 from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate
@@ -117,6 +119,23 @@ def test_second_process_on_a_workdir_is_refused(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"is in use by pid {os.getpid()}" in r.stderr
     assert not (tmp_path / "w" / "metrics.jsonl").exists()
+
+
+def test_holder_reads_the_lock_text_and_sees_a_dead_holder(tmp_path):
+    """A holder killed by SIGKILL leaves its lock text: a sweep must not call its run running."""
+    w = tmp_path / "w"
+    os.makedirs(w)
+    assert workdir_lib.holder(str(w)) is None  # never locked
+    with WorkdirLock(str(w)):
+        assert workdir_lib.holder(str(w)).startswith(f"pid {os.getpid()} on host ")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    (w / ".lock").write_text(f"pid {dead.pid} on host {host} since 2026-12-01T03:00:00")
+    assert workdir_lib.holder(str(w)) is None
+    elsewhere = f"pid {dead.pid} on host not-{host} since 2026-12-01T03:00:00"
+    (w / ".lock").write_text(elsewhere)  # another host's pid cannot be checked from here
+    assert workdir_lib.holder(str(w)) == elsewhere
 
 
 def test_finished_run_is_not_retrained_and_best_is_kept(tmp_path):
