@@ -213,6 +213,17 @@ def test_retention_applies_to_checkpoints_of_earlier_processes(tmp_path):
     assert len(kept) == 2 or min(losses, key=losses.get) == kept[0]
 
 
+def test_retention_applies_after_a_resume_too(tmp_path):
+    """The checkpoints a run kept before a resume are pruned once it has saved newer ones."""
+    _train(_config(**{"train.keep_checkpoints": 10}), tmp_path / "run")
+    (s,) = _train(_config(**{"train.epochs": 7, "train.keep_checkpoints": 2}), tmp_path / "run")
+    assert s["resumed_from_epoch"] == 4
+    ck = Checkpointer(str(tmp_path / "run"), read_only=True)
+    kept, best = ck.epochs(), ck.best_epoch()
+    ck.close()
+    assert set(kept) == {6, 7, best}
+
+
 def _meta_loss(w, epoch):
     ck = Checkpointer(str(w), read_only=True)
     loss = ck.meta(epoch)["metrics"]["eval/loss"]

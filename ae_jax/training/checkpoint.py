@@ -84,7 +84,7 @@ class Checkpointer:
             self.manager = ocp.CheckpointManager(
                 self.directory, item_names=("state", "meta"), options=options
             )
-        self.keep = keep
+        self.keep, self._read_only = keep, read_only
         self._loss: dict[int, float | None] = {}  # eval/loss by epoch, as saved or read
         if not read_only:
             self.prune()
@@ -194,8 +194,12 @@ class Checkpointer:
         ]
 
     def close(self) -> None:
-        """Waits for pending saves, then releases the manager."""
+        """Waits for pending saves, applies the retention policy to every checkpoint (orbax's
+        own policy passes over those of earlier processes: a resumed run's), then releases the
+        manager."""
         self.manager.wait_until_finished()
+        if not self._read_only:
+            self.prune()
         self.manager.close()
 
 
