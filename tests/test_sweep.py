@@ -287,6 +287,7 @@ def test_report_counts_what_it_averages(tmp_path):
     assert "| lr | seeds | diverged | eval/loss | eval/kl |" in md
     assert "| 2.0 | 3 | 1 | 5 (n = 1, 1 not finite) | 0 ± 0 (n = 2) |" in md
     assert "| 0.1 | 2 | 0 | 2 ± 1.4 | 0 ± 0 |" in md
+    assert "5 finished runs of the 6 the sweep lists (the others unfinished), 2 settings" in md
 
 
 def test_raising_epochs_on_a_finished_sweep_continues_its_runs(tmp_path):

@@ -77,10 +77,10 @@ DPI = 150
 FONT = 9  # points: the smallest text on a figure
 
 
-def collect(workdir: str) -> list[dict]:
-    """One dict per finished run: its name, overrides, status, numeric results and L1 weight.
-    sweep.json lists the runs; whether one finished is read from its own directory (a killed
-    sweep leaves sweep.json's statuses behind its runs)."""
+def collect(workdir: str) -> tuple[list[dict], int]:
+    """One dict per finished run (its name, overrides, status, numeric results and L1 weight),
+    and how many runs sweep.json lists. Whether a run finished is read from its own directory
+    (a killed sweep leaves sweep.json's statuses behind its runs)."""
     path = os.path.join(workdir, "sweep.json")
     if not os.path.exists(path):
         raise UserError(
@@ -112,7 +112,7 @@ def collect(workdir: str) -> list[dict]:
                 "config": config,
             }
         )
-    return rows
+    return rows, len(entries)
 
 
 def _is_number(v) -> bool:
@@ -175,7 +175,7 @@ def report_metrics(workdir: str) -> list[str] | None:
 
 def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     """Writes runs.csv, results.csv, report.md and figures; returns {"rows", "params", ...}."""
-    rows = collect(workdir)
+    rows, listed = collect(workdir)
     if not rows:
         raise UserError(f"{workdir!r}: no finished run yet (see sweep.json); nothing to report.")
     present = {k for r in rows for k in r["values"]}
@@ -209,7 +209,13 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     md = [
         f"# Sweep report: {os.path.abspath(workdir)}",
         "",
-        f"{len(rows)} finished runs, {len(table)} settings; mean ± sample standard deviation "
+        f"{len(rows)} finished runs"
+        + (
+            f" of the {listed} the sweep lists (the others unfinished)"
+            if listed > len(rows)
+            else ""
+        )
+        + f", {len(table)} settings; mean ± sample standard deviation "
         f"(ddof 1) over n = {'/'.join(map(str, seeds))} seeds per setting"
         + (
             "; runs that diverged enter no mean (their numbers are of parameters from before "
