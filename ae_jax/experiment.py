@@ -81,7 +81,7 @@ def train_group(
 
     Returns one summary dict per run (also written to each workdir/summary.json). A run whose
     loss turns non-finite is stopped there (its parameters stay at the last finite values) and
-    marked "diverged"; the others go on unaffected. Rerunning on the same workdirs resumes each
+    marked "diverged"; the others go on unaffected. Rerunning on the same workdirs resumes
     the runs together from the newest checkpoint they all have (see `workdir.resume_groups`
     for when they must train as separate groups); finished runs are not retrained.
 

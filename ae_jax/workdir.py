@@ -92,11 +92,6 @@ def checkpoint_epochs(workdir: str) -> set[int]:
     return {int(n) for n in names if n.isdigit()}
 
 
-def newest_checkpoint(workdir: str) -> int:
-    """The newest epoch with a checkpoint directory in workdir/checkpoints (0: none)."""
-    return max(checkpoint_epochs(workdir), default=0)
-
-
 def resume_groups(workdirs: list[str]) -> list[list[int]]:
     """Indices of `workdirs` grouped into the runs that train on together, in first-seen order.
 
