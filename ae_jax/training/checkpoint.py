@@ -24,6 +24,7 @@ import orbax.checkpoint as ocp
 
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
+from ae_jax.training import distributed
 
 _policies = ocp.checkpoint_managers
 
@@ -84,9 +85,10 @@ class Checkpointer:
             self.manager = ocp.CheckpointManager(
                 self.directory, item_names=("state", "meta"), options=options
             )
-        self.keep, self._read_only = keep, read_only
+        # Only the writer (process 0) deletes: the others read the same shared directory.
+        self.keep, self._prunes = keep, not read_only and distributed.is_writer()
         self._loss: dict[int, float | None] = {}  # eval/loss by epoch, as saved or read
-        if not read_only:
+        if self._prunes:
             self.prune()
 
     def prune(self) -> None:
@@ -198,7 +200,7 @@ class Checkpointer:
         own policy passes over those of earlier processes: a resumed run's), then releases the
         manager."""
         self.manager.wait_until_finished()
-        if not self._read_only:
+        if self._prunes:
             self.prune()
         self.manager.close()
 
