@@ -17,7 +17,7 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as multi
-from ae_jax.training import startup
+from ae_jax.training import distributed, startup
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
 
@@ -167,6 +167,25 @@ def test_a_group_killed_while_saving_resumes_together_bit_for_bit(tmp_path):
     for w, ref in zip(runs, whole, strict=True):
         assert _rows(w) == _rows(ref)
         assert _same(_state(w), _state(ref))
+
+
+def test_a_process_that_does_not_write_passes_over_a_damaged_checkpoint(tmp_path, monkeypatch):
+    """In a multi-host run every process restores, and process 0 alone writes: another
+    process must fall back past the damaged checkpoint without moving it (process 0 does)."""
+    _train(_config(), tmp_path / "whole")
+    _train(_config(), tmp_path / "run")
+    os.remove(tmp_path / "run" / "summary.json")
+    epoch = _truncate_newest(tmp_path / "run")
+    monkeypatch.setattr(distributed, "is_writer", lambda: False)
+    (s,) = _train(_config(), tmp_path / "run")
+    assert s["resumed_from_epoch"] == epoch - 1
+    assert (tmp_path / "run" / "checkpoints" / str(epoch)).exists()  # left for the writer
+    assert not (tmp_path / "run" / "summary.json").exists()  # nor did it write anything
+    monkeypatch.undo()
+    (s,) = _train(_config(), tmp_path / "run")
+    assert s["resumed_from_epoch"] == epoch - 1
+    assert (tmp_path / "run" / "damaged_checkpoints" / str(epoch)).exists()
+    assert _same(_state(tmp_path / "run"), _state(tmp_path / "whole"))
 
 
 def test_no_readable_checkpoint_is_a_clear_error(tmp_path):

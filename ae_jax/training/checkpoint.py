@@ -148,9 +148,12 @@ class Checkpointer:
         )
 
     def set_aside(self, epoch: int) -> str:
-        """Moves an unreadable checkpoint out of the way (kept, for inspection); returns where."""
+        """Moves an unreadable checkpoint out of the way (kept, for inspection); returns where.
+        Only the writer moves it (the other processes of a multi-host run pass over it)."""
         src = os.path.join(self.directory, str(epoch))
         dst = os.path.join(os.path.dirname(self.directory), "damaged_checkpoints", str(epoch))
+        if not self._prunes:
+            return dst
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.rmtree(dst, ignore_errors=True)
         os.replace(src, dst)

@@ -67,9 +67,8 @@ def restore(runs: list, states, start: int):
             tried.append(e.where)
             kept = runs[len(restored)].checkpointer.set_aside(start)
             logging.warning("%s; moved it to %s and falling back to an older checkpoint", e, kept)
-            older = [set(r.checkpointer.epochs()) for r in runs]
-            common = sorted(set.intersection(*older)) if older else []
-            start = common[-1] if common else 0
+            older = [{ep for ep in r.checkpointer.epochs() if ep < start} for r in runs]
+            start = max(set.intersection(*older), default=0)
             continue
         for r, state_i in zip(runs, restored, strict=True):
             r.history = workdir_lib.read_history(r.workdir, start)
