@@ -14,8 +14,9 @@ import ae_jax
 from ae_jax import experiment
 from ae_jax.cli import cli_errors
 from ae_jax.configs import seed_vae
-from ae_jax.evaluation import evaluate
+from ae_jax.evaluation import evaluate, figure_writer
 from ae_jax.sweeps import overrides as multi
+from ae_jax.sweeps import runner
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
 
@@ -262,6 +263,25 @@ def test_chunked_epochs_equal_one_scan_bit_for_bit(tmp_path):
     assert _rows(tmp_path / "one") == _rows(tmp_path / "chunked")
     a, b = _params(tmp_path / "one"), _params(tmp_path / "chunked")
     assert jax.tree.all(jax.tree.map(np.array_equal, a, b))
+
+
+def test_figure_workers_start_only_when_a_run_draws_figures(tmp_path, monkeypatch):
+    started = []
+    popen = figure_writer.subprocess.Popen
+
+    def counting(args, **kw):
+        started.append(args)
+        return popen(args, **kw)
+
+    monkeypatch.setattr(figure_writer.subprocess, "Popen", counting)
+    off = _sparse_config(**{"train.epochs": 1})
+    _train(off, tmp_path / "off")
+    runner.train_runs(off, runner.expand([{"train.seed": 1}], str(tmp_path / "sweep")))
+    assert started == []  # ~0.5 s of a core each, for nothing to draw
+    _train(_sparse_config(**{"train.epochs": 1, "train.figures": True}), tmp_path / "on")
+    assert len(started) == figure_writer.default_workers()
+    assert all(figure_writer.figure_worker.__name__ in a for a in started)
+    assert (tmp_path / "on" / "figures" / "learning_curves.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("checkpoint_every", [1, 10])  # 10: no checkpoint before the stop

@@ -162,7 +162,7 @@ def train_runs(
     sweep.json then, so it tells how far a long sweep is).
     """
     chunks, configs = plan(base, runs, max_models)
-    with FigureWriter() as writer:
+    with _figure_writer(configs.values()) as writer:
         shared = _Shared({}, ProgramCache(), writer)
         for chunk in chunks:
             _train_chunk(chunk, configs, shared)
@@ -170,11 +170,16 @@ def train_runs(
                 writer.submit(progress)
 
 
+def _figure_writer(configs) -> FigureWriter:
+    """A writer with drawing worker processes only when some run draws figures."""
+    return FigureWriter(processes=any(c.train.figures for c in configs))
+
+
 def _ray_chunk(base, chunk: list[Run]) -> int:
     """A Ray task: trains one chunk in a worker process (shared workdir)."""
     runtime.quiet_library_logs()
     configs = {r.index: overrides_lib.apply_overrides(base, r.overrides) for r in chunk}
-    with FigureWriter() as writer:
+    with _figure_writer(configs.values()) as writer:
         _train_chunk(chunk, configs, _Shared({}, ProgramCache(), writer))
     return len(chunk)
 
