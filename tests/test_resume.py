@@ -32,6 +32,8 @@ ARGS = [
     "--config.model.decoder_widths=(32,64,128)",
     "--config.train.checkpoint_every=2",
     "--config.train.keep_checkpoints=2",
+    "--config.eval.at_end=False",  # what is compared is training's: its state and metrics
+    "--config.train.figures=False",
 ]
 
 
