@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ae_jax.evaluation import figure_writer, figures
+from ae_jax.evaluation import figure_worker, figure_writer, figures
 from ae_jax.evaluation.renderer import Renderer
 
 
@@ -309,3 +309,15 @@ def test_a_mosaic_leaves_no_empty_band_around_its_image(tmp_path, monkeypatch):
     box = fig.axes[0].get_window_extent()  # after drawing: the box the image fills
     assert box.width / box.height == pytest.approx(mosaic.shape[1] / mosaic.shape[0], rel=0.01)
     assert fig.get_size_inches()[1] - box.height / fig.dpi == pytest.approx(0.5, abs=0.01)
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="Unix scheduling priorities")
+def test_workers_draw_at_a_lower_priority_than_training(tmp_path):
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    with figure_writer.FigureWriter(workers=1) as writer:
+        writer.submit_figures(str(tmp_path / "run"), _inputs(), lambda paths: None)
+        writer.wait()  # the worker has drawn: it set its priority before its first job
+        (slot,) = writer._all
+        assert slot.worker is not None and slot.worker.poll() is None
+        nice = os.getpriority(os.PRIO_PROCESS, slot.worker.pid)
+    assert nice == min(19, own + figure_worker.NICENESS) > own

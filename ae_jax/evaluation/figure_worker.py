@@ -15,6 +15,12 @@ import traceback
 
 from ae_jax.evaluation.renderer import Renderer
 
+# How much lower than the training process's a worker's scheduling priority is: on a machine
+# with few cores, a worker loading matplotlib or drawing while the main process compiles,
+# trains or evaluates slowed it; at this niceness it takes the cycles training leaves idle
+# (measured on 2 cores: a single run 3.87 -> 3.53 s, a 64-run sweep 21.7 -> 20.3 s).
+NICENESS = 10
+
 
 def read_message(stream):
     """The next message from a binary stream, or None at its end."""
@@ -34,6 +40,8 @@ def write_message(stream, obj) -> None:
 def main() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but answers on the answer pipe
+    if hasattr(os, "nice"):  # draw on the cores training leaves idle, not against it
+        os.nice(NICENESS)
     renderer = Renderer()
     renderer.warm_up()
     try:
