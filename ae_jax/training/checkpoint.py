@@ -85,10 +85,11 @@ class Checkpointer:
             self.manager = ocp.CheckpointManager(
                 self.directory, item_names=("state", "meta"), options=options
             )
-        # Only the writer (process 0) deletes: the others read the same shared directory.
-        self.keep, self._prunes = keep, not read_only and distributed.is_writer()
+        # Only the writer (process 0) deletes or moves checkpoints: the others read the same
+        # shared directory.
+        self.keep, self._deletes = keep, not read_only and distributed.is_writer()
         self._loss: dict[int, float | None] = {}  # eval/loss by epoch, as saved or read
-        if self._prunes:
+        if self._deletes:
             self.prune()
 
     def prune(self) -> None:
@@ -152,7 +153,7 @@ class Checkpointer:
         Only the writer moves it (the other processes of a multi-host run pass over it)."""
         src = os.path.join(self.directory, str(epoch))
         dst = os.path.join(os.path.dirname(self.directory), "damaged_checkpoints", str(epoch))
-        if not self._prunes:
+        if not self._deletes:
             return dst
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.rmtree(dst, ignore_errors=True)
@@ -203,7 +204,7 @@ class Checkpointer:
         own policy passes over those of earlier processes: a resumed run's), then releases the
         manager."""
         self.manager.wait_until_finished()
-        if self._prunes:
+        if self._deletes:
             self.prune()
         self.manager.close()
 
