@@ -194,3 +194,19 @@ def test_tensorboard_event_accumulator_agrees(tmp_path):
         ours["tf2/loss"] == [(0, 0.5), (1, 0.25)]
         and ours["eval/kl"] == _expected(range(5))["eval/kl"]
     )
+
+
+def test_records_are_checksummed_as_tensorboardX_does(tmp_path):
+    """Our record framing (google-crc32c) against tensorboardX's own RecordWriter (its checksum
+    in pure Python): byte for byte, on payloads of many lengths, empty to a figure's size."""
+    from tensorboardX.record_writer import RecordWriter
+
+    rng = np.random.default_rng(0)
+    payloads = [b"", b"a", bytes(range(256)), rng.bytes(50_000)]
+    path = str(tmp_path / "theirs")
+    theirs = RecordWriter(path)
+    for p in payloads:
+        theirs.write(p)
+    theirs.close()
+    with open(path, "rb") as f:
+        assert b"".join(writers.record(p) for p in payloads) == f.read()
