@@ -157,9 +157,11 @@ def test_finishing_runs_says_how_far_it_is(tmp_path, monkeypatch, caplog):
     ]
 
 
-def test_a_reused_layout_is_drawn_once_per_file(tmp_path, monkeypatch):
+def test_a_reused_layout_is_drawn_once_then_only_its_data(tmp_path, monkeypatch):
     """savefig lays out a figure that has a layout engine (even the placeholder tight_layout
-    leaves) with a whole extra drawing pass; a reused layout has none, so one pass per file."""
+    leaves) with a whole extra drawing pass; ours have none: a layout's first file takes one
+    pass, its second one (of the static layer, which is kept), later files none (only the data
+    and what follows it are drawn, `canvas.Template`)."""
     from matplotlib.figure import Figure
 
     images = _inputs(1)
@@ -167,23 +169,21 @@ def test_a_reused_layout_is_drawn_once_per_file(tmp_path, monkeypatch):
     images.x_show = np.random.default_rng(0).uniform(size=(3, 16))
     images.recon_show = images.x_show[::-1]
     images.mse_per_feature = None
-    renderer = Renderer()
-    for inputs in (_inputs(0), images):  # builds every layout
-        figures.write_figures(str(tmp_path / "first"), inputs, renderer)
     passes = []
     draw = Figure.draw
     monkeypatch.setattr(Figure, "draw", lambda fig, r: (passes.append(fig), draw(fig, r))[1])
-    drawn = [
-        *figures.write_figures(str(tmp_path / "a"), _inputs(2), renderer),
-        *figures.write_figures(str(tmp_path / "b"), images, renderer),
-    ]
-    assert sorted({os.path.basename(p) for p in drawn}) == [
-        "codes_2d.png",
-        "learning_curves.png",
-        "recon_per_feature.png",
-        "reconstructions.png",
-    ]
-    assert len(passes) == len(drawn)
+    for inputs, names in (
+        (_inputs(0), ["codes_2d.png", "learning_curves.png", "recon_per_feature.png"]),
+        (images, ["codes_2d.png", "learning_curves.png", "reconstructions.png"]),
+    ):
+        renderer = Renderer()
+        per_file = []
+        for run in range(3):
+            passes.clear()
+            drawn = figures.write_figures(str(tmp_path / f"{run}"), inputs, renderer)
+            assert sorted(os.path.basename(p) for p in drawn) == names
+            per_file.append(len(passes))
+        assert per_file == [3, 3, 0]
 
 
 def test_bars_that_cannot_be_drawn_are_marked(tmp_path, monkeypatch):
@@ -193,9 +193,7 @@ def test_bars_that_cannot_be_drawn_are_marked(tmp_path, monkeypatch):
 
     saved = []
     save = canvas.save
-    monkeypatch.setattr(
-        canvas, "save", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))
-    )
+    monkeypatch.setattr(canvas, "save", lambda t, *a, **k: (saved.append(t.fig), save(t, *a, **k)))
     model = np.array([0.2, 0.1, np.nan, 0.3])
     pca = np.array([1e-3, 1e-9, 0.05, 0.0])  # floor: 0.3 * 1e-6 / 1.5 = 2e-7
     r = Renderer()
@@ -246,9 +244,7 @@ def test_a_figure_file_holds_the_pixels_matplotlib_drew(tmp_path, monkeypatch):
 
     saved = []
     save = canvas.save
-    monkeypatch.setattr(
-        canvas, "save", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))
-    )
+    monkeypatch.setattr(canvas, "save", lambda t, *a, **k: (saved.append(t.fig), save(t, *a, **k)))
     path = str(tmp_path / "bars.png")
     Renderer().per_feature_bars(path, list("abc"), np.ones(3), np.full(3, 0.5), "error", "t")
     canvas = np.asarray(saved[0].canvas.buffer_rgba())
@@ -264,9 +260,7 @@ def test_a_curve_point_without_neighbours_is_drawn_as_a_dot(tmp_path, monkeypatc
 
     saved = []
     save = canvas.save
-    monkeypatch.setattr(
-        canvas, "save", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))
-    )
+    monkeypatch.setattr(canvas, "save", lambda t, *a, **k: (saved.append(t.fig), save(t, *a, **k)))
     units = figures.curve_units("squared error")
     r = Renderer()
     one = [{"epoch": 1, "train/loss": 2.0, "eval/loss": 2.1}]
@@ -300,9 +294,7 @@ def test_a_mosaic_leaves_no_empty_band_around_its_image(tmp_path, monkeypatch):
 
     saved = []
     save = canvas.save
-    monkeypatch.setattr(
-        canvas, "save", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))
-    )
+    monkeypatch.setattr(canvas, "save", lambda t, *a, **k: (saved.append(t.fig), save(t, *a, **k)))
     mosaic = figures.tile(np.random.default_rng(0).uniform(size=(20, 64)), (8, 8), 2, 10)
     Renderer().mosaic(str(tmp_path / "m.png"), mosaic, "validation rows; epoch 2")
     fig = saved[0]

@@ -1,8 +1,9 @@
-"""A matplotlib figure's life in ae_jax: made without pyplot, laid out once, drawn once, saved.
+"""A matplotlib figure's life in ae_jax: made without pyplot, laid out once, then drawn per run.
 
-The renderer (`renderer.py`) builds its layouts with `figure`, fixes them with `fix_layout`
-and writes each run's PNG with `save` (through `png.py`); `few_ticks` and `limits` are the
-axis conventions its figures share.
+The renderer (`renderer.py`) builds its layouts with `figure`, fixes them with `fix_layout`,
+wraps each in a `Template` that names the artists a run changes, and writes each run's PNG with
+`save` (through `png.py`): the first time a whole drawing, later only the changing layer over
+the kept static one. `few_ticks` and `limits` are the axis conventions its figures share.
 """
 
 from typing import Literal
@@ -46,18 +47,85 @@ def fix_layout(fig) -> None:
     fig.set_layout_engine(None)
 
 
-def save(fig, path: str, keep_layout: bool = False) -> None:
-    """Draws the figure once and writes its pixels with `png.write` (savefig's Pillow encoder
-    took a quarter of a figure's time choosing row filters). keep_layout: the constrained
-    layout computed at this first drawing is kept for the next runs' (it costs a third of a
-    bar chart's drawing; only the data changes)."""
+def spines(ax) -> list:
+    return list(ax.spines.values())
+
+
+class Template:
+    """A figure that is drawn again for every run, in two layers.
+
+    The static layer is what no run changes: the figure's and axes' backgrounds, titles, axis
+    labels and tick labels of axes whose limits are fixed, legends outside the axes. It is
+    drawn once, kept as pixels, and pasted back under each later run's dynamic layer: the
+    `dynamic` artists (the data, the axes whose limits follow the data, the spines and legends
+    drawn over the data), drawn in matplotlib's own order (by zorder). Text is most of the cost
+    of drawing a small figure, and most of a figure's text is static: a sweep's later figures
+    cost a fraction of the first (e.g. a learning-curve figure 85 -> ~20 ms).
+
+    Nothing static may lie under a dynamic artist except the axes' background (or the first
+    drawing, a whole one, would differ from the later ones); what fixes the static layer
+    beyond the template's own key (e.g. the epochs a learning curve spans) is passed to `save`
+    as `static`, and a change of it draws the whole figure again.
+    """
+
+    def __init__(self, fig, dynamic, keep_layout: bool = False):
+        self.fig = fig
+        self.dynamic = sorted(dynamic, key=self._drawing_order)
+        self.keep_layout = keep_layout  # fix the layout that the first drawing computes
+        self._static = None  # `static` of the last whole drawing
+        self._background = None  # the static layer's pixels, for that `static`
+
+    def _drawing_order(self, artist) -> tuple:
+        """Where Figure.draw draws `artist`: its figure-level parent (an Axes, or itself) by
+        zorder then place among the figure's children; within an Axes, the same again."""
+        tops = [c for c in self.fig.get_children() if c is not self.fig.patch]
+        for i, top in enumerate(tops):
+            if top is artist:
+                return (top.get_zorder(), i, float("-inf"), -1)
+            kids = top.get_children() if hasattr(top, "get_axes_locator") else []  # an Axes
+            for j, kid in enumerate(kids):
+                if kid is artist:
+                    return (top.get_zorder(), i, kid.get_zorder(), j)
+        raise ValueError(f"{artist!r} is not drawn by its figure or one of its axes")
+
+    def _animate(self, on: bool) -> None:
+        for artist in self.dynamic:
+            artist.set_animated(on)
+
+    def draw(self, static=()) -> None:
+        """Draws the figure on its canvas: whole the first time and whenever `static` changes,
+        else the dynamic layer over the kept static one (kept at the second drawing)."""
+        canvas = self.fig.canvas
+        if self._background is not None and static == self._static:
+            canvas.restore_region(self._background)
+        elif self._static is not None and static == self._static:
+            self._animate(True)  # the second drawing: keep the static layer for the next
+            canvas.draw()
+            self._background = canvas.copy_from_bbox(self.fig.bbox)
+        else:  # whole: the first drawing (it lays the figure out) or a new static layer
+            self._animate(False)
+            self._static, self._background = static, None
+            canvas.draw()
+            if self.keep_layout:
+                fix_layout(self.fig)
+            return
+        for artist in self.dynamic:
+            self.fig.draw_artist(artist)
+
+
+def save(template: Template, path: str, static=()) -> None:
+    """Draws the template (`Template.draw`) and writes its pixels with `png.write` (savefig's
+    Pillow encoder took a quarter of a figure's time choosing row filters)."""
     import matplotlib
 
-    fig.canvas.draw()
+    template.draw(static)
     software = f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/"
-    png.write(path, np.asarray(fig.canvas.buffer_rgba()), fig.dpi, {"Software": software})
-    if keep_layout:
-        fix_layout(fig)
+    png.write(
+        path,
+        np.asarray(template.fig.canvas.buffer_rgba()),
+        template.fig.dpi,
+        {"Software": software},
+    )
 
 
 def limits(lo: float, hi: float, log: bool = False, margin: float = 0.05):

@@ -70,12 +70,18 @@ class Renderer:
                 canvas.few_ticks(ax)
                 ax.set_ylabel(units.get(term, "per example"), fontsize=_FONT)
                 ax.tick_params(labelsize=_FONT)
-            axes[0][0].legend(fontsize=_FONT)
+            legend = axes[0][0].legend(fontsize=_FONT)
             fig.tight_layout()
             canvas.fix_layout(fig)
-            return fig, axes[0], lines
+            # Static: titles, x axes (the epochs: `static` below); the rest follows the data.
+            dynamic = [legend]
+            for ax, pair in zip(axes[0], lines, strict=True):
+                dynamic += [*pair, ax.yaxis, *canvas.spines(ax)]
+            return canvas.Template(fig, dynamic), axes[0], lines
 
-        fig, axes, lines = self._template(("curves", terms, tuple(sorted(units.items()))), build)
+        template, axes, lines = self._template(
+            ("curves", terms, tuple(sorted(units.items()))), build
+        )
         epochs = np.array([r["epoch"] for r in history], float)
         dotted = [False, False]  # train, eval: a dot anywhere (the legend shows one then)
         for ax, term, (train, evaluation) in zip(axes, terms, lines, strict=True):
@@ -96,7 +102,7 @@ class Renderer:
         for handle, dot in zip(axes[0].get_legend().legend_handles, dotted, strict=True):
             handle.set_marker("o" if dot else "None")
             handle.set_markersize(4)
-        canvas.save(fig, path)
+        canvas.save(template, path, static=_epoch_limits(epochs))
 
     # ---- scatter ----
 
@@ -125,18 +131,19 @@ class Renderer:
             fig, axes = canvas.figure((5.2, 4.4))
             ax = axes[0][0]
             kw = {"s": 6, "alpha": 0.7, "linewidths": 0}
+            extra = []  # dynamic besides the points: the colour bar or the legend
             if labels is None:
                 sets = [ax.scatter([], [], **kw)]
             elif continuous:
                 sets = [ax.scatter([0.0], [0.0], c=[0.0], cmap="viridis", **kw)]
-                fig.colorbar(sets[0], ax=ax, label=colour_name)
+                extra.append(fig.colorbar(sets[0], ax=ax, label=colour_name).ax)
             else:
                 cmap = colormaps["tab10" if len(groups) <= 10 else "tab20"]
                 sets = [
                     ax.scatter([], [], color=cmap(i % cmap.N), label=str(v), **kw)
                     for i, v in enumerate(groups)
                 ]
-                ax.legend(
+                legend = ax.legend(
                     fontsize=_FONT,
                     markerscale=2,
                     loc="best",
@@ -144,14 +151,16 @@ class Renderer:
                     title=colour_name,
                     title_fontsize=_FONT,
                 )
+                extra.append(legend)  # placed where the points leave room
             ax.set_xlabel(axis_names[0])
             ax.set_ylabel(axis_names[1])
             fig.subplots_adjust(
                 left=0.14, right=0.96 if not continuous else 0.98, bottom=0.12, top=0.92
             )
-            return fig, ax, sets
+            dynamic = [*sets, *extra, ax.xaxis, ax.yaxis, ax.title, *canvas.spines(ax)]
+            return canvas.Template(fig, dynamic), ax, sets
 
-        fig, ax, sets = self._template(
+        template, ax, sets = self._template(
             ("codes", groups, continuous, tuple(axis_names), colour_name), build
         )
         if labels is None:
@@ -166,7 +175,7 @@ class Renderer:
         ax.set_xlim(*canvas.limits(points[:, 0].min(), points[:, 0].max()))
         ax.set_ylim(*canvas.limits(points[:, 1].min(), points[:, 1].max()))
         ax.set_title(title, fontsize=_FONT + 1)
-        canvas.save(fig, path)
+        canvas.save(template, path)
 
     # ---- bars ----
 
@@ -232,9 +241,12 @@ class Renderer:
             )
             ax.grid(axis="x", alpha=0.3)
             rows = [pos - shift, pos + shift][: len(bars)]  # each container's bar centres
-            return fig, ax, bars, marks, rows
+            # Static: the column names, the title, the legend (above the axes).
+            dynamic = [*(r for c in bars for r in c), *(m for k in marks for m in k.values())]
+            dynamic += [ax.xaxis, *canvas.spines(ax)]
+            return canvas.Template(fig, dynamic, keep_layout=True), ax, bars, marks, rows
 
-        fig, ax, bars, marks, rows = self._template(
+        template, ax, bars, marks, rows = self._template(
             ("bars", names, baseline is not None, value_label, title, log, baseline_label), build
         )
         widths = [np.asarray(model, float)] + (
@@ -257,7 +269,7 @@ class Renderer:
                 points.set_offsets(np.stack([np.full(where.sum(), floor), row[where]], axis=1))
         notes = [f"{_CUT_MARKERS[k][1]} {k}" for k, present in cut.items() if present]
         ax.set_xlabel(value_label + (f"; {', '.join(notes)}" if notes else ""), fontsize=_FONT)
-        canvas.save(fig, path, keep_layout=True)
+        canvas.save(template, path)
 
     # ---- images ----
 
@@ -291,9 +303,11 @@ class Renderer:
             bar = fig.colorbar(im, ax=ax, shrink=min(1.0, 6.0 / max(0.24 * d + 1.4, 1.0)))
             bar.set_label(bar_label, fontsize=_FONT)
             bar.ax.tick_params(labelsize=_FONT)
-            return fig, im
+            # Static: the names on both axes and the title; the colours and their scale change.
+            dynamic = [im, bar.ax, *canvas.spines(ax)]  # the spines are drawn over the image
+            return canvas.Template(fig, dynamic, keep_layout=True), im
 
-        fig, im = self._template(key, build)
+        template, im = self._template(key, build)
         im.set_data(np.asarray(values).T)
         finite = values[np.isfinite(values)]
         if symmetric:
@@ -302,7 +316,7 @@ class Renderer:
         elif finite.size:
             lo, hi = float(finite.min()), float(finite.max())
             im.set_clim(lo, hi if hi > lo else lo + 1.0)
-        canvas.save(fig, path)
+        canvas.save(template, path)
 
     def mosaic(
         self, path: str, image: np.ndarray, title: str, extent=None, axis_names=None
@@ -339,10 +353,12 @@ class Renderer:
             else:
                 ax.set_axis_off()
             ax.set_title(title, fontsize=_FONT + 1)
-            return fig, im
+            # Static: the title; the axes follow `extent` (a latent grid's span) when drawn.
+            dynamic = [im, ax.xaxis, ax.yaxis, *canvas.spines(ax)] if axis_names else [im]
+            return canvas.Template(fig, dynamic), im
 
-        fig, im = self._template(key, build)
+        template, im = self._template(key, build)
         im.set_data(np.clip(image, 0, 1))
         if extent is not None:
             im.set_extent(extent)
-        canvas.save(fig, path)
+        canvas.save(template, path)

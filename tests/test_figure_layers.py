@@ -1,0 +1,88 @@
+"""Figures drawn in two layers (`canvas.Template`: a kept static layer, the data drawn over it)
+are the figures a whole drawing gives, pixel for pixel, for every kind of figure, over runs
+whose data, limits, markers, labels and spans change."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ae_jax.evaluation import canvas, figures
+from ae_jax.evaluation.renderer import Renderer
+
+
+def _history(epochs: int, scale: float, gap: bool = False) -> list[dict]:
+    return [
+        {
+            "epoch": e,
+            "train/loss": scale / e,
+            "train/recon": scale / e - 0.1,
+            "train/kl": 0.0,
+            "eval/loss": np.nan if gap and e % 2 == 0 else 1.1 * scale / e,
+            "eval/recon": 1.1 * scale / e - 0.1,
+            "eval/kl": 0.0,
+        }
+        for e in range(1, epochs + 1)
+    ]
+
+
+def _runs():
+    """(renderer method, args per run): each kind of figure, drawn again and again."""
+    rng = np.random.default_rng(0)
+    units = figures.curve_units("squared error")
+    curves = [(_history(5, s), units) for s in (2.0, 30.0, 0.01)]
+    curves += [(_history(3, 1.0), units), (_history(3, 5.0, gap=True), units)]  # new epochs
+    curves += [(_history(1, 1.0), units), (_history(5, 2.0), units)]
+    names = ("pc1", "pc2")
+    codes = [
+        (rng.normal(size=(50, 2)) * s, names, rng.integers(0, 3, 50), "t", 10, "label")
+        for s in (1.0, 100.0, 0.001)
+    ]
+    codes += [
+        (rng.normal(size=(50, 2)), names, rng.uniform(0, s, 50), "t", 10, "x") for s in (1, 9, 1e4)
+    ]
+    codes += [(rng.normal(size=(50, 2)) * s, names, None, "t", 10) for s in (1, 3, 5)]
+    cols = [f"column {i}" for i in range(6)]
+    bars = [
+        (cols, rng.uniform(0.01, 1, 6) * s, rng.uniform(0.01, 1, 6), "error", "t", True)
+        for s in (1.0, 1e3, 1e-3)
+    ]
+    cut = np.array([0.2, 0.0, np.nan, 0.3, 1e-12, 0.5])
+    bars += [(cols, cut, rng.uniform(0.01, 1, 6), "error", "t", True)]  # markers appear
+    bars += [(cols, rng.uniform(0, 1, 6), rng.uniform(0, 1, 6), "accuracy", "t", False, "m")] * 3
+    heat = [
+        (rng.normal(size=(4, 6)) * s, cols, ["z0", "z1", "z2", "z3"], "t", "RdBu_r", True, "c")
+        for s in (1.0, 50.0, 0.02)
+    ]
+    mosaics = [
+        (rng.uniform(size=(30, 40)), "grid", (-s, s, -2 * s, 2 * s), ("z0", "z1"))
+        for s in (1.0, 3.0, 0.5)
+    ]
+    mosaics += [(rng.uniform(size=(16, 48)), "rows") for _ in range(3)]
+    return {
+        "learning_curves": curves,
+        "codes_2d": codes,
+        "per_feature_bars": bars,
+        "heatmap": heat,
+        "mosaic": mosaics,
+    }
+
+
+@pytest.mark.parametrize("method", sorted(_runs()))
+def test_layered_figures_equal_whole_drawings(tmp_path, monkeypatch, method):
+    templates = []
+    save = canvas.save
+    monkeypatch.setattr(canvas, "save", lambda t, *a, **k: (templates.append(t), save(t, *a, **k)))
+    renderer = Renderer()
+    for i, args in enumerate(_runs()[method]):
+        path = str(tmp_path / f"{i}.png")
+        getattr(renderer, method)(path, *args)
+        with Image.open(path) as im:
+            layered = np.asarray(im)
+        template = templates[-1]
+        for artist in template.dynamic:  # the same figure, every artist drawn by Figure.draw
+            artist.set_animated(False)
+        template.fig.canvas.draw()
+        whole = np.asarray(template.fig.canvas.buffer_rgba())
+        assert layered.shape == whole.shape, (method, i)
+        differ = np.any(layered != whole, axis=-1)
+        assert not differ.any(), f"{method}, run {i}: {differ.sum()} pixels differ"
