@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
@@ -65,25 +64,49 @@ def whole(tmp_path_factory):
     return path
 
 
+# The train command, signalled by itself once its second checkpoint is on disk: a kill at a known
+# moment (epoch 4 of 16), however fast or slow the machine.
+SIGNALLED_AFTER_TWO_CHECKPOINTS = """
+import os, sys
+from ae_jax.commands import main
+from ae_jax.training.checkpoint import Checkpointer
+
+save, saved = Checkpointer.save, []
+
+
+def save_then_signal(self, epoch, *args, **kwargs):
+    save(self, epoch, *args, **kwargs)
+    saved.append(epoch)
+    if len(saved) == 2:
+        self.manager.wait_until_finished()
+        os.kill(os.getpid(), int(os.environ["SIGNAL"]))
+
+
+Checkpointer.save = save_then_signal
+main(["train", *sys.argv[1:]])
+"""
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_killed_then_rerun_equals_uninterrupted(sig, whole, tmp_path):
     killed = tmp_path / "killed"
-    p = _launch(killed)
-    deadline = time.time() + 120
-    # Kill once at least two checkpoints exist and training is still going.
-    while time.time() < deadline:
-        ckdir = killed / "checkpoints"
-        done = [d for d in os.listdir(ckdir) if d.isdigit()] if ckdir.exists() else []
-        if len(done) >= 2 or p.poll() is not None:
-            break
-        time.sleep(0.05)
-    assert p.poll() is None, "the run finished before it could be killed; make it longer"
-    p.send_signal(sig)
-    _, err = p.communicate(timeout=60)
+    p = subprocess.Popen(
+        [sys.executable, "-c", SIGNALLED_AFTER_TWO_CHECKPOINTS, f"--workdir={killed}", *ARGS],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "SIGNAL": str(int(sig))},
+    )
+    _, err = p.communicate(timeout=300)
+    ckdir = killed / "checkpoints"
+    assert {"2", "4"} <= set(os.listdir(ckdir)), err[-3000:]
     assert not (killed / "summary.json").exists()
     if sig == signal.SIGTERM:  # A clean stop: checkpoint saved, told how to resume.
         assert p.returncode == 128 + signal.SIGTERM
         assert "stopped by SIGTERM after epoch" in err and "run the same command again" in err
+    else:
+        assert p.returncode == -signal.SIGKILL, err[-3000:]
 
     resumed = _launch(killed).communicate(timeout=300)[1]
     assert "resuming from the epoch-" in resumed, resumed[-2000:]

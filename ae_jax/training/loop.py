@@ -289,9 +289,6 @@ def train(
             if (every and epoch % every == 0) or epoch == epochs or all_stopped:
                 _save_all(runs, states, epoch)
                 saved_epoch = epoch
-                for r in runs:  # Everything up to a checkpoint must survive a kill.
-                    assert r.tb is not None  # opened above, before the first epoch
-                    r.tb.flush()
             if writer:
                 chunking.Partial.remove(workdirs)
             if all_stopped:
@@ -365,6 +362,12 @@ def _record_epoch(runs, epoch, step, train_m, eval_m, div, epoch_s, n_train, fil
 
 
 def _save_all(runs: list[Run], states, epoch: int) -> None:
+    """Saves each run's state at `epoch`, once the TensorBoard points up to it are on disk: a
+    resumed run redoes only the epochs after its checkpoint, so those before must survive a
+    kill however soon after the (asynchronous) save it comes."""
+    for r in runs:
+        assert r.tb is not None  # opened by train, before the first epoch
+        r.tb.flush()
     host = distributed.fetch(states)  # Every process takes part in a gather ...
     if not distributed.is_writer():  # ... and one writes.
         return
