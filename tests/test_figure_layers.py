@@ -86,3 +86,27 @@ def test_layered_figures_equal_whole_drawings(tmp_path, monkeypatch, method):
         assert layered.shape == whole.shape, (method, i)
         differ = np.any(layered != whole, axis=-1)
         assert not differ.any(), f"{method}, run {i}: {differ.sum()} pixels differ"
+
+
+@pytest.mark.parametrize("layers, passes", [(16, [1, 1, 1, 0, 1, 0]), (2, [1, 1, 1, 0, 1, 1])])
+def test_a_static_layer_is_kept_per_value_and_the_least_recently_used_dropped(
+    tmp_path, monkeypatch, layers, passes
+):
+    """Runs whose value axes snap to the same limits share one static layer: a layout's first
+    file is a whole drawing, each new set of limits draws its static layer once (a pass of
+    Figure.draw), a set seen before draws none. Past `Template.LAYERS` layers the least
+    recently used is dropped, and drawn again when its limits come back."""
+    from matplotlib.figure import Figure
+
+    monkeypatch.setattr(canvas.Template, "LAYERS", layers)
+    counted = []
+    draw = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda fig, r: (counted.append(fig), draw(fig, r))[1])
+    units = figures.curve_units("squared error")
+    renderer = Renderer()
+    per_file = []
+    for i, scale in enumerate([2.0, 30.0, 2.0, 30.0, 0.01, 2.0]):  # A B A B C A
+        counted.clear()
+        renderer.learning_curves(str(tmp_path / f"{i}.png"), _history(5, scale), units)
+        per_file.append(len(counted))
+    assert per_file == passes

@@ -195,15 +195,15 @@ def test_bars_that_cannot_be_drawn_are_marked(tmp_path, monkeypatch):
     save = canvas.save
     monkeypatch.setattr(canvas, "save", lambda t, *a, **k: (saved.append(t.fig), save(t, *a, **k)))
     model = np.array([0.2, 0.1, np.nan, 0.3])
-    pca = np.array([1e-3, 1e-9, 0.05, 0.0])  # floor: 0.3 * 1e-6 / 1.5 = 2e-7
+    pca = np.array([1e-3, 1e-9, 0.05, 0.0])  # floor: 0.3e-6 / 1.5 = 2e-7 -> the tick 1e-7
     r = Renderer()
     r.per_feature_bars(str(tmp_path / "a.png"), list("abcd"), model, pca, "error", "t", True)
     ax = saved[-1].axes[0]
     marks = [c.get_offsets() for c in ax.collections]  # model: below, NaN; PCA: below, NaN
     assert [len(m) for m in marks] == [0, 1, 2, 0]
     bar_rows = [[rect.get_y() + rect.get_height() / 2 for rect in c] for c in ax.containers]
-    np.testing.assert_allclose(marks[1], [[2e-7, bar_rows[0][2]]])  # the model's NaN, row c
-    np.testing.assert_allclose(marks[2], [[2e-7, bar_rows[1][1]], [2e-7, bar_rows[1][3]]])
+    np.testing.assert_allclose(marks[1], [[1e-7, bar_rows[0][2]]])  # the model's NaN, row c
+    np.testing.assert_allclose(marks[2], [[1e-7, bar_rows[1][1]], [1e-7, bar_rows[1][3]]])
     assert ax.get_xlabel() == "error; \u25c0 value below the axis, \u00d7 not a number"
     # The same layout for the next run, with every value drawable: no marker, no note.
     r.per_feature_bars(

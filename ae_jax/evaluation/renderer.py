@@ -70,19 +70,22 @@ class Renderer:
                 canvas.few_ticks(ax)
                 ax.set_ylabel(units.get(term, "per example"), fontsize=_FONT)
                 ax.tick_params(labelsize=_FONT)
+                ax.set_axisbelow(True)  # the axes are static: drawn before (under) the curves
             legend = axes[0][0].legend(fontsize=_FONT)
             fig.tight_layout()
             canvas.fix_layout(fig)
-            # Static: titles, x axes (the epochs: `static` below); the rest follows the data.
+            # Static: titles and axes (the epochs and the snapped y limits: `static` below);
+            # the curves, the legend placed where they leave room and the spines over them.
             dynamic = [legend]
             for ax, pair in zip(axes[0], lines, strict=True):
-                dynamic += [*pair, ax.yaxis, *canvas.spines(ax)]
+                dynamic += [*pair, *canvas.spines(ax)]
             return canvas.Template(fig, dynamic), axes[0], lines
 
         template, axes, lines = self._template(
             ("curves", terms, tuple(sorted(units.items()))), build
         )
         epochs = np.array([r["epoch"] for r in history], float)
+        y_limits = []
         dotted = [False, False]  # train, eval: a dot anywhere (the legend shows one then)
         for ax, term, (train, evaluation) in zip(axes, terms, lines, strict=True):
             y_train = np.array([r.get(f"train/{term}", np.nan) for r in history], float)
@@ -98,11 +101,13 @@ class Renderer:
             both = np.concatenate([y_train, y_eval])
             both = both[np.isfinite(both)]
             ax.set_xlim(*_epoch_limits(epochs))
-            ax.set_ylim(*canvas.limits(both.min(), both.max()) if both.size else (-1, 1))
+            span = canvas.limits(both.min(), both.max()) if both.size else (-1.0, 1.0)
+            y_limits.append(canvas.snapped(ax.yaxis.get_major_locator(), *span))
+            ax.set_ylim(*y_limits[-1])
         for handle, dot in zip(axes[0].get_legend().legend_handles, dotted, strict=True):
             handle.set_marker("o" if dot else "None")
             handle.set_markersize(4)
-        canvas.save(template, path, static=_epoch_limits(epochs))
+        canvas.save(template, path, static=(_epoch_limits(epochs), tuple(y_limits)))
 
     # ---- scatter ----
 
@@ -154,10 +159,12 @@ class Renderer:
                 extra.append(legend)  # placed where the points leave room
             ax.set_xlabel(axis_names[0])
             ax.set_ylabel(axis_names[1])
+            ax.set_axisbelow(True)  # the axes are static: drawn before (under) the points
             fig.subplots_adjust(
                 left=0.14, right=0.96 if not continuous else 0.98, bottom=0.12, top=0.92
             )
-            dynamic = [*sets, *extra, ax.xaxis, ax.yaxis, ax.title, *canvas.spines(ax)]
+            # Static: the axes (their snapped limits) and the title (`static` below).
+            dynamic = [*sets, *extra, *canvas.spines(ax)]
             return canvas.Template(fig, dynamic), ax, sets
 
         template, ax, sets = self._template(
@@ -172,10 +179,12 @@ class Renderer:
         else:
             for collection, v in zip(sets, groups, strict=True):
                 collection.set_offsets(points[labels == v])
-        ax.set_xlim(*canvas.limits(points[:, 0].min(), points[:, 0].max()))
-        ax.set_ylim(*canvas.limits(points[:, 1].min(), points[:, 1].max()))
+        x = canvas.limits(points[:, 0].min(), points[:, 0].max())
+        y = canvas.limits(points[:, 1].min(), points[:, 1].max())
+        ax.set_xlim(*canvas.snapped(ax.xaxis.get_major_locator(), *x))
+        ax.set_ylim(*canvas.snapped(ax.yaxis.get_major_locator(), *y))
         ax.set_title(title, fontsize=_FONT + 1)
-        canvas.save(template, path)
+        canvas.save(template, path, static=(ax.get_xlim(), ax.get_ylim(), title))
 
     # ---- bars ----
 
@@ -240,10 +249,12 @@ class Renderer:
                 fontsize=_FONT, ncols=2, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False
             )
             ax.grid(axis="x", alpha=0.3)
+            ax.set_axisbelow(True)  # the axes and grid are static: drawn under the bars
             rows = [pos - shift, pos + shift][: len(bars)]  # each container's bar centres
-            # Static: the column names, the title, the legend (above the axes).
+            # Static: the column names, the title, the legend (above the axes), the value axis
+            # (its snapped limits and label: `static` below).
             dynamic = [*(r for c in bars for r in c), *(m for k in marks for m in k.values())]
-            dynamic += [ax.xaxis, *canvas.spines(ax)]
+            dynamic += canvas.spines(ax)
             return canvas.Template(fig, dynamic, keep_layout=True), ax, bars, marks, rows
 
         template, ax, bars, marks, rows = self._template(
@@ -258,7 +269,8 @@ class Renderer:
             every = every[np.isfinite(every) & (every > 0)]
             top = float(every.max()) if every.size else 1.0
             floor = max(float(every.min()) if every.size else 1e-3, top * 1e-6) / 1.5
-            ax.set_xlim(floor, top * 1.5)
+            floor, right = canvas.snapped(ax.xaxis.get_major_locator(), floor, top * 1.5)
+            ax.set_xlim(floor, right)
         cut = {kind: False for kind in _CUT_MARKERS}
         for container, by_kind, row, w in zip(bars, marks, rows, widths, strict=True):
             for rect, value in zip(container, np.maximum(np.nan_to_num(w), floor), strict=True):
@@ -269,7 +281,7 @@ class Renderer:
                 points.set_offsets(np.stack([np.full(where.sum(), floor), row[where]], axis=1))
         notes = [f"{_CUT_MARKERS[k][1]} {k}" for k, present in cut.items() if present]
         ax.set_xlabel(value_label + (f"; {', '.join(notes)}" if notes else ""), fontsize=_FONT)
-        canvas.save(template, path)
+        canvas.save(template, path, static=(ax.get_xlim(), ax.get_xlabel()))
 
     # ---- images ----
 
