@@ -199,7 +199,7 @@ def train(
     engine = prog.engine
     states = place.per_model(engine_lib.init_many(prog.init, hypers, startup.init_progress(stop)))
     hyper = place.per_model(objective.stack_hypers(hypers))
-    n_params = engine_lib.count_params(jax.tree.map(lambda a: a[0], states.params))
+    n_params = engine_lib.count_params(states.params) // k  # shapes only: nothing computed
     logging.info(
         "%d model(s) %s, %d parameters each, %d features, %d train / %d val rows, batch %d "
         "(%d steps/epoch), ready in %.2f s",
