@@ -137,9 +137,10 @@ def save(template: Template, path: str, static=()) -> None:
 
 
 def snapped(locator, lo: float, hi: float) -> tuple[float, float]:
-    """(lo, hi) widened to the nearest ticks `locator` (an axis's major tick locator) puts at
-    or beyond them: an axis that ends on ticks, whose limits many runs share (so does the
-    static layer drawn for them: `Template`). (lo, hi) itself where no tick lies beyond."""
+    """(lo, hi) rounded out to the nearest ticks `locator` (an axis's major tick locator) puts
+    at or beyond them for that span: round limits, which many runs share (and so the static
+    layer drawn for them: `Template`). The axis drawn over the rounded span may tick at a
+    coarser step, so it need not end on a tick. An end with no tick beyond it stays."""
     ticks = np.asarray(locator.tick_values(lo, hi), float)
     below, above = ticks[ticks <= lo], ticks[ticks >= hi]
     return (
