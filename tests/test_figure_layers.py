@@ -88,17 +88,22 @@ def test_layered_figures_equal_whole_drawings(tmp_path, monkeypatch, method):
         assert not differ.any(), f"{method}, run {i}: {differ.sum()} pixels differ"
 
 
-@pytest.mark.parametrize("layers, passes", [(16, [1, 1, 1, 0, 1, 0]), (2, [1, 1, 1, 0, 1, 1])])
+@pytest.mark.parametrize(
+    "layers, megabytes, passes",
+    [(16, 64, [1, 1, 1, 0, 1, 0]), (2, 64, [1, 1, 1, 0, 1, 1]), (16, 3, [1, 1, 1, 1, 1, 1])],
+)
 def test_a_static_layer_is_kept_per_value_and_the_least_recently_used_dropped(
-    tmp_path, monkeypatch, layers, passes
+    tmp_path, monkeypatch, layers, megabytes, passes
 ):
     """Runs whose value axes snap to the same limits share one static layer: a layout's first
     file is a whole drawing, each new set of limits draws its static layer once (a pass of
-    Figure.draw), a set seen before draws none. Past `Template.LAYERS` layers the least
+    Figure.draw), a set seen before draws none. Past `Template.LAYERS` layers, or past
+    `LAYER_BYTES` of them (this figure's layer is 1.7 MB: one fits in 3 MB), the least
     recently used is dropped, and drawn again when its limits come back."""
     from matplotlib.figure import Figure
 
     monkeypatch.setattr(canvas.Template, "LAYERS", layers)
+    monkeypatch.setattr(canvas.Template, "LAYER_BYTES", megabytes * 2**20)
     counted = []
     draw = Figure.draw
     monkeypatch.setattr(Figure, "draw", lambda fig, r: (counted.append(fig), draw(fig, r))[1])

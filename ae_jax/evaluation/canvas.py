@@ -69,11 +69,12 @@ class Template:
     (`set_axisbelow`). What fixes the static layer beyond the template's own key (the epochs a
     learning curve spans, the limits its value axes snapped to, a label that changes) is
     passed to `save` as `static`: a template keeps the static layers of the last `LAYERS`
-    values it saw (a sweep's runs share a few: `snapped` limits), and draws a new one when it
-    meets a new value.
+    values it saw (a sweep's runs share a few: `snapped` limits), as many as fit in
+    `LAYER_BYTES` (at least one), and draws a new one when it meets a new value.
     """
 
-    LAYERS = 16  # a curve figure's layer is ~2.6 MB of pixels
+    LAYERS = 16  # a learning-curve figure's layer is ~2.6 MB of pixels ...
+    LAYER_BYTES = 64 * 2**20  # ... the bars of 784 features' ~100 MB: then one is kept
 
     def __init__(self, fig, dynamic, keep_layout: bool = False):
         self.fig = fig
@@ -112,7 +113,9 @@ class Template:
                 artist.set_animated(True)
             canvas.draw()  # the static layer alone
             layer = canvas.copy_from_bbox(self.fig.bbox)
-            if len(self._layers) >= self.LAYERS:
+            size = 4 * int(self.fig.bbox.width) * int(self.fig.bbox.height)  # RGBA bytes
+            keep = max(1, min(self.LAYERS, self.LAYER_BYTES // max(size, 1)))
+            while len(self._layers) >= keep:
                 del self._layers[next(iter(self._layers))]  # the least recently used
         else:
             canvas.restore_region(layer)
