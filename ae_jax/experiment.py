@@ -188,8 +188,18 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter) -> 
         ]
         if all(done):  # Finished by another process meanwhile.
             return cast(list[dict], done)  # all(done): none of them is None
+        curves: dict[str, dict] = {}  # per workdir: its learning curves, being drawn
+
+        def draw_curves(runs: list[loop.Run]) -> None:
+            """Training has ended: the curves are drawn while the checkpoints are written."""
+            if distributed.is_writer() and configs[0].train.figures:
+                unit = figure_data.RECON_UNITS[configs[0].loss.recon]
+                for r in runs:
+                    out = os.path.join(r.workdir, workdir_lib.FIGURES)
+                    curves[r.workdir] = writer.start(figures_lib.curves(out, r.history, unit))
+
         with StopRequests() as stop:
-            trained = loop.train(configs, workdirs, ds, stop, programs)
+            trained = loop.train(configs, workdirs, ds, stop, programs, draw_curves)
             summaries, jobs = _evaluate(trained, stop)
         if distributed.is_writer():
             for r, summary, metrics, inputs in jobs:
@@ -198,7 +208,10 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter) -> 
                     writer.submit(finish, [])
                 else:
                     writer.submit_figures(
-                        os.path.join(r.workdir, workdir_lib.FIGURES), inputs, finish
+                        os.path.join(r.workdir, workdir_lib.FIGURES),
+                        inputs,
+                        finish,
+                        curves.get(r.workdir),
                     )
             # The locks are released once every run of the group is marked done.
             writer.submit(locks.pop_all().close)

@@ -284,6 +284,37 @@ def test_figure_workers_start_only_when_a_run_draws_figures(tmp_path, monkeypatc
     assert (tmp_path / "on" / "figures" / "learning_curves.png").stat().st_size > 0
 
 
+def test_learning_curves_are_drawn_while_the_last_checkpoint_is_written(tmp_path, monkeypatch):
+    events, drawn = [], []
+    save, start = Checkpointer.save, figure_writer.FigureWriter.start
+    draw = figure_writer.FigureWriter._draw
+
+    def logged_draw(self, job):
+        drawn.append(os.path.basename(job.path))
+        return draw(self, job)
+
+    def logged_save(self, epoch, *args):
+        events.append(f"save {epoch}")
+        return save(self, epoch, *args)
+
+    def logged_start(self, jobs):
+        events.extend(f"start {os.path.basename(j.path)}" for j in jobs)
+        return start(self, jobs)
+
+    monkeypatch.setattr(Checkpointer, "save", logged_save)
+    monkeypatch.setattr(figure_writer.FigureWriter, "start", logged_start)
+    monkeypatch.setattr(figure_writer.FigureWriter, "_draw", logged_draw)
+    overrides = {"train.epochs": 2, "train.checkpoint_every": 1}
+    c = _sparse_config(**overrides, **{"train.figures": True, "eval.at_end": True})
+    _train(c, tmp_path / "run")
+    assert events == ["save 1", "start learning_curves.png", "save 2"]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "done"
+    figures = sorted(os.listdir(tmp_path / "run" / "figures"))
+    assert sorted(drawn) == figures and "learning_curves.png" in figures  # each drawn once
+    listed = json.loads((tmp_path / "run" / "eval.json").read_text())["figures"]
+    assert sorted(os.path.basename(f) for f in listed) == figures
+
+
 @pytest.mark.parametrize("checkpoint_every", [1, 10])  # 10: no checkpoint before the stop
 def test_stop_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, caplog, checkpoint_every):
     c = _sparse_config(

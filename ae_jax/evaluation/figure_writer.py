@@ -141,13 +141,27 @@ class FigureWriter:
         finally:
             self._slots.put(slot)
 
+    def start(self, jobs: list[figures.Drawing]) -> dict[str, concurrent.futures.Future]:
+        """Starts drawing `jobs` now, ahead of their run's `submit_figures` (which is given
+        what this returns): a run's learning curves, while its checkpoints are written."""
+        return {job.path: self._drawing.submit(self._draw, job) for job in jobs}
+
     def submit_figures(
-        self, out_dir: str, inputs: figures.FigureInputs, then: Callable[[list[str]], None]
+        self,
+        out_dir: str,
+        inputs: figures.FigureInputs,
+        then: Callable[[list[str]], None],
+        started: dict[str, concurrent.futures.Future] | None = None,
     ) -> None:
-        """Draws `inputs` into `out_dir`; then calls `then(paths)` on the finishing thread,
-        after every job submitted before it."""
+        """Draws `inputs` into `out_dir` (all but the figures `started` already draws); then
+        calls `then(paths)` on the finishing thread, after every job submitted before it."""
         self._runs[0] += 1
-        drawn = [self._drawing.submit(self._draw, job) for job in figures.plan(out_dir, inputs)]
+        started = dict(started or {})
+        drawn = [
+            started.pop(job.path, None) or self._drawing.submit(self._draw, job)
+            for job in figures.plan(out_dir, inputs)
+        ]
+        drawn += started.values()  # none unless the plan changed its mind: still waited for
 
         def finish() -> None:
             paths = [f.result() for f in drawn]

@@ -145,15 +145,22 @@ class Drawing:
         return self.path
 
 
+def curves(out_dir: str, history: list[dict] | None, recon_unit: str) -> list[Drawing]:
+    """The learning curves alone (none for a run that diverged in its first epoch): they need
+    only the history, so they can be drawn as soon as training ends (`plan` includes them)."""
+    if not history:
+        return []
+    path = os.path.join(out_dir, "learning_curves.png")
+    return [Drawing(path, "learning_curves", (list(history), curve_units(recon_unit)))]
+
+
 def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
     """The figures of one run, in the order they are listed in the module docstring."""
-    todo: list[Drawing] = []
+    todo: list[Drawing] = curves(out_dir, f.history, f.recon_unit)
 
     def add(name: str, method: str, *args) -> None:
         todo.append(Drawing(os.path.join(out_dir, name), method, args))
 
-    if f.history:  # A run that diverged in its first epoch has no curve to draw.
-        add("learning_curves.png", "learning_curves", f.history, curve_units(f.recon_unit))
     shape = f.image_shape if displayable(f.image_shape) else None
     if f.codes is not None:
         what = "posterior means" if f.is_vae else "codes"

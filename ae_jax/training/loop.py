@@ -156,9 +156,18 @@ def _compile(cfg, ds, k, terms, place, hypers, x_train_d, xv, mv, cache) -> _Com
 
 
 def train(
-    configs: list, workdirs: list[str], ds: Dataset, stop, cache: ProgramCache | None = None
+    configs: list,
+    workdirs: list[str],
+    ds: Dataset,
+    stop,
+    cache: ProgramCache | None = None,
+    ended: Callable[[list[Run]], None] | None = None,
 ) -> Trained:
-    """Trains the group (see the module docstring); call with every workdir's lock held."""
+    """Trains the group (see the module docstring); call with every workdir's lock held.
+
+    `ended(runs)` is called once the last epoch is recorded (every run's history complete),
+    before its checkpoints are written: the caller can start work that needs only the history.
+    """
     cfg, k = configs[0], len(configs)
     writer = distributed.is_writer()
     n_train = ds.train.shape[0]
@@ -287,6 +296,8 @@ def train(
             all_stopped = not any(r.running for r in runs)
             every = cfg.train.checkpoint_every
             if (every and epoch % every == 0) or epoch == epochs or all_stopped:
+                if ended is not None and (epoch == epochs or all_stopped):
+                    ended(runs)
                 _save_all(runs, states, epoch)
                 saved_epoch = epoch
             if writer:
