@@ -158,7 +158,7 @@ class FigureWriter:
         self._runs[0] += 1
         started = dict(started or {})
         drawn = [
-            started.pop(job.path, None) or self._drawing.submit(self._draw, job)
+            started.pop(job.path) if job.path in started else self._drawing.submit(self._draw, job)
             for job in figures.plan(out_dir, inputs)
         ]
         drawn += started.values()  # none unless the plan changed its mind: still waited for
