@@ -119,6 +119,20 @@ def test_worker_processes_draw_what_this_process_draws(tmp_path):
         np.testing.assert_array_equal(_pixels(a), _pixels(b))
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/environ"), reason="reads /proc")
+def test_workers_run_with_one_blas_thread(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "8")  # the user's setting, for their process
+    with figure_writer.FigureWriter(workers=1) as writer:
+        (slot,) = writer._all
+        writer.submit_figures(str(tmp_path), _inputs(), lambda paths: None)
+        writer.wait()  # drawn by the worker: it is running (its environment readable)
+        assert slot.worker is not None and slot.worker.poll() is None
+        with open(f"/proc/{slot.worker.pid}/environ", "rb") as f:
+            env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+    assert env[b"OPENBLAS_NUM_THREADS"] == env[b"MKL_NUM_THREADS"] == b"1"
+    assert env[b"JAX_PLATFORMS"] == b"cpu"
+
+
 def test_a_failed_drawing_is_raised_by_wait(tmp_path):
     bad = _inputs()
     bad.labels = np.array([0, 1, 0])  # 3 labels for 40 codes: fails inside the worker
