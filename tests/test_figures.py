@@ -175,7 +175,8 @@ def test_a_reused_layout_is_drawn_once_then_only_its_data(tmp_path, monkeypatch)
     """savefig lays out a figure that has a layout engine (even the placeholder tight_layout
     leaves) with a whole extra drawing pass; ours have none: a layout's first file takes one
     pass, its second one (of the static layer, which is kept), later files none (only the data
-    and what follows it are drawn, `canvas.Template`)."""
+    and what follows it are drawn, `canvas.Template`). Per figure: the learning curves' panels
+    (loss and recon here) are figures of their own, so theirs take two."""
     from matplotlib.figure import Figure
 
     images = _inputs(1)
@@ -197,7 +198,7 @@ def test_a_reused_layout_is_drawn_once_then_only_its_data(tmp_path, monkeypatch)
             drawn = figures.write_figures(str(tmp_path / f"{run}"), inputs, renderer)
             assert sorted(os.path.basename(p) for p in drawn) == names
             per_file.append(len(passes))
-        assert per_file == [3, 3, 0]
+        assert per_file == [4, 4, 0]
 
 
 def test_bars_that_cannot_be_drawn_are_marked(tmp_path, monkeypatch):
@@ -241,6 +242,12 @@ def test_png_writer_gives_back_the_pixels_the_dpi_and_the_text(tmp_path):
         np.testing.assert_array_equal(np.asarray(im), rgba)
         assert im.info["Software"] == "test"
         np.testing.assert_allclose(im.info["dpi"], (150, 150), atol=0.02)  # 5906 dots per metre
+    side_by_side = str(tmp_path / "row.png")  # a list: its images left to right
+    png.write(side_by_side, [rgba[:, :2], rgba[:, 2:3], rgba[:, 3:]], 150)
+    with Image.open(side_by_side) as im:
+        np.testing.assert_array_equal(np.asarray(im), rgba)
+    with pytest.raises(ValueError, match="one height"):
+        png.encode([rgba, rgba[1:]], 150)
     with pytest.raises(ValueError, match=r"\(H, W, 4\) uint8"):
         png.encode(rgba[..., :3], 150)
     with pytest.raises(ValueError, match=r"non-empty"):
@@ -273,8 +280,12 @@ def test_a_curve_point_without_neighbours_is_drawn_as_a_dot(tmp_path, monkeypatc
     from ae_jax.evaluation import canvas
 
     saved = []
-    save = canvas.save
-    monkeypatch.setattr(canvas, "save", lambda t, *a, **k: (saved.append(t.fig), save(t, *a, **k)))
+    save_row = canvas.save_row
+    monkeypatch.setattr(
+        canvas,
+        "save_row",
+        lambda panels, path: (saved.append(panels[0][0].fig), save_row(panels, path)),
+    )
     units = figures.curve_units("squared error")
     r = Renderer()
     one = [{"epoch": 1, "train/loss": 2.0, "eval/loss": 2.1}]

@@ -127,16 +127,22 @@ class Template:
 def save(template: Template, path: str, static=()) -> None:
     """Draws the template (`Template.draw`) and writes its pixels with `png.write` (savefig's
     Pillow encoder took a quarter of a figure's time choosing row filters)."""
+    save_row([(template, static)], path)
+
+
+def save_row(panels: list[tuple[Template, tuple]], path: str) -> None:
+    """Draws each (template, static) pair, as `save` does one, and writes their pixels side
+    by side, left to right, as one PNG; the templates' figures are of one height and dpi."""
     import matplotlib
 
-    template.draw(static)
+    pixels = []
+    for template, static in panels:
+        template.draw(static)
+        pixels.append(np.asarray(template.fig.canvas.buffer_rgba()))
+    if len({t.fig.dpi for t, _ in panels}) != 1:
+        raise ValueError("figures written side by side must be of one dpi")
     software = f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/"
-    png.write(
-        path,
-        np.asarray(template.fig.canvas.buffer_rgba()),
-        template.fig.dpi,
-        {"Software": software},
-    )
+    png.write(path, pixels, panels[0][0].fig.dpi, {"Software": software})
 
 
 def snapped(locator, lo: float, hi: float) -> tuple[float, float]:

@@ -35,13 +35,17 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def encode(rgba: np.ndarray, dpi: float, text: dict[str, str] | None = None) -> bytes:
-    """The PNG file of `rgba` ((H, W, 4) uint8), its physical size `dpi` dots per inch, with
+def encode(rgba, dpi: float, text: dict[str, str] | None = None) -> bytes:
+    """The PNG file of `rgba` ((H, W, 4) uint8, or a list of such arrays of one height: the
+    image of them side by side, left to right), its physical size `dpi` dots per inch, with
     Latin-1 `text` chunks (key -> value, as matplotlib writes its "Software" key)."""
-    rgba = np.asarray(rgba)
-    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8 or 0 in rgba.shape:
+    panels = [np.asarray(p) for p in (rgba if isinstance(rgba, list | tuple) else [rgba])]
+    for p in panels:
+        if p.ndim != 3 or p.shape[2] != 4 or p.dtype != np.uint8 or 0 in p.shape:
+            raise ValueError(f"expected a non-empty (H, W, 4) uint8 array, got {p.shape} {p.dtype}")
+    if not panels or len({p.shape[0] for p in panels}) != 1:
         raise ValueError(
-            f"expected a non-empty (H, W, 4) uint8 array, got {rgba.shape} {rgba.dtype}"
+            f"expected images of one height, got heights {[p.shape[0] for p in panels]}"
         )
     if not (np.isfinite(dpi) and 0 < dpi < 1e6):
         raise ValueError(f"dpi must be a positive number of dots per inch, got {dpi!r}")
@@ -51,9 +55,13 @@ def encode(rgba: np.ndarray, dpi: float, text: dict[str, str] | None = None) -> 
                 f"a PNG text chunk needs a 1-79 character key and a value, both Latin-1 "
                 f"without NUL: {key!r}"
             )
-    h, w, _ = rgba.shape
-    rows = np.zeros((h, 1 + 4 * w), np.uint8)  # each row: filter type 0 (none), its pixels
-    rows[:, 1:] = rgba.reshape(h, 4 * w)
+    h, w = panels[0].shape[0], sum(p.shape[1] for p in panels)
+    rows = np.empty((h, 1 + 4 * w), np.uint8)  # each row: filter type 0 (none), its pixels
+    rows[:, 0] = 0
+    x = 1
+    for p in panels:
+        rows[:, x : x + 4 * p.shape[1]] = p.reshape(h, -1)
+        x += 4 * p.shape[1]
     per_metre = round(dpi / _METRE)
     parts = [
         _SIGNATURE,
@@ -69,7 +77,7 @@ def encode(rgba: np.ndarray, dpi: float, text: dict[str, str] | None = None) -> 
     return b"".join(parts)
 
 
-def write(path: str, rgba: np.ndarray, dpi: float, text: dict[str, str] | None = None) -> None:
+def write(path: str, rgba, dpi: float, text: dict[str, str] | None = None) -> None:
     """Writes `encode(rgba, dpi, text)` to `path`."""
     data = encode(rgba, dpi, text)
     with open(path, "wb") as f:
