@@ -73,7 +73,7 @@ class Template:
     `LAYER_BYTES` (at least one), and draws a new one when it meets a new value.
     """
 
-    LAYERS = 16  # a learning-curve figure's layer is ~2.6 MB of pixels ...
+    LAYERS = 16  # a learning-curve panel's layer is ~0.9 MB of pixels ...
     LAYER_BYTES = 64 * 2**20  # ... the bars of 784 features' ~100 MB: then one is kept
 
     def __init__(self, fig, dynamic, keep_layout: bool = False):
