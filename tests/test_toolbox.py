@@ -221,6 +221,25 @@ def test_importing_ae_jax_leaves_matplotlib_backend_alone():
     assert out == "svg"
 
 
+def test_a_command_process_collects_garbage_again_once_its_modules_are_imported():
+    """`ae-jax` keeps the garbage collector off while the subcommand's modules import, then
+    freezes what was made (so collections skip it) and turns the collector back on for the
+    run (here a stand-in run that reports both)."""
+    code = (
+        "import gc, json; import ae_jax.commands as c\n"
+        "def run(argv, imported):\n"
+        "    seen = [gc.isenabled()]; imported(); seen += [gc.isenabled(), gc.get_freeze_count()]\n"
+        "    print(json.dumps(seen), flush=True)\n"
+        "c.run = run\n"
+        "c.main(['train'])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    before, after, frozen = json.loads(out)
+    assert (before, after) == (False, True) and frozen > 10_000
+
+
 def test_loading_a_run_prints_no_library_warnings(tmp_path):
     c = multi.apply_overrides(
         seed_sparse.get_config(), {"train.epochs": 1, "eval.at_end": False, "train.figures": False}
