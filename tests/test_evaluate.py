@@ -180,6 +180,20 @@ def test_iwae_is_exact_for_a_linear_gaussian_vae_with_its_true_posterior():
     np.testing.assert_allclose(bound, exact, atol=2e-4)
 
 
+def test_iwae_bound_does_not_depend_on_rows_per_batch(vae_run):
+    """Each row draws its samples from its own number, so batching changes no number (a
+    config may pick its rows per batch for memory and speed: conv_vae_digits uses 8)."""
+    tm = ae_jax.load(vae_run)
+    x = evaluate.evaluation_data(tm).x[:45]  # 45 rows: 8 and 16 leave a padded last batch
+    args = (jax.random.PRNGKey(5), tm.config.loss.recon, tm.config.loss.obs_std)
+    per = {
+        r: passes.iwae_bound(tm.model, tm.params, x, 20, *args, rows_per_batch=r)
+        for r in (8, 16, 45)
+    }
+    np.testing.assert_allclose(per[8], per[45], rtol=1e-6)
+    np.testing.assert_allclose(per[16], per[45], rtol=1e-6)
+
+
 def test_iwae_k1_is_the_elbo_and_the_bound_grows_with_k(vae_run):
     tm = ae_jax.load(vae_run)
     x = evaluate.evaluation_data(tm).x
