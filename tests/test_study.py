@@ -17,6 +17,7 @@ from ae_jax.configs import seed_vae
 from ae_jax.evaluation import evaluate, figure_writer
 from ae_jax.sweeps import overrides as multi
 from ae_jax.sweeps import runner
+from ae_jax.training import chunking
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
 
@@ -285,9 +286,14 @@ def test_figure_workers_start_only_when_a_run_draws_figures(tmp_path, monkeypatc
 
 
 def test_learning_curves_are_drawn_while_the_last_checkpoint_is_written(tmp_path, monkeypatch):
+    """... and the last epoch's line is printed before the (seconds-long, for 64 runs) saves."""
     events, drawn = [], []
     save, start = Checkpointer.save, figure_writer.FigureWriter.start
-    draw = figure_writer.FigureWriter._draw
+    draw, log_epoch = figure_writer.FigureWriter._draw, chunking.log_epoch
+
+    def logged_epoch(epoch, *args):
+        events.append(f"log {epoch}")
+        return log_epoch(epoch, *args)
 
     def logged_draw(self, job):
         drawn.append(os.path.basename(job.path))
@@ -304,10 +310,11 @@ def test_learning_curves_are_drawn_while_the_last_checkpoint_is_written(tmp_path
     monkeypatch.setattr(Checkpointer, "save", logged_save)
     monkeypatch.setattr(figure_writer.FigureWriter, "start", logged_start)
     monkeypatch.setattr(figure_writer.FigureWriter, "_draw", logged_draw)
+    monkeypatch.setattr(chunking, "log_epoch", logged_epoch)
     overrides = {"train.epochs": 2, "train.checkpoint_every": 1}
     c = _sparse_config(**overrides, **{"train.figures": True, "eval.at_end": True})
     _train(c, tmp_path / "run")
-    assert events == ["save 1", "start learning_curves.png", "save 2"]
+    assert events == ["log 1", "save 1", "log 2", "start learning_curves.png", "save 2"]
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "done"
     figures = sorted(os.listdir(tmp_path / "run" / "figures"))
     assert sorted(drawn) == figures and "learning_curves.png" in figures  # each drawn once

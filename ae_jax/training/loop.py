@@ -294,10 +294,22 @@ def train(
                 files,
             )
             all_stopped = not any(r.running for r in runs)
+            if epoch % cfg.train.log_every == 0 or epoch == epochs or all_stopped:
+                elapsed = time.perf_counter() - t_loop
+                chunking.log_epoch(
+                    epoch,
+                    epochs,
+                    runs,
+                    n_train * k / epoch_s,
+                    0.0 if all_stopped else elapsed / (epoch - start) * (epochs - epoch),
+                )
             every = cfg.train.checkpoint_every
             if (every and epoch % every == 0) or epoch == epochs or all_stopped:
-                if ended is not None and (epoch == epochs or all_stopped):
-                    ended(runs)
+                if epoch == epochs or all_stopped:
+                    if ended is not None:
+                        ended(runs)
+                    if cfg.train.checkpoints and writer:
+                        logging.info("saving the final checkpoint of %d run(s) ...", k)
                 _save_all(runs, states, epoch)
                 saved_epoch = epoch
             if writer:
@@ -308,15 +320,6 @@ def train(
                 if saved_epoch != epoch:
                     _save_all(runs, states, epoch)
                 raise Interrupted(stop.signum, f"after epoch {epoch}")
-            if epoch % cfg.train.log_every == 0 or epoch == epochs:
-                elapsed = time.perf_counter() - t_loop
-                chunking.log_epoch(
-                    epoch,
-                    epochs,
-                    runs,
-                    n_train * k / epoch_s,
-                    elapsed / (epoch - start) * (epochs - epoch),
-                )
         if saved_epoch != epoch and any(r.running for r in runs):
             _save_all(runs, states, epoch)
     except Interrupted:
