@@ -253,13 +253,18 @@ def test_processes_writing_one_json_file_at_once(tmp_path):
     assert os.listdir(tmp_path) == ["sweep.json"]  # no temporary file left behind
 
 
-def _fake_sweep(root, runs: list[tuple[dict, str | None, dict]], config: dict | None = None):
+def _fake_sweep(
+    root, runs: list[tuple[dict, str | None, dict]], config: dict | None = None, evals=None
+):
     """A sweep directory without training: (overrides, summary status or None, numbers) per
-    run. sweep.json says every run is pending, as a killed sweep leaves it."""
+    run, and each run's eval.json (`evals`, if given). sweep.json says every run is pending, as
+    a killed sweep leaves it."""
     entries = []
     for i, (overrides, status, values) in enumerate(runs):
         name = f"run{i}"
         os.makedirs(root / "runs" / name)
+        if evals is not None:
+            (root / "runs" / name / "eval.json").write_text(json.dumps(evals[i]))
         if status is not None:
             summary = {"status": status, **values}
             (root / "runs" / name / "summary.json").write_text(json.dumps(summary))
@@ -310,6 +315,20 @@ def test_report_counts_what_it_averages(tmp_path):
     assert "| 2.0 | 3 | 1 | 5 (n = 1, 1 not finite) | 0 ± 0 (n = 2) |" in md
     assert "| 0.1 | 2 | 0 | 2 ± 1.4 | 0 ± 0 |" in md
     assert "5 finished runs of the 6 the sweep lists (the others unfinished), 2 settings" in md
+
+
+def test_report_counts_a_null_of_eval_json_as_not_finite(tmp_path):
+    """eval.json is strict JSON: a NaN bound is written as null. It is one of the setting's
+    values that was not finite, not a run that has no such metric."""
+    done = ({"lr": 0.1, "train.seed": 0}, "done", {}), ({"lr": 0.1, "train.seed": 1}, "done", {})
+    evals = [{"vae/iwae": -10.0, "pca/note": "text"}, {"vae/iwae": None, "pca/note": "text"}]
+    _fake_sweep(
+        tmp_path, list(done) + [({"lr": 0.1, "train.seed": 2}, "done", {})], evals=evals + [{}]
+    )  # the third run's evaluation has no such key
+    row = report.write_report(str(tmp_path), ["vae/iwae"])["rows"][0]
+    assert (row["seeds"], row["vae/iwae n"], row["vae/iwae not finite"]) == (3, 1, 1)
+    assert row["vae/iwae mean"] == -10.0
+    assert "-10 (n = 1, 1 not finite)" in (tmp_path / "report.md").read_text()
 
 
 def test_raising_epochs_on_a_finished_sweep_continues_its_runs(tmp_path):

@@ -99,7 +99,10 @@ def collect(workdir: str) -> tuple[list[dict], int]:
         for name in (workdir_lib.SUMMARY, workdir_lib.EVAL):
             if os.path.exists(os.path.join(run_dir, name)):
                 with open(os.path.join(run_dir, name)) as f:
-                    values.update({k: v for k, v in json.load(f).items() if _is_number(v)})
+                    loaded = json.load(f)
+                if name == workdir_lib.EVAL:  # strict JSON: a number that was not finite is null
+                    loaded = {k: math.nan if v is None else v for k, v in loaded.items()}
+                values.update({k: v for k, v in loaded.items() if _is_number(v)})
         config = workdir_lib.saved_config(run_dir) or {}
         rows.append(
             {
