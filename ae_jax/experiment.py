@@ -30,7 +30,7 @@ from ae_jax.evaluation import evaluate, figure_data
 from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation.figure_writer import FigureWriter
 from ae_jax.models import model_from_config
-from ae_jax.training import distributed, group, loop, resources
+from ae_jax.training import distributed, group, loop, resources, startup
 from ae_jax.training.signals import Interrupted, StopRequests
 
 
@@ -103,6 +103,7 @@ def train_group(
     _check_fits(configs, ds)
     for w in workdirs:
         workdir_lib.prepare(w, ds.num_features, ds.columns)
+        startup.check_same_data(w, ds)
     finished = [
         None if e else workdir_lib.finished_summary(w)
         for e, w in zip(extends, workdirs, strict=True)

@@ -7,7 +7,7 @@ import sys
 from ae_jax import sweeps
 from ae_jax.errors import UserError
 from ae_jax.sweeps import runner
-from tests.bad_inputs import _run
+from tests.bad_inputs import _ROWS, _csv, _run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -68,8 +68,20 @@ def _no_metrics(d):
     return _run(d)
 
 
+def _data_edited(d):
+    _csv(d, "a,b\n" + _ROWS)
+    return _csv(d, "a,b\n" + _ROWS.replace("0,0\n", "-5,0\n", 1))  # a's minimum moved
+
+
+def _data_grown(d):
+    _csv(d, "a,b\n" + _ROWS)
+    return _csv(d, "a,b\n" + _ROWS + _ROWS[:40])  # more rows, every value in range
+
+
 CASES = [
     ("rerun with another config", _drift),
+    ("rerun on a data file edited since", _data_edited),
+    ("rerun on a data file grown since", _data_grown),
     ("rerun with fewer epochs", _fewer_epochs),
     ("more epochs under a length-dependent schedule", _longer_cosine),
     ("damaged config.json", _broken_config_json),

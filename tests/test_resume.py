@@ -20,6 +20,7 @@ from ae_jax.evaluation import evaluate
 from ae_jax.training import writers
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.workdir import WorkdirLock
+from tests.bad_inputs import _cfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = [
@@ -229,3 +230,29 @@ def test_a_diverged_runs_evaluation_names_the_step_its_parameters_precede(tmp_pa
     assert m["diverged_step"] == summary["diverged_step"]
     again = evaluate.evaluate_workdir(str(tmp_path), figures=False)
     assert again["diverged_step"] == summary["diverged_step"]
+
+
+def _snapshot(root) -> dict:
+    return {
+        os.path.relpath(os.path.join(d, f), root): open(os.path.join(d, f), "rb").read()
+        for d, _, files in os.walk(root)
+        for f in files
+        if f != workdir_lib.LOCK
+    }
+
+
+def test_a_rerun_on_data_that_changed_is_refused_and_changes_nothing(tmp_path):
+    """A file grown since (every value in range, so the same scaling) would otherwise resume
+    training on another split, and overwrite preprocessor.json; evaluation refuses it too."""
+    rows = "".join(f"{i},{i % 7}\n" for i in range(20))
+    data, run = tmp_path / "data.csv", str(tmp_path / "run")
+    data.write_text("a,b\n" + rows)
+    experiment.train_and_evaluate(_cfg(data__path=str(data)), run)
+    before = _snapshot(run)
+    data.write_text("a,b\n" + rows + rows[:40])
+    longer = _cfg(data__path=str(data), train__epochs=2)  # would continue training
+    with pytest.raises(UserError, match=r"changed since it was trained: its split had 16 "):
+        experiment.train_and_evaluate(longer, run)
+    assert _snapshot(run) == before
+    with pytest.raises(UserError, match=r"changed since training: its split had 16 training"):
+        evaluate.evaluate_workdir(run)

@@ -7,7 +7,7 @@ from ae_jax.data.columns import MISSING
 from ae_jax.data.dataset import Dataset
 from ae_jax.data.load import as_labels, load_dataset
 from ae_jax.data.preprocess import Preprocessor
-from ae_jax.data.preprocess_io import load_preprocessor, save_preprocessor
+from ae_jax.data.preprocess_io import difference, load_preprocessor, save_preprocessor
 from ae_jax.data.tables import (
     BUNDLED,
     CATEGORICAL,
@@ -31,6 +31,7 @@ __all__ = [
     "Preprocessor",
     "Table",
     "as_labels",
+    "difference",
     "load_dataset",
     "load_preprocessor",
     "read_table",

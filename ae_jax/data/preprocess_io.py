@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
+
 from ae_jax.data.cells import quote_names
 from ae_jax.data.preprocess import Preprocessor
 from ae_jax.errors import UserError
@@ -76,3 +78,17 @@ def load_preprocessor(path: str) -> Preprocessor:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"preprocessor file {path!r} is not valid JSON ({e})") from None
     return from_dict(d)
+
+
+def difference(a: Preprocessor, b: Preprocessor) -> str:
+    """'' when a and b transform rows alike, else the name of the first field that differs."""
+    da, db = to_dict(a), to_dict(b)
+    for key in sorted(da.keys() | db.keys()):
+        if key in ("offset", "scale"):
+            va, vb = np.asarray(da.get(key)), np.asarray(db.get(key))
+            # The JSON round trip of a float64 is exact; the tolerance only forgives last ulps.
+            if va.shape != vb.shape or not np.allclose(va, vb, rtol=1e-9, atol=0.0):
+                return key
+        elif da.get(key) != db.get(key):
+            return key
+    return ""

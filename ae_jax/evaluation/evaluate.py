@@ -39,11 +39,11 @@ import numpy as np
 from ae_jax import data as data_lib
 from ae_jax import models
 from ae_jax import workdir as workdir_lib
-from ae_jax.data import images, preprocess_io
+from ae_jax.data import images
 from ae_jax.errors import UserError
 from ae_jax.evaluation import bounds, figure_data, passes, statistics, trained
 from ae_jax.evaluation import figures as figures_lib
-from ae_jax.training import group, writers
+from ae_jax.training import group, startup, writers
 
 EVAL_FILE = workdir_lib.EVAL
 
@@ -78,20 +78,6 @@ class EvalData:
 # ---- data ----------------------------------------------------------------------------------
 
 
-def _preprocessor_difference(a: data_lib.Preprocessor, b: data_lib.Preprocessor) -> str:
-    """'' when a and b transform rows alike, else the name of the first field that differs."""
-    da, db = preprocess_io.to_dict(a), preprocess_io.to_dict(b)
-    for key in sorted(da.keys() | db.keys()):
-        if key in ("offset", "scale"):
-            va, vb = np.asarray(da.get(key)), np.asarray(db.get(key))
-            # The JSON round trip of a float64 is exact; the tolerance only forgives last ulps.
-            if va.shape != vb.shape or not np.allclose(va, vb, rtol=1e-9, atol=0.0):
-                return key
-        elif da.get(key) != db.get(key):
-            return key
-    return ""
-
-
 def _run_dataset(tm: trained.TrainedModel) -> data_lib.Dataset:
     """The run's own data, split and preprocessed again; refuses data that changed since."""
     source = tm.config.data.path or f"bundled data set {tm.config.data.name!r}"
@@ -103,11 +89,10 @@ def _run_dataset(tm: trained.TrainedModel) -> data_lib.Dataset:
             f"({source}): {e}. Pass --data=FILE to evaluate on rows of another file "
             "with the run's saved preprocessing."
         ) from None
-    differs = _preprocessor_difference(ds.preprocessor, tm.preprocessor)
-    if differs:
+    change = startup.data_change(ds, tm.preprocessor, tm.dataset_info)
+    if change:
         raise UserError(
-            f"the data of {tm.workdir!r} ({source}) changed since training: preprocessing fitted "
-            f"on it now differs from the saved preprocessor.json in {differs!r}, so the "
+            f"the data of {tm.workdir!r} ({source}) changed since training: {change}, so the "
             "validation split cannot be rebuilt. Pass --data=FILE to evaluate on a file "
             "transformed with the saved preprocessing."
         )

@@ -1,5 +1,6 @@
-"""What a group run does before its first epoch: find the checkpoint to resume from, restore
-it (setting aside damaged ones), record the resolved config, and report initialisation.
+"""What a group run does before its first epoch: refuse a workdir whose run was trained on other
+data, find the checkpoint to resume from, restore it (setting aside damaged ones), record the
+resolved config, and report initialisation.
 
 `runs` are `loop.Run` records: their config, workdir, checkpointer and history.
 """
@@ -13,10 +14,42 @@ import numpy as np
 from absl import logging
 
 from ae_jax import workdir as workdir_lib
-from ae_jax.data import Dataset, save_preprocessor
+from ae_jax.data import Dataset, Preprocessor, difference, load_preprocessor, save_preprocessor
 from ae_jax.errors import UserError
 from ae_jax.training.checkpoint import DamagedCheckpoint
 from ae_jax.training.signals import Interrupted
+
+
+def data_change(ds: Dataset, saved: Preprocessor, info: dict) -> str:
+    """'' when `ds` is the data a run was trained on, else how it differs: its split sizes
+    (`info`: config.json's "dataset") or the preprocessing fitted on it (`saved`)."""
+    then, now = (info.get("n_train"), info.get("n_val")), (len(ds.train), len(ds.val))
+    if None not in then and then != now:
+        return (
+            f"its split had {then[0]} training / {then[1]} validation rows, and now has "
+            f"{now[0]} / {now[1]}"
+        )
+    field = difference(ds.preprocessor, saved)
+    if field:
+        return f"the preprocessing fitted on it now differs from the saved preprocessor.json in {field!r}"
+    return ""
+
+
+def check_same_data(workdir: str, ds: Dataset) -> None:
+    """Refuses to resume (or reuse) a run on data other than its own: a file edited or grown
+    since would otherwise continue training on other rows and overwrite preprocessor.json."""
+    path = os.path.join(workdir, workdir_lib.PREPROCESSOR)
+    config = os.path.join(workdir, workdir_lib.CONFIG)
+    if not (os.path.exists(path) and os.path.exists(config)):
+        return
+    info = workdir_lib.read_json(config, "the run's config", "use a new --workdir")
+    change = data_change(ds, load_preprocessor(path), info.get("dataset", {}))
+    if change:
+        raise UserError(
+            f"workdir {workdir!r} holds a run whose data ({ds.name!r}) changed since it was "
+            f"trained: {change}. Run it on the data it was trained on, or train into a new "
+            "--workdir; nothing in the workdir was changed."
+        )
 
 
 def resume_epoch(runs: list) -> int:
