@@ -6,6 +6,7 @@ import json
 import ml_collections
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 
 from ae_jax import data
 from ae_jax.data import preprocess_io, scaling
@@ -306,7 +307,15 @@ def test_bundled_sets():
     ds = data.load_dataset(cfg(name="digits", scaling="none"))
     assert len(ds.train) + len(ds.val) == 1797 and ds.num_features == 64
     assert ds.image_shape == (8, 8) and ds.columns[63] == "pixel_63"
-    assert ds.train.min() >= 0 and ds.train.max() <= 1 and ds.train.max() == 1
+    # Pixel counts 0..16 divided by 16 under every scaling but "standard": never each pixel
+    # by its own range (a border pixel lit at most 3/16 in training would reach 2.67).
+    counts = load_digits().data
+    np.testing.assert_array_equal(ds.val, (counts[ds.val_indices] / 16).astype(np.float32))
+    np.testing.assert_array_equal(data.load_dataset(cfg(name="digits")).val, ds.val)
+    standard = data.load_dataset(cfg(name="digits", scaling="standard"))
+    train = counts[standard.train_indices]
+    expected = (counts[standard.val_indices] - train.mean()) / train.std()  # one channel
+    np.testing.assert_allclose(standard.val, expected, rtol=1e-5, atol=1e-6)
     assert set(ds.labels_train) == set(range(10))
     binary = data.load_dataset(cfg(name="digits", scaling="none", binarize="fixed"))
     np.testing.assert_array_equal(binary.train, (ds.train > 0.5).astype(np.float32))

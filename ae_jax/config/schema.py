@@ -88,9 +88,10 @@ def default_config() -> ml_collections.ConfigDict:
         label_column="",
         keep_label=False,  # also use the label column as a feature
         categorical="ordinal",  # string columns -> ordinal codes | onehot
-        # minmax | standard | none, fitted on the training split only. Image sets: minmax and
-        # none both divide by 255 (per-pixel min-max would blow up the near-constant border
-        # pixels); standard uses one mean and std per colour channel.
+        # minmax | standard | none, fitted on the training split only. Pixel data (image sets,
+        # uint8 arrays, the bundled digits): minmax and none both divide by the largest
+        # intensity, 255 (digits: 16), as per-pixel min-max would blow up the near-constant
+        # border pixels; standard uses one mean and std per colour channel.
         scaling="minmax",
         val_fraction=0.2,  # held-out share, split deterministically by `split_seed`
         split_seed=0,

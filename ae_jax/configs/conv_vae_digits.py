@@ -19,8 +19,8 @@ channels; 2x2 -> 4x4 -> 8x8) and a 3x3 convolution to the logits of 1 channel.
   VAE already shows the 2-D picture. For the latent-manifold figure add
   `--config.model.latent_dim=2`.
 - Bernoulli likelihood (BCE from logits) on the grey levels, as the seed's VAE.
-- data.scaling='none': data.py already scales the digits to [0, 1] (pixel / 16); min-max
-  scaling per pixel would stretch the rarely lit border pixels to full range.
+- data.scaling='none': the digits are pixel data, counts divided by 16 into [0, 1] (so under
+  'minmax' too: never min-max per pixel, which would stretch the rarely lit border pixels).
 - Batch 32 and 150 epochs: ~6,700 adam steps; eval/loss still creeps down but gains little.
 """
 

@@ -69,15 +69,15 @@ def scale_pixels(p: Preprocessor, pixels: np.ndarray) -> np.ndarray:
 
 
 def pixel_scaling(
-    x_train: np.ndarray, n_features: int, channels: int, scaling: str
+    x_train: np.ndarray, n_features: int, channels: int, scaling: str, pixel_max: int = 255
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Offset and scale of uint8 pixel features: one mean and std per colour channel for
-    'standard', else division by 255 (never per-pixel min-max: near-constant border pixels
-    would blow up)."""
+    """Offset and scale of pixel features 0..pixel_max: one mean and std per colour channel
+    for 'standard', else division by pixel_max (never per-pixel min-max: near-constant border
+    pixels would blow up)."""
     if scaling == "standard":
         mean, std = _pixel_stats(x_train, channels)
         return np.tile(mean, n_features // channels), np.tile(std, n_features // channels)
-    return np.zeros(n_features), np.full(n_features, 255.0)
+    return np.zeros(n_features), np.full(n_features, float(pixel_max))
 
 
 def _pixel_stats(pixels: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarray]:

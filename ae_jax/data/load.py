@@ -4,7 +4,8 @@ A bundled scikit-learn set, a user file (`.csv` / `.tsv` with a header row, `.pa
 `.npz`) or an image set (`ae_jax.data.images`) is split into train and validation rows, and one
 `Preprocessor` is fitted on the TRAIN rows. Rows with missing values are refused, dropped
 before the split, or imputed (data.missing). Pixel data (uint8 arrays, or any numbers with
-data.image_shape set) is divided by 255 like the image sets, never scaled per column. Every
+data.image_shape set: 0..255; the bundled digits: 0..16) is divided by its largest intensity
+like the image sets, never scaled per column. Every
 user mistake raises `UserError` naming the field, file, column, row and value, before any
 training starts.
 """
@@ -157,11 +158,14 @@ def _pixels(
     scaling: str,
     label: str,
     options: dict[str, Any],
+    pixel_max: int,
+    declared: bool,
 ) -> tuple[Preprocessor, np.ndarray]:
-    """Pixel data: the Preprocessor that divides by 255 (scaling "standard": per-channel
-    statistics), as `images.load_image_dataset` does, and the (N, D) uint8 pixels."""
+    """Pixel data, whole intensities 0..pixel_max: the Preprocessor that divides by pixel_max
+    (scaling "standard": per-channel statistics), as `images.load_image_dataset` does, and the
+    (N, D) uint8 pixels. `declared`: data.image_shape gave `shape`, so it must fit."""
     d = len(features.columns)
-    if shape is not None and math.prod(shape) != d:
+    if declared and shape is not None and math.prod(shape) != d:
         raise UserError(
             f"data.image_shape {shape} holds {math.prod(shape)} pixels, but "
             f"{features.source} has {d} feature columns"
@@ -181,21 +185,21 @@ def _pixels(
             raise UserError(
                 f"{features.source}: data.image_shape {shape} marks pixel data, but "
                 f"column(s) {quote_names(text)} hold text, not numbers; expected "
-                "pixel intensities 0..255 in every feature column"
+                f"pixel intensities 0..{pixel_max} in every feature column"
             )
-        bad = np.argwhere((encoded < 0) | (encoded > 255) | (encoded != np.round(encoded)))
+        bad = np.argwhere((encoded < 0) | (encoded > pixel_max) | (encoded != np.round(encoded)))
         if bad.size:
             r, j = (int(v) for v in bad[0])
             raise UserError(
                 f"{features.source}: column {features.columns[j]!r} has "
                 f"{encoded[r, j]:.6g} at {features.where([r])}, but pixel data (data.image_shape "
-                f"{shape}) holds whole numbers 0..255, divided by 255; expected such intensities:"
-                " for features already scaled, leave data.image_shape=() (a 3-D (N, H, W) array "
-                "still keeps its image shape)"
+                f"{shape}) holds whole numbers 0..{pixel_max}, divided by {pixel_max}; expected "
+                "such intensities: for features already scaled, leave data.image_shape=() "
+                "(a 3-D (N, H, W) array still keeps its image shape)"
             )
         x = encoded.astype(np.uint8)
-    channels = shape[2] if shape is not None and len(shape) == 3 else 1
-    offset, scale = images.pixel_scaling(x[train_idx], d, channels, scaling)
+    channels = shape[2] if shape is not None and len(shape) == 3 and d % shape[2] == 0 else 1
+    offset, scale = images.pixel_scaling(x[train_idx], d, channels, scaling, pixel_max)
     p = Preprocessor(
         features.columns,
         ["numeric"] * d,
@@ -275,9 +279,12 @@ def load_dataset(cfg: Any) -> Dataset:
             table = dataclasses.replace(
                 table,
                 values=[
-                    (v > images.THRESHOLD).astype(np.float32) if c.startswith("pixel_") else v
+                    (v / table.pixel_max > images.THRESHOLD).astype(np.float32)
+                    if c.startswith("pixel_")
+                    else v
                     for c, v in zip(table.columns, table.values, strict=True)
                 ],
+                pixel_max=1,
             )
     if label_column == NO_LABEL:  # no label at all: a bundled set's target is no feature
         label = ""
@@ -306,10 +313,19 @@ def load_dataset(cfg: Any) -> Dataset:
     shape = image_shape or table.image_shape
     labels = as_labels(table.column(label)) if label else None
     rows = table.row_index if table.row_index is not None else np.arange(table.num_rows)
-    source, pixels = table.source, table.pixels
+    source, pixel_max = table.source, table.pixel_max
     del table  # the raw columns live on in `features` until they are encoded
-    if pixels or image_shape:
-        p, x = _pixels(features, shape, train_pos, scaling, kept_label, options)
+    if pixel_max or image_shape:
+        p, x = _pixels(
+            features,
+            shape,
+            train_pos,
+            scaling,
+            kept_label,
+            options,
+            pixel_max or 255,
+            bool(image_shape),
+        )
         del features
         train, val = images.scale_pixels(p, x[train_pos]), images.scale_pixels(p, x[val_pos])
     else:

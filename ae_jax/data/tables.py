@@ -48,8 +48,10 @@ class Table:
         image_shape: per-row image shape of a flattened image array, else None.
         default_label: label column used when the config names none: "y" for npz files with
             such an array, "target" for bundled sets, "" otherwise.
-        pixels: the features are pixel intensities 0..255 (a uint8 array): `load_dataset`
-            divides them by 255 instead of scaling each column.
+        pixel_max: the features are whole pixel intensities 0..pixel_max (255: a uint8
+            array; 16: the bundled digits' counts): `load_dataset` divides them by it (or,
+            data.scaling='standard', by one mean and std per colour channel), never scaling
+            each pixel by its own range. 0: not known to be pixels.
     """
 
     source: str
@@ -59,7 +61,7 @@ class Table:
     row_index: np.ndarray | None = None
     image_shape: tuple[int, ...] | None = None
     default_label: str = ""
-    pixels: bool = False
+    pixel_max: int = 0
 
     @property
     def num_rows(self) -> int:
@@ -239,7 +241,7 @@ def _read_arrays(full: str, shown: str, ext: str, npz_key: str, label_column: st
         values,
         image_shape=image_shape,
         default_label=label_key,
-        pixels=x.dtype == np.uint8,
+        pixel_max=255 if x.dtype == np.uint8 else 0,
     )
 
 
@@ -249,8 +251,8 @@ def bundled(name: str) -> Table:
 
     if name == "digits":
         bunch = datasets.load_digits()
-        # Pixels are counts 0..16; dividing puts them in [0, 1] like any image intensity.
-        x, columns, image_shape = bunch.data / 16.0, [f"pixel_{j}" for j in range(64)], (8, 8)
+        # Pixels are counts 0..16: divided by 16, they are intensities in [0, 1].
+        x, columns, image_shape = bunch.data, [f"pixel_{j}" for j in range(64)], (8, 8)
     else:
         bunch = datasets.load_breast_cancer()
         x, columns, image_shape = bunch.data, [str(c) for c in bunch.feature_names], None
@@ -260,4 +262,5 @@ def bundled(name: str) -> Table:
         list(x.T) + [bunch.target],
         image_shape=image_shape,
         default_label="target",
+        pixel_max=16 if name == "digits" else 0,
     )
