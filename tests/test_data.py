@@ -319,6 +319,9 @@ def test_bundled_sets():
     assert set(ds.labels_train) == set(range(10))
     binary = data.load_dataset(cfg(name="digits", scaling="none", binarize="fixed"))
     np.testing.assert_array_equal(binary.train, (ds.train > 0.5).astype(np.float32))
+    # The threshold is part of the saved preprocessing: new rows are binarised alike.
+    new_rows = binary.preprocessor.transform(counts[binary.val_indices])
+    np.testing.assert_array_equal(new_rows, binary.val)
     np.testing.assert_array_equal(binary.labels_val, ds.labels_val)
     bc = data.load_dataset(cfg(name="breast_cancer"))
     assert len(bc.train) + len(bc.val) == 569 and bc.num_features == 30
@@ -405,6 +408,10 @@ def _error_files(tmp_path):
             r"'breast_cancer' is not one",
         ),
         (dict(name="digits", binarize="dynamic"), r"data.name 'digits' is not one"),
+        (
+            dict(name="digits", binarize="fixed", scaling="standard"),
+            r"needs pixels in \[0, 1\], but data.scaling='standard' centres them",
+        ),
         (dict(path="ok.csv", binarize="dynamic"), r"data.path 'ok.csv' is not one"),
         (dict(path="ok.csv", binarize="random"), r"data.binarize 'random' is not supported"),
         (dict(path="ok.csv", limit=-3), r"data.limit must be a non-negative integer .*got -3"),

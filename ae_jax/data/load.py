@@ -12,7 +12,6 @@ training starts.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from typing import Any
@@ -160,10 +159,12 @@ def _pixels(
     options: dict[str, Any],
     pixel_max: int,
     declared: bool,
+    threshold: float | None,
 ) -> tuple[Preprocessor, np.ndarray]:
     """Pixel data, whole intensities 0..pixel_max: the Preprocessor that divides by pixel_max
-    (scaling "standard": per-channel statistics), as `images.load_image_dataset` does, and the
-    (N, D) uint8 pixels. `declared`: data.image_shape gave `shape`, so it must fit."""
+    (scaling "standard": per-channel statistics) and thresholds (data.binarize='fixed'), as
+    `images.load_image_dataset` does, and the (N, D) uint8 pixels. `declared`:
+    data.image_shape gave `shape`, so it must fit."""
     d = len(features.columns)
     if declared and shape is not None and math.prod(shape) != d:
         raise UserError(
@@ -209,6 +210,7 @@ def _pixels(
         scale=scale,
         label_column=label,
         fill=fill,
+        threshold=threshold,
         **{k: options[k] for k in ("na_values", "missing", "thousands")},
     )
     return p, x
@@ -268,6 +270,11 @@ def load_dataset(cfg: Any) -> Dataset:
             f"{'data.path' if path else 'data.name'} {path or name!r} is not one: "
             "use data.binarize='none'"
         )
+    if binarize != "none" and scaling == "standard":
+        raise UserError(
+            f"data.binarize {binarize!r} needs pixels in [0, 1], but data.scaling='standard' "
+            "centres them; use data.scaling='minmax'"
+        )
     if path:
         table = read_table(
             path, npz_key, label_column=label_column, field="data.path", delimiter=delimiter
@@ -275,17 +282,6 @@ def load_dataset(cfg: Any) -> Dataset:
     else:
         check_choice("data.name", name, BUNDLED + images.IMAGE_SETS + ("tfds:NAME",))
         table = bundled(name)
-        if binarize == "fixed":  # digits' pixels thresholded as the image sets' are
-            table = dataclasses.replace(
-                table,
-                values=[
-                    (v / table.pixel_max > images.THRESHOLD).astype(np.float32)
-                    if c.startswith("pixel_")
-                    else v
-                    for c, v in zip(table.columns, table.values, strict=True)
-                ],
-                pixel_max=1,
-            )
     if label_column == NO_LABEL:  # no label at all: a bundled set's target is no feature
         label = ""
         if table.default_label in table.columns:
@@ -325,6 +321,7 @@ def load_dataset(cfg: Any) -> Dataset:
             options,
             pixel_max or 255,
             bool(image_shape),
+            images.THRESHOLD if binarize == "fixed" else None,
         )
         del features
         train, val = images.scale_pixels(p, x[train_pos]), images.scale_pixels(p, x[val_pos])
