@@ -19,6 +19,7 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate
 from ae_jax.training import writers
 from ae_jax.training.checkpoint import Checkpointer
+from ae_jax.training.signals import Interrupted
 from ae_jax.workdir import WorkdirLock
 from tests.bad_inputs import _cfg
 
@@ -71,6 +72,7 @@ SIGNALLED_AFTER_TWO_CHECKPOINTS = """
 import os, sys
 from ae_jax.commands import main
 from ae_jax.training.checkpoint import Checkpointer
+from ae_jax.training.signals import Interrupted
 
 save, saved = Checkpointer.save, []
 
@@ -256,3 +258,35 @@ def test_a_rerun_on_data_that_changed_is_refused_and_changes_nothing(tmp_path):
     assert _snapshot(run) == before
     with pytest.raises(UserError, match=r"changed since training: its split had 16 training"):
         evaluate.evaluate_workdir(run)
+
+
+class _StopNow:
+    """Stands in for StopRequests: a SIGTERM is pending from the start (acted on after epoch 1:
+    one chunk per epoch, and a single model's initialisation does not look)."""
+
+    signum = signal.SIGTERM
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+def test_a_stop_without_checkpoints_says_nothing_was_saved(tmp_path, monkeypatch, caplog):
+    run = str(tmp_path / "run")
+    monkeypatch.setattr(experiment, "StopRequests", _StopNow)
+    with pytest.raises(Interrupted, match=r"after epoch 1; its state is saved: run the same"):
+        experiment.train_and_evaluate(_cfg(train__epochs=2), str(tmp_path / "on"))
+    off = _cfg(train__epochs=2, train__checkpoints=False)
+    with pytest.raises(
+        Interrupted,
+        match=r"after epoch 1; train.checkpoints=False, so no state was saved: the same "
+        r"command trains from epoch 1 again",
+    ):
+        experiment.train_and_evaluate(off, run)
+    monkeypatch.undo()
+    caplog.set_level("WARNING")
+    (summary,) = experiment.train_and_evaluate(off, run)
+    assert "holds 1 epoch(s) of an earlier attempt but no checkpoint" in caplog.text
+    assert summary["epoch"] == 2 and len(workdir_lib.read_history(run, 2)) == 2

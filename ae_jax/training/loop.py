@@ -23,7 +23,7 @@ from absl import logging
 
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import Dataset
-from ae_jax.training import chunking, distributed, objective, placement, startup, trackers
+from ae_jax.training import chunking, distributed, objective, placement, signals, startup, trackers
 from ae_jax.training import engine as engine_lib
 from ae_jax.training.checkpoint import Checkpointer, NullCheckpointer
 from ae_jax.training.group import ProgramCache, signature_key
@@ -319,7 +319,7 @@ def train(
             if stop.signum is not None:
                 if saved_epoch != epoch:
                     _save_all(runs, states, epoch)
-                raise Interrupted(stop.signum, f"after epoch {epoch}")
+                raise signals.stopped_after_epoch(stop.signum, epoch, cfg.train.checkpoints)
         if saved_epoch != epoch and any(r.running for r in runs):
             _save_all(runs, states, epoch)
     except Interrupted:

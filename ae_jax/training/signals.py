@@ -14,12 +14,28 @@ class Interrupted(Exception):
     """Stopped on a signal, with the work kept (a checkpoint, or the finished runs); rerun the
     same command to resume."""
 
-    def __init__(self, signum: int, where: str, kept: str = "its state is saved"):
+    def __init__(
+        self,
+        signum: int,
+        where: str,
+        kept: str = "its state is saved",
+        then: str = "run the same command again to resume",
+    ):
         self.signum, self.where = signum, where
         name = signal.Signals(signum).name
-        super().__init__(
-            f"stopped by {name} {where}; {kept}: run the same command again to resume."
-        )
+        super().__init__(f"stopped by {name} {where}; {kept}: {then}.")
+
+
+def stopped_after_epoch(signum: int, epoch: int, checkpoints: bool) -> Interrupted:
+    """The stop between epochs: its state is the checkpoint just saved, if checkpoints are on."""
+    if checkpoints:
+        return Interrupted(signum, f"after epoch {epoch}")
+    return Interrupted(
+        signum,
+        f"after epoch {epoch}",
+        "train.checkpoints=False, so no state was saved",
+        "the same command trains from epoch 1 again (turn checkpoints on to resume)",
+    )
 
 
 class StopRequests:

@@ -31,7 +31,10 @@ def data_change(ds: Dataset, saved: Preprocessor, info: dict) -> str:
         )
     field = difference(ds.preprocessor, saved)
     if field:
-        return f"the preprocessing fitted on it now differs from the saved preprocessor.json in {field!r}"
+        return (
+            f"the preprocessing fitted on it now differs from the saved preprocessor.json in "
+            f"{field!r}"
+        )
     return ""
 
 
@@ -53,9 +56,12 @@ def check_same_data(workdir: str, ds: Dataset) -> None:
 
 
 def resume_epoch(runs: list) -> int:
-    """The newest epoch every run has a checkpoint of (0 = start fresh)."""
+    """The newest epoch every run has a checkpoint of (0 = start fresh: an earlier attempt's
+    history, with no checkpoint or stop inside an epoch to resume it, is replaced, and said)."""
     saved = [set(r.checkpointer.epochs()) for r in runs]
     if not any(saved):
+        for r in runs:
+            _say_history_is_replaced(r.workdir)
         return 0
     common = set.intersection(*saved)
     if not common:
@@ -65,6 +71,22 @@ def resume_epoch(runs: list) -> int:
             "Resume each run on its own, or use new workdirs; no checkpoint was changed."
         )
     return max(common)
+
+
+def _say_history_is_replaced(workdir: str) -> None:
+    path = os.path.join(workdir, workdir_lib.METRICS)
+    if os.path.exists(os.path.join(workdir, workdir_lib.PARTIAL)) or not os.path.exists(path):
+        return
+    with open(path) as f:
+        n = sum(1 for line in f if line.strip())
+    if n:
+        logging.warning(
+            "%s holds %d epoch(s) of an earlier attempt but no checkpoint to resume them from "
+            "(train.checkpoints=False, or a stop before the first one): training starts at "
+            "epoch 1 and replaces them",
+            path,
+            n,
+        )
 
 
 def init_progress(stop):
