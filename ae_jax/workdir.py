@@ -14,6 +14,8 @@
   .lock              held by the one process that trains the run (see `WorkdirLock`)
   partial_epoch.msgpack  the state inside an epoch that a stop request interrupted
                      (training/chunking.py); removed when that epoch completes
+  evaluations/NAME/  `ae-jax evaluate`'s other evaluations (another file, the best
+                     checkpoint, another k or seed, or a second look): eval.json and figures/
 
 Other modules name these files through the constants here and read and write them through
 these functions.
@@ -45,6 +47,7 @@ FAILED = "failed.json"
 LOCK = ".lock"
 PARTIAL = "partial_epoch.msgpack"
 TRACKERS = "trackers.json"  # the run's MLflow / W&B run ids, so a resumed run continues them
+EVALUATIONS = "evaluations"  # DIR/evaluations/NAME/: never the run's own eval.json
 REPORT_METRICS = "report_metrics.json"  # a sweep directory's: the metrics its config chose
 FINISHED = ("done", "diverged")
 SECTIONS = ("data", "model", "loss", "optim", "train", "eval")  # config.json's config part

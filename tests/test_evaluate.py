@@ -216,7 +216,8 @@ def test_iwae_k1_is_the_elbo_and_the_bound_grows_with_k(vae_run):
 
 def test_eval_json_of_a_vae(vae_run):
     m = evaluate.evaluate_workdir(vae_run, iw_samples=100)
-    assert json.load(open(os.path.join(vae_run, "eval.json"))) == m
+    out = os.path.join(vae_run, "evaluations", "which=latest,iw_samples=100")  # k is not 1000
+    assert json.load(open(os.path.join(out, "eval.json"))) == m
     assert m["which"] == "latest" and m["epoch"] == 30 and m["n_val"] == 359
     assert m["vae/iwae_k"] == 100 and "vae/iwae_note" not in m
     assert m["vae/elbo"] < m["vae/iwae"] < 0.0
@@ -228,7 +229,7 @@ def test_eval_json_of_a_vae(vae_run):
     assert m["ae_over_pca"] == pytest.approx(m["recon/mse"] / m["pca/mse"])
     with pytest.raises(UserError, match="iw_samples: got 0; expected a positive integer"):
         evaluate.evaluate_workdir(vae_run, iw_samples=0)
-    figures = set(os.listdir(os.path.join(vae_run, "figures")))
+    figures = set(os.listdir(os.path.join(out, "figures")))
     assert {"codes_2d.png", "latent_manifold.png", "reconstructions.png"} <= figures
     # The same model on tabular features: a traversal heatmap and per-feature bars instead.
     tm = ae_jax.load(vae_run)
@@ -441,3 +442,42 @@ def test_cli_prints_a_summary_and_one_error_line(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "has no config.json" in err[0], r.stderr
+
+
+def _files(root) -> dict:
+    return {
+        os.path.relpath(os.path.join(d, f), root): open(os.path.join(d, f), "rb").read()
+        for d, _, files in os.walk(root)
+        for f in files
+    }
+
+
+def test_evaluate_never_replaces_the_runs_own_evaluation(tmp_path):
+    """The run's own evaluation is written once (here by the first `evaluate`, as training
+    with eval.at_end would); a second look, the best checkpoint or another file each get
+    DIR/evaluations/NAME/, so what a sweep report reads never changes under it."""
+    c = seed_simple.get_config()
+    c.data.path, c.train.epochs = write_purchase_csv(tmp_path / "shop.csv"), 2
+    run = _train(c, tmp_path / "run")
+    own = evaluate.evaluate_workdir(run)
+    assert own["figures"] and all(f.startswith("figures/") for f in own["figures"])
+    kept = {k: v for k, v in _files(run).items() if k == "eval.json" or k.startswith("figures")}
+    again = evaluate.evaluate_workdir(run)
+    best = evaluate.evaluate_workdir(run, which="best")
+    other = write_purchase_csv(tmp_path / "new rows.csv", seed=1)
+    on_file = evaluate.evaluate_workdir(run, data_path=other, iw_samples=10)
+    now = _files(run)
+    assert {k: now[k] for k in kept} == kept
+    assert sorted(os.listdir(os.path.join(run, "evaluations"))) == [
+        "which=best",
+        "which=latest",
+        "which=latest,data=new_rows.csv,iw_samples=10",  # the config's k is 1000
+    ]
+    assert again["recon/mse"] == own["recon/mse"] and best["which"] == "best"
+    assert on_file["data"] == other
+    for m, name in ((again, "which=latest"), (best, "which=best")):
+        assert m["figures"] and all(
+            f.startswith(f"evaluations/{name}/figures/") for f in m["figures"]
+        )
+        saved = json.loads(open(os.path.join(run, "evaluations", name, "eval.json")).read())
+        assert saved["which"] == m["which"] and saved["recon/mse"] == m["recon/mse"]

@@ -279,7 +279,7 @@ def test_evaluation_figures_reach_tensorboard(tmp_path):
     acc = ea.EventAccumulator(str(tmp_path / "tb"), {ea.IMAGES: 0})
     acc.Reload()
     assert "figures/recon_per_feature" in acc.Tags()[ea.IMAGES]  # at the end of training
-    evaluate.evaluate_workdir(str(tmp_path))  # a later evaluation adds its own
+    evaluate.evaluate_workdir(str(tmp_path))  # a later evaluation adds its own, by its name
     acc = ea.EventAccumulator(str(tmp_path / "tb"), {ea.IMAGES: 0})
     acc.Reload()
-    assert "evaluate/recon_per_feature" in acc.Tags()[ea.IMAGES]
+    assert "evaluate/which=latest/recon_per_feature" in acc.Tags()[ea.IMAGES]

@@ -3,9 +3,12 @@ r"""Evaluate a trained run: reconstruction vs PCA, code statistics, VAE bounds, 
   ae-jax evaluate --workdir=runs/vae_digits [--data=FILE] [--which=latest|best] \
     [--iw_samples=1000]
 
-prints the key numbers, one per line, and writes DIR/eval.json and figures in DIR/figures/.
-Without --data it evaluates the run's validation split (rebuilt from the run's config); with
---data, every row of that file, transformed with the run's saved preprocessing.
+prints the key numbers, one per line, and writes eval.json and figures/. Without --data it
+evaluates the run's validation split (rebuilt from the run's config); with --data, every row
+of that file, transformed with the run's saved preprocessing. The run's own evaluation (no
+options) goes to DIR/eval.json and DIR/figures/ when the run has none yet; any other, and any
+second one, to DIR/evaluations/NAME/ (NAME lists the options, e.g. which=best,data=new.csv),
+so the evaluation a sweep report reads is never replaced.
 """
 
 import os
@@ -78,8 +81,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     with cli_errors():
-        metrics = evaluate.evaluate_workdir(
-            FLAGS.workdir, FLAGS.data, FLAGS.which, FLAGS.iw_samples, FLAGS.seed
-        )
+        args = (FLAGS.workdir, FLAGS.data, FLAGS.which, FLAGS.iw_samples, FLAGS.seed)
+        out = evaluate.output_dir(*args)  # decided before anything is written
+        metrics = evaluate.evaluate_workdir(*args)
     print(summarize(metrics))
-    print(f"wrote {os.path.join(FLAGS.workdir, evaluate.EVAL_FILE)}")
+    print(f"wrote {os.path.join(out, evaluate.EVAL_FILE)} and {os.path.join(out, 'figures')}/")

@@ -4,8 +4,8 @@
 stacked on a leading axis, in memory) with one compiled program per pass and one PCA fit;
 training calls it with the parameters it holds. `evaluate_workdir(workdir)` is the same for one
 run loaded from disk (`ae_jax.load`): its validation split rebuilt, or another file read through
-the saved preprocessor; it writes `workdir/eval.json` (flat "/"-separated keys, JSON-safe
-numbers) and figures in `workdir/figures/`, and returns the dict.
+the saved preprocessor; it writes eval.json (flat "/"-separated keys, JSON-safe numbers) and
+figures (`output_dir`: the run's own, or `workdir/evaluations/NAME/`), and returns the dict.
 
 Keys: n_val, epoch, which, data, figures, diverged_step (a diverged run's: its parameters are
 from before that step); likelihood (the reconstruction term's name) and is_log_likelihood
@@ -32,6 +32,7 @@ Jitted passes (batched over models): `passes.py`; numpy statistics: `statistics.
 import dataclasses
 import math
 import os
+import re
 
 import jax
 import numpy as np
@@ -295,6 +296,7 @@ def write_eval(workdir: str, metrics: dict) -> dict:
     """Writes eval.json (JSON-safe); returns what was written."""
     metrics = statistics.json_safe(metrics)
     try:
+        os.makedirs(workdir, exist_ok=True)
         workdir_lib.write_json(os.path.join(workdir, EVAL_FILE), metrics)
     except OSError as e:
         raise UserError(
@@ -304,21 +306,25 @@ def write_eval(workdir: str, metrics: dict) -> dict:
     return metrics
 
 
-def _check_workdir(workdir: str) -> None:
-    """Points a parent of K seed runs (DIR/seed=S/) at its runs instead of a bare refusal."""
-    if not os.path.isdir(workdir) or os.path.exists(os.path.join(workdir, workdir_lib.CONFIG)):
-        return  # trained.load_config words the other cases.
-    runs = sorted(
-        d
-        for d in os.listdir(workdir)
-        if os.path.exists(os.path.join(workdir, d, workdir_lib.CONFIG))
-    )
-    if runs:
-        raise UserError(
-            f"workdir {workdir!r} holds several runs, not one: "
-            f"{runs[:6]}{' ...' if len(runs) > 6 else ''}; evaluate each of them "
-            f"(e.g. --workdir={os.path.join(workdir, runs[0])})."
-        )
+def output_dir(
+    workdir: str, data_path: str = "", which: str = "latest", iw_samples=None, seed: int = 0
+) -> str:
+    """Where `evaluate_workdir` writes eval.json and figures/: the run itself for its own
+    evaluation (the validation split, latest checkpoint, the config's k, seed 0, as at the end
+    of training) while it has none; else workdir/evaluations/NAME/, NAME listing the options
+    ("which=best,data=new.csv"). The run's own eval.json, which reports read, is never replaced."""
+    trained.check_run_dir(workdir)
+    config, _ = trained.load_config(workdir)
+    parts = [f"which={which}"]
+    if data_path:
+        parts.append("data=" + re.sub(r"[^\w.=+-]", "_", os.path.basename(data_path)))
+    if iw_samples is not None and iw_samples != config.eval.iw_samples:
+        parts.append(f"iw_samples={iw_samples}")
+    if seed:
+        parts.append(f"seed={seed}")
+    if parts == ["which=latest"] and not os.path.exists(os.path.join(workdir, EVAL_FILE)):
+        return workdir
+    return os.path.join(workdir, workdir_lib.EVALUATIONS, ",".join(parts))
 
 
 def evaluate_workdir(
@@ -330,7 +336,8 @@ def evaluate_workdir(
     dataset: data_lib.Dataset | None = None,
     figures: bool = True,
 ) -> dict:
-    """Evaluates the run in `workdir`; writes eval.json and figures/; returns the metrics.
+    """Evaluates the run in `workdir`; writes eval.json and figures/ into `output_dir`;
+    returns the metrics.
 
     Args:
         workdir: a run directory (config.json, preprocessor.json, checkpoints/).
@@ -347,7 +354,7 @@ def evaluate_workdir(
     """
     if iw_samples is not None:
         passes.check_iw_samples(iw_samples)
-    _check_workdir(workdir)
+    out = output_dir(workdir, data_path, which, iw_samples, seed)
     tm = trained.load(workdir, which)
     data = evaluation_data(tm, data_path, dataset)
     metrics, arrays = evaluate_model(tm, data, iw_samples, seed)
@@ -361,17 +368,18 @@ def evaluate_workdir(
             tm.model, params, data, [tm.config], [(metrics, arrays)], [None], tm.epoch
         )[0]
         try:
-            written = figures_lib.write_figures(os.path.join(workdir, workdir_lib.FIGURES), inputs)
+            written = figures_lib.write_figures(os.path.join(out, workdir_lib.FIGURES), inputs)
         except OSError as e:
             raise UserError(
-                f"cannot write figures into {workdir!r}: {e.strerror}; make the workdir writable."
+                f"cannot write figures into {out!r}: {e.strerror}; make the workdir writable."
             ) from None
     metrics["figures"] = [os.path.relpath(f, workdir) for f in written]
     tb = os.path.join(workdir, workdir_lib.TENSORBOARD)
     if written and tm.config.train.tensorboard and os.path.isdir(tb):
         # The figures of this evaluation next to training's, at the checkpoint's step.
         step = tm.epoch * int(tm.dataset_info.get("steps_per_epoch", 1))
+        tag = "evaluate/" + (os.path.basename(out) + "/" if out != workdir else "")
         with writers.MetricWriter(tb) as w:
             for path in written:
-                w.write_figure(step, f"evaluate/{os.path.basename(path)[:-4]}", path)
-    return write_eval(workdir, metrics)
+                w.write_figure(step, f"{tag}{os.path.basename(path)[:-4]}", path)
+    return write_eval(out, metrics)

@@ -23,6 +23,23 @@ from ae_jax.errors import UserError
 from ae_jax.training.checkpoint import Checkpointer
 
 
+def check_run_dir(workdir: str) -> None:
+    """Points a parent of K seed runs (DIR/seed=S/) at its runs instead of a bare refusal."""
+    if not os.path.isdir(workdir) or os.path.exists(os.path.join(workdir, workdir_lib.CONFIG)):
+        return  # load_config words the other cases.
+    runs = sorted(
+        d
+        for d in os.listdir(workdir)
+        if os.path.exists(os.path.join(workdir, d, workdir_lib.CONFIG))
+    )
+    if runs:
+        raise UserError(
+            f"workdir {workdir!r} holds several runs, not one: "
+            f"{runs[:6]}{' ...' if len(runs) > 6 else ''}; evaluate each of them "
+            f"(e.g. --workdir={os.path.join(workdir, runs[0])})."
+        )
+
+
 def load_config(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
     """The run's config (as a ConfigDict) and its recorded dataset facts."""
     path = os.path.join(workdir, "config.json")
