@@ -56,6 +56,12 @@ def _other_architecture(d):
     return inference.load(os.path.join(d, "run"))
 
 
+def _misspelt_in_python(d):
+    c = _cfg()  # as a config file's get_config() or a notebook would
+    c.train.epoch = 2
+    return experiment.train_and_evaluate(c, os.path.join(d, "run"))
+
+
 def _foreign_dir(d):
     os.makedirs(os.path.join(d, "photos"))
     open(os.path.join(d, "photos", "cat.jpg"), "w").close()
@@ -104,6 +110,7 @@ CASES = [
     ("negative layer width", lambda d: _run(d, model__encoder_widths=(16, -4))),
     ("wrong type", lambda d: _run(d, train__epochs=2.5)),
     ("misspelt field", lambda d: _run(d, loss__l1_wieght=0.1)),
+    ("a misspelt field in a config file or in Python", _misspelt_in_python),
     ("None for a required setting", lambda d: _run(d, model__activation=None)),
     (
         "Bernoulli likelihood on data outside [0, 1]",

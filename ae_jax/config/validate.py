@@ -4,6 +4,7 @@
 runs before data is read or anything is compiled.
 """
 
+import difflib
 import importlib.util
 import inspect
 import math
@@ -88,11 +89,51 @@ def _check_types(config: ml_collections.ConfigDict) -> None:
                 )
 
 
+def _nearest(key: str, section: str, schema: ml_collections.ConfigDict) -> str:
+    """The real field closest to `section.key`: in its own section, else in another one."""
+    close = difflib.get_close_matches(key, list(schema[section]), n=1, cutoff=0.6)
+    if close:
+        return f"{section}.{close[0]}"
+    sections = {k: s for s in reversed(list(schema)) for k in schema[s]}  # field -> a section
+    close = difflib.get_close_matches(key, list(sections), n=1, cutoff=0.6)
+    return f"{sections[close[0]]}.{close[0]}" if close else ""
+
+
+def _check_known(config: ml_collections.ConfigDict) -> None:
+    """Every section and field is one of `default_config()`'s: a misspelt name (train.epoch)
+    would otherwise be a silently new setting that nothing reads, next to the real one."""
+    schema = default_config()
+    why = "a misspelt field is an error, not a silently new setting"
+    for section in config.keys():
+        if section not in schema:
+            close = difflib.get_close_matches(section, list(schema), n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise UserError(
+                f"config: no section {section!r}{hint} (the sections are {list(schema)}; {why})."
+            )
+    for section in schema:
+        fields = config[section]
+        if not isinstance(fields, ml_collections.ConfigDict | dict):
+            raise UserError(
+                f"{section}: got {fields!r}; expected a section of fields, like "
+                f"default_config().{section}."
+            )
+        for key in fields.keys():
+            if key not in schema[section]:
+                near = _nearest(key, section, schema)
+                hint = f"; did you mean {near!r}?" if near else ""
+                raise UserError(
+                    f"{section}.{key}: the config has no field {section + '.' + key!r}{hint} "
+                    f"(the fields are default_config()'s, listed by --helpconfig; {why})."
+                )
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises `UserError` for the first invalid field; returns None when all are valid."""
     for section in ("data", "model", "loss", "optim", "train", "eval"):
         if section not in config:
             raise UserError(f"config: missing section {section!r}; start from default_config().")
+    _check_known(config)
     _check_types(config)
     d, m, lo, o, t = config.data, config.model, config.loss, config.optim, config.train
 

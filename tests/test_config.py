@@ -1,0 +1,122 @@
+"""The config schema's names: a field or section `default_config()` lacks is refused by
+`validate` (so by every entry point), with the nearest real name; saved configs still load."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ae_jax import config as config_lib
+from ae_jax import experiment
+from ae_jax import workdir as workdir_lib
+from ae_jax.configs import seed_sparse
+from ae_jax.errors import UserError
+from ae_jax.evaluation import trained
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WHY = (
+    " (the fields are default_config()'s, listed by --helpconfig; a misspelt field is an "
+    "error, not a silently new setting)."
+)
+
+
+def _field_error(name: str, suggestion: str | None) -> str:
+    hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+    return f"{name}: the config has no field {name!r}{hint}{WHY}"
+
+
+@pytest.mark.parametrize(
+    "section,key,suggestion",
+    [
+        ("train", "epoch", "train.epochs"),
+        ("model", "latent_dims", "model.latent_dim"),
+        ("loss", "betta", "loss.beta"),
+        ("train", "latent_dim", "model.latent_dim"),  # a real field, in another section
+        ("optim", "weightdecay", "optim.weight_decay"),  # a placeholder (None) field
+        ("model", "zzzqqq", None),  # nothing close: no guess
+    ],
+)
+def test_unknown_field_is_refused_with_the_nearest_real_one(section, key, suggestion):
+    c = seed_sparse.get_config()
+    config_lib.validate(c)
+    c[section][key] = 2
+    with pytest.raises(UserError) as info:
+        config_lib.validate(c)
+    assert str(info.value) == _field_error(f"{section}.{key}", suggestion)
+
+
+def test_unknown_section_is_refused_with_the_nearest_real_one():
+    c = config_lib.default_config()
+    c.optimizer = dict(name="sgd")
+    with pytest.raises(UserError) as info:
+        config_lib.validate(c)
+    assert str(info.value) == (
+        "config: no section 'optimizer'; did you mean 'optim'? (the sections are "
+        "['data', 'eval', 'loss', 'model', 'optim', 'train']; a misspelt field is an error, "
+        "not a silently new setting)."
+    )
+
+
+def test_a_section_set_to_none_is_refused_by_name():
+    c = config_lib.default_config()
+    c.train = None  # ml_collections lets None through to any field, sections included
+    with pytest.raises(UserError) as info:
+        config_lib.validate(c)
+    assert str(info.value) == (
+        "train: got None; expected a section of fields, like default_config().train."
+    )
+
+
+def test_train_and_evaluate_refuses_a_misspelt_field_before_any_work(tmp_path):
+    c = config_lib.default_config()
+    c.train.epoch = 2
+    workdir = os.path.join(tmp_path, "run")
+    with pytest.raises(UserError, match=r"^train\.epoch: .*'train\.epochs'"):
+        experiment.train_and_evaluate(c, workdir)
+    assert not os.path.exists(workdir)
+
+
+def test_a_config_file_with_misspelt_fields_stops_the_launcher(tmp_path):
+    path = os.path.join(tmp_path, "myconf.py")
+    with open(path, "w") as f:
+        f.write(
+            "from ae_jax.config import default_config\n\n\n"
+            "def get_config():\n"
+            "    c = default_config()\n"
+            "    c.train.epoch = 2\n"
+            "    c.model.latent_dims = 3\n"
+            "    return c\n"
+        )
+    workdir = os.path.join(tmp_path, "runs", "x")
+    r = subprocess.run(
+        [sys.executable, "-m", "experiments.main", f"--config={path}", f"--workdir={workdir}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "AE_JAX_COMPILATION_CACHE": "off"},
+    )
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    # Sections are checked in the schema's (sorted) order: model before train.
+    assert errors == ["error: " + _field_error("model.latent_dims", "model.latent_dim")]
+    assert not os.path.exists(workdir)
+
+
+def test_saved_config_with_extra_keys_still_loads_and_matches(tmp_path):
+    """config.json carries facts beside the fields ("dataset", "extended") and may hold a
+    field an older version wrote; reading it back keeps only the schema's fields."""
+    c = config_lib.default_config()
+    c.train.epochs = 3
+    saved = json.loads(json.dumps(c.to_dict()))
+    saved["train"]["epoch"] = 7  # misspelt by an older version, or a field since removed
+    saved["dataset"] = {"num_features": 30}
+    saved["extended"] = [{"from_epochs": 2, "to_epochs": 3}]
+    with open(os.path.join(tmp_path, "config.json"), "w") as f:
+        json.dump(saved, f)
+    loaded, dataset = trained.load_config(str(tmp_path))
+    config_lib.validate(loaded)
+    assert loaded.train.epochs == 3 and "epoch" not in loaded.train
+    assert dataset == {"num_features": 30}
+    assert workdir_lib.config_changes(str(tmp_path), c) == ([], False)
