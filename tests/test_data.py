@@ -328,6 +328,20 @@ def test_bundled_sets():
     assert bc.columns[0] == "mean radius" and set(bc.labels_val) <= {0, 1}
 
 
+def test_an_array_file_matches_the_trained_columns_by_position(tmp_path):
+    """An .npy has no column names (read as x_j): a model trained on named columns (the
+    bundled digits' pixel_j) takes it by position when the width matches, as it takes arrays."""
+    p = data.load_dataset(cfg(name="digits")).preprocessor
+    counts = load_digits().data[:20]
+    np.save(tmp_path / "rows.npy", counts)
+    from_file = p.transform(data.read_table(str(tmp_path / "rows.npy")))
+    np.testing.assert_array_equal(from_file, p.transform(counts))
+    np.testing.assert_array_equal(from_file, (counts / 16).astype(np.float32))
+    np.save(tmp_path / "narrow.npy", counts[:, :63])
+    with pytest.raises(UserError, match=r"trained on 64 columns .* has 63: missing 'pixel_0'"):
+        p.transform(data.read_table(str(tmp_path / "narrow.npy")))
+
+
 def _error_files(tmp_path):
     rows = shopper_rows(10)
     stray = shopper_rows(20)

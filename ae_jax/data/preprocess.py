@@ -264,6 +264,13 @@ class Preprocessor:
             given = [c for c in data.columns if c not in labels]
             missing = [c for c in self.input_columns if c not in given]
             extra = [c for c in given if c not in self.input_columns]
+            if (missing or extra) and not data.named and len(given) == n:  # by position
+                given_at = [data.columns.index(c) for c in given]
+                return dataclasses.replace(
+                    data,
+                    columns=list(self.input_columns),
+                    values=[data.values[i] for i in given_at],
+                )
             if missing or extra:
                 parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
                     [f"extra {', '.join(map(repr, extra))}"] if extra else []

@@ -52,6 +52,8 @@ class Table:
             array; 16: the bundled digits' counts): `load_dataset` divides them by it (or,
             data.scaling='standard', by one mean and std per colour channel), never scaling
             each pixel by its own range. 0: not known to be pixels.
+        named: the columns are named by the file (a header, Parquet); False for arrays
+            (npy, npz), whose names x_j / pixel_j are made up: matched by position.
     """
 
     source: str
@@ -62,6 +64,7 @@ class Table:
     image_shape: tuple[int, ...] | None = None
     default_label: str = ""
     pixel_max: int = 0
+    named: bool = True
 
     @property
     def num_rows(self) -> int:
@@ -242,6 +245,7 @@ def _read_arrays(full: str, shown: str, ext: str, npz_key: str, label_column: st
         image_shape=image_shape,
         default_label=label_key,
         pixel_max=255 if x.dtype == np.uint8 else 0,
+        named=False,
     )
 
 
