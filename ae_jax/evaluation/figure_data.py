@@ -99,7 +99,7 @@ def figure_inputs(
 # What the reconstruction term of each loss.recon is (the learning curves' y labels).
 RECON_UNITS = {
     "mse": "squared error",
-    "bce": "Bernoulli NLL, nats",
+    "bce": "Bernoulli cross-entropy, nats",  # an NLL only of binary data (grey: eval.json)
     "cbernoulli": "continuous-Bernoulli NLL, nats",
     "gaussian": "Gaussian NLL, nats",
     "mixed": "mixed-type NLL, nats",
