@@ -68,6 +68,14 @@ CASES = [
     ),
     ("a thousands separator in a number", lambda d: _csv(d, "a,b,c\n" + _GOOD + '"1,037",2,3\n')),
     (
+        "numbers with a decimal comma (a ';' export)",
+        lambda d: _csv(d, "a;b;c\n" + "".join(f"{i},5;{i % 5};0,{i % 3}\n" for i in range(30))),
+    ),
+    (
+        "a decimal comma that reads as a thousands separator",
+        lambda d: _csv(d, "a;b;c\n" + _GOOD.replace(",", ";") + "1,377;2;3\n"),
+    ),
+    (
         "a header that is one column holding a delimiter",
         lambda d: _csv(d, "a;b;c\n" + _GOOD, data__delimiter=","),
     ),

@@ -342,6 +342,18 @@ def test_an_array_file_matches_the_trained_columns_by_position(tmp_path):
         p.transform(data.read_table(str(tmp_path / "narrow.npy")))
 
 
+def test_a_categorical_column_of_near_unique_values_is_said(tmp_path, caplog):
+    """Percentages, dates, identifiers: read as text, each its own category, silently codes
+    fed to the loss unless the user is told."""
+    rows = "".join(f"{i}%,{i % 4},c{i % 3}\n" for i in range(40))
+    (tmp_path / "p.csv").write_text("share,n,kind\n" + rows)
+    caplog.set_level("WARNING")
+    ds = data.load_dataset(cfg(path=str(tmp_path / "p.csv")))
+    assert ds.preprocessor.kinds == ["categorical", "numeric", "categorical"]
+    assert "column 'share' becomes a categorical column of 40 distinct values in 40" in caplog.text
+    assert "'kind'" not in caplog.text  # 3 categories in 40 rows: categories
+
+
 def _error_files(tmp_path):
     rows = shopper_rows(10)
     stray = shopper_rows(20)

@@ -8,6 +8,8 @@ is missing; categorical columns give their ordinal codes.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from absl import logging
 
@@ -21,6 +23,11 @@ MISSING = ("error", "drop", "impute")
 UNSEEN = "<unseen>"
 # A column this numeric is a numeric column with typos, not a categorical one.
 _NUMERIC_SHARE = 0.9
+# "0,57", "-1,5e3": a number with a decimal comma (European exports), read as text.
+_DECIMAL_COMMA = re.compile(r"[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?")
+# A categorical column with more distinct values than this, and than half its cells, is more
+# likely an identifier, a date or numbers in an unread form than categories: it is said.
+_MANY_CATEGORIES = 20
 _NAN_WORDS = {"nan", "+nan", "-nan"}
 
 
@@ -45,12 +52,21 @@ def infer_kind(
     not_numbers = [uniq[k] for k in np.flatnonzero(not_number)]
     bad = lambda: np.flatnonzero(bad_text[inverse] & ~missing)  # positions, for messages
     sep = grouped_separator(not_numbers)
+    decimal = all(_DECIMAL_COMMA.fullmatch(t) for t in not_numbers)
+    convert = "convert the file's decimal commas to points, e.g. with pandas' read_csv(decimal=',')"
     if sep:
         raise UserError(
             f"{table.source}: column {name!r} holds numbers written with a thousands "
             f"separator {sep!r}: {table.where(bad(), col)}; expected plain numbers: set "
             f"data.thousands={sep!r} to read {not_numbers[0]!r} as "
             f"{float(not_numbers[0].replace(sep, '')):g}, or remove the separators in the file"
+            + (f"; if ',' is a decimal comma here, {convert}" if decimal else "")
+        )
+    if decimal:
+        raise UserError(
+            f"{table.source}: column {name!r} holds numbers written with a decimal comma: "
+            f"{table.where(bad(), col)}; expected a decimal point, {not_numbers[0]!r} written "
+            f"{float(not_numbers[0].replace(',', '.')):g}: {convert}"
         )
     if {t.lower() for t in texts} <= BOOL_WORDS.keys():
         return "boolean", None
@@ -62,6 +78,18 @@ def infer_kind(
             f"{present} {which} are numbers, but these are not: {table.where(bad(), col)}; "
             "expected a number in every cell of a numeric column: fix or drop those rows, or "
             "add the cell's text to data.na_values if it marks a missing value"
+        )
+    if len(texts) > max(_MANY_CATEGORIES, present // 2):
+        logging.warning(
+            "%s: column %r becomes a categorical column of %d distinct values in %d cells, e.g. "
+            "%s: an identifier, a date, or numbers in a form not read as numbers (such as "
+            "'12%%')? Codes of such a column carry nothing a model can generalise: convert or "
+            "drop it",
+            table.source,
+            name,
+            len(texts),
+            present,
+            quote_names(texts[:3]),
         )
     return "categorical", sorted(texts)
 
