@@ -10,7 +10,7 @@ import importlib
 import sys
 from collections.abc import Callable
 
-from absl import app
+from absl import app, flags
 
 from ae_jax import cli
 
@@ -56,6 +56,13 @@ def run(argv: list[str], imported: Callable[[], None] | None = None) -> None:
     if imported is not None:
         imported()
     module.define_flags()
+    # `--help` lists the main module's flags (absl: the module named by sys.argv[0]) under the
+    # main module's docstring: here, the subcommand's.
+    main = sys.modules["__main__"]
+    for flag in flags.FLAGS.get_key_flags_for_module(module.__name__):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    if not getattr(main, "__doc__", None):
+        main.__doc__ = module.__doc__
     app.run(module.main, argv=[f"ae-jax {name}", *rest], flags_parser=cli.parse_flags)
 
 
