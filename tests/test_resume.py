@@ -17,7 +17,7 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_deep
 from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate
-from ae_jax.training import writers
+from ae_jax.training import chunking, writers
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
 from ae_jax.workdir import WorkdirLock
@@ -220,14 +220,18 @@ def test_a_diverged_run_saves_no_metrics_that_are_not_its_own(tmp_path):
         ae_jax.load(str(tmp_path), which="best")
 
 
-def test_a_diverged_runs_evaluation_names_the_step_its_parameters_precede(tmp_path):
+def test_a_diverged_runs_evaluation_names_the_step_its_parameters_precede(tmp_path, caplog):
     """eval.json of a diverged run evaluates parameters from before its non-finite step: it
     says which step, from training and from `ae-jax evaluate` alike."""
     c = seed_deep.get_config()
     c.optim.learning_rate, c.train.epochs = 1e30, 2
     c.train.figures = c.train.tensorboard = False
+    caplog.set_level("ERROR")
     (summary,) = experiment.train_and_evaluate(c, str(tmp_path))
     assert summary["status"] == "diverged" and summary["diverged_step"] >= 0
+    assert f"last finite values (epoch {summary['epoch']}): {{'train/loss'" in caplog.text
+    chunking.log_divergence("w", 1, 1, [])  # in its first epoch: no "last finite values: {}"
+    assert "before that step; no epoch had finished" in caplog.text
     m = json.loads((tmp_path / "eval.json").read_text())
     assert m["diverged_step"] == summary["diverged_step"]
     again = evaluate.evaluate_workdir(str(tmp_path), figures=False)

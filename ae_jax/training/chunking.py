@@ -283,3 +283,19 @@ def log_epoch(epoch, epochs, runs, rows_per_s, eta_s) -> None:
         f"{rows_per_s:,.0f}",
         eta_s,
     )
+
+
+def log_divergence(workdir: str, step: int, epoch: int, history: list[dict]) -> None:
+    """The error line of a run whose loss or gradient turned non-finite at `step`."""
+    last = history[-1] if history else {}
+    logging.error(
+        "run %s diverged: non-finite loss or gradient at step %d (epoch %d); kept the "
+        "parameters from before that step; %s",
+        workdir,
+        step,
+        epoch,
+        f"last finite values (epoch {last['epoch']}): "
+        + str({k: v for k, v in last.items() if k.startswith(("train/", "eval/"))})
+        if last
+        else "no epoch had finished",
+    )

@@ -353,15 +353,7 @@ def _record_epoch(runs, epoch, step, train_m, eval_m, div, epoch_s, n_train, fil
             continue
         if div[i] >= 0:
             r.status, r.diverged_step = "diverged", int(div[i])
-            last = r.history[-1] if r.history else {}
-            logging.error(
-                "run %s diverged: non-finite loss or gradient at step %d (epoch %d); kept the "
-                "parameters from before that step; last finite values: %s",
-                r.workdir,
-                div[i],
-                epoch,
-                {k: v for k, v in last.items() if k.startswith(("train/", "eval/"))},
-            )
+            chunking.log_divergence(r.workdir, int(div[i]), epoch, r.history)
             continue
         row = {"epoch": epoch, "step": step}
         row.update({f"train/{n}": float(train_m[n][i]) for n in ordered(train_m)})
