@@ -243,8 +243,8 @@ def read_delimited(
         raise _explain(full, shown, delim, len(header), "the header row splits differently")
     if table.num_rows < 1:
         raise UserError(
-            f"{shown} has a header row but no data rows; expected at least 2 rows "
-            "to split into train and validation"
+            f"{shown} has a header row but no data rows; expected rows of data (at least 2 "
+            "to train: a training and a validation split)"
         )
     table = table.unify_dictionaries()  # one vocabulary per column, not one per block
     values = [numpy_of(col, np.nan) if col.type == pa.float64() else col for col in table.columns]
@@ -340,8 +340,8 @@ def read_parquet(full: str, shown: str) -> tuple[list[str], list[pa.Array | np.n
     names = [str(n) for n in table.column_names]
     if not names or table.num_rows == 0:
         raise UserError(
-            f"{shown} has {len(names)} columns and {table.num_rows} rows; expected "
-            "a header of column names and at least 2 rows"
+            f"{shown} has {len(names)} columns and {table.num_rows} rows; expected named "
+            "columns and rows of data (at least 2 to train)"
         )
     _check_header(names, shown, ",", False)
     values: list[pa.Array | np.ndarray] = []
