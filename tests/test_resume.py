@@ -16,7 +16,7 @@ from ae_jax import experiment
 from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_deep
 from ae_jax.errors import UserError
-from ae_jax.evaluation import evaluate
+from ae_jax.evaluation import evaluate, export
 from ae_jax.training import chunking, writers
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
@@ -236,6 +236,9 @@ def test_a_diverged_runs_evaluation_names_the_step_its_parameters_precede(tmp_pa
     assert m["diverged_step"] == summary["diverged_step"]
     again = evaluate.evaluate_workdir(str(tmp_path), figures=False)
     assert again["diverged_step"] == summary["diverged_step"]
+    out = export.export_run(str(tmp_path), str(tmp_path / "exported"))  # says so too
+    said = f"diverged (non-finite loss or gradient at step {summary['diverged_step']})"
+    assert said in out["diverged"] and said in (tmp_path / "exported" / "README.md").read_text()
 
 
 def _snapshot(root) -> dict:

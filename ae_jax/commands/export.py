@@ -35,3 +35,5 @@ def main(argv):
         f"exported the encoder ({out['features']} features -> {out['latent_dim']}) and "
         f"decoder of epoch {out['epoch']} to {out['output']}"
     )
+    if out["diverged"]:
+        print(f"note: {out['diverged']}")

@@ -27,7 +27,7 @@ ENCODE, DECODE, PARAMS = "encode.jax_export", "decode.jax_export", "params.msgpa
 
 _README = """# {name}: an exported {kind}
 
-Exported by `ae-jax export` from `{workdir}` (epoch {epoch}) with jax {jax_version}.
+Exported by `ae-jax export` from `{workdir}` (epoch {epoch}) with jax {jax_version}.{diverged}
 
 ```python
 import jax, numpy as np
@@ -57,6 +57,12 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
         )
     model = trained.load(workdir, which)
     d, latent = model.num_features, model.config.model.latent_dim
+    diverged = (
+        f"This run diverged (non-finite loss or gradient at step {model.diverged_step}): these "
+        "are its parameters from before that step"
+        if model.diverged_step is not None
+        else ""
+    )
     params = jax.tree.map(jnp.asarray, model.params)
     module = model.model
     encode = jax.jit(lambda x: module.apply({"params": params}, x, method="encode"))
@@ -88,6 +94,13 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
                 latent=latent,
                 scaling=model.config.data.scaling,
                 code_note=", posterior means" if model.is_vae else "",
+                diverged=f"\n\n{diverged}." if diverged else "",
             )
         )
-    return {"output": output, "features": d, "latent_dim": latent, "epoch": model.epoch}
+    return {
+        "output": output,
+        "features": d,
+        "latent_dim": latent,
+        "epoch": model.epoch,
+        "diverged": diverged,
+    }
