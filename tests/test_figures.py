@@ -2,6 +2,8 @@
 drawings in this process, and the learning curves' panels."""
 
 import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -347,3 +349,52 @@ def test_workers_draw_at_a_lower_priority_than_training(tmp_path):
         assert slot.worker is not None and slot.worker.poll() is None
         nice = os.getpriority(os.PRIO_PROCESS, slot.worker.pid)
     assert nice == min(19, own + figure_worker.NICENESS) > own
+
+
+# A training process with one figure worker, then a Ctrl-C to its whole process group. Its own
+# handler stands in for training's (it stops and closes the writer); a Python handler, unlike
+# SIG_IGN, is not inherited by the worker. Then the writer is closed, or the process just dies.
+CTRL_C = """
+import os, signal, sys
+from ae_jax.evaluation import figure_writer, figures
+
+signal.signal(signal.SIGINT, lambda *_: None)
+history = [{"epoch": e, "step": e, "train/loss": 1.0 / e, "eval/loss": 1.1 / e} for e in (1, 2)]
+writer = figure_writer.FigureWriter(workers=1)
+(slot,) = writer._all
+worker = slot.worker
+
+
+def draw(name):
+    jobs = figures.curves(os.path.join(sys.argv[1], name), history, "squared error")
+    return [f.result() for f in writer.start(jobs).values()]
+
+
+draw("before")  # the worker is up and has drawn
+os.killpg(0, signal.SIGINT)
+draw("after")
+print("same worker:", slot.worker is worker, flush=True)
+if sys.argv[2] == "close":
+    writer.close()
+    print("exit status:", worker.returncode, flush=True)
+else:
+    os._exit(0)  # the worker inherited this process's stderr: the test reads it to its end
+"""
+
+
+@pytest.mark.parametrize("end", ["close", "die"])
+def test_a_worker_ignores_ctrl_c_and_ends_with_its_writer(tmp_path, end):
+    """A Ctrl-C reaches the workers too: they go on drawing, print no KeyboardInterrupt, and
+    end when the writer closes their stdin or its process dies (stderr ends once they have)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", CTRL_C, str(tmp_path), end],
+        start_new_session=True,  # its own process group: the SIGINT reaches no test process
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "same worker: True" in proc.stdout, proc.stderr[-3000:]
+    assert os.path.exists(tmp_path / "after" / "learning_curves.png")
+    if end == "close":
+        assert "exit status: 0" in proc.stdout

@@ -4,11 +4,14 @@ It imports numpy, matplotlib and the figure modules only (no JAX), reads jobs fr
 answers on stdout, one at a time: each message is a 4-byte big-endian length and a pickle.
 A job is one `figures.Drawing`; the answer ("ok", path) or ("error", text). It keeps one
 `Renderer` for its life, so the layouts of a sweep's figures are built once per worker.
-`FigureWriter` (figure_writer.py) starts it and talks to it; it ends when its stdin closes.
+`FigureWriter` (figure_writer.py) starts it and talks to it; it ends when its stdin closes:
+when the writer closes it, or the writer's process dies. It ignores SIGINT: a Ctrl-C reaches
+the terminal's whole process group, and the training process handles the stop and closes it.
 """
 
 import os
 import pickle
+import signal
 import struct
 import sys
 import traceback
@@ -38,6 +41,8 @@ def write_message(stream, obj) -> None:
 
 
 def main() -> None:
+    # Not a KeyboardInterrupt traceback beside the training process's "stopped by SIGINT".
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but answers on the answer pipe
     if hasattr(os, "nice"):  # draw on the cores training leaves idle, not against it
