@@ -30,8 +30,8 @@ from ae_jax.evaluation import evaluate, figure_data
 from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation.figure_writer import FigureWriter
 from ae_jax.models import model_from_config
-from ae_jax.training import distributed, group, loop, resources, startup
-from ae_jax.training.signals import Interrupted, StopRequests
+from ae_jax.training import distributed, group, loop, resources, signals, startup
+from ae_jax.training.signals import StopRequests
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
@@ -92,6 +92,7 @@ def train_group(
             overlaps one group's figures with the next group's training). None: a writer of
             this call's own, waited for before returning.
     """
+    _check_workdirs(configs, workdirs)
     for c in configs:
         config_lib.validate(c)
     group.check_groupable(configs)
@@ -147,6 +148,25 @@ def train_group(
         if own:
             writer.close()
     return summaries
+
+
+def _check_workdirs(configs: list, workdirs: list[str]) -> None:
+    """One distinct workdir per config, before any work: two runs in one directory wrote over
+    each other's checkpoints (orbax tracebacks), and unequal lists failed inside zip()."""
+    if len(configs) != len(workdirs) or not configs:
+        raise UserError(
+            f"train_group: got {len(configs)} config(s) and {len(workdirs)} workdir(s); "
+            "expected one workdir per config, at least one of each."
+        )
+    seen: dict[str, int] = {}
+    for i, w in enumerate(workdirs):
+        j = seen.setdefault(os.path.realpath(w), i)
+        if j != i:
+            raise UserError(
+                f"train_group: workdirs[{j}] {workdirs[j]!r} and workdirs[{i}] {w!r} are the "
+                "same directory; each run needs a workdir of its own (two runs in one would "
+                "overwrite each other's checkpoints)."
+            )
 
 
 _STORAGE = {
@@ -245,7 +265,10 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
 
     def check_stop():
         if stop.signum is not None:
-            raise Interrupted(stop.signum, "while evaluating", "training is finished and saved")
+            on = cfg.train.checkpoints
+            raise signals.stopped(
+                stop.signum, "while evaluating", on, "training is finished and saved"
+            )
 
     data = evaluate.dataset_eval_data(ds, cfg)
     configs = [r.config for r in runs]

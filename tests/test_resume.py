@@ -297,3 +297,21 @@ def test_a_stop_without_checkpoints_says_nothing_was_saved(tmp_path, monkeypatch
     (summary,) = experiment.train_and_evaluate(off, run)
     assert "holds 1 epoch(s) of an earlier attempt but no checkpoint" in caplog.text
     assert summary["epoch"] == 2 and len(workdir_lib.read_history(run, 2)) == 2
+    # A stop while evaluating: the parameters were only in memory.
+    real = evaluate.evaluate_group
+
+    class _Armed(_StopNow):
+        armed = False
+
+        @property
+        def signum(self):
+            return signal.SIGTERM if _Armed.armed else None
+
+    def stop_then_evaluate(*args, **kwargs):
+        _Armed.armed = True  # the signal arrives while the model is being evaluated
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "StopRequests", _Armed)
+    monkeypatch.setattr(evaluate, "evaluate_group", stop_then_evaluate)
+    with pytest.raises(Interrupted, match=r"while evaluating; train.checkpoints=False, so no"):
+        experiment.train_and_evaluate(_cfg(train__checkpoints=False, eval__at_end=True), run + "2")

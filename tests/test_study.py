@@ -3,6 +3,7 @@
 import ast
 import json
 import os
+import re
 import shutil
 import signal
 
@@ -141,6 +142,19 @@ def test_batched_evaluation_equals_single_evaluations(tmp_path):
         for key, value in single.items():
             if key != "figures":
                 _assert_close(together[key], value, key)
+
+
+def test_train_group_refuses_a_shared_workdir_or_unequal_lists_before_any_work(tmp_path):
+    """One workdir twice (however spelt) or a workdir short: a one-paragraph error naming them,
+    before any directory is made (orbax's tracebacks, zip()'s ValueError)."""
+    a, b = _vae_config(), _vae_config(**{"train.seed": 3})
+    g7 = str(tmp_path / "g7")
+    same = f"workdirs[0] {g7!r} and workdirs[1] {g7 + '/'!r} are the same directory"
+    with pytest.raises(ae_jax.UserError, match=re.escape(same)):
+        experiment.train_group([a, b], [g7, g7 + "/"])
+    with pytest.raises(ae_jax.UserError, match=re.escape("got 2 config(s) and 1 workdir(s)")):
+        experiment.train_group([a, b], [g7])
+    assert os.listdir(tmp_path) == []
 
 
 def _assert_close(a, b, key):

@@ -319,7 +319,7 @@ def train(
             if stop.signum is not None:
                 if saved_epoch != epoch:
                     _save_all(runs, states, epoch)
-                raise signals.stopped_after_epoch(stop.signum, epoch, cfg.train.checkpoints)
+                raise signals.stopped(stop.signum, f"after epoch {epoch}", cfg.train.checkpoints)
         if saved_epoch != epoch and any(r.running for r in runs):
             _save_all(runs, states, epoch)
     except Interrupted:

@@ -26,13 +26,15 @@ class Interrupted(Exception):
         super().__init__(f"stopped by {name} {where}; {kept}: {then}.")
 
 
-def stopped_after_epoch(signum: int, epoch: int, checkpoints: bool) -> Interrupted:
-    """The stop between epochs: its state is the checkpoint just saved, if checkpoints are on."""
+def stopped(
+    signum: int, where: str, checkpoints: bool, kept: str = "its state is saved"
+) -> Interrupted:
+    """A stop whose state is a checkpoint (`kept`), if checkpoints are on (train.checkpoints)."""
     if checkpoints:
-        return Interrupted(signum, f"after epoch {epoch}")
+        return Interrupted(signum, where, kept)
     return Interrupted(
         signum,
-        f"after epoch {epoch}",
+        where,
         "train.checkpoints=False, so no state was saved",
         "the same command trains from epoch 1 again (turn checkpoints on to resume)",
     )
