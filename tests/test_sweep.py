@@ -1,5 +1,6 @@
 """Sweeps: declaration helpers, failure isolation, kill + resume, shards, claims, Ray."""
 
+import csv
 import importlib.util
 import json
 import os
@@ -11,6 +12,8 @@ import textwrap
 import pytest
 
 from ae_jax import sweeps as sweep
+from ae_jax.commands import sweep as sweep_command
+from ae_jax.configs.ablations import seed_study
 from ae_jax.sweeps import report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -96,7 +99,8 @@ def test_failing_and_diverging_runs_are_recorded_and_others_finish(tmp_path):
                 {"train.seed": 2, "model.latent_dim": 4}]
     """,
     )
-    out, err = _launch(cfg, tmp_path / "w").communicate(timeout=300)
+    proc = _launch(cfg, tmp_path / "w", "--config.model.latent_dim=5")
+    out, err = proc.communicate(timeout=300)
     status = _status(tmp_path / "w")
     by_index = {e["index"]: e for e in status["runs"]}
     assert [by_index[i]["status"] for i in range(5)] == [
@@ -110,6 +114,36 @@ def test_failing_and_diverging_runs_are_recorded_and_others_finish(tmp_path):
     assert "no such config field" in by_index[2]["error"]
     assert "non-finite loss at step" in by_index[3]["error"]
     assert status["counts"] == {"done": 2, "diverged": 1, "failed": 2, "running": 0, "pending": 0}
+    # The flag that two entries replace is named, before training; the failures end the command.
+    assert (
+        "sweep entries replace command-line overrides: --config.model.latent_dim=5 in 2 of the 5 "
+        "runs (their model.latent_dim: -3, 4)." in err.split("training ")[0]
+    ), err[-3000:]
+    assert proc.returncode == 1, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(
+        "error: 2 run(s) failed: 1 (model.latent_dim=-3), 2 (loss.l1_wieght=1); the others ran."
+    )
+    assert last.endswith(
+        "rerunning the same command retries the failed runs (and skips the finished ones)."
+    )
+
+
+def test_the_flags_seed_study_replaces_are_named():
+    """--config.train.epochs=2 on the seed study: its VAE entries' 30 epochs win, and say so."""
+    entries = seed_study.get_sweep()
+    warning = sweep_command.replaced_flags({"train.epochs": 2, "train.batch_size": 100}, entries)
+    assert warning == (
+        "sweep entries replace command-line overrides: --config.train.epochs=2 in 10 of the 40 "
+        "runs (their train.epochs: 30). A sweep entry's value wins for its runs; to change it, "
+        "edit the config file's get_sweep()."
+    )  # batch_size=100: what the VAE entries set, so nothing is replaced
+    assert sweep_command.replaced_flags({"data.name": "digits", "train.seed": 0}, entries) == (
+        "sweep entries replace command-line overrides: --config.data.name=digits in 20 of the 40 "
+        "runs (their data.name: breast_cancer); --config.train.seed=0 in 32 of the 40 runs "
+        "(their train.seed: 1, 2, 3, 4). A sweep entry's value wins for its runs; to change it, "
+        "edit the config file's get_sweep()."
+    )
 
 
 FOUR_RUNS = """
@@ -256,16 +290,18 @@ def test_processes_writing_one_json_file_at_once(tmp_path):
 def _fake_sweep(
     root, runs: list[tuple[dict, str | None, dict]], config: dict | None = None, evals=None
 ):
-    """A sweep directory without training: (overrides, summary status or None, numbers) per
-    run, and each run's eval.json (`evals`, if given). sweep.json says every run is pending, as
-    a killed sweep leaves it."""
+    """A sweep directory without training: (overrides, summary status, "failed" or None,
+    numbers) per run, and each run's eval.json (`evals`, if given). sweep.json says every run
+    is pending, as a killed sweep leaves it."""
     entries = []
     for i, (overrides, status, values) in enumerate(runs):
         name = f"run{i}"
         os.makedirs(root / "runs" / name)
         if evals is not None:
             (root / "runs" / name / "eval.json").write_text(json.dumps(evals[i]))
-        if status is not None:
+        if status == "failed":
+            (root / "runs" / name / "failed.json").write_text(json.dumps({"error": "bad"}))
+        elif status is not None:
             summary = {"status": status, **values}
             (root / "runs" / name / "summary.json").write_text(json.dumps(summary))
         if config is not None:  # the saved config, before this run's overrides
@@ -295,6 +331,7 @@ def test_report_counts_what_it_averages(tmp_path):
             ({"lr": 2.0, "train.seed": 0}, "done", {"eval/loss": inf, "eval/kl": 0.0}),
             ({"lr": 2.0, "train.seed": 1}, "done", {"eval/loss": 5.0, "eval/kl": 0.0}),
             ({"lr": 2.0, "train.seed": 2}, "diverged", {"eval/loss": 1e30, "eval/kl": 0.0}),
+            ({"lr": 2.0, "train.seed": 3}, "failed", {}),
         ],
     )
     out = report.write_report(str(tmp_path), ["eval/loss", "eval/kl"])
@@ -314,7 +351,41 @@ def test_report_counts_what_it_averages(tmp_path):
     assert "| lr | seeds | diverged | eval/loss | eval/kl |" in md
     assert "| 2.0 | 3 | 1 | 5 (n = 1, 1 not finite) | 0 ± 0 (n = 2) |" in md
     assert "| 0.1 | 2 | 0 | 2 ± 1.4 | 0 ± 0 |" in md
-    assert "5 finished runs of the 6 the sweep lists (the others unfinished), 2 settings" in md
+    assert "5 finished runs of the 7 the sweep lists (1 failed, 1 unfinished), 2 settings" in md
+
+
+@pytest.mark.parametrize("chosen_by", ["--metrics", "REPORT_METRICS"])
+def test_timing_csv_has_the_wall_times_whatever_the_metrics(tmp_path, chosen_by):
+    """timing.csv holds wall_s and compile_s per setting even when the metrics asked for (by
+    --metrics or the config's REPORT_METRICS) name none; results.csv holds no timing."""
+    _fake_sweep(
+        tmp_path,
+        [
+            (
+                {"lr": 0.1, "train.seed": 0},
+                "done",
+                {"eval/loss": 1.0, "wall_s": 2.0, "compile_s": 1.0},
+            ),
+            (
+                {"lr": 0.1, "train.seed": 1},
+                "done",
+                {"eval/loss": 3.0, "wall_s": 4.0, "compile_s": 1.0},
+            ),
+        ],
+    )
+    asked = None
+    if chosen_by == "--metrics":
+        asked = ["eval/loss"]
+    else:
+        (tmp_path / "report_metrics.json").write_text(json.dumps({"metrics": ["eval/loss"]}))
+    report.write_report(str(tmp_path), asked)
+    with open(tmp_path / "timing.csv") as f:
+        (row,) = csv.DictReader(f)
+    assert (row["wall_s mean"], row["wall_s n"], row["compile_s mean"]) == ("3.0", "2", "1.0")
+    assert float(row["wall_s std"]) == pytest.approx(2**0.5)
+    with open(tmp_path / "results.csv") as f:
+        header = next(csv.reader(f))
+    assert header == ["lr", "seeds", "diverged", "eval/loss mean", "eval/loss std", "eval/loss n"]
 
 
 def test_report_counts_a_null_of_eval_json_as_not_finite(tmp_path):

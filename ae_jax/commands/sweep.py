@@ -4,12 +4,16 @@ r"""Run a config's sweep (its `get_sweep()`): grouped, resumable, shardable.
   ae-jax sweep --config=FILE --workdir=DIR --shard=2/8        # run i of n shares
   ae-jax sweep --config=FILE --workdir=DIR --launcher=ray --ray_address=auto
 
-Rerunning the same command skips finished runs and resumes unfinished ones. Each run
-writes DIR/runs/<name>/; DIR/sweep.json lists every run and its status. Overrides such
-as --config.train.epochs=2 apply to every run. Then: ae-jax report --workdir=DIR
+Rerunning the same command skips finished runs, resumes unfinished ones and retries failed
+ones. Each run writes DIR/runs/<name>/; DIR/sweep.json lists every run and its status. The
+command exits 1 when a run of its shard failed (after training the others). Overrides such as
+--config.train.epochs=2 apply to every run whose sweep entry does not set the same field (a
+warning names those it does). Then: ae-jax report --workdir=DIR
 """
 
 import importlib.util
+import os
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -18,6 +22,7 @@ from ae_jax import cli
 from ae_jax import sweeps as sweep
 from ae_jax.cli import cli_errors
 from ae_jax.errors import UserError
+from ae_jax.sweeps.overrides import format_value
 
 FLAGS = flags.FLAGS
 
@@ -69,17 +74,61 @@ def load_sweep(path_and_arg: str) -> tuple[list[dict], list[str] | None]:
     return list(overrides), getattr(module, "REPORT_METRICS", None)
 
 
+def replaced_flags(cli_values: dict, overrides: list[dict]) -> str:
+    """The warning for command-line overrides that some sweep entries set to another value,
+    which wins for their runs ('' if none): the flag would otherwise be silently ignored."""
+    parts, entries = [], [o for o in overrides if isinstance(o, dict)]  # the runner refuses others
+    for key, value in cli_values.items():
+        theirs = [o[key] for o in entries if key in o and _same(o[key]) != _same(value)]
+        if theirs:
+            values = ", ".join(dict.fromkeys(format_value(_same(v)) for v in theirs))
+            parts.append(
+                f"--config.{key}={format_value(value)} in {len(theirs)} of the "
+                f"{len(overrides)} runs (their {key}: {values})"
+            )
+    if not parts:
+        return ""
+    return (
+        f"sweep entries replace command-line overrides: {'; '.join(parts)}. A sweep entry's "
+        "value wins for its runs; to change it, edit the config file's get_sweep()."
+    )
+
+
+def _same(value):
+    """A value as apply_overrides sets it (JSON and YAML lists are tuples)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _failed_line(status: dict, shard: tuple[int, int], workdir: str) -> str:
+    """The last line when runs of this shard failed ('' if none): which, and what next."""
+    i, n = shard
+    failed = [e for e in status["runs"] if e["status"] == "failed" and e["index"] % n == i]
+    if not failed:
+        return ""
+    named = ", ".join(f"{e['index']} ({e['name']})" for e in failed[:5])
+    where = os.path.join(workdir, "runs", "<name>", "failed.json")
+    return (
+        f"error: {len(failed)} run(s) failed: {named}{' ...' if len(failed) > 5 else ''}; the "
+        f"others ran. Each error is above and in {where}; rerunning the same command retries "
+        "the failed runs (and skips the finished ones)."
+    )
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     cli.setup()
     with cli_errors():
         overrides, metrics = load_sweep(config_flags.get_config_filename(FLAGS["config"]))
+        warning = replaced_flags(config_flags.get_override_values(FLAGS["config"]), overrides)
+        if warning:
+            logging.warning("%s", warning)
+        shard = sweep.parse_shard(FLAGS.shard)
         status = sweep.run_sweep(
             FLAGS.config,
             overrides,
             FLAGS.workdir,
-            shard=sweep.parse_shard(FLAGS.shard),
+            shard=shard,
             max_models=FLAGS.max_models,
             launcher=FLAGS.launcher,
             ray_address=FLAGS.ray_address,
@@ -97,3 +146,9 @@ def main(argv):
                 entry.get("error", "").splitlines()[0] if entry.get("error") else "",
             )
     print(f"sweep.json: {status['counts']}")
+    failed = _failed_line(status, shard, FLAGS.workdir)
+    if failed:
+        logging.flush()
+        sys.stdout.flush()
+        print(failed, file=sys.stderr)
+        sys.exit(1)

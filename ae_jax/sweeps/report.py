@@ -10,9 +10,9 @@ Reads every finished run under DIR/runs/ (summary.json, and eval.json when prese
   cell saying its n when it differs from the row's and how many values were not finite;
 - DIR/figures/metrics_vs_<param>.png: each metric against each swept parameter.
 results.csv holds only numbers the config and seed determine, so a resumed sweep's equals an
-uninterrupted one's; wall-clock times go to DIR/timing.csv. The metrics are `--metrics`, else
-the ones the sweep's config file chose (`REPORT_METRICS`, saved in DIR/report_metrics.json by
-the sweep), else `DEFAULT_METRICS`.
+uninterrupted one's; wall-clock times (all of `TIMING`, whatever the metrics) go to
+DIR/timing.csv. The metrics are `--metrics`, else the ones the sweep's config file chose
+(`REPORT_METRICS`, saved in DIR/report_metrics.json by the sweep), else `DEFAULT_METRICS`.
 """
 
 import csv
@@ -77,10 +77,11 @@ DPI = 150
 FONT = 9  # points: the smallest text on a figure
 
 
-def collect(workdir: str) -> tuple[list[dict], int]:
+def collect(workdir: str) -> tuple[list[dict], int, int]:
     """One dict per finished run (its name, overrides, status, numeric results and L1 weight),
-    and how many runs sweep.json lists. Whether a run finished is read from its own directory
-    (a killed sweep leaves sweep.json's statuses behind its runs)."""
+    how many runs sweep.json lists, and how many of them failed. Whether a run finished or
+    failed is read from its own directory, as sweep.json's statuses are (a killed sweep leaves
+    them behind its runs)."""
     path = os.path.join(workdir, "sweep.json")
     if not os.path.exists(path):
         raise UserError(
@@ -89,11 +90,12 @@ def collect(workdir: str) -> tuple[list[dict], int]:
         )
     with open(path) as f:
         entries = json.load(f)["runs"]
-    rows = []
+    rows, failed = [], 0
     for e in entries:
         run_dir = os.path.join(workdir, e["workdir"])
         summary = workdir_lib.finished_summary(run_dir)
         if summary is None:
+            failed += os.path.exists(os.path.join(run_dir, workdir_lib.FAILED))
             continue
         values = {}
         for name in (workdir_lib.SUMMARY, workdir_lib.EVAL):
@@ -115,7 +117,7 @@ def collect(workdir: str) -> tuple[list[dict], int]:
                 "config": config,
             }
         )
-    return rows, len(entries)
+    return rows, len(entries), failed
 
 
 def _is_number(v) -> bool:
@@ -178,12 +180,14 @@ def report_metrics(workdir: str) -> list[str] | None:
 
 def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     """Writes runs.csv, results.csv, report.md and figures; returns {"rows", "params", ...}."""
-    rows, listed = collect(workdir)
+    rows, listed, failed = collect(workdir)
     if not rows:
         raise UserError(f"{workdir!r}: no finished run yet (see sweep.json); nothing to report.")
     present = {k for r in rows for k in r["values"]}
     chosen = metrics or report_metrics(workdir) or list(DEFAULT_METRICS)
     metrics = [m for m in chosen if m in present]
+    # Every wall time goes to timing.csv, whatever the metrics chosen.
+    metrics += [m for m in TIMING if m in present and m not in metrics]
     _write_runs(workdir, rows)
     params, table = aggregate(rows, metrics)
     for name, keep in (
@@ -209,15 +213,13 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         lines.append("| " + " | ".join(cells) + " |")
     figures = plot(workdir, params, table, [m for m in shown if m != "n_params"])
     seeds = sorted({row["seeds"] for row in table})
+    unfinished = listed - len(rows) - failed  # pending, running, or killed
+    missing = [f"{n} {why}" for n, why in ((failed, "failed"), (unfinished, "unfinished")) if n]
     md = [
         f"# Sweep report: {os.path.abspath(workdir)}",
         "",
         f"{len(rows)} finished runs"
-        + (
-            f" of the {listed} the sweep lists (the others unfinished)"
-            if listed > len(rows)
-            else ""
-        )
+        + (f" of the {listed} the sweep lists ({', '.join(missing)})" if missing else "")
         + f", {len(table)} settings; mean ± sample standard deviation "
         f"(ddof 1) over n = {'/'.join(map(str, seeds))} seeds per setting"
         + (

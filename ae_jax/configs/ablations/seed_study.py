@@ -3,9 +3,12 @@ r"""Seed study: the four seed models, as the seed trains them, on two bundled da
   python -m experiments.sweep --config=experiments/ablations/seed_study.py --workdir=runs/seed_study
   python -m experiments.report --workdir=runs/seed_study
 
-40 runs (4 models x {breast_cancer, digits} x 5 seeds), each with the seed's own
-settings (5 epochs; batch 1000, 100 for the VAE). The report gives validation MSE,
-code sparsity, parameter count and wall time per model and data set.
+40 runs (4 models x {breast_cancer, digits} x 5 seeds), each with its seed config's own
+settings: the simple, sparse and deep AEs 5 epochs at batch 1000, the VAE 30 epochs at
+batch 100. The VAE's epochs and batch size are part of its sweep entries, so
+--config.train.epochs or --config.train.batch_size change only the other three models (the
+sweep warns so). The report gives validation MSE, code sparsity and parameter count per model
+and data set; DIR/timing.csv the wall times.
 """
 
 from ae_jax import sweeps as sweep
