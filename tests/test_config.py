@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from ae_jax import config as config_lib
-from ae_jax import experiment
+from ae_jax import experiment, sweeps
 from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
@@ -120,3 +120,12 @@ def test_saved_config_with_extra_keys_still_loads_and_matches(tmp_path):
     assert loaded.train.epochs == 3 and "epoch" not in loaded.train
     assert dataset == {"num_features": 30}
     assert workdir_lib.config_changes(str(tmp_path), c) == ([], False)
+
+
+def test_a_sweep_with_a_misspelt_base_field_is_refused_before_any_run(tmp_path):
+    """Once for the sweep, not as one failed.json per run."""
+    base = seed_sparse.get_config()
+    base.train.epoch = 2
+    with pytest.raises(UserError, match=r"^train.epoch: the config has no field 'train.epoch'"):
+        sweeps.run_sweep(base, [{"train.seed": 0}, {"train.seed": 1}], str(tmp_path / "s"))
+    assert not os.path.exists(tmp_path / "s")

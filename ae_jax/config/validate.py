@@ -99,7 +99,7 @@ def _nearest(key: str, section: str, schema: ml_collections.ConfigDict) -> str:
     return f"{sections[close[0]]}.{close[0]}" if close else ""
 
 
-def _check_known(config: ml_collections.ConfigDict) -> None:
+def check_known(config: ml_collections.ConfigDict) -> None:
     """Every section and field is one of `default_config()`'s: a misspelt name (train.epoch)
     would otherwise be a silently new setting that nothing reads, next to the real one."""
     schema = default_config()
@@ -133,7 +133,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for section in ("data", "model", "loss", "optim", "train", "eval"):
         if section not in config:
             raise UserError(f"config: missing section {section!r}; start from default_config().")
-    _check_known(config)
+    check_known(config)
     _check_types(config)
     d, m, lo, o, t = config.data, config.model, config.loss, config.optim, config.train
 

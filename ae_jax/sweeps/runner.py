@@ -226,6 +226,7 @@ def run_sweep(
     Shard i of n takes the runs whose index is i mod n, so n processes with
     i = 0..n-1 on one shared workdir cover every run exactly once.
     """
+    config_lib.check_known(base)  # a misspelt field of the base: refused once, not per run
     runs = expand(overrides, workdir)
     i, n = shard
     mine = [r for r in runs if r.index % n == i]
