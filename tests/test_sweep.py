@@ -317,6 +317,14 @@ def _fake_sweep(
     (root / "sweep.json").write_text(json.dumps({"num_runs": len(runs), "runs": entries}))
 
 
+def test_equal_values_have_a_standard_deviation_of_zero(tmp_path):
+    """Three seeds' identical PCA baseline: sd 0, not np.std's 8.5e-18 of float residue."""
+    runs = [({"lr": 0.1, "train.seed": s}, "done", {"pca/mse": 0.1}) for s in range(3)]
+    _fake_sweep(tmp_path, runs)
+    row = report.write_report(str(tmp_path), ["pca/mse"])["rows"][0]
+    assert row["pca/mse std"] == 0.0 and row["pca/mse mean"] == pytest.approx(0.1)
+
+
 def test_report_counts_what_it_averages(tmp_path):
     """The report reads finished runs from their directories (not a stale sweep.json), keeps
     diverged runs out of the means, says the n of a cell with fewer finite values and how many

@@ -159,7 +159,9 @@ def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dic
             have = [r["values"][m] for r in kept if m in r["values"]]
             vals = [v for v in have if math.isfinite(v)]
             row[f"{m} mean"] = float(np.mean(vals)) if vals else float("nan")
-            row[f"{m} std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
+            # Equal values have sd 0, not the float residue of their mean (8.5e-18).
+            sd = float(np.std(vals, ddof=1)) if len(set(vals)) > 1 else 0.0
+            row[f"{m} std"] = sd if len(vals) > 1 else float("nan")
             row[f"{m} n"] = len(vals)
             row[f"{m} not finite"] = len(have) - len(vals)
         table.append(row)
