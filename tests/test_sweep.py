@@ -9,12 +9,16 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
+from ae_jax import experiment
 from ae_jax import sweeps as sweep
 from ae_jax.commands import sweep as sweep_command
 from ae_jax.configs.ablations import seed_study
-from ae_jax.sweeps import report
+from ae_jax.errors import UserError
+from ae_jax.sweeps import report, report_figures
+from tests.bad_inputs import _cfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -538,8 +542,23 @@ def test_log_axis_labels_of_close_swept_values_do_not_run_together():
 
     ax = Figure().subplots()
     ax.set_xscale("log")
-    report._value_ticks(ax, [0.01, 0.1, 1.2, 1.4, 1.6, 1.8, 0.01])
+    report_figures._value_ticks(ax, [0.01, 0.1, 1.2, 1.4, 1.6, 1.8, 0.01])
     assert list(ax.xaxis.get_major_locator().locs) == [0.01, 0.1, 1.2, 1.4, 1.6, 1.8]
     assert ax.xaxis.get_major_formatter().seq == ["0.01", "0.1", "1.2", "", "", ""]
-    report._value_ticks(ax, [0.0, 1e-5, 1e-4, 1e-3])  # symlog sweeps keep their 0
+    report_figures._value_ticks(ax, [0.0, 1e-5, 1e-4, 1e-3])  # symlog sweeps keep their 0
     assert ax.xaxis.get_major_formatter().seq == ["0", "1e-05", "0.0001", "0.001"]
+
+
+def test_report_of_k_seeds_trained_together_and_of_no_sweep(tmp_path):
+    """`ae-jax train` with train.num_models = K writes DIR/seed=S/: one setting over K seeds."""
+    c = _cfg(train__num_models=2)
+    experiment.train_and_evaluate(c, str(tmp_path / "k"))
+    out = report.write_report(str(tmp_path / "k"), ["eval/mse"])
+    (row,) = out["rows"]
+    assert row["seeds"] == 2 and row["eval/mse n"] == 2
+    mses = [json.loads((tmp_path / "k" / f"seed={s}" / "summary.json").read_text()) for s in (0, 1)]
+    assert row["eval/mse mean"] == pytest.approx(np.mean([m["eval/mse"] for m in mses]))
+    with pytest.raises(UserError, match=r"'.*nope' does not exist; expected a sweep's --workdir"):
+        report.write_report(str(tmp_path / "nope"))
+    with pytest.raises(UserError, match=r"has no sweep.json .*; run ae-jax sweep --config=FILE"):
+        report.write_report(str(tmp_path / "k" / "seed=0"))

@@ -19,14 +19,13 @@ import csv
 import json
 import math
 import os
+import re
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
+from ae_jax.sweeps.report_figures import is_number, plot
 
 SEED_KEY = "train.seed"
 DEFAULT_METRICS = (
@@ -48,33 +47,6 @@ DEFAULT_METRICS = (
 TIMING = ("wall_s", "compile_s", "epoch_s", "rows_per_s")
 # Metrics about the code's L1 activity: shown only when some run's objective had an L1 term.
 L1_METRICS = ("eval/l1", "train/l1", "code/l1_per_row")
-# y-axis labels: what each number is, with its unit.
-UNITS = {
-    "eval/loss": "objective (per example)",
-    "train/loss": "objective (per example)",
-    "eval/mse": "per-element MSE",
-    "recon/mse": "per-element MSE",
-    "pca/mse": "per-element MSE",
-    "eval/recon": "reconstruction term (per example)",
-    "eval/kl": "KL (nats per example)",
-    "vae/iwae": "IWAE bound (nats per example)",
-    "vae/elbo": "ELBO (nats per example)",
-    "vae/kl": "KL (nats per example)",
-    "vae/active_units": "active units",
-    "vae/total_correlation": "total correlation (nats)",
-    "vae/mutual_info": "index-code MI (nats)",
-    "vae/dim_kl": "dimension-wise KL (nats)",
-    "eval/l1": "sum |code| per example",
-    "code/l1_per_row": "sum |code| per example",
-    "code/near_zero_fraction": "fraction of codes",
-    "recon/numeric_mse": "MSE of numeric columns (scaled)",
-    "recon/categorical_accuracy": "accuracy of categories",
-    "ae_over_pca": "AE MSE / PCA MSE",
-    "n_params": "parameters",
-    "wall_s": "seconds",
-}
-DPI = 150
-FONT = 9  # points: the smallest text on a figure
 
 
 def collect(workdir: str) -> tuple[list[dict], int, int]:
@@ -83,13 +55,11 @@ def collect(workdir: str) -> tuple[list[dict], int, int]:
     failed is read from its own directory, as sweep.json's statuses are (a killed sweep leaves
     them behind its runs)."""
     path = os.path.join(workdir, "sweep.json")
-    if not os.path.exists(path):
-        raise UserError(
-            f"{workdir!r} has no sweep.json, so it is not a sweep directory; run "
-            "python -m experiments.sweep --config=FILE --workdir=DIR first."
-        )
-    with open(path) as f:
-        entries = json.load(f)["runs"]
+    if os.path.exists(path):
+        with open(path) as f:
+            entries = json.load(f)["runs"]
+    else:
+        entries = _seed_runs(workdir)
     rows, failed = [], 0
     for e in entries:
         run_dir = os.path.join(workdir, e["workdir"])
@@ -104,7 +74,7 @@ def collect(workdir: str) -> tuple[list[dict], int, int]:
                     loaded = json.load(f)
                 if name == workdir_lib.EVAL:  # strict JSON: a number that was not finite is null
                     loaded = {k: math.nan if v is None else v for k, v in loaded.items()}
-                values.update({k: v for k, v in loaded.items() if _is_number(v)})
+                values.update({k: v for k, v in loaded.items() if is_number(v)})
         config = workdir_lib.saved_config(run_dir) or {}
         rows.append(
             {
@@ -120,8 +90,25 @@ def collect(workdir: str) -> tuple[list[dict], int, int]:
     return rows, len(entries), failed
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+def _seed_runs(workdir: str) -> list[dict]:
+    """The runs of one `ae-jax train` with train.num_models = K (DIR/seed=S/), as sweep
+    entries: one setting over K seeds."""
+    if not os.path.isdir(workdir):
+        raise UserError(f"--workdir {workdir!r} does not exist; expected a sweep's --workdir.")
+    runs = sorted(
+        (int(d.split("=", 1)[1]), d)
+        for d in os.listdir(workdir)
+        if re.fullmatch(r"seed=\d+", d) and os.path.exists(os.path.join(workdir, d, "config.json"))
+    )
+    if not runs:
+        raise UserError(
+            f"{workdir!r} has no sweep.json (nor seed=S/ runs of train.num_models), so it is "
+            "not a sweep directory; run ae-jax sweep --config=FILE --workdir=DIR first."
+        )
+    return [
+        {"index": i, "name": d, "overrides": {SEED_KEY: seed}, "workdir": d}
+        for i, (seed, d) in enumerate(runs)
+    ]
 
 
 def _shown(overrides: dict) -> dict:
@@ -285,106 +272,3 @@ def _write_runs(workdir: str, rows: list[dict]) -> None:
                     *[r["values"].get(k, "") for k in values],
                 ]
             )
-
-
-def plot(workdir: str, params: list[str], table: list[dict], metrics: list[str]) -> list[str]:
-    """One figure per swept parameter: a panel per metric (mean ± sample sd over seeds), a series
-    per setting of the other parameters; named variants as unjoined points on a categorical axis,
-    numbers joined by lines on a log axis when they span 10x or more."""
-    out_dir = os.path.join(workdir, "figures")
-    os.makedirs(out_dir, exist_ok=True)
-    written = []
-    varying = [m for m in metrics if len({round(row[f"{m} mean"], 12) for row in table}) > 1]
-    shown = varying[:9] or metrics[:1]
-    for p in params:
-        xs = [row[p] for row in table]
-        if len({json.dumps(x) for x in xs}) < 2:
-            continue
-        path = os.path.join(out_dir, f"metrics_vs_{p.replace('.', '_')}.png")
-        _figure(path, p, [q for q in params if q != p], table, shown)
-        written.append(path)
-    return written
-
-
-def _figure(path: str, p: str, others: list[str], table: list[dict], metrics: list[str]):
-    xs = [row[p] for row in table]
-    numeric = all(_is_number(x) for x in xs)
-    categories = list(dict.fromkeys(json.dumps(x) for x in xs))  # named variants, sweep order
-    series: dict[tuple, list] = {}
-    for row in table:
-        series.setdefault(tuple(row[q] for q in others), []).append(row)
-    ncols = min(3, len(metrics))
-    nrows = -(-len(metrics) // ncols)
-    fig = Figure(figsize=(3.6 * ncols, 2.9 * nrows + 0.5), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax in axes[len(metrics) :]:
-        ax.set_visible(False)
-    width = 0.5 / max(len(series), 1)  # categorical: series side by side within a category
-    for ax, m in zip(axes, metrics, strict=False):
-        for s, (key, rs) in enumerate(series.items()):
-            label = ", ".join(f"{q.split('.')[-1]}={v}" for q, v in zip(others, key, strict=True))
-            if numeric:
-                rs = sorted(rs, key=lambda r: r[p])
-                x = [r[p] for r in rs]
-                style = {"marker": "o", "linestyle": "-"}
-            else:
-                x = [
-                    categories.index(json.dumps(r[p])) + (s - (len(series) - 1) / 2) * width
-                    for r in rs
-                ]
-                style = {"marker": "o", "linestyle": "none"}
-            ax.errorbar(
-                x,
-                [r[f"{m} mean"] for r in rs],
-                yerr=[np.nan_to_num(r[f"{m} std"]) for r in rs],
-                ms=4,
-                capsize=3,
-                label=label or None,
-                **style,
-            )
-        if not numeric:
-            ax.set_xticks(range(len(categories)))
-            ax.set_xticklabels([json.loads(c) for c in categories], rotation=25, ha="right")
-            ax.set_xlim(-0.6, len(categories) - 0.4)
-        elif all(x > 0 for x in xs) and max(xs) / min(xs) >= 10:
-            ax.set_xscale("log")
-            _value_ticks(ax, xs)
-        elif (
-            min(xs) == 0
-            and max(xs) > 0
-            and len(set(xs)) > 2
-            and (max(xs) / sorted(set(xs))[1] >= 10)
-        ):
-            ax.set_xscale("symlog", linthresh=sorted(set(xs))[1])
-            _value_ticks(ax, xs)
-        ax.set_title(m, fontsize=FONT + 1)
-        ax.set_ylabel(UNITS.get(m, m), fontsize=FONT)
-        ax.set_xlabel(p if numeric else p.split(".")[-1], fontsize=FONT)
-        ax.tick_params(labelsize=FONT)
-        ax.grid(alpha=0.3)
-    if len(series) > 1:
-        axes[0].legend(fontsize=FONT)
-    n = sorted({row[f"{m} n"] for row in table for m in metrics} - {0})
-    fig.suptitle(
-        f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds", fontsize=FONT
-    )
-    fig.savefig(path, dpi=DPI)
-
-
-def _value_ticks(ax, xs: list) -> None:
-    """On a log axis, ticks at the swept values themselves, labelled as written (%g); a value
-    closer than 1/12 of the axis's decades to the last labelled one keeps its tick unlabelled
-    (1.2, 1.4, 1.6 beside 0.01 ran together as one number)."""
-    values = sorted(set(xs))
-    if len(values) <= 10:
-        positive = [v for v in values if v > 0]
-        gap = math.log10(positive[-1] / positive[0]) / 12 if len(positive) > 1 else 0.0
-        labels, last = [], -math.inf
-        for v in values:
-            at = math.log10(v) if v > 0 else -math.inf  # 0 (symlog's linear part): labelled
-            labels.append(f"{v:g}" if v <= 0 or at - last >= gap else "")
-            last = at if labels[-1] else last
-        ax.xaxis.set_major_locator(FixedLocator(values))
-        ax.xaxis.set_major_formatter(FixedFormatter(labels))
-        ax.xaxis.set_minor_locator(NullLocator())
