@@ -354,6 +354,27 @@ def test_a_categorical_column_of_near_unique_values_is_said(tmp_path, caplog):
     assert "'kind'" not in caplog.text  # 3 categories in 40 rows: categories
 
 
+def test_a_float_image_array_is_scaled_per_channel_not_per_pixel(tmp_path):
+    """Images stored as floats (N, H, W[, C]): 'minmax' is one range per colour channel, so
+    the [0, 1] digits stay themselves (per pixel, a rarely lit one was stretched 5x)."""
+    grey = (load_digits().images / 16).astype(np.float32)  # (1797, 8, 8), in [0, 1]
+    np.save(tmp_path / "grey.npy", grey)
+    ds = data.load_dataset(cfg(path=str(tmp_path / "grey.npy")))
+    assert ds.image_shape == (8, 8)
+    np.testing.assert_allclose(ds.val, grey.reshape(-1, 64)[ds.val_indices], atol=1e-7)
+    rgb = np.random.default_rng(0).uniform(size=(40, 2, 2, 3)) * np.array([1.0, 10.0, 100.0])
+    np.save(tmp_path / "rgb.npy", rgb)
+    for scaling in ("minmax", "standard"):
+        ds = data.load_dataset(cfg(path=str(tmp_path / "rgb.npy"), scaling=scaling))
+        train = rgb.reshape(40, -1)[ds.train_indices].reshape(-1, 3)
+        if scaling == "minmax":
+            offset, scale = train.min(axis=0), train.max(axis=0) - train.min(axis=0)
+        else:
+            offset, scale = train.mean(axis=0), train.std(axis=0)
+        np.testing.assert_allclose(ds.preprocessor.offset, np.tile(offset, 4), rtol=1e-9)
+        np.testing.assert_allclose(ds.preprocessor.scale, np.tile(scale, 4), rtol=1e-9)
+
+
 def _error_files(tmp_path):
     rows = shopper_rows(10)
     stray = shopper_rows(20)

@@ -331,7 +331,10 @@ def load_dataset(cfg: Any) -> Dataset:
         )
         del features  # the raw text: no longer needed, and as large as the file
         pa.default_memory_pool().release_unused()
-        p.fit_scaling(encoded, train_pos, source)
+        # An array of images (N, H, W[, C]) in its own units: scaled per channel, not per pixel.
+        image = shape is not None and math.prod(shape) == encoded.shape[1]
+        channels = (shape[2] if len(shape) == 3 else 1) if shape is not None and image else 0
+        p.fit_scaling(encoded, train_pos, source, channels)
         train, val = _scaled_splits(p, encoded, [train_pos, val_pos], source)
     # Image plots only make sense while the features are exactly the image's pixels.
     if shape is not None and math.prod(shape) != p.num_features:

@@ -219,11 +219,14 @@ class Preprocessor:
                     "or raise data.max_categories"
                 )
 
-    def fit_scaling(self, encoded: np.ndarray, train_rows: np.ndarray, source: str) -> None:
+    def fit_scaling(
+        self, encoded: np.ndarray, train_rows: np.ndarray, source: str, channels: int = 0
+    ) -> None:
         """Sets `offset` and `scale` from the train rows of the encoding (`source` names the
-        data in errors); refuses columns whose scaling is not finite (`scaling.fit`)."""
+        data in errors; `channels` > 0: an image's pixels, scaled per channel); refuses
+        columns whose scaling is not finite (`scaling.fit`)."""
         self.offset, self.scale = scaling_lib.fit(
-            encoded, train_rows, self.scaling, self.output_kinds(), self.columns, source
+            encoded, train_rows, self.scaling, self.output_kinds(), self.columns, source, channels
         )
 
     def output_kinds(self) -> list:

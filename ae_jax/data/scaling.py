@@ -22,9 +22,12 @@ def fit(
     out_kinds: list,
     columns: list,
     source: str,
+    channels: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(offset, scale) per output column of `encoded` from its `train_rows`; `out_kinds` as
-    `Preprocessor.output_kinds()`, `columns` and `source` name the data in errors."""
+    `Preprocessor.output_kinds()`, `columns` and `source` name the data in errors. `channels`
+    > 0: the columns are an image's pixels, channel j % channels: one range (or mean and std)
+    per channel, never per pixel (a rarely lit pixel would be stretched to the full range)."""
     d = encoded.shape[1]
     lo, hi, mean, std = (np.zeros(d) for _ in range(4))
     block = max(1, _STATS_BYTES // (8 * max(len(train_rows), 1)))
@@ -34,6 +37,8 @@ def fit(
             lo[s : s + block], hi[s : s + block] = t.min(axis=0), t.max(axis=0)
             if scaling == "standard":
                 mean[s : s + block], std[s : s + block] = t.mean(axis=0), t.std(axis=0)
+        if channels:
+            lo, hi, mean, std = _per_channel(lo, hi, mean, std, channels)
         spread = hi - lo
     _refuse_nonfinite(source, columns, scaling, lo, hi, spread, "range (max - min)")
     constant = hi == lo
@@ -85,6 +90,17 @@ def fit(
             quote_names(names, 20),
         )
     return offset, scale
+
+
+def _per_channel(lo, hi, mean, std, channels: int):
+    """Per-pixel statistics pooled per channel (the pixels have as many rows each), tiled."""
+    c = np.arange(len(lo)) % channels
+    k = range(channels)
+    lo_c = np.array([lo[c == i].min() for i in k])
+    hi_c = np.array([hi[c == i].max() for i in k])
+    mean_c = np.array([mean[c == i].mean() for i in k])
+    second = np.array([(std[c == i] ** 2 + mean[c == i] ** 2).mean() for i in k])
+    return lo_c[c], hi_c[c], mean_c[c], np.sqrt(np.maximum(second - mean_c**2, 0.0))[c]
 
 
 def _refuse_nonfinite(
