@@ -364,10 +364,10 @@ def test_a_float_image_array_is_scaled_per_channel_not_per_pixel(tmp_path):
     np.testing.assert_allclose(ds.val, grey.reshape(-1, 64)[ds.val_indices], atol=1e-7)
     rgb = np.random.default_rng(0).uniform(size=(40, 2, 2, 3)) * np.array([1.0, 10.0, 100.0])
     np.save(tmp_path / "rgb.npy", rgb)
-    for scaling in ("minmax", "standard"):
-        ds = data.load_dataset(cfg(path=str(tmp_path / "rgb.npy"), scaling=scaling))
+    for how in ("minmax", "standard"):
+        ds = data.load_dataset(cfg(path=str(tmp_path / "rgb.npy"), scaling=how))
         train = rgb.reshape(40, -1)[ds.train_indices].reshape(-1, 3)
-        if scaling == "minmax":
+        if how == "minmax":
             offset, scale = train.min(axis=0), train.max(axis=0) - train.min(axis=0)
         else:
             offset, scale = train.mean(axis=0), train.std(axis=0)

@@ -461,6 +461,7 @@ def test_evaluate_never_replaces_the_runs_own_evaluation(tmp_path):
     run = _train(c, tmp_path / "run")
     own = evaluate.evaluate_workdir(run)
     assert own["figures"] and all(f.startswith("figures/") for f in own["figures"])
+    assert own["figures"][0] == "figures/learning_curves.png"  # training's, listed as it does
     kept = {k: v for k, v in _files(run).items() if k == "eval.json" or k.startswith("figures")}
     again = evaluate.evaluate_workdir(run)
     best = evaluate.evaluate_workdir(run, which="best")

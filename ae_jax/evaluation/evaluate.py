@@ -373,7 +373,9 @@ def evaluate_workdir(
             raise UserError(
                 f"cannot write figures into {out!r}: {e.strerror}; make the workdir writable."
             ) from None
-    metrics["figures"] = [os.path.relpath(f, workdir) for f in written]
+    curves = os.path.join(workdir, workdir_lib.FIGURES, "learning_curves.png")
+    own = [curves] if out == workdir and figures and os.path.exists(curves) else []
+    metrics["figures"] = [os.path.relpath(f, workdir) for f in own + written]  # as training
     tb = os.path.join(workdir, workdir_lib.TENSORBOARD)
     if written and tm.config.train.tensorboard and os.path.isdir(tb):
         # The figures of this evaluation next to training's, at the checkpoint's step.
