@@ -267,6 +267,9 @@ OPERATIONAL = (
     "train.checkpoint_every",
     "eval.iw_batch_rows",
 )
+# Files a run reads: config.json records them absolute (a relative path would tie the run to
+# the directory it was started from), and a rerun naming the same file relatively matches.
+PATH_FIELDS = ("data.path", "data.dir")
 # Schedules whose value at a step does not depend on the total number of steps: a finished or
 # unfinished run with these may be continued to more epochs (`train.epochs` raised).
 EXTENSIBLE_SCHEDULES = ("constant", "exponential")
@@ -298,6 +301,10 @@ def saved_config(workdir: str) -> dict | None:
     return config_lib.flatten_config({k: v for k, v in saved.items() if k in SECTIONS})
 
 
+def _same_path(a: str, b: str) -> bool:
+    return os.path.realpath(os.path.expanduser(a)) == os.path.realpath(os.path.expanduser(b))
+
+
 def config_changes(workdir: str, config) -> tuple[list[str], bool]:
     """How `config` differs from the one `workdir` was trained with.
 
@@ -315,6 +322,8 @@ def config_changes(workdir: str, config) -> tuple[list[str], bool]:
         if key in OPERATIONAL or key == "train.num_models":
             continue
         before = old.get(key, defaults.get(key))  # a field added since: its default held
+        if key in PATH_FIELDS and before and new[key] and _same_path(before, new[key]):
+            continue  # the same file, typed relative or absolute
         if before != new[key]:
             changes.append(f"{key}: {before!r} -> {new[key]!r}")
             keys.append(key)

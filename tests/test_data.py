@@ -6,7 +6,7 @@ import json
 import ml_collections
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_breast_cancer, load_digits
 
 from ae_jax import data
 from ae_jax.data import preprocess_io, scaling
@@ -337,6 +337,8 @@ def test_an_array_file_matches_the_trained_columns_by_position(tmp_path):
     from_file = p.transform(data.read_table(str(tmp_path / "rows.npy")))
     np.testing.assert_array_equal(from_file, p.transform(counts))
     np.testing.assert_array_equal(from_file, (counts / 16).astype(np.float32))
+    with pytest.raises(UserError, match=r"'pixel_2' has 0.3125 at row 1 .*trained on pixel int"):
+        p.transform(counts / 16)  # already divided: it would be divided again
     np.save(tmp_path / "narrow.npy", counts[:, :63])
     with pytest.raises(UserError, match=r"trained on 64 columns .* has 63: missing 'pixel_0'"):
         p.transform(data.read_table(str(tmp_path / "narrow.npy")))
@@ -373,6 +375,19 @@ def test_a_float_image_array_is_scaled_per_channel_not_per_pixel(tmp_path):
             offset, scale = train.mean(axis=0), train.std(axis=0)
         np.testing.assert_allclose(ds.preprocessor.offset, np.tile(offset, 4), rtol=1e-9)
         np.testing.assert_allclose(ds.preprocessor.scale, np.tile(scale, 4), rtol=1e-9)
+
+
+def test_a_data_frame_is_matched_by_column_name():
+    """Reordered columns of a data frame are taken by name, as a CSV's are (by position they
+    gave other codes without a word)."""
+    pytest.importorskip("pandas")
+    p = data.load_dataset(cfg(name="breast_cancer")).preprocessor
+    frame = load_breast_cancer(as_frame=True).data.iloc[:10]
+    expected = p.transform(frame.to_numpy())
+    np.testing.assert_array_equal(p.transform(frame), expected)
+    np.testing.assert_array_equal(p.transform(frame[frame.columns[::-1]]), expected)
+    with pytest.raises(UserError, match=r"the data frame has 29: missing 'mean radius'"):
+        p.transform(frame.drop(columns="mean radius"))
 
 
 def _error_files(tmp_path):

@@ -265,6 +265,13 @@ def test_a_rerun_on_data_that_changed_is_refused_and_changes_nothing(tmp_path):
     assert _snapshot(run) == before
     with pytest.raises(UserError, match=r"changed since training: its split had 16 training"):
         evaluate.evaluate_workdir(run)
+    # Edited within every column's range (the same scaling): the values tell.
+    data.write_text("a,b\n" + rows.replace("\n5,5\n", "\n6,5\n"))
+    with pytest.raises(UserError, match=r"trained: the values of its rows differ from those"):
+        experiment.train_and_evaluate(longer, run)
+    with pytest.raises(UserError, match=r"changed since training: the values of its rows"):
+        evaluate.evaluate_workdir(run)
+    assert _snapshot(run) == before
 
 
 class _StopNow:
@@ -315,3 +322,21 @@ def test_a_stop_without_checkpoints_says_nothing_was_saved(tmp_path, monkeypatch
     monkeypatch.setattr(evaluate, "evaluate_group", stop_then_evaluate)
     with pytest.raises(Interrupted, match=r"while evaluating; train.checkpoints=False, so no"):
         experiment.train_and_evaluate(_cfg(train__checkpoints=False, eval__at_end=True), run + "2")
+
+
+def test_a_relative_data_path_is_recorded_absolute(tmp_path, monkeypatch):
+    """A run started with data.path=d.csv from its folder is evaluated, and continued with the
+    path typed absolute, from anywhere: config.json holds the absolute path."""
+    (tmp_path / "data").mkdir()
+    rows = "".join(f"{i},{i % 7}\n" for i in range(20))
+    (tmp_path / "data" / "d.csv").write_text("a,b\n" + rows)
+    run = str(tmp_path / "run")
+    monkeypatch.chdir(tmp_path / "data")
+    experiment.train_and_evaluate(_cfg(data__path="d.csv"), run)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["data"]["path"]
+    assert saved == str(tmp_path / "data" / "d.csv")
+    monkeypatch.chdir(tmp_path)
+    assert evaluate.evaluate_workdir(run)["n_val"] == 4
+    monkeypatch.chdir(tmp_path / "data")  # typed as at first: the same file, so continued
+    (summary,) = experiment.train_and_evaluate(_cfg(data__path="d.csv", train__epochs=2), run)
+    assert summary["epoch"] == 2 and summary["resumed_from_epoch"] == 1

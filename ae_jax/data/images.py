@@ -147,6 +147,7 @@ def load_image_dataset(
         offset=offset,
         scale=scale,
         threshold=THRESHOLD if binarize_mode == "fixed" else None,
+        pixel_max=255,
     )
     train, val = scale_pixels(p, x_train), scale_pixels(p, x_test)
     if binarize_mode == "dynamic":

@@ -211,6 +211,7 @@ def _pixels(
         label_column=label,
         fill=fill,
         threshold=threshold,
+        pixel_max=pixel_max,
         **{k: options[k] for k in ("na_values", "missing", "thousands")},
     )
     return p, x

@@ -78,6 +78,8 @@ class Preprocessor:
         fill: with "impute": per input column, the value a missing cell gets (a number, or the
             category), fitted on the training split and applied to new files alike.
         thousands: thousands separator read inside numbers ("" = none).
+        pixel_max: > 0 for pixel data, whole intensities 0..pixel_max (divided by it): new
+            rows must hold such intensities too (images already divided would be divided again).
     """
 
     def __init__(
@@ -96,8 +98,10 @@ class Preprocessor:
         missing: str = "error",
         fill: dict[str, float | str] | None = None,
         thousands: str = "",
+        pixel_max: int = 0,
     ):
         self.input_columns, self.kinds = list(input_columns), list(kinds)
+        self.pixel_max = int(pixel_max)
         self.threshold = None if threshold is None else float(threshold)
         self.categories = {k: [str(v) for v in vs] for k, vs in categories.items()}
         self.categorical, self.scaling, self.label_column = categorical, scaling, label_column
@@ -283,6 +287,11 @@ class Preprocessor:
             return dataclasses.replace(
                 data, columns=list(self.input_columns), values=[data.values[i] for i in order]
             )
+        if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas-like data frame
+            names = [str(c) for c in data.columns]
+            frame: Any = data
+            values = [np.asarray(frame[c].to_numpy()) for c in frame.columns]
+            return self._as_table(Table("the data frame", names, values))
         arr = np.asarray(data)
         if arr.ndim != 2 or arr.shape[1] != n or arr.dtype.kind not in "biufUOT":
             raise UserError(
@@ -366,14 +375,18 @@ class Preprocessor:
         return (x if self.threshold is None else x > self.threshold).astype(np.float32)
 
     def transform(self, data: Table | np.ndarray | Sequence[Sequence[Any]]) -> np.ndarray:
-        """Encodes and scales raw rows: a `Table` (columns matched by name, any order; the
-        label column is ignored) or a 2-D array / list of rows in `input_columns` order.
+        """Encodes and scales raw rows: a `Table` or a data frame (columns matched by name, any
+        order; the label column is ignored) or a 2-D array / list of rows in `input_columns`
+        order.
 
         Returns:
             (N, num_features) float32.
         """
         table = self._as_table(data)
-        return self.scale_encoded(self._encode(table), table.source)
+        encoded = self._encode(table)
+        if self.pixel_max:
+            scaling_lib.check_pixels(encoded, self.pixel_max, self.columns, table)
+        return self.scale_encoded(encoded, table.source)
 
     def inverse_scale(self, x: np.ndarray) -> np.ndarray:
         """Undoes the scaling only (the result is in encoded space), for (..., D) arrays."""

@@ -122,3 +122,17 @@ def _refuse_nonfinite(
             "float64 and float32: rescale the column (e.g. change its units), use another "
             "data.scaling, or drop it"
         )
+
+
+def check_pixels(encoded: np.ndarray, pixel_max: int, columns: list, table) -> None:
+    """New rows of pixel data hold whole intensities 0..pixel_max, as training's did: an image
+    already divided (floats in [0, 1]) would silently be divided again."""
+    bad = np.argwhere((encoded < 0) | (encoded > pixel_max) | (encoded % 1 != 0))
+    if bad.size:
+        r, j = (int(v) for v in bad[0])
+        raise UserError(
+            f"{table.source}: column {columns[j]!r} has {encoded[r, j]:.6g} at "
+            f"{table.where([r])}, but the model was trained on pixel intensities, whole "
+            f"numbers 0..{pixel_max} that it divides by {pixel_max}; expected such intensities "
+            f"(images already in [0, 1]: multiply them by {pixel_max})"
+        )

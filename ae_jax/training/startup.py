@@ -21,8 +21,8 @@ from ae_jax.training.signals import Interrupted
 
 
 def data_change(ds: Dataset, saved: Preprocessor, info: dict) -> str:
-    """'' when `ds` is the data a run was trained on, else how it differs: its split sizes
-    (`info`: config.json's "dataset") or the preprocessing fitted on it (`saved`)."""
+    """'' when `ds` is the data a run was trained on, else how it differs: its split sizes or
+    values (`info`: config.json's "dataset") or the preprocessing fitted on it (`saved`)."""
     then, now = (info.get("n_train"), info.get("n_val")), (len(ds.train), len(ds.val))
     if None not in then and then != now:
         return (
@@ -35,6 +35,8 @@ def data_change(ds: Dataset, saved: Preprocessor, info: dict) -> str:
             f"the preprocessing fitted on it now differs from the saved preprocessor.json in "
             f"{field!r}"
         )
+    if info.get("fingerprint") not in (None, ds.fingerprint):
+        return "the values of its rows differ from those it was trained on (dataset.fingerprint)"
     return ""
 
 
@@ -139,6 +141,10 @@ def restore(runs: list, states, start: int):
 
 def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str) -> None:
     resolved = json.loads(c.to_json_best_effort())
+    for key in workdir_lib.PATH_FIELDS:  # absolute: evaluate and resume from any directory
+        section, field = key.split(".")
+        if resolved[section].get(field):
+            resolved[section][field] = os.path.abspath(os.path.expanduser(resolved[section][field]))
     path = os.path.join(workdir, workdir_lib.CONFIG)
     old = (
         workdir_lib.read_json(path, "the run's config", "use a new --workdir")
@@ -167,6 +173,7 @@ def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str) -> N
         "batch_size": engine.batch_size,
         "steps_per_epoch": engine.steps_per_epoch,
         "steps_per_chunk": chunk,
+        "fingerprint": ds.fingerprint,
     }
     workdir_lib.write_json(path, resolved)
     save_preprocessor(ds.preprocessor, os.path.join(workdir, workdir_lib.PREPROCESSOR))
