@@ -337,6 +337,7 @@ def test_an_array_file_matches_the_trained_columns_by_position(tmp_path):
     from_file = p.transform(data.read_table(str(tmp_path / "rows.npy")))
     np.testing.assert_array_equal(from_file, p.transform(counts))
     np.testing.assert_array_equal(from_file, (counts / 16).astype(np.float32))
+    np.testing.assert_array_equal(p.transform(counts.reshape(-1, 8, 8)), from_file)  # images
     with pytest.raises(UserError, match=r"'pixel_2' has 0.3125 at row 1 .*trained on pixel int"):
         p.transform(counts / 16)  # already divided: it would be divided again
     np.save(tmp_path / "narrow.npy", counts[:, :63])

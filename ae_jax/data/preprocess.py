@@ -9,6 +9,7 @@ inference exactly as the training data was encoded, imputation included.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -288,11 +289,12 @@ class Preprocessor:
                 data, columns=list(self.input_columns), values=[data.values[i] for i in order]
             )
         if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas-like data frame
-            names = [str(c) for c in data.columns]
             frame: Any = data
             values = [np.asarray(frame[c].to_numpy()) for c in frame.columns]
-            return self._as_table(Table("the data frame", names, values))
+            return self._as_table(Table("the data frame", [str(c) for c in frame.columns], values))
         arr = np.asarray(data)
+        if arr.ndim > 2 and math.prod(arr.shape[1:]) == n:  # images (N, H, W[, C]), as in .npy
+            arr = arr.reshape(len(arr), n)
         if arr.ndim != 2 or arr.shape[1] != n or arr.dtype.kind not in "biufUOT":
             raise UserError(
                 f"{trained}; the input array has shape {arr.shape} and dtype "
@@ -375,9 +377,8 @@ class Preprocessor:
         return (x if self.threshold is None else x > self.threshold).astype(np.float32)
 
     def transform(self, data: Table | np.ndarray | Sequence[Sequence[Any]]) -> np.ndarray:
-        """Encodes and scales raw rows: a `Table` or a data frame (columns matched by name, any
-        order; the label column is ignored) or a 2-D array / list of rows in `input_columns`
-        order.
+        """Encodes and scales raw rows: a `Table` or a data frame (columns matched by name; the
+        label column ignored) or an array / list of rows in `input_columns` order.
 
         Returns:
             (N, num_features) float32.
