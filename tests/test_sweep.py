@@ -554,6 +554,10 @@ def test_report_of_k_seeds_trained_together_and_of_no_sweep(tmp_path):
     c = _cfg(train__num_models=2)
     experiment.train_and_evaluate(c, str(tmp_path / "k"))
     out = report.write_report(str(tmp_path / "k"), ["eval/mse"])
+    assert [e["overrides"] for e in report._subdir_runs(str(tmp_path / "k"))] == [
+        {"train.seed": 0},
+        {"train.seed": 1},
+    ]
     (row,) = out["rows"]
     assert row["seeds"] == 2 and row["eval/mse n"] == 2
     mses = [json.loads((tmp_path / "k" / f"seed={s}" / "summary.json").read_text()) for s in (0, 1)]
@@ -562,3 +566,51 @@ def test_report_of_k_seeds_trained_together_and_of_no_sweep(tmp_path):
         report.write_report(str(tmp_path / "nope"))
     with pytest.raises(UserError, match=r"has no sweep.json .*; run ae-jax sweep --config=FILE"):
         report.write_report(str(tmp_path / "k" / "seed=0"))
+
+
+def test_report_of_runs_trained_together(tmp_path, caplog):
+    """ae_jax.train_together's DIR/NAME/ runs: a setting per value of the fields they differ
+    in (operational ones excepted), its runs' seeds the seeds."""
+    d = tmp_path / "l1"
+    weights = (0.0, 1.0)
+    sweep.train_together(
+        _cfg(), [{"loss.l1_weight": w, "train.seed": s} for w in weights for s in (0, 1)], str(d)
+    )
+    # A field that changes nothing a run learns is no setting: one run logged more often.
+    saved = json.loads((d / "loss.l1_weight=0,train.seed=1" / "config.json").read_text())
+    saved["train"]["log_every"] += 7
+    (d / "loss.l1_weight=0,train.seed=1" / "config.json").write_text(json.dumps(saved))
+    assert [e["overrides"] for e in report._subdir_runs(str(d))] == [
+        {"loss.l1_weight": w, "train.seed": s} for w in weights for s in (0, 1)
+    ]
+    caplog.set_level("WARNING")
+    out = report.write_report(str(d), ["eval/mse", "eval/l1"])
+    assert "no finished run has" not in caplog.text
+    assert out["params"] == ["loss.l1_weight"]
+    assert [row["loss.l1_weight"] for row in out["rows"]] == list(weights)
+    for w, row in zip(weights, out["rows"], strict=True):
+        runs = [
+            json.loads((d / f"loss.l1_weight={w:g},train.seed={s}" / "summary.json").read_text())
+            for s in (0, 1)
+        ]
+        assert row["seeds"] == 2 and row["eval/mse n"] == 2
+        for m in ("eval/mse", "eval/l1"):
+            assert row[f"{m} mean"] == pytest.approx(np.mean([r[m] for r in runs]))
+            assert row[f"{m} std"] == pytest.approx(np.std([r[m] for r in runs], ddof=1))
+    assert out["rows"][0]["eval/l1 mean"] != pytest.approx(out["rows"][1]["eval/l1 mean"])
+    # Metrics asked for with --metrics that no run has are named, with the ones the runs have.
+    report.write_report(str(d), ["vae/iwae", "eval/mse", "foo/bar"])
+    (warning,) = [r.getMessage() for r in caplog.records if "no finished run has" in r.getMessage()]
+    assert warning.startswith("--metrics asks for vae/iwae, foo/bar, which no finished run has")
+    assert "eval/kl, eval/l1, eval/loss, eval/mse, eval/recon" in warning and "..." not in warning
+    # The config file's REPORT_METRICS may be absent from some sweeps: no warning.
+    caplog.clear()
+    (d / "report_metrics.json").write_text(json.dumps({"metrics": ["foo/bar", "eval/mse"]}))
+    assert report.write_report(str(d))["metrics"] == ["eval/mse"]
+    assert "no finished run has" not in caplog.text
+    # Past 40 metrics the list ends in "..."; an absent metric's last part finds its stored name.
+    caplog.clear()
+    have = {"vae/bce_iwae_bound", *(f"m/{i:02d}" for i in range(45))}
+    report._warn_absent(["vae/iwae"], have)
+    assert "vae/iwae (perhaps vae/bce_iwae_bound)" in caplog.text
+    assert "m/00, m/01" in caplog.text and "m/39, ...." in caplog.text and "m/40" not in caplog.text

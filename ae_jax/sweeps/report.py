@@ -1,6 +1,8 @@
 """Aggregate a sweep: one row per setting, mean ± sample sd over seeds, figures per swept parameter.
 
-Reads every finished run under DIR/runs/ (summary.json, and eval.json when present) and writes
+Reads every finished run under DIR/runs/ (summary.json, and eval.json when present; without
+DIR/sweep.json, the runs in DIR's subdirectories, as `ae-jax train` with train.num_models = K
+and `ae_jax.train_together` write them, each setting of the fields they differ in) and writes
 - DIR/runs.csv: one tidy row per run (its overrides, status, summary and evaluation numbers);
 - DIR/results.csv: one row per setting (the overrides without the seed), each metric's mean and
   sample standard deviation (ddof 1, NaN for one value) over its seeds' finite values and their
@@ -12,7 +14,8 @@ Reads every finished run under DIR/runs/ (summary.json, and eval.json when prese
 results.csv holds only numbers the config and seed determine, so a resumed sweep's equals an
 uninterrupted one's; wall-clock times (all of `TIMING`, whatever the metrics) go to
 DIR/timing.csv. The metrics are `--metrics`, else the ones the sweep's config file chose
-(`REPORT_METRICS`, saved in DIR/report_metrics.json by the sweep), else `DEFAULT_METRICS`.
+(`REPORT_METRICS`, saved in DIR/report_metrics.json by the sweep), else `DEFAULT_METRICS`; a
+`--metrics` one that no finished run has is named in a warning (the others may be absent).
 """
 
 import csv
@@ -22,6 +25,7 @@ import os
 import re
 
 import numpy as np
+from absl import logging
 
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
@@ -47,6 +51,7 @@ DEFAULT_METRICS = (
 TIMING = ("wall_s", "compile_s", "epoch_s", "rows_per_s")
 # Metrics about the code's L1 activity: shown only when some run's objective had an L1 term.
 L1_METRICS = ("eval/l1", "train/l1", "code/l1_per_row")
+LISTED_METRICS = 40  # at most this many of the runs' metrics in the warning about absent ones
 
 
 def collect(workdir: str) -> tuple[list[dict], int, int]:
@@ -59,7 +64,7 @@ def collect(workdir: str) -> tuple[list[dict], int, int]:
         with open(path) as f:
             entries = json.load(f)["runs"]
     else:
-        entries = _seed_runs(workdir)
+        entries = _subdir_runs(workdir)
     rows, failed = [], 0
     for e in entries:
         run_dir = os.path.join(workdir, e["workdir"])
@@ -90,25 +95,43 @@ def collect(workdir: str) -> tuple[list[dict], int, int]:
     return rows, len(entries), failed
 
 
-def _seed_runs(workdir: str) -> list[dict]:
-    """The runs of one `ae-jax train` with train.num_models = K (DIR/seed=S/), as sweep
-    entries: one setting over K seeds."""
+def _subdir_runs(workdir: str) -> list[dict]:
+    """The runs in DIR's subdirectories (those holding config.json) as sweep entries: the runs
+    of one `ae-jax train` with train.num_models = K (DIR/seed=S/) or of `ae_jax.train_together`
+    (DIR/NAME/). A run's overrides are the config fields whose values differ between the runs,
+    fields that change nothing a run learns (`workdir.OPERATIONAL`) excepted: {"train.seed": S}
+    for K seeds, e.g. {"loss.l1_weight": w, "train.seed": s} for train_together."""
     if not os.path.isdir(workdir):
         raise UserError(f"--workdir {workdir!r} does not exist; expected a sweep's --workdir.")
-    runs = sorted(
-        (int(d.split("=", 1)[1]), d)
-        for d in os.listdir(workdir)
-        if re.fullmatch(r"seed=\d+", d) and os.path.exists(os.path.join(workdir, d, "config.json"))
+    names = sorted(
+        (
+            d
+            for d in os.listdir(workdir)
+            if os.path.isfile(os.path.join(workdir, d, workdir_lib.CONFIG))
+        ),
+        key=_natural,
     )
-    if not runs:
+    if not names:
         raise UserError(
-            f"{workdir!r} has no sweep.json (nor seed=S/ runs of train.num_models), so it is "
-            "not a sweep directory; run ae-jax sweep --config=FILE --workdir=DIR first."
+            f"{workdir!r} has no sweep.json (nor subdirectories holding runs, as train.num_models "
+            "or ae_jax.train_together write: DIR/NAME/config.json), so it is not a sweep "
+            "directory; run ae-jax sweep --config=FILE --workdir=DIR first."
         )
-    return [
-        {"index": i, "name": d, "overrides": {SEED_KEY: seed}, "workdir": d}
-        for i, (seed, d) in enumerate(runs)
+    configs = [workdir_lib.saved_config(os.path.join(workdir, d)) or {} for d in names]
+    missing = object()  # a field one run's config lacks (an older version) differs too
+    fields = sorted({k for c in configs for k in c} - set(workdir_lib.OPERATIONAL))
+    varied = [
+        k for k in fields if any(c.get(k, missing) != configs[0].get(k, missing) for c in configs)
     ]
+    return [
+        {"index": i, "name": d, "overrides": {k: c[k] for k in varied if k in c}, "workdir": d}
+        for i, (d, c) in enumerate(zip(names, configs, strict=True))
+    ]
+
+
+def _natural(name: str) -> list:
+    """Sorts names by their numbers' values: seed=2 before seed=10."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
 def _shown(overrides: dict) -> dict:
@@ -171,8 +194,13 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     """Writes runs.csv, results.csv, report.md and figures; returns {"rows", "params", ...}."""
     rows, listed, failed = collect(workdir)
     if not rows:
-        raise UserError(f"{workdir!r}: no finished run yet (see sweep.json); nothing to report.")
+        raise UserError(
+            f"{workdir!r}: no finished run yet (see sweep.json, or the runs' own directories); "
+            "nothing to report."
+        )
     present = {k for r in rows for k in r["values"]}
+    if metrics:
+        _warn_absent(metrics, present)
     chosen = metrics or report_metrics(workdir) or list(DEFAULT_METRICS)
     metrics = [m for m in chosen if m in present]
     # Every wall time goes to timing.csv, whatever the metrics chosen.
@@ -226,6 +254,26 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     with open(os.path.join(workdir, "report.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     return {"params": params, "rows": table, "figures": figures, "metrics": shown}
+
+
+def _warn_absent(asked: list[str], present: set[str]) -> None:
+    """Warns of the asked-for (--metrics) metrics that no finished run has, listing the runs'
+    numeric metrics; the report leaves them out."""
+    absent = [m for m in dict.fromkeys(asked) if m not in present]
+    if not absent:
+        return
+    have = sorted(present)
+    hints = []
+    for m in absent:  # vae/iwae -> vae/bce_iwae_bound: the ones holding its last part
+        close = [p for p in have if m.rsplit("/", 1)[-1] in p][:3]
+        hints.append(f"{m} (perhaps {', '.join(close)})" if close else m)
+    logging.warning(
+        "--metrics asks for %s, which no finished run has, so the report leaves %s out; "
+        "expected metrics the runs have: %s.",
+        ", ".join(hints),
+        "it" if len(absent) == 1 else "them",
+        ", ".join(have[:LISTED_METRICS]) + (", ..." if len(have) > LISTED_METRICS else ""),
+    )
 
 
 def _cell(row: dict, m: str) -> str:
