@@ -12,12 +12,13 @@ import jax
 import numpy as np
 import pytest
 from PIL import Image
-from sklearn.datasets import load_breast_cancer
+from sklearn.datasets import load_breast_cancer, load_digits
 from tensorboard.backend.event_processing import event_accumulator as ea
 
 import ae_jax
 from ae_jax import data as data_lib
 from ae_jax import experiment
+from ae_jax.commands import encode as encode_cli
 from ae_jax.configs import seed_sparse
 from ae_jax.evaluation import evaluate, export, figure_data
 from ae_jax.sweeps import overrides as multi
@@ -126,6 +127,15 @@ def test_every_subcommand_works_from_another_folder(installed):
     np.savetxt(rows, bc.data[:6], delimiter=",", header=",".join(bc.feature_names), comments="")
     r = _ae_jax(installed, "encode", "--workdir=runs/x", f"--input={rows}", "--output=codes.npy")
     assert r.returncode == 0 and np.load(installed["cwd"] / "codes.npy").shape == (6, 9)
+    np.savez(installed["cwd"] / "rows.npz", x_train=bc.data[6:9], x_test=bc.data[:6])
+    r = _ae_jax(installed, "encode", "--workdir=runs/x", "--input=rows.npz", "--output=test.npy")
+    assert r.returncode == 2 and "set --npz_key to one of its arrays" in r.stderr, r.stderr
+    npz_test = ["--npz_key=x_test", "--output=test.npy"]
+    r = _ae_jax(installed, "encode", "--workdir=runs/x", "--input=rows.npz", *npz_test)
+    assert r.returncode == 0, r.stderr[-3000:]
+    np.testing.assert_allclose(
+        np.load(installed["cwd"] / "test.npy"), np.load(installed["cwd"] / "codes.npy"), 1e-6
+    )
     r = _ae_jax(
         installed,
         "sweep",
@@ -139,7 +149,8 @@ def test_every_subcommand_works_from_another_folder(installed):
     r = _ae_jax(installed, "report", "--workdir=runs/s")
     assert r.returncode == 0 and (installed["cwd"] / "runs/s/runs.csv").exists(), r.stderr
     # Nothing but what the commands were asked to write.
-    assert sorted(os.listdir(installed["cwd"])) == ["codes.npy", "exported", "rows.csv", "runs"]
+    made = "codes.npy exported rows.csv rows.npz runs test.npy".split()
+    assert sorted(os.listdir(installed["cwd"])) == made
 
 
 def test_mistakes_through_ae_jax_are_one_paragraph_with_exit_2(installed):
@@ -186,6 +197,99 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path):
     # An existing, non-empty output folder is refused before anything is written.
     with pytest.raises(ae_jax.UserError, match="is not an empty folder"):
         export.export_run(str(tmp_path / "run"), str(tmp_path / "out"))
+
+
+def _readme_recipe(pre: dict, rows: list[dict]) -> np.ndarray:
+    """Steps 1-5 of the exported README.md, from preprocessor.json alone: raw rows (dicts of
+    cells, text or numbers) -> the exported encoder's input."""
+    out = []
+    for row in rows:
+        enc: list[float] = []
+        for name, kind in zip(pre["input_columns"], pre["kinds"], strict=True):
+            cell = row[name]
+            if cell in pre["na_values"] or (isinstance(cell, float) and np.isnan(cell)):
+                cell = pre["fill"][name]
+            if kind == "boolean" and isinstance(cell, str):
+                enc.append({"true": 1.0, "false": 0.0}[cell.lower()])
+            elif kind in ("numeric", "boolean"):
+                enc.append(float(cell))
+            else:
+                vocab = pre["categories"][name]
+                k = vocab.index(cell) if cell in vocab else len(vocab) - 1
+                enc += list(np.eye(len(vocab))[k]) if pre["categorical"] == "onehot" else [k]
+        out.append(enc)
+    x = ((np.array(out) - np.array(pre["offset"])) / np.array(pre["scale"])).astype(np.float32)
+    if pre["threshold"] is not None:
+        x = np.where(x > pre["threshold"], 1.0, 0.0).astype(np.float32)
+    return x
+
+
+@pytest.mark.parametrize("data", ["table", "binarised digits"])
+def test_export_readme_says_how_raw_rows_become_the_encoders_input(tmp_path, data):
+    c = seed_sparse.get_config()
+    c.train.epochs, c.train.figures, c.eval.at_end = 1, False, False
+    if data == "table":  # one-hot categories, booleans, imputed and unseen values
+        path = write_purchase_csv(tmp_path / "shop.csv", n=120)
+        c.data.path, c.data.categorical, c.data.missing = path, "onehot", "impute"
+        with open(path) as f:
+            rows = list(csv.DictReader(f))[:6]
+        rows[0]["Month"], rows[1]["VisitorType"], rows[2]["Weekend"] = "Jan", "", "NA"
+        rows[3]["Administrative_Duration"], rows[4]["Revenue"] = "?", "true"
+        raw = str(tmp_path / "new.csv")
+        with open(raw, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    else:  # counts 0..16 / 16, then 1 above 0.5
+        c.data.name, c.data.binarize = "digits", "fixed"
+        raw = load_digits().data[:6]
+        rows = [{f"pixel_{j}": float(v) for j, v in enumerate(r)} for r in raw]
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    export.export_run(str(tmp_path / "run"), str(tmp_path / "out"))
+    with open(tmp_path / "out" / "preprocessor.json") as f:
+        x = _readme_recipe(json.load(f), rows)
+    with open(tmp_path / "out" / export.ENCODE, "rb") as f:
+        encode = jax.export.deserialize(bytearray(f.read()))
+    model = ae_jax.load(str(tmp_path / "run"))
+    np.testing.assert_array_equal(x, model.features(raw))
+    np.testing.assert_array_equal(np.asarray(encode.call(x)), model.encode(raw))
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "x[j] = (encoded[j] - offset[j]) / scale[j]" in readme and "`threshold`" in readme
+
+
+def test_encode_reads_the_npz_array_npz_key_names(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def images(n):
+        return rng.integers(0, 256, (n, 4, 4), dtype=np.uint8)
+
+    np.savez(tmp_path / "train.npz", x=images(80), labels=rng.integers(0, 3, 80))
+    c = seed_sparse.get_config()
+    c.data.path, c.data.label_column = str(tmp_path / "train.npz"), "labels"
+    c.train.epochs, c.train.figures, c.eval.at_end = 1, False, False
+    run, out = str(tmp_path / "run"), str(tmp_path / "codes.npy")
+    experiment.train_and_evaluate(c, run)
+    x_test = images(7)  # Keras-style: no 'x', no 'labels'; y_train does not fit x_test
+    keras = str(tmp_path / "mnist.npz")
+    np.savez(keras, x_train=images(9), y_train=np.zeros(9), x_test=x_test, y_test=np.zeros(7))
+    with pytest.raises(ae_jax.UserError, match="set --npz_key to one of its arrays") as e:
+        encode_cli.encode_file(run, keras, out)
+    assert "'x_test'" in str(e.value) and "data.npz_key" not in str(e.value)
+    assert not os.path.exists(out)
+    codes = encode_cli.encode_file(run, keras, out, npz_key="x_test")
+    np.testing.assert_array_equal(codes, ae_jax.load(run).encode(x_test.reshape(7, 16)))
+    np.testing.assert_array_equal(np.load(out), codes)
+    with pytest.raises(ae_jax.UserError, match="--npz_key 'x_tset' is not an array in --input"):
+        encode_cli.encode_file(run, keras, out, npz_key="x_tset")
+    # A run trained with data.npz_key='x' reads 'x' unless told otherwise.
+    config = json.load(open(tmp_path / "run" / "config.json"))
+    config["data"]["npz_key"] = "x"
+    json.dump(config, open(tmp_path / "run" / "config.json", "w"))
+    with pytest.raises(ae_jax.UserError, match="the run's data.npz_key, used when --npz_key"):
+        encode_cli.encode_file(run, keras, out)
+    np.testing.assert_array_equal(
+        encode_cli.encode_file(run, keras, out, "latest", "x_test"), codes
+    )
 
 
 def test_report_files_are_tidy_and_say_what_their_numbers_are(tmp_path):

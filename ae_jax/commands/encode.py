@@ -4,7 +4,9 @@ r"""Encode raw rows with a trained run: codes of an AE, posterior means of a VAE
     --output=codes.npy      # or codes.csv: a header z0..z{d-1}, one row per input row
 
 The input is a CSV (with header), .npy or .npz of raw rows like the training data's; the run's
-saved preprocessing encodes and scales them (a label column, if present, is ignored).
+saved preprocessing encodes and scales them (a label column, if present, is ignored). For an
+.npz holding several arrays (a Keras-style x_train, y_train, x_test, y_test), `--npz_key`
+names the one to encode, e.g. `--npz_key=x_test`.
 """
 
 import os
@@ -24,10 +26,11 @@ OUTPUTS = (".npy", ".csv")
 
 
 def encode_file(
-    workdir: str, input_path: str, output_path: str, which: str = "latest"
+    workdir: str, input_path: str, output_path: str, which: str = "latest", npz_key: str = ""
 ) -> np.ndarray:
     """Encodes every row of `input_path` with the run in `workdir`; writes and returns the
-    codes, (N, latent_dim) float32."""
+    codes, (N, latent_dim) float32. `npz_key`: the array of an .npz input ("": the run's
+    data.npz_key, and when that is "" too, the reader's choice: "x" or the only array)."""
     ext = os.path.splitext(output_path)[1].lower()
     if ext not in OUTPUTS:
         raise UserError(
@@ -41,9 +44,27 @@ def encode_file(
         )
     model = ae_jax.load(workdir, which)
     c = model.config.data
-    table = data_lib.read_table(
-        input_path, c.npz_key, label_column=c.label_column, field="--input", delimiter=c.delimiter
-    )
+    npz = os.path.splitext(input_path)[1].lower() == ".npz"
+    # Labels are ignored unless kept as a feature: an .npz's label array is not looked for,
+    # so the training file's label array (y_train) need not be in the file (or fit x_test).
+    label = data_lib.NO_LABEL if npz and model.preprocessor.label_column else c.label_column
+    try:
+        table = data_lib.read_table(
+            input_path,
+            npz_key or c.npz_key,
+            label_column=label,
+            field="--input",
+            delimiter=c.delimiter,
+        )
+    except UserError as e:
+        if not npz or "data.npz_key" not in str(e):
+            raise
+        if npz_key or not c.npz_key:  # the flag's key, or none: here the flag names the array
+            raise UserError(str(e).replace("data.npz_key", "--npz_key")) from None
+        raise UserError(
+            f"{e}. That is the run's data.npz_key, used when --npz_key is not given; name "
+            "the array to encode with --npz_key=NAME."
+        ) from None
     codes = model.encode(table).astype(np.float32)
     try:
         if ext == ".npy":
@@ -65,6 +86,12 @@ def define_flags() -> None:
     flags.DEFINE_enum(
         "which", "latest", ["latest", "best"], "Checkpoint: latest, or best eval/loss."
     )
+    flags.DEFINE_string(
+        "npz_key",
+        "",
+        "For an .npz --input: the array to encode, e.g. x_test ('': the run's data.npz_key, "
+        "else 'x' or the only array).",
+    )
     flags.mark_flags_as_required(["workdir", "input", "output"])
 
 
@@ -73,5 +100,5 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     with cli_errors():
-        codes = encode_file(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.which)
+        codes = encode_file(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.which, FLAGS.npz_key)
     print(f"wrote {codes.shape[0]} codes of size {codes.shape[1]} to {FLAGS.output}")

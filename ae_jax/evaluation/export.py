@@ -7,7 +7,8 @@ decoder, its parameters, preprocessing and config.
 - decode.jax_export: codes (N, L) float32 -> reconstructions (N, D) in the scaled feature space
   (the likelihood's mean), any N;
 - params.msgpack (flax.serialization of the parameters), preprocessor.json, config.json and a
-  README.md saying how to call the first two with only jax and numpy.
+  README.md saying how to call the first two with only jax and numpy, and how a raw row becomes
+  their input.
 The parameters are constants inside the exported functions, so calling them needs nothing else.
 """
 
@@ -37,14 +38,32 @@ with open("encode.jax_export", "rb") as f:
 with open("decode.jax_export", "rb") as f:
     decode = jax.export.deserialize(bytearray(f.read()))
 
-x = np.zeros((5, {d}), np.float32)   # preprocessed rows: see preprocessor.json
+x = np.zeros((5, {d}), np.float32)   # preprocessed rows: see below
 codes = np.asarray(encode.call(x))    # (5, {latent}){code_note}
 recon = np.asarray(decode.call(codes))  # (5, {d}), the scaled feature space
 ```
 
-Any number of rows; float32 only. Features are the training columns after the preprocessing in
-`preprocessor.json` ({scaling} scaling; categories encoded as listed there). `params.msgpack`
-holds the same parameters (`flax.serialization.msgpack_restore`), `config.json` the run's config.
+Any number of rows; float32 only. `params.msgpack` holds the same parameters
+(`flax.serialization.msgpack_restore`), `config.json` the run's config.
+
+## From a raw row to the input x
+
+`preprocessor.json` ({scaling} scaling) holds everything needed; its keys in `backticks`.
+
+1. Cells: one per name in `input_columns`, in that order (`label_column` is not one). Image
+   data: one cell per pixel, the image flattened in C order (row by row, channels last),
+   intensities as stored (e.g. 0..255).
+2. Missing cells (NaN, or text in `na_values`): replaced by `fill[name]` when it is set; a
+   missing cell without a fill cannot be encoded.
+3. Encoding, by `kinds`: "numeric": the number (`thousands`, when not "", is a separator to
+   drop); "boolean": true 1, false 0 (any case; 1/0 as is); "categorical": k = the 0-based
+   position of the cell's text in `categories[name]` (a text not listed: the last, when that
+   is "<unseen>"); when `categorical` is "onehot", one column per listed category, 1.0 at k
+   and 0.0 elsewhere; when "ordinal", one column holding k. The result, `encoded`, has the
+   {d} columns listed in `columns`.
+4. Per output column j: x[j] = (encoded[j] - offset[j]) / scale[j], computed in float64, then
+   cast to float32.
+5. When `threshold` is not null (binarised images): x[j] = 1.0 if x[j] > threshold else 0.0.
 """
 
 
