@@ -1,8 +1,8 @@
 r"""beta-TC-VAE (Chen et al. 2018): the KL's total correlation weighted 6
 (loss.beta=1, loss.tc_weight=5).
 
-  python -m experiments.main --config=experiments/configs/beta_tc_vae.py --workdir=runs/beta_tc_vae
-  python -m experiments.main --config=experiments/configs/beta_tc_vae.py:FILE.csv \
+  ae-jax train --config=beta_tc_vae --workdir=runs/beta_tc_vae
+  ae-jax train --config=beta_tc_vae:FILE.csv \
       --workdir=runs/beta_tc_vae_table
 
 The model and data are `vae_objectives.get_config`'s: binarised digits, or a table (FILE.csv)

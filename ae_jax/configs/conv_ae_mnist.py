@@ -1,6 +1,6 @@
 r"""A convolutional autoencoder on MNIST (28x28) read from your local files.
 
-  python -m experiments.main --config=experiments/configs/conv_ae_mnist.py \
+  ae-jax train --config=conv_ae_mnist \
     --workdir=/tmp/conv_ae_mnist --config.data.dir=PATH
 
 PATH holds the four MNIST IDX files (train-images-idx3-ubyte, ..., gzipped or not) or a Keras

@@ -1,6 +1,6 @@
 r"""A convolutional VAE on the bundled 8x8 digits.
 
-  python -m experiments.main --config=experiments/configs/conv_vae_digits.py \
+  ae-jax train --config=conv_vae_digits \
     --workdir=/tmp/conv_vae
 
 prints one line per epoch (train/eval loss = negative ELBO in nats per image, recon, kl;

@@ -1,8 +1,8 @@
 r"""InfoVAE (Zhao et al. 2019, alpha = 0): the ELBO plus the MMD between q(z) and the
 prior (loss.mmd_weight=100).
 
-  python -m experiments.main --config=experiments/configs/info_vae.py --workdir=runs/info_vae
-  python -m experiments.main --config=experiments/configs/info_vae.py:FILE.csv \
+  ae-jax train --config=info_vae --workdir=runs/info_vae
+  ae-jax train --config=info_vae:FILE.csv \
       --workdir=runs/info_vae_table
 
 The model and data are `vae_objectives.get_config`'s: binarised digits, or a table (FILE.csv)

@@ -1,8 +1,8 @@
 r"""IWAE (Burda et al. 2016): trained on the 5-sample importance-weighted bound
 (loss.iw_samples_train=5).
 
-  python -m experiments.main --config=experiments/configs/iwae.py --workdir=runs/iwae
-  python -m experiments.main --config=experiments/configs/iwae.py:FILE.csv \
+  ae-jax train --config=iwae --workdir=runs/iwae
+  ae-jax train --config=iwae:FILE.csv \
       --workdir=runs/iwae_table
 
 The model and data are `vae_objectives.get_config`'s: binarised digits, or a table (FILE.csv)

@@ -1,6 +1,6 @@
 r"""The seed's deep autoencoder: encoder 15-11-11-8, decoder 11-11-15-D.
 
-  python -m experiments.main --config=experiments/configs/seed_deep.py --workdir=/tmp/seed_deep
+  ae-jax train --config=seed_deep --workdir=/tmp/seed_deep
 
 prints one line per epoch and a summary table; eval/mse ends below its first-epoch
 value. Add `--config.data.path=FILE.csv` for your own table.

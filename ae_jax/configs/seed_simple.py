@@ -1,12 +1,12 @@
 r"""The seed's simple autoencoder: one code layer of 9 sigmoid units.
 
-  python -m experiments.main --config=experiments/configs/seed_simple.py --workdir=/tmp/seed_simple
+  ae-jax train --config=seed_simple --workdir=/tmp/seed_simple
 
 prints one line per epoch (train and eval loss per term, rows/s, ETA) and a summary
 table; on the bundled breast-cancer table (455 train / 114 val rows, 30 features,
 min-max scaled) eval/mse falls every epoch. On the purchase table:
 
-  python -m experiments.main --config=experiments/configs/seed_simple.py \
+  ae-jax train --config=seed_simple \
     --workdir=/tmp/seed_simple_csv --config.data.path=online_shoppers_intention.csv
 
 As in Chollet's "Building Autoencoders in Keras": Dense(9, sigmoid) encoder,
@@ -14,8 +14,8 @@ Dense(D, sigmoid) decoder, MSE, adam, batch 1000, 5 epochs, shuffled, with a
 validation split. Adam's eps is Keras' 1e-7 (optax's default is 1e-8). Our MSE
 sums over features (see the README's loss convention); `eval/mse` is Keras' mse.
 
-The seed configs take an optional argument, the data: `--config=seed_simple.py:digits` (a
-bundled or image set name, as data.name) or `--config=seed_simple.py:my.csv` (a file, as
+The seed configs take an optional argument, the data: `--config=seed_simple:digits` (a
+bundled or image set name, as data.name) or `--config=seed_simple:my.csv` (a file, as
 data.path); without it they train on the bundled breast-cancer table.
 """
 

@@ -1,6 +1,6 @@
 r"""The seed's sparse autoencoder: the simple AE plus an L1 activity penalty on the code.
 
-  python -m experiments.main --config=experiments/configs/seed_sparse.py --workdir=/tmp/seed_sparse
+  ae-jax train --config=seed_sparse --workdir=/tmp/seed_sparse
 
 prints one line per epoch (train/eval loss, recon, l1, kl; rows/s; ETA) and a
 summary table; eval/mse falls every epoch. Add `--config.data.path=FILE.csv` for

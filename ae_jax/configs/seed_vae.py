@@ -1,6 +1,6 @@
 r"""The seed's variational autoencoder, with its two sampling mistakes corrected.
 
-  python -m experiments.main --config=experiments/configs/seed_vae.py --workdir=/tmp/seed_vae
+  ae-jax train --config=seed_vae --workdir=/tmp/seed_vae
 
 prints one line per epoch (train/eval loss = negative ELBO in nats per row, recon,
 kl; rows/s; ETA), a summary table, and writes figures/samples.png; eval/loss ends

@@ -1,6 +1,7 @@
 r"""The VAE of the objective ablations, and the objectives themselves (named configs).
 
-  python -m experiments.main --config=experiments/configs/beta_tc_vae.py --workdir=runs/tcvae
+  ae-jax train --config=vae_objectives --workdir=runs/vae_objectives
+  ae-jax train --config=vae_objectives:FILE.csv --workdir=runs/vae_objectives_table
 
 `get_config()` is the beta-VAE ablation's model on the bundled digits binarised at 0.5
 (pixel / 16 > 0.5; nothing is written to disk): a ReLU 256-128 encoder, a latent of 10, the

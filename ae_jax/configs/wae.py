@@ -1,8 +1,8 @@
 r"""WAE-MMD (Tolstikhin et al. 2018) with a random encoder: no KL (loss.beta=0), the MMD
 to the prior weighted 100.
 
-  python -m experiments.main --config=experiments/configs/wae.py --workdir=runs/wae
-  python -m experiments.main --config=experiments/configs/wae.py:FILE.csv \
+  ae-jax train --config=wae --workdir=runs/wae
+  ae-jax train --config=wae:FILE.csv \
       --workdir=runs/wae_table
 
 The model and data are `vae_objectives.get_config`'s: binarised digits, or a table (FILE.csv)

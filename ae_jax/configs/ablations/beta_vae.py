@@ -1,7 +1,7 @@
 r"""beta-VAE: the trade between reconstruction and KL as beta grows, on binarised digits.
 
-  python -m experiments.sweep --config=experiments/ablations/beta_vae.py --workdir=runs/beta_vae
-  python -m experiments.report --workdir=runs/beta_vae
+  ae-jax sweep --config=ablations/beta_vae --workdir=runs/beta_vae
+  ae-jax report --workdir=runs/beta_vae
 
 A VAE (ReLU 256-128 encoder, latent 10, mirrored decoder, Bernoulli likelihood) on
 the bundled digits binarised at 0.5 (data.binarize='fixed'; nothing is written), beta in
@@ -13,7 +13,7 @@ vmappable scalar). The report gives eval/recon and eval/kl, active units
 from ae_jax import sweeps as sweep
 from ae_jax.config import default_config
 
-# What the report shows (python -m experiments.report; --metrics overrides it).
+# What the report shows (ae-jax report; --metrics overrides it).
 REPORT_METRICS = (
     "vae/iwae",
     "vae/active_units",

@@ -1,7 +1,7 @@
 r"""Code size against PCA: code 2 to 32 for the simple AE, the deep AE and PCA, on digits.
 
-  python -m experiments.sweep --config=experiments/ablations/code_size.py --workdir=runs/code_size
-  python -m experiments.report --workdir=runs/code_size
+  ae-jax sweep --config=ablations/code_size --workdir=runs/code_size
+  ae-jax report --workdir=runs/code_size
 
 Simple AE: one code layer (the seed's sigmoid code and output). Deep AE: ReLU 128-64
 encoder, mirrored decoder, linear code. Both trained 150 epochs at batch 128 with adam

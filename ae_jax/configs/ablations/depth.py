@@ -1,7 +1,7 @@
 r"""Depth: 1 to 4 hidden layers per side at a fixed code size of 8, on digits.
 
-  python -m experiments.sweep --config=experiments/ablations/depth.py --workdir=runs/depth
-  python -m experiments.report --workdir=runs/depth
+  ae-jax sweep --config=ablations/depth --workdir=runs/depth
+  ae-jax report --workdir=runs/depth
 
 Encoders (64), (128, 64), (128, 64, 32), (256, 128, 64, 32), mirrored decoders, ReLU,
 sigmoid output, MSE, adam 1e-3, 150 epochs at batch 128, x 5 seeds = 20 runs. The

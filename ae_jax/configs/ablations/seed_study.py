@@ -1,7 +1,7 @@
 r"""Seed study: the four seed models, as the seed trains them, on two bundled data sets.
 
-  python -m experiments.sweep --config=experiments/ablations/seed_study.py --workdir=runs/seed_study
-  python -m experiments.report --workdir=runs/seed_study
+  ae-jax sweep --config=ablations/seed_study --workdir=runs/seed_study
+  ae-jax report --workdir=runs/seed_study
 
 40 runs (4 models x {breast_cancer, digits} x 5 seeds), each with its seed config's own
 settings: the simple, sparse and deep AEs 5 epochs at batch 1000, the VAE 30 epochs at

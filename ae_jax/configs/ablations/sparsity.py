@@ -1,7 +1,7 @@
 r"""Sparsity: where does an L1 penalty on the code actually make it sparse?
 
-  python -m experiments.sweep --config=experiments/ablations/sparsity.py --workdir=runs/sparsity
-  python -m experiments.report --workdir=runs/sparsity
+  ae-jax sweep --config=ablations/sparsity --workdir=runs/sparsity
+  ae-jax report --workdir=runs/sparsity
 
 The seed's sparse AE (code 9) on the bundled breast-cancer table, trained to
 convergence (300 epochs, batch 100): L1 weight in {0, 1e-5, 1e-4, 1e-3, 1e-2}, extended

@@ -1,11 +1,11 @@
 r"""VAE objectives side by side: VAE, beta-TC-VAE, InfoVAE, WAE and IWAE x 3 seeds.
 
-  python -m experiments.sweep --config=experiments/ablations/vae_objectives.py --workdir=runs/obj
-  python -m experiments.sweep --config=experiments/ablations/vae_objectives.py:FILE.csv \
+  ae-jax sweep --config=ablations/vae_objectives --workdir=runs/obj
+  ae-jax sweep --config=ablations/vae_objectives:FILE.csv \
       --workdir=runs/obj_table
-  python -m experiments.report --workdir=runs/obj
+  ae-jax report --workdir=runs/obj
 
-The models are `experiments/configs/vae_objectives.py`'s (binarised digits, or a table with the
+The models are the `vae_objectives` config's (binarised digits, or a table with the
 mixed likelihood). The first four objectives differ only in vmappable weights (beta, tc_weight,
 mmd_weight) and train as one program of 12 models; IWAE (a static number of samples) is a
 second. Evaluation reports the IWAE bound with k = 1000, active units, the reconstruction (per
@@ -15,7 +15,7 @@ column for a table) and the aggregate posterior's total correlation.
 from ae_jax import sweeps as sweep
 from ae_jax.configs import vae_objectives
 
-# What the report shows (python -m experiments.report; --metrics overrides it).
+# What the report shows (ae-jax report; --metrics overrides it).
 REPORT_METRICS = (
     "vae/iwae",
     "vae/elbo",
