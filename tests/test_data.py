@@ -381,8 +381,7 @@ def test_a_float_image_array_is_scaled_per_channel_not_per_pixel(tmp_path):
 def test_a_data_frame_is_matched_by_column_name():
     """Reordered columns of a data frame are taken by name, as a CSV's are (by position they
     gave other codes without a word)."""
-    pytest.importorskip("pandas")
-    p = data.load_dataset(cfg(name="breast_cancer")).preprocessor
+    p = data.load_dataset(cfg(name="breast_cancer")).preprocessor  # (pandas: a test extra)
     frame = load_breast_cancer(as_frame=True).data.iloc[:10]
     expected = p.transform(frame.to_numpy())
     np.testing.assert_array_equal(p.transform(frame), expected)
