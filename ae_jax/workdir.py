@@ -301,6 +301,34 @@ def saved_config(workdir: str) -> dict | None:
     return config_lib.flatten_config({k: v for k, v in saved.items() if k in SECTIONS})
 
 
+def evaluation_dir(
+    workdir: str,
+    data_path: str = "",
+    which: str = "latest",
+    iw_samples: int | None = None,
+    seed: int = 0,
+    npz_key: str = "",
+) -> str:
+    """Where an evaluation of the run in `workdir` goes: the run itself (eval.json, figures/)
+    for its own (the validation split, latest checkpoint, the config's k, seed 0, as at the end
+    of training) while it has none; else workdir/evaluations/NAME/, NAME listing the options
+    ("which=best,data=new.csv"). The run's own eval.json, which reports read, is never replaced."""
+    safe = lambda text: re.sub(r"[^\w.=+-]", "_", text)  # noqa: E731 - a directory name
+    parts = [f"which={which}"]
+    if data_path:
+        parts += [f"data={safe(os.path.basename(data_path))}"]
+        parts += [f"npz_key={safe(npz_key)}"] if npz_key else []
+    if iw_samples is not None and iw_samples != (saved_config(workdir) or {}).get(
+        "eval.iw_samples"
+    ):
+        parts.append(f"iw_samples={iw_samples}")
+    if seed:
+        parts.append(f"seed={seed}")
+    if parts == ["which=latest"] and not os.path.exists(os.path.join(workdir, EVAL)):
+        return workdir
+    return os.path.join(workdir, EVALUATIONS, ",".join(parts))
+
+
 def _same_path(a: str, b: str) -> bool:
     return os.path.realpath(os.path.expanduser(a)) == os.path.realpath(os.path.expanduser(b))
 

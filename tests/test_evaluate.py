@@ -421,6 +421,8 @@ def test_bad_workdirs_and_data_raise_user_error(shop_run, tmp_path):
     for workdir, kwargs, match in cases:
         with pytest.raises(UserError, match=match):
             evaluate.evaluate_workdir(str(workdir), **kwargs)
+    with pytest.raises(UserError, match=r"holds several runs, not one: \['seed=0'\]; use each"):
+        ae_jax.load(str(parent))  # and so `ae-jax encode`, `export`
     # On a file, a run whose own data changed still evaluates, without the PCA baseline.
     m = evaluate.evaluate_workdir(str(changed), data_path=str(tmp_path / "other.csv"))
     assert "pca/mse" not in m and "changed since training" in m["pca/note"]
@@ -482,3 +484,20 @@ def test_evaluate_never_replaces_the_runs_own_evaluation(tmp_path):
         )
         saved = json.loads(open(os.path.join(run, "evaluations", name, "eval.json")).read())
         assert saved["which"] == m["which"] and saved["recon/mse"] == m["recon/mse"]
+
+
+def test_evaluate_reads_the_npz_array_npz_key_names(tmp_path):
+    """A Keras-style .npz (x_train, x_test, ...) holds several arrays: --npz_key names one."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "train.npz", x=rng.uniform(size=(40, 5)))
+    c = seed_simple.get_config()
+    c.data.path, c.train.epochs = str(tmp_path / "train.npz"), 1
+    run = _train(c, tmp_path / "run")
+    other = tmp_path / "keras.npz"
+    np.savez(other, x_train=rng.uniform(size=(30, 5)), x_test=rng.uniform(size=(10, 5)))
+    with pytest.raises(UserError, match=r"set --npz_key to one of its arrays"):
+        evaluate.evaluate_workdir(run, data_path=str(other))
+    m = evaluate.evaluate_workdir(run, data_path=str(other), npz_key="x_test", figures=False)
+    assert m["n_val"] == 10
+    saved = os.path.join(run, "evaluations", "which=latest,data=keras.npz,npz_key=x_test")
+    assert json.load(open(os.path.join(saved, "eval.json")))["n_val"] == 10

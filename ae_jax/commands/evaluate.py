@@ -73,6 +73,9 @@ def define_flags() -> None:
         "k of the VAE's importance-weighted bound (default: the run's eval.iw_samples).",
     )
     flags.DEFINE_integer("seed", 0, "Seed of the VAE's posterior samples.")
+    flags.DEFINE_string(
+        "npz_key", "", "For an .npz --data: the array to evaluate, e.g. x_test ('': the run's)."
+    )
     flags.mark_flags_as_required(["workdir"])
 
 
@@ -81,8 +84,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     with cli_errors():
-        args = (FLAGS.workdir, FLAGS.data, FLAGS.which, FLAGS.iw_samples, FLAGS.seed)
-        out = evaluate.output_dir(*args)  # decided before anything is written
-        metrics = evaluate.evaluate_workdir(*args)
+        options = dict(iw_samples=FLAGS.iw_samples, seed=FLAGS.seed, npz_key=FLAGS.npz_key)
+        out = evaluate.output_dir(FLAGS.workdir, FLAGS.data, FLAGS.which, **options)  # first
+        metrics = evaluate.evaluate_workdir(FLAGS.workdir, FLAGS.data, FLAGS.which, **options)
     print(summarize(metrics))
     print(f"wrote {os.path.join(out, evaluate.EVAL_FILE)} and {os.path.join(out, 'figures')}/")

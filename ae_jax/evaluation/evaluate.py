@@ -32,7 +32,6 @@ Jitted passes (batched over models): `passes.py`; numpy statistics: `statistics.
 import dataclasses
 import math
 import os
-import re
 
 import jax
 import numpy as np
@@ -131,9 +130,13 @@ def dataset_eval_data(ds: data_lib.Dataset, config) -> EvalData:
 
 
 def evaluation_data(
-    tm: trained.TrainedModel, data_path: str = "", dataset: data_lib.Dataset | None = None
+    tm: trained.TrainedModel,
+    data_path: str = "",
+    dataset: data_lib.Dataset | None = None,
+    npz_key: str = "",
 ) -> EvalData:
-    """The validation split of the run (no `data_path`), or every row of `data_path`.
+    """The validation split of the run (no `data_path`), or every row of `data_path` (its
+    array `npz_key` for an .npz; "": the run's data.npz_key).
 
     A file's rows go through the SAVED preprocessor (its column mismatches raise UserError).
     The PCA baseline always fits the run's training split; with `data_path` it is skipped
@@ -146,9 +149,13 @@ def evaluation_data(
         ds = dataset if dataset is not None else _run_dataset(tm)
         return dataset_eval_data(ds, tm.config)
     c = tm.config.data
-    table = data_lib.read_table(
-        data_path, c.npz_key, label_column=c.label_column, field="--data", delimiter=c.delimiter
-    )
+    key = npz_key or c.npz_key
+    try:
+        table = data_lib.read_table(
+            data_path, key, label_column=c.label_column, field="--data", delimiter=c.delimiter
+        )
+    except UserError as e:  # the command's flag, not the training config's field
+        raise UserError(str(e).replace("set data.npz_key", "set --npz_key")) from None
     x = tm.preprocessor.transform(table)
     if c.binarize == "dynamic":  # as the validation split: one Bernoulli draw of each pixel
         x = np.asarray(images.binarize(x, jax.random.PRNGKey(c.split_seed)))
@@ -306,25 +313,13 @@ def write_eval(workdir: str, metrics: dict) -> dict:
     return metrics
 
 
-def output_dir(
-    workdir: str, data_path: str = "", which: str = "latest", iw_samples=None, seed: int = 0
-) -> str:
-    """Where `evaluate_workdir` writes eval.json and figures/: the run itself for its own
-    evaluation (the validation split, latest checkpoint, the config's k, seed 0, as at the end
-    of training) while it has none; else workdir/evaluations/NAME/, NAME listing the options
-    ("which=best,data=new.csv"). The run's own eval.json, which reports read, is never replaced."""
+def output_dir(workdir: str, data_path: str = "", which: str = "latest", **options) -> str:
+    """Where `evaluate_workdir` writes eval.json and figures/ (`workdir.evaluation_dir`: the
+    run itself for its own first evaluation, else workdir/evaluations/NAME/); `options`:
+    iw_samples, seed, npz_key."""
     trained.check_run_dir(workdir)
-    config, _ = trained.load_config(workdir)
-    parts = [f"which={which}"]
-    if data_path:
-        parts.append("data=" + re.sub(r"[^\w.=+-]", "_", os.path.basename(data_path)))
-    if iw_samples is not None and iw_samples != config.eval.iw_samples:
-        parts.append(f"iw_samples={iw_samples}")
-    if seed:
-        parts.append(f"seed={seed}")
-    if parts == ["which=latest"] and not os.path.exists(os.path.join(workdir, EVAL_FILE)):
-        return workdir
-    return os.path.join(workdir, workdir_lib.EVALUATIONS, ",".join(parts))
+    trained.load_config(workdir)  # a directory that is no run: said here, before anything
+    return workdir_lib.evaluation_dir(workdir, data_path, which, **options)
 
 
 def evaluate_workdir(
@@ -335,6 +330,7 @@ def evaluate_workdir(
     seed: int = 0,
     dataset: data_lib.Dataset | None = None,
     figures: bool = True,
+    npz_key: str = "",
 ) -> dict:
     """Evaluates the run in `workdir`; writes eval.json and figures/ into `output_dir`;
     returns the metrics.
@@ -348,15 +344,16 @@ def evaluate_workdir(
         seed: seeds the VAE's posterior samples.
         dataset: the run's Dataset when the caller holds it, else rebuilt.
         figures: also write the evaluation figures.
+        npz_key: the array of an .npz `data_path` ("": the run's data.npz_key).
 
     Returns:
         The eval.json dict (flat "/"-separated keys, listed in the module docstring).
     """
     if iw_samples is not None:
         passes.check_iw_samples(iw_samples)
-    out = output_dir(workdir, data_path, which, iw_samples, seed)
+    out = output_dir(workdir, data_path, which, iw_samples=iw_samples, seed=seed, npz_key=npz_key)
     tm = trained.load(workdir, which)
-    data = evaluation_data(tm, data_path, dataset)
+    data = evaluation_data(tm, data_path, dataset, npz_key)
     metrics, arrays = evaluate_model(tm, data, iw_samples, seed)
     metrics["which"] = which
     if tm.diverged_step is not None:  # its parameters are from before that step

@@ -35,7 +35,7 @@ def check_run_dir(workdir: str) -> None:
     if runs:
         raise UserError(
             f"workdir {workdir!r} holds several runs, not one: "
-            f"{runs[:6]}{' ...' if len(runs) > 6 else ''}; evaluate each of them "
+            f"{runs[:6]}{' ...' if len(runs) > 6 else ''}; use each of them "
             f"(e.g. --workdir={os.path.join(workdir, runs[0])})."
         )
 
@@ -176,4 +176,5 @@ def _check_params(params, model, num_features: int, workdir: str):
 
 def load(workdir: str, which: str = "latest") -> TrainedModel:
     """Loads a run for reuse; `which` is 'latest' or 'best' (lowest eval/loss)."""
+    check_run_dir(workdir)  # the parent of K seed runs: named, not "not a run directory"
     return TrainedModel(workdir, which)
