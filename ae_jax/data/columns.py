@@ -233,11 +233,15 @@ def impute_value(
     (boolean: 1.0 / 0.0, categorical: the category; ties go to the first)."""
     present = x[train_rows][~missing[train_rows]]
     if not present.size:
+        way_out = (
+            "the column has none in any row, so remove it from the file"
+            if missing.all()
+            else "remove the column from the file, or use data.missing='drop'"
+        )
         raise UserError(
             f"{table.source}: column {name!r} has no value in the {train_rows.size} "
             "rows of the training split, so data.missing='impute' has nothing to "
-            "fill its missing cells from; expected some values: drop the column "
-            "or use data.missing='drop'"
+            f"fill its missing cells from; expected some values: {way_out}"
         )
     if kind == "numeric":
         with np.errstate(over="ignore"):
