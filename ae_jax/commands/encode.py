@@ -48,6 +48,7 @@ def encode_file(
     # Labels are ignored unless kept as a feature: an .npz's label array is not looked for,
     # so the training file's label array (y_train) need not be in the file (or fit x_test).
     label = data_lib.NO_LABEL if npz and model.preprocessor.label_column else c.label_column
+    from_config = npz and bool(c.npz_key) and not npz_key  # else the flag names the array
     try:
         table = data_lib.read_table(
             input_path,
@@ -55,12 +56,11 @@ def encode_file(
             label_column=label,
             field="--input",
             delimiter=c.delimiter,
+            key_field="data.npz_key" if from_config else "--npz_key",
         )
     except UserError as e:
-        if not npz or "data.npz_key" not in str(e):
+        if not from_config or "data.npz_key" not in str(e):
             raise
-        if npz_key or not c.npz_key:  # the flag's key, or none: here the flag names the array
-            raise UserError(str(e).replace("data.npz_key", "--npz_key")) from None
         raise UserError(
             f"{e}. That is the run's data.npz_key, used when --npz_key is not given; name "
             "the array to encode with --npz_key=NAME."

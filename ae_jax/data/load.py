@@ -21,6 +21,7 @@ import pyarrow as pa
 from absl import logging
 
 from ae_jax.data import images
+from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS, as_numpy, missing_mask
 from ae_jax.data.columns import MISSING
 from ae_jax.data.csv_reader import resolve_delimiter
@@ -188,9 +189,9 @@ def _pixels(
                 f"column(s) {quote_names(text)} hold text, not numbers; expected "
                 f"pixel intensities 0..{pixel_max} in every feature column"
             )
-        bad = np.argwhere((encoded < 0) | (encoded > pixel_max) | (encoded != np.round(encoded)))
-        if bad.size:
-            r, j = (int(v) for v in bad[0])
+        bad = scaling_lib.first_non_pixel(encoded, pixel_max)
+        if bad is not None:
+            r, j = bad
             raise UserError(
                 f"{features.source}: column {features.columns[j]!r} has "
                 f"{encoded[r, j]:.6g} at {features.where([r])}, but pixel data (data.image_shape "

@@ -124,12 +124,18 @@ def _refuse_nonfinite(
         )
 
 
+def first_non_pixel(encoded: np.ndarray, pixel_max: int) -> tuple[int, int] | None:
+    """(row, column) of the first value that is not a whole intensity 0..pixel_max, if any."""
+    bad = np.argwhere((encoded < 0) | (encoded > pixel_max) | (encoded % 1 != 0))
+    return (int(bad[0][0]), int(bad[0][1])) if bad.size else None
+
+
 def check_pixels(encoded: np.ndarray, pixel_max: int, columns: list, table) -> None:
     """New rows of pixel data hold whole intensities 0..pixel_max, as training's did: an image
     already divided (floats in [0, 1]) would silently be divided again."""
-    bad = np.argwhere((encoded < 0) | (encoded > pixel_max) | (encoded % 1 != 0))
-    if bad.size:
-        r, j = (int(v) for v in bad[0])
+    bad = first_non_pixel(encoded, pixel_max)
+    if bad is not None:
+        r, j = bad
         raise UserError(
             f"{table.source}: column {columns[j]!r} has {encoded[r, j]:.6g} at "
             f"{table.where([r])}, but the model was trained on pixel intensities, whole "

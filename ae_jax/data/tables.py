@@ -128,6 +128,7 @@ def read_table(
     label_column: str = "",
     field: str = "",
     delimiter: str = "auto",
+    key_field: str = "data.npz_key",
 ) -> Table:
     """Reads a user file into a `Table`: `.csv` / `.tsv` (header row required), `.parquet`,
     `.npy` or `.npz`.
@@ -141,6 +142,8 @@ def read_table(
             `.csv` / `.tsv`: a column read as text even if it holds numbers (labels "3" stay
             integers, as `as_labels` reads text).
         field: config field that named the file ("data.path"), used to prefix error messages.
+        key_field: the setting that names an `.npz`'s array, for messages ("--npz_key" when a
+            command's flag does).
         delimiter: for `.csv` / `.tsv`: "auto" (sniffed; tab for `.tsv`) or the character.
 
     Returns:
@@ -170,10 +173,12 @@ def read_table(
         return Table(shown, header, values, file=file)
     if ext == ".parquet":
         return Table(shown, *read_parquet(full, shown))
-    return _read_arrays(full, shown, ext, npz_key, label_column)
+    return _read_arrays(full, shown, ext, npz_key, label_column, key_field)
 
 
-def _read_arrays(full: str, shown: str, ext: str, npz_key: str, label_column: str) -> Table:
+def _read_arrays(
+    full: str, shown: str, ext: str, npz_key: str, label_column: str, key_field: str
+) -> Table:
     try:
         # No pickles: loading a data file must not be able to run code.
         loaded = np.load(full, allow_pickle=False)
@@ -198,7 +203,7 @@ def _read_arrays(full: str, shown: str, ext: str, npz_key: str, label_column: st
             not_x = label_key or ("y" if label_column == NO_LABEL else "")
             others = [k for k in keys if k != not_x]
             key = npz_key or ("x" if "x" in keys else (others[0] if len(others) == 1 else ""))
-            for what, k in (("data.label_column", label_key), ("data.npz_key", key)):
+            for what, k in (("data.label_column", label_key), (key_field, key)):
                 if k and k not in keys:
                     raise UserError(
                         f"{what} {k!r} is not an array in {shown}; its arrays: {quote_names(keys)}"
@@ -206,7 +211,7 @@ def _read_arrays(full: str, shown: str, ext: str, npz_key: str, label_column: st
             if not key:
                 raise UserError(
                     f"{shown} has no array 'x' and not exactly one other array; set "
-                    f"data.npz_key to one of its arrays: {quote_names(keys)}"
+                    f"{key_field} to one of its arrays: {quote_names(keys)}"
                 )
             try:
                 x = loaded[key]

@@ -149,13 +149,14 @@ def evaluation_data(
         ds = dataset if dataset is not None else _run_dataset(tm)
         return dataset_eval_data(ds, tm.config)
     c = tm.config.data
-    key = npz_key or c.npz_key
-    try:
-        table = data_lib.read_table(
-            data_path, key, label_column=c.label_column, field="--data", delimiter=c.delimiter
-        )
-    except UserError as e:  # the command's flag, not the training config's field
-        raise UserError(str(e).replace("set data.npz_key", "set --npz_key")) from None
+    table = data_lib.read_table(
+        data_path,
+        npz_key or c.npz_key,
+        label_column=c.label_column,
+        field="--data",
+        delimiter=c.delimiter,
+        key_field="data.npz_key" if c.npz_key and not npz_key else "--npz_key",
+    )
     x = tm.preprocessor.transform(table)
     if c.binarize == "dynamic":  # as the validation split: one Bernoulli draw of each pixel
         x = np.asarray(images.binarize(x, jax.random.PRNGKey(c.split_seed)))
