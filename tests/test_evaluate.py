@@ -249,6 +249,26 @@ def test_eval_json_of_a_vae(vae_run):
     ]
 
 
+def test_sample_titles_say_what_the_decoder_outputs(vae_run):
+    """A continuous Bernoulli's decoder outputs λ, not the distribution's mean: the samples'
+    title says so, where other likelihoods' titles say "decoded means"."""
+    tm = ae_jax.load(vae_run)
+    data = evaluate.evaluation_data(tm)
+    params = jax.tree.map(lambda a: np.asarray(a)[None], tm.params)
+    titles = {}
+    for recon in ("bce", "cbernoulli"):
+        c = tm.config.copy_and_resolve_references()
+        c.loss.recon = recon
+        f = figure_data.figure_inputs(tm.model, params, data, [c], None, [None], tm.epoch)[0]
+        (drawing,) = [d for d in eval_plots.plan(str(vae_run), f) if d.path.endswith("samples.png")]
+        titles[recon] = [a for a in drawing.args if isinstance(a, str) and "prior" in a][0]
+    assert titles["bce"] == "samples from the prior (decoded means)"
+    assert (
+        titles["cbernoulli"]
+        == "samples from the prior (decoded λ, not the continuous Bernoulli's mean)"
+    )
+
+
 # ---- autoencoders against PCA ----
 
 

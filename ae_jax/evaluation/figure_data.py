@@ -91,10 +91,14 @@ def figure_inputs(
                 column_accuracy=tuple(map(list, zip(*acc, strict=True))) if acc else None,
                 colour_name=colour_name,
                 recon_unit=recon_unit,
+                decoded=DECODED.get(configs[0].loss.recon, "means"),
             )
         )
     return out
 
+
+# What the decoder outputs where it is not the likelihood's mean (the figures' titles).
+DECODED = {"cbernoulli": "λ, not the continuous Bernoulli's mean"}
 
 # What the reconstruction term of each loss.recon is (the learning curves' y labels).
 RECON_UNITS = {

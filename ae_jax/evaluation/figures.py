@@ -53,6 +53,7 @@ class FigureInputs:
     column_accuracy: tuple | None = None
     colour_name: str = "label"  # what `labels` are (eval.color_by names a column)
     recon_unit: str = "squared error"  # what the reconstruction term is (loss.recon)
+    decoded: str = "means"  # what the decoder's output is (the continuous Bernoulli: its λ)
 
 
 def curve_units(recon_unit: str) -> dict[str, str]:
@@ -236,7 +237,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
                 "samples.png",
                 "mosaic",
                 tile(f.samples, shape, 1, len(f.samples)),
-                "samples from the prior (decoded means)",
+                f"samples from the prior (decoded {f.decoded})",
             )
         else:
             add(
@@ -245,7 +246,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
                 f.samples,
                 f.columns,
                 [str(i) for i in range(len(f.samples))],
-                "VAE samples from the prior (decoded, scaled feature space)",
+                f"VAE samples from the prior (decoded {f.decoded})",
                 "viridis",
                 False,
                 "value (scaled units)",
