@@ -38,8 +38,9 @@ def likelihood_label(cfg, x: np.ndarray) -> dict:
 
 
 def vae_metrics(cfg, det: dict, sampled: list, k: int, is_log_likelihood: bool) -> dict:
-    """The `vae/` keys. One pass drew k posterior samples per row: the first is the ELBO's
-    single sample, all k make the importance-weighted bound.
+    """The `vae/` keys. One pass drew k posterior samples per row: all k make both the ELBO's
+    reconstruction term (their mean of -log p(x|z), a k-sample estimate of its expectation) and
+    the importance-weighted bound.
 
     Only a true log-likelihood gives `vae/elbo` and `vae/iwae` (bounds on log p(x) in nats);
     otherwise the same quantities are named for what they are: `vae/bce_bound` and

@@ -123,19 +123,20 @@ def deterministic_pass(model, params, x: np.ndarray, rows_per_batch: int = 4096)
 
 def row_samples(model, params, xr, eps, recon_kind, obs_std):
     """For one row xr (D,) and k standard-normal draws eps (k, L): (IWAE bound with those k
-    posterior samples, -log p(x|z_1), KL(q || p)). Training's IWAE objective
-    (`objective.iw_pass`) computes the same bound from the same function."""
+    posterior samples, -log p(x|z_j) averaged over the same k draws, KL(q || p)). Training's
+    IWAE objective (`objective.iw_pass`) computes the same bound from the same function."""
     out = objective.iw_pass(model, params, xr, xr, eps, recon_kind, obs_std)
     return (
         vae_terms.iw_bound(out["log_w"]),
-        out["nll"],
+        out["nll_mean"],
         losses.kl_normal(out["mean"], out["logvar"]),
     )
 
 
 @functools.partial(jax.jit, static_argnames=("model", "k", "recon_kind", "obs_std", "rows"))
 def _sampled(model, params, x, rng, k, recon_kind, obs_std, rows):
-    """Per model and row of x (N, D): (IWAE bound with k samples, -log p(x|z_1), KL(q || p))."""
+    """Per model and row of x (N, D): (IWAE bound with k samples, the mean of -log p(x|z_j)
+    over those k samples, KL(q || p))."""
 
     def for_model(p):
         def one(xr, i):
@@ -159,7 +160,8 @@ def sampled_many(
     rows: int = 64,
     stop=None,
 ):
-    """Per model (K) and row: the k-sample IWAE bound, -log p(x|z_1) and KL, each (K, N)."""
+    """Per model (K) and row: the k-sample IWAE bound, the mean of -log p(x|z_j) over the same
+    k posterior samples (the ELBO's reconstruction term) and KL, each (K, N)."""
     _check_vae(model, recon_kind, "the ELBO")
     x = on_device(x)
     r = rows_per_batch(x.shape[0], rows)

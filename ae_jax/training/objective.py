@@ -219,7 +219,8 @@ _decoder = lambda module, z: module.decoder(z)
 def iw_pass(model, params, x_in, x, eps, recon_kind: str, obs_std: float, beta=1.0) -> dict:
     """Encodes x_in, draws z = mean + std * eps for eps (B, k, L), decodes, and returns the
     importance log-weights (B, k) of x under them with {"mean", "logvar", "z" (the first draw),
-    "nll" (-log p(x|z_1)), "code"}. The evaluation's IWAE bound uses this same function."""
+    "nll" (-log p(x|z_1)), "nll_mean" (-log p(x|z_j) averaged over the k draws), "code"}. The
+    evaluation's IWAE bound and ELBO use this same function."""
     variables = {"params": params}
     mean, logvar = model.apply(variables, x_in, method=_encoder)
     mean, logvar = mean.astype(jnp.float32), logvar.astype(jnp.float32)
@@ -242,4 +243,5 @@ def iw_pass(model, params, x_in, x, eps, recon_kind: str, obs_std: float, beta=1
         "code": mean,
         "z": z[..., 0, :],
         "nll": nll[..., 0],
+        "nll_mean": jnp.mean(nll, axis=-1),
     }
