@@ -308,11 +308,14 @@ def evaluation_dir(
     iw_samples: int | None = None,
     seed: int = 0,
     npz_key: str = "",
+    epoch: int | None = None,
 ) -> str:
     """Where an evaluation of the run in `workdir` goes: the run itself (eval.json, figures/)
     for its own (the validation split, latest checkpoint, the config's k, seed 0, as at the end
-    of training) while it has none; else workdir/evaluations/NAME/, NAME listing the options
-    ("which=best,data=new.csv"). The run's own eval.json, which reports read, is never replaced."""
+    of training) while it has none and has finished; else workdir/evaluations/NAME/, NAME
+    listing the options ("which=best,data=new.csv") and, for a run not finished (stopped, or
+    training in another process), the checkpoint's `epoch`. The run's own eval.json, which
+    reports read and training writes when it ends, is never replaced."""
     safe = lambda text: re.sub(r"[^\w.=+-]", "_", text)  # noqa: E731 - a directory name
     parts = [f"which={which}"]
     if data_path:
@@ -324,7 +327,10 @@ def evaluation_dir(
         parts.append(f"iw_samples={iw_samples}")
     if seed:
         parts.append(f"seed={seed}")
-    if parts == ["which=latest"] and not os.path.exists(os.path.join(workdir, EVAL)):
+    finished = finished_summary(workdir) is not None
+    if not finished and epoch is not None:
+        parts.append(f"epoch={epoch}")
+    if parts == ["which=latest"] and finished and not os.path.exists(os.path.join(workdir, EVAL)):
         return workdir
     return os.path.join(workdir, EVALUATIONS, ",".join(parts))
 

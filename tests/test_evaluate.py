@@ -17,6 +17,7 @@ from sklearn.decomposition import PCA
 import ae_jax
 from ae_jax import data as data_lib
 from ae_jax import experiment, models
+from ae_jax import workdir as workdir_lib
 from ae_jax.commands import encode as encode_cli
 from ae_jax.commands import evaluate as evaluate_cli
 from ae_jax.config import default_config
@@ -25,7 +26,10 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate, figure_data, passes, statistics
 from ae_jax.evaluation import figures as eval_plots
 from ae_jax.evaluation.renderer import Renderer
+from ae_jax.training.checkpoint import Checkpointer
+from ae_jax.training.signals import Interrupted
 from tests.conftest import write_purchase_csv
+from tests.test_study import _Stop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -504,6 +508,41 @@ def test_evaluate_never_replaces_the_runs_own_evaluation(tmp_path):
         )
         saved = json.loads(open(os.path.join(run, "evaluations", name, "eval.json")).read())
         assert saved["which"] == m["which"] and saved["recon/mse"] == m["recon/mse"]
+
+
+def test_a_run_not_finished_is_evaluated_beside_its_own_evaluation(tmp_path, monkeypatch):
+    """`evaluate` on a stopped run (or one another process trains) writes
+    DIR/evaluations/which=latest,epoch=E/, never DIR/eval.json, which the run's training
+    writes when it ends; a checkpoint the trainer deletes between listing and reading is passed
+    over for the next listing's."""
+    c = seed_simple.get_config()
+    c.data.path, c.train.epochs = write_purchase_csv(tmp_path / "shop.csv"), 6
+    c.train.checkpoint_every, c.train.figures = 1, False
+    run = str(tmp_path / "run")
+    monkeypatch.setattr(experiment, "StopRequests", lambda: _Stop(after=3))
+    with pytest.raises(Interrupted):
+        experiment.train_and_evaluate(c, run)
+    monkeypatch.undo()
+    newest = max(workdir_lib.checkpoint_epochs(run))
+    assert 2 <= newest < 6  # stopped between epochs
+    real, vanished = Checkpointer.restore_raw, []
+
+    def deleted_on_first_read(self, epoch):
+        if not vanished:  # as the training process deletes one after listing, before reading
+            vanished.append(epoch)
+            shutil.rmtree(os.path.join(self.directory, str(epoch)))
+        return real(self, epoch)
+
+    monkeypatch.setattr(Checkpointer, "restore_raw", deleted_on_first_read)
+    m, out = evaluate.evaluate_run(run)
+    monkeypatch.undo()
+    assert vanished == [newest] and m["epoch"] == newest - 1
+    assert out == os.path.join(run, "evaluations", f"which=latest,epoch={newest - 1}")
+    assert json.load(open(os.path.join(out, "eval.json")))["epoch"] == newest - 1
+    assert not os.path.exists(os.path.join(run, "eval.json"))
+    experiment.train_and_evaluate(c, run)  # resumes, ends, writes the run's own evaluation
+    assert json.load(open(os.path.join(run, "eval.json")))["epoch"] == 6
+    assert json.load(open(os.path.join(out, "eval.json")))["epoch"] == newest - 1
 
 
 def test_evaluate_reads_the_npz_array_npz_key_names(tmp_path):

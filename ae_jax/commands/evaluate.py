@@ -6,9 +6,10 @@ r"""Evaluate a trained run: reconstruction vs PCA, code statistics, VAE bounds, 
 prints the key numbers, one per line, and writes eval.json and figures/. Without --data it
 evaluates the run's validation split (rebuilt from the run's config); with --data, every row
 of that file, transformed with the run's saved preprocessing. The run's own evaluation (no
-options) goes to DIR/eval.json and DIR/figures/ when the run has none yet; any other, and any
-second one, to DIR/evaluations/NAME/ (NAME lists the options, e.g. which=best,data=new.csv),
-so the evaluation a sweep report reads is never replaced.
+options) goes to DIR/eval.json and DIR/figures/ when the run has finished and has none yet;
+any other, any second one, and any of a run not finished (stopped, or still training) to
+DIR/evaluations/NAME/ (NAME lists the options, e.g. which=best,data=new.csv, and for a run not
+finished the checkpoint's epoch), so the evaluation a sweep report reads is never replaced.
 """
 
 import os
@@ -85,7 +86,6 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     with cli_errors():
         options = dict(iw_samples=FLAGS.iw_samples, seed=FLAGS.seed, npz_key=FLAGS.npz_key)
-        out = evaluate.output_dir(FLAGS.workdir, FLAGS.data, FLAGS.which, **options)  # first
-        metrics = evaluate.evaluate_workdir(FLAGS.workdir, FLAGS.data, FLAGS.which, **options)
+        metrics, out = evaluate.evaluate_run(FLAGS.workdir, FLAGS.data, FLAGS.which, **options)
     print(summarize(metrics))
     print(f"wrote {os.path.join(out, evaluate.EVAL_FILE)} and {os.path.join(out, 'figures')}/")

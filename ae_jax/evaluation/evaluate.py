@@ -2,10 +2,11 @@
 
 `evaluate_group(model, params, data, configs)` evaluates the K models of a group (parameters
 stacked on a leading axis, in memory) with one compiled program per pass and one PCA fit;
-training calls it with the parameters it holds. `evaluate_workdir(workdir)` is the same for one
+training calls it with the parameters it holds. `evaluate_run(workdir)` is the same for one
 run loaded from disk (`ae_jax.load`): its validation split rebuilt, or another file read through
 the saved preprocessor; it writes eval.json (flat "/"-separated keys, JSON-safe numbers) and
-figures (`output_dir`: the run's own, or `workdir/evaluations/NAME/`), and returns the dict.
+figures (`output_dir`: the run's own, or `workdir/evaluations/NAME/`), and returns the dict and
+where it wrote them (`evaluate_workdir`: the dict).
 
 Keys: n_val, epoch, which, data, figures, diverged_step (a diverged run's: its parameters are
 from before that step); likelihood (the reconstruction term's name) and is_log_likelihood
@@ -315,15 +316,20 @@ def write_eval(workdir: str, metrics: dict) -> dict:
 
 
 def output_dir(workdir: str, data_path: str = "", which: str = "latest", **options) -> str:
-    """Where `evaluate_workdir` writes eval.json and figures/ (`workdir.evaluation_dir`: the
-    run itself for its own first evaluation, else workdir/evaluations/NAME/); `options`:
-    iw_samples, seed, npz_key."""
+    """Where `evaluate_run` writes eval.json and figures/ (`workdir.evaluation_dir`: the
+    run itself for its own first evaluation once it has finished, else
+    workdir/evaluations/NAME/); `options`: iw_samples, seed, npz_key, epoch."""
     trained.check_run_dir(workdir)
     trained.load_config(workdir)  # a directory that is no run: said here, before anything
     return workdir_lib.evaluation_dir(workdir, data_path, which, **options)
 
 
-def evaluate_workdir(
+def evaluate_workdir(workdir: str, *args, **kwargs) -> dict:
+    """`evaluate_run`'s metrics alone (the same arguments)."""
+    return evaluate_run(workdir, *args, **kwargs)[0]
+
+
+def evaluate_run(
     workdir: str,
     data_path: str = "",
     which: str = "latest",
@@ -333,8 +339,9 @@ def evaluate_workdir(
     figures: bool = True,
     npz_key: str = "",
 ) -> dict:
-    """Evaluates the run in `workdir`; writes eval.json and figures/ into `output_dir`;
-    returns the metrics.
+    """Evaluates the run in `workdir`; writes eval.json and figures/ into `output_dir` (for a
+    run not finished, a directory named with the checkpoint's epoch); returns (the metrics,
+    that directory).
 
     Args:
         workdir: a run directory (config.json, preprocessor.json, checkpoints/).
@@ -348,12 +355,15 @@ def evaluate_workdir(
         npz_key: the array of an .npz `data_path` ("": the run's data.npz_key).
 
     Returns:
-        The eval.json dict (flat "/"-separated keys, listed in the module docstring).
+        The eval.json dict (flat "/"-separated keys, listed in the module docstring) and the
+        directory it was written to.
     """
     if iw_samples is not None:
         passes.check_iw_samples(iw_samples)
-    out = output_dir(workdir, data_path, which, iw_samples=iw_samples, seed=seed, npz_key=npz_key)
+    options = dict(iw_samples=iw_samples, seed=seed, npz_key=npz_key)
+    output_dir(workdir, data_path, which, **options)  # a directory that is no run: said first
     tm = trained.load(workdir, which)
+    out = output_dir(workdir, data_path, which, epoch=tm.epoch, **options)
     data = evaluation_data(tm, data_path, dataset, npz_key)
     metrics, arrays = evaluate_model(tm, data, iw_samples, seed)
     metrics["which"] = which
@@ -382,4 +392,4 @@ def evaluate_workdir(
         with writers.MetricWriter(tb) as w:
             for path in written:
                 w.write_figure(step, f"{tag}{os.path.basename(path)[:-4]}", path)
-    return write_eval(out, metrics)
+    return write_eval(out, metrics), out
