@@ -338,7 +338,7 @@ def evaluate_run(
     dataset: data_lib.Dataset | None = None,
     figures: bool = True,
     npz_key: str = "",
-) -> dict:
+) -> tuple[dict, str]:
     """Evaluates the run in `workdir`; writes eval.json and figures/ into `output_dir` (for a
     run not finished, a directory named with the checkpoint's epoch); returns (the metrics,
     that directory).
