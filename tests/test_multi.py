@@ -119,7 +119,10 @@ def test_num_models_flag_trains_consecutive_seeds(tmp_path):
 def test_unvmappable_overrides_are_refused_with_the_field_named(tmp_path):
     with pytest.raises(UserError, match=r"differ in model.latent_dim: 9 vs 4"):
         multi.train_together(_base(), [{"train.seed": 0}, {"model.latent_dim": 4}], str(tmp_path))
-    with pytest.raises(UserError, match=r"override 'loss.l1_wieght': no such config field"):
+    with pytest.raises(
+        UserError,
+        match=r"override 'loss.l1_wieght': no such config field; did you mean 'loss.l1_weight'",
+    ):
         multi.train_together(_base(), [{"loss.l1_wieght": 0.1}], str(tmp_path))
     assert not any(tmp_path.iterdir())
 

@@ -11,6 +11,7 @@ fields named; the sweep runner groups such runs instead.
 """
 
 import copy
+import difflib
 import os
 
 import ml_collections
@@ -54,6 +55,24 @@ def check_name(name: str, what: str) -> None:
         )
 
 
+def unknown_field(config: ml_collections.ConfigDict, key: str) -> str:
+    """The refusal of an override of a field `config` does not have, naming the nearest."""
+    fields = list(config_lib.flatten_config(config.to_dict()))
+    near = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+    hint = f"did you mean {near[0]!r}?" if near else "fields look like 'loss.l1_weight'"
+    return f"override {key!r}: no such config field; {hint} (--helpconfig lists them)."
+
+
+def check_fields(config: ml_collections.ConfigDict, overrides: list[dict]) -> None:
+    """Every key of every override names a field of `config`: a misspelt one is refused before
+    any run trains, not when its own run comes up."""
+    fields = set(config_lib.flatten_config(config.to_dict()))
+    for i, o in enumerate(overrides):
+        for key in o:
+            if not key.startswith("_") and key not in fields:
+                raise UserError(f"sweep entry {i} ({run_name(o)}): {unknown_field(config, key)}")
+
+
 def apply_overrides(
     config: ml_collections.ConfigDict, overrides: dict
 ) -> ml_collections.ConfigDict:
@@ -74,10 +93,7 @@ def apply_overrides(
                 raise KeyError(key)
             target[leaf] = value
         except (KeyError, AttributeError):
-            raise UserError(
-                f"override {key!r}: no such config field; fields look like "
-                "'loss.l1_weight' or 'train.seed'."
-            ) from None
+            raise UserError(unknown_field(config, key)) from None
         except TypeError:
             current = target[leaf]
             raise UserError(

@@ -228,6 +228,7 @@ def run_sweep(
     """
     config_lib.check_known(base)  # a misspelt field of the base: refused once, not per run
     runs = expand(overrides, workdir)
+    overrides_lib.check_fields(base, [r.overrides for r in runs])  # ... and of any entry
     i, n = shard
     mine = [r for r in runs if r.index % n == i]
     check_unchanged(base, mine, workdir)
