@@ -371,6 +371,25 @@ def test_report_counts_what_it_averages(tmp_path):
     assert "5 finished runs of the 7 the sweep lists (1 failed, 1 unfinished), 2 settings" in md
 
 
+def test_report_names_run_directories_the_sweep_no_longer_lists(tmp_path, caplog):
+    """An entry edited since (1e-3 -> 1e-2) leaves its old runs' directories behind: the report
+    leaves them out, and says so."""
+    runs = [({"lr": 0.1, "train.seed": s}, "done", {"eval/loss": 1.0}) for s in range(2)]
+    _fake_sweep(tmp_path, runs)
+    for old in ("lr=0.001,train.seed=0", "lr=0.001,train.seed=1"):
+        os.makedirs(tmp_path / "runs" / old)
+        (tmp_path / "runs" / old / "summary.json").write_text('{"status": "done"}')
+    caplog.set_level("WARNING")
+    out = report.write_report(str(tmp_path), ["eval/loss"])
+    assert out["rows"][0]["seeds"] == 2
+    (warning,) = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert warning == (
+        f"2 run directories in {tmp_path / 'runs'} are not in the sweep's list (sweep.json; "
+        "entries since changed or removed?) and are left out: lr=0.001,train.seed=0, "
+        "lr=0.001,train.seed=1"
+    )
+
+
 @pytest.mark.parametrize("chosen_by", ["--metrics", "REPORT_METRICS"])
 def test_timing_csv_has_the_wall_times_whatever_the_metrics(tmp_path, chosen_by):
     """timing.csv holds wall_s and compile_s per setting even when the metrics asked for (by
@@ -577,7 +596,7 @@ def test_report_of_runs_trained_together(tmp_path, caplog):
     """ae_jax.train_together's DIR/NAME/ runs: a setting per value of the fields they differ
     in (operational ones excepted), its runs' seeds the seeds."""
     d = tmp_path / "l1"
-    weights = (0.0, 1.0)
+    weights = (0.0, 0.1, 0.01)  # by name 0.1 and 0.01 tie ("0.1" and "0.01" hold the same numbers)
     sweep.train_together(
         _cfg(), [{"loss.l1_weight": w, "train.seed": s} for w in weights for s in (0, 1)], str(d)
     )
@@ -585,6 +604,7 @@ def test_report_of_runs_trained_together(tmp_path, caplog):
     saved = json.loads((d / "loss.l1_weight=0,train.seed=1" / "config.json").read_text())
     saved["train"]["log_every"] += 7
     (d / "loss.l1_weight=0,train.seed=1" / "config.json").write_text(json.dumps(saved))
+    weights = sorted(weights)  # the report's order: by value
     assert [e["overrides"] for e in report._subdir_runs(str(d))] == [
         {"loss.l1_weight": w, "train.seed": s} for w in weights for s in (0, 1)
     ]
@@ -602,7 +622,7 @@ def test_report_of_runs_trained_together(tmp_path, caplog):
         for m in ("eval/mse", "eval/l1"):
             assert row[f"{m} mean"] == pytest.approx(np.mean([r[m] for r in runs]))
             assert row[f"{m} std"] == pytest.approx(np.std([r[m] for r in runs], ddof=1))
-    assert out["rows"][0]["eval/l1 mean"] != pytest.approx(out["rows"][1]["eval/l1 mean"])
+    assert out["rows"][0]["eval/l1 mean"] != pytest.approx(out["rows"][2]["eval/l1 mean"])
     # Metrics asked for with --metrics that no run has are named, with the ones the runs have.
     report.write_report(str(d), ["vae/iwae", "eval/mse", "foo/bar"])
     (warning,) = [r.getMessage() for r in caplog.records if "no finished run has" in r.getMessage()]

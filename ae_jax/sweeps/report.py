@@ -63,6 +63,7 @@ def collect(workdir: str) -> tuple[list[dict], int, int]:
     if os.path.exists(path):
         with open(path) as f:
             entries = json.load(f)["runs"]
+        _note_unlisted(workdir, entries)
     else:
         entries = _subdir_runs(workdir)
     rows, failed = [], 0
@@ -95,6 +96,30 @@ def collect(workdir: str) -> tuple[list[dict], int, int]:
     return rows, len(entries), failed
 
 
+def _note_unlisted(workdir: str, entries: list[dict]) -> None:
+    """Warns of run directories under DIR/runs/ that sweep.json does not list (runs of entries
+    since changed or removed from the sweep): the report leaves them out."""
+    runs = os.path.join(workdir, "runs")
+    listed = {os.path.normpath(e["workdir"]) for e in entries}
+    others = sorted(
+        d
+        for d in (os.listdir(runs) if os.path.isdir(runs) else [])
+        if os.path.normpath(os.path.join("runs", d)) not in listed
+        and os.path.isdir(os.path.join(runs, d))
+    )
+    if others:
+        logging.warning(
+            "%d run director%s in %s %s not in the sweep's list (sweep.json; entries since "
+            "changed or removed?) and %s left out: %s",
+            len(others),
+            "y" if len(others) == 1 else "ies",
+            runs,
+            "is" if len(others) == 1 else "are",
+            "is" if len(others) == 1 else "are",
+            ", ".join(others[:10]) + (", ..." if len(others) > 10 else ""),
+        )
+
+
 def _subdir_runs(workdir: str) -> list[dict]:
     """The runs in DIR's subdirectories (those holding config.json) as sweep entries: the runs
     of one `ae-jax train` with train.num_models = K (DIR/seed=S/) or of `ae_jax.train_together`
@@ -123,10 +148,21 @@ def _subdir_runs(workdir: str) -> list[dict]:
     varied = [
         k for k in fields if any(c.get(k, missing) != configs[0].get(k, missing) for c in configs)
     ]
+    by_value = sorted(
+        zip(names, configs, strict=True),
+        key=lambda nc: [_value_order(nc[1].get(k)) for k in varied],
+    )  # settings in the order of their values (0.0001 before 0.001), as a sweep lists them
     return [
         {"index": i, "name": d, "overrides": {k: c[k] for k in varied if k in c}, "workdir": d}
-        for i, (d, c) in enumerate(zip(names, configs, strict=True))
+        for i, (d, c) in enumerate(by_value)
     ]
+
+
+def _value_order(value) -> tuple:
+    """Numbers by value, then other values by their text, then None (or a field a run lacks)."""
+    if is_number(value):
+        return (0, float(value), "")
+    return (1, 0.0, str(value)) if value is not None else (2, 0.0, "")
 
 
 def _natural(name: str) -> list:
