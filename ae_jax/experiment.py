@@ -209,6 +209,10 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter) -> 
         ]
         if all(done):  # Finished by another process meanwhile.
             return cast(list[dict], done)  # all(done): none of them is None
+        for w, d in zip(workdirs, done, strict=True):
+            epochs = workdir_lib.checkpoint_epochs(w)
+            if d is None and epochs and not os.path.exists(os.path.join(w, workdir_lib.METRICS)):
+                workdir_lib.read_history(w, max(epochs))  # refuses, before anything compiles
         curves: dict[str, dict] = {}  # per workdir: its learning curves, being drawn
 
         def draw_curves(runs: list[loop.Run]) -> None:

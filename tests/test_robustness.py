@@ -82,6 +82,19 @@ def test_an_extension_killed_once_its_config_is_written_still_trains_on(tmp_path
     assert _rows(tmp_path / "run") == _rows(tmp_path / "long")
 
 
+def test_a_lost_history_is_refused_before_anything_compiles(tmp_path, monkeypatch):
+    _train(_config(), tmp_path / "run")
+    for name in ("summary.json", "metrics.jsonl"):
+        os.remove(tmp_path / "run" / name)
+
+    def compiles(*args, **kwargs):
+        raise AssertionError("training started (and compiled) before the refusal")
+
+    monkeypatch.setattr(experiment.loop, "train", compiles)
+    with pytest.raises(UserError, match=r"metrics.jsonl is missing, but the run has checkpoints"):
+        _train(_config(), tmp_path / "run")
+
+
 def test_a_refused_rerun_changes_nothing(tmp_path):
     _train(_config(), tmp_path / "run")
     before = {

@@ -359,6 +359,29 @@ def test_stop_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, caplog,
     assert jax.tree.all(jax.tree.map(np.array_equal, a, b))
 
 
+def test_a_position_saved_with_another_chunk_size_is_passed_over_saying_why(
+    tmp_path, monkeypatch, caplog
+):
+    c = _sparse_config(**{"train.chunk_steps": 5, "train.epochs": 3, "train.checkpoint_every": 1})
+    _train(c, tmp_path / "whole")
+    monkeypatch.setattr(experiment, "StopRequests", lambda: _Stop(after=7))
+    with pytest.raises(Interrupted, match="at step 15 of epoch 2"):
+        _train(c, tmp_path / "stopped")
+    monkeypatch.undo()
+    caplog.set_level("INFO")
+    c.train.chunk_steps = 7  # may differ on a rerun: the saved position cannot be used
+    (summary,) = _train(c, tmp_path / "stopped")
+    assert summary["status"] == "done"
+    assert (
+        "ignoring the saved position inside an epoch: it was saved with 5 steps per chunk and "
+        "this run takes 7 (train.chunk_steps or train.log_seconds changed); training resumes "
+        "from the checkpoint of epoch 1" in caplog.text
+    )
+    assert _rows(tmp_path / "whole") == _rows(tmp_path / "stopped")
+    a, b = _params(tmp_path / "whole"), _params(tmp_path / "stopped")
+    assert jax.tree.all(jax.tree.map(np.array_equal, a, b))
+
+
 def test_public_api_is_unchanged():
     for name in (
         "load",

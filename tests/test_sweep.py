@@ -4,6 +4,7 @@ import csv
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from ae_jax import experiment
 from ae_jax import sweeps as sweep
 from ae_jax.commands import sweep as sweep_command
+from ae_jax.configs import seed_sparse
 from ae_jax.configs.ablations import seed_study
 from ae_jax.errors import UserError
 from ae_jax.sweeps import report, report_figures
@@ -48,6 +50,20 @@ def test_declaration_helpers():
     assert [r.name for r in runs] == ["loss.l1_weight=0.0001,train.seed=3", "base"]
     assert runs[0].workdir == "/w/runs/loss.l1_weight=0.0001,train.seed=3"
     assert sweep.parse_shard("2/5") == (2, 5)
+
+
+def test_a_shard_from_slurm_names_its_variables(monkeypatch):
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "3")
+    assert sweep.parse_shard("") == (1, 3)
+    assert sweep.parse_shard("0/2") == (0, 2)  # --shard wins
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")  # an array numbered 1..3
+    with pytest.raises(UserError) as e:
+        sweep.parse_shard("")
+    assert str(e.value) == (
+        "the shard from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT ('3/3'; submit the array as "
+        "--array=0-N with N one less than the count, or pass --shard): expected 0 <= i < n."
+    )
 
 
 HEADER = """from ae_jax import sweeps as sweep
@@ -256,6 +272,19 @@ def test_shards_cover_every_run_once_and_claims_prevent_double_training(tmp_path
     assert sorted(trained) == sorted(os.listdir(tmp_path / "w" / "runs"))  # each exactly once
     shard0 = [line for line in errs[0].splitlines() if "training 1 run(s)" in line]
     assert all("latent_dim=3,train.seed=1" not in line for line in shard0)  # index 1 is shard 1
+
+
+def test_a_launcher_that_cannot_run_is_refused_before_the_sweep_writes_anything(
+    tmp_path, monkeypatch
+):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "ray" else real(n))
+    base = seed_sparse.get_config()
+    with pytest.raises(UserError, match=re.escape("--launcher=ray needs Ray: pip install")):
+        sweep.run_sweep(base, [{"train.seed": 0}], str(tmp_path / "w"), launcher="ray")
+    with pytest.raises(UserError, match="--launcher='slurm'; expected 'local' or 'ray'"):
+        sweep.run_sweep(base, [{"train.seed": 0}], str(tmp_path / "w"), launcher="slurm")
+    assert not (tmp_path / "w").exists()
 
 
 def test_ray_launcher_runs_a_small_sweep(tmp_path):

@@ -15,6 +15,7 @@ the sweep goes on.
 
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import os
 import traceback
@@ -69,17 +70,22 @@ def expand(overrides: list[dict], workdir: str) -> list[Run]:
 
 def parse_shard(text: str) -> tuple[int, int]:
     """'i/n' -> (i, n); with no text, $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT or (0, 1)."""
+    source = f"--shard={text!r}"
     if not text:
         if "SLURM_ARRAY_TASK_ID" in os.environ and "SLURM_ARRAY_TASK_COUNT" in os.environ:
             text = f"{os.environ['SLURM_ARRAY_TASK_ID']}/{os.environ['SLURM_ARRAY_TASK_COUNT']}"
+            source = (
+                f"the shard from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT ({text!r}; submit "
+                "the array as --array=0-N with N one less than the count, or pass --shard)"
+            )
         else:
             return 0, 1
     try:
         i, n = (int(p) for p in text.split("/"))
     except ValueError:
-        raise UserError(f"--shard={text!r}: expected 'i/n' with integers, e.g. 0/4.") from None
+        raise UserError(f"{source}: expected 'i/n' with integers, e.g. 0/4.") from None
     if not (n >= 1 and 0 <= i < n):
-        raise UserError(f"--shard={text!r}: expected 0 <= i < n.")
+        raise UserError(f"{source}: expected 0 <= i < n.")
     return i, n
 
 
@@ -226,6 +232,10 @@ def run_sweep(
     Shard i of n takes the runs whose index is i mod n, so n processes with
     i = 0..n-1 on one shared workdir cover every run exactly once.
     """
+    if launcher not in ("local", "ray"):
+        raise UserError(f"--launcher={launcher!r}; expected 'local' or 'ray'.")
+    if launcher == "ray" and importlib.util.find_spec("ray") is None:
+        raise UserError("--launcher=ray needs Ray: pip install -e '.[ray]'.")
     config_lib.check_known(base)  # a misspelt field of the base: refused once, not per run
     runs = expand(overrides, workdir)
     overrides_lib.check_fields(base, [r.overrides for r in runs])  # ... and of any entry
@@ -240,20 +250,16 @@ def run_sweep(
     logging.info("sweep: %d runs, shard %d/%d takes %d", len(runs), i, n, len(mine))
     if launcher == "local":
         train_runs(base, mine, max_models, progress=lambda: write_status(workdir, runs))
-    elif launcher == "ray":
-        _run_with_ray(base, mine, max_models, ray_address, ray_cpus, ray_gpus, workdir, runs)
     else:
-        raise UserError(f"--launcher={launcher!r}; expected 'local' or 'ray'.")
+        _run_with_ray(base, mine, max_models, ray_address, ray_cpus, ray_gpus, workdir, runs)
     status = write_status(workdir, runs)
     logging.info("sweep: %s", ", ".join(f"{v} {k}" for k, v in status["counts"].items() if v))
     return status
 
 
 def _run_with_ray(base, runs, max_models, address, cpus, gpus, workdir, all_runs) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise UserError("--launcher=ray needs Ray: pip install -e '.[ray]'.") from None
+    import ray  # optional (the `ray` extra): run_sweep checked that it is installed
+
     chunks, _ = plan(base, runs, max_models)
     ray.init(
         address=address or None,

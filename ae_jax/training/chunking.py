@@ -115,14 +115,23 @@ class Partial:
                 logging.warning("ignoring %s: unreadable (%s); the epoch restarts", path, e)
                 return None
         keys = {(int(b["epoch"]), int(b["next_chunk"]), int(b["chunk"])) for b in blobs}
-        epoch = next(iter(keys))[0]
-        if len(keys) != 1 or epoch <= after or next(iter(keys))[2] != chunk:
+        epoch, _, saved_chunk = next(iter(keys))
+        why = (
+            "the group's runs saved different positions"
+            if len(keys) != 1
+            else f"it is in epoch {epoch}, not after the checkpoint resumed from (epoch {after})"
+            if epoch <= after
+            else f"it was saved with {saved_chunk} steps per chunk and this run takes {chunk} "
+            "(train.chunk_steps or train.log_seconds changed)"
+            if saved_chunk != chunk
+            else ""
+        )
+        if why:
             logging.warning(
-                "ignoring the saved position inside an epoch: it is not newer than "
-                "the checkpoint resumed from (epoch %d) or not of %d steps per "
-                "chunk",
+                "ignoring the saved position inside an epoch: %s; training resumes from the "
+                "checkpoint of epoch %d",
+                why,
                 after,
-                chunk,
             )
             return None
         names = blobs[0]["metrics"].keys()

@@ -174,7 +174,12 @@ def train(
     terms = objective.optional_terms(configs)
     batch = min(int(cfg.train.batch_size), n_train)
     mode = placement.choose_mode(
-        cfg.train.parallel, k, batch, cfg.train.eval_batch_size, jax.device_count()
+        cfg.train.parallel,
+        k,
+        batch,
+        cfg.train.eval_batch_size,
+        jax.device_count(),
+        int(cfg.train.batch_size),
     )
     place = placement.Placement(mode)
     hypers = [objective.hyper_from_config(c) for c in configs]

@@ -26,8 +26,20 @@ from ae_jax.errors import UserError
 MODES = ("auto", "none", "data", "models")
 
 
-def choose_mode(setting: str, k: int, batch_size: int, eval_batch: int, n_dev: int) -> str:
-    """The layout to use; explicit settings that cannot work are a UserError."""
+def choose_mode(
+    setting: str, k: int, batch_size: int, eval_batch: int, n_dev: int, configured: int = 0
+) -> str:
+    """The layout to use; explicit settings that cannot work are a UserError. `batch_size` is
+    the batch trained with; `configured`, train.batch_size when larger (cut to the training
+    split's rows)."""
+    batch = (
+        f"{batch_size}"
+        if configured in (0, batch_size)
+        else (
+            f"{batch_size}: train.batch_size={configured} cut to the training split's {batch_size} "
+            "rows"
+        )
+    )
     if setting == "none" or n_dev == 1:
         return "none"
     models_ok, data_ok = k > 1 and k % n_dev == 0, batch_size % n_dev == 0
@@ -38,8 +50,8 @@ def choose_mode(setting: str, k: int, batch_size: int, eval_batch: int, n_dev: i
         )
     if setting == "data" and not data_ok:
         raise UserError(
-            f"train.parallel='data' needs train.batch_size ({batch_size}) to be a "
-            f"multiple of the {n_dev} devices."
+            f"train.parallel='data' needs the batch ({batch}) to be a multiple of the "
+            f"{n_dev} devices."
         )
     if setting != "auto":
         return setting
@@ -48,10 +60,10 @@ def choose_mode(setting: str, k: int, batch_size: int, eval_batch: int, n_dev: i
     if data_ok:
         return "data"
     logging.warning(
-        "train.parallel='auto': %d model(s) and batch %d do not divide over %d "
+        "train.parallel='auto': %d model(s) and batch %s do not divide over %d "
         "devices; training on one device.",
         k,
-        batch_size,
+        batch,
         n_dev,
     )
     return "none"
