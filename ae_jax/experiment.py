@@ -34,6 +34,7 @@ from ae_jax.training import distributed, group, loop, resources, signals, startu
 from ae_jax.training.signals import StopRequests
 
 
+@runtime.progress_log()
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     """Trains the configured run (or `train.num_models` seeds of it) into `workdir`.
 
@@ -70,6 +71,7 @@ def _check_fits(configs: list, ds) -> None:
     )
 
 
+@runtime.progress_log()
 def train_group(
     configs: list,
     workdirs: list[str],

@@ -12,11 +12,12 @@ no number. Where it lives, in order of precedence:
   otherwise                              $XDG_CACHE_HOME/ae_jax/xla (~/.cache/ae_jax/xla)
 """
 
+import contextlib
 import logging as std_logging
 import os
 
 import jax
-from absl import logging
+from absl import flags, logging
 
 ENV = "AE_JAX_COMPILATION_CACHE"
 _OFF = ("off", "0", "false", "no", "none")
@@ -31,6 +32,30 @@ class _LibraryInfoFilter(std_logging.Filter):
         if noisy and "read only" in record.getMessage().replace("_", " "):
             return False
         return record.levelno >= std_logging.WARNING or not noisy
+
+
+@contextlib.contextmanager
+def progress_log():
+    """For the Python API: while the block runs, the lines the launchers print (compiling,
+    epochs, the summary, evaluation) go to stderr, library chatter filtered out, when nothing
+    configured logging (no absl app, no `absl.logging.set_verbosity`, the root logger at its
+    default level); without it a call trains for minutes in silence. Configured logging is
+    left alone."""
+    logger = std_logging.getLogger("absl")
+    configured = flags.FLAGS.is_parsed() or std_logging.getLogger().level != std_logging.WARNING
+    if configured or logger.level != std_logging.NOTSET:
+        yield
+        return
+    if not std_logging.getLogger().handlers:
+        std_logging.basicConfig()  # what absl does at its first record before flag parsing
+    chatter = _LibraryInfoFilter()
+    logger.addFilter(chatter)
+    logger.setLevel(std_logging.INFO)
+    try:
+        yield
+    finally:
+        logger.setLevel(std_logging.NOTSET)
+        logger.removeFilter(chatter)
 
 
 def quiet_library_logs() -> None:

@@ -236,3 +236,37 @@ def test_a_run_compiles_only_its_training_and_evaluation_programs(tmp_path):
         if "Compiling jit(" in line
     )
     assert compiled == ["_deterministic", "init", "single", "single"], compiled
+
+
+PYTHON_API_RUN = """
+import sys
+from absl import logging
+import ae_jax
+from ae_jax.configs import seed_sparse
+if sys.argv[2] == "quiet":
+    logging.set_verbosity("warning")  # the user's choice: left alone
+c = seed_sparse.get_config()
+c.train.epochs, c.train.figures = 2, False
+ae_jax.train_and_evaluate(c, sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("mode", ["default", "quiet"])
+def test_the_python_api_says_what_it_does_unless_told_not_to(tmp_path, mode):
+    """Called from Python (no launcher configures logging), a run prints the launcher's lines
+    on stderr, without library chatter; with absl's verbosity set by the user it does not."""
+    r = subprocess.run(
+        [sys.executable, "-c", PYTHON_API_RUN, str(tmp_path / "run"), mode],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(tmp_path),
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert os.path.exists(tmp_path / "run" / "eval.json")
+    lines = ("compiling 1 model(s) autoencoder", "epoch 2/2 | train loss", "evaluating 1 model(s)")
+    if mode == "quiet":
+        assert not any(line in r.stderr for line in lines), r.stderr[-3000:]
+    else:
+        assert all(line in r.stderr for line in lines), r.stderr[-3000:]
+        assert "orbax" not in r.stderr and r.stderr.count("compiling 1 model(s)") == 1

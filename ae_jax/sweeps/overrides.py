@@ -18,7 +18,7 @@ import ml_collections
 
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
-from ae_jax import experiment
+from ae_jax import experiment, runtime
 from ae_jax.errors import UserError
 from ae_jax.training.group import check_groupable
 
@@ -103,6 +103,7 @@ def apply_overrides(
     return c
 
 
+@runtime.progress_log()
 def train_together(
     base: ml_collections.ConfigDict, overrides: list[dict], workdir: str, chunk_size: int = 0
 ) -> list[dict]:

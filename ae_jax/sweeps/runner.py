@@ -213,6 +213,7 @@ def check_unchanged(base, runs: list[Run], workdir: str) -> None:
         )
 
 
+@runtime.progress_log()
 def run_sweep(
     base,
     overrides: list[dict],
