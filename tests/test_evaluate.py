@@ -525,24 +525,33 @@ def test_a_run_not_finished_is_evaluated_beside_its_own_evaluation(tmp_path, mon
     monkeypatch.undo()
     newest = max(workdir_lib.checkpoint_epochs(run))
     assert 2 <= newest < 6  # stopped between epochs
-    real, vanished = Checkpointer.restore_raw, []
+    real, read = Checkpointer.restore_raw, []
 
-    def deleted_on_first_read(self, epoch):
-        if not vanished:  # as the training process deletes one after listing, before reading
-            vanished.append(epoch)
-            shutil.rmtree(os.path.join(self.directory, str(epoch)))
+    def moved_on_while_read(self, epoch):
+        """As the training process does after the reader listed: it saves a newer checkpoint
+        (here a copy of the newest, as epoch newest + 1) and deletes the one being read, files
+        first (the directory is still there when the read fails)."""
+        read.append(epoch)
+        if len(read) == 1:
+            ckpts = self.directory
+            shutil.copytree(os.path.join(ckpts, str(epoch)), os.path.join(ckpts, str(epoch + 1)))
+            for d, _, files in os.walk(os.path.join(ckpts, str(epoch))):
+                for f in files:
+                    os.remove(os.path.join(d, f))
         return real(self, epoch)
 
-    monkeypatch.setattr(Checkpointer, "restore_raw", deleted_on_first_read)
+    monkeypatch.setattr(Checkpointer, "restore_raw", moved_on_while_read)
     m, out = evaluate.evaluate_run(run)
     monkeypatch.undo()
-    assert vanished == [newest] and m["epoch"] == newest - 1
-    assert out == os.path.join(run, "evaluations", f"which=latest,epoch={newest - 1}")
-    assert json.load(open(os.path.join(out, "eval.json")))["epoch"] == newest - 1
+    assert read == [newest, newest + 1] and m["epoch"] == newest + 1
+    assert out == os.path.join(run, "evaluations", f"which=latest,epoch={newest + 1}")
+    assert json.load(open(os.path.join(out, "eval.json")))["epoch"] == newest + 1
     assert not os.path.exists(os.path.join(run, "eval.json"))
+    shutil.rmtree(os.path.join(run, "checkpoints", str(newest + 1)))  # the stand-in, gone
+    shutil.rmtree(os.path.join(run, "checkpoints", str(newest)))  # the emptied one
     experiment.train_and_evaluate(c, run)  # resumes, ends, writes the run's own evaluation
     assert json.load(open(os.path.join(run, "eval.json")))["epoch"] == 6
-    assert json.load(open(os.path.join(out, "eval.json")))["epoch"] == newest - 1
+    assert json.load(open(os.path.join(out, "eval.json")))["epoch"] == newest + 1
 
 
 def test_evaluate_reads_the_npz_array_npz_key_names(tmp_path):

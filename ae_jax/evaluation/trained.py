@@ -80,9 +80,21 @@ class TrainedModel:
             raise UserError(f"which={which!r}; expected 'latest' or 'best'.")
         ck = Checkpointer(workdir, read_only=True)
         try:
-            self.epoch, raw = _restore(ck, workdir, which)
+            found = ck.restore_current(which)
+            if found is None and not ck.epochs():
+                raise UserError(
+                    f"workdir {workdir!r} has no checkpoint yet; train it first "
+                    "(or wait for its first checkpoint)."
+                )
+            if found is None:
+                raise UserError(
+                    f"workdir {workdir!r}: which='best' needs a checkpoint with a finite "
+                    f"eval/loss, and none of epochs {ck.epochs()} has one (a run that diverged "
+                    "saves its last parameters without metrics); use which='latest'."
+                )
         finally:
             ck.close()
+        self.epoch, raw = found
         params = raw["params"]
         # A run that diverged keeps the parameters from before its non-finite step (-1: none).
         div = int(np.asarray(raw.get("diverged_step", -1)))
@@ -158,42 +170,6 @@ def _check_params(params, model, num_features: int, workdir: str):
             f"({shown}); it was written by a different model. Use the workdir it came from."
         )
     return jax.tree.map(jnp.asarray, params)
-
-
-# Attempts at reading a run's checkpoint while a process training it deletes old ones.
-_READ_ATTEMPTS = 5
-
-
-def _restore(ck: Checkpointer, workdir: str, which: str) -> tuple[int, dict]:
-    """(epoch, raw state) of the run's latest or best checkpoint. A run that another process is
-    training deletes checkpoints as it saves newer ones: one that vanishes between listing and
-    reading is passed over for the new listing's."""
-    for _ in range(_READ_ATTEMPTS):
-        epochs = ck.epochs()
-        if not epochs:
-            raise UserError(
-                f"workdir {workdir!r} has no checkpoint yet; train it first "
-                "(or wait for its first checkpoint)."
-            )
-        best = ck.best_epoch() if which == "best" else None
-        if which == "best" and best is None:
-            raise UserError(
-                f"workdir {workdir!r}: which='best' needs a checkpoint with a finite "
-                f"eval/loss, and none of epochs {epochs} has one (a run that diverged "
-                "saves its last parameters without metrics); use which='latest'."
-            )
-        epoch = best or epochs[-1]
-        try:
-            return epoch, ck.restore_raw(epoch)
-        except Exception:  # noqa: BLE001 - orbax raises many types; a vanished one is retried
-            if os.path.isdir(os.path.join(ck.directory, str(epoch))):
-                raise
-            ck.manager.reload()
-    raise UserError(
-        f"workdir {workdir!r}: its checkpoints were deleted {_READ_ATTEMPTS} times while being "
-        f"read, by the process training it ({workdir_lib.holder(workdir) or 'unknown'}); "
-        "evaluate it when that training ends, or stop it first."
-    )
 
 
 def load(workdir: str, which: str = "latest") -> TrainedModel:

@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import shutil
+import time
 
 import jax
 import numpy as np
@@ -160,6 +161,37 @@ class Checkpointer:
         os.replace(src, dst)
         self.manager.reload()
         return dst
+
+    def current(self, which: str) -> int | None:
+        """The newest checkpoint's epoch ('latest') or the best by eval/loss ('best'); None
+        when there is none."""
+        epochs = self.epochs()
+        if not epochs:
+            return None
+        return self.best_epoch() if which == "best" else epochs[-1]
+
+    def restore_current(self, which: str, attempts: int = 5) -> tuple[int, dict] | None:
+        """(epoch, raw state) of `current(which)`, None when there is none. A process
+        training the run deletes older checkpoints (files first, then the directory) as it
+        saves newer ones: a read that fails while the listing has moved on is retried with the
+        new listing; a failure with nothing newer to read is raised."""
+        for attempt in range(attempts):
+            epoch = self.current(which)
+            if epoch is None:
+                return None
+            try:
+                return epoch, self.restore_raw(epoch)
+            except Exception:
+                self.manager.reload()
+                if self.current(which) == epoch:  # nothing moved: a real failure
+                    raise
+                time.sleep(0.05 * attempt)  # the writer's next save and deletion
+        holder = workdir_lib.holder(os.path.dirname(self.directory)) or "another process"
+        raise UserError(
+            f"{self.directory}: its checkpoints were replaced {attempts} times while being "
+            f"read, by the process training the run ({holder}); read it when that training "
+            "ends, or stop it first."
+        )
 
     def restore(self, epoch: int, target) -> tuple:
         """Restores (state, meta) at `epoch`; `target` gives the tree structure and shapes.
