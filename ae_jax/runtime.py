@@ -15,6 +15,7 @@ no number. Where it lives, in order of precedence:
 import contextlib
 import logging as std_logging
 import os
+import threading
 
 import jax
 from absl import flags, logging
@@ -34,28 +35,46 @@ class _LibraryInfoFilter(std_logging.Filter):
         return record.levelno >= std_logging.WARNING or not noisy
 
 
+_PROGRESS = {"calls": 0, "filter": None}  # API calls showing progress now, and their filter
+_PROGRESS_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def progress_log():
     """For the Python API: while the block runs, the lines the launchers print (compiling,
     epochs, the summary, evaluation) go to stderr, library chatter filtered out, when nothing
     configured logging (no absl app, no `absl.logging.set_verbosity`, the root logger at its
     default level); without it a call trains for minutes in silence. Configured logging is
-    left alone."""
+    left alone. Calls may nest or run in several threads: the last to end restores the absl
+    logger's level, unless something set it meanwhile. Like absl's own first record, the first
+    call gives the root logger its default stderr handler when it has none."""
     logger = std_logging.getLogger("absl")
-    configured = flags.FLAGS.is_parsed() or std_logging.getLogger().level != std_logging.WARNING
-    if configured or logger.level != std_logging.NOTSET:
-        yield
-        return
-    if not std_logging.getLogger().handlers:
-        std_logging.basicConfig()  # what absl does at its first record before flag parsing
-    chatter = _LibraryInfoFilter()
-    logger.addFilter(chatter)
-    logger.setLevel(std_logging.INFO)
+    with _PROGRESS_LOCK:
+        if not _PROGRESS["calls"]:
+            configured = (
+                flags.FLAGS.is_parsed() or std_logging.getLogger().level != std_logging.WARNING
+            )
+            if configured or logger.level != std_logging.NOTSET:
+                mine = False
+            else:
+                if not std_logging.getLogger().handlers:
+                    std_logging.basicConfig()
+                _PROGRESS["filter"] = _LibraryInfoFilter()
+                logger.addFilter(_PROGRESS["filter"])
+                logger.setLevel(std_logging.INFO)
+                mine = True
+        else:
+            mine = True
+        _PROGRESS["calls"] += mine
     try:
         yield
     finally:
-        logger.setLevel(std_logging.NOTSET)
-        logger.removeFilter(chatter)
+        with _PROGRESS_LOCK:
+            _PROGRESS["calls"] -= mine
+            if mine and not _PROGRESS["calls"]:
+                if logger.level == std_logging.INFO:  # else set by someone meanwhile: kept
+                    logger.setLevel(std_logging.NOTSET)
+                logger.removeFilter(_PROGRESS["filter"])
 
 
 def quiet_library_logs() -> None:

@@ -374,7 +374,8 @@ def test_a_position_saved_with_another_chunk_size_is_passed_over_saying_why(
     assert summary["status"] == "done"
     assert (
         "ignoring the saved position inside an epoch: it was saved with 5 steps per chunk and "
-        "this run takes 7 (train.chunk_steps or train.log_seconds changed); training resumes "
+        "this run takes 7 (train.chunk_steps, train.log_seconds, the backend or the group "
+        "changed); training resumes "
         "from the checkpoint of epoch 1" in caplog.text
     )
     assert _rows(tmp_path / "whole") == _rows(tmp_path / "stopped")

@@ -57,13 +57,22 @@ def test_a_shard_from_slurm_names_its_variables(monkeypatch):
     monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "3")
     assert sweep.parse_shard("") == (1, 3)
     assert sweep.parse_shard("0/2") == (0, 2)  # --shard wins
-    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")  # an array numbered 1..3
-    with pytest.raises(UserError) as e:
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    with pytest.raises(UserError, match=r"\('3/3', SLURM_ARRAY_TASK_MIN=0, .*expected 0 <= i < n"):
         sweep.parse_shard("")
-    assert str(e.value) == (
-        "the shard from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT ('3/3'; submit the array as "
-        "--array=0-N with N one less than the count, or pass --shard): expected 0 <= i < n."
-    )
+    # An array numbered 1..3 (or with a step) would leave shard 0 to no task: every task refuses.
+    for task_id, first, step in (("1", "1", "1"), ("2", "0", "2")):
+        monkeypatch.setenv("SLURM_ARRAY_TASK_ID", task_id)
+        monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", first)
+        monkeypatch.setenv("SLURM_ARRAY_TASK_STEP", step)
+        with pytest.raises(UserError) as e:
+            sweep.parse_shard("")
+        assert str(e.value) == (
+            f"the shard from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT ('{task_id}/3', "
+            f"SLURM_ARRAY_TASK_MIN={first}, SLURM_ARRAY_TASK_STEP={step}; submit the array as "
+            "--array=0-N, N one less than the count, or pass --shard): expected an array "
+            "numbered 0, 1, ..., count - 1."
+        )
 
 
 HEADER = """from ae_jax import sweeps as sweep

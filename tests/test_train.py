@@ -1,6 +1,7 @@
 """End to end: the launcher's workdir contract, the seed configs, PCA, bad input."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.decomposition import PCA
 
 from ae_jax import data as data_lib
-from ae_jax import experiment
+from ae_jax import experiment, runtime
 from ae_jax.config import default_config
 from ae_jax.configs import seed_deep, seed_simple, seed_sparse, seed_vae
 from ae_jax.errors import UserError
@@ -270,3 +271,21 @@ def test_the_python_api_says_what_it_does_unless_told_not_to(tmp_path, mode):
     else:
         assert all(line in r.stderr for line in lines), r.stderr[-3000:]
         assert "orbax" not in r.stderr and r.stderr.count("compiling 1 model(s)") == 1
+
+
+def test_progress_log_nests_and_restores_only_what_it_changed():
+    absl_logger = logging.getLogger("absl")
+    if absl_logger.level != logging.NOTSET or logging.getLogger().level != logging.WARNING:
+        pytest.skip("logging is configured in this process")
+    with runtime.progress_log():
+        with runtime.progress_log():  # train_and_evaluate -> train_group
+            assert absl_logger.level == logging.INFO
+        assert absl_logger.level == logging.INFO  # the inner call's end restores nothing
+    assert absl_logger.level == logging.NOTSET and not absl_logger.filters
+    with pytest.raises(ValueError), runtime.progress_log():
+        raise ValueError
+    assert absl_logger.level == logging.NOTSET and not absl_logger.filters
+    with runtime.progress_log():
+        absl_logger.setLevel(logging.DEBUG)  # the user's choice, made during a call: kept
+    assert absl_logger.level == logging.DEBUG and not absl_logger.filters
+    absl_logger.setLevel(logging.NOTSET)

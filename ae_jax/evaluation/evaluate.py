@@ -5,8 +5,8 @@ stacked on a leading axis, in memory) with one compiled program per pass and one
 training calls it with the parameters it holds. `evaluate_run(workdir)` is the same for one
 run loaded from disk (`ae_jax.load`): its validation split rebuilt, or another file read through
 the saved preprocessor; it writes eval.json (flat "/"-separated keys, JSON-safe numbers) and
-figures (`output_dir`: the run's own, or `workdir/evaluations/NAME/`), and returns the dict and
-where it wrote them (`evaluate_workdir`: the dict).
+figures (`workdir.evaluation_dir`: the run's own, or `workdir/evaluations/NAME/`), and returns
+the dict and where it wrote them (`evaluate_workdir`: the dict).
 
 Keys: n_val, epoch, which, data, figures, diverged_step (a diverged run's: its parameters are
 from before that step); likelihood (the reconstruction term's name) and is_log_likelihood
@@ -315,18 +315,20 @@ def write_eval(workdir: str, metrics: dict) -> dict:
     return metrics
 
 
-def output_dir(workdir: str, data_path: str = "", which: str = "latest", **options) -> str:
-    """Where `evaluate_run` writes eval.json and figures/ (`workdir.evaluation_dir`: the
-    run itself for its own first evaluation once it has finished, else
-    workdir/evaluations/NAME/); `options`: iw_samples, seed, npz_key, epoch."""
-    trained.check_run_dir(workdir)
-    trained.load_config(workdir)  # a directory that is no run: said here, before anything
-    return workdir_lib.evaluation_dir(workdir, data_path, which, **options)
-
-
-def evaluate_workdir(workdir: str, *args, **kwargs) -> dict:
-    """`evaluate_run`'s metrics alone (the same arguments)."""
-    return evaluate_run(workdir, *args, **kwargs)[0]
+def evaluate_workdir(
+    workdir: str,
+    data_path: str = "",
+    which: str = "latest",
+    iw_samples: int | None = None,
+    seed: int = 0,
+    dataset: data_lib.Dataset | None = None,
+    figures: bool = True,
+    npz_key: str = "",
+) -> dict:
+    """`evaluate_run`'s metrics alone."""
+    return evaluate_run(
+        workdir, data_path, which, iw_samples, seed, dataset, figures=figures, npz_key=npz_key
+    )[0]
 
 
 def evaluate_run(
@@ -339,9 +341,9 @@ def evaluate_run(
     figures: bool = True,
     npz_key: str = "",
 ) -> tuple[dict, str]:
-    """Evaluates the run in `workdir`; writes eval.json and figures/ into `output_dir` (for a
-    run not finished, a directory named with the checkpoint's epoch); returns (the metrics,
-    that directory).
+    """Evaluates the run in `workdir`; writes eval.json and figures/ into
+    `workdir.evaluation_dir` (for a run not finished, a directory named with the checkpoint's
+    epoch); returns (the metrics, that directory).
 
     Args:
         workdir: a run directory (config.json, preprocessor.json, checkpoints/).
@@ -360,10 +362,10 @@ def evaluate_run(
     """
     if iw_samples is not None:
         passes.check_iw_samples(iw_samples)
-    options = dict(iw_samples=iw_samples, seed=seed, npz_key=npz_key)
-    output_dir(workdir, data_path, which, **options)  # a directory that is no run: said first
-    tm = trained.load(workdir, which)
-    out = output_dir(workdir, data_path, which, epoch=tm.epoch, **options)
+    tm = trained.load(workdir, which)  # a directory that is no run: said first
+    out = workdir_lib.evaluation_dir(
+        workdir, data_path, which, iw_samples=iw_samples, seed=seed, npz_key=npz_key, epoch=tm.epoch
+    )
     data = evaluation_data(tm, data_path, dataset, npz_key)
     metrics, arrays = evaluate_model(tm, data, iw_samples, seed)
     metrics["which"] = which

@@ -72,12 +72,20 @@ def parse_shard(text: str) -> tuple[int, int]:
     """'i/n' -> (i, n); with no text, $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT or (0, 1)."""
     source = f"--shard={text!r}"
     if not text:
-        if "SLURM_ARRAY_TASK_ID" in os.environ and "SLURM_ARRAY_TASK_COUNT" in os.environ:
-            text = f"{os.environ['SLURM_ARRAY_TASK_ID']}/{os.environ['SLURM_ARRAY_TASK_COUNT']}"
-            source = (
-                f"the shard from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT ({text!r}; submit "
-                "the array as --array=0-N with N one less than the count, or pass --shard)"
+        env = os.environ
+        if "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
+            first, step = (
+                env.get("SLURM_ARRAY_TASK_MIN", "0"),
+                env.get("SLURM_ARRAY_TASK_STEP", "1"),
             )
+            text = f"{env['SLURM_ARRAY_TASK_ID']}/{env['SLURM_ARRAY_TASK_COUNT']}"
+            source = (
+                f"the shard from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT ({text!r}, "
+                f"SLURM_ARRAY_TASK_MIN={first}, SLURM_ARRAY_TASK_STEP={step}; submit the array "
+                "as --array=0-N, N one less than the count, or pass --shard)"
+            )
+            if (first, step) != ("0", "1"):  # --array=1-3 or 0-10:2: no task would be shard 0
+                raise UserError(f"{source}: expected an array numbered 0, 1, ..., count - 1.")
         else:
             return 0, 1
     try:
@@ -259,7 +267,13 @@ def run_sweep(
 
 
 def _run_with_ray(base, runs, max_models, address, cpus, gpus, workdir, all_runs) -> None:
-    import ray  # optional (the `ray` extra): run_sweep checked that it is installed
+    try:  # optional (the `ray` extra): run_sweep checked it is there; this, that it imports
+        import ray
+    except ImportError as e:
+        raise UserError(
+            f"--launcher=ray: Ray does not import ({e}); reinstall the extra: "
+            "pip install -e '.[ray]'."
+        ) from None
 
     chunks, _ = plan(base, runs, max_models)
     ray.init(

@@ -122,16 +122,17 @@ class Partial:
             else f"it is in epoch {epoch}, not after the checkpoint resumed from (epoch {after})"
             if epoch <= after
             else f"it was saved with {saved_chunk} steps per chunk and this run takes {chunk} "
-            "(train.chunk_steps or train.log_seconds changed)"
+            "(train.chunk_steps, train.log_seconds, the backend or the group changed)"
             if saved_chunk != chunk
             else ""
         )
         if why:
             logging.warning(
-                "ignoring the saved position inside an epoch: %s; training resumes from the "
-                "checkpoint of epoch %d",
+                "ignoring the saved position inside an epoch: %s; %s",
                 why,
-                after,
+                f"training resumes from the checkpoint of epoch {after}"
+                if after
+                else "training starts from epoch 1",
             )
             return None
         names = blobs[0]["metrics"].keys()

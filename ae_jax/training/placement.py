@@ -36,8 +36,8 @@ def choose_mode(
         f"{batch_size}"
         if configured in (0, batch_size)
         else (
-            f"{batch_size}: train.batch_size={configured} cut to the training split's {batch_size} "
-            "rows"
+            f"{batch_size} (train.batch_size={configured} cut to the training split's "
+            f"{batch_size} rows)"
         )
     )
     if setting == "none" or n_dev == 1:
@@ -50,7 +50,7 @@ def choose_mode(
         )
     if setting == "data" and not data_ok:
         raise UserError(
-            f"train.parallel='data' needs the batch ({batch}) to be a multiple of the "
+            f"train.parallel='data' needs the batch, {batch}, to be a multiple of the "
             f"{n_dev} devices."
         )
     if setting != "auto":
