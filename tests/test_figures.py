@@ -398,3 +398,23 @@ def test_a_worker_ignores_ctrl_c_and_ends_with_its_writer(tmp_path, end):
     assert os.path.exists(tmp_path / "after" / "learning_curves.png")
     if end == "close":
         assert "exit status: 0" in proc.stdout
+
+
+def test_codes_coloured_by_many_text_values_draw_every_row():
+    """More than 20 text values (a shop column): the 19 most frequent keep a colour and the
+    rest share one "other" group, so no row goes undrawn; numbers are left alone."""
+    counts = {f"shop{i:02d}": 30 - i for i in range(25)}  # shop00 the most frequent
+    labels = np.array([v for v, n in counts.items() for _ in range(n)])
+    grouped = figures.rare_grouped(labels, 20)
+    kept = [f"shop{i:02d}" for i in range(19)]
+    assert sorted(set(grouped)) == sorted([*kept, "other (6 values)"])
+    assert (grouped == "other (6 values)").sum() == sum(30 - i for i in range(19, 25))
+    assert np.array_equal(grouped[np.isin(labels, kept)], labels[np.isin(labels, kept)])
+    few = np.array(["a", "b", "a"])
+    assert figures.rare_grouped(few, 20) is not None and list(figures.rare_grouped(few, 20)) == [
+        "a",
+        "b",
+        "a",
+    ]
+    numbers = np.arange(50)
+    assert figures.rare_grouped(numbers, 20) is numbers  # a continuum, coloured by a bar

@@ -116,6 +116,21 @@ def latent_grid(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
     return np.stack([g0.ravel(), g1.ravel()], axis=1).astype(np.float32)
 
 
+def rare_grouped(labels, max_categories: int) -> np.ndarray:
+    """Labels of more than `max_categories` text values: the `max_categories - 1` most frequent
+    kept, the rest one "other (m values)" group, so every row gets a colour. Numbers are left
+    as they are (so many are coloured as a continuum)."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "iufb":
+        return labels
+    values, counts = np.unique(labels, return_counts=True)
+    if len(values) <= max_categories:
+        return labels
+    keep = values[np.argsort(-counts, kind="stable")[: max_categories - 1]]
+    other = f"other ({len(values) - len(keep)} values)"
+    return np.where(np.isin(labels, keep), labels.astype(str), other)
+
+
 def tile(images: np.ndarray, shape, rows: int, cols: int, gap: int = 1) -> np.ndarray:
     """(rows * cols, prod(shape)) images -> one (H', W'[, 3]) mosaic with `gap` white pixels
     between tiles; values scaled to [0, 1] (clipped outside [min(0, lo), max(1, hi)])."""
@@ -171,7 +186,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             "codes_2d",
             points,
             names,
-            f.labels,
+            None if f.labels is None else rare_grouped(f.labels, _MAX_CATEGORIES),
             f"{what} of {len(f.codes)} rows (epoch {f.epoch})",
             _MAX_CATEGORIES,
             f.colour_name,

@@ -138,12 +138,17 @@ class Renderer:
         continuous = (
             labels is not None and labels.dtype.kind in "iuf" and len(values) > max_categories
         )
-        groups = () if labels is None or continuous else values[:max_categories]
+        rest = [v for v in values if str(v).startswith("other (")]  # figures.rare_grouped's
+        # Every value a colour (text labels come grouped to max_categories); "other" last, grey.
+        groups = (
+            () if labels is None or continuous else tuple(sorted(values, key=rest.__contains__))
+        )
 
         def build():
             from matplotlib import colormaps
 
-            fig, axes = canvas.figure((5.2, 4.4))
+            outside = len(groups) > 10  # a long legend goes beside the axes, not over points
+            fig, axes = canvas.figure((7.4 if outside else 5.2, 4.4))
             ax = axes[0][0]
             kw = {"s": 6, "alpha": 0.7, "linewidths": 0}
             extra = []  # dynamic besides the points: the colour bar or the legend
@@ -155,24 +160,23 @@ class Renderer:
             else:
                 cmap = colormaps["tab10" if len(groups) <= 10 else "tab20"]
                 sets = [
-                    ax.scatter([], [], color=cmap(i % cmap.N), label=str(v), **kw)
+                    ax.scatter([], [], color="0.6" if v in rest else cmap(i), label=str(v), **kw)
                     for i, v in enumerate(groups)
                 ]
+                place = {"loc": "center left", "bbox_to_anchor": (1.02, 0.5)} if outside else {}
                 legend = ax.legend(
                     fontsize=_FONT,
                     markerscale=2,
-                    loc="best",
-                    ncol=2 if len(groups) > 10 else 1,
                     title=colour_name,
                     title_fontsize=_FONT,
+                    **({"loc": "best"} | place),
                 )
-                extra.append(legend)  # placed where the points leave room
+                extra.append(legend)  # inside: placed where the points leave room
             ax.set_xlabel(axis_names[0])
             ax.set_ylabel(axis_names[1])
             ax.set_axisbelow(True)  # the axes are static: drawn before (under) the points
-            fig.subplots_adjust(
-                left=0.14, right=0.96 if not continuous else 0.98, bottom=0.12, top=0.92
-            )
+            right = 0.66 if outside else 0.96 if not continuous else 0.98
+            fig.subplots_adjust(left=0.1 if outside else 0.14, right=right, bottom=0.12, top=0.92)
             # Static: the axes (their snapped limits) and the title (`static` below).
             dynamic = [*sets, *extra, *canvas.spines(ax)]
             return canvas.Template(fig, dynamic), ax, sets
