@@ -677,3 +677,26 @@ def test_report_of_runs_trained_together(tmp_path, caplog):
     report._warn_absent(["vae/iwae"], have)
     assert "vae/iwae (perhaps vae/bce_iwae_bound)" in caplog.text
     assert "m/00, m/01" in caplog.text and "m/39, ...." in caplog.text and "m/40" not in caplog.text
+
+
+def test_report_figures_draw_every_metric_that_varies_and_name_the_rest(tmp_path, monkeypatch):
+    """No cap on panels (the 10th and later metrics were dropped without a word); a metric the
+    same for every setting is named in the title instead of drawn."""
+    metrics = [f"m{i}" for i in range(1, 12)]
+    table = [
+        {
+            "loss.beta": b,
+            **{f"{m} {k}": v for m in metrics for k, v in (("mean", b * int(m[1:])), ("std", 0.1))},
+            **{f"{m} n": 2 for m in [*metrics, "same"]},
+            "same mean": 1.0,
+            "same std": 0.0,
+        }
+        for b in (1.0, 10.0, 100.0)
+    ]
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    report_figures.plot(str(tmp_path), ["loss.beta"], table, [*metrics, "same"])
+    (fig,) = saved
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == metrics
+    assert fig.get_suptitle().endswith("not drawn, the same for every setting: same")
+    assert fig.axes[0].get_xlabel() == "loss.beta (log axis)"

@@ -47,18 +47,21 @@ def plot(workdir: str, params: list[str], table: list[dict], metrics: list[str])
     os.makedirs(out_dir, exist_ok=True)
     written = []
     varying = [m for m in metrics if len({round(row[f"{m} mean"], 12) for row in table}) > 1]
-    shown = varying[:9] or metrics[:1]
+    shown = varying or metrics[:1]
+    same = [m for m in metrics if m not in shown]  # named on the figure, not drawn
     for p in params:
         xs = [row[p] for row in table]
         if len({json.dumps(x) for x in xs}) < 2:
             continue
         path = os.path.join(out_dir, f"metrics_vs_{p.replace('.', '_')}.png")
-        _figure(path, p, [q for q in params if q != p], table, shown)
+        _figure(path, p, [q for q in params if q != p], table, shown, same)
         written.append(path)
     return written
 
 
-def _figure(path: str, p: str, others: list[str], table: list[dict], metrics: list[str]):
+def _figure(
+    path: str, p: str, others: list[str], table: list[dict], metrics: list[str], same: list[str]
+):
     xs = [row[p] for row in table]
     numeric = all(is_number(x) for x in xs)
     categories = list(dict.fromkeys(json.dumps(x) for x in xs))  # named variants, sweep order
@@ -75,22 +78,24 @@ def _figure(path: str, p: str, others: list[str], table: list[dict], metrics: li
     width = 0.5 / max(len(series), 1)  # categorical: series side by side within a category
     for ax, m in zip(axes, metrics, strict=False):
         for s, (key, rs) in enumerate(series.items()):
+            # A marker and size of its own: a series equal to another stays visible over it.
+            marker, size = "osD^v<>p"[s % 8], max(2.5, 6.0 - 1.2 * s)
             label = ", ".join(f"{q.split('.')[-1]}={v}" for q, v in zip(others, key, strict=True))
             if numeric:
                 rs = sorted(rs, key=lambda r: r[p])
                 x = [r[p] for r in rs]
-                style = {"marker": "o", "linestyle": "-"}
+                style = {"marker": marker, "linestyle": "-"}
             else:
                 x = [
                     categories.index(json.dumps(r[p])) + (s - (len(series) - 1) / 2) * width
                     for r in rs
                 ]
-                style = {"marker": "o", "linestyle": "none"}
+                style = {"marker": marker, "linestyle": "none"}
             ax.errorbar(
                 x,
                 [r[f"{m} mean"] for r in rs],
                 yerr=[np.nan_to_num(r[f"{m} std"]) for r in rs],
-                ms=4,
+                ms=size,
                 capsize=3,
                 label=label or None,
                 **style,
@@ -110,17 +115,20 @@ def _figure(path: str, p: str, others: list[str], table: list[dict], metrics: li
         ):
             ax.set_xscale("symlog", linthresh=sorted(set(xs))[1])
             _value_ticks(ax, xs)
+        scale = {"log": " (log axis)", "symlog": " (log axis, linear near 0)"}
         ax.set_title(m, fontsize=FONT + 1)
         ax.set_ylabel(UNITS.get(m, m), fontsize=FONT)
-        ax.set_xlabel(p if numeric else p.split(".")[-1], fontsize=FONT)
+        ax.set_xlabel(p + scale.get(ax.get_xscale(), ""), fontsize=FONT)
         ax.tick_params(labelsize=FONT)
         ax.grid(alpha=0.3)
-    if len(series) > 1:
-        axes[0].legend(fontsize=FONT)
+    if len(series) > 1:  # beside the panels: inside one it hid error bars
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right upper", fontsize=FONT)
     n = sorted({row[f"{m} n"] for row in table for m in metrics} - {0})
-    fig.suptitle(
-        f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds", fontsize=FONT
-    )
+    title = f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds"
+    if same:
+        title += f"\nnot drawn, the same for every setting: {', '.join(same)}"
+    fig.suptitle(title, fontsize=FONT)
     fig.savefig(path, dpi=DPI)
 
 
