@@ -418,3 +418,27 @@ def test_codes_coloured_by_many_text_values_draw_every_row():
     ]
     numbers = np.arange(50)
     assert figures.rare_grouped(numbers, 20) is numbers  # a continuum, coloured by a bar
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (28, 20)])
+def test_each_manifold_tile_sits_at_the_code_it_decodes(shape):
+    """The latent grid's axes put every tile's centre at its own code (they reached the end
+    tiles' outer edges, half a tile off), and the title says what the grid spans."""
+    lo, hi = np.array([-2.5, -1.0]), np.array([2.5, 3.0])
+    n = figures.GRID
+    f = figures.FigureInputs(
+        columns=[str(i) for i in range(shape[0] * shape[1])],
+        image_shape=shape,
+        epoch=1,
+        is_vae=True,
+        manifold=(np.zeros((n * n, shape[0] * shape[1])), lo, hi),
+    )
+    (drawing,) = [d for d in figures.plan("/tmp/x", f) if d.path.endswith("latent_manifold.png")]
+    image, title, extent = drawing.args[:3]
+    assert title == "decoded 15x15 grid of codes over [-2.5, 2.5]², the prior's bulk"
+    gap = (image.shape[1] - n * shape[1]) // (n - 1)
+    for axis, size, (first, last) in ((0, shape[1], extent[:2]), (1, shape[0], extent[2:])):
+        pixels = image.shape[1 - axis]
+        centres = np.arange(n) * (size + gap) + size / 2  # in pixels from the low end
+        z = first + centres * (last - first) / pixels
+        np.testing.assert_allclose(z, np.linspace(lo[axis], hi[axis], n), atol=1e-12)

@@ -193,12 +193,21 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
         )
     if f.manifold is not None and shape is not None:
         imgs, lo, hi = f.manifold
+        gap = max(2, shape[0] // 8)
+        # Each tile centred on the code it decodes: the axes reach half a tile beyond the grid.
+        tile_px = np.array([shape[1], shape[0]], float)  # z0 along a tile's width, z1 its height
+        half = (np.asarray(hi) - np.asarray(lo)) / (GRID - 1) * (tile_px / 2) / (tile_px + gap)
+        span = (
+            f"[{lo[0]:g}, {hi[0]:g}]², the prior's bulk"
+            if f.is_vae
+            else "the validation codes' range"
+        )
         add(
             "latent_manifold.png",
             "mosaic",
-            tile(imgs, shape, GRID, GRID, gap=max(2, shape[0] // 8)),
-            "decoded latent grid",
-            (lo[0], hi[0], lo[1], hi[1]),
+            tile(imgs, shape, GRID, GRID, gap=gap),
+            f"decoded {GRID}x{GRID} grid of codes over {span}",
+            (lo[0] - half[0], hi[0] + half[0], lo[1] - half[1], hi[1] + half[1]),
             ("z0", "z1"),
         )
     if shape is not None and f.recon_show is not None and f.x_show is not None:
