@@ -153,6 +153,23 @@ def test_learning_curves_leave_out_a_term_that_is_zero_throughout(tmp_path, kl, 
     assert width == round(panels * 3.2 * 150)  # 3.2 inches per panel at 150 dpi
 
 
+def test_many_learning_curve_panels_wrap_four_to_a_row(tmp_path):
+    """Ten terms (a beta-TC-VAE with MMD and warm-up) were one 32-inch strip; now rows of 4."""
+    terms = ["loss", "recon", "l1", "kl", "kl_weight", "tc", "mi", "dim_kl", "mmd", "mse"]
+    history = [
+        {
+            "epoch": e,
+            **{f"{s}/{t}": (i + 1.0) / e for i, t in enumerate(terms) for s in ("train", "eval")},
+        }
+        for e in (1, 2, 3)
+    ]
+    path = str(tmp_path / "curves.png")
+    Renderer().learning_curves(path, history, figures.curve_units("squared"))
+    image = np.asarray(Image.open(path).convert("RGB"))
+    assert image.shape[:2] == (3 * round(3.0 * 150), 4 * round(3.2 * 150))  # 3 rows of 4 panels
+    assert (image[2 * 450 :, 2 * 480 :] == 255).all()  # the last row's 2 panels, then white
+
+
 def test_finishing_runs_says_how_far_it_is(tmp_path, monkeypatch, caplog):
     """While runs are being finished in the background, a line says how many are written."""
     monkeypatch.setattr(figure_writer, "_Slot", _HeldSlot)

@@ -130,9 +130,13 @@ def save(template: Template, path: str, static=()) -> None:
     save_row([(template, static)], path)
 
 
+PER_ROW = 4  # panels side by side in `save_row`; more wrap onto further rows
+
+
 def save_row(panels: list[tuple[Template, tuple]], path: str) -> None:
     """Draws each (template, static) pair, as `save` does one, and writes their pixels side
-    by side, left to right, as one PNG; the templates' figures are of one height and dpi."""
+    by side, left to right, as one PNG, `PER_ROW` to a row (a last row shorter than the others
+    is filled out in white); the templates' figures are of one height and dpi."""
     import matplotlib
 
     pixels = []
@@ -141,8 +145,16 @@ def save_row(panels: list[tuple[Template, tuple]], path: str) -> None:
         pixels.append(np.asarray(template.fig.canvas.buffer_rgba()))
     if len({t.fig.dpi for t, _ in panels}) != 1:
         raise ValueError("figures written side by side must be of one dpi")
+    image: list | np.ndarray = pixels  # one row: the PNG's rows are built without a copy
+    if len(pixels) > PER_ROW:
+        rows = [
+            np.concatenate(pixels[i : i + PER_ROW], axis=1) for i in range(0, len(pixels), PER_ROW)
+        ]
+        image = np.full((sum(r.shape[0] for r in rows), rows[0].shape[1], 4), 255, np.uint8)
+        for i, r in enumerate(rows):
+            image[i * r.shape[0] : (i + 1) * r.shape[0], : r.shape[1]] = r
     software = f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/"
-    png.write(path, pixels, panels[0][0].fig.dpi, {"Software": software})
+    png.write(path, image, panels[0][0].fig.dpi, {"Software": software})
 
 
 def snapped(locator, lo: float, hi: float) -> tuple[float, float]:

@@ -7,12 +7,14 @@ swaps the data for the next run. It uses matplotlib's object API (never pyplot o
 backend), and one Renderer belongs to one thread (the figure writer's).
 """
 
+import textwrap
+
 import numpy as np
 
 from ae_jax.evaluation import canvas
 
-# How a bar chart marks a value it cannot draw as a bar (at the value axis's left end).
-# kind -> (matplotlib marker, the same shape as text for the axis label's note)
+# How a bar chart marks a value it cannot draw as a bar (at the value axis's left end): kind ->
+# (matplotlib marker, the same shape as text for the axis label's note)
 _CUT_MARKERS = {"value below the axis": ("<", "\u25c0"), "not a number": ("x", "\u00d7")}
 _FONT = 9  # points: the smallest text on a figure
 
@@ -32,8 +34,7 @@ def _epoch_limits(epochs: np.ndarray) -> tuple[float, float]:
 def _isolated(y: np.ndarray) -> np.ndarray:
     """Which finite values of a curve have no finite neighbour (drawn as a line, invisible)."""
     finite = np.isfinite(y)
-    padded = np.pad(finite, 1)
-    return finite & ~padded[:-2] & ~padded[2:]
+    return finite & ~(padded := np.pad(finite, 1))[:-2] & ~padded[2:]
 
 
 class Renderer:
@@ -109,7 +110,7 @@ class Renderer:
         ax.set_title(term, fontsize=_FONT + 1)
         ax.set_xlabel("epoch")
         canvas.few_ticks(ax)
-        ax.set_ylabel(unit, fontsize=_FONT)
+        ax.set_ylabel(textwrap.fill(unit, 30), fontsize=_FONT)  # a long one: two lines
         ax.tick_params(labelsize=_FONT)
         ax.set_axisbelow(True)  # the axes are static: drawn before (under) the curves
         dynamic = [*lines, *canvas.spines(ax)]
