@@ -148,6 +148,10 @@ def _value_ticks(ax, xs: list) -> None:
         ax.xaxis.set_major_locator(FixedLocator(values))
         ax.xaxis.set_major_formatter(FixedFormatter(labels))
         ax.xaxis.set_minor_locator(NullLocator())
+        if sum(map(len, labels)) > 24:  # "1e-05" beside "0.0001" ran together: slanted
+            ax.tick_params(axis="x", labelrotation=30)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
 
 
 def is_number(v) -> bool:
