@@ -17,7 +17,7 @@ from ae_jax import data as data_lib
 from ae_jax import experiment
 from ae_jax.configs import seed_vae
 from ae_jax.errors import UserError
-from ae_jax.evaluation import evaluate, passes
+from ae_jax.evaluation import evaluate, figure_data, passes
 from ae_jax.models import heads as heads_lib
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import losses
@@ -302,3 +302,22 @@ def test_baseline_accuracy_is_the_training_mode_scored_on_the_evaluated_rows():
     cols, _ = statistics.per_column(layout, val, val, train, np.zeros(5), np.ones(5))
     assert [cols[c]["accuracy"] for c in "cbo"] == [1.0, 1.0, 1.0]
     assert [cols[c]["baseline_accuracy"] for c in "cbo"] == [0.25, 0.25, 0.5]
+
+
+def test_figures_leave_out_unused_unseen_category_slots(mixed_runs):
+    """The one-hot slot for categories unseen in training, when no validation row has one, is
+    no column of the per-feature bars, traversal or samples (it drew 'Month=<unseen>' bars)."""
+    tm = ae_jax.load(str(mixed_runs / "run"))
+    data = evaluate.evaluation_data(tm)
+    unseen = [j for j, c in enumerate(data.columns) if c.endswith("=<unseen>")]
+    assert unseen and not data.x[:, unseen].any()  # the table's validation rows use none
+    params = jax.tree.map(lambda a: np.asarray(a)[None], tm.params)
+    metrics, arrays = evaluate.evaluate_model(tm, data, iw_samples=1)
+    (f,) = figure_data.figure_inputs(
+        tm.model, params, data, [tm.config], [(metrics, arrays)], [None], tm.epoch
+    )
+    shown = [c for c in data.columns if not c.endswith("=<unseen>")]
+    assert f.columns == shown
+    assert f.mse_per_feature.shape == f.pca_per_feature.shape == (len(shown),)
+    assert f.traversal.shape[1] == f.samples.shape[1] == len(shown)
+    assert f.mse_per_feature[0] == metrics["recon/mse_per_feature"][shown[0]]

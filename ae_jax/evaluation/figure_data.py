@@ -63,6 +63,16 @@ def figure_inputs(
     colour_name = configs[0].eval.color_by or "label"
     labels = column_values(data, colour_name) if configs[0].eval.color_by else data.labels
     recon_unit = RECON_UNITS[configs[0].loss.recon]
+    # A table's one-hot slot for categories unseen in training, when no evaluated row has one:
+    # its bars and cells would only say that an always-0 column is reconstructed as 0.
+    keep = np.array(
+        [
+            not (c.endswith("=<unseen>") and not np.any(data.x[:, j]))
+            for j, c in enumerate(data.columns)
+        ]
+    )
+    keep |= shape is not None  # an image's pixels are all drawn
+    columns = [c for c, k in zip(data.columns, keep, strict=True) if k]
     out = []
     for i in range(len(configs)):
         m, a = results[i] if results is not None else ({}, {})
@@ -74,20 +84,20 @@ def figure_inputs(
         ]
         out.append(
             figures_lib.FigureInputs(
-                columns=list(data.columns),
+                columns=columns,
                 image_shape=shape,
                 epoch=int(epoch),
                 is_vae=is_vae,
                 history=histories[i],
                 x_show=show,
                 recon_show=recon_show[i],
-                samples=None if samples is None else samples[i],
+                samples=None if samples is None else samples[i][:, keep],
                 codes=a.get("codes"),
                 labels=labels,
                 manifold=None if manifold is None or lo_hi is None else (manifold[i], *lo_hi[i]),
-                mse_per_feature=None if per is None else np.array([per[c] for c in data.columns]),
-                pca_per_feature=None if pca is None else np.array([pca[c] for c in data.columns]),
-                traversal=None if traversal is None else traversal[i],
+                mse_per_feature=None if per is None else np.array([per[c] for c in columns]),
+                pca_per_feature=None if pca is None else np.array([pca[c] for c in columns]),
+                traversal=None if traversal is None else traversal[i][:, keep],
                 column_accuracy=tuple(map(list, zip(*acc, strict=True))) if acc else None,
                 colour_name=colour_name,
                 recon_unit=recon_unit,
