@@ -130,6 +130,8 @@ def test_traversal_and_grid_known_answers(tmp_path):
     assert grid[0].tolist() == [-1.0, 2.0] and grid[-1].tolist() == [1.0, -2.0]  # top left
     points, _ = eval_plots.project_2d(np.random.default_rng(0).normal(size=(20, 5)))
     assert points.shape == (20, 2)
+    line, names = eval_plots.project_2d(np.arange(4.0)[:, None])  # a 1-D code: its own axis
+    assert line[:, 1].tolist() == [0.0] * 4 and names == ("z0", "none (a 1-D code)")
     Renderer().heatmap(
         str(tmp_path / "t.png"),
         response,

@@ -100,7 +100,7 @@ def project_2d(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
     if c.shape[1] == 2:
         return c, ("z0", "z1")
     if c.shape[1] == 1:
-        return np.concatenate([c, np.zeros_like(c)], axis=1), ("z0", "")
+        return np.concatenate([c, np.zeros_like(c)], axis=1), ("z0", "none (a 1-D code)")
     if c.shape[0] < 2:
         return c[:, :2], ("z0", "z1")
     mean, components = statistics.pca_fit(c, 2)
