@@ -700,3 +700,8 @@ def test_report_figures_draw_every_metric_that_varies_and_name_the_rest(tmp_path
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == metrics
     assert fig.get_suptitle().endswith("not drawn, the same for every setting: same")
     assert fig.axes[0].get_xlabel() == "loss.beta (log axis)"
+    # The reconstruction term's unit, when every run has one likelihood.
+    for row in table:
+        row.update({"eval/recon mean": row["m1 mean"], "eval/recon std": 0.1, "eval/recon n": 2})
+    report_figures.plot(str(tmp_path), ["loss.beta"], table, ["eval/recon"], "squared error")
+    assert saved[-1].axes[0].get_ylabel() == "squared error per example"

@@ -29,6 +29,7 @@ from absl import logging
 
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
+from ae_jax.evaluation import figure_data
 from ae_jax.sweeps.report_figures import is_number, plot
 
 SEED_KEY = "train.seed"
@@ -264,7 +265,9 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         cells += [str(row["diverged"])] if diverged else []
         cells += [_cell(row, m) for m in shown]
         lines.append("| " + " | ".join(cells) + " |")
-    figures = plot(workdir, params, table, [m for m in shown if m != "n_params"])
+    kinds = {r["config"].get("loss.recon") for r in rows}  # one likelihood: its unit named
+    recon = figure_data.RECON_UNITS.get(kinds.pop(), "") if len(kinds) == 1 else ""
+    figures = plot(workdir, params, table, [m for m in shown if m != "n_params"], recon)
     seeds = sorted({row["seeds"] for row in table})
     unfinished = listed - len(rows) - failed  # pending, running, or killed
     missing = [f"{n} {why}" for n, why in ((failed, "failed"), (unfinished, "unfinished")) if n]

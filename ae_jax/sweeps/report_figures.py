@@ -4,6 +4,7 @@ numbers; this module draws them, 150 dpi, y axes labelled with what each number 
 import json
 import math
 import os
+import textwrap
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -39,7 +40,9 @@ DPI = 150
 FONT = 9  # points: the smallest text on a figure
 
 
-def plot(workdir: str, params: list[str], table: list[dict], metrics: list[str]) -> list[str]:
+def plot(
+    workdir: str, params: list[str], table: list[dict], metrics: list[str], recon_unit: str = ""
+) -> list[str]:
     """One figure per swept parameter: a panel per metric (mean ± sample sd over seeds), a series
     per setting of the other parameters; named variants as unjoined points on a categorical axis,
     numbers joined by lines on a log axis when they span 10x or more."""
@@ -54,13 +57,20 @@ def plot(workdir: str, params: list[str], table: list[dict], metrics: list[str])
         if len({json.dumps(x) for x in xs}) < 2:
             continue
         path = os.path.join(out_dir, f"metrics_vs_{p.replace('.', '_')}.png")
-        _figure(path, p, [q for q in params if q != p], table, shown, same)
+        units = {**UNITS, "eval/recon": f"{recon_unit} per example"} if recon_unit else UNITS
+        _figure(path, p, [q for q in params if q != p], table, shown, same, units)
         written.append(path)
     return written
 
 
 def _figure(
-    path: str, p: str, others: list[str], table: list[dict], metrics: list[str], same: list[str]
+    path: str,
+    p: str,
+    others: list[str],
+    table: list[dict],
+    metrics: list[str],
+    same: list[str],
+    units: dict[str, str],
 ):
     xs = [row[p] for row in table]
     numeric = all(is_number(x) for x in xs)
@@ -117,7 +127,7 @@ def _figure(
             _value_ticks(ax, xs)
         scale = {"log": " (log axis)", "symlog": " (log axis, linear near 0)"}
         ax.set_title(m, fontsize=FONT + 1)
-        ax.set_ylabel(UNITS.get(m, m), fontsize=FONT)
+        ax.set_ylabel(textwrap.fill(units.get(m, m), 30), fontsize=FONT)
         ax.set_xlabel(p + scale.get(ax.get_xscale(), ""), fontsize=FONT)
         ax.tick_params(labelsize=FONT)
         ax.grid(alpha=0.3)
