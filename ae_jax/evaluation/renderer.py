@@ -59,11 +59,9 @@ class Renderer:
         y axis (what it is and its unit). A term that is 0 throughout (the KL of a model
         without one) gets no panel.
 
-        Each panel is a figure of its own, and the panels are written side by side as one
-        PNG: each keeps the static layers of its own limits (`canvas.Template`), and a sweep's
-        runs share one panel's limits far more often than all of them (the 64 runs of the
-        benchmark's sweep: 7, 5, 17 and 5 distinct limits per panel, 20 for the four
-        together)."""
+        Each panel is a figure of its own, written side by side (`canvas.save_row`): each keeps
+        the static layers of its own limits (`canvas.Template`), which a sweep's runs share far
+        more often than all panels' (the benchmark's 64 runs: 7, 5, 17, 5 against 20)."""
         every = [k[len("eval/") :] for k in history[0] if k.startswith("eval/")]
         terms = tuple(t for t in every if not _zero_throughout(history, t)) or tuple(every)
         epochs = np.array([r["epoch"] for r in history], float)
@@ -160,8 +158,10 @@ class Renderer:
                 extra.append(fig.colorbar(sets[0], ax=ax, label=colour_name).ax)
             else:
                 cmap = colormaps["tab10" if len(groups) <= 10 else "tab20"]
+                name = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731 - 3, not 3.0
+                colour = lambda i, v: "0.6" if v in rest else cmap(i)  # noqa: E731 - "other": grey
                 sets = [
-                    ax.scatter([], [], color="0.6" if v in rest else cmap(i), label=str(v), **kw)
+                    ax.scatter([], [], color=colour(i, v), label=name(v), **kw)
                     for i, v in enumerate(groups)
                 ]
                 place = {"loc": "center left", "bbox_to_anchor": (1.02, 0.5)} if outside else {}
