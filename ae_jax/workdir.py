@@ -11,7 +11,7 @@
   checkpoints/       orbax checkpoints, one per saved epoch
   figures/           learning curves, reconstructions, codes, samples, ...
   tb/                TensorBoard events mirroring metrics.jsonl
-  .lock              held by the one process that trains the run (see `WorkdirLock`)
+  .lock              held by the one process that trains the run (`locks.WorkdirLock`)
   partial_epoch.msgpack  the state inside an epoch that a stop request interrupted
                      (training/chunking.py); removed when that epoch completes
   evaluations/NAME/  `ae-jax evaluate`'s other evaluations (another file, the best
@@ -21,19 +21,16 @@ Other modules name these files through the constants here and read and write the
 these functions.
 """
 
-import datetime
-import fcntl
 import json
 import os
 import re
-import socket
 import tempfile
-from typing import TextIO
 
 from absl import logging
 
 from ae_jax import config as config_lib
 from ae_jax.errors import UserError
+from ae_jax.locks import LOCK, WorkdirLock, holder  # noqa: F401 - the contract's .lock
 
 CONFIG = "config.json"
 PREPROCESSOR = "preprocessor.json"
@@ -44,7 +41,6 @@ FIGURES = "figures"
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tb"
 FAILED = "failed.json"
-LOCK = ".lock"
 PARTIAL = "partial_epoch.msgpack"
 TRACKERS = "trackers.json"  # the run's MLflow / W&B run ids, so a resumed run continues them
 EVALUATIONS = "evaluations"  # DIR/evaluations/NAME/: never the run's own eval.json
@@ -184,73 +180,6 @@ def prepare(workdir: str, num_features: int, columns: list[str]) -> None:
                 f"({prev.get('columns', [])[:6]}...), but this data has {num_features} "
                 f"({columns[:6]}...). Use the same data, or a new --workdir."
             )
-
-
-_HOLDER_TEXT = "pid {pid} on host {host} since {since}"  # what a lock's holder writes ...
-_HOLDER = re.compile(r"pid (?P<pid>\d+) on host (?P<host>\S+) since (?P<since>\S+)")  # ... read
-
-
-class WorkdirLock:
-    """Exclusive lock on a workdir for the life of a `with` block."""
-
-    def __init__(self, workdir: str):
-        self.path = os.path.join(workdir, LOCK)
-        self._file: TextIO | None = None
-
-    def __enter__(self) -> "WorkdirLock":
-        f = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime.
-        try:
-            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            f.close()
-            raise UserError(
-                f"workdir {os.path.dirname(self.path)!r} is in use by {holder}; two processes "
-                "must not train the same run. Wait for it to finish (or stop it), or use "
-                "another --workdir."
-            ) from None
-        f.seek(0)
-        f.truncate()
-        now = datetime.datetime.now().isoformat(timespec="seconds")
-        f.write(_HOLDER_TEXT.format(pid=os.getpid(), host=socket.gethostname(), since=now))
-        f.flush()
-        self._file = f
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._file is not None:
-            self._file.truncate(0)
-            fcntl.lockf(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
-
-
-def holder(workdir: str) -> str | None:
-    """Who holds the workdir's lock, from the text the holder wrote, without locking.
-
-    Probing with a lock of our own would be wrong twice over: POSIX locks are per
-    process (a probe from the holder's process succeeds) and closing the probe's file
-    drops every lock the process has on it. A holder killed by SIGKILL leaves its
-    text behind, so a pid on this host is checked for life.
-    """
-    try:
-        with open(os.path.join(workdir, LOCK)) as f:
-            text = f.read().strip()
-    except OSError:
-        return None
-    found = _HOLDER.fullmatch(text)
-    if found is None:
-        return None
-    pid, host = int(found["pid"]), found["host"]
-    if host == socket.gethostname():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-    return text
 
 
 # Fields that change how a run is executed or logged, never what it learns: a rerun may change

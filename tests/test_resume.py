@@ -166,6 +166,42 @@ def test_holder_reads_the_lock_text_and_sees_a_dead_holder(tmp_path):
     assert workdir_lib.holder(str(w)) == elsewhere
 
 
+TRY_LOCK = """
+import sys
+from ae_jax.errors import UserError
+from ae_jax.workdir import WorkdirLock
+try:
+    with WorkdirLock(sys.argv[1]):
+        print("acquired")
+except UserError:
+    print("refused")
+"""
+
+
+def _other_process_gets(w) -> str:
+    r = subprocess.run(
+        [sys.executable, "-c", TRY_LOCK, str(w)], capture_output=True, text=True, timeout=120
+    )
+    return r.stdout.strip()
+
+
+def test_a_held_lock_survives_probes_and_nesting_in_its_own_process(tmp_path):
+    """POSIX locks belong to the process and closing any descriptor of the file drops them:
+    a sweep's status probe (`holder`) dropped its own claims, and another shard trained the
+    same run. Now probes and a nested lock of the same workdir keep it held until the
+    outermost lock ends."""
+    w = tmp_path / "w"
+    os.makedirs(w)
+    with WorkdirLock(str(w)):  # a sweep's claim
+        assert workdir_lib.holder(str(w)).startswith(f"pid {os.getpid()} on host ")  # a probe
+        assert _other_process_gets(w) == "refused"
+        with WorkdirLock(str(w) + "/"):  # the run's own lock, inside the claim
+            pass
+        assert workdir_lib.holder(str(w)).startswith(f"pid {os.getpid()} ")
+        assert _other_process_gets(w) == "refused"
+    assert workdir_lib.holder(str(w)) is None and _other_process_gets(w) == "acquired"
+
+
 def test_finished_run_is_not_retrained_and_best_is_kept(tmp_path):
     c = seed_deep.get_config()
     c.train.epochs, c.train.checkpoint_every, c.train.keep_checkpoints = 12, 2, 1
