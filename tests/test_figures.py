@@ -459,3 +459,22 @@ def test_each_manifold_tile_sits_at_the_code_it_decodes(shape):
         centres = np.arange(n) * (size + gap) + size / 2  # in pixels from the low end
         z = first + centres * (last - first) / pixels
         np.testing.assert_allclose(z, np.linspace(lo[axis], hi[axis], n), atol=1e-12)
+
+
+def test_a_nonnegative_curve_gets_no_axis_below_zero():
+    """A KL rising from 0.02 had its axis snapped down to -0.1 (a negative KL on the page)."""
+    history = [
+        {
+            "epoch": e,
+            "train/loss": 20 / e,
+            "eval/loss": 21 / e,
+            "train/kl": 0.02 * e,
+            "eval/kl": 0.021 * e,
+        }
+        for e in range(1, 21)
+    ]
+    r = Renderer()
+    units = figures.curve_units("squared error")
+    r.learning_curves("/dev/null", history, units)
+    kl_axes = r._templates[("curve", "kl", units["kl"], False)][1]  # the kl panel's axes
+    assert kl_axes.get_ylim()[0] == 0.0 and kl_axes.get_ylim()[1] >= 0.42

@@ -82,15 +82,14 @@ class Renderer:
                 line.set_data(epochs, y)
                 # A point with no finite neighbour (a 1-epoch run) draws no line: it gets a dot.
                 dots = _isolated(y)
-                line.set_marker("o" if dots.any() else "None")
-                line.set_markersize(4)
-                line.set_markevery(list(dots))
+                line.set(marker="o" if dots.any() else "None", markersize=4, markevery=list(dots))
                 dotted[i] |= bool(dots.any())
-            both = np.concatenate([y_train, y_eval])
-            both = both[np.isfinite(both)]
+            both = (both := np.concatenate([y_train, y_eval]))[np.isfinite(both)]
             ax.set_xlim(*x_limits)
             span = canvas.limits(both.min(), both.max()) if both.size else (-1.0, 1.0)
             y_limits = canvas.snapped(ax.yaxis.get_major_locator(), *span)
+            low = 0.0 if both.size and both.min() >= 0 > y_limits[0] else y_limits[0]  # KL >= 0
+            y_limits = (low, y_limits[1])
             ax.set_ylim(*y_limits)
             panels.append((template, (x_limits, y_limits)))
         for handle, dot in zip(legend_handles, dotted, strict=True):
