@@ -273,10 +273,20 @@ def test_the_python_api_says_what_it_does_unless_told_not_to(tmp_path, mode):
         assert "orbax" not in r.stderr and r.stderr.count("compiling 1 model(s)") == 1
 
 
-def test_progress_log_nests_and_restores_only_what_it_changed():
-    absl_logger = logging.getLogger("absl")
-    if absl_logger.level != logging.NOTSET or logging.getLogger().level != logging.WARNING:
-        pytest.skip("logging is configured in this process")
+@pytest.fixture
+def plain_logging():
+    """Logging as a plain Python process leaves it (pytest may have set levels); restored."""
+    absl_logger, root = logging.getLogger("absl"), logging.getLogger()
+    saved = absl_logger.level, root.level
+    absl_logger.setLevel(logging.NOTSET)
+    root.setLevel(logging.WARNING)
+    yield absl_logger
+    absl_logger.setLevel(saved[0])
+    root.setLevel(saved[1])
+
+
+def test_progress_log_nests_and_restores_only_what_it_changed(plain_logging):
+    absl_logger = plain_logging
     with runtime.progress_log():
         with runtime.progress_log():  # train_and_evaluate -> train_group
             assert absl_logger.level == logging.INFO
@@ -288,4 +298,3 @@ def test_progress_log_nests_and_restores_only_what_it_changed():
     with runtime.progress_log():
         absl_logger.setLevel(logging.DEBUG)  # the user's choice, made during a call: kept
     assert absl_logger.level == logging.DEBUG and not absl_logger.filters
-    absl_logger.setLevel(logging.NOTSET)
