@@ -97,7 +97,7 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def run_status(run: Run, mine: frozenset = frozenset()) -> dict:
+def run_status(run: Run) -> dict:
     """Status of one run from its directory: done/diverged/failed/running/pending."""
     summary = workdir_lib.finished_summary(run.workdir)
     entry = {
@@ -115,16 +115,16 @@ def run_status(run: Run, mine: frozenset = frozenset()) -> dict:
     if os.path.exists(failed):
         with open(failed) as f:
             entry.update(status="failed", error=json.load(f)["error"])
-    elif run.index in mine or workdir_lib.holder(run.workdir):
+    elif workdir_lib.holder(run.workdir):  # read through this process's own file if held
         entry["status"] = "running"
     else:
         entry["status"] = "pending"
     return entry
 
 
-def write_status(workdir: str, runs: list[Run], mine: frozenset = frozenset()) -> dict:
+def write_status(workdir: str, runs: list[Run]) -> dict:
     """Rebuilds DIR/sweep.json from the run directories; returns it."""
-    entries = [run_status(r, mine) for r in runs]
+    entries = [run_status(r) for r in runs]
     counts = {
         s: sum(e["status"] == s for e in entries)
         for s in ("done", "diverged", "failed", "running", "pending")
