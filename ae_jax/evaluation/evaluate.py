@@ -83,7 +83,7 @@ def _run_dataset(tm: trained.TrainedModel) -> data_lib.Dataset:
     """The run's own data, split and preprocessed again; refuses data that changed since."""
     source = tm.config.data.path or f"bundled data set {tm.config.data.name!r}"
     try:
-        ds = data_lib.load_dataset(tm.config.data)
+        ds = group.as_trained(tm.config, data_lib.load_dataset(tm.config.data))
     except UserError as e:
         raise UserError(
             f"cannot rebuild the validation split of {tm.workdir!r} from its data "
@@ -101,15 +101,14 @@ def _run_dataset(tm: trained.TrainedModel) -> data_lib.Dataset:
 
 
 def dataset_eval_data(ds: data_lib.Dataset, config) -> EvalData:
-    """What a run's own data set is evaluated on: its validation split (values outside [0, 1]
-    clipped under a Bernoulli likelihood, as in training), and for the PCA baseline the
-    training split as the model saw it (dynamically binarised runs: one Bernoulli draw)."""
+    """What a run's own data set is evaluated on: its validation split as training saw it
+    (`group.as_trained`: values outside [0, 1] clipped under a Bernoulli likelihood), and for
+    the PCA baseline the training split as the model saw it (dynamically binarised runs: one
+    Bernoulli draw)."""
     shape = (
         ds.image_shape if ds.image_shape and math.prod(ds.image_shape) == ds.num_features else None
     )
-    x = ds.val
-    if config.loss.recon in group.UNIT_INTERVAL:
-        x = group.clip_unit(x, f"the validation split of {ds.name!r}")
+    x = group.as_trained(config, ds).val  # a no-op on a data set already as trained
     x_train = ds.train
     if ds.dynamic_binarize:
         x_train = np.asarray(

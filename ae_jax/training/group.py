@@ -84,15 +84,23 @@ def check_data_fits_config(config, ds):
             config.model.latent_dim,
             ds.num_features,
         )
+    return as_trained(config, ds)
+
+
+# Likelihoods defined on [0, 1] only.
+UNIT_INTERVAL = ("bce", "cbernoulli")
+
+
+def as_trained(config, ds):
+    """The data set as a run of `config` sees it, in training and in evaluation alike: under a
+    likelihood on [0, 1], its validation values clipped into [0, 1] (the model's inputs and
+    targets both). The fingerprint a run records (config.json) is of these values, so a rerun
+    or `ae-jax evaluate` compares this, not the data as loaded."""
     if config.loss.recon in UNIT_INTERVAL:
         return dataclasses.replace(
             ds, val=clip_unit(ds.val, f"the validation split of {ds.name!r}")
         )
     return ds
-
-
-# Likelihoods defined on [0, 1] only.
-UNIT_INTERVAL = ("bce", "cbernoulli")
 
 
 def clip_unit(x: np.ndarray, what: str) -> np.ndarray:
@@ -108,8 +116,8 @@ def clip_unit(x: np.ndarray, what: str) -> np.ndarray:
         return x
     logging.warning(
         "%s: %d of its %d values lie outside [0, 1] (range [%.4g, %.4g]), where the "
-        "likelihood is undefined; they are clipped to [0, 1] for training's "
-        "validation and for evaluation",
+        "likelihood is undefined; they are clipped to [0, 1], as the model's inputs and "
+        "targets alike",
         what,
         outside,
         x.size,
