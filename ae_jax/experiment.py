@@ -303,10 +303,14 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
             trained.epoch,
         )
     check_stop()
+    writing = ", ".join(
+        [*(["eval.json"] if cfg.eval.at_end else []), *(["figures"] if cfg.train.figures else [])]
+    )
     logging.info(
-        "evaluated in %.2f s; writing eval.json, figures and summaries of %d run(s) "
-        "in the background",
-        time.perf_counter() - t0,
+        "%s; writing %ssummaries of %d run(s) in the background",
+        f"evaluated in {time.perf_counter() - t0:.2f} s" if cfg.eval.at_end else "not evaluated "
+        "(eval.at_end=False)",
+        f"{writing} and " if writing else "",
         k,
     )
     jobs = []
@@ -360,7 +364,7 @@ def _finish_run(r: loop.Run, summary: dict, metrics: dict | None, figures: list[
 def summary_table(summaries: list[dict], names: list[str]) -> str:
     """A markdown table of the final figures, one row per run."""
     keys = [k for k in summaries[0] if k.startswith(("train/", "eval/")) and k != "train/grad_norm"]
-    head = ["run", "status", "epoch", *keys, "n_params", "wall_s"]
+    head = ["run", "training", "epoch", *keys, "n_params", "wall_s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, s in zip(names, summaries, strict=True):
         vals = [f"{s[k]:.5g}" if k in s else "-" for k in keys]
@@ -383,4 +387,4 @@ def summary_table(summaries: list[dict], names: list[str]) -> str:
 
 def _log_summary(summaries, workdirs) -> None:
     names = [os.path.basename(os.path.normpath(w)) for w in workdirs]
-    logging.info("summary:\n%s", summary_table(summaries, names))
+    logging.info("training summary:\n%s", summary_table(summaries, names))

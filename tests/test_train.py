@@ -48,7 +48,8 @@ def test_launcher_writes_the_workdir_contract(tmp_path):
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "epoch 3/3" in r.stderr and "rows/s" in r.stderr and "ETA" in r.stderr
-    assert "| run | status |" in r.stderr  # the summary table
+    assert "| run | training |" in r.stderr  # the training summary table, before evaluation
+    assert "; writing eval.json, figures and summaries of 1 run(s)" in r.stderr
     cfg = json.loads((workdir / "config.json").read_text())
     assert cfg["model"]["latent_dim"] == 4 and cfg["dataset"]["num_features"] == 64
     for key in (
@@ -248,14 +249,16 @@ if sys.argv[2] == "quiet":
     logging.set_verbosity("warning")  # the user's choice: left alone
 c = seed_sparse.get_config()
 c.train.epochs, c.train.figures = 2, False
+c.eval.at_end = sys.argv[2] != "no_eval"
 ae_jax.train_and_evaluate(c, sys.argv[1])
 """
 
 
-@pytest.mark.parametrize("mode", ["default", "quiet"])
+@pytest.mark.parametrize("mode", ["default", "quiet", "no_eval"])
 def test_the_python_api_says_what_it_does_unless_told_not_to(tmp_path, mode):
     """Called from Python (no launcher configures logging), a run prints the launcher's lines
-    on stderr, without library chatter; with absl's verbosity set by the user it does not."""
+    on stderr, without library chatter; with absl's verbosity set by the user it does not.
+    Each phase line says what it does: not evaluating, it does not claim to."""
     r = subprocess.run(
         [sys.executable, "-c", PYTHON_API_RUN, str(tmp_path / "run"), mode],
         capture_output=True,
@@ -264,7 +267,13 @@ def test_the_python_api_says_what_it_does_unless_told_not_to(tmp_path, mode):
         cwd=str(tmp_path),
     )
     assert r.returncode == 0, r.stderr[-3000:]
+    if mode == "no_eval":
+        assert not os.path.exists(tmp_path / "run" / "eval.json")
+        assert "evaluat" not in r.stderr.replace("not evaluated (eval.at_end=False)", "")
+        assert "not evaluated (eval.at_end=False); writing summaries of 1 run(s)" in r.stderr
+        return
     assert os.path.exists(tmp_path / "run" / "eval.json")
+    assert "; writing eval.json and summaries of 1 run(s)" in r.stderr or mode == "quiet"
     lines = ("compiling 1 model(s) autoencoder", "epoch 2/2 | train loss", "evaluating 1 model(s)")
     if mode == "quiet":
         assert not any(line in r.stderr for line in lines), r.stderr[-3000:]

@@ -209,9 +209,9 @@ def train(
     xv, mv = place.replicated(xv), place.replicated(mv)
     t0 = time.perf_counter()
     prog = _compile(cfg, ds, k, terms, place, hypers, x_train_d, xv, mv, cache)
-    compile_s = time.perf_counter() - t0
     engine = prog.engine
     states = place.per_model(engine_lib.init_many(prog.init, hypers, startup.init_progress(stop)))
+    compile_s = time.perf_counter() - t0  # the programs' and, at its first call, init's
     hyper = place.per_model(objective.stack_hypers(hypers))
     n_params = engine_lib.count_params(states.params) // k  # shapes only: nothing computed
     logging.info(
