@@ -195,6 +195,10 @@ OPERATIONAL = (
     "train.keep_checkpoints",
     "train.checkpoint_every",
     "eval.iw_batch_rows",
+    # What a run writes besides what it learns: figures, TensorBoard, the end-of-run evaluation.
+    "train.figures",
+    "train.tensorboard",
+    "eval.at_end",
 )
 # Files a run reads: config.json records them absolute (a relative path would tie the run to
 # the directory it was started from), and a rerun naming the same file relatively matches.

@@ -108,9 +108,12 @@ def test_a_refused_rerun_changes_nothing(tmp_path):
         _train(_config(**{"train.epochs": 2}), tmp_path / "run")
     for f in ("config.json", "metrics.jsonl"):
         assert (tmp_path / "run" / f).read_bytes() == before[f]
-    # Operational settings may change: they never change a number.
-    (s,) = _train(_config(**{"train.log_every": 2, "train.keep_checkpoints": 3}), tmp_path / "run")
-    assert s["status"] == "done"
+    # Operational settings may change: they never change a number (what is written, too).
+    loud = {"train.figures": True, "train.tensorboard": True, "eval.at_end": True}
+    (s,) = _train(
+        _config(**{"train.log_every": 2, "train.keep_checkpoints": 3, **loud}), tmp_path / "run"
+    )
+    assert s["status"] == "done" and (tmp_path / "run" / "eval.json").exists()
 
 
 def _truncate_newest(w) -> int:
