@@ -328,6 +328,16 @@ def test_pca_is_exact_only_when_every_column_is_reconstructed_to_rounding_error(
     low = np.hstack([x[:, :3], x[:, :3] * 2.0 + 5.0, 1e6 + x[:, :1]])  # rank 3 (+ offsets)
     per = statistics.mse_per_feature(statistics.pca_reconstruction(low, low, 3), low)
     assert "the data has rank <= 3" in statistics.pca_exact(per, low, 3)
+    # As many components as features, but fitted on 2 training rows: one direction, so other
+    # rows are not reconstructed and the ratio stands.
+    train, val = x[:2, 1:4], x[2:50, 1:4]
+    per = statistics.mse_per_feature(statistics.pca_reconstruction(train, val, 9), val)
+    assert per.min() > 0.01 and statistics.pca_exact(per, val, 9) is None
+    per = statistics.mse_per_feature(statistics.pca_reconstruction(val, val, 9), val)
+    assert (
+        statistics.pca_exact(per, val, 9)
+        == "PCA with 9 components for 3 features is exact: no ratio"
+    )
 
 
 def test_deep_autoencoder_beats_pca(tmp_path):

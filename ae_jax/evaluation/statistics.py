@@ -55,21 +55,23 @@ def pca_reconstruction(x_train: np.ndarray, x: np.ndarray, n_components: int) ->
 
 def pca_exact(pca_per: np.ndarray, x: np.ndarray, width: int) -> str | None:
     """Why PCA with `width` components is exact on x (N, D), or None when it is not: width >=
-    D, or data of rank <= width (duplicated or one-hot columns). Exact: every column's PCA
-    error (pca_per, (D,)) is below 1e-10 of its own variance plus float32 resolution (1e-14) of
-    the largest column's mean square, the scale of the decomposition's own rounding. A ratio
-    over rounding error would be ~1e30, so ae_over_pca is then null."""
+    D, or data of rank <= width (duplicated or one-hot columns), when its reconstruction of x
+    is exact. Exact: every column's PCA error (pca_per, (D,)) is below 1e-10 of its own
+    variance plus float32 resolution (1e-14) of the largest column's mean square, the scale of
+    the decomposition's own rounding. A ratio over rounding error would be ~1e30, so
+    ae_over_pca is then null. (width >= D alone is not enough: a training split of M rows
+    spans at most M - 1 directions, and rows off them are not reconstructed.)"""
     d = x.shape[1]
-    if width >= d:
-        return f"PCA with {width} components for {d} features is exact: no ratio"
     x = np.asarray(x, np.float64)
     rounding = 1e-10 * np.var(x, axis=0) + 1e-14 * np.max(np.mean(x**2, axis=0))
-    if np.all(np.asarray(pca_per) <= rounding):
-        return (
-            f"PCA with {width} components reconstructs these {d} features exactly (the data "
-            f"has rank <= {width}): no ratio"
-        )
-    return None
+    if not np.all(np.asarray(pca_per) <= rounding):
+        return None
+    if width >= d:
+        return f"PCA with {width} components for {d} features is exact: no ratio"
+    return (
+        f"PCA with {width} components reconstructs these {d} features exactly (the data "
+        f"has rank <= {width}): no ratio"
+    )
 
 
 def code_statistics(codes: np.ndarray, near_zero: float) -> dict:
