@@ -308,8 +308,9 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
     )
     logging.info(
         "%s; writing %ssummaries of %d run(s) in the background",
-        f"evaluated in {time.perf_counter() - t0:.2f} s" if cfg.eval.at_end else "not evaluated "
-        "(eval.at_end=False)",
+        f"evaluated in {time.perf_counter() - t0:.2f} s"
+        if cfg.eval.at_end
+        else "not evaluated (eval.at_end=False)",
         f"{writing} and " if writing else "",
         k,
     )

@@ -51,10 +51,28 @@ def _new_rows_not_scalable(d):
     return trained.load(os.path.join(d, "run")).encode(path)
 
 
+def _latin1(d):
+    path = os.path.join(d, "data.csv")
+    with open(path, "wb") as f:
+        f.write(("a,b,c\n" + _GOOD + "1,café,2\n").encode("latin-1"))
+    return _run(d, data__path=path)
+
+
+def _duplicate_parquet_names(d):
+    table = pa.Table.from_arrays([pa.array([1.0, 2.0, 3.0])] * 2, names=["x", "x"])
+    return _run(d, data__path=_parquet(d, table))
+
+
 CASES = [
+    ("a Parquet file with a column name twice", _duplicate_parquet_names),
+    ("a file in Latin-1, not UTF-8", _latin1),
     (
         "a label array of the wrong shape",
         lambda d: _run(d, data__path=_npz(d, x=np.ones((10, 3), np.float32), y=np.zeros((10, 2)))),
+    ),
+    (
+        "images stored channels first (N, C, H, W)",
+        lambda d: _run(d, data__path=_npz(d, x=np.ones((10, 3, 8, 8), np.uint8))),
     ),
     (
         "data.image_shape that does not match the columns",
@@ -70,6 +88,14 @@ CASES = [
     (
         "numbers with a decimal comma (a ';' export)",
         lambda d: _csv(d, "a;b;c\n" + "".join(f"{i},5;{i % 5};0,{i % 3}\n" for i in range(30))),
+    ),
+    (
+        "amounts with '.' grouping thousands and a decimal comma",
+        lambda d: _csv(d, "a;b;c\n" + "".join(f"1.{i:03d},50;{i % 5};3\n" for i in range(4))),
+    ),
+    (
+        "percentages written with a '%' sign",
+        lambda d: _csv(d, "a,b,c\n" + "".join(f"{i},{i % 5}%,3\n" for i in range(40))),
     ),
     (
         "a decimal comma that reads as a thousands separator",
@@ -94,7 +120,11 @@ CASES = [
     ),
     (
         "data.missing='drop' leaves no rows",
-        lambda d: _csv(d, "a,b,c\n1,NA,2\n3,,4\n", data__missing="drop"),
+        lambda d: _csv(d, "a,b,c\n1,NA,2\n,3,4\n", data__missing="drop"),
+    ),
+    (
+        "a column with no value in any row",
+        lambda d: _csv(d, "a,b,c\n" + "".join(f"{i},,{i % 3}\n" for i in range(30))),
     ),
     (
         "text in pixel data (data.image_shape set)",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_digits
 
-from ae_jax import data
+from ae_jax import data, default_config
 from ae_jax.data import preprocess_io, scaling
 from ae_jax.errors import UserError
 from tests.conftest import MONTHS, VISITORS, vocab_by_rule
@@ -192,6 +192,32 @@ def test_label_column_excluded_or_kept(shop):
     np.testing.assert_array_equal(ds.preprocessor.transform(full.take(ds.train_indices)), ds.train)
 
 
+def test_load_dataset_refuses_a_whole_config():
+    """Given the whole config, not its data section, every data field would silently take its
+    default (the bundled digits)."""
+    with pytest.raises(UserError, match=r"load_dataset\(config.data\)"):
+        data.load_dataset(default_config())
+    assert data.load_dataset(default_config().data).name.startswith("breast")
+
+
+def test_blank_labels_are_a_group_of_their_own(shop, tmp_path):
+    """Blank or marker label cells colour a '(missing)' group the legend names, rather than
+    an unnamed one; the other labels keep their text."""
+    _, rows = shop
+    rows = [
+        r[:17] + ([""] if i % 5 == 0 else ["NA"] if i % 7 == 0 else r[17:])
+        for i, r in enumerate(rows)
+    ]
+    ds = data.load_dataset(cfg(path=write_csv(tmp_path / "b.csv", rows), label_column="Revenue"))
+    labels = np.concatenate([ds.labels_train, ds.labels_val])
+    order = np.concatenate([ds.train_indices, ds.val_indices])
+    expected = np.array(
+        ["(missing)" if i % 5 == 0 or i % 7 == 0 else r[17] for i, r in enumerate(rows)]
+    )
+    np.testing.assert_array_equal(labels, expected[order])
+    assert data.as_labels(np.array(["1", "2", "3"], dtype=object)).tolist() == [1, 2, 3]
+
+
 def test_transform_reproduces_train_rows(shop, tmp_path):
     path, rows = shop
     ds = data.load_dataset(cfg(path=path, categorical="onehot"))
@@ -346,9 +372,9 @@ def test_an_array_file_matches_the_trained_columns_by_position(tmp_path):
 
 
 def test_a_categorical_column_of_near_unique_values_is_said(tmp_path, caplog):
-    """Percentages, dates, identifiers: read as text, each its own category, silently codes
-    fed to the loss unless the user is told."""
-    rows = "".join(f"{i}%,{i % 4},c{i % 3}\n" for i in range(40))
+    """Dates, identifiers: read as text, each its own category, silently codes fed to the
+    loss unless the user is told (percentages are refused: test_bad_inputs)."""
+    rows = "".join(f"2024-03-{i + 1:02d}T{i % 3}h,{i % 4},c{i % 3}\n" for i in range(40))
     (tmp_path / "p.csv").write_text("share,n,kind\n" + rows)
     caplog.set_level("WARNING")
     ds = data.load_dataset(cfg(path=str(tmp_path / "p.csv")))
@@ -403,6 +429,8 @@ def _error_files(tmp_path):
     inf[1][7] = "-inf"
     (tmp_path / "empty.csv").write_text("")
     write_csv(tmp_path / "header.csv", [])
+    (tmp_path / "header_no_newline.csv").write_text(",".join(HEADER))
+    (tmp_path / "images").mkdir()
     write_csv(tmp_path / "one.csv", rows[:1])
     for name, r in [
         ("stray", stray),
@@ -426,6 +454,11 @@ def _error_files(tmp_path):
         (dict(path="missing.csv"), r"data.path: no such file 'missing.csv'"),
         (dict(path="empty.csv"), r"data.path '.*empty.csv' is empty"),
         (dict(path="header.csv"), r"'.*header.csv' has a header row but no data rows"),
+        (dict(path="images"), r"data.path '.*images' is a directory; expected a file"),
+        (
+            dict(path="header_no_newline.csv"),
+            r"'.*header_no_newline.csv' has a header row but no data rows",
+        ),
         (dict(path="ragged.csv"), r"line 5 \(data row 4\) has 17 cells but the header has 18"),
         (
             dict(path="stray.csv"),

@@ -427,7 +427,9 @@ def test_line_numbers_with_blank_lines_crlf_bom_and_quoted_newlines(tmp_path):
     ):
         data.read_table(str(tmp_path / "plain.csv"))
     (tmp_path / "latin.csv").write_bytes(b"a,b\n1,caf\xe9\n2,x\n")
-    with pytest.raises(UserError, match=r"latin.csv' is not UTF-8 text"):
+    with pytest.raises(
+        UserError, match=r"latin.csv' is not UTF-8 text: line 2 \(byte 9\) holds byte 0xe9"
+    ):
         data.read_table(str(tmp_path / "latin.csv"))
 
 

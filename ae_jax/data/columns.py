@@ -23,8 +23,12 @@ MISSING = ("error", "drop", "impute")
 UNSEEN = "<unseen>"
 # A column this numeric is a numeric column with typos, not a categorical one.
 _NUMERIC_SHARE = 0.9
-# "0,57", "-1,5e3": a number with a decimal comma (European exports), read as text.
-_DECIMAL_COMMA = re.compile(r"[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?")
+# "0,57", "-1,5e3", "1.250,00": a number with a decimal comma (European exports, '.' grouping
+# thousands), read as text.
+_DECIMAL_COMMA = re.compile(r"[+-]?((\d{1,3}(\.\d{3})+|\d+),\d*|,\d+)([eE][+-]?\d+)?")
+# "12%", "$1,250.00", "-3.5 €": a number with a percent or currency sign, read as text.
+_SIGNS = "%$€£¥"
+_SIGNED = re.compile(rf"[+-]?[{_SIGNS}]?\s?[+-]?(\d[\d,.' ]*|[.,]\d+)\s?[{_SIGNS}]?")
 # A categorical column with more distinct values than this, and than half its cells, is more
 # likely an identifier, a date or numbers in an unread form than categories: it is said.
 _MANY_CATEGORIES = 20
@@ -63,10 +67,19 @@ def infer_kind(
             + (f"; if ',' is a decimal comma here, {convert}" if decimal else "")
         )
     if decimal:
+        first = not_numbers[0]
         raise UserError(
             f"{table.source}: column {name!r} holds numbers written with a decimal comma: "
-            f"{table.where(bad(), col)}; expected a decimal point, {not_numbers[0]!r} written "
-            f"{float(not_numbers[0].replace(',', '.')):g}: {convert}"
+            f"{table.where(bad(), col)}; expected a decimal point, {first!r} written "
+            f"{float(first.replace('.', '').replace(',', '.')):g}: "
+            + (convert.replace("=',')", "=',', thousands='.')") if "." in first else convert)
+        )
+    if all(_SIGNED.fullmatch(t) and any(c in t for c in _SIGNS) for t in not_numbers):
+        raise UserError(
+            f"{table.source}: column {name!r} holds numbers written with a percent or currency "
+            f"sign: {table.where(bad(), col)}; expected plain numbers (as categories, their "
+            "codes would carry nothing a model can generalise): remove the signs in the file, "
+            "e.g. with pandas' df[col].str.rstrip('%').astype(float), or drop the column"
         )
     if {t.lower() for t in texts} <= BOOL_WORDS.keys():
         return "boolean", None
@@ -83,7 +96,7 @@ def infer_kind(
         logging.warning(
             "%s: column %r becomes a categorical column of %d distinct values in %d cells, e.g. "
             "%s: an identifier, a date, or numbers in a form not read as numbers (such as "
-            "'12%%')? Codes of such a column carry nothing a model can generalise: convert or "
+            "'3 kg')? Codes of such a column carry nothing a model can generalise: convert or "
             "drop it",
             table.source,
             name,
@@ -207,6 +220,12 @@ def missing_error(
             f"the model was trained with data.missing={mode!r}, so new rows need a "
             "value in every cell: fill them in or drop those rows"
         )
+    elif rows.size == len(missing):
+        remedy = (
+            "expected some values: the column has none in any row, so neither dropping rows "
+            "(data.missing='drop') nor filling them (data.missing='impute') can keep it: "
+            "remove it from the file"
+        )
     else:
         remedy = (
             "expected a value in every cell (data.missing='error'): set "
@@ -253,10 +272,13 @@ def impute_value(
     return float(counts.argmax())
 
 
-def log_imputed(name: str, kind: str, count: int, value: float | str, new: bool) -> None:
+def log_imputed(
+    source: str, name: str, kind: str, count: int, value: float | str, new: bool
+) -> None:
     how = "mean" if kind == "numeric" else "most frequent value"
     logging.info(
-        "data: column %r: %d missing value(s) filled with the training split's %s %r%s",
+        "data: %s: column %r: %d missing value(s) filled with the training split's %s %r%s",
+        source,
         name,
         count,
         how,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 
 import numpy as np
@@ -123,7 +124,7 @@ def _sample(full: str, shown: str) -> tuple[str, bool]:
         text = head.decode("utf-8")
     except UnicodeDecodeError as e:
         if e.start < len(head) - 3:  # not just a character cut by the sample's end
-            raise _not_utf8(shown) from None
+            raise _not_utf8(full, shown) from None
         text = head[: e.start].decode("utf-8")
     if len(head) >= _SNIFF_BYTES - len(codecs.BOM_UTF8):  # drop the last, maybe partial, line
         text = text[: text.rfind("\n") + 1] or text
@@ -221,6 +222,8 @@ def read_delimited(
     header = [c.strip() for c in rows[0]]
     _check_header(header, shown, delim, given != "auto")
     file = TextFile(full, shown, delim, quoted, rows[0], 0)
+    if len(rows) == 1 and os.path.getsize(full) < _SNIFF_BYTES:  # the sample is the whole file
+        raise _no_rows(shown)
     types = _guess_types(
         rows, len(header), {header.index(label_column)} if label_column in header else set()
     )
@@ -229,7 +232,7 @@ def read_delimited(
             table = _parse(file, dict(zip(file.names, types, strict=True)))
             break
         except UnicodeDecodeError:
-            raise _not_utf8(shown) from None
+            raise _not_utf8(full, shown) from None
         except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
             bad = re.search(r"column #(\d+): CSV conversion error", str(e))
             if not bad or types[int(bad[1])] == _TEXT:
@@ -238,14 +241,11 @@ def read_delimited(
     try:
         names = table.column_names
     except UnicodeDecodeError:
-        raise _not_utf8(shown) from None
+        raise _not_utf8(full, shown) from None
     if names != file.names:
         raise _explain(full, shown, delim, len(header), "the header row splits differently")
     if table.num_rows < 1:
-        raise UserError(
-            f"{shown} has a header row but no data rows; expected rows of data (at least 2 "
-            "to train: a training and a validation split)"
-        )
+        raise _no_rows(shown)
     table = table.unify_dictionaries()  # one vocabulary per column, not one per block
     values = [numpy_of(col, np.nan) if col.type == pa.float64() else col for col in table.columns]
     file.num_rows = table.num_rows
@@ -254,10 +254,38 @@ def read_delimited(
     return header, values, file
 
 
-def _not_utf8(shown: str) -> UserError:
+def _no_rows(shown: str) -> UserError:
     return UserError(
-        f"{shown} is not UTF-8 text; expected a delimited text file (comma, "
-        "semicolon, tab or '|') with a header row"
+        f"{shown} has a header row but no data rows; expected rows of data (at least 2 "
+        "to train: a training and a validation split)"
+    )
+
+
+def _not_utf8(full: str, shown: str) -> UserError:
+    """The refusal of a file that is not UTF-8, naming its first undecodable byte's line."""
+    where, line, done = "", 1, 0
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(full, "rb") as f:
+        while block := f.read(_SCAN_BYTES):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as e:
+                at = min(max(e.start, 0), len(block) - 1)
+                line += block.count(b"\n", 0, at)
+                start = block.rfind(b"\n", 0, at) + 1
+                text = block[start : block.find(b"\n", at) if b"\n" in block[at:] else None]
+                where = (
+                    f": line {line} (byte {done + at}) holds byte 0x{block[at]:02x}, in "
+                    f"{text[:80]!r}"
+                )
+                break
+            line += block.count(b"\n")
+            done += len(block)
+    return UserError(
+        f"{shown} is not UTF-8 text{where}; expected a UTF-8 delimited text file (comma, "
+        "semicolon, tab or '|') with a header row: save it as UTF-8, e.g. with pandas' "
+        "read_csv(path, encoding='latin-1').to_csv(new_path, index=False) for a Latin-1 or "
+        "Windows export"
     )
 
 
@@ -308,7 +336,7 @@ def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
                     )
                 lines.append(reader.line_num)
         except UnicodeDecodeError:
-            raise _not_utf8(shown) from None
+            raise _not_utf8(full, shown) from None
         except csv.Error as e:
             raise UserError(f"{shown}: line {reader.line_num} is not valid CSV ({e})") from None
     return np.array(lines, dtype=np.int64)
@@ -318,7 +346,7 @@ def _explain(full: str, shown: str, delim: str, width: int, reason: str) -> User
     """The precise error for a file pyarrow refused (raised by the Python scan when it finds
     it), else pyarrow's own reason."""
     if "UTF8" in reason:
-        return _not_utf8(shown)
+        return _not_utf8(full, shown)
     _scan(full, shown, delim, width)
     return UserError(
         f"{shown} cannot be read as delimited text ({reason.strip()}); expected a "
@@ -331,7 +359,15 @@ def read_parquet(full: str, shown: str) -> tuple[list[str], list[pa.Array | np.n
     """Reads a Parquet file: numbers and booleans as NumPy arrays (nulls in numbers become NaN,
     a missing value), everything else as pyarrow text (nulls stay null, a missing value)."""
     try:
+        schema = [str(n) for n in pq.read_schema(full).names]
+        dupes = sorted({n for n in schema if schema.count(n) > 1})
+        if dupes:  # before reading: pyarrow's reader fails on them with its internals' words
+            raise UserError(
+                f"{shown}: duplicate column names: {quote_names(dupes)}; expected unique names"
+            )
         table = pq.read_table(full)
+    except UserError:
+        raise
     except (pa.ArrowException, OSError, ValueError) as e:
         raise UserError(
             f"{shown} cannot be read as a Parquet file ({e}); expected a Parquet "

@@ -138,6 +138,8 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
                     f"{list(_NPZ_KEYS)} (its arrays: {z.files})"
                 )
             arrays = {k: z[k] for k in _NPZ_KEYS}
+    except UserError:  # a ValueError too: readable, but not the Keras layout
+        raise
     except (ValueError, OSError, EOFError, zlib.error) as e:
         raise UserError(
             f"{path!r} cannot be read as a NumPy .npz archive ({e}); expected "

@@ -63,12 +63,20 @@ def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
     return np.flatnonzero(~val), np.flatnonzero(val)
 
 
+MISSING_LABEL = "(missing)"
+
+
 def as_labels(col: np.ndarray) -> np.ndarray:
-    """Label cells as ints, floats, true/false -> 1/0, or else strings (for plot colours)."""
+    """Label cells as ints, floats, true/false -> 1/0, or else strings (for plot colours); a
+    column with empty or missing-marker cells (NA_VALUES, nulls) gives strings, those cells
+    MISSING_LABEL, so they get a legend entry of their own."""
     col = as_numpy(col)
     if col.dtype.kind not in "OU":
         return np.array(col)
     text = np.asarray(col, dtype=str)
+    absent = np.isin(np.char.strip(text), [*NA_VALUES, "None"])
+    if absent.any():
+        return np.where(absent, MISSING_LABEL, text)
     for convert in (int, float):
         try:
             return np.array([convert(t) for t in text])
@@ -121,6 +129,14 @@ def _drop_missing(table: Table, features: Table, na_values: tuple[str, ...]) -> 
     if not gone.any():
         return table, features
     counts = {n: int(m.sum()) for n, m in zip(features.columns, masks, strict=True) if m.any()}
+    empty = [n for n, m in zip(features.columns, masks, strict=True) if m.all()]
+    if empty:
+        raise UserError(
+            f"{table.source}: column(s) {quote_names(empty)} have no value in any of its "
+            f"{table.num_rows} rows, so data.missing='drop' would drop every row and "
+            "data.missing='impute' has nothing to fill them from; expected some values in "
+            "every column: remove those columns from the file"
+        )
     if gone.all():
         raise UserError(
             f"{table.source}: every one of its {table.num_rows} rows has a missing "
@@ -232,6 +248,12 @@ def load_dataset(cfg: Any) -> Dataset:
         The preprocessed `Dataset`. `train_indices` / `val_indices` are rows of the file, also
         when data.missing='drop' left some out.
     """
+    if getattr(cfg, "data", None) is not None and getattr(cfg, "model", None) is not None:
+        raise UserError(
+            "load_dataset takes the config's data section (load_dataset(config.data)), but was "
+            "given a whole config (it has 'data' and 'model' sections): its fields would all "
+            "be missing and take their defaults, the bundled digits"
+        )
     name = _field(cfg, "name", "digits", str, "a string")
     path = _field(cfg, "path", "", str, "a string")
     label_column = _field(cfg, "label_column", "", str, "a string")
@@ -309,6 +331,13 @@ def load_dataset(cfg: Any) -> Dataset:
     train_pos = train_pos[: limit or None]
     kept_label = "" if keep_label else label
     shape = image_shape or table.image_shape
+    if shape and len(shape) == 3 and shape[2] not in (1, 3):
+        logging.warning(
+            "%s: images of %d channels train and evaluate, but are drawn in no figure "
+            "(reconstructions.png, latent_manifold.png and samples.png need 1 or 3 channels)",
+            table.source,
+            shape[2],
+        )
     labels = as_labels(table.column(label)) if label else None
     rows = table.row_index if table.row_index is not None else np.arange(table.num_rows)
     source, pixel_max = table.source, table.pixel_max

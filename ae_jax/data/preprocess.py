@@ -335,7 +335,7 @@ class Preprocessor:
                     table, name, kind, vocab, x, mask, impute_rows
                 )
             if count:
-                col_lib.log_imputed(name, kind, count, self.fill[name], new=not fitting)
+                col_lib.log_imputed(table.source, name, kind, count, self.fill[name], not fitting)
                 fill = self.fill[name]
                 if kind == "categorical":
                     assert vocab is not None  # a categorical column has its vocabulary

@@ -158,7 +158,7 @@ def read_table(
             f"{field + ': ' if field else ''}no such file {path!r}; expected an "
             f"existing {', '.join(EXTENSIONS)} file"
         )
-    if ext not in EXTENSIONS:
+    if ext not in EXTENSIONS and not os.path.isdir(full):
         raise UserError(
             f"{shown}: unsupported file type {ext or '(no extension)'!r}; "
             f"supported: {', '.join(EXTENSIONS)}"
@@ -229,6 +229,13 @@ def _read_arrays(
         raise UserError(
             f"{what} has shape {x.shape}; expected (N, D) features or (N, H, W) / "
             "(N, H, W, C) images with N >= 1 rows"
+        )
+    if x.ndim == 4 and x.shape[1] in (1, 3, 4) and x.shape[3] not in (1, 3, 4):
+        raise UserError(
+            f"{what} has shape {x.shape}: images with their channels first (N, C, H, W), as "
+            f"PyTorch stores them? expected channels last (N, H, W, C), as read here it would "
+            f"be {x.shape[1]} x {x.shape[2]} pixels of {x.shape[3]} channels: save "
+            "np.moveaxis(x, 1, -1) instead"
         )
     n = x.shape[0]
     image_shape = tuple(int(s) for s in x.shape[1:]) if x.ndim > 2 else None
