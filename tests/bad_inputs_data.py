@@ -89,6 +89,7 @@ CASES = [
         "numbers with a decimal comma (a ';' export)",
         lambda d: _csv(d, "a;b;c\n" + "".join(f"{i},5;{i % 5};0,{i % 3}\n" for i in range(30))),
     ),
+    ("Excel's 'sep=;' first line", lambda d: _csv(d, "sep=;\na;b;c\n" + _GOOD.replace(",", ";"))),
     (
         "amounts with '.' grouping thousands and a decimal comma",
         lambda d: _csv(d, "a;b;c\n" + "".join(f"1.{i:03d},50;{i % 5};3\n" for i in range(4))),

@@ -211,6 +211,11 @@ def read_delimited(
         The header names (stripped), one array per column, and the `TextFile`.
     """
     text, quoted = _sample(full, shown)
+    if re.fullmatch(r"sep=.", first := text.split("\n", 1)[0].strip()):
+        raise UserError(
+            f"{shown}: its first line {first!r} is Excel's delimiter hint, not a header row; "
+            "expected the header row first: delete it (pandas: read_csv(path, skiprows=1))"
+        )
     given = resolve_delimiter(delimiter)
     delim = given if given != "auto" else ("\t" if ext == ".tsv" else _sniff(text))
     rows = _rows(text, delim)
@@ -271,13 +276,9 @@ def _not_utf8(full: str, shown: str) -> UserError:
                 decoder.decode(block)
             except UnicodeDecodeError as e:
                 at = min(max(e.start, 0), len(block) - 1)
-                line += block.count(b"\n", 0, at)
-                start = block.rfind(b"\n", 0, at) + 1
-                text = block[start : block.find(b"\n", at) if b"\n" in block[at:] else None]
-                where = (
-                    f": line {line} (byte {done + at}) holds byte 0x{block[at]:02x}, in "
-                    f"{text[:80]!r}"
-                )
+                line, start = line + block.count(b"\n", 0, at), block.rfind(b"\n", 0, at) + 1
+                where = f": line {line} (byte {done + at}) holds byte 0x{block[at]:02x}, in "
+                where += repr(block[start : start + 80].split(b"\n")[0])  # that line's start
                 break
             line += block.count(b"\n")
             done += len(block)
