@@ -192,6 +192,23 @@ def test_label_column_excluded_or_kept(shop):
     np.testing.assert_array_equal(ds.preprocessor.transform(full.take(ds.train_indices)), ds.train)
 
 
+def test_a_missing_value_refusal_names_every_column_that_has_some(tmp_path):
+    """One pass fixes the file: the refusal names the first column's rows and the others."""
+    rows = shopper_rows(20)
+    rows[2][10], rows[5][16], rows[7][16] = "", "NA", ""
+    path = write_csv(tmp_path / "m.csv", rows)
+    with pytest.raises(
+        UserError,
+        match=r"column 'Month' has 1 empty .* row 3 \(line 4\) '', "
+        r"and 1 other column\(s\) have some too: \['Weekend'\]; expected",
+    ):
+        data.load_dataset(cfg(path=path))
+    # New rows for a model trained without imputation: the same.
+    p = data.load_dataset(cfg(path=write_csv(tmp_path / "ok.csv", shopper_rows(20)))).preprocessor
+    with pytest.raises(UserError, match=r"have some too: \['Weekend'\]; the model was trained"):
+        p.transform(data.read_table(path))
+
+
 def test_load_dataset_refuses_a_whole_config():
     """Given the whole config, not its data section, every data field would silently take its
     default (the bundled digits)."""

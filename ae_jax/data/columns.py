@@ -197,16 +197,23 @@ def ordered_vocabulary(column: Cells, missing: np.ndarray, train_rows: np.ndarra
 
 
 def missing_error(
-    table: Table,
-    name: str,
-    col,
-    missing: np.ndarray,
-    mode: str,
-    na_values: tuple[str, ...],
-    trained: bool,
+    table: Table, i: int, col, missing: np.ndarray, masks: list | None, prep, trained: bool
 ) -> UserError:
-    """The refusal of a column's missing values (data.missing='error', or a new file for a
-    model trained without imputation)."""
+    """The refusal of the missing values of column `i` (data.missing='error', or a new file
+    for a model trained without imputation); `prep` is the Preprocessor (its missing,
+    na_values, thousands and fill), `masks` the columns' missing-value masks when known. It
+    names the later columns with missing values too, so a file is fixed in one pass."""
+    name, mode, na_values = table.columns[i], prep.missing, prep.na_values
+    others = [
+        other
+        for k, other in enumerate(table.columns[i + 1 :], i + 1)
+        if other not in prep.fill
+        and (
+            masks[k]
+            if masks is not None
+            else Cells(table.values[k], prep.thousands).missing(na_values)
+        ).any()
+    ]
     rows = np.flatnonzero(missing)
     markers = sorted({cells.cell(col, r) for r in rows[:1000]})
     if markers == [""]:
@@ -234,8 +241,10 @@ def missing_error(
             "(categorical, true/false), or fill them in the file; markers read as "
             f"missing: data.na_values={tuple(na_values)!r}, and NaN in number arrays"
         )
+    also = f", and {len(others)} other column(s) have some too: {quote_names(others)}"
     return UserError(
-        f"{table.source}: column {name!r} has {noun} at {table.where(rows, col)}; {remedy}"
+        f"{table.source}: column {name!r} has {noun} at {table.where(rows, col)}"
+        f"{also if others else ''}; {remedy}"
     )
 
 

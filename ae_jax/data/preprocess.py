@@ -324,9 +324,7 @@ class Preprocessor:
             mask = masks[i] if masks is not None else column.missing(self.na_values)
             count = int(mask.sum())
             if count and impute_rows is None and name not in self.fill:
-                raise col_lib.missing_error(
-                    table, name, col, mask, self.missing, self.na_values, trained=not fitting
-                )
+                raise col_lib.missing_error(table, i, col, mask, masks, self, trained=not fitting)
             vocab = self.categories.get(name)
             x = col_lib.column_values(table, name, column, kind, vocab, mask)
             column.release()
