@@ -190,7 +190,8 @@ def test_missing_values_refused_by_default(tmp_path):
         UserError,
         match=r"column 'num' has 2 missing value\(s\) \(marker\(s\) "
         r"\['', 'NA'\]\) at row 4 \(line 5\) 'NA', row 8 "
-        r"\(line 9\) ''; .*data.missing='drop'.*'impute'",
+        r"\(line 9\) '', and 3 other column\(s\) have some too: \['cat', 'flag', 'int'\]; "
+        r".*data.missing='drop'.*'impute'",
     ):
         load(path)
 
