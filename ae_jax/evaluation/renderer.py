@@ -145,8 +145,9 @@ class Renderer:
         def build():
             from matplotlib import colormaps
 
-            outside = len(groups) > 10  # a long legend goes beside the axes, not over points
-            fig, axes = canvas.figure((7.4 if outside else 5.2, 4.4))
+            # A legend beside the axes never covers points (its place is fixed before any).
+            wide = len(groups) > 10 or any(len(str(v)) > 12 for v in groups)
+            fig, axes = canvas.figure((7.4 if wide else 6.3 if groups else 5.2, 4.4))
             ax = axes[0][0]
             kw = {"s": 6, "alpha": 0.7, "linewidths": 0}
             extra = []  # dynamic besides the points: the colour bar or the legend
@@ -163,20 +164,20 @@ class Renderer:
                     ax.scatter([], [], color=colour(i, v), label=name(v), **kw)
                     for i, v in enumerate(groups)
                 ]
-                place = {"loc": "center left", "bbox_to_anchor": (1.02, 0.5)} if outside else {}
                 legend = ax.legend(
                     fontsize=_FONT,
                     markerscale=2,
                     title=colour_name,
                     title_fontsize=_FONT,
-                    **({"loc": "best"} | place),
+                    loc="center left",
+                    bbox_to_anchor=(1.02, 0.5),
                 )
-                extra.append(legend)  # inside: placed where the points leave room
+                extra.append(legend)
             ax.set_xlabel(axis_names[0])
             ax.set_ylabel(axis_names[1])
             ax.set_axisbelow(True)  # the axes are static: drawn before (under) the points
-            right = 0.66 if outside else 0.96 if not continuous else 0.98
-            fig.subplots_adjust(left=0.1 if outside else 0.14, right=right, bottom=0.12, top=0.92)
+            right = 0.66 if wide else 0.76 if groups else 0.96 if not continuous else 0.98
+            fig.subplots_adjust(left=0.1 if wide else 0.12, right=right, bottom=0.12, top=0.92)
             # Static: the axes (their snapped limits) and the title (`static` below).
             dynamic = [*sets, *extra, *canvas.spines(ax)]
             return canvas.Template(fig, dynamic), ax, sets
