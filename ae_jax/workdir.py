@@ -195,10 +195,10 @@ OPERATIONAL = (
     "train.keep_checkpoints",
     "train.checkpoint_every",
     "eval.iw_batch_rows",
-    # What a run writes besides what it learns: figures, TensorBoard, the end-of-run evaluation.
-    "train.figures",
+    # TensorBoard only mirrors metrics.jsonl and the figures. (train.figures and eval.at_end
+    # are not here: a run extended without them would keep its old end's eval.json and
+    # figures beside a new summary, and reports would mix the two.)
     "train.tensorboard",
-    "eval.at_end",
 )
 # Files a run reads: config.json records them absolute (a relative path would tie the run to
 # the directory it was started from), and a rerun naming the same file relatively matches.

@@ -108,12 +108,13 @@ def test_a_refused_rerun_changes_nothing(tmp_path):
         _train(_config(**{"train.epochs": 2}), tmp_path / "run")
     for f in ("config.json", "metrics.jsonl"):
         assert (tmp_path / "run" / f).read_bytes() == before[f]
-    # Operational settings may change: they never change a number (what is written, too).
-    loud = {"train.figures": True, "train.tensorboard": True, "eval.at_end": True}
-    (s,) = _train(
-        _config(**{"train.log_every": 2, "train.keep_checkpoints": 3, **loud}), tmp_path / "run"
-    )
-    assert s["status"] == "done" and (tmp_path / "run" / "eval.json").exists()
+    # Operational settings may change: they never change a number.
+    with pytest.raises(UserError, match=r"eval.at_end: False -> True"):  # it decides eval.json
+        _train(_config(**{"eval.at_end": True}), tmp_path / "run")
+    changed = {"train.log_every": 2, "train.keep_checkpoints": 3, "train.tensorboard": True}
+    (s,) = _train(_config(**changed), tmp_path / "run")
+    assert s["status"] == "done"
+    assert (tmp_path / "run" / "metrics.jsonl").read_bytes() == before["metrics.jsonl"]
 
 
 def _truncate_newest(w) -> int:
