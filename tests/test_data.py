@@ -214,7 +214,11 @@ def test_load_dataset_refuses_a_whole_config():
     default (the bundled digits)."""
     with pytest.raises(UserError, match=r"load_dataset\(config.data\)"):
         data.load_dataset(default_config())
+    with pytest.raises(UserError, match=r"load_dataset\(config.data\)"):
+        data.load_dataset(default_config().to_dict())
     assert data.load_dataset(default_config().data).name.startswith("breast")
+    # A plain dict of data fields is read, not passed over for the defaults.
+    assert data.load_dataset({"name": "breast_cancer"}).name.startswith("breast")
 
 
 def test_blank_labels_are_a_group_of_their_own(shop, tmp_path):
@@ -233,6 +237,9 @@ def test_blank_labels_are_a_group_of_their_own(shop, tmp_path):
     )
     np.testing.assert_array_equal(labels, expected[order])
     assert data.as_labels(np.array(["1", "2", "3"], dtype=object)).tolist() == [1, 2, 3]
+    # The run's data.na_values decide ("NA" may be North America); a null is always missing.
+    cells = np.array(["NA", "EU", None, ""], dtype=object)
+    assert data.as_labels(cells, ("",)).tolist() == ["NA", "EU", "(missing)", "(missing)"]
 
 
 def test_transform_reproduces_train_rows(shop, tmp_path):

@@ -393,3 +393,17 @@ def test_tfds_set_not_prepared(tmp_path):
         r"not prepared there\); prepare it once .* tfds build",
     ):
         load(name="tfds:mnist", dir=str(tmp_path))
+
+
+def test_channels_first_square_images_are_refused_and_channels_last_kept(tmp_path, caplog):
+    """(N, 3, 8, 8) is PyTorch's layout of 8x8 colour images, refused with the fix; arrays whose
+    first axes are small but not followed by a square (patches, signals) are channels last."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "chw.npy", rng.integers(0, 256, (20, 3, 8, 8), dtype=np.uint8))
+    with pytest.raises(UserError, match=r"np.moveaxis\(x, 1, -1\)"):
+        load(path=str(tmp_path / "chw.npy"))
+    caplog.set_level("WARNING")
+    for shape in ((20, 3, 3, 13), (20, 4, 4, 8), (20, 1, 128, 2)):
+        np.save(tmp_path / "hwc.npy", rng.integers(0, 256, shape, dtype=np.uint8))
+        assert load(path=str(tmp_path / "hwc.npy")).image_shape == shape[1:]
+        assert f"images of {shape[3]} channels train and evaluate" in caplog.text

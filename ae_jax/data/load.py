@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,7 @@ from ae_jax.errors import UserError
 
 
 def _field(cfg: Any, key: str, default: Any, kind: type | tuple[type, ...], what: str) -> Any:
-    value = getattr(cfg, key, default)
+    value = cfg.get(key, default) if isinstance(cfg, Mapping) else getattr(cfg, key, default)
     # bool is an int subclass, but True is no seed and no fraction.
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise UserError(f"data.{key} must be {what}; got {value!r}")
@@ -66,15 +67,15 @@ def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
 MISSING_LABEL = "(missing)"
 
 
-def as_labels(col: np.ndarray) -> np.ndarray:
+def as_labels(col: np.ndarray, na_values: tuple[str, ...] = NA_VALUES) -> np.ndarray:
     """Label cells as ints, floats, true/false -> 1/0, or else strings (for plot colours); a
-    column with empty or missing-marker cells (NA_VALUES, nulls) gives strings, those cells
+    column with missing cells (`na_values` markers, nulls) gives strings, those cells
     MISSING_LABEL, so they get a legend entry of their own."""
     col = as_numpy(col)
     if col.dtype.kind not in "OU":
         return np.array(col)
     text = np.asarray(col, dtype=str)
-    absent = np.isin(np.char.strip(text), [*NA_VALUES, "None"])
+    absent = np.isin(np.char.strip(text), list(na_values)) | (col == None)  # noqa: E711 - per cell
     if absent.any():
         return np.where(absent, MISSING_LABEL, text)
     for convert in (int, float):
@@ -248,7 +249,7 @@ def load_dataset(cfg: Any) -> Dataset:
         The preprocessed `Dataset`. `train_indices` / `val_indices` are rows of the file, also
         when data.missing='drop' left some out.
     """
-    if getattr(cfg, "data", None) is not None and getattr(cfg, "model", None) is not None:
+    if _field(cfg, "data", None, object, "") is not None and _field(cfg, "model", None, object, ""):
         raise UserError(
             "load_dataset takes the config's data section (load_dataset(config.data)), but was "
             "given a whole config (it has 'data' and 'model' sections): its fields would all "
@@ -338,7 +339,7 @@ def load_dataset(cfg: Any) -> Dataset:
             table.source,
             shape[2],
         )
-    labels = as_labels(table.column(label)) if label else None
+    labels = as_labels(table.column(label), options["na_values"]) if label else None
     rows = table.row_index if table.row_index is not None else np.arange(table.num_rows)
     source, pixel_max = table.source, table.pixel_max
     del table  # the raw columns live on in `features` until they are encoded

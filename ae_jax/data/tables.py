@@ -230,12 +230,13 @@ def _read_arrays(
             f"{what} has shape {x.shape}; expected (N, D) features or (N, H, W) / "
             "(N, H, W, C) images with N >= 1 rows"
         )
-    if x.ndim == 4 and x.shape[1] in (1, 3, 4) and x.shape[3] not in (1, 3, 4):
+    if x.ndim == 4 and x.shape[1] in (1, 3, 4) and x.shape[2] == x.shape[3] > 4:
         raise UserError(
-            f"{what} has shape {x.shape}: images with their channels first (N, C, H, W), as "
-            f"PyTorch stores them? expected channels last (N, H, W, C), as read here it would "
-            f"be {x.shape[1]} x {x.shape[2]} pixels of {x.shape[3]} channels: save "
-            "np.moveaxis(x, 1, -1) instead"
+            f"{what} has shape {x.shape}: square images with their channels first (N, C, H, "
+            f"W), as PyTorch stores them? expected channels last (N, H, W, C), as read here it "
+            f"would be {x.shape[1]} x {x.shape[2]} pixels of {x.shape[3]} channels: save "
+            "np.moveaxis(x, 1, -1) instead (if it is H x W x C, save it flattened to (N, "
+            "H*W*C) and set data.image_shape)"
         )
     n = x.shape[0]
     image_shape = tuple(int(s) for s in x.shape[1:]) if x.ndim > 2 else None

@@ -164,7 +164,8 @@ def evaluation_data(
         x = group.clip_unit(x, f"--data {data_path!r}")
     label = c.label_column or table.default_label
     # The same conversion as training, so label colours match the training plots.
-    labels = data_lib.as_labels(table.column(label)) if label in table.columns else None
+    na = tuple(c.na_values)
+    labels = data_lib.as_labels(table.column(label), na) if label in table.columns else None
     try:
         x_train, note = dataset_eval_data(_run_dataset(tm), tm.config).x_train, ""
     except UserError as e:
