@@ -4,6 +4,7 @@ guards, Parquet and the columnar CSV reader. Small files written to tmp_path."""
 import csv
 import json
 import logging as std_logging
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -13,7 +14,7 @@ import pytest
 
 from ae_jax import config as config_lib
 from ae_jax import data
-from ae_jax.data import images, preprocess_io
+from ae_jax.data import images, preprocess_io, text_encoding
 from ae_jax.errors import UserError
 from tests.conftest import vocab_by_rule
 from tests.test_data import cfg
@@ -434,6 +435,23 @@ def test_line_numbers_with_blank_lines_crlf_bom_and_quoted_newlines(tmp_path):
         data.read_table(str(tmp_path / "latin.csv"))
 
 
+def test_a_file_not_in_utf8_is_located_at_any_block_boundary(tmp_path):
+    """The first byte that is not UTF-8 is found where it is, whatever the decoding block size
+    (a valid two-byte character cut by a block's end is no error), at the end of a file too;
+    a UTF-16 file is named as such (pandas' latin-1 would read it as text with NULs)."""
+    raw = "a,b\n1,caf\u00e9\n2,d\u00e9j\u00e0\n".encode() + b"3,x\xe9y\n"
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(raw)
+    expected = (raw.index(b"\xe9y"), 4, 0xE9, b"3,x\xe9y")
+    for block in range(1, len(raw) + 2):
+        assert text_encoding.first_bad_byte(str(path), block) == expected, block
+    path.write_bytes(b"a,b\n1,caf\xe9")  # the last byte, no newline after it
+    assert text_encoding.first_bad_byte(str(path), 3) == (9, 2, 0xE9, b"1,caf\xe9")
+    path.write_bytes("a,b\n1,x\n".encode("utf-16"))
+    with pytest.raises(UserError, match=r"mixed.csv' is UTF-16 text .*encoding='utf-16'"):
+        data.read_table(str(path))
+
+
 def test_numbers_typed_by_the_reader_keep_their_text(tmp_path):
     # Codes with leading zeros are categories; a new file holding only numbers reads as
     # numbers, and transform takes their text back from the file.
@@ -528,3 +546,56 @@ def test_config_fields_and_validation():
     ok = config_lib.default_config()
     ok.data.image_shape, ok.data.delimiter = (32, 32, 3), "tab"
     config_lib.validate(ok)
+
+
+def test_numbers_with_signs_and_excel_hints_are_refused_with_a_working_fix(tmp_path):
+    """'12%' or '$1,250.00' columns (a stray '-' among them too), decimal commas with '.'
+    groups anywhere in the column, and Excel's 'sep=' first line, quoted or a tab."""
+    body = "".join(f"{i},${i},{i * 3 % 7}%\n" for i in range(1000, 1040)) + "1,-,-\n"
+    (tmp_path / "s.csv").write_text("a,price,share\n" + body)
+    with pytest.raises(UserError, match=r"column 'price' holds numbers written with a percent"):
+        load(str(tmp_path / "s.csv"))
+    message = str(_refusal(tmp_path / "s.csv"))
+    pattern = re.search(r"str\.replace\(r'(.+?)', '', regex=True\)\.astype\(float\)", message)
+    assert pattern is not None and "['-'] to data.na_values" in message
+    # The advice, applied as written, reads '$1,250.50' and '12%' as numbers.
+    assert [float(re.sub(pattern[1], "", t)) for t in ("$1,250.50", "12%", "3.5 €")] == [
+        1250.5,
+        12.0,
+        3.5,
+    ]
+    (tmp_path / "d.csv").write_text(
+        "a;b\n" + "".join(f"{i};0,5\n{i};1.{i:03d},25\n" for i in range(20))
+    )
+    with pytest.raises(UserError, match=r"read_csv\(decimal=',', thousands='.'\)"):
+        load(str(tmp_path / "d.csv"))
+    for first in ("sep=\t", '"sep=;"'):
+        (tmp_path / "x.csv").write_text(first + "\na;b\n1;2\n3;4\n")
+        with pytest.raises(UserError, match=r"is Excel's delimiter hint, not a header row"):
+            load(str(tmp_path / "x.csv"))
+
+
+def _refusal(path):
+    try:
+        load(str(path))
+    except UserError as e:
+        return e
+    raise AssertionError(f"{path} was not refused")
+
+
+def test_one_row_just_under_the_sample_size_is_read(tmp_path):
+    """A file whose sample loses its last line (no newline after it) still has that row."""
+    path = tmp_path / "long.csv"
+    header = "a,b\n"
+    path.write_text(header + "1," + "x" * ((1 << 16) - len(header) - 4))  # 65,534 bytes
+    assert data.read_table(str(path)).num_rows == 1
+
+
+def test_drop_refuses_a_column_with_no_value_at_once(tmp_path):
+    (tmp_path / "e.csv").write_text("a,b,c\n" + "".join(f"{i},,{i % 3}\n" for i in range(30)))
+    with pytest.raises(
+        UserError,
+        match=r"column\(s\) \['b'\] have no value in any of the "
+        r"file's 30 rows, so data.missing='drop' would drop every row",
+    ):
+        load(str(tmp_path / "e.csv"), missing="drop")

@@ -72,18 +72,29 @@ def infer_kind(
             f"{table.source}: column {name!r} holds numbers written with a decimal comma: "
             f"{table.where(bad(), col)}; expected a decimal point, {first!r} written "
             f"{float(first.replace('.', '').replace(',', '.')):g}: "
-            + (convert.replace("=',')", "=',', thousands='.')") if "." in first else convert)
+            + (
+                convert.replace("=',')", "=',', thousands='.')")
+                if any("." in t for t in not_numbers)
+                else convert
+            )
         )
-    if all(_SIGNED.fullmatch(t) and any(c in t for c in _SIGNS) for t in not_numbers):
+    signed = np.array([any(c in t for c in _SIGNS) and bool(_SIGNED.fullmatch(t)) for t in uniq])
+    present, n_bad = int(counts.sum()), int(counts[not_number].sum())
+    if signed.any() and present - n_bad + counts[signed].sum() >= _NUMERIC_SHARE * present:
+        others = [t for t in not_numbers if not _SIGNED.fullmatch(t)]
+        strip = r"df[col].str.replace(r'[%$€£¥,\s]', '', regex=True).astype(float)"
         raise UserError(
             f"{table.source}: column {name!r} holds numbers written with a percent or currency "
             f"sign: {table.where(bad(), col)}; expected plain numbers (as categories, their "
-            "codes would carry nothing a model can generalise): remove the signs in the file, "
-            "e.g. with pandas' df[col].str.rstrip('%').astype(float), or drop the column"
+            "codes would carry nothing a model can generalise): remove the signs and any "
+            f"thousands separators in the file, e.g. with pandas' {strip}, or drop the column"
+            + (
+                f"; add {quote_names(others, 5)} to data.na_values if they mark missing values"
+                * bool(others)
+            )
         )
     if {t.lower() for t in texts} <= BOOL_WORDS.keys():
         return "boolean", None
-    present, n_bad = int(counts.sum()), int(counts[not_number].sum())
     if present - n_bad >= _NUMERIC_SHARE * present:
         which = "cells" if present == len(col) else "non-missing cells"
         raise UserError(

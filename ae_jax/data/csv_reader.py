@@ -26,6 +26,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ae_jax.data.cells import numpy_of, parse_floats, quote_names, strings_array
+from ae_jax.data.text_encoding import not_utf8
 from ae_jax.errors import UserError
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -124,7 +125,7 @@ def _sample(full: str, shown: str) -> tuple[str, bool]:
         text = head.decode("utf-8")
     except UnicodeDecodeError as e:
         if e.start < len(head) - 3:  # not just a character cut by the sample's end
-            raise _not_utf8(full, shown) from None
+            raise not_utf8(full, shown) from None
         text = head[: e.start].decode("utf-8")
     if len(head) >= _SNIFF_BYTES - len(codecs.BOM_UTF8):  # drop the last, maybe partial, line
         text = text[: text.rfind("\n") + 1] or text
@@ -211,7 +212,7 @@ def read_delimited(
         The header names (stripped), one array per column, and the `TextFile`.
     """
     text, quoted = _sample(full, shown)
-    if re.fullmatch(r"sep=.", first := text.split("\n", 1)[0].strip()):
+    if re.fullmatch(r'"?sep=."?', first := text.split("\n", 1)[0].rstrip("\r")):
         raise UserError(
             f"{shown}: its first line {first!r} is Excel's delimiter hint, not a header row; "
             "expected the header row first: delete it (pandas: read_csv(path, skiprows=1))"
@@ -227,7 +228,8 @@ def read_delimited(
     header = [c.strip() for c in rows[0]]
     _check_header(header, shown, delim, given != "auto")
     file = TextFile(full, shown, delim, quoted, rows[0], 0)
-    if len(rows) == 1 and os.path.getsize(full) < _SNIFF_BYTES:  # the sample is the whole file
+    if len(rows) == 1 and os.path.getsize(full) < _SNIFF_BYTES - len(codecs.BOM_UTF8):
+        # The sample is the whole file (a longer one loses its last, maybe partial, line).
         raise _no_rows(shown)
     types = _guess_types(
         rows, len(header), {header.index(label_column)} if label_column in header else set()
@@ -237,7 +239,7 @@ def read_delimited(
             table = _parse(file, dict(zip(file.names, types, strict=True)))
             break
         except UnicodeDecodeError:
-            raise _not_utf8(full, shown) from None
+            raise not_utf8(full, shown) from None
         except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
             bad = re.search(r"column #(\d+): CSV conversion error", str(e))
             if not bad or types[int(bad[1])] == _TEXT:
@@ -246,7 +248,7 @@ def read_delimited(
     try:
         names = table.column_names
     except UnicodeDecodeError:
-        raise _not_utf8(full, shown) from None
+        raise not_utf8(full, shown) from None
     if names != file.names:
         raise _explain(full, shown, delim, len(header), "the header row splits differently")
     if table.num_rows < 1:
@@ -263,30 +265,6 @@ def _no_rows(shown: str) -> UserError:
     return UserError(
         f"{shown} has a header row but no data rows; expected rows of data (at least 2 "
         "to train: a training and a validation split)"
-    )
-
-
-def _not_utf8(full: str, shown: str) -> UserError:
-    """The refusal of a file that is not UTF-8, naming its first undecodable byte's line."""
-    where, line, done = "", 1, 0
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with open(full, "rb") as f:
-        while block := f.read(_SCAN_BYTES):
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as e:
-                at = min(max(e.start, 0), len(block) - 1)
-                line, start = line + block.count(b"\n", 0, at), block.rfind(b"\n", 0, at) + 1
-                where = f": line {line} (byte {done + at}) holds byte 0x{block[at]:02x}, in "
-                where += repr(block[start : start + 80].split(b"\n")[0])  # that line's start
-                break
-            line += block.count(b"\n")
-            done += len(block)
-    return UserError(
-        f"{shown} is not UTF-8 text{where}; expected a UTF-8 delimited text file (comma, "
-        "semicolon, tab or '|') with a header row: save it as UTF-8, e.g. with pandas' "
-        "read_csv(path, encoding='latin-1').to_csv(new_path, index=False) for a Latin-1 or "
-        "Windows export"
     )
 
 
@@ -337,7 +315,7 @@ def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
                     )
                 lines.append(reader.line_num)
         except UnicodeDecodeError:
-            raise _not_utf8(full, shown) from None
+            raise not_utf8(full, shown) from None
         except csv.Error as e:
             raise UserError(f"{shown}: line {reader.line_num} is not valid CSV ({e})") from None
     return np.array(lines, dtype=np.int64)
@@ -347,7 +325,7 @@ def _explain(full: str, shown: str, delim: str, width: int, reason: str) -> User
     """The precise error for a file pyarrow refused (raised by the Python scan when it finds
     it), else pyarrow's own reason."""
     if "UTF8" in reason:
-        return _not_utf8(full, shown)
+        return not_utf8(full, shown)
     _scan(full, shown, delim, width)
     return UserError(
         f"{shown} cannot be read as delimited text ({reason.strip()}); expected a "

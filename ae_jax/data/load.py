@@ -133,8 +133,8 @@ def _drop_missing(table: Table, features: Table, na_values: tuple[str, ...]) -> 
     empty = [n for n, m in zip(features.columns, masks, strict=True) if m.all()]
     if empty:
         raise UserError(
-            f"{table.source}: column(s) {quote_names(empty)} have no value in any of its "
-            f"{table.num_rows} rows, so data.missing='drop' would drop every row and "
+            f"{table.source}: column(s) {quote_names(empty)} have no value in any of the "
+            f"file's {table.num_rows} rows, so data.missing='drop' would drop every row and "
             "data.missing='impute' has nothing to fill them from; expected some values in "
             "every column: remove those columns from the file"
         )

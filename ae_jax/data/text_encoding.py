@@ -1,0 +1,70 @@
+"""Where a text file stops being UTF-8, for the refusal that names it (`csv_reader`).
+
+Delimited files are read as UTF-8 (a byte-order mark allowed). A file in another encoding is
+refused naming its first undecodable byte (line, offset, the line's start) and how to re-save
+it; a UTF-16 file, which pandas' `encoding='latin-1'` would misread as text interleaved with
+NUL bytes, is named as such by its byte-order mark.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+from ae_jax.errors import UserError
+
+_BLOCK = 1 << 24  # bytes decoded at a time
+_UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def first_bad_byte(path: str, block_bytes: int = _BLOCK) -> tuple[int, int, int, bytes] | None:
+    """(offset, line, the byte, its line's first 80 bytes) of the first byte that is not
+    UTF-8, or None.
+
+    Decodes a block at a time; a character cut by a block's end is carried into the next, so
+    the offset is the same whatever the block size (a test checks it at every boundary)."""
+    done, line, line_start, carry = 0, 1, 0, b""
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(block_bytes)
+            data, last = carry + block, not block
+            try:
+                data.decode("utf-8")
+                good = len(data)
+            except UnicodeDecodeError as e:
+                cut = e.reason == "unexpected end of data" and e.end == len(data)
+                if not cut or last:  # a bad byte (or a file ending inside a character)
+                    at = e.start
+                    if (nl := data.rfind(b"\n", 0, at)) >= 0:
+                        line_start = done + nl + 1
+                    f.seek(line_start)
+                    text = f.read(80).split(b"\n")[0]
+                    return done + at, line + data.count(b"\n", 0, at), data[at], text
+                good = e.start  # a character cut by the block's end: decoded with the next
+            if last:
+                return None
+            line += data.count(b"\n", 0, good)
+            if (nl := data.rfind(b"\n", 0, good)) >= 0:
+                line_start = done + nl + 1
+            done, carry = done + good, data[good:]
+
+
+def not_utf8(path: str, shown: str) -> UserError:
+    """The refusal of a file that is not UTF-8 text."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head in _UTF16_MARKS:
+        return UserError(
+            f"{shown} is UTF-16 text (it starts with a UTF-16 byte-order mark); expected "
+            "UTF-8: save it as UTF-8, e.g. with pandas' read_csv(path, encoding='utf-16')"
+            ".to_csv(new_path, index=False)"
+        )
+    where = ""
+    if bad := first_bad_byte(path):
+        offset, line, byte, text = bad
+        where = f": line {line} (byte {offset}) holds byte 0x{byte:02x}, in {text!r}"
+    return UserError(
+        f"{shown} is not UTF-8 text{where}; expected a UTF-8 delimited text file (comma, "
+        "semicolon, tab or '|') with a header row: save it as UTF-8, e.g. with pandas' "
+        "read_csv(path, encoding=E).to_csv(new_path, index=False), E its encoding: "
+        "'latin-1' or 'cp1252' for most Western exports"
+    )
