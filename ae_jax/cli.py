@@ -147,7 +147,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     shipped name resolved to its file; `--helpconfig` then prints its fields and exits), every
     `--config.FIELD=VALUE` names a field of it (else the nearest name is suggested); and
     `--config.FIELD=none` unsets an optional field (one whose default is None), which absl's
-    parser cannot express. Use as `app.run(main, flags_parser=cli.parse_flags)`.
+    parser cannot express, and is the text 'none' for a text field (train.parallel=none).
+    Use as `app.run(main, flags_parser=cli.parse_flags)`.
     """
     with cli_errors():
         config_value, unset, rest = None, [], []
@@ -156,11 +157,19 @@ def parse_flags(argv: list[str]) -> list[str]:
                 config_value = resolve_config(a.split("=", 1)[1])
                 a = f"--config={config_value}"
             if a.startswith("--config.") and "=" in a and a.split("=", 1)[1] in _UNSET:
-                unset.append(a[len("--config.") :].split("=", 1)[0])
+                unset.append(a)
                 continue
             rest.append(a)
         if config_value is not None:
             config = _load_config_file(config_value)
+            # A text field's 'none' ('none' layout, scaling, binarisation) is its value.
+            text = {
+                k
+                for k, v in config_lib.flatten_config(config.to_dict()).items()
+                if isinstance(v, str)
+            }
+            rest += [a for a in unset if a[len("--config.") :].split("=", 1)[0] in text]
+            unset = [a for a in unset if a not in rest]
             if "--helpconfig" in argv:
                 print(config_doc.describe(config))
                 sys.exit(0)
@@ -187,8 +196,8 @@ def parse_flags(argv: list[str]) -> list[str]:
                     f"{current!r} ({first[m.end() :]})."
                 ) from None
             raise UserError(f"{first.rstrip('.')}. Pass --helpfull to list the flags.") from None
-        for name in unset:
-            _unset(flags.FLAGS.config, name)
+        for a in unset:
+            _unset(flags.FLAGS.config, a[len("--config.") :].split("=", 1)[0])
         return args
 
 

@@ -129,3 +129,32 @@ def test_a_sweep_with_a_misspelt_base_field_is_refused_before_any_run(tmp_path):
     with pytest.raises(UserError, match=r"^train.epoch: the config has no field 'train.epoch'"):
         sweeps.run_sweep(base, [{"train.seed": 0}, {"train.seed": 1}], str(tmp_path / "s"))
     assert not os.path.exists(tmp_path / "s")
+
+
+def test_none_on_the_command_line_is_a_text_fields_value_and_unsets_an_optional_one(tmp_path):
+    """`--config.train.parallel=none` (and scaling, binarisation) is the documented 'none';
+    `--config.model.decoder_widths=none` unsets an optional field back to None."""
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.main",
+            "--config=seed_simple",
+            f"--workdir={tmp_path / 'run'}",
+            "--config.data.name=digits",
+            "--config.train.epochs=1",
+            "--config.train.parallel=none",
+            "--config.data.scaling=none",
+            "--config.model.decoder_widths=none",
+            "--config.train.figures=False",
+            "--config.eval.at_end=False",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["train"]["parallel"] == "none" and saved["data"]["scaling"] == "none"
+    assert saved["model"]["decoder_widths"] is None
