@@ -220,10 +220,11 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter) -> 
         def draw_curves(runs: list[loop.Run]) -> None:
             """Training has ended: the curves are drawn while the checkpoints are written."""
             if distributed.is_writer() and configs[0].train.figures:
-                unit = figure_data.RECON_UNITS[configs[0].loss.recon]
+                unit, is_ll = figure_data.units(configs[0], ds.val)
                 for r in runs:
                     out = os.path.join(r.workdir, workdir_lib.FIGURES)
-                    curves[r.workdir] = writer.start(figures_lib.curves(out, r.history, unit))
+                    todo = figures_lib.curves(out, r.history, unit, is_ll)
+                    curves[r.workdir] = writer.start(todo)
 
         with StopRequests() as stop:
             trained = loop.train(configs, workdirs, ds, stop, programs, draw_curves)

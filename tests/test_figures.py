@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ae_jax.evaluation import figure_worker, figure_writer, figures
+from ae_jax.configs import seed_vae
+from ae_jax.evaluation import figure_data, figure_worker, figure_writer, figures
 from ae_jax.evaluation.renderer import Renderer
 
 
@@ -478,3 +479,20 @@ def test_a_nonnegative_curve_gets_no_axis_below_zero():
     r.learning_curves("/dev/null", history, units)
     kl_axes = r._templates[("curve", "kl", units["kl"], False)][1]  # the kl panel's axes
     assert kl_axes.get_ylim()[0] == 0.0 and kl_axes.get_ylim()[1] >= 0.42
+
+
+def test_an_importance_weighted_bound_of_no_log_likelihood_is_named_for_what_it_is():
+    """A Bernoulli VAE on grey values: its IWAE-objective curve is a cross-entropy bound (as
+    eval.json's vae/bce_iwae_bound), not an IWAE bound in nats of log p(x)."""
+    c = seed_vae.get_config()
+    c.loss.recon = "bce"
+    binary, grey = np.array([[0.0, 1.0, 1.0]] * 4), np.full((4, 3), 0.5)
+    history = [{"epoch": 1, "train/iw_bound": 20.0}]
+    labels = [
+        figures.curves("/tmp/x", history, *figure_data.units(c, x))[0].args[1]["iw_bound"]
+        for x in (binary, grey)
+    ]
+    assert labels == [
+        "IWAE bound, nats per example",
+        "IWAE-form bound (Bernoulli cross-entropy, nats) per example",
+    ]

@@ -3,7 +3,8 @@ r"""A convolutional VAE on the bundled 8x8 digits.
   ae-jax train --config=conv_vae_digits \
     --workdir=/tmp/conv_vae
 
-prints one line per epoch (train/eval loss = negative ELBO in nats per image, recon, kl;
+prints one line per epoch (train/eval loss = the ELBO's form with a Bernoulli cross-entropy
+of the grey pixels, nats per image: a bound on no log-likelihood; recon, kl;
 rows/s; ETA) and a summary table, then evaluates: eval.json (ELBO, the IWAE bound with 1000
 samples, KL per latent dimension, active units, MSE against PCA-8) and figures/ with
 reconstructions.png (validation digits above their reconstructions), samples.png (decodings

@@ -9,8 +9,8 @@ import numpy as np
 
 from ae_jax import models
 from ae_jax.errors import UserError
+from ae_jax.evaluation import bounds, passes
 from ae_jax.evaluation import figures as figures_lib
-from ae_jax.evaluation import passes
 
 
 def figure_inputs(
@@ -62,7 +62,7 @@ def figure_inputs(
         )
     colour_name = configs[0].eval.color_by or "label"
     labels = column_values(data, colour_name) if configs[0].eval.color_by else data.labels
-    recon_unit = RECON_UNITS[configs[0].loss.recon]
+    recon_unit, bounds_are_ll = units(configs[0], data.x)
     # A table's one-hot slot for categories unseen in training, when no evaluated row has one:
     # its bars and cells would only say that an always-0 column is reconstructed as 0.
     keep = np.array(
@@ -101,6 +101,7 @@ def figure_inputs(
                 column_accuracy=tuple(map(list, zip(*acc, strict=True))) if acc else None,
                 colour_name=colour_name,
                 recon_unit=recon_unit,
+                bounds_are_ll=bounds_are_ll,
                 decoded=DECODED.get(configs[0].loss.recon, "means"),
             )
         )
@@ -110,7 +111,14 @@ def figure_inputs(
 # What the decoder outputs where it is not the likelihood's mean (the figures' titles).
 DECODED = {"cbernoulli": "λ, not the continuous Bernoulli's mean"}
 
+
 # What the reconstruction term of each loss.recon is (the learning curves' y labels).
+def units(config, x: np.ndarray) -> tuple[str, bool]:
+    """What the reconstruction term of `config` is (its unit) and whether the VAE's bounds on
+    the rows `x` are bounds on log p(x) (`bounds.likelihood_label`)."""
+    return RECON_UNITS[config.loss.recon], bounds.likelihood_label(config, x)["is_log_likelihood"]
+
+
 RECON_UNITS = {
     "mse": "squared error",
     "bce": "Bernoulli cross-entropy, nats",  # an NLL only of binary data (grey: eval.json)

@@ -53,18 +53,22 @@ class FigureInputs:
     column_accuracy: tuple | None = None
     colour_name: str = "label"  # what `labels` are (eval.color_by names a column)
     recon_unit: str = "squared error"  # what the reconstruction term is (loss.recon)
+    bounds_are_ll: bool = True  # whether the VAE's bounds are of log p(x) (bounds.py)
     decoded: str = "means"  # what the decoder's output is (the continuous Bernoulli: its λ)
 
 
-def curve_units(recon_unit: str) -> dict[str, str]:
-    """The y-axis label of each learning-curve term: what it is, per what, in which unit."""
+def curve_units(recon_unit: str, bounds_are_ll: bool = True) -> dict[str, str]:
+    """The y-axis label of each learning-curve term: what it is, per what, in which unit (an
+    importance-weighted bound of a term that is no log-likelihood is named for what it is)."""
     return {
         "loss": "objective per example",
         "recon": f"{recon_unit} per example",
         "l1": "sum |code| per example",
         "kl": "KL, nats per example",
         "kl_weight": "KL weight",
-        "iw_bound": "IWAE bound, nats per example",
+        "iw_bound": "IWAE bound, nats per example"
+        if bounds_are_ll
+        else f"IWAE-form bound ({recon_unit}) per example",
         "tc": "total correlation, nats",
         "mi": "index-code MI, nats",
         "dim_kl": "dimension-wise KL, nats",
@@ -161,18 +165,21 @@ class Drawing:
         return self.path
 
 
-def curves(out_dir: str, history: list[dict] | None, recon_unit: str) -> list[Drawing]:
+def curves(
+    out_dir: str, history: list[dict] | None, recon_unit: str, bounds_are_ll: bool = True
+) -> list[Drawing]:
     """The learning curves alone (none for a run that diverged in its first epoch): they need
     only the history, so they can be drawn as soon as training ends (`plan` includes them)."""
     if not history:
         return []
     path = os.path.join(out_dir, "learning_curves.png")
-    return [Drawing(path, "learning_curves", (list(history), curve_units(recon_unit)))]
+    units = curve_units(recon_unit, bounds_are_ll)
+    return [Drawing(path, "learning_curves", (list(history), units))]
 
 
 def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
     """The figures of one run, in the order they are listed in the module docstring."""
-    todo: list[Drawing] = curves(out_dir, f.history, f.recon_unit)
+    todo: list[Drawing] = curves(out_dir, f.history, f.recon_unit, f.bounds_are_ll)
 
     def add(name: str, method: str, *args) -> None:
         todo.append(Drawing(os.path.join(out_dir, name), method, args))
