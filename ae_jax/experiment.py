@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import cast
 
+import jax
 import ml_collections
 from absl import logging
 
@@ -30,7 +31,7 @@ from ae_jax.evaluation import evaluate, figure_data
 from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation.figure_writer import FigureWriter
 from ae_jax.models import model_from_config
-from ae_jax.training import distributed, group, loop, resources, signals, startup
+from ae_jax.training import distributed, group, loop, placement, resources, signals, startup
 from ae_jax.training.signals import StopRequests
 
 
@@ -60,6 +61,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[
 
 def _check_fits(configs: list, ds) -> None:
     c = configs[0]
+    if c.train.parallel in ("data", "models"):  # an explicit layout that cannot work: refused
+        n, batch = jax.device_count(), min(int(c.train.batch_size), ds.train.shape[0])
+        placement.choose_mode(c.train.parallel, len(configs), batch, 0, n, c.train.batch_size)
     resources.check_fits(
         c,
         model_from_config(c, ds.num_features, ds.image_shape, ds.preprocessor.layout()),

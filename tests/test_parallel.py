@@ -84,3 +84,15 @@ def test_choose_mode():
     cut = r"the batch, 455 \(train.batch_size=1000 cut to the training split's 455 rows\), to"
     with pytest.raises(UserError, match=cut):
         parallel.choose_mode("data", 1, 455, 100, 2, 1000)
+
+
+def test_an_explicit_layout_that_cannot_work_is_refused_before_any_directory(tmp_path):
+    c = _config("data")
+    c.train.batch_size = 99
+    with pytest.raises(UserError, match=r"train.parallel='data' needs the batch, 99"):
+        experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    c = _config("models")
+    c.train.num_models = 3
+    with pytest.raises(UserError, match=r"train.parallel='models' needs .* \(3\)"):
+        experiment.train_and_evaluate(c, str(tmp_path / "k3"))
+    assert list(tmp_path.iterdir()) == []  # no workdir, lock or figures/ left behind

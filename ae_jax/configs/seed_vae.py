@@ -4,8 +4,9 @@ r"""The seed's variational autoencoder, with its two sampling mistakes corrected
 
 prints one line per epoch (train/eval loss = the negative ELBO's form, nats per row: a
 Bernoulli cross-entropy of the min-max scaled features, whose bound is of no
-log-likelihood, eval.json says; recon, kl; rows/s; ETA), a summary table, and writes figures/samples.png; eval/loss ends
-below its first-epoch value. Add `--config.data.path=FILE.csv` for your own table.
+log-likelihood, eval.json says; recon, kl; rows/s; ETA), a summary table, and writes
+figures/samples.png; eval/loss ends below its first-epoch value. Add
+`--config.data.path=FILE.csv` for your own table.
 
 As in the blog's VAE: a ReLU hidden layer, a Gaussian posterior (mean and log
 variance heads), a 2-D latent, a sigmoid decoder trained with binary cross-entropy
