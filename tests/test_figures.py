@@ -496,3 +496,17 @@ def test_an_importance_weighted_bound_of_no_log_likelihood_is_named_for_what_it_
         "IWAE bound, nats per example",
         "IWAE-form bound (Bernoulli cross-entropy, nats) per example",
     ]
+
+
+def test_snapped_value_axes_end_on_ticks_of_the_span_they_bound():
+    """Rounded out once, 316..515 became 300..550, which ticks at 0, 200, 400 ...: an axis
+    ending on no label. The rounding repeats until both ends are ticks of their own span."""
+    from matplotlib.ticker import MaxNLocator
+
+    from ae_jax.evaluation import canvas
+
+    locator = MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10])
+    for lo, hi in [(316.0, 515.0), (0.087, 0.142), (20.0, 99.0), (-3.3, 0.7)]:
+        a, b = canvas.snapped(locator, lo, hi)
+        ticks = list(locator.tick_values(a, b))
+        assert a <= lo and b >= hi and a in ticks and b in ticks, (lo, hi, a, b, ticks)

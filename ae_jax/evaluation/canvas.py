@@ -157,17 +157,24 @@ def save_row(panels: list[tuple[Template, tuple]], path: str) -> None:
     png.write(path, image, panels[0][0].fig.dpi, {"Software": software})
 
 
-def snapped(locator, lo: float, hi: float) -> tuple[float, float]:
+def snapped(locator, lo: float, hi: float, rounds: int = 8) -> tuple[float, float]:
     """(lo, hi) rounded out to the nearest ticks `locator` (an axis's major tick locator) puts
-    at or beyond them for that span: round limits, which many runs share (and so the static
-    layer drawn for them: `Template`). The axis drawn over the rounded span may tick at a
-    coarser step, so it need not end on a tick. An end with no tick beyond it stays."""
-    ticks = np.asarray(locator.tick_values(lo, hi), float)
-    below, above = ticks[ticks <= lo], ticks[ticks >= hi]
-    return (
-        float(below.max()) if below.size else float(lo),
-        float(above.min()) if above.size else float(hi),
-    )
+    at or beyond them: round limits, which many runs share (and so the static layer drawn for
+    them: `Template`). The rounded span may tick at a coarser step, so the rounding repeats
+    until both ends are ticks of the span they bound: the axis ends on labelled ticks. An end
+    with no tick beyond it stays. (A log axis takes one round: its decades are all labelled
+    or not, and another round would only add decades.)"""
+    for _ in range(rounds):  # a step only grows (nice numbers): two or three rounds suffice
+        ticks = np.asarray(locator.tick_values(lo, hi), float)
+        below, above = ticks[ticks <= lo], ticks[ticks >= hi]
+        new = (
+            float(below.max()) if below.size else float(lo),
+            float(above.min()) if above.size else float(hi),
+        )
+        if new == (lo, hi):
+            break
+        lo, hi = new
+    return lo, hi
 
 
 def limits(lo: float, hi: float, log: bool = False, margin: float = 0.05):
