@@ -510,3 +510,27 @@ def test_snapped_value_axes_end_on_ticks_of_the_span_they_bound():
         a, b = canvas.snapped(locator, lo, hi)
         ticks = list(locator.tick_values(a, b))
         assert a <= lo and b >= hi and a in ticks and b in ticks, (lo, hi, a, b, ticks)
+
+
+def test_a_wide_table_draws_its_worst_reconstructed_features_only():
+    """500 one-hot features drew an 18,000-pixel-tall chart: at most MAX_BARS bars, the
+    features with the largest model error (NaN counts as the worst), in table order."""
+    import dataclasses
+
+    d = 100
+    mse = np.arange(d, dtype=float)[::-1] / d  # feature 0 worst
+    mse[70] = np.nan
+    f = dataclasses.replace(
+        _inputs(),
+        columns=[f"x{j}" for j in range(d)],
+        mse_per_feature=mse,
+        pca_per_feature=mse / 2,
+    )
+    (bars,) = [j for j in figures.plan("/tmp/x", f) if j.method == "per_feature_bars"]
+    names, model, pca, _, title = bars.args[:5]
+    expected = [f"x{j}" for j in range(59)] + ["x70"]
+    assert names == expected and np.array_equal(model, mse[[*range(59), 70]], equal_nan=True)
+    np.testing.assert_array_equal(pca, model / 2)
+    assert title.endswith("; the 60 of 100 worst reconstructed")
+    small = figures.plan("/tmp/x", _inputs())
+    assert [j.args[0] for j in small if j.method == "per_feature_bars"] == [["a", "b", "c"]]

@@ -57,6 +57,9 @@ class FigureInputs:
     decoded: str = "means"  # what the decoder's output is (the continuous Bernoulli: its λ)
 
 
+MAX_BARS = 60  # features in recon_per_feature.png
+
+
 def curve_units(recon_unit: str, bounds_are_ll: bool = True) -> dict[str, str]:
     """The y-axis label of each learning-curve term: what it is, per what, in which unit (an
     importance-weighted bound of a term that is no log-likelihood is named for what it is)."""
@@ -226,14 +229,19 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             f"validation rows (top), reconstructions (bottom); epoch {f.epoch}",
         )
     if f.image_shape is None and f.mse_per_feature is not None:
+        # At most MAX_BARS bars (a 500-feature table drew an 18,000-pixel-tall chart): the
+        # features the model reconstructs worst, in table order; eval.json has them all.
+        mse, n = np.asarray(f.mse_per_feature, float), len(f.columns)
+        keep = np.sort(np.argsort(-np.nan_to_num(mse, nan=np.inf), kind="stable")[:MAX_BARS])
         add(
             "recon_per_feature.png",
             "per_feature_bars",
-            f.columns,
-            f.mse_per_feature,
-            f.pca_per_feature,
+            [f.columns[j] for j in keep],
+            mse[keep],
+            None if f.pca_per_feature is None else np.asarray(f.pca_per_feature)[keep],
             "squared error per row, scaled units (log axis)",
-            "reconstruction error per feature (validation rows)",
+            "reconstruction error per feature (validation rows)"
+            + (f"; the {MAX_BARS} of {n} worst reconstructed" if n > MAX_BARS else ""),
             True,
             "PCA, as many components",
         )
