@@ -498,18 +498,26 @@ def test_an_importance_weighted_bound_of_no_log_likelihood_is_named_for_what_it_
     ]
 
 
-def test_snapped_value_axes_end_on_ticks_of_the_span_they_bound():
-    """Rounded out once, 316..515 became 300..550, which ticks at 0, 200, 400 ...: an axis
-    ending on no label. The rounding repeats until both ends are ticks of their own span."""
-    from matplotlib.ticker import MaxNLocator
+def test_a_learning_curve_axis_ends_on_labelled_ticks():
+    """Rounded out to 300..550 ticks of step 50, a 316..515 curve's axis then ticked at 320,
+    400, 480 (the wider span's coarser step): both ends unlabelled. Its ticks are now those
+    it was rounded to, ends included; a nonnegative term's axis starts at 0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
 
     from ae_jax.evaluation import canvas
 
-    locator = MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10])
-    for lo, hi in [(316.0, 515.0), (0.087, 0.142), (20.0, 99.0), (-3.3, 0.7)]:
-        a, b = canvas.snapped(locator, lo, hi)
-        ticks = list(locator.tick_values(a, b))
-        assert a <= lo and b >= hi and a in ticks and b in ticks, (lo, hi, a, b, ticks)
+    for lo, hi, nonnegative in [(316.0, 515.0, False), (4.005, 4.19, False), (-0.01, 0.3, True)]:
+        fig, ax = plt.subplots()
+        low, high, ticks = canvas.value_ticks(ax.yaxis, lo, hi, nonnegative)
+        ax.set_ylim(low, high)
+        shown = [t for t in ax.get_yticks() if low <= t <= high]
+        assert shown == list(ticks) and ticks[0] == low and ticks[-1] == high, (lo, hi, shown)
+        assert low <= lo or nonnegative and low == 0.0
+        assert high >= hi and (high - low) < 2.5 * (hi - lo)  # rounded out, not inflated
+        plt.close(fig)
 
 
 def test_a_wide_table_draws_its_worst_reconstructed_features_only():
@@ -521,10 +529,7 @@ def test_a_wide_table_draws_its_worst_reconstructed_features_only():
     mse = np.arange(d, dtype=float)[::-1] / d  # feature 0 worst
     mse[70] = np.nan
     f = dataclasses.replace(
-        _inputs(),
-        columns=[f"x{j}" for j in range(d)],
-        mse_per_feature=mse,
-        pca_per_feature=mse / 2,
+        _inputs(), columns=[f"x{j}" for j in range(d)], mse_per_feature=mse, pca_per_feature=mse / 2
     )
     (bars,) = [j for j in figures.plan("/tmp/x", f) if j.method == "per_feature_bars"]
     names, model, pca, _, title = bars.args[:5]

@@ -15,6 +15,9 @@ from ae_jax.evaluation import png
 DPI = 150  # paper-ready
 
 
+Y_TICKS = 4  # a value axis's most tick intervals
+
+
 def few_ticks(ax, log_y: bool = False) -> None:
     """At most ~5 labelled ticks per axis, no minor labels: tick labels are most of the cost of
     drawing a small figure, and a paper figure needs few."""
@@ -25,7 +28,7 @@ def few_ticks(ax, log_y: bool = False) -> None:
         ax.yaxis.set_major_locator(ticker.LogLocator(numticks=5))
         ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     else:
-        ax.yaxis.set_major_locator(ticker.MaxNLocator(4))
+        ax.yaxis.set_major_locator(ticker.MaxNLocator(Y_TICKS))
 
 
 def figure(figsize, nrows: int = 1, ncols: int = 1, layout: Literal["constrained"] | None = None):
@@ -157,24 +160,37 @@ def save_row(panels: list[tuple[Template, tuple]], path: str) -> None:
     png.write(path, image, panels[0][0].fig.dpi, {"Software": software})
 
 
-def snapped(locator, lo: float, hi: float, rounds: int = 8) -> tuple[float, float]:
+def snapped(locator, lo: float, hi: float) -> tuple[float, float]:
     """(lo, hi) rounded out to the nearest ticks `locator` (an axis's major tick locator) puts
-    at or beyond them: round limits, which many runs share (and so the static layer drawn for
-    them: `Template`). The rounded span may tick at a coarser step, so the rounding repeats
-    until both ends are ticks of the span they bound: the axis ends on labelled ticks. An end
-    with no tick beyond it stays. (A log axis takes one round: its decades are all labelled
-    or not, and another round would only add decades.)"""
-    for _ in range(rounds):  # a step only grows (nice numbers): two or three rounds suffice
-        ticks = np.asarray(locator.tick_values(lo, hi), float)
-        below, above = ticks[ticks <= lo], ticks[ticks >= hi]
-        new = (
-            float(below.max()) if below.size else float(lo),
-            float(above.min()) if above.size else float(hi),
-        )
-        if new == (lo, hi):
-            break
-        lo, hi = new
-    return lo, hi
+    at or beyond them for that span: round limits, which many runs share (and so the static
+    layer drawn for them: `Template`). The axis drawn over the rounded span may tick at a
+    coarser step, so it need not end on a tick. An end with no tick beyond it stays."""
+    ticks = np.asarray(locator.tick_values(lo, hi), float)
+    below, above = ticks[ticks <= lo], ticks[ticks >= hi]
+    return (
+        float(below.max()) if below.size else float(lo),
+        float(above.min()) if above.size else float(hi),
+    )
+
+
+def value_ticks(
+    axis, lo: float, hi: float, nonnegative: bool = False
+) -> tuple[float, float, tuple[float, ...]]:
+    """Limits for a value axis spanning the data's (lo, hi), rounded out to ticks (`snapped`,
+    with `few_ticks`' locator), and those ticks, both ends included, fixed on `axis`: it ends
+    on labelled ticks (the rounded, wider span could tick at a coarser step). The ticks belong
+    to a layer's static value: two spans rounded to the same limits may tick differently.
+    A `nonnegative` quantity (a KL, an L1) gets no axis below 0."""
+    from matplotlib import ticker
+
+    locator = ticker.MaxNLocator(Y_TICKS)
+    ticks = np.asarray(locator.tick_values(lo, hi), float)
+    a, b = snapped(locator, lo, hi)
+    if nonnegative and a < 0:
+        a, ticks = 0.0, np.concatenate([[0.0], ticks[ticks > 0]])
+    kept = tuple(float(t) for t in ticks if a <= t <= b)
+    axis.set_major_locator(ticker.FixedLocator(kept))
+    return a, b, kept
 
 
 def limits(lo: float, hi: float, log: bool = False, margin: float = 0.05):

@@ -86,12 +86,10 @@ class Renderer:
                 dotted[i] |= bool(dots.any())
             both = (both := np.concatenate([y_train, y_eval]))[np.isfinite(both)]
             ax.set_xlim(*x_limits)
-            span = canvas.limits(both.min(), both.max()) if both.size else (-1.0, 1.0)
-            y_limits = canvas.snapped(ax.yaxis.get_major_locator(), *span)
-            low = 0.0 if both.size and both.min() >= 0 > y_limits[0] else y_limits[0]  # KL >= 0
-            y_limits = (low, y_limits[1])
-            ax.set_ylim(*y_limits)
-            panels.append((template, (x_limits, y_limits)))
+            lo, hi = canvas.limits(both.min(), both.max()) if both.size else (-1.0, 1.0)
+            low, high, ticks = canvas.value_ticks(ax.yaxis, lo, hi, both.size and both.min() >= 0)
+            ax.set_ylim(low, high)
+            panels.append((template, (x_limits, (low, high), ticks)))
         for handle, dot in zip(legend_handles, dotted, strict=True):
             handle.set_marker("o" if dot else "None")
             handle.set_markersize(4)
@@ -286,7 +284,7 @@ class Renderer:
             every = every[np.isfinite(every) & (every > 0)]
             top = float(every.max()) if every.size else 1.0
             floor = max(float(every.min()) if every.size else 1e-3, top * 1e-6) / 1.5
-            floor, right = canvas.snapped(ax.xaxis.get_major_locator(), floor, top * 1.5, 1)
+            floor, right = canvas.snapped(ax.xaxis.get_major_locator(), floor, top * 1.5)
             ax.set_xlim(floor, right)
         cut = {kind: False for kind in _CUT_MARKERS}
         for collection, by_kind, row, w in zip(bars, marks, rows, widths, strict=True):
