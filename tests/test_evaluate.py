@@ -405,6 +405,20 @@ def test_encode_writes_npy_and_csv(shop_run, tmp_path):
     assert codes.shape == (300, 3) and codes.dtype == np.float32
     with pytest.raises(UserError, match=r"--output .*unsupported file type '\.txt'"):
         encode_cli.encode_file(shop_run, csv_path, str(tmp_path / "codes.txt"))
+    # Nothing the user has is replaced unasked: not the input, not an existing file.
+    rows = open(csv_path, "rb").read()
+    copy = tmp_path / "rows.csv"
+    copy.write_bytes(rows)
+    for target, overwrite, match in [
+        (copy, True, r"is the --input file: the codes would replace the rows"),
+        (tmp_path / "codes.npy", False, r"exists; pass --overwrite to replace it"),
+        (tmp_path, False, r"is a directory; expected a file path"),
+    ]:
+        with pytest.raises(UserError, match=match):
+            encode_cli.encode_file(shop_run, str(copy), str(target), overwrite=overwrite)
+    assert copy.read_bytes() == rows
+    encode_cli.encode_file(shop_run, str(copy), str(tmp_path / "codes.npy"), overwrite=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), codes)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr[-2000:]
     assert "wrote 300 codes of size 3" in stdout

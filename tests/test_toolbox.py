@@ -280,15 +280,15 @@ def test_encode_reads_the_npz_array_npz_key_names(tmp_path):
     np.testing.assert_array_equal(codes, ae_jax.load(run).encode(x_test.reshape(7, 16)))
     np.testing.assert_array_equal(np.load(out), codes)
     with pytest.raises(ae_jax.UserError, match="--npz_key 'x_tset' is not an array in --input"):
-        encode_cli.encode_file(run, keras, out, npz_key="x_tset")
+        encode_cli.encode_file(run, keras, out, npz_key="x_tset", overwrite=True)
     # A run trained with data.npz_key='x' reads 'x' unless told otherwise.
     config = json.load(open(tmp_path / "run" / "config.json"))
     config["data"]["npz_key"] = "x"
     json.dump(config, open(tmp_path / "run" / "config.json", "w"))
     with pytest.raises(ae_jax.UserError, match="the run's data.npz_key, used when --npz_key"):
-        encode_cli.encode_file(run, keras, out)
+        encode_cli.encode_file(run, keras, out, overwrite=True)
     np.testing.assert_array_equal(
-        encode_cli.encode_file(run, keras, out, "latest", "x_test"), codes
+        encode_cli.encode_file(run, keras, out, "latest", "x_test", overwrite=True), codes
     )
 
 

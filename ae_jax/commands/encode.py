@@ -10,13 +10,15 @@ names the one to encode, e.g. `--npz_key=x_test`.
 """
 
 import os
+import tempfile
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 import ae_jax
 from ae_jax import cli
 from ae_jax import data as data_lib
+from ae_jax import workdir as workdir_lib
 from ae_jax.cli import cli_errors
 from ae_jax.errors import UserError
 
@@ -25,13 +27,14 @@ FLAGS = flags.FLAGS
 OUTPUTS = (".npy", ".csv")
 
 
-def encode_file(
-    workdir: str, input_path: str, output_path: str, which: str = "latest", npz_key: str = ""
-) -> np.ndarray:
-    """Encodes every row of `input_path` with the run in `workdir`; writes and returns the
-    codes, (N, latent_dim) float32. `npz_key`: the array of an .npz input ("": the run's
-    data.npz_key, and when that is "" too, the reader's choice: "x" or the only array)."""
+def check_output(output_path: str, input_path: str, overwrite: bool) -> str:
+    """The output's extension, after refusing a path that would lose or misplace a file: a
+    directory, the --input file itself, an existing file without `overwrite`."""
     ext = os.path.splitext(output_path)[1].lower()
+    if os.path.isdir(output_path):
+        raise UserError(
+            f"--output {output_path!r} is a directory; expected a file path (.npy or .csv)."
+        )
     if ext not in OUTPUTS:
         raise UserError(
             f"--output {output_path!r}: unsupported file type {ext or '(none)'!r}; "
@@ -39,10 +42,53 @@ def encode_file(
         )
     out_dir = os.path.dirname(os.path.abspath(output_path))
     if not os.path.isdir(out_dir):
+        what = "is not a directory" if os.path.exists(out_dir) else "does not exist"
         raise UserError(
-            f"--output {output_path!r}: directory {out_dir!r} does not exist; create it first."
+            f"--output {output_path!r}: {out_dir!r} {what}; expected an existing directory."
         )
+    if os.path.exists(output_path):
+        if os.path.exists(input_path) and os.path.samefile(output_path, input_path):
+            raise UserError(
+                f"--output {output_path!r} is the --input file: the codes would replace the "
+                "rows they encode; name another file (nothing was written)."
+            )
+        if not overwrite:
+            raise UserError(
+                f"--output {output_path!r} exists; pass --overwrite to replace it, or name a "
+                "new file (nothing was written)."
+            )
+    return ext
+
+
+def encode_file(
+    workdir: str,
+    input_path: str,
+    output_path: str,
+    which: str = "latest",
+    npz_key: str = "",
+    overwrite: bool = False,
+) -> np.ndarray:
+    """Encodes every row of `input_path` with the run in `workdir`; writes and returns the
+    codes, (N, latent_dim) float32. `npz_key`: the array of an .npz input ("": the run's
+    data.npz_key, and when that is "" too, the reader's choice: "x" or the only array). An
+    existing `output_path` is refused unless `overwrite` (never the input file); the codes are
+    written to a temporary file first, so a failed write leaves it as it was."""
+    ext = check_output(output_path, input_path, overwrite)
     model = ae_jax.load(workdir, which)
+    if model.diverged_step is not None:
+        logging.warning(
+            "%s diverged (non-finite loss or gradient at step %d): these codes are of its "
+            "parameters from before that step",
+            workdir,
+            model.diverged_step,
+        )
+    if workdir_lib.finished_summary(workdir) is None:
+        logging.warning(
+            "%s has not finished training (stopped, or training now): these codes are of its "
+            "epoch-%d checkpoint",
+            workdir,
+            model.epoch,
+        )
     c = model.config.data
     npz = os.path.splitext(input_path)[1].lower() == ".npz"
     # Labels are ignored unless kept as a feature: an .npz's label array is not looked for,
@@ -66,13 +112,20 @@ def encode_file(
             "the array to encode with --npz_key=NAME."
         ) from None
     codes = model.encode(table).astype(np.float32)
+    tmp = ""
     try:
-        if ext == ".npy":
-            np.save(output_path, codes)
-        else:
-            header = ",".join(f"z{j}" for j in range(codes.shape[1]))
-            np.savetxt(output_path, codes, delimiter=",", header=header, comments="", fmt="%.9g")
+        fd, tmp = tempfile.mkstemp(suffix=ext, dir=os.path.dirname(os.path.abspath(output_path)))
+        with os.fdopen(fd, "wb") as f:
+            if ext == ".npy":
+                np.save(f, codes)
+            else:
+                header = ",".join(f"z{j}" for j in range(codes.shape[1]))
+                np.savetxt(f, codes, delimiter=",", header=header, comments="", fmt="%.9g")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output_path)
     except OSError as e:
+        if tmp and os.path.exists(tmp):
+            os.remove(tmp)
         raise UserError(f"--output {output_path!r} cannot be written: {e.strerror}.") from None
     return codes
 
@@ -92,6 +145,7 @@ def define_flags() -> None:
         "For an .npz --input: the array to encode, e.g. x_test ('': the run's data.npz_key, "
         "else 'x' or the only array).",
     )
+    flags.DEFINE_bool("overwrite", False, "Replace --output if it exists (never the --input).")
     flags.mark_flags_as_required(["workdir", "input", "output"])
 
 
@@ -100,5 +154,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     with cli_errors():
-        codes = encode_file(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.which, FLAGS.npz_key)
+        codes = encode_file(
+            FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.which, FLAGS.npz_key, FLAGS.overwrite
+        )
     print(f"wrote {codes.shape[0]} codes of size {codes.shape[1]} to {FLAGS.output}")
