@@ -666,6 +666,11 @@ def test_report_of_runs_trained_together(tmp_path, caplog):
     (warning,) = [r.getMessage() for r in caplog.records if "no finished run has" in r.getMessage()]
     assert warning.startswith("--metrics asks for vae/iwae, foo/bar, which no finished run has")
     assert "eval/kl, eval/l1, eval/loss, eval/mse, eval/recon" in warning and "..." not in warning
+    # None of them present: refused before results.csv (or anything) is rewritten.
+    before = {f: (d / f).read_bytes() for f in ("results.csv", "runs.csv", "report.md")}
+    with pytest.raises(UserError, match=r"no finished run has any of the metrics \['bogus'\]"):
+        report.write_report(str(d), ["bogus"])
+    assert before == {f: (d / f).read_bytes() for f in before}
     # The config file's REPORT_METRICS may be absent from some sweeps: no warning.
     caplog.clear()
     (d / "report_metrics.json").write_text(json.dumps({"metrics": ["foo/bar", "eval/mse"]}))

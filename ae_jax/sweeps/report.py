@@ -240,6 +240,13 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         _warn_absent(metrics, present)
     chosen = metrics or report_metrics(workdir) or list(DEFAULT_METRICS)
     metrics = [m for m in chosen if m in present]
+    if not metrics:  # refused before any file is rewritten
+        have = sorted(m for m in present if m not in TIMING)
+        raise UserError(
+            f"{workdir!r}: no finished run has any of the metrics {list(chosen)}; expected "
+            f"some of {have[:LISTED_METRICS]}{', ...' if len(have) > LISTED_METRICS else ''} "
+            "(nothing was written)."
+        )
     # Every wall time goes to timing.csv, whatever the metrics chosen.
     metrics += [m for m in TIMING if m in present and m not in metrics]
     _write_runs(workdir, rows)

@@ -47,8 +47,10 @@ def plot(
     per setting of the other parameters; named variants as unjoined points on a categorical axis,
     numbers joined by lines on a log axis when they span 10x or more."""
     out_dir = os.path.join(workdir, "figures")
+    written: list[str] = []
+    if not metrics:  # every one constant at 0 or absent: nothing to draw
+        return written
     os.makedirs(out_dir, exist_ok=True)
-    written = []
     varying = [m for m in metrics if len({round(row[f"{m} mean"], 12) for row in table}) > 1]
     shown = varying or metrics[:1]
     same = [m for m in metrics if m not in shown]  # named on the figure, not drawn
