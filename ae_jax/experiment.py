@@ -166,6 +166,7 @@ def _check_workdirs(configs: list, workdirs: list[str]) -> None:
         )
     seen: dict[str, int] = {}
     for i, w in enumerate(workdirs):
+        workdir_lib.check_kind(w, "run")
         j = seen.setdefault(os.path.realpath(w), i)
         if j != i:
             raise UserError(

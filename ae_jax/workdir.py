@@ -45,6 +45,7 @@ PARTIAL = "partial_epoch.msgpack"
 TRACKERS = "trackers.json"  # the run's MLflow / W&B run ids, so a resumed run continues them
 EVALUATIONS = "evaluations"  # DIR/evaluations/NAME/: never the run's own eval.json
 REPORT_METRICS = "report_metrics.json"  # a sweep directory's: the metrics its config chose
+SWEEP = "sweep.json"  # a sweep directory's: every run and its status
 FINISHED = ("done", "diverged")
 SECTIONS = ("data", "model", "loss", "optim", "train", "eval")  # config.json's config part
 
@@ -160,6 +161,37 @@ def read_history(workdir: str, last_epoch: int) -> list[dict]:
                 "or train into a new --workdir."
             ) from None
     return [r for r in rows if r.get("epoch", 0) <= last_epoch]
+
+
+def check_kind(path: str, kind: str) -> None:
+    """Refuses to make a run ('run') or a sweep ('sweep') in `path` when it is, or lies inside,
+    a directory of another kind: a run written into a sweep's folder or into another run's
+    checkpoints/ mixes their files (reports and evaluations then pick up strays)."""
+    if not path:
+        raise UserError(f"--workdir is empty; expected the directory of the {kind}.")
+    full = os.path.realpath(os.path.expanduser(path))
+    if os.path.exists(full) and not os.path.isdir(full):
+        raise UserError(
+            f"--workdir {path!r} is a file; expected a directory (new or the {kind}'s)."
+        )
+    other = SWEEP if kind == "run" else CONFIG
+    if os.path.exists(os.path.join(full, other)):
+        what = "a sweep's directory (sweep.json)" if kind == "run" else "a run's (config.json)"
+        raise UserError(
+            f"--workdir {path!r} is {what}; expected a new directory or the {kind}'s own (a "
+            "sweep's runs are in DIR/runs/NAME)."
+        )
+    up = os.path.dirname(full)
+    while up != os.path.dirname(up):
+        if os.path.exists(os.path.join(up, CONFIG)) or (
+            kind == "sweep" and os.path.exists(os.path.join(up, SWEEP))
+        ):
+            raise UserError(
+                f"--workdir {path!r} lies inside {up!r}, a "
+                f"{'run' if os.path.exists(os.path.join(up, CONFIG)) else 'sweep'}'s directory; "
+                f"expected a {kind} directory of its own, outside it."
+            )
+        up = os.path.dirname(up)
 
 
 def prepare(workdir: str, num_features: int, columns: list[str]) -> None:

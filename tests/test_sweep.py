@@ -130,11 +130,40 @@ def test_a_misspelt_field_in_any_entry_is_refused_before_any_run(tmp_path):
     assert "training" not in err and not (tmp_path / "w").exists()
 
 
+def test_an_invalid_value_in_any_entry_or_a_wrong_directory_is_refused_before_any_run(tmp_path):
+    cfg = _sweep_file(tmp_path, 'return [{"train.seed": 0}, {"model.latent_dim": -3}]')
+    proc = _launch(cfg, tmp_path / "w")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err[-3000:]
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith(
+            "error: sweep entry 1 (model.latent_dim=-3): model.latent_dim: got -3; expected"
+        )
+    )
+    assert "training" not in err and not (tmp_path / "w").exists()
+    # A run's directory, or one inside a run, is no sweep's; nor is a sweep's a run's.
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    for where in ("run", "run/checkpoints"):
+        with pytest.raises(UserError, match=r"a run's|inside .*a run's directory"):
+            sweep.run_sweep(seed_sparse.get_config(), [{}], str(tmp_path / where))
+    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "sweep.json").write_text("{}")
+    with pytest.raises(UserError, match=r"is a sweep's directory \(sweep.json\)"):
+        experiment.train_and_evaluate(seed_sparse.get_config(), str(tmp_path / "sw"))
+    with pytest.raises(UserError, match=r"--max_models=0; expected a positive number"):
+        sweep.run_sweep(seed_sparse.get_config(), [{}], str(tmp_path / "new"), max_models=0)
+    assert not (tmp_path / "new").exists() and os.listdir(tmp_path / "run") == ["config.json"]
+
+
 def test_failing_and_diverging_runs_are_recorded_and_others_finish(tmp_path):
     cfg = _sweep_file(
         tmp_path,
         """
-        return [{"train.seed": 0}, {"model.latent_dim": -3},
+        return [{"train.seed": 0},
+                {"model.encoder_widths": [100000, 100000], "model.latent_dim": 3},
                 {"optim.name": "sgd", "optim.eps": None, "optim.learning_rate": 1e9,
                  "model.output_activation": "identity", "train.seed": 1},
                 {"train.seed": 2, "model.latent_dim": 4}]
@@ -147,17 +176,17 @@ def test_failing_and_diverging_runs_are_recorded_and_others_finish(tmp_path):
     assert [by_index[i]["status"] for i in range(4)] == ["done", "failed", "diverged", "done"], err[
         -3000:
     ]
-    assert "model.latent_dim: got -3; expected a positive integer" in by_index[1]["error"]
+    assert "need about" in by_index[1]["error"] and "GiB" in by_index[1]["error"]
     assert "non-finite loss at step" in by_index[2]["error"]
     assert status["counts"] == {"done": 2, "diverged": 1, "failed": 1, "running": 0, "pending": 0}
     # The flag that two entries replace is named, before training; the failures end the command.
     assert (
         "sweep entries replace command-line overrides: --config.model.latent_dim=5 in 2 of the 4 "
-        "runs (their model.latent_dim: -3, 4)." in err.split("training ")[0]
+        "runs (their model.latent_dim: 3, 4)." in err.split("training ")[0]
     ), err[-3000:]
     assert proc.returncode == 1, err[-3000:]
     last = err.strip().splitlines()[-1]
-    assert last.startswith("error: 1 run(s) failed: 1 (model.latent_dim=-3); the others ran.")
+    assert last.startswith("error: 1 run(s) failed: 1 (") and "); the others ran." in last
     assert last.endswith(
         "rerunning the same command retries the failed runs (and skips the finished ones)."
     )

@@ -245,9 +245,17 @@ def run_sweep(
         raise UserError(f"--launcher={launcher!r}; expected 'local' or 'ray'.")
     if launcher == "ray" and importlib.util.find_spec("ray") is None:
         raise UserError("--launcher=ray needs Ray: pip install -e '.[ray]'.")
+    if max_models < 1:
+        raise UserError(f"--max_models={max_models}; expected a positive number of models.")
+    workdir_lib.check_kind(workdir, "sweep")
     config_lib.check_known(base)  # a misspelt field of the base: refused once, not per run
     runs = expand(overrides, workdir)
     overrides_lib.check_fields(base, [r.overrides for r in runs])  # ... and of any entry
+    for r in runs:  # ... and a value no config may have, before any run trains
+        try:
+            config_lib.validate(overrides_lib.apply_overrides(base, r.overrides))
+        except UserError as e:
+            raise UserError(f"sweep entry {r.index} ({r.name}): {e}") from None
     i, n = shard
     mine = [r for r in runs if r.index % n == i]
     check_unchanged(base, mine, workdir)
