@@ -12,6 +12,7 @@ import jax
 import numpy as np
 import pytest
 
+import ae_jax
 from ae_jax import experiment, sweeps
 from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_sparse
@@ -138,6 +139,11 @@ def test_unreadable_newest_checkpoint_falls_back_and_resumes_bit_for_bit(tmp_pat
     _train(_config(), tmp_path / "damaged")
     os.remove(tmp_path / "damaged" / "summary.json")  # as if killed after the last save
     epoch = _truncate_newest(tmp_path / "damaged")
+    # Loading it (ae_jax.load, evaluate, encode, export) names it and the way out, no traceback.
+    with pytest.raises(
+        UserError, match=rf"checkpoints/{epoch} cannot be read .*rerun the training"
+    ):
+        ae_jax.load(str(tmp_path / "damaged"))
     caplog.set_level("WARNING")
     (s,) = _train(_config(), tmp_path / "damaged")
     assert "cannot be read" in caplog.text and s["resumed_from_epoch"] == epoch - 1

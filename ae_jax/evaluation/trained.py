@@ -20,7 +20,7 @@ from ae_jax import data as data_lib
 from ae_jax import models
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
-from ae_jax.training.checkpoint import Checkpointer
+from ae_jax.training.checkpoint import Checkpointer, DamagedCheckpoint
 
 
 def check_run_dir(workdir: str) -> None:
@@ -80,7 +80,14 @@ class TrainedModel:
             raise UserError(f"which={which!r}; expected 'latest' or 'best'.")
         ck = Checkpointer(workdir, read_only=True)
         try:
-            found = ck.restore_current(which)
+            try:
+                found = ck.restore_current(which)
+            except DamagedCheckpoint as e:
+                raise UserError(
+                    f"{e}: it is damaged (a copy cut short, a full disk?); rerun the training "
+                    "command, which sets a damaged checkpoint aside in damaged_checkpoints/ and "
+                    "resumes from an older one, or use another --which."
+                ) from None
             if found is None and not ck.epochs():
                 raise UserError(
                     f"workdir {workdir!r} has no checkpoint yet; train it first "

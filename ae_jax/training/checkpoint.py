@@ -174,17 +174,17 @@ class Checkpointer:
         """(epoch, raw state) of `current(which)`, None when there is none. A process
         training the run deletes older checkpoints (files first, then the directory) as it
         saves newer ones: a read that fails while the listing has moved on is retried with the
-        new listing; a failure with nothing newer to read is raised."""
+        new listing; a failure with nothing newer to read is a DamagedCheckpoint."""
         for attempt in range(attempts):
             epoch = self.current(which)
             if epoch is None:
                 return None
             try:
                 return epoch, self.restore_raw(epoch)
-            except Exception:
+            except Exception as e:  # noqa: BLE001 - orbax raises many types
                 self.manager.reload()
                 if self.current(which) == epoch:  # nothing moved: a real failure
-                    raise
+                    raise DamagedCheckpoint(f"{self.directory}/{epoch}", e) from None
                 time.sleep(0.05 * attempt)  # the writer's next save and deletion
         holder = workdir_lib.holder(os.path.dirname(self.directory)) or "another process"
         raise UserError(
