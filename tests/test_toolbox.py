@@ -197,6 +197,16 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path):
     # An existing, non-empty output folder is refused before anything is written.
     with pytest.raises(ae_jax.UserError, match="is not an empty folder"):
         export.export_run(str(tmp_path / "run"), str(tmp_path / "out"))
+    # So are an empty path, a file, and a folder that cannot be made: one paragraph each.
+    (tmp_path / "f.txt").write_text("x")
+    for output, match in [
+        ("", r"--output is empty"),
+        (tmp_path / "f.txt", r"is a file; choose a new folder"),
+        (tmp_path / "f.txt" / "sub", r"cannot be made: '.*f.txt' is a file"),
+    ]:
+        with pytest.raises(ae_jax.UserError, match=match):
+            export.export_run(str(tmp_path / "run"), str(output))
+    assert (tmp_path / "f.txt").read_text() == "x"
 
 
 def _readme_recipe(pre: dict, rows: list[dict]) -> np.ndarray:

@@ -69,11 +69,7 @@ Any number of rows; float32 only. `params.msgpack` holds the same parameters
 
 def export_run(workdir: str, output: str, which: str = "latest") -> dict:
     """Writes the export of the run in `workdir` to the folder `output`; returns what it wrote."""
-    if os.path.exists(output) and (not os.path.isdir(output) or os.listdir(output)):
-        raise UserError(
-            f"--output {output!r} exists and is not an empty folder; choose a new "
-            "folder (nothing was written)."
-        )
+    _check_output(output)
     model = trained.load(workdir, which)
     d, latent = model.num_features, model.config.model.latent_dim
     diverged = (
@@ -93,6 +89,35 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
             jax.ShapeDtypeStruct((n, latent), jnp.float32)
         ).serialize(),
     }
+    try:
+        _write(output, workdir, model, serialized, d, latent, diverged)
+    except OSError as e:
+        raise UserError(f"--output {output!r} cannot be written: {e.strerror}.") from None
+    return {
+        "output": output,
+        "features": d,
+        "latent_dim": latent,
+        "epoch": model.epoch,
+        "diverged": diverged,
+    }
+
+
+def _check_output(output: str) -> None:
+    """Refuses an --output that is not a new (or empty) folder that can be made."""
+    if not output:
+        raise UserError("--output is empty; expected a new folder for the export.")
+    if os.path.exists(output) and (not os.path.isdir(output) or os.listdir(output)):
+        what = "is a file" if not os.path.isdir(output) else "exists and is not an empty folder"
+        raise UserError(f"--output {output!r} {what}; choose a new folder (nothing was written).")
+    parent = os.path.abspath(output)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        why = "is a file" if not os.path.isdir(parent) else "is not writable"
+        raise UserError(f"--output {output!r} cannot be made: {parent!r} {why}.")
+
+
+def _write(output, workdir, model, serialized, d, latent, diverged) -> None:
     os.makedirs(output, exist_ok=True)
     for name, blob in serialized.items():
         with open(os.path.join(output, name), "wb") as f:
@@ -116,10 +141,3 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
                 diverged=f"\n\n{diverged}." if diverged else "",
             )
         )
-    return {
-        "output": output,
-        "features": d,
-        "latent_dim": latent,
-        "epoch": model.epoch,
-        "diverged": diverged,
-    }
