@@ -700,6 +700,12 @@ def test_report_of_runs_trained_together(tmp_path, caplog):
     with pytest.raises(UserError, match=r"no finished run has any of the metrics \['bogus'\]"):
         report.write_report(str(d), ["bogus"])
     assert before == {f: (d / f).read_bytes() for f in before}
+    # A damaged eval.json is named, with the way out, not a JSONDecodeError.
+    damaged = d / "loss.l1_weight=0,train.seed=0" / "eval.json"
+    damaged.write_text('{"recon/mse": 0.1')  # cut short
+    with pytest.raises(UserError, match=r"eval.json is damaged .*ae-jax evaluate --workdir="):
+        report.write_report(str(d), ["eval/mse"])
+    damaged.unlink()
     # The config file's REPORT_METRICS may be absent from some sweeps: no warning.
     caplog.clear()
     (d / "report_metrics.json").write_text(json.dumps({"metrics": ["foo/bar", "eval/mse"]}))

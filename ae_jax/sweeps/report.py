@@ -60,10 +60,12 @@ def collect(workdir: str) -> tuple[list[dict], int, int]:
     how many runs sweep.json lists, and how many of them failed. Whether a run finished or
     failed is read from its own directory, as sweep.json's statuses are (a killed sweep leaves
     them behind its runs)."""
-    path = os.path.join(workdir, "sweep.json")
+    path = os.path.join(workdir, workdir_lib.SWEEP)
     if os.path.exists(path):
-        with open(path) as f:
-            entries = json.load(f)["runs"]
+        fix = "rerun the sweep command, which writes it anew (finished runs are kept)"
+        entries = workdir_lib.read_json(path, "the sweep's list of runs", fix).get("runs")
+        if not isinstance(entries, list):
+            raise UserError(f"{path} is damaged (no list of 'runs'); {fix}")
         _note_unlisted(workdir, entries)
     else:
         entries = _subdir_runs(workdir)
@@ -77,8 +79,13 @@ def collect(workdir: str) -> tuple[list[dict], int, int]:
         values = {}
         for name in (workdir_lib.SUMMARY, workdir_lib.EVAL):
             if os.path.exists(os.path.join(run_dir, name)):
-                with open(os.path.join(run_dir, name)) as f:
-                    loaded = json.load(f)
+                loaded = workdir_lib.read_json(
+                    os.path.join(run_dir, name),
+                    f"the run's {name}",
+                    f"delete it; `ae-jax evaluate --workdir={run_dir}` writes eval.json anew"
+                    if name == workdir_lib.EVAL
+                    else "delete it; the sweep command then finishes the run again",
+                )
                 if name == workdir_lib.EVAL:  # strict JSON: a number that was not finite is null
                     loaded = {k: math.nan if v is None else v for k, v in loaded.items()}
                 values.update({k: v for k, v in loaded.items() if is_number(v)})

@@ -131,7 +131,7 @@ def write_status(workdir: str, runs: list[Run]) -> dict:
     }
     status = {"num_runs": len(runs), "counts": counts, "runs": entries}
     os.makedirs(workdir, exist_ok=True)
-    workdir_lib.write_json(os.path.join(workdir, "sweep.json"), status)
+    workdir_lib.write_json(os.path.join(workdir, workdir_lib.SWEEP), status)
     return status
 
 
