@@ -16,6 +16,7 @@ import sys
 import threading
 from typing import NoReturn
 
+import ml_collections
 from absl import flags, logging
 
 from ae_jax import config as config_lib
@@ -132,7 +133,16 @@ def _load_config_file(value: str):
             f"--config={value}: {path}'s get_config() takes no argument, so "
             f"':{arg}' cannot be given; drop it."
         )
-    return get(arg) if arg else get()
+    try:
+        config = get(arg) if arg else get()
+    except Exception as e:  # noqa: BLE001 - the user's function: say what it raised.
+        raise UserError(f"--config={value}: get_config() raised {type(e).__name__}: {e}") from None
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise UserError(
+            f"--config={value}: get_config() returned a {type(config).__name__}; expected an "
+            "ml_collections.ConfigDict (start from ae_jax.default_config())."
+        )
+    return config
 
 
 def _nearest(name: str, known: list[str]) -> str:

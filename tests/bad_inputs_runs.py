@@ -78,6 +78,13 @@ def _data_grown(d):
     return _csv(d, "a,b\n" + _ROWS + _ROWS[:40])  # more rows, every value in range
 
 
+def _config_file(d, body):
+    path = os.path.join(d, "my_config.py")
+    with open(path, "w") as f:
+        f.write(f"def get_config():\n    {body}\n")
+    return path
+
+
 CASES = [
     ("rerun with another config", _drift),
     ("rerun on a data file edited since", _data_edited),
@@ -108,6 +115,16 @@ CASES = [
     (
         "a config file that does not exist",
         lambda d: cli(d, "--config=experiments/configs/nope.py", f"--workdir={d}/w"),
+    ),
+    (
+        "a config file whose get_config() raises",
+        lambda d: cli(
+            d, "--config=" + _config_file(d, "raise KeyError('data')"), f"--workdir={d}/w"
+        ),
+    ),
+    (
+        "a config file whose get_config() returns a dict",
+        lambda d: cli(d, "--config=" + _config_file(d, "return {'train': {}}"), f"--workdir={d}/w"),
     ),
     (
         "an argument to a config that takes none",
