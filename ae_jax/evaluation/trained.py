@@ -44,11 +44,14 @@ def load_config(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
     """The run's config (as a ConfigDict) and its recorded dataset facts."""
     path = os.path.join(workdir, "config.json")
     if not os.path.isdir(workdir):
-        raise UserError(f"workdir {workdir!r} does not exist; expected the --workdir of a run.")
+        what = "is a file" if os.path.exists(workdir) else "does not exist"
+        raise UserError(f"workdir {workdir!r} {what}; expected the --workdir of a run.")
     if not os.path.exists(path):
+        sweep = os.path.exists(os.path.join(workdir, workdir_lib.SWEEP))
         raise UserError(
             f"workdir {workdir!r} has no config.json, so it is not an ae_jax run directory "
-            f"(it holds {sorted(os.listdir(workdir))[:8]}); expected the --workdir of a run."
+            f"(it holds {sorted(os.listdir(workdir))[:8]}); expected the --workdir of a run"
+            + (f": it is a sweep's, whose runs are {workdir}/runs/NAME." if sweep else ".")
         )
     saved = workdir_lib.read_json(
         path,

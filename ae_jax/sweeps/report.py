@@ -135,7 +135,8 @@ def _subdir_runs(workdir: str) -> list[dict]:
     fields that change nothing a run learns (`workdir.OPERATIONAL`) excepted: {"train.seed": S}
     for K seeds, e.g. {"loss.l1_weight": w, "train.seed": s} for train_together."""
     if not os.path.isdir(workdir):
-        raise UserError(f"--workdir {workdir!r} does not exist; expected a sweep's --workdir.")
+        what = "is a file" if os.path.exists(workdir) else "does not exist"
+        raise UserError(f"--workdir {workdir!r} {what}; expected a sweep's --workdir.")
     names = sorted(
         (
             d
