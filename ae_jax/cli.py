@@ -102,6 +102,8 @@ def resolve_config(value: str) -> str:
     shipped = os.path.join(CONFIG_DIR, *path.removesuffix(".py").split("/")) + ".py"
     if re.fullmatch(r"[\w/]+(\.py)?", path) and os.path.isfile(shipped):
         return shipped + sep + arg
+    if os.path.isdir(path):
+        raise UserError(f"--config={value}: {path!r} is a directory; expected a .py config file.")
     raise UserError(
         f"--config={value}: no config file {path!r} (paths are relative to the "
         f"current directory) and no shipped config of that name; shipped: "

@@ -518,13 +518,13 @@ def test_evaluate_never_replaces_the_runs_own_evaluation(tmp_path):
     again = evaluate.evaluate_workdir(run)
     best = evaluate.evaluate_workdir(run, which="best")
     other = write_purchase_csv(tmp_path / "new rows.csv", seed=1)
-    on_file = evaluate.evaluate_workdir(run, data_path=other, iw_samples=10)
+    on_file = evaluate.evaluate_workdir(run, data_path=other, seed=3)
     now = _files(run)
     assert {k: now[k] for k in kept} == kept
     assert sorted(os.listdir(os.path.join(run, "evaluations"))) == [
         "which=best",
         "which=latest",
-        "which=latest,data=new_rows.csv,iw_samples=10",  # the config's k is 1000
+        "which=latest,data=new_rows.csv,seed=3",
     ]
     assert again["recon/mse"] == own["recon/mse"] and best["which"] == "best"
     assert on_file["data"] == other
@@ -605,3 +605,25 @@ def test_a_workdir_of_the_wrong_kind_is_named_for_what_it_is(tmp_path):
     (tmp_path / "sw" / "sweep.json").write_text("{}")
     with pytest.raises(UserError, match=r"it is a sweep's, whose runs are .*sw/runs/NAME"):
         ae_jax.load(str(tmp_path / "sw"))
+
+
+def test_flags_that_do_not_apply_are_refused_not_ignored(shop_run, tmp_path):
+    """--iw_samples on an autoencoder and --npz_key without an .npz were accepted, and named a
+    second evaluation folder identical to the first."""
+    csv_path = os.path.join(os.path.dirname(shop_run), "shop.csv")
+    with pytest.raises(UserError, match=r"--iw_samples=10: k of a VAE's bound; .* is an AE"):
+        evaluate.evaluate_run(shop_run, iw_samples=10)
+    with pytest.raises(UserError, match=r"--npz_key='x' is an array of an .npz --data"):
+        evaluate.evaluate_run(shop_run, csv_path, npz_key="x")
+    with pytest.raises(UserError, match=r"--npz_key='x' names an array of an .npz --input"):
+        encode_cli.encode_file(shop_run, csv_path, str(tmp_path / "c.npy"), npz_key="x")
+    made = (
+        os.listdir(os.path.join(shop_run, "evaluations"))
+        if os.path.isdir(os.path.join(shop_run, "evaluations"))
+        else []
+    )
+    assert not [m for m in made if "iw_samples=10" in m or "npz_key" in m]
+    # A run stopped before training began has no preprocessor.json: the message says so.
+    shutil.copytree(shop_run, tmp_path / "early", ignore=shutil.ignore_patterns("preproc*"))
+    with pytest.raises(UserError, match=r"stopped before its training began .*rerun its training"):
+        ae_jax.load(str(tmp_path / "early"))

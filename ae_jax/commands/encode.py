@@ -74,6 +74,10 @@ def encode_file(
     existing `output_path` is refused unless `overwrite` (never the input file); the codes are
     written to a temporary file first, so a failed write leaves it as it was."""
     ext = check_output(output_path, input_path, overwrite)
+    if npz_key and os.path.splitext(input_path)[1].lower() != ".npz":
+        raise UserError(
+            f"--npz_key={npz_key!r} names an array of an .npz --input; {input_path!r} is none."
+        )
     model = ae_jax.load(workdir, which)
     if model.diverged_step is not None:
         logging.warning(

@@ -76,10 +76,16 @@ def load_preprocessor(path: str) -> Preprocessor:
         with open(path, encoding="utf-8") as f:
             d = json.load(f)
     except FileNotFoundError:
-        raise UserError(f"no such preprocessor file {path!r}") from None
+        raise UserError(
+            f"no preprocessor file {path!r}: the run was stopped before its training began "
+            "(it is written then); rerun its training command"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"preprocessor file {path!r} is not valid JSON ({e})") from None
-    return from_dict(d)
+    try:
+        return from_dict(d)
+    except UserError as e:
+        raise UserError(f"preprocessor file {path!r} is damaged: {e}") from None
 
 
 def difference(a: Preprocessor, b: Preprocessor) -> str:

@@ -14,8 +14,7 @@ from before that step); likelihood (the reconstruction term's name) and is_log_l
 (column -> MSE), with loss.recon == "bce" also recon/bce and recon/bce_per_feature; pca/mse,
 pca/mse_per_feature and ae_over_pca (PCA with latent_dim components fitted on the run's
 training split; pca/note instead when that split cannot be rebuilt, or with a null ae_over_pca
-when PCA is exact);
-code/mean_activation, code/l1_per_row, code/near_zero_fraction, code/near_zero_threshold,
+when PCA is exact); code/mean_activation, code/l1_per_row, code/near_zero_fraction, code/near_zero_threshold,
 code/unit_mean, code/unit_std, code/dead_units, code/dead_unit_count;
 for a VAE vae/recon, vae/kl, vae/kl_per_dim, vae/active_units, vae/active_var, the aggregate
 posterior's KL decomposition (vae/total_correlation, vae/mutual_info, vae/dim_kl over the first
@@ -363,6 +362,10 @@ def evaluate_run(
     if iw_samples is not None:
         passes.check_iw_samples(iw_samples)
     tm = trained.load(workdir, which)  # a directory that is no run: said first
+    if iw_samples is not None and not tm.is_vae:
+        raise UserError(f"--iw_samples={iw_samples}: k of a VAE's bound; {workdir!r} is an AE.")
+    if npz_key and not data_path.lower().endswith(".npz"):
+        raise UserError(f"--npz_key={npz_key!r} is an array of an .npz --data; got {data_path!r}.")
     out = workdir_lib.evaluation_dir(
         workdir, data_path, which, iw_samples=iw_samples, seed=seed, npz_key=npz_key, epoch=tm.epoch
     )
