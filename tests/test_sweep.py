@@ -393,6 +393,23 @@ def _fake_sweep(
     (root / "sweep.json").write_text(json.dumps({"num_runs": len(runs), "runs": entries}))
 
 
+def test_a_finished_run_without_its_eval_json_is_named(tmp_path, caplog):
+    """One run's eval.json deleted: its cell's n says so, and a warning names the run and the
+    command that writes it anew; runs that all lack one (eval.at_end off) are no news."""
+    runs = [({"lr": 0.1, "train.seed": s}, "done", {"eval/mse": 0.1}) for s in range(3)]
+    _fake_sweep(tmp_path, runs, evals=[{"recon/mse": 0.1}] * 3)
+    (tmp_path / "runs" / "run1" / "eval.json").unlink()
+    caplog.set_level("WARNING")
+    report.write_report(str(tmp_path), ["recon/mse"])
+    assert "1 finished run(s) have no eval.json" in caplog.text
+    assert "runs/run1; `ae-jax evaluate --workdir=RUN` writes it" in caplog.text
+    caplog.clear()
+    for i in (0, 2):
+        (tmp_path / "runs" / f"run{i}" / "eval.json").unlink()
+    report.write_report(str(tmp_path), ["eval/mse"])
+    assert "have no eval.json" not in caplog.text
+
+
 def test_equal_values_have_a_standard_deviation_of_zero(tmp_path):
     """Three seeds' identical PCA baseline: sd 0, not np.std's 8.5e-18 of float residue."""
     runs = [({"lr": 0.1, "train.seed": s}, "done", {"pca/mse": 0.1}) for s in range(3)]

@@ -69,7 +69,7 @@ def collect(workdir: str) -> tuple[list[dict], int, int]:
         _note_unlisted(workdir, entries)
     else:
         entries = _subdir_runs(workdir)
-    rows, failed = [], 0
+    rows, failed, lacking = [], 0, []
     for e in entries:
         run_dir = os.path.join(workdir, e["workdir"])
         summary = workdir_lib.finished_summary(run_dir)
@@ -100,6 +100,15 @@ def collect(workdir: str) -> tuple[list[dict], int, int]:
                 "l1_weight": config.get("loss.l1_weight", 0.0),
                 "config": config,
             }
+        )
+        if not os.path.exists(os.path.join(run_dir, workdir_lib.EVAL)):
+            lacking.append(run_dir)
+    if lacking and len(lacking) < len(rows):  # some runs have their evaluation, these not
+        logging.warning(
+            "%d finished run(s) have no eval.json, so their evaluation numbers are left out of "
+            "the report: %s; `ae-jax evaluate --workdir=RUN` writes it",
+            len(lacking),
+            ", ".join(lacking[:5]) + (", ..." if len(lacking) > 5 else ""),
         )
     return rows, len(entries), failed
 
