@@ -279,6 +279,8 @@ class Preprocessor:
                     columns=list(self.input_columns),
                     values=[data.values[i] for i in given_at],
                 )
+            if (missing or extra) and not data.named:  # an array: its columns have no names
+                raise UserError(f"{trained}; {data.source} has {len(given)} columns, by position")
             if missing or extra:
                 parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
                     [f"extra {', '.join(map(repr, extra))}"] if extra else []
