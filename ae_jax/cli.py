@@ -147,6 +147,27 @@ def _load_config_file(value: str):
     return config
 
 
+def _unknown_flag(name: str) -> str:
+    """The refusal of a flag this command does not take: its own flags, the nearest first."""
+    by_module = flags.FLAGS.flags_by_module_dict()
+    own = sorted(
+        {
+            f.name
+            for m, fs in by_module.items()
+            if m.startswith(("ae_jax", "experiments"))
+            for f in fs
+        }
+        | {f.name for f in by_module.get(sys.argv[0], [])}
+    )
+    own = sorted(own + ["helpconfig"]) if "config" in own else own  # read by parse_flags
+    close = difflib.get_close_matches(name, own, n=1, cutoff=0.5)
+    hint = f"; did you mean --{close[0]}?" if close else ""
+    return (
+        f"--{name}: this command takes no such flag{hint} (its flags: "
+        f"{', '.join('--' + f for f in own)}; --helpfull lists absl's too)."
+    )
+
+
 def _nearest(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     return f"; did you mean --config.{close[0]}?" if close else ""
@@ -207,6 +228,9 @@ def parse_flags(argv: list[str]) -> list[str]:
                     f"{type(current).__name__} like the config's value "
                     f"{current!r} ({first[m.end() :]})."
                 ) from None
+            unknown = re.search(r"Unknown command line flag '([\w.-]+)'", first)
+            if unknown:
+                raise UserError(_unknown_flag(unknown.group(1))) from None
             raise UserError(f"{first.rstrip('.')}. Pass --helpfull to list the flags.") from None
         for a in unset:
             _unset(flags.FLAGS.config, a[len("--config.") :].split("=", 1)[0])
