@@ -76,7 +76,8 @@ def finished_summary(workdir: str) -> dict | None:
     summary = read_json(
         path,
         "the run's summary",
-        "delete it: the same command then resumes from the newest checkpoint and writes it again",
+        "delete it: the run's training command then resumes from the newest checkpoint and "
+        "writes it again",
     )
     return summary if summary.get("status") in FINISHED else None
 

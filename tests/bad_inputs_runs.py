@@ -138,10 +138,7 @@ CASES = [
         "unsetting a required field",
         lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.train.epochs=none"),
     ),
-    (
-        "a misspelt flag",
-        lambda d: cli(d, SEED, f"--workdir={d}/w", "--helpconfg"),
-    ),
+    ("a misspelt flag", lambda d: cli(d, SEED, f"--workdir={d}/w", "--helpconfg")),
     (
         "an unknown flag",
         lambda d: cli(d, f"--workdir={d}/w", "--bogus", module="experiments.evaluate"),
