@@ -164,10 +164,21 @@ def read_history(workdir: str, last_epoch: int) -> list[dict]:
     return [r for r in rows if r.get("epoch", 0) <= last_epoch]
 
 
+def kind_of(directory: str) -> str:
+    """'run' (config.json beside preprocessor.json, both written when a run starts), 'sweep'
+    (sweep.json beside runs/) or '' for any other directory (a project folder may well hold a
+    config.json or a sweep.json of its own)."""
+    has = lambda name: os.path.exists(os.path.join(directory, name))  # noqa: E731
+    if has(CONFIG) and has(PREPROCESSOR):
+        return "run"
+    return "sweep" if has(SWEEP) and os.path.isdir(os.path.join(directory, "runs")) else ""
+
+
 def check_kind(path: str, kind: str) -> None:
     """Refuses to make a run ('run') or a sweep ('sweep') in `path` when it is, or lies inside,
     a directory of another kind: a run written into a sweep's folder or into another run's
-    checkpoints/ mixes their files (reports and evaluations then pick up strays)."""
+    checkpoints/ mixes their files (reports and evaluations then pick up strays). A sweep's
+    runs lie inside it (DIR/runs/NAME): only a run's directory refuses runs inside it."""
     if not path:
         raise UserError(f"--workdir is empty; expected the directory of the {kind}.")
     full = os.path.realpath(os.path.expanduser(path))
@@ -175,22 +186,19 @@ def check_kind(path: str, kind: str) -> None:
         raise UserError(
             f"--workdir {path!r} is a file; expected a directory (new or the {kind}'s)."
         )
-    other = SWEEP if kind == "run" else CONFIG
-    if os.path.exists(os.path.join(full, other)):
-        what = "a sweep's directory (sweep.json)" if kind == "run" else "a run's (config.json)"
+    found = kind_of(full)
+    if found and found != kind:
         raise UserError(
-            f"--workdir {path!r} is {what}; expected a new directory or the {kind}'s own (a "
-            "sweep's runs are in DIR/runs/NAME)."
+            f"--workdir {path!r} is a {found}'s directory; expected a new directory or the "
+            f"{kind}'s own (a sweep's runs are in DIR/runs/NAME)."
         )
     up = os.path.dirname(full)
     while up != os.path.dirname(up):
-        if os.path.exists(os.path.join(up, CONFIG)) or (
-            kind == "sweep" and os.path.exists(os.path.join(up, SWEEP))
-        ):
+        inside = kind_of(up)
+        if inside == "run" or (inside == "sweep" and kind == "sweep"):
             raise UserError(
-                f"--workdir {path!r} lies inside {up!r}, a "
-                f"{'run' if os.path.exists(os.path.join(up, CONFIG)) else 'sweep'}'s directory; "
-                f"expected a {kind} directory of its own, outside it."
+                f"--workdir {path!r} lies inside {up!r}, a {inside}'s directory; expected a "
+                f"{kind} directory of its own, outside it."
             )
         up = os.path.dirname(up)
 

@@ -15,6 +15,7 @@ import pytest
 
 from ae_jax import experiment
 from ae_jax import sweeps as sweep
+from ae_jax import workdir as workdir_lib
 from ae_jax.commands import sweep as sweep_command
 from ae_jax.configs import seed_sparse
 from ae_jax.configs.ablations import seed_study
@@ -144,18 +145,24 @@ def test_an_invalid_value_in_any_entry_or_a_wrong_directory_is_refused_before_an
     )
     assert "training" not in err and not (tmp_path / "w").exists()
     # A run's directory, or one inside a run, is no sweep's; nor is a sweep's a run's.
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "config.json").write_text("{}")
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    for name in ("config.json", "preprocessor.json"):  # what a run writes when it starts
+        (tmp_path / "run" / name).write_text("{}")
     for where in ("run", "run/checkpoints"):
-        with pytest.raises(UserError, match=r"a run's|inside .*a run's directory"):
+        with pytest.raises(UserError, match=r"is a run's directory|inside .*a run's directory"):
             sweep.run_sweep(seed_sparse.get_config(), [{}], str(tmp_path / where))
-    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "runs").mkdir(parents=True)
     (tmp_path / "sw" / "sweep.json").write_text("{}")
-    with pytest.raises(UserError, match=r"is a sweep's directory \(sweep.json\)"):
+    with pytest.raises(UserError, match=r"is a sweep's directory; expected a new directory"):
         experiment.train_and_evaluate(seed_sparse.get_config(), str(tmp_path / "sw"))
     with pytest.raises(UserError, match=r"--max_models=0; expected a positive number"):
         sweep.run_sweep(seed_sparse.get_config(), [{}], str(tmp_path / "new"), max_models=0)
-    assert not (tmp_path / "new").exists() and os.listdir(tmp_path / "run") == ["config.json"]
+    assert not (tmp_path / "new").exists() and not (tmp_path / "run" / "runs").exists()
+    # A project folder's own config.json makes it no run: runs and sweeps go inside it.
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "config.json").write_text('{"editor": "vim"}')
+    for kind in ("run", "sweep"):
+        workdir_lib.check_kind(str(tmp_path / "project" / "studies" / "a"), kind)
 
 
 def test_failing_and_diverging_runs_are_recorded_and_others_finish(tmp_path):
