@@ -419,6 +419,13 @@ def test_encode_writes_npy_and_csv(shop_run, tmp_path):
     assert copy.read_bytes() == rows
     encode_cli.encode_file(shop_run, str(copy), str(tmp_path / "codes.npy"), overwrite=True)
     np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), codes)
+    # Replaced in place: its permissions kept, a link's target written, no temporary left.
+    os.chmod(tmp_path / "codes.npy", 0o600)
+    os.symlink(tmp_path / "codes.npy", tmp_path / "link.npy")
+    encode_cli.encode_file(shop_run, str(copy), str(tmp_path / "link.npy"), overwrite=True)
+    assert os.path.islink(tmp_path / "link.npy")
+    assert os.stat(tmp_path / "codes.npy").st_mode & 0o777 == 0o600
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr[-2000:]
     assert "wrote 300 codes of size 3" in stdout

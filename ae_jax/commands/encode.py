@@ -86,7 +86,11 @@ def encode_file(
             workdir,
             model.diverged_step,
         )
-    if workdir_lib.finished_summary(workdir) is None:
+    try:
+        finished = workdir_lib.finished_summary(workdir) is not None
+    except UserError:  # a damaged summary.json: the codes do not need it
+        finished = False
+    if not finished:
         logging.warning(
             "%s has not finished training (stopped, or training now): these codes are of its "
             "epoch-%d checkpoint",
@@ -116,22 +120,38 @@ def encode_file(
             "the array to encode with --npz_key=NAME."
         ) from None
     codes = model.encode(table).astype(np.float32)
+    target = os.path.realpath(output_path)  # a link is followed: its target gets the codes
     tmp = ""
     try:
-        fd, tmp = tempfile.mkstemp(suffix=ext, dir=os.path.dirname(os.path.abspath(output_path)))
+        folder, name = os.path.split(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as f:
             if ext == ".npy":
                 np.save(f, codes)
             else:
                 header = ",".join(f"z{j}" for j in range(codes.shape[1]))
                 np.savetxt(f, codes, delimiter=",", header=header, comments="", fmt="%.9g")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output_path)
+        os.chmod(tmp, _mode(target))
+        os.replace(tmp, target)
     except OSError as e:
+        raise UserError(f"--output {output_path!r} cannot be written: {e.strerror}.") from None
+    finally:  # a failed or interrupted write leaves no temporary file
         if tmp and os.path.exists(tmp):
             os.remove(tmp)
-        raise UserError(f"--output {output_path!r} cannot be written: {e.strerror}.") from None
     return codes
+
+
+def _mode(path: str) -> int:
+    """The replaced file's permissions, or a new file's under the user's umask."""
+    if os.path.exists(path):
+        return os.stat(path).st_mode & 0o7777
+    try:  # read, not set: setting it would race other threads' files (Linux)
+        with open("/proc/self/status") as f:
+            umask = int(next(x for x in f if x.startswith("Umask:")).split()[1], 8)
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
 
 
 def define_flags() -> None:
