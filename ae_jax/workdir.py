@@ -181,7 +181,7 @@ def check_kind(path: str, kind: str) -> None:
     runs lie inside it (DIR/runs/NAME): only a run's directory refuses runs inside it."""
     if not path:
         raise UserError(f"--workdir is empty; expected the directory of the {kind}.")
-    full = os.path.realpath(os.path.expanduser(path))
+    full = os.path.realpath(path)  # as training uses it: a quoted '~' is no home folder
     if os.path.exists(full) and not os.path.isdir(full):
         raise UserError(
             f"--workdir {path!r} is a file; expected a directory (new or the {kind}'s)."
@@ -195,7 +195,10 @@ def check_kind(path: str, kind: str) -> None:
     up = os.path.dirname(full)
     while up != os.path.dirname(up):
         inside = kind_of(up)
-        if inside == "run" or (inside == "sweep" and kind == "sweep"):
+        in_runs = full.startswith(os.path.join(up, "runs") + os.sep) or full == os.path.join(
+            up, "runs"
+        )
+        if inside == "run" or (inside == "sweep" and kind == "sweep" and in_runs):
             raise UserError(
                 f"--workdir {path!r} lies inside {up!r}, a {inside}'s directory; expected a "
                 f"{kind} directory of its own, outside it."

@@ -735,6 +735,11 @@ def test_report_of_runs_trained_together(tmp_path, caplog):
     (d / "report_metrics.json").write_text(json.dumps({"metrics": ["foo/bar", "eval/mse"]}))
     assert report.write_report(str(d))["metrics"] == ["eval/mse"]
     assert "no finished run has" not in caplog.text
+    # None of the config's there (VAE metrics of an AE sweep): the defaults, said.
+    (d / "report_metrics.json").write_text(json.dumps({"metrics": ["vae/kl"]}))
+    assert "eval/mse" in report.write_report(str(d))["metrics"]
+    assert "no finished run has the config's REPORT_METRICS ['vae/kl']" in caplog.text
+    caplog.clear()
     # Past 40 metrics the list ends in "..."; an absent metric's last part finds its stored name.
     caplog.clear()
     have = {"vae/bce_iwae_bound", *(f"m/{i:02d}" for i in range(45))}
