@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import threading
+import traceback
 from typing import NoReturn
 
 import ml_collections
@@ -124,7 +125,7 @@ def _load_config_file(value: str):
         spec.loader.exec_module(module)
     except Exception as e:  # noqa: BLE001 - the user's file: say where it broke.
         raise UserError(
-            f"--config={value}: the config file raised {type(e).__name__}: {e}"
+            f"--config={value}: the config file raised {type(e).__name__}: {e}{_where(e)}"
         ) from None
     get = getattr(module, "get_config", None)
     if get is None:
@@ -138,13 +139,37 @@ def _load_config_file(value: str):
     try:
         config = get(arg) if arg else get()
     except Exception as e:  # noqa: BLE001 - the user's function: say what it raised.
-        raise UserError(f"--config={value}: get_config() raised {type(e).__name__}: {e}") from None
+        raise UserError(
+            f"--config={value}: get_config() raised {type(e).__name__}: {e}{_where(e)}"
+        ) from None
     if not isinstance(config, ml_collections.ConfigDict):
         raise UserError(
             f"--config={value}: get_config() returned a {type(config).__name__}; expected an "
             "ml_collections.ConfigDict (start from ae_jax.default_config())."
         )
     return config
+
+
+def _joined(argv: list[str]) -> list[str]:
+    """argv with absl's '--config FILE' written '--config=FILE', as the checks read it."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--config" and i + 1 < len(argv):
+            out.append(f"--config={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def _where(e: Exception) -> str:
+    """' at FILE:LINE (code)' of the innermost frame of `e` (the user's config, mostly)."""
+    frames = traceback.extract_tb(e.__traceback__)
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" at {f.filename}:{f.lineno} ({(f.line or '').strip()})"
 
 
 def _unknown_flag(name: str) -> str:
@@ -185,6 +210,7 @@ def parse_flags(argv: list[str]) -> list[str]:
     """
     with cli_errors():
         config_value, unset, rest = None, [], []
+        argv = _joined(argv)
         for a in argv:
             if a.startswith("--config="):
                 config_value = resolve_config(a.split("=", 1)[1])

@@ -139,7 +139,8 @@ def test_none_on_the_command_line_is_a_text_fields_value_and_unsets_an_optional_
             sys.executable,
             "-m",
             "experiments.main",
-            "--config=seed_simple",
+            "--config",  # absl's spaced form, read as --config=seed_simple
+            "seed_simple",
             f"--workdir={tmp_path / 'run'}",
             "--config.data.name=digits",
             "--config.train.epochs=1",
