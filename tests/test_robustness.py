@@ -144,6 +144,15 @@ def test_unreadable_newest_checkpoint_falls_back_and_resumes_bit_for_bit(tmp_pat
         UserError, match=rf"checkpoints/{epoch} cannot be read .*rerun the training"
     ):
         ae_jax.load(str(tmp_path / "damaged"))
+
+    # A file it may not read is not damage: no advice to set a good checkpoint aside.
+    def denied(self, epoch):
+        raise PermissionError(13, "Permission denied")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Checkpointer, "restore_raw", denied)
+        with pytest.raises(UserError, match=r"cannot be read: \[Errno 13\] Permission denied$"):
+            ae_jax.load(str(tmp_path / "whole"))
     caplog.set_level("WARNING")
     (s,) = _train(_config(), tmp_path / "damaged")
     assert "cannot be read" in caplog.text and s["resumed_from_epoch"] == epoch - 1

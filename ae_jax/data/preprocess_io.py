@@ -77,8 +77,8 @@ def load_preprocessor(path: str) -> Preprocessor:
             d = json.load(f)
     except FileNotFoundError:
         raise UserError(
-            f"no preprocessor file {path!r}: the run was stopped before its training began "
-            "(it is written then); rerun its training command"
+            f"no preprocessor file {path!r} (a run stopped before its training began has none "
+            "yet: rerun its training command)"
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"preprocessor file {path!r} is not valid JSON ({e})") from None

@@ -16,6 +16,7 @@ DPI = 150  # paper-ready
 
 
 Y_TICKS = 4  # a value axis's most tick intervals
+Y_STEPS = [1, 2, 2.5, 5, 10]  # its tick steps (times a power of ten): no steps of 0.15 or 0.8
 
 
 def few_ticks(ax, log_y: bool = False) -> None:
@@ -28,7 +29,7 @@ def few_ticks(ax, log_y: bool = False) -> None:
         ax.yaxis.set_major_locator(ticker.LogLocator(numticks=5))
         ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     else:
-        ax.yaxis.set_major_locator(ticker.MaxNLocator(Y_TICKS))
+        ax.yaxis.set_major_locator(ticker.MaxNLocator(Y_TICKS, steps=Y_STEPS))
 
 
 def figure(figsize, nrows: int = 1, ncols: int = 1, layout: Literal["constrained"] | None = None):
@@ -183,7 +184,7 @@ def value_ticks(
     A `nonnegative` quantity (a KL, an L1) gets no axis below 0."""
     from matplotlib import ticker
 
-    locator = ticker.MaxNLocator(Y_TICKS)
+    locator = ticker.MaxNLocator(Y_TICKS, steps=Y_STEPS)
     ticks = np.asarray(locator.tick_values(lo, hi), float)
     a, b = snapped(locator, lo, hi)
     if nonnegative and a < 0:

@@ -183,6 +183,8 @@ class Checkpointer:
                 return epoch, self.restore_raw(epoch)
             except Exception as e:  # noqa: BLE001 - orbax raises many types
                 self.manager.reload()
+                if isinstance(e, PermissionError):  # readable by someone else: not damage
+                    raise UserError(f"{self.directory}/{epoch} cannot be read: {e}") from None
                 if self.current(which) == epoch:  # nothing moved: a real failure
                     raise DamagedCheckpoint(f"{self.directory}/{epoch}", e) from None
                 time.sleep(0.05 * attempt)  # the writer's next save and deletion
