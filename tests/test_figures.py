@@ -539,3 +539,26 @@ def test_a_wide_table_draws_its_worst_reconstructed_features_only():
     assert title.endswith("; the 60 of 100 worst reconstructed")
     small = figures.plan("/tmp/x", _inputs())
     assert [j.args[0] for j in small if j.method == "per_feature_bars"] == [["a", "b", "c"]]
+
+
+def test_a_numeric_colour_with_missing_values_keeps_its_scale_and_every_row(tmp_path, monkeypatch):
+    """NaN among a numeric colour column made the colour limits NaN (every point one colour,
+    a bar from -0.1 to 0.1) and dropped those rows; now the bar spans the finite values, the
+    missing rows are drawn grey and the bar's label says so."""
+    from ae_jax.evaluation import canvas
+
+    saved = []
+    save = canvas.save
+    monkeypatch.setattr(canvas, "save", lambda t, *a, **k: (saved.append(t.fig), save(t, *a, **k)))
+    rng = np.random.default_rng(0)
+    labels = rng.uniform(10, 90, 50)
+    labels[:7] = np.nan
+    Renderer().codes_2d(
+        str(tmp_path / "c.png"), rng.normal(size=(50, 2)), ["a", "b"], labels, "t", 20, "price"
+    )
+    ax, bar = saved[-1].axes
+    (points,) = ax.collections
+    assert points.get_clim() == (np.nanmin(labels), np.nanmax(labels))
+    assert len(points.get_offsets()) == 50
+    np.testing.assert_allclose(points.cmap.get_bad()[:3], 0.6)  # a missing value's point: grey
+    assert bar.get_ylabel() == "price (grey: missing)"

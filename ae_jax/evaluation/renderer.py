@@ -128,7 +128,7 @@ class Renderer:
         colour_name: str = "label",
     ) -> None:
         """Scatter of 2-D points coloured by `labels` (named `colour_name`): categories get a
-        legend, numbers a colour bar."""
+        legend, numbers a colour bar (a missing number, NaN, a grey point, and the bar says so)."""
         labels = None if labels is None else np.asarray(labels)
         values = () if labels is None else tuple(np.unique(labels).tolist())
         continuous = (
@@ -139,6 +139,8 @@ class Renderer:
         groups = (
             () if labels is None or continuous else tuple(sorted(values, key=rest.__contains__))
         )
+        if continuous and np.isnan(labels.astype(float)).any():  # drawn grey, and said
+            colour_name = f"{colour_name} (grey: missing)"
 
         def build():
             from matplotlib import colormaps
@@ -152,7 +154,8 @@ class Renderer:
             if labels is None:
                 sets = [ax.scatter([], [], **kw)]
             elif continuous:
-                sets = [ax.scatter([0.0], [0.0], c=[0.0], cmap="viridis", **kw)]
+                bad = colormaps["viridis"].with_extremes(bad="0.6")
+                sets = [ax.scatter([0.0], [0.0], c=[0.0], cmap=bad, plotnonfinite=True, **kw)]
                 extra.append(fig.colorbar(sets[0], ax=ax, label=colour_name).ax)
             else:
                 cmap = colormaps["tab10" if len(groups) <= 10 else "tab20"]
@@ -188,12 +191,11 @@ class Renderer:
         elif continuous:
             sets[0].set_offsets(points)
             sets[0].set_array(labels.astype(float))
-            sets[0].set_clim(float(labels.min()), float(labels.max()))
+            sets[0].set_clim(float(np.nanmin(labels)), float(np.nanmax(labels)))
         else:
             for collection, v in zip(sets, groups, strict=True):
                 collection.set_offsets(points[labels == v])
-        x = canvas.limits(points[:, 0].min(), points[:, 0].max())
-        y = canvas.limits(points[:, 1].min(), points[:, 1].max())
+        x, y = (canvas.limits(points[:, j].min(), points[:, j].max()) for j in (0, 1))
         ax.set_xlim(*canvas.snapped(ax.xaxis.get_major_locator(), *x))
         ax.set_ylim(*canvas.snapped(ax.yaxis.get_major_locator(), *y))
         ax.set_title(title, fontsize=_FONT + 1)
