@@ -562,3 +562,11 @@ def test_a_numeric_colour_with_missing_values_keeps_its_scale_and_every_row(tmp_
     assert len(points.get_offsets()) == 50
     np.testing.assert_allclose(points.cmap.get_bad()[:3], 0.6)  # a missing value's point: grey
     assert bar.get_ylabel() == "price (grey: missing)"
+    # Few values (a legend): the NaN rows are their own grey "(missing)" group, none left out.
+    grades = labels.round(-1)  # 10, 20, ..., 90 and NaN
+    Renderer().codes_2d(
+        str(tmp_path / "g.png"), rng.normal(size=(50, 2)), ["a", "b"], grades, "t", 20, "grade"
+    )
+    ax = saved[-1].axes[0]
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 50
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "(missing)"

@@ -19,6 +19,13 @@ Y_TICKS = 4  # a value axis's most tick intervals
 Y_STEPS = [1, 2, 2.5, 5, 10]  # its tick steps (times a power of ten): no steps of 0.15 or 0.8
 
 
+def label_text(v) -> str:
+    """A label value as a legend names it: 3, not 3.0; a missing number (NaN) '(missing)'."""
+    if isinstance(v, float):
+        return "(missing)" if v != v else f"{v:g}"
+    return str(v)
+
+
 def few_ticks(ax, log_y: bool = False) -> None:
     """At most ~5 labelled ticks per axis, no minor labels: tick labels are most of the cost of
     drawing a small figure, and a paper figure needs few."""

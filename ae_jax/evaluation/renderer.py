@@ -159,10 +159,9 @@ class Renderer:
                 extra.append(fig.colorbar(sets[0], ax=ax, label=colour_name).ax)
             else:
                 cmap = colormaps["tab10" if len(groups) <= 10 else "tab20"]
-                name = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731 - 3, not 3.0
-                colour = lambda i, v: "0.6" if v in rest else cmap(i)  # noqa: E731 - "other": grey
+                colour = lambda i, v: "0.6" if v in rest or v != v else cmap(i)  # noqa: E731 - grey
                 sets = [
-                    ax.scatter([], [], color=colour(i, v), label=name(v), **kw)
+                    ax.scatter([], [], color=colour(i, v), label=canvas.label_text(v), **kw)
                     for i, v in enumerate(groups)
                 ]
                 legend = ax.legend(
@@ -194,7 +193,7 @@ class Renderer:
             sets[0].set_clim(float(np.nanmin(labels)), float(np.nanmax(labels)))
         else:
             for collection, v in zip(sets, groups, strict=True):
-                collection.set_offsets(points[labels == v])
+                collection.set_offsets(points[np.isnan(labels) if v != v else labels == v])
         x, y = (canvas.limits(points[:, j].min(), points[:, j].max()) for j in (0, 1))
         ax.set_xlim(*canvas.snapped(ax.xaxis.get_major_locator(), *x))
         ax.set_ylim(*canvas.snapped(ax.yaxis.get_major_locator(), *y))
