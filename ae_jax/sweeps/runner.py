@@ -141,14 +141,20 @@ def _mark_failed(run: Run, error: str) -> None:
     logging.error("run %d (%s) failed: %s", run.index, run.name, error)
 
 
-def plan(base, runs: list[Run], max_models: int = 256) -> tuple[list[list[Run]], dict]:
+def plan(
+    base, runs: list[Run], max_models: int = 256, valid: dict | None = None
+) -> tuple[list[list[Run]], dict]:
     """Groups runs by static config into chunks of at most `max_models`.
 
-    Runs whose overrides are invalid are marked failed here and left out. Returns
+    Runs whose overrides are invalid are marked failed here and left out (`valid`: configs by
+    run index already built and validated, as `run_sweep` does before any run). Returns
     (chunks, configs by run index).
     """
     configs = {}
     for run in runs:
+        if valid is not None and run.index in valid:
+            configs[run.index] = valid[run.index]
+            continue
         try:
             c = overrides_lib.apply_overrides(base, run.overrides)
             config_lib.validate(c)
@@ -165,7 +171,11 @@ def plan(base, runs: list[Run], max_models: int = 256) -> tuple[list[list[Run]],
 
 
 def train_runs(
-    base, runs: list[Run], max_models: int = 256, progress: Callable[[], object] | None = None
+    base,
+    runs: list[Run],
+    max_models: int = 256,
+    progress: Callable[[], object] | None = None,
+    valid: dict | None = None,
 ) -> None:
     """Trains `runs` in this process: claims each, groups by static config, trains groups.
 
@@ -173,9 +183,9 @@ def train_runs(
     training fail is marked failed (DIR/runs/<name>/failed.json) and the rest go on.
     Groups with equal shapes reuse compiled programs through JAX's compilation cache.
     `progress` is called after each group's summaries are written (the sweep rebuilds
-    sweep.json then, so it tells how far a long sweep is).
+    sweep.json then, so it tells how far a long sweep is). `valid`: as for `plan`.
     """
-    chunks, configs = plan(base, runs, max_models)
+    chunks, configs = plan(base, runs, max_models, valid)
     with _figure_writer(configs.values()) as writer:
         shared = _Shared({}, ProgramCache(), writer)
         for chunk in chunks:
@@ -198,12 +208,15 @@ def _ray_chunk(base, chunk: list[Run]) -> int:
     return len(chunk)
 
 
-def check_unchanged(base, runs: list[Run], workdir: str) -> None:
-    """Refuses a rerun of a sweep whose runs would now train another config (before any work)."""
+def check_unchanged(base, runs: list[Run], workdir: str, valid: dict | None = None) -> None:
+    """Refuses a rerun of a sweep whose runs would now train another config (before any work);
+    `valid`: as for `plan`."""
     drift = []
     for run in runs:
         try:
-            config = overrides_lib.apply_overrides(base, run.overrides)
+            config = (valid or {}).get(run.index) or overrides_lib.apply_overrides(
+                base, run.overrides
+            )
         except UserError:
             continue  # plan() records it as a failed run
         changes, extends = workdir_lib.config_changes(run.workdir, config)
@@ -251,14 +264,16 @@ def run_sweep(
     config_lib.check_known(base)  # a misspelt field of the base: refused once, not per run
     runs = expand(overrides, workdir)
     overrides_lib.check_fields(base, [r.overrides for r in runs])  # ... and of any entry
-    for r in runs:  # ... and a value no config may have, before any run trains
+    valid = {}  # ... and a value no config may have, before any run trains
+    for r in runs:
         try:
-            config_lib.validate(overrides_lib.apply_overrides(base, r.overrides))
+            valid[r.index] = overrides_lib.apply_overrides(base, r.overrides)
+            config_lib.validate(valid[r.index])
         except UserError as e:
             raise UserError(f"sweep entry {r.index} ({r.name}): {e}") from None
     i, n = shard
     mine = [r for r in runs if r.index % n == i]
-    check_unchanged(base, mine, workdir)
+    check_unchanged(base, mine, workdir, valid)
     write_status(workdir, runs)
     if report_metrics:
         workdir_lib.write_json(
@@ -266,7 +281,7 @@ def run_sweep(
         )
     logging.info("sweep: %d runs, shard %d/%d takes %d", len(runs), i, n, len(mine))
     if launcher == "local":
-        train_runs(base, mine, max_models, progress=lambda: write_status(workdir, runs))
+        train_runs(base, mine, max_models, lambda: write_status(workdir, runs), valid)
     else:
         _run_with_ray(base, mine, max_models, ray_address, ray_cpus, ray_gpus, workdir, runs)
     status = write_status(workdir, runs)
