@@ -27,7 +27,7 @@ from ae_jax import runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import load_dataset
 from ae_jax.errors import UserError
-from ae_jax.evaluation import evaluate, figure_data
+from ae_jax.evaluation import eval_data, evaluate, figure_data
 from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation.figure_writer import FigureWriter
 from ae_jax.models import model_from_config
@@ -282,7 +282,7 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
                 stop.signum, "while evaluating", on, "training is finished and saved"
             )
 
-    data = evaluate.dataset_eval_data(ds, cfg)
+    data = eval_data.dataset_eval_data(ds, cfg)
     configs = [r.config for r in runs]
     results = None
     t0 = time.perf_counter()

@@ -227,6 +227,12 @@ def test_missing_impute_train_statistics_and_round_trip(tmp_path, info_logs):
     assert full[3, 0] == np.float32(p.fill["num"])
     assert full[5, 1] == p.categories["cat"].index(p.fill["cat"])
     assert "column 'num': 2 missing value(s) filled" in info_logs.text
+    # Which cells were filled, per split (the per-column evaluation passes over them).
+    holes = {(3, 0), (7, 0), (5, 1), (9, 2), (11, 3)}
+    for rows_, imputed in ((ds.train_indices, ds.imputed_train), (ds.val_indices, ds.imputed_val)):
+        assert {(int(rows_[r]), j) for r, j in zip(*np.nonzero(imputed))} == {
+            h for h in holes if h[0] in set(rows_)
+        }
     # Saved and loaded, the fill values transform a new file alike.
     q = preprocess_io.from_dict(json.loads(json.dumps(preprocess_io.to_dict(p))))
     assert q.fill == p.fill and q.missing == "impute"
@@ -244,6 +250,8 @@ def test_missing_impute_train_statistics_and_round_trip(tmp_path, info_logs):
             np.float32,
         ),
     )
+    _, imputed = q.transform_imputed(data.read_table(new))
+    assert imputed.tolist() == [[True] * 4, [False] * 4]
 
 
 def test_na_values_are_configurable(tmp_path):

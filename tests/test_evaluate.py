@@ -23,7 +23,7 @@ from ae_jax.commands import evaluate as evaluate_cli
 from ae_jax.config import default_config
 from ae_jax.configs import seed_simple, seed_vae
 from ae_jax.errors import UserError
-from ae_jax.evaluation import evaluate, figure_data, passes, statistics
+from ae_jax.evaluation import eval_data, evaluate, figure_data, passes, statistics
 from ae_jax.evaluation import figures as eval_plots
 from ae_jax.evaluation.renderer import Renderer
 from ae_jax.training.checkpoint import Checkpointer
@@ -190,7 +190,7 @@ def test_iwae_bound_does_not_depend_on_rows_per_batch(vae_run):
     """Each row draws its samples from its own number, so batching changes no number (a
     config may pick its rows per batch for memory and speed: conv_vae_digits uses 8)."""
     tm = ae_jax.load(vae_run)
-    x = evaluate.evaluation_data(tm).x[:45]  # 45 rows: 8 and 16 leave a padded last batch
+    x = eval_data.evaluation_data(tm).x[:45]  # 45 rows: 8 and 16 leave a padded last batch
     args = (jax.random.PRNGKey(5), tm.config.loss.recon, tm.config.loss.obs_std)
     per = {
         r: passes.iwae_bound(tm.model, tm.params, x, 20, *args, rows_per_batch=r)
@@ -202,7 +202,7 @@ def test_iwae_bound_does_not_depend_on_rows_per_batch(vae_run):
 
 def test_iwae_k1_is_the_elbo_and_the_bound_grows_with_k(vae_run):
     tm = ae_jax.load(vae_run)
-    x = evaluate.evaluation_data(tm).x
+    x = eval_data.evaluation_data(tm).x
     args = (tm.config.loss.recon, tm.config.loss.obs_std)
     iw1, elbo = [], []
     for seed in range(6):
@@ -239,9 +239,9 @@ def test_eval_json_of_a_vae(vae_run):
     assert {"codes_2d.png", "latent_manifold.png", "reconstructions.png"} <= figures
     # The same model on tabular features: a traversal heatmap and per-feature bars instead.
     tm = ae_jax.load(vae_run)
-    data = evaluate.evaluation_data(tm)
+    data = eval_data.evaluation_data(tm)
     metrics, arrays = evaluate.evaluate_model(tm, data, iw_samples=1)
-    tabular = evaluate.EvalData(data.x, None, data.x_train, data.columns, None, "test")
+    tabular = eval_data.EvalData(data.x, None, data.x_train, data.columns, None, "test")
     params = jax.tree.map(lambda a: np.asarray(a)[None], tm.params)
     inputs = figure_data.figure_inputs(
         tm.model, params, tabular, [tm.config], [(metrics, arrays)], [None], tm.epoch
@@ -259,7 +259,7 @@ def test_sample_titles_say_what_the_decoder_outputs(vae_run):
     """A continuous Bernoulli's decoder outputs λ, not the distribution's mean: the samples'
     title says so, where other likelihoods' titles say "decoded means"."""
     tm = ae_jax.load(vae_run)
-    data = evaluate.evaluation_data(tm)
+    data = eval_data.evaluation_data(tm)
     params = jax.tree.map(lambda a: np.asarray(a)[None], tm.params)
     titles = {}
     for recon in ("bce", "cbernoulli"):
@@ -354,7 +354,7 @@ def test_deep_autoencoder_beats_pca(tmp_path):
 
 def test_codes_equal_load_encode_and_mse_equals_the_training_log(shop_run):
     tm = ae_jax.load(shop_run)
-    data = evaluate.evaluation_data(tm)
+    data = eval_data.evaluation_data(tm)
     metrics, arrays = evaluate.evaluate_model(tm, data)
     ds = data_lib.load_dataset(tm.config.data)
     table = data_lib.read_table(tm.config.data.path)
@@ -634,3 +634,41 @@ def test_flags_that_do_not_apply_are_refused_not_ignored(shop_run, tmp_path):
     shutil.copytree(shop_run, tmp_path / "early", ignore=shutil.ignore_patterns("preproc*"))
     with pytest.raises(UserError, match=r"stopped before its training began .*rerun its training"):
         ae_jax.load(str(tmp_path / "early"))
+
+
+def test_eval_json_per_column_results_pass_over_imputed_cells(tmp_path):
+    """With data.missing='impute', eval.json counts the filled cells (imputed_cells, and per
+    column imputed_rows) and its per-column results are those of the observed cells: training's
+    evaluation and `evaluate --data` of the same file alike."""
+    path = write_purchase_csv(tmp_path / "shop.csv", n=200)
+    lines = open(path).read().splitlines()
+    for i in range(1, 200, 7):  # every 7th row: an empty duration, every 14th a month too
+        cells = lines[i].split(",")
+        cells[1] = ""
+        if i % 14 == 1:
+            cells[10] = "NA"
+        lines[i] = ",".join(cells)
+    open(path, "w").write("\n".join(lines) + "\n")
+    c = seed_simple.get_config()
+    c.data.path, c.data.missing, c.data.categorical = path, "impute", "onehot"
+    c.train.epochs, c.train.figures = 1, False
+    run = str(tmp_path / "run")
+    experiment.train_and_evaluate(c, run)
+    ev = json.load(open(os.path.join(run, "eval.json")))
+    ds = data_lib.load_dataset(c.data)
+    assert ds.imputed_val is not None and ds.imputed_val.sum() > 0
+    assert ev["imputed_cells"] == int(ds.imputed_val.sum())
+    per = ev["recon/per_column"]
+    names = list(ds.preprocessor.input_columns)
+    for j, name in enumerate(names):
+        assert per[name].get("imputed_rows", 0) == int(ds.imputed_val[:, j].sum()), name
+    # The observed cells' error, computed here from the model's reconstruction.
+    tm = ae_jax.load(run)
+    recon = tm.decode(tm.encode_features(ds.val))
+    j = names.index("Administrative_Duration")
+    k = ds.preprocessor.columns.index("Administrative_Duration")
+    keep = ~ds.imputed_val[:, j]
+    assert per[names[j]]["mse"] == pytest.approx(np.mean((recon[keep, k] - ds.val[keep, k]) ** 2))
+    every = evaluate.evaluate_workdir(run, data_path=path, figures=False)
+    assert every["imputed_cells"] == 29 + 15  # 29 durations, 15 months
+    assert every["recon/per_column"]["Month"]["imputed_rows"] == 15

@@ -17,7 +17,7 @@ from ae_jax import data as data_lib
 from ae_jax import experiment
 from ae_jax.configs import seed_vae
 from ae_jax.errors import UserError
-from ae_jax.evaluation import evaluate, figure_data, passes
+from ae_jax.evaluation import eval_data, evaluate, figure_data, passes
 from ae_jax.models import heads as heads_lib
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import losses
@@ -240,7 +240,7 @@ def test_bernoulli_on_grey_digits_is_no_log_likelihood(tmp_path):
 def test_continuous_bernoulli_iwae_rises_with_k(tmp_path):
     _digits_vae(tmp_path, False, "cbernoulli")
     tm = ae_jax.load(str(tmp_path / "run"))
-    x = evaluate.evaluation_data(tm).x[:100]
+    x = eval_data.evaluation_data(tm).x[:100]
     key = jax.random.PRNGKey(0)
     bounds = {
         k: float(np.mean(passes.iwae_bound(tm.model, tm.params, x, k, key, "cbernoulli", 1.0)))
@@ -285,7 +285,7 @@ def test_the_pca_baseline_of_a_dynamically_binarised_run_fits_binary_pixels():
     )
     c = seed_vae.get_config()
     c.loss.recon = "bce"
-    d = evaluate.dataset_eval_data(fake, c)
+    d = eval_data.dataset_eval_data(fake, c)
     assert set(np.unique(d.x_train)) <= {0.0, 1.0}  # PCA fitted on what the model trained on
     assert 0.3 < d.x_train.mean() < 0.7  # Bernoulli(p) draws of grey values around 0.5
 
@@ -311,11 +311,41 @@ def test_baseline_accuracy_is_the_training_mode_scored_on_the_evaluated_rows():
     assert [cols[c]["baseline_accuracy"] for c in "cbo"] == [0.25, 0.25, 0.5]
 
 
+def test_per_column_metrics_pass_over_imputed_cells():
+    """A cell filled with the training mean or mode (data.missing='impute') is no data to
+    reconstruct: each column's metrics, and its baseline, count its observed cells only."""
+    from ae_jax.evaluation import statistics
+
+    layout = [("n", "numeric", 0, 1), ("c", "categorical", 1, 2), ("b", "boolean", 3, 1)]
+    val = np.array([[0.0, 1, 0, 1], [1.0, 0, 1, 0], [0.5, 1, 0, 1], [0.5, 1, 0, 1]])
+    out = np.array([[0.1, 1, 0, 1], [0.7, 0, 1, 0], [0.5, 0, 1, 0], [0.9, 0, 1, 0]])
+    # The last two rows' cells were filled (training mean 0.5, mode category 0, mode true).
+    imputed = np.array([[0, 0, 0], [0, 0, 0], [1, 1, 1], [1, 1, 1]], bool)
+    train = np.array([[0.0, 1, 0, 1], [1.0, 1, 0, 1], [0.5, 0, 1, 0], [0.5, 0, 1, 0]])
+    imputed_train = np.array([[0, 0, 0], [0, 0, 0], [1, 1, 1], [1, 1, 1]], bool)
+    scale = np.array([10.0, 1, 1, 1])
+    cols, summary = statistics.per_column(
+        layout, val, out, train, np.zeros(4), scale, imputed, imputed_train
+    )
+    assert cols["n"]["mse"] == pytest.approx((0.1**2 + 0.3**2) / 2)
+    assert cols["n"]["rmse_original"] == pytest.approx(10 * np.sqrt((0.1**2 + 0.3**2) / 2))
+    assert cols["c"]["accuracy"] == cols["b"]["accuracy"] == 1.0  # the wrong rows were filled
+    # Observed training rows: category 0 once, 1 once (a tie: the first); true once, false once.
+    assert cols["c"]["baseline_accuracy"] == cols["b"]["baseline_accuracy"] == 0.5
+    assert [cols[k]["imputed_rows"] for k in "ncb"] == [2, 2, 2]
+    assert summary == {"recon/numeric_mse": cols["n"]["mse"], "recon/categorical_accuracy": 1.0}
+    # A column with no observed row gets no metric.
+    imputed[:, 0] = True
+    cols, summary = statistics.per_column(layout, val, out, train, np.zeros(4), scale, imputed)
+    assert cols["n"] == {"kind": "numeric", "imputed_rows": 4}
+    assert "recon/numeric_mse" not in summary
+
+
 def test_figures_leave_out_unused_unseen_category_slots(mixed_runs):
     """The one-hot slot for categories unseen in training, when no validation row has one, is
     no column of the per-feature bars, traversal or samples (it drew 'Month=<unseen>' bars)."""
     tm = ae_jax.load(str(mixed_runs / "run"))
-    data = evaluate.evaluation_data(tm)
+    data = eval_data.evaluation_data(tm)
     unseen = [j for j, c in enumerate(data.columns) if c.endswith("=<unseen>")]
     assert unseen and not data.x[:, unseen].any()  # the table's validation rows use none
     params = jax.tree.map(lambda a: np.asarray(a)[None], tm.params)

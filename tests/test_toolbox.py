@@ -20,7 +20,7 @@ from ae_jax import data as data_lib
 from ae_jax import experiment
 from ae_jax.commands import encode as encode_cli
 from ae_jax.configs import seed_sparse
-from ae_jax.evaluation import evaluate, export, figure_data
+from ae_jax.evaluation import eval_data, evaluate, export, figure_data
 from ae_jax.sweeps import overrides as multi
 from ae_jax.sweeps import report, runner
 from tests.conftest import write_purchase_csv
@@ -372,7 +372,7 @@ def test_codes_coloured_by_a_table_column_in_its_own_values(tmp_path):
     c = seed_sparse.get_config()
     c.data.path, c.data.categorical, c.train.epochs = path, "onehot", 2
     ds = data_lib.load_dataset(c.data)
-    ev = evaluate.dataset_eval_data(ds, c)
+    ev = eval_data.dataset_eval_data(ds, c)
     raw = {row["Revenue"] for row in csv.DictReader(open(path))}
     assert set(figure_data.column_values(ev, "Revenue")) <= {"true", "false"} and raw
     months = figure_data.column_values(ev, "Month")

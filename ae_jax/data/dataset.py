@@ -19,6 +19,9 @@ class Dataset:
     `preprocessor.transform(read_table(path).take(train_indices))` reproduces `train`. For the
     image sets of `ae_jax.data.images` they are rows of the train and test files.
 
+    `imputed_train` / `imputed_val`: which cells of each split's input columns were missing and
+    imputed (data.missing='impute'), (N, input columns) bool; None when none was.
+
     `dynamic_binarize` asks the training loop to replace each batch by Bernoulli samples of its
     pixels (`image_data.binarize`) with a fresh key per step.
     """
@@ -34,6 +37,8 @@ class Dataset:
     train_indices: np.ndarray | None = None
     val_indices: np.ndarray | None = None
     dynamic_binarize: bool = False
+    imputed_train: np.ndarray | None = None
+    imputed_val: np.ndarray | None = None
 
     @property
     def num_features(self) -> int:

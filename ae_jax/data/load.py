@@ -195,7 +195,7 @@ def _pixels(
     if all(isinstance(v, np.ndarray) and v.dtype == np.uint8 for v in features.values):
         x = np.stack(features.values, axis=1)
     else:
-        p, encoded = Preprocessor.fit_encoding(
+        p, encoded, _ = Preprocessor.fit_encoding(
             features, train_idx, "ordinal", "none", label, **options
         )
         fill = p.fill
@@ -343,6 +343,7 @@ def load_dataset(cfg: Any) -> Dataset:
     rows = table.row_index if table.row_index is not None else np.arange(table.num_rows)
     source, pixel_max = table.source, table.pixel_max
     del table  # the raw columns live on in `features` until they are encoded
+    imputed = None  # which cells of a table were missing and imputed
     if pixel_max or image_shape:
         p, x = _pixels(
             features,
@@ -358,7 +359,7 @@ def load_dataset(cfg: Any) -> Dataset:
         del features
         train, val = images.scale_pixels(p, x[train_pos]), images.scale_pixels(p, x[val_pos])
     else:
-        p, encoded = Preprocessor.fit_encoding(
+        p, encoded, imputed = Preprocessor.fit_encoding(
             features, train_pos, categorical, scaling, kept_label, **options
         )
         del features  # the raw text: no longer needed, and as large as the file
@@ -382,4 +383,6 @@ def load_dataset(cfg: Any) -> Dataset:
         labels_val=None if labels is None else labels[val_pos],
         train_indices=rows[train_pos],
         val_indices=rows[val_pos],
+        imputed_train=None if imputed is None else imputed[train_pos],
+        imputed_val=None if imputed is None else imputed[val_pos],
     )

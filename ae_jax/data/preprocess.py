@@ -36,16 +36,6 @@ def check_choice(field: str, value: Any, valid: Sequence[str]) -> None:
         )
 
 
-def _infer_kind(
-    table: Table, name: str, col, missing: np.ndarray | None = None, thousands: str = ""
-) -> tuple[str, list[str] | None]:
-    """Picks "numeric", "boolean" or "categorical" (with its sorted vocabulary) for a column."""
-    column = Cells(col, thousands)
-    return col_lib.infer_kind(
-        table, name, column, column.missing(NA_VALUES) if missing is None else missing
-    )
-
-
 def _size(nbytes: float) -> str:
     for unit, factor in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if nbytes >= factor:
@@ -155,7 +145,7 @@ class Preprocessor:
         **options: Any,
     ) -> tuple[Preprocessor, np.ndarray]:
         """`fit_encoding`, then the scaling statistics of the train rows."""
-        p, encoded = cls.fit_encoding(
+        p, encoded, _ = cls.fit_encoding(
             table, train_rows, categorical, scaling, label_column, **options
         )
         p.fit_scaling(encoded, np.asarray(train_rows), table.source)
@@ -174,9 +164,10 @@ class Preprocessor:
         missing: str = "error",
         thousands: str = "",
         max_categories: int = 1000,
-    ) -> tuple[Preprocessor, np.ndarray]:
+    ) -> tuple[Preprocessor, np.ndarray, np.ndarray | None]:
         """Infers the column kinds, fits imputation on `train_rows` (missing="impute"), and
-        returns the unscaled `Preprocessor` with the (N, num_features) float64 encoding."""
+        returns the unscaled `Preprocessor`, the (N, num_features) float64 encoding and which
+        cells were imputed (see `_encode`)."""
         check_choice("data.categorical", categorical, CATEGORICAL)
         check_choice("data.scaling", scaling, SCALING)
         check_choice("data.missing", missing, MISSING)
@@ -208,7 +199,7 @@ class Preprocessor:
         )
         p._check_width(table, max_categories)
         rows = np.asarray(train_rows) if missing == "impute" else None
-        return p, p._encode(table, masks, rows, columns)
+        return p, *p._encode(table, masks, rows, columns)
 
     def _check_width(self, table: Table, max_categories: int) -> None:
         if self.categorical != "onehot":
@@ -310,13 +301,14 @@ class Preprocessor:
         masks: list[np.ndarray] | None = None,
         impute_rows: np.ndarray | None = None,
         columns: list[Cells] | None = None,
-    ) -> np.ndarray:
-        """(N, num_features) float64. Fitting passes the missing-value `masks` and `columns`
-        it already has, and `impute_rows` to fit `fill` on (data.missing='impute')."""
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(N, num_features) float64, and which cells were missing and imputed ((N, input
+        columns) bool; None when none was). Fitting passes the missing-value `masks` and
+        `columns` it already has, and `impute_rows` to fit `fill` on (data.missing='impute')."""
         # Column-major: each column's pages are touched only when it is written, while the
         # parsed numbers it replaces are freed (peak memory of large files).
         out = np.empty((table.num_rows, self.num_features), order="F")
-        j, fitting = 0, masks is not None
+        j, fitting, imputed = 0, masks is not None, None
         for i, (name, col, kind) in enumerate(
             zip(table.columns, table.values, self.kinds, strict=True)
         ):
@@ -336,6 +328,9 @@ class Preprocessor:
                 )
             if count:
                 col_lib.log_imputed(table.source, name, kind, count, self.fill[name], not fitting)
+                if imputed is None:
+                    imputed = np.zeros((table.num_rows, len(table.columns)), bool)
+                imputed[:, i] = mask
                 fill = self.fill[name]
                 if kind == "categorical":
                     assert vocab is not None  # a categorical column has its vocabulary
@@ -350,7 +345,7 @@ class Preprocessor:
             else:
                 out[:, j] = x
                 j += 1
-        return out
+        return out, imputed
 
     def scale_encoded(
         self, encoded: np.ndarray, source: str = "", column: int | None = None
@@ -383,11 +378,16 @@ class Preprocessor:
         Returns:
             (N, num_features) float32.
         """
+        return self.transform_imputed(data)[0]
+
+    def transform_imputed(self, data) -> tuple[np.ndarray, np.ndarray | None]:
+        """`transform`, and which cells of `data` were missing and imputed with `fill`: (N,
+        len(input_columns)) bool, or None when none was."""
         table = self._as_table(data)
-        encoded = self._encode(table)
+        encoded, imputed = self._encode(table)
         if self.pixel_max:
             scaling_lib.check_pixels(encoded, self.pixel_max, self.columns, table)
-        return self.scale_encoded(encoded, table.source)
+        return self.scale_encoded(encoded, table.source), imputed
 
     def inverse_scale(self, x: np.ndarray) -> np.ndarray:
         """Undoes the scaling only (the result is in encoded space), for (..., D) arrays."""

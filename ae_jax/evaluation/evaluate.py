@@ -9,7 +9,9 @@ figures (`workdir.evaluation_dir`: the run's own, or `workdir/evaluations/NAME/`
 the dict and where it wrote them (`evaluate_workdir`: the dict).
 
 Keys: n_val, epoch, which, data, figures, diverged_step (a diverged run's: its parameters are
-from before that step); likelihood (the reconstruction term's name) and is_log_likelihood
+from before that step), imputed_cells (with data.missing='impute': how many cells of these rows
+were filled in; the per-column metrics pass over them, recon/mse and pca/mse, of the matrix the
+model reads, do not); likelihood (the reconstruction term's name) and is_log_likelihood
 (whether it is a normalised log-density of these rows); recon/mse, recon/mse_per_feature
 (column -> MSE), with loss.recon == "bce" also recon/bce and recon/bce_per_feature; pca/mse,
 pca/mse_per_feature and ae_over_pca (PCA with latent_dim components fitted on the run's
@@ -26,11 +28,10 @@ Conventions are those of training (see `losses.py`): per-example terms are summe
 (or latent dimensions) and averaged over rows, in nats for likelihoods; only `recon/mse` (and
 `pca/mse`) is the per-element mean, so it equals the training log's `eval/mse`.
 
-Jitted passes (batched over models): `passes.py`; numpy statistics: `statistics.py`.
+Jitted passes (batched over models): `passes.py`; numpy statistics: `statistics.py`; the rows
+it reads: `eval_data.py`.
 """
 
-import dataclasses
-import math
 import os
 
 import jax
@@ -39,153 +40,13 @@ import numpy as np
 from ae_jax import data as data_lib
 from ae_jax import models
 from ae_jax import workdir as workdir_lib
-from ae_jax.data import images
 from ae_jax.errors import UserError
 from ae_jax.evaluation import bounds, figure_data, passes, statistics, trained
 from ae_jax.evaluation import figures as figures_lib
-from ae_jax.training import group, startup, writers
+from ae_jax.evaluation.eval_data import EvalData, evaluation_data
+from ae_jax.training import writers
 
 EVAL_FILE = workdir_lib.EVAL
-
-
-@dataclasses.dataclass
-class EvalData:
-    """The rows an evaluation reads.
-
-    Attributes:
-        x: (N, D) float32 features (encoded and scaled like the training data).
-        labels: (N,) labels for plot colours, or None.
-        x_train: (M, D) the run's training split, for the PCA baseline, or None.
-        columns: the D feature names.
-        image_shape: per-row image shape when the features are an image's pixels, else None.
-        source: how eval.json names the rows.
-        note: why `x_train` is None, if it is.
-    """
-
-    x: np.ndarray
-    labels: np.ndarray | None
-    x_train: np.ndarray | None
-    columns: list[str]
-    image_shape: tuple[int, ...] | None
-    source: str
-    note: str = ""
-    layout: tuple | None = None  # the table's columns (Preprocessor.layout()), for per-column
-    offset: np.ndarray | None = None  # ... and its scaling, for values in the column's units
-    scale: np.ndarray | None = None
-    categories: dict | None = None  # categorical columns' category names, in code order
-
-
-# ---- data ----------------------------------------------------------------------------------
-
-
-def _run_dataset(tm: trained.TrainedModel) -> data_lib.Dataset:
-    """The run's own data, split and preprocessed again; refuses data that changed since."""
-    source = tm.config.data.path or f"bundled data set {tm.config.data.name!r}"
-    try:
-        ds = group.as_trained(tm.config, data_lib.load_dataset(tm.config.data))
-    except UserError as e:
-        raise UserError(
-            f"cannot rebuild the validation split of {tm.workdir!r} from its data "
-            f"({source}): {e}. Pass --data=FILE to evaluate on rows of another file "
-            "with the run's saved preprocessing."
-        ) from None
-    change = startup.data_change(ds, tm.preprocessor, tm.dataset_info)
-    if change:
-        raise UserError(
-            f"the data of {tm.workdir!r} ({source}) changed since training: {change}, so the "
-            "validation split cannot be rebuilt. Pass --data=FILE to evaluate on a file "
-            "transformed with the saved preprocessing."
-        )
-    return ds
-
-
-def dataset_eval_data(ds: data_lib.Dataset, config) -> EvalData:
-    """What a run's own data set is evaluated on: its validation split as training saw it
-    (`group.as_trained`: values outside [0, 1] clipped under a Bernoulli likelihood), and for
-    the PCA baseline the training split as the model saw it (dynamically binarised runs: one
-    Bernoulli draw)."""
-    shape = (
-        ds.image_shape if ds.image_shape and math.prod(ds.image_shape) == ds.num_features else None
-    )
-    x = group.as_trained(config, ds).val  # a no-op on a data set already as trained
-    x_train = ds.train
-    if ds.dynamic_binarize:
-        x_train = np.asarray(
-            images.binarize(x_train, jax.random.PRNGKey(config.data.split_seed + 1))
-        )
-    p = ds.preprocessor
-    return EvalData(
-        x,
-        ds.labels_val,
-        x_train,
-        list(ds.columns),
-        shape,
-        f"validation split of {ds.name}",
-        layout=p.layout(),
-        offset=p.offset,
-        scale=p.scale,
-        categories=p.categories,
-    )
-
-
-def evaluation_data(
-    tm: trained.TrainedModel,
-    data_path: str = "",
-    dataset: data_lib.Dataset | None = None,
-    npz_key: str = "",
-) -> EvalData:
-    """The validation split of the run (no `data_path`), or every row of `data_path` (its
-    array `npz_key` for an .npz; "": the run's data.npz_key).
-
-    A file's rows go through the SAVED preprocessor (its column mismatches raise UserError).
-    The PCA baseline always fits the run's training split; with `data_path` it is skipped
-    (and `note` says why) if that split cannot be rebuilt.
-    """
-    shape = tm.dataset_info.get("image_shape")
-    shape = tuple(shape) if shape and math.prod(shape) == tm.num_features else None
-    columns = list(tm.preprocessor.columns)
-    if not data_path:
-        ds = dataset if dataset is not None else _run_dataset(tm)
-        return dataset_eval_data(ds, tm.config)
-    c = tm.config.data
-    table = data_lib.read_table(
-        data_path,
-        npz_key or c.npz_key,
-        label_column=c.label_column,
-        field="--data",
-        delimiter=c.delimiter,
-        key_field="data.npz_key" if c.npz_key and not npz_key else "--npz_key",
-    )
-    x = tm.preprocessor.transform(table)
-    if c.binarize == "dynamic":  # as the validation split: one Bernoulli draw of each pixel
-        x = np.asarray(images.binarize(x, jax.random.PRNGKey(c.split_seed)))
-    if tm.config.loss.recon in group.UNIT_INTERVAL:
-        x = group.clip_unit(x, f"--data {data_path!r}")
-    label = c.label_column or table.default_label
-    # The same conversion as training, so label colours match the training plots.
-    na = tuple(c.na_values)
-    labels = data_lib.as_labels(table.column(label), na) if label in table.columns else None
-    try:
-        x_train, note = dataset_eval_data(_run_dataset(tm), tm.config).x_train, ""
-    except UserError as e:
-        x_train, note = None, f"no PCA baseline: {e}"
-    p = tm.preprocessor
-    return EvalData(
-        x,
-        labels,
-        x_train,
-        columns,
-        shape,
-        data_path,
-        note,
-        layout=p.layout(),
-        offset=p.offset,
-        scale=p.scale,
-        categories=p.categories,
-    )
-
-
-# ---- the evaluation ------------------------------------------------------------------------
 
 
 def _per_feature(columns: list[str], values: np.ndarray) -> dict[str, float]:
@@ -256,6 +117,7 @@ def evaluate_group(
             "epoch": int(epoch),
             "data": data.source,
             **label,
+            **({} if data.imputed is None else {"imputed_cells": int(data.imputed.sum())}),
             "recon/mse": float(np.mean(per)),
             "recon/mse_per_feature": _per_feature(data.columns, per),
         }
@@ -276,7 +138,14 @@ def evaluate_group(
             m["pca/note"] = data.note
         if data.layout is not None and data.image_shape is None:
             cols, summary = statistics.per_column(
-                data.layout, data.x, one["out"], data.x_train, data.offset, data.scale
+                data.layout,
+                data.x,
+                one["out"],
+                data.x_train,
+                data.offset,
+                data.scale,
+                data.imputed,
+                data.imputed_train,
             )
             m["recon/per_column"] = cols
             m.update(summary)

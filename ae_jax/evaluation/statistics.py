@@ -128,8 +128,16 @@ def per_column(
     x_train: np.ndarray | None,
     offset: np.ndarray | None,
     scale: np.ndarray | None,
+    imputed: np.ndarray | None = None,
+    imputed_train: np.ndarray | None = None,
 ) -> tuple[dict, dict]:
     """Reconstruction per input column of a table, by its kind (`Preprocessor.layout()`).
+
+    Every metric counts the column's observed cells only: `imputed` / `imputed_train` ((N,
+    input columns) bool, or None) mark the cells of `x` / `x_train` that were missing and filled
+    with the training split's mean or mode (data.missing='impute'), which are no data to
+    reconstruct (and a baseline predicting the mode would score on each). Such a column also
+    gets "imputed_rows" (how many were passed over); one with no observed row, no metric.
 
     numeric: "mse" and "mae" (scaled units), "rmse_original" (the column's own units, through
     the inverse scaling). categorical (a one-hot block, or an ordinal code) and boolean:
@@ -147,8 +155,7 @@ def per_column(
     x, out = np.asarray(x, np.float64), np.asarray(out, np.float64)
     train = None if x_train is None else np.asarray(x_train, np.float64)
     cols, numeric_mse, accuracies = {}, [], []
-    for name, kind, start, width in layout:
-        t, o = x[:, start : start + width], out[:, start : start + width]
+    for i, (name, kind, start, width) in enumerate(layout):
         m: dict = {
             "kind": "numeric"
             if kind == "numeric"
@@ -156,6 +163,14 @@ def per_column(
             if kind == "boolean"
             else "categorical"
         }
+        rows = slice(None) if imputed is None else ~imputed[:, i]
+        t, o = x[rows, start : start + width], out[rows, start : start + width]
+        if imputed is not None and imputed[:, i].any():
+            m["imputed_rows"] = int(imputed[:, i].sum())
+        col_train = train if train is None or imputed_train is None else train[~imputed_train[:, i]]
+        cols[name] = m
+        if not len(t):
+            continue
         if kind == "numeric":
             assert scale is not None  # numeric and ordinal columns need the scaling
             err = o[:, 0] - t[:, 0]
@@ -171,8 +186,10 @@ def per_column(
             m["accuracy"] = float(
                 np.mean(np.rint(o[:, 0] * sc + off) == np.rint(t[:, 0] * sc + off))
             )
-            if train is not None:
-                codes, counts = np.unique(np.rint(train[:, start] * sc + off), return_counts=True)
+            if col_train is not None:
+                codes, counts = np.unique(
+                    np.rint(col_train[:, start] * sc + off), return_counts=True
+                )
                 mode = codes[np.argmax(counts)]
                 m["baseline_accuracy"] = float(np.mean(np.rint(t[:, 0] * sc + off) == mode))
         elif kind == "boolean":
@@ -181,8 +198,8 @@ def per_column(
                 accuracy=float(np.mean((p > 0.5) == truth)),
                 cross_entropy=float(-np.mean(np.where(truth, np.log(p), np.log1p(-p)))),
             )
-            if train is not None:
-                mode = bool(np.mean(train[:, start] > 0.5) >= 0.5)  # a tie: true
+            if col_train is not None:
+                mode = bool(np.mean(col_train[:, start] > 0.5) >= 0.5)  # a tie: true
                 m["baseline_accuracy"] = float(np.mean(truth == mode))
         else:
             truth = np.argmax(t, axis=1)
@@ -192,14 +209,13 @@ def per_column(
                 accuracy=float(np.mean(np.argmax(o, axis=1) == truth)),
                 cross_entropy=float(-np.mean(np.log(p[np.arange(len(p)), truth]))),
             )
-            if train is not None:
+            if col_train is not None:
                 counts = np.bincount(
-                    np.argmax(train[:, start : start + width], axis=1), minlength=width
+                    np.argmax(col_train[:, start : start + width], axis=1), minlength=width
                 )
                 m["baseline_accuracy"] = float(np.mean(truth == np.argmax(counts)))
         if "accuracy" in m:
             accuracies.append(m["accuracy"])
-        cols[name] = m
     summary = {}
     if numeric_mse:
         summary["recon/numeric_mse"] = float(np.mean(numeric_mse))
