@@ -23,6 +23,7 @@ _PUBLIC = {
     "default_config": "ae_jax.config",
     "validate": "ae_jax.config",
     "UserError": "ae_jax.errors",
+    "Interrupted": "ae_jax.training.signals",
     "TrainedModel": "ae_jax.evaluation.trained",
     "load": "ae_jax.evaluation.trained",
     "VAE": "ae_jax.models",

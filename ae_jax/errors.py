@@ -2,8 +2,11 @@
 
 Entry points run under `ae_jax.cli.cli_errors()`: a `UserError` prints as one paragraph
 after `error: `, with no traceback, and exits with status 2; the message must say what is
-wrong (field, file, column, row, value) and what is expected instead.
+wrong (field, file, column, row, value) and what is expected instead. `storage_error` tells a
+full, read-only or forbidden disk from other failures (it becomes such a message).
 """
+
+import errno
 
 
 class UserError(ValueError):
@@ -12,3 +15,32 @@ class UserError(ValueError):
     def __init__(self, message: str):
         # Fold whitespace so multi-line f-strings print as one paragraph.
         super().__init__(" ".join(str(message).split()))
+
+
+_STORAGE = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+}
+
+
+def storage_error(e: BaseException | None) -> str | None:
+    """What a full, read-only or forbidden disk looks like in `e` or its causes (orbax wraps
+    them in ValueErrors with the errno's text), or None for any other error."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _STORAGE:
+            return f"{_STORAGE[e.errno]}: {e.filename or ''}".rstrip(": ")
+        text = str(e)
+        for marker, why in (
+            ("No space left on device", _STORAGE[errno.ENOSPC]),
+            ("RESOURCE_EXHAUSTED", _STORAGE[errno.ENOSPC]),
+            ("Read-only file system", _STORAGE[errno.EROFS]),
+            ("Disk quota exceeded", _STORAGE[errno.EDQUOT]),
+        ):
+            if marker in text:
+                return why
+        e = e.__cause__ or e.__context__
+    return None

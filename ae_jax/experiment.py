@@ -11,7 +11,6 @@ resumes from its final checkpoint, trains no epoch, and evaluates).
 
 import contextlib
 import copy
-import errno
 import functools
 import os
 import time
@@ -26,7 +25,7 @@ from ae_jax import config as config_lib
 from ae_jax import runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import load_dataset
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, storage_error
 from ae_jax.evaluation import eval_data, evaluate, figure_data
 from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation.figure_writer import FigureWriter
@@ -43,6 +42,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[
     `workdir/seed=S` for S = seed .. seed + K - 1.
     """
     config_lib.validate(config)
+    workdir = workdir_lib.as_path(workdir)
     k = config.train.num_models
     if k == 1:
         return train_group([config], [workdir])
@@ -159,6 +159,13 @@ def train_group(
 def _check_workdirs(configs: list, workdirs: list[str]) -> None:
     """One distinct workdir per config, before any work: two runs in one directory wrote over
     each other's checkpoints (orbax tracebacks), and unequal lists failed inside zip()."""
+    if not isinstance(configs, list | tuple) or not isinstance(workdirs, list | tuple):
+        raise UserError(
+            f"train_group: expected a list of configs and a list of workdirs, one per config; "
+            f"got a {type(configs).__name__} and a {type(workdirs).__name__}."
+        )
+    for i, w in enumerate(workdirs):
+        workdir_lib.as_path(w, f"train_group: workdirs[{i}]")
     if len(configs) != len(workdirs) or not configs:
         raise UserError(
             f"train_group: got {len(configs)} config(s) and {len(workdirs)} workdir(s); "
@@ -174,35 +181,6 @@ def _check_workdirs(configs: list, workdirs: list[str]) -> None:
                 "same directory; each run needs a workdir of its own (two runs in one would "
                 "overwrite each other's checkpoints)."
             )
-
-
-_STORAGE = {
-    errno.ENOSPC: "no space left on device",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EROFS: "read-only file system",
-    errno.EACCES: "permission denied",
-}
-
-
-def storage_error(e: BaseException | None) -> str | None:
-    """What a full, read-only or forbidden disk looks like in `e` or its causes (orbax wraps
-    them in ValueErrors with the errno's text), or None for any other error."""
-    seen = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, OSError) and e.errno in _STORAGE:
-            return f"{_STORAGE[e.errno]}: {e.filename or ''}".rstrip(": ")
-        text = str(e)
-        for marker, why in (
-            ("No space left on device", _STORAGE[errno.ENOSPC]),
-            ("RESOURCE_EXHAUSTED", _STORAGE[errno.ENOSPC]),
-            ("Read-only file system", _STORAGE[errno.EROFS]),
-            ("Disk quota exceeded", _STORAGE[errno.EDQUOT]),
-        ):
-            if marker in text:
-                return why
-        e = e.__cause__ or e.__context__
-    return None
 
 
 def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter) -> list[dict]:

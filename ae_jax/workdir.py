@@ -369,3 +369,16 @@ def check_config(workdir: str, config) -> bool:
             "workdir was changed."
         )
     return False
+
+
+def as_path(value, what: str = "workdir") -> str:
+    """A directory argument of the Python API as a path string: a str or os.PathLike; refuses
+    anything else (an int, None, bytes) and "" (the current directory, by accident)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value:
+        raise UserError(
+            f"{what}: expected a directory path, a non-empty str or os.PathLike; got {value!r} "
+            f"({type(value).__name__})."
+        )
+    return value

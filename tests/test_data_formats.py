@@ -230,7 +230,7 @@ def test_missing_impute_train_statistics_and_round_trip(tmp_path, info_logs):
     # Which cells were filled, per split (the per-column evaluation passes over them).
     holes = {(3, 0), (7, 0), (5, 1), (9, 2), (11, 3)}
     for rows_, imputed in ((ds.train_indices, ds.imputed_train), (ds.val_indices, ds.imputed_val)):
-        assert {(int(rows_[r]), j) for r, j in zip(*np.nonzero(imputed))} == {
+        assert {(int(rows_[r]), j) for r, j in zip(*np.nonzero(imputed), strict=True)} == {
             h for h in holes if h[0] in set(rows_)
         }
     # Saved and loaded, the fill values transform a new file alike.

@@ -244,8 +244,14 @@ def test_interrupted_message_has_the_resume_hint():
     e = Interrupted(signal.SIGTERM, "while evaluating", "training is finished and saved")
     assert str(e) == (
         "stopped by SIGTERM while evaluating; training is finished and saved: run "
-        "the same command again to resume."
+        "the same command (or Python call) again to resume."
     )
+    # A script looping over configs with `except Exception` around each call stops too.
+    with pytest.raises(ae_jax.Interrupted):
+        try:
+            raise e
+        except Exception:  # noqa: BLE001 - what such a loop does
+            pass
 
 
 # ---- epochs in chunks ----

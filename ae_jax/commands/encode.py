@@ -13,12 +13,11 @@ import os
 import tempfile
 
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 import ae_jax
 from ae_jax import cli
 from ae_jax import data as data_lib
-from ae_jax import workdir as workdir_lib
 from ae_jax.cli import cli_errors
 from ae_jax.errors import UserError
 
@@ -79,24 +78,6 @@ def encode_file(
             f"--npz_key={npz_key!r} names an array of an .npz --input; {input_path!r} is none."
         )
     model = ae_jax.load(workdir, which)
-    if model.diverged_step is not None:
-        logging.warning(
-            "%s diverged (non-finite loss or gradient at step %d): these codes are of its "
-            "parameters from before that step",
-            workdir,
-            model.diverged_step,
-        )
-    try:
-        finished = workdir_lib.finished_summary(workdir) is not None
-    except UserError:  # a damaged summary.json: the codes do not need it
-        finished = False
-    if not finished:
-        logging.warning(
-            "%s has not finished training (stopped, or training now): these codes are of its "
-            "epoch-%d checkpoint",
-            workdir,
-            model.epoch,
-        )
     c = model.config.data
     npz = os.path.splitext(input_path)[1].lower() == ".npz"
     # Labels are ignored unless kept as a feature: an .npz's label array is not looked for,

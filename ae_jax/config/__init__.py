@@ -23,9 +23,16 @@ from ae_jax.config.schema import (
     default_config,
     flatten_config,
 )
-from ae_jax.config.validate import check_known, parse_activations, parse_loggers, validate
+from ae_jax.config.validate import (
+    check_is_config,
+    check_known,
+    parse_activations,
+    parse_loggers,
+    validate,
+)
 
 __all__ = [
+    "check_is_config",
     "check_known",
     "ACTIVATION_NAMES",
     "ARCHS",

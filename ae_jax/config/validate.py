@@ -128,8 +128,21 @@ def check_known(config: ml_collections.ConfigDict) -> None:
                 )
 
 
+def check_is_config(config) -> None:
+    """Refuses anything but a ConfigDict where the Python API takes a config (a dict or None
+    failed deep inside with an AttributeError)."""
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise UserError(
+            f"config: expected an ml_collections.ConfigDict, as ae_jax.default_config() or a "
+            f"config module's get_config() returns; got {type(config).__name__} {config!r:.80}"
+            + (" (a dict: ConfigDict(d) makes one)" if isinstance(config, dict) else "")
+            + "."
+        )
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises `UserError` for the first invalid field; returns None when all are valid."""
+    check_is_config(config)
     for section in ("data", "model", "loss", "optim", "train", "eval"):
         if section not in config:
             raise UserError(f"config: missing section {section!r}; start from default_config().")

@@ -40,6 +40,13 @@ def quote_names(names: Sequence[Any], limit: int = 30) -> str:
     return f"[{shown}{more}]"
 
 
+def size_text(nbytes: float) -> str:
+    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= factor:
+            return f"{nbytes / factor:.1f} {unit}"
+    return f"{nbytes:.0f} bytes"
+
+
 def is_arrow(col: Any) -> bool:
     return isinstance(col, pa.Array | pa.ChunkedArray)
 

@@ -20,7 +20,7 @@ import numpy as np
 from ae_jax.data import cells
 from ae_jax.data import columns as col_lib
 from ae_jax.data import scaling as scaling_lib
-from ae_jax.data.cells import NA_VALUES, THOUSANDS, Cells, quote_names
+from ae_jax.data.cells import NA_VALUES, THOUSANDS, Cells, quote_names, size_text
 from ae_jax.data.columns import MISSING
 from ae_jax.data.tables import CATEGORICAL, SCALING, Table
 from ae_jax.errors import UserError
@@ -34,13 +34,6 @@ def check_choice(field: str, value: Any, valid: Sequence[str]) -> None:
         raise UserError(
             f"{field} {value!r} is not supported; expected one of {', '.join(map(repr, valid))}"
         )
-
-
-def _size(nbytes: float) -> str:
-    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if nbytes >= factor:
-            return f"{nbytes / factor:.1f} {unit}"
-    return f"{nbytes:.0f} bytes"
 
 
 class Preprocessor:
@@ -210,7 +203,7 @@ class Preprocessor:
                 raise UserError(
                     f"{table.source}: column {name!r} has {len(vocab)} categories, more than "
                     f"data.max_categories={max_categories}; one-hot encoding would give {d} "
-                    f"feature columns, {n} rows x {d} features x 4 bytes = {_size(4.0 * n * d)}"
+                    f"feature columns, {n} rows x {d} features x 4 bytes = {size_text(4.0 * n * d)}"
                     f"; use data.categorical='ordinal' (one column of codes), drop the column, "
                     "or raise data.max_categories"
                 )
@@ -285,13 +278,17 @@ class Preprocessor:
             frame: Any = data
             values = [np.asarray(frame[c].to_numpy()) for c in frame.columns]
             return self._as_table(Table("the data frame", [str(c) for c in frame.columns], values))
-        arr = np.asarray(data)
+        try:
+            arr = np.asarray(data)
+        except ValueError as e:  # a ragged list of rows
+            raise UserError(f"the input rows cannot form an array ({e}); {trained}") from None
         if arr.ndim > 2 and math.prod(arr.shape[1:]) == n:  # images (N, H, W[, C]), as in .npy
             arr = arr.reshape(len(arr), n)
         if arr.ndim != 2 or arr.shape[1] != n or arr.dtype.kind not in "biufUOT":
+            one = " (one row: x.reshape(1, -1))" if arr.shape == (n,) else ""
             raise UserError(
-                f"{trained}; the input array has shape {arr.shape} and dtype "
-                f"{arr.dtype}; expected shape (N, {n}) of numbers or raw strings"
+                f"the input array has shape {arr.shape} and dtype {arr.dtype}; expected shape "
+                f"(N, {n}) of numbers or raw strings{one}; {trained}"
             )
         return Table("the input array", list(self.input_columns), list(arr.T))
 

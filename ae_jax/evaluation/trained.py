@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
@@ -67,7 +68,18 @@ def load_config(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
 
 
 class TrainedModel:
-    """A trained autoencoder or VAE with its preprocessing; methods take raw rows."""
+    """A trained autoencoder or VAE with its preprocessing; methods take raw rows.
+
+    Attributes:
+        workdir, config (the run's, a ConfigDict), dataset_info (what config.json records of
+            the data), preprocessor (`data.Preprocessor`), num_features, image_shape (or None),
+            model (the Flax module), params, is_vae.
+        epoch: the epoch of the checkpoint loaded.
+        status: "done", "diverged" or "unfinished" (stopped, or training now: `epoch` is its
+            newest checkpoint); `ae_jax.load` warns of the last two.
+        diverged_step: a diverged run's first non-finite step (its parameters are from before
+            it), else None.
+    """
 
     def __init__(self, workdir: str, which: str = "latest"):
         self.workdir = workdir
@@ -110,6 +122,11 @@ class TrainedModel:
         div = int(np.asarray(raw.get("diverged_step", -1)))
         self.diverged_step = div if div >= 0 else None
         self.params = _check_params(params, self.model, self.num_features, workdir)
+        try:
+            summary = workdir_lib.finished_summary(workdir) or {}
+        except UserError:  # a damaged summary.json: the parameters do not need it
+            summary = {}
+        self.status = "diverged" if div >= 0 else summary.get("status", "unfinished")
         self.is_vae = isinstance(self.model, models.VAE)
         self._encode = jax.jit(lambda p, x: self.model.apply({"params": p}, x, method="encode"))
         self._decode = jax.jit(lambda p, z: self.model.apply({"params": p}, z, method="decode"))
@@ -128,20 +145,14 @@ class TrainedModel:
         return self.encode_features(self.features(rows))
 
     def encode_features(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, np.float32)
-        if x.ndim != 2 or x.shape[1] != self.num_features:
-            raise UserError(
-                f"expected features of shape (N, {self.num_features}); got "
-                f"{x.shape}. Use encode() for raw rows."
-            )
+        """Codes of features already encoded and scaled (`features(rows)`, or a Dataset's
+        splits): (N, num_features) -> (N, latent_dim)."""
+        x = _finite(x, self.num_features, "features", "Use encode() for raw rows.")
         return np.asarray(self._encode(self.params, jnp.asarray(x)))
 
     def decode(self, z) -> np.ndarray:
         """Codes (N, latent_dim) -> reconstructions in the scaled feature space."""
-        z = np.asarray(z, np.float32)
-        latent = self.config.model.latent_dim
-        if z.ndim != 2 or z.shape[1] != latent:
-            raise UserError(f"expected codes of shape (N, {latent}); got {z.shape}.")
+        z = _finite(z, self.config.model.latent_dim, "codes")
         return np.asarray(self._decode(self.params, jnp.asarray(z)))
 
     def reconstruct(self, rows) -> np.ndarray:
@@ -149,14 +160,40 @@ class TrainedModel:
         return self.decode(self.encode(rows))
 
     def inverse_scale(self, x: np.ndarray) -> np.ndarray:
-        return self.preprocessor.inverse_scale(x)
+        """Scaled features or reconstructions (..., num_features) -> the encoded space (the
+        columns' own units for numeric columns; one-hot and true/false stay 0..1)."""
+        return self.preprocessor.inverse_scale(_numbers(x, self.num_features, "values", ndim=0))
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """n draws from the VAE's generative model (likelihood means)."""
+        for name, value, low in (("n", n, 1), ("seed", seed, 0)):
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
+                raise UserError(f"sample: {name}={value!r}; expected a whole number >= {low}.")
         if not self.is_vae:
             raise UserError("sample() needs a VAE; this run trained a deterministic autoencoder.")
         z = jax.random.normal(jax.random.PRNGKey(seed), (n, self.config.model.latent_dim))
         return self.decode(np.asarray(z))
+
+
+def _finite(x, width: int, what: str, hint: str = "") -> np.ndarray:
+    """`x` as finite float32 of shape (N, width); else UserError."""
+    x = _numbers(x, width, what, hint)
+    if not np.isfinite(x).all():
+        at = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+        raise UserError(f"{what} at {at} is {x[at]}; expected finite values.")
+    return x
+
+
+def _numbers(x, width: int, what: str, hint: str = "", ndim: int = 2) -> np.ndarray:
+    """`x` as float32 of shape (N, width) (ndim=0: any (..., width)); else UserError."""
+    try:
+        x = np.asarray(x, np.float32)
+    except (ValueError, TypeError) as e:
+        raise UserError(f"expected {what} as numbers; got {type(x).__name__} ({e}).") from None
+    shape = f"(N, {width})" if ndim else f"(..., {width})"
+    if (ndim and x.ndim != ndim) or x.ndim == 0 or x.shape[-1] != width:
+        raise UserError(f"expected {what} of shape {shape}; got {x.shape}. {hint}".strip())
+    return x
 
 
 def _check_params(params, model, num_features: int, workdir: str):
@@ -184,5 +221,21 @@ def _check_params(params, model, num_features: int, workdir: str):
 
 def load(workdir: str, which: str = "latest") -> TrainedModel:
     """Loads a run for reuse; `which` is 'latest' or 'best' (lowest eval/loss)."""
+    workdir = workdir_lib.as_path(workdir)
     check_run_dir(workdir)  # the parent of K seed runs: named, not "not a run directory"
-    return TrainedModel(workdir, which)
+    model = TrainedModel(workdir, which)
+    if model.diverged_step is not None:
+        logging.warning(
+            "%s diverged (non-finite loss or gradient at step %d): its parameters are those from "
+            "before that step",
+            workdir,
+            model.diverged_step,
+        )
+    elif model.status == "unfinished":
+        logging.warning(
+            "%s has not finished training (stopped, or training now): its epoch-%d checkpoint "
+            "is loaded",
+            workdir,
+            model.epoch,
+        )
+    return model

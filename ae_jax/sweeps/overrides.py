@@ -19,6 +19,7 @@ import ml_collections
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import experiment, runtime
+from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.training.group import check_groupable
 
@@ -116,8 +117,15 @@ def train_together(
       chunk_size: at most this many models in one program (0 = all); bounds memory
         for large K. Chunks of equal size reuse the compiled program.
     """
+    if not isinstance(overrides, list | tuple) or not all(isinstance(o, dict) for o in overrides):
+        raise UserError(
+            "train_together: expected overrides as a list of dicts (dotted field -> value, one "
+            f"dict per run); got {overrides!r:.120}."
+        )
     if not overrides:
         raise UserError("train_together: the list of overrides is empty; give at least one run.")
+    config_lib.check_is_config(base)
+    workdir = workdir_lib.as_path(workdir)
     configs = [apply_overrides(base, o) for o in overrides]
     names = [run_name(o) for o in overrides]
     if len(set(names)) != len(names):

@@ -4,22 +4,25 @@
 of steps (and evaluation between models): it then saves a checkpoint and exits with
 `Interrupted`, and the same command resumes. A second signal while stopping falls through to the
 default action.
+
+`Interrupted` is a `KeyboardInterrupt`: in a notebook or a script looping over configs, a
+`try/except Exception` around one call does not swallow the stop and go on to the next.
 """
 
 import signal
 import threading
 
 
-class Interrupted(Exception):
-    """Stopped on a signal, with the work kept (a checkpoint, or the finished runs); rerun the
-    same command to resume."""
+class Interrupted(KeyboardInterrupt):
+    """Stopped on a signal, with the work kept (a checkpoint, or the finished runs); the same
+    command, or Python call, resumes."""
 
     def __init__(
         self,
         signum: int,
         where: str,
         kept: str = "its state is saved",
-        then: str = "run the same command again to resume",
+        then: str = "run the same command (or Python call) again to resume",
     ):
         self.signum, self.where = signum, where
         name = signal.Signals(signum).name

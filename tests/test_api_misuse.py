@@ -1,0 +1,98 @@
+"""The Python API as a notebook uses it: wrong types and shapes get a UserError naming what
+is expected (not a traceback from inside JAX or os.path), and `load` says when a run is not
+finished."""
+
+import logging
+import os
+
+import ml_collections
+import numpy as np
+import pytest
+
+import ae_jax
+from ae_jax.configs import seed_sparse, seed_vae
+
+
+def _config(vae: bool = False):
+    c = (seed_vae if vae else seed_sparse).get_config()
+    c.data.name, c.train.epochs, c.train.figures, c.eval.at_end = "breast_cancer", 1, False, False
+    c.train.tensorboard = False
+    return c
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    run = str(tmp_path_factory.mktemp("api") / "vae")
+    ae_jax.train_and_evaluate(_config(vae=True), run)
+    return run
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda d: ae_jax.train_and_evaluate(_config().to_dict(), d), "expected an ml_collections"),
+        (lambda d: ae_jax.train_and_evaluate(None, d), "expected an ml_collections.ConfigDict"),
+        (lambda d: ae_jax.train_and_evaluate(_config(), 3), "expected a directory path"),
+        (lambda d: ae_jax.train_and_evaluate(_config(), ""), "expected a directory path"),
+        (lambda d: ae_jax.train_group(_config(), [d]), "expected a list of configs"),
+        (lambda d: ae_jax.train_group([_config()], d), "and a str"),
+        (lambda d: ae_jax.train_group([_config()], [None]), r"workdirs\[0\]: expected a direc"),
+        (lambda d: ae_jax.train_together(_config(), {"train.seed": 1}, d), "a list of dicts"),
+        (lambda d: ae_jax.train_together({"a": 1}, [{}], d), "expected an ml_collections"),
+        (lambda d: ae_jax.train_together(_config(), [{"train.seed": 1}], 7), "directory path"),
+        (lambda d: ae_jax.load(123), "expected a directory path, a non-empty str"),
+    ],
+)
+def test_wrong_types_are_refused_before_any_work(tmp_path, call, message):
+    d = str(tmp_path / "run")
+    with pytest.raises(ae_jax.UserError, match=message):
+        call(d)
+    assert not os.path.exists(d)
+
+
+def test_a_dict_config_is_told_how_to_become_one(tmp_path):
+    with pytest.raises(ae_jax.UserError, match=r"a dict: ConfigDict\(d\) makes one"):
+        ae_jax.train_and_evaluate(_config().to_dict(), str(tmp_path))
+    ae_jax.validate(ml_collections.ConfigDict(_config().to_dict()))  # and that works
+
+
+def test_trained_model_methods_refuse_what_they_cannot_take(vae_run):
+    m = ae_jax.load(vae_run)
+    assert m.status == "done" and m.diverged_step is None
+    n, latent = m.num_features, m.config.model.latent_dim
+    for bad in (-1, 0, 2.5, "3", None, True):
+        with pytest.raises(ae_jax.UserError, match=r"sample: n=.*expected a whole number >= 1"):
+            m.sample(bad)
+    for bad in (-1, 1.5, None, "0"):
+        with pytest.raises(ae_jax.UserError, match=r"sample: seed=.*a whole number >= 0"):
+            m.sample(2, seed=bad)
+    assert m.sample(np.int64(2), seed=3).shape == (2, n)
+    with pytest.raises(ae_jax.UserError, match="expected codes as numbers"):
+        m.decode(np.array([["a"] * latent]))
+    with pytest.raises(ae_jax.UserError, match=r"codes at \(0, 1\) is nan; expected finite"):
+        m.decode(np.array([[0.0, np.nan] + [0.0] * (latent - 2)]))
+    with pytest.raises(ae_jax.UserError, match=r"features at \(1, 0\) is inf"):
+        m.encode_features(np.r_[np.zeros((1, n)), [[np.inf] + [0.0] * (n - 1)]])
+    with pytest.raises(
+        ae_jax.UserError, match=r"expected features of shape \(N, 30\); got \(30,\)"
+    ):
+        m.encode_features(np.zeros(n))
+    with pytest.raises(ae_jax.UserError, match=r"shape \(30,\).*\(one row: x.reshape\(1, -1\)\)"):
+        m.encode(np.zeros(n))
+    with pytest.raises(ae_jax.UserError, match="the input rows cannot form an array"):
+        m.encode([[0.0] * n, [0.0] * (n - 1)])
+    with pytest.raises(ae_jax.UserError, match="expected values as numbers"):
+        m.inverse_scale([["x"] * n])
+    np.testing.assert_array_equal(m.inverse_scale(np.zeros((2, 3, n))).shape, (2, 3, n))
+
+
+def test_load_says_a_run_is_unfinished(vae_run, tmp_path, caplog):
+    import shutil
+
+    run = str(tmp_path / "copy")
+    shutil.copytree(vae_run, run)
+    os.remove(os.path.join(run, "summary.json"))  # as a run stopped before it ended
+    caplog.set_level(logging.WARNING)
+    m = ae_jax.load(run)
+    assert m.status == "unfinished"
+    assert f"{run} has not finished training (stopped, or training now): its epoch-1" in caplog.text
