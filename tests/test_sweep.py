@@ -774,3 +774,16 @@ def test_report_figures_draw_every_metric_that_varies_and_name_the_rest(tmp_path
         row.update({"eval/recon mean": row["m1 mean"], "eval/recon std": 0.1, "eval/recon n": 2})
     report_figures.plot(str(tmp_path), ["loss.beta"], table, ["eval/recon"], "squared error")
     assert saved[-1].axes[0].get_ylabel() == "squared error per example"
+
+
+def test_a_setting_whose_runs_all_diverged_does_not_show_a_metric_that_is_0_elsewhere():
+    """report.md leaves out a metric that is 0 everywhere (a plain AE's eval/kl); a setting
+    whose every run diverged has NaN means, which are no sign of the metric being used."""
+    nan = float("nan")
+    table = [
+        {"eval/loss mean": 1.0, "eval/kl mean": 0.0},
+        {"eval/loss mean": nan, "eval/kl mean": nan},
+    ]
+    rows = [{"l1_weight": 0.0}]
+    assert report._meaningful(["eval/loss", "eval/kl"], table, rows) == ["eval/loss"]
+    assert report._meaningful(["eval/kl"], table, rows, keep_zero=True) == ["eval/kl"]

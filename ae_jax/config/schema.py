@@ -143,7 +143,7 @@ def default_config() -> ml_collections.ConfigDict:
         # VAE objectives (ae_jax/training/vae_terms.py); each weight is vmappable, so runs
         # differing only in them (and in beta, seeds, rates) train as one program.
         kl_warmup_epochs=0.0,  # KL warm-up: the weight rises linearly over this many epochs ...
-        kl_warmup_start=0.0,  # ... from this value to beta (Bowman et al. 2016); 0 = no warm-up
+        kl_warmup_start=0.0,  # ... from this value to beta (Bowman et al. 2016); epochs 0 = none
         free_bits=0.0,  # nats per latent dimension: batch KL of each clamped from below (Kingma)
         iw_samples_train=1,  # k > 1: train on the k-sample IWAE bound (Burda et al.); 1 = ELBO
         tc_weight=0.0,  # extra weight on the total correlation (beta-TC-VAE: beta=1, tc = b - 1)

@@ -14,6 +14,8 @@ categorical one), a 32-unit encoder, a latent of 4, 30 epochs at batch 64, lr 3e
 vmappable weights except IWAE, whose number of samples is static:
 - beta_tc_vae (Chen et al. 2018): the KL's total-correlation part weighted 6 (beta = 1, tc 5).
 - info_vae (Zhao et al. 2019, alpha = 0): the ELBO plus MMD(q(z), p(z)) weighted 100 per batch.
+  In Zhao et al.'s terms the KL weight (loss.beta) is 1 - alpha and the MMD weight
+  (loss.mmd_weight) alpha + lambda - 1, so this is alpha = 0, lambda = 101.
 - wae (Tolstikhin et al. 2018, WAE-MMD with a random encoder): no KL, the MMD weighted 100.
 - iwae (Burda et al. 2016): trained on the 5-sample importance-weighted bound.
 """

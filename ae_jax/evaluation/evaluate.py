@@ -20,7 +20,8 @@ when PCA is exact); code/mean_activation, code/l1_per_row, code/near_zero_fracti
 code/near_zero_threshold, code/unit_mean, code/unit_std, code/dead_units, code/dead_unit_count;
 for a VAE vae/recon, vae/kl, vae/kl_per_dim, vae/active_units, vae/active_var, the aggregate
 posterior's KL decomposition (vae/total_correlation, vae/mutual_info, vae/dim_kl over the first
-vae/aggregate_rows rows, one draw each; Chen et al. 2018), and the bounds:
+vae/aggregate_rows rows, vae/aggregate_draws draws each, each with its Monte Carlo standard
+error, e.g. vae/total_correlation_mc_se; Chen et al. 2018), and the bounds:
 vae/elbo, vae/iwae_k, vae/iwae when is_log_likelihood, else the same numbers named for what they
 are (vae/bce_bound, vae/bce_iwae_bound; vae/mse_bound) with vae/iwae_note saying why.
 

@@ -367,8 +367,14 @@ def _meaningful(
         for m in metrics
         if m not in TIMING
         and (l1_used or m not in L1_METRICS)
-        and (keep_zero or any(row[f"{m} mean"] != 0 for row in table))
+        and (keep_zero or any(_nonzero(row[f"{m} mean"]) for row in table))
     ]
+
+
+def _nonzero(mean) -> bool:
+    """A setting's mean that shows the metric is in use: NaN (every run of the setting diverged)
+    and None (none has it) say nothing either way."""
+    return mean is not None and mean == mean and mean != 0
 
 
 def _write_runs(workdir: str, rows: list[dict]) -> None:

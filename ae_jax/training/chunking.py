@@ -304,7 +304,8 @@ def log_divergence(workdir: str, step: int, epoch: int, history: list[dict]) -> 
         workdir,
         step,
         epoch,
-        f"last finite values (epoch {last['epoch']}): "
+        f"the last finished epoch's values (epoch {last['epoch']}; its training loss was "
+        "finite, its validation values need not be): "
         + str({k: v for k, v in last.items() if k.startswith(("train/", "eval/"))})
         if last
         else "no epoch had finished",

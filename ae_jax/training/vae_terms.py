@@ -86,7 +86,7 @@ def kl_decomposition(
     z (B, L): one draw from each row's posterior N(mean, exp(logvar)); mask (B,): 1 for real rows.
     q(z_i) is estimated by importance-weighting the batch's posteriors: the row's own posterior
     gets weight 1/N and each of the M - 1 others (N - 1) / (N (M - 1)), N = `dataset_size`,
-    M = real rows (Chen et al.'s stratified form of minibatch-weighted sampling: an unbiased
+    M = real rows (a stratified form of Chen et al.'s minibatch-weighted sampling: an unbiased
     estimate of the density q(z_i); their plainer 1/(N M) weights are off by a constant of
     about (L - 1) log N in the total correlation, harmless to its gradient but not to the
     reported value). When the batch is the whole data set (M = N) every weight is 1/N and the
