@@ -96,3 +96,13 @@ def test_load_says_a_run_is_unfinished(vae_run, tmp_path, caplog):
     m = ae_jax.load(run)
     assert m.status == "unfinished"
     assert f"{run} has not finished training (stopped, or training now): its epoch-1" in caplog.text
+
+
+def test_build_model_is_told_what_it_takes():
+    c = _config()
+    with pytest.raises(ae_jax.UserError, match=r"expected the config's model section"):
+        ae_jax.build_model(c, 30)
+    for bad in (0, "30", 2.5, True):
+        with pytest.raises(ae_jax.UserError, match=r"num_features=.*a whole number >= 1"):
+            ae_jax.build_model(c.model, bad)
+    assert isinstance(ae_jax.build_model(c.model, np.int64(30)), ae_jax.Autoencoder)

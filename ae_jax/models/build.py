@@ -1,11 +1,13 @@
 """`build_model(model_cfg, num_features, image_shape)`: the config's model, MLP or conv."""
 
 import math
+import numbers
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from ae_jax.config import parse_activations
+from ae_jax.errors import UserError
 from ae_jax.models import conv
 from ae_jax.models.autoencoder import VAE, Autoencoder, Decoder, Encoder, GaussianEncoder
 
@@ -38,6 +40,18 @@ def build_model(
       UserError: an unknown activation, or `model.arch = "conv"` on data that is not
         images of D pixels (tabular data, or a label column kept among the pixels).
     """
+    if "model" in model_cfg and "compute_dtype" not in model_cfg:
+        raise UserError(
+            "build_model: expected the config's model section (config.model); got the whole config."
+        )
+    if (
+        not isinstance(num_features, numbers.Integral)
+        or isinstance(num_features, bool)
+        or num_features < 1
+    ):
+        raise UserError(
+            f"build_model: num_features={num_features!r}; expected a whole number >= 1."
+        )
     # Mixed precision: layers compute in bfloat16, parameters stay float32 (Flax's
     # param_dtype), and the objective casts outputs back to float32 before any loss.
     dtype = jnp.bfloat16 if model_cfg.compute_dtype == "bfloat16" else None
