@@ -137,9 +137,20 @@ def train_group(
     # Worker processes only when there are figures to draw (each costs ~0.5 s of a core).
     writer = figure_writer or FigureWriter(processes=bool(configs[0].train.figures))
     try:
-        summaries = _train_and_finish(configs, workdirs, ds, programs, writer)
-        if own:
-            writer.wait()
+        # One stop request covers training, evaluation and (a writer of this call's own) the
+        # background writes: none between them is lost, or left to a traceback.
+        with StopRequests() as stop:
+            summaries = _train_and_finish(configs, workdirs, ds, programs, writer, stop)
+            if own:
+                writer.wait(
+                    functools.partial(
+                        signals.raise_if_stopped,
+                        stop,
+                        "while writing figures and summaries",
+                        configs[0].train.checkpoints,
+                        "training and evaluation are finished and saved",
+                    )
+                )
     except Exception as e:
         why = storage_error(e)
         if why is None:
@@ -183,7 +194,7 @@ def _check_workdirs(configs: list, workdirs: list[str]) -> None:
             )
 
 
-def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter) -> list[dict]:
+def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter, stop) -> list[dict]:
     with contextlib.ExitStack() as locks:
         if distributed.is_writer():  # Other hosts of a multi-host run only compute.
             for w in workdirs:
@@ -209,9 +220,8 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter) -> 
                     todo = figures_lib.curves(out, r.history, unit, is_ll)
                     curves[r.workdir] = writer.start(todo)
 
-        with StopRequests() as stop:
-            trained = loop.train(configs, workdirs, ds, stop, programs, draw_curves)
-            summaries, jobs = _evaluate(trained, stop)
+        trained = loop.train(configs, workdirs, ds, stop, programs, draw_curves)
+        summaries, jobs = _evaluate(trained, stop)
         if distributed.is_writer():
             for r, summary, metrics, inputs in jobs:
                 finish = functools.partial(_finish_run, r, summary, metrics)
@@ -226,6 +236,11 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter) -> 
                     )
             # The locks are released once every run of the group is marked done.
             writer.submit(locks.pop_all().close)
+        # A stop since evaluation's last look: the group's runs are written first (closing the
+        # writer waits for them), then the process stops, not the next group's training.
+        signals.raise_if_stopped(
+            stop, "after evaluating", configs[0].train.checkpoints, "the evaluated runs are written"
+        )
     return summaries
 
 
@@ -343,6 +358,7 @@ def _finish_run(r: loop.Run, summary: dict, metrics: dict | None, figures: list[
     )
     r.tb.write_hparams(None, headline)
     r.tb.close()
+    workdir_lib.check_intact(r.workdir)
     workdir_lib.write_json(os.path.join(r.workdir, workdir_lib.SUMMARY), summary)
 
 

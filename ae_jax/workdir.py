@@ -371,6 +371,21 @@ def check_config(workdir: str, config) -> bool:
     return False
 
 
+def check_intact(workdir: str) -> None:
+    """Refuses to mark a run finished whose workdir lost files written when it started (deleted
+    or moved while it trained: the process recreates only what it writes later, and a run
+    marked done without its config could be neither resumed nor loaded)."""
+    lost = [
+        f for f in (CONFIG, PREPROCESSOR, METRICS) if not os.path.exists(os.path.join(workdir, f))
+    ]
+    if lost:
+        raise UserError(
+            f"workdir {workdir!r} lost {', '.join(lost)} while the run trained (deleted or "
+            "moved?), so it is not marked done: what is left cannot be resumed or loaded. "
+            "Rerun the command on a new --workdir (or restore the files from a copy)."
+        )
+
+
 def as_path(value, what: str = "workdir") -> str:
     """A directory argument of the Python API as a path string: a str or os.PathLike; refuses
     anything else (an int, None, bytes) and "" (the current directory, by accident)."""

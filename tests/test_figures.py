@@ -381,6 +381,8 @@ history = [{"epoch": e, "step": e, "train/loss": 1.0 / e, "eval/loss": 1.1 / e} 
 writer = figure_writer.FigureWriter(workers=1)
 (slot,) = writer._all
 worker = slot.worker
+if sys.argv[2] == "early":  # while the worker still imports (its SIG_IGN not yet set)
+    os.killpg(0, signal.SIGINT)
 
 
 def draw(name):
@@ -392,7 +394,7 @@ draw("before")  # the worker is up and has drawn
 os.killpg(0, signal.SIGINT)
 draw("after")
 print("same worker:", slot.worker is worker, flush=True)
-if sys.argv[2] == "close":
+if sys.argv[2] in ("close", "early"):
     writer.close()
     print("exit status:", worker.returncode, flush=True)
 else:
@@ -400,10 +402,11 @@ else:
 """
 
 
-@pytest.mark.parametrize("end", ["close", "die"])
+@pytest.mark.parametrize("end", ["close", "die", "early"])
 def test_a_worker_ignores_ctrl_c_and_ends_with_its_writer(tmp_path, end):
-    """A Ctrl-C reaches the workers too: they go on drawing, print no KeyboardInterrupt, and
-    end when the writer closes their stdin or its process dies (stderr ends once they have)."""
+    """A Ctrl-C to the terminal's process group does not reach the workers (a group of their
+    own; one still importing printed a KeyboardInterrupt traceback): they go on drawing and end
+    when the writer closes their stdin or its process dies (stderr ends once they have)."""
     proc = subprocess.run(
         [sys.executable, "-c", CTRL_C, str(tmp_path), end],
         start_new_session=True,  # its own process group: the SIGINT reaches no test process
@@ -414,7 +417,7 @@ def test_a_worker_ignores_ctrl_c_and_ends_with_its_writer(tmp_path, end):
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert "same worker: True" in proc.stdout, proc.stderr[-3000:]
     assert os.path.exists(tmp_path / "after" / "learning_curves.png")
-    if end == "close":
+    if end != "die":
         assert "exit status: 0" in proc.stdout
 
 
@@ -570,3 +573,32 @@ def test_a_numeric_colour_with_missing_values_keeps_its_scale_and_every_row(tmp_
     ax = saved[-1].axes[0]
     assert sum(len(c.get_offsets()) for c in ax.collections) == 50
     assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "(missing)"
+
+
+def test_a_stop_while_waiting_cancels_the_jobs_not_started(tmp_path):
+    """wait(stop): a stop request while the background writes run cancels those not begun (their
+    runs stay unfinished, to be finished by the rerun) and closing waits for the running one."""
+    from ae_jax.training.signals import Interrupted
+
+    started, release, ran = threading.Event(), threading.Event(), []
+    writer = figure_writer.FigureWriter(processes=False)
+
+    def first():
+        started.set()
+        release.wait(60)
+        ran.append("first")
+
+    writer.submit(first)
+    writer.submit(ran.append, "second")
+    calls = []
+
+    def stop():
+        calls.append(1)
+        if started.is_set():
+            raise Interrupted(2, "while writing figures and summaries")
+
+    with pytest.raises(Interrupted):
+        writer.wait(stop)
+    release.set()  # only now: the second job was cancelled while the first still ran
+    writer.close()
+    assert ran == ["first"] and calls

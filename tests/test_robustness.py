@@ -404,3 +404,42 @@ def test_resume_groups_keep_a_group_together_when_none_loses_training(tmp_path, 
             os.makedirs(os.path.join(dirs[-1], "checkpoints", str(e)))
         os.makedirs(os.path.join(dirs[-1], "checkpoints", "5.orbax-checkpoint-tmp-1"))
     assert workdir_lib.resume_groups(dirs) == parts
+
+
+def test_a_workdir_deleted_while_training_is_not_marked_done(tmp_path, monkeypatch):
+    """rm -rf of the workdir mid-run: the process recreated the directories it wrote later
+    (checkpoints, figures) and wrote summary.json 'done' beside no config.json, exit 0; the
+    rerun then said 'already finished' and load() refused. Now the run ends with a UserError."""
+    c = seed_sparse.get_config()
+    c.data.name, c.train.epochs, c.train.figures = "breast_cancer", 1, False
+    run = tmp_path / "run"
+    evaluate_runs = experiment._evaluate
+
+    def deleted_then_evaluate(trained, stop):
+        shutil.rmtree(run)  # what `rm -rf` does to a run in training
+        os.makedirs(run / "checkpoints")  # ... and what the process writes again afterwards
+        return evaluate_runs(trained, stop)
+
+    monkeypatch.setattr(experiment, "_evaluate", deleted_then_evaluate)
+    with pytest.raises(ae_jax.UserError, match=r"lost config.json, preprocessor.json, metrics.j"):
+        experiment.train_and_evaluate(c, str(run))
+    assert not (run / "summary.json").exists()
+
+
+def test_a_stop_after_evaluation_writes_the_group_then_stops(tmp_path, monkeypatch):
+    """A Ctrl-C after evaluation's last look used to be recorded and dropped (a sweep trained
+    its next group and exited 0): the evaluated runs are written, then the call stops."""
+    c = seed_sparse.get_config()
+    c.data.name, c.train.epochs, c.train.figures = "breast_cancer", 1, False
+    evaluate_runs = experiment._evaluate
+
+    def then_a_signal(trained, stop):
+        out = evaluate_runs(trained, stop)
+        stop.signum = signal.SIGINT  # as the handler records one
+        return out
+
+    monkeypatch.setattr(experiment, "_evaluate", then_a_signal)
+    with pytest.raises(Interrupted, match="stopped by SIGINT after evaluating; the evaluated runs"):
+        experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "done" and (tmp_path / "run" / "eval.json").exists()

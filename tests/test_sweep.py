@@ -787,3 +787,20 @@ def test_a_setting_whose_runs_all_diverged_does_not_show_a_metric_that_is_0_else
     rows = [{"l1_weight": 0.0}]
     assert report._meaningful(["eval/loss", "eval/kl"], table, rows) == ["eval/loss"]
     assert report._meaningful(["eval/kl"], table, rows, keep_zero=True) == ["eval/kl"]
+
+
+def test_a_shard_with_another_config_is_refused_before_mixing_into_the_sweep(tmp_path):
+    """Shard 1/2 launched with another learning rate than shard 0/2 would have trained its seeds
+    with it, and results.csv averaged both as one setting's seeds: refused, nothing trained."""
+    from ae_jax.configs import seed_sparse
+
+    base = seed_sparse.get_config()
+    base.train.epochs, base.eval.at_end = 1, False
+    base.train.figures = base.train.tensorboard = base.train.checkpoints = False
+    overrides = [{"train.seed": s} for s in range(2)]
+    w = str(tmp_path / "s")
+    sweep.run_sweep(base, overrides, w, shard=(0, 2))
+    base.optim.learning_rate *= 10
+    with pytest.raises(UserError, match=r"run 0 \(train.seed=0\): optim.learning_rate"):
+        sweep.run_sweep(base, overrides, w, shard=(1, 2))
+    assert not os.path.exists(os.path.join(w, "runs", "train.seed=1", "config.json"))

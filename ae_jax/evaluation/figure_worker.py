@@ -5,8 +5,9 @@ answers on stdout, one at a time: each message is a 4-byte big-endian length and
 A job is one `figures.Drawing`; the answer ("ok", path) or ("error", text). It keeps one
 `Renderer` for its life, so the layouts of a sweep's figures are built once per worker.
 `FigureWriter` (figure_writer.py) starts it and talks to it; it ends when its stdin closes:
-when the writer closes it, or the writer's process dies. It ignores SIGINT: a Ctrl-C reaches
-the terminal's whole process group, and the training process handles the stop and closes it.
+when the writer closes it, or the writer's process dies. It runs in a process group of its own
+(a terminal's Ctrl-C reaches the training process only, which handles the stop and closes it)
+and ignores SIGINT besides.
 """
 
 import os

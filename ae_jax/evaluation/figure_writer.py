@@ -61,6 +61,10 @@ class _Slot:
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     env={**os.environ, **WORKER_ENV},
+                    # Its own process group: a terminal's Ctrl-C reaches the training process
+                    # only (the worker, still importing, printed KeyboardInterrupt tracebacks);
+                    # the worker ends when that process closes its stdin or dies.
+                    process_group=0 if os.name == "posix" else None,
                 )
             except OSError as e:
                 logging.warning("figures are drawn in this process: no worker process (%s)", e)
@@ -142,6 +146,7 @@ class FigureWriter:
         self._pending: list[concurrent.futures.Future] = []
         self._runs = [0, 0]  # runs submitted, runs finished
         self._logged = time.monotonic()
+        self._cancelled = False  # a stop while waiting: queued drawings are dropped too
 
     def _draw(self, job: figures.Drawing) -> str:
         slot = self._slots.get()
@@ -193,9 +198,20 @@ class FigureWriter:
         """Runs fn(*args) on the finishing thread after every job submitted before it."""
         self._pending.append(self._finishing.submit(fn, *args))
 
-    def wait(self) -> None:
-        """Blocks until every submitted job has finished; re-raises the first failure."""
+    def wait(self, stop: Callable[[], None] | None = None) -> None:
+        """Blocks until every submitted job has finished; re-raises the first failure. `stop`
+        is called every 0.2 s meanwhile: if it raises (a stop request), the jobs not started
+        are cancelled (their runs stay unfinished) and closing waits only for those running."""
         pending, self._pending = self._pending, []
+        if stop is not None:
+            try:
+                while concurrent.futures.wait(pending, timeout=0.2).not_done:
+                    stop()
+            except BaseException:
+                self._cancelled = True
+                for f in pending:
+                    f.cancel()
+                raise
         errors = [f.exception() for f in pending]
         for e in errors:
             if e is not None:
@@ -206,7 +222,7 @@ class FigureWriter:
             self.wait()
         finally:
             self._finishing.shutdown(wait=True)
-            self._drawing.shutdown(wait=True)
+            self._drawing.shutdown(wait=True, cancel_futures=self._cancelled)
             for slot in self._all:  # all told to end first, then waited for
                 slot.end()
             for slot in self._all:

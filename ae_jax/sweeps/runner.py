@@ -15,6 +15,7 @@ the sweep goes on.
 
 import contextlib
 import dataclasses
+import functools
 import importlib.util
 import json
 import os
@@ -31,7 +32,7 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation.figure_writer import FigureWriter
 from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.training.group import ProgramCache, signature_key
-from ae_jax.training.signals import Interrupted
+from ae_jax.training.signals import Interrupted, StopRequests, raise_if_stopped
 
 
 @dataclasses.dataclass
@@ -192,6 +193,11 @@ def train_runs(
             _train_chunk(chunk, configs, shared)
             if progress is not None:
                 writer.submit(progress)
+        with StopRequests() as stop:  # the last groups' figures and summaries
+            on = all(c.train.checkpoints for c in configs.values())
+            where = "while writing figures and summaries"
+            done = "training and evaluation are finished and saved"
+            writer.wait(functools.partial(raise_if_stopped, stop, where, on, done))
 
 
 def _figure_writer(configs) -> FigureWriter:
@@ -273,7 +279,7 @@ def run_sweep(
             raise UserError(f"sweep entry {r.index} ({r.name}): {e}") from None
     i, n = shard
     mine = [r for r in runs if r.index % n == i]
-    check_unchanged(base, mine, workdir, valid)
+    check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
     write_status(workdir, runs)
     if report_metrics:
         workdir_lib.write_json(

@@ -43,6 +43,12 @@ def stopped(
     )
 
 
+def raise_if_stopped(stop: "StopRequests", where: str, checkpoints: bool, kept: str) -> None:
+    """`stopped(...)` if a stop was requested."""
+    if stop.signum is not None:
+        raise stopped(stop.signum, where, checkpoints, kept)
+
+
 class StopRequests:
     """Within a `with` block, SIGTERM/SIGINT set `.signum` instead of killing the process."""
 
