@@ -341,6 +341,7 @@ HEADLINE = (
 
 def _finish_run(r: loop.Run, summary: dict, metrics: dict | None, figures: list[str]) -> None:
     """A run's last writes, after its figures: eval.json, TensorBoard, then summary.json."""
+    workdir_lib.check_intact(r.workdir)  # before any of them: none beside a lost config
     if metrics is not None:
         metrics["figures"] = [os.path.relpath(f, r.workdir) for f in figures]
         evaluate.write_eval(r.workdir, metrics)
@@ -358,7 +359,6 @@ def _finish_run(r: loop.Run, summary: dict, metrics: dict | None, figures: list[
     )
     r.tb.write_hparams(None, headline)
     r.tb.close()
-    workdir_lib.check_intact(r.workdir)
     workdir_lib.write_json(os.path.join(r.workdir, workdir_lib.SUMMARY), summary)
 
 

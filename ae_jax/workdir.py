@@ -17,8 +17,7 @@
   evaluations/NAME/  `ae-jax evaluate`'s other evaluations (another file, the best
                      checkpoint, another k or seed, or a second look): eval.json and figures/
 
-Other modules name these files through the constants here and read and write them through
-these functions.
+Other modules name these files (and a sweep directory's, below) through the constants here.
 """
 
 import json
@@ -46,6 +45,7 @@ TRACKERS = "trackers.json"  # the run's MLflow / W&B run ids, so a resumed run c
 EVALUATIONS = "evaluations"  # DIR/evaluations/NAME/: never the run's own eval.json
 REPORT_METRICS = "report_metrics.json"  # a sweep directory's: the metrics its config chose
 SWEEP = "sweep.json"  # a sweep directory's: every run and its status
+SWEEP_CONFIG = "sweep_config.json"  # ... and its base config, as launched (checked by shards)
 FINISHED = ("done", "diverged")
 SECTIONS = ("data", "model", "loss", "optim", "train", "eval")  # config.json's config part
 
@@ -264,9 +264,9 @@ def read_json(path: str, what: str, fix: str) -> dict:
     return value
 
 
-def saved_config(workdir: str) -> dict | None:
-    """The flattened config of the run in `workdir` (None if it has none yet)."""
-    path = os.path.join(workdir, CONFIG)
+def saved_config(workdir: str, name: str = CONFIG) -> dict | None:
+    """The flattened config of the run in `workdir` (or its file `name`; None: none yet)."""
+    path = os.path.join(workdir, name)
     if not os.path.exists(path):
         return None
     saved = read_json(
@@ -316,14 +316,14 @@ def _same_path(a: str, b: str) -> bool:
     return os.path.realpath(os.path.expanduser(a)) == os.path.realpath(os.path.expanduser(b))
 
 
-def config_changes(workdir: str, config) -> tuple[list[str], bool]:
-    """How `config` differs from the one `workdir` was trained with.
+def config_changes(workdir: str, config, name: str = CONFIG) -> tuple[list[str], bool]:
+    """How `config` differs from the one `workdir` was trained with (saved in its `name`).
 
     Returns (changes, extends): "field: old -> new" for every field that differs (operational
     fields excepted), and whether the only change is a larger `train.epochs` under a schedule
     that allows continuing (then training continues; any other change is refused).
     """
-    old = saved_config(workdir)
+    old = saved_config(workdir, name)
     if old is None:
         return [], False
     new = config_lib.flatten_config(config.to_dict())
@@ -381,8 +381,9 @@ def check_intact(workdir: str) -> None:
     if lost:
         raise UserError(
             f"workdir {workdir!r} lost {', '.join(lost)} while the run trained (deleted or "
-            "moved?), so it is not marked done: what is left cannot be resumed or loaded. "
-            "Rerun the command on a new --workdir (or restore the files from a copy)."
+            "moved?), so it is not marked done: without them it can be neither resumed nor "
+            "loaded. Restore them from a copy, or train the run again (delete its checkpoints/ "
+            "first, or use a new --workdir)."
         )
 
 

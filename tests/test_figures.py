@@ -575,30 +575,46 @@ def test_a_numeric_colour_with_missing_values_keeps_its_scale_and_every_row(tmp_
     assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "(missing)"
 
 
-def test_a_stop_while_waiting_cancels_the_jobs_not_started(tmp_path):
-    """wait(stop): a stop request while the background writes run cancels those not begun (their
-    runs stay unfinished, to be finished by the rerun) and closing waits for the running one."""
+def test_a_stop_while_waiting_cancels_the_drawings_not_started(tmp_path):
+    """wait(stop): a stop request while the background writes run cancels the drawings not
+    begun (their runs stay unfinished, for the rerun); the finishing jobs still run when the
+    writer closes (one releases the runs' locks), and a stop as the last job ends is not lost."""
     from ae_jax.training.signals import Interrupted
 
-    started, release, ran = threading.Event(), threading.Event(), []
-    writer = figure_writer.FigureWriter(processes=False)
+    started, release, drawn, ran = threading.Event(), threading.Event(), [], []
 
-    def first():
-        started.set()
-        release.wait(60)
-        ran.append("first")
+    class Job:
+        def __init__(self, path, block):
+            self.path, self.block = path, block
 
-    writer.submit(first)
-    writer.submit(ran.append, "second")
-    calls = []
+        def draw(self, renderer):
+            if self.block:
+                started.set()
+                release.wait(60)
+            drawn.append(self.path)
+            return self.path
+
+    writer = figure_writer.FigureWriter(processes=False)  # one drawing thread
+    writer.start([Job("first", True), Job("second", False)])
+    writer.submit(release.wait, 60)  # the finishing thread waits too ...
+    writer.submit(ran.append, "locks released")  # ... with this queued behind
 
     def stop():
-        calls.append(1)
         if started.is_set():
             raise Interrupted(2, "while writing figures and summaries")
 
     with pytest.raises(Interrupted):
         writer.wait(stop)
-    release.set()  # only now: the second job was cancelled while the first still ran
+    release.set()  # only now: "second" was cancelled while "first" still ran
     writer.close()
-    assert ran == ["first"] and calls
+    assert drawn == ["first"] and ran == ["locks released"]
+
+    def stop_once_done():
+        if ran[-1] == "done":  # the signal came as the last job ended
+            raise Interrupted(15, "while writing figures and summaries")
+
+    writer = figure_writer.FigureWriter(processes=False)
+    writer.submit(ran.append, "done")
+    with pytest.raises(Interrupted):
+        writer.wait(stop_once_done)
+    writer.close()

@@ -1,5 +1,6 @@
 """Sweeps: declaration helpers, failure isolation, kill + resume, shards, claims, Ray."""
 
+import copy
 import csv
 import importlib.util
 import json
@@ -804,3 +805,29 @@ def test_a_shard_with_another_config_is_refused_before_mixing_into_the_sweep(tmp
     with pytest.raises(UserError, match=r"run 0 \(train.seed=0\): optim.learning_rate"):
         sweep.run_sweep(base, overrides, w, shard=(1, 2))
     assert not os.path.exists(os.path.join(w, "runs", "train.seed=1", "config.json"))
+
+
+def test_every_launch_of_a_sweep_has_the_base_config_of_the_first(tmp_path):
+    """Shards launched together find no run trained yet to compare with: the first launch
+    records the base config (sweep_config.json, under a lock) and another one is refused, but
+    for fields every run overrides and for a longer training, which extends the runs."""
+    from ae_jax.configs import seed_sparse
+    from ae_jax.sweeps import shards
+
+    base = seed_sparse.get_config()
+    w, overrides = str(tmp_path / "s"), [{"train.seed": 0, "loss.l1_weight": 0.0}]
+    shards.check_same_base(w, base, overrides)
+    assert json.load(open(tmp_path / "s" / "sweep_config.json"))["optim"]["learning_rate"] == (
+        base.optim.learning_rate
+    )
+    other = copy.deepcopy(base)
+    other.optim.learning_rate *= 10
+    with pytest.raises(UserError, match=r"another base config.*optim.learning_rate: 0.001 -> 0.01"):
+        shards.check_same_base(w, other, overrides)
+    other = copy.deepcopy(base)
+    other.loss.l1_weight, other.train.log_every = 0.5, 7  # overridden everywhere; operational
+    shards.check_same_base(w, other, overrides)
+    other.train.epochs += 5  # an extension: passes, and is what later launches must match
+    shards.check_same_base(w, other, overrides)
+    with pytest.raises(UserError, match=r"train.epochs: 10 -> 5"):
+        shards.check_same_base(w, base, overrides)

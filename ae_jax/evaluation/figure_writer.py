@@ -146,7 +146,8 @@ class FigureWriter:
         self._pending: list[concurrent.futures.Future] = []
         self._runs = [0, 0]  # runs submitted, runs finished
         self._logged = time.monotonic()
-        self._cancelled = False  # a stop while waiting: queued drawings are dropped too
+        self._cancelled = False  # a stop while waiting: queued drawings are dropped
+        self._drawings: list[concurrent.futures.Future] = []
 
     def _draw(self, job: figures.Drawing) -> str:
         slot = self._slots.get()
@@ -158,7 +159,9 @@ class FigureWriter:
     def start(self, jobs: list[figures.Drawing]) -> dict[str, concurrent.futures.Future]:
         """Starts drawing `jobs` now, ahead of their run's `submit_figures` (which is given
         what this returns): a run's learning curves, while its checkpoints are written."""
-        return {job.path: self._drawing.submit(self._draw, job) for job in jobs}
+        started = {job.path: self._drawing.submit(self._draw, job) for job in jobs}
+        self._drawings = [f for f in self._drawings if not f.done()] + list(started.values())
+        return started
 
     def submit_figures(
         self,
@@ -176,6 +179,7 @@ class FigureWriter:
             for job in figures.plan(out_dir, inputs)
         ]
         drawn += started.values()  # none unless the plan changed its mind: still waited for
+        self._drawings += drawn
 
         def finish() -> None:
             paths = [f.result() for f in drawn]
@@ -200,16 +204,18 @@ class FigureWriter:
 
     def wait(self, stop: Callable[[], None] | None = None) -> None:
         """Blocks until every submitted job has finished; re-raises the first failure. `stop`
-        is called every 0.2 s meanwhile: if it raises (a stop request), the jobs not started
-        are cancelled (their runs stay unfinished) and closing waits only for those running."""
+        is called every 0.2 s meanwhile and once at the end: if it raises (a stop request), the
+        drawings not started are cancelled, so their runs stay unfinished (the rest of each
+        finishing job, such as releasing locks, still runs when the writer closes)."""
         pending, self._pending = self._pending, []
         if stop is not None:
             try:
                 while concurrent.futures.wait(pending, timeout=0.2).not_done:
                     stop()
+                stop()  # a stop while the last jobs ended is not lost
             except BaseException:
                 self._cancelled = True
-                for f in pending:
+                for f in self._drawings:
                     f.cancel()
                 raise
         errors = [f.exception() for f in pending]

@@ -265,7 +265,8 @@ def decode_many(model, params, z: np.ndarray) -> np.ndarray:
 # Rows of the validation set the aggregate posterior's decomposition uses (memory and time grow
 # with their square); larger sets use their first rows. Posterior draws per row: enough for
 # AGGREGATE_DRAWS_TIMES_ROWS draws in all (the estimate's Monte Carlo error shrinks with them;
-# on 120 rows one draw each left dim_kl 0.03 nats sd), between 2 (for a standard error) and 32.
+# on 120 rows one draw each left dim_kl 0.03 nats sd), between 4 (a standard error from fewer
+# draws would be a guess) and 32.
 AGGREGATE_ROWS = 4096
 AGGREGATE_DRAWS_TIMES_ROWS, AGGREGATE_MAX_DRAWS = 8192, 32
 
@@ -292,7 +293,7 @@ def aggregate_kl_terms(means: np.ndarray, logvars: np.ndarray, rng: jax.Array) -
     """
     names = {"tc": "vae/total_correlation", "mi": "vae/mutual_info", "dim_kl": "vae/dim_kl"}
     n = min(means.shape[1], AGGREGATE_ROWS)
-    s = int(np.clip(-(-AGGREGATE_DRAWS_TIMES_ROWS // max(n, 1)), 2, AGGREGATE_MAX_DRAWS))
+    s = int(np.clip(-(-AGGREGATE_DRAWS_TIMES_ROWS // max(n, 1)), 4, AGGREGATE_MAX_DRAWS))
     keys = jax.random.split(rng, s)
     out = []
     for mean, logvar in zip(means, logvars, strict=True):

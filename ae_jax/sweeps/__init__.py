@@ -6,7 +6,8 @@
 
 from ae_jax.sweeps.declare import chain, config_diff, named, product, random_search, zip_
 from ae_jax.sweeps.overrides import apply_overrides, run_name, train_together
-from ae_jax.sweeps.runner import Run, expand, parse_shard, plan, run_sweep, train_runs, write_status
+from ae_jax.sweeps.runner import Run, expand, plan, run_sweep, train_runs, write_status
+from ae_jax.sweeps.shards import parse_shard
 
 __all__ = [
     "Run",

@@ -31,6 +31,7 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation.figure_writer import FigureWriter
 from ae_jax.sweeps import overrides as overrides_lib
+from ae_jax.sweeps import shards
 from ae_jax.training.group import ProgramCache, signature_key
 from ae_jax.training.signals import Interrupted, StopRequests, raise_if_stopped
 
@@ -67,35 +68,6 @@ def expand(overrides: list[dict], workdir: str) -> list[Run]:
             )
         seen[r.name] = r.index
     return runs
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """'i/n' -> (i, n); with no text, $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT or (0, 1)."""
-    source = f"--shard={text!r}"
-    if not text:
-        env = os.environ
-        if "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
-            first, step = (
-                env.get("SLURM_ARRAY_TASK_MIN", "0"),
-                env.get("SLURM_ARRAY_TASK_STEP", "1"),
-            )
-            text = f"{env['SLURM_ARRAY_TASK_ID']}/{env['SLURM_ARRAY_TASK_COUNT']}"
-            source = (
-                f"the shard from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT ({text!r}, "
-                f"SLURM_ARRAY_TASK_MIN={first}, SLURM_ARRAY_TASK_STEP={step}; submit the array "
-                "as --array=0-N, N one less than the count, or pass --shard)"
-            )
-            if (first, step) != ("0", "1"):  # --array=1-3 or 0-10:2: no task would be shard 0
-                raise UserError(f"{source}: expected an array numbered 0, 1, ..., count - 1.")
-        else:
-            return 0, 1
-    try:
-        i, n = (int(p) for p in text.split("/"))
-    except ValueError:
-        raise UserError(f"{source}: expected 'i/n' with integers, e.g. 0/4.") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise UserError(f"{source}: expected 0 <= i < n.")
-    return i, n
 
 
 def run_status(run: Run) -> dict:
@@ -280,6 +252,7 @@ def run_sweep(
     i, n = shard
     mine = [r for r in runs if r.index % n == i]
     check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
+    shards.check_same_base(workdir, base, [r.overrides for r in runs])  # ... nor one beside
     write_status(workdir, runs)
     if report_metrics:
         workdir_lib.write_json(

@@ -1,0 +1,68 @@
+"""What the shards of a sweep share: which shard a process is, and the base config they all
+train with.
+
+Shard i of n takes the runs whose index is i mod n. Every launch of a sweep directory (each
+shard, each rerun) must use the same base config: per-run checks (`runner.check_unchanged`)
+compare a run with its own saved config, but shards launched together find no run trained yet,
+and one with another learning rate would train its share with it, which the report would then
+average with the others' as seeds of one setting. `check_same_base` closes that gap.
+"""
+
+import fcntl
+import os
+
+from ae_jax import workdir as workdir_lib
+from ae_jax.errors import UserError
+
+_LOCK = ".sweep_config.lock"  # held while a launch compares and records the base config
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n); with no text, $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT or (0, 1)."""
+    source = f"--shard={text!r}"
+    if not text:
+        env = os.environ
+        if "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
+            first, step = (
+                env.get("SLURM_ARRAY_TASK_MIN", "0"),
+                env.get("SLURM_ARRAY_TASK_STEP", "1"),
+            )
+            text = f"{env['SLURM_ARRAY_TASK_ID']}/{env['SLURM_ARRAY_TASK_COUNT']}"
+            source = (
+                f"the shard from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT ({text!r}, "
+                f"SLURM_ARRAY_TASK_MIN={first}, SLURM_ARRAY_TASK_STEP={step}; submit the array "
+                "as --array=0-N, N one less than the count, or pass --shard)"
+            )
+            if (first, step) != ("0", "1"):  # --array=1-3 or 0-10:2: no task would be shard 0
+                raise UserError(f"{source}: expected an array numbered 0, 1, ..., count - 1.")
+        else:
+            return 0, 1
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise UserError(f"{source}: expected 'i/n' with integers, e.g. 0/4.") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise UserError(f"{source}: expected 0 <= i < n.")
+    return i, n
+
+
+def check_same_base(workdir: str, base, overrides: list[dict]) -> None:
+    """Records the sweep's base config (DIR/sweep_config.json) at its first launch; refuses a
+    later launch (a shard, a rerun) whose base differs in a field not every run overrides. A
+    larger train.epochs passes (the runs are extended, as a rerun of one run is) and is
+    recorded. The check and the write hold a lock, so shards launched together take turns."""
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, _LOCK), "a+") as f:
+        fcntl.lockf(f, fcntl.LOCK_EX)  # waits for another launch's check; closing releases
+        changes, extends = workdir_lib.config_changes(workdir, base, workdir_lib.SWEEP_CONFIG)
+        everywhere = set.intersection(*(set(o) for o in overrides)) if overrides else set()
+        changes = [c for c in changes if c.split(":")[0] not in everywhere]
+        if changes and not extends:
+            raise UserError(
+                f"sweep {workdir!r} was launched with another base config; these fields differ "
+                f"(saved -> now): {'; '.join(changes[:4])}{' ...' if len(changes) > 4 else ''}."
+                " Launch every shard, and rerun, with the same config and flags (another "
+                "shard's runs would be averaged with these as one setting's seeds), or pass a "
+                "new --workdir; nothing was changed."
+            )
+        workdir_lib.write_json(os.path.join(workdir, workdir_lib.SWEEP_CONFIG), base.to_dict())
