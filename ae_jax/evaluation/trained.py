@@ -157,7 +157,7 @@ class TrainedModel:
 
     def reconstruct(self, rows) -> np.ndarray:
         """Raw rows -> reconstructions (scaled feature space; `inverse_scale` undoes it)."""
-        return self.decode(self.encode(rows))
+        return np.asarray(self._decode(self.params, jnp.asarray(self.encode(rows))))
 
     def inverse_scale(self, x: np.ndarray) -> np.ndarray:
         """Scaled features or reconstructions (..., num_features) -> the encoded space (the
