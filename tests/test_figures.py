@@ -618,3 +618,28 @@ def test_a_stop_while_waiting_cancels_the_drawings_not_started(tmp_path):
     with pytest.raises(Interrupted):
         writer.wait(stop_once_done)
     writer.close()
+
+
+@pytest.mark.parametrize("scale, labels", [(0.08, None), (2e4, None), (0.08, "classes")])
+def test_codes_2d_text_lies_inside_the_figure(tmp_path, monkeypatch, scale, labels):
+    """Every label and tick label of codes_2d is on the canvas: without a legend the figure
+    is narrow, and a left margin in a fraction of its width cut "code PC2" off."""
+    from ae_jax.evaluation import canvas
+
+    saved = []
+    save = canvas.save
+    monkeypatch.setattr(canvas, "save", lambda t, *a, **k: (saved.append(t.fig), save(t, *a, **k)))
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(300, 2)) * scale
+    colours = rng.integers(0, 3, 300) if labels else None
+    Renderer().codes_2d(str(tmp_path / "c.png"), points, ("code PC1", "code PC2"), colours, "t", 20)
+    fig = saved[0]
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    ax = fig.axes[0]
+    texts = [ax.yaxis.label, ax.xaxis.label, *ax.get_yticklabels(), *ax.get_xticklabels()]
+    for text in texts:
+        if text.get_text():
+            box = text.get_window_extent(renderer)
+            assert box.x0 >= 0 and box.y0 >= 0, text.get_text()
+            assert box.x1 <= width and box.y1 <= height, text.get_text()

@@ -1,10 +1,9 @@
 """Draws the figures of `figures.py`, reusing one matplotlib figure per layout.
 
-Building a figure's axes, ticks and labels costs most of its drawing time, and a sweep draws
-the same few layouts for every run. A `Renderer` keeps each layout it has built (keyed by what
-fixes the axes: the loss terms, the columns, the label categories, the image shape) and only
-swaps the data for the next run. It uses matplotlib's object API (never pyplot or the global
-backend), and one Renderer belongs to one thread (the figure writer's).
+Building a figure's axes, ticks and labels costs most of its drawing time, and a sweep draws the
+same few layouts for every run: a `Renderer` keeps each layout it has built (keyed by what fixes
+the axes: the loss terms, the columns, the label categories, the image shape) and swaps the data
+for the next run. Object API only (no pyplot); one Renderer belongs to one thread.
 """
 
 import textwrap
@@ -41,7 +40,7 @@ class Renderer:
     """Draws figures to PNG files; see the module docstring."""
 
     def __init__(self):
-        self._templates: dict[tuple, tuple] = {}
+        self._templates: dict[tuple, tuple] = {}  # layout key -> what its build() returned
 
     def warm_up(self) -> None:
         """Imports matplotlib now (a worker does, before its first job)."""
@@ -56,12 +55,11 @@ class Renderer:
 
     def learning_curves(self, path: str, history: list[dict], units: dict[str, str]) -> None:
         """One panel per loss term: train and eval against epoch; `units` labels each term's
-        y axis (what it is and its unit). A term that is 0 throughout (the KL of a model
-        without one) gets no panel.
+        y axis (what it is and its unit). A term 0 throughout (a plain AE's KL) gets no panel.
 
-        Each panel is a figure of its own, written side by side (`canvas.save_row`): each keeps
-        the static layers of its own limits (`canvas.Template`), which a sweep's runs share far
-        more often than all panels' (the benchmark's 64 runs: 7, 5, 17, 5 against 20)."""
+        Each panel is a figure of its own, written side by side (`canvas.save_row`), keeping the
+        static layers of its own limits (`canvas.Template`), which a sweep's runs share far more
+        often than all panels' (the benchmark's 64 runs: 7, 5, 17, 5 against 20)."""
         every = [k[len("eval/") :] for k in history[0] if k.startswith("eval/")]
         terms = tuple(t for t in every if not _zero_throughout(history, t)) or tuple(every)
         epochs = np.array([r["epoch"] for r in history], float)
@@ -96,9 +94,8 @@ class Renderer:
         canvas.save_row(panels, path)
 
     def _curve_panel(self, term: str, unit: str, legend: bool):
-        """A learning-curve panel's template: static, the title and axes (its epochs and
-        snapped y limits are the `static` value); dynamic, the curves, the legend (the first
-        panel's, placed where the curves leave room) and the spines over them."""
+        """A learning-curve panel's template: static, the title and axes (epochs, snapped y
+        limits); dynamic, the curves, the first panel's legend and the spines over them."""
         fig, axes = canvas.figure((3.2, 3.0))
         ax = axes[0][0]
         lines = (ax.plot([], [], label="train")[0], ax.plot([], [], label="eval")[0])
@@ -147,7 +144,8 @@ class Renderer:
 
             # A legend beside the axes never covers points (its place is fixed before any).
             wide = len(groups) > 10 or any(len(str(v)) > 12 for v in groups)
-            fig, axes = canvas.figure((7.4 if wide else 6.3 if groups else 5.2, 4.4))
+            width = 7.4 if wide else 6.3 if groups else 5.2
+            fig, axes = canvas.figure((width, 4.4))
             ax = axes[0][0]
             kw = {"s": 6, "alpha": 0.7, "linewidths": 0}
             extra = []  # dynamic besides the points: the colour bar or the legend
@@ -175,9 +173,12 @@ class Renderer:
                 extra.append(legend)
             ax.set_xlabel(axis_names[0])
             ax.set_ylabel(axis_names[1])
+            # Codes >= 1e4 ticked "0.5" with "x10^4" by the axis: their digits overlapped along x.
+            ax.ticklabel_format(style="sci", scilimits=(-3, 4), useMathText=True)
             ax.set_axisbelow(True)  # the axes are static: drawn before (under) the points
             right = 0.66 if wide else 0.76 if groups else 0.96 if not continuous else 0.98
-            fig.subplots_adjust(left=0.1 if wide else 0.12, right=right, bottom=0.12, top=0.92)
+            # 0.9 in for y tick labels of <= 6 characters and the label (0.12 W clipped "code PC2")
+            fig.subplots_adjust(left=0.9 / width, right=right, bottom=0.12, top=0.92)
             # Static: the axes (their snapped limits) and the title (`static` below).
             dynamic = [*sets, *extra, *canvas.spines(ax)]
             return canvas.Template(fig, dynamic), ax, sets
