@@ -108,8 +108,8 @@ CASES = [
     ("a setting the optimizer does not take", lambda d: _run(d, optim__momentum=0.9)),
     ("non-positive size", lambda d: _run(d, model__latent_dim=0)),
     ("negative layer width", lambda d: _run(d, model__encoder_widths=(16, -4))),
-    ("wrong type", lambda d: _run(d, train__epochs=2.5)),
-    ("misspelt field", lambda d: _run(d, loss__l1_wieght=0.1)),
+    ("wrong type in a sweep entry or Python override", lambda d: _run(d, train__epochs=2.5)),
+    ("misspelt field in a sweep entry or Python override", lambda d: _run(d, loss__l1_wieght=0.1)),
     ("a misspelt field in a config file or in Python", _misspelt_in_python),
     ("None for a required setting", lambda d: _run(d, model__activation=None)),
     (

@@ -109,6 +109,10 @@ CASES = [
         lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.loss.betta=2"),
     ),
     (
+        "wrong type on the command line",
+        lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.train.epochs=2.5"),
+    ),
+    (
         "unknown field on the command line",
         lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.no_such_field=1"),
     ),

@@ -20,7 +20,7 @@ from ae_jax.sweeps import overrides as multi
 from ae_jax.sweeps import runner
 from ae_jax.training import chunking
 from ae_jax.training.checkpoint import Checkpointer
-from ae_jax.training.signals import Interrupted
+from ae_jax.training.signals import Interrupted, StopRequests
 
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ae_jax")
 
@@ -404,3 +404,12 @@ def test_public_api_is_unchanged():
         "UserError",
     ):
         assert getattr(ae_jax, name) is not None
+
+
+def test_a_stop_request_is_acknowledged_at_once(capfd):
+    """A stop waits for the chunk or evaluation pass under way (an IWAE bound of k = 1000:
+    seconds, in silence before): the handler says at once that it is stopping."""
+    with StopRequests() as stop:
+        signal.raise_signal(signal.SIGTERM)
+    assert stop.signum == signal.SIGTERM
+    assert "SIGTERM: stopping at the next safe point" in capfd.readouterr().err

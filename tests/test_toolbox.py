@@ -175,6 +175,10 @@ def test_helpconfig_lists_fields_with_their_comments(installed):
     i = lines.index("loss.free_bits = 0.0")
     assert "nats per latent dimension" in lines[i + 1]
     assert "data.binarize = 'fixed'" in lines  # the config's value, not the default
+    # Every field says what it is (16 had no comment: optim.name, optim.b1, train.epochs, ...).
+    fields = [j for j, ln in enumerate(lines) if ln and not ln.startswith(" ")]
+    bare = [lines[j] for j in fields if j + 1 == len(lines) or not lines[j + 1].startswith(" ")]
+    assert not bare, bare
 
 
 def test_exported_encoder_equals_the_loaded_model(tmp_path):

@@ -37,6 +37,10 @@ def field_comments() -> dict[str, str]:
 def describe(config) -> str:
     """One line per field, `section.field = value`, then its comment when there is one."""
     comments = field_comments()
+    for key in config_lib.OPTIM_KWARGS:  # set in a loop, so no comment of their own
+        comments.setdefault(
+            f"optim.{key}", "passed to the optax optimizer when set; None: its default"
+        )
     lines = []
     for key, value in config_lib.flatten_config(config.to_dict()).items():
         lines.append(f"{key} = {value!r}")

@@ -94,7 +94,7 @@ def default_config() -> ml_collections.ConfigDict:
         # border pixels; standard uses one mean and std per colour channel.
         scaling="minmax",
         val_fraction=0.2,  # held-out share, split deterministically by `split_seed`
-        split_seed=0,
+        split_seed=0,  # seed of the train/validation split (not of training: train.seed)
         npz_key="",  # array inside an .npz ("" = "x" or the only array)
         # (H, W) or (H, W, C): the features are pixels 0..255 of that shape, divided by 255
         # (never per-column min-max) and reshaped by conv models and figures. () = not set;
@@ -137,7 +137,7 @@ def default_config() -> ml_collections.ConfigDict:
         obs_std_learned=False,  # ... or a learned std per column, starting from obs_std
         l1_weight=0.0,  # L1 activity penalty on the code (the sparse AE)
         sparsity="none",  # none | kl: KL(rho || mean activation) penalty (sigmoid codes)
-        sparsity_weight=0.0,
+        sparsity_weight=0.0,  # weight of the `sparsity=kl` penalty
         rho=0.05,  # target mean activation for `sparsity=kl`
         beta=1.0,  # weight of the VAE's KL term (beta-VAE)
         # VAE objectives (ae_jax/training/vae_terms.py); each weight is vmappable, so runs
@@ -152,6 +152,8 @@ def default_config() -> ml_collections.ConfigDict:
         noise_std=0.0,  # Gaussian input noise during training (denoising AE)
     )
     c.optim = dict(
+        # adam | adamw | sgd | rmsprop | adadelta | adagrad | adamax | nadam | lamb | lion |
+        # adabelief | yogi | radam | novograd | amsgrad (optax's, by name)
         name="adam",
         learning_rate=1e-3,  # peak learning rate (the schedule multiplies it)
         schedule="constant",  # constant | cosine | warmup_cosine | linear | exponential
@@ -163,13 +165,13 @@ def default_config() -> ml_collections.ConfigDict:
     for key in OPTIM_KWARGS:
         c.optim[key] = config_dict.placeholder(bool if key in ("nesterov", "centered") else float)
     c.train = dict(
-        epochs=5,
+        epochs=5,  # passes over the training split; raising it on a finished run extends it
         batch_size=1000,  # the last, partial batch is padded and masked (see README)
         seed=0,  # parameters, data order, noise and VAE samples all derive from it
-        shuffle=True,
+        shuffle=True,  # a new order of the training rows every epoch, from (seed, epoch)
         num_models=1,  # >1: train seeds seed..seed+K-1 together in one program
         parallel="auto",  # auto | none | data | models: device layout (training/placement.py)
-        eval_batch_size=4096,
+        eval_batch_size=4096,  # validation rows per step of the per-epoch evaluation
         log_every=1,  # epochs between log lines (metrics.jsonl has every epoch)
         # Longest gap between progress lines inside a long epoch: such an epoch runs in chunks,
         # and a stop request (SIGTERM, Ctrl-C) is acted on between chunks. <= 0: never chunk.

@@ -9,6 +9,7 @@ default action.
 `try/except Exception` around one call does not swallow the stop and go on to the next.
 """
 
+import os
 import signal
 import threading
 
@@ -62,6 +63,15 @@ class StopRequests:
             signal.raise_signal(signum)
             return
         self.signum = signum
+        # Said at once (a stop waits for the chunk or evaluation pass under way: an IWAE bound
+        # of k = 1000 takes seconds); written to the descriptor, as a handler may interrupt
+        # the main thread inside a write to sys.stderr.
+        name = signal.Signals(signum).name
+        os.write(
+            2,
+            f"{name}: stopping at the next safe point, after the chunk of steps or evaluation "
+            "pass under way (a second one stops at once)\n".encode(),
+        )
 
     def __enter__(self) -> "StopRequests":
         # Signal handlers can only be installed from the main thread (e.g. not under Ray).
