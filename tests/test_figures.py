@@ -620,26 +620,59 @@ def test_a_stop_while_waiting_cancels_the_drawings_not_started(tmp_path):
     writer.close()
 
 
-@pytest.mark.parametrize("scale, labels", [(0.08, None), (2e4, None), (0.08, "classes")])
-def test_codes_2d_text_lies_inside_the_figure(tmp_path, monkeypatch, scale, labels):
-    """Every label and tick label of codes_2d is on the canvas: without a legend the figure
-    is narrow, and a left margin in a fraction of its width cut "code PC2" off."""
+@pytest.mark.parametrize("scale", [0.004, 0.08, 999.0, 2e4, "1e6+0.5"])
+@pytest.mark.parametrize("colours", [None, "classes", "long names", "numbers"])
+def test_codes_2d_text_lies_inside_the_figure_without_overlap(
+    tmp_path, monkeypatch, scale, colours
+):
+    """Every text of codes_2d (title, axis and tick labels, offset texts, legend, colour bar) is
+    on the canvas, and no two x tick labels overlap: without a legend the narrow figure cut off
+    "code PC2"; codes of 0.004 or 2e4 ran their x tick labels together; a colour bar's label
+    and a 30-character legend entry ran past the right edge."""
+    from matplotlib.text import Text
+
     from ae_jax.evaluation import canvas
 
     saved = []
     save = canvas.save
     monkeypatch.setattr(canvas, "save", lambda t, *a, **k: (saved.append(t.fig), save(t, *a, **k)))
     rng = np.random.default_rng(0)
-    points = rng.normal(size=(300, 2)) * scale
-    colours = rng.integers(0, 3, 300) if labels else None
-    Renderer().codes_2d(str(tmp_path / "c.png"), points, ("code PC1", "code PC2"), colours, "t", 20)
+    points = rng.normal(size=(300, 2))
+    points = points * 0.5 + 1e6 if scale == "1e6+0.5" else points * scale
+    names = np.array(["a category with a thirty-char name", "b", "c"])
+    labels = {
+        None: None,
+        "classes": rng.integers(0, 3, 300),
+        "long names": names[rng.integers(0, 3, 300)],
+        "numbers": rng.normal(size=300) * 2e4,
+    }[colours]
+    title = "codes of 300 rows (epoch 5)"
+    Renderer().codes_2d(
+        str(tmp_path / "c.png"), points, ("code PC1", "code PC2"), labels, title, 20
+    )
     fig = saved[0]
     renderer = fig.canvas.get_renderer()
-    width, height = fig.bbox.width, fig.bbox.height
+    hidden = set()  # tick labels of ticks outside an axis' view: matplotlib does not draw them
+    for a in fig.axes:  # the scatter's and a colour bar's
+        for axis, view in ((a.xaxis, a.get_xlim()), (a.yaxis, a.get_ylim())):
+            for t, v in zip(axis.get_ticklabels(), axis.get_ticklocs(), strict=True):
+                if not min(view) <= v <= max(view):
+                    hidden.add(id(t))
+    shown = [
+        t
+        for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip() and id(t) not in hidden
+    ]
+    assert any(t.get_text() == title for t in shown)
+    for text in shown:
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.y0 >= 0, text.get_text()
+        assert box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height, text.get_text()
     ax = fig.axes[0]
-    texts = [ax.yaxis.label, ax.xaxis.label, *ax.get_yticklabels(), *ax.get_xticklabels()]
-    for text in texts:
-        if text.get_text():
-            box = text.get_window_extent(renderer)
-            assert box.x0 >= 0 and box.y0 >= 0, text.get_text()
-            assert box.x1 <= width and box.y1 <= height, text.get_text()
+    lo, hi = ax.get_xlim()
+    ticks = [t for t, v in zip(ax.get_xticklabels(), ax.get_xticks(), strict=True) if lo <= v <= hi]
+    boxes = sorted(
+        (t.get_window_extent(renderer) for t in ticks if t.get_text()), key=lambda b: b.x0
+    )
+    for left, right in zip(boxes, boxes[1:], strict=False):
+        assert left.x1 < right.x0, [t.get_text() for t in ticks]

@@ -413,3 +413,21 @@ def test_a_stop_request_is_acknowledged_at_once(capfd):
         signal.raise_signal(signal.SIGTERM)
     assert stop.signum == signal.SIGTERM
     assert "SIGTERM: stopping at the next safe point" in capfd.readouterr().err
+
+
+def test_a_stop_request_on_a_closed_stderr_still_stops_cleanly():
+    """`ae-jax ... 2>&1 | tee log` and Ctrl-C: tee ends first, and the handler's line to a pipe
+    with no reader raised BrokenPipeError out of the handler, mid-chunk (a sweep then marked
+    the group failed and went on). The stop is recorded whatever fd 2 is."""
+    saved = os.dup(2)
+    read, write = os.pipe()
+    os.close(read)  # a pipe nobody reads, as after tee ended
+    os.dup2(write, 2)
+    try:
+        with StopRequests() as stop:
+            signal.raise_signal(signal.SIGINT)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(write)
+    assert stop.signum == signal.SIGINT

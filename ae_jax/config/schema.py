@@ -171,7 +171,7 @@ def default_config() -> ml_collections.ConfigDict:
         shuffle=True,  # a new order of the training rows every epoch, from (seed, epoch)
         num_models=1,  # >1: train seeds seed..seed+K-1 together in one program
         parallel="auto",  # auto | none | data | models: device layout (training/placement.py)
-        eval_batch_size=4096,  # validation rows per step of the per-epoch evaluation
+        eval_batch_size=4096,  # validation rows per step of evaluation (each epoch's, the end's)
         log_every=1,  # epochs between log lines (metrics.jsonl has every epoch)
         # Longest gap between progress lines inside a long epoch: such an epoch runs in chunks,
         # and a stop request (SIGTERM, Ctrl-C) is acted on between chunks. <= 0: never chunk.

@@ -19,11 +19,11 @@ Y_TICKS = 4  # a value axis's most tick intervals
 Y_STEPS = [1, 2, 2.5, 5, 10]  # its tick steps (times a power of ten): no steps of 0.15 or 0.8
 
 
-def label_text(v) -> str:
-    """A label value as a legend names it: 3, not 3.0; a missing number (NaN) '(missing)'."""
-    if isinstance(v, float):
-        return "(missing)" if v != v else f"{v:g}"
-    return str(v)
+def label_text(v, most: int = 0) -> str:
+    """A label value as a legend names it: 3, not 3.0; a missing number (NaN) '(missing)';
+    with `most`, at most that many characters (a longer one ran past the figure's edge)."""
+    text = ("(missing)" if v != v else f"{v:g}") if isinstance(v, float) else str(v)
+    return text[: most - 1] + "\u2026" if most and len(text) > most else text
 
 
 def few_ticks(ax, log_y: bool = False) -> None:

@@ -140,12 +140,11 @@ class Renderer:
             colour_name = f"{colour_name} (grey: missing)"
 
         def build():
-            from matplotlib import colormaps
+            from matplotlib import colormaps, ticker
 
             # A legend beside the axes never covers points (its place is fixed before any).
             wide = len(groups) > 10 or any(len(str(v)) > 12 for v in groups)
-            width = 7.4 if wide else 6.3 if groups else 5.2
-            fig, axes = canvas.figure((width, 4.4))
+            fig, axes = canvas.figure((7.4 if wide else 6.3 if groups else 5.2, 4.4))
             ax = axes[0][0]
             kw = {"s": 6, "alpha": 0.7, "linewidths": 0}
             extra = []  # dynamic besides the points: the colour bar or the legend
@@ -159,7 +158,7 @@ class Renderer:
                 cmap = colormaps["tab10" if len(groups) <= 10 else "tab20"]
                 colour = lambda i, v: "0.6" if v in rest or v != v else cmap(i)  # noqa: E731 - grey
                 sets = [
-                    ax.scatter([], [], color=colour(i, v), label=canvas.label_text(v), **kw)
+                    ax.scatter([], [], color=colour(i, v), label=canvas.label_text(v, 22), **kw)
                     for i, v in enumerate(groups)
                 ]
                 legend = ax.legend(
@@ -173,13 +172,11 @@ class Renderer:
                 extra.append(legend)
             ax.set_xlabel(axis_names[0])
             ax.set_ylabel(axis_names[1])
-            # Codes >= 1e4 ticked "0.5" with "x10^4" by the axis: their digits overlapped along x.
-            ax.ticklabel_format(style="sci", scilimits=(-3, 4), useMathText=True)
+            # At most 5 x ticks: "-0.0075" or "-100000" at matplotlib's default 9 ran together.
+            ax.xaxis.set_major_locator(ticker.MaxNLocator(5, steps=canvas.Y_STEPS))
             ax.set_axisbelow(True)  # the axes are static: drawn before (under) the points
-            right = 0.66 if wide else 0.76 if groups else 0.96 if not continuous else 0.98
-            # 0.9 in for y tick labels of <= 6 characters and the label (0.12 W clipped "code PC2")
-            fig.subplots_adjust(left=0.9 / width, right=right, bottom=0.12, top=0.92)
-            # Static: the axes (their snapped limits) and the title (`static` below).
+            right = 0.66 if wide else 0.76 if groups else 0.93 if not continuous else 0.88
+            fig.subplots_adjust(right=right, bottom=0.12, top=0.92)  # left: per y range, below
             dynamic = [*sets, *extra, *canvas.spines(ax)]
             return canvas.Template(fig, dynamic), ax, sets
 
@@ -198,6 +195,9 @@ class Renderer:
         x, y = (canvas.limits(points[:, j].min(), points[:, j].max()) for j in (0, 1))
         ax.set_xlim(*canvas.snapped(ax.xaxis.get_major_locator(), *x))
         ax.set_ylim(*canvas.snapped(ax.yaxis.get_major_locator(), *y))
+        # Room for the widest y tick label, then the axis label ("code PC2" was cut off).
+        chars = max(map(len, ax.yaxis.get_major_formatter().format_ticks(ax.get_yticks())))
+        template.fig.subplots_adjust(left=(0.45 + 0.085 * chars) / template.fig.get_figwidth())
         ax.set_title(title, fontsize=_FONT + 1)
         canvas.save(template, path, static=(ax.get_xlim(), ax.get_ylim(), title))
 

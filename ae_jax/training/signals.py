@@ -67,11 +67,14 @@ class StopRequests:
         # of k = 1000 takes seconds); written to the descriptor, as a handler may interrupt
         # the main thread inside a write to sys.stderr.
         name = signal.Signals(signum).name
-        os.write(
-            2,
-            f"{name}: stopping at the next safe point, after the chunk of steps or evaluation "
-            "pass under way (a second one stops at once)\n".encode(),
-        )
+        try:  # fd 2 may be closed, or a pipe whose reader a Ctrl-C ended (`2>&1 | tee`)
+            os.write(
+                2,
+                f"{name}: stopping at the next safe point, after the chunk of steps or "
+                "evaluation pass under way (a second one stops at once)\n".encode(),
+            )
+        except OSError:
+            pass  # the stop itself must not fail: it is recorded above
 
     def __enter__(self) -> "StopRequests":
         # Signal handlers can only be installed from the main thread (e.g. not under Ray).
