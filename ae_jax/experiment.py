@@ -142,15 +142,7 @@ def train_group(
         with StopRequests() as stop:
             summaries = _train_and_finish(configs, workdirs, ds, programs, writer, stop)
             if own:
-                writer.wait(
-                    functools.partial(
-                        signals.raise_if_stopped,
-                        stop,
-                        "while writing figures and summaries",
-                        configs[0].train.checkpoints,
-                        "training and evaluation are finished and saved",
-                    )
-                )
+                writer.wait(signals.while_writing(stop, configs[0].train.checkpoints))
     except Exception as e:
         why = storage_error(e)
         if why is None:
@@ -268,12 +260,13 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
     if not distributed.is_writer():
         return summaries, []
 
-    def check_stop():
-        if stop.signum is not None:
-            on = cfg.train.checkpoints
-            raise signals.stopped(
-                stop.signum, "while evaluating", on, "training is finished and saved"
-            )
+    check_stop = functools.partial(
+        signals.raise_if_stopped,
+        stop,
+        "while evaluating",
+        cfg.train.checkpoints,
+        "training is finished and saved",
+    )
 
     data = eval_data.dataset_eval_data(ds, cfg)
     configs = [r.config for r in runs]

@@ -15,7 +15,6 @@ the sweep goes on.
 
 import contextlib
 import dataclasses
-import functools
 import importlib.util
 import json
 import os
@@ -33,7 +32,7 @@ from ae_jax.evaluation.figure_writer import FigureWriter
 from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps import shards
 from ae_jax.training.group import ProgramCache, signature_key
-from ae_jax.training.signals import Interrupted, StopRequests, raise_if_stopped
+from ae_jax.training.signals import Interrupted, StopRequests, while_writing
 
 
 @dataclasses.dataclass
@@ -167,9 +166,7 @@ def train_runs(
                 writer.submit(progress)
         with StopRequests() as stop:  # the last groups' figures and summaries
             on = all(c.train.checkpoints for c in configs.values())
-            where = "while writing figures and summaries"
-            done = "training and evaluation are finished and saved"
-            writer.wait(functools.partial(raise_if_stopped, stop, where, on, done))
+            writer.wait(while_writing(stop, on))
 
 
 def _figure_writer(configs) -> FigureWriter:

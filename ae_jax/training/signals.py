@@ -9,9 +9,11 @@ default action.
 `try/except Exception` around one call does not swallow the stop and go on to the next.
 """
 
+import functools
 import os
 import signal
 import threading
+from collections.abc import Callable
 
 
 class Interrupted(KeyboardInterrupt):
@@ -48,6 +50,14 @@ def raise_if_stopped(stop: "StopRequests", where: str, checkpoints: bool, kept: 
     """`stopped(...)` if a stop was requested."""
     if stop.signum is not None:
         raise stopped(stop.signum, where, checkpoints, kept)
+
+
+def while_writing(stop: "StopRequests", checkpoints: bool) -> Callable[[], None]:
+    """What `FigureWriter.wait` looks at while a run's figures and summaries are written (one
+    wording for a single run's call and a sweep alike)."""
+    done = "training and evaluation are finished and saved"
+    where = "while writing figures and summaries"
+    return functools.partial(raise_if_stopped, stop, where, checkpoints, done)
 
 
 class StopRequests:
