@@ -23,12 +23,12 @@ Other modules name these files (and a sweep directory's, below) through the cons
 import json
 import os
 import re
-import tempfile
 
 from absl import logging
 
 from ae_jax import config as config_lib
 from ae_jax.errors import UserError
+from ae_jax.files import write_atomic
 from ae_jax.locks import LOCK, WorkdirLock, holder  # noqa: F401 - the contract's .lock
 
 CONFIG = "config.json"
@@ -51,21 +51,8 @@ SECTIONS = ("data", "model", "loss", "optim", "train", "eval")  # config.json's 
 
 
 def write_json(path: str, obj) -> None:
-    """Write then rename, so a reader never sees half a file. The temporary file is each
-    writer's own: processes sharing a sweep write its sweep.json at the same moments, and
-    with one shared name a writer renamed another's half-written file, then found its own
-    gone (FileNotFoundError). The last rename wins."""
-    folder, name = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder or ".")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the file unreadable to others
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Writes `obj` as JSON, whole or not at all (`files.write_atomic`)."""
+    write_atomic(path, lambda f: json.dump(obj, f, indent=2, sort_keys=True))
 
 
 def finished_summary(workdir: str) -> dict | None:

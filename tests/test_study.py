@@ -75,6 +75,7 @@ def test_no_import_cycles_and_small_modules():
     # The layers only import downward.
     order = [
         "ae_jax.errors",
+        "ae_jax.files",
         "ae_jax.locks",
         "ae_jax.config",
         "ae_jax.workdir",

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from ae_jax import experiment
+from ae_jax import files as files_lib
 from ae_jax import sweeps as sweep
 from ae_jax import workdir as workdir_lib
 from ae_jax.commands import sweep as sweep_command
@@ -369,6 +370,35 @@ def test_processes_writing_one_json_file_at_once(tmp_path):
     last = json.load(open(path))
     assert last["i"] == 1999 and last["pad"] == "x" * 4000
     assert os.listdir(tmp_path) == ["sweep.json"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("name", ["report.md", "results.csv", "runs.csv", ".png"])
+def test_a_report_killed_while_writing_leaves_the_last_one_whole(tmp_path, monkeypatch, name):
+    """Each of the report's files is the previous one or the new one, never half of one: here
+    the process is stopped (KeyboardInterrupt) just before a file would replace the last."""
+    runs = [
+        ({"lr": lr, "train.seed": s}, "done", {"eval/loss": lr + s})
+        for lr in (1, 2)
+        for s in (0, 1)
+    ]
+    _fake_sweep(tmp_path, runs)
+    report.write_report(str(tmp_path), ["eval/loss"])
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name.endswith(name)]
+    before = {p: p.read_bytes() for p in files}
+    assert files and all(before.values())
+    (tmp_path / "runs" / "run0" / "summary.json").write_text('{"status": "done", "eval/loss": 7}')
+    replace = files_lib.os.replace
+
+    def stopped(src, dst):
+        if str(dst).endswith(name):
+            raise KeyboardInterrupt
+        replace(src, dst)
+
+    monkeypatch.setattr(files_lib.os, "replace", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        report.write_report(str(tmp_path), ["eval/loss"])
+    assert {p: p.read_bytes() for p in files} == before
+    assert not [p for p in tmp_path.rglob("*.tmp")]  # no temporary file left behind
 
 
 def _fake_sweep(

@@ -12,6 +12,7 @@ import numpy as np
 from ae_jax.data.cells import quote_names
 from ae_jax.data.preprocess import Preprocessor
 from ae_jax.errors import UserError
+from ae_jax.files import write_atomic
 
 
 def to_dict(p: Preprocessor) -> dict[str, Any]:
@@ -65,9 +66,8 @@ def from_dict(d: dict[str, Any]) -> Preprocessor:
 
 
 def save_preprocessor(p: Preprocessor, path: str) -> None:
-    """Writes `p` as a JSON file."""
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(to_dict(p), f, indent=1)
+    """Writes `p` as a JSON file, whole or not at all."""
+    write_atomic(path, lambda f: json.dump(to_dict(p), f, indent=1))
 
 
 def load_preprocessor(path: str) -> Preprocessor:

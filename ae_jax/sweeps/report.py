@@ -19,6 +19,7 @@ DIR/timing.csv. The metrics are `--metrics`, else the ones the sweep's config fi
 """
 
 import csv
+import io
 import json
 import math
 import os
@@ -30,6 +31,7 @@ from absl import logging
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation import figure_data
+from ae_jax.files import write_atomic
 from ae_jax.sweeps.report_figures import is_number, plot
 
 SEED_KEY = "train.seed"
@@ -280,10 +282,10 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         header = [*params, "seeds", "diverged"] + [
             f"{m} {s}" for m in metrics if keep(m) for s in ("mean", "std", "n")
         ]
-        with open(os.path.join(workdir, name), "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(table)
+        w = csv.DictWriter(text := io.StringIO(), fieldnames=header, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(table)
+        write_atomic(os.path.join(workdir, name), lambda f, t=text: f.write(t.getvalue()))
     asked = list(chosen) != list(DEFAULT_METRICS)  # --metrics or the config's REPORT_METRICS
     shown = _meaningful(metrics, table, rows, keep_zero=asked)
     diverged = any(row["diverged"] for row in table)
@@ -319,8 +321,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         "",
         *[f"![{os.path.basename(p)}](figures/{os.path.basename(p)})" for p in figures],
     ]
-    with open(os.path.join(workdir, "report.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
+    write_atomic(os.path.join(workdir, "report.md"), lambda f: f.write("\n".join(md) + "\n"))
     return {"params": params, "rows": table, "figures": figures, "metrics": shown}
 
 
@@ -381,7 +382,8 @@ def _write_runs(workdir: str, rows: list[dict]) -> None:
     """DIR/runs.csv: one row per run, its overrides then its numbers (tidy data)."""
     keys = sorted({k for r in rows for k in r["overrides"] if not k.startswith("_")})
     values = sorted({k for r in rows for k in r["values"]})
-    with open(os.path.join(workdir, "runs.csv"), "w", newline="") as f:
+
+    def write(f):
         w = csv.writer(f)
         w.writerow(["index", "name", "status", *keys, *values])
         for r in sorted(rows, key=lambda r: r["index"]):
@@ -394,3 +396,5 @@ def _write_runs(workdir: str, rows: list[dict]) -> None:
                     *[r["values"].get(k, "") for k in values],
                 ]
             )
+
+    write_atomic(os.path.join(workdir, "runs.csv"), write)

@@ -11,6 +11,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
+from ae_jax.files import write_atomic
+
 # y-axis labels: what each number is, with its unit.
 UNITS = {
     "eval/loss": "objective (per example)",
@@ -141,7 +143,7 @@ def _figure(
     if same:
         title += f"\nnot drawn, the same for every setting: {', '.join(same)}"
     fig.suptitle(title, fontsize=FONT)
-    fig.savefig(path, dpi=DPI)
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=DPI), binary=True)
 
 
 def _value_ticks(ax, xs: list) -> None:
