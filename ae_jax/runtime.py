@@ -15,7 +15,9 @@ no number. Where it lives, in order of precedence:
 import contextlib
 import logging as std_logging
 import os
+import sys
 import threading
+import types
 
 import jax
 from absl import flags, logging
@@ -29,10 +31,32 @@ class _LibraryInfoFilter(std_logging.Filter):
     and orbax's warnings that a read-only manager (how runs are loaded) is read-only."""
 
     def filter(self, record: std_logging.LogRecord) -> bool:
-        noisy = any(f"{os.sep}{lib}{os.sep}" in record.pathname for lib in ("orbax", "jax"))
+        origin = _origin(record)
+        noisy = any(f"{os.sep}{lib}{os.sep}" in origin for lib in ("orbax", "jax"))
         if noisy and "read only" in record.getMessage().replace("_", " "):
             return False
         return record.levelno >= std_logging.WARNING or not noisy
+
+
+# The logging machinery's own files: a record's origin is the first caller outside them.
+_LOGGING_DIRS = tuple(
+    os.path.dirname(m.__file__) + os.sep for m in (std_logging, logging) if m.__file__
+)
+
+
+def _origin(record: std_logging.LogRecord) -> str:
+    """The file a record was logged from. absl's logger names the caller of absl.logging.info;
+    but when something made a logger called "absl" before absl was imported (a notebook's
+    setup), absl logs through that plain logger, whose records all name absl's own module.
+    Filters run in the logging call, so the caller is then found on the stack."""
+    if not record.pathname.startswith(_LOGGING_DIRS):
+        return record.pathname
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(_LOGGING_DIRS) or frame.f_code.co_filename == __file__
+    ):
+        frame = frame.f_back
+    return frame.f_code.co_filename if frame is not None else record.pathname
 
 
 _PROGRESS = {"calls": 0, "filter": None}  # API calls showing progress now, and their filter

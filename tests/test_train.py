@@ -241,7 +241,10 @@ def test_a_run_compiles_only_its_training_and_evaluation_programs(tmp_path):
 
 
 PYTHON_API_RUN = """
+import logging as std_logging
 import sys
+if sys.argv[2] == "absl_logger_first":  # as a notebook's setup can: absl then logs through it
+    std_logging.getLogger("absl")
 from absl import logging
 import ae_jax
 from ae_jax.configs import seed_sparse
@@ -254,11 +257,13 @@ ae_jax.train_and_evaluate(c, sys.argv[1])
 """
 
 
-@pytest.mark.parametrize("mode", ["default", "quiet", "no_eval"])
+@pytest.mark.parametrize("mode", ["default", "quiet", "no_eval", "absl_logger_first"])
 def test_the_python_api_says_what_it_does_unless_told_not_to(tmp_path, mode):
     """Called from Python (no launcher configures logging), a run prints the launcher's lines
-    on stderr, without library chatter; with absl's verbosity set by the user it does not.
-    Each phase line says what it does: not evaluating, it does not claim to."""
+    on stderr, without library chatter, also when a logger named "absl" was made before absl
+    was imported (its records then name absl's module, not orbax's); with absl's verbosity set
+    by the user it does not. Each phase line says what it does: not evaluating, it does not
+    claim to."""
     r = subprocess.run(
         [sys.executable, "-c", PYTHON_API_RUN, str(tmp_path / "run"), mode],
         capture_output=True,
