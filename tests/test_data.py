@@ -442,6 +442,37 @@ def test_a_data_frame_is_matched_by_column_name():
         p.transform(frame.drop(columns="mean radius"))
 
 
+def test_a_data_frame_s_own_missing_markers_are_missing_values(tmp_path):
+    """pandas' NA (string, nullable and pyarrow-backed columns) reads as a missing value, as
+    NaN and an empty CSV cell do: it was the text '<NA>', an unseen category, and passed where
+    new rows need every value (data.missing='error' or 'drop'). Repeated column names are
+    refused, not an IndexError."""
+    import pandas as pd  # a test extra
+
+    rows = [f"{i % 7 - 3.5},c{i % 3},{'TRUE' if i % 2 else 'FALSE'},{i % 5}" for i in range(40)]
+    for i in (3, 11, 20):  # empty text, boolean and integer cells
+        rows[i] = rows[i].split(",")[0] + ",,,"
+    (tmp_path / "t.csv").write_text("a,color,flag,n\n" + "\n".join(rows) + "\n")
+    p = data.load_dataset(
+        cfg(path=str(tmp_path / "t.csv"), missing="impute", categorical="onehot")
+    ).preprocessor
+    plain = pd.read_csv(tmp_path / "t.csv")  # object columns with NaN: read as missing
+    expected = p.transform(plain)
+    assert np.isfinite(expected).all()
+    for frame in (
+        plain.astype({"color": "string"}),
+        plain.convert_dtypes(),  # string, boolean and Int64 columns with <NA>
+        pd.read_csv(tmp_path / "t.csv", dtype_backend="pyarrow"),
+    ):
+        assert any(str(t) != "object" and str(t) != "float64" for t in frame.dtypes)
+        np.testing.assert_array_equal(p.transform(frame), expected)
+    strict = data.load_dataset(cfg(path=str(tmp_path / "t.csv"), missing="drop")).preprocessor
+    with pytest.raises(UserError, match=r"column 'color' has 3 missing value.*row 4 \(index 3\)"):
+        strict.transform(plain.convert_dtypes())
+    with pytest.raises(UserError, match=r"repeated column names \['a'\]"):
+        p.transform(plain.set_axis(["a", "a", "flag", "n"], axis=1))
+
+
 def _error_files(tmp_path):
     rows = shopper_rows(10)
     stray = shopper_rows(20)

@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ae_jax.errors import UserError
+
 # Cells read as missing values unless data.na_values says otherwise.
 NA_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "None", "?")
 # Thousands separators data.thousands may name ("" = none: "1,037" is refused, not guessed).
@@ -45,6 +47,31 @@ def size_text(nbytes: float) -> str:
         if nbytes >= factor:
             return f"{nbytes / factor:.1f} {unit}"
     return f"{nbytes:.0f} bytes"
+
+
+def frame_columns(frame: Any) -> tuple[list[str], list[np.ndarray]]:
+    """A pandas-like data frame's column names and columns as NumPy arrays. The frame's own
+    missing markers (pandas' NA in string and nullable columns) become None, read as missing
+    like NaN: as they are, they read as the text '<NA>', a category of their own."""
+    names = [str(c) for c in frame.columns]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UserError(
+            f"the data frame has repeated column names {quote_names(repeated)}; expected each "
+            "column once: rename or drop the copies."
+        )
+    values = []
+    for c in frame.columns:
+        series = frame[c]
+        arr = np.asarray(series.to_numpy())
+        isna = getattr(series, "isna", None) or getattr(series, "is_null", None)  # pandas, polars
+        if arr.dtype == object and isna is not None:
+            missing = np.asarray(isna(), bool)
+            if missing.any():
+                arr = arr.copy()
+                arr[missing] = None
+        values.append(arr)
+    return names, values
 
 
 def is_arrow(col: Any) -> bool:

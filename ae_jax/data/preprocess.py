@@ -276,8 +276,7 @@ class Preprocessor:
             )
         if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas-like data frame
             frame: Any = data
-            values = [np.asarray(frame[c].to_numpy()) for c in frame.columns]
-            return self._as_table(Table("the data frame", [str(c) for c in frame.columns], values))
+            return self._as_table(Table("the data frame", *cells.frame_columns(frame)))
         try:
             arr = np.asarray(data)
         except ValueError as e:  # a ragged list of rows
