@@ -20,6 +20,8 @@
 Other modules name these files (and a sweep directory's, below) through the constants here.
 """
 
+import contextlib
+import hashlib
 import json
 import os
 import re
@@ -60,12 +62,8 @@ def finished_summary(workdir: str) -> dict | None:
     path = os.path.join(workdir, SUMMARY)
     if not os.path.exists(path):
         return None
-    summary = read_json(
-        path,
-        "the run's summary",
-        "delete it: the run's training command then resumes from the newest checkpoint and "
-        "writes it again",
-    )
+    fix = "delete it: the run's training command then resumes from the newest checkpoint"
+    summary = read_json(path, "the run's summary", fix + " and writes it again")
     return summary if summary.get("status") in FINISHED else None
 
 
@@ -73,11 +71,9 @@ def checkpoint_epochs(workdir: str) -> set[int]:
     """The epochs with a checkpoint directory in workdir/checkpoints. Cheap, for grouping runs
     before any checkpoint manager is opened; the Checkpointer still decides which of them can
     be read."""
-    try:
-        names = os.listdir(os.path.join(workdir, CHECKPOINTS))
-    except OSError:
-        return set()
-    return {int(n) for n in names if n.isdigit()}
+    with contextlib.suppress(OSError):
+        return {int(n) for n in os.listdir(os.path.join(workdir, CHECKPOINTS)) if n.isdigit()}
+    return set()
 
 
 def resume_groups(workdirs: list[str]) -> list[list[int]]:
@@ -277,9 +273,10 @@ def evaluation_dir(
     """Where an evaluation of the run in `workdir` goes: the run itself (eval.json, figures/)
     for its own (the validation split, latest checkpoint, the config's k, seed 0, as at the end
     of training) while it has none and has finished; else workdir/evaluations/NAME/, NAME
-    listing the options ("which=best,data=new.csv") and, for a run not finished (stopped, or
-    training in another process), the checkpoint's `epoch`. The run's own eval.json, which
-    reports read and training writes when it ends, is never replaced."""
+    listing the options ("which=best,data=new.csv") and, for a run not finished, the
+    checkpoint's `epoch`. Never replaced: the run's own eval.json (reports read it), and another
+    file's evaluation of the same NAME (eval.json's `data_path`; the file's name in this NAME
+    then ends with a hash of its path: "data=new.csv@1f0c9a2e")."""
     safe = lambda text: re.sub(r"[^\w.=+-]", "_", text)  # noqa: E731 - a directory name
     parts = [f"which={which}"]
     if data_path:
@@ -296,7 +293,20 @@ def evaluation_dir(
         parts.append(f"epoch={epoch}")
     if parts == ["which=latest"] and finished and not os.path.exists(os.path.join(workdir, EVAL)):
         return workdir
+    where, name = os.path.abspath(data_path), ",".join(parts)
+    if data_path and _evaluated(os.path.join(workdir, EVALUATIONS, name)) not in (None, where):
+        parts[1] += "@" + hashlib.sha256(where.encode()).hexdigest()[:8]  # another file's there
     return os.path.join(workdir, EVALUATIONS, ",".join(parts))
+
+
+def _evaluated(evaluation: str) -> str | None:
+    """The file an evaluation directory's eval.json says it evaluated (None: not said)."""
+    with (
+        contextlib.suppress(OSError, ValueError, AttributeError),
+        open(evaluation + "/" + EVAL) as f,
+    ):
+        return json.load(f).get("data_path")
+    return None
 
 
 def _same_path(a: str, b: str) -> bool:

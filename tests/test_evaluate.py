@@ -1,5 +1,6 @@
 """Evaluation: known answers for the bounds, the PCA baseline, codes, eval.json, the CLIs."""
 
+import hashlib
 import json
 import math
 import os
@@ -534,7 +535,19 @@ def test_evaluate_never_replaces_the_runs_own_evaluation(tmp_path):
         "which=latest,data=new_rows.csv,seed=3",
     ]
     assert again["recon/mse"] == own["recon/mse"] and best["which"] == "best"
-    assert on_file["data"] == other
+    assert on_file["data"] == other and on_file["data_path"] == os.path.abspath(other)
+    # Another file of the same name gets its own NAME; the first file's again replaces its own.
+    os.makedirs(tmp_path / "b")
+    same_name = write_purchase_csv(tmp_path / "b" / "new rows.csv", seed=2, n=150)
+    first = _files(os.path.join(run, "evaluations", "which=latest,data=new_rows.csv,seed=3"))
+    second = evaluate.evaluate_workdir(run, data_path=same_name, seed=3)
+    digest = hashlib.sha256(os.path.abspath(same_name).encode()).hexdigest()[:8]
+    names = sorted(os.listdir(os.path.join(run, "evaluations")))
+    assert names[-1] == f"which=latest,data=new_rows.csv@{digest},seed=3", names
+    assert second["n_val"] == 150 and on_file["n_val"] != 150
+    assert _files(os.path.join(run, "evaluations", names[-2])) == first  # not replaced
+    assert evaluate.evaluate_workdir(run, data_path=other, seed=3) == on_file
+    assert sorted(os.listdir(os.path.join(run, "evaluations"))) == names
     for m, name in ((again, "which=latest"), (best, "which=best")):
         assert m["figures"] and all(
             f.startswith(f"evaluations/{name}/figures/") for f in m["figures"]

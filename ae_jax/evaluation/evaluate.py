@@ -8,11 +8,12 @@ the saved preprocessor; it writes eval.json (flat "/"-separated keys, JSON-safe 
 figures (`workdir.evaluation_dir`: the run's own, or `workdir/evaluations/NAME/`), and returns
 the dict and where it wrote them (`evaluate_workdir`: the dict).
 
-Keys: n_val, epoch, which, data, figures, diverged_step (a diverged run's: its parameters are
-from before that step), imputed_cells (with data.missing='impute': how many cells of these rows
-were filled in; the per-column metrics pass over them, recon/mse and pca/mse, of the matrix the
-model reads, do not); likelihood (the reconstruction term's name) and is_log_likelihood
-(whether it is a normalised log-density of these rows); recon/mse, recon/mse_per_feature
+Keys: n_val, epoch, which, data, data_path (an evaluation of a file: its absolute path), figures,
+diverged_step (a diverged run's: its parameters are from before that step), imputed_cells (with
+data.missing='impute': how many cells of these rows were filled in; the per-column metrics pass
+over them, recon/mse and pca/mse, of the matrix the model reads, do not); likelihood (the
+reconstruction term's name) and is_log_likelihood (whether it is a normalised log-density of
+these rows); recon/mse, recon/mse_per_feature
 (column -> MSE), with loss.recon == "bce" also recon/bce and recon/bce_per_feature; pca/mse,
 pca/mse_per_feature and ae_over_pca (PCA with latent_dim components fitted on the run's
 training split; pca/note instead when that split cannot be rebuilt, or with a null ae_over_pca
@@ -242,6 +243,8 @@ def evaluate_run(
     data = evaluation_data(tm, data_path, dataset, npz_key)
     metrics, arrays = evaluate_model(tm, data, iw_samples, seed)
     metrics["which"] = which
+    if data_path:  # the file, whatever directory the command ran in (`workdir.evaluation_dir`)
+        metrics["data_path"] = os.path.abspath(data_path)
     if tm.diverged_step is not None:  # its parameters are from before that step
         metrics["diverged_step"] = tm.diverged_step
     written = []
