@@ -19,7 +19,7 @@ import ae_jax
 from ae_jax import data as data_lib
 from ae_jax import experiment
 from ae_jax.commands import encode as encode_cli
-from ae_jax.configs import seed_sparse
+from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.evaluation import eval_data, evaluate, export, figure_data
 from ae_jax.sweeps import overrides as multi
 from ae_jax.sweeps import report, runner
@@ -211,6 +211,28 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path):
         with pytest.raises(ae_jax.UserError, match=match):
             export.export_run(str(tmp_path / "run"), str(output))
     assert (tmp_path / "f.txt").read_text() == "x"
+
+
+def test_a_bfloat16_run_gives_float32_that_its_exported_decoder_takes(tmp_path):
+    """Mixed precision computes in bfloat16; the API and the export give float32, as they say
+    (the exported encoder's bfloat16 codes were refused by its own decoder)."""
+    c = seed_vae.get_config()
+    c.data.name, c.model.compute_dtype = "breast_cancer", "bfloat16"
+    c.train.epochs, c.train.figures, c.eval.at_end = 2, False, False
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    model = ae_jax.load(str(tmp_path / "run"))
+    rows = load_breast_cancer().data[:9]
+    outputs = [model.encode(rows), model.reconstruct(rows), model.sample(3)]
+    assert [o.dtype for o in outputs] == [np.float32] * 3
+    export.export_run(str(tmp_path / "run"), str(tmp_path / "out"))
+    calls = []
+    for name in (export.ENCODE, export.DECODE):
+        with open(tmp_path / "out" / name, "rb") as f:
+            calls.append(jax.export.deserialize(bytearray(f.read())).call)
+    codes = np.asarray(calls[0](model.features(rows)))
+    assert codes.dtype == np.float32
+    np.testing.assert_array_equal(codes, outputs[0])
+    np.testing.assert_array_equal(np.asarray(calls[1](codes)), outputs[1])
 
 
 def _readme_recipe(pre: dict, rows: list[dict]) -> np.ndarray:

@@ -80,8 +80,9 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
     )
     params = jax.tree.map(jnp.asarray, model.params)
     module = model.model
-    encode = jax.jit(lambda x: module.apply({"params": params}, x, method="encode"))
-    decode = jax.jit(lambda z: module.apply({"params": params}, z, method="decode"))
+    apply = lambda x, method: trained.as_float32(module.apply({"params": params}, x, method=method))
+    encode = jax.jit(lambda x: apply(x, "encode"))
+    decode = jax.jit(lambda z: apply(z, "decode"))
     (n,) = jax.export.symbolic_shape("n")
     serialized = {  # both made before any file is written
         ENCODE: jax.export.export(encode)(jax.ShapeDtypeStruct((n, d), jnp.float32)).serialize(),

@@ -128,8 +128,9 @@ class TrainedModel:
             summary = {}
         self.status = "diverged" if div >= 0 else summary.get("status", "unfinished")
         self.is_vae = isinstance(self.model, models.VAE)
-        self._encode = jax.jit(lambda p, x: self.model.apply({"params": p}, x, method="encode"))
-        self._decode = jax.jit(lambda p, z: self.model.apply({"params": p}, z, method="decode"))
+        apply = lambda p, x, method: as_float32(self.model.apply({"params": p}, x, method=method))
+        self._encode = jax.jit(lambda p, x: apply(p, x, "encode"))
+        self._decode = jax.jit(lambda p, z: apply(p, z, "decode"))
 
     def features(self, rows) -> np.ndarray:
         """Raw rows (a file path, `data.Table`, or 2-D array/list in the training columns'
@@ -173,6 +174,12 @@ class TrainedModel:
             raise UserError("sample() needs a VAE; this run trained a deterministic autoencoder.")
         z = jax.random.normal(jax.random.PRNGKey(seed), (n, self.config.model.latent_dim))
         return self.decode(np.asarray(z))
+
+
+def as_float32(outputs):
+    """A model's outputs as float32, whatever its compute dtype: a bfloat16 model's codes, say,
+    are then what its decoder (float32 inputs) takes."""
+    return jax.tree.map(lambda a: a.astype(jnp.float32), outputs)
 
 
 def _finite(x, width: int, what: str, hint: str = "") -> np.ndarray:
