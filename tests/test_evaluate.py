@@ -304,6 +304,9 @@ def test_no_pca_ratio_when_the_code_is_as_wide_as_the_data(tmp_path):
     m = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert m["pca/mse"] < 1e-20 and m["ae_over_pca"] is None
     assert m["pca/note"] == "PCA with 9 components for 6 features is exact: no ratio"
+    # Its checkpoints were off: nothing to load, and the message says why (not "train it first").
+    with pytest.raises(UserError, match=r"train.checkpoints=False, so it kept no parameters"):
+        ae_jax.load(str(tmp_path / "run"))
     # 12 columns of rank 6 (each column twice): PCA with 9 components is exact just the same.
     np.savetxt(
         tmp_path / "t.csv",

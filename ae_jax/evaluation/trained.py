@@ -103,6 +103,12 @@ class TrainedModel:
                     "command, which sets a damaged checkpoint aside in damaged_checkpoints/ and "
                     "resumes from an older one, or use another --which."
                 ) from None
+            if found is None and not ck.epochs() and not self.config.train.checkpoints:
+                raise UserError(
+                    f"workdir {workdir!r} was trained with train.checkpoints=False, so it kept "
+                    "no parameters to load, encode, export or evaluate; train the config with "
+                    "checkpoints on into a new --workdir."
+                )
             if found is None and not ck.epochs():
                 raise UserError(
                     f"workdir {workdir!r} has no checkpoint yet; train it first "
