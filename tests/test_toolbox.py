@@ -317,6 +317,14 @@ def test_encode_reads_the_npz_array_npz_key_names(tmp_path):
     np.testing.assert_array_equal(np.load(out), codes)
     with pytest.raises(ae_jax.UserError, match="--npz_key 'x_tset' is not an array in --input"):
         encode_cli.encode_file(run, keras, out, npz_key="x_tset", overwrite=True)
+    # The run's label array ('labels') is asked neither of a .npy (one unnamed array) nor of
+    # another array of an .npz: encoded and evaluated without (it was refused).
+    npy = str(tmp_path / "x_test.npy")
+    np.save(npy, x_test)
+    np.testing.assert_array_equal(encode_cli.encode_file(run, npy, out, overwrite=True), codes)
+    for data_path, key in ((keras, "x_test"), (npy, "")):
+        m = evaluate.evaluate_workdir(run, data_path=data_path, npz_key=key, figures=False)
+        assert m["n_val"] == 7
     # A run trained with data.npz_key='x' reads 'x' unless told otherwise.
     config = json.load(open(tmp_path / "run" / "config.json"))
     config["data"]["npz_key"] = "x"

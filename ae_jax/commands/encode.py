@@ -79,10 +79,13 @@ def encode_file(
         )
     model = ae_jax.load(workdir, which)
     c = model.config.data
-    npz = os.path.splitext(input_path)[1].lower() == ".npz"
+    suffix = os.path.splitext(input_path)[1].lower()
+    npz = suffix == ".npz"
     # Labels are ignored unless kept as a feature: an .npz's label array is not looked for,
-    # so the training file's label array (y_train) need not be in the file (or fit x_test).
-    label = data_lib.NO_LABEL if npz and model.preprocessor.label_column else c.label_column
+    # so the training file's label array (y_train) need not be in the file (or fit x_test),
+    # nor is one asked of a .npy (one unnamed array, the features).
+    arrays = suffix in (".npz", ".npy")
+    label = data_lib.NO_LABEL if arrays and model.preprocessor.label_column else c.label_column
     from_config = npz and bool(c.npz_key) and not npz_key  # else the flag names the array
     try:
         table = data_lib.read_table(

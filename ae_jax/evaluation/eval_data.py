@@ -118,10 +118,14 @@ def evaluation_data(
         ds = dataset if dataset is not None else run_dataset(tm)
         return dataset_eval_data(ds, tm.config)
     c = tm.config.data
+    # The run's label array belongs to its own array of an .npz (y_train to x_train): another
+    # array (--npz_key=x_test) is evaluated without labels (figure colours only), and a .npy
+    # holds no label.
+    other = data_path.lower().endswith(".npy") or bool(npz_key and npz_key != c.npz_key)
     table = data_lib.read_table(
         data_path,
         npz_key or c.npz_key,
-        label_column=c.label_column,
+        label_column=data_lib.NO_LABEL if other and c.label_column else c.label_column,
         field="--data",
         delimiter=c.delimiter,
         key_field="data.npz_key" if c.npz_key and not npz_key else "--npz_key",
