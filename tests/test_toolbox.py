@@ -194,6 +194,8 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path):
         decode = jax.export.deserialize(bytearray(f.read()))
     codes = np.asarray(encode.call(model.features(rows)))
     np.testing.assert_array_equal(codes, model.encode(rows))
+    # Made on a CPU, it runs on a GPU or TPU too (an export is for its own platform by default).
+    assert {"cpu", "cuda", "tpu"} <= set(encode.platforms) and decode.platforms == encode.platforms
     np.testing.assert_allclose(
         np.asarray(decode.call(codes[:5])), model.decode(codes[:5]), rtol=1e-6, atol=1e-7
     )

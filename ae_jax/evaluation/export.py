@@ -3,9 +3,9 @@ decoder, its parameters, preprocessing and config.
 
 `export_run(workdir, output)` writes
 - encode.jax_export: preprocessed features (N, D) float32 -> codes (N, L) (a VAE's posterior
-  mean), any N;
+  mean), any N >= 1;
 - decode.jax_export: codes (N, L) float32 -> reconstructions (N, D) in the scaled feature space
-  (the likelihood's mean), any N;
+  (the likelihood's mean), any N >= 1;
 - params.msgpack (flax.serialization of the parameters), preprocessor.json, config.json and a
   README.md saying how to call the first two with only jax and numpy, and how a raw row becomes
   their input.
@@ -25,6 +25,10 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
 
 ENCODE, DECODE, PARAMS = "encode.jax_export", "decode.jax_export", "params.msgpack"
+# Lowered for every platform JAX runs on, so an export made on a laptop runs on a GPU or TPU
+# server (by default an export runs only where it was made). The programs are the same on each:
+# the CPU convolution workaround, chosen when tracing on a CPU, is plain matrix products.
+PLATFORMS = ("cpu", "cuda", "rocm", "tpu")
 
 _README = """# {name}: an exported {kind}
 
@@ -43,7 +47,8 @@ codes = np.asarray(encode.call(x))    # (5, {latent}){code_note}
 recon = np.asarray(decode.call(codes))  # (5, {d}), the scaled feature space
 ```
 
-Any number of rows; float32 only. `params.msgpack` holds the same parameters
+Any number of rows from 1; float32 only; on CPU, CUDA, ROCm or TPU (`encode.platforms`).
+`params.msgpack` holds the same parameters
 (`flax.serialization.msgpack_restore`), `config.json` the run's config.
 
 ## From a raw row to the input x
@@ -84,12 +89,15 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
     encode = jax.jit(lambda x: apply(x, "encode"))
     decode = jax.jit(lambda z: apply(z, "decode"))
     (n,) = jax.export.symbolic_shape("n")
-    serialized = {  # both made before any file is written
-        ENCODE: jax.export.export(encode)(jax.ShapeDtypeStruct((n, d), jnp.float32)).serialize(),
-        DECODE: jax.export.export(decode)(
+    exported = {  # both made before any file is written
+        ENCODE: jax.export.export(encode, platforms=PLATFORMS)(
+            jax.ShapeDtypeStruct((n, d), jnp.float32)
+        ),
+        DECODE: jax.export.export(decode, platforms=PLATFORMS)(
             jax.ShapeDtypeStruct((n, latent), jnp.float32)
-        ).serialize(),
+        ),
     }
+    serialized = {name: e.serialize() for name, e in exported.items()}
     try:
         _write(output, workdir, model, serialized, d, latent, diverged)
     except OSError as e:
