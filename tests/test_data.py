@@ -510,7 +510,11 @@ def _error_files(tmp_path):
     [
         (dict(path="missing.csv"), r"data.path: no such file 'missing.csv'"),
         (dict(path="empty.csv"), r"data.path '.*empty.csv' is empty"),
-        (dict(path="header.csv"), r"'.*header.csv' has a header row but no data rows"),
+        (
+            dict(path="header.csv"),
+            r"'.*header.csv' has a header row but no data rows; expected rows of data \(at least "
+            r"2 to train",
+        ),
         (dict(path="images"), r"data.path '.*images' is a directory; expected a file"),
         (
             dict(path="header_no_newline.csv"),

@@ -327,6 +327,9 @@ def test_encode_reads_the_npz_array_npz_key_names(tmp_path):
     for data_path, key in ((keras, "x_test"), (npy, "")):
         m = evaluate.evaluate_workdir(run, data_path=data_path, npz_key=key, figures=False)
         assert m["n_val"] == 7
+    (tmp_path / "h.csv").write_text("a,b\n")  # no rows: said, without training's two-row need
+    with pytest.raises(ae_jax.UserError, match=r"no data rows; expected rows of data$"):
+        encode_cli.encode_file(run, str(tmp_path / "h.csv"), out, overwrite=True)
     # A run trained with data.npz_key='x' reads 'x' unless told otherwise.
     config = json.load(open(tmp_path / "run" / "config.json"))
     config["data"]["npz_key"] = "x"

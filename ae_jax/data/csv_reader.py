@@ -263,9 +263,13 @@ def read_delimited(
 
 def _no_rows(shown: str) -> UserError:
     return UserError(
-        f"{shown} has a header row but no data rows; expected rows of data (at least 2 "
-        "to train: a training and a validation split)"
+        f"{shown} has a header row but no data rows; expected rows of data{_two(shown)}"
     )
+
+
+def _two(shown: str) -> str:
+    """What training needs besides (`shown` names the field: data.path is training's data)."""
+    return " (at least 2 to train: a training and a validation split)" * shown.startswith("data.")
 
 
 def _line_numbers(raw: bytes, start: int) -> np.ndarray:
@@ -356,7 +360,7 @@ def read_parquet(full: str, shown: str) -> tuple[list[str], list[pa.Array | np.n
     if not names or table.num_rows == 0:
         raise UserError(
             f"{shown} has {len(names)} columns and {table.num_rows} rows; expected named "
-            "columns and rows of data (at least 2 to train)"
+            f"columns and rows of data{_two(shown)}"
         )
     _check_header(names, shown, ",", False)
     values: list[pa.Array | np.ndarray] = []
