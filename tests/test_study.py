@@ -18,7 +18,7 @@ from ae_jax.configs import seed_vae
 from ae_jax.evaluation import evaluate, figure_writer
 from ae_jax.sweeps import overrides as multi
 from ae_jax.sweeps import runner
-from ae_jax.training import chunking
+from ae_jax.training import chunking, trackers, writers
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted, StopRequests
 
@@ -198,6 +198,51 @@ def test_killed_after_the_last_epoch_is_finished_not_retrained(tmp_path):
     assert sorted(os.listdir(killed / "figures")) == sorted(os.listdir(whole / "figures"))
     for f in os.listdir(whole / "figures"):
         assert (killed / "figures" / f).read_bytes() == (whole / "figures" / f).read_bytes(), f
+    # TensorBoard holds the same points: the headline numbers at the last step (they were at
+    # step 0, and eval/* again there, when the rerun trained no epoch).
+    tb = [writers.read_scalars(str(run / "tb")) for run in (whole, killed)]
+    timing = ("epoch_s", "rows_per_s")
+    assert {t: set(v) for t, v in tb[1].items() if t not in timing} == {
+        t: set(v) for t, v in tb[0].items() if t not in timing
+    }
+
+
+def test_a_kill_while_a_resumed_run_opens_its_trackers_loses_no_history(tmp_path, monkeypatch):
+    """metrics.jsonl was opened for writing (emptied) before the trackers, ~2 s with MLflow and
+    W&B, and written back after them: a kill in between left a resumed run without its rows."""
+    run = tmp_path / "run"
+    _train(_vae_config(), run)
+    before = (run / "metrics.jsonl").read_text()
+    os.remove(run / "summary.json")  # unfinished: the rerun resumes at its last checkpoint
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trackers, "open_writers", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _train(_vae_config(), run)
+    assert (run / "metrics.jsonl").read_text() == before
+
+
+def test_a_rerun_without_checkpoints_writes_each_step_once_to_tensorboard(tmp_path, monkeypatch):
+    """Checkpoints off, stopped while evaluating: the rerun trains again from step 1, and what
+    the first process wrote from there is dropped (it was kept: every point twice)."""
+    c = _vae_config(**{"train.checkpoints": False})
+    stop = _Stop()
+    real = evaluate.evaluate_group
+
+    def arm_then_evaluate(*args, **kwargs):
+        stop.armed = True
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "StopRequests", lambda: stop)
+    monkeypatch.setattr(experiment.evaluate, "evaluate_group", arm_then_evaluate)
+    with pytest.raises(Interrupted):
+        _train(c, tmp_path / "run")
+    monkeypatch.undo()
+    _train(c, tmp_path / "run")
+    steps = [s for s, _ in writers.read_scalars(str(tmp_path / "run" / "tb"))["train/loss"]]
+    assert len(steps) == c.train.epochs and len(set(steps)) == len(steps), steps
 
 
 class _Stop:

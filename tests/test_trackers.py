@@ -41,6 +41,8 @@ def test_mlflow_gets_params_metrics_headline_and_figures_and_resumes_its_run(tmp
     run = client.get_run(run_id)
     assert run.data.params["loss.l1_weight"] == "0.0001" and "optim.name" not in run.data.params
     assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [1, 2]
+    # Each epoch's point once: the headline numbers did not log eval/* a second time.
+    assert [m.step for m in client.get_metric_history(run_id, "eval/mse")] == [1, 2]
     for key in ("recon/mse", "pca/mse", "ae_over_pca", "eval/mse"):
         assert key in run.data.metrics, key
     artifacts = {a.path for a in client.list_artifacts(run_id, "figures")}

@@ -23,6 +23,7 @@ from absl import logging
 
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import Dataset
+from ae_jax.files import write_atomic
 from ae_jax.training import chunking, distributed, objective, placement, signals, startup, trackers
 from ae_jax.training import engine as engine_lib
 from ae_jax.training.checkpoint import Checkpointer, NullCheckpointer
@@ -261,21 +262,21 @@ def train(
     states = place.per_model(states)
 
     epochs = cfg.train.epochs
-    purge = start * engine.steps_per_epoch + 1 if start else None
-    files = [
-        open(os.path.join(r.workdir, workdir_lib.METRICS) if writer else os.devnull, "w")
-        for r in runs
-    ]
-    hparams = trackers.group_hparams(configs) if writer else [{}] * k
-    for r, f, hp in zip(runs, files, hparams, strict=True):
-        # A resumed run redoes the epochs after its checkpoint: TensorBoard drops their points.
+    # A resumed run redoes the epochs after its checkpoint (one without any, all of them):
+    # TensorBoard drops the points earlier processes wrote from the first step redone.
+    purge = start * engine.steps_per_epoch + 1
+    files, hparams = [], trackers.group_hparams(configs) if writer else [{}] * k
+    for r, hp in zip(runs, hparams, strict=True):
+        path = os.path.join(r.workdir, workdir_lib.METRICS) if writer else os.devnull
+        if writer:  # the kept history replaces the file whole: a kill now loses no row
+            write_atomic(path, lambda f, r=r: f.writelines(json.dumps(x) + "\n" for x in r.history))
+        files.append(open(path, "a"))  # noqa: SIM115 - closed after the last epoch
+        step = r.history[-1]["step"] if r.history else 0  # where the trackers' steps resume
         r.tb = (
-            trackers.open_writers(r.config, r.workdir, hp, purge)
+            trackers.open_writers(r.config, r.workdir, hp, purge, step)
             if writer
             else trackers.MultiWriter([], {})
         )
-        f.writelines(json.dumps(row) + "\n" for row in r.history)
-        f.flush()
     epoch_runner = chunking.EpochRunner(prog, place, hypers, n_train, cfg, stop, runs)
     saved_epoch, epoch = start, start
     t_loop = time.perf_counter()

@@ -63,7 +63,7 @@ class MlflowWriter:
     experiment is train.tracker_project. An explicit file: URI opts in to MLflow's file store.
     """
 
-    def __init__(self, config, workdir: str, hparams: dict):
+    def __init__(self, config, workdir: str, hparams: dict, step: int = 0):
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
@@ -74,7 +74,7 @@ class MlflowWriter:
         project = str(config.train.tracker_project)
         exp = self.client.get_experiment_by_name(project)
         exp_id = exp.experiment_id if exp else self.client.create_experiment(project)
-        self.last_step = 0
+        self.last_step = step
         self.run_id: str | None = _ids(workdir).get("mlflow")
         if self.run_id is None:
             run = self.client.create_run(
@@ -115,7 +115,8 @@ class MlflowWriter:
         self.client.log_text(self._open_run(), text, f"{tag}.md")
 
     def write_hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
-        self.write_scalars(self.last_step, metrics)  # the headline numbers, at the last step
+        # The headline numbers, at the last step; the per-epoch ones are there already.
+        self.write_scalars(self.last_step, writers.not_per_epoch(metrics))
 
     def flush(self) -> None:
         pass
@@ -133,7 +134,7 @@ class WandbWriter:
     is train.tracker_project.
     """
 
-    def __init__(self, config, workdir: str, hparams: dict):
+    def __init__(self, config, workdir: str, hparams: dict, step: int = 0):
         import wandb
 
         run_id = _ids(workdir).get("wandb")
@@ -148,7 +149,7 @@ class WandbWriter:
         )
         if run_id is None:
             _save_id(workdir, "wandb", self.run.id)
-        self.step = 0
+        self.step = step
 
     def _open_run(self) -> "wandb.Run":
         """The W&B run (None once the writer is closed)."""
@@ -219,21 +220,21 @@ class MultiWriter:
             p.close()
 
 
-def open_writers(config, workdir: str, hparams: dict, purge_step: int | None) -> MultiWriter:
+def open_writers(
+    config, workdir: str, hparams: dict, purge_step: int | None, step: int = 0
+) -> MultiWriter:
     """The run's writers, one per logger of train.loggers (none: a writer that does nothing);
-    `hparams`: the run's entry of `group_hparams`."""
+    `hparams`: the run's entry of `group_hparams`; `step`: the optimizer step the run is at (a
+    resumed run's: its headline numbers go there even when it trains no further epoch)."""
     parts: list = []
     for name in parse_loggers(config):
         if name == "tensorboard":
-            parts.append(
-                writers.MetricWriter(
-                    os.path.join(workdir, workdir_lib.TENSORBOARD), purge_step=purge_step
-                )
-            )
+            tb = os.path.join(workdir, workdir_lib.TENSORBOARD)
+            parts.append(writers.MetricWriter(tb, purge_step=purge_step, step=step))
         elif name == "mlflow":
-            parts.append(MlflowWriter(config, workdir, hparams))
+            parts.append(MlflowWriter(config, workdir, hparams, step))
         else:
-            parts.append(WandbWriter(config, workdir, hparams))
+            parts.append(WandbWriter(config, workdir, hparams, step))
     writer = MultiWriter(parts, hparams)
     writer.write_text("config", f"```json\n{config.to_json_best_effort(indent=2)}\n```")
     return writer

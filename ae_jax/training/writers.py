@@ -64,6 +64,11 @@ class _EventFile:
         self._f.close()
 
 
+def not_per_epoch(metrics: dict) -> dict:
+    """The metrics of `metrics` that are not written every epoch (train/*, eval/*)."""
+    return {k: v for k, v in metrics.items() if not k.startswith(("train/", "eval/"))}
+
+
 class MetricWriter:
     """Writes to DIR/tb/ (TensorBoard event files; records and summaries built by tensorboardX).
 
@@ -71,7 +76,7 @@ class MetricWriter:
     drains them), and add_hparams(name=".") opens a same-named file that truncates ours.
     """
 
-    def __init__(self, logdir: str, purge_step: int | None = None):
+    def __init__(self, logdir: str, purge_step: int | None = None, step: int = 0):
         """Creates `logdir` (e.g. workdir + "/tb") and a new event file in it.
 
         Args:
@@ -79,6 +84,8 @@ class MetricWriter:
           purge_step: for a resumed run, the first step it will write again. TensorBoard (and
             `read_scalars`) then drop what earlier files wrote at or after it, the points of
             the epochs a killed run did past its last checkpoint.
+          step: the step the run is at (a resumed run's), where `write_hparams` writes until
+            a later one is written.
         """
         os.makedirs(logdir, exist_ok=True)
         self.logdir = logdir
@@ -86,7 +93,7 @@ class MetricWriter:
         suffix = f".{os.getpid()}.{next(_FILE_IDS)}"
         self._file = _EventFile(logdir, suffix)
         self._closed = False
-        self._last_step = 0
+        self._last_step = int(step)
         self._last: dict[str, tuple[int, float]] = {}  # tag -> (step, value) last written
         if purge_step is not None:
             start = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
@@ -150,8 +157,9 @@ class MetricWriter:
         """Writes flattened config values ("optim.learning_rate") and final metrics, this run.
 
         The hparams dashboard shows a metric's last value from this run's scalar of the same tag,
-        so each metric is also written as a scalar at the last step seen, unless that exact point
-        was already written (e.g. "eval/mse" at the final epoch).
+        so each metric is also written as a scalar at the last step seen, unless it is a
+        per-epoch one (train/*, eval/*: written each epoch, by this process or, for a resumed run
+        that trains no further, an earlier one) or that exact point was already written.
         """
         hp = {k: v.item() if isinstance(v, np.generic) else v for k, v in hparams.items()}
         # tensorboardX drops None and writes lists/tuples without a value: keep them visible.
@@ -161,7 +169,7 @@ class MetricWriter:
         with np.errstate(over="ignore"):  # a diverged run's huge values become inf, as stored
             new = {
                 k: float(v)
-                for k, v in metrics.items()
+                for k, v in not_per_epoch(metrics).items()
                 if self._last.get(k) != (self._last_step, float(np.float32(v)))
             }
         self.write_scalars(self._last_step, new)
