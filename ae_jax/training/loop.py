@@ -283,6 +283,8 @@ def train(
     try:
         for epoch in range(start + 1, epochs + 1):
             t_epoch = time.perf_counter()
+            # Rows trained in this process: a resumed epoch's steps before the stop are not.
+            rows = n_train * (1 - (partial.steps_done / engine.steps_per_epoch if partial else 0))
             states, train_m = epoch_runner.run(epoch, states, hyper, x_train_d, partial)
             partial = None
             div = distributed.fetch(states.diverged_step)
@@ -296,7 +298,7 @@ def train(
                 eval_m,
                 div,
                 epoch_s,
-                n_train,
+                rows,
                 files,
             )
             all_stopped = not any(r.running for r in runs)
@@ -306,7 +308,7 @@ def train(
                     epoch,
                     epochs,
                     runs,
-                    n_train * k / epoch_s,
+                    rows * k / epoch_s,
                     0.0 if all_stopped else elapsed / (epoch - start) * (epochs - epoch),
                 )
             every = cfg.train.checkpoint_every
@@ -353,7 +355,7 @@ def train(
     )
 
 
-def _record_epoch(runs, epoch, step, train_m, eval_m, div, epoch_s, n_train, files) -> None:
+def _record_epoch(runs, epoch, step, train_m, eval_m, div, epoch_s, rows, files) -> None:
     for i, r in enumerate(runs):
         if not r.running:
             continue
@@ -364,7 +366,7 @@ def _record_epoch(runs, epoch, step, train_m, eval_m, div, epoch_s, n_train, fil
         row = {"epoch": epoch, "step": step}
         row.update({f"train/{n}": float(train_m[n][i]) for n in ordered(train_m)})
         row.update({f"eval/{n}": float(eval_m[n][i]) for n in ordered(eval_m)})
-        row.update({"epoch_s": epoch_s, "rows_per_s": n_train / epoch_s})
+        row.update({"epoch_s": epoch_s, "rows_per_s": rows / epoch_s})
         r.history.append(row)
         files[i].write(json.dumps(row) + "\n")
         files[i].flush()
