@@ -325,6 +325,9 @@ HEADLINE = (
     "code/near_zero_fraction",
     "vae/elbo",
     "vae/iwae",
+    "vae/bce_bound",  # the same bounds where the likelihood is no log-density of the data
+    "vae/bce_iwae_bound",
+    "vae/mse_bound",
     "vae/active_units",
     "vae/total_correlation",
     "recon/numeric_mse",

@@ -7,10 +7,10 @@ import struct
 import pytest
 
 from ae_jax import experiment
-from ae_jax.configs import seed_sparse
+from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as multi
-from ae_jax.training import trackers
+from ae_jax.training import trackers, writers
 
 
 def _config(**overrides):
@@ -54,6 +54,18 @@ def test_mlflow_gets_params_metrics_headline_and_figures_and_resumes_its_run(tmp
     assert json.loads((tmp_path / "run" / "trackers.json").read_text())["mlflow"] == run_id
     assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [1, 2, 3]
     assert (tmp_path / "run" / "tb").is_dir()  # TensorBoard as well
+
+
+def test_the_headline_has_a_vaes_bounds_whatever_they_are_named(tmp_path):
+    """Bernoulli cross-entropy on grey digits is no log-likelihood: its bounds are named
+    vae/bce_bound and vae/bce_iwae_bound, and those reach the trackers as vae/iwae would."""
+    c = seed_vae.get_config()
+    c.train.epochs, c.train.figures, c.eval.iw_samples = 1, False, 4
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    bounds = json.loads((tmp_path / "run" / "eval.json").read_text())
+    scalars = writers.read_scalars(str(tmp_path / "run" / "tb"))
+    for key in ("vae/bce_bound", "vae/bce_iwae_bound"):
+        assert [v for _, v in scalars[key]] == [pytest.approx(bounds[key], rel=1e-6)], key
 
 
 def test_wandb_offline_logs_every_run_of_a_group(tmp_path, monkeypatch):
