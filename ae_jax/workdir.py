@@ -293,7 +293,7 @@ def evaluation_dir(
         parts.append(f"epoch={epoch}")
     if parts == ["which=latest"] and finished and not os.path.exists(os.path.join(workdir, EVAL)):
         return workdir
-    where, name = os.path.abspath(data_path), ",".join(parts)
+    where, name = real_path(data_path), ",".join(parts)
     if data_path and _evaluated(os.path.join(workdir, EVALUATIONS, name)) not in (None, where):
         parts[1] += "@" + hashlib.sha256(where.encode()).hexdigest()[:8]  # another file's there
     return os.path.join(workdir, EVALUATIONS, ",".join(parts))
@@ -309,8 +309,9 @@ def _evaluated(evaluation: str) -> str | None:
     return None
 
 
-def _same_path(a: str, b: str) -> bool:
-    return os.path.realpath(os.path.expanduser(a)) == os.path.realpath(os.path.expanduser(b))
+def real_path(path: str) -> str:
+    """The file a path names, whatever the way (~, relative, through links)."""
+    return os.path.realpath(os.path.expanduser(path))
 
 
 def config_changes(workdir: str, config, name: str = CONFIG) -> tuple[list[str], bool]:
@@ -330,7 +331,7 @@ def config_changes(workdir: str, config, name: str = CONFIG) -> tuple[list[str],
         if key in OPERATIONAL or key == "train.num_models":
             continue
         before = old.get(key, defaults.get(key))  # a field added since: its default held
-        if key in PATH_FIELDS and before and new[key] and _same_path(before, new[key]):
+        if key in PATH_FIELDS and before and new[key] and real_path(before) == real_path(new[key]):
             continue  # the same file, typed relative or absolute
         if before != new[key]:
             changes.append(f"{key}: {before!r} -> {new[key]!r}")

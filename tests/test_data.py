@@ -466,6 +466,13 @@ def test_a_data_frame_s_own_missing_markers_are_missing_values(tmp_path):
     ):
         assert any(str(t) != "object" and str(t) != "float64" for t in frame.dtypes)
         np.testing.assert_array_equal(p.transform(frame), expected)
+    # Missing whatever data.na_values lists (here neither "nan" nor "None"): NaN and NA cells of
+    # a frame are no text to compare with the markers.
+    few = cfg(path=str(tmp_path / "t.csv"), missing="impute", categorical="onehot")
+    few.na_values = ("", "?")
+    custom = data.load_dataset(few).preprocessor
+    for frame in (plain, plain.convert_dtypes()):
+        np.testing.assert_array_equal(custom.transform(frame), expected)
     strict = data.load_dataset(cfg(path=str(tmp_path / "t.csv"), missing="drop")).preprocessor
     with pytest.raises(UserError, match=r"column 'color' has 3 missing value.*row 4 \(index 3\)"):
         strict.transform(plain.convert_dtypes())

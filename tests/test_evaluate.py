@@ -538,18 +538,20 @@ def test_evaluate_never_replaces_the_runs_own_evaluation(tmp_path):
         "which=latest,data=new_rows.csv,seed=3",
     ]
     assert again["recon/mse"] == own["recon/mse"] and best["which"] == "best"
-    assert on_file["data"] == other and on_file["data_path"] == os.path.abspath(other)
+    assert on_file["data"] == other and on_file["data_path"] == os.path.realpath(other)
     # Another file of the same name gets its own NAME; the first file's again replaces its own.
     os.makedirs(tmp_path / "b")
     same_name = write_purchase_csv(tmp_path / "b" / "new rows.csv", seed=2, n=150)
     first = _files(os.path.join(run, "evaluations", "which=latest,data=new_rows.csv,seed=3"))
     second = evaluate.evaluate_workdir(run, data_path=same_name, seed=3)
-    digest = hashlib.sha256(os.path.abspath(same_name).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(os.path.realpath(same_name).encode()).hexdigest()[:8]
     names = sorted(os.listdir(os.path.join(run, "evaluations")))
     assert names[-1] == f"which=latest,data=new_rows.csv@{digest},seed=3", names
     assert second["n_val"] == 150 and on_file["n_val"] != 150
     assert _files(os.path.join(run, "evaluations", names[-2])) == first  # not replaced
     assert evaluate.evaluate_workdir(run, data_path=other, seed=3) == on_file
+    os.symlink(tmp_path / "b", tmp_path / "b_link")  # the same file another way: its own again
+    evaluate.evaluate_workdir(run, data_path=str(tmp_path / "b_link" / "new rows.csv"), seed=3)
     assert sorted(os.listdir(os.path.join(run, "evaluations"))) == names
     for m, name in ((again, "which=latest"), (best, "which=best")):
         assert m["figures"] and all(
@@ -618,6 +620,17 @@ def test_evaluate_reads_the_npz_array_npz_key_names(tmp_path):
     assert m["n_val"] == 10
     saved = os.path.join(run, "evaluations", "which=latest,data=keras.npz,npz_key=x_test")
     assert json.load(open(os.path.join(saved, "eval.json")))["n_val"] == 10
+    # Trained on x with its labels y (found by name): another array is evaluated without them.
+    np.savez(
+        tmp_path / "xy.npz",
+        x=rng.uniform(size=(40, 5)),
+        y=np.arange(40) % 3,
+        x_test=rng.uniform(size=(7, 5)),
+    )
+    c.data.path = str(tmp_path / "xy.npz")
+    run = _train(c, tmp_path / "xy_run")
+    m = evaluate.evaluate_workdir(run, data_path=c.data.path, npz_key="x_test", figures=False)
+    assert m["n_val"] == 7
 
 
 def test_a_workdir_of_the_wrong_kind_is_named_for_what_it_is(tmp_path):

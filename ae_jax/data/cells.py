@@ -51,8 +51,8 @@ def size_text(nbytes: float) -> str:
 
 def frame_columns(frame: Any) -> tuple[list[str], list[np.ndarray]]:
     """A pandas-like data frame's column names and columns as NumPy arrays. The frame's own
-    missing markers (pandas' NA in string and nullable columns) become None, read as missing
-    like NaN: as they are, they read as the text '<NA>', a category of their own."""
+    missing markers (pandas' NA in string and nullable columns) become None, missing as NaN is
+    (`Cells.missing`): as they are, they read as the text '<NA>', a category of their own."""
     names = [str(c) for c in frame.columns]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -278,7 +278,8 @@ class Cells:
 
     def missing(self, na_values: Sequence[str]) -> np.ndarray:
         """True where a cell is a missing value: a text cell equal to one of `na_values`, a
-        Parquet null, NaN in a number array, or a number equal to a marker that is a number
+        Parquet null, NaN in a number array, None or NaN in an object array (rows passed as
+        Python objects, a data frame's NA), or a number equal to a marker that is a number
         ("-999"; number columns of delimited files are read as numbers)."""
         col = self.values
         # _is_number keeps only markers _float_or_none reads, so none of these is None.
@@ -299,7 +300,10 @@ class Cells:
             if is_arrow(col):
                 return numpy_of(pc.is_in(col, value_set=strings_array(list(na_values))), False)
         uniq, inverse = self.distinct
-        return np.append(np.isin(np.array(uniq, dtype=object), list(na_values)), True)[inverse]
+        mask = np.append(np.isin(np.array(uniq, dtype=object), list(na_values)), True)[inverse]
+        if isinstance(col, np.ndarray) and col.dtype == object:  # rows passed as Python objects:
+            mask |= (col == None) | (col != col)  # noqa: E711 - elementwise: None, NaN
+        return mask
 
 
 def missing_mask(col: Any, na_values: Sequence[str]) -> np.ndarray:

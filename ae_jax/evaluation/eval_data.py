@@ -125,7 +125,9 @@ def evaluation_data(
     table = data_lib.read_table(
         data_path,
         npz_key or c.npz_key,
-        label_column=data_lib.NO_LABEL if other and c.label_column else c.label_column,
+        label_column=data_lib.NO_LABEL
+        if other and tm.preprocessor.label_column
+        else c.label_column,
         field="--data",
         delimiter=c.delimiter,
         key_field="data.npz_key" if c.npz_key and not npz_key else "--npz_key",

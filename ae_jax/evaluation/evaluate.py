@@ -8,7 +8,7 @@ the saved preprocessor; it writes eval.json (flat "/"-separated keys, JSON-safe 
 figures (`workdir.evaluation_dir`: the run's own, or `workdir/evaluations/NAME/`), and returns
 the dict and where it wrote them (`evaluate_workdir`: the dict).
 
-Keys: n_val, epoch, which, data, data_path (an evaluation of a file: its absolute path), figures,
+Keys: n_val, epoch, which, data, data_path (an evaluation of a file: its real path), figures,
 diverged_step (a diverged run's: its parameters are from before that step), imputed_cells (with
 data.missing='impute': how many cells of these rows were filled in; the per-column metrics pass
 over them, recon/mse and pca/mse, of the matrix the model reads, do not); likelihood (the
@@ -244,7 +244,7 @@ def evaluate_run(
     metrics, arrays = evaluate_model(tm, data, iw_samples, seed)
     metrics["which"] = which
     if data_path:  # the file, whatever directory the command ran in (`workdir.evaluation_dir`)
-        metrics["data_path"] = os.path.abspath(data_path)
+        metrics["data_path"] = workdir_lib.real_path(data_path)
     if tm.diverged_step is not None:  # its parameters are from before that step
         metrics["diverged_step"] = tm.diverged_step
     written = []
