@@ -1,5 +1,6 @@
 """Files written whole or not at all: the one way ae_jax replaces a file a reader may be reading
-(a run's JSON files, a sweep's sweep.json, a report's tables and figures)."""
+(a run's JSON files and metrics.jsonl, a sweep's sweep.json, a report's tables and figures,
+`ae-jax encode`'s output)."""
 
 import os
 import tempfile
@@ -9,18 +10,34 @@ def write_atomic(path: str, write, binary: bool = False) -> None:
     """Calls `write(f)` on a temporary file beside `path`, then renames it to `path`, so a
     reader never sees half a file and a write killed midway leaves the previous one whole.
 
-    The temporary file is each writer's own: processes sharing a sweep write its sweep.json at
-    the same moments, and with one shared name a writer renamed another's half-written file,
-    then found its own gone (FileNotFoundError). The last rename wins. Text is written as UTF-8,
-    without newline translation (csv's writer needs that)."""
-    folder, name = os.path.split(path)
+    A link is followed: its target is replaced. The file keeps the permissions of the one it
+    replaces; a new one gets the user's umask. The temporary file is each writer's own:
+    processes sharing a sweep write its sweep.json at the same moments, and with one shared
+    name a writer renamed another's half-written file, then found its own gone
+    (FileNotFoundError). The last rename wins. Text is written as UTF-8, without newline
+    translation (csv's writer needs that)."""
+    target = os.path.realpath(path)
+    folder, name = os.path.split(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder or ".")
     try:
         with open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="") as f:
             write(f)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the file unreadable to others
-        os.replace(tmp, path)
+        os.chmod(tmp, _mode(target))  # mkstemp's 0600 would make the file unreadable to others
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _mode(path: str) -> int:
+    """The replaced file's permissions, or a new file's under the user's umask."""
+    if os.path.exists(path):
+        return os.stat(path).st_mode & 0o7777
+    try:  # read, not set: setting it would race other threads' files (Linux)
+        with open("/proc/self/status") as f:
+            umask = int(next(x for x in f if x.startswith("Umask:")).split()[1], 8)
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask

@@ -372,6 +372,26 @@ def test_processes_writing_one_json_file_at_once(tmp_path):
     assert os.listdir(tmp_path) == ["sweep.json"]  # no temporary file left behind
 
 
+def test_an_atomic_write_follows_a_link_and_keeps_the_files_permissions(tmp_path):
+    """A file replaced whole stays what it was: a link stays a link (its target gets the new
+    text) and the file keeps its mode; a failed write leaves the old text and no temporary."""
+    (tmp_path / "real.json").write_text("old")
+    os.chmod(tmp_path / "real.json", 0o600)
+    os.symlink(tmp_path / "real.json", tmp_path / "link.json")
+    files_lib.write_atomic(str(tmp_path / "link.json"), lambda f: f.write("new"))
+    assert os.path.islink(tmp_path / "link.json") and (tmp_path / "real.json").read_text() == "new"
+    assert os.stat(tmp_path / "real.json").st_mode & 0o777 == 0o600
+
+    def half(f):
+        f.write("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        files_lib.write_atomic(str(tmp_path / "real.json"), half)
+    assert (tmp_path / "real.json").read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["link.json", "real.json"]
+
+
 @pytest.mark.parametrize("name", ["report.md", "results.csv", "runs.csv", ".png"])
 def test_a_report_killed_while_writing_leaves_the_last_one_whole(tmp_path, monkeypatch, name):
     """Each of the report's files is the previous one or the new one, never half of one: here

@@ -10,7 +10,6 @@ names the one to encode, e.g. `--npz_key=x_test`.
 """
 
 import os
-import tempfile
 
 import numpy as np
 from absl import app, flags
@@ -20,6 +19,7 @@ from ae_jax import cli
 from ae_jax import data as data_lib
 from ae_jax.cli import cli_errors
 from ae_jax.errors import UserError
+from ae_jax.files import write_atomic
 
 FLAGS = flags.FLAGS
 
@@ -104,38 +104,19 @@ def encode_file(
             "the array to encode with --npz_key=NAME."
         ) from None
     codes = model.encode(table).astype(np.float32)
-    target = os.path.realpath(output_path)  # a link is followed: its target gets the codes
-    tmp = ""
-    try:
-        folder, name = os.path.split(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "wb") as f:
-            if ext == ".npy":
-                np.save(f, codes)
-            else:
-                header = ",".join(f"z{j}" for j in range(codes.shape[1]))
-                np.savetxt(f, codes, delimiter=",", header=header, comments="", fmt="%.9g")
-        os.chmod(tmp, _mode(target))
-        os.replace(tmp, target)
+
+    def write(f):
+        if ext == ".npy":
+            np.save(f, codes)
+        else:
+            header = ",".join(f"z{j}" for j in range(codes.shape[1]))
+            np.savetxt(f, codes, delimiter=",", header=header, comments="", fmt="%.9g")
+
+    try:  # a link is followed: its target gets the codes; a failed write leaves it as it was
+        write_atomic(output_path, write, binary=True)
     except OSError as e:
         raise UserError(f"--output {output_path!r} cannot be written: {e.strerror}.") from None
-    finally:  # a failed or interrupted write leaves no temporary file
-        if tmp and os.path.exists(tmp):
-            os.remove(tmp)
     return codes
-
-
-def _mode(path: str) -> int:
-    """The replaced file's permissions, or a new file's under the user's umask."""
-    if os.path.exists(path):
-        return os.stat(path).st_mode & 0o7777
-    try:  # read, not set: setting it would race other threads' files (Linux)
-        with open("/proc/self/status") as f:
-            umask = int(next(x for x in f if x.startswith("Umask:")).split()[1], 8)
-    except (OSError, StopIteration, ValueError):
-        umask = os.umask(0o022)
-        os.umask(umask)
-    return 0o666 & ~umask
 
 
 def define_flags() -> None:
