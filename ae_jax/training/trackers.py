@@ -1,10 +1,10 @@
 """Experiment trackers behind the metric-writer interface: MLflow and Weights & Biases.
 
-`open_writers(config, workdir, hparams, purge_step)` returns one writer for a run that forwards
-to every logger `train.loggers` names: TensorBoard (`writers.MetricWriter`, DIR/tb/), MLflow
-(`MlflowWriter`) and W&B (`WandbWriter`). The tracker packages are optional extras
-(`pip install "ae_jax[trackers]"`) imported only when named. A resumed run continues its tracker
-run: their ids are kept in DIR/trackers.json.
+`open_writers(config, workdir, hparams, purge_step, step)` returns one writer for a run that
+forwards to every logger `train.loggers` names: TensorBoard (`writers.MetricWriter`, DIR/tb/),
+MLflow (`MlflowWriter`) and W&B (`WandbWriter`). The tracker packages are optional extras
+(`pip install "ae_jax[trackers]"`) imported only when named. A resumed run continues its
+tracker run: their ids are kept in DIR/trackers.json.
 
 What goes to a tracker: the hyperparameters of `group_hparams` (the fields that differ from the
 defaults and those that differ within the run's group, i.e. the swept ones) once at the start;
