@@ -200,6 +200,16 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path):
         np.asarray(decode.call(codes[:5])), model.decode(codes[:5]), rtol=1e-6, atol=1e-7
     )
     assert "encode.call" in (tmp_path / "out" / "README.md").read_text()
+    assert "not marked finished" not in (tmp_path / "out" / "README.md").read_text()
+    # An unfinished run's export says so in its README.
+    os.rename(tmp_path / "run" / "summary.json", tmp_path / "summary.json")
+    export.export_run(str(tmp_path / "run"), str(tmp_path / "unfinished"))
+    readme = (tmp_path / "unfinished" / "README.md").read_text()
+    assert (
+        "not marked finished (it has no summary.json): these are the parameters of its " in readme
+    )
+    assert "epoch-2 checkpoint, of 2 epochs" in readme
+    os.rename(tmp_path / "summary.json", tmp_path / "run" / "summary.json")
     # An existing, non-empty output folder is refused before anything is written.
     with pytest.raises(ae_jax.UserError, match="is not an empty folder"):
         export.export_run(str(tmp_path / "run"), str(tmp_path / "out"))

@@ -83,6 +83,12 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
         if model.diverged_step is not None
         else ""
     )
+    unfinished = (
+        f"This run is not marked finished (it has no summary.json): these are the parameters of "
+        f"its epoch-{model.epoch} checkpoint, of {model.config.train.epochs} epochs"
+        if model.status == "unfinished"
+        else ""
+    )
     params = jax.tree.map(jnp.asarray, model.params)
     module = model.model
     apply = lambda x, method: trained.as_float32(module.apply({"params": params}, x, method=method))
@@ -99,7 +105,7 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
     }
     serialized = {name: e.serialize() for name, e in exported.items()}
     try:
-        _write(output, workdir, model, serialized, d, latent, diverged)
+        _write(output, workdir, model, serialized, d, latent, diverged or unfinished)
     except OSError as e:
         raise UserError(f"--output {output!r} cannot be written: {e.strerror}.") from None
     return {
