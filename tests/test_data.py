@@ -473,6 +473,8 @@ def test_a_data_frame_s_own_missing_markers_are_missing_values(tmp_path):
     custom = data.load_dataset(few).preprocessor
     for frame in (plain, plain.convert_dtypes()):
         np.testing.assert_array_equal(custom.transform(frame), expected)
+    # The same rows as one object array, pandas' NA in its cells (a TypeError once).
+    np.testing.assert_array_equal(custom.transform(plain.convert_dtypes().to_numpy()), expected)
     strict = data.load_dataset(cfg(path=str(tmp_path / "t.csv"), missing="drop")).preprocessor
     with pytest.raises(UserError, match=r"column 'color' has 3 missing value.*row 4 \(index 3\)"):
         strict.transform(plain.convert_dtypes())

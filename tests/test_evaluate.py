@@ -553,6 +553,11 @@ def test_evaluate_never_replaces_the_runs_own_evaluation(tmp_path):
     os.symlink(tmp_path / "b", tmp_path / "b_link")  # the same file another way: its own again
     evaluate.evaluate_workdir(run, data_path=str(tmp_path / "b_link" / "new rows.csv"), seed=3)
     assert sorted(os.listdir(os.path.join(run, "evaluations"))) == names
+    os.makedirs(tmp_path / "c")  # the first file through a link: the same file, its own again
+    os.symlink(tmp_path / "new rows.csv", tmp_path / "c" / "new rows.csv")
+    linked = evaluate.evaluate_workdir(run, data_path=str(tmp_path / "c" / "new rows.csv"), seed=3)
+    assert linked["data_path"] == os.path.realpath(other)
+    assert sorted(os.listdir(os.path.join(run, "evaluations"))) == names
     for m, name in ((again, "which=latest"), (best, "which=best")):
         assert m["figures"] and all(
             f.startswith(f"evaluations/{name}/figures/") for f in m["figures"]

@@ -390,6 +390,12 @@ def test_an_atomic_write_follows_a_link_and_keeps_the_files_permissions(tmp_path
         files_lib.write_atomic(str(tmp_path / "real.json"), half)
     assert (tmp_path / "real.json").read_text() == "new"
     assert sorted(os.listdir(tmp_path)) == ["link.json", "real.json"]
+    umask = os.umask(0o027)  # a new file: the user's umask, as open() would give it
+    try:
+        files_lib.write_atomic(str(tmp_path / "new.json"), lambda f: f.write("x"))
+    finally:
+        os.umask(umask)
+    assert os.stat(tmp_path / "new.json").st_mode & 0o777 == 0o640
 
 
 @pytest.mark.parametrize("name", ["report.md", "results.csv", "runs.csv", ".png"])

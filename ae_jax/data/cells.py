@@ -301,9 +301,19 @@ class Cells:
                 return numpy_of(pc.is_in(col, value_set=strings_array(list(na_values))), False)
         uniq, inverse = self.distinct
         mask = np.append(np.isin(np.array(uniq, dtype=object), list(na_values)), True)[inverse]
-        if isinstance(col, np.ndarray) and col.dtype == object:  # rows passed as Python objects:
-            mask |= (col == None) | (col != col)  # noqa: E711 - elementwise: None, NaN
+        if isinstance(col, np.ndarray) and col.dtype == object:  # rows passed as Python objects
+            mask |= np.frompyfunc(_absent, 1, 1)(col).astype(bool)
         return mask
+
+
+def _absent(v: Any) -> bool:
+    """None, NaN or pandas' NA (without importing pandas): no value, whatever the markers."""
+    if v is None:
+        return True
+    try:
+        return bool(v != v)
+    except (TypeError, ValueError, ArithmeticError):  # NA's truth is ambiguous; sNaN traps
+        return type(v).__name__ == "NAType"
 
 
 def missing_mask(col: Any, na_values: Sequence[str]) -> np.ndarray:
