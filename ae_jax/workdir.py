@@ -303,7 +303,7 @@ def _evaluated(evaluation: str) -> str | None:
     """The file an evaluation directory's eval.json says it evaluated (None: not said)."""
     with (
         contextlib.suppress(OSError, ValueError, AttributeError),
-        open(evaluation + "/" + EVAL) as f,
+        open(os.path.join(evaluation, EVAL)) as f,
     ):
         return json.load(f).get("data_path")
     return None

@@ -269,7 +269,8 @@ def _no_rows(shown: str) -> UserError:
 
 def _two(shown: str) -> str:
     """What training needs besides (`shown` names the field: data.path is training's data)."""
-    return " (at least 2 to train: a training and a validation split)" * shown.startswith("data.")
+    training = shown.startswith("data.")
+    return " (at least 2 to train: a training and a validation split)" if training else ""
 
 
 def _line_numbers(raw: bytes, start: int) -> np.ndarray:

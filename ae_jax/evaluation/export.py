@@ -12,6 +12,7 @@ decoder, its parameters, preprocessing and config.
 The parameters are constants inside the exported functions, so calling them needs nothing else.
 """
 
+import functools
 import os
 import shutil
 
@@ -91,9 +92,8 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
     )
     params = jax.tree.map(jnp.asarray, model.params)
     module = model.model
-    apply = lambda x, method: trained.as_float32(module.apply({"params": params}, x, method=method))
-    encode = jax.jit(lambda x: apply(x, "encode"))
-    decode = jax.jit(lambda z: apply(z, "decode"))
+    encode = jax.jit(functools.partial(trained.model_fn(module, "encode"), params))
+    decode = jax.jit(functools.partial(trained.model_fn(module, "decode"), params))
     (n,) = jax.export.symbolic_shape("n")
     exported = {  # both made before any file is written
         ENCODE: jax.export.export(encode, platforms=PLATFORMS)(

@@ -134,9 +134,8 @@ class TrainedModel:
             summary = {}
         self.status = "diverged" if div >= 0 else summary.get("status", "unfinished")
         self.is_vae = isinstance(self.model, models.VAE)
-        apply = lambda p, x, method: as_float32(self.model.apply({"params": p}, x, method=method))
-        self._encode = jax.jit(lambda p, x: apply(p, x, "encode"))
-        self._decode = jax.jit(lambda p, z: apply(p, z, "decode"))
+        self._encode = jax.jit(model_fn(self.model, "encode"))
+        self._decode = jax.jit(model_fn(self.model, "decode"))
 
     def features(self, rows) -> np.ndarray:
         """Raw rows (a file path, `data.Table`, or 2-D array/list in the training columns'
@@ -182,10 +181,15 @@ class TrainedModel:
         return self.decode(np.asarray(z))
 
 
-def as_float32(outputs):
-    """A model's outputs as float32, whatever its compute dtype: a bfloat16 model's codes, say,
-    are then what its decoder (float32 inputs) takes."""
-    return jax.tree.map(lambda a: a.astype(jnp.float32), outputs)
+def model_fn(module, method: str):
+    """(params, x) -> the module's `method` ("encode", "decode") as float32, whatever its
+    compute dtype: a bfloat16 model's codes, say, are then what its decoder (float32) takes."""
+
+    def fn(params, x):
+        out = module.apply({"params": params}, x, method=method)
+        return jax.tree.map(lambda a: a.astype(jnp.float32), out)
+
+    return fn
 
 
 def _finite(x, width: int, what: str, hint: str = "") -> np.ndarray:
