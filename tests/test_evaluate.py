@@ -495,6 +495,15 @@ def test_cli_prints_a_summary_and_one_error_line(tmp_path):
     )
     assert summary.splitlines()[0].startswith("rows") and "0.0123" in summary
     assert "IWAE" not in summary and "note: no likelihood" in summary
+    # A bound with its Monte Carlo error; the values start in one column whatever the names.
+    said = evaluate_cli.summarize(
+        {"n_val": 9, "vae/bce_bound": -23.78, "vae/bce_bound_mc_se": 0.0042, "vae/kl": 7.5}
+    ).splitlines()
+    assert "-23.78 ± 0.0042 (Monte Carlo)   [vae/bce_bound]" in said[1]
+    assert (
+        len({line.index(value) for line, value in zip(said, ("9", "-23.78", "7.5"), strict=True)})
+        == 1
+    )
     r = subprocess.run(
         [sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path}"],
         cwd=ROOT,

@@ -48,12 +48,15 @@ _SUMMARY = (
 def summarize(metrics: dict) -> str:
     """The key numbers of an eval.json dict, one named line each."""
     lines = []
+    width = max(len(name) for _, name in _SUMMARY)
     for key, name in _SUMMARY:
         value = metrics.get(key)
         if value is None:
             continue
         shown = f"{value:.6g}" if isinstance(value, float) else str(value)
-        lines.append(f"{name:32s} {shown}   [{key}]")
+        if isinstance(metrics.get(f"{key}_mc_se"), float):  # a bound's Monte Carlo error
+            shown += f" ± {metrics[f'{key}_mc_se']:.2g} (Monte Carlo)"
+        lines.append(f"{name:{width}s} {shown}   [{key}]")
     for key in ("pca/note", "vae/iwae_note"):
         if key in metrics:
             lines.append(f"note: {metrics[key]}")

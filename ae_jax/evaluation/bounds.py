@@ -37,17 +37,25 @@ def likelihood_label(cfg, x: np.ndarray) -> dict:
     return {"likelihood": names[kind], "is_log_likelihood": is_ll}
 
 
-def vae_metrics(cfg, det: dict, sampled: list, k: int, is_log_likelihood: bool) -> dict:
-    """The `vae/` keys. One pass drew k posterior samples per row: all k make both the ELBO's
-    reconstruction term (their mean of -log p(x|z), a k-sample estimate of its expectation) and
-    the importance-weighted bound.
+def _mc_se(row_variances) -> float:
+    """Monte Carlo standard error of a mean over N rows of estimates with these variances (each
+    row's draws are its own): sqrt(sum of variances) / N."""
+    v = np.asarray(row_variances, np.float64)
+    return float(np.sqrt(np.sum(v)) / v.size)
+
+
+def vae_metrics(cfg, det: dict, sampled: dict, k: int, is_log_likelihood: bool) -> dict:
+    """The `vae/` keys. One pass drew k posterior samples per row (`passes.row_samples`): all k
+    make both the ELBO's reconstruction term (their mean of -log p(x|z), a k-sample estimate of
+    its expectation) and the importance-weighted bound. With k >= 2 each bound gets its Monte
+    Carlo standard error (`*_mc_se`: what other draws would move it by, given these rows; the
+    KL is exact); one draw per row gives none.
 
     Only a true log-likelihood gives `vae/elbo` and `vae/iwae` (bounds on log p(x) in nats);
     otherwise the same quantities are named for what they are: `vae/bce_bound` and
     `vae/bce_iwae_bound` (Bernoulli cross-entropy on non-binary data), `vae/mse_bound`.
     """
-    bound, recon, _ = sampled
-    recon = float(np.mean(np.asarray(recon, np.float64)))
+    recon = float(np.mean(np.asarray(sampled["nll_mean"], np.float64)))
     kl_dims = statistics.kl_per_dim(det["code"], det["logvar"])
     kl = float(np.sum(kl_dims))
     kind = cfg.loss.recon
@@ -64,6 +72,8 @@ def vae_metrics(cfg, det: dict, sampled: list, k: int, is_log_likelihood: bool) 
         else (f"vae/{kind}_bound", f"vae/{kind}_iwae_bound")
     )
     m[elbo] = -(recon + kl)
+    if k > 1:
+        m[f"{elbo}_mc_se"] = _mc_se(sampled["nll_mean_var"])
     if kind == "mse":
         m["vae/iwae_note"] = (
             "loss.recon is 'mse': a squared error defines no likelihood p(x|z), so no "
@@ -72,7 +82,11 @@ def vae_metrics(cfg, det: dict, sampled: list, k: int, is_log_likelihood: bool) 
             "data) 'bce' for one."
         )
     else:
-        m.update({"vae/iwae_k": int(k), iwae: float(np.mean(np.asarray(bound)))})
+        m.update(
+            {"vae/iwae_k": int(k), iwae: float(np.mean(np.asarray(sampled["bound"], np.float64)))}
+        )
+        if k > 1:
+            m[f"{iwae}_mc_se"] = _mc_se(sampled["bound_var"])
         if not is_log_likelihood:
             m["vae/iwae_note"] = (
                 f"loss.recon is {kind!r} on data that is not binary: the Bernoulli term is a "

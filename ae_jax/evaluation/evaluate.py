@@ -24,7 +24,11 @@ posterior's KL decomposition (vae/total_correlation, vae/mutual_info, vae/dim_kl
 vae/aggregate_rows rows, vae/aggregate_draws draws each, each with its Monte Carlo standard
 error, e.g. vae/total_correlation_mc_se; Chen et al. 2018), and the bounds:
 vae/elbo, vae/iwae_k, vae/iwae when is_log_likelihood, else the same numbers named for what they
-are (vae/bce_bound, vae/bce_iwae_bound; vae/mse_bound) with vae/iwae_note saying why.
+are (vae/bce_bound, vae/bce_iwae_bound; vae/mse_bound) with vae/iwae_note saying why, each bound
+with its Monte Carlo standard error when k >= 2 (vae/elbo_mc_se, vae/iwae_mc_se, ...). For a
+table, also recon/per_column (per input column: numeric mse, mae, rmse_original; categorical and
+true/false accuracy, cross_entropy, baseline_accuracy) and its summaries recon/numeric_mse and
+recon/categorical_accuracy.
 
 Conventions are those of training (see `losses.py`): per-example terms are summed over features
 (or latent dimensions) and averaged over rows, in nats for likelihoods; only `recon/mse` (and
@@ -92,14 +96,15 @@ def evaluate_group(
         pca_note = statistics.pca_exact(pca_per, data.x, int(cfg.model.latent_dim))
     sampled = None
     if is_vae:
-        kind = cfg.loss.recon
+        if cfg.loss.recon == "mse":  # no likelihood, no importance weights: one draw per row
+            k = 1
         sampled = passes.sampled_many(
             model,
             params,
             data.x,
             jax.random.PRNGKey(seed),
-            1 if kind == "mse" else k,
-            kind,
+            k,
+            cfg.loss.recon,
             float(cfg.loss.obs_std),
             cfg.eval.iw_batch_rows,
             stop,
@@ -155,7 +160,9 @@ def evaluate_group(
         if is_vae:
             assert sampled is not None and aggregate is not None  # computed for a VAE above
             m.update(
-                bounds.vae_metrics(c, one, [s[i] for s in sampled], k, label["is_log_likelihood"])
+                bounds.vae_metrics(
+                    c, one, {key: v[i] for key, v in sampled.items()}, k, label["is_log_likelihood"]
+                )
             )
             m.update(aggregate[i])  # the aggregate posterior's KL decomposition
             arrays["logvar"] = one["logvar"]

@@ -121,22 +121,31 @@ def deterministic_pass(model, params, x: np.ndarray, rows_per_batch: int = 4096)
     return {k: v[0] for k, v in out.items()}
 
 
-def row_samples(model, params, xr, eps, recon_kind, obs_std):
-    """For one row xr (D,) and k standard-normal draws eps (k, L): (IWAE bound with those k
-    posterior samples, -log p(x|z_j) averaged over the same k draws, KL(q || p)). Training's
-    IWAE objective (`objective.iw_pass`) computes the same bound from the same function."""
+def row_samples(model, params, xr, eps, recon_kind, obs_std) -> dict:
+    """For one row xr (D,) and k standard-normal draws eps (k, L): "bound" (the IWAE bound with
+    those k posterior samples), "nll_mean" (-log p(x|z_j) averaged over the same k draws), "kl"
+    (KL(q || p), exact) and the Monte Carlo variance of each estimate over the draws (k >= 2;
+    NaN for k = 1): "nll_mean_var" = the draws' sample variance / k, and "bound_var" = the
+    delta-method variance of the log of a mean of k weights, Var(w) / (k E[w]^2), estimated as
+    (k sum w^2 / (sum w)^2 - 1) / (k - 1) = (k / ESS - 1) / (k - 1). Training's IWAE objective
+    (`objective.iw_pass`) computes the same bound from the same function."""
     out = objective.iw_pass(model, params, xr, xr, eps, recon_kind, obs_std)
-    return (
-        vae_terms.iw_bound(out["log_w"]),
-        out["nll_mean"],
-        losses.kl_normal(out["mean"], out["logvar"]),
-    )
+    log_w = out["log_w"]
+    k = log_w.shape[-1]
+    lse = jax.nn.logsumexp(log_w, axis=-1)
+    inverse_ess = jnp.exp(jax.nn.logsumexp(2.0 * log_w, axis=-1) - 2.0 * lse)  # sum w^2/(sum w)^2
+    return {
+        "bound": vae_terms.iw_bound(log_w),
+        "nll_mean": out["nll_mean"],
+        "kl": losses.kl_normal(out["mean"], out["logvar"]),
+        "nll_mean_var": jnp.var(out["nll_draws"], axis=-1, ddof=1) / k if k > 1 else jnp.nan,
+        "bound_var": (k * inverse_ess - 1.0) / (k - 1) if k > 1 else jnp.nan,
+    }
 
 
 @functools.partial(jax.jit, static_argnames=("model", "k", "recon_kind", "obs_std", "rows"))
 def _sampled(model, params, x, rng, k, recon_kind, obs_std, rows):
-    """Per model and row of x (N, D): (IWAE bound with k samples, the mean of -log p(x|z_j)
-    over those k samples, KL(q || p))."""
+    """Per model and row of x (N, D): `row_samples`' dict, each value (K, N)."""
 
     def for_model(p):
         def one(xr, i):
@@ -160,12 +169,13 @@ def sampled_many(
     rows: int = 64,
     stop=None,
 ):
-    """Per model (K) and row: the k-sample IWAE bound, the mean of -log p(x|z_j) over the same
-    k posterior samples (the ELBO's reconstruction term) and KL, each (K, N)."""
+    """Per model (K) and row, each (K, N): `row_samples`' "bound" (the k-sample IWAE bound),
+    "nll_mean" (the mean of -log p(x|z_j) over the same k posterior samples: the ELBO's
+    reconstruction term), "kl", and the Monte Carlo variances "bound_var" and "nll_mean_var"."""
     _check_vae(model, recon_kind, "the ELBO")
     x = on_device(x)
     r = rows_per_batch(x.shape[0], rows)
-    floats = 3 * x.shape[0] + r * k * (x.shape[1] + 64)
+    floats = 5 * x.shape[0] + r * k * (x.shape[1] + 64)
     return _model_chunks(
         params, floats, lambda p: _sampled(model, p, x, rng, k, recon_kind, float(obs_std), r), stop
     )
@@ -199,8 +209,8 @@ def elbo_terms(
         the ELBO of row i is -(recon[i] + kl[i]) nats.
     """
     one = jax.tree.map(lambda a: a[None], params)
-    _, recon, kl = sampled_many(model, one, x, rng, 1, recon_kind, obs_std, rows_per_batch)
-    return np.asarray(recon[0], np.float64), np.asarray(kl[0], np.float64)
+    out = sampled_many(model, one, x, rng, 1, recon_kind, obs_std, rows_per_batch)
+    return np.asarray(out["nll_mean"][0], np.float64), np.asarray(out["kl"][0], np.float64)
 
 
 def iwae_bound(
@@ -238,8 +248,8 @@ def iwae_bound(
         )
     check_iw_samples(k)
     one = jax.tree.map(lambda a: a[None], params)
-    bound, _, _ = sampled_many(model, one, x, rng, k, recon_kind, obs_std, rows_per_batch)
-    return np.asarray(bound[0], np.float64)
+    out = sampled_many(model, one, x, rng, k, recon_kind, obs_std, rows_per_batch)
+    return np.asarray(out["bound"][0], np.float64)
 
 
 def check_iw_samples(k) -> None:

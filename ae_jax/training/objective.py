@@ -219,7 +219,8 @@ _decoder = lambda module, z: module.decoder(z)
 def iw_pass(model, params, x_in, x, eps, recon_kind: str, obs_std: float, beta=1.0) -> dict:
     """Encodes x_in, draws z = mean + std * eps for eps (B, k, L), decodes, and returns the
     importance log-weights (B, k) of x under them with {"mean", "logvar", "z" (the first draw),
-    "nll" (-log p(x|z_1)), "nll_mean" (-log p(x|z_j) averaged over the k draws), "code"}. The
+    "nll" (-log p(x|z_1)), "nll_mean" (-log p(x|z_j) averaged over the k draws), "nll_draws"
+    (-log p(x|z_j) of each draw, (B, k)), "code"}. The
     evaluation's IWAE bound and ELBO use this same function."""
     variables = {"params": params}
     mean, logvar = model.apply(variables, x_in, method=_encoder)
@@ -244,4 +245,5 @@ def iw_pass(model, params, x_in, x, eps, recon_kind: str, obs_std: float, beta=1
         "z": z[..., 0, :],
         "nll": nll[..., 0],
         "nll_mean": jnp.mean(nll, axis=-1),
+        "nll_draws": nll,
     }
