@@ -198,6 +198,15 @@ def _nearest(name: str, known: list[str]) -> str:
     return f"; did you mean --config.{close[0]}?" if close else ""
 
 
+# absl's flags that print help and exit (`--help` is also `-?`).
+_HELP_FLAGS = {"help", "?", "helpshort", "helpfull", "helpxml"}
+
+
+def _end_of_flags(argv: list[str]) -> int:
+    """Where the flags end: at `--`, after which everything is an argument."""
+    return argv.index("--") if "--" in argv else len(argv)
+
+
 def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing, with every mistake about --config as one paragraph (exit 2).
 
@@ -244,6 +253,11 @@ def parse_flags(argv: list[str]) -> list[str]:
                         )
         try:
             args = flags.FLAGS(rest)
+        except SystemExit as e:  # absl's help flags print, then exit with status 1
+            asked = {a.lstrip("-").split("=", 1)[0] for a in rest[: _end_of_flags(rest)]}
+            if e.code == 1 and asked & _HELP_FLAGS:
+                sys.exit(0)  # what was asked for was done
+            raise
         except flags.Error as e:
             first = str(e).split("\n")[0].rstrip(":")
             m = re.match(r"flag --config\.([\w.]+)=(.*?): ", first)

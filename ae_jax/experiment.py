@@ -117,7 +117,8 @@ def train_group(
     ]
     if all(finished):
         logging.info(
-            "all %d run(s) already finished; not retraining (delete summary.json to train again)",
+            "all %d run(s) already finished; not retraining (to train from scratch, pass a new "
+            "--workdir or delete this one)",
             len(workdirs),
         )
         return cast(list[dict], finished)  # all(finished): none of them is None

@@ -203,13 +203,17 @@ def test_a_held_lock_survives_probes_and_nesting_in_its_own_process(tmp_path):
     assert workdir_lib.holder(str(w)) is None and _other_process_gets(w) == "acquired"
 
 
-def test_finished_run_is_not_retrained_and_best_is_kept(tmp_path):
+def test_finished_run_is_not_retrained_and_best_is_kept(tmp_path, caplog):
     c = seed_deep.get_config()
     c.train.epochs, c.train.checkpoint_every, c.train.keep_checkpoints = 12, 2, 1
     (first,) = experiment.train_and_evaluate(c, str(tmp_path))
     mtime = os.path.getmtime(tmp_path / "metrics.jsonl")
+    caplog.set_level("INFO")
     (again,) = experiment.train_and_evaluate(c, str(tmp_path))
     assert again == first and os.path.getmtime(tmp_path / "metrics.jsonl") == mtime
+    # How to train it anew (deleting summary.json only has the rerun resume and rewrite it).
+    said = "already finished; not retraining (to train from scratch, pass a new --workdir or"
+    assert said in caplog.text and "summary.json" not in caplog.text
     ck = Checkpointer(str(tmp_path), read_only=True)
     rows = [json.loads(r) for r in open(tmp_path / "metrics.jsonl")]
     saved = {r["epoch"]: r["eval/loss"] for r in rows if r["epoch"] % 2 == 0}

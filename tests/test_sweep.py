@@ -887,3 +887,21 @@ def test_every_launch_of_a_sweep_has_the_base_config_of_the_first(tmp_path):
     shards.check_same_base(w, other, overrides)
     with pytest.raises(UserError, match=r"train.epochs: 10 -> 5"):
         shards.check_same_base(w, base, overrides)
+
+
+def test_parameter_counts_are_drawn_and_printed_whole(tmp_path, monkeypatch):
+    """n_params varies with depth: it gets a panel like every metric that varies (it was left
+    out without a word) and its cells print whole (34250 ± 0, not 3.425e+04 ± 0)."""
+    runs = [
+        ({"model.depth": d, "train.seed": s}, "done", {"eval/mse": 0.1 * d + s, "n_params": p})
+        for d, p in ((1, 9416), (2, 34250))
+        for s in (0, 1)
+    ]
+    _fake_sweep(tmp_path, runs)
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    report.write_report(str(tmp_path), ["eval/mse", "n_params"])
+    md = (tmp_path / "report.md").read_text()
+    assert "| 2 | 2 | 0.7 ± 0.71 | 34250 ± 0 |" in md and "| 1 | 2 | 0.6 ± 0.71 | 9416 ± 0 |" in md
+    (fig,) = saved
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["eval/mse", "n_params"]

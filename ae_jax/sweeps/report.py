@@ -298,7 +298,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         lines.append("| " + " | ".join(cells) + " |")
     kinds = {r["config"].get("loss.recon") for r in rows}  # one likelihood: its unit named
     recon = figure_data.RECON_UNITS.get(kinds.pop(), "") if len(kinds) == 1 else ""
-    figures = plot(workdir, params, table, [m for m in shown if m != "n_params"], recon)
+    figures = plot(workdir, params, table, shown, recon)
     seeds = sorted({row["seeds"] for row in table})
     unfinished = listed - len(rows) - failed  # pending, running, or killed
     missing = [f"{n} {why}" for n, why in ((failed, "failed"), (unfinished, "unfinished")) if n]
@@ -351,7 +351,11 @@ def _cell(row: dict, m: str) -> str:
     n, bad = row[f"{m} n"], row[f"{m} not finite"]
     text = "–"
     if n:
-        text = f"{row[f'{m} mean']:.4g}" + (f" ± {row[f'{m} std']:.2g}" if n > 1 else "")
+        mean = row[f"{m} mean"]
+        # A whole number (parameters; active units every seed agrees on) is shown whole, not
+        # rounded to 4 digits as 3.425e+04.
+        text = f"{int(mean)}" if float(mean).is_integer() and abs(mean) < 1e15 else f"{mean:.4g}"
+        text += f" ± {row[f'{m} std']:.2g}" if n > 1 else ""
     notes = [f"n = {n}"] if n and n < row["seeds"] else []
     notes += [f"{bad} not finite"] if bad else []
     return text + (f" ({', '.join(notes)})" if notes else "")
