@@ -210,7 +210,8 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter, sto
                 unit, is_ll = figure_data.units(configs[0], ds.val)
                 for r in runs:
                     out = os.path.join(r.workdir, workdir_lib.FIGURES)
-                    todo = figures_lib.curves(out, r.history, unit, is_ll)
+                    weighted = figure_data.kl_weighted(r.config)
+                    todo = figures_lib.curves(out, r.history, unit, is_ll, weighted)
                     curves[r.workdir] = writer.start(todo)
 
         trained = loop.train(configs, workdirs, ds, stop, programs, draw_curves)

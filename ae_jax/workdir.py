@@ -190,9 +190,10 @@ def check_kind(path: str, kind: str) -> None:
 
 
 def prepare(workdir: str, num_features: int, columns: list[str]) -> None:
-    """Creates the workdir (and figures/); refuses one holding a run on other data."""
+    """Creates the workdir (figures/ is made by what draws in it); refuses one holding a run
+    on other data."""
     try:
-        os.makedirs(os.path.join(workdir, FIGURES), exist_ok=True)
+        os.makedirs(workdir, exist_ok=True)
     except OSError as e:
         raise UserError(f"workdir {workdir!r} cannot be created: {e.strerror}.") from None
     if not os.access(workdir, os.W_OK):

@@ -499,6 +499,16 @@ def test_an_importance_weighted_bound_of_no_log_likelihood_is_named_for_what_it_
         "IWAE bound, nats per example",
         "IWAE-form bound (Bernoulli cross-entropy, nats) per example",
     ]
+    # A KL weighted other than by 1 (beta, or a warm-up) makes the IWAE objective no bound.
+    for field, value in (("beta", 2.0), ("kl_warmup_epochs", 1.0)):
+        weighted = seed_vae.get_config()
+        weighted.loss.recon, weighted.loss[field] = "bce", value
+        assert figure_data.kl_weighted(weighted) and not figure_data.kl_weighted(c)
+        (drawing,) = figures.curves("/tmp/x", history, "nats", True, True)
+        assert (
+            drawing.args[1]["iw_bound"]
+            == "IWAE objective, KL weighted (no bound), nats per example"
+        )
 
 
 def test_a_learning_curve_axis_ends_on_labelled_ticks():

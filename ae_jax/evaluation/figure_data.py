@@ -102,10 +102,17 @@ def figure_inputs(
                 colour_name=colour_name,
                 recon_unit=recon_unit,
                 bounds_are_ll=bounds_are_ll,
+                kl_weighted=kl_weighted(configs[i]),
                 decoded=DECODED.get(configs[0].loss.recon, "means"),
             )
         )
     return out
+
+
+def kl_weighted(config) -> bool:
+    """Whether training weighted the KL other than by 1 (loss.beta, or a KL warm-up): its
+    importance-weighted objective is then no bound on log p(x)."""
+    return float(config.loss.beta) != 1.0 or float(config.loss.kl_warmup_epochs) > 0
 
 
 # What the decoder outputs where it is not the likelihood's mean (the figures' titles).

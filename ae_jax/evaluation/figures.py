@@ -54,24 +54,30 @@ class FigureInputs:
     colour_name: str = "label"  # what `labels` are (eval.color_by names a column)
     recon_unit: str = "squared error"  # what the reconstruction term is (loss.recon)
     bounds_are_ll: bool = True  # whether the VAE's bounds are of log p(x) (bounds.py)
+    kl_weighted: bool = False  # whether training weighted its KL (`figure_data.kl_weighted`)
     decoded: str = "means"  # what the decoder's output is (the continuous Bernoulli: its λ)
 
 
 MAX_BARS = 60  # features in recon_per_feature.png
 
 
-def curve_units(recon_unit: str, bounds_are_ll: bool = True) -> dict[str, str]:
+def curve_units(
+    recon_unit: str, bounds_are_ll: bool = True, kl_weighted: bool = False
+) -> dict[str, str]:
     """The y-axis label of each learning-curve term: what it is, per what, in which unit (an
-    importance-weighted bound of a term that is no log-likelihood is named for what it is)."""
+    importance-weighted bound of a term that is no log-likelihood is named for what it is, and
+    with a KL weight other than 1, a warm-up's included, it is an objective, not a bound)."""
+    if bounds_are_ll:
+        iw = "IWAE objective, KL weighted (no bound), nats" if kl_weighted else "IWAE bound, nats"
+    else:
+        iw = f"IWAE-form {'objective, KL weighted' if kl_weighted else 'bound'} ({recon_unit})"
     return {
         "loss": "objective per example",
         "recon": f"{recon_unit} per example",
         "l1": "sum |code| per example",
         "kl": "KL, nats per example",
         "kl_weight": "KL weight",
-        "iw_bound": "IWAE bound, nats per example"
-        if bounds_are_ll
-        else f"IWAE-form bound ({recon_unit}) per example",
+        "iw_bound": f"{iw} per example",
         "tc": "total correlation, nats",
         "mi": "index-code MI, nats",
         "dim_kl": "dimension-wise KL, nats",
@@ -169,20 +175,24 @@ class Drawing:
 
 
 def curves(
-    out_dir: str, history: list[dict] | None, recon_unit: str, bounds_are_ll: bool = True
+    out_dir: str,
+    history: list[dict] | None,
+    recon_unit: str,
+    bounds_are_ll: bool = True,
+    kl_weighted: bool = False,
 ) -> list[Drawing]:
     """The learning curves alone (none for a run that diverged in its first epoch): they need
     only the history, so they can be drawn as soon as training ends (`plan` includes them)."""
     if not history:
         return []
     path = os.path.join(out_dir, "learning_curves.png")
-    units = curve_units(recon_unit, bounds_are_ll)
+    units = curve_units(recon_unit, bounds_are_ll, kl_weighted)
     return [Drawing(path, "learning_curves", (list(history), units))]
 
 
 def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
     """The figures of one run, in the order they are listed in the module docstring."""
-    todo: list[Drawing] = curves(out_dir, f.history, f.recon_unit, f.bounds_are_ll)
+    todo = curves(out_dir, f.history, f.recon_unit, f.bounds_are_ll, f.kl_weighted)
 
     def add(name: str, method: str, *args) -> None:
         todo.append(Drawing(os.path.join(out_dir, name), method, args))
@@ -239,7 +249,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             [f.columns[j] for j in keep],
             mse[keep],
             None if f.pca_per_feature is None else np.asarray(f.pca_per_feature)[keep],
-            "squared error per row, scaled units (log axis)",
+            "mean squared error over the rows, scaled units (log axis)",
             "reconstruction error per feature (validation rows)"
             + (f"; the {MAX_BARS} of {n} worst reconstructed" if n > MAX_BARS else ""),
             True,
@@ -289,6 +299,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
                 "viridis",
                 False,
                 "value (scaled units)",
+                "draw from the prior",
             )
     return todo
 

@@ -319,10 +319,11 @@ class Renderer:
         cmap: str,
         symmetric: bool,
         bar_label: str,
+        x_label: str = "",
     ) -> None:
-        """values (R, D) as a heatmap with the D columns down the y axis (their names readable)
-        and the R named rows along x."""
-        key = ("heat", values.shape, tuple(columns), tuple(row_names), title, cmap, symmetric)
+        """values (R, D) as a heatmap: the D named columns down y, the R named rows along x."""
+        names = (tuple(columns), tuple(row_names))
+        key = ("heat", values.shape, names, title, cmap, symmetric, x_label)
 
         def build():
             d, r = len(columns), len(row_names)
@@ -331,10 +332,9 @@ class Renderer:
             )
             ax = axes[0][0]
             im = ax.imshow(np.zeros((d, r)), aspect="auto", cmap=cmap, interpolation="nearest")
-            ax.set_yticks(range(d))
-            ax.set_yticklabels(columns, fontsize=_FONT)
-            ax.set_xticks(range(r))
-            ax.set_xticklabels(row_names, fontsize=_FONT, rotation=90 if r > 12 else 0)
+            ax.set_yticks(range(d), columns, fontsize=_FONT)
+            ax.set_xticks(range(r), row_names, fontsize=_FONT, rotation=90 if r > 12 else 0)
+            ax.set_xlabel(x_label, fontsize=_FONT)
             ax.set_title(title, fontsize=_FONT + 1)
             bar = fig.colorbar(im, ax=ax, shrink=min(1.0, 6.0 / max(0.24 * d + 1.4, 1.0)))
             bar.set_label(bar_label, fontsize=_FONT)

@@ -350,10 +350,8 @@ def _cell(row: dict, m: str) -> str:
     gave a finite value, and how many values were not finite."""
     n, bad = row[f"{m} n"], row[f"{m} not finite"]
     text = "–"
-    if n:
+    if n:  # a whole number (parameters) is shown whole, not rounded to 3.425e+04
         mean = row[f"{m} mean"]
-        # A whole number (parameters; active units every seed agrees on) is shown whole, not
-        # rounded to 4 digits as 3.425e+04.
         text = f"{int(mean)}" if float(mean).is_integer() and abs(mean) < 1e15 else f"{mean:.4g}"
         text += f" ± {row[f'{m} std']:.2g}" if n > 1 else ""
     notes = [f"n = {n}"] if n and n < row["seeds"] else []
@@ -391,14 +389,8 @@ def _write_runs(workdir: str, rows: list[dict]) -> None:
         w = csv.writer(f)
         w.writerow(["index", "name", "status", *keys, *values])
         for r in sorted(rows, key=lambda r: r["index"]):
-            w.writerow(
-                [
-                    r["index"],
-                    r["name"],
-                    r["status"],
-                    *[json.dumps(r["overrides"][k]) if k in r["overrides"] else "" for k in keys],
-                    *[r["values"].get(k, "") for k in values],
-                ]
-            )
+            cells = [json.dumps(r["overrides"][k]) if k in r["overrides"] else "" for k in keys]
+            cells += [r["values"].get(k, "") for k in values]
+            w.writerow([r["index"], r["name"], r["status"], *cells])
 
     write_atomic(os.path.join(workdir, "runs.csv"), write)
