@@ -56,6 +56,7 @@ def _rows(workdir):
 def test_warmup_weight_in_training_is_the_schedule(tmp_path):
     c = _config(**{"loss.kl_warmup_epochs": 2.0, "loss.kl_warmup_start": 0.2, "loss.beta": 1.5})
     experiment.train_and_evaluate(c, str(tmp_path))
+    assert not (tmp_path / "figures").exists()  # train.figures off: not even an empty folder
     # Per epoch, metrics are row-weighted means over its steps: 14 batches of 100, one of 38.
     rows = np.array([100] * 14 + [38], np.float64)
     for epoch, row in enumerate(_rows(tmp_path)):
@@ -399,3 +400,19 @@ def test_objective_ablation_groups_the_weighted_objectives_into_one_program(tmp_
     chunks, _ = runner.plan(config, runs)
     names = sorted(sorted(r.name.split(",")[0] for r in chunk) for chunk in chunks)
     assert names == sorted([["iwae"] * 3, sorted(["vae", "beta_tc_vae", "info_vae", "wae"] * 3)])
+
+
+def test_each_validation_batch_draws_its_own_posterior_noise():
+    """Per-epoch validation of a VAE: with one key for every batch, rows in the same place of
+    two batches shared their draws (a 12,000-row split at eval batch 4,096 had three copies of
+    the same noise). Two identical batches now give different sampled terms; a single batch
+    keeps the numbers it always had (batch 0's key is the old one)."""
+    c = _config()
+    *_, e, params, hyper, x, mask, _ = _loss_and_grads(c, frozenset())
+    one = e.evaluate(params, hyper, x[None], mask[None])
+    two = e.evaluate(params, hyper, jnp.stack([x, x]), jnp.stack([mask, mask]))
+    assert float(two["recon"]) != float(one["recon"])  # the second batch: other draws
+    assert float(two["kl"]) == pytest.approx(float(one["kl"]), rel=1e-6)  # exact, no draws
+    old_key = jax.random.fold_in(jax.random.PRNGKey(hyper["seed"]), engine_lib._EVAL)
+    loss, terms = e.loss_fn(params, x, mask, old_key, hyper, False)
+    assert float(one["recon"]) == float(terms["recon"]) and float(one["loss"]) == float(loss)

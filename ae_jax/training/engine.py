@@ -157,10 +157,14 @@ class Engine:
 
         return jax.lax.scan(body, state, order)
 
-    def eval_step(self, params, hyper, x, mask) -> dict:
-        """Validation terms on one batch, plus `mse`: per-element MSE of the deterministic
-        reconstruction (a VAE decodes its posterior mean)."""
+    def eval_step(self, params, hyper, x, mask, batch=0) -> dict:
+        """Validation terms on batch number `batch`, plus `mse`: per-element MSE of the
+        deterministic reconstruction (a VAE decodes its posterior mean). Each batch draws its
+        own posterior noise (batch 0 the key it always had, so a one-batch validation's numbers
+        are those of earlier versions); one key for all made rows in the same place of
+        different batches share their draws."""
         rng = jax.random.fold_in(jax.random.PRNGKey(hyper["seed"]), _EVAL)
+        rng = jnp.where(batch == 0, rng, jax.random.fold_in(rng, batch))
         loss, terms = self.loss_fn(params, x, mask, rng, hyper, False)
         # `_reconstruct` returns one array; flax's `apply` is typed for any method.
         recon = cast(jax.Array, self.model.apply({"params": params}, x, method=_reconstruct))
@@ -173,10 +177,11 @@ class Engine:
         """Eval over padded batches (nb, B, D) with masks (nb, B); row-weighted means."""
 
         def body(_, inp):
-            x, mask = self._shard_batch(*inp)
-            return None, (self.eval_step(params, hyper, x, mask), jnp.sum(mask))
+            x, mask = self._shard_batch(*inp[:2])
+            return None, (self.eval_step(params, hyper, x, mask, inp[2]), jnp.sum(mask))
 
-        _, (metrics, rows) = jax.lax.scan(body, None, (x_batches, masks))
+        batches = jnp.arange(x_batches.shape[0], dtype=jnp.uint32)
+        _, (metrics, rows) = jax.lax.scan(body, None, (x_batches, masks, batches))
         return jax.tree.map(lambda m: jnp.sum(m * rows) / jnp.sum(rows), metrics)
 
     def _shard_batch(self, x, mask):
