@@ -499,16 +499,26 @@ def test_an_importance_weighted_bound_of_no_log_likelihood_is_named_for_what_it_
         "IWAE bound, nats per example",
         "IWAE-form bound (Bernoulli cross-entropy, nats) per example",
     ]
-    # A KL weighted other than by 1 (beta, or a warm-up) makes the IWAE objective no bound.
-    for field, value in (("beta", 2.0), ("kl_warmup_epochs", 1.0)):
-        weighted = seed_vae.get_config()
-        weighted.loss.recon, weighted.loss[field] = "bce", value
-        assert figure_data.kl_weighted(weighted) and not figure_data.kl_weighted(c)
-        (drawing,) = figures.curves("/tmp/x", history, "nats", True, True)
-        assert (
-            drawing.args[1]["iw_bound"]
-            == "IWAE objective, KL weighted (no bound), nats per example"
-        )
+    # A KL weighted other than by 1 (beta, or a warm-up from another weight) makes the IWAE
+    # objective no bound; a warm-up from 1 to beta = 1 weights nothing.
+    said = {
+        True: "IWAE objective, KL weighted (no bound), nats per example",
+        False: "IWAE-form objective, KL weighted (Bernoulli cross-entropy, nats) per example",
+    }
+    for fields, weighted in (
+        ({"beta": 2.0}, True),
+        ({"kl_warmup_epochs": 1.0, "kl_warmup_start": 0.1}, True),
+        ({"kl_warmup_epochs": 1.0, "kl_warmup_start": 1.0}, False),
+    ):
+        w = seed_vae.get_config()
+        w.loss.recon = "bce"
+        w.loss.update(fields)
+        assert figure_data.kl_weighted(w) is weighted and not figure_data.kl_weighted(c)
+        for x in (binary, grey):
+            unit, is_ll = figure_data.units(w, x)
+            (drawing,) = figures.curves("/tmp/x", history, unit, is_ll, figure_data.kl_weighted(w))
+            label = drawing.args[1]["iw_bound"]
+            assert label == (said[is_ll] if weighted else labels[0 if is_ll else 1]), label
 
 
 def test_a_learning_curve_axis_ends_on_labelled_ticks():

@@ -402,3 +402,5 @@ def test_the_bounds_standard_errors_match_their_spread_over_draws(tmp_path):
     assert "vae/elbo_mc_se" not in one and "vae/iwae_mc_se" not in one
     mse = _digits_vae(tmp_path / "mse", False, "mse")
     assert "vae/mse_bound" in mse and not any(k.endswith("_mc_se") for k in mse if "bound" in k)
+    numbers = [v for m in (*runs, one, mse) for v in m.values() if isinstance(v, float)]
+    assert numbers and all(np.isfinite(numbers))

@@ -25,7 +25,8 @@ vae/aggregate_rows rows, vae/aggregate_draws draws each, each with its Monte Car
 error, e.g. vae/total_correlation_mc_se; Chen et al. 2018), and the bounds:
 vae/elbo, vae/iwae_k, vae/iwae when is_log_likelihood, else the same numbers named for what they
 are (vae/bce_bound, vae/bce_iwae_bound; vae/mse_bound) with vae/iwae_note saying why, each bound
-with its Monte Carlo standard error when k >= 2 (vae/elbo_mc_se, vae/iwae_mc_se, ...). For a
+with its Monte Carlo standard error when k >= 2 (vae/elbo_mc_se, vae/iwae_mc_se, ...; 'mse'
+draws one sample per row, so vae/mse_bound has none). For a
 table, also recon/per_column (per input column: numeric mse, mae, rmse_original; categorical and
 true/false accuracy, cross_entropy, baseline_accuracy) and its summaries recon/numeric_mse and
 recon/categorical_accuracy.

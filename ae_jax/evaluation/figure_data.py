@@ -110,9 +110,11 @@ def figure_inputs(
 
 
 def kl_weighted(config) -> bool:
-    """Whether training weighted the KL other than by 1 (loss.beta, or a KL warm-up): its
-    importance-weighted objective is then no bound on log p(x)."""
-    return float(config.loss.beta) != 1.0 or float(config.loss.kl_warmup_epochs) > 0
+    """Whether training weighted the KL other than by 1 (loss.beta, or a KL warm-up from
+    another weight): its importance-weighted objective is then no bound on log p(x)."""
+    loss = config.loss
+    warmup = float(loss.kl_warmup_epochs) > 0 and float(loss.kl_warmup_start) != float(loss.beta)
+    return float(loss.beta) != 1.0 or warmup
 
 
 # What the decoder outputs where it is not the likelihood's mean (the figures' titles).

@@ -132,14 +132,17 @@ def row_samples(model, params, xr, eps, recon_kind, obs_std) -> dict:
     out = objective.iw_pass(model, params, xr, xr, eps, recon_kind, obs_std)
     log_w = out["log_w"]
     k = log_w.shape[-1]
-    lse = jax.nn.logsumexp(log_w, axis=-1)
-    inverse_ess = jnp.exp(jax.nn.logsumexp(2.0 * log_w, axis=-1) - 2.0 * lse)  # sum w^2/(sum w)^2
+    # sum w^2 / (sum w)^2 from weights relative to the largest, each in (0, 1]: of log-weights
+    # of -2000 the squares' sum would lose the variance to rounding (or go negative).
+    rel = log_w - jnp.max(log_w, axis=-1, keepdims=True)
+    lse2 = jax.nn.logsumexp(2.0 * rel, axis=-1)
+    inverse_ess = jnp.exp(lse2 - 2.0 * jax.nn.logsumexp(rel, axis=-1))
     return {
         "bound": vae_terms.iw_bound(log_w),
         "nll_mean": out["nll_mean"],
         "kl": losses.kl_normal(out["mean"], out["logvar"]),
         "nll_mean_var": jnp.var(out["nll_draws"], axis=-1, ddof=1) / k if k > 1 else jnp.nan,
-        "bound_var": (k * inverse_ess - 1.0) / (k - 1) if k > 1 else jnp.nan,
+        "bound_var": jnp.maximum(k * inverse_ess - 1.0, 0.0) / (k - 1) if k > 1 else jnp.nan,
     }
 
 
