@@ -607,3 +607,47 @@ def test_drop_refuses_a_column_with_no_value_at_once(tmp_path):
         r"file's 30 rows, so data.missing='drop' would drop every row",
     ):
         load(str(tmp_path / "e.csv"), missing="drop")
+
+
+def test_a_numeric_column_with_a_few_unlisted_markers_is_refused_not_made_categorical(tmp_path):
+    """'n/a' in 10 of 60 ratings (more than the 10% the 90%-numbers rule allows) made the
+    column categorical without a word: ratings coded by frequency, 'n/a' a category. Mostly
+    numbers and at most 3 other texts: refused, naming them; real categories stay categorical."""
+    body = "".join(f"{'n/a' if i % 6 == 0 else 1 + i % 5},{i}\n" for i in range(60))
+    (tmp_path / "r.csv").write_text("rating,b\n" + body)
+    with pytest.raises(UserError, match=r"'rating' cannot be encoded: 50 of its 60 cells are"):
+        load(tmp_path / "r.csv")
+    assert load(tmp_path / "r.csv", na_values=("n/a",), missing="drop").train.shape[1] == 2
+    sizes = "".join(f"{['S', 'M', 'L', 'XL', '38', '40'][i % 6]},{i}\n" for i in range(60))
+    (tmp_path / "s.csv").write_text("size,b\n" + sizes)  # 4 texts: categories
+    assert load(tmp_path / "s.csv").preprocessor.kinds == ["categorical", "numeric"]
+    codes = "".join(f"{['007', '012', 'n/a'][i % 3]},{i}\n" for i in range(60))
+    (tmp_path / "c.csv").write_text("code,b\n" + codes)  # leading zeros: codes, not amounts
+    assert load(tmp_path / "c.csv").preprocessor.kinds == ["categorical", "numeric"]
+
+
+def test_true_false_mixed_with_1_and_0_is_one_true_false_column(tmp_path):
+    """A spreadsheet's TRUE/FALSE mixed with 1/0 became four categories coded 0, .25, .5, .75;
+    it is one true/false column, and new rows' '1'/'0' text encode as 1/0."""
+    body = "".join(f"{i},{['TRUE', 'FALSE', '1', '0'][i % 4]}\n" for i in range(40))
+    (tmp_path / "b.csv").write_text("a,f\n" + body)
+    ds = load(tmp_path / "b.csv")
+    assert ds.preprocessor.kinds == ["numeric", "boolean"]
+    new = [["1", "0"], ["2", "true"], ["3", "1"]]
+    np.testing.assert_array_equal(ds.preprocessor.transform(new)[:, 1], [0.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    "cell, said",
+    [("1\u00a0250", "no-break spaces (U+00A0)"), ("\u22121.5", "the minus sign U+2212")],
+)
+def test_numbers_with_look_alike_characters_are_refused_with_their_fix(tmp_path, cell, said):
+    """'1 250' grouped by a no-break space (French exports) or '−1.5' with the Unicode minus
+    became categories (5 distinct values: not even a warning); refused, naming the character,
+    and the fix the message gives reads every cell as the number it shows."""
+    body = "".join(f"{cell.replace('1', str(1 + i % 5), 1)},{i}\n" for i in range(40))
+    (tmp_path / "n.csv").write_text("x,b\n" + body, encoding="utf-8")
+    error = _refusal(tmp_path / "n.csv")
+    assert f"column 'x' holds numbers written with {said}" in str(error)
+    fixed = cell.replace("\u00a0", "").replace("\u2212", "-")
+    assert float(fixed) in (1250.0, -1.5)

@@ -197,7 +197,7 @@ def _float_or_none(text: str, thousands: str) -> float | None:
     return None
 
 
-def _is_number(text: str, thousands: str) -> bool:
+def is_number(text: str, thousands: str = "") -> bool:
     """Whether `text` reads as a number other than NaN (a marker such as "-999")."""
     v = _float_or_none(text, thousands)
     return v is not None and not math.isnan(v)
@@ -282,11 +282,11 @@ class Cells:
         Python objects, a data frame's NA), or a number equal to a marker that is a number
         ("-999"; number columns of delimited files are read as numbers)."""
         col = self.values
-        # _is_number keeps only markers _float_or_none reads, so none of these is None.
+        # is_number keeps only markers _float_or_none reads, so none of these is None.
         numeric_markers = [
             cast(float, _float_or_none(v, self.thousands))
             for v in na_values
-            if _is_number(v, self.thousands)
+            if is_number(v, self.thousands)
         ]
         if not self.text:  # NaN, and numbers equal to a marker such as "-999"
             col = np.asarray(col)

@@ -15,14 +15,27 @@ from absl import logging
 
 from ae_jax.data import cells
 from ae_jax.data.cells import Cells, grouped_separator, quote_names
-from ae_jax.data.tables import BOOL_WORDS, Table
+from ae_jax.data.tables import BOOL_TEXTS, Table
 from ae_jax.errors import UserError
 
 MISSING = ("error", "drop", "impute")
 # The category every categorical column keeps for values its training split never showed.
 UNSEEN = "<unseen>"
-# A column this numeric is a numeric column with typos, not a categorical one.
+# A column this numeric is a numeric column with typos, not a categorical one; so is one whose
+# majority are numbers (not codes with leading zeros, as '007') and whose other cells are a
+# few texts without digits, such as unlisted missing markers ('n/a', '-', 'NULL'): as
+# categories, its numbers' codes would carry nothing.
 _NUMERIC_SHARE = 0.9
+_FEW_TEXTS = 3
+_CODE = re.compile(r"\s*[+-]?0\d")
+# Characters that make a number unreadable while it looks like one: spaces grouping thousands in
+# French and spreadsheet exports, and the Unicode minus sign.
+_LOOKALIKES = {
+    "\u00a0": "no-break spaces (U+00A0)",
+    "\u202f": "narrow no-break spaces (U+202F)",
+    "\u2009": "thin spaces (U+2009)",
+    "\u2212": "the minus sign U+2212",
+}
 # "0,57", "-1,5e3", "1.250,00": a number with a decimal comma (European exports, '.' grouping
 # thousands), read as text.
 _DECIMAL_COMMA = re.compile(r"[+-]?((\d{1,3}(\.\d{3})+|\d+),\d*|,\d+)([eE][+-]?\d+)?")
@@ -93,9 +106,28 @@ def infer_kind(
                 * bool(others)
             )
         )
-    if {t.lower() for t in texts} <= BOOL_WORDS.keys():
+    odd = [c for c in _LOOKALIKES if any(c in t for t in not_numbers)]
+    if odd and all(cells.is_number(_plain(t)) for t in not_numbers):
+        raise UserError(
+            f"{table.source}: column {name!r} holds numbers written with "
+            f"{' and '.join(_LOOKALIKES[c] for c in odd)}: {table.where(bad(), col)}; expected "
+            "plain numbers: "
+            + " and ".join(
+                (["remove those spaces"] if odd != ["\u2212"] else [])
+                + (["write '-' for the minus sign"] if "\u2212" in odd else [])
+            )
+            + " in the file (e.g. with pandas' df[col].str.replace('\\u00a0', '')"
+            ".str.replace('\\u2212', '-')), or drop the column"
+        )
+    if {t.lower() for t in texts} <= BOOL_TEXTS.keys():  # only numbers returned above
         return "boolean", None
-    if present - n_bad >= _NUMERIC_SHARE * present:
+    numbers = present - n_bad
+    if numbers >= _NUMERIC_SHARE * present or (
+        numbers >= present / 2
+        and len(not_numbers) <= _FEW_TEXTS
+        and not any(c.isdigit() for t in not_numbers for c in t)
+        and not any(_CODE.match(t) for t in texts)
+    ):
         which = "cells" if present == len(col) else "non-missing cells"
         raise UserError(
             f"{table.source}: column {name!r} cannot be encoded: {present - n_bad} of its "
@@ -116,6 +148,11 @@ def infer_kind(
             quote_names(texts[:3]),
         )
     return "categorical", sorted(texts)
+
+
+def _plain(text: str) -> str:
+    """text without the look-alike spaces, with '-' for the Unicode minus."""
+    return text.replace("\u2212", "-").translate({ord(c): None for c in "\u00a0\u202f\u2009"})
 
 
 def column_values(
@@ -151,7 +188,7 @@ def column_values(
             x = np.where((x == 0) | (x == 1), x, np.nan)
         else:
             uniq, inverse = column.distinct
-            table_u = np.array([BOOL_WORDS.get(u.lower(), np.nan) for u in uniq] + [np.nan])
+            table_u = np.array([BOOL_TEXTS.get(u.lower(), np.nan) for u in uniq] + [np.nan])
             x = table_u[inverse]
         bad = np.flatnonzero(np.isnan(x) & ~missing)
         if bad.size:
