@@ -496,6 +496,7 @@ def _error_files(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     write_csv(tmp_path / "header.csv", [])
     (tmp_path / "header_no_newline.csv").write_text(",".join(HEADER))
+    (tmp_path / "comment.csv").write_text("# exported 2024\n" + "a,b\n1,2\n" * 3)
     (tmp_path / "images").mkdir()
     write_csv(tmp_path / "one.csv", rows[:1])
     for name, r in [
@@ -530,6 +531,11 @@ def _error_files(tmp_path):
             r"'.*header_no_newline.csv' has a header row but no data rows",
         ),
         (dict(path="ragged.csv"), r"line 5 \(data row 4\) has 17 cells but the header has 18"),
+        (
+            dict(path="comment.csv"),  # the header read is said, and why it is no header
+            r"line 2 \(data row 1\) has 2 cells but the header \(line 1: '# exported 2024'\) "
+            r"has 1 columns; .*\); that line looks like a comment: remove the lines above",
+        ),
         (
             dict(path="stray.csv"),
             r"column 'ProductRelated' cannot be encoded: 19 of its 20 cells "

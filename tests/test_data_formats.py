@@ -651,3 +651,12 @@ def test_numbers_with_look_alike_characters_are_refused_with_their_fix(tmp_path,
     assert f"column 'x' holds numbers written with {said}" in str(error)
     fixed = cell.replace("\u00a0", "").replace("\u2212", "-")
     assert float(fixed) in (1250.0, -1.5)
+
+
+def test_new_rows_with_decimal_commas_are_told_so(tmp_path):
+    """Training refuses decimal commas with the conversion; new rows for a trained run said
+    only 'not numbers'."""
+    (tmp_path / "t.csv").write_text("a,b\n" + "".join(f"{i}.5,{i}\n" for i in range(20)))
+    p = load(tmp_path / "t.csv").preprocessor
+    with pytest.raises(UserError, match=r"'0,5'.*\(these have decimal commas: write them with"):
+        p.transform([["0,5", "1"], ["1,5", "2"]])

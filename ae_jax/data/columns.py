@@ -168,6 +168,8 @@ def column_values(
             texts = sorted({cells.cell(col, r) for r in bad[:100]})
             sep = "" if thousands else grouped_separator(texts)
             hint = f" (set data.thousands={sep!r} for numbers like {texts[0]!r})" if sep else ""
+            if not sep and all(_DECIMAL_COMMA.fullmatch(t) for t in texts):
+                hint = " (these have decimal commas: write them with decimal points)"
             raise UserError(
                 f"{where} was numeric in training, but these cells are not "
                 f"numbers: {table.where(bad, col)}; expected a number in every "

@@ -306,6 +306,7 @@ def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
     """File lines of the header and data rows, read with Python's csv module; raises the
     first problem."""
     lines: list[int] = []
+    header: list[str] = []
     with open(full, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f, delimiter=delim)
         try:
@@ -313,11 +314,19 @@ def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
                 if not row:  # blank line: nothing to read, and trailing ones are common
                     continue
                 if lines and len(row) != width:
+                    read = comment = ""
+                    if len(lines) == 1:  # perhaps the header read is a title or comment line
+                        read = f" (line {lines[0]}: {delim.join(header)[:80]!r})"
+                        if header[0].lstrip().startswith("#"):
+                            comment = "; that line looks like a comment: remove the lines above"
+                            comment += " the real header"
                     raise UserError(
                         f"{shown}: line {reader.line_num} (data row {len(lines)}) has "
-                        f"{len(row)} cells but the header has {width} columns; expected one "
-                        f"cell per column in every row (delimiter {_NAMES.get(delim, delim)})"
+                        f"{len(row)} cells but the header{read} has {width} "
+                        f"columns; expected one cell per column in every row (delimiter "
+                        f"{_NAMES.get(delim, delim)}){comment}"
                     )
+                header = header or row
                 lines.append(reader.line_num)
         except UnicodeDecodeError:
             raise not_utf8(full, shown) from None
