@@ -125,7 +125,7 @@ def _load_config_file(value: str):
         spec.loader.exec_module(module)
     except Exception as e:  # noqa: BLE001 - the user's file: say where it broke.
         raise UserError(
-            f"--config={value}: the config file raised {type(e).__name__}: {e}{_where(e)}"
+            f"--config={value}: the config file raised {type(e).__name__}: {e}{where(e)}"
         ) from None
     get = getattr(module, "get_config", None)
     if get is None:
@@ -140,7 +140,7 @@ def _load_config_file(value: str):
         config = get(arg) if arg else get()
     except Exception as e:  # noqa: BLE001 - the user's function: say what it raised.
         raise UserError(
-            f"--config={value}: get_config() raised {type(e).__name__}: {e}{_where(e)}"
+            f"--config={value}: get_config() raised {type(e).__name__}: {e}{where(e)}"
         ) from None
     if not isinstance(config, ml_collections.ConfigDict):
         raise UserError(
@@ -163,7 +163,7 @@ def _joined(argv: list[str]) -> list[str]:
     return out
 
 
-def _where(e: Exception) -> str:
+def where(e: Exception) -> str:
     """' at FILE:LINE (code)' of the innermost frame of `e` (the user's config, mostly)."""
     frames = traceback.extract_tb(e.__traceback__)
     if not frames:

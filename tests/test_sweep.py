@@ -905,3 +905,66 @@ def test_parameter_counts_are_drawn_and_printed_whole(tmp_path, monkeypatch):
     assert "| 2 | 2 | 0.7 ± 0.71 | 34250 ± 0 |" in md and "| 1 | 2 | 0.6 ± 0.71 | 9416 ± 0 |" in md
     (fig,) = saved
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["eval/mse", "n_params"]
+
+
+def test_a_stop_between_groups_writes_the_trained_groups_and_stops(tmp_path, monkeypatch):
+    """SIGTERM after one group, before the next (its data loading, its workdir checks): no
+    handler was installed there, so the process died and the trained group's eval.json and
+    summary.json, written in the background, were lost. The stop now waits for them, trains
+    no further group, says how to go on, and sweep.json shows nothing running."""
+    from ae_jax.sweeps import runner
+    from ae_jax.training.signals import Interrupted
+
+    base = seed_sparse.get_config()
+    base.train.epochs, base.train.tensorboard = 1, False
+    overrides = [{"model.latent_dim": d, "train.seed": 0} for d in (2, 3)]  # two groups
+    real, trained = experiment.train_group, []
+
+    def train_then_signal(configs, workdirs, **kw):
+        trained.append(workdirs)
+        out = real(configs, workdirs, **kw)
+        signal.raise_signal(signal.SIGTERM)  # in the main thread, between the groups
+        return out
+
+    monkeypatch.setattr(runner.experiment, "train_group", train_then_signal)
+    with pytest.raises(Interrupted, match="between the sweep's groups; every group trained so"):
+        sweep.run_sweep(base, overrides, str(tmp_path / "s"))
+    assert len(trained) == 1 and len(trained[0]) == 1  # the second group never started
+    status = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert [r["status"] for r in status["runs"]] == ["done", "pending"]
+    done = tmp_path / "s" / status["runs"][0]["workdir"]
+    assert (done / "eval.json").exists() and (done / "summary.json").exists()
+
+
+def test_a_get_sweep_that_raises_is_one_paragraph_naming_where(tmp_path):
+    """get_config()'s errors were one paragraph; get_sweep()'s (or its generator's) a
+    traceback."""
+    for body in ("    return [{'train.seed': 0}][5]", "    yield {'train.seed': 0}\n    1 / 0"):
+        path = tmp_path / "s.py"
+        path.write_text(f"def get_config():\n    return None\n\n\ndef get_sweep():\n{body}\n")
+        with pytest.raises(UserError, match=r"get_sweep\(\) raised (IndexError|ZeroDivisionError)"):
+            sweep_command.load_sweep(str(path))
+        with pytest.raises(UserError, match=rf"at {re.escape(str(path))}:\d+ \("):
+            sweep_command.load_sweep(str(path))
+
+
+def test_entries_that_train_one_config_are_refused_and_name_collisions_said(tmp_path):
+    """A one-at-a-time design repeats its base point on each axis (latent_dim 9 is the base's,
+    as is learning rate 1e-3): that config trained twice and counted as 4 seeds of 2. Refused
+    before any work, as are (16,) and [16]; runs whose overrides differ but whose directory
+    names collide are told so, not that they have the same overrides."""
+    base = seed_sparse.get_config()
+    seeds = [{"train.seed": s} for s in range(2)]
+    one_at_a_time = sweep.chain(
+        sweep.product({"model.latent_dim": [4, 9]}, seeds),
+        sweep.product({"optim.learning_rate": [1e-3, 1e-2]}, seeds),
+    )
+    with pytest.raises(UserError, match=r"sweep entries 2 \(.*latent_dim=9,train.seed=0\) and 4 "):
+        sweep.run_sweep(base, one_at_a_time, str(tmp_path / "a"))
+    widths = [{"model.encoder_widths": (16,)}, {"model.encoder_widths": [16]}]
+    with pytest.raises(UserError, match=r"train the same config"):
+        sweep.run_sweep(seed_study.get_config(), widths, str(tmp_path / "b"))
+    paths = [{"data.path": "/d/a/b.csv"}, {"data.path": "/d/a_b.csv"}]
+    with pytest.raises(UserError, match=r"differ but get the same directory name runs/"):
+        sweep.run_sweep(base, paths, str(tmp_path / "c"))
+    assert not any((tmp_path / w).exists() for w in "abc")  # nothing written

@@ -68,7 +68,12 @@ def load_sweep(path_and_arg: str) -> tuple[list[dict], list[str] | None]:
             "a list of override dicts (see ae_jax/sweeps/declare.py), or use "
             "experiments.main for a single run."
         )
-    overrides = module.get_sweep(arg) if arg else module.get_sweep()
+    try:  # a generator's entries are made here
+        overrides = list(module.get_sweep(arg) if arg else module.get_sweep())
+    except Exception as e:  # noqa: BLE001 - the user's file: say where it broke.
+        raise UserError(
+            f"--config={path}: get_sweep() raised {type(e).__name__}: {e}{cli.where(e)}"
+        ) from None
     if not overrides:
         raise UserError(f"--config={path}: get_sweep() returned no runs.")
     return list(overrides), getattr(module, "REPORT_METRICS", None)

@@ -60,13 +60,35 @@ def expand(overrides: list[dict], workdir: str) -> list[Run]:
     seen: dict[str, int] = {}
     for r in runs:
         overrides_lib.check_name(r.name, f"sweep run {r.index}'s name")
-        if r.name in seen:
+        if r.name in seen and runs[seen[r.name]].overrides == r.overrides:
             raise UserError(
                 f"sweep runs {seen[r.name]} and {r.index} have the same overrides "
                 f"({r.name}); every run must differ."
             )
+        if r.name in seen:
+            raise UserError(
+                f"sweep runs {seen[r.name]} ({runs[seen[r.name]].overrides}) and {r.index} "
+                f"({r.overrides}) differ but get the same directory name runs/{r.name} (a "
+                "path's '/' is written '_', a named block shows its name only); give one "
+                "a name of its own, e.g. with sweep.named."
+            )
         seen[r.name] = r.index
     return runs
+
+
+def _refuse_same_configs(runs: list[Run], configs: dict) -> None:
+    """Refuses entries that train one config (it would count twice among a setting's seeds)."""
+    seen: dict[str, Run] = {}
+    for r in runs:
+        key = json.dumps(configs[r.index].to_dict(), sort_keys=True, default=str)
+        if key in seen:
+            raise UserError(
+                f"sweep entries {seen[key].index} ({seen[key].name}) and {r.index} ({r.name}) "
+                "train the same config (their overrides differ only in how they say it, or "
+                "set the base config's own values); the report would count its seeds twice: "
+                "every run must differ, so remove one of them."
+            )
+        seen[key] = r
 
 
 def run_status(run: Run) -> dict:
@@ -158,15 +180,23 @@ def train_runs(
     sweep.json then, so it tells how far a long sweep is). `valid`: as for `plan`.
     """
     chunks, configs = plan(base, runs, max_models, valid)
-    with _figure_writer(configs.values()) as writer:
+    # One stop for the whole sweep: a signal between groups (loading data, checking workdirs)
+    # stops before the next group, once the groups trained are written.
+    with StopRequests() as stop, _figure_writer(configs.values()) as writer:
         shared = _Shared({}, ProgramCache(), writer)
         for chunk in chunks:
+            if stop.signum is not None:
+                raise Interrupted(
+                    stop.signum,
+                    "between the sweep's groups",
+                    "every group trained so far is finished and written",
+                    "run the same command again to train the rest",
+                )
             _train_chunk(chunk, configs, shared)
             if progress is not None:
                 writer.submit(progress)
-        with StopRequests() as stop:  # the last groups' figures and summaries
-            on = all(c.train.checkpoints for c in configs.values())
-            writer.wait(while_writing(stop, on))
+        on = all(c.train.checkpoints for c in configs.values())
+        writer.wait(while_writing(stop, on))  # the last groups' figures and summaries
 
 
 def _figure_writer(configs) -> FigureWriter:
@@ -246,6 +276,7 @@ def run_sweep(
             config_lib.validate(valid[r.index])
         except UserError as e:
             raise UserError(f"sweep entry {r.index} ({r.name}): {e}") from None
+    _refuse_same_configs(runs, valid)
     i, n = shard
     mine = [r for r in runs if r.index % n == i]
     check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
@@ -256,10 +287,14 @@ def run_sweep(
             os.path.join(workdir, workdir_lib.REPORT_METRICS), {"metrics": list(report_metrics)}
         )
     logging.info("sweep: %d runs, shard %d/%d takes %d", len(runs), i, n, len(mine))
-    if launcher == "local":
-        train_runs(base, mine, max_models, lambda: write_status(workdir, runs), valid)
-    else:
-        _run_with_ray(base, mine, max_models, ray_address, ray_cpus, ray_gpus, workdir, runs)
+    try:
+        if launcher == "local":
+            train_runs(base, mine, max_models, lambda: write_status(workdir, runs), valid)
+        else:
+            _run_with_ray(base, mine, max_models, ray_address, ray_cpus, ray_gpus, workdir, runs)
+    except Interrupted:
+        write_status(workdir, runs)  # stopped runs are no longer running
+        raise
     status = write_status(workdir, runs)
     logging.info("sweep: %s", ", ".join(f"{v} {k}" for k, v in status["counts"].items() if v))
     return status

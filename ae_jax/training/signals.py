@@ -61,11 +61,18 @@ def while_writing(stop: "StopRequests", checkpoints: bool) -> Callable[[], None]
 
 
 class StopRequests:
-    """Within a `with` block, SIGTERM/SIGINT set `.signum` instead of killing the process."""
+    """Within a `with` block, SIGTERM/SIGINT set `.signum` instead of killing the process.
+
+    Blocks nest: an inner `with StopRequests() as stop` (a group's training inside a sweep)
+    gets the outer one, whose handlers are the process's, so a signal between the sweep's
+    groups is the flag the next group sees."""
+
+    _installed: "StopRequests | None" = None  # the one whose handlers the process has
 
     def __init__(self):
         self.signum: int | None = None
         self._previous = {}
+        self._nested = False
 
     def _handle(self, signum, frame) -> None:
         if self.signum is not None:  # Second signal: give up on a clean stop.
@@ -88,12 +95,22 @@ class StopRequests:
 
     def __enter__(self) -> "StopRequests":
         # Signal handlers can only be installed from the main thread (e.g. not under Ray).
-        if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGTERM, signal.SIGINT):
-                self._previous[s] = signal.signal(s, self._handle)
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        if StopRequests._installed is not None:
+            self._nested = True
+            return StopRequests._installed
+        for s in (signal.SIGTERM, signal.SIGINT):
+            self._previous[s] = signal.signal(s, self._handle)
+        StopRequests._installed = self
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._nested:
+            self._nested = False
+            return
         for s, handler in self._previous.items():
             signal.signal(s, handler)
+        if self._previous:
+            StopRequests._installed = None
         self._previous = {}
