@@ -22,7 +22,7 @@ from ae_jax.commands import sweep as sweep_command
 from ae_jax.configs import seed_sparse
 from ae_jax.configs.ablations import seed_study
 from ae_jax.errors import UserError
-from ae_jax.sweeps import report, report_figures
+from ae_jax.sweeps import finished, report, report_figures
 from tests.bad_inputs import _cfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -726,7 +726,7 @@ def test_report_of_k_seeds_trained_together_and_of_no_sweep(tmp_path):
     c = _cfg(train__num_models=2)
     experiment.train_and_evaluate(c, str(tmp_path / "k"))
     out = report.write_report(str(tmp_path / "k"), ["eval/mse"])
-    assert [e["overrides"] for e in report._subdir_runs(str(tmp_path / "k"))] == [
+    assert [e["overrides"] for e in finished.subdir_runs(str(tmp_path / "k"))] == [
         {"train.seed": 0},
         {"train.seed": 1},
     ]
@@ -753,7 +753,7 @@ def test_report_of_runs_trained_together(tmp_path, caplog):
     saved["train"]["log_every"] += 7
     (d / "loss.l1_weight=0,train.seed=1" / "config.json").write_text(json.dumps(saved))
     weights = sorted(weights)  # the report's order: by value
-    assert [e["overrides"] for e in report._subdir_runs(str(d))] == [
+    assert [e["overrides"] for e in finished.subdir_runs(str(d))] == [
         {"loss.l1_weight": w, "train.seed": s} for w in weights for s in (0, 1)
     ]
     caplog.set_level("WARNING")
@@ -968,3 +968,40 @@ def test_entries_that_train_one_config_are_refused_and_name_collisions_said(tmp_
     with pytest.raises(UserError, match=r"differ but get the same directory name runs/"):
         sweep.run_sweep(base, paths, str(tmp_path / "c"))
     assert not any((tmp_path / w).exists() for w in "abc")  # nothing written
+
+
+def test_a_stopped_extension_is_pending_and_its_report_keeps_the_lengths_apart(
+    tmp_path, monkeypatch, caplog
+):
+    """A sweep rerun with a larger train.epochs, stopped after its first group: sweep.json said
+    every run done, and the report averaged 2-epoch with 1-epoch runs as one setting's seeds.
+    The run not yet extended is pending (from epoch 1 to 2), and the report shows train.epochs
+    as a parameter, with a warning."""
+    from ae_jax.sweeps import runner
+    from ae_jax.training.signals import Interrupted
+
+    base = seed_sparse.get_config()
+    base.train.epochs, base.train.tensorboard, base.train.figures = 1, False, False
+    overrides = [{"model.latent_dim": 2, "train.seed": 0}, {"model.latent_dim": 3, "train.seed": 0}]
+    sweep.run_sweep(base, overrides, str(tmp_path))
+    real = experiment.train_group
+
+    def train_then_signal(configs, workdirs, **kw):
+        out = real(configs, workdirs, **kw)
+        signal.raise_signal(signal.SIGTERM)
+        return out
+
+    monkeypatch.setattr(runner.experiment, "train_group", train_then_signal)
+    base.train.epochs = 2
+    with pytest.raises(Interrupted):
+        sweep.run_sweep(base, overrides, str(tmp_path))
+    runs = json.loads((tmp_path / "sweep.json").read_text())["runs"]
+    assert [r["status"] for r in runs] == ["done", "pending"]
+    assert runs[1]["extends"] == "from epoch 1 to 2"
+    caplog.set_level("WARNING")
+    out = report.write_report(str(tmp_path), ["eval/loss"])
+    assert "the finished runs differ in train.epochs, which no sweep entry sets" in caplog.text
+    assert sorted((r["model.latent_dim"], r["train.epochs"]) for r in out["rows"]) == [
+        (2, 2),
+        (3, 1),
+    ]

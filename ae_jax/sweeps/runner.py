@@ -31,16 +31,9 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation.figure_writer import FigureWriter
 from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps import shards
+from ae_jax.sweeps.status import Run, mark_failed, write_status
 from ae_jax.training.group import ProgramCache, signature_key
 from ae_jax.training.signals import Interrupted, StopRequests, while_writing
-
-
-@dataclasses.dataclass
-class Run:
-    index: int
-    name: str
-    overrides: dict
-    workdir: str
 
 
 def expand(overrides: list[dict], workdir: str) -> list[Run]:
@@ -91,50 +84,6 @@ def _refuse_same_configs(runs: list[Run], configs: dict) -> None:
         seen[key] = r
 
 
-def run_status(run: Run) -> dict:
-    """Status of one run from its directory: done/diverged/failed/running/pending."""
-    summary = workdir_lib.finished_summary(run.workdir)
-    entry = {
-        "index": run.index,
-        "name": run.name,
-        "overrides": run.overrides,
-        "workdir": os.path.relpath(run.workdir, os.path.dirname(os.path.dirname(run.workdir))),
-    }
-    if summary is not None:
-        entry["status"] = summary["status"]
-        if summary["status"] == "diverged":
-            entry["error"] = f"non-finite loss at step {summary.get('diverged_step')}"
-        return entry
-    failed = os.path.join(run.workdir, "failed.json")
-    if os.path.exists(failed):
-        with open(failed) as f:
-            entry.update(status="failed", error=json.load(f)["error"])
-    elif workdir_lib.holder(run.workdir):  # read through this process's own file if held
-        entry["status"] = "running"
-    else:
-        entry["status"] = "pending"
-    return entry
-
-
-def write_status(workdir: str, runs: list[Run]) -> dict:
-    """Rebuilds DIR/sweep.json from the run directories; returns it."""
-    entries = [run_status(r) for r in runs]
-    counts = {
-        s: sum(e["status"] == s for e in entries)
-        for s in ("done", "diverged", "failed", "running", "pending")
-    }
-    status = {"num_runs": len(runs), "counts": counts, "runs": entries}
-    os.makedirs(workdir, exist_ok=True)
-    workdir_lib.write_json(os.path.join(workdir, workdir_lib.SWEEP), status)
-    return status
-
-
-def _mark_failed(run: Run, error: str) -> None:
-    os.makedirs(run.workdir, exist_ok=True)
-    workdir_lib.write_json(os.path.join(run.workdir, "failed.json"), {"error": error})
-    logging.error("run %d (%s) failed: %s", run.index, run.name, error)
-
-
 def plan(
     base, runs: list[Run], max_models: int = 256, valid: dict | None = None
 ) -> tuple[list[list[Run]], dict]:
@@ -154,7 +103,7 @@ def plan(
             config_lib.validate(c)
             configs[run.index] = c
         except UserError as e:
-            _mark_failed(run, str(e))
+            mark_failed(run, str(e))
     groups: dict[str, list[Run]] = {}
     for run in runs:
         if run.index in configs:
@@ -281,7 +230,8 @@ def run_sweep(
     mine = [r for r in runs if r.index % n == i]
     check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
     shards.check_same_base(workdir, base, [r.overrides for r in runs])  # ... nor one beside
-    write_status(workdir, runs)
+    epochs = {i: int(c.train.epochs) for i, c in valid.items()}  # a done run with fewer: pending
+    write_status(workdir, runs, epochs)
     if report_metrics:
         workdir_lib.write_json(
             os.path.join(workdir, workdir_lib.REPORT_METRICS), {"metrics": list(report_metrics)}
@@ -289,13 +239,13 @@ def run_sweep(
     logging.info("sweep: %d runs, shard %d/%d takes %d", len(runs), i, n, len(mine))
     try:
         if launcher == "local":
-            train_runs(base, mine, max_models, lambda: write_status(workdir, runs), valid)
+            train_runs(base, mine, max_models, lambda: write_status(workdir, runs, epochs), valid)
         else:
             _run_with_ray(base, mine, max_models, ray_address, ray_cpus, ray_gpus, workdir, runs)
     except Interrupted:
-        write_status(workdir, runs)  # stopped runs are no longer running
+        write_status(workdir, runs, epochs)  # stopped runs are no longer running
         raise
-    status = write_status(workdir, runs)
+    status = write_status(workdir, runs, epochs)
     logging.info("sweep: %s", ", ".join(f"{v} {k}" for k, v in status["counts"].items() if v))
     return status
 
@@ -391,10 +341,10 @@ def _train_group(runs: list[Run], cfgs: list, shared: _Shared) -> None:
         )
     except UserError as e:
         for r in runs:
-            _mark_failed(r, str(e))
+            mark_failed(r, str(e))
     except Interrupted:
         raise
     except Exception as e:  # noqa: BLE001 - recorded per run; the sweep goes on.
         text = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"
         for r in runs:
-            _mark_failed(r, text)
+            mark_failed(r, text)

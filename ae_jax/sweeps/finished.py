@@ -1,0 +1,182 @@
+"""The finished runs of a sweep, read from their own directories, for `report`.
+
+A sweep's runs are those its DIR/sweep.json lists (run directories it does not list are named in
+a warning); without sweep.json, the runs in DIR's subdirectories, as `ae-jax train` with
+train.num_models = K and `ae_jax.train_together` write them. Whether a run finished or failed is
+read from its directory, not from sweep.json's statuses (a killed sweep leaves them behind).
+"""
+
+import json
+import math
+import os
+import re
+
+from absl import logging
+
+from ae_jax import workdir as workdir_lib
+from ae_jax.errors import UserError
+from ae_jax.sweeps.report_figures import is_number
+
+
+def collect(workdir: str) -> tuple[list[dict], int, int]:
+    """One dict per finished run (its name, overrides, status, numeric results and L1 weight),
+    how many runs sweep.json lists, and how many of them failed. Whether a run finished or
+    failed is read from its own directory, as sweep.json's statuses are (a killed sweep leaves
+    them behind its runs)."""
+    path = os.path.join(workdir, workdir_lib.SWEEP)
+    if os.path.exists(path):
+        fix = "rerun the sweep command, which writes it anew (finished runs are kept)"
+        entries = workdir_lib.read_json(path, "the sweep's list of runs", fix).get("runs")
+        if not isinstance(entries, list):
+            raise UserError(f"{path} is damaged (no list of 'runs'); {fix}")
+        _note_unlisted(workdir, entries)
+    else:
+        entries = subdir_runs(workdir)
+    rows, failed, lacking = _rows(workdir, entries)
+    if lacking and len(lacking) < len(rows):  # some runs have their evaluation, these not
+        logging.warning(
+            "%d finished run(s) have no eval.json, so their evaluation numbers are left out of "
+            "the report: %s; `ae-jax evaluate --workdir=RUN` writes it",
+            len(lacking),
+            ", ".join(lacking[:5]) + (", ..." if len(lacking) > 5 else ""),
+        )
+    _split_by_unswept(rows)
+    return rows, len(entries), failed
+
+
+def _split_by_unswept(rows: list[dict]) -> None:
+    """Config fields the finished runs differ in that no entry sweeps (a sweep stopped while
+    extending its runs to a larger train.epochs, a base config edited between launches) become
+    overrides of every run, so the report never averages them as one setting's seeds."""
+    fields = sorted({k for r in rows for k in r["config"]} - set(workdir_lib.OPERATIONAL))
+    swept = {k for r in rows for k in r["overrides"]}
+    hidden = [
+        k
+        for k in fields
+        if k not in swept
+        and len({json.dumps(r["config"].get(k, "<absent>"), default=str) for r in rows}) > 1
+    ]
+    if not hidden:
+        return
+    logging.warning(
+        "the finished runs differ in %s, which no sweep entry sets (a stopped extension to a "
+        "larger train.epochs, or a base config changed between launches?): the report shows "
+        "each as a parameter; rerun the sweep command to bring every run to its config",
+        ", ".join(hidden),
+    )
+    for r in rows:
+        r["overrides"] = {**r["overrides"], **{k: r["config"].get(k) for k in hidden}}
+
+
+def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]]:
+    """The finished runs' rows (see `collect`), how many failed, the finished runs lacking
+    eval.json."""
+    rows, failed, lacking = [], 0, []
+    for e in entries:
+        run_dir = os.path.join(workdir, e["workdir"])
+        summary = workdir_lib.finished_summary(run_dir)
+        if summary is None:
+            failed += os.path.exists(os.path.join(run_dir, workdir_lib.FAILED))
+            continue
+        values = {}
+        for name in (workdir_lib.SUMMARY, workdir_lib.EVAL):
+            if os.path.exists(os.path.join(run_dir, name)):
+                loaded = workdir_lib.read_json(
+                    os.path.join(run_dir, name),
+                    f"the run's {name}",
+                    f"delete it; `ae-jax evaluate --workdir={run_dir}` writes eval.json anew"
+                    if name == workdir_lib.EVAL
+                    else "delete it; the sweep command then finishes the run again",
+                )
+                if name == workdir_lib.EVAL:  # strict JSON: a number that was not finite is null
+                    loaded = {k: math.nan if v is None else v for k, v in loaded.items()}
+                values.update({k: v for k, v in loaded.items() if is_number(v)})
+        config = workdir_lib.saved_config(run_dir) or {}
+        rows.append(
+            {
+                "index": e["index"],
+                "name": e["name"],
+                "overrides": e["overrides"],
+                "status": summary["status"],
+                "values": values,
+                "l1_weight": config.get("loss.l1_weight", 0.0),
+                "config": config,
+            }
+        )
+        if not os.path.exists(os.path.join(run_dir, workdir_lib.EVAL)):
+            lacking.append(run_dir)
+    return rows, failed, lacking
+
+
+def _note_unlisted(workdir: str, entries: list[dict]) -> None:
+    """Warns of run directories under DIR/runs/ that sweep.json does not list (runs of entries
+    since changed or removed from the sweep): the report leaves them out."""
+    runs = os.path.join(workdir, "runs")
+    listed = {os.path.normpath(e["workdir"]) for e in entries}
+    others = sorted(
+        d
+        for d in (os.listdir(runs) if os.path.isdir(runs) else [])
+        if os.path.normpath(os.path.join("runs", d)) not in listed
+        and os.path.isdir(os.path.join(runs, d))
+    )
+    if others:
+        logging.warning(
+            "%d run director%s in %s %s not in the sweep's list (sweep.json; entries since "
+            "changed or removed?) and %s left out: %s",
+            len(others),
+            "y" if len(others) == 1 else "ies",
+            runs,
+            "is" if len(others) == 1 else "are",
+            "is" if len(others) == 1 else "are",
+            ", ".join(others[:10]) + (", ..." if len(others) > 10 else ""),
+        )
+
+
+def subdir_runs(workdir: str) -> list[dict]:
+    """The runs in DIR's subdirectories (those holding config.json) as sweep entries: the runs
+    of one `ae-jax train` with train.num_models = K (DIR/seed=S/) or of `ae_jax.train_together`
+    (DIR/NAME/). A run's overrides are the config fields whose values differ between the runs,
+    fields that change nothing a run learns (`workdir.OPERATIONAL`) excepted: {"train.seed": S}
+    for K seeds, e.g. {"loss.l1_weight": w, "train.seed": s} for train_together."""
+    if not os.path.isdir(workdir):
+        what = "is a file" if os.path.exists(workdir) else "does not exist"
+        raise UserError(f"--workdir {workdir!r} {what}; expected a sweep's --workdir.")
+    names = sorted(
+        (
+            d
+            for d in os.listdir(workdir)
+            if os.path.isfile(os.path.join(workdir, d, workdir_lib.CONFIG))
+        ),
+        key=natural,
+    )
+    if not names:
+        raise UserError(
+            f"{workdir!r} has no sweep.json (nor subdirectories holding runs, as train.num_models "
+            "or ae_jax.train_together write: DIR/NAME/config.json), so it is not a sweep "
+            "directory; run ae-jax sweep --config=FILE --workdir=DIR first."
+        )
+    configs = [workdir_lib.saved_config(os.path.join(workdir, d)) or {} for d in names]
+    missing = object()  # a field one run's config lacks (an older version) differs too
+    fields = sorted({k for c in configs for k in c} - set(workdir_lib.OPERATIONAL))
+    varied = [
+        k for k in fields if any(c.get(k, missing) != configs[0].get(k, missing) for c in configs)
+    ]
+    by_value = sorted(
+        zip(names, configs, strict=True), key=lambda nc: [value_order(nc[1].get(k)) for k in varied]
+    )  # settings in the order of their values (0.0001 before 0.001), as a sweep lists them
+    return [
+        {"index": i, "name": d, "overrides": {k: c[k] for k in varied if k in c}, "workdir": d}
+        for i, (d, c) in enumerate(by_value)
+    ]
+
+
+def value_order(value) -> tuple:
+    """Numbers by value, then other values by their text, then None (or a field a run lacks)."""
+    if is_number(value):
+        return (0, float(value), "")
+    return (1, 0.0, str(value)) if value is not None else (2, 0.0, "")
+
+
+def natural(name: str) -> list:
+    """Sorts names by their numbers' values: seed=2 before seed=10."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]

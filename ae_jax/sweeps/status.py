@@ -1,0 +1,73 @@
+"""The sweep's list of runs and their statuses: DIR/sweep.json, rebuilt from the run
+directories (the source of truth), so any number of processes can share DIR.
+
+A run is `done` or `diverged` once its summary.json is written, `failed` with its
+failed.json, `running` while a process holds its workdir lock, else `pending`; a finished run
+that the launch's config would extend to more epochs is `pending` again.
+"""
+
+import dataclasses
+import json
+import os
+
+from absl import logging
+
+from ae_jax import workdir as workdir_lib
+
+
+@dataclasses.dataclass
+class Run:
+    index: int
+    name: str
+    overrides: dict
+    workdir: str
+
+
+def run_status(run: Run, epochs: int | None = None) -> dict:
+    """Status of one run from its directory: done/diverged/failed/running/pending; `epochs`:
+    the launch's train.epochs for it (a done run with fewer is to be extended: pending)."""
+    summary = workdir_lib.finished_summary(run.workdir)
+    entry = {
+        "index": run.index,
+        "name": run.name,
+        "overrides": run.overrides,
+        "workdir": os.path.relpath(run.workdir, os.path.dirname(os.path.dirname(run.workdir))),
+    }
+    if summary is not None and summary["status"] == "done" and summary["epoch"] < (epochs or 0):
+        entry["status"] = "pending"  # an extension stopped before this run's turn
+        entry["extends"] = f"from epoch {summary['epoch']} to {epochs}"
+        return entry
+    if summary is not None:
+        entry["status"] = summary["status"]
+        if summary["status"] == "diverged":
+            entry["error"] = f"non-finite loss at step {summary.get('diverged_step')}"
+        return entry
+    failed = os.path.join(run.workdir, "failed.json")
+    if os.path.exists(failed):
+        with open(failed) as f:
+            entry.update(status="failed", error=json.load(f)["error"])
+    elif workdir_lib.holder(run.workdir):  # read through this process's own file if held
+        entry["status"] = "running"
+    else:
+        entry["status"] = "pending"
+    return entry
+
+
+def write_status(workdir: str, runs: list[Run], epochs: dict | None = None) -> dict:
+    """Rebuilds DIR/sweep.json from the run directories; returns it. `epochs`: train.epochs
+    by run index, as this launch trains them (see `run_status`)."""
+    entries = [run_status(r, (epochs or {}).get(r.index)) for r in runs]
+    counts = {
+        s: sum(e["status"] == s for e in entries)
+        for s in ("done", "diverged", "failed", "running", "pending")
+    }
+    status = {"num_runs": len(runs), "counts": counts, "runs": entries}
+    os.makedirs(workdir, exist_ok=True)
+    workdir_lib.write_json(os.path.join(workdir, workdir_lib.SWEEP), status)
+    return status
+
+
+def mark_failed(run: Run, error: str) -> None:
+    os.makedirs(run.workdir, exist_ok=True)
+    workdir_lib.write_json(os.path.join(run.workdir, "failed.json"), {"error": error})
+    logging.error("run %d (%s) failed: %s", run.index, run.name, error)
