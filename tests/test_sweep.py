@@ -1005,3 +1005,24 @@ def test_a_stopped_extension_is_pending_and_its_report_keeps_the_lengths_apart(
         (2, 2),
         (3, 1),
     ]
+
+
+def test_a_data_file_edited_between_two_shards_is_refused(tmp_path):
+    """Shard 0 trained on the file, which was then edited (rows added), and shard 1 trained on
+    the new one: results.csv averaged runs of two data sets as seeds. Shard 1's runs now fail
+    naming the run trained on the earlier file, and the command says so."""
+    from tests.test_data import shopper_rows, write_csv
+
+    write_csv(tmp_path / "d.csv", shopper_rows(40))
+    base = seed_sparse.get_config()
+    base.data.path, base.train.epochs = str(tmp_path / "d.csv"), 1
+    base.train.figures = base.train.tensorboard = False
+    overrides = [{"train.seed": s} for s in range(2)]
+    sweep.run_sweep(base, overrides, str(tmp_path / "s"), shard=(0, 2))
+    write_csv(tmp_path / "d.csv", shopper_rows(60))
+    status = sweep.run_sweep(base, overrides, str(tmp_path / "s"), shard=(1, 2))
+    assert [r["status"] for r in status["runs"]] == ["done", "failed"]
+    assert (
+        "holds a run whose data ('d.csv') changed since it was trained"
+        in status["runs"][1]["error"]
+    )

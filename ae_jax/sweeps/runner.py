@@ -325,8 +325,10 @@ def _train_group(runs: list[Run], cfgs: list, shared: _Shared) -> None:
     """Trains runs that resume from one epoch; a failure is recorded for them alone."""
     key = json.dumps(cfgs[0].data.to_dict(), sort_keys=True)
     try:
-        if key not in shared.datasets:
-            shared.datasets[key] = data_lib.load_dataset(cfgs[0].data)
+        if key not in shared.datasets:  # the sweep's other runs of this data config: the same
+            ds = data_lib.load_dataset(cfgs[0].data)
+            shards.check_same_data(runs[0].workdir, cfgs[0].data, ds)
+            shared.datasets[key] = ds
         logging.info(
             "training %d run(s) together: %s",
             len(runs),

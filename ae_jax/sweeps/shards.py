@@ -5,14 +5,17 @@ Shard i of n takes the runs whose index is i mod n. Every launch of a sweep dire
 shard, each rerun) must use the same base config: per-run checks (`runner.check_unchanged`)
 compare a run with its own saved config, but shards launched together find no run trained yet,
 and one with another learning rate would train its share with it, which the report would then
-average with the others' as seeds of one setting. `check_same_base` closes that gap.
+average with the others' as seeds of one setting. `check_same_base` closes that gap, and
+`check_same_data` the one of a data file edited between two launches.
 """
 
 import fcntl
+import json
 import os
 
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
+from ae_jax.training import startup
 
 _LOCK = ".sweep_config.lock"  # held while a launch compares and records the base config
 
@@ -66,3 +69,23 @@ def check_same_base(workdir: str, base, overrides: list[dict]) -> None:
                 "new --workdir; nothing was changed."
             )
         workdir_lib.write_json(os.path.join(workdir, workdir_lib.SWEEP_CONFIG), base.to_dict())
+
+
+def check_same_data(run_workdir: str, data_config, ds) -> None:
+    """Refuses to train a sweep's run on data other than what its other runs of the same data
+    config trained on (a file edited between two shards' launches): the report would average
+    runs of two data sets as one setting's seeds. Compares `ds` with the first such run found
+    under the sweep's runs/ directory."""
+    runs = os.path.dirname(run_workdir)
+    want = json.dumps(data_config.to_dict(), sort_keys=True, default=str)
+    for name in sorted(os.listdir(runs)):
+        other = os.path.join(runs, name)
+        if other == run_workdir or not os.path.exists(
+            os.path.join(other, workdir_lib.PREPROCESSOR)
+        ):
+            continue
+        saved = workdir_lib.saved_config(other) or {}
+        theirs = {k[len("data.") :]: v for k, v in saved.items() if k.startswith("data.")}
+        if json.dumps(theirs, sort_keys=True, default=str) == want:
+            startup.check_same_data(other, ds)  # refuses, naming that run
+            return
