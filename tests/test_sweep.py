@@ -831,6 +831,10 @@ def test_report_figures_draw_every_metric_that_varies_and_name_the_rest(tmp_path
         row.update({"eval/recon mean": row["m1 mean"], "eval/recon std": 0.1, "eval/recon n": 2})
     report_figures.plot(str(tmp_path), ["loss.beta"], table, ["eval/recon"], "squared error")
     assert saved[-1].axes[0].get_ylabel() == "squared error per example"
+    # A setting whose runs all diverged (NaN means) makes no constant metric look varying.
+    table[1].update({f"{m} mean": float("nan") for m in [*metrics, "same"]})
+    report_figures.plot(str(tmp_path), ["loss.beta"], table, [*metrics, "same"])
+    assert saved[-1].get_suptitle().endswith("not drawn, the same for every setting: same")
 
 
 def test_a_setting_whose_runs_all_diverged_does_not_show_a_metric_that_is_0_elsewhere():
@@ -1026,3 +1030,31 @@ def test_a_data_file_edited_between_two_shards_is_refused(tmp_path):
         "holds a run whose data ('d.csv') changed since it was trained"
         in status["runs"][1]["error"]
     )
+
+
+def test_a_metric_asked_twice_is_one_column_and_times_only_are_told(tmp_path, caplog):
+    runs = [
+        ({"lr": 0.1, "train.seed": s}, "done", {"eval/loss": 0.1 * s, "wall_s": 2.0})
+        for s in range(2)
+    ]
+    _fake_sweep(tmp_path, runs)
+    report.write_report(str(tmp_path), ["eval/loss", "eval/loss"])
+    with open(tmp_path / "results.csv") as f:
+        header = next(csv.reader(f))
+    assert header.count("eval/loss mean") == 1
+    caplog.set_level("WARNING")
+    report.write_report(str(tmp_path), ["wall_s"])
+    assert "wall-clock times go to timing.csv only" in caplog.text
+
+
+def test_an_invalid_base_config_is_blamed_on_the_base_not_entry_0(tmp_path):
+    base = seed_sparse.get_config()
+    base.model.latent_dim = -3
+    with pytest.raises(UserError, match=r"^the sweep's base config \(get_config\(\)\): model\."):
+        sweep.run_sweep(base, [{"train.seed": s} for s in range(2)], str(tmp_path / "a"))
+    with pytest.raises(UserError, match=r"^sweep entry 1 \(model.latent_dim=-2"):  # an entry's
+        sweep.run_sweep(
+            seed_sparse.get_config(),
+            [{"model.latent_dim": d} for d in (2, -2)],
+            str(tmp_path / "b"),
+        )

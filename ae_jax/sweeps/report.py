@@ -123,7 +123,10 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         )
     present = {k for r in rows for k in r["values"]}
     if metrics:
+        metrics = list(dict.fromkeys(metrics))  # a metric asked twice is one column
         _warn_absent(metrics, present)
+        if all(m in TIMING for m in metrics):
+            logging.warning("%s: wall-clock times go to timing.csv only, not report.md", metrics)
     chosen = metrics or report_metrics(workdir) or list(DEFAULT_METRICS)
     if not metrics and not any(m in present for m in chosen):  # the config's: none there
         logging.warning(

@@ -53,7 +53,9 @@ def plot(
     if not metrics:  # every one constant at 0 or absent: nothing to draw
         return written
     os.makedirs(out_dir, exist_ok=True)
-    varying = [m for m in metrics if len({round(row[f"{m} mean"], 12) for row in table}) > 1]
+    # A setting whose runs all diverged has a NaN mean: no value, not another value.
+    finite = lambda m: {round(v, 12) for row in table if math.isfinite(v := row[f"{m} mean"])}
+    varying = [m for m in metrics if len(finite(m)) > 1]
     shown = varying or metrics[:1]
     same = [m for m in metrics if m not in shown]  # named on the figure, not drawn
     for p in params:

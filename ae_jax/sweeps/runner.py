@@ -224,6 +224,11 @@ def run_sweep(
             valid[r.index] = overrides_lib.apply_overrides(base, r.overrides)
             config_lib.validate(valid[r.index])
         except UserError as e:
+            try:  # the base config's own error is no entry's
+                config_lib.validate(base)
+            except UserError:
+                if not any(k in str(e) for k in r.overrides):
+                    raise UserError(f"the sweep's base config (get_config()): {e}") from None
             raise UserError(f"sweep entry {r.index} ({r.name}): {e}") from None
     _refuse_same_configs(runs, valid)
     i, n = shard
