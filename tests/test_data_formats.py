@@ -1,6 +1,7 @@
 """Data as researchers have it: label shapes, pixel arrays, missing values, delimiters, scale
 guards, Parquet and the columnar CSV reader. Small files written to tmp_path."""
 
+import ast
 import csv
 import json
 import logging as std_logging
@@ -618,9 +619,14 @@ def test_a_numeric_column_with_a_few_unlisted_markers_is_refused_not_made_catego
     with pytest.raises(UserError, match=r"'rating' cannot be encoded: 50 of its 60 cells are"):
         load(tmp_path / "r.csv")
     assert load(tmp_path / "r.csv", na_values=("n/a",), missing="drop").train.shape[1] == 2
-    sizes = "".join(f"{['S', 'M', 'L', 'XL', '38', '40'][i % 6]},{i}\n" for i in range(60))
-    (tmp_path / "s.csv").write_text("size,b\n" + sizes)  # 4 texts: categories
-    assert load(tmp_path / "s.csv").preprocessor.kinds == ["categorical", "numeric"]
+    for values in (["S", "M", "L", "10", "12", "14"], ["yes", "no", "1", "0"], ["A", "B", "1"]):
+        cells = "".join(f"{values[i % len(values)]},{i}\n" for i in range(60))
+        (tmp_path / "s.csv").write_text("size,b\n" + cells)  # categories, not markers
+        assert load(tmp_path / "s.csv").preprocessor.kinds == ["categorical", "numeric"], values
+    dashes = "".join(f"{'-' if i % 5 == 0 else i},{i}\n" for i in range(60))
+    (tmp_path / "d.csv").write_text("x,b\n" + dashes)
+    with pytest.raises(UserError, match=r"48 of its 60 cells are numbers, but these are not: "):
+        load(tmp_path / "d.csv")
     codes = "".join(f"{['007', '012', 'n/a'][i % 3]},{i}\n" for i in range(60))
     (tmp_path / "c.csv").write_text("code,b\n" + codes)  # leading zeros: codes, not amounts
     assert load(tmp_path / "c.csv").preprocessor.kinds == ["categorical", "numeric"]
@@ -638,19 +644,31 @@ def test_true_false_mixed_with_1_and_0_is_one_true_false_column(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "cell, said",
-    [("1\u00a0250", "no-break spaces (U+00A0)"), ("\u22121.5", "the minus sign U+2212")],
+    "cell, said, number",
+    [
+        ("1\u00a0250", "no-break spaces (U+00A0)", 1250.0),
+        ("1\u202f250", "narrow no-break spaces (U+202F)", 1250.0),
+        ("1\u00a0250,5", "no-break spaces (U+00A0)", 1250.5),
+        ("\u22121.5", "the minus sign U+2212", -1.5),
+    ],
 )
-def test_numbers_with_look_alike_characters_are_refused_with_their_fix(tmp_path, cell, said):
-    """'1 250' grouped by a no-break space (French exports) or '−1.5' with the Unicode minus
-    became categories (5 distinct values: not even a warning); refused, naming the character,
-    and the fix the message gives reads every cell as the number it shows."""
-    body = "".join(f"{cell.replace('1', str(1 + i % 5), 1)},{i}\n" for i in range(40))
-    (tmp_path / "n.csv").write_text("x,b\n" + body, encoding="utf-8")
-    error = _refusal(tmp_path / "n.csv")
-    assert f"column 'x' holds numbers written with {said}" in str(error)
-    fixed = cell.replace("\u00a0", "").replace("\u2212", "-")
-    assert float(fixed) in (1250.0, -1.5)
+def test_numbers_with_look_alike_characters_are_refused_with_their_fix(
+    tmp_path, cell, said, number
+):
+    """'1 250' grouped by a (narrow) no-break space (French exports, with a decimal comma too)
+    or '−1.5' with the Unicode minus became categories (5 distinct values: not even a warning);
+    refused, naming the character, and the pandas fix the message gives, applied as written,
+    reads the cell as the number it shows."""
+    body = "".join(f"{cell};{i}\n" for i in range(40))
+    (tmp_path / "n.csv").write_text("x;b\n" + body, encoding="utf-8")
+    error = str(_refusal(tmp_path / "n.csv"))
+    assert f"column 'x' holds numbers written with {said}" in error
+    fix = re.search(r"df\[col\]((?:\.str\.replace\('.*?', '.*?'\))+)", error)
+    assert fix is not None, error
+    fixed = cell
+    for old, new in re.findall(r"replace\('(.*?)', '(.*?)'\)", fix[1]):
+        fixed = fixed.replace(ast.literal_eval(f"'{old}'"), new)  # as Python reads the fix
+    assert float(fixed) == number
 
 
 def test_new_rows_with_decimal_commas_are_told_so(tmp_path):

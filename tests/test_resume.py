@@ -302,14 +302,18 @@ def test_a_rerun_on_data_that_changed_is_refused_and_changes_nothing(tmp_path):
     before = _snapshot(run)
     data.write_text("a,b\n" + rows + rows[:40])
     longer = _cfg(data__path=str(data), train__epochs=2)  # would continue training
-    with pytest.raises(UserError, match=r"changed since it was trained: its split had 16 "):
+    with pytest.raises(
+        UserError,
+        match=r"changed since it was trained \(the file, or how this version of ae_jax reads "
+        r"it\): its split had 16 ",
+    ):
         experiment.train_and_evaluate(longer, run)
     assert _snapshot(run) == before
     with pytest.raises(UserError, match=r"changed since training: its split had 16 training"):
         evaluate.evaluate_workdir(run)
     # Edited within every column's range (the same scaling): the values tell.
     data.write_text("a,b\n" + rows.replace("\n5,5\n", "\n6,5\n"))
-    with pytest.raises(UserError, match=r"trained: the values of its rows differ from those"):
+    with pytest.raises(UserError, match=r"reads it\): the values of its rows differ from those"):
         experiment.train_and_evaluate(longer, run)
     with pytest.raises(UserError, match=r"changed since training: the values of its rows"):
         evaluate.evaluate_workdir(run)

@@ -968,6 +968,9 @@ def test_entries_that_train_one_config_are_refused_and_name_collisions_said(tmp_
     widths = [{"model.encoder_widths": (16,)}, {"model.encoder_widths": [16]}]
     with pytest.raises(UserError, match=r"train the same config"):
         sweep.run_sweep(seed_study.get_config(), widths, str(tmp_path / "b"))
+    logging = [{"train.log_every": 1}, {"train.log_every": 2}]  # how it runs, not what it learns
+    with pytest.raises(UserError, match=r"train the same config"):
+        sweep.run_sweep(base, logging, str(tmp_path / "d"))
     paths = [{"data.path": "/d/a/b.csv"}, {"data.path": "/d/a_b.csv"}]
     with pytest.raises(UserError, match=r"differ but get the same directory name runs/"):
         sweep.run_sweep(base, paths, str(tmp_path / "c"))
@@ -1005,31 +1008,43 @@ def test_a_stopped_extension_is_pending_and_its_report_keeps_the_lengths_apart(
     caplog.set_level("WARNING")
     out = report.write_report(str(tmp_path), ["eval/loss"])
     assert "the finished runs differ in train.epochs, which no sweep entry sets" in caplog.text
+    # A field some runs lack (written by an older version) splits nothing.
+    rows = [{"overrides": {}, "config": {"a": 1, "b": 2}}, {"overrides": {}, "config": {"a": 1}}]
+    finished._split_by_unswept(rows)
+    assert [r["overrides"] for r in rows] == [{}, {}]
     assert sorted((r["model.latent_dim"], r["train.epochs"]) for r in out["rows"]) == [
         (2, 2),
         (3, 1),
     ]
 
 
-def test_a_data_file_edited_between_two_shards_is_refused(tmp_path):
+def test_a_data_file_edited_between_two_shards_is_refused(tmp_path, monkeypatch):
     """Shard 0 trained on the file, which was then edited (rows added), and shard 1 trained on
     the new one: results.csv averaged runs of two data sets as seeds. Shard 1's runs now fail
     naming the run trained on the earlier file, and the command says so."""
     from tests.test_data import shopper_rows, write_csv
 
     write_csv(tmp_path / "d.csv", shopper_rows(40))
+    monkeypatch.chdir(tmp_path)  # a path relative to it (config.json saves it absolute)
     base = seed_sparse.get_config()
-    base.data.path, base.train.epochs = str(tmp_path / "d.csv"), 1
+    base.data.path, base.train.epochs = "d.csv", 1
     base.train.figures = base.train.tensorboard = False
     overrides = [{"train.seed": s} for s in range(2)]
     sweep.run_sweep(base, overrides, str(tmp_path / "s"), shard=(0, 2))
     write_csv(tmp_path / "d.csv", shopper_rows(60))
     status = sweep.run_sweep(base, overrides, str(tmp_path / "s"), shard=(1, 2))
     assert [r["status"] for r in status["runs"]] == ["done", "failed"]
-    assert (
-        "holds a run whose data ('d.csv') changed since it was trained"
-        in status["runs"][1]["error"]
-    )
+    error = status["runs"][1]["error"]
+    assert "the data this launch loads ('d.csv') is not what run " in error
+    assert "restore the file the sweep started with" in error
+    # Runs that lack a data field (an older version's) still compare on the fields both know.
+    config = tmp_path / "s" / status["runs"][0]["workdir"] / "config.json"
+    saved = json.loads(config.read_text())
+    del saved["data"]["thousands"]
+    config.write_text(json.dumps(saved))
+    (tmp_path / "s" / status["runs"][1]["workdir"] / "failed.json").unlink()
+    status = sweep.run_sweep(base, overrides, str(tmp_path / "s"), shard=(1, 2))
+    assert [r["status"] for r in status["runs"]] == ["done", "failed"]
 
 
 def test_a_metric_asked_twice_is_one_column_and_times_only_are_told(tmp_path, caplog):

@@ -23,11 +23,16 @@ MISSING = ("error", "drop", "impute")
 UNSEEN = "<unseen>"
 # A column this numeric is a numeric column with typos, not a categorical one; so is one whose
 # majority are numbers (not codes with leading zeros, as '007') and whose other cells are a
-# few texts without digits, such as unlisted missing markers ('n/a', '-', 'NULL'): as
-# categories, its numbers' codes would carry nothing.
+# few texts that read as missing-value markers not in data.na_values ('n/a', '-', 'NULL',
+# '#N/A'; not categories such as 'S'/'M' or 'yes'/'no'): as categories, its numbers' codes
+# would carry nothing.
 _NUMERIC_SHARE = 0.9
 _FEW_TEXTS = 3
 _CODE = re.compile(r"\s*[+-]?0\d")
+_MARKER = re.compile(
+    r"[^\w]*|(?i:n/?a|n\.a\.?|nan|null|none|nil|missing|unknown|#n/a|#div/0!|#value!|#ref!|"
+    r"#num!|#name\?|#null!)"
+)
 # Characters that make a number unreadable while it looks like one: spaces grouping thousands in
 # French and spreadsheet exports, and the Unicode minus sign.
 _LOOKALIKES = {
@@ -107,7 +112,10 @@ def infer_kind(
             )
         )
     odd = [c for c in _LOOKALIKES if any(c in t for t in not_numbers)]
-    if odd and all(cells.is_number(_plain(t)) for t in not_numbers):
+    readable = lambda t: cells.is_number(t) or bool(_DECIMAL_COMMA.fullmatch(t))
+    if odd and all(readable(_plain(t)) for t in not_numbers):
+        commas = [t for t in not_numbers if _DECIMAL_COMMA.fullmatch(_plain(t))]
+        fix = "".join(f".str.replace({c!r}, {'-' if c == chr(0x2212) else ''!r})" for c in odd)
         raise UserError(
             f"{table.source}: column {name!r} holds numbers written with "
             f"{' and '.join(_LOOKALIKES[c] for c in odd)}: {table.where(bad(), col)}; expected "
@@ -115,9 +123,11 @@ def infer_kind(
             + " and ".join(
                 (["remove those spaces"] if odd != ["\u2212"] else [])
                 + (["write '-' for the minus sign"] if "\u2212" in odd else [])
+                + (["write decimal points for the decimal commas"] if commas else [])
             )
-            + " in the file (e.g. with pandas' df[col].str.replace('\\u00a0', '')"
-            ".str.replace('\\u2212', '-')), or drop the column"
+            + f" in the file (e.g. with pandas' df[col]{fix}"
+            + (".str.replace(',', '.')" if commas else "")
+            + "), or drop the column"
         )
     if {t.lower() for t in texts} <= BOOL_TEXTS.keys():  # only numbers returned above
         return "boolean", None
@@ -125,7 +135,7 @@ def infer_kind(
     if numbers >= _NUMERIC_SHARE * present or (
         numbers >= present / 2
         and len(not_numbers) <= _FEW_TEXTS
-        and not any(c.isdigit() for t in not_numbers for c in t)
+        and all(_MARKER.fullmatch(t.strip()) for t in not_numbers)
         and not any(_CODE.match(t) for t in texts)
     ):
         which = "cells" if present == len(col) else "non-missing cells"

@@ -31,7 +31,7 @@ NO_LABEL = "none"  # data.label_column: no label at all, not even the default on
 _SHOWN_ROWS = 5  # offending rows quoted in one error message
 BOOL_WORDS = {"true": 1.0, "false": 0.0}
 # What a true/false text column may also hold (spreadsheets mix TRUE/FALSE with 1/0).
-BOOL_TEXTS = {**BOOL_WORDS, "1": 1.0, "0": 0.0}
+BOOL_TEXTS = {**BOOL_WORDS, "1": 1.0, "0": 0.0, "1.0": 1.0, "0.0": 0.0}
 
 
 @dataclasses.dataclass

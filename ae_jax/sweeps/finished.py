@@ -54,7 +54,8 @@ def _split_by_unswept(rows: list[dict]) -> None:
         k
         for k in fields
         if k not in swept
-        and len({json.dumps(r["config"].get(k, "<absent>"), default=str) for r in rows}) > 1
+        # a field some runs lack (an older version's) says nothing either way
+        and len({json.dumps(r["config"][k], default=str) for r in rows if k in r["config"]}) > 1
     ]
     if not hidden:
         return

@@ -73,7 +73,12 @@ def _refuse_same_configs(runs: list[Run], configs: dict) -> None:
     """Refuses entries that train one config (it would count twice among a setting's seeds)."""
     seen: dict[str, Run] = {}
     for r in runs:
-        key = json.dumps(configs[r.index].to_dict(), sort_keys=True, default=str)
+        learns = {  # what the run learns: the fields that change only how it runs aside
+            k: v
+            for k, v in config_lib.flatten_config(configs[r.index].to_dict()).items()
+            if k not in workdir_lib.OPERATIONAL and k != "train.num_models"
+        }
+        key = json.dumps(learns, sort_keys=True, default=str)
         if key in seen:
             raise UserError(
                 f"sweep entries {seen[key].index} ({seen[key].name}) and {r.index} ({r.name}) "

@@ -77,7 +77,10 @@ def check_same_data(run_workdir: str, data_config, ds) -> None:
     runs of two data sets as one setting's seeds. Compares `ds` with the first such run found
     under the sweep's runs/ directory."""
     runs = os.path.dirname(run_workdir)
-    want = json.dumps(data_config.to_dict(), sort_keys=True, default=str)
+    want = data_config.to_dict()
+    for field in ("path", "dir"):  # config.json holds them absolute
+        want[field] = os.path.abspath(want[field]) if want.get(field) else want.get(field)
+    same = lambda a, b: json.dumps(a, default=str) == json.dumps(b, default=str)
     for name in sorted(os.listdir(runs)):
         other = os.path.join(runs, name)
         if other == run_workdir or not os.path.exists(
@@ -86,6 +89,14 @@ def check_same_data(run_workdir: str, data_config, ds) -> None:
             continue
         saved = workdir_lib.saved_config(other) or {}
         theirs = {k[len("data.") :]: v for k, v in saved.items() if k.startswith("data.")}
-        if json.dumps(theirs, sort_keys=True, default=str) == want:
-            startup.check_same_data(other, ds)  # refuses, naming that run
+        if all(same(v, want[k]) for k, v in theirs.items() if k in want):  # fields both know
+            try:
+                startup.check_same_data(other, ds)
+            except UserError:
+                raise UserError(
+                    f"the data this launch loads ({ds.name!r}) is not what run {other!r} of the "
+                    "same sweep trained on (edited since, or read differently by this version "
+                    "of ae_jax); restore the file the sweep started with, or run the sweep into "
+                    "a new --workdir"
+                ) from None
             return

@@ -34,7 +34,8 @@ def run_status(run: Run, epochs: int | None = None) -> dict:
         "workdir": os.path.relpath(run.workdir, os.path.dirname(os.path.dirname(run.workdir))),
     }
     if summary is not None and summary["status"] == "done" and summary["epoch"] < (epochs or 0):
-        entry["status"] = "pending"  # an extension stopped before this run's turn
+        # an extension stopped before this run's turn (or another process extends it now)
+        entry["status"] = "running" if workdir_lib.holder(run.workdir) else "pending"
         entry["extends"] = f"from epoch {summary['epoch']} to {epochs}"
         return entry
     if summary is not None:

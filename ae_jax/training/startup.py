@@ -52,8 +52,9 @@ def check_same_data(workdir: str, ds: Dataset) -> None:
     if change:
         raise UserError(
             f"workdir {workdir!r} holds a run whose data ({ds.name!r}) changed since it was "
-            f"trained: {change}. Run it on the data it was trained on, or train into a new "
-            "--workdir; nothing in the workdir was changed."
+            f"trained (the file, or how this version of ae_jax reads it): {change}. Run it on "
+            "the data it was trained on, or train into a new --workdir; nothing in the workdir "
+            "was changed."
         )
 
 
