@@ -736,8 +736,11 @@ def test_report_of_k_seeds_trained_together_and_of_no_sweep(tmp_path):
     assert row["eval/mse mean"] == pytest.approx(np.mean([m["eval/mse"] for m in mses]))
     with pytest.raises(UserError, match=r"'.*nope' does not exist; expected a sweep's --workdir"):
         report.write_report(str(tmp_path / "nope"))
-    with pytest.raises(UserError, match=r"has no sweep.json .*; run ae-jax sweep --config=FILE"):
+    with pytest.raises(UserError, match=r"is one run's directory \(it holds config.json\)"):
         report.write_report(str(tmp_path / "k" / "seed=0"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"has no sweep.json .*; run ae-jax sweep --config=FILE"):
+        report.write_report(str(tmp_path / "empty"))
 
 
 def test_report_of_runs_trained_together(tmp_path, caplog):
@@ -821,7 +824,10 @@ def test_report_figures_draw_every_metric_that_varies_and_name_the_rest(tmp_path
     ]
     saved = []
     monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "metrics_vs_loss_recon.png").write_bytes(b"")  # an earlier report's
     report_figures.plot(str(tmp_path), ["loss.beta"], table, [*metrics, "same"])
+    assert not (tmp_path / "figures" / "metrics_vs_loss_recon.png").exists()
     (fig,) = saved
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == metrics
     assert fig.get_suptitle().endswith("not drawn, the same for every setting: same")
@@ -1073,3 +1079,29 @@ def test_an_invalid_base_config_is_blamed_on_the_base_not_entry_0(tmp_path):
             [{"model.latent_dim": d} for d in (2, -2)],
             str(tmp_path / "b"),
         )
+
+
+def test_numpy_values_in_sweep_entries_are_their_python_values(tmp_path):
+    """np.arange seeds and np.float32 weights were refused ('got int64'); they are the Python
+    values they hold (a float32 as the decimal it prints as), in names and configs alike."""
+    from ae_jax.sweeps import runner
+
+    entries = [
+        {"train.seed": s, "loss.l1_weight": np.float32(1e-3), "model.encoder_widths": np.array([8])}
+        for s in np.arange(2)
+    ]
+    runs = runner.expand(entries, str(tmp_path))
+    assert [r.name for r in runs][0] == "train.seed=0,loss.l1_weight=0.001,model.encoder_widths=[8]"
+    assert runs[1].overrides == {
+        "train.seed": 1,
+        "loss.l1_weight": 0.001,
+        "model.encoder_widths": [8],
+    }
+    assert type(runs[1].overrides["train.seed"]) is int
+    json.dumps([r.overrides for r in runs])  # sweep.json holds them
+
+
+def test_a_report_on_one_runs_directory_says_what_it_is(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(UserError, match=r"is one run's directory \(it holds config.json\), not"):
+        report.write_report(str(tmp_path))

@@ -150,6 +150,13 @@ def subdir_runs(workdir: str) -> list[dict]:
         ),
         key=natural,
     )
+    if not names and os.path.isfile(os.path.join(workdir, workdir_lib.CONFIG)):
+        raise UserError(
+            f"{workdir!r} is one run's directory (it holds config.json), not a sweep's: "
+            "`ae-jax report` aggregates the runs of a sweep's --workdir, or of a directory of "
+            "runs; one run's numbers are its summary.json and eval.json (`ae-jax evaluate "
+            "--workdir=RUN` prints them)."
+        )
     if not names:
         raise UserError(
             f"{workdir!r} has no sweep.json (nor subdirectories holding runs, as train.num_models "

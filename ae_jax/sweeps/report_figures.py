@@ -66,6 +66,10 @@ def plot(
         units = {**UNITS, "eval/recon": f"{recon_unit} per example"} if recon_unit else UNITS
         _figure(path, p, [q for q in params if q != p], table, shown, same, units)
         written.append(path)
+    for old in os.listdir(out_dir):  # an earlier report's figure of a parameter no longer swept
+        path = os.path.join(out_dir, old)
+        if old.startswith("metrics_vs_") and old.endswith(".png") and path not in written:
+            os.remove(path)
     return written
 
 
