@@ -1105,3 +1105,13 @@ def test_a_report_on_one_runs_directory_says_what_it_is(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(UserError, match=r"is one run's directory \(it holds config.json\), not"):
         report.write_report(str(tmp_path))
+
+
+def test_num_models_in_a_sweep_is_refused_not_ignored(tmp_path):
+    """--config.train.num_models=2 in a sweep was ignored (one directory per run) though every
+    run's config.json recorded it."""
+    base = seed_sparse.get_config()
+    base.train.num_models = 2
+    with pytest.raises(UserError, match=r"train.num_models=2: a sweep trains one model per entry"):
+        sweep.run_sweep(base, [{"train.seed": 0}], str(tmp_path / "s"))
+    assert not (tmp_path / "s" / "runs").exists()

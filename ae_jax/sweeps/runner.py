@@ -247,6 +247,13 @@ def run_sweep(
                     raise UserError(f"the sweep's base config (get_config()): {e}") from None
             raise UserError(f"sweep entry {r.index} ({r.name}): {e}") from None
     _refuse_same_configs(runs, valid)
+    several = sorted({int(c.train.num_models) for c in valid.values()} - {1})
+    if several:  # each run is one model: a sweep's seeds are its entries
+        raise UserError(
+            f"train.num_models={several[0]}: a sweep trains one model per entry (runs that "
+            "differ only in seeds or vmappable scalars train together anyway); list the seeds "
+            "in get_sweep() instead, e.g. sweep.product(..., {'train.seed': range(K)})."
+        )
     i, n = shard
     mine = [r for r in runs if r.index % n == i]
     check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
