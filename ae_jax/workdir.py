@@ -227,6 +227,7 @@ OPERATIONAL = (
     # are not here: a run extended without them would keep its old end's eval.json and
     # figures beside a new summary, and reports would mix the two.)
     "train.tensorboard",
+    "train.num_models",  # K of the program: a run resumed after a kill may be in another group
 )
 # Files a run reads: config.json records them absolute (a relative path would tie the run to
 # the directory it was started from), and a rerun naming the same file relatively matches.
@@ -329,7 +330,7 @@ def config_changes(workdir: str, config, name: str = CONFIG) -> tuple[list[str],
     defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
     changes, keys = [], []
     for key in sorted(new):
-        if key in OPERATIONAL or key == "train.num_models":
+        if key in OPERATIONAL:
             continue
         before = old.get(key, defaults.get(key))  # a field added since: its default held
         if key in PATH_FIELDS and before and new[key] and real_path(before) == real_path(new[key]):

@@ -87,7 +87,7 @@ def _refuse_same_configs(runs: list[Run], configs: dict) -> None:
         learns = {  # what the run learns: the fields that change only how it runs aside
             k: v
             for k, v in config_lib.flatten_config(configs[r.index].to_dict()).items()
-            if k not in workdir_lib.OPERATIONAL and k != "train.num_models"
+            if k not in workdir_lib.OPERATIONAL
         }
         key = json.dumps(learns, sort_keys=True, default=str)
         if key in seen:
@@ -355,7 +355,7 @@ def _train_group(runs: list[Run], cfgs: list, shared: _Shared) -> None:
     try:
         if key not in shared.datasets:  # the sweep's other runs of this data config: the same
             ds = data_lib.load_dataset(cfgs[0].data)
-            shards.check_same_data(runs[0].workdir, cfgs[0].data, ds)
+            shards.check_same_data(runs[0].workdir, cfgs[0], ds)
             shared.datasets[key] = ds
         logging.info(
             "training %d run(s) together: %s",

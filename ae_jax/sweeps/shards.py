@@ -10,7 +10,6 @@ average with the others' as seeds of one setting. `check_same_base` closes that 
 """
 
 import fcntl
-import json
 import os
 
 from ae_jax import workdir as workdir_lib
@@ -71,25 +70,20 @@ def check_same_base(workdir: str, base, overrides: list[dict]) -> None:
         workdir_lib.write_json(os.path.join(workdir, workdir_lib.SWEEP_CONFIG), base.to_dict())
 
 
-def check_same_data(run_workdir: str, data_config, ds) -> None:
-    """Refuses to train a sweep's run on data other than what its other runs of the same data
-    config trained on (a file edited between two shards' launches): the report would average
-    runs of two data sets as one setting's seeds. Compares `ds` with the first such run found
-    under the sweep's runs/ directory."""
+def check_same_data(run_workdir: str, config, ds) -> None:
+    """Refuses to train a sweep's run (of `config`) on data other than what its other runs of
+    the same data config trained on (a file edited between two shards' launches): the report
+    would average runs of two data sets as one setting's seeds. Compares `ds` with the first
+    such run found under the sweep's runs/ directory."""
     runs = os.path.dirname(run_workdir)
-    want = data_config.to_dict()
-    for field in ("path", "dir"):  # config.json holds them absolute
-        want[field] = os.path.abspath(want[field]) if want.get(field) else want.get(field)
-    same = lambda a, b: json.dumps(a, default=str) == json.dumps(b, default=str)
     for name in sorted(os.listdir(runs)):
         other = os.path.join(runs, name)
         if other == run_workdir or not os.path.exists(
             os.path.join(other, workdir_lib.PREPROCESSOR)
         ):
             continue
-        saved = workdir_lib.saved_config(other) or {}
-        theirs = {k[len("data.") :]: v for k, v in saved.items() if k.startswith("data.")}
-        if all(same(v, want[k]) for k, v in theirs.items() if k in want):  # fields both know
+        changes, _ = workdir_lib.config_changes(other, config)  # a rerun's own comparison
+        if not any(c.startswith("data.") for c in changes):
             try:
                 startup.check_same_data(other, ds)
             except UserError:
