@@ -269,7 +269,9 @@ def run_sweep(
         if launcher == "local":
             train_runs(base, mine, max_models, lambda: write_status(workdir, runs, epochs), valid)
         else:
-            _run_with_ray(base, mine, max_models, ray_address, ray_cpus, ray_gpus, workdir, runs)
+            _run_with_ray(
+                base, mine, max_models, ray_address, ray_cpus, ray_gpus, workdir, runs, epochs
+            )
     except Interrupted:
         write_status(workdir, runs, epochs)  # stopped runs are no longer running
         raise
@@ -278,7 +280,7 @@ def run_sweep(
     return status
 
 
-def _run_with_ray(base, runs, max_models, address, cpus, gpus, workdir, all_runs) -> None:
+def _run_with_ray(base, runs, max_models, address, cpus, gpus, workdir, all_runs, epochs) -> None:
     try:  # optional (the `ray` extra): run_sweep checked it is there; this, that it imports
         import ray
     except ImportError as e:
@@ -299,7 +301,7 @@ def _run_with_ray(base, runs, max_models, address, cpus, gpus, workdir, all_runs
     logging.info("sweep: submitted %d Ray task(s) to %s", len(pending), address or "a local Ray")
     while pending:
         _, pending = ray.wait(pending)
-        write_status(workdir, all_runs)
+        write_status(workdir, all_runs, epochs)
 
 
 @dataclasses.dataclass
