@@ -197,6 +197,20 @@ def test_divergence_keeps_exactly_the_parameters_before_the_bad_step():
     jax.tree.map(np.testing.assert_array_equal, state.params, history[bad])
 
 
+def test_a_non_finite_update_from_finite_gradients_is_divergence_too():
+    """Adam with eps = 0 divides 0 by 0 where a gradient is exactly 0 (weights from an input
+    column of zeros): the loss and gradient are finite, the update is not. The run stops
+    there with its parameters unchanged, not trained on to NaN and called done."""
+    c = _config(**{"optim.name": "adam", "optim.eps": 0.0, "train.batch_size": 40})
+    e, hyper, state = _single(c)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (40, 5)).at[:, 0].set(0.0)
+    before = state.params
+    state, metrics = jax.jit(e.train_step)(state, hyper, x, jnp.ones(40))
+    assert np.isfinite(float(metrics["loss"])) and np.isfinite(float(metrics["grad_norm"]))
+    assert int(state.diverged_step) == 0
+    jax.tree.map(np.testing.assert_array_equal, state.params, before)
+
+
 # ---- dynamic binarisation: a fresh draw each step, at the right frequency ----
 
 

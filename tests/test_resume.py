@@ -279,7 +279,7 @@ def test_a_diverged_runs_evaluation_names_the_step_its_parameters_precede(tmp_pa
     again = evaluate.evaluate_workdir(str(tmp_path), figures=False)
     assert again["diverged_step"] == summary["diverged_step"]
     out = export.export_run(str(tmp_path), str(tmp_path / "exported"))  # says so too
-    said = f"diverged (non-finite loss or gradient at step {summary['diverged_step']})"
+    said = f"diverged (non-finite loss, gradient or update at step {summary['diverged_step']})"
     assert said in out["diverged"] and said in (tmp_path / "exported" / "README.md").read_text()
 
 

@@ -186,7 +186,7 @@ def test_failing_and_diverging_runs_are_recorded_and_others_finish(tmp_path):
         -3000:
     ]
     assert "need about" in by_index[1]["error"] and "GiB" in by_index[1]["error"]
-    assert "non-finite loss at step" in by_index[2]["error"]
+    assert "non-finite loss, gradient or update at step" in by_index[2]["error"]
     assert status["counts"] == {"done": 2, "diverged": 1, "failed": 1, "running": 0, "pending": 0}
     # The flag that two entries replace is named, before training; the failures end the command.
     assert (

@@ -142,6 +142,9 @@ def _tiny(**overrides):
         ({"model__encoder_widths": (8, -1)}, r"model.encoder_widths: got \(8, -1\)"),
         ({"train__batch_size": -5}, r"train.batch_size: got -5; expected a positive integer"),
         ({"optim__momentum": 0.9}, r"optim.momentum: optax.adam has no setting 'momentum'"),
+        # optax takes these and every update is NaN: refused, not trained to NaN
+        ({"optim__eps": float("nan")}, r"optim.eps: got nan; expected a finite number in \[0"),
+        ({"optim__b2": 1.0}, r"optim.b2: got 1.0; expected a finite number in \[0.0, 1.0\)"),
         (
             {"data__path": "/nonexistent/shop.csv"},
             r"data.path: no such file '/nonexistent/shop.csv'",

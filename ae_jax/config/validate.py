@@ -54,6 +54,20 @@ def _number(value, field: str, lo=-math.inf, hi=math.inf, lo_open=False, hi_open
     _check(ok, field, value, f"a finite number in {lo_b}{lo}, {hi}{hi_b}")
 
 
+# (lo, hi, lo_open, hi_open) of the optimizer settings that are numbers: decay rates of moment
+# estimates below 1, everything else non-negative (nesterov and centered are flags).
+_OPTIM_RANGES = {
+    "b1": (0.0, 1.0, False, True),
+    "b2": (0.0, 1.0, False, True),
+    "eps": (0.0, math.inf),
+    "momentum": (0.0, 1.0),
+    "weight_decay": (0.0, math.inf),
+    "rho": (0.0, 1.0),
+    "decay": (0.0, 1.0),
+    "initial_accumulator_value": (0.0, math.inf),
+}
+
+
 def _check_types(config: ml_collections.ConfigDict) -> None:
     """Every field has its default's type (ints pass for floats; placeholders may be None).
 
@@ -264,6 +278,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 f"optim.{key}: optax.{o.name} has no setting {key!r}; it takes "
                 f"{takes} (leave the others unset)."
             )
+        if o[key] is not None and key in _OPTIM_RANGES:
+            # optax takes any number: a NaN or a decay rate of 1 (a zero bias correction)
+            # made every update NaN while the loss and gradient stayed finite.
+            _number(o[key], f"optim.{key}", *_OPTIM_RANGES[key])
 
     for field in (
         "epochs",

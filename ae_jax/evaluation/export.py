@@ -79,8 +79,8 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
     model = trained.load(workdir, which)
     d, latent = model.num_features, model.config.model.latent_dim
     diverged = (
-        f"This run diverged (non-finite loss or gradient at step {model.diverged_step}): these "
-        "are its parameters from before that step"
+        "This run diverged (non-finite loss, gradient or update at step "
+        f"{model.diverged_step}): these are its parameters from before that step"
         if model.diverged_step is not None
         else ""
     )

@@ -243,8 +243,8 @@ def load(workdir: str, which: str = "latest") -> TrainedModel:
     model = TrainedModel(workdir, which)
     if model.diverged_step is not None:
         logging.warning(
-            "%s diverged (non-finite loss or gradient at step %d): its parameters are those from "
-            "before that step",
+            "%s diverged (non-finite loss, gradient or update at step %d): its parameters are "
+            "those from before that step",
             workdir,
             model.diverged_step,
         )

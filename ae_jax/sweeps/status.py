@@ -41,7 +41,9 @@ def run_status(run: Run, epochs: int | None = None) -> dict:
     if summary is not None:
         entry["status"] = summary["status"]
         if summary["status"] == "diverged":
-            entry["error"] = f"non-finite loss at step {summary.get('diverged_step')}"
+            entry["error"] = (
+                f"non-finite loss, gradient or update at step {summary.get('diverged_step')}"
+            )
         return entry
     failed = os.path.join(run.workdir, "failed.json")
     if os.path.exists(failed):

@@ -296,10 +296,10 @@ def log_epoch(epoch, epochs, runs, rows_per_s, eta_s) -> None:
 
 
 def log_divergence(workdir: str, step: int, epoch: int, history: list[dict]) -> None:
-    """The error line of a run whose loss or gradient turned non-finite at `step`."""
+    """The error line of a run whose loss, gradient or update turned non-finite at `step`."""
     last = history[-1] if history else {}
     logging.error(
-        "run %s diverged: non-finite loss or gradient at step %d (epoch %d); kept the "
+        "run %s diverged: non-finite loss, gradient or update at step %d (epoch %d); kept the "
         "parameters from before that step; %s",
         workdir,
         step,

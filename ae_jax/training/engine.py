@@ -34,7 +34,7 @@ class TrainState(flax.struct.PyTreeNode):
     step: jax.Array  # int32, optimizer steps taken
     params: Any
     opt_state: Any
-    # -1 while healthy; else the first step whose loss or gradient was non-finite.
+    # -1 while healthy; else the first step whose loss, gradient or update was non-finite.
     # From then on updates are skipped, so params stay at the last finite values.
     diverged_step: jax.Array
 
@@ -118,7 +118,9 @@ class Engine:
         updates = jax.tree.map(lambda u: hyper["learning_rate"] * u, updates)
         params = optax.apply_updates(state.params, updates)
         grad_norm = _tree_norm(grads)
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        # The new parameters too: an update can be NaN from finite gradients (Adam's 0 / 0 at
+        # eps = 0 where a gradient is 0; a decay rate of 1).
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(params)
         healthy = state.diverged_step < 0
         keep_new = finite & healthy
         pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(keep_new, a, b), new, old)
@@ -238,6 +240,10 @@ class Engine:
 
 # optax.tree.norm replaced optax.global_norm (deprecated) in newer optax releases.
 _tree_norm = getattr(getattr(optax, "tree", None), "norm", None) or optax.global_norm
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.isfinite(leaf).all() for leaf in jax.tree.leaves(tree)]))
 
 
 def init_many(init: Callable, hypers: list[dict], progress: Callable | None = None):
