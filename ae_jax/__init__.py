@@ -5,7 +5,8 @@ workdirs)` and `train_together(base, overrides, workdir)` for runs trained toget
 `default_config()`, and the model classes.
 
 The package reads in layers, each importing only from those before it:
-  errors, config, workdir, runtime   the error type, the config schema, the workdir contract
+  errors, config, workdir, reruns, runtime   the error type, the config schema, the workdir
+               contract, what a rerun may change
   data/        table readers, preprocessing, image sets, `load_dataset`
   models/      MLP and convolutional autoencoders and VAEs, `build_model`
   training/    objective, optimizers, the compiled engine, the group-run loop, checkpoints

@@ -22,7 +22,7 @@ import ml_collections
 from absl import logging
 
 from ae_jax import config as config_lib
-from ae_jax import runtime
+from ae_jax import reruns, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import load_dataset
 from ae_jax.errors import UserError, storage_error
@@ -104,7 +104,7 @@ def train_group(
     group.check_groupable(configs)
     runtime.enable_compilation_cache(bool(configs[0].train.compilation_cache))
     # A rerun must match the run's config; raising train.epochs continues training.
-    extends = [workdir_lib.check_config(w, c) for c, w in zip(configs, workdirs, strict=True)]
+    extends = [reruns.check_config(w, c) for c, w in zip(configs, workdirs, strict=True)]
     ds = dataset if dataset is not None else load_dataset(configs[0].data)
     ds = group.check_data_fits_config(configs[0], ds)
     _check_fits(configs, ds)
@@ -193,7 +193,7 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter, sto
             for w in workdirs:
                 locks.enter_context(workdir_lib.WorkdirLock(w))
         done = [
-            workdir_lib.finished_summary(w) if not workdir_lib.check_config(w, c) else None
+            workdir_lib.finished_summary(w) if not reruns.check_config(w, c) else None
             for c, w in zip(configs, workdirs, strict=True)
         ]
         if all(done):  # Finished by another process meanwhile.

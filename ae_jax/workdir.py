@@ -175,6 +175,8 @@ def check_kind(path: str, kind: str) -> None:
             f"--workdir {path!r} is a {found}'s directory; expected a new directory or the "
             f"{kind}'s own (a sweep's runs are in DIR/runs/NAME)."
         )
+    if not found and os.path.isdir(full):
+        _check_no_foreign_files(path, full, kind)
     up = os.path.dirname(full)
     while up != os.path.dirname(up):
         inside = kind_of(up)
@@ -187,6 +189,38 @@ def check_kind(path: str, kind: str) -> None:
                 f"{kind} directory of its own, outside it."
             )
         up = os.path.dirname(up)
+
+
+# What a run's or a sweep's directory can hold before it is one (`kind_of`): a run claimed by
+# a sweep (its lock, a failure to retry) or killed before its config was written; a sweep
+# killed before its first sweep.json.
+_STARTED = {
+    "run": (LOCK, FAILED, CHECKPOINTS, CONFIG, PREPROCESSOR),
+    "sweep": (SWEEP, SWEEP_CONFIG, REPORT_METRICS, "runs"),
+}
+
+
+def _check_no_foreign_files(path: str, full: str, kind: str) -> None:
+    """Refuses a folder that holds runs, or files that are not a started run's or sweep's: the
+    run would write config.json, eval.json and figures/ among them (replacing files of those
+    names), and a folder of runs with a run in it makes those runs unusable (each then lies
+    inside a run's directory). Hidden entries (.DS_Store, .ipynb_checkpoints) are ignored."""
+    names = sorted(n for n in os.listdir(full) if not n.startswith("."))
+    runs = [n for n in names if kind_of(os.path.join(full, n)) == "run"]
+    if runs:
+        raise UserError(
+            f"--workdir {path!r} holds runs ({runs[:4]}{' ...' if len(runs) > 4 else ''}); "
+            f"a {kind} written among them would make them unusable. Pass one of them to "
+            f"continue it, or a new --workdir for a new {kind}."
+        )
+    foreign = [n for n in names if n not in _STARTED[kind]]
+    if foreign:
+        raise UserError(
+            f"--workdir {path!r} is a folder of other files ({foreign[:4]}"
+            f"{' ...' if len(foreign) > 4 else ''}), not a {kind}'s directory: the {kind} "
+            f"would write its files among them (and replace any of the same names). Pass a "
+            f"new or empty --workdir, e.g. {os.path.join(path, kind)!r}."
+        )
 
 
 def prepare(workdir: str, num_features: int, columns: list[str]) -> None:
@@ -208,33 +242,6 @@ def prepare(workdir: str, num_features: int, columns: list[str]) -> None:
                 f"({prev.get('columns', [])[:6]}...), but this data has {num_features} "
                 f"({columns[:6]}...). Use the same data, or a new --workdir."
             )
-
-
-# Fields that change how a run is executed or logged, never what it learns: a rerun may change
-# them. (eval_batch_size batches the per-epoch validation pass, whose sampled and batch-statistic
-# terms depend on it; checkpoint_every decides which epochs best_epoch can name: README.)
-OPERATIONAL = (
-    "train.log_every",
-    "train.log_seconds",
-    "train.chunk_steps",
-    "train.compilation_cache",
-    "train.parallel",
-    "train.eval_batch_size",
-    "train.keep_checkpoints",
-    "train.checkpoint_every",
-    "eval.iw_batch_rows",
-    # TensorBoard only mirrors metrics.jsonl and the figures. (train.figures and eval.at_end
-    # are not here: a run extended without them would keep its old end's eval.json and
-    # figures beside a new summary, and reports would mix the two.)
-    "train.tensorboard",
-    "train.num_models",  # K of the program: a run resumed after a kill may be in another group
-)
-# Files a run reads: config.json records them absolute (a relative path would tie the run to
-# the directory it was started from), and a rerun naming the same file relatively matches.
-PATH_FIELDS = ("data.path", "data.dir")
-# Schedules whose value at a step does not depend on the total number of steps: a finished or
-# unfinished run with these may be continued to more epochs (`train.epochs` raised).
-EXTENSIBLE_SCHEDULES = ("constant", "exponential")
 
 
 def read_json(path: str, what: str, fix: str) -> dict:
@@ -314,61 +321,6 @@ def _evaluated(evaluation: str) -> str | None:
 def real_path(path: str) -> str:
     """The file a path names, whatever the way (~, relative, through links)."""
     return os.path.realpath(os.path.expanduser(path))
-
-
-def config_changes(workdir: str, config, name: str = CONFIG) -> tuple[list[str], bool]:
-    """How `config` differs from the one `workdir` was trained with (saved in its `name`).
-
-    Returns (changes, extends): "field: old -> new" for every field that differs (operational
-    fields excepted), and whether the only change is a larger `train.epochs` under a schedule
-    that allows continuing (then training continues; any other change is refused).
-    """
-    old = saved_config(workdir, name)
-    if old is None:
-        return [], False
-    new = config_lib.flatten_config(config.to_dict())
-    defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
-    changes, keys = [], []
-    for key in sorted(new):
-        if key in OPERATIONAL:
-            continue
-        before = old.get(key, defaults.get(key))  # a field added since: its default held
-        if key in PATH_FIELDS and before and new[key] and real_path(before) == real_path(new[key]):
-            continue  # the same file, typed relative or absolute
-        if before != new[key]:
-            changes.append(f"{key}: {before!r} -> {new[key]!r}")
-            keys.append(key)
-    extends = (
-        keys == ["train.epochs"]
-        and new["train.epochs"] > old["train.epochs"]
-        and new["optim.schedule"] in EXTENSIBLE_SCHEDULES
-    )
-    return changes, extends
-
-
-def check_config(workdir: str, config) -> bool:
-    """Refuses a rerun whose config differs from the run's; True if it continues training."""
-    changes, extends = config_changes(workdir, config)
-    if extends:
-        return True
-    if changes:
-        epochs_only = [c for c in changes if c.startswith("train.epochs:")] == changes
-        old_epochs = (saved_config(workdir) or {}).get("train.epochs", 0)
-        raised = epochs_only and config.train.epochs > old_epochs
-        why = (
-            f" Raising train.epochs continues a run only under a schedule whose value does "
-            f"not depend on the total length ({', '.join(EXTENSIBLE_SCHEDULES)}); this run "
-            f"uses optim.schedule={config.optim.schedule!r}."
-            if raised
-            else ""
-        )
-        raise UserError(
-            f"workdir {workdir!r} holds a run trained with another config; these fields differ "
-            f"(saved -> now): {'; '.join(changes)}.{why} Rerun with the saved config to resume "
-            "or reuse the run, or pass a new --workdir to train this config; nothing in the "
-            "workdir was changed."
-        )
-    return False
 
 
 def check_intact(workdir: str) -> None:

@@ -68,6 +68,12 @@ def _foreign_dir(d):
     return evaluate.evaluate_workdir(os.path.join(d, "photos"))
 
 
+def _train_into_a_folder_of_files(d):
+    os.makedirs(os.path.join(d, "photos"))
+    open(os.path.join(d, "photos", "cat.jpg"), "w").close()
+    return experiment.train_and_evaluate(_cfg(), os.path.join(d, "photos"))
+
+
 def _under_a_file(d):
     open(os.path.join(d, "file"), "w").close()
     return experiment.train_and_evaluate(_cfg(), os.path.join(d, "file", "run"))
@@ -135,6 +141,7 @@ CASES = [
     ("checkpoint of a different architecture", _other_architecture),
     ("evaluating an empty directory", lambda d: evaluate.evaluate_workdir(d)),
     ("evaluating a foreign directory", _foreign_dir),
+    ("training into a folder of other files", _train_into_a_folder_of_files),
     ("workdir that cannot be created", _under_a_file),
     ("a second process on a workdir", _in_use),
     (

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import ae_jax
+from ae_jax import sweeps
 from ae_jax.configs import seed_sparse, seed_vae
 
 
@@ -106,3 +107,42 @@ def test_build_model_is_told_what_it_takes():
         with pytest.raises(ae_jax.UserError, match=r"num_features=.*a whole number >= 1"):
             ae_jax.build_model(c.model, bad)
     assert isinstance(ae_jax.build_model(c.model, np.int64(30)), ae_jax.Autoencoder)
+
+
+def _fake_run(path):
+    """What makes a directory a run's (`workdir.kind_of`): config.json beside preprocessor.json."""
+    os.makedirs(path)
+    for name in ("config.json", "preprocessor.json"):
+        with open(os.path.join(path, name), "w") as f:
+            f.write("{}")
+
+
+def test_a_run_is_not_written_among_runs_or_a_users_files(tmp_path):
+    """A folder of runs (a sweep's runs/, a num_models parent of seed=S/) made a run of it
+    unusable for all of them (each then lay inside a run); a folder of the user's files had
+    its eval.json and figures replaced. Both are refused before any work; nothing changes."""
+    _fake_run(tmp_path / "runs" / "a")
+    _fake_run(tmp_path / "k2" / "seed=0")
+    for where in ("runs", "k2"):
+        with pytest.raises(ae_jax.UserError, match=r"holds runs \(\['(a|seed=0)'\]\); a run"):
+            ae_jax.train_and_evaluate(_config(), str(tmp_path / where))
+    mine = tmp_path / "mine"
+    (mine / "figures").mkdir(parents=True)
+    (mine / "eval.json").write_text('{"my": "own results"}')
+    (mine / "data.csv").write_text("a,b\n1,2\n")
+    before = sorted(p.name for p in mine.rglob("*"))
+    message = r"is a folder of other files \(\['data.csv', 'eval.json', 'figures'\]\), not a"
+    with pytest.raises(ae_jax.UserError, match=message):
+        ae_jax.train_and_evaluate(_config(), str(mine))
+    with pytest.raises(ae_jax.UserError, match=message.replace("run", "sweep")):
+        sweeps.run_sweep(_config(), [{}], str(mine))
+    assert sorted(p.name for p in mine.rglob("*")) == before
+    assert (mine / "eval.json").read_text() == '{"my": "own results"}'
+    # What a run holds before it is one (a sweep's claim, a kill before its config) and hidden
+    # files are no reason to refuse: such a run trains.
+    started = tmp_path / "started"
+    (started / "checkpoints").mkdir(parents=True)
+    for name in (".lock", "failed.json", ".DS_Store"):
+        (started / name).write_text("")
+    (summary,) = ae_jax.train_and_evaluate(_config(), str(started))
+    assert summary["status"] == "done"

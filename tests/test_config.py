@@ -9,8 +9,7 @@ import sys
 import pytest
 
 from ae_jax import config as config_lib
-from ae_jax import experiment, sweeps
-from ae_jax import workdir as workdir_lib
+from ae_jax import experiment, reruns, sweeps
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
@@ -119,7 +118,7 @@ def test_saved_config_with_extra_keys_still_loads_and_matches(tmp_path):
     config_lib.validate(loaded)
     assert loaded.train.epochs == 3 and "epoch" not in loaded.train
     assert dataset == {"num_features": 30}
-    assert workdir_lib.config_changes(str(tmp_path), c) == ([], False)
+    assert reruns.config_changes(str(tmp_path), c) == ([], False)
 
 
 def test_a_sweep_with_a_misspelt_base_field_is_refused_before_any_run(tmp_path):

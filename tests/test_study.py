@@ -79,6 +79,7 @@ def test_no_import_cycles_and_small_modules():
         "ae_jax.locks",
         "ae_jax.config",
         "ae_jax.workdir",
+        "ae_jax.reruns",
         "ae_jax.runtime",
         "ae_jax.data",
         "ae_jax.models",

@@ -13,6 +13,7 @@ import re
 
 from absl import logging
 
+from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.sweeps.report_figures import is_number
@@ -48,7 +49,7 @@ def _split_by_unswept(rows: list[dict]) -> None:
     """Config fields the finished runs differ in that no entry sweeps (a sweep stopped while
     extending its runs to a larger train.epochs, a base config edited between launches) become
     overrides of every run, so the report never averages them as one setting's seeds."""
-    fields = sorted({k for r in rows for k in r["config"]} - set(workdir_lib.OPERATIONAL))
+    fields = sorted({k for r in rows for k in r["config"]} - set(reruns.OPERATIONAL))
     swept = {k for r in rows for k in r["overrides"]}
     hidden = [
         k
@@ -137,7 +138,7 @@ def subdir_runs(workdir: str) -> list[dict]:
     """The runs in DIR's subdirectories (those holding config.json) as sweep entries: the runs
     of one `ae-jax train` with train.num_models = K (DIR/seed=S/) or of `ae_jax.train_together`
     (DIR/NAME/). A run's overrides are the config fields whose values differ between the runs,
-    fields that change nothing a run learns (`workdir.OPERATIONAL`) excepted: {"train.seed": S}
+    fields that change nothing a run learns (`reruns.OPERATIONAL`) excepted: {"train.seed": S}
     for K seeds, e.g. {"loss.l1_weight": w, "train.seed": s} for train_together."""
     if not os.path.isdir(workdir):
         what = "is a file" if os.path.exists(workdir) else "does not exist"
@@ -165,7 +166,7 @@ def subdir_runs(workdir: str) -> list[dict]:
         )
     configs = [workdir_lib.saved_config(os.path.join(workdir, d)) or {} for d in names]
     missing = object()  # a field one run's config lacks (an older version) differs too
-    fields = sorted({k for c in configs for k in c} - set(workdir_lib.OPERATIONAL))
+    fields = sorted({k for c in configs for k in c} - set(reruns.OPERATIONAL))
     varied = [
         k for k in fields if any(c.get(k, missing) != configs[0].get(k, missing) for c in configs)
     ]

@@ -26,7 +26,7 @@ from absl import logging
 
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
-from ae_jax import experiment, runtime
+from ae_jax import experiment, reruns, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation.figure_writer import FigureWriter
@@ -87,7 +87,7 @@ def _refuse_same_configs(runs: list[Run], configs: dict) -> None:
         learns = {  # what the run learns: the fields that change only how it runs aside
             k: v
             for k, v in config_lib.flatten_config(configs[r.index].to_dict()).items()
-            if k not in workdir_lib.OPERATIONAL
+            if k not in reruns.OPERATIONAL
         }
         key = json.dumps(learns, sort_keys=True, default=str)
         if key in seen:
@@ -189,7 +189,7 @@ def check_unchanged(base, runs: list[Run], workdir: str, valid: dict | None = No
             )
         except UserError:
             continue  # plan() records it as a failed run
-        changes, extends = workdir_lib.config_changes(run.workdir, config)
+        changes, extends = reruns.config_changes(run.workdir, config)
         if changes and not extends:
             drift.append(
                 f"run {run.index} ({run.name}): {'; '.join(changes[:3])}"
@@ -318,7 +318,7 @@ def _finished(run: Run, config) -> bool:
     (train.epochs raised, which `check_unchanged` let through: train_group continues it)."""
     if workdir_lib.finished_summary(run.workdir) is None:
         return False
-    return not workdir_lib.config_changes(run.workdir, config)[1]
+    return not reruns.config_changes(run.workdir, config)[1]
 
 
 def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:

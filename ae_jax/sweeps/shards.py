@@ -12,6 +12,7 @@ average with the others' as seeds of one setting. `check_same_base` closes that 
 import fcntl
 import os
 
+from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.training import startup
@@ -56,7 +57,7 @@ def check_same_base(workdir: str, base, overrides: list[dict]) -> None:
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, _LOCK), "a+") as f:
         fcntl.lockf(f, fcntl.LOCK_EX)  # waits for another launch's check; closing releases
-        changes, extends = workdir_lib.config_changes(workdir, base, workdir_lib.SWEEP_CONFIG)
+        changes, extends = reruns.config_changes(workdir, base, workdir_lib.SWEEP_CONFIG)
         everywhere = set.intersection(*(set(o) for o in overrides)) if overrides else set()
         changes = [c for c in changes if c.split(":")[0] not in everywhere]
         if changes and not extends:
@@ -82,7 +83,7 @@ def check_same_data(run_workdir: str, config, ds) -> None:
             os.path.join(other, workdir_lib.PREPROCESSOR)
         ):
             continue
-        changes, _ = workdir_lib.config_changes(other, config)  # a rerun's own comparison
+        changes, _ = reruns.config_changes(other, config)  # a rerun's own comparison
         if not any(c.startswith("data.") for c in changes):
             try:
                 startup.check_same_data(other, ds)

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 from absl import logging
 
+from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import Dataset, Preprocessor, difference, load_preprocessor, save_preprocessor
 from ae_jax.errors import UserError
@@ -142,7 +143,7 @@ def restore(runs: list, states, start: int):
 
 def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str) -> None:
     resolved = json.loads(c.to_json_best_effort())
-    for key in workdir_lib.PATH_FIELDS:  # absolute: evaluate and resume from any directory
+    for key in reruns.PATH_FIELDS:  # absolute: evaluate and resume from any directory
         section, field = key.split(".")
         if resolved[section].get(field):
             resolved[section][field] = os.path.abspath(os.path.expanduser(resolved[section][field]))
@@ -152,7 +153,7 @@ def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str) -> N
         if os.path.exists(path)
         else {}
     )
-    # train.epochs raised on a rerun (workdir.check_config allowed it): recorded, and logged.
+    # train.epochs raised on a rerun (reruns.check_config allowed it): recorded, and logged.
     resolved["extended"] = old.get("extended", [])
     before = old.get("train", {}).get("epochs")
     if before is not None and before != c.train.epochs:

@@ -1,0 +1,90 @@
+"""What a rerun may change: the config a run was trained with (its config.json) against the
+one launched now. A rerun with the same config resumes or reuses the run; a larger
+`train.epochs` under a schedule that allows it continues it; operational fields (how a run is
+executed or logged, never what it learns) may change; anything else is refused before any work.
+"""
+
+from ae_jax import config as config_lib
+from ae_jax.errors import UserError
+from ae_jax.workdir import CONFIG, real_path, saved_config
+
+# Fields that change how a run is executed or logged, never what it learns: a rerun may change
+# them. (eval_batch_size batches the per-epoch validation pass, whose sampled and batch-statistic
+# terms depend on it; checkpoint_every decides which epochs best_epoch can name: README.)
+OPERATIONAL = (
+    "train.log_every",
+    "train.log_seconds",
+    "train.chunk_steps",
+    "train.compilation_cache",
+    "train.parallel",
+    "train.eval_batch_size",
+    "train.keep_checkpoints",
+    "train.checkpoint_every",
+    "eval.iw_batch_rows",
+    # TensorBoard only mirrors metrics.jsonl and the figures. (train.figures and eval.at_end
+    # are not here: a run extended without them would keep its old end's eval.json and
+    # figures beside a new summary, and reports would mix the two.)
+    "train.tensorboard",
+    "train.num_models",  # K of the program: a run resumed after a kill may be in another group
+)
+# Files a run reads: config.json records them absolute (a relative path would tie the run to
+# the directory it was started from), and a rerun naming the same file relatively matches.
+PATH_FIELDS = ("data.path", "data.dir")
+# Schedules whose value at a step does not depend on the total number of steps: a finished or
+# unfinished run with these may be continued to more epochs (`train.epochs` raised).
+EXTENSIBLE_SCHEDULES = ("constant", "exponential")
+
+
+def config_changes(workdir: str, config, name: str = CONFIG) -> tuple[list[str], bool]:
+    """How `config` differs from the one `workdir` was trained with (saved in its `name`).
+
+    Returns (changes, extends): "field: old -> new" for every field that differs (operational
+    fields excepted), and whether the only change is a larger `train.epochs` under a schedule
+    that allows continuing (then training continues; any other change is refused).
+    """
+    old = saved_config(workdir, name)
+    if old is None:
+        return [], False
+    new = config_lib.flatten_config(config.to_dict())
+    defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
+    changes, keys = [], []
+    for key in sorted(new):
+        if key in OPERATIONAL:
+            continue
+        before = old.get(key, defaults.get(key))  # a field added since: its default held
+        if key in PATH_FIELDS and before and new[key] and real_path(before) == real_path(new[key]):
+            continue  # the same file, typed relative or absolute
+        if before != new[key]:
+            changes.append(f"{key}: {before!r} -> {new[key]!r}")
+            keys.append(key)
+    extends = (
+        keys == ["train.epochs"]
+        and new["train.epochs"] > old["train.epochs"]
+        and new["optim.schedule"] in EXTENSIBLE_SCHEDULES
+    )
+    return changes, extends
+
+
+def check_config(workdir: str, config) -> bool:
+    """Refuses a rerun whose config differs from the run's; True if it continues training."""
+    changes, extends = config_changes(workdir, config)
+    if extends:
+        return True
+    if changes:
+        epochs_only = [c for c in changes if c.startswith("train.epochs:")] == changes
+        old_epochs = (saved_config(workdir) or {}).get("train.epochs", 0)
+        raised = epochs_only and config.train.epochs > old_epochs
+        why = (
+            f" Raising train.epochs continues a run only under a schedule whose value does "
+            f"not depend on the total length ({', '.join(EXTENSIBLE_SCHEDULES)}); this run "
+            f"uses optim.schedule={config.optim.schedule!r}."
+            if raised
+            else ""
+        )
+        raise UserError(
+            f"workdir {workdir!r} holds a run trained with another config; these fields differ "
+            f"(saved -> now): {'; '.join(changes)}.{why} Rerun with the saved config to resume "
+            "or reuse the run, or pass a new --workdir to train this config; nothing in the "
+            "workdir was changed."
+        )
+    return False
