@@ -10,6 +10,7 @@ import numpy as np
 
 from ae_jax import experiment
 from ae_jax.configs import seed_deep
+from ae_jax.training import distributed
 from ae_jax.training.checkpoint import Checkpointer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -82,3 +83,28 @@ def test_two_processes_equal_one_process(tmp_path):
         _params(tmp_path / "two"),
     )
     assert (tmp_path / "two" / "summary.json").exists()
+
+
+def test_a_slurm_batch_script_that_starts_one_process_trains_alone(monkeypatch):
+    """`sbatch -n 4` (or `salloc -n 2`) sets SLURM_NTASKS > 1 in the batch script; a process it
+    starts without srun is no task of a multi-task step and must not wait for, or fail on,
+    three others (it raised "coordinator_address should be defined" from inside JAX). A step
+    that srun started with several tasks is one, as JAX's own detection reads it."""
+    batch = {"SLURM_JOB_ID": "123", "SLURM_NTASKS": "4", "SLURM_JOB_NODELIST": "node[1-2]"}
+    for k in list(os.environ):
+        if k.startswith("SLURM_"):
+            monkeypatch.delenv(k)
+    for k, v in batch.items():
+        monkeypatch.setenv(k, v)
+    distributed.initialize()  # a no-op: this process trains alone
+    assert jax.process_count() == 1
+    step = {
+        **batch,
+        "SLURM_STEP_NUM_TASKS": "4",
+        "SLURM_STEP_NODELIST": "node[1-2]",
+        "SLURM_PROCID": "2",
+        "SLURM_LOCALID": "0",
+    }
+    assert distributed._slurm_step_of_several_tasks(step)
+    assert not distributed._slurm_step_of_several_tasks({**step, "SLURM_STEP_NUM_TASKS": "1"})
+    assert not distributed._slurm_step_of_several_tasks(batch)

@@ -31,8 +31,8 @@ def define_flags() -> None:
 
 def main(argv):
     cli.setup(bool(FLAGS.config.train.compilation_cache))
-    distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     with cli_errors():
+        distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
         experiment.train_and_evaluate(FLAGS.config, FLAGS.workdir)

@@ -8,8 +8,8 @@ read the same files on resume (the workdir must be on a shared file system).
 
 Settings come from flags (`--coordinator_address`, `--num_processes`,
 `--process_id`) or the environment (`AE_JAX_COORDINATOR_ADDRESS`,
-`AE_JAX_NUM_PROCESSES`, `AE_JAX_PROCESS_ID`); on TPU pods and under SLURM with
-several tasks JAX detects them itself.
+`AE_JAX_NUM_PROCESSES`, `AE_JAX_PROCESS_ID`); on TPU pods and in a SLURM job step of
+several tasks (srun -n N) JAX detects them itself.
 """
 
 import os
@@ -18,25 +18,41 @@ import jax
 import numpy as np
 from absl import logging
 
+from ae_jax.errors import UserError
+
 
 def initialize(coordinator_address: str = "", num_processes: int = 0, process_id: int = -1) -> None:
     """Joins the processes of one multi-host run; a no-op for a single process."""
     env = os.environ
     coordinator_address = coordinator_address or env.get("AE_JAX_COORDINATOR_ADDRESS", "")
-    num_processes = num_processes or int(env.get("AE_JAX_NUM_PROCESSES", "0"))
+    num_processes = num_processes or _env_int(env, "AE_JAX_NUM_PROCESSES", 0)
     if process_id < 0:
-        process_id = int(env.get("AE_JAX_PROCESS_ID", "-1"))
-    slurm = int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_JOB_ID" in env
+        process_id = _env_int(env, "AE_JAX_PROCESS_ID", -1)
+    slurm = _slurm_step_of_several_tasks(env)
     tpu_pod = "TPU_WORKER_HOSTNAMES" in env and "," in env["TPU_WORKER_HOSTNAMES"]
     if not coordinator_address and not slurm and not tpu_pod:
         return
     # CPU devices of several processes talk through gloo collectives; the option only
     # concerns CPU devices, and asking which backend is in use would start it too early.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    if coordinator_address:
-        jax.distributed.initialize(coordinator_address, num_processes, process_id)
-    else:
-        jax.distributed.initialize()  # SLURM / TPU pod: detected by JAX
+    how = (
+        f"--coordinator_address={coordinator_address!r}, --num_processes={num_processes}, "
+        f"--process_id={process_id}"
+        if coordinator_address
+        else ("the SLURM step's tasks" if slurm else "the TPU pod's hosts")
+    )
+    try:
+        if coordinator_address:
+            jax.distributed.initialize(coordinator_address, num_processes, process_id)
+        else:
+            jax.distributed.initialize()  # SLURM / TPU pod: detected by JAX
+    except (ValueError, RuntimeError) as e:
+        text = " ".join(str(e).split())[:300].rstrip(".")
+        raise UserError(
+            f"the processes of a multi-host run could not join ({how}): {text}. Check the "
+            "coordinator's address and port, the number of processes and each process's id "
+            "(0 .. n-1), and that every process was started."
+        ) from None
     logging.info(
         "process %d of %d; %d local and %d global devices",
         jax.process_index(),
@@ -44,6 +60,27 @@ def initialize(coordinator_address: str = "", num_processes: int = 0, process_id
         jax.local_device_count(),
         jax.device_count(),
     )
+
+
+def _env_int(env, name: str, default: int) -> int:
+    try:
+        return int(env.get(name, default))
+    except ValueError:
+        raise UserError(f"{name}={env[name]!r}; expected a whole number.") from None
+
+
+# What srun sets in each task of a job step (and JAX's SLURM detection reads). A batch script
+# of a job with several tasks (sbatch -n 4, salloc -n 2) that starts one process has
+# SLURM_NTASKS > 1 too, but no step of several tasks: that process trains alone.
+_SLURM_STEP = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_PROCID", "SLURM_LOCALID")
+
+
+def _slurm_step_of_several_tasks(env) -> bool:
+    try:
+        tasks = int(env.get("SLURM_STEP_NUM_TASKS", "1"))
+    except ValueError:
+        return False
+    return tasks > 1 and all(v in env for v in _SLURM_STEP)
 
 
 def is_writer() -> bool:
