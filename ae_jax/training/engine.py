@@ -295,17 +295,22 @@ def _over_models(fn: Callable, k: int, in_axes: tuple) -> Callable:
 def pad_batches(x: np.ndarray, batch_size: int, multiple: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(n, D) -> (nb, B, D) zero-padded rows and (nb, B) masks, for `Engine.evaluate`.
 
-    B is at most `batch_size` (or n) rounded up to a multiple of `multiple` (the number
-    of devices a data-parallel batch is split over).
+    Batch b holds rows b*R .. b*R + R - 1, R = `batch_size` (or n), whatever `multiple` (the
+    number of devices a data-parallel batch is split over): each batch is padded with masked
+    rows up to B, R rounded up to a multiple of it. So the batches, and what depends on them
+    (a VAE's per-batch draws, the batch-statistic terms), are the same on any device count.
     """
-    n = x.shape[0]
-    batch_size = -(-max(min(batch_size, n), 1) // multiple) * multiple
-    nb = -(-n // batch_size)
-    xp = np.zeros((nb * batch_size, x.shape[1]), np.float32)
-    xp[:n] = x
-    mask = np.zeros(nb * batch_size, np.float32)
-    mask[:n] = 1.0
-    return xp.reshape(nb, batch_size, -1), mask.reshape(nb, batch_size)
+    n, d = x.shape
+    rows = max(min(batch_size, n), 1)
+    width = -(-rows // multiple) * multiple
+    nb = -(-n // rows)
+    xp = np.zeros((nb, width, d), np.float32)
+    mask = np.zeros((nb, width), np.float32)
+    for b in range(nb):
+        part = x[b * rows : (b + 1) * rows]
+        xp[b, : len(part)] = part
+        mask[b, : len(part)] = 1.0
+    return xp, mask
 
 
 def count_params(params) -> int:
