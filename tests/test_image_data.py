@@ -395,13 +395,29 @@ def test_tfds_set_not_prepared(tmp_path):
         load(name="tfds:mnist", dir=str(tmp_path))
 
 
-def test_channels_first_square_images_are_refused_and_channels_last_kept(tmp_path, caplog):
-    """(N, 3, 8, 8) is PyTorch's layout of 8x8 colour images, refused with the fix; arrays whose
-    first axes are small but not followed by a square (patches, signals) are channels last."""
+def test_channels_first_images_are_refused_and_channels_last_kept(tmp_path, caplog):
+    """(N, 3, 8, 8) and (N, 3, 8, 12) are PyTorch's layout of colour images, refused with the
+    fix, from a file and from a Keras-layout archive of an image set alike (data.dir trained
+    (N, 1, 28, 28) as 1 x 28 pixels of 28 channels); arrays whose second and third axes are
+    small (patches, signals) are channels last. A cut-off archive is a UserError."""
     rng = np.random.default_rng(0)
-    np.save(tmp_path / "chw.npy", rng.integers(0, 256, (20, 3, 8, 8), dtype=np.uint8))
-    with pytest.raises(UserError, match=r"np.moveaxis\(x, 1, -1\)"):
-        load(path=str(tmp_path / "chw.npy"))
+    for shape in ((20, 3, 8, 8), (20, 3, 8, 12), (20, 1, 28, 28)):
+        np.save(tmp_path / "chw.npy", rng.integers(0, 256, shape, dtype=np.uint8))
+        with pytest.raises(UserError, match=r"channels first .*np.moveaxis\(x, 1, -1\)"):
+            load(path=str(tmp_path / "chw.npy"))
+    x, xt = pixels(N_TRAIN, (28, 28))[:, None], pixels(N_TEST, (28, 28))[:, None]
+    keras = dict(x_train=x, y_train=np.arange(N_TRAIN) % 10, y_test=np.arange(N_TEST) % 10)
+    np.savez(tmp_path / "mnist.npz", x_test=xt, **keras)
+    with pytest.raises(UserError, match=r"array 'x_train' has shape \(\d+, 1, 28, 28\): images"):
+        load(name="mnist", dir=str(tmp_path))
+    # grey images with or without their one channel axis are one shape
+    np.savez(tmp_path / "mnist.npz", x_test=xt[:, 0, :, :, None], **{**keras, "x_train": x[:, 0]})
+    assert load(name="mnist", dir=str(tmp_path)).image_shape == (28, 28)
+    data = (tmp_path / "mnist.npz").read_bytes()
+    (tmp_path / "mnist.npz").write_bytes(data[: len(data) // 2])
+    for how in (dict(name="mnist", dir=str(tmp_path)), dict(path=str(tmp_path / "mnist.npz"))):
+        with pytest.raises(UserError, match=r"cannot be read as a NumPy .npz"):
+            load(**how)
     caplog.set_level("WARNING")
     for shape in ((20, 3, 3, 13), (20, 4, 4, 8), (20, 1, 128, 2)):
         np.save(tmp_path / "hwc.npy", rng.integers(0, 256, shape, dtype=np.uint8))

@@ -20,6 +20,7 @@ import math
 import os
 import pickle
 import struct
+import zipfile
 import zlib
 
 import numpy as np
@@ -101,6 +102,21 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, size, header).reshape(dims)
 
 
+def check_channels_last(shape: tuple, what: str) -> None:
+    """Refuses images stored channels first (N, C, H, W), as PyTorch keeps them: read channels
+    last, (N, 3, 32, 32) would be 3 x 32 pixels of 32 channels and train as nonsense. A 4-D
+    array whose axis 1 could be channels (1, 3 or 4) and whose last two axes are both more
+    than 4 (an image's height and width; (N, 3, 3, 13), 3 x 3 patches of 13 bands, is kept)."""
+    if len(shape) == 4 and shape[1] in (1, 3, 4) and shape[2] > 4 and shape[3] > 4:
+        raise UserError(
+            f"{what} has shape {tuple(shape)}: images with their channels first (N, C, H, W), "
+            f"as PyTorch stores them? expected channels last (N, H, W, C); as read here it "
+            f"would be {shape[1]} x {shape[2]} pixels of {shape[3]} channels: save "
+            "np.moveaxis(x, 1, -1) instead (if it is H x W x C, save it flattened to (N, "
+            "H*W*C) and set data.image_shape)"
+        )
+
+
 def _pairs(x: np.ndarray, y: np.ndarray, where: str) -> None:
     if y.shape != (x.shape[0],):
         raise UserError(
@@ -140,7 +156,7 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
             arrays = {k: z[k] for k in _NPZ_KEYS}
     except UserError:  # a ValueError too: readable, but not the Keras layout
         raise
-    except (ValueError, OSError, EOFError, zlib.error) as e:
+    except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as e:
         raise UserError(
             f"{path!r} cannot be read as a NumPy .npz archive ({e}); expected "
             f"arrays {list(_NPZ_KEYS)}"
@@ -152,6 +168,7 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
                 f"{path!r} array 'x_{split}' has dtype {x.dtype} and shape {x.shape}; "
                 "expected uint8 pixels 0..255 of shape (N, H, W) or (N, H, W, C)"
             )
+        check_channels_last(x.shape, f"{path!r} array 'x_{split}'")
         _pairs(x, y, f"{path!r} arrays 'x_{split}' and 'y_{split}'")
         arrays[f"y_{split}"] = y
     return arrays

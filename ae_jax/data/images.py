@@ -129,13 +129,13 @@ def load_image_dataset(
     else:
         arrays, source = image_files.read_files(name, directory)
     x_train, x_test = arrays["x_train"][: limit or None], arrays["x_test"]
-    shape = x_train.shape[1:]
-    if shape != x_test.shape[1:]:
+    grey = lambda s: s[:2] if len(s) == 3 and s[2] == 1 else s  # noqa: E731 - (H, W, 1): (H, W)
+    shape = grey(x_train.shape[1:])
+    if shape != grey(x_test.shape[1:]):
         raise UserError(
-            f"{source}: training images have shape {shape} but test images "
+            f"{source}: training images have shape {x_train.shape[1:]} but test images "
             f"{x_test.shape[1:]}; expected one image shape"
         )
-    shape = shape[:2] if len(shape) == 3 and shape[2] == 1 else shape  # grey (H, W, 1) -> (H, W)
     n_features, channels = math.prod(shape), shape[2] if len(shape) == 3 else 1
     x_train, x_test = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
     offset, scale = pixel_scaling(x_train, n_features, channels, scaling)

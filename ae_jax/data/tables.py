@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,6 +22,7 @@ import numpy as np
 from ae_jax.data import cells
 from ae_jax.data.cells import quote_names
 from ae_jax.data.csv_reader import TextFile, read_delimited, read_parquet
+from ae_jax.data.image_files import check_channels_last
 from ae_jax.errors import UserError
 
 BUNDLED = ("digits", "breast_cancer")
@@ -184,7 +187,7 @@ def _read_arrays(
     try:
         # No pickles: loading a data file must not be able to run code.
         loaded = np.load(full, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise UserError(
             f"{shown} cannot be read as a NumPy {ext} file ({e}); expected a numeric array"
         ) from None
@@ -222,6 +225,11 @@ def _read_arrays(
                 raise UserError(
                     f"{shown} holds object arrays ({e}); expected numeric arrays"
                 ) from None
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # cut off
+                raise UserError(
+                    f"{shown} cannot be read as a NumPy {ext} file ({type(e).__name__}: {e}); "
+                    "expected a whole .npz archive (was it cut off while copying?)"
+                ) from None
     what = f"{shown} array {key!r}" if key else shown
     if x.dtype.kind not in "biuf":
         raise UserError(
@@ -232,14 +240,7 @@ def _read_arrays(
             f"{what} has shape {x.shape}; expected (N, D) features or (N, H, W) / "
             "(N, H, W, C) images with N >= 1 rows"
         )
-    if x.ndim == 4 and x.shape[1] in (1, 3, 4) and x.shape[2] == x.shape[3] > 4:
-        raise UserError(
-            f"{what} has shape {x.shape}: square images with their channels first (N, C, H, "
-            f"W), as PyTorch stores them? expected channels last (N, H, W, C), as read here it "
-            f"would be {x.shape[1]} x {x.shape[2]} pixels of {x.shape[3]} channels: save "
-            "np.moveaxis(x, 1, -1) instead (if it is H x W x C, save it flattened to (N, "
-            "H*W*C) and set data.image_shape)"
-        )
+    check_channels_last(x.shape, what)
     n = x.shape[0]
     image_shape = tuple(int(s) for s in x.shape[1:]) if x.ndim > 2 else None
     x = x.reshape(n, -1)
