@@ -211,6 +211,38 @@ def test_a_non_finite_update_from_finite_gradients_is_divergence_too():
     jax.tree.map(np.testing.assert_array_equal, state.params, before)
 
 
+def _dot_generals(jaxpr):
+    """Every dot_general in a jaxpr, inside nested calls, scans and conditions too."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            yield eqn
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, list | tuple) else [value]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    yield from _dot_generals(inner)
+
+
+def test_losses_and_metrics_sum_rows_in_full_float32_precision():
+    """Every loss term and metric is a weighted sum over rows (weights (B,) @ values (B,) or
+    (B, L)). On a TPU (bfloat16 passes) or a recent GPU (TF32) a float32 matmul at default
+    precision keeps ~3-4 significant digits: each such sum in a step and in an evaluation asks
+    for the highest (the model's layers keep the default)."""
+    c = _config(**{"model.name": "vae", "loss.tc_weight": 1.0, "loss.free_bits": 0.1})
+    e, hyper, state = _single(c)
+    x, mask = jnp.ones((40, 5)), jnp.ones(40)
+    for fn, args in (
+        (e.train_step, (state, hyper, x, mask)),
+        (e.eval_step, (state.params, hyper, x, mask)),
+    ):
+        sums = [
+            q for q in _dot_generals(jax.make_jaxpr(fn)(*args).jaxpr) if q.invars[0].aval.ndim == 1
+        ]
+        assert len(sums) >= 5  # recon, l1, kl, loss, tc/mi/dim_kl, ...
+        for q in sums:
+            assert q.params["precision"] == (jax.lax.Precision.HIGHEST,) * 2, q
+
+
 # ---- dynamic binarisation: a fresh draw each step, at the right frequency ----
 
 

@@ -24,7 +24,7 @@ import optax
 
 from ae_jax import models
 from ae_jax.data import images
-from ae_jax.training import objective, optim
+from ae_jax.training import losses, objective, optim
 
 # Independent random streams, all derived from the run's seed.
 _INIT, _TRAIN, _EVAL, _BINARIZE = 0, 1, 2, 3
@@ -172,7 +172,7 @@ class Engine:
         recon = cast(jax.Array, self.model.apply({"params": params}, x, method=_reconstruct))
         recon = recon.astype(jnp.float32)
         w = mask / jnp.maximum(jnp.sum(mask), 1.0)
-        mse = w @ jnp.mean(jnp.square(recon - x), axis=-1)
+        mse = losses.weighted(w, jnp.mean(jnp.square(recon - x), axis=-1))
         return {"loss": loss, **terms, "mse": mse}
 
     def evaluate(self, params, hyper, x_batches, masks) -> dict:

@@ -24,6 +24,14 @@ from ae_jax.models import heads as heads_lib
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+def weighted(w: jax.Array, v: jax.Array) -> jax.Array:
+    """The rows' weighted sum w @ v (w: (B,) weights, v: (B,) or (B, L)), in full float32 on
+    every backend: a TPU multiplies float32 matrices in bfloat16 passes by default and a recent
+    GPU in TF32, ~3 and ~4 significant digits, and a loss or metric must keep all of float32's
+    (a CPU ignores the setting: the same bits as w @ v there)."""
+    return jnp.matmul(w, v, precision=jax.lax.Precision.HIGHEST)
+
+
 def squared_error(x_hat: jax.Array, x: jax.Array) -> jax.Array:
     """Sum over features of (x_hat - x)**2. Shapes (..., D) -> (...)."""
     return jnp.sum(jnp.square(x_hat - x), axis=-1)

@@ -149,25 +149,25 @@ def make_loss_fn(
             out = {k: v.astype(jnp.float32) for k, v in out.items()}  # losses in float32
             recon = reconstruction(recon_kind, out, x, obs_std, model.heads)
         l1 = losses.l1(out["code"])
-        out_terms = {"recon": w @ recon, "l1": w @ l1}
+        out_terms = {"recon": losses.weighted(w, recon), "l1": losses.weighted(w, l1)}
         if not is_vae:
             kl = jnp.zeros_like(recon)
-            loss = w @ (recon + hyper["l1_weight"] * l1 + hyper["beta"] * kl)
+            loss = losses.weighted(w, recon + hyper["l1_weight"] * l1 + hyper["beta"] * kl)
         elif iw_k > 1:
             kl = losses.kl_normal(out["mean"], out["logvar"])
-            loss = w @ (-bound + hyper["l1_weight"] * l1)
-            out_terms["iw_bound"] = w @ bound
+            loss = losses.weighted(w, -bound + hyper["l1_weight"] * l1)
+            out_terms["iw_bound"] = losses.weighted(w, bound)
         else:
             kl = losses.kl_normal(out["mean"], out["logvar"])
             beta = _kl_weight(hyper, step, terms, steps_per_epoch)
-            loss = w @ (recon + hyper["l1_weight"] * l1 + beta * kl)
+            loss = losses.weighted(w, recon + hyper["l1_weight"] * l1 + beta * kl)
             if "free_bits" in terms:  # the KL term clamped per dimension; fb = 0: unchanged
                 fb = hyper["free_bits"]
-                clamped = w @ (recon + hyper["l1_weight"] * l1) + beta * vae_terms.free_bits_kl(
-                    out["mean"], out["logvar"], w, fb
-                )
+                clamped = losses.weighted(
+                    w, recon + hyper["l1_weight"] * l1
+                ) + beta * vae_terms.free_bits_kl(out["mean"], out["logvar"], w, fb)
                 loss = jnp.where(fb > 0, clamped, loss)
-        out_terms["kl"] = w @ kl
+        out_terms["kl"] = losses.weighted(w, kl)
         if is_vae and "warmup" in terms:
             out_terms["kl_weight"] = beta
         if sparsity:

@@ -47,7 +47,7 @@ def free_bits_kl(
     `w` (B,) are the rows' weights (mask / number of real rows). A dimension whose batch KL is
     under the threshold contributes a constant, so it gets no gradient from the KL term.
     """
-    per_dim = w @ kl_per_dim(mean, logvar)  # (L,)
+    per_dim = losses.weighted(w, kl_per_dim(mean, logvar))  # (L,)
     return jnp.sum(jnp.maximum(per_dim, free_bits))
 
 
@@ -113,9 +113,9 @@ def kl_decomposition(
     log_pz = losses.gaussian_log_prob(z, jnp.zeros_like(z), jnp.zeros_like(z))
     w = mask / jnp.maximum(m, 1.0)
     return {
-        "tc": w @ (log_qz - log_qz_dims),
-        "mi": w @ (log_qz_x - log_qz),
-        "dim_kl": w @ (log_qz_dims - log_pz),
+        "tc": losses.weighted(w, log_qz - log_qz_dims),
+        "mi": losses.weighted(w, log_qz_x - log_qz),
+        "dim_kl": losses.weighted(w, log_qz_dims - log_pz),
     }
 
 
