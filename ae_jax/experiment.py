@@ -61,9 +61,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[
 
 def _check_fits(configs: list, ds) -> None:
     c = configs[0]
-    if c.train.parallel in ("data", "models"):  # an explicit layout that cannot work: refused
-        n, batch = jax.device_count(), min(int(c.train.batch_size), ds.train.shape[0])
-        placement.choose_mode(c.train.parallel, len(configs), batch, 0, n, c.train.batch_size)
+    # The layout training will use (an explicit one that cannot work is refused here): memory
+    # is per device.
+    n, batch = jax.device_count(), min(int(c.train.batch_size), ds.train.shape[0])
+    mode = placement.choose_mode(
+        c.train.parallel, len(configs), batch, 0, n, c.train.batch_size, warn=False
+    )
     resources.check_fits(
         c,
         model_from_config(c, ds.num_features, ds.image_shape, ds.preprocessor.layout()),
@@ -72,6 +75,8 @@ def _check_fits(configs: list, ds) -> None:
         ds.val.shape[0],
         len(configs),
         ds.image_shape,
+        mode,
+        n,
     )
 
 

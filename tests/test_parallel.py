@@ -6,12 +6,14 @@ import jax
 import numpy as np
 import pytest
 
-from ae_jax import experiment
+from ae_jax import data as data_lib
+from ae_jax import experiment, models
 from ae_jax.configs import seed_deep, seed_vae
 from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import engine as engine_lib
 from ae_jax.training import placement as parallel
+from ae_jax.training import resources
 from ae_jax.training.checkpoint import Checkpointer
 
 
@@ -121,3 +123,28 @@ def test_an_explicit_layout_that_cannot_work_is_refused_before_any_directory(tmp
     with pytest.raises(UserError, match=r"train.parallel='models' needs .* \(3\)"):
         experiment.train_and_evaluate(c, str(tmp_path / "k3"))
     assert list(tmp_path.iterdir()) == []  # no workdir, lock or figures/ left behind
+
+
+def test_memory_is_checked_per_device_of_the_layout(monkeypatch):
+    """K models split over 4 devices need a quarter of the parameters, optimizer state and
+    activations on each; data parallel a quarter of the activations; the data is on every
+    device. (The check compared all K models with one device's memory: refused 4x early.)"""
+    c = _config("models")
+    ds = data_lib.load_dataset(c.data)
+    model = models.model_from_config(c, ds.num_features, ds.image_shape)
+    args = (c, model, ds.num_features, ds.train.shape[0], ds.val.shape[0], 8, ds.image_shape)
+    one = resources.estimate(*args)
+    split = resources.estimate(*args, "models", 4)
+    rows = resources.estimate(*args, "data", 4)
+    for part in ("parameters and gradients", "optimizer state"):
+        assert split[part] * 4 == one[part] and rows[part] == one[part]
+    act = "activations of one batch"
+    assert split[act] * 4 == one[act] and rows[act] * 4 == one[act]
+    assert split["data on the device"] == rows["data on the device"] == one["data on the device"]
+    # A device that holds a quarter of the group, and a little more: refused on one device only.
+    monkeypatch.setattr(
+        resources, "available_bytes", lambda: (int(split["total"] / 0.85), "a small device")
+    )
+    resources.check_fits(*args, "models", 4)
+    with pytest.raises(UserError, match=r"8 model\(s\) of this config need about .* small"):
+        resources.check_fits(*args)

@@ -27,11 +27,17 @@ MODES = ("auto", "none", "data", "models")
 
 
 def choose_mode(
-    setting: str, k: int, batch_size: int, eval_batch: int, n_dev: int, configured: int = 0
+    setting: str,
+    k: int,
+    batch_size: int,
+    eval_batch: int,
+    n_dev: int,
+    configured: int = 0,
+    warn: bool = True,
 ) -> str:
     """The layout to use; explicit settings that cannot work are a UserError. `batch_size` is
     the batch trained with; `configured`, train.batch_size when larger (cut to the training
-    split's rows)."""
+    split's rows); `warn`: say when 'auto' falls back to one device."""
     batch = (
         f"{batch_size}"
         if configured in (0, batch_size)
@@ -59,13 +65,14 @@ def choose_mode(
         return "models"
     if data_ok:
         return "data"
-    logging.warning(
-        "train.parallel='auto': %d model(s) and batch %s do not divide over %d "
-        "devices; training on one device.",
-        k,
-        batch,
-        n_dev,
-    )
+    if warn:
+        logging.warning(
+            "train.parallel='auto': %d model(s) and batch %s do not divide over %d "
+            "devices; training on one device.",
+            k,
+            batch,
+            n_dev,
+        )
     return "none"
 
 

@@ -41,9 +41,19 @@ def _activation_width(config, params_shapes, num_features: int, image_shape) -> 
 
 
 def estimate(
-    config, model, num_features: int, n_train: int, n_val: int, k: int, image_shape=None
+    config,
+    model,
+    num_features: int,
+    n_train: int,
+    n_val: int,
+    k: int,
+    image_shape=None,
+    mode: str = "none",
+    n_dev: int = 1,
 ) -> dict[str, int]:
-    """Bytes by part: params+grads, optimizer state, activations, data; and their total."""
+    """Bytes by part on one device: params+grads, optimizer state, activations, data; and their
+    total. `mode` (placement's layout) over `n_dev` devices: 'models' puts k / n_dev models on
+    each, 'data' a batch's share of the rows; the data is on every device either way."""
     dummy = jax.ShapeDtypeStruct((1, num_features), jnp.float32)
     key = jax.ShapeDtypeStruct((2,), jnp.uint32)
     params = jax.eval_shape(lambda x, r: model.init(r, x, r)["params"], dummy, key)
@@ -53,11 +63,13 @@ def estimate(
     width = _activation_width(config, params, num_features, image_shape)
     batch = min(int(config.train.batch_size), n_train)
     eval_batch = min(int(config.train.eval_batch_size), n_val)
+    split = n_dev if mode in ("models", "data") else 1  # activations: per model or per row
+    models = k // n_dev if mode == "models" else k
     parts = {
-        "parameters and gradients": 2 * _size(params) * k * _FLOAT,
-        "optimizer state": _size(opt_state) * k * _FLOAT,
+        "parameters and gradients": 2 * _size(params) * models * _FLOAT,
+        "optimizer state": _size(opt_state) * models * _FLOAT,
         # forward values and their gradients, twice over for the loss's intermediates
-        "activations of one batch": 4 * width * max(batch, eval_batch) * k * _FLOAT,
+        "activations of one batch": -(-4 * width * max(batch, eval_batch) * k * _FLOAT // split),
         "data on the device": (n_train + n_val) * num_features * _FLOAT,
     }
     parts["total"] = sum(parts.values())
@@ -65,8 +77,9 @@ def estimate(
 
 
 def available_bytes() -> tuple[int, str]:
-    """Memory the first device can use, and what it is."""
-    device = jax.devices()[0]
+    """Memory the first device of this process can use, and what it is (in a multi-host run
+    `jax.devices()[0]` is another host's, whose memory statistics this process cannot read)."""
+    device = jax.local_devices()[0]
     if device.platform != "cpu":
         stats = device.memory_stats() or {}
         if stats.get("bytes_limit"):
@@ -86,10 +99,19 @@ def _gib(n: float) -> str:
 
 
 def check_fits(
-    config, model, num_features: int, n_train: int, n_val: int, k: int, image_shape=None
+    config,
+    model,
+    num_features: int,
+    n_train: int,
+    n_val: int,
+    k: int,
+    image_shape=None,
+    mode: str = "none",
+    n_dev: int = 1,
 ) -> dict[str, int]:
-    """Raises UserError when the group cannot fit in memory; returns the estimate."""
-    parts = estimate(config, model, num_features, n_train, n_val, k, image_shape)
+    """Raises UserError when the group cannot fit in one device's memory (under `mode` over
+    `n_dev` devices: `estimate`); returns the estimate."""
+    parts = estimate(config, model, num_features, n_train, n_val, k, image_shape, mode, n_dev)
     have, what = available_bytes()
     if parts["total"] > _HEADROOM * have:
         shown = ", ".join(f"{name} {_gib(b)}" for name, b in parts.items() if name != "total")
@@ -102,9 +124,10 @@ def check_fits(
             "train.num_models",
             "data on the device": "data.limit",
         }[biggest]
+        where = f" per device ({mode} over {n_dev} devices)" if mode != "none" else ""
         raise UserError(
-            f"{k} model(s) of this config need about {_gib(parts['total'])} ({shown}), more "
-            f"than the {_gib(have)} of {what}; reduce {change}. (Sweeps split large groups "
-            "with --max_models.)"
+            f"{k} model(s) of this config need about {_gib(parts['total'])}{where} ({shown}), "
+            f"more than the {_gib(have)} of {what}; reduce {change}. (Sweeps split large "
+            "groups with --max_models.)"
         )
     return parts
