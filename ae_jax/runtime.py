@@ -141,7 +141,12 @@ def enable_compilation_cache(enabled: bool = True) -> str:
     # Config options are dynamic attributes; jax's own annotations do not list them.
     if jax.config.jax_compilation_cache_dir != path:  # type: ignore[attr-defined]
         jax.config.update("jax_compilation_cache_dir", path)
-    # Cache every program, however quick to compile: a run's are small but many.
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    # Cache every program, however quick to compile: a run's are small but many (unless the
+    # user's environment sets JAX's own thresholds, which then hold).
+    for option, value in (
+        ("jax_persistent_cache_min_compile_time_secs", 0.0),
+        ("jax_persistent_cache_min_entry_size_bytes", 0),
+    ):
+        if option.upper() not in os.environ:
+            jax.config.update(option, value)
     return path

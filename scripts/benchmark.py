@@ -8,7 +8,8 @@ r"""Benchmark: what users wait for, the project against Keras 3 (JAX backend) an
 prints the machine, then one markdown table per section (the report goes to stdout, progress
 to stderr; `--out` writes the report to a file as well, rewritten after every section so a
 stopped run leaves the sections it finished). Sections (`--only=throughput,single,sweep,gap,
-compute,many`; default all but `many`, which runs when --many_models is given):
+compute,many`, run in the order given; default all but `many`, which runs when
+--many_models is given):
 
 1. throughput: per-epoch training rows/s of the seed's sparse, deep and VAE models at batch
    1000 and 64, in process: the engine's loop, a plain Flax loop, Keras `fit`. Pass: engine
@@ -159,7 +160,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if "many" in only and not args.many_models:
         p.error("--only=many needs --many_models=K1,K2,...")
     default = [s for s in SECTIONS if s != "many" or args.many_models]
-    args.sections = [s for s in SECTIONS if s in only] if only else default
+    args.sections = list(dict.fromkeys(only)) if only else default  # in the order given
     if args.repeats is None:
         args.repeats = 3 if args.quick else 5
     if args.repeats < 3:

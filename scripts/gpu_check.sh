@@ -1,36 +1,87 @@
 #!/usr/bin/env bash
-# GPU check: on a machine with a GPU (or TPU), in under 5 minutes, record what the
-# accelerator gives: the devices JAX sees, the device tests, and the benchmark including
-# many models at once with K = 1, 64 and 1024. Everything lands in one folder.
+# GPU check: on a machine with a GPU (or TPU), in about 8 minutes, record what the accelerator
+# gives: the devices JAX sees, the device tests and the benchmark (K = 1, 64 and 1024 models
+# at once first, then per-epoch throughput and the compute-bound MLP). Everything lands in one
+# folder; each step's outcome (exit status, pytest's summary) is written even when it fails.
 #
 #   bash scripts/gpu_check.sh [OUT_DIR]        # default: $OUT or ./gpu_check_results
 #
-# Expects JAX with CUDA (pip install -e ".[cuda]") and the project installed; the
-# benchmark's Keras column is skipped when keras is absent.
+# Runs the repository in place (PYTHONPATH, no install) with $PYTHON (default python3), which
+# must hold JAX with its accelerator plugin. Packages that interpreter lacks are installed
+# offline from .gpu_wheels/ when that folder exists: on a machine with a network, for the
+# accelerator machine's Python (3.12 here),
+#   pip download --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
+#     -d .gpu_wheels ml-collections tensorboardX google-crc32c isal
+# (all four ship such wheels; pip download fetches their dependencies too). With
+# GPU_CHECK_ALLOW_CPU=1 it runs on a CPU-only JAX as a dry run; otherwise it stops, after
+# recording the devices, when JAX sees no accelerator.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-gpu_check_results}}"
 mkdir -p "$out"
 log="$out/gpu_check.md"
+py="${PYTHON:-python3}"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+# Each process takes what it needs instead of 75% of the GPU up front: the tests start several.
+export XLA_PYTHON_CLIENT_PREALLOCATE=false
+# The CPU suite's conftest pins JAX to the CPU unless told the tests are for the accelerator.
+export AE_JAX_TEST_ON_ACCELERATOR=1
+need="ml_collections tensorboardX google_crc32c isal absl flax optax orbax.checkpoint sklearn
+matplotlib pyarrow pytest"
+missing() { "$py" -c "import importlib.util as u, sys
+print(' '.join(m for m in sys.argv[1:] if u.find_spec(m.split('.')[0]) is None))" $need; }
+
 {
-  echo "# gpu_check $(date -u +%FT%TZ)"
+  echo "# gpu_check $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null)"
   echo '```'
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | head -5
-  python -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, \
-'optax', optax.__version__); print('devices', jax.devices())"
+  if [ -n "$(missing)" ] && [ -d .gpu_wheels ]; then
+    echo "installing from .gpu_wheels: $(missing)"
+    "$py" -m pip install -q --no-index --find-links .gpu_wheels \
+      ml-collections tensorboardX google-crc32c isal 2>&1 | tail -3
+  fi
+  echo "missing packages: $(missing)"
+  timeout 120 "$py" -c "import jax, flax, optax, sys
+print('python', sys.version.split()[0], 'jax', jax.__version__, 'flax', flax.__version__,
+      'optax', optax.__version__)
+print('backend', jax.default_backend(), 'devices', jax.devices())"
   echo '```'
 } > "$log" 2>&1
+cat "$log"
+if [ -n "$(missing)" ]; then
+  echo "stopped: packages missing (see above); prepare .gpu_wheels as this script's header says" \
+    | tee -a "$log"
+  exit 2
+fi
+backend=$(timeout 120 "$py" -c "import jax; print(jax.default_backend())" 2>/dev/null)
+if [ "$backend" = "cpu" ] && [ "${GPU_CHECK_ALLOW_CPU:-0}" != "1" ]; then
+  echo "stopped: JAX sees no accelerator (backend cpu); nothing below would measure one" \
+    | tee -a "$log"
+  exit 3
+fi
 
-# Device tests: the engine, K models at once and the end-to-end runs, on the accelerator.
-echo "## tests" >> "$log"
-timeout 150 python -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_multi.py \
-  tests/test_models.py tests/test_losses.py 2>&1 | tail -n 15 >> "$log"
+# Device tests, one process (-p no:xdist), not the CPU suite's two workers: the engine, K
+# models at once, the models and losses, the native convolutions (the one code path that
+# differs off CPU), end-to-end training and bit-for-bit resume. (test_parallel and
+# test_multihost need 4 CPU devices: they are the CPU suite's.)
+echo "## tests (backend $backend)" >> "$log"
+timeout 200 "$py" -m pytest -p no:cacheprovider -p no:xdist -o addopts="" -q -rfE \
+  tests/test_engine.py tests/test_multi.py tests/test_models.py tests/test_losses.py \
+  tests/test_conv.py tests/test_train.py tests/test_resume.py > "$out/tests.log" 2>&1
+status=$?
+{
+  echo '```'
+  grep -E "^(FAILED|ERROR)|passed|failed|error" "$out/tests.log" | tail -n 25
+  echo "pytest exit $status$([ $status = 124 ] && echo ' (stopped at 200 s)') (full output: tests.log)"
+  echo '```'
+} >> "$log"
 
-# Benchmark: throughput vs the plain loop (and Keras if present), K = 1/64/1024 together,
-# the compute-bound MLP against the measured matmul peak.
+# Benchmark: K = 1/64/1024 together first (the headline), then throughput against the plain
+# loop (and Keras if present) and the compute-bound MLP against the measured matmul peak.
 echo "## benchmark" >> "$log"
-timeout 240 python scripts/benchmark.py --quick --only=throughput,compute,many --many_models=1,64,1024 \
-  --out="$out/benchmark.md" > "$out/benchmark.log" 2>&1
-echo "exit $? (full output: benchmark.md, benchmark.log)" >> "$log"
+timeout 240 "$py" scripts/benchmark.py --quick --only=many,throughput,compute \
+  --many_models=1,64,1024 --out="$out/benchmark.md" > "$out/benchmark.log" 2>&1
+status=$?
+echo "benchmark exit $status$([ $status = 124 ] && echo ' (stopped at 240 s)') (full output: benchmark.md, benchmark.log)" >> "$log"
 cat "$out/benchmark.md" >> "$log" 2>/dev/null
 echo "wrote $log"

@@ -4,8 +4,12 @@ import csv
 import os
 import tempfile
 
-# Several CPU devices for the sharding tests; must be set before JAX starts.
+# Several CPU devices for the sharding tests; must be set before JAX starts. The suite runs on
+# the CPU even where an accelerator is (its layouts assume the 4 CPU devices, its tolerances
+# CPU arithmetic); scripts/gpu_check.sh runs the device tests on the accelerator.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+if os.environ.get("AE_JAX_TEST_ON_ACCELERATOR") != "1":
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Many tests (and the launcher subprocesses they start, which inherit these variables)
 # compile the same programs: share executables through JAX's persistent cache, keyed by
 # the program's hash, so results are unchanged and only compile time is saved.

@@ -46,7 +46,9 @@ def define_flags() -> None:
     flags.DEFINE_enum("launcher", "local", ["local", "ray"], "Where runs execute.")
     flags.DEFINE_string("ray_address", "", "Ray cluster address ('' = start a local Ray).")
     flags.DEFINE_float("ray_cpus", 1.0, "CPUs per Ray task (one task = one group of runs).")
-    flags.DEFINE_float("ray_gpus", 0.0, "GPUs per Ray task.")
+    flags.DEFINE_float(
+        "ray_gpus", 0.0, "GPUs per Ray task (0: Ray hides the GPUs from it; it trains on CPU)."
+    )
     flags.mark_flags_as_required(["config", "workdir"])
 
 
