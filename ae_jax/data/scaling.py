@@ -133,6 +133,13 @@ def first_non_pixel(encoded: np.ndarray, pixel_max: int) -> tuple[int, int] | No
 def check_pixels(encoded: np.ndarray, pixel_max: int, columns: list, table) -> None:
     """New rows of pixel data hold whole intensities 0..pixel_max, as training's did: an image
     already divided (floats in [0, 1]) would silently be divided again."""
+    if pixel_max > 1 and encoded.size and encoded.max() == 1 and np.isin(encoded, (0, 1)).all():
+        raise UserError(
+            f"{table.source}: every pixel is 0 or 1 (binarised images?), but the model was "
+            f"trained on pixel intensities, whole numbers 0..{pixel_max} that it divides by "
+            f"{pixel_max} (these would all be near black); expected such intensities (binary "
+            f"images: multiply them by {pixel_max})"
+        )
     bad = first_non_pixel(encoded, pixel_max)
     if bad is not None:
         r, j = bad

@@ -132,7 +132,9 @@ def evaluation_data(
         delimiter=c.delimiter,
         key_field="data.npz_key" if c.npz_key and not npz_key else "--npz_key",
     )
+    tm.check_image_shape(table.image_shape, f"--data {data_path!r}")
     x, imputed = tm.preprocessor.transform_imputed(table)
+    tm.check_image_units(x, f"--data {data_path!r}")
     if c.binarize == "dynamic":  # as the validation split: one Bernoulli draw of each pixel
         x = np.asarray(images.binarize(x, jax.random.PRNGKey(c.split_seed)))
     if tm.config.loss.recon in group.UNIT_INTERVAL:

@@ -4,6 +4,8 @@ Decodings (reconstructions, prior samples, the latent grid, traversals) are comp
 JAX, so that drawing (`figures.py`) needs nothing but numpy and can run in another process.
 """
 
+import os
+
 import jax
 import numpy as np
 
@@ -73,6 +75,16 @@ def figure_inputs(
     )
     keep |= shape is not None  # an image's pixels are all drawn
     columns = [c for c, k in zip(data.columns, keep, strict=True) if k]
+    image_range, units_of = None, lambda a: a
+    if shape is not None:  # images in the data's units: a scaling such as 'standard' undone
+        units_of = lambda a: np.asarray(a, np.float64) * data.scale + data.offset  # noqa: E731
+        own = units_of(data.x)
+        image_range = (min(0.0, float(own.min())), max(1.0, float(own.max())))
+    rows_name = (
+        "validation rows"
+        if data.source.startswith("validation split")
+        else f"rows of {os.path.basename(data.source)}"
+    )
     out = []
     for i in range(len(configs)):
         m, a = results[i] if results is not None else ({}, {})
@@ -89,12 +101,14 @@ def figure_inputs(
                 epoch=int(epoch),
                 is_vae=is_vae,
                 history=histories[i],
-                x_show=show,
-                recon_show=recon_show[i],
-                samples=None if samples is None else samples[i][:, keep],
+                x_show=units_of(show),
+                recon_show=units_of(recon_show[i]),
+                samples=None if samples is None else units_of(samples[i])[:, keep],
                 codes=a.get("codes"),
                 labels=labels,
-                manifold=None if manifold is None or lo_hi is None else (manifold[i], *lo_hi[i]),
+                manifold=None
+                if manifold is None or lo_hi is None
+                else (units_of(manifold[i]), *lo_hi[i]),
                 mse_per_feature=None if per is None else np.array([per[c] for c in columns]),
                 pca_per_feature=None if pca is None else np.array([pca[c] for c in columns]),
                 traversal=None if traversal is None else traversal[i][:, keep],
@@ -104,6 +118,8 @@ def figure_inputs(
                 bounds_are_ll=bounds_are_ll,
                 kl_weighted=kl_weighted(configs[i]),
                 decoded=DECODED.get(configs[0].loss.recon, "means"),
+                image_range=image_range,
+                rows_name=rows_name,
             )
         )
     return out

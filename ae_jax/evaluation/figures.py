@@ -56,6 +56,10 @@ class FigureInputs:
     bounds_are_ll: bool = True  # whether the VAE's bounds are of log p(x) (bounds.py)
     kl_weighted: bool = False  # whether training weighted its KL (`figure_data.kl_weighted`)
     decoded: str = "means"  # what the decoder's output is (the continuous Bernoulli: its λ)
+    # Images are drawn in the data's own units (the scaling undone), all of a run's over one
+    # range: the evaluated rows' [min(0, lo), max(1, hi)]; reconstructions past it are clipped.
+    image_range: tuple | None = None
+    rows_name: str = "validation rows"  # what x_show are (another file's rows: its name)
 
 
 MAX_BARS = 60  # features in recon_per_feature.png
@@ -144,13 +148,20 @@ def rare_grouped(labels, max_categories: int) -> np.ndarray:
     return np.where(np.isin(labels, keep), labels.astype(str), other)
 
 
-def tile(images: np.ndarray, shape, rows: int, cols: int, gap: int = 1) -> np.ndarray:
+def tile(
+    images: np.ndarray, shape, rows: int, cols: int, gap: int = 1, value_range=None
+) -> np.ndarray:
     """(rows * cols, prod(shape)) images -> one (H', W'[, 3]) mosaic with `gap` white pixels
-    between tiles; values scaled to [0, 1] (clipped outside [min(0, lo), max(1, hi)])."""
+    between tiles; values mapped from `value_range` (lo, hi) to [0, 1] and clipped (None: from
+    [min(0, lo), max(1, hi)] of the images themselves)."""
     h, w = shape[:2]
     c = shape[2] if len(shape) == 3 else 1
     imgs = np.asarray(images, np.float64).reshape(rows, cols, h, w, c)
-    lo, hi = min(0.0, float(np.nanmin(imgs))), max(1.0, float(np.nanmax(imgs)))
+    if value_range is not None:
+        lo, hi = (float(v) for v in value_range)
+    else:
+        lo, hi = min(0.0, float(np.nanmin(imgs))), max(1.0, float(np.nanmax(imgs)))
+    hi = hi if hi > lo else lo + 1.0
     imgs = np.clip((imgs - lo) / (hi - lo), 0.0, 1.0)
     out = np.ones((rows * (h + gap) - gap, cols * (w + gap) - gap, c))
     for r in range(rows):
@@ -225,7 +236,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
         add(
             "latent_manifold.png",
             "mosaic",
-            tile(imgs, shape, GRID, GRID, gap=gap),
+            tile(imgs, shape, GRID, GRID, gap=gap, value_range=f.image_range),
             f"decoded {GRID}x{GRID} grid of codes over {span}",
             (lo[0] - half[0], hi[0] + half[0], lo[1] - half[1], hi[1] + half[1]),
             ("z0", "z1"),
@@ -235,8 +246,8 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
         add(
             "reconstructions.png",
             "mosaic",
-            tile(np.concatenate([f.x_show, f.recon_show]), shape, 2, n),
-            f"validation rows (top), reconstructions (bottom); epoch {f.epoch}",
+            tile(np.concatenate([f.x_show, f.recon_show]), shape, 2, n, value_range=f.image_range),
+            f"{f.rows_name} (top), reconstructions (bottom); epoch {f.epoch}",
         )
     if f.image_shape is None and f.mse_per_feature is not None:
         # At most MAX_BARS bars (a 500-feature table drew an 18,000-pixel-tall chart): the
@@ -285,7 +296,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             add(
                 "samples.png",
                 "mosaic",
-                tile(f.samples, shape, 1, len(f.samples)),
+                tile(f.samples, shape, 1, len(f.samples), value_range=f.image_range),
                 f"samples from the prior (decoded {f.decoded})",
             )
         else:

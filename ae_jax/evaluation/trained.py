@@ -144,7 +144,42 @@ class TrainedModel:
             rows = data_lib.read_table(
                 str(rows), self.config.data.npz_key, delimiter=self.config.data.delimiter
             )
-        return self.preprocessor.transform(rows)
+        shape = getattr(rows, "image_shape", None)
+        if shape is None and isinstance(rows, np.ndarray) and rows.ndim > 2:
+            shape = rows.shape[1:]
+        source = getattr(rows, "source", "the rows")
+        self.check_image_shape(shape, source)
+        x = self.preprocessor.transform(rows)
+        self.check_image_units(x, source)
+        return x
+
+    def check_image_shape(self, shape, source: str) -> None:
+        """Refuses images of another shape than the model's (their pixels would be matched by
+        position: 64 x 48 grey images fed to a 32 x 32 x 3 model)."""
+        grey = lambda s: tuple(s[:2]) if len(s) == 3 and s[2] == 1 else tuple(s)  # noqa: E731
+        if shape is not None and self.image_shape and grey(shape) != grey(self.image_shape):
+            raise UserError(
+                f"{source} holds images of shape {tuple(shape)}; the model was trained on "
+                f"images of shape {self.image_shape}: resize them to that shape first"
+            )
+
+    def check_image_units(self, x: np.ndarray, source: str) -> None:
+        """Refuses images whose values lie far outside what the training images' scaling maps
+        to (0..255 pixels for a model trained on floats in [0, 1]: scaled up to ~255). Pixel
+        intensities (0..255) are checked when read (`scaling.check_pixels`)."""
+        scaling = self.preprocessor.scaling
+        if not self.image_shape or self.preprocessor.pixel_max or scaling == "none" or not x.size:
+            return
+        limit = 10.0 if scaling == "minmax" else 100.0  # [0, 1] / z-scores of the training's
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if hi > limit or lo < -limit:
+            raise UserError(
+                f"{source}: its images reach {lo:.4g} .. {hi:.4g} after the run's "
+                f"data.scaling={scaling!r}, which maps the training images to "
+                f"{'[0, 1]' if scaling == 'minmax' else 'mean 0, sd 1 per channel'}: images in "
+                "other units? (0..255 pixels for a model trained on floats in [0, 1]: divide "
+                "them by 255)"
+            )
 
     def encode(self, rows) -> np.ndarray:
         """Codes of raw rows: the code layer of an AE, the posterior mean of a VAE."""

@@ -1,0 +1,83 @@
+"""New images given to a trained image run: the model's shape and units, or a clear refusal;
+and image figures drawn in the data's own units whatever the scaling (the image probe)."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+import ae_jax
+from ae_jax.configs import seed_simple
+from ae_jax.evaluation import eval_data, figure_data
+from ae_jax.evaluation import figures as figures_lib
+
+
+def _train(tmp_path, name, images, **data):
+    np.save(tmp_path / f"{name}.npy", images)
+    c = seed_simple.get_config()
+    c.data.path = str(tmp_path / f"{name}.npy")
+    for key, value in data.items():
+        c.data[key] = value
+    c.train.epochs, c.train.figures, c.eval.at_end = 1, False, False
+    c.train.tensorboard = False
+    ae_jax.train_and_evaluate(c, str(tmp_path / name))
+    return ae_jax.load(str(tmp_path / name))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    digits = load_digits().images  # (1797, 8, 8), whole numbers 0..16
+    floats = _train(root, "floats", (digits / 16).astype(np.float32))  # [0, 1], minmax
+    pixels = _train(root, "pixels", (digits * 15).astype(np.uint8))  # 0..240 of 0..255
+    return floats, pixels, digits
+
+
+def test_images_of_another_shape_or_in_other_units_are_refused(runs, tmp_path):
+    floats, pixels, digits = runs
+    ok = (digits[:5] / 16).astype(np.float32)
+    assert floats.encode(ok).shape == (5, floats.config.model.latent_dim)
+    assert floats.encode(ok[..., None]).shape == (5, floats.config.model.latent_dim)  # (8, 8, 1)
+    # 4 x 16 images have the 64 pixels of 8 x 8 ones: matched by position, they were encoded.
+    with pytest.raises(
+        ae_jax.UserError, match=r"images of shape \(4, 16\); the model was .*\(8, 8\)"
+    ):
+        floats.encode(ok.reshape(5, 4, 16))
+    # 0..255 pixels given to a model of [0, 1] floats were scaled to up to ~255 and encoded.
+    with pytest.raises(ae_jax.UserError, match=r"reach 0 .. 255 after .*divide them by 255"):
+        floats.encode((digits[:5] * 16).clip(0, 255).astype(np.uint8))
+    np.save(tmp_path / "other.npy", ok.reshape(5, 4, 16))
+    with pytest.raises(ae_jax.UserError, match=r"--data '.*other.npy' holds images of shape"):
+        eval_data.evaluation_data(floats, str(tmp_path / "other.npy"))
+    # Binarised images (0 and 1) given to a model of 0..255 pixels were divided by 255: black.
+    assert pixels.encode((digits[:5] * 15).astype(np.uint8)).shape[0] == 5
+    with pytest.raises(ae_jax.UserError, match=r"every pixel is 0 or 1 \(binarised images\?\)"):
+        pixels.encode((digits[:5] > 8).astype(np.uint8))
+
+
+def test_image_figures_are_drawn_in_the_datas_units_whatever_the_scaling(runs):
+    """Under a scaling that centres the data (data.scaling='standard') the figures drew
+    z-scores stretched together: wrong colours and a grey background. They draw the data's
+    own values over the evaluated rows' range; reconstructions beyond it are clipped."""
+    floats, _, digits = runs
+    data = eval_data.evaluation_data(floats)
+    raw = data.x * data.scale + data.offset  # minmax: the [0, 1] floats themselves
+    mean, std = raw.mean(axis=0), raw.std(axis=0) + 0.1
+    centred = dataclasses.replace(
+        data, x=((raw - mean) / std).astype(np.float32), offset=mean, scale=std
+    )
+    params = jax.tree.map(lambda a: np.asarray(a)[None], floats.params)
+    for d in (data, centred):
+        (f,) = figure_data.figure_inputs(
+            floats.model, params, d, [floats.config], None, [None], floats.epoch
+        )
+        np.testing.assert_allclose(f.x_show, raw[: len(f.x_show)], atol=1e-5)
+        assert f.image_range == pytest.approx((0.0, 1.0), abs=1e-6)
+        assert f.rows_name == "validation rows"
+        (mosaic,) = [
+            x.args[0] for x in figures_lib.plan("/tmp/unused", f) if x.path.endswith("ons.png")
+        ]
+        np.testing.assert_allclose(mosaic[:8, :8], raw[0].reshape(8, 8), atol=1e-5)
+        assert mosaic.min() >= 0 and mosaic.max() <= 1
