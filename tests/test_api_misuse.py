@@ -21,6 +21,13 @@ def _config(vae: bool = False):
     return c
 
 
+def _model(**fields):
+    m = _config().model
+    for k, v in fields.items():
+        m[k] = v
+    return m
+
+
 @pytest.fixture(scope="module")
 def vae_run(tmp_path_factory):
     run = str(tmp_path_factory.mktemp("api") / "vae")
@@ -42,6 +49,13 @@ def vae_run(tmp_path_factory):
         (lambda d: ae_jax.train_together({"a": 1}, [{}], d), "expected an ml_collections"),
         (lambda d: ae_jax.train_together(_config(), [{"train.seed": 1}], 7), "directory path"),
         (lambda d: ae_jax.load(123), "expected a directory path, a non-empty str"),
+        (
+            lambda d: ae_jax.train_together(_config(), [{}], d, chunk_size="2"),
+            r"chunk_size='2'; expected a whole number >= 0",
+        ),
+        (lambda d: ae_jax.build_model(_config().model.to_dict(), 30), r"ConfigDict\(d\) makes"),
+        (lambda d: ae_jax.build_model(_model(latent_dim=0), 30), "model.latent_dim: got 0"),
+        (lambda d: ae_jax.build_model(_model(encoder_widths=(8, 0)), 30), "model.encoder_widt"),
     ],
 )
 def test_wrong_types_are_refused_before_any_work(tmp_path, call, message):
@@ -49,6 +63,16 @@ def test_wrong_types_are_refused_before_any_work(tmp_path, call, message):
     with pytest.raises(ae_jax.UserError, match=message):
         call(d)
     assert not os.path.exists(d)
+
+
+def test_numpy_values_in_overrides_are_the_values_they_hold(tmp_path):
+    """As in a sweep's entries: np.float32(1e-3) is the L1 weight 0.001, np.int64 a seed (they
+    were refused as 'expected float ..., got float32')."""
+    (s,) = ae_jax.train_together(
+        _config(), [{"loss.l1_weight": np.float32(1e-3), "train.seed": np.int64(1)}], tmp_path
+    )
+    assert s["status"] == "done"
+    assert os.listdir(tmp_path) == ["loss.l1_weight=0.001,train.seed=1"]
 
 
 def test_a_dict_config_is_told_how_to_become_one(tmp_path):

@@ -145,6 +145,14 @@ def _tiny(**overrides):
         # optax takes these and every update is NaN: refused, not trained to NaN
         ({"optim__eps": float("nan")}, r"optim.eps: got nan; expected a finite number in \[0"),
         ({"optim__b2": 1.0}, r"optim.b2: got 1.0; expected a finite number in \[0.0, 1.0\)"),
+        # settings that do nothing here, accepted and ignored without a word before
+        ({"loss__beta": 4.0}, r"loss.beta=4.0 is a VAE objective, but model.name is 'autoen"),
+        ({"loss__sparsity_weight": 100.0}, r"loss.sparsity_weight: got 100.0; expected 0 with"),
+        (
+            {"data__name": "mnist", "data__label_column": "none"},
+            r"data.label_column: got 'none'; expected '' with data.name='mnist', whose files",
+        ),
+        ({"data__name": "cifar10", "data__image_shape": (32, 32)}, r"data.image_shape: got"),
         (
             {"data__path": "/nonexistent/shop.csv"},
             r"data.path: no such file '/nonexistent/shop.csv'",

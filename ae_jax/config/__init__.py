@@ -1,16 +1,19 @@
 """The config: its schema (`schema.py`: every field, its default and comment), its validation
-(`validate.py`) and its documentation (`doc.py`, for --helpconfig).
+(`validate.py`, with `parse.py` for the fields that are lists in text) and its documentation
+(`doc.py`, for --helpconfig).
 
 Configs in `ae_jax/configs/` start from `default_config()` and change what they need;
 `validate(config)` checks every field before data is read or anything is compiled.
 """
 
+from ae_jax.config.parse import parse_activations, parse_loggers
 from ae_jax.config.schema import (
     ACTIVATION_NAMES,
     ARCHS,
     CATEGORICAL,
     COMPUTE_DTYPES,
     DATASETS,
+    IMAGE_SETS,
     LOGGERS,
     MMD_KERNELS,
     MODELS,
@@ -23,22 +26,18 @@ from ae_jax.config.schema import (
     default_config,
     flatten_config,
 )
-from ae_jax.config.validate import (
-    check_is_config,
-    check_known,
-    parse_activations,
-    parse_loggers,
-    validate,
-)
+from ae_jax.config.validate import check_is_config, check_known, check_model, validate
 
 __all__ = [
     "check_is_config",
     "check_known",
+    "check_model",
     "ACTIVATION_NAMES",
     "ARCHS",
     "CATEGORICAL",
     "COMPUTE_DTYPES",
     "DATASETS",
+    "IMAGE_SETS",
     "LOGGERS",
     "MMD_KERNELS",
     "MODELS",

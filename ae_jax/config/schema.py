@@ -29,6 +29,7 @@ MMD_KERNELS = ("imq", "rbf")
 LOGGERS = ("tensorboard", "mlflow", "wandb")
 # Bundled sets, then image sets read from files in data.dir; "tfds:NAME" is allowed too.
 DATASETS = ("digits", "breast_cancer", "mnist", "fashion_mnist", "cifar10")
+IMAGE_SETS = ("mnist", "fashion_mnist", "cifar10")  # read from data.dir, or tfds:NAME
 SCALINGS = ("minmax", "standard", "none")
 CATEGORICAL = ("ordinal", "onehot")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "linear", "exponential")

@@ -5,20 +5,20 @@ runs before data is read or anything is compiled.
 """
 
 import difflib
-import importlib.util
 import inspect
 import math
 
 import ml_collections
 import optax
 
+from ae_jax.config.parse import parse_activations, parse_loggers
 from ae_jax.config.schema import (
     ACTIVATION_NAMES,
     ARCHS,
     CATEGORICAL,
     COMPUTE_DTYPES,
     DATASETS,
-    LOGGERS,
+    IMAGE_SETS,
     MMD_KERNELS,
     MODELS,
     OPTIM_KWARGS,
@@ -154,43 +154,9 @@ def check_is_config(config) -> None:
         )
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
-    """Raises `UserError` for the first invalid field; returns None when all are valid."""
-    check_is_config(config)
-    for section in ("data", "model", "loss", "optim", "train", "eval"):
-        if section not in config:
-            raise UserError(f"config: missing section {section!r}; start from default_config().")
-    check_known(config)
-    _check_types(config)
-    d, m, lo, o, t = config.data, config.model, config.loss, config.optim, config.train
-
-    _check(isinstance(d.path, str), "data.path", d.path, "a file path string")
-    if not d.path and not d.name.startswith("tfds:"):
-        _choice(d.name, "data.name", DATASETS)
-    _choice(d.binarize, "data.binarize", ("none", "fixed", "dynamic"))
-    _check(d.limit >= 0, "data.limit", d.limit, "an integer >= 0 (0 = all training rows)")
-    _choice(d.scaling, "data.scaling", SCALINGS)
-    _choice(d.categorical, "data.categorical", CATEGORICAL)
-    _number(d.val_fraction, "data.val_fraction", 0.0, 1.0, lo_open=True, hi_open=True)
-    shape = d.image_shape
-    ok = len(shape) in (0, 2, 3) and all(
-        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape
-    )
-    _check(ok, "data.image_shape", shape, "() (not set), (H, W) or (H, W, C) of positive integers")
-    ok = d.delimiter in ("auto", "tab", "\\t") or (
-        len(d.delimiter) == 1 and d.delimiter not in '"\r\n'
-    )
-    _check(ok, "data.delimiter", d.delimiter, "'auto' or one character such as ',' ';' '|' 'tab'")
-    _check(
-        all(isinstance(v, str) for v in d.na_values),
-        "data.na_values",
-        d.na_values,
-        "a tuple of strings",
-    )
-    _choice(d.missing, "data.missing", ("error", "drop", "impute"))
-    _choice(d.thousands, "data.thousands", ("", ",", " ", "'"))
-    _positive_int(d.max_categories, "data.max_categories")
-
+def check_model(m) -> None:
+    """The model section's fields (`validate` checks them with the rest; `build_model`, which
+    takes the section alone, checks them too)."""
     _choice(m.name, "model.name", MODELS)
     _positive_int(m.latent_dim, "model.latent_dim")
     for field in ("encoder_widths", "decoder_widths"):
@@ -222,6 +188,61 @@ def validate(config: ml_collections.ConfigDict) -> None:
         spec = m[field] or (m.activation if field == "decoder_activation" else "")
         parse_activations(spec, len(layers), f"model.{field}")
 
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raises `UserError` for the first invalid field; returns None when all are valid."""
+    check_is_config(config)
+    for section in ("data", "model", "loss", "optim", "train", "eval"):
+        if section not in config:
+            raise UserError(f"config: missing section {section!r}; start from default_config().")
+    check_known(config)
+    _check_types(config)
+    d, m, lo, o, t = config.data, config.model, config.loss, config.optim, config.train
+
+    _check(isinstance(d.path, str), "data.path", d.path, "a file path string")
+    if not d.path and not d.name.startswith("tfds:"):
+        _choice(d.name, "data.name", DATASETS)
+    if not d.path and (d.name in IMAGE_SETS or d.name.startswith("tfds:")):
+        # An image set's files fix these; a value here would be ignored without a word.
+        for field, default in (
+            ("label_column", ""),
+            ("keep_label", False),
+            ("npz_key", ""),
+            ("image_shape", ()),
+        ):
+            _check(
+                d[field] in (default, list(default) if isinstance(default, tuple) else default),
+                f"data.{field}",
+                d[field],
+                f"{default!r} with data.name={d.name!r}, whose files fix it (the images, their "
+                "labels and shape); it applies to data.path",
+            )
+    _choice(d.binarize, "data.binarize", ("none", "fixed", "dynamic"))
+    _check(d.limit >= 0, "data.limit", d.limit, "an integer >= 0 (0 = all training rows)")
+    _choice(d.scaling, "data.scaling", SCALINGS)
+    _choice(d.categorical, "data.categorical", CATEGORICAL)
+    _number(d.val_fraction, "data.val_fraction", 0.0, 1.0, lo_open=True, hi_open=True)
+    shape = d.image_shape
+    ok = len(shape) in (0, 2, 3) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape
+    )
+    _check(ok, "data.image_shape", shape, "() (not set), (H, W) or (H, W, C) of positive integers")
+    ok = d.delimiter in ("auto", "tab", "\\t") or (
+        len(d.delimiter) == 1 and d.delimiter not in '"\r\n'
+    )
+    _check(ok, "data.delimiter", d.delimiter, "'auto' or one character such as ',' ';' '|' 'tab'")
+    _check(
+        all(isinstance(v, str) for v in d.na_values),
+        "data.na_values",
+        d.na_values,
+        "a tuple of strings",
+    )
+    _choice(d.missing, "data.missing", ("error", "drop", "impute"))
+    _choice(d.thousands, "data.thousands", ("", ",", " ", "'"))
+    _positive_int(d.max_categories, "data.max_categories")
+
+    check_model(m)
+
     _choice(lo.recon, "loss.recon", RECON)
     if lo.recon in ("bce", "cbernoulli"):
         _check(
@@ -238,6 +259,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
             "False unless loss.recon is 'gaussian' or 'mixed' (only they have a std)",
         )
     _choice(lo.sparsity, "loss.sparsity", SPARSITY)
+    if lo.sparsity == "none" and isinstance(lo.sparsity_weight, int | float):
+        _check(
+            lo.sparsity_weight == 0,
+            "loss.sparsity_weight",
+            lo.sparsity_weight,
+            "0 with loss.sparsity='none' (it weights no term; set loss.sparsity='kl' for the "
+            "KL sparsity penalty, or loss.l1_weight for the L1 one)",
+        )
     if lo.sparsity == "kl":
         _check(
             m.name == "autoencoder" and m.code_activation == "sigmoid",
@@ -316,30 +345,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
 
 
-def parse_loggers(text: str) -> list[str]:
-    """train.loggers ('tensorboard,mlflow') as a list of names; UserError for an unknown name
-    or a tracker whose package is not installed (checked without importing it)."""
-    names = [n.strip() for n in str(text).split(",") if n.strip()]
-    for n in names:
-        if n not in LOGGERS:
-            raise UserError(
-                f"train.loggers: unknown logger {n!r} in {text!r}; expected a "
-                f"comma-separated list of {list(LOGGERS)}."
-            )
-        if n != "tensorboard" and importlib.util.find_spec(n) is None:
-            raise UserError(
-                f"train.loggers names {n!r}, but the {n} package is not installed; "
-                'pip install "ae_jax[trackers]" (or drop it from train.loggers).'
-            )
-    return list(dict.fromkeys(names))
-
-
 def _check_vae_objective(config) -> None:
     """The VAE-only loss fields need a VAE, and the IWAE bound a likelihood without free bits."""
     lo = config.loss
-    used = [
-        f for f in ("kl_warmup_epochs", "free_bits", "tc_weight", "mmd_weight") if lo[f] > 0
-    ] + (["iw_samples_train"] if lo.iw_samples_train > 1 else [])
+    used = (
+        [f for f in ("kl_warmup_epochs", "free_bits", "tc_weight", "mmd_weight") if lo[f] > 0]
+        + (["iw_samples_train"] if lo.iw_samples_train > 1 else [])
+        + (["beta"] if lo.beta != 1 else [])  # the KL's weight: an autoencoder has no KL
+    )
     if used and config.model.name != "vae":
         raise UserError(
             f"loss.{used[0]}={lo[used[0]]!r} is a VAE objective, but model.name is "
@@ -362,22 +375,3 @@ def _check_vae_objective(config) -> None:
             "0 with loss.iw_samples_train > 1 (free bits clamp the analytic KL of the ELBO, "
             "which the importance-weighted bound does not have)",
         )
-
-
-def parse_activations(spec: str, n: int, field: str) -> tuple[str, ...]:
-    """'relu' -> ('relu',) * n; 'relu,tanh' -> per layer (must have n entries)."""
-    names = tuple(s.strip() for s in spec.split(",") if s.strip()) or ("",)
-    for name in names:
-        if name not in ACTIVATION_NAMES:
-            raise UserError(
-                f"{field}: unknown activation {name!r}; expected one of {sorted(ACTIVATION_NAMES)} "
-                "(or a comma-separated list, one per hidden layer)."
-            )
-    if len(names) == 1:
-        return names * n
-    if len(names) != n:
-        raise UserError(
-            f"{field}: {len(names)} activations given ({spec!r}) for {n} hidden layers; give one "
-            "name for all layers or exactly one per layer."
-        )
-    return names

@@ -5,8 +5,9 @@ import numbers
 
 import flax.linen as nn
 import jax.numpy as jnp
+import ml_collections
 
-from ae_jax.config import parse_activations
+from ae_jax.config import check_model, parse_activations
 from ae_jax.errors import UserError
 from ae_jax.models import conv
 from ae_jax.models.autoencoder import VAE, Autoencoder, Decoder, Encoder, GaussianEncoder
@@ -40,10 +41,22 @@ def build_model(
       UserError: an unknown activation, or `model.arch = "conv"` on data that is not
         images of D pixels (tabular data, or a label column kept among the pixels).
     """
+    if not isinstance(model_cfg, ml_collections.ConfigDict):
+        raise UserError(
+            f"build_model: expected the config's model section, a ConfigDict (config.model); "
+            f"got {type(model_cfg).__name__}"
+            + (
+                " (a dict: ml_collections.ConfigDict(d) makes one)"
+                if isinstance(model_cfg, dict)
+                else ""
+            )
+            + "."
+        )
     if "model" in model_cfg and "compute_dtype" not in model_cfg:
         raise UserError(
             "build_model: expected the config's model section (config.model); got the whole config."
         )
+    check_model(model_cfg)
     if (
         not isinstance(num_features, numbers.Integral)
         or isinstance(num_features, bool)

@@ -15,6 +15,7 @@ import difflib
 import os
 
 import ml_collections
+import numpy as np
 
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
@@ -74,6 +75,15 @@ def check_fields(config: ml_collections.ConfigDict, overrides: list[dict]) -> No
                 raise UserError(f"sweep entry {i} ({run_name(o)}): {unknown_field(config, key)}")
 
 
+def plain(value):
+    """A numpy scalar or array as its Python value (list), anything else as it is; a float32
+    as the shortest decimal it prints as (np.float32(1e-3) -> 0.001, not 0.0010000000474...):
+    entries built with np.arange or np.float32 are the values they hold."""
+    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+        return float(str(value))
+    return value.tolist() if isinstance(value, np.generic | np.ndarray) else value
+
+
 def apply_overrides(
     config: ml_collections.ConfigDict, overrides: dict
 ) -> ml_collections.ConfigDict:
@@ -124,6 +134,12 @@ def train_together(
         )
     if not overrides:
         raise UserError("train_together: the list of overrides is empty; give at least one run.")
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 0:
+        raise UserError(
+            f"train_together: chunk_size={chunk_size!r}; expected a whole number >= 0 (0: all "
+            "models in one program)."
+        )
+    overrides = [{k: plain(v) for k, v in o.items()} for o in overrides]
     config_lib.check_is_config(base)
     workdir = workdir_lib.as_path(workdir)
     configs = [apply_overrides(base, o) for o in overrides]

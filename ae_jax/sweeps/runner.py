@@ -21,7 +21,6 @@ import os
 import traceback
 from collections.abc import Callable
 
-import numpy as np
 from absl import logging
 
 from ae_jax import config as config_lib
@@ -47,7 +46,7 @@ def expand(overrides: list[dict], workdir: str) -> list[Run]:
                 "them with sweep.product, zip_, chain or random_search)."
             )
     # numpy values (np.arange, np.float32(1e-3)) as the Python values they hold
-    overrides = [{k: _plain(v) for k, v in o.items()} for o in overrides]
+    overrides = [{k: overrides_lib.plain(v) for k, v in o.items()} for o in overrides]
     names = [overrides_lib.run_name(o) for o in overrides]
     runs = [
         Run(i, n, dict(o), os.path.join(workdir, "runs", n))
@@ -70,14 +69,6 @@ def expand(overrides: list[dict], workdir: str) -> list[Run]:
             )
         seen[r.name] = r.index
     return runs
-
-
-def _plain(value):
-    """A numpy scalar or array as its Python value (list), anything else as it is; a float32
-    as the shortest decimal it prints as (np.float32(1e-3) -> 0.001, not 0.0010000000474...)."""
-    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
-        return float(str(value))
-    return value.tolist() if isinstance(value, np.generic | np.ndarray) else value
 
 
 def _refuse_same_configs(runs: list[Run], configs: dict) -> None:
