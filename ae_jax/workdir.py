@@ -53,8 +53,23 @@ SECTIONS = ("data", "model", "loss", "optim", "train", "eval")  # config.json's 
 
 
 def write_json(path: str, obj) -> None:
-    """Writes `obj` as JSON, whole or not at all (`files.write_atomic`)."""
-    write_atomic(path, lambda f: json.dump(obj, f, indent=2, sort_keys=True))
+    """Writes `obj` as JSON, whole or not at all (`files.write_atomic`), every object's keys in
+    natural order: pixel_2 before pixel_10, so a per-feature dict reads in feature order
+    (sorted as text, pixel_0, pixel_1, pixel_10, pixel_100, ... scrambled an image's map)."""
+    write_atomic(path, lambda f: json.dump(_natural_keys(obj), f, indent=2))
+
+
+def _natural_keys(obj):
+    if isinstance(obj, dict):
+        return {k: _natural_keys(obj[k]) for k in sorted(obj, key=natural_key)}
+    if isinstance(obj, list | tuple):
+        return [_natural_keys(v) for v in obj]
+    return obj
+
+
+def natural_key(text) -> list:
+    """A sort key that orders the numbers inside text by value: 'x2' < 'x10'."""
+    return [int(t) if i % 2 else t for i, t in enumerate(re.split(r"(\d+)", str(text)))]
 
 
 def finished_summary(workdir: str) -> dict | None:

@@ -1115,3 +1115,14 @@ def test_num_models_in_a_sweep_is_refused_not_ignored(tmp_path):
     with pytest.raises(UserError, match=r"train.num_models=2: a sweep trains one model per entry"):
         sweep.run_sweep(base, [{"train.seed": 0}], str(tmp_path / "s"))
     assert not (tmp_path / "s" / "runs").exists()
+
+
+def test_json_files_list_numbered_keys_in_their_numbers_order(tmp_path):
+    """eval.json's per-pixel dicts read in pixel order (sorted as text, pixel_10 came before
+    pixel_2, and np.array(list(d.values())).reshape(8, 8) scrambled the map); other keys stay
+    in alphabetical order, nested dicts too."""
+    per_pixel = {f"pixel_{j}": float(j) for j in (10, 2, 0, 1, 100, 11)}
+    workdir_lib.write_json(str(tmp_path / "e.json"), {"z": 1, "recon/mse_per_feature": per_pixel})
+    back = json.load(open(tmp_path / "e.json"))
+    assert list(back) == ["recon/mse_per_feature", "z"]
+    assert list(back["recon/mse_per_feature"].values()) == [0.0, 1.0, 2.0, 10.0, 11.0, 100.0]

@@ -9,7 +9,6 @@ read from its directory, not from sweep.json's statuses (a killed sweep leaves t
 import json
 import math
 import os
-import re
 
 from absl import logging
 
@@ -149,7 +148,7 @@ def subdir_runs(workdir: str) -> list[dict]:
             for d in os.listdir(workdir)
             if os.path.isfile(os.path.join(workdir, d, workdir_lib.CONFIG))
         ),
-        key=natural,
+        key=workdir_lib.natural_key,  # seed=2 before seed=10
     )
     if not names and os.path.isfile(os.path.join(workdir, workdir_lib.CONFIG)):
         raise UserError(
@@ -184,8 +183,3 @@ def value_order(value) -> tuple:
     if is_number(value):
         return (0, float(value), "")
     return (1, 0.0, str(value)) if value is not None else (2, 0.0, "")
-
-
-def natural(name: str) -> list:
-    """Sorts names by their numbers' values: seed=2 before seed=10."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
