@@ -258,6 +258,7 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
                 "compile_s": trained.compile_s,
                 "n_params": trained.n_params,
                 "num_models_together": k,
+                "layout": r.layout,
                 "resumed_from_epoch": trained.start_epoch,
                 "best_epoch": r.checkpointer.best_epoch(),
             }

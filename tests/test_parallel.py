@@ -75,6 +75,25 @@ def test_a_vaes_validation_is_batched_alike_on_any_device_count(tmp_path):
         assert mask.sum(axis=1).tolist() == [5, 5, 1]
 
 
+def test_the_layout_is_recorded_and_a_resume_under_another_is_said(tmp_path, caplog):
+    """summary.json and each checkpoint record the device layout; a run resumed under another
+    (one device, then data parallel over 4) says that its numbers now differ from an
+    uninterrupted run's in the last bits (it was silent, and the layout nowhere)."""
+    c = _config("none")
+    (s,) = experiment.train_and_evaluate(c, str(tmp_path))
+    assert s["layout"] == "one device of 4 device(s) (cpu, 1 process(es))"
+    c.train.epochs, c.train.parallel = 3, "data"
+    caplog.set_level("WARNING")
+    (s,) = experiment.train_and_evaluate(c, str(tmp_path))
+    assert s["layout"].startswith("data parallel over 4 device(s)") and s["epoch"] == 3
+    assert "resuming under another device layout than the checkpoint was trained with" in (
+        caplog.text
+    )
+    ck = Checkpointer(str(tmp_path), read_only=True)
+    assert ck.meta(3)["layout"] == s["layout"]
+    ck.close()
+
+
 def test_models_split_over_devices_equals_one_device(tmp_path):
     overrides = [
         {"train.seed": s, "loss.l1_weight": w}

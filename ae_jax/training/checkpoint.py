@@ -260,3 +260,29 @@ class NullCheckpointer:
 
     def close(self) -> None:
         pass
+
+
+def save_group(runs: list, states, epoch: int) -> None:
+    """Saves each run's state at `epoch`, once the TensorBoard points up to it are on disk: a
+    resumed run redoes only the epochs after its checkpoint, so those before must survive a
+    kill however soon after the (asynchronous) save it comes."""
+    for r in runs:
+        assert r.tb is not None  # opened by train, before the first epoch
+        r.tb.flush()
+    host = distributed.fetch(states)  # Every process takes part in a gather ...
+    if not distributed.is_writer():  # ... and one writes.
+        return
+    for i, r in enumerate(runs):
+        last = r.history[-1] if r.history else None
+        if last is not None and last["epoch"] != epoch:  # diverged inside this epoch: its ...
+            last = None  # ... parameters (from before the non-finite step) have no metrics
+        meta = {
+            "epoch": epoch,
+            "step": int(host.step[i]),
+            "seed": r.hyper["seed"],
+            "status": r.status,
+            "metrics": last,
+            "layout": r.layout,  # what a resume under another layout is told (startup.py)
+        }
+        metrics = {"eval/loss": last["eval/loss"] if last else float("inf")}  # none: no best
+        r.checkpointer.save(epoch, jax.tree.map(lambda a, i=i: a[i], host), meta, metrics)

@@ -26,7 +26,7 @@ from ae_jax.data import Dataset
 from ae_jax.files import write_atomic
 from ae_jax.training import chunking, distributed, objective, placement, signals, startup, trackers
 from ae_jax.training import engine as engine_lib
-from ae_jax.training.checkpoint import Checkpointer, NullCheckpointer
+from ae_jax.training.checkpoint import Checkpointer, NullCheckpointer, save_group
 from ae_jax.training.group import ProgramCache, signature_key
 from ae_jax.training.signals import Interrupted
 
@@ -57,6 +57,7 @@ class Run:
     checkpointer: Checkpointer | NullCheckpointer
     history: list[dict] = dataclasses.field(default_factory=list)
     status: str = "running"  # running | diverged (a finished run that never diverged: done)
+    layout: str = ""  # the device layout it trains under (Placement.describe), as checkpointed
     diverged_step: int | None = None
     tb: trackers.MultiWriter | None = None  # TensorBoard and the trackers of train.loggers
 
@@ -192,6 +193,7 @@ def train(
             Checkpointer(w, keep=cfg.train.keep_checkpoints)
             if cfg.train.checkpoints
             else NullCheckpointer(),
+            layout=place.describe(),
         )
         for c, w, h in zip(configs, workdirs, hypers, strict=True)
     ]
@@ -318,7 +320,7 @@ def train(
                         ended(runs)
                     if cfg.train.checkpoints and writer:
                         logging.info("saving the final checkpoint of %d run(s) ...", k)
-                _save_all(runs, states, epoch)
+                save_group(runs, states, epoch)
                 saved_epoch = epoch
             if writer:
                 chunking.Partial.remove(workdirs)
@@ -326,10 +328,10 @@ def train(
                 break
             if stop.signum is not None:
                 if saved_epoch != epoch:
-                    _save_all(runs, states, epoch)
+                    save_group(runs, states, epoch)
                 raise signals.stopped(stop.signum, f"after epoch {epoch}", cfg.train.checkpoints)
         if saved_epoch != epoch and any(r.running for r in runs):
-            _save_all(runs, states, epoch)
+            save_group(runs, states, epoch)
     except Interrupted:
         for r in runs:
             assert r.tb is not None  # opened above, before the first epoch
@@ -373,28 +375,3 @@ def _record_epoch(runs, epoch, step, train_m, eval_m, div, epoch_s, rows, files)
         r.tb.write_scalars(
             step, {n: v for n, v in row.items() if "/" in n or n in ("epoch_s", "rows_per_s")}
         )
-
-
-def _save_all(runs: list[Run], states, epoch: int) -> None:
-    """Saves each run's state at `epoch`, once the TensorBoard points up to it are on disk: a
-    resumed run redoes only the epochs after its checkpoint, so those before must survive a
-    kill however soon after the (asynchronous) save it comes."""
-    for r in runs:
-        assert r.tb is not None  # opened by train, before the first epoch
-        r.tb.flush()
-    host = distributed.fetch(states)  # Every process takes part in a gather ...
-    if not distributed.is_writer():  # ... and one writes.
-        return
-    for i, r in enumerate(runs):
-        last = r.history[-1] if r.history else None
-        if last is not None and last["epoch"] != epoch:  # diverged inside this epoch: its ...
-            last = None  # ... parameters (from before the non-finite step) have no metrics
-        meta = {
-            "epoch": epoch,
-            "step": int(host.step[i]),
-            "seed": r.hyper["seed"],
-            "status": r.status,
-            "metrics": last,
-        }
-        metrics = {"eval/loss": last["eval/loss"] if last else float("inf")}  # none: no best
-        r.checkpointer.save(epoch, jax.tree.map(lambda a, i=i: a[i], host), meta, metrics)

@@ -117,11 +117,13 @@ def restore(runs: list, states, start: int):
     """
     tried = []
     while start:
-        restored = []
+        restored, metas = [], []
         try:
             for i, r in enumerate(runs):
                 target = jax.tree.map(lambda a, i=i: a[i], states)
-                restored.append(r.checkpointer.restore(start, target)[0])
+                state_i, meta = r.checkpointer.restore(start, target)
+                restored.append(state_i)
+                metas.append(meta or {})
         except DamagedCheckpoint as e:
             tried.append(e.where)
             kept = runs[len(restored)].checkpointer.set_aside(start)
@@ -129,6 +131,15 @@ def restore(runs: list, states, start: int):
             older = [{ep for ep in r.checkpointer.epochs() if ep < start} for r in runs]
             start = max(set.intersection(*older), default=0)
             continue
+        was = {str(m["layout"]) for m in metas if m.get("layout")} - {runs[0].layout}
+        if was:  # checkpoints before this change record none
+            logging.warning(
+                "resuming under another device layout than the checkpoint was trained with "
+                "(%s, now %s): from here the numbers differ from an uninterrupted run's in "
+                "the last bits, as between layouts (README: GPU, TPU, several devices)",
+                ", ".join(sorted(was)),
+                runs[0].layout,
+            )
         for r, state_i in zip(runs, restored, strict=True):
             r.history = workdir_lib.read_history(r.workdir, start)
             if int(state_i.diverged_step) >= 0:
