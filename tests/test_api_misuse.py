@@ -170,3 +170,22 @@ def test_a_run_is_not_written_among_runs_or_a_users_files(tmp_path):
         (started / name).write_text("")
     (summary,) = ae_jax.train_and_evaluate(_config(), str(started))
     assert summary["status"] == "done"
+
+
+def test_frame_columns_of_dates_complex_numbers_or_lists_are_refused(vae_run):
+    """A datetime column was encoded as nanoseconds since 1970 (codes ~6e13), a complex one as
+    its real part, and lists in cells raised from inside NumPy."""
+    pd = pytest.importorskip("pandas")
+    m = ae_jax.load(vae_run)
+    frame = pd.DataFrame(np.zeros((3, m.num_features)), columns=m.preprocessor.input_columns)
+    first = m.preprocessor.input_columns[0]
+    assert m.encode(frame).shape == (3, m.config.model.latent_dim)
+    for values, said in (
+        (pd.to_datetime(["2020-01-01"] * 3), r"holds dates or times \(datetime64"),
+        (np.ones(3, complex), r"holds complex numbers"),
+        ([[1.0], [2.0], [3.0]], r"holds lists or arrays in its cells \(e.g. \[1.0\]\)"),
+    ):
+        bad = frame.copy()
+        bad[first] = pd.Series(list(values) if isinstance(values, list) else values)
+        with pytest.raises(ae_jax.UserError, match=f"column {first!r} {said}"):
+            m.encode(bad)

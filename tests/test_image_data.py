@@ -423,3 +423,26 @@ def test_channels_first_images_are_refused_and_channels_last_kept(tmp_path, capl
         np.save(tmp_path / "hwc.npy", rng.integers(0, 256, shape, dtype=np.uint8))
         assert load(path=str(tmp_path / "hwc.npy")).image_shape == shape[1:]
         assert f"images of {shape[3]} channels train and evaluate" in caplog.text
+
+
+def test_messages_point_to_the_setting_that_reads_the_file(tmp_path):
+    """A Keras-layout archive given as data.path, a file given as data.dir, and a pixel CSV
+    whose extra column is its label: each message names the fix (the image probe)."""
+    x = pixels(N_TRAIN, (28, 28))
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=x,
+        y_train=np.arange(N_TRAIN) % 10,
+        x_test=x,
+        y_test=x[:, 0, 0],
+    )
+    with pytest.raises(UserError, match=r"Keras layout of an image set: data.name='mnist'"):
+        load(path=str(tmp_path / "mnist.npz"))
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b")
+    with pytest.raises(UserError, match=r"is a file, not a directory; expected the directory"):
+        load(name="mnist", dir=str(tmp_path / "train-images-idx3-ubyte.gz"))
+    rows = ["label," + ",".join(f"pixel{j}" for j in range(4))]
+    rows += [f"{i % 10}," + ",".join(str((i * 7 + j) % 256) for j in range(4)) for i in range(20)]
+    (tmp_path / "kaggle.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(UserError, match=r"may be a label: data.label_column='label'"):
+        load(path=str(tmp_path / "kaggle.csv"), image_shape=(2, 2))

@@ -61,9 +61,25 @@ def frame_columns(frame: Any) -> tuple[list[str], list[np.ndarray]]:
             "column once: rename or drop the copies."
         )
     values = []
-    for c in frame.columns:
+    for name, c in zip(names, frame.columns, strict=True):
         series = frame[c]
         arr = np.asarray(series.to_numpy())
+        kind = {"M": "dates or times", "m": "time spans", "c": "complex numbers"}.get(
+            arr.dtype.kind
+        )
+        if kind:  # as float64: nanoseconds since 1970, or the real part alone, silently
+            raise UserError(
+                f"the data frame's column {name!r} holds {kind} ({arr.dtype}); expected numbers, "
+                "true/false or text: convert it (e.g. days since a date, or the parts as two "
+                "columns) or drop it."
+            )
+        if arr.dtype == object:
+            nested = next((v for v in arr if isinstance(v, list | tuple | dict | set)), None)
+            if nested is not None or any(isinstance(v, np.ndarray) for v in arr):
+                raise UserError(
+                    f"the data frame's column {name!r} holds lists or arrays in its cells "
+                    f"(e.g. {nested!r:.40}); expected one number, true/false or text per cell."
+                )
         isna = getattr(series, "isna", None) or getattr(series, "is_null", None)  # pandas, polars
         if arr.dtype == object and isna is not None:
             missing = np.asarray(isna(), bool)

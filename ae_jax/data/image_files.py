@@ -254,8 +254,9 @@ def read_files(name: str, directory: str) -> tuple[dict[str, np.ndarray], str]:
         return _read_npz(full), f"data.dir {directory!r}"
     if not os.path.isdir(full):
         raise UserError(
-            f"data.dir {directory!r} is not an existing directory; expected the "
-            f"directory holding the {name} files"
+            f"data.dir {directory!r} is "
+            + ("a file, not a directory" if os.path.isfile(full) else "not an existing directory")
+            + f"; expected the directory holding the {name} files (or a Keras-layout .npz)"
         )
     # Each layout: (folder, the files it needs, how to read them).
     if name == "cifar10":

@@ -190,6 +190,12 @@ def _pixels(
             f"{features.source} has {d} feature columns"
             f"{f' besides the label {label!r}' if label else ''}; expected H*W or "
             f"H*W*C equal to {d}"
+            + (
+                f" (its column {extra[0]!r} may be a label: data.label_column={extra[0]!r})"
+                if (extra := [c for c in features.columns if "label" in c.lower()][:1])
+                and d == math.prod(shape) + 1
+                else ""
+            )
         )
     fill: dict[str, float | str] = {}
     if all(isinstance(v, np.ndarray) and v.dtype == np.uint8 for v in features.values):

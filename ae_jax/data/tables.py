@@ -214,9 +214,17 @@ def _read_arrays(
                         f"{what} {k!r} is not an array in {shown}; its arrays: {quote_names(keys)}"
                     )
             if not key:
+                keras = {"x_train", "y_train", "x_test", "y_test"} <= set(keys)
                 raise UserError(
                     f"{shown} has no array 'x' and not exactly one other array; set "
                     f"{key_field} to one of its arrays: {quote_names(keys)}"
+                    + (
+                        " (it is in the Keras layout of an image set: data.name='mnist', "
+                        "'fashion_mnist' or 'cifar10' with data.dir naming this file reads its "
+                        "train and test splits and labels)"
+                        if keras
+                        else ""
+                    )
                 )
             try:
                 x = loaded[key]

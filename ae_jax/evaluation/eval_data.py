@@ -48,7 +48,10 @@ class EvalData:
 
 def run_dataset(tm: trained.TrainedModel) -> data_lib.Dataset:
     """The run's own data, split and preprocessed again; refuses data that changed since."""
-    source = tm.config.data.path or f"bundled data set {tm.config.data.name!r}"
+    d = tm.config.data
+    source = d.path or (
+        f"data.name {d.name!r} from data.dir {d.dir!r}" if d.dir else f"bundled data set {d.name!r}"
+    )
     try:
         ds = group.as_trained(tm.config, data_lib.load_dataset(tm.config.data))
     except UserError as e:

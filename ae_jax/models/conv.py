@@ -46,8 +46,9 @@ def image_hwc(num_features: int, image_shape: Sequence[int] | None) -> tuple[int
     if image_shape is None:
         raise UserError(
             "model.arch='conv' needs image data: rows that are flattened images (data.name="
-            "'digits' or 'mnist', an .npy/.npz array of shape (N, H, W) or (N, H, W, C)); got "
-            f"tabular data with {num_features} columns. Use model.arch='mlp' for tables."
+            "'digits' or 'mnist', an .npy/.npz array of shape (N, H, W) or (N, H, W, C), or "
+            "flat rows of pixels with data.image_shape=(H, W) or (H, W, C)); got tabular data "
+            f"with {num_features} columns. Use model.arch='mlp' for tables."
         )
     shape = tuple(int(s) for s in image_shape)
     if len(shape) not in (2, 3) or min(shape) < 1:
