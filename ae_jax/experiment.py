@@ -67,17 +67,13 @@ def _check_fits(configs: list, ds) -> None:
     mode = placement.choose_mode(
         c.train.parallel, len(configs), batch, 0, n, c.train.batch_size, warn=False
     )
-    resources.check_fits(
-        c,
-        model_from_config(c, ds.num_features, ds.image_shape, ds.preprocessor.layout()),
-        ds.num_features,
-        ds.train.shape[0],
-        ds.val.shape[0],
-        len(configs),
-        ds.image_shape,
-        mode,
-        n,
+    model = model_from_config(c, ds.num_features, ds.image_shape, ds.preprocessor.layout())
+    k = len(configs)
+    n_train, n_val = ds.train.shape[0], ds.val.shape[0]
+    parts = resources.estimate(
+        c, model, ds.num_features, n_train, n_val, k, ds.image_shape, mode, n
     )
+    resources.check_fits(parts, k, mode, n)
 
 
 @runtime.progress_log()

@@ -164,6 +164,6 @@ def test_memory_is_checked_per_device_of_the_layout(monkeypatch):
     monkeypatch.setattr(
         resources, "available_bytes", lambda: (int(split["total"] / 0.85), "a small device")
     )
-    resources.check_fits(*args, "models", 4)
+    resources.check_fits(split, 8, "models", 4)
     with pytest.raises(UserError, match=r"8 model\(s\) of this config need about .* small"):
-        resources.check_fits(*args)
+        resources.check_fits(one, 8)

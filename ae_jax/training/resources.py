@@ -98,20 +98,9 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.3g} GiB"
 
 
-def check_fits(
-    config,
-    model,
-    num_features: int,
-    n_train: int,
-    n_val: int,
-    k: int,
-    image_shape=None,
-    mode: str = "none",
-    n_dev: int = 1,
-) -> dict[str, int]:
-    """Raises UserError when the group cannot fit in one device's memory (under `mode` over
-    `n_dev` devices: `estimate`); returns the estimate."""
-    parts = estimate(config, model, num_features, n_train, n_val, k, image_shape, mode, n_dev)
+def check_fits(parts: dict[str, int], k: int, mode: str = "none", n_dev: int = 1) -> None:
+    """Raises UserError when `estimate`'s `parts` for k models (under `mode` over `n_dev`
+    devices) do not fit in one device's memory."""
     have, what = available_bytes()
     if parts["total"] > _HEADROOM * have:
         shown = ", ".join(f"{name} {_gib(b)}" for name, b in parts.items() if name != "total")
@@ -130,4 +119,3 @@ def check_fits(
             f"more than the {_gib(have)} of {what}; reduce {change}. (Sweeps split large "
             "groups with --max_models.)"
         )
-    return parts
