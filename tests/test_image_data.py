@@ -446,3 +446,7 @@ def test_messages_point_to_the_setting_that_reads_the_file(tmp_path):
     (tmp_path / "kaggle.csv").write_text("\n".join(rows) + "\n")
     with pytest.raises(UserError, match=r"may be a label: data.label_column='label'"):
         load(path=str(tmp_path / "kaggle.csv"), image_shape=(2, 2))
+    # pjreddie's MNIST CSV has no header: its first row of pixels repeats values (0, 0, ...)
+    (tmp_path / "mnist_train.csv").write_text("5,0,0,0,12\n" + "\n".join(rows[1:]) + "\n")
+    with pytest.raises(UserError, match=r"the first row .* looks like data; expected a header"):
+        load(path=str(tmp_path / "mnist_train.csv"))

@@ -83,16 +83,16 @@ def _check_header(header: list[str], shown: str, delim: str, given: bool) -> Non
             f"{shown}: header column {header.index('') + 1} has no name; expected "
             "a name for every column in the first row"
         )
+    if not parse_floats(np.array(header, dtype=object))[1].size:  # before repeats: 0,0,12,...
+        raise UserError(
+            f"{shown}: the first row {quote_names(header, 5)} looks like data; "
+            "expected a header row of column names"
+        )
     dupes = sorted({n for n in header if header.count(n) > 1})
     if dupes:
         raise UserError(
             f"{shown}: duplicate column names in the header: {quote_names(dupes)}; "
             "expected unique names"
-        )
-    if not parse_floats(np.array(header, dtype=object))[1].size:
-        raise UserError(
-            f"{shown}: the first row {quote_names(header, 5)} looks like data; "
-            "expected a header row of column names"
         )
     inside = [d for d in DELIMITERS if len(header) == 1 and d in header[0]]
     if inside:
