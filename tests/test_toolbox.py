@@ -436,6 +436,9 @@ def test_codes_coloured_by_a_table_column_in_its_own_values(tmp_path):
     with pytest.raises(ae_jax.UserError, match="eval.color_by 'Revenu' is not a column"):
         experiment.train_and_evaluate(c, str(tmp_path / "other"))
     assert not (tmp_path / "other" / "checkpoints").exists()
+    c.data.path, c.data.name = "", "breast_cancer"  # 30 columns: 20 named, and how many more
+    with pytest.raises(ae_jax.UserError, match=r"'fractal dimension error', \.\.\. \(10 more\)\]"):
+        experiment.train_and_evaluate(c, str(tmp_path / "other"))
 
 
 def test_evaluation_figures_reach_tensorboard(tmp_path):

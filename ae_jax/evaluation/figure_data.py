@@ -10,6 +10,7 @@ import jax
 import numpy as np
 
 from ae_jax import models
+from ae_jax.data.cells import quote_names
 from ae_jax.errors import UserError
 from ae_jax.evaluation import bounds, passes
 from ae_jax.evaluation import figures as figures_lib
@@ -172,5 +173,5 @@ def column_values(data, name: str) -> np.ndarray:
         return raw
     raise UserError(
         f"eval.color_by {name!r} is not a column of the evaluated table; expected one of "
-        f"{[c for c, *_ in data.layout or ()][:20]} (or '' for the label column)."
+        f"{quote_names([c for c, *_ in data.layout or ()], 20)} (or '' for the label column)."
     )

@@ -13,6 +13,7 @@ import numpy as np
 from absl import logging
 
 from ae_jax import config as config_lib
+from ae_jax.data.cells import quote_names
 from ae_jax.errors import UserError
 from ae_jax.models import conv
 from ae_jax.training import objective
@@ -66,7 +67,8 @@ def check_data_fits_config(config, ds):
         if ds.image_shape or config.eval.color_by not in names:
             raise UserError(
                 f"eval.color_by {config.eval.color_by!r} is not a column of {ds.name!r}; "
-                f"expected one of {names[:20]} (a table's column), or '' for the label column."
+                f"expected one of {quote_names(names, 20)} (a table's column), or '' for the "
+                "label column."
             )
     if config.loss.recon == "mixed":
         ordinal = [name for name, kind, _, _ in ds.preprocessor.layout() if kind == "ordinal"]
