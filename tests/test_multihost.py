@@ -1,9 +1,11 @@
 """Two processes on localhost (CPU collectives) train like one process with all devices."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -108,3 +110,44 @@ def test_a_slurm_batch_script_that_starts_one_process_trains_alone(monkeypatch):
     assert distributed._slurm_step_of_several_tasks(step)
     assert not distributed._slurm_step_of_several_tasks({**step, "SLURM_STEP_NUM_TASKS": "1"})
     assert not distributed._slurm_step_of_several_tasks(batch)
+
+
+def test_a_stop_sent_to_one_process_stops_every_process_at_the_same_point(tmp_path):
+    """SIGTERM to one task of a multi-host run: every process stops at the same boundary and
+    says so (exit 143); the one alone stopped, and the other waited in the next collective."""
+    port = _free_port()
+    logs = [tmp_path / f"p{i}.log" for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "experiments.main",
+                f"--workdir={tmp_path / 'two'}",
+                *ARGS,
+                "--config.train.epochs=5000",  # far more than a stop needs: never reached
+                f"--coordinator_address=localhost:{port}",
+                "--num_processes=2",
+                f"--process_id={i}",
+            ],
+            cwd=ROOT,
+            env=_env(2),
+            stdout=subprocess.DEVNULL,
+            stderr=open(logs[i], "w"),
+        )
+        for i in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 240
+        while "epoch 1/5000" not in logs[0].read_text():
+            assert time.monotonic() < deadline and procs[0].poll() is None, logs[0].read_text()
+            time.sleep(0.1)
+        procs[0].send_signal(signal.SIGTERM)
+        codes = [p.wait(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    text = [log.read_text() for log in logs]
+    assert codes == [143, 143], text[0][-2000:] + text[1][-2000:]
+    for t in text:
+        assert "stopped by SIGTERM after epoch" in t and "run the same command" in t

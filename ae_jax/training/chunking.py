@@ -210,12 +210,13 @@ class EpochRunner:
             if ci == self.n_chunks - 1:
                 break
             now = time.perf_counter()
-            if self.stop.signum is not None:
+            signum = distributed.agreed_stop(self.stop.signum)  # every host stops here, or none
+            if signum is not None:
                 metrics, rows_all = _concat(parts_m, parts_rows)
                 Partial.save_group(
                     [r.workdir for r in self.runs], epoch, ci + 1, c, states, metrics, rows_all
                 )
-                raise Interrupted(self.stop.signum, f"at step {(ci + 1) * c} of epoch {epoch}")
+                raise Interrupted(signum, f"at step {(ci + 1) * c} of epoch {epoch}")
             if now - last_log >= self.log_seconds:
                 last_log = now
                 self._log_progress(

@@ -102,3 +102,17 @@ def fetch(tree):
         ),
         tree,
     )
+
+
+def agreed_stop(signum: int | None) -> int | None:
+    """A stop request as every process of a multi-host run acts on it: the signal of the first
+    process that got one, if any did. Each process is signalled on its own (SIGTERM to one task,
+    Ctrl-C in one terminal); one that stopped alone left the others in the next chunk's
+    collectives, waiting for it until JAX's timeout. Every process calls this at the same
+    points (between chunks, after an epoch); with one process it returns `signum`."""
+    if jax.process_count() == 1:
+        return signum
+    from jax.experimental import multihost_utils
+
+    got = np.asarray(multihost_utils.process_allgather(np.int32(signum or 0))).reshape(-1)
+    return int(got[got > 0][0]) if (got > 0).any() else None

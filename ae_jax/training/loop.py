@@ -326,10 +326,11 @@ def train(
                 chunking.Partial.remove(workdirs)
             if all_stopped:
                 break
-            if stop.signum is not None:
+            signum = distributed.agreed_stop(stop.signum)  # every host stops here, or none
+            if signum is not None:
                 if saved_epoch != epoch:
                     save_group(runs, states, epoch)
-                raise signals.stopped(stop.signum, f"after epoch {epoch}", cfg.train.checkpoints)
+                raise signals.stopped(signum, f"after epoch {epoch}", cfg.train.checkpoints)
         if saved_epoch != epoch and any(r.running for r in runs):
             save_group(runs, states, epoch)
     except Interrupted:
