@@ -46,28 +46,32 @@ def _params(workdir):
     return params
 
 
-def test_two_processes_equal_one_process(tmp_path):
+def _launch_two(workdir, *extra, **popen) -> list[subprocess.Popen]:
+    """The two processes of one multi-host run on localhost (2 CPU devices each)."""
     port = _free_port()
-    procs = [
+    return [
         subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "experiments.main",
-                f"--workdir={tmp_path / 'two'}",
+                f"--workdir={workdir}",
                 *ARGS,
+                *extra,
                 f"--coordinator_address=localhost:{port}",
                 "--num_processes=2",
                 f"--process_id={i}",
             ],
             cwd=ROOT,
             env=_env(2),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            **{k: v[i] if isinstance(v, list) else v for k, v in popen.items()},
         )
         for i in range(2)
     ]
+
+
+def test_two_processes_equal_one_process(tmp_path):
+    procs = _launch_two(tmp_path / "two", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     errs = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errs[0][-3000:] + errs[1][-3000:]
     for i, err in enumerate(errs):
@@ -115,28 +119,13 @@ def test_a_slurm_batch_script_that_starts_one_process_trains_alone(monkeypatch):
 def test_a_stop_sent_to_one_process_stops_every_process_at_the_same_point(tmp_path):
     """SIGTERM to one task of a multi-host run: every process stops at the same boundary and
     says so (exit 143); the one alone stopped, and the other waited in the next collective."""
-    port = _free_port()
     logs = [tmp_path / f"p{i}.log" for i in range(2)]
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "experiments.main",
-                f"--workdir={tmp_path / 'two'}",
-                *ARGS,
-                "--config.train.epochs=5000",  # far more than a stop needs: never reached
-                f"--coordinator_address=localhost:{port}",
-                "--num_processes=2",
-                f"--process_id={i}",
-            ],
-            cwd=ROOT,
-            env=_env(2),
-            stdout=subprocess.DEVNULL,
-            stderr=open(logs[i], "w"),
-        )
-        for i in range(2)
-    ]
+    procs = _launch_two(
+        tmp_path / "two",
+        "--config.train.epochs=5000",  # far more than a stop needs: never reached
+        stdout=subprocess.DEVNULL,
+        stderr=[open(log, "w") for log in logs],
+    )
     try:
         deadline = time.monotonic() + 240
         while "epoch 1/5000" not in logs[0].read_text():
