@@ -211,7 +211,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
             ("image_shape", ()),
         ):
             _check(
-                d[field] in (default, list(default) if isinstance(default, tuple) else default),
+                (tuple(d[field]) if isinstance(d[field], list) else d[field]) == default,
                 f"data.{field}",
                 d[field],
                 f"{default!r} with data.name={d.name!r}, whose files fix it (the images, their "

@@ -74,8 +74,9 @@ def frame_columns(frame: Any) -> tuple[list[str], list[np.ndarray]]:
                 "columns) or drop it."
             )
         if arr.dtype == object:
-            nested = next((v for v in arr if isinstance(v, list | tuple | dict | set)), None)
-            if nested is not None or any(isinstance(v, np.ndarray) for v in arr):
+            kinds = list | tuple | dict | set | np.ndarray
+            nested = next((v for v in arr if isinstance(v, kinds)), None)
+            if nested is not None:
                 raise UserError(
                     f"the data frame's column {name!r} holds lists or arrays in its cells "
                     f"(e.g. {nested!r:.40}); expected one number, true/false or text per cell."

@@ -79,8 +79,9 @@ def figure_inputs(
     image_range, units_of = None, lambda a: a
     if shape is not None:  # images in the data's units: a scaling such as 'standard' undone
         units_of = lambda a: np.asarray(a, np.float64) * data.scale + data.offset  # noqa: E731
-        own = units_of(data.x)
-        image_range = (min(0.0, float(own.min())), max(1.0, float(own.max())))
+        # scale > 0 per feature: the range of each feature's rows, no copy of them all
+        lo, hi = units_of(data.x.min(axis=0)), units_of(data.x.max(axis=0))
+        image_range = (min(0.0, float(lo.min())), max(1.0, float(hi.max())))
     rows_name = (
         "validation rows"
         if data.source.startswith("validation split")
