@@ -2,6 +2,8 @@
 and image figures drawn in the data's own units whatever the scaling (the image probe)."""
 
 import dataclasses
+import gzip
+import struct
 
 import jax
 import numpy as np
@@ -81,3 +83,25 @@ def test_image_figures_are_drawn_in_the_datas_units_whatever_the_scaling(runs):
         ]
         np.testing.assert_allclose(mosaic[:8, :8], raw[0].reshape(8, 8), atol=1e-5)
         assert mosaic.min() >= 0 and mosaic.max() <= 1
+
+
+@pytest.mark.parametrize("name", ["t10k-images-idx3-ubyte.gz", "t10k-images.idx3-ubyte"])
+def test_idx_files_of_images_are_read_like_the_same_npy(runs, tmp_path, name):
+    """MNIST's published IDX files (gzipped or not, torchvision's '.idx3' name too) can be
+    given to evaluate and encode of an image run, read as the same images in a .npy are;
+    the labels file is refused, naming what to give instead."""
+    _, pixels, digits = runs
+    images = (digits[:7] * 15).astype(np.uint8)
+    raw = struct.pack(">I3I", 0x0803, *images.shape) + images.tobytes()
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(raw) if name.endswith(".gz") else raw)
+    np.save(tmp_path / "same.npy", images)
+    np.testing.assert_array_equal(pixels.encode(str(path)), pixels.encode(images))
+    from_idx = eval_data.evaluation_data(pixels, str(path))
+    from_npy = eval_data.evaluation_data(pixels, str(tmp_path / "same.npy"))
+    np.testing.assert_array_equal(from_idx.x, from_npy.x)
+    assert from_idx.x.shape == (7, 64) and from_idx.labels is None
+    labels = tmp_path / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(struct.pack(">II", 0x0801, 7) + bytes(7))
+    with pytest.raises(ae_jax.UserError, match=r"labels-idx1-ubyte' is an IDX file of 1 dim"):
+        pixels.encode(str(labels))

@@ -3,7 +3,8 @@ r"""Encode raw rows with a trained run: codes of an AE, posterior means of a VAE
   ae-jax encode --workdir=runs/shop --input=online_shoppers_intention.csv \
     --output=codes.npy      # or codes.csv: a header z0..z{d-1}, one row per input row
 
-The input is a CSV (with header), .npy or .npz of raw rows like the training data's; the run's
+The input is a CSV (with header), Parquet, .npy or .npz of raw rows like the training data's,
+or an IDX file of images (MNIST's t10k-images-idx3-ubyte[.gz]) for an image run; the run's
 saved preprocessing encodes and scales them (a label column, if present, is ignored). For an
 .npz holding several arrays (a Keras-style x_train, y_train, x_test, y_test), `--npz_key`
 names the one to encode, e.g. `--npz_key=x_test`.
@@ -83,8 +84,8 @@ def encode_file(
     npz = suffix == ".npz"
     # Labels are ignored unless kept as a feature: an .npz's label array is not looked for,
     # so the training file's label array (y_train) need not be in the file (or fit x_test),
-    # nor is one asked of a .npy (one unnamed array, the features).
-    arrays = suffix in (".npz", ".npy")
+    # nor is one asked of a .npy or an IDX file (one unnamed array, the features).
+    arrays = npz or data_lib.one_array(input_path)
     label = data_lib.NO_LABEL if arrays and model.preprocessor.label_column else c.label_column
     from_config = npz and bool(c.npz_key) and not npz_key  # else the flag names the array
     try:

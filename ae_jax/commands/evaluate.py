@@ -67,7 +67,11 @@ def define_flags() -> None:
     """Defines the command's flags; at run time only, so importing this module (tests,
     other tools) leaves absl's global flags alone."""
     flags.DEFINE_string("workdir", None, "Run directory (config.json, checkpoints/) to evaluate.")
-    flags.DEFINE_string("data", "", "CSV/npy/npz of raw rows; default: the run's validation split.")
+    flags.DEFINE_string(
+        "data",
+        "",
+        "CSV/Parquet/npy/npz of raw rows, or IDX images; default: the run's validation split.",
+    )
     flags.DEFINE_enum(
         "which", "latest", ["latest", "best"], "Checkpoint: latest, or best eval/loss."
     )

@@ -15,6 +15,7 @@ from ae_jax.data.tables import (
     NO_LABEL,
     SCALING,
     Table,
+    one_array,
     read_table,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "difference",
     "load_dataset",
     "load_preprocessor",
+    "one_array",
     "read_table",
     "save_preprocessor",
 ]

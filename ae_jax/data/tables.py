@@ -1,9 +1,10 @@
 """Table readers: a bundled scikit-learn set or a user file as raw columns.
 
 User files: delimited text with a header row (`.csv`, `.tsv`; see `csv_reader`), Parquet, a
-`.npy` array or a `.npz` archive. `load_dataset(cfg)` (in `load`) splits the table and fits one
-`Preprocessor` (in `preprocess`) on it; cells stay raw here (text stays text) so that a new
-file reads exactly like the training file.
+`.npy` array, a `.npz` archive, or an IDX file of images (MNIST's `t10k-images-idx3-ubyte`).
+`load_dataset(cfg)` (in `load`) splits the table and fits one `Preprocessor` (in `preprocess`)
+on it; cells stay raw here (text stays text) so that a new file reads exactly like the training
+file.
 
 Every user mistake raises `UserError` naming the field, file, column, row and value, before any
 training starts.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -22,12 +24,22 @@ import numpy as np
 from ae_jax.data import cells
 from ae_jax.data.cells import quote_names
 from ae_jax.data.csv_reader import TextFile, read_delimited, read_parquet
-from ae_jax.data.image_files import check_channels_last
+from ae_jax.data.image_files import check_channels_last, read_idx
 from ae_jax.errors import UserError
 
 BUNDLED = ("digits", "breast_cancer")
 CATEGORICAL = ("ordinal", "onehot")
 SCALING = ("minmax", "standard", "none")
+# An IDX file by its name, as MNIST and Fashion-MNIST publish them (train-images-idx3-ubyte.gz,
+# torchvision's t10k-images.idx3-ubyte); the digit is its number of dimensions.
+_IDX_NAME = re.compile(r"[.-]idx(\d)-ubyte(\.gz)?$", re.IGNORECASE)
+
+
+def one_array(path: str) -> bool:
+    """Whether `path` holds one unnamed array (a `.npy` or an IDX file): no label array in it."""
+    return path.lower().endswith(".npy") or bool(_IDX_NAME.search(path))
+
+
 # .tsv files are tab-separated; .csv ones are sniffed (data.delimiter).
 EXTENSIONS = (".csv", ".npy", ".npz", ".tsv", ".parquet")
 NO_LABEL = "none"  # data.label_column: no label at all, not even the default one
@@ -163,10 +175,19 @@ def read_table(
             f"{field + ': ' if field else ''}no such file {path!r}; expected an "
             f"existing {', '.join(EXTENSIONS)} file"
         )
+    idx = _IDX_NAME.search(os.path.basename(full))
+    if idx and os.path.isfile(full):
+        if idx.group(1) != "3":
+            raise UserError(
+                f"{shown} is an IDX file of {idx.group(1)} dimension(s) (labels, by its name); "
+                "expected the images file (...-images-idx3-ubyte): images are the rows"
+            )
+        _no_label_array(label_column, shown, "an IDX file")
+        return _array_table(read_idx(full, 3), shown)
     if ext not in EXTENSIONS and not os.path.isdir(full):
         raise UserError(
             f"{shown}: unsupported file type {ext or '(no extension)'!r}; "
-            f"supported: {', '.join(EXTENSIONS)}"
+            f"supported: {', '.join(EXTENSIONS)}, and IDX images (...-idx3-ubyte[.gz])"
         )
     if os.path.isdir(full) or os.path.getsize(full) == 0:
         raise UserError(
@@ -194,11 +215,7 @@ def _read_arrays(
     labels, label_key, key = None, "", ""
     if ext == ".npy":
         x = loaded
-        if label_column and label_column != NO_LABEL:
-            raise UserError(
-                f"data.label_column {label_column!r} is set but {shown} is a .npy "
-                "file holding one unnamed array; use '' or 'none', or a .npz/.csv file"
-            )
+        _no_label_array(label_column, shown, "a .npy file")
     else:
         with loaded:
             keys = list(loaded.files)
@@ -238,6 +255,21 @@ def _read_arrays(
                     f"{shown} cannot be read as a NumPy {ext} file ({type(e).__name__}: {e}); "
                     "expected a whole .npz archive (was it cut off while copying?)"
                 ) from None
+    return _array_table(x, shown, key, labels, label_key)
+
+
+def _no_label_array(label_column: str, shown: str, kind: str) -> None:
+    if label_column and label_column != NO_LABEL:
+        raise UserError(
+            f"data.label_column {label_column!r} is set but {shown} is {kind} holding one "
+            "unnamed array; use '' or 'none', or a .npz/.csv file"
+        )
+
+
+def _array_table(
+    x: np.ndarray, shown: str, key: str = "", labels=None, label_key: str = ""
+) -> Table:
+    """An array of rows (N, D) or images (N, H, W[, C]), and an .npz's labels, as a Table."""
     what = f"{shown} array {key!r}" if key else shown
     if x.dtype.kind not in "biuf":
         raise UserError(

@@ -123,8 +123,8 @@ def evaluation_data(
     c = tm.config.data
     # The run's label array belongs to its own array of an .npz (y_train to x_train): another
     # array (--npz_key=x_test) is evaluated without labels (figure colours only), and a .npy
-    # holds no label.
-    other = data_path.lower().endswith(".npy") or bool(npz_key and npz_key != c.npz_key)
+    # or an IDX file of images holds no label.
+    other = data_lib.one_array(data_path) or bool(npz_key and npz_key != c.npz_key)
     table = data_lib.read_table(
         data_path,
         npz_key or c.npz_key,
