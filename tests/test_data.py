@@ -575,15 +575,14 @@ def _error_files(tmp_path):
         ),
         (
             dict(name="breast_cancer", binarize="fixed"),
-            r"data.binarize 'fixed' is for the image sets 'mnist', .*; data.name "
-            r"'breast_cancer' is not one",
+            r"data.binarize 'fixed' is for pixel data: the image sets 'mnist', .*; data.name "
+            r"'breast_cancer' is not pixel data",
         ),
-        (dict(name="digits", binarize="dynamic"), r"data.name 'digits' is not one"),
         (
             dict(name="digits", binarize="fixed", scaling="standard"),
             r"needs pixels in \[0, 1\], but data.scaling='standard' centres them",
         ),
-        (dict(path="ok.csv", binarize="dynamic"), r"data.path 'ok.csv' is not one"),
+        (dict(path="ok.csv", binarize="dynamic"), r"data.path 'ok.csv' is not pixel data"),
         (dict(path="ok.csv", binarize="random"), r"data.binarize 'random' is not supported"),
         (dict(path="ok.csv", limit=-3), r"data.limit must be a non-negative integer .*got -3"),
         (dict(path="ok.txt"), r"unsupported file type '.txt'; supported: .csv, .npy, .npz"),

@@ -58,6 +58,12 @@ def binarize(x: jax.Array | np.ndarray, key: jax.Array) -> jax.Array:
     return jax.random.bernoulli(key, x).astype(x.dtype)
 
 
+def binarize_validation(val: np.ndarray, seed: int) -> np.ndarray:
+    """The validation split under dynamic binarisation: one Bernoulli draw keyed by the split
+    seed, fixed for the run (its metrics compare across epochs and runs)."""
+    return np.asarray(binarize(val, jax.random.PRNGKey(seed)))
+
+
 def scale_pixels(p: Preprocessor, pixels: np.ndarray) -> np.ndarray:
     """`p`'s scaling of (N, D) raw pixels, in chunks; the numbers `p.transform` would give."""
     out = np.empty(pixels.shape, np.float32)
@@ -151,7 +157,7 @@ def load_image_dataset(
     )
     train, val = scale_pixels(p, x_train), scale_pixels(p, x_test)
     if binarize_mode == "dynamic":
-        val = np.asarray(binarize(val, jax.random.PRNGKey(seed)))
+        val = binarize_validation(val, seed)
     return Dataset(
         name=name,
         train=train,

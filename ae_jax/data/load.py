@@ -293,14 +293,6 @@ def load_dataset(cfg: Any) -> Dataset:
             binarize_mode=binarize,
             seed=int(split_seed),
         )
-    if binarize != "none" and (path or name != "digits" or binarize != "fixed"):
-        raise UserError(
-            f"data.binarize {binarize!r} is for the image sets "
-            f"{', '.join(map(repr, images.IMAGE_SETS))} and 'tfds:NAME' (and "
-            "'fixed' for the bundled 'digits'); "
-            f"{'data.path' if path else 'data.name'} {path or name!r} is not one: "
-            "use data.binarize='none'"
-        )
     if binarize != "none" and scaling == "standard":
         raise UserError(
             f"data.binarize {binarize!r} needs pixels in [0, 1], but data.scaling='standard' "
@@ -348,6 +340,15 @@ def load_dataset(cfg: Any) -> Dataset:
     labels = as_labels(table.column(label), options["na_values"]) if label else None
     rows = table.row_index if table.row_index is not None else np.arange(table.num_rows)
     source, pixel_max = table.source, table.pixel_max
+    if binarize != "none" and not (pixel_max or image_shape):
+        raise UserError(
+            f"data.binarize {binarize!r} is for pixel data: the image sets "
+            f"{', '.join(map(repr, images.IMAGE_SETS))} and 'tfds:NAME', the bundled "
+            "'digits', a uint8 array of images, or a table of whole intensities with "
+            f"data.image_shape set; {'data.path' if path else 'data.name'} {path or name!r} "
+            "is not pixel data (images of floats: save them as uint8, "
+            "np.round(x * 255).astype(np.uint8)); use data.binarize='none'"
+        )
     del table  # the raw columns live on in `features` until they are encoded
     imputed = None  # which cells of a table were missing and imputed
     if pixel_max or image_shape:
@@ -364,6 +365,8 @@ def load_dataset(cfg: Any) -> Dataset:
         )
         del features
         train, val = images.scale_pixels(p, x[train_pos]), images.scale_pixels(p, x[val_pos])
+        if binarize == "dynamic":  # one fixed draw to validate on, as the image sets do
+            val = images.binarize_validation(val, int(split_seed))
     else:
         p, encoded, imputed = Preprocessor.fit_encoding(
             features, train_pos, categorical, scaling, kept_label, **options
@@ -391,4 +394,5 @@ def load_dataset(cfg: Any) -> Dataset:
         val_indices=rows[val_pos],
         imputed_train=None if imputed is None else imputed[train_pos],
         imputed_val=None if imputed is None else imputed[val_pos],
+        dynamic_binarize=binarize == "dynamic",
     )

@@ -139,7 +139,7 @@ def evaluation_data(
     x, imputed = tm.preprocessor.transform_imputed(table)
     tm.check_image_units(x, f"--data {data_path!r}")
     if c.binarize == "dynamic":  # as the validation split: one Bernoulli draw of each pixel
-        x = np.asarray(images.binarize(x, jax.random.PRNGKey(c.split_seed)))
+        x = images.binarize_validation(x, c.split_seed)
     if tm.config.loss.recon in group.UNIT_INTERVAL:
         x = group.clip_unit(x, f"--data {data_path!r}")
     label = c.label_column or table.default_label
