@@ -216,6 +216,17 @@ def test_binarisation_of_a_users_array_of_images(tmp_path):
         data.load_dataset(cfg(name="", path=str(tmp_path / "floats.npy"), binarize="fixed"))
 
 
+def test_one_idx_file_as_data_path_reads_as_the_same_npy(tmp_path):
+    x, *_ = write_mnist(tmp_path, gz=False)
+    np.save(tmp_path / "x.npy", x)
+    from_idx = data.load_dataset(cfg(name="", path=str(tmp_path / "train-images-idx3-ubyte")))
+    from_npy = data.load_dataset(cfg(name="", path=str(tmp_path / "x.npy")))
+    assert from_idx.image_shape == (28, 28) and from_idx.train.shape == (16, 784)
+    np.testing.assert_array_equal(from_idx.train, from_npy.train)
+    np.testing.assert_array_equal(from_idx.val, from_npy.val)
+    assert from_idx.preprocessor.pixel_max == 255
+
+
 def test_binarize_function():
     p = np.array([[0.0, 0.1, 0.5], [0.9, 1.0, 0.25]], np.float32)
     key = jax.random.PRNGKey(3)
