@@ -212,7 +212,8 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter, sto
                 for r in runs:
                     out = os.path.join(r.workdir, workdir_lib.FIGURES)
                     weighted = figure_data.kl_weighted(r.config)
-                    todo = figures_lib.curves(out, r.history, unit, is_ll, weighted)
+                    k = int(r.config.loss.iw_samples_train)
+                    todo = figures_lib.curves(out, r.history, unit, is_ll, weighted, k)
                     curves[r.workdir] = writer.start(todo)
 
         trained = loop.train(configs, workdirs, ds, stop, programs, draw_curves)

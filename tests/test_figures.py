@@ -486,24 +486,26 @@ def test_a_nonnegative_curve_gets_no_axis_below_zero():
 
 def test_an_importance_weighted_bound_of_no_log_likelihood_is_named_for_what_it_is():
     """A Bernoulli VAE on grey values: its IWAE-objective curve is a cross-entropy bound (as
-    eval.json's vae/bce_iwae_bound), not an IWAE bound in nats of log p(x)."""
+    eval.json's vae/bce_iwae_bound), not an IWAE bound in nats of log p(x); either names its
+    k, training's loss.iw_samples_train (eval.json's vae/iwae has its own, eval.iw_samples)."""
     c = seed_vae.get_config()
     c.loss.recon = "bce"
     binary, grey = np.array([[0.0, 1.0, 1.0]] * 4), np.full((4, 3), 0.5)
     history = [{"epoch": 1, "train/iw_bound": 20.0}]
     labels = [
-        figures.curves("/tmp/x", history, *figure_data.units(c, x))[0].args[1]["iw_bound"]
+        figures.curves("/tmp/x", history, *figure_data.units(c, x), iw_k=5)[0].args[1]["iw_bound"]
         for x in (binary, grey)
     ]
     assert labels == [
-        "IWAE bound, nats per example",
-        "IWAE-form bound (Bernoulli cross-entropy, nats) per example",
+        "IWAE bound (k = 5), nats per example",
+        "IWAE-form bound (k = 5; Bernoulli cross-entropy, nats) per example",
     ]
     # A KL weighted other than by 1 (beta, or a warm-up from another weight) makes the IWAE
     # objective no bound; a warm-up from 1 to beta = 1 weights nothing.
     said = {
-        True: "IWAE objective, KL weighted (no bound), nats per example",
-        False: "IWAE-form objective, KL weighted (Bernoulli cross-entropy, nats) per example",
+        True: "IWAE objective (k = 5), KL weighted (no bound), nats per example",
+        False: "IWAE-form objective, KL weighted (k = 5; Bernoulli cross-entropy, nats) "
+        "per example",
     }
     for fields, weighted in (
         ({"beta": 2.0}, True),
@@ -516,7 +518,8 @@ def test_an_importance_weighted_bound_of_no_log_likelihood_is_named_for_what_it_
         assert figure_data.kl_weighted(w) is weighted and not figure_data.kl_weighted(c)
         for x in (binary, grey):
             unit, is_ll = figure_data.units(w, x)
-            (drawing,) = figures.curves("/tmp/x", history, unit, is_ll, figure_data.kl_weighted(w))
+            weighted_kl = figure_data.kl_weighted(w)
+            (drawing,) = figures.curves("/tmp/x", history, unit, is_ll, weighted_kl, iw_k=5)
             label = drawing.args[1]["iw_bound"]
             assert label == (said[is_ll] if weighted else labels[0 if is_ll else 1]), label
 

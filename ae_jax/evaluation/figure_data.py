@@ -119,6 +119,7 @@ def figure_inputs(
                 recon_unit=recon_unit,
                 bounds_are_ll=bounds_are_ll,
                 kl_weighted=kl_weighted(configs[i]),
+                iw_k=int(configs[i].loss.iw_samples_train),
                 decoded=DECODED.get(configs[0].loss.recon, "means"),
                 image_range=image_range,
                 rows_name=rows_name,

@@ -55,6 +55,7 @@ class FigureInputs:
     recon_unit: str = "squared error"  # what the reconstruction term is (loss.recon)
     bounds_are_ll: bool = True  # whether the VAE's bounds are of log p(x) (bounds.py)
     kl_weighted: bool = False  # whether training weighted its KL (`figure_data.kl_weighted`)
+    iw_k: int = 1  # the importance samples of the training objective (loss.iw_samples_train)
     decoded: str = "means"  # what the decoder's output is (the continuous Bernoulli: its λ)
     # Images are drawn in the data's own units (the scaling undone), all of a run's over one
     # range: the evaluated rows' [min(0, lo), max(1, hi)]; reconstructions past it are clipped.
@@ -66,15 +67,22 @@ MAX_BARS = 60  # features in recon_per_feature.png
 
 
 def curve_units(
-    recon_unit: str, bounds_are_ll: bool = True, kl_weighted: bool = False
+    recon_unit: str, bounds_are_ll: bool = True, kl_weighted: bool = False, iw_k: int = 1
 ) -> dict[str, str]:
     """The y-axis label of each learning-curve term: what it is, per what, in which unit (an
     importance-weighted bound of a term that is no log-likelihood is named for what it is, and
-    with a KL weight other than 1, a warm-up's included, it is an objective, not a bound)."""
+    with a KL weight other than 1, a warm-up's included, it is an objective, not a bound; its
+    k is training's, loss.iw_samples_train, not eval.json's vae/iwae_k)."""
+    k = f"k = {iw_k}"
     if bounds_are_ll:
-        iw = "IWAE objective, KL weighted (no bound), nats" if kl_weighted else "IWAE bound, nats"
+        iw = (
+            f"IWAE objective ({k}), KL weighted (no bound), nats"
+            if kl_weighted
+            else f"IWAE bound ({k}), nats"
+        )
     else:
-        iw = f"IWAE-form {'objective, KL weighted' if kl_weighted else 'bound'} ({recon_unit})"
+        what = "objective, KL weighted" if kl_weighted else "bound"
+        iw = f"IWAE-form {what} ({k}; {recon_unit})"
     return {
         "loss": "objective per example",
         "recon": f"{recon_unit} per example",
@@ -191,19 +199,20 @@ def curves(
     recon_unit: str,
     bounds_are_ll: bool = True,
     kl_weighted: bool = False,
+    iw_k: int = 1,
 ) -> list[Drawing]:
     """The learning curves alone (none for a run that diverged in its first epoch): they need
     only the history, so they can be drawn as soon as training ends (`plan` includes them)."""
     if not history:
         return []
     path = os.path.join(out_dir, "learning_curves.png")
-    units = curve_units(recon_unit, bounds_are_ll, kl_weighted)
+    units = curve_units(recon_unit, bounds_are_ll, kl_weighted, iw_k)
     return [Drawing(path, "learning_curves", (list(history), units))]
 
 
 def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
     """The figures of one run, in the order they are listed in the module docstring."""
-    todo = curves(out_dir, f.history, f.recon_unit, f.bounds_are_ll, f.kl_weighted)
+    todo = curves(out_dir, f.history, f.recon_unit, f.bounds_are_ll, f.kl_weighted, f.iw_k)
 
     def add(name: str, method: str, *args) -> None:
         todo.append(Drawing(os.path.join(out_dir, name), method, args))
