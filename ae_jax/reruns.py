@@ -6,7 +6,7 @@ executed or logged, never what it learns) may change; anything else is refused b
 
 from ae_jax import config as config_lib
 from ae_jax.errors import UserError
-from ae_jax.workdir import CONFIG, real_path, saved_config
+from ae_jax.workdir import CONFIG, checkpoint_epochs, finished_summary, real_path, saved_config
 
 # Fields that change how a run is executed or logged, never what it learns: a rerun may change
 # them. (eval_batch_size batches the per-epoch validation pass, whose sampled and batch-statistic
@@ -69,6 +69,7 @@ def check_config(workdir: str, config) -> bool:
     """Refuses a rerun whose config differs from the run's; True if it continues training."""
     changes, extends = config_changes(workdir, config)
     if extends:
+        _check_can_continue(workdir)
         return True
     if changes:
         epochs_only = [c for c in changes if c.startswith("train.epochs:")] == changes
@@ -88,3 +89,23 @@ def check_config(workdir: str, config) -> bool:
             "workdir was changed."
         )
     return False
+
+
+def _check_can_continue(workdir: str) -> None:
+    """A finished run is continued from its last checkpoint; one whose checkpoints/ are gone
+    (though it saved them) would train again from epoch 1 and replace the history it has, under
+    a warning that blamed train.checkpoints=False: refused instead, changing nothing."""
+    saved = saved_config(workdir) or {}
+    if (
+        finished_summary(workdir) is None
+        or not saved.get("train.checkpoints", True)
+        or checkpoint_epochs(workdir)
+    ):
+        return
+    raise UserError(
+        f"workdir {workdir!r} holds a finished run of {saved.get('train.epochs')} epoch(s) "
+        "whose checkpoints/ are gone (it saved them: train.checkpoints=True), so raising "
+        "train.epochs cannot continue it: it would train again from epoch 1 and replace its "
+        "metrics.jsonl, eval.json and figures. Restore checkpoints/, or train the longer run "
+        "into a new workdir; nothing in the workdir was changed."
+    )

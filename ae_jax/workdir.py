@@ -117,10 +117,39 @@ def resume_groups(workdirs: list[str]) -> list[list[int]]:
 def reopen(workdir: str) -> None:
     """Marks a finished run unfinished (removes summary.json): train.epochs was raised and it
     trains on. Called before config.json records the new length, so a kill in between leaves a
-    run that the same command resumes, never one "finished" at its old length."""
+    run that the same command resumes, never one "finished" at its old length.
+
+    The run's own evaluation of its old end (eval.json, figures/) moves to
+    evaluations/which=latest,epoch=E/ (E: the epoch it evaluated): kept, but no longer the
+    run's, which the extended run's end writes anew (eval.at_end, or `ae-jax evaluate`). Left in
+    place without eval.at_end, it stood beside the new summary describing another epoch, and a
+    sweep's report mixed the two in one row. Figures first: a kill between the two moves leaves
+    eval.json, which the same command then moves."""
     path = os.path.join(workdir, SUMMARY)
     if os.path.exists(path):
         os.remove(path)
+    own = os.path.join(workdir, EVAL)
+    if not os.path.exists(own):
+        return
+    epoch = None
+    with contextlib.suppress(OSError, ValueError, AttributeError), open(own) as f:
+        epoch = json.load(f).get("epoch")
+    name = f"which=latest,epoch={epoch}" if isinstance(epoch, int) else "which=latest,earlier_end"
+    dest, n = os.path.join(workdir, EVALUATIONS, name), 1
+    while os.path.exists(os.path.join(dest, EVAL)):  # one of that name already: kept too
+        n += 1
+        dest = os.path.join(workdir, EVALUATIONS, f"{name}@{n}")
+    os.makedirs(dest, exist_ok=True)
+    figures = os.path.join(workdir, FIGURES)
+    if os.path.isdir(figures) and not os.path.exists(os.path.join(dest, FIGURES)):
+        os.replace(figures, os.path.join(dest, FIGURES))
+    os.replace(own, os.path.join(dest, EVAL))
+    logging.info(
+        "%s: its evaluation of epoch %s (eval.json, figures/) moved to %s; the run trains on",
+        workdir,
+        epoch,
+        dest,
+    )
 
 
 def read_history(workdir: str, last_epoch: int) -> list[dict]:

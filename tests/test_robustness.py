@@ -17,6 +17,7 @@ from ae_jax import experiment, sweeps
 from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
+from ae_jax.evaluation import evaluate
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import distributed, startup
 from ae_jax.training.checkpoint import Checkpointer
@@ -81,6 +82,46 @@ def test_an_extension_killed_once_its_config_is_written_still_trains_on(tmp_path
     (s,) = _train(_config(**{"train.epochs": 4}), tmp_path / "run")
     assert (s["status"], s["epoch"], s["resumed_from_epoch"]) == ("done", 4, 2)
     assert _rows(tmp_path / "run") == _rows(tmp_path / "long")
+
+
+def test_an_extended_run_keeps_its_old_evaluation_aside_not_as_its_own(tmp_path):
+    """Without eval.at_end, a run evaluated at epoch 2 and then extended to 4 kept its epoch-2
+    eval.json and figures as its own beside the epoch-4 summary (the lifecycle probe: a report
+    mixed the two epochs in one row, and no plain evaluate could replace them). They move to
+    evaluations/which=latest,epoch=2/, kept; `evaluate` then writes the run's own, of epoch 4."""
+    w = tmp_path / "run"
+    _train(_config(**{"train.epochs": 2, "train.figures": True}), w)
+    m2, out = evaluate.evaluate_run(str(w))
+    assert out == str(w) and m2["epoch"] == 2
+    before, drawn = (w / "eval.json").read_bytes(), sorted(os.listdir(w / "figures"))
+    assert "codes_2d.png" in drawn
+    (s,) = _train(_config(**{"train.epochs": 4, "train.figures": True}), w)
+    aside = w / "evaluations" / "which=latest,epoch=2"
+    assert s["epoch"] == 4 and not (w / "eval.json").exists()
+    assert (aside / "eval.json").read_bytes() == before
+    assert sorted(os.listdir(aside / "figures")) == drawn
+    assert "codes_2d.png" not in os.listdir(w / "figures")  # the new end's curves only
+    m4, out = evaluate.evaluate_run(str(w))
+    assert out == str(w) and m4["epoch"] == 4
+
+
+def test_extending_a_finished_run_whose_checkpoints_are_gone_is_refused(tmp_path):
+    """It trained again from epoch 1, replacing the finished run's history, under a warning
+    that blamed train.checkpoints=False (the lifecycle probe)."""
+    w = tmp_path / "run"
+    _train(_config(**{"train.epochs": 2}), w)
+    shutil.rmtree(w / "checkpoints")
+    kept = {f: (w / f).read_bytes() for f in ("metrics.jsonl", "summary.json", "config.json")}
+    with pytest.raises(
+        UserError, match=r"finished run of 2 epoch\(s\) whose checkpoints/ are gone"
+    ):
+        _train(_config(**{"train.epochs": 4}), w)
+    assert {f: (w / f).read_bytes() for f in kept} == kept
+    # A run that never saved any (train.checkpoints=False) is trained again, as it says.
+    n = tmp_path / "none"
+    _train(_config(**{"train.epochs": 2, "train.checkpoints": False}), n)
+    (s,) = _train(_config(**{"train.epochs": 4, "train.checkpoints": False}), n)
+    assert s["epoch"] == 4
 
 
 def test_a_lost_history_is_refused_before_anything_compiles(tmp_path, monkeypatch):

@@ -474,6 +474,24 @@ def test_a_finished_run_without_its_eval_json_is_named(tmp_path, caplog):
     assert "have no eval.json" not in caplog.text
 
 
+def test_an_eval_json_of_an_earlier_epoch_than_the_runs_end_is_left_out(tmp_path, caplog):
+    """A run extended by a version that left its old end's eval.json in place (the lifecycle
+    probe): its row showed that epoch and its evaluation beside the new end's eval/ numbers.
+    Its evaluation numbers are left out and named; a diverged run's eval.json, of the
+    checkpoint after its last epoch, is no such case."""
+    runs = [({"lr": 0.1, "train.seed": s}, "done", {"epoch": 5, "eval/mse": 0.1}) for s in range(3)]
+    runs.append(({"lr": 0.1, "train.seed": 3}, "diverged", {"epoch": 0, "eval/mse": 0.2}))
+    evals = [{"epoch": 5, "recon/mse": 0.1}] * 2 + [{"epoch": 3, "recon/mse": 0.7}]
+    _fake_sweep(tmp_path, runs, evals=evals + [{"epoch": 1, "recon/mse": 0.9}])
+    caplog.set_level("WARNING")
+    out = report.write_report(str(tmp_path), ["recon/mse", "eval/mse"])
+    (row,) = out["rows"]
+    assert (row["recon/mse n"], row["recon/mse mean"]) == (2, pytest.approx(0.1))
+    assert row["eval/mse n"] == 3
+    assert "1 finished run(s) have an eval.json of an earlier epoch than their end" in caplog.text
+    assert "runs/run2; move each one's eval.json" in caplog.text
+
+
 def test_equal_values_have_a_standard_deviation_of_zero(tmp_path):
     """Three seeds' identical PCA baseline: sd 0, not np.std's 8.5e-18 of float residue."""
     runs = [({"lr": 0.1, "train.seed": s}, "done", {"pca/mse": 0.1}) for s in range(3)]

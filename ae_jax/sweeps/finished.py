@@ -32,7 +32,16 @@ def collect(workdir: str) -> tuple[list[dict], int, int]:
         _note_unlisted(workdir, entries)
     else:
         entries = subdir_runs(workdir)
-    rows, failed, lacking = _rows(workdir, entries)
+    rows, failed, lacking, stale = _rows(workdir, entries)
+    if stale:
+        logging.warning(
+            "%d finished run(s) have an eval.json of an earlier epoch than their end (extended "
+            "by a version that left it), so their evaluation numbers are left out of the "
+            "report: %s; move each one's eval.json and figures/ into evaluations/, then "
+            "`ae-jax evaluate --workdir=RUN` writes its own",
+            len(stale),
+            ", ".join(stale[:5]) + (", ..." if len(stale) > 5 else ""),
+        )
     if lacking and len(lacking) < len(rows):  # some runs have their evaluation, these not
         logging.warning(
             "%d finished run(s) have no eval.json, so their evaluation numbers are left out of "
@@ -69,10 +78,11 @@ def _split_by_unswept(rows: list[dict]) -> None:
         r["overrides"] = {**r["overrides"], **{k: r["config"].get(k) for k in hidden}}
 
 
-def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]]:
+def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str], list[str]]:
     """The finished runs' rows (see `collect`), how many failed, the finished runs lacking
-    eval.json."""
-    rows, failed, lacking = [], 0, []
+    eval.json, and those whose eval.json evaluated an earlier epoch than their summary's (left
+    out: one row would mix two epochs)."""
+    rows, failed, lacking, stale = [], 0, [], []
     for e in entries:
         run_dir = os.path.join(workdir, e["workdir"])
         summary = workdir_lib.finished_summary(run_dir)
@@ -91,6 +101,11 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]
                 )
                 if name == workdir_lib.EVAL:  # strict JSON: a number that was not finite is null
                     loaded = {k: math.nan if v is None else v for k, v in loaded.items()}
+                    # (a diverged run's eval.json evaluates the checkpoint after its last epoch)
+                    end = summary.get("epoch")
+                    if summary["status"] == "done" and loaded.get("epoch", end) != end:
+                        stale.append(run_dir)
+                        continue
                 values.update({k: v for k, v in loaded.items() if is_number(v)})
         config = workdir_lib.saved_config(run_dir) or {}
         rows.append(
@@ -106,7 +121,7 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]
         )
         if not os.path.exists(os.path.join(run_dir, workdir_lib.EVAL)):
             lacking.append(run_dir)
-    return rows, failed, lacking
+    return rows, failed, lacking, stale
 
 
 def _note_unlisted(workdir: str, entries: list[dict]) -> None:
