@@ -35,12 +35,15 @@ PATH_FIELDS = ("data.path", "data.dir")
 EXTENSIBLE_SCHEDULES = ("constant", "exponential")
 
 
-def config_changes(workdir: str, config, name: str = CONFIG) -> tuple[list[str], bool]:
+def config_changes(
+    workdir: str, config, name: str = CONFIG, ignore: frozenset[str] = frozenset()
+) -> tuple[list[str], bool]:
     """How `config` differs from the one `workdir` was trained with (saved in its `name`).
 
     Returns (changes, extends): "field: old -> new" for every field that differs (operational
-    fields excepted), and whether the only change is a larger `train.epochs` under a schedule
-    that allows continuing (then training continues; any other change is refused).
+    fields and those in `ignore` excepted), and whether the only change is a larger
+    `train.epochs` under a schedule that allows continuing (then training continues; any other
+    change is refused).
     """
     old = saved_config(workdir, name)
     if old is None:
@@ -49,7 +52,7 @@ def config_changes(workdir: str, config, name: str = CONFIG) -> tuple[list[str],
     defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
     changes, keys = [], []
     for key in sorted(new):
-        if key in OPERATIONAL:
+        if key in OPERATIONAL or key in ignore:
             continue
         before = old.get(key, defaults.get(key))  # a field added since: its default held
         if key in PATH_FIELDS and before and new[key] and real_path(before) == real_path(new[key]):

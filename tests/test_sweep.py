@@ -643,6 +643,29 @@ def test_raising_epochs_while_adding_runs_trains_both_kinds(tmp_path):
         assert summary["resumed_from_epoch"] == (2 if r["name"] != "train.seed=2" else 0)
 
 
+def test_a_launch_that_set_a_field_every_entry_sets_does_not_block_an_extension(tmp_path):
+    """A launch with a flag every entry overrides (train.seed, with a warning) was recorded as
+    the sweep's base; a later launch raising train.epochs was then refused as "another base
+    config", naming only train.epochs, which extends a sweep (the lifecycle probe)."""
+    base = seed_sparse.get_config()
+    base.data.name = "digits"
+    base.train.epochs, base.eval.at_end, base.train.batch_size = 2, False, 256
+    base.train.figures = base.train.tensorboard = base.train.checkpoints = False
+    overrides = [{"train.seed": s} for s in range(2)]
+    sweep.run_sweep(base, overrides, str(tmp_path / "s"))
+    base.train.seed = 7  # every entry sets it: no run changes
+    sweep.run_sweep(base, overrides, str(tmp_path / "s"))
+    base.train.seed, base.train.epochs = 0, 3
+    status = sweep.run_sweep(base, overrides, str(tmp_path / "s"))
+    assert status["counts"]["done"] == 2
+    for r in status["runs"]:
+        summary = json.loads((tmp_path / "s" / r["workdir"] / "summary.json").read_text())
+        assert summary["epoch"] == 3, r["name"]
+    base.model.latent_dim = 3  # a field no entry sets still differs
+    with pytest.raises(UserError, match=r"another config .*model.latent_dim: 9 -> 3"):
+        sweep.run_sweep(base, overrides, str(tmp_path / "s"))
+
+
 def test_a_group_that_fails_leaves_its_chunks_other_group_to_train(tmp_path, monkeypatch):
     """Runs being extended and a new run are one chunk but two groups: when the first group is
     refused, the new run still trains, and only the refused runs are marked failed."""

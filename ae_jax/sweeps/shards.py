@@ -57,9 +57,14 @@ def check_same_base(workdir: str, base, overrides: list[dict]) -> None:
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, _LOCK), "a+") as f:
         fcntl.lockf(f, fcntl.LOCK_EX)  # waits for another launch's check; closing releases
-        changes, extends = reruns.config_changes(workdir, base, workdir_lib.SWEEP_CONFIG)
-        everywhere = set.intersection(*(set(o) for o in overrides)) if overrides else set()
-        changes = [c for c in changes if c.split(":")[0] not in everywhere]
+        # A field every run overrides is no part of any run's config: a launch that also set
+        # it (a flag the entries override, with a warning) neither differs nor blocks an
+        # extension of the runs to a larger train.epochs.
+        sets = [frozenset(o) for o in overrides]
+        everywhere = frozenset.intersection(*sets) if sets else frozenset()
+        changes, extends = reruns.config_changes(
+            workdir, base, workdir_lib.SWEEP_CONFIG, ignore=everywhere
+        )
         if changes and not extends:
             raise UserError(
                 f"sweep {workdir!r} was launched with another base config; these fields differ "
