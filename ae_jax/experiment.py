@@ -186,6 +186,22 @@ def _check_workdirs(configs: list, workdirs: list[str]) -> None:
                 "same directory; each run needs a workdir of its own (two runs in one would "
                 "overwrite each other's checkpoints)."
             )
+    for inner, i in seen.items():  # a run inside another's directory: refused by its rerun
+        for outer, j in seen.items():
+            if inner.startswith(outer.rstrip(os.sep) + os.sep):
+                raise UserError(
+                    f"train_group: workdirs[{i}] {workdirs[i]!r} lies inside workdirs[{j}] "
+                    f"{workdirs[j]!r}; give each run a directory of its own beside the others "
+                    "(a run's directory holds no other run)."
+                )
+    for i, c in enumerate(configs):
+        k = getattr(getattr(c, "train", None), "num_models", 1)
+        if k != 1:  # each config here is one run: K would be ignored, yet recorded
+            raise UserError(
+                f"train_group: configs[{i}] has train.num_models={k!r}; each config given here "
+                "is one run. Give the seeds as configs of their own (or overrides of "
+                "train_together), or train_and_evaluate one config with num_models=K."
+            )
 
 
 def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter, stop) -> list[dict]:
@@ -370,20 +386,8 @@ def summary_table(summaries: list[dict], names: list[str]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, s in zip(names, summaries, strict=True):
         vals = [f"{s[k]:.5g}" if k in s else "-" for k in keys]
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    name,
-                    s["status"],
-                    str(s["epoch"]),
-                    *vals,
-                    str(s["n_params"]),
-                    f"{s['wall_s']:.2f}",
-                ]
-            )
-            + " |"
-        )
+        row = [name, s["status"], str(s["epoch"]), *vals, str(s["n_params"])]
+        lines.append("| " + " | ".join([*row, f"{s['wall_s']:.2f}"]) + " |")
     return "\n".join(lines)
 
 

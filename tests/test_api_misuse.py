@@ -12,6 +12,7 @@ import pytest
 import ae_jax
 from ae_jax import sweeps
 from ae_jax.configs import seed_sparse, seed_vae
+from ae_jax.evaluation import evaluate
 
 
 def _config(vae: bool = False):
@@ -56,6 +57,22 @@ def vae_run(tmp_path_factory):
         (lambda d: ae_jax.build_model(_config().model.to_dict(), 30), r"ConfigDict\(d\) makes"),
         (lambda d: ae_jax.build_model(_model(latent_dim=0), 30), "model.latent_dim: got 0"),
         (lambda d: ae_jax.build_model(_model(encoder_widths=(8, 0)), 30), "model.encoder_widt"),
+        (
+            lambda d: ae_jax.train_together(_config(), [{"train.num_models": 2}], d),
+            r"configs\[0\] has train.num_models=2; each config given here is one run",
+        ),
+        (
+            lambda d: ae_jax.train_group([_config(), _config()], [d, d + "/sub"]),
+            r"workdirs\[1\] .*/run/sub' lies inside workdirs\[0\]",
+        ),
+        (
+            lambda d: sweeps.run_sweep(_config(), [{"train.seed": 0}], d, shard=(2, 2)),
+            r"shard=\(2, 2\): expected \(i, n\) with 0 <= i < n",
+        ),
+        (
+            lambda d: sweeps.run_sweep(_config(), [{"train.seed": 0}], d, shard=(0,)),
+            r"shard=\(0,\): expected \(i, n\), two whole numbers",
+        ),
     ],
 )
 def test_wrong_types_are_refused_before_any_work(tmp_path, call, message):
@@ -88,8 +105,8 @@ def test_trained_model_methods_refuse_what_they_cannot_take(vae_run):
     for bad in (-1, 0, 2.5, "3", None, True):
         with pytest.raises(ae_jax.UserError, match=r"sample: n=.*expected a whole number >= 1"):
             m.sample(bad)
-    for bad in (-1, 1.5, None, "0"):
-        with pytest.raises(ae_jax.UserError, match=r"sample: seed=.*a whole number >= 0"):
+    for bad in (-1, 1.5, None, "0", 2**31, 2**70):  # 2**70: an OverflowError inside JAX
+        with pytest.raises(ae_jax.UserError, match=r"sample: seed: got .*in \[0, 2\*\*31\)"):
             m.sample(2, seed=bad)
     assert m.sample(np.int64(2), seed=3).shape == (2, n)
     with pytest.raises(ae_jax.UserError, match="expected codes as numbers"):
@@ -109,6 +126,9 @@ def test_trained_model_methods_refuse_what_they_cannot_take(vae_run):
     with pytest.raises(ae_jax.UserError, match="expected values as numbers"):
         m.inverse_scale([["x"] * n])
     np.testing.assert_array_equal(m.inverse_scale(np.zeros((2, 3, n))).shape, (2, 3, n))
+    for bad in (-1, 10**20):  # -1 was accepted; 10**20 an OverflowError inside JAX
+        with pytest.raises(ae_jax.UserError, match=r"^seed: got .*in \[0, 2\*\*31\)"):
+            evaluate.evaluate_run(vae_run, seed=bad)
 
 
 def test_load_says_a_run_is_unfinished(vae_run, tmp_path, caplog):

@@ -7,6 +7,7 @@ runs before data is read or anything is compiled.
 import difflib
 import inspect
 import math
+import numbers
 
 import ml_collections
 import optax
@@ -337,12 +338,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _positive_int(e[field], f"eval.{field}")
     _number(e.near_zero, "eval.near_zero", 0.0, lo_open=True)
     _number(e.active_var, "eval.active_var", 0.0)
-    _check(
-        isinstance(t.seed, int) and not isinstance(t.seed, bool) and 0 <= t.seed < 2**31,
-        "train.seed",
-        t.seed,
-        "an integer in [0, 2**31)",
-    )
+    check_seed(t.seed, "train.seed")
+
+
+def check_seed(seed, name: str) -> None:
+    """A seed of a random stream: a whole number in [0, 2**31), as train.seed (evaluation's and
+    sampling's seeds too: 2**70 was an OverflowError from inside JAX, -1 a key of its own)."""
+    whole = isinstance(seed, numbers.Integral) and not isinstance(seed, bool)
+    ok = whole and 0 <= int(seed) < 2**31
+    _check(ok, name, seed, "an integer in [0, 2**31)")
 
 
 def _check_vae_objective(config) -> None:

@@ -44,6 +44,7 @@ import os
 import jax
 import numpy as np
 
+from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import models
 from ae_jax import workdir as workdir_lib
@@ -240,6 +241,7 @@ def evaluate_run(
     """
     if iw_samples is not None:
         passes.check_iw_samples(iw_samples)
+    config_lib.check_seed(seed, "seed")
     tm = trained.load(workdir, which)  # a directory that is no run: said first
     if iw_samples is not None and not tm.is_vae:
         raise UserError(f"--iw_samples={iw_samples}: k of a VAE's bound; {workdir!r} is an AE.")

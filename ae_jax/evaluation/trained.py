@@ -207,9 +207,9 @@ class TrainedModel:
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """n draws from the VAE's generative model (likelihood means)."""
-        for name, value, low in (("n", n, 1), ("seed", seed, 0)):
-            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
-                raise UserError(f"sample: {name}={value!r}; expected a whole number >= {low}.")
+        if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
+            raise UserError(f"sample: n={n!r}; expected a whole number >= 1.")
+        config_lib.check_seed(seed, "sample: seed")
         if not self.is_vae:
             raise UserError("sample() needs a VAE; this run trained a deterministic autoencoder.")
         z = jax.random.normal(jax.random.PRNGKey(seed), (n, self.config.model.latent_dim))

@@ -221,6 +221,7 @@ def run_sweep(
         raise UserError("--launcher=ray needs Ray: pip install -e '.[ray]'.")
     if max_models < 1:
         raise UserError(f"--max_models={max_models}; expected a positive number of models.")
+    shard = shards.check_shard(shard)
     workdir_lib.check_kind(workdir, "sweep")
     config_lib.check_known(base)  # a misspelt field of the base: refused once, not per run
     runs = expand(overrides, workdir)

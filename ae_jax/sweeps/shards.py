@@ -10,6 +10,7 @@ average with the others' as seeds of one setting. `check_same_base` closes that 
 """
 
 import fcntl
+import numbers
 import os
 
 from ae_jax import reruns
@@ -46,6 +47,18 @@ def parse_shard(text: str) -> tuple[int, int]:
         raise UserError(f"{source}: expected 'i/n' with integers, e.g. 0/4.") from None
     if not (n >= 1 and 0 <= i < n):
         raise UserError(f"{source}: expected 0 <= i < n.")
+    return i, n
+
+
+def check_shard(shard) -> tuple[int, int]:
+    """`run_sweep`'s shard (i, n) as two ints, or a UserError: a shard past the last one
+    trained nothing and left the runs pending, and one number was a ValueError."""
+    whole = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)  # noqa: E731
+    if not (isinstance(shard, tuple | list) and len(shard) == 2 and all(map(whole, shard))):
+        raise UserError(f"shard={shard!r}: expected (i, n), two whole numbers, e.g. (0, 4).")
+    i, n = int(shard[0]), int(shard[1])
+    if not (n >= 1 and 0 <= i < n):
+        raise UserError(f"shard={shard!r}: expected (i, n) with 0 <= i < n (shards 0 .. n-1).")
     return i, n
 
 
