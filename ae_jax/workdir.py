@@ -119,11 +119,9 @@ def reopen(workdir: str) -> None:
     trains on. Called before config.json records the new length, so a kill in between leaves a
     run that the same command resumes, never one "finished" at its old length.
 
-    The run's own evaluation of its old end (eval.json, figures/) moves to
-    evaluations/which=latest,epoch=E/ (E: the epoch it evaluated): kept, but no longer the
-    run's, which the extended run's end writes anew (eval.at_end, or `ae-jax evaluate`). Left in
-    place without eval.at_end, it stood beside the new summary describing another epoch, and a
-    sweep's report mixed the two in one row. Figures first: a kill between the two moves leaves
+    Its own evaluation of the old end (eval.json, figures/) moves to evaluations/which=latest,
+    epoch=E/, kept: left in place without eval.at_end, it stood beside the new summary and a
+    report mixed the two epochs in one row. Figures first: a kill between the moves leaves
     eval.json, which the same command then moves."""
     path = os.path.join(workdir, SUMMARY)
     if os.path.exists(path):
@@ -144,12 +142,7 @@ def reopen(workdir: str) -> None:
     if os.path.isdir(figures) and not os.path.exists(os.path.join(dest, FIGURES)):
         os.replace(figures, os.path.join(dest, FIGURES))
     os.replace(own, os.path.join(dest, EVAL))
-    logging.info(
-        "%s: its evaluation of epoch %s (eval.json, figures/) moved to %s; the run trains on",
-        workdir,
-        epoch,
-        dest,
-    )
+    logging.info("%s: its evaluation of epoch %s moved to %s; it trains on", workdir, epoch, dest)
 
 
 def read_history(workdir: str, last_epoch: int) -> list[dict]:
@@ -267,15 +260,24 @@ def _check_no_foreign_files(path: str, full: str, kind: str) -> None:
         )
 
 
+def writable(workdir: str, what: str = "workdir", create: bool = True) -> None:
+    """Creates `workdir` (with `create`); refuses one that cannot be written, before any work."""
+    try:
+        if create:
+            os.makedirs(workdir, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{what} {workdir!r} cannot be created: {e.strerror}.") from None
+    if not os.access(workdir, os.W_OK):
+        raise UserError(
+            f"{what} {workdir!r} is not writable (a read-only file system, or another user's); "
+            "make it writable or choose another workdir; nothing was written."
+        )
+
+
 def prepare(workdir: str, num_features: int, columns: list[str]) -> None:
     """Creates the workdir (figures/ is made by what draws in it); refuses one holding a run
     on other data."""
-    try:
-        os.makedirs(workdir, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"workdir {workdir!r} cannot be created: {e.strerror}.") from None
-    if not os.access(workdir, os.W_OK):
-        raise UserError(f"workdir {workdir!r} is not writable; choose another --workdir.")
+    writable(workdir)
     old = os.path.join(workdir, CONFIG)
     if os.path.exists(old):
         with open(old) as f:

@@ -492,6 +492,21 @@ def test_an_eval_json_of_an_earlier_epoch_than_the_runs_end_is_left_out(tmp_path
     assert "runs/run2; move each one's eval.json" in caplog.text
 
 
+def test_a_read_only_sweep_directory_is_refused_in_a_sentence(tmp_path, monkeypatch):
+    """report and sweep on a read-only mount raised OSError tracebacks from their first write
+    (the lifecycle probe). As root here, permissions cannot make a directory unwritable: a
+    read-only file system is what os.access then reports."""
+    runs = [({"lr": 0.1, "train.seed": s}, "done", {"eval/mse": 0.1}) for s in range(2)]
+    _fake_sweep(tmp_path / "s", runs)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: real(p, mode) and mode != os.W_OK)
+    with pytest.raises(UserError, match=r"sweep directory \(where the report goes\) .* is not wr"):
+        report.write_report(str(tmp_path / "s"), ["eval/mse"])
+    assert not (tmp_path / "s" / "runs.csv").exists()
+    with pytest.raises(UserError, match=r"sweep directory '.*' is not writable \(a read-only"):
+        sweep.run_sweep(_cfg(), [{"train.seed": s} for s in range(2)], str(tmp_path / "s"))
+
+
 def test_equal_values_have_a_standard_deviation_of_zero(tmp_path):
     """Three seeds' identical PCA baseline: sd 0, not np.std's 8.5e-18 of float residue."""
     runs = [({"lr": 0.1, "train.seed": s}, "done", {"pca/mse": 0.1}) for s in range(3)]

@@ -143,6 +143,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         )
     # Every wall time goes to timing.csv, whatever the metrics chosen.
     metrics += [m for m in TIMING if m in present and m not in metrics]
+    workdir_lib.writable(workdir, "sweep directory (where the report goes)", create=False)
     _write_runs(workdir, rows)
     params, table = aggregate(rows, metrics)
     for name, keep in (

@@ -67,7 +67,7 @@ def check_same_base(workdir: str, base, overrides: list[dict]) -> None:
     later launch (a shard, a rerun) whose base differs in a field not every run overrides. A
     larger train.epochs passes (the runs are extended, as a rerun of one run is) and is
     recorded. The check and the write hold a lock, so shards launched together take turns."""
-    os.makedirs(workdir, exist_ok=True)
+    workdir_lib.writable(workdir, "sweep directory")
     with open(os.path.join(workdir, _LOCK), "a+") as f:
         fcntl.lockf(f, fcntl.LOCK_EX)  # waits for another launch's check; closing releases
         # A field every run overrides is no part of any run's config: a launch that also set
