@@ -182,9 +182,16 @@ def test_unreadable_newest_checkpoint_falls_back_and_resumes_bit_for_bit(tmp_pat
     epoch = _truncate_newest(tmp_path / "damaged")
     # Loading it (ae_jax.load, evaluate, encode, export) names it and the way out, no traceback.
     with pytest.raises(
-        UserError, match=rf"checkpoints/{epoch} cannot be read .*rerun the training"
+        UserError, match=rf"checkpoints/{epoch} cannot be read .*\(mkdir -p .* && mv .*/{epoch} "
     ):
         ae_jax.load(str(tmp_path / "damaged"))
+    # The way out it names for a finished run (whose training command does nothing): moved
+    # aside, the newest older checkpoint is read.
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "damaged", copy)
+    os.makedirs(copy / "damaged_checkpoints")
+    os.replace(copy / "checkpoints" / str(epoch), copy / "damaged_checkpoints" / str(epoch))
+    assert ae_jax.load(str(copy)).epoch == epoch - 1
 
     # A file it may not read is not damage: no advice to set a good checkpoint aside.
     def denied(self, epoch):

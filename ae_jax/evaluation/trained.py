@@ -98,10 +98,12 @@ class TrainedModel:
             try:
                 found = ck.restore_current(which)
             except DamagedCheckpoint as e:
+                aside = os.path.join(workdir, "damaged_checkpoints")
                 raise UserError(
-                    f"{e}: it is damaged (a copy cut short, a full disk?); rerun the training "
-                    "command, which sets a damaged checkpoint aside in damaged_checkpoints/ and "
-                    "resumes from an older one, or use another --which."
+                    f"{e}: it is damaged (a copy cut short, a full disk?). Restore it from a "
+                    f"copy, or move it aside (mkdir -p {aside} && mv {e.where} {aside}/) to "
+                    "read the newest older one; a run not finished is resumed by its training "
+                    "command, which sets a damaged checkpoint aside itself."
                 ) from None
             if found is None and not ck.epochs() and not self.config.train.checkpoints:
                 raise UserError(
