@@ -627,6 +627,10 @@ def test_transform_mismatches(shop, tmp_path, caplog):
     extra = write_csv(tmp_path / "extra.csv", [r + ["1"] for r in rows], HEADER + ["Id"])
     with pytest.raises(UserError, match=r"has 19: extra 'Id'"):
         p.transform(data.read_table(extra))
+    # A label column is no feature: the count leaves it out, and says so.
+    labelled = data.load_dataset(cfg(path=path, label_column="Revenue")).preprocessor
+    with pytest.raises(UserError, match=r"has 18 besides the label 'Revenue': extra 'Id'"):
+        labelled.transform(data.read_table(extra))
     with pytest.raises(
         UserError,
         match=r"input array has shape \(60, 17\).*expected shape "

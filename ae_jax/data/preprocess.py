@@ -269,7 +269,11 @@ class Preprocessor:
                 parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
                     [f"extra {', '.join(map(repr, extra))}"] if extra else []
                 )
-                raise UserError(f"{trained}; {data.source} has {len(given)}: {'; '.join(parts)}")
+                label = [c for c in data.columns if c in labels][:1]  # left out: no feature
+                besides = f" besides the label {label[0]!r}" if label else ""
+                raise UserError(
+                    f"{trained}; {data.source} has {len(given)}{besides}: {'; '.join(parts)}"
+                )
             order = [data.columns.index(c) for c in self.input_columns]
             return dataclasses.replace(
                 data, columns=list(self.input_columns), values=[data.values[i] for i in order]
