@@ -7,7 +7,6 @@ resume hint and exits with 128 + the signal's number (143 for SIGTERM).
 
 import atexit
 import contextlib
-import difflib
 import importlib.util
 import inspect
 import os
@@ -23,7 +22,7 @@ from absl import flags, logging
 from ae_jax import config as config_lib
 from ae_jax import runtime
 from ae_jax.config import doc as config_doc
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, closest
 from ae_jax.training.signals import Interrupted
 
 
@@ -185,8 +184,8 @@ def _unknown_flag(name: str) -> str:
         | {f.name for f in by_module.get(sys.argv[0], [])}
     )
     own = sorted(own + ["helpconfig"]) if "config" in own else own  # read by parse_flags
-    close = difflib.get_close_matches(name, own, n=1, cutoff=0.5)
-    hint = f"; did you mean --{close[0]}?" if close else ""
+    near = closest(name, own, cutoff=0.5)
+    hint = f"; did you mean --{near}?" if near else ""
     return (
         f"--{name}: this command takes no such flag{hint} (its flags: "
         f"{', '.join('--' + f for f in own)}; --helpfull lists absl's too)."
@@ -194,8 +193,8 @@ def _unknown_flag(name: str) -> str:
 
 
 def _nearest(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    return f"; did you mean --config.{close[0]}?" if close else ""
+    near = closest(name, known, cutoff=0.5)
+    return f"; did you mean --config.{near}?" if near else ""
 
 
 # absl's flags that print help and exit (`--help` is also `-?`).

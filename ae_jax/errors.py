@@ -3,9 +3,11 @@
 Entry points run under `ae_jax.cli.cli_errors()`: a `UserError` prints as one paragraph
 after `error: `, with no traceback, and exits with status 2; the message must say what is
 wrong (field, file, column, row, value) and what is expected instead. `storage_error` tells a
-full, read-only or forbidden disk from other failures (it becomes such a message).
+full, read-only or forbidden disk from other failures (it becomes such a message); `closest`
+names what a misspelt name probably meant.
 """
 
+import difflib
 import errno
 
 
@@ -15,6 +17,16 @@ class UserError(ValueError):
     def __init__(self, message: str):
         # Fold whitespace so multi-line f-strings print as one paragraph.
         super().__init__(" ".join(str(message).split()))
+
+
+def closest(name: str, known: list[str], cutoff: float = 0.6) -> str:
+    """The known name `name` most likely meant ("" if none): the shortest one it begins (a name
+    cut short, loss.l1 for loss.l1_weight), else the most similar by difflib."""
+    longer = sorted((k for k in known if k.startswith(name) and k != name), key=len)
+    if name and longer:
+        return longer[0]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=cutoff)
+    return close[0] if close else ""
 
 
 _STORAGE = {

@@ -34,6 +34,7 @@ def _field_error(name: str, suggestion: str | None) -> str:
         ("loss", "betta", "loss.beta"),
         ("train", "latent_dim", "model.latent_dim"),  # a real field, in another section
         ("optim", "weightdecay", "optim.weight_decay"),  # a placeholder (None) field
+        ("loss", "l1", "loss.l1_weight"),  # cut short: not difflib's loss.rho (the probe)
         ("model", "zzzqqq", None),  # nothing close: no guess
     ],
 )

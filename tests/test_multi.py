@@ -124,6 +124,8 @@ def test_unvmappable_overrides_are_refused_with_the_field_named(tmp_path):
         match=r"override 'loss.l1_wieght': no such config field; did you mean 'loss.l1_weight'",
     ):
         multi.train_together(_base(), [{"loss.l1_wieght": 0.1}], str(tmp_path))
+    with pytest.raises(UserError, match=r"override 'loss.l1': .*did you mean 'loss.l1_weight'"):
+        multi.train_together(_base(), [{"loss.l1": 0.1}], str(tmp_path))  # was: loss.rho
     assert not any(tmp_path.iterdir())
 
 

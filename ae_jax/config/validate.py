@@ -4,7 +4,6 @@
 runs before data is read or anything is compiled.
 """
 
-import difflib
 import inspect
 import math
 import numbers
@@ -30,7 +29,7 @@ from ae_jax.config.schema import (
     SPARSITY,
     default_config,
 )
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, closest
 
 
 def _check(cond: bool, field: str, value, expected: str) -> None:
@@ -106,12 +105,12 @@ def _check_types(config: ml_collections.ConfigDict) -> None:
 
 def _nearest(key: str, section: str, schema: ml_collections.ConfigDict) -> str:
     """The real field closest to `section.key`: in its own section, else in another one."""
-    close = difflib.get_close_matches(key, list(schema[section]), n=1, cutoff=0.6)
-    if close:
-        return f"{section}.{close[0]}"
+    own = closest(key, list(schema[section]))
+    if own:
+        return f"{section}.{own}"
     sections = {k: s for s in reversed(list(schema)) for k in schema[s]}  # field -> a section
-    close = difflib.get_close_matches(key, list(sections), n=1, cutoff=0.6)
-    return f"{sections[close[0]]}.{close[0]}" if close else ""
+    other = closest(key, list(sections))
+    return f"{sections[other]}.{other}" if other else ""
 
 
 def check_known(config: ml_collections.ConfigDict) -> None:
@@ -121,8 +120,8 @@ def check_known(config: ml_collections.ConfigDict) -> None:
     why = "a misspelt field is an error, not a silently new setting"
     for section in config.keys():
         if section not in schema:
-            close = difflib.get_close_matches(section, list(schema), n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            near = closest(section, list(schema), cutoff=0.5)
+            hint = f"; did you mean {near!r}?" if near else ""
             raise UserError(
                 f"config: no section {section!r}{hint} (the sections are {list(schema)}; {why})."
             )

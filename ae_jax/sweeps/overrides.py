@@ -11,7 +11,6 @@ fields named; the sweep runner groups such runs instead.
 """
 
 import copy
-import difflib
 import os
 
 import ml_collections
@@ -21,7 +20,7 @@ from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import experiment, runtime
 from ae_jax import workdir as workdir_lib
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, closest
 from ae_jax.training.group import check_groupable
 
 
@@ -60,8 +59,8 @@ def check_name(name: str, what: str) -> None:
 def unknown_field(config: ml_collections.ConfigDict, key: str) -> str:
     """The refusal of an override of a field `config` does not have, naming the nearest."""
     fields = list(config_lib.flatten_config(config.to_dict()))
-    near = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
-    hint = f"did you mean {near[0]!r}?" if near else "fields look like 'loss.l1_weight'"
+    near = closest(key, fields)
+    hint = f"did you mean {near!r}?" if near else "fields look like 'loss.l1_weight'"
     return f"override {key!r}: no such config field; {hint} (--helpconfig lists them)."
 
 
