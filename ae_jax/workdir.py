@@ -129,12 +129,13 @@ def reopen(workdir: str) -> None:
     own = os.path.join(workdir, EVAL)
     if not os.path.exists(own):
         return
-    epoch = None
+    epoch, which = None, "latest"  # an older version's own evaluation may be of the best
     with contextlib.suppress(OSError, ValueError, AttributeError), open(own) as f:
-        epoch = json.load(f).get("epoch")
-    name = f"which=latest,epoch={epoch}" if isinstance(epoch, int) else "which=latest,earlier_end"
+        saved = json.load(f)
+        epoch, which = saved.get("epoch"), str(saved.get("which", "latest"))
+    name = f"which={which},epoch={epoch}" if isinstance(epoch, int) else "which=latest,earlier_end"
     dest, n = os.path.join(workdir, EVALUATIONS, name), 1
-    while os.path.exists(os.path.join(dest, EVAL)):  # one of that name already: kept too
+    while os.path.exists(dest):  # one of that name already (an evaluation's): kept too
         n += 1
         dest = os.path.join(workdir, EVALUATIONS, f"{name}@{n}")
     os.makedirs(dest, exist_ok=True)

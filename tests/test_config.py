@@ -35,6 +35,8 @@ def _field_error(name: str, suggestion: str | None) -> str:
         ("train", "latent_dim", "model.latent_dim"),  # a real field, in another section
         ("optim", "weightdecay", "optim.weight_decay"),  # a placeholder (None) field
         ("loss", "l1", "loss.l1_weight"),  # cut short: not difflib's loss.rho (the probe)
+        ("model", "obs_std", "loss.obs_std"),  # itself in another section, not obs_std_learned
+        ("train", "iw_samples", "eval.iw_samples"),  # ... not loss.iw_samples_train
         ("model", "zzzqqq", None),  # nothing close: no guess
     ],
 )

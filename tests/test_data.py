@@ -583,6 +583,8 @@ def _error_files(tmp_path):
             r"needs pixels in \[0, 1\], but data.scaling='standard' centres them",
         ),
         (dict(path="ok.csv", binarize="dynamic"), r"data.path 'ok.csv' is not pixel data"),
+        # known from the name, before a (large) table is read: it need not even exist
+        (dict(path="nowhere.csv", binarize="fixed"), r"data.path 'nowhere.csv' is not pixel"),
         (dict(path="ok.csv", binarize="random"), r"data.binarize 'random' is not supported"),
         (dict(path="ok.csv", limit=-3), r"data.limit must be a non-negative integer .*got -3"),
         (dict(path="ok.txt"), r"unsupported file type '.txt'; supported: .csv, .npy, .npz"),

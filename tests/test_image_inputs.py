@@ -105,3 +105,7 @@ def test_idx_files_of_images_are_read_like_the_same_npy(runs, tmp_path, name):
     labels.write_bytes(struct.pack(">II", 0x0801, 7) + bytes(7))
     with pytest.raises(ae_jax.UserError, match=r"labels-idx1-ubyte' is an IDX file of 1 dim"):
         pixels.encode(str(labels))
+    other = tmp_path / "x-idx4-ubyte"
+    other.write_bytes(struct.pack(">I4I", 0x0804, 7, 8, 8, 1) + bytes(7 * 64))
+    with pytest.raises(ae_jax.UserError, match=r"of 4 dimension\(s\) \(not grey images\)"):
+        pixels.encode(str(other))

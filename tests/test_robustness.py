@@ -105,6 +105,31 @@ def test_an_extended_run_keeps_its_old_evaluation_aside_not_as_its_own(tmp_path)
     assert out == str(w) and m4["epoch"] == 4
 
 
+def test_an_old_end_is_moved_aside_whole_beside_what_evaluations_holds(tmp_path):
+    """reopen's move on its own: a name taken (even by an evaluation's figures alone) gets the
+    next one, an older version's own evaluation of the best checkpoint keeps which=best, and a
+    damaged eval.json still moves; nothing is replaced or left beside the run."""
+    run = tmp_path / "run"
+    cases = [
+        ({"epoch": 2, "which": "latest"}, "which=latest,epoch=2@2"),
+        ({"epoch": 3, "which": "best"}, "which=best,epoch=3"),
+        ("{cut off", "which=latest,earlier_end"),
+    ]
+    os.makedirs(run / "evaluations" / "which=latest,epoch=2" / "figures")
+    (run / "evaluations" / "which=latest,epoch=2" / "figures" / "b.png").write_text("b")
+    for saved, name in cases:
+        os.makedirs(run / "figures")
+        (run / "figures" / "a.png").write_text("a")
+        text = saved if isinstance(saved, str) else json.dumps(saved)
+        (run / "eval.json").write_text(text)
+        (run / "summary.json").write_text('{"status": "done"}')
+        workdir_lib.reopen(str(run))
+        assert sorted(os.listdir(run)) == ["evaluations"], name
+        assert (run / "evaluations" / name / "eval.json").read_text() == text
+        assert os.listdir(run / "evaluations" / name / "figures") == ["a.png"]
+    assert os.listdir(run / "evaluations" / "which=latest,epoch=2" / "figures") == ["b.png"]
+
+
 def test_extending_a_finished_run_whose_checkpoints_are_gone_is_refused(tmp_path):
     """It trained again from epoch 1, replacing the finished run's history, under a warning
     that blamed train.checkpoints=False (the lifecycle probe)."""

@@ -22,7 +22,7 @@ from ae_jax.commands import sweep as sweep_command
 from ae_jax.configs import seed_sparse
 from ae_jax.configs.ablations import seed_study
 from ae_jax.errors import UserError
-from ae_jax.sweeps import finished, report, report_figures
+from ae_jax.sweeps import finished, report, report_figures, shards
 from tests.bad_inputs import _cfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -481,7 +481,9 @@ def test_an_eval_json_of_an_earlier_epoch_than_the_runs_end_is_left_out(tmp_path
     checkpoint after its last epoch, is no such case."""
     runs = [({"lr": 0.1, "train.seed": s}, "done", {"epoch": 5, "eval/mse": 0.1}) for s in range(3)]
     runs.append(({"lr": 0.1, "train.seed": 3}, "diverged", {"epoch": 0, "eval/mse": 0.2}))
-    evals = [{"epoch": 5, "recon/mse": 0.1}] * 2 + [{"epoch": 3, "recon/mse": 0.7}]
+    # run 1: an older version's own evaluation of the best checkpoint, epoch 4: no such case
+    evals = [{"epoch": 5, "recon/mse": 0.1}, {"epoch": 4, "which": "best", "recon/mse": 0.1}]
+    evals.append({"epoch": 3, "which": "latest", "recon/mse": 0.7})
     _fake_sweep(tmp_path, runs, evals=evals + [{"epoch": 1, "recon/mse": 0.9}])
     caplog.set_level("WARNING")
     out = report.write_report(str(tmp_path), ["recon/mse", "eval/mse"])
@@ -676,9 +678,11 @@ def test_a_launch_that_set_a_field_every_entry_sets_does_not_block_an_extension(
     for r in status["runs"]:
         summary = json.loads((tmp_path / "s" / r["workdir"] / "summary.json").read_text())
         assert summary["epoch"] == 3, r["name"]
-    base.model.latent_dim = 3  # a field no entry sets still differs
+    base.model.latent_dim = 3  # a field no entry sets still differs, for the runs and the base
     with pytest.raises(UserError, match=r"another config .*model.latent_dim: 9 -> 3"):
         sweep.run_sweep(base, overrides, str(tmp_path / "s"))
+    with pytest.raises(UserError, match=r"another base config; .*model.latent_dim: 9 -> 3"):
+        shards.check_same_base(str(tmp_path / "s"), base, overrides)
 
 
 def test_a_group_that_fails_leaves_its_chunks_other_group_to_train(tmp_path, monkeypatch):

@@ -58,6 +58,17 @@ def binarize(x: jax.Array | np.ndarray, key: jax.Array) -> jax.Array:
     return jax.random.bernoulli(key, x).astype(x.dtype)
 
 
+def not_pixel_data(binarize: str, what: str) -> UserError:
+    """The refusal of data.binarize for `what` ("data.path 'x.csv'"), data that is no pixels."""
+    return UserError(
+        f"data.binarize {binarize!r} is for pixel data: the image sets "
+        f"{', '.join(map(repr, IMAGE_SETS))} and 'tfds:NAME', the bundled 'digits', a uint8 "
+        "array of images, or a table of whole intensities with data.image_shape set; "
+        f"{what} is not pixel data (images of floats: save them as uint8, "
+        "np.round(x * 255).astype(np.uint8)); use data.binarize='none'"
+    )
+
+
 def binarize_validation(val: np.ndarray, seed: int) -> np.ndarray:
     """The validation split under dynamic binarisation: one Bernoulli draw keyed by the split
     seed, fixed for the run (its metrics compare across epochs and runs)."""

@@ -293,6 +293,11 @@ def load_dataset(cfg: Any) -> Dataset:
             binarize_mode=binarize,
             seed=int(split_seed),
         )
+    table_file = os.path.splitext(path)[1].lower() in (".csv", ".tsv", ".parquet")
+    if binarize != "none" and not image_shape and (table_file or (not path and name != "digits")):
+        raise images.not_pixel_data(
+            binarize, f"data.path {path!r}" if path else f"data.name {name!r}"
+        )
     if binarize != "none" and scaling == "standard":
         raise UserError(
             f"data.binarize {binarize!r} needs pixels in [0, 1], but data.scaling='standard' "
@@ -340,15 +345,8 @@ def load_dataset(cfg: Any) -> Dataset:
     labels = as_labels(table.column(label), options["na_values"]) if label else None
     rows = table.row_index if table.row_index is not None else np.arange(table.num_rows)
     source, pixel_max = table.source, table.pixel_max
-    if binarize != "none" and not (pixel_max or image_shape):
-        raise UserError(
-            f"data.binarize {binarize!r} is for pixel data: the image sets "
-            f"{', '.join(map(repr, images.IMAGE_SETS))} and 'tfds:NAME', the bundled "
-            "'digits', a uint8 array of images, or a table of whole intensities with "
-            f"data.image_shape set; {'data.path' if path else 'data.name'} {path or name!r} "
-            "is not pixel data (images of floats: save them as uint8, "
-            "np.round(x * 255).astype(np.uint8)); use data.binarize='none'"
-        )
+    if binarize != "none" and not (pixel_max or image_shape):  # a file (named sets: above)
+        raise images.not_pixel_data(binarize, f"data.path {path!r}")
     del table  # the raw columns live on in `features` until they are encoded
     imputed = None  # which cells of a table were missing and imputed
     if pixel_max or image_shape:

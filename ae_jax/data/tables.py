@@ -173,14 +173,15 @@ def read_table(
     if not os.path.exists(full):
         raise UserError(
             f"{field + ': ' if field else ''}no such file {path!r}; expected an "
-            f"existing {', '.join(EXTENSIONS)} file"
+            f"existing {', '.join(EXTENSIONS)} file (or IDX images)"
         )
     idx = _IDX_NAME.search(os.path.basename(full))
     if idx and os.path.isfile(full):
         if idx.group(1) != "3":
+            what = "labels, by its name" if idx.group(1) == "1" else "not grey images"
             raise UserError(
-                f"{shown} is an IDX file of {idx.group(1)} dimension(s) (labels, by its name); "
-                "expected the images file (...-images-idx3-ubyte): images are the rows"
+                f"{shown} is an IDX file of {idx.group(1)} dimension(s) ({what}); expected an "
+                "images file of 3 (...-images-idx3-ubyte): images are the rows"
             )
         _no_label_array(label_column, shown, "an IDX file")
         return _array_table(read_idx(full, 3), shown)

@@ -9,6 +9,7 @@ the CSV a model was trained on can be encoded directly:
 """
 
 import os
+import shlex
 
 import jax
 import jax.numpy as jnp
@@ -98,12 +99,13 @@ class TrainedModel:
             try:
                 found = ck.restore_current(which)
             except DamagedCheckpoint as e:
-                aside = os.path.join(workdir, "damaged_checkpoints")
+                aside = shlex.quote(os.path.join(workdir, "damaged_checkpoints"))
                 raise UserError(
                     f"{e}: it is damaged (a copy cut short, a full disk?). Restore it from a "
-                    f"copy, or move it aside (mkdir -p {aside} && mv {e.where} {aside}/) to "
-                    "read the newest older one; a run not finished is resumed by its training "
-                    "command, which sets a damaged checkpoint aside itself."
+                    f"copy, or move it aside (mkdir -p {aside} && mv {shlex.quote(e.where)} "
+                    f"{aside}/) to read the others; a run not finished is resumed by its "
+                    "training command, which sets a damaged checkpoint aside itself. Or use "
+                    "another --which."
                 ) from None
             if found is None and not ck.epochs() and not self.config.train.checkpoints:
                 raise UserError(

@@ -101,9 +101,10 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]
                 )
                 if name == workdir_lib.EVAL:  # strict JSON: a number that was not finite is null
                     loaded = {k: math.nan if v is None else v for k, v in loaded.items()}
-                    # (a diverged run's eval.json evaluates the checkpoint after its last epoch)
-                    end = summary.get("epoch")
-                    if summary["status"] == "done" and loaded.get("epoch", end) != end:
+                    # (a diverged run's eval.json evaluates the checkpoint after its last
+                    # epoch; an older version's own evaluation could be of the best one)
+                    end, latest = summary.get("epoch"), loaded.get("which", "latest") == "latest"
+                    if summary["status"] == "done" and latest and loaded.get("epoch", end) != end:
                         stale.append(run_dir)
                         continue
                 values.update({k: v for k, v in loaded.items() if is_number(v)})
