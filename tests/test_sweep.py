@@ -903,6 +903,30 @@ def test_report_figures_draw_every_metric_that_varies_and_name_the_rest(tmp_path
     assert saved[-1].get_suptitle().endswith("not drawn, the same for every setting: same")
 
 
+def test_error_bars_of_a_metric_never_below_0_stop_at_0(tmp_path, monkeypatch):
+    """Active units 0, 0 and 4 over three seeds: mean 1.33 - sd 2.31 drew the bar (and the
+    axis) down to -1; a count no run took below 0 stops at 0. A metric with a negative value
+    keeps its whole bar."""
+    values = [(0, -1.0), (0, -2.0), (4, 3.0)]
+    runs = [
+        ({"loss.beta": 4.0, "train.seed": s}, "done", {"vae/active_units": a, "signed": v})
+        for s, (a, v) in enumerate(values)
+    ]
+    runs.append(({"loss.beta": 1.0, "train.seed": 0}, "done", {"vae/active_units": 5, "signed": 1}))
+    _fake_sweep(tmp_path, runs)
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    report.write_report(str(tmp_path), ["vae/active_units", "signed"])
+    (fig,) = saved
+    low = {}
+    for ax in fig.axes[:2]:
+        (bars,) = [c for c in ax.collections if len(c.get_segments()) == 2]
+        low[ax.get_title()] = min(seg[:, 1].min() for seg in bars.get_segments())
+    assert low["vae/active_units"] == 0.0
+    assert low["signed"] == pytest.approx(0.0 - np.std([-1.0, -2.0, 3.0], ddof=1))
+    assert "(cut at 0 for a metric no run took below it)" in fig.get_suptitle()
+
+
 def test_a_setting_whose_runs_all_diverged_does_not_show_a_metric_that_is_0_elsewhere():
     """report.md leaves out a metric that is 0 everywhere (a plain AE's eval/kl); a setting
     whose every run diverged has NaN means, which are no sign of the metric being used."""

@@ -97,6 +97,7 @@ def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dic
             row[f"{m} std"] = sd if len(vals) > 1 else float("nan")
             row[f"{m} n"] = len(vals)
             row[f"{m} not finite"] = len(have) - len(vals)
+            row[f"{m} min"] = min(vals) if vals else float("nan")  # for figures, not tables
         table.append(row)
     return params, table
 

@@ -96,7 +96,10 @@ def _figure(
     for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     width = 0.5 / max(len(series), 1)  # categorical: series side by side within a category
+    cut = False  # a bar stopped at 0
     for ax, m in zip(axes, metrics, strict=False):
+        # A metric no run took below 0 (an MSE, a count of units): its bars stop at 0.
+        floor = all(not r[f"{m} n"] or r.get(f"{m} min", math.nan) >= 0 for r in table)
         for s, (key, rs) in enumerate(series.items()):
             # A marker and size of its own: a series equal to another stays visible over it.
             marker, size = "osD^v<>p"[s % 8], max(2.5, 6.0 - 1.2 * s)
@@ -111,15 +114,11 @@ def _figure(
                     for r in rs
                 ]
                 style = {"marker": marker, "linestyle": "none"}
-            ax.errorbar(
-                x,
-                [r[f"{m} mean"] for r in rs],
-                yerr=[np.nan_to_num(r[f"{m} std"]) for r in rs],
-                ms=size,
-                capsize=3,
-                label=label or None,
-                **style,
-            )
+            sd = np.array([np.nan_to_num(r[f"{m} std"]) for r in rs])
+            mean = np.array([r[f"{m} mean"] for r in rs])
+            below = np.minimum(sd, np.maximum(np.nan_to_num(mean), 0)) if floor else sd
+            cut = cut or bool((below < sd).any())
+            ax.errorbar(x, mean, yerr=[below, sd], ms=size, capsize=3, label=label or None, **style)
         if not numeric:
             ax.set_xticks(range(len(categories)))
             ax.set_xticklabels([json.loads(c) for c in categories], rotation=25, ha="right")
@@ -146,6 +145,7 @@ def _figure(
         fig.legend(handles, labels, loc="outside right upper", fontsize=FONT)
     n = sorted({row[f"{m} n"] for row in table for m in metrics} - {0})
     title = f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds"
+    title += " (cut at 0 for a metric no run took below it)" if cut else ""
     if same:
         title += f"\nnot drawn, the same for every setting: {', '.join(same)}"
     fig.suptitle(title, fontsize=FONT)
