@@ -119,7 +119,7 @@ def train_group(
     if all(finished):
         logging.info(
             "all %d run(s) already finished; not retraining (to train from scratch, pass a new "
-            "--workdir or delete this one)",
+            "workdir or delete this one)",
             len(workdirs),
         )
         return cast(list[dict], finished)  # all(finished): none of them is None
@@ -152,7 +152,7 @@ def train_group(
         more = " ..." if len(workdirs) > 1 else ""
         raise UserError(
             f"cannot write to the workdir ({why}; {workdirs[0]!r}{more}). Free space or "
-            "choose another --workdir; the checkpoints already written are "
+            "choose another workdir; the checkpoints already written are "
             "kept, so the same command resumes from the newest one."
         ) from None
     finally:

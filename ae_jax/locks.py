@@ -54,7 +54,7 @@ class WorkdirLock:
                 raise UserError(
                     f"workdir {os.path.dirname(self.path)!r} is in use by {holder}; two "
                     "processes must not train the same run. Wait for it to finish (or stop it), "
-                    "or use another --workdir."
+                    "or use another workdir."
                 ) from None
             f.seek(0)
             f.truncate()

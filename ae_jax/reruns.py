@@ -88,7 +88,7 @@ def check_config(workdir: str, config) -> bool:
         raise UserError(
             f"workdir {workdir!r} holds a run trained with another config; these fields differ "
             f"(saved -> now): {'; '.join(changes)}.{why} Rerun with the saved config to resume "
-            "or reuse the run, or pass a new --workdir to train this config; nothing in the "
+            "or reuse the run, or pass a new workdir to train this config; nothing in the "
             "workdir was changed."
         )
     return False

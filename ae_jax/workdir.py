@@ -160,7 +160,7 @@ def read_history(workdir: str, last_epoch: int) -> list[dict]:
             raise UserError(
                 f"{path} is missing, but the run has checkpoints up to epoch {last_epoch}: the "
                 "per-epoch history cannot be rebuilt from them. Restore metrics.jsonl, or train "
-                "into a new --workdir (or delete checkpoints/ to train this run again)."
+                "into a new workdir (or delete checkpoints/ to train this run again)."
             )
         return []
     with open(path) as f:
@@ -180,7 +180,7 @@ def read_history(workdir: str, last_epoch: int) -> list[dict]:
                 break
             raise UserError(
                 f"{path} line {n} is damaged ({line[:60]!r}); restore the file, "
-                "or train into a new --workdir."
+                "or train into a new workdir."
             ) from None
     return [r for r in rows if r.get("epoch", 0) <= last_epoch]
 
@@ -201,16 +201,14 @@ def check_kind(path: str, kind: str) -> None:
     checkpoints/ mixes their files (reports and evaluations then pick up strays). A sweep's
     runs lie inside it (DIR/runs/NAME): only a run's directory refuses runs inside it."""
     if not path:
-        raise UserError(f"--workdir is empty; expected the directory of the {kind}.")
+        raise UserError(f"workdir is empty; expected the directory of the {kind}.")
     full = os.path.realpath(path)  # as training uses it: a quoted '~' is no home folder
     if os.path.exists(full) and not os.path.isdir(full):
-        raise UserError(
-            f"--workdir {path!r} is a file; expected a directory (new or the {kind}'s)."
-        )
+        raise UserError(f"workdir {path!r} is a file; expected a directory (new or the {kind}'s).")
     found = kind_of(full)
     if found and found != kind:
         raise UserError(
-            f"--workdir {path!r} is a {found}'s directory; expected a new directory or the "
+            f"workdir {path!r} is a {found}'s directory; expected a new directory or the "
             f"{kind}'s own (a sweep's runs are in DIR/runs/NAME)."
         )
     if not found and os.path.isdir(full):
@@ -223,7 +221,7 @@ def check_kind(path: str, kind: str) -> None:
         )
         if inside == "run" or (inside == "sweep" and kind == "sweep" and in_runs):
             raise UserError(
-                f"--workdir {path!r} lies inside {up!r}, a {inside}'s directory; expected a "
+                f"workdir {path!r} lies inside {up!r}, a {inside}'s directory; expected a "
                 f"{kind} directory of its own, outside it."
             )
         up = os.path.dirname(up)
@@ -247,17 +245,17 @@ def _check_no_foreign_files(path: str, full: str, kind: str) -> None:
     runs = [n for n in names if kind_of(os.path.join(full, n)) == "run"]
     if runs:
         raise UserError(
-            f"--workdir {path!r} holds runs ({runs[:4]}{' ...' if len(runs) > 4 else ''}); "
+            f"workdir {path!r} holds runs ({runs[:4]}{' ...' if len(runs) > 4 else ''}); "
             f"a {kind} written among them would make them unusable. Pass one of them to "
-            f"continue it, or a new --workdir for a new {kind}."
+            f"continue it, or a new workdir for a new {kind}."
         )
     foreign = [n for n in names if n not in _STARTED[kind]]
     if foreign:
         raise UserError(
-            f"--workdir {path!r} is a folder of other files ({foreign[:4]}"
+            f"workdir {path!r} is a folder of other files ({foreign[:4]}"
             f"{' ...' if len(foreign) > 4 else ''}), not a {kind}'s directory: the {kind} "
             f"would write its files among them (and replace any of the same names). Pass a "
-            f"new or empty --workdir, e.g. {os.path.join(path, kind)!r}."
+            f"new or empty workdir, e.g. {os.path.join(path, kind)!r}."
         )
 
 
@@ -287,7 +285,7 @@ def prepare(workdir: str, num_features: int, columns: list[str]) -> None:
             raise UserError(
                 f"workdir {workdir!r} holds a model trained on {prev['num_features']} features "
                 f"({prev.get('columns', [])[:6]}...), but this data has {num_features} "
-                f"({columns[:6]}...). Use the same data, or a new --workdir."
+                f"({columns[:6]}...). Use the same data, or a new workdir."
             )
 
 
@@ -312,7 +310,7 @@ def saved_config(workdir: str, name: str = CONFIG) -> dict | None:
         path,
         "the run's config",
         "restore it from a copy, or train into a new "
-        "--workdir (the checkpoints cannot be interpreted without it)",
+        "workdir (the checkpoints cannot be interpreted without it)",
     )
     return config_lib.flatten_config({k: v for k, v in saved.items() if k in SECTIONS})
 
@@ -382,7 +380,7 @@ def check_intact(workdir: str) -> None:
             f"workdir {workdir!r} lost {', '.join(lost)} while the run trained (deleted or "
             "moved?), so it is not marked done: without them it can be neither resumed nor "
             "loaded. Restore them from a copy, or train the run again (delete its checkpoints/ "
-            "first, or use a new --workdir)."
+            "first, or use a new workdir)."
         )
 
 

@@ -649,7 +649,7 @@ def test_evaluate_reads_the_npz_array_npz_key_names(tmp_path):
 
 def test_a_workdir_of_the_wrong_kind_is_named_for_what_it_is(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(UserError, match=r"notes.txt' is a file; expected the --workdir of a run"):
+    with pytest.raises(UserError, match=r"notes.txt' is a file; expected the workdir of a run"):
         ae_jax.load(str(tmp_path / "notes.txt"))
     (tmp_path / "sw").mkdir()
     (tmp_path / "sw" / "sweep.json").write_text("{}")

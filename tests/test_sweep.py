@@ -794,7 +794,7 @@ def test_report_of_k_seeds_trained_together_and_of_no_sweep(tmp_path):
     assert row["seeds"] == 2 and row["eval/mse n"] == 2
     mses = [json.loads((tmp_path / "k" / f"seed={s}" / "summary.json").read_text()) for s in (0, 1)]
     assert row["eval/mse mean"] == pytest.approx(np.mean([m["eval/mse"] for m in mses]))
-    with pytest.raises(UserError, match=r"'.*nope' does not exist; expected a sweep's --workdir"):
+    with pytest.raises(UserError, match=r"'.*nope' does not exist; expected a sweep's workdir"):
         report.write_report(str(tmp_path / "nope"))
     with pytest.raises(UserError, match=r"is one run's directory \(it holds config.json\)"):
         report.write_report(str(tmp_path / "k" / "seed=0"))

@@ -47,12 +47,12 @@ def load_config(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
     path = os.path.join(workdir, "config.json")
     if not os.path.isdir(workdir):
         what = "is a file" if os.path.exists(workdir) else "does not exist"
-        raise UserError(f"workdir {workdir!r} {what}; expected the --workdir of a run.")
+        raise UserError(f"workdir {workdir!r} {what}; expected the workdir of a run.")
     if not os.path.exists(path):
         sweep = os.path.exists(os.path.join(workdir, workdir_lib.SWEEP))
         raise UserError(
             f"workdir {workdir!r} has no config.json, so it is not an ae_jax run directory "
-            f"(it holds {sorted(os.listdir(workdir))[:8]}); expected the --workdir of a run"
+            f"(it holds {sorted(os.listdir(workdir))[:8]}); expected the workdir of a run"
             + (f": it is a sweep's, whose runs are {workdir}/runs/NAME." if sweep else ".")
         )
     saved = workdir_lib.read_json(
@@ -105,13 +105,13 @@ class TrainedModel:
                     f"copy, or move it aside (mkdir -p {aside} && mv {shlex.quote(e.where)} "
                     f"{aside}/) to read the others; a run not finished is resumed by its "
                     "training command, which sets a damaged checkpoint aside itself. Or use "
-                    "another --which."
+                    f"which={'latest' if which == 'best' else 'best'!r}."
                 ) from None
             if found is None and not ck.epochs() and not self.config.train.checkpoints:
                 raise UserError(
                     f"workdir {workdir!r} was trained with train.checkpoints=False, so it kept "
                     "no parameters to load, encode, export or evaluate; train the config with "
-                    "checkpoints on into a new --workdir."
+                    "checkpoints on into a new workdir."
                 )
             if found is None and not ck.epochs():
                 raise UserError(

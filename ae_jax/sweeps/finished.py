@@ -157,7 +157,7 @@ def subdir_runs(workdir: str) -> list[dict]:
     for K seeds, e.g. {"loss.l1_weight": w, "train.seed": s} for train_together."""
     if not os.path.isdir(workdir):
         what = "is a file" if os.path.exists(workdir) else "does not exist"
-        raise UserError(f"--workdir {workdir!r} {what}; expected a sweep's --workdir.")
+        raise UserError(f"workdir {workdir!r} {what}; expected a sweep's workdir.")
     names = sorted(
         (
             d

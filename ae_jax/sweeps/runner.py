@@ -190,7 +190,7 @@ def check_unchanged(base, runs: list[Run], workdir: str, valid: dict | None = No
         raise UserError(
             f"{len(drift)} run(s) in sweep {workdir!r} were trained with another config (saved "
             f"-> now): {' | '.join(drift[:3])}{' | ...' if len(drift) > 3 else ''}. Rerun with "
-            "the same config and flags to resume the sweep, or pass a new --workdir; nothing "
+            "the same config and flags to resume the sweep, or pass a new workdir; nothing "
             "was changed."
         )
 

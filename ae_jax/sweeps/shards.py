@@ -84,7 +84,7 @@ def check_same_base(workdir: str, base, overrides: list[dict]) -> None:
                 f"(saved -> now): {'; '.join(changes[:4])}{' ...' if len(changes) > 4 else ''}."
                 " Launch every shard, and rerun, with the same config and flags (another "
                 "shard's runs would be averaged with these as one setting's seeds), or pass a "
-                "new --workdir; nothing was changed."
+                "new workdir; nothing was changed."
             )
         workdir_lib.write_json(os.path.join(workdir, workdir_lib.SWEEP_CONFIG), base.to_dict())
 
@@ -110,6 +110,6 @@ def check_same_data(run_workdir: str, config, ds) -> None:
                     f"the data this launch loads ({ds.name!r}) is not what run {other!r} of the "
                     "same sweep trained on (edited since, or read differently by this version "
                     "of ae_jax); restore the file the sweep started with, or run the sweep into "
-                    "a new --workdir"
+                    "a new workdir"
                 ) from None
             return

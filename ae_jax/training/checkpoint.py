@@ -218,7 +218,7 @@ class Checkpointer:
                 raise DamagedCheckpoint(f"{self.directory}/{epoch}", damage) from None
             raise UserError(
                 f"checkpoint {self.directory}/{epoch} does not fit this model: {e}. It was "
-                "written by a different architecture or data width; use a new --workdir."
+                "written by a different architecture or data width; use a new workdir."
             ) from None
         return out["state"], out["meta"]
 

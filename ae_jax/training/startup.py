@@ -48,13 +48,13 @@ def check_same_data(workdir: str, ds: Dataset) -> None:
     config = os.path.join(workdir, workdir_lib.CONFIG)
     if not (os.path.exists(path) and os.path.exists(config)):
         return
-    info = workdir_lib.read_json(config, "the run's config", "use a new --workdir")
+    info = workdir_lib.read_json(config, "the run's config", "use a new workdir")
     change = data_change(ds, load_preprocessor(path), info.get("dataset", {}))
     if change:
         raise UserError(
             f"workdir {workdir!r} holds a run whose data ({ds.name!r}) changed since it was "
             f"trained (the file, or how this version of ae_jax reads it): {change}. Run it on "
-            "the data it was trained on, or train into a new --workdir; nothing in the workdir "
+            "the data it was trained on, or train into a new workdir; nothing in the workdir "
             "was changed."
         )
 
@@ -147,7 +147,7 @@ def restore(runs: list, states, start: int):
         return start, jax.tree.map(lambda *a: np.stack(a), *restored)
     raise UserError(
         f"no readable checkpoint to resume from: {', '.join(tried)} could not be "
-        "read (set aside in damaged_checkpoints/). Train into a new --workdir, or "
+        "read (set aside in damaged_checkpoints/). Train into a new workdir, or "
         "delete the workdir's checkpoints/ to start this run again."
     )
 
@@ -160,7 +160,7 @@ def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str) -> N
             resolved[section][field] = os.path.abspath(os.path.expanduser(resolved[section][field]))
     path = os.path.join(workdir, workdir_lib.CONFIG)
     old = (
-        workdir_lib.read_json(path, "the run's config", "use a new --workdir")
+        workdir_lib.read_json(path, "the run's config", "use a new workdir")
         if os.path.exists(path)
         else {}
     )
