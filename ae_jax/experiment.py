@@ -30,7 +30,16 @@ from ae_jax.evaluation import eval_data, evaluate, figure_data
 from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation.figure_writer import FigureWriter
 from ae_jax.models import model_from_config
-from ae_jax.training import distributed, group, loop, placement, resources, signals, startup
+from ae_jax.training import (
+    distributed,
+    group,
+    loop,
+    placement,
+    resources,
+    signals,
+    startup,
+    trackers,
+)
 from ae_jax.training.signals import StopRequests
 
 
@@ -99,9 +108,10 @@ def train_group(
             overlaps one group's figures with the next group's training). None: a writer of
             this call's own, waited for before returning.
     """
-    _check_workdirs(configs, workdirs)
+    group.check_workdirs(configs, workdirs)
     for c in configs:
         config_lib.validate(c)
+    trackers.check(configs)
     group.check_groupable(configs)
     runtime.enable_compilation_cache(bool(configs[0].train.compilation_cache))
     # A rerun must match the run's config; raising train.epochs continues training.
@@ -159,49 +169,6 @@ def train_group(
         if own:
             writer.close()
     return summaries
-
-
-def _check_workdirs(configs: list, workdirs: list[str]) -> None:
-    """One distinct workdir per config, before any work: two runs in one directory wrote over
-    each other's checkpoints (orbax tracebacks), and unequal lists failed inside zip()."""
-    if not isinstance(configs, list | tuple) or not isinstance(workdirs, list | tuple):
-        raise UserError(
-            f"train_group: expected a list of configs and a list of workdirs, one per config; "
-            f"got a {type(configs).__name__} and a {type(workdirs).__name__}."
-        )
-    for i, w in enumerate(workdirs):
-        workdir_lib.as_path(w, f"train_group: workdirs[{i}]")
-    if len(configs) != len(workdirs) or not configs:
-        raise UserError(
-            f"train_group: got {len(configs)} config(s) and {len(workdirs)} workdir(s); "
-            "expected one workdir per config, at least one of each."
-        )
-    seen: dict[str, int] = {}
-    for i, w in enumerate(workdirs):
-        workdir_lib.check_kind(w, "run")
-        j = seen.setdefault(os.path.realpath(w), i)
-        if j != i:
-            raise UserError(
-                f"train_group: workdirs[{j}] {workdirs[j]!r} and workdirs[{i}] {w!r} are the "
-                "same directory; each run needs a workdir of its own (two runs in one would "
-                "overwrite each other's checkpoints)."
-            )
-    for inner, i in seen.items():  # a run inside another's directory: refused by its rerun
-        for outer, j in seen.items():
-            if inner.startswith(outer.rstrip(os.sep) + os.sep):
-                raise UserError(
-                    f"train_group: workdirs[{i}] {workdirs[i]!r} lies inside workdirs[{j}] "
-                    f"{workdirs[j]!r}; give each run a directory of its own beside the others "
-                    "(a run's directory holds no other run)."
-                )
-    for i, c in enumerate(configs):
-        k = getattr(getattr(c, "train", None), "num_models", 1)
-        if k != 1:  # each config here is one run: K would be ignored, yet recorded
-            raise UserError(
-                f"train_group: configs[{i}] has train.num_models={k!r}; each config given here "
-                "is one run. Give the seeds as configs of their own (or overrides of "
-                "train_together), or train_and_evaluate one config with num_models=K."
-            )
 
 
 def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter, stop) -> list[dict]:

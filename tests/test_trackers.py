@@ -123,3 +123,26 @@ def test_unknown_or_missing_logger_is_refused_before_work(tmp_path):
             _config(**{"train.loggers": "tensorboard,comet"}), str(tmp_path)
         )
     assert not os.listdir(tmp_path)
+
+
+def test_tracker_settings_that_cannot_work_are_refused_before_work(tmp_path, monkeypatch):
+    """They failed when the trackers opened, after compiling, with MLflow's or W&B's traceback,
+    and left a run whose rerun with the setting fixed was refused as another config (the
+    tracker probe): refused first, nothing written."""
+    pytest.importorskip("mlflow.tracking")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for fields, said in (
+        ({"train.mlflow_uri": "bogus://x"}, r"MLflow cannot open the tracking URI 'bogus://x'"),
+        ({"train.tracker_project": " "}, r"train.tracker_project is empty"),
+    ):
+        c = _config(**{"train.loggers": "tensorboard,mlflow", **fields})
+        with pytest.raises(UserError, match=said):
+            experiment.train_and_evaluate(c, str(tmp_path / "run"))
+        assert not os.path.exists(tmp_path / "run")
+    ok = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": f"file:{tmp_path / 'ml'}"})
+    trackers.check([ok])  # a file store opens
+    pytest.importorskip("wandb")
+    c = _config(**{"train.loggers": "wandb", "train.tracker_project": "me/project"})
+    with pytest.raises(UserError, match=r"W&B project names cannot hold any of"):
+        experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    assert not os.path.exists(tmp_path / "run")

@@ -8,11 +8,13 @@ data shapes; its owner (a sweep, a benchmark) decides how long it lives.
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 from absl import logging
 
 from ae_jax import config as config_lib
+from ae_jax import workdir as workdir_lib
 from ae_jax.data.cells import quote_names
 from ae_jax.errors import UserError
 from ae_jax.models import conv
@@ -46,6 +48,49 @@ def check_groupable(configs: list) -> None:
                 f"runs 0 and {i} cannot train together: they differ in {shown}, which change "
                 f"shapes or code paths. Only {list(objective.HYPER_KEYS)} may vary within a group; "
                 "train the others separately (or with the sweep runner, which groups them)."
+            )
+
+
+def check_workdirs(configs: list, workdirs: list[str]) -> None:
+    """One distinct workdir per config, before any work: two runs in one directory wrote over
+    each other's checkpoints (orbax tracebacks), and unequal lists failed inside zip()."""
+    if not isinstance(configs, list | tuple) or not isinstance(workdirs, list | tuple):
+        raise UserError(
+            f"train_group: expected a list of configs and a list of workdirs, one per config; "
+            f"got a {type(configs).__name__} and a {type(workdirs).__name__}."
+        )
+    for i, w in enumerate(workdirs):
+        workdir_lib.as_path(w, f"train_group: workdirs[{i}]")
+    if len(configs) != len(workdirs) or not configs:
+        raise UserError(
+            f"train_group: got {len(configs)} config(s) and {len(workdirs)} workdir(s); "
+            "expected one workdir per config, at least one of each."
+        )
+    seen: dict[str, int] = {}
+    for i, w in enumerate(workdirs):
+        workdir_lib.check_kind(w, "run")
+        j = seen.setdefault(os.path.realpath(w), i)
+        if j != i:
+            raise UserError(
+                f"train_group: workdirs[{j}] {workdirs[j]!r} and workdirs[{i}] {w!r} are the "
+                "same directory; each run needs a workdir of its own (two runs in one would "
+                "overwrite each other's checkpoints)."
+            )
+    for inner, i in seen.items():  # a run inside another's directory: refused by its rerun
+        for outer, j in seen.items():
+            if inner.startswith(outer.rstrip(os.sep) + os.sep):
+                raise UserError(
+                    f"train_group: workdirs[{i}] {workdirs[i]!r} lies inside workdirs[{j}] "
+                    f"{workdirs[j]!r}; give each run a directory of its own beside the others "
+                    "(a run's directory holds no other run)."
+                )
+    for i, c in enumerate(configs):
+        k = getattr(getattr(c, "train", None), "num_models", 1)
+        if k != 1:  # each config here is one run: K would be ignored, yet recorded
+            raise UserError(
+                f"train_group: configs[{i}] has train.num_models={k!r}; each config given here "
+                "is one run. Give the seeds as configs of their own (or overrides of "
+                "train_together), or train_and_evaluate one config with num_models=K."
             )
 
 

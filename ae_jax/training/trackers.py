@@ -12,11 +12,13 @@ every per-epoch metric; the headline evaluation numbers and the figures at the e
 """
 
 import os
+import re
 import time
 from typing import TYPE_CHECKING
 
 from ae_jax import config as config_lib
 from ae_jax import workdir as workdir_lib
+from ae_jax.errors import UserError
 from ae_jax.training import writers
 
 if TYPE_CHECKING:
@@ -28,6 +30,58 @@ def parse_loggers(config) -> list[str]:
     drops TensorBoard."""
     names = config_lib.parse_loggers(config.train.loggers)
     return [n for n in names if n != "tensorboard" or config.train.tensorboard]
+
+
+def check(configs: list) -> None:
+    """`check_one` for each distinct tracker setting of `configs` (one for a whole group)."""
+    seen = set()
+    for c in configs:
+        key = (str(c.train.loggers), str(c.train.mlflow_uri), str(c.train.tracker_project))
+        if key not in seen:
+            seen.add(key)
+            check_one(c)
+
+
+def check_one(config) -> None:
+    """Refuses tracker settings that would fail only when the trackers open, after compiling,
+    with a tracker's traceback, and leave a run whose rerun with the setting fixed is refused as
+    another config: an empty or (for W&B) ill-formed train.tracker_project, and an MLflow
+    tracking URI its client cannot open (a database URI without SQLAlchemy, an unknown scheme,
+    an unwritable folder), tried by opening it and looking the experiment up."""
+    names = parse_loggers(config)
+    project = str(config.train.tracker_project)
+    if {"mlflow", "wandb"} & set(names) and not project.strip():
+        raise UserError("train.tracker_project is empty; expected the tracker's project name.")
+    if "wandb" in names and re.search(r"[/\\#?%:]", project):
+        raise UserError(
+            f"train.tracker_project {project!r}: W&B project names cannot hold any of "
+            "/ \\ # ? % :; expected a plain name (the entity is W&B's own setting, "
+            "WANDB_ENTITY)."
+        )
+    if "mlflow" in names:
+        try:
+            _mlflow_client(config).get_experiment_by_name(project)
+        except Exception as e:  # noqa: BLE001 - MLflow raises many types; all say the same
+            uri = _mlflow_uri(config) or "MLflow's default"
+            raise UserError(
+                f"MLflow cannot open the tracking URI {uri!r} (train.mlflow_uri, else "
+                f"$MLFLOW_TRACKING_URI): {type(e).__name__}: {' '.join(str(e).split())[:300]}; "
+                "expected a file: URI or folder, or a server's http(s):// URI (a database "
+                "URI needs SQLAlchemy: pip install mlflow, not mlflow-skinny)."
+            ) from None
+
+
+def _mlflow_uri(config) -> str | None:
+    return str(config.train.mlflow_uri) or os.environ.get("MLFLOW_TRACKING_URI") or None
+
+
+def _mlflow_client(config):
+    from mlflow.tracking import MlflowClient
+
+    uri = _mlflow_uri(config)
+    if uri and uri.startswith("file:"):
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return MlflowClient(tracking_uri=uri)
 
 
 def group_hparams(group: list) -> list[dict]:
@@ -65,12 +119,8 @@ class MlflowWriter:
 
     def __init__(self, config, workdir: str, hparams: dict, step: int = 0):
         from mlflow.entities import Param
-        from mlflow.tracking import MlflowClient
 
-        uri = str(config.train.mlflow_uri) or os.environ.get("MLFLOW_TRACKING_URI") or None
-        if uri and uri.startswith("file:"):
-            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = _mlflow_client(config)
         project = str(config.train.tracker_project)
         exp = self.client.get_experiment_by_name(project)
         exp_id = exp.experiment_id if exp else self.client.create_experiment(project)
