@@ -509,6 +509,16 @@ def test_a_read_only_sweep_directory_is_refused_in_a_sentence(tmp_path, monkeypa
         sweep.run_sweep(_cfg(), [{"train.seed": s} for s in range(2)], str(tmp_path / "s"))
 
 
+def test_the_default_report_shows_a_vaes_bound_under_the_name_it_has(tmp_path):
+    """A Bernoulli VAE on grey pixels writes vae/bce_iwae_bound, not vae/iwae: the default
+    metrics left its headline bound out without a word (the tracker probe)."""
+    runs = [({"loss.beta": b, "train.seed": 0}, "done", {"eval/loss": b}) for b in (1.0, 2.0)]
+    _fake_sweep(tmp_path, runs, evals=[{"vae/bce_iwae_bound": -20.0 - b} for b in (1, 2)])
+    out = report.write_report(str(tmp_path))
+    assert out["metrics"][:2] == ["eval/loss", "vae/bce_iwae_bound"]
+    assert "vae/bce_iwae_bound" in (tmp_path / "report.md").read_text()
+
+
 def test_equal_values_have_a_standard_deviation_of_zero(tmp_path):
     """Three seeds' identical PCA baseline: sd 0, not np.std's 8.5e-18 of float residue."""
     runs = [({"lr": 0.1, "train.seed": s}, "done", {"pca/mse": 0.1}) for s in range(3)]

@@ -134,6 +134,11 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
             "no finished run has the config's REPORT_METRICS %s: reporting the defaults", chosen
         )
         chosen = list(DEFAULT_METRICS)
+    asked = list(chosen) != list(DEFAULT_METRICS)  # --metrics or the config's REPORT_METRICS
+    if not asked:  # a VAE's bound under the name it has here (vae/bce_iwae_bound)
+        bounds = sorted(m for m in present if m.startswith("vae/") and m.endswith("iwae_bound"))
+        at = chosen.index("vae/iwae") + 1
+        chosen = [*chosen[:at], *bounds, *chosen[at:]]
     metrics = [m for m in chosen if m in present]
     if not metrics:  # refused before any file is rewritten
         have = sorted(m for m in present if "/" in m)
@@ -158,7 +163,6 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         w.writeheader()
         w.writerows(table)
         write_atomic(os.path.join(workdir, name), lambda f, t=text: f.write(t.getvalue()))
-    asked = list(chosen) != list(DEFAULT_METRICS)  # --metrics or the config's REPORT_METRICS
     shown = _meaningful(metrics, table, rows, keep_zero=asked)
     diverged = any(row["diverged"] for row in table)
     head = [*params, "seeds", *(["diverged"] if diverged else []), *shown]
