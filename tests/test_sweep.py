@@ -331,6 +331,8 @@ def test_a_launcher_that_cannot_run_is_refused_before_the_sweep_writes_anything(
         sweep.run_sweep(base, [{"train.seed": 0}], str(tmp_path / "w"), launcher="ray")
     with pytest.raises(UserError, match="--launcher='slurm'; expected 'local' or 'ray'"):
         sweep.run_sweep(base, [{"train.seed": 0}], str(tmp_path / "w"), launcher="slurm")
+    with pytest.raises(UserError, match=r"--ray_cpus=-1; expected a number of CPUs/GPUs"):
+        sweep.run_sweep(base, [{"train.seed": 0}], str(tmp_path / "w"), ray_cpus=-1)
     assert not (tmp_path / "w").exists()
 
 
@@ -346,6 +348,33 @@ def test_ray_launcher_runs_a_small_sweep(tmp_path):
     out, err = p.communicate(timeout=300)
     assert p.returncode == 0, err[-3000:]
     assert _status(tmp_path / "w")["counts"]["done"] == 2  # two groups, two Ray tasks
+    # A task asking for more than the cluster has waited for ever (the tracker probe).
+    p = _launch(cfg, tmp_path / "g", "--launcher=ray", "--ray_gpus=1000")
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 2 and "--ray_gpus=1000: each Ray task asks for 1000 GPU(s)" in err
+
+
+def test_ray_starts_with_every_workers_lines_or_says_why_it_cannot(tmp_path, monkeypatch):
+    """Ray folded look-alike lines of several workers into one ("[repeated 2x across
+    cluster]"), dropping rows of the groups' summary tables that differed in their numbers
+    only; and a Ray that could not start or connect was a traceback (the tracker probe)."""
+    ray = pytest.importorskip("ray", reason="the optional 'ray' extra is not installed")
+    seen = {}
+    env = {k: v for k, v in os.environ.items() if k != "RAY_DEDUP_LOGS"}
+    monkeypatch.setattr(os, "environ", env)
+
+    def init(**kwargs):
+        seen["dedup"] = os.environ.get("RAY_DEDUP_LOGS")
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setattr(ray, "init", init)
+    base = seed_sparse.get_config()
+    base.data.name, base.train.epochs = "digits", 1
+    with pytest.raises(UserError, match=r"--ray_address='auto': Ray could not start or connect"):
+        sweep.run_sweep(
+            base, [{"train.seed": 0}], str(tmp_path / "w"), launcher="ray", ray_address="auto"
+        )
+    assert seen["dedup"] == "0"
 
 
 WRITER = """

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import importlib.util
 import json
+import math
 import os
 import traceback
 from collections.abc import Callable
@@ -221,6 +222,9 @@ def run_sweep(
         raise UserError("--launcher=ray needs Ray: pip install -e '.[ray]'.")
     if max_models < 1:
         raise UserError(f"--max_models={max_models}; expected a positive number of models.")
+    for flag, value in (("--ray_cpus", ray_cpus), ("--ray_gpus", ray_gpus)):
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise UserError(f"{flag}={value!r}; expected a number of CPUs/GPUs per task >= 0.")
     shard = shards.check_shard(shard)
     workdir_lib.check_kind(workdir, "sweep")
     config_lib.check_known(base)  # a misspelt field of the base: refused once, not per run
@@ -282,12 +286,26 @@ def _run_with_ray(base, runs, max_models, address, cpus, gpus, workdir, all_runs
         ) from None
 
     chunks, _ = plan(base, runs, max_models)
-    ray.init(
-        address=address or None,
-        ignore_reinit_error=True,
-        include_dashboard=False,
-        log_to_driver=True,
-    )
+    # Ray folds log lines that look alike from several workers into one ("[repeated 2x across
+    # cluster]"): two groups' summary tables lost rows that differed only in their numbers.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    try:
+        ray.init(
+            address=address or None,
+            ignore_reinit_error=True,
+            include_dashboard=False,
+            log_to_driver=True,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise UserError(f"--ray_address={address!r}: Ray could not start or connect: {e}") from None
+    have = ray.cluster_resources()
+    for flag, asked, kind in (("--ray_cpus", cpus, "CPU"), ("--ray_gpus", gpus, "GPU")):
+        if asked > have.get(kind, 0):  # such a task would wait for ever
+            raise UserError(
+                f"{flag}={asked:g}: each Ray task asks for {asked:g} {kind}(s), but the Ray "
+                f"cluster has {have.get(kind, 0):g}; no task could start. Ask for at most "
+                "that many, or connect to a cluster that has them (--ray_address)."
+            )
     task = ray.remote(num_cpus=cpus, num_gpus=gpus)(_ray_chunk)
     pending = [task.remote(base, chunk) for chunk in chunks]
     logging.info("sweep: submitted %d Ray task(s) to %s", len(pending), address or "a local Ray")
