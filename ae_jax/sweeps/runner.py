@@ -300,11 +300,18 @@ def _run_with_ray(base, runs, max_models, address, cpus, gpus, workdir, all_runs
         raise UserError(f"--ray_address={address!r}: Ray could not start or connect: {e}") from None
     have = ray.cluster_resources()
     for flag, asked, kind in (("--ray_cpus", cpus, "CPU"), ("--ray_gpus", gpus, "GPU")):
-        if asked > have.get(kind, 0):  # such a task would wait for ever
+        if asked <= have.get(kind, 0):
+            continue
+        why = (
+            f"{flag}={asked:g}: each Ray task asks for {asked:g} {kind}(s), but the Ray cluster "
+            f"has {have.get(kind, 0):g}"
+        )
+        if address:  # a cluster may add nodes when asked (an autoscaler): said, not refused
+            logging.warning("%s now; the tasks wait until it has more", why)
+        else:  # the local Ray this process started: such a task would wait for ever
             raise UserError(
-                f"{flag}={asked:g}: each Ray task asks for {asked:g} {kind}(s), but the Ray "
-                f"cluster has {have.get(kind, 0):g}; no task could start. Ask for at most "
-                "that many, or connect to a cluster that has them (--ray_address)."
+                f"{why}; no task could start. Ask for at most that many, or connect to a "
+                "cluster that has them (--ray_address)."
             )
     task = ray.remote(num_cpus=cpus, num_gpus=gpus)(_ray_chunk)
     pending = [task.remote(base, chunk) for chunk in chunks]
