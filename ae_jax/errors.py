@@ -20,11 +20,9 @@ class UserError(ValueError):
 
 
 def closest(name: str, known: list[str], cutoff: float = 0.6) -> str:
-    """The known name `name` most likely meant ("" if none): itself (a field set in the wrong
-    section), else the shortest one it begins (a name cut short, loss.l1 for loss.l1_weight),
+    """The known name `name` most likely meant ("" if none): the shortest one it begins, itself
+    first (a field set in the wrong section; a name cut short, loss.l1 for loss.l1_weight),
     else the most similar by difflib."""
-    if name in known:
-        return name
     longer = sorted((k for k in known if k.startswith(name)), key=len)
     if name and longer:
         return longer[0]

@@ -77,13 +77,16 @@ def check_workdirs(configs: list, workdirs: list[str]) -> None:
                 "overwrite each other's checkpoints)."
             )
     for inner, i in seen.items():  # a run inside another's directory: refused by its rerun
-        for outer, j in seen.items():
-            if inner.startswith(outer.rstrip(os.sep) + os.sep):
-                raise UserError(
-                    f"train_group: workdirs[{i}] {workdirs[i]!r} lies inside workdirs[{j}] "
-                    f"{workdirs[j]!r}; give each run a directory of its own beside the others "
-                    "(a run's directory holds no other run)."
-                )
+        up = os.path.dirname(inner)  # its parents, one lookup each (not every pair of runs)
+        while up != os.path.dirname(up) and up not in seen:
+            up = os.path.dirname(up)
+        if up in seen:
+            j = seen[up]
+            raise UserError(
+                f"train_group: workdirs[{i}] {workdirs[i]!r} lies inside workdirs[{j}] "
+                f"{workdirs[j]!r}; give each run a directory of its own beside the others "
+                "(a run's directory holds no other run)."
+            )
     for i, c in enumerate(configs):
         k = getattr(getattr(c, "train", None), "num_models", 1)
         if k != 1:  # each config here is one run: K would be ignored, yet recorded
