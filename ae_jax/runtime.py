@@ -101,11 +101,41 @@ def progress_log():
                 logger.removeFilter(_PROGRESS["filter"])
 
 
+def _late_loop_callback(unraisable) -> bool:
+    """Whether an unraisable exception is a read's late completion on a finished event loop:
+    orbax reads a checkpoint's arrays on an event loop of its own, closed when the first read
+    fails (a damaged checkpoint); tensorstore then completes the other reads from its threads
+    and asyncio's `call_soon_threadsafe` raises `RuntimeError('Event loop is closed')` in each,
+    printed as a traceback per array before the error that names the checkpoint."""
+    exc, tb = unraisable.exc_value, unraisable.exc_traceback
+    if not (isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"):
+        return False
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename.endswith(
+        os.path.join("asyncio", "base_events.py")
+    )
+
+
+class _QuietUnraisable:
+    """sys.unraisablehook that drops `_late_loop_callback`s and passes the rest on."""
+
+    def __init__(self, previous):
+        self.previous = previous
+
+    def __call__(self, unraisable) -> None:
+        if not _late_loop_callback(unraisable):
+            self.previous(unraisable)
+
+
 def quiet_library_logs() -> None:
-    """Keeps the launcher's log to our lines: library INFO chatter is filtered out."""
+    """Keeps the launcher's log to our lines: library INFO chatter is filtered out, and so are
+    the tracebacks of a damaged checkpoint's late reads (`_late_loop_callback`)."""
     handler = logging.get_absl_handler()
     if not any(isinstance(f, _LibraryInfoFilter) for f in handler.filters):
         handler.addFilter(_LibraryInfoFilter())
+    if not isinstance(sys.unraisablehook, _QuietUnraisable):
+        sys.unraisablehook = _QuietUnraisable(sys.unraisablehook)
 
 
 def default_cache_dir() -> str:
