@@ -28,13 +28,21 @@ _OFF = ("off", "0", "false", "no", "none")
 
 class _LibraryInfoFilter(std_logging.Filter):
     """Drops INFO records of orbax and jax (several per checkpoint save) from absl's log,
-    and orbax's warnings that a read-only manager (how runs are loaded) is read-only."""
+    and orbax's warnings that a read-only manager (how runs are loaded) is read-only. orbax's
+    errors from its background save threads keep one line each, their exception named at the
+    end instead of its traceback (on a full disk, three tracebacks of ~60 lines came before
+    the launcher's own error, which says what happened and what to do)."""
 
     def filter(self, record: std_logging.LogRecord) -> bool:
         origin = _origin(record)
         noisy = any(f"{os.sep}{lib}{os.sep}" in origin for lib in ("orbax", "jax"))
         if noisy and "read only" in record.getMessage().replace("_", " "):
             return False
+        if f"{os.sep}orbax{os.sep}" in origin and record.exc_info and record.exc_info[1]:
+            exc, message = record.exc_info[1], record.getMessage()
+            named = str(exc) in message  # orbax's "... raised an exception: {exc}"
+            record.msg = message if named else f"{message} ({type(exc).__name__}: {exc})"
+            record.args, record.exc_info, record.exc_text = None, None, None
         return record.levelno >= std_logging.WARNING or not noisy
 
 

@@ -323,3 +323,25 @@ def test_progress_log_nests_and_restores_only_what_it_changed(plain_logging):
     with runtime.progress_log():
         absl_logger.setLevel(logging.DEBUG)  # the user's choice, made during a call: kept
     assert absl_logger.level == logging.DEBUG and not absl_logger.filters
+
+
+def _record(path, level, exc=None, msg="save failed in %s"):
+    exc_info = (type(exc), exc, exc.__traceback__) if exc else None
+    return logging.LogRecord("absl", level, path, 1, msg, ("thread",), exc_info)
+
+
+def test_the_launchers_log_keeps_orbaxs_errors_to_one_line_naming_the_exception():
+    quiet = runtime._LibraryInfoFilter()
+    orbax = os.path.join(os.sep, "env", "site-packages", "orbax", "checkpoint", "future.py")
+    try:
+        raise OSError(28, "No space left on device")
+    except OSError as e:
+        full = e
+    r = _record(orbax, logging.ERROR, full)
+    assert quiet.filter(r) and r.exc_info is None and r.exc_text is None
+    assert r.getMessage() == "save failed in thread (OSError: [Errno 28] No space left on device)"
+    r = _record(orbax, logging.ERROR, full, msg="raised: [Errno 28] No space left on device %s")
+    assert quiet.filter(r) and r.getMessage() == "raised: [Errno 28] No space left on device thread"
+    assert not quiet.filter(_record(orbax, logging.INFO))  # chatter: dropped
+    ours = _record(os.path.join(os.sep, "repo", "ae_jax", "x.py"), logging.ERROR, full)
+    assert quiet.filter(ours) and ours.exc_info is not None  # our own traceback: kept
