@@ -55,6 +55,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[
     k = config.train.num_models
     if k == 1:
         return train_group([config], [workdir])
+    if workdir_lib.kind_of(os.path.realpath(workdir)) == "run":
+        raise UserError(
+            f"workdir {workdir!r} is one run's directory; train.num_models={k} trains {k} runs "
+            f"into {os.path.join(workdir, 'seed=S')} for each seed S, which cannot lie inside a "
+            "run's. Give the K runs a new workdir, or train.num_models=1 to go on with this run."
+        )
     ds = load_dataset(config.data)  # read once, and the K models checked against memory first
     _check_fits([config] * k, ds)
     configs, workdirs = [], []

@@ -92,6 +92,15 @@ def test_numpy_values_in_overrides_are_the_values_they_hold(tmp_path):
     assert os.listdir(tmp_path) == ["loss.l1_weight=0.001,train.seed=1"]
 
 
+def test_k_seeds_into_one_runs_directory_are_refused_naming_both_ways_out(vae_run):
+    c = _config(vae=True)
+    c.train.num_models = 2
+    before = sorted(os.listdir(vae_run))
+    with pytest.raises(ae_jax.UserError, match=r"is one run's directory; train.num_models=2 "):
+        ae_jax.train_and_evaluate(c, vae_run)  # was: "'.../seed=0' lies inside ..."
+    assert sorted(os.listdir(vae_run)) == before
+
+
 def test_a_dict_config_is_told_how_to_become_one(tmp_path):
     with pytest.raises(ae_jax.UserError, match=r"a dict: ConfigDict\(d\) makes one"):
         ae_jax.train_and_evaluate(_config().to_dict(), str(tmp_path))
