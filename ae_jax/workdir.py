@@ -211,9 +211,7 @@ def check_kind(path: str, kind: str) -> None:
             f"workdir {path!r} is a {found}'s directory; expected a new directory or the "
             f"{kind}'s own (a sweep's runs are in DIR/runs/NAME)."
         )
-    if not found and os.path.isdir(full):
-        _check_no_foreign_files(path, full, kind)
-    up = os.path.dirname(full)
+    up = os.path.dirname(full)  # first: a folder inside a run's takes no run however empty
     while up != os.path.dirname(up):
         inside = kind_of(up)
         in_runs = full.startswith(os.path.join(up, "runs") + os.sep) or full == os.path.join(
@@ -225,6 +223,8 @@ def check_kind(path: str, kind: str) -> None:
                 f"{kind} directory of its own, outside it."
             )
         up = os.path.dirname(up)
+    if not found and os.path.isdir(full):
+        _check_no_foreign_files(path, full, kind)
 
 
 # What a run's or a sweep's directory can hold before it is one (`kind_of`): a run claimed by

@@ -1,5 +1,5 @@
-"""`python -m experiments.encode` is `ae-jax encode` (ae_jax/commands/encode.py),
-run from the repository."""
+# `python -m experiments.encode` is `ae-jax encode` (ae_jax/commands/encode.py),
+# run from the repository. (A comment, not a docstring: --help shows the command's own usage.)
 
 import sys
 

@@ -1,5 +1,5 @@
-"""`python -m experiments.evaluate` is `ae-jax evaluate` (ae_jax/commands/evaluate.py),
-run from the repository."""
+# `python -m experiments.evaluate` is `ae-jax evaluate` (ae_jax/commands/evaluate.py),
+# run from the repository. (A comment, not a docstring: --help shows the command's own usage.)
 
 import sys
 

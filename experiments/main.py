@@ -1,5 +1,5 @@
-"""`python -m experiments.main` is `ae-jax train` (ae_jax/commands/train.py),
-run from the repository."""
+# `python -m experiments.main` is `ae-jax train` (ae_jax/commands/train.py),
+# run from the repository. (A comment, not a docstring: --help shows the command's own usage.)
 
 import sys
 

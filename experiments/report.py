@@ -1,5 +1,5 @@
-"""`python -m experiments.report` is `ae-jax report` (ae_jax/commands/report.py),
-run from the repository."""
+# `python -m experiments.report` is `ae-jax report` (ae_jax/commands/report.py),
+# run from the repository. (A comment, not a docstring: --help shows the command's own usage.)
 
 import sys
 

@@ -1,5 +1,5 @@
-"""`python -m experiments.sweep` is `ae-jax sweep` (ae_jax/commands/sweep.py),
-run from the repository."""
+# `python -m experiments.sweep` is `ae-jax sweep` (ae_jax/commands/sweep.py),
+# run from the repository. (A comment, not a docstring: --help shows the command's own usage.)
 
 import sys
 

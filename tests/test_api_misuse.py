@@ -191,6 +191,13 @@ def test_a_run_is_not_written_among_runs_or_a_users_files(tmp_path):
         sweeps.run_sweep(_config(), [{}], str(mine))
     assert sorted(p.name for p in mine.rglob("*")) == before
     assert (mine / "eval.json").read_text() == '{"my": "own results"}'
+    # Such a folder inside a run's directory (its tb/): that is what is wrong, not its files
+    # (the way out named for those, a new folder in it, was refused in turn as inside a run).
+    _fake_run(tmp_path / "one")
+    (tmp_path / "one" / "tb").mkdir()
+    (tmp_path / "one" / "tb" / "events.out").write_text("")
+    with pytest.raises(ae_jax.UserError, match=r"one/tb' lies inside '.*/one', a run's direc"):
+        ae_jax.train_and_evaluate(_config(), str(tmp_path / "one" / "tb"))
     # What a run holds before it is one (a sweep's claim, a kill before its config) and hidden
     # files are no reason to refuse: such a run trains.
     started = tmp_path / "started"

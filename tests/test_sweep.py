@@ -940,6 +940,10 @@ def test_report_figures_draw_every_metric_that_varies_and_name_the_rest(tmp_path
     table[1].update({f"{m} mean": float("nan") for m in [*metrics, "same"]})
     report_figures.plot(str(tmp_path), ["loss.beta"], table, [*metrics, "same"])
     assert saved[-1].get_suptitle().endswith("not drawn, the same for every setting: same")
+    # Seeds of one setting (nothing swept): no figure, and no empty figures/ folder.
+    one = [dict(table[0], **{"train.seed": 0})]
+    assert report_figures.plot(str(tmp_path / "seeds"), ["train.seed"], one, metrics) == []
+    assert not (tmp_path / "seeds").exists()
 
 
 def test_error_bars_of_a_metric_never_below_0_stop_at_0(tmp_path, monkeypatch):
@@ -1079,6 +1083,10 @@ def test_a_get_sweep_that_raises_is_one_paragraph_naming_where(tmp_path):
             sweep_command.load_sweep(str(path))
         with pytest.raises(UserError, match=rf"at {re.escape(str(path))}:\d+ \("):
             sweep_command.load_sweep(str(path))
+    # A config of one run: the command for it is one a pip install has (experiments/ is not).
+    path.write_text("def get_config():\n    return None\n")
+    with pytest.raises(UserError, match=r"defines no get_sweep\(\); .* or use `ae-jax train` for"):
+        sweep_command.load_sweep(str(path))
 
 
 def test_entries_that_train_one_config_are_refused_and_name_collisions_said(tmp_path):

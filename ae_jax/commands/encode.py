@@ -124,7 +124,9 @@ def define_flags() -> None:
     """Defines the command's flags; at run time only, so importing this module (tests,
     other tools) leaves absl's global flags alone."""
     flags.DEFINE_string("workdir", None, "Run directory (config.json, checkpoints/).")
-    flags.DEFINE_string("input", None, "CSV/npy/npz of raw rows, in the training data's columns.")
+    flags.DEFINE_string(
+        "input", None, "CSV/TSV/Parquet/npy/npz/IDX of raw rows, in the training data's columns."
+    )
     flags.DEFINE_string("output", None, "Where to write the codes: a .npy or .csv file.")
     flags.DEFINE_enum(
         "which", "latest", ["latest", "best"], "Checkpoint: latest, or best eval/loss."

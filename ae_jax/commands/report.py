@@ -2,8 +2,9 @@ r"""Aggregate a finished (or partly finished) sweep into a table and figures.
 
   ae-jax report --workdir=runs/sparsity [--metrics=eval/mse,code/near_zero_fraction]
 
-writes DIR/results.csv and DIR/report.md (one row per setting, mean ± std over seeds)
-and DIR/figures/metrics_vs_<param>.png, and prints the table.
+writes DIR/results.csv and DIR/report.md (one row per setting, mean ± std over seeds),
+DIR/runs.csv (one row per run), DIR/timing.csv (wall times and throughput per setting) and
+DIR/figures/metrics_vs_<param>.png, and prints the table.
 """
 
 import os

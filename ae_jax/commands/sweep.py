@@ -68,7 +68,7 @@ def load_sweep(path_and_arg: str) -> tuple[list[dict], list[str] | None]:
         raise UserError(
             f"--config={path}: the file defines no get_sweep(); add one returning "
             "a list of override dicts (see ae_jax/sweeps/declare.py), or use "
-            "experiments.main for a single run."
+            "`ae-jax train` for a single run."
         )
     try:  # a generator's entries are made here
         overrides = list(module.get_sweep(arg) if arg else module.get_sweep())

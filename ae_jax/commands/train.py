@@ -2,6 +2,9 @@ r"""Train one config (or K seeds of it together) into a workdir.
 
   ae-jax train --config=seed_sparse --workdir=/tmp/run \
     [--config.model.latent_dim=4] [--config.data.path=my.csv] [--config.train.num_models=8]
+
+`ae-jax train --config=seed_sparse --helpconfig` lists every field of the config, its value
+and its comment (the --config.FIELD=VALUE flags), and exits.
 """
 
 from absl import app, flags

@@ -50,23 +50,21 @@ def plot(
     numbers joined by lines on a log axis when they span 10x or more."""
     out_dir = os.path.join(workdir, "figures")
     written: list[str] = []
-    if not metrics:  # every one constant at 0 or absent: nothing to draw
-        return written
-    os.makedirs(out_dir, exist_ok=True)
     # A setting whose runs all diverged has a NaN mean: no value, not another value.
     finite = lambda m: {round(v, 12) for row in table if math.isfinite(v := row[f"{m} mean"])}
     varying = [m for m in metrics if len(finite(m)) > 1]
     shown = varying or metrics[:1]
     same = [m for m in metrics if m not in shown]  # named on the figure, not drawn
-    for p in params:
+    for p in params if metrics else []:  # none: every one constant at 0 or absent
         xs = [row[p] for row in table]
         if len({json.dumps(x) for x in xs}) < 2:
-            continue
+            continue  # seeds of one setting: no figure (and no empty figures/ folder)
+        os.makedirs(out_dir, exist_ok=True)
         path = os.path.join(out_dir, f"metrics_vs_{p.replace('.', '_')}.png")
         units = {**UNITS, "eval/recon": f"{recon_unit} per example"} if recon_unit else UNITS
         _figure(path, p, [q for q in params if q != p], table, shown, same, units)
         written.append(path)
-    for old in os.listdir(out_dir):  # an earlier report's figure of a parameter no longer swept
+    for old in os.listdir(out_dir) if os.path.isdir(out_dir) else []:  # an earlier report's ...
         path = os.path.join(out_dir, old)
         if old.startswith("metrics_vs_") and old.endswith(".png") and path not in written:
             os.remove(path)
