@@ -290,9 +290,15 @@ def test_thousands_separators(tmp_path):
         UserError,
         match=r"column 'int' holds numbers written with a thousands "
         r"separator ',': row 2 \(line 3\) '1,037', row 5 "
-        r"\(line 6\) '12,500'; .*set data.thousands=','",
+        r"\(line 6\) '12,500'; .*set data.thousands=',' to read '1,037' as 1037, or remove",
     ):
         load(path)
+    body[1][3] = "48,366.28"  # its digits as written (the message showed 48366.3)
+    with pytest.raises(UserError, match=r"to read '48,366.28' as 48366.28, or remove"):
+        load(write(tmp_path / "k2.csv", body))
+    body[1][3], body[4][3] = "48366,28", "1,5"
+    with pytest.raises(UserError, match=r"a decimal point, '48366,28' written 48366.28: "):
+        load(write(tmp_path / "k3.csv", body))
     ds = load(path, thousands=",", scaling="none")
     x = ds.preprocessor.transform(data.read_table(path))
     assert x[1, 3] == 1037 and x[4, 3] == 12500 and ds.preprocessor.kinds[3] == "numeric"
@@ -381,14 +387,51 @@ def test_onehot_with_too_many_categories_is_refused(tmp_path):
     # 24 training rows: 24 categories and the '<unseen>' slot, 3 other columns.
     with pytest.raises(
         UserError,
-        match=r"column 'cat' has 25 categories, more than "
+        match=r"column 'cat' has 24 categories in the training split, more than "
         r"data.max_categories=20; one-hot encoding would give "
         r"28 feature columns, 30 rows x 28 features x 4 bytes = "
         r"3.4 kB; use data.categorical='ordinal'",
     ):
         load(path, categorical="onehot", max_categories=20)
-    assert load(path, categorical="onehot", max_categories=30).num_features == 28
+    with pytest.raises(UserError, match=r"has 24 categories in the training split, more than"):
+        load(path, categorical="onehot", max_categories=23)
+    # Exactly max_categories categories are allowed (the '<unseen>' slot was counted as one).
+    assert load(path, categorical="onehot", max_categories=24).num_features == 28
     assert load(path, max_categories=20).num_features == 4  # ordinal: no limit
+
+
+def test_one_hot_feature_names_that_collide_are_refused(tmp_path):
+    """A column named 'cat=b' beside column 'cat' (category 'b'): eval.json's per-feature
+    numbers, keyed by name, silently kept one of the two."""
+    body = rows(30)
+    header = ["num", "cat", "flag", "int", "cat=b"]
+    for i, r in enumerate(body):
+        r[1] = "ab"[i % 2]
+    path = write(tmp_path / "names.csv", [[*r, str(i)] for i, r in enumerate(body)], header)
+    with pytest.raises(
+        UserError, match=r"two features are named 'cat=b': .* and column 'cat=b' is named so too"
+    ):
+        load(path, categorical="onehot")
+    assert load(path).num_features == 5  # ordinal: one column each, no joined names
+    body = [[r[0], "b=c" if i % 2 else "d", "c" if i % 2 else "e"] for i, r in enumerate(rows(30))]
+    path = write(tmp_path / "joined.csv", body, ["num", "a", "a=b"])
+    with pytest.raises(UserError, match=r"named 'a=b=c': .* two columns' names and categories"):
+        load(path, categorical="onehot")
+
+
+def test_a_category_spelled_like_the_unseen_slot_is_refused_naming_its_rows(tmp_path):
+    """It was read as the slot: two features named 'cat=<unseen>', the data's always 0."""
+    body = rows(30)
+    for i in (3, 7):
+        body[i][1] = "<unseen>"
+    path = write(tmp_path / "slot.csv", body)
+    for categorical in ("onehot", "ordinal"):
+        with pytest.raises(
+            UserError,
+            match=r"slot.csv': column 'cat' holds the value '<unseen>' at row 4 \(line 5\), "
+            r"row 8 \(line 9\): the name of the slot of categories not seen in training",
+        ):
+            load(path, categorical=categorical)
 
 
 # ---- 6. the columnar reader -----------------------------------------------------------------

@@ -8,13 +8,14 @@ is missing; categorical columns give their ordinal codes.
 
 from __future__ import annotations
 
+import collections
 import re
 
 import numpy as np
 from absl import logging
 
 from ae_jax.data import cells
-from ae_jax.data.cells import Cells, grouped_separator, quote_names
+from ae_jax.data.cells import Cells, grouped_separator, quote_names, size_text
 from ae_jax.data.tables import BOOL_TEXTS, Table
 from ae_jax.errors import UserError
 
@@ -81,7 +82,7 @@ def infer_kind(
             f"{table.source}: column {name!r} holds numbers written with a thousands "
             f"separator {sep!r}: {table.where(bad(), col)}; expected plain numbers: set "
             f"data.thousands={sep!r} to read {not_numbers[0]!r} as "
-            f"{float(not_numbers[0].replace(sep, '')):g}, or remove the separators in the file"
+            f"{not_numbers[0].replace(sep, '')}, or remove the separators in the file"
             + (f"; if ',' is a decimal comma here, {convert}" if decimal else "")
         )
     if decimal:
@@ -89,7 +90,7 @@ def infer_kind(
         raise UserError(
             f"{table.source}: column {name!r} holds numbers written with a decimal comma: "
             f"{table.where(bad(), col)}; expected a decimal point, {first!r} written "
-            f"{float(first.replace('.', '').replace(',', '.')):g}: "
+            f"{first.replace('.', '').replace(',', '.')}: "
             + (
                 convert.replace("=',')", "=',', thousands='.')")
                 if any("." in t for t in not_numbers)
@@ -237,15 +238,25 @@ def column_values(
     return np.where(missing, np.nan, codes.astype(np.float64))
 
 
-def ordered_vocabulary(column: Cells, missing: np.ndarray, train_rows: np.ndarray) -> list[str]:
+def ordered_vocabulary(
+    table: Table, name: str, column: Cells, missing: np.ndarray, train_rows: np.ndarray
+) -> list[str]:
     """A categorical column's vocabulary: the categories of the training split, most frequent
     first, ties in order of first appearance, then the UNSEEN slot.
 
     The order depends on counts and positions only, never on how categories are spelled, so
     renaming categories (a bijection) changes no code and no trained number. Categories found
-    only outside the training split (validation rows, new files) are encoded as UNSEEN.
-    """
+    only outside the training split (validation rows, new files) are encoded as UNSEEN. A cell
+    spelled like that slot is refused: it would be read as the slot (a second, always-empty
+    "<unseen>" feature beside it)."""
     uniq, inverse = column.distinct
+    if UNSEEN in uniq:
+        rows = np.flatnonzero((inverse == uniq.index(UNSEEN)) & ~missing)
+        raise UserError(
+            f"{table.source}: column {name!r} holds the value {UNSEEN!r} at {table.where(rows)}: "
+            "the name of the slot of categories not seen in training; rename that value in "
+            "the file (or drop the column)"
+        )
     codes = inverse[train_rows]
     codes = codes[(codes >= 0) & ~missing[train_rows]]
     counts = np.bincount(codes, minlength=len(uniq))
@@ -254,6 +265,37 @@ def ordered_vocabulary(column: Cells, missing: np.ndarray, train_rows: np.ndarra
     present = np.flatnonzero(counts > 0)
     order = present[np.lexsort((first[present], -counts[present]))]
     return [uniq[k] for k in order] + [UNSEEN]
+
+
+def check_one_hot(
+    table: Table,
+    categories: dict[str, list[str]],
+    input_columns: list[str],
+    features: list[str],
+    max_categories: int,
+) -> None:
+    """Refuses a one-hot encoding of more than `max_categories` categories in a column, and
+    feature names (COLUMN=CATEGORY) that a column's own name, or another column's category,
+    also gives: eval.json's per-feature numbers, keyed by name, kept one of them."""
+    for name, vocab in categories.items():
+        if len(vocab) - 1 > max_categories:  # the UNSEEN slot is no category of the data
+            d, n = len(features), table.num_rows
+            raise UserError(
+                f"{table.source}: column {name!r} has {len(vocab) - 1} categories in the "
+                f"training split, more than data.max_categories={max_categories}; one-hot "
+                f"encoding would give {d} feature columns, {n} rows x {d} features x 4 bytes "
+                f"= {size_text(4.0 * n * d)}; use data.categorical='ordinal' (one column of "
+                "codes), drop the column, or raise data.max_categories"
+            )
+    for name in [f for f, n in collections.Counter(features).items() if n > 1][:1]:
+        who = "two columns' names and categories join to it (as 'a' with 'b=c', 'a=b' with 'c')"
+        raise UserError(
+            f"{table.source}: two features are named {name!r}: one-hot encoding names a "
+            "category's feature COLUMN=CATEGORY, and "
+            f"{f'column {name!r} is named so too' if name in input_columns else who}; rename a "
+            "column (features need distinct names: eval.json and the figures key their numbers "
+            "by name)"
+        )
 
 
 def missing_error(

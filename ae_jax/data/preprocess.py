@@ -20,7 +20,7 @@ import numpy as np
 from ae_jax.data import cells
 from ae_jax.data import columns as col_lib
 from ae_jax.data import scaling as scaling_lib
-from ae_jax.data.cells import NA_VALUES, THOUSANDS, Cells, quote_names, size_text
+from ae_jax.data.cells import NA_VALUES, THOUSANDS, Cells, quote_names
 from ae_jax.data.columns import MISSING
 from ae_jax.data.tables import CATEGORICAL, SCALING, Table
 from ae_jax.errors import UserError
@@ -173,7 +173,9 @@ class Preprocessor:
         for name, column, mask in zip(table.columns, columns, masks, strict=True):
             kind, vocab = col_lib.infer_kind(table, name, column, mask)
             if vocab is not None:
-                vocab = col_lib.ordered_vocabulary(column, mask, np.asarray(train_rows))
+                vocab = col_lib.ordered_vocabulary(
+                    table, name, column, mask, np.asarray(train_rows)
+                )
             if kind != "numeric":
                 column.release("fast", "parsed")  # not needed again
             kinds.append(kind)
@@ -190,23 +192,10 @@ class Preprocessor:
             missing=missing,
             thousands=thousands,
         )
-        p._check_width(table, max_categories)
+        if categorical == "onehot":
+            col_lib.check_one_hot(table, p.categories, p.input_columns, p.columns, max_categories)
         rows = np.asarray(train_rows) if missing == "impute" else None
         return p, *p._encode(table, masks, rows, columns)
-
-    def _check_width(self, table: Table, max_categories: int) -> None:
-        if self.categorical != "onehot":
-            return
-        for name, vocab in self.categories.items():
-            if len(vocab) > max_categories:
-                d, n = self.num_features, table.num_rows
-                raise UserError(
-                    f"{table.source}: column {name!r} has {len(vocab)} categories, more than "
-                    f"data.max_categories={max_categories}; one-hot encoding would give {d} "
-                    f"feature columns, {n} rows x {d} features x 4 bytes = {size_text(4.0 * n * d)}"
-                    f"; use data.categorical='ordinal' (one column of codes), drop the column, "
-                    "or raise data.max_categories"
-                )
 
     def fit_scaling(
         self, encoded: np.ndarray, train_rows: np.ndarray, source: str, channels: int = 0
