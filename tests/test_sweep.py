@@ -1157,8 +1157,8 @@ def test_a_stopped_extension_is_pending_and_its_report_keeps_the_lengths_apart(
 
 def test_a_data_file_edited_between_two_shards_is_refused(tmp_path, monkeypatch):
     """Shard 0 trained on the file, which was then edited (rows added), and shard 1 trained on
-    the new one: results.csv averaged runs of two data sets as seeds. Shard 1's runs now fail
-    naming the run trained on the earlier file, and the command says so."""
+    the new one: results.csv averaged runs of two data sets as seeds. Shard 1's launch is now
+    refused, naming the run trained on the earlier file, before it claims a run."""
     from tests.test_data import shopper_rows, write_csv
 
     write_csv(tmp_path / "d.csv", shopper_rows(40))
@@ -1169,19 +1169,17 @@ def test_a_data_file_edited_between_two_shards_is_refused(tmp_path, monkeypatch)
     overrides = [{"train.seed": s} for s in range(2)]
     sweep.run_sweep(base, overrides, str(tmp_path / "s"), shard=(0, 2))
     write_csv(tmp_path / "d.csv", shopper_rows(60))
-    status = sweep.run_sweep(base, overrides, str(tmp_path / "s"), shard=(1, 2))
-    assert [r["status"] for r in status["runs"]] == ["done", "failed"]
-    error = status["runs"][1]["error"]
-    assert "the data this launch loads ('d.csv') is not what run " in error
-    assert "restore the file the sweep started with" in error
+    refused = r"the data this launch loads \('d.csv'\) is not what run .*train.seed=0' of the"
+    with pytest.raises(UserError, match=refused + r" .* restore the file the sweep started with"):
+        sweep.run_sweep(base, overrides, str(tmp_path / "s"), shard=(1, 2))
+    assert os.listdir(tmp_path / "s" / "runs") == ["train.seed=0"]  # nothing claimed
     # Runs that lack a data field (an older version's) still compare on the fields both know.
-    config = tmp_path / "s" / status["runs"][0]["workdir"] / "config.json"
+    config = tmp_path / "s" / "runs" / "train.seed=0" / "config.json"
     saved = json.loads(config.read_text())
     del saved["data"]["thousands"]
     config.write_text(json.dumps(saved))
-    (tmp_path / "s" / status["runs"][1]["workdir"] / "failed.json").unlink()
-    status = sweep.run_sweep(base, overrides, str(tmp_path / "s"), shard=(1, 2))
-    assert [r["status"] for r in status["runs"]] == ["done", "failed"]
+    with pytest.raises(UserError, match=refused):
+        sweep.run_sweep(base, overrides, str(tmp_path / "s"), shard=(1, 2))
 
 
 def test_a_metric_asked_twice_is_one_column_and_times_only_are_told(tmp_path, caplog):
@@ -1257,3 +1255,27 @@ def test_json_files_list_numbered_keys_in_their_numbers_order(tmp_path):
     back = json.load(open(tmp_path / "e.json"))
     assert list(back) == ["recon/mse_per_feature", "z"]
     assert list(back["recon/mse_per_feature"].values()) == [0.0, 1.0, 2.0, 10.0, 11.0, 100.0]
+
+
+def test_data_no_run_can_read_is_one_error_before_anything_is_written(tmp_path, monkeypatch):
+    """A bad cell in the file every run reads: each group failed on it, the same message per
+    run, failed.json files in a new sweep directory, "N run(s) failed ... the others ran" with
+    none run. Now one paragraph before sweep.json; a good file is read once for all groups."""
+    rows = "".join(f"{i % 7},{i % 5},{i % 3}\n" for i in range(60))
+    (tmp_path / "bad.csv").write_text("a,b,c\n" + rows + "1,-,2\n")
+    base = _cfg(data__path=str(tmp_path / "bad.csv"))
+    entries = [{"model.latent_dim": d, "train.seed": s} for d in (1, 2) for s in (0, 1)]
+    with pytest.raises(UserError, match=r"bad.csv': column 'b' .* row 61 \(line 62\) '-'"):
+        sweep.run_sweep(base, entries, str(tmp_path / "s"))
+    assert not (tmp_path / "s").exists()
+    (tmp_path / "good.csv").write_text("a,b,c\n" + rows)
+    reads = []
+    load = sweep.runner.data_lib.load_dataset
+    monkeypatch.setattr(
+        sweep.runner.data_lib, "load_dataset", lambda c: reads.append(c.path) or load(c)
+    )
+    base = _cfg(data__path=str(tmp_path / "good.csv"))
+    status = sweep.run_sweep(base, entries, str(tmp_path / "s"))
+    assert status["counts"]["done"] == 4 and len(reads) == 1  # two groups, one read
+    assert sweep.run_sweep(base, entries, str(tmp_path / "s"))["counts"]["done"] == 4
+    assert len(reads) == 1  # nothing left to train: not read again

@@ -16,7 +16,6 @@ the sweep goes on.
 import contextlib
 import dataclasses
 import importlib.util
-import json
 import math
 import os
 import traceback
@@ -26,70 +25,16 @@ from absl import logging
 
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
-from ae_jax import experiment, reruns, runtime
+from ae_jax import experiment, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation.figure_writer import FigureWriter
+from ae_jax.sweeps import checks, shards
 from ae_jax.sweeps import overrides as overrides_lib
-from ae_jax.sweeps import shards
+from ae_jax.sweeps.checks import check_unchanged, expand  # noqa: F401 (sweeps.expand)
 from ae_jax.sweeps.status import Run, mark_failed, write_status
 from ae_jax.training.group import ProgramCache, signature_key
 from ae_jax.training.signals import Interrupted, StopRequests, while_writing
-
-
-def expand(overrides: list[dict], workdir: str) -> list[Run]:
-    """Indexes and names every run; names must be unique (they are directories)."""
-    for i, o in enumerate(overrides):
-        if not isinstance(o, dict):
-            raise UserError(
-                f"get_sweep() entry {i} is {type(o).__name__} {o!r}; every entry "
-                "must be a dict of overrides such as {'loss.beta': 2.0} (build "
-                "them with sweep.product, zip_, chain or random_search)."
-            )
-    # numpy values (np.arange, np.float32(1e-3)) as the Python values they hold
-    overrides = [{k: overrides_lib.plain(v) for k, v in o.items()} for o in overrides]
-    names = [overrides_lib.run_name(o) for o in overrides]
-    runs = [
-        Run(i, n, dict(o), os.path.join(workdir, "runs", n))
-        for i, (n, o) in enumerate(zip(names, overrides, strict=True))
-    ]
-    seen: dict[str, int] = {}
-    for r in runs:
-        overrides_lib.check_name(r.name, f"sweep run {r.index}'s name")
-        if r.name in seen and runs[seen[r.name]].overrides == r.overrides:
-            raise UserError(
-                f"sweep runs {seen[r.name]} and {r.index} have the same overrides "
-                f"({r.name}); every run must differ."
-            )
-        if r.name in seen:
-            raise UserError(
-                f"sweep runs {seen[r.name]} ({runs[seen[r.name]].overrides}) and {r.index} "
-                f"({r.overrides}) differ but get the same directory name runs/{r.name} (a "
-                "path's '/' is written '_', a named block shows its name only); give one "
-                "a name of its own, e.g. with sweep.named."
-            )
-        seen[r.name] = r.index
-    return runs
-
-
-def _refuse_same_configs(runs: list[Run], configs: dict) -> None:
-    """Refuses entries that train one config (it would count twice among a setting's seeds)."""
-    seen: dict[str, Run] = {}
-    for r in runs:
-        learns = {  # what the run learns: the fields that change only how it runs aside
-            k: v
-            for k, v in config_lib.flatten_config(configs[r.index].to_dict()).items()
-            if k not in reruns.OPERATIONAL
-        }
-        key = json.dumps(learns, sort_keys=True, default=str)
-        if key in seen:
-            raise UserError(
-                f"sweep entries {seen[key].index} ({seen[key].name}) and {r.index} ({r.name}) "
-                "train the same config (their overrides differ only in how they say it, or "
-                "set the base config's own values); the report would count its seeds twice: "
-                "every run must differ, so remove one of them."
-            )
-        seen[key] = r
 
 
 def plan(
@@ -127,6 +72,7 @@ def train_runs(
     max_models: int = 256,
     progress: Callable[[], object] | None = None,
     valid: dict | None = None,
+    datasets: dict | None = None,
 ) -> None:
     """Trains `runs` in this process: claims each, groups by static config, trains groups.
 
@@ -134,13 +80,14 @@ def train_runs(
     training fail is marked failed (DIR/runs/<name>/failed.json) and the rest go on.
     Groups with equal shapes reuse compiled programs through JAX's compilation cache.
     `progress` is called after each group's summaries are written (the sweep rebuilds
-    sweep.json then, so it tells how far a long sweep is). `valid`: as for `plan`.
+    sweep.json then, so it tells how far a long sweep is). `valid`: as for `plan`;
+    `datasets`: data sets already read, by `checks.data_key` (`checks.load_shared_data`).
     """
     chunks, configs = plan(base, runs, max_models, valid)
     # One stop for the whole sweep: a signal between groups (loading data, checking workdirs)
     # stops before the next group, once the groups trained are written.
     with StopRequests() as stop, _figure_writer(configs.values()) as writer:
-        shared = _Shared({}, ProgramCache(), writer)
+        shared = _Shared(dict(datasets or {}), ProgramCache(), writer)
         for chunk in chunks:
             if stop.signum is not None:
                 raise Interrupted(
@@ -168,32 +115,6 @@ def _ray_chunk(base, chunk: list[Run]) -> int:
     with _figure_writer(configs.values()) as writer:
         _train_chunk(chunk, configs, _Shared({}, ProgramCache(), writer))
     return len(chunk)
-
-
-def check_unchanged(base, runs: list[Run], workdir: str, valid: dict | None = None) -> None:
-    """Refuses a rerun of a sweep whose runs would now train another config (before any work);
-    `valid`: as for `plan`."""
-    drift = []
-    for run in runs:
-        try:
-            config = (valid or {}).get(run.index) or overrides_lib.apply_overrides(
-                base, run.overrides
-            )
-        except UserError:
-            continue  # plan() records it as a failed run
-        changes, extends = reruns.config_changes(run.workdir, config)
-        if changes and not extends:
-            drift.append(
-                f"run {run.index} ({run.name}): {'; '.join(changes[:3])}"
-                f"{' ...' if len(changes) > 3 else ''}"
-            )
-    if drift:
-        raise UserError(
-            f"{len(drift)} run(s) in sweep {workdir!r} were trained with another config (saved "
-            f"-> now): {' | '.join(drift[:3])}{' | ...' if len(drift) > 3 else ''}. Rerun with "
-            "the same config and flags to resume the sweep, or pass a new workdir; nothing "
-            "was changed."
-        )
 
 
 @runtime.progress_log()
@@ -227,33 +148,13 @@ def run_sweep(
             raise UserError(f"{flag}={value!r}; expected a number of CPUs/GPUs per task >= 0.")
     shard = shards.check_shard(shard)
     workdir_lib.check_kind(workdir, "sweep")
-    config_lib.check_known(base)  # a misspelt field of the base: refused once, not per run
     runs = expand(overrides, workdir)
-    overrides_lib.check_fields(base, [r.overrides for r in runs])  # ... and of any entry
-    valid = {}  # ... and a value no config may have, before any run trains
-    for r in runs:
-        try:
-            valid[r.index] = overrides_lib.apply_overrides(base, r.overrides)
-            config_lib.validate(valid[r.index])
-        except UserError as e:
-            try:  # the base config's own error is no entry's
-                config_lib.validate(base)
-            except UserError:
-                if not any(k in str(e) for k in r.overrides):
-                    raise UserError(f"the sweep's base config (get_config()): {e}") from None
-            raise UserError(f"sweep entry {r.index} ({r.name}): {e}") from None
-    _refuse_same_configs(runs, valid)
-    several = sorted({int(c.train.num_models) for c in valid.values()} - {1})
-    if several:  # each run is one model: a sweep's seeds are its entries
-        raise UserError(
-            f"train.num_models={several[0]}: a sweep trains one model per entry (runs that "
-            "differ only in seeds or vmappable scalars train together anyway); list the seeds "
-            "in get_sweep() instead, e.g. sweep.product(..., {'train.seed': range(K)})."
-        )
+    valid = checks.valid_configs(base, runs)  # a misspelt field, a bad value: before any run
     i, n = shard
     mine = [r for r in runs if r.index % n == i]
     check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
-    shards.check_same_base(workdir, base, [r.overrides for r in runs])  # ... nor one beside
+    datasets = checks.load_shared_data(mine, valid)  # a file no run can read: one error
+    shards.check_same_base(workdir, base, [r.overrides for r in runs])  # another config beside
     epochs = {i: int(c.train.epochs) for i, c in valid.items()}  # a done run with fewer: pending
     write_status(workdir, runs, epochs)
     if report_metrics:
@@ -263,7 +164,8 @@ def run_sweep(
     logging.info("sweep: %d runs, shard %d/%d takes %d", len(runs), i, n, len(mine))
     try:
         if launcher == "local":
-            train_runs(base, mine, max_models, lambda: write_status(workdir, runs, epochs), valid)
+            progress = lambda: write_status(workdir, runs, epochs)
+            train_runs(base, mine, max_models, progress, valid, datasets)
         else:
             _run_with_ray(
                 base, mine, max_models, ray_address, ray_cpus, ray_gpus, workdir, runs, epochs
@@ -330,19 +232,11 @@ class _Shared:
     writer: FigureWriter
 
 
-def _finished(run: Run, config) -> bool:
-    """Whether a run has nothing left to train: finished, and not extended by this config
-    (train.epochs raised, which `check_unchanged` let through: train_group continues it)."""
-    if workdir_lib.finished_summary(run.workdir) is None:
-        return False
-    return not reruns.config_changes(run.workdir, config)[1]
-
-
 def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
     with contextlib.ExitStack() as stack:
         claimed = []
         for run in chunk:
-            if _finished(run, configs[run.index]):
+            if checks.finished(run, configs[run.index]):
                 continue
             os.makedirs(run.workdir, exist_ok=True)
             try:
@@ -352,7 +246,7 @@ def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
                     "run %d (%s) is being trained by another process; skipped", run.index, run.name
                 )
                 continue
-            if _finished(run, configs[run.index]):  # finished while we were claiming
+            if checks.finished(run, configs[run.index]):  # finished while we were claiming
                 continue
             stale = os.path.join(run.workdir, "failed.json")
             if os.path.exists(stale):
@@ -370,7 +264,7 @@ def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
 
 def _train_group(runs: list[Run], cfgs: list, shared: _Shared) -> None:
     """Trains runs that resume from one epoch; a failure is recorded for them alone."""
-    key = json.dumps(cfgs[0].data.to_dict(), sort_keys=True)
+    key = checks.data_key(cfgs[0])
     try:
         if key not in shared.datasets:  # the sweep's other runs of this data config: the same
             ds = data_lib.load_dataset(cfgs[0].data)

@@ -1,0 +1,159 @@
+"""What a sweep refuses before any work: entries that cannot be runs (not dicts, names that
+collide, invalid values, two that train one config, K models each), a rerun with another
+config, and data that no run of this launch can read. `runner.run_sweep` calls them in that
+order, before it writes sweep.json or claims a run.
+"""
+
+import json
+import os
+
+from ae_jax import config as config_lib
+from ae_jax import data as data_lib
+from ae_jax import reruns
+from ae_jax import workdir as workdir_lib
+from ae_jax.errors import UserError
+from ae_jax.sweeps import overrides as overrides_lib
+from ae_jax.sweeps import shards
+from ae_jax.sweeps.status import Run
+
+
+def expand(overrides: list[dict], workdir: str) -> list[Run]:
+    """Indexes and names every run; names must be unique (they are directories)."""
+    for i, o in enumerate(overrides):
+        if not isinstance(o, dict):
+            raise UserError(
+                f"get_sweep() entry {i} is {type(o).__name__} {o!r}; every entry "
+                "must be a dict of overrides such as {'loss.beta': 2.0} (build "
+                "them with sweep.product, zip_, chain or random_search)."
+            )
+    # numpy values (np.arange, np.float32(1e-3)) as the Python values they hold
+    overrides = [{k: overrides_lib.plain(v) for k, v in o.items()} for o in overrides]
+    names = [overrides_lib.run_name(o) for o in overrides]
+    runs = [
+        Run(i, n, dict(o), os.path.join(workdir, "runs", n))
+        for i, (n, o) in enumerate(zip(names, overrides, strict=True))
+    ]
+    seen: dict[str, int] = {}
+    for r in runs:
+        overrides_lib.check_name(r.name, f"sweep run {r.index}'s name")
+        if r.name in seen and runs[seen[r.name]].overrides == r.overrides:
+            raise UserError(
+                f"sweep runs {seen[r.name]} and {r.index} have the same overrides "
+                f"({r.name}); every run must differ."
+            )
+        if r.name in seen:
+            raise UserError(
+                f"sweep runs {seen[r.name]} ({runs[seen[r.name]].overrides}) and {r.index} "
+                f"({r.overrides}) differ but get the same directory name runs/{r.name} (a "
+                "path's '/' is written '_', a named block shows its name only); give one "
+                "a name of its own, e.g. with sweep.named."
+            )
+        seen[r.name] = r.index
+    return runs
+
+
+def valid_configs(base, runs: list[Run]) -> dict:
+    """Every entry's config (by run index), refusing a misspelt field of the base or of any
+    entry, a value no config may have (naming the base or the entry it comes from), two
+    entries that train one config and `train.num_models` > 1."""
+    config_lib.check_known(base)  # a misspelt field of the base: refused once, not per run
+    overrides_lib.check_fields(base, [r.overrides for r in runs])  # ... and of any entry
+    valid = {}
+    for r in runs:
+        try:
+            valid[r.index] = overrides_lib.apply_overrides(base, r.overrides)
+            config_lib.validate(valid[r.index])
+        except UserError as e:
+            try:  # the base config's own error is no entry's
+                config_lib.validate(base)
+            except UserError:
+                if not any(k in str(e) for k in r.overrides):
+                    raise UserError(f"the sweep's base config (get_config()): {e}") from None
+            raise UserError(f"sweep entry {r.index} ({r.name}): {e}") from None
+    refuse_same_configs(runs, valid)
+    several = sorted({int(c.train.num_models) for c in valid.values()} - {1})
+    if several:  # each run is one model: a sweep's seeds are its entries
+        raise UserError(
+            f"train.num_models={several[0]}: a sweep trains one model per entry (runs that "
+            "differ only in seeds or vmappable scalars train together anyway); list the seeds "
+            "in get_sweep() instead, e.g. sweep.product(..., {'train.seed': range(K)})."
+        )
+    return valid
+
+
+def refuse_same_configs(runs: list[Run], configs: dict) -> None:
+    """Refuses entries that train one config (it would count twice among a setting's seeds)."""
+    seen: dict[str, Run] = {}
+    for r in runs:
+        learns = {  # what the run learns: the fields that change only how it runs aside
+            k: v
+            for k, v in config_lib.flatten_config(configs[r.index].to_dict()).items()
+            if k not in reruns.OPERATIONAL
+        }
+        key = json.dumps(learns, sort_keys=True, default=str)
+        if key in seen:
+            raise UserError(
+                f"sweep entries {seen[key].index} ({seen[key].name}) and {r.index} ({r.name}) "
+                "train the same config (their overrides differ only in how they say it, or "
+                "set the base config's own values); the report would count its seeds twice: "
+                "every run must differ, so remove one of them."
+            )
+        seen[key] = r
+
+
+def check_unchanged(base, runs: list[Run], workdir: str, valid: dict | None = None) -> None:
+    """Refuses a rerun of a sweep whose runs would now train another config (before any work);
+    `valid`: as for `plan`."""
+    drift = []
+    for run in runs:
+        try:
+            config = (valid or {}).get(run.index) or overrides_lib.apply_overrides(
+                base, run.overrides
+            )
+        except UserError:
+            continue  # plan() records it as a failed run
+        changes, extends = reruns.config_changes(run.workdir, config)
+        if changes and not extends:
+            drift.append(
+                f"run {run.index} ({run.name}): {'; '.join(changes[:3])}"
+                f"{' ...' if len(changes) > 3 else ''}"
+            )
+    if drift:
+        raise UserError(
+            f"{len(drift)} run(s) in sweep {workdir!r} were trained with another config (saved "
+            f"-> now): {' | '.join(drift[:3])}{' | ...' if len(drift) > 3 else ''}. Rerun with "
+            "the same config and flags to resume the sweep, or pass a new workdir; nothing "
+            "was changed."
+        )
+
+
+def finished(run: Run, config) -> bool:
+    """Whether a run has nothing left to train: finished, and not extended by this config
+    (train.epochs raised, which `check_unchanged` let through: train_group continues it)."""
+    if workdir_lib.finished_summary(run.workdir) is None:
+        return False
+    return not reruns.config_changes(run.workdir, config)[1]
+
+
+def data_key(config) -> str:
+    """Runs with equal keys train on one data set (read once per process)."""
+    return json.dumps(config.data.to_dict(), sort_keys=True)
+
+
+def load_shared_data(runs: list[Run], configs: dict) -> dict:
+    """Reads the data of this launch's runs left to train, when they all train on one data
+    config, before sweep.json is written or a run claimed; returns {data_key: data set} for the
+    groups to share ({} when they train on several, each group then reading its own). A file
+    that cannot be read is one error (exit 2): it was each group's failure, recorded per run
+    (failed.json), its message repeated per run and the sweep's directory made, nothing
+    trained. The data is also compared with what the sweep's other runs trained on
+    (`shards.check_same_data`)."""
+    left = [r for r in runs if r.index in configs and not finished(r, configs[r.index])]
+    keys = {data_key(configs[r.index]) for r in left}
+    if len(keys) != 1:
+        return {}
+    config = configs[left[0].index]
+    ds = data_lib.load_dataset(config.data)
+    if os.path.isdir(os.path.dirname(left[0].workdir)):  # runs/: a rerun or another shard's
+        shards.check_same_data(left[0].workdir, config, ds)
+    return {keys.pop(): ds}
