@@ -721,3 +721,17 @@ def test_new_rows_with_decimal_commas_are_told_so(tmp_path):
     p = load(tmp_path / "t.csv").preprocessor
     with pytest.raises(UserError, match=r"'0,5'.*\(these have decimal commas: write them with"):
         p.transform([["0,5", "1"], ["1,5", "2"]])
+
+
+def test_the_log_names_the_column_kinds_and_how_categories_are_encoded(tmp_path, caplog):
+    """The default encodes categories as ordinal codes: the log said only '4 features'."""
+    path = write(tmp_path / "kinds.csv", rows(30))
+    caplog.set_level("INFO")
+    ds = load(path)
+    assert ds.kinds_text().startswith(
+        "4 columns: 2 numeric, 1 true/false, 1 categorical; categories per column in the "
+        "training split: cat (3); encoded as one ordinal code each (data.categorical=ordinal"
+    )
+    assert f"data: kinds.csv: {ds.kinds_text()}" in caplog.text
+    assert "(data.categorical=onehot)" in load(path, categorical="onehot").kinds_text()
+    assert data.load_dataset(cfg(name="digits", path="")).kinds_text() == ""  # pixels

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import hashlib
@@ -54,3 +55,32 @@ class Dataset:
             h.update(f"{a.shape} {a.dtype.str};".encode())
             h.update(a.data)
         return h.hexdigest()
+
+    def kinds_text(self) -> str:
+        """The table's columns by kind and how its categories are encoded, for the log ('' for
+        pixel data or a table of numbers only)."""
+        p = self.preprocessor
+        if p.pixel_max or all(k == "numeric" for k in p.kinds):
+            return ""
+        counts = collections.Counter(p.kinds)
+        names = (("numeric", "numeric"), ("boolean", "true/false"), ("categorical", "categorical"))
+        text = f"{len(p.kinds)} columns: " + ", ".join(
+            f"{counts[k]} {name}" for k, name in names if counts[k]
+        )
+        cats = [
+            f"{c} ({len(p.categories[c]) - 1})"
+            for c, k in zip(p.input_columns, p.kinds, strict=True)
+            if k == "categorical"
+        ]
+        if not cats:
+            return text
+        how = (
+            "one 0/1 feature per category and one for categories not seen in training "
+            "(data.categorical=onehot)"
+            if p.categorical == "onehot"
+            else "one ordinal code each (data.categorical=ordinal: codes by training-split "
+            "frequency, an order the categories need not have; onehot gives a 0/1 feature per "
+            "category, and loss.recon=mixed a likelihood per column)"
+        )
+        shown = ", ".join(cats[:6]) + (", ..." if len(cats) > 6 else "")
+        return f"{text}; categories per column in the training split: {shown}; encoded as {how}"

@@ -379,7 +379,7 @@ def load_dataset(cfg: Any) -> Dataset:
     # Image plots only make sense while the features are exactly the image's pixels.
     if shape is not None and math.prod(shape) != p.num_features:
         shape = None
-    return Dataset(
+    ds = Dataset(
         name=os.path.basename(path) if path else name,
         train=train,
         val=val,
@@ -394,3 +394,6 @@ def load_dataset(cfg: Any) -> Dataset:
         imputed_val=None if imputed is None else imputed[val_pos],
         dynamic_binarize=binarize == "dynamic",
     )
+    if ds.kinds_text():
+        logging.info("data: %s: %s", ds.name, ds.kinds_text())
+    return ds
