@@ -735,3 +735,22 @@ def test_the_log_names_the_column_kinds_and_how_categories_are_encoded(tmp_path,
     assert f"data: kinds.csv: {ds.kinds_text()}" in caplog.text
     assert "(data.categorical=onehot)" in load(path, categorical="onehot").kinds_text()
     assert data.load_dataset(cfg(name="digits", path="")).kinds_text() == ""  # pixels
+
+
+def test_a_pandas_index_in_a_parquet_file_is_no_feature_and_to_csvs_is_named(tmp_path):
+    """DataFrame.to_parquet keeps a named index as a column: it was trained as a feature
+    (pandas reads it back as the index). to_csv's unnamed index column is refused, now
+    saying where it comes from."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": np.arange(30.0) % 7, "b": np.arange(30.0) % 5})
+    plain = tmp_path / "plain.parquet"
+    frame.to_parquet(plain)
+    frame.index = pd.Index(np.arange(1000, 1030), name="rowid")
+    frame.to_parquet(tmp_path / "indexed.parquet")
+    ds, ref = load(tmp_path / "indexed.parquet"), load(plain)
+    same(ds, ref)
+    assert ds.columns == ["a", "b"]
+    frame.rename_axis(None).to_csv(tmp_path / "indexed.csv")  # header ',a,b
+    with pytest.raises(UserError, match=r"header column 1 has no name; .* \(pandas' DataFrame"):
+        load(tmp_path / "indexed.csv")

@@ -1,4 +1,4 @@
-"""Delimited text (.csv, .tsv) and Parquet files as raw text columns, read with pyarrow.
+"""Delimited text (.csv, .tsv) as raw text columns, read with pyarrow (Parquet: parquet.py).
 
 pyarrow's multithreaded CSV reader parses the columns that are all numbers into float64 (the
 types are guessed from the first rows; a column where a later cell is no number is read again
@@ -23,7 +23,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from ae_jax.data.cells import numpy_of, parse_floats, quote_names, strings_array
 from ae_jax.data.text_encoding import not_utf8
@@ -77,11 +76,16 @@ def _sniff(text: str) -> str:
     return best
 
 
-def _check_header(header: list[str], shown: str, delim: str, given: bool) -> None:
+def check_header(header: list[str], shown: str, delim: str, given: bool) -> None:
     if any(not name for name in header):
         raise UserError(
             f"{shown}: header column {header.index('') + 1} has no name; expected "
             "a name for every column in the first row"
+            + (
+                ""
+                if header[0]
+                else " (pandas' DataFrame.to_csv writes its index there: save with index=False)"
+            )
         )
     if not parse_floats(np.array(header, dtype=object))[1].size:  # before repeats: 0,0,12,...
         raise UserError(
@@ -226,7 +230,7 @@ def read_delimited(
             f"{shown} {what}; expected a header row of column names followed by data rows"
         )
     header = [c.strip() for c in rows[0]]
-    _check_header(header, shown, delim, given != "auto")
+    check_header(header, shown, delim, given != "auto")
     file = TextFile(full, shown, delim, quoted, rows[0], 0)
     if len(rows) == 1 and os.path.getsize(full) < _SNIFF_BYTES - len(codecs.BOM_UTF8):
         # The sample is the whole file (a longer one loses its last, maybe partial, line).
@@ -263,11 +267,11 @@ def read_delimited(
 
 def _no_rows(shown: str) -> UserError:
     return UserError(
-        f"{shown} has a header row but no data rows; expected rows of data{_two(shown)}"
+        f"{shown} has a header row but no data rows; expected rows of data{two_rows(shown)}"
     )
 
 
-def _two(shown: str) -> str:
+def two_rows(shown: str) -> str:
     """What training needs besides (`shown` names the field: data.path is training's data)."""
     training = shown.startswith("data.")
     return " (at least 2 to train: a training and a validation split)" if training else ""
@@ -346,47 +350,3 @@ def _explain(full: str, shown: str, delim: str, width: int, reason: str) -> User
         f"header row and rows of {width} cells separated by "
         f"{_NAMES.get(delim, repr(delim))}"
     )
-
-
-def read_parquet(full: str, shown: str) -> tuple[list[str], list[pa.Array | np.ndarray]]:
-    """Reads a Parquet file: numbers and booleans as NumPy arrays (nulls in numbers become NaN,
-    a missing value), everything else as pyarrow text (nulls stay null, a missing value)."""
-    try:
-        schema = [str(n) for n in pq.read_schema(full).names]
-        dupes = sorted({n for n in schema if schema.count(n) > 1})
-        if dupes:  # before reading: pyarrow's reader fails on them with its internals' words
-            raise UserError(
-                f"{shown}: duplicate column names: {quote_names(dupes)}; expected unique names"
-            )
-        table = pq.read_table(full)
-    except UserError:
-        raise
-    except (pa.ArrowException, OSError, ValueError) as e:
-        raise UserError(
-            f"{shown} cannot be read as a Parquet file ({e}); expected a Parquet "
-            "table of number, boolean or text columns"
-        ) from None
-    names = [str(n) for n in table.column_names]
-    if not names or table.num_rows == 0:
-        raise UserError(
-            f"{shown} has {len(names)} columns and {table.num_rows} rows; expected named "
-            f"columns and rows of data{_two(shown)}"
-        )
-    _check_header(names, shown, ",", False)
-    values: list[pa.Array | np.ndarray] = []
-    for name, col in zip(names, table.columns, strict=True):
-        t = col.type
-        try:
-            if pa.types.is_integer(t) and col.null_count == 0:
-                values.append(numpy_of(col))
-            elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-                values.append(numpy_of(pc.cast(col, pa.float64()), np.nan))
-            elif pa.types.is_boolean(t) and col.null_count == 0:
-                values.append(numpy_of(col))
-            else:
-                values.append(pc.cast(col, pa.string()))
-        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
-            raise UserError(
-                f"{shown}: column {name!r} has type {t}; expected numbers, booleans or text"
-            ) from None
-    return names, values

@@ -23,8 +23,9 @@ import numpy as np
 
 from ae_jax.data import cells
 from ae_jax.data.cells import quote_names
-from ae_jax.data.csv_reader import TextFile, read_delimited, read_parquet
+from ae_jax.data.csv_reader import TextFile, read_delimited
 from ae_jax.data.image_files import check_channels_last, read_idx
+from ae_jax.data.parquet import read_parquet
 from ae_jax.errors import UserError
 
 BUNDLED = ("digits", "breast_cancer")

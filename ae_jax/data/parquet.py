@@ -1,0 +1,68 @@
+"""Parquet files: read with pyarrow, numbers and booleans as NumPy arrays, the rest as text;
+a pandas index stored beside the columns is left out, as pandas reads it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from absl import logging
+
+from ae_jax.data.cells import numpy_of, quote_names
+from ae_jax.data.csv_reader import check_header, two_rows
+from ae_jax.errors import UserError
+
+
+def read_parquet(full: str, shown: str) -> tuple[list[str], list[pa.Array | np.ndarray]]:
+    """Reads a Parquet file: numbers and booleans as NumPy arrays (nulls in numbers become NaN,
+    a missing value), everything else as pyarrow text (nulls stay null, a missing value)."""
+    try:
+        schema = [str(n) for n in pq.read_schema(full).names]
+        dupes = sorted({n for n in schema if schema.count(n) > 1})
+        if dupes:  # before reading: pyarrow's reader fails on them with its internals' words
+            raise UserError(
+                f"{shown}: duplicate column names: {quote_names(dupes)}; expected unique names"
+            )
+        table = pq.read_table(full)
+        # A pandas index (DataFrame.to_parquet keeps a named or non-default one as a column):
+        # pandas reads it back as the index, not data; so does this.
+        index = [
+            c
+            for c in (table.schema.pandas_metadata or {}).get("index_columns", [])
+            if isinstance(c, str)
+        ]
+        if index:
+            logging.info("data: %s: its pandas index %s left out of the columns", shown, index)
+            table = table.drop_columns(index)
+    except UserError:
+        raise
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise UserError(
+            f"{shown} cannot be read as a Parquet file ({e}); expected a Parquet "
+            "table of number, boolean or text columns"
+        ) from None
+    names = [str(n) for n in table.column_names]
+    if not names or table.num_rows == 0:
+        raise UserError(
+            f"{shown} has {len(names)} columns and {table.num_rows} rows; expected named "
+            f"columns and rows of data{two_rows(shown)}"
+        )
+    check_header(names, shown, ",", False)
+    values: list[pa.Array | np.ndarray] = []
+    for name, col in zip(names, table.columns, strict=True):
+        t = col.type
+        try:
+            if pa.types.is_integer(t) and col.null_count == 0:
+                values.append(numpy_of(col))
+            elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+                values.append(numpy_of(pc.cast(col, pa.float64()), np.nan))
+            elif pa.types.is_boolean(t) and col.null_count == 0:
+                values.append(numpy_of(col))
+            else:
+                values.append(pc.cast(col, pa.string()))
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+            raise UserError(
+                f"{shown}: column {name!r} has type {t}; expected numbers, booleans or text"
+            ) from None
+    return names, values
