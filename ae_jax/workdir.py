@@ -102,14 +102,18 @@ def resume_groups(workdirs: list[str]) -> list[list[int]]:
     (finished runs being extended beside runs killed earlier, a damaged set) they are split
     by newest checkpoint. Runs without any checkpoint start afresh, together; they never join
     runs that have one (runs added to a sweep beside runs being extended), which would throw
-    that training away."""
+    that training away; but runs that started (config.json) beside runs that all hold one
+    checkpoint of one epoch (a kill during the group's first save) all start afresh together
+    (`startup.resume_epoch`), as they first trained: split, the numbers drifted."""
     saved = [checkpoint_epochs(w) for w in workdirs]
     have = [i for i, s in enumerate(saved) if s]
     common = set.intersection(*(saved[i] for i in have)) if have else set()
     together = bool(common) and max(common) == min(max(saved[i]) for i in have)
+    first_save = len(common) == 1 and all(len(saved[i]) == 1 for i in have)
     parts: dict[int, list[int]] = {}
     for i, s in enumerate(saved):
-        key = (max(common) if together else max(s)) if s else -1
+        started = first_save and os.path.exists(os.path.join(workdirs[i], CONFIG))
+        key = (max(common) if together else max(s)) if s else (max(common) if started else -1)
         parts.setdefault(key, []).append(i)
     return list(parts.values())
 

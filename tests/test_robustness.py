@@ -319,6 +319,36 @@ def test_a_group_killed_while_saving_resumes_together_bit_for_bit(tmp_path):
         assert _same(_state(w), _state(ref))
 
 
+@pytest.mark.parametrize("every", [1, 0])
+def test_a_group_killed_in_its_first_save_trains_again_together_bit_for_bit(tmp_path, every):
+    """As above, but at the group's first save (with checkpoint_every=0 its final one): two
+    runs saved it, the third has none. Split (K = 2 resuming, K = 1 from scratch) the third's
+    numbers drifted (a kill probe: results.csv moved in its 8th digit). All three train again
+    from epoch 1, together, as they first did; a run never started stays apart."""
+    keep = {"train.batch_size": 100, "train.checkpoint_every": every, "train.keep_checkpoints": 4}
+    configs = [_config(**{"train.seed": s, **keep}) for s in range(3)]
+    whole = [str(tmp_path / f"whole{s}") for s in range(3)]
+    runs = [str(tmp_path / f"run{s}") for s in range(3)]
+    experiment.train_group(configs, whole)
+    experiment.train_group(configs, runs)
+    first = 1 if every else 4
+    for w in runs:
+        os.remove(os.path.join(w, "summary.json"))
+        for e in workdir_lib.checkpoint_epochs(w) - {first}:
+            shutil.rmtree(os.path.join(w, "checkpoints", str(e)))
+    shutil.rmtree(os.path.join(runs[2], "checkpoints", str(first)))  # the kill came first
+    assert workdir_lib.resume_groups(runs) == [[0, 1, 2]]
+    config = os.path.join(runs[2], "config.json")
+    os.replace(config, config + ".aside")  # never started (a run added to a sweep): apart
+    assert workdir_lib.resume_groups(runs) == [[0, 1], [2]]
+    os.replace(config + ".aside", config)
+    summaries = experiment.train_group(configs, runs)
+    assert [s["resumed_from_epoch"] for s in summaries] == [0, 0, 0]
+    for w, ref in zip(runs, whole, strict=True):
+        assert _rows(w) == _rows(ref)
+        assert _same(_state(w), _state(ref))
+
+
 def test_a_process_that_does_not_write_passes_over_a_damaged_checkpoint(tmp_path, monkeypatch):
     """In a multi-host run every process restores, and process 0 alone writes: another
     process must fall back past the damaged checkpoint without moving it (process 0 does)."""

@@ -63,9 +63,18 @@ def resume_epoch(runs: list) -> int:
     """The newest epoch every run has a checkpoint of (0 = start fresh: an earlier attempt's
     history, with no checkpoint or stop inside an epoch to resume it, is replaced, and said)."""
     saved = [set(r.checkpointer.epochs()) for r in runs]
-    if not any(saved):
-        for r in runs:
-            _say_history_is_replaced(r.workdir)
+    if not all(saved):  # none, or a kill during the group's first save (`resume_groups`)
+        if any(saved):
+            logging.info(
+                "%d of %d run(s) have no checkpoint (a stop during their group's first save): "
+                "all train again from epoch 1 together, as they did, for an uninterrupted "
+                "run's numbers",
+                sum(not s for s in saved),
+                len(runs),
+            )
+        for r, s in zip(runs, saved, strict=True):
+            if not s:
+                _say_history_is_replaced(r.workdir)
         return 0
     common = set.intersection(*saved)
     if not common:
