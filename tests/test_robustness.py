@@ -591,3 +591,34 @@ def test_a_stop_after_evaluation_writes_the_group_then_stops(tmp_path, monkeypat
         experiment.train_and_evaluate(c, str(tmp_path / "run"))
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "done" and (tmp_path / "run" / "eval.json").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_during_evaluate_is_one_line_and_128_plus_the_signal(tmp_path, signum):
+    """Outside training (whose handlers keep its state) a command had none: Ctrl-C printed a
+    75-line KeyboardInterrupt traceback, SIGTERM ended it without a word."""
+    _train(_config(), tmp_path / "run")
+    p = subprocess.Popen(
+        [sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path / 'run'}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",  # its first line, the compilation cache's, on arrival
+            "AE_JAX_COMPILATION_CACHE": os.environ["JAX_COMPILATION_CACHE_DIR"],
+        },
+    )
+    assert p.stdout is not None
+    lines = []
+    for line in p.stdout:  # the command's first line: its handlers are in place
+        lines.append(line)
+        if "compilation cache" in line:
+            p.send_signal(signum)
+            break
+    rest = p.communicate(timeout=600)[0]
+    assert p.returncode == 128 + signum, "".join(lines) + rest
+    name = signal.Signals(signum).name
+    assert f"stopped by {name} before the command finished; nothing it had written" in rest
+    assert "Traceback" not in rest and not (tmp_path / "run" / "eval.json").exists()

@@ -7,12 +7,15 @@ other `experiments/` launchers of the repository) run the same modules.
 
 import gc
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 from absl import app, flags
 
 from ae_jax import cli
+from ae_jax.training.signals import Interrupted
 
 # name -> what it does (`ae-jax --help` lists them).
 COMMANDS = {
@@ -81,8 +84,23 @@ def main(argv: list[str] | None = None) -> None:
         gc.freeze()
         gc.enable()
 
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(s, _stopped)
     try:
         run(sys.argv[1:] if argv is None else argv, imported)
     except SystemExit as e:
         cli.end_process(e.code)
+    except Interrupted as e:
+        print(e, file=sys.stderr)
+        cli.end_process(128 + e.signum)
     cli.end_process(0)
+
+
+def _stopped(signum, frame) -> None:
+    """SIGTERM/SIGINT outside training (whose own handlers keep its state: `StopRequests`):
+    while the command's modules load, or in evaluate, encode, report or export, whose files
+    are each written whole (Ctrl-C printed a 75-line traceback, SIGTERM ended it silently)."""
+    raise Interrupted(
+        signum, "before the command finished", "nothing it had written is lost", "run it again"
+    )
