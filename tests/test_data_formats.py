@@ -293,6 +293,12 @@ def test_thousands_separators(tmp_path):
         r"\(line 6\) '12,500'; .*set data.thousands=',' to read '1,037' as 1037, or remove",
     ):
         load(path)
+    # A new file to a run trained without separators: no setting to name (encode has none).
+    p = load(path, thousands=",").preprocessor
+    trained = load(write(tmp_path / "plain.csv", rows(10))).preprocessor
+    with pytest.raises(UserError, match=r"numeric in training, .* \('1,037' groups thousands wi"):
+        trained.transform(data.read_table(path))
+    assert p.transform(data.read_table(path)).shape[0] == 10
     body[1][3] = "48,366.28"  # its digits as written (the message showed 48366.3)
     with pytest.raises(UserError, match=r"to read '48,366.28' as 48366.28, or remove"):
         load(write(tmp_path / "k2.csv", body))

@@ -178,7 +178,8 @@ def column_values(
         if bad.size:
             texts = sorted({cells.cell(col, r) for r in bad[:100]})
             sep = "" if thousands else grouped_separator(texts)
-            hint = f" (set data.thousands={sep!r} for numbers like {texts[0]!r})" if sep else ""
+            hint = f" ({texts[0]!r} groups thousands with {sep!r}: remove the separators)"
+            hint = hint if sep else ""
             if not sep and all(_DECIMAL_COMMA.fullmatch(t) for t in texts):
                 hint = " (these have decimal commas: write them with decimal points)"
             raise UserError(
