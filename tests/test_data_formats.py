@@ -760,3 +760,21 @@ def test_a_pandas_index_in_a_parquet_file_is_no_feature_and_to_csvs_is_named(tmp
     frame.rename_axis(None).to_csv(tmp_path / "indexed.csv")  # header ',a,b
     with pytest.raises(UserError, match=r"header column 1 has no name; .* \(pandas' DataFrame"):
         load(tmp_path / "indexed.csv")
+
+
+def test_a_row_index_kept_as_a_column_is_warned_of(tmp_path, caplog):
+    """pandas' to_csv writes its index as a column ('Unnamed: 0' when read back and saved
+    again); an ID column alike: trained as numbers without a word."""
+    body = [[str(i), *r] for i, r in enumerate(rows(30))]
+    caplog.set_level("WARNING")
+    load(write(tmp_path / "indexed.csv", body, ["Unnamed: 0", *HEADER]))
+    assert "column 'Unnamed: 0' holds the whole numbers 0..29, one per row: a row index" in (
+        caplog.text
+    )
+    caplog.clear()
+    body = [[str(i * i), *r] for i, r in enumerate(rows(30))]  # distinct, not consecutive
+    load(write(tmp_path / "squares.csv", body, ["sq", *HEADER]))
+    load(
+        write(tmp_path / "few.csv", [[str(i), *r] for i, r in enumerate(rows(10))], ["i", *HEADER])
+    )
+    assert "one per row" not in caplog.text

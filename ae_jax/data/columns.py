@@ -8,14 +8,13 @@ is missing; categorical columns give their ordinal codes.
 
 from __future__ import annotations
 
-import collections
 import re
 
 import numpy as np
 from absl import logging
 
-from ae_jax.data import cells
-from ae_jax.data.cells import Cells, grouped_separator, quote_names, size_text
+from ae_jax.data import cells, column_checks
+from ae_jax.data.cells import Cells, grouped_separator, quote_names
 from ae_jax.data.tables import BOOL_TEXTS, Table
 from ae_jax.errors import UserError
 
@@ -60,9 +59,11 @@ def infer_kind(
     """Picks "numeric", "boolean" or "categorical" (with its sorted vocabulary) for a column;
     `missing` marks the cells that are missing values (they do not count)."""
     col = column.values
-    if not column.text:
-        return ("boolean" if np.asarray(col).dtype.kind == "b" else "numeric"), None
-    if column.fast is not None:  # every cell a number
+    fast = column.fast if column.text else np.asarray(col)
+    if fast is not None:  # every cell a number (or true/false: not text, so of an array)
+        if fast.dtype.kind == "b":
+            return "boolean", None
+        column_checks.say_if_index(table, name, fast[~missing])
         return "numeric", None
     uniq, inverse = column.distinct
     bad_text = column.parsed[1]
@@ -266,37 +267,6 @@ def ordered_vocabulary(
     present = np.flatnonzero(counts > 0)
     order = present[np.lexsort((first[present], -counts[present]))]
     return [uniq[k] for k in order] + [UNSEEN]
-
-
-def check_one_hot(
-    table: Table,
-    categories: dict[str, list[str]],
-    input_columns: list[str],
-    features: list[str],
-    max_categories: int,
-) -> None:
-    """Refuses a one-hot encoding of more than `max_categories` categories in a column, and
-    feature names (COLUMN=CATEGORY) that a column's own name, or another column's category,
-    also gives: eval.json's per-feature numbers, keyed by name, kept one of them."""
-    for name, vocab in categories.items():
-        if len(vocab) - 1 > max_categories:  # the UNSEEN slot is no category of the data
-            d, n = len(features), table.num_rows
-            raise UserError(
-                f"{table.source}: column {name!r} has {len(vocab) - 1} categories in the "
-                f"training split, more than data.max_categories={max_categories}; one-hot "
-                f"encoding would give {d} feature columns, {n} rows x {d} features x 4 bytes "
-                f"= {size_text(4.0 * n * d)}; use data.categorical='ordinal' (one column of "
-                "codes), drop the column, or raise data.max_categories"
-            )
-    for name in [f for f, n in collections.Counter(features).items() if n > 1][:1]:
-        who = "two columns' names and categories join to it (as 'a' with 'b=c', 'a=b' with 'c')"
-        raise UserError(
-            f"{table.source}: two features are named {name!r}: one-hot encoding names a "
-            "category's feature COLUMN=CATEGORY, and "
-            f"{f'column {name!r} is named so too' if name in input_columns else who}; rename a "
-            "column (features need distinct names: eval.json and the figures key their numbers "
-            "by name)"
-        )
 
 
 def missing_error(

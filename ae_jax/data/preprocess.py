@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ae_jax.data import cells
+from ae_jax.data import cells, column_checks
 from ae_jax.data import columns as col_lib
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS, Cells, quote_names
@@ -193,7 +193,9 @@ class Preprocessor:
             thousands=thousands,
         )
         if categorical == "onehot":
-            col_lib.check_one_hot(table, p.categories, p.input_columns, p.columns, max_categories)
+            column_checks.check_one_hot(
+                table, p.categories, p.input_columns, p.columns, max_categories
+            )
         rows = np.asarray(train_rows) if missing == "impute" else None
         return p, *p._encode(table, masks, rows, columns)
 

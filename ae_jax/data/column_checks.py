@@ -1,0 +1,58 @@
+"""What a table's columns are refused or warned for as a model would see them, beyond their
+kinds (`columns.py`): a one-hot encoding too wide or with colliding feature names, a row index
+or identifier kept as a number."""
+
+import collections
+
+import numpy as np
+from absl import logging
+
+from ae_jax.data.cells import size_text
+from ae_jax.data.tables import Table
+from ae_jax.errors import UserError
+
+
+def check_one_hot(
+    table: Table,
+    categories: dict[str, list[str]],
+    input_columns: list[str],
+    features: list[str],
+    max_categories: int,
+) -> None:
+    """Refuses a one-hot encoding of more than `max_categories` categories in a column, and
+    feature names (COLUMN=CATEGORY) that a column's own name, or another column's category,
+    also gives: eval.json's per-feature numbers, keyed by name, kept one of them."""
+    for name, vocab in categories.items():
+        if len(vocab) - 1 > max_categories:  # the UNSEEN slot is no category of the data
+            d, n = len(features), table.num_rows
+            raise UserError(
+                f"{table.source}: column {name!r} has {len(vocab) - 1} categories in the "
+                f"training split, more than data.max_categories={max_categories}; one-hot "
+                f"encoding would give {d} feature columns, {n} rows x {d} features x 4 bytes "
+                f"= {size_text(4.0 * n * d)}; use data.categorical='ordinal' (one column of "
+                "codes), drop the column, or raise data.max_categories"
+            )
+    for name in [f for f, n in collections.Counter(features).items() if n > 1][:1]:
+        who = "two columns' names and categories join to it (as 'a' with 'b=c', 'a=b' with 'c')"
+        raise UserError(
+            f"{table.source}: two features are named {name!r}: one-hot encoding names a "
+            "category's feature COLUMN=CATEGORY, and "
+            f"{f'column {name!r} is named so too' if name in input_columns else who}; rename a "
+            "column (features need distinct names: eval.json and the figures key their numbers "
+            "by name)"
+        )
+
+
+def say_if_index(table: Table, name: str, x: np.ndarray) -> None:
+    """Warns of whole numbers, one per row and consecutive (1..N, 100001..100300): a row index
+    (pandas' to_csv writes one as 'Unnamed: 0') or an identifier, modelled as a number."""
+    lo, hi = (x.min(), x.max()) if x.size >= 20 else (0, 0)
+    if hi - lo + 1 == x.size and np.all(x == np.round(x)) and np.unique(x).size == x.size:
+        logging.warning(
+            "%s: column %r holds the whole numbers %d..%d, one per row: a row index or an "
+            "identifier? It is modelled as a number; drop it from the file if it is one",
+            table.source,
+            name,
+            lo,
+            hi,
+        )
