@@ -104,7 +104,7 @@ def train_group(
     Returns one summary dict per run (also written to each workdir/summary.json). A run whose
     loss turns non-finite is stopped there (its parameters stay at the last finite values) and
     marked "diverged"; the others go on unaffected. Rerunning on the same workdirs resumes
-    the runs together from the newest checkpoint they all have (see `workdir.resume_groups`
+    the runs together from the newest checkpoint they all have (see `startup.resume_groups`
     for when they must train as separate groups); finished runs are not retrained.
 
     Args:
@@ -141,7 +141,7 @@ def train_group(
         return cast(list[dict], finished)  # all(finished): none of them is None
     # The unfinished runs train on in groups that can resume from one epoch together.
     todo = [i for i, f in enumerate(finished) if f is None]
-    parts = workdir_lib.resume_groups([workdirs[i] for i in todo])
+    parts = startup.resume_groups([workdirs[i] for i in todo])
     if any(finished) or len(parts) > 1:
         done = list(finished)
         for part in ([todo[j] for j in p] for p in parts):

@@ -40,8 +40,9 @@ class _LibraryInfoFilter(std_logging.Filter):
             return False
         if f"{os.sep}orbax{os.sep}" in origin and record.exc_info and record.exc_info[1]:
             exc, message = record.exc_info[1], record.getMessage()
-            named = str(exc) in message  # orbax's "... raised an exception: {exc}"
-            record.msg = message if named else f"{message} ({type(exc).__name__}: {exc})"
+            cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            named = bool(str(exc)) and str(exc) in message  # "... raised an exception: {exc}"
+            record.msg = message if named else f"{message} ({cause})"
             record.args, record.exc_info, record.exc_text = None, None, None
         return record.levelno >= std_logging.WARNING or not noisy
 

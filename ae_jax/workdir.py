@@ -91,33 +91,6 @@ def checkpoint_epochs(workdir: str) -> set[int]:
     return set()
 
 
-def resume_groups(workdirs: list[str]) -> list[list[int]]:
-    """Indices of `workdirs` grouped into the runs that train on together, in first-seen order.
-
-    K models trained in one program differ from the same models trained in another grouping
-    in the last bits (~1e-7 relative: XLA sums differently), so a group keeps its runs
-    together when it can. Runs with checkpoints resume together from the newest epoch they
-    all have when none of them is behind it: a kill while a group saves its checkpoints
-    leaves some runs one checkpoint ahead, and they redo it beside the others. Otherwise
-    (finished runs being extended beside runs killed earlier, a damaged set) they are split
-    by newest checkpoint. Runs without any checkpoint start afresh, together; they never join
-    runs that have one (runs added to a sweep beside runs being extended), which would throw
-    that training away; but runs that started (config.json) beside runs that all hold one
-    checkpoint of one epoch (a kill during the group's first save) all start afresh together
-    (`startup.resume_epoch`), as they first trained: split, the numbers drifted."""
-    saved = [checkpoint_epochs(w) for w in workdirs]
-    have = [i for i, s in enumerate(saved) if s]
-    common = set.intersection(*(saved[i] for i in have)) if have else set()
-    together = bool(common) and max(common) == min(max(saved[i]) for i in have)
-    first_save = len(common) == 1 and all(len(saved[i]) == 1 for i in have)
-    parts: dict[int, list[int]] = {}
-    for i, s in enumerate(saved):
-        started = first_save and os.path.exists(os.path.join(workdirs[i], CONFIG))
-        key = (max(common) if together else max(s)) if s else (max(common) if started else -1)
-        parts.setdefault(key, []).append(i)
-    return list(parts.values())
-
-
 def reopen(workdir: str) -> None:
     """Marks a finished run unfinished (removes summary.json): train.epochs was raised and it
     trains on. Called before config.json records the new length, so a kill in between leaves a

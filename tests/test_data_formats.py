@@ -6,6 +6,7 @@ import csv
 import json
 import logging as std_logging
 import re
+import warnings
 
 import numpy as np
 import pyarrow as pa
@@ -438,6 +439,11 @@ def test_a_category_spelled_like_the_unseen_slot_is_refused_naming_its_rows(tmp_
             r"row 8 \(line 9\): the name of the slot of categories not seen in training",
         ):
             load(path, categorical=categorical)
+    # Declared a missing-value marker, it is one: no category, nothing to refuse.
+    na = ("", "NA", "<unseen>")
+    assert load(path, na_values=na, missing="impute").preprocessor.categories["cat"][-1] == (
+        "<unseen>"
+    )
 
 
 # ---- 6. the columnar reader -----------------------------------------------------------------
@@ -756,6 +762,10 @@ def test_a_pandas_index_in_a_parquet_file_is_no_feature_and_to_csvs_is_named(tmp
     frame.to_parquet(tmp_path / "indexed.parquet")
     ds, ref = load(tmp_path / "indexed.parquet"), load(plain)
     same(ds, ref)
+    # pyarrow's drop_columns keeps the pandas metadata naming the index it dropped.
+    table = pq.read_table(tmp_path / "indexed.parquet")
+    pq.write_table(table.drop_columns(["rowid"]), tmp_path / "dropped.parquet")
+    same(load(tmp_path / "dropped.parquet"), ref)
     assert ds.columns == ["a", "b"]
     frame.rename_axis(None).to_csv(tmp_path / "indexed.csv")  # header ',a,b
     with pytest.raises(UserError, match=r"header column 1 has no name; .* \(pandas' DataFrame"):
@@ -778,3 +788,9 @@ def test_a_row_index_kept_as_a_column_is_warned_of(tmp_path, caplog):
         write(tmp_path / "few.csv", [[str(i), *r] for i, r in enumerate(rows(10))], ["i", *HEADER])
     )
     assert "one per row" not in caplog.text
+    frame = pa.table({"u8": np.arange(256, dtype=np.uint8), "x": np.arange(256) % 7.0})
+    pq.write_table(frame, tmp_path / "u8.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow in a uint8 column's max + 1
+        load(tmp_path / "u8.parquet")
+    assert "'u8' holds the whole numbers 0..255, one per row" in caplog.text

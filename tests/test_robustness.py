@@ -324,7 +324,9 @@ def test_a_group_killed_in_its_first_save_trains_again_together_bit_for_bit(tmp_
     """As above, but at the group's first save (with checkpoint_every=0 its final one): two
     runs saved it, the third has none. Split (K = 2 resuming, K = 1 from scratch) the third's
     numbers drifted (a kill probe: results.csv moved in its 8th digit). All three train again
-    from epoch 1, together, as they first did; a run never started stays apart."""
+    from epoch 1, together, as they first did. A run whose metrics end before that epoch (hard
+    killed earlier, in another launch or shard) or that never started stays apart: joining
+    would throw the others' training away for nothing."""
     keep = {"train.batch_size": 100, "train.checkpoint_every": every, "train.keep_checkpoints": 4}
     configs = [_config(**{"train.seed": s, **keep}) for s in range(3)]
     whole = [str(tmp_path / f"whole{s}") for s in range(3)]
@@ -332,16 +334,25 @@ def test_a_group_killed_in_its_first_save_trains_again_together_bit_for_bit(tmp_
     experiment.train_group(configs, whole)
     experiment.train_group(configs, runs)
     first = 1 if every else 4
-    for w in runs:
+    metrics = [os.path.join(w, "metrics.jsonl") for w in runs]
+    for w, m in zip(runs, metrics, strict=True):
         os.remove(os.path.join(w, "summary.json"))
         for e in workdir_lib.checkpoint_epochs(w) - {first}:
             shutil.rmtree(os.path.join(w, "checkpoints", str(e)))
+        with open(m) as f:  # the epochs trained when the kill came
+            rows = [r for r in f if json.loads(r)["epoch"] <= first]
+        with open(m, "w") as f:
+            f.writelines(rows)
     shutil.rmtree(os.path.join(runs[2], "checkpoints", str(first)))  # the kill came first
-    assert workdir_lib.resume_groups(runs) == [[0, 1, 2]]
-    config = os.path.join(runs[2], "config.json")
-    os.replace(config, config + ".aside")  # never started (a run added to a sweep): apart
-    assert workdir_lib.resume_groups(runs) == [[0, 1], [2]]
-    os.replace(config + ".aside", config)
+    assert startup.resume_groups(runs) == [[0, 1, 2]]
+    full = open(metrics[2]).read()
+    for earlier in (full.splitlines(keepends=True)[:-1], []):  # behind the save, not started
+        with open(metrics[2], "w") as f:
+            f.writelines(earlier)
+        assert startup.resume_groups(runs) == [[0, 1], [2]]
+    with open(metrics[2], "w") as f:
+        f.write(full + '{"epoch": 4')  # a last line cut off by the kill is passed over
+    assert startup.resume_groups(runs) == [[0, 1, 2]]
     summaries = experiment.train_group(configs, runs)
     assert [s["resumed_from_epoch"] for s in summaries] == [0, 0, 0]
     for w, ref in zip(runs, whole, strict=True):
@@ -551,7 +562,7 @@ def test_resume_groups_keep_a_group_together_when_none_loses_training(tmp_path, 
         for e in epochs:
             os.makedirs(os.path.join(dirs[-1], "checkpoints", str(e)))
         os.makedirs(os.path.join(dirs[-1], "checkpoints", "5.orbax-checkpoint-tmp-1"))
-    assert workdir_lib.resume_groups(dirs) == parts
+    assert startup.resume_groups(dirs) == parts
 
 
 def test_a_workdir_deleted_while_training_is_not_marked_done(tmp_path, monkeypatch):
@@ -622,3 +633,21 @@ def test_a_stop_during_evaluate_is_one_line_and_128_plus_the_signal(tmp_path, si
     name = signal.Signals(signum).name
     assert f"stopped by {name} before the command finished; nothing it had written" in rest
     assert "Traceback" not in rest and not (tmp_path / "run" / "eval.json").exists()
+
+
+def test_a_second_stop_in_training_ends_the_process_at_once():
+    """Under the launchers' own handler (outside training) a second SIGTERM in training fell
+    back to it: an exception when the C call under way returned (a compile, a device wait),
+    not the immediate end StopRequests promises."""
+    code = (
+        "import os, signal\n"
+        "from ae_jax.training import signals\n"
+        "for s in (signal.SIGTERM, signal.SIGINT):\n"
+        "    signal.signal(s, signals.stop_outside_training)\n"
+        "with signals.StopRequests():\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    print('survived')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == -signal.SIGTERM and "survived" not in r.stdout, r.stderr

@@ -342,6 +342,8 @@ def test_the_launchers_log_keeps_orbaxs_errors_to_one_line_naming_the_exception(
     assert r.getMessage() == "save failed in thread (OSError: [Errno 28] No space left on device)"
     r = _record(orbax, logging.ERROR, full, msg="raised: [Errno 28] No space left on device %s")
     assert quiet.filter(r) and r.getMessage() == "raised: [Errno 28] No space left on device thread"
+    r = _record(orbax, logging.ERROR, TimeoutError())  # no words of its own: named by type
+    assert quiet.filter(r) and r.getMessage() == "save failed in thread (TimeoutError)"
     assert not quiet.filter(_record(orbax, logging.INFO))  # chatter: dropped
     ours = _record(os.path.join(os.sep, "repo", "ae_jax", "x.py"), logging.ERROR, full)
     assert quiet.filter(ours) and ours.exc_info is not None  # our own traceback: kept

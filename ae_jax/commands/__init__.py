@@ -15,7 +15,7 @@ from collections.abc import Callable
 from absl import app, flags
 
 from ae_jax import cli
-from ae_jax.training.signals import Interrupted
+from ae_jax.training import signals
 
 # name -> what it does (`ae-jax --help` lists them).
 COMMANDS = {
@@ -84,23 +84,22 @@ def main(argv: list[str] | None = None) -> None:
         gc.freeze()
         gc.enable()
 
-    if threading.current_thread() is threading.main_thread():
-        for s in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(s, _stopped)
+    main_thread = threading.current_thread() is threading.main_thread()
+    handler = signals.stop_outside_training if main_thread else None
+    code: object = 0
     try:
+        _handle_stops(handler)
         run(sys.argv[1:] if argv is None else argv, imported)
     except SystemExit as e:
-        cli.end_process(e.code)
-    except Interrupted as e:
+        code = e.code
+    except signals.Interrupted as e:
         print(e, file=sys.stderr)
-        cli.end_process(128 + e.signum)
-    cli.end_process(0)
+        code = 128 + e.signum
+    _handle_stops(signal.SIG_DFL if main_thread else None)  # a stop while ending: no traceback
+    cli.end_process(code)
 
 
-def _stopped(signum, frame) -> None:
-    """SIGTERM/SIGINT outside training (whose own handlers keep its state: `StopRequests`):
-    while the command's modules load, or in evaluate, encode, report or export, whose files
-    are each written whole (Ctrl-C printed a 75-line traceback, SIGTERM ended it silently)."""
-    raise Interrupted(
-        signum, "before the command finished", "nothing it had written is lost", "run it again"
-    )
+def _handle_stops(handler) -> None:
+    if handler is not None:
+        for s in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(s, handler)

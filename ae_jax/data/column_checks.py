@@ -46,7 +46,9 @@ def check_one_hot(
 def say_if_index(table: Table, name: str, x: np.ndarray) -> None:
     """Warns of whole numbers, one per row and consecutive (1..N, 100001..100300): a row index
     (pandas' to_csv writes one as 'Unnamed: 0') or an identifier, modelled as a number."""
-    lo, hi = (x.min(), x.max()) if x.size >= 20 else (0, 0)
+    if x.size < 20:
+        return
+    lo, hi = float(x.min()), float(x.max())  # (a uint8 column's max + 1 overflowed)
     if hi - lo + 1 == x.size and np.all(x == np.round(x)) and np.unique(x).size == x.size:
         logging.warning(
             "%s: column %r holds the whole numbers %d..%d, one per row: a row index or an "

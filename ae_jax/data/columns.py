@@ -252,8 +252,9 @@ def ordered_vocabulary(
     spelled like that slot is refused: it would be read as the slot (a second, always-empty
     "<unseen>" feature beside it)."""
     uniq, inverse = column.distinct
-    if UNSEEN in uniq:
-        rows = np.flatnonzero((inverse == uniq.index(UNSEEN)) & ~missing)
+    slot = uniq.index(UNSEEN) if UNSEEN in uniq else -2  # (-1 marks a Parquet null)
+    rows = np.flatnonzero((inverse == slot) & ~missing)
+    if len(rows):  # (none when '<unseen>' is one of data.na_values)
         raise UserError(
             f"{table.source}: column {name!r} holds the value {UNSEEN!r} at {table.where(rows)}: "
             "the name of the slot of categories not seen in training; rename that value in "

@@ -27,10 +27,10 @@ def read_parquet(full: str, shown: str) -> tuple[list[str], list[pa.Array | np.n
         table = pq.read_table(full)
         # A pandas index (DataFrame.to_parquet keeps a named or non-default one as a column):
         # pandas reads it back as the index, not data; so does this.
-        index = [
+        index = [  # (the names present: the metadata outlives pyarrow's drop_columns)
             c
             for c in (table.schema.pandas_metadata or {}).get("index_columns", [])
-            if isinstance(c, str)
+            if isinstance(c, str) and c in table.column_names
         ]
         if index:
             logging.info("data: %s: its pandas index %s left out of the columns", shown, index)

@@ -33,6 +33,7 @@ from ae_jax.sweeps import checks, shards
 from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps.checks import check_unchanged, expand  # noqa: F401 (sweeps.expand)
 from ae_jax.sweeps.status import Run, mark_failed, write_status
+from ae_jax.training import startup
 from ae_jax.training.group import ProgramCache, signature_key
 from ae_jax.training.signals import Interrupted, StopRequests, while_writing
 
@@ -153,7 +154,8 @@ def run_sweep(
     i, n = shard
     mine = [r for r in runs if r.index % n == i]
     check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
-    datasets = checks.load_shared_data(mine, valid)  # a file no run can read: one error
+    # A file no run can read: one error (a Ray sweep's tasks read the data on their nodes).
+    datasets = checks.load_shared_data(mine, valid) if launcher == "local" else {}
     shards.check_same_base(workdir, base, [r.overrides for r in runs])  # another config beside
     epochs = {i: int(c.train.epochs) for i, c in valid.items()}  # a done run with fewer: pending
     write_status(workdir, runs, epochs)
@@ -254,7 +256,7 @@ def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
             claimed.append(run)
         if not claimed:
             return
-        for part in workdir_lib.resume_groups([r.workdir for r in claimed]):
+        for part in startup.resume_groups([r.workdir for r in claimed]):
             _train_group(
                 [claimed[i] for i in part], [configs[claimed[i].index] for i in part], shared
             )

@@ -60,6 +60,16 @@ def while_writing(stop: "StopRequests", checkpoints: bool) -> Callable[[], None]
     return functools.partial(raise_if_stopped, stop, where, checkpoints, done)
 
 
+def stop_outside_training(signum, frame) -> None:
+    """The launchers' SIGTERM/SIGINT handler outside training (whose own, `StopRequests`, keep
+    its state): while a command's modules load, or in evaluate, encode, report or export,
+    whose files are each written whole (Ctrl-C printed a 75-line traceback, SIGTERM ended it
+    silently)."""
+    raise Interrupted(
+        signum, "before the command finished", "nothing it had written is lost", "run it again"
+    )
+
+
 class StopRequests:
     """Within a `with` block, SIGTERM/SIGINT set `.signum` instead of killing the process.
 
@@ -75,8 +85,10 @@ class StopRequests:
         self._nested = False
 
     def _handle(self, signum, frame) -> None:
-        if self.signum is not None:  # Second signal: give up on a clean stop.
-            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+        if self.signum is not None:  # Second signal: give up on a clean stop, at once (not
+            previous = self._previous.get(signum, signal.SIG_DFL)  # when a C call returns)
+            at_once = previous is stop_outside_training
+            signal.signal(signum, signal.SIG_DFL if at_once else previous)
             signal.raise_signal(signum)
             return
         self.signum = signum

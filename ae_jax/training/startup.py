@@ -59,6 +59,50 @@ def check_same_data(workdir: str, ds: Dataset) -> None:
         )
 
 
+def resume_groups(workdirs: list[str]) -> list[list[int]]:
+    """Indices of `workdirs` grouped into the runs that train on together, in first-seen order.
+
+    K models trained in one program differ from the same models trained in another grouping
+    in the last bits (~1e-7 relative: XLA sums differently), so a group keeps its runs
+    together when it can. Runs with checkpoints resume together from the newest epoch they
+    all have when none of them is behind it: a kill while a group saves its checkpoints
+    leaves some runs one checkpoint ahead, and they redo it beside the others. Otherwise
+    (finished runs being extended beside runs killed earlier, a damaged set) they are split
+    by newest checkpoint. Runs without any checkpoint start afresh, together; they never join
+    runs that have one (runs added to a sweep beside runs being extended), which would throw
+    that training away, but for a kill during a group's first save (with
+    train.checkpoint_every=0, its final one): runs whose metrics.jsonl ends at the epoch that
+    every checkpointed run holds as its one checkpoint all start afresh together
+    (`resume_epoch`), as they trained; split, the numbers drifted."""
+    saved = [workdir_lib.checkpoint_epochs(w) for w in workdirs]
+    have = [i for i, s in enumerate(saved) if s]
+    common = set.intersection(*(saved[i] for i in have)) if have else set()
+    together = bool(common) and max(common) == min(max(saved[i]) for i in have)
+    first = max(common) if len(common) == 1 and all(len(saved[i]) == 1 for i in have) else -1
+    parts: dict[int, list[int]] = {}
+    for i, s in enumerate(saved):
+        lost = first > 0 and not s and _last_epoch(workdirs[i]) == first  # its save, cut off
+        key = (max(common) if together else max(s)) if s else (first if lost else -1)
+        parts.setdefault(key, []).append(i)
+    return list(parts.values())
+
+
+def _last_epoch(workdir: str) -> int:
+    """The last epoch metrics.jsonl records (0 if none; a line cut off by a kill is passed)."""
+    try:
+        with open(os.path.join(workdir, workdir_lib.METRICS), "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 8192))
+            lines = f.read().splitlines()
+    except OSError:
+        return 0
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["epoch"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return 0
+
+
 def resume_epoch(runs: list) -> int:
     """The newest epoch every run has a checkpoint of (0 = start fresh: an earlier attempt's
     history, with no checkpoint or stop inside an epoch to resume it, is replaced, and said)."""
