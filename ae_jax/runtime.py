@@ -15,6 +15,7 @@ no number. Where it lives, in order of precedence:
 import contextlib
 import logging as std_logging
 import os
+import signal
 import sys
 import threading
 import types
@@ -127,13 +128,21 @@ def _late_loop_callback(unraisable) -> bool:
 
 
 class _QuietUnraisable:
-    """sys.unraisablehook that drops `_late_loop_callback`s and passes the rest on."""
+    """sys.unraisablehook that drops `_late_loop_callback`s and passes the rest on; a stop
+    (`signals.Interrupted`, raised by the launchers' handler) that a finalizer or a garbage
+    collector callback swallowed (JAX's: evaluate then ran on to the end, exit 0) is delivered
+    again from a thread, to land outside it."""
 
     def __init__(self, previous):
         self.previous = previous
 
     def __call__(self, unraisable) -> None:
-        if not _late_loop_callback(unraisable):
+        signum = getattr(unraisable.exc_value, "signum", None)
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and signum:
+            later = threading.Timer(0.01, signal.raise_signal, (signum,))
+            later.daemon = True  # (the process may end first: nothing to wait for)
+            later.start()
+        elif not _late_loop_callback(unraisable):
             self.previous(unraisable)
 
 

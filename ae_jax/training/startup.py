@@ -71,7 +71,7 @@ def resume_groups(workdirs: list[str]) -> list[list[int]]:
     by newest checkpoint. Runs without any checkpoint start afresh, together; they never join
     runs that have one (runs added to a sweep beside runs being extended), which would throw
     that training away, but for a kill during a group's first save (with
-    train.checkpoint_every=0, its final one): runs whose metrics.jsonl ends at the epoch that
+    train.checkpoint_every=0, its final one): runs whose metrics.jsonl reaches the epoch that
     every checkpointed run holds as its one checkpoint all start afresh together
     (`resume_epoch`), as they trained; split, the numbers drifted."""
     saved = [workdir_lib.checkpoint_epochs(w) for w in workdirs]
@@ -81,7 +81,8 @@ def resume_groups(workdirs: list[str]) -> list[list[int]]:
     first = max(common) if len(common) == 1 and all(len(saved[i]) == 1 for i in have) else -1
     parts: dict[int, list[int]] = {}
     for i, s in enumerate(saved):
-        lost = first > 0 and not s and _last_epoch(workdirs[i]) == first  # its save, cut off
+        lost = first > 0 and not s and _last_epoch(workdirs[i]) >= first  # (the next epoch
+        # is logged while the save is under way)
         key = (max(common) if together else max(s)) if s else (first if lost else -1)
         parts.setdefault(key, []).append(i)
     return list(parts.values())
