@@ -794,3 +794,14 @@ def test_a_row_index_kept_as_a_column_is_warned_of(tmp_path, caplog):
         warnings.simplefilter("error")  # numpy's overflow in a uint8 column's max + 1
         load(tmp_path / "u8.parquet")
     assert "'u8' holds the whole numbers 0..255, one per row" in caplog.text
+    # 20-digit identifiers read as one float64 (then called "a constant column"); large
+    # measurements, distinct as numbers, are no such thing.
+    ids = [[str(12345678901234567890 + i), *r] for i, r in enumerate(rows(30))]
+    load(write(tmp_path / "ids.csv", ids, ["id", *HEADER]))
+    assert "column 'id' holds 30 number(s) of 16 or more digits (beyond 2**53), only 1 " in (
+        caplog.text
+    )
+    caplog.clear()
+    big = [[f"{1e20 * (1 + i / 100):.6e}", *r] for i, r in enumerate(rows(30))]
+    load(write(tmp_path / "big.csv", big, ["mass", *HEADER]))
+    assert "beyond 2**53" not in caplog.text

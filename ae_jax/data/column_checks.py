@@ -45,7 +45,22 @@ def check_one_hot(
 
 def say_if_index(table: Table, name: str, x: np.ndarray) -> None:
     """Warns of whole numbers, one per row and consecutive (1..N, 100001..100300): a row index
-    (pandas' to_csv writes one as 'Unnamed: 0') or an identifier, modelled as a number."""
+    (pandas' to_csv writes one as 'Unnamed: 0') or an identifier, modelled as a number; and of
+    repeated numbers beyond 2**53, where float64 keeps no unit digit (distinct 20-digit
+    identifiers became one value, then reported as a constant column)."""
+    big = x[np.abs(x) >= 2**53]
+    if big.size and np.unique(big).size < big.size:
+        logging.warning(
+            "%s: column %r holds %d number(s) of 16 or more digits (beyond 2**53), only %d "
+            "distinct as numbers: float64 keeps 15-17 digits, so identifiers that long lose "
+            "their last ones and several read as one (e.g. %r); if they are identifiers, drop "
+            "the column or write it as text",
+            table.source,
+            name,
+            big.size,
+            np.unique(big).size,
+            float(big[0]),
+        )
     if x.size < 20:
         return
     lo, hi = float(x.min()), float(x.max())  # (a uint8 column's max + 1 overflowed)
