@@ -6,7 +6,6 @@ import sys
 
 from ae_jax import sweeps
 from ae_jax.errors import UserError
-from ae_jax.sweeps import runner
 from tests.bad_inputs import _ROWS, _csv, _run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -98,11 +97,11 @@ CASES = [
         "a model too large for memory",
         lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.model.encoder_widths=(10000000,)"),
     ),
-    ("a sweep entry that is not a dict", lambda d: runner.expand([{}, "lr=1"], d)),
+    ("a sweep entry that is not a dict", lambda d: sweeps.expand([{}, "lr=1"], d)),
     ("a run name that is not a directory name", lambda d: sweeps.named("../up", {})),
     (
         "two runs with the same name",
-        lambda d: runner.expand([{"loss.beta": 1.0}, {"loss.beta": 1.0}], d),
+        lambda d: sweeps.expand([{"loss.beta": 1.0}, {"loss.beta": 1.0}], d),
     ),
     (
         "misspelt field on the command line",

@@ -16,8 +16,8 @@ from ae_jax import experiment
 from ae_jax.cli import cli_errors
 from ae_jax.configs import seed_vae
 from ae_jax.evaluation import evaluate, figure_writer
+from ae_jax.sweeps import checks, runner
 from ae_jax.sweeps import overrides as multi
-from ae_jax.sweeps import runner
 from ae_jax.training import chunking, trackers, writers
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted, StopRequests
@@ -351,7 +351,7 @@ def test_figure_workers_start_only_when_a_run_draws_figures(tmp_path, monkeypatc
     monkeypatch.setattr(figure_writer.subprocess, "Popen", counting)
     off = _sparse_config(**{"train.epochs": 1})
     _train(off, tmp_path / "off")
-    runner.train_runs(off, runner.expand([{"train.seed": 1}], str(tmp_path / "sweep")))
+    runner.train_runs(off, checks.expand([{"train.seed": 1}], str(tmp_path / "sweep")))
     assert started == []  # ~0.5 s of a core each, for nothing to draw
     _train(_sparse_config(**{"train.epochs": 1, "train.figures": True}), tmp_path / "on")
     assert len(started) == figure_writer.default_workers()

@@ -1213,13 +1213,11 @@ def test_an_invalid_base_config_is_blamed_on_the_base_not_entry_0(tmp_path):
 def test_numpy_values_in_sweep_entries_are_their_python_values(tmp_path):
     """np.arange seeds and np.float32 weights were refused ('got int64'); they are the Python
     values they hold (a float32 as the decimal it prints as), in names and configs alike."""
-    from ae_jax.sweeps import runner
-
     entries = [
         {"train.seed": s, "loss.l1_weight": np.float32(1e-3), "model.encoder_widths": np.array([8])}
         for s in np.arange(2)
     ]
-    runs = runner.expand(entries, str(tmp_path))
+    runs = sweep.expand(entries, str(tmp_path))
     assert [r.name for r in runs][0] == "train.seed=0,loss.l1_weight=0.001,model.encoder_widths=[8]"
     assert runs[1].overrides == {
         "train.seed": 1,

@@ -18,8 +18,8 @@ from ae_jax.configs import seed_vae
 from ae_jax.configs.ablations import vae_objectives as vae_ablation
 from ae_jax.errors import UserError
 from ae_jax.evaluation import passes
+from ae_jax.sweeps import checks, runner
 from ae_jax.sweeps import overrides as multi
-from ae_jax.sweeps import runner
 from ae_jax.training import engine as engine_lib
 from ae_jax.training import objective, vae_terms
 from ae_jax.training.checkpoint import Checkpointer
@@ -396,7 +396,7 @@ def test_every_shipped_config_validates_and_loading_writes_nothing(path, tmp_pat
 
 def test_objective_ablation_groups_the_weighted_objectives_into_one_program(tmp_path):
     config = vae_ablation.get_config()
-    runs = runner.expand(vae_ablation.get_sweep(), str(tmp_path))
+    runs = checks.expand(vae_ablation.get_sweep(), str(tmp_path))
     chunks, _ = runner.plan(config, runs)
     names = sorted(sorted(r.name.split(",")[0] for r in chunk) for chunk in chunks)
     assert names == sorted([["iwae"] * 3, sorted(["vae", "beta_tc_vae", "info_vae", "wae"] * 3)])

@@ -394,6 +394,7 @@ def load_dataset(cfg: Any) -> Dataset:
         imputed_val=None if imputed is None else imputed[val_pos],
         dynamic_binarize=binarize == "dynamic",
     )
-    if ds.kinds_text():
-        logging.info("data: %s: %s", ds.name, ds.kinds_text())
+    kinds = ds.kinds_text()
+    if kinds:
+        logging.info("data: %s: %s", ds.name, kinds)
     return ds

@@ -5,9 +5,10 @@ runs read back; report).
 `from ae_jax import sweeps` gives the names a config's `get_sweep()` and the launchers use.
 """
 
+from ae_jax.sweeps.checks import expand
 from ae_jax.sweeps.declare import chain, config_diff, named, product, random_search, zip_
 from ae_jax.sweeps.overrides import apply_overrides, run_name, train_together
-from ae_jax.sweeps.runner import expand, plan, run_sweep, train_runs
+from ae_jax.sweeps.runner import plan, run_sweep, train_runs
 from ae_jax.sweeps.shards import parse_shard
 from ae_jax.sweeps.status import Run, write_status
 

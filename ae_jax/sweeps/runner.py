@@ -31,7 +31,6 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation.figure_writer import FigureWriter
 from ae_jax.sweeps import checks, shards
 from ae_jax.sweeps import overrides as overrides_lib
-from ae_jax.sweeps.checks import check_unchanged, expand  # noqa: F401 (sweeps.expand)
 from ae_jax.sweeps.status import Run, mark_failed, write_status
 from ae_jax.training import startup
 from ae_jax.training.group import ProgramCache, signature_key
@@ -149,11 +148,11 @@ def run_sweep(
             raise UserError(f"{flag}={value!r}; expected a number of CPUs/GPUs per task >= 0.")
     shard = shards.check_shard(shard)
     workdir_lib.check_kind(workdir, "sweep")
-    runs = expand(overrides, workdir)
+    runs = checks.expand(overrides, workdir)
     valid = checks.valid_configs(base, runs)  # a misspelt field, a bad value: before any run
     i, n = shard
     mine = [r for r in runs if r.index % n == i]
-    check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
+    checks.check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
     # A file no run can read: one error (a Ray sweep's tasks read the data on their nodes).
     datasets = checks.load_shared_data(mine, valid) if launcher == "local" else {}
     shards.check_same_base(workdir, base, [r.overrides for r in runs])  # another config beside
