@@ -1026,6 +1026,25 @@ def test_every_launch_of_a_sweep_has_the_base_config_of_the_first(tmp_path):
         shards.check_same_base(w, base, overrides)
 
 
+def test_a_launch_with_another_base_is_refused_before_its_data_is_read(tmp_path):
+    """A second shard launched with another learning rate was refused only after the sweep's
+    data had been read (a large file: minutes); now the base is compared first. The data file
+    is gone here, so reading it first would give the file's error instead."""
+    from ae_jax.configs import seed_sparse
+
+    base = seed_sparse.get_config()
+    base.data.path = str(tmp_path / "gone.csv")
+    w, overrides = str(tmp_path / "s"), [{"train.seed": s} for s in range(2)]
+    shards.check_same_base(w, base, overrides)  # shard 0's launch recorded its base
+    other = copy.deepcopy(base)
+    other.optim.learning_rate *= 10
+    with pytest.raises(UserError, match=r"another base config.*optim.learning_rate"):
+        sweep.run_sweep(other, overrides, w, shard=(1, 2))
+    with pytest.raises(UserError, match=r"gone.csv"):  # the same base reads the data, refused
+        sweep.run_sweep(base, overrides, w, shard=(1, 2))
+    assert sorted(os.listdir(w)) == [".sweep_config.lock", "sweep_config.json"]
+
+
 def test_parameter_counts_are_drawn_and_printed_whole(tmp_path, monkeypatch):
     """n_params varies with depth: it gets a panel like every metric that varies (it was left
     out without a word) and its cells print whole (34250 ± 0, not 3.425e+04 ± 0)."""

@@ -153,9 +153,11 @@ def run_sweep(
     i, n = shard
     mine = [r for r in runs if r.index % n == i]
     checks.check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
+    overrides = [r.overrides for r in runs]
+    shards.check_same_base(workdir, base, overrides, record=False)  # before reading the data
     # A file no run can read: one error (a Ray sweep's tasks read the data on their nodes).
     datasets = checks.load_shared_data(mine, valid) if launcher == "local" else {}
-    shards.check_same_base(workdir, base, [r.overrides for r in runs])  # another config beside
+    shards.check_same_base(workdir, base, overrides)  # again, locked, and recorded
     epochs = {i: int(c.train.epochs) for i, c in valid.items()}  # a done run with fewer: pending
     write_status(workdir, runs, epochs)
     if report_metrics:

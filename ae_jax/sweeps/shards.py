@@ -62,31 +62,40 @@ def check_shard(shard) -> tuple[int, int]:
     return i, n
 
 
-def check_same_base(workdir: str, base, overrides: list[dict]) -> None:
+def check_same_base(workdir: str, base, overrides: list[dict], record: bool = True) -> None:
     """Records the sweep's base config (DIR/sweep_config.json) at its first launch; refuses a
     later launch (a shard, a rerun) whose base differs in a field not every run overrides. A
     larger train.epochs passes (the runs are extended, as a rerun of one run is) and is
-    recorded. The check and the write hold a lock, so shards launched together take turns."""
+    recorded. The check and the write hold a lock, so shards launched together take turns.
+    With `record=False` it only compares, taking no lock and writing nothing: the launch's
+    early check, before its data is read (then the locked check records)."""
+    if not record:
+        _refuse_other_base(workdir, base, overrides)
+        return
     workdir_lib.writable(workdir, "sweep directory")
     with open(os.path.join(workdir, _LOCK), "a+") as f:
         fcntl.lockf(f, fcntl.LOCK_EX)  # waits for another launch's check; closing releases
-        # A field every run overrides is no part of any run's config: a launch that also set
-        # it (a flag the entries override, with a warning) neither differs nor blocks an
-        # extension of the runs to a larger train.epochs.
-        sets = [frozenset(o) for o in overrides]
-        everywhere = frozenset.intersection(*sets) if sets else frozenset()
-        changes, extends = reruns.config_changes(
-            workdir, base, workdir_lib.SWEEP_CONFIG, ignore=everywhere
-        )
-        if changes and not extends:
-            raise UserError(
-                f"sweep {workdir!r} was launched with another base config; these fields differ "
-                f"(saved -> now): {'; '.join(changes[:4])}{' ...' if len(changes) > 4 else ''}."
-                " Launch every shard, and rerun, with the same config and flags (another "
-                "shard's runs would be averaged with these as one setting's seeds), or pass a "
-                "new workdir; nothing was changed."
-            )
+        _refuse_other_base(workdir, base, overrides)
         workdir_lib.write_json(os.path.join(workdir, workdir_lib.SWEEP_CONFIG), base.to_dict())
+
+
+def _refuse_other_base(workdir: str, base, overrides: list[dict]) -> None:
+    # A field every run overrides is no part of any run's config: a launch that also set
+    # it (a flag the entries override, with a warning) neither differs nor blocks an
+    # extension of the runs to a larger train.epochs.
+    sets = [frozenset(o) for o in overrides]
+    everywhere = frozenset.intersection(*sets) if sets else frozenset()
+    changes, extends = reruns.config_changes(
+        workdir, base, workdir_lib.SWEEP_CONFIG, ignore=everywhere
+    )
+    if changes and not extends:
+        raise UserError(
+            f"sweep {workdir!r} was launched with another base config; these fields differ "
+            f"(saved -> now): {'; '.join(changes[:4])}{' ...' if len(changes) > 4 else ''}."
+            " Launch every shard, and rerun, with the same config and flags (another "
+            "shard's runs would be averaged with these as one setting's seeds), or pass a "
+            "new workdir; nothing was changed."
+        )
 
 
 def check_same_data(run_workdir: str, config, ds) -> None:
