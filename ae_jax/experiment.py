@@ -264,6 +264,9 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
 
     data = eval_data.dataset_eval_data(ds, cfg)
     configs = [r.config for r in runs]
+    # A diverged run's parameters are from before its non-finite step: eval.json names the
+    # epoch its summary does (the last it finished), not the group's last.
+    epochs = [s["epoch"] if s["status"] == "diverged" else trained.epoch for s in summaries]
     results = None
     t0 = time.perf_counter()
     if cfg.eval.at_end:
@@ -274,7 +277,7 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
             f" (IWAE with k = {cfg.eval.iw_samples})" if cfg.model.name == "vae" else "",
         )
         results = evaluate.evaluate_group(
-            trained.engine.model, trained.params, data, configs, trained.epoch, stop=check_stop
+            trained.engine.model, trained.params, data, configs, epochs, stop=check_stop
         )
     check_stop()
     inputs: Sequence[figures_lib.FigureInputs | None] = [None] * k
@@ -286,7 +289,7 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
             configs,
             results,
             [r.history for r in runs],
-            trained.epoch,
+            epochs,
         )
     check_stop()
     writing = ", ".join(

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -1296,3 +1297,65 @@ def test_data_no_run_can_read_is_one_error_before_anything_is_written(tmp_path, 
     assert status["counts"]["done"] == 4 and len(reads) == 1  # two groups, one read
     assert sweep.run_sweep(base, entries, str(tmp_path / "s"))["counts"]["done"] == 4
     assert len(reads) == 1  # nothing left to train: not read again
+
+
+def _small_base(epochs: int = 2):
+    base = seed_sparse.get_config()
+    base.data.name = "digits"
+    base.train.epochs, base.eval.at_end, base.train.batch_size = epochs, False, 256
+    base.train.figures = base.train.tensorboard = False
+    return base
+
+
+def test_an_extension_that_fails_for_one_run_fails_that_run_alone(tmp_path):
+    """A run whose checkpoints/ are gone cannot be extended: it was recorded 'pending' with the
+    command's exit 0, and its refusal failed its whole group (the healthy runs not extended).
+    Now it alone is failed, with the reason, and the others train to the longer length."""
+    w, overrides = str(tmp_path / "s"), [{"train.seed": s} for s in range(3)]
+    sweep.run_sweep(_small_base(2), overrides, w)
+    gone = tmp_path / "s" / "runs" / "train.seed=1"
+    shutil.rmtree(gone / "checkpoints")
+    status = sweep.run_sweep(_small_base(3), overrides, w)
+    assert [r["status"] for r in status["runs"]] == ["done", "failed", "done"]
+    assert "whose checkpoints/ are gone" in status["runs"][1]["error"]
+    assert status["runs"][1]["extends"] == "from epoch 2 to 3"
+    for name, epochs in (("train.seed=0", 3), ("train.seed=1", 2), ("train.seed=2", 3)):
+        summary = json.loads((tmp_path / "s" / "runs" / name / "summary.json").read_text())
+        assert summary["epoch"] == epochs, name
+    again = sweep.run_sweep(_small_base(3), overrides, w)  # retried: refused again, still failed
+    assert again["counts"] == {"done": 2, "diverged": 0, "failed": 1, "running": 0, "pending": 0}
+
+
+def test_a_diverged_run_names_its_own_epoch_and_is_not_extended(tmp_path):
+    """In a group, a run that diverged in epoch 2 of 3 was evaluated as 'epoch 3' (the group's
+    last checkpoint) while its summary said 1; raising train.epochs then 'extended' it,
+    training nothing and rewriting its files. Now eval.json and `ae_jax.load` name its summary's
+    epoch, a longer sweep leaves it as it is, and a longer single run is refused."""
+    import ae_jax
+
+    base = _small_base(3)
+    base.eval.at_end = True
+    base.optim.name, base.optim.eps, base.model.output_activation = "sgd", None, "identity"
+    w = str(tmp_path / "s")
+    overrides = [{"optim.learning_rate": 1e-3}, {"optim.learning_rate": 1e9}]
+    status = sweep.run_sweep(base, overrides, w)
+    assert [r["status"] for r in status["runs"]] == ["done", "diverged"]
+    runs = sorted((tmp_path / "s" / "runs").iterdir())
+    div = next(r for r in runs if json.loads((r / "summary.json").read_text())["status"] != "done")
+    summary = json.loads((div / "summary.json").read_text())
+    assert summary["epoch"] < 3
+    assert json.loads((div / "eval.json").read_text())["epoch"] == summary["epoch"]
+    assert ae_jax.load(str(div)).epoch == summary["epoch"]
+    before = {p: p.read_bytes() for p in div.rglob("*") if p.is_file() and p.name != ".lock"}
+    base.train.epochs = 4
+    status = sweep.run_sweep(base, overrides, w)
+    assert [r["status"] for r in status["runs"]] == ["done", "diverged"]
+    after = {p: p.read_bytes() for p in div.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert after == before
+    single = copy.deepcopy(base)
+    single.optim.learning_rate = 1e9
+    with pytest.raises(UserError, match=r"diverged .* nothing to continue"):
+        experiment.train_and_evaluate(single, str(div))
+    assert {p: p.read_bytes() for p in div.rglob("*") if p.is_file() and p.name != ".lock"} == (
+        before
+    )

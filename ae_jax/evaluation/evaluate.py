@@ -40,6 +40,7 @@ it reads: `eval_data.py`.
 """
 
 import os
+from collections.abc import Sequence
 
 import jax
 import numpy as np
@@ -66,7 +67,7 @@ def evaluate_group(
     params,
     data: EvalData,
     configs: list,
-    epoch: int,
+    epoch: int | Sequence[int],
     iw_samples: int | None = None,
     seed: int = 0,
     stop=None,
@@ -76,7 +77,8 @@ def evaluate_group(
     Args:
         model: the group's Linen module; params: its K models' parameters, stacked on axis 0.
         configs: the K runs' configs (static parts equal; eval settings read from the first).
-        epoch: the epoch the parameters are from.
+        epoch: the epoch the parameters are from, or per model (a diverged model's: the last
+            it finished, which its summary.json names).
         iw_samples: k of the VAE's importance-weighted bound (None: config eval.iw_samples).
         seed: seeds the VAE's posterior samples (the same draws for every model).
         stop: called between chunks of models; may raise to stop cleanly.
@@ -123,7 +125,7 @@ def evaluate_group(
         per = statistics.mse_per_feature(one["out"], data.x)
         m: dict = {
             "n_val": int(data.x.shape[0]),
-            "epoch": int(epoch),
+            "epoch": int(epoch if isinstance(epoch, int) else epoch[i]),
             "data": data.source,
             **label,
             **({} if data.imputed is None else {"imputed_cells": int(data.imputed.sum())}),

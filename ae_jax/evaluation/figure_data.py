@@ -5,6 +5,7 @@ JAX, so that drawing (`figures.py`) needs nothing but numpy and can run in anoth
 """
 
 import os
+from collections.abc import Sequence
 
 import jax
 import numpy as np
@@ -17,7 +18,13 @@ from ae_jax.evaluation import figures as figures_lib
 
 
 def figure_inputs(
-    model, params, data, configs: list, results: list | None, histories: list, epoch: int
+    model,
+    params,
+    data,
+    configs: list,
+    results: list | None,
+    histories: list,
+    epoch: int | Sequence[int],
 ) -> list["figures_lib.FigureInputs"]:
     """The arrays each model's figures draw (decodings computed here, in one batched pass),
     so rendering needs nothing but numpy and can run off the critical path.
@@ -100,7 +107,7 @@ def figure_inputs(
             figures_lib.FigureInputs(
                 columns=columns,
                 image_shape=shape,
-                epoch=int(epoch),
+                epoch=int(epoch if isinstance(epoch, int) else epoch[i]),
                 is_vae=is_vae,
                 history=histories[i],
                 x_show=units_of(show),

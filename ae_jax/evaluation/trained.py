@@ -75,7 +75,9 @@ class TrainedModel:
         workdir, config (the run's, a ConfigDict), dataset_info (what config.json records of
             the data), preprocessor (`data.Preprocessor`), num_features, image_shape (or None),
             model (the Flax module), params, is_vae.
-        epoch: the epoch of the checkpoint loaded.
+        epoch: the epoch of the checkpoint loaded; of a diverged run, the last epoch it
+            finished, as its summary.json says (the checkpoint holds the parameters from before
+            its non-finite step, `diverged_step`).
         status: "done", "diverged" or "unfinished" (stopped, or training now: `epoch` is its
             newest checkpoint); `ae_jax.load` warns of the last two.
         diverged_step: a diverged run's first non-finite step (its parameters are from before
@@ -137,6 +139,8 @@ class TrainedModel:
         except UserError:  # a damaged summary.json: the parameters do not need it
             summary = {}
         self.status = "diverged" if div >= 0 else summary.get("status", "unfinished")
+        if div >= 0 and isinstance(summary.get("epoch"), int):  # as its summary says, not the
+            self.epoch = summary["epoch"]  # epoch of the group's last checkpoint
         self.is_vae = isinstance(self.model, models.VAE)
         self._encode = jax.jit(model_fn(self.model, "encode"))
         self._decode = jax.jit(model_fn(self.model, "decode"))

@@ -25,7 +25,7 @@ from absl import logging
 
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
-from ae_jax import experiment, runtime
+from ae_jax import experiment, reruns, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation.figure_writer import FigureWriter
@@ -254,6 +254,11 @@ def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
             stale = os.path.join(run.workdir, "failed.json")
             if os.path.exists(stale):
                 os.remove(stale)  # retried now
+            try:  # a run that cannot continue (its checkpoints gone) fails alone, not its group
+                reruns.check_config(run.workdir, configs[run.index])
+            except UserError as e:
+                mark_failed(run, str(e))
+                continue
             claimed.append(run)
         if not claimed:
             return

@@ -3,7 +3,8 @@ directories (the source of truth), so any number of processes can share DIR.
 
 A run is `done` or `diverged` once its summary.json is written, `failed` with its
 failed.json, `running` while a process holds its workdir lock, else `pending`; a finished run
-that the launch's config would extend to more epochs is `pending` again.
+that the launch's config would extend to more epochs is `pending` again, or `failed` if its
+extension failed.
 """
 
 import dataclasses
@@ -33,10 +34,17 @@ def run_status(run: Run, epochs: int | None = None) -> dict:
         "overrides": run.overrides,
         "workdir": os.path.relpath(run.workdir, os.path.dirname(os.path.dirname(run.workdir))),
     }
+    failed = os.path.join(run.workdir, workdir_lib.FAILED)  # the last try's, removed on a retry
     if summary is not None and summary["status"] == "done" and summary["epoch"] < (epochs or 0):
-        # an extension stopped before this run's turn (or another process extends it now)
-        entry["status"] = "running" if workdir_lib.holder(run.workdir) else "pending"
+        # an extension stopped before this run's turn (or another process extends it now), or
+        # failed: its summary is the earlier training's
         entry["extends"] = f"from epoch {summary['epoch']} to {epochs}"
+        if workdir_lib.holder(run.workdir):
+            entry["status"] = "running"
+        elif os.path.exists(failed):
+            entry.update(status="failed", error=_error(failed))
+        else:
+            entry["status"] = "pending"
         return entry
     if summary is not None:
         entry["status"] = summary["status"]
@@ -45,15 +53,18 @@ def run_status(run: Run, epochs: int | None = None) -> dict:
                 f"non-finite loss, gradient or update at step {summary.get('diverged_step')}"
             )
         return entry
-    failed = os.path.join(run.workdir, "failed.json")
     if os.path.exists(failed):
-        with open(failed) as f:
-            entry.update(status="failed", error=json.load(f)["error"])
+        entry.update(status="failed", error=_error(failed))
     elif workdir_lib.holder(run.workdir):  # read through this process's own file if held
         entry["status"] = "running"
     else:
         entry["status"] = "pending"
     return entry
+
+
+def _error(failed: str) -> str:
+    with open(failed) as f:
+        return json.load(f)["error"]
 
 
 def write_status(workdir: str, runs: list[Run], epochs: dict | None = None) -> dict:
