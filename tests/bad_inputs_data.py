@@ -81,6 +81,12 @@ CASES = [
         ),
     ),
     (
+        "data.image_shape other than the images' own (a 3-D array)",
+        lambda d: _run(
+            d, data__path=_npz(d, x=np.ones((10, 4, 6), np.uint8)), data__image_shape=(2, 12)
+        ),
+    ),
+    (
         "missing values (data.missing='error')",
         lambda d: _csv(d, "a,b,c\n" + _GOOD + "1,NA,2\n3,,4\n"),
     ),

@@ -12,6 +12,7 @@ from sklearn.datasets import load_digits
 
 import ae_jax
 from ae_jax.configs import seed_simple
+from ae_jax.data import images as images_lib
 from ae_jax.evaluation import eval_data, figure_data
 from ae_jax.evaluation import figures as figures_lib
 
@@ -109,3 +110,16 @@ def test_idx_files_of_images_are_read_like_the_same_npy(runs, tmp_path, name):
     other.write_bytes(struct.pack(">I4I", 0x0804, 7, 8, 8, 1) + bytes(7 * 64))
     with pytest.raises(ae_jax.UserError, match=r"of 4 dimension\(s\) \(not grey images\)"):
         pixels.encode(str(other))
+
+
+def test_a_declared_image_shape_must_be_the_arrays_own():
+    """(N, 28, 28) with data.image_shape=(14, 56) trained on regrouped pixels, silently (only
+    the pixel count was checked); a single channel written or not is the same shape."""
+    assert images_lib.declared_shape((), (28, 28), "f") == (28, 28)
+    assert images_lib.declared_shape((28, 28), (28, 28, 1), "f") == (28, 28)
+    assert images_lib.declared_shape((28, 28, 1), (28, 28), "f") == (28, 28, 1)
+    assert images_lib.declared_shape((2, 3), None, "f") == (2, 3)  # a flat table's: declared
+    with pytest.raises(ae_jax.UserError, match=r"image_shape \(14, 56\) differs .* \(28, 28\)"):
+        images_lib.declared_shape((14, 56), (28, 28), "f")
+    with pytest.raises(ae_jax.UserError, match="differs"):
+        images_lib.declared_shape((28, 28, 3), (28, 28, 1), "f")

@@ -69,6 +69,20 @@ def not_pixel_data(binarize: str, what: str) -> UserError:
     )
 
 
+def declared_shape(declared, own, source: str):
+    """The images' shape: data.image_shape, else the file's (a 3-D array's). Refuses one other
+    than the file's: the pixel count alone matched, and (N, 28, 28) trained as 14 x 56 images,
+    silently."""
+    squeeze = lambda s: tuple(int(n) for n in s)[: 2 if len(s) == 3 and s[2] == 1 else 3]  # noqa: E731
+    if declared and own and squeeze(declared) != squeeze(own):
+        raise UserError(
+            f"data.image_shape {tuple(declared)} differs from the shape the images of {source} "
+            f"have, {tuple(own)}: the same pixels would be regrouped into other images. Leave "
+            "data.image_shape=() (the array's own shape is used), or set it to that shape"
+        )
+    return declared or own
+
+
 def binarize_validation(val: np.ndarray, seed: int) -> np.ndarray:
     """The validation split under dynamic binarisation: one Bernoulli draw keyed by the split
     seed, fixed for the run (its metrics compare across epochs and runs)."""

@@ -334,7 +334,7 @@ def load_dataset(cfg: Any) -> Dataset:
     # Cut after splitting, so a quick run validates on exactly the rows of the full one.
     train_pos = train_pos[: limit or None]
     kept_label = "" if keep_label else label
-    shape = image_shape or table.image_shape
+    shape = images.declared_shape(image_shape, table.image_shape, table.source)
     if shape and len(shape) == 3 and shape[2] not in (1, 3):
         logging.warning(
             "%s: images of %d channels train and evaluate, but are drawn in no figure "
