@@ -48,6 +48,7 @@ EVALUATIONS = "evaluations"  # DIR/evaluations/NAME/: never the run's own eval.j
 REPORT_METRICS = "report_metrics.json"  # a sweep directory's: the metrics its config chose
 SWEEP = "sweep.json"  # a sweep directory's: every run and its status
 SWEEP_CONFIG = "sweep_config.json"  # ... and its base config, as launched (checked by shards)
+EXPORTED = "encode.jax_export"  # an `ae-jax export` folder's (beside a run's config.json)
 FINISHED = ("done", "diverged")
 SECTIONS = ("data", "model", "loss", "optim", "train", "eval")  # config.json's config part
 
@@ -164,9 +165,12 @@ def read_history(workdir: str, last_epoch: int) -> list[dict]:
 
 def kind_of(directory: str) -> str:
     """'run' (config.json beside preprocessor.json, both written when a run starts), 'sweep'
-    (sweep.json beside runs/) or '' for any other directory (a project folder may well hold a
-    config.json or a sweep.json of its own)."""
+    (sweep.json beside runs/), 'export' (`ae-jax export`'s output: a run's two JSON files
+    beside its exported functions) or '' for any other directory (a project folder may well
+    hold a config.json or a sweep.json of its own)."""
     has = lambda name: os.path.exists(os.path.join(directory, name))  # noqa: E731
+    if has(EXPORTED):
+        return "export"
     if has(CONFIG) and has(PREPROCESSOR):
         return "run"
     return "sweep" if has(SWEEP) and os.path.isdir(os.path.join(directory, "runs")) else ""
@@ -184,9 +188,14 @@ def check_kind(path: str, kind: str) -> None:
         raise UserError(f"workdir {path!r} is a file; expected a directory (new or the {kind}'s).")
     found = kind_of(full)
     if found and found != kind:
+        what = (
+            "an exported run (`ae-jax export`'s output)"
+            if found == "export"
+            else (f"a {found}'s directory")
+        )
         raise UserError(
-            f"workdir {path!r} is a {found}'s directory; expected a new directory or the "
-            f"{kind}'s own (a sweep's runs are in DIR/runs/NAME)."
+            f"workdir {path!r} is {what}; expected a new directory or the {kind}'s own (a "
+            "sweep's runs are in DIR/runs/NAME)."
         )
     up = os.path.dirname(full)  # first: a folder inside a run's takes no run however empty
     while up != os.path.dirname(up):

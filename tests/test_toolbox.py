@@ -21,8 +21,8 @@ from ae_jax import experiment
 from ae_jax.commands import encode as encode_cli
 from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.evaluation import eval_data, evaluate, export, figure_data
+from ae_jax.sweeps import finished, report, runner
 from ae_jax.sweeps import overrides as multi
-from ae_jax.sweeps import report, runner
 from tests.conftest import write_purchase_csv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -223,6 +223,25 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path):
         with pytest.raises(ae_jax.UserError, match=match):
             export.export_run(str(tmp_path / "run"), str(output))
     assert (tmp_path / "f.txt").read_text() == "x"
+
+
+def test_an_export_folder_is_no_run_directory(tmp_path):
+    """An export holds a run's config.json and preprocessor.json, which marked a run's directory:
+    `train` then trained into it (rewriting both), evaluate and load said 'no checkpoint yet;
+    train it first', and a report counted it as an unfinished run. Now it is an export."""
+    c = seed_sparse.get_config()
+    c.train.epochs, c.train.figures, c.eval.at_end = 1, False, False
+    experiment.train_and_evaluate(c, str(tmp_path / "runs" / "run"))
+    out = tmp_path / "runs" / "exported"
+    export.export_run(str(tmp_path / "runs" / "run"), str(out))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(ae_jax.UserError, match=r"is an exported run \(`ae-jax export`'s output\)"):
+        experiment.train_and_evaluate(c, str(out))
+    for call in (ae_jax.load, evaluate.evaluate_workdir):
+        with pytest.raises(ae_jax.UserError, match="is an exported run .* pass the run's own"):
+            call(str(out))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [r["name"] for r in finished.subdir_runs(str(tmp_path / "runs"))] == ["run"]
 
 
 def test_a_bfloat16_run_gives_float32_that_its_exported_decoder_takes(tmp_path):

@@ -25,7 +25,7 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
 
-ENCODE, DECODE, PARAMS = "encode.jax_export", "decode.jax_export", "params.msgpack"
+ENCODE, DECODE, PARAMS = workdir_lib.EXPORTED, "decode.jax_export", "params.msgpack"
 # Lowered for every platform JAX runs on, so an export made on a laptop runs on a GPU or TPU
 # server (by default an export runs only where it was made). The programs are the same on each:
 # the CPU convolution workaround, chosen when tracing on a CPU, is plain matrix products.

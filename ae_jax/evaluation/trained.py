@@ -48,6 +48,11 @@ def load_config(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
     if not os.path.isdir(workdir):
         what = "is a file" if os.path.exists(workdir) else "does not exist"
         raise UserError(f"workdir {workdir!r} {what}; expected the workdir of a run.")
+    if workdir_lib.kind_of(workdir) == "export":  # its config.json alone read as a run's
+        raise UserError(
+            f"workdir {workdir!r} is an exported run (`ae-jax export`'s output, used without "
+            "ae_jax as its README.md says), not a run's directory; pass the run's own workdir."
+        )
     if not os.path.exists(path):
         sweep = os.path.exists(os.path.join(workdir, workdir_lib.SWEEP))
         raise UserError(

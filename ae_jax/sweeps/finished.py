@@ -163,6 +163,7 @@ def subdir_runs(workdir: str) -> list[dict]:
             d
             for d in os.listdir(workdir)
             if os.path.isfile(os.path.join(workdir, d, workdir_lib.CONFIG))
+            and workdir_lib.kind_of(os.path.join(workdir, d)) != "export"  # no run, a copy
         ),
         key=workdir_lib.natural_key,  # seed=2 before seed=10
     )
