@@ -7,6 +7,7 @@ A config file may define `get_sweep()` (or `get_sweep(arg)`) returning a list of
 """
 
 import itertools
+import numbers
 from collections.abc import Iterable
 
 import numpy as np
@@ -14,14 +15,18 @@ import numpy as np
 from ae_jax import config as config_lib
 from ae_jax.errors import UserError
 
+_NAMING = ("_name", "_named_keys")  # sweep.named's labels, not config fields
+
 
 def product(*axes: dict | list[dict]) -> list[dict]:
     """Cartesian product: product({"a": [1, 2]}, {"b": [3, 4]}) -> 4 overrides.
 
     Each argument maps keys to value lists (keys in one dict vary together, zipped),
-    or is already a list of override dicts (e.g. of `named` model variants).
+    or is already a list of override dicts (e.g. of `named` model variants). Two axes may not
+    set one field (the later would overwrite the earlier's value under the earlier's name).
     """
-    parts = [a if isinstance(a, list) else zip_(**a) for a in axes]
+    parts = [_entries(i, a) if isinstance(a, list) else zip_(**a) for i, a in enumerate(axes)]
+    _refuse_shared_fields(axes, parts)
     return [
         dict(itertools.chain.from_iterable(d.items() for d in combo))
         for combo in itertools.product(*parts)
@@ -31,13 +36,87 @@ def product(*axes: dict | list[dict]) -> list[dict]:
 def zip_(**axes: Iterable) -> list[dict]:
     """Values taken together: zip_(a=[1, 2], b=[3, 4]) -> [{a: 1, b: 3}, {a: 2, b: 4}]."""
     keys = list(axes)
-    values = [list(v) for v in axes.values()]
+    values = [_values(k, v) for k, v in axes.items()]
     if len({len(v) for v in values}) > 1:
         raise UserError(
             f"sweep zip: the lists for {keys} have different lengths "
             f"{[len(v) for v in values]}; zipped axes must be equally long."
         )
     return [dict(zip(keys, combo, strict=True)) for combo in zip(*values, strict=True)]
+
+
+def _values(key: str, values) -> list:
+    """An axis's values as a list, refusing one value given where a list of them is expected
+    (a string was split into its characters, a number was 'not iterable') and a set (its
+    order, so the runs' indices, changes from process to process)."""
+    if isinstance(values, set | frozenset):
+        raise UserError(
+            f"sweep axis {key!r}: got a set {values!r}; a set's order changes from process to "
+            "process, so each shard would number the runs differently: give a list, e.g. "
+            f"{sorted(values, key=repr)!r}."
+        )
+    if isinstance(values, str | bytes | dict) or not isinstance(values, Iterable):
+        raise UserError(
+            f"sweep axis {key!r}: got the single {type(values).__name__} {values!r} where a "
+            f"list of values is expected; wrap it in a list, {{{key!r}: [{values!r}]}} (one "
+            "run per value in the list; a tuple-valued field's values are tuples in a list, "
+            "e.g. {'model.encoder_widths': [(64,), (128, 64)]})."
+        )
+    return list(values)
+
+
+def _entries(i: int, axis: list) -> list[dict]:
+    """A list axis's override dicts (e.g. of `named` variants), refusing anything else."""
+    for j, entry in enumerate(axis):
+        if not isinstance(entry, dict):
+            raise UserError(
+                f"sweep.product argument {i + 1}: entry {j} is {type(entry).__name__} {entry!r}; a "
+                "list axis holds override dicts (e.g. sweep.named variants); to sweep a "
+                "field's values, give a dict: {'field': [value, ...]}."
+            )
+    return axis
+
+
+def _refuse_shared_fields(axes: tuple, parts: list[list[dict]]) -> None:
+    """Refuses two axes of one product that set the same field, or that both name their
+    entries: a run would show the earlier axis's name but train the later one's value."""
+    owner: dict[str, int] = {}
+    for i, part in enumerate(parts):
+        fields = dict.fromkeys(k for d in part for k in d if k not in _NAMING)
+        if any("_name" in d for d in part):
+            fields["_name"] = None
+        for key in fields:
+            if key not in owner:
+                owner[key] = i
+                continue
+            j = owner[key]
+            if key == "_name":
+                what = (
+                    "both hold named variants (sweep.named): a run would show only the later "
+                    "argument's name. Name the combinations in one argument instead, e.g. "
+                    "sweep.named(f'{a}-{b}', {**first, **second}) for each pair"
+                )
+            else:
+                what = (
+                    f"both set {key!r}: every run would train the later argument's value, the "
+                    "earlier one's lost (a named variant's run would keep its name, not its "
+                    "value). Set each field in one argument only (put its values together in "
+                    "one, or chain products that each set it once)"
+                )
+            raise UserError(
+                f"sweep.product: its arguments {j + 1} ({_describe(axes[j])}) and {i + 1} "
+                f"({_describe(axes[i])}) {what}."
+            )
+
+
+def _describe(axis) -> str:
+    """An axis as a refusal names it: its named variants, else its fields."""
+    if isinstance(axis, list):
+        names = [d["_name"] for d in axis if "_name" in d]
+        if names:
+            return f"named {', '.join(map(str, names[:4]))}{' ...' if len(names) > 4 else ''}"
+        return f"{len(axis)} entries of {sorted({k for d in axis for k in d})}"
+    return repr(axis)[:120]
 
 
 def chain(*sweeps: list[dict]) -> list[dict]:
@@ -47,7 +126,14 @@ def chain(*sweeps: list[dict]) -> list[dict]:
 
 def random_search(n: int, seed: int, **space) -> list[dict]:
     """n seeded random draws. A value is a list (uniform choice), ("uniform", lo, hi),
-    ("log", lo, hi) for log-uniform, or ("int", lo, hi) for integers in [lo, hi]."""
+    ("log", lo, hi) for log-uniform (0 < lo), or ("int", lo, hi) for integers in [lo, hi]."""
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+        raise UserError(
+            f"random_search: seed={seed!r}; give a whole number: the draws must be the same in "
+            "every process (each shard and rerun calls get_sweep() again)."
+        )
+    for key, spec in space.items():
+        _check_space(key, spec)
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
@@ -59,16 +145,40 @@ def random_search(n: int, seed: int, **space) -> list[dict]:
                 draw[key] = float(rng.uniform(spec[1], spec[2]))
             elif spec[0] == "log":
                 draw[key] = float(np.exp(rng.uniform(np.log(spec[1]), np.log(spec[2]))))
-            elif spec[0] == "int":
-                draw[key] = int(rng.integers(spec[1], spec[2] + 1))
             else:
-                raise UserError(
-                    f"random_search {key}: unknown distribution {spec[0]!r}; "
-                    "expected a list, ('uniform', lo, hi), ('log', lo, hi) or "
-                    "('int', lo, hi)."
-                )
+                draw[key] = int(rng.integers(spec[1], spec[2] + 1))
         out.append(draw)
     return out
+
+
+def _check_space(key: str, spec) -> None:
+    """Refuses a random_search value that is no list of choices nor a range it can draw from."""
+    forms = "expected a list of choices, ('uniform', lo, hi), ('log', lo, hi) or ('int', lo, hi)"
+    if isinstance(spec, list):
+        if not spec:
+            raise UserError(f"random_search {key}: the list of choices is empty; {forms}.")
+        return
+    if not isinstance(spec, tuple) or len(spec) != 3:
+        raise UserError(f"random_search {key}: got {spec!r}; {forms}.")
+    kind, lo, hi = spec
+    if kind not in ("uniform", "log", "int"):
+        raise UserError(f"random_search {key}: unknown distribution {kind!r}; {forms}.")
+    whole = kind == "int"
+    number = numbers.Integral if whole else numbers.Real
+    if not all(isinstance(v, number) and not isinstance(v, bool) for v in (lo, hi)) or not (
+        np.isfinite(lo) and np.isfinite(hi)
+    ):
+        raise UserError(
+            f"random_search {key}: {spec!r}; lo and hi must be finite "
+            f"{'whole numbers' if whole else 'numbers'}."
+        )
+    if kind == "log" and not 0 < lo <= hi:
+        raise UserError(
+            f"random_search {key}: {spec!r}; a log-uniform range needs 0 < lo <= hi (the draws "
+            "are exp(uniform(log lo, log hi))); for a range from 0 use ('uniform', 0, hi)."
+        )
+    if lo > hi:
+        raise UserError(f"random_search {key}: {spec!r}; expected lo <= hi.")
 
 
 def named(name: str, overrides: dict) -> dict:

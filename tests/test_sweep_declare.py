@@ -1,0 +1,92 @@
+"""Declaring sweeps: what product, zip_ and random_search refuse, run names a file system
+can make, and get_sweep()s that return other runs in another process."""
+
+import numpy as np
+import pytest
+
+from ae_jax import sweeps as sweep
+from ae_jax.configs.ablations import seed_study
+from ae_jax.errors import UserError
+
+BIG_DEEP = [
+    sweep.named("big", {"model.latent_dim": 16}),
+    sweep.named("deep", {"model.encoder_widths": (16,)}),
+]
+
+
+def test_two_arguments_of_a_product_that_set_one_field_are_refused():
+    """The run named `big` trained latent_dim 4: the later axis overwrote the named variant's
+    value, and nothing said so (it was caught only when it made two runs alike)."""
+    with pytest.raises(UserError) as e:
+        sweep.product(BIG_DEEP, {"model.latent_dim": [4]})
+    assert str(e.value) == (
+        "sweep.product: its arguments 1 (named big, deep) and 2 ({'model.latent_dim': [4]}) "
+        "both set 'model.latent_dim': every run would train the later argument's value, the "
+        "earlier one's lost (a named variant's run would keep its name, not its value). Set each "
+        "field in one argument only (put its values together in one, or chain products that "
+        "each set it once)."
+    )
+    with pytest.raises(UserError, match=r"arguments 1 \(\{'a': \[1, 2\]\}\) and 3 .* set 'a'"):
+        sweep.product({"a": [1, 2]}, {"b": [3]}, [{"a": 5}])
+    with pytest.raises(UserError, match=r"arguments 1 \(named big, deep\) and 2 \(named x\) both"):
+        sweep.product(BIG_DEEP, [sweep.named("x", {"train.seed": 1})])  # one name would be lost
+    with pytest.raises(UserError, match=r"argument 2: entry 0 is int 1; a list axis holds"):
+        sweep.product({"a": [1]}, [1, 2])
+    # Fields set once each: as before (the shipped seed study's models, data sets, seeds).
+    assert sweep.product(BIG_DEEP, {"b": [1]}) == [{**BIG_DEEP[0], "b": 1}, {**BIG_DEEP[1], "b": 1}]
+    assert len(seed_study.get_sweep()) == 40
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        ("relu", "str 'relu'"),
+        ("/d/a.csv", "str '/d/a.csv'"),
+        (1e-3, "float 0.001"),
+        (None, "NoneType None"),
+    ],
+)
+def test_one_value_where_a_list_is_expected_is_refused(value, shown):
+    """A string was split into its characters ("unknown activation 'r'"), a path into runs
+    alike, a number was "'float' object is not iterable"."""
+    for declare in (lambda: sweep.product({"f.x": value}), lambda: sweep.zip_(**{"f.x": value})):
+        with pytest.raises(UserError) as e:
+            declare()
+        assert str(e.value).startswith(
+            f"sweep axis 'f.x': got the single {shown} where a list of values is expected; "
+            f"wrap it in a list, {{'f.x': [{value!r}]}} (one run per value"
+        )
+
+
+def test_a_set_is_refused_and_the_documented_axes_still_work():
+    with pytest.raises(UserError, match=r"got a set .* give a list, e.g. \['relu', 'tanh'\]"):
+        sweep.product({"model.activation": {"tanh", "relu"}})
+    assert sweep.product({"model.encoder_widths": [(16, 8), [4]]}, {"train.seed": range(2)}) == [
+        {"model.encoder_widths": (16, 8), "train.seed": 0},
+        {"model.encoder_widths": (16, 8), "train.seed": 1},
+        {"model.encoder_widths": [4], "train.seed": 0},
+        {"model.encoder_widths": [4], "train.seed": 1},
+    ]
+    assert sweep.zip_(a=np.arange(2), b=("x", "y")) == [{"a": 0, "b": "x"}, {"a": 1, "b": "y"}]
+
+
+def test_random_search_refuses_ranges_it_cannot_draw_from():
+    with pytest.raises(UserError) as e:
+        sweep.random_search(2, 0, **{"optim.learning_rate": ("log", 0, 1e-2)})
+    assert str(e.value) == (
+        "random_search optim.learning_rate: ('log', 0, 0.01); a log-uniform range needs "
+        "0 < lo <= hi (the draws are exp(uniform(log lo, log hi))); for a range from 0 use "
+        "('uniform', 0, hi)."
+    )
+    for space, said in (
+        ({"a": "relu"}, r"random_search a: got 'relu'; expected a list of choices"),
+        ({"a": 0.5}, r"random_search a: got 0.5; expected a list of choices"),
+        ({"a": []}, r"random_search a: the list of choices is empty"),
+        ({"a": ("int", 1.5, 3)}, r"lo and hi must be finite whole numbers"),
+        ({"a": ("uniform", 3, 1)}, r"random_search a: \('uniform', 3, 1\); expected lo <= hi"),
+        ({"a": ("gauss", 0, 1)}, r"random_search a: unknown distribution 'gauss'"),
+    ):
+        with pytest.raises(UserError, match=said):
+            sweep.random_search(2, 0, **space)
+    with pytest.raises(UserError, match=r"random_search: seed=None; give a whole number"):
+        sweep.random_search(2, None, a=[1])
