@@ -1,12 +1,18 @@
 """Declaring sweeps: what product, zip_ and random_search refuse, run names a file system
 can make, and get_sweep()s that return other runs in another process."""
 
+import hashlib
+import json
+import os
+
 import numpy as np
 import pytest
 
 from ae_jax import sweeps as sweep
 from ae_jax.configs.ablations import seed_study
 from ae_jax.errors import UserError
+from ae_jax.sweeps import overrides as overrides_lib
+from tests.bad_inputs import _cfg
 
 BIG_DEEP = [
     sweep.named("big", {"model.latent_dim": 16}),
@@ -90,3 +96,55 @@ def test_random_search_refuses_ranges_it_cannot_draw_from():
             sweep.random_search(2, 0, **space)
     with pytest.raises(UserError, match=r"random_search: seed=None; give a whole number"):
         sweep.random_search(2, None, a=[1])
+
+
+def test_a_name_too_long_for_the_file_system_is_a_prefix_and_a_hash(tmp_path, monkeypatch):
+    """Ten random-search fields named a directory of 330 bytes: `os.makedirs` raised 'File name
+    too long' after sweep.json was written, on every rerun. Names within the limit stay as
+    they were (existing sweeps rerun unchanged)."""
+    limit = os.pathconf(str(tmp_path), "PC_NAME_MAX")
+    assert overrides_lib.name_max(str(tmp_path / "not" / "yet")) == limit
+    fits = {"data.path": "x" * (limit - len("data.path="))}
+    over = {"data.path": "x" * (limit + 1 - len("data.path="))}
+    runs = sweep.expand([fits, over, {"loss.l1_weight": 1e-4, "train.seed": 3}], str(tmp_path))
+    full = "data.path=" + "x" * (limit + 1 - len("data.path="))
+    digest = hashlib.sha256(full.encode()).hexdigest()[:16]
+    assert [r.name for r in runs] == [
+        "data.path=" + "x" * (limit - len("data.path=")),
+        full[: limit - 17] + "~" + digest,
+        "loss.l1_weight=0.0001,train.seed=3",
+    ]
+    assert [len(r.name.encode()) for r in runs[:2]] == [limit, limit]
+    # Cut on a character, not inside one (a name is text): 'é' is 2 bytes.
+    assert (
+        overrides_lib.run_name({"a": "é" * 20}, 30)
+        == "a=" + "é" * 5 + "~" + hashlib.sha256(("a=" + "é" * 20).encode()).hexdigest()[:16]
+    )
+    monkeypatch.setattr(os, "pathconf", lambda *a: (_ for _ in ()).throw(OSError("no")))
+    assert overrides_lib.name_max(str(tmp_path)) == 255
+
+
+def test_a_sweep_of_long_names_trains_and_records_the_full_overrides(tmp_path):
+    draws = sweep.random_search(
+        2,
+        0,
+        **{
+            "optim.learning_rate": ("log", 1e-4, 1e-2),
+            "loss.l1_weight": ("log", 1e-6, 1e-3),
+            "loss.noise_std": ("uniform", 0.0, 0.1),
+            "optim.b1": ("uniform", 0.8, 0.95),
+            "optim.b2": ("uniform", 0.9, 0.999),
+            "optim.eps": ("log", 1e-9, 1e-6),
+            "optim.grad_clip": ("uniform", 0.5, 2.0),
+            "model.latent_dim": ("int", 2, 8),
+            "train.seed": ("int", 0, 100),
+        },
+    )
+    assert all(len(overrides_lib.run_name(d)) > 255 for d in draws)
+    status = sweep.run_sweep(_cfg(), draws, str(tmp_path / "s"))
+    assert status["counts"]["done"] == 2
+    assert [e["overrides"] for e in status["runs"]] == draws
+    for e in status["runs"]:
+        assert e["name"].startswith("optim.learning_rate=") and len(e["name"].encode()) <= 255
+        config = json.load(open(tmp_path / "s" / e["workdir"] / "config.json"))
+        assert config["optim"]["learning_rate"] == e["overrides"]["optim.learning_rate"]

@@ -28,7 +28,8 @@ def expand(overrides: list[dict], workdir: str) -> list[Run]:
             )
     # numpy values (np.arange, np.float32(1e-3)) as the Python values they hold
     overrides = [{k: overrides_lib.plain(v) for k, v in o.items()} for o in overrides]
-    names = [overrides_lib.run_name(o) for o in overrides]
+    limit = overrides_lib.name_max(os.path.join(workdir, "runs"))  # a longer name: shortened
+    names = [overrides_lib.run_name(o, limit) for o in overrides]
     runs = [
         Run(i, n, dict(o), os.path.join(workdir, "runs", n))
         for i, (n, o) in enumerate(zip(names, overrides, strict=True))

@@ -11,6 +11,7 @@ fields named; the sweep runner groups such runs instead.
 """
 
 import copy
+import hashlib
 import os
 
 import ml_collections
@@ -24,8 +25,10 @@ from ae_jax.errors import UserError, closest
 from ae_jax.training.group import check_groupable
 
 
-def run_name(overrides: dict) -> str:
-    """A readable, stable directory name: 'loss.l1_weight=0.0001,train.seed=3' ('base' if empty)."""
+def run_name(overrides: dict, limit: int | None = None) -> str:
+    """A readable, stable directory name: 'loss.l1_weight=0.0001,train.seed=3' ('base' if empty).
+    One longer than `limit` bytes (the file system's, `name_max`) is cut to a readable prefix
+    and a hash of the whole name: many overrides named a directory no file system could make."""
     if not overrides:
         return "base"
     hidden = set(overrides.get("_named_keys", ())) | {"_name", "_named_keys"}
@@ -35,7 +38,25 @@ def run_name(overrides: dict) -> str:
             continue
         text = format_value(value)
         parts.append(f"{key}={text}".replace("/", "_").replace(" ", ""))
-    return ",".join(parts)
+    name = ",".join(parts)
+    data = name.encode()
+    if limit is None or len(data) <= limit:
+        return name
+    suffix = "~" + hashlib.sha256(data).hexdigest()[:16]
+    return data[: limit - len(suffix)].decode(errors="ignore") + suffix
+
+
+def name_max(directory: str) -> int:
+    """The longest file name, in bytes, that the file system of `directory` (or of its nearest
+    existing parent) takes: its PC_NAME_MAX, else 255 (Linux's and macOS's)."""
+    path = os.path.abspath(directory)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        limit = os.pathconf(path, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # no pathconf (Windows), or not asked
+        return 255
+    return limit if limit > 0 else 255
 
 
 def format_value(value) -> str:
@@ -142,7 +163,7 @@ def train_together(
     config_lib.check_is_config(base)
     workdir = workdir_lib.as_path(workdir)
     configs = [apply_overrides(base, o) for o in overrides]
-    names = [run_name(o) for o in overrides]
+    names = [run_name(o, name_max(workdir)) for o in overrides]
     if len(set(names)) != len(names):
         raise UserError("train_together: two overrides give the same run name; each must differ.")
     check_groupable(configs)  # Before reading data or compiling anything.
