@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ae_jax import sweeps as sweep
+from ae_jax.commands import sweep as sweep_command
 from ae_jax.configs.ablations import seed_study
 from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as overrides_lib
@@ -148,3 +149,44 @@ def test_a_sweep_of_long_names_trains_and_records_the_full_overrides(tmp_path):
         assert e["name"].startswith("optim.learning_rate=") and len(e["name"].encode()) <= 255
         config = json.load(open(tmp_path / "s" / e["workdir"] / "config.json"))
         assert config["optim"]["learning_rate"] == e["overrides"]["optim.learning_rate"]
+
+
+SEEDED_ONCE = "import random\nrandom.seed(0)\n"
+
+
+@pytest.mark.parametrize("head", ["import random\n", SEEDED_ONCE])
+def test_a_get_sweep_that_draws_other_runs_in_another_process_is_refused(tmp_path, head):
+    """Unseeded `random`: each shard trained another list of runs, and nothing said so. A
+    module seeded at import draws the same runs in every process: accepted."""
+    path = tmp_path / "s.py"
+    path.write_text(
+        f"{head}\n\ndef get_config():\n    return None\n\n\ndef get_sweep():\n"
+        "    return [{'optim.learning_rate': random.uniform(1e-4, 1e-2)} for _ in range(3)]\n"
+    )
+    if head == SEEDED_ONCE:
+        assert len(sweep_command.load_sweep(str(path))[0]) == 3
+        return
+    with pytest.raises(UserError) as e:
+        sweep_command.load_sweep(str(path))
+    assert str(e.value).startswith(
+        f"--config={path}: get_sweep() returned other runs when the file was loaded and called "
+        "again (entry 0 was {'optim.learning_rate': 0."
+    )
+    assert str(e.value).endswith(
+        "Seed whatever random draws it makes: sweep.random_search(n, seed, ...), "
+        "random.Random(0), np.random.default_rng(0)."
+    )
+
+
+def test_a_refusal_in_get_sweep_names_the_line_of_the_file(tmp_path):
+    path = tmp_path / "s.py"
+    path.write_text(
+        "from ae_jax import sweeps as sweep\n\n\ndef get_config():\n    return None\n\n\n"
+        "def get_sweep():\n    return sweep.product({'model.activation': 'relu'})\n"
+    )
+    with pytest.raises(UserError) as e:
+        sweep_command.load_sweep(str(path))
+    assert str(e.value).startswith(
+        f"--config={path}: get_sweep(), line 9 (return sweep.product({{'model.activation': "
+        "'relu'})): sweep axis 'model.activation': got the single str 'relu' where a list"
+    )

@@ -14,6 +14,7 @@ warning names those it does). Then: ae-jax report --workdir=DIR
 import importlib.util
 import os
 import sys
+import traceback
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -56,6 +57,31 @@ def load_sweep(path_and_arg: str) -> tuple[list[dict], list[str] | None]:
     """Calls get_sweep() (or get_sweep(arg) for FILE:arg) of the config file; returns its runs
     and the metrics it asks the report for (REPORT_METRICS, if it defines them)."""
     path, _, arg = path_and_arg.partition(":")
+    module = _module(path)
+    overrides = _entries(module, arg, path)
+    if not overrides:
+        raise UserError(f"--config={path}: get_sweep() returned no runs.")
+    # Every shard and rerun loads the file and calls get_sweep(): do two loads agree?
+    again = _entries(_module(path), arg, path)
+    if repr(again) != repr(overrides):
+        pairs = enumerate(zip(overrides, again, strict=False))
+        i = next((i for i, (a, b) in pairs if repr(a) != repr(b)), None)
+        differ = (
+            f"{len(overrides)} then {len(again)} runs"
+            if i is None
+            else f"entry {i} was {overrides[i]!r:.150} then {again[i]!r:.150}"
+        )
+        raise UserError(
+            f"--config={path}: get_sweep() returned other runs when the file was loaded and "
+            f"called again ({differ}); each shard and each rerun does that, so each would "
+            "train another list of runs. Seed whatever random draws it makes: "
+            "sweep.random_search(n, seed, ...), random.Random(0), np.random.default_rng(0)."
+        )
+    return overrides, getattr(module, "REPORT_METRICS", None)
+
+
+def _module(path: str):
+    """The config file, loaded afresh (as another process loads it), with its get_sweep()."""
     spec = importlib.util.spec_from_file_location("_sweep_config", path)
     if spec is None or spec.loader is None:
         raise UserError(
@@ -70,15 +96,26 @@ def load_sweep(path_and_arg: str) -> tuple[list[dict], list[str] | None]:
             "a list of override dicts (see ae_jax/sweeps/declare.py), or use "
             "`ae-jax train` for a single run."
         )
-    try:  # a generator's entries are made here
-        overrides = list(module.get_sweep(arg) if arg else module.get_sweep())
+    return module
+
+
+def _entries(module, arg: str, path: str) -> list:
+    """The entries of the config file's get_sweep() (a generator's are made here); its
+    errors as one paragraph, saying where in the file."""
+    try:
+        return list(module.get_sweep(arg) if arg else module.get_sweep())
+    except UserError as e:  # a helper's refusal (sweep.product ...): where the file called it
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if _same_file(f.filename, path)]
+        at = f", line {frames[-1].lineno} ({(frames[-1].line or '').strip()})" if frames else ""
+        raise UserError(f"--config={path}: get_sweep(){at}: {e}") from None
     except Exception as e:  # noqa: BLE001 - the user's file: say where it broke.
         raise UserError(
             f"--config={path}: get_sweep() raised {type(e).__name__}: {e}{cli.where(e)}"
         ) from None
-    if not overrides:
-        raise UserError(f"--config={path}: get_sweep() returned no runs.")
-    return list(overrides), getattr(module, "REPORT_METRICS", None)
+
+
+def _same_file(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def replaced_flags(cli_values: dict, overrides: list[dict]) -> str:
