@@ -10,7 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
+from sklearn.datasets import load_digits
 
+import ae_jax
 from ae_jax import config as config_lib
 from ae_jax import experiment, models
 from ae_jax.errors import UserError
@@ -229,3 +231,11 @@ def test_conv_vae_trains_on_digits(tmp_path):
     assert ev["likelihood"] == "bernoulli" and ev["is_log_likelihood"] is False
     assert "vae/elbo" not in ev and "vae/iwae" not in ev
     assert ev["vae/bce_iwae_bound"] > ev["vae/bce_bound"]
+    # No rows in, none out, of the shapes more rows give (a conv model's 0-row reshape divided
+    # by zero; an MLP's returned these).
+    m = ae_jax.load(str(tmp_path))
+    none = np.zeros((0, 64), np.float32)
+    some = m.encode(load_digits().data[:3])
+    assert some.shape == (3, 4) and m.encode(none).shape == (0, 4)
+    assert m.encode(none).dtype == some.dtype == np.float32
+    assert m.decode(np.zeros((0, 4))).shape == (0, 64) and m.reconstruct(none).shape == (0, 64)

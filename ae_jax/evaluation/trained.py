@@ -202,16 +202,23 @@ class TrainedModel:
         """Codes of features already encoded and scaled (`features(rows)`, or a Dataset's
         splits): (N, num_features) -> (N, latent_dim)."""
         x = _finite(x, self.num_features, "features", "Use encode() for raw rows.")
+        if not len(x):  # no rows, no codes (a conv model's reshape of 0 rows divided by 0)
+            return np.zeros((0, self.config.model.latent_dim), np.float32)
         return np.asarray(self._encode(self.params, jnp.asarray(x)))
 
     def decode(self, z) -> np.ndarray:
         """Codes (N, latent_dim) -> reconstructions in the scaled feature space."""
         z = _finite(z, self.config.model.latent_dim, "codes")
+        if not len(z):
+            return np.zeros((0, self.num_features), np.float32)
         return np.asarray(self._decode(self.params, jnp.asarray(z)))
 
     def reconstruct(self, rows) -> np.ndarray:
         """Raw rows -> reconstructions (scaled feature space; `inverse_scale` undoes it)."""
-        return np.asarray(self._decode(self.params, jnp.asarray(self.encode(rows))))
+        codes = self.encode(rows)
+        if not len(codes):
+            return np.zeros((0, self.num_features), np.float32)
+        return np.asarray(self._decode(self.params, jnp.asarray(codes)))
 
     def inverse_scale(self, x: np.ndarray) -> np.ndarray:
         """Scaled features or reconstructions (..., num_features) -> the encoded space (the
