@@ -138,6 +138,15 @@ def test_zero_free_bits_is_the_plain_loss_bitwise():
     # ... and a positive threshold does change it.
     clamped = _loss_and_grads(c, frozenset({"free_bits"}), {"free_bits": 2.0})
     assert float(clamped[0]) != float(plain[0])
+    # The loss is recon + beta * kl_free_bits, both logged (kl stays the unclamped KL: the
+    # logged loss had a term no logged number explained).
+    t = clamped[1]
+    beta = float(objective.hyper_from_config(c)["beta"])
+    assert float(clamped[0]) == pytest.approx(
+        float(t["recon"]) + beta * float(t["kl_free_bits"]), rel=1e-6
+    )
+    assert float(t["kl_free_bits"]) >= 2.0 * c.model.latent_dim > float(t["kl"])
+    assert float(with_term[1]["kl_free_bits"]) == pytest.approx(float(plain[1]["kl"]), rel=1e-6)
 
 
 # ---- IWAE training ----

@@ -163,9 +163,14 @@ def make_loss_fn(
             loss = losses.weighted(w, recon + hyper["l1_weight"] * l1 + beta * kl)
             if "free_bits" in terms:  # the KL term clamped per dimension; fb = 0: unchanged
                 fb = hyper["free_bits"]
-                clamped = losses.weighted(
-                    w, recon + hyper["l1_weight"] * l1
-                ) + beta * vae_terms.free_bits_kl(out["mean"], out["logvar"], w, fb)
+                # Logged: the loss's KL term under free bits (kl stays the unclamped KL).
+                out_terms["kl_free_bits"] = vae_terms.free_bits_kl(
+                    out["mean"], out["logvar"], w, fb
+                )
+                clamped = (
+                    losses.weighted(w, recon + hyper["l1_weight"] * l1)
+                    + beta * out_terms["kl_free_bits"]
+                )
                 loss = jnp.where(fb > 0, clamped, loss)
         out_terms["kl"] = losses.weighted(w, kl)
         if is_vae and "warmup" in terms:
