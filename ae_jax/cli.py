@@ -210,7 +210,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing, with every mistake about --config as one paragraph (exit 2).
 
     Checks before absl parses: the config exists and loads (`--config=NAME|FILE[:arg]`, a
-    shipped name resolved to its file; `--helpconfig` then prints its fields and exits), every
+    shipped name resolved to its file; `--helpconfig` prints its fields, with the
+    `--config.FIELD` flags applied, and exits), every
     `--config.FIELD=VALUE` names a field of it (else the nearest name is suggested); and
     `--config.FIELD=none` unsets an optional field (one whose default is None), which absl's
     parser cannot express, and is the text 'none' for a text field (train.parallel=none).
@@ -237,9 +238,6 @@ def parse_flags(argv: list[str]) -> list[str]:
             }
             rest += [a for a in unset if a[len("--config.") :].split("=", 1)[0] in text]
             unset = [a for a in unset if a not in rest]
-            if "--helpconfig" in argv:
-                print(config_doc.describe(config))
-                sys.exit(0)
             known = sorted(config_lib.flatten_config(config.to_dict()))
             for a in argv:
                 if a.startswith("--config.") and "=" in a:
@@ -250,6 +248,11 @@ def parse_flags(argv: list[str]) -> list[str]:
                             f"{_nearest(name, known)} (fields are SECTION.FIELD, "
                             "e.g. --config.loss.beta=2)."
                         )
+        helpconfig = config_value is not None and "--helpconfig" in rest
+        if helpconfig:  # printed once the --config.FIELD flags are applied: their values
+            rest = [a for a in rest if a != "--helpconfig"]
+            if "workdir" in flags.FLAGS and not any(a.startswith("--workdir") for a in rest):
+                rest.append("--workdir=unused")  # required, but no command runs
         try:
             args = flags.FLAGS(rest)
         except SystemExit as e:  # absl's help flags print, then exit with status 1
@@ -273,6 +276,9 @@ def parse_flags(argv: list[str]) -> list[str]:
             raise UserError(f"{first.rstrip('.')}. Pass --helpfull to list the flags.") from None
         for a in unset:
             _unset(flags.FLAGS.config, a[len("--config.") :].split("=", 1)[0])
+        if helpconfig:
+            print(config_doc.describe(flags.FLAGS.config))
+            sys.exit(0)
         return args
 
 

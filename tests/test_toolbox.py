@@ -179,6 +179,13 @@ def test_helpconfig_lists_fields_with_their_comments(installed):
     fields = [j for j, ln in enumerate(lines) if ln and not ln.startswith(" ")]
     bare = [lines[j] for j in fields if j + 1 == len(lines) or not lines[j + 1].startswith(" ")]
     assert not bare, bare
+    # The --config.FIELD flags on the same line are applied (they were ignored) and checked.
+    flags = ("--config.loss.free_bits=0.25", "--config.data.name=digits", "--helpconfig")
+    r = _ae_jax(installed, "train", "--config=ablations/beta_vae", *flags)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert {"loss.free_bits = 0.25", "data.name = 'digits'"} <= set(r.stdout.splitlines())
+    r = _ae_jax(installed, "train", "--config=seed_vae", "--config.loss.fre_bits=1", "--helpconfig")
+    assert r.returncode == 2 and "did you mean --config.loss.free_bits?" in r.stderr
 
 
 def test_exported_encoder_equals_the_loaded_model(tmp_path):
