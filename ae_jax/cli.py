@@ -248,6 +248,8 @@ def parse_flags(argv: list[str]) -> list[str]:
                             f"{_nearest(name, known)} (fields are SECTION.FIELD, "
                             "e.g. --config.loss.beta=2)."
                         )
+        if config_value is None and "--helpconfig" in rest:
+            raise UserError("--helpconfig lists a config's fields: name it, --config=NAME.")
         helpconfig = config_value is not None and "--helpconfig" in rest
         if helpconfig:  # printed once the --config.FIELD flags are applied: their values
             rest = [a for a in rest if a != "--helpconfig"]

@@ -186,6 +186,8 @@ def test_helpconfig_lists_fields_with_their_comments(installed):
     assert {"loss.free_bits = 0.25", "data.name = 'digits'"} <= set(r.stdout.splitlines())
     r = _ae_jax(installed, "train", "--config=seed_vae", "--config.loss.fre_bits=1", "--helpconfig")
     assert r.returncode == 2 and "did you mean --config.loss.free_bits?" in r.stderr
+    r = _ae_jax(installed, "train", "--helpconfig")  # was "no such flag; did you mean it?"
+    assert r.returncode == 2 and "error: --helpconfig lists a config's fields" in r.stderr
 
 
 def test_exported_encoder_equals_the_loaded_model(tmp_path):
