@@ -40,6 +40,17 @@ def cli_errors():
         sys.exit(128 + e.signum)
 
 
+def no_arguments(argv: list[str], command: str) -> None:
+    """Refuses words after a command's flags (absl printed 'unexpected arguments' without
+    `error: `, and exited 1), as one paragraph, exit 2."""
+    if len(argv) > 1:
+        with cli_errors():
+            raise UserError(
+                f"unexpected argument(s) {argv[1:]}: `ae-jax {command}` takes --flags only (a "
+                f"value with spaces needs quotes; `ae-jax {command} --help` lists the flags)."
+            )
+
+
 def end_process(code: object = 0) -> NoReturn:
     """Ends a launcher's process as `sys.exit(code)` would, minus the interpreter's teardown.
 

@@ -168,7 +168,7 @@ def test_mistakes_through_ae_jax_are_one_paragraph_with_exit_2(installed):
         assert "Traceback" not in r.stderr
 
 
-def test_helpconfig_lists_fields_with_their_comments(installed):
+def test_helpconfig_lists_fields_with_their_comments_and_stray_words_are_refused(installed):
     r = _ae_jax(installed, "train", "--config=ablations/beta_vae", "--helpconfig")
     assert r.returncode == 0
     lines = r.stdout.splitlines()
@@ -188,6 +188,11 @@ def test_helpconfig_lists_fields_with_their_comments(installed):
     assert r.returncode == 2 and "did you mean --config.loss.free_bits?" in r.stderr
     r = _ae_jax(installed, "train", "--helpconfig")  # was "no such flag; did you mean it?"
     assert r.returncode == 2 and "error: --helpconfig lists a config's fields" in r.stderr
+    # Words after the flags: one error paragraph, exit 2 (absl's usage text, exit 1, before).
+    for command in ("train --config=seed_sparse", "report"):
+        r = _ae_jax(installed, *command.split(), "--workdir=w", "extra")
+        said = f"error: unexpected argument(s) ['extra']: `ae-jax {command.split()[0]}` takes"
+        assert r.returncode == 2 and r.stderr.startswith(said), r.stderr[-2000:]
 
 
 def test_exported_encoder_equals_the_loaded_model(tmp_path):

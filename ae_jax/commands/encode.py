@@ -13,7 +13,7 @@ names the one to encode, e.g. `--npz_key=x_test`.
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 import ae_jax
 from ae_jax import cli
@@ -143,8 +143,7 @@ def define_flags() -> None:
 
 def main(argv):
     cli.setup()
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    cli.no_arguments(argv, "encode")
     with cli_errors():
         codes = encode_file(
             FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.which, FLAGS.npz_key, FLAGS.overwrite

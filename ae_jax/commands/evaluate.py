@@ -14,7 +14,7 @@ finished the checkpoint's epoch), so the evaluation a sweep report reads is neve
 
 import os
 
-from absl import app, flags
+from absl import flags
 
 from ae_jax import cli
 from ae_jax.cli import cli_errors
@@ -89,8 +89,7 @@ def define_flags() -> None:
 
 def main(argv):
     cli.setup()
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    cli.no_arguments(argv, "evaluate")
     with cli_errors():
         options = dict(iw_samples=FLAGS.iw_samples, seed=FLAGS.seed, npz_key=FLAGS.npz_key)
         metrics, out = evaluate.evaluate_run(FLAGS.workdir, FLAGS.data, FLAGS.which, **options)

@@ -6,7 +6,7 @@ writes OUTPUT/encode.jax_export and decode.jax_export (any batch size, float32, 
 preprocessed features), params.msgpack, preprocessor.json, config.json and README.md.
 """
 
-from absl import app, flags
+from absl import flags
 
 from ae_jax import cli
 from ae_jax.cli import cli_errors
@@ -27,8 +27,7 @@ def define_flags() -> None:
 
 def main(argv):
     cli.setup()
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    cli.no_arguments(argv, "export")
     with cli_errors():
         out = export.export_run(FLAGS.workdir, FLAGS.output, FLAGS.which)
     print(

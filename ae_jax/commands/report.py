@@ -9,8 +9,9 @@ DIR/figures/metrics_vs_<param>.png, and prints the table.
 
 import os
 
-from absl import app, flags
+from absl import flags
 
+from ae_jax import cli
 from ae_jax.cli import cli_errors
 from ae_jax.sweeps import report
 
@@ -30,8 +31,7 @@ def define_flags() -> None:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    cli.no_arguments(argv, "report")
     with cli_errors():
         report.write_report(FLAGS.workdir, FLAGS.metrics or None)
     with open(os.path.join(FLAGS.workdir, "report.md")) as f:

@@ -16,7 +16,7 @@ import os
 import sys
 import traceback
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 from ae_jax import cli
@@ -159,8 +159,7 @@ def _failed_line(status: dict, shard: tuple[int, int], workdir: str) -> str:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    cli.no_arguments(argv, "sweep")
     cli.setup()
     with cli_errors():
         overrides, metrics = load_sweep(config_flags.get_config_filename(FLAGS["config"]))

@@ -7,7 +7,7 @@ r"""Train one config (or K seeds of it together) into a workdir.
 and its comment (the --config.FIELD=VALUE flags), and exits.
 """
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from ae_jax import cli, experiment
@@ -33,9 +33,8 @@ def define_flags() -> None:
 
 
 def main(argv):
+    cli.no_arguments(argv, "train")
     cli.setup(bool(FLAGS.config.train.compilation_cache))
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     with cli_errors():
         distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
         experiment.train_and_evaluate(FLAGS.config, FLAGS.workdir)
