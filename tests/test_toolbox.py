@@ -485,3 +485,17 @@ def test_evaluation_figures_reach_tensorboard(tmp_path):
     acc = ea.EventAccumulator(str(tmp_path / "tb"), {ea.IMAGES: 0})
     acc.Reload()
     assert "evaluate/which=latest/recon_per_feature" in acc.Tags()[ea.IMAGES]
+
+
+def test_train_names_a_sweep_files_get_sweep(tmp_path):
+    """`ae-jax train --config=ablations/beta_vae` trained the base config alone without a
+    word of the sweep the file declares: the command now warns when the file defines one."""
+    from ae_jax.commands import train as train_command
+
+    configs = os.path.join(ROOT, "ae_jax", "configs")
+    assert train_command._defines_get_sweep(os.path.join(configs, "ablations", "beta_vae.py"))
+    assert not train_command._defines_get_sweep(os.path.join(configs, "seed_sparse.py"))
+    inner = tmp_path / "inner.py"
+    inner.write_text("def get_config():\n    def get_sweep():\n        return []\n")
+    assert not train_command._defines_get_sweep(str(inner))
+    assert not train_command._defines_get_sweep(str(tmp_path / "missing.py"))

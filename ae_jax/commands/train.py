@@ -7,7 +7,9 @@ r"""Train one config (or K seeds of it together) into a workdir.
 and its comment (the --config.FIELD=VALUE flags), and exits.
 """
 
-from absl import flags
+import ast
+
+from absl import flags, logging
 from ml_collections import config_flags
 
 from ae_jax import cli, experiment
@@ -35,6 +37,24 @@ def define_flags() -> None:
 def main(argv):
     cli.no_arguments(argv, "train")
     cli.setup(bool(FLAGS.config.train.compilation_cache))
+    path = config_flags.get_config_filename(FLAGS["config"]).partition(":")[0]
+    if _defines_get_sweep(path):  # a sweep's file: its base config is what trains here
+        logging.warning(
+            "%s defines get_sweep(): `ae-jax train` trains its base config (get_config()) "
+            "alone; `ae-jax sweep --config=%s --workdir=DIR` trains the sweep's runs",
+            path,
+            path,
+        )
     with cli_errors():
         distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
         experiment.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+
+
+def _defines_get_sweep(path: str) -> bool:
+    """Whether the config file defines get_sweep() (read, not run again)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return False
+    return any(isinstance(n, ast.FunctionDef) and n.name == "get_sweep" for n in tree.body)
