@@ -633,6 +633,14 @@ def test_transform_mismatches(shop, tmp_path, caplog):
     labelled = data.load_dataset(cfg(path=path, label_column="Revenue")).preprocessor
     with pytest.raises(UserError, match=r"has 18 besides the label 'Revenue': extra 'Id'"):
         labelled.transform(data.read_table(extra))
+    # 784 other names: each list cut short (it was every name, a 20,000-character error).
+    pixels = write_csv(tmp_path / "px.csv", [["0"] * 784] * 3, [f"pixel{i}" for i in range(784)])
+    with pytest.raises(UserError) as e:
+        p.transform(data.read_table(pixels))
+    said = str(e.value)
+    assert "missing 'Administrative', 'Administrative_Duration'" in said
+    assert "extra 'pixel0', 'pixel1'," in said and "'pixel29', ... (754 more)" in said
+    assert len(said) < 2000
     with pytest.raises(
         UserError,
         match=r"input array has shape \(60, 17\).*expected shape "

@@ -257,8 +257,9 @@ class Preprocessor:
             if (missing or extra) and not data.named:  # an array: its columns have no names
                 raise UserError(f"{trained}; {data.source} has {len(given)} columns, by position")
             if missing or extra:
-                parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
-                    [f"extra {', '.join(map(repr, extra))}"] if extra else []
+                # cut short: a 784-pixel table's names made a 20,000-character error
+                parts = ([f"missing {quote_names(missing)[1:-1]}"] if missing else []) + (
+                    [f"extra {quote_names(extra)[1:-1]}"] if extra else []
                 )
                 label = [c for c in data.columns if c in labels][:1]  # left out: no feature
                 besides = f" besides the label {label[0]!r}" if label else ""
