@@ -161,3 +161,21 @@ def test_none_on_the_command_line_is_a_text_fields_value_and_unsets_an_optional_
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["train"]["parallel"] == "none" and saved["data"]["scaling"] == "none"
     assert saved["model"]["decoder_widths"] is None
+
+
+def test_a_warm_up_only_warmup_cosine_reads_or_longer_than_the_run_is_refused():
+    """optim.warmup_epochs under another schedule was ignored, and one of the whole run or
+    longer was cut to it, both silently."""
+    c = seed_sparse.get_config()
+    c.optim.warmup_epochs = 2.0
+    with pytest.raises(
+        UserError,
+        match=r"optim.warmup_epochs: got 2.0; expected 0 unless .*"
+        r"\(optim.schedule='constant' does not warm up\)",
+    ):
+        config_lib.validate(c)
+    c.optim.schedule = "warmup_cosine"
+    config_lib.validate(c)  # 2 of 5 epochs
+    c.optim.warmup_epochs = float(c.train.epochs)
+    with pytest.raises(UserError, match=r"expected fewer than train.epochs=5 \(a longer"):
+        config_lib.validate(c)
