@@ -924,10 +924,7 @@ def test_report_figures_draw_every_metric_that_varies_and_name_the_rest(tmp_path
     ]
     saved = []
     monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
-    (tmp_path / "figures").mkdir()
-    (tmp_path / "figures" / "metrics_vs_loss_recon.png").write_bytes(b"")  # an earlier report's
     report_figures.plot(str(tmp_path), ["loss.beta"], table, [*metrics, "same"])
-    assert not (tmp_path / "figures" / "metrics_vs_loss_recon.png").exists()
     (fig,) = saved
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == metrics
     assert fig.get_suptitle().endswith("not drawn, the same for every setting: same")
@@ -937,10 +934,15 @@ def test_report_figures_draw_every_metric_that_varies_and_name_the_rest(tmp_path
         row.update({"eval/recon mean": row["m1 mean"], "eval/recon std": 0.1, "eval/recon n": 2})
     report_figures.plot(str(tmp_path), ["loss.beta"], table, ["eval/recon"], "squared error")
     assert saved[-1].axes[0].get_ylabel() == "squared error per example"
-    # A setting whose runs all diverged (NaN means) makes no constant metric look varying.
+    # A setting whose runs all diverged (NaN means) makes no constant metric look varying,
+    # and the title says which setting has no value (tests/test_report.py: more).
     table[1].update({f"{m} mean": float("nan") for m in [*metrics, "same"]})
     report_figures.plot(str(tmp_path), ["loss.beta"], table, [*metrics, "same"])
-    assert saved[-1].get_suptitle().endswith("not drawn, the same for every setting: same")
+    assert (
+        saved[-1]
+        .get_suptitle()
+        .endswith("not drawn, the same for every setting that has a value: same")
+    )
     # Seeds of one setting (nothing swept): no figure, and no empty figures/ folder.
     one = [dict(table[0], **{"train.seed": 0})]
     assert report_figures.plot(str(tmp_path / "seeds"), ["train.seed"], one, metrics) == []

@@ -17,6 +17,24 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.sweeps.report_figures import is_number
 
+# Fields that change neither what a run learns nor a number the report reads, so never one of a
+# report's parameters: those a rerun may change (`reruns.OPERATIONAL`), and those a rerun must
+# keep for its files' sake (reruns.py says why) that decide only where metrics go, which
+# figures are drawn, whether checkpoints are kept and whether the end's evaluation ran (runs
+# without it lack its numbers, which the report says).
+NOT_PARAMETERS = frozenset(reruns.OPERATIONAL) | {
+    "train.figures",
+    "train.loggers",
+    "train.tracker_project",
+    "train.mlflow_uri",
+    "train.checkpoints",
+    "eval.at_end",
+    "eval.color_by",
+}
+# eval.json's nulls that are no number on purpose, not a number that was not finite: the key,
+# and the key eval.json writes beside it saying why (PCA exact on the data: no ratio).
+EXPLAINED_NULLS = {"ae_over_pca": "pca/note"}
+
 
 def collect(workdir: str) -> tuple[list[dict], int, int]:
     """One dict per finished run (its name, overrides, status, numeric results and L1 weight),
@@ -57,7 +75,7 @@ def _split_by_unswept(rows: list[dict]) -> None:
     """Config fields the finished runs differ in that no entry sweeps (a sweep stopped while
     extending its runs to a larger train.epochs, a base config edited between launches) become
     overrides of every run, so the report never averages them as one setting's seeds."""
-    fields = sorted({k for r in rows for k in r["config"]} - set(reruns.OPERATIONAL))
+    fields = sorted({k for r in rows for k in r["config"]} - NOT_PARAMETERS)
     swept = {k for r in rows for k in r["overrides"]}
     hidden = [
         k
@@ -89,7 +107,7 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]
         if summary is None:
             failed += os.path.exists(os.path.join(run_dir, workdir_lib.FAILED))
             continue
-        values = {}
+        values, absent = {}, set()
         for name in (workdir_lib.SUMMARY, workdir_lib.EVAL):
             if os.path.exists(os.path.join(run_dir, name)):
                 loaded = workdir_lib.read_json(
@@ -100,13 +118,16 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]
                     else "delete it; the sweep command then finishes the run again",
                 )
                 if name == workdir_lib.EVAL:  # strict JSON: a number that was not finite is null
-                    loaded = {k: math.nan if v is None else v for k, v in loaded.items()}
                     # (a diverged run's eval.json evaluates the checkpoint after its last
                     # epoch; an older version's own evaluation could be of the best one)
                     end, latest = summary.get("epoch"), loaded.get("which", "latest") == "latest"
                     if summary["status"] == "done" and latest and loaded.get("epoch", end) != end:
                         stale.append(run_dir)
                         continue
+                    absent = {k for k, why in EXPLAINED_NULLS.items() if why in loaded}
+                    absent &= {k for k, v in loaded.items() if v is None}
+                    loaded = {k: math.nan if v is None else v for k, v in loaded.items()}
+                    loaded = {k: v for k, v in loaded.items() if k not in absent}
                 values.update({k: v for k, v in loaded.items() if is_number(v)})
         config = workdir_lib.saved_config(run_dir) or {}
         rows.append(
@@ -116,6 +137,7 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]
                 "overrides": e["overrides"],
                 "status": summary["status"],
                 "values": values,
+                "absent": absent,  # metrics without a value on purpose (EXPLAINED_NULLS)
                 "l1_weight": config.get("loss.l1_weight", 0.0),
                 "config": config,
             }
@@ -153,7 +175,7 @@ def subdir_runs(workdir: str) -> list[dict]:
     """The runs in DIR's subdirectories (those holding config.json) as sweep entries: the runs
     of one `ae-jax train` with train.num_models = K (DIR/seed=S/) or of `ae_jax.train_together`
     (DIR/NAME/). A run's overrides are the config fields whose values differ between the runs,
-    fields that change nothing a run learns (`reruns.OPERATIONAL`) excepted: {"train.seed": S}
+    fields that change nothing a run learns (`NOT_PARAMETERS`) excepted: {"train.seed": S}
     for K seeds, e.g. {"loss.l1_weight": w, "train.seed": s} for train_together."""
     if not os.path.isdir(workdir):
         what = "is a file" if os.path.exists(workdir) else "does not exist"
@@ -182,7 +204,7 @@ def subdir_runs(workdir: str) -> list[dict]:
         )
     configs = [workdir_lib.saved_config(os.path.join(workdir, d)) or {} for d in names]
     missing = object()  # a field one run's config lacks (an older version) differs too
-    fields = sorted({k for c in configs for k in c} - set(reruns.OPERATIONAL))
+    fields = sorted({k for c in configs for k in c} - NOT_PARAMETERS)
     varied = [
         k for k in fields if any(c.get(k, missing) != configs[0].get(k, missing) for c in configs)
     ]

@@ -9,8 +9,11 @@ and `ae_jax.train_together` write them, each setting of the fields they differ i
   number n; `seeds` counts the setting's finished runs and `diverged` those that diverged,
   whose numbers (of parameters from before their non-finite step) enter no mean;
 - DIR/report.md: the same as a markdown table, without columns that mean nothing here, each
-  cell saying its n when it differs from the row's and how many values were not finite;
-- DIR/figures/metrics_vs_<param>.png: each metric against each swept parameter.
+  cell saying its n when it differs from the row's, how many values were not finite and how
+  many had none on purpose (`finished.EXPLAINED_NULLS`);
+- DIR/figures/metrics_vs_<param>.png: each metric against each swept parameter;
+- DIR/report_files.json: the files above, the only ones it replaces or removes
+  (`report_files`: one of their names that it did not write is refused before any write).
 results.csv holds only numbers the config and seed determine, so a resumed sweep's equals an
 uninterrupted one's; wall-clock times (all of `TIMING`, whatever the metrics) go to
 DIR/timing.csv. The metrics are `--metrics`, else the ones the sweep's config file chose
@@ -31,8 +34,8 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation import figure_data
 from ae_jax.files import write_atomic
-from ae_jax.sweeps import finished
-from ae_jax.sweeps.report_figures import plot
+from ae_jax.sweeps import finished, report_files
+from ae_jax.sweeps.report_figures import figure_names, plot
 
 SEED_KEY = "train.seed"
 DEFAULT_METRICS = (
@@ -97,6 +100,7 @@ def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dic
             row[f"{m} std"] = sd if len(vals) > 1 else float("nan")
             row[f"{m} n"] = len(vals)
             row[f"{m} not finite"] = len(have) - len(vals)
+            row[f"{m} without value"] = sum(m in r["absent"] for r in kept)
             row[f"{m} min"] = min(vals) if vals else float("nan")  # for figures, not tables
         table.append(row)
     return params, table
@@ -122,7 +126,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
             f"{workdir!r}: no finished run yet (see sweep.json, or the runs' own directories); "
             "nothing to report."
         )
-    present = {k for r in rows for k in r["values"]}
+    present = {k for r in rows for k in [*r["values"], *r["absent"]]}  # absent: without a value
     if metrics:
         metrics = list(dict.fromkeys(metrics))  # a metric asked twice is one column
         _warn_absent(metrics, present)
@@ -150,8 +154,13 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     # Every wall time goes to timing.csv, whatever the metrics chosen.
     metrics += [m for m in TIMING if m in present and m not in metrics]
     workdir_lib.writable(workdir, "sweep directory (where the report goes)", create=False)
-    _write_runs(workdir, rows)
     params, table = aggregate(rows, metrics)
+    shown = _meaningful(metrics, table, rows, keep_zero=asked)
+    names = [*report_files.TABLES, *figure_names(params, table, shown)]
+    own = report_files.owned(workdir)
+    report_files.refuse_foreign(workdir, names, own)  # before anything is written
+    report_files.record(workdir, own | set(names))  # a report killed midway: still its own
+    _write_runs(workdir, rows)
     for name, keep in (
         ("results.csv", lambda m: m not in TIMING),
         ("timing.csv", lambda m: m in TIMING),
@@ -163,7 +172,6 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         w.writeheader()
         w.writerows(table)
         write_atomic(os.path.join(workdir, name), lambda f, t=text: f.write(t.getvalue()))
-    shown = _meaningful(metrics, table, rows, keep_zero=asked)
     diverged = any(row["diverged"] for row in table)
     head = [*params, "seeds", *(["diverged"] if diverged else []), *shown]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -191,13 +199,17 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
             if diverged
             else ""
         )
-        + ". A cell says its n when fewer seeds gave a finite value.",
+        + ". A cell says its n when fewer seeds gave a finite value, and why the others "
+        "gave none: not finite, or without a value (eval.json's null where the number does "
+        "not apply, as ae_over_pca when PCA is exact).",
         "",
         *lines,
         "",
         *[f"![{os.path.basename(p)}](figures/{os.path.basename(p)})" for p in figures],
     ]
     write_atomic(os.path.join(workdir, "report.md"), lambda f: f.write("\n".join(md) + "\n"))
+    report_files.remove_stale(workdir, own, names)  # an earlier report's figures no longer drawn
+    report_files.record(workdir, names)
     return {"params": params, "rows": table, "figures": figures, "metrics": shown}
 
 
@@ -223,8 +235,8 @@ def _warn_absent(asked: list[str], present: set[str]) -> None:
 
 def _cell(row: dict, m: str) -> str:
     """A metric's report.md cell: mean ± sd, the n behind it when fewer seeds than the row's
-    gave a finite value, and how many values were not finite."""
-    n, bad = row[f"{m} n"], row[f"{m} not finite"]
+    gave a finite value, how many values were not finite and how many had none on purpose."""
+    n, bad, absent = row[f"{m} n"], row[f"{m} not finite"], row[f"{m} without value"]
     text = "–"
     if n:  # a whole number (parameters) is shown whole, not rounded to 3.425e+04
         mean = row[f"{m} mean"]
@@ -232,6 +244,7 @@ def _cell(row: dict, m: str) -> str:
         text += f" ± {row[f'{m} std']:.2g}" if n > 1 else ""
     notes = [f"n = {n}"] if n and n < row["seeds"] else []
     notes += [f"{bad} not finite"] if bad else []
+    notes += [f"{absent} without a value"] if absent else []
     return text + (f" ({', '.join(notes)})" if notes else "")
 
 

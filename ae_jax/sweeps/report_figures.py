@@ -9,6 +9,7 @@ import textwrap
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from ae_jax.files import write_atomic
@@ -40,35 +41,62 @@ UNITS = {
 }
 DPI = 150
 FONT = 9  # points: the smallest text on a figure
+CHAR = 0.62  # a character's width, in FONTs, at most nearly (DejaVu Sans): a legend's width
+SHORT = 24  # characters of a categorical tick label: a longer value is cut in the middle
+
+
+def figure_names(params: list[str], table: list[dict], metrics: list[str]) -> list[str]:
+    """The figures `plot` draws, relative to the report's folder: one per parameter that takes
+    two or more values (seeds of one setting: none), none without metrics."""
+    return [
+        _name(p)
+        for p in (params if metrics else [])  # none: every one constant at 0 or absent
+        if len({json.dumps(row[p]) for row in table}) > 1
+    ]
+
+
+def _name(p: str) -> str:
+    return f"figures/metrics_vs_{p.replace('.', '_')}.png"
 
 
 def plot(
     workdir: str, params: list[str], table: list[dict], metrics: list[str], recon_unit: str = ""
 ) -> list[str]:
-    """One figure per swept parameter: a panel per metric (mean ± sample sd over seeds), a series
-    per setting of the other parameters; named variants as unjoined points on a categorical axis,
-    numbers joined by lines on a log axis when they span 10x or more."""
-    out_dir = os.path.join(workdir, "figures")
+    """One figure per swept parameter (`figure_names`): a panel per metric (mean ± sample sd
+    over seeds), a series per setting of the other parameters; named variants as unjoined
+    points on a categorical axis, numbers joined by lines on a log axis when they span 10x or
+    more. Returns the paths written."""
     written: list[str] = []
-    # A setting whose runs all diverged has a NaN mean: no value, not another value.
-    finite = lambda m: {round(v, 12) for row in table if math.isfinite(v := row[f"{m} mean"])}
-    varying = [m for m in metrics if len(finite(m)) > 1]
-    shown = varying or metrics[:1]
-    same = [m for m in metrics if m not in shown]  # named on the figure, not drawn
-    for p in params if metrics else []:  # none: every one constant at 0 or absent
-        xs = [row[p] for row in table]
-        if len({json.dumps(x) for x in xs}) < 2:
-            continue  # seeds of one setting: no figure (and no empty figures/ folder)
-        os.makedirs(out_dir, exist_ok=True)
-        path = os.path.join(out_dir, f"metrics_vs_{p.replace('.', '_')}.png")
-        units = {**UNITS, "eval/recon": f"{recon_unit} per example"} if recon_unit else UNITS
-        _figure(path, p, [q for q in params if q != p], table, shown, same, units)
+    drawn, same = _panels(metrics, table)
+    units = {**UNITS, "eval/recon": f"{recon_unit} per example"} if recon_unit else UNITS
+    names = figure_names(params, table, metrics)
+    for p in params:
+        if (name := _name(p)) not in names:
+            continue
+        os.makedirs(os.path.join(workdir, "figures"), exist_ok=True)
+        path = os.path.join(workdir, *name.split("/"))
+        _figure(path, p, [q for q in params if q != p], table, drawn, same, units)
         written.append(path)
-    for old in os.listdir(out_dir) if os.path.isdir(out_dir) else []:  # an earlier report's ...
-        path = os.path.join(out_dir, old)
-        if old.startswith("metrics_vs_") and old.endswith(".png") and path not in written:
-            os.remove(path)
     return written
+
+
+def _panels(metrics: list[str], table: list[dict]) -> tuple[list[str], dict[str, list[str]]]:
+    """The metrics drawn (their settings' means differ, or only one setting has one) and those
+    named instead: the same in every setting ("all"), the same in every setting that has a
+    value, at least two ("valued"), or without a value in any setting ("none"). A setting
+    whose runs all diverged has a NaN mean: no value, not another value."""
+    same: dict[str, list[str]] = {"all": [], "valued": [], "none": []}
+    drawn = []
+    for m in metrics:
+        values = [v for row in table if math.isfinite(v := row[f"{m} mean"])]
+        if len({round(v, 12) for v in values}) > 1 or len(values) == 1:
+            drawn.append(m)
+        else:
+            same["none" if not values else "all" if len(values) == len(table) else "valued"] += [m]
+    if not drawn and metrics:  # a figure has one panel at least
+        drawn = metrics[:1]
+        same = {k: [m for m in ms if m != drawn[0]] for k, ms in same.items()}
+    return drawn, same
 
 
 def _figure(
@@ -77,19 +105,34 @@ def _figure(
     others: list[str],
     table: list[dict],
     metrics: list[str],
-    same: list[str],
+    same: dict[str, list[str]],
     units: dict[str, str],
 ):
-    xs = [row[p] for row in table]
-    numeric = all(is_number(x) for x in xs)
-    categories = list(dict.fromkeys(json.dumps(x) for x in xs))  # named variants, sweep order
+    named = [m for ms in same.values() for m in ms]
+    # A setting without any value (its runs all diverged) is no point: the axis spans the rest.
+    empty = [r for r in table if not any(math.isfinite(r[f"{m} mean"]) for m in [*metrics, *named])]
+    xs = [row[p] for row in table if row not in empty] or [row[p] for row in table]
+    numeric = all(is_number(row[p]) for row in table)
+    categories = list(dict.fromkeys(json.dumps(row[p]) for row in table))  # sweep order
     series: dict[tuple, list] = {}
     for row in table:
         series.setdefault(tuple(row[q] for q in others), []).append(row)
+    labels = [
+        textwrap.fill(
+            ", ".join(f"{q.split('.')[-1]}={v}" for q, v in zip(others, k, strict=True)), 40
+        )
+        for k in series
+    ]
     ncols = min(3, len(metrics))
     nrows = -(-len(metrics) // ncols)
-    fig = Figure(figsize=(3.6 * ncols, 2.9 * nrows + 0.5), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    # The legend beside the panels (inside one it hid error bars), the figure widened to hold
+    # it and heightened to its length: a long one squeezed the panels to nothing.
+    legend = len(series) > 1
+    lines = [line for label in labels for line in label.split("\n")] if legend else []
+    wide = (max(map(len, lines), default=0) * FONT * CHAR + 40) / 72 if legend else 0.0
+    tall = (len(lines) * FONT * 1.3 + len(labels) * FONT * 0.5 + 20) / 72
+    fig = Figure(figsize=(3.6 * ncols + wide, 2.9 * nrows), dpi=DPI, layout="constrained")
+    canvas = FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axes[len(metrics) :]:
         ax.set_visible(False)
@@ -98,10 +141,9 @@ def _figure(
     for ax, m in zip(axes, metrics, strict=False):
         # A metric no run took below 0 (an MSE, a count of units): its bars stop at 0.
         floor = all(not r[f"{m} n"] or r.get(f"{m} min", math.nan) >= 0 for r in table)
-        for s, (key, rs) in enumerate(series.items()):
+        for s, (label, rs) in enumerate(zip(labels, series.values(), strict=True)):
             # A marker and size of its own: a series equal to another stays visible over it.
             marker, size = "osD^v<>p"[s % 8], max(2.5, 6.0 - 1.2 * s)
-            label = ", ".join(f"{q.split('.')[-1]}={v}" for q, v in zip(others, key, strict=True))
             if numeric:
                 rs = sorted(rs, key=lambda r: r[p])
                 x = [r[p] for r in rs]
@@ -119,7 +161,9 @@ def _figure(
             ax.errorbar(x, mean, yerr=[below, sd], ms=size, capsize=3, label=label or None, **style)
         if not numeric:
             ax.set_xticks(range(len(categories)))
-            ax.set_xticklabels([json.loads(c) for c in categories], rotation=25, ha="right")
+            # a long value (a file's path) squeezed the panel to nothing: cut, its end kept
+            names = [_short(str(json.loads(c))) for c in categories]
+            ax.set_xticklabels(names, rotation=25, ha="right")
             ax.set_xlim(-0.6, len(categories) - 0.4)
         elif all(x > 0 for x in xs) and max(xs) / min(xs) >= 10:
             ax.set_xscale("log")
@@ -138,16 +182,60 @@ def _figure(
         ax.set_xlabel(p + scale.get(ax.get_xscale(), ""), fontsize=FONT)
         ax.tick_params(labelsize=FONT)
         ax.grid(alpha=0.3)
-    if len(series) > 1:  # beside the panels: inside one it hid error bars
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside right upper", fontsize=FONT)
-    n = sorted({row[f"{m} n"] for row in table for m in metrics} - {0})
-    title = f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds"
-    title += " (cut at 0 for a metric no run took below it)" if cut else ""
-    if same:
-        title += f"\nnot drawn, the same for every setting: {', '.join(same)}"
-    fig.suptitle(title, fontsize=FONT)
+    if legend:
+        handles, shown = axes[0].get_legend_handles_labels()
+        fig.legend(handles, shown, loc="outside right upper", fontsize=FONT)
+    # Over the panels, wrapped to their width: the legend beside them reaches the top.
+    title = _title(p, others, table, metrics, same, empty, cut)
+    title = _fit(title, 3.6 * ncols * DPI - 10, canvas.get_renderer())
+    lines_in = (title.count("\n") + 1) * FONT * 1.3 / 72  # the title's height, in inches
+    fig.set_size_inches(3.6 * ncols + wide, max(2.9 * nrows + 0.2 + lines_in, tall))
+    fig.suptitle(title, fontsize=FONT, x=1.8 * ncols / (3.6 * ncols + wide))
     write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=DPI), binary=True)
+
+
+def _title(p, others, table, metrics, same, empty, cut: bool) -> str:
+    """What the figure says above its panels, a line per statement: the seeds behind each
+    point, the settings without any value, and the metrics named instead of drawn, each for
+    what it is true of."""
+    n = sorted({row[f"{m} n"] for row in table for m in metrics} - {0})
+    says = [f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds"]
+    says[0] += " (cut at 0 for a metric no run took below it)" if cut else ""
+    if empty:
+        at = [", ".join(f"{q}={row[q]}" for q in [p, *others]) for row in empty]
+        says.append(
+            f"no finite value at {'; '.join(at[:3])}{'; ...' if len(at) > 3 else ''} "
+            "(every run diverged, or none has these metrics)"
+        )
+    for key, what in (
+        ("all", "not drawn, the same for every setting"),
+        ("valued", "not drawn, the same for every setting that has a value"),
+        ("none", "not drawn, no finite value in any setting"),
+    ):
+        if same[key]:
+            says.append(f"{what}: {', '.join(same[key])}")
+    return "\n".join(says)
+
+
+def _fit(text: str, width_px: float, renderer) -> str:
+    """Each line of `text` wrapped (at spaces) so that none is wider than width_px as drawn at
+    FONT points: a long title was cut off at both edges of its figure."""
+    font = FontProperties(size=FONT)
+    fits = lambda t: renderer.get_text_width_height_descent(t, font, ismath=False)[0] <= width_px
+    out = []
+    for line in text.split("\n"):
+        chars = len(line)
+        while chars > 10 and not all(map(fits, textwrap.wrap(line, chars))):
+            chars -= 2
+        out += textwrap.wrap(line, chars)
+    return "\n".join(out)
+
+
+def _short(value: str) -> str:
+    """A value in at most SHORT characters, its middle cut (a path keeps its file's name)."""
+    return (
+        value if len(value) <= SHORT else f"{value[: SHORT // 3]}…{value[SHORT // 3 + 1 - SHORT :]}"
+    )
 
 
 def _value_ticks(ax, xs: list) -> None:

@@ -1,0 +1,325 @@
+"""`ae-jax report` in folders it shares with the user's files, and what its tables and figures
+say about settings without values (the report's probe campaign). Runs are faked: a config.json
+and a summary.json (and eval.json) per run, no training."""
+
+import csv
+import json
+import os
+import warnings
+
+import pytest
+
+from ae_jax import files as files_lib
+from ae_jax.errors import UserError
+from ae_jax.sweeps import finished, report, report_figures, report_files
+
+
+def _pile(root, runs: list[tuple[dict, str, dict]], evals: list[dict] | None = None) -> None:
+    """A plain folder of runs (no sweep.json): (config fields, status, numbers) per run, each
+    in root/r<i>/ as `ae-jax train` writes it."""
+    for i, (fields, status, values) in enumerate(runs):
+        run = root / f"r{i}"
+        run.mkdir(parents=True)
+        config: dict = {}
+        for key, v in fields.items():
+            section, field = key.split(".")
+            config.setdefault(section, {})[field] = v
+        (run / "config.json").write_text(json.dumps(config))
+        (run / "summary.json").write_text(json.dumps({"status": status, **values}))
+        if evals is not None:
+            (run / "eval.json").write_text(json.dumps(evals[i]))
+
+
+def _lr_pile(root, rates=(0.1, 1.0), **fields) -> None:
+    _pile(
+        root,
+        [
+            ({"optim.learning_rate": lr, "train.seed": s, **fields}, "done", {"eval/mse": lr + s})
+            for lr in rates
+            for s in (0, 1)
+        ],
+    )
+
+
+def _files(root) -> dict:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.endswith(".json")
+    }
+
+
+def test_a_folder_holding_the_users_own_files_is_refused_before_anything_is_written(tmp_path):
+    """The probe: a plain folder of run copies beside the user's results.csv, report.md and
+    figures/metrics_vs_foo.png. The report replaced the first two and deleted the figure (as
+    an earlier report's of a parameter no longer swept). Now: refused, naming the files,
+    nothing written; once they are moved, the report writes its files beside the user's
+    figure, keeps it, and a rerun replaces its own files."""
+    _lr_pile(tmp_path)
+    (tmp_path / "results.csv").write_text("my,own\n1,2\n")
+    (tmp_path / "report.md").write_text("# My notes\n")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "metrics_vs_foo.png").write_bytes(b"my figure")
+    before = _files(tmp_path)
+    with pytest.raises(UserError) as e:
+        report.write_report(str(tmp_path), ["eval/mse"])
+    assert "already holds results.csv, report.md, which `ae-jax report` did not write" in str(
+        e.value
+    )
+    assert "Move or rename them and run the report again" in str(e.value)
+    assert _files(tmp_path) == before
+    assert not (tmp_path / report_files.MANIFEST).exists()
+    (tmp_path / "results.csv").rename(tmp_path / "mine.csv")
+    (tmp_path / "report.md").rename(tmp_path / "mine.md")
+    out = report.write_report(str(tmp_path), ["eval/mse"])
+    assert [os.path.basename(f) for f in out["figures"]] == ["metrics_vs_optim_learning_rate.png"]
+    assert (tmp_path / "figures" / "metrics_vs_foo.png").read_bytes() == b"my figure"
+    assert (tmp_path / "mine.md").read_text() == "# My notes\n"
+    listed = json.loads((tmp_path / report_files.MANIFEST).read_text())["files"]
+    assert listed == [
+        "figures/metrics_vs_optim_learning_rate.png",
+        "report.md",
+        "results.csv",
+        "runs.csv",
+        "timing.csv",
+    ]
+    report.write_report(str(tmp_path), ["eval/mse"])  # its own files: replaced, no refusal
+    assert (tmp_path / "figures" / "metrics_vs_foo.png").read_bytes() == b"my figure"
+
+
+def test_only_the_reports_own_figures_of_a_parameter_no_longer_swept_are_removed(tmp_path):
+    """A figure of a parameter the runs no longer differ in is removed when the report drew
+    it; the user's figure under a report's name, which it would not replace, stays."""
+    _pile(
+        tmp_path,
+        [
+            (
+                {"optim.learning_rate": lr, "loss.beta": b, "train.seed": 0},
+                "done",
+                {"eval/mse": lr * b},
+            )
+            for lr in (0.1, 1.0)
+            for b in (1.0, 2.0)
+        ],
+    )
+    report.write_report(str(tmp_path), ["eval/mse"])
+    figures = tmp_path / "figures"
+    assert sorted(os.listdir(figures)) == [
+        "metrics_vs_loss_beta.png",
+        "metrics_vs_optim_learning_rate.png",
+    ]
+    (figures / "metrics_vs_foo.png").write_bytes(b"mine")
+    for run in ("r1", "r3"):  # beta 2.0 gone: the runs differ in the learning rate only
+        config = json.loads((tmp_path / run / "config.json").read_text())
+        config["loss"]["beta"] = 1.0
+        config["train"]["seed"] = 1
+        (tmp_path / run / "config.json").write_text(json.dumps(config))
+    out = report.write_report(str(tmp_path), ["eval/mse"])
+    assert out["params"] == ["optim.learning_rate"]
+    assert sorted(os.listdir(figures)) == [
+        "metrics_vs_foo.png",
+        "metrics_vs_optim_learning_rate.png",
+    ]
+
+
+@pytest.mark.parametrize("sweep_dir", [True, False])
+def test_an_earlier_versions_report_files_are_its_own(tmp_path, sweep_dir):
+    """Folders reported on before report_files.json: in a sweep's directory every report name
+    is the report's; elsewhere its report.md is known by its title (and the figures it shows)
+    and its tables by their columns. They are replaced, and its stale figure removed; a figure
+    the old report.md does not show is not the report's and stays."""
+    _lr_pile(tmp_path)
+    if sweep_dir:  # sweep.json listing the same runs
+        entries = finished.subdir_runs(str(tmp_path))
+        (tmp_path / "sweep.json").write_text(json.dumps({"runs": entries}))
+    (tmp_path / "figures").mkdir()
+    for name in ("metrics_vs_model.png", "metrics_vs_other.png"):
+        (tmp_path / "figures" / name).write_bytes(b"old")
+    (tmp_path / "report.md").write_text(
+        "# Sweep report: /elsewhere\n\n| x |\n\n![m](figures/metrics_vs_model.png)\n"
+    )
+    (tmp_path / "results.csv").write_text("lr,seeds,eval/mse mean,eval/mse std,eval/mse n\n")
+    (tmp_path / "timing.csv").write_text("lr,seeds,diverged,wall_s mean,wall_s std,wall_s n\n")
+    (tmp_path / "runs.csv").write_text("index,name,status,lr\n")
+    report.write_report(str(tmp_path), ["eval/mse"])
+    assert (tmp_path / "report.md").read_text().startswith(report_files.TITLE + str(tmp_path))
+    assert not (tmp_path / "figures" / "metrics_vs_model.png").exists()
+    assert (tmp_path / "figures" / "metrics_vs_other.png").exists() is not sweep_dir
+
+
+def test_a_results_csv_with_a_seeds_column_of_the_users_is_not_taken_for_the_reports(tmp_path):
+    """Recognising an earlier report's table by its columns: a seeds column alone is not one."""
+    _lr_pile(tmp_path)
+    (tmp_path / "results.csv").write_text("model,seeds,accuracy\nA,3,0.9\n")
+    with pytest.raises(UserError, match=r"already holds results.csv, which `ae-jax report`"):
+        report.write_report(str(tmp_path), ["eval/mse"])
+
+
+def test_a_report_killed_midway_is_rerun_over_its_own_files(tmp_path, monkeypatch):
+    """report_files.json lists the files before they are written: a report stopped after its
+    figure, before its report.md (a plain folder: nothing else says the figure is its own), is
+    rerun, not refused."""
+    _lr_pile(tmp_path)
+    replace = files_lib.write_atomic
+
+    def stopped(path, write, binary=False):
+        if path.endswith("report.md"):
+            raise KeyboardInterrupt
+        replace(path, write, binary)
+
+    monkeypatch.setattr(report, "write_atomic", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        report.write_report(str(tmp_path), ["eval/mse"])
+    assert (tmp_path / "figures" / "metrics_vs_optim_learning_rate.png").exists()
+    assert not (tmp_path / "report.md").exists()
+    monkeypatch.undo()
+    report.write_report(str(tmp_path), ["eval/mse"])
+    assert (tmp_path / "report.md").exists()
+
+
+def test_a_deliberate_null_of_eval_json_is_without_a_value_not_not_finite(tmp_path):
+    """eval.json writes ae_over_pca null, with pca/note saying why, when PCA is exact: no
+    ratio on purpose. report.md said "(2 not finite)"; a null without a note (a NaN bound)
+    is still not finite."""
+    note = "PCA with 8 components for 4 features is exact: no ratio"
+    evals = [{"ae_over_pca": 1.5, "vae/iwae": -9.0}] * 2
+    evals += [{"ae_over_pca": None, "pca/note": note, "vae/iwae": None}] * 2
+    runs = [
+        ({"model.latent_dim": d, "train.seed": s}, "done", {"eval/mse": 0.1 * (s + 1)})
+        for d in (2, 8)
+        for s in range(2)
+    ]
+    _pile(tmp_path, runs, evals)
+    out = report.write_report(str(tmp_path), ["eval/mse", "ae_over_pca", "vae/iwae"])
+    row = out["rows"][1]
+    assert row["model.latent_dim"] == 8
+    assert (row["ae_over_pca n"], row["ae_over_pca not finite"]) == (0, 0)
+    assert row["ae_over_pca without value"] == 2
+    assert row["vae/iwae not finite"] == 2 and row["vae/iwae without value"] == 0
+    table = (tmp_path / "report.md").read_text()
+    assert "| – (2 without a value) | – (2 not finite) |" in table
+    with open(tmp_path / "runs.csv") as f:
+        assert [r["ae_over_pca"] for r in csv.DictReader(f)] == ["1.5", "1.5", "", ""]
+
+
+def test_fields_that_change_nothing_learned_are_no_parameters_of_a_pile_of_runs(tmp_path):
+    """The probe's mixed pile: runs differing in where their metrics went, whether figures
+    and checkpoints were written, showed those as swept parameters (a figure each, series
+    labelled by them). They are not; the learning rate is."""
+    runs = []
+    for i, (lr, s) in enumerate([(0.1, 0), (0.1, 1), (1.0, 0), (1.0, 1)]):
+        fields = {
+            "optim.learning_rate": lr,
+            "train.seed": s,
+            "train.figures": bool(i % 2),
+            "train.loggers": ["tensorboard", "", "tensorboard,mlflow", ""][i],
+            "train.mlflow_uri": f"file:///mlruns/{i}",
+            "train.checkpoints": i < 2,
+            "train.tracker_project": f"p{i}",
+            "eval.at_end": True,
+        }
+        runs.append((fields, "done", {"eval/mse": lr + s}))
+    _pile(tmp_path, runs)
+    out = report.write_report(str(tmp_path), ["eval/mse"])
+    assert out["params"] == ["optim.learning_rate"]
+    assert [row["seeds"] for row in out["rows"]] == [2, 2]
+    with open(tmp_path / "runs.csv") as f:
+        assert next(csv.reader(f))[:5] == [
+            "index",
+            "name",
+            "status",
+            "optim.learning_rate",
+            "train.seed",
+        ]
+    assert os.listdir(tmp_path / "figures") == ["metrics_vs_optim_learning_rate.png"]
+
+
+def _table(settings: list[dict], metrics: dict[str, list[float]]) -> list[dict]:
+    """A report's table: each setting's mean of each metric (NaN: no finite value), sd 0.1."""
+    nan = float("nan")
+    return [
+        {
+            **setting,
+            **{
+                f"{m} {k}": v
+                for m, means in metrics.items()
+                for k, v in (
+                    ("mean", means[i]),
+                    ("std", 0.1),
+                    ("n", 0 if means[i] != means[i] else 2),
+                    ("min", means[i] if means[i] == means[i] else nan),
+                )
+            },
+        }
+        for i, setting in enumerate(settings)
+    ]
+
+
+def _drawn(monkeypatch, workdir, params, table, metrics):
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report_figures.plot(str(workdir), params, table, metrics)
+        for fig in saved:
+            fig.canvas.draw()  # the layout, as savefig makes it
+    assert [str(w.message) for w in caught] == []
+    return saved
+
+
+def test_a_figure_says_the_same_for_every_setting_only_where_it_is_so(tmp_path, monkeypatch):
+    """The probe: learning rates 0.1 and 1e30, every run of the second diverged (NaN means).
+    The title said "the same for every setting: eval/mse, ..." of metrics that had one value
+    in one setting; now each is drawn (one point), and the title names the setting without a
+    value. With a second setting with values, a metric equal in both is "the same for every
+    setting that has a value"."""
+    nan = float("nan")
+    settings = [{"optim.learning_rate": lr} for lr in (0.1, 1e30)]
+    metrics = {"eval/mse": [0.09, nan], "pca/mse": [0.001, nan], "n_params": [579, nan]}
+    (fig,) = _drawn(
+        monkeypatch, tmp_path, ["optim.learning_rate"], _table(settings, metrics), [*metrics]
+    )
+    title = fig.get_suptitle().replace("\n", " ")
+    assert "same for every setting" not in title
+    assert "no finite value at optim.learning_rate=1e+30" in title
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == list(metrics)
+    settings.insert(1, {"optim.learning_rate": 1.0})
+    metrics = {"eval/mse": [0.09, 0.03, nan], "pca/mse": [0.001, 0.001, nan]}
+    (fig,) = _drawn(
+        monkeypatch, tmp_path, ["optim.learning_rate"], _table(settings, metrics), [*metrics]
+    )
+    title = fig.get_suptitle().replace("\n", " ")
+    assert title.endswith("not drawn, the same for every setting that has a value: pca/mse")
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["eval/mse"]
+    # the axis spans the settings with values: 0.1 and 1, both labelled (1e30 hid the 1)
+    assert fig.axes[0].xaxis.get_major_formatter().seq == ["0.1", "1"]
+
+
+def test_a_long_title_and_legend_fit_the_figure(tmp_path, monkeypatch):
+    """The title naming many constant metrics was cut off at both edges, and a legend of long
+    labels squeezed the panels to nothing (matplotlib's "constrained_layout not applied"
+    warnings, 23 on the probe's pile) and ran off the figure. Both now fit: wrapped, and the
+    figure sized to hold the legend beside the panels."""
+    constant = {f"metric/number_{i}_with_a_long_name": [1.0] * 6 for i in range(12)}
+    metrics = {"eval/mse": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], **constant}
+    settings = [
+        {"optim.learning_rate": lr, "data.path": f"/home/someone/projects/autoencoders/{k}.csv"}
+        for lr in (0.01, 0.1)
+        for k in ("first_table", "second_table_with_a_longer_name", "x")
+    ]
+    params = ["data.path", "optim.learning_rate"]
+    (_, fig) = _drawn(monkeypatch, tmp_path, params, _table(settings, metrics), [*metrics])
+    width, height = fig.bbox.width, fig.bbox.height
+    renderer = fig.canvas.get_renderer()
+    title = fig._suptitle.get_window_extent(renderer)
+    legend = fig.legends[0].get_window_extent(renderer)
+    panel = fig.axes[0].get_window_extent(renderer)
+    for box in (title, legend, panel):
+        assert box.x0 >= 0 and box.x1 <= width and box.y0 >= 0 and box.y1 <= height
+    assert title.x1 <= legend.x0 and panel.x1 <= legend.x0  # beside, not over each other
+    assert panel.width > 200  # pixels at 150 dpi: a panel, not a sliver
+    assert "metric/number_11_with_a_long_name" in fig.get_suptitle()
+    (categorical, _) = _drawn(monkeypatch, tmp_path, params, _table(settings, metrics), [*metrics])
+    ticks = [t.get_text() for t in categorical.axes[0].get_xticklabels()]
+    assert ticks[0] == "/home/so…first_table.csv" and ticks[2] == "/home/so…oencoders/x.csv"
+    assert all(len(t) == report_figures.SHORT for t in ticks)
