@@ -48,6 +48,7 @@ EVALUATIONS = "evaluations"  # DIR/evaluations/NAME/: never the run's own eval.j
 REPORT_METRICS = "report_metrics.json"  # a sweep directory's: the metrics its config chose
 SWEEP = "sweep.json"  # a sweep directory's: every run and its status
 SWEEP_CONFIG = "sweep_config.json"  # ... and its base config, as launched (checked by shards)
+REPORT_FILES = "report_files.json"  # a reported folder's: the files `ae-jax report` wrote there
 EXPORTED = "encode.jax_export"  # an `ae-jax export` folder's (beside a run's config.json)
 FINISHED = ("done", "diverged")
 SECTIONS = ("data", "model", "loss", "optim", "train", "eval")  # config.json's config part

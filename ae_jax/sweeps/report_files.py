@@ -17,7 +17,7 @@ import re
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 
-MANIFEST = "report_files.json"
+MANIFEST = workdir_lib.REPORT_FILES
 TABLES = ("runs.csv", "results.csv", "timing.csv", "report.md")
 FIGURES = "figures/metrics_vs_"  # + <param>.png, relative to the report's folder
 TITLE = "# Sweep report: "  # report.md's first line
