@@ -293,12 +293,20 @@ def saved_config(workdir: str, name: str = CONFIG) -> dict | None:
     path = os.path.join(workdir, name)
     if not os.path.exists(path):
         return None
-    saved = read_json(
-        path,
-        "the run's config",
-        "restore it from a copy, or train into a new "
-        "workdir (the checkpoints cannot be interpreted without it)",
+    what, fix = (
+        (
+            "the run's config",
+            "restore it from a copy, or train into a new workdir (the checkpoints cannot be "
+            "interpreted without it)",
+        )
+        if name == CONFIG
+        else (
+            "the sweep's base config, as first launched",
+            "delete it: the next launch records its own (each run's config.json is still "
+            "compared with the launch's)",
+        )
     )
+    saved = read_json(path, what, fix)
     return config_lib.flatten_config({k: v for k, v in saved.items() if k in SECTIONS})
 
 

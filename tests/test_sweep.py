@@ -1046,6 +1046,9 @@ def test_a_launch_with_another_base_is_refused_before_its_data_is_read(tmp_path)
     with pytest.raises(UserError, match=r"gone.csv"):  # the same base reads the data, refused
         sweep.run_sweep(base, overrides, w, shard=(1, 2))
     assert sorted(os.listdir(w)) == [".sweep_config.lock", "sweep_config.json"]
+    (tmp_path / "s" / "sweep_config.json").write_text("{not json")  # said to be what it is
+    with pytest.raises(UserError, match=r"damaged \(the sweep's base config, as first launched"):
+        sweep.run_sweep(base, overrides, w, shard=(1, 2))
 
 
 def test_parameter_counts_are_drawn_and_printed_whole(tmp_path, monkeypatch):
