@@ -841,6 +841,11 @@ def test_report_of_k_seeds_trained_together_and_of_no_sweep(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match=r"has no sweep.json .*; run ae-jax sweep --config=FILE"):
         report.write_report(str(tmp_path / "empty"))
+    # A sweep's directory whose sweep.json is gone: said so, not "run ae-jax sweep first".
+    os.rename(tmp_path / "k", tmp_path / "empty" / "runs")
+    with pytest.raises(UserError, match=r"no sweep.json, but its runs/ holds a sweep's runs"):
+        report.write_report(str(tmp_path / "empty"))
+    assert report.write_report(str(tmp_path / "empty" / "runs"), ["eval/mse"])["rows"] == [row]
 
 
 def test_report_of_runs_trained_together(tmp_path, caplog):

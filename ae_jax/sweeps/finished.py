@@ -196,6 +196,18 @@ def subdir_runs(workdir: str) -> list[dict]:
             "runs; one run's numbers are its summary.json and eval.json (`ae-jax evaluate "
             "--workdir=RUN` prints them)."
         )
+    inner = os.path.join(workdir, "runs")
+    if (
+        not names
+        and os.path.isdir(inner)
+        and any(workdir_lib.kind_of(os.path.join(inner, d)) == "run" for d in os.listdir(inner))
+    ):  # a sweep's directory whose sweep.json is gone
+        raise UserError(
+            f"{workdir!r} has no sweep.json, but its runs/ holds a sweep's runs: rerun the "
+            "sweep's command (ae-jax sweep --config=FILE --workdir=DIR), which writes "
+            f"sweep.json anew and keeps the finished runs, or report on {inner!r} as a "
+            "folder of runs."
+        )
     if not names:
         raise UserError(
             f"{workdir!r} has no sweep.json (nor subdirectories holding runs, as train.num_models "
