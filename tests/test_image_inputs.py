@@ -11,6 +11,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 import ae_jax
+from ae_jax import data as data_lib
 from ae_jax.configs import seed_simple
 from ae_jax.data import images as images_lib
 from ae_jax.evaluation import eval_data, figure_data
@@ -123,3 +124,22 @@ def test_a_declared_image_shape_must_be_the_arrays_own():
         images_lib.declared_shape((14, 56), (28, 28), "f")
     with pytest.raises(ae_jax.UserError, match="differs"):
         images_lib.declared_shape((28, 28, 3), (28, 28, 1), "f")
+
+
+def test_a_uint8_array_of_small_codes_is_said_to_be_read_as_pixels(tmp_path, caplog):
+    """uint8 means pixel intensities 0..255, divided by 255: an array of codes 0..3 was divided
+    without a word; the log now says how it was read, and warns of the small largest value."""
+    codes = np.random.default_rng(0).integers(0, 4, size=(50, 6)).astype(np.uint8)
+    np.save(tmp_path / "codes.npy", codes)
+    c = seed_simple.get_config()
+    c.data.path = str(tmp_path / "codes.npy")
+    caplog.set_level("INFO")
+    ds = data_lib.load_dataset(c.data)
+    assert "uint8, read as pixel intensities 0..255, divided by 255" in caplog.text
+    assert "whose largest value is 3: if these are codes or counts" in caplog.text
+    assert float(ds.train.max()) == pytest.approx(3 / 255)
+    caplog.clear()
+    np.save(tmp_path / "px.npy", (codes * 80).astype(np.uint8))  # real intensities: no warning
+    c.data.path = str(tmp_path / "px.npy")
+    data_lib.load_dataset(c.data)
+    assert "divided by 255" in caplog.text and "largest value" not in caplog.text

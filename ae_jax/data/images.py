@@ -23,6 +23,7 @@ import math
 
 import jax
 import numpy as np
+from absl import logging
 
 from ae_jax.data import image_files
 from ae_jax.data.dataset import Dataset
@@ -81,6 +82,23 @@ def declared_shape(declared, own, source: str):
             "data.image_shape=() (the array's own shape is used), or set it to that shape"
         )
     return declared or own
+
+
+def uint8_pixels(columns: list[np.ndarray], source: str) -> np.ndarray:
+    """A uint8 array's columns as (N, D) pixels, saying so: uint8 means intensities 0..255,
+    divided by 255, which small codes (0..3) are not (they were divided without a word)."""
+    x = np.stack(columns, axis=1)
+    top = int(x.max())
+    logging.info("%s: uint8, read as pixel intensities 0..255, divided by 255", source)
+    if top < 32:
+        logging.warning(
+            "%s: uint8 pixel data whose largest value is %d: if these are codes or counts, "
+            "not intensities 0..255, save the array as int64 or float32 (then each column is "
+            "a feature, scaled by data.scaling)",
+            source,
+            top,
+        )
+    return x
 
 
 def binarize_validation(val: np.ndarray, seed: int) -> np.ndarray:

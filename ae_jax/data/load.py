@@ -199,7 +199,7 @@ def _pixels(
         )
     fill: dict[str, float | str] = {}
     if all(isinstance(v, np.ndarray) and v.dtype == np.uint8 for v in features.values):
-        x = np.stack(features.values, axis=1)
+        x = images.uint8_pixels(features.values, features.source)
     else:
         p, encoded, _ = Preprocessor.fit_encoding(
             features, train_idx, "ordinal", "none", label, **options
