@@ -350,6 +350,14 @@ def test_a_stop_without_checkpoints_says_nothing_was_saved(tmp_path, monkeypatch
     (summary,) = experiment.train_and_evaluate(off, run)
     assert "holds 1 epoch(s) of an earlier attempt but no checkpoint" in caplog.text
     assert summary["epoch"] == 2 and len(workdir_lib.read_history(run, 2)) == 2
+    # Raised train.epochs without checkpoints: the log says training starts over, not that it
+    # "continues from the newest checkpoint" (right after the warning that it starts at 1).
+    caplog.clear()
+    caplog.set_level("INFO")
+    off.train.epochs = 3
+    experiment.train_and_evaluate(off, run)
+    assert "raised from 2 to 3; training starts at epoch 1 (no checkpoint" in caplog.text
+    assert "continues from the newest checkpoint" not in caplog.text
     # A stop while evaluating: the parameters were only in memory.
     real = evaluate.evaluate_group
 

@@ -225,10 +225,13 @@ def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str) -> N
         workdir_lib.reopen(workdir)  # first: a kill before the config is written still resumes
         resolved["extended"].append({"from_epochs": before, "to_epochs": c.train.epochs})
         logging.info(
-            "%s: train.epochs raised from %d to %d; training continues from the newest checkpoint",
+            "%s: train.epochs raised from %d to %d; training %s",
             workdir,
             before,
             c.train.epochs,
+            "continues from the newest checkpoint"
+            if workdir_lib.checkpoint_epochs(workdir)
+            else "starts at epoch 1 (no checkpoint to continue from)",
         )
     resolved["dataset"] = {
         "name": ds.name,
