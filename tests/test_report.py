@@ -323,3 +323,21 @@ def test_a_long_title_and_legend_fit_the_figure(tmp_path, monkeypatch):
     ticks = [t.get_text() for t in categorical.axes[0].get_xticklabels()]
     assert ticks[0] == "/home/so…first_table.csv" and ticks[2] == "/home/so…oencoders/x.csv"
     assert all(len(t) == report_figures.SHORT for t in ticks)
+
+
+def test_copies_of_one_run_are_refused_not_counted_as_seeds(tmp_path):
+    """A folder of a/, b/, c/ copied from one run was reported as one setting of n = 3 seeds
+    with a standard deviation of 0; copies (one config, seed included) are now refused."""
+    _pile(
+        tmp_path,
+        [({"optim.learning_rate": 0.1, "train.seed": 0}, "done", {"eval/mse": 0.5})] * 2
+        + [({"optim.learning_rate": 0.1, "train.seed": 1}, "done", {"eval/mse": 0.7})],
+    )
+    with pytest.raises(UserError, match=r"runs 'r0' and 'r1' have the same config, seed included"):
+        report.write_report(str(tmp_path), ["eval/mse"])
+    assert not (tmp_path / "results.csv").exists()
+    (tmp_path / "r1" / "config.json").write_text(
+        json.dumps({"optim": {"learning_rate": 0.1}, "train": {"seed": 2}})
+    )
+    out = report.write_report(str(tmp_path), ["eval/mse"])
+    assert [r["seeds"] for r in out["rows"]] == [3]

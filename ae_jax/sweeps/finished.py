@@ -220,6 +220,7 @@ def subdir_runs(workdir: str) -> list[dict]:
     varied = [
         k for k in fields if any(c.get(k, missing) != configs[0].get(k, missing) for c in configs)
     ]
+    _refuse_copies(workdir, names, [{k: c.get(k) for k in varied} for c in configs])
     by_value = sorted(
         zip(names, configs, strict=True), key=lambda nc: [value_order(nc[1].get(k)) for k in varied]
     )  # settings in the order of their values (0.0001 before 0.001), as a sweep lists them
@@ -227,6 +228,22 @@ def subdir_runs(workdir: str) -> list[dict]:
         {"index": i, "name": d, "overrides": {k: c[k] for k in varied if k in c}, "workdir": d}
         for i, (d, c) in enumerate(by_value)
     ]
+
+
+def _refuse_copies(workdir: str, names: list[str], settings: list[dict]) -> None:
+    """Refuses two runs of one config, seed included: copies of one run (a/, b/, c/ copied
+    from one) were reported as n = 3 seeds of a setting, with a standard deviation of 0."""
+    seen: dict[str, str] = {}
+    for name, setting in zip(names, settings, strict=True):
+        key = repr(sorted(setting.items()))
+        if key in seen:
+            raise UserError(
+                f"{workdir!r}: runs {seen[key]!r} and {name!r} have the same config, seed "
+                "included (copies of one run?), and the report would count one run's numbers "
+                f"as two seeds of a setting. Move the copies out of {workdir!r}, or report on "
+                "a folder holding each run once; nothing was written."
+            )
+        seen[key] = name
 
 
 def value_order(value) -> tuple:
