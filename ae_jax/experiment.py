@@ -122,6 +122,16 @@ def train_group(
     runtime.enable_compilation_cache(bool(configs[0].train.compilation_cache))
     # A rerun must match the run's config; raising train.epochs continues training.
     extends = [reruns.check_config(w, c) for c, w in zip(configs, workdirs, strict=True)]
+    for w in (w for e, w in zip(extends, workdirs, strict=True) if e):
+        summary = workdir_lib.finished_summary(w) or {}
+        if summary.get("status") == "diverged":  # extended with its group: the others train
+            logging.warning(  # as K models, as in an uninterrupted run of the new length
+                "%s diverged (a non-finite loss, gradient or update at step %s): raising "
+                "train.epochs trains nothing for it (its parameters stay those from before "
+                "that step); its checkpoint, eval.json and figures are written again",
+                w,
+                summary.get("diverged_step"),
+            )
     ds = dataset if dataset is not None else load_dataset(configs[0].data)
     ds = group.check_data_fits_config(configs[0], ds)
     _check_fits(configs, ds)

@@ -97,18 +97,8 @@ def check_config(workdir: str, config) -> bool:
 def _check_can_continue(workdir: str) -> None:
     """A finished run is continued from its last checkpoint; one whose checkpoints/ are gone
     (though it saved them) would train again from epoch 1 and replace the history it has, under
-    a warning that blamed train.checkpoints=False: refused instead, changing nothing. So is a
-    diverged one (its files were rewritten around an extension that trained nothing)."""
+    a warning that blamed train.checkpoints=False: refused instead, changing nothing."""
     saved = saved_config(workdir) or {}
-    summary = finished_summary(workdir) or {}
-    if summary.get("status") == "diverged":
-        raise UserError(
-            f"workdir {workdir!r} holds a run that diverged (a non-finite loss, gradient or "
-            f"update at step {summary.get('diverged_step')}), so raising train.epochs has "
-            "nothing to continue: its parameters are those before that step and training "
-            "stopped for good. Train a changed config (a lower optim.learning_rate, gradient "
-            "clipping: optim.grad_clip) into a new workdir; nothing in the workdir was changed."
-        )
     if (
         finished_summary(workdir) is None
         or not saved.get("train.checkpoints", True)

@@ -163,19 +163,23 @@ def test_none_on_the_command_line_is_a_text_fields_value_and_unsets_an_optional_
     assert saved["model"]["decoder_widths"] is None
 
 
-def test_a_warm_up_only_warmup_cosine_reads_or_longer_than_the_run_is_refused():
-    """optim.warmup_epochs under another schedule was ignored, and one of the whole run or
-    longer was cut to it, both silently."""
+def test_a_warm_up_that_is_ignored_or_cut_is_said_so(caplog):
+    """optim.warmup_epochs under another schedule was ignored, and one as long as the run or
+    longer cut to it, both silently; each is now warned of (not refused: runs and sweeps over
+    the schedule from one base config train as before)."""
+    from ae_jax.training import optim
+
     c = seed_sparse.get_config()
     c.optim.warmup_epochs = 2.0
-    with pytest.raises(
-        UserError,
-        match=r"optim.warmup_epochs: got 2.0; expected 0 unless .*"
-        r"\(optim.schedule='constant' does not warm up\)",
-    ):
-        config_lib.validate(c)
+    caplog.set_level("WARNING")
+    optim.make_schedule(c.optim, 10, 5)
+    assert "optim.schedule='constant' does not warm up" in caplog.text
+    caplog.clear()
     c.optim.schedule = "warmup_cosine"
-    config_lib.validate(c)  # 2 of 5 epochs
-    c.optim.warmup_epochs = float(c.train.epochs)
-    with pytest.raises(UserError, match=r"expected fewer than train.epochs=5 \(a longer"):
-        config_lib.validate(c)
+    schedule = optim.make_schedule(c.optim, 10, 5)  # 20 of 50 steps
+    assert not caplog.text and float(schedule(20)) == 1.0
+    c.optim.warmup_epochs = 5.0
+    schedule = optim.make_schedule(c.optim, 10, 5)
+    said = "not shorter than the run (5 epochs): the warm-up is cut to 49 steps of the run's 50"
+    assert said in caplog.text
+    assert float(schedule(49)) == 1.0  # the peak at the last step: no decay after it

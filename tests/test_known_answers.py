@@ -52,7 +52,7 @@ def test_learning_rate_factor_equals_plain_optax_over_50_steps(name, schedule):
             "optim.name": name,
             "optim.learning_rate": 0.01,
             "optim.schedule": schedule,
-            "optim.warmup_epochs": 0.2 if schedule == "warmup_cosine" else 0.0,
+            "optim.warmup_epochs": 0.2,
             "optim.end_factor": 0.1,
             "train.batch_size": 8,
             "train.epochs": 5,

@@ -495,6 +495,8 @@ def test_train_names_a_sweep_files_get_sweep(tmp_path):
     configs = os.path.join(ROOT, "ae_jax", "configs")
     assert train_command._defines_get_sweep(os.path.join(configs, "ablations", "beta_vae.py"))
     assert not train_command._defines_get_sweep(os.path.join(configs, "seed_sparse.py"))
+    reexport = os.path.join(ROOT, "experiments", "ablations", "depth.py")
+    assert train_command._defines_get_sweep(reexport)  # imports it from ae_jax.configs
     inner = tmp_path / "inner.py"
     inner.write_text("def get_config():\n    def get_sweep():\n        return []\n")
     assert not train_command._defines_get_sweep(str(inner))

@@ -51,10 +51,17 @@ def main(argv):
 
 
 def _defines_get_sweep(path: str) -> bool:
-    """Whether the config file defines get_sweep() (read, not run again)."""
+    """Whether the config file defines or imports get_sweep() (read, not run again)."""
     try:
         with open(path, encoding="utf-8") as f:
             tree = ast.parse(f.read())
     except (OSError, SyntaxError, UnicodeDecodeError):
         return False
-    return any(isinstance(n, ast.FunctionDef) and n.name == "get_sweep" for n in tree.body)
+    for n in tree.body:
+        if isinstance(n, ast.FunctionDef) and n.name == "get_sweep":
+            return True
+        if isinstance(n, ast.ImportFrom) and any(
+            (a.asname or a.name) == "get_sweep" for a in n.names
+        ):  # experiments/ablations/*.py re-export the shipped ablations'
+            return True
+    return False

@@ -296,13 +296,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _number(o.learning_rate, "optim.learning_rate", 0.0, lo_open=True)
     _choice(o.schedule, "optim.schedule", SCHEDULES)
     _number(o.warmup_epochs, "optim.warmup_epochs", 0.0)
-    warms = o.schedule == "warmup_cosine"  # the one schedule that reads it: others ignored it
-    _check(
-        warms or o.warmup_epochs == 0,
-        "optim.warmup_epochs",
-        o.warmup_epochs,
-        f"0 unless optim.schedule='warmup_cosine' (optim.schedule={o.schedule!r} does not warm up)",
-    )
     _number(o.end_factor, "optim.end_factor", 0.0)
     _number(o.decay_rate, "optim.decay_rate", 0.0, lo_open=True)
     _number(o.grad_clip, "optim.grad_clip", 0.0)
@@ -328,8 +321,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "keep_checkpoints",
     ):
         _positive_int(t[field], f"train.{field}")
-    more = f"fewer than train.epochs={t.epochs} (a longer warm-up was cut to the run)"
-    _check(o.warmup_epochs < t.epochs, "optim.warmup_epochs", o.warmup_epochs, more)
     ok = isinstance(t.checkpoint_every, int) and t.checkpoint_every >= 0
     _check(ok, "train.checkpoint_every", t.checkpoint_every, "an integer >= 0 (0 = at the end)")
     _choice(t.parallel, "train.parallel", ("auto", "none", "data", "models"))

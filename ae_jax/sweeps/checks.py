@@ -129,14 +129,11 @@ def check_unchanged(base, runs: list[Run], workdir: str, valid: dict | None = No
 
 
 def finished(run: Run, config) -> bool:
-    """Whether a run has nothing left to train: diverged, or finished and not extended by this
-    config (train.epochs raised, which `check_unchanged` let through: train_group continues
-    it)."""
-    summary = workdir_lib.finished_summary(run.workdir)
-    if summary is None:
+    """Whether a run has nothing left to train: finished, and not extended by this config
+    (train.epochs raised, which `check_unchanged` let through: train_group continues it; a
+    diverged run too, with its group, so the others train as K models as before)."""
+    if workdir_lib.finished_summary(run.workdir) is None:
         return False
-    if summary["status"] == "diverged":  # nothing to continue: a longer sweep leaves it be
-        return True
     return not reruns.config_changes(run.workdir, config)[1]
 
 

@@ -6,6 +6,7 @@ rate inside the step is exact, and keeps the learning rate a vmappable argument.
 """
 
 import optax
+from absl import logging
 
 from ae_jax import config as config_lib
 
@@ -14,12 +15,28 @@ def make_schedule(optim_cfg, steps_per_epoch: int, epochs: int) -> optax.Schedul
     """A multiplier schedule with peak 1; the step scales it by hyper['learning_rate']."""
     total = max(steps_per_epoch * epochs, 1)
     name, end = optim_cfg.schedule, float(optim_cfg.end_factor)
+    if name != "warmup_cosine" and optim_cfg.warmup_epochs > 0:  # not refused: old runs and
+        logging.warning(  # sweeps over the schedule from one base config keep training
+            "optim.warmup_epochs=%s is read by optim.schedule='warmup_cosine' alone; "
+            "optim.schedule=%r does not warm up",
+            optim_cfg.warmup_epochs,
+            name,
+        )
     if name == "constant":
         return optax.constant_schedule(1.0)
     if name == "cosine":
         return optax.cosine_decay_schedule(1.0, total, alpha=end)
     if name == "warmup_cosine":
         warmup = min(int(round(optim_cfg.warmup_epochs * steps_per_epoch)), total - 1)
+        if warmup < round(optim_cfg.warmup_epochs * steps_per_epoch):
+            logging.warning(
+                "optim.warmup_epochs=%s is not shorter than the run (%d epochs): the warm-up "
+                "is cut to %d steps of the run's %d, and no cosine decay follows",
+                optim_cfg.warmup_epochs,
+                epochs,
+                warmup,
+                total,
+            )
         return optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, total, end_value=end)
     if name == "linear":
         return optax.linear_schedule(1.0, end, total)
