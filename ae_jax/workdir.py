@@ -122,7 +122,8 @@ def reopen(workdir: str) -> None:
     if os.path.isdir(figures) and not os.path.exists(os.path.join(dest, FIGURES)):
         os.replace(figures, os.path.join(dest, FIGURES))
     os.replace(own, os.path.join(dest, EVAL))
-    logging.info("%s: its evaluation of epoch %s moved to %s; it trains on", workdir, epoch, dest)
+    of = f"of epoch {epoch}" if isinstance(epoch, int) else "(unreadable: of an earlier end)"
+    logging.info("%s: its evaluation %s moved to %s; it trains on", workdir, of, dest)
 
 
 def read_history(workdir: str, last_epoch: int) -> list[dict]:

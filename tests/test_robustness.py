@@ -109,11 +109,12 @@ def test_an_extended_run_keeps_its_old_evaluation_aside_not_as_its_own(tmp_path)
     assert out == str(w) and m4["epoch"] == 4
 
 
-def test_an_old_end_is_moved_aside_whole_beside_what_evaluations_holds(tmp_path):
+def test_an_old_end_is_moved_aside_whole_beside_what_evaluations_holds(tmp_path, caplog):
     """reopen's move on its own: a name taken (even by an evaluation's figures alone) gets the
     next one, an older version's own evaluation of the best checkpoint keeps which=best, and a
     damaged eval.json still moves; nothing is replaced or left beside the run."""
     run = tmp_path / "run"
+    caplog.set_level("INFO")
     cases = [
         ({"epoch": 2, "which": "latest"}, "which=latest,epoch=2@2"),
         ({"epoch": 3, "which": "best"}, "which=best,epoch=3"),
@@ -132,6 +133,10 @@ def test_an_old_end_is_moved_aside_whole_beside_what_evaluations_holds(tmp_path)
         assert (run / "evaluations" / name / "eval.json").read_text() == text
         assert os.listdir(run / "evaluations" / name / "figures") == ["a.png"]
     assert os.listdir(run / "evaluations" / "which=latest,epoch=2" / "figures") == ["b.png"]
+    # The log names the epoch it read, and a damaged file's as such (it said "epoch None").
+    assert "its evaluation of epoch 3 moved to" in caplog.text
+    assert "its evaluation (unreadable: of an earlier end) moved to" in caplog.text
+    assert "epoch None" not in caplog.text
 
 
 def test_extending_a_finished_run_whose_checkpoints_are_gone_is_refused(tmp_path):
