@@ -238,6 +238,33 @@ def test_best_epoch_is_the_lowest_eval_loss_not_the_newest(tmp_path):
     again.close()
 
 
+def test_a_stops_checkpoint_is_no_best_and_goes_once_a_later_one_is_saved(tmp_path):
+    """With checkpoint_every=0, a run stopped after epoch 133 and resumed ended with checkpoints
+    133 and 200 where an uninterrupted run has 200 alone, and the stop's one was its best_epoch
+    and `--which=best` (a lower eval/loss): the resumed run's best model differed. A stop's
+    checkpoint now resumes the run, is no candidate for best, and goes once a later one is
+    on disk."""
+    state = {"w": np.ones(3, np.float32)}
+    ck = Checkpointer(str(tmp_path), keep=2)
+
+    def save(epoch, loss, **stop):
+        meta = {"epoch": epoch, "metrics": {"eval/loss": loss}, **stop}
+        ck.save(epoch, state, meta, {"eval/loss": loss})
+
+    save(1, 3.0)
+    save(2, 1.0, stop=True)
+    ck.manager.wait_until_finished()
+    assert ck.epochs() == [1, 2] and ck.best_epoch() == 1 and ck.current("latest") == 2
+    ck.close()
+    ck = Checkpointer(str(tmp_path), keep=2)  # the resumed process reads it from disk
+    assert ck.best_epoch() == 1 and ck.current("latest") == 2
+    save(3, 2.0)
+    ck.close()
+    again = Checkpointer(str(tmp_path), read_only=True)
+    assert again.epochs() == [1, 3] and again.best_epoch() == 3
+    again.close()
+
+
 def test_a_diverged_run_saves_no_metrics_that_are_not_its_own(tmp_path):
     """A run that diverges inside an epoch keeps the parameters from before the non-finite step;
     their checkpoint must not carry the previous epoch's metrics (it was ranked best by them),
@@ -336,8 +363,15 @@ class _StopNow:
 def test_a_stop_without_checkpoints_says_nothing_was_saved(tmp_path, monkeypatch, caplog):
     run = str(tmp_path / "run")
     monkeypatch.setattr(experiment, "StopRequests", _StopNow)
+    on = _cfg(train__epochs=3, train__checkpoint_every=0)
     with pytest.raises(Interrupted, match=r"after epoch 1; its state is saved: run the same"):
-        experiment.train_and_evaluate(_cfg(train__epochs=2), str(tmp_path / "on"))
+        experiment.train_and_evaluate(on, str(tmp_path / "on"))
+    assert sorted(os.listdir(tmp_path / "on" / "checkpoints")) == ["1"]  # the stop's
+    monkeypatch.undo()
+    (summary,) = experiment.train_and_evaluate(on, str(tmp_path / "on"))  # resumed: the end's
+    assert sorted(os.listdir(tmp_path / "on" / "checkpoints")) == ["3"]  # alone, as uninterrupted
+    assert summary["best_epoch"] == 3
+    monkeypatch.setattr(experiment, "StopRequests", _StopNow)
     off = _cfg(train__epochs=2, train__checkpoints=False)
     with pytest.raises(
         Interrupted,

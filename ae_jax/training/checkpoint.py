@@ -90,6 +90,7 @@ class Checkpointer:
         # shared directory.
         self.keep, self._deletes = keep, not read_only and distributed.is_writer()
         self._loss: dict[int, float | None] = {}  # eval/loss by epoch, as saved or read
+        self._stop: dict[int, bool] = {}  # saved by a stop between scheduled ones, by epoch
         if self._deletes:
             self.prune()
 
@@ -120,21 +121,30 @@ class Checkpointer:
         for e in self.epochs():
             if e not in self._loss:
                 try:
-                    self._loss[e] = ((self.meta(e) or {}).get("metrics") or {}).get("eval/loss")
+                    meta = self.meta(e) or {}
+                    self._loss[e] = (meta.get("metrics") or {}).get("eval/loss")
+                    self._stop[e] = bool(meta.get("stop"))
                 except Exception:  # noqa: BLE001 - an unreadable one is no candidate for best
                     self._loss[e] = None
-            loss = self._loss[e]
+            # A stop's checkpoint is none either: an uninterrupted run has no such epoch.
+            loss = None if self._stop.get(e) else self._loss[e]
             if isinstance(loss, int | float) and math.isfinite(loss):  # NaN, inf: none
                 losses[e] = loss
         return min(losses, key=lambda e: (losses[e], -e)) if losses else None
 
     def save(self, epoch: int, state, meta: dict, metrics: dict | None) -> None:
-        """Starts an asynchronous save of `state` (a pytree of arrays) at `epoch`."""
+        """Starts an asynchronous save of `state` (a pytree of arrays) at `epoch`.
+
+        `meta["stop"]`: saved by a stop between the scheduled checkpoints (train.checkpoint_every
+        and the end), to resume from. No candidate for best (a resumed run's best_epoch and
+        `--which=best` were the stop's epoch where an uninterrupted run has none), and deleted
+        once a later checkpoint is written, so a resumed run keeps an uninterrupted one's."""
         state = jax.tree.map(np.asarray, state)  # host copy: the device buffers may be donated
+        stop = bool(meta.get("stop"))
         loss = (metrics or {}).get("eval/loss")
-        self._loss[epoch] = loss
-        if loss is not None and loss != loss:  # NaN: the worst for orbax's BestN, which ...
-            metrics = {**(metrics or {}), "eval/loss": float("inf")}  # ... kept it, not the best
+        self._loss[epoch], self._stop[epoch] = loss, stop
+        if stop or (loss is not None and loss != loss):  # NaN: the worst for orbax's BestN,
+            metrics = {**(metrics or {}), "eval/loss": float("inf")}  # which kept it as best
         if epoch in self.manager.all_steps():
             # This run already has one: its group resumed from an older epoch (a group-mate's
             # newer checkpoint was damaged and set aside). Training is deterministic, so the
@@ -148,6 +158,13 @@ class Checkpointer:
             metrics=metrics,
             force=True,
         )
+        if not stop and self._deletes:
+            self.best_epoch()  # reads which earlier ones a stop saved
+            stale = [e for e in self.epochs() if e < epoch and self._stop.get(e)]
+            if stale:  # served their resume: gone once this one is on disk
+                self.manager.wait_until_finished()
+                for e in stale:
+                    self.manager.delete(e)
 
     def set_aside(self, epoch: int) -> str:
         """Moves an unreadable checkpoint out of the way (kept, for inspection); returns where.
@@ -262,10 +279,11 @@ class NullCheckpointer:
         pass
 
 
-def save_group(runs: list, states, epoch: int) -> None:
+def save_group(runs: list, states, epoch: int, stop: bool = False) -> None:
     """Saves each run's state at `epoch`, once the TensorBoard points up to it are on disk: a
     resumed run redoes only the epochs after its checkpoint, so those before must survive a
-    kill however soon after the (asynchronous) save it comes."""
+    kill however soon after the (asynchronous) save it comes. `stop`: a stop's save between
+    scheduled ones (see `Checkpointer.save`)."""
     for r in runs:
         assert r.tb is not None  # opened by train, before the first epoch
         r.tb.flush()
@@ -283,6 +301,7 @@ def save_group(runs: list, states, epoch: int) -> None:
             "status": r.status,
             "metrics": last,
             "layout": r.layout,  # what a resume under another layout is told (startup.py)
+            **({"stop": True} if stop else {}),
         }
         metrics = {"eval/loss": last["eval/loss"] if last else float("inf")}  # none: no best
         r.checkpointer.save(epoch, jax.tree.map(lambda a, i=i: a[i], host), meta, metrics)

@@ -329,7 +329,7 @@ def train(
             signum = distributed.agreed_stop(stop.signum)  # every host stops here, or none
             if signum is not None:
                 if saved_epoch != epoch:
-                    save_group(runs, states, epoch)
+                    save_group(runs, states, epoch, stop=True)
                 raise signals.stopped(signum, f"after epoch {epoch}", cfg.train.checkpoints)
         if saved_epoch != epoch and any(r.running for r in runs):
             save_group(runs, states, epoch)
