@@ -428,3 +428,20 @@ def test_a_relative_data_path_is_recorded_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "data")  # typed as at first: the same file, so continued
     (summary,) = experiment.train_and_evaluate(_cfg(data__path="d.csv", train__epochs=2), run)
     assert summary["epoch"] == 2 and summary["resumed_from_epoch"] == 1
+
+
+def test_a_mid_epoch_resume_under_another_device_layout_is_said(tmp_path, caplog):
+    """Resuming from a stop inside an epoch (partial_epoch.msgpack) under another device layout
+    said nothing, where a checkpoint's resume warns that the numbers move in their last bits."""
+    w = str(tmp_path / "run")
+    os.makedirs(w)
+    states = {"w": np.ones((1, 3), np.float32)}
+    metrics, rows = {"train/loss": np.zeros((1, 10), np.float32)}, np.ones((1, 10), np.float32)
+    chunking.Partial.save_group([w], 2, 2, 5, states, metrics, rows, "models split over 2")
+    caplog.set_level("WARNING")
+    assert chunking.Partial.load_group([w], 1, 5, "models split over 2") is not None
+    assert "another device layout" not in caplog.text
+    partial = chunking.Partial.load_group([w], 1, 5, "one device")
+    assert partial is not None and partial.epoch == 2 and partial.steps_done == 10
+    said = "another device layout than the checkpoint was trained with (models split over 2, now"
+    assert said + " one device)" in caplog.text

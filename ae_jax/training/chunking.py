@@ -77,7 +77,7 @@ class Partial:
         return self.next_chunk * self.chunk
 
     @staticmethod
-    def save_group(workdirs, epoch, next_chunk, chunk, states, metrics, rows) -> None:
+    def save_group(workdirs, epoch, next_chunk, chunk, states, metrics, rows, layout="") -> None:
         host = distributed.fetch(states)
         if not distributed.is_writer():
             return
@@ -92,6 +92,7 @@ class Partial:
                     ),
                     "metrics": {n: np.asarray(m[i]) for n, m in metrics.items()},
                     "rows": np.asarray(rows[i]),
+                    "layout": layout,  # a resume under another one is told (load_group)
                 }
             )
             path = os.path.join(w, workdir_lib.PARTIAL)
@@ -100,9 +101,10 @@ class Partial:
             os.replace(f"{path}.tmp", path)
 
     @staticmethod
-    def load_group(workdirs, after: int, chunk: int) -> "Partial | None":
+    def load_group(workdirs, after: int, chunk: int, layout: str = "") -> "Partial | None":
         """The group's saved position inside an epoch later than `after` (the newest
-        checkpoint's), if every run has the same one, saved with `chunk` steps per chunk."""
+        checkpoint's), if every run has the same one, saved with `chunk` steps per chunk;
+        resumed under another device `layout` than it was saved with, said so."""
         blobs = []
         for w in workdirs:
             path = os.path.join(w, workdir_lib.PARTIAL)
@@ -136,6 +138,7 @@ class Partial:
             )
             return None
         names = blobs[0]["metrics"].keys()
+        warn_layout_change({str(b.get("layout", "")) for b in blobs}, layout)
         return Partial(
             epoch,
             int(blobs[0]["next_chunk"]),
@@ -214,7 +217,14 @@ class EpochRunner:
             if signum is not None:
                 metrics, rows_all = _concat(parts_m, parts_rows)
                 Partial.save_group(
-                    [r.workdir for r in self.runs], epoch, ci + 1, c, states, metrics, rows_all
+                    [r.workdir for r in self.runs],
+                    epoch,
+                    ci + 1,
+                    c,
+                    states,
+                    metrics,
+                    rows_all,
+                    self.runs[0].layout,
                 )
                 raise Interrupted(signum, f"at step {(ci + 1) * c} of epoch {epoch}")
             if now - last_log >= self.log_seconds:
@@ -311,3 +321,17 @@ def log_divergence(workdir: str, step: int, epoch: int, history: list[dict]) -> 
         if last
         else "no epoch had finished",
     )
+
+
+def warn_layout_change(saved: set[str], now: str) -> None:
+    """Says that a run resumes under another device layout than its saved state was trained
+    with (`saved`: the layouts recorded, '' where an older version recorded none)."""
+    was = {s for s in saved if s} - {now}
+    if was:
+        logging.warning(
+            "resuming under another device layout than the checkpoint was trained with "
+            "(%s, now %s): from here the numbers differ from an uninterrupted run's in "
+            "the last bits, as between layouts (README: GPU, TPU, several devices)",
+            ", ".join(sorted(was)),
+            now,
+        )

@@ -17,6 +17,7 @@ from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import Dataset, Preprocessor, difference, load_preprocessor, save_preprocessor
 from ae_jax.errors import UserError
+from ae_jax.training import chunking
 from ae_jax.training.checkpoint import DamagedCheckpoint
 from ae_jax.training.signals import Interrupted
 
@@ -185,15 +186,7 @@ def restore(runs: list, states, start: int):
             older = [{ep for ep in r.checkpointer.epochs() if ep < start} for r in runs]
             start = max(set.intersection(*older), default=0)
             continue
-        was = {str(m["layout"]) for m in metas if m.get("layout")} - {runs[0].layout}
-        if was:  # checkpoints before this change record none
-            logging.warning(
-                "resuming under another device layout than the checkpoint was trained with "
-                "(%s, now %s): from here the numbers differ from an uninterrupted run's in "
-                "the last bits, as between layouts (README: GPU, TPU, several devices)",
-                ", ".join(sorted(was)),
-                runs[0].layout,
-            )
+        chunking.warn_layout_change({str(m.get("layout", "")) for m in metas}, runs[0].layout)
         for r, state_i in zip(runs, restored, strict=True):
             r.history = workdir_lib.read_history(r.workdir, start)
             if int(state_i.diverged_step) >= 0:
