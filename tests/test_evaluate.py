@@ -27,6 +27,7 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation import eval_data, evaluate, figure_data, passes, statistics
 from ae_jax.evaluation import figures as eval_plots
 from ae_jax.evaluation.renderer import Renderer
+from ae_jax.training import checkpoint
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
 from tests.conftest import write_purchase_csv
@@ -715,3 +716,28 @@ def test_eval_json_per_column_results_pass_over_imputed_cells(tmp_path):
     every = evaluate.evaluate_workdir(run, data_path=path, figures=False)
     assert every["imputed_cells"] == 29 + 15  # 29 durations, 15 months
     assert every["recon/per_column"]["Month"]["imputed_rows"] == 15
+
+
+def test_a_checkpoint_deleted_while_listed_is_listed_again(shop_run, monkeypatch):
+    """The process training a run deletes older checkpoints as it saves: one gone between
+    orbax's listing and its reading of the directory (FileNotFoundError, seen by `evaluate` on
+    a run training at a save every 0.1 s) makes the reader list again, and a listing that never
+    settles is one error paragraph naming the training process, not a traceback."""
+    real, calls = checkpoint.ocp.CheckpointManager, []
+
+    def racing(*args, fail_times=1, **kwargs):
+        calls.append(args[0])
+        if len(calls) <= fail_times:
+            raise FileNotFoundError(2, "No such file or directory", f"{args[0]}/7")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.ocp, "CheckpointManager", racing)
+    model = ae_jax.load(shop_run)
+    assert len(calls) == 2 and model.epoch == max(workdir_lib.checkpoint_epochs(shop_run))
+    calls.clear()
+    monkeypatch.setattr(
+        checkpoint.ocp, "CheckpointManager", lambda *a, **k: racing(*a, fail_times=9, **k)
+    )
+    with pytest.raises(UserError, match=r"replaced 5 times while being listed, by the process"):
+        ae_jax.load(shop_run)
+    assert len(calls) == 5

@@ -83,8 +83,10 @@ class Checkpointer:
                     primary_host=me, active_processes={me}
                 ),
             )
-            self.manager = ocp.CheckpointManager(
-                self.directory, item_names=("state", "meta"), options=options
+            self.manager = self._listed(
+                lambda: ocp.CheckpointManager(
+                    self.directory, item_names=("state", "meta"), options=options
+                )
             )
         # Only the writer (process 0) deletes or moves checkpoints: the others read the same
         # shared directory.
@@ -93,6 +95,22 @@ class Checkpointer:
         self._stop: dict[int, bool] = {}  # saved by a stop between scheduled ones, by epoch
         if self._deletes:
             self.prune()
+
+    def _listed(self, make, attempts: int = 5):
+        """`make()`, which lists the checkpoints (orbax reads each one's directory): retried
+        when a checkpoint listed is gone before it is read, as the process training the run
+        deletes older ones while it saves newer ones."""
+        for attempt in range(attempts):
+            try:
+                return make()
+            except FileNotFoundError:
+                time.sleep(0.05 * attempt)
+        holder = workdir_lib.holder(os.path.dirname(self.directory)) or "another process"
+        raise UserError(
+            f"{self.directory}: its checkpoints were replaced {attempts} times while being "
+            f"listed, by the process training the run ({holder}); read it when that training "
+            "ends, or stop it first."
+        )
 
     def prune(self) -> None:
         """Applies the retention policy (newest `keep`, plus the best by eval/loss) to every
@@ -199,7 +217,7 @@ class Checkpointer:
             try:
                 return epoch, self.restore_raw(epoch)
             except Exception as e:  # noqa: BLE001 - orbax raises many types
-                self.manager.reload()
+                self._listed(self.manager.reload)
                 if isinstance(e, PermissionError):  # readable by someone else: not damage
                     raise UserError(f"{self.directory}/{epoch} cannot be read: {e}") from None
                 if self.current(which) == epoch:  # nothing moved: a real failure
