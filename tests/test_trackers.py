@@ -133,6 +133,11 @@ def test_tracker_settings_that_cannot_work_are_refused_before_work(tmp_path, mon
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     for fields, said in (
         ({"train.mlflow_uri": "bogus://x"}, r"MLflow cannot open the tracking URI 'bogus://x'"),
+        # A bare folder (MLflow 3 refuses it): the way out named is a file:/// URI, not it.
+        (
+            {"train.mlflow_uri": str(tmp_path / "mlruns")},
+            r"URI '[^']*mlruns' .*expected a local store as a file:///ABSOLUTE/PATH URI",
+        ),
         ({"train.tracker_project": " "}, r"train.tracker_project is empty"),
     ):
         c = _config(**{"train.loggers": "tensorboard,mlflow", **fields})

@@ -62,17 +62,26 @@ def check_one(config) -> None:
         try:
             _mlflow_client(config).get_experiment_by_name(project)
         except Exception as e:  # noqa: BLE001 - MLflow raises many types; all say the same
-            uri = _mlflow_uri(config) or "MLflow's default"
+            uri = _mlflow_uri(config)
+            named = repr(uri) if uri else f"{_mlflow_default_uri()!r} (MLflow's default)"
             raise UserError(
-                f"MLflow cannot open the tracking URI {uri!r} (train.mlflow_uri, else "
+                f"MLflow cannot open the tracking URI {named} (train.mlflow_uri, else "
                 f"$MLFLOW_TRACKING_URI): {type(e).__name__}: {' '.join(str(e).split())[:300]}; "
-                "expected a file: URI or folder, or a server's http(s):// URI (a database "
-                "URI needs SQLAlchemy: pip install mlflow, not mlflow-skinny)."
+                "expected a local store as a file:///ABSOLUTE/PATH URI (MLflow 3 refuses a bare "
+                "path), or a server's http(s):// URI (a database URI needs SQLAlchemy: pip "
+                "install mlflow, not mlflow-skinny)."
             ) from None
 
 
 def _mlflow_uri(config) -> str | None:
     return str(config.train.mlflow_uri) or os.environ.get("MLFLOW_TRACKING_URI") or None
+
+
+def _mlflow_default_uri() -> str:
+    """The URI MLflow's client opens when none is named (a SQLite file in MLflow 3)."""
+    import mlflow
+
+    return str(mlflow.get_tracking_uri())
 
 
 def _mlflow_client(config):
