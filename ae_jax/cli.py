@@ -122,9 +122,10 @@ def resolve_config(value: str) -> str:
     )
 
 
-def _load_config_file(value: str):
-    """get_config([arg]) of --config=PATH[:arg] (PATH already resolved), one-paragraph errors."""
-    path, _, arg = value.partition(":")
+def _load_config_file(resolved: str, value: str):
+    """get_config([arg]) of --config=PATH[:arg] (`resolved` by `resolve_config` from `value`,
+    what the user typed, which the one-paragraph errors quote)."""
+    path, _, arg = resolved.partition(":")
     spec = importlib.util.spec_from_file_location("_ae_jax_config", path)
     if spec is None or spec.loader is None:
         raise UserError(
@@ -229,18 +230,19 @@ def parse_flags(argv: list[str]) -> list[str]:
     Use as `app.run(main, flags_parser=cli.parse_flags)`.
     """
     with cli_errors():
-        config_value, unset, rest = None, [], []
+        config_value, typed, unset, rest = None, "", [], []
         argv = _joined(argv)
         for a in argv:
             if a.startswith("--config="):
-                config_value = resolve_config(a.split("=", 1)[1])
+                typed = a.split("=", 1)[1]
+                config_value = resolve_config(typed)
                 a = f"--config={config_value}"
             if a.startswith("--config.") and "=" in a and a.split("=", 1)[1] in _UNSET:
                 unset.append(a)
                 continue
             rest.append(a)
         if config_value is not None:
-            config = _load_config_file(config_value)
+            config = _load_config_file(config_value, typed)
             # A text field's 'none' ('none' layout, scaling, binarisation) is its value.
             text = {
                 k

@@ -161,6 +161,8 @@ def test_mistakes_through_ae_jax_are_one_paragraph_with_exit_2(installed):
         ),
         (["train", "--config=seed_sparce", "--workdir=w"], "no shipped config of that name"),
         (["trian"], "unknown subcommand 'trian'"),
+        # Quoted as typed (it was the shipped file's absolute path), the file named after it.
+        (["train", "--config=conv_ae_mnist:big", "--workdir=w"], "--config=conv_ae_mnist:big: /"),
     ):
         r = _ae_jax(installed, *args)
         errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
