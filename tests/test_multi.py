@@ -31,25 +31,30 @@ def _metrics(path):
     return [json.loads(line) for line in open(path / "metrics.jsonl")]
 
 
-def test_together_equals_one_by_one(tmp_path):
+@pytest.fixture(scope="module")
+def together(tmp_path_factory):
+    """OVERRIDES trained in one program: read (never written) by the tests below."""
+    path = tmp_path_factory.mktemp("together")
+    multi.train_together(_base(), OVERRIDES, str(path))
+    return path
+
+
+def test_together_equals_one_by_one(together, tmp_path):
     base = _base()
-    multi.train_together(base, OVERRIDES, str(tmp_path / "together"))
     for o in OVERRIDES:
         name = multi.run_name(o)
         experiment.train_and_evaluate(
             multi.apply_overrides(base, o), str(tmp_path / "alone" / name)
         )
-        together = _metrics(tmp_path / "together" / name)
+        together_rows = _metrics(together / name)
         alone = _metrics(tmp_path / "alone" / name)
-        assert len(together) == len(alone) == 4
-        for a, b in zip(together, alone, strict=True):
+        assert len(together_rows) == len(alone) == 4
+        for a, b in zip(together_rows, alone, strict=True):
             for key in a:
                 if key.startswith(("train/", "eval/")):
                     assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), (name, key)
     # The runs really differ (different seeds, rates and weights).
-    finals = [
-        _metrics(tmp_path / "together" / multi.run_name(o))[-1]["eval/loss"] for o in OVERRIDES
-    ]
+    finals = [_metrics(together / multi.run_name(o))[-1]["eval/loss"] for o in OVERRIDES]
     assert len(set(finals)) == 3
 
 
@@ -129,10 +134,9 @@ def test_unvmappable_overrides_are_refused_with_the_field_named(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_chunks_give_the_same_numbers(tmp_path):
+def test_chunks_give_the_same_numbers(together, tmp_path):
     multi.train_together(_base(), OVERRIDES, str(tmp_path / "a"), chunk_size=2)
-    multi.train_together(_base(), OVERRIDES, str(tmp_path / "b"))
     for o in OVERRIDES:
         name = multi.run_name(o)
-        a, b = _metrics(tmp_path / "a" / name), _metrics(tmp_path / "b" / name)
+        a, b = _metrics(tmp_path / "a" / name), _metrics(together / name)
         assert [r["eval/mse"] for r in a] == pytest.approx([r["eval/mse"] for r in b], rel=1e-5)
