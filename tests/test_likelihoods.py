@@ -224,22 +224,38 @@ def _digits_vae(tmp_path, binarized: bool, recon="bce"):
     return _eval(tmp_path / "run")
 
 
-def test_bernoulli_on_grey_digits_is_no_log_likelihood(tmp_path):
-    grey = _digits_vae(tmp_path / "grey", False)
+@pytest.fixture(scope="module")
+def digits_vae(tmp_path_factory):
+    """_digits_vae, trained once per (binarized, recon) for the module: several tests read the
+    same run (its eval.json, or the model through ae_jax.load); none writes to it. Returns the
+    directory holding run/ and its eval.json."""
+    made: dict = {}
+
+    def get(binarized: bool, recon="bce"):
+        if (binarized, recon) not in made:
+            path = tmp_path_factory.mktemp(f"digits_{'binary' if binarized else 'grey'}_{recon}")
+            made[binarized, recon] = (path, _digits_vae(path, binarized, recon))
+        return made[binarized, recon]
+
+    return get
+
+
+def test_bernoulli_on_grey_digits_is_no_log_likelihood(digits_vae):
+    _, grey = digits_vae(False)
     assert grey["is_log_likelihood"] is False and grey["likelihood"] == "bernoulli"
     assert "vae/elbo" not in grey and "vae/iwae" not in grey
     assert grey["vae/bce_iwae_bound"] >= grey["vae/bce_bound"] - 0.5
-    binary = _digits_vae(tmp_path / "binary", True)
+    _, binary = digits_vae(True)
     assert binary["is_log_likelihood"] is True
     assert binary["vae/iwae"] >= binary["vae/elbo"] - 0.5
-    cb = _digits_vae(tmp_path / "cb", False, "cbernoulli")
+    _, cb = digits_vae(False, "cbernoulli")
     assert cb["is_log_likelihood"] is True and cb["likelihood"] == "continuous_bernoulli"
     assert cb["vae/iwae"] >= cb["vae/elbo"] - 0.5
 
 
-def test_continuous_bernoulli_iwae_rises_with_k(tmp_path):
-    _digits_vae(tmp_path, False, "cbernoulli")
-    tm = ae_jax.load(str(tmp_path / "run"))
+def test_continuous_bernoulli_iwae_rises_with_k(digits_vae):
+    path, _ = digits_vae(False, "cbernoulli")
+    tm = ae_jax.load(str(path / "run"))
     x = eval_data.evaluation_data(tm).x[:100]
     key = jax.random.PRNGKey(0)
     bounds = {
@@ -363,11 +379,11 @@ def test_figures_leave_out_unused_unseen_category_slots(mixed_runs):
 # ---- Monte Carlo standard errors of the bounds ----
 
 
-def test_row_monte_carlo_variances_are_the_hand_computed_ones(tmp_path):
+def test_row_monte_carlo_variances_are_the_hand_computed_ones(digits_vae):
     """Per row: the ELBO term's variance is the k draws' sample variance / k; the IWAE bound's
     is the delta-method Var(w) / (k E[w]^2), both from the draws' own log-weights."""
-    _digits_vae(tmp_path, True)
-    tm = ae_jax.load(str(tmp_path / "run"))
+    path, _ = digits_vae(True)
+    tm = ae_jax.load(str(path / "run"))
     x = eval_data.evaluation_data(tm).x[:8]
     k, latent = 50, tm.model.encoder.latent_dim
     eps = jax.random.normal(jax.random.PRNGKey(3), (x.shape[0], k, latent))
@@ -384,14 +400,14 @@ def test_row_monte_carlo_variances_are_the_hand_computed_ones(tmp_path):
     assert np.all(want_nll > 0) and np.all(want_bound > 0)
 
 
-def test_the_bounds_standard_errors_match_their_spread_over_draws(tmp_path):
+def test_the_bounds_standard_errors_match_their_spread_over_draws(digits_vae):
     """vae/elbo_mc_se and vae/iwae_mc_se say what other posterior draws move the bounds by:
     evaluated with 24 seeds at k = 200, the bounds' standard deviation over seeds is within a
     factor 1.6 of the mean reported error (measured 1.13x and 1.30x: the IWAE's delta-method
     error runs low at small k; 1.08x for both over 240 seeds at k = 1000). One draw per row (a
     squared error's bound) gives no error, and no NaN."""
-    _digits_vae(tmp_path, True)
-    tm = ae_jax.load(str(tmp_path / "run"))
+    path, _ = digits_vae(True)
+    tm = ae_jax.load(str(path / "run"))
     data = eval_data.evaluation_data(tm)
     runs = [evaluate.evaluate_model(tm, data, iw_samples=200, seed=s)[0] for s in range(24)]
     for key in ("vae/elbo", "vae/iwae"):
@@ -400,7 +416,7 @@ def test_the_bounds_standard_errors_match_their_spread_over_draws(tmp_path):
         assert said / 1.6 < spread < said * 1.6, (key, spread, said)
     one = evaluate.evaluate_model(tm, data, iw_samples=1)[0]
     assert "vae/elbo_mc_se" not in one and "vae/iwae_mc_se" not in one
-    mse = _digits_vae(tmp_path / "mse", False, "mse")
+    _, mse = digits_vae(False, "mse")
     assert "vae/mse_bound" in mse and not any(k.endswith("_mc_se") for k in mse if "bound" in k)
     numbers = [v for m in (*runs, one, mse) for v in m.values() if isinstance(v, float)]
     assert numbers and all(np.isfinite(numbers))
