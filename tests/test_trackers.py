@@ -131,6 +131,9 @@ def test_tracker_settings_that_cannot_work_are_refused_before_work(tmp_path, mon
     tracker probe): refused first, nothing written."""
     pytest.importorskip("mlflow.tracking")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # Set for this process by an earlier file: URI (trackers._mlflow_client), it lets MLflow
+    # open a bare folder too.
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
     for fields, said in (
         ({"train.mlflow_uri": "bogus://x"}, r"MLflow cannot open the tracking URI 'bogus://x'"),
         # A bare folder (MLflow 3 refuses it): the way out named is a file:/// URI, not it.
