@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ae_jax.data import bundled as bundled_files
 from ae_jax.data import cells
 from ae_jax.data.cells import quote_names
 from ae_jax.data.csv_reader import TextFile, read_delimited
@@ -308,20 +309,13 @@ def _array_table(
 
 
 def bundled(name: str) -> Table:
-    # Imported here: scikit-learn is slow to import and only the bundled sets need it.
-    from sklearn import datasets
-
-    if name == "digits":
-        bunch = datasets.load_digits()
-        # Pixels are counts 0..16: divided by 16, they are intensities in [0, 1].
-        x, columns, image_shape = bunch.data, [f"pixel_{j}" for j in range(64)], (8, 8)
-    else:
-        bunch = datasets.load_breast_cancer()
-        x, columns, image_shape = bunch.data, [str(c) for c in bunch.feature_names], None
+    x, target, columns = bundled_files.read(name)
+    # Digits' pixels are counts 0..16: divided by 16, they are intensities in [0, 1].
+    image_shape = (8, 8) if name == "digits" else None
     return Table(
         f"bundled data set {name!r}",
         columns + ["target"],
-        list(x.T) + [bunch.target],
+        list(x.T) + [target],
         image_shape=image_shape,
         default_label="target",
         pixel_max=16 if name == "digits" else 0,
