@@ -10,13 +10,6 @@ import tempfile
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 if os.environ.get("AE_JAX_TEST_ON_ACCELERATOR") != "1":
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    # Compiling is most of a clean machine's suite time (the tests' programs are tiny): LLVM's
-    # optimisations off for the CPU code (test_multi from an empty cache: 62 s -> 47 s). The
-    # tests check our logic (equal runs, known answers with tolerances), compiled alike on both
-    # sides of every comparison; users' runs compile with XLA's defaults.
-    os.environ["XLA_FLAGS"] += (
-        " --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-    )
 # Many tests (and the launcher subprocesses they start, which inherit these variables)
 # compile the same programs: share executables through JAX's persistent cache, keyed by
 # the program's hash, so results are unchanged and only compile time is saved.
