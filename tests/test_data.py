@@ -1,6 +1,7 @@
 """Tests for ae_jax.data: known answers on small files written to tmp_path."""
 
 import csv
+import gzip
 import json
 import sys
 
@@ -402,6 +403,18 @@ def test_bundled_files_are_read_as_sklearn_reads_them_without_importing_it(
     np.testing.assert_array_equal(x2, x)
     np.testing.assert_array_equal(target2, target)
     assert columns2 == columns
+    # Files where scikit-learn keeps them but in a text layout NumPy cannot parse (a future
+    # release's): its loader again, not a traceback blamed on the user.
+    garbled = tmp_path / "garbled"
+    garbled.mkdir()
+    (garbled / "breast_cancer.csv").write_text("569,30,malignant,benign\n1;2;3\n")
+    with gzip.open(garbled / "digits.csv.gz", "wt") as f:
+        f.write("0 0 5 13\n")
+    monkeypatch.setattr(bundled, "_data_folder", lambda: str(garbled))
+    x3, target3, columns3 = bundled.read(name)
+    np.testing.assert_array_equal(x3, x)
+    np.testing.assert_array_equal(target3, target)
+    assert columns3 == columns
 
 
 def test_an_array_file_matches_the_trained_columns_by_position(tmp_path):
