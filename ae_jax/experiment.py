@@ -28,7 +28,7 @@ from ae_jax.data import load_dataset
 from ae_jax.errors import UserError, storage_error
 from ae_jax.evaluation import eval_data, evaluate, figure_data
 from ae_jax.evaluation import figures as figures_lib
-from ae_jax.evaluation.figure_writer import FigureWriter
+from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
 from ae_jax.models import model_from_config
 from ae_jax.training import (
     distributed,
@@ -118,6 +118,7 @@ def train_group(
     for c in configs:
         config_lib.validate(c)
     trackers.check(configs)
+    default_workers()  # AE_JAX_FIGURE_WORKERS, before reading any data
     group.check_groupable(configs)
     runtime.enable_compilation_cache(bool(configs[0].train.compilation_cache))
     # A rerun must match the run's config; raising train.epochs continues training.

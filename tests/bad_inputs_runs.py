@@ -11,14 +11,14 @@ from tests.bad_inputs import _ROWS, _csv, _run
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def cli(d, *args, module="experiments.main"):
+def cli(d, *args, module="experiments.main", env=None):
     """Runs a launcher; its `error: ` paragraph becomes a UserError (exit status 2 checked)."""
     r = subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "AE_JAX_COMPILATION_CACHE": "off"},
+        env={**os.environ, "AE_JAX_COMPILATION_CACHE": "off", **(env or {})},
     )
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
     if r.returncode != 2 or len(lines) != 1 or "Traceback" in r.stderr:
@@ -93,6 +93,10 @@ CASES = [
     ("damaged config.json", _broken_config_json),
     ("damaged summary.json", _broken_summary),
     ("metrics.jsonl deleted while checkpoints remain", _no_metrics),
+    (
+        "AE_JAX_FIGURE_WORKERS not a whole number",
+        lambda d: cli(d, SEED, f"--workdir={d}/w", env={"AE_JAX_FIGURE_WORKERS": "two"}),
+    ),
     (
         "a model too large for memory",
         lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.model.encoder_widths=(10000000,)"),

@@ -2,6 +2,7 @@
 drawings in this process, and the learning curves' panels."""
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -10,7 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ae_jax import default_config, experiment, sweeps
 from ae_jax.configs import seed_vae
+from ae_jax.errors import UserError
 from ae_jax.evaluation import figure_data, figure_worker, figure_writer, figures
 from ae_jax.evaluation.renderer import Renderer
 
@@ -120,6 +123,36 @@ def test_worker_processes_draw_what_this_process_draws(tmp_path):
     ]
     for a, b in zip(here, got, strict=True):
         np.testing.assert_array_equal(_pixels(a), _pixels(b))
+
+
+@pytest.mark.parametrize("value, processes", [("0", 0), ("3", 3), ("", None)])
+def test_figure_workers_env_sets_how_many_processes_draw(value, processes, tmp_path, monkeypatch):
+    """AE_JAX_FIGURE_WORKERS: 0 draws in this process (no worker starts), N starts N workers,
+    unset one per core (at most MAX_WORKERS); the figures are the same pixels each way."""
+    monkeypatch.setenv(figure_writer.WORKERS_ENV, value)
+    per_core = max(1, min(figure_writer.MAX_WORKERS, os.cpu_count() or 1))
+    want = per_core if processes is None else processes
+    inputs, got = _inputs(3), []
+    here = figures.write_figures(str(tmp_path / "here"), inputs)
+    with figure_writer.FigureWriter() as writer:
+        assert sum(slot.worker is not None for slot in writer._all) == want
+        assert len(writer._all) == max(want, 1)
+        writer.submit_figures(str(tmp_path / "w"), inputs, got.extend)
+    for a, b in zip(here, got, strict=True):
+        np.testing.assert_array_equal(_pixels(a), _pixels(b))
+
+
+@pytest.mark.parametrize("value", ["two", "-1", "1.5"])
+def test_a_bad_figure_workers_env_is_refused_before_the_data_is_read(value, tmp_path, monkeypatch):
+    monkeypatch.setenv(figure_writer.WORKERS_ENV, value)
+    c = default_config()
+    c.data.path = str(tmp_path / "missing.csv")  # read after the check: not this error
+    message = rf"AE_JAX_FIGURE_WORKERS='{re.escape(value)}': expected how many worker"
+    with pytest.raises(UserError, match=message):
+        experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    with pytest.raises(UserError, match=message):
+        sweeps.run_sweep(c, [{"train.seed": 0}], str(tmp_path / "sweep"))
+    assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/environ"), reason="reads /proc")

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from absl import logging
 
+from ae_jax.errors import UserError
 from ae_jax.evaluation import figure_worker, figures
 from ae_jax.evaluation.renderer import Renderer
 
@@ -42,9 +43,28 @@ WORKER_ENV = {
 }
 
 
+WORKERS_ENV = "AE_JAX_FIGURE_WORKERS"
+
+
 def default_workers() -> int:
-    """One worker per core, at most MAX_WORKERS."""
-    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+    """How many worker processes draw: AE_JAX_FIGURE_WORKERS where set (0: none, figures are
+    drawn in the launcher's own process), else one per core, at most MAX_WORKERS. Each worker
+    costs ~0.5 s of a core to start and builds its own figure layouts, so fewer suit machines
+    where runs are short and many (the tests use 1).
+
+    Raises:
+        UserError: the variable is set to anything but a whole number >= 0.
+    """
+    value = os.environ.get(WORKERS_ENV, "").strip()
+    if not value:
+        return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+    if not value.isdigit():
+        raise UserError(
+            f"{WORKERS_ENV}={value!r}: expected how many worker processes draw figures, a "
+            "whole number >= 0 (0 draws them in this process); unset it for one per core, "
+            f"at most {MAX_WORKERS}"
+        )
+    return int(value)
 
 
 class _Slot:
@@ -125,13 +145,17 @@ class FigureWriter:
 
     Args:
         processes: draw in worker processes (False: on one thread of this process).
-        workers: how many workers draw side by side (None: `default_workers()`); 1 without
+        workers: how many workers draw side by side (None: `default_workers()`, which may
+            be 0: no processes); 1 without
             processes. Drawing in this process (without workers, or after one died) takes
             one thread at a time: matplotlib's font caches are not shared safely.
     """
 
     def __init__(self, processes: bool = True, workers: int | None = None):
-        n = (workers or default_workers()) if processes else 1
+        if processes and workers is None:
+            workers = default_workers()
+            processes = workers > 0
+        n = max(1, workers or 1) if processes else 1
         self._slots: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
         local_lock = threading.Lock()
         self._all = [_Slot(processes, local_lock) for _ in range(n)]

@@ -28,7 +28,7 @@ from ae_jax import data as data_lib
 from ae_jax import experiment, reruns, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
-from ae_jax.evaluation.figure_writer import FigureWriter
+from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
 from ae_jax.sweeps import checks, shards
 from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps.status import Run, mark_failed, write_status
@@ -147,6 +147,7 @@ def run_sweep(
         if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
             raise UserError(f"{flag}={value!r}; expected a number of CPUs/GPUs per task >= 0.")
     shard = shards.check_shard(shard)
+    default_workers()  # AE_JAX_FIGURE_WORKERS, before any data is read
     workdir_lib.check_kind(workdir, "sweep")
     runs = checks.expand(overrides, workdir)
     valid = checks.valid_configs(base, runs)  # a misspelt field, a bad value: before any run
