@@ -142,7 +142,7 @@ def test_figure_workers_env_sets_how_many_processes_draw(value, processes, tmp_p
         np.testing.assert_array_equal(_pixels(a), _pixels(b))
 
 
-@pytest.mark.parametrize("value", ["two", "-1", "1.5"])
+@pytest.mark.parametrize("value", ["two", "-1", "1.5", "²"])
 def test_a_bad_figure_workers_env_is_refused_before_the_data_is_read(value, tmp_path, monkeypatch):
     monkeypatch.setenv(figure_writer.WORKERS_ENV, value)
     c = default_config()

@@ -58,7 +58,7 @@ def default_workers() -> int:
     value = os.environ.get(WORKERS_ENV, "").strip()
     if not value:
         return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # not "²", which isdigit() accepts
         raise UserError(
             f"{WORKERS_ENV}={value!r}: expected how many worker processes draw figures, a "
             "whole number >= 0 (0 draws them in this process); unset it for one per core, "
