@@ -152,10 +152,10 @@ class FigureWriter:
     """
 
     def __init__(self, processes: bool = True, workers: int | None = None):
-        if processes and workers is None:
+        if processes and not workers:
             workers = default_workers()
             processes = workers > 0
-        n = max(1, workers or 1) if processes else 1
+        n = workers if processes and workers else 1
         self._slots: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
         local_lock = threading.Lock()
         self._all = [_Slot(processes, local_lock) for _ in range(n)]
