@@ -103,6 +103,25 @@ def test_wheel_installs_ae_jax_only_with_its_configs(installed):
     assert where.startswith(str(installed["site"]))  # not the source tree's ae_jax
 
 
+def test_python_m_ae_jax_is_the_command(installed):
+    """`python -m ae_jax` (for an environment whose scripts folder is not on PATH) runs the
+    same subcommands as `ae-jax`, from the installed wheel."""
+    python_m = lambda *args: subprocess.run(
+        [sys.executable, "-m", "ae_jax", *args],
+        cwd=installed["cwd"],
+        env=installed["env"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    r, ref = python_m("--help"), _ae_jax(installed, "--help")
+    assert r.returncode == 0 and r.stdout == ref.stdout and "  report " in r.stdout, r.stderr
+    r = python_m("report", "--help")
+    assert r.returncode == 0 and "--workdir:" in r.stdout + r.stderr, r.stderr
+    r = python_m("trian")
+    assert r.returncode == 2 and "unknown subcommand 'trian'" in r.stderr, r.stderr
+
+
 def test_every_subcommand_works_from_another_folder(installed):
     r = _ae_jax(installed, "--help")
     assert r.returncode == 0 and all(
