@@ -505,7 +505,18 @@ def test_evaluation_figures_reach_tensorboard(tmp_path):
     evaluate.evaluate_workdir(str(tmp_path))  # a later evaluation adds its own, by its name
     acc = ea.EventAccumulator(str(tmp_path / "tb"), {ea.IMAGES: 0})
     acc.Reload()
-    assert "evaluate/which=latest/recon_per_feature" in acc.Tags()[ea.IMAGES]
+    tag = "evaluate/which=latest/recon_per_feature"
+    assert tag in acc.Tags()[ea.IMAGES] and len(acc.Images(tag)) == 1
+    # The same evaluation again replaces its figures there, as it does eval.json and the PNGs
+    # (each call added one more image at the same step); another evaluation keeps its own.
+    evaluate.evaluate_workdir(str(tmp_path), which="best")
+    evaluate.evaluate_workdir(str(tmp_path))
+    evaluate.evaluate_workdir(str(tmp_path))
+    acc = ea.EventAccumulator(str(tmp_path / "tb"), {ea.IMAGES: 0})
+    acc.Reload()
+    assert len(acc.Images(tag)) == 1
+    assert len(acc.Images("evaluate/which=best/recon_per_feature")) == 1
+    assert len(acc.Images("figures/recon_per_feature")) == 1  # training's own: untouched
 
 
 def test_train_names_a_sweep_files_get_sweep(tmp_path):

@@ -73,6 +73,31 @@ def test_scalars_round_trip_through_our_parser(tmp_path):
     assert read_scalars(logdir) == _expected(range(5))
 
 
+def test_a_named_writer_replaces_its_earlier_files_only(tmp_path):
+    logdir = str(tmp_path / "tb")
+    with MetricWriter(logdir) as w:  # a run's own file: never replaced
+        w.write_scalars(0, {"train/loss": 1.0})
+    for value in (2.0, 3.0):  # the same evaluation twice: its second file replaces the first
+        with MetricWriter(logdir, name="evaluate-a") as w:
+            w.write_scalars(5, {"evaluate/x": value})
+    with MetricWriter(logdir, name="evaluate-b") as w:  # another name: kept beside it
+        w.write_scalars(5, {"evaluate/y": 4.0})
+    assert len(os.listdir(logdir)) == 3
+    assert read_scalars(logdir) == {
+        "train/loss": [(0, 1.0)],
+        "evaluate/x": [(5, 3.0)],
+        "evaluate/y": [(5, 4.0)],
+    }
+    w = MetricWriter(logdir, name="evaluate-a")  # open, not closed (killed): both kept
+    w.write_scalars(5, {"evaluate/x": 5.0})
+    w.flush()
+    assert len(os.listdir(logdir)) == 4
+    w.close()
+    assert read_scalars(logdir)["evaluate/x"] == [(5, 5.0)] and len(os.listdir(logdir)) == 3
+    with pytest.raises(ValueError, match="letters, digits"):
+        MetricWriter(logdir, name="a.b")
+
+
 def test_images_text_and_hparams_leave_scalars_readable(tmp_path):
     logdir = str(tmp_path / "tb")
     with MetricWriter(logdir) as w:

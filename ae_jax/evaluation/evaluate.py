@@ -39,6 +39,7 @@ Jitted passes (batched over models): `passes.py`; numpy statistics: `statistics.
 it reads: `eval_data.py`.
 """
 
+import hashlib
 import os
 from collections.abc import Sequence
 
@@ -279,7 +280,10 @@ def evaluate_run(
         # The figures of this evaluation next to training's, at the checkpoint's step.
         step = tm.epoch * int(tm.dataset_info.get("steps_per_epoch", 1))
         tag = "evaluate/" + (os.path.basename(out) + "/" if out != workdir else "")
-        with writers.MetricWriter(tb) as w:
+        # One event file per evaluation, replaced when the same evaluation runs again (as its
+        # eval.json and PNGs are): named by a hash of its folder, which may hold any character.
+        name = "evaluate-" + hashlib.sha1(tag.encode()).hexdigest()[:16]
+        with writers.MetricWriter(tb, name=name) as w:
             for path in written:
                 w.write_figure(step, f"{tag}{os.path.basename(path)[:-4]}", path)
     return write_eval(out, metrics), out

@@ -9,6 +9,7 @@ for the figures' PNGs in its event files); google-crc32c does it in C.
 import io
 import itertools
 import os
+import re
 import socket
 import struct
 import time
@@ -23,6 +24,7 @@ from tensorboardX.proto.summary_pb2 import Summary
 HParam = float | int | str | bool
 Scalars = dict[str, list[tuple[int, float]]]
 _FILE_IDS = itertools.count()
+_PREFIX = "events.out.tfevents."
 
 
 def masked_crc32c(data: bytes) -> int:
@@ -47,8 +49,9 @@ class _EventFile:
     (events.out.tfevents.<seconds>.<host><suffix>), starting with the file-version event."""
 
     def __init__(self, logdir: str, suffix: str):
-        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}{suffix}"
-        self._f = open(os.path.join(logdir, name), "wb")  # noqa: SIM115 - closed by close()
+        name = f"{_PREFIX}{int(time.time())}.{socket.gethostname()}{suffix}"
+        self.path = os.path.join(logdir, name)
+        self._f = open(self.path, "wb")  # noqa: SIM115 - closed by close()
         self.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def write(self, event) -> None:
@@ -76,7 +79,9 @@ class MetricWriter:
     drains them), and add_hparams(name=".") opens a same-named file that truncates ours.
     """
 
-    def __init__(self, logdir: str, purge_step: int | None = None, step: int = 0):
+    def __init__(
+        self, logdir: str, purge_step: int | None = None, step: int = 0, name: str | None = None
+    ):
         """Creates `logdir` (e.g. workdir + "/tb") and a new event file in it.
 
         Args:
@@ -86,12 +91,18 @@ class MetricWriter:
             the epochs a killed run did past its last checkpoint.
           step: the step the run is at (a resumed run's), where `write_hparams` writes until
             a later one is written.
+          name: a writer whose events replace an earlier one's of the same name (letters,
+            digits, '-' and '_'): once this one is closed, the event files it names are
+            removed (an evaluation run again shows its figures once, not once per call).
         """
         os.makedirs(logdir, exist_ok=True)
         self.logdir = logdir
+        if name is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise ValueError(f"MetricWriter name {name!r}: letters, digits, '-' and '_' only")
         # pid and counter in the name: two writers in one second must not share a file.
         suffix = f".{os.getpid()}.{next(_FILE_IDS)}"
-        self._file = _EventFile(logdir, suffix)
+        self._name = name
+        self._file = _EventFile(logdir, suffix if name is None else f"{suffix}.{name}")
         self._closed = False
         self._last_step = int(step)
         self._last: dict[str, tuple[int, float]] = {}  # tag -> (step, value) last written
@@ -180,10 +191,16 @@ class MetricWriter:
             self._file.flush()
 
     def close(self) -> None:
-        """Flushes and closes the event file; closing twice is fine."""
+        """Flushes and closes the event file; closing twice is fine. A named writer then
+        removes the earlier files of its name (after: a kill before leaves both, never none)."""
         if not self._closed:
             self._file.close()
             self._closed = True
+            if self._name is not None:
+                mine = os.path.basename(self._file.path)
+                for f in os.listdir(self.logdir):
+                    if f != mine and f.startswith(_PREFIX) and f.endswith(f".{self._name}"):
+                        os.remove(os.path.join(self.logdir, f))
 
     def __enter__(self) -> "MetricWriter":
         return self
