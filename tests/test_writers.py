@@ -94,6 +94,10 @@ def test_a_named_writer_replaces_its_earlier_files_only(tmp_path):
     assert len(os.listdir(logdir)) == 4
     w.close()
     assert read_scalars(logdir)["evaluate/x"] == [(5, 5.0)] and len(os.listdir(logdir)) == 3
+    with pytest.raises(RuntimeError), MetricWriter(logdir, name="evaluate-a") as w:
+        w.write_scalars(6, {"evaluate/x": 6.0})
+        raise RuntimeError("a figure could not be read")  # left by an exception: both kept
+    assert read_scalars(logdir)["evaluate/x"] == [(5, 5.0), (6, 6.0)]
     with pytest.raises(ValueError, match="letters, digits"):
         MetricWriter(logdir, name="a.b")
 

@@ -6,6 +6,7 @@ Python unless the LGPL `crc32c` package is installed (3.4 s of a 64-run sweep's 
 for the figures' PNGs in its event files); google-crc32c does it in C.
 """
 
+import contextlib
 import io
 import itertools
 import os
@@ -91,9 +92,10 @@ class MetricWriter:
             the epochs a killed run did past its last checkpoint.
           step: the step the run is at (a resumed run's), where `write_hparams` writes until
             a later one is written.
-          name: a writer whose events replace an earlier one's of the same name (letters,
-            digits, '-' and '_'): once this one is closed, the event files it names are
-            removed (an evaluation run again shows its figures once, not once per call).
+          name: letters, digits, '-' and '_', ending the file's name: once this writer is
+            closed, the event files earlier writers of that name left are removed, so its
+            events replace theirs (an evaluation run again shows its figures once, not once
+            per call). A writer left by an exception keeps them.
         """
         os.makedirs(logdir, exist_ok=True)
         self.logdir = logdir
@@ -200,12 +202,15 @@ class MetricWriter:
                 mine = os.path.basename(self._file.path)
                 for f in os.listdir(self.logdir):
                     if f != mine and f.startswith(_PREFIX) and f.endswith(f".{self._name}"):
-                        os.remove(os.path.join(self.logdir, f))
+                        with contextlib.suppress(FileNotFoundError):  # another's, just now
+                            os.remove(os.path.join(self.logdir, f))
 
     def __enter__(self) -> "MetricWriter":
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, *exc_info) -> None:
+        if exc_type is not None:  # what it wrote may be partial: the earlier files stay
+            self._name = None
         self.close()
 
 
