@@ -42,6 +42,8 @@ __all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name: str):
+    if name == "__version__":  # the installed package's, as `ae-jax --version` prints it
+        return importlib.import_module("importlib.metadata").version("ae_jax")
     if name in _PUBLIC:
         value = getattr(importlib.import_module(_PUBLIC[name]), name)
         globals()[name] = value

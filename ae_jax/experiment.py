@@ -244,6 +244,7 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
     """Summaries and, per run, what is left to write: (run, summary, eval metrics, figures)."""
     runs, k = trained.runs, len(trained.runs)
     cfg, ds = runs[0].config, trained.dataset
+    software = runtime.software()  # what computed the numbers, beside them
     summaries = []
     for r in runs:
         summary = dict(r.history[-1] if r.history else {"epoch": 0, "step": 0})
@@ -258,6 +259,7 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
                 "layout": r.layout,
                 "resumed_from_epoch": trained.start_epoch,
                 "best_epoch": r.checkpointer.best_epoch(),
+                "software": software,
             }
         )
         summaries.append(summary)
@@ -318,7 +320,7 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
     for i, r in enumerate(runs):
         metrics = None
         if results is not None:
-            metrics = dict(results[i][0], which="latest")
+            metrics = dict(results[i][0], which="latest", software=software)
             if r.diverged_step is not None:  # its parameters are from before that step
                 metrics["diverged_step"] = r.diverged_step
         jobs.append((r, summaries[i], metrics, inputs[i]))

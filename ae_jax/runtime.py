@@ -13,8 +13,10 @@ no number. Where it lives, in order of precedence:
 """
 
 import contextlib
+import importlib.metadata
 import logging as std_logging
 import os
+import platform
 import signal
 import sys
 import threading
@@ -198,3 +200,38 @@ def enable_compilation_cache(enabled: bool = True) -> str:
         if option.upper() not in os.environ:
             jax.config.update(option, value)
     return path
+
+
+# The packages whose versions decide a run's numbers: recorded beside them.
+PACKAGES = ("ae_jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy")
+
+
+def versions() -> dict[str, str | None]:
+    """Python's version and PACKAGES' (None: not installed), from the installed packages'
+    metadata: nothing is imported."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def describe(v: dict) -> str:
+    """'Python 3.11.7; ae_jax 0.1.0, jax 0.10.2, ...' (`versions()` or `software()`)."""
+    packages = ", ".join(f"{name} {v.get(name) or '(not installed)'}" for name in PACKAGES)
+    where = f" on {v.get('backend')} ({v.get('device_kind')})" if "backend" in v else ""
+    return f"Python {v.get('python')}; {packages}{where}"
+
+
+def software() -> dict:
+    """What computed a run's numbers, recorded in its summary.json and eval.json: `versions()`,
+    JAX's backend and the first device's kind, and XLA_FLAGS (flags such as GPU deterministic
+    ops change results)."""
+    return {
+        **versions(),
+        "backend": jax.default_backend(),
+        "device_kind": jax.devices()[0].device_kind,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }

@@ -341,3 +341,50 @@ def test_copies_of_one_run_are_refused_not_counted_as_seeds(tmp_path):
     )
     out = report.write_report(str(tmp_path), ["eval/mse"])
     assert [r["seeds"] for r in out["rows"]] == [3]
+
+
+def _software(**changes) -> dict:
+    return {
+        "python": "3.11.7",
+        "ae_jax": "0.1.0",
+        "jax": "0.10.2",
+        "jaxlib": "0.10.2",
+        "flax": "0.12.8",
+        "optax": "0.2.8",
+        "orbax-checkpoint": "0.12.8",
+        "numpy": "2.4.6",
+        "backend": "cpu",
+        "device_kind": "cpu",
+        "xla_flags": "",
+        **changes,
+    }
+
+
+def test_report_names_the_software_and_says_when_runs_differ_in_it(tmp_path, caplog):
+    one = (
+        "Computed by Python 3.11.7; ae_jax 0.1.0, jax 0.10.2, jaxlib 0.10.2, flax 0.12.8, "
+        "optax 0.2.8, orbax-checkpoint 0.12.8, numpy 2.4.6 on cpu (cpu)."
+    )
+    runs = [
+        ({"optim.learning_rate": 0.1, "train.seed": s}, "done", {"eval/mse": 1.0 + s})
+        for s in (0, 1)
+    ]
+    _pile(tmp_path / "same", [(f, st, {**v, "software": _software()}) for f, st, v in runs])
+    report.write_report(str(tmp_path / "same"), ["eval/mse"])
+    assert one in (tmp_path / "same" / "report.md").read_text().splitlines()
+    # One run trained under another jax, one evaluated again under XLA flags: three kinds.
+    summaries = [_software(), _software(jax="0.12.0", jaxlib="0.12.0")]
+    evals = [{"software": _software(xla_flags="--xla_gpu_deterministic_ops=true")}, {}]
+    _pile(
+        tmp_path / "mixed",
+        [(f, st, {**v, "software": sw}) for (f, st, v), sw in zip(runs, summaries, strict=True)],
+        evals,
+    )
+    report.write_report(str(tmp_path / "mixed"), ["eval/mse"])
+    md = (tmp_path / "mixed" / "report.md").read_text()
+    assert one not in md and "computed by different software" in md
+    assert "- 1 run(s): Python 3.11.7; ae_jax 0.1.0, jax 0.10.2, jaxlib 0.10.2," in md
+    assert "- 1 run(s): Python 3.11.7; ae_jax 0.1.0, jax 0.12.0, jaxlib 0.12.0," in md
+    assert "on cpu (cpu), XLA_FLAGS='--xla_gpu_deterministic_ops=true'" in md
+    assert "- 1 run(s): software not recorded (written by an ae_jax before" in md  # {} eval
+    assert "computed by different software" in caplog.text

@@ -122,6 +122,55 @@ def test_python_m_ae_jax_is_the_command(installed):
     assert r.returncode == 2 and "unknown subcommand 'trian'" in r.stderr, r.stderr
 
 
+def _software_by_the_modules() -> dict:
+    """What a run should record as its software, from each package's own __version__."""
+    import platform
+
+    import flax
+    import jaxlib
+    import optax
+    import orbax.checkpoint as ocp
+
+    return {
+        "python": platform.python_version(),
+        "ae_jax": ae_jax.__version__,
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+        "orbax-checkpoint": ocp.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def test_version_names_python_and_the_packages_that_compute_the_numbers(installed):
+    r = _ae_jax(installed, "--version")
+    want = _software_by_the_modules()
+    assert r.returncode == 0 and r.stdout.startswith(f"ae-jax {want['ae_jax']} (Python "), r.stderr
+    assert all(f"{name} {v}" in r.stdout for name, v in want.items() if name != "python")
+
+
+def test_runs_and_evaluations_record_their_software(tmp_path):
+    c = seed_sparse.get_config()
+    c.train.epochs, c.train.figures = 1, False
+    experiment.train_and_evaluate(c, str(tmp_path))
+    want = {
+        **_software_by_the_modules(),
+        # The suite runs on the CPU (conftest) unless told to use the accelerator.
+        **(
+            {"backend": "cpu", "device_kind": "cpu"}
+            if os.environ.get("AE_JAX_TEST_ON_ACCELERATOR") != "1"
+            else {"backend": jax.default_backend(), "device_kind": jax.devices()[0].device_kind}
+        ),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+    summary = json.load(open(tmp_path / "summary.json"))
+    assert summary["software"] == want
+    assert json.load(open(tmp_path / "eval.json"))["software"] == want
+    _, out = evaluate.evaluate_run(str(tmp_path), which="best", figures=False)
+    assert json.load(open(os.path.join(out, "eval.json")))["software"] == want
+
+
 def test_every_subcommand_works_from_another_folder(installed):
     r = _ae_jax(installed, "--help")
     assert r.returncode == 0 and all(

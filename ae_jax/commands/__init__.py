@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from absl import app, flags
 
-from ae_jax import cli
+from ae_jax import cli, runtime
 from ae_jax.training import signals
 
 # name -> what it does (`ae-jax --help` lists them).
@@ -35,7 +35,8 @@ def usage() -> str:
     lines += [
         "",
         "ae-jax SUBCOMMAND --help lists a subcommand's flags; ae-jax train "
-        "--config=NAME --helpconfig lists a config's fields.",
+        "--config=NAME --helpconfig lists a config's fields; ae-jax --version the versions "
+        "of Python and the packages that compute the numbers.",
         f"shipped configs (--config=NAME): {', '.join(cli.shipped_configs())}",
     ]
     return "\n".join(lines)
@@ -47,6 +48,10 @@ def run(argv: list[str], imported: Callable[[], None] | None = None) -> None:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         sys.exit(0 if argv else 2)
+    if argv[0] == "--version":  # what a paper's methods section names
+        v = runtime.versions()
+        print(f"ae-jax {v['ae_jax']} ({runtime.describe(v)})")
+        sys.exit(0)
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         print(

@@ -48,7 +48,7 @@ import numpy as np
 
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
-from ae_jax import models
+from ae_jax import models, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation import bounds, figure_data, passes, statistics, trained
@@ -256,6 +256,7 @@ def evaluate_run(
     data = evaluation_data(tm, data_path, dataset, npz_key)
     metrics, arrays = evaluate_model(tm, data, iw_samples, seed)
     metrics["which"] = which
+    metrics["software"] = runtime.software()  # this evaluation's, maybe not training's
     if data_path:  # the file, whatever directory the command ran in (`workdir.evaluation_dir`)
         metrics["data_path"] = workdir_lib.real_path(data_path)
     if tm.diverged_step is not None:  # its parameters are from before that step

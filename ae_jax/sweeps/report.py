@@ -30,6 +30,7 @@ import os
 import numpy as np
 from absl import logging
 
+from ae_jax import runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation import figure_data
@@ -203,6 +204,8 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         "gave none: not finite, or without a value (eval.json's null where the number does "
         "not apply, as ae_over_pca when PCA is exact).",
         "",
+        *_software_lines(rows),
+        "",
         *lines,
         "",
         *[f"![{os.path.basename(p)}](figures/{os.path.basename(p)})" for p in figures],
@@ -211,6 +214,32 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     report_files.remove_stale(workdir, own, names)  # an earlier report's figures no longer drawn
     report_files.record(workdir, names)
     return {"params": params, "rows": table, "figures": figures, "metrics": shown}
+
+
+def _software_lines(rows: list[dict]) -> list[str]:
+    """report.md's lines naming what computed the runs' numbers (their summary.json's and
+    eval.json's `software`); runs computed by different software are named, with a warning."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        for said in dict.fromkeys(_software_text(s) for s in r["software"]):  # once per run
+            counts[said] = counts.get(said, 0) + 1
+    if len(counts) <= 1:
+        return [f"Computed by {s}." for s in counts]
+    listed = "; ".join(f"{n} run(s) by {s}" for s, n in counts.items())
+    logging.warning("the report's runs were computed by different software: %s", listed)
+    return [
+        "The runs were computed by different software, so their numbers may differ by more "
+        "than their seeds make them:",
+        "",
+        *[f"- {n} run(s): {s}" for s, n in counts.items()],
+    ]
+
+
+def _software_text(software) -> str:
+    if not isinstance(software, dict):
+        return "software not recorded (written by an ae_jax before runs recorded it)"
+    flags = software.get("xla_flags")
+    return runtime.describe(software) + (f", XLA_FLAGS={flags!r}" if flags else "")
 
 
 def _warn_absent(asked: list[str], present: set[str]) -> None:

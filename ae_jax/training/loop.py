@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from ae_jax import runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import Dataset
 from ae_jax.files import write_atomic
@@ -198,9 +199,10 @@ def train(
         for c, w, h in zip(configs, workdirs, hypers, strict=True)
     ]
     logging.info(
-        "devices: %s; layout: %s",
+        "devices: %s; layout: %s; %s",
         ", ".join(f"{d.platform}:{d.id}" for d in jax.devices()),
         place.describe(),
+        runtime.describe(runtime.versions()),
     )
     start = startup.resume_epoch(runs)
 
