@@ -244,7 +244,7 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
     """Summaries and, per run, what is left to write: (run, summary, eval metrics, figures)."""
     runs, k = trained.runs, len(trained.runs)
     cfg, ds = runs[0].config, trained.dataset
-    software = runtime.software()  # what computed the numbers, beside them
+    software = runs[0].software  # what computed the numbers, beside them
     summaries = []
     for r in runs:
         summary = dict(r.history[-1] if r.history else {"epoch": 0, "step": 0})

@@ -171,6 +171,28 @@ def test_runs_and_evaluations_record_their_software(tmp_path):
     assert json.load(open(os.path.join(out, "eval.json")))["software"] == want
 
 
+def test_a_run_resumed_under_other_software_says_so(tmp_path, monkeypatch, caplog):
+    """Each checkpoint records the software it was trained with; a run extended (resumed from
+    its last checkpoint) under other versions is told that its numbers may now differ from an
+    uninterrupted run's, and its summary.json names the software that finished it."""
+    from ae_jax import runtime
+
+    c = seed_sparse.get_config()
+    c.train.epochs, c.train.figures, c.eval.at_end = 1, False, False
+    experiment.train_and_evaluate(c, str(tmp_path))
+    caplog.set_level("WARNING")
+    c.train.epochs = 2  # the same software: not a word
+    experiment.train_and_evaluate(c, str(tmp_path))
+    assert "other software" not in caplog.text
+    real = runtime.versions
+    monkeypatch.setattr(runtime, "versions", lambda: {**real(), "jax": "9.9.9"})
+    c.train.epochs = 3
+    experiment.train_and_evaluate(c, str(tmp_path))
+    assert "resuming with other software than the checkpoint was trained with (jax " in caplog.text
+    assert f"jax {jax.__version__} -> 9.9.9)" in caplog.text
+    assert json.load(open(tmp_path / "summary.json"))["software"]["jax"] == "9.9.9"
+
+
 def test_every_subcommand_works_from_another_folder(installed):
     r = _ae_jax(installed, "--help")
     assert r.returncode == 0 and all(

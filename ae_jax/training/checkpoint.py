@@ -319,6 +319,7 @@ def save_group(runs: list, states, epoch: int, stop: bool = False) -> None:
             "status": r.status,
             "metrics": last,
             "layout": r.layout,  # what a resume under another layout is told (startup.py)
+            "software": r.software,  # ... and one under other software
             **({"stop": True} if stop else {}),
         }
         metrics = {"eval/loss": last["eval/loss"] if last else float("inf")}  # none: no best

@@ -59,6 +59,7 @@ class Run:
     history: list[dict] = dataclasses.field(default_factory=list)
     status: str = "running"  # running | diverged (a finished run that never diverged: done)
     layout: str = ""  # the device layout it trains under (Placement.describe), as checkpointed
+    software: dict = dataclasses.field(default_factory=dict)  # runtime.software(), likewise
     diverged_step: int | None = None
     tb: trackers.MultiWriter | None = None  # TensorBoard and the trackers of train.loggers
 
@@ -186,6 +187,7 @@ def train(
     )
     place = placement.Placement(mode)
     hypers = [objective.hyper_from_config(c) for c in configs]
+    software = runtime.software()
     runs = [
         Run(
             c,
@@ -195,6 +197,7 @@ def train(
             if cfg.train.checkpoints
             else NullCheckpointer(),
             layout=place.describe(),
+            software=software,
         )
         for c, w, h in zip(configs, workdirs, hypers, strict=True)
     ]
@@ -202,7 +205,7 @@ def train(
         "devices: %s; layout: %s; %s",
         ", ".join(f"{d.platform}:{d.id}" for d in jax.devices()),
         place.describe(),
-        runtime.describe(runtime.versions()),
+        runtime.describe(software),
     )
     start = startup.resume_epoch(runs)
 
