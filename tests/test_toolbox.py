@@ -4,12 +4,17 @@ configs by name, --helpconfig, jax.export of a run, and the sweep report's files
 import csv
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
 
+import flax
 import jax
+import jaxlib
 import numpy as np
+import optax
+import orbax.checkpoint as ocp
 import pytest
 from PIL import Image
 from sklearn.datasets import load_breast_cancer, load_digits
@@ -17,7 +22,7 @@ from tensorboard.backend.event_processing import event_accumulator as ea
 
 import ae_jax
 from ae_jax import data as data_lib
-from ae_jax import experiment
+from ae_jax import experiment, runtime
 from ae_jax.commands import encode as encode_cli
 from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.evaluation import eval_data, evaluate, export, figure_data
@@ -124,13 +129,6 @@ def test_python_m_ae_jax_is_the_command(installed):
 
 def _software_by_the_modules() -> dict:
     """What a run should record as its software, from each package's own __version__."""
-    import platform
-
-    import flax
-    import jaxlib
-    import optax
-    import orbax.checkpoint as ocp
-
     return {
         "python": platform.python_version(),
         "ae_jax": ae_jax.__version__,
@@ -175,8 +173,6 @@ def test_a_run_resumed_under_other_software_says_so(tmp_path, monkeypatch, caplo
     """Each checkpoint records the software it was trained with; a run extended (resumed from
     its last checkpoint) under other versions is told that its numbers may now differ from an
     uninterrupted run's, and its summary.json names the software that finished it."""
-    from ae_jax import runtime
-
     c = seed_sparse.get_config()
     c.train.epochs, c.train.figures, c.eval.at_end = 1, False, False
     experiment.train_and_evaluate(c, str(tmp_path))
