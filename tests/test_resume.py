@@ -445,3 +445,23 @@ def test_a_mid_epoch_resume_under_another_device_layout_is_said(tmp_path, caplog
     assert partial is not None and partial.epoch == 2 and partial.steps_done == 10
     said = "another device layout than the checkpoint was trained with (models split over 2, now"
     assert said + " one device)" in caplog.text
+
+
+def test_a_mid_epoch_resume_under_other_software_is_said(tmp_path, caplog):
+    """The position inside an epoch records the software it was trained with, as a checkpoint
+    does: resumed under another jax (or backend), the run is told; under the same, not a word.
+    A version recorded as None (a package not installed) survives the file."""
+    w = str(tmp_path / "run")
+    os.makedirs(w)
+    states = {"w": np.ones((1, 3), np.float32)}
+    metrics, rows = {"train/loss": np.zeros((1, 10), np.float32)}, np.ones((1, 10), np.float32)
+    then = {"python": "3.11.7", "jax": "0.10.2", "ray": None, "backend": "cpu", "xla_flags": ""}
+    chunking.Partial.save_group([w], 2, 2, 5, states, metrics, rows, "one device", then)
+    caplog.set_level("WARNING")
+    same_but_flags = {**then, "xla_flags": "--xla_force_host_platform_device_count=2"}
+    assert chunking.Partial.load_group([w], 1, 5, "one device", same_but_flags) is not None
+    assert "other software" not in caplog.text
+    now = {**then, "jax": "0.12.0", "backend": "gpu"}
+    assert chunking.Partial.load_group([w], 1, 5, "one device", now) is not None
+    said = "other software than the checkpoint was trained with (backend cpu -> gpu, jax 0.10.2"
+    assert said + " -> 0.12.0)" in caplog.text

@@ -77,7 +77,9 @@ class Partial:
         return self.next_chunk * self.chunk
 
     @staticmethod
-    def save_group(workdirs, epoch, next_chunk, chunk, states, metrics, rows, layout="") -> None:
+    def save_group(
+        workdirs, epoch, next_chunk, chunk, states, metrics, rows, layout="", software=None
+    ) -> None:
         host = distributed.fetch(states)
         if not distributed.is_writer():
             return
@@ -93,6 +95,7 @@ class Partial:
                     "metrics": {n: np.asarray(m[i]) for n, m in metrics.items()},
                     "rows": np.asarray(rows[i]),
                     "layout": layout,  # a resume under another one is told (load_group)
+                    "software": software or {},  # likewise (`runtime.software()`)
                 }
             )
             path = os.path.join(w, workdir_lib.PARTIAL)
@@ -101,10 +104,13 @@ class Partial:
             os.replace(f"{path}.tmp", path)
 
     @staticmethod
-    def load_group(workdirs, after: int, chunk: int, layout: str = "") -> "Partial | None":
+    def load_group(
+        workdirs, after: int, chunk: int, layout: str = "", software=None
+    ) -> "Partial | None":
         """The group's saved position inside an epoch later than `after` (the newest
         checkpoint's), if every run has the same one, saved with `chunk` steps per chunk;
-        resumed under another device `layout` than it was saved with, said so."""
+        resumed under another device `layout` or other `software` than it was saved with,
+        said so."""
         blobs = []
         for w in workdirs:
             path = os.path.join(w, workdir_lib.PARTIAL)
@@ -139,6 +145,7 @@ class Partial:
             return None
         names = blobs[0]["metrics"].keys()
         warn_layout_change({str(b.get("layout", "")) for b in blobs}, layout)
+        warn_software_change([b.get("software") or None for b in blobs], software or {})
         return Partial(
             epoch,
             int(blobs[0]["next_chunk"]),
@@ -225,6 +232,7 @@ class EpochRunner:
                     metrics,
                     rows_all,
                     self.runs[0].layout,
+                    self.runs[0].software,
                 )
                 raise Interrupted(signum, f"at step {(ci + 1) * c} of epoch {epoch}")
             if now - last_log >= self.log_seconds:
@@ -321,6 +329,31 @@ def log_divergence(workdir: str, step: int, epoch: int, history: list[dict]) -> 
         if last
         else "no epoch had finished",
     )
+
+
+def warn_software_change(saved: list, now: dict) -> None:
+    """Says that a run resumes under other software than its saved state (a checkpoint, or a
+    position inside an epoch) was trained with (`saved`: each one's `software`, None where an
+    older version recorded none): other versions of Python or the packages, another backend or
+    device kind. (XLA_FLAGS are recorded, not compared: the device count a layout change sets
+    is among them, and `warn_layout_change` says that.)"""
+    keys = [k for k in now if k != "xla_flags"]
+    changes = sorted(
+        {
+            f"{k} {was.get(k)} -> {now.get(k)}"
+            for was in saved
+            if isinstance(was, dict)
+            for k in keys
+            if was.get(k) != now.get(k)
+        }
+    )
+    if changes:
+        logging.warning(
+            "resuming with other software than the checkpoint was trained with (%s): from "
+            "here the numbers may differ from an uninterrupted run's; summary.json records "
+            "the software that finished the run",
+            ", ".join(changes),
+        )
 
 
 def warn_layout_change(saved: set[str], now: str) -> None:

@@ -247,7 +247,7 @@ def train(
             workdirs[0] if k == 1 else f"{k} workdirs",
         )
     partial = (
-        chunking.Partial.load_group(workdirs, start, prog.chunk, runs[0].layout)
+        chunking.Partial.load_group(workdirs, start, prog.chunk, runs[0].layout, runs[0].software)
         if start < cfg.train.epochs
         else None
     )

@@ -187,7 +187,7 @@ def restore(runs: list, states, start: int):
             start = max(set.intersection(*older), default=0)
             continue
         chunking.warn_layout_change({str(m.get("layout", "")) for m in metas}, runs[0].layout)
-        warn_software_change([m.get("software") for m in metas], runs[0].software)
+        chunking.warn_software_change([m.get("software") for m in metas], runs[0].software)
         for r, state_i in zip(runs, restored, strict=True):
             r.history = workdir_lib.read_history(r.workdir, start)
             if int(state_i.diverged_step) >= 0:
@@ -241,28 +241,3 @@ def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str) -> N
     }
     workdir_lib.write_json(path, resolved)
     save_preprocessor(ds.preprocessor, os.path.join(workdir, workdir_lib.PREPROCESSOR))
-
-
-def warn_software_change(saved: list, now: dict) -> None:
-    """Says that a run resumes under other software than its checkpoints were trained with
-    (`saved`: each one's `software`, None where an older version recorded none): other
-    versions of Python or the packages, another backend or device kind. (XLA_FLAGS are
-    recorded, not compared: the device count a layout change sets is among them, and
-    `chunking.warn_layout_change` says that.)"""
-    keys = [k for k in now if k != "xla_flags"]
-    changes = sorted(
-        {
-            f"{k} {was.get(k)} -> {now.get(k)}"
-            for was in saved
-            if isinstance(was, dict)
-            for k in keys
-            if was.get(k) != now.get(k)
-        }
-    )
-    if changes:
-        logging.warning(
-            "resuming with other software than the checkpoint was trained with (%s): from "
-            "here the numbers may differ from an uninterrupted run's; summary.json records "
-            "the software that finished the run",
-            ", ".join(changes),
-        )
