@@ -334,6 +334,32 @@ def test_mmd_is_unbiased_grows_with_the_shift_and_matches_numpy(kind):
     assert values == sorted(values) and values[-1] > 10 * abs(values[0])
 
 
+@pytest.mark.parametrize("term", sorted(objective.OPTIONAL_TERMS))
+def test_each_optional_term_reports_the_metrics_a_run_leaves_out_when_it_does_not_use_it(term):
+    """TERM_METRICS, which decides what a run grouped with others records, is what the loss
+    reports: computing one optional term adds exactly its metrics to the loss's report."""
+    c = _config()
+    engine = engine_lib.Engine(c, 64, 128)
+    hyper = objective.hyper_from_config(c)
+    state = engine.init(hyper)
+    x, mask, rng = jnp.full((8, 64), 0.5), jnp.ones((8,)), jax.random.PRNGKey(0)
+
+    def reported(terms):
+        loss_fn = objective.make_loss_fn(engine.model, c, frozenset(terms), 128, 2)
+        return set(loss_fn(state.params, x, mask, rng, hyper, True, jnp.asarray(1))[1])
+
+    assert reported({term}) - reported(()) == set(objective.TERM_METRICS[term])
+
+
+def test_a_run_leaves_out_the_metrics_only_its_group_computes():
+    group = objective.optional_terms(
+        [_config(**{"loss.free_bits": 0.5}), _config(**{"loss.kl_warmup_epochs": 2.0})]
+    )
+    assert group == {"free_bits", "warmup"}
+    assert objective.group_only_metrics(_config(), group) == {"kl_free_bits", "kl_weight"}
+    assert objective.group_only_metrics(_config(**{"loss.free_bits": 0.5}), group) == {"kl_weight"}
+
+
 # ---- a sweep over objectives trains as one program ----
 
 OBJECTIVES = [
@@ -356,12 +382,18 @@ def test_objective_sweep_is_one_program_and_equals_separate_runs(tmp_path, caplo
         experiment.train_and_evaluate(config, str(tmp_path / "alone" / name))
         together, alone = _rows(tmp_path / "together" / name), _rows(tmp_path / "alone" / name)
         for a, b in zip(together, alone, strict=True):
-            for key in b:  # a lone run lacks the group's zero-weighted terms
+            # A run's records name the same metrics alone as in a group (the group computes
+            # tc and mmd for every model; a zero-weighted run's are left out of its files).
+            assert a.keys() == b.keys(), (name, a.keys() ^ b.keys())
+            for key in b:
                 if key.startswith(("train/", "eval/")):
                     assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (name, key)
         finals[name] = together[-1]
-    # The group computed tc and mmd for every model; only the weighted ones differ in loss.
-    assert all("train/tc" in r and "train/mmd" in r for r in finals.values())
+    has = {n: ("train/tc" in r, "eval/mmd" in r) for n, r in finals.items()}
+    assert has == {
+        multi.run_name(o): ("tcvae" in multi.run_name(o), "infovae" in multi.run_name(o))
+        for o in runs
+    }
     losses = {round(r["train/loss"], 6) for r in finals.values()}
     assert len(losses) == 6
 

@@ -60,6 +60,8 @@ class Run:
     status: str = "running"  # running | diverged (a finished run that never diverged: done)
     layout: str = ""  # the device layout it trains under (Placement.describe), as checkpointed
     software: dict = dataclasses.field(default_factory=dict)  # runtime.software(), likewise
+    # metrics of the group's loss not recorded for this run (objective.group_only_metrics)
+    dropped: frozenset = frozenset()
     diverged_step: int | None = None
     tb: trackers.MultiWriter | None = None  # TensorBoard and the trackers of train.loggers
 
@@ -198,6 +200,7 @@ def train(
             else NullCheckpointer(),
             layout=place.describe(),
             software=software,
+            dropped=objective.group_only_metrics(c, terms),
         )
         for c, w, h in zip(configs, workdirs, hypers, strict=True)
     ]
@@ -372,8 +375,8 @@ def _record_epoch(runs, epoch, step, train_m, eval_m, div, epoch_s, rows, files)
             chunking.log_divergence(r.workdir, int(div[i]), epoch, r.history)
             continue
         row = {"epoch": epoch, "step": step}
-        row.update({f"train/{n}": float(train_m[n][i]) for n in ordered(train_m)})
-        row.update({f"eval/{n}": float(eval_m[n][i]) for n in ordered(eval_m)})
+        for prefix, m in (("train", train_m), ("eval", eval_m)):
+            row.update({f"{prefix}/{n}": float(m[n][i]) for n in ordered(m) if n not in r.dropped})
         row.update({"epoch_s": epoch_s, "rows_per_s": rows / epoch_s})
         r.history.append(row)
         files[i].write(json.dumps(row) + "\n")

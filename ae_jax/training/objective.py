@@ -45,6 +45,14 @@ OPTIONAL_TERMS = {
     "tc": "tc_weight",
     "mmd": "mmd_weight",
 }
+# Optional term -> the metrics it adds to the loss's report (`make_loss_fn`'s out_terms).
+TERM_METRICS = {
+    "noise": (),
+    "warmup": ("kl_weight",),
+    "free_bits": ("kl_free_bits",),
+    "tc": ("tc", "mi", "dim_kl"),
+    "mmd": ("mmd",),
+}
 
 
 def hyper_from_config(config) -> dict[str, float | int]:
@@ -61,6 +69,15 @@ def optional_terms(configs: list) -> frozenset:
     """The optional terms a group of runs computes: those any of its models weights above 0."""
     hypers = [hyper_from_config(c) for c in configs]
     return frozenset(t for t, key in OPTIONAL_TERMS.items() if any(h[key] > 0 for h in hypers))
+
+
+def group_only_metrics(config, group_terms: frozenset) -> frozenset:
+    """The metrics a run's loss reports only because another model of its group weights a term
+    that this run's config does not (`group_terms` outside its own `optional_terms`). A run's
+    records leave them out, so that its files name the same metrics whether it trains alone or
+    in any group: e.g. a plain VAE beside a beta-TC-VAE logs no tc, mi and dim_kl."""
+    own = optional_terms([config])
+    return frozenset(m for t in group_terms - own for m in TERM_METRICS[t])
 
 
 def stack_hypers(hypers: list[dict]) -> dict[str, jax.Array]:
