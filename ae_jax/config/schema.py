@@ -184,7 +184,8 @@ def default_config() -> ml_collections.ConfigDict:
         checkpoints=True,  # False: save none (no resume, no ae_jax.load; evaluation still runs)
         checkpoint_every=10,  # epochs between checkpoints (0 = only at the end)
         keep_checkpoints=2,  # newest checkpoints kept, besides the best by eval/loss
-        tensorboard=True,  # also write every metric and figure to workdir/tb/ (False: drop it)
+        # False: no workdir/tb/, whatever train.loggers names (True: as train.loggers says)
+        tensorboard=True,
         # Where metrics go, comma-separated: tensorboard | mlflow | wandb (the last two need
         # pip install "ae_jax[trackers]"; they get the hyperparameters that differ from the
         # defaults or are swept, every metric, the headline evaluation numbers and figures).
