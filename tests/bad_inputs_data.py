@@ -126,6 +126,19 @@ CASES = [
         ),
     ),
     (
+        "data.categorical_columns names a column the file lacks",
+        lambda d: _csv(d, "Region,b,c\n" + _GOOD, data__categorical_columns=("region",)),
+    ),
+    (
+        "data.categorical_columns with pixel data",
+        lambda d: _csv(
+            d,
+            "p0,p1,p2,p3\n" + "".join(f"{i},1,3,4\n" for i in range(20)),
+            data__image_shape=(2, 2),
+            data__categorical_columns=("p1",),
+        ),
+    ),
+    (
         "data.missing='drop' leaves no rows",
         lambda d: _csv(d, "a,b,c\n1,NA,2\n,3,4\n", data__missing="drop"),
     ),

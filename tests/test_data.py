@@ -11,7 +11,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_digits
 
 from ae_jax import data, default_config
-from ae_jax.data import bundled, preprocess_io, scaling
+from ae_jax.data import bundled, cells, preprocess_io, scaling
 from ae_jax.errors import UserError
 from tests.conftest import MONTHS, VISITORS, vocab_by_rule
 from tests.conftest import PURCHASE_COLUMNS as HEADER
@@ -695,3 +695,48 @@ def test_transform_mismatches(shop, tmp_path, caplog):
     unseen[1][10], unseen[2][6] = "Feb", "inf"
     with pytest.raises(UserError, match=r"column 'BounceRates' has NaN or infinite.*row 3"):
         p.transform(np.array(unseen, dtype=object))
+
+
+def test_columns_of_number_codes_named_categorical_are_categories(tmp_path, caplog):
+    """data.categorical_columns: a column of codes (the purchase table's Region 1..9) is
+    categorical, not one number: its categories are the codes as the file writes them, in
+    training-split frequency order, and a float array or Python rows holding the codes as
+    numbers (3.0, 3) encode to the same features; a code training never showed is unseen."""
+    regions = [1, 3, 3, 2, 3, 1, 2, 3, 1, 3, 2, 3]  # training: 3 (x6), 1 (x3), 2 (x3)
+    path = tmp_path / "t.csv"
+    path.write_text("a,Region\n" + "".join(f"{i / 10},{r}\n" for i, r in enumerate(regions)))
+    table = data.read_table(str(path))
+    rows = np.arange(len(regions))
+    plain = data.Preprocessor.fit(table, rows, categorical="onehot")
+    assert plain.kinds == ["numeric", "numeric"]  # codes read as numbers, unless named
+    p = data.Preprocessor.fit(table, rows, categorical="onehot", categorical_columns=("Region",))
+    assert p.kinds == ["numeric", "categorical"]
+    assert p.categories["Region"] == ["3", "1", "2", "<unseen>"]  # 1 and 2 tie: first seen
+    assert p.columns == ["a", "Region=3", "Region=1", "Region=2", "Region=<unseen>"]
+    from_file = p.transform(table)
+    assert from_file[:, 1:].tolist() == [
+        [float(r == c) for c in (3, 1, 2)] + [0.0] for r in regions
+    ]
+    as_floats = np.column_stack([np.arange(12) / 10, np.asarray(regions, float)])
+    np.testing.assert_array_equal(p.transform(as_floats), from_file)
+    python_rows = [[i / 10, r if i % 2 else float(r)] for i, r in enumerate(regions)]
+    np.testing.assert_array_equal(p.transform(python_rows), from_file)
+    caplog.set_level("WARNING")
+    new = p.transform([[0.1, 9]])
+    assert (
+        new[0, 1:].tolist() == [0.0, 0.0, 0.0, 1.0] and "not in the training split" in caplog.text
+    )
+    ordinal = data.Preprocessor.fit(table, rows, categorical_columns=("Region",), scaling="none")
+    assert ordinal.transform(table)[:, 1].tolist() == [[3, 1, 2].index(r) for r in regions]
+
+
+def test_number_text_writes_whole_numbers_as_integers():
+    assert [cells.number_text(v) for v in (3.0, np.float32(2.0), 0.5, -1.0, 7, "03", True)] == [
+        "3",
+        "2",
+        "0.5",
+        "-1",
+        "7",
+        "03",
+        "True",
+    ]

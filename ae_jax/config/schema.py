@@ -89,6 +89,10 @@ def default_config() -> ml_collections.ConfigDict:
         label_column="",
         keep_label=False,  # also use the label column as a feature
         categorical="ordinal",  # string columns -> ordinal codes | onehot
+        # Columns whose values are categories even where they are numbers (codes such as the
+        # purchase table's OperatingSystems, Browser, Region, TrafficType): encoded as text
+        # columns are, by data.categorical, not as one number each.
+        categorical_columns=(),
         # minmax | standard | none, fitted on the training split only. Pixel data (image sets,
         # uint8 arrays, the bundled digits): minmax and none both divide by the largest
         # intensity, 255 (digits: 16), as per-pixel min-max would blow up the near-constant

@@ -237,6 +237,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
         d.na_values,
         "a tuple of strings",
     )
+    names = d.categorical_columns
+    _check(
+        all(isinstance(v, str) and v for v in names) and len(set(names)) == len(names),
+        "data.categorical_columns",
+        names,
+        "a tuple of column names, each once, e.g. ('Region', 'Browser')",
+    )
     _choice(d.missing, "data.missing", ("error", "drop", "impute"))
     _choice(d.thousands, "data.thousands", ("", ",", " ", "'"))
     _positive_int(d.max_categories, "data.max_categories")

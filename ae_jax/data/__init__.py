@@ -4,8 +4,8 @@ and preprocess one data set for a run (load)."""
 
 from ae_jax.data.cells import NA_VALUES, THOUSANDS
 from ae_jax.data.columns import MISSING
-from ae_jax.data.dataset import Dataset
-from ae_jax.data.load import as_labels, load_dataset
+from ae_jax.data.dataset import Dataset, as_labels
+from ae_jax.data.load import load_dataset
 from ae_jax.data.preprocess import Preprocessor
 from ae_jax.data.preprocess_io import difference, load_preprocessor, save_preprocessor
 from ae_jax.data.tables import (

@@ -174,7 +174,29 @@ def as_numpy(col: Any) -> np.ndarray:
 
 
 def _text(col: np.ndarray) -> np.ndarray:
-    return col if col.dtype.kind == "U" else np.asarray(col, dtype=str)
+    """Cells as text; a number as `number_text` writes it (a float array's 3.0 as '3', so a
+    category coded 3 is one category in a CSV file, a float array and a Python row alike)."""
+    if col.dtype.kind == "U":
+        return col
+    if col.dtype.kind == "f":
+        found, inverse = np.unique(col, return_inverse=True)
+        return np.array([number_text(v) for v in found], dtype=str)[inverse.reshape(col.shape)]
+    texts = np.asarray(col, dtype=str)
+    if col.dtype.kind == "O":  # Python rows: only a whole float's text ends in '.0' (and
+        # its shorter form fits the array's width)
+        for i in np.flatnonzero(np.char.endswith(texts, ".0")):
+            texts[i] = number_text(col[i])
+    return texts
+
+
+def number_text(v: Any) -> str:
+    """A cell as text: a whole number as an integer ('3', not '3.0'), another number as its
+    shortest form ('0.5'), anything else (text, true/false) as str() gives it."""
+    if isinstance(v, float | np.floating):
+        f = float(v)
+        if math.isfinite(f) and f == int(f) and abs(f) < 2**53:
+            return str(int(f))
+    return str(v)
 
 
 def _as_string(col: Any) -> Any:

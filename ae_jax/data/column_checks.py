@@ -1,15 +1,39 @@
 """What a table's columns are refused or warned for as a model would see them, beyond their
 kinds (`columns.py`): a one-hot encoding too wide or with colliding feature names, a row index
-or identifier kept as a number."""
+or identifier kept as a number, data.categorical_columns naming no feature column."""
 
 import collections
 
 import numpy as np
 from absl import logging
 
-from ae_jax.data.cells import size_text
+from ae_jax.data.cells import quote_names, size_text
 from ae_jax.data.tables import Table
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, closest
+
+
+def check_names(names, field: str) -> None:
+    """Refuses a list of column names that is not one: each a non-empty string, each once."""
+    if not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
+        raise UserError(
+            f"{field} must be a tuple of column names, each once, e.g. ('Region', 'Browser'); "
+            f"got {tuple(names)!r}"
+        )
+
+
+def check_categorical_columns(table: Table, names, field: str = "data.categorical_columns"):
+    """Refuses names that are no feature column of `table` (a typo, or the label column, which
+    is no feature unless data.keep_label): before any column is encoded."""
+    check_names(names, field)
+    unknown = [n for n in names if n not in table.columns]
+    if unknown:
+        hint = closest(unknown[0], table.columns)
+        raise UserError(
+            f"{field} names {quote_names(unknown)}, not feature column(s) of {table.source}"
+            + (f" (did you mean {hint!r}?)" if hint else "")
+            + f"; its feature columns: {quote_names(table.columns, 100)} (a label column is "
+            "no feature unless data.keep_label=True)."
+        )
 
 
 def check_one_hot(

@@ -54,10 +54,13 @@ _NAN_WORDS = {"nan", "+nan", "-nan"}
 
 
 def infer_kind(
-    table: Table, name: str, column: Cells, missing: np.ndarray
+    table: Table, name: str, column: Cells, missing: np.ndarray, categorical: bool = False
 ) -> tuple[str, list[str] | None]:
     """Picks "numeric", "boolean" or "categorical" (with its sorted vocabulary) for a column;
-    `missing` marks the cells that are missing values (they do not count)."""
+    `missing` marks the cells that are missing values (they do not count); `categorical`: the
+    column is named in data.categorical_columns, categories whatever its cells."""
+    if categorical:
+        return "categorical", sorted(set(column.distinct[0]))
     col = column.values
     fast = column.fast if column.text else np.asarray(col)
     if fast is not None:  # every cell a number (or true/false: not text, so of an array)

@@ -1,4 +1,5 @@
-"""`Dataset`: a run's train and validation features with the `Preprocessor` fitted on them."""
+"""`Dataset`: a run's train and validation features with the `Preprocessor` fitted on them,
+and `as_labels`: the label column as the figures colour by it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import hashlib
 
 import numpy as np
 
+from ae_jax.data.cells import NA_VALUES, as_numpy
 from ae_jax.data.preprocess import Preprocessor
+from ae_jax.data.tables import BOOL_WORDS
 
 
 @dataclasses.dataclass
@@ -84,3 +87,28 @@ class Dataset:
         )
         shown = ", ".join(cats[:6]) + (", ..." if len(cats) > 6 else "")
         return f"{text}; categories per column in the training split: {shown}; encoded as {how}"
+
+
+MISSING_LABEL = "(missing)"
+
+
+def as_labels(col: np.ndarray, na_values: tuple[str, ...] = NA_VALUES) -> np.ndarray:
+    """Label cells as ints, floats, true/false -> 1/0, or else strings (for plot colours); a
+    column with missing cells (`na_values` markers, nulls) gives strings, those cells
+    MISSING_LABEL, so they get a legend entry of their own."""
+    col = as_numpy(col)
+    if col.dtype.kind not in "OU":
+        return np.array(col)
+    text = np.asarray(col, dtype=str)
+    absent = np.isin(np.char.strip(text), list(na_values)) | (col == None)  # noqa: E711 - per cell
+    if absent.any():
+        return np.where(absent, MISSING_LABEL, text)
+    for convert in (int, float):
+        try:
+            return np.array([convert(t) for t in text])
+        except ValueError:
+            pass
+    lower = np.char.lower(text)
+    if np.isin(lower, list(BOOL_WORDS)).all():
+        return (lower == "true").astype(np.int64)
+    return text

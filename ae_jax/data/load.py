@@ -21,23 +21,14 @@ import numpy as np
 import pyarrow as pa
 from absl import logging
 
-from ae_jax.data import images
+from ae_jax.data import column_checks, images
 from ae_jax.data import scaling as scaling_lib
-from ae_jax.data.cells import NA_VALUES, THOUSANDS, as_numpy, missing_mask
+from ae_jax.data.cells import NA_VALUES, THOUSANDS, missing_mask
 from ae_jax.data.columns import MISSING
 from ae_jax.data.csv_reader import resolve_delimiter
-from ae_jax.data.dataset import Dataset
+from ae_jax.data.dataset import Dataset, as_labels
 from ae_jax.data.preprocess import Preprocessor, check_choice
-from ae_jax.data.tables import (
-    BOOL_WORDS,
-    BUNDLED,
-    NO_LABEL,
-    SCALING,
-    Table,
-    bundled,
-    quote_names,
-    read_table,
-)
+from ae_jax.data.tables import BUNDLED, NO_LABEL, SCALING, Table, bundled, quote_names, read_table
 from ae_jax.errors import UserError
 
 
@@ -64,31 +55,6 @@ def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
     return np.flatnonzero(~val), np.flatnonzero(val)
 
 
-MISSING_LABEL = "(missing)"
-
-
-def as_labels(col: np.ndarray, na_values: tuple[str, ...] = NA_VALUES) -> np.ndarray:
-    """Label cells as ints, floats, true/false -> 1/0, or else strings (for plot colours); a
-    column with missing cells (`na_values` markers, nulls) gives strings, those cells
-    MISSING_LABEL, so they get a legend entry of their own."""
-    col = as_numpy(col)
-    if col.dtype.kind not in "OU":
-        return np.array(col)
-    text = np.asarray(col, dtype=str)
-    absent = np.isin(np.char.strip(text), list(na_values)) | (col == None)  # noqa: E711 - per cell
-    if absent.any():
-        return np.where(absent, MISSING_LABEL, text)
-    for convert in (int, float):
-        try:
-            return np.array([convert(t) for t in text])
-        except ValueError:
-            pass
-    lower = np.char.lower(text)
-    if np.isin(lower, list(BOOL_WORDS)).all():
-        return (lower == "true").astype(np.int64)
-    return text
-
-
 def _options(cfg: Any) -> dict[str, Any]:
     """The reading options of the data section, checked (fields missing from `cfg` take their
     defaults)."""
@@ -102,11 +68,14 @@ def _options(cfg: Any) -> dict[str, Any]:
     max_categories = _field(cfg, "max_categories", 1000, (int, np.integer), "an integer")
     if max_categories < 1:
         raise UserError(f"data.max_categories must be a positive integer; got {max_categories}")
+    categorical_columns = _field(cfg, "categorical_columns", (), (tuple, list), "a tuple of names")
+    column_checks.check_names(categorical_columns, "data.categorical_columns")
     return dict(
         na_values=tuple(na_values),
         missing=missing,
         thousands=thousands,
         max_categories=int(max_categories),
+        categorical_columns=tuple(categorical_columns),
     )
 
 
@@ -184,6 +153,12 @@ def _pixels(
     `images.load_image_dataset` does, and the (N, D) uint8 pixels. `declared`:
     data.image_shape gave `shape`, so it must fit."""
     d = len(features.columns)
+    if options["categorical_columns"]:
+        raise UserError(
+            f"data.categorical_columns={options['categorical_columns']!r}, but "
+            f"{features.source} holds pixel data, whose values are intensities, no categories; "
+            "leave data.categorical_columns empty"
+        )
     if declared and shape is not None and math.prod(shape) != d:
         raise UserError(
             f"data.image_shape {shape} holds {math.prod(shape)} pixels, but "

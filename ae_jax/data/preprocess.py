@@ -122,7 +122,7 @@ class Preprocessor:
         **options: Any,
     ) -> Preprocessor:
         """Infers column kinds from `table` and fits scaling on its `train_rows`; `options`:
-        na_values, missing, thousands, max_categories (see `fit_encoding`)."""
+        na_values, missing, thousands, max_categories, categorical_columns (see `fit_encoding`)."""
         return cls.fit_transform(
             table, np.asarray(train_rows), categorical, scaling, label_column, **options
         )[0]
@@ -157,21 +157,27 @@ class Preprocessor:
         missing: str = "error",
         thousands: str = "",
         max_categories: int = 1000,
+        categorical_columns: Sequence[str] = (),
     ) -> tuple[Preprocessor, np.ndarray, np.ndarray | None]:
-        """Infers the column kinds, fits imputation on `train_rows` (missing="impute"), and
-        returns the unscaled `Preprocessor`, the (N, num_features) float64 encoding and which
-        cells were imputed (see `_encode`)."""
+        """Infers the column kinds (those in `categorical_columns` are categorical, numbers or
+        not), fits imputation on `train_rows` (missing="impute"), and returns the unscaled
+        `Preprocessor`, the (N, num_features) float64 encoding and which cells were imputed
+        (see `_encode`)."""
         check_choice("data.categorical", categorical, CATEGORICAL)
         check_choice("data.scaling", scaling, SCALING)
         check_choice("data.missing", missing, MISSING)
         check_choice("data.thousands", thousands, THOUSANDS)
-        columns = [Cells(col, thousands) for col in table.values]
+        column_checks.check_categorical_columns(table, categorical_columns)
+        columns = [  # categories are texts as the file writes them, as `_encode` reads them
+            Cells(table.text(name) if name in categorical_columns else col, thousands)
+            for name, col in zip(table.columns, table.values, strict=True)
+        ]
         # Parsing (pyarrow casts, dictionary encodings) releases the GIL: a column per thread.
         with ThreadPoolExecutor(max_workers=max(1, min(len(columns), os.cpu_count() or 1))) as pool:
             masks = list(pool.map(lambda c: c.missing(na_values), columns))
         kinds, categories = [], {}
         for name, column, mask in zip(table.columns, columns, masks, strict=True):
-            kind, vocab = col_lib.infer_kind(table, name, column, mask)
+            kind, vocab = col_lib.infer_kind(table, name, column, mask, name in categorical_columns)
             if vocab is not None:
                 vocab = col_lib.ordered_vocabulary(
                     table, name, column, mask, np.asarray(train_rows)
