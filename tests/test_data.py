@@ -740,3 +740,21 @@ def test_number_text_writes_whole_numbers_as_integers():
         "03",
         "True",
     ]
+
+
+def test_numbers_written_with_leading_zeros_are_said_to_be_codes(tmp_path, caplog):
+    """Zip codes read as numbers lose their zeros and are modelled by size: the log says so
+    and names data.categorical_columns, which keeps them as written."""
+    path = tmp_path / "t.csv"
+    zips = ["02134", "10001", "07030", "94103"] * 10
+    path.write_text("zip,a\n" + "".join(f"{z},0.{i % 9}\n" for i, z in enumerate(zips)))
+    table = data.read_table(str(path))
+    caplog.set_level("WARNING")
+    p = data.Preprocessor.fit(table, np.arange(30))
+    assert p.kinds == ["numeric", "numeric"]
+    said = "column 'zip' holds numbers written with leading zeros, e.g. ['02134', '07030']"
+    assert said in caplog.text and "'a'" not in caplog.text  # 0.5 is no code
+    caplog.clear()
+    p = data.Preprocessor.fit(table, np.arange(30), categorical_columns=("zip",))
+    assert p.categories["zip"][:4] == ["02134", "10001", "07030", "94103"]
+    assert "leading zeros" not in caplog.text

@@ -517,11 +517,12 @@ def test_a_file_not_in_utf8_is_located_at_any_block_boundary(tmp_path):
 
 
 def test_numbers_typed_by_the_reader_keep_their_text(tmp_path):
-    # Codes with leading zeros are categories; a new file holding only numbers reads as
-    # numbers, and transform takes their text back from the file.
+    # A text column's categories are its cells as written; a new file holding only numbers
+    # reads as numbers, and transform takes their text back from the file ("12.0", which as
+    # a number would be written "12"). (Codes with leading zeros, "007", are read as text.)
     body = rows(12)
     for i, r in enumerate(body):
-        r[1] = ["007", "012", "x1"][i % 3]
+        r[1] = ["7", "12.0", "x1"][i % 3]
     ds = load(write(tmp_path / "t.csv", body), scaling="none")
     p = ds.preprocessor
     assert p.categories["cat"] == vocab_by_rule([body[i][1] for i in ds.train_indices])
@@ -529,8 +530,8 @@ def test_numbers_typed_by_the_reader_keep_their_text(tmp_path):
     new = write(tmp_path / "n.csv", [r for r in body if r[1] != "x1"])
     table = data.read_table(new)
     assert table.values[1].dtype == np.float64  # read as numbers
-    np.testing.assert_array_equal(p.transform(table)[:, 1], [code("007"), code("012")] * 4)
-    np.testing.assert_array_equal(p.transform(table.take([3, 0]))[:, 1], [code("012"), code("007")])
+    np.testing.assert_array_equal(p.transform(table)[:, 1], [code("7"), code("12.0")] * 4)
+    np.testing.assert_array_equal(p.transform(table.take([3, 0]))[:, 1], [code("12.0"), code("7")])
     # A label column stays text: integer labels stay integers.
     body = rows(12)
     labelled = write(

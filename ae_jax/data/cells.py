@@ -28,6 +28,9 @@ NA_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "None", "?")
 # Thousands separators data.thousands may name ("" = none: "1,037" is refused, not guessed).
 THOUSANDS = ("", ",", " ", "'")
 _PROBE = 1000  # cells cast to numbers before the whole column is
+# A number written with leading zeros ('007', '02134'): a code (an id, a zip code), whose zeros
+# a number loses.
+LEADING_ZERO = re.compile(r"\s*[+-]?0\d")
 _GROUPED = {
     sep: re.compile(rf"[+-]?\d{{1,3}}(?:{re.escape(sep)}\d{{3}})+(?:\.\d*)?")
     for sep in THOUSANDS

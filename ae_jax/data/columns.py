@@ -28,7 +28,6 @@ UNSEEN = "<unseen>"
 # would carry nothing.
 _NUMERIC_SHARE = 0.9
 _FEW_TEXTS = 3
-_CODE = re.compile(r"\s*[+-]?0\d")
 _MARKER = re.compile(
     r"[^\w]*|(?i:n/?a|n\.a\.?|nan|null|none|nil|missing|unknown|#n/a|#div/0!|#value!|#ref!|"
     r"#num!|#name\?|#null!)"
@@ -67,6 +66,8 @@ def infer_kind(
         if fast.dtype.kind == "b":
             return "boolean", None
         column_checks.say_if_index(table, name, fast[~missing])
+        if column.text:
+            _say_if_codes(table, name, column.distinct[0])
         return "numeric", None
     uniq, inverse = column.distinct
     bad_text = column.parsed[1]
@@ -74,6 +75,7 @@ def infer_kind(
     seen = counts > 0
     not_number = bad_text[:-1] & seen
     if not not_number.any():
+        _say_if_codes(table, name, [u for u, s in zip(uniq, seen, strict=True) if s])
         return "numeric", None
     texts = [u for u, s in zip(uniq, seen, strict=True) if s]
     not_numbers = [uniq[k] for k in np.flatnonzero(not_number)]
@@ -141,7 +143,7 @@ def infer_kind(
         numbers >= present / 2
         and len(not_numbers) <= _FEW_TEXTS
         and all(_MARKER.fullmatch(t.strip()) for t in not_numbers)
-        and not any(_CODE.match(t) for t in texts)
+        and not any(cells.LEADING_ZERO.match(t) for t in texts)
     ):
         which = "cells" if present == len(col) else "non-missing cells"
         raise UserError(
@@ -163,6 +165,20 @@ def infer_kind(
             quote_names(texts[:3]),
         )
     return "categorical", sorted(texts)
+
+
+def _say_if_codes(table: Table, name: str, texts: list[str]) -> None:
+    """Warns of a numeric column with numbers written with leading zeros (zip codes, ids)."""
+    codes = sorted(t for t in texts if cells.LEADING_ZERO.match(t))
+    if codes:
+        logging.warning(
+            "%s: column %r holds numbers written with leading zeros, e.g. %s: read as numbers, "
+            "which lose the zeros and are modelled by their size; if they are codes (zip "
+            "codes, ids), name the column in data.categorical_columns",
+            table.source,
+            name,
+            quote_names(codes[:3]),
+        )
 
 
 def _plain(text: str) -> str:

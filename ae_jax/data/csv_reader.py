@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ae_jax.data.cells import numpy_of, parse_floats, quote_names, strings_array
+from ae_jax.data.cells import LEADING_ZERO, numpy_of, parse_floats, quote_names, strings_array
 from ae_jax.data.text_encoding import not_utf8
 from ae_jax.errors import UserError
 
@@ -192,10 +192,11 @@ def _guess_types(rows: list[list[str]], width: int, text: set[int]) -> list[pa.D
     for j in range(width):
         cells = [r[j] for r in rows[1:] if len(r) == width]
         try:
-            numeric = (
+            numeric = (  # a code with leading zeros stays text: `infer_kind` says so
                 bool(cells)
                 and j not in text
                 and pc.cast(strings_array(cells), pa.float64()).null_count == 0
+                and not any(LEADING_ZERO.match(c) for c in cells)
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             numeric = False
