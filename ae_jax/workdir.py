@@ -126,10 +126,11 @@ def reopen(workdir: str) -> None:
     logging.info("%s: its evaluation %s moved to %s; it trains on", workdir, of, dest)
 
 
-def read_history(workdir: str, last_epoch: int) -> list[dict]:
+def read_history(workdir: str, last_epoch: int, quiet: bool = False) -> list[dict]:
     """The metrics.jsonl rows of epochs 1..last_epoch (resuming at `last_epoch`).
 
-    A cut-off last line (a kill mid-write) is dropped with a warning: that epoch is redone. A
+    A cut-off last line (a crash mid-write) is dropped with a warning (`quiet`: none): the
+    resume starts before that epoch (`startup.history_end`), so it is redone. A
     missing file, or a damaged line elsewhere, is refused: the history cannot be rebuilt from
     the checkpoints (they hold the metrics of their own epochs only), and resuming without it
     would leave a silent gap in metrics.jsonl.
@@ -151,7 +152,7 @@ def read_history(workdir: str, last_epoch: int) -> list[dict]:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
             if n == len(lines):
-                logging.warning(
+                (logging.warning if not quiet else logging.debug)(
                     "%s: its last line is cut off (%r...); dropped, and that "
                     "epoch's row is written again",
                     path,

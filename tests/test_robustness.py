@@ -23,7 +23,7 @@ from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate
 from ae_jax.sweeps import overrides as multi
-from ae_jax.training import distributed, startup
+from ae_jax.training import chunking, distributed, startup
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
 
@@ -437,6 +437,58 @@ def test_cut_off_metrics_line_is_dropped_and_the_run_completes(tmp_path, caplog)
     _train(c, tmp_path / "cut")
     assert "last line is cut off" in caplog.text
     assert _rows(tmp_path / "cut") == _rows(tmp_path / "whole")
+
+
+@pytest.mark.parametrize("lost", ["a cut line", "whole lines"])
+def test_a_checkpoint_newer_than_the_history_is_passed_over(tmp_path, caplog, lost):
+    """A crash can leave a checkpoint on disk (orbax syncs it) while the last rows of
+    metrics.jsonl (written, not synced) are cut or gone: the resume must start from a
+    checkpoint the history reaches, and redo the epochs after it, or their rows were missing
+    for good (the run finished with epochs 1-3 recorded and summary.json at epoch 3)."""
+    c = _config(**{"train.checkpoint_every": 2})  # checkpoints of epochs 2 and 4
+    _train(c, tmp_path / "whole")
+    _train(c, tmp_path / "run")
+    (tmp_path / "run" / "summary.json").unlink()
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    rows = metrics.read_text().splitlines(keepends=True)
+    kept = rows[:3] + [rows[3][:25]] if lost == "a cut line" else rows[:2]  # to epoch 3 / 2
+    metrics.write_text("".join(kept))
+    caplog.set_level("WARNING")
+    (s,) = _train(c, tmp_path / "run")
+    assert s["resumed_from_epoch"] == 2 and s["epoch"] == 4
+    covered = 3 if lost == "a cut line" else 2
+    said = f"holds the epochs up to {covered} only, but the newest checkpoint is of epoch 4"
+    assert said in caplog.text and "resuming from the epoch-2 checkpoint" in caplog.text
+    assert _rows(tmp_path / "run") == _rows(tmp_path / "whole")
+    assert _same(_state(tmp_path / "run"), _state(tmp_path / "whole"))
+
+
+def test_a_mid_epoch_stop_after_lost_rows_is_passed_over(tmp_path, caplog):
+    """The same for a stop inside an epoch: its saved position is ignored when the rows of
+    the epochs before it are not all in metrics.jsonl."""
+    c = _config(**{"train.checkpoint_every": 2})
+    _train(c, tmp_path / "whole")
+    _train(c, tmp_path / "run")
+    w = str(tmp_path / "run")
+    os.remove(os.path.join(w, "summary.json"))
+    shutil.rmtree(os.path.join(w, "checkpoints", "4"))
+    ck = Checkpointer(w, read_only=True)
+    state = jax.tree.map(lambda a: np.asarray(a)[None], ck.restore_raw(2))
+    ck.close()
+    # A stop inside epoch 4 (as if after 0 chunks of it), but epoch 3's row was lost.
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    metrics.write_text("".join(metrics.read_text().splitlines(keepends=True)[:2]))
+    steps = json.loads((tmp_path / "run" / "config.json").read_text())["dataset"]
+    chunk = steps["steps_per_chunk"]
+    zeros = {"loss": np.zeros((1, 0), np.float32)}
+    chunking.Partial.save_group([w], 4, 0, chunk, state, zeros, np.zeros((1, 0), np.float32))
+    caplog.set_level("WARNING")
+    (s,) = _train(c, tmp_path / "run")
+    assert "ignoring the saved position in epoch 4: metrics.jsonl holds the epochs up to 2" in (
+        caplog.text
+    )
+    assert s["resumed_from_epoch"] == 2
+    assert _rows(tmp_path / "run") == _rows(tmp_path / "whole")
 
 
 def test_retention_applies_to_checkpoints_of_earlier_processes(tmp_path):

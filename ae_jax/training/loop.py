@@ -210,7 +210,8 @@ def train(
         place.describe(),
         runtime.describe(software),
     )
-    start = startup.resume_epoch(runs)
+    covered = startup.history_covers(runs)
+    start = startup.resume_epoch(runs, covered)
 
     t_start = time.perf_counter()
     x_train_d = place.replicated(ds.train)
@@ -254,6 +255,15 @@ def train(
         if start < cfg.train.epochs
         else None
     )
+    if partial is not None and partial.epoch - 1 > covered:  # rows before it were lost
+        logging.warning(
+            "ignoring the saved position in epoch %d: metrics.jsonl holds the epochs up to %d "
+            "only (its last rows were lost); %s",
+            partial.epoch,
+            covered,
+            f"resuming from the epoch-{start} checkpoint" if start else "training from epoch 1",
+        )
+        partial = None
     if partial is not None:
         # A stop inside an epoch saved the whole state: it resumes there even when the newest
         # checkpoint is older (train.checkpoint_every > 1, or checkpoints off).

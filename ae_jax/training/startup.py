@@ -105,9 +105,31 @@ def _last_epoch(workdir: str) -> int:
     return 0
 
 
-def resume_epoch(runs: list) -> int:
-    """The newest epoch every run has a checkpoint of (0 = start fresh: an earlier attempt's
-    history, with no checkpoint or stop inside an epoch to resume it, is replaced, and said)."""
+def history_end(workdir: str) -> int | None:
+    """The last epoch E whose rows 1..E the run's metrics.jsonl holds, every one (None: no
+    file, which `read_history` refuses when there are checkpoints)."""
+    if not os.path.exists(os.path.join(workdir, workdir_lib.METRICS)):
+        return None
+    end = 0
+    for e in sorted({r.get("epoch", 0) for r in workdir_lib.read_history(workdir, 2**62, True)}):
+        if e > end + 1:
+            break
+        end = max(end, e)
+    return end
+
+
+def history_covers(runs: list) -> int:
+    """The last epoch up to which every run's metrics.jsonl is whole: a resume must not start
+    after it, or the rows between would be missing for good."""
+    ends = [history_end(r.workdir) for r in runs]
+    return min((e for e in ends if e is not None), default=2**62)
+
+
+def resume_epoch(runs: list, covered: int = 2**62) -> int:
+    """The newest epoch every run has a checkpoint of, and its history reaches (`covered`); 0 =
+    start fresh: an earlier attempt's history, with no checkpoint or stop inside an epoch to
+    resume it, is replaced, and said. A checkpoint newer than the history (its last rows lost:
+    a crash before they reached the disk) is passed over, with a warning, for an older one."""
     saved = [set(r.checkpointer.epochs()) for r in runs]
     if not all(saved):  # none, or a kill during the group's first save (`resume_groups`)
         if any(saved):
@@ -129,7 +151,18 @@ def resume_epoch(runs: list) -> int:
             f"these runs cannot resume together: they share no checkpoint epoch ({have}). "
             "Resume each run on its own, or use new workdirs; no checkpoint was changed."
         )
-    return max(common)
+    start = max((e for e in common if e <= covered), default=0)
+    if start < max(common):
+        logging.warning(
+            "metrics.jsonl %s holds the epochs up to %d only, but the newest checkpoint is of "
+            "epoch %d (its last rows were lost: a crash before they reached the disk?): %s, "
+            "so that the missing epochs are trained and recorded again, to the same numbers",
+            "of " + runs[0].workdir if len(runs) == 1 else f"of one of the {len(runs)} runs",
+            covered,
+            max(common),
+            f"resuming from the epoch-{start} checkpoint" if start else "training from epoch 1",
+        )
+    return start
 
 
 def _say_history_is_replaced(workdir: str) -> None:
