@@ -353,6 +353,8 @@ def test_ray_launcher_runs_a_small_sweep(tmp_path):
     p = _launch(cfg, tmp_path / "g", "--launcher=ray", "--ray_gpus=1000")
     out, err = p.communicate(timeout=300)
     assert p.returncode == 2 and "--ray_gpus=1000: each Ray task asks for 1000 GPU(s)" in err
+    # ... refused before the sweep's config is recorded: another config may launch there.
+    assert not any((tmp_path / "g" / f).exists() for f in ("sweep.json", "sweep_config.json"))
 
 
 def test_ray_starts_with_every_workers_lines_or_says_why_it_cannot(tmp_path, monkeypatch):
@@ -376,6 +378,7 @@ def test_ray_starts_with_every_workers_lines_or_says_why_it_cannot(tmp_path, mon
             base, [{"train.seed": 0}], str(tmp_path / "w"), launcher="ray", ray_address="auto"
         )
     assert seen["dedup"] == "0"
+    assert not (tmp_path / "w" / "sweep_config.json").exists()  # nothing recorded
 
 
 WRITER = """

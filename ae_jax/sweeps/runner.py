@@ -158,6 +158,8 @@ def run_sweep(
     shards.check_same_base(workdir, base, overrides, record=False)  # before reading the data
     # A file no run can read: one error (a Ray sweep's tasks read the data on their nodes).
     datasets = checks.load_shared_data(mine, valid) if launcher == "local" else {}
+    # Ray started (or reached) and asked for the resources before anything is recorded.
+    ray = _connect_ray(ray_address, ray_cpus, ray_gpus) if launcher == "ray" else None
     shards.check_same_base(workdir, base, overrides)  # again, locked, and recorded
     epochs = {i: int(c.train.epochs) for i, c in valid.items()}  # a done run with fewer: pending
     write_status(workdir, runs, epochs)
@@ -172,7 +174,7 @@ def run_sweep(
             train_runs(base, mine, max_models, progress, valid, datasets)
         else:
             _run_with_ray(
-                base, mine, max_models, ray_address, ray_cpus, ray_gpus, workdir, runs, epochs
+                ray, base, mine, max_models, ray_address, ray_cpus, ray_gpus, workdir, runs, epochs
             )
     except Interrupted:
         write_status(workdir, runs, epochs)  # stopped runs are no longer running
@@ -182,7 +184,8 @@ def run_sweep(
     return status
 
 
-def _run_with_ray(base, runs, max_models, address, cpus, gpus, workdir, all_runs, epochs) -> None:
+def _connect_ray(address: str, cpus: float, gpus: float):
+    """Ray, started (or reached at `address`) with room for a task of `cpus` and `gpus`."""
     try:  # optional (the `ray` extra): run_sweep checked it is there; this, that it imports
         import ray
     except ImportError as e:
@@ -190,8 +193,6 @@ def _run_with_ray(base, runs, max_models, address, cpus, gpus, workdir, all_runs
             f"--launcher=ray: Ray does not import ({e}); reinstall the extra: "
             "pip install -e '.[ray]'."
         ) from None
-
-    chunks, _ = plan(base, runs, max_models)
     # Ray folds log lines that look alike from several workers into one ("[repeated 2x across
     # cluster]"): two groups' summary tables lost rows that differed only in their numbers.
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -219,6 +220,11 @@ def _run_with_ray(base, runs, max_models, address, cpus, gpus, workdir, all_runs
                 f"{why}; no task could start. Ask for at most that many, or connect to a "
                 "cluster that has them (--ray_address)."
             )
+    return ray
+
+
+def _run_with_ray(ray, base, runs, max_models, address, cpus, gpus, workdir, all_runs, epochs):
+    chunks, _ = plan(base, runs, max_models)
     task = ray.remote(num_cpus=cpus, num_gpus=gpus)(_ray_chunk)
     pending = [task.remote(base, chunk) for chunk in chunks]
     logging.info("sweep: submitted %d Ray task(s) to %s", len(pending), address or "a local Ray")
