@@ -13,7 +13,7 @@ from sklearn.decomposition import PCA
 
 from ae_jax import data as data_lib
 from ae_jax import experiment, runtime
-from ae_jax.config import default_config
+from ae_jax.config import default_config, validate
 from ae_jax.configs import seed_deep, seed_simple, seed_sparse, seed_vae
 from ae_jax.errors import UserError
 
@@ -163,6 +163,20 @@ def test_bad_config_is_refused_before_any_work(overrides, match, tmp_path):
     with pytest.raises(UserError, match=match):
         experiment.train_and_evaluate(_tiny(**overrides), str(tmp_path / "w"))
     assert not (tmp_path / "w").exists()  # Nothing written, nothing compiled.
+
+
+def test_switching_a_seed_config_to_sgd_says_which_settings_to_unset():
+    """seed_deep sets Adadelta-style settings (optim.eps, optim.rho) that optax.sgd does not
+    take: the message names both and the flags that unset them, which then validate."""
+    c = seed_deep.get_config()
+    c.optim.name = "sgd"
+    with pytest.raises(UserError) as e:
+        validate(c)
+    assert "The config sets optim.eps=1e-07, optim.rho=0.95: unset them for sgd with " in str(
+        e.value
+    ) and str(e.value).endswith("--config.optim.eps=none --config.optim.rho=none.")
+    c.optim.eps, c.optim.rho = None, None
+    validate(c)
 
 
 def _write(path, text):

@@ -307,13 +307,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _number(o.decay_rate, "optim.decay_rate", 0.0, lo_open=True)
     _number(o.grad_clip, "optim.grad_clip", 0.0)
     accepted = inspect.signature(getattr(optax, o.name)).parameters
+    extra = [k for k in OPTIM_KWARGS if o[k] is not None and k not in accepted]
+    if extra:  # e.g. a seed config's optim.eps (Adam's) under --config.optim.name=sgd
+        takes = [k for k in OPTIM_KWARGS if k in accepted]
+        raise UserError(
+            f"optim.{extra[0]}: optax.{o.name} has no setting {extra[0]!r}; it takes {takes}. "
+            f"The config sets {', '.join(f'optim.{k}={o[k]!r}' for k in extra)}: unset "
+            f"{'it' if len(extra) == 1 else 'them'} for {o.name} with "
+            + " ".join(f"--config.optim.{k}=none" for k in extra)
+            + "."
+        )
     for key in OPTIM_KWARGS:
-        if o[key] is not None and key not in accepted:
-            takes = [k for k in OPTIM_KWARGS if k in accepted]
-            raise UserError(
-                f"optim.{key}: optax.{o.name} has no setting {key!r}; it takes "
-                f"{takes} (leave the others unset)."
-            )
         if o[key] is not None and key in _OPTIM_RANGES:
             # optax takes any number: a NaN or a decay rate of 1 (a zero bias correction)
             # made every update NaN while the loss and gradient stayed finite.
