@@ -72,8 +72,9 @@ def end_process(code: object = 0) -> NoReturn:
         shutdown()
     atexit._run_exitfuncs()
     logging.flush()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader gone (`| head`): no traceback
+            stream.flush()
     os._exit(code)
 
 

@@ -127,6 +127,24 @@ def test_python_m_ae_jax_is_the_command(installed):
     assert r.returncode == 2 and "unknown subcommand 'trian'" in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("args", [["--help"], ["train", "--config=seed_sparse", "--helpconfig"]])
+def test_help_into_a_pipe_whose_reader_left_ends_without_a_traceback(args):
+    """`ae-jax --help | head -3`: the reader leaves before the help is written, and the
+    command ended in a BrokenPipeError traceback (a new-user probe)."""
+    p = subprocess.Popen(
+        [sys.executable, "-m", "ae_jax", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.close()  # before the command writes anything: it takes a second to start
+    err = p.stderr.read()
+    p.wait(timeout=300)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
 def _software_by_the_modules() -> dict:
     """What a run should record as its software, from each package's own __version__."""
     return {

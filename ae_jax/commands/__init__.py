@@ -7,6 +7,7 @@ other `experiments/` launchers of the repository) run the same modules.
 
 import gc
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -100,6 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     except signals.Interrupted as e:
         print(e, file=sys.stderr)
         code = 128 + e.signum
+    except BrokenPipeError:  # `ae-jax ... --help | head`: the reader left; no traceback
+        # (Python's docs, "Note on SIGPIPE": stdout to /dev/null, so its flush does not raise)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
     _handle_stops(signal.SIG_DFL if main_thread else None)  # a stop while ending: no traceback
     cli.end_process(code)
 
