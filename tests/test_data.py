@@ -666,7 +666,10 @@ def test_transform_mismatches(shop, tmp_path, caplog):
     ):
         p.transform(data.read_table(short))
     extra = write_csv(tmp_path / "extra.csv", [r + ["1"] for r in rows], HEADER + ["Id"])
-    with pytest.raises(UserError, match=r"has 19: extra 'Id'"):
+    with pytest.raises(
+        UserError,
+        match=r"has 19: extra 'Id'; expected those columns, in any order \(add missing ones, ",
+    ):
         p.transform(data.read_table(extra))
     # A label column is no feature: the count leaves it out, and says so.
     labelled = data.load_dataset(cfg(path=path, label_column="Revenue")).preprocessor

@@ -270,7 +270,8 @@ class Preprocessor:
                 label = [c for c in data.columns if c in labels][:1]  # left out: no feature
                 besides = f" besides the label {label[0]!r}" if label else ""
                 raise UserError(
-                    f"{trained}; {data.source} has {len(given)}{besides}: {'; '.join(parts)}"
+                    f"{trained}; {data.source} has {len(given)}{besides}: {'; '.join(parts)}; "
+                    "expected those columns, in any order (add missing ones, drop extra ones)"
                 )
             order = [data.columns.index(c) for c in self.input_columns]
             return dataclasses.replace(

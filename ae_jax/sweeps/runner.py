@@ -258,7 +258,7 @@ def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
                 continue
             if checks.finished(run, configs[run.index]):  # finished while we were claiming
                 continue
-            stale = os.path.join(run.workdir, "failed.json")
+            stale = os.path.join(run.workdir, workdir_lib.FAILED)
             if os.path.exists(stale):
                 os.remove(stale)  # retried now
             try:  # a run that cannot continue (its checkpoints gone) fails alone, not its group

@@ -83,5 +83,5 @@ def write_status(workdir: str, runs: list[Run], epochs: dict | None = None) -> d
 
 def mark_failed(run: Run, error: str) -> None:
     os.makedirs(run.workdir, exist_ok=True)
-    workdir_lib.write_json(os.path.join(run.workdir, "failed.json"), {"error": error})
+    workdir_lib.write_json(os.path.join(run.workdir, workdir_lib.FAILED), {"error": error})
     logging.error("run %d (%s) failed: %s", run.index, run.name, error)
