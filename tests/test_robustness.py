@@ -457,7 +457,7 @@ def test_a_checkpoint_newer_than_the_history_is_passed_over(tmp_path, caplog, lo
     (s,) = _train(c, tmp_path / "run")
     assert s["resumed_from_epoch"] == 2 and s["epoch"] == 4
     covered = 3 if lost == "a cut line" else 2
-    said = f"holds the epochs up to {covered} only, but the newest checkpoint is of epoch 4"
+    said = f"holds the epochs up to {covered} only, but the checkpoint to resume from is of epoch 4"
     assert said in caplog.text and "resuming from the epoch-2 checkpoint" in caplog.text
     assert _rows(tmp_path / "run") == _rows(tmp_path / "whole")
     assert _same(_state(tmp_path / "run"), _state(tmp_path / "whole"))
@@ -484,11 +484,29 @@ def test_a_mid_epoch_stop_after_lost_rows_is_passed_over(tmp_path, caplog):
     chunking.Partial.save_group([w], 4, 0, chunk, state, zeros, np.zeros((1, 0), np.float32))
     caplog.set_level("WARNING")
     (s,) = _train(c, tmp_path / "run")
-    assert "ignoring the saved position in epoch 4: metrics.jsonl holds the epochs up to 2" in (
-        caplog.text
-    )
+    said = "holds the epochs up to 2 only, but a stop's saved position is in epoch 4"
+    assert said in caplog.text and "resuming from the epoch-2 checkpoint" in caplog.text
     assert s["resumed_from_epoch"] == 2
     assert _rows(tmp_path / "run") == _rows(tmp_path / "whole")
+
+
+def test_a_group_with_a_diverged_run_resumes_from_its_newest_checkpoint(tmp_path, caplog):
+    """A diverged run records no epoch after its divergence while its group's checkpoints go
+    on: that is no lost row, and the group resumes from its newest checkpoint (a first version
+    of the lost-rows check restarted such a group from epoch 1 on every resume)."""
+    sgd = {"optim.name": "sgd", "optim.eps": None, "train.epochs": 3}
+    sgd["model.output_activation"] = "identity"  # a huge step overflows, not saturates
+    configs = [_config(**sgd, **{"optim.learning_rate": lr}) for lr in (0.1, 1e7)]
+    runs = [str(tmp_path / "ok"), str(tmp_path / "diverges")]
+    experiment.train_group(configs, runs)
+    assert json.load(open(os.path.join(runs[1], "summary.json")))["status"] == "diverged"
+    assert len(_rows(runs[1])) < 3
+    caplog.set_level("INFO")
+    for c in configs:
+        c.train.epochs = 5
+    ok, _ = experiment.train_group(configs, runs)
+    assert ok["resumed_from_epoch"] == 3 and ok["epoch"] == 5
+    assert "rows were lost" not in caplog.text
 
 
 def test_retention_applies_to_checkpoints_of_earlier_processes(tmp_path):

@@ -210,8 +210,7 @@ def train(
         place.describe(),
         runtime.describe(software),
     )
-    covered = startup.history_covers(runs)
-    start = startup.resume_epoch(runs, covered)
+    start = startup.resume_epoch(runs)
 
     t_start = time.perf_counter()
     x_train_d = place.replicated(ds.train)
@@ -245,6 +244,7 @@ def train(
 
     if start:
         start, states = startup.restore(runs, states, start)
+    if start:
         logging.info(
             "resuming from the epoch-%d checkpoint in %s",
             start,
@@ -255,30 +255,28 @@ def train(
         if start < cfg.train.epochs
         else None
     )
-    if partial is not None and partial.epoch - 1 > covered:  # rows before it were lost
-        logging.warning(
-            "ignoring the saved position in epoch %d: metrics.jsonl holds the epochs up to %d "
-            "only (its last rows were lost); %s",
-            partial.epoch,
-            covered,
-            f"resuming from the epoch-{start} checkpoint" if start else "training from epoch 1",
-        )
-        partial = None
     if partial is not None:
         # A stop inside an epoch saved the whole state: it resumes there even when the newest
-        # checkpoint is older (train.checkpoint_every > 1, or checkpoints off).
-        start = partial.epoch - 1
-        states = partial.restore_states(states)
-        for i, r in enumerate(runs):
-            r.history = workdir_lib.read_history(r.workdir, start)
-            if int(states.diverged_step[i]) >= 0:
-                r.status, r.diverged_step = "diverged", int(states.diverged_step[i])
-        logging.info(
-            "resuming epoch %d at step %d of %d",
-            start + 1,
-            partial.steps_done,
-            engine.steps_per_epoch,
-        )
+        # checkpoint is older (train.checkpoint_every > 1, or checkpoints off), if the rows
+        # before it are all there (a diverged run's end at its divergence).
+        inside = partial.restore_states(states)
+        live = [r for i, r in enumerate(runs) if int(inside.diverged_step[i]) < 0]
+        if (covered := startup.history_covers(live)) < partial.epoch - 1:
+            newer = f"a stop's saved position is in epoch {partial.epoch}"
+            startup.say_rows_lost(runs, covered, newer, start)
+            partial = None
+        else:
+            start, states = partial.epoch - 1, inside
+            for i, r in enumerate(runs):
+                r.history = workdir_lib.read_history(r.workdir, start)
+                if int(states.diverged_step[i]) >= 0:
+                    r.status, r.diverged_step = "diverged", int(states.diverged_step[i])
+            logging.info(
+                "resuming epoch %d at step %d of %d",
+                start + 1,
+                partial.steps_done,
+                engine.steps_per_epoch,
+            )
     states = place.per_model(states)
 
     epochs = cfg.train.epochs

@@ -120,16 +120,15 @@ def history_end(workdir: str) -> int | None:
 
 def history_covers(runs: list) -> int:
     """The last epoch up to which every run's metrics.jsonl is whole: a resume must not start
-    after it, or the rows between would be missing for good."""
+    after it, or the rows between would be missing for good. (Pass the runs that have not
+    diverged: a diverged run records no epoch after its divergence, by design.)"""
     ends = [history_end(r.workdir) for r in runs]
     return min((e for e in ends if e is not None), default=2**62)
 
 
-def resume_epoch(runs: list, covered: int = 2**62) -> int:
-    """The newest epoch every run has a checkpoint of, and its history reaches (`covered`); 0 =
-    start fresh: an earlier attempt's history, with no checkpoint or stop inside an epoch to
-    resume it, is replaced, and said. A checkpoint newer than the history (its last rows lost:
-    a crash before they reached the disk) is passed over, with a warning, for an older one."""
+def resume_epoch(runs: list) -> int:
+    """The newest epoch every run has a checkpoint of (0 = start fresh: an earlier attempt's
+    history, with no checkpoint or stop inside an epoch to resume it, is replaced, and said)."""
     saved = [set(r.checkpointer.epochs()) for r in runs]
     if not all(saved):  # none, or a kill during the group's first save (`resume_groups`)
         if any(saved):
@@ -151,18 +150,21 @@ def resume_epoch(runs: list, covered: int = 2**62) -> int:
             f"these runs cannot resume together: they share no checkpoint epoch ({have}). "
             "Resume each run on its own, or use new workdirs; no checkpoint was changed."
         )
-    start = max((e for e in common if e <= covered), default=0)
-    if start < max(common):
-        logging.warning(
-            "metrics.jsonl %s holds the epochs up to %d only, but the newest checkpoint is of "
-            "epoch %d (its last rows were lost: a crash before they reached the disk?): %s, "
-            "so that the missing epochs are trained and recorded again, to the same numbers",
-            "of " + runs[0].workdir if len(runs) == 1 else f"of one of the {len(runs)} runs",
-            covered,
-            max(common),
-            f"resuming from the epoch-{start} checkpoint" if start else "training from epoch 1",
-        )
-    return start
+    return max(common)
+
+
+def say_rows_lost(runs: list, covered: int, newer: str, start: int) -> None:
+    """Warns that a resume passes over a checkpoint (or a stop's position) `newer` than the
+    epochs, up to `covered`, that every run's metrics.jsonl holds."""
+    logging.warning(
+        "metrics.jsonl %s holds the epochs up to %d only, but %s (its last rows were lost: a "
+        "crash before they reached the disk?): %s, so that the missing epochs are trained and "
+        "recorded again, to the same numbers",
+        "of " + runs[0].workdir if len(runs) == 1 else f"of one of the {len(runs)} runs",
+        covered,
+        newer,
+        f"resuming from the epoch-{start} checkpoint" if start else "training from epoch 1",
+    )
 
 
 def _say_history_is_replaced(workdir: str) -> None:
@@ -201,7 +203,9 @@ def restore(runs: list, states, start: int):
     """Restores every run at the newest epoch all can read, from `start` down.
 
     An unreadable checkpoint is set aside (workdir/damaged_checkpoints/) with a warning, and
-    the next older one all runs share is tried; none readable is a UserError naming them.
+    the next older one all runs share is tried; none readable is a UserError naming them. One
+    newer than a live run's metrics.jsonl reaches is passed over for an older one (0: none, the
+    run starts afresh, `states` as given), with a warning (`history_covers`).
     """
     tried = []
     while start:
@@ -218,6 +222,15 @@ def restore(runs: list, states, start: int):
             logging.warning("%s; moved it to %s and falling back to an older checkpoint", e, kept)
             older = [{ep for ep in r.checkpointer.epochs() if ep < start} for r in runs]
             start = max(set.intersection(*older), default=0)
+            continue
+        live = [r for r, st in zip(runs, restored, strict=True) if int(st.diverged_step) < 0]
+        covered = history_covers(live)
+        if covered < start:  # rows lost after the checkpoint's write: redo from an older one
+            older = [{ep for ep in r.checkpointer.epochs() if ep <= covered} for r in runs]
+            was, start = start, max(set.intersection(*older), default=0)
+            say_rows_lost(runs, covered, f"the checkpoint to resume from is of epoch {was}", start)
+            if not start:
+                return 0, states
             continue
         chunking.warn_layout_change({str(m.get("layout", "")) for m in metas}, runs[0].layout)
         chunking.warn_software_change([m.get("software") for m in metas], runs[0].software)
