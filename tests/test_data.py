@@ -724,6 +724,14 @@ def test_columns_of_number_codes_named_categorical_are_categories(tmp_path, capl
     np.testing.assert_array_equal(p.transform(as_floats), from_file)
     python_rows = [[i / 10, r if i % 2 else float(r)] for i, r in enumerate(regions)]
     np.testing.assert_array_equal(p.transform(python_rows), from_file)
+    mixed_rows = [[i / 10, float(r), "x"] for i, r in enumerate(regions)]  # a '<U' array
+    q = data.Preprocessor.fit(
+        data.read_table(str(_with_b(path))),
+        rows,
+        categorical="onehot",
+        categorical_columns=("Region",),
+    )
+    np.testing.assert_array_equal(q.transform(mixed_rows)[:, 1:5], from_file[:, 1:])
     caplog.set_level("WARNING")
     new = p.transform([[0.1, 9]])
     assert (
@@ -731,6 +739,44 @@ def test_columns_of_number_codes_named_categorical_are_categories(tmp_path, capl
     )
     ordinal = data.Preprocessor.fit(table, rows, categorical_columns=("Region",), scaling="none")
     assert ordinal.transform(table)[:, 1].tolist() == [[3, 1, 2].index(r) for r in regions]
+
+
+def _with_b(path):
+    """The file with a third, text column 'b'."""
+    lines = path.read_text().splitlines()
+    out = path.with_name("with_b.csv")
+    out.write_text("\n".join([lines[0] + ",b"] + [line + ",x" for line in lines[1:]]) + "\n")
+    return out
+
+
+def test_codes_written_otherwise_match_their_category_by_value(tmp_path):
+    """A category written '4.0' (pandas writes an integer column with a gap so) is the code 4
+    of a file that writes '4', and a text column's '1.0' the float 1.0 of a Python row: an exact
+    spelling wins, then the number, when one category alone has it."""
+    path = tmp_path / "t.csv"
+    path.write_text("a,code\n" + "".join(f"{i},{c}\n" for i, c in enumerate(["4.0", "7.0"] * 6)))
+    p = data.Preprocessor.fit(
+        data.read_table(str(path)), np.arange(12), scaling="none", categorical_columns=("code",)
+    )
+    assert p.categories["code"] == ["4.0", "7.0", "<unseen>"]
+    other = tmp_path / "o.csv"
+    other.write_text("a,code\n0,7\n1,4\n2,04\n")
+    assert p.transform(data.read_table(str(other)))[:, 1].tolist() == [1.0, 0.0, 0.0]
+    path.write_text(
+        "a,size\n" + "".join(f"{i},{s}\n" for i, s in enumerate(["1.0", "2.0", "L"] * 4))
+    )
+    p = data.Preprocessor.fit(data.read_table(str(path)), np.arange(12), scaling="none")
+    assert p.kinds == ["numeric", "categorical"]
+    codes = p.transform([[0, 1.0], [0, 2.0], [0, "L"]])[:, 1].tolist()
+    assert codes == [p.categories["size"].index(t) for t in ("1.0", "2.0", "L")]
+    twice = tmp_path / "twice.csv"  # '3' and '3.0' both categories: each by its spelling only
+    twice.write_text("a,c\n" + "".join(f"{i},{c}\n" for i, c in enumerate(["3", "3.0", "x"] * 4)))
+    p = data.Preprocessor.fit(data.read_table(str(twice)), np.arange(12), scaling="none")
+    unseen = p.categories["c"].index("<unseen>")
+    assert p.transform([[0, "03"], [0, "3"]])[:, 1].tolist() == [
+        unseen,
+        p.categories["c"].index("3"),
+    ]
 
 
 def test_number_text_writes_whole_numbers_as_integers():
@@ -761,3 +807,36 @@ def test_numbers_written_with_leading_zeros_are_said_to_be_codes(tmp_path, caplo
     p = data.Preprocessor.fit(table, np.arange(30), categorical_columns=("zip",))
     assert p.categories["zip"][:4] == ["02134", "10001", "07030", "94103"]
     assert "leading zeros" not in caplog.text
+
+
+def test_a_named_code_column_with_marker_texts_is_refused_as_a_numeric_one(tmp_path, caplog):
+    """'-' or '#N/A' among the codes of a column named in data.categorical_columns would be
+    categories of their own: refused, as in a numeric column, until data.na_values names them;
+    a named column of near-unique values (a measurement) is warned of, as a text one is."""
+    path = tmp_path / "t.csv"
+    cells_ = [str(i % 4) for i in range(30)]
+    cells_[5] = cells_[9] = "-"
+    path.write_text("a,Region\n" + "".join(f"{i},{c}\n" for i, c in enumerate(cells_)))
+    table = data.read_table(str(path))
+    with pytest.raises(
+        UserError,
+        match=r"column 'Region' is named in data.categorical_columns "
+        r"and 28 of its 30 cells are number codes, but these are not: row 6 \(line 7\) '-'",
+    ):
+        data.Preprocessor.fit(table, np.arange(20), categorical_columns=("Region",))
+    p = data.Preprocessor.fit(
+        table, np.arange(20), categorical_columns=("Region",), na_values=("-",), missing="impute"
+    )
+    assert "-" not in p.categories["Region"]
+    caplog.set_level("WARNING")
+    data.Preprocessor.fit(
+        table, np.arange(20), categorical_columns=("a",), na_values=("-",), missing="impute"
+    )
+    assert "column 'a' becomes a categorical column of 30 distinct values" in caplog.text
+
+
+def test_categorical_columns_are_refused_for_image_sets(tmp_path):
+    c = default_config().data
+    c.name, c.dir, c.categorical_columns = "mnist", str(tmp_path), ("pixel_0",)
+    with pytest.raises(UserError, match=r"but data.name 'mnist' holds pixel data"):
+        data.load_dataset(c)  # before it looks for the files

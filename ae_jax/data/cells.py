@@ -177,19 +177,14 @@ def as_numpy(col: Any) -> np.ndarray:
 
 
 def _text(col: np.ndarray) -> np.ndarray:
-    """Cells as text; a number as `number_text` writes it (a float array's 3.0 as '3', so a
-    category coded 3 is one category in a CSV file, a float array and a Python row alike)."""
+    """Cells as text; a float array's as `number_text` writes them ('3', not '3.0': the
+    categories of a column of codes read from an array or a Parquet file)."""
     if col.dtype.kind == "U":
         return col
     if col.dtype.kind == "f":
         found, inverse = np.unique(col, return_inverse=True)
         return np.array([number_text(v) for v in found], dtype=str)[inverse.reshape(col.shape)]
-    texts = np.asarray(col, dtype=str)
-    if col.dtype.kind == "O":  # Python rows: only a whole float's text ends in '.0' (and
-        # its shorter form fits the array's width)
-        for i in np.flatnonzero(np.char.endswith(texts, ".0")):
-            texts[i] = number_text(col[i])
-    return texts
+    return np.asarray(col, dtype=str)
 
 
 def number_text(v: Any) -> str:
@@ -237,6 +232,12 @@ def _float_or_none(text: str, thousands: str) -> float | None:
     if thousands and _GROUPED[thousands].fullmatch(text):
         return float(text.replace(thousands, ""))
     return None
+
+
+def number_or_none(text: str) -> float | None:
+    """The number `text` reads as (Python's `float`), or None: not one, or NaN."""
+    v = _float_or_none(text, "")
+    return None if v is None or math.isnan(v) else v
 
 
 def is_number(text: str, thousands: str = "") -> bool:

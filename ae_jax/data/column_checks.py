@@ -3,13 +3,88 @@ kinds (`columns.py`): a one-hot encoding too wide or with colliding feature name
 or identifier kept as a number, data.categorical_columns naming no feature column."""
 
 import collections
+import re
 
 import numpy as np
 from absl import logging
 
-from ae_jax.data.cells import quote_names, size_text
+from ae_jax.data.cells import LEADING_ZERO, Cells, quote_names, size_text
 from ae_jax.data.tables import Table
 from ae_jax.errors import UserError, closest
+
+# Texts that read as missing-value markers not in data.na_values ('n/a', '-', 'NULL', '#N/A'),
+# and how many of them a column of numbers (or of number codes) may hold to be told so.
+MARKER = re.compile(
+    r"[^\w]*|(?i:n/?a|n\.a\.?|nan|null|none|nil|missing|unknown|#n/a|#div/0!|#value!|#ref!|"
+    r"#num!|#name\?|#null!)"
+)
+FEW_TEXTS = 3
+# A categorical column with more distinct values than this, and than half its cells, is more
+# likely an identifier, a date or numbers in an unread form than categories: it is said.
+MANY_CATEGORIES = 20
+
+
+def say_if_identifier(table: Table, name: str, texts: list[str], present: int) -> None:
+    """Warns of a categorical column of near-unique values (`texts`, in `present` cells)."""
+    if len(texts) > max(MANY_CATEGORIES, present // 2):
+        logging.warning(
+            "%s: column %r becomes a categorical column of %d distinct values in %d cells, e.g. "
+            "%s: an identifier, a date, or numbers in a form not read as numbers (such as "
+            "'3 kg')? Codes of such a column carry nothing a model can generalise: convert or "
+            "drop it",
+            table.source,
+            name,
+            len(texts),
+            present,
+            quote_names(texts[:3]),
+        )
+
+
+def say_if_codes(table: Table, name: str, texts: list[str]) -> None:
+    """Warns of a numeric column with numbers written with leading zeros (zip codes, ids)."""
+    codes = sorted(t for t in texts if LEADING_ZERO.match(t))
+    if codes:
+        logging.warning(
+            "%s: column %r holds numbers written with leading zeros, e.g. %s: read as numbers, "
+            "which lose the zeros and are modelled by their size; if they are codes (zip "
+            "codes, ids), name the column in data.categorical_columns",
+            table.source,
+            name,
+            quote_names(codes[:3]),
+        )
+
+
+def check_named_codes(table: Table, name: str, column: Cells, missing: np.ndarray) -> None:
+    """A column named in data.categorical_columns: refuses one of number codes with a few texts
+    that read as missing-value markers not in data.na_values (as a numeric column is refused:
+    as categories, '-' or '#N/A' would be codes of their own), and warns of near-unique values
+    (a measurement named by mistake)."""
+    uniq, inverse = column.distinct
+    counts = np.bincount(inverse[~missing], minlength=len(uniq))  # (nulls are missing)
+    seen = [k for k in range(len(uniq)) if counts[k] > 0]
+    texts = [uniq[k] for k in seen if column.parsed[1][k]]  # not numbers
+    present = int(counts.sum())
+    numbers = present - sum(int(counts[uniq.index(t)]) for t in texts)
+    if texts and numbers >= present / 2 and len(texts) <= FEW_TEXTS:
+        if all(MARKER.fullmatch(t.strip()) for t in texts):
+            bad = np.flatnonzero(np.isin(inverse, [uniq.index(t) for t in texts]) & ~missing)
+            raise UserError(
+                f"{table.source}: column {name!r} is named in data.categorical_columns and "
+                f"{numbers} of its {present} cells are number codes, but these are not: "
+                f"{table.where(bad, column.values)}; as categories they would be codes of their "
+                "own: add the cell's text to data.na_values if it marks a missing value, or fix "
+                "or drop those rows"
+            )
+    say_if_identifier(table, name, [uniq[k] for k in seen], present)
+
+
+def no_categories_in_pixels(names, source: str) -> None:
+    """Refuses data.categorical_columns for pixel data (whose values are intensities)."""
+    if names:
+        raise UserError(
+            f"data.categorical_columns={tuple(names)!r}, but {source} holds pixel data, whose "
+            "values are intensities, no categories; leave data.categorical_columns empty"
+        )
 
 
 def check_names(names, field: str) -> None:

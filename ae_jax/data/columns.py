@@ -27,11 +27,6 @@ UNSEEN = "<unseen>"
 # '#N/A'; not categories such as 'S'/'M' or 'yes'/'no'): as categories, its numbers' codes
 # would carry nothing.
 _NUMERIC_SHARE = 0.9
-_FEW_TEXTS = 3
-_MARKER = re.compile(
-    r"[^\w]*|(?i:n/?a|n\.a\.?|nan|null|none|nil|missing|unknown|#n/a|#div/0!|#value!|#ref!|"
-    r"#num!|#name\?|#null!)"
-)
 # Characters that make a number unreadable while it looks like one: spaces grouping thousands in
 # French and spreadsheet exports, and the Unicode minus sign.
 _LOOKALIKES = {
@@ -46,9 +41,6 @@ _DECIMAL_COMMA = re.compile(r"[+-]?((\d{1,3}(\.\d{3})+|\d+),\d*|,\d+)([eE][+-]?\
 # "12%", "$1,250.00", "-3.5 €": a number with a percent or currency sign, read as text.
 _SIGNS = "%$€£¥"
 _SIGNED = re.compile(rf"[+-]?[{_SIGNS}]?\s?[+-]?(\d[\d,.' ]*|[.,]\d+)\s?[{_SIGNS}]?")
-# A categorical column with more distinct values than this, and than half its cells, is more
-# likely an identifier, a date or numbers in an unread form than categories: it is said.
-_MANY_CATEGORIES = 20
 _NAN_WORDS = {"nan", "+nan", "-nan"}
 
 
@@ -59,6 +51,7 @@ def infer_kind(
     `missing` marks the cells that are missing values (they do not count); `categorical`: the
     column is named in data.categorical_columns, categories whatever its cells."""
     if categorical:
+        column_checks.check_named_codes(table, name, column, missing)
         return "categorical", sorted(set(column.distinct[0]))
     col = column.values
     fast = column.fast if column.text else np.asarray(col)
@@ -67,7 +60,7 @@ def infer_kind(
             return "boolean", None
         column_checks.say_if_index(table, name, fast[~missing])
         if column.text:
-            _say_if_codes(table, name, column.distinct[0])
+            column_checks.say_if_codes(table, name, column.distinct[0])
         return "numeric", None
     uniq, inverse = column.distinct
     bad_text = column.parsed[1]
@@ -75,7 +68,7 @@ def infer_kind(
     seen = counts > 0
     not_number = bad_text[:-1] & seen
     if not not_number.any():
-        _say_if_codes(table, name, [u for u, s in zip(uniq, seen, strict=True) if s])
+        column_checks.say_if_codes(table, name, [u for u, s in zip(uniq, seen, strict=True) if s])
         return "numeric", None
     texts = [u for u, s in zip(uniq, seen, strict=True) if s]
     not_numbers = [uniq[k] for k in np.flatnonzero(not_number)]
@@ -141,8 +134,8 @@ def infer_kind(
     numbers = present - n_bad
     if numbers >= _NUMERIC_SHARE * present or (
         numbers >= present / 2
-        and len(not_numbers) <= _FEW_TEXTS
-        and all(_MARKER.fullmatch(t.strip()) for t in not_numbers)
+        and len(not_numbers) <= column_checks.FEW_TEXTS
+        and all(column_checks.MARKER.fullmatch(t.strip()) for t in not_numbers)
         and not any(cells.LEADING_ZERO.match(t) for t in texts)
     ):
         which = "cells" if present == len(col) else "non-missing cells"
@@ -152,33 +145,8 @@ def infer_kind(
             "expected a number in every cell of a numeric column: fix or drop those rows, or "
             "add the cell's text to data.na_values if it marks a missing value"
         )
-    if len(texts) > max(_MANY_CATEGORIES, present // 2):
-        logging.warning(
-            "%s: column %r becomes a categorical column of %d distinct values in %d cells, e.g. "
-            "%s: an identifier, a date, or numbers in a form not read as numbers (such as "
-            "'3 kg')? Codes of such a column carry nothing a model can generalise: convert or "
-            "drop it",
-            table.source,
-            name,
-            len(texts),
-            present,
-            quote_names(texts[:3]),
-        )
+    column_checks.say_if_identifier(table, name, texts, present)
     return "categorical", sorted(texts)
-
-
-def _say_if_codes(table: Table, name: str, texts: list[str]) -> None:
-    """Warns of a numeric column with numbers written with leading zeros (zip codes, ids)."""
-    codes = sorted(t for t in texts if cells.LEADING_ZERO.match(t))
-    if codes:
-        logging.warning(
-            "%s: column %r holds numbers written with leading zeros, e.g. %s: read as numbers, "
-            "which lose the zeros and are modelled by their size; if they are codes (zip "
-            "codes, ids), name the column in data.categorical_columns",
-            table.source,
-            name,
-            quote_names(codes[:3]),
-        )
 
 
 def _plain(text: str) -> str:
@@ -239,7 +207,12 @@ def column_values(
     u = np.array(uniq, dtype=str)
     pos = np.minimum(np.searchsorted(sorted_known, u), max(len(known) - 1, 0))
     found = (len(known) > 0) & (sorted_known[pos] == u) & (u != UNSEEN)
-    codes = np.append(np.where(found, order[pos], -1), -1)[inverse]
+    per_u = np.where(found, order[pos], -1)
+    if not found.all():  # a code written otherwise ('3.0' for '3', a float 3.0): by its value
+        by_value = _codes_by_value(vocab)
+        for j in np.flatnonzero(~found):
+            per_u[j] = by_value.get(cells.number_or_none(uniq[j]), -1)
+    codes = np.append(per_u, -1)[inverse]
     unseen = np.flatnonzero((codes < 0) & ~missing)
     if unseen.size:
         if not vocab or vocab[-1] != UNSEEN:  # preprocessors written before the slot existed
@@ -257,6 +230,12 @@ def column_values(
             UNSEEN,
         )
     return np.where(missing, np.nan, codes.astype(np.float64))
+
+
+def _codes_by_value(vocab: list[str]) -> dict[float | None, int]:
+    """The categories that read as numbers, by value, where one category alone has it."""
+    values = [cells.number_or_none(t) if t != UNSEEN else None for t in vocab]
+    return {v: k for k, v in enumerate(values) if v is not None and values.count(v) == 1}
 
 
 def ordered_vocabulary(

@@ -153,12 +153,7 @@ def _pixels(
     `images.load_image_dataset` does, and the (N, D) uint8 pixels. `declared`:
     data.image_shape gave `shape`, so it must fit."""
     d = len(features.columns)
-    if options["categorical_columns"]:
-        raise UserError(
-            f"data.categorical_columns={options['categorical_columns']!r}, but "
-            f"{features.source} holds pixel data, whose values are intensities, no categories; "
-            "leave data.categorical_columns empty"
-        )
+    column_checks.no_categories_in_pixels(options["categorical_columns"], features.source)
     if declared and shape is not None and math.prod(shape) != d:
         raise UserError(
             f"data.image_shape {shape} holds {math.prod(shape)} pixels, but "
@@ -260,6 +255,7 @@ def load_dataset(cfg: Any) -> Dataset:
     if split_seed < 0:
         raise UserError(f"data.split_seed must be a non-negative integer; got {split_seed}")
     if not path and images.is_image_set(name):
+        column_checks.no_categories_in_pixels(options["categorical_columns"], f"data.name {name!r}")
         return images.load_image_dataset(
             name,
             directory,
