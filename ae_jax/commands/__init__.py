@@ -8,6 +8,7 @@ other `experiments/` launchers of the repository) run the same modules.
 import gc
 import importlib
 import os
+import select
 import signal
 import sys
 import threading
@@ -101,12 +102,25 @@ def main(argv: list[str] | None = None) -> None:
     except signals.Interrupted as e:
         print(e, file=sys.stderr)
         code = 128 + e.signum
-    except BrokenPipeError:  # `ae-jax ... --help | head`: the reader left; no traceback
-        # (Python's docs, "Note on SIGPIPE": stdout to /dev/null, so its flush does not raise)
+    except BrokenPipeError:
+        if not _stdout_gone():  # another pipe or socket broke: said as any error is
+            raise
+        # `ae-jax ... --help | head`: the reader left, no traceback (Python's docs, "Note on
+        # SIGPIPE": stdout to /dev/null, so its flush does not raise)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 1
     _handle_stops(signal.SIG_DFL if main_thread else None)  # a stop while ending: no traceback
     cli.end_process(code)
+
+
+def _stdout_gone() -> bool:
+    """Whether standard output is a pipe whose reader has left (poll says POLLERR)."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll() here, or no descriptor
+        return False
 
 
 def _handle_stops(handler) -> None:
