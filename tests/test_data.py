@@ -820,8 +820,8 @@ def test_a_named_code_column_with_marker_texts_is_refused_as_a_numeric_one(tmp_p
     table = data.read_table(str(path))
     with pytest.raises(
         UserError,
-        match=r"column 'Region' is named in data.categorical_columns "
-        r"and 28 of its 30 cells are number codes, but these are not: row 6 \(line 7\) '-'",
+        match=r"column 'Region' is read as categories \(data.categorical_columns, or the file's "
+        r"category dtype\) and 28 of its 30 cells are number codes, but these are not: row 6 ",
     ):
         data.Preprocessor.fit(table, np.arange(20), categorical_columns=("Region",))
     p = data.Preprocessor.fit(

@@ -9,6 +9,7 @@ import re
 import warnings
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -449,6 +450,22 @@ def test_a_category_spelled_like_the_unseen_slot_is_refused_naming_its_rows(tmp_
 # ---- 6. the columnar reader -----------------------------------------------------------------
 
 
+def test_a_parquet_category_column_of_numbers_is_categorical(tmp_path):
+    """pandas' category dtype with integer categories (which Parquet stores as plain numbers,
+    with pandas' metadata) declares the column categorical: it read as a number, without a
+    word; a CSV of the same codes then encodes alike."""
+    codes = [1, 2, 3, 7] * 10
+    frame = pd.DataFrame({"a": np.linspace(0, 1, 40), "code": pd.Categorical(codes)})
+    frame.to_parquet(tmp_path / "c.parquet", index=False)
+    ds = load(tmp_path / "c.parquet", scaling="none", val_fraction=0.25)
+    p = ds.preprocessor
+    assert p.kinds == ["numeric", "categorical"]
+    assert sorted(p.categories["code"][:-1]) == ["1", "2", "3", "7"]
+    csv_rows = [[f"{a}", f"{c}"] for a, c in zip(np.linspace(0, 1, 40), codes, strict=True)]
+    from_csv = p.transform(data.read_table(write(tmp_path / "c.csv", csv_rows, ["a", "code"])))
+    np.testing.assert_array_equal(from_csv[ds.train_indices], ds.train)
+
+
 def test_parquet_equals_csv(tmp_path):
     body = rows(30)
     path = write(tmp_path / "c.csv", body)
@@ -788,7 +805,12 @@ def test_a_row_index_kept_as_a_column_is_warned_of(tmp_path, caplog):
     load(
         write(tmp_path / "few.csv", [[str(i), *r] for i, r in enumerate(rows(10))], ["i", *HEADER])
     )
-    assert "one per row" not in caplog.text
+    assert "one per row" not in caplog.text and "the index pandas" not in caplog.text
+    body = [[str(i * i), *r] for i, r in enumerate(rows(30))]  # a filtered frame's index
+    load(write(tmp_path / "filtered.csv", body, ["Unnamed: 0", *HEADER]))
+    assert "'Unnamed: 0' holds distinct whole numbers 0..841: the index pandas' to_csv" in (
+        caplog.text
+    )
     frame = pa.table({"u8": np.arange(256, dtype=np.uint8), "x": np.arange(256) % 7.0})
     pq.write_table(frame, tmp_path / "u8.parquet")
     with warnings.catch_warnings():

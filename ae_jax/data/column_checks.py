@@ -69,8 +69,9 @@ def check_named_codes(table: Table, name: str, column: Cells, missing: np.ndarra
         if all(MARKER.fullmatch(t.strip()) for t in texts):
             bad = np.flatnonzero(np.isin(inverse, [uniq.index(t) for t in texts]) & ~missing)
             raise UserError(
-                f"{table.source}: column {name!r} is named in data.categorical_columns and "
-                f"{numbers} of its {present} cells are number codes, but these are not: "
+                f"{table.source}: column {name!r} is read as categories (data."
+                f"categorical_columns, or the file's category dtype) and {numbers} of its "
+                f"{present} cells are number codes, but these are not: "
                 f"{table.where(bad, column.values)}; as categories they would be codes of their "
                 "own: add the cell's text to data.na_values if it marks a missing value, or fix "
                 "or drop those rows"
@@ -160,10 +161,21 @@ def say_if_index(table: Table, name: str, x: np.ndarray) -> None:
             np.unique(big).size,
             float(big[0]),
         )
-    if x.size < 20:
+    if x.size < 20 and not re.fullmatch(r"Unnamed: \d+", name):
         return
     lo, hi = float(x.min()), float(x.max())  # (a uint8 column's max + 1 overflowed)
-    if hi - lo + 1 == x.size and np.all(x == np.round(x)) and np.unique(x).size == x.size:
+    whole, distinct = bool(np.all(x == np.round(x))), np.unique(x).size == x.size
+    if whole and distinct and re.fullmatch(r"Unnamed: \d+", name) and hi - lo + 1 != x.size:
+        logging.warning(  # the index of a filtered frame, saved again: gaps, but pandas' name
+            "%s: column %r holds distinct whole numbers %d..%d: the index pandas' to_csv "
+            "writes (of a filtered frame: with gaps)? It is modelled as a number; drop it from "
+            "the file (or save with index=False) if it is one",
+            table.source,
+            name,
+            lo,
+            hi,
+        )
+    if hi - lo + 1 == x.size and whole and distinct:
         logging.warning(
             "%s: column %r holds the whole numbers %d..%d, one per row: a row index or an "
             "identifier? It is modelled as a number; drop it from the file if it is one",

@@ -14,9 +14,12 @@ from ae_jax.data.csv_reader import check_header, two_rows
 from ae_jax.errors import UserError
 
 
-def read_parquet(full: str, shown: str) -> tuple[list[str], list[pa.Array | np.ndarray]]:
+def read_parquet(
+    full: str, shown: str
+) -> tuple[list[str], list[pa.Array | np.ndarray], tuple[str, ...]]:
     """Reads a Parquet file: numbers and booleans as NumPy arrays (nulls in numbers become NaN,
-    a missing value), everything else as pyarrow text (nulls stay null, a missing value)."""
+    a missing value), everything else as pyarrow text (nulls stay null, a missing value); and
+    the names of its dictionary columns (pandas' category dtype), categorical by declaration."""
     try:
         schema = [str(n) for n in pq.read_schema(full).names]
         dupes = sorted({n for n in schema if schema.count(n) > 1})
@@ -65,4 +68,13 @@ def read_parquet(full: str, shown: str) -> tuple[list[str], list[pa.Array | np.n
             raise UserError(
                 f"{shown}: column {name!r} has type {t}; expected numbers, booleans or text"
             ) from None
-    return names, values
+    pandas = (table.schema.pandas_metadata or {}).get("columns", [])
+    kinds = {str(c.get("name")): c.get("pandas_type") for c in pandas if isinstance(c, dict)}
+    declared = tuple(  # a pandas category column of numbers is stored as plain numbers
+        n
+        for n, c in zip(names, table.columns, strict=True)
+        if pa.types.is_dictionary(c.type) or kinds.get(n) == "categorical"
+    )
+    if declared:
+        logging.info("data: %s: %s categorical in the file (category dtype)", shown, declared)
+    return names, values, declared

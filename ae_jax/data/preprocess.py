@@ -168,8 +168,9 @@ class Preprocessor:
         check_choice("data.missing", missing, MISSING)
         check_choice("data.thousands", thousands, THOUSANDS)
         column_checks.check_categorical_columns(table, categorical_columns)
+        named = {*categorical_columns, *table.categorical}  # the file's own too
         columns = [  # categories are texts as the file writes them, as `_encode` reads them
-            Cells(table.text(name) if name in categorical_columns else col, thousands)
+            Cells(table.text(name) if name in named else col, thousands)
             for name, col in zip(table.columns, table.values, strict=True)
         ]
         # Parsing (pyarrow casts, dictionary encodings) releases the GIL: a column per thread.
@@ -177,7 +178,7 @@ class Preprocessor:
             masks = list(pool.map(lambda c: c.missing(na_values), columns))
         kinds, categories = [], {}
         for name, column, mask in zip(table.columns, columns, masks, strict=True):
-            kind, vocab = col_lib.infer_kind(table, name, column, mask, name in categorical_columns)
+            kind, vocab = col_lib.infer_kind(table, name, column, mask, name in named)
             if vocab is not None:
                 vocab = col_lib.ordered_vocabulary(
                     table, name, column, mask, np.asarray(train_rows)

@@ -73,6 +73,9 @@ class Table:
             each pixel by its own range. 0: not known to be pixels.
         named: the columns are named by the file (a header, Parquet); False for arrays
             (npy, npz), whose names x_j / pixel_j are made up: matched by position.
+        categorical: the columns the file declares categorical (Parquet: a dictionary
+            column, or pandas' category dtype in its metadata): categories whatever their
+            cells, as if named in data.categorical_columns.
     """
 
     source: str
@@ -84,6 +87,7 @@ class Table:
     default_label: str = ""
     pixel_max: int = 0
     named: bool = True
+    categorical: tuple[str, ...] = ()
 
     @property
     def num_rows(self) -> int:
@@ -201,7 +205,8 @@ def read_table(
         header, values, file = read_delimited(full, shown, ext, delimiter, label_column)
         return Table(shown, header, values, file=file)
     if ext == ".parquet":
-        return Table(shown, *read_parquet(full, shown))
+        names, values, declared = read_parquet(full, shown)
+        return Table(shown, names, values, categorical=declared)
     return _read_arrays(full, shown, ext, npz_key, label_column, key_field)
 
 
