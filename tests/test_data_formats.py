@@ -790,6 +790,22 @@ def test_a_pandas_index_in_a_parquet_file_is_no_feature_and_to_csvs_is_named(tmp
         load(tmp_path / "indexed.csv")
 
 
+def test_a_trailing_delimiter_is_named_as_the_cause(tmp_path):
+    """A spreadsheet export ending every line with ',' gives an unnamed last column (or rows a
+    cell longer than the header): the message says to remove the trailing delimiter."""
+    said = r"the line ends with the delimiter ',': remove the trailing one, in every line"
+    (tmp_path / "t.csv").write_text("a,b,c,\n" + "".join(f"{i},2,3,\n" for i in range(9)))
+    with pytest.raises(UserError, match=r"header column 4 has no name; .*" + said):
+        load(tmp_path / "t.csv")
+    (tmp_path / "r.csv").write_text("a,b,c\n" + "".join(f"{i},2,3,\n" for i in range(9)))
+    with pytest.raises(UserError, match=r"line 2 \(data row 1\) has 4 cells but .*" + said):
+        load(tmp_path / "r.csv")
+    (tmp_path / "x.csv").write_text("a,b,c\n" + "".join(f"{i},2,3,4\n" for i in range(9)))
+    with pytest.raises(UserError, match=r"has 4 cells but") as e:  # a cell, not a delimiter
+        load(tmp_path / "x.csv")
+    assert "remove the trailing one" not in str(e.value)
+
+
 def test_a_row_index_kept_as_a_column_is_warned_of(tmp_path, caplog):
     """pandas' to_csv writes its index as a column ('Unnamed: 0' when read back and saved
     again); an ID column alike: trained as numbers without a word."""

@@ -78,11 +78,15 @@ def _sniff(text: str) -> str:
 
 def check_header(header: list[str], shown: str, delim: str, given: bool) -> None:
     if any(not name for name in header):
+        trailing = header.index("") == len(header) - 1  # "a,b,c," (a spreadsheet export)
         raise UserError(
             f"{shown}: header column {header.index('') + 1} has no name; expected "
             "a name for every column in the first row"
             + (
-                ""
+                f" (the line ends with the delimiter {_NAMES.get(delim, delim)}: remove the "
+                "trailing one, in every line that has it)"
+                if trailing
+                else ""
                 if header[0]
                 else " (pandas' DataFrame.to_csv writes its index there: save with index=False)"
             )
@@ -325,6 +329,11 @@ def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
                         if header[0].lstrip().startswith("#"):
                             comment = "; that line looks like a comment: remove the lines above"
                             comment += " the real header"
+                    if len(row) == width + 1 and not row[-1].strip():
+                        comment += (  # "1,2,3," under "a,b,c"
+                            f"; the line ends with the delimiter {_NAMES.get(delim, delim)}: "
+                            "remove the trailing one, in every line that has it"
+                        )
                     raise UserError(
                         f"{shown}: line {reader.line_num} (data row {len(lines)}) has "
                         f"{len(row)} cells but the header{read} has {width} "
