@@ -385,6 +385,23 @@ def test_codes_equal_load_encode_and_mse_equals_the_training_log(shop_run):
         assert on_file[key] == pytest.approx(m[key], rel=1e-6), key
 
 
+def test_evaluating_the_file_a_run_trained_on_says_so(shop_run, caplog):
+    """--data naming the run's own training file evaluates its training rows too: no
+    validation error, and the log says so (it said nothing); another file says nothing."""
+    tm = ae_jax.load(shop_run)
+    caplog.set_level("WARNING")
+    own = os.path.relpath(tm.config.data.path)  # typed another way: the same file
+    evaluate.evaluate_workdir(shop_run, data_path=own, figures=False)
+    n_train = tm.dataset_info["n_train"]
+    said = f"is the file the run trained on (its data.path): its {n_train} training rows are"
+    assert said in caplog.text
+    caplog.clear()
+    copy = os.path.join(shop_run, "other.csv")
+    shutil.copy(tm.config.data.path, copy)
+    evaluate.evaluate_workdir(shop_run, data_path=copy, figures=False)
+    assert "the file the run trained on" not in caplog.text
+
+
 def test_encode_writes_npy_and_csv(shop_run, tmp_path):
     tm = ae_jax.load(shop_run)
     csv_path = tm.config.data.path

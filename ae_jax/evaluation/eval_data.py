@@ -7,12 +7,14 @@ import math
 
 import jax
 import numpy as np
+from absl import logging
 
 from ae_jax import data as data_lib
 from ae_jax.data import images
 from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
 from ae_jax.training import group, startup
+from ae_jax.workdir import real_path
 
 
 @dataclasses.dataclass
@@ -136,6 +138,16 @@ def evaluation_data(
         key_field="data.npz_key" if c.npz_key and not npz_key else "--npz_key",
     )
     tm.check_image_shape(table.image_shape, f"--data {data_path!r}")
+    if c.path and real_path(data_path) == real_path(c.path) and (npz_key or c.npz_key) == c.npz_key:
+        logging.warning(
+            "--data %r is the file the run trained on (its %s): its %d training rows are among "
+            "the %d evaluated, so these numbers are no validation error; `ae-jax evaluate` "
+            "without --data evaluates the validation split",
+            data_path,
+            f"array {c.npz_key!r}" if c.npz_key else "data.path",
+            tm.dataset_info.get("n_train", 0),
+            table.num_rows,
+        )
     x, imputed = tm.preprocessor.transform_imputed(table)
     tm.check_image_units(x, f"--data {data_path!r}")
     if c.binarize == "dynamic":  # as the validation split: one Bernoulli draw of each pixel
