@@ -8,6 +8,7 @@ is missing; categorical columns give their ordinal codes.
 
 from __future__ import annotations
 
+import collections
 import re
 
 import numpy as np
@@ -235,7 +236,8 @@ def column_values(
 def _codes_by_value(vocab: list[str]) -> dict[float | None, int]:
     """The categories that read as numbers, by value, where one category alone has it."""
     values = [cells.number_or_none(t) if t != UNSEEN else None for t in vocab]
-    return {v: k for k, v in enumerate(values) if v is not None and values.count(v) == 1}
+    seen = collections.Counter(values)
+    return {v: k for k, v in enumerate(values) if v is not None and seen[v] == 1}
 
 
 def ordered_vocabulary(
