@@ -809,30 +809,44 @@ def test_numbers_written_with_leading_zeros_are_said_to_be_codes(tmp_path, caplo
     assert "leading zeros" not in caplog.text
 
 
-def test_a_named_code_column_with_marker_texts_is_refused_as_a_numeric_one(tmp_path, caplog):
-    """'-' or '#N/A' among the codes of a column named in data.categorical_columns would be
-    categories of their own: refused, as in a numeric column, until data.na_values names them;
-    a named column of near-unique values (a measurement) is warned of, as a text one is."""
+def test_a_named_code_column_with_marker_texts_says_they_are_categories(tmp_path, caplog):
+    """'-' or '#N/A' among the codes of a column named in data.categorical_columns are
+    categories of their own (the user said the column is categorical: 'unknown' may be one),
+    with a warning naming them and data.na_values, which makes them missing values; a named
+    column of near-unique values (a measurement) is warned of, as a text one is."""
     path = tmp_path / "t.csv"
     cells_ = [str(i % 4) for i in range(30)]
     cells_[5] = cells_[9] = "-"
     path.write_text("a,Region\n" + "".join(f"{i},{c}\n" for i, c in enumerate(cells_)))
     table = data.read_table(str(path))
-    with pytest.raises(
-        UserError,
-        match=r"column 'Region' is read as categories \(data.categorical_columns, or the file's "
-        r"category dtype\) and 28 of its 30 cells are number codes, but these are not: row 6 ",
-    ):
-        data.Preprocessor.fit(table, np.arange(20), categorical_columns=("Region",))
+    caplog.set_level("WARNING")
+    p = data.Preprocessor.fit(table, np.arange(20), categorical_columns=("Region",))
+    assert "-" in p.categories["Region"]
+    said = "column 'Region' holds 28 number codes and these cells that read as missing-value"
+    assert said in caplog.text and "row 6 (line 7) '-', row 10 (line 11) '-'" in caplog.text
+    caplog.clear()
     p = data.Preprocessor.fit(
         table, np.arange(20), categorical_columns=("Region",), na_values=("-",), missing="impute"
     )
-    assert "-" not in p.categories["Region"]
-    caplog.set_level("WARNING")
+    assert "-" not in p.categories["Region"] and "missing-value markers" not in caplog.text
     data.Preprocessor.fit(
         table, np.arange(20), categorical_columns=("a",), na_values=("-",), missing="impute"
     )
     assert "column 'a' becomes a categorical column of 30 distinct values" in caplog.text
+
+
+def test_ids_beyond_2_53_match_only_as_written(tmp_path, caplog):
+    """Matching codes by value stops where float64 merges integers: a new 18-digit id is
+    unseen, not the trained id it rounds to."""
+    ids = [100000000000000000 + 10 * k for k in range(4)] * 5
+    path = tmp_path / "t.csv"
+    path.write_text("a,acct\n" + "".join(f"{i},{v}\n" for i, v in enumerate(ids)))
+    p = data.Preprocessor.fit(
+        data.read_table(str(path)), np.arange(20), scaling="none", categorical_columns=("acct",)
+    )
+    unseen = p.categories["acct"].index("<unseen>")
+    new = p.transform([[0, "100000000000000001"], [0, "100000000000000030"]])[:, 1].tolist()
+    assert new == [unseen, p.categories["acct"].index("100000000000000030")]
 
 
 def test_categorical_columns_are_refused_for_image_sets(tmp_path):

@@ -17,7 +17,7 @@ import pytest
 
 from ae_jax import config as config_lib
 from ae_jax import data
-from ae_jax.data import images, preprocess_io, text_encoding
+from ae_jax.data import column_checks, images, preprocess_io, text_encoding
 from ae_jax.errors import UserError
 from tests.conftest import vocab_by_rule
 from tests.test_data import cfg
@@ -457,6 +457,15 @@ def test_a_parquet_category_column_of_numbers_is_categorical(tmp_path):
     codes = [1, 2, 3, 7] * 10
     frame = pd.DataFrame({"a": np.linspace(0, 1, 40), "code": pd.Categorical(codes)})
     frame.to_parquet(tmp_path / "c.parquet", index=False)
+    # pandas' metadata lists an index too: by its field name, not its (shared) name.
+    named = frame.set_index(pd.Index(np.arange(40) * 2, name="code"), drop=False)
+    named.rename(columns={"code": "code"}).to_parquet(tmp_path / "i.parquet")
+    assert data.read_table(str(tmp_path / "i.parquet")).categorical == ("code",)
+    as_index = pd.DataFrame(
+        {"code": np.arange(40.0)}, index=pd.CategoricalIndex(codes, name="code")
+    )
+    as_index.to_parquet(tmp_path / "j.parquet")
+    assert data.read_table(str(tmp_path / "j.parquet")).categorical == ()
     ds = load(tmp_path / "c.parquet", scaling="none", val_fraction=0.25)
     p = ds.preprocessor
     assert p.kinds == ["numeric", "categorical"]
@@ -795,8 +804,13 @@ def test_a_trailing_delimiter_is_named_as_the_cause(tmp_path):
     cell longer than the header): the message says to remove the trailing delimiter."""
     said = r"the line ends with the delimiter ',': remove the trailing one, in every line"
     (tmp_path / "t.csv").write_text("a,b,c,\n" + "".join(f"{i},2,3,\n" for i in range(9)))
-    with pytest.raises(UserError, match=r"header column 4 has no name; .*" + said):
+    header = r"ends with the delimiter ',': if every line does, with nothing after it, remove"
+    with pytest.raises(UserError, match=r"header column 4 has no name; .*" + header):
         load(tmp_path / "t.csv")
+    pq.write_table(pa.table({"a": [1.0] * 9, "": [2.0] * 9}), tmp_path / "t.parquet")
+    with pytest.raises(UserError, match=r"header column 2 has no name") as e:
+        load(tmp_path / "t.parquet")  # no lines, no delimiter: no such hint
+    assert "ends with the delimiter" not in str(e.value)
     (tmp_path / "r.csv").write_text("a,b,c\n" + "".join(f"{i},2,3,\n" for i in range(9)))
     with pytest.raises(UserError, match=r"line 2 \(data row 1\) has 4 cells but .*" + said):
         load(tmp_path / "r.csv")
@@ -827,6 +841,8 @@ def test_a_row_index_kept_as_a_column_is_warned_of(tmp_path, caplog):
     assert "'Unnamed: 0' holds distinct whole numbers 0..841: the index pandas' to_csv" in (
         caplog.text
     )
+    empty = data.Table("f.npz", ["Unnamed: 0"], [np.array([])])  # all missing: no crash
+    column_checks.say_if_index(empty, "Unnamed: 0", np.array([]))
     frame = pa.table({"u8": np.arange(256, dtype=np.uint8), "x": np.arange(256) % 7.0})
     pq.write_table(frame, tmp_path / "u8.parquet")
     with warnings.catch_warnings():

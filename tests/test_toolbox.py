@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -147,6 +148,20 @@ def test_help_into_a_pipe_whose_reader_left_ends_without_a_traceback(args):
         os.close(write)
     assert "Traceback" not in r.stderr and "BrokenPipeError" not in r.stderr, r.stderr
     assert r.returncode in (0, 1), r.stderr  # 0 when only the last flush found it closed
+    ours, theirs = socket.socketpair()  # a socket whose peer left: POLLHUP, not POLLERR
+    ours.close()
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "ae_jax", *args],
+            cwd=ROOT,
+            stdout=theirs.fileno(),
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        theirs.close()
+    assert "Traceback" not in r.stderr and "BrokenPipeError" not in r.stderr, r.stderr
 
 
 def test_a_broken_pipe_elsewhere_is_no_silent_exit():

@@ -114,11 +114,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _stdout_gone() -> bool:
-    """Whether standard output is a pipe whose reader has left (poll says POLLERR)."""
+    """Whether standard output's reader has left: a pipe's (poll says POLLERR) or a socket's
+    peer (POLLHUP)."""
     try:
         poll = select.poll()
         poll.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(events & select.POLLERR for _, events in poll.poll(0))
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0))
     except (AttributeError, OSError, ValueError):  # no poll() here, or no descriptor
         return False
 

@@ -235,9 +235,10 @@ def _float_or_none(text: str, thousands: str) -> float | None:
 
 
 def number_or_none(text: str) -> float | None:
-    """The number `text` reads as (Python's `float`), or None: not one, or NaN."""
+    """The number `text` reads as (Python's `float`), or None: not one, NaN, or beyond 2**53,
+    where float64 holds several integers as one (18-digit ids would match each other)."""
     v = _float_or_none(text, "")
-    return None if v is None or math.isnan(v) else v
+    return None if v is None or not abs(v) < 2**53 else v
 
 
 def is_number(text: str, thousands: str = "") -> bool:

@@ -55,27 +55,28 @@ def say_if_codes(table: Table, name: str, texts: list[str]) -> None:
 
 
 def check_named_codes(table: Table, name: str, column: Cells, missing: np.ndarray) -> None:
-    """A column named in data.categorical_columns: refuses one of number codes with a few texts
-    that read as missing-value markers not in data.na_values (as a numeric column is refused:
-    as categories, '-' or '#N/A' would be codes of their own), and warns of near-unique values
-    (a measurement named by mistake)."""
+    """A column named in data.categorical_columns (or declared categorical by its file): warns
+    of a few texts among number codes that read as missing-value markers not in
+    data.na_values ('-', '#N/A': categories of their own here, unless na_values names them),
+    and of near-unique values (a measurement named by mistake)."""
     uniq, inverse = column.distinct
     counts = np.bincount(inverse[~missing], minlength=len(uniq))  # (nulls are missing)
-    seen = [k for k in range(len(uniq)) if counts[k] > 0]
-    texts = [uniq[k] for k in seen if column.parsed[1][k]]  # not numbers
+    seen = np.flatnonzero(counts > 0)
+    texts = seen[column.parsed[1][:-1][seen]]  # the distinct cells that are no numbers
     present = int(counts.sum())
-    numbers = present - sum(int(counts[uniq.index(t)]) for t in texts)
-    if texts and numbers >= present / 2 and len(texts) <= FEW_TEXTS:
-        if all(MARKER.fullmatch(t.strip()) for t in texts):
-            bad = np.flatnonzero(np.isin(inverse, [uniq.index(t) for t in texts]) & ~missing)
-            raise UserError(
-                f"{table.source}: column {name!r} is read as categories (data."
-                f"categorical_columns, or the file's category dtype) and {numbers} of its "
-                f"{present} cells are number codes, but these are not: "
-                f"{table.where(bad, column.values)}; as categories they would be codes of their "
-                "own: add the cell's text to data.na_values if it marks a missing value, or fix "
-                "or drop those rows"
-            )
+    numbers = present - int(counts[texts].sum())
+    markers = all(MARKER.fullmatch(uniq[k].strip()) for k in texts)
+    if 0 < len(texts) <= FEW_TEXTS and numbers >= present / 2 and markers:
+        bad = np.flatnonzero(np.isin(inverse, texts) & ~missing)
+        logging.warning(
+            "%s: column %r holds %d number codes and these cells that read as missing-value "
+            "markers: %s; they are categories of their own here: add their text to "
+            "data.na_values if they mark missing values",
+            table.source,
+            name,
+            numbers,
+            table.where(bad, column.values),
+        )
     say_if_identifier(table, name, [uniq[k] for k in seen], present)
 
 
@@ -161,11 +162,11 @@ def say_if_index(table: Table, name: str, x: np.ndarray) -> None:
             np.unique(big).size,
             float(big[0]),
         )
-    if x.size < 20 and not re.fullmatch(r"Unnamed: \d+", name):
+    if x.size < 20 and (name != "Unnamed: 0" or not x.size):
         return
     lo, hi = float(x.min()), float(x.max())  # (a uint8 column's max + 1 overflowed)
     whole, distinct = bool(np.all(x == np.round(x))), np.unique(x).size == x.size
-    if whole and distinct and re.fullmatch(r"Unnamed: \d+", name) and hi - lo + 1 != x.size:
+    if whole and distinct and name == "Unnamed: 0" and hi - lo + 1 != x.size:
         logging.warning(  # the index of a filtered frame, saved again: gaps, but pandas' name
             "%s: column %r holds distinct whole numbers %d..%d: the index pandas' to_csv "
             "writes (of a filtered frame: with gaps)? It is modelled as a number; drop it from "

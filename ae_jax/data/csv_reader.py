@@ -78,13 +78,13 @@ def _sniff(text: str) -> str:
 
 def check_header(header: list[str], shown: str, delim: str, given: bool) -> None:
     if any(not name for name in header):
-        trailing = header.index("") == len(header) - 1  # "a,b,c," (a spreadsheet export)
+        trailing = delim and header.index("") == len(header) - 1  # "a,b,c," (a spreadsheet)
         raise UserError(
             f"{shown}: header column {header.index('') + 1} has no name; expected "
             "a name for every column in the first row"
             + (
-                f" (the line ends with the delimiter {_NAMES.get(delim, delim)}: remove the "
-                "trailing one, in every line that has it)"
+                f" (the line ends with the delimiter {_NAMES.get(delim, delim)}: if every line "
+                "does, with nothing after it, remove the trailing ones; else name that column)"
                 if trailing
                 else ""
                 if header[0]

@@ -51,7 +51,7 @@ def read_parquet(
             f"{shown} has {len(names)} columns and {table.num_rows} rows; expected named "
             f"columns and rows of data{two_rows(shown)}"
         )
-    check_header(names, shown, ",", False)
+    check_header(names, shown, "", False)  # no delimiter: no line to end with one
     values: list[pa.Array | np.ndarray] = []
     for name, col in zip(names, table.columns, strict=True):
         t = col.type
@@ -68,8 +68,13 @@ def read_parquet(
             raise UserError(
                 f"{shown}: column {name!r} has type {t}; expected numbers, booleans or text"
             ) from None
-    pandas = (table.schema.pandas_metadata or {}).get("columns", [])
-    kinds = {str(c.get("name")): c.get("pandas_type") for c in pandas if isinstance(c, dict)}
+    meta = table.schema.pandas_metadata or {}
+    indexes = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
+    kinds = {  # by the column's field name in the file (an index may share its pandas name)
+        c.get("field_name"): c.get("pandas_type")
+        for c in meta.get("columns", [])
+        if isinstance(c, dict) and c.get("field_name") not in indexes
+    }
     declared = tuple(  # a pandas category column of numbers is stored as plain numbers
         n
         for n, c in zip(names, table.columns, strict=True)
