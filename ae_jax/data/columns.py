@@ -53,7 +53,7 @@ def infer_kind(
     column is named in data.categorical_columns, categories whatever its cells."""
     if categorical:
         column_checks.check_named_codes(table, name, column, missing)
-        return "categorical", sorted(set(column.distinct[0]))
+        return "categorical", sorted(column.distinct[0])
     col = column.values
     fast = column.fast if column.text else np.asarray(col)
     if fast is not None:  # every cell a number (or true/false: not text, so of an array)
@@ -68,10 +68,10 @@ def infer_kind(
     counts = np.bincount(inverse[~missing], minlength=len(uniq))  # nulls are missing
     seen = counts > 0
     not_number = bad_text[:-1] & seen
-    if not not_number.any():
-        column_checks.say_if_codes(table, name, [u for u, s in zip(uniq, seen, strict=True) if s])
-        return "numeric", None
     texts = [u for u, s in zip(uniq, seen, strict=True) if s]
+    if not not_number.any():
+        column_checks.say_if_codes(table, name, texts)
+        return "numeric", None
     not_numbers = [uniq[k] for k in np.flatnonzero(not_number)]
     bad = lambda: np.flatnonzero(bad_text[inverse] & ~missing)  # positions, for messages
     sep = grouped_separator(not_numbers)

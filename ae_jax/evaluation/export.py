@@ -63,10 +63,11 @@ Any number of rows from 1; float32 only; on CPU, CUDA, ROCm or TPU (`encode.plat
    missing cell without a fill cannot be encoded.
 3. Encoding, by `kinds`: "numeric": the number (`thousands`, when not "", is a separator to
    drop); "boolean": true 1, false 0 (any case; 1/0 as is); "categorical": k = the 0-based
-   position of the cell's text in `categories[name]` (stripped of surrounding spaces; a number
-   written as the data file wrote it, a float without its ".0" when whole: 3.0 is "3"; a text
-   not listed: the last, when that is "<unseen>"); when `categorical` is "onehot", one column
-   per listed category, 1.0 at k and 0.0 elsewhere; when "ordinal", one column holding k.
+   position of the cell's text in `categories[name]` (stripped of surrounding spaces; a float
+   without its ".0" when whole: 3.0 is "3"; a text not listed that reads as a number below
+   2**53: the one category equal to it as a number, if exactly one is; else the last, when that
+   is "<unseen>"); when `categorical` is "onehot", one column per listed category, 1.0 at k
+   and 0.0 elsewhere; when "ordinal", one column holding k.
    The result, `encoded`, has the {d} columns listed in `columns`.
 4. Per output column j: x[j] = (encoded[j] - offset[j]) / scale[j], computed in float64, then
    cast to float32.
