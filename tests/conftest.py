@@ -22,6 +22,14 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 # start and builds its own figure layouts, and the suite's runs are short and many (three of
 # its files took 103 s against 120-126 s). The worker path stays the one every run takes.
 os.environ.setdefault("AE_JAX_FIGURE_WORKERS", "1")
+# XLA's costly optimisation passes off (its backend optimisation level 0, LLVM's expensive
+# passes skipped): the suite's programs are tiny and run for milliseconds, while compiling
+# them at full optimisation was ~40% of a clean run's time. The numbers are those of the same
+# operations; the tests that compare two different programs bit for bit (chunked against one
+# scan, K models against one, several devices against one) are marked `optimized` and run as
+# users' programs do (the `_optimisation` fixture below).
+if os.environ.get("AE_JAX_TEST_ON_ACCELERATOR") != "1":
+    os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 # No implicit dtype promotion (float32 + float64 arrays, int + float): here and in launcher
 # subprocesses alike.
 os.environ.setdefault("JAX_NUMPY_DTYPE_PROMOTION", "strict")
@@ -104,3 +112,30 @@ def vocab_by_rule(train_values) -> list[str]:
         counts[v] = counts.get(v, 0) + 1
         first.setdefault(v, i)
     return sorted(counts, key=lambda v: (-counts[v], first[v])) + ["<unseen>"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "optimized: compiles with XLA's full optimisation, as users' runs do (a test comparing "
+        "two different programs bit for bit), in its process and its launchers' alike",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _optimisation(request, monkeypatch):
+    """Full XLA optimisation for a test marked `optimized`, then the suite's setting again."""
+    if request.node.get_closest_marker("optimized") is None:
+        yield
+        return
+    before = jax.config.read("jax_disable_most_optimizations")
+    monkeypatch.setenv("JAX_DISABLE_MOST_OPTIMIZATIONS", "0")
+    # The setting is read when a program compiles, and is not part of the key of JAX's
+    # in-memory caches: empty them, so that nothing compiled before is reused.
+    jax.clear_caches()
+    jax.config.update("jax_disable_most_optimizations", False)
+    try:
+        yield
+    finally:
+        jax.clear_caches()
+        jax.config.update("jax_disable_most_optimizations", before)

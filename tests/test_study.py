@@ -330,6 +330,7 @@ def _sparse_config(**overrides):
     return c
 
 
+@pytest.mark.optimized
 def test_chunked_epochs_equal_one_scan_bit_for_bit(tmp_path):
     # digits: 1437 training rows, batch 64 -> 23 steps; chunks of 5 need 2 padding steps.
     _train(_sparse_config(), tmp_path / "one")

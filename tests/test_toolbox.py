@@ -335,6 +335,7 @@ def test_helpconfig_lists_fields_with_their_comments_and_stray_words_are_refused
         assert r.returncode == 2 and r.stderr.startswith(said), r.stderr[-2000:]
 
 
+@pytest.mark.optimized
 def test_exported_encoder_equals_the_loaded_model(tmp_path):
     c = seed_sparse.get_config()
     c.train.epochs, c.train.figures, c.eval.at_end = 2, False, False

@@ -129,6 +129,7 @@ def _loss_and_grads(config, terms, hyper_overrides=None, step=5):
     return loss, terms_out, grads, e, params, hyper, x, mask, rng
 
 
+@pytest.mark.optimized
 def test_zero_free_bits_is_the_plain_loss_bitwise():
     c = _config()
     plain = _loss_and_grads(c, frozenset())
@@ -152,6 +153,7 @@ def test_zero_free_bits_is_the_plain_loss_bitwise():
 # ---- IWAE training ----
 
 
+@pytest.mark.optimized
 def test_one_importance_sample_is_the_vae_loss_bitwise():
     plain = _loss_and_grads(_config(), frozenset())
     k1 = _loss_and_grads(_config(**{"loss.iw_samples_train": 1}), frozenset())
