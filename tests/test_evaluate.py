@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import logging
 import math
 import os
 import shutil
@@ -637,7 +638,7 @@ def test_a_run_not_finished_is_evaluated_beside_its_own_evaluation(tmp_path, mon
     assert json.load(open(os.path.join(out, "eval.json")))["epoch"] == newest + 1
 
 
-def test_evaluate_reads_the_npz_array_npz_key_names(tmp_path):
+def test_evaluate_reads_the_npz_array_npz_key_names(tmp_path, caplog):
     """A Keras-style .npz (x_train, x_test, ...) holds several arrays: --npz_key names one."""
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "train.npz", x=rng.uniform(size=(40, 5)))
@@ -663,6 +664,13 @@ def test_evaluate_reads_the_npz_array_npz_key_names(tmp_path):
     run = _train(c, tmp_path / "xy_run")
     m = evaluate.evaluate_workdir(run, data_path=c.data.path, npz_key="x_test", figures=False)
     assert m["n_val"] == 7
+    # --npz_key=x names the array the default setting read: the run's own, with its labels.
+    tm = ae_jax.load(run)
+    assert eval_data.evaluation_data(tm, c.data.path, npz_key="x_test").labels is None
+    with caplog.at_level(logging.WARNING):
+        own = eval_data.evaluation_data(tm, c.data.path, npz_key="x")
+    np.testing.assert_array_equal(own.labels, np.arange(40) % 3)
+    assert "is the file the run trained on (its data.path)" in caplog.text
 
 
 def test_a_workdir_of_the_wrong_kind_is_named_for_what_it_is(tmp_path):

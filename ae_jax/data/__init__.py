@@ -15,6 +15,7 @@ from ae_jax.data.tables import (
     NO_LABEL,
     SCALING,
     Table,
+    npz_feature_array,
     one_array,
     read_table,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "difference",
     "load_dataset",
     "load_preprocessor",
+    "npz_feature_array",
     "one_array",
     "read_table",
     "save_preprocessor",

@@ -210,6 +210,27 @@ def read_table(
     return _read_arrays(full, shown, ext, npz_key, label_column, key_field)
 
 
+def npz_arrays(keys: list[str], npz_key: str, label_column: str) -> tuple[str, str]:
+    """The feature array ("" when it cannot be told) and the label array ("": none) that
+    `read_table` reads from an .npz holding arrays `keys`, under these settings."""
+    label_key = label_column or ("y" if "y" in keys else "")
+    label_key = "" if label_key == NO_LABEL else label_key
+    # With no label ('none'), "y" is still no feature candidate.
+    not_x = label_key or ("y" if label_column == NO_LABEL else "")
+    others = [k for k in keys if k != not_x]
+    return npz_key or ("x" if "x" in keys else (others[0] if len(others) == 1 else "")), label_key
+
+
+def npz_feature_array(path: str, npz_key: str, label_column: str = "") -> str:
+    """The name of the array `read_table(path, npz_key, label_column=...)` reads an .npz's
+    rows from ("" when the file is no readable .npz or the array cannot be told)."""
+    try:
+        with np.load(os.path.expanduser(path), allow_pickle=False) as loaded:
+            return npz_arrays(list(loaded.files), npz_key, label_column)[0]
+    except (ValueError, OSError, EOFError, AttributeError, zipfile.BadZipFile):
+        return ""  # (a .npy loads as an array, without .files: no archive)
+
+
 def _read_arrays(
     full: str, shown: str, ext: str, npz_key: str, label_column: str, key_field: str
 ) -> Table:
@@ -227,12 +248,7 @@ def _read_arrays(
     else:
         with loaded:
             keys = list(loaded.files)
-            label_key = label_column or ("y" if "y" in keys else "")
-            label_key = "" if label_key == NO_LABEL else label_key
-            # With no label ('none'), "y" is still no feature candidate.
-            not_x = label_key or ("y" if label_column == NO_LABEL else "")
-            others = [k for k in keys if k != not_x]
-            key = npz_key or ("x" if "x" in keys else (others[0] if len(others) == 1 else ""))
+            key, label_key = npz_arrays(keys, npz_key, label_column)
             for what, k in (("data.label_column", label_key), (key_field, key)):
                 if k and k not in keys:
                     raise UserError(

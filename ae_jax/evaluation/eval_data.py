@@ -126,7 +126,12 @@ def evaluation_data(
     # The run's label array belongs to its own array of an .npz (y_train to x_train): another
     # array (--npz_key=x_test) is evaluated without labels (figure colours only), and a .npy
     # or an IDX file of images holds no label.
-    other = data_lib.one_array(data_path) or bool(npz_key and npz_key != c.npz_key)
+    # (--npz_key naming the array the run's own setting reads there, "x" for the default, is
+    # that array.)
+    another_array = bool(npz_key) and npz_key != (
+        c.npz_key or data_lib.npz_feature_array(data_path, "", c.label_column)
+    )
+    other = data_lib.one_array(data_path) or another_array
     table = data_lib.read_table(
         data_path,
         npz_key or c.npz_key,
@@ -138,7 +143,7 @@ def evaluation_data(
         key_field="data.npz_key" if c.npz_key and not npz_key else "--npz_key",
     )
     tm.check_image_shape(table.image_shape, f"--data {data_path!r}")
-    if c.path and real_path(data_path) == real_path(c.path) and (npz_key or c.npz_key) == c.npz_key:
+    if c.path and real_path(data_path) == real_path(c.path) and not another_array:
         logging.warning(
             "--data %r is the file the run trained on (its %s): its %d training rows are among "
             "the %d evaluated, so these numbers are no validation error; `ae-jax evaluate` "
