@@ -590,7 +590,10 @@ def _error_files(tmp_path):
             dict(path="inf.csv"),
             r"column 'ExitRates' has NaN or infinite .* row 2 \(line 3\) '-inf'",
         ),
-        (dict(path="nan.npy"), r"column 'x_1' has NaN or infinite values at row 5 \(index 4\)"),
+        (
+            dict(path="nan.npy"),
+            r"column 'x_1' has 1 missing value\(s\) \(NaN\) at row 5 \(index 4\)",
+        ),
         (dict(path="str.npy"), r"str.npy' has dtype <U1; expected a numeric"),
         (
             dict(path="ok.csv", label_column="Sales"),

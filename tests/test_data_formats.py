@@ -276,7 +276,7 @@ def test_nan_in_arrays_is_missing(tmp_path):
     x = np.arange(40.0).reshape(10, 4)
     x[2, 1] = np.nan
     np.save(tmp_path / "n.npy", x)
-    with pytest.raises(UserError, match=r"column 'x_1' has NaN or infinite values at row 3"):
+    with pytest.raises(UserError, match=r"column 'x_1' has 1 missing value\(s\) \(NaN\) at row 3"):
         load(tmp_path / "n.npy")
     dropped = load(tmp_path / "n.npy", missing="drop")
     assert 2 not in np.r_[dropped.train_indices, dropped.val_indices]
@@ -490,8 +490,8 @@ def test_parquet_equals_csv(tmp_path):
     pq.write_table(holes, tmp_path / "n.parquet")
     with pytest.raises(
         UserError,
-        match=r"column 'a' has NaN or infinite values at row 2 "
-        r"\(index 1\)",
+        match=r"column 'a' has 1 missing value\(s\) \(NaN or null\) at row 2 \(index 1\), "
+        r".*and NaN or null in arrays and Parquet",
     ):
         load(tmp_path / "n.parquet")
     assert load(tmp_path / "n.parquet", missing="drop").train.shape[1] == 2
@@ -751,6 +751,19 @@ def test_numbers_with_look_alike_characters_are_refused_with_their_fix(
     for old, new in re.findall(r"replace\('(.*?)', '(.*?)'\)", fix[1]):
         fixed = fixed.replace(ast.literal_eval(f"'{old}'"), new)  # as Python reads the fix
     assert float(fixed) == number
+
+
+def test_every_column_with_decimal_commas_is_named_at_once(tmp_path):
+    """Only the first such column was named: a user converting it found the next one by the
+    next run's refusal."""
+    rows = "".join(f"{i},5;{i % 5};0,{i % 3};x{i % 2};1,{i}\n" for i in range(30))
+    (tmp_path / "eu.csv").write_text("a;b;c;d;e\n" + rows)
+    with pytest.raises(UserError, match=r"column 'a' holds numbers written with a decimal comma"):
+        try:
+            load(tmp_path / "eu.csv")
+        except UserError as e:
+            assert "(so do columns 'c', 'e');" in str(e)
+            raise
 
 
 def test_new_rows_with_decimal_commas_are_told_so(tmp_path):

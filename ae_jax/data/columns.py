@@ -86,10 +86,15 @@ def infer_kind(
             + (f"; if ',' is a decimal comma here, {convert}" if decimal else "")
         )
     if decimal:
-        first = not_numbers[0]
+        first, also = not_numbers[0], _decimal_comma_columns(table, name)
         raise UserError(
             f"{table.source}: column {name!r} holds numbers written with a decimal comma: "
-            f"{table.where(bad(), col)}; expected a decimal point, {first!r} written "
+            f"{table.where(bad(), col)}"
+            + (
+                f" (so {'does column' if len(also) == 1 else 'do columns'} {_listed(also)})"
+                * bool(also)
+            )
+            + f"; expected a decimal point, {first!r} written "
             f"{first.replace('.', '').replace(',', '.')}: "
             + (
                 convert.replace("=',')", "=',', thousands='.')")
@@ -148,6 +153,25 @@ def infer_kind(
         )
     column_checks.say_if_identifier(table, name, texts, present)
     return "categorical", sorted(texts)
+
+
+def _decimal_comma_columns(table: Table, name: str) -> list[str]:
+    """The table's other text columns whose cells that are no numbers are all numbers with a
+    decimal comma (some such cell, at least), for naming them in one message with `name`."""
+    found = []
+    for other, values in zip(table.columns, table.values, strict=True):
+        if other == name or not cells.is_text(values):
+            continue
+        texts = [t for t in Cells(values).distinct[0] if t and not cells.is_number(t)]
+        if texts and all(_DECIMAL_COMMA.fullmatch(t) for t in texts):
+            found.append(other)
+    return found
+
+
+def _listed(names: list[str], most: int = 8) -> str:
+    return ", ".join(map(repr, names[:most])) + (
+        f" and {len(names) - most} more" * (len(names) > most)
+    )
 
 
 def _plain(text: str) -> str:
@@ -292,8 +316,11 @@ def missing_error(
     markers = sorted({cells.cell(col, r) for r in rows[:1000]})
     if markers == [""]:
         noun = f"{rows.size} empty cell(s) (missing values)"
-    elif all(m.lower() in _NAN_WORDS for m in markers):
+    elif all(m.lower() in _NAN_WORDS for m in markers) and table.file is not None:
         noun = "NaN or infinite values"  # the words of the finite check: NaN is missing too
+    elif all(m.lower() in _NAN_WORDS for m in markers):  # a null (Parquet, rows) reads as NaN
+        noun = f"{rows.size} missing value(s) ({'NaN or null' if table.named else 'NaN'})"
+        col = None  # (no cell to show: each would read 'nan')
     else:
         noun = f"{rows.size} missing value(s) (marker(s) {quote_names(markers, 8)})"
     if trained:
@@ -313,7 +340,7 @@ def missing_error(
             "data.missing='drop' to drop those rows, or data.missing='impute' to fill "
             "them with the training split's mean (numeric) or most frequent value "
             "(categorical, true/false), or fill them in the file; markers read as "
-            f"missing: data.na_values={tuple(na_values)!r}, and NaN in number arrays"
+            f"missing: data.na_values={tuple(na_values)!r}, and NaN or null in arrays and Parquet"
         )
     also = f", and {len(others)} other column(s) have some too: {quote_names(others)}"
     return UserError(
