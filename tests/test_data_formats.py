@@ -786,7 +786,15 @@ def test_the_log_names_the_column_kinds_and_how_categories_are_encoded(tmp_path,
     )
     assert f"data: kinds.csv: {ds.kinds_text()}" in caplog.text
     assert "(data.categorical=onehot)" in load(path, categorical="onehot").kinds_text()
-    assert data.load_dataset(cfg(name="digits", path="")).kinds_text() == ""  # pixels
+    assert data.load_dataset(cfg(name="digits", path="")).kinds_text() == (
+        "64 pixels of 8x8 images, whole intensities 0..16 divided by 16; label 'target' kept "
+        "out of the features"
+    )
+    numbers = data.load_dataset(cfg(name="breast_cancer", path="", scaling="standard"))
+    assert numbers.kinds_text() == (
+        "30 columns, all numeric, each standardised by its training-split mean and std "
+        "(data.scaling=standard); label 'target' kept out of the features"
+    )
 
 
 def test_a_pandas_index_in_a_parquet_file_is_no_feature_and_to_csvs_is_named(tmp_path):

@@ -60,11 +60,32 @@ class Dataset:
         return h.hexdigest()
 
     def kinds_text(self) -> str:
-        """The table's columns by kind and how its categories are encoded, for the log ('' for
-        pixel data or a table of numbers only)."""
+        """For the log: the table's columns by kind and how its categories are encoded; for a
+        table of numbers only or pixels, how they are scaled; the label kept out, if any."""
         p = self.preprocessor
-        if p.pixel_max or all(k == "numeric" for k in p.kinds):
-            return ""
+        label = f"; label {p.label_column!r} kept out of the features" * bool(p.label_column)
+        if p.pixel_max:
+            shape = "x".join(map(str, self.image_shape)) if self.image_shape else ""
+            how = (
+                f"divided by {p.pixel_max}"
+                if p.scaling == "minmax"
+                else "standardised by the training split's mean and std per colour channel"
+            )
+            if p.threshold is not None:
+                how += f", then 1 above {p.threshold:g}, else 0 (data.binarize=fixed)"
+            elif self.dynamic_binarize:
+                how += (
+                    ", then a Bernoulli draw of each pixel per training step, one fixed draw for "
+                    "validation (data.binarize=dynamic)"
+                )
+            images = f" of {shape} images" if shape else ""
+            return f"{len(p.kinds)} pixels{images}, whole intensities 0..{p.pixel_max} {how}{label}"
+        if all(k == "numeric" for k in p.kinds):
+            how = {
+                "minmax": "each scaled by its training-split minimum and maximum",
+                "standard": "each standardised by its training-split mean and std",
+            }.get(p.scaling, "not scaled")
+            return f"{len(p.kinds)} columns, all numeric, {how} (data.scaling={p.scaling}){label}"
         counts = collections.Counter(p.kinds)
         names = (("numeric", "numeric"), ("boolean", "true/false"), ("categorical", "categorical"))
         text = f"{len(p.kinds)} columns: " + ", ".join(
@@ -76,7 +97,7 @@ class Dataset:
             if k == "categorical"
         ]
         if not cats:
-            return text
+            return text + label
         how = (
             "one 0/1 feature per category and one for categories not seen in training "
             "(data.categorical=onehot)"
@@ -86,7 +107,9 @@ class Dataset:
             "category, and loss.recon=mixed a likelihood per column)"
         )
         shown = ", ".join(cats[:6]) + (", ..." if len(cats) > 6 else "")
-        return f"{text}; categories per column in the training split: {shown}; encoded as {how}"
+        return (
+            f"{text}; categories per column in the training split: {shown}; encoded as {how}{label}"
+        )
 
 
 MISSING_LABEL = "(missing)"
