@@ -424,6 +424,7 @@ def test_stop_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, caplog,
     assert row["rows_per_s"] * row["epoch_s"] == pytest.approx(1438 * 8 / 23)  # 1438 train rows
 
 
+@pytest.mark.optimized
 def test_a_position_saved_with_another_chunk_size_is_passed_over_saying_why(
     tmp_path, monkeypatch, caplog
 ):

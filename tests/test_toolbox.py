@@ -399,6 +399,7 @@ def test_an_export_folder_is_no_run_directory(tmp_path):
     assert [r["name"] for r in finished.subdir_runs(str(tmp_path / "runs"))] == ["run"]
 
 
+@pytest.mark.optimized
 def test_a_bfloat16_run_gives_float32_that_its_exported_decoder_takes(tmp_path):
     """Mixed precision computes in bfloat16; the API and the export give float32, as they say
     (the exported encoder's bfloat16 codes were refused by its own decoder)."""
@@ -446,6 +447,7 @@ def _readme_recipe(pre: dict, rows: list[dict]) -> np.ndarray:
     return x
 
 
+@pytest.mark.optimized
 @pytest.mark.parametrize("data", ["table", "binarised digits"])
 def test_export_readme_says_how_raw_rows_become_the_encoders_input(tmp_path, data):
     c = seed_sparse.get_config()

@@ -445,6 +445,7 @@ def test_objective_ablation_groups_the_weighted_objectives_into_one_program(tmp_
     assert names == sorted([["iwae"] * 3, sorted(["vae", "beta_tc_vae", "info_vae", "wae"] * 3)])
 
 
+@pytest.mark.optimized
 def test_each_validation_batch_draws_its_own_posterior_noise():
     """Per-epoch validation of a VAE: with one key for every batch, rows in the same place of
     two batches shared their draws (a 12,000-row split at eval batch 4,096 had three copies of
