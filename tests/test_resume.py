@@ -443,7 +443,8 @@ def test_a_mid_epoch_resume_under_another_device_layout_is_said(tmp_path, caplog
     assert "another device layout" not in caplog.text
     partial = chunking.Partial.load_group([w], 1, 5, "one device")
     assert partial is not None and partial.epoch == 2 and partial.steps_done == 10
-    said = "another device layout than the checkpoint was trained with (models split over 2, now"
+    said = "another device layout than the position saved inside the epoch was trained with "
+    said += "(models split over 2, now"
     assert said + " one device)" in caplog.text
 
 
@@ -463,5 +464,6 @@ def test_a_mid_epoch_resume_under_other_software_is_said(tmp_path, caplog):
     assert "other software" not in caplog.text
     now = {**then, "jax": "0.12.0", "backend": "gpu"}
     assert chunking.Partial.load_group([w], 1, 5, "one device", now) is not None
-    said = "other software than the checkpoint was trained with (backend cpu -> gpu, jax 0.10.2"
+    said = "other software than the position saved inside the epoch was trained with (backend "
+    said += "cpu -> gpu, jax 0.10.2"
     assert said + " -> 0.12.0)" in caplog.text

@@ -144,8 +144,9 @@ class Partial:
             )
             return None
         names = blobs[0]["metrics"].keys()
-        warn_layout_change({str(b.get("layout", "")) for b in blobs}, layout)
-        warn_software_change([b.get("software") or None for b in blobs], software or {})
+        what = "the position saved inside the epoch"
+        warn_layout_change({str(b.get("layout", "")) for b in blobs}, layout, what)
+        warn_software_change([b.get("software") or None for b in blobs], software or {}, what)
         return Partial(
             epoch,
             int(blobs[0]["next_chunk"]),
@@ -331,12 +332,13 @@ def log_divergence(workdir: str, step: int, epoch: int, history: list[dict]) -> 
     )
 
 
-def warn_software_change(saved: list, now: dict) -> None:
+def warn_software_change(saved: list, now: dict, what: str = "the checkpoint") -> None:
     """Says that a run resumes under other software than its saved state (a checkpoint, or a
     position inside an epoch) was trained with (`saved`: each one's `software`, None where an
     older version recorded none): other versions of Python or the packages, another backend or
-    device kind. (XLA_FLAGS are recorded, not compared: the device count a layout change sets
-    is among them, and `warn_layout_change` says that.)"""
+    device kind; `what`: the saved state, for the message. (XLA_FLAGS are recorded, not
+    compared: the device count a layout change sets is among them, and `warn_layout_change`
+    says that.)"""
     keys = [k for k in now if k != "xla_flags"]
     changes = sorted(
         {
@@ -349,22 +351,24 @@ def warn_software_change(saved: list, now: dict) -> None:
     )
     if changes:
         logging.warning(
-            "resuming with other software than the checkpoint was trained with (%s): from "
+            "resuming with other software than %s was trained with (%s): from "
             "here the numbers may differ from an uninterrupted run's; summary.json records "
             "the software that finished the run",
+            what,
             ", ".join(changes),
         )
 
 
-def warn_layout_change(saved: set[str], now: str) -> None:
-    """Says that a run resumes under another device layout than its saved state was trained
-    with (`saved`: the layouts recorded, '' where an older version recorded none)."""
+def warn_layout_change(saved: set[str], now: str, what: str = "the checkpoint") -> None:
+    """Says that a run resumes under another device layout than its saved state (`what`) was
+    trained with (`saved`: the layouts recorded, '' where an older version recorded none)."""
     was = {s for s in saved if s} - {now}
     if was:
         logging.warning(
-            "resuming under another device layout than the checkpoint was trained with "
+            "resuming under another device layout than %s was trained with "
             "(%s, now %s): from here the numbers differ from an uninterrupted run's in "
             "the last bits, as between layouts (README: GPU, TPU, several devices)",
+            what,
             ", ".join(sorted(was)),
             now,
         )
