@@ -30,12 +30,13 @@ os.environ.setdefault("AE_JAX_FIGURE_WORKERS", "1")
 # model against the loaded one) are marked `optimized` and run as users' programs do (the
 # `_optimisation` fixture below). The other comparisons of two programs (K models against
 # one, several devices against one) have float tolerances.
-PASSES_OFF = (
+if (
     os.environ.get("AE_JAX_TEST_ON_ACCELERATOR") != "1"
     and "JAX_DISABLE_MOST_OPTIMIZATIONS" not in os.environ  # (a developer's own setting wins)
-)
-if PASSES_OFF:
+):
     os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
+    os.environ["AE_JAX_TESTS_SET_PASSES_OFF"] = "1"  # (pytest-xdist's workers inherit both)
+PASSES_OFF = os.environ.get("AE_JAX_TESTS_SET_PASSES_OFF") == "1"
 # No implicit dtype promotion (float32 + float64 arrays, int + float): here and in launcher
 # subprocesses alike.
 os.environ.setdefault("JAX_NUMPY_DTYPE_PROMOTION", "strict")

@@ -495,6 +495,11 @@ def test_parquet_equals_csv(tmp_path):
     ):
         load(tmp_path / "n.parquet")
     assert load(tmp_path / "n.parquet", missing="drop").train.shape[1] == 2
+    pq.write_table(holes.drop_columns(["a"]), tmp_path / "t.parquet")  # a text null
+    with pytest.raises(
+        UserError, match=r"'b' has 1 missing value\(s\) \(empty or null\) at row 3 \(index 2\);"
+    ):
+        load(tmp_path / "t.parquet")
 
 
 def test_line_numbers_with_blank_lines_crlf_bom_and_quoted_newlines(tmp_path):
@@ -756,14 +761,21 @@ def test_numbers_with_look_alike_characters_are_refused_with_their_fix(
 def test_every_column_with_decimal_commas_is_named_at_once(tmp_path):
     """Only the first such column was named: a user converting it found the next one by the
     next run's refusal."""
-    rows = "".join(f"{i},5;{i % 5};0,{i % 3};x{i % 2};1,{i}\n" for i in range(30))
-    (tmp_path / "eu.csv").write_text("a;b;c;d;e\n" + rows)
-    with pytest.raises(UserError, match=r"column 'a' holds numbers written with a decimal comma"):
-        try:
-            load(tmp_path / "eu.csv")
-        except UserError as e:
-            assert "(so do columns 'c', 'e');" in str(e)
-            raise
+    rows = "".join(
+        f"{i},5;{i % 5};{'NA' if i == 3 else f'0,{i % 3}'};x{i % 2};1,{i};0,{i};{i},037;{i},000\n"
+        for i in range(30)
+    )
+    (tmp_path / "eu.csv").write_text("a;b;c;d;e;codes;k;m\n" + rows)
+
+    def refusal(**kw) -> str:
+        with pytest.raises(UserError, match=r"column 'a' holds numbers written with a decimal"):
+            load(tmp_path / "eu.csv", **kw)
+        return str(pytest.raises(UserError, load, tmp_path / "eu.csv", **kw).value)
+
+    # c's 'NA' is a missing value; 'codes' is categorical by name; k and m group thousands.
+    kw = dict(missing="impute", categorical_columns=("codes",))
+    assert "(so do columns 'c', 'e');" in refusal(**kw)
+    assert "(so do columns 'c', 'e', 'codes');" in refusal(missing="drop")
 
 
 def test_new_rows_with_decimal_commas_are_told_so(tmp_path):
@@ -790,10 +802,17 @@ def test_the_log_names_the_column_kinds_and_how_categories_are_encoded(tmp_path,
         "64 pixels of 8x8 images, whole intensities 0..16 divided by 16; label 'target' kept "
         "out of the features"
     )
+    none = data.load_dataset(cfg(name="digits", path="", scaling="none")).kinds_text()
+    assert none.startswith("64 pixels of 8x8 images, whole intensities 0..16 divided by 16;")
     numbers = data.load_dataset(cfg(name="breast_cancer", path="", scaling="standard"))
     assert numbers.kinds_text() == (
-        "30 columns, all numeric, each standardised by its training-split mean and std "
+        "30 columns, all numeric, each standardised by its training split's mean and std "
         "(data.scaling=standard); label 'target' kept out of the features"
+    )
+    np.savez(tmp_path / "rgb.npz", x=np.random.default_rng(0).uniform(size=(20, 4, 4, 3)))
+    assert load(tmp_path / "rgb.npz").kinds_text() == (  # one range per channel, as scaled
+        "48 pixels of 4x4x3 images, scaled by the training split's minimum and maximum per "
+        "colour channel (data.scaling=minmax)"
     )
 
 

@@ -1,6 +1,7 @@
 """What a table's columns are refused or warned for as a model would see them, beyond their
 kinds (`columns.py`): a one-hot encoding too wide or with colliding feature names, a row index
-or identifier kept as a number, data.categorical_columns naming no feature column."""
+or identifier kept as a number, data.categorical_columns naming no feature column; and which
+other columns a decimal-comma refusal names with the first."""
 
 import collections
 import re
@@ -8,7 +9,14 @@ import re
 import numpy as np
 from absl import logging
 
-from ae_jax.data.cells import LEADING_ZERO, Cells, quote_names, size_text
+from ae_jax.data.cells import (
+    LEADING_ZERO,
+    Cells,
+    grouped_separator,
+    is_number,
+    quote_names,
+    size_text,
+)
 from ae_jax.data.tables import Table
 from ae_jax.errors import UserError, closest
 
@@ -19,6 +27,9 @@ MARKER = re.compile(
     r"#num!|#name\?|#null!)"
 )
 FEW_TEXTS = 3
+# "0,57", "-1,5e3", "1.250,00": a number with a decimal comma (European exports, '.' grouping
+# thousands), read as text.
+DECIMAL_COMMA = re.compile(r"[+-]?((\d{1,3}(\.\d{3})+|\d+),\d*|,\d+)([eE][+-]?\d+)?")
 # A categorical column with more distinct values than this, and than half its cells, is more
 # likely an identifier, a date or numbers in an unread form than categories: it is said.
 MANY_CATEGORIES = 20
@@ -185,3 +196,36 @@ def say_if_index(table: Table, name: str, x: np.ndarray) -> None:
             lo,
             hi,
         )
+
+
+def decimal_comma_columns(
+    table: Table, columns: list[Cells], masks: list[np.ndarray], named: set[str]
+) -> list[str]:
+    """The table's text columns, of those not categorical by name, whose present cells that
+    are not numbers (read with data.thousands) are all numbers with a decimal comma, at least
+    one, and not thousands groups: named together in the refusal of the first one."""
+    found = []
+    for name, column, mask in zip(table.columns, columns, masks, strict=True):
+        if name in named or not column.text or column.fast is not None:
+            continue
+        uniq, inverse = column.distinct
+        present = inverse[~mask]
+        seen = np.bincount(present[present >= 0], minlength=len(uniq)) > 0
+        commas = []
+        for text, here in zip(uniq, seen, strict=True):  # stops at the first other text
+            if not here or is_number(text, column.thousands):
+                continue
+            if not DECIMAL_COMMA.fullmatch(text):
+                break
+            commas.append(text)
+        else:
+            if commas and not grouped_separator(commas):
+                found.append(name)
+    return found
+
+
+def listed(names: list[str], most: int = 8) -> str:
+    """'a', 'b' and 3 more: names in a sentence."""
+    return ", ".join(map(repr, names[:most])) + (
+        f" and {len(names) - most} more" * (len(names) > most)
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import re
+from collections.abc import Callable
 
 import numpy as np
 from absl import logging
@@ -36,9 +37,6 @@ _LOOKALIKES = {
     "\u2009": "thin spaces (U+2009)",
     "\u2212": "the minus sign U+2212",
 }
-# "0,57", "-1,5e3", "1.250,00": a number with a decimal comma (European exports, '.' grouping
-# thousands), read as text.
-_DECIMAL_COMMA = re.compile(r"[+-]?((\d{1,3}(\.\d{3})+|\d+),\d*|,\d+)([eE][+-]?\d+)?")
 # "12%", "$1,250.00", "-3.5 €": a number with a percent or currency sign, read as text.
 _SIGNS = "%$€£¥"
 _SIGNED = re.compile(rf"[+-]?[{_SIGNS}]?\s?[+-]?(\d[\d,.' ]*|[.,]\d+)\s?[{_SIGNS}]?")
@@ -46,11 +44,17 @@ _NAN_WORDS = {"nan", "+nan", "-nan"}
 
 
 def infer_kind(
-    table: Table, name: str, column: Cells, missing: np.ndarray, categorical: bool = False
+    table: Table,
+    name: str,
+    column: Cells,
+    missing: np.ndarray,
+    categorical: bool = False,
+    decimal_columns: Callable[[], list[str]] | None = None,
 ) -> tuple[str, list[str] | None]:
     """Picks "numeric", "boolean" or "categorical" (with its sorted vocabulary) for a column;
     `missing` marks the cells that are missing values (they do not count); `categorical`: the
-    column is named in data.categorical_columns, categories whatever its cells."""
+    column is named in data.categorical_columns, categories whatever its cells;
+    `decimal_columns`: the table's columns with decimal commas, for naming them all."""
     if categorical:
         column_checks.check_named_codes(table, name, column, missing)
         return "categorical", sorted(column.distinct[0])
@@ -75,7 +79,7 @@ def infer_kind(
     not_numbers = [uniq[k] for k in np.flatnonzero(not_number)]
     bad = lambda: np.flatnonzero(bad_text[inverse] & ~missing)  # positions, for messages
     sep = grouped_separator(not_numbers)
-    decimal = all(_DECIMAL_COMMA.fullmatch(t) for t in not_numbers)
+    decimal = all(column_checks.DECIMAL_COMMA.fullmatch(t) for t in not_numbers)
     convert = "convert the file's decimal commas to points, e.g. with pandas' read_csv(decimal=',')"
     if sep:
         raise UserError(
@@ -86,13 +90,14 @@ def infer_kind(
             + (f"; if ',' is a decimal comma here, {convert}" if decimal else "")
         )
     if decimal:
-        first, also = not_numbers[0], _decimal_comma_columns(table, name)
+        first = not_numbers[0]
+        also = [c for c in (decimal_columns() if decimal_columns else []) if c != name]
         raise UserError(
             f"{table.source}: column {name!r} holds numbers written with a decimal comma: "
             f"{table.where(bad(), col)}"
             + (
-                f" (so {'does column' if len(also) == 1 else 'do columns'} {_listed(also)})"
-                * bool(also)
+                f" (so {'does column' if len(also) == 1 else 'do columns'} "
+                f"{column_checks.listed(also)})" * bool(also)
             )
             + f"; expected a decimal point, {first!r} written "
             f"{first.replace('.', '').replace(',', '.')}: "
@@ -118,9 +123,9 @@ def infer_kind(
             )
         )
     odd = [c for c in _LOOKALIKES if any(c in t for t in not_numbers)]
-    readable = lambda t: cells.is_number(t) or bool(_DECIMAL_COMMA.fullmatch(t))
+    readable = lambda t: cells.is_number(t) or bool(column_checks.DECIMAL_COMMA.fullmatch(t))
     if odd and all(readable(_plain(t)) for t in not_numbers):
-        commas = [t for t in not_numbers if _DECIMAL_COMMA.fullmatch(_plain(t))]
+        commas = [t for t in not_numbers if column_checks.DECIMAL_COMMA.fullmatch(_plain(t))]
         fix = "".join(f".str.replace({c!r}, {'-' if c == chr(0x2212) else ''!r})" for c in odd)
         raise UserError(
             f"{table.source}: column {name!r} holds numbers written with "
@@ -155,25 +160,6 @@ def infer_kind(
     return "categorical", sorted(texts)
 
 
-def _decimal_comma_columns(table: Table, name: str) -> list[str]:
-    """The table's other text columns whose cells that are no numbers are all numbers with a
-    decimal comma (some such cell, at least), for naming them in one message with `name`."""
-    found = []
-    for other, values in zip(table.columns, table.values, strict=True):
-        if other == name or not cells.is_text(values):
-            continue
-        texts = [t for t in Cells(values).distinct[0] if t and not cells.is_number(t)]
-        if texts and all(_DECIMAL_COMMA.fullmatch(t) for t in texts):
-            found.append(other)
-    return found
-
-
-def _listed(names: list[str], most: int = 8) -> str:
-    return ", ".join(map(repr, names[:most])) + (
-        f" and {len(names) - most} more" * (len(names) > most)
-    )
-
-
 def _plain(text: str) -> str:
     """text without the look-alike spaces, with '-' for the Unicode minus."""
     return text.replace("\u2212", "-").translate({ord(c): None for c in "\u00a0\u202f\u2009"})
@@ -193,7 +179,7 @@ def column_values(
             sep = "" if thousands else grouped_separator(texts)
             hint = f" ({texts[0]!r} groups thousands with {sep!r}: remove the separators)"
             hint = hint if sep else ""
-            if not sep and all(_DECIMAL_COMMA.fullmatch(t) for t in texts):
+            if not sep and all(column_checks.DECIMAL_COMMA.fullmatch(t) for t in texts):
                 hint = " (these have decimal commas: write them with decimal points)"
             raise UserError(
                 f"{where} was numeric in training, but these cells are not "
@@ -314,7 +300,9 @@ def missing_error(
     ]
     rows = np.flatnonzero(missing)
     markers = sorted({cells.cell(col, r) for r in rows[:1000]})
-    if markers == [""]:
+    if markers == [""] and table.file is None:  # a Parquet or pyarrow null reads as ''
+        noun, col = f"{rows.size} missing value(s) (empty or null)", None
+    elif markers == [""]:
         noun = f"{rows.size} empty cell(s) (missing values)"
     elif all(m.lower() in _NAN_WORDS for m in markers) and table.file is not None:
         noun = "NaN or infinite values"  # the words of the finite check: NaN is missing too

@@ -64,12 +64,15 @@ class Dataset:
         table of numbers only or pixels, how they are scaled; the label kept out, if any."""
         p = self.preprocessor
         label = f"; label {p.label_column!r} kept out of the features" * bool(p.label_column)
+        shape = self.image_shape
+        # (as load_dataset scales an image's pixels: per colour channel, never per pixel)
+        per = "per colour channel" if shape and len(shape) == 3 else "over all pixels"
+        what = f"{len(p.kinds)} pixels of {'x'.join(map(str, shape))} images" if shape else ""
         if p.pixel_max:
-            shape = "x".join(map(str, self.image_shape)) if self.image_shape else ""
             how = (
-                f"divided by {p.pixel_max}"
-                if p.scaling == "minmax"
-                else "standardised by the training split's mean and std per colour channel"
+                f"standardised by the training split's mean and std {per}"
+                if p.scaling == "standard"
+                else f"divided by {p.pixel_max}"
             )
             if p.threshold is not None:
                 how += f", then 1 above {p.threshold:g}, else 0 (data.binarize=fixed)"
@@ -78,13 +81,21 @@ class Dataset:
                     ", then a Bernoulli draw of each pixel per training step, one fixed draw for "
                     "validation (data.binarize=dynamic)"
                 )
-            images = f" of {shape} images" if shape else ""
-            return f"{len(p.kinds)} pixels{images}, whole intensities 0..{p.pixel_max} {how}{label}"
+            what = what or f"{len(p.kinds)} columns of pixels"
+            return f"{what}, whole intensities 0..{p.pixel_max} {how}{label}"
         if all(k == "numeric" for k in p.kinds):
             how = {
-                "minmax": "each scaled by its training-split minimum and maximum",
-                "standard": "each standardised by its training-split mean and std",
+                "minmax": "scaled by the training split's minimum and maximum",
+                "standard": "standardised by the training split's mean and std",
             }.get(p.scaling, "not scaled")
+            if what:  # an array of images in its own units
+                how += f" {per}" * (p.scaling != "none")
+                return f"{what}, {how} (data.scaling={p.scaling}){label}"
+            how = (
+                how
+                if p.scaling == "none"
+                else f"each {how.replace('the training', 'its training')}"
+            )
             return f"{len(p.kinds)} columns, all numeric, {how} (data.scaling={p.scaling}){label}"
         counts = collections.Counter(p.kinds)
         names = (("numeric", "numeric"), ("boolean", "true/false"), ("categorical", "categorical"))

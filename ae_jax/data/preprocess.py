@@ -177,8 +177,9 @@ class Preprocessor:
         with ThreadPoolExecutor(max_workers=max(1, min(len(columns), os.cpu_count() or 1))) as pool:
             masks = list(pool.map(lambda c: c.missing(na_values), columns))
         kinds, categories = [], {}
+        decimals = lambda: column_checks.decimal_comma_columns(table, columns, masks, named)
         for name, column, mask in zip(table.columns, columns, masks, strict=True):
-            kind, vocab = col_lib.infer_kind(table, name, column, mask, name in named)
+            kind, vocab = col_lib.infer_kind(table, name, column, mask, name in named, decimals)
             if vocab is not None:
                 vocab = col_lib.ordered_vocabulary(
                     table, name, column, mask, np.asarray(train_rows)
@@ -305,8 +306,7 @@ class Preprocessor:
         """(N, num_features) float64, and which cells were missing and imputed ((N, input
         columns) bool; None when none was). Fitting passes the missing-value `masks` and
         `columns` it already has, and `impute_rows` to fit `fill` on (data.missing='impute')."""
-        # Column-major: each column's pages are touched only when it is written, while the
-        # parsed numbers it replaces are freed (peak memory of large files).
+        # Column-major: a column's pages are touched when written, as its parsed numbers go.
         out = np.empty((table.num_rows, self.num_features), order="F")
         j, fitting, imputed = 0, masks is not None, None
         for i, (name, col, kind) in enumerate(

@@ -227,8 +227,8 @@ def npz_feature_array(path: str, npz_key: str, label_column: str = "") -> str:
     try:
         with np.load(os.path.expanduser(path), allow_pickle=False) as loaded:
             return npz_arrays(list(loaded.files), npz_key, label_column)[0]
-    except (ValueError, OSError, EOFError, AttributeError, zipfile.BadZipFile):
-        return ""  # (a .npy loads as an array, without .files: no archive)
+    except (ValueError, OSError, EOFError, TypeError, AttributeError, zipfile.BadZipFile):
+        return ""  # (a .npy loads as an array: no context manager, no .files)
 
 
 def _read_arrays(
