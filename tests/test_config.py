@@ -3,13 +3,15 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
 from ae_jax import config as config_lib
-from ae_jax import experiment, reruns, sweeps
+from ae_jax import data as data_lib
+from ae_jax import experiment, models, reruns, sweeps
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
@@ -67,8 +69,26 @@ def test_a_section_set_to_none_is_refused_by_name():
     with pytest.raises(UserError) as info:
         config_lib.validate(c)
     assert str(info.value) == (
-        "train: got None; expected a section of fields, like default_config().train."
+        "train: got None; expected a section of fields (a ConfigDict or dict), like "
+        "default_config().train."
     )
+
+
+def test_the_functions_taking_one_section_refuse_other_things_and_misspelt_fields():
+    """load_dataset loaded the bundled digits for a string, None or a misspelt field, and
+    build_model passed over a misspelt field (an API probe)."""
+    for given, said in [
+        ("breast_cancer", "data: got 'breast_cancer'; expected a section of fields"),
+        (None, "data: got None; expected a section of fields"),
+        ({"nmae": "x"}, "data.nmae: the config has no field 'data.nmae'; did you mean 'data.name'"),
+    ]:
+        with pytest.raises(UserError, match=re.escape(said)):
+            data_lib.load_dataset(given)
+    m = config_lib.default_config().model
+    m.latnet_dim = 3
+    with pytest.raises(UserError, match=r"model.latnet_dim: .*did you mean 'model.latent_dim'"):
+        models.build_model(m, 5)
+    assert data_lib.load_dataset({}).name == "breast_cancer"  # default_config()'s default
 
 
 def test_train_and_evaluate_refuses_a_misspelt_field_before_any_work(tmp_path):

@@ -26,12 +26,20 @@ from ae_jax.config.schema import (
     default_config,
     flatten_config,
 )
-from ae_jax.config.validate import check_is_config, check_known, check_model, check_seed, validate
+from ae_jax.config.validate import (
+    check_is_config,
+    check_known,
+    check_model,
+    check_section,
+    check_seed,
+    validate,
+)
 
 __all__ = [
     "check_is_config",
     "check_known",
     "check_model",
+    "check_section",
     "check_seed",
     "ACTIVATION_NAMES",
     "ARCHS",

@@ -126,20 +126,28 @@ def check_known(config: ml_collections.ConfigDict) -> None:
                 f"config: no section {section!r}{hint} (the sections are {list(schema)}; {why})."
             )
     for section in schema:
-        fields = config[section]
-        if not isinstance(fields, ml_collections.ConfigDict | dict):
+        check_section(section, config[section], schema)
+
+
+def check_section(section: str, fields, schema: ml_collections.ConfigDict | None = None) -> None:
+    """`fields` is a section of the config (a ConfigDict or dict) whose every field is one of
+    `default_config().section`'s: for the functions that take one section (`load_dataset`,
+    `build_model`) as much as for a whole config."""
+    schema = schema or default_config()
+    if not isinstance(fields, ml_collections.ConfigDict | dict):
+        raise UserError(
+            f"{section}: got {fields!r:.80}; expected a section of fields (a ConfigDict or "
+            f"dict), like default_config().{section}."
+        )
+    for key in fields.keys():
+        if key not in schema[section]:
+            near = _nearest(key, section, schema)
+            hint = f"; did you mean {near!r}?" if near else ""
             raise UserError(
-                f"{section}: got {fields!r}; expected a section of fields, like "
-                f"default_config().{section}."
+                f"{section}.{key}: the config has no field {section + '.' + key!r}{hint} (the "
+                "fields are default_config()'s, listed by --helpconfig; a misspelt field is an "
+                "error, not a silently new setting)."
             )
-        for key in fields.keys():
-            if key not in schema[section]:
-                near = _nearest(key, section, schema)
-                hint = f"; did you mean {near!r}?" if near else ""
-                raise UserError(
-                    f"{section}.{key}: the config has no field {section + '.' + key!r}{hint} "
-                    f"(the fields are default_config()'s, listed by --helpconfig; {why})."
-                )
 
 
 def check_is_config(config) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 from absl import logging
 
+from ae_jax.config import check_section
 from ae_jax.data import column_checks, images
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS, missing_mask
@@ -229,9 +230,10 @@ def load_dataset(cfg: Any) -> Dataset:
         raise UserError(
             "load_dataset takes the config's data section (load_dataset(config.data)), but was "
             "given a whole config (it has 'data' and 'model' sections): its fields would all "
-            "be missing and take their defaults, the bundled digits"
+            "be missing and take their defaults"
         )
-    name = _field(cfg, "name", "digits", str, "a string")
+    check_section("data", cfg)  # a ConfigDict or dict of data.* fields, none misspelt
+    name = _field(cfg, "name", "breast_cancer", str, "a string")  # (default_config()'s)
     path = _field(cfg, "path", "", str, "a string")
     label_column = _field(cfg, "label_column", "", str, "a string")
     keep_label = _field(cfg, "keep_label", False, bool, "True or False")

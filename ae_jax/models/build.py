@@ -7,7 +7,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from ae_jax.config import check_model, parse_activations
+from ae_jax.config import check_model, check_section, parse_activations
 from ae_jax.errors import UserError
 from ae_jax.models import conv
 from ae_jax.models.autoencoder import VAE, Autoencoder, Decoder, Encoder, GaussianEncoder
@@ -56,6 +56,7 @@ def build_model(
         raise UserError(
             "build_model: expected the config's model section (config.model); got the whole config."
         )
+    check_section("model", model_cfg)  # none misspelt: build_model reads model.* alone
     check_model(model_cfg)
     if (
         not isinstance(num_features, numbers.Integral)
