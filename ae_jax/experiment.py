@@ -133,6 +133,8 @@ def train_group(
                 w,
                 summary.get("diverged_step"),
             )
+    if dataset is not None:
+        group.check_given_dataset(configs[0], dataset)
     ds = dataset if dataset is not None else load_dataset(configs[0].data)
     ds = group.check_data_fits_config(configs[0], ds)
     _check_fits(configs, ds)

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 import ae_jax
+from ae_jax import data as data_lib
 from ae_jax import sweeps
 from ae_jax.configs import seed_sparse, seed_vae
+from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate
 
 
@@ -77,7 +79,7 @@ def vae_run(tmp_path_factory):
 )
 def test_wrong_types_are_refused_before_any_work(tmp_path, call, message):
     d = str(tmp_path / "run")
-    with pytest.raises(ae_jax.UserError, match=message):
+    with pytest.raises(UserError, match=message):
         call(d)
     assert not os.path.exists(d)
 
@@ -96,13 +98,13 @@ def test_k_seeds_into_one_runs_directory_are_refused_naming_both_ways_out(vae_ru
     c = _config(vae=True)
     c.train.num_models = 2
     before = sorted(os.listdir(vae_run))
-    with pytest.raises(ae_jax.UserError, match=r"is one run's directory; train.num_models=2 "):
+    with pytest.raises(UserError, match=r"is one run's directory; train.num_models=2 "):
         ae_jax.train_and_evaluate(c, vae_run)  # was: "'.../seed=0' lies inside ..."
     assert sorted(os.listdir(vae_run)) == before
 
 
 def test_a_dict_config_is_told_how_to_become_one(tmp_path):
-    with pytest.raises(ae_jax.UserError, match=r"a dict: ConfigDict\(d\) makes one"):
+    with pytest.raises(UserError, match=r"a dict: ConfigDict\(d\) makes one"):
         ae_jax.train_and_evaluate(_config().to_dict(), str(tmp_path))
     ae_jax.validate(ml_collections.ConfigDict(_config().to_dict()))  # and that works
 
@@ -112,31 +114,31 @@ def test_trained_model_methods_refuse_what_they_cannot_take(vae_run):
     assert m.status == "done" and m.diverged_step is None
     n, latent = m.num_features, m.config.model.latent_dim
     for bad in (-1, 0, 2.5, "3", None, True):
-        with pytest.raises(ae_jax.UserError, match=r"sample: n=.*expected a whole number >= 1"):
+        with pytest.raises(UserError, match=r"sample: n=.*expected a whole number >= 1"):
             m.sample(bad)
     for bad in (-1, 1.5, None, "0", 2**31, 2**70):  # 2**70: an OverflowError inside JAX
-        with pytest.raises(ae_jax.UserError, match=r"sample: seed: got .*in \[0, 2\*\*31\)"):
+        with pytest.raises(UserError, match=r"sample: seed: got .*in \[0, 2\*\*31\)"):
             m.sample(2, seed=bad)
     assert m.sample(np.int64(2), seed=3).shape == (2, n)
-    with pytest.raises(ae_jax.UserError, match="expected codes as numbers"):
+    with pytest.raises(UserError, match="expected codes as numbers"):
         m.decode(np.array([["a"] * latent]))
-    with pytest.raises(ae_jax.UserError, match=r"codes at \(0, 1\) is nan; expected finite"):
+    with pytest.raises(UserError, match=r"codes at \(0, 1\) is nan; expected finite"):
         m.decode(np.array([[0.0, np.nan] + [0.0] * (latent - 2)]))
-    with pytest.raises(ae_jax.UserError, match=r"features at \(1, 0\) is inf"):
+    with pytest.raises(UserError, match=r"features at \(1, 0\) is inf"):
         m.encode_features(np.r_[np.zeros((1, n)), [[np.inf] + [0.0] * (n - 1)]])
     with pytest.raises(
         ae_jax.UserError, match=r"expected features of shape \(N, 30\); got \(30,\)"
     ):
         m.encode_features(np.zeros(n))
-    with pytest.raises(ae_jax.UserError, match=r"shape \(30,\).*\(one row: x.reshape\(1, -1\)\)"):
+    with pytest.raises(UserError, match=r"shape \(30,\).*\(one row: x.reshape\(1, -1\)\)"):
         m.encode(np.zeros(n))
-    with pytest.raises(ae_jax.UserError, match="the input rows cannot form an array"):
+    with pytest.raises(UserError, match="the input rows cannot form an array"):
         m.encode([[0.0] * n, [0.0] * (n - 1)])
-    with pytest.raises(ae_jax.UserError, match="expected values as numbers"):
+    with pytest.raises(UserError, match="expected values as numbers"):
         m.inverse_scale([["x"] * n])
     np.testing.assert_array_equal(m.inverse_scale(np.zeros((2, 3, n))).shape, (2, 3, n))
     for bad in (-1, 10**20):  # -1 was accepted; 10**20 an OverflowError inside JAX
-        with pytest.raises(ae_jax.UserError, match=r"^seed: got .*in \[0, 2\*\*31\)"):
+        with pytest.raises(UserError, match=r"^seed: got .*in \[0, 2\*\*31\)"):
             evaluate.evaluate_run(vae_run, seed=bad)
 
 
@@ -154,10 +156,10 @@ def test_load_says_a_run_is_unfinished(vae_run, tmp_path, caplog):
 
 def test_build_model_is_told_what_it_takes():
     c = _config()
-    with pytest.raises(ae_jax.UserError, match=r"expected the config's model section"):
+    with pytest.raises(UserError, match=r"expected the config's model section"):
         ae_jax.build_model(c, 30)
     for bad in (0, "30", 2.5, True):
-        with pytest.raises(ae_jax.UserError, match=r"num_features=.*a whole number >= 1"):
+        with pytest.raises(UserError, match=r"num_features=.*a whole number >= 1"):
             ae_jax.build_model(c.model, bad)
     assert isinstance(ae_jax.build_model(c.model, np.int64(30)), ae_jax.Autoencoder)
 
@@ -177,7 +179,7 @@ def test_a_run_is_not_written_among_runs_or_a_users_files(tmp_path):
     _fake_run(tmp_path / "runs" / "a")
     _fake_run(tmp_path / "k2" / "seed=0")
     for where in ("runs", "k2"):
-        with pytest.raises(ae_jax.UserError, match=r"holds runs \(\['(a|seed=0)'\]\); a run"):
+        with pytest.raises(UserError, match=r"holds runs \(\['(a|seed=0)'\]\); a run"):
             ae_jax.train_and_evaluate(_config(), str(tmp_path / where))
     mine = tmp_path / "mine"
     (mine / "figures").mkdir(parents=True)
@@ -185,9 +187,9 @@ def test_a_run_is_not_written_among_runs_or_a_users_files(tmp_path):
     (mine / "data.csv").write_text("a,b\n1,2\n")
     before = sorted(p.name for p in mine.rglob("*"))
     message = r"is a folder of other files \(\['data.csv', 'eval.json', 'figures'\]\), not a"
-    with pytest.raises(ae_jax.UserError, match=message):
+    with pytest.raises(UserError, match=message):
         ae_jax.train_and_evaluate(_config(), str(mine))
-    with pytest.raises(ae_jax.UserError, match=message.replace("run", "sweep")):
+    with pytest.raises(UserError, match=message.replace("run", "sweep")):
         sweeps.run_sweep(_config(), [{}], str(mine))
     assert sorted(p.name for p in mine.rglob("*")) == before
     assert (mine / "eval.json").read_text() == '{"my": "own results"}'
@@ -196,7 +198,7 @@ def test_a_run_is_not_written_among_runs_or_a_users_files(tmp_path):
     _fake_run(tmp_path / "one")
     (tmp_path / "one" / "tb").mkdir()
     (tmp_path / "one" / "tb" / "events.out").write_text("")
-    with pytest.raises(ae_jax.UserError, match=r"one/tb' lies inside '.*/one', a run's direc"):
+    with pytest.raises(UserError, match=r"one/tb' lies inside '.*/one', a run's direc"):
         ae_jax.train_and_evaluate(_config(), str(tmp_path / "one" / "tb"))
     # What a run holds before it is one (a sweep's claim, a kill before its config) and hidden
     # files are no reason to refuse: such a run trains.
@@ -223,5 +225,20 @@ def test_frame_columns_of_dates_complex_numbers_or_lists_are_refused(vae_run):
     ):
         bad = frame.copy()
         bad[first] = pd.Series(list(values) if isinstance(values, list) else values)
-        with pytest.raises(ae_jax.UserError, match=f"column {first!r} {said}"):
+        with pytest.raises(UserError, match=f"column {first!r} {said}"):
             m.encode(bad)
+
+
+def test_train_group_refuses_a_dataset_of_other_data_before_any_work(tmp_path):
+    """A Dataset loaded for other data settings trained, and the run's config.json named data
+    that could not rebuild it (an API probe: the digits under a breast_cancer config)."""
+    c, other = _config(), _config()
+    other.data.name = "digits"
+    digits = data_lib.load_dataset(other.data)
+    with pytest.raises(UserError, match=r"data.name 'digits' there, 'breast_cancer' here"):
+        ae_jax.train_group([c], [str(tmp_path / "a")], dataset=digits)
+    with pytest.raises(UserError, match=r"dataset: got str 'digits'; expected the Data"):
+        ae_jax.train_group([c], [str(tmp_path / "a")], dataset="digits")
+    assert not (tmp_path / "a").exists()
+    own = data_lib.load_dataset(c.data)
+    assert ae_jax.train_group([c], [str(tmp_path / "b")], dataset=own)[0]["status"] == "done"

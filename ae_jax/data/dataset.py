@@ -43,6 +43,7 @@ class Dataset:
     dynamic_binarize: bool = False
     imputed_train: np.ndarray | None = None
     imputed_val: np.ndarray | None = None
+    settings: dict | None = None  # the data section it was loaded with (`load_dataset`)
 
     @property
     def num_features(self) -> int:

@@ -12,16 +12,19 @@ training starts.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import os
 from collections.abc import Mapping
 from typing import Any
 
+import ml_collections
 import numpy as np
 import pyarrow as pa
 from absl import logging
 
-from ae_jax.config import check_section
+from ae_jax.config import check_section, default_config
 from ae_jax.data import column_checks, images
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS, missing_mask
@@ -212,7 +215,22 @@ def _pixels(
     return p, x
 
 
+def settings(cfg: Any) -> dict:
+    """The data section's fields as JSON values, those it lacks at their defaults: what a
+    `Dataset` records it was loaded with, so that data loaded for one config is not trained
+    under another's."""
+    given = cfg.to_dict() if isinstance(cfg, ml_collections.ConfigDict) else dict(cfg)
+    as_json = lambda v: v.tolist() if hasattr(v, "tolist") else list(v)
+    return json.loads(json.dumps({**default_config().data.to_dict(), **given}, default=as_json))
+
+
 def load_dataset(cfg: Any) -> Dataset:
+    """Loads, splits and preprocesses the data named by the `data` config section (its
+    `settings` recorded in the Dataset); see `_load` for the fields."""
+    return dataclasses.replace(_load(cfg), settings=settings(cfg))
+
+
+def _load(cfg: Any) -> Dataset:
     """Loads, splits and preprocesses the data named by the `data` config section.
 
     Args:

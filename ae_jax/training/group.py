@@ -15,7 +15,9 @@ from absl import logging
 
 from ae_jax import config as config_lib
 from ae_jax import workdir as workdir_lib
+from ae_jax.data import Dataset
 from ae_jax.data.cells import quote_names
+from ae_jax.data.load import settings as data_settings
 from ae_jax.errors import UserError
 from ae_jax.models import conv
 from ae_jax.training import objective
@@ -95,6 +97,29 @@ def check_workdirs(configs: list, workdirs: list[str]) -> None:
                 "is one run. Give the seeds as configs of their own (or overrides of "
                 "train_together), or train_and_evaluate one config with num_models=K."
             )
+
+
+def check_given_dataset(config, ds) -> None:
+    """A Dataset passed in (`train_group(dataset=...)`, a sweep's) is one `load_dataset` made
+    with these configs' data section: a run trained on other data would record a config that
+    cannot rebuild it."""
+    if not isinstance(ds, Dataset):
+        raise UserError(
+            f"dataset: got {type(ds).__name__} {ds!r:.60}; expected the Dataset that "
+            "ae_jax.data.load_dataset(config.data) returns, or None to load it"
+        )
+    now = data_settings(config.data)
+    if ds.settings is not None and ds.settings != now:
+        fields = sorted(
+            k for k in now.keys() | ds.settings.keys() if now.get(k) != ds.settings.get(k)
+        )
+        raise UserError(
+            "dataset: loaded with other data settings than the configs' ("
+            + ", ".join(
+                f"data.{k} {ds.settings.get(k)!r} there, {now.get(k)!r} here" for k in fields
+            )
+            + "); pass the Dataset load_dataset(config.data) returns, or None to load it"
+        )
 
 
 def check_data_fits_config(config, ds):
