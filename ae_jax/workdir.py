@@ -183,7 +183,7 @@ def check_kind(path: str, kind: str) -> None:
     """Refuses to make a run ('run') or a sweep ('sweep') in `path` when it is, or lies inside,
     a directory of another kind: a run written into a sweep's folder or into another run's
     checkpoints/ mixes their files (reports and evaluations then pick up strays). A sweep's
-    runs lie inside it (DIR/runs/NAME): only a run's directory refuses runs inside it."""
+    runs lie inside it (DIR/runs/NAME), and no other run or sweep does."""
     if not path:
         raise UserError(f"workdir is empty; expected the directory of the {kind}.")
     full = os.path.realpath(path)  # as training uses it: a quoted '~' is no home folder
@@ -206,7 +206,8 @@ def check_kind(path: str, kind: str) -> None:
         in_runs = full.startswith(os.path.join(up, "runs") + os.sep) or full == os.path.join(
             up, "runs"
         )
-        if inside == "run" or (inside == "sweep" and kind == "sweep" and in_runs):
+        # (a sweep's runs lie in its runs/, and no other run inside it: its reports skip them)
+        if inside == "run" or (inside == "sweep" and in_runs == (kind == "sweep")):
             raise UserError(
                 f"workdir {path!r} lies inside {up!r}, a {inside}'s directory; expected a "
                 f"{kind} directory of its own, outside it."
@@ -382,8 +383,9 @@ def check_intact(workdir: str) -> None:
 
 
 def as_path(value, what: str = "workdir") -> str:
-    """A directory argument of the Python API as a path string: a str or os.PathLike; refuses
-    anything else (an int, None, bytes) and "" (the current directory, by accident)."""
+    """A directory argument as a path string, `~` expanded as data.path's is: a str or
+    os.PathLike; refuses anything else (an int, None, bytes) and "" (the current directory,
+    by accident)."""
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str) or not value:
@@ -391,4 +393,4 @@ def as_path(value, what: str = "workdir") -> str:
             f"{what}: expected a directory path, a non-empty str or os.PathLike; got {value!r} "
             f"({type(value).__name__})."
         )
-    return value
+    return os.path.expanduser(value)

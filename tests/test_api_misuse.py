@@ -24,6 +24,16 @@ def _config(vae: bool = False):
     return c
 
 
+def _with(**fields):
+    """_config() rebuilt from its dict, as from a config.json (no placeholders), with
+    section__field values set."""
+    c = ml_collections.ConfigDict(_config().to_dict())
+    for key, value in fields.items():
+        section, field = key.split("__")
+        c[section][field] = value
+    return c
+
+
 def _model(**fields):
     m = _config().model
     for k, v in fields.items():
@@ -74,6 +84,38 @@ def vae_run(tmp_path_factory):
         (
             lambda d: sweeps.run_sweep(_config(), [{"train.seed": 0}], d, shard=(0,)),
             r"shard=\(0,\): expected \(i, n\), two whole numbers",
+        ),
+        # An API probe's: each of these trained, or failed with a traceback, or did nothing.
+        (
+            lambda d: ae_jax.train_together(_config(), [{"_name": "../out"}], d),
+            r"run 0's name '../out' cannot name a run directory",
+        ),
+        (
+            lambda d: ae_jax.train_together(_config(), [{"_loss.l1_weight": 0.5}], d),
+            r"'_loss.l1_weight': a key starting with '_' is a naming label.*'loss.l1_weight'\?",
+        ),
+        (
+            lambda d: sweeps.run_sweep(
+                _config(), ({"train.seed": s} for s in [0]), d, max_models=0
+            ),
+            r"--max_models=0; expected a positive whole number",
+        ),
+        (lambda d: sweeps.run_sweep(_config(), 3, d), r"run_sweep: expected the entries as a list"),
+        (lambda d: sweeps.run_sweep(_config().to_dict(), [{}], d), r"expected an ml_collections"),
+        (lambda d: sweeps.run_sweep(_config(), [{}], d, max_models=2.5), r"--max_models=2.5; ex"),
+        (
+            lambda d: sweeps.run_sweep(_config(), [{}], d, report_metrics="recon/mse"),
+            r"report_metrics='recon/mse': expected a list of metric names",
+        ),
+        (
+            lambda d: ae_jax.train_and_evaluate(
+                _with(optim__name="sgd", optim__eps=None, optim__nesterov="no"), d
+            ),
+            r"optim.nesterov: got 'no'; expected True, False or None",
+        ),
+        (
+            lambda d: ae_jax.train_and_evaluate(_with(model__encoder_widths=(np.int64(8),)), d),
+            r"\(numpy values, such as np.int64\(8\), are not Python ones: int\(v\) makes one\)",
         ),
     ],
 )
@@ -242,3 +284,25 @@ def test_train_group_refuses_a_dataset_of_other_data_before_any_work(tmp_path):
     assert not (tmp_path / "a").exists()
     own = data_lib.load_dataset(c.data)
     assert ae_jax.train_group([c], [str(tmp_path / "b")], dataset=own)[0]["status"] == "done"
+
+
+def test_a_workdir_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch):
+    """'~/runs/x' made a folder named '~' in the current directory (data.path expands it)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    ae_jax.train_and_evaluate(_config(), "~/runs/x")
+    assert (tmp_path / "home" / "runs" / "x" / "summary.json").exists()
+    assert not (tmp_path / "~").exists()
+
+
+def test_no_run_is_written_into_a_sweeps_directory(tmp_path):
+    """Only the sweep's own runs/ holds runs: train_together into the sweep's folder wrote
+    runs beside sweep.json, which its report and status never list."""
+    sweep = str(tmp_path / "sweep")
+    sweeps.run_sweep(_config(), [{"train.seed": 0}], sweep)
+    with pytest.raises(UserError, match=r"lies inside .*sweep', a sweep's directory"):
+        ae_jax.train_together(_config(), [{"train.seed": 5}], sweep)
+    with pytest.raises(UserError, match=r"lies inside .*sweep', a sweep's directory"):
+        ae_jax.train_and_evaluate(_config(), os.path.join(sweep, "x"))
+    names = sorted(n for n in os.listdir(sweep) if not n.startswith("."))
+    assert names == ["runs", "sweep.json", "sweep_config.json"]

@@ -158,7 +158,7 @@ def test_an_invalid_value_in_any_entry_or_a_wrong_directory_is_refused_before_an
     (tmp_path / "sw" / "sweep.json").write_text("{}")
     with pytest.raises(UserError, match=r"is a sweep's directory; expected a new directory"):
         experiment.train_and_evaluate(seed_sparse.get_config(), str(tmp_path / "sw"))
-    with pytest.raises(UserError, match=r"--max_models=0; expected a positive number"):
+    with pytest.raises(UserError, match=r"--max_models=0; expected a positive whole number"):
         sweep.run_sweep(seed_sparse.get_config(), [{}], str(tmp_path / "new"), max_models=0)
     assert not (tmp_path / "new").exists() and not (tmp_path / "run" / "runs").exists()
     # A project folder's own config.json makes it no run: runs and sweeps go inside it.

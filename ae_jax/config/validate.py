@@ -1,8 +1,6 @@
 """Validation of a config before any work: every field's type, range and allowed names.
-
 `validate(config)` raises one `UserError` naming the field, the value and what is expected; it
-runs before data is read or anything is compiled.
-"""
+runs before data is read or anything is compiled."""
 
 import inspect
 import math
@@ -34,7 +32,9 @@ from ae_jax.errors import UserError, closest
 
 def _check(cond: bool, field: str, value, expected: str) -> None:
     if not cond:
-        raise UserError(f"{field}: got {value!r}; expected {expected}.")
+        numpy = isinstance(value, list | tuple) and any("numpy" in str(type(v)) for v in value)
+        hint = " (numpy values, such as np.int64(8), are not Python ones: int(v) makes one)" * numpy
+        raise UserError(f"{field}: got {value!r}; expected {expected}{hint}.")
 
 
 def _choice(value, field: str, allowed) -> None:
@@ -117,13 +117,13 @@ def check_known(config: ml_collections.ConfigDict) -> None:
     """Every section and field is one of `default_config()`'s: a misspelt name (train.epoch)
     would otherwise be a silently new setting that nothing reads, next to the real one."""
     schema = default_config()
-    why = "a misspelt field is an error, not a silently new setting"
     for section in config.keys():
         if section not in schema:
             near = closest(section, list(schema), cutoff=0.5)
             hint = f"; did you mean {near!r}?" if near else ""
             raise UserError(
-                f"config: no section {section!r}{hint} (the sections are {list(schema)}; {why})."
+                f"config: no section {section!r}{hint} (the sections are {list(schema)}; a "
+                "misspelt field is an error, not a silently new setting)."
             )
     for section in schema:
         check_section(section, config[section], schema)
@@ -231,9 +231,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _choice(d.categorical, "data.categorical", CATEGORICAL)
     _number(d.val_fraction, "data.val_fraction", 0.0, 1.0, lo_open=True, hi_open=True)
     shape = d.image_shape
-    ok = len(shape) in (0, 2, 3) and all(
-        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape
-    )
+    ok = len(shape) in (0, 2, 3) and all(type(v) is int and v > 0 for v in shape)
     _check(ok, "data.image_shape", shape, "() (not set), (H, W) or (H, W, C) of positive integers")
     ok = d.delimiter in ("auto", "tab", "\\t") or (
         len(d.delimiter) == 1 and d.delimiter not in '"\r\n'
@@ -330,6 +328,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
             # optax takes any number: a NaN or a decay rate of 1 (a zero bias correction)
             # made every update NaN while the loss and gradient stayed finite.
             _number(o[key], f"optim.{key}", *_OPTIM_RANGES[key])
+        elif o[key] is not None:  # a flag: a config rebuilt from a dict has no placeholder
+            _check(isinstance(o[key], bool), f"optim.{key}", o[key], "True, False or None")
 
     for field in (
         "epochs",

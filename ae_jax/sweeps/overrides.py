@@ -22,6 +22,7 @@ from ae_jax import data as data_lib
 from ae_jax import experiment, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError, closest
+from ae_jax.sweeps.declare import NAMING
 from ae_jax.training.group import check_groupable
 
 
@@ -85,14 +86,23 @@ def unknown_field(config: ml_collections.ConfigDict, key: str) -> str:
     return f"override {key!r}: no such config field; {hint} (--helpconfig lists them)."
 
 
-def check_fields(config: ml_collections.ConfigDict, overrides: list[dict]) -> None:
+def check_fields(
+    config: ml_collections.ConfigDict, overrides: list[dict], what: str = "sweep entry"
+) -> None:
     """Every key of every override names a field of `config`: a misspelt one is refused before
     any run trains, not when its own run comes up."""
     fields = set(config_lib.flatten_config(config.to_dict()))
     for i, o in enumerate(overrides):
         for key in o:
+            if key.startswith("_") and key not in NAMING:  # would be passed over, unread
+                near = closest(key.lstrip("_"), list(fields))
+                raise UserError(
+                    f"{what} {i} ({run_name(o)}): override {key!r}: a key starting with "
+                    f"'_' is a naming label, and the labels are {list(NAMING)}"
+                    + (f"; did you mean {near!r}?" if near else ".")
+                )
             if not key.startswith("_") and key not in fields:
-                raise UserError(f"sweep entry {i} ({run_name(o)}): {unknown_field(config, key)}")
+                raise UserError(f"{what} {i} ({run_name(o)}): {unknown_field(config, key)}")
 
 
 def plain(value):
@@ -162,8 +172,11 @@ def train_together(
     overrides = [{k: plain(v) for k, v in o.items()} for o in overrides]
     config_lib.check_is_config(base)
     workdir = workdir_lib.as_path(workdir)
+    check_fields(base, overrides, "train_together: run")
     configs = [apply_overrides(base, o) for o in overrides]
     names = [run_name(o, name_max(workdir)) for o in overrides]
+    for i, name in enumerate(names):
+        check_name(name, f"train_together: run {i}'s name")
     if len(set(names)) != len(names):
         raise UserError("train_together: two overrides give the same run name; each must differ.")
     check_groupable(configs)  # Before reading data or compiling anything.

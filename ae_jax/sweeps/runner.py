@@ -17,9 +17,10 @@ import contextlib
 import dataclasses
 import importlib.util
 import math
+import numbers
 import os
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 from absl import logging
 
@@ -117,6 +118,30 @@ def _ray_chunk(base, chunk: list[Run]) -> int:
     return len(chunk)
 
 
+def _checked_arguments(base, overrides, workdir, report_metrics) -> tuple:
+    """run_sweep's arguments from the Python API, checked before any work: a ConfigDict, the
+    entries as a list of dicts (any iterable of them: a generator was read as no runs), a
+    directory path (`~` expanded), and REPORT_METRICS as a list of names."""
+    config_lib.check_is_config(base)
+    if isinstance(overrides, str | bytes | Mapping) or not isinstance(overrides, Iterable):
+        overrides = None
+    overrides = None if overrides is None else list(overrides)
+    if overrides is None or not all(isinstance(o, dict) for o in overrides):
+        raise UserError(
+            "run_sweep: expected the entries as a list of dicts (dotted field -> value, one "
+            "dict per run), as a config file's get_sweep() returns."
+        )
+    metrics = report_metrics
+    if metrics is not None and (
+        not isinstance(metrics, list | tuple) or not all(isinstance(m, str) for m in metrics)
+    ):
+        raise UserError(
+            f"report_metrics={metrics!r:.80}: expected a list of metric names (e.g. "
+            "['recon/mse']), as a config file's REPORT_METRICS, or None."
+        )
+    return base, overrides, workdir_lib.as_path(workdir, "run_sweep: workdir")
+
+
 @runtime.progress_log()
 def run_sweep(
     base,
@@ -137,12 +162,17 @@ def run_sweep(
     Shard i of n takes the runs whose index is i mod n, so n processes with
     i = 0..n-1 on one shared workdir cover every run exactly once.
     """
+    base, overrides, workdir = _checked_arguments(base, overrides, workdir, report_metrics)
     if launcher not in ("local", "ray"):
         raise UserError(f"--launcher={launcher!r}; expected 'local' or 'ray'.")
     if launcher == "ray" and importlib.util.find_spec("ray") is None:
         raise UserError("--launcher=ray needs Ray: pip install -e '.[ray]'.")
-    if max_models < 1:
-        raise UserError(f"--max_models={max_models}; expected a positive number of models.")
+    if (
+        not isinstance(max_models, numbers.Integral)
+        or isinstance(max_models, bool)
+        or max_models < 1
+    ):
+        raise UserError(f"--max_models={max_models!r}; expected a positive whole number of models.")
     for flag, value in (("--ray_cpus", ray_cpus), ("--ray_gpus", ray_gpus)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
             raise UserError(f"{flag}={value!r}; expected a number of CPUs/GPUs per task >= 0.")
