@@ -86,6 +86,12 @@ def vae_run(tmp_path_factory):
             r"shard=\(0,\): expected \(i, n\), two whole numbers",
         ),
         # An API probe's: each of these trained, or failed with a traceback, or did nothing.
+        (lambda d: data_lib.read_table(None), r"path: got None; expected a file's path"),
+        (lambda d: ae_jax.TrainedModel(None), r"workdir: expected a directory path"),
+        (
+            lambda d: ae_jax.train_and_evaluate(_with(train__log_seconds=float("inf")), d),
+            r"train.log_seconds: got inf; expected a finite number\.$",
+        ),
         (
             lambda d: ae_jax.train_together(_config(), [{"_name": "../out"}], d),
             r"run 0's name '../out' cannot name a run directory",

@@ -51,7 +51,8 @@ def _number(value, field: str, lo=-math.inf, hi=math.inf, lo_open=False, hi_open
     if ok:
         ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
     lo_b, hi_b = ("(" if lo_open else "["), (")" if hi_open else "]")
-    _check(ok, field, value, f"a finite number in {lo_b}{lo}, {hi}{hi_b}")
+    where = f" in {lo_b}{lo}, {hi}{hi_b}" * (lo > -math.inf or hi < math.inf)
+    _check(ok, field, value, f"a finite number{where}")
 
 
 # (lo, hi, lo_open, hi_open) of the optimizer settings that are numbers: decay rates of moment

@@ -173,6 +173,10 @@ def read_table(
         The raw table: text stays text (a delimited file's columns of numbers are float64);
         column kinds are the `Preprocessor`'s to decide.
     """
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str) or not path:
+        raise UserError(f"{field or 'path'}: got {path!r}; expected a file's path")
     shown = f"{field} {path!r}" if field else repr(path)
     full = os.path.expanduser(path)
     ext = os.path.splitext(full)[1].lower()

@@ -90,7 +90,7 @@ class TrainedModel:
     """
 
     def __init__(self, workdir: str, which: str = "latest"):
-        self.workdir = workdir
+        self.workdir = workdir = workdir_lib.as_path(workdir)
         self.config, self.dataset_info = load_config(workdir)
         self.preprocessor = data_lib.load_preprocessor(os.path.join(workdir, "preprocessor.json"))
         self.num_features = self.preprocessor.num_features
@@ -160,7 +160,7 @@ class TrainedModel:
         shape = getattr(rows, "image_shape", None)
         if shape is None and isinstance(rows, np.ndarray) and rows.ndim > 2:
             shape = rows.shape[1:]
-        source = getattr(rows, "source", "the rows")
+        source = getattr(rows, "source", "the input")
         self.check_image_shape(shape, source)
         x = self.preprocessor.transform(rows)
         self.check_image_units(x, source)
