@@ -312,3 +312,25 @@ def test_no_run_is_written_into_a_sweeps_directory(tmp_path):
         ae_jax.train_and_evaluate(_config(), os.path.join(sweep, "x"))
     names = sorted(n for n in os.listdir(sweep) if not n.startswith("."))
     assert names == ["runs", "sweep.json", "sweep_config.json"]
+
+
+def test_encode_and_decode_run_in_batches_of_eval_batch_size_with_one_program(tmp_path):
+    """encode, decode, reconstruct and sample ran the whole input in one call: a few million
+    rows needed all their activations at once (an API probe: 1.5 GB per 100k rows of a conv
+    VAE). They run in train.eval_batch_size rows, the last batch padded: one program."""
+    c = _config(vae=True)
+    c.train.eval_batch_size = 8
+    ae_jax.train_and_evaluate(c, str(tmp_path / "run"))
+    model = ae_jax.load(str(tmp_path / "run"))
+    rows = data_lib.load_dataset(c.data).val[:21]
+    x = model.preprocessor.inverse_scale(rows)  # raw rows: the table's own units
+    codes = model.encode(x)
+    np.testing.assert_array_equal(model.encode(x[:13]), codes[:13])  # 8 + 5 padded to 8
+    assert model._encode._cache_size() == 1  # one program, (8, D), for 21 rows and 13
+    assert model.decode(codes).shape == (21, rows.shape[1])
+    assert model.decode(codes[:10]).shape == (10, rows.shape[1])
+    assert model._decode._cache_size() == 1
+    one_by_one = np.concatenate([model.encode(x[i : i + 1]) for i in range(21)])
+    np.testing.assert_allclose(codes, one_by_one, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.reconstruct(x), model.decode(codes), rtol=1e-6)
+    assert model.sample(20).shape == (20, rows.shape[1])

@@ -204,21 +204,36 @@ class TrainedModel:
         x = _finite(x, self.num_features, "features", "Use encode() for raw rows.")
         if not len(x):  # no rows, no codes (a conv model's reshape of 0 rows divided by 0)
             return np.zeros((0, self.config.model.latent_dim), np.float32)
-        return np.asarray(self._encode(self.params, jnp.asarray(x)))
+        return self._batched(self._encode, x)
 
     def decode(self, z) -> np.ndarray:
         """Codes (N, latent_dim) -> reconstructions in the scaled feature space."""
         z = _finite(z, self.config.model.latent_dim, "codes")
         if not len(z):
             return np.zeros((0, self.num_features), np.float32)
-        return np.asarray(self._decode(self.params, jnp.asarray(z)))
+        return self._batched(self._decode, z)
+
+    def _batched(self, fn, x: np.ndarray) -> np.ndarray:
+        """fn(params, x) in batches of train.eval_batch_size rows, the last padded to that size
+        (one program), so that a large input's activations need not fit in memory at once."""
+        rows = int(self.config.train.eval_batch_size)
+        if len(x) <= rows:
+            return np.asarray(fn(self.params, jnp.asarray(x)))
+        out = []
+        for start in range(0, len(x), rows):
+            part = x[start : start + rows]
+            pad = np.zeros((rows - len(part), *x.shape[1:]), x.dtype)
+            out.append(
+                np.asarray(fn(self.params, jnp.asarray(np.concatenate([part, pad]))))[: len(part)]
+            )
+        return np.concatenate(out)
 
     def reconstruct(self, rows) -> np.ndarray:
         """Raw rows -> reconstructions (scaled feature space; `inverse_scale` undoes it)."""
         codes = self.encode(rows)
         if not len(codes):
             return np.zeros((0, self.num_features), np.float32)
-        return np.asarray(self._decode(self.params, jnp.asarray(codes)))
+        return self._batched(self._decode, codes)
 
     def inverse_scale(self, x: np.ndarray) -> np.ndarray:
         """Scaled features or reconstructions (..., num_features) -> the encoded space (the
