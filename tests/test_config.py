@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import ml_collections
 import pytest
 
 from ae_jax import config as config_lib
@@ -142,6 +143,8 @@ def test_saved_config_with_extra_keys_still_loads_and_matches(tmp_path):
     assert loaded.train.epochs == 3 and "epoch" not in loaded.train
     assert dataset == {"num_features": 30}
     assert reruns.config_changes(str(tmp_path), c) == ([], False)
+    with pytest.raises(UserError, match=r"no section 'dataset' \(a run's config.json records"):
+        config_lib.validate(ml_collections.ConfigDict(saved))  # what load_config is for
 
 
 def test_a_sweep_with_a_misspelt_base_field_is_refused_before_any_run(tmp_path):

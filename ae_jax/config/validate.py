@@ -55,8 +55,7 @@ def _number(value, field: str, lo=-math.inf, hi=math.inf, lo_open=False, hi_open
     _check(ok, field, value, f"a finite number{where}")
 
 
-# (lo, hi, lo_open, hi_open) of the optimizer settings that are numbers: decay rates of moment
-# estimates below 1, everything else non-negative (nesterov and centered are flags).
+# (lo, hi, lo_open, hi_open) of the optimizer's numbers: decay rates below 1, the rest >= 0.
 _OPTIM_RANGES = {
     "b1": (0.0, 1.0, False, True),
     "b2": (0.0, 1.0, False, True),
@@ -70,11 +69,9 @@ _OPTIM_RANGES = {
 
 
 def _check_types(config: ml_collections.ConfigDict) -> None:
-    """Every field has its default's type (ints pass for floats; placeholders may be None).
-
+    """Every field has its default's type (ints pass for floats; placeholders may be None):
     ml_collections lets None through to any field, and a misspelt override of a field that
-    defaults to None could hold anything; both would otherwise fail far from the cause.
-    """
+    defaults to None could hold anything; both would otherwise fail far from the cause."""
     defaults = default_config()
     for section, fields in defaults.items():
         for key, default in fields.items():
@@ -122,6 +119,8 @@ def check_known(config: ml_collections.ConfigDict) -> None:
         if section not in schema:
             near = closest(section, list(schema), cutoff=0.5)
             hint = f"; did you mean {near!r}?" if near else ""
+            if section == "dataset":  # config.json's record of the data, read as a config
+                hint = " (a run's config.json records its data there: ae_jax.load(DIR).config)"
             raise UserError(
                 f"config: no section {section!r}{hint} (the sections are {list(schema)}; a "
                 "misspelt field is an error, not a silently new setting)."

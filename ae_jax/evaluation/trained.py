@@ -38,7 +38,7 @@ def check_run_dir(workdir: str) -> None:
         raise UserError(
             f"workdir {workdir!r} holds several runs, not one: "
             f"{runs[:6]}{' ...' if len(runs) > 6 else ''}; use each of them "
-            f"(e.g. --workdir={os.path.join(workdir, runs[0])})."
+            f"(e.g. {os.path.join(workdir, runs[0])!r})."
         )
 
 
