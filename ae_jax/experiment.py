@@ -114,7 +114,7 @@ def train_group(
             overlaps one group's figures with the next group's training). None: a writer of
             this call's own, waited for before returning.
     """
-    group.check_workdirs(configs, workdirs)
+    workdirs = group.check_workdirs(configs, workdirs)  # ('~' expanded)
     for c in configs:
         config_lib.validate(c)
     trackers.check(configs)

@@ -186,7 +186,7 @@ def check_kind(path: str, kind: str) -> None:
     runs lie inside it (DIR/runs/NAME), and no other run or sweep does."""
     if not path:
         raise UserError(f"workdir is empty; expected the directory of the {kind}.")
-    full = os.path.realpath(path)  # as training uses it: a quoted '~' is no home folder
+    full = os.path.realpath(path)  # as training uses it ('~' expanded by `as_path` before)
     if os.path.exists(full) and not os.path.isdir(full):
         raise UserError(f"workdir {path!r} is a file; expected a directory (new or the {kind}'s).")
     found = kind_of(full)
@@ -201,17 +201,19 @@ def check_kind(path: str, kind: str) -> None:
             "sweep's runs are in DIR/runs/NAME)."
         )
     up = os.path.dirname(full)  # first: a folder inside a run's takes no run however empty
+    home = False  # inside a sweep's runs/: the sweeps further up hold that sweep, not this
     while up != os.path.dirname(up):
         inside = kind_of(up)
         in_runs = full.startswith(os.path.join(up, "runs") + os.sep) or full == os.path.join(
             up, "runs"
         )
         # (a sweep's runs lie in its runs/, and no other run inside it: its reports skip them)
-        if inside == "run" or (inside == "sweep" and in_runs == (kind == "sweep")):
+        if inside == "run" or (inside == "sweep" and not home and in_runs == (kind == "sweep")):
             raise UserError(
                 f"workdir {path!r} lies inside {up!r}, a {inside}'s directory; expected a "
                 f"{kind} directory of its own, outside it."
             )
+        home = home or (inside == "sweep" and in_runs)
         up = os.path.dirname(up)
     if not found and os.path.isdir(full):
         _check_no_foreign_files(path, full, kind)

@@ -143,7 +143,7 @@ def test_saved_config_with_extra_keys_still_loads_and_matches(tmp_path):
     assert loaded.train.epochs == 3 and "epoch" not in loaded.train
     assert dataset == {"num_features": 30}
     assert reruns.config_changes(str(tmp_path), c) == ([], False)
-    with pytest.raises(UserError, match=r"no section 'dataset' \(a run's config.json records"):
+    with pytest.raises(UserError, match=r"'dataset'; did you mean 'data'\? \(a run's config.json"):
         config_lib.validate(ml_collections.ConfigDict(saved))  # what load_config is for
 
 

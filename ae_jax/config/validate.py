@@ -33,6 +33,7 @@ from ae_jax.errors import UserError, closest
 def _check(cond: bool, field: str, value, expected: str) -> None:
     if not cond:
         numpy = isinstance(value, list | tuple) and any("numpy" in str(type(v)) for v in value)
+        numpy = numpy and not all(isinstance(v, str) for v in value)  # np.str_ is a str
         hint = " (numpy values, such as np.int64(8), are not Python ones: int(v) makes one)" * numpy
         raise UserError(f"{field}: got {value!r}; expected {expected}{hint}.")
 
@@ -120,7 +121,7 @@ def check_known(config: ml_collections.ConfigDict) -> None:
             near = closest(section, list(schema), cutoff=0.5)
             hint = f"; did you mean {near!r}?" if near else ""
             if section == "dataset":  # config.json's record of the data, read as a config
-                hint = " (a run's config.json records its data there: ae_jax.load(DIR).config)"
+                hint += " (a run's config.json records its data there: ae_jax.load(DIR).config)"
             raise UserError(
                 f"config: no section {section!r}{hint} (the sections are {list(schema)}; a "
                 "misspelt field is an error, not a silently new setting)."

@@ -221,7 +221,10 @@ def settings(cfg: Any) -> dict:
     under another's."""
     given = cfg.to_dict() if isinstance(cfg, ml_collections.ConfigDict) else dict(cfg)
     as_json = lambda v: v.tolist() if hasattr(v, "tolist") else list(v)
-    return json.loads(json.dumps({**default_config().data.to_dict(), **given}, default=as_json))
+    out = json.loads(json.dumps({**default_config().data.to_dict(), **given}, default=as_json))
+    for key in ("path", "dir"):  # one spelling of a file, as config.json records it
+        out[key] = out[key] and os.path.abspath(os.path.expanduser(out[key]))
+    return out
 
 
 def load_dataset(cfg: Any) -> Dataset:

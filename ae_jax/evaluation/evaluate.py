@@ -242,6 +242,7 @@ def evaluate_run(
         The eval.json dict (flat "/"-separated keys, listed in the module docstring) and the
         directory it was written to.
     """
+    workdir = workdir_lib.as_path(workdir)  # ('~' expanded: read and written alike)
     if iw_samples is not None:
         passes.check_iw_samples(iw_samples)
     config_lib.check_seed(seed, "seed")

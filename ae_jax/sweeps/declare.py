@@ -15,7 +15,7 @@ import numpy as np
 from ae_jax import config as config_lib
 from ae_jax.errors import UserError
 
-NAMING = ("_name", "_named_keys")  # sweep.named's labels, not config fields
+_NAMING = ("_name", "_named_keys")  # sweep.named's labels, not config fields
 
 
 def product(*axes: dict | list[dict]) -> list[dict]:
@@ -82,7 +82,7 @@ def _refuse_shared_fields(axes: tuple, parts: list[list[dict]]) -> None:
     entries: a run would show the earlier axis's name but train the later one's value."""
     owner: dict[str, int] = {}
     for i, part in enumerate(parts):
-        fields = dict.fromkeys(k for d in part for k in d if k not in NAMING)
+        fields = dict.fromkeys(k for d in part for k in d if k not in _NAMING)
         if any("_name" in d for d in part):
             fields["_name"] = None
         for key in fields:

@@ -22,7 +22,6 @@ from ae_jax import data as data_lib
 from ae_jax import experiment, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError, closest
-from ae_jax.sweeps.declare import NAMING
 from ae_jax.training.group import check_groupable
 
 
@@ -94,12 +93,11 @@ def check_fields(
     fields = set(config_lib.flatten_config(config.to_dict()))
     for i, o in enumerate(overrides):
         for key in o:
-            if key.startswith("_") and key not in NAMING:  # would be passed over, unread
-                near = closest(key.lstrip("_"), list(fields))
+            if key.startswith("_") and key.lstrip("_") in fields:  # a label, not that field
                 raise UserError(
-                    f"{what} {i} ({run_name(o)}): override {key!r}: a key starting with "
-                    f"'_' is a naming label, and the labels are {list(NAMING)}"
-                    + (f"; did you mean {near!r}?" if near else ".")
+                    f"{what} {i} ({run_name(o)}): override {key!r}: a key starting with '_' "
+                    f"is a label of the run's name, not the field {key.lstrip('_')!r}, which "
+                    "stays as the base config sets it; write the field without the '_'."
                 )
             if not key.startswith("_") and key not in fields:
                 raise UserError(f"{what} {i} ({run_name(o)}): {unknown_field(config, key)}")

@@ -121,6 +121,7 @@ def report_metrics(workdir: str) -> list[str] | None:
 
 def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     """Writes runs.csv, results.csv, report.md and figures; returns {"rows", "params", ...}."""
+    workdir = workdir_lib.as_path(workdir)
     rows, listed, failed = finished.collect(workdir)
     if not rows:
         raise UserError(

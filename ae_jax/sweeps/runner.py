@@ -124,13 +124,11 @@ def _checked_arguments(base, overrides, workdir, report_metrics) -> tuple:
     directory path (`~` expanded), and REPORT_METRICS as a list of names."""
     config_lib.check_is_config(base)
     if isinstance(overrides, str | bytes | Mapping) or not isinstance(overrides, Iterable):
-        overrides = None
-    overrides = None if overrides is None else list(overrides)
-    if overrides is None or not all(isinstance(o, dict) for o in overrides):
         raise UserError(
-            "run_sweep: expected the entries as a list of dicts (dotted field -> value, one "
-            "dict per run), as a config file's get_sweep() returns."
+            f"run_sweep: got entries {overrides!r:.80}; expected a list of dicts (dotted field "
+            "-> value, one dict per run), as a config file's get_sweep() returns."
         )
+    overrides = list(overrides)  # (a generator was read as no runs; each entry: checks.expand)
     metrics = report_metrics
     if metrics is not None and (
         not isinstance(metrics, list | tuple) or not all(isinstance(m, str) for m in metrics)

@@ -53,16 +53,18 @@ def check_groupable(configs: list) -> None:
             )
 
 
-def check_workdirs(configs: list, workdirs: list[str]) -> None:
+def check_workdirs(configs: list, workdirs: list[str]) -> list[str]:
     """One distinct workdir per config, before any work: two runs in one directory wrote over
-    each other's checkpoints (orbax tracebacks), and unequal lists failed inside zip()."""
+    each other's checkpoints (orbax tracebacks), and unequal lists failed inside zip().
+    Returns the workdirs as paths, '~' expanded."""
     if not isinstance(configs, list | tuple) or not isinstance(workdirs, list | tuple):
         raise UserError(
             f"train_group: expected a list of configs and a list of workdirs, one per config; "
             f"got a {type(configs).__name__} and a {type(workdirs).__name__}."
         )
-    for i, w in enumerate(workdirs):
-        workdir_lib.as_path(w, f"train_group: workdirs[{i}]")
+    workdirs = [
+        workdir_lib.as_path(w, f"train_group: workdirs[{i}]") for i, w in enumerate(workdirs)
+    ]
     if len(configs) != len(workdirs) or not configs:
         raise UserError(
             f"train_group: got {len(configs)} config(s) and {len(workdirs)} workdir(s); "
@@ -97,6 +99,7 @@ def check_workdirs(configs: list, workdirs: list[str]) -> None:
                 "is one run. Give the seeds as configs of their own (or overrides of "
                 "train_together), or train_and_evaluate one config with num_models=K."
             )
+    return workdirs
 
 
 def check_given_dataset(config, ds) -> None:
