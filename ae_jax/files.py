@@ -1,8 +1,10 @@
 """Files written whole or not at all: the one way ae_jax replaces a file a reader may be reading
 (a run's JSON files and metrics.jsonl, a sweep's sweep.json, a report's tables and figures,
-`ae-jax encode`'s output)."""
+`ae-jax encode`'s output); JSON written so (`write_json`), keys in natural order."""
 
+import json
 import os
+import re
 import tempfile
 
 
@@ -41,3 +43,23 @@ def _mode(path: str) -> int:
         umask = os.umask(0o022)
         os.umask(umask)
     return 0o666 & ~umask
+
+
+def write_json(path: str, obj) -> None:
+    """Writes `obj` as JSON, whole or not at all (`files.write_atomic`), every object's keys in
+    natural order: pixel_2 before pixel_10, so a per-feature dict reads in feature order
+    (sorted as text, pixel_0, pixel_1, pixel_10, pixel_100, ... scrambled an image's map)."""
+    write_atomic(path, lambda f: json.dump(_natural_keys(obj), f, indent=2))
+
+
+def _natural_keys(obj):
+    if isinstance(obj, dict):
+        return {k: _natural_keys(obj[k]) for k in sorted(obj, key=natural_key)}
+    if isinstance(obj, list | tuple):
+        return [_natural_keys(v) for v in obj]
+    return obj
+
+
+def natural_key(text) -> list:
+    """A sort key that orders the numbers inside text by value: 'x2' < 'x10'."""
+    return [int(t) if i % 2 else t for i, t in enumerate(re.split(r"(\d+)", str(text)))]

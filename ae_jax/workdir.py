@@ -30,7 +30,7 @@ from absl import logging
 
 from ae_jax import config as config_lib
 from ae_jax.errors import UserError
-from ae_jax.files import write_atomic
+from ae_jax.files import natural_key, write_atomic, write_json  # noqa: F401 - the contract's
 from ae_jax.locks import LOCK, WorkdirLock, holder  # noqa: F401 - the contract's .lock
 
 CONFIG = "config.json"
@@ -52,26 +52,6 @@ REPORT_FILES = "report_files.json"  # a reported folder's: the files `ae-jax rep
 EXPORTED = "encode.jax_export"  # an `ae-jax export` folder's (beside a run's config.json)
 FINISHED = ("done", "diverged")
 SECTIONS = ("data", "model", "loss", "optim", "train", "eval")  # config.json's config part
-
-
-def write_json(path: str, obj) -> None:
-    """Writes `obj` as JSON, whole or not at all (`files.write_atomic`), every object's keys in
-    natural order: pixel_2 before pixel_10, so a per-feature dict reads in feature order
-    (sorted as text, pixel_0, pixel_1, pixel_10, pixel_100, ... scrambled an image's map)."""
-    write_atomic(path, lambda f: json.dump(_natural_keys(obj), f, indent=2))
-
-
-def _natural_keys(obj):
-    if isinstance(obj, dict):
-        return {k: _natural_keys(obj[k]) for k in sorted(obj, key=natural_key)}
-    if isinstance(obj, list | tuple):
-        return [_natural_keys(v) for v in obj]
-    return obj
-
-
-def natural_key(text) -> list:
-    """A sort key that orders the numbers inside text by value: 'x2' < 'x10'."""
-    return [int(t) if i % 2 else t for i, t in enumerate(re.split(r"(\d+)", str(text)))]
 
 
 def finished_summary(workdir: str) -> dict | None:
@@ -187,6 +167,12 @@ def check_kind(path: str, kind: str) -> None:
     if not path:
         raise UserError(f"workdir is empty; expected the directory of the {kind}.")
     full = os.path.realpath(path)  # as training uses it ('~' expanded by `as_path` before)
+    if any(c in full for c in "[]*?"):  # orbax finds a checkpoint's parts by a glob of its path
+        raise UserError(
+            f"workdir {path!r} holds one of '[', ']', '*', '?': orbax reads a checkpoint's "
+            "directory as a glob pattern, so its checkpoints there could not be saved whole "
+            "or read back; use a path without them"
+        )
     if os.path.exists(full) and not os.path.isdir(full):
         raise UserError(f"workdir {path!r} is a file; expected a directory (new or the {kind}'s).")
     found = kind_of(full)

@@ -2,6 +2,7 @@
 is expected (not a traceback from inside JAX or os.path), and `load` says when a run is not
 finished."""
 
+import json
 import logging
 import os
 
@@ -86,6 +87,10 @@ def vae_run(tmp_path_factory):
             r"shard=\(0,\): expected \(i, n\), two whole numbers",
         ),
         # An API probe's: each of these trained, or failed with a traceback, or did nothing.
+        (
+            lambda d: ae_jax.train_and_evaluate(_config(), d + "[1]"),
+            r"run\[1\]' holds one of '\[', '\]', '\*', '\?': orbax reads a checkpoint's",
+        ),
         (lambda d: data_lib.read_table(None), r"path: got None; expected a file's path"),
         (lambda d: ae_jax.TrainedModel(None), r"workdir: expected a directory path"),
         (
@@ -363,3 +368,21 @@ def test_encode_and_decode_run_in_batches_of_eval_batch_size_with_one_program(tm
     np.testing.assert_allclose(codes, one_by_one, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model.reconstruct(x), model.decode(codes), rtol=1e-6)
     assert model.sample(20).shape == (20, rows.shape[1])
+
+
+def test_a_sweep_over_list_values_saves_checkpoints_it_can_resume_from(tmp_path):
+    """JSON and YAML sweeps write tuples as lists: a run named 'model.encoder_widths=[8]' had
+    its checkpoints saved in part (orbax globs a checkpoint's directory, and '[8]' is a
+    pattern), so raising train.epochs found no readable checkpoint and set them aside in
+    damaged_checkpoints/. Lists are named as the tuples they are."""
+    sweep = str(tmp_path / "sweep")
+    entries = [{"model.encoder_widths": [8]}]
+    sweeps.run_sweep(_config(), entries, sweep)
+    assert os.listdir(os.path.join(sweep, "runs")) == ["model.encoder_widths=(8,)"]
+    longer = _config()
+    longer.train.epochs = 2
+    sweeps.run_sweep(longer, entries, sweep)
+    run = os.path.join(sweep, "runs", "model.encoder_widths=(8,)")
+    summary = json.load(open(os.path.join(run, "summary.json")))
+    assert (summary["epoch"], summary["resumed_from_epoch"]) == (2, 1)
+    assert not os.path.exists(os.path.join(run, "damaged_checkpoints"))

@@ -1136,7 +1136,7 @@ def test_entries_that_train_one_config_are_refused_and_name_collisions_said(tmp_
     with pytest.raises(UserError, match=r"sweep entries 2 \(.*latent_dim=9,train.seed=0\) and 4 "):
         sweep.run_sweep(base, one_at_a_time, str(tmp_path / "a"))
     widths = [{"model.encoder_widths": (16,)}, {"model.encoder_widths": [16]}]
-    with pytest.raises(UserError, match=r"train the same config"):
+    with pytest.raises(UserError, match=r"have the same overrides \(model.encoder_widths=\(16,\)"):
         sweep.run_sweep(seed_study.get_config(), widths, str(tmp_path / "b"))
     logging = [{"train.log_every": 1}, {"train.log_every": 2}]  # how it runs, not what it learns
     with pytest.raises(UserError, match=r"train the same config"):
@@ -1251,7 +1251,9 @@ def test_numpy_values_in_sweep_entries_are_their_python_values(tmp_path):
         for s in np.arange(2)
     ]
     runs = sweep.expand(entries, str(tmp_path))
-    assert [r.name for r in runs][0] == "train.seed=0,loss.l1_weight=0.001,model.encoder_widths=[8]"
+    assert [r.name for r in runs][
+        0
+    ] == "train.seed=0,loss.l1_weight=0.001,model.encoder_widths=(8,)"
     assert runs[1].overrides == {
         "train.seed": 1,
         "loss.l1_weight": 0.001,

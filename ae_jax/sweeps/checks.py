@@ -35,9 +35,10 @@ def expand(overrides: list[dict], workdir: str) -> list[Run]:
         for i, (n, o) in enumerate(zip(names, overrides, strict=True))
     ]
     seen: dict[str, int] = {}
+    as_config = lambda o: {k: tuple(v) if isinstance(v, list) else v for k, v in o.items()}
     for r in runs:
         overrides_lib.check_name(r.name, f"sweep run {r.index}'s name")
-        if r.name in seen and runs[seen[r.name]].overrides == r.overrides:
+        if r.name in seen and as_config(runs[seen[r.name]].overrides) == as_config(r.overrides):
             raise UserError(
                 f"sweep runs {seen[r.name]} and {r.index} have the same overrides "
                 f"({r.name}); every run must differ."
