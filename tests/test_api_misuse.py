@@ -89,7 +89,7 @@ def vae_run(tmp_path_factory):
         # An API probe's: each of these trained, or failed with a traceback, or did nothing.
         (
             lambda d: ae_jax.train_and_evaluate(_config(), d + "[1]"),
-            r"run\[1\]' holds one of '\[', '\]', '\*', '\?': orbax reads a checkpoint's",
+            r"run\[1\]' holds '\[' or '\]': orbax reads a checkpoint's directory as a glob",
         ),
         (lambda d: data_lib.read_table(None), r"path: got None; expected a file's path"),
         (lambda d: ae_jax.TrainedModel(None), r"workdir: expected a directory path"),
@@ -386,3 +386,19 @@ def test_a_sweep_over_list_values_saves_checkpoints_it_can_resume_from(tmp_path)
     summary = json.load(open(os.path.join(run, "summary.json")))
     assert (summary["epoch"], summary["resumed_from_epoch"]) == (2, 1)
     assert not os.path.exists(os.path.join(run, "damaged_checkpoints"))
+
+
+def test_a_sweep_over_values_with_glob_wildcards_resumes_from_its_checkpoints(tmp_path):
+    """'?' (a default missing-value marker) and '*' in a run's name match themselves in
+    orbax's glob of its checkpoint directory: such runs train and resume; only '[' and ']'
+    are refused."""
+    sweep = str(tmp_path / "sweep")
+    entries = [{"data.na_values": ["?", "*"]}]
+    sweeps.run_sweep(_config(), entries, sweep)
+    longer = _config()
+    longer.train.epochs = 2
+    sweeps.run_sweep(longer, entries, sweep)
+    (name,) = os.listdir(os.path.join(sweep, "runs"))
+    assert "?" in name and "*" in name
+    summary = json.load(open(os.path.join(sweep, "runs", name, "summary.json")))
+    assert (summary["epoch"], summary["resumed_from_epoch"]) == (2, 1)
