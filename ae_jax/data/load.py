@@ -34,6 +34,7 @@ from ae_jax.data.dataset import Dataset, as_labels
 from ae_jax.data.preprocess import Preprocessor, check_choice
 from ae_jax.data.tables import BUNDLED, NO_LABEL, SCALING, Table, bundled, quote_names, read_table
 from ae_jax.errors import UserError
+from ae_jax.workdir import real_path
 
 
 def _field(cfg: Any, key: str, default: Any, kind: type | tuple[type, ...], what: str) -> Any:
@@ -222,8 +223,8 @@ def settings(cfg: Any) -> dict:
     given = cfg.to_dict() if isinstance(cfg, ml_collections.ConfigDict) else dict(cfg)
     as_json = lambda v: v.tolist() if hasattr(v, "tolist") else list(v)
     out = json.loads(json.dumps({**default_config().data.to_dict(), **given}, default=as_json))
-    for key in ("path", "dir"):  # one spelling of a file, as config.json records it
-        out[key] = out[key] and os.path.abspath(os.path.expanduser(out[key]))
+    for key in ("path", "dir"):  # one spelling of a file, as a rerun's config check reads it
+        out[key] = out[key] and real_path(out[key])
     return out
 
 

@@ -118,7 +118,7 @@ def _ray_chunk(base, chunk: list[Run]) -> int:
     return len(chunk)
 
 
-def _checked_arguments(base, overrides, workdir, report_metrics) -> tuple:
+def _checked_arguments(base, overrides, workdir, report_metrics) -> tuple[list, str]:
     """run_sweep's arguments from the Python API, checked before any work: a ConfigDict, the
     entries as a list of dicts (any iterable of them: a generator was read as no runs), a
     directory path (`~` expanded), and REPORT_METRICS as a list of names."""
@@ -137,7 +137,7 @@ def _checked_arguments(base, overrides, workdir, report_metrics) -> tuple:
             f"report_metrics={metrics!r:.80}: expected a list of metric names (e.g. "
             "['recon/mse']), as a config file's REPORT_METRICS, or None."
         )
-    return base, overrides, workdir_lib.as_path(workdir, "run_sweep: workdir")
+    return overrides, workdir_lib.as_path(workdir, "run_sweep: workdir")
 
 
 @runtime.progress_log()
@@ -160,7 +160,7 @@ def run_sweep(
     Shard i of n takes the runs whose index is i mod n, so n processes with
     i = 0..n-1 on one shared workdir cover every run exactly once.
     """
-    base, overrides, workdir = _checked_arguments(base, overrides, workdir, report_metrics)
+    overrides, workdir = _checked_arguments(base, overrides, workdir, report_metrics)
     if launcher not in ("local", "ray"):
         raise UserError(f"--launcher={launcher!r}; expected 'local' or 'ray'.")
     if launcher == "ray" and importlib.util.find_spec("ray") is None:
