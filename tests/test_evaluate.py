@@ -323,6 +323,22 @@ def test_no_pca_ratio_when_the_code_is_as_wide_as_the_data(tmp_path):
     assert "reconstructs these 12 features exactly (the data has rank <= 9)" in m["pca/note"]
 
 
+def test_pca_fit_over_blocks_of_rows_is_the_principal_directions_of_the_whole_split():
+    """The covariance is summed over blocks of rows (a float64 copy of a large split is not
+    made): on float32 rows spanning several blocks, with a large offset and unequal column
+    scales, mean and directions are those of an SVD of the whole centred split in float64."""
+    rng = np.random.default_rng(1)
+    m = 2 * statistics._ROWS + 123  # three blocks, the last partial
+    x = (rng.normal(size=(m, 7)) * [9.0, 5.0, 3.0, 2.0, 1.0, 0.5, 0.1] + 1e3).astype(np.float32)
+    mean, top = statistics.pca_fit(x, 3)
+    x64 = x.astype(np.float64)
+    want_mean = x64.mean(axis=0)
+    vt = np.linalg.svd(x64 - want_mean, full_matrices=False)[2][:3]
+    np.testing.assert_allclose(mean, want_mean, rtol=1e-12)
+    np.testing.assert_allclose(np.abs(top @ vt.T), np.eye(3), atol=1e-9)  # same up to sign
+    assert np.all(top[np.arange(3), np.argmax(np.abs(top), axis=1)] > 0)  # signs fixed
+
+
 def test_pca_is_exact_only_when_every_column_is_reconstructed_to_rounding_error():
     """Columns on very different scales (data.scaling="none"): one of variance 1e12 must not
     make the others' real PCA error look like rounding error; rank-deficient data is exact."""

@@ -349,6 +349,13 @@ def test_per_column_metrics_pass_over_imputed_cells():
     # Observed training rows: category 0 once, 1 once (a tie: the first); true once, false once.
     assert cols["c"]["baseline_accuracy"] == cols["b"]["baseline_accuracy"] == 0.5
     assert [cols[k]["imputed_rows"] for k in "ncb"] == [2, 2, 2]
+    # The filled training cells outnumber the observed ones: category 0 and true filled
+    # three times, category 1 and false observed twice. The baseline is the observed mode.
+    train5 = np.array([[0.0, 0, 1, 0]] * 2 + [[0.5, 1, 0, 1]] * 3)
+    filled = np.array([[0, 0, 0]] * 2 + [[1, 1, 1]] * 3, bool)
+    val2 = np.array([[0.0, 0, 1, 0], [1.0, 0, 1, 0]])
+    cols5, _ = statistics.per_column(layout, val2, val2, train5, np.zeros(4), scale, None, filled)
+    assert cols5["c"]["baseline_accuracy"] == cols5["b"]["baseline_accuracy"] == 1.0
     assert summary == {"recon/numeric_mse": cols["n"]["mse"], "recon/categorical_accuracy": 1.0}
     # A column with no observed row gets no metric.
     imputed[:, 0] = True

@@ -10,10 +10,14 @@ import math
 
 import numpy as np
 
+_ROWS = 4096  # rows per block of the PCA covariance (32 MB of float64 at 1,000 features)
+
 
 def mse_per_feature(x_hat: np.ndarray, x: np.ndarray) -> np.ndarray:
     """(N, D), (N, D) -> (D,) mean over rows of the squared error, in float64."""
-    return np.mean(np.square(np.asarray(x_hat, np.float64) - np.asarray(x, np.float64)), axis=0)
+    err = np.array(x_hat, np.float64)  # a copy, squared in place: no other (N, D) temporary
+    err -= x
+    return np.mean(np.square(err, out=err), axis=0)
 
 
 def bce_per_feature(logits: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -30,15 +34,19 @@ def pca_fit(x_train: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndar
     """PCA of x_train (M, D): its mean (D,) and top principal directions (k, D), in float64.
 
     From the eigendecomposition of the D x D covariance (cheap for the widths here: D <= a few
-    thousand); k is capped at D and M. The sign of each direction is fixed (largest |entry|
-    positive), so the result is deterministic.
+    thousand), summed over blocks of `_ROWS` centred rows in float64: a copy of the whole
+    split in float64 was 2.5x its float32 size, and its centred copy as much again (600 MB
+    for 48,000 x 784). k is capped at D and M. The sign of each direction is fixed (largest
+    |entry| positive), so the result is deterministic.
     """
-    x = np.asarray(x_train, np.float64)
+    x = np.asarray(x_train)
     k = max(1, min(int(n_components), x.shape[1], x.shape[0]))
-    mean = x.mean(axis=0)
-    xc = x - mean
-    cov = xc.T @ xc / max(x.shape[0] - 1, 1)
-    values, vectors = np.linalg.eigh(cov)
+    mean = x.mean(axis=0, dtype=np.float64)
+    cov = np.zeros((x.shape[1], x.shape[1]))
+    for start in range(0, x.shape[0], _ROWS):
+        xc = x[start : start + _ROWS].astype(np.float64) - mean
+        cov += xc.T @ xc
+    values, vectors = np.linalg.eigh(cov / max(x.shape[0] - 1, 1))
     top = vectors[:, np.argsort(values)[::-1][:k]].T  # (k, D)
     signs = np.sign(top[np.arange(k), np.argmax(np.abs(top), axis=1)])
     return mean, top * np.where(signs == 0, 1.0, signs)[:, None]
@@ -50,7 +58,11 @@ def pca_reconstruction(x_train: np.ndarray, x: np.ndarray, n_components: int) ->
     Evaluation calls it once per group of models (they share the data and the code size).
     """
     mean, components = pca_fit(x_train, n_components)
-    return (np.asarray(x, np.float64) - mean) @ components.T @ components + mean
+    centred = np.array(x, np.float64)
+    centred -= mean
+    out = centred @ components.T @ components
+    out += mean
+    return out
 
 
 def pca_exact(pca_per: np.ndarray, x: np.ndarray, width: int) -> str | None:
@@ -152,8 +164,6 @@ def per_column(
         ({column: metrics}, summaries: "recon/numeric_mse" (mean over numeric columns) and
         "recon/categorical_accuracy" (mean over categorical and boolean columns), when any).
     """
-    x, out = np.asarray(x, np.float64), np.asarray(out, np.float64)
-    train = None if x_train is None else np.asarray(x_train, np.float64)
     cols, numeric_mse, accuracies = {}, [], []
     for i, (name, kind, start, width) in enumerate(layout):
         m: dict = {
@@ -164,10 +174,16 @@ def per_column(
             else "categorical"
         }
         rows = slice(None) if imputed is None else ~imputed[:, i]
-        t, o = x[rows, start : start + width], out[rows, start : start + width]
+        # A column at a time in float64 (copies of the whole splits were 2x their size).
+        t = np.asarray(x[:, start : start + width][rows], np.float64)
+        o = np.asarray(out[:, start : start + width][rows], np.float64)
         if imputed is not None and imputed[:, i].any():
             m["imputed_rows"] = int(imputed[:, i].sum())
-        col_train = train if train is None or imputed_train is None else train[~imputed_train[:, i]]
+        col_train = None  # the column's observed training rows (N_train, width)
+        if x_train is not None and kind != "numeric":
+            col_train = np.asarray(x_train[:, start : start + width], np.float64)
+            if imputed_train is not None:
+                col_train = col_train[~imputed_train[:, i]]
         cols[name] = m
         if not len(t):
             continue
@@ -187,9 +203,7 @@ def per_column(
                 np.mean(np.rint(o[:, 0] * sc + off) == np.rint(t[:, 0] * sc + off))
             )
             if col_train is not None:
-                codes, counts = np.unique(
-                    np.rint(col_train[:, start] * sc + off), return_counts=True
-                )
+                codes, counts = np.unique(np.rint(col_train[:, 0] * sc + off), return_counts=True)
                 mode = codes[np.argmax(counts)]
                 m["baseline_accuracy"] = float(np.mean(np.rint(t[:, 0] * sc + off) == mode))
         elif kind == "boolean":
@@ -199,7 +213,7 @@ def per_column(
                 cross_entropy=float(-np.mean(np.where(truth, np.log(p), np.log1p(-p)))),
             )
             if col_train is not None:
-                mode = bool(np.mean(col_train[:, start] > 0.5) >= 0.5)  # a tie: true
+                mode = bool(np.mean(col_train[:, 0] > 0.5) >= 0.5)  # a tie: true
                 m["baseline_accuracy"] = float(np.mean(truth == mode))
         else:
             truth = np.argmax(t, axis=1)
@@ -210,9 +224,7 @@ def per_column(
                 cross_entropy=float(-np.mean(np.log(p[np.arange(len(p)), truth]))),
             )
             if col_train is not None:
-                counts = np.bincount(
-                    np.argmax(col_train[:, start : start + width], axis=1), minlength=width
-                )
+                counts = np.bincount(np.argmax(col_train, axis=1), minlength=width)
                 m["baseline_accuracy"] = float(np.mean(truth == np.argmax(counts)))
         if "accuracy" in m:
             accuracies.append(m["accuracy"])
