@@ -5,6 +5,7 @@ finished."""
 import json
 import logging
 import os
+import warnings
 
 import ml_collections
 import numpy as np
@@ -197,6 +198,38 @@ def test_trained_model_methods_refuse_what_they_cannot_take(vae_run):
     for bad in (-1, 10**20):  # -1 was accepted; 10**20 an OverflowError inside JAX
         with pytest.raises(UserError, match=r"^seed: got .*in \[0, 2\*\*31\)"):
             evaluate.evaluate_run(vae_run, seed=bad)
+
+
+def test_masked_arrays_overflowing_codes_and_npz_arrays_are_named(vae_run, tmp_path):
+    """A masked array's mask was dropped (its hidden values encoded as data); a code beyond
+    float32 was 'inf, expected finite' (with numpy's overflow warning); an .npz of two arrays
+    was told to set data.npz_key, which a loaded model has no way to set."""
+    m = ae_jax.load(vae_run)
+    n, latent = m.num_features, m.config.model.latent_dim
+    rows = np.random.default_rng(0).random((3, n))
+    hidden = np.ma.masked_array(rows, mask=np.eye(3, n, dtype=bool))
+    with pytest.raises(
+        UserError,
+        match=r"the input rows: a masked array with 3 masked .*"
+        r"rows.filled\(np.nan\) to have them read as missing values",
+    ):
+        m.encode(hidden)
+    with pytest.raises(UserError, match=r"features: a masked array with 3 masked entries"):
+        m.encode_features(hidden)
+    np.testing.assert_array_equal(m.encode(np.ma.masked_array(rows)), m.encode(rows))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy RuntimeWarning on the way
+        with pytest.raises(UserError, match=r"codes at \(0, 1\) is 1e\+40, beyond float32"):
+            m.decode(np.array([[0.0, 1e40] + [0.0] * (latent - 2)]))
+    np.savez(tmp_path / "two.npz", a=rows, b=rows[:2])
+    with pytest.raises(UserError, match=r"set npz_key= to one of its arrays: \['a', 'b'\]"):
+        m.encode(str(tmp_path / "two.npz"))
+    with pytest.raises(UserError, match=r"npz_key= 'c' is not an array in"):
+        m.encode(tmp_path / "two.npz", npz_key="c")
+    np.testing.assert_array_equal(m.encode(tmp_path / "two.npz", npz_key="b"), m.encode(rows[:2]))
+    np.testing.assert_array_equal(
+        m.reconstruct(tmp_path / "two.npz", npz_key="a"), m.reconstruct(rows)
+    )
 
 
 def test_load_says_a_run_is_unfinished(vae_run, tmp_path, caplog):

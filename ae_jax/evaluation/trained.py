@@ -150,12 +150,23 @@ class TrainedModel:
         self._encode = jax.jit(model_fn(self.model, "encode"))
         self._decode = jax.jit(model_fn(self.model, "decode"))
 
-    def features(self, rows) -> np.ndarray:
+    def features(self, rows, npz_key: str | None = None) -> np.ndarray:
         """Raw rows (a file path, `data.Table`, or 2-D array/list in the training columns'
-        order) -> the model's input features (encoded and scaled)."""
+        order) -> the model's input features (encoded and scaled). `npz_key`: the array of an
+        `.npz` file to read (default: the run's data.npz_key, else 'x' or its only array)."""
+        _no_mask(
+            rows,
+            "the input rows",
+            "pass rows.filled(np.nan) to have them read as missing values (the run's "
+            f"data.missing={self.config.data.missing!r} decides what becomes of them)",
+        )
         if isinstance(rows, str | os.PathLike):
+            key = self.config.data.npz_key if npz_key is None else npz_key
             rows = data_lib.read_table(
-                str(rows), self.config.data.npz_key, delimiter=self.config.data.delimiter
+                str(rows),
+                key,
+                delimiter=self.config.data.delimiter,
+                key_field="npz_key=" if npz_key is not None or not key else "data.npz_key",
             )
         shape = getattr(rows, "image_shape", None)
         if shape is None and isinstance(rows, np.ndarray) and rows.ndim > 2:
@@ -194,9 +205,9 @@ class TrainedModel:
                 "them by 255)"
             )
 
-    def encode(self, rows) -> np.ndarray:
+    def encode(self, rows, npz_key: str | None = None) -> np.ndarray:
         """Codes of raw rows: the code layer of an AE, the posterior mean of a VAE."""
-        return self.encode_features(self.features(rows))
+        return self.encode_features(self.features(rows, npz_key))
 
     def encode_features(self, x: np.ndarray) -> np.ndarray:
         """Codes of features already encoded and scaled (`features(rows)`, or a Dataset's
@@ -228,9 +239,9 @@ class TrainedModel:
             )
         return np.concatenate(out)
 
-    def reconstruct(self, rows) -> np.ndarray:
+    def reconstruct(self, rows, npz_key: str | None = None) -> np.ndarray:
         """Raw rows -> reconstructions (scaled feature space; `inverse_scale` undoes it)."""
-        codes = self.encode(rows)
+        codes = self.encode(rows, npz_key)
         if not len(codes):
             return np.zeros((0, self.num_features), np.float32)
         return self._batched(self._decode, codes)
@@ -273,14 +284,35 @@ def _finite(x, width: int, what: str, hint: str = "") -> np.ndarray:
 
 def _numbers(x, width: int, what: str, hint: str = "", ndim: int = 2) -> np.ndarray:
     """`x` as float32 of shape (N, width) (ndim=0: any (..., width)); else UserError."""
+    _no_mask(x, what, "fill them first (x.filled(value))")
+    given = x
     try:
-        x = np.asarray(x, np.float32)
+        with np.errstate(over="ignore"):  # a value beyond float32's range: said below
+            x = np.asarray(given, np.float32)
     except (ValueError, TypeError) as e:
         raise UserError(f"expected {what} as numbers; got {type(x).__name__} ({e}).") from None
     shape = f"(N, {width})" if ndim else f"(..., {width})"
     if (ndim and x.ndim != ndim) or x.ndim == 0 or x.shape[-1] != width:
         raise UserError(f"expected {what} of shape {shape}; got {x.shape}. {hint}".strip())
+    if np.isinf(x).any():
+        at = tuple(int(i) for i in np.argwhere(np.isinf(x))[0])
+        value = float(np.asarray(given, np.float64)[at])
+        if np.isfinite(value):
+            raise UserError(
+                f"{what} at {at} is {value:.6g}, beyond float32's range (about +-3.4e38), "
+                "which the model computes in; expected values float32 can hold."
+            )
     return x
+
+
+def _no_mask(x, what: str, remedy: str) -> None:
+    """Refuses a numpy masked array with masked entries: converting it drops the mask, so the
+    values under it would be used as data."""
+    if isinstance(x, np.ma.MaskedArray) and np.ma.is_masked(x):
+        raise UserError(
+            f"{what}: a masked array with {int(np.ma.count_masked(x))} masked entries, whose "
+            f"values would be used as data (converting it drops the mask); {remedy}."
+        )
 
 
 def _check_params(params, model, num_features: int, workdir: str):
