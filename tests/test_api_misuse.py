@@ -14,9 +14,10 @@ import pytest
 import ae_jax
 from ae_jax import data as data_lib
 from ae_jax import sweeps
+from ae_jax.commands import encode as encode_cli
 from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.errors import UserError
-from ae_jax.evaluation import evaluate
+from ae_jax.evaluation import evaluate, export
 
 
 def _config(vae: bool = False):
@@ -345,6 +346,12 @@ def test_a_workdir_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch):
     assert (tmp_path / "home" / "runs" / "x" / "summary.json").exists()
     assert (tmp_path / "home" / "runs" / "y" / "summary.json").exists()
     assert (tmp_path / "home" / "runs" / "x" / "eval.json").exists()  # (eval.at_end was off)
+    # The outputs of encode and export too (a shell leaves '~' after '--output=' as it is).
+    np.save(tmp_path / "home" / "rows.npy", np.zeros((2, ae_jax.load("~/runs/x").num_features)))
+    encode_cli.encode_file("~/runs/x", "~/rows.npy", "~/codes.npy")
+    export.export_run("~/runs/x", "~/exported")
+    assert (tmp_path / "home" / "codes.npy").exists()
+    assert (tmp_path / "home" / "exported" / "encode.jax_export").exists()
     assert not (tmp_path / "~").exists()
 
 

@@ -72,7 +72,9 @@ def encode_file(
     codes, (N, latent_dim) float32. `npz_key`: the array of an .npz input ("": the run's
     data.npz_key, and when that is "" too, the reader's choice: "x" or the only array). An
     existing `output_path` is refused unless `overwrite` (never the input file); the codes are
-    written to a temporary file first, so a failed write leaves it as it was."""
+    written to a temporary file first, so a failed write leaves it as it was. `~` in either
+    path is the home folder (a shell leaves it as is after `--output=`)."""
+    input_path, output_path = os.path.expanduser(input_path), os.path.expanduser(output_path)
     ext = check_output(output_path, input_path, overwrite)
     if npz_key and os.path.splitext(input_path)[1].lower() != ".npz":
         raise UserError(

@@ -76,7 +76,9 @@ Any number of rows from 1; float32 only; on CPU, CUDA, ROCm or TPU (`encode.plat
 
 
 def export_run(workdir: str, output: str, which: str = "latest") -> dict:
-    """Writes the export of the run in `workdir` to the folder `output`; returns what it wrote."""
+    """Writes the export of the run in `workdir` to the folder `output` (`~`: the home
+    folder); returns what it wrote."""
+    output, workdir = os.path.expanduser(output), workdir_lib.as_path(workdir)
     _check_output(output)
     model = trained.load(workdir, which)
     d, latent = model.num_features, model.config.model.latent_dim
