@@ -230,6 +230,12 @@ def test_missing_impute_train_statistics_and_round_trip(tmp_path, info_logs):
     assert full[3, 0] == np.float32(p.fill["num"])
     assert full[5, 1] == p.categories["cat"].index(p.fill["cat"])
     assert "column 'num': 2 missing value(s) filled" in info_logs.text
+    flag = p.input_columns[2]  # a true/false column: its fill is said as true or false
+    said = "'true'" if p.fill[flag] else "'false'"
+    assert (
+        f"{flag!r}: 1 missing value(s) filled with the training split's most frequent "
+        f"value {said}" in info_logs.text
+    )
     # Which cells were filled, per split (the per-column evaluation passes over them).
     holes = {(3, 0), (7, 0), (5, 1), (9, 2), (11, 3)}
     for rows_, imputed in ((ds.train_indices, ds.imputed_train), (ds.val_indices, ds.imputed_val)):

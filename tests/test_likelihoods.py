@@ -17,7 +17,7 @@ from ae_jax import data as data_lib
 from ae_jax import experiment
 from ae_jax.configs import seed_vae
 from ae_jax.errors import UserError
-from ae_jax.evaluation import eval_data, evaluate, figure_data, passes
+from ae_jax.evaluation import bounds, eval_data, evaluate, figure_data, passes
 from ae_jax.models import heads as heads_lib
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import losses, objective
@@ -151,6 +151,7 @@ def _eval(run):
 def test_mixed_vae_bounds_and_per_column_results(mixed_runs):
     ev = _eval(mixed_runs / "run")
     assert ev["is_log_likelihood"] is True and ev["likelihood"].startswith("mixed")
+    assert "likelihood_note" not in ev  # numbers of 4 decimals; categories get probabilities
     assert ev["vae/iwae"] >= ev["vae/elbo"]
     per = ev["recon/per_column"]
     assert set(per) == set(PURCHASE_COLUMNS)
@@ -251,6 +252,48 @@ def test_bernoulli_on_grey_digits_is_no_log_likelihood(digits_vae):
     _, cb = digits_vae(False, "cbernoulli")
     assert cb["is_log_likelihood"] is True and cb["likelihood"] == "continuous_bernoulli"
     assert cb["vae/iwae"] >= cb["vae/elbo"] - 0.5
+    # Its 17 grey levels are points of a density: said so, naming the pixels.
+    assert (
+        "continuous Bernoulli models as a density hold discrete values (64: 'pixel_0'"
+        in (cb["likelihood_note"])
+    )
+    assert "likelihood_note" not in binary and "likelihood_note" not in grey
+
+
+def test_a_density_on_discrete_columns_is_said_to_be_no_log_probability():
+    """A Gaussian's log-density at true/false cells, codes, counts or two values is no
+    log-probability of them (it grows without bound as obs_std falls): eval.json says which
+    columns; continuous ones are not named, nor (under mixed) the columns it gives a
+    Bernoulli or a softmax."""
+    rng = np.random.default_rng(0)
+    n = 200
+    counts = rng.integers(0, 1000, n)  # whole numbers in their own units, ~180 distinct
+    x = np.stack(
+        [
+            rng.integers(0, 2, n),  # a true/false column
+            (counts - 2.0) / 997.0,  # a min-max scaling: offset 2, scale 997
+            rng.random(n),  # continuous
+            np.where(rng.random(n) < 0.5, 0.2, 0.7),  # two values, neither whole
+        ],
+        axis=1,
+    ).astype(np.float32)
+    layout = (
+        ("b", "boolean", 0, 1),
+        ("n", "numeric", 1, 1),
+        ("c", "numeric", 2, 1),
+        ("t", "numeric", 3, 1),
+    )
+    offset, scale = np.array([0.0, 2.0, 0.0, 0.0]), np.array([1.0, 997.0, 1.0, 1.0])
+    cfg = seed_vae.get_config()
+    cfg.loss.recon = "gaussian"
+    note = bounds.discrete_note(cfg, x, layout, offset, scale)
+    assert "Gaussian models as a density hold discrete values (3: 'b', 'n', 't';" in note
+    cfg.loss.recon = "mixed"
+    assert "(2: 'n', 't';" in bounds.discrete_note(cfg, x, layout, offset, scale)
+    only_continuous = (("c", "numeric", 0, 1),)
+    assert bounds.discrete_note(cfg, x[:, 2:3], only_continuous, offset[2:], scale[2:]) is None
+    cfg.loss.recon = "bce"  # a Bernoulli is a probability of binary cells
+    assert bounds.discrete_note(cfg, x, layout, offset, scale) is None
 
 
 def test_continuous_bernoulli_iwae_rises_with_k(digits_vae):

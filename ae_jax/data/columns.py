@@ -374,6 +374,8 @@ def log_imputed(
     source: str, name: str, kind: str, count: int, value: float | str, new: bool
 ) -> None:
     how = "mean" if kind == "numeric" else "most frequent value"
+    if kind == "boolean":  # its fill is the encoded 0.0 or 1.0
+        value = "true" if value else "false"
     logging.info(
         "data: %s: column %r: %d missing value(s) filled with the training split's %s %r%s",
         source,

@@ -37,6 +37,45 @@ def likelihood_label(cfg, x: np.ndarray) -> dict:
     return {"likelihood": names[kind], "is_log_likelihood": is_ll}
 
 
+def discrete_note(cfg, x: np.ndarray, layout, offset, scale) -> str | None:
+    """Why a density's bounds are no log-probabilities of these rows, or None: the columns a
+    Gaussian (`gaussian`, `mixed`'s numeric ones) or continuous Bernoulli models as a density
+    whose values in `x` (N, D) are discrete levels: true/false, category codes or one-hot
+    cells (`layout`'s kinds other than numeric), and numeric columns of whole numbers in
+    their own units (`x * scale + offset`: counts, identifiers, pixel intensities) or of a few
+    levels (at most 256, and at most half as many as rows: grey values k/16). A density at
+    such points is no probability of them: it grows as it narrows (a smaller loss.obs_std),
+    so its bounds compare only with densities of the same scaled data, not with discrete
+    likelihoods."""
+    kind = cfg.loss.recon
+    if kind not in ("gaussian", "mixed", "cbernoulli") or layout is None or scale is None:
+        return None
+    x = np.asarray(x)
+    levels = []
+    for name, col_kind, start, _ in layout:
+        if col_kind != "numeric":
+            if kind != "mixed":  # mixed gives them a Bernoulli or a softmax: probabilities
+                levels.append(name)
+            continue
+        v = x[:, start].astype(np.float64) * scale[start] + offset[start]
+        whole = np.all(np.abs(v - np.rint(v)) <= 1e-4 * np.maximum(1.0, np.abs(v)))
+        if whole or np.unique(x[:, start]).size <= min(256, max(2, len(x) // 2)):
+            levels.append(name)
+    if not levels or not len(x):
+        return None
+    model = "continuous Bernoulli" if kind == "cbernoulli" else "Gaussian"
+    shown = ", ".join(repr(n) for n in levels[:6]) + (" ..." if len(levels) > 6 else "")
+    return (
+        f"columns the {model} models as a density hold discrete values ({len(levels)}: "
+        f"{shown}; true/false, category codes, whole numbers in their own units or a few "
+        "levels): its log-density at those points is no log-probability of them (a density "
+        "is not bounded by 1: it grows as it narrows around them), so vae/elbo and vae/iwae "
+        "compare only with "
+        "densities of the same scaled data, not with discrete likelihoods (dequantised data, "
+        "uniform noise within each level, would give such a bound)."
+    )
+
+
 def _mc_se(row_variances) -> float:
     """Monte Carlo standard error of a mean over N rows of estimates with these variances (each
     row's draws are its own): sqrt(sum of variances) / N."""

@@ -11,9 +11,10 @@ the dict and where it wrote them (`evaluate_workdir`: the dict).
 Keys: n_val, epoch, which, data, data_path (an evaluation of a file: its real path), figures,
 diverged_step (a diverged run's: its parameters are from before that step), imputed_cells (with
 data.missing='impute': how many cells of these rows were filled in; the per-column metrics pass
-over them, recon/mse and pca/mse, of the matrix the model reads, do not); likelihood (the
-reconstruction term's name) and is_log_likelihood (whether it is a normalised log-density of
-these rows); recon/mse, recon/mse_per_feature
+over them, recon/mse, pca/mse and the vae/ terms, of the matrix the model reads, do not);
+likelihood (the reconstruction term's name) and is_log_likelihood (whether it is a normalised
+log-density of these rows); likelihood_note (a VAE's, when a density models discrete values:
+`bounds.discrete_note`); recon/mse, recon/mse_per_feature
 (column -> MSE), with loss.recon == "bce" also recon/bce and recon/bce_per_feature; pca/mse,
 pca/mse_per_feature and ae_over_pca (PCA with latent_dim components fitted on the run's
 training split; pca/note instead when that split cannot be rebuilt, or with a null ae_over_pca
@@ -120,6 +121,9 @@ def evaluate_group(
             det["code"], det["logvar"], jax.random.fold_in(jax.random.PRNGKey(seed), 1)
         )
     label = bounds.likelihood_label(cfg, data.x)
+    note = bounds.discrete_note(cfg, data.x, data.layout, data.offset, data.scale)
+    if is_vae and note and label["is_log_likelihood"]:
+        label["likelihood_note"] = note
     results = []
     for i, c in enumerate(configs):
         one = {key: v[i] for key, v in det.items()}

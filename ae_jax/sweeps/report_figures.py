@@ -34,7 +34,7 @@ UNITS = {
     "code/l1_per_row": "sum |code| per example",
     "code/near_zero_fraction": "fraction of codes",
     "recon/numeric_mse": "MSE of numeric columns (scaled)",
-    "recon/categorical_accuracy": "accuracy of categories",
+    "recon/categorical_accuracy": "mean accuracy, category and true/false columns",
     "ae_over_pca": "AE MSE / PCA MSE",
     "n_params": "parameters",
     "wall_s": "seconds",
