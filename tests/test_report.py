@@ -388,3 +388,11 @@ def test_report_names_the_software_and_says_when_runs_differ_in_it(tmp_path, cap
     assert "on cpu (cpu), XLA_FLAGS='--xla_gpu_deterministic_ops=true'" in md
     assert "- 1 run(s): software not recorded (written by an ae_jax before" in md  # {} eval
     assert "computed by different software" in caplog.text
+
+
+def test_a_legend_names_each_swept_field_in_full():
+    """'name=digits' was data.name's label, which reads as model.name; a long label wraps."""
+    label = report_figures.series_label(("data.name", "loss.l1_weight"), ("digits", 0.001))
+    assert label == "data.name=digits, loss.l1_weight=0.001"
+    long = report_figures.series_label(("model.encoder_widths", "data.name"), ((64, 32), "x" * 20))
+    assert long.split("\n") == ["model.encoder_widths=(64, 32),", "data.name=" + "x" * 20]

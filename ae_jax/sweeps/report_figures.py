@@ -117,12 +117,7 @@ def _figure(
     series: dict[tuple, list] = {}
     for row in table:
         series.setdefault(tuple(row[q] for q in others), []).append(row)
-    labels = [
-        textwrap.fill(
-            ", ".join(f"{q.split('.')[-1]}={v}" for q, v in zip(others, k, strict=True)), 40
-        )
-        for k in series
-    ]
+    labels = [series_label(others, k) for k in series]
     ncols = min(3, len(metrics))
     nrows = -(-len(metrics) // ncols)
     # The legend beside the panels (inside one it hid error bars), the figure widened to hold
@@ -262,3 +257,10 @@ def _value_ticks(ax, xs: list) -> None:
 
 def is_number(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def series_label(fields, values) -> str:
+    """A legend's label for one series: each other swept field with its value, the field named
+    in full (`data.name=digits`; its last part alone read as model.name), wrapped at 40
+    characters."""
+    return textwrap.fill(", ".join(f"{q}={v}" for q, v in zip(fields, values, strict=True)), 40)
