@@ -38,6 +38,10 @@ _PUBLIC = {
     "train_together": "ae_jax.sweeps.overrides",
 }
 
+# The layers as attributes, imported on first use as the names above (`ae_jax.data.load_dataset`
+# after a bare `import ae_jax`, as with scipy's subpackages).
+_LAYERS = ("config", "data", "models", "training", "evaluation", "sweeps", "workdir")
+
 __all__ = sorted(_PUBLIC)
 
 
@@ -48,8 +52,10 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_PUBLIC[name]), name)
         globals()[name] = value
         return value
+    if name in _LAYERS:
+        return importlib.import_module(f"ae_jax.{name}")
     raise AttributeError(f"module 'ae_jax' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+    return sorted(set(globals()) | set(__all__) | set(_LAYERS))

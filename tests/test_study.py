@@ -119,6 +119,15 @@ def test_import_ae_jax_is_light():
         check=True,
     ).stdout.strip()
     assert out == "[]"
+    # Its layers are attributes, imported on first use: ae_jax.data after a bare import.
+    code = (
+        "import sys, ae_jax; print('ae_jax.data' in sys.modules, "
+        "ae_jax.data.load_dataset.__module__, ae_jax.sweeps.product.__module__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["False", "ae_jax.data.load", "ae_jax.sweeps.declare"]
 
 
 # ---- evaluation batched over the models of a group ----
