@@ -671,9 +671,14 @@ def test_transform_mismatches(shop, tmp_path, caplog):
     extra = write_csv(tmp_path / "extra.csv", [r + ["1"] for r in rows], HEADER + ["Id"])
     with pytest.raises(
         UserError,
-        match=r"has 19: extra 'Id'; expected those columns, in any order \(add missing ones, ",
+        match=r"has 19: extra 'Id'; expected those columns in any order \(add missing ones, "
+        r"drop extra ones\)$",
     ):
         p.transform(data.read_table(extra))
+    # As many columns as trained, under other names (scikit-learn's pixel_0_0 for pixel_0).
+    renamed = write_csv(tmp_path / "renamed.csv", rows, [f"c{i}" for i in range(18)])
+    with pytest.raises(UserError, match=r"drop extra ones; as many: renamed\? rename them\)$"):
+        p.transform(data.read_table(renamed))
     # A label column is no feature: the count leaves it out, and says so.
     labelled = data.load_dataset(cfg(path=path, label_column="Revenue")).preprocessor
     with pytest.raises(UserError, match=r"has 18 besides the label 'Revenue': extra 'Id'"):

@@ -271,9 +271,10 @@ class Preprocessor:
                 )
                 label = [c for c in data.columns if c in labels][:1]  # left out: no feature
                 besides = f" besides the label {label[0]!r}" if label else ""
+                same = "; as many: renamed? rename them" * (len(given) == n)  # sklearn's digits
                 raise UserError(
                     f"{trained}; {data.source} has {len(given)}{besides}: {'; '.join(parts)}; "
-                    "expected those columns, in any order (add missing ones, drop extra ones)"
+                    f"expected those columns in any order (add missing ones, drop extra ones{same})"
                 )
             order = [data.columns.index(c) for c in self.input_columns]
             return dataclasses.replace(
