@@ -14,7 +14,7 @@ from PIL import Image
 from ae_jax import default_config, experiment, sweeps
 from ae_jax.configs import seed_vae
 from ae_jax.errors import UserError
-from ae_jax.evaluation import figure_data, figure_worker, figure_writer, figures
+from ae_jax.evaluation import canvas, figure_data, figure_worker, figure_writer, figures
 from ae_jax.evaluation.renderer import Renderer
 
 
@@ -513,7 +513,7 @@ def test_a_nonnegative_curve_gets_no_axis_below_zero():
     r = Renderer()
     units = figures.curve_units("squared error")
     r.learning_curves("/dev/null", history, units)
-    kl_axes = r._templates[("curve", "kl", units["kl"], False)][1]  # the kl panel's axes
+    kl_axes = r._templates[("curve", "kl", units["kl"], False, False)][1]  # the kl panel's axes
     assert kl_axes.get_ylim()[0] == 0.0 and kl_axes.get_ylim()[1] >= 0.42
 
 
@@ -732,3 +732,17 @@ def test_codes_2d_text_lies_inside_the_figure_without_overlap(
     )
     for left, right in zip(boxes, boxes[1:], strict=False):
         assert left.x1 < right.x0, [t.get_text() for t in ticks]
+
+
+def test_a_long_runs_learning_curve_leaves_its_first_epochs_above_the_axis():
+    """A loss of ~1e3 at epoch 1 and ~1 after made every panel of a 1,500-epoch run a spike
+    and a flat line. From 10 epochs on, the axis spans the later epochs (and the minimum) when
+    the first tenth would take over 80% of it; a short run, or a steady one, spans them all."""
+    epochs = np.arange(1.0, 101.0)
+    loss = 1000.0 * np.exp(-epochs) + 1.0 + 0.01 * np.exp(-epochs / 50)
+    lo, hi, cut = canvas.curve_span(epochs, loss, loss * 0.99)
+    assert cut and lo == pytest.approx(0.99 * loss[-1]) and hi == pytest.approx(loss[10])
+    assert canvas.curve_span(epochs[:9], loss[:9], loss[:9])[2] is False  # 9 epochs: all
+    steady = 2.0 - epochs / 100  # falling evenly: nothing is an outlier
+    assert canvas.curve_span(epochs, steady) == (1.0, 1.99, False)
+    assert canvas.curve_span(epochs, np.full(100, np.nan)) is None

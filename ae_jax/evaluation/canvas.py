@@ -201,6 +201,24 @@ def value_ticks(
     return a, b, kept
 
 
+def curve_span(epochs: np.ndarray, *curves: np.ndarray) -> tuple[float, float, bool] | None:
+    """The values a learning curve's axis spans and whether the early epochs are left above
+    it (None: no finite value). A run of 10 epochs or more whose first tenth of epochs would
+    take over 80% of the axis (a loss of 1e3 at epoch 1, then ~1: the rest a flat line)
+    spans the later epochs' values and its own minimum, as TensorBoard's chart scaling
+    ignores outliers."""
+    y, e = np.concatenate(curves), np.tile(epochs, len(curves))
+    ok = np.isfinite(y)
+    if not ok.any():
+        return None
+    lo, hi = float(y[ok].min()), float(y[ok].max())
+    if np.unique(epochs).size >= 10:
+        late = y[ok & (e > epochs.min() + 0.1 * (epochs.max() - epochs.min()))]
+        if late.size and hi - lo > 5 * (late.max() - lo):
+            return lo, float(late.max()), True
+    return lo, hi, False
+
+
 def limits(lo: float, hi: float, log: bool = False, margin: float = 0.05):
     if log:
         lo, hi = max(lo, 1e-12), max(hi, 1e-12)

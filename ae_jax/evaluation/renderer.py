@@ -68,24 +68,24 @@ class Renderer:
         panels, legend_handles = [], []
         for p, term in enumerate(terms):
             unit = units.get(term, "per example")
+            y_train = np.array([r.get(f"train/{term}", np.nan) for r in history], float)
+            y_eval = np.array([r.get(f"eval/{term}", np.nan) for r in history], float)
+            lo, hi, cut = canvas.curve_span(epochs, y_train, y_eval) or (-1.0, 1.0, False)
             template, ax, lines = self._template(
-                ("curve", term, unit, p == 0),
-                lambda term=term, unit=unit, legend=p == 0: self._curve_panel(term, unit, legend),
+                ("curve", term, unit, p == 0, cut),
+                lambda t=term, u=unit, legend=p == 0, c=cut: self._curve_panel(t, u, legend, c),
             )
             if p == 0:  # the first panel carries the legend
                 legend_handles = ax.get_legend().legend_handles
-            y_train = np.array([r.get(f"train/{term}", np.nan) for r in history], float)
-            y_eval = np.array([r.get(f"eval/{term}", np.nan) for r in history], float)
             for i, (line, y) in enumerate(zip(lines, (y_train, y_eval), strict=True)):
                 line.set_data(epochs, y)
                 # A point with no finite neighbour (a 1-epoch run) draws no line: it gets a dot.
                 dots = _isolated(y)
                 line.set(marker="o" if dots.any() else "None", markersize=4, markevery=list(dots))
                 dotted[i] |= bool(dots.any())
-            both = (both := np.concatenate([y_train, y_eval]))[np.isfinite(both)]
             ax.set_xlim(*x_limits)
-            lo, hi = canvas.limits(both.min(), both.max()) if both.size else (-1.0, 1.0)
-            low, high, ticks = canvas.value_ticks(ax.yaxis, lo, hi, both.size and both.min() >= 0)
+            low, high = canvas.limits(lo, hi)
+            low, high, ticks = canvas.value_ticks(ax.yaxis, low, high, lo >= 0)
             ax.set_ylim(low, high)
             panels.append((template, (x_limits, (low, high), ticks)))
         for handle, dot in zip(legend_handles, dotted, strict=True):
@@ -93,13 +93,13 @@ class Renderer:
             handle.set_markersize(4)
         canvas.save_row(panels, path)
 
-    def _curve_panel(self, term: str, unit: str, legend: bool):
-        """A learning-curve panel's template: static, the title and axes (epochs, snapped y
-        limits); dynamic, the curves, the first panel's legend and the spines over them."""
+    def _curve_panel(self, term: str, unit: str, legend: bool, cut: bool):
+        """A learning-curve panel's template: static, the title (saying when the axis leaves the
+        early epochs above it: `canvas.curve_span`) and axes; dynamic, curves, legend, spines."""
         fig, axes = canvas.figure((3.2, 3.0))
         ax = axes[0][0]
         lines = (ax.plot([], [], label="train")[0], ax.plot([], [], label="eval")[0])
-        ax.set_title(term, fontsize=_FONT + 1)
+        ax.set_title(f"{term}{' (early epochs above)' * cut}", fontsize=_FONT + 1)
         ax.set_xlabel("epoch")
         canvas.few_ticks(ax)
         ax.set_ylabel(textwrap.fill(unit, 30), fontsize=_FONT)  # a long one: two lines
