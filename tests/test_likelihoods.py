@@ -290,6 +290,14 @@ def test_a_density_on_discrete_columns_is_said_to_be_no_log_probability():
     assert "Gaussian models as a density hold discrete values (3: 'b', 'n', 't';" in note
     cfg.loss.recon = "mixed"
     assert "(2: 'n', 't';" in bounds.discrete_note(cfg, x, layout, offset, scale)
+    # Large values are not whole within float32's rounding: prices of about 1e6 with cents.
+    prices = 1e6 + np.round(rng.random(n) * 5e5, 2)
+    lo, span = prices.min(), np.ptp(prices)
+    cfg.loss.recon = "gaussian"
+    scaled = ((prices - lo) / span).astype(np.float32)[:, None]
+    only_price = (("p", "numeric", 0, 1),)
+    assert bounds.discrete_note(cfg, scaled, only_price, np.array([lo]), np.array([span])) is None
+    cfg.loss.recon = "mixed"
     only_continuous = (("c", "numeric", 0, 1),)
     assert bounds.discrete_note(cfg, x[:, 2:3], only_continuous, offset[2:], scale[2:]) is None
     cfg.loss.recon = "bce"  # a Bernoulli is a probability of binary cells
