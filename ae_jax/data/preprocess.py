@@ -1,9 +1,8 @@
 """Column kinds, encoding and scaling: the `Preprocessor` fitted on the training split.
 
-Categorical columns become ordinal codes or one-hot columns, true/false columns 1/0, missing
-values are refused or imputed (data.missing), and every output column is scaled with statistics
-of the TRAIN rows only. The fitted `Preprocessor` (saved as JSON) encodes new files for
-inference exactly as the training data was encoded, imputation included.
+Categories become ordinal codes or one-hot columns, true/false 1/0, missing values are refused
+or imputed (data.missing), every output column is scaled with statistics of the TRAIN rows
+only. The fitted `Preprocessor` (saved as JSON) encodes new files as the training data was.
 """
 
 from __future__ import annotations
