@@ -981,6 +981,24 @@ def test_error_bars_of_a_metric_never_below_0_stop_at_0(tmp_path, monkeypatch):
     assert "(cut at 0 for a metric no run took below it)" in fig.get_suptitle()
 
 
+def test_error_bars_of_an_accuracy_stop_at_1(tmp_path, monkeypatch):
+    """Accuracies 1, 1 and 0.8 over three seeds: mean 0.93 + sd 0.12 drew the bar to 1.05
+    (a shipped figure's reached 1.003); an accuracy or a fraction stops at 1."""
+    runs = [
+        ({"loss.beta": 4.0, "train.seed": s}, "done", {"recon/categorical_accuracy": a})
+        for s, a in enumerate((1.0, 1.0, 0.8))
+    ]
+    runs.append(({"loss.beta": 1.0, "train.seed": 0}, "done", {"recon/categorical_accuracy": 0.5}))
+    _fake_sweep(tmp_path, runs)
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    report.write_report(str(tmp_path), ["recon/categorical_accuracy"])
+    (fig,) = saved
+    (bars,) = [c for c in fig.axes[0].collections if len(c.get_segments()) == 2]
+    assert max(seg[:, 1].max() for seg in bars.get_segments()) == pytest.approx(1.0)
+    assert "(cut at 1 for a fraction)" in fig.get_suptitle()
+
+
 def test_a_setting_whose_runs_all_diverged_does_not_show_a_metric_that_is_0_elsewhere():
     """report.md leaves out a metric that is 0 everywhere (a plain AE's eval/kl); a setting
     whose every run diverged has NaN means, which are no sign of the metric being used."""

@@ -132,10 +132,12 @@ def _figure(
     for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     width = 0.5 / max(len(series), 1)  # categorical: series side by side within a category
-    cut = False  # a bar stopped at 0
+    cut = top = False  # a bar stopped at 0, at 1
     for ax, m in zip(axes, metrics, strict=False):
-        # A metric no run took below 0 (an MSE, a count of units): its bars stop at 0.
+        # A metric no run took below 0 (an MSE, a count of units): its bars stop at 0; an
+        # accuracy or a fraction of codes at 1 (0.92 +- 0.078 drew one up to 1.003).
         floor = all(not r[f"{m} n"] or r.get(f"{m} min", math.nan) >= 0 for r in table)
+        ceiling = m.endswith(("accuracy", "_fraction"))
         for s, (label, rs) in enumerate(zip(labels, series.values(), strict=True)):
             # A marker and size of its own: a series equal to another stays visible over it.
             marker, size = "osD^v<>p"[s % 8], max(2.5, 6.0 - 1.2 * s)
@@ -152,8 +154,11 @@ def _figure(
             sd = np.array([np.nan_to_num(r[f"{m} std"]) for r in rs])
             mean = np.array([r[f"{m} mean"] for r in rs])
             below = np.minimum(sd, np.maximum(np.nan_to_num(mean), 0)) if floor else sd
-            cut = cut or bool((below < sd).any())
-            ax.errorbar(x, mean, yerr=[below, sd], ms=size, capsize=3, label=label or None, **style)
+            above = np.minimum(sd, np.maximum(1 - np.nan_to_num(mean), 0)) if ceiling else sd
+            cut, top = cut or bool((below < sd).any()), top or bool((above < sd).any())
+            ax.errorbar(
+                x, mean, yerr=[below, above], ms=size, capsize=3, label=label or None, **style
+            )
         if not numeric:
             ax.set_xticks(range(len(categories)))
             # a long value (a file's path) squeezed the panel to nothing: cut, its end kept
@@ -181,7 +186,7 @@ def _figure(
         handles, shown = axes[0].get_legend_handles_labels()
         fig.legend(handles, shown, loc="outside right upper", fontsize=FONT)
     # Over the panels, wrapped to their width: the legend beside them reaches the top.
-    title = _title(p, others, table, metrics, same, empty, cut)
+    title = _title(p, others, table, metrics, same, empty, cut, top)
     title = _fit(title, 3.6 * ncols * DPI - 10, canvas.get_renderer())
     lines_in = (title.count("\n") + 1) * FONT * 1.3 / 72  # the title's height, in inches
     fig.set_size_inches(3.6 * ncols + wide, max(2.9 * nrows + 0.2 + lines_in, tall))
@@ -189,13 +194,14 @@ def _figure(
     write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=DPI), binary=True)
 
 
-def _title(p, others, table, metrics, same, empty, cut: bool) -> str:
+def _title(p, others, table, metrics, same, empty, cut: bool, top: bool) -> str:
     """What the figure says above its panels, a line per statement: the seeds behind each
     point, the settings without any value, and the metrics named instead of drawn, each for
     what it is true of."""
     n = sorted({row[f"{m} n"] for row in table for m in metrics} - {0})
     says = [f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds"]
-    says[0] += " (cut at 0 for a metric no run took below it)" if cut else ""
+    cuts = ["at 0 for a metric no run took below it"] * cut + ["at 1 for a fraction"] * top
+    says[0] += f" (cut {', '.join(cuts)})" if cuts else ""
     if empty:
         at = [", ".join(f"{q}={row[q]}" for q in [p, *others]) for row in empty]
         says.append(
