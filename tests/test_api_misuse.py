@@ -212,7 +212,7 @@ def test_masked_arrays_overflowing_codes_and_npz_arrays_are_named(vae_run, tmp_p
     with pytest.raises(
         UserError,
         match=r"the input rows: a masked array with 3 masked .*"
-        r"rows.filled\(np.nan\) to have them read as missing values",
+        r"rows.astype\(float\).filled\(np.nan\) to have them read as missing values",
     ):
         m.encode(hidden)
     with pytest.raises(UserError, match=r"features: a masked array with 3 masked entries"):

@@ -300,6 +300,8 @@ def test_a_density_on_discrete_columns_is_said_to_be_no_log_probability():
     cfg.loss.recon = "mixed"
     only_continuous = (("c", "numeric", 0, 1),)
     assert bounds.discrete_note(cfg, x[:, 2:3], only_continuous, offset[2:], scale[2:]) is None
+    # Two rows of two values are no 'few levels' (at most half as many as rows).
+    assert bounds.discrete_note(cfg, x[:2, 2:3], only_continuous, offset[2:], scale[2:]) is None
     cfg.loss.recon = "bce"  # a Bernoulli is a probability of binary cells
     assert bounds.discrete_note(cfg, x, layout, offset, scale) is None
 

@@ -63,7 +63,7 @@ def discrete_note(cfg, x: np.ndarray, layout, offset, scale) -> str | None:
         span = x[:, start].astype(np.float64) * scale[start]
         v = span + offset[start]  # within float32's rounding of the scaled value, times scale
         whole = np.all(np.abs(v - np.rint(v)) <= 1e-6 + 4 * _EPS32 * np.abs(span))
-        if whole or np.unique(x[:, start]).size <= min(256, max(2, len(x) // 2)):
+        if whole or np.unique(x[:, start]).size <= min(256, len(x) // 2):
             levels.append(name)
     if not levels or not len(x):
         return None

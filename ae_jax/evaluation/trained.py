@@ -157,7 +157,7 @@ class TrainedModel:
         _no_mask(
             rows,
             "the input rows",
-            "pass rows.filled(np.nan) to have them read as missing values (the run's "
+            "pass rows.astype(float).filled(np.nan) to have them read as missing values (the run's "
             f"data.missing={self.config.data.missing!r} decides what becomes of them)",
         )
         if isinstance(rows, str | os.PathLike):
