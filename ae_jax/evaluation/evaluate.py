@@ -121,9 +121,9 @@ def evaluate_group(
             det["code"], det["logvar"], jax.random.fold_in(jax.random.PRNGKey(seed), 1)
         )
     label = bounds.likelihood_label(cfg, data.x)
-    note = bounds.discrete_note(cfg, data.x, data.layout, data.offset, data.scale)
-    if is_vae and note and label["is_log_likelihood"]:
-        label["likelihood_note"] = note
+    if is_vae and label["is_log_likelihood"]:  # (the note is of a VAE's bounds only)
+        note = bounds.discrete_note(cfg, data.x, data.layout, data.offset, data.scale)
+        label.update({"likelihood_note": note} if note else {})
     results = []
     for i, c in enumerate(configs):
         one = {key: v[i] for key, v in det.items()}
