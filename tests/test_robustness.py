@@ -749,3 +749,84 @@ def test_a_second_stop_in_training_ends_the_process_at_once():
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == -signal.SIGTERM and "survived" not in r.stdout, r.stderr
+
+
+# A command whose main thread is inside a C call (as in an XLA computation) until a line
+# arrives on its stdin: a thread of its own (created with the stop signals blocked, so they go
+# to the main thread) reads it, and the main thread waits in pthread_join, which a signal does
+# not interrupt. The launchers' handler and announcer are set up as commands.main does.
+BLOCKED_IN_C = """
+import ctypes, signal, sys
+from ae_jax.training import signals
+
+libc = ctypes.CDLL(None)
+libc.pthread_create.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+libc.pthread_join.argtypes = [ctypes.c_ulong, ctypes.c_void_p]
+for s in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(s, signals.stop_outside_training)
+try:
+    with signals.%s:
+        reader = ctypes.c_ulong()
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        start = ctypes.cast(libc.getchar, ctypes.c_void_p)
+        assert libc.pthread_create(ctypes.byref(reader), None, start, None) == 0
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        print("waiting", flush=True)
+        libc.pthread_join(reader.value, None)
+        print("returned", flush=True)
+except signals.Interrupted as e:
+    print(e, file=sys.stderr)
+    sys.exit(128 + e.signum)
+"""
+
+
+@pytest.mark.parametrize(
+    "block, said",
+    [
+        ("Announcer()", "SIGINT: stopping once the computation under way returns"),
+        ("StopRequests()", "SIGINT: stopping at the next safe point, after the chunk"),
+    ],
+)
+def test_a_stop_while_a_long_c_call_holds_the_main_thread_is_said_at_once(tmp_path, block, said):
+    """Ctrl-C during an IWAE pass of k = 1000 (10-20 s) was silent until the pass returned:
+    Python runs a handler only in the main thread, which the XLA call holds. Here the call
+    returns only once this test has read the stop's line (or waited 120 s for it in vain)."""
+    p = subprocess.Popen(
+        [sys.executable, "-c", BLOCKED_IN_C % block],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = None
+    try:
+        assert p.stdout.readline() == "waiting\n", p.stderr.read()
+        the_line = threading.Event()
+
+        def read():
+            for line in p.stderr:
+                lines.append(line)
+                if said in line:
+                    the_line.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        p.send_signal(signal.SIGINT)
+        seen_before_return = the_line.wait(120)
+    finally:
+        p.stdin.write("go\n")  # the C call returns
+        p.stdin.close()
+        rest = p.stdout.read()
+        p.wait(timeout=120)
+    assert reader is not None
+    reader.join(timeout=60)
+    assert seen_before_return, "".join(lines)
+    # Said once (the handler, running after the call, does not say it again); then acted on.
+    assert sum(ln.startswith("SIGINT: stopping") for ln in lines) == 1, "".join(lines)
+    if block == "Announcer()":  # the launchers' handler ends the command
+        assert p.returncode == 128 + signal.SIGINT and rest == "", (rest, lines)
+        assert "stopped by SIGINT before the command finished" in lines[-1]
+    else:  # training's records the stop for the loop to act on
+        assert p.returncode == 0 and rest == "returned\n", (rest, lines)

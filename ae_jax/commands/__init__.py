@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     code: object = 0
     try:
         _handle_stops(handler)
-        run(sys.argv[1:] if argv is None else argv, imported)
+        with signals.Announcer():  # a stop said at once, even inside a long XLA call
+            run(sys.argv[1:] if argv is None else argv, imported)
     except SystemExit as e:
         code = e.code
     except signals.Interrupted as e:

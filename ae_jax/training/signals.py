@@ -7,6 +7,11 @@ default action.
 
 `Interrupted` is a `KeyboardInterrupt`: in a notebook or a script looping over configs, a
 `try/except Exception` around one call does not swallow the stop and go on to the next.
+
+Python runs a handler only when the main thread is back in the interpreter, and an XLA call
+holds it for as long as the computation runs (an IWAE bound of k = 1000: 10-20 s), so
+`Announcer`, a thread reading the signals' wakeup descriptor, says that the process is stopping
+the moment the signal arrives. Each stop is said once, by whichever of the two comes first.
 """
 
 import functools
@@ -60,11 +65,99 @@ def while_writing(stop: "StopRequests", checkpoints: bool) -> Callable[[], None]
     return functools.partial(raise_if_stopped, stop, where, checkpoints, done)
 
 
+# The stop outside training said (see `acknowledge`): taken once per process, as such a stop
+# ends the command.
+_COMMAND_STOP_SAID = threading.Lock()
+
+
+def acknowledge(signum: int) -> None:
+    """Says on fd 2 that a SIGTERM/SIGINT stops the process, once per stop: the first call for
+    a stop writes, later ones (the handler after the announcer, or the reverse) do not."""
+    stopping = StopRequests._installed
+    said = stopping._said if stopping is not None else _COMMAND_STOP_SAID
+    if not said.acquire(blocking=False):  # (never blocks: a handler may interrupt a holder)
+        return
+    name = signal.Signals(signum).name
+    if stopping is not None:
+        text = (
+            f"{name}: stopping at the next safe point, after the chunk of steps or evaluation "
+            "pass under way (a second one stops at once)\n"
+        )
+    else:
+        text = f"{name}: stopping once the computation under way returns\n"
+    # Written to the descriptor, as a handler may interrupt the main thread inside a write to
+    # sys.stderr.
+    try:  # fd 2 may be closed, or a pipe whose reader a Ctrl-C ended (`2>&1 | tee`)
+        os.write(2, text.encode())
+    except OSError:
+        pass  # the stop itself must not fail
+
+
+class Announcer:
+    """Within a `with` block (in the main thread), a SIGTERM or SIGINT is said at once by a
+    thread, while the main thread may be inside an XLA call for seconds; the handlers act when
+    it returns. Through `signal.set_wakeup_fd`, whose byte per signal also reaches the
+    descriptor set before (an event loop's), which is set again at the end. Blocks nest: an
+    inner one does nothing."""
+
+    _active: "Announcer | None" = None
+
+    def __init__(self):
+        self._previous_fd: int | None = None
+
+    def __enter__(self) -> "Announcer":
+        if (
+            Announcer._active is not None
+            or threading.current_thread() is not threading.main_thread()
+        ):
+            return self
+        read, write = os.pipe()
+        os.set_blocking(write, False)  # (set_wakeup_fd requires it)
+        try:
+            self._previous_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        except ValueError:  # (an interpreter without signal support)
+            os.close(read)
+            os.close(write)
+            return self
+        self._write = write
+        self._thread = threading.Thread(
+            target=self._listen, args=(read, self._previous_fd), daemon=True, name="ae_jax stops"
+        )
+        self._thread.start()
+        Announcer._active = self
+        return self
+
+    @staticmethod
+    def _listen(read: int, previous: int) -> None:
+        stops = (signal.SIGTERM, signal.SIGINT)
+        try:
+            while data := os.read(read, 64):  # b"" once the block ends and closes the pipe
+                if previous >= 0:
+                    try:
+                        os.write(previous, data)
+                    except OSError:
+                        pass
+                for signum in data:
+                    if signum in stops:
+                        acknowledge(signum)
+        finally:
+            os.close(read)
+
+    def __exit__(self, *exc) -> None:
+        if Announcer._active is not self:
+            return
+        signal.set_wakeup_fd(-1 if self._previous_fd is None else self._previous_fd)
+        Announcer._active = None
+        os.close(self._write)
+        self._thread.join(timeout=5)
+
+
 def stop_outside_training(signum, frame) -> None:
     """The launchers' SIGTERM/SIGINT handler outside training (whose own, `StopRequests`, keep
     its state): while a command's modules load, or in evaluate, encode, report or export,
     whose files are each written whole (Ctrl-C printed a 75-line traceback, SIGTERM ended it
     silently)."""
+    _COMMAND_STOP_SAID.acquire(blocking=False)  # said by the line below, not the announcer
     raise Interrupted(
         signum, "before the command finished", "nothing it had written is lost", "run it again"
     )
@@ -83,6 +176,8 @@ class StopRequests:
         self.signum: int | None = None
         self._previous = {}
         self._nested = False
+        self._said = threading.Lock()  # this stop said (`acknowledge`)
+        self._announcer = Announcer()
 
     def _handle(self, signum, frame) -> None:
         if self.signum is not None:  # Second signal: give up on a clean stop, at once (not
@@ -92,18 +187,7 @@ class StopRequests:
             signal.raise_signal(signum)
             return
         self.signum = signum
-        # Said at once (a stop waits for the chunk or evaluation pass under way: an IWAE bound
-        # of k = 1000 takes seconds); written to the descriptor, as a handler may interrupt
-        # the main thread inside a write to sys.stderr.
-        name = signal.Signals(signum).name
-        try:  # fd 2 may be closed, or a pipe whose reader a Ctrl-C ended (`2>&1 | tee`)
-            os.write(
-                2,
-                f"{name}: stopping at the next safe point, after the chunk of steps or "
-                "evaluation pass under way (a second one stops at once)\n".encode(),
-            )
-        except OSError:
-            pass  # the stop itself must not fail: it is recorded above
+        acknowledge(signum)  # said at once, unless the announcer has said it already
 
     def __enter__(self) -> "StopRequests":
         # Signal handlers can only be installed from the main thread (e.g. not under Ray).
@@ -115,6 +199,7 @@ class StopRequests:
         for s in (signal.SIGTERM, signal.SIGINT):
             self._previous[s] = signal.signal(s, self._handle)
         StopRequests._installed = self
+        self._announcer.__enter__()  # (nothing, where a launcher's encloses the process)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -125,4 +210,5 @@ class StopRequests:
             signal.signal(s, handler)
         if self._previous:
             StopRequests._installed = None
+            self._announcer.__exit__()
         self._previous = {}
