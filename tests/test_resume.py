@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = [
     "--config=experiments/configs/seed_deep.py",
     "--config.data.name=digits",
-    "--config.train.epochs=16",
+    "--config.train.epochs=8",
     "--config.train.batch_size=32",
     "--config.model.encoder_widths=(128,64,32)",
     "--config.model.decoder_widths=(32,64,128)",
@@ -67,7 +67,7 @@ def whole(tmp_path_factory):
 
 
 # The train command, signalled by itself once its second checkpoint is on disk: a kill at a known
-# moment (epoch 4 of 16), however fast or slow the machine.
+# moment (epoch 4 of 8), however fast or slow the machine.
 SIGNALLED_AFTER_TWO_CHECKPOINTS = """
 import os, sys
 from ae_jax.commands import main
@@ -117,10 +117,10 @@ def test_killed_then_rerun_equals_uninterrupted(sig, whole, tmp_path):
 
     e1, meta1, s1 = _final_state(whole)
     e2, meta2, s2 = _final_state(killed)
-    assert e1 == e2 == 16 and meta1["step"] == meta2["step"]
+    assert e1 == e2 == 8 and meta1["step"] == meta2["step"]
     jax.tree.map(np.testing.assert_array_equal, s1, s2)  # bitwise
     rows = [json.loads(r) for r in open(killed / "metrics.jsonl")]
-    assert [r["epoch"] for r in rows] == list(range(1, 17))  # each epoch once
+    assert [r["epoch"] for r in rows] == list(range(1, 9))  # each epoch once
     whole_rows = [json.loads(r) for r in open(whole / "metrics.jsonl")]
     assert [r["eval/loss"] for r in rows] == [r["eval/loss"] for r in whole_rows]
     # TensorBoard agrees with metrics.jsonl: the redone epochs' old points are purged.
