@@ -112,11 +112,11 @@ class Announcer:
         ):
             return self
         read, write = os.pipe()
-        os.set_blocking(write, False)  # (set_wakeup_fd requires it)
         try:
+            os.set_blocking(write, False)  # (set_wakeup_fd requires it)
             self._previous_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
-        except ValueError:  # (an interpreter without signal support)
-            os.close(read)
+        except (OSError, ValueError):  # (a platform whose pipes cannot be, e.g. Windows': the
+            os.close(read)  # handlers still say it, when they run)
             os.close(write)
             return self
         self._write = write
