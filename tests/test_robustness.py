@@ -2,6 +2,7 @@
 and a kill campaign whose end result equals an uninterrupted run's."""
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -780,6 +781,18 @@ except signals.Interrupted as e:
 """
 
 
+def _in_the_c_call(pid: int) -> None:
+    """Returns once the process's main thread sleeps (after its "waiting" line, that is in
+    pthread_join: it holds the GIL until then), per /proc; a signal before would be handled
+    in Python at once."""
+    for _ in range(6000):
+        with open(f"/proc/{pid}/task/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "S":
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid}'s main thread never waited")
+
+
 @pytest.mark.parametrize(
     "block, said",
     [
@@ -787,7 +800,8 @@ except signals.Interrupted as e:
         ("StopRequests()", "SIGINT: stopping at the next safe point, after the chunk"),
     ],
 )
-def test_a_stop_while_a_long_c_call_holds_the_main_thread_is_said_at_once(tmp_path, block, said):
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads Linux's /proc")
+def test_a_stop_while_a_long_c_call_holds_the_main_thread_is_said_at_once(block, said):
     """Ctrl-C during an IWAE pass of k = 1000 (10-20 s) was silent until the pass returned:
     Python runs a handler only in the main thread, which the XLA call holds. Here the call
     returns only once this test has read the stop's line (or waited 120 s for it in vain)."""
@@ -800,27 +814,35 @@ def test_a_stop_while_a_long_c_call_holds_the_main_thread_is_said_at_once(tmp_pa
         text=True,
     )
     lines: list[str] = []
-    reader = None
+    the_line, ended = threading.Event(), threading.Event()
+
+    def read():
+        for line in p.stderr:
+            lines.append(line)
+            if said in line:
+                the_line.set()
+        ended.set()  # (a child that died early: no 120 s wait)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        assert p.stdout.readline() == "waiting\n", p.stderr.read()
-        the_line = threading.Event()
-
-        def read():
-            for line in p.stderr:
-                lines.append(line)
-                if said in line:
-                    the_line.set()
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
+        assert p.stdout.readline() == "waiting\n"
+        _in_the_c_call(p.pid)
         p.send_signal(signal.SIGINT)
-        seen_before_return = the_line.wait(120)
+        for _ in range(1200):
+            if the_line.wait(0.1) or ended.is_set():
+                break
+        seen_before_return = the_line.is_set()
     finally:
-        p.stdin.write("go\n")  # the C call returns
-        p.stdin.close()
+        with contextlib.suppress(OSError):  # (BrokenPipeError: the child has ended)
+            p.stdin.write("go\n")  # the C call returns
+        with contextlib.suppress(OSError):
+            p.stdin.close()
+        try:
+            p.wait(timeout=120)
+        finally:
+            p.kill()  # (a child that hung: no orphan)
         rest = p.stdout.read()
-        p.wait(timeout=120)
-    assert reader is not None
     reader.join(timeout=60)
     assert seen_before_return, "".join(lines)
     # Said once (the handler, running after the call, does not say it again); then acted on.

@@ -114,16 +114,22 @@ class Announcer:
         read, write = os.pipe()
         try:
             os.set_blocking(write, False)  # (set_wakeup_fd requires it)
-            self._previous_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+            previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
         except (OSError, ValueError):  # (a platform whose pipes cannot be, e.g. Windows': the
             os.close(read)  # handlers still say it, when they run)
             os.close(write)
             return self
-        self._write = write
-        self._thread = threading.Thread(
-            target=self._listen, args=(read, self._previous_fd), daemon=True, name="ae_jax stops"
+        thread = threading.Thread(
+            target=self._listen, args=(read, previous), daemon=True, name="ae_jax stops"
         )
-        self._thread.start()
+        try:
+            thread.start()
+        except BaseException:  # (no thread to be had, or a stop just then): as before
+            _set_wakeup_fd(previous)
+            os.close(read)
+            os.close(write)
+            raise
+        self._previous_fd, self._write, self._thread = previous, write, thread
         Announcer._active = self
         return self
 
@@ -144,12 +150,25 @@ class Announcer:
             os.close(read)
 
     def __exit__(self, *exc) -> None:
+        """Ends the thread once it has read every byte written before (so a stop inside the
+        block is said in the block's words, by its once-flag)."""
         if Announcer._active is not self:
             return
-        signal.set_wakeup_fd(-1 if self._previous_fd is None else self._previous_fd)
         Announcer._active = None
-        os.close(self._write)
-        self._thread.join(timeout=5)
+        try:
+            _set_wakeup_fd(self._previous_fd)
+        finally:
+            os.close(self._write)
+            self._thread.join(timeout=5)
+
+
+def _set_wakeup_fd(fd: int | None) -> None:
+    """The wakeup descriptor set back to `fd`, or to none if `fd` cannot be any more (closed,
+    or made blocking, while the block ran)."""
+    try:
+        signal.set_wakeup_fd(-1 if fd is None else fd)
+    except (OSError, ValueError):
+        signal.set_wakeup_fd(-1)
 
 
 def stop_outside_training(signum, frame) -> None:
@@ -206,9 +225,14 @@ class StopRequests:
         if self._nested:
             self._nested = False
             return
+        if not self._previous:
+            return
+        # First the announcer's thread ends, having said any stop of the block in its words;
+        # where a launcher's thread goes on (it may lag behind), this stop is said already.
+        self._announcer.__exit__()
+        if self.signum is not None:
+            _COMMAND_STOP_SAID.acquire(blocking=False)
         for s, handler in self._previous.items():
             signal.signal(s, handler)
-        if self._previous:
-            StopRequests._installed = None
-            self._announcer.__exit__()
+        StopRequests._installed = None
         self._previous = {}
