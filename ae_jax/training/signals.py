@@ -19,6 +19,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from typing import Any
 
 
 class Interrupted(KeyboardInterrupt):
@@ -102,7 +103,7 @@ class Announcer:
 
     _active: "Announcer | None" = None
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._previous_fd: int | None = None
 
     def __enter__(self) -> "Announcer":
@@ -191,9 +192,9 @@ class StopRequests:
 
     _installed: "StopRequests | None" = None  # the one whose handlers the process has
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.signum: int | None = None
-        self._previous = {}
+        self._previous: dict[int, Any] = {}
         self._nested = False
         self._said = threading.Lock()  # this stop said (`acknowledge`)
         self._announcer = Announcer()
