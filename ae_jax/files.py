@@ -1,11 +1,14 @@
 """Files written whole or not at all: the one way ae_jax replaces a file a reader may be reading
 (a run's JSON files and metrics.jsonl, a sweep's sweep.json, a report's tables and figures,
-`ae-jax encode`'s output); JSON written so (`write_json`), keys in natural order."""
+`ae-jax encode`'s output); JSON written so (`write_json`), keys in natural order; a path
+argument as every entry point takes one (`as_path`) and the file it names (`real_path`)."""
 
 import json
 import os
 import re
 import tempfile
+
+from ae_jax.errors import UserError
 
 
 def write_atomic(path: str, write, binary: bool = False) -> None:
@@ -63,3 +66,22 @@ def _natural_keys(obj):
 def natural_key(text) -> list:
     """A sort key that orders the numbers inside text by value: 'x2' < 'x10'."""
     return [int(t) if i % 2 else t for i, t in enumerate(re.split(r"(\d+)", str(text)))]
+
+
+def real_path(path: str) -> str:
+    """The file a path names, whatever the way (~, relative, through links)."""
+    return os.path.realpath(os.path.expanduser(path))
+
+
+def as_path(value, what: str = "workdir") -> str:
+    """A directory argument as a path string, `~` expanded as data.path's is: a str or
+    os.PathLike; refuses anything else (an int, None, bytes) and "" (the current directory,
+    by accident)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value:
+        raise UserError(
+            f"{what}: expected a directory path, a non-empty str or os.PathLike; got {value!r} "
+            f"({type(value).__name__})."
+        )
+    return os.path.expanduser(value)

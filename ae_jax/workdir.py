@@ -30,7 +30,7 @@ from absl import logging
 
 from ae_jax import config as config_lib
 from ae_jax.errors import UserError
-from ae_jax.files import natural_key, write_atomic, write_json  # noqa: F401 - the contract's
+from ae_jax.files import as_path, natural_key, real_path, write_atomic, write_json  # noqa: F401 - the contract's
 from ae_jax.locks import LOCK, WorkdirLock, holder  # noqa: F401 - the contract's .lock
 
 CONFIG = "config.json"
@@ -227,8 +227,9 @@ def _check_no_foreign_files(path: str, full: str, kind: str) -> None:
             f"a {kind} written among them would make them unusable. Pass one of them to "
             f"continue it, or a new workdir for a new {kind}."
         )
-    foreign = [n for n in names if n not in _STARTED[kind]]
-    if foreign:
+    if kind == "run" and (lost := lost_config(full)):
+        raise UserError(lost)
+    if foreign := [n for n in names if n not in _STARTED[kind]]:
         raise UserError(
             f"workdir {path!r} is a folder of other files ({foreign[:4]}"
             f"{' ...' if len(foreign) > 4 else ''}), not a {kind}'s directory: the {kind} "
@@ -279,10 +280,31 @@ def read_json(path: str, what: str, fix: str) -> dict:
     return value
 
 
+def lost_config(workdir: str) -> str:
+    """Why `workdir` is a run that lost its config.json ("" when it is not): it holds what a
+    run writes only after config.json (summary.json, metrics.jsonl, a checkpoint)."""
+    has = lambda name: os.path.exists(os.path.join(workdir, name))  # noqa: E731
+    later = [f for f in (SUMMARY, METRICS) if has(f)]
+    later += [f"{CHECKPOINTS}/{e}" for e in sorted(checkpoint_epochs(workdir))[-1:]]
+    return (
+        ""
+        if has(CONFIG) or not later
+        else (
+            f"workdir {workdir!r} holds a run ({', '.join(later)}) whose config.json is gone "
+            "(deleted or moved?): without it, what the run trained with cannot be compared with "
+            "this config, nor its checkpoints read. Restore config.json from a copy, or move the "
+            "run's directory aside to train it again; nothing was changed."
+        )
+    )
+
+
 def saved_config(workdir: str, name: str = CONFIG) -> dict | None:
-    """The flattened config of the run in `workdir` (or its file `name`; None: none yet)."""
+    """The flattened config of the run in `workdir` (or its file `name`; None: none yet, and a
+    run that lost its config.json is refused: read as none, any config matched it)."""
     path = os.path.join(workdir, name)
     if not os.path.exists(path):
+        if name == CONFIG and (lost := lost_config(workdir)):
+            raise UserError(lost)
         return None
     what, fix = (
         (
@@ -349,11 +371,6 @@ def _evaluated(evaluation: str) -> str | None:
     return None
 
 
-def real_path(path: str) -> str:
-    """The file a path names, whatever the way (~, relative, through links)."""
-    return os.path.realpath(os.path.expanduser(path))
-
-
 def check_intact(workdir: str) -> None:
     """Refuses to mark a run finished whose workdir lost files written when it started (deleted
     or moved while it trained: the process recreates only what it writes later, and a run
@@ -368,17 +385,3 @@ def check_intact(workdir: str) -> None:
             "loaded. Restore them from a copy, or train the run again (delete its checkpoints/ "
             "first, or use a new workdir)."
         )
-
-
-def as_path(value, what: str = "workdir") -> str:
-    """A directory argument as a path string, `~` expanded as data.path's is: a str or
-    os.PathLike; refuses anything else (an int, None, bytes) and "" (the current directory,
-    by accident)."""
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if not isinstance(value, str) or not value:
-        raise UserError(
-            f"{what}: expected a directory path, a non-empty str or os.PathLike; got {value!r} "
-            f"({type(value).__name__})."
-        )
-    return os.path.expanduser(value)

@@ -15,6 +15,7 @@ import textwrap
 import numpy as np
 import pytest
 
+import ae_jax
 from ae_jax import experiment
 from ae_jax import files as files_lib
 from ae_jax import sweeps as sweep
@@ -487,7 +488,9 @@ def _fake_sweep(
         elif status is not None:
             summary = {"status": status, **values}
             (root / "runs" / name / "summary.json").write_text(json.dumps(summary))
-        if config is not None:  # the saved config, before this run's overrides
+        if status is not None and config is None:  # a run's config.json, no settings in it
+            (root / "runs" / name / "config.json").write_text("{}")
+        elif config is not None:  # the saved config, before this run's overrides
             saved = json.loads(json.dumps(config))
             for key, v in overrides.items():
                 section, field = key.split(".")
@@ -692,6 +695,37 @@ def test_raising_epochs_on_a_finished_sweep_continues_its_runs(tmp_path):
         epochs = [json.loads(line)["epoch"] for line in open(run / "metrics.jsonl")]
         assert epochs == [1, 2, 3], r["name"]
         assert json.loads((run / "summary.json").read_text())["epoch"] == 3
+
+
+def test_a_run_that_lost_its_config_json_is_refused_not_counted_or_left_pending(tmp_path):
+    """A finished run whose config.json was deleted compared as "no config yet": a rerun with
+    the same config counted it done (and the report read its settings as the defaults), one
+    with train.epochs raised left it "pending" for good, exit 0. Every entry point now refuses
+    it, naming the run, and changes nothing."""
+    base = seed_sparse.get_config()
+    base.train.epochs, base.eval.at_end = 1, False
+    base.train.figures = base.train.tensorboard = False
+    overrides = [{"train.seed": s} for s in range(2)]
+    status = sweep.run_sweep(base, overrides, str(tmp_path / "s"))
+    run = tmp_path / "s" / status["runs"][1]["workdir"]
+    os.remove(run / "config.json")
+    kept = {f: (run / f).read_bytes() for f in ("summary.json", "metrics.jsonl")}
+    before = (tmp_path / "s" / "sweep.json").read_bytes()
+    lost = re.escape(f"{str(run)!r} holds a run (summary.json, metrics.jsonl, checkpoints/1)")
+    lost += " whose config.json is gone"
+    for epochs in (1, 2):  # the same config; an extension
+        base.train.epochs = epochs
+        with pytest.raises(UserError, match=lost):
+            sweep.run_sweep(base, overrides, str(tmp_path / "s"))
+    with pytest.raises(UserError, match=lost):
+        report.write_report(str(tmp_path / "s"))
+    with pytest.raises(UserError, match=lost):
+        experiment.train_and_evaluate(base, str(run))
+    with pytest.raises(UserError, match=lost):
+        ae_jax.load(str(run))
+    assert (tmp_path / "s" / "sweep.json").read_bytes() == before
+    assert {f: (run / f).read_bytes() for f in kept} == kept
+    assert not (run / "config.json").exists()
 
 
 def test_raising_epochs_while_adding_runs_trains_both_kinds(tmp_path):

@@ -34,7 +34,7 @@ from ae_jax.data.dataset import Dataset, as_labels
 from ae_jax.data.preprocess import Preprocessor, check_choice
 from ae_jax.data.tables import BUNDLED, NO_LABEL, SCALING, Table, bundled, quote_names, read_table
 from ae_jax.errors import UserError
-from ae_jax.workdir import real_path
+from ae_jax.files import real_path
 
 
 def _field(cfg: Any, key: str, default: Any, kind: type | tuple[type, ...], what: str) -> Any:

@@ -13,8 +13,8 @@ from ae_jax import data as data_lib
 from ae_jax.data import images
 from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
+from ae_jax.files import real_path
 from ae_jax.training import group, startup
-from ae_jax.workdir import real_path
 
 
 @dataclasses.dataclass
