@@ -815,6 +815,18 @@ def test_the_log_names_the_column_kinds_and_how_categories_are_encoded(tmp_path,
         "30 columns, all numeric, each standardised by its training split's mean and std "
         "(data.scaling=standard); label 'target' kept out of the features"
     )
+    # A label kept as a feature is said to be one: digits' was counted as a 65th "column of
+    # pixels", breast_cancer's not named at all.
+    kept = data.load_dataset(cfg(name="digits", path="", keep_label=True)).kinds_text()
+    assert kept == (
+        "64 columns of pixels, whole intensities 0..16 divided by 16; label 'target' kept as a "
+        "feature (data.keep_label), scaled as the pixels are"
+    )
+    kept = data.load_dataset(cfg(name="breast_cancer", path="", keep_label=True)).kinds_text()
+    assert kept == (
+        "31 columns, all numeric, each scaled by its training split's minimum and maximum "
+        "(data.scaling=minmax); label 'target' kept as a feature (data.keep_label)"
+    )
     np.savez(tmp_path / "rgb.npz", x=np.random.default_rng(0).uniform(size=(20, 4, 4, 3)))
     assert load(tmp_path / "rgb.npz").kinds_text() == (  # one range per channel, as scaled
         "48 pixels of 4x4x3 images, scaled by the training split's minimum and maximum per "

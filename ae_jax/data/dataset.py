@@ -26,6 +26,8 @@ class Dataset:
     `imputed_train` / `imputed_val`: which cells of each split's input columns were missing and
     imputed (data.missing='impute'), (N, input columns) bool; None when none was.
 
+    `label_feature`: the label column kept among the features (data.keep_label), else "".
+
     `dynamic_binarize` asks the training loop to replace each batch by Bernoulli samples of its
     pixels (`image_data.binarize`) with a fresh key per step.
     """
@@ -44,6 +46,7 @@ class Dataset:
     imputed_train: np.ndarray | None = None
     imputed_val: np.ndarray | None = None
     settings: dict | None = None  # the data section it was loaded with (`load_dataset`)
+    label_feature: str = ""
 
     @property
     def num_features(self) -> int:
@@ -65,6 +68,8 @@ class Dataset:
         table of numbers only or pixels, how they are scaled; the label kept out, if any."""
         p = self.preprocessor
         label = f"; label {p.label_column!r} kept out of the features" * bool(p.label_column)
+        kept = self.label_feature  # (a pixel column by its kinds: not said to be one)
+        label += f"; label {kept!r} kept as a feature (data.keep_label)" * bool(kept)
         shape = self.image_shape
         # (as load_dataset scales an image's pixels: per colour channel, never per pixel)
         per = "per colour channel" if shape and len(shape) == 3 else "over all pixels"
@@ -82,7 +87,8 @@ class Dataset:
                     ", then a Bernoulli draw of each pixel per training step, one fixed draw for "
                     "validation (data.binarize=dynamic)"
                 )
-            what = what or f"{len(p.kinds)} columns of pixels"
+            what = what or f"{len(p.kinds) - bool(kept)} columns of pixels"
+            label += ", scaled as the pixels are" * bool(kept)
             return f"{what}, whole intensities 0..{p.pixel_max} {how}{label}"
         if all(k == "numeric" for k in p.kinds):
             how = {

@@ -388,6 +388,7 @@ def _load(cfg: Any) -> Dataset:
         imputed_train=None if imputed is None else imputed[train_pos],
         imputed_val=None if imputed is None else imputed[val_pos],
         dynamic_binarize=binarize == "dynamic",
+        label_feature=label if keep_label else "",
     )
     kinds = ds.kinds_text()
     if kinds:
