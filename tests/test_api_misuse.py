@@ -195,6 +195,12 @@ def test_trained_model_methods_refuse_what_they_cannot_take(vae_run):
         m.encode([[0.0] * n, [0.0] * (n - 1)])
     with pytest.raises(UserError, match="expected values as numbers"):
         m.inverse_scale([["x"] * n])
+    with pytest.raises(
+        UserError, match=r"expected an array of numbers of shape \(\.\.\., 30\); got val"
+    ):
+        m.preprocessor.inverse_scale([["x"] * n])  # (public too: was numpy's ValueError)
+    with pytest.raises(UserError, match=r"of shape \(\.\.\., 30\); got shape \(2, 29\)"):
+        m.preprocessor.inverse_scale(np.zeros((2, n - 1)))
     np.testing.assert_array_equal(m.inverse_scale(np.zeros((2, 3, n))).shape, (2, 3, n))
     for bad in (-1, 10**20):  # -1 was accepted; 10**20 an OverflowError inside JAX
         with pytest.raises(UserError, match=r"^seed: got .*in \[0, 2\*\*31\)"):

@@ -352,11 +352,8 @@ class Preprocessor:
     ) -> np.ndarray:
         """Scaled float32 features of encoded rows (N, D), or of the values (N,) of output
         column `column`; refuses values float32 cannot hold."""
-        offset, scale = (
-            (self.offset, self.scale)
-            if column is None
-            else (self.offset[column], self.scale[column])
-        )
+        cols = slice(None) if column is None else column
+        offset, scale = self.offset[cols], self.scale[cols]
         with np.errstate(over="ignore", invalid="ignore"):
             x = ((encoded - offset) / scale).astype(np.float32)
         if self.threshold is None and not np.isfinite(x).all():
@@ -391,10 +388,13 @@ class Preprocessor:
 
     def inverse_scale(self, x: np.ndarray) -> np.ndarray:
         """Undoes the scaling only (the result is in encoded space), for (..., D) arrays."""
-        x = np.asarray(x, dtype=np.float64)
+        expected = (
+            f"inverse_scale: expected an array of numbers of shape (..., {self.num_features})"
+        )
+        try:
+            x = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as e:  # text, ragged rows, None
+            raise UserError(f"{expected}; got values that are not: {e}") from None
         if x.ndim == 0 or x.shape[-1] != self.num_features:
-            raise UserError(
-                f"inverse_scale: expected an array of shape (..., "
-                f"{self.num_features}); got {x.shape}"
-            )
+            raise UserError(f"{expected}; got shape {x.shape}")
         return (x * self.scale + self.offset).astype(np.float32)
