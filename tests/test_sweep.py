@@ -1043,6 +1043,29 @@ def test_error_bars_of_an_accuracy_stop_at_1(tmp_path, monkeypatch):
     assert "(cut at 1 for a fraction)" in fig.get_suptitle()
 
 
+def test_error_bars_of_active_units_stop_at_the_codes_size(tmp_path, monkeypatch):
+    """Active units 4, 4 and 2 of a 4-unit code: mean 3.33 + sd 1.15 drew the bar to 4.49, more
+    units than the code has; it stops at model.latent_dim (each setting's own)."""
+    runs = [
+        ({"loss.beta": 4.0, "train.seed": s}, "done", {"vae/active_units": a})
+        for s, a in enumerate((4, 4, 2))
+    ]
+    runs += [
+        ({"loss.beta": 1.0, "train.seed": s}, "done", {"vae/active_units": a})
+        for s, a in enumerate((1, 3))
+    ]
+    _fake_sweep(tmp_path, runs, config={"model": {"latent_dim": 4}})
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    report.write_report(str(tmp_path), ["vae/active_units"])
+    (fig,) = saved
+    (bars,) = [c for c in fig.axes[0].collections if len(c.get_segments()) == 2]
+    tops = sorted(seg[:, 1].max() for seg in bars.get_segments())
+    sd = np.std([1, 3], ddof=1)  # beta 1: 2 + 1.41, under 4: whole
+    assert tops == pytest.approx([2 + sd, 4.0])
+    assert "(cut at model.latent_dim for active units)" in fig.get_suptitle()
+
+
 def test_a_setting_whose_runs_all_diverged_does_not_show_a_metric_that_is_0_elsewhere():
     """report.md leaves out a metric that is 0 everywhere (a plain AE's eval/kl); a setting
     whose every run diverged has NaN means, which are no sign of the metric being used."""

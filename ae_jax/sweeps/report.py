@@ -36,7 +36,7 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation import figure_data
 from ae_jax.files import write_atomic
 from ae_jax.sweeps import finished, report_files
-from ae_jax.sweeps.report_figures import figure_names, plot
+from ae_jax.sweeps.report_figures import figure_names, most, plot
 
 SEED_KEY = "train.seed"
 DEFAULT_METRICS = (
@@ -103,6 +103,7 @@ def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dic
             row[f"{m} not finite"] = len(have) - len(vals)
             row[f"{m} without value"] = sum(m in r["absent"] for r in kept)
             row[f"{m} min"] = min(vals) if vals else float("nan")  # for figures, not tables
+            row[f"{m} most"] = min(most(m, r.get("config", {})) for r in runs)  # (figures too)
         table.append(row)
     return params, table
 

@@ -45,6 +45,21 @@ CHAR = 0.62  # a character's width, in FONTs, at most nearly (DejaVu Sans): a le
 SHORT = 24  # characters of a categorical tick label: a longer value is cut in the middle
 
 
+# What a figure says of bars stopped at a metric's `most` (else: a fraction's, at 1).
+MOST_SAID = {"vae/active_units": "at model.latent_dim for active units"}
+
+
+def most(m: str, config: dict) -> float:
+    """The largest value metric `m` can take in a run of `config` (its error bars stop there):
+    1 for an accuracy or a fraction, the code's size for active units (a mean of 3.3 + sd 1.2
+    of 4 units drew a bar past 4), else infinity."""
+    if m.endswith(("accuracy", "_fraction")):
+        return 1.0
+    if m == "vae/active_units" and isinstance(config.get("model.latent_dim"), int):
+        return float(config["model.latent_dim"])
+    return math.inf
+
+
 def figure_names(params: list[str], table: list[dict], metrics: list[str]) -> list[str]:
     """The figures `plot` draws, relative to the report's folder: one per parameter that takes
     two or more values (seeds of one setting: none), none without metrics."""
@@ -132,12 +147,11 @@ def _figure(
     for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     width = 0.5 / max(len(series), 1)  # categorical: series side by side within a category
-    cut = top = False  # a bar stopped at 0, at 1
+    cut, top = False, set()  # a bar stopped at 0; the ceilings bars stopped at
     for ax, m in zip(axes, metrics, strict=False):
         # A metric no run took below 0 (an MSE, a count of units): its bars stop at 0; an
         # accuracy or a fraction of codes at 1 (0.92 +- 0.078 drew one up to 1.003).
         floor = all(not r[f"{m} n"] or r.get(f"{m} min", math.nan) >= 0 for r in table)
-        ceiling = m.endswith(("accuracy", "_fraction"))
         for s, (label, rs) in enumerate(zip(labels, series.values(), strict=True)):
             # A marker and size of its own: a series equal to another stays visible over it.
             marker, size = "osD^v<>p"[s % 8], max(2.5, 6.0 - 1.2 * s)
@@ -154,8 +168,11 @@ def _figure(
             sd = np.array([np.nan_to_num(r[f"{m} std"]) for r in rs])
             mean = np.array([r[f"{m} mean"] for r in rs])
             below = np.minimum(sd, np.maximum(np.nan_to_num(mean), 0)) if floor else sd
-            above = np.minimum(sd, np.maximum(1 - np.nan_to_num(mean), 0)) if ceiling else sd
-            cut, top = cut or bool((below < sd).any()), top or bool((above < sd).any())
+            ceiling = np.array([r.get(f"{m} most", math.inf) for r in rs])  # (`most`)
+            above = np.minimum(sd, np.maximum(ceiling - np.nan_to_num(mean), 0))
+            cut = cut or bool((below < sd).any())
+            if (above < sd).any():
+                top.add(MOST_SAID.get(m, "at 1 for a fraction"))
             ax.errorbar(
                 x, mean, yerr=[below, above], ms=size, capsize=3, label=label or None, **style
             )
@@ -194,13 +211,13 @@ def _figure(
     write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=DPI), binary=True)
 
 
-def _title(p, others, table, metrics, same, empty, cut: bool, top: bool) -> str:
+def _title(p, others, table, metrics, same, empty, cut: bool, top: set[str]) -> str:
     """What the figure says above its panels, a line per statement: the seeds behind each
     point, the settings without any value, and the metrics named instead of drawn, each for
     what it is true of."""
     n = sorted({row[f"{m} n"] for row in table for m in metrics} - {0})
     says = [f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds"]
-    cuts = ["at 0 for a metric no run took below it"] * cut + ["at 1 for a fraction"] * top
+    cuts = ["at 0 for a metric no run took below it"] * cut + sorted(top)
     says[0] += f" (cut {', '.join(cuts)})" if cuts else ""
     if empty:
         at = [", ".join(f"{q}={row[q]}" for q in [p, *others]) for row in empty]
