@@ -601,10 +601,10 @@ def test_a_late_non_number_falls_back_to_text(tmp_path):
 
 
 def test_python_float_rules_and_vocabulary_order(tmp_path):
-    # pyarrow's cast refuses "1_000" and " \u0661\u0662" (Arabic-Indic 12); Python's float
-    # reads them, and the column stays numeric as before.
+    # pyarrow's cast refuses "1000.0" written " \u0661\u0662" (Arabic-Indic 12); Python's
+    # float reads it, and the column stays numeric as before.
     body = rows(12)
-    body[0][0], body[1][0] = "1_000", "\u0661\u0662"
+    body[0][0], body[1][0] = "1000.0", "\u0661\u0662"
     body[2][1], body[3][1] = "Zebra", "\u00e9clair"
     ds = load(write(tmp_path / "f.csv", body), scaling="none")
     x = ds.preprocessor.transform(data.read_table(str(tmp_path / "f.csv")))
@@ -615,6 +615,29 @@ def test_python_float_rules_and_vocabulary_order(tmp_path):
     np.testing.assert_array_equal(x[:4, 1], known)
     # Raw rows (NumPy object arrays) encode like the file.
     np.testing.assert_array_equal(ds.preprocessor.transform(np.array(body, dtype=object)), x)
+
+
+def test_digits_joined_by_underscores_are_no_number(tmp_path):
+    """Python's float (and NumPy's) reads "2023_01" as 202301 and "2_5" as 25, as its literals'
+    digit groups: a year-month column trained silently as numbers of that size. pandas and
+    pyarrow read such cells as text, and so does ae_jax now: a column of them is categorical,
+    one among numbers is named."""
+    body = [[f"2023_{m % 12 + 1:02d}", str(m * 0.5)] for m in range(30)]
+    ds = load(write(tmp_path / "ym.csv", body, header=["period", "v"]))
+    assert ds.preprocessor.kinds == ["categorical", "numeric"]
+    assert "2023_01" in ds.preprocessor.categories["period"]
+    body = [[str(m), str(m * 0.5)] for m in range(29)] + [["2_5", "1"]]
+    with pytest.raises(
+        UserError, match=r"column 'a' cannot be encoded: 29 of its 30 cells .*'2_5'"
+    ):
+        load(write(tmp_path / "n.csv", body, header=["a", "v"]))
+    # The same cells as raw rows of NumPy text (NumPy's own conversion reads "2_5" as 25).
+    p = ds.preprocessor
+    new = p.transform(np.array([["2023_01", "1.5"], ["2_5", "1"]], dtype=str))
+    assert new[1, 0] == p.transform(np.array([["zzz", "1"]], dtype=object))[0, 0]
+    assert new[0, 0] == p.transform([["2023_01", "0"]])[0, 0] != new[1, 0]
+    with pytest.raises(UserError, match=r"column 'v'.*'2_5'"):  # a numeric column's
+        p.transform(np.array([["2023_01", "2_5"]], dtype=str))
 
 
 # ---- the config ------------------------------------------------------------------------------

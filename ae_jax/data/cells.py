@@ -3,8 +3,9 @@
 A raw column is a pyarrow string array (CSV, TSV and Parquet text, as read; Parquet nulls stay
 null), a NumPy string or object array (rows passed to `Preprocessor.transform`), or a
 NumPy numeric / bool array (npy, npz, bundled sets, numeric Parquet columns). Text is parsed
-with Python's `float` rules and cells are stripped of surrounding whitespace, like Python's
-`str.strip`; the fast paths (pyarrow's cast, NumPy's conversion) accept a subset of them, and a
+with Python's `float` rules but for digits joined by "_" (text, as pandas reads "2023_01"), and
+cells are stripped of surrounding whitespace, like Python's `str.strip`; the fast paths
+(pyarrow's cast, NumPy's conversion) accept a subset of them, and a
 column they refuse is parsed once per distinct cell, so a categorical column of two million
 rows costs as many `float` calls and strips as it has categories.
 """
@@ -225,6 +226,10 @@ def _distinct(col: Any) -> tuple[list[str], np.ndarray]:
 
 
 def _float_or_none(text: str, thousands: str) -> float | None:
+    # Python's float reads "2023_01" as 202301 and "2_5" as 25 (its literals' digit groups):
+    # a period or a code, which pandas and pyarrow read as text, is no number here either.
+    if "_" in text:
+        return None
     try:
         return float(text)
     except (TypeError, ValueError):
@@ -258,7 +263,8 @@ def _fast_floats(col: Any) -> np.ndarray | None:
             pc.cast(col.slice(0, _PROBE), pa.float64())
             x = pc.cast(col, pa.float64())
             return numpy_of(x) if x.null_count == 0 else None
-        return np.asarray(col, dtype=np.float64)
+        x = np.asarray(col, dtype=np.float64)  # (NumPy reads "2_5" as 25 too: not here)
+        return None if (np.char.find(np.asarray(col, dtype=str), "_") >= 0).any() else x
     except (pa.ArrowInvalid, TypeError, ValueError):
         return None
 
