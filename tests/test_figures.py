@@ -579,6 +579,34 @@ def test_a_learning_curve_axis_ends_on_labelled_ticks():
         plt.close(fig)
 
 
+@pytest.mark.parametrize("rows_name", ["validation rows", "rows of new.csv"])
+def test_figures_of_a_file_name_its_rows_not_the_validation_split(rows_name):
+    """`ae-jax evaluate --data=FILE`'s per-feature and per-column charts said "validation"
+    and an AE's latent grid spanned "the validation codes' range", of FILE's rows."""
+    import dataclasses
+
+    base = dataclasses.replace(_inputs(), rows_name=rows_name, mse_per_feature=np.ones(3))
+    tab = dataclasses.replace(base, column_accuracy=(["a"], np.array([0.9]), np.array([0.5])))
+    (per_feature, per_column) = [
+        j for j in figures.plan("/tmp/x", tab) if j.method.endswith("bars")
+    ]
+    assert per_feature.args[4] == f"reconstruction error per feature ({rows_name})"
+    assert per_column.args[3] == f"accuracy of the reconstruction ({rows_name})"
+    n = figures.GRID
+    grid = dataclasses.replace(
+        base,
+        columns=[str(i) for i in range(4)],
+        image_shape=(2, 2),
+        is_vae=False,
+        manifold=(np.zeros((n * n, 4)), np.array([-1.0, -1.0]), np.array([1.0, 1.0])),
+    )
+    (drawing,) = [d for d in figures.plan("/tmp/x", grid) if d.path.endswith("manifold.png")]
+    assert (
+        drawing.args[1]
+        == f"decoded 15x15 grid of codes over the range of the codes of the {rows_name}"
+    )
+
+
 def test_a_wide_table_draws_its_worst_reconstructed_features_only():
     """500 one-hot features drew an 18,000-pixel-tall chart: at most MAX_BARS bars, the
     features with the largest model error (NaN counts as the worst), in table order."""

@@ -240,7 +240,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
         span = (
             f"[{lo[0]:g}, {hi[0]:g}]², the prior's bulk"
             if f.is_vae
-            else "the validation codes' range"
+            else f"the range of the codes of the {f.rows_name}"
         )
         add(
             "latent_manifold.png",
@@ -270,7 +270,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             mse[keep],
             None if f.pca_per_feature is None else np.asarray(f.pca_per_feature)[keep],
             "mean squared error over the rows, scaled units (log axis)",
-            "reconstruction error per feature (validation rows)"
+            f"reconstruction error per feature ({f.rows_name})"
             + (f"; the {MAX_BARS} of {n} worst reconstructed" if n > MAX_BARS else ""),
             True,
             "PCA, as many components",
@@ -283,7 +283,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             names,
             np.asarray(model),
             np.asarray(baseline),
-            "accuracy of the reconstruction (validation)",
+            f"accuracy of the reconstruction ({f.rows_name})",
             "categorical and true/false columns",
             False,
             "most frequent value",
