@@ -61,6 +61,25 @@ def test_images_of_another_shape_or_in_other_units_are_refused(runs, tmp_path):
         pixels.encode((digits[:5] > 8).astype(np.uint8))
 
 
+def test_pixels_out_of_a_models_range_are_told_the_way_back():
+    """New rows for a model of digits' 0..16 intensities: every refusal said "multiply them by
+    16", which made 0..255 images (or negative ones) worse. Each kind now gets its own way."""
+    c = seed_simple.get_config()
+    c.data.name = "digits"
+    p = data_lib.load_dataset(c.data).preprocessor
+    digits = load_digits().data  # (1797, 64), whole numbers 0..16
+    assert p.transform(digits[:3]).shape == (3, 64)
+    for rows, fix in (
+        (digits[:3] / 16, r"images already in \[0, 1\]: multiply them by 16\)"),
+        (digits[:3] * 15, r"images of 0\.\.255: multiply them by 16/255 and round\)"),
+        (digits[:3] - 8, r"these span -8\.\.8: map them to whole numbers 0\.\.16\)"),
+        (digits[:3] + 0.5, r"these span 0\.5\.\.16\.5: map them to whole numbers 0\.\.16\)"),
+        (digits[:3] * 0.9, r"round them to whole numbers\)"),
+    ):
+        with pytest.raises(ae_jax.UserError, match=r"trained on pixel intensities.*" + fix):
+            p.transform(rows)
+
+
 def test_image_figures_are_drawn_in_the_datas_units_whatever_the_scaling(runs):
     """Under a scaling that centres the data (data.scaling='standard') the figures drew
     z-scores stretched together: wrong colours and a grey background. They draw the data's

@@ -143,9 +143,21 @@ def check_pixels(encoded: np.ndarray, pixel_max: int, columns: list, table) -> N
     bad = first_non_pixel(encoded, pixel_max)
     if bad is not None:
         r, j = bad
+        # The way back to 0..pixel_max from what the values look like (the advice to multiply,
+        # given for any value, made images of 0..255 for a 0..16 model worse)
+        low, top = float(encoded.min()), float(encoded.max())
+        fix = (
+            f"images already in [0, 1]: multiply them by {pixel_max}"
+            if low >= 0 and top <= 1
+            else "round them to whole numbers"
+            if low >= 0 and top <= pixel_max
+            else f"images of 0..255: multiply them by {pixel_max}/255 and round"
+            if low >= 0 and top <= 255 and (encoded % 1 == 0).all()
+            else f"these span {low:.6g}..{top:.6g}: map them to whole numbers 0..{pixel_max}"
+        )
         raise UserError(
             f"{table.source}: column {columns[j]!r} has {encoded[r, j]:.6g} at "
             f"{table.where([r])}, but the model was trained on pixel intensities, whole "
             f"numbers 0..{pixel_max} that it divides by {pixel_max}; expected such intensities "
-            f"(images already in [0, 1]: multiply them by {pixel_max})"
+            f"({fix})"
         )
