@@ -640,6 +640,35 @@ def test_digits_joined_by_underscores_are_no_number(tmp_path):
         p.transform(np.array([["2023_01", "2_5"]], dtype=str))
 
 
+def test_pandas_default_header_is_names_and_names_are_stripped_in_every_format(tmp_path):
+    """pd.DataFrame(x).to_csv(index=False) writes the header 0,1,2,3: it was refused as "looks
+    like data". And a CSV header's names were stripped of spaces, Parquet's and a data frame's
+    not, so a model trained on one format refused the same table in another."""
+    x = np.random.default_rng(0).normal(size=(40, 4))
+    pd.DataFrame(x).to_csv(tmp_path / "unnamed.csv", index=False)
+    ds = load(tmp_path / "unnamed.csv")
+    assert ds.columns == ["0", "1", "2", "3"] and ds.num_features == 4
+    np.testing.assert_allclose(
+        ds.preprocessor.transform(pd.DataFrame(x)), ds.preprocessor.transform(x)
+    )
+    (tmp_path / "years.csv").write_text("2019,2020,2021\n" + "1,2,3\n" * 10)
+    with pytest.raises(UserError, match=r"looks like data; .*prefix them \(y2019,y2020,...\)"):
+        load(tmp_path / "years.csv")
+    frame = pd.DataFrame({"a": x[:, 0], "b ": x[:, 1], " c": x[:, 2]})
+    frame.to_csv(tmp_path / "spaced.csv", index=False)
+    frame.to_parquet(tmp_path / "spaced.parquet")
+    on_csv = load(tmp_path / "spaced.csv").preprocessor
+    on_parquet = load(tmp_path / "spaced.parquet").preprocessor
+    assert on_csv.input_columns == on_parquet.input_columns == ["a", "b", "c"]
+    for p in (on_csv, on_parquet):
+        rows = [frame, data.read_table(str(tmp_path / "spaced.parquet"))]
+        rows += [data.read_table(str(tmp_path / "spaced.csv"))]
+        for r in rows:
+            np.testing.assert_allclose(p.transform(r), on_csv.transform(frame))
+    with pytest.raises(UserError, match=r"repeated column names \['a'\]"):
+        on_csv.transform(pd.DataFrame({"a": x[:, 0], "a ": x[:, 1], "c": x[:, 2]}))
+
+
 # ---- the config ------------------------------------------------------------------------------
 
 

@@ -57,7 +57,7 @@ def frame_columns(frame: Any) -> tuple[list[str], list[np.ndarray]]:
     """A pandas-like data frame's column names and columns as NumPy arrays. The frame's own
     missing markers (pandas' NA in string and nullable columns) become None, missing as NaN is
     (`Cells.missing`): as they are, they read as the text '<NA>', a category of their own."""
-    names = [str(c) for c in frame.columns]
+    names = [str(c).strip() for c in frame.columns]  # as a CSV header's and Parquet's
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise UserError(

@@ -91,10 +91,16 @@ def check_header(header: list[str], shown: str, delim: str, given: bool) -> None
                 else " (pandas' DataFrame.to_csv writes its index there: save with index=False)"
             )
         )
-    if not parse_floats(np.array(header, dtype=object))[1].size:  # before repeats: 0,0,12,...
+    # A first row of numbers is data (a file without a header: 0,0,12,...), but for pandas'
+    # names of an unnamed frame's columns, 0,1,...,D-1, which its to_csv writes; a Parquet
+    # file's names (no `delim`) are names whatever they look like.
+    numbers = not parse_floats(np.array(header, dtype=object))[1].size
+    if numbers and delim and (len(header) < 3 or header != [str(i) for i in range(len(header))]):
         raise UserError(
-            f"{shown}: the first row {quote_names(header, 5)} looks like data; "
-            "expected a header row of column names"
+            f"{shown}: the first row {quote_names(header, 5)} looks like data; expected a "
+            "header row of column names: add one (e.g. x0,x1,...); a header of numbers, such "
+            "as years, is read as data: prefix them (y2019,y2020,...). (pandas' to_csv of a "
+            "frame without column names writes the header 0,1,2,..., which is read as names.)"
         )
     dupes = sorted({n for n in header if header.count(n) > 1})
     if dupes:

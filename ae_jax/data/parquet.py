@@ -21,7 +21,7 @@ def read_parquet(
     a missing value), everything else as pyarrow text (nulls stay null, a missing value); and
     the names of its dictionary columns (pandas' category dtype), categorical by declaration."""
     try:
-        schema = [str(n) for n in pq.read_schema(full).names]
+        schema = [str(n).strip() for n in pq.read_schema(full).names]  # as a CSV header's
         dupes = sorted({n for n in schema if schema.count(n) > 1})
         if dupes:  # before reading: pyarrow's reader fails on them with its internals' words
             raise UserError(
@@ -45,7 +45,7 @@ def read_parquet(
             f"{shown} cannot be read as a Parquet file ({e}); expected a Parquet "
             "table of number, boolean or text columns"
         ) from None
-    names = [str(n) for n in table.column_names]
+    names = [str(n).strip() for n in table.column_names]
     if not names or table.num_rows == 0:
         raise UserError(
             f"{shown} has {len(names)} columns and {table.num_rows} rows; expected named "
