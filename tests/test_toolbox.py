@@ -617,6 +617,40 @@ def test_codes_coloured_by_a_table_column_in_its_own_values(tmp_path):
         experiment.train_and_evaluate(c, str(tmp_path / "other"))
 
 
+@pytest.mark.parametrize("categorical", ["ordinal", "onehot"])
+def test_codes_coloured_by_a_column_with_imputed_cells_show_them_missing(tmp_path, categorical):
+    """With data.missing='impute', a colour column's blank cells were coloured as the value
+    that filled them (the mean, the most frequent category): the README promises grey points
+    for a numeric colour's missing values, and a "(missing)" group for text."""
+    rng = np.random.default_rng(0)
+    lines = ["income,city,flag,v"]
+    for i in range(60):
+        income = "" if i % 7 == 3 else f"{rng.uniform(10, 90):.1f}"
+        city = "" if i % 5 == 2 else ["Oslo", "Lima", "Kyiv"][i % 3]
+        flag = "" if i % 4 == 1 else ["true", "false"][i % 2]
+        lines.append(f"{income},{city},{flag},{rng.normal():.3f}")
+    (tmp_path / "gaps.csv").write_text("\n".join(lines) + "\n")
+    c = seed_sparse.get_config()
+    c.data.path, c.data.missing, c.data.categorical = (
+        str(tmp_path / "gaps.csv"),
+        "impute",
+        categorical,
+    )
+    ds = data_lib.load_dataset(c.data)
+    ev = eval_data.dataset_eval_data(ds, c)
+    cells = [lines[1 + r].split(",") for r in ds.val_indices]
+    for j, name in enumerate(("income", "city", "flag")):
+        values = figure_data.column_values(ev, name)
+        blank = np.array([row[j] == "" for row in cells])
+        assert blank.any() and not blank.all(), name
+        if name == "income":
+            assert np.isnan(values[blank]).all() and not np.isnan(values[~blank]).any()
+            np.testing.assert_allclose(values[~blank], [float(r[0]) for r in cells if r[0]], 1e-5)
+        else:
+            assert list(values[blank]) == ["(missing)"] * blank.sum()
+            assert [v.lower() for v in values[~blank]] == [r[j].lower() for r in cells if r[j]]
+
+
 def test_evaluation_figures_reach_tensorboard(tmp_path):
     c = seed_sparse.get_config()
     c.train.epochs = 2

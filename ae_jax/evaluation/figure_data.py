@@ -12,6 +12,7 @@ import numpy as np
 
 from ae_jax import models
 from ae_jax.data.cells import quote_names
+from ae_jax.data.dataset import MISSING_LABEL
 from ae_jax.errors import UserError
 from ae_jax.evaluation import bounds, passes
 from ae_jax.evaluation import figures as figures_lib
@@ -166,20 +167,27 @@ RECON_UNITS = {
 def column_values(data, name: str) -> np.ndarray:
     """The values of table column `name` in the evaluated rows, for colouring plots: category
     names of a categorical column (one-hot or ordinal), "true"/"false", or numbers in the
-    column's own units."""
-    for col, kind, start, width in data.layout or ():
+    column's own units; a cell missing from the file (imputed: data.missing='impute') is
+    MISSING_LABEL, or NaN in a numeric column, not the value it was filled with."""
+    for i, (col, kind, start, width) in enumerate(data.layout or ()):
         if col != name:
             continue
         x = data.x[:, start : start + width]
-        if kind == "boolean":
-            return np.where(x[:, 0] > 0.5, "true", "false")
-        if kind == "categorical":
-            return np.asarray(data.categories[name])[np.argmax(x, axis=1)]
         raw = x[:, 0].astype(np.float64) * data.scale[start] + data.offset[start]
-        if kind == "ordinal":
-            names = np.asarray(data.categories[name])
-            return names[np.clip(np.rint(raw).astype(int), 0, len(names) - 1)]
-        return raw
+        if kind == "boolean":
+            values = np.where(x[:, 0] > 0.5, "true", "false").astype(object)
+        elif kind == "categorical":
+            values = np.asarray(data.categories[name], dtype=object)[np.argmax(x, axis=1)]
+        elif kind == "ordinal":
+            names = np.asarray(data.categories[name], dtype=object)
+            values = names[np.clip(np.rint(raw).astype(int), 0, len(names) - 1)]
+        else:
+            values = raw
+        if data.imputed is not None and data.imputed[:, i].any():
+            values = np.where(
+                data.imputed[:, i], np.nan if kind == "numeric" else MISSING_LABEL, values
+            )
+        return values if kind == "numeric" else values.astype(str)
     raise UserError(
         f"eval.color_by {name!r} is not a column of the evaluated table; expected one of "
         f"{quote_names([c for c, *_ in data.layout or ()], 20)} (or '' for the label column)."
