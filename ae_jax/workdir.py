@@ -73,7 +73,7 @@ def checkpoint_epochs(workdir: str) -> set[int]:
     return set()
 
 
-def reopen(workdir: str) -> None:
+def reopen(workdir: str) -> bool:
     """Marks a finished run unfinished (removes summary.json): train.epochs was raised and it
     trains on. Called before config.json records the new length, so a kill in between leaves a
     run that the same command resumes, never one "finished" at its old length.
@@ -81,13 +81,15 @@ def reopen(workdir: str) -> None:
     Its own evaluation of the old end (eval.json, figures/) moves to evaluations/which=latest,
     epoch=E/, kept: left in place without eval.at_end, it stood beside the new summary and a
     report mixed the two epochs in one row. Figures first: a kill between the moves leaves
-    eval.json, which the same command then moves."""
+    eval.json, which the same command then moves. Returns whether the run had diverged (its
+    parameters then stay as they are: it is carried along with its group, which trains on)."""
     path = os.path.join(workdir, SUMMARY)
+    diverged = (finished_summary(workdir) or {}).get("status") == "diverged"
     if os.path.exists(path):
         os.remove(path)
     own = os.path.join(workdir, EVAL)
     if not os.path.exists(own):
-        return
+        return diverged
     epoch, which = None, "latest"  # an older version's own evaluation may be of the best
     with contextlib.suppress(OSError, ValueError, AttributeError), open(own) as f:
         saved = json.load(f)
@@ -103,7 +105,9 @@ def reopen(workdir: str) -> None:
         os.replace(figures, os.path.join(dest, FIGURES))
     os.replace(own, os.path.join(dest, EVAL))
     of = f"of epoch {epoch}" if isinstance(epoch, int) else "(unreadable: of an earlier end)"
-    logging.info("%s: its evaluation %s moved to %s; it trains on", workdir, of, dest)
+    then = "it diverged, so its parameters stay as they are" if diverged else "it trains on"
+    logging.info("%s: its evaluation %s moved to %s; %s", workdir, of, dest, then)
+    return diverged
 
 
 def read_history(workdir: str, last_epoch: int, quiet: bool = False) -> list[dict]:

@@ -1448,10 +1448,25 @@ def test_a_diverged_run_names_its_own_epoch_and_is_extended_with_its_group(tmp_p
     assert before["epoch"] == summary["epoch"] and ae_jax.load(str(div)).epoch == summary["epoch"]
     longer = copy.deepcopy(base)
     longer.train.epochs = 4
-    caplog.set_level("WARNING")
+    caplog.set_level("INFO")
     status = sweep.run_sweep(longer, overrides, w)
     assert [r["status"] for r in status["runs"]] == ["done", "diverged"]
     assert "diverged (a non-finite loss, gradient or update at step" in caplog.text
+    # The info lines said of it too "it trains on" and "training continues from the newest
+    # checkpoint"; they now say what happens to each run.
+    said = {
+        r.getMessage().split(": ", 1)[0]: r.getMessage()
+        for r in caplog.records
+        if "raised from 3 to 4" in r.getMessage()
+    }
+    assert said[str(div)].endswith("it diverged: nothing trains for it, its group trains on")
+    healthy = str(tmp_path / "s" / "runs" / "optim.learning_rate=0.001")
+    assert said[healthy].endswith("training continues from the newest checkpoint")
+    moved = [r.getMessage() for r in caplog.records if "its evaluation of epoch" in r.getMessage()]
+    assert sorted(m.rsplit("; ", 1)[1] for m in moved) == [
+        "it diverged, so its parameters stay as they are",
+        "it trains on",
+    ]
     after = json.loads((div / "eval.json").read_text())
     assert {k: v for k, v in after.items() if k != "figures"} == {
         k: v for k, v in before.items() if k != "figures"

@@ -262,16 +262,19 @@ def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str) -> N
     resolved["extended"] = old.get("extended", [])
     before = old.get("train", {}).get("epochs")
     if before is not None and before != c.train.epochs:
-        workdir_lib.reopen(workdir)  # first: a kill before the config is written still resumes
+        # first: a kill before the config is written still resumes
+        diverged = workdir_lib.reopen(workdir)
         resolved["extended"].append({"from_epochs": before, "to_epochs": c.train.epochs})
         logging.info(
-            "%s: train.epochs raised from %d to %d; training %s",
+            "%s: train.epochs raised from %d to %d; %s",
             workdir,
             before,
             c.train.epochs,
-            "continues from the newest checkpoint"
+            "it diverged: nothing trains for it, its group trains on"
+            if diverged
+            else "training continues from the newest checkpoint"
             if workdir_lib.checkpoint_epochs(workdir)
-            else "starts at epoch 1 (no checkpoint to continue from)",
+            else "training starts at epoch 1 (no checkpoint to continue from)",
         )
     resolved["dataset"] = {
         "name": ds.name,
