@@ -339,6 +339,38 @@ def test_pca_fit_over_blocks_of_rows_is_the_principal_directions_of_the_whole_sp
     assert np.all(top[np.arange(3), np.argmax(np.abs(top), axis=1)] > 0)  # signs fixed
 
 
+def test_pca_of_a_wide_table_is_that_of_the_covariance_without_forming_it(monkeypatch):
+    """Fewer rows than columns (40 x 2,000: the D x D covariance's eigh took 3.6 s, 20,000
+    columns ~an hour): PCA comes from the SVD of the rows, with the directions, reconstructions
+    and signs the covariance gives, and no D x D eigendecomposition."""
+    rng = np.random.default_rng(2)
+    x = (rng.normal(size=(40, 300)) * np.linspace(3.0, 0.1, 300)).astype(np.float32)
+    new = rng.normal(size=(5, 300))
+    wide_mean, wide = statistics.pca_fit(x, 6)
+    assert wide.shape == (6, 300)
+    cov_path = np.concatenate([x, x])  # the same directions, M >= D: the covariance path
+    mean, top = statistics.pca_fit(np.concatenate([cov_path] * 4), 6)
+    np.testing.assert_allclose(wide_mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(wide, top, atol=1e-9)  # signs fixed alike
+    np.testing.assert_allclose(
+        statistics.pca_reconstruction(x, new, 6), (new - mean) @ top.T @ top + mean, atol=1e-9
+    )
+    # More components than the rows span (5 rows: 4 directions): the rest are no principal
+    # directions, whichever null-space vectors the solver returns; other rows are projected on
+    # the rows' span alone, by either path.
+    few = x[:5].astype(np.float64)
+    span = np.linalg.qr((few - few.mean(axis=0)).T)[0][:, :4]  # (300, 4), independently
+    want = (new - few.mean(axis=0)) @ span @ span.T + few.mean(axis=0)
+    np.testing.assert_allclose(statistics.pca_reconstruction(few, new, 8), want, atol=1e-9)
+    two = few[:2, :3]  # two rows, 3 times each (6 x 3: the covariance path): one direction
+    u = (two[1] - two[0]) / np.linalg.norm(two[1] - two[0])
+    want = two.mean(axis=0) + np.outer((new[:, :3] - two.mean(axis=0)) @ u, u)
+    line = statistics.pca_reconstruction(np.concatenate([two] * 3), new[:, :3], 3)
+    np.testing.assert_allclose(line, want, atol=1e-9)
+    monkeypatch.setattr(statistics.np.linalg, "eigh", None)  # not called for a wide table
+    statistics.pca_fit(x, 6)
+
+
 def test_pca_is_exact_only_when_every_column_is_reconstructed_to_rounding_error():
     """Columns on very different scales (data.scaling="none"): one of variance 1e12 must not
     make the others' real PCA error look like rounding error; rank-deficient data is exact."""

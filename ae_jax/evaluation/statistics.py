@@ -33,31 +33,50 @@ def bce_per_feature(logits: np.ndarray, x: np.ndarray) -> np.ndarray:
 def pca_fit(x_train: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
     """PCA of x_train (M, D): its mean (D,) and top principal directions (k, D), in float64.
 
-    From the eigendecomposition of the D x D covariance (cheap for the widths here: D <= a few
-    thousand), summed over blocks of `_ROWS` centred rows in float64: a copy of the whole
-    split in float64 was 2.5x its float32 size, and its centred copy as much again (600 MB
-    for 48,000 x 784). k is capped at D and M. The sign of each direction is fixed (largest
-    |entry| positive), so the result is deterministic.
+    With more rows than columns (M >= D), from the eigendecomposition of the D x D covariance,
+    summed over blocks of `_ROWS` centred rows in float64: a copy of the whole split in float64
+    was 2.5x its float32 size, and its centred copy as much again (600 MB for 48,000 x 784).
+    With fewer (a wide table), from the SVD of the M x D centred rows, which costs M^2 D, not
+    the covariance's D^2 M and eigh's D^3 (40 x 2,000: 3.6 s of eigh; 20,000 columns would have
+    been 3 GB and about an hour). k is capped at D and M. The sign of each direction is fixed
+    (largest |entry| positive), so the result is deterministic.
     """
+    return _pca(x_train, n_components)[:2]
+
+
+def _pca(x_train: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`pca_fit`, and the variance of the training rows along each direction (k,)."""
     x = np.asarray(x_train)
     k = max(1, min(int(n_components), x.shape[1], x.shape[0]))
     mean = x.mean(axis=0, dtype=np.float64)
-    cov = np.zeros((x.shape[1], x.shape[1]))
-    for start in range(0, x.shape[0], _ROWS):
-        xc = x[start : start + _ROWS].astype(np.float64) - mean
-        cov += xc.T @ xc
-    values, vectors = np.linalg.eigh(cov / max(x.shape[0] - 1, 1))
-    top = vectors[:, np.argsort(values)[::-1][:k]].T  # (k, D)
+    if x.shape[0] < x.shape[1]:
+        _, sv, vt = np.linalg.svd(x.astype(np.float64) - mean, full_matrices=False)
+        top, variances = vt[:k], sv[:k] ** 2 / max(x.shape[0] - 1, 1)
+    else:
+        cov = np.zeros((x.shape[1], x.shape[1]))
+        for start in range(0, x.shape[0], _ROWS):
+            xc = x[start : start + _ROWS].astype(np.float64) - mean
+            cov += xc.T @ xc
+        values, vectors = np.linalg.eigh(cov / max(x.shape[0] - 1, 1))
+        order = np.argsort(values)[::-1][:k]
+        top, variances = vectors[:, order].T, values[order]  # (k, D), (k,)
     signs = np.sign(top[np.arange(k), np.argmax(np.abs(top), axis=1)])
-    return mean, top * np.where(signs == 0, 1.0, signs)[:, None]
+    return mean, top * np.where(signs == 0, 1.0, signs)[:, None], variances
 
 
 def pca_reconstruction(x_train: np.ndarray, x: np.ndarray, n_components: int) -> np.ndarray:
     """Fits PCA(n_components) on x_train (M, D); returns the reconstruction of x (N, D).
 
-    Evaluation calls it once per group of models (they share the data and the code size).
+    Directions along which the training rows do not vary (more components than their rank:
+    M rows span at most M - 1) are no principal directions and are left out: any vector of
+    that null space would do, and the one a solver returns (eigh or SVD, a LAPACK build's)
+    decided how other rows were reconstructed. Evaluation calls it once per group of models
+    (they share the data and the code size).
     """
-    mean, components = pca_fit(x_train, n_components)
+    mean, components, variances = _pca(x_train, n_components)
+    # (numpy's rank tolerance: the largest times max(M, D) times float64's epsilon)
+    tol = float(variances.max()) * max(np.shape(x_train)) * np.finfo(np.float64).eps
+    components = components[variances > tol]
     centred = np.array(x, np.float64)
     centred -= mean
     out = centred @ components.T @ components
