@@ -1407,6 +1407,24 @@ def _small_base(epochs: int = 2):
     return base
 
 
+def test_a_launch_with_another_list_of_runs_says_which_runs_it_leaves_out(tmp_path, caplog):
+    """Launching another get_sweep() list into a sweep's directory replaced sweep.json's list
+    without a word; reports then left the runs not in it out. The launch now names them; a
+    launch of the same list, or of more runs, says nothing."""
+    w = str(tmp_path / "s")
+    caplog.set_level("WARNING")
+    sweep.run_sweep(_small_base(1), [{"train.seed": s} for s in range(3)], w)
+    sweep.run_sweep(_small_base(1), [{"train.seed": s} for s in range(4)], w)  # one more
+    assert "not in this launch's list" not in caplog.text
+    sweep.run_sweep(_small_base(1), [{"train.seed": 0}, {"train.seed": 3}], w)
+    (said,) = [r.getMessage() for r in caplog.records if "this launch's list" in r.getMessage()]
+    assert said.startswith(
+        "sweep: 2 run(s) that sweep.json listed are not in this launch's list (the config "
+        "file's get_sweep() changed?): train.seed=1, train.seed=2; their directories are kept"
+    )
+    assert os.path.isdir(tmp_path / "s" / "runs" / "train.seed=1")
+
+
 def test_an_extension_that_fails_for_one_run_fails_that_run_alone(tmp_path):
     """A run whose checkpoints/ are gone cannot be extended: it was recorded 'pending' with the
     command's exit 0, and its refusal failed its whole group (the healthy runs not extended).

@@ -32,7 +32,7 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
 from ae_jax.sweeps import checks, shards
 from ae_jax.sweeps import overrides as overrides_lib
-from ae_jax.sweeps.status import Run, mark_failed, write_status
+from ae_jax.sweeps.status import Run, mark_failed, unlisted, write_status
 from ae_jax.training import startup
 from ae_jax.training.group import ProgramCache, signature_key
 from ae_jax.training.signals import Interrupted, StopRequests, while_writing
@@ -190,6 +190,14 @@ def run_sweep(
     ray = _connect_ray(ray_address, ray_cpus, ray_gpus) if launcher == "ray" else None
     shards.check_same_base(workdir, base, overrides)  # again, locked, and recorded
     epochs = {i: int(c.train.epochs) for i, c in valid.items()}  # a done run with fewer: pending
+    if gone := unlisted(workdir, runs):
+        logging.warning(
+            "sweep: %d run(s) that sweep.json listed are not in this launch's list (the config "
+            "file's get_sweep() changed?): %s; their directories are kept, but sweep.json no "
+            "longer lists them and reports leave them out",
+            len(gone),
+            ", ".join(gone[:5]) + (" ..." if len(gone) > 5 else ""),
+        )
     write_status(workdir, runs, epochs)
     if report_metrics:
         workdir_lib.write_json(

@@ -81,6 +81,18 @@ def write_status(workdir: str, runs: list[Run], epochs: dict | None = None) -> d
     return status
 
 
+def unlisted(workdir: str, runs: list[Run]) -> list[str]:
+    """The runs DIR/sweep.json lists that `runs` (a launch's list) does not: a launch of
+    another list replaces it, and reports then leave those runs out (their directories stay)."""
+    try:
+        with open(os.path.join(workdir, workdir_lib.SWEEP)) as f:
+            before = [e["name"] for e in json.load(f)["runs"]]
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or not readable: no list
+        return []
+    names = {r.name for r in runs}
+    return [n for n in before if n not in names]
+
+
 def mark_failed(run: Run, error: str) -> None:
     os.makedirs(run.workdir, exist_ok=True)
     workdir_lib.write_json(os.path.join(run.workdir, workdir_lib.FAILED), {"error": error})
