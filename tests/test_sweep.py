@@ -1066,6 +1066,28 @@ def test_error_bars_of_active_units_stop_at_the_codes_size(tmp_path, monkeypatch
     assert "(cut at model.latent_dim for active units)" in fig.get_suptitle()
 
 
+def test_one_seed_per_setting_is_said_and_every_bound_has_its_unit(tmp_path, monkeypatch):
+    """With one seed per setting the title said "mean ± sample standard deviation over n = 1
+    seeds" (there is none); a VAE's bounds of no log-likelihood had a bare y label."""
+    metrics = ["vae/bce_bound", "vae/bce_iwae_bound", "vae/mse_bound"]
+    runs = [
+        ({"loss.beta": b}, "done", {m: -b * (i + 1) for i, m in enumerate(metrics)})
+        for b in (1.0, 2.0)
+    ]
+    _fake_sweep(tmp_path, runs)
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    report.write_report(str(tmp_path), metrics)
+    (fig,) = saved
+    assert fig.get_suptitle().startswith("one seed per setting (no standard deviation)")
+    labels = {ax.get_title(): ax.get_ylabel().replace("\n", " ") for ax in fig.axes[:3]}
+    assert labels == {
+        "vae/bce_bound": "ELBO form, Bernoulli CE (nats per example, no log-lik.)",
+        "vae/bce_iwae_bound": "IWAE form, Bernoulli CE (nats per example, no log-lik.)",
+        "vae/mse_bound": "ELBO form, squared error (per example, no log-lik.)",
+    }
+
+
 def test_a_setting_whose_runs_all_diverged_does_not_show_a_metric_that_is_0_elsewhere():
     """report.md leaves out a metric that is 0 everywhere (a plain AE's eval/kl); a setting
     whose every run diverged has NaN means, which are no sign of the metric being used."""

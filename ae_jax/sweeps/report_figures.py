@@ -26,6 +26,9 @@ UNITS = {
     "vae/iwae": "IWAE bound (nats per example)",
     "vae/elbo": "ELBO (nats per example)",
     "vae/kl": "KL (nats per example)",
+    "vae/bce_bound": "ELBO form, Bernoulli CE (nats per example, no log-lik.)",
+    "vae/bce_iwae_bound": "IWAE form, Bernoulli CE (nats per example, no log-lik.)",
+    "vae/mse_bound": "ELBO form, squared error (per example, no log-lik.)",
     "vae/active_units": "active units",
     "vae/total_correlation": "total correlation (nats)",
     "vae/mutual_info": "index-code MI (nats)",
@@ -216,7 +219,11 @@ def _title(p, others, table, metrics, same, empty, cut: bool, top: set[str]) -> 
     point, the settings without any value, and the metrics named instead of drawn, each for
     what it is true of."""
     n = sorted({row[f"{m} n"] for row in table for m in metrics} - {0})
-    says = [f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds"]
+    says = [
+        f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds"
+        if n != [1]
+        else "one seed per setting (no standard deviation)"
+    ]
     cuts = ["at 0 for a metric no run took below it"] * cut + sorted(top)
     says[0] += f" (cut {', '.join(cuts)})" if cuts else ""
     if empty:
