@@ -667,6 +667,13 @@ def test_pandas_default_header_is_names_and_names_are_stripped_in_every_format(t
             np.testing.assert_allclose(p.transform(r), on_csv.transform(frame))
     with pytest.raises(UserError, match=r"repeated column names \['a'\]"):
         on_csv.transform(pd.DataFrame({"a": x[:, 0], "a ": x[:, 1], "c": x[:, 2]}))
+    # An Arrow table was read as an array, its columns matched by position: reversed, each
+    # column was encoded as another. It is matched by name, as a data frame is.
+    arrow = pa.Table.from_pandas(frame[frame.columns[::-1]], preserve_index=False)
+    np.testing.assert_allclose(on_csv.transform(arrow), on_csv.transform(frame))
+    np.testing.assert_allclose(on_csv.transform(arrow.to_batches()[0]), on_csv.transform(frame))
+    with pytest.raises(UserError, match=r"the Arrow table has 2: missing 'c'"):
+        on_csv.transform(arrow.drop_columns([" c"]))
 
 
 # ---- the config ------------------------------------------------------------------------------

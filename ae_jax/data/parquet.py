@@ -45,12 +45,37 @@ def read_parquet(
             f"{shown} cannot be read as a Parquet file ({e}); expected a Parquet "
             "table of number, boolean or text columns"
         ) from None
-    names = [str(n).strip() for n in table.column_names]
-    if not names or table.num_rows == 0:
+    if table.num_columns == 0 or table.num_rows == 0:
         raise UserError(
-            f"{shown} has {len(names)} columns and {table.num_rows} rows; expected named "
+            f"{shown} has {table.num_columns} columns and {table.num_rows} rows; expected named "
             f"columns and rows of data{two_rows(shown)}"
         )
+    names, values = arrow_columns(table, shown)
+    meta = table.schema.pandas_metadata or {}
+    indexes = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
+    kinds = {  # by the column's field name in the file (an index may share its pandas name)
+        c.get("field_name"): c.get("pandas_type")
+        for c in meta.get("columns", [])
+        if isinstance(c, dict) and c.get("field_name") not in indexes
+    }
+    declared = tuple(  # a pandas category column of numbers is stored as plain numbers
+        n
+        for n, field, c in zip(names, table.column_names, table.columns, strict=True)
+        if pa.types.is_dictionary(c.type) or kinds.get(field) == "categorical"
+    )
+    if declared:
+        logging.info("data: %s: %s categorical in the file (category dtype)", shown, declared)
+    return names, values, declared
+
+
+def arrow_columns(
+    table: pa.Table | pa.RecordBatch, shown: str
+) -> tuple[list[str], list[pa.Array | np.ndarray]]:
+    """An Arrow table's column names (stripped, as a CSV header's) and columns: numbers and
+    booleans as NumPy arrays (nulls in numbers become NaN, a missing value), everything else
+    as pyarrow text (nulls stay null, a missing value). A Parquet file's, or a table passed to
+    a trained model (`Preprocessor.transform`), which matches its columns by name."""
+    names = [str(n).strip() for n in table.column_names]
     check_header(names, shown, "", False)  # no delimiter: no line to end with one
     values: list[pa.Array | np.ndarray] = []
     for name, col in zip(names, table.columns, strict=True):
@@ -68,18 +93,4 @@ def read_parquet(
             raise UserError(
                 f"{shown}: column {name!r} has type {t}; expected numbers, booleans or text"
             ) from None
-    meta = table.schema.pandas_metadata or {}
-    indexes = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
-    kinds = {  # by the column's field name in the file (an index may share its pandas name)
-        c.get("field_name"): c.get("pandas_type")
-        for c in meta.get("columns", [])
-        if isinstance(c, dict) and c.get("field_name") not in indexes
-    }
-    declared = tuple(  # a pandas category column of numbers is stored as plain numbers
-        n
-        for n, c in zip(names, table.columns, strict=True)
-        if pa.types.is_dictionary(c.type) or kinds.get(n) == "categorical"
-    )
-    if declared:
-        logging.info("data: %s: %s categorical in the file (category dtype)", shown, declared)
-    return names, values, declared
+    return names, values

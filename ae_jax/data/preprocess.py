@@ -21,7 +21,7 @@ from ae_jax.data import columns as col_lib
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS, Cells, quote_names
 from ae_jax.data.columns import MISSING
-from ae_jax.data.tables import CATEGORICAL, SCALING, Table
+from ae_jax.data.tables import CATEGORICAL, SCALING, Table, named_table
 from ae_jax.errors import UserError
 
 _STATS_BYTES = 1 << 24  # train rows x columns read at a time for the scaling statistics
@@ -279,9 +279,8 @@ class Preprocessor:
             return dataclasses.replace(
                 data, columns=list(self.input_columns), values=[data.values[i] for i in order]
             )
-        if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas-like data frame
-            frame: Any = data
-            return self._as_table(Table("the data frame", *cells.frame_columns(frame)))
+        if (named := named_table(data)) is not None:  # a data frame, an Arrow table: by name
+            return self._as_table(named)
         try:
             arr = np.asarray(data)
         except ValueError as e:  # a ragged list of rows

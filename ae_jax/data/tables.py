@@ -20,13 +20,14 @@ import zlib
 from collections.abc import Sequence
 
 import numpy as np
+import pyarrow as pa
 
 from ae_jax.data import bundled as bundled_files
 from ae_jax.data import cells
 from ae_jax.data.cells import quote_names
 from ae_jax.data.csv_reader import TextFile, read_delimited
 from ae_jax.data.image_files import check_channels_last, read_idx
-from ae_jax.data.parquet import read_parquet
+from ae_jax.data.parquet import arrow_columns, read_parquet
 from ae_jax.errors import UserError
 
 BUNDLED = ("digits", "breast_cancer")
@@ -345,3 +346,14 @@ def bundled(name: str) -> Table:
         default_label="target",
         pixel_max=16 if name == "digits" else 0,
     )
+
+
+def named_table(data) -> Table | None:
+    """Rows whose columns have names, as a `Table` matched by them: a data frame (pandas,
+    polars) or an Arrow table (read as an array, its columns were matched by position, the
+    label among them); None for anything else (arrays, lists of rows)."""
+    if isinstance(data, pa.Table | pa.RecordBatch):
+        return Table("the Arrow table", *arrow_columns(data, "the Arrow table"))
+    if hasattr(data, "columns") and hasattr(data, "to_numpy"):
+        return Table("the data frame", *cells.frame_columns(data))
+    return None
