@@ -886,6 +886,8 @@ def test_the_log_names_the_column_kinds_and_how_categories_are_encoded(tmp_path,
         "31 columns, all numeric, each scaled by its training split's minimum and maximum "
         "(data.scaling=minmax); label 'target' kept as a feature (data.keep_label)"
     )
+    (tmp_path / "one.csv").write_text("a\n" + "".join(f"{i}\n" for i in range(8)))
+    assert load(tmp_path / "one.csv").kinds_text().startswith("1 column, all numeric, each")
     np.savez(tmp_path / "rgb.npz", x=np.random.default_rng(0).uniform(size=(20, 4, 4, 3)))
     assert load(tmp_path / "rgb.npz").kinds_text() == (  # one range per channel, as scaled
         "48 pixels of 4x4x3 images, scaled by the training split's minimum and maximum per "

@@ -103,10 +103,11 @@ class Dataset:
                 if p.scaling == "none"
                 else f"each {how.replace('the training', 'its training')}"
             )
-            return f"{len(p.kinds)} columns, all numeric, {how} (data.scaling={p.scaling}){label}"
+            n = f"{len(p.kinds)} column{'s' * (len(p.kinds) > 1)}"
+            return f"{n}, all numeric, {how} (data.scaling={p.scaling}){label}"
         counts = collections.Counter(p.kinds)
         names = (("numeric", "numeric"), ("boolean", "true/false"), ("categorical", "categorical"))
-        text = f"{len(p.kinds)} columns: " + ", ".join(
+        text = f"{len(p.kinds)} column{'s' * (len(p.kinds) > 1)}: " + ", ".join(
             f"{counts[k]} {name}" for k, name in names if counts[k]
         )
         cats = [
