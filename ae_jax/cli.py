@@ -22,7 +22,7 @@ from absl import flags, logging
 from ae_jax import config as config_lib
 from ae_jax import runtime
 from ae_jax.config import doc as config_doc
-from ae_jax.errors import UserError, closest
+from ae_jax.errors import UserError, closest, memory_error
 from ae_jax.training.signals import Interrupted
 
 
@@ -38,6 +38,12 @@ def cli_errors():
     except Interrupted as e:
         logging.warning("%s", e)
         sys.exit(128 + e.signum)
+    except Exception as e:  # XLA out of memory, wherever it comes from (evaluate's pass)
+        if (oom := memory_error(e)) is None:
+            raise
+        logging.flush()
+        print(f"error: {oom}", file=sys.stderr)
+        sys.exit(2)
 
 
 def no_arguments(argv: list[str], command: str) -> None:

@@ -25,7 +25,7 @@ from ae_jax import config as config_lib
 from ae_jax import reruns, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import load_dataset
-from ae_jax.errors import UserError, storage_error
+from ae_jax.errors import UserError, memory_error, storage_error
 from ae_jax.evaluation import eval_data, evaluate, figure_data
 from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
@@ -175,6 +175,8 @@ def train_group(
             if own:
                 writer.wait(signals.while_writing(stop, configs[0].train.checkpoints))
     except Exception as e:
+        if (oom := memory_error(e)) is not None:
+            raise oom from None
         why = storage_error(e)
         if why is None:
             raise

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import ae_jax
-from ae_jax import experiment, runtime, sweeps
+from ae_jax import cli, errors, experiment, runtime, sweeps
 from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
@@ -551,6 +551,33 @@ def test_full_disk_during_a_save_is_one_paragraph(tmp_path, monkeypatch):
         r"device; .*checkpoints already written are kept",
     ):
         _train(_config(), tmp_path / "run")
+
+
+OOM = "RESOURCE_EXHAUSTED: Out of memory allocating 101424106472 bytes."
+
+
+def test_running_out_of_memory_is_said_as_such_not_as_a_full_disk(tmp_path, monkeypatch, capsys):
+    """XLA's out-of-memory error shares RESOURCE_EXHAUSTED with tensorstore's full disk: an
+    IWAE pass too large for memory was reported as "no space left on device" (a sweep's
+    failed.json kept that), and `ae-jax evaluate` printed its traceback. Now one paragraph
+    saying which settings size the computation, from the Python API and every command."""
+
+    def too_big(trained, stop):
+        raise jax.errors.JaxRuntimeError(OOM)
+
+    monkeypatch.setattr(experiment, "_evaluate", too_big)
+    with pytest.raises(UserError, match=r"^the computation ran out of memory \(RESOURCE_EXHAUS"):
+        _train(_config(), tmp_path / "run")
+    with pytest.raises(SystemExit) as stopped, cli.cli_errors():  # as `ae-jax evaluate`'s
+        raise RuntimeError("while evaluating") from jax.errors.JaxRuntimeError(OOM)
+    assert stopped.value.code == 2
+    said = capsys.readouterr().err
+    assert said.startswith("error: the computation ran out of memory (RESOURCE_EXHAUSTED: Out")
+    assert "lower eval.iw_batch_rows" in said and "Traceback" not in said
+    assert errors.storage_error(jax.errors.JaxRuntimeError(OOM)) is None
+    disk = ValueError("RESOURCE_EXHAUSTED: Error writing local file 'x': [OS error 28]")
+    assert errors.storage_error(disk) == "no space left on device"  # tensorstore's still is
+    assert errors.memory_error(disk) is None
 
 
 # ---- a kill campaign ----
