@@ -169,11 +169,13 @@ def _load_config_file(resolved: str, value: str):
 
 
 def _joined(argv: list[str]) -> list[str]:
-    """argv with absl's '--config FILE' written '--config=FILE', as the checks read it."""
+    """argv with absl's '--config FILE' and '--config.FIELD VALUE' written with '=', as the
+    checks read them (a misspelt FIELD given so was a traceback from inside absl)."""
     out, i = [], 0
     while i < len(argv):
-        if argv[i] == "--config" and i + 1 < len(argv):
-            out.append(f"--config={argv[i + 1]}")
+        spaced = argv[i] == "--config" or (argv[i].startswith("--config.") and "=" not in argv[i])
+        if spaced and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
             i += 2
         else:
             out.append(argv[i])

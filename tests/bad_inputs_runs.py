@@ -119,6 +119,10 @@ CASES = [
         lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.loss.betta=2"),
     ),
     (
+        "misspelt field on the command line, its value after a space",
+        lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.loss.betta", "2"),
+    ),
+    (
         "wrong type on the command line",
         lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.train.epochs=2.5"),
     ),
