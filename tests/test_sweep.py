@@ -1080,12 +1080,46 @@ def test_one_seed_per_setting_is_said_and_every_bound_has_its_unit(tmp_path, mon
     report.write_report(str(tmp_path), metrics)
     (fig,) = saved
     assert fig.get_suptitle().startswith("one seed per setting (no standard deviation)")
+    md = (tmp_path / "report.md").read_text()  # (it said "... over n = 1 seeds per setting")
+    assert "2 settings; one seed per setting (no standard deviation)" in md
     labels = {ax.get_title(): ax.get_ylabel().replace("\n", " ") for ax in fig.axes[:3]}
     assert labels == {
         "vae/bce_bound": "ELBO form, Bernoulli CE (nats per example, no log-lik.)",
         "vae/bce_iwae_bound": "IWAE form, Bernoulli CE (nats per example, no log-lik.)",
         "vae/mse_bound": "ELBO form, squared error (per example, no log-lik.)",
     }
+
+
+@pytest.mark.parametrize(
+    "values, shown",
+    [((0.0, 1e-4), ["0", "0.0001"]), ((1e-3,), ["0.001"]), ((1.0, 1.02, 2.0), ["1", "", "2"])],
+)
+def test_a_linear_axis_is_ticked_at_the_swept_values(tmp_path, monkeypatch, values, shown):
+    """An l1 weight of 0 and 1e-4 (linear: 0 is no log value) got matplotlib's ticks, labelled
+    0.00000, 0.00002, ... run together into one unreadable string; a lone value likewise.
+    Ticks now sit at the swept values, written as swept; one too close to the last labelled
+    keeps no label."""
+    runs = [
+        ({"loss.l1_weight": w, "train.seed": s}, "done", {"eval/loss": w + s})
+        for w in values
+        for s in range(2)
+    ]
+    _fake_sweep(tmp_path, runs)
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    report.write_report(str(tmp_path), ["eval/loss"])
+    if len(values) == 1:  # a figure per parameter of two values or more: drawn directly
+        import matplotlib.figure
+
+        fig = matplotlib.figure.Figure()
+        ax = fig.subplots()
+        report_figures._value_ticks(ax, list(values), log=False)
+    else:
+        (fig,) = saved
+        ax = fig.axes[0]
+    assert ax.get_xscale() == "linear"
+    assert list(ax.get_xticks()) == pytest.approx(values)
+    assert [t.get_text() for t in ax.get_xticklabels()] == shown
 
 
 def test_a_setting_whose_runs_all_diverged_does_not_show_a_metric_that_is_0_elsewhere():

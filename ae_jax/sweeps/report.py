@@ -194,8 +194,13 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         "",
         f"{len(rows)} finished runs"
         + (f" of the {listed} the sweep lists ({', '.join(missing)})" if missing else "")
-        + f", {len(table)} setting{'s' * (len(table) != 1)}; mean ± sample standard deviation "
-        f"(ddof 1) over n = {'/'.join(map(str, seeds))} seeds per setting"
+        + f", {len(table)} setting{'s' * (len(table) != 1)}; "
+        + (
+            f"mean ± sample standard deviation (ddof 1) over n = {'/'.join(map(str, seeds))} "
+            "seeds per setting"
+            if seeds != [1]
+            else "one seed per setting (no standard deviation)"
+        )
         + (
             "; runs that diverged enter no mean (their numbers are of parameters from before "
             "their non-finite step)"

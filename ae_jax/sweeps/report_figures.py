@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
-from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator, NullLocator
 
 from ae_jax.files import write_atomic
 
@@ -196,6 +196,8 @@ def _figure(
         ):
             ax.set_xscale("symlog", linthresh=sorted(set(xs))[1])
             _value_ticks(ax, xs)
+        else:  # (matplotlib's own ticks, 0.00002 apart, ran together: 0.000000.00002...)
+            _value_ticks(ax, xs, log=False)
         scale = {"log": " (log axis)", "symlog": " (log axis, linear near 0)"}
         ax.set_title(m, fontsize=FONT + 1)
         ax.set_ylabel(textwrap.fill(units.get(m, m), 30), fontsize=FONT)
@@ -263,18 +265,24 @@ def _short(value: str) -> str:
     )
 
 
-def _value_ticks(ax, xs: list) -> None:
-    """On a log axis, ticks at the swept values themselves, labelled as written (%g); a value
-    closer than 1/12 of the axis's decades to the last labelled one keeps its tick unlabelled
-    (1.2, 1.4, 1.6 beside 0.01 ran together as one number)."""
+def _value_ticks(ax, xs: list, log: bool = True) -> None:
+    """Ticks at the swept values themselves, labelled as written (%g); a value closer than
+    1/12 of the axis (its decades, on a log axis) to the last labelled one keeps its tick
+    unlabelled (1.2, 1.4, 1.6 beside 0.01 ran together as one number). More than 10 values:
+    a linear axis gets 4 of matplotlib's ticks, a log axis its own."""
     values = sorted(set(xs))
+    if not log and len(values) > 10:
+        ax.xaxis.set_major_locator(MaxNLocator(4))
     if len(values) <= 10:
-        positive = [v for v in values if v > 0]
-        gap = math.log10(positive[-1] / positive[0]) / 12 if len(positive) > 1 else 0.0
+        positive = [v for v in values if v > 0] if log else values
+        position = math.log10 if log else float
+        span = position(positive[-1]) - position(positive[0]) if len(positive) > 1 else 0.0
+        gap = span / 12
         labels, last = [], -math.inf
         for v in values:
-            at = math.log10(v) if v > 0 else -math.inf  # 0 (symlog's linear part): labelled
-            labels.append(f"{v:g}" if v <= 0 or at - last >= gap else "")
+            # 0 (symlog's linear part): labelled
+            at = position(v) if v > 0 or not log else -math.inf
+            labels.append(f"{v:g}" if (log and v <= 0) or at - last >= gap else "")
             last = at if labels[-1] else last
         ax.xaxis.set_major_locator(FixedLocator(values))
         ax.xaxis.set_major_formatter(FixedFormatter(labels))
