@@ -61,6 +61,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[
             f"into {os.path.join(workdir, 'seed=S')} for each seed S, which cannot lie inside a "
             "run's. Give the K runs a new workdir, or train.num_models=1 to go on with this run."
         )
+    if config.train.seed + k - 1 >= 2**31:  # (each of the K is checked as train.seed, later)
+        raise UserError(
+            f"train.seed={config.train.seed} with train.num_models={k}: the runs' seeds "
+            f"{config.train.seed}..{config.train.seed + k - 1} pass 2**31 - 1; expected "
+            f"train.seed <= {2**31 - k} for {k} models."
+        )
     ds = load_dataset(config.data)  # read once, and the K models checked against memory first
     _check_fits([config] * k, ds)
     configs, workdirs = [], []

@@ -119,6 +119,11 @@ def test_num_models_flag_trains_consecutive_seeds(tmp_path):
     assert len(summaries) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seed=5", "seed=6", "seed=7"]
     assert json.load(open(tmp_path / "seed=6" / "config.json"))["train"]["seed"] == 6
+    # The last seeds allowed, and one past: it named seed 2147483648, which nobody typed.
+    c.train.seed = 2**31 - 2
+    with pytest.raises(UserError, match=r"^train.seed=2147483646 with train.num_models=3: the "):
+        experiment.train_and_evaluate(c, str(tmp_path / "late"))
+    assert not (tmp_path / "late").exists()
 
 
 def test_unvmappable_overrides_are_refused_with_the_field_named(tmp_path):
