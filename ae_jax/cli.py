@@ -271,7 +271,12 @@ def parse_flags(argv: list[str]) -> list[str]:
                             "e.g. --config.loss.beta=2)."
                         )
         if config_value is None and "--helpconfig" in rest:
-            raise UserError("--helpconfig lists a config's fields: name it, --config=NAME.")
+            raise UserError(
+                "--helpconfig lists a config's fields: name it, --config=NAME."
+                if "config" in flags.FLAGS
+                else "--helpconfig lists a config's fields, with `ae-jax train --config=NAME "
+                "--helpconfig` (or sweep); this command reads each run's own config.json."
+            )
         helpconfig = config_value is not None and "--helpconfig" in rest
         if helpconfig:  # printed once the --config.FIELD flags are applied: their values
             rest = [a for a in rest if a != "--helpconfig"]

@@ -328,6 +328,9 @@ def test_helpconfig_lists_fields_with_their_comments_and_stray_words_are_refused
     assert r.returncode == 2 and "did you mean --config.loss.free_bits?" in r.stderr
     r = _ae_jax(installed, "train", "--helpconfig")  # was "no such flag; did you mean it?"
     assert r.returncode == 2 and "error: --helpconfig lists a config's fields" in r.stderr
+    r = _ae_jax(installed, "evaluate", "--workdir=w", "--helpconfig")  # its advice was refused
+    said = "error: --helpconfig lists a config's fields, with `ae-jax train --config=NAME"
+    assert r.returncode == 2 and said in r.stderr, r.stderr[-2000:]
     # Words after the flags: one error paragraph, exit 2 (absl's usage text, exit 1, before).
     for command in ("train --config=seed_sparse", "report"):
         r = _ae_jax(installed, *command.split(), "--workdir=w", "extra")
