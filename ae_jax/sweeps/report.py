@@ -36,7 +36,7 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation import figure_data
 from ae_jax.files import write_atomic
 from ae_jax.sweeps import finished, report_files
-from ae_jax.sweeps.report_figures import figure_names, most, plot
+from ae_jax.sweeps.report_figures import ONE_SEED, figure_names, most, plot
 
 SEED_KEY = "train.seed"
 DEFAULT_METRICS = (
@@ -199,7 +199,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
             f"mean ± sample standard deviation (ddof 1) over n = {'/'.join(map(str, seeds))} "
             "seeds per setting"
             if seeds != [1]
-            else "one seed per setting (no standard deviation)"
+            else ONE_SEED
         )
         + (
             "; runs that diverged enter no mean (their numbers are of parameters from before "

@@ -48,6 +48,8 @@ CHAR = 0.62  # a character's width, in FONTs, at most nearly (DejaVu Sans): a le
 SHORT = 24  # characters of a categorical tick label: a longer value is cut in the middle
 
 
+# What a report (its figures and report.md) says of settings of one seed each.
+ONE_SEED = "one seed per setting (no standard deviation)"
 # What a figure says of bars stopped at a metric's `most` (else: a fraction's, at 1).
 MOST_SAID = {"vae/active_units": "at model.latent_dim for active units"}
 
@@ -224,7 +226,7 @@ def _title(p, others, table, metrics, same, empty, cut: bool, top: set[str]) -> 
     says = [
         f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds"
         if n != [1]
-        else "one seed per setting (no standard deviation)"
+        else ONE_SEED
     ]
     cuts = ["at 0 for a metric no run took below it"] * cut + sorted(top)
     says[0] += f" (cut {', '.join(cuts)})" if cuts else ""
