@@ -183,6 +183,29 @@ def _joined(argv: list[str]) -> list[str]:
     return out
 
 
+def _text_lists(argv: list[str]) -> list[str]:
+    """argv with each tuple-of-text field (`config.TEXT_LISTS`) given once, as a literal:
+    `--config.data.categorical_columns=Region,Browser` (ml_collections read one name
+    'Region,Browser'), and a field given more than once joined in order, as absl's repeated
+    flag was, where it was first given."""
+    end = _end_of_flags(argv)
+    lists: dict[str, list[str]] = {}
+    first: dict[int, str] = {}  # position in `out` -> the field whose joined flag goes there
+    out: list[str] = []
+    for a in argv[:end]:
+        name, eq, value = a[len("--config.") :].partition("=")
+        if a.startswith("--config.") and eq and name in config_lib.TEXT_LISTS:
+            if name not in lists:
+                lists[name], first[len(out)] = [], name
+                out.append(a)
+            lists[name] += config_lib.parse_text_list(value)
+        else:
+            out.append(a)
+    for i, name in first.items():
+        out[i] = f"--config.{name}={tuple(lists[name])!r}"
+    return out + argv[end:]
+
+
 def where(e: Exception) -> str:
     """' at FILE:LINE (code)' of the innermost frame of `e` (the user's config, mostly)."""
     frames = traceback.extract_tb(e.__traceback__)
@@ -270,6 +293,7 @@ def parse_flags(argv: list[str]) -> list[str]:
                             f"{_nearest(name, known)} (fields are SECTION.FIELD, "
                             "e.g. --config.loss.beta=2)."
                         )
+            rest = _text_lists(rest)
         if config_value is None and "--helpconfig" in rest:
             raise UserError(
                 "--helpconfig lists a config's fields: name it, --config=NAME."

@@ -130,6 +130,10 @@ CASES = [
         lambda d: _csv(d, "Region,b,c\n" + _GOOD, data__categorical_columns=("region",)),
     ),
     (
+        "data.categorical_columns with two names as one ('Region,b')",
+        lambda d: _csv(d, "Region,b,c\n" + _GOOD, data__categorical_columns=("Region,b",)),
+    ),
+    (
         "data.categorical_columns with pixel data",
         lambda d: _csv(
             d,

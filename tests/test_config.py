@@ -206,3 +206,49 @@ def test_a_warm_up_that_is_ignored_or_cut_is_said_so(caplog):
     said = "not shorter than the run (5 epochs): the warm-up is cut to 49 steps of the run's 50"
     assert said in caplog.text
     assert float(schedule(49)) == 1.0  # the peak at the last step: no decay after it
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Region,Browser", ("Region", "Browser")),  # was the one name 'Region,Browser'
+        ("(Region, Browser)", ("Region", "Browser")),
+        ("[a,b,]", ("a", "b")),  # a trailing comma adds nothing
+        ("Region", ("Region",)),
+        ("-999", ("-999",)),  # was the number -999, refused as no text
+        ("-999,1", ("-999", "1")),  # was (-999, 1)
+        ("'',NA", ("", "NA")),  # a quoted part is its inside, the empty cell too
+        ("('a,b',)", ("a,b",)),  # a Python literal stays what it says: one name with a comma
+        ("'x'", ("x",)),
+        ("", ()),
+    ],
+)
+def test_a_command_line_list_of_names_is_split_at_its_commas(text, expected):
+    assert config_lib.parse_text_list(text) == expected
+
+
+def test_the_launcher_reads_lists_of_names_typed_with_commas_and_joins_repeated_ones():
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.main",
+            "--config=seed_sparse",
+            "--workdir=unused",
+            "--config.data.categorical_columns=Region,Browser",
+            "--config.data.categorical_columns",  # absl's spaced form, and a repeat: joined
+            "TrafficType",
+            "--config.data.na_values=-999,NA",
+            "--config.model.encoder_widths=16,8",  # a tuple of numbers: ml_collections' own
+            "--helpconfig",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = set(r.stdout.splitlines())
+    assert "data.categorical_columns = ('Region', 'Browser', 'TrafficType')" in lines
+    assert "data.na_values = ('-999', 'NA')" in lines
+    assert "model.encoder_widths = (16, 8)" in lines

@@ -6,7 +6,7 @@ Configs in `ae_jax/configs/` start from `default_config()` and change what they 
 `validate(config)` checks every field before data is read or anything is compiled.
 """
 
-from ae_jax.config.parse import parse_activations, parse_loggers
+from ae_jax.config.parse import parse_activations, parse_loggers, parse_text_list
 from ae_jax.config.schema import (
     ACTIVATION_NAMES,
     ARCHS,
@@ -23,6 +23,7 @@ from ae_jax.config.schema import (
     SCALINGS,
     SCHEDULES,
     SPARSITY,
+    TEXT_LISTS,
     default_config,
     flatten_config,
 )
@@ -56,9 +57,11 @@ __all__ = [
     "SCALINGS",
     "SCHEDULES",
     "SPARSITY",
+    "TEXT_LISTS",
     "default_config",
     "flatten_config",
     "parse_activations",
     "parse_loggers",
+    "parse_text_list",
     "validate",
 ]

@@ -1,6 +1,7 @@
-"""The config's text fields parsed into names: activations (one per layer, or one for all)
-and the loggers of train.loggers."""
+"""The config's text fields parsed into names: activations (one per layer, or one for all),
+the loggers of train.loggers, and the command line's text for a tuple of names."""
 
+import ast
 import importlib.util
 
 from ae_jax.config.schema import ACTIVATION_NAMES, LOGGERS
@@ -42,3 +43,33 @@ def parse_loggers(text: str) -> list[str]:
                 'pip install "ae_jax[trackers]" (or drop it from train.loggers).'
             )
     return list(dict.fromkeys(names))
+
+
+def parse_text_list(text: str) -> tuple[str, ...]:
+    """A command line's value for a tuple of text (`TEXT_LISTS`) as that tuple.
+
+    A Python literal of text stays what it says: `"('a,b',)"` is one name, `'a'` one. Anything
+    else is a comma-separated list, its parts stripped, in optional parentheses or brackets:
+    `Region,Browser`, `(Region, Browser)`, `-999,NA` (numbers are text here: cells are). A part
+    in quotes is its inside (`'',NA`: the empty cell and NA); an unquoted empty part, as after
+    a trailing comma, is none. ml_collections read `a,b` as the one name 'a,b' and `-999` as
+    the number -999.
+    """
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        value = None
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    inner = text.strip()
+    if inner[:1] + inner[-1:] in ("()", "[]"):
+        inner = inner[1:-1]
+    parts = []
+    for part in (p.strip() for p in inner.split(",")):
+        if len(part) >= 2 and part[0] == part[-1] and part[0] in "'\"":
+            parts.append(part[1:-1])
+        elif part:
+            parts.append(part)
+    return tuple(parts)

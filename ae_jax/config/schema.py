@@ -32,6 +32,8 @@ DATASETS = ("digits", "breast_cancer", "mnist", "fashion_mnist", "cifar10")
 IMAGE_SETS = ("mnist", "fashion_mnist", "cifar10")  # read from data.dir, or tfds:NAME
 SCALINGS = ("minmax", "standard", "none")
 CATEGORICAL = ("ordinal", "onehot")
+# Fields that are tuples of text: on the command line, a comma-separated list (parse.py).
+TEXT_LISTS = ("data.categorical_columns", "data.na_values")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "linear", "exponential")
 # Optimizer settings a config may pass through to optax (None = optax's default).
 OPTIM_KWARGS = (

@@ -115,10 +115,23 @@ def check_categorical_columns(table: Table, names, field: str = "data.categorica
     check_names(names, field)
     unknown = [n for n in names if n not in table.columns]
     if unknown:
+        joined = next(
+            (
+                n
+                for n in unknown
+                if "," in n and all(p.strip() in table.columns for p in n.split(","))
+            ),
+            None,
+        )
         hint = closest(unknown[0], table.columns)
+        if joined is not None:  # 'a,b' typed as one name where two were meant
+            near = tuple(p.strip() for p in joined.split(","))
+            hint_text = f" ({joined!r} is one name: for the columns, give the tuple {near!r})"
+        else:
+            hint_text = f" (did you mean {hint!r}?)" if hint else ""
         raise UserError(
             f"{field} names {quote_names(unknown)}, not feature column(s) of {table.source}"
-            + (f" (did you mean {hint!r}?)" if hint else "")
+            + hint_text
             + f"; its feature columns: {quote_names(table.columns, 100)} (a label column is "
             "no feature unless data.keep_label=True)."
         )
