@@ -143,22 +143,27 @@ def _load_config_file(resolved: str, value: str):
         spec.loader.exec_module(module)
     except Exception as e:  # noqa: BLE001 - the user's file: say where it broke.
         raise UserError(
-            f"--config={value}: the config file raised {type(e).__name__}: {e}{where(e)}"
+            f"--config={value}: the config file raised {type(e).__name__}: {e}{where(e, path)}"
         ) from None
     get = getattr(module, "get_config", None)
     if get is None:
         raise UserError(f"--config={value}: {path!r} defines no get_config().")
-    takes_arg = bool(inspect.signature(get).parameters)
-    if arg and not takes_arg:
+    params = list(inspect.signature(get).parameters.values())
+    if arg and not params:
         raise UserError(
             f"--config={value}: {path}'s get_config() takes no argument, so "
             f"':{arg}' cannot be given; drop it."
+        )
+    if not arg and params and params[0].default is inspect.Parameter.empty:
+        raise UserError(
+            f"--config={value}: {path}'s get_config({params[0].name}) needs an argument, given "
+            f"after the file name: --config={value}:ARG (a ':' and the text it reads)."
         )
     try:
         config = get(arg) if arg else get()
     except Exception as e:  # noqa: BLE001 - the user's function: say what it raised.
         raise UserError(
-            f"--config={value}: get_config() raised {type(e).__name__}: {e}{where(e)}"
+            f"--config={value}: get_config() raised {type(e).__name__}: {e}{where(e, path)}"
         ) from None
     if not isinstance(config, ml_collections.ConfigDict):
         raise UserError(
@@ -206,12 +211,15 @@ def _text_lists(argv: list[str]) -> list[str]:
     return out + argv[end:]
 
 
-def where(e: Exception) -> str:
-    """' at FILE:LINE (code)' of the innermost frame of `e` (the user's config, mostly)."""
+def where(e: Exception, path: str = "") -> str:
+    """' at FILE:LINE (code)' of the innermost frame of `e` in the file `path` (the user's
+    config: a frame inside ml_collections said nothing of which line of it), else of the
+    innermost frame."""
     frames = traceback.extract_tb(e.__traceback__)
     if not frames:
         return ""
-    f = frames[-1]
+    mine = [f for f in frames if path and os.path.abspath(f.filename) == os.path.abspath(path)]
+    f = (mine or frames)[-1]
     return f" at {f.filename}:{f.lineno} ({(f.line or '').strip()})"
 
 

@@ -83,10 +83,10 @@ def _data_grown(d):
     return _csv(d, "a,b\n" + _ROWS + _ROWS[:40])  # more rows, every value in range
 
 
-def _config_file(d, body):
+def _config_file(d, body, params=""):
     path = os.path.join(d, "my_config.py")
     with open(path, "w") as f:
-        f.write(f"def get_config():\n    {body}\n")
+        f.write(f"def get_config({params}):\n    {body}\n")
     return path
 
 
@@ -139,6 +139,23 @@ CASES = [
         lambda d: cli(
             d, "--config=" + _config_file(d, "raise KeyError('data')"), f"--workdir={d}/w"
         ),
+    ),
+    (
+        "a config file setting a field to a value of another type",
+        lambda d: cli(
+            d,
+            "--config="
+            + _config_file(
+                d,
+                "from ae_jax.configs import seed_simple; c = seed_simple.get_config(); "
+                "c.train.epochs = 'ten'; return c",
+            ),
+            f"--workdir={d}/w",
+        ),
+    ),
+    (
+        "a config file whose get_config(arg) is given no argument",
+        lambda d: cli(d, "--config=" + _config_file(d, "return None", "size"), f"--workdir={d}/w"),
     ),
     (
         "a config file whose get_config() returns a dict",

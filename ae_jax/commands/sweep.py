@@ -110,7 +110,7 @@ def _entries(module, arg: str, path: str) -> list:
         raise UserError(f"--config={path}: get_sweep(){at}: {e}") from None
     except Exception as e:  # noqa: BLE001 - the user's file: say where it broke.
         raise UserError(
-            f"--config={path}: get_sweep() raised {type(e).__name__}: {e}{cli.where(e)}"
+            f"--config={path}: get_sweep() raised {type(e).__name__}: {e}{cli.where(e, path)}"
         ) from None
 
 
