@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 
 import jax
 import numpy as np
@@ -814,3 +815,29 @@ def test_a_checkpoint_deleted_while_listed_is_listed_again(shop_run, monkeypatch
     with pytest.raises(UserError, match=r"replaced 5 times while being listed, by the process"):
         ae_jax.load(shop_run)
     assert len(calls) == 5
+
+
+def test_a_models_values_that_are_not_finite_are_null_in_eval_json_and_said_so(
+    vae_run, tmp_path, caplog
+):
+    """A diverged model's huge parameters give NaN statistics: written as null and named in
+    one warning, without numpy's RuntimeWarnings in the log."""
+    tm = ae_jax.load(vae_run)
+    # x 1e10: finite but huge codes and logits, whose statistics overflow in numpy (x 1e30
+    # gives NaN from the model itself, which numpy does not warn of).
+    tm.params = jax.tree.map(lambda a: np.asarray(a) * np.float32(1e10), tm.params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        metrics, _ = evaluate.evaluate_model(tm, eval_data.evaluation_data(tm), iw_samples=2)
+    assert statistics.not_finite({"a": 1.0, "b": float("nan"), "c": [np.inf, 2.0, np.nan]}) == [
+        "b",
+        "c (2)",
+    ]
+    bad = statistics.not_finite(metrics)
+    assert "recon/bce" in bad and not math.isfinite(metrics["recon/bce"])
+    caplog.set_level(logging.WARNING)
+    written = evaluate.write_eval(str(tmp_path), metrics)
+    assert written["recon/bce"] is None
+    assert json.loads((tmp_path / "eval.json").read_text())["recon/bce"] is None
+    said = f"{tmp_path / 'eval.json'}: {len(bad)} value(s) are not finite (NaN or infinite), "
+    assert said + "written as null: " + ", ".join(bad[:8]) in caplog.text

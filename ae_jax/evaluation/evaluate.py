@@ -46,6 +46,7 @@ from collections.abc import Sequence
 
 import jax
 import numpy as np
+from absl import logging
 
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
@@ -64,6 +65,9 @@ def _per_feature(columns: list[str], values: np.ndarray) -> dict[str, float]:
     return {c: float(v) for c, v in zip(columns, values, strict=True)}
 
 
+# A diverged model's huge or non-finite outputs give NaN in numpy's statistics: written as null
+# (and said so by write_eval), without numpy's warnings in the log.
+@np.errstate(all="ignore")
 def evaluate_group(
     model,
     params,
@@ -188,7 +192,16 @@ def evaluate_model(
 
 
 def write_eval(workdir: str, metrics: dict) -> dict:
-    """Writes eval.json (JSON-safe); returns what was written."""
+    """Writes eval.json (JSON-safe); returns what was written. Numbers that are not finite
+    (a diverged model's) are written as null, and said so."""
+    if bad := statistics.not_finite(metrics):
+        logging.warning(
+            "%s: %d value(s) are not finite (NaN or infinite), written as null: %s%s",
+            os.path.join(workdir, EVAL_FILE),
+            len(bad),
+            ", ".join(bad[:8]),
+            f" and {len(bad) - 8} more" if len(bad) > 8 else "",
+        )
     metrics = statistics.json_safe(metrics)
     try:
         os.makedirs(workdir, exist_ok=True)

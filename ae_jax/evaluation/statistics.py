@@ -136,6 +136,18 @@ def active_units(mean: np.ndarray, threshold: float) -> int:
     return int(np.sum(np.var(np.asarray(mean, np.float64), axis=0) > threshold))
 
 
+def not_finite(metrics: dict) -> list[str]:
+    """The keys of `metrics` holding a NaN or infinite number (in a dict or list of numbers: the
+    key, with how many), which `json_safe` writes as null."""
+    out = []
+    for key, v in metrics.items():
+        values = list(v.values()) if isinstance(v, dict) else v if isinstance(v, list) else [v]
+        bad = sum(isinstance(x, float | np.floating) and not math.isfinite(x) for x in values)
+        if bad:
+            out.append(key if isinstance(v, float | np.floating) else f"{key} ({bad})")
+    return out
+
+
 def json_safe(value):
     """NaN and infinities become None (strict JSON has no such numbers); numpy -> Python."""
     if isinstance(value, dict):
