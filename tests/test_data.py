@@ -448,6 +448,19 @@ def test_a_categorical_column_of_near_unique_values_is_said(tmp_path, caplog):
     assert "'kind'" not in caplog.text  # 3 categories in 40 rows: categories
 
 
+def test_a_categorical_column_of_one_category_is_said_as_a_constant_number_is(tmp_path, caplog):
+    """One category in the training split carries nothing: said, as a constant numeric
+    column is; two are categories."""
+    rows = "".join(f"{i % 4},x,c{i % 2}\n" for i in range(40))
+    (tmp_path / "p.csv").write_text("n,one,two\n" + rows)
+    caplog.set_level("WARNING")
+    ds = data.load_dataset(cfg(path=str(tmp_path / "p.csv")))
+    assert ds.preprocessor.kinds == ["numeric", "categorical", "categorical"]
+    said = "1 categorical column(s) with a single category in the training split, which carry "
+    assert said + "no information: 'one' (all 'x')" in caplog.text
+    assert "'two'" not in caplog.text
+
+
 def test_a_float_image_array_is_scaled_per_channel_not_per_pixel(tmp_path):
     """Images stored as floats (N, H, W[, C]): 'minmax' is one range per colour channel, so
     the [0, 1] digits stay themselves (per pixel, a rarely lit one was stretched 5x)."""

@@ -51,6 +51,20 @@ def say_if_identifier(table: Table, name: str, texts: list[str], present: int) -
         )
 
 
+def say_if_one_category(table: Table, categories: dict[str, list[str]]) -> None:
+    """Warns of categorical columns with one category in the training split (a vocabulary is
+    its categories and the unseen one), as scaling warns of constant numeric columns."""
+    one = {n: v[0] for n, v in categories.items() if len(v) == 2}
+    if one:
+        logging.warning(
+            "%s: %d categorical column(s) with a single category in the training split, which "
+            "carry no information: %s",
+            table.source,
+            len(one),
+            ", ".join(f"{n!r} (all {v!r})" for n, v in list(one.items())[:20]),
+        )
+
+
 def say_if_codes(table: Table, name: str, texts: list[str]) -> None:
     """Warns of a numeric column with numbers written with leading zeros (zip codes, ids)."""
     codes = sorted(t for t in texts if LEADING_ZERO.match(t))

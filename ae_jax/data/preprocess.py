@@ -188,6 +188,7 @@ class Preprocessor:
             kinds.append(kind)
             if vocab is not None:
                 categories[name] = vocab
+        column_checks.say_if_one_category(table, categories)
         p = cls(
             table.columns,
             kinds,
