@@ -733,11 +733,13 @@ def test_a_workdir_of_the_wrong_kind_is_named_for_what_it_is(tmp_path):
 
 
 def test_flags_that_do_not_apply_are_refused_not_ignored(shop_run, tmp_path):
-    """--iw_samples on an autoencoder and --npz_key without an .npz were accepted, and named a
-    second evaluation folder identical to the first."""
+    """--iw_samples or --seed on an autoencoder and --npz_key without an .npz were accepted,
+    and named a second evaluation folder identical to the first."""
     csv_path = os.path.join(os.path.dirname(shop_run), "shop.csv")
     with pytest.raises(UserError, match=r"--iw_samples=10: k of a VAE's bound; .* is an AE"):
         evaluate.evaluate_run(shop_run, iw_samples=10)
+    with pytest.raises(UserError, match=r"--seed=3: seeds a VAE's posterior samples; .* is an AE"):
+        evaluate.evaluate_run(shop_run, seed=3)
     with pytest.raises(UserError, match=r"--npz_key='x' is an array of an .npz --data"):
         evaluate.evaluate_run(shop_run, csv_path, npz_key="x")
     with pytest.raises(UserError, match=r"--npz_key='x' names an array of an .npz --input"):

@@ -266,6 +266,11 @@ def evaluate_run(
     tm = trained.load(workdir, which)  # a directory that is no run: said first
     if iw_samples is not None and not tm.is_vae:
         raise UserError(f"--iw_samples={iw_samples}: k of a VAE's bound; {workdir!r} is an AE.")
+    if seed and not tm.is_vae:  # it named an output directory of the same numbers
+        raise UserError(
+            f"--seed={seed}: seeds a VAE's posterior samples; {workdir!r} is an AE, whose "
+            "evaluation draws none."
+        )
     if npz_key and not data_path.lower().endswith(".npz"):
         raise UserError(f"--npz_key={npz_key!r} is an array of an .npz --data; got {data_path!r}.")
     out = workdir_lib.evaluation_dir(
