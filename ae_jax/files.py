@@ -64,8 +64,11 @@ def _natural_keys(obj):
 
 
 def natural_key(text) -> list:
-    """A sort key that orders the numbers inside text by value: 'x2' < 'x10'."""
-    return [int(t) if i % 2 else t for i, t in enumerate(re.split(r"(\d+)", str(text)))]
+    """A sort key that orders the numbers inside text by value ('x2' < 'x10') and the rest
+    alphabetically, whatever the case ('age' < 'Region' < 'sex'; as text, capitals came
+    first); names equal but for case keep a fixed order."""
+    parts = re.split(r"(\d+)", str(text))
+    return [int(t) if i % 2 else (t.casefold(), t) for i, t in enumerate(parts)]
 
 
 def real_path(path: str) -> str:

@@ -1425,10 +1425,15 @@ def test_json_files_list_numbered_keys_in_their_numbers_order(tmp_path):
     pixel_2, and np.array(list(d.values())).reshape(8, 8) scrambled the map); other keys stay
     in alphabetical order, nested dicts too."""
     per_pixel = {f"pixel_{j}": float(j) for j in (10, 2, 0, 1, 100, 11)}
-    workdir_lib.write_json(str(tmp_path / "e.json"), {"z": 1, "recon/mse_per_feature": per_pixel})
+    columns = {"sex": 1, "Region": 2, "age": 3, "City": 4, "city": 5}  # capitals came first
+    workdir_lib.write_json(
+        str(tmp_path / "e.json"),
+        {"z": 1, "recon/mse_per_feature": per_pixel, "recon/per_column": columns},
+    )
     back = json.load(open(tmp_path / "e.json"))
-    assert list(back) == ["recon/mse_per_feature", "z"]
+    assert list(back) == ["recon/mse_per_feature", "recon/per_column", "z"]
     assert list(back["recon/mse_per_feature"].values()) == [0.0, 1.0, 2.0, 10.0, 11.0, 100.0]
+    assert list(back["recon/per_column"]) == ["age", "City", "city", "Region", "sex"]
 
 
 def test_data_no_run_can_read_is_one_error_before_anything_is_written(tmp_path, monkeypatch):
