@@ -396,3 +396,32 @@ def test_a_legend_names_each_swept_field_in_full():
     assert label == "data.name=digits, loss.l1_weight=0.001"
     long = report_figures.series_label(("model.encoder_widths", "data.name"), ((64, 32), "x" * 20))
     assert long.split("\n") == ["model.encoder_widths=(64, 32),", "data.name=" + "x" * 20]
+
+
+def test_a_tuple_setting_is_written_as_a_tuple_in_figures_as_in_run_names(tmp_path, monkeypatch):
+    """model.encoder_widths swept over (16,) and (16, 8): run names and report.md say so, the
+    figure's ticks and legend said [16] and [16, 8] (JSON's lists)."""
+    settings = [
+        {"model.encoder_widths": w, "train.seed": s} for w in ((16,), (16, 8)) for s in (0, 1)
+    ]
+    table = _table(settings, {"eval/mse": [0.1, 0.2, 0.3, 0.4]})
+    params = ["model.encoder_widths", "train.seed"]
+    (fig, *_) = _drawn(monkeypatch, tmp_path, params, table, ["eval/mse"])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["(16,)", "(16, 8)"]
+    assert report_figures.series_label(("model.encoder_widths",), ([16, 8],)) == (
+        "model.encoder_widths=(16, 8)"
+    )
+
+
+def test_means_equal_but_for_float_rounding_are_drawn_flat_without_an_offset(tmp_path, monkeypatch):
+    """eval/mse 0.09852795 and 0.09852796 (an L1 weight of 0 and 1e-3 after one epoch) were a
+    full-height falling line on an axis labelled '1e-9+9.852795e-2'."""
+    settings = [{"loss.l1_weight": w} for w in (0.0, 1e-3)]
+    table = _table(settings, {"eval/mse": [0.09852795, 0.09852796]})
+    for row in table:
+        row["eval/mse std"] = 0.0  # one seed
+    (fig,) = _drawn(monkeypatch, tmp_path, ["loss.l1_weight"], table, ["eval/mse"])
+    ax = fig.axes[0]
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    lo, hi = ax.get_ylim()
+    assert lo < 0.0985 and hi > 0.0986  # +-5% of the value: flat

@@ -181,10 +181,11 @@ def _figure(
             ax.errorbar(
                 x, mean, yerr=[below, above], ms=size, capsize=3, label=label or None, **style
             )
+        _value_axis(ax, [r[f"{m} mean"] for r in table])
         if not numeric:
             ax.set_xticks(range(len(categories)))
             # a long value (a file's path) squeezed the panel to nothing: cut, its end kept
-            names = [_short(str(json.loads(c))) for c in categories]
+            names = [_short(value_text(json.loads(c))) for c in categories]
             ax.set_xticklabels(names, rotation=25, ha="right")
             ax.set_xlim(-0.6, len(categories) - 0.4)
         elif all(x > 0 for x in xs) and max(xs) / min(xs) >= 10:
@@ -295,6 +296,26 @@ def _value_ticks(ax, xs: list, log: bool = True) -> None:
                 label.set_horizontalalignment("right")
 
 
+def _value_axis(ax, means: list[float]) -> None:
+    """No offset on the value axis, and one no narrower than a millionth of its values: means
+    equal to float rounding (0.09852795 and 0.09852796) were drawn as a full-height trend on
+    an axis labelled '1e-9 + 9.852795e-2'."""
+    ax.ticklabel_format(axis="y", useOffset=False)
+    finite = [v for v in means if math.isfinite(v)]
+    if not finite:
+        return
+    lo, hi = ax.get_ylim()
+    middle, size = (max(finite) + min(finite)) / 2, max(map(abs, finite))
+    if hi - lo < 1e-6 * size:  # (all 0: matplotlib's own +-0.055)
+        ax.set_ylim(middle - 0.05 * size, middle + 0.05 * size)
+
+
+def value_text(v) -> str:
+    """A swept value as run names and report.md write it: a tuple as the tuple it is in the
+    config, `(16, 8)` (JSON made it a list, and figures said `[16, 8]`)."""
+    return str(tuple(v) if isinstance(v, list) else v)
+
+
 def is_number(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
@@ -303,4 +324,6 @@ def series_label(fields, values) -> str:
     """A legend's label for one series: each other swept field with its value, the field named
     in full (`data.name=digits`; its last part alone read as model.name), wrapped at 40
     characters."""
-    return textwrap.fill(", ".join(f"{q}={v}" for q, v in zip(fields, values, strict=True)), 40)
+    return textwrap.fill(
+        ", ".join(f"{q}={value_text(v)}" for q, v in zip(fields, values, strict=True)), 40
+    )
