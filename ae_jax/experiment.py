@@ -280,7 +280,11 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
     check_stop = functools.partial(
         signals.raise_if_stopped,
         stop,
-        "while evaluating",
+        "while evaluating"
+        if cfg.eval.at_end
+        else "while drawing the figures"
+        if cfg.train.figures
+        else "after training",
         cfg.train.checkpoints,
         "training is finished and saved",
     )

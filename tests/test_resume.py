@@ -16,7 +16,7 @@ from ae_jax import experiment
 from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_deep
 from ae_jax.errors import UserError
-from ae_jax.evaluation import evaluate, export
+from ae_jax.evaluation import evaluate, export, figure_data
 from ae_jax.training import chunking, writers
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
@@ -410,6 +410,19 @@ def test_a_stop_without_checkpoints_says_nothing_was_saved(tmp_path, monkeypatch
     monkeypatch.setattr(evaluate, "evaluate_group", stop_then_evaluate)
     with pytest.raises(Interrupted, match=r"while evaluating; train.checkpoints=False, so no"):
         experiment.train_and_evaluate(_cfg(train__checkpoints=False, eval__at_end=True), run + "2")
+    # Without evaluation, the same stop comes while the figures' codes are computed: said so
+    # (it said "while evaluating" of a run not evaluated).
+    _Armed.armed = False
+    real_inputs = figure_data.figure_inputs
+
+    def stop_then_draw(*args, **kwargs):
+        _Armed.armed = True
+        return real_inputs(*args, **kwargs)
+
+    monkeypatch.setattr(figure_data, "figure_inputs", stop_then_draw)
+    cfg = _cfg(train__checkpoints=False, eval__at_end=False, train__figures=True)
+    with pytest.raises(Interrupted, match=r"by SIGTERM while drawing the figures; train.check"):
+        experiment.train_and_evaluate(cfg, run + "3")
 
 
 def test_a_relative_data_path_is_recorded_absolute(tmp_path, monkeypatch):
