@@ -654,6 +654,10 @@ def test_pandas_default_header_is_names_and_names_are_stripped_in_every_format(t
     (tmp_path / "years.csv").write_text("2019,2020,2021\n" + "1,2,3\n" * 10)
     with pytest.raises(UserError, match=r"looks like data; .*prefix them \(y2019,y2020,...\)"):
         load(tmp_path / "years.csv")
+    # Two unnamed columns: 0,1 is as likely data; refused, without calling it read as names.
+    pd.DataFrame(x[:, :2]).to_csv(tmp_path / "two.csv", index=False)
+    with pytest.raises(UserError, match=r"this header, read as names from 3 columns on: with"):
+        load(tmp_path / "two.csv")
     frame = pd.DataFrame({"a": x[:, 0], "b ": x[:, 1], " c": x[:, 2]})
     frame.to_csv(tmp_path / "spaced.csv", index=False)
     frame.to_parquet(tmp_path / "spaced.parquet")

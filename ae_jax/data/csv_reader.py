@@ -95,12 +95,19 @@ def check_header(header: list[str], shown: str, delim: str, given: bool) -> None
     # names of an unnamed frame's columns, 0,1,...,D-1, which its to_csv writes; a Parquet
     # file's names (no `delim`) are names whatever they look like.
     numbers = not parse_floats(np.array(header, dtype=object))[1].size
-    if numbers and delim and (len(header) < 3 or header != [str(i) for i in range(len(header))]):
+    pandas = header == [str(i) for i in range(len(header))]
+    if numbers and delim and (len(header) < 3 or not pandas):
         raise UserError(
             f"{shown}: the first row {quote_names(header, 5)} looks like data; expected a "
             "header row of column names: add one (e.g. x0,x1,...); a header of numbers, such "
-            "as years, is read as data: prefix them (y2019,y2020,...). (pandas' to_csv of a "
-            "frame without column names writes the header 0,1,2,..., which is read as names.)"
+            "as years, is read as data: prefix them (y2019,y2020,...). "
+            + (
+                "(pandas' to_csv of an unnamed frame writes this header, read as names from 3 "
+                "columns on: with fewer, 0,1 is as likely a row of data; name the columns.)"
+                if pandas
+                else "(pandas' to_csv of a frame without column names writes the header "
+                "0,1,2,..., which is read as names from 3 columns on.)"
+            )
         )
     dupes = sorted({n for n in header if header.count(n) > 1})
     if dupes:
