@@ -242,6 +242,10 @@ def test_blank_labels_are_a_group_of_their_own(shop, tmp_path):
     # The run's data.na_values decide ("NA" may be North America); a null is always missing.
     cells = np.array(["NA", "EU", None, ""], dtype=object)
     assert data.as_labels(cells, ("",)).tolist() == ["NA", "EU", "(missing)", "(missing)"]
+    # Numbers with blanks are numbers, the blanks NaN (drawn grey on a colour bar): they were
+    # all text, a legend of numbers sorted as text ("-10.27" before "-9.42").
+    numbers = data.as_labels(np.array(["1.5", "", "-2", None, "NA"], dtype=object))
+    np.testing.assert_array_equal(numbers, [1.5, np.nan, -2.0, np.nan, np.nan])
 
 
 def test_transform_reproduces_train_rows(shop, tmp_path):

@@ -472,6 +472,14 @@ def test_codes_coloured_by_many_text_values_draw_every_row():
     ]
     numbers = np.arange(50)
     assert figures.rare_grouped(numbers, 20) is numbers  # a continuum, coloured by a bar
+    # Only "other" (and a missing number) is grey: tab10's and tab20's greys gave g07, or g14
+    # and g15, the colour of "other" (a probe could not tell them apart).
+    for n in (9, 19):
+        groups = [*kept[:n], "other (6 values)"]
+        colours = canvas.group_colours(groups, ["other (6 values)"])
+        assert colours[-1] == "0.6" and len(set(colours[:-1])) == n
+        assert all(max(c) - min(c) > 0.05 for c in colours[:-1])  # no grey
+    assert canvas.group_colours([1.0, float("nan")], [])[1] == "0.6"
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (28, 20)])

@@ -135,21 +135,28 @@ MISSING_LABEL = "(missing)"
 
 
 def as_labels(col: np.ndarray, na_values: tuple[str, ...] = NA_VALUES) -> np.ndarray:
-    """Label cells as ints, floats, true/false -> 1/0, or else strings (for plot colours); a
-    column with missing cells (`na_values` markers, nulls) gives strings, those cells
-    MISSING_LABEL, so they get a legend entry of their own."""
+    """Label cells as ints, floats, true/false -> 1/0, or else strings (for plot colours).
+    Missing cells (`na_values` markers, nulls) are NaN among numbers, drawn grey (numbers with
+    a blank were all text: a legend of values sorted as text, not a colour bar), and
+    MISSING_LABEL among text (true/false too), a legend entry of their own."""
     col = as_numpy(col)
     if col.dtype.kind not in "OU":
         return np.array(col)
     text = np.asarray(col, dtype=str)
     absent = np.isin(np.char.strip(text), list(na_values)) | (col == None)  # noqa: E711 - per cell
-    if absent.any():
-        return np.where(absent, MISSING_LABEL, text)
+    present = text[~absent]
     for convert in (int, float):
         try:
-            return np.array([convert(t) for t in text])
+            values = np.array([convert(t) for t in present])
         except ValueError:
-            pass
+            continue
+        if not absent.any():
+            return values
+        out = np.full(len(text), np.nan)
+        out[~absent] = values
+        return out
+    if absent.any():
+        return np.where(absent, MISSING_LABEL, text)
     lower = np.char.lower(text)
     if np.isin(lower, list(BOOL_WORDS)).all():
         return (lower == "true").astype(np.int64)

@@ -26,6 +26,19 @@ def label_text(v, most: int = 0) -> str:
     return text[: most - 1] + "\u2026" if most and len(text) > most else text
 
 
+def group_colours(groups, rest) -> list:
+    """A colour per group of a scatter's legend: grey for "other" (`rest`) and a missing
+    number (NaN); the others none grey (tab10's and tab20's own greys read as "other"):
+    tab10's 9 others, else tab20's 18 and tab20b's 20, repeated beyond 38."""
+    from matplotlib import colormaps
+
+    grey = [v in rest or v != v for v in groups]
+    names = ["tab10"] if len(grey) - sum(grey) <= 9 else ["tab20", "tab20b"]
+    colours = [c for name in names for c in colormaps[name].colors if max(c) - min(c) > 0.05]
+    palette = iter(colours * (1 + len(groups) // len(colours)))
+    return ["0.6" if g else next(palette) for g in grey]
+
+
 def few_ticks(ax, log_y: bool = False) -> None:
     """At most ~5 labelled ticks per axis, no minor labels: tick labels are most of the cost of
     drawing a small figure, and a paper figure needs few."""

@@ -155,11 +155,9 @@ class Renderer:
                 sets = [ax.scatter([0.0], [0.0], c=[0.0], cmap=bad, plotnonfinite=True, **kw)]
                 extra.append(fig.colorbar(sets[0], ax=ax, label=colour_name).ax)
             else:
-                cmap = colormaps["tab10" if len(groups) <= 10 else "tab20"]
-                colour = lambda i, v: "0.6" if v in rest or v != v else cmap(i)  # noqa: E731 - grey
                 sets = [
-                    ax.scatter([], [], color=colour(i, v), label=canvas.label_text(v, 22), **kw)
-                    for i, v in enumerate(groups)
+                    ax.scatter([], [], color=c, label=canvas.label_text(v, 22), **kw)
+                    for v, c in zip(groups, canvas.group_colours(groups, rest), strict=True)
                 ]
                 legend = ax.legend(
                     fontsize=_FONT,
