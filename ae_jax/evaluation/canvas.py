@@ -34,7 +34,8 @@ def group_colours(groups, rest) -> list:
 
     grey = [v in rest or v != v for v in groups]
     names = ["tab10"] if len(grey) - sum(grey) <= 9 else ["tab20", "tab20b"]
-    colours = [c for name in names for c in colormaps[name].colors if max(c) - min(c) > 0.05]
+    rgb = [tuple(c[:3]) for name in names for c in colormaps[name](range(colormaps[name].N))]
+    colours = [c for c in rgb if max(c) - min(c) > 0.05]
     palette = iter(colours * (1 + len(groups) // len(colours)))
     return ["0.6" if g else next(palette) for g in grey]
 
