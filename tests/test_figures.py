@@ -263,24 +263,28 @@ def test_bars_that_cannot_be_drawn_are_marked(tmp_path, monkeypatch):
     save = canvas.save
     monkeypatch.setattr(canvas, "save", lambda t, *a, **k: (saved.append(t.fig), save(t, *a, **k)))
     model = np.array([0.2, 0.1, np.nan, 0.3])
-    pca = np.array([1e-3, 1e-9, 0.05, 0.0])  # floor: 0.3e-6 / 1.5 = 2e-7 -> the tick 1e-7
+    pca = np.array([1e-3, 1e-9, 0.05, 0.0])
     r = Renderer()
     r.per_feature_bars(str(tmp_path / "a.png"), list("abcd"), model, pca, "error", "t", True)
     from matplotlib.collections import PolyCollection
 
     ax = saved[-1].axes[0]
+    # 6 decades (it was 7: the floor, 6 decades below the largest bar, was snapped down to a
+    # tick and the right end up), ending on ticks; the largest bar, 0.3, inside.
+    floor, right = ax.get_xlim()
+    assert right / floor == pytest.approx(1e6) and 0.3 < right and floor < 1e-3
     bars = [c for c in ax.collections if isinstance(c, PolyCollection)]  # model, PCA
     marks = [c.get_offsets() for c in ax.collections if c not in bars]
     assert [len(m) for m in marks] == [0, 1, 2, 0]  # model: below, NaN; PCA: below, NaN
     extents = [[p.get_extents() for p in c.get_paths()] for c in bars]
     # Each bar spans the axis's left end (the floor) to its value, or to the floor.
-    np.testing.assert_allclose([[e.x0 for e in b] for b in extents], np.full((2, 4), 1e-7))
+    np.testing.assert_allclose([[e.x0 for e in b] for b in extents], np.full((2, 4), floor))
     np.testing.assert_allclose(
-        [[e.x1 for e in b] for b in extents], [[0.2, 0.1, 1e-7, 0.3], [1e-3, 1e-7, 0.05, 1e-7]]
+        [[e.x1 for e in b] for b in extents], [[0.2, 0.1, floor, 0.3], [1e-3, floor, 0.05, floor]]
     )
     bar_rows = [[(e.y0 + e.y1) / 2 for e in b] for b in extents]
-    np.testing.assert_allclose(marks[1], [[1e-7, bar_rows[0][2]]])  # the model's NaN, row c
-    np.testing.assert_allclose(marks[2], [[1e-7, bar_rows[1][1]], [1e-7, bar_rows[1][3]]])
+    np.testing.assert_allclose(marks[1], [[floor, bar_rows[0][2]]])  # the model's NaN, row c
+    np.testing.assert_allclose(marks[2], [[floor, bar_rows[1][1]], [floor, bar_rows[1][3]]])
     assert ax.get_xlabel() == "error; \u25c0 value below the axis, \u00d7 not a number"
     # The same layout for the next run, with every value drawable: no marker, no note.
     r.per_feature_bars(

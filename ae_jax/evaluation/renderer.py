@@ -283,8 +283,9 @@ class Renderer:
             every = np.concatenate([np.ravel(w) for w in widths])
             every = every[np.isfinite(every) & (every > 0)]
             top = float(every.max()) if every.size else 1.0
-            floor = max(float(every.min()) if every.size else 1e-3, top * 1e-6) / 1.5
-            floor, right = canvas.snapped(ax.xaxis.get_major_locator(), floor, top * 1.5)
+            low = float(every.min()) / 1.5 if every.size else 1e-3
+            floor, right = canvas.snapped(ax.xaxis.get_major_locator(), low, top * 1.5)
+            floor = max(floor, right * 1e-6)  # (snapped first, the axis reached 7 decades)
             ax.set_xlim(floor, right)
         cut = {kind: False for kind in _CUT_MARKERS}
         for collection, by_kind, row, w in zip(bars, marks, rows, widths, strict=True):
