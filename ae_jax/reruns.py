@@ -6,7 +6,14 @@ executed or logged, never what it learns) may change; anything else is refused b
 
 from ae_jax import config as config_lib
 from ae_jax.errors import UserError
-from ae_jax.workdir import CONFIG, checkpoint_epochs, finished_summary, real_path, saved_config
+from ae_jax.workdir import (
+    CONFIG,
+    checkpoint_epochs,
+    finished_summary,
+    read_history,
+    real_path,
+    saved_config,
+)
 
 # Fields that change how a run is executed or logged, never what it learns: a rerun may change
 # them. (eval_batch_size batches the per-epoch validation pass, whose sampled and batch-statistic
@@ -98,12 +105,10 @@ def _check_can_continue(workdir: str) -> None:
     """A finished run is continued from its last checkpoint; one whose checkpoints/ are gone
     (though it saved them) would train again from epoch 1 and replace the history it has, under
     a warning that blamed train.checkpoints=False: refused instead, changing nothing."""
-    saved = saved_config(workdir) or {}
-    if (
-        finished_summary(workdir) is None
-        or not saved.get("train.checkpoints", True)
-        or checkpoint_epochs(workdir)
-    ):
+    saved, summary = saved_config(workdir) or {}, finished_summary(workdir)
+    if summary is not None:  # a damaged line: refused now, before the run is reopened
+        read_history(workdir, int(summary.get("epoch") or 0), quiet=True)
+    if summary is None or not saved.get("train.checkpoints", True) or checkpoint_epochs(workdir):
         return
     raise UserError(
         f"workdir {workdir!r} holds a finished run of {saved.get('train.epochs')} epoch(s) "

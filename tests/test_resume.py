@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -310,9 +311,14 @@ def test_a_diverged_runs_evaluation_names_the_step_its_parameters_precede(tmp_pa
     assert said in out["diverged"] and said in (tmp_path / "exported" / "README.md").read_text()
 
 
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def _snapshot(root) -> dict:
     return {
-        os.path.relpath(os.path.join(d, f), root): open(os.path.join(d, f), "rb").read()
+        os.path.relpath(os.path.join(d, f), root): _read(os.path.join(d, f))
         for d, _, files in os.walk(root)
         for f in files
         if f != workdir_lib.LOCK
@@ -480,3 +486,40 @@ def test_a_mid_epoch_resume_under_other_software_is_said(tmp_path, caplog):
     said = "other software than the position saved inside the epoch was trained with (backend "
     said += "cpu -> gpu, jax 0.10.2"
     assert said + " -> 0.12.0)" in caplog.text
+
+
+def test_extending_a_finished_run_with_damaged_files_changes_nothing(tmp_path, monkeypatch):
+    """Raising train.epochs over a finished run whose metrics.jsonl has a damaged line, or
+    whose checkpoints are all unreadable, reopened the run first (its eval.json moved away,
+    summary.json deleted, config.json at the new length) and then failed: the run was no
+    longer finished and its own command was refused. Now refused with the run as it was (the
+    metrics line before anything is compiled; unreadable checkpoints set aside, as always)."""
+    run = str(tmp_path / "run")
+    cfg = _cfg(train__epochs=2, eval__at_end=True)
+    experiment.train_and_evaluate(cfg, run)
+    longer = _cfg(train__epochs=4, eval__at_end=True)
+    damaged = str(tmp_path / "damaged")
+    shutil.copytree(run, damaged)
+    path = os.path.join(damaged, workdir_lib.METRICS)
+    lines = open(path).read().splitlines()
+    with open(path, "w") as f:
+        f.write("\n".join(['{"epoch": 1, garbage', *lines[1:]]) + "\n")
+    before = _snapshot(damaged)
+    with pytest.raises(UserError, match=r"metrics.jsonl line 1 is damaged"):
+        with monkeypatch.context() as m:  # refused before anything is compiled
+            m.setattr(experiment.loop, "train", lambda *a, **k: pytest.fail("compiled"))
+            experiment.train_and_evaluate(longer, damaged)
+    assert _snapshot(damaged) == before
+    unreadable = str(tmp_path / "unreadable")
+    shutil.copytree(run, unreadable)
+    for d, _, files in os.walk(os.path.join(unreadable, workdir_lib.CHECKPOINTS)):
+        for f in files:
+            if os.path.basename(d) == "d":  # orbax's data files: every array unreadable
+                with open(os.path.join(d, f), "w") as out:
+                    out.write("garbage")
+    kept = {k: v for k, v in _snapshot(unreadable).items() if not k.startswith("checkpoints")}
+    with pytest.raises(UserError, match=r"no readable checkpoint to resume from"):
+        experiment.train_and_evaluate(longer, unreadable)
+    after = _snapshot(unreadable)
+    assert {k: v for k, v in after.items() if not k.startswith("damaged_checkpoints")} == kept
+    assert json.loads(open(os.path.join(unreadable, "summary.json")).read())["epoch"] == 2

@@ -238,12 +238,11 @@ def train(
         engine.steps_per_epoch,
         compile_s,
     )
+    if start:  # first: damaged metrics or checkpoints refuse before a finished run is reopened
+        start, states = startup.restore(runs, states, start)
     if writer:
         for r in runs:
             startup.write_resolved_config(r.config, ds, engine, prog.chunk, r.workdir)
-
-    if start:
-        start, states = startup.restore(runs, states, start)
     if start:
         logging.info(
             "resuming from the epoch-%d checkpoint in %s",
