@@ -606,33 +606,33 @@ def test_evaluate_never_replaces_the_runs_own_evaluation(tmp_path):
     again = evaluate.evaluate_workdir(run)
     best = evaluate.evaluate_workdir(run, which="best")
     other = write_purchase_csv(tmp_path / "new rows.csv", seed=1)
-    on_file = evaluate.evaluate_workdir(run, data_path=other, seed=3)
+    on_file = evaluate.evaluate_workdir(run, data_path=other)  # (an AE: no --seed, no "seed=")
     now = _files(run)
     assert {k: now[k] for k in kept} == kept
     assert sorted(os.listdir(os.path.join(run, "evaluations"))) == [
         "which=best",
         "which=latest",
-        "which=latest,data=new_rows.csv,seed=3",
+        "which=latest,data=new_rows.csv",
     ]
     assert again["recon/mse"] == own["recon/mse"] and best["which"] == "best"
     assert on_file["data"] == other and on_file["data_path"] == os.path.realpath(other)
     # Another file of the same name gets its own NAME; the first file's again replaces its own.
     os.makedirs(tmp_path / "b")
     same_name = write_purchase_csv(tmp_path / "b" / "new rows.csv", seed=2, n=150)
-    first = _files(os.path.join(run, "evaluations", "which=latest,data=new_rows.csv,seed=3"))
-    second = evaluate.evaluate_workdir(run, data_path=same_name, seed=3)
+    first = _files(os.path.join(run, "evaluations", "which=latest,data=new_rows.csv"))
+    second = evaluate.evaluate_workdir(run, data_path=same_name)
     digest = hashlib.sha256(os.path.realpath(same_name).encode()).hexdigest()[:8]
     names = sorted(os.listdir(os.path.join(run, "evaluations")))
-    assert names[-1] == f"which=latest,data=new_rows.csv@{digest},seed=3", names
+    assert names[-1] == f"which=latest,data=new_rows.csv@{digest}", names
     assert second["n_val"] == 150 and on_file["n_val"] != 150
     assert _files(os.path.join(run, "evaluations", names[-2])) == first  # not replaced
-    assert evaluate.evaluate_workdir(run, data_path=other, seed=3) == on_file
+    assert evaluate.evaluate_workdir(run, data_path=other) == on_file
     os.symlink(tmp_path / "b", tmp_path / "b_link")  # the same file another way: its own again
-    evaluate.evaluate_workdir(run, data_path=str(tmp_path / "b_link" / "new rows.csv"), seed=3)
+    evaluate.evaluate_workdir(run, data_path=str(tmp_path / "b_link" / "new rows.csv"))
     assert sorted(os.listdir(os.path.join(run, "evaluations"))) == names
     os.makedirs(tmp_path / "c")  # the first file through a link: the same file, its own again
     os.symlink(tmp_path / "new rows.csv", tmp_path / "c" / "new rows.csv")
-    linked = evaluate.evaluate_workdir(run, data_path=str(tmp_path / "c" / "new rows.csv"), seed=3)
+    linked = evaluate.evaluate_workdir(run, data_path=str(tmp_path / "c" / "new rows.csv"))
     assert linked["data_path"] == os.path.realpath(other)
     assert sorted(os.listdir(os.path.join(run, "evaluations"))) == names
     for m, name in ((again, "which=latest"), (best, "which=best")):
