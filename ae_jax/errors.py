@@ -3,13 +3,16 @@
 Entry points run under `ae_jax.cli.cli_errors()`: a `UserError` prints as one paragraph
 after `error: `, with no traceback, and exits with status 2; the message must say what is
 wrong (field, file, column, row, value) and what is expected instead. `storage_error` tells a
-full, read-only or forbidden disk from other failures (it becomes such a message), and
+full, read-only or forbidden disk (or a file where a directory belongs) from other failures
+(it becomes such a message), and
 `memory_error` XLA running out of memory (host or accelerator) from a full disk, which share
 RESOURCE_EXHAUSTED; `closest` names what a misspelt name probably meant.
 """
 
 import difflib
 import errno
+import os
+import re
 
 
 class UserError(ValueError):
@@ -31,34 +34,56 @@ def closest(name: str, known: list[str], cutoff: float = 0.6) -> str:
     return close[0] if close else ""
 
 
+_FREE = "free space or choose another workdir"
+_FIX = "make the workdir writable or choose another"
+_SHAPE = "remove or rename it (or choose another workdir)"
+# errno -> (what the disk says, and its first line in an error's text) and what fixes it
 _STORAGE = {
-    errno.ENOSPC: "no space left on device",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EROFS: "read-only file system",
-    errno.EACCES: "permission denied",
+    errno.ENOSPC: ("no space left on device", "No space left on device", _FREE),
+    errno.EDQUOT: ("disk quota exceeded", "Disk quota exceeded", _FREE),
+    errno.EROFS: ("read-only file system", "Read-only file system", _FIX),
+    errno.EACCES: ("permission denied", "Permission denied", _FIX),
+    errno.EPERM: ("operation not permitted", "Operation not permitted", _FIX + " (chattr -i?)"),
+    # A file where the run keeps a directory (figures/, tb/, checkpoints/), or the reverse.
+    errno.EEXIST: ("a file stands where a directory is expected", "File exists", _SHAPE),
+    errno.ENOTDIR: ("a file stands where a directory is expected", "Not a directory", _SHAPE),
+    errno.EISDIR: ("a directory stands where a file is expected", "Is a directory", _SHAPE),
 }
 
 
-def storage_error(e: BaseException | None) -> str | None:
-    """What a full, read-only or forbidden disk looks like in `e` or its causes (orbax wraps
-    them in ValueErrors with the errno's text), or None for any other error."""
+def storage_error(e: BaseException | None) -> tuple[str, str] | None:
+    """What a full, read-only or forbidden disk, or a file where the workdir keeps a directory
+    (or the reverse), looks like in `e` or its causes (orbax wraps them in ValueErrors with
+    the errno's text, a figure worker's error comes back as text): (what, with the path where
+    known; what fixes it), or None for any other error."""
     seen = set()
-    while e is not None and id(e) not in seen:
+    while e is not None and id(e) not in seen and not isinstance(e, UserError):
         seen.add(id(e))
         if isinstance(e, OSError) and e.errno in _STORAGE:
-            return f"{_STORAGE[e.errno]}: {e.filename or ''}".rstrip(": ")
+            what, _, fix = _STORAGE[e.errno]
+            path = e.filename2 or e.filename  # a rename: the file it replaces, not the temporary
+            return f"{what}: {_culprit(e.errno, path)}".rstrip(": "), fix
         text = str(e)
-        exhausted = "RESOURCE_EXHAUSTED" if _OUT_OF_MEMORY not in text.lower() else "\0"
-        for marker, why in (
-            ("No space left on device", _STORAGE[errno.ENOSPC]),
-            (exhausted, _STORAGE[errno.ENOSPC]),  # tensorstore's full disk; XLA's OOM: not
-            ("Read-only file system", _STORAGE[errno.EROFS]),
-            ("Disk quota exceeded", _STORAGE[errno.EDQUOT]),
-        ):
-            if marker in text:
-                return why
+        if "RESOURCE_EXHAUSTED" in text and _OUT_OF_MEMORY not in text.lower():
+            return _STORAGE[errno.ENOSPC][0], _FREE  # tensorstore's full disk; XLA's OOM: not
+        for code, (what, marker, fix) in _STORAGE.items():
+            if marker in text:  # the path, where the text names it: "[Errno 17] File exists: 'p'"
+                path = re.search(rf"\[Errno \d+\] {marker}: '([^']*)'", text)
+                return f"{what}: {_culprit(code, path and path.group(1))}".rstrip(": "), fix
         e = e.__cause__ or e.__context__
     return None
+
+
+def _culprit(code: int, path) -> str:
+    """The path to name: for a file where a directory is expected, that file (the error names
+    the directory that could not be made inside it: evaluations/which=best, not evaluations)."""
+    path = str(path or "")
+    if code in (errno.EEXIST, errno.ENOTDIR) and path:
+        at = path
+        while at and not os.path.exists(at) and os.path.dirname(at) != at:
+            at = os.path.dirname(at)
+        return at if os.path.isfile(at) else path
+    return path
 
 
 _OUT_OF_MEMORY = "out of memory"  # XLA's RESOURCE_EXHAUSTED text when an allocation fails

@@ -183,14 +183,13 @@ def train_group(
     except Exception as e:
         if (oom := memory_error(e)) is not None:
             raise oom from None
-        why = storage_error(e)
-        if why is None:
+        if (storage := storage_error(e)) is None:
             raise
-        more = " ..." if len(workdirs) > 1 else ""
+        (why, fix), more = storage, " ..." if len(workdirs) > 1 else ""
         raise UserError(
-            f"cannot write to the workdir ({why}; {workdirs[0]!r}{more}). Free space or "
-            "choose another workdir; the checkpoints already written are "
-            "kept, so the same command resumes from the newest one."
+            f"cannot write to the workdir ({why}; {workdirs[0]!r}{more}): {fix}; the "
+            "checkpoints already written are kept, so the same command resumes from the "
+            "newest one."
         ) from None
     finally:
         if own:

@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -576,7 +577,7 @@ def test_running_out_of_memory_is_said_as_such_not_as_a_full_disk(tmp_path, monk
     assert "lower eval.iw_batch_rows" in said and "Traceback" not in said
     assert errors.storage_error(jax.errors.JaxRuntimeError(OOM)) is None
     disk = ValueError("RESOURCE_EXHAUSTED: Error writing local file 'x': [OS error 28]")
-    assert errors.storage_error(disk) == "no space left on device"  # tensorstore's still is
+    assert errors.storage_error(disk)[0] == "no space left on device"  # tensorstore's still is
     assert errors.memory_error(disk) is None
 
 
@@ -879,3 +880,36 @@ def test_a_stop_while_a_long_c_call_holds_the_main_thread_is_said_at_once(block,
         assert "stopped by SIGINT before the command finished" in lines[-1]
     else:  # training's records the stop for the loop to act on
         assert p.returncode == 0 and rest == "returned\n", (rest, lines)
+
+
+def test_a_file_where_the_workdir_keeps_a_directory_and_a_protected_file_are_one_paragraph(
+    tmp_path,
+):
+    """figures/ or tb/ as a file, .lock as a directory, an immutable metrics.jsonl (EPERM):
+    tracebacks (FileExistsError, IsADirectoryError, PermissionError), or "make the workdir
+    writable" for a file in the way. Now one paragraph naming the path and what fixes it."""
+    w = tmp_path / "run"
+    _train(_config(**{"train.epochs": 1, "train.tensorboard": True}), w)
+    shutil.rmtree(w / "tb")
+    (w / "tb").write_text("x")  # a file where TensorBoard's folder goes
+    c = _config(**{"train.epochs": 2, "train.tensorboard": True})
+    expected = f"a file stands where a directory is expected: {w / 'tb'}; '{w}'): remove or rename"
+    with pytest.raises(UserError, match=re.escape(expected)):
+        _train(c, w)
+    # The error text of a figure worker (another process): the path is read from it.
+    text = RuntimeError(f"drawing x.png failed: FileExistsError: [Errno 17] File exists: '{w}'")
+    assert errors.storage_error(text) == (
+        f"a file stands where a directory is expected: {w}",
+        "remove or rename it (or choose another workdir)",
+    )
+    inside = FileExistsError(17, "File exists", str(w / "tb" / "sub" / "deeper"))
+    assert errors.storage_error(inside)[0].endswith(f": {w / 'tb'}")  # the file, not the leaf
+    rename = PermissionError(1, "Operation not permitted", str(w / ".m.tmp"), None, str(w / "m"))
+    assert errors.storage_error(rename) == (
+        f"operation not permitted: {w / 'm'}",
+        "make the workdir writable or choose another (chattr -i?)",
+    )
+    assert errors.storage_error(IsADirectoryError(21, "Is a directory", "x"))[0] == (
+        "a directory stands where a file is expected: x"
+    )
+    assert errors.storage_error(UserError("[Errno 13] Permission denied: 'x'")) is None

@@ -52,7 +52,7 @@ from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import models, runtime
 from ae_jax import workdir as workdir_lib
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, storage_error
 from ae_jax.evaluation import bounds, figure_data, passes, statistics, trained
 from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation.eval_data import EvalData, evaluation_data
@@ -207,10 +207,8 @@ def write_eval(workdir: str, metrics: dict) -> dict:
         os.makedirs(workdir, exist_ok=True)
         workdir_lib.write_json(os.path.join(workdir, EVAL_FILE), metrics)
     except OSError as e:
-        raise UserError(
-            f"cannot write the evaluation into {workdir!r}: {e.strerror} "
-            f"({e.filename}); make the workdir writable."
-        ) from None
+        why, fix = storage_error(e) or (f"{e.strerror}: {e.filename}", "make it writable")
+        raise UserError(f"cannot write the evaluation into {workdir!r} ({why}): {fix}.") from None
     return metrics
 
 
@@ -293,9 +291,8 @@ def evaluate_run(
         try:
             written = figures_lib.write_figures(os.path.join(out, workdir_lib.FIGURES), inputs)
         except OSError as e:
-            raise UserError(
-                f"cannot write figures into {out!r}: {e.strerror}; make the workdir writable."
-            ) from None
+            why, fix = storage_error(e) or (f"{e.strerror}: {e.filename}", "make it writable")
+            raise UserError(f"cannot write figures into {out!r} ({why}): {fix}.") from None
     curves = os.path.join(workdir, workdir_lib.FIGURES, "learning_curves.png")
     own = [curves] if out == workdir and figures and os.path.exists(curves) else []
     metrics["figures"] = [os.path.relpath(f, workdir) for f in own + written]  # as training
