@@ -151,6 +151,7 @@ def train_group(
         None if e else workdir_lib.finished_summary(w)
         for e, w in zip(extends, workdirs, strict=True)
     ]
+    reruns.say_moved(configs, workdirs, finished)
     if all(finished):
         logging.info(
             "all %d run(s) already finished; not retraining (to train from scratch, pass a new "

@@ -4,6 +4,8 @@ one launched now. A rerun with the same config resumes or reuses the run; a larg
 executed or logged, never what it learns) may change; anything else is refused before any work.
 """
 
+from absl import logging
+
 from ae_jax import config as config_lib
 from ae_jax.errors import UserError
 from ae_jax.workdir import (
@@ -34,6 +36,15 @@ OPERATIONAL = (
     "train.tensorboard",
     "train.num_models",  # K of the program: a run resumed after a kill may be in another group
 )
+# Of those, the ones that move reported numbers, and how (said when a rerun changes them).
+MOVES_NUMBERS = {
+    "train.eval_batch_size": "the validation metrics of the epochs it trains now, and its "
+    "evaluation, are computed in batches of another size: a VAE's sampled terms, the batch "
+    "terms (KL sparsity, TC, MMD) and the last bits of every mean can differ from an "
+    "uninterrupted run's",
+    "train.checkpoint_every": "the epochs that get a checkpoint from now on, so which one "
+    "best_epoch and --which=best name, can differ from an uninterrupted run's",
+}
 # Files a run reads: config.json records them absolute (a relative path would tie the run to
 # the directory it was started from), and a rerun naming the same file relatively matches.
 PATH_FIELDS = ("data.path", "data.dir")
@@ -117,3 +128,15 @@ def _check_can_continue(workdir: str) -> None:
         "metrics.jsonl, eval.json and figures. Restore checkpoints/, or train the longer run "
         "into a new workdir; nothing in the workdir was changed."
     )
+
+
+def say_moved(configs: list, workdirs: list[str], finished: list) -> None:
+    """Warns of each run that trains on (not `finished`) under a changed field that moves
+    reported numbers (`MOVES_NUMBERS`): a rerun may change it, but not silently."""
+    for config, workdir, done in zip(configs, workdirs, finished, strict=True):
+        old, new = saved_config(workdir) or {}, config_lib.flatten_config(config.to_dict())
+        for key, how in MOVES_NUMBERS.items():
+            if done is None and key in old and old[key] != new[key]:
+                logging.warning(
+                    "%s: %s %r -> %r on this rerun: %s", workdir, key, old[key], new[key], how
+                )

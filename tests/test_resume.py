@@ -523,3 +523,19 @@ def test_extending_a_finished_run_with_damaged_files_changes_nothing(tmp_path, m
     after = _snapshot(unreadable)
     assert {k: v for k, v in after.items() if not k.startswith("damaged_checkpoints")} == kept
     assert json.loads(open(os.path.join(unreadable, "summary.json")).read())["epoch"] == 2
+
+
+def test_a_rerun_changing_a_field_that_moves_numbers_says_so(tmp_path, caplog):
+    """train.eval_batch_size may change on a rerun (memory), but the validation metrics of the
+    epochs still to train then differ from an uninterrupted run's: it was accepted silently."""
+    run = str(tmp_path / "run")
+    experiment.train_and_evaluate(_cfg(train__epochs=1), run)
+    caplog.set_level("WARNING")
+    experiment.train_and_evaluate(_cfg(train__epochs=2), run)  # extended, nothing else changed
+    assert "on this rerun" not in caplog.text
+    bigger = _cfg(train__epochs=3, train__eval_batch_size=7)
+    experiment.train_and_evaluate(bigger, run)
+    assert f"{run}: train.eval_batch_size 4096 -> 7 on this rerun: the validation" in caplog.text
+    caplog.clear()
+    experiment.train_and_evaluate(_cfg(train__epochs=3), run)  # finished: nothing trains
+    assert "on this rerun" not in caplog.text
