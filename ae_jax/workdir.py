@@ -285,20 +285,22 @@ def read_json(path: str, what: str, fix: str) -> dict:
 
 
 def lost_config(workdir: str) -> str:
-    """Why `workdir` is a run that lost its config.json ("" when it is not): it holds what a
-    run writes only after config.json (summary.json, metrics.jsonl, a checkpoint)."""
+    """Why `workdir` is a run that lost its config.json or preprocessor.json ("" when it is
+    not): it holds what a run writes only after both (summary.json, metrics.jsonl, a
+    checkpoint). (Without preprocessor.json it was called "a folder of other files".)"""
     has = lambda name: os.path.exists(os.path.join(workdir, name))  # noqa: E731
     later = [f for f in (SUMMARY, METRICS) if has(f)]
     later += [f"{CHECKPOINTS}/{e}" for e in sorted(checkpoint_epochs(workdir))[-1:]]
+    gone = [f for f in (CONFIG, PREPROCESSOR) if not has(f)]
+    if not gone or not later:
+        return ""
+    it = "it" if len(gone) == 1 else "them"
     return (
-        ""
-        if has(CONFIG) or not later
-        else (
-            f"workdir {workdir!r} holds a run ({', '.join(later)}) whose config.json is gone "
-            "(deleted or moved?): without it, what the run trained with cannot be compared with "
-            "this config, nor its checkpoints read. Restore config.json from a copy, or move the "
-            "run's directory aside to train it again; nothing was changed."
-        )
+        f"workdir {workdir!r} holds a run ({', '.join(later)}) whose {' and '.join(gone)} "
+        f"{'is' if len(gone) == 1 else 'are'} gone (deleted or moved?): without {it}, what the "
+        "run trained with (config.json) and how it encodes rows (preprocessor.json) cannot be "
+        f"compared with this launch, nor its checkpoints read. Restore {it} from a copy, or "
+        "move the run's directory aside to train it again; nothing was changed."
     )
 
 

@@ -59,6 +59,12 @@ def _deleted_config_json(d):
     return _run(d)
 
 
+def _deleted_preprocessor_json(d):
+    _run(d)
+    os.remove(os.path.join(d, "run", "preprocessor.json"))
+    return _run(d)
+
+
 def _broken_summary(d):
     _run(d)
     with open(os.path.join(d, "run", "summary.json"), "w") as f:
@@ -98,6 +104,7 @@ CASES = [
     ("more epochs under a length-dependent schedule", _longer_cosine),
     ("damaged config.json", _broken_config_json),
     ("config.json deleted from a finished run", _deleted_config_json),
+    ("preprocessor.json deleted from a finished run", _deleted_preprocessor_json),
     ("damaged summary.json", _broken_summary),
     ("metrics.jsonl deleted while checkpoints remain", _no_metrics),
     (

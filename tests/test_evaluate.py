@@ -750,10 +750,15 @@ def test_flags_that_do_not_apply_are_refused_not_ignored(shop_run, tmp_path):
         else []
     )
     assert not [m for m in made if "iw_samples=10" in m or "npz_key" in m]
-    # A run stopped before training began has no preprocessor.json: the message says so.
-    shutil.copytree(shop_run, tmp_path / "early", ignore=shutil.ignore_patterns("preproc*"))
+    # A run stopped before training began has config.json alone: the message says so.
+    os.makedirs(tmp_path / "early")
+    shutil.copy(os.path.join(shop_run, "config.json"), tmp_path / "early")
     with pytest.raises(UserError, match=r"stopped before its training began .*rerun its training"):
         ae_jax.load(str(tmp_path / "early"))
+    # One that trained and lost its preprocessor.json is no run stopped early: said so.
+    shutil.copytree(shop_run, tmp_path / "lost", ignore=shutil.ignore_patterns("preproc*"))
+    with pytest.raises(UserError, match=r"holds a run \(summary.json, .*preprocessor.json is gone"):
+        ae_jax.load(str(tmp_path / "lost"))
 
 
 def test_eval_json_per_column_results_pass_over_imputed_cells(tmp_path):
