@@ -778,6 +778,8 @@ def test_a_second_stop_in_training_ends_the_process_at_once():
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == -signal.SIGTERM and "survived" not in r.stdout, r.stderr
+    # Said, not silent: the first line says a stop is under way, the second that it is abrupt.
+    assert "SIGTERM again: stopping now, without a clean stop; what was saved is kept" in r.stderr
 
 
 # A command whose main thread is inside a C call (as in an XLA computation) until a line

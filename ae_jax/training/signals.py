@@ -14,6 +14,7 @@ holds it for as long as the computation runs (an IWAE bound of k = 1000: 10-20 s
 the moment the signal arrives. Each stop is said once, by whichever of the two comes first.
 """
 
+import contextlib
 import functools
 import os
 import signal
@@ -92,6 +93,12 @@ def acknowledge(signum: int) -> None:
         os.write(2, text.encode())
     except OSError:
         pass  # the stop itself must not fail
+
+
+_AT_ONCE = (
+    "stopping now, without a clean stop; what was saved is kept (the checkpoints, finished "
+    "runs): run the same command again to resume from the newest checkpoint"
+)
 
 
 class Announcer:
@@ -203,6 +210,8 @@ class StopRequests:
         if self.signum is not None:  # Second signal: give up on a clean stop, at once (not
             previous = self._previous.get(signum, signal.SIG_DFL)  # when a C call returns)
             at_once = previous is stop_outside_training
+            with contextlib.suppress(OSError):  # (it ended silently: was anything kept?)
+                os.write(2, f"{signal.Signals(signum).name} again: {_AT_ONCE}\n".encode())
             signal.signal(signum, signal.SIG_DFL if at_once else previous)
             signal.raise_signal(signum)
             return
