@@ -539,3 +539,16 @@ def test_a_rerun_changing_a_field_that_moves_numbers_says_so(tmp_path, caplog):
     caplog.clear()
     experiment.train_and_evaluate(_cfg(train__epochs=3), run)  # finished: nothing trains
     assert "on this rerun" not in caplog.text
+
+
+def test_loading_a_finished_run_whose_last_checkpoint_is_gone_says_so(tmp_path, caplog):
+    """A finished 2-epoch run without checkpoints/2 loaded (and was evaluated as `which=latest`)
+    at epoch 1 without a word."""
+    run = str(tmp_path / "run")
+    experiment.train_and_evaluate(_cfg(train__epochs=2, train__checkpoint_every=1), run)
+    caplog.set_level("WARNING")
+    assert ae_jax.load(run).epoch == 2 and "newest checkpoint" not in caplog.text
+    shutil.rmtree(os.path.join(run, workdir_lib.CHECKPOINTS, "2"))
+    assert ae_jax.load(run).epoch == 1
+    said = "finished at epoch 2, but its newest checkpoint is of epoch 1 (checkpoints/2 deleted"
+    assert f"{run} {said}" in caplog.text

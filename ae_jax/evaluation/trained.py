@@ -146,6 +146,7 @@ class TrainedModel:
         except UserError:  # a damaged summary.json: the parameters do not need it
             summary = {}
         self.status = "diverged" if div >= 0 else summary.get("status", "unfinished")
+        self.end_epoch = summary.get("epoch")  # where a finished run ended (its summary's)
         if div >= 0 and isinstance(summary.get("epoch"), int):  # as its summary says, not the
             self.epoch = summary["epoch"]  # epoch of the group's last checkpoint
         self.is_vae = isinstance(self.model, models.VAE)
@@ -358,5 +359,14 @@ def load(workdir: str, which: str = "latest") -> TrainedModel:
             "is loaded",
             workdir,
             model.epoch,
+        )
+    elif which == "latest" and isinstance(model.end_epoch, int) and model.end_epoch > model.epoch:
+        logging.warning(
+            "%s finished at epoch %d, but its newest checkpoint is of epoch %d (checkpoints/%d "
+            "deleted, or set aside as damaged?): that one is loaded",
+            workdir,
+            model.end_epoch,
+            model.epoch,
+            model.end_epoch,
         )
     return model
