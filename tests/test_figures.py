@@ -369,13 +369,15 @@ def test_a_curve_point_without_neighbours_is_drawn_as_a_dot(tmp_path, monkeypatc
         for e in range(1, 6)
     ]
     r.learning_curves(str(tmp_path / "b.png"), gaps, units)
+    ax = saved[-1].axes[0]  # (another layout: its title says eval is not finite at 2 epochs)
+    assert ax.get_title() == "loss (eval not finite at 2 epochs)"
     assert ax.lines[0].get_marker() == "None"
     assert ax.lines[1].get_marker() == "o"
     assert list(ax.lines[1].get_markevery()) == [True, False, True, False, True]
     assert [h.get_marker() for h in ax.get_legend().legend_handles] == ["None", "o"]
     nan_epoch = [{"epoch": float("nan"), "train/loss": 1.0, "eval/loss": 2.0}]
     r.learning_curves(str(tmp_path / "c.png"), nan_epoch, units)  # drawn, not raised
-    assert ax.get_xlim() == (-1.0, 1.0)
+    assert saved[-1].axes[0].get_xlim() == (-1.0, 1.0)
 
 
 def test_a_mosaic_leaves_no_empty_band_around_its_image(tmp_path, monkeypatch):
@@ -525,7 +527,7 @@ def test_a_nonnegative_curve_gets_no_axis_below_zero():
     r = Renderer()
     units = figures.curve_units("squared error")
     r.learning_curves("/dev/null", history, units)
-    kl_axes = r._templates[("curve", "kl", units["kl"], False, False)][1]  # the kl panel's axes
+    kl_axes = r._templates[("curve", "kl", units["kl"], False)][1]  # the kl panel's axes
     assert kl_axes.get_ylim()[0] == 0.0 and kl_axes.get_ylim()[1] >= 0.42
 
 
@@ -786,3 +788,18 @@ def test_a_long_runs_learning_curve_leaves_its_first_epochs_above_the_axis():
     steady = 2.0 - epochs / 100  # falling evenly: nothing is an outlier
     assert canvas.curve_span(epochs, steady) == (1.0, 1.99, False)
     assert canvas.curve_span(epochs, np.full(100, np.nan)) is None
+
+
+def test_a_learning_curves_values_that_are_not_finite_are_named_in_its_title():
+    """A diverging run's eval/mse of inf at epoch 1 was left out of its panel without a word
+    (an empty panel, an axis of -2..2); the title now says which curve and epochs."""
+    epochs = np.array([1.0, 2.0, 3.0])
+    inf, nan = float("inf"), float("nan")
+    title = canvas.curve_title("mse", False, epochs, [nan] * 3, [inf, 0.5, 0.4])
+    assert title == "mse (eval not finite at epoch 1)"
+    both = canvas.curve_title("loss", True, epochs, [1.0, nan, inf], [inf, nan, 0.4])
+    assert both.replace("\n", " ") == (
+        "loss (early epochs above) (train not finite at 2 epochs) (eval not finite at 2 epochs)"
+    )
+    assert "\n" in both  # wrapped to the panel's width
+    assert canvas.curve_title("kl", False, epochs, [0.1] * 3, [nan] * 3) == "kl"  # not recorded

@@ -6,6 +6,7 @@ wraps each in a `Template` that names the artists a run changes, and writes each
 the kept static one. `few_ticks` and `limits` are the axis conventions its figures share.
 """
 
+import textwrap
 from typing import Literal
 
 import numpy as np
@@ -231,6 +232,20 @@ def curve_span(epochs: np.ndarray, *curves: np.ndarray) -> tuple[float, float, b
         if late.size and hi - lo > 5 * (late.max() - lo):
             return lo, float(late.max()), True
     return lo, hi, False
+
+
+def curve_title(term: str, cut: bool, epochs: np.ndarray, train, evaluated) -> str:
+    """A learning-curve panel's title: the term, whether the early epochs are above the axis
+    (`curve_span`), and which curve has values that are not finite (inf or NaN: on a run's way
+    to diverging), at which epochs: such points are no point of the line, which said nothing.
+    (A curve NaN throughout is one the run does not record.)"""
+    notes = [" (early epochs above)"] if cut else []
+    for name, y in (("train", np.asarray(train, float)), ("eval", np.asarray(evaluated, float))):
+        where = epochs[~np.isfinite(y)] if not np.isnan(y).all() else epochs[:0]
+        if where.size:
+            at = f"epoch {where[0]:g}" if where.size == 1 else f"{where.size} epochs"
+            notes.append(f" ({name} not finite at {at})")
+    return textwrap.fill(term + "".join(notes), 34)
 
 
 def limits(lo: float, hi: float, log: bool = False, margin: float = 0.05):

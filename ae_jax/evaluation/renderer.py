@@ -71,9 +71,10 @@ class Renderer:
             y_train = np.array([r.get(f"train/{term}", np.nan) for r in history], float)
             y_eval = np.array([r.get(f"eval/{term}", np.nan) for r in history], float)
             lo, hi, cut = canvas.curve_span(epochs, y_train, y_eval) or (-1.0, 1.0, False)
+            title = canvas.curve_title(term, cut, epochs, y_train, y_eval)
             template, ax, lines = self._template(
-                ("curve", term, unit, p == 0, cut),
-                lambda t=term, u=unit, legend=p == 0, c=cut: self._curve_panel(t, u, legend, c),
+                ("curve", title, unit, p == 0),
+                lambda t=title, u=unit, legend=p == 0: self._curve_panel(t, u, legend),
             )
             if p == 0:  # the first panel carries the legend
                 legend_handles = ax.get_legend().legend_handles
@@ -93,13 +94,13 @@ class Renderer:
             handle.set_markersize(4)
         canvas.save_row(panels, path)
 
-    def _curve_panel(self, term: str, unit: str, legend: bool, cut: bool):
-        """A learning-curve panel's template: static, the title (saying when the axis leaves the
-        early epochs above it: `canvas.curve_span`) and axes; dynamic, curves, legend, spines."""
+    def _curve_panel(self, title: str, unit: str, legend: bool):
+        """A learning-curve panel's template: static, the title (`canvas.curve_title`: what the
+        axis leaves out) and axes; dynamic, curves, legend, spines."""
         fig, axes = canvas.figure((3.2, 3.0))
         ax = axes[0][0]
         lines = (ax.plot([], [], label="train")[0], ax.plot([], [], label="eval")[0])
-        ax.set_title(f"{term}{' (early epochs above)' * cut}", fontsize=_FONT + 1)
+        ax.set_title(title, fontsize=_FONT + 1)
         ax.set_xlabel("epoch")
         canvas.few_ticks(ax)
         ax.set_ylabel(textwrap.fill(unit, 30), fontsize=_FONT)  # a long one: two lines
