@@ -23,11 +23,12 @@ _HOLDER = re.compile(r"pid (?P<pid>\d+) on host (?P<host>\S+) since (?P<since>\S
 
 
 class WorkdirLock:
-    """Exclusive lock on a workdir for the life of a `with` block; re-entrant in a process.
+    """Exclusive lock on a workdir for a `with` block; re-entrant in the thread that took it.
 
     POSIX locks belong to the process, and closing any descriptor of the file drops all of
-    them: so each lock file is opened once per process (`_HELD`: path -> [file, holders]), a
-    nested lock of the same workdir (a sweep's claim, then the run's own) only counts, and
+    them: so each lock file is opened once per process (`_HELD`: path -> [file, holders, the
+    thread that took it]), a nested lock of the same workdir in that thread (a sweep's claim,
+    then the run's own) only counts (another thread's is refused), and
     `holder` reads a held file's text through it (a probe's close dropped a sweep's claims, and
     another shard trained the run too)."""
 
@@ -41,6 +42,15 @@ class WorkdirLock:
     def __enter__(self) -> "WorkdirLock":
         with self._GUARD:
             if self.path in self._HELD:
+                # Nested in the thread that took it (a sweep's claim, then the run's own); a
+                # call from another thread is a second trainer, as another process is: two
+                # threads training one run interleaved their checkpoints and histories.
+                if self._HELD[self.path][2] != threading.get_ident():
+                    raise UserError(
+                        f"workdir {os.path.dirname(self.path)!r} is in use by another thread "
+                        f"of this process (pid {os.getpid()}); two calls must not train the "
+                        "same run at once. Wait for that call to return, or use another workdir."
+                    )
                 self._HELD[self.path][1] += 1
                 self._entered = True
                 return self
@@ -61,7 +71,7 @@ class WorkdirLock:
             now = datetime.datetime.now().isoformat(timespec="seconds")
             f.write(_HOLDER_TEXT.format(pid=os.getpid(), host=socket.gethostname(), since=now))
             f.flush()
-            self._HELD[self.path] = [f, 1]
+            self._HELD[self.path] = [f, 1, threading.get_ident()]  # file, holds, owner
             self._entered = True
         return self
 

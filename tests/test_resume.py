@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 
 import jax
 import numpy as np
@@ -202,6 +203,41 @@ def test_a_held_lock_survives_probes_and_nesting_in_its_own_process(tmp_path):
         assert workdir_lib.holder(str(w)).startswith(f"pid {os.getpid()} ")
         assert _other_process_gets(w) == "refused"
     assert workdir_lib.holder(str(w)) is None and _other_process_gets(w) == "acquired"
+
+
+def test_another_thread_of_the_process_is_refused_a_held_workdir(tmp_path):
+    """Nesting counted per process, so two threads of a notebook training one workdir both
+    got in: their checkpoints and histories interleaved, and the run ended "done" at epoch 30
+    with 20 rows. Another thread is now refused as another process is; the lock still passes
+    to the finishing thread that releases it."""
+    w = tmp_path / "w"
+    os.makedirs(w)
+    got = []
+
+    def enter():
+        try:
+            with WorkdirLock(str(w)):
+                got.append("acquired")
+        except UserError as e:
+            got.append(str(e))
+
+    with WorkdirLock(str(w)):
+        thread = threading.Thread(target=enter)
+        thread.start()
+        thread.join()
+        with WorkdirLock(str(w)):  # nested in the thread that took it: counted, as before
+            pass
+    assert got == [
+        f"workdir {str(w)!r} is in use by another thread of this process (pid {os.getpid()}); "
+        "two calls must not train the same run at once. Wait for that call to return, or use "
+        "another workdir."
+    ]
+    release = WorkdirLock(str(w)).__enter__()
+    thread = threading.Thread(target=release.__exit__, args=(None, None, None))
+    thread.start()  # released by another thread (the finishing thread's way)
+    thread.join()
+    enter()
+    assert got[-1] == "acquired" and _other_process_gets(w) == "acquired"
 
 
 def test_finished_run_is_not_retrained_and_best_is_kept(tmp_path, caplog):
