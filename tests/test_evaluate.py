@@ -5,6 +5,7 @@ import json
 import logging
 import math
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -626,7 +627,8 @@ def test_evaluate_never_replaces_the_runs_own_evaluation(tmp_path):
     assert names[-1] == f"which=latest,data=new_rows.csv@{digest}", names
     assert second["n_val"] == 150 and on_file["n_val"] != 150
     assert _files(os.path.join(run, "evaluations", names[-2])) == first  # not replaced
-    assert evaluate.evaluate_workdir(run, data_path=other) == on_file
+    # Given as a pathlib.Path (it was an AttributeError from the table reader): the same.
+    assert evaluate.evaluate_workdir(run, data_path=pathlib.Path(other)) == on_file
     os.symlink(tmp_path / "b", tmp_path / "b_link")  # the same file another way: its own again
     evaluate.evaluate_workdir(run, data_path=str(tmp_path / "b_link" / "new rows.csv"))
     assert sorted(os.listdir(os.path.join(run, "evaluations"))) == names

@@ -258,6 +258,8 @@ def evaluate_run(
         directory it was written to.
     """
     workdir = workdir_lib.as_path(workdir)  # ('~' expanded: read and written alike)
+    if isinstance(data_path, os.PathLike):  # (a pathlib.Path was a traceback)
+        data_path = os.fspath(data_path)
     if iw_samples is not None:
         passes.check_iw_samples(iw_samples)
     config_lib.check_seed(seed, "seed")
