@@ -136,6 +136,11 @@ def test_unvmappable_overrides_are_refused_with_the_field_named(tmp_path):
         multi.train_together(_base(), [{"loss.l1_wieght": 0.1}], str(tmp_path))
     with pytest.raises(UserError, match=r"override 'loss.l1': .*did you mean 'loss.l1_weight'"):
         multi.train_together(_base(), [{"loss.l1": 0.1}], str(tmp_path))  # was: loss.rho
+    # The same run said two ways (its keys in another order) was trained twice, as run_sweep
+    # refuses: refused too.
+    twice = [{"loss.beta": 3.0, "train.seed": 0}, {"train.seed": 0, "loss.beta": 3.0}]
+    with pytest.raises(UserError, match=r"overrides 0 \(loss.beta=3,train.seed=0\) and 1 \("):
+        multi.train_together(_base(), twice, str(tmp_path))
     assert not any(tmp_path.iterdir())
 
 

@@ -85,22 +85,15 @@ def valid_configs(base, runs: list[Run]) -> dict:
 
 def refuse_same_configs(runs: list[Run], configs: dict) -> None:
     """Refuses entries that train one config (it would count twice among a setting's seeds)."""
-    seen: dict[str, Run] = {}
-    for r in runs:
-        learns = {  # what the run learns: the fields that change only how it runs aside
-            k: v
-            for k, v in config_lib.flatten_config(configs[r.index].to_dict()).items()
-            if k not in reruns.OPERATIONAL
-        }
-        key = json.dumps(learns, sort_keys=True, default=str)
-        if key in seen:
-            raise UserError(
-                f"sweep entries {seen[key].index} ({seen[key].name}) and {r.index} ({r.name}) "
-                "train the same config (their overrides differ only in how they say it, or "
-                "set the base config's own values); the report would count its seeds twice: "
-                "every run must differ, so remove one of them."
-            )
-        seen[key] = r
+    same = overrides_lib.first_same([configs[r.index] for r in runs])
+    if same is not None:
+        a, b = runs[same[0]], runs[same[1]]
+        raise UserError(
+            f"sweep entries {a.index} ({a.name}) and {b.index} ({b.name}) "
+            "train the same config (their overrides differ only in how they say it, or "
+            "set the base config's own values); the report would count its seeds twice: "
+            "every run must differ, so remove one of them."
+        )
 
 
 def check_unchanged(base, runs: list[Run], workdir: str, valid: dict | None = None) -> None:

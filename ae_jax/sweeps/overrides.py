@@ -12,6 +12,7 @@ fields named; the sweep runner groups such runs instead.
 
 import copy
 import hashlib
+import json
 import os
 
 import ml_collections
@@ -19,7 +20,7 @@ import numpy as np
 
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
-from ae_jax import experiment, runtime
+from ae_jax import experiment, reruns, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError, closest
 from ae_jax.training.group import check_groupable
@@ -70,6 +71,24 @@ def format_value(value) -> str:
         short = f"{value:g}"
         return short if float(short) == value else repr(value)
     return str(value)
+
+
+def first_same(configs: list) -> tuple[int, int] | None:
+    """The first two configs (i < j) that learn the same (operational fields aside: they set
+    only how a run executes), or None: overrides that differ only in how they say it, or that
+    set the base config's own values, train one run twice."""
+    seen: dict[str, int] = {}
+    for j, c in enumerate(configs):
+        learns = {
+            k: v
+            for k, v in config_lib.flatten_config(c.to_dict()).items()
+            if k not in reruns.OPERATIONAL
+        }
+        key = json.dumps(learns, sort_keys=True, default=str)
+        if key in seen:
+            return seen[key], j
+        seen[key] = j
+    return None
 
 
 def check_name(name: str, what: str) -> None:
@@ -181,6 +200,13 @@ def train_together(
         check_name(name, f"train_together: run {i}'s name")
     if len(set(names)) != len(names):
         raise UserError("train_together: two overrides give the same run name; each must differ.")
+    if (same := first_same(configs)) is not None:
+        i, j = same
+        raise UserError(
+            f"train_together: overrides {i} ({names[i]}) and {j} ({names[j]}) train the same "
+            "config (they differ only in how they say it, or set the base config's own "
+            "values): every run must differ, so remove one of them."
+        )
     check_groupable(configs)  # Before reading data or compiling anything.
     for c in configs:
         config_lib.validate(c)
