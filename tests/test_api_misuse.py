@@ -65,6 +65,7 @@ def vae_run(tmp_path_factory):
         (lambda d: ae_jax.train_together({"a": 1}, [{}], d), "expected an ml_collections"),
         (lambda d: ae_jax.train_together(_config(), [{"train.seed": 1}], 7), "directory path"),
         (lambda d: ae_jax.load(123), "expected a directory path, a non-empty str"),
+        (lambda d: ae_jax.sweeps.config_diff(_config(), {}), r"got dict \{\} \(a dict: Config"),
         (
             lambda d: ae_jax.train_together(_config(), [{}], d, chunk_size="2"),
             r"chunk_size='2'; expected a whole number >= 0",

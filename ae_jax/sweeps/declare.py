@@ -193,5 +193,7 @@ def named(name: str, overrides: dict) -> dict:
 
 def config_diff(base, other) -> dict:
     """The dotted overrides that turn config `base` into `other` (e.g. to sweep seed models)."""
+    config_lib.check_is_config(base)  # (a dict was an AttributeError)
+    config_lib.check_is_config(other)
     a, b = config_lib.flatten_config(base.to_dict()), config_lib.flatten_config(other.to_dict())
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in b.items() if a.get(k) != v}
