@@ -71,7 +71,8 @@ def build_model(
     dtype = jnp.bfloat16 if model_cfg.compute_dtype == "bfloat16" else None
     if model_cfg.arch == "conv":
         model = conv.build_conv_model(model_cfg, num_features, image_shape, dtype)
-        return model.clone(learned_log_std=learned_log_std)
+        # (without the heads, loss.recon='mixed' failed inside the loss's trace)
+        return model.clone(heads=heads, learned_log_std=learned_log_std)
     enc_hidden = tuple(model_cfg.encoder_widths)
     dec_hidden = (
         tuple(model_cfg.decoder_widths)
