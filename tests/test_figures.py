@@ -16,6 +16,7 @@ from ae_jax.configs import seed_vae
 from ae_jax.errors import UserError
 from ae_jax.evaluation import canvas, figure_data, figure_worker, figure_writer, figures
 from ae_jax.evaluation.renderer import Renderer
+from ae_jax.training import objective
 
 
 def _inputs(seed: int = 0, kl: float = 0.0) -> figures.FigureInputs:
@@ -803,3 +804,12 @@ def test_a_learning_curves_values_that_are_not_finite_are_named_in_its_title():
     )
     assert "\n" in both  # wrapped to the panel's width
     assert canvas.curve_title("kl", False, epochs, [0.1] * 3, [nan] * 3) == "kl"  # not recorded
+
+
+def test_every_term_a_learning_curve_can_draw_has_a_unit():
+    """The kl_free_bits panel's y axis said only "per example" (the README promises every y
+    axis says what and in which unit): each term an objective can log has its label."""
+    logged = {*objective.TERMS, *(m for ms in objective.TERM_METRICS.values() for m in ms)}
+    units = figures.curve_units("squared error")
+    assert sorted(logged - set(units)) == []
+    assert units["kl_free_bits"].endswith("nats per example")

@@ -88,6 +88,7 @@ def curve_units(
         "recon": f"{recon_unit} per example",
         "l1": "sum |code| per example",
         "kl": "KL, nats per example",
+        "kl_free_bits": "KL with free bits, nats per example",
         "kl_weight": "KL weight",
         "iw_bound": f"{iw} per example",
         "tc": "total correlation, nats",
