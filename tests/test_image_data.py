@@ -450,6 +450,11 @@ def test_channels_first_images_are_refused_and_channels_last_kept(tmp_path, capl
     np.savez(tmp_path / "mnist.npz", x_test=xt, **keras)
     with pytest.raises(UserError, match=r"array 'x_train' has shape \(\d+, 1, 28, 28\): images"):
         load(name="mnist", dir=str(tmp_path))
+    # An image set's archive takes no data.image_shape: not offered as a way out (it was).
+    with pytest.raises(UserError, match=r"np.moveaxis\(x, 1, -1\) instead$"):
+        load(name="mnist", dir=str(tmp_path))
+    with pytest.raises(UserError, match=r"instead \(if it is H x W x C, save it flattened"):
+        load(path=str(tmp_path / "chw.npy"))  # a file of its own: it may
     # grey images with or without their one channel axis are one shape
     np.savez(tmp_path / "mnist.npz", x_test=xt[:, 0, :, :, None], **{**keras, "x_train": x[:, 0]})
     assert load(name="mnist", dir=str(tmp_path)).image_shape == (28, 28)
