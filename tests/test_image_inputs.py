@@ -49,6 +49,14 @@ def test_images_of_another_shape_or_in_other_units_are_refused(runs, tmp_path):
         ae_jax.UserError, match=r"images of shape \(4, 16\); the model was .*\(8, 8\)"
     ):
         floats.encode(ok.reshape(5, 4, 16))
+    # Colour images for a grey model: told to convert the colours (it said "resize them").
+    rgb = np.repeat(ok[..., None], 3, axis=-1)
+    with pytest.raises(
+        ae_jax.UserError, match=r"\(8, 8\): convert their colours \(RGB -> grey\) f"
+    ):
+        floats.encode(rgb)
+    with pytest.raises(ae_jax.UserError, match=r"colours \(RGB -> grey\) and resize them first$"):
+        floats.encode(np.tile(rgb, (1, 2, 2, 1)))
     # 0..255 pixels given to a model of [0, 1] floats were scaled to up to ~255 and encoded.
     with pytest.raises(ae_jax.UserError, match=r"reach 0 .. 255 after .*divide them by 255"):
         floats.encode((digits[:5] * 16).clip(0, 255).astype(np.uint8))

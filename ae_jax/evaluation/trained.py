@@ -185,9 +185,17 @@ class TrainedModel:
         position: 64 x 48 grey images fed to a 32 x 32 x 3 model)."""
         grey = lambda s: tuple(s[:2]) if len(s) == 3 and s[2] == 1 else tuple(s)  # noqa: E731
         if shape is not None and self.image_shape and grey(shape) != grey(self.image_shape):
+            channels = [s[2] if len(s) == 3 else 1 for s in (tuple(shape), self.image_shape)]
+            fixes = [f"{_CHANNELS.get(c, f'{c} channels')}" for c in channels]
+            fix = (  # a colour mismatch is no size (resizing grey images gives no colour)
+                f"convert their colours ({fixes[0]} -> {fixes[1]})"
+                + (" and resize them" if tuple(shape)[:2] != self.image_shape[:2] else "")
+                if channels[0] != channels[1]
+                else "resize them to that shape"
+            )
             raise UserError(
                 f"{source} holds images of shape {tuple(shape)}; the model was trained on "
-                f"images of shape {self.image_shape}: resize them to that shape first"
+                f"images of shape {self.image_shape}: {fix} first"
             )
 
     def check_image_units(self, x: np.ndarray, source: str) -> None:
@@ -339,6 +347,9 @@ def _check_params(params, model, num_features: int, workdir: str):
             f"({shown}); it was written by a different model. Use the workdir it came from."
         )
     return jax.tree.map(jnp.asarray, params)
+
+
+_CHANNELS = {1: "grey", 3: "RGB", 4: "RGBA"}
 
 
 def load(workdir: str, which: str = "latest") -> TrainedModel:
