@@ -163,6 +163,11 @@ class TrainedModel:
             "pass rows.astype(float).filled(np.nan) to have them read as missing values (the run's "
             f"data.missing={self.config.data.missing!r} decides what becomes of them)",
         )
+        if npz_key is not None and not isinstance(rows, str | os.PathLike):
+            raise UserError(  # (it was ignored: the rows given were encoded whatever it said)
+                f"npz_key={npz_key!r} names an array of an .npz file; the rows given are a "
+                f"{type(rows).__name__}, not a file: pass the file's path, or no npz_key."
+            )
         if isinstance(rows, str | os.PathLike):
             key = self.config.data.npz_key if npz_key is None else npz_key
             rows = data_lib.read_table(
