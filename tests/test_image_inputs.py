@@ -83,6 +83,7 @@ def test_pixels_out_of_a_models_range_are_told_the_way_back():
         (digits[:3] - 8, r"these span -8\.\.8: map them to whole numbers 0\.\.16\)"),
         (digits[:3] + 0.5, r"these span 0\.5\.\.16\.5: map them to whole numbers 0\.\.16\)"),
         (digits[:3] * 0.9, r"round them to whole numbers\)"),
+        (-digits[:3], r"these span -16\.\.0: map them"),  # (it said -16..-0)
     ):
         with pytest.raises(ae_jax.UserError, match=r"trained on pixel intensities.*" + fix):
             p.transform(rows)

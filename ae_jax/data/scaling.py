@@ -145,7 +145,7 @@ def check_pixels(encoded: np.ndarray, pixel_max: int, columns: list, table) -> N
         r, j = bad
         # The way back to 0..pixel_max from what the values look like (the advice to multiply,
         # given for any value, made images of 0..255 for a 0..16 model worse)
-        low, top = float(encoded.min()), float(encoded.max())
+        low, top = float(encoded.min()) + 0.0, float(encoded.max()) + 0.0  # (-0.0 said "-0")
         fix = (
             f"images already in [0, 1]: multiply them by {pixel_max}"
             if low >= 0 and top <= 1
