@@ -293,6 +293,12 @@ def test_bars_that_cannot_be_drawn_are_marked(tmp_path, monkeypatch):
     )
     assert [len(c.get_offsets()) for c in ax.collections if c not in bars] == [0, 0, 0, 0]
     assert ax.get_xlabel() == "error"
+    # One tiny value (1e-30): ticks two decades apart put the right end at 1e6 and every bar
+    # below the axis (a review); the right end is now a decade's tick above the largest bar.
+    r.per_feature_bars(
+        str(tmp_path / "c.png"), list("abc"), np.array([1e-30, 0.5, 1.0]), None, "error", "t", True
+    )
+    np.testing.assert_allclose(saved[-1].axes[0].get_xlim(), (1e-5, 10.0))
 
 
 def test_png_writer_gives_back_the_pixels_the_dpi_and_the_text(tmp_path):

@@ -248,6 +248,19 @@ def curve_title(term: str, cut: bool, epochs: np.ndarray, train, evaluated) -> s
     return textwrap.fill(term + "".join(notes), 34)
 
 
+def log_limits(locator, values: np.ndarray, decades: float = 6.0) -> tuple[float, float]:
+    """A log value axis's limits for bars of `values` (non-positive and non-finite ones aside):
+    the right end the tick above 1.5 x the largest, snapped over a decade (over the whole span,
+    ticks two decades apart put it far past the largest bar), the left end the tick at or below
+    the smallest / 1.5, at most `decades` below the right end (snapped first, it reached 7)."""
+    every = values[np.isfinite(values) & (values > 0)]
+    top = float(every.max()) if every.size else 1.0
+    low = float(every.min()) / 1.5 if every.size else 1e-3
+    right = snapped(locator, top * 0.15, top * 1.5)[1]
+    deepest = right * 10.0**-decades
+    return max(snapped(locator, max(low, deepest), right)[0], deepest), right
+
+
 def limits(lo: float, hi: float, log: bool = False, margin: float = 0.05):
     if log:
         lo, hi = max(lo, 1e-12), max(hi, 1e-12)

@@ -282,11 +282,7 @@ class Renderer:
         floor = 0.0
         if log:  # at most 6 decades below the largest bar; smaller ones (exact 0s) sit there
             every = np.concatenate([np.ravel(w) for w in widths])
-            every = every[np.isfinite(every) & (every > 0)]
-            top = float(every.max()) if every.size else 1.0
-            low = float(every.min()) / 1.5 if every.size else 1e-3
-            floor, right = canvas.snapped(ax.xaxis.get_major_locator(), low, top * 1.5)
-            floor = max(floor, right * 1e-6)  # (snapped first, the axis reached 7 decades)
+            floor, right = canvas.log_limits(ax.xaxis.get_major_locator(), every)
             ax.set_xlim(floor, right)
         cut = {kind: False for kind in _CUT_MARKERS}
         for collection, by_kind, row, w in zip(bars, marks, rows, widths, strict=True):
