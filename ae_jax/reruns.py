@@ -117,9 +117,10 @@ def _check_can_continue(workdir: str) -> None:
     (though it saved them) would train again from epoch 1 and replace the history it has, under
     a warning that blamed train.checkpoints=False: refused instead, changing nothing."""
     saved, summary = saved_config(workdir) or {}, finished_summary(workdir)
-    if summary is not None:  # a damaged line: refused now, before the run is reopened
+    kept = saved.get("train.checkpoints", True)  # else it trains again from epoch 1 anyway
+    if summary is not None and kept:  # a damaged line: refused now, before it is reopened
         read_history(workdir, int(summary.get("epoch") or 0), quiet=True)
-    if summary is None or not saved.get("train.checkpoints", True) or checkpoint_epochs(workdir):
+    if summary is None or not kept or checkpoint_epochs(workdir):
         return
     raise UserError(
         f"workdir {workdir!r} holds a finished run of {saved.get('train.epochs')} epoch(s) "

@@ -591,3 +591,13 @@ def test_loading_a_finished_run_whose_last_checkpoint_is_gone_says_so(tmp_path, 
     assert ae_jax.load(run).epoch == 1
     said = "finished at epoch 2, but its newest checkpoint is of epoch 1 (checkpoints/2 deleted"
     assert f"{run} {said}" in caplog.text
+
+
+def test_extending_a_finished_run_without_checkpoints_reads_no_history(tmp_path):
+    """Such a run trains again from epoch 1 and replaces its history: a missing (or damaged)
+    metrics.jsonl was refused as if its checkpoints needed it ("checkpoints up to epoch 1")."""
+    run = str(tmp_path / "run")
+    experiment.train_and_evaluate(_cfg(train__checkpoints=False), run)
+    os.remove(os.path.join(run, workdir_lib.METRICS))
+    (s,) = experiment.train_and_evaluate(_cfg(train__checkpoints=False, train__epochs=2), run)
+    assert s["epoch"] == 2 and len(workdir_lib.read_history(run, 2)) == 2
