@@ -844,6 +844,8 @@ def test_a_models_values_that_are_not_finite_are_null_in_eval_json_and_said_so(
         "b",
         "c (2)",
     ]
+    nested = {"recon/per_column": {"a": {"mse": np.nan, "n": 3}, "b": {"mse": 1.0}}, "t": (np.inf,)}
+    assert statistics.not_finite(nested) == ["recon/per_column (1)", "t (1)"]  # (a review)
     bad = statistics.not_finite(metrics)
     assert "recon/bce" in bad and not math.isfinite(metrics["recon/bce"])
     caplog.set_level(logging.WARNING)

@@ -137,15 +137,21 @@ def active_units(mean: np.ndarray, threshold: float) -> int:
 
 
 def not_finite(metrics: dict) -> list[str]:
-    """The keys of `metrics` holding a NaN or infinite number (in a dict or list of numbers: the
-    key, with how many), which `json_safe` writes as null."""
-    out = []
-    for key, v in metrics.items():
-        values = list(v.values()) if isinstance(v, dict) else v if isinstance(v, list) else [v]
-        bad = sum(isinstance(x, float | np.floating) and not math.isfinite(x) for x in values)
-        if bad:
-            out.append(key if isinstance(v, float | np.floating) else f"{key} ({bad})")
-    return out
+    """The keys of `metrics` holding a NaN or infinite number (in dicts and lists, nested as
+    `recon/per_column` is: the key, with how many), which `json_safe` writes as null."""
+
+    def count(v) -> int:
+        if isinstance(v, dict):
+            return sum(count(x) for x in v.values())
+        if isinstance(v, list | tuple):
+            return sum(count(x) for x in v)
+        return int(isinstance(v, float | np.floating) and not math.isfinite(v))
+
+    return [
+        key if isinstance(v, float | np.floating) else f"{key} ({n})"
+        for key, v in metrics.items()
+        if (n := count(v))
+    ]
 
 
 def json_safe(value):
