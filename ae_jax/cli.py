@@ -154,7 +154,8 @@ def _load_config_file(resolved: str, value: str):
             f"--config={value}: {path}'s get_config() takes no argument, so "
             f"':{arg}' cannot be given; drop it."
         )
-    if not arg and params and params[0].default is inspect.Parameter.empty:
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if not arg and params and params[0].kind in positional and params[0].default is params[0].empty:
         raise UserError(
             f"--config={value}: {path}'s get_config({params[0].name}) needs an argument, given "
             f"after the file name: --config={value}:ARG (a ':' and the text it reads)."

@@ -10,9 +10,9 @@ import sys
 import ml_collections
 import pytest
 
+from ae_jax import cli, experiment, models, reruns, sweeps
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
-from ae_jax import experiment, models, reruns, sweeps
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
@@ -252,3 +252,16 @@ def test_the_launcher_reads_lists_of_names_typed_with_commas_and_joins_repeated_
     assert "data.categorical_columns = ('Region', 'Browser', 'TrafficType')" in lines
     assert "data.na_values = ('-999', 'NA')" in lines
     assert "model.encoder_widths = (16, 8)" in lines
+
+
+def test_a_get_config_of_star_args_loads_without_an_argument(tmp_path):
+    """`def get_config(*args)` (or **kwargs) was refused as needing an argument (a review)."""
+    for params in ("*args", "**kwargs", "arg=None"):
+        path = tmp_path / "c.py"
+        path.write_text(
+            f"import ae_jax\ndef get_config({params}):\n    return ae_jax.default_config()\n"
+        )
+        assert cli._load_config_file(str(path), str(path)).train.epochs > 0
+    path.write_text("import ae_jax\ndef get_config(size):\n    return ae_jax.default_config()\n")
+    with pytest.raises(UserError, match=r"get_config\(size\) needs an argument"):
+        cli._load_config_file(str(path), str(path))
