@@ -62,28 +62,42 @@ def storage_error(e: BaseException | None) -> tuple[str, str] | None:
         if isinstance(e, OSError) and e.errno in _STORAGE:
             what, _, fix = _STORAGE[e.errno]
             path = e.filename2 or e.filename  # a rename: the file it replaces, not the temporary
-            return f"{what}: {_culprit(e.errno, path)}".rstrip(": "), fix
+            return _named(e.errno, what, path), fix
         text = str(e)
         if "RESOURCE_EXHAUSTED" in text and _OUT_OF_MEMORY not in text.lower():
             return _STORAGE[errno.ENOSPC][0], _FREE  # tensorstore's full disk; XLA's OOM: not
         for code, (what, marker, fix) in _STORAGE.items():
-            if marker in text:  # the path, where the text names it: "[Errno 17] File exists: 'p'"
-                path = re.search(rf"\[Errno \d+\] {marker}: '([^']*)'", text)
-                return f"{what}: {_culprit(code, path and path.group(1))}".rstrip(": "), fix
+            # Python's own text of the error, "[Errno 17] File exists: 'p'" (a rename's: "'a' ->
+            # 'b'"), from a figure worker; a full or read-only disk in tensorstore's words too.
+            quoted = r"""(['"])(.*?)\{}"""  # a path as Python writes it, in ' or in "
+            found = re.search(
+                rf"\[Errno {code}\] {marker}(?:: {quoted.format(1)}(?: -> {quoted.format(3)})?)?",
+                text,
+            )
+            if found or (code in _BARE and marker in text):
+                path = found and (found.group(4) or found.group(2))
+                return _named(code, what, path), fix
         e = e.__cause__ or e.__context__
     return None
 
 
-def _culprit(code: int, path) -> str:
-    """The path to name: for a file where a directory is expected, that file (the error names
-    the directory that could not be made inside it: evaluations/which=best, not evaluations)."""
+_BARE = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)  # said without an errno by tensorstore
+
+
+def _named(code: int, what: str, path) -> str:
+    """'what: path'. For a file where a directory is expected, that file (the error names the
+    directory that could not be made inside it: evaluations/which=best, not evaluations);
+    an existing folder where one is being made is said as such."""
     path = str(path or "")
     if code in (errno.EEXIST, errno.ENOTDIR) and path:
         at = path
         while at and not os.path.exists(at) and os.path.dirname(at) != at:
             at = os.path.dirname(at)
-        return at if os.path.isfile(at) else path
-    return path
+        if os.path.isfile(at):
+            path = at
+        elif code == errno.EEXIST and os.path.isdir(path):
+            what = "a folder is in the way (left by an earlier attempt?)"
+    return f"{what}: {path}".rstrip(": ")
 
 
 _OUT_OF_MEMORY = "out of memory"  # XLA's RESOURCE_EXHAUSTED text when an allocation fails

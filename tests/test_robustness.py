@@ -899,11 +899,22 @@ def test_a_file_where_the_workdir_keeps_a_directory_and_a_protected_file_are_one
     with pytest.raises(UserError, match=re.escape(expected)):
         _train(c, w)
     # The error text of a figure worker (another process): the path is read from it.
-    text = RuntimeError(f"drawing x.png failed: FileExistsError: [Errno 17] File exists: '{w}'")
+    text = RuntimeError(f"drawing failed: FileExistsError: [Errno 17] File exists: '{w / 'tb'}'")
     assert errors.storage_error(text) == (
-        f"a file stands where a directory is expected: {w}",
+        f"a file stands where a directory is expected: {w / 'tb'}",
         "remove or rename it (or choose another workdir)",
     )
+    # (a review) a rename's text names the file it replaces; a path in double quotes is read;
+    # a folder in the way is said as such; a bare "Permission denied" of no file (a driver's)
+    # is no storage error.
+    moved = RuntimeError("PermissionError: [Errno 1] Operation not permitted: 'a.tmp' -> 'a'")
+    assert errors.storage_error(moved)[0] == "operation not permitted: a"
+    quoted = RuntimeError(f'[Errno 17] File exists: "{w / "tb"}/it\'s"')
+    assert errors.storage_error(quoted)[0].endswith(f": {w / 'tb'}")
+    assert errors.storage_error(FileExistsError(17, "File exists", str(w)))[0] == (
+        f"a folder is in the way (left by an earlier attempt?): {w}"
+    )
+    assert errors.storage_error(RuntimeError("open /dev/nvidiactl: Permission denied")) is None
     inside = FileExistsError(17, "File exists", str(w / "tb" / "sub" / "deeper"))
     assert errors.storage_error(inside)[0].endswith(f": {w / 'tb'}")  # the file, not the leaf
     rename = PermissionError(1, "Operation not permitted", str(w / ".m.tmp"), None, str(w / "m"))
