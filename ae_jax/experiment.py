@@ -151,7 +151,6 @@ def train_group(
         None if e else workdir_lib.finished_summary(w)
         for e, w in zip(extends, workdirs, strict=True)
     ]
-    reruns.say_moved(configs, workdirs, finished)
     if all(finished):
         logging.info(
             "all %d run(s) already finished; not retraining (to train from scratch, pass a new "
@@ -171,6 +170,7 @@ def train_group(
             for i, s in zip(part, trained, strict=True):
                 done[i] = s
         return cast(list[dict], done)  # every None was replaced
+    reruns.say_moved(configs, workdirs, finished)  # (here: once, for the runs that train)
     own = figure_writer is None
     # Worker processes only when there are figures to draw (each costs ~0.5 s of a core).
     writer = figure_writer or FigureWriter(processes=bool(configs[0].train.figures))

@@ -574,10 +574,21 @@ def test_a_rerun_changing_a_field_that_moves_numbers_says_so(tmp_path, caplog):
     assert "on this rerun" not in caplog.text
     bigger = _cfg(train__epochs=3, train__eval_batch_size=7)
     experiment.train_and_evaluate(bigger, run)
-    assert f"{run}: train.eval_batch_size 4096 -> 7 on this rerun: the validation" in caplog.text
+    said = f"{run}: train.eval_batch_size 4096 -> 7 on this rerun: the validation"
+    assert caplog.text.count(said) == 1  # (a review: twice, when the run's group was split)
     caplog.clear()
     experiment.train_and_evaluate(_cfg(train__epochs=3), run)  # finished: nothing trains
     assert "on this rerun" not in caplog.text
+    # A group of a finished run and an unfinished one trains the latter in a group of its own
+    # (train_group calls itself): said once, not in both calls.
+    pair = [str(tmp_path / "a"), str(tmp_path / "b")]
+    experiment.train_group([_cfg(), _cfg(train__seed=1)], pair)
+    os.remove(os.path.join(pair[1], "summary.json"))  # b: unfinished again
+    caplog.clear()
+    small = [_cfg(train__eval_batch_size=7), _cfg(train__seed=1, train__eval_batch_size=7)]
+    experiment.train_group(small, pair)
+    assert caplog.text.count("train.eval_batch_size 4096 -> 7 on this rerun") == 1
+    assert f"{pair[1]}: train.eval_batch_size" in caplog.text
 
 
 def test_loading_a_finished_run_whose_last_checkpoint_is_gone_says_so(tmp_path, caplog):
