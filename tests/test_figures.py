@@ -799,17 +799,24 @@ def test_a_long_runs_learning_curve_leaves_its_first_epochs_above_the_axis():
 
 def test_a_learning_curves_values_that_are_not_finite_are_named_in_its_title():
     """A diverging run's eval/mse of inf at epoch 1 was left out of its panel without a word
-    (an empty panel, an axis of -2..2); the title now says which curve and epochs."""
-    epochs = np.array([1.0, 2.0, 3.0])
+    (an empty panel, an axis of -2..2); the title now says which curve and epochs, NaN too,
+    even when no epoch has a finite value (a review), but not of a curve never recorded."""
     inf, nan = float("inf"), float("nan")
-    title = canvas.curve_title("mse", False, epochs, [nan] * 3, [inf, 0.5, 0.4])
-    assert title == "mse (eval not finite at epoch 1)"
-    both = canvas.curve_title("loss", True, epochs, [1.0, nan, inf], [inf, nan, 0.4])
+    rows = [{"epoch": 1, "eval/mse": inf}, {"epoch": 2, "eval/mse": 0.5}, {"epoch": 3}]
+    assert canvas.curve_title("mse", False, rows) == "mse (eval not finite at epoch 1)"
+    rows = [
+        {"epoch": 1, "train/loss": 1.0, "eval/loss": inf},
+        {"epoch": 2, "train/loss": nan, "eval/loss": nan},
+        {"epoch": 3, "train/loss": inf, "eval/loss": 0.4},
+    ]
+    both = canvas.curve_title("loss", True, rows)
     assert both.replace("\n", " ") == (
         "loss (early epochs above) (train not finite at 2 epochs) (eval not finite at 2 epochs)"
     )
     assert "\n" in both  # wrapped to the panel's width
-    assert canvas.curve_title("kl", False, epochs, [0.1] * 3, [nan] * 3) == "kl"  # not recorded
+    one = [{"epoch": 1, "train/kl": 0.1, "eval/kl": nan}]  # diverged in its first epoch
+    assert canvas.curve_title("kl", False, one) == "kl (eval not finite at epoch 1)"
+    assert canvas.curve_title("mse", False, [{"epoch": 1, "eval/mse": 0.2}]) == "mse"
 
 
 def test_every_term_a_learning_curve_can_draw_has_a_unit():

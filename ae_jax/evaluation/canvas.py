@@ -234,16 +234,17 @@ def curve_span(epochs: np.ndarray, *curves: np.ndarray) -> tuple[float, float, b
     return lo, hi, False
 
 
-def curve_title(term: str, cut: bool, epochs: np.ndarray, train, evaluated) -> str:
+def curve_title(term: str, cut: bool, history: list[dict]) -> str:
     """A learning-curve panel's title: the term, whether the early epochs are above the axis
     (`curve_span`), and which curve has values that are not finite (inf or NaN: on a run's way
     to diverging), at which epochs: such points are no point of the line, which said nothing.
-    (A curve NaN throughout is one the run does not record.)"""
+    (A curve no epoch records, such as train/mse, has none.)"""
     notes = [" (early epochs above)"] if cut else []
-    for name, y in (("train", np.asarray(train, float)), ("eval", np.asarray(evaluated, float))):
-        where = epochs[~np.isfinite(y)] if not np.isnan(y).all() else epochs[:0]
-        if where.size:
-            at = f"epoch {where[0]:g}" if where.size == 1 else f"{where.size} epochs"
+    for name in ("train", "eval"):
+        key = f"{name}/{term}"
+        where = [r["epoch"] for r in history if key in r and not np.isfinite(float(r[key]))]
+        if where:
+            at = f"epoch {where[0]:g}" if len(where) == 1 else f"{len(where)} epochs"
             notes.append(f" ({name} not finite at {at})")
     return textwrap.fill(term + "".join(notes), 34)
 

@@ -71,7 +71,7 @@ class Renderer:
             y_train = np.array([r.get(f"train/{term}", np.nan) for r in history], float)
             y_eval = np.array([r.get(f"eval/{term}", np.nan) for r in history], float)
             lo, hi, cut = canvas.curve_span(epochs, y_train, y_eval) or (-1.0, 1.0, False)
-            title = canvas.curve_title(term, cut, epochs, y_train, y_eval)
+            title = canvas.curve_title(term, cut, history)
             template, ax, lines = self._template(
                 ("curve", title, unit, p == 0),
                 lambda t=title, u=unit, legend=p == 0: self._curve_panel(t, u, legend),
