@@ -425,3 +425,27 @@ def test_means_equal_but_for_float_rounding_are_drawn_flat_without_an_offset(tmp
     assert ax.yaxis.get_offset_text().get_text() == ""
     lo, hi = ax.get_ylim()
     assert lo < 0.0985 and hi > 0.0986  # +-5% of the value: flat
+
+
+def test_runs_csv_writes_a_setting_as_results_csv_does_so_the_two_join(tmp_path):
+    """runs.csv wrote a run's overrides as JSON ('"relu"', '[8]') where results.csv wrote the
+    setting ('relu', '(8,)'): a join on the swept fields gave no rows (a probe)."""
+    runs = [
+        (
+            {"model.activation": a, "model.encoder_widths": w, "train.seed": s},
+            "done",
+            {"eval/mse": s},
+        )
+        for a in ("relu", "tanh")
+        for w in ([8], [16, 8])
+        for s in (0, 1)
+    ]
+    _pile(tmp_path, runs)
+    report.write_report(str(tmp_path), ["eval/mse"])
+    keys = ["model.activation", "model.encoder_widths"]
+    with open(tmp_path / "results.csv") as f:
+        settings = {tuple(r[k] for k in keys) for r in csv.DictReader(f)}
+    with open(tmp_path / "runs.csv") as f:
+        per_run = [tuple(r[k] for k in keys) for r in csv.DictReader(f)]
+    assert len(settings) == 4 and set(per_run) == settings and len(per_run) == 8
+    assert ("relu", "(8,)") in settings

@@ -163,7 +163,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     own = report_files.owned(workdir)
     report_files.refuse_foreign(workdir, names, own)  # before anything is written
     report_files.record(workdir, own | set(names))  # a report killed midway: still its own
-    _write_runs(workdir, rows)
+    _write_runs(workdir, rows, params)
     for name, keep in (
         ("results.csv", lambda m: m not in TIMING),
         ("timing.csv", lambda m: m in TIMING),
@@ -305,16 +305,21 @@ def _nonzero(mean) -> bool:
     return mean is not None and mean == mean and mean != 0
 
 
-def _write_runs(workdir: str, rows: list[dict]) -> None:
-    """DIR/runs.csv: one row per run, its overrides then its numbers (tidy data)."""
-    keys = sorted({k for r in rows for k in r["overrides"] if not k.startswith("_")})
+def _write_runs(workdir: str, rows: list[dict], params: list[str]) -> None:
+    """DIR/runs.csv: one row per run, its setting (results.csv's columns, written as there, so
+    the two files join on them: JSON-quoted text and lists did not) and seed, then its numbers
+    (tidy data)."""
+    seed = [SEED_KEY] if any(SEED_KEY in r["overrides"] for r in rows) else []
     values = sorted({k for r in rows for k in r["values"]})
 
     def write(f):
         w = csv.writer(f)
-        w.writerow(["index", "name", "status", *keys, *values])
+        w.writerow(["index", "name", "status", *params, *seed, *values])
         for r in sorted(rows, key=lambda r: r["index"]):
-            cells = [json.dumps(r["overrides"][k]) if k in r["overrides"] else "" for k in keys]
+            cells = [*_effective(r, params).values()]
+            cells += [r.get("config", {}).get(SEED_KEY, r["overrides"].get(SEED_KEY, ""))] * len(
+                seed
+            )
             cells += [r["values"].get(k, "") for k in values]
             w.writerow([r["index"], r["name"], r["status"], *cells])
 
