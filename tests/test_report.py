@@ -449,3 +449,10 @@ def test_runs_csv_writes_a_setting_as_results_csv_does_so_the_two_join(tmp_path)
         per_run = [tuple(r[k] for k in keys) for r in csv.DictReader(f)]
     assert len(settings) == 4 and set(per_run) == settings and len(per_run) == 8
     assert ("relu", "(8,)") in settings
+
+
+def test_the_seeds_behind_a_reports_points_are_said_in_words():
+    """'over n = 1/3 seeds' read as a third of a seed, or 1 of 3 (a probe)."""
+    assert report_figures.seeds_said([3]) == "n = 3 seeds"
+    assert report_figures.seeds_said([1, 3]) == "n = 1 or 3 seeds"
+    assert report_figures.seeds_said([1, 2, 5]) == "n = 1 to 5 seeds"

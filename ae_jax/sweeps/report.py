@@ -36,7 +36,7 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation import figure_data
 from ae_jax.files import write_atomic
 from ae_jax.sweeps import finished, report_files
-from ae_jax.sweeps.report_figures import ONE_SEED, figure_names, most, plot
+from ae_jax.sweeps.report_figures import ONE_SEED, figure_names, most, plot, seeds_said
 
 SEED_KEY = "train.seed"
 DEFAULT_METRICS = (
@@ -196,8 +196,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         + (f" of the {listed} the sweep lists ({', '.join(missing)})" if missing else "")
         + f", {len(table)} setting{'s' * (len(table) != 1)}; "
         + (
-            f"mean ± sample standard deviation (ddof 1) over n = {'/'.join(map(str, seeds))} "
-            "seeds per setting"
+            f"mean ± sample standard deviation (ddof 1) over {seeds_said(seeds)} per setting"
             if seeds != [1]
             else ONE_SEED
         )

@@ -50,6 +50,17 @@ SHORT = 24  # characters of a categorical tick label: a longer value is cut in t
 
 # What a report (its figures and report.md) says of settings of one seed each.
 ONE_SEED = "one seed per setting (no standard deviation)"
+
+
+def seeds_said(n: list[int]) -> str:
+    """The seeds behind a report's points, n the sorted counts: 'n = 3 seeds', 'n = 2 or 3
+    seeds', 'n = 1 to 5 seeds' ('n = 1/3' read as a third of a seed)."""
+    text = (
+        f"{n[0]}" if len(n) == 1 else f"{n[0]} or {n[1]}" if len(n) == 2 else f"{n[0]} to {n[-1]}"
+    )
+    return f"n = {text} seeds"
+
+
 # What a figure says of bars stopped at a metric's `most` (else: a fraction's, at 1).
 MOST_SAID = {"vae/active_units": "at model.latent_dim for active units"}
 
@@ -224,11 +235,7 @@ def _title(p, others, table, metrics, same, empty, cut: bool, top: set[str]) -> 
     point, the settings without any value, and the metrics named instead of drawn, each for
     what it is true of."""
     n = sorted({row[f"{m} n"] for row in table for m in metrics} - {0})
-    says = [
-        f"mean ± sample standard deviation over n = {'/'.join(map(str, n))} seeds"
-        if n != [1]
-        else ONE_SEED
-    ]
+    says = [f"mean ± sample standard deviation over {seeds_said(n)}" if n != [1] else ONE_SEED]
     cuts = ["at 0 for a metric no run took below it"] * cut + sorted(top)
     says[0] += f" (cut {', '.join(cuts)})" if cuts else ""
     if empty:
