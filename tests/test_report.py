@@ -456,3 +456,24 @@ def test_the_seeds_behind_a_reports_points_are_said_in_words():
     assert report_figures.seeds_said([3]) == "n = 3 seeds"
     assert report_figures.seeds_said([1, 3]) == "n = 1 or 3 seeds"
     assert report_figures.seeds_said([1, 2, 5]) == "n = 1 to 5 seeds"
+
+
+def test_timing_csv_counts_the_wall_times_of_runs_that_diverged(tmp_path):
+    """A diverged run trained in the program of the others: its wall time is a measurement
+    and timing.csv counts it (it showed nan, n = 0), while its metrics enter no mean."""
+    runs = [
+        (
+            {"optim.learning_rate": 1e3, "train.seed": s},
+            "diverged",
+            {"eval/mse": 9.0, "wall_s": 4.0},
+        )
+        for s in (0, 1)
+    ] + [({"optim.learning_rate": 0.1, "train.seed": 0}, "done", {"eval/mse": 0.1, "wall_s": 2.0})]
+    _pile(tmp_path, runs)
+    report.write_report(str(tmp_path), ["eval/mse"])
+    with open(tmp_path / "timing.csv") as f:
+        rows = {r["optim.learning_rate"]: r for r in csv.DictReader(f)}
+    assert (rows["1000.0"]["wall_s mean"], rows["1000.0"]["wall_s n"]) == ("4.0", "2")
+    with open(tmp_path / "results.csv") as f:
+        diverged = next(r for r in csv.DictReader(f) if r["optim.learning_rate"] == "1000.0")
+    assert (diverged["eval/mse mean"], diverged["eval/mse n"]) == ("nan", "0")

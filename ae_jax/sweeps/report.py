@@ -81,7 +81,7 @@ def _effective(run: dict, params: list[str]) -> dict:
 def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dict]]:
     """Groups runs by setting (overrides minus the seed): each metric's mean, sample standard
     deviation (ddof 1; NaN for a single value) and number n of the finite values of the runs
-    that did not diverge, and how many of their values were not finite."""
+    that did not diverge (of every run for a wall time), and how many were not finite."""
     params = sorted({k for r in rows for k in _shown(r["overrides"])})
     groups: dict[str, list[dict]] = {}
     for r in rows:
@@ -93,7 +93,10 @@ def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dic
         row["diverged"] = sum(r["status"] == "diverged" for r in runs)
         kept = [r for r in runs if r["status"] != "diverged"]
         for m in metrics:
-            have = [r["values"][m] for r in kept if m in r["values"]]
+            # A diverged run's wall times are measurements all the same (it trained in the
+            # program of the others): timing.csv counts them; its metrics enter no mean.
+            pool = runs if m in TIMING else kept
+            have = [r["values"][m] for r in pool if m in r["values"]]
             vals = [v for v in have if math.isfinite(v)]
             row[f"{m} mean"] = float(np.mean(vals)) if vals else float("nan")
             # Equal values have sd 0, not the float residue of their mean (8.5e-18).
@@ -101,7 +104,7 @@ def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dic
             row[f"{m} std"] = sd if len(vals) > 1 else float("nan")
             row[f"{m} n"] = len(vals)
             row[f"{m} not finite"] = len(have) - len(vals)
-            row[f"{m} without value"] = sum(m in r["absent"] for r in kept)
+            row[f"{m} without value"] = sum(m in r["absent"] for r in pool)
             row[f"{m} min"] = min(vals) if vals else float("nan")  # for figures, not tables
             row[f"{m} most"] = min(most(m, r.get("config", {})) for r in runs)  # (figures too)
         table.append(row)
