@@ -1369,6 +1369,13 @@ def test_a_metric_asked_twice_is_one_column_and_times_only_are_told(tmp_path, ca
     caplog.set_level("WARNING")
     report.write_report(str(tmp_path), ["wall_s"])
     assert "wall-clock times go to timing.csv only" in caplog.text
+    # Among other metrics, a wall time was dropped from report.md without a word, and offered
+    # as a choice by the warning about absent metrics (a probe).
+    caplog.clear()
+    report.write_report(str(tmp_path), ["eval/loss", "wall_s", "bogus/metric"])
+    assert "['wall_s']: wall-clock times go to timing.csv only" in caplog.text
+    (absent,) = [r.getMessage() for r in caplog.records if "no finished run has" in r.getMessage()]
+    assert "eval/loss" in absent and "wall_s" not in absent and "step" not in absent
 
 
 def test_an_invalid_base_config_is_blamed_on_the_base_not_entry_0(tmp_path):

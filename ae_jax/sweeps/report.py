@@ -136,8 +136,8 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     if metrics:
         metrics = list(dict.fromkeys(metrics))  # a metric asked twice is one column
         _warn_absent(metrics, present)
-        if all(m in TIMING for m in metrics):
-            logging.warning("%s: wall-clock times go to timing.csv only, not report.md", metrics)
+        if timed := [m for m in metrics if m in TIMING]:  # (some among others: dropped unsaid)
+            logging.warning("%s: wall-clock times go to timing.csv only, not report.md", timed)
     chosen = metrics or report_metrics(workdir) or list(DEFAULT_METRICS)
     if not metrics and not any(m in present for m in chosen):  # the config's: none there
         logging.warning(
@@ -257,7 +257,7 @@ def _warn_absent(asked: list[str], present: set[str]) -> None:
     absent = [m for m in dict.fromkeys(asked) if m not in present]
     if not absent:
         return
-    have = sorted(present)
+    have = sorted(m for m in present if m not in (*TIMING, "epoch", "step"))  # report.md's
     hints = []
     for m in absent:  # vae/iwae -> vae/bce_iwae_bound: the ones holding its last part
         close = [p for p in have if m.rsplit("/", 1)[-1] in p][:3]
