@@ -477,3 +477,23 @@ def test_timing_csv_counts_the_wall_times_of_runs_that_diverged(tmp_path):
     with open(tmp_path / "results.csv") as f:
         diverged = next(r for r in csv.DictReader(f) if r["optim.learning_rate"] == "1000.0")
     assert (diverged["eval/mse mean"], diverged["eval/mse n"]) == ("nan", "0")
+
+
+def test_a_report_names_the_draws_of_its_importance_weighted_bounds(tmp_path, monkeypatch):
+    """vae/iwae moves with k (eval.iw_samples): the report said "IWAE bound" with no k while a
+    shrunk ablation's runs had k = 8, not the config's 1000 (a probe)."""
+    evals = [{"vae/iwae": -90.0 - s, "vae/iwae_k": 8} for s in range(4)]
+    runs = [
+        ({"loss.beta": b, "train.seed": s}, "done", {"eval/mse": 0.1})
+        for b in (1.0, 4.0)
+        for s in (0, 1)
+    ]
+    _pile(tmp_path, runs, evals)
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    report.write_report(str(tmp_path), ["eval/mse", "vae/iwae"])
+    assert "the importance-weighted bounds with k = 8 posterior draws" in (
+        (tmp_path / "report.md").read_text()
+    )
+    labels = [ax.get_ylabel().replace("\n", " ") for ax in saved[0].axes]
+    assert "IWAE bound, k = 8 (nats per example)" in labels

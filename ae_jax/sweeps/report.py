@@ -188,7 +188,10 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         lines.append("| " + " | ".join(cells) + " |")
     kinds = {r["config"].get("loss.recon") for r in rows}  # one likelihood: its unit named
     recon = figure_data.RECON_UNITS.get(kinds.pop(), "") if len(kinds) == 1 else ""
-    figures = plot(workdir, params, table, shown, recon)
+    ks = sorted({int(r["values"]["vae/iwae_k"]) for r in rows if "vae/iwae_k" in r["values"]})
+    iw_k = f"k = {ks[0]}" if len(ks) == 1 else f"k = {ks[0]} to {ks[-1]}" if ks else ""
+    iw_k = iw_k if any(m.endswith("iwae") or m.endswith("iwae_bound") for m in shown) else ""
+    figures = plot(workdir, params, table, shown, recon, iw_k)
     seeds = sorted({row["seeds"] for row in table})
     unfinished = listed - len(rows) - failed  # pending, running, or killed
     missing = [f"{n} {why}" for n, why in ((failed, "failed"), (unfinished, "unfinished")) if n]
@@ -209,6 +212,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
             if diverged
             else ""
         )
+        + (f"; the importance-weighted bounds with {iw_k} posterior draws" if iw_k else "")
         + ". A cell says its n when fewer seeds gave a finite value, and why the others "
         "gave none: not finite, or without a value (eval.json's null where the number does "
         "not apply, as ae_over_pca when PCA is exact).",

@@ -91,15 +91,24 @@ def _name(p: str) -> str:
 
 
 def plot(
-    workdir: str, params: list[str], table: list[dict], metrics: list[str], recon_unit: str = ""
+    workdir: str,
+    params: list[str],
+    table: list[dict],
+    metrics: list[str],
+    recon_unit: str = "",
+    iw_k: str = "",
 ) -> list[str]:
     """One figure per swept parameter (`figure_names`): a panel per metric (mean ± sample sd
     over seeds), a series per setting of the other parameters; named variants as unjoined
     points on a categorical axis, numbers joined by lines on a log axis when they span 10x or
-    more. Returns the paths written."""
+    more. `iw_k` ('k = 8') names the importance-weighted bounds' draws. Returns the paths
+    written."""
     written: list[str] = []
     drawn, same = _panels(metrics, table)
-    units = {**UNITS, "eval/recon": f"{recon_unit} per example"} if recon_unit else UNITS
+    units = {**UNITS, "eval/recon": f"{recon_unit} per example"} if recon_unit else dict(UNITS)
+    if iw_k:  # eval.json's vae/iwae_k, where the runs share it (the bound moves with k)
+        units["vae/iwae"] = f"IWAE bound, {iw_k} (nats per example)"
+        units["vae/bce_iwae_bound"] = f"IWAE form, {iw_k}, Bernoulli CE (nats, no log-lik.)"
     names = figure_names(params, table, metrics)
     for p in params:
         if (name := _name(p)) not in names:
