@@ -221,6 +221,8 @@ def test_a_warm_up_that_is_ignored_or_cut_is_said_so(caplog):
         ("('a,b',)", ("a,b",)),  # a Python literal stays what it says: one name with a comma
         ("'x'", ("x",)),
         ("", ()),
+        ("a, 'b,c'", ("a", "b,c")),  # a quoted part keeps its comma (it was split: a review)
+        ('"x, y",z', ("x, y", "z")),
     ],
 )
 def test_a_command_line_list_of_names_is_split_at_its_commas(text, expected):

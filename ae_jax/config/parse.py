@@ -3,6 +3,7 @@ the loggers of train.loggers, and the command line's text for a tuple of names."
 
 import ast
 import importlib.util
+import re
 
 from ae_jax.config.schema import ACTIVATION_NAMES, LOGGERS
 from ae_jax.errors import UserError
@@ -66,8 +67,8 @@ def parse_text_list(text: str) -> tuple[str, ...]:
     inner = text.strip()
     if inner[:1] + inner[-1:] in ("()", "[]"):
         inner = inner[1:-1]
-    parts = []
-    for part in (p.strip() for p in inner.split(",")):
+    parts = []  # split at the commas outside quotes: `a, 'b,c'` is two names
+    for part in (p.strip() for p in re.findall(r"""(?:'[^']*'|"[^"]*"|[^,'"])+""", inner)):
         if len(part) >= 2 and part[0] == part[-1] and part[0] in "'\"":
             parts.append(part[1:-1])
         elif part:
