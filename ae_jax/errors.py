@@ -74,8 +74,10 @@ def storage_error(e: BaseException | None) -> tuple[str, str] | None:
                 rf"\[Errno {code}\] {marker}(?:: {quoted.format(1)}(?: -> {quoted.format(3)})?)?",
                 text,
             )
-            if found or (code in _BARE and marker in text):
-                path = found and (found.group(4) or found.group(2))
+            # tensorstore's: 'Failed to open directory: "/w/x": Not a directory [os_error_code=..'
+            ts = re.search(rf"""(?:"([^"]*)": )?{marker} \[os_error_code='{code}'\]""", text)
+            if found or ts or (code in _BARE and marker in text):
+                path = (found and (found.group(4) or found.group(2))) or (ts and ts.group(1))
                 return _named(code, what, path), fix
         e = e.__cause__ or e.__context__
     return None

@@ -223,6 +223,7 @@ def test_a_warm_up_that_is_ignored_or_cut_is_said_so(caplog):
         ("", ()),
         ("a, 'b,c'", ("a", "b,c")),  # a quoted part keeps its comma (it was split: a review)
         ('"x, y",z', ("x, y", "z")),
+        ("Driver's license, Region", ("Driver's license", "Region")),  # a lone quote: text
     ],
 )
 def test_a_command_line_list_of_names_is_split_at_its_commas(text, expected):

@@ -497,3 +497,18 @@ def test_a_report_names_the_draws_of_its_importance_weighted_bounds(tmp_path, mo
     )
     labels = [ax.get_ylabel().replace("\n", " ") for ax in saved[0].axes]
     assert "IWAE bound, k = 8 (nats per example)" in labels
+
+
+def test_a_report_whose_every_run_diverged_says_so_and_does_not_crash(tmp_path, monkeypatch):
+    """Every run of a learning-rate sweep diverged, the metric asked for: the figure's title
+    raised IndexError (a review); it says that no setting has a finite value."""
+    runs = [
+        ({"optim.learning_rate": lr, "train.seed": s}, "diverged", {"eval/mse": float("nan")})
+        for lr in (1e3, 1e4)
+        for s in (0, 1)
+    ]
+    _pile(tmp_path, runs)
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    report.write_report(str(tmp_path), ["eval/mse"])
+    assert saved and saved[0].get_suptitle().startswith("no setting has a finite value")

@@ -915,6 +915,10 @@ def test_a_file_where_the_workdir_keeps_a_directory_and_a_protected_file_are_one
         f"a folder is in the way (left by an earlier attempt?): {w}"
     )
     assert errors.storage_error(RuntimeError("open /dev/nvidiactl: Permission denied")) is None
+    ts = 'FAILED_PRECONDITION: Failed to open directory: "/w/x": Not a directory '
+    assert errors.storage_error(RuntimeError(ts + "[os_error_code='20']"))[0] == (
+        "a file stands where a directory is expected: /w/x"  # tensorstore's words (a review)
+    )
     inside = FileExistsError(17, "File exists", str(w / "tb" / "sub" / "deeper"))
     assert errors.storage_error(inside)[0].endswith(f": {w / 'tb'}")  # the file, not the leaf
     rename = PermissionError(1, "Operation not permitted", str(w / ".m.tmp"), None, str(w / "m"))

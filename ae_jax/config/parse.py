@@ -52,9 +52,10 @@ def parse_text_list(text: str) -> tuple[str, ...]:
     A Python literal of text stays what it says: `"('a,b',)"` is one name, `'a'` one. Anything
     else is a comma-separated list, its parts stripped, in optional parentheses or brackets:
     `Region,Browser`, `(Region, Browser)`, `-999,NA` (numbers are text here: cells are). A part
-    in quotes is its inside (`'',NA`: the empty cell and NA); an unquoted empty part, as after
-    a trailing comma, is none. ml_collections read `a,b` as the one name 'a,b' and `-999` as
-    the number -999.
+    in quotes is its inside (`'',NA`: the empty cell and NA); a lone quote is text
+    (`Driver's license`; two such names in one list pair up: give them as a tuple); an
+    unquoted empty part, as after a trailing comma, is none. ml_collections read `a,b` as the
+    one name 'a,b' and `-999` as the number -999.
     """
     try:
         value = ast.literal_eval(text)
@@ -68,7 +69,7 @@ def parse_text_list(text: str) -> tuple[str, ...]:
     if inner[:1] + inner[-1:] in ("()", "[]"):
         inner = inner[1:-1]
     parts = []  # split at the commas outside quotes: `a, 'b,c'` is two names
-    for part in (p.strip() for p in re.findall(r"""(?:'[^']*'|"[^"]*"|[^,'"])+""", inner)):
+    for part in (p.strip() for p in re.findall(r"""(?:'[^']*'|"[^"]*"|[^,'"]|['"])+""", inner)):
         if len(part) >= 2 and part[0] == part[-1] and part[0] in "'\"":
             parts.append(part[1:-1])
         elif part:

@@ -3,7 +3,8 @@
 Reads every finished run under DIR/runs/ (summary.json, and eval.json when present; without
 DIR/sweep.json, the runs in DIR's subdirectories, as `ae-jax train` with train.num_models = K
 and `ae_jax.train_together` write them, each setting of the fields they differ in) and writes
-- DIR/runs.csv: one tidy row per run (its overrides, status, summary and evaluation numbers);
+- DIR/runs.csv: one tidy row per run (its setting as results.csv writes it, its seed, status,
+  summary and evaluation numbers: the two files join on the setting's columns);
 - DIR/results.csv: one row per setting (the overrides without the seed), each metric's mean and
   sample standard deviation (ddof 1, NaN for one value) over its seeds' finite values and their
   number n; `seeds` counts the setting's finished runs and `diverged` those that diverged,

@@ -244,7 +244,13 @@ def _title(p, others, table, metrics, same, empty, cut: bool, top: set[str]) -> 
     point, the settings without any value, and the metrics named instead of drawn, each for
     what it is true of."""
     n = sorted({row[f"{m} n"] for row in table for m in metrics} - {0})
-    says = [f"mean ± sample standard deviation over {seeds_said(n)}" if n != [1] else ONE_SEED]
+    says = [  # (no n at all: every run diverged, or NaN throughout; seeds_said([]) raised)
+        f"mean ± sample standard deviation over {seeds_said(n)}"
+        if n not in ([1], [])
+        else ONE_SEED
+        if n
+        else "no setting has a finite value"
+    ]
     cuts = ["at 0 for a metric no run took below it"] * cut + sorted(top)
     says[0] += f" (cut {', '.join(cuts)})" if cuts else ""
     if empty:
