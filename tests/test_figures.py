@@ -286,7 +286,9 @@ def test_bars_that_cannot_be_drawn_are_marked(tmp_path, monkeypatch):
     bar_rows = [[(e.y0 + e.y1) / 2 for e in b] for b in extents]
     np.testing.assert_allclose(marks[1], [[floor, bar_rows[0][2]]])  # the model's NaN, row c
     np.testing.assert_allclose(marks[2], [[floor, bar_rows[1][1]], [floor, bar_rows[1][3]]])
-    assert ax.get_xlabel() == "error; \u25c0 value below the axis, \u00d7 not a number"
+    assert (
+        ax.get_xlabel() == "error\n\u25c0 value below the axis, \u00d7 not a number"
+    )  # (a line of its own: "; ..." ran off a narrow figure)
     # The same layout for the next run, with every value drawable: no marker, no note.
     r.per_feature_bars(
         str(tmp_path / "b.png"), list("abcd"), np.full(4, 0.2), pca + 0.1, "error", "t", True

@@ -261,7 +261,8 @@ class Renderer:
             ax.set_yticklabels(names, fontsize=_FONT)
             ax.set_ylim(d - 0.5, -0.5)  # the first column at the top
             ax.tick_params(axis="x", labelsize=_FONT)
-            ax.set_xlabel(value_label, fontsize=_FONT)
+            every = ", ".join(f"{m} {k}" for k, (_, m) in _CUT_MARKERS.items())  # room for all
+            ax.set_xlabel(f"{value_label}\n{every}", fontsize=_FONT)
             fig.suptitle(title, fontsize=_FONT + 1)
             ax.legend(
                 fontsize=_FONT, ncols=2, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False
@@ -300,7 +301,7 @@ class Renderer:
                 cut[kind] |= bool(where.any())
                 points.set_offsets(np.stack([np.full(where.sum(), floor), row[where]], axis=1))
         notes = [f"{_CUT_MARKERS[k][1]} {k}" for k, present in cut.items() if present]
-        ax.set_xlabel(value_label + (f"; {', '.join(notes)}" if notes else ""), fontsize=_FONT)
+        ax.set_xlabel(value_label + (f"\n{', '.join(notes)}" if notes else ""), fontsize=_FONT)
         canvas.save(template, path, static=(ax.get_xlim(), ax.get_xlabel()))
 
     # ---- images ----
@@ -331,7 +332,8 @@ class Renderer:
             ax.set_yticks(range(d), columns, fontsize=_FONT)
             ax.set_xticks(range(r), row_names, fontsize=_FONT, rotation=90 if r > 12 else 0)
             ax.set_xlabel(x_label, fontsize=_FONT)
-            ax.set_title(title, fontsize=_FONT + 1)
+            chars = int(fig.get_figwidth() * 72 / ((_FONT + 1) * 0.6))  # (a narrow one cut it)
+            ax.set_title(textwrap.fill(title, max(30, chars)), fontsize=_FONT + 1)
             bar = fig.colorbar(im, ax=ax, shrink=min(1.0, 6.0 / max(0.24 * d + 1.4, 1.0)))
             bar.set_label(bar_label, fontsize=_FONT)
             bar.ax.tick_params(labelsize=_FONT)
