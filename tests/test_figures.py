@@ -828,3 +828,31 @@ def test_every_term_a_learning_curve_can_draw_has_a_unit():
     units = figures.curve_units("squared error")
     assert sorted(logged - set(units)) == []
     assert units["kl_free_bits"].endswith("nats per example")
+
+
+def test_a_narrow_heatmaps_title_wraps_to_its_width(tmp_path):
+    """traversal.png of a 2-D code is 4.2 in wide: its title ran off the right edge (a probe)."""
+    saved = []
+    save = canvas.save
+
+    def keep(t, *a, **k):
+        saved.append(t.fig)
+        return save(t, *a, **k)
+
+    long = "output change as z_d goes from -2 to 2 (others 0), and then some more words"
+    try:
+        canvas.save = keep
+        Renderer().heatmap(
+            str(tmp_path / "h.png"),
+            np.ones((2, 3)),
+            list("abc"),
+            ["z0", "z1"],
+            long,
+            "RdBu_r",
+            True,
+            "change",
+        )
+    finally:
+        canvas.save = save
+    title = saved[-1].axes[0].get_title()
+    assert "\n" in title and title.replace("\n", " ") == long

@@ -121,8 +121,8 @@ def vae_metrics(cfg, det: dict, sampled: dict, k: int, is_log_likelihood: bool) 
         m["vae/iwae_note"] = (
             "loss.recon is 'mse': a squared error defines no likelihood p(x|z), so no "
             "importance-weighted bound is reported and vae/mse_bound is -(squared error + kl), "
-            "not a bound on log p(x); train with loss.recon='gaussian', 'cbernoulli' or (binary "
-            "data) 'bce' for one."
+            "not a bound on log p(x); train with loss.recon='gaussian', 'cbernoulli', 'mixed' "
+            "(a table's columns) or (binary data) 'bce' for one."
         )
     else:
         m.update(
