@@ -524,8 +524,9 @@ def test_a_mid_epoch_resume_under_other_software_is_said(tmp_path, caplog):
     assert said + " -> 0.12.0)" in caplog.text
 
 
-# orbax leaves a callback on its closed event loop after a failed restore; Python reports it at
-# garbage collection, inside this test process only (the command exits without that noise).
+# orbax leaves a callback on its closed event loop (after failed restores, as here, most); Python
+# reports it at garbage collection, in whichever test runs then (another test drew it once), in
+# the test process only: a command exits without that noise.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_extending_a_finished_run_with_damaged_files_changes_nothing(tmp_path, monkeypatch):
     """Raising train.epochs over a finished run whose metrics.jsonl has a damaged line, or
