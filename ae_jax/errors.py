@@ -69,11 +69,7 @@ def storage_error(e: BaseException | None) -> tuple[str, str] | None:
         for code, (what, marker, fix) in _STORAGE.items():
             # Python's own text of the error, "[Errno 17] File exists: 'p'" (a rename's: "'a' ->
             # 'b'"), from a figure worker; a full or read-only disk in tensorstore's words too.
-            quoted = r"""(['"])(.*?)\{}"""  # a path as Python writes it, in ' or in "
-            found = re.search(
-                rf"\[Errno {code}\] {marker}(?:: {quoted.format(1)}(?: -> {quoted.format(3)})?)?",
-                text,
-            )
+            found = re.search(rf"\[Errno {code}\] {marker}{_PATHS}", text)
             # tensorstore's: 'Failed to open directory: "/w/x": Not a directory [os_error_code=..'
             ts = re.search(rf"""(?:"([^"]*)": )?{marker} \[os_error_code='{code}'\]""", text)
             if found or ts or (code in _BARE and marker in text):
@@ -83,6 +79,8 @@ def storage_error(e: BaseException | None) -> tuple[str, str] | None:
     return None
 
 
+# ": 'path'" or a rename's ": 'from' -> 'to'", each in ' or in " (groups 2 and 4), or nothing
+_PATHS = r"""(?:: (['"])(.*?)\1(?: -> (['"])(.*?)\3)?)?"""
 _BARE = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)  # said without an errno by tensorstore
 
 

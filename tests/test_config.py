@@ -24,6 +24,17 @@ WHY = (
 )
 
 
+def _launch(*args: str) -> subprocess.CompletedProcess:
+    """`python -m experiments.main ARGS` from the repository, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.main", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def _field_error(name: str, suggestion: str | None) -> str:
     hint = f"; did you mean {suggestion!r}?" if suggestion else ""
     return f"{name}: the config has no field {name!r}{hint}{WHY}"
@@ -159,26 +170,17 @@ def test_a_sweep_with_a_misspelt_base_field_is_refused_before_any_run(tmp_path):
 def test_none_on_the_command_line_is_a_text_fields_value_and_unsets_an_optional_one(tmp_path):
     """`--config.train.parallel=none` (and scaling, binarisation) is the documented 'none';
     `--config.model.decoder_widths=none` unsets an optional field back to None."""
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.main",
-            "--config",  # absl's spaced form, read as --config=seed_simple
-            "seed_simple",
-            f"--workdir={tmp_path / 'run'}",
-            "--config.data.name=digits",
-            "--config.train.epochs=1",
-            "--config.train.parallel=none",
-            "--config.data.scaling=none",
-            "--config.model.decoder_widths=none",
-            "--config.train.figures=False",
-            "--config.eval.at_end=False",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    r = _launch(
+        "--config",  # absl's spaced form, read as --config=seed_simple
+        "seed_simple",
+        f"--workdir={tmp_path / 'run'}",
+        "--config.data.name=digits",
+        "--config.train.epochs=1",
+        "--config.train.parallel=none",
+        "--config.data.scaling=none",
+        "--config.model.decoder_widths=none",
+        "--config.train.figures=False",
+        "--config.eval.at_end=False",
     )
     assert r.returncode == 0, r.stderr[-2000:]
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -231,24 +233,15 @@ def test_a_command_line_list_of_names_is_split_at_its_commas(text, expected):
 
 
 def test_the_launcher_reads_lists_of_names_typed_with_commas_and_joins_repeated_ones():
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.main",
-            "--config=seed_sparse",
-            "--workdir=unused",
-            "--config.data.categorical_columns=Region,Browser",
-            "--config.data.categorical_columns",  # absl's spaced form, and a repeat: joined
-            "TrafficType",
-            "--config.data.na_values=-999,NA",
-            "--config.model.encoder_widths=16,8",  # a tuple of numbers: ml_collections' own
-            "--helpconfig",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    r = _launch(
+        "--config=seed_sparse",
+        "--workdir=unused",
+        "--config.data.categorical_columns=Region,Browser",
+        "--config.data.categorical_columns",  # absl's spaced form, and a repeat: joined
+        "TrafficType",
+        "--config.data.na_values=-999,NA",
+        "--config.model.encoder_widths=16,8",  # a tuple of numbers: ml_collections' own
+        "--helpconfig",
     )
     assert r.returncode == 0, r.stderr[-2000:]
     lines = set(r.stdout.splitlines())

@@ -191,7 +191,7 @@ class TrainedModel:
         grey = lambda s: tuple(s[:2]) if len(s) == 3 and s[2] == 1 else tuple(s)  # noqa: E731
         if shape is not None and self.image_shape and grey(shape) != grey(self.image_shape):
             channels = [s[2] if len(s) == 3 else 1 for s in (tuple(shape), self.image_shape)]
-            fixes = [f"{_CHANNELS.get(c, f'{c} channels')}" for c in channels]
+            fixes = [_CHANNELS.get(c, f"{c} channels") for c in channels]
             fix = (  # a colour mismatch is no size (resizing grey images gives no colour)
                 f"convert their colours ({fixes[0]} -> {fixes[1]})"
                 + (" and resize them" if tuple(shape)[:2] != self.image_shape[:2] else "")
