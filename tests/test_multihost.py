@@ -91,6 +91,31 @@ def test_two_processes_equal_one_process(tmp_path):
     assert (tmp_path / "two" / "summary.json").exists()
 
 
+def test_two_processes_split_the_models_like_one_process(tmp_path):
+    """train.parallel='models' over two processes: each holds two of the four models' shards
+    (states spread over hosts are not fetched to place them again) and trains them like one
+    process with the four devices."""
+    models = ["--config.train.num_models=4", "--config.train.parallel=models"]
+    procs = _launch_two(
+        tmp_path / "two", *models, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs[0][-3000:] + errs[1][-3000:]
+    assert "models split over 4 device(s) (cpu, 2 process(es))" in errs[0]
+    c = seed_deep.get_config()
+    c.train.epochs, c.train.batch_size, c.train.parallel = 3, 100, "models"
+    c.train.num_models, c.eval.at_end, c.train.figures = 4, False, False
+    experiment.train_and_evaluate(c, str(tmp_path / "one"))
+    for seed in range(4):
+        run = f"seed={seed}"
+        jax.tree.map(
+            np.testing.assert_array_equal,
+            _params(tmp_path / "one" / run),
+            _params(tmp_path / "two" / run),
+        )
+        assert (tmp_path / "two" / run / "summary.json").exists()
+
+
 def test_a_slurm_batch_script_that_starts_one_process_trains_alone(monkeypatch):
     """`sbatch -n 4` (or `salloc -n 2`) sets SLURM_NTASKS > 1 in the batch script; a process it
     starts without srun is no task of a multi-task step and must not wait for, or fail on,

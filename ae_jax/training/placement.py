@@ -99,6 +99,8 @@ class Placement:
             return jax.device_put(tree)
 
         def put(x):
+            if isinstance(x, jax.Array) and x.sharding == sharding:
+                return x  # placed already: its shards may live on other hosts
             x = np.asarray(x)
             return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
