@@ -392,6 +392,36 @@ def test_ray_starts_with_every_workers_lines_or_says_why_it_cannot(tmp_path, mon
     assert not (tmp_path / "w" / "sweep_config.json").exists()  # nothing recorded
 
 
+RAY_IMPORT = """
+import os, sys
+os.environ.pop("RAY_DEDUP_LOGS", None)
+from ae_jax.errors import UserError
+from ae_jax.sweeps import runner
+seen = []
+def hook(event, args):  # when Ray is imported, what it reads; then the import stops
+    if event == "import" and args[0] == "ray":
+        seen.append(os.environ.get("RAY_DEDUP_LOGS"))
+        raise ImportError("stopped by the test")
+sys.addaudithook(hook)
+try:
+    runner._connect_ray("", 1, 0)
+except UserError as e:
+    print(e)
+print(seen)
+"""
+
+
+def test_ray_is_imported_with_log_folding_off():
+    """Ray reads RAY_DEDUP_LOGS once, when imported: set after the import (as it was), it left
+    look-alike lines folded. A fresh process, so that Ray is not imported already."""
+    out = subprocess.run(
+        [sys.executable, "-c", RAY_IMPORT], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Ray does not import (stopped by the test)" in out.stdout
+    assert out.stdout.splitlines()[-1] == "['0']"
+
+
 WRITER = """
 import sys
 from ae_jax.workdir import write_json

@@ -222,6 +222,10 @@ def run_sweep(
 
 def _connect_ray(address: str, cpus: float, gpus: float):
     """Ray, started (or reached at `address`) with room for a task of `cpus` and `gpus`."""
+    # Ray folds log lines that look alike from several workers into one ("[repeated 2x across
+    # cluster]"): two groups' summary tables lost rows that differed only in their numbers.
+    # Ray reads the switch when it is imported, so it is set first.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:  # optional (the `ray` extra): run_sweep checked it is there; this, that it imports
         import ray
     except ImportError as e:
@@ -229,9 +233,6 @@ def _connect_ray(address: str, cpus: float, gpus: float):
             f"--launcher=ray: Ray does not import ({e}); reinstall the extra: "
             "pip install -e '.[ray]'."
         ) from None
-    # Ray folds log lines that look alike from several workers into one ("[repeated 2x across
-    # cluster]"): two groups' summary tables lost rows that differed only in their numbers.
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
         ray.init(
             address=address or None,
