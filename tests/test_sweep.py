@@ -1497,6 +1497,26 @@ def test_data_no_run_can_read_is_one_error_before_anything_is_written(tmp_path, 
     assert len(reads) == 1  # nothing left to train: not read again
 
 
+def test_a_models_split_that_does_not_divide_is_refused_before_any_run(tmp_path):
+    """train.parallel='models' over the 4 devices (conftest.py) with groups of 4 and 2 runs
+    (--max_models=4): the group of 2 failed when it came to train, after the first had; and
+    when every run failed, the last line still said "the others ran ... retries"."""
+    base = _cfg()
+    base.train.parallel = "models"
+    entries = [{"train.seed": s} for s in range(6)]
+    with pytest.raises(UserError, match=r"form groups of 4, 2 .* --max_models=4 .* group of 2"):
+        sweep.run_sweep(base, entries, str(tmp_path / "s"), max_models=4)
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(UserError, match=r"runs of --shard=1/2 form groups of 3 \(runs grouped"):
+        sweep.run_sweep(base, entries, str(tmp_path / "s"), shard=(1, 2))
+    runs = [{"index": i, "name": f"train.seed={i}", "status": "failed"} for i in range(3)]
+    last = sweep_command._failed_line({"runs": runs}, (0, 1), "w")
+    assert last.startswith("error: every one of the 3 run(s) failed: 0 (train.seed=0), 1 (")
+    assert "the others ran" not in last and last.endswith("(it retries the failed runs).")
+    runs[2]["status"] = "done"
+    assert "; the others ran." in sweep_command._failed_line({"runs": runs}, (0, 1), "w")
+
+
 def _small_base(epochs: int = 2):
     base = seed_sparse.get_config()
     base.data.name = "digits"

@@ -151,6 +151,13 @@ def _failed_line(status: dict, shard: tuple[int, int], workdir: str) -> str:
         return ""
     named = ", ".join(f"{e['index']} ({e['name']})" for e in failed[:5])
     where = os.path.join(workdir, "runs", "<name>", "failed.json")
+    mine = sum(e["index"] % n == i for e in status["runs"])
+    if len(failed) == mine:  # no other run trained: a retry fails alike unless the cause is fixed
+        return (
+            f"error: every one of the {mine} run(s) failed: {named}"
+            f"{' ...' if len(failed) > 5 else ''}. Each error is above and in {where}; fix "
+            "the cause, then rerun the same command (it retries the failed runs)."
+        )
     return (
         f"error: {len(failed)} run(s) failed: {named}{' ...' if len(failed) > 5 else ''}; the "
         f"others ran. Each error is above and in {where}; rerunning the same command retries "

@@ -22,6 +22,7 @@ import os
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 
+import jax
 from absl import logging
 
 from ae_jax import config as config_lib
@@ -104,6 +105,31 @@ def train_runs(
         writer.wait(while_writing(stop, on))  # the last groups' figures and summaries
 
 
+def _check_models_split(base, runs: list[Run], max_models: int, valid: dict, shard) -> None:
+    """train.parallel='models' splits each group of runs trained together over the devices:
+    groups of this shard's unfinished runs that do not divide are refused before any run
+    (each such group failed when it came to train)."""
+    n = jax.device_count()
+    todo = [r for r in runs if not checks.finished(r, valid[r.index])]
+    if n == 1 or not any(valid[r.index].train.parallel == "models" for r in todo):
+        return
+    chunks, _ = plan(base, todo, max_models, valid)
+    bad = [c for c in chunks if valid[c[0].index].train.parallel == "models" and len(c) % n]
+    if not bad:
+        return
+    sizes = ", ".join(str(len(c)) for c in chunks)
+    which = "" if shard[1] == 1 else f" of --shard={shard[0]}/{shard[1]}"
+    raise UserError(
+        f"train.parallel='models' splits each group of runs trained together over the {n} "
+        f"devices, so each group must hold a multiple of {n} runs; the unfinished "
+        f"runs{which} form groups of {sizes} (runs grouped by static config, at most "
+        f"--max_models={max_models} per group), and a group of {len(bad[0])} (first run: "
+        f"{bad[0][0].name}) does not divide. Use train.parallel='auto' (such a group trains data "
+        f"parallel, or on one device), or choose --max_models, --shard and the entries so that "
+        f"every group is a multiple of {n}."
+    )
+
+
 def _figure_writer(configs) -> FigureWriter:
     """A writer with drawing worker processes only when some run draws figures."""
     return FigureWriter(processes=any(c.train.figures for c in configs))
@@ -182,6 +208,8 @@ def run_sweep(
     i, n = shard
     mine = [r for r in runs if r.index % n == i]
     checks.check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
+    if launcher == "local":  # (a Ray task's devices are its node's, unknown here)
+        _check_models_split(base, mine, max_models, valid, shard)
     overrides = [r.overrides for r in runs]
     shards.check_same_base(workdir, base, overrides, record=False)  # before reading the data
     # A file no run can read: one error (a Ray sweep's tasks read the data on their nodes).
