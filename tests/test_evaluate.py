@@ -528,6 +528,9 @@ def test_bad_workdirs_and_data_raise_user_error(shop_run, tmp_path):
     (other / "config.json").write_text(json.dumps(cfg))
     parent = tmp_path / "sweep"
     shutil.copytree(no_ckpt, parent / "seed=0")
+    # A finished run copied without its checkpoints (training it again: "already finished").
+    gone = tmp_path / "gone"
+    shutil.copytree(shop_run, gone, ignore=shutil.ignore_patterns("checkpoints"))
     wrong = tmp_path / "wrong.csv"
     lines = open(cfg["data"]["path"]).read().splitlines()
     wrong.write_text("\n".join(line.split(",", 1)[1] for line in lines[:20]) + "\n")
@@ -541,6 +544,12 @@ def test_bad_workdirs_and_data_raise_user_error(shop_run, tmp_path):
         (foreign, {}, r"has no config.json.*'notes.txt'"),
         (tmp_path / "missing", {}, "does not exist"),
         (no_ckpt, {}, "has no checkpoint yet"),
+        (
+            gone,
+            {},
+            r"finished training \(epoch \d+, summary.json\), but its checkpoints are "
+            r"missing: .*gone/checkpoints is gone \(deleted, or not copied",
+        ),
         (other, {}, r"does not match the architecture in its config.json.*\(4,\)"),
         (parent, {}, r"holds several runs, not one: \['seed=0'\]"),
         (shop_run, {"data_path": str(wrong)}, r"missing 'Administrative'"),

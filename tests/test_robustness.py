@@ -282,8 +282,25 @@ def test_unreadable_newest_checkpoint_falls_back_and_resumes_bit_for_bit(tmp_pat
     # Loading it (ae_jax.load, evaluate, encode, export) names it and the way out, no traceback.
     with pytest.raises(
         UserError, match=rf"checkpoints/{epoch} cannot be read .*\(mkdir -p .* && mv .*/{epoch} "
-    ):
+    ) as e:
         ae_jax.load(str(tmp_path / "damaged"))
+    # Its eval/loss unreadable too, the best readable one is another: offered, by its epoch.
+    assert str(e.value).endswith(
+        f"(which='best'; on the command line --which=best), epoch {epoch - 1}."
+    )
+    # Its arrays alone cut short, it is the best too: no "load the best instead", which named
+    # the same checkpoint again.
+    arrays = tmp_path / "arrays"
+    shutil.copytree(tmp_path / "whole", arrays)
+    assert Checkpointer(str(arrays), read_only=True).best_epoch() == epoch
+    for d, _, fs in os.walk(arrays / "checkpoints" / str(epoch) / "state"):
+        for f in fs:
+            if os.path.getsize(os.path.join(d, f)) > 64:
+                os.truncate(os.path.join(d, f), os.path.getsize(os.path.join(d, f)) // 2)
+    for which in ("latest", "best"):
+        with pytest.raises(UserError, match=rf"checkpoints/{epoch} cannot be read") as e:
+            ae_jax.load(str(arrays), which=which)
+        assert "which=" not in str(e.value) and str(e.value).endswith("aside itself."), e.value
     # The way out it names for a finished run (whose training command does nothing): moved
     # aside, the newest older checkpoint is read.
     copy = tmp_path / "copy"

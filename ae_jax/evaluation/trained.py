@@ -9,7 +9,6 @@ the CSV a model was trained on can be encoded directly:
 """
 
 import os
-import shlex
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +21,7 @@ from ae_jax import data as data_lib
 from ae_jax import models
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
-from ae_jax.training.checkpoint import Checkpointer, DamagedCheckpoint
+from ae_jax.evaluation import restore
 
 
 def check_run_dir(workdir: str) -> None:
@@ -103,44 +102,13 @@ class TrainedModel:
         )
         if which not in ("latest", "best"):
             raise UserError(f"which={which!r}; expected 'latest' or 'best'.")
-        ck = Checkpointer(workdir, read_only=True)
-        try:
-            try:
-                found = ck.restore_current(which)
-            except DamagedCheckpoint as e:
-                aside = shlex.quote(os.path.join(workdir, "damaged_checkpoints"))
-                raise UserError(
-                    f"{e}: it is damaged (a copy cut short, a full disk?). Restore it from a "
-                    f"copy, or move it aside (mkdir -p {aside} && mv {shlex.quote(e.where)} "
-                    f"{aside}/) to read the others; a run not finished is resumed by its "
-                    "training command, which sets a damaged checkpoint aside itself. Or use "
-                    f"which={'latest' if which == 'best' else 'best'!r}."
-                ) from None
-            if found is None and not ck.epochs() and not self.config.train.checkpoints:
-                raise UserError(
-                    f"workdir {workdir!r} was trained with train.checkpoints=False, so it kept "
-                    "no parameters to load, encode, export or evaluate; train the config with "
-                    "checkpoints on into a new workdir."
-                )
-            if found is None and not ck.epochs():
-                raise UserError(
-                    f"workdir {workdir!r} has no checkpoint yet; train it first "
-                    "(or wait for its first checkpoint)."
-                )
-            if found is None:
-                raise UserError(
-                    f"workdir {workdir!r}: which='best' needs a checkpoint with a finite "
-                    f"eval/loss, and none of epochs {ck.epochs()} has one (a run that diverged "
-                    "saves its last parameters without metrics); use which='latest'."
-                )
-        finally:
-            ck.close()
+        found = restore.read_checkpoint(workdir, self.config, which)
         self.epoch, raw = found
         params = raw["params"]
         # A run that diverged keeps the parameters from before its non-finite step (-1: none).
         div = int(np.asarray(raw.get("diverged_step", -1)))
         self.diverged_step = div if div >= 0 else None
-        self.params = _check_params(params, self.model, self.num_features, workdir)
+        self.params = restore.check_params(params, self.model, self.num_features, workdir)
         try:
             summary = workdir_lib.finished_summary(workdir) or {}
         except UserError:  # a damaged summary.json: the parameters do not need it
@@ -329,29 +297,6 @@ def _no_mask(x, what: str, remedy: str) -> None:
             f"{what}: a masked array with {int(np.ma.count_masked(x))} masked entries, whose "
             f"values would be used as data (converting it drops the mask); {remedy}."
         )
-
-
-def _check_params(params, model, num_features: int, workdir: str):
-    """Checks the checkpoint's parameter shapes against the configured model."""
-    expected = jax.eval_shape(
-        lambda: model.init(
-            jax.random.PRNGKey(0), jnp.zeros((1, num_features)), jax.random.PRNGKey(1)
-        )["params"]
-    )
-    want = {
-        jax.tree_util.keystr(p): v.shape for p, v in jax.tree_util.tree_leaves_with_path(expected)
-    }
-    got = {
-        jax.tree_util.keystr(p): np.shape(v) for p, v in jax.tree_util.tree_leaves_with_path(params)
-    }
-    if want != got:
-        diff = sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))[:4]
-        shown = "; ".join(f"{k}: checkpoint {got.get(k)} vs model {want.get(k)}" for k in diff)
-        raise UserError(
-            f"the checkpoint in {workdir!r} does not match the architecture in its config.json "
-            f"({shown}); it was written by a different model. Use the workdir it came from."
-        )
-    return jax.tree.map(jnp.asarray, params)
 
 
 _CHANNELS = {1: "grey", 3: "RGB", 4: "RGBA"}

@@ -1,0 +1,98 @@
+"""The checkpoint a reused run loads (`ae_jax.load`, encode, export, evaluate): which one,
+read, and checked against the model; each way there is none to load is one error saying why
+and what to do."""
+
+import os
+import shlex
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ae_jax import workdir as workdir_lib
+from ae_jax.errors import UserError
+from ae_jax.training.checkpoint import Checkpointer, DamagedCheckpoint
+
+
+def read_checkpoint(workdir: str, config, which: str) -> tuple[int, dict]:
+    """(epoch, raw state) of the run's `which` checkpoint ('latest' or 'best' by eval/loss)."""
+    ck = Checkpointer(workdir, read_only=True)
+    try:
+        try:
+            found = ck.restore_current(which)
+        except DamagedCheckpoint as e:
+            aside = shlex.quote(os.path.join(workdir, "damaged_checkpoints"))
+            other = "latest" if which == "best" else "best"
+            # The other choice only when it is another checkpoint (not this one again).
+            alt = (
+                f" Or load the {other} checkpoint instead (which={other!r}; on the command "
+                f"line --which={other}), epoch {ck.current(other)}."
+                if ck.current(other) not in (None, ck.current(which))
+                else ""
+            )
+            raise UserError(
+                f"{e}: it is damaged (a copy cut short, a full disk?). Restore it from a "
+                f"copy, or move it aside (mkdir -p {aside} && mv {shlex.quote(e.where)} "
+                f"{aside}/) to read the others; a run not finished is resumed by its "
+                f"training command, which sets a damaged checkpoint aside itself.{alt}"
+            ) from None
+        if found is None and not ck.epochs() and not config.train.checkpoints:
+            raise UserError(
+                f"workdir {workdir!r} was trained with train.checkpoints=False, so it kept "
+                "no parameters to load, encode, export or evaluate; train the config with "
+                "checkpoints on into a new workdir."
+            )
+        if found is None and not ck.epochs() and _finished_epoch(workdir) is not None:
+            raise UserError(  # (training it again says "already finished")
+                f"workdir {workdir!r} finished training (epoch {_finished_epoch(workdir)}, "
+                f"summary.json), but its checkpoints are missing: {ck.directory} is "
+                f"{'empty' if os.path.isdir(ck.directory) else 'gone'} (deleted, or not "
+                "copied with the run?). Restore it from a copy of the run; without it there "
+                "are no parameters to load, encode, export or evaluate."
+            )
+        if found is None and not ck.epochs():
+            raise UserError(
+                f"workdir {workdir!r} has no checkpoint yet; train it first "
+                "(or wait for its first checkpoint)."
+            )
+        if found is None:
+            raise UserError(
+                f"workdir {workdir!r}: which='best' needs a checkpoint with a finite "
+                f"eval/loss, and none of epochs {ck.epochs()} has one (a run that diverged "
+                "saves its last parameters without metrics); use which='latest'."
+            )
+    finally:
+        ck.close()
+    return found
+
+
+def _finished_epoch(workdir: str) -> int | None:
+    """The epoch a finished run ended at (its summary.json), None when unfinished or unread."""
+    try:
+        summary = workdir_lib.finished_summary(workdir)
+    except UserError:  # a damaged summary.json: say the checkpoints are missing as for any run
+        return None
+    return summary.get("epoch", -1) if summary else None
+
+
+def check_params(params, model, num_features: int, workdir: str):
+    """Checks the checkpoint's parameter shapes against the configured model."""
+    expected = jax.eval_shape(
+        lambda: model.init(
+            jax.random.PRNGKey(0), jnp.zeros((1, num_features)), jax.random.PRNGKey(1)
+        )["params"]
+    )
+    want = {
+        jax.tree_util.keystr(p): v.shape for p, v in jax.tree_util.tree_leaves_with_path(expected)
+    }
+    got = {
+        jax.tree_util.keystr(p): np.shape(v) for p, v in jax.tree_util.tree_leaves_with_path(params)
+    }
+    if want != got:
+        diff = sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))[:4]
+        shown = "; ".join(f"{k}: checkpoint {got.get(k)} vs model {want.get(k)}" for k in diff)
+        raise UserError(
+            f"the checkpoint in {workdir!r} does not match the architecture in its config.json "
+            f"({shown}); it was written by a different model. Use the workdir it came from."
+        )
+    return jax.tree.map(jnp.asarray, params)
