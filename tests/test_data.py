@@ -567,7 +567,7 @@ def _error_files(tmp_path):
     bad = np.ones((6, 3))
     bad[4, 1] = np.nan
     np.save(tmp_path / "nan.npy", bad)
-    np.save(tmp_path / "str.npy", np.array([["a", "b"]] * 4))
+    np.save(tmp_path / "str.npy", np.array([[["a", "b"]]] * 4))  # 3-D: 2-D strings are a table
     np.savez(tmp_path / "b.npz", feats=np.ones((4, 2)), lab=np.arange(4))
 
 
@@ -611,7 +611,10 @@ def _error_files(tmp_path):
             dict(path="nan.npy"),
             r"column 'x_1' has 1 missing value\(s\) \(NaN\) at row 5 \(index 4\)",
         ),
-        (dict(path="str.npy"), r"str.npy' has dtype <U1; expected a numeric"),
+        (
+            dict(path="str.npy"),
+            r"str.npy' has dtype <U1; expected a numeric .* or a 2-D array of strings",
+        ),
         (
             dict(path="ok.csv", label_column="Sales"),
             r"data.label_column 'Sales' is not a column .* available columns: \['Administrative'",
@@ -696,6 +699,10 @@ def test_transform_mismatches(shop, tmp_path, caplog):
     renamed = write_csv(tmp_path / "renamed.csv", rows, [f"c{i}" for i in range(18)])
     with pytest.raises(UserError, match=r"drop extra ones; as many: renamed\? rename them\)$"):
         p.transform(data.read_table(renamed))
+    # No header, and a first row with text cells ('Sep', 'FALSE'): read as names; said so.
+    bare = write_csv(tmp_path / "bare.csv", rows[1:], rows[0])
+    with pytest.raises(UserError, match=r"the names look like a row of data: the file has no "):
+        p.transform(data.read_table(bare))
     # A label column is no feature: the count leaves it out, and says so.
     labelled = data.load_dataset(cfg(path=path, label_column="Revenue")).preprocessor
     with pytest.raises(UserError, match=r"has 18 besides the label 'Revenue': extra 'Id'"):
@@ -723,6 +730,60 @@ def test_transform_mismatches(shop, tmp_path, caplog):
     unseen[1][10], unseen[2][6] = "Feb", "inf"
     with pytest.raises(UserError, match=r"column 'BounceRates' has NaN or infinite.*row 3"):
         p.transform(np.array(unseen, dtype=object))
+
+
+def test_a_column_of_categories_that_cannot_match_training_is_refused(shop, tmp_path, caplog):
+    """Every cell of a column unseen in training was encoded as '<unseen>' with a warning alone:
+    numbers for text categories (a numeric .npy of the rows), or the categories in another
+    case. Refused now; new categories, all unseen, are still encoded, with a louder warning."""
+    path, rows = shop
+    p = data.load_dataset(cfg(path=path)).preprocessor
+    month = HEADER.index("Month")
+    x = np.array(rows[:6], dtype=object)
+    codes = x.copy()
+    codes[:, month] = [i % 3 for i in range(6)]
+    with pytest.raises(
+        UserError,
+        match=r"column 'Month' holds numbers \('0', '1', '2'\), but its categories in training "
+        r"were texts \('",
+    ):
+        p.transform(codes)
+    lower = x.copy()
+    lower[:, month] = [m.lower() for m in x[:, month]]
+    with pytest.raises(UserError, match=r"each differs from one only in case or spacing: '"):
+        p.transform(lower)
+    caplog.set_level("WARNING")
+    new = x.copy()
+    new[:, month] = "Smarch"
+    p.transform(new)
+    assert "6 value(s) not in the training split (['Smarch'])" in caplog.text
+    assert "that is every value of the column: is it the column trained on?" in caplog.text
+    caplog.clear()
+    lower[1:, month] = x[1:, month]  # one cell in another case: a warning that says so
+    np.testing.assert_array_equal(p.transform(lower)[1:], p.transform(x)[1:])
+    said = f"only in case or spacing: {lower[0, month]!r} (training: {x[0, month]!r})"
+    assert said in caplog.text
+
+
+def test_a_string_npy_of_raw_rows_reads_like_the_rows(shop, tmp_path):
+    """np.save of a table's cells (a 2-D array of str, or of bytes) was refused ("dtype <U8;
+    expected numeric") by data.path, `encode FILE` and load().encode(FILE), though the same
+    array in memory encoded."""
+    path, rows = shop
+    p = data.load_dataset(cfg(path=path)).preprocessor
+    x = np.array(rows, dtype=str)
+    np.save(tmp_path / "u.npy", x)
+    np.save(tmp_path / "s.npy", x.astype("S"))
+    for f in ("u.npy", "s.npy"):
+        table = data.read_table(str(tmp_path / f))
+        assert table.columns[:2] == ["x_0", "x_1"] and table.values[10][0] == rows[0][10]
+        np.testing.assert_array_equal(p.transform(table), p.transform(x))
+    # Trained on, it is read as the headerless table it holds: the same kinds of column.
+    kinds = data.load_dataset(cfg(path=str(tmp_path / "u.npy"))).preprocessor.kinds
+    assert kinds == p.kinds
+    np.save(tmp_path / "b.npy", np.array([[b"\xff"] * 2] * 3))
+    with pytest.raises(UserError, match=r"b.npy' holds bytes that are not UTF-8 text"):
+        data.read_table(str(tmp_path / "b.npy"))
 
 
 def test_columns_of_number_codes_named_categorical_are_categories(tmp_path, caplog):

@@ -652,7 +652,10 @@ def test_pandas_default_header_is_names_and_names_are_stripped_in_every_format(t
         ds.preprocessor.transform(pd.DataFrame(x)), ds.preprocessor.transform(x)
     )
     (tmp_path / "years.csv").write_text("2019,2020,2021\n" + "1,2,3\n" * 10)
-    with pytest.raises(UserError, match=r"looks like data; .*prefix them \(y2019,y2020,...\)"):
+    with pytest.raises(
+        UserError,
+        match=r"looks like data; .*\(e.g. x_0,x_1,..., as for an array\).*prefix them \(y2019,",
+    ):
         load(tmp_path / "years.csv")
     # Two unnamed columns: 0,1 is as likely data; refused, without calling it read as names.
     pd.DataFrame(x[:, :2]).to_csv(tmp_path / "two.csv", index=False)

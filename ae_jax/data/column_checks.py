@@ -1,7 +1,8 @@
 """What a table's columns are refused or warned for as a model would see them, beyond their
 kinds (`columns.py`): a one-hot encoding too wide or with colliding feature names, a row index
 or identifier kept as a number, data.categorical_columns naming no feature column; and which
-other columns a decimal-comma refusal names with the first."""
+other columns a decimal-comma refusal names with the first; categories unseen in training that
+look like a mismatch rather than new values."""
 
 import collections
 import re
@@ -14,6 +15,7 @@ from ae_jax.data.cells import (
     Cells,
     grouped_separator,
     is_number,
+    number_or_none,
     quote_names,
     size_text,
 )
@@ -258,3 +260,45 @@ def listed(names: list[str], most: int = 8) -> str:
     return ", ".join(map(repr, names[:most])) + (
         f" and {len(names) - most} more" * (len(names) > most)
     )
+
+
+def unseen_hint(where: str, texts: list[str], known: list[str], every: bool) -> str:
+    """What the warning of categories unseen in training (`texts`, distinct) adds: a case
+    mismatch, or that every cell is unseen. A whole column that cannot match is refused: numbers
+    where training had text categories (codes, an array of numbers), or texts that differ from
+    training's only in case or spacing ('lisbon' for 'Lisbon'): each would be encoded as the
+    unseen category, the column's information gone."""
+    fold = {k.casefold().strip(): k for k in known}
+    near = [(t, fold[t.casefold().strip()]) for t in texts if t.casefold().strip() in fold]
+    pairs = ", ".join(f"{t!r} (training: {k!r})" for t, k in near[:3])
+    if every and not any(number_or_none(k) is not None for k in known) and texts:
+        if all(number_or_none(t) is not None for t in texts):
+            raise UserError(
+                f"{where} holds numbers ({quote_names(texts[:3])[1:-1]}), but its categories in "
+                f"training were texts ({quote_names(known[:4])[1:-1]}): every cell would be "
+                "encoded as the unseen category. Give the column's texts as in training (the "
+                "file's rows, or an array of strings), not codes or numbers"
+            )
+    if every and len(near) == len(texts) and texts:
+        raise UserError(
+            f"{where}: none of its values is a category of training, but each differs from one "
+            f"only in case or spacing: {pairs}; categories are matched exactly: write them as in "
+            "training"
+        )
+    if near:
+        return f"; some differ from a training category only in case or spacing: {pairs}"
+    return "; that is every value of the column: is it the column trained on?" if every else ""
+
+
+def same_count_hint(given: list[str], n: int) -> str:
+    """What a table with as many columns as trained, under other names, adds to its refusal:
+    renamed columns (scikit-learn's pixel_0_0 for pixel_0), or a first row of data read as
+    names (a file without a header: 8,129.498,...,Sep,...), when half its names are numbers."""
+    if len(given) != n:
+        return ""
+    if sum(is_number(g) for g in given) * 2 >= n:
+        return (
+            "; as many, and the names look like a row of data: the file has no header? add the "
+            "header row of the training's columns"
+        )
+    return "; as many: renamed? rename them"

@@ -232,13 +232,16 @@ def column_values(
                 f"{table.where(unseen, col)}; known values: {quote_names(vocab)}"
             )
         codes[unseen] = len(vocab) - 1
-        shown = sorted({cells.cell(col, r) for r in unseen[:100]})[:5]
+        texts = [str(uniq[j]).strip() for j in np.unique(inverse[unseen])]
+        every = unseen.size == int((~missing).sum())
+        hint = column_checks.unseen_hint(where, texts, vocab[:-1], every)
         logging.warning(
-            "data: %s: %d value(s) not in the training split (%s) are encoded as its %r category",
+            "data: %s: %d value(s) not in the training split (%s) are encoded as its %r category%s",
             where,
             unseen.size,
-            quote_names(shown),
+            quote_names(sorted(texts)[:5]),
             UNSEEN,
+            hint,
         )
     return np.where(missing, np.nan, codes.astype(np.float64))
 

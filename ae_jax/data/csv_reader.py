@@ -99,8 +99,8 @@ def check_header(header: list[str], shown: str, delim: str, given: bool) -> None
     if numbers and delim and (len(header) < 3 or not pandas):
         raise UserError(
             f"{shown}: the first row {quote_names(header, 5)} looks like data; expected a "
-            "header row of column names: add one (e.g. x0,x1,...); a header of numbers, such "
-            "as years, is read as data: prefix them (y2019,y2020,...). "
+            "header row of column names: add one (e.g. x_0,x_1,..., as for an array); a header "
+            "of numbers, such as years, is read as data: prefix them (y2019,y2020,...). "
             + (
                 "(pandas' to_csv of an unnamed frame writes this header, read as names from 3 "
                 "columns on: with fewer, 0,1 is as likely a row of data; name the columns.)"

@@ -287,6 +287,16 @@ def _read_arrays(
     return _array_table(x, shown, key, labels, label_key)
 
 
+def _as_text(x: np.ndarray, what: str) -> np.ndarray:
+    """A 2-D array of strings as str (bytes read as UTF-8)."""
+    if x.dtype.kind == "U":
+        return x
+    try:
+        return np.char.decode(x, "utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{what} holds bytes that are not UTF-8 text ({e})") from None
+
+
 def _no_label_array(label_column: str, shown: str, kind: str) -> None:
     if label_column and label_column != NO_LABEL:
         raise UserError(
@@ -300,9 +310,12 @@ def _array_table(
 ) -> Table:
     """An array of rows (N, D) or images (N, H, W[, C]), and an .npz's labels, as a Table."""
     what = f"{shown} array {key!r}" if key else shown
-    if x.dtype.kind not in "biuf":
+    if x.dtype.kind in "SU" and x.ndim == 2:  # raw rows as text (np.save of a table's cells)
+        x = _as_text(x, what)
+    elif x.dtype.kind not in "biuf":
         raise UserError(
-            f"{what} has dtype {x.dtype}; expected a numeric (bool, int or float) array"
+            f"{what} has dtype {x.dtype}; expected a numeric (bool, int or float) array, or "
+            "a 2-D array of strings (raw rows)"
         )
     if x.ndim not in (2, 3, 4) or x.shape[0] == 0 or x[0].size == 0:
         raise UserError(
