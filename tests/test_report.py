@@ -8,6 +8,7 @@ import os
 import warnings
 
 import pytest
+from matplotlib.collections import PathCollection
 
 from ae_jax import files as files_lib
 from ae_jax.errors import UserError
@@ -293,6 +294,25 @@ def test_a_figure_says_the_same_for_every_setting_only_where_it_is_so(tmp_path, 
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["eval/mse"]
     # the axis spans the settings with values: 0.1 and 1, both labelled (1e30 hid the 1)
     assert fig.axes[0].xaxis.get_major_formatter().seq == ["0.1", "1"]
+
+
+def test_a_mean_over_the_seeds_left_by_divergence_is_ringed_and_said(tmp_path, monkeypatch):
+    """A setting where 2 of 3 seeds diverged was drawn as an ordinary point (the mean of the
+    one left), the title saying only "n = 1 to 3 seeds"; now ringed, and named in the title."""
+    settings = [{"optim.learning_rate": lr} for lr in (0.1, 1.0, 10.0)]
+    table = _table(settings, {"eval/mse": [0.09, 0.05, 0.3]})
+    for row, diverged in zip(table, (0, 0, 2), strict=True):
+        row.update(seeds=3, diverged=diverged, **{"eval/mse n": 3 - diverged})
+    (fig,) = _drawn(monkeypatch, tmp_path, ["optim.learning_rate"], table, ["eval/mse"])
+    title = fig.get_suptitle().replace("\n", " ")
+    assert "ringed in black: the mean of the runs that did not diverge, at " in title
+    assert title.endswith("optim.learning_rate=10.0 (2 of 3 diverged)")
+    rings = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+    assert [c.get_offsets().tolist() for c in rings] == [[[10.0, 0.3]]]
+    table[2]["diverged"] = 0
+    (fig,) = _drawn(monkeypatch, tmp_path, ["optim.learning_rate"], table, ["eval/mse"])
+    assert "ringed" not in fig.get_suptitle()
+    assert not [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
 
 
 def test_a_long_title_and_legend_fit_the_figure(tmp_path, monkeypatch):

@@ -201,6 +201,12 @@ def _figure(
             ax.errorbar(
                 x, mean, yerr=[below, above], ms=size, capsize=3, label=label or None, **style
             )
+            # A mean over the seeds that did not diverge, some did: ringed (and said above).
+            if part := [j for j, r in enumerate(rs) if r.get("diverged") and r[f"{m} n"]]:
+                ax.scatter(
+                    [x[j] for j in part], mean[part], s=(2.2 * size + 4) ** 2,
+                    facecolors="none", edgecolors="black", linewidths=1.0, zorder=3,
+                )  # fmt: skip
         _value_axis(ax, [r[f"{m} mean"] for r in table])
         if not numeric:
             ax.set_xticks(range(len(categories)))
@@ -253,6 +259,17 @@ def _title(p, others, table, metrics, same, empty, cut: bool, top: set[str]) -> 
     ]
     cuts = ["at 0 for a metric no run took below it"] * cut + sorted(top)
     says[0] += f" (cut {', '.join(cuts)})" if cuts else ""
+    partly = [r for r in table if r.get("diverged") and any(r[f"{m} n"] for m in metrics)]
+    if partly:
+        at = [
+            ", ".join(f"{q}={row[q]}" for q in [p, *others])
+            + f" ({row['diverged']} of {row['seeds']} diverged)"
+            for row in partly
+        ]
+        says.append(
+            f"ringed in black: the mean of the runs that did not diverge, at {'; '.join(at[:3])}"
+            f"{'; ...' if len(at) > 3 else ''}"
+        )
     if empty:
         at = [", ".join(f"{q}={row[q]}" for q in [p, *others]) for row in empty]
         says.append(
