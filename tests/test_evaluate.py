@@ -280,6 +280,23 @@ def test_sample_titles_say_what_the_decoder_outputs(vae_run):
     )
 
 
+def test_the_codes_legend_is_titled_by_the_label_column(shop_run, tmp_path):
+    """The codes' colours come from data.label_column ('Revenue'): the legend was titled
+    'label'; now by the column, for the run's own split and for a file (--data)."""
+    tm = ae_jax.load(shop_run)
+    params = jax.tree.map(lambda a: np.asarray(a)[None], tm.params)
+    for data in (
+        eval_data.evaluation_data(tm),
+        eval_data.evaluation_data(tm, data_path=tm.config.data.path),
+    ):
+        assert data.label_name == "Revenue" and data.labels is not None
+        f = figure_data.figure_inputs(tm.model, params, data, [tm.config], None, [None], 1)[0]
+        assert f.colour_name == "Revenue"
+    unnamed = eval_data.EvalData(data.x, data.labels, None, data.columns, None, "test")
+    f = figure_data.figure_inputs(tm.model, params, unnamed, [tm.config], None, [None], 1)[0]
+    assert f.colour_name == "label"
+
+
 # ---- autoencoders against PCA ----
 
 

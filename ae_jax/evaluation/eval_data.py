@@ -28,6 +28,7 @@ class EvalData:
         columns: the D feature names.
         image_shape: per-row image shape when the features are an image's pixels, else None.
         source: how eval.json names the rows.
+        label_name: the column `labels` come from ("" when unnamed: an image set's labels).
         note: why `x_train` is None, if it is.
         imputed, imputed_train: which cells of `x` / `x_train` were missing and imputed, (N,
             input columns) bool, or None: per-column metrics count the observed cells only.
@@ -46,6 +47,7 @@ class EvalData:
     categories: dict | None = None  # categorical columns' category names, in code order
     imputed: np.ndarray | None = None
     imputed_train: np.ndarray | None = None
+    label_name: str = ""
 
 
 def run_dataset(tm: trained.TrainedModel) -> data_lib.Dataset:
@@ -100,6 +102,7 @@ def dataset_eval_data(ds: data_lib.Dataset, config) -> EvalData:
         categories=p.categories,
         imputed=ds.imputed_val,
         imputed_train=ds.imputed_train,
+        label_name=p.label_column,
     )
 
 
@@ -183,4 +186,5 @@ def evaluation_data(
         categories=p.categories,
         imputed=imputed,
         imputed_train=imputed_train,
+        label_name=label if labels is not None else "",
     )

@@ -71,7 +71,7 @@ def figure_inputs(
         traversal = figures_lib.traversal_response(
             passes.decode_many(model, params, figures_lib.traversal_codes(latent))
         )
-    colour_name = configs[0].eval.color_by or "label"
+    colour_name = configs[0].eval.color_by or data.label_name or "label"
     labels = column_values(data, colour_name) if configs[0].eval.color_by else data.labels
     recon_unit, bounds_are_ll = units(configs[0], data.x)
     # A table's one-hot slot for categories unseen in training, when no evaluated row has one:
