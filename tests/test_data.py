@@ -762,7 +762,11 @@ def test_a_column_of_categories_that_cannot_match_training_is_refused(shop, tmp_
     lower[1:, month] = x[1:, month]  # one cell in another case: a warning that says so
     np.testing.assert_array_equal(p.transform(lower)[1:], p.transform(x)[1:])
     said = f"only in case or spacing: {lower[0, month]!r} (training: {x[0, month]!r})"
-    assert said in caplog.text
+    assert said in caplog.text and "every value" not in caplog.text
+    caplog.clear()
+    lower[1:, month] = "Smarch"  # every value unseen, one only in case: both are said
+    p.transform(lower)
+    assert said in caplog.text and "that is every value of the column" in caplog.text
 
 
 def test_a_string_npy_of_raw_rows_reads_like_the_rows(shop, tmp_path):
@@ -778,6 +782,7 @@ def test_a_string_npy_of_raw_rows_reads_like_the_rows(shop, tmp_path):
         table = data.read_table(str(tmp_path / f))
         assert table.columns[:2] == ["x_0", "x_1"] and table.values[10][0] == rows[0][10]
         np.testing.assert_array_equal(p.transform(table), p.transform(x))
+    np.testing.assert_array_equal(p.transform(x.astype("S")), p.transform(x))  # in memory too
     # Trained on, it is read as the headerless table it holds: the same kinds of column.
     kinds = data.load_dataset(cfg(path=str(tmp_path / "u.npy"))).preprocessor.kinds
     assert kinds == p.kinds

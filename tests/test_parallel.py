@@ -139,7 +139,9 @@ def test_an_explicit_layout_that_cannot_work_is_refused_before_any_directory(tmp
         experiment.train_and_evaluate(c, str(tmp_path / "run"))
     c = _config("models")
     c.train.num_models = 3
-    with pytest.raises(UserError, match=r"train.parallel='models' needs .* \(3\)"):
+    with pytest.raises(
+        UserError, match=r"train.parallel='models' needs .* \(3\) .*or use train.parallel='auto'"
+    ):
         experiment.train_and_evaluate(c, str(tmp_path / "k3"))
     assert list(tmp_path.iterdir()) == []  # no workdir, lock or figures/ left behind
 

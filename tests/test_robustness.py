@@ -301,6 +301,11 @@ def test_unreadable_newest_checkpoint_falls_back_and_resumes_bit_for_bit(tmp_pat
         with pytest.raises(UserError, match=rf"checkpoints/{epoch} cannot be read") as e:
             ae_jax.load(str(arrays), which=which)
         assert "which=" not in str(e.value) and str(e.value).endswith("aside itself."), e.value
+    # The run's only checkpoint: no "move it aside to read the others" (there are none).
+    for other in set(os.listdir(arrays / "checkpoints")) - {str(epoch)}:
+        shutil.rmtree(arrays / "checkpoints" / other)
+    with pytest.raises(UserError, match=r"It is the run's only checkpoint: restore it from a "):
+        ae_jax.load(str(arrays))
     # The way out it names for a finished run (whose training command does nothing): moved
     # aside, the newest older checkpoint is read.
     copy = tmp_path / "copy"

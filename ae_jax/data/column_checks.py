@@ -285,9 +285,8 @@ def unseen_hint(where: str, texts: list[str], known: list[str], every: bool) -> 
             f"only in case or spacing: {pairs}; categories are matched exactly: write them as in "
             "training"
         )
-    if near:
-        return f"; some differ from a training category only in case or spacing: {pairs}"
-    return "; that is every value of the column: is it the column trained on?" if every else ""
+    said = f"; some differ from a training category only in case or spacing: {pairs}" * bool(near)
+    return said + "; that is every value of the column: is it the column trained on?" * every
 
 
 def same_count_hint(given: list[str], n: int) -> str:

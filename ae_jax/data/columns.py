@@ -239,7 +239,7 @@ def column_values(
             "data: %s: %d value(s) not in the training split (%s) are encoded as its %r category%s",
             where,
             unseen.size,
-            quote_names(sorted(texts)[:5]),
+            quote_names(sorted(texts), 5),
             UNSEEN,
             hint,
         )

@@ -21,7 +21,7 @@ from ae_jax.data import columns as col_lib
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS, Cells, quote_names
 from ae_jax.data.columns import MISSING
-from ae_jax.data.tables import CATEGORICAL, SCALING, Table, named_table
+from ae_jax.data.tables import CATEGORICAL, SCALING, Table, as_text, named_table
 from ae_jax.errors import UserError
 
 _STATS_BYTES = 1 << 24  # train rows x columns read at a time for the scaling statistics
@@ -288,13 +288,14 @@ class Preprocessor:
             raise UserError(f"the input rows cannot form an array ({e}); {trained}") from None
         if arr.ndim > 2 and math.prod(arr.shape[1:]) == n:  # images (N, H, W[, C]), as in .npy
             arr = arr.reshape(len(arr), n)
-        if arr.ndim != 2 or arr.shape[1] != n or arr.dtype.kind not in "biufUOT":
+        if arr.ndim != 2 or arr.shape[1] != n or arr.dtype.kind not in "biufSUOT":
             one = " (one row: x.reshape(1, -1))" if arr.shape == (n,) else ""
             raise UserError(
                 f"the input array has shape {arr.shape} and dtype {arr.dtype}; expected shape "
                 f"(N, {n}) of numbers or raw strings{one}; {trained}"
             )
-        return Table("the input array", list(self.input_columns), list(arr.T))
+        where = "the input array"
+        return Table(where, list(self.input_columns), list(as_text(arr, where).T))
 
     def _encode(
         self,
@@ -370,11 +371,8 @@ class Preprocessor:
 
     def transform(self, data: Table | np.ndarray | Sequence[Sequence[Any]]) -> np.ndarray:
         """Encodes and scales raw rows: a `Table` or a data frame (columns matched by name; the
-        label column ignored) or an array / list of rows in `input_columns` order.
-
-        Returns:
-            (N, num_features) float32.
-        """
+        label column ignored) or an array / list of rows in `input_columns` order (numbers,
+        or text: str or UTF-8 bytes). Returns (N, num_features) float32."""
         return self.transform_imputed(data)[0]
 
     def transform_imputed(self, data) -> tuple[np.ndarray, np.ndarray | None]:

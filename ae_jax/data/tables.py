@@ -287,9 +287,9 @@ def _read_arrays(
     return _array_table(x, shown, key, labels, label_key)
 
 
-def _as_text(x: np.ndarray, what: str) -> np.ndarray:
-    """A 2-D array of strings as str (bytes read as UTF-8)."""
-    if x.dtype.kind == "U":
+def as_text(x: np.ndarray, what: str) -> np.ndarray:
+    """An array of bytes as str (read as UTF-8); any other array as it is."""
+    if x.dtype.kind != "S":
         return x
     try:
         return np.char.decode(x, "utf-8")
@@ -311,7 +311,7 @@ def _array_table(
     """An array of rows (N, D) or images (N, H, W[, C]), and an .npz's labels, as a Table."""
     what = f"{shown} array {key!r}" if key else shown
     if x.dtype.kind in "SU" and x.ndim == 2:  # raw rows as text (np.save of a table's cells)
-        x = _as_text(x, what)
+        x = as_text(x, what)
     elif x.dtype.kind not in "biuf":
         raise UserError(
             f"{what} has dtype {x.dtype}; expected a numeric (bool, int or float) array, or "

@@ -30,11 +30,16 @@ def read_checkpoint(workdir: str, config, which: str) -> tuple[int, dict]:
                 if ck.current(other) not in (None, ck.current(which))
                 else ""
             )
+            way = (
+                f"Restore it from a copy, or move it aside (mkdir -p {aside} && mv "
+                f"{shlex.quote(e.where)} {aside}/) to read the others"
+                if len(ck.epochs()) > 1
+                else "It is the run's only checkpoint: restore it from a copy of the run"
+            )
             raise UserError(
-                f"{e}: it is damaged (a copy cut short, a full disk?). Restore it from a "
-                f"copy, or move it aside (mkdir -p {aside} && mv {shlex.quote(e.where)} "
-                f"{aside}/) to read the others; a run not finished is resumed by its "
-                f"training command, which sets a damaged checkpoint aside itself.{alt}"
+                f"{e}: it is damaged (a copy cut short, a full disk?). {way}; a run not "
+                "finished is resumed by its training command, which sets a damaged checkpoint "
+                f"aside itself.{alt}"
             ) from None
         if found is None and not ck.epochs() and not config.train.checkpoints:
             raise UserError(

@@ -52,7 +52,9 @@ def choose_mode(
     if setting == "models" and not models_ok:
         raise UserError(
             f"train.parallel='models' needs the number of models trained together "
-            f"({k}) to be a multiple of the {n_dev} devices."
+            f"({k}) to be a multiple of the {n_dev} devices: train a multiple of {n_dev} "
+            "(train.num_models), or use train.parallel='auto', which splits the batch instead "
+            "when the models do not divide."
         )
     if setting == "data" and not data_ok:
         raise UserError(
