@@ -121,6 +121,7 @@ def train_group(
             this call's own, waited for before returning.
     """
     workdirs = group.check_workdirs(configs, workdirs)  # ('~' expanded)
+    distributed.check_same_runs(configs, workdirs)  # every host's, before any can refuse alone
     for c in configs:
         config_lib.validate(c)
     trackers.check(configs)

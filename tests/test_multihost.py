@@ -46,8 +46,9 @@ def _params(workdir):
     return params
 
 
-def _launch_two(workdir, *extra, **popen) -> list[subprocess.Popen]:
-    """The two processes of one multi-host run on localhost (2 CPU devices each)."""
+def _launch_two(workdir, *extra, each=((), ()), **popen) -> list[subprocess.Popen]:
+    """The two processes of one multi-host run on localhost (2 CPU devices each); `each`: flags
+    of one process only."""
     port = _free_port()
     return [
         subprocess.Popen(
@@ -58,6 +59,7 @@ def _launch_two(workdir, *extra, **popen) -> list[subprocess.Popen]:
                 f"--workdir={workdir}",
                 *ARGS,
                 *extra,
+                *each[i],
                 f"--coordinator_address=localhost:{port}",
                 "--num_processes=2",
                 f"--process_id={i}",
@@ -114,6 +116,31 @@ def test_two_processes_split_the_models_like_one_process(tmp_path):
             _params(tmp_path / "two" / run),
         )
         assert (tmp_path / "two" / run / "summary.json").exists()
+
+
+def test_processes_given_different_runs_are_refused_together(tmp_path):
+    """train.epochs raised on one host only: the two trained in step until the shorter left,
+    and the other then waited in a collective for ever (a second SIGTERM could not end it).
+    Now both refuse at once, naming the field, and write nothing."""
+    procs = _launch_two(
+        tmp_path / "w",
+        each=([], ["--config.train.epochs=4"]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [2, 2], errs[0][-3000:] + errs[1][-3000:]
+    for err in errs:
+        assert (
+            err.strip()
+            .splitlines()[-1]
+            .startswith(
+                "error: the 2 processes of this multi-host run were given different runs: "
+                "process(es) [1] differ from process 0 in train.epochs. Every process must run"
+            )
+        )
+    assert not (tmp_path / "w").exists()
 
 
 def test_a_slurm_batch_script_that_starts_one_process_trains_alone(monkeypatch):

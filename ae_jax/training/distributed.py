@@ -12,7 +12,10 @@ Settings come from flags (`--coordinator_address`, `--num_processes`,
 several tasks (srun -n N) JAX detects them itself.
 """
 
+import hashlib
+import json
 import os
+import zlib
 
 import jax
 import numpy as np
@@ -116,3 +119,48 @@ def agreed_stop(signum: int | None) -> int | None:
 
     got = np.asarray(multihost_utils.process_allgather(np.int32(signum or 0))).reshape(-1)
     return int(got[got > 0][0]) if (got > 0).any() else None
+
+
+def check_same_runs(configs: list, workdirs: list[str]) -> None:
+    """Refuses, in every process, a multi-host run whose processes were given different
+    configs or workdirs (train.epochs raised on one host): they trained in step until the
+    shorter one left, and the others then waited in a collective for ever. A no-op for one
+    process; every process calls it at the same point, before anything is written."""
+    if jax.process_count() == 1:
+        return
+    fields = {f"workdir[{i}]": str(w) for i, w in enumerate(workdirs)}
+    for i, c in enumerate(configs):
+        for section, values in c.to_dict().items():
+            for key, value in values.items() if isinstance(values, dict) else [("", values)]:
+                name = f"{section}.{key}" if key else section
+                fields[name if len(configs) == 1 else f"[{i}] {name}"] = json.dumps(
+                    value, sort_keys=True, default=str
+                )
+    names = sorted(fields)
+    # int32s: what JAX gathers without 64-bit types
+    digest = lambda text: int.from_bytes(hashlib.sha256(text.encode()).digest()[:3], "big")  # noqa: E731
+    mine = np.array(
+        [digest("\n".join(names)), digest(json.dumps(fields, sort_keys=True))], np.int32
+    )
+    seen = np.asarray(_allgather(mine)).reshape(jax.process_count(), 2)
+    if (seen == seen[0]).all():
+        return
+    others = [int(p) for p in np.flatnonzero((seen != seen[0]).any(axis=1))]
+    which = "the config's fields"
+    if (seen[:, 0] == seen[0, 0]).all():  # the same fields: which values differ
+        crc = np.array([zlib.crc32(fields[n].encode()) >> 1 for n in names], dtype=np.int32)
+        all_crc = np.asarray(_allgather(crc)).reshape(jax.process_count(), len(names))
+        differ = [n for j, n in enumerate(names) if (all_crc[:, j] != all_crc[0, j]).any()]
+        which = ", ".join(differ[:5]) + (" ..." if len(differ) > 5 else "")
+    raise UserError(
+        f"the {jax.process_count()} processes of this multi-host run were given different "
+        f"runs: process(es) {others} differ from process 0 in {which}. Every process must "
+        "run the same command (the same --config, overrides and --workdir), only "
+        "--process_id differing; nothing was written."
+    )
+
+
+def _allgather(x: np.ndarray) -> np.ndarray:
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(x)
