@@ -786,6 +786,16 @@ def test_a_string_npy_of_raw_rows_reads_like_the_rows(shop, tmp_path):
     # Trained on, it is read as the headerless table it holds: the same kinds of column.
     kinds = data.load_dataset(cfg(path=str(tmp_path / "u.npy"))).preprocessor.kinds
     assert kinds == p.kinds
+    # Saved with its header row: said, for training and for encoding.
+    np.save(tmp_path / "h.npy", np.array([HEADER, *rows], dtype=str))
+    hint = r"'Administrative'; .* the array's first row looks like column names \(saved with"
+    with pytest.raises(UserError, match=hint):
+        p.transform(data.read_table(str(tmp_path / "h.npy")))
+    with pytest.raises(UserError, match=hint):
+        data.load_dataset(cfg(path=str(tmp_path / "h.npy")))
+    np.save(tmp_path / "o.npy", np.array(rows, dtype=object), allow_pickle=True)
+    with pytest.raises(UserError, match=r"numeric array, or one of strings \(np.save\(path, "):
+        data.read_table(str(tmp_path / "o.npy"))
     np.save(tmp_path / "b.npy", np.array([[b"\xff"] * 2] * 3))
     with pytest.raises(UserError, match=r"b.npy' holds bytes that are not UTF-8 text"):
         data.read_table(str(tmp_path / "b.npy"))

@@ -301,3 +301,12 @@ def same_count_hint(given: list[str], n: int) -> str:
             "header row of the training's columns"
         )
     return "; as many: renamed? rename them"
+
+
+def header_row_hint(table: Table, rows: np.ndarray) -> str:
+    """What a refusal of an array's cells adds when the only one is in its first row: column
+    names saved with the rows (np.save of a table with its header), which arrays do not have."""
+    first = table.row_index[rows] if table.row_index is not None else rows
+    if table.named or list(first) != [0]:
+        return ""
+    return "; the array's first row looks like column names (saved with the rows?): drop it"

@@ -155,6 +155,7 @@ def infer_kind(
             f"{present} {which} are numbers, but these are not: {table.where(bad(), col)}; "
             "expected a number in every cell of a numeric column: fix or drop those rows, or "
             "add the cell's text to data.na_values if it marks a missing value"
+            + column_checks.header_row_hint(table, bad())
         )
     column_checks.say_if_identifier(table, name, texts, present)
     return "categorical", sorted(texts)
@@ -184,7 +185,7 @@ def column_values(
             raise UserError(
                 f"{where} was numeric in training, but these cells are not "
                 f"numbers: {table.where(bad, col)}; expected a number in every "
-                f"cell{hint}"
+                f"cell{hint}{column_checks.header_row_hint(table, bad)}"
             )
         finite = np.isfinite(x)
         if not finite.all():

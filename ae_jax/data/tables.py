@@ -243,8 +243,10 @@ def _read_arrays(
         # No pickles: loading a data file must not be able to run code.
         loaded = np.load(full, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        pickled = "allow_pickle" in str(e)  # an object array: np.save of mixed Python values
         raise UserError(
             f"{shown} cannot be read as a NumPy {ext} file ({e}); expected a numeric array"
+            + ", or one of strings (np.save(path, rows.astype(str)))" * pickled
         ) from None
     labels, label_key, key = None, "", ""
     if ext == ".npy":
