@@ -50,6 +50,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[
     Returns the summaries (one per model). With num_models = K > 1 the runs go to
     `workdir/seed=S` for S = seed .. seed + K - 1.
     """
+    distributed.check_same_runs([config], [workdir])  # every host's, before any can refuse alone
     config_lib.validate(config)
     workdir = workdir_lib.as_path(workdir)
     k = config.train.num_models
@@ -81,9 +82,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[
 
 
 def _check_fits(configs: list, ds) -> None:
-    c = configs[0]
-    # The layout training will use (an explicit one that cannot work is refused here): memory
-    # is per device.
+    c = configs[0]  # The layout training will use (one that cannot work is refused here):
     n, batch = jax.device_count(), min(int(c.train.batch_size), ds.train.shape[0])
     mode = placement.choose_mode(
         c.train.parallel, len(configs), batch, 0, n, c.train.batch_size, warn=False
@@ -94,7 +93,7 @@ def _check_fits(configs: list, ds) -> None:
     parts = resources.estimate(
         c, model, ds.num_features, n_train, n_val, k, ds.image_shape, mode, n
     )
-    resources.check_fits(parts, k, mode, n)
+    resources.check_fits(parts, k, mode, n)  # memory per device
 
 
 @runtime.progress_log()

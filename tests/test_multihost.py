@@ -141,6 +141,20 @@ def test_processes_given_different_runs_are_refused_together(tmp_path):
             )
         )
     assert not (tmp_path / "w").exists()
+    # One host's K seeds refused by a check of its own (3 models do not split over 4 devices)
+    # while the other waited: now they agree first.
+    procs = _launch_two(
+        tmp_path / "k",
+        "--config.train.parallel=models",
+        each=(["--config.train.num_models=4"], ["--config.train.num_models=3"]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [2, 2], errs[0][-3000:] + errs[1][-3000:]
+    for err in errs:
+        assert "differ from process 0 in train.num_models. Every" in err.strip().splitlines()[-1]
 
 
 def test_a_slurm_batch_script_that_starts_one_process_trains_alone(monkeypatch):

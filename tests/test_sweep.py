@@ -24,7 +24,7 @@ from ae_jax.commands import sweep as sweep_command
 from ae_jax.configs import seed_sparse
 from ae_jax.configs.ablations import seed_study
 from ae_jax.errors import UserError
-from ae_jax.sweeps import finished, report, report_figures, shards
+from ae_jax.sweeps import checks, finished, report, report_figures, shards
 from tests.bad_inputs import _cfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -1497,7 +1497,7 @@ def test_data_no_run_can_read_is_one_error_before_anything_is_written(tmp_path, 
     assert len(reads) == 1  # nothing left to train: not read again
 
 
-def test_a_models_split_that_does_not_divide_is_refused_before_any_run(tmp_path):
+def test_a_models_split_that_does_not_divide_is_refused_before_any_run(tmp_path, monkeypatch):
     """train.parallel='models' over the 4 devices (conftest.py) with groups of 4 and 2 runs
     (--max_models=4): the group of 2 failed when it came to train, after the first had; and
     when every run failed, the last line still said "the others ran ... retries"."""
@@ -1509,6 +1509,19 @@ def test_a_models_split_that_does_not_divide_is_refused_before_any_run(tmp_path)
     assert not (tmp_path / "s").exists()
     with pytest.raises(UserError, match=r"runs of --shard=1/2 form groups of 3 \(runs grouped"):
         sweep.run_sweep(base, entries, str(tmp_path / "s"), shard=(1, 2))
+
+    # Grouped as training groups them: chunks of every run, then the finished ones left out
+    # (the check grouped the unfinished ones, passing groups of 2 and 2, refusing 4 and 4).
+    def check(n_runs, max_models, done):
+        runs = checks.expand([{"train.seed": s} for s in range(n_runs)], str(tmp_path / "x"))
+        valid = checks.valid_configs(base, runs)
+        with monkeypatch.context() as m:
+            m.setattr(sweep.runner.checks, "finished", lambda r, c: r.index in done)
+            sweep.runner._check_models_split(base, runs, max_models, valid, (0, 1))
+
+    with pytest.raises(UserError, match=r"the unfinished runs form groups of 2, 2 \("):
+        check(8, 4, {0, 1, 4, 5})
+    check(12, 6, {0, 1, 6, 7})  # groups of 4 and 4: no refusal
     runs = [{"index": i, "name": f"train.seed={i}", "status": "failed"} for i in range(3)]
     last = sweep_command._failed_line({"runs": runs}, (0, 1), "w")
     assert last.startswith("error: every one of the 3 run(s) failed: 0 (train.seed=0), 1 (")

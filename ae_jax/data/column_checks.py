@@ -266,8 +266,8 @@ def unseen_hint(where: str, texts: list[str], known: list[str], every: bool) -> 
     """What the warning of categories unseen in training (`texts`, distinct) adds: a case
     mismatch, or that every cell is unseen. A whole column that cannot match is refused: numbers
     where training had text categories (codes, an array of numbers), or texts that differ from
-    training's only in case or spacing ('lisbon' for 'Lisbon'): each would be encoded as the
-    unseen category, the column's information gone."""
+    training's only in case ('lisbon' for 'Lisbon'; surrounding spaces are stripped already):
+    each would be encoded as the unseen category, the column's information gone."""
     fold = {k.casefold().strip(): k for k in known}
     near = [(t, fold[t.casefold().strip()]) for t in texts if t.casefold().strip() in fold]
     pairs = ", ".join(f"{t!r} (training: {k!r})" for t, k in near[:3])
@@ -282,20 +282,20 @@ def unseen_hint(where: str, texts: list[str], known: list[str], every: bool) -> 
     if every and len(near) == len(texts) and texts:
         raise UserError(
             f"{where}: none of its values is a category of training, but each differs from one "
-            f"only in case or spacing: {pairs}; categories are matched exactly: write them as in "
-            "training"
+            f"only in case: {pairs}; categories are matched exactly: write them as in training"
         )
-    said = f"; some differ from a training category only in case or spacing: {pairs}" * bool(near)
+    said = f"; some differ from a training category only in case: {pairs}" * bool(near)
     return said + "; that is every value of the column: is it the column trained on?" * every
 
 
-def same_count_hint(given: list[str], n: int) -> str:
+def same_count_hint(given: list[str], n: int, text_file: bool) -> str:
     """What a table with as many columns as trained, under other names, adds to its refusal:
-    renamed columns (scikit-learn's pixel_0_0 for pixel_0), or a first row of data read as
-    names (a file without a header: 8,129.498,...,Sep,...), when half its names are numbers."""
+    renamed columns (scikit-learn's pixel_0_0 for pixel_0), or, in a delimited `text_file`, a
+    first row of data read as names (no header: 8,129.498,...,Sep,...), when half its names
+    are numbers (a data frame's 0, 1, ... are names all the same)."""
     if len(given) != n:
         return ""
-    if sum(is_number(g) for g in given) * 2 >= n:
+    if text_file and sum(is_number(g) for g in given) * 2 >= n:
         return (
             "; as many, and the names look like a row of data: the file has no header? add the "
             "header row of the training's columns"

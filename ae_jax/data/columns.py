@@ -234,7 +234,8 @@ def column_values(
             )
         codes[unseen] = len(vocab) - 1
         texts = [str(uniq[j]).strip() for j in np.unique(inverse[unseen])]
-        every = unseen.size == int((~missing).sum())
+        # Every cell of two or more (one new row with a new category is no mismatch)
+        every = unseen.size == int((~missing).sum()) > 1
         hint = column_checks.unseen_hint(where, texts, vocab[:-1], every)
         logging.warning(
             "data: %s: %d value(s) not in the training split (%s) are encoded as its %r category%s",

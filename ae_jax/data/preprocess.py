@@ -271,7 +271,7 @@ class Preprocessor:
                 )
                 label = [c for c in data.columns if c in labels][:1]  # left out: no feature
                 besides = f" besides the label {label[0]!r}" if label else ""
-                same = column_checks.same_count_hint(given, n)  # sklearn's digits, no header
+                same = column_checks.same_count_hint(given, n, data.file is not None)
                 raise UserError(
                     f"{trained}; {data.source} has {len(given)}{besides}: {'; '.join(parts)}; "
                     f"expected those columns in any order (add missing ones, drop extra ones{same})"

@@ -28,7 +28,7 @@ class EvalData:
         columns: the D feature names.
         image_shape: per-row image shape when the features are an image's pixels, else None.
         source: how eval.json names the rows.
-        label_name: the column `labels` come from ("" when unnamed: an image set's labels).
+        label_name: the column `labels` come from ("" when it has no name).
         note: why `x_train` is None, if it is.
         imputed, imputed_train: which cells of `x` / `x_train` were missing and imputed, (N,
             input columns) bool, or None: per-column metrics count the observed cells only.
@@ -102,7 +102,7 @@ def dataset_eval_data(ds: data_lib.Dataset, config) -> EvalData:
         categories=p.categories,
         imputed=ds.imputed_val,
         imputed_train=ds.imputed_train,
-        label_name=p.label_column,
+        label_name=p.label_column or ds.label_feature,
     )
 
 

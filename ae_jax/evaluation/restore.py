@@ -71,13 +71,13 @@ def read_checkpoint(workdir: str, config, which: str) -> tuple[int, dict]:
     return found
 
 
-def _finished_epoch(workdir: str) -> int | None:
+def _finished_epoch(workdir: str) -> int | str | None:
     """The epoch a finished run ended at (its summary.json), None when unfinished or unread."""
     try:
         summary = workdir_lib.finished_summary(workdir)
     except UserError:  # a damaged summary.json: say the checkpoints are missing as for any run
         return None
-    return summary.get("epoch", -1) if summary else None
+    return summary.get("epoch", "?") if summary else None
 
 
 def check_params(params, model, num_features: int, workdir: str):

@@ -109,11 +109,15 @@ def _check_models_split(base, runs: list[Run], max_models: int, valid: dict, sha
     """train.parallel='models' splits each group of runs trained together over the devices:
     groups of this shard's unfinished runs that do not divide are refused before any run
     (each such group failed when it came to train)."""
-    n = jax.device_count()
-    todo = [r for r in runs if not checks.finished(r, valid[r.index])]
-    if n == 1 or not any(valid[r.index].train.parallel == "models" for r in todo):
+    if not any(valid[r.index].train.parallel == "models" for r in runs):
         return
-    chunks, _ = plan(base, todo, max_models, valid)
+    n = jax.device_count()
+    # As train_runs groups them: chunks of all runs, then the finished ones left out.
+    chunks = [
+        [r for r in chunk if not checks.finished(r, valid[r.index])]
+        for chunk in plan(base, runs, max_models, valid)[0]
+    ]
+    chunks = [c for c in chunks if c]
     bad = [c for c in chunks if valid[c[0].index].train.parallel == "models" and len(c) % n]
     if not bad:
         return

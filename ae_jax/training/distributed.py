@@ -21,6 +21,7 @@ import jax
 import numpy as np
 from absl import logging
 
+from ae_jax import config as config_lib
 from ae_jax.errors import UserError
 
 
@@ -129,13 +130,10 @@ def check_same_runs(configs: list, workdirs: list[str]) -> None:
     if jax.process_count() == 1:
         return
     fields = {f"workdir[{i}]": str(w) for i, w in enumerate(workdirs)}
-    for i, c in enumerate(configs):
-        for section, values in c.to_dict().items():
-            for key, value in values.items() if isinstance(values, dict) else [("", values)]:
-                name = f"{section}.{key}" if key else section
-                fields[name if len(configs) == 1 else f"[{i}] {name}"] = json.dumps(
-                    value, sort_keys=True, default=str
-                )
+    for i, c in enumerate(configs):  # (the K runs of one group differ in the seed alone)
+        for name, value in config_lib.flatten_config(c.to_dict()).items():
+            key = name if i == 0 else f"[{i}] {name}"
+            fields[key] = json.dumps(value, sort_keys=True, default=str)
     names = sorted(fields)
     # int32s: what JAX gathers without 64-bit types
     digest = lambda text: int.from_bytes(hashlib.sha256(text.encode()).digest()[:3], "big")  # noqa: E731
