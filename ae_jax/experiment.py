@@ -82,7 +82,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[
 
 
 def _check_fits(configs: list, ds) -> None:
-    c = configs[0]  # The layout training will use (one that cannot work is refused here):
+    c = configs[0]
+    # The layout training will use (one that cannot work is refused here); memory per device.
     n, batch = jax.device_count(), min(int(c.train.batch_size), ds.train.shape[0])
     mode = placement.choose_mode(
         c.train.parallel, len(configs), batch, 0, n, c.train.batch_size, warn=False
@@ -93,7 +94,7 @@ def _check_fits(configs: list, ds) -> None:
     parts = resources.estimate(
         c, model, ds.num_features, n_train, n_val, k, ds.image_shape, mode, n
     )
-    resources.check_fits(parts, k, mode, n)  # memory per device
+    resources.check_fits(parts, k, mode, n)
 
 
 @runtime.progress_log()

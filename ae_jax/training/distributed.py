@@ -130,12 +130,12 @@ def check_same_runs(configs: list, workdirs: list[str]) -> None:
     if jax.process_count() == 1:
         return
     fields = {f"workdir[{i}]": str(w) for i, w in enumerate(workdirs)}
-    for i, c in enumerate(configs):  # (the K runs of one group differ in the seed alone)
+    for i, c in enumerate(configs):
         for name, value in config_lib.flatten_config(c.to_dict()).items():
             key = name if i == 0 else f"[{i}] {name}"
             fields[key] = json.dumps(value, sort_keys=True, default=str)
     names = sorted(fields)
-    # int32s: what JAX gathers without 64-bit types
+    # 24-bit digests as int32: what JAX gathers without 64-bit types
     digest = lambda text: int.from_bytes(hashlib.sha256(text.encode()).digest()[:3], "big")  # noqa: E731
     mine = np.array(
         [digest("\n".join(names)), digest(json.dumps(fields, sort_keys=True))], np.int32
