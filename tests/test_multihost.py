@@ -118,43 +118,31 @@ def test_two_processes_split_the_models_like_one_process(tmp_path):
         assert (tmp_path / "two" / run / "summary.json").exists()
 
 
+def _refused_lines(workdir, *extra, each) -> list[str]:
+    """The last line each process of a two-process run writes, both having exited 2."""
+    procs = _launch_two(
+        workdir, *extra, each=each, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [2, 2], errs[0][-3000:] + errs[1][-3000:]
+    return [err.strip().splitlines()[-1] for err in errs]
+
+
 def test_processes_given_different_runs_are_refused_together(tmp_path):
     """train.epochs raised on one host only: the two trained in step until the shorter left,
     and the other then waited in a collective for ever (a second SIGTERM could not end it).
     Now both refuse at once, naming the field, and write nothing."""
-    procs = _launch_two(
-        tmp_path / "w",
-        each=([], ["--config.train.epochs=4"]),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    errs = [p.communicate(timeout=300)[1] for p in procs]
-    assert [p.returncode for p in procs] == [2, 2], errs[0][-3000:] + errs[1][-3000:]
-    for err in errs:
-        assert (
-            err.strip()
-            .splitlines()[-1]
-            .startswith(
-                "error: the 2 processes of this multi-host run were given different runs: "
-                "process(es) [1] differ from process 0 in train.epochs. Every process must run"
-            )
+    for last in _refused_lines(tmp_path / "w", each=([], ["--config.train.epochs=4"])):
+        assert last.startswith(
+            "error: the 2 processes of this multi-host run were given different runs: "
+            "process(es) [1] differ from process 0 in train.epochs. Every process must run"
         )
     assert not (tmp_path / "w").exists()
     # One host's K seeds refused by a check of its own (3 models do not split over 4 devices)
     # while the other waited: now they agree first.
-    procs = _launch_two(
-        tmp_path / "k",
-        "--config.train.parallel=models",
-        each=(["--config.train.num_models=4"], ["--config.train.num_models=3"]),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    errs = [p.communicate(timeout=300)[1] for p in procs]
-    assert [p.returncode for p in procs] == [2, 2], errs[0][-3000:] + errs[1][-3000:]
-    for err in errs:
-        assert "differ from process 0 in train.num_models. Every" in err.strip().splitlines()[-1]
+    models = (["--config.train.num_models=4"], ["--config.train.num_models=3"])
+    for last in _refused_lines(tmp_path / "k", "--config.train.parallel=models", each=models):
+        assert "differ from process 0 in train.num_models. Every" in last
 
 
 def test_a_slurm_batch_script_that_starts_one_process_trains_alone(monkeypatch):

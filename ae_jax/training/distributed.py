@@ -116,9 +116,7 @@ def agreed_stop(signum: int | None) -> int | None:
     points (between chunks, after an epoch); with one process it returns `signum`."""
     if jax.process_count() == 1:
         return signum
-    from jax.experimental import multihost_utils
-
-    got = np.asarray(multihost_utils.process_allgather(np.int32(signum or 0))).reshape(-1)
+    got = np.asarray(_allgather(np.int32(signum or 0))).reshape(-1)
     return int(got[got > 0][0]) if (got > 0).any() else None
 
 
@@ -158,7 +156,7 @@ def check_same_runs(configs: list, workdirs: list[str]) -> None:
     )
 
 
-def _allgather(x: np.ndarray) -> np.ndarray:
+def _allgather(x: np.ndarray | np.generic) -> np.ndarray:
     from jax.experimental import multihost_utils
 
     return multihost_utils.process_allgather(x)
