@@ -8,7 +8,8 @@
                      is what marks a run finished, so a run killed while it was being evaluated
                      is finished (not retrained) by the same command.
   eval.json          the evaluation (`ae_jax.evaluation`)
-  checkpoints/       orbax checkpoints, one per saved epoch
+  checkpoints/       one directory per saved epoch: state.npz and meta.json
+                     (training/checkpoint.py; orbax's format before December 2026, still read)
   figures/           learning curves, reconstructions, codes, samples, ...
   tb/                TensorBoard events mirroring metrics.jsonl
   .lock              held by the one process that trains the run (`locks.WorkdirLock`)

@@ -829,29 +829,26 @@ def test_eval_json_per_column_results_pass_over_imputed_cells(tmp_path):
     assert every["recon/per_column"]["Month"]["imputed_rows"] == 15
 
 
-def test_a_checkpoint_deleted_while_listed_is_listed_again(shop_run, monkeypatch):
+def test_a_checkpoint_deleted_while_read_is_read_again(shop_run, monkeypatch):
     """The process training a run deletes older checkpoints as it saves: one gone between
-    orbax's listing and its reading of the directory (FileNotFoundError, seen by `evaluate` on
-    a run training at a save every 0.1 s) makes the reader list again, and a listing that never
-    settles is one error paragraph naming the training process, not a traceback."""
-    real, calls = checkpoint.ocp.CheckpointManager, []
+    the listing and its reading (FileNotFoundError, seen by `evaluate` on a run training at
+    a save every 0.1 s) makes the reader list again, and a listing that never settles is one
+    error paragraph naming the training process, not a traceback."""
+    real, calls, gone = checkpoint.Checkpointer.epochs, [], iter(range(100, 200))
 
-    def racing(*args, fail_times=1, **kwargs):
-        calls.append(args[0])
-        if len(calls) <= fail_times:
-            raise FileNotFoundError(2, "No such file or directory", f"{args[0]}/7")
-        return real(*args, **kwargs)
+    def racing(self, settles_after=1):
+        calls.append(1)  # each listing names a newer checkpoint, gone by the time it is read
+        return real(self) + ([next(gone)] if len(calls) <= settles_after else [])
 
-    monkeypatch.setattr(checkpoint.ocp, "CheckpointManager", racing)
+    monkeypatch.setattr(checkpoint.Checkpointer, "epochs", racing)
     model = ae_jax.load(shop_run)
-    assert len(calls) == 2 and model.epoch == max(workdir_lib.checkpoint_epochs(shop_run))
+    assert len(calls) > 1 and model.epoch == max(workdir_lib.checkpoint_epochs(shop_run))
     calls.clear()
     monkeypatch.setattr(
-        checkpoint.ocp, "CheckpointManager", lambda *a, **k: racing(*a, fail_times=9, **k)
+        checkpoint.Checkpointer, "epochs", lambda self: racing(self, settles_after=99)
     )
-    with pytest.raises(UserError, match=r"replaced 5 times while being listed, by the process"):
+    with pytest.raises(UserError, match=r"replaced 5 times while being read, by the process"):
         ae_jax.load(shop_run)
-    assert len(calls) == 5
 
 
 def test_a_models_values_that_are_not_finite_are_null_in_eval_json_and_said_so(

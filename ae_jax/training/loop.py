@@ -359,7 +359,7 @@ def train(
         for r in runs:
             assert r.tb is not None  # opened above, before the first epoch
             r.tb.flush()
-            r.checkpointer.close()  # Waits for pending asynchronous saves.
+            r.checkpointer.close()  # Prunes what an earlier process left beyond the policy.
     return Trained(
         runs,
         engine,
