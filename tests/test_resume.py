@@ -675,3 +675,22 @@ def test_checkpoint_arrays_keep_a_dtype_numpys_format_cannot_name(tmp_path):
     for k, a in arrays.items():
         assert back[k].dtype == a.dtype and back[k].shape == np.shape(a)
         assert np.array_equal(back[k].reshape(-1).view(np.uint8), np.reshape(a, -1).view(np.uint8))
+
+
+def test_a_checkpoint_leaves_the_listing_before_its_files_are_deleted(tmp_path, monkeypatch):
+    """A reader (`ae-jax evaluate` while the run trains) must never list a checkpoint whose
+    files are half deleted: it would read as damaged. Pruned ones are renamed away first."""
+    ck = Checkpointer(str(tmp_path), keep=1)
+    listed, rmtree = [], shutil.rmtree
+
+    def deleting(path, *args, **kwargs):
+        listed.append(Checkpointer(str(tmp_path), read_only=True).epochs())
+        return rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.shutil, "rmtree", deleting)
+    for epoch, loss in [(1, 2.0), (2, 1.0)]:  # the newest is the best: epoch 1 goes
+        ck.save(
+            epoch, {"w": np.ones(3, np.float32)}, {"epoch": epoch, "metrics": {"eval/loss": loss}}
+        )
+    assert listed == [[2]] and ck.epochs() == [2]
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2"]

@@ -9,7 +9,10 @@ The format (owned here) is two files in `checkpoints/<epoch>/`:
 That is everything a resumed run needs to continue bit for bit where an uninterrupted one
 would be. A checkpoint is written into `<epoch>.tmp-<pid>/` and renamed when complete, so a
 process killed mid-save leaves the earlier checkpoints intact and its half-written one is
-passed over (and removed by the next process that trains the run).
+passed over (and removed by the next process that trains the run); one deleted is renamed
+away first. Nothing is fsynced (orbax's ~33 fsyncs a save were much of its cost): a kill
+loses nothing written, and a machine that crashes may leave the newest checkpoint unreadable,
+which the resume sets aside for the one before (`startup.restore`).
 
 Why not orbax, which wrote them until December 2026: the models here are small and only one
 process writes (a multi-host run gathers the state to process 0 first), so none of orbax's
@@ -127,7 +130,17 @@ class Checkpointer:
         keep = set(live[-self.keep :]) | ({best} if best is not None else set())
         for e in epochs:
             if e not in keep:
-                shutil.rmtree(self._path(e), ignore_errors=True)
+                self._delete(e)
+
+    def _delete(self, epoch: int) -> None:
+        """Removes a checkpoint at once for readers: renamed out of the listing first (a
+        reader never meets one half deleted, which would read as damaged), then deleted."""
+        gone = f"{self._path(epoch)}{_TMP}deleted-{os.getpid()}"
+        try:
+            os.rename(self._path(epoch), gone)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(gone, ignore_errors=True)
 
     def epochs(self) -> list[int]:
         try:
@@ -166,7 +179,8 @@ class Checkpointer:
         self._stop[epoch] = bool(meta.get("stop"))
         final = self._path(epoch)
         tmp = f"{final}{_TMP}{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.path.exists(tmp):  # this process's own, cut short by an error before
+            shutil.rmtree(tmp)
         os.makedirs(tmp)
         _write_arrays(os.path.join(tmp, STATE), arrays)
         with open(os.path.join(tmp, META), "w") as f:
@@ -175,7 +189,7 @@ class Checkpointer:
             # This run already has one: its group resumed from an older epoch (a group-mate's
             # newer checkpoint was damaged and set aside). Training is deterministic, so the
             # new one is the same.
-            shutil.rmtree(final)
+            self._delete(epoch)
         os.rename(tmp, final)
         if self._deletes:
             self.prune()
