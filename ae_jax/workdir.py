@@ -172,12 +172,6 @@ def check_kind(path: str, kind: str) -> None:
     if not path:
         raise UserError(f"workdir is empty; expected the directory of the {kind}.")
     full = os.path.realpath(path)  # as training uses it ('~' expanded by `as_path` before)
-    if "[" in full or "]" in full:  # orbax finds a checkpoint's parts by a glob of its path
-        raise UserError(
-            f"workdir {path!r} holds '[' or ']': orbax reads a checkpoint's directory as a glob "
-            "pattern, where [...] is a set of characters, so its checkpoints there could not be "
-            "saved whole or read back; use a path without them"
-        )
     if os.path.exists(full) and not os.path.isdir(full):
         raise UserError(f"workdir {path!r} is a file; expected a directory (new or the {kind}'s).")
     found = kind_of(full)

@@ -90,10 +90,6 @@ def vae_run(tmp_path_factory):
             r"shard=\(0,\): expected \(i, n\), two whole numbers",
         ),
         # An API probe's: each of these trained, or failed with a traceback, or did nothing.
-        (
-            lambda d: ae_jax.train_and_evaluate(_config(), d + "[1]"),
-            r"run\[1\]' holds '\[' or '\]': orbax reads a checkpoint's directory as a glob",
-        ),
         (lambda d: data_lib.read_table(None), r"path: got None; expected a file's path"),
         (lambda d: ae_jax.TrainedModel(None), r"workdir: expected a directory path"),
         (
@@ -436,9 +432,9 @@ def test_a_sweep_over_list_values_saves_checkpoints_it_can_resume_from(tmp_path)
 
 
 def test_a_sweep_over_values_with_glob_wildcards_resumes_from_its_checkpoints(tmp_path):
-    """'?' (a default missing-value marker) and '*' in a run's name match themselves in
-    orbax's glob of its checkpoint directory: such runs train and resume; only '[' and ']'
-    are refused."""
+    """'?' (a default missing-value marker) and '*' in a run's name: such runs train and
+    resume (orbax, which wrote checkpoints until December 2026, read a checkpoint's directory
+    as a glob pattern)."""
     sweep = str(tmp_path / "sweep")
     entries = [{"data.na_values": ["?", "*"]}]
     sweeps.run_sweep(_config(), entries, sweep)
@@ -449,3 +445,17 @@ def test_a_sweep_over_values_with_glob_wildcards_resumes_from_its_checkpoints(tm
     assert "?" in name and "*" in name
     summary = json.load(open(os.path.join(sweep, "runs", name, "summary.json")))
     assert (summary["epoch"], summary["resumed_from_epoch"]) == (2, 1)
+
+
+def test_a_workdir_with_brackets_trains_resumes_and_loads(tmp_path):
+    """'[' and ']' were refused in a workdir while orbax wrote the checkpoints (it read a
+    checkpoint's directory as a glob pattern, where [1] is a set of characters). Today's
+    checkpoints are plain files: such a run trains, resumes and loads."""
+    run = str(tmp_path / "run[1]")
+    ae_jax.train_and_evaluate(_config(), run)
+    longer = _config()
+    longer.train.epochs = 2
+    (summary,) = ae_jax.train_and_evaluate(longer, run)
+    assert (summary["epoch"], summary["resumed_from_epoch"]) == (2, 1)
+    assert ae_jax.load(run).epoch == 2
+    assert not os.path.exists(os.path.join(run, "damaged_checkpoints"))

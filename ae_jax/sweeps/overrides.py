@@ -63,8 +63,8 @@ def name_max(directory: str) -> int:
 def format_value(value) -> str:
     """A value as a run name shows it: floats by %g where that reads back as the same float,
     else by their shortest round-trip form (1.0000001e-3 stays distinct from 1e-3); a list as
-    the tuple it is in the config (JSON and YAML write tuples so), never '[...]', which
-    orbax's glob of a checkpoint directory reads as a pattern."""
+    the tuple it is in the config (JSON and YAML write tuples so), not '[...]' (the names of
+    runs swept before 2026-12-03, whose orbax checkpoints the brackets made unreadable)."""
     if isinstance(value, list):
         value = tuple(value)
     if isinstance(value, float):
