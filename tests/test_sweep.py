@@ -1439,6 +1439,10 @@ def test_numpy_values_in_sweep_entries_are_their_python_values(tmp_path):
     }
     assert type(runs[1].overrides["train.seed"]) is int
     json.dumps([r.overrides for r in runs])  # sweep.json holds them
+    # The public apply_overrides alike (it raised "expected int ..., got int64").
+    c = sweep.apply_overrides(seed_sparse.get_config(), entries[1])
+    assert (c.train.seed, c.loss.l1_weight, c.model.encoder_widths) == (1, 0.001, (8,))
+    assert type(c.train.seed) is int
 
 
 def test_a_report_on_one_runs_directory_says_what_it_is(tmp_path):

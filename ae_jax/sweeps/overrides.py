@@ -143,6 +143,7 @@ def apply_overrides(
     for key, value in overrides.items():
         if key.startswith("_"):  # Naming metadata (see sweep.named), not a config field.
             continue
+        value = plain(value)  # np.int64(3) is 3 (ml_collections refuses a numpy scalar)
         if isinstance(value, list):  # JSON and YAML spell tuples as lists.
             value = tuple(value)
         node, *path = key.split(".")
