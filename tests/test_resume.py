@@ -694,3 +694,81 @@ def test_a_checkpoint_leaves_the_listing_before_its_files_are_deleted(tmp_path, 
         )
     assert listed == [[2]] and ck.epochs() == [2]
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2"]
+
+
+def _saves(ck, *epochs, stop=(), loss=None):
+    for e in epochs:
+        meta = {"epoch": e, "metrics": {"eval/loss": loss(e) if loss else float(-e)}}
+        ck.save(
+            e, {"w": np.full(3, e, np.float32)}, {**meta, **({"stop": True} if e in stop else {})}
+        )
+
+
+def test_retention_counts_scheduled_checkpoints_and_keeps_what_a_resume_trains_again(tmp_path):
+    """keep=2 counts the scheduled checkpoints only: stops at 7 and 8 between scheduled ones at
+    5 and 10 leave [5, 10], an uninterrupted run's (they left [10]). A run resumed from an
+    older epoch than its newest checkpoints (their metrics rows lost: the resume started at 0)
+    keeps the last one it saved: each was deleted straight away, as older than 14 and 15, so a
+    kill lost all the training again."""
+    w = str(tmp_path / "stops")
+    _saves(Checkpointer(w, keep=2), 5, loss=lambda e: float("inf"))  # no best: kept by count
+    _saves(Checkpointer(w, keep=2), 7, stop=(7,))  # each stop: the next process resumes
+    _saves(Checkpointer(w, keep=2), 8, stop=(8,))
+    assert Checkpointer(w, read_only=True).epochs() == [5, 8]  # 8 to resume from
+    _saves(Checkpointer(w, keep=2), 10)
+    assert Checkpointer(w, read_only=True).epochs() == [5, 10]
+    w = str(tmp_path / "again")
+    _saves(Checkpointer(w, keep=2), 14, 15)
+    ck = Checkpointer(w, keep=2)  # the resume from 0
+    _saves(ck, 1)
+    assert ck.epochs() == [1, 14, 15]
+    _saves(ck, 2)
+    ck.close()
+    assert Checkpointer(w, read_only=True).epochs() == [2, 14, 15]
+
+
+def test_the_checkpoint_that_replaces_others_is_durable_before_they_are_deleted(
+    tmp_path, monkeypatch
+):
+    """Nothing was fsynced: after a machine crash the new checkpoint's files could come back
+    empty while the deletion of the older ones had reached the disk."""
+    events, fsync, rename = [], os.fsync, os.rename
+    monkeypatch.setattr(checkpoint.os, "fsync", lambda fd: events.append("fsync") or fsync(fd))
+
+    def renaming(src, dst):
+        events.append("delete" if "deleted" in str(dst) else "rename")
+        return rename(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "rename", renaming)
+    ck = Checkpointer(str(tmp_path), keep=1)
+    _saves(ck, 1)
+    assert events == ["rename"]  # nothing deleted: no fsync
+    events.clear()
+    _saves(ck, 2)  # epoch 1 goes (2 is the best too)
+    assert events[0] == "rename" and events[-1] == "delete"
+    assert events.count("fsync") == 4  # state.npz, meta.json, its directory, checkpoints/
+
+
+def test_a_reader_reads_again_a_checkpoint_being_replaced_and_names_a_missing_file(
+    tmp_path, monkeypatch
+):
+    """A file not found in a listed checkpoint is read once more (the writer replaces it by
+    a rename); missing again, it is damage, not 'replaced 5 times'. Setting aside one that
+    is gone is no error."""
+    _saves(Checkpointer(str(tmp_path)), 1)
+    ck, real, calls = Checkpointer(str(tmp_path), read_only=True), Checkpointer.restore_raw, []
+
+    def once_missing(self, epoch):
+        calls.append(epoch)
+        if len(calls) == 1:
+            raise FileNotFoundError(2, "No such file or directory", "state.npz")
+        return real(self, epoch)
+
+    monkeypatch.setattr(Checkpointer, "restore_raw", once_missing)
+    assert ck.restore_current("latest")[0] == 1 and calls == [1, 1]
+    monkeypatch.undo()
+    os.remove(tmp_path / "checkpoints" / "1" / "state.npz")
+    with pytest.raises(checkpoint.DamagedCheckpoint, match=r"checkpoints/1 cannot be read"):
+        ck.restore_current("latest")
+    writer = Checkpointer(str(tmp_path))
+    assert writer.set_aside(7).endswith("damaged_checkpoints/7")  # never there: no error

@@ -10,9 +10,10 @@ That is everything a resumed run needs to continue bit for bit where an uninterr
 would be. A checkpoint is written into `<epoch>.tmp-<pid>/` and renamed when complete, so a
 process killed mid-save leaves the earlier checkpoints intact and its half-written one is
 passed over (and removed by the next process that trains the run); one deleted is renamed
-away first. Nothing is fsynced (orbax's ~33 fsyncs a save were much of its cost): a kill
-loses nothing written, and a machine that crashes may leave the newest checkpoint unreadable,
-which the resume sets aside for the one before (`startup.restore`).
+away first. A save is fsynced only before it lets an older checkpoint be deleted (orbax's ~33
+fsyncs a save were much of its cost): a kill loses nothing written, and a machine that
+crashes keeps the newest checkpoint that replaced others; a newer unreadable one the resume
+sets aside for it (`startup.restore`).
 
 Why not orbax, which wrote them until December 2026: the models here are small and only one
 process writes (a multi-host run gathers the state to process 0 first), so none of orbax's
@@ -21,6 +22,7 @@ sharded, asynchronous machinery was used, yet it cost ~25 ms of CPU a save: a 64
 earlier checkpoints are still read (`orbax_legacy.py`), never rewritten.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -85,6 +87,19 @@ def _read_arrays(path: str) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _sync(directory: str) -> None:
+    """Makes a checkpoint's files, and its entry in the checkpoints directory, durable."""
+    for name in (STATE, META, None, os.pardir):
+        path = os.path.join(directory, name) if name else directory
+        if name in (STATE, META) and not os.path.exists(path):
+            continue  # (an orbax checkpoint: written durably by orbax itself)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _legacy(directory: str):
     """The reader of orbax's format when `directory` holds an old checkpoint, else None."""
     if os.path.exists(os.path.join(directory, STATE)):
@@ -107,6 +122,7 @@ class Checkpointer:
         self._deletes = not read_only and distributed.is_writer()
         self._loss: dict[int, float | None] = {}  # eval/loss by epoch, as saved or read
         self._stop: dict[int, bool] = {}  # saved by a stop between scheduled ones, by epoch
+        self._saved: int | None = None  # the last epoch this process saved
         if not read_only:
             os.makedirs(self.directory, exist_ok=True)
         if self._deletes:
@@ -119,18 +135,25 @@ class Checkpointer:
         return os.path.join(self.directory, str(epoch))
 
     def prune(self) -> None:
-        """Applies the retention policy to every checkpoint on disk: the newest `keep` and the
-        best by eval/loss stay; a stop's checkpoint goes once a scheduled one is newer."""
+        """Applies the retention policy to every checkpoint on disk: the newest `keep` of the
+        scheduled ones (a stop's are not counted, as an uninterrupted run has none), the best
+        by eval/loss, the newest one when a stop saved it (to resume from), and the last one
+        this process saved: a run resumed from an older epoch than its newest checkpoints
+        (their metrics rows were lost) keeps what it trains again until it passes them.
+
+        The last one saved (else the newest) is made durable (fsync) before any other is
+        deleted, so a machine that crashes right after keeps a readable checkpoint."""
         epochs = self.epochs()
         best = self.best_epoch()  # (reads which ones a stop saved)
         scheduled = [e for e in epochs if not self._stop.get(e)]
-        # A stop's checkpoint older than a scheduled one has served its resume; the newest
-        # `keep` are counted without it, as an uninterrupted run's are.
-        live = [e for e in epochs if not (self._stop.get(e) and scheduled and e < scheduled[-1])]
-        keep = set(live[-self.keep :]) | ({best} if best is not None else set())
-        for e in epochs:
-            if e not in keep:
-                self._delete(e)
+        keep = set(scheduled[-self.keep :]) | {best, self._saved}
+        if epochs and self._stop.get(epochs[-1]):
+            keep.add(epochs[-1])
+        gone = [e for e in epochs if e not in keep]
+        if gone:  # the one that replaces them made durable first
+            _sync(self._path(epochs[-1] if self._saved is None else self._saved))
+        for e in gone:
+            self._delete(e)
 
     def _delete(self, epoch: int) -> None:
         """Removes a checkpoint at once for readers: renamed out of the listing first (a
@@ -185,12 +208,16 @@ class Checkpointer:
         _write_arrays(os.path.join(tmp, STATE), arrays)
         with open(os.path.join(tmp, META), "w") as f:
             json.dump(meta, f)
-        if os.path.exists(final):
-            # This run already has one: its group resumed from an older epoch (a group-mate's
-            # newer checkpoint was damaged and set aside). Training is deterministic, so the
-            # new one is the same.
-            self._delete(epoch)
+        # This run may already have one: its group resumed from an older epoch (a group-mate's
+        # newer checkpoint was damaged and set aside, or metrics rows were lost). Training is
+        # deterministic, so the new one is the same: the old is renamed away, then replaced.
+        old = f"{final}{_TMP}replaced-{os.getpid()}" if os.path.exists(final) else None
+        if old:
+            os.rename(final, old)
         os.rename(tmp, final)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+        self._saved = epoch
         if self._deletes:
             self.prune()
 
@@ -203,7 +230,8 @@ class Checkpointer:
             return dst
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.rmtree(dst, ignore_errors=True)
-        os.replace(src, dst)
+        with contextlib.suppress(FileNotFoundError):  # gone meanwhile: nothing to set aside
+            os.replace(src, dst)
         return dst
 
     def current(self, which: str) -> int | None:
@@ -219,6 +247,7 @@ class Checkpointer:
         training the run deletes older checkpoints as it saves newer ones: a read that fails
         while the listing has moved on is retried with the new listing; a failure with nothing
         newer to read is a DamagedCheckpoint."""
+        missing: set[int] = set()  # listed, then a file not found: read once more
         for attempt in range(attempts):
             epoch = self.current(which)
             if epoch is None:
@@ -228,7 +257,9 @@ class Checkpointer:
             except Exception as e:  # noqa: BLE001 - many kinds of damage; sorted out below
                 if isinstance(e, PermissionError):  # readable by someone else: not damage
                     raise UserError(f"{self._path(epoch)} cannot be read: {e}") from None
-                if self.current(which) == epoch:  # nothing moved: a real failure
+                replaced = isinstance(e, FileNotFoundError) and epoch not in missing
+                missing.add(epoch)  # (being replaced by the writer, the first time)
+                if self.current(which) == epoch and not replaced:  # a real failure
                     raise DamagedCheckpoint(self._path(epoch), e) from None
                 time.sleep(0.05 * attempt)  # the writer's next save and deletion
         holder = workdir_lib.holder(os.path.dirname(self.directory)) or "another process"
