@@ -1534,6 +1534,25 @@ def test_a_models_split_that_does_not_divide_is_refused_before_any_run(tmp_path,
     assert "; the others ran." in sweep_command._failed_line({"runs": runs}, (0, 1), "w")
 
 
+def test_a_batch_that_does_not_split_over_the_devices_is_refused_before_any_run(tmp_path):
+    """train.parallel='data' over the 4 devices (conftest.py): a later group's batch of 90
+    failed when that group came to train, after the first had trained. The batch is the one
+    trained with: train.batch_size=1000 is cut to the 455 training rows, which do not divide."""
+    base = _cfg(train__parallel="data")
+    entries = [{"train.batch_size": 64}, {"train.batch_size": 90}]
+    with pytest.raises(
+        UserError, match=r"sweep run 1 \(train.batch_size=90\): train.parallel='data' needs the "
+    ):
+        sweep.run_sweep(base, entries, str(tmp_path / "s"))
+    assert not (tmp_path / "s").exists()  # nothing trained, nothing written
+    with pytest.raises(UserError, match=r"\(train.batch_size=1000 cut to the training split's 455"):
+        sweep.run_sweep(base, [{"train.batch_size": 1000}], str(tmp_path / "s"))
+    status = sweep.run_sweep(
+        base, [{"train.batch_size": 64}, {"train.batch_size": 128}], str(tmp_path / "s")
+    )
+    assert status["counts"]["done"] == 2
+
+
 def _small_base(epochs: int = 2):
     base = seed_sparse.get_config()
     base.data.name = "digits"

@@ -15,6 +15,7 @@ from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps import shards
 from ae_jax.sweeps.status import Run
+from ae_jax.training import placement
 
 
 def expand(overrides: list[dict], workdir: str) -> list[Run]:
@@ -153,3 +154,24 @@ def load_shared_data(runs: list[Run], configs: dict) -> dict:
     if os.path.isdir(os.path.dirname(left[0].workdir)):  # runs/: a rerun or another shard's
         shards.check_same_data(left[0].workdir, config, ds)
     return {keys.pop(): ds}
+
+
+def check_batch_split(runs: list[Run], configs: dict, datasets: dict, n_dev: int) -> None:
+    """train.parallel='data' splits each batch over the devices: a run left to train whose
+    batch does not divide is refused before any run trains (its group failed when it came to
+    train, after the groups before it had). Checked where the data is read already (the batch
+    is cut to the training split's rows); otherwise its group's training checks it."""
+    for r in runs:
+        c = configs[r.index]
+        ds = datasets.get(data_key(c))
+        if c.train.parallel != "data" or ds is None or finished(r, c):
+            continue
+        batch = min(int(c.train.batch_size), ds.train.shape[0])
+        try:
+            placement.choose_mode("data", 1, batch, 0, n_dev, int(c.train.batch_size))
+        except UserError as e:
+            raise UserError(
+                f"sweep run {r.index} ({r.name}): {e} Refused before any run trains: set "
+                f"train.batch_size to a multiple of {n_dev} for it, or train.parallel='auto' "
+                "(which splits the models, or trains on one device, instead)."
+            ) from None

@@ -218,6 +218,7 @@ def run_sweep(
     shards.check_same_base(workdir, base, overrides, record=False)  # before reading the data
     # A file no run can read: one error (a Ray sweep's tasks read the data on their nodes).
     datasets = checks.load_shared_data(mine, valid) if launcher == "local" else {}
+    checks.check_batch_split(mine, valid, datasets, jax.device_count())
     # Ray started (or reached) and asked for the resources before anything is recorded.
     ray = _connect_ray(ray_address, ray_cpus, ray_gpus) if launcher == "ray" else None
     shards.check_same_base(workdir, base, overrides)  # again, locked, and recorded
