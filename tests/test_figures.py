@@ -387,6 +387,15 @@ def test_a_curve_point_without_neighbours_is_drawn_as_a_dot(tmp_path, monkeypatc
     nan_epoch = [{"epoch": float("nan"), "train/loss": 1.0, "eval/loss": 2.0}]
     r.learning_curves(str(tmp_path / "c.png"), nan_epoch, units)  # drawn, not raised
     assert saved[-1].axes[0].get_xlim() == (-1.0, 1.0)
+    # A panel with no finite value at all (a run that diverged in its first epoch): its title
+    # says so, and its value axis has no numbers (it showed -2 to 2 for an MSE).
+    none = [{"epoch": 1, "train/loss": np.inf, "eval/loss": np.nan}]
+    r.learning_curves(str(tmp_path / "d.png"), none, units)
+    ax = saved[-1].axes[0]
+    assert ax.get_title() == "loss (train not finite at epoch 1)\n(eval not finite at epoch 1)"
+    assert list(ax.get_yticks()) == [] and not [t.get_text() for t in ax.get_yticklabels()]
+    r.learning_curves(str(tmp_path / "e.png"), one, units)  # numbers again for the next run
+    assert [float(t) for t in saved[-1].axes[0].get_yticks()] != []
 
 
 def test_a_mosaic_leaves_no_empty_band_around_its_image(tmp_path, monkeypatch):

@@ -197,13 +197,15 @@ def snapped(locator, lo: float, hi: float) -> tuple[float, float]:
 
 
 def value_ticks(
-    axis, lo: float, hi: float, nonnegative: bool = False
+    axis, lo: float, hi: float, nonnegative: bool = False, shown: bool = True
 ) -> tuple[float, float, tuple[float, ...]]:
     """Limits for a value axis spanning the data's (lo, hi), rounded out to ticks (`snapped`,
     with `few_ticks`' locator), and those ticks, both ends included, fixed on `axis`: it ends
     on labelled ticks (the rounded, wider span could tick at a coarser step). The ticks belong
     to a layer's static value: two spans rounded to the same limits may tick differently.
-    A `nonnegative` quantity (a KL, an L1) gets no axis below 0."""
+    A `nonnegative` quantity (a KL, an L1) gets no axis below 0. Not `shown` (no finite value
+    to draw, which the panel's title says): no ticks, rather than numbers (-2 to 2 for an MSE)
+    that no value has."""
     from matplotlib import ticker
 
     locator = ticker.MaxNLocator(Y_TICKS, steps=Y_STEPS)
@@ -211,7 +213,7 @@ def value_ticks(
     a, b = snapped(locator, lo, hi)
     if nonnegative and a < 0:
         a, ticks = 0.0, np.concatenate([[0.0], ticks[ticks > 0]])
-    kept = tuple(float(t) for t in ticks if a <= t <= b)
+    kept = tuple(float(t) for t in ticks if a <= t <= b) if shown else ()
     axis.set_major_locator(ticker.FixedLocator(kept))
     return a, b, kept
 

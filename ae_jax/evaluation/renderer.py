@@ -70,7 +70,7 @@ class Renderer:
             unit = units.get(term, "per example")
             y_train = np.array([r.get(f"train/{term}", np.nan) for r in history], float)
             y_eval = np.array([r.get(f"eval/{term}", np.nan) for r in history], float)
-            lo, hi, cut = canvas.curve_span(epochs, y_train, y_eval) or (-1.0, 1.0, False)
+            lo, hi, cut = canvas.curve_span(epochs, y_train, y_eval) or (np.nan, np.nan, False)
             title = canvas.curve_title(term, cut, history)
             template, ax, lines = self._template(
                 ("curve", title, unit, p == 0),
@@ -86,7 +86,7 @@ class Renderer:
                 dotted[i] |= bool(dots.any())
             ax.set_xlim(*x_limits)
             low, high = canvas.limits(lo, hi)
-            low, high, ticks = canvas.value_ticks(ax.yaxis, low, high, lo >= 0)
+            low, high, ticks = canvas.value_ticks(ax.yaxis, low, high, lo >= 0, lo == lo)
             ax.set_ylim(low, high)
             panels.append((template, (x_limits, (low, high), ticks)))
         for handle, dot in zip(legend_handles, dotted, strict=True):
