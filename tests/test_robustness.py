@@ -955,3 +955,16 @@ def test_a_file_where_the_workdir_keeps_a_directory_and_a_protected_file_are_one
         "a directory stands where a file is expected: x"
     )
     assert errors.storage_error(UserError("[Errno 13] Permission denied: 'x'")) is None
+
+
+def test_loading_a_run_whose_summary_json_is_damaged_says_so_not_unfinished(tmp_path, caplog):
+    """ae_jax.load of a finished run whose summary.json is damaged warned that it "has not
+    finished training (stopped, or training now)": only its summary cannot be read."""
+    _train(_config(**{"train.epochs": 1}), tmp_path / "run")
+    (tmp_path / "run" / "summary.json").write_text('{"status": "do')
+    caplog.set_level("WARNING")
+    model = ae_jax.load(str(tmp_path / "run"))
+    assert model.status == "unknown" and model.epoch == 1
+    assert "summary.json is damaged" in caplog.text
+    assert "whether the run finished is not known: its epoch-1 checkpoint" in caplog.text
+    assert "has not finished training" not in caplog.text

@@ -367,7 +367,11 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path):
         "not marked finished (it has no summary.json): these are the parameters of its " in readme
     )
     assert "epoch-2 checkpoint, of 2 epochs" in readme
-    os.rename(tmp_path / "summary.json", tmp_path / "run" / "summary.json")
+    (tmp_path / "run" / "summary.json").write_text('{"status": "do')  # damaged: said so
+    export.export_run(str(tmp_path / "run"), str(tmp_path / "damaged"))
+    readme = (tmp_path / "damaged" / "README.md").read_text()
+    assert "not marked finished (its summary.json cannot be read): these are" in readme
+    os.replace(tmp_path / "summary.json", tmp_path / "run" / "summary.json")
     # An existing, non-empty output folder is refused before anything is written.
     with pytest.raises(ae_jax.UserError, match="is not an empty folder"):
         export.export_run(str(tmp_path / "run"), str(tmp_path / "out"))

@@ -88,10 +88,13 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
         if model.diverged_step is not None
         else ""
     )
+    why = (
+        "its summary.json cannot be read" if model.status == "unknown" else "it has no summary.json"
+    )
     unfinished = (
-        f"This run is not marked finished (it has no summary.json): these are the parameters of "
-        f"its epoch-{model.epoch} checkpoint, of {model.config.train.epochs} epochs"
-        if model.status == "unfinished"
+        f"This run is not marked finished ({why}): these are the parameters of its "
+        f"epoch-{model.epoch} checkpoint, of {model.config.train.epochs} epochs"
+        if model.status in ("unfinished", "unknown")
         else ""
     )
     params = jax.tree.map(jnp.asarray, model.params)

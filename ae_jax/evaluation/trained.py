@@ -109,11 +109,13 @@ class TrainedModel:
         div = int(np.asarray(raw.get("diverged_step", -1)))
         self.diverged_step = div if div >= 0 else None
         self.params = restore.check_params(params, self.model, self.num_features, workdir)
+        self.summary_damage: str | None = None  # why summary.json cannot be read, if so
         try:
             summary = workdir_lib.finished_summary(workdir) or {}
-        except UserError:  # a damaged summary.json: the parameters do not need it
-            summary = {}
-        self.status = "diverged" if div >= 0 else summary.get("status", "unfinished")
+        except UserError as e:  # a damaged summary.json: the parameters do not need it
+            summary, self.summary_damage = {}, str(e)
+        unknown = "unknown" if self.summary_damage else "unfinished"  # (whether it finished)
+        self.status = "diverged" if div >= 0 else summary.get("status", unknown)
         self.end_epoch = summary.get("epoch")  # where a finished run ended (its summary's)
         if div >= 0 and isinstance(summary.get("epoch"), int):  # as its summary says, not the
             self.epoch = summary["epoch"]  # epoch of the group's last checkpoint
@@ -313,6 +315,12 @@ def load(workdir: str, which: str = "latest") -> TrainedModel:
             "those from before that step",
             workdir,
             model.diverged_step,
+        )
+    elif model.status == "unknown":  # not "has not finished": its summary.json is damaged
+        logging.warning(
+            "%s; whether the run finished is not known: its epoch-%d checkpoint is loaded",
+            model.summary_damage,
+            model.epoch,
         )
     elif model.status == "unfinished":
         logging.warning(
