@@ -84,8 +84,9 @@ class TrainedModel:
         epoch: the epoch of the checkpoint loaded; of a diverged run, the last epoch it
             finished, as its summary.json says (the checkpoint holds the parameters from before
             its non-finite step, `diverged_step`).
-        status: "done", "diverged" or "unfinished" (stopped, or training now: `epoch` is its
-            newest checkpoint); `ae_jax.load` warns of the last two.
+        status: "done", "diverged", "unfinished" (stopped, or training now: `epoch` is its
+            newest checkpoint) or "unknown" (its summary.json cannot be read, `summary_damage`
+            says why); `ae_jax.load` warns of all but "done".
         diverged_step: a diverged run's first non-finite step (its parameters are from before
             it), else None.
     """
