@@ -86,7 +86,7 @@ class Renderer:
                 dotted[i] |= bool(dots.any())
             ax.set_xlim(*x_limits)
             low, high = canvas.limits(lo, hi)
-            low, high, ticks = canvas.value_ticks(ax.yaxis, low, high, lo >= 0, lo == lo)
+            low, high, ticks = canvas.value_ticks(ax.yaxis, low, high, lo >= 0, not np.isnan(lo))
             ax.set_ylim(low, high)
             panels.append((template, (x_limits, (low, high), ticks)))
         for handle, dot in zip(legend_handles, dotted, strict=True):

@@ -115,8 +115,8 @@ class TrainedModel:
             summary = workdir_lib.finished_summary(workdir) or {}
         except UserError as e:  # a damaged summary.json: the parameters do not need it
             summary, self.summary_damage = {}, str(e)
-        unknown = "unknown" if self.summary_damage else "unfinished"  # (whether it finished)
-        self.status = "diverged" if div >= 0 else summary.get("status", unknown)
+        no_summary = "unknown" if self.summary_damage else "unfinished"  # (if it finished)
+        self.status = "diverged" if div >= 0 else summary.get("status", no_summary)
         self.end_epoch = summary.get("epoch")  # where a finished run ended (its summary's)
         if div >= 0 and isinstance(summary.get("epoch"), int):  # as its summary says, not the
             self.epoch = summary["epoch"]  # epoch of the group's last checkpoint
