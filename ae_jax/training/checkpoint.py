@@ -206,8 +206,7 @@ class Checkpointer:
             shutil.rmtree(tmp)
         os.makedirs(tmp)
         _write_arrays(os.path.join(tmp, STATE), arrays)
-        with open(os.path.join(tmp, META), "w") as f:
-            json.dump(meta, f)
+        workdir_lib.write_json(os.path.join(tmp, META), meta)  # as the run's other JSON files
         # This run may already have one: its group resumed from an older epoch (a group-mate's
         # newer checkpoint was damaged and set aside, or metrics rows were lost). Training is
         # deterministic, so the new one is the same: the old is renamed away, then replaced.
