@@ -81,8 +81,8 @@ def test_layered_figures_equal_whole_drawings(tmp_path, monkeypatch, method):
         with Image.open(path) as im:
             layered = np.asarray(im)
         wholes = []
-        for template, _ in written[-1]:
-            for artist in template.dynamic:  # the same figure, every artist drawn by Figure.draw
+        for template, _, _ in written[-1]:
+            for artist in (*template.dynamic, *template.keyed):  # every artist by Figure.draw
                 artist.set_animated(False)
             template.fig.canvas.draw()
             wholes.append(np.array(template.fig.canvas.buffer_rgba()))
@@ -93,30 +93,37 @@ def test_layered_figures_equal_whole_drawings(tmp_path, monkeypatch, method):
 
 
 @pytest.mark.parametrize(
-    "layers, megabytes, passes",
+    "layers, megabytes, axes",
     [(16, 64, [2, 2, 2, 0, 2, 0]), (2, 64, [2, 2, 2, 0, 2, 2]), (16, 1, [2, 2, 2, 2, 2, 2])],
 )
 def test_a_static_layer_is_kept_per_value_and_the_least_recently_used_dropped(
-    tmp_path, monkeypatch, layers, megabytes, passes
+    tmp_path, monkeypatch, layers, megabytes, axes
 ):
     """Runs whose value axes snap to the same limits share one static layer: a layout's first
-    file is a whole drawing, each new set of limits draws its static layer once (a pass of
-    Figure.draw), a set seen before draws none; here per panel (loss and recon: the curves
-    are one figure per term, and these runs differ in both). Past `Template.LAYERS` layers, or
-    past `LAYER_BYTES` of them (a panel's layer is 0.86 MB: one fits in 1 MB), the least
-    recently used is dropped, and drawn again when its limits come back."""
+    file is a whole drawing (a pass of Figure.draw, its value axis included), its first new
+    set of limits draws the rest of the static layer once (a pass without the value axis) and
+    the value axis over it, each later new set only the value axis, a set seen before
+    nothing; here per panel (loss and recon: the curves are one figure per term, and these
+    runs differ in both). Past `Template.LAYERS` layers, or past `LAYER_BYTES` of them (a
+    panel's layer is 0.86 MB: one fits in 1 MB), the least recently used is dropped, and its
+    value axis drawn again when its limits come back."""
+    from matplotlib.axis import YAxis
     from matplotlib.figure import Figure
 
     monkeypatch.setattr(canvas.Template, "LAYERS", layers)
     monkeypatch.setattr(canvas.Template, "LAYER_BYTES", megabytes * 2**20)
-    counted = []
-    draw = Figure.draw
-    monkeypatch.setattr(Figure, "draw", lambda fig, r: (counted.append(fig), draw(fig, r))[1])
+    passes, value_axes = [], []
+    draw, draw_axis = Figure.draw, YAxis.draw
+    monkeypatch.setattr(Figure, "draw", lambda fig, r: (passes.append(fig), draw(fig, r))[1])
+    monkeypatch.setattr(
+        YAxis, "draw", lambda a, r, *x: (value_axes.append(a), draw_axis(a, r, *x))[1]
+    )
     units = figures.curve_units("squared error")
     renderer = Renderer()
     per_file = []
     for i, scale in enumerate([2.0, 30.0, 2.0, 30.0, 0.01, 2.0]):  # A B A B C A
-        counted.clear()
+        passes.clear()
+        value_axes.clear()
         renderer.learning_curves(str(tmp_path / f"{i}.png"), _history(5, scale), units)
-        per_file.append(len(counted))
-    assert per_file == passes
+        per_file.append((len(passes), len(value_axes)))
+    assert per_file == list(zip([2, 2, 0, 0, 0, 0], axes, strict=True))

@@ -88,7 +88,7 @@ class Renderer:
             low, high = canvas.limits(lo, hi)
             low, high, ticks = canvas.value_ticks(ax.yaxis, low, high, lo >= 0, not np.isnan(lo))
             ax.set_ylim(low, high)
-            panels.append((template, (x_limits, (low, high), ticks)))
+            panels.append((template, ((low, high), ticks), x_limits))
         for handle, dot in zip(legend_handles, dotted, strict=True):
             handle.set_marker("o" if dot else "None")
             handle.set_markersize(4)
@@ -111,7 +111,7 @@ class Renderer:
             dynamic.append(ax.legend(fontsize=_FONT))
         fig.tight_layout()
         canvas.fix_layout(fig)
-        return canvas.Template(fig, dynamic), ax, lines
+        return canvas.Template(fig, dynamic, keyed=[ax.yaxis]), ax, lines
 
     # ---- scatter ----
 
@@ -177,7 +177,7 @@ class Renderer:
             right = 0.66 if wide else 0.76 if groups else 0.93 if not continuous else 0.88
             fig.subplots_adjust(right=right, bottom=0.12, top=0.92)  # left: per y range, below
             dynamic = [*sets, *extra, *canvas.spines(ax)]
-            return canvas.Template(fig, dynamic), ax, sets
+            return canvas.Template(fig, dynamic, keyed=[ax.xaxis, ax.yaxis]), ax, sets
 
         template, ax, sets = self._template(
             ("codes", groups, continuous, tuple(axis_names), colour_name), build
@@ -198,7 +198,8 @@ class Renderer:
         chars = max(map(len, ax.yaxis.get_major_formatter().format_ticks(ax.get_yticks())))
         template.fig.subplots_adjust(left=(0.45 + 0.085 * chars) / template.fig.get_figwidth())
         ax.set_title(title, fontsize=_FONT + 1)
-        canvas.save(template, path, static=(ax.get_xlim(), ax.get_ylim(), title))
+        # The axes' place and the title fix the rest of the static layer.
+        canvas.save(template, path, (ax.get_xlim(), ax.get_ylim()), base=(chars, title))
 
     # ---- bars ----
 
