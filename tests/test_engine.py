@@ -7,6 +7,7 @@ import optax
 import pytest
 
 from ae_jax import config as config_lib
+from ae_jax.configs import seed_simple
 from ae_jax.training import engine as engine_lib
 from ae_jax.training import objective
 
@@ -157,3 +158,27 @@ def test_dynamic_binarisation_draws_binary_batches_deterministically():
     assert jax.tree.all(jax.tree.map(np.array_equal, a, b))  # same seed and step: same draws
     # BCE against binary targets differs from BCE against 0.5 targets for the same model.
     assert not np.allclose(a["recon"][0], grey["recon"][0])
+
+
+@pytest.mark.optimized  # the suite's own programs compile at level 0 throughout
+def test_init_compiles_at_the_lowest_optimisation_level_on_cpu():
+    """Initialisation runs once per model, so on CPU it is compiled at XLA's level 0, which
+    compiles it ~3x faster (`engine.INIT_COMPILER_OPTIONS`): its weights are those of that
+    program, computed here independently, which differ from the default level's in the last
+    bits of a few (so the test notices the option dropped or ignored)."""
+    assert jax.default_backend() == "cpu"
+    c = seed_simple.get_config()  # on the purchase table's 18 features
+    e = engine_lib.Engine(c, 18, 100)
+    h = engine_lib.one_hyper(objective.hyper_from_config(c))
+    lower = lambda: jax.jit(e.init).lower(h)  # noqa: E731 - a lowering compiles once
+    level0 = jax.device_get(lower().compile({"xla_backend_optimization_level": 0})(h))
+    default = jax.device_get(lower().compile()(h))
+    got = jax.device_get(
+        engine_lib.compile_init(jax.jit(e.init), objective.hyper_from_config(c))(h)
+    )
+    leaves = lambda tree: jax.tree.leaves(tree)  # noqa: E731
+    assert all(np.array_equal(a, b) for a, b in zip(leaves(got), leaves(level0), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(leaves(got), leaves(default), strict=True))
+    # ... and only in the last places: the same initialiser, as precisely computed.
+    for a, b in zip(leaves(got), leaves(default), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=0)

@@ -151,7 +151,7 @@ def _compile(cfg, ds, k, terms, place, hypers, x_train_d, xv, mv, cache) -> _Com
         )
     compiled = _Compiled(
         engine,
-        progs.init,
+        engine_lib.compile_init(progs.init, hypers[0]),
         lowered.compile(),
         progs.evaluate.lower(states.params, hyper, xv, mv).compile(),
         chunk,
@@ -222,7 +222,7 @@ def train(
     prog = _compile(cfg, ds, k, terms, place, hypers, x_train_d, xv, mv, cache)
     engine = prog.engine
     states = place.per_model(engine_lib.init_many(prog.init, hypers, startup.init_progress(stop)))
-    compile_s = time.perf_counter() - t0  # the programs' and, at its first call, init's
+    compile_s = time.perf_counter() - t0  # the programs, init included
     hyper = place.per_model(objective.stack_hypers(hypers))
     n_params = engine_lib.count_params(states.params) // k  # shapes only: nothing computed
     logging.info(
