@@ -660,6 +660,27 @@ def test_a_save_cut_short_is_passed_over_and_removed_by_the_next_training(tmp_pa
     assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == ["1", "2"]
 
 
+def test_a_kill_between_the_renames_of_a_resave_puts_the_earlier_copy_back(tmp_path):
+    """Saving an epoch that has a checkpoint already (a group resumed from an older one)
+    renames the earlier copy away, then the new one in: a kill between the two left neither
+    under the epoch's name, and the next process removed both. It now puts the earlier copy,
+    complete, back; a reader changes nothing."""
+    run = str(tmp_path / "run")
+    experiment.train_and_evaluate(_cfg(train__epochs=2), run)
+    ck = os.path.join(run, "checkpoints")
+    epochs = Checkpointer(run, read_only=True).epochs()
+    assert epochs[-1] == 2
+    before = Checkpointer(run, read_only=True).restore_raw(2)
+    os.rename(os.path.join(ck, "2"), os.path.join(ck, "2.tmp-replaced-12345"))
+    os.makedirs(os.path.join(ck, "2.tmp-12345"))  # the new copy, cut short
+    assert Checkpointer(run, read_only=True).epochs() == epochs[:-1]
+    assert len(os.listdir(ck)) == len(epochs) + 1
+    Checkpointer(run, keep=5)  # as the next process that trains the run opens it
+    assert sorted(os.listdir(ck)) == [str(e) for e in epochs]
+    after = Checkpointer(run, read_only=True).restore_raw(2)
+    assert jax.tree.all(jax.tree.map(np.array_equal, before, after))
+
+
 def test_checkpoint_arrays_keep_a_dtype_numpys_format_cannot_name(tmp_path):
     """bfloat16 (ml_dtypes') is stored as uint16 with its name beside it, and read back as
     bfloat16 with the same bits; numpy's own dtypes are stored as they are."""

@@ -10,10 +10,12 @@ That is everything a resumed run needs to continue bit for bit where an uninterr
 would be. A checkpoint is written into `<epoch>.tmp-<pid>/` and renamed when complete, so a
 process killed mid-save leaves the earlier checkpoints intact and its half-written one is
 passed over (and removed by the next process that trains the run); one deleted is renamed
-away first. A save is fsynced only before it lets an older checkpoint be deleted (orbax's ~33
-fsyncs a save were much of its cost): a kill loses nothing written, and a machine that
-crashes keeps the newest checkpoint that replaced others; a newer unreadable one the resume
-sets aside for it (`startup.restore`).
+away first, and one saved again (the same state) is renamed away while the new one is renamed
+in, and put back by the next process if a kill came between the two. A save is fsynced only
+before it lets an older checkpoint be deleted (orbax's ~33 fsyncs a save were much of its
+cost): a kill loses nothing written, and a machine that crashes keeps the newest checkpoint
+that replaced others; a newer unreadable one the resume sets aside for it
+(`startup.restore`).
 
 Why not orbax, which wrote them until December 2026: the models here are small and only one
 process writes (a multi-host run gathers the state to process 0 first), so none of orbax's
@@ -126,6 +128,7 @@ class Checkpointer:
         if not read_only:
             os.makedirs(self.directory, exist_ok=True)
         if self._deletes:
+            self._put_back_replaced()
             for name in os.listdir(self.directory):  # a save a kill cut short (ours, orbax's)
                 if _TMP in name or ".orbax-checkpoint-tmp" in name:
                     shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
@@ -133,6 +136,14 @@ class Checkpointer:
 
     def _path(self, epoch: int) -> str:
         return os.path.join(self.directory, str(epoch))
+
+    def _put_back_replaced(self) -> None:
+        """A kill between a re-save's two renames (`save`) left an epoch under neither name:
+        its earlier copy, complete, goes back under its own (the new one may be cut short)."""
+        for name in os.listdir(self.directory):
+            epoch, _, rest = name.partition(f"{_TMP}replaced-")
+            if rest and epoch.isdigit() and not os.path.exists(self._path(int(epoch))):
+                os.rename(os.path.join(self.directory, name), self._path(int(epoch)))
 
     def prune(self) -> None:
         """Applies the retention policy to every checkpoint on disk: the newest `keep` of the
