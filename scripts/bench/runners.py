@@ -51,7 +51,8 @@ class EngineRunner:
         steps, batch = self.engine.steps_per_epoch, self.engine.batch_size
         t0 = time.perf_counter()
         progs = self.engine.compile(self.k)
-        self.states = jax.device_put(engine_lib.init_many(progs.init, self.hypers))
+        init = engine_lib.compile_init(progs.init, self.hypers[0])  # as the loop compiles it
+        self.states = jax.device_put(engine_lib.init_many(init, self.hypers))
         t1 = time.perf_counter()
         zeros = lambda s: np.zeros((self.k, s, batch), np.int32)
         lowered = progs.epoch.lower(self.states, self.hyper, self.x, zeros(steps))
