@@ -194,3 +194,29 @@ def test_a_stop_sent_to_one_process_stops_every_process_at_the_same_point(tmp_pa
     assert codes == [143, 143], text[0][-2000:] + text[1][-2000:]
     for t in text:
         assert "stopped by SIGTERM after epoch" in t and "run the same command" in t
+
+
+def test_a_resaved_epoch_put_back_is_resumed_from_by_every_process(tmp_path):
+    """A kill between the two renames of a re-saved checkpoint leaves its epoch renamed away;
+    the writer (process 0) puts it back when it opens the checkpoints, and every process then
+    resumes from it: the others list the checkpoints only after that (`distributed.barrier`),
+    where one listing first resumed from an older epoch than process 0 (and the two then
+    trained apart)."""
+    run = tmp_path / "two"
+
+    def launch(epochs: int) -> list[str]:
+        procs = _launch_two(
+            run, f"--config.train.epochs={epochs}", stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        errs = [p.communicate(timeout=300)[1].decode() for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], errs[0][-3000:] + errs[1][-3000:]
+        return errs
+
+    launch(2)
+    os.remove(run / "summary.json")  # killed before it finished (summary.json is written last)
+    ck = run / "checkpoints"
+    os.rename(ck / "2", ck / "2.tmp-replaced-12345")  # ... between the two renames
+    os.makedirs(ck / "2.tmp-12345")  # the new copy, cut short
+    for err in launch(2):  # the same command again: both processes resume
+        assert "resuming from the epoch-2 checkpoint" in err, err[-3000:]
+    assert sorted(os.listdir(ck))[-1] == "2" and (run / "summary.json").exists()

@@ -679,6 +679,12 @@ def test_a_kill_between_the_renames_of_a_resave_puts_the_earlier_copy_back(tmp_p
     assert sorted(os.listdir(ck)) == [str(e) for e in epochs]
     after = Checkpointer(run, read_only=True).restore_raw(2)
     assert jax.tree.all(jax.tree.map(np.array_equal, before, after))
+    # An earlier copy whose removal was cut short (a file gone) is no checkpoint: removed.
+    partial = os.path.join(ck, "7.tmp-replaced-12345")
+    shutil.copytree(os.path.join(ck, "2"), partial)
+    os.remove(os.path.join(partial, "state.npz"))
+    Checkpointer(run, keep=5)
+    assert sorted(os.listdir(ck)) == [str(e) for e in epochs]
 
 
 def test_checkpoint_arrays_keep_a_dtype_numpys_format_cannot_name(tmp_path):

@@ -139,11 +139,14 @@ class Checkpointer:
 
     def _put_back_replaced(self) -> None:
         """A kill between a re-save's two renames (`save`) left an epoch under neither name:
-        its earlier copy, complete, goes back under its own (the new one may be cut short)."""
+        its earlier copy goes back under its own (the new one may be cut short), if whole."""
         for name in os.listdir(self.directory):
             epoch, _, rest = name.partition(f"{_TMP}replaced-")
-            if rest and epoch.isdigit() and not os.path.exists(self._path(int(epoch))):
-                os.rename(os.path.join(self.directory, name), self._path(int(epoch)))
+            if not (rest and epoch.isdigit()) or os.path.exists(self._path(int(epoch))):
+                continue
+            path = os.path.join(self.directory, name)
+            if _legacy(path) or all(os.path.exists(os.path.join(path, f)) for f in (STATE, META)):
+                os.rename(path, self._path(int(epoch)))
 
     def prune(self) -> None:
         """Applies the retention policy to every checkpoint on disk: the newest `keep` of the

@@ -120,6 +120,15 @@ def agreed_stop(signum: int | None) -> int | None:
     return int(got[got > 0][0]) if (got > 0).any() else None
 
 
+def barrier() -> None:
+    """Returns in each process of a multi-host run once every process has called it (a
+    no-op for one process): where process 0 has just changed shared files that the others
+    read next (opening the checkpoints, it puts back a re-saved epoch a kill left renamed
+    away; a process listing them before that resumed from an older epoch than the others)."""
+    if jax.process_count() > 1:
+        _allgather(np.int32(0))
+
+
 def check_same_runs(configs: list, workdirs: list[str]) -> None:
     """Refuses, in every process, a multi-host run whose processes were given different
     configs or workdirs (train.epochs raised on one host): they trained in step until the

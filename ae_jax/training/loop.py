@@ -204,6 +204,7 @@ def train(
         )
         for c, w, h in zip(configs, workdirs, hypers, strict=True)
     ]
+    distributed.barrier()  # the writer has tidied the checkpoints: every process lists them
     logging.info(
         "devices: %s; layout: %s; %s",
         ", ".join(f"{d.platform}:{d.id}" for d in jax.devices()),
