@@ -170,13 +170,13 @@ def test_init_compiles_at_the_lowest_optimisation_level_on_cpu():
     c = seed_simple.get_config()  # on the purchase table's 18 features
     e = engine_lib.Engine(c, 18, 100)
     h = engine_lib.one_hyper(objective.hyper_from_config(c))
-    lower = lambda: jax.jit(e.init).lower(h)  # noqa: E731 - a lowering compiles once
-    level0 = jax.device_get(lower().compile({"xla_backend_optimization_level": 0})(h))
-    default = jax.device_get(lower().compile()(h))
+    lowered = jax.jit(e.init).lower(h)
+    level0 = jax.device_get(lowered.compile({"xla_backend_optimization_level": 0})(h))
+    default = jax.device_get(jax.jit(e.init).lower(h).compile()(h))
     got = jax.device_get(
         engine_lib.compile_init(jax.jit(e.init), objective.hyper_from_config(c))(h)
     )
-    leaves = lambda tree: jax.tree.leaves(tree)  # noqa: E731
+    leaves = jax.tree.leaves
     assert all(np.array_equal(a, b) for a, b in zip(leaves(got), leaves(level0), strict=True))
     assert not all(np.array_equal(a, b) for a, b in zip(leaves(got), leaves(default), strict=True))
     # ... and only in the last places: the same initialiser, as precisely computed.

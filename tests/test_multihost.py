@@ -199,9 +199,9 @@ def test_a_stop_sent_to_one_process_stops_every_process_at_the_same_point(tmp_pa
 def test_a_resaved_epoch_put_back_is_resumed_from_by_every_process(tmp_path):
     """A kill between the two renames of a re-saved checkpoint leaves its epoch renamed away;
     the writer (process 0) puts it back when it opens the checkpoints, and every process then
-    resumes from it: the others list the checkpoints only after that (`distributed.barrier`),
-    where one listing first resumed from an older epoch than process 0 (and the two then
-    trained apart)."""
+    resumes from it: the others list the checkpoints only after that (`distributed.barrier`;
+    without it, one that listed them first resumed from an older epoch than process 0, and
+    the two trained apart)."""
     run = tmp_path / "two"
 
     def launch(epochs: int) -> list[str]:
