@@ -170,11 +170,12 @@ class Template:
         canvas = self.fig.canvas
         for artist in (*self.dynamic, *self.keyed):  # left out of Figure.draw
             artist.set_animated(True)
-        rest = self._bases.pop(base, None) if self.keyed else None
+        if not self.keyed:
+            canvas.draw()  # the static layer alone
+            return canvas.copy_from_bbox(self.fig.bbox)
+        rest = self._bases.pop(base, None)
         if rest is None:
-            canvas.draw()  # the static layer alone (without the keyed artists)
-            if not self.keyed:
-                return canvas.copy_from_bbox(self.fig.bbox)
+            canvas.draw()  # the rest of the static layer (without the keyed artists)
             rest = canvas.copy_from_bbox(self.fig.bbox)
             while len(self._bases) >= self._keep():
                 del self._bases[next(iter(self._bases))]
