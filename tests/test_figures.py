@@ -1,6 +1,7 @@
 """The figure writer: runs finished in submission order, drawings in worker processes equal to
 drawings in this process, and the learning curves' panels."""
 
+import concurrent.futures
 import os
 import re
 import subprocess
@@ -87,10 +88,14 @@ def test_runs_are_finished_in_submission_order(tmp_path, monkeypatch):
 
         return finish
 
-    writer = figure_writer.FigureWriter(workers=4)
+    # 4 workers, 3 kinds: "first" holds 3 of them; the 4th takes "second"'s queued figures
+    # once all are in (wait() called: here on a thread, as it returns when all are finished).
+    writer = figure_writer.FigureWriter(workers=4, steal_at=1)
     try:
         for i, d in enumerate(dirs):
             writer.submit_figures(d, _inputs(i), then(os.path.basename(d)))
+        waiting = threading.Thread(target=writer.wait)
+        waiting.start()
         _HeldSlot.release[dirs[1]].set()
         for job in plans[dirs[1]]:
             assert _HeldSlot.drawn[job.path].wait(timeout=60)
@@ -98,11 +103,77 @@ def test_runs_are_finished_in_submission_order(tmp_path, monkeypatch):
         assert not second_finished.wait(timeout=0.5)
         assert finished == []
         _HeldSlot.release[dirs[0]].set()
-        writer.wait()
+        waiting.join(timeout=60)
+        assert not waiting.is_alive()
     finally:
         writer.close()
     names = sorted(os.path.basename(j.path) for j in plans[dirs[0]])
     assert finished == [("first", names), ("second", names)]
+
+
+class _LaneSlot:
+    """A drawing lane that records which lane drew what, and holds the jobs of `held`
+    directories until their event is set."""
+
+    held: dict[str, threading.Event] = {}
+    drew: list[tuple[str, str]] = []  # (lane thread, path), in drawing order
+
+    def __init__(self, process: bool, local_lock):
+        self.renderer = Renderer()
+
+    def draw(self, job: figures.Drawing) -> str:
+        if (event := _LaneSlot.held.get(os.path.dirname(job.path))) is not None:
+            assert event.wait(timeout=60)
+        _LaneSlot.drew.append((threading.current_thread().name, job.path))
+        return job.path  # what is drawn does not matter here
+
+    def end(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_each_kind_of_figure_is_drawn_by_its_home_worker(tmp_path, monkeypatch):
+    """A kind goes to the worker with the fewest jobs when first seen, and stays there (the
+    worker keeps its layouts): with 2 workers, the curves and the bars share one."""
+    monkeypatch.setattr(figure_writer, "_Slot", _LaneSlot)
+    _LaneSlot.held, _LaneSlot.drew = {}, []
+    with figure_writer.FigureWriter(workers=2, steal_at=10**6) as writer:
+        for i in range(6):
+            writer.submit_figures(str(tmp_path / f"run{i}"), _inputs(i), lambda paths: None)
+    lanes: dict[str, set] = {}
+    for lane, path in _LaneSlot.drew:
+        lanes.setdefault(os.path.basename(path), set()).add(lane)
+    assert lanes == {
+        "learning_curves.png": {"ae_jax-draw-0"},
+        "codes_2d.png": {"ae_jax-draw-1"},
+        "recon_per_feature.png": {"ae_jax-draw-0"},
+    }
+    assert len(_LaneSlot.drew) == 18
+
+
+def test_idle_workers_take_the_newest_queued_jobs_once_all_are_in(tmp_path, monkeypatch):
+    """Ten curves, all of worker 0's kind, its first held: worker 1 takes none of them before
+    wait() (more could come, and a kind's first drawing is dear), then the newest ones while
+    the queue holds at least steal_at = 2."""
+    monkeypatch.setattr(figure_writer, "_Slot", _LaneSlot)
+    dirs = [str(tmp_path / f"run{i}") for i in range(10)]
+    _LaneSlot.held, _LaneSlot.drew = {dirs[0]: threading.Event()}, []
+    jobs = [figures.Drawing(os.path.join(d, "learning_curves.png"), "x", ()) for d in dirs]
+    with figure_writer.FigureWriter(workers=2, steal_at=2) as writer:
+        started = writer.start(jobs)
+        # A worker 1 that took jobs at once would have drawn the newest by now.
+        newest = started[jobs[-1].path]
+        assert not concurrent.futures.wait([newest], timeout=0.5).done
+        assert _LaneSlot.drew == []  # worker 0 is held; worker 1 waits
+        writer.wait()  # nothing to finish: returns at once, and lets worker 1 take jobs
+        for job in jobs[2:]:
+            assert started[job.path].result(timeout=60) == job.path
+        _LaneSlot.held[dirs[0]].set()
+    by_lane = {lane: [p for t, p in _LaneSlot.drew if t == lane] for lane, _ in _LaneSlot.drew}
+    assert by_lane["ae_jax-draw-1"] == [j.path for j in reversed(jobs[2:])]
+    assert by_lane["ae_jax-draw-0"] == [jobs[0].path, jobs[1].path]
 
 
 def _pixels(path: str) -> np.ndarray:
