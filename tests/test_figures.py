@@ -116,13 +116,23 @@ class _LaneSlot:
     directories until their event is set."""
 
     held: dict[str, threading.Event] = {}
+    holding = threading.Event()  # a lane is in a held job
     drew: list[tuple[str, str]] = []  # (lane thread, path), in drawing order
 
     def __init__(self, process: bool, local_lock):
         self.renderer = Renderer()
 
+    @classmethod
+    def reset(cls, held: list[str]) -> None:
+        cls.held, cls.holding, cls.drew = (
+            {d: threading.Event() for d in held},
+            threading.Event(),
+            [],
+        )
+
     def draw(self, job: figures.Drawing) -> str:
         if (event := _LaneSlot.held.get(os.path.dirname(job.path))) is not None:
+            _LaneSlot.holding.set()
             assert event.wait(timeout=60)
         _LaneSlot.drew.append((threading.current_thread().name, job.path))
         return job.path  # what is drawn does not matter here
@@ -138,7 +148,7 @@ def test_each_kind_of_figure_is_drawn_by_its_home_worker(tmp_path, monkeypatch):
     """A kind goes to the worker with the fewest jobs when first seen, and stays there (the
     worker keeps its layouts): with 2 workers, the curves and the bars share one."""
     monkeypatch.setattr(figure_writer, "_Slot", _LaneSlot)
-    _LaneSlot.held, _LaneSlot.drew = {}, []
+    _LaneSlot.reset([])
     with figure_writer.FigureWriter(workers=2, steal_at=10**6) as writer:
         for i in range(6):
             writer.submit_figures(str(tmp_path / f"run{i}"), _inputs(i), lambda paths: None)
@@ -159,10 +169,11 @@ def test_idle_workers_take_the_newest_queued_jobs_once_all_are_in(tmp_path, monk
     the queue holds at least steal_at = 2."""
     monkeypatch.setattr(figure_writer, "_Slot", _LaneSlot)
     dirs = [str(tmp_path / f"run{i}") for i in range(10)]
-    _LaneSlot.held, _LaneSlot.drew = {dirs[0]: threading.Event()}, []
+    _LaneSlot.reset([dirs[0]])
     jobs = [figures.Drawing(os.path.join(d, "learning_curves.png"), "x", ()) for d in dirs]
     with figure_writer.FigureWriter(workers=2, steal_at=2) as writer:
         started = writer.start(jobs)
+        assert _LaneSlot.holding.wait(timeout=60)  # worker 0 is in its first job
         # A worker 1 that took jobs at once would have drawn the newest by now.
         newest = started[jobs[-1].path]
         assert not concurrent.futures.wait([newest], timeout=0.5).done
@@ -171,9 +182,41 @@ def test_idle_workers_take_the_newest_queued_jobs_once_all_are_in(tmp_path, monk
         for job in jobs[2:]:
             assert started[job.path].result(timeout=60) == job.path
         _LaneSlot.held[dirs[0]].set()
+        # Drawn before the writer closes (a closing writer's idle workers take any job).
+        assert started[jobs[1].path].result(timeout=60) == jobs[1].path
     by_lane = {lane: [p for t, p in _LaneSlot.drew if t == lane] for lane, _ in _LaneSlot.drew}
     assert by_lane["ae_jax-draw-1"] == [j.path for j in reversed(jobs[2:])]
     assert by_lane["ae_jax-draw-0"] == [jobs[0].path, jobs[1].path]
+
+
+def test_an_idle_worker_takes_kinds_it_has_drawn_first(tmp_path, monkeypatch):
+    """Worker 0 (held on its first curve) owns curves and bar charts, worker 1 code scatters.
+    Once all are in, worker 1 takes the newest job (a curve), then the other curves, newest
+    first, before any bar chart: each kind it takes up costs it a first drawing."""
+    monkeypatch.setattr(figure_writer, "_Slot", _LaneSlot)
+    held = str(tmp_path / "held")
+    _LaneSlot.reset([held])
+    kinds = ("codes_2d.png", "recon_per_feature.png", "learning_curves.png")
+    jobs = [figures.Drawing(os.path.join(held, "learning_curves.png"), "x", ())] + [
+        figures.Drawing(str(tmp_path / f"run{i}" / kind), "x", ())
+        for i in range(4)
+        for kind in kinds
+    ]
+    with figure_writer.FigureWriter(workers=2, steal_at=1) as writer:
+        started = writer.start(jobs)
+        assert _LaneSlot.holding.wait(timeout=60)  # worker 0 is in its first job
+        writer.wait()  # nothing to finish: returns at once, and lets worker 1 take jobs
+        for job in jobs[1:]:
+            assert started[job.path].result(timeout=60) == job.path
+        _LaneSlot.held[held].set()
+    by_lane = {lane: [p for t, p in _LaneSlot.drew if t == lane] for lane, _ in _LaneSlot.drew}
+    name = lambda p: f"{os.path.basename(os.path.dirname(p))}/{os.path.basename(p)}"  # noqa: E731
+    assert [name(p) for p in by_lane["ae_jax-draw-1"]] == [
+        *(f"run{i}/codes_2d.png" for i in range(4)),  # its own first
+        *(f"run{i}/learning_curves.png" for i in (3, 2, 1, 0)),
+        *(f"run{i}/recon_per_feature.png" for i in (3, 2, 1, 0)),
+    ]
+    assert [name(p) for p in by_lane["ae_jax-draw-0"]] == ["held/learning_curves.png"]
 
 
 def _pixels(path: str) -> np.ndarray:

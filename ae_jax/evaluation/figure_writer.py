@@ -12,8 +12,9 @@ static layer once per worker (the benchmark's 64-run sweep, warm, 5 rounds on 2 
 CPU-s in all against 6.6-7.1 now; its 256 figures replayed in two processes, round robin: 4.1
 CPU-s, one kind per process: 3.3). Once
 `wait()` says no more jobs are coming, a worker with nothing of its own to draw takes the
-newest job of the longest queue holding at least `steal_at` (a kind's first drawing costs as
-much as ~15 later ones), so the last figures are drawn side by side.
+newest job of the longest queue holding at least `steal_at`, of a kind it has drawn before
+where there is one (a kind's first drawing in a worker costs as much as ~15 later ones), so
+the last figures are drawn side by side.
 
 One finishing thread runs each run's finishing step (eval.json, TensorBoard, summary.json: see
 `experiment.py`) once all of that run's figures are drawn, strictly in submission order, so a
@@ -172,6 +173,7 @@ class FigureWriter:
         self._queues: list[collections.deque] = [collections.deque() for _ in range(n)]
         self._homes: dict[str, int] = {}
         self._sent = [0] * n
+        self._drawn: list[set[str]] = [set() for _ in range(n)]  # the kinds each has drawn
         self._steal_at = max(1, steal_at)
         self._ready = threading.Condition()
         self._all_sent = False  # wait() was called and nothing was queued since
@@ -214,14 +216,26 @@ class FigureWriter:
                     return self._queues[i].popleft()
                 longest = max(self._queues, key=len)
                 if longest and (self._closing or self._all_sent and len(longest) >= self._steal_at):
-                    return longest.pop()  # the newest: the owner draws from the other end
+                    return self._take(longest, self._drawn[i])
                 if self._closing:
                     return None
                 self._ready.wait()
 
+    @staticmethod
+    def _take(queue: collections.deque, known: set):
+        """The newest job of `queue` (its owner draws from the other end) of a kind in
+        `known` (a kind's first drawing in a worker costs ~15 later ones), else its newest."""
+        for back, (_, job) in enumerate(reversed(queue)):
+            if os.path.basename(job.path) in known:
+                item = queue[-1 - back]
+                del queue[-1 - back]
+                return item
+        return queue.pop()
+
     def _lane(self, i: int) -> None:
         while (item := self._next(i)) is not None:
             future, job = item
+            self._drawn[i].add(os.path.basename(job.path))  # (this thread's own set)
             if not future.set_running_or_notify_cancel():
                 continue  # cancelled by a stop
             try:
