@@ -26,6 +26,7 @@ cannot be started or dies, figures are drawn on the drawing thread itself.
 
 import collections
 import concurrent.futures
+import itertools
 import os
 import subprocess
 import sys
@@ -41,6 +42,7 @@ from ae_jax.evaluation.renderer import Renderer
 
 PROGRESS_SECONDS = 5.0
 MAX_WORKERS = 4  # beyond this, a run's few figures and a sweep's finishing gain little
+LOOK_BACK = 64  # queued jobs an idle worker looks through for a kind it has drawn
 # A worker's numpy work is small (axis transforms, PNG filtering): one BLAS thread. Its other
 # BLAS threads only spin-waited after calls, on the cores training uses (OpenBLAS spins before
 # sleeping): ~0.1 CPU-s of a 64-run sweep's figure workers on 2 cores, by `perf`.
@@ -224,8 +226,10 @@ class FigureWriter:
     @staticmethod
     def _take(queue: collections.deque, known: set):
         """The newest job of `queue` (its owner draws from the other end) of a kind in
-        `known` (a kind's first drawing in a worker costs ~15 later ones), else its newest."""
-        for back, (_, job) in enumerate(reversed(queue)):
+        `known` among its newest LOOK_BACK (a kind's first drawing in a worker costs ~15
+        later ones; the look bounded, as a sweep of thousands of runs queues thousands of
+        jobs), else its newest."""
+        for back, (_, job) in enumerate(itertools.islice(reversed(queue), LOOK_BACK)):
             if os.path.basename(job.path) in known:
                 item = queue[-1 - back]
                 del queue[-1 - back]
@@ -235,9 +239,9 @@ class FigureWriter:
     def _lane(self, i: int) -> None:
         while (item := self._next(i)) is not None:
             future, job = item
-            self._drawn[i].add(os.path.basename(job.path))  # (this thread's own set)
             if not future.set_running_or_notify_cancel():
                 continue  # cancelled by a stop
+            self._drawn[i].add(os.path.basename(job.path))  # (this thread's own set)
             try:
                 future.set_result(self._all[i].draw(job))
             except BaseException as e:
