@@ -4,6 +4,7 @@ drawings in this process, and the learning curves' panels."""
 import concurrent.futures
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ from ae_jax.configs import seed_vae
 from ae_jax.errors import UserError
 from ae_jax.evaluation import canvas, figure_data, figure_worker, figure_writer, figures
 from ae_jax.evaluation.renderer import Renderer
-from ae_jax.training import objective
+from ae_jax.training import objective, signals
 
 
 def _inputs(seed: int = 0, kl: float = 0.0) -> figures.FigureInputs:
@@ -113,10 +114,11 @@ def test_runs_are_finished_in_submission_order(tmp_path, monkeypatch):
 
 class _LaneSlot:
     """A drawing lane that records which lane drew what, and holds the jobs of `held`
-    directories until their event is set."""
+    directories (or paths) until their event is set."""
 
     held: dict[str, threading.Event] = {}
     holding = threading.Event()  # a lane is in a held job
+    entered: set[str] = set()  # the held jobs begun
     drew: list[tuple[str, str]] = []  # (lane thread, path), in drawing order
 
     def __init__(self, process: bool, local_lock):
@@ -124,14 +126,17 @@ class _LaneSlot:
 
     @classmethod
     def reset(cls, held: list[str]) -> None:
-        cls.held, cls.holding, cls.drew = (
+        cls.held, cls.holding, cls.entered, cls.drew = (
             {d: threading.Event() for d in held},
             threading.Event(),
+            set(),
             [],
         )
 
     def draw(self, job: figures.Drawing) -> str:
-        if (event := _LaneSlot.held.get(os.path.dirname(job.path))) is not None:
+        event = _LaneSlot.held.get(job.path, _LaneSlot.held.get(os.path.dirname(job.path)))
+        if event is not None:
+            _LaneSlot.entered.add(job.path)
             _LaneSlot.holding.set()
             assert event.wait(timeout=60)
         _LaneSlot.drew.append((threading.current_thread().name, job.path))
@@ -217,6 +222,42 @@ def test_an_idle_worker_takes_kinds_it_has_drawn_first(tmp_path, monkeypatch):
         *(f"run{i}/recon_per_feature.png" for i in (3, 2, 1, 0)),
     ]
     assert [name(p) for p in by_lane["ae_jax-draw-0"]] == ["held/learning_curves.png"]
+
+
+def test_a_stop_leaves_no_finished_run_behind_an_unfinished_one(tmp_path, monkeypatch):
+    """Runs finished after a stop are a prefix of those submitted, as when one queue fed
+    every worker. Worker 0 owns k1 (held in run0's), worker 1 k2; once all are in, worker 1
+    draws its k2s, then run3's k1 and run2's (held), so at the stop run1's k1 is still queued
+    and is cancelled: run0 is finished, and neither run2 nor run3, whose figures are drawn."""
+    monkeypatch.setattr(figure_writer, "_Slot", _LaneSlot)
+    path = lambda r, k: str(tmp_path / f"run{r}" / k)  # noqa: E731
+    monkeypatch.setattr(
+        figures,
+        "plan",
+        lambda out, inputs: [figures.Drawing(os.path.join(out, k), "x", ()) for k in ("k1", "k2")],
+    )
+    _LaneSlot.reset([path(0, "k1"), path(2, "k1")])
+    finished = []
+    writer = figure_writer.FigureWriter(workers=2, steal_at=1)
+    try:
+        for r in range(4):
+            writer.submit_figures(
+                str(tmp_path / f"run{r}"), None, lambda p, r=r: finished.append(r)
+            )
+
+        def stop():  # once worker 1 has drawn run3's k1 and holds run2's
+            drawn = {p for _, p in _LaneSlot.drew}
+            if path(3, "k1") in drawn and path(2, "k1") in _LaneSlot.entered:
+                raise signals.Interrupted(signal.SIGTERM, "while writing figures")
+
+        with pytest.raises(signals.Interrupted):
+            writer.wait(stop)
+    finally:
+        for event in _LaneSlot.held.values():
+            event.set()
+        writer.close()
+    assert path(1, "k1") not in {p for _, p in _LaneSlot.drew}  # cancelled
+    assert finished == [0]
 
 
 def _pixels(path: str) -> np.ndarray:

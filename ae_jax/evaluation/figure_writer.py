@@ -192,7 +192,9 @@ class FigureWriter:
         self._pending: list[concurrent.futures.Future] = []
         self._runs = [0, 0]  # runs submitted, runs finished
         self._logged = time.monotonic()
-        self._cancelled = False  # a stop while waiting: queued drawings are dropped
+        # A run's drawings were cancelled by a stop (on the finishing thread): no later run is
+        # finished, though other workers may have drawn all of its figures.
+        self._gap = False
         self._drawings: list[concurrent.futures.Future] = []
 
     def _draw(self, job: figures.Drawing) -> concurrent.futures.Future:
@@ -273,7 +275,13 @@ class FigureWriter:
         self._drawings += drawn
 
         def finish() -> None:
-            paths = [f.result() for f in drawn]
+            if self._gap:  # finished runs stay a prefix of those submitted (see `wait`)
+                raise concurrent.futures.CancelledError()
+            try:
+                paths = [f.result() for f in drawn]
+            except concurrent.futures.CancelledError:
+                self._gap = True
+                raise
             os.makedirs(out_dir, exist_ok=True)  # also for a run with nothing to draw
             then(paths)
             self._runs[1] += 1
@@ -296,8 +304,10 @@ class FigureWriter:
     def wait(self, stop: Callable[[], None] | None = None) -> None:
         """Blocks until every submitted job has finished; re-raises the first failure. `stop`
         is called every 0.2 s meanwhile and once at the end: if it raises (a stop request), the
-        drawings not started are cancelled, so their runs stay unfinished (the rest of each
-        finishing job, such as releasing locks, still runs when the writer closes)."""
+        drawings not started are cancelled, so their runs stay unfinished, and so do the runs
+        submitted after the first of them, whose figures other workers may have drawn (the
+        rest of each finishing job, such as releasing locks, still runs when the writer
+        closes)."""
         pending, self._pending = self._pending, []
         with self._ready:  # the last jobs are in: idle workers may take others' jobs
             self._all_sent = True
@@ -308,7 +318,6 @@ class FigureWriter:
                     stop()
                 stop()  # a stop while the last jobs ended is not lost
             except BaseException:
-                self._cancelled = True
                 for f in self._drawings:
                     f.cancel()
                 raise
