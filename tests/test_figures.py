@@ -224,6 +224,30 @@ def test_an_idle_worker_takes_kinds_it_has_drawn_first(tmp_path, monkeypatch):
     assert [name(p) for p in by_lane["ae_jax-draw-0"]] == ["held/learning_curves.png"]
 
 
+def test_an_idle_worker_takes_a_kind_its_owner_has_not_drawn(tmp_path, monkeypatch):
+    """A single run's three figures on two workers: the curves (held) and the bar chart are
+    worker 0's kinds, the code scatter worker 1's. Once all are in, worker 1 draws the bar
+    chart, though worker 0's queue holds fewer than steal_at jobs: worker 0 has no layout of
+    it to reuse."""
+    monkeypatch.setattr(figure_writer, "_Slot", _LaneSlot)
+    run = str(tmp_path / "run")
+    kinds = ("learning_curves.png", "codes_2d.png", "recon_per_feature.png")
+    jobs = [figures.Drawing(os.path.join(run, k), "x", ()) for k in kinds]
+    _LaneSlot.reset([jobs[0].path])
+    with figure_writer.FigureWriter(workers=2) as writer:  # steal_at 8
+        started = writer.start(jobs)
+        assert _LaneSlot.holding.wait(timeout=60)  # worker 0 is in the curves
+        assert started[jobs[1].path].result(timeout=60)
+        newest = started[jobs[2].path]  # worker 1 takes nothing before wait()
+        assert not concurrent.futures.wait([newest], timeout=0.5).done
+        writer.wait()
+        assert newest.result(timeout=60) == jobs[2].path
+        _LaneSlot.held[jobs[0].path].set()
+    by_lane = {lane: [p for t, p in _LaneSlot.drew if t == lane] for lane, _ in _LaneSlot.drew}
+    assert by_lane["ae_jax-draw-1"] == [jobs[1].path, jobs[2].path]
+    assert by_lane["ae_jax-draw-0"] == [jobs[0].path]
+
+
 def test_a_stop_leaves_no_finished_run_behind_an_unfinished_one(tmp_path, monkeypatch):
     """Runs finished after a stop are a prefix of those submitted, as when one queue fed
     every worker. Worker 0 owns k1 (held in run0's), worker 1 k2; once all are in, worker 1

@@ -12,9 +12,9 @@ static layer once per worker (the benchmark's 64-run sweep, warm, 5 rounds on 2 
 CPU-s in all against 6.6-7.1 now; its 256 figures replayed in two processes, round robin: 4.1
 CPU-s, one kind per process: 3.3). Once
 `wait()` says no more jobs are coming, a worker with nothing of its own to draw takes the
-newest job of the longest queue holding at least `steal_at`, of a kind it has drawn before
-where there is one (a kind's first drawing in a worker costs as much as ~15 later ones), so
-the last figures are drawn side by side.
+newest job of the longest queue holding at least `steal_at` (or ending in a kind its owner
+has not drawn yet), of a kind it has drawn before where there is one (a kind's first drawing
+in a worker costs as much as ~15 later ones), so the last figures are drawn side by side.
 
 One finishing thread runs each run's finishing step (eval.json, TensorBoard, summary.json: see
 `experiment.py`) once all of that run's figures are drawn, strictly in submission order, so a
@@ -218,12 +218,21 @@ class FigureWriter:
             while True:
                 if self._queues[i]:
                     return self._queues[i].popleft()
-                longest = max(self._queues, key=len)
-                if longest and (self._closing or self._all_sent and len(longest) >= self._steal_at):
+                j = max(range(len(self._queues)), key=lambda j: len(self._queues[j]))
+                longest = self._queues[j]
+                if longest and (self._closing or self._all_sent and self._worth(j)):
                     return self._take(longest, self._drawn[i])
                 if self._closing:
                     return None
                 self._ready.wait()
+
+    def _worth(self, j: int) -> bool:
+        """Whether an idle worker takes a job of worker j's queue: it holds `steal_at`, or its
+        newest is of a kind worker j has not drawn (taking it duplicates no first drawing: a
+        single run's third kind, queued on a worker still drawing its curves)."""
+        queue = self._queues[j]
+        newest = os.path.basename(queue[-1][1].path)
+        return len(queue) >= self._steal_at or newest not in self._drawn[j]
 
     @staticmethod
     def _take(queue: collections.deque, known: set):
@@ -243,7 +252,8 @@ class FigureWriter:
             future, job = item
             if not future.set_running_or_notify_cancel():
                 continue  # cancelled by a stop
-            self._drawn[i].add(os.path.basename(job.path))  # (this thread's own set)
+            with self._ready:  # (read by idle workers)
+                self._drawn[i].add(os.path.basename(job.path))
             try:
                 future.set_result(self._all[i].draw(job))
             except BaseException as e:
