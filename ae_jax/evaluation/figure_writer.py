@@ -10,11 +10,11 @@ worker, the one with the fewest jobs when the kind is first seen, which draws th
 in the order they came. Handing each job to whichever worker was free drew every layout and
 static layer once per worker (the benchmark's 64-run sweep, warm, 5 rounds on 2 cores: 7.0-7.4
 CPU-s in all against 6.6-7.1 now; its 256 figures replayed in two processes, round robin: 4.1
-CPU-s, one kind per process: 3.3). Once
-`wait()` says no more jobs are coming, a worker with nothing of its own to draw takes the
-newest job of the longest queue holding at least `steal_at` (or ending in a kind its owner
-has not drawn yet), of a kind it has drawn before where there is one (a kind's first drawing
-in a worker costs as much as ~15 later ones), so the last figures are drawn side by side.
+CPU-s, one kind per process: 3.3). Once `wait()` says no more jobs are coming, a worker with
+nothing of its own to draw takes the newest job of the longest queue holding at least
+`steal_at` (or ending in a kind its owner has not drawn yet), of a kind it has drawn before
+where there is one (a kind's first drawing in a worker costs as much as ~15 later ones), so
+the last figures are drawn side by side.
 
 One finishing thread runs each run's finishing step (eval.json, TensorBoard, summary.json: see
 `experiment.py`) once all of that run's figures are drawn, strictly in submission order, so a
