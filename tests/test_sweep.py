@@ -550,6 +550,23 @@ def test_a_finished_run_without_its_eval_json_is_named(tmp_path, caplog):
     assert "have no eval.json" not in caplog.text
 
 
+def test_a_report_on_a_sweeps_runs_folder_is_refused_with_the_sweeps_command(tmp_path):
+    """`ae-jax report --workdir=SWEEP/runs` wrote report.md, results.csv and figures/ among
+    the runs; it now names the sweep's own directory, and writes nothing. A folder of runs
+    that belongs to no sweep is still reported where it is."""
+    runs = [({"train.seed": s}, "done", {"eval/mse": 0.1}) for s in range(2)]
+    _fake_sweep(tmp_path / "sweep", runs, config={"train": {"seed": 0}})
+    before = sorted(os.listdir(tmp_path / "sweep" / "runs"))
+    with pytest.raises(UserError, match=r"runs/ folder of the sweep .*report --workdir=.*sweep"):
+        report.write_report(str(tmp_path / "sweep" / "runs"), ["eval/mse"])
+    assert sorted(os.listdir(tmp_path / "sweep" / "runs")) == before
+    report.write_report(str(tmp_path / "sweep"), ["eval/mse"])
+    assert (tmp_path / "sweep" / "results.csv").exists()
+    shutil.copytree(tmp_path / "sweep" / "runs", tmp_path / "mine" / "runs")  # no sweep.json
+    report.write_report(str(tmp_path / "mine" / "runs"), ["eval/mse"])
+    assert (tmp_path / "mine" / "runs" / "results.csv").exists()
+
+
 def test_an_eval_json_of_an_earlier_epoch_than_the_runs_end_is_left_out(tmp_path, caplog):
     """A run extended by a version that left its old end's eval.json in place (the lifecycle
     probe): its row showed that epoch and its evaluation beside the new end's eval/ numbers.

@@ -127,6 +127,13 @@ def report_metrics(workdir: str) -> list[str] | None:
 def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     """Writes runs.csv, results.csv, report.md and figures; returns {"rows", "params", ...}."""
     workdir = workdir_lib.as_path(workdir)
+    sweep_dir, folder = os.path.split(os.path.realpath(workdir))
+    if folder == "runs" and workdir_lib.kind_of(sweep_dir) == "sweep":  # its report goes there
+        raise UserError(
+            f"{workdir!r} is the runs/ folder of the sweep {sweep_dir!r}; its report goes in "
+            f"the sweep's own directory: ae-jax report --workdir={sweep_dir} (nothing was "
+            "written)."
+        )
     rows, listed, failed = finished.collect(workdir)
     if not rows:
         raise UserError(
