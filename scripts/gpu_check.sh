@@ -11,7 +11,7 @@
 # offline from .gpu_wheels/ when that folder exists: on a machine with a network, for the
 # accelerator machine's Python (3.12 here),
 #   pip download --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
-#     -d .gpu_wheels ml-collections tensorboardX google-crc32c isal
+#     -d .gpu_wheels ml-collections tensorboardX google-crc32c zlib-ng
 # (all four ship such wheels; pip download fetches their dependencies too). With
 # GPU_CHECK_ALLOW_CPU=1 it runs on a CPU-only JAX as a dry run; otherwise it stops, after
 # recording the devices, when JAX sees no accelerator.
@@ -26,7 +26,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
 # The CPU suite's conftest pins JAX to the CPU unless told the tests are for the accelerator.
 export AE_JAX_TEST_ON_ACCELERATOR=1
-need="ml_collections tensorboardX google_crc32c isal absl flax optax orbax.checkpoint sklearn
+need="ml_collections tensorboardX google_crc32c zlib_ng absl flax optax orbax.checkpoint sklearn
 matplotlib pyarrow pytest"
 missing() { "$py" -c "import importlib.util as u, sys
 print(' '.join(m for m in sys.argv[1:] if u.find_spec(m.split('.')[0]) is None))" $need; }
@@ -38,7 +38,7 @@ print(' '.join(m for m in sys.argv[1:] if u.find_spec(m.split('.')[0]) is None))
   if [ -n "$(missing)" ] && [ -d .gpu_wheels ]; then
     echo "installing from .gpu_wheels: $(missing)"
     "$py" -m pip install -q --no-index --find-links .gpu_wheels \
-      ml-collections tensorboardX google-crc32c isal 2>&1 | tail -3
+      ml-collections tensorboardX google-crc32c zlib-ng 2>&1 | tail -3
   fi
   echo "missing packages: $(missing)"
   timeout 120 "$py" -c "import jax, flax, optax, sys

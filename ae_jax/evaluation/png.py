@@ -1,23 +1,24 @@
-"""Writes an RGBA pixel array as a PNG file: every row unfiltered, deflated at level 1 by
-ISA-L (`isal`).
+"""Writes an RGBA pixel array as a PNG file: every row unfiltered, deflated at level 2 by
+zlib-ng (`zlib_ng`).
 
 matplotlib's savefig hands its pixels to Pillow, whose PNG encoder tries every row filter on
 every row to choose one: that choice, not the compression, took a quarter of a figure's time
 (20 ms of a 1920 x 450 learning-curve figure, at any zlib level). A rendered figure is mostly
-runs of identical pixels, which deflate compresses well without a filter: line plots come out
-~10% smaller than Pillow's files, bar charts and heatmaps 10-35% larger, image mosaics (where
-filters pay) up to 50% larger (tens of KB). Decoders read both alike (PNG spec, filter type 0).
-ISA-L's deflate writes the same format as zlib's, 6-9x faster at level 1 with files as small
-(measured on the learning-curve figure: 0.67 ms and 94 KB against zlib's 4.4 ms and 101 KB): a
-sweep's figures spent a quarter of their drawing time in zlib once most of each figure was
-kept as pixels (`canvas.Template`).
+runs of identical pixels, which deflate compresses well without a filter. Decoders read both
+alike (PNG spec, filter type 0).
+
+zlib-ng writes the same format as zlib, faster and smaller (a 1920 x 450 learning-curve figure:
+1.8 ms and 77 KB against zlib's 5.6 ms and 94 KB at level 1). ISA-L (`isal`), faster still
+(0.7 ms, 89 KB), was used before: its level-1 output is not always the same for the same pixels
+(a CI run of the suite wrote one of a figure's 124,306 deflated bytes differently in two
+processes; both decoded to the same pixels), and a rerun must write the same file.
 """
 
 import struct
 import zlib
 
 import numpy as np
-from isal import isal_zlib
+from zlib_ng import zlib_ng
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _METRE = 0.0254  # inches
@@ -71,7 +72,7 @@ def encode(rgba, dpi: float, text: dict[str, str] | None = None) -> bytes:
             for k, v in (text or {}).items()
         ),
         _chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),  # unit: metre
-        _chunk(b"IDAT", isal_zlib.compress(rows.data, 1)),
+        _chunk(b"IDAT", zlib_ng.compress(rows.data, 2)),
         _chunk(b"IEND", b""),
     ]
     return b"".join(parts)
