@@ -171,7 +171,8 @@ class FigureWriter:
         n = workers if processes and workers else 1
         local_lock = threading.Lock()
         self._all = [_Slot(processes, local_lock) for _ in range(n)]
-        # Per worker, its queue of (future, job); each kind's home worker; jobs sent to each.
+        # Per worker, its queue of (future, job, kind); each kind's home worker; jobs sent to
+        # each. A job's kind is its file's name.
         self._queues: list[collections.deque] = [collections.deque() for _ in range(n)]
         self._homes: dict[str, int] = {}
         self._sent = [0] * n
@@ -206,13 +207,13 @@ class FigureWriter:
             kind = os.path.basename(job.path)
             home = self._homes.setdefault(kind, self._sent.index(min(self._sent)))
             self._sent[home] += 1
-            self._queues[home].append((future, job))
+            self._queues[home].append((future, job, kind))
             self._all_sent = False
             self._ready.notify_all()
         return future
 
     def _next(self, i: int):
-        """The next (future, job) worker `i` draws, waiting for one; None once closed and
+        """The next (future, job, kind) worker `i` draws, waiting for one; None once closed and
         every queue is empty."""
         with self._ready:
             while True:
@@ -231,7 +232,7 @@ class FigureWriter:
         newest is of a kind worker j has not drawn (taking it duplicates no first drawing: a
         single run's third kind, queued on a worker still drawing its curves)."""
         queue = self._queues[j]
-        newest = os.path.basename(queue[-1][1].path)
+        newest = queue[-1][2]
         return len(queue) >= self._steal_at or newest not in self._drawn[j]
 
     @staticmethod
@@ -240,8 +241,8 @@ class FigureWriter:
         `known` among its newest LOOK_BACK (a kind's first drawing in a worker costs ~15
         later ones; the look bounded, as a sweep of thousands of runs queues thousands of
         jobs), else its newest."""
-        for back, (_, job) in enumerate(itertools.islice(reversed(queue), LOOK_BACK)):
-            if os.path.basename(job.path) in known:
+        for back, (_, _, kind) in enumerate(itertools.islice(reversed(queue), LOOK_BACK)):
+            if kind in known:
                 item = queue[-1 - back]
                 del queue[-1 - back]
                 return item
@@ -249,11 +250,11 @@ class FigureWriter:
 
     def _lane(self, i: int) -> None:
         while (item := self._next(i)) is not None:
-            future, job = item
+            future, job, kind = item
             if not future.set_running_or_notify_cancel():
                 continue  # cancelled by a stop
             with self._ready:  # (read by idle workers)
-                self._drawn[i].add(os.path.basename(job.path))
+                self._drawn[i].add(kind)
             try:
                 future.set_result(self._all[i].draw(job))
             except BaseException as e:
