@@ -139,12 +139,17 @@ def test_matmul_conv_matches_lax():
     for h, w, c, f, kh, kw, strides, padding, dil in cases:
         x = jnp.asarray(rng.normal(size=(2, h, w, c)), jnp.float32)
         k = jnp.asarray(rng.normal(size=(kh, kw, c, f)), jnp.float32)
-        want = lax.conv_general_dilated(
-            x, k, strides, padding, lhs_dilation=dil, dimension_numbers=dn
-        )
-        got = jax.jit(
-            lambda x, k, s=strides, p=padding, d=dil: conv.matmul_conv(x, k, s, p, lhs_dilation=d)
-        )(x, k)
+        # Full float32 products, so the algebra is compared, not the accelerator's default
+        # precision (TF32 on a recent NVIDIA GPU: 1e-3 apart, seen on an H200; CPU: no change).
+        with jax.default_matmul_precision("highest"):
+            want = lax.conv_general_dilated(
+                x, k, strides, padding, lhs_dilation=dil, dimension_numbers=dn
+            )
+            got = jax.jit(
+                lambda x, k, s=strides, p=padding, d=dil: conv.matmul_conv(
+                    x, k, s, p, lhs_dilation=d
+                )
+            )(x, k)
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
@@ -153,16 +158,20 @@ def test_matmul_conv_matches_lax():
 @pytest.mark.parametrize("kernel", [1, 3, 4])  # both branches of the SAME padding
 def test_transposed_conv_equals_flax_conv_transpose(kernel, native):
     # Both implementations (native: what runs on GPU and TPU) against Flax's own layer.
-    x = jax.random.normal(jax.random.PRNGKey(0), (2, 7, 4, 3))
-    ref = nn.ConvTranspose(5, (kernel, kernel), strides=(2, 2), padding="SAME")
-    variables = ref.init(jax.random.PRNGKey(1), x)
-    ours = conv._conv(5, kernel, None, "deconv", stride=2, transpose=True, native=native)
-    want = ref.apply(variables, x)
-    assert want.shape == (2, 14, 8, 5)
-    np.testing.assert_allclose(jax.jit(ours.apply)(variables, x), want, rtol=1e-4, atol=1e-4)
-    strided = conv._conv(5, kernel, None, "conv", stride=2, native=native)
-    want = nn.Conv(5, (kernel, kernel), strides=2, padding="SAME").apply(variables, x)
-    np.testing.assert_allclose(jax.jit(strided.apply)(variables, x), want, rtol=1e-4, atol=1e-4)
+    # At full float32 precision, as in test_matmul_conv_matches_lax.
+    with jax.default_matmul_precision("highest"):
+        x = jax.random.normal(jax.random.PRNGKey(0), (2, 7, 4, 3))
+        ref = nn.ConvTranspose(5, (kernel, kernel), strides=(2, 2), padding="SAME")
+        variables = ref.init(jax.random.PRNGKey(1), x)
+        ours = conv._conv(5, kernel, None, "deconv", stride=2, transpose=True, native=native)
+        want = ref.apply(variables, x)
+        assert want.shape == (2, 14, 8, 5)
+        got = jax.jit(ours.apply)(variables, x)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+        strided = conv._conv(5, kernel, None, "conv", stride=2, native=native)
+        want = nn.Conv(5, (kernel, kernel), strides=2, padding="SAME").apply(variables, x)
+        got = jax.jit(strided.apply)(variables, x)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 def test_vae_sample_clamp_and_bfloat16(built):

@@ -166,7 +166,8 @@ def test_init_compiles_at_the_lowest_optimisation_level_on_cpu():
     compiles it ~3x faster (`engine.INIT_COMPILER_OPTIONS`): its weights are those of that
     program, computed here independently, which differ from the default level's in the last
     bits of a few (so the test notices the option dropped or ignored)."""
-    assert jax.default_backend() == "cpu"
+    if jax.default_backend() != "cpu":  # scripts/gpu_check.sh runs this file on a GPU
+        pytest.skip("the level-0 initialisation program is compiled so on CPU only")
     c = seed_simple.get_config()  # on the purchase table's 18 features
     e = engine_lib.Engine(c, 18, 100)
     h = engine_lib.one_hyper(objective.hyper_from_config(c))
