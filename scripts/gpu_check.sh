@@ -12,7 +12,9 @@
 # accelerator machine's Python (3.12 here),
 #   pip download --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
 #     -d .gpu_wheels ml-collections tensorboardX google-crc32c zlib-ng
-# (all four ship such wheels; pip download fetches their dependencies too). With
+# (all four ship such wheels; pip download fetches their dependencies too). Add keras (with
+# namex and optree) to that folder for the benchmark's Keras columns: it is installed from there
+# too when the interpreter lacks it, and the Keras columns are left out when it is absent. With
 # GPU_CHECK_ALLOW_CPU=1 it runs on a CPU-only JAX as a dry run; otherwise it stops, after
 # recording the devices, when JAX sees no accelerator.
 set -uo pipefail
@@ -32,13 +34,18 @@ missing() { "$py" -c "import importlib.util as u, sys
 print(' '.join(m for m in sys.argv[1:] if u.find_spec(m.split('.')[0]) is None))" $need; }
 
 {
-  echo "# gpu_check $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null)"
+  dirty=$(git status --porcelain --untracked-files=no 2> /dev/null | grep -q . && echo ' + uncommitted changes')
+  echo "# gpu_check $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null)$dirty"
   echo '```'
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | head -5
   if [ -n "$(missing)" ] && [ -d .gpu_wheels ]; then
     echo "installing from .gpu_wheels: $(missing)"
     "$py" -m pip install -q --no-index --find-links .gpu_wheels \
       ml-collections tensorboardX google-crc32c zlib-ng 2>&1 | tail -3
+  fi
+  if ls .gpu_wheels/keras-*.whl > /dev/null 2>&1 && [ -n "$(need=keras missing)" ]; then
+    echo "installing keras from .gpu_wheels (the benchmark's Keras columns)"
+    "$py" -m pip install -q --no-index --find-links .gpu_wheels keras 2>&1 | tail -3
   fi
   echo "missing packages: $(missing)"
   timeout 120 "$py" -c "import jax, flax, optax, sys
@@ -60,12 +67,15 @@ if [ "$backend" = "cpu" ] && [ "${GPU_CHECK_ALLOW_CPU:-0}" != "1" ]; then
   exit 3
 fi
 
-# Device tests, one process (-p no:xdist), not the CPU suite's two workers: the engine, K
-# models at once, the models and losses, the native convolutions (the one code path that
-# differs off CPU), end-to-end training and bit-for-bit resume. (test_parallel and
-# test_multihost need 4 CPU devices: they are the CPU suite's.)
+# Device tests: the engine, K models at once, the models and losses, the native convolutions
+# (the one code path that differs off CPU), end-to-end training and bit-for-bit resume, in 6
+# processes sharing the GPU (pytest-xdist; one process took over 200 s on an H200, as every
+# test compiles its own programs). (test_parallel and test_multihost need 4 CPU devices: they
+# are the CPU suite's.)
 echo "## tests (backend $backend)" >> "$log"
-timeout 200 "$py" -m pytest -p no:cacheprovider -p no:xdist -o addopts="" -q -rfE \
+workers=$("$py" -c "import xdist" 2> /dev/null && echo "-n 6" || echo "-p no:xdist")
+# shellcheck disable=SC2086  # $workers is two words on purpose
+timeout 200 "$py" -m pytest -p no:cacheprovider $workers -o addopts="" -q -rfE \
   tests/test_engine.py tests/test_multi.py tests/test_models.py tests/test_losses.py \
   tests/test_conv.py tests/test_train.py tests/test_resume.py > "$out/tests.log" 2>&1
 status=$?
