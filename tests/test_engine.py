@@ -96,6 +96,20 @@ def test_epoch_order_is_deterministic_complete_and_padded():
     np.testing.assert_array_equal(engine_lib.epoch_order(0, 0, 4, 4, False), [[0, 1, 2, 3]])
 
 
+def test_stacked_orders_are_each_models_own_order_padded_with_whole_batches():
+    # Models sharing a seed share an order (computed once); each row is that model's own
+    # epoch_order, then whole batches of -1 up to the chunked epoch's steps.
+    seeds = [5, 2, 5, 9, 2, 5]
+    got = engine_lib.stacked_orders(seeds, 3, 10, 4, True, 5)
+    assert got.shape == (6, 5, 4) and got.dtype == np.int32
+    for k, seed in enumerate(seeds):
+        np.testing.assert_array_equal(got[k, :3], engine_lib.epoch_order(seed, 3, 10, 4, True))
+        assert (got[k, 3:] == -1).all()
+    assert not np.array_equal(got[0], got[1])  # other seeds, other orders
+    unshuffled = engine_lib.stacked_orders([1, 1], 0, 4, 4, False, 1)
+    np.testing.assert_array_equal(unshuffled, [[[0, 1, 2, 3]], [[0, 1, 2, 3]]])
+
+
 def test_epoch_is_one_program_that_does_not_retrace():
     c = _config(train__batch_size=16)
     n = 40

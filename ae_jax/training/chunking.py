@@ -26,7 +26,7 @@ from absl import logging
 
 from ae_jax import workdir as workdir_lib
 from ae_jax.training import distributed
-from ae_jax.training.engine import epoch_order
+from ae_jax.training.engine import stacked_orders
 from ae_jax.training.signals import Interrupted
 
 # Floating-point operations per second assumed when sizing chunks: well below what each
@@ -186,17 +186,10 @@ class EpochRunner:
         """(K, n_chunks * chunk, B) row order of `epoch`, padded with whole batches of -1."""
         if epoch not in self._orders:
             self._orders.clear()
-            order = np.stack(
-                [
-                    epoch_order(h["seed"], epoch, self.n_train, self.batch, self.shuffle)
-                    for h in self.hypers
-                ]
+            seeds = [h["seed"] for h in self.hypers]
+            order = stacked_orders(
+                seeds, epoch, self.n_train, self.batch, self.shuffle, self.n_chunks * self.chunk
             )
-            pad = self.n_chunks * self.chunk - self.steps
-            if pad:
-                order = np.concatenate(
-                    [order, np.full((order.shape[0], pad, self.batch), -1, np.int32)], axis=1
-                )
             self._orders[epoch] = order
         return self._orders[epoch]
 

@@ -72,20 +72,11 @@ class EngineRunner:
         self.aot_compile_s = t2 - t1
 
     def _order(self, epoch: int) -> np.ndarray:
-        order = np.stack(
-            [
-                engine_lib.epoch_order(
-                    h["seed"], epoch, self.n, self.engine.batch_size, self.shuffle
-                )
-                for h in self.hypers
-            ]
+        seeds = [h["seed"] for h in self.hypers]
+        steps = self.n_chunks * self.chunk  # whole batches of -1 past the epoch: skipped
+        return engine_lib.stacked_orders(
+            seeds, epoch, self.n, self.engine.batch_size, self.shuffle, steps
         )
-        pad = self.n_chunks * self.chunk - order.shape[1]
-        if pad:  # Whole batches of -1: the chunk program skips them.
-            order = np.concatenate(
-                [order, np.full((self.k, pad, order.shape[2]), -1, np.int32)], axis=1
-            )
-        return order
 
     def run_epoch(self) -> dict:
         parts, rows, c = [], [], self.chunk
