@@ -13,9 +13,10 @@
 # accelerator machine's Python (3.12 here),
 #   pip download --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
 #     -d .gpu_wheels ml-collections tensorboardX google-crc32c zlib-ng
-# (all four ship such wheels; pip download fetches their dependencies too). Add keras (with
-# namex and optree) to that folder for the benchmark's Keras columns: it is installed from there
-# too when the interpreter lacks it, and the Keras columns are left out when it is absent. With
+# (all four ship such wheels; pip download fetches their dependencies too). Add keras to that
+# folder the same way (with its dependencies; of those, the H200 image lacked only namex and
+# optree) for the benchmark's Keras columns: it is installed from there too when the
+# interpreter lacks it, and the Keras columns are left out when it is absent. With
 # GPU_CHECK_ALLOW_CPU=1 it runs on a CPU-only JAX as a dry run; otherwise it stops, after
 # recording the devices, when JAX sees no accelerator.
 set -uo pipefail
@@ -35,7 +36,8 @@ missing() { "$py" -c "import importlib.util as u, sys
 print(' '.join(m for m in sys.argv[1:] if u.find_spec(m.split('.')[0]) is None))" $need; }
 
 {
-  dirty=$(git status --porcelain --untracked-files=no 2> /dev/null | grep -q . && echo ' + uncommitted changes')
+  # (not `| grep -q`: under pipefail, git killed by SIGPIPE on a long listing read as clean)
+  dirty=$([ -n "$(git status --porcelain 2> /dev/null)" ] && echo ' + uncommitted changes')
   echo "# gpu_check $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null)$dirty"
   echo '```'
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | head -5

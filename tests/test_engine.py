@@ -99,7 +99,7 @@ def test_epoch_order_is_deterministic_complete_and_padded():
 def test_stacked_orders_are_each_models_own_order_padded_with_whole_batches():
     # Models sharing a seed share an order (computed once); each row is that model's own
     # epoch_order, then whole batches of -1 up to the chunked epoch's steps.
-    seeds = [5, 2, 5, 9, 2, 5]
+    seeds = [5, 2, np.int64(5), 9, 2, 5]  # a numpy integer is the same seed
     got = engine_lib.stacked_orders(seeds, 3, 10, 4, True, 5)
     assert got.shape == (6, 5, 4) and got.dtype == np.int32
     for k, seed in enumerate(seeds):
