@@ -121,7 +121,8 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
             if chunk < steps
             else ""
         )
-        + ". Peak = the best median of a jitted float32 `jnp.dot` of n x n (2 n^3 FLOPs), "
+        + ". Peak = the best median of a jitted float32 `jnp.dot` of n x n (2 n^3 FLOPs; at "
+        "JAX's default precision, as the model's layers: TF32 on a recent NVIDIA GPU), "
         f"interleaved with the engine's epochs, {repeats} repeats. Pass: >= 50% of peak.",
         "",
         "| measure | value |",
