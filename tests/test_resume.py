@@ -600,6 +600,22 @@ def test_loading_a_finished_run_whose_last_checkpoint_is_gone_says_so(tmp_path, 
     assert f"{run} {said}" in caplog.text
 
 
+def test_loading_the_best_of_a_finished_run_whose_best_checkpoint_is_gone_says_so(
+    tmp_path, caplog
+):
+    """--which=best (evaluate, encode, export, `ae_jax.load`) loaded another epoch without a
+    word when summary.json's best_epoch had no checkpoint left (a probe's finding)."""
+    run = str(tmp_path / "run")
+    (s,) = experiment.train_and_evaluate(_cfg(train__epochs=2, train__checkpoint_every=1), run)
+    assert s["best_epoch"] == 2  # the loss still falls: the best is the last
+    caplog.set_level("WARNING")
+    assert ae_jax.load(run, which="best").epoch == 2 and "as its best" not in caplog.text
+    shutil.rmtree(os.path.join(run, workdir_lib.CHECKPOINTS, "2"))
+    assert ae_jax.load(run, which="best").epoch == 1
+    said = "finished with epoch 2 as its best (summary.json's best_epoch), but checkpoints/2 is"
+    assert f"{run} {said} missing" in caplog.text and "epoch 1, is loaded" in caplog.text
+
+
 def test_extending_a_finished_run_without_checkpoints_reads_no_history(tmp_path):
     """Such a run trains again from epoch 1 and replaces its history: a missing (or damaged)
     metrics.jsonl was refused as if its checkpoints needed it ("checkpoints up to epoch 1")."""

@@ -118,6 +118,7 @@ class TrainedModel:
         no_summary = "unknown" if self.summary_damage else "unfinished"  # (if it finished)
         self.status = "diverged" if div >= 0 else summary.get("status", no_summary)
         self.end_epoch = summary.get("epoch")  # where a finished run ended (its summary's)
+        self.best_epoch = summary.get("best_epoch")  # the best when it finished (its summary's)
         if div >= 0 and isinstance(summary.get("epoch"), int):  # as its summary says, not the
             self.epoch = summary["epoch"]  # epoch of the group's last checkpoint
         self.is_vae = isinstance(self.model, models.VAE)
@@ -338,5 +339,15 @@ def load(workdir: str, which: str = "latest") -> TrainedModel:
             model.end_epoch,
             model.epoch,
             model.end_epoch,
+        )
+    elif which == "best" and isinstance(model.best_epoch, int) and model.best_epoch != model.epoch:
+        logging.warning(
+            "%s finished with epoch %d as its best (summary.json's best_epoch), but checkpoints/%d "
+            "is missing (deleted, or set aside as damaged?): the best of the checkpoints kept, "
+            "epoch %d, is loaded",
+            workdir,
+            model.best_epoch,
+            model.best_epoch,
+            model.epoch,
         )
     return model
