@@ -2,7 +2,7 @@
 # for an environment whose scripts folder is not on PATH. (A comment, not a docstring: --help
 # shows the subcommand's own usage.)
 
-from ae_jax.commands import main
+from ae_jax.entry import main
 
 if __name__ == "__main__":
     main()

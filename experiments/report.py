@@ -3,7 +3,7 @@
 
 import sys
 
-from ae_jax.commands import main
+from ae_jax.entry import main
 
 if __name__ == "__main__":
     main(["report", *sys.argv[1:]])

@@ -600,9 +600,7 @@ def test_loading_a_finished_run_whose_last_checkpoint_is_gone_says_so(tmp_path, 
     assert f"{run} {said}" in caplog.text
 
 
-def test_loading_the_best_of_a_finished_run_whose_best_checkpoint_is_gone_says_so(
-    tmp_path, caplog
-):
+def test_loading_the_best_of_a_finished_run_whose_best_checkpoint_is_gone_says_so(tmp_path, caplog):
     """--which=best (evaluate, encode, export, `ae_jax.load`) loaded another epoch without a
     word when summary.json's best_epoch had no checkpoint left (a probe's finding)."""
     run = str(tmp_path / "run")

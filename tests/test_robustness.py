@@ -787,6 +787,49 @@ def test_a_stop_during_evaluate_is_one_line_and_128_plus_the_signal(tmp_path, si
     assert "Traceback" not in rest and not (tmp_path / "run" / "eval.json").exists()
 
 
+# The console script's entry with a stop arriving while the command's modules load (sent right
+# after its handlers are in place, so the test does not depend on when the modules are loaded).
+EARLY_STOP = """
+import os, signal, sys
+from ae_jax import entry
+
+installed = entry.EarlyStops.install
+
+
+def install(self):
+    out = installed(self)
+    for _ in range(int(stops)):
+        os.kill(os.getpid(), signal.SIGINT)
+    return out
+
+
+entry.EarlyStops.install = install
+workdir, stops = sys.argv[1:]
+sys.argv = ["ae-jax", "train", "--config=seed_sparse", "--config.data.name=breast_cancer",
+            "--config.train.epochs=1", "--config.train.figures=False", "--workdir=" + workdir]
+entry.main()
+"""
+
+
+def test_a_stop_while_the_modules_load_stops_the_command(tmp_path):
+    """A Ctrl-C in a command's first half second was Python's KeyboardInterrupt wherever the
+    interpreter was: inside a JAX garbage-collection callback it was printed as "Exception
+    ignored" and lost, and the command trained to the end and exited 0 (a probe: 4 of 12)."""
+    run = tmp_path / "run"
+    r = subprocess.run(
+        [sys.executable, "-c", EARLY_STOP, str(run), "1"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert r.returncode == 128 + signal.SIGINT, r.stderr
+    assert "SIGINT: stopping once the command's modules have loaded" in r.stderr
+    assert "stopped by SIGINT before the command finished; nothing it had written" in r.stderr
+    assert "Traceback" not in r.stderr and not run.exists()  # stopped before any work
+    # A second one ends it at once, by the signal's default action.
+    r = subprocess.run(
+        [sys.executable, "-c", EARLY_STOP, str(run), "2"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert r.returncode == -signal.SIGINT and not run.exists(), r.stderr
+
+
 def test_a_second_stop_in_training_ends_the_process_at_once():
     """Under the launchers' own handler (outside training) a second SIGTERM in training fell
     back to it: an exception when the C call under way returned (a compile, a device wait),

@@ -90,6 +90,7 @@ def test_no_import_cycles_and_small_modules():
         "ae_jax.configs",
         "ae_jax.cli",
         "ae_jax.commands",
+        "ae_jax.entry",  # the console script: stops noted, then the commands
         "ae_jax.__main__",  # python -m ae_jax: the command, on top
     ]
     layer = lambda m: max(i for i, p in enumerate(order) if m == p or m.startswith(p + "."))

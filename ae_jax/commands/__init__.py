@@ -76,9 +76,10 @@ def run(argv: list[str], imported: Callable[[], None] | None = None) -> None:
     app.run(module.main, argv=[f"ae-jax {name}", *rest], flags_parser=cli.parse_flags)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """The console script's entry point: `run(argv)` (default: the command line's), then ends
-    the process without the interpreter's teardown (`cli.end_process`); `run` instead raises
+def main(argv: list[str] | None = None, early=None) -> None:
+    """The console script's entry point (through `ae_jax.entry`, which passes `early`: the stops
+    noted while this module loaded): `run(argv)` (default: the command line's), then ends the
+    process without the interpreter's teardown (`cli.end_process`); `run` instead raises
     SystemExit, for a caller that goes on."""
     # The cyclic garbage collector is off while the subcommand's modules load, then leaves
     # every object made so far out of its collections (`gc.freeze`, as CPython's docs advise
@@ -96,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     code: object = 0
     try:
         _handle_stops(handler)
+        if handler is not None and early is not None and (signum := early.take()) is not None:
+            handler(signum, None)  # noted while the modules loaded: acted on as if just now
         with signals.Announcer():  # a stop said at once, even inside a long XLA call
             run(sys.argv[1:] if argv is None else argv, imported)
     except SystemExit as e:
