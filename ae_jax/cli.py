@@ -122,6 +122,12 @@ def resolve_config(value: str) -> str:
         return shipped + sep + arg
     if os.path.isdir(path):
         raise UserError(f"--config={value}: {path!r} is a directory; expected a .py config file.")
+    if sep and os.path.isfile(value):
+        raise UserError(
+            f"--config={value}: a config file's path cannot hold ':', which separates the "
+            "file from its get_config argument (--config=FILE:ARG); rename the file or its "
+            "folder, or link to it from a path without one."
+        )
     raise UserError(
         f"--config={value}: no config file {path!r} (paths are relative to the "
         f"current directory) and no shipped config of that name; shipped: "
@@ -158,7 +164,8 @@ def _load_config_file(resolved: str, value: str):
     if not arg and params and params[0].kind in positional and params[0].default is params[0].empty:
         raise UserError(
             f"--config={value}: {path}'s get_config({params[0].name}) needs an argument, given "
-            f"after the file name: --config={value}:ARG (a ':' and the text it reads)."
+            f"after the file name: --config={value.rstrip(':')}:ARG (a ':' and the text it "
+            "reads)."
         )
     try:
         config = get(arg) if arg else get()
@@ -216,6 +223,8 @@ def where(e: Exception, path: str = "") -> str:
     """' at FILE:LINE (code)' of the innermost frame of `e` in the file `path` (the user's
     config: a frame inside ml_collections said nothing of which line of it), else of the
     innermost frame."""
+    if isinstance(e, SyntaxError) and e.filename and e.lineno:  # the file's own line, not
+        return f" at {e.filename}:{e.lineno} ({(e.text or '').strip()})"  # the import machinery
     frames = traceback.extract_tb(e.__traceback__)
     if not frames:
         return ""

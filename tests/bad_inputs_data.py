@@ -38,6 +38,29 @@ def _nested_parquet(d):
     )
 
 
+def _npy_of_zero_columns(d):
+    """(80, 0) was told "with N >= 1 rows" (a probe): it has 80."""
+    np.save(os.path.join(d, "x.npy"), np.zeros((80, 0), np.float32))
+    return _run(d, data__path=os.path.join(d, "x.npy"))
+
+
+def _csv_named_npy(d):
+    """numpy reads a file without its header as a pickle, and its message pointed to
+    allow_pickle (a probe)."""
+    with open(os.path.join(d, "x.npy"), "w") as f:
+        f.write("a,b,c\n" + _GOOD)
+    return _run(d, data__path=os.path.join(d, "x.npy"))
+
+
+def _tsv_of_commas(d):
+    """A .tsv file is read with tab (it is not sniffed): the message said no delimiter split
+    its rows (a probe)."""
+    path = os.path.join(d, "data.tsv")
+    with open(path, "w") as f:
+        f.write("a,b,c\n" + _GOOD)
+    return _run(d, data__path=path)
+
+
 def _impute_from_nothing(d):
     rows = "".join(f"{i},,{i % 2}\n" for i in range(30))
     return _csv(d, "a,b,c\n" + rows, data__missing="impute")
@@ -111,6 +134,14 @@ CASES = [
     (
         "a header that is one column holding a delimiter",
         lambda d: _csv(d, "a;b;c\n" + _GOOD, data__delimiter=","),
+    ),
+    ("a .tsv file whose cells are separated by commas", _tsv_of_commas),
+    ("an .npz file holding no arrays", lambda d: _run(d, data__path=_npz(d))),
+    ("a .npy file of zero columns", _npy_of_zero_columns),
+    ("a CSV file named .npy", _csv_named_npy),
+    (
+        "a quote never closed",  # was: the last line, good, named as the one of too few cells
+        lambda d: _csv(d, "a,b,c\n" + _GOOD + '"7,8,9\n' + _GOOD),
     ),
     (
         "a column whose range is not finite",

@@ -96,6 +96,26 @@ def _config_file(d, body, params=""):
     return path
 
 
+def _sweep_file(d, returned):
+    path = os.path.join(d, "my_sweep.py")
+    with open(path, "w") as f:
+        f.write(
+            "from ae_jax.configs import seed_sparse\nget_config = seed_sparse.get_config\n"
+            f"def get_sweep():\n    return {returned}\n"
+        )
+    return path
+
+
+def _colon_in_config_path(d):
+    """'cf/my:cfg.py' was read as the file 'cf/my' with the argument 'cfg.py': "no config
+    file 'cf/my'" (a probe), though the file exists."""
+    folder = os.path.join(d, "cf")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "my:cfg.py"), "w") as f:
+        f.write("from ae_jax.configs import seed_sparse\nget_config = seed_sparse.get_config\n")
+    return cli(d, f"--config={folder}/my:cfg.py", f"--workdir={d}/w")
+
+
 CASES = [
     ("rerun with another config", _drift),
     ("rerun on a data file edited since", _data_edited),
@@ -140,6 +160,20 @@ CASES = [
     (
         "a config file that does not exist",
         lambda d: cli(d, "--config=experiments/configs/nope.py", f"--workdir={d}/w"),
+    ),
+    ("a config file whose path holds ':'", _colon_in_config_path),
+    (
+        "a config file that is not valid Python",
+        lambda d: cli(d, "--config=" + _config_file(d, "return (1,"), f"--workdir={d}/w"),
+    ),
+    (
+        "a sweep whose get_sweep() returns a dict",
+        lambda d: cli(
+            d,
+            "--config=" + _sweep_file(d, "{'loss.l1_weight': [0.0, 1e-4]}"),
+            f"--workdir={d}/w",
+            module="experiments.sweep",
+        ),
     ),
     (
         "a config file whose get_config() raises",

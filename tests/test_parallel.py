@@ -169,3 +169,32 @@ def test_memory_is_checked_per_device_of_the_layout(monkeypatch):
     resources.check_fits(split, 8, "models", 4)
     with pytest.raises(UserError, match=r"8 model\(s\) of this config need about .* small"):
         resources.check_fits(one, 8)
+
+
+def test_a_group_too_large_for_memory_is_told_what_shrinks_its_largest_part(monkeypatch):
+    """A model of 149 GiB was told "reduce optim.name (sgd keeps less state), or
+    train.num_models" (a probe): Adam's state, as large as the parameters and gradients, was
+    named the largest part, and one model cannot be fewer models together."""
+    monkeypatch.setattr(resources, "available_bytes", lambda: (2**30, "a small device"))
+    gib = 2**30
+
+    def said(params, state, acts, k):
+        parts = {
+            "parameters and gradients": params * gib,
+            "optimizer state": state * gib,
+            "activations of one batch": acts * gib,
+            "data on the device": gib // 100,
+        }
+        parts["total"] = sum(parts.values())
+        with pytest.raises(UserError) as info:
+            resources.check_fits(parts, k)
+        return str(info.value)
+
+    one = said(149, 149.001, 1, 1)  # Adam's state: the parameters' two moments and a count
+    assert "; reduce the model (model.encoder_widths / decoder_widths / latent_dim), or " in one
+    assert "optim.name='sgd'" in one and "num_models" not in one and "max_models" not in one
+    no_state = said(149, 0, 1, 1)
+    assert "; reduce the model (model.encoder_widths / decoder_widths / latent_dim)." in no_state
+    assert "; reduce train.batch_size / train.eval_batch_size." in said(1, 1, 30, 1)
+    several = said(149, 149, 1, 8)
+    assert "or train fewer models together (train.num_models; a sweep splits" in several

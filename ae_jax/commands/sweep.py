@@ -103,7 +103,9 @@ def _entries(module, arg: str, path: str) -> list:
     """The entries of the config file's get_sweep() (a generator's are made here); its
     errors as one paragraph, saying where in the file."""
     try:
-        return list(module.get_sweep(arg) if arg else module.get_sweep())
+        entries = module.get_sweep(arg) if arg else module.get_sweep()
+        if not isinstance(entries, dict | str | bytes) and hasattr(entries, "__iter__"):
+            entries = list(entries)
     except UserError as e:  # a helper's refusal (sweep.product ...): where the file called it
         frames = [f for f in traceback.extract_tb(e.__traceback__) if _same_file(f.filename, path)]
         at = f", line {frames[-1].lineno} ({(frames[-1].line or '').strip()})" if frames else ""
@@ -112,6 +114,13 @@ def _entries(module, arg: str, path: str) -> list:
         raise UserError(
             f"--config={path}: get_sweep() raised {type(e).__name__}: {e}{cli.where(e, path)}"
         ) from None
+    if not isinstance(entries, list):  # a dict's keys were read as entries: "entry 0 is str"
+        raise UserError(
+            f"--config={path}: get_sweep() returned a {type(entries).__name__}; expected a list "
+            "of dicts, one per run (e.g. [{'loss.beta': 1.0}, {'loss.beta': 4.0}], or "
+            "ae_jax.sweeps.product(...))."
+        )
+    return entries
 
 
 def _same_file(a: str, b: str) -> bool:

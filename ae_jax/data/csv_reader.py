@@ -76,7 +76,10 @@ def _sniff(text: str) -> str:
     return best
 
 
-def check_header(header: list[str], shown: str, delim: str, given: bool) -> None:
+def check_header(header: list[str], shown: str, delim: str, chosen: str = "sniffed") -> None:
+    """Refuses a header that is no row of unique column names. `chosen`: how `delim` was
+    chosen, for the message: 'given' (data.delimiter), 'tsv' (a .tsv file's tab) or
+    'sniffed' (from the file's first rows)."""
     if any(not name for name in header):
         trailing = delim and header.index("") == len(header) - 1  # "a,b,c," (a spreadsheet)
         raise UserError(
@@ -117,12 +120,13 @@ def check_header(header: list[str], shown: str, delim: str, given: bool) -> None
         )
     inside = [d for d in DELIMITERS if len(header) == 1 and d in header[0]]
     if inside:
-        how = (
-            f"data.delimiter={_NAMES.get(delim, repr(delim))}"
-            if given
-            else "no delimiter among ',', ';', tab and '|' splits the header and first rows "
-            "consistently"
-        )
+        how = {
+            "given": f"data.delimiter={_NAMES.get(delim, repr(delim))}",
+            "tsv": "a .tsv file is read with tab as its delimiter unless data.delimiter says "
+            "otherwise",
+            "sniffed": "no delimiter among ',', ';', tab and '|' splits the header and first "
+            "rows consistently",
+        }[chosen]
         raise UserError(
             f"{shown}: the header row reads as one column named {header[0]!r} "
             f"({how}), but it contains {_NAMES[inside[0]]}; expected a header with "
@@ -248,7 +252,9 @@ def read_delimited(
             f"{shown} {what}; expected a header row of column names followed by data rows"
         )
     header = [c.strip() for c in rows[0]]
-    check_header(header, shown, delim, given != "auto")
+    check_header(
+        header, shown, delim, "given" if given != "auto" else "tsv" if ext == ".tsv" else "sniffed"
+    )
     file = TextFile(full, shown, delim, quoted, rows[0], 0)
     if len(rows) == 1 and os.path.getsize(full) < _SNIFF_BYTES - len(codecs.BOM_UTF8):
         # The sample is the whole file (a longer one loses its last, maybe partial, line).
@@ -335,6 +341,17 @@ def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
             for row in reader:
                 if not row:  # blank line: nothing to read, and trailing ones are common
                     continue
+                start = lines[-1] + 1 if lines else 1  # (blank lines before it aside)
+                if lines and len(row) != width and reader.line_num > start:
+                    if any("\n" in c or "\r" in c for c in row):  # a record over many lines
+                        raise UserError(
+                            f"{shown}: the row that starts on line {start} (data row "
+                            f"{len(lines)}) runs on inside quotes to line {reader.line_num} and "
+                            f"has {len(row)} cell{'s' * (len(row) != 1)}, but the header has "
+                            f"{width} columns: a "
+                            f'quote (") opened on line {start} is likely never closed; '
+                            "expected every quoted cell to end with a quote"
+                        )
                 if lines and len(row) != width:
                     read = comment = ""
                     if len(lines) == 1:  # perhaps the header read is a title or comment line

@@ -76,7 +76,7 @@ def arrow_columns(
     as pyarrow text (nulls stay null, a missing value). A Parquet file's, or a table passed to
     a trained model (`Preprocessor.transform`), which matches its columns by name."""
     names = [str(n).strip() for n in table.column_names]
-    check_header(names, shown, "", False)  # no delimiter: no line to end with one
+    check_header(names, shown, "")  # no delimiter: no line to end with one
     values: list[pa.Array | np.ndarray] = []
     for name, col in zip(names, table.columns, strict=True):
         t = col.type

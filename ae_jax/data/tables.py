@@ -243,6 +243,18 @@ def _read_arrays(
         # No pickles: loading a data file must not be able to run code.
         loaded = np.load(full, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        try:
+            with open(full, "rb") as f:
+                head = f.read(6)
+        except OSError:
+            head = b"\x93NUMPY"  # unreadable: numpy's own reason below
+        if head and not head.startswith((b"\x93NUMPY", b"PK")):  # (.npy's and zip's magic)
+            # numpy reads a file without its header as a pickle ("... allow_pickle=False")
+            raise UserError(
+                f"{shown} is not a NumPy {ext} file: it does not start as one (its first bytes "
+                f"{head!r}); expected a file written by np.save / np.savez (a CSV or text file "
+                "renamed? give it its own extension: .csv, .tsv, .txt)"
+            ) from None
         pickled = "allow_pickle" in str(e)  # an object array: np.save of mixed Python values
         raise UserError(
             f"{shown} cannot be read as a NumPy {ext} file ({e}); expected a numeric array"
@@ -261,6 +273,8 @@ def _read_arrays(
                     raise UserError(
                         f"{what} {k!r} is not an array in {shown}; its arrays: {quote_names(keys)}"
                     )
+            if not keys:
+                raise UserError(f"{shown} holds no arrays; expected an .npz archive of arrays")
             if not key:
                 keras = {"x_train", "y_train", "x_test", "y_test"} <= set(keys)
                 raise UserError(
@@ -323,6 +337,7 @@ def _array_table(
         raise UserError(
             f"{what} has shape {x.shape}; expected (N, D) features or (N, H, W) / "
             "(N, H, W, C) images with N >= 1 rows"
+            + (" and D >= 1 columns (H, W, C >= 1)" if x.ndim in (2, 3, 4) and x.shape[0] else "")
         )
     check_channels_last(x.shape, what)
     n = x.shape[0]

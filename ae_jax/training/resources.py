@@ -104,18 +104,25 @@ def check_fits(parts: dict[str, int], k: int, mode: str = "none", n_dev: int = 1
     have, what = available_bytes()
     if parts["total"] > _HEADROOM * have:
         shown = ", ".join(f"{name} {_gib(b)}" for name, b in parts.items() if name != "total")
+        # What shrinks the largest part (a smaller model shrinks Adam's state too, which is a
+        # few bytes larger than the parameters and gradients), then fewer models together
+        # where there are several.
         biggest = max((b, n) for n, b in parts.items() if n != "total")[1]
         change = {
-            "parameters and gradients": "model.encoder_widths / decoder_widths / "
-            "latent_dim, or train.num_models (fewer models together)",
-            "optimizer state": "optim.name (sgd keeps less state), or train.num_models",
-            "activations of one batch": "train.batch_size / train.eval_batch_size, or "
-            "train.num_models",
-            "data on the device": "data.limit",
+            "parameters and gradients": "reduce the model (model.encoder_widths / "
+            "decoder_widths / latent_dim)",
+            "optimizer state": "reduce the model (model.encoder_widths / decoder_widths / "
+            "latent_dim), or choose an optimizer that keeps less state (optim.name='sgd')",
+            "activations of one batch": "reduce train.batch_size / train.eval_batch_size",
+            "data on the device": "reduce data.limit",
         }[biggest]
+        if k > 1:
+            change += (
+                ", or train fewer models together (train.num_models; a sweep splits large "
+                "groups with --max_models)"
+            )
         where = f" per device ({mode} over {n_dev} devices)" if mode != "none" else ""
         raise UserError(
             f"{k} model(s) of this config need about {_gib(parts['total'])}{where} ({shown}), "
-            f"more than the {_gib(have)} of {what}; reduce {change}. (Sweeps split large "
-            "groups with --max_models.)"
+            f"more than the {_gib(have)} of {what}; {change}."
         )
