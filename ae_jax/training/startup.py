@@ -176,8 +176,8 @@ def _say_history_is_replaced(workdir: str) -> None:
     if n:
         logging.warning(
             "%s holds %d epoch(s) of an earlier attempt but no checkpoint to resume them from "
-            "(train.checkpoints=False, or a stop before the first one): training starts at "
-            "epoch 1 and replaces them",
+            "(train.checkpoints=False, a stop before the first one, or checkpoints/ deleted): "
+            "training starts at epoch 1 and replaces them",
             path,
             n,
         )
