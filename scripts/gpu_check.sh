@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check: on a machine with a GPU (or TPU), in about 6 minutes, record what the
+# GPU check: on a machine with a GPU (or TPU), in about 7 minutes, record what the
 # accelerator gives: the devices JAX sees, the device tests and the benchmark (K = 1, 64 and
 # 1024 models at once first, then per-epoch throughput, the compute-bound MLP and a single run
 # end to end). Everything lands in one folder; each step's outcome (exit status, pytest's
@@ -88,6 +88,32 @@ status=$?
   echo "pytest exit $status$([ $status = 124 ] && echo ' (stopped at 200 s)') (full output: tests.log)"
   echo '```'
 } >> "$log"
+
+# Start-up: where a command's first seconds go before its first line (the first H200 run's
+# single run printed its first line after 5-7 s, Keras' script after 3.6-4.3 s): the
+# interpreter alone, the command's imports (and the biggest of them), JAX's backend start.
+echo "## start-up" >> "$log"
+{
+  echo '```'
+  timeout 60 "$py" - << 'EOF'
+import subprocess, sys, time
+t = time.perf_counter()
+subprocess.run([sys.executable, "-c", "pass"], check=True)
+bare = time.perf_counter() - t
+t = time.perf_counter()
+import ae_jax.commands  # noqa: E402,F401  the command's imports
+t1 = time.perf_counter()
+import jax  # noqa: E402
+jax.devices()
+t2 = time.perf_counter()
+print(f"interpreter alone {bare:.2f} s; import ae_jax.commands {t1 - t:.2f} s; "
+      f"JAX's backend start (jax.devices()) {t2 - t1:.2f} s")
+EOF
+  echo "the largest imports (python -X importtime; microseconds, cumulative):"
+  timeout 60 "$py" -X importtime -c "import ae_jax.commands" 2>&1 | sort -t'|' -k2 -n -r \
+    | sed -n 2,13p
+  echo '```'
+} >> "$log" 2>&1
 
 # Benchmark: K = 1/64/1024 together first (the headline), then throughput against the plain
 # loop (and Keras if present), the compute-bound MLP (its accelerator size: batch 4,096)
