@@ -97,6 +97,18 @@ def test_random_search_refuses_ranges_it_cannot_draw_from():
             sweep.random_search(2, 0, **space)
     with pytest.raises(UserError, match=r"random_search: seed=None; give a whole number"):
         sweep.random_search(2, None, a=[1])
+    # n: 2.5 was a TypeError from range(), -1 an empty sweep ("returned no runs"), a probe's
+    for n in (2.5, -1, 0, True):
+        with pytest.raises(UserError, match=rf"random_search: n={n!r}; expected how many draws"):
+            sweep.random_search(n, 0, a=[1])
+    assert len(sweep.random_search(np.int64(3), 0, a=[1])) == 3
+
+
+def test_named_refuses_overrides_that_are_not_a_dict():
+    """A list of overrides was a bare TypeError ("'list' object is not a mapping")."""
+    with pytest.raises(UserError, match=r"sweep.named\('a', ...\): got list \[\{'loss.beta'"):
+        sweep.named("a", [{"loss.beta": 1.0}])
+    assert sweep.named("a", {"loss.beta": 1.0})["loss.beta"] == 1.0
 
 
 def test_a_name_too_long_for_the_file_system_is_a_prefix_and_a_hash(tmp_path, monkeypatch):

@@ -127,6 +127,8 @@ def chain(*sweeps: list[dict]) -> list[dict]:
 def random_search(n: int, seed: int, **space) -> list[dict]:
     """n seeded random draws. A value is a list (uniform choice), ("uniform", lo, hi),
     ("log", lo, hi) for log-uniform (0 < lo), or ("int", lo, hi) for integers in [lo, hi]."""
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
+        raise UserError(f"random_search: n={n!r}; expected how many draws, a whole number >= 1.")
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
         raise UserError(
             f"random_search: seed={seed!r}; give a whole number: the draws must be the same in "
@@ -188,7 +190,17 @@ def named(name: str, overrides: dict) -> dict:
             f"sweep.named({name!r}, ...): the name becomes part of a run directory's "
             "name: give a non-empty string with no '/' that does not start with '.'."
         )
+    if not isinstance(overrides, dict):
+        raise UserError(
+            f"sweep.named({name!r}, ...): got {type(overrides).__name__} "
+            f"{_short(overrides)}; expected a dict of overrides ({{'field.name': value, ...}})."
+        )
     return {"_name": name, "_named_keys": sorted(overrides), **overrides}
+
+
+def _short(value, most: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def config_diff(base, other) -> dict:
