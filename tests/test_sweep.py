@@ -543,11 +543,14 @@ def test_a_finished_run_without_its_eval_json_is_named(tmp_path, caplog):
     report.write_report(str(tmp_path), ["recon/mse"])
     assert "1 finished run(s) have no eval.json" in caplog.text
     assert "runs/run1; `ae-jax evaluate --workdir=RUN` writes it" in caplog.text
+    # ... and so does its cell (a probe: "(n = 1)" under 2 seeds, with no reason given)
+    assert "| 0.1 ± 0 (n = 2, 1 not evaluated) |" in (tmp_path / "report.md").read_text()
     caplog.clear()
     for i in (0, 2):
         (tmp_path / "runs" / f"run{i}" / "eval.json").unlink()
     report.write_report(str(tmp_path), ["eval/mse"])
     assert "have no eval.json" not in caplog.text
+    assert "not evaluated" not in (tmp_path / "report.md").read_text()  # summary.json's own
 
 
 def test_a_report_on_a_sweeps_runs_folder_is_refused_with_the_sweeps_command(tmp_path):

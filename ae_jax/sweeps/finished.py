@@ -108,6 +108,7 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]
             failed += os.path.exists(os.path.join(run_dir, workdir_lib.FAILED))
             continue
         values, absent, software = {}, set(), []
+        evaluated = False  # its eval.json read (none, or of an earlier epoch: left out)
         for name in (workdir_lib.SUMMARY, workdir_lib.EVAL):
             if os.path.exists(os.path.join(run_dir, name)):
                 loaded = workdir_lib.read_json(
@@ -128,6 +129,7 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]
                     absent &= {k for k, v in loaded.items() if v is None}
                     loaded = {k: math.nan if v is None else v for k, v in loaded.items()}
                     loaded = {k: v for k, v in loaded.items() if k not in absent}
+                    evaluated = True
                 values.update({k: v for k, v in loaded.items() if is_number(v)})
                 software.append(loaded.get("software"))  # what computed them (None: unsaid)
         config = workdir_lib.saved_config(run_dir) or {}
@@ -139,6 +141,7 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]
                 "status": summary["status"],
                 "values": values,
                 "absent": absent,  # metrics without a value on purpose (EXPLAINED_NULLS)
+                "evaluated": evaluated,
                 "software": software,  # of summary.json, then of eval.json
                 "l1_weight": config.get("loss.l1_weight", 0.0),
                 "config": config,

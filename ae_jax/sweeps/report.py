@@ -106,6 +106,10 @@ def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dic
             row[f"{m} n"] = len(vals)
             row[f"{m} not finite"] = len(have) - len(vals)
             row[f"{m} without value"] = sum(m in r["absent"] for r in pool)
+            row[f"{m} not evaluated"] = sum(  # no eval.json (a run not evaluated at its end)
+                not r.get("evaluated", True) and m not in r["values"] and m not in r["absent"]
+                for r in pool
+            )
             row[f"{m} min"] = min(vals) if vals else float("nan")  # for figures, not tables
             row[f"{m} most"] = min(most(m, r.get("config", {})) for r in runs)  # (figures too)
         table.append(row)
@@ -285,8 +289,10 @@ def _warn_absent(asked: list[str], present: set[str]) -> None:
 
 def _cell(row: dict, m: str) -> str:
     """A metric's report.md cell: mean ± sd, the n behind it when fewer seeds than the row's
-    gave a finite value, how many values were not finite and how many had none on purpose."""
+    gave a finite value, how many values were not finite, how many had none on purpose and
+    how many runs have no evaluation (eval.json)."""
     n, bad, absent = row[f"{m} n"], row[f"{m} not finite"], row[f"{m} without value"]
+    lacking = row.get(f"{m} not evaluated", 0)
     text = "–"
     if n:  # a whole number (parameters) is shown whole, not rounded to 3.425e+04
         mean = row[f"{m} mean"]
@@ -295,6 +301,7 @@ def _cell(row: dict, m: str) -> str:
     notes = [f"n = {n}"] if n and n < row["seeds"] else []
     notes += [f"{bad} not finite"] if bad else []
     notes += [f"{absent} without a value"] if absent else []
+    notes += [f"{lacking} not evaluated"] if lacking else []
     return text + (f" ({', '.join(notes)})" if notes else "")
 
 
