@@ -192,7 +192,7 @@ def test_trained_model_methods_refuse_what_they_cannot_take(vae_run):
         m.encode([[0.0] * n, [0.0] * (n - 1)])
     # A data frame's to_dict("records"): was "shape (2,) ... (one row: x.reshape(1, -1))"
     records = [{f"c{j}": 0.0 for j in range(n)}] * 2
-    with pytest.raises(UserError, match=r"a list of 2 dicts \(records\); give them as a table"):
+    with pytest.raises(UserError, match=r"a list of 2 dicts \(records\); give them as a table:"):
         m.encode(records)
     with pytest.raises(UserError, match="expected values as numbers"):
         m.inverse_scale([["x"] * n])

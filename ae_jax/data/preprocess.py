@@ -282,12 +282,6 @@ class Preprocessor:
             )
         if (named := named_table(data)) is not None:  # a data frame, an Arrow table: by name
             return self._as_table(named)
-        if isinstance(data, list | tuple) and data and all(isinstance(r, dict) for r in data):
-            raise UserError(  # (as an array: one row of objects, "one row: x.reshape(1, -1)")
-                f"the input rows are a list of {len(data)} dicts (records); give them as a "
-                "table whose columns are named: pandas.DataFrame(records) or "
-                f"pyarrow.Table.from_pylist(records); {trained}"
-            )
         try:
             arr = np.asarray(data)
         except ValueError as e:  # a ragged list of rows

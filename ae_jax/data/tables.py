@@ -381,9 +381,14 @@ def bundled(name: str) -> Table:
 def named_table(data) -> Table | None:
     """Rows whose columns have names, as a `Table` matched by them: a data frame (pandas,
     polars) or an Arrow table (read as an array, its columns were matched by position, the
-    label among them); None for anything else (arrays, lists of rows)."""
+    label among them); None for anything else (arrays, lists of rows); refuses records."""
     if isinstance(data, pa.Table | pa.RecordBatch):
         return Table("the Arrow table", *arrow_columns(data, "the Arrow table"))
     if hasattr(data, "columns") and hasattr(data, "to_numpy"):
         return Table("the data frame", *cells.frame_columns(data))
+    if isinstance(data, list | tuple) and data and all(isinstance(r, dict) for r in data):
+        raise UserError(  # (read as an array: one row of objects, "x.reshape(1, -1)")
+            f"the input rows are a list of {len(data)} dicts (records); give them as a table: "
+            "pandas.DataFrame(records) or pyarrow.Table.from_pylist(records)"
+        )
     return None
