@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -157,6 +158,12 @@ def test_each_kind_of_figure_is_drawn_by_its_home_worker(tmp_path, monkeypatch):
     with figure_writer.FigureWriter(workers=2, steal_at=10**6) as writer:
         for i in range(6):
             writer.submit_figures(str(tmp_path / f"run{i}"), _inputs(i), lambda paths: None)
+        # All drawn before the writer closes: closing lets an idle lane take a kind its owner
+        # has not drawn yet, which a lane scheduled late on a busy machine had not (a run on
+        # Python 3.12 beside other work: the curves and bars went to lane 1).
+        deadline = time.monotonic() + 120
+        while len(_LaneSlot.drew) < 18 and time.monotonic() < deadline:
+            time.sleep(0.01)
     lanes: dict[str, set] = {}
     for lane, path in _LaneSlot.drew:
         lanes.setdefault(os.path.basename(path), set()).add(lane)
