@@ -344,13 +344,13 @@ def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
                 start = lines[-1] + 1 if lines else 1  # (blank lines before it aside)
                 if lines and len(row) != width and reader.line_num > start:
                     if any("\n" in c or "\r" in c for c in row):  # a record over many lines
+                        cells = f"{len(row)} cell{'s' * (len(row) != 1)}"
                         raise UserError(
                             f"{shown}: the row that starts on line {start} (data row "
                             f"{len(lines)}) runs on inside quotes to line {reader.line_num} and "
-                            f"has {len(row)} cell{'s' * (len(row) != 1)}, but the header has "
-                            f"{width} columns: a "
-                            f'quote (") opened on line {start} is likely never closed; '
-                            "expected every quoted cell to end with a quote"
+                            f'has {cells}, but the header has {width} columns: a quote (") '
+                            f"opened on line {start} is likely never closed; expected every "
+                            "quoted cell to end with a quote"
                         )
                 if lines and len(row) != width:
                     read = comment = ""
