@@ -65,6 +65,16 @@ def test_one_value_where_a_list_is_expected_is_refused(value, shown):
         )
 
 
+def test_an_empty_axis_is_refused():
+    """product({"x": []}, ...) was an empty sweep: "get_sweep() returned no runs" (a probe)."""
+    for declare in (
+        lambda: sweep.product({"loss.beta": []}, {"train.seed": [0, 1]}),
+        lambda: sweep.zip_(**{"loss.beta": ()}),
+    ):
+        with pytest.raises(UserError, match=r"sweep axis 'loss.beta': the list of values is emp"):
+            declare()
+
+
 def test_a_set_is_refused_and_the_documented_axes_still_work():
     with pytest.raises(UserError, match=r"got a set .* give a list, e.g. \['relu', 'tanh'\]"):
         sweep.product({"model.activation": {"tanh", "relu"}})

@@ -62,7 +62,13 @@ def _values(key: str, values) -> list:
             "run per value in the list; a tuple-valued field's values are tuples in a list, "
             "e.g. {'model.encoder_widths': [(64,), (128, 64)]})."
         )
-    return list(values)
+    values = list(values)
+    if not values:  # (the whole product was then empty: "get_sweep() returned no runs")
+        raise UserError(
+            f"sweep axis {key!r}: the list of values is empty; an axis needs at least one value "
+            "(one run per value, times the other axes' values)."
+        )
+    return values
 
 
 def _entries(i: int, axis: list) -> list[dict]:
