@@ -463,3 +463,11 @@ def test_a_workdir_with_brackets_trains_resumes_and_loads(tmp_path):
     assert (summary["epoch"], summary["resumed_from_epoch"]) == (2, 1)
     assert ae_jax.load(run).epoch == 2
     assert not os.path.exists(os.path.join(run, "damaged_checkpoints"))
+
+
+def test_a_foreign_folder_of_many_files_is_listed_cut_short_with_a_count(tmp_path):
+    """Its first 8 names were listed as if they were all it held (a probe)."""
+    for i in range(12):
+        (tmp_path / f"f{i:02d}.txt").write_text("")
+    with pytest.raises(UserError, match=r"'f07.txt', \.\.\. \(4 more\)\]\); expected the work"):
+        ae_jax.load(str(tmp_path))

@@ -20,6 +20,7 @@ from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import models
 from ae_jax import workdir as workdir_lib
+from ae_jax.data.cells import quote_names
 from ae_jax.errors import UserError
 from ae_jax.evaluation import restore
 
@@ -58,8 +59,8 @@ def load_config(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
         sweep = os.path.exists(os.path.join(workdir, workdir_lib.SWEEP))
         raise UserError(
             f"workdir {workdir!r} has no config.json, so it is not an ae_jax run directory "
-            f"(it holds {sorted(os.listdir(workdir))[:8]}); expected the workdir of a run"
-            + (f": it is a sweep's, whose runs are {workdir}/runs/NAME." if sweep else ".")
+            f"(it holds {quote_names(sorted(os.listdir(workdir)), 8)}); expected the workdir of "
+            "a run" + (f": it is a sweep's, whose runs are {workdir}/runs/NAME." if sweep else ".")
         )
     saved = workdir_lib.read_json(
         path,
