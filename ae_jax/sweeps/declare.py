@@ -199,14 +199,9 @@ def named(name: str, overrides: dict) -> dict:
     if not isinstance(overrides, dict):
         raise UserError(
             f"sweep.named({name!r}, ...): got {type(overrides).__name__} "
-            f"{_short(overrides)}; expected a dict of overrides ({{'field.name': value, ...}})."
+            f"{overrides!r:.60}; expected a dict of overrides ({{'field.name': value, ...}})."
         )
     return {"_name": name, "_named_keys": sorted(overrides), **overrides}
-
-
-def _short(value, most: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def config_diff(base, other) -> dict:
