@@ -329,6 +329,77 @@ def test_figure_workers_env_sets_how_many_processes_draw(value, processes, tmp_p
         np.testing.assert_array_equal(_pixels(a), _pixels(b))
 
 
+def _state(pid: int) -> str:
+    """A process's state letter (R, S, Z for a zombie, ...), or "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.skipif(not figure_worker.FORKS, reason="workers are forked on Linux only")
+def test_one_interpreter_starts_and_is_forked_into_the_other_workers(tmp_path, monkeypatch):
+    """Three workers cost one interpreter's start (matplotlib loaded once, ~0.6 CPU-s): the
+    others are its forks, each a process of its own that draws its kinds, and every one ends
+    with the writer."""
+    started = []
+    popen = figure_worker.subprocess.Popen
+
+    def counting(args, **kw):
+        started.append(args)
+        return popen(args, **kw)
+
+    monkeypatch.setattr(figure_worker.subprocess, "Popen", counting)
+    inputs, got = _inputs(3), []
+    here = figures.write_figures(str(tmp_path / "here"), inputs)
+    writer = figure_writer.FigureWriter(workers=3)
+    try:
+        writer.submit_figures(str(tmp_path / "w"), inputs, got.extend)
+        writer.wait()
+        lanes = [slot.worker for slot in writer._all]
+        assert all(lane is not None and lane.pid is not None for lane in lanes)  # none died
+        assert all(writer._drawn)  # each drew one of the run's kinds itself
+        pids = [lane.pid for lane in lanes]
+        first = lanes[0].process.pid
+        assert pids[0] == first and len(set(pids)) == 3
+        assert [_parent(pid) for pid in pids[1:]] == [first, first]
+    finally:
+        writer.close()
+    assert len(started) == 1
+    assert [_state(pid) for pid in pids] == ["", "", ""]  # ended and reaped: no zombies
+    assert len(got) == len(here)
+    for a, b in zip(here, got, strict=True):
+        np.testing.assert_array_equal(_pixels(a), _pixels(b))
+
+
+@pytest.mark.skipif(not figure_worker.FORKS, reason="workers are forked on Linux only")
+def test_a_forked_worker_that_dies_leaves_its_figures_to_this_process(tmp_path):
+    inputs, got = _inputs(3), []
+    here = figures.write_figures(str(tmp_path / "here"), inputs)
+    writer = figure_writer.FigureWriter(workers=2, steal_at=10**6)
+    try:
+        writer.submit_figures(str(tmp_path / "a"), inputs, lambda paths: None)
+        writer.wait()
+        slot = writer._all[1]
+        assert slot.worker is not None and slot.worker.process is None  # a forked one
+        os.kill(slot.worker.pid, signal.SIGKILL)
+        writer.submit_figures(str(tmp_path / "b"), inputs, got.extend)
+        writer.wait()
+        assert slot.worker is None  # its kinds now drawn in this process
+        assert writer._all[0].worker is not None  # the first worker draws on
+    finally:
+        writer.close()
+    for a, b in zip(here, got, strict=True):
+        np.testing.assert_array_equal(_pixels(a), _pixels(b))
+
+
 @pytest.mark.parametrize("value", ["two", "-1", "1.5", "²"])
 def test_a_bad_figure_workers_env_is_refused_before_the_data_is_read(value, tmp_path, monkeypatch):
     monkeypatch.setenv(figure_writer.WORKERS_ENV, value)
@@ -349,7 +420,7 @@ def test_workers_run_with_one_blas_thread(tmp_path, monkeypatch):
         (slot,) = writer._all
         writer.submit_figures(str(tmp_path), _inputs(), lambda paths: None)
         writer.wait()  # drawn by the worker: it is running (its environment readable)
-        assert slot.worker is not None and slot.worker.poll() is None
+        assert slot.worker is not None and slot.worker.pid is not None
         with open(f"/proc/{slot.worker.pid}/environ", "rb") as f:
             env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
     assert env[b"OPENBLAS_NUM_THREADS"] == env[b"MKL_NUM_THREADS"] == b"1"
@@ -607,7 +678,7 @@ def test_workers_draw_at_a_lower_priority_than_training(tmp_path):
         writer.submit_figures(str(tmp_path / "run"), _inputs(), lambda paths: None)
         writer.wait()  # the worker has drawn: it set its priority before its first job
         (slot,) = writer._all
-        assert slot.worker is not None and slot.worker.poll() is None
+        assert slot.worker is not None and slot.worker.pid is not None
         nice = os.getpriority(os.PRIO_PROCESS, slot.worker.pid)
     assert nice == min(19, own + figure_worker.NICENESS) > own
 
@@ -639,7 +710,7 @@ draw("after")
 print("same worker:", slot.worker is worker, flush=True)
 if sys.argv[2] in ("close", "early"):
     writer.close()
-    print("exit status:", worker.returncode, flush=True)
+    print("exit status:", worker.process.returncode, flush=True)
 else:
     os._exit(0)  # the worker inherited this process's stderr: the test reads it to its end
 """

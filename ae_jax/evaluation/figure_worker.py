@@ -1,21 +1,31 @@
-"""The figure-drawing worker process: `python -m ae_jax.evaluation.figure_worker`.
+"""The figure-drawing worker processes: `python -m ae_jax.evaluation.figure_worker`.
 
-It imports numpy, matplotlib and the figure modules only (no JAX), reads jobs from stdin and
-answers on stdout, one at a time: each message is a 4-byte big-endian length and a pickle.
-A job is one `figures.Drawing`; the answer ("ok", path) or ("error", text). It keeps one
-`Renderer` for its life, so the layouts of a sweep's figures are built once per worker.
-`FigureWriter` (figure_writer.py) starts it and talks to it; it ends when its stdin closes:
-when the writer closes it, or the writer's process dies. It runs in a process group of its own
-(a terminal's Ctrl-C reaches the training process only, which handles the stop and closes it)
-and ignores SIGINT besides.
+A worker imports numpy, matplotlib and the figure modules only (no JAX), reads jobs from its
+job pipe and answers on its answer pipe, one at a time: each message is a 4-byte big-endian
+length and a pickle. Its first message is ("ready", its pid); then a job is one
+`figures.Drawing`, its answer ("ok", path) or ("error", text). It keeps one `Renderer` for its
+life, so the layouts of a sweep's figures are built once per worker. `FigureWriter`
+(figure_writer.py) starts the workers with `start` and talks to them through `Lane`s; a worker
+ends when its job pipe closes: when the writer closes it, or the writer's process dies. The
+workers run in a process group of their own (a terminal's Ctrl-C reaches the training process
+only, which handles the stop and closes them) and ignore SIGINT besides.
+
+On Linux `start` starts one interpreter, which forks the other workers once it has loaded
+matplotlib: they share what it loaded. A worker's start is ~0.6 CPU-s, most of it matplotlib's
+import, taken from the cores training uses; each started as an interpreter of its own (as
+elsewhere, where forking a process with matplotlib loaded is not known to be safe), 2 workers
+cost 1.2-1.6 CPU-s of the benchmark's 64-run sweep on 2 cores.
 """
 
+import dataclasses
 import os
 import pickle
 import signal
 import struct
+import subprocess
 import sys
 import traceback
+from typing import IO, NoReturn
 
 from ae_jax.evaluation.renderer import Renderer
 
@@ -24,6 +34,7 @@ from ae_jax.evaluation.renderer import Renderer
 # trains or evaluates slowed it; at this niceness it takes the cycles training leaves idle
 # (measured on 2 cores: a single run 3.87 -> 3.53 s, a 64-run sweep 21.7 -> 20.3 s).
 NICENESS = 10
+FORKS = sys.platform.startswith("linux")  # the first worker forks the others
 
 
 def read_message(stream):
@@ -41,7 +52,123 @@ def write_message(stream, obj) -> None:
     stream.flush()
 
 
-def main() -> None:
+@dataclasses.dataclass
+class Lane:
+    """A worker as its writer sees it: the pipe its jobs go into, the one its answers come
+    from, and, for the worker the writer started (not one forked from it), its process."""
+
+    jobs: IO[bytes]
+    answers: IO[bytes]
+    process: subprocess.Popen | None
+    pid: int | None = None  # known once its "ready" message is read
+
+    def ready(self) -> bool:
+        """Whether the worker is up: reads its first message (waiting for it) once."""
+        if self.pid is None and (self.process is None or self.process.poll() is None):
+            hello = read_message(self.answers)
+            self.pid = None if hello is None else hello[1]
+        return self.pid is not None and (self.process is None or self.process.poll() is None)
+
+    def end(self) -> None:
+        """Tells the worker to end (it does when its job pipe closes)."""
+        try:
+            self.jobs.close()
+        except OSError:
+            pass
+
+    def wait(self) -> str:
+        """Waits for the worker to end: how it ended, in words."""
+        self.end()
+        if self.process is not None:
+            status = f"exit status {self.process.wait()}"
+        else:  # not this process's child: its end is its answer pipe's end
+            while self.answers.read(65536):
+                pass
+            status = "its pipe closed"
+        try:
+            self.answers.close()
+        except OSError:
+            pass
+        return status
+
+
+def start(n: int, env: dict) -> list[Lane]:
+    """Starts `n` workers with environment `env` (see the module docstring).
+
+    Raises:
+        OSError: a worker's interpreter could not be started.
+    """
+    if not FORKS:
+        lanes: list[Lane] = []
+        try:
+            for _ in range(n):
+                lanes += _started([], env)
+        except OSError:
+            for lane in lanes:
+                lane.wait()
+            raise
+        return lanes
+    return _started([(os.pipe(), os.pipe()) for _ in range(n - 1)], env)
+
+
+def _started(pipes: list, env: dict) -> list[Lane]:
+    """A worker's interpreter, told to fork one worker for each of `pipes` ((job pipe, answer
+    pipe) pairs, each an (read, write) pair); its Lane first, then the forked workers'."""
+    theirs = [fd for (jobs_in, _), (_, answers_out) in pipes for fd in (jobs_in, answers_out)]
+    ours = [fd for (_, jobs_out), (answers_in, _) in pipes for fd in (jobs_out, answers_in)]
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", __name__, *(f"{j},{a}" for (j, _), (_, a) in pipes)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            pass_fds=theirs,
+            # Its own process group: a terminal's Ctrl-C reaches the training process only
+            # (the worker, still importing, printed KeyboardInterrupt tracebacks).
+            process_group=0 if os.name == "posix" else None,
+        )
+    except OSError:
+        for fd in ours:
+            os.close(fd)
+        raise
+    finally:
+        for fd in theirs:
+            os.close(fd)
+    # Both pipes exist: started with stdin and stdout PIPEs.
+    assert process.stdin is not None and process.stdout is not None
+    return [Lane(process.stdin, process.stdout, process)] + [
+        Lane(os.fdopen(j, "wb"), os.fdopen(a, "rb"), None) for (_, j), (a, _) in pipes
+    ]
+
+
+def _serve(
+    renderer: Renderer, jobs: IO[bytes], answers: IO[bytes], forked: tuple[int, ...] = ()
+) -> NoReturn:
+    """Answers jobs until the job pipe ends; then waits for the workers it `forked` (told to
+    end too: the writer closes every job pipe before waiting), so once the writer has waited
+    for it no worker is left, not even one not yet reaped."""
+    try:
+        write_message(answers, ("ready", os.getpid()))
+        while (job := read_message(jobs)) is not None:
+            try:
+                answer = ("ok", job.draw(renderer))
+            except Exception as e:  # noqa: BLE001 - reported to the writer, which raises it
+                answer = ("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+            write_message(answers, answer)
+    except BrokenPipeError:
+        pass  # the writer is gone (its process ended): nobody to answer
+    for pid in forked:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    # Every figure is closed on disk and every answer flushed: end now, as multiprocessing's
+    # workers do, instead of tearing down matplotlib's modules (~0.2 s the writer waits for).
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def main() -> NoReturn:
     # Not a KeyboardInterrupt traceback beside the training process's "stopped by SIGINT".
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
@@ -50,19 +177,26 @@ def main() -> None:
         os.nice(NICENESS)
     renderer = Renderer()
     renderer.warm_up()
-    try:
-        while (job := read_message(stdin)) is not None:
-            try:
-                answer = ("ok", job.draw(renderer))
-            except Exception as e:  # noqa: BLE001 - reported to the writer, which raises it
-                answer = ("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
-            write_message(stdout, answer)
-    except BrokenPipeError:
-        pass  # the writer is gone (its process ended): nobody to answer
-    # Every figure is closed on disk and every answer flushed: end now, as multiprocessing's
-    # workers do, instead of tearing down matplotlib's modules (~0.2 s the writer waits for).
-    sys.stderr.flush()
-    os._exit(0)
+    # The other workers' (job pipe, answer pipe) ends, forked now, with matplotlib loaded.
+    lanes = [tuple(int(fd) for fd in arg.split(",")) for arg in sys.argv[1:]]
+    forked = []
+    for ours in lanes:
+        try:
+            pid = os.fork()
+        except OSError:
+            continue  # its pipes close below: its writer draws its figures itself
+        if pid == 0:
+            for fd in [fd for lane in lanes if lane is not ours for fd in lane]:
+                os.close(fd)
+            null = os.open(os.devnull, os.O_RDWR)  # not the first worker's pipes, which
+            os.dup2(null, 0)  # would then not end with it
+            os.dup2(null, 1)
+            os.close(null)
+            _serve(renderer, os.fdopen(ours[0], "rb"), os.fdopen(ours[1], "wb"))
+        forked.append(pid)
+    for fd in [fd for lane in lanes for fd in lane]:
+        os.close(fd)
+    _serve(renderer, stdin, stdout, tuple(forked))
 
 
 if __name__ == "__main__":

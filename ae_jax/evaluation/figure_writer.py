@@ -1,9 +1,10 @@
 """Renders figures off the critical path: worker processes draw, one thread finishes runs.
 
 Drawing is numpy and matplotlib only (`figures.py`, `renderer.py`), so it runs in worker
-processes of their own (`figure_worker.py`: fresh interpreters that never import JAX), each
-holding its own GIL, on the cores this process leaves idle while it trains the next group,
-evaluates and writes checkpoints. A run's figures are separate jobs (`figures.plan`), so even
+processes of their own (`figure_worker.py`: processes that never import JAX, on Linux one
+interpreter forked into the others once it has loaded matplotlib), each holding its own GIL,
+on the cores this process leaves idle while it trains the next group, evaluates and writes
+checkpoints. A run's figures are separate jobs (`figures.plan`), so even
 one run's figures are drawn side by side. Each worker keeps one `Renderer` for its life, so a
 sweep's figures reuse their layouts; for that, each kind of figure (its file name) has a home
 worker, the one with the fewest jobs when the kind is first seen, which draws that kind's jobs
@@ -28,8 +29,6 @@ import collections
 import concurrent.futures
 import itertools
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -59,9 +58,10 @@ WORKERS_ENV = "AE_JAX_FIGURE_WORKERS"
 
 def default_workers() -> int:
     """How many worker processes draw: AE_JAX_FIGURE_WORKERS where set (0: none, figures are
-    drawn in the launcher's own process), else one per core, at most MAX_WORKERS. Each worker
-    costs ~0.5 s of a core to start and builds its own figure layouts, so fewer suit machines
-    where runs are short and many (the tests use 1).
+    drawn in the launcher's own process), else one per core, at most MAX_WORKERS. The first
+    worker costs ~0.6 s of a core to start (on Linux the others are its forks), and each builds
+    its own figure layouts, so fewer suit machines where runs are short and many (the tests
+    use 1).
 
     Raises:
         UserError: the variable is set to anything but a whole number >= 0.
@@ -78,76 +78,55 @@ def default_workers() -> int:
     return int(value)
 
 
+def _started(n: int) -> list[figure_worker.Lane]:
+    """n figure workers, started now: their interpreter and matplotlib load while training
+    runs; none (a warning) if they cannot be started."""
+    try:
+        return figure_worker.start(n, {**os.environ, **WORKER_ENV}) if n else []
+    except OSError as e:
+        logging.warning("figures are drawn in this process: no worker process (%s)", e)
+        return []
+
+
 class _Slot:
     """One drawing lane: a worker process, or (without one) a Renderer in this process."""
 
-    def __init__(self, process: bool, local_lock: threading.Lock):
-        self.worker: subprocess.Popen | None = None
+    def __init__(self, worker: figure_worker.Lane | None, local_lock: threading.Lock):
+        self.worker = worker
         self.local: Renderer | None = None
         self.local_lock = local_lock  # one thread at a time draws in this process
-        if process:
-            try:  # Started now: its interpreter and matplotlib load while training runs.
-                self.worker = subprocess.Popen(
-                    [sys.executable, "-m", figure_worker.__name__],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    env={**os.environ, **WORKER_ENV},
-                    # Its own process group: a terminal's Ctrl-C reaches the training process
-                    # only (the worker, still importing, printed KeyboardInterrupt tracebacks);
-                    # the worker ends when that process closes its stdin or dies.
-                    process_group=0 if os.name == "posix" else None,
-                )
-            except OSError as e:
-                logging.warning("figures are drawn in this process: no worker process (%s)", e)
 
     def draw(self, job: figures.Drawing) -> str:
         if self.worker is not None:
-            # Both pipes exist: the worker is started with stdin and stdout PIPEs.
-            assert self.worker.stdin is not None and self.worker.stdout is not None
-            if self.worker.poll() is None:
+            if self.worker.ready():
                 try:
-                    figure_worker.write_message(self.worker.stdin, job)
+                    figure_worker.write_message(self.worker.jobs, job)
                 except BrokenPipeError:
                     pass
                 else:  # one answer per job; none when the worker died drawing it
-                    answer = figure_worker.read_message(self.worker.stdout)
+                    answer = figure_worker.read_message(self.worker.answers)
                     if answer is not None:
                         status, value = answer
                         if status == "error":
                             raise RuntimeError(f"drawing {job.path} failed: {value}")
                         return value
             logging.warning(
-                "a figure worker ended (exit status %s); drawing in this process",
-                self.worker.wait(),
+                "a figure worker ended (%s); drawing in this process", self.worker.wait()
             )
-            self._close_pipes()
             self.worker = None
         with self.local_lock:
             if self.local is None:
                 self.local = Renderer()
             return job.draw(self.local)
 
-    def _close_pipes(self) -> None:
-        for pipe in (self.worker.stdin, self.worker.stdout) if self.worker else ():
-            try:
-                if pipe is not None:
-                    pipe.close()
-            except OSError:
-                pass
-
     def end(self) -> None:
-        """Tells the worker to end (it does when its stdin closes)."""
-        if self.worker is not None and self.worker.stdin is not None:
-            try:
-                self.worker.stdin.close()
-            except OSError:
-                pass
+        """Tells the worker to end (it does when its job pipe closes)."""
+        if self.worker is not None:
+            self.worker.end()
 
     def close(self) -> None:
         if self.worker is not None:
-            self.end()
             self.worker.wait()
-            self._close_pipes()
             self.worker = None
 
 
@@ -170,7 +149,8 @@ class FigureWriter:
             processes = workers > 0
         n = workers if processes and workers else 1
         local_lock = threading.Lock()
-        self._all = [_Slot(processes, local_lock) for _ in range(n)]
+        self._all = [_Slot(lane, local_lock) for lane in _started(n if processes else 0)]
+        self._all += [_Slot(None, local_lock) for _ in range(n - len(self._all))]
         # Per worker, its queue of (future, job, kind); each kind's home worker; jobs sent to
         # each. A job's kind is its file's name.
         self._queues: list[collections.deque] = [collections.deque() for _ in range(n)]
