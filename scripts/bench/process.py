@@ -4,11 +4,13 @@ A user waits for the whole command: interpreter start, imports, reading the data
 training, evaluation, figures, exit. `run()` starts the command with `subprocess.Popen`, reads
 its merged stdout and stderr as the bytes arrive (`os.read` on the pipe: no line buffering on
 this side, and PYTHONUNBUFFERED=1 on the child's), stamps every line with `time.perf_counter()`
-and returns the wall time from just before the start to the exit, with the lines.
+and returns the wall time from just before the start to the exit, with the lines, and the CPU
+time the process and its descendants used (the figure workers, which it waits for, and theirs).
 """
 
 import dataclasses
 import os
+import resource
 import selectors
 import signal
 import subprocess
@@ -28,6 +30,7 @@ class Result:
     rc: int
     wall_s: float  # start (just before Popen) to exit (wait returned)
     lines: list[tuple[float, str]]  # (seconds since start, text) per output line
+    cpu_s: float  # user + system CPU of the process and every descendant waited for
 
     @property
     def first_line_s(self) -> float:
@@ -101,6 +104,7 @@ def run(
     """
     lines: list[tuple[float, str]] = []
     pending = b""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # one child runs at a time
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         cmd,
@@ -139,7 +143,9 @@ def run(
             proc.wait()
     if pending:  # A last line without a newline arrived with the end of the output.
         lines.append((lines[-1][0] if lines else wall, pending.decode(errors="replace")))
-    result = Result(cmd, rc, wall, lines)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    result = Result(cmd, rc, wall, lines, cpu)
     if log_path:
         with open(log_path, "w") as f:
             f.write(f"$ {' '.join(cmd)}\n")

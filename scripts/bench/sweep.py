@@ -136,6 +136,7 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
             c.rows.append(
                 {
                     "wall": res.wall_s,
+                    "cpu": res.cpu_s,
                     "first": res.first_line_s,
                     "compile": s.get("compile_s"),
                     "train": s.get("wall_s"),
@@ -205,13 +206,14 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
             need = f">= {NEED_VS_KERAS:g}x Keras; <= {NEED_OVERHEAD}x extras off"
             result = f"{verdict(ok)}; {verdict(ok_over)}"
         rows.append(
-            f"| {c.label} | {n} | {spread(c.walls())} | {fmt(wall / n, '.3f')} | "
+            f"| {c.label} | {n} | {spread(c.walls())} | {fmt(median(c.values('cpu')))} | "
+            f"{fmt(wall / n, '.3f')} | "
             f"{times(vs_keras, '.1f')} | {times(over)} | {need} | {result} | "
             f"{fmt(median(c.values('first')))} | {fmt(median(c.values('compile')))} | "
             f"{fmt(median(c.values('train')))} | {fmt(median(c.values('after_eval')))} |"
         )
     rows.append(
-        f"| Keras one by one{keras_note} | {n} | {fmt(keras_total)} | "
+        f"| Keras one by one{keras_note} | {n} | {fmt(keras_total)} | - | "
         f"{fmt(median(keras_s), '.3f')} | {'1.0x' if keras_s else '-'} | - | - | - | - | - | "
         "- | - |"
     )
@@ -229,21 +231,30 @@ def run(ctx: common.Context) -> tuple[list[str], dict]:
         "= in this process (its import not counted), per model a fresh model and `fit` with "
         "`validation_split`, `clear_session` between; the sum over models. Keras / this = "
         "Keras total / median wall. / extras off = median over repeats of defaults / extras "
-        "off with the same cache state, same repeat. to first output = start to the "
+        "off with the same cache state, same repeat. CPU s = user + system CPU time of the "
+        "launcher and its figure workers (at most the wall time times the number of cores). "
+        "to first output = start to the "
         "launcher's first log line (imports); compile, train = the runs' `compile_s`, "
         "`wall_s` (compile + epoch loop, all runs together) from summary.json; after eval = "
         "the last 'evaluated' log line to exit (figures and summaries written in the "
         "background, exit).",
         "",
-        "| contender | models | wall s, median (min-max) | s per model | Keras / this | "
+        "| contender | models | wall s, median (min-max) | CPU s, median | s per model | "
+        "Keras / this | "
         "/ extras off | need | result | to first output s | compile s | train s | "
         "after eval s |",
-        "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|",
         *rows,
         "",
         "- Per repeat, s: "
         + "; ".join(
             f"{c.label} {', '.join(format(w, '.2f') for w in c.walls())}"
+            for c in [*pairs[0], *pairs[1]]
+        )
+        + ".",
+        "- Per repeat, CPU s: "
+        + "; ".join(
+            f"{c.label} {', '.join(format(v, '.2f') for v in c.values('cpu'))}"
             for c in [*pairs[0], *pairs[1]]
         )
         + ".",
