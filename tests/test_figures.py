@@ -2,6 +2,7 @@
 drawings in this process, and the learning curves' panels."""
 
 import concurrent.futures
+import io
 import os
 import re
 import signal
@@ -398,6 +399,47 @@ def test_a_forked_worker_that_dies_leaves_its_figures_to_this_process(tmp_path):
         writer.close()
     for a, b in zip(here, got, strict=True):
         np.testing.assert_array_equal(_pixels(a), _pixels(b))
+
+
+# A training process started with stdin and stdout closed (a daemon, `cmd <&- >&-`): its pipes
+# to the workers get the lowest free numbers, 0 and 1, which the first worker's own stdin and
+# stdout took over (it died; the figures were drawn in the training process).
+CLOSED_STDIO = """
+import dataclasses, os, sys
+from ae_jax.evaluation import figure_writer, figures
+history = [{"epoch": e, "step": e, "train/loss": 1.0 / e, "eval/loss": 1.1 / e} for e in (1, 2)]
+with figure_writer.FigureWriter(workers=3, steal_at=10**6) as writer:
+    for i, kind in enumerate(("a", "b", "c")):  # a kind, so a worker, each
+        path = os.path.join(sys.argv[1], kind + ".png")
+        jobs = [dataclasses.replace(j, path=path) for j in figures.curves("", history, "loss")]
+        [f.result() for f in writer.start(jobs).values()]
+    alive = [s.worker is not None and s.worker.pid is not None for s in writer._all]
+    print("alive:", alive, file=sys.stderr, flush=True)
+"""
+
+
+def test_a_message_cut_short_reads_as_the_end_of_the_stream():
+    """A job cut short (its writer died writing it) ends the worker like a closed pipe: it
+    raised in pickle, and the first worker left its forked ones unreaped."""
+    stream = io.BytesIO()
+    figure_worker.write_message(stream, ("ok", "x" * 100))
+    data = stream.getvalue()
+    assert figure_worker.read_message(io.BytesIO(data)) == ("ok", "x" * 100)
+    for cut in (1, 2, len(data) - 5):
+        assert figure_worker.read_message(io.BytesIO(data[:-cut])) is None
+
+
+@pytest.mark.skipif(not figure_worker.FORKS, reason="workers are forked on Linux only")
+def test_workers_start_from_a_process_with_stdin_and_stdout_closed(tmp_path):
+    proc = subprocess.run(
+        ["bash", "-c", 'exec "$0" -c "$1" "$2" <&- >&-', sys.executable, CLOSED_STDIO, tmp_path],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "alive: [True, True, True]" in proc.stderr, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
 
 
 @pytest.mark.parametrize("value", ["two", "-1", "1.5", "²"])

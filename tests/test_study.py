@@ -367,7 +367,8 @@ def test_figure_workers_start_only_when_a_run_draws_figures(tmp_path, monkeypatc
     assert started == []  # ~0.5 s of a core each, for nothing to draw
     _train(_sparse_config(**{"train.epochs": 1, "train.figures": True}), tmp_path / "on")
     forks = figure_writer.figure_worker.FORKS  # one interpreter, forked into the others
-    assert len(started) == (1 if forks else figure_writer.default_workers())
+    workers = figure_writer.default_workers()  # 1 in the tests, unless the environment says
+    assert len(started) == (min(1, workers) if forks else workers)
     assert all(figure_writer.figure_worker.__name__ in a for a in started)
     assert (tmp_path / "on" / "figures" / "learning_curves.png").stat().st_size > 0
 

@@ -35,6 +35,8 @@ from ae_jax.evaluation.renderer import Renderer
 # (measured on 2 cores: a single run 3.87 -> 3.53 s, a 64-run sweep 21.7 -> 20.3 s).
 NICENESS = 10
 FORKS = sys.platform.startswith("linux")  # the first worker forks the others
+if FORKS:
+    import fcntl
 
 
 def read_message(stream):
@@ -43,7 +45,10 @@ def read_message(stream):
     if len(head) < 4:
         return None
     (size,) = struct.unpack(">I", head)
-    return pickle.loads(stream.read(size))
+    data = stream.read(size)
+    if len(data) < size:  # cut short: its writer died writing it
+        return None
+    return pickle.loads(data)
 
 
 def write_message(stream, obj) -> None:
@@ -108,7 +113,19 @@ def start(n: int, env: dict) -> list[Lane]:
                 lane.wait()
             raise
         return lanes
-    return _started([(os.pipe(), os.pipe()) for _ in range(n - 1)], env)
+    return _started([(_pipe(), _pipe()) for _ in range(n - 1)], env)
+
+
+def _pipe() -> tuple[int, int]:
+    """os.pipe(), both ends numbered 3 or more. A process started with stdin or stdout closed
+    gets 0 or 1 from os.pipe(), which the worker's own stdin and stdout would overwrite."""
+    ends = []
+    for fd in os.pipe():
+        if fd < 3:
+            fd, low = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3), fd
+            os.close(low)
+        ends.append(fd)
+    return ends[0], ends[1]
 
 
 def _started(pipes: list, env: dict) -> list[Lane]:
@@ -179,6 +196,8 @@ def main() -> NoReturn:
     renderer.warm_up()
     # The other workers' (job pipe, answer pipe) ends, forked now, with matplotlib loaded.
     lanes = [tuple(int(fd) for fd in arg.split(",")) for arg in sys.argv[1:]]
+    for fd in [fd for lane in lanes for fd in lane]:
+        os.set_inheritable(fd, False)  # (pass_fds made them so) no process started here keeps one
     forked = []
     for ours in lanes:
         try:
