@@ -532,3 +532,57 @@ def test_a_report_whose_every_run_diverged_says_so_and_does_not_crash(tmp_path, 
     monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
     report.write_report(str(tmp_path), ["eval/mse"])
     assert saved and saved[0].get_suptitle().startswith("no setting has a finite value")
+
+
+@pytest.mark.parametrize("weights", [(0.0, 1e-4, 1e-3, 1e-2, 0.1, 1.0), (0.0, 1e-4, 1e-3)])
+def test_a_swept_zero_on_a_log_axis_spreads_the_values_over_the_panel(
+    tmp_path, monkeypatch, weights
+):
+    """A sweep of 0 and powers of ten ("log axis, linear near 0"): the axis's limits were fixed
+    in linear space before the scale was set (the value axis's check read them), so the left
+    ~40% of each panel was empty and the largest value sat on the right frame, its marker cut
+    in half (a README walkthrough; the shipped sparsity ablation's figure)."""
+    runs = [
+        ({"loss.l1_weight": w, "train.seed": s}, "done", {"eval/mse": 0.1 + w + 0.01 * s})
+        for w in weights
+        for s in (0, 1)
+    ]
+    _pile(tmp_path, runs)
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    report.write_report(str(tmp_path), ["eval/mse"])
+    (fig,) = saved
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "symlog" and "linear near 0" in ax.get_xlabel()
+    to_axes = ax.transData + ax.transAxes.inverted()
+    left, right = (to_axes.transform((x, 0.1))[0] for x in (0.0, max(weights)))
+    assert 0.0 < left < 0.1 and 0.9 < right < 1.0  # within the frame, spread over the panel
+
+
+@pytest.mark.parametrize("axis", ["categories", "values"])
+def test_every_series_marker_stays_visible(tmp_path, monkeypatch, axis):
+    """Seven series (l1 weights) over two code activations: from the 4th on, markers shrank to
+    2.5 pt dots, hard to find in the panel or its legend (a README walkthrough). Series side by
+    side over categories keep one size; over a value axis, where they share their x, each
+    later one is a little smaller, to 3.5 pt at least."""
+    weights = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0)
+    across = ("sigmoid", "relu") if axis == "categories" else (0.5, 1.0)
+    field = "model.code_activation" if axis == "categories" else "optim.learning_rate"
+    runs = [
+        ({field: a, "loss.l1_weight": w, "train.seed": s}, "done", {"eval/mse": 0.1 + w + s})
+        for a in across
+        for w in weights
+        for s in (0, 1)
+    ]
+    _pile(tmp_path, runs)
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    report.write_report(str(tmp_path), ["eval/mse"])
+    fig = next(f for f in saved if field in f.axes[0].get_xlabel())
+    lines = fig.axes[0].lines  # (the error bars' caps are lines of "_" markers)
+    sizes = [line.get_markersize() for line in lines if line.get_marker() in list("osD^v<>p")]
+    assert len(sizes) == len(weights)
+    if axis == "categories":
+        assert set(sizes) == {5.0}
+    else:
+        assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1] >= 3.5

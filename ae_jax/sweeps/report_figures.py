@@ -178,8 +178,11 @@ def _figure(
         # accuracy or a fraction of codes at 1 (0.92 +- 0.078 drew one up to 1.003).
         floor = all(not r[f"{m} n"] or r.get(f"{m} min", math.nan) >= 0 for r in table)
         for s, (label, rs) in enumerate(zip(labels, series.values(), strict=True)):
-            # A marker and size of its own: a series equal to another stays visible over it.
-            marker, size = "osD^v<>p"[s % 8], max(2.5, 6.0 - 1.2 * s)
+            # A marker of its own; on a value axis, where series share their x, smaller for
+            # each later one, so one equal to another stays visible over it (to 2.5 pt, the
+            # 4th and later were dots hard to see; side by side, categories need no shrinking).
+            marker = "osD^v<>p"[s % 8]
+            size = max(3.5, 6.0 - 0.6 * s) if numeric else 5.0
             if numeric:
                 rs = sorted(rs, key=lambda r: r[p])
                 x = [r[p] for r in rs]
@@ -207,7 +210,6 @@ def _figure(
                     [x[j] for j in part], mean[part], s=(2.2 * size + 4) ** 2,
                     facecolors="none", edgecolors="black", linewidths=1.0, zorder=3,
                 )  # fmt: skip
-        _value_axis(ax, [r[f"{m} mean"] for r in table])
         if not numeric:
             ax.set_xticks(range(len(categories)))
             # a long value (a file's path) squeezed the panel to nothing: cut, its end kept
@@ -227,6 +229,9 @@ def _figure(
             _value_ticks(ax, xs)
         else:  # (matplotlib's own ticks, 0.00002 apart, ran together: 0.000000.00002...)
             _value_ticks(ax, xs, log=False)
+        # After the x scale: reading the limits fixes them, in linear space before (a swept 0
+        # on "log, linear near 0" left the left 40% of the panel empty).
+        _value_axis(ax, [r[f"{m} mean"] for r in table])
         scale = {"log": " (log axis)", "symlog": " (log axis, linear near 0)"}
         ax.set_title(m, fontsize=FONT + 1)
         ax.set_ylabel(textwrap.fill(units.get(m, m), 30), fontsize=FONT)
