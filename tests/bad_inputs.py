@@ -137,7 +137,7 @@ CASES = [
     ("unknown label column", lambda d: _csv(d, "a,b\n" + _ROWS, data__label_column="Revenue")),
     ("too few rows", lambda d: _csv(d, "a,b\n1,2\n")),
     ("data with another feature count than the trained model", _mismatch),
-    ("rows with the wrong columns given to encode", _encode_wrong_columns),
+    ("rows with the wrong columns given to ae_jax.load(D).encode", _encode_wrong_columns),
     ("checkpoint of a different architecture", _other_architecture),
     ("evaluating an empty directory", lambda d: evaluate.evaluate_workdir(d)),
     ("evaluating a foreign directory", _foreign_dir),
