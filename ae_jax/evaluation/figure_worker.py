@@ -12,9 +12,9 @@ only, which handles the stop and closes them) and ignore SIGINT besides.
 
 On Linux `start` starts one interpreter, which forks the other workers once it has loaded
 matplotlib: they share what it loaded. A worker's start is ~0.6 CPU-s, most of it matplotlib's
-import, taken from the cores training uses; each started as an interpreter of its own (as
-elsewhere, where forking a process with matplotlib loaded is not known to be safe), 2 workers
-cost 1.2-1.6 CPU-s of the benchmark's 64-run sweep on 2 cores.
+import, taken from the cores training uses: started each as an interpreter of its own (as they
+still are elsewhere, where forking a process with matplotlib loaded is not known to be safe),
+2 workers took 1.2-1.6 CPU-s of the benchmark's 64-run sweep on 2 cores.
 """
 
 import dataclasses

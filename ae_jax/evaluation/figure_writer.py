@@ -4,13 +4,13 @@ Drawing is numpy and matplotlib only (`figures.py`, `renderer.py`), so it runs i
 processes of their own (`figure_worker.py`: processes that never import JAX, on Linux one
 interpreter forked into the others once it has loaded matplotlib), each holding its own GIL,
 on the cores this process leaves idle while it trains the next group, evaluates and writes
-checkpoints. A run's figures are separate jobs (`figures.plan`), so even
-one run's figures are drawn side by side. Each worker keeps one `Renderer` for its life, so a
-sweep's figures reuse their layouts; for that, each kind of figure (its file name) has a home
-worker, the one with the fewest jobs when the kind is first seen, which draws that kind's jobs
-in the order they came. Handing each job to whichever worker was free drew every layout and
-static layer once per worker (the benchmark's 64-run sweep, warm, 5 rounds on 2 cores: 7.0-7.4
-CPU-s in all against 6.6-7.1 now; its 256 figures replayed in two processes, round robin: 4.1
+checkpoints. A run's figures are separate jobs (`figures.plan`), so even one run's figures are
+drawn side by side. Each worker keeps one `Renderer` for its life, so a sweep's figures reuse
+their layouts; for that, each kind of figure (its file name) has a home worker, the one with
+the fewest jobs when the kind is first seen, which draws that kind's jobs in the order they
+came. Handing each job to whichever worker was free drew every layout and static layer once
+per worker (the benchmark's 64-run sweep, warm, 5 rounds on 2 cores: 7.0-7.4 CPU-s in all
+against 6.6-7.1 with home workers; its 256 figures replayed in two processes, round robin: 4.1
 CPU-s, one kind per process: 3.3). Once `wait()` says no more jobs are coming, a worker with
 nothing of its own to draw takes the newest job of the longest queue holding at least
 `steal_at` (or ending in a kind its owner has not drawn yet), of a kind it has drawn before
