@@ -848,6 +848,24 @@ def test_a_nonnegative_curve_gets_no_axis_below_zero():
     assert kl_axes.get_ylim()[0] == 0.0 and kl_axes.get_ylim()[1] >= 0.42
 
 
+@pytest.mark.parametrize(
+    "epochs, ticks",
+    [(5, [1, 2, 3, 4, 5]), (20, [5, 10, 15, 20]), (30, [0, 10, 20, 30]), (150, [0, 50, 100, 150])],
+)
+def test_a_learning_curves_epoch_axis_has_round_ticks(epochs, ticks):
+    """Ticks at multiples of 1, 2, 2.5 or 5 times a power of ten, as the value axes' (a
+    30-epoch run's axis read 0, 8, 16, 24, a 150-epoch run's 0, 40, 80, 120: the last epochs
+    past the last tick; a README walkthrough)."""
+    history = [
+        {"epoch": e, "train/loss": 2.0 / e, "eval/loss": 2.1 / e} for e in range(1, epochs + 1)
+    ]
+    r = Renderer()
+    r.learning_curves("/dev/null", history, figures.curve_units("squared error"))
+    ((_, ax, _),) = r._templates.values()
+    lo, hi = ax.get_xlim()
+    assert [t for t in ax.get_xticks() if lo <= t <= hi] == ticks
+
+
 def test_an_importance_weighted_bound_of_no_log_likelihood_is_named_for_what_it_is():
     """A Bernoulli VAE on grey values: its IWAE-objective curve is a cross-entropy bound (as
     eval.json's vae/bce_iwae_bound), not an IWAE bound in nats of log p(x); either names its
