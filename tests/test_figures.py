@@ -380,6 +380,31 @@ def test_one_interpreter_starts_and_is_forked_into_the_other_workers(tmp_path, m
         np.testing.assert_array_equal(_pixels(a), _pixels(b))
 
 
+def test_without_forking_each_worker_is_an_interpreter_of_its_own(tmp_path, monkeypatch):
+    """Elsewhere than on Linux (here: the switch turned off) every worker is started as its
+    own interpreter, and they draw what this process draws."""
+    monkeypatch.setattr(figure_worker, "FORKS", False)
+    started = []
+    popen = figure_worker.subprocess.Popen
+
+    def counting(args, **kw):
+        started.append(args)
+        return popen(args, **kw)
+
+    monkeypatch.setattr(figure_worker.subprocess, "Popen", counting)
+    inputs, got = _inputs(3), []
+    here = figures.write_figures(str(tmp_path / "here"), inputs)
+    with figure_writer.FigureWriter(workers=2) as writer:
+        writer.submit_figures(str(tmp_path / "w"), inputs, got.extend)
+        writer.wait()
+        lanes = [slot.worker for slot in writer._all]
+        assert all(lane is not None and lane.process is not None for lane in lanes)
+        assert len({lane.pid for lane in lanes}) == 2 and all(writer._drawn)
+    assert len(started) == 2 and all(len(args) == 3 for args in started)  # no lanes to fork
+    for a, b in zip(here, got, strict=True):
+        np.testing.assert_array_equal(_pixels(a), _pixels(b))
+
+
 @pytest.mark.skipif(not figure_worker.FORKS, reason="workers are forked on Linux only")
 def test_a_forked_worker_that_dies_leaves_its_figures_to_this_process(tmp_path):
     inputs, got = _inputs(3), []
