@@ -49,6 +49,7 @@ EVALUATIONS = "evaluations"  # DIR/evaluations/NAME/: never the run's own eval.j
 REPORT_METRICS = "report_metrics.json"  # a sweep directory's: the metrics its config chose
 SWEEP = "sweep.json"  # a sweep directory's: every run and its status
 SWEEP_CONFIG = "sweep_config.json"  # ... and its base config, as launched (checked by shards)
+STOP = "stop.json"  # a Ray sweep's, while its driver asks its tasks to stop (then removed)
 REPORT_FILES = "report_files.json"  # a reported folder's: the files `ae-jax report` wrote there
 EXPORTED = "encode.jax_export"  # an `ae-jax export` folder's (beside a run's config.json)
 FINISHED = ("done", "diverged")

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -352,6 +353,63 @@ def test_ray_launcher_runs_a_small_sweep(tmp_path):
     assert _status(tmp_path / "w")["counts"]["done"] == 2  # two groups, two Ray tasks
 
 
+def _read_until(proc, text: str, timeout: float = 300) -> tuple[list[str], threading.Thread]:
+    """proc's stderr lines, read on by a thread to the end, once one holds `text`."""
+    seen: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        for line in proc.stderr:
+            seen.append(line)
+            if text in line:
+                found.set()
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    assert found.wait(timeout), "".join(seen)[-3000:]
+    return seen, thread
+
+
+def _metrics_epochs(run_dir) -> list[int]:
+    with open(run_dir / workdir_lib.METRICS) as f:
+        return [json.loads(line)["epoch"] for line in f]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_ray_sweep_saves_the_runs_under_way_and_resumes(tmp_path, signum):
+    """SIGTERM or Ctrl-C to a --launcher=ray sweep: Ray's own handler aborted the driver 3 s
+    later (exit 134, a stack dump), its tasks were killed without saving, and sweep.json kept
+    them running (a walkthrough). Now the driver passes the stop on to its tasks, which save
+    where they are; it exits 128 + the signal with the resume hint, and the rerun resumes from
+    the saved epoch."""
+    pytest.importorskip("ray", reason="the optional 'ray' extra is not installed")
+    cfg = _sweep_file(tmp_path, 'return [{"train.seed": 0}, {"train.seed": 1}]')
+    work = tmp_path / "w"
+    flags = ["--launcher=ray", "--config.train.epochs=1000000", "--config.train.figures=False"]
+    p = _launch(cfg, work, *flags)
+    seen, reader = _read_until(p, "epoch 3/")
+    p.send_signal(signum)
+    p.wait(timeout=300)
+    reader.join(timeout=60)
+    name = signal.Signals(signum).name
+    assert p.returncode == 128 + signum, "".join(seen)[-3000:]
+    assert f"stopped by {name} while its Ray tasks trained" in "".join(seen)
+    saved = set()
+    for run in (work / "runs").iterdir():  # (one group, one task: both trained together)
+        epochs = _metrics_epochs(run)
+        checkpoints = [int(c.name) for c in (run / workdir_lib.CHECKPOINTS).iterdir()]
+        assert epochs == list(range(1, len(epochs) + 1)) and max(checkpoints) == len(epochs) >= 3
+        saved.add(len(epochs))
+    assert _status(work)["counts"]["running"] == 0 and not (work / workdir_lib.STOP).exists()
+    (epoch,) = saved
+    again = _launch(cfg, work, *flags)
+    seen, reader = _read_until(again, f"resuming from the epoch-{epoch} checkpoint")
+    again.send_signal(signal.SIGTERM)
+    again.wait(timeout=300)
+    reader.join(timeout=60)
+    assert again.returncode == 143, "".join(seen)[-3000:]
+
+
 def test_a_ray_task_asking_for_more_than_the_cluster_has_is_refused(tmp_path, monkeypatch):
     """Such a task waited for ever (the tracker probe). The local Ray's resources are stated
     here (a second real Ray took ~12 s to start); the launch above asks the real one."""
@@ -396,7 +454,7 @@ RAY_IMPORT = """
 import os, sys
 os.environ.pop("RAY_DEDUP_LOGS", None)
 from ae_jax.errors import UserError
-from ae_jax.sweeps import runner
+from ae_jax.sweeps import ray_launch
 seen = []
 def hook(event, args):  # when Ray is imported, what it reads; then the import stops
     if event == "import" and args[0] == "ray":
@@ -404,7 +462,7 @@ def hook(event, args):  # when Ray is imported, what it reads; then the import s
         raise ImportError("stopped by the test")
 sys.addaudithook(hook)
 try:
-    runner._connect_ray("", 1, 0)
+    ray_launch.connect("", 1, 0)
 except UserError as e:
     print(e)
 print(seen)

@@ -31,10 +31,10 @@ from ae_jax import experiment, reruns, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
-from ae_jax.sweeps import checks, shards
+from ae_jax.sweeps import checks, ray_launch, shards
 from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps.status import Run, mark_failed, unlisted, write_status
-from ae_jax.training import startup
+from ae_jax.training import signals, startup
 from ae_jax.training.group import ProgramCache, signature_key
 from ae_jax.training.signals import Interrupted, StopRequests, while_writing
 
@@ -139,13 +139,19 @@ def _figure_writer(configs) -> FigureWriter:
     return FigureWriter(processes=any(c.train.figures for c in configs))
 
 
-def _ray_chunk(base, chunk: list[Run]) -> int:
-    """A Ray task: trains one chunk in a worker process (shared workdir)."""
+def _ray_chunk(base, chunk: list[Run], stop_path: str) -> bool:
+    """A Ray task: trains one chunk in a worker process (shared workdir). Whether it stopped
+    (`stop_path` written by the driver: the runs under way saved their state) or ran to the end."""
+    if os.path.exists(stop_path):  # (the sweep stopped before this task started)
+        return True
     runtime.quiet_library_logs()
     configs = {r.index: overrides_lib.apply_overrides(base, r.overrides) for r in chunk}
-    with _figure_writer(configs.values()) as writer:
-        _train_chunk(chunk, configs, _Shared({}, ProgramCache(), writer))
-    return len(chunk)
+    try:
+        with signals.stop_file(stop_path), _figure_writer(configs.values()) as writer:
+            _train_chunk(chunk, configs, _Shared({}, ProgramCache(), writer))
+    except Interrupted:
+        return True
+    return False
 
 
 def _checked_arguments(base, overrides, workdir, report_metrics) -> tuple[list, str]:
@@ -220,7 +226,7 @@ def run_sweep(
     datasets = checks.load_shared_data(mine, valid) if launcher == "local" else {}
     checks.check_batch_split(mine, valid, datasets, jax.device_count())
     # Ray started (or reached) and asked for the resources before anything is recorded.
-    ray = _connect_ray(ray_address, ray_cpus, ray_gpus) if launcher == "ray" else None
+    ray = ray_launch.connect(ray_address, ray_cpus, ray_gpus) if launcher == "ray" else None
     shards.check_same_base(workdir, base, overrides)  # again, locked, and recorded
     epochs = {i: int(c.train.epochs) for i, c in valid.items()}  # a done run with fewer: pending
     if gone := unlisted(workdir, runs):
@@ -242,65 +248,17 @@ def run_sweep(
             progress = lambda: write_status(workdir, runs, epochs)
             train_runs(base, mine, max_models, progress, valid, datasets)
         else:
-            _run_with_ray(
-                ray, base, mine, max_models, ray_address, ray_cpus, ray_gpus, workdir, runs, epochs
-            )
+            chunks, _ = plan(base, mine, max_models)
+            task = ray.remote(num_cpus=ray_cpus, num_gpus=ray_gpus)(_ray_chunk)
+            progress = lambda: write_status(workdir, runs, epochs)
+            arguments = [(base, chunk) for chunk in chunks]
+            ray_launch.run(ray, ray_address, task, arguments, workdir, progress)
     except Interrupted:
         write_status(workdir, runs, epochs)  # stopped runs are no longer running
         raise
     status = write_status(workdir, runs, epochs)
     logging.info("sweep: %s", ", ".join(f"{v} {k}" for k, v in status["counts"].items() if v))
     return status
-
-
-def _connect_ray(address: str, cpus: float, gpus: float):
-    """Ray, started (or reached at `address`) with room for a task of `cpus` and `gpus`."""
-    # Ray folds log lines that look alike from several workers into one ("[repeated 2x across
-    # cluster]"): two groups' summary tables lost rows that differed only in their numbers.
-    # Ray reads the switch when it is imported, so it is set first.
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    try:  # optional (the `ray` extra): run_sweep checked it is there; this, that it imports
-        import ray
-    except ImportError as e:
-        raise UserError(
-            f"--launcher=ray: Ray does not import ({e}); reinstall the extra: "
-            "pip install -e '.[ray]'."
-        ) from None
-    try:
-        ray.init(
-            address=address or None,
-            ignore_reinit_error=True,
-            include_dashboard=False,
-            log_to_driver=True,
-        )
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        raise UserError(f"--ray_address={address!r}: Ray could not start or connect: {e}") from None
-    have = ray.cluster_resources()
-    for flag, asked, kind in (("--ray_cpus", cpus, "CPU"), ("--ray_gpus", gpus, "GPU")):
-        if asked <= have.get(kind, 0):
-            continue
-        why = (
-            f"{flag}={asked:g}: each Ray task asks for {asked:g} {kind}(s), but the Ray cluster "
-            f"has {have.get(kind, 0):g}"
-        )
-        if address:  # a cluster may add nodes when asked (an autoscaler): said, not refused
-            logging.warning("%s now; the tasks wait until it has more", why)
-        else:  # the local Ray this process started: such a task would wait for ever
-            raise UserError(
-                f"{why}; no task could start. Ask for at most that many, or connect to a "
-                "cluster that has them (--ray_address)."
-            )
-    return ray
-
-
-def _run_with_ray(ray, base, runs, max_models, address, cpus, gpus, workdir, all_runs, epochs):
-    chunks, _ = plan(base, runs, max_models)
-    task = ray.remote(num_cpus=cpus, num_gpus=gpus)(_ray_chunk)
-    pending = [task.remote(base, chunk) for chunk in chunks]
-    logging.info("sweep: submitted %d Ray task(s) to %s", len(pending), address or "a local Ray")
-    while pending:
-        _, pending = ray.wait(pending)
-        write_status(workdir, all_runs, epochs)
 
 
 @dataclasses.dataclass

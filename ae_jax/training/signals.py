@@ -219,12 +219,12 @@ class StopRequests:
         acknowledge(signum)  # said at once, unless the announcer has said it already
 
     def __enter__(self) -> "StopRequests":
-        # Signal handlers can only be installed from the main thread (e.g. not under Ray).
-        if threading.current_thread() is not threading.main_thread():
-            return self
         if StopRequests._installed is not None:
             self._nested = True
             return StopRequests._installed
+        # Signal handlers can only be installed from the main thread (e.g. not under Ray).
+        if threading.current_thread() is not threading.main_thread():
+            return self
         for s in (signal.SIGTERM, signal.SIGINT):
             self._previous[s] = signal.signal(s, self._handle)
         StopRequests._installed = self
@@ -246,3 +246,31 @@ class StopRequests:
             signal.signal(s, handler)
         StopRequests._installed = None
         self._previous = {}
+
+
+@contextlib.contextmanager
+def stop_file(path: str):
+    """Within the block, `path` appearing is a SIGTERM to the training loop (its
+    `StopRequests`, installed for the block): a Ray task's process gets no signal of its
+    driver's, which writes the file instead (on the workdir every task shares). A thread looks
+    for it every half second."""
+    stop, done = StopRequests(), threading.Event()
+
+    def look() -> None:
+        while not done.wait(0.5):
+            if os.path.exists(path):
+                stop.signum = signal.SIGTERM
+                return
+
+    if StopRequests._installed is not None:  # (a process's handlers already say it)
+        yield StopRequests._installed
+        return
+    StopRequests._installed = stop
+    thread = threading.Thread(target=look, daemon=True, name="ae_jax stop file")
+    thread.start()
+    try:
+        yield stop
+    finally:
+        done.set()
+        thread.join()
+        StopRequests._installed = None
