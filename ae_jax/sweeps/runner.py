@@ -34,9 +34,9 @@ from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
 from ae_jax.sweeps import checks, ray_launch, shards
 from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps.status import Run, mark_failed, unlisted, write_status
-from ae_jax.training import signals, startup
+from ae_jax.training import startup
 from ae_jax.training.group import ProgramCache, signature_key
-from ae_jax.training.signals import Interrupted, StopRequests, while_writing
+from ae_jax.training.signals import Interrupted, StopRequests, stop_file, while_writing
 
 
 def plan(
@@ -147,7 +147,7 @@ def _ray_chunk(base, chunk: list[Run], stop_path: str) -> bool:
     runtime.quiet_library_logs()
     configs = {r.index: overrides_lib.apply_overrides(base, r.overrides) for r in chunk}
     try:
-        with signals.stop_file(stop_path), _figure_writer(configs.values()) as writer:
+        with stop_file(stop_path), _figure_writer(configs.values()) as writer:
             _train_chunk(chunk, configs, _Shared({}, ProgramCache(), writer))
     except Interrupted:
         return True
@@ -243,14 +243,13 @@ def run_sweep(
             os.path.join(workdir, workdir_lib.REPORT_METRICS), {"metrics": list(report_metrics)}
         )
     logging.info("sweep: %d runs, shard %d/%d takes %d", len(runs), i, n, len(mine))
+    progress = lambda: write_status(workdir, runs, epochs)
     try:
         if launcher == "local":
-            progress = lambda: write_status(workdir, runs, epochs)
             train_runs(base, mine, max_models, progress, valid, datasets)
         else:
             chunks, _ = plan(base, mine, max_models)
             task = ray.remote(num_cpus=ray_cpus, num_gpus=ray_gpus)(_ray_chunk)
-            progress = lambda: write_status(workdir, runs, epochs)
             arguments = [(base, chunk) for chunk in chunks]
             ray_launch.run(ray, ray_address, task, arguments, workdir, progress)
     except Interrupted:
