@@ -25,7 +25,7 @@ from ae_jax.commands import sweep as sweep_command
 from ae_jax.configs import seed_sparse
 from ae_jax.configs.ablations import seed_study
 from ae_jax.errors import UserError
-from ae_jax.sweeps import checks, finished, report, report_figures, shards
+from ae_jax.sweeps import checks, finished, ray_launch, report, report_figures, shards
 from tests.bad_inputs import _cfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -408,6 +408,23 @@ def test_a_stopped_ray_sweep_saves_the_runs_under_way_and_resumes(tmp_path, sign
     again.wait(timeout=300)
     reader.join(timeout=60)
     assert again.returncode == 143, "".join(seen)[-3000:]
+
+
+def test_a_finished_sweep_rerun_on_ray_starts_no_ray(tmp_path, monkeypatch):
+    """Nothing left to train: the rerun started a local Ray and submitted every group (7.3 s
+    against 1.2 s with the local launcher; a walkthrough). Now it only says the sweep is done."""
+    pytest.importorskip("ray", reason="the optional 'ray' extra is not installed")
+    base = seed_sparse.get_config()
+    base.train.epochs, base.eval.at_end, base.train.figures = 1, False, False
+    entries = [{"train.seed": 0}, {"train.seed": 1}]
+    work = str(tmp_path / "w")
+    assert sweep.run_sweep(base, entries, work)["counts"]["done"] == 2
+
+    def no_ray(*args):
+        raise AssertionError("Ray was started for a finished sweep")
+
+    monkeypatch.setattr(ray_launch, "connect", no_ray)
+    assert sweep.run_sweep(base, entries, work, launcher="ray")["counts"]["done"] == 2
 
 
 def test_a_ray_task_asking_for_more_than_the_cluster_has_is_refused(tmp_path, monkeypatch):

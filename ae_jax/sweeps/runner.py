@@ -225,8 +225,14 @@ def run_sweep(
     # A file no run can read: one error (a Ray sweep's tasks read the data on their nodes).
     datasets = checks.load_shared_data(mine, valid) if launcher == "local" else {}
     checks.check_batch_split(mine, valid, datasets, jax.device_count())
-    # Ray started (or reached) and asked for the resources before anything is recorded.
-    ray = ray_launch.connect(ray_address, ray_cpus, ray_gpus) if launcher == "ray" else None
+    # Ray started (or reached) and asked for the resources before anything is recorded; not
+    # for a rerun with nothing left to train (it started Ray and submitted every group: 7 s).
+    todo = (
+        [r for r in mine if not checks.finished(r, valid[r.index])] if launcher == "ray" else mine
+    )
+    ray = (
+        ray_launch.connect(ray_address, ray_cpus, ray_gpus) if launcher == "ray" and todo else None
+    )
     shards.check_same_base(workdir, base, overrides)  # again, locked, and recorded
     epochs = {i: int(c.train.epochs) for i, c in valid.items()}  # a done run with fewer: pending
     if gone := unlisted(workdir, runs):
@@ -247,8 +253,8 @@ def run_sweep(
     try:
         if launcher == "local":
             train_runs(base, mine, max_models, progress, valid, datasets)
-        else:
-            chunks, _ = plan(base, mine, max_models)
+        elif todo:
+            chunks, _ = plan(base, todo, max_models)
             task = ray.remote(num_cpus=ray_cpus, num_gpus=ray_gpus)(_ray_chunk)
             arguments = [(base, chunk) for chunk in chunks]
             ray_launch.run(ray, ray_address, task, arguments, workdir, progress)
