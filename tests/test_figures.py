@@ -345,11 +345,8 @@ def _parent(pid: int) -> int:
         return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
-@pytest.mark.skipif(not figure_worker.FORKS, reason="workers are forked on Linux only")
-def test_one_interpreter_starts_and_is_forked_into_the_other_workers(tmp_path, monkeypatch):
-    """Three workers cost one interpreter's start (matplotlib loaded once, ~0.6 CPU-s): the
-    others are its forks, each a process of its own that draws its kinds, and every one ends
-    with the writer."""
+def _started_interpreters(monkeypatch) -> list:
+    """The command lines of the worker interpreters started from now on (filled as they are)."""
     started = []
     popen = figure_worker.subprocess.Popen
 
@@ -358,6 +355,15 @@ def test_one_interpreter_starts_and_is_forked_into_the_other_workers(tmp_path, m
         return popen(args, **kw)
 
     monkeypatch.setattr(figure_worker.subprocess, "Popen", counting)
+    return started
+
+
+@pytest.mark.skipif(not figure_worker.FORKS, reason="workers are forked on Linux only")
+def test_one_interpreter_starts_and_is_forked_into_the_other_workers(tmp_path, monkeypatch):
+    """Three workers cost one interpreter's start (matplotlib loaded once, ~0.6 CPU-s): the
+    others are its forks, each a process of its own that draws its kinds, and every one ends
+    with the writer."""
+    started = _started_interpreters(monkeypatch)
     inputs, got = _inputs(3), []
     here = figures.write_figures(str(tmp_path / "here"), inputs)
     writer = figure_writer.FigureWriter(workers=3)
@@ -384,14 +390,7 @@ def test_without_forking_each_worker_is_an_interpreter_of_its_own(tmp_path, monk
     """Elsewhere than on Linux (here: the switch turned off) every worker is started as its
     own interpreter, and they draw what this process draws."""
     monkeypatch.setattr(figure_worker, "FORKS", False)
-    started = []
-    popen = figure_worker.subprocess.Popen
-
-    def counting(args, **kw):
-        started.append(args)
-        return popen(args, **kw)
-
-    monkeypatch.setattr(figure_worker.subprocess, "Popen", counting)
+    started = _started_interpreters(monkeypatch)
     inputs, got = _inputs(3), []
     here = figures.write_figures(str(tmp_path / "here"), inputs)
     with figure_writer.FigureWriter(workers=2) as writer:

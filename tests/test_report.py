@@ -527,11 +527,17 @@ def test_a_report_whose_every_run_diverged_says_so_and_does_not_crash(tmp_path, 
         for lr in (1e3, 1e4)
         for s in (0, 1)
     ]
-    _pile(tmp_path, runs)
+    saved = _report_figures(tmp_path, monkeypatch, runs, ["eval/mse"])
+    assert saved and saved[0].get_suptitle().startswith("no setting has a finite value")
+
+
+def _report_figures(root, monkeypatch, runs, metrics) -> list:
+    """The figures `write_report` draws of a pile of `runs` (see `_pile`), not written."""
+    _pile(root, runs)
     saved = []
     monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
-    report.write_report(str(tmp_path), ["eval/mse"])
-    assert saved and saved[0].get_suptitle().startswith("no setting has a finite value")
+    report.write_report(str(root), metrics)
+    return saved
 
 
 @pytest.mark.parametrize("weights", [(0.0, 1e-4, 1e-3, 1e-2, 0.1, 1.0), (0.0, 1e-4, 1e-3)])
@@ -547,10 +553,7 @@ def test_a_swept_zero_on_a_log_axis_spreads_the_values_over_the_panel(
         for w in weights
         for s in (0, 1)
     ]
-    _pile(tmp_path, runs)
-    saved = []
-    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
-    report.write_report(str(tmp_path), ["eval/mse"])
+    saved = _report_figures(tmp_path, monkeypatch, runs, ["eval/mse"])
     (fig,) = saved
     ax = fig.axes[0]
     assert ax.get_xscale() == "symlog" and "linear near 0" in ax.get_xlabel()
@@ -574,10 +577,7 @@ def test_every_series_marker_stays_visible(tmp_path, monkeypatch, axis):
         for w in weights
         for s in (0, 1)
     ]
-    _pile(tmp_path, runs)
-    saved = []
-    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
-    report.write_report(str(tmp_path), ["eval/mse"])
+    saved = _report_figures(tmp_path, monkeypatch, runs, ["eval/mse"])
     fig = next(f for f in saved if field in f.axes[0].get_xlabel())
     lines = fig.axes[0].lines  # (the error bars' caps are lines of "_" markers)
     sizes = [line.get_markersize() for line in lines if line.get_marker() in list("osD^v<>p")]
