@@ -84,6 +84,7 @@ def test_layered_figures_equal_whole_drawings(tmp_path, monkeypatch, method):
         for template, _, _ in written[-1]:
             for artist in (*template.dynamic, *template.keyed):  # every artist by Figure.draw
                 artist.set_animated(False)
+            template.unlay()  # (a relayout one is laid out from its unlaid places)
             template.fig.canvas.draw()
             wholes.append(np.array(template.fig.canvas.buffer_rgba()))
         whole = np.concatenate(wholes, axis=1)
@@ -127,3 +128,24 @@ def test_a_static_layer_is_kept_per_value_and_the_least_recently_used_dropped(
         renderer.learning_curves(str(tmp_path / f"{i}.png"), _history(5, scale), units)
         per_file.append((len(passes), len(value_axes)))
     assert per_file == list(zip([2, 2, 0, 0, 0, 0], axes, strict=True))
+
+
+@pytest.mark.parametrize("method", sorted(_runs()))
+def test_a_figure_does_not_depend_on_the_figures_drawn_before_it(tmp_path, method):
+    """Each run's figure, drawn by a renderer that drew the other runs' first (as a sweep's
+    figure worker does), equals the one a fresh renderer draws for it alone (a single run),
+    pixel for pixel: a layout laid out for the first run drawn (one without a bar chart's
+    "value below the axis" note, or a heatmap whose colour bar's numbers were narrower) cut
+    the next runs' axis labels off at the figure's edge."""
+    runs = _runs()[method]
+    shared = Renderer()
+    for i, args in enumerate(runs):
+        getattr(shared, method)(str(tmp_path / f"after_{i}.png"), *args)
+    for i, args in enumerate(runs):
+        getattr(Renderer(), method)(str(tmp_path / f"alone_{i}.png"), *args)
+        alone, after = (
+            np.asarray(Image.open(tmp_path / f"{k}_{i}.png")) for k in ("alone", "after")
+        )
+        assert alone.shape == after.shape, (method, i, alone.shape, after.shape)
+        differ = np.any(alone != after, axis=-1)
+        assert not differ.any(), f"{method}, run {i}: {differ.sum()} pixels differ"

@@ -70,8 +70,8 @@ def figure(figsize, nrows: int = 1, ncols: int = 1, layout: Literal["constrained
 def fix_layout(fig) -> None:
     """Keeps the axes where the layout engine put them and removes the engine, so that no
     later drawing lays the figure out again (savefig also drew a figure with any engine, even
-    `tight_layout()`'s placeholder, twice; `save` draws once, but a template's layout is fixed
-    by design: only its data changes)."""
+    `tight_layout()`'s placeholder, twice; `save` draws once). For a template whose layout
+    only its build fixes (a `relayout` one keeps its engine)."""
     fig.set_layout_engine(None)
 
 
@@ -100,6 +100,14 @@ class Template:
     values it saw (a sweep's runs share a few: `snapped` limits), as many as fit in
     `LAYER_BYTES` (at least one), and draws a new one when it meets a new value.
 
+    A `relayout` template (its figure built with a layout engine) is laid out again for each
+    new static layer, by the engine, around that layer's text (what lays it out, a value axis's
+    numbers or a label's notes, is then part of `static`); each layer keeps the axes' places it
+    was drawn with, and they are put back when it is used again. Laid out once, for the first
+    run drawn, a bar chart's later "value below the axis" note and a heatmap's wider colour-bar
+    numbers were cut off at the figure's edge, and a run's figure depended on which run its
+    renderer drew first (a sweep's figure worker against a single run).
+
     A new static layer need not be drawn whole: the `keyed` artists (the value axes, whose
     ticks and labels are what `static` changes) are drawn last, over a layer of everything
     else kept for `base` (what else changes the static layer: the axes' place, an epoch span),
@@ -114,14 +122,18 @@ class Template:
     LAYERS = 16  # a learning-curve panel's layer is ~0.9 MB of pixels ...
     LAYER_BYTES = 64 * 2**20  # ... the bars of 784 features' ~100 MB: then one is kept
 
-    def __init__(self, fig, dynamic, keep_layout: bool = False, keyed=()):
+    def __init__(self, fig, dynamic, relayout: bool = False, keyed=()):
+        if relayout and (keyed or fig.get_layout_engine() is None):
+            raise ValueError("a relayout template needs a layout engine and no keyed artists")
         self.fig = fig
         self.dynamic = sorted(dynamic, key=self._drawing_order)
         self.keyed = sorted(keyed, key=self._drawing_order)
-        self.keep_layout = keep_layout  # fix the layout that the first drawing computes
+        self.relayout = relayout  # laid out again for each new static layer
+        self._unlaid = self._places()  # (relayout) the axes' places before any layout
         self._drawn = False  # the first drawing (a whole one) is done
-        # (base, static) -> the static layer's pixels, and base -> the layer without the keyed
-        # artists (with any): the newest used last in each
+        # (base, static) -> (the static layer's pixels, the axes' places it was drawn with:
+        # relayout only), and base -> the layer without the keyed artists (with any): the
+        # newest used last in each
         self._layers: dict = {}
         self._bases: dict = {}
 
@@ -143,23 +155,40 @@ class Template:
         no layers), then the dynamic layer over the static layer kept for (`base`, `static`)
         (drawn and kept first if there is none)."""
         canvas = self.fig.canvas
-        if not self._drawn:  # whole: the first drawing, which lays the figure out
+        if not self._drawn:  # whole: the first drawing (which lays a relayout one out)
+            self.unlay()
             canvas.draw()
-            if self.keep_layout:
-                fix_layout(self.fig)
             self._drawn = True
             return
         key = (base, static)
         layer = self._layers.pop(key, None)
         if layer is None:
-            layer = self._static_layer(base)
+            layer = (self._static_layer(base), self._places())
             while len(self._layers) >= self._keep():
                 del self._layers[next(iter(self._layers))]  # the least recently used
         else:
-            canvas.restore_region(layer)
+            _put(layer[1])
+            canvas.restore_region(layer[0])
         self._layers[key] = layer
         for artist in self.dynamic:
             self.fig.draw_artist(artist)
+
+    def unlay(self) -> None:
+        """Puts a relayout template's axes back where they were before any layout, from where
+        the engine lays them out for a drawing: laid out from where the last layout left
+        them, the places differed by up to ~0.1 pixel (the engine measures text where it is
+        drawn, to whole pixels), and so did the pixels of a run's figure with the runs drawn
+        before it."""
+        _put(self._unlaid)
+
+    def _places(self) -> tuple:
+        """Where the layout put each axes (a relayout template's; else nothing to put back)."""
+        if not self.relayout:
+            return ()
+        return tuple(
+            (ax, ax.get_position(original=True), ax.get_position(original=False))
+            for ax in self.fig.axes
+        )
 
     def _keep(self) -> int:
         """How many layers of this figure's size `LAYER_BYTES` holds (1 to `LAYERS`)."""
@@ -173,7 +202,8 @@ class Template:
         for artist in (*self.dynamic, *self.keyed):  # left out of Figure.draw
             artist.set_animated(True)
         if not self.keyed:
-            canvas.draw()  # the static layer alone
+            self.unlay()
+            canvas.draw()  # the static layer alone (laid out again: relayout)
             return canvas.copy_from_bbox(self.fig.bbox)
         rest = self._bases.pop(base, None)
         if rest is None:
@@ -187,6 +217,14 @@ class Template:
         for artist in self.keyed:
             self.fig.draw_artist(artist)
         return canvas.copy_from_bbox(self.fig.bbox)
+
+
+def _put(places: tuple) -> None:
+    """Puts each (axes, original place, active place) back (not with set_position, which
+    also takes the axes out of the layout)."""
+    for ax, original, active in places:
+        ax._set_position(original, "original")
+        ax._set_position(active, "active")
 
 
 def save(template: Template, path: str, static=(), base=()) -> None:
@@ -220,6 +258,18 @@ def save_row(panels: list[tuple[Template, tuple, tuple]], path: str) -> None:
             image[i * r.shape[0] : (i + 1) * r.shape[0], : r.shape[1]] = r
     software = f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/"
     png.write(path, image, panels[0][0].fig.dpi, {"Software": software})
+
+
+def scale_labels(bar) -> tuple:
+    """The numbers a colour bar shows (its ticks within its limits, as its formatter writes
+    them, and the formatter's offset, "1e6"): what its width in a laid-out figure follows."""
+    axis = bar.ax.yaxis if bar.orientation == "vertical" else bar.ax.xaxis
+    lo, hi = sorted(axis.get_view_interval())
+    ticks = np.asarray(axis.get_major_locator()(), float)
+    tol = 1e-10 * max(hi - lo, abs(hi), 1e-300)
+    shown = ticks[(ticks >= lo - tol) & (ticks <= hi + tol)]
+    formatter = axis.get_major_formatter()
+    return tuple(formatter.format_ticks(shown)), formatter.get_offset()
 
 
 def snapped(locator, lo: float, hi: float) -> tuple[float, float]:

@@ -273,7 +273,7 @@ class Renderer:
             # Static: the column names, the title, the legend (above the axes), the value axis
             # (its snapped limits and label: `static` below).
             dynamic = [*bars, *(m for k in marks for m in k.values()), *canvas.spines(ax)]
-            return canvas.Template(fig, dynamic, keep_layout=True), ax, bars, marks, rows, width
+            return canvas.Template(fig, dynamic, relayout=True), ax, bars, marks, rows, width
 
         template, ax, bars, marks, rows, width = self._template(
             ("bars", names, baseline is not None, value_label, title, log, baseline_label), build
@@ -338,11 +338,12 @@ class Renderer:
             bar = fig.colorbar(im, ax=ax, shrink=min(1.0, 6.0 / max(0.24 * d + 1.4, 1.0)))
             bar.set_label(bar_label, fontsize=_FONT)
             bar.ax.tick_params(labelsize=_FONT)
-            # Static: the names on both axes and the title; the colours and their scale change.
+            # Static: the names on both axes and the title; the colours and their scale change,
+            # and with them the width of the scale's numbers, which lays the figure out.
             dynamic = [im, bar.ax, *canvas.spines(ax)]  # the spines are drawn over the image
-            return canvas.Template(fig, dynamic, keep_layout=True), im
+            return canvas.Template(fig, dynamic, relayout=True), im, bar
 
-        template, im = self._template(key, build)
+        template, im, bar = self._template(key, build)
         im.set_data(np.asarray(values).T)
         finite = values[np.isfinite(values)]
         if symmetric:
@@ -351,7 +352,7 @@ class Renderer:
         elif finite.size:
             lo, hi = float(finite.min()), float(finite.max())
             im.set_clim(lo, hi if hi > lo else lo + 1.0)
-        canvas.save(template, path)
+        canvas.save(template, path, canvas.scale_labels(bar))
 
     def mosaic(
         self, path: str, image: np.ndarray, title: str, extent=None, axis_names=None
