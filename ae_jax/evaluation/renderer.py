@@ -72,7 +72,7 @@ class Renderer:
             y_eval = np.array([r.get(f"eval/{term}", np.nan) for r in history], float)
             lo, hi, cut = canvas.curve_span(epochs, y_train, y_eval) or (np.nan, np.nan, False)
             title = canvas.curve_title(term, cut, history)
-            template, ax, lines = self._template(
+            template, ax, lines, room = self._template(
                 ("curve", title, unit, p == 0),
                 lambda t=title, u=unit, legend=p == 0: self._curve_panel(t, u, legend),
             )
@@ -88,7 +88,8 @@ class Renderer:
             low, high = canvas.limits(lo, hi)
             low, high, ticks = canvas.value_ticks(ax.yaxis, low, high, lo >= 0, not np.isnan(lo))
             ax.set_ylim(low, high)
-            panels.append((template, ((low, high), ticks), x_limits))
+            left = room.fit(ticks)  # (wide numbers: the axes start further right)
+            panels.append((template, ((low, high), ticks), (x_limits, left)))
         for handle, dot in zip(legend_handles, dotted, strict=True):
             handle.set_marker("o" if dot else "None")
             handle.set_markersize(4)
@@ -111,7 +112,8 @@ class Renderer:
             dynamic.append(ax.legend(fontsize=_FONT))
         fig.tight_layout()
         canvas.fix_layout(fig)
-        return canvas.Template(fig, dynamic, keyed=[ax.yaxis]), ax, lines
+        template = canvas.Template(fig, dynamic, keyed=[ax.yaxis])
+        return template, ax, lines, canvas.LeftRoom(ax)
 
     # ---- scatter ----
 
