@@ -885,7 +885,7 @@ def test_a_learning_curves_epoch_axis_has_round_ticks(epochs, ticks):
     ]
     r = Renderer()
     r.learning_curves("/dev/null", history, figures.curve_units("squared error"))
-    ((_, ax, _),) = r._templates.values()
+    ((_, ax, _, _),) = r._templates.values()
     lo, hi = ax.get_xlim()
     assert [t for t in ax.get_xticks() if lo <= t <= hi] == ticks
 
