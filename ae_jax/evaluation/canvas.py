@@ -20,13 +20,6 @@ Y_TICKS = 4  # a value axis's most tick intervals
 Y_STEPS = [1, 2, 2.5, 5, 10]  # its tick steps (times a power of ten): no steps of 0.15 or 0.8
 
 
-def label_text(v, most: int = 0) -> str:
-    """A label value as a legend names it: 3, not 3.0; a missing number (NaN) '(missing)';
-    with `most`, at most that many characters (a longer one ran past the figure's edge)."""
-    text = ("(missing)" if v != v else f"{v:g}") if isinstance(v, float) else str(v)
-    return text[: most - 1] + "\u2026" if most and len(text) > most else text
-
-
 def group_colours(groups, rest) -> list:
     """A colour per group of a scatter's legend: grey for "other" (`rest`) and a missing
     number (NaN); the others none grey (tab10's and tab20's own greys read as "other"):
@@ -260,18 +253,6 @@ def save_row(panels: list[tuple[Template, tuple, tuple]], path: str) -> None:
     png.write(path, image, panels[0][0].fig.dpi, {"Software": software})
 
 
-def scale_labels(bar) -> tuple:
-    """The numbers a colour bar shows (its ticks within its limits, as its formatter writes
-    them, and the formatter's offset, "1e6"): what its width in a laid-out figure follows."""
-    axis = bar.ax.yaxis if bar.orientation == "vertical" else bar.ax.xaxis
-    lo, hi = sorted(axis.get_view_interval())
-    ticks = np.asarray(axis.get_major_locator()(), float)
-    tol = 1e-10 * max(hi - lo, abs(hi), 1e-300)
-    shown = ticks[(ticks >= lo - tol) & (ticks <= hi + tol)]
-    formatter = axis.get_major_formatter()
-    return tuple(formatter.format_ticks(shown)), formatter.get_offset()
-
-
 def snapped(locator, lo: float, hi: float) -> tuple[float, float]:
     """(lo, hi) rounded out to the nearest ticks `locator` (an axis's major tick locator) puts
     at or beyond them for that span: round limits, which many runs share (and so the static
@@ -307,39 +288,22 @@ def value_ticks(
     return a, b, kept
 
 
-class LeftRoom:
-    """Room at a laid-out panel's left for its value axis's numbers and label, however wide
-    the numbers of a later run: `fit` moves the axes' left edge right by what wider numbers
-    than the layout's would push the label past `MARGIN` of the figure's edge (a learning
-    curve's, laid out once for no numbers, had "objective per example" cut off by "−0.00075").
-    Measured with the renderer's text metrics (cached), not a drawing."""
+def zero_throughout(history: list[dict], term: str) -> bool:
+    return all(r.get(f"{p}/{term}", 0) == 0 for r in history for p in ("train", "eval"))
 
-    MARGIN = 4.0  # points
 
-    def __init__(self, ax):
-        fig, self.ax = ax.figure, ax
-        renderer = fig.canvas.get_renderer()
-        ax.get_tightbbox(renderer)  # ticks and label placed for the layout
-        self.left = fig.subplotpars.left
-        self.font = ax.yaxis.get_major_ticks()[0].label1.get_fontproperties()
-        lo, hi = sorted(ax.get_ylim())
-        shown = [t for t in ax.get_yticks() if lo <= t <= hi]
-        self.width = self._widest(ax.yaxis.get_major_formatter().format_ticks(shown))
-        self.spare = ax.yaxis.label.get_window_extent(renderer).x0 - self.MARGIN * fig.dpi / 72
+def epoch_limits(epochs: np.ndarray) -> tuple[float, float]:
+    """x limits of a learning curve: one epoch gets epoch +- 0.5 (and so one tick)."""
+    finite = epochs[np.isfinite(epochs)]
+    if finite.size and finite.min() == finite.max():
+        return finite.min() - 0.5, finite.max() + 0.5
+    return limits(finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
 
-    def _widest(self, labels) -> float:
-        renderer = self.ax.figure.canvas.get_renderer()
-        sizes = (renderer.get_text_width_height_descent(s, self.font, False) for s in labels)
-        return max((w for w, _, _ in sizes), default=0.0)  # pixels
 
-    def fit(self, ticks) -> float:
-        """Sets and returns the left edge (figure fraction) for value-axis `ticks`."""
-        fig = self.ax.figure
-        short = self._widest(self.ax.yaxis.get_major_formatter().format_ticks(ticks))
-        left = self.left + max(0.0, short - self.width - self.spare) / fig.bbox.width
-        if left != fig.subplotpars.left:
-            fig.subplots_adjust(left=left)
-        return left
+def isolated(y: np.ndarray) -> np.ndarray:
+    """Which finite values of a curve have no finite neighbour (drawn as a line, invisible)."""
+    finite = np.isfinite(y)
+    return finite & ~(padded := np.pad(finite, 1))[:-2] & ~padded[2:]
 
 
 def curve_span(epochs: np.ndarray, *curves: np.ndarray) -> tuple[float, float, bool] | None:

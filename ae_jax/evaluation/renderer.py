@@ -10,30 +10,12 @@ import textwrap
 
 import numpy as np
 
-from ae_jax.evaluation import canvas
+from ae_jax.evaluation import canvas, figure_text
 
 # How a bar chart marks a value it cannot draw as a bar (at the value axis's left end): kind ->
 # (matplotlib marker, the same shape as text for the axis label's note)
 _CUT_MARKERS = {"value below the axis": ("<", "\u25c0"), "not a number": ("x", "\u00d7")}
 _FONT = 9  # points: the smallest text on a figure
-
-
-def _zero_throughout(history: list[dict], term: str) -> bool:
-    return all(r.get(f"{p}/{term}", 0) == 0 for r in history for p in ("train", "eval"))
-
-
-def _epoch_limits(epochs: np.ndarray) -> tuple[float, float]:
-    """x limits of a learning curve: one epoch gets epoch +- 0.5 (and so one tick)."""
-    finite = epochs[np.isfinite(epochs)]
-    if finite.size and finite.min() == finite.max():
-        return finite.min() - 0.5, finite.max() + 0.5
-    return canvas.limits(finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
-
-
-def _isolated(y: np.ndarray) -> np.ndarray:
-    """Which finite values of a curve have no finite neighbour (drawn as a line, invisible)."""
-    finite = np.isfinite(y)
-    return finite & ~(padded := np.pad(finite, 1))[:-2] & ~padded[2:]
 
 
 class Renderer:
@@ -61,9 +43,9 @@ class Renderer:
         static layers of its own limits (`canvas.Template`), which a sweep's runs share far more
         often than all panels' (the benchmark's 64 runs: 7, 5, 17, 5 against 20)."""
         every = [k[len("eval/") :] for k in history[0] if k.startswith("eval/")]
-        terms = tuple(t for t in every if not _zero_throughout(history, t)) or tuple(every)
+        terms = tuple(t for t in every if not canvas.zero_throughout(history, t)) or tuple(every)
         epochs = np.array([r["epoch"] for r in history], float)
-        x_limits = _epoch_limits(epochs)
+        x_limits = canvas.epoch_limits(epochs)
         dotted = [False, False]  # train, eval: a dot anywhere (the legend shows one then)
         panels, legend_handles = [], []
         for p, term in enumerate(terms):
@@ -81,7 +63,7 @@ class Renderer:
             for i, (line, y) in enumerate(zip(lines, (y_train, y_eval), strict=True)):
                 line.set_data(epochs, y)
                 # A point with no finite neighbour (a 1-epoch run) draws no line: it gets a dot.
-                dots = _isolated(y)
+                dots = canvas.isolated(y)
                 line.set(marker="o" if dots.any() else "None", markersize=4, markevery=list(dots))
                 dotted[i] |= bool(dots.any())
             ax.set_xlim(*x_limits)
@@ -113,7 +95,7 @@ class Renderer:
         fig.tight_layout()
         canvas.fix_layout(fig)
         template = canvas.Template(fig, dynamic, keyed=[ax.yaxis])
-        return template, ax, lines, canvas.LeftRoom(ax)
+        return template, ax, lines, figure_text.LeftRoom(ax)
 
     # ---- scatter ----
 
@@ -139,6 +121,10 @@ class Renderer:
         groups = (
             () if labels is None or continuous else tuple(sorted(values, key=rest.__contains__))
         )
+        # Shortened (`figure_text.short_names`): a legend's (title and names) beside the axes, a
+        # colour bar's along its height.
+        names = figure_text.short_names([figure_text.label_text(v) for v in groups], 22)
+        colour_name = figure_text.short_names([colour_name], 28 if continuous else 22)[0]
         if continuous and np.isnan(labels.astype(float)).any():  # drawn grey, and said
             colour_name = f"{colour_name} (grey: missing)"
 
@@ -146,7 +132,7 @@ class Renderer:
             from matplotlib import colormaps, ticker
 
             # A legend beside the axes never covers points (its place is fixed before any).
-            wide = len(groups) > 10 or any(len(str(v)) > 12 for v in groups)
+            wide = bool(groups) and (len(groups) > 10 or max(map(len, [*names, colour_name])) > 12)
             fig, axes = canvas.figure((7.4 if wide else 6.3 if groups else 5.2, 4.4))
             ax = axes[0][0]
             kw = {"s": 6, "alpha": 0.7, "linewidths": 0}
@@ -159,8 +145,8 @@ class Renderer:
                 extra.append(fig.colorbar(sets[0], ax=ax, label=colour_name).ax)
             else:
                 sets = [
-                    ax.scatter([], [], color=c, label=canvas.label_text(v, 22), **kw)
-                    for v, c in zip(groups, canvas.group_colours(groups, rest), strict=True)
+                    ax.scatter([], [], color=c, label=name, **kw)
+                    for name, c in zip(names, canvas.group_colours(groups, rest), strict=True)
                 ]
                 legend = ax.legend(
                     fontsize=_FONT,
@@ -219,7 +205,7 @@ class Renderer:
         """Horizontal bars per column (names readable on the y axis) of the model and, beside
         them, a baseline, on a log or a [0, 1] value axis. A value the axis cannot show as a
         bar (below its left end, or NaN) is marked there, and the axis label says how."""
-        names = tuple(columns)
+        names = tuple(figure_text.short_names(columns))
 
         def build():
             from matplotlib.collections import PolyCollection
@@ -322,6 +308,7 @@ class Renderer:
         x_label: str = "",
     ) -> None:
         """values (R, D) as a heatmap: the D named columns down y, the R named rows along x."""
+        columns = figure_text.short_names(columns)
         names = (tuple(columns), tuple(row_names))
         key = ("heat", values.shape, names, title, cmap, symmetric, x_label)
 
@@ -354,7 +341,7 @@ class Renderer:
         elif finite.size:
             lo, hi = float(finite.min()), float(finite.max())
             im.set_clim(lo, hi if hi > lo else lo + 1.0)
-        canvas.save(template, path, canvas.scale_labels(bar))
+        canvas.save(template, path, figure_text.scale_labels(bar))
 
     def mosaic(
         self, path: str, image: np.ndarray, title: str, extent=None, axis_names=None

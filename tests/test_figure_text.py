@@ -1,0 +1,80 @@
+"""A figure's text stays inside it and tells its items apart, whatever the data's names: long
+column names, long category labels that differ only at their ends, a long colouring column."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ae_jax.evaluation import figure_text
+from ae_jax.evaluation.renderer import Renderer
+
+_LONG = "net margin fraction of revenue after tax and adjustments, quarterly ({})"  # 70+
+
+
+def test_short_names_keep_both_ends_and_stay_apart():
+    stores = [f"Downtown retail branch location, Store {i:02d}" for i in range(3)]
+    assert figure_text.short_names(stores, 22) == [
+        "Downtown re\u2026, Store 00",
+        "Downtown re\u2026, Store 01",
+        "Downtown re\u2026, Store 02",
+    ]
+    assert figure_text.short_names(["short", "x" * 36, "y" * 37], 36) == [
+        "short",
+        "x" * 36,
+        "y" * 18 + "\u2026" + "y" * 17,
+    ]
+    # Alike with both ends kept: their ends alone; alike as given: numbered in order.
+    a, b = "a" * 30 + "X" + "b" * 10, "a" * 30 + "Y" + "b" * 10
+    assert figure_text.short_names([a, b], 22) == ["\u2026" + a[-21:], "\u2026" + b[-21:]]
+    assert figure_text.short_names(["1", 1, "z"]) == ["1", "1 (2)", "z"]
+
+
+def _border_ink(path) -> int:
+    """Pixels of the image's outermost rows and columns that are not white: text cut off at
+    the figure's edge leaves some."""
+    rgb = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    edges = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    return int((edges.sum(axis=1) < 3 * 250).sum())
+
+
+def _figures(rng):
+    names = [_LONG.format(i) for i in range(12)]
+    labels = np.array([f"Downtown retail branch location, Store {i % 18:02d}" for i in range(300)])
+    revenue = rng.uniform(0, 1e7, 300)
+    revenue[::7] = np.nan
+    return {
+        "bars": lambda r, p: r.per_feature_bars(
+            p, names, rng.uniform(1e-3, 1, 12), rng.uniform(1e-3, 1, 12), "error", "t", True
+        ),
+        "accuracy bars": lambda r, p: r.per_feature_bars(
+            p, names[:3], rng.uniform(0, 1, 3), rng.uniform(0, 1, 3), "accuracy", "t", False, "m"
+        ),
+        "heatmap": lambda r, p: r.heatmap(
+            p, rng.normal(size=(4, 12)), names, ["z0", "z1", "z2", "z3"], "t", "RdBu_r", True, "c"
+        ),
+        "legend": lambda r, p: r.codes_2d(
+            p, rng.normal(size=(300, 2)), ("pc1", "pc2"), labels, "t", 20, _LONG.format("x")
+        ),
+        "colour bar": lambda r, p: r.codes_2d(
+            p, rng.normal(size=(300, 2)), ("pc1", "pc2"), revenue, "t", 20, _LONG.format("y")
+        ),
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(_figures(np.random.default_rng(0))))
+def test_long_names_stay_inside_the_figure(tmp_path, kind):
+    """No text runs past the figure's edge (an 80-character column name lost its start on a
+    bar chart's and a heatmap's left, a legend's title pushed its entries off the right, a
+    colour bar's label lost its ends)."""
+    path = str(tmp_path / "f.png")
+    _figures(np.random.default_rng(0))[kind](Renderer(), path)
+    assert _border_ink(path) == 0
+
+
+def test_a_legend_tells_apart_labels_that_differ_at_their_ends(tmp_path):
+    renderer = Renderer()
+    _figures(np.random.default_rng(0))["legend"](renderer, str(tmp_path / "f.png"))
+    ((template, ax, _),) = renderer._templates.values()
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(texts) == 18 and len(set(texts)) == 18, texts
+    assert all(len(t) <= 22 for t in texts), texts
