@@ -872,6 +872,21 @@ def test_a_nonnegative_curve_gets_no_axis_below_zero():
     assert kl_axes.get_ylim()[0] == 0.0 and kl_axes.get_ylim()[1] >= 0.42
 
 
+def test_a_curve_below_zero_by_float_round_off_gets_no_axis_below_zero():
+    """A collapsed VAE's KL of 0.002 to 0.0001 with one epoch at -3.5e-8 (float32 round-off;
+    a KL is never negative) drew its axis from -0.001, a quarter of it below 0."""
+    history = [
+        {"epoch": e, "train/loss": 1 / e, "eval/loss": 1 / e, "train/kl": 0.002 / e}
+        | {"eval/kl": -3.5e-8 if e == 8 else 0.002 / e}
+        for e in range(1, 11)
+    ]
+    r = Renderer()
+    units = figures.curve_units("squared error")
+    r.learning_curves("/dev/null", history, units)
+    kl_axes = r._templates[("curve", "kl", units["kl"], False)][1]
+    assert kl_axes.get_ylim()[0] == 0.0
+
+
 @pytest.mark.parametrize(
     "epochs, ticks",
     [(5, [1, 2, 3, 4, 5]), (20, [5, 10, 15, 20]), (30, [0, 10, 20, 30]), (150, [0, 50, 100, 150])],

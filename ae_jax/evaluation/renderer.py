@@ -68,7 +68,11 @@ class Renderer:
                 dotted[i] |= bool(dots.any())
             ax.set_xlim(*x_limits)
             low, high = canvas.limits(lo, hi)
-            low, high, ticks = canvas.value_ticks(ax.yaxis, low, high, lo >= 0, not np.isnan(lo))
+            # Never negative, up to float round-off (a collapsed VAE's KL of -3.5e-8).
+            nonnegative = lo >= -1e-3 * (hi - lo)
+            low, high, ticks = canvas.value_ticks(
+                ax.yaxis, low, high, nonnegative, not np.isnan(lo)
+            )
             ax.set_ylim(low, high)
             left = room.fit(ticks)  # (wide numbers: the axes start further right)
             panels.append((template, ((low, high), ticks), (x_limits, left)))
