@@ -1016,6 +1016,45 @@ def test_a_wide_table_draws_its_worst_reconstructed_features_only():
     assert [j.args[0] for j in small if j.method == "per_feature_bars"] == [["a", "b", "c"]]
 
 
+def test_a_wide_tables_heatmaps_draw_the_columns_that_vary_most_only():
+    """A 300-column VAE's samples and traversal heatmaps were 11,000 pixels tall (the bar
+    chart's 60 were not): at most MAX_BARS columns each, in table order, those that vary most
+    across the draws (samples) or change most with any z_d (traversal), as the title says."""
+    import dataclasses
+
+    d = 100
+    rng = np.random.default_rng(0)
+    spread = np.arange(d, dtype=float)[::-1] + 1  # column 0 varies most
+    samples = np.linspace(-1, 1, 10)[:, None] * spread  # each column's spread: spread
+    traversal = np.array([[1.0], [-0.5], [0.25]]) * spread  # its largest change: spread
+    traversal[1, 70] = np.nan  # NaN counts as the largest change
+    f = dataclasses.replace(
+        _inputs(),
+        is_vae=True,
+        columns=[f"x{j}" for j in range(d)],
+        samples=samples,
+        traversal=traversal,
+        mse_per_feature=None,
+        pca_per_feature=None,
+    )
+    maps = {
+        j.path.rsplit("/", 1)[1]: j.args for j in figures.plan("/tmp/x", f) if j.method == "heatmap"
+    }
+    values, names, _, title = maps["traversal.png"][:4]
+    assert names == [f"x{j}" for j in range(59)] + ["x70"] and values.shape == (3, 60)
+    assert title.endswith("; the 60 of 100 columns it changes most")
+    np.testing.assert_array_equal(values, traversal[:, [*range(59), 70]])
+    values, names, _, title = maps["samples.png"][:4]
+    assert names == [f"x{j}" for j in range(60)] and values.shape == (10, 60)
+    np.testing.assert_array_equal(values, samples[:, :60])
+    assert title.endswith("; the 60 of 100 columns varying most")
+    small = dataclasses.replace(_inputs(), samples=rng.normal(size=(10, 3)), traversal=None)
+    ((values, names, _, title, *_),) = [
+        j.args for j in figures.plan("/tmp/x", small) if j.method == "heatmap"
+    ]
+    assert names == ["a", "b", "c"] and values.shape == (10, 3) and "of" not in title.split(")")[-1]
+
+
 def test_a_numeric_colour_with_missing_values_keeps_its_scale_and_every_row(tmp_path, monkeypatch):
     """NaN among a numeric colour column made the colour limits NaN (every point one colour,
     a bar from -0.1 to 0.1) and dropped those rows; now the bar spans the finite values, the

@@ -211,6 +211,17 @@ def curves(
     return [Drawing(path, "learning_curves", (list(history), units))]
 
 
+def _widest_columns(spread: np.ndarray, what: str) -> tuple[np.ndarray, str]:
+    """At most MAX_BARS columns of a bar chart or heatmap (500 drew a chart 18,000 pixels
+    tall): those of the largest `spread` (NaN counts as the largest), in table order, and the
+    title's note, "; the 60 of 500 `what`"."""
+    spread = np.asarray(spread, float)
+    if spread.size <= MAX_BARS:
+        return np.arange(spread.size), ""
+    order = np.argsort(-np.nan_to_num(spread, nan=np.inf), kind="stable")
+    return np.sort(order[:MAX_BARS]), f"; the {MAX_BARS} of {spread.size} {what}"
+
+
 def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
     """The figures of one run, in the order they are listed in the module docstring."""
     todo = curves(out_dir, f.history, f.recon_unit, f.bounds_are_ll, f.kl_weighted, f.iw_k)
@@ -262,8 +273,8 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
     if f.image_shape is None and f.mse_per_feature is not None:
         # At most MAX_BARS bars (a 500-feature table drew an 18,000-pixel-tall chart): the
         # features the model reconstructs worst, in table order; eval.json has them all.
-        mse, n = np.asarray(f.mse_per_feature, float), len(f.columns)
-        keep = np.sort(np.argsort(-np.nan_to_num(mse, nan=np.inf), kind="stable")[:MAX_BARS])
+        mse = np.asarray(f.mse_per_feature, float)
+        keep, note = _widest_columns(mse, "worst reconstructed")
         add(
             "recon_per_feature.png",
             "per_feature_bars",
@@ -271,8 +282,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             mse[keep],
             None if f.pca_per_feature is None else np.asarray(f.pca_per_feature)[keep],
             "mean squared error over the rows, scaled units (log axis)",
-            f"reconstruction error per feature ({f.rows_name})"
-            + (f"; the {MAX_BARS} of {n} worst reconstructed" if n > MAX_BARS else ""),
+            f"reconstruction error per feature ({f.rows_name}){note}",
             True,
             "PCA, as many components",
         )
@@ -290,13 +300,14 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             "most frequent value",
         )
     if f.traversal is not None:
+        keep, note = _widest_columns(np.abs(f.traversal).max(axis=0), "columns it changes most")
         add(
             "traversal.png",
             "heatmap",
-            f.traversal,
-            f.columns,
+            f.traversal[:, keep],
+            [f.columns[j] for j in keep],
             [f"z{d}" for d in range(f.traversal.shape[0])],
-            f"output change as z_d goes from {-_SPAN:g} to {_SPAN:g} (others 0)",
+            f"output change as z_d goes from {-_SPAN:g} to {_SPAN:g} (others 0){note}",
             "RdBu_r",
             True,
             "change (scaled units)",
@@ -310,13 +321,14 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
                 f"samples from the prior (decoded {f.decoded})",
             )
         else:
+            keep, note = _widest_columns(np.std(f.samples, axis=0), "columns varying most")
             add(
                 "samples.png",
                 "heatmap",
-                f.samples,
-                f.columns,
+                f.samples[:, keep],
+                [f.columns[j] for j in keep],
                 [str(i) for i in range(len(f.samples))],
-                f"VAE samples from the prior (decoded {f.decoded})",
+                f"VAE samples from the prior (decoded {f.decoded}){note}",
                 "viridis",
                 False,
                 "value (scaled units)",
