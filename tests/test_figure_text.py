@@ -78,3 +78,42 @@ def test_a_legend_tells_apart_labels_that_differ_at_their_ends(tmp_path):
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert len(texts) == 18 and len(set(texts)) == 18, texts
     assert all(len(t) <= 22 for t in texts), texts
+
+
+def test_the_figures_name_the_units_of_the_values_they_show():
+    """data.scaling=none trains on the table's own values (1e13 in a user's run): its bar
+    chart and heatmaps said "scaled units" all the same."""
+    import dataclasses
+
+    from ae_jax import default_config
+    from ae_jax.evaluation import figure_data, figures
+
+    config = default_config()
+    assert figure_data.value_units(config) == "scaled units"  # minmax
+    with config.unlocked():
+        config.data.scaling = "none"
+    raw = figure_data.value_units(config)
+    assert raw == "the data's own units"
+    rng = np.random.default_rng(0)
+    f = figures.FigureInputs(
+        columns=["a", "b"],
+        image_shape=None,
+        epoch=1,
+        is_vae=True,
+        history=[],
+        mse_per_feature=np.ones(2),
+        samples=rng.normal(size=(4, 2)),
+        traversal=rng.normal(size=(2, 2)),
+        value_units=raw,
+    )
+    labels = {j.path.rsplit("/", 1)[1]: j.args for j in figures.plan("/tmp/x", f)}
+    assert labels["recon_per_feature.png"][3] == (
+        "mean squared error over the rows, the data's own units (log axis)"
+    )
+    assert labels["traversal.png"][6] == "change (the data's own units)"
+    assert labels["samples.png"][6] == "value (the data's own units)"
+    scaled = {
+        j.path.rsplit("/", 1)[1]: j.args
+        for j in figures.plan("/tmp/x", dataclasses.replace(f, value_units="scaled units"))
+    }
+    assert scaled["samples.png"][6] == "value (scaled units)"

@@ -131,9 +131,16 @@ def figure_inputs(
                 decoded=DECODED.get(configs[0].loss.recon, "means"),
                 image_range=image_range,
                 rows_name=rows_name,
+                value_units=value_units(configs[0]),
             )
         )
     return out
+
+
+def value_units(config) -> str:
+    """What a table's values are in, as the figures' axes say: scaled (data.scaling minmax or
+    standard), or the data's own (none: a table's raw values, 1e13 said "scaled units")."""
+    return "the data's own units" if config.data.scaling == "none" else "scaled units"
 
 
 def kl_weighted(config) -> bool:

@@ -61,6 +61,7 @@ class FigureInputs:
     # range: the evaluated rows' [min(0, lo), max(1, hi)]; reconstructions past it are clipped.
     image_range: tuple | None = None
     rows_name: str = "validation rows"  # what x_show are (another file's rows: its name)
+    value_units: str = "scaled units"  # what a table's values are in (`figure_data.value_units`)
 
 
 MAX_BARS = 60  # features in recon_per_feature.png
@@ -281,7 +282,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             [f.columns[j] for j in keep],
             mse[keep],
             None if f.pca_per_feature is None else np.asarray(f.pca_per_feature)[keep],
-            "mean squared error over the rows, scaled units (log axis)",
+            f"mean squared error over the rows, {f.value_units} (log axis)",
             f"reconstruction error per feature ({f.rows_name}){note}",
             True,
             "PCA, as many components",
@@ -310,7 +311,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             f"output change as z_d goes from {-_SPAN:g} to {_SPAN:g} (others 0){note}",
             "RdBu_r",
             True,
-            "change (scaled units)",
+            f"change ({f.value_units})",
         )
     if f.samples is not None:
         if shape is not None:
@@ -331,7 +332,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
                 f"VAE samples from the prior (decoded {f.decoded}){note}",
                 "viridis",
                 False,
-                "value (scaled units)",
+                f"value ({f.value_units})",
                 "draw from the prior",
             )
     return todo
