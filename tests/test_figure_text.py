@@ -117,3 +117,19 @@ def test_the_figures_name_the_units_of_the_values_they_show():
         for j in figures.plan("/tmp/x", dataclasses.replace(f, value_units="scaled units"))
     }
     assert scaled["samples.png"][6] == "value (scaled units)"
+
+
+def test_a_learning_curve_of_nearly_constant_values_keeps_its_title_inside(tmp_path):
+    """A diverged run's L1, 4.0000005 (train) and 4.0000014 (eval) throughout, put
+    "1e−6+4.000001" above its panel, which pushed the title "l1" up to the figure's top row:
+    its numbers are now written out whole."""
+    from ae_jax.evaluation import figures
+
+    history = [
+        {"epoch": e, "train/loss": 1 / e, "eval/loss": 1 / e}
+        | {"train/l1": 4.000000476837158, "eval/l1": 4.000001430511475}
+        for e in range(1, 13)
+    ]
+    path = str(tmp_path / "curves.png")
+    Renderer().learning_curves(path, history, figures.curve_units("squared error"))
+    assert _border_ink(path) == 0

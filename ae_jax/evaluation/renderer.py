@@ -92,6 +92,9 @@ class Renderer:
         canvas.few_ticks(ax)
         ax.set_ylabel(textwrap.fill(unit, 30), fontsize=_FONT)  # a long one: two lines
         ax.tick_params(labelsize=_FONT)
+        # Numbers written out whole ("4.000001"), not as an offset above the axes, which
+        # pushed the title off the figure ("1e−6+4.000001"); `LeftRoom` makes their room.
+        ax.yaxis.get_major_formatter().set_useOffset(False)
         ax.set_axisbelow(True)  # the axes are static: drawn before (under) the curves
         dynamic = [*lines, *canvas.spines(ax)]
         if legend:
