@@ -52,6 +52,28 @@ def _figures(rng):
         "heatmap": lambda r, p: r.heatmap(
             p, rng.normal(size=(4, 12)), names, ["z0", "z1", "z2", "z3"], "t", "RdBu_r", True, "c"
         ),
+        # Two columns of a traversal beside long names: the title ran off the right.
+        "narrow heatmap": lambda r, p: r.heatmap(
+            p,
+            rng.normal(size=(2, 12)),
+            names,
+            ["z0", "z1"],
+            "output change as z_d goes from -2 to 2 (others 0)",
+            "RdBu_r",
+            True,
+            "change (the data's own units)",
+        ),
+        # The longest value label beside long names: it ran off the right.
+        "bars, long label": lambda r, p: r.per_feature_bars(
+            p,
+            names,
+            rng.uniform(1e-3, 1, 12),
+            np.where(np.arange(12) < 6, 0.0, rng.uniform(1e-3, 1, 12)),
+            "mean squared error over the rows, the data's own units (log axis)",
+            "reconstruction error per feature (validation rows); the 60 of 300 worst reconstructed",
+            True,
+            "PCA, as many components",
+        ),
         "legend": lambda r, p: r.codes_2d(
             p, rng.normal(size=(300, 2)), ("pc1", "pc2"), labels, "t", 20, _LONG.format("x")
         ),

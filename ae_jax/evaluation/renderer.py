@@ -213,6 +213,7 @@ class Renderer:
         them, a baseline, on a log or a [0, 1] value axis. A value the axis cannot show as a
         bar (below its left end, or NaN) is marked there, and the axis label says how."""
         names = tuple(figure_text.short_names(columns))
+        value_label = textwrap.fill(value_label, 46)  # (its 66 characters ran off the right)
 
         def build():
             from matplotlib.collections import PolyCollection
@@ -329,8 +330,9 @@ class Renderer:
             ax.set_yticks(range(d), columns, fontsize=_FONT)
             ax.set_xticks(range(r), row_names, fontsize=_FONT, rotation=90 if r > 12 else 0)
             ax.set_xlabel(x_label, fontsize=_FONT)
-            chars = int(fig.get_figwidth() * 72 / ((_FONT + 1) * 0.6))  # (a narrow one cut it)
-            ax.set_title(textwrap.fill(title, max(30, chars)), fontsize=_FONT + 1)
+            # Over the figure, not the axes, which long names push right (off went its end).
+            chars = int(fig.get_figwidth() * 72 / ((_FONT + 1) * 0.6))
+            fig.suptitle(textwrap.fill(title, max(30, chars)), fontsize=_FONT + 1)
             bar = fig.colorbar(im, ax=ax, shrink=min(1.0, 6.0 / max(0.24 * d + 1.4, 1.0)))
             bar.set_label(bar_label, fontsize=_FONT)
             bar.ax.tick_params(labelsize=_FONT)
