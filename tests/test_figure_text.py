@@ -1,11 +1,14 @@
 """A figure's text stays inside it and tells its items apart, whatever the data's names: long
 column names, long category labels that differ only at their ends, a long colouring column."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from ae_jax.evaluation import figure_text
+from ae_jax import default_config
+from ae_jax.evaluation import figure_data, figure_text, figures
 from ae_jax.evaluation.renderer import Renderer
 
 _LONG = "net margin fraction of revenue after tax and adjustments, quarterly ({})"  # 70+
@@ -105,11 +108,6 @@ def test_a_legend_tells_apart_labels_that_differ_at_their_ends(tmp_path):
 def test_the_figures_name_the_units_of_the_values_they_show():
     """data.scaling=none trains on the table's own values (1e13 in a user's run): its bar
     chart and heatmaps said "scaled units" all the same."""
-    import dataclasses
-
-    from ae_jax import default_config
-    from ae_jax.evaluation import figure_data, figures
-
     config = default_config()
     assert figure_data.value_units(config) == "scaled units"  # minmax
     with config.unlocked():
@@ -145,8 +143,6 @@ def test_a_learning_curve_of_nearly_constant_values_keeps_its_title_inside(tmp_p
     """A diverged run's L1, 4.0000005 (train) and 4.0000014 (eval) throughout, put
     "1e−6+4.000001" above its panel, which pushed the title "l1" up to the figure's top row:
     its numbers are now written out whole."""
-    from ae_jax.evaluation import figures
-
     history = [
         {"epoch": e, "train/loss": 1 / e, "eval/loss": 1 / e}
         | {"train/l1": 4.000000476837158, "eval/l1": 4.000001430511475}

@@ -85,8 +85,8 @@ class LeftRoom:
     def fit(self, ticks) -> float:
         """Sets and returns the left edge (figure fraction) for value-axis `ticks`."""
         fig = self.ax.figure
-        short = self._widest(self.ax.yaxis.get_major_formatter().format_ticks(ticks))
-        left = self.left + max(0.0, short - self.width - self.spare) / fig.bbox.width
+        widest = self._widest(self.ax.yaxis.get_major_formatter().format_ticks(ticks))
+        left = self.left + max(0.0, widest - self.width - self.spare) / fig.bbox.width
         if left != fig.subplotpars.left:
             fig.subplots_adjust(left=left)
         return left
