@@ -116,8 +116,9 @@ def memory_error(e: BaseException | None) -> UserError | None:
             line = next(ln for ln in text.splitlines() if _OUT_OF_MEMORY in ln.lower())
             return UserError(
                 f"the computation ran out of memory ({line.strip()[:200]}); expected one that "
-                "fits: for evaluation's importance-weighted pass, lower eval.iw_batch_rows "
-                "(a rerun may change it) or, with ae-jax evaluate, --iw_samples; for training, "
+                "fits: for evaluation's importance-weighted pass, lower eval.iw_batch_rows or "
+                "eval.iw_samples (a rerun of a run not yet evaluated may change them) or, with "
+                "ae-jax evaluate, --iw_samples; for training, "
                 "train.batch_size, train.num_models or the model's size. Nothing written "
                 "before was lost."
             )

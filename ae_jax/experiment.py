@@ -26,7 +26,7 @@ from ae_jax import reruns, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import load_dataset
 from ae_jax.errors import UserError, memory_error, storage_error
-from ae_jax.evaluation import eval_data, evaluate, figure_data
+from ae_jax.evaluation import eval_data, evaluate, figure_data, passes
 from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
 from ae_jax.models import model_from_config
@@ -91,8 +91,15 @@ def _check_fits(configs: list, ds) -> None:
     model = model_from_config(c, ds.num_features, ds.image_shape, ds.preprocessor.layout())
     k = len(configs)
     n_train, n_val = ds.train.shape[0], ds.val.shape[0]
+    # A VAE's end-of-run bound: k samples of each row of a batch at once (an MSE VAE draws one).
+    iw_k = 1 if c.loss.recon == "mse" else int(c.eval.iw_samples)
+    eval_floats = (
+        passes.sampled_floats(n_val, ds.num_features, iw_k, int(c.eval.iw_batch_rows))
+        if c.model.name == "vae" and c.eval.at_end
+        else 0
+    )
     parts = resources.estimate(
-        c, model, ds.num_features, n_train, n_val, k, ds.image_shape, mode, n
+        c, model, ds.num_features, n_train, n_val, k, ds.image_shape, mode, n, eval_floats
     )
     resources.check_fits(parts, k, mode, n)
 

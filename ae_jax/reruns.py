@@ -1,7 +1,8 @@
 """What a rerun may change: the config a run was trained with (its config.json) against the
 one launched now. A rerun with the same config resumes or reuses the run; a larger
 `train.epochs` under a schedule that allows it continues it; operational fields (how a run is
-executed or logged, never what it learns) may change; anything else is refused before any work.
+executed or logged, never what it learns) may change, and so may the end-of-run evaluation's
+settings of a run not yet evaluated; anything else is refused before any work.
 """
 
 from absl import logging
@@ -36,6 +37,10 @@ OPERATIONAL = (
     "train.tensorboard",
     "train.num_models",  # K of the program: a run resumed after a kill may be in another group
 )
+# Fields read by the end-of-run evaluation and figures alone: a rerun of a run not yet evaluated
+# (no summary.json: killed before or during its evaluation) may change them, so a run whose
+# evaluation cannot fit (eval.iw_samples too large for the memory) can still be finished.
+END_OF_RUN = ("eval.iw_samples", "eval.near_zero", "eval.active_var", "eval.color_by")
 # Of those, the ones that move reported numbers, and how (said when a rerun changes them).
 MOVES_NUMBERS = {
     "train.eval_batch_size": "the validation metrics of the epochs it trains now, and its "
@@ -88,7 +93,10 @@ def config_changes(
 
 def check_config(workdir: str, config) -> bool:
     """Refuses a rerun whose config differs from the run's; True if it continues training."""
-    changes, extends = config_changes(workdir, config)
+    unevaluated = finished_summary(workdir) is None
+    changes, extends = config_changes(
+        workdir, config, ignore=frozenset(END_OF_RUN if unevaluated else ())
+    )
     if extends:
         _check_can_continue(workdir)
         return True

@@ -606,6 +606,57 @@ def test_running_out_of_memory_is_said_as_such_not_as_a_full_disk(tmp_path, monk
     assert errors.memory_error(disk) is None
 
 
+def _vae(**overrides):
+    c = _config(**{"model.name": "vae", "model.code_activation": "identity", **overrides})
+    c.loss.recon, c.model.output_activation = "bce", "sigmoid"
+    c.train.epochs, c.eval.at_end = 1, True
+    return c
+
+
+def test_an_evaluation_too_large_for_memory_is_refused_before_training(tmp_path):
+    """eval.iw_samples=2e9 trained to the end, then ran out of memory in the bound's pass, and
+    no rerun could finish it (a probe). The memory check counts that pass now, before
+    anything is read into a model or compiled."""
+    c = _vae(**{"eval.iw_samples": 2_000_000_000})
+    with pytest.raises(UserError) as info:
+        _train(c, tmp_path / "run")
+    said = str(info.value)
+    assert "evaluation's importance-weighted pass " in said, said
+    assert said.endswith(
+        "; lower eval.iw_batch_rows (rows per batch of the bound, down to 1) or "
+        "eval.iw_samples (its k samples per row)."
+    )
+    assert not os.path.exists(tmp_path / "run" / "metrics.jsonl")
+    # Its size: rows of a batch x k samples x (features + 64), as the pass holds them.
+    ds = ae_jax.data.load_dataset(c.data)
+    rows, d = min(64, ds.val.shape[0]), ds.num_features
+    gib = (5 * ds.val.shape[0] + rows * 2_000_000_000 * (d + 64)) * 4 / 2**30
+    assert f"evaluation's importance-weighted pass {gib:.3g} GiB)" in said
+
+
+def test_a_run_not_yet_evaluated_may_change_its_evaluation_settings(tmp_path, monkeypatch):
+    """A run whose evaluation failed (here: out of memory) is finished by a rerun with a
+    smaller eval.iw_samples; once evaluated, its evaluation settings are fixed again."""
+    w = tmp_path / "run"
+
+    def too_big(trained, stop):
+        raise jax.errors.JaxRuntimeError(OOM)
+
+    with monkeypatch.context() as m:
+        m.setattr(experiment, "_evaluate", too_big)
+        with pytest.raises(UserError, match="ran out of memory"):
+            _train(_vae(**{"eval.iw_samples": 50}), w)
+    assert not os.path.exists(w / "summary.json") and os.path.exists(w / "metrics.jsonl")
+    _train(_vae(**{"eval.iw_samples": 5, "eval.near_zero": 0.1}), w)
+    evaluated = json.load(open(w / "eval.json"))
+    assert evaluated["vae/iwae_k"] == 5
+    assert json.load(open(w / "config.json"))["eval"]["iw_samples"] == 5
+    assert len(_rows(w)) == 1  # finished, not trained again
+    with pytest.raises(UserError, match=r"eval.iw_samples: 5 -> 7"):
+        _train(_vae(**{"eval.iw_samples": 7, "eval.near_zero": 0.1}), w)
+    assert json.load(open(w / "eval.json")) == evaluated
+
+
 # ---- a kill campaign ----
 
 ARGS = [

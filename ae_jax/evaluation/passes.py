@@ -178,10 +178,17 @@ def sampled_many(
     _check_vae(model, recon_kind, "the ELBO")
     x = on_device(x)
     r = rows_per_batch(x.shape[0], rows)
-    floats = 5 * x.shape[0] + r * k * (x.shape[1] + 64)
+    floats = sampled_floats(x.shape[0], x.shape[1], k, rows)
     return _model_chunks(
         params, floats, lambda p: _sampled(model, p, x, rng, k, recon_kind, float(obs_std), r), stop
     )
+
+
+def sampled_floats(n: int, d: int, k: int, rows: int) -> int:
+    """Floats one model's `sampled_many` holds at once on n rows of d features: its outputs,
+    and a batch of `rows` rows x k samples of the decoder's output (and the layers before it,
+    counted as 64 more)."""
+    return 5 * n + rows_per_batch(n, rows) * k * (d + 64)
 
 
 def _check_vae(model, recon_kind: str, what: str) -> None:

@@ -3,7 +3,9 @@
 The estimate adds, for K models: parameters, gradients and optimizer state (their exact sizes,
 from `jax.eval_shape` of the model's and the optimizer's init: nothing is allocated), the
 activations of one training batch and of one evaluation batch (the layer widths times the
-batch, for a forward and a backward pass), and the data held on the device. It is compared with
+batch, for a forward and a backward pass), and the data held on the device; the end-of-run
+evaluation's largest pass (a VAE's importance-weighted bound: rows x k samples x features,
+sized by its caller) replaces the activations after training. It is compared with
 the device's memory (an accelerator's `bytes_limit`; on a CPU the host's available memory), so
 a setting that cannot fit is refused with the estimate and the setting to change, instead of
 hanging in an allocation.
@@ -21,6 +23,7 @@ from ae_jax.training import optim
 
 _FLOAT = 4  # bytes: parameters, optimizer state, activations and data are float32
 _HEADROOM = 0.9  # refuse beyond this share of the memory available
+EVAL_PASS = "evaluation's importance-weighted pass"
 
 
 def _size(tree) -> int:
@@ -50,10 +53,14 @@ def estimate(
     image_shape=None,
     mode: str = "none",
     n_dev: int = 1,
+    eval_floats: int = 0,
 ) -> dict[str, int]:
-    """Bytes by part on one device: params+grads, optimizer state, activations, data; and their
-    total. `mode` (placement's layout) over `n_dev` devices: 'models' puts k / n_dev models on
-    each, 'data' a batch's share of the rows; the data is on every device either way."""
+    """Bytes by part on one device: params+grads, optimizer state, activations, data, and the
+    evaluation's largest pass (`eval_floats` floats: one model's, as evaluation takes the
+    models a few at a time; 0: none); and their total, in which the evaluation's pass takes
+    the place of training's activations. `mode` (placement's layout) over `n_dev` devices:
+    'models' puts k / n_dev models on each, 'data' a batch's share of the rows; the data is on
+    every device either way."""
     dummy = jax.ShapeDtypeStruct((1, num_features), jnp.float32)
     key = jax.ShapeDtypeStruct((2,), jnp.uint32)
     params = jax.eval_shape(lambda x, r: model.init(r, x, r)["params"], dummy, key)
@@ -72,7 +79,11 @@ def estimate(
         "activations of one batch": -(-4 * width * max(batch, eval_batch) * k * _FLOAT // split),
         "data on the device": (n_train + n_val) * num_features * _FLOAT,
     }
-    parts["total"] = sum(parts.values())
+    phases = [parts["activations of one batch"]]
+    if eval_floats:
+        parts[EVAL_PASS] = eval_floats * _FLOAT
+        phases.append(parts[EVAL_PASS])
+    parts["total"] = sum(parts.values()) - sum(phases) + max(phases)
     return parts
 
 
@@ -115,8 +126,10 @@ def check_fits(parts: dict[str, int], k: int, mode: str = "none", n_dev: int = 1
             "latent_dim), or choose an optimizer that keeps less state (optim.name='sgd')",
             "activations of one batch": "reduce train.batch_size / train.eval_batch_size",
             "data on the device": "reduce data.limit",
+            EVAL_PASS: "lower eval.iw_batch_rows (rows per batch of the bound, down to 1) or "
+            "eval.iw_samples (its k samples per row)",
         }[biggest]
-        if k > 1:
+        if k > 1 and biggest != EVAL_PASS:
             change += (
                 ", or train fewer models together (train.num_models; a sweep splits large "
                 "groups with --max_models)"
