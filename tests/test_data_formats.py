@@ -983,6 +983,16 @@ def test_a_row_index_kept_as_a_column_is_warned_of(tmp_path, caplog):
         caplog.text
     )
     caplog.clear()
+    # Parquet's integers: int64 and uint64 identifiers, distinct as integers, not as floats.
+    for dtype, first in (("int64", 2**62), ("uint64", 2**63)):
+        ids = pa.table({"id": np.arange(50, dtype=dtype) + np.array(first, dtype)})
+        ids = ids.append_column("x", pa.array(np.arange(50) % 7.0))
+        pq.write_table(ids, tmp_path / "i.parquet")
+        load(tmp_path / "i.parquet")
+        assert "column 'id' holds 50 number(s) of 16 or more digits (beyond 2**53), only 1 " in (
+            caplog.text
+        ), dtype
+        caplog.clear()
     big = [[f"{1e20 * (1 + i / 100):.6e}", *r] for i, r in enumerate(rows(30))]
     load(write(tmp_path / "big.csv", big, ["mass", *HEADER]))
     assert "beyond 2**53" not in caplog.text

@@ -189,7 +189,10 @@ def say_if_index(table: Table, name: str, x: np.ndarray) -> None:
     (pandas' to_csv writes one as 'Unnamed: 0') or an identifier, modelled as a number; and of
     repeated numbers beyond 2**53, where float64 keeps no unit digit (distinct 20-digit
     identifiers became one value, then reported as a constant column)."""
-    big = x[np.abs(x) >= 2**53]
+    # As float64, as the model gets them: Parquet's int64 identifiers 2**62 + i are distinct
+    # integers but one float (they were called a constant column without this warning).
+    as_float = np.asarray(x, np.float64)
+    big = as_float[np.abs(as_float) >= 2**53]
     if big.size and np.unique(big).size < big.size:
         logging.warning(
             "%s: column %r holds %d number(s) of 16 or more digits (beyond 2**53), only %d "
