@@ -24,6 +24,7 @@ from absl import logging
 from ae_jax import config as config_lib
 from ae_jax import reruns, runtime
 from ae_jax import workdir as workdir_lib
+from ae_jax.config import unused
 from ae_jax.data import load_dataset
 from ae_jax.errors import UserError, memory_error, storage_error
 from ae_jax.evaluation import eval_data, evaluate, figure_data, passes
@@ -31,6 +32,7 @@ from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
 from ae_jax.models import model_from_config
 from ae_jax.training import (
+    chunking,
     distributed,
     group,
     loop,
@@ -91,15 +93,9 @@ def _check_fits(configs: list, ds) -> None:
     model = model_from_config(c, ds.num_features, ds.image_shape, ds.preprocessor.layout())
     k = len(configs)
     n_train, n_val = ds.train.shape[0], ds.val.shape[0]
-    # A VAE's end-of-run bound: k samples of each row of a batch at once (an MSE VAE draws one).
-    iw_k = 1 if c.loss.recon == "mse" else int(c.eval.iw_samples)
-    eval_floats = (
-        passes.sampled_floats(n_val, ds.num_features, iw_k, int(c.eval.iw_batch_rows))
-        if c.model.name == "vae" and c.eval.at_end
-        else 0
-    )
+    end = passes.end_floats(c, n_val, ds.num_features)
     parts = resources.estimate(
-        c, model, ds.num_features, n_train, n_val, k, ds.image_shape, mode, n, eval_floats
+        c, model, ds.num_features, n_train, n_val, k, ds.image_shape, mode, n, end
     )
     resources.check_fits(parts, k, mode, n)
 
@@ -131,6 +127,7 @@ def train_group(
     distributed.check_same_runs(configs, workdirs)  # every host's, before any can refuse alone
     for c in configs:
         config_lib.validate(c)
+    unused.say_unused(configs, workdirs)
     trackers.check(configs)
     default_workers()  # AE_JAX_FIGURE_WORKERS, before reading any data
     group.check_groupable(configs)
@@ -281,7 +278,7 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
             }
         )
         summaries.append(summary)
-    _log_summary(summaries, [r.workdir for r in runs])
+    chunking.log_summary(summaries, [r.workdir for r in runs])
     if not distributed.is_writer():
         return summaries, []
 
@@ -388,20 +385,3 @@ def _finish_run(r: loop.Run, summary: dict, metrics: dict | None, figures: list[
     r.tb.write_hparams(None, headline)
     r.tb.close()
     workdir_lib.write_json(os.path.join(r.workdir, workdir_lib.SUMMARY), summary)
-
-
-def summary_table(summaries: list[dict], names: list[str]) -> str:
-    """A markdown table of the final figures, one row per run."""
-    keys = [k for k in summaries[0] if k.startswith(("train/", "eval/")) and k != "train/grad_norm"]
-    head = ["run", "training", "epoch", *keys, "n_params", "wall_s"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, s in zip(names, summaries, strict=True):
-        vals = [f"{s[k]:.5g}" if k in s else "-" for k in keys]
-        row = [name, s["status"], str(s["epoch"]), *vals, str(s["n_params"])]
-        lines.append("| " + " | ".join([*row, f"{s['wall_s']:.2f}"]) + " |")
-    return "\n".join(lines)
-
-
-def _log_summary(summaries, workdirs) -> None:
-    names = [os.path.basename(os.path.normpath(w)) for w in workdirs]
-    logging.info("training summary:\n%s", summary_table(summaries, names))

@@ -8,6 +8,7 @@ settings of a run not yet evaluated; anything else is refused before any work.
 from absl import logging
 
 from ae_jax import config as config_lib
+from ae_jax.config.unused import unused_fields
 from ae_jax.errors import UserError
 from ae_jax.workdir import (
     CONFIG,
@@ -64,7 +65,8 @@ def config_changes(
     """How `config` differs from the one `workdir` was trained with (saved in its `name`).
 
     Returns (changes, extends): "field: old -> new" for every field that differs (operational
-    fields and those in `ignore` excepted), and whether the only change is a larger
+    fields, fields both configs leave unused, the end-of-run evaluation's settings of a run not
+    yet evaluated and those in `ignore` excepted), and whether the only change is a larger
     `train.epochs` under a schedule that allows continuing (then training continues; any other
     change is refused).
     """
@@ -73,9 +75,14 @@ def config_changes(
         return [], False
     new = config_lib.flatten_config(config.to_dict())
     defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
+    # A field neither config uses changes nothing; nor, before the run is evaluated, do the
+    # evaluation's settings.
+    skip = ignore | (unused_fields({**defaults, **old}) & unused_fields(new))
+    if name == CONFIG and finished_summary(workdir) is None:
+        skip |= frozenset(END_OF_RUN)
     changes, keys = [], []
     for key in sorted(new):
-        if key in OPERATIONAL or key in ignore:
+        if key in OPERATIONAL or key in skip:
             continue
         before = old.get(key, defaults.get(key))  # a field added since: its default held
         if key in PATH_FIELDS and before and new[key] and real_path(before) == real_path(new[key]):
@@ -93,10 +100,7 @@ def config_changes(
 
 def check_config(workdir: str, config) -> bool:
     """Refuses a rerun whose config differs from the run's; True if it continues training."""
-    unevaluated = finished_summary(workdir) is None
-    changes, extends = config_changes(
-        workdir, config, ignore=frozenset(END_OF_RUN if unevaluated else ())
-    )
+    changes, extends = config_changes(workdir, config)
     if extends:
         _check_can_continue(workdir)
         return True

@@ -1,8 +1,10 @@
 """The config schema's names: a field or section `default_config()` lacks is refused by
 `validate` (so by every entry point), with the nearest real name; saved configs still load."""
 
+import importlib
 import json
 import os
+import pkgutil
 import re
 import subprocess
 import sys
@@ -10,9 +12,10 @@ import sys
 import ml_collections
 import pytest
 
-from ae_jax import cli, experiment, models, reruns, sweeps
+from ae_jax import cli, configs, experiment, models, reruns, sweeps
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
+from ae_jax.config.unused import unused_fields, unused_settings
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
@@ -191,15 +194,17 @@ def test_none_on_the_command_line_is_a_text_fields_value_and_unsets_an_optional_
 def test_a_warm_up_that_is_ignored_or_cut_is_said_so(caplog):
     """optim.warmup_epochs under another schedule was ignored, and one as long as the run or
     longer cut to it, both silently; each is now warned of (not refused: runs and sweeps over
-    the schedule from one base config train as before)."""
+    the schedule from one base config train as before). The ignored one is said at launch
+    (`config.unused`: once; it was said twice, by each schedule built)."""
     from ae_jax.training import optim
 
     c = seed_sparse.get_config()
     c.optim.warmup_epochs = 2.0
+    assert unused_settings(c) == [
+        "optim.warmup_epochs=2.0 has no effect: it is read by optim.schedule='warmup_cosine' "
+        "alone; optim.schedule='constant' does not warm up"
+    ]
     caplog.set_level("WARNING")
-    optim.make_schedule(c.optim, 10, 5)
-    assert "optim.schedule='constant' does not warm up" in caplog.text
-    caplog.clear()
     c.optim.schedule = "warmup_cosine"
     schedule = optim.make_schedule(c.optim, 10, 5)  # 20 of 50 steps
     assert not caplog.text and float(schedule(20)) == 1.0
@@ -208,6 +213,84 @@ def test_a_warm_up_that_is_ignored_or_cut_is_said_so(caplog):
     said = "not shorter than the run (5 epochs): the warm-up is cut to 49 steps of the run's 50"
     assert said in caplog.text
     assert float(schedule(49)) == 1.0  # the peak at the last step: no decay after it
+
+
+@pytest.mark.parametrize(
+    "overrides,field,unused",
+    [
+        ({"model.name": "vae"}, "model.code_activation", True),
+        ({"model.name": "autoencoder"}, "model.code_activation", False),
+        ({"loss.recon": "mse"}, "loss.obs_std", True),
+        ({"loss.recon": "bce"}, "loss.obs_std", True),
+        ({"loss.recon": "cbernoulli"}, "loss.obs_std", True),
+        ({"loss.recon": "gaussian"}, "loss.obs_std", False),
+        ({"loss.recon": "mixed"}, "loss.obs_std", False),
+        ({"loss.sparsity": "none"}, "loss.rho", True),
+        ({"loss.sparsity": "kl"}, "loss.rho", False),
+        ({"optim.schedule": "constant"}, "optim.end_factor", True),
+        ({"optim.schedule": "exponential"}, "optim.end_factor", True),
+        ({"optim.schedule": "cosine"}, "optim.end_factor", False),
+        ({"optim.schedule": "warmup_cosine"}, "optim.end_factor", False),
+        ({"optim.schedule": "linear"}, "optim.end_factor", False),
+        ({"optim.schedule": "linear"}, "optim.decay_rate", True),
+        ({"optim.schedule": "exponential"}, "optim.decay_rate", False),
+        ({"optim.schedule": "cosine"}, "optim.warmup_epochs", True),
+        ({"optim.schedule": "warmup_cosine"}, "optim.warmup_epochs", False),
+        ({"model.arch": "mlp"}, "model.conv_features", True),
+        ({"model.arch": "mlp"}, "model.conv_kernel", True),
+        ({"model.arch": "conv"}, "model.conv_kernel", False),
+    ],
+)
+def test_which_fields_the_rest_of_a_config_leaves_unused(overrides, field, unused):
+    """Each rule against the code that reads the field (`objective.reconstruction` reads
+    obs_std for 'gaussian' and 'mixed' only, `optim.make_schedule` each schedule's own)."""
+    flat = config_lib.flatten_config(config_lib.default_config().to_dict())
+    assert (field in unused_fields({**flat, **overrides})) is unused
+
+
+def test_no_shipped_config_or_sweep_entry_sets_a_field_it_leaves_unused():
+    """The seed VAE's config kept seed_simple's sigmoid code activation, which no VAE applies
+    (its config.json and the trackers' hyperparameters said so: a review)."""
+    from ae_jax.configs import ablations, seed_vae
+
+    assert seed_vae.get_config().model.code_activation == "identity"
+    said = []
+    for package in (configs, ablations):
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            if not hasattr(module, "get_config"):
+                continue
+            base = module.get_config()
+            entries = module.get_sweep() if hasattr(module, "get_sweep") else []
+            for entry in [{}, *entries]:
+                config = sweeps.apply_overrides(base, entry)
+                said += [f"{info.name} {entry}: {text}" for text in unused_settings(config)]
+    assert said == []
+
+
+def test_an_unused_setting_is_said_once_at_launch_and_may_change_on_a_rerun(tmp_path, caplog):
+    """loss.obs_std=0.1 under MSE gave the numbers of the run without it, without a word (a
+    probe); now one warning per launch. A rerun may change a field that the run and the launch
+    both leave unused (a seed VAE run saved with the sigmoid code activation, reran with the
+    seed VAE's config now), not one that either uses."""
+    c = seed_sparse.get_config()
+    c.data.name, c.train.epochs, c.train.batch_size = "digits", 1, 500
+    c.eval.at_end, c.train.figures, c.train.tensorboard = False, False, False
+    c.loss.obs_std = 0.1
+    w = str(tmp_path / "run")
+    caplog.set_level("WARNING")
+    experiment.train_and_evaluate(c, w)
+    said = "loss.obs_std=0.1 has no effect: only loss.recon='gaussian' or 'mixed' has an "
+    assert caplog.text.count(said + "observation std; loss.recon='mse' has none") == 1
+    c.loss.obs_std = 1.0  # unused by either: the run is reused, not refused
+    assert reruns.config_changes(w, c) == ([], False)
+    c.loss.recon = "gaussian"  # now read: a change
+    assert reruns.config_changes(w, c)[0] == [
+        "loss.obs_std: 0.1 -> 1.0",
+        "loss.recon: 'mse' -> 'gaussian'",
+    ]
+    c.loss.recon, c.model.code_activation = "mse", "identity"  # an AE's own: a change
+    assert reruns.config_changes(w, c)[0] == ["model.code_activation: 'sigmoid' -> 'identity'"]
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ def get_config(arg: str | None = None):
     c.model.encoder_widths = (12,)
     c.model.latent_dim = 2
     c.model.activation = "relu"
+    c.model.code_activation = "identity"  # (seed_simple's sigmoid: no VAE applies one)
     c.model.output_activation = "sigmoid"
     c.loss.recon = "bce"
     c.loss.beta = 1.0

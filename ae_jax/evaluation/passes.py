@@ -184,6 +184,16 @@ def sampled_many(
     )
 
 
+def end_floats(config, n: int, d: int) -> int:
+    """Floats one model's largest pass of the end-of-run evaluation holds (`evaluate_group`),
+    on n rows of d features: a VAE's k-sample bound (one sample under MSE); 0 for an
+    autoencoder's, which are batches of rows alone, or without an evaluation at the end."""
+    if config.model.name != "vae" or not config.eval.at_end:
+        return 0
+    k = 1 if config.loss.recon == "mse" else int(config.eval.iw_samples)
+    return sampled_floats(n, d, k, int(config.eval.iw_batch_rows))
+
+
 def sampled_floats(n: int, d: int, k: int, rows: int) -> int:
     """Floats one model's `sampled_many` holds at once on n rows of d features: its outputs,
     and a batch of `rows` rows x k samples of the decoder's output (and the layers before it,

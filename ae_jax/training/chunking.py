@@ -12,6 +12,9 @@ whole number of chunks is skipped (state unchanged), and the per-step metrics ar
 epoch's means on the host in one fixed order. A stop inside an epoch saves the group's state
 after the last finished chunk with the per-step metrics so far (`Partial`, one file per run), so
 the resumed epoch equals an uninterrupted one bit for bit.
+
+The lines training logs are written here too: each epoch's, a divergence's and, once training
+ends, the table of the group's final numbers.
 """
 
 import dataclasses
@@ -365,3 +368,21 @@ def warn_layout_change(saved: set[str], now: str, what: str = "the checkpoint") 
             ", ".join(sorted(was)),
             now,
         )
+
+
+def summary_table(summaries: list[dict], names: list[str]) -> str:
+    """A markdown table of the final figures, one row per run."""
+    keys = [k for k in summaries[0] if k.startswith(("train/", "eval/")) and k != "train/grad_norm"]
+    head = ["run", "training", "epoch", *keys, "n_params", "wall_s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, s in zip(names, summaries, strict=True):
+        vals = [f"{s[k]:.5g}" if k in s else "-" for k in keys]
+        row = [name, s["status"], str(s["epoch"]), *vals, str(s["n_params"])]
+        lines.append("| " + " | ".join([*row, f"{s['wall_s']:.2f}"]) + " |")
+    return "\n".join(lines)
+
+
+def log_summary(summaries: list[dict], workdirs: list[str]) -> None:
+    """The table of a group's final numbers, one row per run, after training."""
+    names = [os.path.basename(os.path.normpath(w)) for w in workdirs]
+    logging.info("training summary:\n%s", summary_table(summaries, names))

@@ -15,13 +15,7 @@ def make_schedule(optim_cfg, steps_per_epoch: int, epochs: int) -> optax.Schedul
     """A multiplier schedule with peak 1; the step scales it by hyper['learning_rate']."""
     total = max(steps_per_epoch * epochs, 1)
     name, end = optim_cfg.schedule, float(optim_cfg.end_factor)
-    if name != "warmup_cosine" and optim_cfg.warmup_epochs > 0:  # not refused: old runs and
-        logging.warning(  # sweeps over the schedule from one base config keep training
-            "optim.warmup_epochs=%s is read by optim.schedule='warmup_cosine' alone; "
-            "optim.schedule=%r does not warm up",
-            optim_cfg.warmup_epochs,
-            name,
-        )
+    # (a warm-up under another schedule is said at launch: `config.unused`)
     if name == "constant":
         return optax.constant_schedule(1.0)
     if name == "cosine":
