@@ -81,6 +81,13 @@ def _latin1(d):
     return _run(d, data__path=path)
 
 
+def _utf16(d):
+    path = os.path.join(d, "data.csv")
+    with open(path, "wb") as f:
+        f.write(("a,b,c\n" + _GOOD + "1,x,2\n").encode("utf-16-le"))  # no byte-order mark
+    return _run(d, data__path=path)
+
+
 def _duplicate_parquet_names(d):
     table = pa.Table.from_arrays([pa.array([1.0, 2.0, 3.0])] * 2, names=["x", "x"])
     return _run(d, data__path=_parquet(d, table))
@@ -89,6 +96,7 @@ def _duplicate_parquet_names(d):
 CASES = [
     ("a Parquet file with a column name twice", _duplicate_parquet_names),
     ("a file in Latin-1, not UTF-8", _latin1),
+    ("a file in UTF-16 without a byte-order mark", _utf16),
     (
         "a label array of the wrong shape",
         lambda d: _run(d, data__path=_npz(d, x=np.ones((10, 3), np.float32), y=np.zeros((10, 2)))),

@@ -553,6 +553,39 @@ def test_a_file_not_in_utf8_is_located_at_any_block_boundary(tmp_path):
         data.read_table(str(path))
 
 
+def test_nul_bytes_are_refused_as_utf16_without_a_mark_or_as_no_text(tmp_path):
+    """UTF-16 without a byte-order mark is valid UTF-8 (a NUL beside each ASCII letter): it was
+    refused as "line 42 (data row 41) has 1 cells but the header has 3 columns", and a cell
+    'p\x00' became a category of its own beside 'p' (a probe). Both are refused, naming why,
+    in the first rows and beyond them (a cell found in the parsed text)."""
+    body = "a,b,c\n" + "".join(f"{i},{i % 3},{'pq'[i % 2]}\n" for i in range(40))
+    for order in ("le", "be"):
+        path = tmp_path / f"u16{order}.csv"
+        path.write_bytes(body.encode(f"utf-16-{order}"))
+        with pytest.raises(UserError) as info:
+            data.read_table(str(path))
+        assert "holds NUL bytes beside its letters" in str(info.value)
+        assert (
+            f"UTF-16 text without a byte-order mark; expected UTF-8: save it as UTF-8, e.g. "
+            f"with pandas' read_csv(path, encoding='utf-16-{order}')" in str(info.value)
+        )
+    lines = body.splitlines(keepends=True)
+    lines[7] = "6,0,p\x00\n"
+    (tmp_path / "cell.csv").write_text("".join(lines))
+    with pytest.raises(UserError, match=r"cell.csv': line 8 holds a NUL byte \(0x00\), in b'6,"):
+        data.read_table(str(tmp_path / "cell.csv"))
+    far = ["a,b,c\n"] + [f"{i},{i % 3},{'pq'[i % 2]}\n" for i in range(20_000)]
+    far[15_000] = "14999,0,p\x00\n"  # beyond the first 64 KiB read as a sample
+    (tmp_path / "far.csv").write_text("".join(far))
+    with pytest.raises(
+        UserError, match=r"far.csv': column 'c' has a cell holding a NUL character \(0x00\): 'p"
+    ):
+        data.read_table(str(tmp_path / "far.csv"))
+    far[15_000] = "14999,0,p\n"
+    (tmp_path / "far.csv").write_text("".join(far))
+    assert data.read_table(str(tmp_path / "far.csv")).num_rows == 20_000
+
+
 def test_numbers_typed_by_the_reader_keep_their_text(tmp_path):
     # A text column's categories are its cells as written; a new file holding only numbers
     # reads as numbers, and transform takes their text back from the file ("12.0", which as

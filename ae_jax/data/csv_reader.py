@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ae_jax.data.cells import LEADING_ZERO, numpy_of, parse_floats, quote_names, strings_array
-from ae_jax.data.text_encoding import not_utf8
+from ae_jax.data.text_encoding import UTF16_MARKS, not_utf8, nul_in_head, refuse_nul_cells
 from ae_jax.errors import UserError
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -146,6 +146,8 @@ def _sample(full: str, shown: str) -> tuple[str, bool]:
             quoted = b'"' in block
             block = f.read(_SCAN_BYTES)
     head = head[len(codecs.BOM_UTF8) :] if head.startswith(codecs.BOM_UTF8) else head
+    if b"\x00" in head and head[:2] not in UTF16_MARKS:  # (those: named by `not_utf8`)
+        raise nul_in_head(head, shown)
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -282,6 +284,8 @@ def read_delimited(
     if table.num_rows < 1:
         raise _no_rows(shown)
     table = table.unify_dictionaries()  # one vocabulary per column, not one per block
+    named = zip(file.names, table.columns, strict=True)
+    refuse_nul_cells(shown, [(name, col) for name, col in named if col.type == _TEXT])
     values = [numpy_of(col, np.nan) if col.type == pa.float64() else col for col in table.columns]
     file.num_rows = table.num_rows
     del table

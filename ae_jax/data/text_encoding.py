@@ -3,17 +3,23 @@
 Delimited files are read as UTF-8 (a byte-order mark allowed). A file in another encoding is
 refused naming its first undecodable byte (line, offset, the line's start) and how to re-save
 it; a UTF-16 file, which pandas' `encoding='latin-1'` would misread as text interleaved with
-NUL bytes, is named as such by its byte-order mark.
+NUL bytes, is named as such by its byte-order mark, or, without one, by its NUL bytes: a
+delimited text file holds none (UTF-16's ASCII is valid UTF-8 with a NUL after each letter,
+and was refused as a row of too few cells), and a cell that holds one is refused too (it was
+a category of its own beside the same text without it).
 """
 
 from __future__ import annotations
 
 import codecs
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ae_jax.errors import UserError
 
 _BLOCK = 1 << 24  # bytes decoded at a time
-_UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 def first_bad_byte(path: str, block_bytes: int = _BLOCK) -> tuple[int, int, int, bytes] | None:
@@ -52,7 +58,7 @@ def not_utf8(path: str, shown: str) -> UserError:
     """The refusal of a file that is not UTF-8 text."""
     with open(path, "rb") as f:
         head = f.read(2)
-    if head in _UTF16_MARKS:
+    if head in UTF16_MARKS:
         return UserError(
             f"{shown} is UTF-16 text (it starts with a UTF-16 byte-order mark); expected "
             "UTF-8: save it as UTF-8, e.g. with pandas' read_csv(path, encoding='utf-16')"
@@ -68,3 +74,42 @@ def not_utf8(path: str, shown: str) -> UserError:
         "read_csv(path, encoding=E).to_csv(new_path, index=False), E its encoding: "
         "'latin-1' or 'cp1252' for most Western exports"
     )
+
+
+_NUL = b"\x00"
+
+
+def nul_in_head(head: bytes, shown: str) -> UserError:
+    """The refusal of a file whose first bytes `head` hold a NUL byte: UTF-16 without a
+    byte-order mark (a NUL beside most of its ASCII letters), or no text at all."""
+    at = head.index(_NUL)
+    line = head.count(b"\n", 0, at) + 1
+    text = head[head.rfind(b"\n", 0, at) + 1 :][:80].split(b"\n")[0]
+    if head.count(_NUL) * 3 >= len(head):  # UTF-16's ASCII: every other byte
+        # Little-endian: the NUL after each letter; big-endian: before it.
+        order = "le" if head[1::2].count(_NUL) >= head[0::2].count(_NUL) else "be"
+        return UserError(
+            f"{shown} holds NUL bytes beside its letters ({text!r} on line {line}): UTF-16 text "
+            "without a byte-order mark; expected UTF-8: save it as UTF-8, e.g. with pandas' "
+            f"read_csv(path, encoding='utf-16-{order}').to_csv(new_path, index=False)"
+        )
+    return UserError(
+        f"{shown}: line {line} holds a NUL byte (0x00), in {text!r}; expected a UTF-8 "
+        "delimited text file, which holds none (a binary file, or a damaged export?): remove "
+        "the NUL bytes or export the table again"
+    )
+
+
+def refuse_nul_cells(shown: str, columns: list[tuple[str, pa.ChunkedArray]]) -> None:
+    """Refuses a cell holding a NUL character in any of the (name, text column) `columns`
+    (dictionary-encoded pyarrow columns, their dictionaries unified)."""
+    for name, col in columns:
+        words = col.chunk(0).dictionary if col.num_chunks else pa.array([], pa.string())
+        nul = pc.match_substring(words, "\x00")
+        if pc.any(nul).as_py():
+            raise UserError(
+                f"{shown}: column {name.strip()!r} has a cell holding a NUL character (0x00): "
+                f"{words.filter(nul)[0].as_py()!r}; expected text without one (it would be a "
+                "category of its own beside the same text without it): remove the NUL bytes "
+                "from the file or export the table again"
+            )
