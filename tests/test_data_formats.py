@@ -65,6 +65,30 @@ def info_logs(caplog):
 # ---- 1. labels as published ---------------------------------------------------------------
 
 
+def test_an_object_array_is_named_with_its_field_and_a_way_out(tmp_path):
+    """An .npz whose labels were an object array was refused as "holds object arrays ...;
+    expected numeric arrays", naming neither the array nor what to do (a probe); and a CSV
+    renamed .npy was told to take a .txt extension, which is refused too."""
+    x = np.random.default_rng(0).random((50, 3)).astype(np.float32)
+    np.savez(tmp_path / "l.npz", x=x, y=np.array(["cat", "dog"] * 25, dtype=object))
+    with pytest.raises(
+        UserError,
+        match=r"l.npz': its array 'y' \(data.label_column\) is an object array \(.*\); expected "
+        r"a numeric array, or one of strings: save it with .astype\(str\) \(or set "
+        r"data.label_column=none: no labels\)$",
+    ):
+        data.read_table(str(tmp_path / "l.npz"))
+    assert data.read_table(str(tmp_path / "l.npz"), label_column="none").num_rows == 50
+    np.savez(tmp_path / "x.npz", x=x.astype(object))
+    with pytest.raises(UserError, match=r"its array 'x' \(data.npz_key\) is an object array"):
+        data.read_table(str(tmp_path / "x.npz"))
+    (tmp_path / "t.npy").write_text("a,b\n1,2\n3,4\n")
+    with pytest.raises(UserError, match=r"give it its own extension: .csv or .tsv\)$"):
+        data.read_table(str(tmp_path / "t.npy"))
+    (tmp_path / "t.npy").rename(tmp_path / "t.csv")  # as told: read
+    assert data.read_table(str(tmp_path / "t.csv")).num_rows == 2
+
+
 def test_npz_labels_of_shape_n_or_n1(tmp_path):
     x, y = np.arange(30.0).reshape(10, 3), np.arange(10) % 3
     np.savez(tmp_path / "flat.npz", x=x, y=y)

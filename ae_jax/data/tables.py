@@ -253,7 +253,7 @@ def _read_arrays(
             raise UserError(
                 f"{shown} is not a NumPy {ext} file: it does not start as one (its first bytes "
                 f"{head!r}); expected a file written by np.save / np.savez (a CSV or text file "
-                "renamed? give it its own extension: .csv, .tsv, .txt)"
+                "renamed? give it its own extension: .csv or .tsv)"
             ) from None
         pickled = "allow_pickle" in str(e)  # an object array: np.save of mixed Python values
         raise UserError(
@@ -288,12 +288,18 @@ def _read_arrays(
                         else ""
                     )
                 )
+            bad = key  # the array being read
             try:
                 x = loaded[key]
+                bad = label_key
                 labels = loaded[label_key] if label_key else None
-            except ValueError as e:
+            except ValueError as e:  # an object array (np.savez of Python values)
+                field = key_field if bad == key else "data.label_column"
                 raise UserError(
-                    f"{shown} holds object arrays ({e}); expected numeric arrays"
+                    f"{shown}: its array {bad!r} ({field}) is an object array ({e}); expected "
+                    "a numeric array, or one of strings: save it with .astype(str)"
+                    + " (or set data.label_column=none: no labels)"
+                    * (bad == label_key)
                 ) from None
             except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # cut off
                 raise UserError(
