@@ -577,6 +577,27 @@ def test_a_file_not_in_utf8_is_located_at_any_block_boundary(tmp_path):
         data.read_table(str(path))
 
 
+def test_categories_that_differ_only_in_case_are_told_of(tmp_path, caplog):
+    """'YES', 'Yes', 'no', 'No' trained as four categories without a word (a probe), though a
+    new row's case mismatch is told of; the training split's own are told of now."""
+    caplog.set_level("WARNING")
+    body = "a,c\n" + "".join(
+        f"{i % 7},{['YES', 'Yes', 'no', 'No', 'maybe'][i % 5]}\n" for i in range(60)
+    )
+    (tmp_path / "case.csv").write_text(body)
+    ds = load(str(tmp_path / "case.csv"))
+    assert len(ds.preprocessor.categories["c"]) == 6  # each its own, and the unseen slot
+    assert (
+        "column 'c' has categories that differ only in case: 'No' / 'no'; 'YES' / 'Yes'; each "
+        "is a category of its own (matched exactly); if they are one, write them alike in the "
+        "file"
+    ) in caplog.text
+    caplog.clear()
+    (tmp_path / "plain.csv").write_text(body.replace("Yes", "YES").replace("No", "no"))
+    load(str(tmp_path / "plain.csv"))
+    assert "differ only in case" not in caplog.text
+
+
 def test_nul_bytes_are_refused_as_utf16_without_a_mark_or_as_no_text(tmp_path):
     """UTF-16 without a byte-order mark is valid UTF-8 (a NUL beside each ASCII letter): it was
     refused as "line 42 (data row 41) has 1 cells but the header has 3 columns", and a cell

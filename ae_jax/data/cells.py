@@ -26,6 +26,8 @@ from ae_jax.errors import UserError
 
 # Cells read as missing values unless data.na_values says otherwise.
 NA_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "None", "?")
+# The category every categorical column keeps for values its training split never showed.
+UNSEEN = "<unseen>"
 # Thousands separators data.thousands may name ("" = none: "1,037" is refused, not guessed).
 THOUSANDS = ("", ",", " ", "'")
 _PROBE = 1000  # cells cast to numbers before the whole column is

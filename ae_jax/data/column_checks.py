@@ -12,6 +12,7 @@ from absl import logging
 
 from ae_jax.data.cells import (
     LEADING_ZERO,
+    UNSEEN,
     Cells,
     grouped_separator,
     is_number,
@@ -182,6 +183,29 @@ def check_one_hot(
             "column (features need distinct names: eval.json and the figures key their numbers "
             "by name)"
         )
+
+
+def say_case_variants(table: Table, categories: dict[str, list[str]]) -> None:
+    """Warns of a column whose categories differ only in case ('YES', 'Yes', 'yes'): each is
+    a category of its own (true/false words are read in any case, and a new row's text that
+    differs from training's only in case is told of; training's own were not)."""
+    for name, vocab in categories.items():
+        groups: dict[str, list[str]] = {}
+        for v in vocab:
+            if v != UNSEEN:
+                groups.setdefault(str(v).casefold(), []).append(v)
+        alike = [" / ".join(map(repr, sorted(g))) for _, g in sorted(groups.items()) if len(g) > 1]
+        if alike:
+            more = f" and {len(alike) - 3} more" * (len(alike) > 3)
+            logging.warning(
+                "%s: column %r has categories that differ only in case: %s%s; each is a "
+                "category of its own (matched exactly); if they are one, write them alike in "
+                "the file",
+                table.source,
+                name,
+                "; ".join(alike[:3]),
+                more,
+            )
 
 
 def say_if_index(table: Table, name: str, x: np.ndarray) -> None:

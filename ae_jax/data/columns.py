@@ -16,13 +16,11 @@ import numpy as np
 from absl import logging
 
 from ae_jax.data import cells, column_checks
-from ae_jax.data.cells import Cells, grouped_separator, quote_names
+from ae_jax.data.cells import UNSEEN, Cells, grouped_separator, quote_names
 from ae_jax.data.tables import BOOL_TEXTS, Table
 from ae_jax.errors import UserError
 
 MISSING = ("error", "drop", "impute")
-# The category every categorical column keeps for values its training split never showed.
-UNSEEN = "<unseen>"
 # A column this numeric is a numeric column with typos, not a categorical one; so is one whose
 # majority are numbers (not codes with leading zeros, as '007') and whose other cells are a
 # few texts that read as missing-value markers not in data.na_values ('n/a', '-', 'NULL',

@@ -200,6 +200,7 @@ class Preprocessor:
             missing=missing,
             thousands=thousands,
         )
+        column_checks.say_case_variants(table, p.categories)
         if categorical == "onehot":
             column_checks.check_one_hot(
                 table, p.categories, p.input_columns, p.columns, max_categories
