@@ -1,6 +1,7 @@
 """K models in one program equal the same K trained one by one; divergence is isolated."""
 
 import json
+import re
 
 import jax
 import numpy as np
@@ -89,7 +90,7 @@ def test_together_params_equal_one_by_one():
         )
 
 
-def test_diverging_model_is_marked_and_others_unaffected(tmp_path):
+def test_diverging_model_is_marked_and_others_unaffected(tmp_path, caplog):
     base = _base()
     base.model.output_activation = "identity"  # Let a huge step overflow rather than saturate.
     base.optim.name, base.optim.eps = "sgd", None
@@ -98,8 +99,16 @@ def test_diverging_model_is_marked_and_others_unaffected(tmp_path):
         {"train.seed": 1, "optim.learning_rate": 1e7},
         {"train.seed": 2},
     ]
+    caplog.set_level("INFO", logger="absl")
     summaries = multi.train_together(base, overrides, str(tmp_path / "together"))
     assert [s["status"] for s in summaries] == ["done", "diverged", "done"]
+    # The group's rate counts the 3 models the program computes, the diverged one too (a
+    # review read "rows/s (all models)" beside "2 models running" as theirs), and says so.
+    last = [m.getMessage() for m in caplog.records if "models running" in m.getMessage()][-1]
+    assert "| 2 models running, 1 diverged |" in last, last
+    rate = re.search(r"\| ([\d,]+) rows/s \(all 3 models, the diverged still computed\) \|", last)
+    per_model = _metrics(tmp_path / "together" / multi.run_name(overrides[0]))[-1]["rows_per_s"]
+    assert rate and int(rate[1].replace(",", "")) == pytest.approx(3 * per_model, abs=1), last
     assert summaries[1]["diverged_step"] is not None and summaries[1]["diverged_step"] >= 0
     for o in (overrides[0], overrides[2]):
         name = multi.run_name(o)

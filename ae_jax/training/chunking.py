@@ -258,7 +258,7 @@ class EpochRunner:
             self.steps,
             loss,
             f"{rows_per_s * len(self.hypers):,.0f}",
-            " (all models)" if len(self.hypers) > 1 else "",
+            f" (all {len(self.hypers)} models)" if len(self.hypers) > 1 else "",
             eta,
         )
 
@@ -296,17 +296,20 @@ def log_epoch(epoch, epochs, runs, rows_per_s, eta_s) -> None:
         )
         return
     losses = np.array([r["eval/loss"] for r in live]) if live else np.array([np.nan])
+    diverged = sum(r.status == "diverged" for r in runs)
     logging.info(
         "epoch %d/%d | %d models running, %d diverged | eval/loss median %.4g [min %.4g, max %.4g]"
-        " | %s rows/s (all models) | ETA %.1f s",
+        " | %s rows/s (all %d models%s) | ETA %.1f s",
         epoch,
         epochs,
         len(live),
-        sum(r.status == "diverged" for r in runs),
+        diverged,
         np.median(losses),
         losses.min(),
         losses.max(),
         f"{rows_per_s:,.0f}",
+        len(runs),
+        ", the diverged still computed" if diverged else "",
         eta_s,
     )
 
