@@ -577,6 +577,24 @@ def test_a_file_not_in_utf8_is_located_at_any_block_boundary(tmp_path):
         data.read_table(str(path))
 
 
+def test_a_damaged_preprocessor_file_is_named_with_the_way_out(tmp_path):
+    """A damaged preprocessor.json said only "is not valid JSON (...)" (a probe), where a
+    damaged config.json or summary.json says what to do."""
+    path = tmp_path / "preprocessor.json"
+    way_out = (
+        "; expected the file the run wrote: restore it from a copy, or train into a new "
+        "workdir (the model's inputs cannot be encoded without it)"
+    )
+    path.write_text('{"columns": [')
+    with pytest.raises(UserError, match=r"preprocessor.json' is not valid JSON \(") as e:
+        preprocess_io.load_preprocessor(str(path))
+    assert str(e.value).endswith(way_out)
+    path.write_text('{"columns": 3}')
+    with pytest.raises(UserError, match=r"preprocessor.json' is damaged: ") as e:
+        preprocess_io.load_preprocessor(str(path))
+    assert str(e.value).endswith(way_out)
+
+
 def test_categories_that_differ_only_in_case_are_told_of(tmp_path, caplog):
     """'YES', 'Yes', 'no', 'No' trained as four categories without a word (a probe), though a
     new row's case mismatch is told of; the training split's own are told of now."""
@@ -1015,6 +1033,13 @@ def test_a_trailing_delimiter_is_named_as_the_cause(tmp_path):
     with pytest.raises(UserError, match=r"header column 2 has no name") as e:
         load(tmp_path / "t.parquet")  # no lines, no delimiter: no such hint
     assert "ends with the delimiter" not in str(e.value)
+    # Nor a first row (a probe: CSV's words for a Parquet file), nor pandas' CSV index.
+    assert str(e.value).endswith(
+        "header column 2 has no name; expected a name for every column (a table's column names)"
+    )
+    pq.write_table(pa.table({"": [1.0] * 9, "a": [2.0] * 9}), tmp_path / "f.parquet")
+    with pytest.raises(UserError, match=r"column 1 has no name; .*names\)$"):
+        load(tmp_path / "f.parquet")
     (tmp_path / "r.csv").write_text("a,b,c\n" + "".join(f"{i},2,3,\n" for i in range(9)))
     with pytest.raises(UserError, match=r"line 2 \(data row 1\) has 4 cells but .*" + said):
         load(tmp_path / "r.csv")

@@ -82,15 +82,16 @@ def check_header(header: list[str], shown: str, delim: str, chosen: str = "sniff
     'sniffed' (from the file's first rows)."""
     if any(not name for name in header):
         trailing = delim and header.index("") == len(header) - 1  # "a,b,c," (a spreadsheet)
+        where = "in the first row" if delim else "(a table's column names)"
         raise UserError(
             f"{shown}: header column {header.index('') + 1} has no name; expected "
-            "a name for every column in the first row"
+            f"a name for every column {where}"
             + (
                 f" (the line ends with the delimiter {_NAMES.get(delim, delim)}: if every line "
                 "does, with nothing after it, remove the trailing ones; else name that column)"
                 if trailing
                 else ""
-                if header[0]
+                if header[0] or not delim
                 else " (pandas' DataFrame.to_csv writes its index there: save with index=False)"
             )
         )

@@ -81,11 +81,19 @@ def load_preprocessor(path: str) -> Preprocessor:
             "yet: rerun its training command)"
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"preprocessor file {path!r} is not valid JSON ({e})") from None
+        raise UserError(f"preprocessor file {path!r} is not valid JSON ({e}); {_RESTORE}") from None
     try:
         return from_dict(d)
     except UserError as e:
-        raise UserError(f"preprocessor file {path!r} is damaged: {e}") from None
+        raise UserError(f"preprocessor file {path!r} is damaged: {e}; {_RESTORE}") from None
+
+
+# What a damaged preprocessor.json leaves: it was fitted on the training split when the run
+# began, and the model's inputs are encoded with it.
+_RESTORE = (
+    "expected the file the run wrote: restore it from a copy, or train into a new workdir (the "
+    "model's inputs cannot be encoded without it)"
+)
 
 
 def difference(a: Preprocessor, b: Preprocessor) -> str:
