@@ -194,6 +194,14 @@ def test_trained_model_methods_refuse_what_they_cannot_take(vae_run):
     records = [{f"c{j}": 0.0 for j in range(n)}] * 2
     with pytest.raises(UserError, match=r"a list of 2 dicts \(records\); give them as a table:"):
         m.encode(records)
+    # A dict of columns: was "the input array has shape () and dtype object" (a probe).
+    columns = {f"c{j}": [0.0, 1.0] for j in range(n)}
+    with pytest.raises(
+        UserError,
+        match=rf"^the input rows are a dict of {n} entries; give columns by name as a table: "
+        r"pandas.DataFrame\(columns\) or pyarrow.table\(columns\)$",
+    ):
+        m.encode(columns)
     with pytest.raises(UserError, match="expected values as numbers"):
         m.inverse_scale([["x"] * n])
     with pytest.raises(

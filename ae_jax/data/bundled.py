@@ -17,6 +17,8 @@ import os
 
 import numpy as np
 
+from ae_jax.data.tables import Table
+
 # The breast cancer table's 30 features: 10 measurements of a cell nucleus (UCI's wdbc.names),
 # each as its mean, its standard error and its worst value, in that order, as scikit-learn
 # names them.
@@ -98,3 +100,18 @@ def read(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
             # input.
             found = None
     return found if found is not None else _from_sklearn(name)
+
+
+def table(name: str) -> Table:
+    """The bundled data set `name` as a `Table` (its label column 'target')."""
+    x, target, columns = read(name)
+    # Digits' pixels are counts 0..16: divided by 16, they are intensities in [0, 1].
+    image_shape = (8, 8) if name == "digits" else None
+    return Table(
+        f"bundled data set {name!r}",
+        columns + ["target"],
+        list(x.T) + [target],
+        image_shape=image_shape,
+        default_label="target",
+        pixel_max=16 if name == "digits" else 0,
+    )

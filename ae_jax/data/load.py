@@ -25,14 +25,14 @@ import pyarrow as pa
 from absl import logging
 
 from ae_jax.config import check_section, default_config
-from ae_jax.data import column_checks, images
+from ae_jax.data import bundled, column_checks, images
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS, missing_mask
 from ae_jax.data.columns import MISSING
 from ae_jax.data.csv_reader import resolve_delimiter
 from ae_jax.data.dataset import Dataset, as_labels
 from ae_jax.data.preprocess import Preprocessor, check_choice
-from ae_jax.data.tables import BUNDLED, NO_LABEL, SCALING, Table, bundled, quote_names, read_table
+from ae_jax.data.tables import BUNDLED, NO_LABEL, SCALING, Table, quote_names, read_table
 from ae_jax.errors import UserError
 from ae_jax.files import real_path
 
@@ -304,7 +304,7 @@ def _load(cfg: Any) -> Dataset:
         )
     else:
         check_choice("data.name", name, BUNDLED + images.IMAGE_SETS + ("tfds:NAME",))
-        table = bundled(name)
+        table = bundled.table(name)
     if label_column == NO_LABEL:  # no label at all: a bundled set's target is no feature
         label = ""
         if table.default_label in table.columns:

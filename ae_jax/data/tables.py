@@ -22,7 +22,6 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from ae_jax.data import bundled as bundled_files
 from ae_jax.data import cells
 from ae_jax.data.cells import quote_names
 from ae_jax.data.csv_reader import TextFile, read_delimited
@@ -370,20 +369,6 @@ def _array_table(
     )
 
 
-def bundled(name: str) -> Table:
-    x, target, columns = bundled_files.read(name)
-    # Digits' pixels are counts 0..16: divided by 16, they are intensities in [0, 1].
-    image_shape = (8, 8) if name == "digits" else None
-    return Table(
-        f"bundled data set {name!r}",
-        columns + ["target"],
-        list(x.T) + [target],
-        image_shape=image_shape,
-        default_label="target",
-        pixel_max=16 if name == "digits" else 0,
-    )
-
-
 def named_table(data) -> Table | None:
     """Rows whose columns have names, as a `Table` matched by them: a data frame (pandas,
     polars) or an Arrow table (read as an array, its columns were matched by position, the
@@ -396,5 +381,10 @@ def named_table(data) -> Table | None:
         raise UserError(  # (read as an array: one row of objects, "x.reshape(1, -1)")
             f"the input rows are a list of {len(data)} dicts (records); give them as a table: "
             "pandas.DataFrame(records) or pyarrow.Table.from_pylist(records)"
+        )
+    if isinstance(data, dict):  # (read as an array: one object, "shape ()")
+        raise UserError(
+            f"the input rows are a dict of {len(data)} entries; give columns by name as a "
+            "table: pandas.DataFrame(columns) or pyarrow.table(columns)"
         )
     return None
