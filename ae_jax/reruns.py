@@ -38,10 +38,6 @@ OPERATIONAL = (
     "train.tensorboard",
     "train.num_models",  # K of the program: a run resumed after a kill may be in another group
 )
-# Fields read by the end-of-run evaluation and figures alone: a rerun of a run not yet evaluated
-# (no summary.json: killed before or during its evaluation) may change them, so a run whose
-# evaluation cannot fit (eval.iw_samples too large for the memory) can still be finished.
-END_OF_RUN = ("eval.iw_samples", "eval.near_zero", "eval.active_var", "eval.color_by")
 # Of those, the ones that move reported numbers, and how (said when a rerun changes them).
 MOVES_NUMBERS = {
     "train.eval_batch_size": "the validation metrics of the epochs it trains now, and its "
@@ -51,6 +47,10 @@ MOVES_NUMBERS = {
     "train.checkpoint_every": "the epochs that get a checkpoint from now on, so which one "
     "best_epoch and --which=best name, can differ from an uninterrupted run's",
 }
+# Fields read by the end-of-run evaluation and figures alone: a rerun of a run not yet evaluated
+# (no summary.json: killed before or during its evaluation) may change them, so a run whose
+# evaluation cannot fit (eval.iw_samples too large for the memory) can still be finished.
+END_OF_RUN = ("eval.iw_samples", "eval.near_zero", "eval.active_var", "eval.color_by")
 # Files a run reads: config.json records them absolute (a relative path would tie the run to
 # the directory it was started from), and a rerun naming the same file relatively matches.
 PATH_FIELDS = ("data.path", "data.dir")

@@ -621,7 +621,7 @@ def test_an_evaluation_too_large_for_memory_is_refused_before_training(tmp_path)
     with pytest.raises(UserError) as info:
         _train(c, tmp_path / "run")
     said = str(info.value)
-    assert "evaluation's importance-weighted pass " in said, said
+    assert "evaluation's importance-weighted pass, in place of the activations " in said, said
     assert said.endswith(
         "; lower eval.iw_batch_rows (rows per batch of the bound, down to 1) or "
         "eval.iw_samples (its k samples per row)."
@@ -631,7 +631,7 @@ def test_an_evaluation_too_large_for_memory_is_refused_before_training(tmp_path)
     ds = ae_jax.data.load_dataset(c.data)
     rows, d = min(64, ds.val.shape[0]), ds.num_features
     gib = (5 * ds.val.shape[0] + rows * 2_000_000_000 * (d + 64)) * 4 / 2**30
-    assert f"evaluation's importance-weighted pass {gib:.3g} GiB)" in said
+    assert f"importance-weighted pass, in place of the activations {gib:.3g} GiB)" in said
 
 
 def test_a_run_not_yet_evaluated_may_change_its_evaluation_settings(tmp_path, monkeypatch):

@@ -23,7 +23,8 @@ from ae_jax.training import optim
 
 _FLOAT = 4  # bytes: parameters, optimizer state, activations and data are float32
 _HEADROOM = 0.9  # refuse beyond this share of the memory available
-EVAL_PASS = "evaluation's importance-weighted pass"
+# (after training, when training's activations are freed: the total counts the larger)
+EVAL_PASS = "evaluation's importance-weighted pass, in place of the activations"
 
 
 def _size(tree) -> int:
