@@ -115,6 +115,27 @@ def test_image_figures_are_drawn_in_the_datas_units_whatever_the_scaling(runs):
         assert mosaic.min() >= 0 and mosaic.max() <= 1
 
 
+def test_pixel_images_are_drawn_over_their_intensity_range(runs):
+    """Pixel data (whole intensities 0..255) was drawn over [0, its brightest evaluated pixel]:
+    a dim set (at most 100) looked fully bright and reconstructions brighter than it white (a
+    probe). Pixels are drawn over 0..255 now, so a dim set looks dim."""
+    _, pixels, _ = runs
+    data = eval_data.evaluation_data(pixels)  # 0..240 of 0..255
+    dim = dataclasses.replace(data, x=(data.x * 100 / 240).astype(np.float32))  # 0..100
+    params = jax.tree.map(lambda a: np.asarray(a)[None], pixels.params)
+    for d, brightest in ((data, 240), (dim, 100)):
+        (f,) = figure_data.figure_inputs(
+            pixels.model, params, d, [pixels.config], None, [None], pixels.epoch
+        )
+        assert f.image_range == (0.0, 255.0)
+        raw = d.x * d.scale + d.offset
+        assert raw.max() == pytest.approx(brightest, abs=1e-3)
+        (mosaic,) = [
+            x.args[0] for x in figures_lib.plan("/tmp/unused", f) if x.path.endswith("ons.png")
+        ]
+        np.testing.assert_allclose(mosaic[:8, :8], raw[0].reshape(8, 8) / 255, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", ["t10k-images-idx3-ubyte.gz", "t10k-images.idx3-ubyte"])
 def test_idx_files_of_images_are_read_like_the_same_npy(runs, tmp_path, name):
     """MNIST's published IDX files (gzipped or not, torchvision's '.idx3' name too) can be

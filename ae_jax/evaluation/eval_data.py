@@ -48,6 +48,7 @@ class EvalData:
     imputed: np.ndarray | None = None
     imputed_train: np.ndarray | None = None
     label_name: str = ""
+    pixel_max: int = 0  # pixel data: whole intensities 0..pixel_max (0: other data)
 
 
 def run_dataset(tm: trained.TrainedModel) -> data_lib.Dataset:
@@ -100,6 +101,7 @@ def dataset_eval_data(ds: data_lib.Dataset, config) -> EvalData:
         offset=p.offset,
         scale=p.scale,
         categories=p.categories,
+        pixel_max=p.pixel_max,
         imputed=ds.imputed_val,
         imputed_train=ds.imputed_train,
         label_name=p.label_column or ds.label_feature,
@@ -184,6 +186,7 @@ def evaluation_data(
         offset=p.offset,
         scale=p.scale,
         categories=p.categories,
+        pixel_max=p.pixel_max,
         imputed=imputed,
         imputed_train=imputed_train,
         label_name=label if labels is not None else "",

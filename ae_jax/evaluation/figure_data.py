@@ -90,6 +90,8 @@ def figure_inputs(
         # scale > 0 per feature: the range of each feature's rows, no copy of them all
         lo, hi = units_of(data.x.min(axis=0)), units_of(data.x.max(axis=0))
         image_range = (min(0.0, float(lo.min())), max(1.0, float(hi.max())))
+        if data.pixel_max:  # pixels: their intensity range (a dim set was drawn white)
+            image_range = (0.0, float(data.pixel_max))
     rows_name = (
         "validation rows"
         if data.source.startswith("validation split")
