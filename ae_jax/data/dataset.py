@@ -9,6 +9,7 @@ import functools
 import hashlib
 
 import numpy as np
+from absl import logging
 
 from ae_jax.data.cells import NA_VALUES, as_numpy
 from ae_jax.data.preprocess import Preprocessor
@@ -62,6 +63,13 @@ class Dataset:
             h.update(f"{a.shape} {a.dtype.str};".encode())
             h.update(a.data)
         return h.hexdigest()
+
+    def logged(self) -> Dataset:
+        """This dataset, its summary (`kinds_text`: what its features are, how they are scaled,
+        its label) logged as the `data:` line a run prints."""
+        if kinds := self.kinds_text():
+            logging.info("data: %s: %s", self.name, kinds)
+        return self
 
     def kinds_text(self) -> str:
         """For the log: the table's columns by kind and how its categories are encoded; for a

@@ -287,7 +287,7 @@ def _load(cfg: Any) -> Dataset:
             scaling=scaling,
             binarize_mode=binarize,
             seed=int(split_seed),
-        )
+        ).logged()  # (it was not: an image set's summary was never said)
     table_file = os.path.splitext(path)[1].lower() in (".csv", ".tsv", ".parquet")
     if binarize != "none" and not image_shape and (table_file or (not path and name != "digits")):
         raise images.not_pixel_data(
@@ -390,7 +390,4 @@ def _load(cfg: Any) -> Dataset:
         dynamic_binarize=binarize == "dynamic",
         label_feature=label if keep_label else "",
     )
-    kinds = ds.kinds_text()
-    if kinds:
-        logging.info("data: %s: %s", ds.name, kinds)
-    return ds
+    return ds.logged()
