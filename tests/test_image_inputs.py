@@ -39,7 +39,7 @@ def runs(tmp_path_factory):
     return floats, pixels, digits
 
 
-def test_images_of_another_shape_or_in_other_units_are_refused(runs, tmp_path):
+def test_images_of_another_shape_or_in_other_units_are_refused(runs, tmp_path, caplog):
     floats, pixels, digits = runs
     ok = (digits[:5] / 16).astype(np.float32)
     assert floats.encode(ok).shape == (5, floats.config.model.latent_dim)
@@ -58,8 +58,31 @@ def test_images_of_another_shape_or_in_other_units_are_refused(runs, tmp_path):
     with pytest.raises(ae_jax.UserError, match=r"colours \(RGB -> grey\) and resize them first$"):
         floats.encode(np.tile(rgb, (1, 2, 2, 1)))
     # 0..255 pixels given to a model of [0, 1] floats were scaled to up to ~255 and encoded.
-    with pytest.raises(ae_jax.UserError, match=r"reach 0 .. 255 after .*divide them by 255"):
+    with pytest.raises(
+        ae_jax.UserError,
+        match=r"reach 0 .. 255 after .*Give them in the training images' units \(they spanned "
+        r"0 .. 1\)$",  # (it said "divide them by 255" whatever the training's units)
+    ):
         floats.encode((digits[:5] * 16).clip(0, 255).astype(np.uint8))
+    # Far darker than training's (1/255 of it: [0, 1] images for a 0..255 model): encoded,
+    # and said (they were encoded without a word: a probe).
+    caplog.set_level("WARNING")
+    assert floats.encode(ok / 255).shape[0] == 5
+    assert "its images reach only 0.003922 of the training images' range after the run's " in (
+        caplog.text
+    )
+    assert "(they spanned 0 .. 1): images in other units" in caplog.text
+    caplog.clear()
+    floats.encode(ok / 4)  # dark, but within reach: nothing said
+    assert not caplog.text
+    # Channels first, in memory: told so, as from a file (it said "convert their colours
+    # (8 channels -> grey) and resize them").
+    with pytest.raises(
+        ae_jax.UserError,
+        match=r"^the input array has shape \(5, 1, 8, 8\): images with their channels first .*"
+        r"save np.moveaxis\(x, 1, -1\) instead$",
+    ):
+        floats.encode(np.zeros((5, 1, 8, 8), np.float32))
     np.save(tmp_path / "other.npy", ok.reshape(5, 4, 16))
     with pytest.raises(ae_jax.UserError, match=r"--data '.*other.npy' holds images of shape"):
         eval_data.evaluation_data(floats, str(tmp_path / "other.npy"))
