@@ -423,6 +423,11 @@ def test_encode_and_decode_run_in_batches_of_eval_batch_size_with_one_program(tm
     np.testing.assert_allclose(codes, one_by_one, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model.reconstruct(x), model.decode(codes), rtol=1e-6)
     assert model.sample(20).shape == (20, rows.shape[1])
+    # Fewer rows than a batch: padded to a power of two, so 1..8 rows compile 4 programs (1,
+    # 2, 4, 8), not one per count (a notebook probe: 30 counts, 30 compilations).
+    for n in range(1, 9):
+        np.testing.assert_allclose(model.encode(x[:n]), codes[:n], rtol=1e-5, atol=1e-6)
+    assert model._encode._cache_size() == 4
 
 
 def test_a_sweep_over_list_values_saves_checkpoints_it_can_resume_from(tmp_path):
