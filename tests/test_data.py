@@ -496,6 +496,10 @@ def test_a_data_frame_is_matched_by_column_name():
     np.testing.assert_array_equal(p.transform(frame[frame.columns[::-1]]), expected)
     with pytest.raises(UserError, match=r"the data frame has 29: missing 'mean radius'"):
         p.transform(frame.drop(columns="mean radius"))
+    # One row as a pandas Series (df.iloc[0]), its index the names: it was read as an array,
+    # told to reshape, and then matched by position (a probe: other codes, without a word).
+    reordered = frame[frame.columns[::-1]]
+    np.testing.assert_array_equal(p.transform(reordered.iloc[3]), expected[3:4])
 
 
 def test_a_data_frame_s_own_missing_markers_are_missing_values(tmp_path):

@@ -371,10 +371,14 @@ def _array_table(
 
 def named_table(data) -> Table | None:
     """Rows whose columns have names, as a `Table` matched by them: a data frame (pandas,
-    polars) or an Arrow table (read as an array, its columns were matched by position, the
-    label among them); None for anything else (arrays, lists of rows); refuses records."""
+    polars), a pandas Series (one row, as `df.iloc[0]`: read as an array, told to reshape, it
+    was matched by position) or an Arrow table (read as an array, its columns were matched by
+    position, the label among them); None for anything else (arrays, lists of rows); refuses
+    records."""
     if isinstance(data, pa.Table | pa.RecordBatch):
         return Table("the Arrow table", *arrow_columns(data, "the Arrow table"))
+    if hasattr(data, "to_frame") and hasattr(data, "index") and not hasattr(data, "columns"):
+        data = data.to_frame().T  # a pandas Series (df.iloc[0]): one row, named by its index
     if hasattr(data, "columns") and hasattr(data, "to_numpy"):
         return Table("the data frame", *cells.frame_columns(data))
     if isinstance(data, list | tuple) and data and all(isinstance(r, dict) for r in data):
