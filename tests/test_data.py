@@ -7,6 +7,7 @@ import sys
 
 import ml_collections
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer, load_digits
 
@@ -500,6 +501,32 @@ def test_a_data_frame_is_matched_by_column_name():
     # told to reshape, and then matched by position (a probe: other codes, without a word).
     reordered = frame[frame.columns[::-1]]
     np.testing.assert_array_equal(p.transform(reordered.iloc[3]), expected[3:4])
+
+
+def test_a_data_frame_of_the_training_csv_encodes_as_the_csv(tmp_path):
+    """A TRUE/FALSE column made categorical (data.categorical_columns): pandas reads it as
+    booleans, whose text 'True' was refused as a case mismatch of 'TRUE' (a probe), so the
+    run's own CSV could not be given as a data frame. Booleans take training's spelling."""
+    rows = "".join(f"{20 + i % 30},{'TRUE' if i % 3 else 'FALSE'},{i % 7}\n" for i in range(60))
+    (tmp_path / "t.csv").write_text("age,member,x\n" + rows)
+    ds = data.load_dataset(
+        cfg(
+            name="",
+            path=str(tmp_path / "t.csv"),
+            categorical="onehot",
+            categorical_columns=("member",),
+        )
+    )
+    p = ds.preprocessor
+    assert p.categories["member"][:2] == ["TRUE", "FALSE"]
+    frame = pd.read_csv(tmp_path / "t.csv")
+    assert frame["member"].dtype == bool
+    np.testing.assert_array_equal(
+        p.transform(frame), p.transform(data.read_table(str(tmp_path / "t.csv")))
+    )
+    lower = frame.assign(member=frame["member"].map({True: "true", False: "false"}))
+    with pytest.raises(UserError, match=r"only in case"):  # text stays matched exactly
+        p.transform(lower)
 
 
 def test_a_data_frame_s_own_missing_markers_are_missing_values(tmp_path):

@@ -171,6 +171,18 @@ def take(col: Any, rows: np.ndarray) -> Any:
     return col.take(pa.Array.from_buffers(pa.int64(), len(index), [None, pa.py_buffer(index)]))
 
 
+def bool_words(col: Any, vocab: Sequence[str]) -> Any:
+    """A column of booleans (a data frame's, parsed by pandas) as the words a categorical
+    column's training `vocab` spelt true and false with, in any case ('TRUE', 'False'); any
+    other column, or a vocabulary without both words, as it is."""
+    if not (isinstance(col, np.ndarray) and col.dtype == np.bool_):
+        return col
+    spelt = {str(v).strip().lower(): v for v in reversed(vocab)}  # the first of each, kept
+    if "true" not in spelt or "false" not in spelt:
+        return col
+    return np.where(col, spelt["true"], spelt["false"]).astype(object)
+
+
 def as_numpy(col: Any) -> np.ndarray:
     """The column as NumPy: pyarrow text becomes an object array of stripped str (None for
     nulls)."""

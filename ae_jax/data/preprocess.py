@@ -315,7 +315,8 @@ class Preprocessor:
             zip(table.columns, table.values, self.kinds, strict=True)
         ):
             if kind == "categorical" and not fitting and not cells.is_text(col):
-                col = table.text(name)  # categories are texts: "007", not 7.0
+                # Categories are texts: "007", not 7.0; True as training spelt it ("TRUE").
+                col = cells.bool_words(table.text(name), self.categories[name])
             column = columns[i] if columns else Cells(col, self.thousands)
             mask = masks[i] if masks is not None else column.missing(self.na_values)
             count = int(mask.sum())
