@@ -16,7 +16,7 @@ import pytest
 import ae_jax
 from ae_jax import experiment
 from ae_jax import workdir as workdir_lib
-from ae_jax.configs import seed_deep
+from ae_jax.configs import seed_deep, seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate, export, figure_data
 from ae_jax.training import checkpoint, chunking, writers
@@ -344,6 +344,31 @@ def test_a_diverged_runs_evaluation_names_the_step_its_parameters_precede(tmp_pa
     out = export.export_run(str(tmp_path), str(tmp_path / "exported"))  # says so too
     said = f"diverged (non-finite loss, gradient or update at step {summary['diverged_step']})"
     assert said in out["diverged"] and said in (tmp_path / "exported" / "README.md").read_text()
+
+
+def test_a_diverged_run_loaded_at_its_best_epoch_says_it_diverged(tmp_path, caplog):
+    """ae_jax.load(which='best') of a run that diverged in its second epoch loaded the first
+    epoch's checkpoint as status 'diverged' with diverged_step None and no warning, though
+    the docstring promises the step and a warning for all but 'done' (a probe)."""
+    c = seed_sparse.get_config()
+    c.optim.name, c.optim.eps = "sgd", None
+    c.optim.learning_rate, c.optim.schedule, c.optim.decay_rate = 0.01, "exponential", 8.0
+    c.model.activation = c.model.code_activation = c.model.output_activation = "identity"
+    c.train.epochs, c.train.batch_size, c.train.checkpoint_every = 5, 64, 1
+    c.train.figures = c.train.tensorboard = c.eval.at_end = False
+    (summary,) = experiment.train_and_evaluate(c, str(tmp_path))
+    assert summary["status"] == "diverged" and summary["best_epoch"] == 1
+    caplog.set_level("WARNING")
+    best = ae_jax.load(str(tmp_path), which="best")
+    assert (best.status, best.diverged_step, best.epoch) == (
+        "diverged",
+        summary["diverged_step"],
+        1,
+    )
+    said = f"diverged (non-finite loss, gradient or update at step {summary['diverged_step']}): "
+    assert said + "its parameters are those from before that step (its epoch-1 checkpoint)" in (
+        caplog.text
+    )
 
 
 def _read(path: str) -> bytes:

@@ -110,7 +110,6 @@ class TrainedModel:
         params = raw["params"]
         # A run that diverged keeps the parameters from before its non-finite step (-1: none).
         div = int(np.asarray(raw.get("diverged_step", -1)))
-        self.diverged_step = div if div >= 0 else None
         self.params = restore.check_params(params, self.model, self.num_features, workdir)
         self.summary_damage: str | None = None  # why summary.json cannot be read, if so
         try:
@@ -119,6 +118,9 @@ class TrainedModel:
             summary, self.summary_damage = {}, str(e)
         no_summary = "unknown" if self.summary_damage else "unfinished"  # (if it finished)
         self.status = "diverged" if div >= 0 else summary.get("status", no_summary)
+        # Its step: the checkpoint's, or its summary's (an earlier checkpoint: which='best').
+        step = div if div >= 0 else summary.get("diverged_step")
+        self.diverged_step = step if self.status == "diverged" and isinstance(step, int) else None
         self.end_epoch = summary.get("epoch")  # where a finished run ended (its summary's)
         self.best_epoch = summary.get("best_epoch")  # the best when it finished (its summary's)
         if div >= 0 and isinstance(summary.get("epoch"), int):  # as its summary says, not the
@@ -332,9 +334,10 @@ def load(workdir: str, which: str = "latest") -> TrainedModel:
     if model.diverged_step is not None:
         logging.warning(
             "%s diverged (non-finite loss, gradient or update at step %d): its parameters are "
-            "those from before that step",
+            "those from before that step (its epoch-%d checkpoint)",
             workdir,
             model.diverged_step,
+            model.epoch,
         )
     elif model.status == "unknown":  # not "has not finished": its summary.json is damaged
         logging.warning(
