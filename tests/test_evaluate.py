@@ -470,6 +470,23 @@ def test_evaluating_the_file_a_run_trained_on_says_so(shop_run, caplog):
     assert "the file the run trained on" not in caplog.text
 
 
+def test_evaluating_a_run_whose_file_moved_advises_data_only_without_it(tmp_path):
+    """Its file moved: `evaluate` is told to pass --data; with --data given, the note on the
+    missing PCA baseline told the user to pass --data all the same (a probe)."""
+    c = seed_simple.get_config()
+    c.data.path = write_purchase_csv(tmp_path / "t.csv")
+    c.train.epochs, c.train.figures, c.train.tensorboard = 1, False, False
+    _train(c, tmp_path / "run")
+    os.rename(tmp_path / "t.csv", tmp_path / "moved.csv")
+    with pytest.raises(UserError, match=r"no such file.*\. Pass --data=FILE to evaluate on rows"):
+        evaluate.evaluate_workdir(str(tmp_path / "run"), figures=False)
+    m = evaluate.evaluate_workdir(
+        str(tmp_path / "run"), data_path=str(tmp_path / "moved.csv"), figures=False
+    )
+    assert m["pca/note"].startswith("no PCA baseline: cannot rebuild the validation split")
+    assert "no such file" in m["pca/note"] and "--data" not in m["pca/note"]
+
+
 def test_encode_writes_npy_and_csv(shop_run, tmp_path):
     tm = ae_jax.load(shop_run)
     csv_path = tm.config.data.path

@@ -51,8 +51,9 @@ class EvalData:
     pixel_max: int = 0  # pixel data: whole intensities 0..pixel_max (0: other data)
 
 
-def run_dataset(tm: trained.TrainedModel) -> data_lib.Dataset:
-    """The run's own data, split and preprocessed again; refuses data that changed since."""
+def run_dataset(tm: trained.TrainedModel, advise: bool = True) -> data_lib.Dataset:
+    """The run's own data, split and preprocessed again; refuses data that changed since
+    (`advise`: saying that --data evaluates another file, for a caller not given one)."""
     d = tm.config.data
     source = d.path or (
         f"data.name {d.name!r} from data.dir {d.dir!r}" if d.dir else f"bundled data set {d.name!r}"
@@ -62,8 +63,9 @@ def run_dataset(tm: trained.TrainedModel) -> data_lib.Dataset:
     except UserError as e:
         raise UserError(
             f"cannot rebuild the validation split of {tm.workdir!r} from its data "
-            f"({source}): {e}. Pass --data=FILE to evaluate on rows of another file "
-            "with the run's saved preprocessing."
+            f"({source}): {e}."
+            + " Pass --data=FILE to evaluate on rows of another file with the run's saved "
+            "preprocessing." * advise
         ) from None
     change = startup.data_change(ds, tm.preprocessor, tm.dataset_info)
     if change:
@@ -169,7 +171,7 @@ def evaluation_data(
     na = tuple(c.na_values)
     labels = data_lib.as_labels(table.column(label), na) if label in table.columns else None
     try:
-        own = dataset_eval_data(run_dataset(tm), tm.config)
+        own = dataset_eval_data(run_dataset(tm, advise=False), tm.config)  # (--data given)
         x_train, imputed_train, note = own.x_train, own.imputed_train, ""
     except UserError as e:
         x_train, imputed_train, note = None, None, f"no PCA baseline: {e}"
