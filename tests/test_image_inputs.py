@@ -75,6 +75,11 @@ def test_images_of_another_shape_or_in_other_units_are_refused(runs, tmp_path, c
     caplog.clear()
     floats.encode(ok / 4)  # dark, but within reach: nothing said
     assert not caplog.text
+    # One image without its batch axis: told so (it was "expected (N, 64)" alone: a probe).
+    with pytest.raises(
+        ae_jax.UserError, match=r"shape \(8, 8\).*\(one image: x.reshape\(1, -1\)\)"
+    ):
+        floats.encode(ok[0])
     # Channels first, in memory: told so, as from a file (it said "convert their colours
     # (8 channels -> grey) and resize them").
     with pytest.raises(

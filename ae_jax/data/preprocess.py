@@ -290,7 +290,7 @@ class Preprocessor:
         if arr.ndim > 2 and math.prod(arr.shape[1:]) == n:  # images (N, H, W[, C]), as in .npy
             arr = arr.reshape(len(arr), n)
         if arr.ndim != 2 or arr.shape[1] != n or arr.dtype.kind not in "biufSUOT":
-            one = " (one row: x.reshape(1, -1))" if arr.shape == (n,) else ""
+            one = f" (one {'row' if arr.ndim < 2 else 'image'}: x.reshape(1, -1))" * (arr.size == n)
             raise UserError(
                 f"the input array has shape {arr.shape} and dtype {arr.dtype}; expected shape "
                 f"(N, {n}) of numbers or raw strings{one}; {trained}"
