@@ -12,70 +12,64 @@ Both read a flattened config (`flatten_config`), as a saved config.json is read.
 """
 
 import os
-from collections.abc import Callable
 
 from absl import logging
 
 from ae_jax.config.schema import default_config, flatten_config
 
-_GAUSSIAN = ("gaussian", "mixed")  # the likelihoods with an observation std
-_END_FACTOR = ("cosine", "warmup_cosine", "linear")  # the schedules that end at a fraction
-
-# field -> (whether the rest of the config leaves it unused, why: what would use it)
-_RULES: dict[str, tuple[Callable[[dict], bool], Callable[[dict], str]]] = {
+# field -> (the field that decides, its values that use the field, why: what would use it,
+# {value!r} the deciding field's value)
+_RULES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "model.code_activation": (
-        lambda f: f.get("model.name") == "vae",
-        lambda f: "a VAE's code is its posterior's mean, a linear head: no activation applies",
+        "model.name",
+        ("autoencoder",),
+        "a VAE's code is its posterior's mean, a linear head: no activation applies",
     ),
     "loss.obs_std": (
-        lambda f: f.get("loss.recon") not in _GAUSSIAN,
-        lambda f: (
-            f"only loss.recon='gaussian' or 'mixed' has an observation std; "
-            f"loss.recon={f.get('loss.recon')!r} has none"
-        ),
+        "loss.recon",
+        ("gaussian", "mixed"),
+        "only loss.recon='gaussian' or 'mixed' has an observation std; loss.recon={value!r} "
+        "has none",
     ),
     "loss.rho": (
-        lambda f: f.get("loss.sparsity") != "kl",
-        lambda f: (
-            "it is the target rate of loss.sparsity='kl'; loss.sparsity="
-            f"{f.get('loss.sparsity')!r} has none"
-        ),
+        "loss.sparsity",
+        ("kl",),
+        "it is the target rate of loss.sparsity='kl'; loss.sparsity={value!r} has none",
     ),
     "optim.warmup_epochs": (
-        lambda f: f.get("optim.schedule") != "warmup_cosine",
-        lambda f: (
-            "it is read by optim.schedule='warmup_cosine' alone; optim.schedule="
-            f"{f.get('optim.schedule')!r} does not warm up"
-        ),
+        "optim.schedule",
+        ("warmup_cosine",),
+        "it is read by optim.schedule='warmup_cosine' alone; optim.schedule={value!r} does "
+        "not warm up",
     ),
     "optim.end_factor": (
-        lambda f: f.get("optim.schedule") not in _END_FACTOR,
-        lambda f: (
-            "it is read by optim.schedule='cosine', 'warmup_cosine' and 'linear'; "
-            f"optim.schedule={f.get('optim.schedule')!r} does not read it"
-        ),
+        "optim.schedule",
+        ("cosine", "warmup_cosine", "linear"),  # the schedules that end at a fraction
+        "it is read by optim.schedule='cosine', 'warmup_cosine' and 'linear'; "
+        "optim.schedule={value!r} does not read it",
     ),
     "optim.decay_rate": (
-        lambda f: f.get("optim.schedule") != "exponential",
-        lambda f: (
-            "it is read by optim.schedule='exponential' alone; optim.schedule="
-            f"{f.get('optim.schedule')!r} does not read it"
-        ),
+        "optim.schedule",
+        ("exponential",),
+        "it is read by optim.schedule='exponential' alone; optim.schedule={value!r} does not "
+        "read it",
     ),
     "model.conv_features": (
-        lambda f: f.get("model.arch") != "conv",
-        lambda f: "it shapes model.arch='conv' alone; this model is model.arch='mlp'",
+        "model.arch",
+        ("conv",),
+        "it shapes model.arch='conv' alone; this model is model.arch={value!r}",
     ),
     "model.conv_kernel": (
-        lambda f: f.get("model.arch") != "conv",
-        lambda f: "it shapes model.arch='conv' alone; this model is model.arch='mlp'",
+        "model.arch",
+        ("conv",),
+        "it shapes model.arch='conv' alone; this model is model.arch={value!r}",
     ),
 }
 
 
 def unused_fields(flat: dict) -> frozenset[str]:
     """The fields of the flattened config `flat` that its other fields leave unused."""
-    return frozenset(key for key, (unused, _) in _RULES.items() if unused(flat))
+    return frozenset(f for f, (key, using, _) in _RULES.items() if flat.get(key) not in using)
 
 
 def unused_settings(config) -> list[str]:
@@ -84,7 +78,8 @@ def unused_settings(config) -> list[str]:
     flat = flatten_config(config.to_dict())
     defaults = flatten_config(default_config().to_dict())
     return [
-        f"{key}={flat[key]!r} has no effect: {_RULES[key][1](flat)}"
+        f"{key}={flat[key]!r} has no effect: "
+        + _RULES[key][2].format(value=flat.get(_RULES[key][0]))
         for key in sorted(unused_fields(flat))
         if key in flat and flat[key] != defaults.get(key)
     ]

@@ -191,10 +191,10 @@ class TrainedModel:
             return
         limit = 10.0 if scaling == "minmax" else 100.0  # [0, 1] / z-scores of the training's
         lo, hi = float(np.min(x)), float(np.max(x))
+        # The training images' range in their own units (minmax: what maps to 0 and 1).
+        offset, scale = np.asarray(p.offset, np.float64), np.asarray(p.scale, np.float64)
+        was = f"{float(offset.min()):.4g} .. {float((offset + scale).max()):.4g}"
         if hi > limit or lo < -limit:
-            # The training images' range in their own units (minmax: what maps to 0 and 1).
-            own = np.asarray(p.offset, np.float64), np.asarray(p.scale, np.float64)
-            was = f"{float(own[0].min()):.4g} .. {float((own[0] + own[1]).max()):.4g}"
             raise UserError(
                 f"{source}: its images reach {lo:.4g} .. {hi:.4g} after the run's "
                 f"data.scaling={scaling!r}, which maps the training images to "
@@ -209,7 +209,7 @@ class TrainedModel:
                 "a model trained on 0..255)? Encoded as given",
                 source,
                 hi,
-                f"{float(np.min(p.offset)):.4g} .. {float(np.max(p.offset + p.scale)):.4g}",
+                was,
             )
 
     def encode(self, rows, npz_key: str | None = None) -> np.ndarray:
