@@ -137,12 +137,13 @@ def train_group(
     for w in (w for e, w in zip(extends, workdirs, strict=True) if e):
         summary = workdir_lib.finished_summary(w) or {}
         if summary.get("status") == "diverged":  # extended with its group: the others train
+            what, kept = workdir_lib.diverged_at(summary.get("diverged_step"))
             logging.warning(  # as K models, as in an uninterrupted run of the new length
-                "%s diverged (a non-finite loss, gradient or update at step %s): raising "
-                "train.epochs trains nothing for it (its parameters stay those from before "
-                "that step); its checkpoint, eval.json and figures are written again",
+                "%s diverged (%s): raising train.epochs trains nothing for it (its parameters "
+                "stay %s); its checkpoint, eval.json and figures are written again",
                 w,
-                summary.get("diverged_step"),
+                what,
+                kept,
             )
     if dataset is not None:
         group.check_given_dataset(configs[0], dataset)

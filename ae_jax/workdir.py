@@ -66,6 +66,19 @@ def finished_summary(workdir: str) -> dict | None:
     return summary if summary.get("status") in FINISHED else None
 
 
+def diverged_at(step) -> tuple[str, str]:
+    """A diverged run's `diverged_step` (summary.json, eval.json) in words: (the non-finite
+    step, counted from 1; the parameters kept). `diverged_step` counts the steps done before
+    the non-finite one, as metrics.jsonl's `step` counts those done by an epoch's end: "at step
+    1" read as its step 1 when it meant the step after it."""
+    if not isinstance(step, int) or isinstance(step, bool):  # a summary that lacks it
+        return "non-finite loss, gradient or update", "those from before that step"
+    return (
+        f"non-finite loss, gradient or update in step {step + 1}",
+        f"those after step {step}" if step else "the initial ones (before step 1)",
+    )
+
+
 def checkpoint_epochs(workdir: str) -> set[int]:
     """The epochs with a checkpoint directory in workdir/checkpoints. Cheap, for grouping runs
     before any checkpoint manager is opened; the Checkpointer still decides which of them can

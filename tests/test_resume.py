@@ -335,15 +335,37 @@ def test_a_diverged_runs_evaluation_names_the_step_its_parameters_precede(tmp_pa
     assert summary["status"] == "diverged" and summary["diverged_step"] >= 0
     said = f"the last finished epoch's values (epoch {summary['epoch']}; its training loss was"
     assert said in caplog.text and "need not be): {'train/loss'" in caplog.text
-    chunking.log_divergence("w", 1, 1, [])  # in its first epoch: no "last ... values: {}"
-    assert "before that step; no epoch had finished" in caplog.text
+    chunking.log_divergence("w", 0, 1, [])  # in its first epoch: no "last ... values: {}"
+    said = "in step 1 (epoch 1); kept its parameters, the initial ones (before step 1); no epoch"
+    assert said in caplog.text
     m = json.loads((tmp_path / "eval.json").read_text())
     assert m["diverged_step"] == summary["diverged_step"]
     again = evaluate.evaluate_workdir(str(tmp_path), figures=False)
     assert again["diverged_step"] == summary["diverged_step"]
     out = export.export_run(str(tmp_path), str(tmp_path / "exported"))  # says so too
-    said = f"diverged (non-finite loss, gradient or update at step {summary['diverged_step']})"
+    d = summary["diverged_step"]
+    said = f"diverged (non-finite loss, gradient or update in step {d + 1}): these are its "
+    said += f"parameters, those after step {d}" if d else "parameters, the initial ones"
     assert said in out["diverged"] and said in (tmp_path / "exported" / "README.md").read_text()
+
+
+def test_a_divergence_counts_steps_as_metrics_jsonl_does(tmp_path, caplog):
+    """With one step an epoch, metrics.jsonl said step 1 at epoch 1's end and the log said the
+    run diverged "at step 1 (epoch 2)", meaning the step after it (a README walkthrough): the
+    non-finite step is now counted from 1, and the kept parameters named by the steps taken."""
+    c = seed_sparse.get_config()
+    c.optim.name, c.optim.eps, c.optim.learning_rate = "sgd", None, 1e20
+    c.model.activation = c.model.code_activation = c.model.output_activation = "identity"
+    c.train.epochs, c.train.batch_size = 3, 10**6  # all rows in one batch: one step an epoch
+    c.train.figures = c.train.tensorboard = c.eval.at_end = False
+    caplog.set_level("ERROR")
+    (summary,) = experiment.train_and_evaluate(c, str(tmp_path))
+    with open(tmp_path / workdir_lib.METRICS) as f:
+        steps = [(r["epoch"], r["step"]) for r in map(json.loads, f)]
+    assert steps == [(1, 1)] and (summary["status"], summary["diverged_step"]) == ("diverged", 1)
+    said = "in step 2 (epoch 2); kept its parameters, those after step 1; the last finished"
+    assert said in caplog.text
+    assert workdir_lib.diverged_at(0)[1] == "the initial ones (before step 1)"
 
 
 def test_a_diverged_run_loaded_at_its_best_epoch_says_it_diverged(tmp_path, caplog):
@@ -365,10 +387,9 @@ def test_a_diverged_run_loaded_at_its_best_epoch_says_it_diverged(tmp_path, capl
         summary["diverged_step"],
         1,
     )
-    said = f"diverged (non-finite loss, gradient or update at step {summary['diverged_step']}): "
-    assert said + "its parameters are those from before that step (its epoch-1 checkpoint)" in (
-        caplog.text
-    )
+    d = summary["diverged_step"]
+    said = f"diverged (non-finite loss, gradient or update in step {d + 1}): its parameters are "
+    assert said + f"those after step {d} (its epoch-1 checkpoint)" in caplog.text
 
 
 def _read(path: str) -> bytes:

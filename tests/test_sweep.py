@@ -189,7 +189,7 @@ def test_failing_and_diverging_runs_are_recorded_and_others_finish(tmp_path):
         -3000:
     ]
     assert "need about" in by_index[1]["error"] and "GiB" in by_index[1]["error"]
-    assert "non-finite loss, gradient or update at step" in by_index[2]["error"]
+    assert "non-finite loss, gradient or update in step" in by_index[2]["error"]
     assert status["counts"] == {"done": 2, "diverged": 1, "failed": 1, "running": 0, "pending": 0}
     # The flag that two entries replace is named, before training; the failures end the command.
     assert (
@@ -1718,7 +1718,7 @@ def test_a_diverged_run_names_its_own_epoch_and_is_extended_with_its_group(tmp_p
     caplog.set_level("INFO")
     status = sweep.run_sweep(longer, overrides, w)
     assert [r["status"] for r in status["runs"]] == ["done", "diverged"]
-    assert "diverged (a non-finite loss, gradient or update at step" in caplog.text
+    assert "diverged (non-finite loss, gradient or update in step" in caplog.text
     # The info lines said of it too "it trains on" and "training continues from the newest
     # checkpoint"; they now say what happens to each run.
     said = {

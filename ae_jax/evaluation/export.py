@@ -82,9 +82,9 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
     _check_output(output)
     model = trained.load(workdir, which)
     d, latent = model.num_features, model.config.model.latent_dim
+    what, kept = workdir_lib.diverged_at(model.diverged_step)
     diverged = (
-        "This run diverged (non-finite loss, gradient or update at step "
-        f"{model.diverged_step}): these are its parameters from before that step"
+        f"This run diverged ({what}): these are its parameters, {kept}"
         if model.diverged_step is not None
         else ""
     )

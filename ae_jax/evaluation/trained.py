@@ -332,11 +332,12 @@ def load(workdir: str, which: str = "latest") -> TrainedModel:
     check_run_dir(workdir)  # the parent of K seed runs: named, not "not a run directory"
     model = TrainedModel(workdir, which)
     if model.diverged_step is not None:
+        what, kept = workdir_lib.diverged_at(model.diverged_step)
         logging.warning(
-            "%s diverged (non-finite loss, gradient or update at step %d): its parameters are "
-            "those from before that step (its epoch-%d checkpoint)",
+            "%s diverged (%s): its parameters are %s (its epoch-%d checkpoint)",
             workdir,
-            model.diverged_step,
+            what,
+            kept,
             model.epoch,
         )
     elif model.status == "unknown":  # not "has not finished": its summary.json is damaged

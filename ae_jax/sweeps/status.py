@@ -49,9 +49,8 @@ def run_status(run: Run, epochs: int | None = None) -> dict:
     if summary is not None:
         entry["status"] = summary["status"]
         if summary["status"] == "diverged":
-            entry["error"] = (
-                f"non-finite loss, gradient or update at step {summary.get('diverged_step')}"
-            )
+            what, kept = workdir_lib.diverged_at(summary.get("diverged_step"))
+            entry["error"] = f"{what}; its parameters are {kept}"
         return entry
     if os.path.exists(failed):
         entry.update(status="failed", error=_error(failed))

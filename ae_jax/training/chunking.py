@@ -317,12 +317,13 @@ def log_epoch(epoch, epochs, runs, rows_per_s, eta_s) -> None:
 def log_divergence(workdir: str, step: int, epoch: int, history: list[dict]) -> None:
     """The error line of a run whose loss, gradient or update turned non-finite at `step`."""
     last = history[-1] if history else {}
+    what, kept = workdir_lib.diverged_at(step)
     logging.error(
-        "run %s diverged: non-finite loss, gradient or update at step %d (epoch %d); kept the "
-        "parameters from before that step; %s",
+        "run %s diverged: %s (epoch %d); kept its parameters, %s; %s",
         workdir,
-        step,
+        what,
         epoch,
+        kept,
         f"the last finished epoch's values (epoch {last['epoch']}; its training loss was "
         "finite, its validation values need not be): "
         + str({k: v for k, v in last.items() if k.startswith(("train/", "eval/"))})
