@@ -304,6 +304,37 @@ def test_sigterm_during_evaluation_exits_143_and_the_rerun_completes(tmp_path, m
     assert summary["status"] == "done" and (tmp_path / "run" / "eval.json").exists()
 
 
+def test_sigterm_while_writing_says_which_runs_are_saved_and_the_rerun_completes(
+    tmp_path, monkeypatch
+):
+    """A stop while a group's runs were written said "training and evaluation are finished and
+    saved", of a sweep with 12 of its 18 runs lacking eval.json (a probe): a run's evaluation
+    is written with its figures, so the runs not yet written are evaluated again."""
+    c = _vae_config()
+    c.train.num_models, c.train.figures = 3, False
+    stop = _Stop()
+    real = experiment._finish_run
+
+    def finish_then_arm(*args, **kwargs):
+        real(*args, **kwargs)
+        stop.armed = True  # the signal arrives once the first run is written
+
+    monkeypatch.setattr(experiment, "StopRequests", lambda: stop)
+    monkeypatch.setattr(experiment, "_finish_run", finish_then_arm)
+    with pytest.raises(Interrupted) as info:
+        _train(c, tmp_path)
+    assert str(info.value).startswith(
+        "stopped by SIGTERM while writing figures and summaries; training is finished and "
+        "saved, as are the runs written before the stop (the rest are evaluated again): run "
+    )
+    runs = [tmp_path / f"seed={i}" for i in range(3)]
+    assert (runs[0] / "eval.json").exists()
+    monkeypatch.undo()
+    summaries = _train(c, tmp_path)
+    assert [s["status"] for s in summaries] == ["done"] * 3
+    assert all((r / "eval.json").exists() for r in runs)
+
+
 def test_interrupted_message_has_the_resume_hint():
     e = Interrupted(signal.SIGTERM, "while evaluating", "training is finished and saved")
     assert str(e) == (

@@ -62,7 +62,12 @@ def raise_if_stopped(stop: "StopRequests", where: str, checkpoints: bool, kept: 
 def while_writing(stop: "StopRequests", checkpoints: bool) -> Callable[[], None]:
     """What `FigureWriter.wait` looks at while a run's figures and summaries are written (one
     wording for a single run's call and a sweep alike)."""
-    done = "training and evaluation are finished and saved"
+    # A run's eval.json is written with its figures: the runs not yet written are evaluated
+    # again by the rerun ("evaluation is saved" said so of a sweep's 12 runs of 18 lacking it).
+    done = (
+        "training is finished and saved, as are the runs written before the stop (the rest "
+        "are evaluated again)"
+    )
     where = "while writing figures and summaries"
     return functools.partial(raise_if_stopped, stop, where, checkpoints, done)
 
