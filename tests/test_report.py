@@ -586,3 +586,43 @@ def test_every_series_marker_stays_visible(tmp_path, monkeypatch, axis):
         assert set(sizes) == {5.0}
     else:
         assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1] >= 3.5
+
+
+def test_the_configs_report_metrics_keep_a_vaes_bounds_under_the_names_they_have(tmp_path):
+    """A sweep config's REPORT_METRICS naming vae/iwae and vae/elbo reported neither on grey
+    data, where the runs have them as vae/bce_iwae_bound and vae/bce_bound, and said nothing
+    (the default metrics had the renaming, --metrics a warning; the config's others absent
+    stay unsaid, as a config may name metrics for several kinds of model); nor did report.md
+    repeat eval.json's note on what those numbers are, or say which evaluation it reports (a
+    probe)."""
+    note = "a Bernoulli cross-entropy on grey pixels, no log-probability"
+    evals = [
+        {"vae/bce_iwae_bound": -90.0 - s, "vae/bce_bound": -91.0 - s, "vae/iwae_note": note}
+        for s in range(4)
+    ]
+    runs = [
+        ({"loss.beta": b, "train.seed": s}, "done", {"eval/mse": 0.1})
+        for b in (1.0, 4.0)
+        for s in (0, 1)
+    ]
+    _pile(tmp_path, runs, evals)
+    wanted = ["vae/iwae", "vae/elbo", "eval/mse", "vae/active_units"]
+    (tmp_path / "report_metrics.json").write_text(json.dumps({"metrics": wanted}))
+    out = report.write_report(str(tmp_path))
+    assert out["metrics"] == ["vae/bce_iwae_bound", "vae/bce_bound", "eval/mse"]
+    md = (tmp_path / "report.md").read_text()
+    assert f"- vae/iwae_note (4 of 4 runs): {note}" in md
+    assert "The evaluation numbers are each run's own eval.json: its parameters at its last" in md
+
+
+def test_a_report_of_runs_none_of_them_evaluated_says_so(tmp_path, caplog):
+    """Every run trained with eval.at_end=False: the report lacked pca/mse, ae_over_pca and the
+    code/ numbers without a word (the warning was for some runs evaluated, not all)."""
+    _lr_pile(tmp_path)
+    caplog.set_level("WARNING")
+    report.write_report(str(tmp_path))
+    assert (
+        "none of the finished runs has an eval.json (trained with eval.at_end=False?)"
+        in caplog.text
+    )
+    assert "The evaluation numbers are" not in (tmp_path / "report.md").read_text()

@@ -34,6 +34,9 @@ NOT_PARAMETERS = frozenset(reruns.OPERATIONAL) | {
 # eval.json's nulls that are no number on purpose, not a number that was not finite: the key,
 # and the key eval.json writes beside it saying why (PCA exact on the data: no ratio).
 EXPLAINED_NULLS = {"ae_over_pca": "pca/note"}
+# eval.json's notes on what its VAE bounds are (a density on whole numbers, a cross-entropy on
+# grey data), which the report repeats beside them.
+BOUND_NOTES = ("likelihood_note", "vae/iwae_note")
 
 
 def collect(workdir: str) -> tuple[list[dict], int, int]:
@@ -60,7 +63,13 @@ def collect(workdir: str) -> tuple[list[dict], int, int]:
             len(stale),
             ", ".join(stale[:5]) + (", ..." if len(stale) > 5 else ""),
         )
-    if lacking and len(lacking) < len(rows):  # some runs have their evaluation, these not
+    if lacking and len(lacking) == len(rows):  # (eval.at_end=False: its numbers are missed)
+        logging.warning(
+            "none of the finished runs has an eval.json (trained with eval.at_end=False?), so the "
+            "report has training's numbers only, none of the evaluation's (pca/mse, ae_over_pca, "
+            "code/*, vae/*); `ae-jax evaluate --workdir=RUN` writes a run's"
+        )
+    elif lacking:  # some runs have their evaluation, these not
         logging.warning(
             "%d finished run(s) have no eval.json, so their evaluation numbers are left out of "
             "the report: %s; `ae-jax evaluate --workdir=RUN` writes it",
@@ -107,7 +116,7 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]
         if summary is None:
             failed += os.path.exists(os.path.join(run_dir, workdir_lib.FAILED))
             continue
-        values, absent, software = {}, set(), []
+        values, absent, software, notes = {}, set(), [], {}
         evaluated = False  # its eval.json read (none, or of an earlier epoch: left out)
         for name in (workdir_lib.SUMMARY, workdir_lib.EVAL):
             if os.path.exists(os.path.join(run_dir, name)):
@@ -129,6 +138,7 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]
                     absent &= {k for k, v in loaded.items() if v is None}
                     loaded = {k: math.nan if v is None else v for k, v in loaded.items()}
                     loaded = {k: v for k, v in loaded.items() if k not in absent}
+                    notes = {k: loaded[k] for k in BOUND_NOTES if isinstance(loaded.get(k), str)}
                     evaluated = True
                 values.update({k: v for k, v in loaded.items() if is_number(v)})
                 software.append(loaded.get("software"))  # what computed them (None: unsaid)
@@ -142,6 +152,7 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]
                 "values": values,
                 "absent": absent,  # metrics without a value on purpose (EXPLAINED_NULLS)
                 "evaluated": evaluated,
+                "notes": notes,  # eval.json's BOUND_NOTES
                 "software": software,  # of summary.json, then of eval.json
                 "l1_weight": config.get("loss.l1_weight", 0.0),
                 "config": config,

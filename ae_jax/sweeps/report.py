@@ -157,10 +157,9 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         )
         chosen = list(DEFAULT_METRICS)
     asked = list(chosen) != list(DEFAULT_METRICS)  # --metrics or the config's REPORT_METRICS
-    if not asked:  # a VAE's bound under the name it has here (vae/bce_iwae_bound)
-        bounds = sorted(m for m in present if m.startswith("vae/") and m.endswith("iwae_bound"))
-        at = chosen.index("vae/iwae") + 1
-        chosen = [*chosen[:at], *bounds, *chosen[at:]]
+    if not metrics:  # the config's or the defaults (either may name metrics some sweeps lack,
+        # unsaid): a VAE's bounds also under the names they have here (vae/bce_iwae_bound)
+        chosen = _bounds_named(chosen, present)
     metrics = [m for m in chosen if m in present]
     if not metrics:  # refused before any file is rewritten
         have = sorted(m for m in present if "/" in m)
@@ -228,6 +227,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         + ". A cell says its n when fewer seeds gave a finite value, and why the others "
         "gave none: not finite, or without a value (eval.json's null where the number does "
         "not apply, as ae_over_pca when PCA is exact).",
+        *_evaluation_lines(rows, shown),
         "",
         *_software_lines(rows),
         "",
@@ -239,6 +239,31 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     report_files.remove_stale(workdir, own, names)  # an earlier report's figures no longer drawn
     report_files.record(workdir, names)
     return {"params": params, "rows": table, "figures": figures, "metrics": shown}
+
+
+def _evaluation_lines(rows: list[dict], shown: list[str]) -> list[str]:
+    """report.md's lines saying which evaluation its numbers are (each run's own eval.json:
+    `ae-jax evaluate --which=best` and the like write elsewhere) and repeating the runs'
+    eval.json notes on what their VAE bounds are (`finished.BOUND_NOTES`)."""
+    if not any(r.get("evaluated", True) for r in rows):
+        return []
+    lines = [
+        "",
+        "The evaluation numbers are each run's own eval.json: its parameters at its last "
+        "epoch (a diverged run's, from before its non-finite step), on its validation rows; "
+        "the evaluations `ae-jax evaluate` wrote since (`--which=best`, `--data`) are in each "
+        "run's evaluations/ folder, not here.",
+    ]
+    if not any(m.startswith("vae/") for m in shown):
+        return lines
+    said: dict[tuple[str, str], int] = {}
+    for r in rows:
+        for key, text in r.get("notes", {}).items():
+            said[key, text] = said.get((key, text), 0) + 1
+    if said:
+        lines += ["", "What the VAE bounds are, as the runs' eval.json says:", ""]
+        lines += [f"- {key} ({n} of {len(rows)} runs): {text}" for (key, text), n in said.items()]
+    return lines
 
 
 def _software_lines(rows: list[dict]) -> list[str]:
@@ -265,6 +290,22 @@ def _software_text(software) -> str:
         return "software not recorded (written by an ae_jax before runs recorded it)"
     flags = software.get("xla_flags")
     return runtime.describe(software) + (f", XLA_FLAGS={flags!r}" if flags else "")
+
+
+def _renamed(metric: str, present: set[str]) -> list[str]:
+    """The runs' names of a log-likelihood bound where it is no such bound (`bounds.py`):
+    vae/iwae -> vae/bce_iwae_bound, vae/mse_iwae_bound; vae/elbo -> vae/bce_bound, ..."""
+    named = sorted(m for m in present if m.startswith("vae/") and m.endswith("_bound"))
+    if metric == "vae/iwae":
+        return [b for b in named if b.endswith("iwae_bound")]
+    if metric == "vae/elbo":
+        return [b for b in named if not b.endswith("iwae_bound")]
+    return []
+
+
+def _bounds_named(chosen: list[str], present: set[str]) -> list[str]:
+    """`chosen` with each log-likelihood bound followed by the runs' names of it (`_renamed`)."""
+    return list(dict.fromkeys(b for m in chosen for b in [m, *_renamed(m, present)]))
 
 
 def _warn_absent(asked: list[str], present: set[str]) -> None:
