@@ -1083,6 +1083,10 @@ def test_report_of_runs_trained_together(tmp_path, caplog):
     report._warn_absent(["vae/iwae"], have)
     assert "vae/iwae (perhaps vae/bce_iwae_bound)" in caplog.text
     assert "m/00, m/01" in caplog.text and "m/39, ...." in caplog.text and "m/40" not in caplog.text
+    # A misspelt one suggested nothing (a probe): its nearest spellings now.
+    caplog.clear()
+    report._warn_absent(["eval/mes"], {"eval/mse", "eval/loss", "pca/mse"})
+    assert "eval/mes (perhaps eval/mse)" in caplog.text
 
 
 def test_report_figures_draw_every_metric_that_varies_and_name_the_rest(tmp_path, monkeypatch):

@@ -339,7 +339,7 @@ def test_helpconfig_lists_fields_with_their_comments_and_stray_words_are_refused
 
 
 @pytest.mark.optimized
-def test_exported_encoder_equals_the_loaded_model(tmp_path):
+def test_exported_encoder_equals_the_loaded_model(tmp_path, monkeypatch):
     c = seed_sparse.get_config()
     c.train.epochs, c.train.figures, c.eval.at_end = 2, False, False
     experiment.train_and_evaluate(c, str(tmp_path / "run"))
@@ -359,13 +359,15 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path):
     )
     assert "encode.call" in (tmp_path / "out" / "README.md").read_text()
     assert "not marked finished" not in (tmp_path / "out" / "README.md").read_text()
-    # An unfinished run's export says so in its README.
+    # An unfinished run's export says so in its README, and to the command's user beside what
+    # it exported (it was in a log line only: a probe); the README names the run's folder whole.
     os.rename(tmp_path / "run" / "summary.json", tmp_path / "summary.json")
-    export.export_run(str(tmp_path / "run"), str(tmp_path / "unfinished"))
+    monkeypatch.chdir(tmp_path)
+    out = export.export_run("run", str(tmp_path / "unfinished"))
     readme = (tmp_path / "unfinished" / "README.md").read_text()
-    assert (
-        "not marked finished (it has no summary.json): these are the parameters of its " in readme
-    )
+    said = "not marked finished (it has no summary.json): these are the parameters of its "
+    assert said in readme and said in out["unfinished"]
+    assert f"from `{tmp_path / 'run'}` (epoch 2)" in readme
     assert "epoch-2 checkpoint, of 2 epochs" in readme
     (tmp_path / "run" / "summary.json").write_text('{"status": "do')  # damaged: said so
     export.export_run(str(tmp_path / "run"), str(tmp_path / "damaged"))

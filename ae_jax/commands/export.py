@@ -34,5 +34,6 @@ def main(argv):
         f"exported the encoder ({out['features']} features -> {out['latent_dim']}) and "
         f"decoder of epoch {out['epoch']} to {out['output']}"
     )
-    if out["diverged"]:
-        print(f"note: {out['diverged']}")
+    for note in (out["diverged"], out["unfinished"]):  # said beside the export, not only logged
+        if note:
+            print(f"note: {note}")

@@ -121,6 +121,7 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
         "latent_dim": latent,
         "epoch": model.epoch,
         "diverged": diverged,
+        "unfinished": unfinished,
     }
 
 
@@ -152,7 +153,7 @@ def _write(output, workdir, model, serialized, d, latent, diverged) -> None:
         f.write(
             _README.format(
                 name=os.path.basename(os.path.abspath(workdir)),
-                workdir=workdir,
+                workdir=os.path.abspath(workdir),
                 epoch=model.epoch,
                 kind="VAE" if model.is_vae else "autoencoder",
                 jax_version=jax.__version__,

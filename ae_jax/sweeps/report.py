@@ -23,6 +23,7 @@ DIR/timing.csv. The metrics are `--metrics`, else the ones the sweep's config fi
 """
 
 import csv
+import difflib
 import io
 import json
 import math
@@ -316,8 +317,10 @@ def _warn_absent(asked: list[str], present: set[str]) -> None:
         return
     have = sorted(m for m in present if m not in (*TIMING, "epoch", "step"))  # report.md's
     hints = []
-    for m in absent:  # vae/iwae -> vae/bce_iwae_bound: the ones holding its last part
+    for m in absent:  # vae/iwae -> vae/bce_iwae_bound: the ones holding its last part; else
+        # the nearest spellings (eval/mes -> eval/mse)
         close = [p for p in have if m.rsplit("/", 1)[-1] in p][:3]
+        close = close or difflib.get_close_matches(m, have, 3, 0.75)
         hints.append(f"{m} (perhaps {', '.join(close)})" if close else m)
     logging.warning(
         "--metrics asks for %s, which no finished run has, so the report leaves %s out; "
