@@ -730,8 +730,10 @@ def test_report_counts_what_it_averages(tmp_path):
     assert out["metrics"] == ["eval/loss", "eval/kl"]  # asked for: shown although all 0
     md = (tmp_path / "report.md").read_text()
     assert "| lr | seeds | diverged | eval/loss | eval/kl |" in md
-    assert "| 2.0 | 3 | 1 | 5 (n = 1, 1 not finite) | 0 ± 0 (n = 2) |" in md
-    assert "| 0.1 | 2 | 0 | 2 ± 1.4 | 0 ± 0 |" in md
+    # A setting with runs failed or unfinished says so in its row ("3 of 4"), not only in the
+    # header: a 4-seed mean read as if 4 seeds were the design (a probe).
+    assert "| 2.0 | 3 of 4 | 1 | 5 (n = 1, 1 not finite) | 0 ± 0 (n = 2) |" in md
+    assert "| 0.1 | 2 of 3 | 0 | 2 ± 1.4 | 0 ± 0 |" in md
     assert "5 finished runs of the 7 the sweep lists (1 failed, 1 unfinished), 2 settings" in md
 
 

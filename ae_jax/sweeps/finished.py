@@ -39,11 +39,11 @@ EXPLAINED_NULLS = {"ae_over_pca": "pca/note"}
 BOUND_NOTES = ("likelihood_note", "vae/iwae_note")
 
 
-def collect(workdir: str) -> tuple[list[dict], int, int]:
+def collect(workdir: str) -> tuple[list[dict], list[dict], int]:
     """One dict per finished run (its name, overrides, status, numeric results and L1 weight),
-    how many runs sweep.json lists, and how many of them failed. Whether a run finished or
-    failed is read from its own directory, as sweep.json's statuses are (a killed sweep leaves
-    them behind its runs)."""
+    the overrides of every run sweep.json lists, and how many of them failed. Whether a run
+    finished or failed is read from its own directory, as sweep.json's statuses are (a killed
+    sweep leaves them behind its runs)."""
     path = os.path.join(workdir, workdir_lib.SWEEP)
     if os.path.exists(path):
         fix = "rerun the sweep command, which writes it anew (finished runs are kept)"
@@ -77,7 +77,7 @@ def collect(workdir: str) -> tuple[list[dict], int, int]:
             ", ".join(lacking[:5]) + (", ..." if len(lacking) > 5 else ""),
         )
     _split_by_unswept(rows)
-    return rows, len(entries), failed
+    return rows, [e["overrides"] for e in entries], failed
 
 
 def _split_by_unswept(rows: list[dict]) -> None:

@@ -139,7 +139,8 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
             f"the sweep's own directory: ae-jax report --workdir={sweep_dir} (nothing was "
             "written)."
         )
-    rows, listed, failed = finished.collect(workdir)
+    rows, entries, failed = finished.collect(workdir)
+    listed = len(entries)
     if not rows:
         raise UserError(
             f"{workdir!r}: no finished run yet (see sweep.json, or the runs' own directories); "
@@ -193,8 +194,11 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     diverged = any(row["diverged"] for row in table)
     head = [*params, "seeds", *(["diverged"] if diverged else []), *shown]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    planned = _listed_per_setting(rows, entries, params)
     for row in table:
-        cells = [str(row[p]) for p in params] + [str(row["seeds"])]
+        of = planned.get(json.dumps({p: row[p] for p in params}, sort_keys=True), 0)
+        cells = [str(row[p]) for p in params]
+        cells += [f"{row['seeds']} of {of}" if of > row["seeds"] else str(row["seeds"])]
         cells += [str(row["diverged"])] if diverged else []
         cells += [_cell(row, m) for m in shown]
         lines.append("| " + " | ".join(cells) + " |")
@@ -240,6 +244,25 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     report_files.remove_stale(workdir, own, names)  # an earlier report's figures no longer drawn
     report_files.record(workdir, names)
     return {"params": params, "rows": table, "figures": figures, "metrics": shown}
+
+
+def _listed_per_setting(rows: list[dict], entries: list[dict], params: list[str]) -> dict:
+    """Per setting (`aggregate`'s key), how many runs the sweep lists for it: those of the
+    overrides its finished runs have (a setting's runs stopped or failed are listed, not
+    finished, and report.md says "4 of 5" in its row, not only in its header)."""
+
+    def key(overrides: dict) -> str:
+        return json.dumps(_shown(overrides), sort_keys=True, default=str)
+
+    listed: dict[str, int] = {}
+    for overrides in entries:
+        listed[key(overrides)] = listed.get(key(overrides), 0) + 1
+    kinds: dict[str, set] = {}
+    for r in rows:
+        kinds.setdefault(json.dumps(_effective(r, params), sort_keys=True), set()).add(
+            key(r["overrides"])
+        )
+    return {setting: sum(listed.get(k, 0) for k in ks) for setting, ks in kinds.items()}
 
 
 def _evaluation_lines(rows: list[dict], shown: list[str]) -> list[str]:
