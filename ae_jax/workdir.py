@@ -293,10 +293,12 @@ def read_json(path: str, what: str, fix: str) -> dict:
     return value
 
 
-def lost_config(workdir: str) -> str:
+def lost_config(workdir: str, launch: bool = True) -> str:
     """Why `workdir` is a run that lost its config.json or preprocessor.json ("" when it is
     not): it holds what a run writes only after both (summary.json, metrics.jsonl, a
-    checkpoint). (Without preprocessor.json it was called "a folder of other files".)"""
+    checkpoint). (Without preprocessor.json it was called "a folder of other files".) For a
+    launch (`launch`) or for a reader (load, evaluate, export, encode), which was told to
+    "move the run's directory aside to train it again" (a probe)."""
     has = lambda name: os.path.exists(os.path.join(workdir, name))  # noqa: E731
     later = [f for f in (SUMMARY, METRICS) if has(f)]
     later += [f"{CHECKPOINTS}/{e}" for e in sorted(checkpoint_epochs(workdir))[-1:]]
@@ -304,12 +306,19 @@ def lost_config(workdir: str) -> str:
     if not gone or not later:
         return ""
     it = "it" if len(gone) == 1 else "them"
-    return (
+    lost = (
         f"workdir {workdir!r} holds a run ({', '.join(later)}) whose {' and '.join(gone)} "
-        f"{'is' if len(gone) == 1 else 'are'} gone (deleted or moved?): without {it}, what the "
-        "run trained with (config.json) and how it encodes rows (preprocessor.json) cannot be "
-        f"compared with this launch, nor its checkpoints read. Restore {it} from a copy, or "
-        "move the run's directory aside to train it again; nothing was changed."
+        f"{'is' if len(gone) == 1 else 'are'} gone (deleted or moved?): without {it}, "
+    )
+    if not launch:
+        return lost + (
+            "the run's model (config.json) and how it encodes rows (preprocessor.json) are not "
+            f"known, so it cannot be loaded. Restore {it} from a copy; nothing was changed."
+        )
+    return lost + (
+        "what the run trained with (config.json) and how it encodes rows (preprocessor.json) "
+        f"cannot be compared with this launch, nor its checkpoints read. Restore {it} from a "
+        "copy, or move the run's directory aside to train it again; nothing was changed."
     )
 
 

@@ -5,6 +5,7 @@ finished."""
 import json
 import logging
 import os
+import shutil
 import warnings
 
 import ml_collections
@@ -484,3 +485,26 @@ def test_a_foreign_folder_of_many_files_is_listed_cut_short_with_a_count(tmp_pat
         (tmp_path / f"f{i:02d}.txt").write_text("")
     with pytest.raises(UserError, match=r"'f07.txt', \.\.\. \(4 more\)\]\); expected the work"):
         ae_jax.load(str(tmp_path))
+
+
+def test_a_run_that_lost_its_preprocessor_is_refused_as_a_reader_is_told(vae_run, tmp_path):
+    """load, evaluate and export of a run whose preprocessor.json is gone were told to "move
+    the run's directory aside to train it again", a launch's way out (a probe): a reader is
+    told that the run cannot be loaded without it, and to restore it."""
+    run = tmp_path / "run"
+    shutil.copytree(vae_run, run)
+    os.remove(run / "preprocessor.json")
+    said = (
+        "whose preprocessor.json is gone (deleted or moved?): without it, the run's model "
+        "(config.json) and how it encodes rows (preprocessor.json) are not known, so it cannot "
+        "be loaded. Restore it from a copy; nothing was changed."
+    )
+    for read in (
+        lambda: ae_jax.load(str(run)),
+        lambda: evaluate.evaluate_workdir(str(run)),
+        lambda: export.export_run(str(run), str(tmp_path / "out")),
+    ):
+        with pytest.raises(UserError) as info:
+            read()
+        assert said in str(info.value) and "train it again" not in str(info.value)
+    assert not (tmp_path / "out").exists()

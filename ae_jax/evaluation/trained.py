@@ -54,7 +54,7 @@ def load_config(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
             f"workdir {workdir!r} is an exported run (`ae-jax export`'s output, used without "
             "ae_jax as its README.md says), not a run's directory; pass the run's own workdir."
         )
-    if lost := workdir_lib.lost_config(workdir):
+    if lost := workdir_lib.lost_config(workdir, launch=False):
         raise UserError(lost)
     if not os.path.exists(path):
         sweep = os.path.exists(os.path.join(workdir, workdir_lib.SWEEP))
