@@ -5,16 +5,14 @@
   metrics.jsonl      one JSON object per epoch: epoch, step, train/*, eval/*, epoch_s, rows_per_s
   summary.json       the last epoch's figures, plus status, wall_s, compile_s, n_params. Written
                      last, after eval.json and the figures: its status "done" (or "diverged")
-                     is what marks a run finished, so a run killed while it was being evaluated
-                     is finished (not retrained) by the same command.
+                     marks a run finished (one killed while evaluated is finished by a rerun).
   eval.json          the evaluation (`ae_jax.evaluation`)
   checkpoints/       one directory per saved epoch: state.npz and meta.json
                      (training/checkpoint.py; orbax's format before December 2026, still read)
   figures/           learning curves, reconstructions, codes, samples, ...
   tb/                TensorBoard events mirroring metrics.jsonl
   .lock              held by the one process that trains the run (`locks.WorkdirLock`)
-  partial_epoch.msgpack  the state inside an epoch that a stop request interrupted
-                     (training/chunking.py); removed when that epoch completes
+  partial_epoch.msgpack  the state inside an epoch a stop interrupted (training/chunking.py)
   evaluations/NAME/  `ae-jax evaluate`'s other evaluations (another file, the best
                      checkpoint, another k or seed, or a second look): eval.json and figures/
 
@@ -67,16 +65,12 @@ def finished_summary(workdir: str) -> dict | None:
 
 
 def diverged_at(step) -> tuple[str, str]:
-    """A diverged run's `diverged_step` (summary.json, eval.json) in words: (the non-finite
-    step, counted from 1; the parameters kept). `diverged_step` counts the steps done before
-    the non-finite one, as metrics.jsonl's `step` counts those done by an epoch's end: "at step
-    1" read as its step 1 when it meant the step after it."""
+    """A diverged run's `diverged_step` (the steps done before its non-finite one, as
+    metrics.jsonl counts `step`) in words: (the non-finite step, from 1; the parameters kept)."""
     if not isinstance(step, int) or isinstance(step, bool):  # a summary that lacks it
         return "non-finite loss, gradient or update", "those from before that step"
-    return (
-        f"non-finite loss, gradient or update in step {step + 1}",
-        f"those after step {step}" if step else "the initial ones (before step 1)",
-    )
+    kept = f"those after step {step}" if step else "the initial ones (before step 1)"
+    return f"non-finite loss, gradient or update in step {step + 1}", kept
 
 
 def checkpoint_epochs(workdir: str) -> set[int]:
@@ -129,11 +123,9 @@ def read_history(workdir: str, last_epoch: int, quiet: bool = False) -> list[dic
     """The metrics.jsonl rows of epochs 1..last_epoch (resuming at `last_epoch`).
 
     A cut-off last line (a crash mid-write) is dropped with a warning (`quiet`: none): the
-    resume starts before that epoch (`startup.history_end`), so it is redone. A
-    missing file, or a damaged line elsewhere, is refused: the history cannot be rebuilt from
-    the checkpoints (they hold the metrics of their own epochs only), and resuming without it
-    would leave a silent gap in metrics.jsonl.
-    """
+    resume starts before that epoch (`startup.history_end`), so it is redone. A missing file,
+    or a damaged line elsewhere, is refused: the history cannot be rebuilt from the checkpoints
+    (they hold their own epochs' metrics only); resuming without it would leave a silent gap."""
     path = os.path.join(workdir, METRICS)
     if not os.path.exists(path):
         if last_epoch > 0:
@@ -296,9 +288,7 @@ def read_json(path: str, what: str, fix: str) -> dict:
 def lost_config(workdir: str, launch: bool = True) -> str:
     """Why `workdir` is a run that lost its config.json or preprocessor.json ("" when it is
     not): it holds what a run writes only after both (summary.json, metrics.jsonl, a
-    checkpoint). (Without preprocessor.json it was called "a folder of other files".) For a
-    launch (`launch`) or for a reader (load, evaluate, export, encode), which was told to
-    "move the run's directory aside to train it again" (a probe)."""
+    checkpoint); said to a `launch`, or to a reader (load, evaluate, export, encode)."""
     has = lambda name: os.path.exists(os.path.join(workdir, name))  # noqa: E731
     later = [f for f in (SUMMARY, METRICS) if has(f)]
     later += [f"{CHECKPOINTS}/{e}" for e in sorted(checkpoint_epochs(workdir))[-1:]]
@@ -306,19 +296,18 @@ def lost_config(workdir: str, launch: bool = True) -> str:
     if not gone or not later:
         return ""
     it = "it" if len(gone) == 1 else "them"
-    lost = (
-        f"workdir {workdir!r} holds a run ({', '.join(later)}) whose {' and '.join(gone)} "
-        f"{'is' if len(gone) == 1 else 'are'} gone (deleted or moved?): without {it}, "
-    )
-    if not launch:
-        return lost + (
-            "the run's model (config.json) and how it encodes rows (preprocessor.json) are not "
-            f"known, so it cannot be loaded. Restore {it} from a copy; nothing was changed."
-        )
-    return lost + (
+    why = (
         "what the run trained with (config.json) and how it encodes rows (preprocessor.json) "
         f"cannot be compared with this launch, nor its checkpoints read. Restore {it} from a "
-        "copy, or move the run's directory aside to train it again; nothing was changed."
+        "copy, or move the run's directory aside to train it again"
+        if launch
+        else "the run's model (config.json) and how it encodes rows (preprocessor.json) are "
+        f"not known, so it cannot be loaded. Restore {it} from a copy"
+    )
+    return (
+        f"workdir {workdir!r} holds a run ({', '.join(later)}) whose {' and '.join(gone)} "
+        f"{'is' if len(gone) == 1 else 'are'} gone (deleted or moved?): without {it}, {why}; "
+        "nothing was changed."
     )
 
 

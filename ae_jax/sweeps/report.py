@@ -32,12 +32,11 @@ import os
 import numpy as np
 from absl import logging
 
-from ae_jax import runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation import figure_data
 from ae_jax.files import write_atomic
-from ae_jax.sweeps import finished, report_files
+from ae_jax.sweeps import finished, report_files, report_text
 from ae_jax.sweeps.report_figures import ONE_SEED, figure_names, most, plot, seeds_said
 
 SEED_KEY = "train.seed"
@@ -232,9 +231,9 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         + ". A cell says its n when fewer seeds gave a finite value, and why the others "
         "gave none: not finite, or without a value (eval.json's null where the number does "
         "not apply, as ae_over_pca when PCA is exact).",
-        *_evaluation_lines(rows, shown),
+        *report_text.evaluation_lines(rows, shown),
         "",
-        *_software_lines(rows),
+        *report_text.software_lines(rows),
         "",
         *lines,
         "",
@@ -263,57 +262,6 @@ def _listed_per_setting(rows: list[dict], entries: list[dict], params: list[str]
             key(r["overrides"])
         )
     return {setting: sum(listed.get(k, 0) for k in ks) for setting, ks in kinds.items()}
-
-
-def _evaluation_lines(rows: list[dict], shown: list[str]) -> list[str]:
-    """report.md's lines saying which evaluation its numbers are (each run's own eval.json:
-    `ae-jax evaluate --which=best` and the like write elsewhere) and repeating the runs'
-    eval.json notes on what their VAE bounds are (`finished.BOUND_NOTES`)."""
-    if not any(r.get("evaluated", True) for r in rows):
-        return []
-    lines = [
-        "",
-        "The evaluation numbers are each run's own eval.json: its parameters at its last "
-        "epoch (a diverged run's, from before its non-finite step), on its validation rows; "
-        "the evaluations `ae-jax evaluate` wrote since (`--which=best`, `--data`) are in each "
-        "run's evaluations/ folder, not here.",
-    ]
-    if not any(m.startswith("vae/") for m in shown):
-        return lines
-    said: dict[tuple[str, str], int] = {}
-    for r in rows:
-        for key, text in r.get("notes", {}).items():
-            said[key, text] = said.get((key, text), 0) + 1
-    if said:
-        lines += ["", "What the VAE bounds are, as the runs' eval.json says:", ""]
-        lines += [f"- {key} ({n} of {len(rows)} runs): {text}" for (key, text), n in said.items()]
-    return lines
-
-
-def _software_lines(rows: list[dict]) -> list[str]:
-    """report.md's lines naming what computed the runs' numbers (their summary.json's and
-    eval.json's `software`); runs computed by different software are named, with a warning."""
-    counts: dict[str, int] = {}
-    for r in rows:
-        for said in dict.fromkeys(_software_text(s) for s in r["software"]):  # once per run
-            counts[said] = counts.get(said, 0) + 1
-    if len(counts) <= 1:
-        return [f"Computed by {s}." for s in counts]
-    listed = "; ".join(f"{n} run(s) by {s}" for s, n in counts.items())
-    logging.warning("the report's runs were computed by different software: %s", listed)
-    return [
-        "The runs were computed by different software, so their numbers may differ by more "
-        "than their seeds make them:",
-        "",
-        *[f"- {n} run(s): {s}" for s, n in counts.items()],
-    ]
-
-
-def _software_text(software) -> str:
-    if not isinstance(software, dict):
-        return "software not recorded (written by an ae_jax before runs recorded it)"
-    flags = software.get("xla_flags")
-    return runtime.describe(software) + (f", XLA_FLAGS={flags!r}" if flags else "")
 
 
 def _renamed(metric: str, present: set[str]) -> list[str]:
