@@ -47,9 +47,10 @@ def _params(workdir):
 
 
 def _launch_two(workdir, *extra, each=((), ()), **popen) -> list[subprocess.Popen]:
-    """The two processes of one multi-host run on localhost (2 CPU devices each); `each`: flags
-    of one process only."""
+    """The two processes of one multi-host run on localhost (2 CPU devices each, unless `env`
+    gives each process's environment); `each`: flags of one process only."""
     port = _free_port()
+    envs = popen.pop("env", [_env(2), _env(2)])
     return [
         subprocess.Popen(
             [
@@ -65,7 +66,7 @@ def _launch_two(workdir, *extra, each=((), ()), **popen) -> list[subprocess.Pope
                 f"--process_id={i}",
             ],
             cwd=ROOT,
-            env=_env(2),
+            env=envs[i],
             **{k: v[i] if isinstance(v, list) else v for k, v in popen.items()},
         )
         for i in range(2)
@@ -118,10 +119,16 @@ def test_two_processes_split_the_models_like_one_process(tmp_path):
         assert (tmp_path / "two" / run / "summary.json").exists()
 
 
-def _refused_lines(workdir, *extra, each) -> list[str]:
+def _refused_lines(workdir, *extra, each, **popen) -> list[str]:
     """The last line each process of a two-process run writes, both having exited 2."""
     procs = _launch_two(
-        workdir, *extra, each=each, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        workdir,
+        *extra,
+        each=each,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
     )
     errs = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [2, 2], errs[0][-3000:] + errs[1][-3000:]
@@ -143,6 +150,17 @@ def test_processes_given_different_runs_are_refused_together(tmp_path):
     models = (["--config.train.num_models=4"], ["--config.train.num_models=3"])
     for last in _refused_lines(tmp_path / "k", "--config.train.parallel=models", each=models):
         assert "differ from process 0 in train.num_models. Every" in last
+
+
+def test_processes_with_different_numbers_of_devices_are_refused_together(tmp_path):
+    """One process started without the other's XLA_FLAGS (2 CPU devices against 1): a 40-line
+    traceback of a reshape inside a gather (a probe). Now both refuse, naming the counts."""
+    for last in _refused_lines(tmp_path / "w", each=([], []), env=[_env(2), _env(1)]):
+        assert last.startswith(
+            "error: the processes of this multi-host run have different numbers of devices "
+            "(process 0: 2, process 1: 1); expected as many in each"
+        )
+    assert not (tmp_path / "w").exists()
 
 
 def test_a_slurm_batch_script_that_starts_one_process_trains_alone(monkeypatch):

@@ -126,6 +126,11 @@ def test_choose_mode():
     assert parallel.choose_mode("auto", 8, 100, 100, 1) == "none"
     with pytest.raises(UserError, match=r"train.parallel='data' needs the batch, 99, to be"):
         parallel.choose_mode("data", 1, 99, 100, 4)
+    # ... naming the field and a batch that divides (it named neither: a probe).
+    with pytest.raises(
+        UserError, match=r"devices: set train.batch_size to a multiple of 4 \(e.g. 96\)"
+    ):
+        parallel.choose_mode("data", 1, 99, 100, 4)
     # The batch a small split cuts train.batch_size to: both numbers named.
     cut = r"the batch, 455 \(train.batch_size=1000 cut to the training split's 455 rows\), to"
     with pytest.raises(UserError, match=cut):

@@ -12,6 +12,7 @@ Settings come from flags (`--coordinator_address`, `--num_processes`,
 several tasks (srun -n N) JAX detects them itself.
 """
 
+import collections
 import hashlib
 import json
 import os
@@ -57,6 +58,7 @@ def initialize(coordinator_address: str = "", num_processes: int = 0, process_id
             "coordinator's address and port, the number of processes and each process's id "
             "(0 .. n-1), and that every process was started."
         ) from None
+    check_same_devices(jax.devices())
     logging.info(
         "process %d of %d; %d local and %d global devices",
         jax.process_index(),
@@ -64,6 +66,21 @@ def initialize(coordinator_address: str = "", num_processes: int = 0, process_id
         jax.local_device_count(),
         jax.device_count(),
     )
+
+
+def check_same_devices(devices) -> None:
+    """Refuses (in every process alike: each sees every process's devices) processes with
+    different numbers of devices, which the layouts and the gathers assume equal: a process
+    started without another's XLA_FLAGS was a 40-line traceback of a reshape (a probe)."""
+    per = collections.Counter(d.process_index for d in devices)
+    if len(set(per.values())) > 1:
+        counts = ", ".join(f"process {p}: {n}" for p, n in sorted(per.items()))
+        raise UserError(
+            f"the processes of this multi-host run have different numbers of devices ({counts}); "
+            "expected as many in each: the same accelerators per host, or on CPUs the same "
+            "XLA_FLAGS=--xla_force_host_platform_device_count=N in every process's environment; "
+            "nothing was written."
+        )
 
 
 def _env_int(env, name: str, default: int) -> int:

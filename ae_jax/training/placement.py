@@ -59,7 +59,9 @@ def choose_mode(
     if setting == "data" and not data_ok:
         raise UserError(
             f"train.parallel='data' needs the batch, {batch}, to be a multiple of the "
-            f"{n_dev} devices."
+            f"{n_dev} devices: set train.batch_size to a multiple of {n_dev} (e.g. "
+            f"{max(n_dev, batch_size // n_dev * n_dev)}), or use train.parallel='auto', which "
+            "trains on one device when neither the models nor the batch divide."
         )
     if setting != "auto":
         return setting
