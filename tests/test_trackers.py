@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import struct
 
 import pytest
@@ -11,6 +12,7 @@ from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import trackers, writers
+from ae_jax.training.signals import Interrupted
 
 
 def _config(**overrides):
@@ -54,6 +56,42 @@ def test_mlflow_gets_params_metrics_headline_and_figures_and_resumes_its_run(tmp
     assert json.loads((tmp_path / "run" / "trackers.json").read_text())["mlflow"] == run_id
     assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [1, 2, 3]
     assert (tmp_path / "run" / "tb").is_dir()  # TensorBoard as well
+
+
+class _StopAfterFirstEpoch:
+    """Stands in for StopRequests: a SIGTERM once the run's first epoch is in metrics.jsonl."""
+
+    def __init__(self, workdir):
+        self.metrics = workdir / "metrics.jsonl"
+
+    @property
+    def signum(self):
+        done = self.metrics.exists() and self.metrics.read_text().strip()
+        return signal.SIGTERM if done else None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+def test_a_stopped_run_is_killed_in_mlflow_and_finished_by_its_resume(tmp_path, monkeypatch):
+    """A run stopped by SIGTERM was FINISHED in MLflow, like one that ended (a probe): it is
+    KILLED, MLflow's status for it, until the rerun that resumes it finishes it."""
+    tracking = pytest.importorskip("mlflow.tracking")
+    uri = f"file:{tmp_path / 'mlruns'}"
+    c = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": uri, "train.figures": False})
+    monkeypatch.setattr(experiment, "StopRequests", lambda: _StopAfterFirstEpoch(tmp_path / "r"))
+    with pytest.raises(Interrupted, match="stopped by SIGTERM after epoch 1"):
+        experiment.train_and_evaluate(c, str(tmp_path / "r"))
+    client = tracking.MlflowClient(tracking_uri=uri)
+    run_id = json.loads((tmp_path / "r" / "trackers.json").read_text())["mlflow"]
+    assert client.get_run(run_id).info.status == "KILLED"
+    monkeypatch.undo()
+    experiment.train_and_evaluate(c, str(tmp_path / "r"))
+    assert client.get_run(run_id).info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [1, 2, 3]
 
 
 def test_the_headline_has_a_vaes_bounds_whatever_they_are_named(tmp_path):

@@ -352,7 +352,7 @@ def train(
     except Interrupted:
         for r in runs:
             assert r.tb is not None  # opened above, before the first epoch
-            r.tb.close()
+            r.tb.close(stopped=True)
         raise
     finally:
         for f in files:

@@ -180,9 +180,11 @@ class MlflowWriter:
     def flush(self) -> None:
         pass
 
-    def close(self) -> None:
+    def close(self, stopped: bool = False) -> None:
+        """Ends the MLflow run: FINISHED, or KILLED when a stop request ended the process (a
+        stopped run showed as finished: a probe); a resumed run continues it all the same."""
         if self.run_id is not None:
-            self.client.set_terminated(self.run_id)
+            self.client.set_terminated(self.run_id, "KILLED" if stopped else "FINISHED")
             self.run_id = None
 
 
@@ -236,7 +238,7 @@ class WandbWriter:
     def flush(self) -> None:
         pass
 
-    def close(self) -> None:
+    def close(self, stopped: bool = False) -> None:  # (W&B has no state for a stop)
         if self.run is not None:
             self.run.finish()
             self.run = None
@@ -274,9 +276,14 @@ class MultiWriter:
         for p in self.parts:
             p.flush()
 
-    def close(self):
+    def close(self, stopped: bool = False):
+        """`stopped`: a stop request ends the process (a tracker that has a state for it says
+        so)."""
         for p in self.parts:
-            p.close()
+            if isinstance(p, MlflowWriter | WandbWriter):
+                p.close(stopped)
+            else:
+                p.close()
 
 
 def open_writers(
