@@ -171,7 +171,7 @@ def test_tracker_settings_that_cannot_work_are_refused_before_work(tmp_path, mon
     """They failed when the trackers opened, after compiling, with MLflow's or W&B's traceback,
     and left a run whose rerun with the setting fixed was refused as another config (the
     tracker probe): refused first, nothing written."""
-    pytest.importorskip("mlflow.tracking")
+    tracking_lib = pytest.importorskip("mlflow.tracking")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     # Set for this process by an earlier file: URI (trackers._mlflow_client), it lets MLflow
     # open a bare folder too.
@@ -191,6 +191,22 @@ def test_tracker_settings_that_cannot_work_are_refused_before_work(tmp_path, mon
         assert not os.path.exists(tmp_path / "run")
     ok = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": f"file:{tmp_path / 'ml'}"})
     trackers.check([ok])  # a file store opens
+    # A server that does not answer: refused after one try, not MLflow's 7 retries with
+    # backoff (251 s of urllib3's lines: a probe); the user's settings of those kept.
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "7")
+    tried = []
+
+    def unreachable(self, name):
+        tried.append({k: os.environ.get(k) for k in trackers.QUICK_TRY})
+        raise ConnectionError("Connection refused")
+
+    monkeypatch.setattr(tracking_lib.MlflowClient, "get_experiment_by_name", unreachable)
+    http = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": "http://127.0.0.1:9/"})
+    with pytest.raises(UserError, match=r"cannot open the tracking URI 'http://127.0.0.1:9/'"):
+        trackers.check([http])
+    assert tried == [{"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "7"}]
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # only for the check
     pytest.importorskip("wandb")
     c = _config(**{"train.loggers": "wandb", "train.tracker_project": "me/project"})
     with pytest.raises(UserError, match=r"W&B project names cannot hold any of"):

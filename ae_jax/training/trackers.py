@@ -11,6 +11,7 @@ defaults and those that differ within the run's group, i.e. the swept ones) once
 every per-epoch metric; the headline evaluation numbers and the figures at the end.
 """
 
+import contextlib
 import os
 import re
 import time
@@ -60,7 +61,8 @@ def check_one(config) -> None:
         )
     if "mlflow" in names:
         try:
-            _mlflow_client(config).get_experiment_by_name(project)
+            with _one_quick_try():
+                _mlflow_client(config).get_experiment_by_name(project)
         except Exception as e:  # noqa: BLE001 - MLflow raises many types; all say the same
             uri = _mlflow_uri(config)
             named = repr(uri) if uri else f"{_mlflow_default_uri()!r} (MLflow's default)"
@@ -71,6 +73,23 @@ def check_one(config) -> None:
                 "path), or a server's http(s):// URI (a database URI needs SQLAlchemy: pip "
                 "install mlflow, not mlflow-skinny)."
             ) from None
+
+
+# The check's request to an MLflow server: tried once, for at most 20 s. With MLflow's own
+# settings (7 retries with backoff, 120 s each) an unreachable server was refused after 251 s
+# of urllib3's retry lines (a probe). The user's own settings of these are kept.
+QUICK_TRY = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+
+@contextlib.contextmanager
+def _one_quick_try():
+    added = [k for k in QUICK_TRY if k not in os.environ]
+    os.environ.update({k: QUICK_TRY[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 def _mlflow_uri(config) -> str | None:
