@@ -163,6 +163,39 @@ def test_processes_with_different_numbers_of_devices_are_refused_together(tmp_pa
     assert not (tmp_path / "w").exists()
 
 
+# A peer that never starts: JAX's join waits (here: sleeps) in C++, which no signal ends.
+NEVER_JOINED = """
+import time, jax
+from ae_jax.training import distributed
+jax.distributed.initialize = lambda *args, **kwargs: time.sleep(600)
+distributed.initialize("localhost:1", 2, 0)
+"""
+
+
+def test_a_process_whose_peers_never_join_says_so_and_ends(tmp_path):
+    """Process 0 of two, the other never started: it waited 5 minutes without a word, then
+    JAX aborted it with a C++ stack dump (exit 134; a probe). It ends after
+    AE_JAX_JOIN_TIMEOUT seconds with a one-paragraph error, exit 2."""
+    env = {**_env(2), "AE_JAX_JOIN_TIMEOUT": "1"}
+    p = subprocess.run(
+        [sys.executable, "-c", NEVER_JOINED],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,  # (JAX's join sleeps 600 s here: no watchdog, no end)
+    )
+    assert p.returncode == 2, p.stderr[-3000:]
+    assert (
+        p.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "error: the processes of a multi-host run did not all join within 1 s "
+            "(--coordinator_address='localhost:1', --num_processes=2, --process_id=0). Check that"
+        )
+    )
+
+
 def test_a_slurm_batch_script_that_starts_one_process_trains_alone(monkeypatch):
     """`sbatch -n 4` (or `salloc -n 2`) sets SLURM_NTASKS > 1 in the batch script; a process it
     starts without srun is no task of a multi-task step and must not wait for, or fail on,

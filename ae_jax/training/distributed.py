@@ -13,9 +13,11 @@ several tasks (srun -n N) JAX detects them itself.
 """
 
 import collections
+import contextlib
 import hashlib
 import json
 import os
+import threading
 import zlib
 
 import jax
@@ -46,11 +48,23 @@ def initialize(coordinator_address: str = "", num_processes: int = 0, process_id
         if coordinator_address
         else ("the SLURM step's tasks" if slurm else "the TPU pod's hosts")
     )
+    wait = _env_int(env, JOIN_TIMEOUT_ENV, JOIN_TIMEOUT_S)
+    if wait < 1:
+        raise UserError(f"{JOIN_TIMEOUT_ENV}={wait}; expected whole seconds >= 1.")
+    logging.info("joining the processes of a multi-host run (%s): waiting up to %d s", how, wait)
+    # JAX ends a process whose peers do not all join in time with a C++ abort and a stack dump
+    # (after 5 silent minutes: a probe): this process says why and ends first.
+    watchdog = threading.Timer(wait, _not_joined, (how, wait))
+    watchdog.daemon = True
+    watchdog.start()
+    late = wait + 60  # JAX's own deadline, after this process's
     try:
         if coordinator_address:
-            jax.distributed.initialize(coordinator_address, num_processes, process_id)
-        else:
-            jax.distributed.initialize()  # SLURM / TPU pod: detected by JAX
+            jax.distributed.initialize(
+                coordinator_address, num_processes, process_id, initialization_timeout=late
+            )
+        else:  # SLURM / TPU pod: detected by JAX
+            jax.distributed.initialize(initialization_timeout=late)
     except (ValueError, RuntimeError) as e:
         text = " ".join(str(e).split())[:300].rstrip(".")
         raise UserError(
@@ -58,6 +72,8 @@ def initialize(coordinator_address: str = "", num_processes: int = 0, process_id
             "coordinator's address and port, the number of processes and each process's id "
             "(0 .. n-1), and that every process was started."
         ) from None
+    finally:
+        watchdog.cancel()
     check_same_devices(jax.devices())
     logging.info(
         "process %d of %d; %d local and %d global devices",
@@ -66,6 +82,24 @@ def initialize(coordinator_address: str = "", num_processes: int = 0, process_id
         jax.local_device_count(),
         jax.device_count(),
     )
+
+
+JOIN_TIMEOUT_ENV, JOIN_TIMEOUT_S = "AE_JAX_JOIN_TIMEOUT", 300  # JAX's own default
+
+
+def _not_joined(how: str, wait: int) -> None:
+    """Ends the process with a one-paragraph error: its peers did not all join in time (the
+    main thread is inside JAX's join, which cannot be interrupted)."""
+    message = (
+        f"error: the processes of a multi-host run did not all join within {wait} s ({how}). "
+        "Check that every process was started, with the same --coordinator_address and "
+        "--num_processes and its own --process_id (0 .. n-1), and that the coordinator's "
+        f"host and port are reachable from every host; {JOIN_TIMEOUT_ENV}=SECONDS waits "
+        "longer. Nothing was written.\n"
+    )
+    with contextlib.suppress(OSError):
+        os.write(2, message.encode())
+    os._exit(2)
 
 
 def check_same_devices(devices) -> None:
