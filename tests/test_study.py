@@ -458,6 +458,11 @@ def test_stop_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, caplog,
     (summary,) = _train(c, tmp_path / "stopped")
     assert summary["status"] == "done"
     assert "resuming epoch 2 at step 15 of 23" in caplog.text  # the chunks done are not redone
+    # ... said once: not "resuming from the epoch-1 checkpoint" before it (a probe's run read
+    # "epoch-150 checkpoint", then "epoch 180 at step 44")
+    newest = "epoch 1's" if checkpoint_every == 1 else "none"
+    assert f"where a stop saved it (newest checkpoint: {newest})" in caplog.text
+    assert "resuming from the epoch-" not in caplog.text
     assert not (tmp_path / "stopped" / "partial_epoch.msgpack").exists()
     assert _rows(tmp_path / "whole") == _rows(tmp_path / "stopped")
     a, b = _params(tmp_path / "whole"), _params(tmp_path / "stopped")

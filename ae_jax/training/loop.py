@@ -244,12 +244,7 @@ def train(
     if writer:
         for r in runs:
             startup.write_resolved_config(r.config, ds, engine, prog.chunk, r.workdir)
-    if start:
-        logging.info(
-            "resuming from the epoch-%d checkpoint in %s",
-            start,
-            workdirs[0] if k == 1 else f"{k} workdirs",
-        )
+    checkpoint = start
     partial = (
         chunking.Partial.load_group(workdirs, start, prog.chunk, runs[0].layout, runs[0].software)
         if start < cfg.train.epochs
@@ -271,12 +266,16 @@ def train(
                 r.history = workdir_lib.read_history(r.workdir, start)
                 if int(states.diverged_step[i]) >= 0:
                     r.status, r.diverged_step = "diverged", int(states.diverged_step[i])
-            logging.info(
-                "resuming epoch %d at step %d of %d",
+            logging.info(  # (not also "resuming from the epoch-150 checkpoint": a probe)
+                "resuming epoch %d at step %d of %d, where a stop saved it (newest checkpoint: %s)",
                 start + 1,
                 partial.steps_done,
                 engine.steps_per_epoch,
+                f"epoch {checkpoint}'s" if checkpoint else "none",
             )
+    if checkpoint and partial is None:
+        where = workdirs[0] if k == 1 else f"{k} workdirs"
+        logging.info("resuming from the epoch-%d checkpoint in %s", checkpoint, where)
     states = place.per_model(states)
 
     epochs = cfg.train.epochs
