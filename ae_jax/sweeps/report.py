@@ -79,6 +79,11 @@ def _effective(run: dict, params: list[str]) -> dict:
     return {p: config[p] if p in config else shown.get(p, "") for p in params}
 
 
+def _setting_key(values: dict) -> str:
+    """A setting (its swept parameters' values) as the key its runs are grouped under."""
+    return json.dumps(values, sort_keys=True)
+
+
 def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dict]]:
     """Groups runs by setting (overrides minus the seed): each metric's mean, sample standard
     deviation (ddof 1; NaN for a single value) and number n of the finite values of the runs
@@ -86,7 +91,7 @@ def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dic
     params = sorted({k for r in rows for k in _shown(r["overrides"])})
     groups: dict[str, list[dict]] = {}
     for r in rows:
-        groups.setdefault(json.dumps(_effective(r, params), sort_keys=True), []).append(r)
+        groups.setdefault(_setting_key(_effective(r, params)), []).append(r)
     table = []
     for runs in groups.values():
         row = _effective(runs[0], params)
@@ -195,7 +200,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     planned = _listed_per_setting(rows, entries, params)
     for row in table:
-        of = planned.get(json.dumps({p: row[p] for p in params}, sort_keys=True), 0)
+        of = planned.get(_setting_key({p: row[p] for p in params}), 0)
         cells = [str(row[p]) for p in params]
         cells += [f"{row['seeds']} of {of}" if of > row["seeds"] else str(row["seeds"])]
         cells += [str(row["diverged"])] if diverged else []
@@ -258,9 +263,7 @@ def _listed_per_setting(rows: list[dict], entries: list[dict], params: list[str]
         listed[key(overrides)] = listed.get(key(overrides), 0) + 1
     kinds: dict[str, set] = {}
     for r in rows:
-        kinds.setdefault(json.dumps(_effective(r, params), sort_keys=True), set()).add(
-            key(r["overrides"])
-        )
+        kinds.setdefault(_setting_key(_effective(r, params)), set()).add(key(r["overrides"]))
     return {setting: sum(listed.get(k, 0) for k in ks) for setting, ks in kinds.items()}
 
 

@@ -299,10 +299,7 @@ class MultiWriter:
         """`stopped`: a stop request ends the process (a tracker that has a state for it says
         so)."""
         for p in self.parts:
-            if isinstance(p, MlflowWriter | WandbWriter):
-                p.close(stopped)
-            else:
-                p.close()
+            p.close(stopped)
 
 
 def open_writers(

@@ -192,9 +192,10 @@ class MetricWriter:
         if not self._closed:
             self._file.flush()
 
-    def close(self) -> None:
+    def close(self, stopped: bool = False) -> None:
         """Flushes and closes the event file; closing twice is fine. A named writer then
-        removes the earlier files of its name (after: a kill before leaves both, never none)."""
+        removes the earlier files of its name (after: a kill before leaves both, never none).
+        `stopped` (a stop request ended the run: the trackers' interface) changes nothing."""
         if not self._closed:
             self._file.close()
             self._closed = True
