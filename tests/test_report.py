@@ -433,6 +433,28 @@ def test_a_tuple_setting_is_written_as_a_tuple_in_figures_as_in_run_names(tmp_pa
     )
 
 
+def test_an_empty_setting_is_written_as_an_empty_string_not_an_empty_cell(tmp_path, monkeypatch):
+    """data.path swept over its default '' (the data set data.name names) and a file: report.md
+    had an empty cell for the default, its figure an empty tick label (a probe)."""
+    _pile(
+        tmp_path,
+        [
+            ({"data.path": p, "train.seed": s}, "done", {"eval/mse": 0.1 + s})
+            for p in ("", "/data/x.csv")
+            for s in (0, 1)
+        ],
+    )
+    report.write_report(str(tmp_path), ["eval/mse"])
+    rows = [line for line in (tmp_path / "report.md").read_text().splitlines() if "| 2 |" in line]
+    assert [r.split(" | ")[0] for r in rows] == ["| ''", "| /data/x.csv"]
+    with open(tmp_path / "results.csv") as f:  # the value itself, for a program that reads it
+        assert [r["data.path"] for r in csv.DictReader(f)] == ["", "/data/x.csv"]
+    table = _table([{"data.path": p} for p in ("", "/data/x.csv")], {"eval/mse": [0.1, 0.2]})
+    (fig,) = _drawn(monkeypatch, tmp_path, ["data.path"], table, ["eval/mse"])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["''", "/data/x.csv"]
+    assert report_figures.series_label(("data.path",), ("",)) == "data.path=''"
+
+
 def test_means_equal_but_for_float_rounding_are_drawn_flat_without_an_offset(tmp_path, monkeypatch):
     """eval/mse 0.09852795 and 0.09852796 (an L1 weight of 0 and 1e-3 after one epoch) were a
     full-height falling line on an axis labelled '1e-9+9.852795e-2'."""

@@ -37,7 +37,7 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation import figure_data
 from ae_jax.files import write_atomic
 from ae_jax.sweeps import finished, report_files, report_text
-from ae_jax.sweeps.report_figures import ONE_SEED, figure_names, most, plot, seeds_said
+from ae_jax.sweeps.report_figures import ONE_SEED, figure_names, most, plot, seeds_said, value_text
 
 SEED_KEY = "train.seed"
 DEFAULT_METRICS = (
@@ -201,7 +201,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     planned = _listed_per_setting(rows, entries, params)
     for row in table:
         of = planned.get(_setting_key({p: row[p] for p in params}), 0)
-        cells = [str(row[p]) for p in params]
+        cells = [value_text(row[p]) for p in params]
         cells += [f"{row['seeds']} of {of}" if of > row["seeds"] else str(row["seeds"])]
         cells += [str(row["diverged"])] if diverged else []
         cells += [_cell(row, m) for m in shown]

@@ -355,8 +355,12 @@ def _value_axis(ax, means: list[float]) -> None:
 
 
 def value_text(v) -> str:
-    """A swept value as run names and report.md write it: a tuple as the tuple it is in the
-    config, `(16, 8)` (JSON made it a list, and figures said `[16, 8]`)."""
+    """A swept value as report.md and the figures write it: a tuple as the tuple it is in the
+    config, `(16, 8)` (JSON made it a list, and figures said `[16, 8]`); an empty string as
+    `''` (data.path's default, the data set data.name names, was an empty cell and a legend's
+    "data.path=")."""
+    if v == "":
+        return "''"
     return str(tuple(v) if isinstance(v, list) else v)
 
 
