@@ -365,6 +365,15 @@ def test_a_divergence_counts_steps_as_metrics_jsonl_does(tmp_path, caplog):
     assert steps == [(1, 1)] and (summary["status"], summary["diverged_step"]) == ("diverged", 1)
     said = "in step 2 (epoch 2); kept its parameters, those after step 1; the last finished"
     assert said in caplog.text
+    # Loaded, the checkpoint named is the one that holds them (not "its epoch-1 checkpoint",
+    # the last epoch it finished, whose folder there is not: a probe).
+    caplog.clear()
+    caplog.set_level("WARNING")
+    loaded = ae_jax.load(str(tmp_path))
+    held = sorted(os.listdir(tmp_path / "checkpoints"))
+    assert held == [str(loaded.checkpoint)] and loaded.epoch == 1, held
+    said = "its parameters are those after step 1 (as checkpoints/2 holds them)"
+    assert said in caplog.text
     assert workdir_lib.diverged_at(0)[1] == "the initial ones (before step 1)"
 
 
@@ -387,9 +396,16 @@ def test_a_diverged_run_loaded_at_its_best_epoch_says_it_diverged(tmp_path, capl
         summary["diverged_step"],
         1,
     )
-    d = summary["diverged_step"]
-    said = f"diverged (non-finite loss, gradient or update in step {d + 1}): its parameters are "
-    assert said + f"those after step {d} (its epoch-1 checkpoint)" in caplog.text
+    d = summary["diverged_step"]  # (in epoch 2: the best, epoch 1's, is from before it)
+    said = f"diverged later (non-finite loss, gradient or update in step {d + 1}); these are "
+    assert said + "its parameters at the end of epoch 1 (checkpoints/1)" in caplog.text
+    out = export.export_run(str(tmp_path), str(tmp_path / "exported"), which="best")
+    said = f"diverged later (non-finite loss, gradient or update in step {d + 1}): these are "
+    assert out["diverged"] == "This run " + said + "its parameters at the end of epoch 1"
+    # Its evaluation names no step its parameters precede (they are epoch 1's).
+    best_eval = evaluate.evaluate_workdir(str(tmp_path), which="best", figures=False)
+    assert best_eval["epoch"] == 1 and "diverged_step" not in best_eval
+    assert evaluate.evaluate_workdir(str(tmp_path), figures=False)["diverged_step"] == d
 
 
 def _read(path: str) -> bytes:

@@ -282,7 +282,7 @@ def evaluate_run(
     metrics["software"] = runtime.software()  # this evaluation's, maybe not training's
     if data_path:  # the file, whatever directory the command ran in (`workdir.evaluation_dir`)
         metrics["data_path"] = workdir_lib.real_path(data_path)
-    if tm.diverged_step is not None:  # its parameters are from before that step
+    if tm.kept_at_divergence:  # its parameters are from before the non-finite step
         metrics["diverged_step"] = tm.diverged_step
     written = []
     if figures:

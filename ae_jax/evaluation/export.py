@@ -85,6 +85,9 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
     what, kept = workdir_lib.diverged_at(model.diverged_step)
     diverged = (
         f"This run diverged ({what}): these are its parameters, {kept}"
+        if model.kept_at_divergence
+        else f"This run diverged later ({what}): these are its parameters at the end of epoch "
+        f"{model.epoch}"
         if model.diverged_step is not None
         else ""
     )

@@ -89,8 +89,12 @@ class TrainedModel:
         status: "done", "diverged", "unfinished" (stopped, or training now: `epoch` is its
             newest checkpoint) or "unknown" (its summary.json cannot be read, `summary_damage`
             says why); `ae_jax.load` warns of all but "done".
-        diverged_step: a diverged run's first non-finite step (its parameters are from before
-            it), else None.
+        diverged_step: a diverged run's `diverged_step` (the steps its kept parameters had
+            taken), else None.
+        checkpoint: the epoch named by the checkpoint loaded (checkpoints/<it>): a diverged
+            run's kept parameters are in its group's checkpoints after its divergence.
+        kept_at_divergence: whether the parameters are those a diverged run kept (False for
+            an earlier checkpoint, `which='best'`).
     """
 
     def __init__(self, workdir: str, which: str = "latest"):
@@ -107,6 +111,7 @@ class TrainedModel:
             raise UserError(f"which={which!r}; expected 'latest' or 'best'.")
         found = restore.read_checkpoint(workdir, self.config, which)
         self.epoch, raw = found
+        self.checkpoint = self.epoch  # the checkpoint loaded (checkpoints/<this>)
         params = raw["params"]
         # A run that diverged keeps the parameters from before its non-finite step (-1: none).
         div = int(np.asarray(raw.get("diverged_step", -1)))
@@ -118,6 +123,7 @@ class TrainedModel:
             summary, self.summary_damage = {}, str(e)
         no_summary = "unknown" if self.summary_damage else "unfinished"  # (if it finished)
         self.status = "diverged" if div >= 0 else summary.get("status", no_summary)
+        self.kept_at_divergence = div >= 0  # (else an earlier checkpoint of one: which='best')
         # Its step: the checkpoint's, or its summary's (an earlier checkpoint: which='best').
         step = div if div >= 0 else summary.get("diverged_step")
         self.diverged_step = step if self.status == "diverged" and isinstance(step, int) else None
@@ -331,14 +337,24 @@ def load(workdir: str, which: str = "latest") -> TrainedModel:
     workdir = workdir_lib.as_path(workdir)
     check_run_dir(workdir)  # the parent of K seed runs: named, not "not a run directory"
     model = TrainedModel(workdir, which)
-    if model.diverged_step is not None:
+    if model.diverged_step is not None and model.kept_at_divergence:
         what, kept = workdir_lib.diverged_at(model.diverged_step)
         logging.warning(
-            "%s diverged (%s): its parameters are %s (its epoch-%d checkpoint)",
+            "%s diverged (%s): its parameters are %s (as checkpoints/%d holds them)",
             workdir,
             what,
             kept,
+            model.checkpoint,
+        )
+    elif model.diverged_step is not None:  # a checkpoint from before it diverged
+        what, _ = workdir_lib.diverged_at(model.diverged_step)
+        logging.warning(
+            "%s diverged later (%s); these are its parameters at the end of epoch %d "
+            "(checkpoints/%d)",
+            workdir,
+            what,
             model.epoch,
+            model.checkpoint,
         )
     elif model.status == "unknown":  # not "has not finished": its summary.json is damaged
         logging.warning(
