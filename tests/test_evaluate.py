@@ -33,6 +33,7 @@ from ae_jax.evaluation.renderer import Renderer
 from ae_jax.training import checkpoint
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
+from tests import test_image_data
 from tests.conftest import write_purchase_csv
 from tests.test_study import _Stop
 
@@ -451,6 +452,36 @@ def test_codes_equal_load_encode_and_mse_equals_the_training_log(shop_run):
     assert on_file["n_val"] == len(ds.val_indices) and on_file["data"] == subset
     for key in ("recon/mse", "pca/mse", "code/l1_per_row"):
         assert on_file[key] == pytest.approx(m[key], rel=1e-6), key
+
+
+@pytest.mark.parametrize("layout", ["idx", "npz"])
+def test_evaluating_an_image_sets_training_file_says_so(tmp_path, caplog, layout):
+    """A run of data.name='mnist' from data.dir, evaluated on the set's own training file (the
+    IDX file, or x_train of the Keras .npz): its training rows, no validation error, and the
+    log said nothing (it compared --data with data.path only; a probe). Its test file and
+    x_test, the validation split, say nothing."""
+    x_train, y_train, x_test, y_test = test_image_data.write_mnist(str(tmp_path / "set"))
+    if layout == "npz":
+        data_dir = str(tmp_path / "set" / "mnist.npz")
+        np.savez(data_dir, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+        own, other = (data_dir, "x_train"), (data_dir, "x_test")
+    else:
+        data_dir = str(tmp_path / "set")
+        own = (os.path.join(data_dir, "train-images-idx3-ubyte.gz"), "")
+        other = (os.path.join(data_dir, "t10k-images-idx3-ubyte.gz"), "")
+    c = seed_simple.get_config()
+    c.data.name, c.data.dir, c.train.epochs = "mnist", data_dir, 1
+    c.train.figures = c.train.tensorboard = c.eval.at_end = False
+    run = str(tmp_path / "run")
+    experiment.train_and_evaluate(c, run)
+    caplog.set_level("WARNING")
+    evaluate.evaluate_workdir(run, data_path=own[0], npz_key=own[1], figures=False)
+    what = "array 'x_train'" if own[1] else "training images"
+    said = f"is the file the run trained on (its {what}, of the mnist set in data.dir): its "
+    assert said + f"{len(x_train)} training rows are among the {len(x_train)}" in caplog.text
+    caplog.clear()
+    evaluate.evaluate_workdir(run, data_path=other[0], npz_key=other[1], figures=False)
+    assert "the file the run trained on" not in caplog.text
 
 
 def test_evaluating_the_file_a_run_trained_on_says_so(shop_run, caplog):

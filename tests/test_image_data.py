@@ -13,8 +13,8 @@ import pytest
 
 from ae_jax import config as config_lib
 from ae_jax import data
+from ae_jax.data import image_files, preprocess_io
 from ae_jax.data import images as image_data
-from ae_jax.data import preprocess_io
 from ae_jax.errors import UserError
 
 N_TRAIN, N_TEST = 20, 10
@@ -127,6 +127,24 @@ def test_torchvision_layout_and_limit(tmp_path):
     assert ds.train.shape == (5, 784) and ds.val.shape == (N_TEST, 784)
     np.testing.assert_array_equal(ds.train, (x[:5].reshape(5, -1) / 255.0).astype(np.float32))
     np.testing.assert_array_equal(ds.labels_train, y[:5])
+
+
+def test_the_training_files_of_each_layout_are_those_read(tmp_path):
+    """`training_files` names the files the training images are read from, in each layout
+    (what evaluating one of them is warned of): the IDX file where it is found, CIFAR's five
+    data batches, x_train of an .npz; none for a folder without the set."""
+    write_mnist(tmp_path / "tv" / "FashionMNIST" / "raw", gz=False)
+    (idx,) = image_files.training_files("fashion_mnist", str(tmp_path / "tv"))
+    assert idx == (str(tmp_path / "tv" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte"), "")
+    write_cifar(str(tmp_path / "c"))
+    batches = image_files.training_files("cifar10", str(tmp_path / "c"))
+    folder = tmp_path / "c" / "cifar-10-batches-py"
+    assert batches == [(str(folder / f"data_batch_{i}"), "") for i in range(1, 6)]
+    arrays = write_mnist(tmp_path / "n")
+    np.savez(tmp_path / "n" / "keras.npz", **dict(zip(image_files._NPZ_KEYS, arrays, strict=True)))
+    npz = str(tmp_path / "n" / "keras.npz")
+    assert image_files.training_files("mnist", npz) == [(npz, "x_train")]
+    assert image_files.training_files("mnist", str(tmp_path / "c")) == []
 
 
 @pytest.mark.parametrize(

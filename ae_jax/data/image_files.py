@@ -250,6 +250,29 @@ def _read_cifar_set(folder: str) -> dict[str, np.ndarray]:
 
 def read_files(name: str, directory: str) -> tuple[dict[str, np.ndarray], str]:
     """Finds and reads the standard files of `name` under `directory`; returns arrays, source."""
+    read, where = _locate(name, directory)
+    given = os.path.isfile(os.path.expanduser(directory))  # data.dir names the .npz itself
+    return read(where), f"data.dir {directory!r}" if given else repr(where)
+
+
+def training_files(name: str, directory: str) -> list[tuple[str, str]]:
+    """The files `read_files` takes the training images of `name` from, as (path, the array
+    of an .npz holding them, else ""): so that evaluating one of them is said to be no
+    validation error. None when the set cannot be found (its reading says why)."""
+    try:
+        read, where = _locate(name, directory)
+    except UserError:
+        return []
+    if read is _read_npz:
+        return [(where, "x_train")]
+    if read is _read_cifar_set:
+        return [(os.path.join(where, stem), "") for stem in _CIFAR_FILES[:-1]]
+    return [(_first_existing(where, _IDX["train"][0]), "")]
+
+
+def _locate(name: str, directory: str):
+    """(how to read, where): the reader of the layout of `name` found under `directory` and
+    its folder or .npz file."""
     if not directory:
         raise UserError(
             f"data.name {name!r} reads its standard files from a local directory, "
@@ -258,7 +281,7 @@ def read_files(name: str, directory: str) -> tuple[dict[str, np.ndarray], str]:
         )
     full = os.path.expanduser(directory)
     if os.path.isfile(full) and full.endswith(".npz"):
-        return _read_npz(full), f"data.dir {directory!r}"
+        return _read_npz, full
     if not os.path.isdir(full):
         raise UserError(
             f"data.dir {directory!r} is "
@@ -278,12 +301,12 @@ def read_files(name: str, directory: str) -> tuple[dict[str, np.ndarray], str]:
     for folder in layouts:
         found = [s for s in stems if has(folder, s)]
         if len(found) == len(stems):
-            return read(folder), repr(folder)
+            return read, folder
         if found:  # Most likely a partial download or extraction: say what is missing.
             hints.append(f"{folder!r} lacks {[s for s in stems if s not in found]}")
     for npz in _NPZ[name]:
         if os.path.isfile(os.path.join(full, npz)):
-            return _read_npz(os.path.join(full, npz)), repr(os.path.join(full, npz))
+            return _read_npz, os.path.join(full, npz)
     gz = "" if name == "cifar10" else "[.gz]"
     looked = (
         f"{', '.join(s + gz for s in stems)} in {' or '.join(map(repr, layouts))}; or "

@@ -10,7 +10,7 @@ import numpy as np
 from absl import logging
 
 from ae_jax import data as data_lib
-from ae_jax.data import images
+from ae_jax.data import image_files, images
 from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
 from ae_jax.files import real_path
@@ -110,6 +110,23 @@ def dataset_eval_data(ds: data_lib.Dataset, config) -> EvalData:
     )
 
 
+def _trained_on(c, data_path: str, npz_key: str, another_array: bool) -> str:
+    """What of the run's training data `data_path` (its array `npz_key`) is, in words, or ""
+    when it is none: its data.path (its array data.npz_key), or the training images of the
+    image set data.name that data.dir holds (an IDX file, a CIFAR batch, x_train of an .npz)."""
+    here = real_path(data_path)
+    if c.path:
+        same = here == real_path(c.path) and not another_array
+        return ("array " + repr(c.npz_key) if c.npz_key else "data.path") if same else ""
+    if c.name not in images.IMAGE_SETS or not c.dir:
+        return ""
+    for path, key in image_files.training_files(c.name, c.dir):
+        if real_path(path) == here and (not key or npz_key in ("", key)):
+            what = f"array {key!r}" if key else "training images"
+            return f"{what}, of the {c.name} set in data.dir"
+    return ""
+
+
 def evaluation_data(
     tm: trained.TrainedModel,
     data_path: str = "",
@@ -150,13 +167,13 @@ def evaluation_data(
         key_field="data.npz_key" if c.npz_key and not npz_key else "--npz_key",
     )
     tm.check_image_shape(table.image_shape, f"--data {data_path!r}")
-    if c.path and real_path(data_path) == real_path(c.path) and not another_array:
+    if source := _trained_on(c, data_path, npz_key, another_array):
         logging.warning(
             "--data %r is the file the run trained on (its %s): its %d training rows are among "
             "the %d evaluated, so these numbers are no validation error; `ae-jax evaluate` "
             "without --data evaluates the validation split",
             data_path,
-            f"array {c.npz_key!r}" if c.npz_key else "data.path",
+            source,
             tm.dataset_info.get("n_train", 0),
             table.num_rows,
         )
