@@ -993,8 +993,8 @@ def test_the_log_names_the_column_kinds_and_how_categories_are_encoded(tmp_path,
     assert load(tmp_path / "one.csv").kinds_text().startswith("1 column, all numeric, each")
     np.savez(tmp_path / "rgb.npz", x=np.random.default_rng(0).uniform(size=(20, 4, 4, 3)))
     assert load(tmp_path / "rgb.npz").kinds_text() == (  # one range per channel, as scaled
-        "48 pixels of 4x4x3 images, scaled by the training split's minimum and maximum per "
-        "colour channel (data.scaling=minmax)"
+        "48 values (16 pixels x 3 channels) of 4x4x3 images, scaled by the training split's "
+        "minimum and maximum per colour channel (data.scaling=minmax)"
     )
 
 
@@ -1099,3 +1099,15 @@ def test_a_row_index_kept_as_a_column_is_warned_of(tmp_path, caplog):
     big = [[f"{1e20 * (1 + i / 100):.6e}", *r] for i, r in enumerate(rows(30))]
     load(write(tmp_path / "big.csv", big, ["mass", *HEADER]))
     assert "beyond 2**53" not in caplog.text
+    # Images of few grey levels, scaled far beyond 2**53: no pixel is an identifier (a
+    # probe's 784 warnings, one per pixel); the same numbers as a table's columns are warned of.
+    levels = np.arange(40 * 16).reshape(40, 4, 4) % 3 * 1e30
+    np.save(tmp_path / "images.npy", levels)
+    load(tmp_path / "images.npy")
+    assert "beyond 2**53" not in caplog.text
+    np.save(tmp_path / "table.npy", levels.reshape(40, 16))
+    load(tmp_path / "table.npy")
+    said = re.search(
+        r"column 'x_1' holds \d+ number\(s\) of 16 or more digits \(beyond", caplog.text
+    )
+    assert said, caplog.text

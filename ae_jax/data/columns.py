@@ -61,7 +61,8 @@ def infer_kind(
     if fast is not None:  # every cell a number (or true/false: not text, so of an array)
         if fast.dtype.kind == "b":
             return "boolean", None
-        column_checks.say_if_index(table, name, fast[~missing])
+        if table.image_shape is None:  # (a pixel is no row index or identifier)
+            column_checks.say_if_index(table, name, fast[~missing])
         if column.text:
             column_checks.say_if_codes(table, name, column.distinct[0])
         return "numeric", None
