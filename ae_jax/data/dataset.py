@@ -7,6 +7,7 @@ import collections
 import dataclasses
 import functools
 import hashlib
+import math
 
 import numpy as np
 from absl import logging
@@ -81,7 +82,10 @@ class Dataset:
         shape = self.image_shape
         # (as load_dataset scales an image's pixels: per colour channel, never per pixel)
         per = "per colour channel" if shape and len(shape) == 3 else "over all pixels"
-        what = f"{len(p.kinds)} pixels of {'x'.join(map(str, shape))} images" if shape else ""
+        what = f"{len(p.kinds)} pixels" if shape else ""
+        if shape and len(shape) == 3:  # its values: its pixels times its channels
+            what = f"{len(p.kinds)} values ({math.prod(shape[:2])} pixels x {shape[2]} channels)"
+        what += f" of {'x'.join(map(str, shape))} images" if shape else ""
         if p.pixel_max:
             how = (
                 f"standardised by the training split's mean and std {per}"
