@@ -518,6 +518,31 @@ def test_evaluating_a_run_whose_file_moved_advises_data_only_without_it(tmp_path
     assert "no such file" in m["pca/note"] and "--data" not in m["pca/note"]
 
 
+def test_new_files_are_read_with_their_own_delimiter(tmp_path):
+    """A run trained on a ';' file with data.delimiter=';' read every later file with ';':
+    encode, evaluate --data and `ae-jax encode` of a ',' or tab file were refused with "set
+    data.delimiter", which a trained run's reader cannot (a probe). Other files are sniffed."""
+    comma = write_purchase_csv(str(tmp_path / "rows.csv"), n=120)
+    lines = open(comma).read().splitlines()
+    semi, tab = tmp_path / "rows_semi.csv", tmp_path / "rows.tsv"
+    semi.write_text("\n".join(line.replace(",", ";") for line in lines) + "\n")
+    tab.write_text("\n".join(line.replace(",", "\t") for line in lines) + "\n")
+    c = seed_simple.get_config()
+    c.data.path, c.data.delimiter, c.train.epochs = str(semi), ";", 1
+    c.train.figures = c.train.tensorboard = c.eval.at_end = False
+    run = str(tmp_path / "run")
+    experiment.train_and_evaluate(c, run)
+    tm = ae_jax.load(run)
+    own = tm.encode(str(semi))
+    for other in (comma, str(tab)):
+        np.testing.assert_array_equal(tm.encode(other), own)
+        codes = encode_cli.encode_file(run, other, str(tmp_path / "codes.npy"), overwrite=True)
+        np.testing.assert_array_equal(codes, own)
+    on_tab = evaluate.evaluate_workdir(run, data_path=str(tab), figures=False)
+    on_own = evaluate.evaluate_workdir(run, data_path=str(semi), figures=False)
+    assert on_tab["recon/mse"] == on_own["recon/mse"] and on_tab["n_val"] == 120
+
+
 def test_encode_writes_npy_and_csv(shop_run, tmp_path):
     tm = ae_jax.load(shop_run)
     csv_path = tm.config.data.path

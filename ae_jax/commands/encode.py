@@ -20,6 +20,7 @@ from ae_jax import cli
 from ae_jax import data as data_lib
 from ae_jax.cli import cli_errors
 from ae_jax.errors import UserError
+from ae_jax.evaluation import trained
 from ae_jax.files import write_atomic
 
 FLAGS = flags.FLAGS
@@ -96,7 +97,7 @@ def encode_file(
             npz_key or c.npz_key,
             label_column=label,
             field="--input",
-            delimiter=c.delimiter,
+            delimiter=trained.delimiter_for(c, input_path),
             key_field="data.npz_key" if from_config else "--npz_key",
         )
     except UserError as e:

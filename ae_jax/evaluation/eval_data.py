@@ -163,7 +163,7 @@ def evaluation_data(
         if other and tm.preprocessor.label_column
         else c.label_column,
         field="--data",
-        delimiter=c.delimiter,
+        delimiter=trained.delimiter_for(c, data_path),
         key_field="data.npz_key" if c.npz_key and not npz_key else "--npz_key",
     )
     tm.check_image_shape(table.image_shape, f"--data {data_path!r}")

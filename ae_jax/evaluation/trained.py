@@ -24,6 +24,7 @@ from ae_jax.data.cells import quote_names
 from ae_jax.data.image_files import check_channels_last
 from ae_jax.errors import UserError
 from ae_jax.evaluation import restore
+from ae_jax.files import real_path
 
 
 def check_run_dir(workdir: str) -> None:
@@ -155,7 +156,7 @@ class TrainedModel:
             rows = data_lib.read_table(
                 str(rows),
                 key,
-                delimiter=self.config.data.delimiter,
+                delimiter=delimiter_for(self.config.data, str(rows)),
                 key_field="npz_key=" if npz_key is not None or not key else "data.npz_key",
             )
         shape = getattr(rows, "image_shape", None)
@@ -274,6 +275,15 @@ class TrainedModel:
             raise UserError("sample() needs a VAE; this run trained a deterministic autoencoder.")
         z = jax.random.normal(jax.random.PRNGKey(seed), (n, self.config.model.latent_dim))
         return self.decode(np.asarray(z))
+
+
+def delimiter_for(data_config, path: str) -> str:
+    """The delimiter a file of new rows is read with: the run's data.delimiter for its own
+    training file, else sniffed ('auto'): a run trained on a ';' file, told so, read every
+    later file with ';', a ',' or tab file too, and told the user to set data.delimiter,
+    which a trained run's reader cannot (a probe)."""
+    own = data_config.path and real_path(str(path)) == real_path(str(data_config.path))
+    return str(data_config.delimiter) if own else "auto"
 
 
 def model_fn(module, method: str):
