@@ -279,9 +279,7 @@ class TrainedModel:
 
 def delimiter_for(data_config, path: str) -> str:
     """The delimiter a file of new rows is read with: the run's data.delimiter for its own
-    training file, else sniffed ('auto'): a run trained on a ';' file, told so, read every
-    later file with ';', a ',' or tab file too, and told the user to set data.delimiter,
-    which a trained run's reader cannot (a probe)."""
+    training file, else sniffed ('auto'; with ';' every later ',' file was refused)."""
     own = data_config.path and real_path(str(path)) == real_path(str(data_config.path))
     return str(data_config.delimiter) if own else "auto"
 
