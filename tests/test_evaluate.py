@@ -13,6 +13,7 @@ import warnings
 
 import jax
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import multivariate_normal
 from sklearn.datasets import load_digits
@@ -541,6 +542,18 @@ def test_new_files_are_read_with_their_own_delimiter(tmp_path):
     on_tab = evaluate.evaluate_workdir(run, data_path=str(tab), figures=False)
     on_own = evaluate.evaluate_workdir(run, data_path=str(semi), figures=False)
     assert on_tab["recon/mse"] == on_own["recon/mse"] and on_tab["n_val"] == 120
+
+
+def test_a_data_frames_missing_text_cell_is_named_a_null_not_the_marker_none(shop_run):
+    """NaN in a data frame's text column was refused as "missing value(s) (marker(s)
+    ['None'])" at "row 3 (index 2) 'None'" (a probe): it is a null."""
+    tm = ae_jax.load(shop_run)
+    frame = pd.read_csv(tm.config.data.path).head(6)
+    frame.loc[2, "VisitorType"] = np.nan
+    with pytest.raises(UserError) as e:
+        tm.encode(frame)
+    said = "column 'VisitorType' has 1 missing value(s) (empty or null) at row 3 (index 2);"
+    assert said in str(e.value) and "None" not in str(e.value)
 
 
 def test_encode_writes_npy_and_csv(shop_run, tmp_path):

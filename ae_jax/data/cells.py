@@ -106,11 +106,10 @@ def is_text(col: Any) -> bool:
 
 
 def cell(col: Any, r: int) -> str:
-    """The cell at position `r` as text, stripped ("" for a Parquet null)."""
-    if is_arrow(col):
-        v = col[int(r)].as_py()
-        return "" if v is None else str(v).strip()
-    return str(col[r]).strip()
+    """The cell at position `r` as text, stripped ("" for a null: Parquet's, or a data
+    frame's None or NaN in a text column, which was named as the marker 'None')."""
+    v = col[int(r)].as_py() if is_arrow(col) else col[r]
+    return "" if v is None else str(v).strip()
 
 
 # pyarrow's conversions from and to Python and NumPy objects (`pa.array`, `to_numpy`) import
