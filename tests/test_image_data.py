@@ -101,11 +101,14 @@ def load(**kw):
 @pytest.mark.parametrize("gz", [True, False], ids=["gzip", "raw"])
 def test_mnist_idx(tmp_path, gz, caplog):
     x, y, xt, yt = write_mnist(tmp_path, gz=gz)
+    np.savez(tmp_path / "mnist.npz", x_train=x[:3], y_train=y[:3], x_test=xt[:2], y_test=yt[:2])
     caplog.set_level("INFO", logger="absl")
     ds = load(dir=str(tmp_path))
     # Its summary line, as every other data's (an image set printed none: a probe).
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data: ")]
-    assert said == [f"data: mnist: {ds.kinds_text()}"] and "0..255 divided by 255" in said[0]
+    # ... naming the files it read (with a Keras .npz beside them, which was not read).
+    read = f"data: mnist (read from the IDX files in {str(tmp_path)!r}): {ds.kinds_text()}"
+    assert said == [read] and "0..255 divided by 255" in said[0]
     assert ds.train.shape == (N_TRAIN, 784) and ds.val.shape == (N_TEST, 784)
     assert ds.image_shape == (28, 28) and ds.train.dtype == np.float32 and ds.name == "mnist"
     np.testing.assert_array_equal(ds.train, (x.reshape(N_TRAIN, -1) / 255.0).astype(np.float32))
@@ -191,7 +194,8 @@ def test_fixed_binarisation(tmp_path, caplog):
     x, _, xt, _ = write_mnist(tmp_path)
     caplog.set_level("INFO", logger="absl")
     ds = load(dir=str(tmp_path), binarize="fixed")
-    assert f"data: mnist: {ds.kinds_text()}" in caplog.text and "binar" in ds.kinds_text()
+    assert f"IDX files in {str(tmp_path)!r}): {ds.kinds_text()}" in caplog.text
+    assert "binar" in ds.kinds_text()
     # 128/255 is the first intensity above 0.5.
     np.testing.assert_array_equal(ds.train, (x.reshape(N_TRAIN, -1) >= 128).astype(np.float32))
     np.testing.assert_array_equal(ds.val, (xt.reshape(N_TEST, -1) >= 128).astype(np.float32))

@@ -49,6 +49,7 @@ class Dataset:
     imputed_val: np.ndarray | None = None
     settings: dict | None = None  # the data section it was loaded with (`load_dataset`)
     label_feature: str = ""
+    source: str = ""  # where an image set's files were read from (its data.dir's files)
 
     @property
     def num_features(self) -> int:
@@ -69,7 +70,8 @@ class Dataset:
         """This dataset, its summary (`kinds_text`: what its features are, how they are scaled,
         its label) logged as the `data:` line a run prints."""
         if kinds := self.kinds_text():
-            logging.info("data: %s: %s", self.name, kinds)
+            read = f" (read from {self.source})" if self.source else ""
+            logging.info("data: %s%s: %s", self.name, read, kinds)
         return self
 
     def kinds_text(self) -> str:

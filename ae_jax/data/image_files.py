@@ -252,7 +252,12 @@ def read_files(name: str, directory: str) -> tuple[dict[str, np.ndarray], str]:
     """Finds and reads the standard files of `name` under `directory`; returns arrays, source."""
     read, where = _locate(name, directory)
     given = os.path.isfile(os.path.expanduser(directory))  # data.dir names the .npz itself
-    return read(where), f"data.dir {directory!r}" if given else repr(where)
+    files = {
+        _read_npz: "",
+        _read_cifar_set: "the CIFAR batches in ",
+        _read_idx_set: "the IDX files in ",
+    }
+    return read(where), f"data.dir {directory!r}" if given else files[read] + repr(where)
 
 
 def training_files(name: str, directory: str) -> list[tuple[str, str]]:

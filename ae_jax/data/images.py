@@ -213,4 +213,5 @@ def load_image_dataset(
         train_indices=np.arange(len(train)),
         val_indices=np.arange(len(val)),
         dynamic_binarize=binarize_mode == "dynamic",
+        source=source,
     )
