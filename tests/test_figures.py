@@ -2,6 +2,7 @@
 drawings in this process, and the learning curves' panels."""
 
 import concurrent.futures
+import dataclasses
 import io
 import os
 import re
@@ -735,6 +736,38 @@ def test_a_mosaic_leaves_no_empty_band_around_its_image(tmp_path, monkeypatch):
     box = fig.axes[0].get_window_extent()  # after drawing: the box the image fills
     assert box.width / box.height == pytest.approx(mosaic.shape[1] / mosaic.shape[0], rel=0.01)
     assert fig.get_size_inches()[1] - box.height / fig.dpi == pytest.approx(0.5, abs=0.01)
+
+
+def test_reconstructions_beyond_the_range_drawn_are_said_to_be(tmp_path, monkeypatch):
+    """A run's reconstructions all above the evaluated rows' range were a white row, read as
+    missing (a probe: a model of 0..255 floats evaluated on [0, 1] images): the title's second
+    line says how many were beyond it; none beyond, no line. The figure grows by the line."""
+    from ae_jax.evaluation import canvas
+
+    x = np.random.default_rng(0).uniform(size=(4, 16))
+    f = dataclasses.replace(
+        _inputs(),
+        columns=[f"p{j}" for j in range(16)],
+        image_shape=(4, 4),
+        x_show=x,
+        recon_show=np.concatenate([x[:2] + 2.0, x[2:] - 2.0]),
+        image_range=(0.0, 1.0),
+    )
+    (job,) = [d for d in figures.plan(str(tmp_path), f) if d.path.endswith("reconstructions.png")]
+    line = "reconstructed values beyond the range drawn, 0..1: 50% below, 50% above"
+    assert job.args[1].split("\n")[1] == line, job.args[1]
+    inside = dataclasses.replace(f, recon_show=x * 0.5)
+    (job2,) = [
+        d for d in figures.plan(str(tmp_path), inside) if d.path.endswith("reconstructions.png")
+    ]
+    assert "\n" not in job2.args[1]
+    saved = []
+    save = canvas.save
+    monkeypatch.setattr(canvas, "save", lambda t, *a, **k: (saved.append(t.fig), save(t, *a, **k)))
+    Renderer().mosaic(str(tmp_path / "two.png"), job.args[0], job.args[1])
+    Renderer().mosaic(str(tmp_path / "one.png"), job2.args[0], job2.args[1])
+    heights = [fig.get_size_inches()[1] for fig in saved]
+    assert heights[0] - heights[1] == pytest.approx(0.2)
 
 
 @pytest.mark.skipif(not hasattr(os, "getpriority"), reason="Unix scheduling priorities")

@@ -223,6 +223,24 @@ def _widest_columns(spread: np.ndarray, what: str) -> tuple[np.ndarray, str]:
     return np.sort(order[:MAX_BARS]), f"; the {MAX_BARS} of {spread.size} {what}"
 
 
+def _clipped(images: np.ndarray, value_range) -> str:
+    """A title's second line when some of `images` lie beyond the range drawn: a row of
+    reconstructions all above it was drawn white, as if missing (a probe)."""
+    if value_range is None:  # (the images' own range: nothing beyond it)
+        return ""
+    x = np.asarray(images, np.float64)
+    lo, hi = value_range
+    below, above = float(np.mean(x < lo)), float(np.mean(x > hi))
+    if not below and not above:
+        return ""
+    said = [
+        f"{v:.0%} {w}" if v >= 0.01 else f"under 1% {w}"
+        for v, w in ((below, "below"), (above, "above"))
+        if v
+    ]
+    return f"\nreconstructed values beyond the range drawn, {lo:g}..{hi:g}: {', '.join(said)}"
+
+
 def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
     """The figures of one run, in the order they are listed in the module docstring."""
     todo = curves(out_dir, f.history, f.recon_unit, f.bounds_are_ll, f.kl_weighted, f.iw_k)
@@ -269,7 +287,8 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             "reconstructions.png",
             "mosaic",
             tile(np.concatenate([f.x_show, f.recon_show]), shape, 2, n, value_range=f.image_range),
-            f"{f.rows_name} (top), reconstructions (bottom); epoch {f.epoch}",
+            f"{f.rows_name} (top), reconstructions (bottom); epoch {f.epoch}"
+            + _clipped(f.recon_show, f.image_range),
         )
     if f.image_shape is None and f.mse_per_feature is not None:
         # At most MAX_BARS bars (a 500-feature table drew an 18,000-pixel-tall chart): the

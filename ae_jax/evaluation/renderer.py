@@ -365,8 +365,9 @@ class Renderer:
             px = min(8.0, 640.0 / w, 640.0 / h)  # screen pixels per image pixel: <= 6.4 in
             img_w, img_h = w * px / canvas.DPI, h * px / canvas.DPI
             left, bottom, right = (0.7, 0.55, 0.2) if axis_names else (0.1, 0.1, 0.1)
-            top = 0.4  # the title's line
-            fig_w = max(img_w + left + right, 0.085 * len(title) + 0.4, 3.0)
+            lines = title.split("\n")
+            top = 0.4 + 0.2 * (len(lines) - 1)  # the title's lines
+            fig_w = max(img_w + left + right, 0.085 * max(map(len, lines)) + 0.4, 3.0)
             fig_h = img_h + bottom + top
             fig, axes = canvas.figure((fig_w, fig_h))
             ax = axes[0][0]
