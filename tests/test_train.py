@@ -174,7 +174,10 @@ def test_switching_a_seed_config_to_sgd_says_which_settings_to_unset():
         validate(c)
     assert "The config sets optim.eps=1e-07, optim.rho=0.95: unset them for sgd with " in str(
         e.value
-    ) and str(e.value).endswith("--config.optim.eps=none --config.optim.rho=none.")
+    ) and str(e.value).endswith(
+        "--config.optim.eps=none --config.optim.rho=none (from Python: config.optim.eps = "
+        "None; config.optim.rho = None)."  # (from Python the flags were no way out: a probe)
+    )
     c.optim.eps, c.optim.rho = None, None
     validate(c)
 
