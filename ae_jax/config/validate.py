@@ -322,9 +322,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"The config sets {', '.join(f'optim.{k}={o[k]!r}' for k in extra)}: unset "
             f"{'it' if len(extra) == 1 else 'them'} for {o.name} with "
             + " ".join(f"--config.optim.{k}=none" for k in extra)
-            + " (from Python: "
-            + "; ".join(f"config.optim.{k} = None" for k in extra)
-            + ")."
+            + f" (from Python: {'; '.join(f'config.optim.{k} = None' for k in extra)})."
         )
     for key in OPTIM_KWARGS:
         if o[key] is not None and key in _OPTIM_RANGES:
