@@ -754,6 +754,9 @@ def test_reconstructions_beyond_the_range_drawn_are_said_to_be(tmp_path, monkeyp
         image_range=(0.0, 1.0),
     )
     (job,) = [d for d in figures.plan(str(tmp_path), f) if d.path.endswith("reconstructions.png")]
+    one = dataclasses.replace(f, codes=f.codes[:1], labels=f.labels[:1])  # (one row evaluated)
+    (codes,) = [d for d in figures.plan(str(tmp_path), one) if d.path.endswith("codes_2d.png")]
+    assert codes.args[3] == "codes of 1 row (epoch 5)"  # not "1 rows"
     line = "reconstructed values beyond the range drawn, 0..1: 50% below, 50% above"
     assert job.args[1].split("\n")[1] == line, job.args[1]
     inside = dataclasses.replace(f, recon_show=x * 0.5)

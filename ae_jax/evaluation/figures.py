@@ -258,7 +258,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             points,
             names,
             None if f.labels is None else rare_grouped(f.labels, _MAX_CATEGORIES),
-            f"{what} of {len(f.codes)} rows (epoch {f.epoch})",
+            f"{what} of {len(f.codes)} row{'s' * (len(f.codes) != 1)} (epoch {f.epoch})",
             _MAX_CATEGORIES,
             f.colour_name,
         )
