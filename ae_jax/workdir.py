@@ -88,10 +88,9 @@ def reopen(workdir: str) -> bool:
     run that the same command resumes, never one "finished" at its old length.
 
     Its own evaluation of the old end (eval.json, figures/) moves to evaluations/which=latest,
-    epoch=E/, kept: left in place without eval.at_end, it stood beside the new summary and a
-    report mixed the two epochs in one row. Figures first: a kill between the moves leaves
-    eval.json, which the same command then moves. Returns whether the run had diverged (its
-    parameters then stay as they are: it is carried along with its group, which trains on)."""
+    epoch=E,end/, kept (left in place, a report mixed the two epochs in one row; named as an
+    evaluation, `ae-jax evaluate` replaced it). Figures first: a kill leaves eval.json, which the
+    same command then moves. Returns whether the run had diverged (its parameters then stay)."""
     path = os.path.join(workdir, SUMMARY)
     diverged = (finished_summary(workdir) or {}).get("status") == "diverged"
     if os.path.exists(path):
@@ -103,7 +102,8 @@ def reopen(workdir: str) -> bool:
     with contextlib.suppress(OSError, ValueError, AttributeError), open(own) as f:
         saved = json.load(f)
         epoch, which = saved.get("epoch"), str(saved.get("which", "latest"))
-    name = f"which={which},epoch={epoch}" if isinstance(epoch, int) else "which=latest,earlier_end"
+    end = f"which={which},epoch={epoch},end"  # (",end": no name an evaluation is given)
+    name = end if isinstance(epoch, int) else "which=latest,earlier_end"
     dest, n = os.path.join(workdir, EVALUATIONS, name), 1
     while os.path.exists(dest):  # one of that name already (an evaluation's): kept too
         n += 1

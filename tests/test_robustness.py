@@ -95,7 +95,9 @@ def test_an_extended_run_keeps_its_old_evaluation_aside_not_as_its_own(tmp_path)
     """Without eval.at_end, a run evaluated at epoch 2 and then extended to 4 kept its epoch-2
     eval.json and figures as its own beside the epoch-4 summary (the lifecycle probe: a report
     mixed the two epochs in one row, and no plain evaluate could replace them). They move to
-    evaluations/which=latest,epoch=2/, kept; `evaluate` then writes the run's own, of epoch 4."""
+    evaluations/which=latest,epoch=2,end/, kept; `evaluate` then writes the run's own, of epoch
+    4. An evaluation of an unfinished extension's epoch-2 checkpoint (a stop before its next
+    one) went to which=latest,epoch=2/, the same folder, and replaced it (a probe)."""
     w = tmp_path / "run"
     _train(_config(**{"train.epochs": 2, "train.figures": True}), w)
     m2, out = evaluate.evaluate_run(str(w))
@@ -103,11 +105,15 @@ def test_an_extended_run_keeps_its_old_evaluation_aside_not_as_its_own(tmp_path)
     before, drawn = (w / "eval.json").read_bytes(), sorted(os.listdir(w / "figures"))
     assert "codes_2d.png" in drawn
     (s,) = _train(_config(**{"train.epochs": 4, "train.figures": True}), w)
-    aside = w / "evaluations" / "which=latest,epoch=2"
+    aside = w / "evaluations" / "which=latest,epoch=2,end"
     assert s["epoch"] == 4 and not (w / "eval.json").exists()
     assert (aside / "eval.json").read_bytes() == before
     assert sorted(os.listdir(aside / "figures")) == drawn
     assert "codes_2d.png" not in os.listdir(w / "figures")  # the new end's curves only
+    os.rename(w / "summary.json", w / "kept.json")  # as while an extension runs, unfinished
+    elsewhere = workdir_lib.evaluation_dir(str(w), epoch=2)
+    assert os.path.basename(elsewhere) == "which=latest,epoch=2" and str(aside) != elsewhere
+    os.rename(w / "kept.json", w / "summary.json")
     m4, out = evaluate.evaluate_run(str(w))
     assert out == str(w) and m4["epoch"] == 4
 
@@ -119,12 +125,13 @@ def test_an_old_end_is_moved_aside_whole_beside_what_evaluations_holds(tmp_path,
     run = tmp_path / "run"
     caplog.set_level("INFO")
     cases = [
-        ({"epoch": 2, "which": "latest"}, "which=latest,epoch=2@2"),
-        ({"epoch": 3, "which": "best"}, "which=best,epoch=3"),
+        ({"epoch": 2, "which": "latest"}, "which=latest,epoch=2,end@2"),
+        ({"epoch": 3, "which": "best"}, "which=best,epoch=3,end"),
         ("{cut off", "which=latest,earlier_end"),
     ]
-    os.makedirs(run / "evaluations" / "which=latest,epoch=2" / "figures")
-    (run / "evaluations" / "which=latest,epoch=2" / "figures" / "b.png").write_text("b")
+    for taken in ("which=latest,epoch=2", "which=latest,epoch=2,end"):  # an evaluation's
+        os.makedirs(run / "evaluations" / taken / "figures")
+        (run / "evaluations" / taken / "figures" / "b.png").write_text("b")
     for saved, name in cases:
         os.makedirs(run / "figures")
         (run / "figures" / "a.png").write_text("a")
@@ -135,7 +142,8 @@ def test_an_old_end_is_moved_aside_whole_beside_what_evaluations_holds(tmp_path,
         assert sorted(os.listdir(run)) == ["evaluations"], name
         assert (run / "evaluations" / name / "eval.json").read_text() == text
         assert os.listdir(run / "evaluations" / name / "figures") == ["a.png"]
-    assert os.listdir(run / "evaluations" / "which=latest,epoch=2" / "figures") == ["b.png"]
+    for taken in ("which=latest,epoch=2", "which=latest,epoch=2,end"):
+        assert os.listdir(run / "evaluations" / taken / "figures") == ["b.png"]
     # The log names the epoch it read, and a damaged file's as such (it said "epoch None").
     assert "its evaluation of epoch 3 moved to" in caplog.text
     assert "its evaluation (unreadable: of an earlier end) moved to" in caplog.text
