@@ -118,6 +118,42 @@ def test_an_extended_run_keeps_its_old_evaluation_aside_not_as_its_own(tmp_path)
     assert out == str(w) and m4["epoch"] == 4
 
 
+def test_an_evaluation_racing_an_extension_never_writes_the_runs_own(tmp_path):
+    """`ae-jax evaluate` of a finished run started, then an extension of it: the evaluation
+    wrote its epoch-2 eval.json and figures as the run's own beside the extension's epoch-4
+    summary, and nothing replaced them (a probe). The run's own is written holding the run's
+    lock, the run still finished at the epoch evaluated; else into evaluations/."""
+    w = tmp_path / "run"
+    _train(_config(**{"train.epochs": 2}), w)
+    aside = w / "evaluations" / "which=latest,epoch=2"
+    # The extension holds the run's lock (here another thread, as another process would).
+    taken, release = threading.Event(), threading.Event()
+
+    def extension():
+        with workdir_lib.WorkdirLock(str(w)):
+            taken.set()
+            release.wait(60)
+
+    t = threading.Thread(target=extension)
+    t.start()
+    assert taken.wait(60)
+    try:
+        m, out = evaluate.evaluate_run(str(w), figures=False)
+    finally:
+        release.set()
+        t.join()
+    assert (out, m["epoch"]) == (str(aside), 2) and not (w / "eval.json").exists()
+    # It trained on and finished while the evaluation loaded the epoch-2 checkpoint.
+    summary = json.loads((w / "summary.json").read_text())
+    (w / "summary.json").write_text(json.dumps({**summary, "epoch": 4}))
+    shutil.rmtree(aside)
+    m, out = evaluate.evaluate_run(str(w), figures=False)
+    assert out == str(aside) and not (w / "eval.json").exists()
+    (w / "summary.json").write_text(json.dumps(summary))  # as it was: its own, as before
+    m, out = evaluate.evaluate_run(str(w), figures=False)
+    assert out == str(w) and (w / "eval.json").exists()
+
+
 def test_an_old_end_is_moved_aside_whole_beside_what_evaluations_holds(tmp_path, caplog):
     """reopen's move on its own: a name taken (even by an evaluation's figures alone) gets the
     next one, an older version's own evaluation of the best checkpoint keeps which=best, and a

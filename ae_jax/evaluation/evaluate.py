@@ -40,6 +40,7 @@ Jitted passes (batched over models): `passes.py`; numpy statistics: `statistics.
 it reads: `eval_data.py`.
 """
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Sequence
@@ -276,6 +277,32 @@ def evaluate_run(
     out = workdir_lib.evaluation_dir(
         workdir, data_path, which, iw_samples=iw_samples, seed=seed, npz_key=npz_key, epoch=tm.epoch
     )
+    with contextlib.ExitStack() as held:
+        if out == workdir:  # its own: while no training changes the run (see `_own_held`)
+            out = _own_held(held, tm, out)
+        return _evaluate_into(
+            tm, out, data_path, dataset, which, iw_samples, seed, figures, npz_key
+        )
+
+
+def _own_held(held: contextlib.ExitStack, tm: trained.TrainedModel, out: str) -> str:
+    """The run's own evaluation is written holding the run's lock, the run still finished at
+    the epoch evaluated; else (an extension started: it holds the lock, or has trained on) it
+    goes to evaluations/which=latest,epoch=E/. An evaluation racing an extension wrote its
+    epoch-200 eval.json and figures as the run's own beside the epoch-400 summary (a probe)."""
+    try:
+        held.enter_context(workdir_lib.WorkdirLock(out))
+    except UserError:  # (in use: training)
+        return os.path.join(out, workdir_lib.EVALUATIONS, f"which=latest,epoch={tm.epoch}")
+    summary = workdir_lib.finished_summary(out) or {}
+    if summary.get("epoch") == tm.epoch and workdir_lib.evaluation_dir(out) == out:
+        return out
+    return os.path.join(out, workdir_lib.EVALUATIONS, f"which=latest,epoch={tm.epoch}")
+
+
+def _evaluate_into(tm, out, data_path, dataset, which, iw_samples, seed, figures, npz_key):
+    """`evaluate_run`'s evaluation of the loaded run `tm`, written into `out`."""
+    workdir = tm.workdir
     data = evaluation_data(tm, data_path, dataset, npz_key)
     metrics, arrays = evaluate_model(tm, data, iw_samples, seed)
     metrics["which"] = which
