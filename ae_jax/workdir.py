@@ -47,6 +47,7 @@ EVALUATIONS = "evaluations"  # DIR/evaluations/NAME/: never the run's own eval.j
 REPORT_METRICS = "report_metrics.json"  # a sweep directory's: the metrics its config chose
 SWEEP = "sweep.json"  # a sweep directory's: every run and its status
 SWEEP_CONFIG = "sweep_config.json"  # ... and its base config, as launched (checked by shards)
+SWEEP_NAMED = "sweep_named.json"  # ... and its named variants' overrides per run (the same)
 STOP = "stop.json"  # a Ray sweep's, while its driver asks its tasks to stop (then removed)
 REPORT_FILES = "report_files.json"  # a reported folder's: the files `ae-jax report` wrote there
 EXPORTED = "encode.jax_export"  # an `ae-jax export` folder's (beside a run's config.json)
@@ -75,8 +76,7 @@ def diverged_at(step) -> tuple[str, str]:
 
 def checkpoint_epochs(workdir: str) -> set[int]:
     """The epochs with a checkpoint directory in workdir/checkpoints. Cheap, for grouping runs
-    before any checkpoint manager is opened; the Checkpointer still decides which of them can
-    be read."""
+    before any checkpoint manager is opened; the Checkpointer decides which can be read."""
     with contextlib.suppress(OSError):
         return {int(n) for n in os.listdir(os.path.join(workdir, CHECKPOINTS)) if n.isdigit()}
     return set()
@@ -215,7 +215,7 @@ def check_kind(path: str, kind: str) -> None:
 # killed before its first sweep.json.
 _STARTED = {
     "run": (LOCK, FAILED, CHECKPOINTS, CONFIG, PREPROCESSOR),
-    "sweep": (SWEEP, SWEEP_CONFIG, REPORT_METRICS, "runs"),
+    "sweep": (SWEEP, SWEEP_CONFIG, SWEEP_NAMED, REPORT_METRICS, "runs"),
 }
 
 

@@ -1309,6 +1309,38 @@ def test_every_launch_of_a_sweep_has_the_base_config_of_the_first(tmp_path):
         shards.check_same_base(w, base, overrides)
 
 
+def test_shards_launched_together_with_an_edited_named_variant_are_refused(tmp_path):
+    """A named variant's name hides its values: shard 1 launched while shard 0 had recorded
+    its launch but trained nothing yet, the variant's learning rate edited between them,
+    trained A's other seed with 0.05 beside 0.001, one setting in the report (a probe). Each
+    run's overrides are recorded by name (sweep_named.json) and another launch compared."""
+    from ae_jax.configs import seed_sparse
+
+    base = seed_sparse.get_config()
+    base.data.name, base.train.epochs, base.train.figures = "digits", 1, False
+    w = str(tmp_path / "s")
+
+    def sweep_of(lr):
+        variants = [
+            sweep.named("A", {"optim.learning_rate": lr}),
+            sweep.named("B", {"optim.learning_rate": 0.003}),
+        ]
+        return sweep.product(variants, {"train.seed": [0, 1]})
+
+    first = sweep_of(0.001)
+    names = [r.name for r in sweep.expand(first, w)]
+    shards.check_same_base(w, base, first, names=names)  # shard 0's launch, before training
+    with pytest.raises(
+        UserError,
+        match=r"run 'A,train.seed=0' was launched with other "
+        r"overrides \(saved -> now\): optim.learning_rate: 0.001 -> 0.05",
+    ):
+        sweep.run_sweep(base, sweep_of(0.05), w, shard=(1, 2))
+    assert not os.path.exists(os.path.join(w, "runs"))
+    sweep.run_sweep(base, first, w, shard=(1, 2))  # the same sweep: trains its share
+    assert sorted(json.load(open(os.path.join(w, "sweep_named.json")))) == sorted(names)
+
+
 def test_a_launch_with_another_base_is_refused_before_its_data_is_read(tmp_path):
     """A second shard launched with another learning rate was refused only after the sweep's
     data had been read (a large file: minutes); now the base is compared first. The data file

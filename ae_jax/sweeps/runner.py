@@ -221,7 +221,8 @@ def run_sweep(
     if launcher == "local":  # (a Ray task's devices are its node's, unknown here)
         _check_models_split(base, mine, max_models, valid, shard)
     overrides = [r.overrides for r in runs]
-    shards.check_same_base(workdir, base, overrides, record=False)  # before reading the data
+    names = [r.name for r in runs]
+    shards.check_same_base(workdir, base, overrides, False, names)  # before reading the data
     # A file no run can read: one error (a Ray sweep's tasks read the data on their nodes).
     datasets = checks.load_shared_data(mine, valid) if launcher == "local" else {}
     checks.check_batch_split(mine, valid, datasets, jax.device_count())
@@ -233,7 +234,7 @@ def run_sweep(
     ray = (
         ray_launch.connect(ray_address, ray_cpus, ray_gpus) if launcher == "ray" and todo else None
     )
-    shards.check_same_base(workdir, base, overrides)  # again, locked, and recorded
+    shards.check_same_base(workdir, base, overrides, names=names)  # again, locked, recorded
     epochs = {i: int(c.train.epochs) for i, c in valid.items()}  # a done run with fewer: pending
     if gone := unlisted(workdir, runs):
         logging.warning(

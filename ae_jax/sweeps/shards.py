@@ -10,6 +10,7 @@ average with the others' as seeds of one setting. `check_same_base` closes that 
 """
 
 import fcntl
+import json
 import numbers
 import os
 
@@ -62,21 +63,56 @@ def check_shard(shard) -> tuple[int, int]:
     return i, n
 
 
-def check_same_base(workdir: str, base, overrides: list[dict], record: bool = True) -> None:
+def check_same_base(
+    workdir: str, base, overrides: list[dict], record: bool = True, names: list[str] = ()
+) -> None:
     """Records the sweep's base config (DIR/sweep_config.json) at its first launch; refuses a
     later launch (a shard, a rerun) whose base differs in a field not every run overrides. A
     larger train.epochs passes (the runs are extended, as a rerun of one run is) and is
     recorded. The check and the write hold a lock, so shards launched together take turns.
     With `record=False` it only compares, taking no lock and writing nothing: the launch's
-    early check, before its data is read (then the locked check records)."""
+    early check, before its data is read (then the locked check records).
+
+    So too each run's overrides, by its name (`names`, the runs' in the order of `overrides`:
+    DIR/sweep_named.json): a named variant's name hides its values, and two shards launched
+    together with the variant edited between them trained one setting with two learning
+    rates, reported as its seeds (a probe)."""
+    entries = {n: json.loads(json.dumps(o)) for n, o in zip(names, overrides, strict=False)}
     if not record:
         _refuse_other_base(workdir, base, overrides)
+        _refuse_other_entries(workdir, entries)
         return
     workdir_lib.writable(workdir, "sweep directory")
     with open(os.path.join(workdir, _LOCK), "a+") as f:
         fcntl.lockf(f, fcntl.LOCK_EX)  # waits for another launch's check; closing releases
         _refuse_other_base(workdir, base, overrides)
+        recorded = _refuse_other_entries(workdir, entries)
         workdir_lib.write_json(os.path.join(workdir, workdir_lib.SWEEP_CONFIG), base.to_dict())
+        if entries:
+            path = os.path.join(workdir, workdir_lib.SWEEP_NAMED)
+            workdir_lib.write_json(path, {**recorded, **entries})
+
+
+def _refuse_other_entries(workdir: str, entries: dict[str, dict]) -> dict:
+    """Refuses runs whose overrides differ from those recorded under their names; returns the
+    record ({} before the first launch that recorded one)."""
+    try:
+        with open(os.path.join(workdir, workdir_lib.SWEEP_NAMED)) as f:
+            recorded = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    for name, now in entries.items():
+        before = recorded.get(name, now)
+        if before != now:
+            keys = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+            changes = [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in keys]
+            raise UserError(
+                f"sweep {workdir!r}: run {name!r} was launched with other overrides (saved -> "
+                f"now): {'; '.join(changes[:4])}. A named variant's name hides its values: "
+                "launch every shard, and rerun, with the same get_sweep(), or give the edited "
+                "variant another name; nothing was changed."
+            )
+    return recorded
 
 
 def _refuse_other_base(workdir: str, base, overrides: list[dict]) -> None:
