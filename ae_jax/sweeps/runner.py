@@ -249,7 +249,9 @@ def run_sweep(
         workdir_lib.write_json(
             os.path.join(workdir, workdir_lib.REPORT_METRICS), {"metrics": list(report_metrics)}
         )
-    logging.info("sweep: %d runs, shard %d/%d takes %d", len(runs), i, n, len(mine))
+    done = sum(checks.finished(r, valid[r.index]) for r in mine)  # ("takes 4" of finished ones)
+    left = f" ({done} of them finished: {len(mine) - done} to train)" if done else ""
+    logging.info("sweep: %d runs, shard %d/%d takes %d%s", len(runs), i, n, len(mine), left)
     progress = lambda: write_status(workdir, runs, epochs)
     try:
         if launcher == "local":
