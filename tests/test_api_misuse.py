@@ -401,7 +401,7 @@ def test_no_run_is_written_into_a_sweeps_directory(tmp_path):
     with pytest.raises(UserError, match=r"lies inside .*sweep', a sweep's directory"):
         ae_jax.train_and_evaluate(_config(), os.path.join(sweep, "x"))
     names = sorted(n for n in os.listdir(sweep) if not n.startswith("."))
-    assert names == ["runs", "sweep.json", "sweep_config.json"]
+    assert names == ["runs", "sweep.json", "sweep_config.json", "sweep_named.json"]
 
 
 def test_encode_and_decode_run_in_batches_of_eval_batch_size_with_one_program(tmp_path):
