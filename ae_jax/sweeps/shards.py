@@ -13,6 +13,7 @@ import fcntl
 import json
 import numbers
 import os
+from collections.abc import Sequence
 
 from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
@@ -64,7 +65,7 @@ def check_shard(shard) -> tuple[int, int]:
 
 
 def check_same_base(
-    workdir: str, base, overrides: list[dict], record: bool = True, names: list[str] = ()
+    workdir: str, base, overrides: list[dict], record: bool = True, names: Sequence[str] = ()
 ) -> None:
     """Records the sweep's base config (DIR/sweep_config.json) at its first launch; refuses a
     later launch (a shard, a rerun) whose base differs in a field not every run overrides. A
