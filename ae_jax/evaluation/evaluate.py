@@ -290,14 +290,13 @@ def _own_held(held: contextlib.ExitStack, tm: trained.TrainedModel, out: str) ->
     the epoch evaluated; else (an extension started: it holds the lock, or has trained on) it
     goes to evaluations/which=latest,epoch=E/. An evaluation racing an extension wrote its
     epoch-200 eval.json and figures as the run's own beside the epoch-400 summary (a probe)."""
+    aside = os.path.join(out, workdir_lib.EVALUATIONS, f"which=latest,epoch={tm.epoch}")
     try:
         held.enter_context(workdir_lib.WorkdirLock(out))
     except UserError:  # (in use: training)
-        return os.path.join(out, workdir_lib.EVALUATIONS, f"which=latest,epoch={tm.epoch}")
-    summary = workdir_lib.finished_summary(out) or {}
-    if summary.get("epoch") == tm.epoch and workdir_lib.evaluation_dir(out) == out:
-        return out
-    return os.path.join(out, workdir_lib.EVALUATIONS, f"which=latest,epoch={tm.epoch}")
+        return aside
+    still = (workdir_lib.finished_summary(out) or {}).get("epoch") == tm.epoch
+    return out if still and workdir_lib.evaluation_dir(out) == out else aside
 
 
 def _evaluate_into(tm, out, data_path, dataset, which, iw_samples, seed, figures, npz_key):
