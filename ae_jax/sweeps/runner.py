@@ -228,9 +228,8 @@ def run_sweep(
     checks.check_batch_split(mine, valid, datasets, jax.device_count())
     # Ray started (or reached) and asked for the resources before anything is recorded; not
     # for a rerun with nothing left to train (it started Ray and submitted every group: 7 s).
-    todo = (
-        [r for r in mine if not checks.finished(r, valid[r.index])] if launcher == "ray" else mine
-    )
+    left = [r for r in mine if not checks.finished(r, valid[r.index])]  # (said below, too)
+    todo = left if launcher == "ray" else mine
     ray = (
         ray_launch.connect(ray_address, ray_cpus, ray_gpus) if launcher == "ray" and todo else None
     )
@@ -249,9 +248,9 @@ def run_sweep(
         workdir_lib.write_json(
             os.path.join(workdir, workdir_lib.REPORT_METRICS), {"metrics": list(report_metrics)}
         )
-    done = sum(checks.finished(r, valid[r.index]) for r in mine)  # ("takes 4" of finished ones)
-    left = f" ({done} of them finished: {len(mine) - done} to train)" if done else ""
-    logging.info("sweep: %d runs, shard %d/%d takes %d%s", len(runs), i, n, len(mine), left)
+    done = len(mine) - len(left)  # ("takes 4" read as 4 to train)
+    said = f" ({done} of them finished: {len(left)} to train)" if done else ""
+    logging.info("sweep: %d runs, shard %d/%d takes %d%s", len(runs), i, n, len(mine), said)
     progress = lambda: write_status(workdir, runs, epochs)
     try:
         if launcher == "local":
