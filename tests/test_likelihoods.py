@@ -480,3 +480,32 @@ def test_the_bounds_standard_errors_match_their_spread_over_draws(digits_vae):
     assert "vae/mse_bound" in mse and not any(k.endswith("_mc_se") for k in mse if "bound" in k)
     numbers = [v for m in (*runs, one, mse) for v in m.values() if isinstance(v, float)]
     assert numbers and all(np.isfinite(numbers))
+
+
+def test_a_long_bound_runs_in_calls_that_change_no_number_and_can_stop(digits_vae, monkeypatch):
+    """Many rows x k samples run as calls of whole row batches (a 2,000,000-row table's k =
+    1000 bound was one silent, unstoppable 184 s call): between calls a stop request is acted
+    on and the progress said; the numbers are bitwise those of one call over all rows."""
+    path, _ = digits_vae(True)
+    tm = ae_jax.load(str(path / "run"))
+    x = eval_data.evaluation_data(tm).x[:300]
+    params = jax.tree.map(lambda a: np.stack([np.asarray(a)] * 2), tm.params)  # K = 2
+    run = lambda **kw: passes.sampled_many(
+        tm.model, params, x, jax.random.PRNGKey(5), 40, "bce", 1.0, 16, **kw
+    )
+    whole = run()  # 300 rows x 40 samples: one call
+    monkeypatch.setattr(passes, "_SAMPLES_PER_CALL", 16 * 40 * 3)  # 48 rows a call: 7 calls
+    assert passes.rows_per_call(300, 16, 40) == 48
+    calls, lines = [], []
+    monkeypatch.setattr(passes.logging, "info", lambda *a: lines.append(a[0] % a[1:]))
+    parts = run(stop=lambda: calls.append(1), log_seconds=0.0)
+    for key in whole:
+        np.testing.assert_array_equal(parts[key], whole[key])
+    assert len(calls) == 6  # between the 7 calls
+    assert len(lines) == 6 and "40-sample bound on 300 row(s) x 2 model(s), 14% after" in lines[0]
+
+    def stop():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(stop=stop)

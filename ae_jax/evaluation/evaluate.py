@@ -119,6 +119,7 @@ def evaluate_group(
             float(cfg.loss.obs_std),
             cfg.eval.iw_batch_rows,
             stop,
+            float(cfg.train.log_seconds),
         )
     aggregate = None
     if is_vae:
@@ -303,6 +304,16 @@ def _evaluate_into(tm, out, data_path, dataset, which, iw_samples, seed, figures
     """`evaluate_run`'s evaluation of the loaded run `tm`, written into `out`."""
     workdir = tm.workdir
     data = evaluation_data(tm, data_path, dataset, npz_key)
+    k = tm.config.eval.iw_samples if iw_samples is None else iw_samples
+    bound = tm.is_vae and tm.config.loss.recon != "mse"  # (a VAE under MSE draws one sample)
+    logging.info(
+        "evaluating %s (epoch %d) on %s row(s): %s%s ...",
+        workdir,
+        tm.epoch,
+        f"{data.x.shape[0]:,}",
+        data.source if data_path else f"the {data.source}",
+        f" (IWAE with k = {k})" if bound else "",
+    )
     metrics, arrays = evaluate_model(tm, data, iw_samples, seed)
     metrics["which"] = which
     metrics["software"] = runtime.software()  # this evaluation's, maybe not training's

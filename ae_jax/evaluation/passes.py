@@ -11,11 +11,13 @@ models at once would need more (`_model_chunks`). Each row draws its posterior s
 """
 
 import functools
+import time
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from ae_jax import models
 from ae_jax.errors import UserError
@@ -61,6 +63,16 @@ def on_device(x) -> jax.Array:
     return jax.device_put(np.asarray(x, np.float32))
 
 
+def _chunk_size(k: int, per_model_floats: int) -> int:
+    return max(1, min(k, _FLOAT_BUDGET // max(per_model_floats, 1)))
+
+
+def _n_chunks(params, per_model_floats: int) -> int:
+    """How many chunks `_model_chunks` cuts the K models of `params` into."""
+    k = jax.tree.leaves(params)[0].shape[0]
+    return -(-k // _chunk_size(k, per_model_floats))
+
+
 def _model_chunks(params, per_model_floats: int, fn: Callable, stop: Callable | None = None):
     """fn(params of a chunk of models) for chunks of the K axis, outputs concatenated (numpy).
 
@@ -68,7 +80,7 @@ def _model_chunks(params, per_model_floats: int, fn: Callable, stop: Callable | 
     serves them all. `stop()` is called between chunks (it may raise to stop cleanly).
     """
     k = jax.tree.leaves(params)[0].shape[0]
-    size = max(1, min(k, _FLOAT_BUDGET // max(per_model_floats, 1)))
+    size = _chunk_size(k, per_model_floats)
     n_chunks = -(-k // size)
     index = np.concatenate([np.arange(k), np.zeros(n_chunks * size - k, np.int64)])
     outs = []
@@ -147,8 +159,9 @@ def row_samples(model, params, xr, eps, recon_kind, obs_std) -> dict:
 
 
 @functools.partial(jax.jit, static_argnames=("model", "k", "recon_kind", "obs_std", "rows"))
-def _sampled(model, params, x, rng, k, recon_kind, obs_std, rows):
-    """Per model and row of x (N, D): `row_samples`' dict, each value (K, N)."""
+def _sampled(model, params, x, first, rng, k, recon_kind, obs_std, rows):
+    """Per model and row of x (N, D), the rows first, first + 1, ... of the evaluated set:
+    `row_samples`' dict, each value (K, N)."""
 
     def for_model(p):
         def one(xr, i):
@@ -156,9 +169,22 @@ def _sampled(model, params, x, rng, k, recon_kind, obs_std, rows):
             eps = jax.random.normal(key, (k, model.encoder.latent_dim), jnp.float32)
             return row_samples(model, p, xr, eps, recon_kind, obs_std)
 
-        return _map_rows(one, (x, jnp.arange(x.shape[0], dtype=jnp.uint32)), rows)
+        rows_index = first + jnp.arange(x.shape[0], dtype=jnp.uint32)
+        return _map_rows(one, (x, rows_index), rows)
 
     return jax.vmap(for_model)(params)
+
+
+# Row-samples (rows x k) one call of the sampled pass computes: between calls a stop request is
+# acted on and progress said (a 2,000,000-row table's k = 1000 bound was one 184 s call).
+_SAMPLES_PER_CALL = 1 << 19
+
+
+def rows_per_call(n: int, rows: int, k: int) -> int:
+    """Rows of one call of the sampled pass: whole batches of `rows`, ~_SAMPLES_PER_CALL
+    row-samples (all n rows when they are fewer: one call, as small sets always were)."""
+    r = rows_per_batch(n, rows)
+    return min(-(-n // r) * r, r * max(1, _SAMPLES_PER_CALL // (r * k)))
 
 
 def sampled_many(
@@ -171,17 +197,54 @@ def sampled_many(
     obs_std: float,
     rows: int = 64,
     stop=None,
+    log_seconds: float | None = None,
 ):
     """Per model (K) and row, each (K, N): `row_samples`' "bound" (the k-sample IWAE bound),
     "nll_mean" (the mean of -log p(x|z_j) over the same k posterior samples: the ELBO's
-    reconstruction term), "kl", and the Monte Carlo variances "bound_var" and "nll_mean_var"."""
+    reconstruction term), "kl", and the Monte Carlo variances "bound_var" and "nll_mean_var".
+
+    Many rows are computed in calls of `rows_per_call` rows (the last padded, so one program
+    serves all): `stop()` is called between calls, and with `log_seconds` a line says the
+    progress at most that often."""
     _check_vae(model, recon_kind, "the ELBO")
-    x = on_device(x)
-    r = rows_per_batch(x.shape[0], rows)
-    floats = sampled_floats(x.shape[0], x.shape[1], k, rows)
-    return _model_chunks(
-        params, floats, lambda p: _sampled(model, p, x, rng, k, recon_kind, float(obs_std), r), stop
-    )
+    kind, std = recon_kind, float(obs_std)
+    x = np.asarray(x, np.float32)
+    n = x.shape[0]
+    r = rows_per_batch(n, rows)
+    per_call = rows_per_call(n, rows, k)
+    n_calls = -(-n // per_call)
+    if n_calls > 1:
+        x = np.concatenate([x, np.zeros((n_calls * per_call - n, x.shape[1]), np.float32)])
+    floats = sampled_floats(per_call, x.shape[1], k, rows)
+    total = n_calls * _n_chunks(params, floats)  # calls in all
+    clock = {"start": time.perf_counter(), "said": time.perf_counter(), "calls": 0}
+
+    def for_models(p):
+        outs = []
+        for c in range(n_calls):
+            if stop is not None and c:
+                stop()
+            part = jax.device_put(x[c * per_call : (c + 1) * per_call])
+            out = _sampled(model, p, part, np.uint32(c * per_call), rng, k, kind, std, r)
+            outs.append(jax.tree.map(np.asarray, out))
+            clock["calls"] += 1
+            now, done = time.perf_counter(), clock["calls"]
+            if log_seconds is not None and now - clock["said"] >= log_seconds and done < total:
+                clock["said"] = now
+                took = now - clock["start"]
+                logging.info(
+                    "evaluating: the %d-sample bound on %s row(s) x %d model(s), %d%% after "
+                    "%.0f s, about %.0f s left",
+                    k,
+                    f"{n:,}",
+                    jax.tree.leaves(params)[0].shape[0],
+                    100 * done // total,
+                    took,
+                    took * (total - done) / done,
+                )
+        return jax.tree.map(lambda *a: np.concatenate(a, axis=1)[:, :n], *outs)
+
+    return _model_chunks(params, floats, for_models, stop)
 
 
 def end_floats(config, n: int, d: int) -> int:
