@@ -4,6 +4,7 @@ guards, Parquet and the columnar CSV reader. Small files written to tmp_path."""
 import ast
 import csv
 import json
+import os
 import logging as std_logging
 import re
 import warnings
@@ -18,6 +19,7 @@ import pytest
 from ae_jax import config as config_lib
 from ae_jax import data
 from ae_jax.data import column_checks, images, preprocess_io, text_encoding
+from ae_jax.data import load as load_lib
 from ae_jax.errors import UserError
 from tests.conftest import vocab_by_rule
 from tests.test_data import cfg
@@ -237,6 +239,41 @@ def test_missing_drop(tmp_path, info_logs):
     assert ds.preprocessor.kinds == ["numeric", "categorical", "boolean", "numeric"]
     with pytest.raises(UserError, match=r"trained with data.missing='drop', so new rows need"):
         ds.preprocessor.transform(table)
+
+
+def test_a_big_file_is_said_before_it_is_read_and_before_it_is_encoded(
+    tmp_path, info_logs, monkeypatch
+):
+    """A 211 MB CSV was read and encoded for 18 s with nothing said: a file of
+    `_BIG_FILE` bytes or more gets a line before its reading and one before its encoding."""
+    path = write(tmp_path / "h.csv", rows(40))
+    load(path)
+    assert "reading" not in info_logs.text and "encoding and scaling" not in info_logs.text
+    monkeypatch.setattr(load_lib, "_BIG_FILE", os.path.getsize(path))
+    load(path)
+    said = [r.getMessage() for r in info_logs.records]
+    reading = [i for i, m in enumerate(said) if m.startswith(f"reading {path} (0 MB) ...")]
+    read = [i for i, m in enumerate(said) if m.startswith("read 40 rows x 4 columns in ")]
+    data_line = [i for i, m in enumerate(said) if m.startswith("data: h.csv")]
+    assert len(reading) == len(read) == 1 and reading[0] < read[0] < data_line[-1]
+    assert said[read[0]].endswith(" s; encoding and scaling them ...")
+
+
+def test_drop_that_takes_most_rows_warns_naming_the_column(tmp_path, info_logs):
+    """A column missing in most rows left a handful to train on, said only as information:
+    over half the rows dropped is a warning naming the column(s) behind most of them."""
+    body = rows(40)
+    for r in body[:30]:
+        r[0] = "NA"  # 'num' missing in 30 rows ...
+    body[35][1] = "?"  # ... 'cat' in 1
+    ds = load(write(tmp_path / "h.csv", body), missing="drop")
+    assert len(ds.train_indices) + len(ds.val_indices) == 9
+    (line,) = [r for r in info_logs.records if "dropped" in r.getMessage()]
+    assert line.levelname == "WARNING"
+    assert "dropped 31 of 40 rows" in line.getMessage()
+    assert "most of them lack a value of column(s) ['num']" in line.getMessage()
+    load(write(tmp_path / "few.csv", with_holes()), missing="drop")  # 5 of 40: information
+    assert [r.levelname for r in info_logs.records if "dropped 5 of" in r.getMessage()] == ["INFO"]
 
 
 def test_missing_impute_train_statistics_and_round_trip(tmp_path, info_logs):

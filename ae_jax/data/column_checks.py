@@ -16,6 +16,7 @@ from ae_jax.data.cells import (
     Cells,
     grouped_separator,
     is_number,
+    missing_mask,
     number_or_none,
     quote_names,
     size_text,
@@ -337,3 +338,44 @@ def header_row_hint(table: Table, rows: np.ndarray) -> str:
     if table.named or list(first) != [0]:
         return ""
     return "; the array's first row looks like column names (saved with the rows?): drop it"
+
+
+def drop_missing(table: Table, features: Table, na_values: tuple[str, ...]) -> tuple[Table, Table]:
+    """Drops the rows with a missing value in any feature column, saying counts per column: as
+    a warning when over half the rows go, naming the columns that drop most of them (a column
+    99.9% missing left 3 rows of 3,000 to train on, said only as information)."""
+    masks = [missing_mask(col, na_values) for col in features.values]
+    gone = np.logical_or.reduce(masks) if masks else np.zeros(table.num_rows, bool)
+    if not gone.any():
+        return table, features
+    counts = {n: int(m.sum()) for n, m in zip(features.columns, masks, strict=True) if m.any()}
+    empty = [n for n, m in zip(features.columns, masks, strict=True) if m.all()]
+    if empty:
+        raise UserError(
+            f"{table.source}: column(s) {quote_names(empty)} have no value in any of the "
+            f"file's {table.num_rows} rows, so data.missing='drop' would drop every row and "
+            "data.missing='impute' has nothing to fill them from; expected some values in "
+            "every column: remove those columns from the file"
+        )
+    if gone.all():
+        raise UserError(
+            f"{table.source}: every one of its {table.num_rows} rows has a missing "
+            f"value (per column: {counts}), so data.missing='drop' leaves no rows; "
+            "expected some complete rows: use data.missing='impute', or drop the "
+            "emptiest columns from the file"
+        )
+    dropped = int(gone.sum())
+    worst = [n for n, c in counts.items() if c > dropped / 2]
+    say = logging.warning if dropped > table.num_rows / 2 else logging.info
+    say(
+        "data: data.missing='drop' dropped %d of %d rows with missing values (per column: %s)%s",
+        dropped,
+        table.num_rows,
+        counts,
+        f"; most of them lack a value of column(s) {quote_names(worst)}: drop those columns "
+        "from the file, or use data.missing='impute', to train on more rows"
+        if say is logging.warning and worst
+        else "",
+    )
+    keep = np.flatnonzero(~gone)
+    return table.take(keep), features.take(keep)

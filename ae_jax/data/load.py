@@ -16,6 +16,7 @@ import dataclasses
 import json
 import math
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,7 +28,7 @@ from absl import logging
 from ae_jax.config import check_section, default_config
 from ae_jax.data import bundled, column_checks, images
 from ae_jax.data import scaling as scaling_lib
-from ae_jax.data.cells import NA_VALUES, THOUSANDS, missing_mask
+from ae_jax.data.cells import NA_VALUES, THOUSANDS
 from ae_jax.data.columns import MISSING
 from ae_jax.data.csv_reader import resolve_delimiter
 from ae_jax.data.dataset import Dataset, as_labels
@@ -95,38 +96,6 @@ def _image_shape(cfg: Any) -> tuple[int, ...]:
             f"positive integers; got {tuple(shape)!r}"
         )
     return tuple(int(s) for s in shape)
-
-
-def _drop_missing(table: Table, features: Table, na_values: tuple[str, ...]) -> tuple[Table, Table]:
-    """Drops the rows with a missing value in any feature column, logging counts per column."""
-    masks = [missing_mask(col, na_values) for col in features.values]
-    gone = np.logical_or.reduce(masks) if masks else np.zeros(table.num_rows, bool)
-    if not gone.any():
-        return table, features
-    counts = {n: int(m.sum()) for n, m in zip(features.columns, masks, strict=True) if m.any()}
-    empty = [n for n, m in zip(features.columns, masks, strict=True) if m.all()]
-    if empty:
-        raise UserError(
-            f"{table.source}: column(s) {quote_names(empty)} have no value in any of the "
-            f"file's {table.num_rows} rows, so data.missing='drop' would drop every row and "
-            "data.missing='impute' has nothing to fill them from; expected some values in "
-            "every column: remove those columns from the file"
-        )
-    if gone.all():
-        raise UserError(
-            f"{table.source}: every one of its {table.num_rows} rows has a missing "
-            f"value (per column: {counts}), so data.missing='drop' leaves no rows; "
-            "expected some complete rows: use data.missing='impute', or drop the "
-            "emptiest columns from the file"
-        )
-    logging.info(
-        "data: data.missing='drop' dropped %d of %d rows with missing values (per column: %s)",
-        int(gone.sum()),
-        table.num_rows,
-        counts,
-    )
-    keep = np.flatnonzero(~gone)
-    return table.take(keep), features.take(keep)
 
 
 def _scaled_splits(
@@ -228,6 +197,20 @@ def settings(cfg: Any) -> dict:
     return out
 
 
+_BIG_FILE = 64 << 20  # bytes: a file this large is said before it is read (~2 s or more)
+
+
+def _say_reading(path: str) -> bool:
+    """Says that a big file is being read (a 211 MB CSV read and encoded for 18 s, silent)."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return False  # (read_table says what is wrong with it)
+    if size >= _BIG_FILE:
+        logging.info("reading %s (%.0f MB) ...", path, size / 1e6)
+    return size >= _BIG_FILE
+
+
 def load_dataset(cfg: Any) -> Dataset:
     """Loads, splits and preprocesses the data named by the `data` config section (its
     `settings` recorded in the Dataset); see `_load` for the fields."""
@@ -238,11 +221,8 @@ def _load(cfg: Any) -> Dataset:
     """Loads, splits and preprocesses the data named by the `data` config section.
 
     Args:
-        cfg: ConfigDict with fields name, path, dir, label_column, keep_label, categorical,
-            scaling, val_fraction, split_seed, npz_key, limit, binarize, image_shape,
-            delimiter, na_values, missing, thousands, max_categories (missing fields take
-            defaults). Image set names (mnist, fashion_mnist, cifar10, tfds:NAME) go to
-            `ae_jax.data.images`; `limit` keeps the first N rows of the training split.
+        cfg: ConfigDict of data.* fields (missing ones take defaults). Image set names
+            (mnist, fashion_mnist, cifar10, tfds:NAME) go to `ae_jax.data.images`.
 
     Returns:
         The preprocessed `Dataset`. `train_indices` / `val_indices` are rows of the file, also
@@ -299,9 +279,17 @@ def _load(cfg: Any) -> Dataset:
             "centres them; use data.scaling='minmax'"
         )
     if path:
+        big, t0 = _say_reading(path), time.perf_counter()
         table = read_table(
             path, npz_key, label_column=label_column, field="data.path", delimiter=delimiter
         )
+        if big:  # (the encoding of 2,000,000 rows into 81 one-hot features: ~8 s more)
+            logging.info(
+                "read %s rows x %d columns in %.1f s; encoding and scaling them ...",
+                f"{table.num_rows:,}",
+                len(table.columns),
+                time.perf_counter() - t0,
+            )
     else:
         check_choice("data.name", name, BUNDLED + images.IMAGE_SETS + ("tfds:NAME",))
         table = bundled.table(name)
@@ -324,7 +312,7 @@ def _load(cfg: Any) -> Dataset:
             "set data.keep_label to True or add feature columns"
         )
     if options["missing"] == "drop":
-        table, features = _drop_missing(table, features, options["na_values"])
+        table, features = column_checks.drop_missing(table, features, options["na_values"])
     train_pos, val_pos = _split(table.num_rows, float(val_fraction), int(split_seed))
     # Cut after splitting, so a quick run validates on exactly the rows of the full one.
     train_pos = train_pos[: limit or None]
