@@ -4,8 +4,8 @@ guards, Parquet and the columnar CSV reader. Small files written to tmp_path."""
 import ast
 import csv
 import json
-import os
 import logging as std_logging
+import os
 import re
 import warnings
 
