@@ -402,7 +402,7 @@ def test_a_stopped_ray_sweep_saves_the_runs_under_way_and_resumes(tmp_path, sign
         checkpoints = [int(c.name) for c in (run / workdir_lib.CHECKPOINTS).iterdir()]
         assert epochs == list(range(1, len(epochs) + 1)) and max(checkpoints) == len(epochs) >= 3
         saved.add(len(epochs))
-    assert _status(work)["counts"]["running"] == 0 and not (work / workdir_lib.STOP).exists()
+    assert _status(work)["counts"]["running"] == 0 and not list(work.glob("stop-*.json"))
     (epoch,) = saved
     again = _launch(cfg, work, *flags)
     seen, reader = _read_until(again, f"resuming from the epoch-{epoch} checkpoint")
@@ -410,6 +410,37 @@ def test_a_stopped_ray_sweep_saves_the_runs_under_way_and_resumes(tmp_path, sign
     again.wait(timeout=300)
     reader.join(timeout=60)
     assert again.returncode == 143, "".join(seen)[-3000:]
+
+
+def test_each_ray_launch_stops_its_own_tasks_only(tmp_path):
+    """A stop reaches the tasks through a file in the sweep's directory: one name for every
+    launch stopped all the launches sharing the directory (two shards: the one not signalled
+    ended silently with exit status 0 and its runs pending). Each launch now names its own."""
+
+    class Ref:
+        def __init__(self, stop_path):
+            self.stop_path = stop_path
+
+    class FakeRay:
+        def wait(self, pending, timeout):
+            return pending, []
+
+    class Task:
+        def __init__(self):
+            self.paths = []
+
+        def remote(self, *args):
+            self.paths.append(args[-1])
+            return Ref(args[-1])
+
+    task = Task()
+    for _ in range(2):  # two launches on one sweep directory
+        ray_launch.run(FakeRay(), "", task, [("group 1",), ("group 2",)], str(tmp_path), list)
+    first, second = set(task.paths[:2]), set(task.paths[2:])
+    assert len(first) == len(second) == 1 and first != second
+    for path in first | second:
+        assert os.path.dirname(path) == str(tmp_path)
+        assert re.fullmatch(r"stop-.+-\d+-[0-9a-f]{8}\.json", os.path.basename(path))
 
 
 def test_a_finished_sweep_rerun_on_ray_starts_no_ray(tmp_path, monkeypatch):

@@ -3,6 +3,8 @@ passing a stop on to the tasks, which get no signal of the driver's."""
 
 import contextlib
 import os
+import secrets
+import socket
 from collections.abc import Callable
 
 from absl import logging
@@ -61,8 +63,11 @@ def run(
     A stop (SIGTERM, SIGINT; handled here, after ray.init, whose own SIGTERM handler aborted
     3 s after) is passed on to the tasks as a file in the sweep's workdir (`workdir.STOP`):
     the runs under way save their state, tasks not started end at once (each returns whether
-    it stopped), and the sweep ends with the resume hint."""
-    stop_path = os.path.join(workdir, workdir_lib.STOP)
+    it stopped), and the sweep ends with the resume hint. The file is this launch's own: a
+    stop of one of the launches sharing the workdir (shards, reruns) stopped them all, the
+    others silently, with exit status 0."""
+    launch = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    stop_path = os.path.join(workdir, workdir_lib.STOP.format(launch=launch))
     with StopRequests() as stop, _removed(stop_path):
         pending = submitted = [task.remote(*args, stop_path) for args in arguments]
         where = address or "a local Ray"
