@@ -648,3 +648,14 @@ def test_a_report_of_runs_none_of_them_evaluated_says_so(tmp_path, caplog):
         in caplog.text
     )
     assert "The evaluation numbers are" not in (tmp_path / "report.md").read_text()
+
+
+def test_report_md_shows_counts_whole_and_huge_values_as_the_others():
+    """A parameter count reads 80913, not 8.091e+04; a diverging loss that happens to be a
+    whole float (3.557e+14) read 355709666899968 beside 3.557e+14 in the next column."""
+    row = {"seeds": 2}
+    for m, mean, std in (("n_params", 80913.0, 0.0), ("eval/l1", 355709666899968.0, 6.9e14)):
+        row.update({f"{m} mean": mean, f"{m} std": std, f"{m} n": 2})
+        row.update({f"{m} not finite": 0, f"{m} without value": 0})
+    assert report._cell(row, "n_params") == "80913 ± 0"
+    assert report._cell(row, "eval/l1") == "3.557e+14 ± 6.9e+14"

@@ -312,9 +312,10 @@ def _cell(row: dict, m: str) -> str:
     n, bad, absent = row[f"{m} n"], row[f"{m} not finite"], row[f"{m} without value"]
     lacking = row.get(f"{m} not evaluated", 0)
     text = "–"
-    if n:  # a whole number (parameters) is shown whole, not rounded to 3.425e+04
+    if n:  # a count (parameters) is shown whole, not rounded to 3.425e+04; a huge value that
+        # happens to be whole (a diverging loss, 3.557e+14) as the other numbers are
         mean = row[f"{m} mean"]
-        text = f"{int(mean)}" if float(mean).is_integer() and abs(mean) < 1e15 else f"{mean:.4g}"
+        text = f"{int(mean)}" if float(mean).is_integer() and abs(mean) < 1e9 else f"{mean:.4g}"
         text += f" ± {row[f'{m} std']:.2g}" if n > 1 else ""
     notes = [f"n = {n}"] if n and n < row["seeds"] else []
     notes += [f"{bad} not finite"] if bad else []
