@@ -248,10 +248,18 @@ class EpochRunner:
 
     def _log_progress(self, epoch, done, parts_m, parts_rows, rows_per_s, elapsed, chunks_run):
         metrics, rows = _concat(parts_m, parts_rows)
-        loss = np.median(_row_mean(metrics["loss"], rows))
+        losses = _row_mean(metrics["loss"], rows)
+        finite = losses[np.isfinite(losses)]  # (a diverged model's are not)
+        loss = f"{losses[0]:.4g}"  # K models: the spread, named as the epoch's line names it
+        if len(losses) > 1:
+            loss = (
+                f"median {np.median(finite):.4g} [min {finite.min():.4g}, max {finite.max():.4g}]"
+                if finite.size
+                else "not finite"
+            )
         eta = elapsed / chunks_run * (self.n_chunks - done // self.chunk)
         logging.info(
-            "epoch %d/%d step %d/%d | train loss so far %.4g | %s rows/s%s | epoch ETA %.1f s",
+            "epoch %d/%d step %d/%d | train loss so far %s | %s rows/s%s | epoch ETA %.1f s",
             epoch,
             self.epochs,
             min(done, self.steps),
