@@ -763,7 +763,7 @@ def test_transform_mismatches(shop, tmp_path, caplog):
     caplog.set_level("WARNING")
     coded = p.transform(np.array(unseen, dtype=object))
     assert coded[1, 10] == 1.0 and p.categories["Month"][-1] == "<unseen>"
-    assert "1 value(s) not in the training split (['Jan'])" in caplog.text
+    assert "1 cell(s) of 1 value(s) not in the training split (['Jan'])" in caplog.text
     unseen[1][10], unseen[2][6] = "Feb", "inf"
     with pytest.raises(UserError, match=r"column 'BounceRates' has NaN or infinite.*row 3"):
         p.transform(np.array(unseen, dtype=object))
@@ -793,7 +793,7 @@ def test_a_column_of_categories_that_cannot_match_training_is_refused(shop, tmp_
     new = x.copy()
     new[:, month] = "Smarch"
     p.transform(new)
-    assert "6 value(s) not in the training split (['Smarch'])" in caplog.text
+    assert "6 cell(s) of 1 value(s) not in the training split (['Smarch'])" in caplog.text
     assert "that is every value of the column: is it the column trained on?" in caplog.text
     caplog.clear()
     lower[1:, month] = x[1:, month]  # one cell in another case: a warning that says so

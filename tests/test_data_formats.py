@@ -259,6 +259,25 @@ def test_a_big_file_is_said_before_it_is_read_and_before_it_is_encoded(
     assert said[read[0]].endswith(" s; encoding and scaling them ...")
 
 
+def test_marker_like_cells_of_a_text_column_are_said_to_be_categories(tmp_path, info_logs):
+    """'-' in a text column became a category silently, where a numeric column refuses it and
+    a column of codes warns (a probe): now warned of too, naming its rows. Words that are as
+    often categories ('Unknown') are not."""
+    body = rows(40)
+    body[5][1], body[7][1], body[9][1] = "-", "-", "Unknown"
+    ds = load(write(tmp_path / "h.csv", body))
+    assert "-" in ds.preprocessor.categories["cat"]  # (as before: a category, said)
+    (said,) = [r for r in info_logs.records if "missing-value markers" in r.getMessage()]
+    assert said.levelname == "WARNING"
+    assert (
+        "column 'cat' holds cells that read as missing-value markers: row 6 (line 7) '-', "
+        "row 8 (line 9) '-'; they are categories"
+    ) in said.getMessage()
+    assert "Unknown" not in said.getMessage()
+    load(write(tmp_path / "na.csv", body), na_values=("", "-"), missing="impute")
+    assert len([r for r in info_logs.records if "missing-value markers" in r.getMessage()]) == 1
+
+
 def test_drop_that_takes_most_rows_warns_naming_the_column(tmp_path, info_logs):
     """A column missing in most rows left a handful to train on, said only as information:
     over half the rows dropped is a warning naming the column(s) behind most of them."""

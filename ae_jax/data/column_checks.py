@@ -1,8 +1,7 @@
 """What a table's columns are refused or warned for as a model would see them, beyond their
 kinds (`columns.py`): a one-hot encoding too wide or with colliding feature names, a row index
-or identifier kept as a number, data.categorical_columns naming no feature column; and which
-other columns a decimal-comma refusal names with the first; categories unseen in training that
-look like a mismatch rather than new values."""
+or identifier kept as a number, data.categorical_columns naming no feature column, marker-like
+categories, unseen categories that look like a mismatch; and rows data.missing='drop' drops."""
 
 import collections
 import re
@@ -31,6 +30,7 @@ MARKER = re.compile(
     r"#num!|#name\?|#null!)"
 )
 FEW_TEXTS = 3
+_WORD_CATEGORIES = {"none", "unknown", "missing"}
 # "0,57", "-1,5e3", "1.250,00": a number with a decimal comma (European exports, '.' grouping
 # thousands), read as text.
 DECIMAL_COMMA = re.compile(r"[+-]?((\d{1,3}(\.\d{3})+|\d+),\d*|,\d+)([eE][+-]?\d+)?")
@@ -107,6 +107,27 @@ def check_named_codes(table: Table, name: str, column: Cells, missing: np.ndarra
             table.where(bad, column.values),
         )
     say_if_identifier(table, name, [uniq[k] for k in seen], present)
+
+
+def say_marker_categories(table: Table, name: str, column: Cells, missing: np.ndarray) -> None:
+    """Warns of a text column's few cells that read as missing-value markers not in
+    data.na_values ('-', 'NULL'; not 'none', 'unknown', 'missing', as often categories)."""
+    uniq, inverse = column.distinct
+    counts = np.bincount(inverse[~missing], minlength=len(uniq))  # (nulls are missing)
+    marks = [
+        k
+        for k in np.flatnonzero(counts)
+        if MARKER.fullmatch(t := uniq[k].strip()) and t.lower() not in _WORD_CATEGORIES
+    ]
+    if 0 < len(marks) <= FEW_TEXTS and 2 * counts[marks].sum() < counts.sum():
+        logging.warning(
+            "%s: column %r holds cells that read as missing-value markers: %s; they are "
+            "categories of their own here: add their text to data.na_values if they mark "
+            "missing values",
+            table.source,
+            name,
+            table.where(np.flatnonzero(np.isin(inverse, marks) & ~missing), column.values),
+        )
 
 
 def no_categories_in_pixels(names, source: str) -> None:
@@ -341,9 +362,8 @@ def header_row_hint(table: Table, rows: np.ndarray) -> str:
 
 
 def drop_missing(table: Table, features: Table, na_values: tuple[str, ...]) -> tuple[Table, Table]:
-    """Drops the rows with a missing value in any feature column, saying counts per column: as
-    a warning when over half the rows go, naming the columns that drop most of them (a column
-    99.9% missing left 3 rows of 3,000 to train on, said only as information)."""
+    """Drops the rows with a missing value in any feature column, saying counts per column (a
+    warning naming the columns behind most of them when over half the rows go)."""
     masks = [missing_mask(col, na_values) for col in features.values]
     gone = np.logical_or.reduce(masks) if masks else np.zeros(table.num_rows, bool)
     if not gone.any():
@@ -364,17 +384,15 @@ def drop_missing(table: Table, features: Table, na_values: tuple[str, ...]) -> t
             "expected some complete rows: use data.missing='impute', or drop the "
             "emptiest columns from the file"
         )
-    dropped = int(gone.sum())
-    worst = [n for n, c in counts.items() if c > dropped / 2]
-    say = logging.warning if dropped > table.num_rows / 2 else logging.info
-    say(
+    dropped, worst = int(gone.sum()), [n for n, c in counts.items() if c > gone.sum() / 2]
+    (logging.warning if (say := dropped > table.num_rows / 2) else logging.info)(
         "data: data.missing='drop' dropped %d of %d rows with missing values (per column: %s)%s",
         dropped,
         table.num_rows,
         counts,
         f"; most of them lack a value of column(s) {quote_names(worst)}: drop those columns "
         "from the file, or use data.missing='impute', to train on more rows"
-        if say is logging.warning and worst
+        if say and worst
         else "",
     )
     keep = np.flatnonzero(~gone)

@@ -157,6 +157,7 @@ def infer_kind(
             + column_checks.header_row_hint(table, bad())
         )
     column_checks.say_if_identifier(table, name, texts, present)
+    column_checks.say_marker_categories(table, name, column, missing)
     return "categorical", sorted(texts)
 
 
@@ -237,9 +238,11 @@ def column_values(
         every = unseen.size == int((~missing).sum()) > 1
         hint = column_checks.unseen_hint(where, texts, vocab[:-1], every)
         logging.warning(
-            "data: %s: %d value(s) not in the training split (%s) are encoded as its %r category%s",
+            "data: %s: %d cell(s) of %d value(s) not in the training split (%s) are encoded as "
+            "its %r category%s",
             where,
             unseen.size,
+            len(texts),
             quote_names(sorted(texts), 5),
             UNSEEN,
             hint,
