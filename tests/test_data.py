@@ -4,6 +4,7 @@ import csv
 import gzip
 import json
 import sys
+import tracemalloc
 
 import ml_collections
 import numpy as np
@@ -999,3 +1000,22 @@ def test_categorical_columns_are_refused_for_image_sets(tmp_path):
     c.name, c.dir, c.categorical_columns = "mnist", str(tmp_path), ("pixel_0",)
     with pytest.raises(UserError, match=r"but data.name 'mnist' holds pixel data"):
         data.load_dataset(c)  # before it looks for the files
+
+
+def test_scaling_new_rows_needs_no_copy_of_them_in_float64():
+    """`encode` of a 2,000,000-row file peaked at 4.4 GB, 1.8x training's: the scaling made
+    (N, D) float64 temporaries. It scales a column at a time now: the numbers are those of
+    (encoded - offset) / scale in float32, and the memory beyond the result is a column's."""
+    n, d = 20_000, 50
+    rng = np.random.default_rng(0)
+    encoded = np.asfortranarray(rng.normal(size=(n, d)) * 100)
+    p = data.Preprocessor([f"c{j}" for j in range(d)], ["numeric"] * d, {})
+    p.offset, p.scale = rng.normal(size=d), rng.uniform(0.5, 2, size=d)
+    tracemalloc.start()
+    try:
+        got = p.scale_encoded(encoded)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(got, ((encoded - p.offset) / p.scale).astype(np.float32))
+    assert got.dtype == np.float32 and peak < got.nbytes + 4 * n * 8, peak

@@ -355,13 +355,15 @@ class Preprocessor:
     ) -> np.ndarray:
         """Scaled float32 features of encoded rows (N, D), or of the values (N,) of output
         column `column`; refuses values float32 cannot hold."""
-        cols = slice(None) if column is None else column
-        offset, scale = self.offset[cols], self.scale[cols]
+        if column is None:  # a column at a time: (N, D) float64 temporaries took 12 s, 2.6 GB
+            out = np.empty(encoded.shape, np.float32)  # (of 2,000,000 rows x 81 features)
+            for j in range(encoded.shape[-1]):
+                out[..., j] = self.scale_encoded(encoded[..., j], source, j)
+            return out
         with np.errstate(over="ignore", invalid="ignore"):
-            x = ((encoded - offset) / scale).astype(np.float32)
+            x = ((encoded - self.offset[column]) / self.scale[column]).astype(np.float32)
         if self.threshold is None and not np.isfinite(x).all():
-            at = tuple(int(v) for v in np.argwhere(~np.isfinite(x))[0])
-            j = at[-1] if column is None else column
+            at, j = tuple(int(v) for v in np.argwhere(~np.isfinite(x))[0]), column
             raise UserError(
                 f"{source or 'the data'}: column {self.columns[j]!r} has value "
                 f"{encoded[at]:.6g}, which scaled (offset {self.offset[j]:.6g}, scale "
@@ -369,7 +371,7 @@ class Preprocessor:
                 "values the training data's scaling maps into float32: rescale the column (e.g. "
                 "change its units), use another data.scaling, or drop it"
             )
-        return (x if self.threshold is None else x > self.threshold).astype(np.float32)
+        return x if self.threshold is None else (x > self.threshold).astype(np.float32)
 
     def transform(self, data: Table | np.ndarray | Sequence[Sequence[Any]]) -> np.ndarray:
         """Encodes and scales raw rows: a `Table` or a data frame (columns matched by name; the
@@ -388,9 +390,7 @@ class Preprocessor:
 
     def inverse_scale(self, x: np.ndarray) -> np.ndarray:
         """Undoes the scaling only (the result is in encoded space), for (..., D) arrays."""
-        expected = (
-            f"inverse_scale: expected an array of numbers of shape (..., {self.num_features})"
-        )
+        expected = f"inverse_scale: expected an array of numbers of shape (..., {len(self.scale)})"
         try:
             x = np.asarray(x, dtype=np.float64)
         except (TypeError, ValueError) as e:  # text, ragged rows, None
