@@ -320,7 +320,7 @@ def test_a_diverged_run_saves_no_metrics_that_are_not_its_own(tmp_path):
     ck.close()
     assert not finite  # lr 1e30: eval/loss is inf from the first epoch on
     # No checkpoint to call best: said so, not the newest (diverged) one given instead.
-    with pytest.raises(UserError, match="none of epochs .* has one"):
+    with pytest.raises(UserError, match="none of epochs .* is one .a run that diverged"):
         ae_jax.load(str(tmp_path), which="best")
 
 
@@ -647,6 +647,25 @@ def test_a_rerun_changing_a_field_that_moves_numbers_says_so(tmp_path, caplog):
     experiment.train_group(small, pair)
     assert caplog.text.count("train.eval_batch_size 4096 -> 7 on this rerun") == 1
     assert f"{pair[1]}: train.eval_batch_size" in caplog.text
+
+
+def test_best_of_a_run_with_only_a_stops_checkpoint_says_why_there_is_none(tmp_path):
+    """A run stopped before its first scheduled checkpoint has only the stop's, which is no
+    candidate for best (an uninterrupted run has none there): the refusal blamed divergence,
+    though the checkpoint held a finite eval/loss (a probe)."""
+    run = str(tmp_path / "run")
+    experiment.train_and_evaluate(_cfg(train__epochs=1, train__checkpoint_every=1), run)
+    meta = os.path.join(run, workdir_lib.CHECKPOINTS, "1", "meta.json")
+    with open(meta) as f:
+        saved = json.load(f)
+    assert np.isfinite(saved["metrics"]["eval/loss"])
+    with open(meta, "w") as f:
+        json.dump({**saved, "stop": True}, f)  # what a stop inside epoch 2 would have saved
+    with pytest.raises(UserError) as e:
+        ae_jax.load(run, which="best")
+    said = str(e.value)
+    assert "none of epochs [1] is one (epoch(s) [1] saved by a stop between scheduled" in said
+    assert "or train on to a scheduled checkpoint." in said
 
 
 def test_loading_a_finished_run_whose_last_checkpoint_is_gone_says_so(tmp_path, caplog):

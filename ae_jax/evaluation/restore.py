@@ -61,10 +61,18 @@ def read_checkpoint(workdir: str, config, which: str) -> tuple[int, dict]:
                 "(or wait for its first checkpoint)."
             )
         if found is None:
+            stops = [e for e in ck.epochs() if (ck.meta(e) or {}).get("stop")]
             raise UserError(
                 f"workdir {workdir!r}: which='best' needs a checkpoint with a finite "
-                f"eval/loss, and none of epochs {ck.epochs()} has one (a run that diverged "
-                "saves its last parameters without metrics); use which='latest'."
+                f"eval/loss saved on schedule, and none of epochs {ck.epochs()} is one ("
+                + (
+                    f"epoch(s) {stops} saved by a stop between scheduled checkpoints, which an "
+                    "uninterrupted run has not; "
+                    if stops
+                    else ""
+                )
+                + "a run that diverged saves its last parameters without metrics); use "
+                "which='latest'" + (", or train on to a scheduled checkpoint." if stops else ".")
             )
     finally:
         ck.close()
