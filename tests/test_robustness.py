@@ -768,8 +768,12 @@ def test_a_stop_while_initialising_many_models_is_clean(tmp_path, monkeypatch):
             return None
 
     monkeypatch.setattr(experiment, "StopRequests", Stop)
-    with pytest.raises(Interrupted, match="while initialising model 1 of 3"):
+    with pytest.raises(Interrupted) as stopped:
         _train(_config(**{"train.num_models": 3}), tmp_path / "run")
+    # Not "nothing was trained yet": a sweep's earlier groups had finished their runs (a probe).
+    assert "while initialising model 1 of 3 of a group; the group had not started training (" in (
+        str(stopped.value)
+    )
     assert not os.path.exists(tmp_path / "run" / "seed=0" / "summary.json")
 
 

@@ -189,8 +189,10 @@ def init_progress(stop):
 
     def progress(i: int, k: int) -> None:
         if i < k and stop.signum is not None:
-            raise Interrupted(
-                stop.signum, f"while initialising model {i} of {k}", "nothing was trained yet"
+            raise Interrupted(  # (in a sweep: earlier groups' runs finished, and are kept)
+                stop.signum,
+                f"while initialising model {i} of {k} of a group",
+                "the group had not started training (what earlier runs saved is kept)",
             )
         if time.perf_counter() - last[0] > 10.0:
             last[0] = time.perf_counter()
