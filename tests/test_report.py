@@ -5,6 +5,7 @@ and a summary.json (and eval.json) per run, no training."""
 import csv
 import json
 import os
+import time
 import warnings
 
 import pytest
@@ -176,6 +177,28 @@ def test_a_report_killed_midway_is_rerun_over_its_own_files(tmp_path, monkeypatc
     monkeypatch.undo()
     report.write_report(str(tmp_path), ["eval/mse"])
     assert (tmp_path / "report.md").exists()
+
+
+def test_a_killed_reports_temporary_files_are_removed_by_the_next_once_stale(tmp_path):
+    """A report killed while writing a figure leaves `.NAME.RANDOM.tmp` beside it, which no
+    later report removed (a probe). The next report removes those of its own files once
+    older than a report could be writing them; a fresh one (a report running beside it) and
+    files not the report's stay."""
+    _lr_pile(tmp_path)
+    report.write_report(str(tmp_path), ["eval/mse"])
+    figures = tmp_path / "figures"
+    old = figures / ".metrics_vs_optim_learning_rate.png.d_nj4j1c.tmp"
+    fresh = figures / ".metrics_vs_optim_learning_rate.png.5lg_jkev.tmp"
+    table = tmp_path / ".results.csv.x1y2z3.tmp"
+    mine = figures / ".my_plot.png.abc.tmp"
+    for f in (old, fresh, table, mine):
+        f.write_bytes(b"half a file")
+    stale = time.time() - report_files.STALE_SECONDS - 60
+    for f in (old, table, mine):
+        os.utime(f, (stale, stale))
+    report.write_report(str(tmp_path), ["eval/mse"])
+    assert not old.exists() and not table.exists()
+    assert fresh.exists() and mine.exists()
 
 
 def test_a_deliberate_null_of_eval_json_is_without_a_value_not_not_finite(tmp_path):

@@ -246,6 +246,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     ]
     write_atomic(os.path.join(workdir, "report.md"), lambda f: f.write("\n".join(md) + "\n"))
     report_files.remove_stale(workdir, own, names)  # an earlier report's figures no longer drawn
+    report_files.remove_temporaries(workdir, own | set(names))
     report_files.record(workdir, names)
     return {"params": params, "rows": table, "figures": figures, "metrics": shown}
 

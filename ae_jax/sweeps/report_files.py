@@ -13,6 +13,7 @@ by their columns.
 import csv
 import os
 import re
+import time
 
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
@@ -67,6 +68,22 @@ def remove_stale(workdir: str, own: set[str], written: list[str]) -> None:
     for f in sorted(own - set(written)):
         if f.startswith(FIGURES) and os.path.isfile(_at(workdir, f)):
             os.remove(_at(workdir, f))
+
+
+STALE_SECONDS = 600  # a temporary file this old is no report's at work (a figure takes ms)
+
+
+def remove_temporaries(workdir: str, names) -> None:
+    """Removes what a report killed while writing left of its files (`files.write_atomic`'s
+    `.NAME.RANDOM.tmp` beside them, which no later report replaced), once older than
+    STALE_SECONDS: a report running beside this one may be writing its own now."""
+    for name in names:
+        folder, base = os.path.split(_at(workdir, name))
+        pattern = re.compile(re.escape(f".{base}.") + r"[^/]*\.tmp")
+        for n in os.listdir(folder) if os.path.isdir(folder) else []:
+            path = os.path.join(folder, n)
+            if pattern.fullmatch(n) and time.time() - os.path.getmtime(path) > STALE_SECONDS:
+                os.remove(path)
 
 
 def _at(workdir: str, name: str) -> str:
