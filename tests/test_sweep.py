@@ -641,6 +641,28 @@ def _fake_sweep(
     (root / "sweep.json").write_text(json.dumps({"num_runs": len(runs), "runs": entries}))
 
 
+def test_runs_trained_to_the_end_but_not_written_are_said_to_be_evaluated(tmp_path, caplog):
+    """A sweep killed after a group's training, before its runs were written: the relaunch
+    said they were "to train" and "training 2 run(s) together", though it only restores,
+    evaluates and writes them (a probe). Now said so; their numbers are those of an
+    uninterrupted sweep."""
+    base = _cfg(train__checkpoint_every=1)
+    overrides = [{"train.seed": s} for s in range(3)]
+    work = tmp_path / "s"
+    sweep.run_sweep(base, overrides, str(work))
+    whole = _summaries(work)
+    for name in ("train.seed=0", "train.seed=1"):  # as a kill after their last checkpoint
+        for f in ("summary.json", "eval.json"):
+            (work / "runs" / name / f).unlink(missing_ok=True)
+    caplog.set_level("INFO")
+    assert sweep.run_sweep(base, overrides, str(work))["counts"]["done"] == 3
+    assert "shard 0/1 takes 3 (1 of them finished: 0 to train, 2 to evaluate)" in caplog.text
+    assert "evaluating (trained to the end before) 2 run(s) together: train.seed=0, train.s" in (
+        caplog.text
+    )
+    assert _summaries(work) == whole
+
+
 def test_a_finished_run_without_its_eval_json_is_named(tmp_path, caplog):
     """One run's eval.json deleted: its cell's n says so, and a warning names the run and the
     command that writes it anew; runs that all lack one (eval.at_end off) are no news."""

@@ -132,6 +132,12 @@ def finished(run: Run, config) -> bool:
     return not reruns.config_changes(run.workdir, config)[1]
 
 
+def trained_through(run: Run, config) -> bool:
+    """Whether an unfinished run has its last epoch's checkpoint: left to evaluate and write
+    (a kill after training), no training (its group compiles, restores and evaluates)."""
+    return max(workdir_lib.checkpoint_epochs(run.workdir), default=0) >= int(config.train.epochs)
+
+
 def data_key(config) -> str:
     """Runs with equal keys train on one data set (read once per process)."""
     return json.dumps(config.data.to_dict(), sort_keys=True)

@@ -249,7 +249,9 @@ def run_sweep(
             os.path.join(workdir, workdir_lib.REPORT_METRICS), {"metrics": list(report_metrics)}
         )
     done = len(mine) - len(left)  # ("takes 4" read as 4 to train)
-    said = f" ({done} of them finished: {len(left)} to train)" if done else ""
+    ended = sum(checks.trained_through(r, valid[r.index]) for r in left)  # (killed after it)
+    said = f"{len(left) - ended} to train" + f", {ended} to evaluate" * bool(ended)
+    said = f" ({done} of them finished: {said})" if done or ended else ""
     logging.info("sweep: %d runs, shard %d/%d takes %d%s", len(runs), i, n, len(mine), said)
     progress = lambda: write_status(workdir, runs, epochs)
     try:
@@ -320,8 +322,10 @@ def _train_group(runs: list[Run], cfgs: list, shared: _Shared) -> None:
             ds = data_lib.load_dataset(cfgs[0].data)
             shards.check_same_data(runs[0].workdir, cfgs[0], ds)
             shared.datasets[key] = ds
+        ended = all(checks.trained_through(r, c) for r, c in zip(runs, cfgs, strict=True))
         logging.info(
-            "training %d run(s) together: %s",
+            "%s %d run(s) together: %s",
+            "evaluating (trained to the end before)" if ended else "training",
             len(runs),
             ", ".join(r.name for r in runs[:4]) + (" ..." if len(runs) > 4 else ""),
         )
