@@ -19,6 +19,7 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_deep, seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate, export, figure_data
+from ae_jax.sweeps import overrides as multi
 from ae_jax.training import checkpoint, chunking, writers
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
@@ -322,6 +323,27 @@ def test_a_diverged_run_saves_no_metrics_that_are_not_its_own(tmp_path):
     # No checkpoint to call best: said so, not the newest (diverged) one given instead.
     with pytest.raises(UserError, match="none of epochs .* is one .a run that diverged"):
         ae_jax.load(str(tmp_path), which="best")
+
+
+def test_a_groups_diverged_run_saves_its_checkpoints_with_the_steps_its_parameters_took(tmp_path):
+    """In a group, a diverged run's parameters are saved again at each later save (so the
+    group resumes together), each labelled with the group's step counter (60, 75 for
+    parameters of 7 steps: a probe). Its checkpoints' step is now its own."""
+    c = seed_deep.get_config()
+    c.train.epochs, c.train.checkpoint_every, c.train.keep_checkpoints = 3, 1, 3
+    c.train.figures = c.train.tensorboard = c.eval.at_end = False
+    runs = [str(tmp_path / "calm"), str(tmp_path / "wild")]
+    wild = multi.apply_overrides(c, {"optim.learning_rate": 1e30})
+    calm, wild_s = experiment.train_group([c, wild], runs)
+    assert calm["status"] == "done" and wild_s["status"] == "diverged"
+    for run, want in ((runs[0], None), (runs[1], wild_s["diverged_step"])):
+        ck = Checkpointer(run, read_only=True)
+        steps = {e: ck.meta(e)["step"] for e in ck.epochs()}
+        ck.close()
+        if want is None:  # the calm run: the group's steps, epoch by epoch
+            assert steps == {e: e * calm["step"] // 3 for e in (1, 2, 3)}
+        else:
+            assert steps and set(steps.values()) == {want}, steps
 
 
 def test_a_diverged_runs_evaluation_names_the_step_its_parameters_precede(tmp_path, caplog):

@@ -389,7 +389,7 @@ def save_group(runs: list, states, epoch: int, stop: bool = False) -> None:
             last = None  # ... parameters (from before the non-finite step) have no metrics
         meta = {
             "epoch": epoch,
-            "step": int(host.step[i]),
+            "step": int(host.step[i]) if r.diverged_step is None else r.diverged_step,
             "seed": r.hyper["seed"],
             "status": r.status,
             "metrics": last,
