@@ -585,6 +585,27 @@ def _report_figures(root, monkeypatch, runs, metrics) -> list:
     return saved
 
 
+def test_swept_values_are_labelled_without_touching_each_other(tmp_path, monkeypatch):
+    """Learning rates 0.01, 0.12, 0.14, 0.16 and 0.18 on a log axis: the labels of 0.12 and
+    0.16 ran together as '0.120.16' in the panel, and 0.18 had none (a probe). Measured on the
+    laid-out figure now: no two labels touch, and the first and the last value are labelled."""
+    rates = (0.01, 0.12, 0.14, 0.16, 0.18)
+    runs = [
+        ({"optim.learning_rate": lr, "train.seed": s}, "done", {"eval/mse": 0.1 + lr})
+        for lr in rates
+        for s in (0, 1)
+    ]
+    (fig,) = _report_figures(tmp_path, monkeypatch, runs, ["eval/mse"])
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    shown = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.get_xticklabels()]
+    shown = [(text, box) for text, box in shown if text]
+    assert [text for text, _ in shown][0] == "0.01" and shown[-1][0] == "0.18"
+    for (_, a), (_, b) in zip(shown, shown[1:], strict=False):
+        assert a.x1 < b.x0, shown
+
+
 @pytest.mark.parametrize("weights", [(0.0, 1e-4, 1e-3, 1e-2, 0.1, 1.0), (0.0, 1e-4, 1e-3)])
 def test_a_swept_zero_on_a_log_axis_spreads_the_values_over_the_panel(
     tmp_path, monkeypatch, weights
