@@ -515,7 +515,10 @@ def test_evaluating_a_run_whose_file_moved_advises_data_only_without_it(tmp_path
     m = evaluate.evaluate_workdir(
         str(tmp_path / "run"), data_path=str(tmp_path / "moved.csv"), figures=False
     )
-    assert m["pca/note"].startswith("no PCA baseline: cannot rebuild the validation split")
+    # (the training split: the baseline's; "the validation split" named the wrong one)
+    assert m["pca/note"].startswith(
+        "no PCA baseline: cannot rebuild the training split (the PCA baseline's)"
+    )
     assert "no such file" in m["pca/note"] and "--data" not in m["pca/note"]
 
 
@@ -668,6 +671,7 @@ def test_bad_workdirs_and_data_raise_user_error(shop_run, tmp_path):
     # On a file, a run whose own data changed still evaluates, without the PCA baseline.
     m = evaluate.evaluate_workdir(str(changed), data_path=str(tmp_path / "other.csv"))
     assert "pca/mse" not in m and "changed since training" in m["pca/note"]
+    assert m["pca/note"].endswith("so the training split (the PCA baseline's) cannot be rebuilt.")
 
 
 def test_cli_prints_a_summary_and_one_error_line(tmp_path):

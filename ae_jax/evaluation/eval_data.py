@@ -53,7 +53,9 @@ class EvalData:
 
 def run_dataset(tm: trained.TrainedModel, advise: bool = True) -> data_lib.Dataset:
     """The run's own data, split and preprocessed again; refuses data that changed since
-    (`advise`: saying that --data evaluates another file, for a caller not given one)."""
+    (`advise`: saying that --data evaluates another file, for a caller not given one, whose
+    need is the validation split; else the PCA baseline's is the training split)."""
+    split = "validation split" if advise else "training split (the PCA baseline's)"
     d = tm.config.data
     source = d.path or (
         f"data.name {d.name!r} from data.dir {d.dir!r}" if d.dir else f"bundled data set {d.name!r}"
@@ -62,7 +64,7 @@ def run_dataset(tm: trained.TrainedModel, advise: bool = True) -> data_lib.Datas
         ds = group.as_trained(tm.config, data_lib.load_dataset(tm.config.data))
     except UserError as e:
         raise UserError(
-            f"cannot rebuild the validation split of {tm.workdir!r} from its data "
+            f"cannot rebuild the {split} of {tm.workdir!r} from its data "
             f"({source}): {e}."
             + " Pass --data=FILE to evaluate on rows of another file with the run's saved "
             "preprocessing." * advise
@@ -71,8 +73,9 @@ def run_dataset(tm: trained.TrainedModel, advise: bool = True) -> data_lib.Datas
     if change:
         raise UserError(
             f"the data of {tm.workdir!r} ({source}) changed since training: {change}, so the "
-            "validation split cannot be rebuilt. Pass --data=FILE to evaluate on a file "
-            "transformed with the saved preprocessing."
+            f"{split} cannot be rebuilt."
+            + " Pass --data=FILE to evaluate on a file transformed with the saved preprocessing."
+            * advise
         )
     return ds
 
@@ -187,6 +190,10 @@ def evaluation_data(
     # The same conversion as training, so label colours match the training plots.
     na = tuple(c.na_values)
     labels = data_lib.as_labels(table.column(label), na) if label in table.columns else None
+    logging.info(  # (the data line that follows is of the run's file, not of --data)
+        "the PCA baseline fits the run's training split: reading it again from %s ...",
+        c.path or f"data.name {c.name!r}",
+    )
     try:
         own = dataset_eval_data(run_dataset(tm, advise=False), tm.config)  # (--data given)
         x_train, imputed_train, note = own.x_train, own.imputed_train, ""
