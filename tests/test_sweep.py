@@ -26,6 +26,7 @@ from ae_jax.configs import seed_sparse
 from ae_jax.configs.ablations import seed_study
 from ae_jax.errors import UserError
 from ae_jax.sweeps import checks, finished, ray_launch, report, report_figures, shards
+from ae_jax.training.signals import Interrupted
 from tests.bad_inputs import _cfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -477,6 +478,40 @@ def test_a_ray_task_asking_for_more_than_the_cluster_has_is_refused(tmp_path, mo
         )
     # ... refused before the sweep's config is recorded: another config may launch there.
     assert not any((tmp_path / "g" / f).exists() for f in ("sweep.json", "sweep_config.json"))
+
+
+def test_ray_leaves_the_commands_stop_handlers_in_place(monkeypatch):
+    """ray.init puts a SIGTERM handler of its own in place: a stop before the sweep's tasks
+    were submitted ended the driver with status 15 and a native stack dump, a second stop
+    with status 1, not 143 with the resume hint (a probe). The handlers the process had are
+    put back once Ray has started."""
+    ray = pytest.importorskip("ray", reason="the optional 'ray' extra is not installed")
+
+    def init(**kwargs):  # as Ray's driver does
+        signal.signal(signal.SIGTERM, lambda *a: sys.exit(signal.SIGTERM))
+
+    def ours(signum, frame):
+        raise AssertionError("not called here")
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    before = {s: signal.signal(s, ours) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        ray_launch.connect("", 1, 0)
+        assert signal.getsignal(signal.SIGTERM) is ours and signal.getsignal(signal.SIGINT) is ours
+
+        def stopped(**kwargs):  # a stop while Ray starts: its handler's sys.exit(15)
+            init()
+            sys.exit(signal.SIGTERM)
+
+        monkeypatch.setattr(ray, "init", stopped)
+        with pytest.raises(Interrupted) as e:
+            ray_launch.connect("", 1, 0)
+        assert e.value.signum == signal.SIGTERM and "while Ray started" in str(e.value)
+        assert signal.getsignal(signal.SIGTERM) is ours
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def test_ray_starts_with_every_workers_lines_or_says_why_it_cannot(tmp_path, monkeypatch):
@@ -1445,7 +1480,6 @@ def test_a_stop_between_groups_writes_the_trained_groups_and_stops(tmp_path, mon
     summary.json, written in the background, were lost. The stop now waits for them, trains
     no further group, says how to go on, and sweep.json shows nothing running."""
     from ae_jax.sweeps import runner
-    from ae_jax.training.signals import Interrupted
 
     base = seed_sparse.get_config()
     base.train.epochs, base.train.tensorboard = 1, False

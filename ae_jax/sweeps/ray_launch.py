@@ -4,7 +4,9 @@ passing a stop on to the tasks, which get no signal of the driver's."""
 import contextlib
 import os
 import secrets
+import signal
 import socket
+import threading
 from collections.abc import Callable
 
 from absl import logging
@@ -27,6 +29,11 @@ def connect(address: str, cpus: float, gpus: float):
             f"--launcher=ray: Ray does not import ({e}); reinstall the extra: "
             "pip install -e '.[ray]'."
         ) from None
+    # ray.init puts its own SIGTERM handler in place, which ends the driver with status 15 (a
+    # stop before `run` took over; its second stop: status 1): the process's handlers (the
+    # command's: a clean stop, and a second one at once as the signal's own) are put back.
+    main = threading.current_thread() is threading.main_thread()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
     try:
         ray.init(
             address=address or None,
@@ -36,6 +43,13 @@ def connect(address: str, cpus: float, gpus: float):
         )
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise UserError(f"--ray_address={address!r}: Ray could not start or connect: {e}") from None
+    except SystemExit as e:  # Ray's handler, on a stop while it started: sys.exit(signum)
+        if e.code not in (signal.SIGTERM, signal.SIGINT):
+            raise
+        raise Interrupted(int(e.code), "while Ray started", "no run had started training") from None
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
     have = ray.cluster_resources()
     for flag, asked, kind in (("--ray_cpus", cpus, "CPU"), ("--ray_gpus", gpus, "GPU")):
         if asked <= have.get(kind, 0):
