@@ -838,6 +838,9 @@ def test_report_names_run_directories_the_sweep_no_longer_lists(tmp_path, caplog
     for old in ("lr=0.001,train.seed=0", "lr=0.001,train.seed=1"):
         os.makedirs(tmp_path / "runs" / old)
         (tmp_path / "runs" / old / "summary.json").write_text('{"status": "done"}')
+    # A report on DIR/runs as a folder of runs (its refusal's advice) wrote these: no runs.
+    os.makedirs(tmp_path / "runs" / "figures")
+    (tmp_path / "runs" / "figures" / "metrics_vs_lr.png").write_bytes(b"png")
     caplog.set_level("WARNING")
     out = report.write_report(str(tmp_path), ["eval/loss"])
     assert out["rows"][0]["seeds"] == 2

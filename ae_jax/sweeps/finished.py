@@ -165,14 +165,18 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]
 
 def _note_unlisted(workdir: str, entries: list[dict]) -> None:
     """Warns of run directories under DIR/runs/ that sweep.json does not list (runs of entries
-    since changed or removed from the sweep): the report leaves them out."""
+    since changed or removed from the sweep): the report leaves them out. Other folders there
+    are no runs (a report on DIR/runs as a folder of runs wrote figures/ there)."""
     runs = os.path.join(workdir, "runs")
     listed = {os.path.normpath(e["workdir"]) for e in entries}
+    run_files = (workdir_lib.CONFIG, workdir_lib.SUMMARY, workdir_lib.LOCK, workdir_lib.METRICS)
+    is_run = lambda d: any(os.path.exists(os.path.join(d, f)) for f in run_files)  # noqa: E731
     others = sorted(
         d
         for d in (os.listdir(runs) if os.path.isdir(runs) else [])
         if os.path.normpath(os.path.join("runs", d)) not in listed
         and os.path.isdir(os.path.join(runs, d))
+        and is_run(os.path.join(runs, d))
     )
     if others:
         logging.warning(
