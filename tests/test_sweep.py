@@ -26,6 +26,7 @@ from ae_jax.configs import seed_sparse
 from ae_jax.configs.ablations import seed_study
 from ae_jax.errors import UserError
 from ae_jax.sweeps import checks, finished, ray_launch, report, report_figures, shards
+from ae_jax.sweeps import status as status_lib
 from ae_jax.training.signals import Interrupted
 from tests.bad_inputs import _cfg
 
@@ -828,6 +829,34 @@ def test_report_counts_what_it_averages(tmp_path):
     assert "| 2.0 | 3 of 4 | 1 | 5 (n = 1, 1 not finite) | 0 ± 0 (n = 2) |" in md
     assert "| 0.1 | 2 of 3 | 0 | 2 ± 1.4 | 0 ± 0 |" in md
     assert "5 finished runs of the 7 the sweep lists (1 failed, 1 unfinished), 2 settings" in md
+
+
+DONE = '{"status": "done", "epoch": 2, "step": 8}'
+
+
+def test_sweep_json_lists_the_newest_launchs_runs_whatever_launch_writes_last(tmp_path):
+    """A launch of an edited get_sweep() (a run added) while an older launch still ran: the
+    older one, ending last, wrote its own list, and the added run, finished, vanished from
+    sweep.json and the report (a probe). The newest launch's list stands; the older launch's
+    writes keep its runs' statuses in it."""
+    old = sweep.expand([{"train.seed": s} for s in range(2)], str(tmp_path))
+    new = sweep.expand([{"train.seed": s} for s in range(3)], str(tmp_path))
+    for r in new:
+        os.makedirs(r.workdir)
+    (tmp_path / "runs" / "train.seed=2" / "summary.json").write_text(DONE)
+    status_lib.write_status(str(tmp_path), old, launched=100.0)  # the older launch, at its start
+    mine = status_lib.write_status(str(tmp_path), new, launched=200.0)  # the edited one's
+    assert mine["counts"]["done"] == 1 and _status(tmp_path)["num_runs"] == 3
+    (tmp_path / "runs" / "train.seed=0" / "summary.json").write_text(DONE)
+    mine = status_lib.write_status(str(tmp_path), old, launched=100.0)  # the older one ends
+    written = _status(tmp_path)
+    assert [e["name"] for e in written["runs"]] == [r.name for r in new]
+    assert written["counts"]["done"] == 2 and written["launched"] == 200.0
+    assert mine["num_runs"] == 2 and mine["counts"] == {
+        "done": 1, "diverged": 0, "failed": 0, "running": 0, "pending": 1
+    }  # fmt: skip
+    status_lib.write_status(str(tmp_path), old, launched=300.0)  # a later launch of the old list
+    assert _status(tmp_path)["num_runs"] == 2
 
 
 def test_report_names_run_directories_the_sweep_no_longer_lists(tmp_path, caplog):

@@ -19,6 +19,7 @@ import importlib.util
 import math
 import numbers
 import os
+import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 
@@ -196,6 +197,7 @@ def run_sweep(
     Shard i of n takes the runs whose index is i mod n, so n processes with
     i = 0..n-1 on one shared workdir cover every run exactly once.
     """
+    launched = time.time()  # a later launch's list of runs replaces this one's (`write_status`)
     overrides, workdir = _checked_arguments(base, overrides, workdir, report_metrics)
     if launcher not in ("local", "ray"):
         raise UserError(f"--launcher={launcher!r}; expected 'local' or 'ray'.")
@@ -243,7 +245,7 @@ def run_sweep(
             len(gone),
             ", ".join(gone[:5]) + (" ..." if len(gone) > 5 else ""),
         )
-    write_status(workdir, runs, epochs)
+    write_status(workdir, runs, epochs, launched)
     if report_metrics:
         workdir_lib.write_json(
             os.path.join(workdir, workdir_lib.REPORT_METRICS), {"metrics": list(report_metrics)}
@@ -253,7 +255,7 @@ def run_sweep(
     said = f"{len(left) - ended} to train" + f", {ended} to evaluate" * bool(ended)
     said = f" ({done} of them finished: {said})" if done or ended else ""
     logging.info("sweep: %d runs, shard %d/%d takes %d%s", len(runs), i, n, len(mine), said)
-    progress = lambda: write_status(workdir, runs, epochs)
+    progress = lambda: write_status(workdir, runs, epochs, launched)
     try:
         if launcher == "local":
             train_runs(base, mine, max_models, progress, valid, datasets)
@@ -263,9 +265,9 @@ def run_sweep(
             arguments = [(base, chunk) for chunk in chunks]
             ray_launch.run(ray, ray_address, task, arguments, workdir, progress)
     except Interrupted:
-        write_status(workdir, runs, epochs)  # stopped runs are no longer running
+        write_status(workdir, runs, epochs, launched)  # stopped runs are no longer running
         raise
-    status = write_status(workdir, runs, epochs)
+    status = write_status(workdir, runs, epochs, launched)
     logging.info("sweep: %s", ", ".join(f"{v} {k}" for k, v in status["counts"].items() if v))
     return status
 

@@ -66,18 +66,51 @@ def _error(failed: str) -> str:
         return json.load(f)["error"]
 
 
-def write_status(workdir: str, runs: list[Run], epochs: dict | None = None) -> dict:
-    """Rebuilds DIR/sweep.json from the run directories; returns it. `epochs`: train.epochs
-    by run index, as this launch trains them (see `run_status`)."""
-    entries = [run_status(r, (epochs or {}).get(r.index)) for r in runs]
-    counts = {
-        s: sum(e["status"] == s for e in entries)
-        for s in ("done", "diverged", "failed", "running", "pending")
-    }
-    status = {"num_runs": len(runs), "counts": counts, "runs": entries}
+def write_status(
+    workdir: str, runs: list[Run], epochs: dict | None = None, launched: float = 0.0
+) -> dict:
+    """Rebuilds DIR/sweep.json from the run directories; returns this launch's part of it.
+    `epochs`: train.epochs by run index, as this launch trains them (see `run_status`).
+
+    The list is the newest launch's (`launched`: when this one started): a launch of an
+    edited get_sweep() while an older one still ran had its added runs dropped from sweep.json
+    (and from reports) when the older one wrote its own list at its end (a probe). Runs of a
+    newer list that this launch lacks are read from their directories."""
+    path = os.path.join(workdir, workdir_lib.SWEEP)
+    mine = [run_status(r, (epochs or {}).get(r.index)) for r in runs]
+    entries, newer = mine, _newer(path, launched)
+    if newer is not None:
+        launched, own = newer["launched"], {e["name"]: e for e in mine}
+        entries = [
+            own.get(e["name"])
+            or run_status(
+                Run(e["index"], e["name"], e["overrides"], os.path.join(workdir, e["workdir"]))
+            )
+            for e in newer["runs"]
+        ]
+    status = {"num_runs": len(entries), "launched": launched, **_counted(entries)}
     os.makedirs(workdir, exist_ok=True)
-    workdir_lib.write_json(os.path.join(workdir, workdir_lib.SWEEP), status)
-    return status
+    workdir_lib.write_json(path, status)
+    return {"num_runs": len(mine), "launched": launched, **_counted(mine)}
+
+
+def _counted(entries: list[dict]) -> dict:
+    statuses = ("done", "diverged", "failed", "running", "pending")
+    return {
+        "counts": {s: sum(e["status"] == s for e in entries) for s in statuses},
+        "runs": entries,
+    }
+
+
+def _newer(path: str, launched: float) -> dict | None:
+    """sweep.json when a launch that started after `launched` wrote it, else None."""
+    try:
+        with open(path) as f:
+            found = json.load(f)
+        later = float(found.get("launched", 0.0)) > launched
+        return found if later and all("workdir" in e for e in found["runs"]) else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def unlisted(workdir: str, runs: list[Run]) -> list[str]:
