@@ -78,10 +78,18 @@ def end_process(code: object = 0) -> NoReturn:
         shutdown()
     atexit._run_exitfuncs()
     logging.flush()
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (sys.stdout, sys.stderr):  # None: started with it closed (`>&-`)
         with contextlib.suppress(OSError, ValueError):  # a reader gone (`| head`): no traceback
-            stream.flush()
+            if stream is not None:
+                stream.flush()
     os._exit(code)
+
+
+def escaped_stdout() -> None:
+    """Standard output that cannot encode a character (an ASCII locale: eval's '±') writes it
+    escaped, as standard error does, not a UnicodeEncodeError after the work is done."""
+    if callable(getattr(sys.stdout, "reconfigure", None)):
+        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 def setup(compilation_cache: bool = True) -> None:

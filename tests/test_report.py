@@ -5,6 +5,8 @@ and a summary.json (and eval.json) per run, no training."""
 import csv
 import json
 import os
+import subprocess
+import sys
 import time
 import warnings
 
@@ -703,3 +705,18 @@ def test_report_md_shows_counts_whole_and_huge_values_as_the_others():
         row.update({f"{m} not finite": 0, f"{m} without value": 0})
     assert report._cell(row, "n_params") == "80913 ± 0"
     assert report._cell(row, "eval/l1") == "3.557e+14 ± 6.9e+14"
+
+
+def test_the_report_command_prints_report_md_under_an_ascii_locale(tmp_path):
+    """Under a strict ASCII locale (no UTF-8 mode), `ae-jax report` read its own report.md
+    ('±') with the locale's codec: UnicodeDecodeError, exit status 1 (a probe)."""
+    _lr_pile(tmp_path)
+    env = {"PYTHONUTF8": "0", "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PATH": "/usr/bin"}
+    r = subprocess.run(
+        [sys.executable, "-m", "ae_jax", "report", f"--workdir={tmp_path}", "--metrics=eval/mse"],
+        capture_output=True,
+        env=env,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr.decode(errors="replace")[-2000:]
+    assert "| 1.0 | 2 | 1.5 \\xb1 0.71 |" in r.stdout.decode("ascii")  # (escaped)

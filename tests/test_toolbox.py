@@ -343,7 +343,12 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path, monkeypatch):
     c = seed_sparse.get_config()
     c.train.epochs, c.train.figures, c.eval.at_end = 2, False, False
     experiment.train_and_evaluate(c, str(tmp_path / "run"))
-    export.export_run(str(tmp_path / "run"), str(tmp_path / "out"))
+    # A run's path as an ASCII locale gives it ("ñ" as undecodable bytes): the README naming
+    # it was written half, a UnicodeEncodeError (a probe), and the folder then refused a rerun.
+    os.rename(tmp_path / "run", tmp_path / "\u00f1 run")
+    os.symlink(tmp_path / "\u00f1 run", tmp_path / "run")
+    export.export_run(str(tmp_path) + "/\udcc3\udcb1 run", str(tmp_path / "out"))
+    assert "/\u00f1 run` (epoch 2)" in (tmp_path / "out" / "README.md").read_text("utf-8")
     model = ae_jax.load(str(tmp_path / "run"))
     rows = load_breast_cancer().data[:37]
     with open(tmp_path / "out" / export.ENCODE, "rb") as f:

@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None, early=None) -> None:
         gc.freeze()
         gc.enable()
 
+    cli.escaped_stdout()
     main_thread = threading.current_thread() is threading.main_thread()
     handler = signals.stop_outside_training if main_thread else None
     code: object = 0

@@ -152,7 +152,9 @@ def _write(output, workdir, model, serialized, d, latent, diverged) -> None:
         f.write(serialization.msgpack_serialize(jax.tree.map(np.asarray, model.params)))
     for name in (workdir_lib.PREPROCESSOR, workdir_lib.CONFIG):
         shutil.copyfile(os.path.join(workdir, name), os.path.join(output, name))
-    with open(os.path.join(output, "README.md"), "w") as f:
+    with open(
+        os.path.join(output, "README.md"), "w", encoding="utf-8", errors="surrogateescape"
+    ) as f:
         f.write(
             _README.format(
                 name=os.path.basename(os.path.abspath(workdir)),
