@@ -26,7 +26,7 @@ import jax
 from absl import flags, logging
 
 ENV = "AE_JAX_COMPILATION_CACHE"
-_OFF = ("off", "0", "false", "no", "none")
+_OFF = ("off", "0", "false", "no", "none", "disabled", "disable")
 
 
 class _LibraryInfoFilter(std_logging.Filter):
@@ -168,11 +168,14 @@ def compilation_cache_dir(enabled: bool = True) -> str:
     env = os.environ.get(ENV, "").strip()
     if env.lower() in _OFF:
         return ""
-    if env:
-        return os.path.expanduser(env)
+    if env:  # (a relative one: from where the command started, said in full)
+        return os.path.abspath(os.path.expanduser(env))
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return os.environ["JAX_COMPILATION_CACHE_DIR"]
     return default_cache_dir() if enabled else ""
+
+
+_REFUSED: set[str] = set()  # cache directories that could not be made, said once
 
 
 def enable_compilation_cache(enabled: bool = True) -> str:
@@ -184,9 +187,12 @@ def enable_compilation_cache(enabled: bool = True) -> str:
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
-        logging.warning(
-            "compilation cache %r cannot be created (%s); compiling without it", path, e.strerror
-        )
+        why = "a file is there" if os.path.isfile(path) else e.strerror
+        if path not in _REFUSED:  # (once: every launcher and each group's run ask again)
+            logging.warning(
+                "compilation cache %r cannot be created (%s); compiling without it", path, why
+            )
+        _REFUSED.add(path)
         return ""
     # Config options are dynamic attributes; jax's own annotations do not list them.
     if jax.config.jax_compilation_cache_dir != path:  # type: ignore[attr-defined]

@@ -368,3 +368,32 @@ def test_the_launchers_log_keeps_orbaxs_errors_to_one_line_naming_the_exception(
     assert not quiet.filter(_record(orbax, logging.INFO))  # chatter: dropped
     ours = _record(os.path.join(os.sep, "repo", "ae_jax", "x.py"), logging.ERROR, full)
     assert quiet.filter(ours) and ours.exc_info is not None  # our own traceback: kept
+
+
+def test_the_compilation_cache_directory_follows_its_switches_and_says_a_file_in_the_way(
+    tmp_path, monkeypatch, caplog
+):
+    """AE_JAX_COMPILATION_CACHE: words turn it off ('disabled' made a folder of that name,
+    logged as 'compilation cache: disabled', a probe); a relative folder is the one under
+    where the command started, named in full; a file in its place is said (not 'File
+    exists'), once however often a launcher asks."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    for word in ("off", "disabled", "None", "0"):
+        monkeypatch.setenv(runtime.ENV, word)
+        assert runtime.compilation_cache_dir() == ""
+    monkeypatch.setenv(runtime.ENV, "relcache")
+    assert runtime.compilation_cache_dir() == str(tmp_path / "relcache")
+    monkeypatch.delenv(runtime.ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert runtime.compilation_cache_dir() == str(tmp_path / "xdg" / "ae_jax" / "xla")
+    assert runtime.compilation_cache_dir(enabled=False) == ""
+    (tmp_path / "taken").write_text("a file")
+    monkeypatch.setenv(runtime.ENV, str(tmp_path / "taken"))
+    caplog.set_level("WARNING")
+    assert runtime.enable_compilation_cache() == runtime.enable_compilation_cache() == ""
+    said = [r.getMessage() for r in caplog.records if "cannot be created" in r.getMessage()]
+    assert said == [
+        f"compilation cache {str(tmp_path / 'taken')!r} cannot be created (a file is there); "
+        "compiling without it"
+    ]
