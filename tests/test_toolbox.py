@@ -362,7 +362,8 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path, monkeypatch):
     np.testing.assert_allclose(
         np.asarray(decode.call(codes[:5])), model.decode(codes[:5]), rtol=1e-6, atol=1e-7
     )
-    assert "encode.call" in (tmp_path / "out" / "README.md").read_text()
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "encode.call" in readme and f"Load it with jax {jax.__version__} or newer" in readme
     assert "not marked finished" not in (tmp_path / "out" / "README.md").read_text()
     # An unfinished run's export says so in its README, and to the command's user beside what
     # it exported (it was in a log line only: a probe); the README names the run's folder whole.

@@ -49,7 +49,9 @@ recon = np.asarray(decode.call(codes))  # (5, {d}), the scaled feature space
 ```
 
 Any number of rows from 1; float32 only; on CPU, CUDA, ROCm or TPU (`encode.platforms`).
-`params.msgpack` holds the same parameters
+Load it with jax {jax_version} or newer: JAX reads exports of its own and older versions (within
+its compatibility window), not newer ones (jax 0.10 could not read a jax 0.12 export:
+"Failed to deserialize StableHLO"). `params.msgpack` holds the same parameters
 (`flax.serialization.msgpack_restore`), `config.json` the run's config.
 
 ## From a raw row to the input x
