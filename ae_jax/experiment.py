@@ -276,6 +276,7 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
                 "resumed_from_epoch": trained.start_epoch,
                 "best_epoch": r.checkpointer.best_epoch(),
                 "software": software,
+                **({"earlier_software": r.earlier_software} if r.earlier_software else {}),
             }
         )
         summaries.append(summary)

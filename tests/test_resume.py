@@ -20,7 +20,8 @@ from ae_jax.configs import seed_deep, seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate, export, figure_data
 from ae_jax.sweeps import overrides as multi
-from ae_jax.training import checkpoint, chunking, writers
+from ae_jax.sweeps import report
+from ae_jax.training import checkpoint, chunking, loop, writers
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
 from ae_jax.workdir import WorkdirLock
@@ -323,6 +324,30 @@ def test_a_diverged_run_saves_no_metrics_that_are_not_its_own(tmp_path):
     # No checkpoint to call best: said so, not the newest (diverged) one given instead.
     with pytest.raises(UserError, match="none of epochs .* is one .a run that diverged"):
         ae_jax.load(str(tmp_path), which="best")
+
+
+def test_a_run_extended_under_other_software_records_both(tmp_path, monkeypatch):
+    """A run trained under jax A, extended under jax B: summary.json named only B, so a report
+    credited every epoch to B and, every run extended, saw no mix (a probe). The software of
+    the earlier epochs is carried on through the checkpoints into summary.json, and the report
+    names both."""
+    c = seed_sparse.get_config()
+    c.train.epochs, c.train.figures, c.eval.at_end, c.train.tensorboard = 2, False, False, False
+    run = str(tmp_path / "runs" / "r")
+    experiment.train_and_evaluate(c, run)
+    first = json.load(open(os.path.join(run, "summary.json")))["software"]
+    later = {**first, "jax": "9.9.9", "jaxlib": "9.9.9"}
+    monkeypatch.setattr(loop.runtime, "software", lambda: later)
+    c.train.epochs = 3
+    experiment.train_and_evaluate(c, run)
+    summary = json.load(open(os.path.join(run, "summary.json")))
+    assert summary["software"] == later and summary["earlier_software"] == [first]
+    meta = json.load(open(os.path.join(run, "checkpoints", "3", "meta.json")))
+    assert meta["earlier_software"] == [first]  # carried on to a later extension
+    report.write_report(str(tmp_path / "runs"), ["eval/mse"])
+    md = (tmp_path / "runs" / "report.md").read_text()
+    assert "computed by different software" in md and "jax 9.9.9" in md
+    assert f"jax {first['jax']}, jaxlib" in md
 
 
 def test_a_groups_diverged_run_saves_its_checkpoints_with_the_steps_its_parameters_took(tmp_path):

@@ -142,6 +142,7 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str]
                     evaluated = True
                 values.update({k: v for k, v in loaded.items() if is_number(v)})
                 software.append(loaded.get("software"))  # what computed them (None: unsaid)
+                software += loaded.get("earlier_software") or []  # ... and earlier epochs
         config = workdir_lib.saved_config(run_dir) or {}
         rows.append(
             {

@@ -6,6 +6,7 @@ The format (owned here) is two files in `checkpoints/<epoch>/`:
   meta.json   the epoch (the data-order position: epoch e's order derives from (seed, e)), the
               step, the seed (the root of every random stream; per-step keys are folded from it
               and the step), the run's status, that epoch's metrics, the layout and software
+              (and `earlier_software`, that of earlier epochs where it differed)
 That is everything a resumed run needs to continue bit for bit where an uninterrupted one
 would be. A checkpoint is written into `<epoch>.tmp-<pid>/` and renamed when complete, so a
 process killed mid-save leaves the earlier checkpoints intact and its half-written one is
@@ -17,11 +18,11 @@ cost): a kill loses nothing written, and a machine that crashes keeps the newest
 that replaced others; a newer unreadable one the resume sets aside for it
 (`startup.restore`).
 
-Why not orbax, which wrote them until December 2026: the models here are small and only one
-process writes (a multi-host run gathers the state to process 0 first), so none of orbax's
-sharded, asynchronous machinery was used, yet it cost ~25 ms of CPU a save: a 64-run sweep spent
-1.7 s of its 5 s writing the runs' final checkpoints. np.savez writes one in ~0.3 ms. Those
-earlier checkpoints are still read (`orbax_legacy.py`), never rewritten.
+Why not orbax, which wrote them until December 2026: the models are small and one process
+writes (a multi-host run gathers the state to process 0), so none of orbax's sharded,
+asynchronous machinery was used, yet it cost ~25 ms of CPU a save: a 64-run sweep spent 1.7 s
+of its 5 s writing its final checkpoints. np.savez writes one in ~0.3 ms. Those earlier
+checkpoints are still read (`orbax_legacy.py`), never rewritten.
 """
 
 import contextlib
@@ -54,8 +55,7 @@ class DamagedCheckpoint(Exception):
 
 
 def _key(path) -> str:
-    """A leaf's pytree path as its name in state.npz: the parts (fields, dict keys, indices)
-    '/'-joined."""
+    """A leaf's pytree path as its name in state.npz: its parts '/'-joined."""
     parts = [str(getattr(p, "name", getattr(p, "key", getattr(p, "idx", p)))) for p in path]
     if not parts or any("/" in p or not p for p in parts):
         raise ValueError(f"cannot name a checkpoint's array by its pytree path {path!r}")
@@ -64,8 +64,7 @@ def _key(path) -> str:
 
 def _write_arrays(path: str, arrays: dict[str, np.ndarray]) -> None:
     """Writes `arrays` as an uncompressed .npz (np.savez's format). A dtype numpy's format
-    cannot name (ml_dtypes' bfloat16, ...) is stored as unsigned ints of its width, its name
-    in the member `dtypes.json`."""
+    cannot name (bfloat16) is stored as unsigned ints of its width, named in `dtypes.json`."""
     views = {}
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
         for key, a in arrays.items():
@@ -395,6 +394,7 @@ def save_group(runs: list, states, epoch: int, stop: bool = False) -> None:
             "metrics": last,
             "layout": r.layout,  # what a resume under another layout is told (startup.py)
             "software": r.software,  # ... and one under other software
+            "earlier_software": r.earlier_software,
             **({"stop": True} if stop else {}),
         }
         r.checkpointer.save(epoch, jax.tree.map(lambda a, i=i: a[i], host), meta)

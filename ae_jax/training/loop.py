@@ -60,6 +60,7 @@ class Run:
     status: str = "running"  # running | diverged (a finished run that never diverged: done)
     layout: str = ""  # the device layout it trains under (Placement.describe), as checkpointed
     software: dict = dataclasses.field(default_factory=dict)  # runtime.software(), likewise
+    earlier_software: list = dataclasses.field(default_factory=list)  # of its earlier epochs
     # metrics of the group's loss not recorded for this run (objective.group_only_metrics)
     dropped: frozenset = frozenset()
     diverged_step: int | None = None

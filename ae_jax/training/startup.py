@@ -201,6 +201,16 @@ def init_progress(stop):
     return progress
 
 
+def other_software(meta: dict, now: dict) -> list[dict]:
+    """The software that computed a checkpoint's epochs (its `software`, and the
+    `earlier_software` it carries from earlier processes), each once, but `now`: a run
+    resumed or extended under other software recorded only the last process's (a probe)."""
+    said = [meta.get("software"), *(meta.get("earlier_software") or [])]
+    kinds = {json.dumps(s, sort_keys=True): s for s in said if isinstance(s, dict) and s}
+    kinds.pop(json.dumps(now, sort_keys=True), None)
+    return list(kinds.values())
+
+
 def restore(runs: list, states, start: int):
     """Restores every run at the newest epoch all can read, from `start` down.
 
@@ -236,7 +246,8 @@ def restore(runs: list, states, start: int):
             continue
         chunking.warn_layout_change({str(m.get("layout", "")) for m in metas}, runs[0].layout)
         chunking.warn_software_change([m.get("software") for m in metas], runs[0].software)
-        for r, state_i in zip(runs, restored, strict=True):
+        for r, state_i, m in zip(runs, restored, metas, strict=True):
+            r.earlier_software = other_software(m, r.software)
             r.history = workdir_lib.read_history(r.workdir, start)
             if int(state_i.diverged_step) >= 0:
                 r.status, r.diverged_step = "diverged", int(state_i.diverged_step)
