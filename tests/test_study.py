@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import types
 
 import jax
 import numpy as np
@@ -397,6 +398,24 @@ def test_a_groups_progress_line_names_the_median_and_spread_of_its_models(tmp_pa
         assert got, line
         median, lo, hi = map(float, got.groups())
         assert lo <= median <= hi and lo < hi, line  # two learning rates: two losses
+
+
+def test_a_groups_epoch_line_spreads_the_finite_losses_and_counts_the_others(caplog):
+    """One model's validation loss blew up an epoch before its training did (so it is not yet
+    diverged): the line read 'eval/loss median nan [min nan, max nan]', hiding 3 finite of 4
+    (a probe)."""
+    caplog.set_level("INFO", logger="absl")
+    run = lambda loss, status="running": types.SimpleNamespace(  # noqa: E731
+        status=status, running=status == "running", history=[{"eval/loss": loss}]
+    )
+    runs = [run(1.0), run(2.0), run(float("nan")), run(3.0), run(9.0, "diverged")]
+    chunking.log_epoch(1, 2, runs, 1000.0, 1.0)
+    said = caplog.records[-1].getMessage()
+    assert "| 4 models running, 1 diverged | eval/loss median 2 [min 1, max 3, 1 not finite] |" in (
+        said
+    )
+    chunking.log_epoch(2, 2, [run(float("inf")), run(float("nan"))], 1000.0, 0.0)
+    assert "| eval/loss not finite in all 2 |" in caplog.records[-1].getMessage()
 
 
 def test_figure_workers_start_only_when_a_run_draws_figures(tmp_path, monkeypatch):

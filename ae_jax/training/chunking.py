@@ -13,8 +13,7 @@ epoch's means on the host in one fixed order. A stop inside an epoch saves the g
 after the last finished chunk with the per-step metrics so far (`Partial`, one file per run), so
 the resumed epoch equals an uninterrupted one bit for bit.
 
-The lines training logs are written here too: each epoch's, a divergence's and, once training
-ends, the table of the group's final numbers.
+Training's log lines are written here too: each epoch's, a divergence's and the final table.
 """
 
 import dataclasses
@@ -248,15 +247,8 @@ class EpochRunner:
 
     def _log_progress(self, epoch, done, parts_m, parts_rows, rows_per_s, elapsed, chunks_run):
         metrics, rows = _concat(parts_m, parts_rows)
-        losses = _row_mean(metrics["loss"], rows)
-        finite = losses[np.isfinite(losses)]  # (a diverged model's are not)
-        loss = f"{losses[0]:.4g}"  # K models: the spread, named as the epoch's line names it
-        if len(losses) > 1:
-            loss = (
-                f"median {np.median(finite):.4g} [min {finite.min():.4g}, max {finite.max():.4g}]"
-                if finite.size
-                else "not finite"
-            )
+        losses = _row_mean(metrics["loss"], rows)  # K models: their spread, as the epoch's line
+        loss = _spread(losses) if len(losses) > 1 else f"{losses[0]:.4g}"
         eta = elapsed / chunks_run * (self.n_chunks - done // self.chunk)
         logging.info(
             "epoch %d/%d step %d/%d | train loss so far %s | %s rows/s%s | epoch ETA %.1f s",
@@ -283,6 +275,17 @@ def _row_mean(m: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return (np.sum(m64 * w, axis=1) / np.maximum(np.sum(w, axis=1), 1.0)).astype(np.float32)
 
 
+def _spread(values) -> str:
+    """'median M [min A, max B]' of the finite values, with how many are not (a model whose
+    validation loss blew up before its training did: 'median nan' hid 3 finite of 4)."""
+    v = np.asarray(values, np.float64)
+    finite = v[np.isfinite(v)]
+    if not finite.size:
+        return f"not finite in all {v.size}" if v.size else "none running"
+    bad = f", {v.size - finite.size} not finite" if finite.size < v.size else ""
+    return f"median {np.median(finite):.4g} [min {finite.min():.4g}, max {finite.max():.4g}{bad}]"
+
+
 def _fmt(row: dict, prefix: str) -> str:
     keys = [k for k in row if k.startswith(prefix)]
     return " ".join(f"{k[len(prefix) :]} {row[k]:.4g}" for k in keys)
@@ -303,18 +306,15 @@ def log_epoch(epoch, epochs, runs, rows_per_s, eta_s) -> None:
             eta_s,
         )
         return
-    losses = np.array([r["eval/loss"] for r in live]) if live else np.array([np.nan])
     diverged = sum(r.status == "diverged" for r in runs)
     logging.info(
-        "epoch %d/%d | %d models running, %d diverged | eval/loss median %.4g [min %.4g, max %.4g]"
-        " | %s rows/s (all %d models%s) | ETA %.1f s",
+        "epoch %d/%d | %d models running, %d diverged | eval/loss %s | %s rows/s (all %d "
+        "models%s) | ETA %.1f s",
         epoch,
         epochs,
         len(live),
         diverged,
-        np.median(losses),
-        losses.min(),
-        losses.max(),
+        _spread([r["eval/loss"] for r in live]),
         f"{rows_per_s:,.0f}",
         len(runs),
         ", the diverged still computed" if diverged else "",
