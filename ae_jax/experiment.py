@@ -238,7 +238,7 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter, sto
             for r, summary, metrics, inputs in jobs:
                 finish = functools.partial(_finish_run, r, summary, metrics)
                 if inputs is None:
-                    writer.submit(finish, [])
+                    writer.submit_run(finish)
                 else:
                     writer.submit_figures(
                         os.path.join(r.workdir, workdir_lib.FIGURES),

@@ -3,6 +3,7 @@ drawings in this process, and the learning curves' panels."""
 
 import concurrent.futures
 import dataclasses
+import functools
 import io
 import os
 import re
@@ -547,6 +548,26 @@ def test_finishing_runs_says_how_far_it_is(tmp_path, monkeypatch, caplog):
         "figures and summaries: 1 of 3 run(s) written",
         "figures and summaries: 2 of 3 run(s) written",
     ]
+
+
+def test_finishing_runs_without_figures_says_how_far_it_is_too(monkeypatch, caplog):
+    """Runs without figures (train.figures=False) were finished with no line: 8,000 runs'
+    summaries were written for 27 s in silence (a probe)."""
+    monkeypatch.setattr(figure_writer, "PROGRESS_SECONDS", 0.0)
+    caplog.set_level("INFO")
+    done, go = [], threading.Event()
+
+    def then(paths, i):
+        go.wait()  # all three submitted before any finishes
+        done.append((i, paths))
+
+    with figure_writer.FigureWriter(processes=False) as writer:
+        for i in range(3):
+            writer.submit_run(functools.partial(then, i=i))
+        go.set()
+    assert done == [(0, []), (1, []), (2, [])]  # in order, with no figure
+    lines = [r.getMessage() for r in caplog.records if "run(s) written" in r.getMessage()]
+    assert lines == ["summaries: 1 of 3 run(s) written", "summaries: 2 of 3 run(s) written"]
 
 
 def test_a_reused_layout_is_drawn_once_then_only_its_data(tmp_path, monkeypatch):
