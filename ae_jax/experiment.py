@@ -1,10 +1,9 @@
 """`train_and_evaluate(config, workdir)` and `train_group(configs, workdirs)`: a run, end to end.
 
-One direction, nothing re-read: validate the configs and the data, train the group
-(`training.loop`), evaluate its K models from the parameters in memory with one batched program
-(`evaluation.evaluate_group`, PCA fitted once), then hand the figures to a background writer.
-The writer's last step for each run writes eval.json, the figures, TensorBoard's figures and
-hparams, and finally summary.json: a run is "done" only once everything it promises is on disk,
+One direction, nothing re-read: validate the configs and the data, train the group, evaluate
+its K models from the parameters in memory with one batched program (PCA fitted once), then
+hand the figures to a background writer, whose last step for each run writes eval.json, the
+figures, TensorBoard's, and summary.json: a run is "done" only once all it promises is on disk,
 so a run killed while being evaluated is finished, not retrained, by the same command (it
 resumes from its final checkpoint, trains no epoch, and evaluates).
 """
@@ -107,27 +106,34 @@ def train_group(
     dataset=None,
     programs: group.ProgramCache | None = None,
     figure_writer: FigureWriter | None = None,
+    *,
+    checked: bool = False,
 ) -> list[dict]:
     """Trains len(configs) runs that differ only in vmappable scalars, together; evaluates them.
 
     Returns one summary dict per run (also written to each workdir/summary.json). A run whose
     loss turns non-finite is stopped there (its parameters stay at the last finite values) and
-    marked "diverged"; the others go on unaffected. Rerunning on the same workdirs resumes
-    the runs together from the newest checkpoint they all have (see `startup.resume_groups`
-    for when they must train as separate groups); finished runs are not retrained.
+    marked "diverged"; the others go on. Rerunning on the same workdirs resumes the runs from
+    the newest checkpoint they all have (`startup.resume_groups`: when they train as separate
+    groups); finished runs are not retrained.
 
     Args:
-        dataset: the configs' Dataset, when the caller already holds it (a sweep).
+        dataset: the configs' Dataset, when the caller holds it (a sweep).
         programs: compiled programs to reuse across groups (a sweep keeps one cache).
         figure_writer: renders figures in the background; the caller waits for it (a sweep
             overlaps one group's figures with the next group's training). None: a writer of
             this call's own, waited for before returning.
+        checked: the caller validated the configs and said their unused settings (a sweep,
+            once at launch: they were said again for each of its groups)
     """
     workdirs = group.check_workdirs(configs, workdirs)  # ('~' expanded)
     distributed.check_same_runs(configs, workdirs)  # every host's, before any can refuse alone
-    for c in configs:
-        config_lib.validate(c)
-    unused.say_unused(configs, workdirs)
+    if not checked:
+        if len(configs) >= 1000:  # ~1.5 ms each: 8,000 runs were checked for 12 s, unsaid
+            logging.info("checking the configs of %d runs ...", len(configs))
+        for c in configs:
+            config_lib.validate(c)
+        unused.say_unused(configs, workdirs)
     trackers.check(configs)
     default_workers()  # AE_JAX_FIGURE_WORKERS, before reading any data
     group.check_groupable(configs)
@@ -171,7 +177,12 @@ def train_group(
         done = list(finished)
         for part in ([todo[j] for j in p] for p in parts):
             trained = train_group(
-                [configs[i] for i in part], [workdirs[i] for i in part], ds, programs, figure_writer
+                [configs[i] for i in part],
+                [workdirs[i] for i in part],
+                ds,
+                programs,
+                figure_writer,
+                checked=True,
             )
             for i, s in zip(part, trained, strict=True):
                 done[i] = s

@@ -291,6 +291,13 @@ def test_an_unused_setting_is_said_once_at_launch_and_may_change_on_a_rerun(tmp_
     ]
     c.loss.recon, c.model.code_activation = "mse", "identity"  # an AE's own: a change
     assert reruns.config_changes(w, c)[0] == ["model.code_activation: 'sigmoid' -> 'identity'"]
+    # A sweep of several groups, and a group that resumes in parts, say it once too: a
+    # sweep of 36 groups said it 18 times (a probe).
+    c.model.code_activation, c.loss.obs_std = "sigmoid", 0.1
+    caplog.clear()
+    groups = [{"model.latent_dim": d, "train.seed": s} for d in (2, 3, 4) for s in (0, 1)]
+    sweeps.run_sweep(c, groups, str(tmp_path / "sweep"), max_models=1)
+    assert caplog.text.count(said + "observation std; loss.recon='mse' has none") == 1
 
 
 @pytest.mark.parametrize(

@@ -72,11 +72,12 @@ def unused_fields(flat: dict) -> frozenset[str]:
     return frozenset(f for f, (key, using, _) in _RULES.items() if flat.get(key) not in using)
 
 
-def unused_settings(config) -> list[str]:
+def unused_settings(config, defaults: dict | None = None) -> list[str]:
     """One sentence per field `config` sets away from its default that the rest of it leaves
-    unused (a launch logs them as warnings: the value changes nothing)."""
+    unused (a launch logs them as warnings: the value changes nothing). `defaults`: the
+    flattened default config, when the caller has it (K configs: made once, not K times)."""
     flat = flatten_config(config.to_dict())
-    defaults = flatten_config(default_config().to_dict())
+    defaults = defaults or flatten_config(default_config().to_dict())
     return [
         f"{key}={flat[key]!r} has no effect: "
         + _RULES[key][2].format(value=flat.get(_RULES[key][0]))
@@ -89,8 +90,9 @@ def say_unused(configs: list, workdirs: list[str]) -> None:
     """Warns once of each setting of the configs of a group that the rest of its config
     leaves unused (naming how many of the group's runs it concerns, when not all)."""
     said: dict[str, list[str]] = {}
+    defaults = flatten_config(default_config().to_dict())
     for c, w in zip(configs, workdirs, strict=True):
-        for text in unused_settings(c):
+        for text in unused_settings(c, defaults):
             said.setdefault(text, []).append(os.path.basename(w))
     for text, runs in said.items():
         which = f" ({len(runs)} of the {len(configs)} runs)" if len(runs) < len(configs) else ""

@@ -30,6 +30,7 @@ from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import experiment, reruns, runtime
 from ae_jax import workdir as workdir_lib
+from ae_jax.config import unused
 from ae_jax.errors import UserError
 from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
 from ae_jax.sweeps import checks, ray_launch, shards
@@ -231,6 +232,7 @@ def run_sweep(
     # Ray started (or reached) and asked for the resources before anything is recorded; not
     # for a rerun with nothing left to train (it started Ray and submitted every group: 7 s).
     left = [r for r in mine if not checks.finished(r, valid[r.index])]  # (said below, too)
+    unused.say_unused([valid[r.index] for r in left], [r.workdir for r in left])  # (once)
     todo = left if launcher == "ray" else mine
     ray = (
         ray_launch.connect(ray_address, ray_cpus, ray_gpus) if launcher == "ray" and todo else None
@@ -337,6 +339,7 @@ def _train_group(runs: list[Run], cfgs: list, shared: _Shared) -> None:
             dataset=shared.datasets[key],
             programs=shared.programs,
             figure_writer=shared.writer,
+            checked=True,  # (validated, and unused settings said, at launch)
         )
     except UserError as e:
         for r in runs:
