@@ -1758,6 +1758,26 @@ def test_data_no_run_can_read_is_one_error_before_anything_is_written(tmp_path, 
     assert len(reads) == 1  # nothing left to train: not read again
 
 
+def test_a_groups_failure_is_said_once_for_its_runs(tmp_path, caplog):
+    """A group of 80 runs refused for memory said the same paragraph 80 times as errors, then
+    80 times more in the sweep's last lines (a probe): once for the group, with its runs."""
+    base = _cfg()
+    huge = {"model.encoder_widths": (150000, 150000)}
+    entries = [{**huge, "train.seed": s} for s in range(3)] + [{"train.seed": 0}]
+    caplog.set_level("INFO")
+    status = sweep.run_sweep(base, entries, str(tmp_path / "s"))
+    assert status["counts"] == {"done": 1, "diverged": 0, "failed": 3, "running": 0, "pending": 0}
+    (said,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert said.startswith("runs 0 (model.encoder_widths=(150000,150000),train.seed=0), 1 (")
+    assert "GiB" in said  # the memory refusal itself, said once
+    for i in range(3):  # each run's own record of it
+        run = tmp_path / "s" / "runs" / status["runs"][i]["name"]
+        assert json.loads((run / "failed.json").read_text())["error"] in said
+    (last,) = sweep_command.outcome_lines(status)  # the command's last lines: one for the three
+    assert last.startswith("runs 0 model.encoder_widths=(150000,150000),train.seed=0, 1 ")
+    assert " failed: " in last and "GiB" in last
+
+
 def test_a_models_split_that_does_not_divide_is_refused_before_any_run(tmp_path, monkeypatch):
     """train.parallel='models' over the 4 devices (conftest.py) with groups of 4 and 2 runs
     (--max_models=4): the group of 2 failed when it came to train, after the first had; and

@@ -152,6 +152,22 @@ def _same(value):
     return tuple(value) if isinstance(value, list) else value
 
 
+def outcome_lines(status: dict) -> list[str]:
+    """The runs that failed or diverged, a line per outcome and error (80 runs of a group
+    refused for memory said the same paragraph 80 times)."""
+    said: dict[tuple[str, str], list[dict]] = {}
+    for entry in status["runs"]:
+        if entry["status"] in ("failed", "diverged"):
+            why = entry.get("error", "").splitlines()[0] if entry.get("error") else ""
+            said.setdefault((entry["status"], why), []).append(entry)
+    lines = []
+    for (outcome, why), entries in said.items():
+        named = ", ".join(f"{e['index']} {e['name']}" for e in entries[:5])
+        more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+        lines.append(f"run{'s' * (len(entries) > 1)} {named}{more} {outcome}: {why}")
+    return lines
+
+
 def _failed_line(status: dict, shard: tuple[int, int], workdir: str) -> str:
     """The last line when runs of this shard failed ('' if none): which, and what next."""
     i, n = shard
@@ -195,15 +211,8 @@ def main(argv):
             ray_gpus=FLAGS.ray_gpus,
             report_metrics=metrics,
         )
-    for entry in status["runs"]:
-        if entry["status"] in ("failed", "diverged"):
-            logging.warning(
-                "run %d %s %s: %s",
-                entry["index"],
-                entry["name"],
-                entry["status"],
-                entry.get("error", "").splitlines()[0] if entry.get("error") else "",
-            )
+    for line in outcome_lines(status):
+        logging.warning("%s", line)
     print(f"sweep.json: {status['counts']}")
     failed = _failed_line(status, shard, FLAGS.workdir)
     if failed:

@@ -60,7 +60,7 @@ def plan(
             config_lib.validate(c)
             configs[run.index] = c
         except UserError as e:
-            mark_failed(run, str(e))
+            mark_failed([run], str(e))
     groups: dict[str, list[Run]] = {}
     for run in runs:
         if run.index in configs:
@@ -305,7 +305,7 @@ def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
             try:  # a run that cannot continue (its checkpoints gone) fails alone, not its group
                 reruns.check_config(run.workdir, configs[run.index])
             except UserError as e:
-                mark_failed(run, str(e))
+                mark_failed([run], str(e))
                 continue
             claimed.append(run)
         if not claimed:
@@ -342,11 +342,8 @@ def _train_group(runs: list[Run], cfgs: list, shared: _Shared) -> None:
             checked=True,  # (validated, and unused settings said, at launch)
         )
     except UserError as e:
-        for r in runs:
-            mark_failed(r, str(e))
+        mark_failed(runs, str(e))
     except Interrupted:
         raise
     except Exception as e:  # noqa: BLE001 - recorded per run; the sweep goes on.
-        text = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"
-        for r in runs:
-            mark_failed(r, text)
+        mark_failed(runs, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}")

@@ -125,7 +125,11 @@ def unlisted(workdir: str, runs: list[Run]) -> list[str]:
     return [n for n in before if n not in names]
 
 
-def mark_failed(run: Run, error: str) -> None:
-    os.makedirs(run.workdir, exist_ok=True)
-    workdir_lib.write_json(os.path.join(run.workdir, workdir_lib.FAILED), {"error": error})
-    logging.error("run %d (%s) failed: %s", run.index, run.name, error)
+def mark_failed(runs: list[Run], error: str) -> None:
+    """Records `error` as each run's failure (its failed.json), said once for them all (80
+    runs of a group refused for memory said the same paragraph 80 times)."""
+    for run in runs:
+        os.makedirs(run.workdir, exist_ok=True)
+        workdir_lib.write_json(os.path.join(run.workdir, workdir_lib.FAILED), {"error": error})
+    named = ", ".join(f"{r.index} ({r.name})" for r in runs[:5]) + " ..." * (len(runs) > 5)
+    logging.error("run%s %s failed: %s", "s" * (len(runs) > 1), named, error)
