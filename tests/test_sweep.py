@@ -829,6 +829,9 @@ def test_report_counts_what_it_averages(tmp_path):
     assert "| 2.0 | 3 of 4 | 1 | 5 (n = 1, 1 not finite) | 0 ± 0 (n = 2) |" in md
     assert "| 0.1 | 2 of 3 | 0 | 2 ± 1.4 | 0 ± 0 |" in md
     assert "5 finished runs of the 7 the sweep lists (1 failed, 1 unfinished), 2 settings" in md
+    # ... and names the failed ones, with their error: they were counted, never named (a
+    # setting whose every seed failed vanished from the report, a probe).
+    assert "Runs that failed (in no row; `ae-jax sweep` retries them):\n\n- run6: bad\n" in md
 
 
 DONE = '{"status": "done", "epoch": 2, "step": 8}'

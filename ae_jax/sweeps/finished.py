@@ -39,9 +39,10 @@ EXPLAINED_NULLS = {"ae_over_pca": "pca/note"}
 BOUND_NOTES = ("likelihood_note", "vae/iwae_note")
 
 
-def collect(workdir: str) -> tuple[list[dict], list[dict], int]:
+def collect(workdir: str) -> tuple[list[dict], list[dict], list[tuple[str, str]]]:
     """One dict per finished run (its name, overrides, status, numeric results and L1 weight),
-    the overrides of every run sweep.json lists, and how many of them failed. Whether a run
+    the overrides of every run sweep.json lists, and those that failed (name, the first line
+    of the error their failed.json holds). Whether a run
     finished or failed is read from its own directory, as sweep.json's statuses are (a killed
     sweep leaves them behind its runs)."""
     path = os.path.join(workdir, workdir_lib.SWEEP)
@@ -105,16 +106,21 @@ def _split_by_unswept(rows: list[dict]) -> None:
         r["overrides"] = {**r["overrides"], **{k: r["config"].get(k) for k in hidden}}
 
 
-def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], int, list[str], list[str]]:
-    """The finished runs' rows (see `collect`), how many failed, the finished runs lacking
+def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], list, list[str], list[str]]:
+    """The finished runs' rows (see `collect`), those that failed, the finished runs lacking
     eval.json, and those whose eval.json evaluated an earlier epoch than their summary's (left
     out: one row would mix two epochs)."""
-    rows, failed, lacking, stale = [], 0, [], []
+    rows, failed, lacking, stale = [], [], [], []
     for e in entries:
         run_dir = os.path.join(workdir, e["workdir"])
         summary = workdir_lib.finished_summary(run_dir)
         if summary is None:
-            failed += os.path.exists(os.path.join(run_dir, workdir_lib.FAILED))
+            if os.path.exists(why := os.path.join(run_dir, workdir_lib.FAILED)):
+                try:
+                    said = str(workdir_lib.read_json(why, "", "").get("error", "")).split("\n")[0]
+                except UserError:
+                    said = f"{why} cannot be read"
+                failed.append((e["name"], said))
             continue
         values, absent, software, notes = {}, set(), [], {}
         evaluated = False  # its eval.json read (none, or of an earlier epoch: left out)

@@ -213,8 +213,10 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     iw_k = iw_k if any(m.endswith("iwae") or m.endswith("iwae_bound") for m in shown) else ""
     figures = plot(workdir, params, table, shown, recon, iw_k)
     seeds = sorted({row["seeds"] for row in table})
-    unfinished = listed - len(rows) - failed  # pending, running, or killed
-    missing = [f"{n} {why}" for n, why in ((failed, "failed"), (unfinished, "unfinished")) if n]
+    unfinished = listed - len(rows) - len(failed)  # pending, running, or killed
+    missing = [
+        f"{n} {why}" for n, why in ((len(failed), "failed"), (unfinished, "unfinished")) if n
+    ]
     md = [
         f"# Sweep report: {os.path.abspath(workdir)}",
         "",
@@ -240,6 +242,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         "",
         *report_text.software_lines(rows),
         "",
+        *report_text.failed_lines(failed),
         *lines,
         "",
         *[f"![{os.path.basename(p)}](figures/{os.path.basename(p)})" for p in figures],

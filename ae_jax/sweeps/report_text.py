@@ -55,3 +55,18 @@ def software_text(software) -> str:
         return "software not recorded (written by an ae_jax before runs recorded it)"
     flags = software.get("xla_flags")
     return runtime.describe(software) + (f", XLA_FLAGS={flags!r}" if flags else "")
+
+
+def failed_lines(failed: list[tuple[str, str]], shown: int = 10) -> list[str]:
+    """report.md's list of the runs that failed, each with its error's first line (they were
+    counted, "8 failed", but never named: a setting whose every seed failed vanished)."""
+    if not failed:
+        return []
+    more = [f"- and {len(failed) - shown} more (their failed.json)"] if len(failed) > shown else []
+    return [
+        "Runs that failed (in no row; `ae-jax sweep` retries them):",
+        "",
+        *[f"- {name}: {why}" for name, why in failed[:shown]],
+        *more,
+        "",
+    ]
