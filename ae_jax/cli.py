@@ -88,8 +88,9 @@ def end_process(code: object = 0) -> NoReturn:
 def escaped_stdout() -> None:
     """Standard output that cannot encode a character (an ASCII locale: eval's '±') writes it
     escaped, as standard error does, not a UnicodeEncodeError after the work is done."""
-    if callable(getattr(sys.stdout, "reconfigure", None)):
-        sys.stdout.reconfigure(errors="backslashreplace")
+    reconfigure = getattr(sys.stdout, "reconfigure", None)  # (None: closed, or replaced)
+    if callable(reconfigure):
+        reconfigure(errors="backslashreplace")
 
 
 def setup(compilation_cache: bool = True) -> None:
