@@ -123,8 +123,8 @@ def train_group(
         figure_writer: renders figures in the background; the caller waits for it (a sweep
             overlaps one group's figures with the next group's training). None: a writer of
             this call's own, waited for before returning.
-        checked: the caller validated the configs and said their unused settings (a sweep,
-            once at launch: they were said again for each of its groups)
+        checked: the caller validated the configs and said their unused settings (a sweep
+            does at launch; they were said again for each of its groups).
     """
     workdirs = group.check_workdirs(configs, workdirs)  # ('~' expanded)
     distributed.check_same_runs(configs, workdirs)  # every host's, before any can refuse alone
