@@ -5,6 +5,10 @@ executed or logged, never what it learns) may change, and so may the end-of-run 
 settings of a run not yet evaluated; anything else is refused before any work.
 """
 
+import contextlib
+import json
+import os
+
 from absl import logging
 
 from ae_jax import config as config_lib
@@ -12,6 +16,10 @@ from ae_jax.config.unused import unused_fields
 from ae_jax.errors import UserError
 from ae_jax.workdir import (
     CONFIG,
+    EVAL,
+    EVALUATIONS,
+    FIGURES,
+    SUMMARY,
     checkpoint_epochs,
     finished_summary,
     read_history,
@@ -153,3 +161,62 @@ def say_moved(configs: list, workdirs: list[str], finished: list) -> None:
                 logging.warning(
                     "%s: %s %r -> %r on this rerun: %s", workdir, key, old[key], new[key], how
                 )
+
+
+def reopen(workdir: str) -> bool:
+    """Marks a finished run unfinished (removes summary.json): train.epochs was raised and it
+    trains on. Called before config.json records the new length, so a kill in between leaves a
+    run that the same command resumes, never one "finished" at its old length.
+
+    Its own evaluation of the old end (eval.json, figures/) moves to evaluations/which=latest,
+    epoch=E,end/, kept (left in place, a report mixed the two epochs in one row; named as an
+    evaluation, `ae-jax evaluate` replaced it). Figures first: a kill leaves eval.json, which the
+    same command then moves. The evaluations `ae-jax evaluate` wrote of the old end under names
+    without an epoch (which=best, data=FILE: names that read as current once the run trains on)
+    get theirs: NAME,epoch=E. Returns whether the run had diverged (its parameters then stay)."""
+    path = os.path.join(workdir, SUMMARY)
+    diverged = (finished_summary(workdir) or {}).get("status") == "diverged"
+    if os.path.exists(path):
+        os.remove(path)
+    _date_evaluations(workdir)
+    own = os.path.join(workdir, EVAL)
+    if not os.path.exists(own):
+        return diverged
+    epoch, which = None, "latest"  # an older version's own evaluation may be of the best
+    with contextlib.suppress(OSError, ValueError, AttributeError), open(own) as f:
+        saved = json.load(f)
+        epoch, which = saved.get("epoch"), str(saved.get("which", "latest"))
+    end = f"which={which},epoch={epoch},end"  # (",end": no name an evaluation is given)
+    name = end if isinstance(epoch, int) else "which=latest,earlier_end"
+    dest = _free(os.path.join(workdir, EVALUATIONS, name))  # (one of that name: kept too)
+    os.makedirs(dest, exist_ok=True)
+    figures = os.path.join(workdir, FIGURES)
+    if os.path.isdir(figures) and not os.path.exists(os.path.join(dest, FIGURES)):
+        os.replace(figures, os.path.join(dest, FIGURES))
+    os.replace(own, os.path.join(dest, EVAL))
+    of = f"of epoch {epoch}" if isinstance(epoch, int) else "(unreadable: of an earlier end)"
+    then = "it diverged, so its parameters stay as they are" if diverged else "it trains on"
+    logging.info("%s: its evaluation %s moved to %s; %s", workdir, of, dest, then)
+    return diverged
+
+
+def _free(path: str) -> str:
+    """`path`, or `path@2`, `path@3`, ... the first that does not exist."""
+    dest, n = path, 1
+    while os.path.exists(dest):
+        n += 1
+        dest = f"{path}@{n}"
+    return dest
+
+
+def _date_evaluations(workdir: str) -> None:
+    """evaluations/NAME without an epoch -> NAME,epoch=E (E: its eval.json's epoch)."""
+    folder = os.path.join(workdir, EVALUATIONS)
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if "epoch=" in name or "@" in name:  # (dated already, or an earlier end's)
+            continue
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            with open(os.path.join(folder, name, EVAL)) as f:
+                epoch = json.load(f).get("epoch")
+            if isinstance(epoch, int):
+                os.replace(os.path.join(folder, name), _free(f"{folder}/{name},epoch={epoch}"))

@@ -82,43 +82,6 @@ def checkpoint_epochs(workdir: str) -> set[int]:
     return set()
 
 
-def reopen(workdir: str) -> bool:
-    """Marks a finished run unfinished (removes summary.json): train.epochs was raised and it
-    trains on. Called before config.json records the new length, so a kill in between leaves a
-    run that the same command resumes, never one "finished" at its old length.
-
-    Its own evaluation of the old end (eval.json, figures/) moves to evaluations/which=latest,
-    epoch=E,end/, kept (left in place, a report mixed the two epochs in one row; named as an
-    evaluation, `ae-jax evaluate` replaced it). Figures first: a kill leaves eval.json, which the
-    same command then moves. Returns whether the run had diverged (its parameters then stay)."""
-    path = os.path.join(workdir, SUMMARY)
-    diverged = (finished_summary(workdir) or {}).get("status") == "diverged"
-    if os.path.exists(path):
-        os.remove(path)
-    own = os.path.join(workdir, EVAL)
-    if not os.path.exists(own):
-        return diverged
-    epoch, which = None, "latest"  # an older version's own evaluation may be of the best
-    with contextlib.suppress(OSError, ValueError, AttributeError), open(own) as f:
-        saved = json.load(f)
-        epoch, which = saved.get("epoch"), str(saved.get("which", "latest"))
-    end = f"which={which},epoch={epoch},end"  # (",end": no name an evaluation is given)
-    name = end if isinstance(epoch, int) else "which=latest,earlier_end"
-    dest, n = os.path.join(workdir, EVALUATIONS, name), 1
-    while os.path.exists(dest):  # one of that name already (an evaluation's): kept too
-        n += 1
-        dest = os.path.join(workdir, EVALUATIONS, f"{name}@{n}")
-    os.makedirs(dest, exist_ok=True)
-    figures = os.path.join(workdir, FIGURES)
-    if os.path.isdir(figures) and not os.path.exists(os.path.join(dest, FIGURES)):
-        os.replace(figures, os.path.join(dest, FIGURES))
-    os.replace(own, os.path.join(dest, EVAL))
-    of = f"of epoch {epoch}" if isinstance(epoch, int) else "(unreadable: of an earlier end)"
-    then = "it diverged, so its parameters stay as they are" if diverged else "it trains on"
-    logging.info("%s: its evaluation %s moved to %s; %s", workdir, of, dest, then)
-    return diverged
-
-
 def read_history(workdir: str, last_epoch: int, quiet: bool = False) -> list[dict]:
     """The metrics.jsonl rows of epochs 1..last_epoch (resuming at `last_epoch`).
 

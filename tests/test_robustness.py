@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import ae_jax
-from ae_jax import cli, errors, experiment, runtime, sweeps
+from ae_jax import cli, errors, experiment, reruns, runtime, sweeps
 from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
@@ -154,6 +154,36 @@ def test_an_evaluation_racing_an_extension_never_writes_the_runs_own(tmp_path):
     assert out == str(w) and (w / "eval.json").exists()
 
 
+def test_an_extension_dates_the_old_ends_evaluations_that_named_no_epoch(tmp_path):
+    """`ae-jax evaluate --which=best` (or --data) of a finished run writes evaluations/which=best
+    /: once the run was extended, that evaluation of the old end kept a name that reads as the
+    run's current best (a probe). Reopening the run dates it: which=best,epoch=E (E from its
+    eval.json); dated ones, and one whose epoch cannot be read, stay as they are."""
+    run = tmp_path / "run"
+    for name, saved in (
+        ("which=best", {"epoch": 2}),
+        ("which=latest,data=new.csv", {"epoch": 3}),
+        ("which=latest,epoch=1", {"epoch": 1}),  # an unfinished run's: dated already
+        ("which=best,seed=3", "{cut off"),
+    ):
+        os.makedirs(run / "evaluations" / name)
+        text = saved if isinstance(saved, str) else json.dumps(saved)
+        (run / "evaluations" / name / "eval.json").write_text(text)
+    os.makedirs(run / "evaluations" / "which=best,epoch=2")  # taken: the next name
+    (run / "summary.json").write_text('{"status": "done"}')
+    reruns.reopen(str(run))
+    assert sorted(os.listdir(run / "evaluations")) == [
+        "which=best,epoch=2",
+        "which=best,epoch=2@2",
+        "which=best,seed=3",
+        "which=latest,data=new.csv,epoch=3",
+        "which=latest,epoch=1",
+    ]
+    assert json.loads((run / "evaluations" / "which=best,epoch=2@2" / "eval.json").read_text()) == {
+        "epoch": 2
+    }
+
+
 def test_an_old_end_is_moved_aside_whole_beside_what_evaluations_holds(tmp_path, caplog):
     """reopen's move on its own: a name taken (even by an evaluation's figures alone) gets the
     next one, an older version's own evaluation of the best checkpoint keeps which=best, and a
@@ -174,7 +204,7 @@ def test_an_old_end_is_moved_aside_whole_beside_what_evaluations_holds(tmp_path,
         text = saved if isinstance(saved, str) else json.dumps(saved)
         (run / "eval.json").write_text(text)
         (run / "summary.json").write_text('{"status": "done"}')
-        workdir_lib.reopen(str(run))
+        reruns.reopen(str(run))
         assert sorted(os.listdir(run)) == ["evaluations"], name
         assert (run / "evaluations" / name / "eval.json").read_text() == text
         assert os.listdir(run / "evaluations" / name / "figures") == ["a.png"]

@@ -276,7 +276,7 @@ def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str) -> N
     before = old.get("train", {}).get("epochs")
     if before is not None and before != c.train.epochs:
         # first: a kill before the config is written still resumes
-        diverged = workdir_lib.reopen(workdir)
+        diverged = reruns.reopen(workdir)
         resolved["extended"].append({"from_epochs": before, "to_epochs": c.train.epochs})
         logging.info(
             "%s: train.epochs raised from %d to %d; %s",
