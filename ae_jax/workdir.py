@@ -208,6 +208,11 @@ def _check_no_foreign_files(path: str, full: str, kind: str) -> None:
 
 def writable(workdir: str, what: str = "workdir", create: bool = True) -> None:
     """Creates `workdir` (with `create`); refuses one that cannot be written, before any work."""
+    if os.path.islink(workdir) and not os.path.exists(workdir):  # ("cannot be created: File
+        raise UserError(  # exists", it said)
+            f"{what} {workdir!r} is a symbolic link to {os.readlink(workdir)!r}, which does not "
+            f"exist; create that directory, or pass another {what}; nothing was written."
+        )
     try:
         if create:
             os.makedirs(workdir, exist_ok=True)

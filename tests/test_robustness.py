@@ -1140,3 +1140,17 @@ def test_loading_a_run_whose_summary_json_is_damaged_says_so_not_unfinished(tmp_
     assert "summary.json is damaged" in caplog.text
     assert "whether the run finished is not known: its epoch-1 checkpoint" in caplog.text
     assert "has not finished training" not in caplog.text
+
+
+def test_a_workdir_that_is_a_dangling_link_is_said_to_be_one(tmp_path):
+    """A workdir that is a symbolic link to a missing directory: "cannot be created: File
+    exists" (a probe). Said as what it is, before any work."""
+    link = tmp_path / "dl"
+    os.symlink(tmp_path / "nonexist", link)
+    with pytest.raises(UserError) as e:
+        experiment.train_and_evaluate(_config(**{"train.epochs": 1}), str(link))
+    assert str(e.value) == (
+        f"workdir {str(link)!r} is a symbolic link to {str(tmp_path / 'nonexist')!r}, which "
+        "does not exist; create that directory, or pass another workdir; nothing was written."
+    )
+    assert not (tmp_path / "nonexist").exists()
