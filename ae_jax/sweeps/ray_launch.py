@@ -27,7 +27,7 @@ def connect(address: str, cpus: float, gpus: float):
     except ImportError as e:
         raise UserError(
             f"--launcher=ray: Ray does not import ({e}); reinstall the extra: "
-            "pip install -e '.[ray]'."
+            'pip install "ae_jax[ray]" (in a checkout: pip install -e ".[ray]").'
         ) from None
     # ray.init puts its own SIGTERM handler in place, which ends the driver with status 15 (a
     # stop before `run` took over; its second stop: status 1): the process's handlers (the

@@ -203,7 +203,10 @@ def run_sweep(
     if launcher not in ("local", "ray"):
         raise UserError(f"--launcher={launcher!r}; expected 'local' or 'ray'.")
     if launcher == "ray" and importlib.util.find_spec("ray") is None:
-        raise UserError("--launcher=ray needs Ray: pip install -e '.[ray]'.")
+        raise UserError(
+            '--launcher=ray needs Ray: pip install "ae_jax[ray]" (in a checkout: pip install '
+            '-e ".[ray]").'
+        )
     if (
         not isinstance(max_models, numbers.Integral)
         or isinstance(max_models, bool)
