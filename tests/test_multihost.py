@@ -9,9 +9,11 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
 from ae_jax import experiment
 from ae_jax.configs import seed_deep
+from ae_jax.errors import UserError
 from ae_jax.training import distributed
 from ae_jax.training.checkpoint import Checkpointer
 
@@ -194,6 +196,25 @@ def test_a_process_whose_peers_never_join_says_so_and_ends(tmp_path):
             "(--coordinator_address='localhost:1', --num_processes=2, --process_id=0). Check that"
         )
     )
+
+
+def test_a_coordinator_without_the_process_count_and_id_is_refused_naming_them(monkeypatch):
+    """AE_JAX_COORDINATOR_ADDRESS alone: JAX's failure to join was said with flags the user
+    never passed ("--num_processes=0, --process_id=-1") and not the variables left unset (a
+    probe). Refused before joining, naming what is missing, as a flag or its variable."""
+    for k in ("AE_JAX_NUM_PROCESSES", "AE_JAX_PROCESS_ID"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AE_JAX_COORDINATOR_ADDRESS", "localhost:1234")
+    with pytest.raises(UserError) as e:
+        distributed.initialize()
+    assert str(e.value) == (
+        "a multi-host run's coordinator is set ('localhost:1234'), but not --num_processes (or "
+        "AE_JAX_NUM_PROCESSES) nor --process_id (or AE_JAX_PROCESS_ID): each process needs the "
+        "number of processes and its own id (0 .. n-1)."
+    )
+    with pytest.raises(UserError, match=r"but not --process_id \(or AE_JAX_PROCESS_ID\):"):
+        distributed.initialize(num_processes=2)
+    assert jax.process_count() == 1  # nothing joined
 
 
 def test_a_slurm_batch_script_that_starts_one_process_trains_alone(monkeypatch):

@@ -39,6 +39,20 @@ def initialize(coordinator_address: str = "", num_processes: int = 0, process_id
     tpu_pod = "TPU_WORKER_HOSTNAMES" in env and "," in env["TPU_WORKER_HOSTNAMES"]
     if not coordinator_address and not slurm and not tpu_pod:
         return
+    if coordinator_address and (num_processes < 1 or process_id < 0):  # (JAX's own error
+        unset = [  # named flags the user never passed, values they never set: a probe)
+            f"{flag} (or {var})"
+            for flag, var, bad in (
+                ("--num_processes", "AE_JAX_NUM_PROCESSES", num_processes < 1),
+                ("--process_id", "AE_JAX_PROCESS_ID", process_id < 0),
+            )
+            if bad
+        ]
+        raise UserError(
+            f"a multi-host run's coordinator is set ({coordinator_address!r}), but not "
+            f"{' nor '.join(unset)}: each process needs the number of processes and its own id "
+            "(0 .. n-1)."
+        )
     # CPU devices of several processes talk through gloo collectives; the option only
     # concerns CPU devices, and asking which backend is in use would start it too early.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
