@@ -587,6 +587,23 @@ def _report_figures(root, monkeypatch, runs, metrics) -> list:
     return saved
 
 
+@pytest.mark.parametrize("huge", [1.1e16, 30.0])
+def test_means_decades_apart_are_drawn_on_a_log_value_axis(tmp_path, monkeypatch, huge):
+    """One setting's mean of 1.1e16 (a diverging learning rate) drew the others, 2.0 to 3.7,
+    flat on 0 on a linear axis (a probe): positive means three decades apart or more get a log
+    value axis, said in its label; closer ones keep the linear axis."""
+    runs = [
+        ({"optim.learning_rate": lr, "train.seed": s}, "done", {"eval/mse": mean + 0.1 * s})
+        for lr, mean in ((0.001, 2.0), (0.01, 3.7), (1000.0, huge))
+        for s in (0, 1)
+    ]
+    (fig,) = _report_figures(tmp_path, monkeypatch, runs, ["eval/mse"])
+    ax = fig.axes[0]
+    log = huge > 1e3 * 2.0
+    assert ax.get_yscale() == ("log" if log else "linear")
+    assert ("(log axis)" in ax.get_ylabel()) == log
+
+
 def test_swept_values_are_labelled_without_touching_each_other(tmp_path, monkeypatch):
     """Learning rates 0.01, 0.12, 0.14, 0.16 and 0.18 on a log axis: the labels of 0.12 and
     0.16 ran together as '0.120.16' in the panel, and 0.18 had none (a probe). Measured on the

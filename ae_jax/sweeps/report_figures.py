@@ -234,7 +234,8 @@ def _figure(
         _value_axis(ax, [r[f"{m} mean"] for r in table])
         scale = {"log": " (log axis)", "symlog": " (log axis, linear near 0)"}
         ax.set_title(m, fontsize=FONT + 1)
-        ax.set_ylabel(textwrap.fill(units.get(m, m), 30), fontsize=FONT)
+        log_y = " (log axis)" if ax.get_yscale() == "log" else ""
+        ax.set_ylabel(textwrap.fill(units.get(m, m) + log_y, 30), fontsize=FONT)
         ax.set_xlabel(p + scale.get(ax.get_xscale(), ""), fontsize=FONT)
         ax.tick_params(labelsize=FONT)
         ax.grid(alpha=0.3)
@@ -361,13 +362,15 @@ def _value_ticks(ax, xs: list, log: bool = True) -> None:
 
 
 def _value_axis(ax, means: list[float]) -> None:
-    """No offset on the value axis, and one no narrower than a millionth of its values: means
-    equal to float rounding (0.09852795 and 0.09852796) were drawn as a full-height trend on
-    an axis labelled '1e-9 + 9.852795e-2'."""
+    """No offset on the value axis, one no narrower than a millionth of its values (means
+    equal to float rounding were drawn as a full-height trend on an axis labelled '1e-9 +
+    9.852795e-2'), and a log one for positive means three decades apart or more."""
     ax.ticklabel_format(axis="y", useOffset=False)
     finite = [v for v in means if math.isfinite(v)]
     if not finite:
         return
+    if min(finite) > 0 and max(finite) >= 1e3 * min(finite):  # (1.1e16 flattened 2 to 3.7)
+        return ax.set_yscale("log")
     lo, hi = ax.get_ylim()
     middle, size = (max(finite) + min(finite)) / 2, max(map(abs, finite))
     if hi - lo < 1e-6 * size:  # (all 0: matplotlib's own +-0.055)
