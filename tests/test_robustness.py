@@ -1154,3 +1154,20 @@ def test_a_workdir_that_is_a_dangling_link_is_said_to_be_one(tmp_path):
         "does not exist; create that directory, or pass another workdir; nothing was written."
     )
     assert not (tmp_path / "nonexist").exists()
+
+
+def test_a_groups_summary_table_shows_its_first_runs_and_says_how_many_more(caplog):
+    """4,000 runs of one group logged a 4,002-line table after training (a probe): the first
+    64 rows, then how many more there are and where their numbers are."""
+    caplog.set_level("INFO", logger="absl")
+    row = {"train/loss": 1.0, "eval/loss": 2.0, "status": "done", "epoch": 3, "n_params": 7}
+    summaries = [{**row, "wall_s": float(i)} for i in range(70)]
+    chunking.log_summary(summaries, [f"/w/runs/seed={i}" for i in range(70)])
+    lines = caplog.records[-1].getMessage().splitlines()
+    assert lines[0] == "training summary:"
+    assert lines[1] == "| run | training | epoch | train/loss | eval/loss | n_params | wall_s |"
+    assert lines[3] == "| seed=0 | done | 3 | 1 | 2 | 7 | 0.00 |"
+    assert lines[66] == "| seed=63 | done | 3 | 1 | 2 | 7 | 63.00 |"
+    assert lines[67:] == ["... and 6 more run(s): each one's summary.json"]
+    chunking.log_summary(summaries[:2], ["/w/a", "/w/b"])  # a few: all of them, nothing more
+    assert caplog.records[-1].getMessage().splitlines()[-1] == "| b | done | 3 | 1 | 2 | 7 | 1.00 |"

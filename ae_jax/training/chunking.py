@@ -382,19 +382,16 @@ def warn_layout_change(saved: set[str], now: str, what: str = "the checkpoint") 
         )
 
 
-def summary_table(summaries: list[dict], names: list[str]) -> str:
-    """A markdown table of the final figures, one row per run."""
+def log_summary(summaries: list[dict], workdirs: list[str], shown: int = 64) -> None:
+    """The markdown table of a group's final numbers after training, a row per run, the first
+    `shown` (4,000 runs' rows flooded the log: their summary.json and the report have all)."""
     keys = [k for k in summaries[0] if k.startswith(("train/", "eval/")) and k != "train/grad_norm"]
     head = ["run", "training", "epoch", *keys, "n_params", "wall_s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, s in zip(names, summaries, strict=True):
+    for w, s in zip(workdirs[:shown], summaries, strict=False):
         vals = [f"{s[k]:.5g}" if k in s else "-" for k in keys]
-        row = [name, s["status"], str(s["epoch"]), *vals, str(s["n_params"])]
-        lines.append("| " + " | ".join([*row, f"{s['wall_s']:.2f}"]) + " |")
-    return "\n".join(lines)
-
-
-def log_summary(summaries: list[dict], workdirs: list[str]) -> None:
-    """The table of a group's final numbers, one row per run, after training."""
-    names = [os.path.basename(os.path.normpath(w)) for w in workdirs]
-    logging.info("training summary:\n%s", summary_table(summaries, names))
+        row = [os.path.basename(os.path.normpath(w)), s["status"], str(s["epoch"]), *vals]
+        lines.append("| " + " | ".join([*row, str(s["n_params"]), f"{s['wall_s']:.2f}"]) + " |")
+    more = len(workdirs) - shown
+    lines += [f"... and {more} more run(s): each one's summary.json"] if more > 0 else []
+    logging.info("training summary:\n%s", "\n".join(lines))
