@@ -385,7 +385,8 @@ def drop_missing(table: Table, features: Table, na_values: tuple[str, ...]) -> t
             "emptiest columns from the file"
         )
     dropped, worst = int(gone.sum()), [n for n, c in counts.items() if c > gone.sum() / 2]
-    (logging.warning if (say := dropped > table.num_rows / 2) else logging.info)(
+    say = dropped > table.num_rows / 2  # most rows gone: a warning
+    (logging.warning if say else logging.info)(
         "data: data.missing='drop' dropped %d of %d rows with missing values (per column: %s)%s",
         dropped,
         table.num_rows,

@@ -266,6 +266,17 @@ class FigureWriter:
         ]
         drawn += started.values()  # none unless the plan changed its mind: still waited for
         self._drawings += drawn
+        self._finish_run(drawn, then, out_dir)
+
+    def submit_run(self, then: Callable[[list[str]], None]) -> None:
+        """A run without figures: `then([])` on the finishing thread, after every job submitted
+        before it, counted in the progress lines as `submit_figures`' runs are (8,000 runs'
+        summaries were written for 27 s without a line)."""
+        self._runs[0] += 1
+        self._finish_run([], then, None)
+
+    def _finish_run(self, drawn: list, then: Callable[[list[str]], None], out_dir) -> None:
+        """Queues a run's finishing step: once its drawings are done, `then(paths)`."""
 
         def finish() -> None:
             if self._gap:  # finished runs stay a prefix of those submitted (see `wait`)
@@ -275,23 +286,9 @@ class FigureWriter:
             except concurrent.futures.CancelledError:
                 self._gap = True
                 raise
-            os.makedirs(out_dir, exist_ok=True)  # also for a run with nothing to draw
+            if out_dir is not None:  # also for a run with nothing to draw
+                os.makedirs(out_dir, exist_ok=True)
             then(paths)
-            self._runs[1] += 1
-            self._progress()
-
-        self._pending.append(self._finishing.submit(finish))
-
-    def submit_run(self, then: Callable[[list[str]], None]) -> None:
-        """A run without figures: `then([])` on the finishing thread, after every job submitted
-        before it, counted in the progress lines as `submit_figures`' runs are (8,000 runs'
-        summaries were written for 27 s without a line)."""
-        self._runs[0] += 1
-
-        def finish() -> None:
-            if self._gap:  # (as in `submit_figures`)
-                raise concurrent.futures.CancelledError()
-            then([])
             self._runs[1] += 1
             self._progress()
 
