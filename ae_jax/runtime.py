@@ -13,6 +13,7 @@ no number. Where it lives, in order of precedence:
 """
 
 import contextlib
+import hashlib
 import importlib.metadata
 import logging as std_logging
 import os
@@ -221,12 +222,32 @@ def versions() -> dict[str, str | None]:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
+    out["ae_jax_source"] = source_digest()
     return out
+
+
+def source_digest(package: str = os.path.dirname(os.path.abspath(__file__))) -> str:
+    """The first 12 hex digits of a SHA-256 over the Python files of the ae_jax package (each
+    one's path inside it and its bytes), ~3 ms: every revision of the code says `ae_jax 0.1.0`,
+    so this names the code that computed a run's numbers. The same files give the same digest
+    wherever they are installed (a checkout, site-packages)."""
+    files = []
+    for folder, subfolders, names in os.walk(package):
+        subfolders[:] = [d for d in subfolders if d != "__pycache__"]
+        files += [os.path.relpath(os.path.join(folder, n), package) for n in names]
+    digest = hashlib.sha256()
+    for path in sorted(f for f in files if f.endswith(".py")):
+        with open(os.path.join(package, path), "rb") as f:
+            digest.update(path.encode() + b"\0" + f.read() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def describe(v: dict) -> str:
     """'Python 3.11.7; ae_jax 0.1.0, jax 0.10.2, ...' (`versions()` or `software()`)."""
-    packages = ", ".join(f"{name} {v.get(name) or '(not installed)'}" for name in PACKAGES)
+    source = {"ae_jax": f" (source {v['ae_jax_source']})"} if v.get("ae_jax_source") else {}
+    packages = ", ".join(
+        f"{name} {v.get(name) or '(not installed)'}{source.get(name, '')}" for name in PACKAGES
+    )
     where = f" on {v.get('backend')} ({v.get('device_kind')})" if "backend" in v else ""
     return f"Python {v.get('python')}; {packages}{where}"
 

@@ -2,6 +2,7 @@
 configs by name, --helpconfig, jax.export of a run, and the sweep report's files."""
 
 import csv
+import hashlib
 import json
 import os
 import platform
@@ -29,6 +30,7 @@ from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.evaluation import eval_data, evaluate, export, figure_data
 from ae_jax.sweeps import finished, report, runner
 from ae_jax.sweeps import overrides as multi
+from ae_jax.training import chunking
 from tests.conftest import write_purchase_csv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -190,14 +192,61 @@ def _software_by_the_modules() -> dict:
         "optax": optax.__version__,
         "orbax-checkpoint": ocp.__version__,
         "numpy": np.__version__,
+        "ae_jax_source": _digest_of(os.path.dirname(ae_jax.__file__)),
     }
+
+
+def _digest_of(package: str) -> str:
+    """The package's Python files, hashed here as runtime.source_digest promises to."""
+    files = sorted(
+        os.path.relpath(os.path.join(d, n), package)
+        for d, _, names in os.walk(package)
+        if "__pycache__" not in d
+        for n in names
+        if n.endswith(".py")
+    )
+    h = hashlib.sha256()
+    for rel in files:
+        h.update(rel.encode() + b"\0" + open(os.path.join(package, rel), "rb").read() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def test_the_code_that_computed_a_run_is_named_by_its_digest(tmp_path):
+    """Every revision says `ae_jax 0.1.0`: the digest of the package's files tells them apart.
+    The same files elsewhere give the same digest; a byte changed in one, another; compiled
+    files and other files do not count."""
+    copy = tmp_path / "a" / "ae_jax"
+    shutil.copytree(os.path.dirname(ae_jax.__file__), copy)
+    here = runtime.source_digest()
+    assert runtime.source_digest(str(copy)) == here == runtime.versions()["ae_jax_source"]
+    (copy / "__pycache__").mkdir(exist_ok=True)
+    (copy / "__pycache__" / "stray.py").write_text("x = 1\n")
+    (copy / "notes.txt").write_text("not code\n")
+    assert runtime.source_digest(str(copy)) == here
+    (copy / "errors.py").write_text((copy / "errors.py").read_text() + "\n")
+    assert runtime.source_digest(str(copy)) not in (here, "")
+    said = runtime.describe(runtime.versions())
+    assert f"ae_jax {ae_jax.__version__} (source {here}), jax " in said
+
+
+def test_a_checkpoint_from_before_the_digest_is_not_said_to_differ_in_it(caplog):
+    """A checkpoint written before runs recorded the code's digest lacks the key: resuming it
+    is not said to change the software for that (what it did record is still compared)."""
+    now = runtime.versions()
+    older = {k: v for k, v in now.items() if k != "ae_jax_source"}
+    caplog.set_level("WARNING")
+    chunking.warn_software_change([older], now)
+    assert "other software" not in caplog.text
+    chunking.warn_software_change([{**now, "ae_jax_source": "0123456789ab"}], now)
+    assert f"(ae_jax_source 0123456789ab -> {now['ae_jax_source']})" in caplog.text
 
 
 def test_version_names_python_and_the_packages_that_compute_the_numbers(installed):
     r = _ae_jax(installed, "--version")
     want = _software_by_the_modules()
     assert r.returncode == 0 and r.stdout.startswith(f"ae-jax {want['ae_jax']} (Python "), r.stderr
-    assert all(f"{name} {v}" in r.stdout for name, v in want.items() if name != "python")
+    assert all(f"{name} {v}" in r.stdout for name, v in want.items() if name in runtime.PACKAGES)
+    assert f"ae_jax {want['ae_jax']} (source {want['ae_jax_source']}), " in r.stdout
 
 
 def test_runs_and_evaluations_record_their_software(tmp_path):

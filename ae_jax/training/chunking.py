@@ -354,7 +354,7 @@ def warn_software_change(saved: list, now: dict, what: str = "the checkpoint") -
             for was in saved
             if isinstance(was, dict)
             for k in keys
-            if was.get(k) != now.get(k)
+            if k in was and was[k] != now.get(k)  # a key older runs lack: unsaid
         }
     )
     if changes:
