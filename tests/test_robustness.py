@@ -591,6 +591,34 @@ def test_a_mid_epoch_stop_after_lost_rows_is_passed_over(tmp_path, caplog):
     assert _rows(tmp_path / "run") == _rows(tmp_path / "whole")
 
 
+def test_a_mid_epoch_resume_under_other_software_records_both(tmp_path, caplog):
+    """A stop inside epoch 4 under software A, resumed under B: summary.json credited the
+    whole run to B (a checkpoint's software was carried into earlier_software, a stop's
+    position's was not). The position's software is carried on now, and the numbers still
+    equal an uninterrupted run's."""
+    c = _config()
+    (whole,) = _train(c, tmp_path / "whole")
+    shutil.copytree(tmp_path / "whole", tmp_path / "run")
+    w = str(tmp_path / "run")
+    os.remove(os.path.join(w, "summary.json"))
+    shutil.rmtree(os.path.join(w, "checkpoints", "4"))
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    metrics.write_text("".join(metrics.read_text().splitlines(keepends=True)[:3]))
+    # A stop at the very start of epoch 4 (no chunk of it done) under other software.
+    state = jax.tree.map(lambda a: np.asarray(a)[None], _state(w, 3))
+    chunk = json.loads((tmp_path / "run" / "config.json").read_text())["dataset"]
+    zeros = {n: np.zeros((1, 0), np.float32) for n in ("loss", "recon", "l1", "kl", "grad_norm")}
+    then = {**whole["software"], "jax": "9.9.9"}
+    chunking.Partial.save_group(
+        [w], 4, 0, chunk["steps_per_chunk"], state, zeros, np.zeros((1, 0), np.float32), "", then
+    )
+    caplog.set_level("WARNING")
+    (s,) = _train(c, w)
+    assert "other software than the position saved inside the epoch" in caplog.text
+    assert s["software"] == whole["software"] and s["earlier_software"] == [then]
+    assert _rows(w) == _rows(tmp_path / "whole")
+
+
 def test_a_group_with_a_diverged_run_resumes_from_its_newest_checkpoint(tmp_path, caplog):
     """A diverged run records no epoch after its divergence while its group's checkpoints go
     on: that is no lost row, and the group resumes from its newest checkpoint (a first version

@@ -73,6 +73,7 @@ class Partial:
     states: list  # per run: the TrainState as a state dict
     metrics: dict  # name -> (K, steps done) per-step metrics
     rows: np.ndarray  # (K, steps done) real rows per step
+    software: list = dataclasses.field(default_factory=list)  # per run: what trained it so far
 
     @property
     def steps_done(self) -> int:
@@ -156,6 +157,7 @@ class Partial:
             [b["state"] for b in blobs],
             {n: np.stack([b["metrics"][n] for b in blobs]) for n in names},
             np.stack([b["rows"] for b in blobs]),
+            [b.get("software") or None for b in blobs],
         )
 
     def restore_states(self, target):

@@ -263,6 +263,10 @@ def train(
             partial = None
         else:
             start, states = partial.epoch - 1, inside
+            for r, saved in zip(runs, partial.software, strict=True):  # its epoch's steps so far
+                r.earlier_software = startup.other_software(
+                    {"software": saved, "earlier_software": r.earlier_software}, r.software
+                )
             for i, r in enumerate(runs):
                 r.history = workdir_lib.read_history(r.workdir, start)
                 if int(states.diverged_step[i]) >= 0:
