@@ -566,6 +566,11 @@ def test_a_data_frame_s_own_missing_markers_are_missing_values(tmp_path):
     strict = data.load_dataset(cfg(path=str(tmp_path / "t.csv"), missing="drop")).preprocessor
     with pytest.raises(UserError, match=r"column 'color' has 3 missing value.*row 4 \(index 3\)"):
         strict.transform(plain.convert_dtypes())
+    # A frame with index labels is named by them, as df.loc finds its rows ("index 3" was its
+    # position, another row of such a frame).
+    labelled = plain.convert_dtypes().set_axis([f"c{i * 7}" for i in range(len(plain))])
+    with pytest.raises(UserError, match=r"missing value.*row 4 \(index label 'c21'\)"):
+        strict.transform(labelled)
     with pytest.raises(UserError, match=r"repeated column names \['a'\]"):
         p.transform(plain.set_axis(["a", "a", "flag", "n"], axis=1))
 

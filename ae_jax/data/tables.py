@@ -64,6 +64,7 @@ class Table:
         file: for delimited text, the `TextFile` it was read from: `line_numbers` asks it for
             lines only when an error message needs them, and `text` for a column's text.
         row_index: 0-based position of each row in the source (None: 0..N-1); kept by `take`.
+        row_labels: a data frame's index labels of its rows (None: its index is 0..N-1).
         image_shape: per-row image shape of a flattened image array, else None.
         default_label: label column used when the config names none: "y" for npz files with
             such an array, "target" for bundled sets, "" otherwise.
@@ -88,6 +89,7 @@ class Table:
     pixel_max: int = 0
     named: bool = True
     categorical: tuple[str, ...] = ()
+    row_labels: np.ndarray | None = None
 
     @property
     def num_rows(self) -> int:
@@ -137,6 +139,8 @@ class Table:
             orig = int(self.row_index[r]) if self.row_index is not None else int(r)
             if lines is not None:
                 part = f"row {orig + 1} (line {int(lines[orig])})"
+            elif self.row_labels is not None:  # a data frame's: what df.loc finds it by
+                part = f"row {orig + 1} (index label {self.row_labels[orig:][:1].tolist()[0]!r})"
             else:
                 part = f"row {orig + 1} (index {orig})"
             parts.append(part if col is None else f"{part} {cells.cell(col, r)!r}")
@@ -380,7 +384,9 @@ def named_table(data) -> Table | None:
     if hasattr(data, "to_frame") and hasattr(data, "index") and not hasattr(data, "columns"):
         data = data.to_frame().T  # a pandas Series (df.iloc[0]): one row, named by its index
     if hasattr(data, "columns") and hasattr(data, "to_numpy"):
-        return Table("the data frame", *cells.frame_columns(data))
+        labels = np.asarray(getattr(data, "index", ()))  # (polars: none)
+        labels = None if np.array_equal(labels, np.arange(len(labels))) else labels
+        return Table("the data frame", *cells.frame_columns(data), row_labels=labels)
     if isinstance(data, list | tuple) and data and all(isinstance(r, dict) for r in data):
         raise UserError(  # (read as an array: one row of objects, "x.reshape(1, -1)")
             f"the input rows are a list of {len(data)} dicts (records); give them as a table: "
