@@ -737,6 +737,18 @@ def test_evaluation_figures_reach_tensorboard(tmp_path):
     assert len(acc.Images(tag)) == 1
     assert len(acc.Images("evaluate/which=best/recon_per_feature")) == 1
     assert len(acc.Images("figures/recon_per_feature")) == 1  # training's own: untouched
+    # Extended, the run keeps its old end's evaluation (moved aside): its figures stay in
+    # TensorBoard at their step beside the new end's (an evaluation of the new end replaced
+    # the old end's event file: its folder was kept, its figures there were lost).
+    c.train.epochs = 3
+    experiment.train_and_evaluate(c, str(tmp_path))
+    evaluate.evaluate_workdir(str(tmp_path))
+    evaluate.evaluate_workdir(str(tmp_path))
+    assert os.path.isdir(tmp_path / "evaluations" / "which=latest,epoch=2")
+    acc = ea.EventAccumulator(str(tmp_path / "tb"), {ea.IMAGES: 0})
+    acc.Reload()
+    steps = json.loads((tmp_path / "config.json").read_text())["dataset"]["steps_per_epoch"]
+    assert [e.step for e in acc.Images(tag)] == [2 * steps, 3 * steps]
 
 
 def test_train_names_a_sweep_files_get_sweep(tmp_path):

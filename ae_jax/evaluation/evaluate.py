@@ -340,9 +340,11 @@ def _evaluate_into(tm, out, data_path, dataset, which, iw_samples, seed, figures
         # The figures of this evaluation next to training's, at the checkpoint's step.
         step = tm.epoch * int(tm.dataset_info.get("steps_per_epoch", 1))
         tag = "evaluate/" + (os.path.basename(out) + "/" if out != workdir else "")
-        # One event file per evaluation, replaced when the same evaluation runs again (as its
-        # eval.json and PNGs are): named by a hash of its folder, which may hold any character.
-        name = "evaluate-" + hashlib.sha1(tag.encode()).hexdigest()[:16]
+        # One event file per evaluation, replaced when the same evaluation of the same epoch
+        # runs again (as its eval.json and PNGs are), kept beside one of a later epoch (a run
+        # extended: its old end's evaluation is kept, moved aside): named by a hash of its
+        # folder, which may hold any character, and its step.
+        name = "evaluate-" + hashlib.sha1(f"{tag}@{step}".encode()).hexdigest()[:16]
         with writers.MetricWriter(tb, name=name) as w:
             for path in written:
                 w.write_figure(step, f"{tag}{os.path.basename(path)[:-4]}", path)
