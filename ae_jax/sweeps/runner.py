@@ -167,6 +167,11 @@ def _checked_arguments(base, overrides, workdir, report_metrics) -> tuple[list, 
             "-> value, one dict per run), as a config file's get_sweep() returns."
         )
     overrides = list(overrides)  # (a generator was read as no runs; each entry: checks.expand)
+    if not overrides:  # (it wrote sweep.json: a later launch was checked against its base)
+        raise UserError(
+            "run_sweep: got no entries; expected a list of at least one dict (dotted field -> "
+            "value, one dict per run; {} for a run of the base config as it is)."
+        )
     metrics = report_metrics
     if metrics is not None and (
         not isinstance(metrics, list | tuple) or not all(isinstance(m, str) for m in metrics)
