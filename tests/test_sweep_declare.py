@@ -212,3 +212,20 @@ def test_a_refusal_in_get_sweep_names_the_line_of_the_file(tmp_path):
         f"--config={path}: get_sweep(), line 9 (return sweep.product({{'model.activation': "
         "'relu'})): sweep axis 'model.activation': got the single str 'relu' where a list"
     )
+
+
+def test_chain_concatenates_sweeps_and_refuses_what_is_not_one():
+    """chain(product(...), [named(...)], generator) is their entries in order; a dict (one
+    entry, or a product's spec), None or a list of non-dicts was a raw ValueError/TypeError."""
+    beta = sweep.product({"loss.beta": [1.0, 2.0]})
+    seed = sweep.named("seed", {"train.seed": 3})
+    got = sweep.chain(beta, [seed], ({"loss.beta": b} for b in [4.0]))
+    assert got == [{"loss.beta": 1.0}, {"loss.beta": 2.0}, seed, {"loss.beta": 4.0}]
+    for args, said in (
+        ((beta, {"loss.beta": [3.0]}), r"argument 2 is dict .*: wrap it in a list, \[entry\]"),
+        ((seed,), r"argument 1 is dict \{'_name': 'seed'"),
+        ((beta, None), r"argument 2 is NoneType None; expected a sweep, a list of dicts"),
+        (([[1.0]],), r"argument 1 is list \[\[1.0\]\]; expected a sweep"),
+    ):
+        with pytest.raises(UserError, match=said):
+            sweep.chain(*args)

@@ -8,7 +8,7 @@ A config file may define `get_sweep()` (or `get_sweep(arg)`) returning a list of
 
 import itertools
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -126,8 +126,19 @@ def _describe(axis) -> str:
 
 
 def chain(*sweeps: list[dict]) -> list[dict]:
-    """Concatenation of sweeps, in order."""
-    return [dict(o) for s in sweeps for o in s]
+    """Concatenation of sweeps (each a list of entries: dicts), in order."""
+    out = []
+    for i, s in enumerate(sweeps):
+        listed = isinstance(s, Iterable) and not isinstance(s, str | bytes | Mapping)
+        entries = list(s) if listed else []
+        if not listed or not all(isinstance(o, Mapping) for o in entries):
+            one = " (one entry, such as sweeps.named(...)'s: wrap it in a list, [entry])"
+            raise UserError(
+                f"sweeps.chain: argument {i + 1} is {type(s).__name__} {s!r:.60}; expected a "
+                f"sweep, a list of dicts (as product(...) returns){one * isinstance(s, Mapping)}."
+            )
+        out += [dict(o) for o in entries]
+    return out
 
 
 def random_search(n: int, seed: int, **space) -> list[dict]:
