@@ -468,12 +468,16 @@ def test_workers_start_from_a_process_with_stdin_and_stdout_closed(tmp_path):
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
 
 
-@pytest.mark.parametrize("value", ["two", "-1", "1.5", "²"])
+@pytest.mark.parametrize("value", ["two", "-1", "1.5", "²", "99999"])
 def test_a_bad_figure_workers_env_is_refused_before_the_data_is_read(value, tmp_path, monkeypatch):
+    """(99999 started that many threads drawing in this process, once the worker processes
+    could not be started: the command hung.)"""
     monkeypatch.setenv(figure_writer.WORKERS_ENV, value)
     c = default_config()
     c.data.path = str(tmp_path / "missing.csv")  # read after the check: not this error
-    message = rf"AE_JAX_FIGURE_WORKERS='{re.escape(value)}': expected how many worker"
+    message = rf"AE_JAX_FIGURE_WORKERS='{re.escape(value)}': " + (
+        "more worker processes than this machine has cores" if value == "99999" else "expected"
+    )
     with pytest.raises(UserError, match=message):
         experiment.train_and_evaluate(c, str(tmp_path / "run"))
     with pytest.raises(UserError, match=message):

@@ -64,16 +64,24 @@ def default_workers() -> int:
     use 1).
 
     Raises:
-        UserError: the variable is set to anything but a whole number >= 0.
+        UserError: the variable is set to anything but a whole number from 0 to the larger of
+            MAX_WORKERS and the machine's cores (99999 started threads until the process hung).
     """
     value = os.environ.get(WORKERS_ENV, "").strip()
+    cores = os.cpu_count() or 1
     if not value:
-        return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+        return max(1, min(MAX_WORKERS, cores))
     if not (value.isascii() and value.isdigit()):  # not "²", which isdigit() accepts
         raise UserError(
             f"{WORKERS_ENV}={value!r}: expected how many worker processes draw figures, a "
             "whole number >= 0 (0 draws them in this process); unset it for one per core, "
             f"at most {MAX_WORKERS}"
+        )
+    if int(value) > (most := max(MAX_WORKERS, cores)):
+        raise UserError(
+            f"{WORKERS_ENV}={value!r}: more worker processes than this machine has cores "
+            f"({cores}); expected at most {most} (more draw no faster); unset it for one per "
+            f"core, at most {MAX_WORKERS}"
         )
     return int(value)
 
