@@ -862,8 +862,10 @@ def test_flags_that_do_not_apply_are_refused_not_ignored(shop_run, tmp_path):
         evaluate.evaluate_run(shop_run, csv_path, npz_key="x")
     with pytest.raises(UserError, match=r"--npz_key='x' names an array of an .npz --input"):
         encode_cli.encode_file(shop_run, csv_path, str(tmp_path / "c.npy"), npz_key="x")
-    with pytest.raises(UserError, match=r"npz_key='a' names an array .* are a ndarray, not a"):
+    with pytest.raises(UserError, match=r"npz_key='a' names an array .* are a ndarray, not one"):
         ae_jax.load(shop_run).encode(np.zeros((2, 18)), npz_key="a")  # (it was ignored)
+    with pytest.raises(UserError, match=r"npz_key='x' names .* are '.*shop.csv', not one: pass"):
+        ae_jax.load(shop_run).encode(csv_path, npz_key="x")  # (ignored too, a CSV's rows read)
     made = (
         os.listdir(os.path.join(shop_run, "evaluations"))
         if os.path.isdir(os.path.join(shop_run, "evaluations"))

@@ -1,8 +1,7 @@
 """Reuse a trained run: `ae_jax.load(workdir)` -> encode / decode / reconstruct / sample.
 
-The loaded object applies the preprocessing saved with the run (categorical and
-boolean encoding, then the scaling fitted on the training split), so raw rows of
-the CSV a model was trained on can be encoded directly:
+The loaded object applies the preprocessing saved with the run (categorical and boolean
+encoding, then the scaling fitted on the training split), so raw rows can be encoded directly:
 
     model = ae_jax.load("runs/shop")
     codes = model.encode("online_shoppers_intention.csv")   # (N, latent_dim)
@@ -146,12 +145,14 @@ class TrainedModel:
             "pass rows.astype(float).filled(np.nan) to have them read as missing values (the run's "
             f"data.missing={self.config.data.missing!r} decides what becomes of them)",
         )
-        if npz_key is not None and not isinstance(rows, str | os.PathLike):
-            raise UserError(  # (it was ignored: the rows given were encoded whatever it said)
-                f"npz_key={npz_key!r} names an array of an .npz file; the rows given are a "
-                f"{type(rows).__name__}, not a file: pass the file's path, or no npz_key."
+        path = isinstance(rows, str | os.PathLike)
+        if npz_key is not None and (not path or npz_key and not f"{rows}".lower().endswith(".npz")):
+            given = repr(str(rows)) if path else f"a {type(rows).__name__}"  # (was ignored)
+            raise UserError(
+                f"npz_key={npz_key!r} names an array of an .npz file; the rows given are "
+                f"{given}, not one: pass the .npz file's path, or no npz_key."
             )
-        if isinstance(rows, str | os.PathLike):
+        if path:
             key = self.config.data.npz_key if npz_key is None else npz_key
             rows = data_lib.read_table(
                 str(rows),
