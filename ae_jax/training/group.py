@@ -47,8 +47,8 @@ def check_groupable(configs: list) -> None:
         if diff:
             shown = ", ".join(f"{k}: {base.get(k)!r} vs {other.get(k)!r}" for k in diff[:5])
             raise UserError(
-                f"runs 0 and {i} cannot train together: they differ in {shown}, which change "
-                f"shapes or code paths. Only {list(objective.HYPER_KEYS)} may vary within a group; "
+                f"runs 0 and {i} cannot train together: they differ in {shown}, and one "
+                f"program trains a group. Only {list(objective.HYPER_KEYS)} may vary within it; "
                 "train the others separately (or with the sweep runner, which groups them)."
             )
 
