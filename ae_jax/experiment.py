@@ -219,7 +219,7 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter, sto
     with contextlib.ExitStack() as locks:
         if distributed.is_writer():  # Other hosts of a multi-host run only compute.
             for w in workdirs:
-                locks.enter_context(workdir_lib.WorkdirLock(w))
+                locks.enter_context(workdir_lib.claim_run(w))
         done = [
             workdir_lib.finished_summary(w) if not reruns.check_config(w, c) else None
             for c, w in zip(configs, workdirs, strict=True)

@@ -206,6 +206,22 @@ def _check_no_foreign_files(path: str, full: str, kind: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def claim_run(workdir: str):
+    """The run's `.lock`, held for a `with` block, once no sweep was launched into its directory
+    since `check_kind` passed it (a `train` and a `sweep` started together into one new
+    directory both passed: their files were mixed). A sweep records sweep_config.json before it
+    looks for this lock (`shards.check_same_base`), so of two such launches one sees the other."""
+    with WorkdirLock(workdir):
+        if found := [n for n in (SWEEP, SWEEP_CONFIG) if os.path.exists(os.path.join(workdir, n))]:
+            raise UserError(
+                f"workdir {workdir!r} became a sweep's directory (its {found[0]}) while this run "
+                "started: a sweep was launched into it at the same time; expected a directory of "
+                "the run's own. Nothing of the run was written: pass another workdir."
+            )
+        yield
+
+
 def writable(workdir: str, what: str = "workdir", create: bool = True) -> None:
     """Creates `workdir` (with `create`); refuses one that cannot be written, before any work."""
     if os.path.islink(workdir) and not os.path.exists(workdir):  # ("cannot be created: File

@@ -1933,3 +1933,33 @@ def test_a_diverged_run_names_its_own_epoch_and_is_extended_with_its_group(tmp_p
         assert {k: v for k, v in ours.items() if k not in ("figures", "data")} == {
             k: v for k, v in theirs.items() if k not in ("figures", "data")
         }, name
+
+
+def test_a_train_and_a_sweep_started_together_into_one_directory_are_not_both_taken(
+    tmp_path, monkeypatch
+):
+    """Both passed the "new or empty directory" check when started at the same instant, and
+    their files were mixed in one directory. Each now claims the directory and then looks for
+    the other's claim (the run: its .lock, then sweep files; the sweep: sweep_config.json, then
+    a run's lock), so one of them is refused, and leaves nothing of its own behind."""
+    d = str(tmp_path / "both")
+    c = _cfg()
+    real = experiment.load_dataset
+
+    def a_sweep_records_meanwhile(data):  # between the run's first check and its lock
+        shards.check_same_base(d, c, [{"train.seed": 0}], names=["train.seed=0"])
+        return real(data)
+
+    monkeypatch.setattr(experiment, "load_dataset", a_sweep_records_meanwhile)
+    with pytest.raises(UserError, match=r"became a sweep's directory \(its sweep_config.json\)"):
+        experiment.train_and_evaluate(c, d)
+    sweep_files = [".sweep_config.lock", "sweep_config.json", "sweep_named.json"]
+    assert sorted(os.listdir(d)) == [".lock", *sweep_files]  # no file of the run
+    monkeypatch.undo()
+    e = str(tmp_path / "other")
+    os.makedirs(e)
+    with workdir_lib.WorkdirLock(e):  # a run that took its lock after the sweep's first checks
+        said = r"became a run's directory while this sweep started \(training by pid "
+        with pytest.raises(UserError, match=said):
+            sweep.run_sweep(c, [{"train.seed": 0}], e)
+    assert sorted(os.listdir(e)) == [".lock", ".sweep_config.lock"]  # no sweep file

@@ -88,10 +88,31 @@ def check_same_base(
         fcntl.lockf(f, fcntl.LOCK_EX)  # waits for another launch's check; closing releases
         _refuse_other_base(workdir, base, overrides)
         recorded = _refuse_other_entries(workdir, entries)
-        workdir_lib.write_json(os.path.join(workdir, workdir_lib.SWEEP_CONFIG), base.to_dict())
+        paths = [
+            os.path.join(workdir, n) for n in (workdir_lib.SWEEP_CONFIG, workdir_lib.SWEEP_NAMED)
+        ]
+        new = [p for p in paths if not os.path.exists(p)]
+        workdir_lib.write_json(paths[0], base.to_dict())
         if entries:
-            path = os.path.join(workdir, workdir_lib.SWEEP_NAMED)
-            workdir_lib.write_json(path, {**recorded, **entries})
+            workdir_lib.write_json(paths[1], {**recorded, **entries})
+        _refuse_a_run_started_alongside(workdir, [p for p in new if os.path.exists(p)])
+
+
+def _refuse_a_run_started_alongside(workdir: str, written: list[str]) -> None:
+    """Refuses a sweep whose directory a run's training took since `check_kind` passed it (a
+    `train` started into the same new directory at the same time), removing what this first
+    launch recorded: that run claims its directory by its `.lock` before it looks for these
+    files (`workdir.claim_run`), so of the two launches one sees the other."""
+    holder = workdir_lib.holder(workdir)
+    if holder is None and workdir_lib.kind_of(workdir) != "run":
+        return
+    for p in written:
+        os.remove(p)
+    raise UserError(
+        f"workdir {workdir!r} became a run's directory while this sweep started (training by "
+        f"{holder or 'another process'}): a run was started into it at the same time; expected "
+        "a directory of the sweep's own. Nothing of the sweep was recorded: pass another workdir."
+    )
 
 
 def _refuse_other_entries(workdir: str, entries: dict[str, dict]) -> dict:
