@@ -384,8 +384,8 @@ def named_table(data) -> Table | None:
     if hasattr(data, "to_frame") and hasattr(data, "index") and not hasattr(data, "columns"):
         data = data.to_frame().T  # a pandas Series (df.iloc[0]): one row, named by its index
     if hasattr(data, "columns") and hasattr(data, "to_numpy"):
-        labels = np.asarray(getattr(data, "index", ()))  # (polars: none)
-        labels = None if np.array_equal(labels, np.arange(len(labels))) else labels
+        index = np.asarray(getattr(data, "index", ()))  # (polars: none)
+        labels = None if np.array_equal(index, np.arange(len(index))) else index
         return Table("the data frame", *cells.frame_columns(data), row_labels=labels)
     if isinstance(data, list | tuple) and data and all(isinstance(r, dict) for r in data):
         raise UserError(  # (read as an array: one row of objects, "x.reshape(1, -1)")
