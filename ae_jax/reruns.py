@@ -25,6 +25,7 @@ from ae_jax.workdir import (
     read_history,
     real_path,
     saved_config,
+    write_json,
 )
 
 # Fields that change how a run is executed or logged, never what it learns: a rerun may change
@@ -193,6 +194,8 @@ def reopen(workdir: str) -> bool:
     figures = os.path.join(workdir, FIGURES)
     if os.path.isdir(figures) and not os.path.exists(os.path.join(dest, FIGURES)):
         os.replace(figures, os.path.join(dest, FIGURES))
+    moved = os.path.join(EVALUATIONS, os.path.basename(dest), FIGURES, "")  # where they are now
+    _refile_figures(own, os.path.join(FIGURES, ""), moved)
     os.replace(own, os.path.join(dest, EVAL))
     of = f"of epoch {epoch}" if isinstance(epoch, int) else "(unreadable: of an earlier end)"
     then = "it diverged, so its parameters stay as they are" if diverged else "it trains on"
@@ -210,13 +213,34 @@ def _free(path: str) -> str:
 
 
 def _date_evaluations(workdir: str) -> None:
-    """evaluations/NAME without an epoch -> NAME,epoch=E (E: its eval.json's epoch)."""
+    """evaluations/NAME without an epoch -> NAME,epoch=E (E: its eval.json's epoch). (A name
+    with '@' is one too: another file's of the same name, "data=new.csv@1f0c9a2e"; the names
+    `_free` gives, NAME@2, are of dated evaluations or of an earlier end, unreadable.)"""
     folder = os.path.join(workdir, EVALUATIONS)
     for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-        if "epoch=" in name or "@" in name:  # (dated already, or an earlier end's)
+        if "epoch=" in name:  # dated already
             continue
         with contextlib.suppress(OSError, ValueError, AttributeError):
             with open(os.path.join(folder, name, EVAL)) as f:
                 epoch = json.load(f).get("epoch")
             if isinstance(epoch, int):
-                os.replace(os.path.join(folder, name), _free(f"{folder}/{name},epoch={epoch}"))
+                dest = _free(f"{folder}/{name},epoch={epoch}")
+                os.replace(os.path.join(folder, name), dest)
+                _refile_figures(
+                    os.path.join(dest, EVAL),
+                    os.path.join(EVALUATIONS, name, ""),
+                    os.path.join(EVALUATIONS, os.path.basename(dest), ""),
+                )
+
+
+def _refile_figures(eval_path: str, old: str, new: str) -> None:
+    """Rewrites the figures an eval.json lists (paths inside the run) from under `old` to under
+    `new`: they moved with its folder (`reopen`, `_date_evaluations`; they named files of the
+    new end's, or none)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        with open(eval_path) as f:
+            saved = json.load(f)
+        listed = saved.get("figures")
+        if isinstance(listed, list) and any(str(p).startswith(old) for p in listed):
+            saved["figures"] = [new + p[len(old) :] if p.startswith(old) else p for p in listed]
+            write_json(eval_path, saved)

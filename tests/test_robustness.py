@@ -107,7 +107,13 @@ def test_an_extended_run_keeps_its_old_evaluation_aside_not_as_its_own(tmp_path)
     (s,) = _train(_config(**{"train.epochs": 4, "train.figures": True}), w)
     aside = w / "evaluations" / "which=latest,epoch=2,end"
     assert s["epoch"] == 4 and not (w / "eval.json").exists()
-    assert (aside / "eval.json").read_bytes() == before
+    # The same, but the figures it lists are where they moved (it named the new end's).
+    moved, kept = json.loads((aside / "eval.json").read_text()), json.loads(before)
+    assert moved["figures"] == [
+        f"evaluations/which=latest,epoch=2,end/{f}" for f in kept.pop("figures")
+    ]
+    assert {k: v for k, v in moved.items() if k != "figures"} == kept
+    assert all((w / f).exists() for f in moved["figures"])
     assert sorted(os.listdir(aside / "figures")) == drawn
     assert "codes_2d.png" not in os.listdir(w / "figures")  # the new end's curves only
     os.rename(w / "summary.json", w / "kept.json")  # as while an extension runs, unfinished
@@ -160,9 +166,12 @@ def test_an_extension_dates_the_old_ends_evaluations_that_named_no_epoch(tmp_pat
     run's current best (a probe). Reopening the run dates it: which=best,epoch=E (E from its
     eval.json); dated ones, and one whose epoch cannot be read, stay as they are."""
     run = tmp_path / "run"
+    other = "evaluations/which=latest,data=new.csv@1f0c9a2e/figures"
     for name, saved in (
         ("which=best", {"epoch": 2}),
         ("which=latest,data=new.csv", {"epoch": 3}),
+        # another file's of that name (it stayed undated), listing its figures
+        ("which=latest,data=new.csv@1f0c9a2e", {"epoch": 3, "figures": [f"{other}/a.png"]}),
         ("which=latest,epoch=1", {"epoch": 1}),  # an unfinished run's: dated already
         ("which=best,seed=3", "{cut off"),
     ):
@@ -177,7 +186,12 @@ def test_an_extension_dates_the_old_ends_evaluations_that_named_no_epoch(tmp_pat
         "which=best,epoch=2@2",
         "which=best,seed=3",
         "which=latest,data=new.csv,epoch=3",
+        "which=latest,data=new.csv@1f0c9a2e,epoch=3",
         "which=latest,epoch=1",
+    ]
+    dated = run / "evaluations" / "which=latest,data=new.csv@1f0c9a2e,epoch=3" / "eval.json"
+    assert json.loads(dated.read_text())["figures"] == [
+        "evaluations/which=latest,data=new.csv@1f0c9a2e,epoch=3/figures/a.png"
     ]
     assert json.loads((run / "evaluations" / "which=best,epoch=2@2" / "eval.json").read_text()) == {
         "epoch": 2
