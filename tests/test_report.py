@@ -673,10 +673,11 @@ def test_every_series_marker_stays_visible(tmp_path, monkeypatch, axis):
         assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1] >= 3.5
 
 
-def test_the_configs_report_metrics_keep_a_vaes_bounds_under_the_names_they_have(tmp_path):
+def test_the_configs_report_metrics_keep_a_vaes_bounds_under_the_names_they_have(tmp_path, caplog):
     """A sweep config's REPORT_METRICS naming vae/iwae and vae/elbo reported neither on grey
-    data, where the runs have them as vae/bce_iwae_bound and vae/bce_bound, and said nothing
-    (the default metrics had the renaming, --metrics a warning; the config's others absent
+    data, where the runs have them as vae/bce_iwae_bound and vae/bce_bound, and said nothing;
+    --metrics naming them dropped them with a warning, or was refused when they were all it
+    named (the README promised the renaming for all three; the config's others absent
     stay unsaid, as a config may name metrics for several kinds of model); nor did report.md
     repeat eval.json's note on what those numbers are, or say which evaluation it reports (a
     probe)."""
@@ -698,6 +699,11 @@ def test_the_configs_report_metrics_keep_a_vaes_bounds_under_the_names_they_have
     md = (tmp_path / "report.md").read_text()
     assert f"- vae/iwae_note (4 of 4 runs): {note}" in md
     assert "The evaluation numbers are each run's own eval.json: its parameters at its last" in md
+    caplog.set_level("WARNING")
+    out = report.write_report(str(tmp_path), ["vae/iwae", "vae/elbo", "eval/mse"])
+    assert out["metrics"] == ["vae/bce_iwae_bound", "vae/bce_bound", "eval/mse"]
+    assert "which no finished run has" not in caplog.text
+    assert report.write_report(str(tmp_path), ["vae/iwae"])["metrics"] == ["vae/bce_iwae_bound"]
 
 
 def test_a_report_of_runs_none_of_them_evaluated_says_so(tmp_path, caplog):

@@ -153,7 +153,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     present = {k for r in rows for k in [*r["values"], *r["absent"]]}  # absent: without a value
     if metrics:
         metrics = list(dict.fromkeys(metrics))  # a metric asked twice is one column
-        _warn_absent(metrics, present)
+        _warn_absent([m for m in metrics if not _renamed(m, present)], present)  # (bounds: below)
         if timed := [m for m in metrics if m in TIMING]:  # (some among others: dropped unsaid)
             logging.warning("%s: wall-clock times go to timing.csv only, not report.md", timed)
     chosen = metrics or report_metrics(workdir) or list(DEFAULT_METRICS)
@@ -163,9 +163,9 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         )
         chosen = list(DEFAULT_METRICS)
     asked = list(chosen) != list(DEFAULT_METRICS)  # --metrics or the config's REPORT_METRICS
-    if not metrics:  # the config's or the defaults (either may name metrics some sweeps lack,
-        # unsaid): a VAE's bounds also under the names they have here (vae/bce_iwae_bound)
-        chosen = _bounds_named(chosen, present)
+    # A VAE's bounds also under the names they have here (vae/iwae: vae/bce_iwae_bound), asked
+    # for by --metrics, the config's or the defaults.
+    chosen = _bounds_named(chosen, present)
     metrics = [m for m in chosen if m in present]
     if not metrics:  # refused before any file is rewritten
         have = sorted(m for m in present if "/" in m)
