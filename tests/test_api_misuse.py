@@ -510,3 +510,14 @@ def test_a_run_that_lost_its_preprocessor_is_refused_as_a_reader_is_told(vae_run
             read()
         assert said in str(info.value) and "train it again" not in str(info.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_evaluation_records_the_seed_of_its_posterior_draws(vae_run, tmp_path):
+    """`ae-jax evaluate --seed=3` wrote an eval.json that named no seed (only its folder did):
+    the number quoted from it could not be traced to its draws. The run's own says 0."""
+    run = shutil.copytree(vae_run, tmp_path / "vae")
+    own, _ = evaluate.evaluate_run(str(run), figures=False)
+    m, out = evaluate.evaluate_run(str(run), seed=3, figures=False)
+    assert own["vae/eval_seed"] == 0 and m["vae/eval_seed"] == 3
+    assert json.load(open(run / "eval.json"))["vae/eval_seed"] == 0
+    assert json.load(open(os.path.join(out, "eval.json")))["vae/eval_seed"] == 3

@@ -180,6 +180,7 @@ def evaluate_group(
                 )
             )
             m.update(aggregate[i])  # the aggregate posterior's KL decomposition
+            m["vae/eval_seed"] = int(seed)  # the posterior draws' (`ae-jax evaluate --seed`)
             arrays["logvar"] = one["logvar"]
         results.append((m, arrays))
     return results
