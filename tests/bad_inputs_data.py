@@ -106,6 +106,12 @@ CASES = [
         lambda d: _run(d, data__path=_npz(d, x=np.ones((10, 3, 8, 8), np.uint8))),
     ),
     (
+        "data.image_shape channels first (C, H, W)",
+        lambda d: _run(
+            d, data__path=_npz(d, x=np.ones((10, 192), np.uint8)), data__image_shape=(3, 8, 8)
+        ),
+    ),
+    (
         "data.image_shape that does not match the columns",
         lambda d: _run(
             d, data__path=_npz(d, x=np.ones((10, 6), np.uint8)), data__image_shape=(2, 2)

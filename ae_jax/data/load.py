@@ -95,6 +95,14 @@ def _image_shape(cfg: Any) -> tuple[int, ...]:
             f"data.image_shape must be () (not set), (H, W) or (H, W, C) with "
             f"positive integers; got {tuple(shape)!r}"
         )
+    if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[1] > 4 and shape[2] > 4:
+        c, h, w = shape
+        raise UserError(  # (as arrays stored so are: `image_files.check_channels_last`)
+            f"data.image_shape {tuple(shape)}: channels first (C, H, W), as PyTorch stores "
+            f"images? expected (H, W, C); as given, each row would be read as {c} x {h} pixels "
+            f"of {w} channels. Save the rows channels last, np.moveaxis(x.reshape(-1, {c}, {h}, "
+            f"{w}), 1, -1).reshape(len(x), -1), and set ({h}, {w}, {c})."
+        )
     return tuple(int(s) for s in shape)
 
 
