@@ -681,7 +681,11 @@ def _error_files(tmp_path):
             dict(name="digits", binarize="fixed", scaling="standard"),
             r"needs pixels in \[0, 1\], but data.scaling='standard' centres them",
         ),
-        (dict(path="ok.csv", binarize="dynamic"), r"data.path 'ok.csv' is not pixel data"),
+        (  # (the fix it gave, np.round(x * 255) as uint8, wrapped 0..255 intensities round)
+            dict(path="ok.csv", binarize="dynamic"),
+            r"data.path 'ok.csv' is not pixel data \(if it holds images: whole intensities "
+            r"0..255 of any dtype, set data.image_shape; floats in \[0, 1\], save them as uint8",
+        ),
         # known from the name, before a (large) table is read: it need not even exist
         (dict(path="nowhere.csv", binarize="fixed"), r"data.path 'nowhere.csv' is not pixel"),
         (dict(path="ok.csv", binarize="random"), r"data.binarize 'random' is not supported"),

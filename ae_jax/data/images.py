@@ -65,8 +65,9 @@ def not_pixel_data(binarize: str, what: str) -> UserError:
         f"data.binarize {binarize!r} is for pixel data: the image sets "
         f"{', '.join(map(repr, IMAGE_SETS))} and 'tfds:NAME', the bundled 'digits', a uint8 "
         "array of images, or a table of whole intensities with data.image_shape set; "
-        f"{what} is not pixel data (images of floats: save them as uint8, "
-        "np.round(x * 255).astype(np.uint8)); use data.binarize='none'"
+        f"{what} is not pixel data (if it holds images: whole intensities 0..255 of any "
+        "dtype, set data.image_shape; floats in [0, 1], save them as uint8, np.round(x * "
+        "255).astype(np.uint8)); use data.binarize='none'"
     )
 
 
