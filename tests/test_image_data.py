@@ -421,6 +421,15 @@ def test_npz_errors(tmp_path):
     )
     with pytest.raises(UserError, match=r"array 'x_train' has dtype float64 .* expected uint8"):
         load(dir=str(tmp_path))
+    # One-hot labels: their shape as it is (it was said flattened, "(40,)"); (N, 1) is read.
+    one_hot = np.eye(10)[np.arange(4)]
+    arrays = dict(x_train=pixels(4, (28, 28)), x_test=pixels(2, (28, 28)), y_test=np.arange(2))
+    np.savez(tmp_path / "mnist.npz", y_train=one_hot, **arrays)
+    said = r"4 images but labels of shape \(4, 10\); .* \(one-hot rows\? save y.argmax\(axis=1\)\)"
+    with pytest.raises(UserError, match=said):
+        load(dir=str(tmp_path))
+    np.savez(tmp_path / "mnist.npz", y_train=np.arange(4)[:, None], **arrays)
+    assert load(dir=str(tmp_path)).num_features == 28 * 28  # (N, 1) labels: read
 
 
 def test_tfds_missing_package(tmp_path, monkeypatch):

@@ -126,9 +126,10 @@ def check_channels_last(shape: tuple, what: str, image_set: bool = False) -> Non
 
 def _pairs(x: np.ndarray, y: np.ndarray, where: str) -> None:
     if y.shape != (x.shape[0],):
+        one_hot = y.ndim == 2 and y.shape[0] == x.shape[0]  # (y was flattened: "(14000,)")
         raise UserError(
             f"{where}: {x.shape[0]} images but labels of shape {y.shape}; expected "
-            "one label per image"
+            "one label per image" + (" (one-hot rows? save y.argmax(axis=1))" if one_hot else "")
         )
 
 
@@ -169,7 +170,8 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
             f"arrays {list(_NPZ_KEYS)}"
         ) from None
     for split in ("train", "test"):
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"].reshape(-1)
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y  # (N, 1): Keras' CIFAR-10
         if x.dtype != np.uint8 or x.ndim not in (3, 4) or x.shape[0] == 0:
             raise UserError(
                 f"{path!r} array 'x_{split}' has dtype {x.dtype} and shape {x.shape}; "
