@@ -240,7 +240,7 @@ def test_binarisation_of_a_users_array_of_images(tmp_path):
     digits = data.load_dataset(cfg(name="digits", binarize="dynamic"))
     assert digits.dynamic_binarize and set(np.unique(digits.val)) == {0.0, 1.0}
     np.save(tmp_path / "floats.npy", x / 255.0)
-    with pytest.raises(UserError, match=r"is not pixel data \(images of floats: save them as"):
+    with pytest.raises(UserError, match=r"not pixel data \(.*; floats in \[0, 1\], save them as"):
         data.load_dataset(cfg(name="", path=str(tmp_path / "floats.npy"), binarize="fixed"))
 
 
