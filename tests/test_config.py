@@ -19,6 +19,7 @@ from ae_jax.config.unused import unused_fields, unused_settings
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
+from tests.conftest import write_purchase_csv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WHY = (
@@ -239,6 +240,10 @@ def test_a_warm_up_that_is_ignored_or_cut_is_said_so(caplog):
         ({"model.arch": "mlp"}, "model.conv_features", True),
         ({"model.arch": "mlp"}, "model.conv_kernel", True),
         ({"model.arch": "conv"}, "model.conv_kernel", False),
+        ({"data.path": "x.npy"}, "data.name", True),
+        ({"data.path": ""}, "data.name", False),
+        ({"data.path": "x.npy"}, "data.dir", True),
+        ({"data.path": ""}, "data.dir", False),
     ],
 )
 def test_which_fields_the_rest_of_a_config_leaves_unused(overrides, field, unused):
@@ -351,3 +356,20 @@ def test_a_get_config_of_star_args_loads_without_an_argument(tmp_path):
     path.write_text("import ae_jax\ndef get_config(size):\n    return ae_jax.default_config()\n")
     with pytest.raises(UserError, match=r"get_config\(size\) needs an argument"):
         cli._load_config_file(str(path), str(path))
+
+
+def test_an_image_sets_name_and_folder_beside_a_data_path_are_said_unused(tmp_path, caplog):
+    """conv_ae_mnist given a data.path of MNIST's training images trained on a split of that
+    file, not on the image set's test split, and said nothing of data.name='mnist' (a probe):
+    the path is read, the name and folder not at all (here: a folder that does not exist)."""
+    c = seed_sparse.get_config()
+    c.data.name, c.data.dir = "mnist", str(tmp_path / "no such folder")
+    c.data.path = write_purchase_csv(tmp_path / "shop.csv")
+    c.train.epochs, c.eval.at_end, c.train.figures, c.train.tensorboard = 1, False, False, False
+    caplog.set_level("WARNING")
+    (s,) = experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    assert s["status"] == "done"
+    assert "data.name='mnist' has no effect: it names a bundled or image set, read only " in (
+        caplog.text
+    )
+    assert "data.dir='" in caplog.text and "' has no effect: it holds an image set's" in caplog.text

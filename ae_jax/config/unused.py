@@ -64,6 +64,20 @@ _RULES: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("conv",),
         "it shapes model.arch='conv' alone; this model is model.arch={value!r}",
     ),
+    # (conv_ae_mnist given a data.path of MNIST's training images trained on a split of them,
+    # not on the test split its image set's data.name would take, without a word)
+    "data.name": (
+        "data.path",
+        ("",),
+        "it names a bundled or image set, read only without a data.path; data.path={value!r} "
+        "is read instead (split by data.val_fraction)",
+    ),
+    "data.dir": (
+        "data.path",
+        ("",),
+        "it holds an image set's files, read only without a data.path; data.path={value!r} is "
+        "read instead",
+    ),
 }
 
 
