@@ -244,6 +244,10 @@ def test_a_warm_up_that_is_ignored_or_cut_is_said_so(caplog):
         ({"data.path": ""}, "data.name", False),
         ({"data.path": "x.npy"}, "data.dir", True),
         ({"data.path": ""}, "data.dir", False),
+        ({"data.name": "mnist"}, "data.val_fraction", True),
+        ({"data.name": "tfds:mnist"}, "data.val_fraction", True),
+        ({"data.name": "mnist", "data.path": "x.npy"}, "data.val_fraction", False),
+        ({"data.name": "digits"}, "data.val_fraction", False),
     ],
 )
 def test_which_fields_the_rest_of_a_config_leaves_unused(overrides, field, unused):

@@ -15,7 +15,7 @@ import os
 
 from absl import logging
 
-from ae_jax.config.schema import default_config, flatten_config
+from ae_jax.config.schema import IMAGE_SETS, default_config, flatten_config
 
 # field -> (the field that decides, its values that use the field, why: what would use it,
 # {value!r} the deciding field's value)
@@ -78,11 +78,26 @@ _RULES: dict[str, tuple[str, tuple[str, ...], str]] = {
         "it holds an image set's files, read only without a data.path; data.path={value!r} is "
         "read instead",
     ),
+    "data.val_fraction": (
+        "data.image_set",  # (derived: `_derived`)
+        ("",),
+        "it splits a file or a bundled set; the image set {value!r} brings its test split, "
+        "which is the validation split",
+    ),
 }
+
+
+def _derived(flat: dict) -> dict:
+    """`flat` with data.image_set: the image set it reads (data.name without a data.path), or
+    '' (a file, or a bundled set, which data.val_fraction splits)."""
+    name = str(flat.get("data.name", ""))
+    image_set = not flat.get("data.path") and (name in IMAGE_SETS or name.startswith("tfds:"))
+    return {**flat, "data.image_set": name if image_set else ""}
 
 
 def unused_fields(flat: dict) -> frozenset[str]:
     """The fields of the flattened config `flat` that its other fields leave unused."""
+    flat = _derived(flat)
     return frozenset(f for f, (key, using, _) in _RULES.items() if flat.get(key) not in using)
 
 
@@ -90,7 +105,7 @@ def unused_settings(config, defaults: dict | None = None) -> list[str]:
     """One sentence per field `config` sets away from its default that the rest of it leaves
     unused (a launch logs them as warnings: the value changes nothing). `defaults`: the
     flattened default config, when the caller has it (K configs: made once, not K times)."""
-    flat = flatten_config(config.to_dict())
+    flat = _derived(flatten_config(config.to_dict()))
     defaults = defaults or flatten_config(default_config().to_dict())
     return [
         f"{key}={flat[key]!r} has no effect: "
