@@ -213,10 +213,22 @@ def test_a_uint8_array_of_small_codes_is_said_to_be_read_as_pixels(tmp_path, cap
     caplog.set_level("INFO")
     ds = data_lib.load_dataset(c.data)
     assert "uint8, read as pixel intensities 0..255, divided by 255" in caplog.text
-    assert "whose largest value is 3: if these are codes or counts" in caplog.text
+    said = "whose largest value is 3, divided by 255 into [0, 0.0118]: if these are codes or"
+    assert said in caplog.text
     assert float(ds.train.max()) == pytest.approx(3 / 255)
     caplog.clear()
     np.save(tmp_path / "px.npy", (codes * 80).astype(np.uint8))  # real intensities: no warning
     c.data.path = str(tmp_path / "px.npy")
     data_lib.load_dataset(c.data)
     assert "divided by 255" in caplog.text and "largest value" not in caplog.text
+    # The same counts as a table of numbers marked as images (data.image_shape): they were
+    # divided by 255 without a word (the digits' counts 0..16, figures near black).
+    caplog.clear()
+    np.savetxt(tmp_path / "codes.csv", codes, "%d", ",", header=",".join("abcdef"), comments="")
+    c.data.path, c.data.image_shape = str(tmp_path / "codes.csv"), (2, 3)
+    data_lib.load_dataset(c.data)
+    assert f"pixel data (data.image_shape (2, 3)) {said}" in caplog.text
+    caplog.clear()
+    c.data.path, c.data.name, c.data.image_shape = "", "digits", ()  # counts 0..16, by 16: fine
+    data_lib.load_dataset(c.data)
+    assert "largest value" not in caplog.text

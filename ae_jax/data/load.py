@@ -175,6 +175,8 @@ def _pixels(
                 "(a 3-D (N, H, W) array still keeps its image shape)"
             )
         x = encoded.astype(np.uint8)
+        if pixel_max == 255:  # (not the bundled digits' counts 0..16, divided by 16)
+            images.say_dim(x, f"{features.source}: pixel data (data.image_shape {shape})")
     channels = shape[2] if shape is not None and len(shape) == 3 and d % shape[2] == 0 else 1
     offset, scale = images.pixel_scaling(x[train_idx], d, channels, scaling, pixel_max)
     p = Preprocessor(
