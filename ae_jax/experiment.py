@@ -134,7 +134,7 @@ def train_group(
         for c in configs:
             config_lib.validate(c)
         unused.say_unused(configs, workdirs)
-    trackers.check(configs)
+    trackers.check(configs, workdirs)
     default_workers()  # AE_JAX_FIGURE_WORKERS, before reading any data
     group.check_groupable(configs)
     runtime.enable_compilation_cache(bool(configs[0].train.compilation_cache))

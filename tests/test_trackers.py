@@ -58,6 +58,33 @@ def test_mlflow_gets_params_metrics_headline_and_figures_and_resumes_its_run(tmp
     assert (tmp_path / "run" / "tb").is_dir()  # TensorBoard as well
 
 
+def test_a_deleted_mlflow_run_or_experiment_is_refused_before_any_work(tmp_path):
+    """An extension of a run whose MLflow run was deleted trained an epoch, then MLflow's
+    traceback, on every rerun; a new run under a deleted experiment failed likewise after
+    compiling, leaving a half-made workdir (a probe). Both are refused first, changing nothing;
+    a finished run rerun as it was logs nothing and is not refused."""
+    tracking = pytest.importorskip("mlflow.tracking")
+    uri = f"file:{tmp_path / 'mlruns'}"
+    c = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": uri, "train.epochs": 2})
+    c.train.figures = c.eval.at_end = False
+    run = tmp_path / "run"
+    experiment.train_and_evaluate(c, str(run))
+    client = tracking.MlflowClient(tracking_uri=uri)
+    run_id = json.loads((run / "trackers.json").read_text())["mlflow"]
+    client.delete_run(run_id)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    assert experiment.train_and_evaluate(c, str(run))[0]["epoch"] == 2  # as it was: reused
+    c.train.epochs = 3
+    said = rf"logs to the MLflow run {run_id} \(its trackers.json\), .*: it is deleted \(in "
+    with pytest.raises(UserError, match=said):
+        experiment.train_and_evaluate(c, str(run))
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    client.delete_experiment(client.get_experiment_by_name("ae_jax").experiment_id)
+    with pytest.raises(UserError, match=r"experiment 'ae_jax' .* is deleted \(in MLflow's trash"):
+        experiment.train_and_evaluate(c, str(tmp_path / "new"))
+    assert not (tmp_path / "new").exists()
+
+
 class _StopAfterFirstEpoch:
     """Stands in for StopRequests: a SIGTERM once the run's first epoch is in metrics.jsonl."""
 
@@ -190,7 +217,7 @@ def test_tracker_settings_that_cannot_work_are_refused_before_work(tmp_path, mon
             experiment.train_and_evaluate(c, str(tmp_path / "run"))
         assert not os.path.exists(tmp_path / "run")
     ok = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": f"file:{tmp_path / 'ml'}"})
-    trackers.check([ok])  # a file store opens
+    trackers.check([ok], [str(tmp_path / "new")])  # a file store opens
     # A server that does not answer: refused after one try, not MLflow's 7 retries with
     # backoff (251 s of urllib3's lines: a probe); the user's settings of those kept.
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
@@ -204,7 +231,7 @@ def test_tracker_settings_that_cannot_work_are_refused_before_work(tmp_path, mon
     monkeypatch.setattr(tracking_lib.MlflowClient, "get_experiment_by_name", unreachable)
     http = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": "http://127.0.0.1:9/"})
     with pytest.raises(UserError, match=r"cannot open the tracking URI 'http://127.0.0.1:9/'"):
-        trackers.check([http])
+        trackers.check([http], [str(tmp_path / "new")])
     assert tried == [{"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "7"}]
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # only for the check
     pytest.importorskip("wandb")

@@ -33,14 +33,50 @@ def parse_loggers(config) -> list[str]:
     return [n for n in names if n != "tensorboard" or config.train.tensorboard]
 
 
-def check(configs: list) -> None:
-    """`check_one` for each distinct tracker setting of `configs` (one for a whole group)."""
+def check(configs: list, workdirs: list[str]) -> None:
+    """`check_one` for each distinct tracker setting of `configs` (one for a whole group), and
+    `_check_mlflow_run` for each run that continues an MLflow run (its trackers.json)."""
     seen = set()
     for c in configs:
         key = (str(c.train.loggers), str(c.train.mlflow_uri), str(c.train.tracker_project))
         if key not in seen:
             seen.add(key)
             check_one(c)
+    for c, w in zip(configs, workdirs, strict=True):
+        if "mlflow" in parse_loggers(c) and (run_id := _ids(w).get("mlflow")) and _logs(c, w):
+            _check_mlflow_run(c, w, run_id)
+
+
+def _logs(config, workdir: str) -> bool:
+    """Whether the run in `workdir` logs again: unfinished, or extended (a finished run rerun
+    as it was logs nothing, and is not refused for its tracker)."""
+    saved = workdir_lib.saved_config(workdir) or {}
+    return workdir_lib.finished_summary(workdir) is None or saved.get("train.epochs", 0) < int(
+        config.train.epochs
+    )
+
+
+def _check_mlflow_run(config, workdir: str, run_id: str) -> None:
+    """Refuses to continue an MLflow run that its store no longer has, or has deleted: MLflow
+    refused to log to it once the epochs were trained, with a traceback, on every rerun."""
+    try:
+        with _one_quick_try():
+            stage = _mlflow_client(config).get_run(run_id).info.lifecycle_stage
+        why = "" if stage == "active" else f"it is {stage} (in MLflow's trash)"
+    except Exception as e:  # noqa: BLE001 - not found: MlflowException; others alike here
+        why = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+    if why:
+        raise UserError(
+            f"workdir {workdir!r} logs to the MLflow run {run_id} (its {workdir_lib.TRACKERS}), "
+            f"which the tracking URI {_named_uri(config)} cannot log to: {why}. Restore that "
+            "run, point train.mlflow_uri at its store, or delete the 'mlflow' entry of "
+            f"{workdir_lib.TRACKERS} to log the run to a new MLflow run."
+        )
+
+
+def _named_uri(config) -> str:
+    uri = _mlflow_uri(config)
+    return repr(uri) if uri else f"{_mlflow_default_uri()!r} (MLflow's default)"
 
 
 def check_one(config) -> None:
@@ -62,17 +98,22 @@ def check_one(config) -> None:
     if "mlflow" in names:
         try:
             with _one_quick_try():
-                _mlflow_client(config).get_experiment_by_name(project)
+                exp = _mlflow_client(config).get_experiment_by_name(project)
         except Exception as e:  # noqa: BLE001 - MLflow raises many types; all say the same
-            uri = _mlflow_uri(config)
-            named = repr(uri) if uri else f"{_mlflow_default_uri()!r} (MLflow's default)"
             raise UserError(
-                f"MLflow cannot open the tracking URI {named} (train.mlflow_uri, else "
+                f"MLflow cannot open the tracking URI {_named_uri(config)} (train.mlflow_uri, else "
                 f"$MLFLOW_TRACKING_URI): {type(e).__name__}: {' '.join(str(e).split())[:300]}; "
                 "expected a local store as a file:///ABSOLUTE/PATH URI (MLflow 3 refuses a bare "
                 "path), or a server's http(s):// URI (a database URI needs SQLAlchemy: pip "
                 "install mlflow, not mlflow-skinny)."
             ) from None
+        if exp is not None and exp.lifecycle_stage != "active":  # no run can be created in it
+            raise UserError(
+                f"MLflow's experiment {project!r} (train.tracker_project) at "
+                f"{_named_uri(config)} is {exp.lifecycle_stage} (in MLflow's trash): no run can "
+                f"be made in it. Restore it (mlflow experiments restore --experiment-id "
+                f"{exp.experiment_id}), delete it for good (mlflow gc), or name another project."
+            )
 
 
 # The check's request to an MLflow server: tried once, for at most 20 s. With MLflow's own
