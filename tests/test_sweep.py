@@ -22,7 +22,7 @@ from ae_jax import files as files_lib
 from ae_jax import sweeps as sweep
 from ae_jax import workdir as workdir_lib
 from ae_jax.commands import sweep as sweep_command
-from ae_jax.configs import seed_sparse
+from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.configs.ablations import seed_study
 from ae_jax.errors import UserError
 from ae_jax.sweeps import checks, finished, ray_launch, report, report_figures, shards
@@ -1963,3 +1963,21 @@ def test_a_train_and_a_sweep_started_together_into_one_directory_are_not_both_ta
         with pytest.raises(UserError, match=said):
             sweep.run_sweep(c, [{"train.seed": 0}], e)
     assert sorted(os.listdir(e)) == [".lock", ".sweep_config.lock"]  # no sweep file
+
+
+def test_a_sweep_whose_validation_values_are_clipped_resumes_and_shards(tmp_path, caplog):
+    """seed_vae (a Bernoulli likelihood) on breast_cancer clips a few validation values into
+    [0, 1], and its runs record the fingerprint of the data so clipped: the sweep's second
+    shard, or its rerun, compared the data as loaded, and was refused as "edited" (a probe)."""
+    c = seed_vae.get_config()
+    c.train.epochs, c.train.figures, c.eval.at_end, c.train.tensorboard = 1, False, False, False
+    entries = [{"train.seed": s} for s in range(2)]
+    w = str(tmp_path / "sweep")
+    caplog.set_level("WARNING")
+    sweep.run_sweep(c, entries, w, shard=(0, 2))
+    assert (
+        "the validation split of 'breast_cancer': 3 of its 3420 values lie outside" in caplog.text
+    )
+    assert sweep.run_sweep(c, entries, w, shard=(1, 2))["counts"]["done"] == 2
+    c.train.epochs = 2  # a rerun that extends them reads the data again, and trains on
+    assert sweep.run_sweep(c, entries, w)["counts"]["done"] == 2

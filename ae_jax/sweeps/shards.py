@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
-from ae_jax.training import startup
+from ae_jax.training import group, startup
 
 _LOCK = ".sweep_config.lock"  # held while a launch compares and records the base config
 
@@ -170,13 +170,13 @@ def check_same_data(run_workdir: str, config, ds) -> None:
             continue
         changes, _ = reruns.config_changes(other, config)  # a rerun's own comparison
         if not any(c.startswith("data.") for c in changes):
-            try:
-                startup.check_same_data(other, ds)
-            except UserError:
+            # As the run saw it (its config.json's fingerprint is of that): a validation split
+            # clipped into [0, 1] under a Bernoulli likelihood read as "edited" as loaded.
+            if change := startup.changed_data(other, group.as_trained(config, ds)):
                 raise UserError(
                     f"the data this launch loads ({ds.name!r}) is not what run {other!r} of the "
-                    "same sweep trained on (edited since, or read differently by this version "
-                    "of ae_jax); restore the file the sweep started with, or run the sweep into "
-                    "a new workdir"
-                ) from None
+                    f"same sweep trained on (edited since, or read differently by this version "
+                    f"of ae_jax: {change}); restore the file the sweep started with, or run the "
+                    "sweep into a new workdir"
+                )
             return

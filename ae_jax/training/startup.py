@@ -42,16 +42,21 @@ def data_change(ds: Dataset, saved: Preprocessor, info: dict) -> str:
     return ""
 
 
-def check_same_data(workdir: str, ds: Dataset) -> None:
-    """Refuses to resume (or reuse) a run on data other than its own: a file edited or grown
-    since would otherwise continue training on other rows and overwrite preprocessor.json."""
+def changed_data(workdir: str, ds: Dataset) -> str:
+    """How `ds` differs from the data the run in `workdir` trained on ('' when it does not,
+    or the run recorded none yet)."""
     path = os.path.join(workdir, workdir_lib.PREPROCESSOR)
     config = os.path.join(workdir, workdir_lib.CONFIG)
     if not (os.path.exists(path) and os.path.exists(config)):
-        return
+        return ""
     info = workdir_lib.read_json(config, "the run's config", "use a new workdir")
-    change = data_change(ds, load_preprocessor(path), info.get("dataset", {}))
-    if change:
+    return data_change(ds, load_preprocessor(path), info.get("dataset", {}))
+
+
+def check_same_data(workdir: str, ds: Dataset) -> None:
+    """Refuses to resume (or reuse) a run on data other than its own: a file edited or grown
+    since would otherwise continue training on other rows and overwrite preprocessor.json."""
+    if change := changed_data(workdir, ds):
         raise UserError(
             f"workdir {workdir!r} holds a run whose data ({ds.name!r}) changed since it was "
             f"trained (the file, or how this version of ae_jax reads it): {change}. Run it on "
