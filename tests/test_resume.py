@@ -21,7 +21,7 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate, export, figure_data
 from ae_jax.sweeps import overrides as multi
 from ae_jax.sweeps import report
-from ae_jax.training import checkpoint, chunking, loop, writers
+from ae_jax.training import checkpoint, chunking, loop, resumes, writers
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
 from ae_jax.workdir import WorkdirLock
@@ -609,6 +609,50 @@ def test_a_mid_epoch_resume_under_another_device_layout_is_said(tmp_path, caplog
     said = "another device layout than the position saved inside the epoch was trained with "
     said += "(models split over 2, now"
     assert said + " one device)" in caplog.text
+
+
+def test_a_resume_in_a_group_of_another_size_is_said(tmp_path, caplog):
+    """Two runs trained together (K = 2), each extended alone: one program computes a group,
+    so a run regrouped (train.num_models or --max_models changed, or a kill's rerun) differs
+    from an uninterrupted one in the last bits, which training amplifies (6.9% after 1,300
+    epochs: a probe), without a word. It is said, as a layout change is; the same group, not."""
+    runs = [str(tmp_path / "a"), str(tmp_path / "b")]
+    pair = [_cfg(train__epochs=2), _cfg(train__epochs=2, train__seed=1)]
+    experiment.train_group(pair, runs)
+    caplog.set_level("WARNING")
+    experiment.train_group([_cfg(train__epochs=3), _cfg(train__epochs=3, train__seed=1)], runs)
+    assert "resuming in a group" not in caplog.text
+    experiment.train_and_evaluate(_cfg(train__epochs=4), runs[0])
+    assert (
+        "resuming in a group of 1 model(s) trained together, where the checkpoint was "
+        "trained in one of 2: from here the numbers differ" in caplog.text
+    )
+    assert caplog.text.count("resuming in a group") == 1
+    # A position inside an epoch records its group's size too.
+    w = str(tmp_path / "p")
+    os.makedirs(w)
+    os.makedirs(w + "2")
+    states = {"w": np.ones((2, 3), np.float32)}
+    metrics, rows = {"train/loss": np.zeros((2, 10), np.float32)}, np.ones((2, 10), np.float32)
+    chunking.Partial.save_group([w, w + "2"], 2, 2, 5, states, metrics, rows, "one device")
+    caplog.clear()
+    chunking.Partial.load_group([w], 1, 5, "one device")
+    assert "in one of 2: from here" in caplog.text and "the position saved inside" in caplog.text
+
+
+def test_one_device_of_several_computes_as_one_device_of_one(caplog):
+    """train.parallel='none' on 4 devices is bit for bit one device of 1 (a probe measured
+    it): a resume between them was told its numbers now differ. Other layouts still are."""
+    one_of = "one device of {} device(s) (cpu, 1 process(es))"
+    caplog.set_level("WARNING")
+    resumes.warn_layout_change({one_of.format(4)}, one_of.format(1))
+    assert "another device layout" not in caplog.text
+    resumes.warn_layout_change(
+        {"data parallel over 4 device(s) (cpu, 1 process(es))"}, one_of.format(1)
+    )
+    assert (
+        "another device layout than the checkpoint was trained with (data parallel" in caplog.text
+    )
 
 
 def test_a_mid_epoch_resume_under_other_software_is_said(tmp_path, caplog):

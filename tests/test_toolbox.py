@@ -30,7 +30,7 @@ from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.evaluation import eval_data, evaluate, export, figure_data
 from ae_jax.sweeps import finished, report, runner
 from ae_jax.sweeps import overrides as multi
-from ae_jax.training import chunking
+from ae_jax.training import resumes
 from tests.conftest import write_purchase_csv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -235,9 +235,9 @@ def test_a_checkpoint_from_before_the_digest_is_not_said_to_differ_in_it(caplog)
     now = runtime.versions()
     older = {k: v for k, v in now.items() if k != "ae_jax_source"}
     caplog.set_level("WARNING")
-    chunking.warn_software_change([older], now)
+    resumes.warn_software_change([older], now)
     assert "other software" not in caplog.text
-    chunking.warn_software_change([{**now, "ae_jax_source": "0123456789ab"}], now)
+    resumes.warn_software_change([{**now, "ae_jax_source": "0123456789ab"}], now)
     assert f"(ae_jax_source 0123456789ab -> {now['ae_jax_source']})" in caplog.text
 
 

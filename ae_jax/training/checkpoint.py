@@ -5,8 +5,8 @@ The format (owned here) is two files in `checkpoints/<epoch>/`:
               marker) under its pytree path, '/'-joined ('params/encoder/Dense_0/kernel')
   meta.json   the epoch (the data-order position: epoch e's order derives from (seed, e)), the
               step, the seed (the root of every random stream; per-step keys are folded from it
-              and the step), the run's status, that epoch's metrics, the layout and software
-              (and `earlier_software`, that of earlier epochs where it differed)
+              and the step), the run's status, that epoch's metrics, the layout, the group's
+              size and software (and `earlier_software`, of earlier epochs where it differed)
 That is everything a resumed run needs to continue bit for bit where an uninterrupted one
 would be. A checkpoint is written into `<epoch>.tmp-<pid>/` and renamed when complete, so a
 process killed mid-save leaves the earlier checkpoints intact and its half-written one is
@@ -15,8 +15,7 @@ away first, and one saved again (the same state) is renamed away while the new o
 in, and put back by the next process if a kill came between the two. A save is fsynced only
 before it lets an older checkpoint be deleted (orbax's ~33 fsyncs a save were much of its
 cost): a kill loses nothing written, and a machine that crashes keeps the newest checkpoint
-that replaced others; a newer unreadable one the resume sets aside for it
-(`startup.restore`).
+that replaced others; a newer unreadable one the resume sets aside (`startup.restore`).
 
 Why not orbax, which wrote them until December 2026: the models are small and one process
 writes (a multi-host run gathers the state to process 0), so none of orbax's sharded,
@@ -392,7 +391,8 @@ def save_group(runs: list, states, epoch: int, stop: bool = False) -> None:
             "seed": r.hyper["seed"],
             "status": r.status,
             "metrics": last,
-            "layout": r.layout,  # what a resume under another layout is told (startup.py)
+            "layout": r.layout,  # what a resume under another layout is told (resumes.py)
+            "models_together": len(runs),  # ... and one in a group of another size
             "software": r.software,  # ... and one under other software
             "earlier_software": r.earlier_software,
             **({"stop": True} if stop else {}),

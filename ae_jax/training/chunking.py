@@ -27,7 +27,7 @@ import numpy as np
 from absl import logging
 
 from ae_jax import workdir as workdir_lib
-from ae_jax.training import distributed
+from ae_jax.training import distributed, resumes
 from ae_jax.training.engine import stacked_orders
 from ae_jax.training.signals import Interrupted
 
@@ -98,6 +98,7 @@ class Partial:
                     "metrics": {n: np.asarray(m[i]) for n, m in metrics.items()},
                     "rows": np.asarray(rows[i]),
                     "layout": layout,  # a resume under another one is told (load_group)
+                    "models_together": len(workdirs),  # ... and one in another group
                     "software": software or {},  # likewise (`runtime.software()`)
                 }
             )
@@ -148,8 +149,11 @@ class Partial:
             return None
         names = blobs[0]["metrics"].keys()
         what = "the position saved inside the epoch"
-        warn_layout_change({str(b.get("layout", "")) for b in blobs}, layout, what)
-        warn_software_change([b.get("software") or None for b in blobs], software or {}, what)
+        resumes.warn_layout_change({str(b.get("layout", "")) for b in blobs}, layout, what)
+        resumes.warn_group_change({b.get("models_together") for b in blobs}, len(blobs), what)
+        resumes.warn_software_change(
+            [b.get("software") or None for b in blobs], software or {}, what
+        )
         return Partial(
             epoch,
             int(blobs[0]["next_chunk"]),
@@ -340,48 +344,6 @@ def log_divergence(workdir: str, step: int, epoch: int, history: list[dict]) -> 
         if last
         else "no epoch had finished",
     )
-
-
-def warn_software_change(saved: list, now: dict, what: str = "the checkpoint") -> None:
-    """Says that a run resumes under other software than its saved state (a checkpoint, or a
-    position inside an epoch) was trained with (`saved`: each one's `software`, None where an
-    older version recorded none): other versions of Python or the packages, another backend or
-    device kind; `what`: the saved state, for the message. (XLA_FLAGS are recorded, not
-    compared: the device count a layout change sets is among them, and `warn_layout_change`
-    says that.)"""
-    keys = [k for k in now if k != "xla_flags"]
-    changes = sorted(
-        {
-            f"{k} {was.get(k)} -> {now.get(k)}"
-            for was in saved
-            if isinstance(was, dict)
-            for k in keys
-            if k in was and was[k] != now.get(k)  # a key older runs lack: unsaid
-        }
-    )
-    if changes:
-        logging.warning(
-            "resuming with other software than %s was trained with (%s): from "
-            "here the numbers may differ from an uninterrupted run's; summary.json records "
-            "the software that finished the run",
-            what,
-            ", ".join(changes),
-        )
-
-
-def warn_layout_change(saved: set[str], now: str, what: str = "the checkpoint") -> None:
-    """Says that a run resumes under another device layout than its saved state (`what`) was
-    trained with (`saved`: the layouts recorded, '' where an older version recorded none)."""
-    was = {s for s in saved if s} - {now}
-    if was:
-        logging.warning(
-            "resuming under another device layout than %s was trained with "
-            "(%s, now %s): from here the numbers differ from an uninterrupted run's in "
-            "the last bits, as between layouts (README: GPU, TPU, several devices)",
-            what,
-            ", ".join(sorted(was)),
-            now,
-        )
 
 
 def log_summary(summaries: list[dict], workdirs: list[str], shown: int = 64) -> None:

@@ -17,7 +17,7 @@ from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import Dataset, Preprocessor, difference, load_preprocessor, save_preprocessor
 from ae_jax.errors import UserError
-from ae_jax.training import chunking
+from ae_jax.training import resumes
 from ae_jax.training.checkpoint import DamagedCheckpoint
 from ae_jax.training.signals import Interrupted
 
@@ -249,8 +249,9 @@ def restore(runs: list, states, start: int):
             if not start:
                 return 0, states
             continue
-        chunking.warn_layout_change({str(m.get("layout", "")) for m in metas}, runs[0].layout)
-        chunking.warn_software_change([m.get("software") for m in metas], runs[0].software)
+        resumes.warn_layout_change({str(m.get("layout", "")) for m in metas}, runs[0].layout)
+        resumes.warn_group_change({m.get("models_together") for m in metas}, len(runs))
+        resumes.warn_software_change([m.get("software") for m in metas], runs[0].software)
         for r, state_i, m in zip(runs, restored, metas, strict=True):
             r.earlier_software = other_software(m, r.software)
             r.history = workdir_lib.read_history(r.workdir, start)
