@@ -170,9 +170,10 @@ def check_same_data(run_workdir: str, config, ds) -> None:
             continue
         changes, _ = reruns.config_changes(other, config)  # a rerun's own comparison
         if not any(c.startswith("data.") for c in changes):
-            # As the run saw it (its config.json's fingerprint is of that): a validation split
-            # clipped into [0, 1] under a Bernoulli likelihood read as "edited" as loaded.
-            if change := startup.changed_data(other, group.as_trained(config, ds)):
+            # As that run saw it (its config.json's fingerprint is of that): a validation split
+            # clipped into [0, 1] under its Bernoulli likelihood read as "edited" as loaded.
+            recon = str((workdir_lib.saved_config(other) or {}).get("loss.recon", "mse"))
+            if change := startup.changed_data(other, group.as_trained(config, ds, recon)):
                 raise UserError(
                     f"the data this launch loads ({ds.name!r}) is not what run {other!r} of the "
                     f"same sweep trained on (edited since, or read differently by this version "

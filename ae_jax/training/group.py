@@ -169,20 +169,21 @@ def check_data_fits_config(config, ds):
 UNIT_INTERVAL = ("bce", "cbernoulli")
 
 
-def as_trained(config, ds):
+def as_trained(config, ds, recon: str | None = None):
     """The data set as a run of `config` sees it, in training and in evaluation alike: under a
     likelihood on [0, 1], its validation values clipped into [0, 1] (the model's inputs and
     targets both). The fingerprint a run records (config.json) is of these values, so a rerun
-    or `ae-jax evaluate` compares this, not the data as loaded."""
-    if config.loss.recon in UNIT_INTERVAL:
-        return dataclasses.replace(
-            ds, val=clip_unit(ds.val, f"the validation split of {ds.name!r}")
-        )
+    or `ae-jax evaluate` compares this, not the data as loaded. `recon`: another run's
+    loss.recon, for a comparison with its data (clipped without a word)."""
+    if (recon or config.loss.recon) in UNIT_INTERVAL:
+        said = None if recon else f"the validation split of {ds.name!r}"
+        return dataclasses.replace(ds, val=clip_unit(ds.val, said))
     return ds
 
 
-def clip_unit(x: np.ndarray, what: str) -> np.ndarray:
-    """x clipped into [0, 1], with a warning that counts the values moved.
+def clip_unit(x: np.ndarray, what: str | None) -> np.ndarray:
+    """x clipped into [0, 1], with a warning that counts the values moved (`what`: the values,
+    for it; None: no warning).
 
     Min-max scaling fitted on the training split leaves some validation (or new) values
     outside [0, 1], where a Bernoulli or continuous-Bernoulli likelihood is undefined (BCE has
@@ -190,8 +191,8 @@ def clip_unit(x: np.ndarray, what: str) -> np.ndarray:
     reported number a value of the likelihood; refusing would rule out most tables.
     """
     outside = int(np.sum((x < 0.0) | (x > 1.0)))
-    if not outside:
-        return x
+    if not outside or what is None:
+        return np.clip(x, 0.0, 1.0).astype(x.dtype) if outside else x
     logging.warning(
         "%s: %d of its %d values lie outside [0, 1] (range [%.4g, %.4g]), where the "
         "likelihood is undefined; they are clipped to [0, 1], as the model's inputs and "
