@@ -214,7 +214,7 @@ def test_a_uint8_array_of_small_codes_is_said_to_be_read_as_pixels(tmp_path, cap
     ds = data_lib.load_dataset(c.data)
     assert "uint8, read as pixel intensities 0..255, divided by 255" in caplog.text
     said = "whose largest value is 3, divided by 255 into [0, 0.0118]: if these are codes or"
-    assert said in caplog.text
+    assert said in caplog.text and "or save them as a 2-D array of int64 or float32" in caplog.text
     assert float(ds.train.max()) == pytest.approx(3 / 255)
     caplog.clear()
     np.save(tmp_path / "px.npy", (codes * 80).astype(np.uint8))  # real intensities: no warning
@@ -228,6 +228,12 @@ def test_a_uint8_array_of_small_codes_is_said_to_be_read_as_pixels(tmp_path, cap
     c.data.path, c.data.image_shape = str(tmp_path / "codes.csv"), (2, 3)
     data_lib.load_dataset(c.data)
     assert f"pixel data (data.image_shape (2, 3)) {said}" in caplog.text
+    assert "or leave data.image_shape=() (then each column is a feature" in caplog.text
+    caplog.clear()
+    c.data.scaling = "standard"  # one mean and std per channel: not divided by 255, not dim
+    assert float(data_lib.load_dataset(c.data).train.max()) > 1.0
+    assert "largest value" not in caplog.text
+    c.data.scaling = "minmax"
     caplog.clear()
     c.data.path, c.data.name, c.data.image_shape = "", "digits", ()  # counts 0..16, by 16: fine
     data_lib.load_dataset(c.data)

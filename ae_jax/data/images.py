@@ -90,23 +90,23 @@ def uint8_pixels(columns: list[np.ndarray], source: str) -> np.ndarray:
     divided by 255, which small codes (0..3) are not (they were divided without a word)."""
     x = np.stack(columns, axis=1)
     logging.info("%s: uint8, read as pixel intensities 0..255, divided by 255", source)
-    say_dim(x, f"{source}: uint8 pixel data")
     return x
 
 
-def say_dim(x: np.ndarray, what: str) -> None:
-    """Warns of pixel data (0..255, divided by 255) whose largest value is under 32: counts or
-    codes read so train on values near 0 (the digits' counts 0..16 in [0, 0.063]), and their
-    figures come out black. Said of uint8 arrays and of tables with data.image_shape alike."""
-    if (top := int(x.max(initial=0))) < 32:
+def say_dim(x: np.ndarray, what: str, scaling: str, fix: str) -> None:
+    """Warns of pixel data divided by 255 (not standardised: data.scaling='standard') whose
+    largest value is under 32: counts or codes read so train on values near 0 (the digits'
+    counts 0..16 in [0, 0.063]), and their figures come out black. `fix`: how to train on them
+    as features instead."""
+    if scaling != "standard" and (top := int(x.max(initial=0))) < 32:
         logging.warning(
             "%s whose largest value is %d, divided by 255 into [0, %.3g]: if these are codes "
-            "or counts, not intensities 0..255, scale them to 0..255 first, or train on them "
-            "as features (a 2-D table of numbers without data.image_shape: each column "
-            "scaled by data.scaling)",
+            "or counts, not intensities 0..255, scale them to 0..255 first, or %s (then each "
+            "column is a feature, scaled by data.scaling)",
             what,
             top,
             top / 255,
+            fix,
         )
 
 

@@ -152,6 +152,8 @@ def _pixels(
     fill: dict[str, float | str] = {}
     if all(isinstance(v, np.ndarray) and v.dtype == np.uint8 for v in features.values):
         x = images.uint8_pixels(features.values, features.source)
+        fix = "save them as a 2-D array of int64 or float32"
+        images.say_dim(x, f"{features.source}: uint8 pixel data", scaling, fix)
     else:
         p, encoded, _ = Preprocessor.fit_encoding(
             features, train_idx, "ordinal", "none", label, **options
@@ -176,7 +178,8 @@ def _pixels(
             )
         x = encoded.astype(np.uint8)
         if pixel_max == 255:  # (not the bundled digits' counts 0..16, divided by 16)
-            images.say_dim(x, f"{features.source}: pixel data (data.image_shape {shape})")
+            what = f"{features.source}: pixel data (data.image_shape {shape})"
+            images.say_dim(x, what, scaling, "leave data.image_shape=()")
     channels = shape[2] if shape is not None and len(shape) == 3 and d % shape[2] == 0 else 1
     offset, scale = images.pixel_scaling(x[train_idx], d, channels, scaling, pixel_max)
     p = Preprocessor(
