@@ -623,13 +623,16 @@ def test_a_mid_epoch_resume_under_other_software_records_both(tmp_path, caplog):
     chunk = json.loads((tmp_path / "run" / "config.json").read_text())["dataset"]
     zeros = {n: np.zeros((1, 0), np.float32) for n in ("loss", "recon", "l1", "kl", "grad_norm")}
     then = {**whole["software"], "jax": "9.9.9"}
-    chunking.Partial.save_group(
-        [w], 4, 0, chunk["steps_per_chunk"], state, zeros, np.zeros((1, 0), np.float32), "", then
-    )
+    # ... by a process that had itself resumed a stop of another (two stops, no checkpoint
+    # between them: the first's software was lost, a review).
+    before = {**whole["software"], "jax": "8.8.8"}
+    rows = np.zeros((1, 0), np.float32)
+    steps = chunk["steps_per_chunk"]
+    chunking.Partial.save_group([w], 4, 0, steps, state, zeros, rows, "", then, [[before]])
     caplog.set_level("WARNING")
     (s,) = _train(c, w)
     assert "other software than the position saved inside the epoch" in caplog.text
-    assert s["software"] == whole["software"] and s["earlier_software"] == [then]
+    assert s["software"] == whole["software"] and s["earlier_software"] == [then, before]
     assert _rows(w) == _rows(tmp_path / "whole")
 
 

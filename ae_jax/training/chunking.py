@@ -17,6 +17,7 @@ Training's log lines are written here too: each epoch's, a divergence's and the 
 """
 
 import dataclasses
+import json
 import math
 import os
 import time
@@ -73,7 +74,7 @@ class Partial:
     states: list  # per run: the TrainState as a state dict
     metrics: dict  # name -> (K, steps done) per-step metrics
     rows: np.ndarray  # (K, steps done) real rows per step
-    software: list = dataclasses.field(default_factory=list)  # per run: what trained it so far
+    software: list = dataclasses.field(default_factory=list)  # per run: all that trained it
 
     @property
     def steps_done(self) -> int:
@@ -81,7 +82,16 @@ class Partial:
 
     @staticmethod
     def save_group(
-        workdirs, epoch, next_chunk, chunk, states, metrics, rows, layout="", software=None
+        workdirs,
+        epoch,
+        next_chunk,
+        chunk,
+        states,
+        metrics,
+        rows,
+        layout="",
+        software=None,
+        earlier=None,
     ) -> None:
         host = distributed.fetch(states)
         if not distributed.is_writer():
@@ -100,6 +110,8 @@ class Partial:
                     "layout": layout,  # a resume under another one is told (load_group)
                     "models_together": len(workdirs),  # ... and one in another group
                     "software": software or {},  # likewise (`runtime.software()`)
+                    # ... and each run's earlier processes' (kept through two stops in a row)
+                    "earlier_software": json.dumps((earlier or [[]] * len(workdirs))[i]),
                 }
             )
             path = os.path.join(w, workdir_lib.PARTIAL)
@@ -161,7 +173,7 @@ class Partial:
             [b["state"] for b in blobs],
             {n: np.stack([b["metrics"][n] for b in blobs]) for n in names},
             np.stack([b["rows"] for b in blobs]),
-            [b.get("software") or None for b in blobs],
+            [[b.get("software"), *json.loads(b.get("earlier_software") or "[]")] for b in blobs],
         )
 
     def restore_states(self, target):
@@ -235,6 +247,7 @@ class EpochRunner:
                     rows_all,
                     self.runs[0].layout,
                     self.runs[0].software,
+                    [r.earlier_software for r in self.runs],
                 )
                 raise Interrupted(signum, f"at step {(ci + 1) * c} of epoch {epoch}")
             if now - last_log >= self.log_seconds:

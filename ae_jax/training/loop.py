@@ -265,7 +265,7 @@ def train(
             start, states = partial.epoch - 1, inside
             for r, saved in zip(runs, partial.software, strict=True):  # its epoch's steps so far
                 r.earlier_software = startup.other_software(
-                    {"software": saved, "earlier_software": r.earlier_software}, r.software
+                    {"earlier_software": [*r.earlier_software, *saved]}, r.software
                 )
             for i, r in enumerate(runs):
                 r.history = workdir_lib.read_history(r.workdir, start)
