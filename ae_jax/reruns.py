@@ -241,6 +241,7 @@ def _refile_figures(eval_path: str, old: str, new: str) -> None:
         with open(eval_path) as f:
             saved = json.load(f)
         listed = saved.get("figures")
-        if isinstance(listed, list) and any(str(p).startswith(old) for p in listed):
-            saved["figures"] = [new + p[len(old) :] if p.startswith(old) else p for p in listed]
+        moved = lambda p: isinstance(p, str) and p.startswith(old)  # noqa: E731
+        if isinstance(listed, list) and any(moved(p) for p in listed):
+            saved["figures"] = [new + p[len(old) :] if moved(p) else p for p in listed]
             write_json(eval_path, saved)

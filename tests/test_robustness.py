@@ -171,7 +171,7 @@ def test_an_extension_dates_the_old_ends_evaluations_that_named_no_epoch(tmp_pat
         ("which=best", {"epoch": 2}),
         ("which=latest,data=new.csv", {"epoch": 3}),
         # another file's of that name (it stayed undated), listing its figures
-        ("which=latest,data=new.csv@1f0c9a2e", {"epoch": 3, "figures": [f"{other}/a.png"]}),
+        ("which=latest,data=new.csv@1f0c9a2e", {"epoch": 3, "figures": [f"{other}/a.png", 7]}),
         ("which=latest,epoch=1", {"epoch": 1}),  # an unfinished run's: dated already
         ("which=best,seed=3", "{cut off"),
     ):
@@ -191,7 +191,8 @@ def test_an_extension_dates_the_old_ends_evaluations_that_named_no_epoch(tmp_pat
     ]
     dated = run / "evaluations" / "which=latest,data=new.csv@1f0c9a2e,epoch=3" / "eval.json"
     assert json.loads(dated.read_text())["figures"] == [
-        "evaluations/which=latest,data=new.csv@1f0c9a2e,epoch=3/figures/a.png"
+        "evaluations/which=latest,data=new.csv@1f0c9a2e,epoch=3/figures/a.png",
+        7,  # (an entry that is no path: kept, and the others rewritten all the same)
     ]
     assert json.loads((run / "evaluations" / "which=best,epoch=2@2" / "eval.json").read_text()) == {
         "epoch": 2

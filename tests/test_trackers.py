@@ -58,7 +58,7 @@ def test_mlflow_gets_params_metrics_headline_and_figures_and_resumes_its_run(tmp
     assert (tmp_path / "run" / "tb").is_dir()  # TensorBoard as well
 
 
-def test_a_deleted_mlflow_run_or_experiment_is_refused_before_any_work(tmp_path):
+def test_a_deleted_mlflow_run_or_experiment_is_refused_before_any_work(tmp_path, monkeypatch):
     """An extension of a run whose MLflow run was deleted trained an epoch, then MLflow's
     traceback, on every rerun; a new run under a deleted experiment failed likewise after
     compiling, leaving a half-made workdir (a probe). Both are refused first, changing nothing;
@@ -79,6 +79,24 @@ def test_a_deleted_mlflow_run_or_experiment_is_refused_before_any_work(tmp_path)
     with pytest.raises(UserError, match=said):
         experiment.train_and_evaluate(c, str(run))
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+    # Not reachable, or refused (not a run gone): said, with no advice to give the run up.
+    def unreachable(self, run_id):
+        raise ConnectionError("Connection reset by peer")
+
+    with monkeypatch.context() as m:
+        m.setattr(tracking.MlflowClient, "get_run", unreachable)
+        with pytest.raises(UserError, match=r"MLflow cannot be asked about the run .*Connec"):
+            experiment.train_and_evaluate(c, str(run))
+    # A store that has no such run at all (another store's id; one emptied and made again).
+    (run / "trackers.json").write_text(json.dumps({"mlflow": "0" * 32}))
+    with pytest.raises(UserError, match=r"cannot log to: the store has no such run"):
+        experiment.train_and_evaluate(c, str(run))
+    # A finished run rerun as it was reads no tracker file, a damaged one included.
+    c.train.epochs = 2
+    (run / "trackers.json").write_text('{"mlflow": "')
+    assert experiment.train_and_evaluate(c, str(run))[0]["epoch"] == 2
+    client = tracking.MlflowClient(tracking_uri=uri)
     client.delete_experiment(client.get_experiment_by_name("ae_jax").experiment_id)
     with pytest.raises(UserError, match=r"experiment 'ae_jax' .* is deleted \(in MLflow's trash"):
         experiment.train_and_evaluate(c, str(tmp_path / "new"))

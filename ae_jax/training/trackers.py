@@ -43,7 +43,7 @@ def check(configs: list, workdirs: list[str]) -> None:
             seen.add(key)
             check_one(c)
     for c, w in zip(configs, workdirs, strict=True):
-        if "mlflow" in parse_loggers(c) and (run_id := _ids(w).get("mlflow")) and _logs(c, w):
+        if "mlflow" in parse_loggers(c) and _logs(c, w) and (run_id := _ids(w).get("mlflow")):
             _check_mlflow_run(c, w, run_id)
 
 
@@ -63,8 +63,15 @@ def _check_mlflow_run(config, workdir: str, run_id: str) -> None:
         with _one_quick_try():
             stage = _mlflow_client(config).get_run(run_id).info.lifecycle_stage
         why = "" if stage == "active" else f"it is {stage} (in MLflow's trash)"
-    except Exception as e:  # noqa: BLE001 - not found: MlflowException; others alike here
-        why = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+    except Exception as e:  # noqa: BLE001 - MLflow raises many types
+        said = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+        if getattr(e, "error_code", None) != "RESOURCE_DOES_NOT_EXIST":  # not a run gone:
+            raise UserError(  # (a timeout, a refused login) nothing to give up on
+                f"MLflow cannot be asked about the run {run_id} that workdir {workdir!r} logs "
+                f"to (its {workdir_lib.TRACKERS}) at {_named_uri(config)}: {said}; expected "
+                "the store it was created in, reachable; nothing was changed."
+            ) from None
+        why = f"the store has no such run ({said})"
     if why:
         raise UserError(
             f"workdir {workdir!r} logs to the MLflow run {run_id} (its {workdir_lib.TRACKERS}), "
