@@ -117,6 +117,10 @@ def vae_run(tmp_path_factory):
             r"run_sweep: got entries 3; expected a list of dicts",
         ),
         (lambda d: sweeps.run_sweep(_config().to_dict(), [{}], d), r"expected an ml_collections"),
+        (  # (an AttributeError's traceback)
+            lambda d: sweeps.run_sweep(_config(), [{1: 2}, {"train.seed": 1}], d),
+            r"sweep entry 0: its key 1 is of type int; expected dotted field names as text",
+        ),
         # (no runs: it wrote sweep.json, and a later launch was refused as another base config)
         (lambda d: sweeps.run_sweep(_config(), iter([]), d), r"run_sweep: got no entries"),
         (lambda d: sweeps.run_sweep(_config(), [{}], d, max_models=2.5), r"--max_models=2.5; ex"),

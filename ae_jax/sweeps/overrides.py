@@ -116,6 +116,11 @@ def check_fields(
     fields = set(config_lib.flatten_config(config.to_dict()))
     for i, o in enumerate(overrides):
         for key in o:
+            if not isinstance(key, str):  # (an AttributeError's traceback, exit 1)
+                raise UserError(
+                    f"{what} {i}: its key {key!r} is of type {type(key).__name__}; expected dotted "
+                    "field names as text, such as 'loss.l1_weight'."
+                )
             if key.startswith("_") and key.lstrip("_") in fields:  # a label, not that field
                 raise UserError(
                     f"{what} {i} ({run_name(o)}): override {key!r}: a key starting with '_' "
