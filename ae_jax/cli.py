@@ -272,6 +272,24 @@ def _nearest(name: str, known: list[str]) -> str:
 _HELP_FLAGS = {"help", "?", "helpshort", "helpfull", "helpxml"}
 
 
+def _last_of_each(argv: list[str]) -> list[str]:
+    """argv with each --config.FIELD flag once, its last value (=none beat any later value; a
+    tuple's repeated flag was appended to: (4,) then (8,) trained (4, 8)), but the text lists,
+    whose repeated flags add to the list; --config given twice refused (flags were dropped)."""
+    end = _end_of_flags(argv)
+    if len(given := [a for a in argv[:end] if a.startswith("--config=")]) > 1:
+        raise UserError(
+            f"--config given {len(given)} times ({', '.join(given)}); expected one config, its "
+            "fields changed with --config.FIELD=VALUE."
+        )
+    names = [
+        a[len("--config.") :].partition("=")[0] if a.startswith("--config.") else ""
+        for a in argv[:end]
+    ]
+    last = {n: i for i, n in enumerate(names) if n and n not in config_lib.TEXT_LISTS}
+    return [a for i, a in enumerate(argv[:end]) if last.get(names[i], i) == i] + argv[end:]
+
+
 def _end_of_flags(argv: list[str]) -> int:
     """Where the flags end: at `--`, after which everything is an argument."""
     return argv.index("--") if "--" in argv else len(argv)
@@ -290,7 +308,7 @@ def parse_flags(argv: list[str]) -> list[str]:
     """
     with cli_errors():
         config_value, typed, unset, rest = None, "", [], []
-        argv = _joined(argv)
+        argv = _last_of_each(_joined(argv))
         for a in argv:
             if a.startswith("--config="):
                 typed = a.split("=", 1)[1]
@@ -311,8 +329,8 @@ def parse_flags(argv: list[str]) -> list[str]:
             rest += [a for a in unset if a[len("--config.") :].split("=", 1)[0] in text]
             unset = [a for a in unset if a not in rest]
             known = sorted(config_lib.flatten_config(config.to_dict()))
-            for a in argv:
-                if a.startswith("--config.") and "=" in a:
+            for a in argv[: _end_of_flags(argv)]:  # (without a value too: a traceback)
+                if a.startswith("--config."):
                     name = a[len("--config.") :].split("=", 1)[0]
                     if name not in known:
                         raise UserError(

@@ -350,6 +350,10 @@ def test_mistakes_through_ae_jax_are_one_paragraph_with_exit_2(installed):
         (["trian"], "unknown subcommand 'trian'"),
         # Quoted as typed (it was the shipped file's absolute path), the file named after it.
         (["train", "--config=conv_ae_mnist:big", "--workdir=w"], "--config=conv_ae_mnist:big: /"),
+        # A field flag without a value was checked by nobody: ml_collections' traceback, exit 1.
+        (["train", "--config=seed_sparse", "--config.train.shufle"], "--config.train.shuffle?"),
+        # A second --config dropped the first's field flags, or was absl's "defined twice".
+        (["train", "--config=seed_sparse", "--config=seed_vae", "--workdir=w"], "given 2 times"),
     ):
         r = _ae_jax(installed, *args)
         errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
@@ -373,6 +377,24 @@ def test_helpconfig_lists_fields_with_their_comments_and_stray_words_are_refused
     r = _ae_jax(installed, "train", "--config=ablations/beta_vae", *flags)
     assert r.returncode == 0, r.stderr[-2000:]
     assert {"loss.free_bits = 0.25", "data.name = 'digits'"} <= set(r.stdout.splitlines())
+    # A field given twice takes its last value: =none won over a later one, and a tuple's
+    # second flag was appended to the first; the text lists add up, as documented.
+    twice = ("--config.optim.eps=none", "--config.optim.eps=1e-5", "--config.data.na_values=a")
+    twice += ("--config.model.encoder_widths=(4,)", "--config.model.encoder_widths=(8,)")
+    r = _ae_jax(
+        installed,
+        "train",
+        "--config=seed_sparse",
+        *twice,
+        "--config.data.na_values=b",
+        "--helpconfig",
+    )
+    lines = set(r.stdout.splitlines())
+    assert {
+        "optim.eps = 1e-05",
+        "model.encoder_widths = (8,)",
+        "data.na_values = ('a', 'b')",
+    } <= lines
     r = _ae_jax(installed, "train", "--config=seed_vae", "--config.loss.fre_bits=1", "--helpconfig")
     assert r.returncode == 2 and "did you mean --config.loss.free_bits?" in r.stderr
     r = _ae_jax(installed, "train", "--helpconfig")  # was "no such flag; did you mean it?"
