@@ -147,7 +147,7 @@ def resolve_config(value: str) -> str:
 def _load_config_file(resolved: str, value: str):
     """get_config([arg]) of --config=PATH[:arg] (`resolved` by `resolve_config` from `value`,
     what the user typed, which the one-paragraph errors quote)."""
-    path, _, arg = resolved.partition(":")
+    path, colon, arg = resolved.partition(":")
     spec = importlib.util.spec_from_file_location("_ae_jax_config", path)
     if spec is None or spec.loader is None:
         raise UserError(
@@ -164,7 +164,7 @@ def _load_config_file(resolved: str, value: str):
     if get is None:
         raise UserError(f"--config={value}: {path!r} defines no get_config().")
     params = list(inspect.signature(get).parameters.values())
-    if arg and not params:
+    if colon and not params:  # (a bare ':' too: ml_collections' "Error whilst parsing")
         raise UserError(
             f"--config={value}: {path}'s get_config() takes no argument, so "
             f"':{arg}' cannot be given; drop it."

@@ -207,6 +207,10 @@ CASES = [
         lambda d: cli(d, "--config=experiments/configs/conv_ae_mnist.py:big", f"--workdir={d}/w"),
     ),
     (
+        "a bare ':' after a config that takes no argument",
+        lambda d: cli(d, "--config=experiments/configs/conv_ae_mnist.py:", f"--workdir={d}/w"),
+    ),
+    (
         "a malformed value on the command line",
         lambda d: cli(d, SEED, f"--workdir={d}/w", "--config.train.epochs=abc"),
     ),
