@@ -324,7 +324,7 @@ def parse_flags(argv: list[str]) -> list[str]:
             text = {
                 k
                 for k, v in config_lib.flatten_config(config.to_dict()).items()
-                if isinstance(v, str)
+                if isinstance(v, str) or k in config_lib.TEXT_LISTS  # (na_values=null: a marker)
             }
             rest += [a for a in unset if a[len("--config.") :].split("=", 1)[0] in text]
             unset = [a for a in unset if a not in rest]

@@ -395,6 +395,11 @@ def test_helpconfig_lists_fields_with_their_comments_and_stray_words_are_refused
         "model.encoder_widths = (8,)",
         "data.na_values = ('a', 'b')",
     } <= lines
+    # 'null' is a missing-value marker (it was read as unsetting the field, and refused).
+    r = _ae_jax(
+        installed, "train", "--config=seed_sparse", "--config.data.na_values=null", "--helpconfig"
+    )
+    assert "data.na_values = ('null',)" in r.stdout.splitlines(), r.stderr[-2000:]
     r = _ae_jax(installed, "train", "--config=seed_vae", "--config.loss.fre_bits=1", "--helpconfig")
     assert r.returncode == 2 and "did you mean --config.loss.free_bits?" in r.stderr
     r = _ae_jax(installed, "train", "--helpconfig")  # was "no such flag; did you mean it?"
