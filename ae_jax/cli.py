@@ -300,15 +300,15 @@ def parse_flags(argv: list[str]) -> list[str]:
 
     Checks before absl parses: the config exists and loads (`--config=NAME|FILE[:arg]`, a
     shipped name resolved to its file; `--helpconfig` prints its fields, with the
-    `--config.FIELD` flags applied, and exits), every
-    `--config.FIELD=VALUE` names a field of it (else the nearest name is suggested); and
+    `--config.FIELD` flags applied, and exits), every `--config.FIELD=VALUE` names a field of
+    it (else the nearest name is suggested); `-h` is `--help`, as for `ae-jax -h`; and
     `--config.FIELD=none` unsets an optional field (one whose default is None), which absl's
     parser cannot express, and is the text 'none' for a text field (train.parallel=none).
     Use as `app.run(main, flags_parser=cli.parse_flags)`.
     """
     with cli_errors():
         config_value, typed, unset, rest = None, "", [], []
-        argv = _last_of_each(_joined(argv))
+        argv = _last_of_each(_joined(["--help" if a == "-h" else a for a in argv]))
         for a in argv:
             if a.startswith("--config="):
                 typed = a.split("=", 1)[1]
