@@ -117,6 +117,10 @@ def vae_run(tmp_path_factory):
             r"run_sweep: got entries 3; expected a list of dicts",
         ),
         (lambda d: sweeps.run_sweep(_config().to_dict(), [{}], d), r"expected an ml_collections"),
+        (  # (True trained as an L1 weight of 1.0, in a run named loss.l1_weight=True)
+            lambda d: sweeps.run_sweep(_config(), [{"loss.l1_weight": True}], d),
+            r"override loss.l1_weight=True: expected float like the current value .*, got bool",
+        ),
         (  # (an AttributeError's traceback)
             lambda d: sweeps.run_sweep(_config(), [{1: 2}, {"train.seed": 1}], d),
             r"sweep entry 0: its key 1 is of type int; expected dotted field names as text",

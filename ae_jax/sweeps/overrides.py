@@ -159,6 +159,8 @@ def apply_overrides(
             leaf = path[-1] if path else None
             if leaf is None or leaf not in target:
                 raise KeyError(key)
+            if isinstance(value, bool) and type(target[leaf]) in (int, float):  # (True: 1.0)
+                raise TypeError
             target[leaf] = value
         except (KeyError, AttributeError):
             raise UserError(unknown_field(config, key)) from None
