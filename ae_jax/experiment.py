@@ -305,8 +305,8 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
         else "after training",
         cfg.train.checkpoints,
         "training is finished and saved",
+        [r.tb for r in runs],  # (their trackers: stopped, not left running)
     )
-
     data = eval_data.dataset_eval_data(ds, cfg)
     configs = [r.config for r in runs]
     # A diverged run's parameters are from before its non-finite step: eval.json names the

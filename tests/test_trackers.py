@@ -11,7 +11,7 @@ from ae_jax import experiment
 from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as multi
-from ae_jax.training import trackers, writers
+from ae_jax.training import chunking, trackers, writers
 from ae_jax.training.signals import Interrupted
 
 
@@ -137,6 +137,43 @@ def test_a_stopped_run_is_killed_in_mlflow_and_finished_by_its_resume(tmp_path, 
     experiment.train_and_evaluate(c, str(tmp_path / "r"))
     assert client.get_run(run_id).info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [1, 2, 3]
+
+
+class _StopOnceTrained:
+    """Stands in for StopRequests: a SIGTERM once training's summary table is logged (set by
+    the test), so while the run is evaluated."""
+
+    signum = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+def test_a_run_stopped_while_evaluated_is_killed_in_mlflow(tmp_path, monkeypatch):
+    """The log said "stopped by SIGTERM while evaluating", and MLflow kept the run RUNNING (a
+    probe): it is KILLED, as a stop while training leaves it, until the rerun finishes it."""
+    tracking = pytest.importorskip("mlflow.tracking")
+    uri = f"file:{tmp_path / 'mlruns'}"
+    c = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": uri, "train.figures": False})
+    stop, log_summary = _StopOnceTrained(), chunking.log_summary
+
+    def trained(*args, **kwargs):
+        log_summary(*args, **kwargs)
+        stop.signum = signal.SIGTERM
+
+    monkeypatch.setattr(experiment, "StopRequests", lambda: stop)
+    monkeypatch.setattr(chunking, "log_summary", trained)
+    with pytest.raises(Interrupted, match="stopped by SIGTERM while evaluating"):
+        experiment.train_and_evaluate(c, str(tmp_path / "r"))
+    client = tracking.MlflowClient(tracking_uri=uri)
+    run_id = json.loads((tmp_path / "r" / "trackers.json").read_text())["mlflow"]
+    assert client.get_run(run_id).info.status == "KILLED"
+    monkeypatch.undo()
+    experiment.train_and_evaluate(c, str(tmp_path / "r"))
+    assert client.get_run(run_id).info.status == "FINISHED"
 
 
 def test_the_headline_has_a_vaes_bounds_whatever_they_are_named(tmp_path):

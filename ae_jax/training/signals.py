@@ -19,7 +19,7 @@ import functools
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -53,9 +53,15 @@ def stopped(
     )
 
 
-def raise_if_stopped(stop: "StopRequests", where: str, checkpoints: bool, kept: str) -> None:
-    """`stopped(...)` if a stop was requested."""
+def raise_if_stopped(
+    stop: "StopRequests", where: str, checkpoints: bool, kept: str, trackers: Sequence = ()
+) -> None:
+    """`stopped(...)` if a stop was requested, first closing `trackers` (runs' writers) as
+    stopped: an MLflow run stopped while evaluated stayed RUNNING, not KILLED."""
     if stop.signum is not None:
+        for t in trackers:
+            with contextlib.suppress(Exception):  # the stop is said whatever a tracker does
+                t.close(stopped=True)
         raise stopped(stop.signum, where, checkpoints, kept)
 
 
