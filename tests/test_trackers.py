@@ -103,16 +103,15 @@ def test_a_deleted_mlflow_run_or_experiment_is_refused_before_any_work(tmp_path,
     assert not (tmp_path / "new").exists()
 
 
-class _StopAfterFirstEpoch:
-    """Stands in for StopRequests: a SIGTERM once the run's first epoch is in metrics.jsonl."""
+class _StopWhen:
+    """Stands in for StopRequests: a SIGTERM once `ready()` says so."""
 
-    def __init__(self, workdir):
-        self.metrics = workdir / "metrics.jsonl"
+    def __init__(self, ready):
+        self.ready = ready
 
     @property
     def signum(self):
-        done = self.metrics.exists() and self.metrics.read_text().strip()
-        return signal.SIGTERM if done else None
+        return signal.SIGTERM if self.ready() else None
 
     def __enter__(self):
         return self
@@ -121,14 +120,25 @@ class _StopAfterFirstEpoch:
         return None
 
 
-def test_a_stopped_run_is_killed_in_mlflow_and_finished_by_its_resume(tmp_path, monkeypatch):
-    """A run stopped by SIGTERM was FINISHED in MLflow, like one that ended (a probe): it is
-    KILLED, MLflow's status for it, until the rerun that resumes it finishes it."""
+@pytest.mark.parametrize("when", ["after epoch 1", "while evaluating"])
+def test_a_stopped_run_is_killed_in_mlflow_and_finished_by_its_resume(tmp_path, monkeypatch, when):
+    """A run stopped by SIGTERM was FINISHED in MLflow, like one that ended (a probe), and one
+    stopped while evaluated stayed RUNNING (another): it is KILLED, MLflow's status for it,
+    until the rerun that resumes it finishes it."""
     tracking = pytest.importorskip("mlflow.tracking")
     uri = f"file:{tmp_path / 'mlruns'}"
     c = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": uri, "train.figures": False})
-    monkeypatch.setattr(experiment, "StopRequests", lambda: _StopAfterFirstEpoch(tmp_path / "r"))
-    with pytest.raises(Interrupted, match="stopped by SIGTERM after epoch 1"):
+    metrics, trained = tmp_path / "r" / "metrics.jsonl", []
+    if when == "after epoch 1":  # once the first epoch is in metrics.jsonl
+        stop = _StopWhen(lambda: metrics.exists() and metrics.read_text().strip())
+    else:  # once training's summary table is logged
+        log_summary = chunking.log_summary
+        monkeypatch.setattr(
+            chunking, "log_summary", lambda *a, **k: (log_summary(*a, **k), trained.append(1))
+        )
+        stop = _StopWhen(lambda: trained)
+    monkeypatch.setattr(experiment, "StopRequests", lambda: stop)
+    with pytest.raises(Interrupted, match=f"stopped by SIGTERM {when}"):
         experiment.train_and_evaluate(c, str(tmp_path / "r"))
     client = tracking.MlflowClient(tracking_uri=uri)
     run_id = json.loads((tmp_path / "r" / "trackers.json").read_text())["mlflow"]
@@ -137,43 +147,6 @@ def test_a_stopped_run_is_killed_in_mlflow_and_finished_by_its_resume(tmp_path, 
     experiment.train_and_evaluate(c, str(tmp_path / "r"))
     assert client.get_run(run_id).info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [1, 2, 3]
-
-
-class _StopOnceTrained:
-    """Stands in for StopRequests: a SIGTERM once training's summary table is logged (set by
-    the test), so while the run is evaluated."""
-
-    signum = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
-
-
-def test_a_run_stopped_while_evaluated_is_killed_in_mlflow(tmp_path, monkeypatch):
-    """The log said "stopped by SIGTERM while evaluating", and MLflow kept the run RUNNING (a
-    probe): it is KILLED, as a stop while training leaves it, until the rerun finishes it."""
-    tracking = pytest.importorskip("mlflow.tracking")
-    uri = f"file:{tmp_path / 'mlruns'}"
-    c = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": uri, "train.figures": False})
-    stop, log_summary = _StopOnceTrained(), chunking.log_summary
-
-    def trained(*args, **kwargs):
-        log_summary(*args, **kwargs)
-        stop.signum = signal.SIGTERM
-
-    monkeypatch.setattr(experiment, "StopRequests", lambda: stop)
-    monkeypatch.setattr(chunking, "log_summary", trained)
-    with pytest.raises(Interrupted, match="stopped by SIGTERM while evaluating"):
-        experiment.train_and_evaluate(c, str(tmp_path / "r"))
-    client = tracking.MlflowClient(tracking_uri=uri)
-    run_id = json.loads((tmp_path / "r" / "trackers.json").read_text())["mlflow"]
-    assert client.get_run(run_id).info.status == "KILLED"
-    monkeypatch.undo()
-    experiment.train_and_evaluate(c, str(tmp_path / "r"))
-    assert client.get_run(run_id).info.status == "FINISHED"
 
 
 def test_the_headline_has_a_vaes_bounds_whatever_they_are_named(tmp_path):
