@@ -358,6 +358,28 @@ def test_na_values_are_configurable(tmp_path):
     assert sorted(np.r_[ds.train_indices, ds.val_indices]) == [i for i in range(20) if i != 6]
 
 
+def test_a_number_marker_matches_by_value_in_any_column(tmp_path):
+    """na_values=('', '-999'): a column with an empty cell is read as text, where '-999.0' was
+    no marker (spelled otherwise): trained on as -999, in the mean that filled the empty cell
+    and in the scaling; and new rows' -999.0, '-999.0' and '-999' became three values."""
+    body = rows(20)
+    body[3][0], body[8][0], body[11][0] = "-999.0", "-999", ""
+    ds = load(write(tmp_path / "s.csv", body), na_values=("", "-999"), missing="impute")
+    p = ds.preprocessor
+    seen = [float(body[i][0]) for i in ds.train_indices if i not in (3, 8, 11)]
+    assert p.fill["num"] == pytest.approx(np.mean(seen))
+    assert p.offset[0] == min(seen)  # minmax scaling of the values alone, no -999
+    new = [[v, "red", "TRUE", 1] for v in (-999.0, "-999.0", "-999", "")]
+    out = p.transform(np.array(new, dtype=object))
+    assert (out[:, 0] == out[0, 0]).all()
+    frame = pd.DataFrame({"num": [-999.0], "cat": ["red"], "flag": [True], "int": [1]})
+    np.testing.assert_array_equal(p.transform(frame)[0], out[0])
+    arrow = pa.table(
+        {"num": ["-999.0", "2"], "cat": ["red"] * 2, "flag": [True] * 2, "int": [1] * 2}
+    )
+    np.testing.assert_array_equal(p.transform(arrow)[0], out[0])  # text, every cell a number
+
+
 def test_nan_in_arrays_is_missing(tmp_path):
     x = np.arange(40.0).reshape(10, 4)
     x[2, 1] = np.nan
@@ -396,6 +418,31 @@ def test_thousands_separators(tmp_path):
     ds = load(path, thousands=",", scaling="none")
     x = ds.preprocessor.transform(data.read_table(path))
     assert x[1, 3] == 1037 and x[4, 3] == 12500 and ds.preprocessor.kinds[3] == "numeric"
+    body[1][3] = "0,125"  # no thousands group starts with 0: a decimal comma (was read as 125)
+    with pytest.raises(UserError, match=r"decimal comma: row 2 \(line 3\) '0,125', row 5 "):
+        load(write(tmp_path / "k4.csv", body), thousands=",")
+
+
+@pytest.mark.parametrize("marker", ["-", "n/a"])
+def test_a_marker_cell_hides_no_separators_or_decimal_commas(tmp_path, marker):
+    """A European export's doses '0,5' ... '2,0' with one '-' cell, or '1,250' amounts with
+    one 'n/a', trained as 4 or 7 categories (the numbers' order lost) with no word of the
+    decimal commas or separators the same column is refused for without that cell."""
+    body = rows(20)
+    for i, r in enumerate(body):
+        r[0], r[3] = ["0,5", "1,0", "1,5", "2,0"][i % 4], ["1,250", "12,500", "999"][i % 3]
+    body[7][0] = body[7][3] = marker
+    path = write(tmp_path / "eu.csv", body)
+    add = rf"; add '{marker}' to data.na_values if they mark missing values"
+    with pytest.raises(
+        UserError, match=rf"column 'num' holds numbers written with a decimal comma: .*{add}$"
+    ):
+        load(path)
+    body = [[r[3] if i == 0 else v for i, v in enumerate(r)] for r in body]  # amounts first
+    with pytest.raises(
+        UserError, match=rf"column 'num' .* thousands separator ',': .*as 1250, or remove.*{add}$"
+    ):
+        load(write(tmp_path / "amounts.csv", body))
 
 
 # ---- 4. delimiters --------------------------------------------------------------------------
@@ -410,6 +457,24 @@ def test_delimiters_are_sniffed(tmp_path, delimiter):
     same(ref, other)
     given = "tab" if delimiter == "\t" else delimiter
     same(ref, load(tmp_path / "o.csv", delimiter=given))
+
+
+def test_an_ambiguous_delimiter_is_refused(tmp_path):
+    """A ';' file whose names and cells hold commas split alike at ',' and ';' into 3 columns:
+    it trained on 'Weight', 'kg;Height' and 'cm;Sex' (categories such as '6;152')."""
+    lines = ["Weight, kg;Height, cm;Sex"] + [f"7{i},6;15{i},4;{'FM'[i % 2]}" for i in range(10)]
+    (tmp_path / "eu.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        UserError,
+        match=r"eu.csv': its delimiter is ambiguous: ',' and ';' each split its header and "
+        r"first rows alike, into 3 columns \(',': \['Weight', 'kg;Height', 'cm;Sex'\]; ';': "
+        r"\['Weight, kg', 'Height, cm', 'Sex'\]\); expected one delimiter .* set data.delimiter",
+    ):
+        load(tmp_path / "eu.csv")
+    with pytest.raises(
+        UserError, match=r"column 'Weight, kg' holds numbers written with a decimal"
+    ):
+        load(tmp_path / "eu.csv", delimiter=";")  # as given: read at ';'
 
 
 def test_tsv_is_tab_separated(tmp_path):
@@ -586,6 +651,27 @@ def test_parquet_equals_csv(tmp_path):
         UserError, match=r"'b' has 1 missing value\(s\) \(empty or null\) at row 3 \(index 2\);"
     ):
         load(tmp_path / "t.parquet")
+
+
+@pytest.mark.parametrize(
+    "values, said",
+    [
+        (pd.date_range("2024-01-01", periods=30), r"dates or times \(timestamp\[(ns|us)\]\)"),
+        (pd.date_range("2024-01-01", periods=30).date, r"dates or times \(date32\[day\]\)"),
+        (pd.to_timedelta(np.arange(30), unit="D"), r"time spans \(duration\[(ns|us)\]\)"),
+    ],
+)
+def test_parquet_dates_are_refused_as_a_frames_are(tmp_path, values, said):
+    """A Parquet timestamp column trained as text, each date a category, while the same file
+    read by pandas and given to the trained model was refused (a frame's dates are)."""
+    frame = pd.DataFrame({"when": values, "x": np.arange(30.0)})
+    frame.to_parquet(tmp_path / "d.parquet")
+    with pytest.raises(UserError, match=rf"d.parquet': column 'when' holds {said}; expected"):
+        load(tmp_path / "d.parquet")
+    frame[["x"]].to_csv(tmp_path / "x.csv", index=False)
+    trained = load(tmp_path / "x.csv").preprocessor
+    with pytest.raises(UserError, match=rf"column 'when' holds {said}; expected numbers"):
+        trained.transform(pa.Table.from_pandas(frame))  # an Arrow table's, as a file's
 
 
 def test_line_numbers_with_blank_lines_crlf_bom_and_quoted_newlines(tmp_path):
@@ -986,7 +1072,8 @@ def test_every_column_with_decimal_commas_is_named_at_once(tmp_path):
     """Only the first such column was named: a user converting it found the next one by the
     next run's refusal."""
     rows = "".join(
-        f"{i},5;{i % 5};{'NA' if i == 3 else f'0,{i % 3}'};x{i % 2};1,{i};0,{i};{i},037;{i},000\n"
+        f"{i},5;{i % 5};{'NA' if i == 3 else f'0,{i % 3}'};x{i % 2};1,{i};0,{i};{i + 1},037;"
+        f"{i + 1},000\n"
         for i in range(30)
     )
     (tmp_path / "eu.csv").write_text("a;b;c;d;e;codes;k;m\n" + rows)
@@ -996,7 +1083,8 @@ def test_every_column_with_decimal_commas_is_named_at_once(tmp_path):
             load(tmp_path / "eu.csv", **kw)
         return str(pytest.raises(UserError, load, tmp_path / "eu.csv", **kw).value)
 
-    # c's 'NA' is a missing value; 'codes' is categorical by name; k and m group thousands.
+    # c's 'NA' is a missing value; 'codes' is categorical by name; k and m group thousands
+    # (from 1,037: a group never starts with 0, so 0,037 would make k decimal commas).
     kw = dict(missing="impute", categorical_columns=("codes",))
     assert "(so do columns 'c', 'e');" in refusal(**kw)
     assert "(so do columns 'c', 'e', 'codes');" in refusal(missing="drop")

@@ -35,7 +35,7 @@ _PROBE = 1000  # cells cast to numbers before the whole column is
 # a number loses.
 LEADING_ZERO = re.compile(r"\s*[+-]?0\d")
 _GROUPED = {
-    sep: re.compile(rf"[+-]?\d{{1,3}}(?:{re.escape(sep)}\d{{3}})+(?:\.\d*)?")
+    sep: re.compile(rf"[+-]?[1-9]\d{{0,2}}(?:{re.escape(sep)}\d{{3}})+(?:\.\d*)?")  # not 0,125
     for sep in THOUSANDS
     if sep
 }
@@ -286,9 +286,7 @@ class Cells:
     """One raw column, with its distinct values and parsed numbers computed once.
 
     A text column that is not all numbers is parsed once per distinct cell (`parsed`), and
-    per-cell arrays are made only when asked for (`numbers`).
-
-    Attributes:
+    per-cell arrays are made only when asked for (`numbers`). Attributes:
         values: the column (pyarrow text, or a NumPy array).
         thousands: thousands separator read inside numbers ("" = none).
         text: whether the cells are text (else NumPy numbers or booleans).
@@ -342,8 +340,8 @@ class Cells:
     def missing(self, na_values: Sequence[str]) -> np.ndarray:
         """True where a cell is a missing value: a text cell equal to one of `na_values`, a
         Parquet null, NaN in a number array, None or NaN in an object array (rows passed as
-        Python objects, a data frame's NA), or a number equal to a marker that is a number
-        ("-999"; number columns of delimited files are read as numbers)."""
+        Python objects, a data frame's NA), or a cell whose number equals a marker that is a
+        number ("-999", "-999.0" or -999.0 for the marker "-999"), in any column."""
         col = self.values
         # is_number keeps only markers _float_or_none reads, so none of these is None.
         numeric_markers = [
@@ -361,9 +359,14 @@ class Cells:
             if not numeric_markers and not np.isnan(self.fast).any():
                 return np.zeros(len(col), bool)  # numbers, no NaN, no marker like "-999"
             if is_arrow(col):
-                return numpy_of(pc.is_in(col, value_set=strings_array(list(na_values))), False)
-        uniq, inverse = self.distinct
-        mask = np.append(np.isin(np.array(uniq, dtype=object), list(na_values)), True)[inverse]
+                spelled = numpy_of(pc.is_in(col, value_set=strings_array(list(na_values))), False)
+                return spelled | np.isin(self.fast, numeric_markers)
+        uniq, inverse = self.distinct  # per distinct cell: its spelling, or its number
+        marked = np.isin(np.array(uniq, dtype=object), list(na_values))
+        if numeric_markers:
+            values, not_number = self.parsed
+            marked |= ~not_number[:-1] & np.isin(values[:-1], numeric_markers)
+        mask = np.append(marked, True)[inverse]
         if isinstance(col, np.ndarray) and col.dtype == object:  # rows passed as Python objects
             mask |= np.frompyfunc(_absent, 1, 1)(col).astype(bool)
         return mask

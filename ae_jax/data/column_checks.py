@@ -31,8 +31,7 @@ MARKER = re.compile(
 )
 FEW_TEXTS = 3
 _WORD_CATEGORIES = {"none", "unknown", "missing"}
-# "0,57", "-1,5e3", "1.250,00": a number with a decimal comma (European exports, '.' grouping
-# thousands), read as text.
+# "0,57", "-1,5e3", "1.250,00" ('.' grouping thousands): decimal commas, read as text.
 DECIMAL_COMMA = re.compile(r"[+-]?((\d{1,3}(\.\d{3})+|\d+),\d*|,\d+)([eE][+-]?\d+)?")
 # A categorical column with more distinct values than this, and than half its cells, is more
 # likely an identifier, a date or numbers in an unread form than categories: it is said.
@@ -281,27 +280,28 @@ def say_if_index(table: Table, name: str, x: np.ndarray) -> None:
 def decimal_comma_columns(
     table: Table, columns: list[Cells], masks: list[np.ndarray], named: set[str]
 ) -> list[str]:
-    """The table's text columns, of those not categorical by name, whose present cells that
-    are not numbers (read with data.thousands) are all numbers with a decimal comma, at least
-    one, and not thousands groups: named together in the refusal of the first one."""
+    """The table's text columns, not categorical by name, whose present cells that are no
+    numbers (with data.thousands) are numbers with a decimal comma, not thousands groups (at
+    least one, `besides_markers`): named together in the refusal of the first."""
     found = []
     for name, column, mask in zip(table.columns, columns, masks, strict=True):
         if name in named or not column.text or column.fast is not None:
             continue
         uniq, inverse = column.distinct
-        present = inverse[~mask]
-        seen = np.bincount(present[present >= 0], minlength=len(uniq)) > 0
-        commas = []
-        for text, here in zip(uniq, seen, strict=True):  # stops at the first other text
-            if not here or is_number(text, column.thousands):
-                continue
-            if not DECIMAL_COMMA.fullmatch(text):
-                break
-            commas.append(text)
-        else:
-            if commas and not grouped_separator(commas):
-                found.append(name)
+        seen = np.isin(np.arange(len(uniq)), inverse[~mask])  # (a null's -1 is no cell)
+        texts = [uniq[k] for k in np.flatnonzero(column.parsed[1][:-1] & seen)]
+        commas = besides_markers(texts)[0]
+        if commas and all(map(DECIMAL_COMMA.fullmatch, commas)) and not grouped_separator(commas):
+            found.append(name)
     return found
+
+
+def besides_markers(texts: list[str]) -> tuple[list[str], list[str]]:
+    """A column's cells that are no numbers as (the others, the missing-value markers: '-',
+    'n/a'), or (all, none) beyond FEW_TEXTS markers: a few hide no decimal commas or thousands."""
+    marks = [t for t in texts if MARKER.fullmatch(t.strip())]
+    few = len(marks) <= FEW_TEXTS
+    return [t for t in texts if not few or t not in marks], marks if few else []
 
 
 def listed(names: list[str], most: int = 8) -> str:

@@ -23,9 +23,8 @@ from ae_jax.errors import UserError
 MISSING = ("error", "drop", "impute")
 # A column this numeric is a numeric column with typos, not a categorical one; so is one whose
 # majority are numbers (not codes with leading zeros, as '007') and whose other cells are a
-# few texts that read as missing-value markers not in data.na_values ('n/a', '-', 'NULL',
-# '#N/A'; not categories such as 'S'/'M' or 'yes'/'no'): as categories, its numbers' codes
-# would carry nothing.
+# few texts that read as missing-value markers not in data.na_values ('n/a', '-', 'NULL', '#N/A';
+# not categories such as 'S'/'M' or 'yes'/'no'): its numbers' codes would carry nothing.
 _NUMERIC_SHARE = 0.9
 # Characters that make a number unreadable while it looks like one: spaces grouping thousands in
 # French and spreadsheet exports, and the Unicode minus sign.
@@ -77,19 +76,25 @@ def infer_kind(
         return "numeric", None
     not_numbers = [uniq[k] for k in np.flatnonzero(not_number)]
     bad = lambda: np.flatnonzero(bad_text[inverse] & ~missing)  # positions, for messages
-    sep = grouped_separator(not_numbers)
-    decimal = all(column_checks.DECIMAL_COMMA.fullmatch(t) for t in not_numbers)
+    written, marks = column_checks.besides_markers(not_numbers)
+    sep = grouped_separator(written)
+    decimal = bool(written) and all(column_checks.DECIMAL_COMMA.fullmatch(t) for t in written)
     convert = "convert the file's decimal commas to points, e.g. with pandas' read_csv(decimal=',')"
+    na = (
+        f"; add {column_checks.listed(marks)} to data.na_values if they mark missing values"
+        * bool(marks)
+    )
     if sep:
         raise UserError(
             f"{table.source}: column {name!r} holds numbers written with a thousands "
             f"separator {sep!r}: {table.where(bad(), col)}; expected plain numbers: set "
-            f"data.thousands={sep!r} to read {not_numbers[0]!r} as "
-            f"{not_numbers[0].replace(sep, '')}, or remove the separators in the file"
+            f"data.thousands={sep!r} to read {written[0]!r} as "
+            f"{written[0].replace(sep, '')}, or remove the separators in the file"
             + (f"; if ',' is a decimal comma here, {convert}" if decimal else "")
+            + na
         )
     if decimal:
-        first = not_numbers[0]
+        first = written[0]
         also = [c for c in (decimal_columns() if decimal_columns else []) if c != name]
         raise UserError(
             f"{table.source}: column {name!r} holds numbers written with a decimal comma: "
@@ -102,9 +107,10 @@ def infer_kind(
             f"{first.replace('.', '').replace(',', '.')}: "
             + (
                 convert.replace("=',')", "=',', thousands='.')")
-                if any("." in t for t in not_numbers)
+                if any("." in t for t in written)
                 else convert
             )
+            + na
         )
     signed = np.array([any(c in t for c in _SIGNS) and bool(_SIGNED.fullmatch(t)) for t in uniq])
     present, n_bad = int(counts.sum()), int(counts[not_number].sum())

@@ -7,7 +7,7 @@ as text) and every other column as text: kinds (numeric, true/false, categorical
 an error message asks for it: NumPy finds it from the positions of line ends and quotes.
 Anything pyarrow refuses is read again with Python's `csv` module to name the offending line.
 
-The delimiter is sniffed among `DELIMITERS` from the header and the first rows unless
+The delimiter is sniffed from the header and the first rows (`delimiters.py`) unless
 `data.delimiter` names it; `.tsv` files are tab-separated.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import os
 import re
 
@@ -24,117 +23,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ae_jax.data.cells import LEADING_ZERO, numpy_of, parse_floats, quote_names, strings_array
+from ae_jax.data.cells import LEADING_ZERO, numpy_of, strings_array
+from ae_jax.data.delimiters import NAMES, check_header, resolve_delimiter, sniff, split_rows
 from ae_jax.data.text_encoding import UTF16_MARKS, not_utf8, nul_in_head, refuse_nul_cells
 from ae_jax.errors import UserError
 
-DELIMITERS = (",", ";", "\t", "|")
-_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
-_ALIASES = {"tab": "\t", "\\t": "\t"}
 _SNIFF_BYTES = 1 << 16  # the header and first rows the delimiter is sniffed from
-_SNIFF_ROWS = 20
 # Text columns come dictionary-encoded from the parser's threads (`cells` reads the distinct
 # values from the dictionary).
 _TEXT = pa.dictionary(pa.int32(), pa.string())
 _SCAN_BYTES = 1 << 24  # bytes searched at a time (quotes, line ends): bounds temporaries
-
-
-def resolve_delimiter(value: str) -> str:
-    """`data.delimiter` as the character to split on ("auto" stays "auto")."""
-    value = _ALIASES.get(value, value)
-    if value != "auto" and (len(value) != 1 or value in '"\r\n'):
-        raise UserError(
-            f"data.delimiter {value!r} is not supported; expected 'auto' (sniffed "
-            "among ',', ';', tab and '|') or one character such as ',' ';' '|' or "
-            "'tab'"
-        )
-    return value
-
-
-def _rows(text: str, delim: str) -> list[list[str]]:
-    """The non-blank rows of `text` up to the first one Python's csv module cannot read."""
-    rows: list[list[str]] = []
-    try:
-        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delim):
-            if row:
-                rows.append(row)
-    except csv.Error:
-        pass
-    return rows
-
-
-def _sniff(text: str) -> str:
-    """The delimiter that splits the header into the most columns with most rows agreeing."""
-    best, best_score = ",", (0.0, 1)
-    for delim in DELIMITERS:
-        rows = _rows(text, delim)[: _SNIFF_ROWS + 1]
-        if not rows or len(rows[0]) < 2:
-            continue
-        agree = sum(len(r) == len(rows[0]) for r in rows) / len(rows)
-        if agree >= 0.5 and (agree, len(rows[0])) > best_score:
-            best, best_score = delim, (agree, len(rows[0]))
-    return best
-
-
-def check_header(header: list[str], shown: str, delim: str, chosen: str = "sniffed") -> None:
-    """Refuses a header that is no row of unique column names. `chosen`: how `delim` was
-    chosen, for the message: 'given' (data.delimiter), 'tsv' (a .tsv file's tab) or
-    'sniffed' (from the file's first rows)."""
-    if any(not name for name in header):
-        trailing = delim and header.index("") == len(header) - 1  # "a,b,c," (a spreadsheet)
-        where = "in the first row" if delim else "(a table's column names)"
-        raise UserError(
-            f"{shown}: header column {header.index('') + 1} has no name; expected "
-            f"a name for every column {where}"
-            + (
-                f" (the line ends with the delimiter {_NAMES.get(delim, delim)}: if every line "
-                "does, with nothing after it, remove the trailing ones; else name that column)"
-                if trailing
-                else ""
-                if header[0] or not delim
-                else " (pandas' DataFrame.to_csv writes its index there: save with index=False)"
-            )
-        )
-    # A first row of numbers is data (a file without a header: 0,0,12,...), but for pandas'
-    # names of an unnamed frame's columns, 0,1,...,D-1, which its to_csv writes; a Parquet
-    # file's names (no `delim`) are names whatever they look like.
-    numbers = not parse_floats(np.array(header, dtype=object))[1].size
-    pandas = header == [str(i) for i in range(len(header))]
-    if numbers and delim and (len(header) < 3 or not pandas):
-        raise UserError(
-            f"{shown}: the first row {quote_names(header, 5)} looks like data; expected a "
-            "header row of column names: add one (e.g. x_0,x_1,..., as for an array); a header "
-            "of numbers, such as years, is read as data: prefix them (y2019,y2020,...). "
-            + (
-                "(pandas' to_csv of an unnamed frame writes this header, read as names from 3 "
-                "columns on: with fewer, 0,1 is as likely a row of data; name the columns.)"
-                if pandas
-                else "(pandas' to_csv of a frame without column names writes the header "
-                "0,1,2,..., which is read as names from 3 columns on.)"
-            )
-        )
-    dupes = sorted({n for n in header if header.count(n) > 1})
-    if dupes:
-        raise UserError(
-            f"{shown}: duplicate column names in the header: {quote_names(dupes)}; "
-            "expected unique names"
-        )
-    inside = [d for d in DELIMITERS if len(header) == 1 and d in header[0]]
-    if inside:
-        how = {
-            "given": f"data.delimiter={_NAMES.get(delim, repr(delim))}",
-            "tsv": "a .tsv file is read with tab as its delimiter unless data.delimiter says "
-            "otherwise",
-            "sniffed": "no delimiter among ',', ';', tab and '|' splits the header and first "
-            "rows consistently",
-        }[chosen]
-        raise UserError(
-            f"{shown}: the header row reads as one column named {header[0]!r} "
-            f"({how}), but it contains {_NAMES[inside[0]]}; expected a header with "
-            f"one name per column: set data.delimiter to the file's delimiter "
-            f"(e.g. {_NAMES[inside[0]]}), or make every row have as many cells "
-            "as the header"
-        )
 
 
 def _sample(full: str, shown: str) -> tuple[str, bool]:
@@ -247,8 +145,8 @@ def read_delimited(
             "expected the header row first: delete it (pandas: read_csv(path, skiprows=1))"
         )
     given = resolve_delimiter(delimiter)
-    delim = given if given != "auto" else ("\t" if ext == ".tsv" else _sniff(text))
-    rows = _rows(text, delim)
+    delim = given if given != "auto" else ("\t" if ext == ".tsv" else sniff(text, shown))
+    rows = split_rows(text, delim)
     if not rows:
         what = "is empty" if not text.strip() else "has a first row that is not valid CSV"
         raise UserError(
@@ -366,14 +264,14 @@ def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
                             comment += " the real header"
                     if len(row) == width + 1 and not row[-1].strip():
                         comment += (  # "1,2,3," under "a,b,c"
-                            f"; the line ends with the delimiter {_NAMES.get(delim, delim)}: "
+                            f"; the line ends with the delimiter {NAMES.get(delim, delim)}: "
                             "remove the trailing one, in every line that has it"
                         )
                     raise UserError(
                         f"{shown}: line {reader.line_num} (data row {len(lines)}) has "
                         f"{len(row)} cells but the header{read} has {width} "
                         f"columns; expected one cell per column in every row (delimiter "
-                        f"{_NAMES.get(delim, delim)}){comment}"
+                        f"{NAMES.get(delim, delim)}){comment}"
                     )
                 header = header or row
                 lines.append(reader.line_num)
@@ -393,5 +291,5 @@ def _explain(full: str, shown: str, delim: str, width: int, reason: str) -> User
     return UserError(
         f"{shown} cannot be read as delimited text ({reason.strip()}); expected a "
         f"header row and rows of {width} cells separated by "
-        f"{_NAMES.get(delim, repr(delim))}"
+        f"{NAMES.get(delim, repr(delim))}"
     )

@@ -30,8 +30,8 @@ from ae_jax.data import bundled, column_checks, images
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS
 from ae_jax.data.columns import MISSING
-from ae_jax.data.csv_reader import resolve_delimiter
 from ae_jax.data.dataset import Dataset, as_labels
+from ae_jax.data.delimiters import resolve_delimiter
 from ae_jax.data.preprocess import Preprocessor, check_choice
 from ae_jax.data.tables import BUNDLED, NO_LABEL, SCALING, Table, quote_names, read_table
 from ae_jax.errors import UserError

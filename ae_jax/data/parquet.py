@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 from absl import logging
 
 from ae_jax.data.cells import numpy_of, quote_names
-from ae_jax.data.csv_reader import check_header, two_rows
+from ae_jax.data.csv_reader import two_rows
+from ae_jax.data.delimiters import check_header
 from ae_jax.errors import UserError
 
 
@@ -87,6 +88,13 @@ def arrow_columns(
                 values.append(numpy_of(pc.cast(col, pa.float64()), np.nan))
             elif pa.types.is_boolean(t) and col.null_count == 0:
                 values.append(numpy_of(col))
+            elif pa.types.is_temporal(t):  # as text, each date a category: refused, as a frame's
+                kind = "time spans" if pa.types.is_duration(t) else "dates or times"
+                raise UserError(
+                    f"{shown}: column {name!r} holds {kind} ({t}); expected numbers, "
+                    "true/false or text: convert it (e.g. days since a date, or the parts as "
+                    "two columns) or drop it"
+                )
             else:
                 values.append(pc.cast(col, pa.string()))
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid):

@@ -1,0 +1,131 @@
+"""A delimited file's delimiter and header: `data.delimiter` read (`resolve_delimiter`), or
+sniffed from the header and first rows among `DELIMITERS` (`sniff`), and the header's names
+checked (`check_header`: a Parquet file's too) before any cell is parsed (`csv_reader.py`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+
+from ae_jax.data.cells import parse_floats, quote_names
+from ae_jax.errors import UserError
+
+DELIMITERS = (",", ";", "\t", "|")
+NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}  # as messages name them
+_ALIASES = {"tab": "\t", "\\t": "\t"}
+_SNIFF_ROWS = 20
+
+
+def resolve_delimiter(value: str) -> str:
+    """`data.delimiter` as the character to split on ("auto" stays "auto")."""
+    value = _ALIASES.get(value, value)
+    if value != "auto" and (len(value) != 1 or value in '"\r\n'):
+        raise UserError(
+            f"data.delimiter {value!r} is not supported; expected 'auto' (sniffed "
+            "among ',', ';', tab and '|') or one character such as ',' ';' '|' or "
+            "'tab'"
+        )
+    return value
+
+
+def split_rows(text: str, delim: str) -> list[list[str]]:
+    """The non-blank rows of `text` up to the first one Python's csv module cannot read."""
+    rows: list[list[str]] = []
+    try:
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delim):
+            if row:
+                rows.append(row)
+    except csv.Error:
+        pass
+    return rows
+
+
+def sniff(text: str, shown: str) -> str:
+    """The delimiter that splits the header into the most columns with most rows agreeing
+    (',' if none splits it); refused when two do so alike: a ';' file whose names and cells
+    hold commas ('Weight, kg;Height, cm' over '74,6;152,4') was read split at the commas."""
+    scores = {}
+    for delim in DELIMITERS:
+        rows = split_rows(text, delim)[: _SNIFF_ROWS + 1]
+        agree = sum(len(r) == len(rows[0]) for r in rows) / max(len(rows), 1)
+        if rows and len(rows[0]) >= 2 and agree >= 0.5:
+            scores[delim] = (agree, len(rows[0]))
+    tied = [d for d, score in scores.items() if score == max(scores.values())]
+    if len(tied) > 1:
+        raise UserError(
+            f"{shown}: its delimiter is ambiguous: {' and '.join(NAMES[d] for d in tied)} "
+            f"each split its header and first rows alike, into {scores[tied[0]][1]} columns ("
+            + "; ".join(f"{NAMES[d]}: {quote_names(_names(text, d), 3)}" for d in tied)
+            + "); expected one delimiter that splits them: set data.delimiter to the file's "
+            "(a training file), or save it with a delimiter no name or cell holds, e.g. "
+            "tab-separated as .tsv (a new file for a trained run, whose delimiter is sniffed)"
+        )
+    return tied[0] if tied else ","
+
+
+def check_header(header: list[str], shown: str, delim: str, chosen: str = "sniffed") -> None:
+    """Refuses a header that is no row of unique column names. `chosen`: how `delim` was
+    chosen, for the message: 'given' (data.delimiter), 'tsv' (a .tsv file's tab) or
+    'sniffed' (from the file's first rows)."""
+    if any(not name for name in header):
+        trailing = delim and header.index("") == len(header) - 1  # "a,b,c," (a spreadsheet)
+        where = "in the first row" if delim else "(a table's column names)"
+        raise UserError(
+            f"{shown}: header column {header.index('') + 1} has no name; expected "
+            f"a name for every column {where}"
+            + (
+                f" (the line ends with the delimiter {NAMES.get(delim, delim)}: if every line "
+                "does, with nothing after it, remove the trailing ones; else name that column)"
+                if trailing
+                else ""
+                if header[0] or not delim
+                else " (pandas' DataFrame.to_csv writes its index there: save with index=False)"
+            )
+        )
+    # A first row of numbers is data (a file without a header: 0,0,12,...), but for pandas'
+    # names of an unnamed frame's columns, 0,1,...,D-1, which its to_csv writes; a Parquet
+    # file's names (no `delim`) are names whatever they look like.
+    numbers = not parse_floats(np.array(header, dtype=object))[1].size
+    pandas = header == [str(i) for i in range(len(header))]
+    if numbers and delim and (len(header) < 3 or not pandas):
+        raise UserError(
+            f"{shown}: the first row {quote_names(header, 5)} looks like data; expected a "
+            "header row of column names: add one (e.g. x_0,x_1,..., as for an array); a header "
+            "of numbers, such as years, is read as data: prefix them (y2019,y2020,...). "
+            + (
+                "(pandas' to_csv of an unnamed frame writes this header, read as names from 3 "
+                "columns on: with fewer, 0,1 is as likely a row of data; name the columns.)"
+                if pandas
+                else "(pandas' to_csv of a frame without column names writes the header "
+                "0,1,2,..., which is read as names from 3 columns on.)"
+            )
+        )
+    dupes = sorted({n for n in header if header.count(n) > 1})
+    if dupes:
+        raise UserError(
+            f"{shown}: duplicate column names in the header: {quote_names(dupes)}; "
+            "expected unique names"
+        )
+    inside = [d for d in DELIMITERS if len(header) == 1 and d in header[0]]
+    if inside:
+        how = {
+            "given": f"data.delimiter={NAMES.get(delim, repr(delim))}",
+            "tsv": "a .tsv file is read with tab as its delimiter unless data.delimiter says "
+            "otherwise",
+            "sniffed": "no delimiter among ',', ';', tab and '|' splits the header and first "
+            "rows consistently",
+        }[chosen]
+        raise UserError(
+            f"{shown}: the header row reads as one column named {header[0]!r} "
+            f"({how}), but it contains {NAMES[inside[0]]}; expected a header with "
+            f"one name per column: set data.delimiter to the file's delimiter "
+            f"(e.g. {NAMES[inside[0]]}), or make every row have as many cells "
+            "as the header"
+        )
+
+
+def _names(text: str, delim: str) -> list[str]:
+    """The header's names read with `delim` (stripped, as a header's are)."""
+    return [name.strip() for name in split_rows(text, delim)[0]]
