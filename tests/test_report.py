@@ -578,6 +578,30 @@ def test_a_report_whose_every_run_diverged_says_so_and_does_not_crash(tmp_path, 
     assert saved and saved[0].get_suptitle().startswith("no setting has a finite value")
 
 
+def test_report_md_says_the_seeds_behind_its_means_when_runs_diverged(tmp_path, monkeypatch):
+    """report.md's header said "over n = 3 seeds per setting" where 2 of 3 runs, or all 3,
+    diverged and entered no mean; a setting whose every run diverged showed a bare "–"."""
+    status = {0.1: ("done",) * 3, 1.0: ("done", "diverged", "diverged"), 1e30: ("diverged",) * 3}
+    runs = [
+        (
+            {"optim.learning_rate": lr, "train.seed": s},
+            st,
+            {"eval/mse": lr + s if st == "done" else float("nan")},
+        )
+        for lr, sts in status.items()
+        for s, st in enumerate(sts)
+    ]
+    _report_figures(tmp_path, monkeypatch, runs, ["eval/mse"])
+    md = (tmp_path / "report.md").read_text().replace("\n", " ")
+    assert "mean ± sample standard deviation (ddof 1) over the seeds that did not diverge, " in md
+    assert "n = 0 to 3 seeds per setting of the 3 seeds run; runs that diverged enter no" in md
+    assert "over n = 3 seeds per setting" not in md
+    table = [
+        line for line in (tmp_path / "report.md").read_text().splitlines() if line.startswith("| 1")
+    ]
+    assert [line.split(" | ")[-1] for line in table] == ["1 (n = 1) |", "– (3 diverged) |"]
+
+
 def _report_figures(root, monkeypatch, runs, metrics) -> list:
     """The figures `write_report` draws of a pile of `runs` (see `_pile`), not written."""
     _pile(root, runs)

@@ -1192,6 +1192,9 @@ def test_report_of_runs_trained_together(tmp_path, caplog):
     with pytest.raises(UserError, match=r"no finished run has any of the metrics \['bogus'\]"):
         report.write_report(str(d), ["bogus"])
     assert before == {f: (d / f).read_bytes() for f in before}
+    # The list offered names every metric report.md shows (it left out those without a '/').
+    with pytest.raises(UserError, match=r"expected some of \[.*'n_params'.*\] \(nothing was"):
+        report.write_report(str(d), ["bogus"])
     # A damaged eval.json is named, with the way out, not a JSONDecodeError.
     damaged = d / "loss.l1_weight=0,train.seed=0" / "eval.json"
     damaged.write_text('{"recon/mse": 0.1')  # cut short
@@ -1658,8 +1661,8 @@ def test_a_metric_asked_twice_is_one_column_and_times_only_are_told(tmp_path, ca
         header = next(csv.reader(f))
     assert header.count("eval/loss mean") == 1
     caplog.set_level("WARNING")
-    report.write_report(str(tmp_path), ["wall_s"])
-    assert "wall-clock times go to timing.csv only" in caplog.text
+    with pytest.raises(UserError, match=r"--metrics=wall_s: wall-clock times go to timing.csv, w"):
+        report.write_report(str(tmp_path), ["wall_s"])  # (an empty report.md was written)
     # Among other metrics, a wall time was dropped from report.md without a word, and offered
     # as a choice by the warning about absent metrics (a probe).
     caplog.clear()

@@ -156,6 +156,12 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         _warn_absent([m for m in metrics if not _renamed(m, present)], present)  # (bounds: below)
         if timed := [m for m in metrics if m in TIMING]:  # (some among others: dropped unsaid)
             logging.warning("%s: wall-clock times go to timing.csv only, not report.md", timed)
+        if len(timed) == len(metrics):  # a report of no metric (every one goes to timing.csv)
+            raise UserError(
+                f"--metrics={','.join(metrics)}: wall-clock times go to timing.csv, which every "
+                f"report writes, not report.md; expected some of {_reportable(present)} "
+                "(nothing was written)."
+            )
     chosen = metrics or report_metrics(workdir) or list(DEFAULT_METRICS)
     if not metrics and not any(m in present for m in chosen):  # the config's: none there
         logging.warning(
@@ -168,11 +174,9 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     chosen = _bounds_named(chosen, present)
     metrics = [m for m in chosen if m in present]
     if not metrics:  # refused before any file is rewritten
-        have = sorted(m for m in present if "/" in m)
         raise UserError(
             f"{workdir!r}: no finished run has any of the metrics {list(chosen)}; expected "
-            f"some of {have[:LISTED_METRICS]}{', ...' if len(have) > LISTED_METRICS else ''} "
-            "(nothing was written)."
+            f"some of {_reportable(present)} (nothing was written)."
         )
     # Every wall time goes to timing.csv, whatever the metrics chosen.
     metrics += [m for m in TIMING if m in present and m not in metrics]
@@ -213,6 +217,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     iw_k = iw_k if any(m.endswith("iwae") or m.endswith("iwae_bound") for m in shown) else ""
     figures = plot(workdir, params, table, shown, recon, iw_k)
     seeds = sorted({row["seeds"] for row in table})
+    kept = sorted({row["seeds"] - row["diverged"] for row in table})  # a mean's most seeds
     unfinished = listed - len(rows) - len(failed)  # pending, running, or killed
     missing = [
         f"{n} {why}" for n, why in ((len(failed), "failed"), (unfinished, "unfinished")) if n
@@ -228,8 +233,12 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
             if seeds != [1]
             else ONE_SEED
         )
+        * (not diverged or seeds == [1])
         + (
-            "; runs that diverged enter no mean (their numbers are of parameters from before "
+            "mean ± sample standard deviation (ddof 1) over the seeds that did not diverge, "
+            f"{seeds_said(kept)} per setting of the {seeds_said(seeds)[4:]} run"
+            * (seeds != [1])
+            + "; runs that diverged enter no mean (their numbers are of parameters from before "
             "their non-finite step)"
             if diverged
             else ""
@@ -287,13 +296,24 @@ def _bounds_named(chosen: list[str], present: set[str]) -> list[str]:
     return list(dict.fromkeys(b for m in chosen for b in [m, *_renamed(m, present)]))
 
 
+def _showable(present: set[str]) -> list[str]:
+    """The metrics of `present` report.md can show, sorted."""
+    return sorted(m for m in present if m not in (*TIMING, "epoch", "step"))
+
+
+def _reportable(present: set[str]) -> str:
+    """`_showable(present)`, the first LISTED_METRICS of them, as text."""
+    have = _showable(present)
+    return f"{have[:LISTED_METRICS]}{', ...' if len(have) > LISTED_METRICS else ''}"
+
+
 def _warn_absent(asked: list[str], present: set[str]) -> None:
     """Warns of the asked-for (--metrics) metrics that no finished run has, listing the runs'
     numeric metrics; the report leaves them out."""
     absent = [m for m in dict.fromkeys(asked) if m not in present]
     if not absent:
         return
-    have = sorted(m for m in present if m not in (*TIMING, "epoch", "step"))  # report.md's
+    have = _showable(present)
     hints = []
     for m in absent:  # vae/iwae -> vae/bce_iwae_bound: the ones holding its last part; else
         # the nearest spellings (eval/mes -> eval/mse)
@@ -322,6 +342,7 @@ def _cell(row: dict, m: str) -> str:
         text = f"{int(mean)}" if float(mean).is_integer() and abs(mean) < 1e9 else f"{mean:.4g}"
         text += f" ± {row[f'{m} std']:.2g}" if n > 1 else ""
     notes = [f"n = {n}"] if n and n < row["seeds"] else []
+    notes += [f"{row['diverged']} diverged"] if not n and row["diverged"] else []
     notes += [f"{bad} not finite"] if bad else []
     notes += [f"{absent} without a value"] if absent else []
     notes += [f"{lacking} not evaluated"] if lacking else []
