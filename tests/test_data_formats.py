@@ -1214,6 +1214,21 @@ def test_a_row_index_kept_as_a_column_is_warned_of(tmp_path, caplog):
     assert "'Unnamed: 0' holds distinct whole numbers 0..841: the index pandas' to_csv" in (
         caplog.text
     )
+    # An id column 1..30 of a file whose rows 5 and 9 data.missing='drop' drops: 28 numbers
+    # 1..30, not consecutive, the warning was gone; in the file's order they still are.
+    body = [[str(i + 1), *r] for i, r in enumerate(rows(30))]
+    body[4][1] = body[8][3] = ""
+    caplog.clear()
+    load(write(tmp_path / "dropped.csv", body, ["id", *HEADER]), missing="drop")
+    assert (
+        "'id' holds the whole numbers 1..30, one per row of the file less the dropped: a row"
+        in (caplog.text)
+    )
+    body = [[str(i + 1 + (i > 20)), *r] for i, r in enumerate(rows(30))]  # a gap of its own
+    body[4][1] = ""
+    caplog.clear()
+    load(write(tmp_path / "gap.csv", body, ["id", *HEADER]), missing="drop")
+    assert "'id' holds" not in caplog.text
     empty = data.Table("f.npz", ["Unnamed: 0"], [np.array([])])  # all missing: no crash
     column_checks.say_if_index(empty, "Unnamed: 0", np.array([]))
     frame = pa.table({"u8": np.arange(256, dtype=np.uint8), "x": np.arange(256) % 7.0})

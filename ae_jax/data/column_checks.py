@@ -230,7 +230,8 @@ def say_case_variants(table: Table, categories: dict[str, list[str]]) -> None:
 
 
 def say_if_index(table: Table, name: str, x: np.ndarray) -> None:
-    """Warns of whole numbers, one per row and consecutive (1..N, 100001..100300): a row index
+    """Warns of whole numbers, one per row and consecutive (1..N, 100001..100300; in the file's
+    order, rows data.missing='drop' dropped aside, 1..N less those rows' numbers): a row index
     (pandas' to_csv writes one as 'Unnamed: 0') or an identifier, modelled as a number; and of
     repeated numbers beyond 2**53, where float64 keeps no unit digit (distinct 20-digit
     identifiers became one value, then reported as a constant column)."""
@@ -253,28 +254,27 @@ def say_if_index(table: Table, name: str, x: np.ndarray) -> None:
     if x.size < 20 and (name != "Unnamed: 0" or not x.size):
         return
     lo, hi = float(x.min()), float(x.max())  # (a uint8 column's max + 1 overflowed)
-    if name != "Unnamed: 0" and hi - lo + 1 != x.size:
+    at, consecutive = table.row_index, hi - lo + 1 == x.size  # (at: the rows kept, if dropped)
+    kept = not consecutive and at is not None and len(at) == x.size and (x - at == lo - at[0]).all()
+    if name != "Unnamed: 0" and not consecutive and not kept:
         return  # no index (the sort below took ~1 s for the 784 columns of 60,000 pixels)
-    whole, distinct = bool(np.all(x == np.round(x))), np.unique(x).size == x.size
-    if whole and distinct and name == "Unnamed: 0" and hi - lo + 1 != x.size:
-        logging.warning(  # the index of a filtered frame, saved again: gaps, but pandas' name
-            "%s: column %r holds distinct whole numbers %d..%d: the index pandas' to_csv "
-            "writes (of a filtered frame: with gaps)? It is modelled as a number; drop it from "
-            "the file (or save with index=False) if it is one",
-            table.source,
-            name,
-            lo,
-            hi,
-        )
-    if hi - lo + 1 == x.size and whole and distinct:
-        logging.warning(
-            "%s: column %r holds the whole numbers %d..%d, one per row: a row index or an "
-            "identifier? It is modelled as a number; drop it from the file if it is one",
-            table.source,
-            name,
-            lo,
-            hi,
-        )
+    if not np.all(x == np.round(x)) or np.unique(x).size != x.size:
+        return
+    pandas = not consecutive and not kept  # 'Unnamed: 0' with gaps: a filtered frame's index
+    logging.warning(
+        "%s: column %r holds %s whole numbers %d..%d%s: %s? It is modelled as a number; drop "
+        "it from the file%s if it is one",
+        table.source,
+        name,
+        "distinct" if pandas else "the",
+        lo,
+        hi,
+        ", one per row" * consecutive + ", one per row of the file less the dropped" * bool(kept),
+        "the index pandas' to_csv writes (of a filtered frame: with gaps)"
+        if pandas
+        else "a row index or an identifier",
+        " (or save with index=False)" * pandas,
+    )
 
 
 def decimal_comma_columns(
