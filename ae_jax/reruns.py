@@ -114,23 +114,28 @@ def check_config(workdir: str, config) -> bool:
         _check_can_continue(workdir)
         return True
     if changes:
-        epochs_only = [c for c in changes if c.startswith("train.epochs:")] == changes
-        old_epochs = (saved_config(workdir) or {}).get("train.epochs", 0)
-        raised = epochs_only and config.train.epochs > old_epochs
-        why = (
-            f" Raising train.epochs continues a run only under a schedule whose value does "
-            f"not depend on the total length ({', '.join(EXTENSIBLE_SCHEDULES)}); this run "
-            f"uses optim.schedule={config.optim.schedule!r}."
-            if raised
-            else ""
-        )
         raise UserError(
             f"workdir {workdir!r} holds a run trained with another config; these fields differ "
-            f"(saved -> now): {'; '.join(changes)}.{why} Rerun with the saved config to resume "
+            f"(saved -> now): {'; '.join(changes)}.{not_extended(workdir, config, changes)} "
+            "Rerun with the saved config to resume "
             "or reuse the run, or pass a new workdir to train this config; nothing in the "
             "workdir was changed."
         )
     return False
+
+
+def not_extended(workdir: str, config, changes: list[str]) -> str:
+    """Why raising train.epochs, when it is the only change, does not continue the run: its
+    schedule depends on the total length ("" for other changes)."""
+    epochs_only = [c for c in changes if c.startswith("train.epochs:")] == changes
+    old_epochs = (saved_config(workdir) or {}).get("train.epochs", 0)
+    if not (changes and epochs_only and config.train.epochs > old_epochs):
+        return ""
+    return (
+        f" Raising train.epochs continues a run only under a schedule whose value does "
+        f"not depend on the total length ({', '.join(EXTENSIBLE_SCHEDULES)}); this run "
+        f"uses optim.schedule={config.optim.schedule!r}."
+    )
 
 
 def _check_can_continue(workdir: str) -> None:

@@ -1028,6 +1028,61 @@ def test_a_launch_that_set_a_field_every_entry_sets_does_not_block_an_extension(
         shards.check_same_base(str(tmp_path / "s"), base, overrides)
 
 
+def test_an_extension_that_trained_no_run_does_not_block_the_sweeps_own_command(tmp_path):
+    """A launch extending a finished sweep to 3 epochs, stopped before it trained a run (or a
+    shard that took none), recorded its base: the sweep's own command was then refused as
+    "another base config; train.epochs: 3 -> 2" until the sweep was extended (a probe)."""
+    base = seed_sparse.get_config()
+    base.data.name = "digits"
+    base.train.epochs, base.eval.at_end, base.train.batch_size = 2, False, 256
+    base.train.figures = base.train.tensorboard = base.train.checkpoints = False
+    overrides, w = [{"train.seed": s} for s in range(2)], str(tmp_path / "s")
+    names = [r["name"] for r in sweep.run_sweep(base, overrides, w)["runs"]]
+    longer = copy.deepcopy(base)
+    longer.train.epochs = 3
+    shards.check_same_base(w, longer, overrides, names=names)  # recorded; then stopped
+    assert sweep.run_sweep(base, overrides, w)["counts"]["done"] == 2
+    assert json.load(open(tmp_path / "s" / "sweep_config.json"))["train"]["epochs"] == 2
+    sweep.run_sweep(longer, overrides[:1], w)  # an extension that reached a run: kept to
+    with pytest.raises(UserError, match=r"another base config; .*train.epochs: 3 -> 2"):
+        shards.check_same_base(w, base, overrides, names=names)
+
+
+def test_a_config_file_without_report_metrics_removes_an_earlier_launchs(tmp_path):
+    """report_metrics.json, written by a launch of a config file with REPORT_METRICS, stayed
+    when the file no longer defined them: the report kept showing those alone (a probe)."""
+    base = seed_sparse.get_config()
+    base.data.name = "digits"
+    base.train.epochs, base.eval.at_end, base.train.batch_size = 1, False, 256
+    base.train.figures = base.train.tensorboard = base.train.checkpoints = False
+    w, chosen = str(tmp_path / "s"), tmp_path / "s" / "report_metrics.json"
+    sweep.run_sweep(base, [{}], w, report_metrics=["eval/mse"])
+    assert json.loads(chosen.read_text()) == {"metrics": ["eval/mse"]}
+    sweep.run_sweep(base, [{}], w)  # the API's None: left as it is
+    assert chosen.exists()
+    (tmp_path / "c.py").write_text("def get_sweep():\n    return [{}]\n")
+    entries, metrics = sweep_command.load_sweep(str(tmp_path / "c.py"))
+    sweep.run_sweep(base, entries, w, report_metrics=metrics)  # a file that defines none
+    assert not chosen.exists()
+
+
+def test_a_sweep_under_a_cosine_schedule_says_why_it_is_not_extended(tmp_path):
+    """More epochs under cosine were refused as "trained with another config (train.epochs:
+    1 -> 2)" alone; a single run's refusal says why (a probe): now a sweep's too."""
+    base = seed_sparse.get_config()
+    base.data.name, base.optim.schedule = "digits", "cosine"
+    base.train.epochs, base.eval.at_end, base.train.batch_size = 1, False, 256
+    base.train.figures = base.train.tensorboard = base.train.checkpoints = False
+    sweep.run_sweep(base, [{}], str(tmp_path / "s"))
+    base.train.epochs = 2
+    with pytest.raises(
+        UserError,
+        match=r"train.epochs: 1 -> 2\. Raising train.epochs continues a run only under a "
+        r"schedule whose value .* uses optim.schedule='cosine'\. Rerun with the same",
+    ):
+        sweep.run_sweep(base, [{}], str(tmp_path / "s"))
+
+
 def test_a_group_that_fails_leaves_its_chunks_other_group_to_train(tmp_path, monkeypatch):
     """Runs being extended and a new run are one chunk but two groups: when the first group is
     refused, the new run still trains, and only the refused runs are marked failed."""

@@ -102,11 +102,15 @@ def test_random_search_refuses_ranges_it_cannot_draw_from():
         ({"a": ("int", 1.5, 3)}, r"lo and hi must be finite whole numbers"),
         ({"a": ("uniform", 3, 1)}, r"random_search a: \('uniform', 3, 1\); expected lo <= hi"),
         ({"a": ("gauss", 0, 1)}, r"random_search a: unknown distribution 'gauss'"),
+        # (a probe: numpy's TypeError "ufunc 'isfinite' not supported", and its ValueError)
+        ({"a": ("int", 0, 2**70)}, r"random_search a: \('int', 0, 1180591620717411303424\); exp"),
+        ({"a": ("uniform", 0, float("inf"))}, r"lo and hi must be finite numbers"),
     ):
         with pytest.raises(UserError, match=said):
             sweep.random_search(2, 0, **space)
-    with pytest.raises(UserError, match=r"random_search: seed=None; give a whole number"):
-        sweep.random_search(2, None, a=[1])
+    for seed in (None, -1):  # (-1: numpy's "expected non-negative integer", no name)
+        with pytest.raises(UserError, match=rf"random_search: seed={seed}; give a whole number"):
+            sweep.random_search(2, seed, a=[1])
     # n: 2.5 was a TypeError from range(), -1 an empty sweep ("returned no runs"), a probe's
     for n in (2.5, -1, 0, True):
         with pytest.raises(UserError, match=rf"random_search: n={n!r}; expected how many draws"):

@@ -55,7 +55,7 @@ def define_flags() -> None:
 
 def load_sweep(path_and_arg: str) -> tuple[list[dict], list[str] | None]:
     """Calls get_sweep() (or get_sweep(arg) for FILE:arg) of the config file; returns its runs
-    and the metrics it asks the report for (REPORT_METRICS, if it defines them)."""
+    and the metrics it asks the report for (REPORT_METRICS; [] when it defines none)."""
     path, _, arg = path_and_arg.partition(":")
     module = _module(path)
     overrides = _entries(module, arg, path)
@@ -77,7 +77,7 @@ def load_sweep(path_and_arg: str) -> tuple[list[dict], list[str] | None]:
             "train another list of runs. Seed whatever random draws it makes: "
             "sweep.random_search(n, seed, ...), random.Random(0), np.random.default_rng(0)."
         )
-    return overrides, getattr(module, "REPORT_METRICS", None)
+    return overrides, getattr(module, "REPORT_METRICS", [])
 
 
 def _module(path: str):

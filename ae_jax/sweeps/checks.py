@@ -100,7 +100,7 @@ def refuse_same_configs(runs: list[Run], configs: dict) -> None:
 def check_unchanged(base, runs: list[Run], workdir: str, valid: dict | None = None) -> None:
     """Refuses a rerun of a sweep whose runs would now train another config (before any work);
     `valid`: as for `plan`."""
-    drift = []
+    drift, why = [], ""
     for run in runs:
         try:
             config = (valid or {}).get(run.index) or overrides_lib.apply_overrides(
@@ -110,6 +110,7 @@ def check_unchanged(base, runs: list[Run], workdir: str, valid: dict | None = No
             continue  # plan() records it as a failed run
         changes, extends = reruns.config_changes(run.workdir, config)
         if changes and not extends:
+            why = why or reruns.not_extended(run.workdir, config, changes)  # (a cosine schedule)
             drift.append(
                 f"run {run.index} ({run.name}): {'; '.join(changes[:3])}"
                 f"{' ...' if len(changes) > 3 else ''}"
@@ -117,8 +118,8 @@ def check_unchanged(base, runs: list[Run], workdir: str, valid: dict | None = No
     if drift:
         raise UserError(
             f"{len(drift)} run(s) in sweep {workdir!r} were trained with another config (saved "
-            f"-> now): {' | '.join(drift[:3])}{' | ...' if len(drift) > 3 else ''}. Rerun with "
-            "the same config and flags to resume the sweep, or pass a new workdir; nothing "
+            f"-> now): {' | '.join(drift[:3])}{' | ...' if len(drift) > 3 else ''}.{why} Rerun "
+            "with the same config and flags to resume the sweep, or pass a new workdir; nothing "
             "was changed."
         )
 

@@ -7,6 +7,7 @@ A config file may define `get_sweep()` (or `get_sweep(arg)`) returning a list of
 """
 
 import itertools
+import math
 import numbers
 from collections.abc import Iterable, Mapping
 
@@ -146,10 +147,10 @@ def random_search(n: int, seed: int, **space) -> list[dict]:
     ("log", lo, hi) for log-uniform (0 < lo), or ("int", lo, hi) for integers in [lo, hi]."""
     if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
         raise UserError(f"random_search: n={n!r}; expected how many draws, a whole number >= 1.")
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise UserError(
-            f"random_search: seed={seed!r}; give a whole number: the draws must be the same in "
-            "every process (each shard and rerun calls get_sweep() again)."
+            f"random_search: seed={seed!r}; give a whole number >= 0: the draws must be the "
+            "same in every process (each shard and rerun calls get_sweep() again)."
         )
     for key, spec in space.items():
         _check_space(key, spec)
@@ -184,13 +185,15 @@ def _check_space(key: str, spec) -> None:
         raise UserError(f"random_search {key}: unknown distribution {kind!r}; {forms}.")
     whole = kind == "int"
     number = numbers.Integral if whole else numbers.Real
-    if not all(isinstance(v, number) and not isinstance(v, bool) for v in (lo, hi)) or not (
-        np.isfinite(lo) and np.isfinite(hi)
-    ):
+    # (np.isfinite refused a Python int beyond int64 with a TypeError; integers are finite)
+    typed = all(isinstance(v, number) and not isinstance(v, bool) for v in (lo, hi))
+    if not typed or not all(isinstance(v, numbers.Integral) or math.isfinite(v) for v in (lo, hi)):
         raise UserError(
             f"random_search {key}: {spec!r}; lo and hi must be finite "
             f"{'whole numbers' if whole else 'numbers'}."
         )
+    if whole and not -(2**63) <= min(lo, hi) <= max(lo, hi) < 2**63 - 1:
+        raise UserError(f"random_search {key}: {spec!r}; expected lo and hi within ±2**63.")
     if kind == "log" and not 0 < lo <= hi:
         raise UserError(
             f"random_search {key}: {spec!r}; a log-uniform range needs 0 < lo <= hi (the draws "

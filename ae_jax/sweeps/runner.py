@@ -198,7 +198,9 @@ def run_sweep(
 ) -> dict:
     """Runs this shard's share of the sweep; returns the rebuilt sweep.json.
 
-    `report_metrics` (the config file's REPORT_METRICS) are saved for `report.write_report`.
+    `report_metrics` (the config file's REPORT_METRICS) are saved for `report.write_report`;
+    an empty list (a config file that defines none) removes those an earlier launch saved, and
+    None (the API's default) leaves them.
 
     Shard i of n takes the runs whose index is i mod n, so n processes with
     i = 0..n-1 on one shared workdir cover every run exactly once.
@@ -256,10 +258,11 @@ def run_sweep(
             ", ".join(gone[:5]) + (" ..." if len(gone) > 5 else ""),
         )
     write_status(workdir, runs, epochs, launched)
+    chosen = os.path.join(workdir, workdir_lib.REPORT_METRICS)
     if report_metrics:
-        workdir_lib.write_json(
-            os.path.join(workdir, workdir_lib.REPORT_METRICS), {"metrics": list(report_metrics)}
-        )
+        workdir_lib.write_json(chosen, {"metrics": list(report_metrics)})
+    elif report_metrics is not None and os.path.exists(chosen):  # the config defines none now
+        os.remove(chosen)
     done = len(mine) - len(left)  # ("takes 4" read as 4 to train)
     ended = sum(checks.trained_through(r, valid[r.index]) for r in left)  # (killed after it)
     said = f"{len(left) - ended} to train" + f", {ended} to evaluate" * bool(ended)

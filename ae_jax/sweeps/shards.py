@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
+from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.training import group, startup
+from ae_jax.workdir import saved_config
 
 _LOCK = ".sweep_config.lock"  # held while a launch compares and records the base config
 
@@ -80,13 +82,13 @@ def check_same_base(
     rates, reported as its seeds (a probe)."""
     entries = {n: json.loads(json.dumps(o)) for n, o in zip(names, overrides, strict=False)}
     if not record:
-        _refuse_other_base(workdir, base, overrides)
+        _refuse_other_base(workdir, base, overrides, names)
         _refuse_other_entries(workdir, entries)
         return
     workdir_lib.writable(workdir, "sweep directory")
     with open(os.path.join(workdir, _LOCK), "a+") as f:
         fcntl.lockf(f, fcntl.LOCK_EX)  # waits for another launch's check; closing releases
-        _refuse_other_base(workdir, base, overrides)
+        _refuse_other_base(workdir, base, overrides, names)
         recorded = _refuse_other_entries(workdir, entries)
         paths = [
             os.path.join(workdir, n) for n in (workdir_lib.SWEEP_CONFIG, workdir_lib.SWEEP_NAMED)
@@ -137,7 +139,7 @@ def _refuse_other_entries(workdir: str, entries: dict[str, dict]) -> dict:
     return recorded
 
 
-def _refuse_other_base(workdir: str, base, overrides: list[dict]) -> None:
+def _refuse_other_base(workdir: str, base, overrides: list[dict], names: Sequence[str]) -> None:
     # A field every run overrides is no part of any run's config: a launch that also set
     # it (a flag the entries override, with a warning) neither differs nor blocks an
     # extension of the runs to a larger train.epochs.
@@ -146,7 +148,7 @@ def _refuse_other_base(workdir: str, base, overrides: list[dict]) -> None:
     changes, extends = reruns.config_changes(
         workdir, base, workdir_lib.SWEEP_CONFIG, ignore=everywhere
     )
-    if changes and not extends:
+    if changes and not extends and not _reached_no_run(workdir, base, overrides, names):
         raise UserError(
             f"sweep {workdir!r} was launched with another base config; these fields differ "
             f"(saved -> now): {'; '.join(changes[:4])}{' ...' if len(changes) > 4 else ''}."
@@ -154,6 +156,18 @@ def _refuse_other_base(workdir: str, base, overrides: list[dict]) -> None:
             "shard's runs would be averaged with these as one setting's seeds), or pass a "
             "new workdir; nothing was changed."
         )
+
+
+def _reached_no_run(workdir: str, base, overrides: list[dict], names: Sequence[str]) -> bool:
+    """Whether the base config saved by the last launch reached no run: every run trained so
+    far (one at least) has the config this launch gives it. An extension to more epochs
+    stopped before it trained any run, or launched as a shard that took none, was recorded,
+    and the sweep's own command was then refused until it was extended (a probe)."""
+    dirs = [os.path.join(workdir, "runs", n) for n in names]
+    trained = [(d, o) for d, o in zip(dirs, overrides, strict=False) if saved_config(d)]
+    return bool(trained) and not any(
+        reruns.config_changes(d, overrides_lib.apply_overrides(base, o))[0] for d, o in trained
+    )
 
 
 def check_same_data(run_workdir: str, config, ds) -> None:
