@@ -26,7 +26,7 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.config import unused
 from ae_jax.data import load_dataset
 from ae_jax.errors import UserError, memory_error, storage_error
-from ae_jax.evaluation import eval_data, evaluate, figure_data, passes
+from ae_jax.evaluation import bounds, eval_data, evaluate, figure_data, passes
 from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
 from ae_jax.models import model_from_config
@@ -319,7 +319,7 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
             "evaluating %d model(s) together on %d validation rows%s ...",
             k,
             ds.val.shape[0],
-            f" (IWAE with k = {cfg.eval.iw_samples})" if cfg.model.name == "vae" else "",
+            f" (IWAE with k = {bounds.bound_draws(cfg)})" if bounds.bound_draws(cfg) else "",
         )
         results = evaluate.evaluate_group(
             trained.engine.model, trained.params, data, configs, epochs, stop=check_stop

@@ -60,8 +60,10 @@ def test_declaration_helpers():
     assert sweep.parse_shard("2/5") == (2, 5)
 
 
-def test_a_shard_from_slurm_names_its_variables(monkeypatch):
-    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
+def test_a_shard_from_slurm_names_its_variables(monkeypatch, caplog):
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")  # an older Slurm's, no count: said (a probe)
+    assert sweep.parse_shard("") == (0, 1)
+    assert "SLURM_ARRAY_TASK_ID=1 is set but not SLURM_ARRAY_TASK_COUNT: this task" in caplog.text
     monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "3")
     assert sweep.parse_shard("") == (1, 3)
     assert sweep.parse_shard("0/2") == (0, 2)  # --shard wins

@@ -397,3 +397,22 @@ def test_the_compilation_cache_directory_follows_its_switches_and_says_a_file_in
         f"compilation cache {str(tmp_path / 'taken')!r} cannot be created (a file is there); "
         "compiling without it"
     ]
+
+
+@pytest.mark.parametrize("recon, said", [("bce", " (IWAE with k = 4) ..."), ("mse", " ...")])
+def test_the_evaluating_line_names_an_iwae_bound_only_where_there_is_one(
+    tmp_path, caplog, recon, said
+):
+    """A VAE under MSE draws one sample per row and reports no importance-weighted bound, but
+    the log said "evaluating 1 model(s) together on 114 validation rows (IWAE with k = 1000)"
+    (a README walkthrough); `ae-jax evaluate` already said none."""
+    c = seed_vae.get_config()
+    c.train.epochs, c.loss.recon, c.eval.iw_samples = 1, recon, 4
+    c.train.figures = c.train.tensorboard = c.train.checkpoints = False
+    caplog.set_level("INFO")
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    (line,) = [r.getMessage() for r in caplog.records if "model(s) together on" in r.getMessage()]
+    assert line.endswith(f"validation rows{said}"), line
+    assert ("vae/iwae_k" in json.loads((tmp_path / "run" / "eval.json").read_text())) == (
+        recon == "bce"
+    )

@@ -8,6 +8,15 @@ import numpy as np
 from ae_jax.evaluation import statistics
 
 
+def bound_draws(cfg, iw_samples: int | None = None) -> int:
+    """Posterior draws per row of a VAE's importance-weighted bound at evaluation:
+    eval.iw_samples (or `iw_samples`); 0 for none: an autoencoder, or a VAE under MSE, which
+    has no likelihood to weight (its evaluation draws one sample per row)."""
+    if cfg.model.name != "vae" or cfg.loss.recon == "mse":
+        return 0
+    return int(cfg.eval.iw_samples if iw_samples is None else iw_samples)
+
+
 def likelihood_label(cfg, x: np.ndarray) -> dict:
     """What the reconstruction term is, for eval.json: `likelihood` (its name) and
     `is_log_likelihood`: whether it is a normalised log-density of the evaluated rows `x`, so

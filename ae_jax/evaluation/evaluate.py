@@ -107,8 +107,7 @@ def evaluate_group(
         pca_note = statistics.pca_exact(pca_per, data.x, int(cfg.model.latent_dim))
     sampled = None
     if is_vae:
-        if cfg.loss.recon == "mse":  # no likelihood, no importance weights: one draw per row
-            k = 1
+        k = bounds.bound_draws(cfg, k) or 1  # under MSE, no importance weights: one draw
         sampled = passes.sampled_many(
             model,
             params,
@@ -306,7 +305,7 @@ def _evaluate_into(tm, out, data_path, dataset, which, iw_samples, seed, figures
     workdir = tm.workdir
     data = evaluation_data(tm, data_path, dataset, npz_key)
     k = tm.config.eval.iw_samples if iw_samples is None else iw_samples
-    bound = tm.is_vae and tm.config.loss.recon != "mse"  # (a VAE under MSE draws one sample)
+    bound = bool(bounds.bound_draws(tm.config))  # (a VAE under MSE draws one sample)
     logging.info(
         "evaluating %s (epoch %d) on %s row(s): %s%s ...",
         workdir,

@@ -15,6 +15,8 @@ import numbers
 import os
 from collections.abc import Sequence
 
+from absl import logging
+
 from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
@@ -44,6 +46,13 @@ def parse_shard(text: str) -> tuple[int, int]:
             if (first, step) != ("0", "1"):  # --array=1-3 or 0-10:2: no task would be shard 0
                 raise UserError(f"{source}: expected an array numbered 0, 1, ..., count - 1.")
         else:
+            if "SLURM_ARRAY_TASK_ID" in env:  # (an older Slurm: every task took every run)
+                logging.warning(
+                    "SLURM_ARRAY_TASK_ID=%s is set but not SLURM_ARRAY_TASK_COUNT: this task "
+                    "is not a shard, it takes every run of the sweep (the other tasks too, "
+                    "each run trained once under the locks); pass --shard=i/n to share them",
+                    env["SLURM_ARRAY_TASK_ID"],
+                )
             return 0, 1
     try:
         i, n = (int(p) for p in text.split("/"))
