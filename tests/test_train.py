@@ -416,3 +416,14 @@ def test_the_evaluating_line_names_an_iwae_bound_only_where_there_is_one(
     assert ("vae/iwae_k" in json.loads((tmp_path / "run" / "eval.json").read_text())) == (
         recon == "bce"
     )
+
+
+def test_a_bfloat16_vae_on_a_table_finishes_with_its_figures(tmp_path):
+    """Its samples' decodings reached the figures in bfloat16, whose drawing refused them
+    ("Unsuitable type bfloat16"): the run failed after training, and on every rerun (a probe)."""
+    c = seed_vae.get_config()
+    c.train.epochs, c.model.compute_dtype, c.eval.iw_samples = 1, "bfloat16", 4
+    c.train.tensorboard = c.train.checkpoints = False
+    (summary,) = experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    assert summary["status"] == "done"
+    assert os.path.getsize(tmp_path / "run" / "figures" / "samples.png") > 1000

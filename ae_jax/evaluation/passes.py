@@ -347,12 +347,12 @@ def _decode(model, params, z):
 
 
 def decode_many(model, params, z: np.ndarray) -> np.ndarray:
-    """Decodings (K, n, D) of codes z, shared (n, L) or per model (K, n, L)."""
+    """Decodings (K, n, D) of codes z, shared (n, L) or per model (K, n, L), in float32."""
     k = jax.tree.leaves(params)[0].shape[0]
     z = np.asarray(z, np.float32)
     if z.ndim == 2:
         z = np.broadcast_to(z, (k, *z.shape))
-    return np.asarray(_decode(model, params, jnp.asarray(z)))
+    return np.asarray(_decode(model, params, jnp.asarray(z)), np.float32)  # (a bfloat16 model: figures)
 
 
 # Rows of the validation set the aggregate posterior's decomposition uses (memory and time grow
