@@ -26,7 +26,7 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.commands import encode as encode_cli
 from ae_jax.commands import evaluate as evaluate_cli
 from ae_jax.config import default_config
-from ae_jax.configs import seed_simple, seed_vae
+from ae_jax.configs import seed_simple, seed_sparse, seed_vae
 from ae_jax.errors import UserError
 from ae_jax.evaluation import eval_data, evaluate, figure_data, passes, statistics
 from ae_jax.evaluation import figures as eval_plots
@@ -969,3 +969,24 @@ def test_a_models_values_that_are_not_finite_are_null_in_eval_json_and_said_so(
     assert json.loads((tmp_path / "eval.json").read_text())["recon/bce"] is None
     said = f"{tmp_path / 'eval.json'}: {len(bad)} value(s) are not finite (NaN or infinite), "
     assert said + "written as null: " + ", ".join(bad[:8]) in caplog.text
+
+
+def test_a_pca_baseline_of_fewer_components_than_the_code_is_said(tmp_path):
+    """A training split of 5 rows spans at most 4 directions: pca/mse was of PCA with 4
+    components, printed beside ae_over_pca as the code's 9 without a word (a probe)."""
+    rng = np.random.default_rng(0)
+    header = ",".join(f"c{j}" for j in range(12))
+    rows = "\n".join(",".join(f"{v:.4f}" for v in r) for r in rng.normal(size=(6, 12)))
+    (tmp_path / "six.csv").write_text(f"{header}\n{rows}\n")
+    c = seed_sparse.get_config()
+    c.data.path, c.train.epochs = str(tmp_path / "six.csv"), 2
+    c.train.figures = c.train.tensorboard = c.train.checkpoints = False
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    m = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert m["pca/note"] == (
+        "PCA of the training split's 5 row(s) has at most 4 component(s), fewer than the code's "
+        "9: its rows span no more directions"
+    )
+    assert m["ae_over_pca"] == pytest.approx(m["recon/mse"] / m["pca/mse"])
+    assert statistics.pca_few_rows(np.zeros((10, 12)), 9) is None
+    assert statistics.pca_few_rows(np.zeros((5, 3)), 9) is None  # 3 features: no more either

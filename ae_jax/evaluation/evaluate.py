@@ -100,11 +100,12 @@ def evaluate_group(
     k = cfg.eval.iw_samples if iw_samples is None else iw_samples
     passes.check_iw_samples(k)
     det = passes.deterministic_many(model, params, data.x, cfg.train.eval_batch_size, stop)
-    pca_recon = pca_per = pca_note = None
+    pca_recon = pca_per = pca_note = few = None
     if data.x_train is not None:  # one fit for the group: same data, same code size
         pca_recon = statistics.pca_reconstruction(data.x_train, data.x, cfg.model.latent_dim)
         pca_per = statistics.mse_per_feature(pca_recon, data.x)
         pca_note = statistics.pca_exact(pca_per, data.x, int(cfg.model.latent_dim))
+        few = statistics.pca_few_rows(data.x_train, int(cfg.model.latent_dim))  # (a ratio still)
     sampled = None
     if is_vae:
         k = bounds.bound_draws(cfg, k) or 1  # under MSE, no importance weights: one draw
@@ -153,8 +154,8 @@ def evaluate_group(
             m["pca/mse"] = float(np.mean(pca_per))
             m["pca/mse_per_feature"] = _per_feature(data.columns, pca_per)
             m["ae_over_pca"] = None if pca_note else m["recon/mse"] / m["pca/mse"]
-            if pca_note:
-                m["pca/note"] = pca_note
+            if pca_note or few:
+                m["pca/note"] = "; ".join(n for n in (pca_note, few) if n)
         else:
             m["pca/note"] = data.note
         if data.layout is not None and data.image_shape is None:

@@ -352,7 +352,7 @@ def decode_many(model, params, z: np.ndarray) -> np.ndarray:
     z = np.asarray(z, np.float32)
     if z.ndim == 2:
         z = np.broadcast_to(z, (k, *z.shape))
-    return np.asarray(_decode(model, params, jnp.asarray(z)), np.float32)  # (a bfloat16 model: figures)
+    return np.asarray(_decode(model, params, jnp.asarray(z)), np.float32)
 
 
 # Rows of the validation set the aggregate posterior's decomposition uses (memory and time grow

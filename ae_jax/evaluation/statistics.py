@@ -105,6 +105,19 @@ def pca_exact(pca_per: np.ndarray, x: np.ndarray, width: int) -> str | None:
     )
 
 
+def pca_few_rows(x_train: np.ndarray, width: int) -> str | None:
+    """What pca/mse is when the training split's M rows span fewer directions (M - 1 at most)
+    than the code's `width` and the data's D: PCA with at most M - 1 components, no more to
+    fit (`pca_reconstruction`), where a reader of pca/mse takes `width`; None otherwise."""
+    m, d = np.shape(x_train)
+    if m - 1 >= min(width, d):
+        return None
+    return (
+        f"PCA of the training split's {m} row(s) has at most {m - 1} component(s), fewer than "
+        f"the code's {width}: its rows span no more directions"
+    )
+
+
 def code_statistics(codes: np.ndarray, near_zero: float) -> dict:
     """Statistics of codes (N, L) under the `code/` keys of eval.json.
 
