@@ -1193,6 +1193,34 @@ def test_a_trailing_delimiter_is_named_as_the_cause(tmp_path):
     assert "remove the trailing one" not in str(e.value)
 
 
+def test_validation_values_far_outside_the_training_range_are_warned_of(tmp_path, caplog):
+    """Three validation cells of 1e25 made every epoch's eval loss inf in float32, and a column
+    constant in training but not in validation (scale 1, raw units) made eval/mse 2756, both
+    said nowhere ("constant ... carry no information") (a probe); neither is a measurement 1e25
+    repeated an identifier of 20 digits merged by float64."""
+    body = rows(60)
+    val = sorted(load(write(tmp_path / "a.csv", body)).val_indices)
+    for r in body:
+        r[3] = "7"  # constant in training ...
+    body[val[0]][3], body[val[1]][0], body[val[2]][0] = "300", "1e+25", "1e+25"  # ... not in val
+    caplog.set_level("WARNING")
+    load(write(tmp_path / "far.csv", body))
+    assert (
+        "2 numeric column(s) whose validation values lie far outside the training split's range "
+        "(beyond 10 times its width, or off a value constant in training): 'num': validation "
+    ) in caplog.text
+    assert (
+        "to 1e+25, training" in caplog.text
+        and "'int': validation 7 to 300, training 7 to 7" in (caplog.text)
+    )
+    assert "16 or more digits" not in caplog.text
+    caplog.clear()
+    body[val[1]][0] = body[val[2]][0] = "4.9"  # near the range: no word
+    body[val[0]][3] = "7"
+    load(write(tmp_path / "near.csv", body))
+    assert "far outside" not in caplog.text
+
+
 def test_a_row_index_kept_as_a_column_is_warned_of(tmp_path, caplog):
     """pandas' to_csv writes its index as a column ('Unnamed: 0' when read back and saved
     again); an ID column alike: trained as numbers without a word."""
@@ -1260,7 +1288,8 @@ def test_a_row_index_kept_as_a_column_is_warned_of(tmp_path, caplog):
     assert "beyond 2**53" not in caplog.text
     # Images of few grey levels, scaled far beyond 2**53: no pixel is an identifier (a
     # probe's 784 warnings, one per pixel); the same numbers as a table's columns are warned of.
-    levels = np.arange(40 * 16).reshape(40, 4, 4) % 3 * 1e30
+    # (Of 17 digits: a round 1e30 loses none, no identifier.)
+    levels = (np.arange(40 * 16).reshape(40, 4, 4) % 3 + 1) * 1.2345678901234567e19
     np.save(tmp_path / "images.npy", levels)
     load(tmp_path / "images.npy")
     assert "beyond 2**53" not in caplog.text
