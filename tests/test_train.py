@@ -427,3 +427,14 @@ def test_a_bfloat16_vae_on_a_table_finishes_with_its_figures(tmp_path):
     (summary,) = experiment.train_and_evaluate(c, str(tmp_path / "run"))
     assert summary["status"] == "done"
     assert os.path.getsize(tmp_path / "run" / "figures" / "samples.png") > 1000
+
+
+def test_a_warm_up_cut_short_is_said_once(tmp_path, caplog):
+    """The memory estimate built the run's optimizer for its state's shapes and said the
+    warm-up cut short too: twice a run (a probe)."""
+    c = seed_sparse.get_config()
+    c.train.epochs, c.optim.schedule, c.optim.warmup_epochs = 1, "warmup_cosine", 3.0
+    c.eval.at_end = c.train.figures = c.train.tensorboard = c.train.checkpoints = False
+    caplog.set_level("WARNING")
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    assert caplog.text.count("optim.warmup_epochs=3.0 is not shorter than the run (1 epochs)") == 1

@@ -66,7 +66,7 @@ def estimate(
     key = jax.ShapeDtypeStruct((2,), jnp.uint32)
     params = jax.eval_shape(lambda x, r: model.init(r, x, r)["params"], dummy, key)
     steps = max(1, math.ceil(n_train / max(1, min(config.train.batch_size, n_train))))
-    tx = optim.make_optimizer(config.optim, steps, config.train.epochs)
+    tx = optim.make_optimizer(config.optim, steps, config.train.epochs, quiet=True)  # (shapes)
     opt_state = jax.eval_shape(tx.init, params)
     width = _activation_width(config, params, num_features, image_shape)
     batch = min(int(config.train.batch_size), n_train)
