@@ -1,17 +1,20 @@
 """Files written whole or not at all: the one way ae_jax replaces a file a reader may be reading
 (a run's JSON files and metrics.jsonl, a sweep's sweep.json, a report's tables and figures,
-`ae-jax encode`'s output); JSON written so (`write_json`), keys in natural order; a path
-argument as every entry point takes one (`as_path`) and the file it names (`real_path`)."""
+`ae-jax encode`'s output; an export's folder: `publish_folder`); JSON written so
+(`write_json`), keys in natural order; a path argument as every entry point takes one
+(`as_path`) and the file it names (`real_path`)."""
 
+import errno
 import json
 import os
 import re
+import shutil
 import tempfile
 
 from ae_jax.errors import UserError
 
 
-def write_atomic(path: str, write, binary: bool = False) -> None:
+def write_atomic(path: str, write, binary: bool = False, new: bool = False) -> None:
     """Calls `write(f)` on a temporary file beside `path`, then renames it to `path`, so a
     reader never sees half a file and a write killed midway leaves the previous one whole.
 
@@ -20,9 +23,13 @@ def write_atomic(path: str, write, binary: bool = False) -> None:
     processes sharing a sweep write its sweep.json at the same moments, and with one shared
     name a writer renamed another's half-written file, then found its own gone
     (FileNotFoundError). The last rename wins. Text is written as UTF-8, without newline
-    translation (csv's writer needs that)."""
+    translation (csv's writer needs that). `new`: `path` must not exist; it is claimed
+    (created empty, exclusively) before the write, and FileExistsError raised if another
+    writer has it: two `ae-jax encode` into one new output each replaced the other's."""
     target = os.path.realpath(path)
     folder, name = os.path.split(target)
+    if new:
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _mode(target)))
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder or ".")
     try:
         with open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="") as f:
@@ -30,8 +37,33 @@ def write_atomic(path: str, write, binary: bool = False) -> None:
         os.chmod(tmp, _mode(target))  # mkstemp's 0600 would make the file unreadable to others
         os.replace(tmp, target)
     except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        for left in (tmp, target) if new else (tmp,):  # (this writer's claim: an empty file)
+            if os.path.exists(left) and (left == tmp or not os.path.getsize(left)):
+                os.remove(left)
+        raise
+
+
+def publish_folder(path: str, fill) -> None:
+    """Calls `fill(folder)` on a new temporary folder beside `path`, then renames it to
+    `path`, which must not exist or be an empty folder: a reader never sees half of it, a
+    writer killed midway leaves only the hidden temporary folder, and of two writers into
+    one new `path` the second gets FileExistsError (two `ae-jax export` into one folder both
+    said they exported, one of them lost, once the files of both mixed)."""
+    target = os.path.abspath(path)
+    parent, name = os.path.split(target)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
+    try:
+        fill(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())  # (mkdtemp's 0700 would hide it from others)
+        os.rename(tmp, target)  # (replaces an empty folder; a non-empty one: ENOTEMPTY)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.errno in (errno.EEXIST, errno.ENOTEMPTY) and os.path.exists(target):
+            raise FileExistsError(e.errno, "written by another process meanwhile", path) from e
+        raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
@@ -39,13 +71,17 @@ def _mode(path: str) -> int:
     """The replaced file's permissions, or a new file's under the user's umask."""
     if os.path.exists(path):
         return os.stat(path).st_mode & 0o7777
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
     try:  # read, not set: setting it would race other threads' files (Linux)
         with open("/proc/self/status") as f:
-            umask = int(next(x for x in f if x.startswith("Umask:")).split()[1], 8)
+            return int(next(x for x in f if x.startswith("Umask:")).split()[1], 8)
     except (OSError, StopIteration, ValueError):
         umask = os.umask(0o022)
         os.umask(umask)
-    return 0o666 & ~umask
+        return umask
 
 
 def write_json(path: str, obj) -> None:

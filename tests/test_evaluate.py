@@ -605,6 +605,20 @@ def test_encode_writes_npy_and_csv(shop_run, tmp_path):
     assert os.path.islink(tmp_path / "link.npy")
     assert os.stat(tmp_path / "codes.npy").st_mode & 0o777 == 0o600
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    # An output written by another process while this one encoded (two encodes into one new
+    # file both said they wrote it, one lost: a probe) is kept: the later one is refused.
+    load, rival = ae_jax.load, tmp_path / "rival.npy"
+
+    def load_while_another_writes(*a, **k):
+        rival.write_bytes(b"the other process's codes")
+        return load(*a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ae_jax, "load", load_while_another_writes)
+        with pytest.raises(UserError, match=r"rival.npy' was written by another process while"):
+            encode_cli.encode_file(shop_run, str(copy), str(rival))
+    assert rival.read_bytes() == b"the other process's codes"
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr[-2000:]
     assert "wrote 300 codes of size 3" in stdout

@@ -471,6 +471,39 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path, monkeypatch):
         with pytest.raises(ae_jax.UserError, match=match):
             export.export_run(str(tmp_path / "run"), str(output))
     assert (tmp_path / "f.txt").read_text() == "x"
+    # Written whole or not at all: another export into the same new folder meanwhile is kept
+    # (two both said they exported, one lost; once their files mixed: a probe), and one
+    # stopped midway leaves no half folder (its rerun was refused as "not an empty folder").
+    load, rival = export.trained.load, tmp_path / "rival"
+
+    def load_while_another_exports(*a, **k):
+        rival.mkdir()
+        (rival / "config.json").write_text("the other export's")
+        return load(*a, **k)
+
+    monkeypatch.setattr(export.trained, "load", load_while_another_exports)
+    with pytest.raises(ae_jax.UserError, match=r"rival' was written by another process while"):
+        export.export_run(str(tmp_path / "run"), str(rival))
+    assert os.listdir(rival) == ["config.json"] and "other" in (rival / "config.json").read_text()
+    monkeypatch.setattr(export.trained, "load", load)
+    monkeypatch.setattr(export.serialization, "msgpack_serialize", _stopped)
+    with pytest.raises(KeyboardInterrupt):
+        export.export_run(str(tmp_path / "run"), str(tmp_path / "stopped"))
+    assert not (tmp_path / "stopped").exists()
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    monkeypatch.undo()
+    export.export_run(str(tmp_path / "run"), str(tmp_path / "stopped"))  # the rerun
+    assert os.stat(tmp_path / "stopped").st_mode & 0o777 == 0o777 & ~_umask()
+
+
+def _stopped(*_):
+    raise KeyboardInterrupt
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def test_an_export_folder_is_no_run_directory(tmp_path):

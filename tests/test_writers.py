@@ -98,6 +98,16 @@ def test_a_named_writer_replaces_its_earlier_files_only(tmp_path):
         w.write_scalars(6, {"evaluate/x": 6.0})
         raise RuntimeError("a figure could not be read")  # left by an exception: both kept
     assert read_scalars(logdir)["evaluate/x"] == [(5, 5.0), (6, 6.0)]
+    # Two at once (two processes evaluating alike): each removed the other's file, leaving
+    # none (a probe); closed in either order, the later-opened one's is kept, and only it.
+    for first_closed in (0, 1):
+        a, b = (MetricWriter(logdir, name="evaluate-c") for _ in range(2))
+        for i, w in enumerate((a, b)):
+            w.write_scalars(7, {"evaluate/z": float(i)})
+        (a, b)[first_closed].close()
+        (a, b)[1 - first_closed].close()
+        assert read_scalars(logdir)["evaluate/z"] == [(7, 1.0)]
+        assert len([f for f in os.listdir(logdir) if f.endswith(".evaluate-c")]) == 1
     with pytest.raises(ValueError, match="letters, digits"):
         MetricWriter(logdir, name="a.b")
 

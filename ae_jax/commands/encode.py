@@ -117,7 +117,13 @@ def encode_file(
             np.savetxt(f, codes, delimiter=",", header=header, comments="", fmt="%.9g")
 
     try:  # a link is followed: its target gets the codes; a failed write leaves it as it was
-        write_atomic(output_path, write, binary=True)
+        write_atomic(output_path, write, binary=True, new=not overwrite)
+    except FileExistsError:  # (checked at the start: written since, by another process)
+        raise UserError(
+            f"--output {output_path!r} was written by another process while this one encoded "
+            "(it did not exist when this one started); nothing was written: pass --overwrite "
+            "to replace it, or another --output."
+        ) from None
     except OSError as e:
         raise UserError(f"--output {output_path!r} cannot be written: {e.strerror}.") from None
     return codes

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
+from ae_jax import files
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
@@ -116,8 +117,16 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
         ),
     }
     serialized = {name: e.serialize() for name, e in exported.items()}
-    try:
-        _write(output, workdir, model, serialized, d, latent, diverged or unfinished)
+    fill = lambda folder: _write(
+        folder, workdir, model, serialized, d, latent, diverged or unfinished
+    )
+    try:  # whole or not at all: a killed export leaves no half folder, a rival's is kept
+        files.publish_folder(output, fill)
+    except FileExistsError:
+        raise UserError(
+            f"--output {output!r} was written by another process while this one exported (it "
+            "was new or empty when this one started); nothing was written: choose a new folder."
+        ) from None
     except OSError as e:
         raise UserError(f"--output {output!r} cannot be written: {e.strerror}.") from None
     return {
@@ -146,7 +155,7 @@ def _check_output(output: str) -> None:
 
 
 def _write(output, workdir, model, serialized, d, latent, diverged) -> None:
-    os.makedirs(output, exist_ok=True)
+    """The export's files, into the existing folder `output`."""
     for name, blob in serialized.items():
         with open(os.path.join(output, name), "wb") as f:
             f.write(blob)

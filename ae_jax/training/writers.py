@@ -93,9 +93,10 @@ class MetricWriter:
           step: the step the run is at (a resumed run's), where `write_hparams` writes until
             a later one is written.
           name: letters, digits, '-' and '_', ending the file's name: once this writer is
-            closed, the event files earlier writers of that name left are removed, so its
+            closed, the event files of that name there when it opened are removed, so its
             events replace theirs (an evaluation run again shows its figures once, not once
-            per call). A writer left by an exception keeps them.
+            per call). A writer left by an exception keeps them. (Those of writers opened
+            since stay: of two evaluations at once, each removed the other's, leaving none.)
         """
         os.makedirs(logdir, exist_ok=True)
         self.logdir = logdir
@@ -105,6 +106,12 @@ class MetricWriter:
         suffix = f".{os.getpid()}.{next(_FILE_IDS)}"
         self._name = name
         self._file = _EventFile(logdir, suffix if name is None else f"{suffix}.{name}")
+        mine = os.path.basename(self._file.path)
+        self._earlier = [  # what this writer's file replaces once it is closed
+            f
+            for f in (os.listdir(logdir) if name is not None else ())
+            if f != mine and f.startswith(_PREFIX) and f.endswith(f".{name}")
+        ]
         self._closed = False
         self._last_step = int(step)
         self._last: dict[str, tuple[int, float]] = {}  # tag -> (step, value) last written
@@ -194,17 +201,16 @@ class MetricWriter:
 
     def close(self, stopped: bool = False) -> None:
         """Flushes and closes the event file; closing twice is fine. A named writer then
-        removes the earlier files of its name (after: a kill before leaves both, never none).
-        `stopped` (a stop request ended the run: the trackers' interface) changes nothing."""
+        removes the files of its name there when it opened (after: a kill before leaves
+        both, never none). `stopped` (a stop request ended the run: the trackers' interface)
+        changes nothing."""
         if not self._closed:
             self._file.close()
             self._closed = True
             if self._name is not None:
-                mine = os.path.basename(self._file.path)
-                for f in os.listdir(self.logdir):
-                    if f != mine and f.startswith(_PREFIX) and f.endswith(f".{self._name}"):
-                        with contextlib.suppress(FileNotFoundError):  # another's, just now
-                            os.remove(os.path.join(self.logdir, f))
+                for f in self._earlier:
+                    with contextlib.suppress(FileNotFoundError):  # another's, just now
+                        os.remove(os.path.join(self.logdir, f))
 
     def __enter__(self) -> "MetricWriter":
         return self
