@@ -30,15 +30,16 @@ def write_atomic(path: str, write, binary: bool = False, new: bool = False) -> N
     folder, name = os.path.split(target)
     if new:
         os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _mode(target)))
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder or ".")
+    tmp = ""
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder or ".")
         with open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="") as f:
             write(f)
         os.chmod(tmp, _mode(target))  # mkstemp's 0600 would make the file unreadable to others
         os.replace(tmp, target)
     except BaseException:
         for left in (tmp, target) if new else (tmp,):  # (this writer's claim: an empty file)
-            if os.path.exists(left) and (left == tmp or not os.path.getsize(left)):
+            if left and os.path.exists(left) and (left == tmp or not os.path.getsize(left)):
                 os.remove(left)
         raise
 
@@ -48,8 +49,23 @@ def publish_folder(path: str, fill) -> None:
     `path`, which must not exist or be an empty folder: a reader never sees half of it, a
     writer killed midway leaves only the hidden temporary folder, and of two writers into
     one new `path` the second gets FileExistsError (two `ae-jax export` into one folder both
-    said they exported, one of them lost, once the files of both mixed)."""
-    target = os.path.abspath(path)
+    said they exported, one of them lost, once the files of both mixed). An existing empty
+    folder (a link's target) is filled in place, keeping its owner and mode, once claimed by
+    a file of this writer's own (then removed): a writer finding any other file refuses."""
+    target = os.path.realpath(path)
+    if os.path.isdir(target):
+        claim = os.path.join(target, ".claimed")
+        try:
+            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            raise FileExistsError(errno.EEXIST, "claimed by another process", path) from None
+        try:
+            if os.listdir(target) != [".claimed"]:
+                raise FileExistsError(errno.EEXIST, "written by another process meanwhile", path)
+            fill(target)
+        finally:
+            os.remove(claim)
+        return
     parent, name = os.path.split(target)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent)

@@ -5,6 +5,7 @@ import csv
 import importlib.util
 import json
 import os
+import pathlib
 import re
 import shutil
 import signal
@@ -620,6 +621,32 @@ def test_an_atomic_write_follows_a_link_and_keeps_the_files_permissions(tmp_path
     finally:
         os.umask(umask)
     assert os.stat(tmp_path / "new.json").st_mode & 0o777 == 0o640
+    # A new file claimed, then its write failed (here: a name whose temporary file's name is
+    # too long): no empty claim is left behind to refuse the retry as "exists" (a review).
+    long = str(tmp_path / ("c" * 250))
+    with pytest.raises(OSError):
+        files_lib.write_atomic(long, lambda f: f.write("x"), new=True)
+    assert not os.path.exists(long)
+    with pytest.raises(FileExistsError):  # a file already there is no new one
+        files_lib.write_atomic(str(tmp_path / "new.json"), lambda f: f.write("y"), new=True)
+    assert (tmp_path / "new.json").read_text() == "x"
+
+
+def test_a_folder_is_published_whole_or_claimed_in_place(tmp_path):
+    """files.publish_folder: a new folder appears whole; an existing empty one (a link to one)
+    is filled in place, keeping its mode (it was replaced: 2770 became 0755, and a link or a
+    parent not writable failed: a review); one another writer filled meanwhile is refused."""
+    fill = lambda folder: (pathlib.Path(folder) / "a.txt").write_text("mine")  # noqa: E731
+    files_lib.publish_folder(str(tmp_path / "new"), fill)
+    assert os.listdir(tmp_path / "new") == ["a.txt"]
+    (tmp_path / "empty").mkdir(mode=0o750)
+    os.symlink(tmp_path / "empty", tmp_path / "link")
+    files_lib.publish_folder(str(tmp_path / "link"), fill)
+    assert os.path.islink(tmp_path / "link") and os.listdir(tmp_path / "empty") == ["a.txt"]
+    assert os.stat(tmp_path / "empty").st_mode & 0o777 == 0o750
+    with pytest.raises(FileExistsError):
+        files_lib.publish_folder(str(tmp_path / "empty"), fill)
+    assert sorted(os.listdir(tmp_path)) == ["empty", "link", "new"]  # no temporary left
 
 
 @pytest.mark.parametrize("name", ["report.md", "results.csv", "runs.csv", ".png"])
@@ -1046,6 +1073,13 @@ def test_an_extension_that_trained_no_run_does_not_block_the_sweeps_own_command(
     assert sweep.run_sweep(base, overrides, w)["counts"]["done"] == 2
     assert json.load(open(tmp_path / "s" / "sweep_config.json"))["train"]["epochs"] == 2
     sweep.run_sweep(longer, overrides[:1], w)  # an extension that reached a run: kept to
+    with pytest.raises(UserError, match=r"another base config; .*train.epochs: 3 -> 2"):
+        shards.check_same_base(w, base, overrides, names=names)
+    # A run not finished compares without its evaluation's settings: no way past (a review).
+    w = str(tmp_path / "u")
+    sweep.run_sweep(base, overrides, w)
+    os.remove(os.path.join(w, "runs", names[1], "summary.json"))
+    shards.check_same_base(w, longer, overrides, names=names)
     with pytest.raises(UserError, match=r"another base config; .*train.epochs: 3 -> 2"):
         shards.check_same_base(w, base, overrides, names=names)
 

@@ -234,11 +234,10 @@ def say_if_index(table: Table, name: str, x: np.ndarray) -> None:
     file's order less the rows data.missing='drop' dropped: a row index (pandas' 'Unnamed: 0')
     or an identifier, modelled as a number; and of distinct numbers beyond 2**53 that float64
     merges (20-digit identifiers became one value, then reported as a constant column)."""
-    # As float64, as the model gets them (Parquet's int64 ids 2**62 + i: one float); a value of
-    # 15 digits or fewer (1e+25 three times, a measurement) lost none: no identifier.
+    # As float64, as the model gets them: Parquet's int64 identifiers 2**62 + i are distinct
+    # integers but one float (they were called a constant column without this warning).
     as_float = np.asarray(x, np.float64)
     big = as_float[np.abs(as_float) >= 2**53]
-    big = big[np.isin(big, [v for v in np.unique(big).tolist() if float(f"{v:.15g}") != v])]
     if big.size and np.unique(big).size < big.size:
         logging.warning(
             "%s: column %r holds %d number(s) of 16 or more digits (beyond 2**53), only %d "

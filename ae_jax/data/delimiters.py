@@ -44,19 +44,22 @@ def split_rows(text: str, delim: str) -> list[list[str]]:
 
 def sniff(text: str, shown: str) -> str:
     """The delimiter that splits the header into the most columns with most rows agreeing
-    (',' if none splits it); refused when two do so alike: a ';' file whose names and cells
-    hold commas ('Weight, kg;Height, cm' over '74,6;152,4') was read split at the commas."""
+    (',' if none splits it); refused when two split the header and every row consistently, or
+    tie: a ';' file whose names and cells hold commas ('Weight, kg;Height, cm' over
+    '74,6;152,4') was read split at the commas."""
     scores = {}
     for delim in DELIMITERS:
         rows = split_rows(text, delim)[: _SNIFF_ROWS + 1]
         agree = sum(len(r) == len(rows[0]) for r in rows) / max(len(rows), 1)
         if rows and len(rows[0]) >= 2 and agree >= 0.5:
             scores[delim] = (agree, len(rows[0]))
+    whole = [d for d, (agree, _) in scores.items() if agree == 1.0]  # every row as the header
     tied = [d for d, score in scores.items() if score == max(scores.values())]
+    tied = whole if len(whole) > 1 else tied
     if len(tied) > 1:
         raise UserError(
             f"{shown}: its delimiter is ambiguous: {' and '.join(NAMES[d] for d in tied)} "
-            f"each split its header and first rows alike, into {scores[tied[0]][1]} columns ("
+            f"each split its header and first rows consistently ("
             + "; ".join(f"{NAMES[d]}: {quote_names(_names(text, d), 3)}" for d in tied)
             + "); expected one delimiter that splits them: set data.delimiter to the file's "
             "(a training file), or save it with a delimiter no name or cell holds, e.g. "

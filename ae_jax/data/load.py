@@ -372,6 +372,8 @@ def _load(cfg: Any) -> Dataset:
         channels = (shape[2] if len(shape) == 3 else 1) if shape is not None and image else 0
         p.fit_scaling(encoded, train_pos, source, channels)
         train, val = _scaled_splits(p, encoded, [train_pos, val_pos], source)
+        if not channels:  # (pixels share one range)
+            scaling_lib.say_far(source, p, train, val)
     # Image plots only make sense while the features are exactly the image's pixels.
     if shape is not None and math.prod(shape) != p.num_features:
         shape = None

@@ -16,7 +16,7 @@ from ae_jax.errors import UserError
 
 
 def read_parquet(
-    full: str, shown: str
+    full: str, shown: str, label_column: str = ""
 ) -> tuple[list[str], list[pa.Array | np.ndarray], tuple[str, ...]]:
     """Reads a Parquet file: numbers and booleans as NumPy arrays (nulls in numbers become NaN,
     a missing value), everything else as pyarrow text (nulls stay null, a missing value); and
@@ -51,7 +51,7 @@ def read_parquet(
             f"{shown} has {table.num_columns} columns and {table.num_rows} rows; expected named "
             f"columns and rows of data{two_rows(shown)}"
         )
-    names, values = arrow_columns(table, shown)
+    names, values = arrow_columns(table, shown, label_column)
     meta = table.schema.pandas_metadata or {}
     indexes = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
     kinds = {  # by the column's field name in the file (an index may share its pandas name)
@@ -70,12 +70,13 @@ def read_parquet(
 
 
 def arrow_columns(
-    table: pa.Table | pa.RecordBatch, shown: str
+    table: pa.Table | pa.RecordBatch, shown: str, label_column: str = ""
 ) -> tuple[list[str], list[pa.Array | np.ndarray]]:
     """An Arrow table's column names (stripped, as a CSV header's) and columns: numbers and
     booleans as NumPy arrays (nulls in numbers become NaN, a missing value), everything else
     as pyarrow text (nulls stay null, a missing value). A Parquet file's, or a table passed to
-    a trained model (`Preprocessor.transform`), which matches its columns by name."""
+    a trained model (`Preprocessor.transform`), which matches its columns by name. Dates and
+    times are refused, as a frame's are (as text, each a category), but in `label_column`."""
     names = [str(n).strip() for n in table.column_names]
     check_header(names, shown, "")  # no delimiter: no line to end with one
     values: list[pa.Array | np.ndarray] = []
@@ -88,7 +89,7 @@ def arrow_columns(
                 values.append(numpy_of(pc.cast(col, pa.float64()), np.nan))
             elif pa.types.is_boolean(t) and col.null_count == 0:
                 values.append(numpy_of(col))
-            elif pa.types.is_temporal(t):  # as text, each date a category: refused, as a frame's
+            elif pa.types.is_temporal(t) and name != label_column:  # (a label: text, as was)
                 kind = "time spans" if pa.types.is_duration(t) else "dates or times"
                 raise UserError(
                     f"{shown}: column {name!r} holds {kind} ({t}); expected numbers, "

@@ -29,18 +29,14 @@ def fit(
     > 0: the columns are an image's pixels, channel j % channels: one range (or mean and std)
     per channel, never per pixel (a rarely lit pixel would be stretched to the full range)."""
     d = encoded.shape[1]
-    lo, hi, mean, std, val_lo, val_hi = (np.zeros(d) for _ in range(6))
-    val_rows = np.setdiff1d(np.arange(len(encoded)), train_rows)  # (none: no check of them)
-    block = max(1, _STATS_BYTES // (8 * max(len(encoded), 1)))
+    lo, hi, mean, std = (np.zeros(d) for _ in range(4))
+    block = max(1, _STATS_BYTES // (8 * max(len(train_rows), 1)))
     with np.errstate(over="ignore", invalid="ignore"):
         for s in range(0, d, block):
             t = encoded[train_rows, s : s + block]
             lo[s : s + block], hi[s : s + block] = t.min(axis=0), t.max(axis=0)
             if scaling == "standard":
                 mean[s : s + block], std[s : s + block] = t.mean(axis=0), t.std(axis=0)
-            if val_rows.size and not channels:
-                v = encoded[val_rows, s : s + block]
-                val_lo[s : s + block], val_hi[s : s + block] = v.min(axis=0), v.max(axis=0)
         if channels:
             lo, hi, mean, std = _per_channel(lo, hi, mean, std, channels)
         spread = hi - lo
@@ -93,34 +89,39 @@ def fit(
             len(names),
             quote_names(names, 20),
         )
-    if val_rows.size and not channels:
-        numeric = np.array([k == "numeric" for k in out_kinds], bool)
-        _say_far(source, columns, numeric, (lo, hi), (val_lo, val_hi), offset, scale)
     return offset, scale
 
 
-def _say_far(source, columns, numeric, train, val, offset, scale) -> None:
-    """Warns of numeric columns whose validation values lie far outside the training split's
-    range (`train`, `val`: (min, max) per column): beyond 10 of its widths, or off a column
-    constant in training. Scaled by the training split's statistics they dominate the
-    validation metrics, and squared can overflow float32: three values of 1e25 made every
-    epoch's eval loss inf, with nothing to say why (a probe)."""
+def say_far(source: str, p, train: np.ndarray, val: np.ndarray) -> None:
+    """Warns of numeric columns of a table whose validation values, as the model reads them
+    (`train`, `val`: the scaled splits; `p` the Preprocessor), lie far outside the training
+    split's: beyond 10 times its range's width, at least 10 (a column constant in training
+    is left in raw units, scale 1). They dominate the validation metrics, and squared can
+    overflow float32: three cells of 1e25 made every epoch's eval loss inf, and a column of
+    5s in training but +-300 in validation an eval/mse of 2756, said nowhere (a probe)."""
+    numeric = np.array([k == "numeric" for k in p.output_kinds()], bool)
+    if not numeric.any() or not len(train) or not len(val):
+        return
     with np.errstate(over="ignore", invalid="ignore"):
-        (t_lo, t_hi), (v_lo, v_hi) = (((a - offset) / scale for a in pair) for pair in (train, val))
-        width = t_hi - t_lo
-        far = numeric & ((v_lo < t_lo - 10 * width) | (v_hi > t_hi + 10 * width))
+        t_lo, t_hi = train[:, numeric].min(axis=0), train[:, numeric].max(axis=0)
+        v_lo, v_hi = val[:, numeric].min(axis=0), val[:, numeric].max(axis=0)
+        room = 10 * np.maximum(t_hi - t_lo, 1.0)
+        far = (v_lo < t_lo - room) | (v_hi > t_hi + room)
     if far.any():
+        off, sc = p.offset[numeric], p.scale[numeric]
+        cols = [c for c, k in zip(p.columns, numeric, strict=True) if k]
+        raw = lambda v, j: float(v[j]) * sc[j] + off[j]  # noqa: E731 (in the column's units)
         logging.warning(
             "%s: %d numeric column(s) whose validation values lie far outside the training "
-            "split's range (beyond 10 times its width, or off a value constant in training): "
-            "%s. Scaled by the training split's statistics they dominate the validation "
-            "metrics, and their squares can overflow float32 (a per-epoch eval loss of inf); "
-            "check those rows (outliers, another unit), or drop the column",
+            "split's range (beyond 10 times its width, or 10 off a column constant in "
+            "training): %s. As the model reads them they dominate the validation metrics, "
+            "and their squares can overflow float32 (a per-epoch eval loss of inf); check "
+            "those rows (outliers, another unit), or drop the column",
             source,
             int(far.sum()),
             "; ".join(
-                f"{columns[j]!r}: validation {val[0][j]:.4g} to {val[1][j]:.4g}, training "
-                f"{train[0][j]:.4g} to {train[1][j]:.4g}"
+                f"{cols[j]!r}: validation {raw(v_lo, j):.4g} to {raw(v_hi, j):.4g}, training "
+                f"{raw(t_lo, j):.4g} to {raw(t_hi, j):.4g}"
                 for j in np.flatnonzero(far)[:5]
             )
             + (" ..." if far.sum() > 5 else ""),

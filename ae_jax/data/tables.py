@@ -213,7 +213,7 @@ def read_table(
         header, values, file = read_delimited(full, shown, ext, delimiter, label_column)
         return Table(shown, header, values, file=file)
     if ext == ".parquet":
-        names, values, declared = read_parquet(full, shown)
+        names, values, declared = read_parquet(full, shown, label_column)
         return Table(shown, names, values, categorical=declared)
     return _read_arrays(full, shown, ext, npz_key, label_column, key_field)
 

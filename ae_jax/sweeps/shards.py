@@ -169,11 +169,14 @@ def _refuse_other_base(workdir: str, base, overrides: list[dict], names: Sequenc
 
 def _reached_no_run(workdir: str, base, overrides: list[dict], names: Sequence[str]) -> bool:
     """Whether the base config saved by the last launch reached no run: every run trained so
-    far (one at least) has the config this launch gives it. An extension to more epochs
-    stopped before it trained any run, or launched as a shard that took none, was recorded,
-    and the sweep's own command was then refused until it was extended (a probe)."""
+    far (one at least) is finished, with the config this launch gives it. An extension to
+    more epochs stopped before it trained any run, or launched as a shard that took none, was
+    recorded, and the sweep's own command was then refused until it was extended (a probe).
+    (An unfinished run's comparison passes over its evaluation's settings: not here.)"""
     dirs = [os.path.join(workdir, "runs", n) for n in names]
     trained = [(d, o) for d, o in zip(dirs, overrides, strict=False) if saved_config(d)]
+    if any(workdir_lib.finished_summary(d) is None for d, _ in trained):
+        return False
     return bool(trained) and not any(
         reruns.config_changes(d, overrides_lib.apply_overrides(base, o))[0] for d, o in trained
     )
