@@ -228,21 +228,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
         f"{len(rows)} finished runs"
         + (f" of the {listed} the sweep lists ({', '.join(missing)})" if missing else "")
         + f", {len(table)} setting{'s' * (len(table) != 1)}; "
-        + (
-            f"mean ± sample standard deviation (ddof 1) over {seeds_said(seeds)} per setting"
-            if seeds != [1]
-            else ONE_SEED
-        )
-        * (not diverged or seeds == [1])
-        + (
-            "mean ± sample standard deviation (ddof 1) over the seeds that did not diverge, "
-            f"{seeds_said(kept)} per setting of the {seeds_said(seeds)[4:]} run"
-            * (seeds != [1])
-            + "; runs that diverged enter no mean (their numbers are of parameters from before "
-            "their non-finite step)"
-            if diverged
-            else ""
-        )
+        + _means_said(seeds, kept, diverged)
         + (f"; the importance-weighted bounds with {iw_k} posterior draws" if iw_k else "")
         + ". A cell says its n when fewer seeds gave a finite value, and why the others "
         "gave none: not finite, or without a value (eval.json's null where the number does "
@@ -294,6 +280,24 @@ def _renamed(metric: str, present: set[str]) -> list[str]:
 def _bounds_named(chosen: list[str], present: set[str]) -> list[str]:
     """`chosen` with each log-likelihood bound followed by the runs' names of it (`_renamed`)."""
     return list(dict.fromkeys(b for m in chosen for b in [m, *_renamed(m, present)]))
+
+
+def _means_said(seeds: list[int], kept: list[int], diverged: bool) -> str:
+    """What report.md's means are over: the seeds per setting (`seeds`), or, when runs
+    diverged, those that did not (`kept`), which enter the means alone."""
+    sd = "mean ± sample standard deviation (ddof 1) over"
+    if seeds == [1]:
+        over = ONE_SEED
+    elif diverged:
+        over = f"{sd} the seeds that did not diverge, {seeds_said(kept)} per setting of the "
+        over += f"{seeds_said(seeds)[4:]} run"
+    else:
+        over = f"{sd} {seeds_said(seeds)} per setting"
+    diverged_said = (
+        "; runs that diverged enter no mean (their numbers are of parameters from before their "
+        "non-finite step)"
+    )
+    return over + diverged_said * diverged
 
 
 def _showable(present: set[str]) -> list[str]:
