@@ -364,16 +364,20 @@ def test_ray_launcher_runs_a_small_sweep(tmp_path):
     assert _status(tmp_path / "w")["counts"]["done"] == 2  # two groups, two Ray tasks
 
 
-def _read_until(proc, text: str, timeout: float = 300) -> tuple[list[str], threading.Thread]:
-    """proc's stderr lines, read on by a thread to the end, once one holds `text`."""
+def _read_until(proc, *texts: str, timeout: float = 300) -> tuple[list[str], threading.Thread]:
+    """proc's stderr lines, read on by a thread to the end, once lines holding each of `texts`
+    have come, in that order."""
     seen: list[str] = []
     found = threading.Event()
 
     def read() -> None:
+        waiting = list(texts)
         for line in proc.stderr:
             seen.append(line)
-            if text in line:
-                found.set()
+            if waiting and waiting[0] in line:
+                waiting.pop(0)
+                if not waiting:
+                    found.set()
 
     thread = threading.Thread(target=read, daemon=True)
     thread.start()
@@ -386,39 +390,39 @@ def _metrics_epochs(run_dir) -> list[int]:
         return [json.loads(line)["epoch"] for line in f]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_stopped_ray_sweep_saves_the_runs_under_way_and_resumes(tmp_path, signum):
+def test_a_stopped_ray_sweep_saves_the_runs_under_way_and_resumes(tmp_path):
     """SIGTERM or Ctrl-C to a --launcher=ray sweep: Ray's own handler aborted the driver 3 s
     later (exit 134, a stack dump), its tasks were killed without saving, and sweep.json kept
     them running (a walkthrough). Now the driver passes the stop on to its tasks, which save
     where they are; it exits 128 + the signal with the resume hint, and the rerun resumes from
-    the saved epoch."""
+    the saved epoch. (Ctrl-C stops the first launch, SIGTERM the rerun: one Ray start each.)"""
     pytest.importorskip("ray", reason="the optional 'ray' extra is not installed")
     cfg = _sweep_file(tmp_path, 'return [{"train.seed": 0}, {"train.seed": 1}]')
     work = tmp_path / "w"
     flags = ["--launcher=ray", "--config.train.epochs=1000000", "--config.train.figures=False"]
-    p = _launch(cfg, work, *flags)
-    seen, reader = _read_until(p, "epoch 3/")
-    p.send_signal(signum)
-    p.wait(timeout=300)
-    reader.join(timeout=60)
-    name = signal.Signals(signum).name
-    assert p.returncode == 128 + signum, "".join(seen)[-3000:]
-    assert f"stopped by {name} while its Ray tasks trained" in "".join(seen)
-    saved = set()
-    for run in (work / "runs").iterdir():  # (one group, one task: both trained together)
-        epochs = _metrics_epochs(run)
-        checkpoints = [int(c.name) for c in (run / workdir_lib.CHECKPOINTS).iterdir()]
-        assert epochs == list(range(1, len(epochs) + 1)) and max(checkpoints) == len(epochs) >= 3
-        saved.add(len(epochs))
-    assert _status(work)["counts"]["running"] == 0 and not list(work.glob("stop-*.json"))
-    (epoch,) = saved
-    again = _launch(cfg, work, *flags)
-    seen, reader = _read_until(again, f"resuming from the epoch-{epoch} checkpoint")
-    again.send_signal(signal.SIGTERM)
-    again.wait(timeout=300)
-    reader.join(timeout=60)
-    assert again.returncode == 143, "".join(seen)[-3000:]
+    wait_for: tuple[str, ...] = ("epoch 3/",)
+    before = 0
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        p = _launch(cfg, work, *flags)
+        seen, reader = _read_until(p, *wait_for)
+        p.send_signal(signum)
+        p.wait(timeout=300)
+        reader.join(timeout=60)
+        name = signal.Signals(signum).name
+        assert p.returncode == 128 + signum, "".join(seen)[-3000:]
+        assert f"stopped by {name} while its Ray tasks trained" in "".join(seen)
+        saved = set()
+        for run in (work / "runs").iterdir():  # (one group, one task: both trained together)
+            epochs = _metrics_epochs(run)
+            checkpoints = [int(c.name) for c in (run / workdir_lib.CHECKPOINTS).iterdir()]
+            assert epochs == list(range(1, len(epochs) + 1)) and max(checkpoints) == len(epochs)
+            saved.add(len(epochs))
+        assert _status(work)["counts"]["running"] == 0 and not list(work.glob("stop-*.json"))
+        (epoch,) = saved
+        assert epoch >= max(3, before + 2)
+        # The rerun resumes from the saved epoch and trains on past it before its stop.
+        wait_for = (f"resuming from the epoch-{epoch} checkpoint", f"epoch {epoch + 2}/")
+        before = epoch
 
 
 def test_each_ray_launch_stops_its_own_tasks_only(tmp_path):

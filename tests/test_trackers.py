@@ -267,3 +267,30 @@ def test_tracker_settings_that_cannot_work_are_refused_before_work(tmp_path, mon
     with pytest.raises(UserError, match=r"W&B project names cannot hold any of"):
         experiment.train_and_evaluate(c, str(tmp_path / "run"))
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_wandb_that_cannot_open_a_run_is_one_paragraph_and_the_rerun_trains(tmp_path, monkeypatch):
+    """Online W&B without an API key: wandb.init's UsageError ended the launch with a
+    traceback (exit 1; a probe). It is a UserError naming the setting and both ways out, and
+    the same command trains once W&B is set up."""
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+
+    def no_key(**kwargs):
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+    monkeypatch.setattr(wandb, "init", no_key)
+    c = _config(**{"train.loggers": "wandb", "train.epochs": 1})
+    with pytest.raises(UserError) as e:
+        experiment.train_and_evaluate(c, str(tmp_path))
+    said = str(e.value)
+    assert "train.loggers names 'wandb'" in said and "No API key configured" in said
+    assert "WANDB_MODE=offline" in said and "WANDB_API_KEY" in said
+    assert not (tmp_path / "summary.json").exists()
+    monkeypatch.undo()
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    experiment.train_and_evaluate(c, str(tmp_path))
+    wandb.teardown()
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "done"
+    assert json.loads((tmp_path / "trackers.json").read_text())["wandb"]

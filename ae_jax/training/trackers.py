@@ -266,15 +266,25 @@ class WandbWriter:
         import wandb
 
         run_id = _ids(workdir).get("wandb")
-        self.run: wandb.Run | None = wandb.init(
-            project=str(config.train.tracker_project),
-            dir=workdir,
-            name=os.path.basename(os.path.normpath(workdir)),
-            config=hparams,
-            id=run_id,
-            resume="allow" if run_id else None,
-            reinit="create_new",
-        )
+        try:
+            self.run: wandb.Run | None = wandb.init(
+                project=str(config.train.tracker_project),
+                dir=workdir,
+                name=os.path.basename(os.path.normpath(workdir)),
+                config=hparams,
+                id=run_id,
+                resume="allow" if run_id else None,
+                reinit="create_new",
+            )
+        except wandb.errors.Error as e:  # (online without a key: a traceback, exit 1)
+            raise UserError(
+                f"train.loggers names 'wandb', but W&B cannot open a run for workdir "
+                f"{workdir!r}: {type(e).__name__}: {' '.join(str(e).split())[:300]} Expected "
+                "W&B set up to log: an API key (WANDB_API_KEY, or `wandb login`) for its "
+                "server, or WANDB_MODE=offline to write the run's wandb/ folder only (`wandb "
+                "sync` uploads it later). Nothing was trained in this launch: run the same "
+                "command again."
+            ) from None
         if run_id is None:
             _save_id(workdir, "wandb", self.run.id)
         self.step = step
