@@ -262,6 +262,23 @@ def test_eval_json_of_a_vae(vae_run):
     ]
 
 
+def test_one_evaluated_row_gives_no_active_unit_count(vae_run):
+    """A VAE evaluated on one row (a validation split of one, `--data` of one row) reported
+    vae/active_units 0: the posterior mean's variance over one row is 0 for every unit, which
+    says nothing of the units (a probe). It is null with a note saying why; two rows count."""
+    tm = ae_jax.load(vae_run)
+    data = eval_data.evaluation_data(tm)
+    rows = {}
+    for n in (1, 2):
+        few = eval_data.EvalData(data.x[:n], None, data.x_train, data.columns, None, "test")
+        rows[n] = evaluate.evaluate_model(tm, few, iw_samples=2)[0]
+    assert rows[1]["vae/active_units"] is None and rows[1]["n_val"] == 1
+    assert "one row evaluated" in rows[1]["vae/active_units_note"]
+    assert "note: one row evaluated" in evaluate_cli.summarize(rows[1])
+    assert "active latent units" not in evaluate_cli.summarize(rows[1])
+    assert isinstance(rows[2]["vae/active_units"], int) and "vae/active_units_note" not in rows[2]
+
+
 def test_sample_titles_say_what_the_decoder_outputs(vae_run):
     """A continuous Bernoulli's decoder outputs λ, not the distribution's mean: the samples'
     title says so, where other likelihoods' titles say "decoded means"."""

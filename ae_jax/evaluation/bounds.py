@@ -118,6 +118,11 @@ def vae_metrics(cfg, det: dict, sampled: dict, k: int, is_log_likelihood: bool) 
         "vae/active_units": statistics.active_units(det["code"], float(cfg.eval.active_var)),
         "vae/active_var": float(cfg.eval.active_var),
     }
+    if m["vae/active_units"] is None:
+        m["vae/active_units_note"] = (
+            "one row evaluated: a unit is active when its posterior mean varies over the rows, "
+            "which one row cannot show, so no count (null)"
+        )
     elbo, iwae = (
         ("vae/elbo", "vae/iwae")
         if is_log_likelihood

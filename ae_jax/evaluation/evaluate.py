@@ -20,7 +20,8 @@ pca/mse_per_feature and ae_over_pca (PCA with latent_dim components fitted on th
 training split; pca/note instead when that split cannot be rebuilt, or with a null ae_over_pca
 when PCA is exact); code/mean_activation, code/l1_per_row, code/near_zero_fraction,
 code/near_zero_threshold, code/unit_mean, code/unit_std, code/dead_units, code/dead_unit_count;
-for a VAE vae/recon, vae/kl, vae/kl_per_dim, vae/active_units, vae/active_var, the aggregate
+for a VAE vae/recon, vae/kl, vae/kl_per_dim, vae/active_units (null, vae/active_units_note why,
+for one row), vae/active_var, the aggregate
 posterior's KL decomposition (vae/total_correlation, vae/mutual_info, vae/dim_kl over the first
 vae/aggregate_rows rows, vae/aggregate_draws draws each, each with its Monte Carlo standard
 error, e.g. vae/total_correlation_mc_se; Chen et al. 2018), and the bounds:

@@ -144,9 +144,11 @@ def kl_per_dim(mean: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     return np.mean(0.5 * (np.exp(lv) + np.square(m) - 1.0 - lv), axis=0)
 
 
-def active_units(mean: np.ndarray, threshold: float) -> int:
-    """Units u with Var_x(E_q[z_u | x]) > threshold (Burda et al. 2016); mean is (N, L)."""
-    return int(np.sum(np.var(np.asarray(mean, np.float64), axis=0) > threshold))
+def active_units(mean: np.ndarray, threshold: float) -> int | None:
+    """Units u with Var_x(E_q[z_u | x]) > threshold (Burda et al. 2016); mean is (N, L). None
+    for one row, which no unit's mean can vary over (its variance, 0, counted no unit active)."""
+    m = np.asarray(mean, np.float64)
+    return int(np.sum(np.var(m, axis=0) > threshold)) if len(m) >= 2 else None
 
 
 def not_finite(metrics: dict) -> list[str]:

@@ -32,8 +32,9 @@ NOT_PARAMETERS = frozenset(reruns.OPERATIONAL) | {
     "eval.color_by",
 }
 # eval.json's nulls that are no number on purpose, not a number that was not finite: the key,
-# and the key eval.json writes beside it saying why (PCA exact on the data: no ratio).
-EXPLAINED_NULLS = {"ae_over_pca": "pca/note"}
+# and the key eval.json writes beside it saying why (PCA exact on the data: no ratio; one
+# validation row: no active units).
+EXPLAINED_NULLS = {"ae_over_pca": "pca/note", "vae/active_units": "vae/active_units_note"}
 # eval.json's notes on what its VAE bounds are (a density on whole numbers, a cross-entropy on
 # grey data), which the report repeats beside them.
 BOUND_NOTES = ("likelihood_note", "vae/iwae_note")
