@@ -164,6 +164,23 @@ def test_keras_npz(tmp_path, name, file):
         np.testing.assert_array_equal(ds.labels_train, y)
 
 
+def test_keras_npz_labels_are_read_as_a_tables_are(tmp_path):
+    """An image set's labels were cast to int: names ('zero', as a label column reads) ended
+    the run with numpy's ValueError after its images were read, and 1.5 became 1 without a
+    word (a probe). Names stay names, numbers keep their values, whole numbers are int64."""
+    x, xt = pixels(4, (28, 28)), pixels(2, (28, 28), offset=1)
+    for y, yt in (
+        (np.array(["zero", "one", "two", "one"]), np.array(["two", "zero"])),
+        (np.array([0.5, 1.5, 2.0, 1.5]), np.array([2.5, 0.5])),
+        (np.arange(4, dtype=np.uint8), np.arange(2, dtype=np.uint8)),
+    ):
+        np.savez(tmp_path / "mnist.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
+        ds = load(dir=str(tmp_path))
+        np.testing.assert_array_equal(ds.labels_train, y)
+        np.testing.assert_array_equal(ds.labels_val, yt)
+        assert ds.labels_val.dtype == (np.int64 if y.dtype == np.uint8 else yt.dtype)
+
+
 def test_cifar_batches_chw_to_hwc(tmp_path):
     x, y, xt, yt = write_cifar(tmp_path)
     ds = load(name="cifar10", dir=str(tmp_path))

@@ -26,7 +26,7 @@ import numpy as np
 from absl import logging
 
 from ae_jax.data import image_files
-from ae_jax.data.dataset import Dataset
+from ae_jax.data.dataset import Dataset, as_labels
 from ae_jax.data.preprocess import Preprocessor
 from ae_jax.errors import UserError
 
@@ -149,6 +149,13 @@ def _pixel_stats(pixels: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndar
     return mean, std
 
 
+def _labels(y: np.ndarray) -> np.ndarray:
+    """An image set's labels for the figures' colours: whole numbers as int64, others as a
+    table's labels are read (a cast of all to int raised on 'zero' and cut 1.5 to 1)."""
+    y = as_labels(y)
+    return y.astype(np.int64) if y.dtype.kind in "iub" else y
+
+
 def load_image_dataset(
     name: str,
     directory: str,
@@ -217,8 +224,8 @@ def load_image_dataset(
         columns=list(p.columns),
         preprocessor=p,
         image_shape=tuple(int(s) for s in shape),
-        labels_train=arrays["y_train"][: len(train)].astype(np.int64),
-        labels_val=arrays["y_test"].astype(np.int64),
+        labels_train=_labels(arrays["y_train"][: len(train)]),
+        labels_val=_labels(arrays["y_test"]),
         train_indices=np.arange(len(train)),
         val_indices=np.arange(len(val)),
         dynamic_binarize=binarize_mode == "dynamic",
