@@ -238,3 +238,30 @@ def test_a_uint8_array_of_small_codes_is_said_to_be_read_as_pixels(tmp_path, cap
     c.data.path, c.data.name, c.data.image_shape = "", "digits", ()  # counts 0..16, by 16: fine
     data_lib.load_dataset(c.data)
     assert "largest value" not in caplog.text
+
+
+def test_missing_pixels_are_imputed_as_whole_intensities(tmp_path):
+    """data.missing='impute' on pixel data (data.image_shape) was refused whenever a column's
+    training mean was no whole number, the refusal naming that mean as the file's value at a
+    cell that held NaN (a probe). A missing pixel is now its column's training mean rounded, in
+    training and in a new file's rows alike."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(50, 16)).astype(np.float64)
+    x[5, 3] = x[9, 7] = np.nan
+    np.save(tmp_path / "px.npy", x)
+    c = seed_simple.get_config()
+    c.data.path, c.data.missing, c.data.image_shape = str(tmp_path / "px.npy"), "impute", (4, 4)
+    ds = data_lib.load_dataset(c.data)
+    for r, j in ((5, 3), (9, 7)):
+        want = np.round(np.mean(x[ds.train_indices, j][~np.isnan(x[ds.train_indices, j])]))
+        assert ds.preprocessor.fill[f"x_{j}"] == want
+        split, pos = (
+            (ds.train, list(ds.train_indices).index(r))
+            if r in ds.train_indices
+            else (ds.val, list(ds.val_indices).index(r))
+        )
+        assert split[pos, j] == np.float32(want / 255)
+    new = x[[5]]  # a new file's row with the same missing pixel
+    np.testing.assert_array_equal(
+        ds.preprocessor.transform(new)[0, 3], np.float32(ds.preprocessor.fill["x_3"] / 255)
+    )

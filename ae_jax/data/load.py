@@ -155,10 +155,9 @@ def _pixels(
         fix = "save them as a 2-D array of int64 or float32"
         images.say_dim(x, f"{features.source}: uint8 pixel data", scaling, fix)
     else:
-        p, encoded, _ = Preprocessor.fit_encoding(
+        p, encoded, imputed = Preprocessor.fit_encoding(
             features, train_idx, "ordinal", "none", label, **options
         )
-        fill = p.fill
         text = [c for c, k in zip(p.input_columns, p.kinds, strict=True) if k != "numeric"]
         if text:
             raise UserError(
@@ -166,6 +165,7 @@ def _pixels(
                 f"column(s) {quote_names(text)} hold text, not numbers; expected "
                 f"pixel intensities 0..{pixel_max} in every feature column"
             )
+        fill, encoded = scaling_lib.whole_fills(p.fill, encoded, imputed, p.input_columns)
         bad = scaling_lib.first_non_pixel(encoded, pixel_max)
         if bad is not None:
             r, j = bad

@@ -160,6 +160,17 @@ def _refuse_nonfinite(
         )
 
 
+def whole_fills(fill: dict, encoded: np.ndarray, imputed, columns) -> tuple[dict, np.ndarray]:
+    """Pixel data's imputed cells as whole intensities: each column's training mean rounded
+    (an intensity of 9.1 was refused as no pixel, naming that value as the file's, and the
+    same mean would fill a new file's missing cells). `imputed`: (N, columns) bool, or None."""
+    fill = {c: float(np.round(v)) for c, v in fill.items()}
+    if imputed is None or not imputed.any():
+        return fill, encoded
+    whole = np.array([fill.get(c, np.nan) for c in columns])
+    return fill, np.where(imputed, whole[None, :], encoded)
+
+
 def first_non_pixel(encoded: np.ndarray, pixel_max: int) -> tuple[int, int] | None:
     """(row, column) of the first value that is not a whole intensity 0..pixel_max, if any."""
     bad = np.argwhere((encoded < 0) | (encoded > pixel_max) | (encoded % 1 != 0))
