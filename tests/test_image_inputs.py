@@ -39,6 +39,33 @@ def runs(tmp_path_factory):
     return floats, pixels, digits
 
 
+def test_images_in_other_units_are_refused_under_scaling_none_too(tmp_path, caplog):
+    """data.scaling='none' (the shipped conv configs' setting) kept no range of the training
+    images, so 0..255 images given to a model of [0, 1] floats were encoded, and evaluated
+    (recon/mse 0.56, white blocks drawn) with a clipping warning only (a probe). The training
+    images' range is saved (preprocessor.json `span`) and checked as under the other scalings;
+    a run saved before it (no span) is read and not checked."""
+    digits = load_digits().images[:300]
+    ok = (digits / 16).astype(np.float32)
+    run = _train(tmp_path, "none", ok, scaling="none")
+    assert run.preprocessor.span == (0.0, 1.0)
+    with pytest.raises(ae_jax.UserError) as e:
+        run.encode((digits[:5] * 15).astype(np.uint8))
+    said = str(e.value)
+    assert "reach 0 .. 240 after the run's data.scaling='none', which keeps the training" in said
+    assert said.endswith("Give them in the training images' units (they spanned 0 .. 1)")
+    caplog.set_level("WARNING")
+    assert run.encode(ok[:5] / 255).shape[0] == 5  # dark: encoded, and said
+    assert "reach only 0.003922 of the training images' range after the run's data.scal" in (
+        caplog.text
+    )
+    caplog.clear()
+    run.encode(ok[:5] / 4 + 0.5)  # within reach: nothing said
+    assert not caplog.text
+    run.preprocessor.span = None  # as a run saved before the span was
+    assert run.encode((digits[:5] * 15).astype(np.uint8)).shape[0] == 5
+
+
 def test_images_of_another_shape_or_in_other_units_are_refused(runs, tmp_path, caplog):
     floats, pixels, digits = runs
     ok = (digits[:5] / 16).astype(np.float32)

@@ -63,6 +63,7 @@ class Preprocessor:
         thousands: thousands separator read inside numbers ("" = none).
         pixel_max: > 0 for pixel data, whole intensities 0..pixel_max (divided by it): new
             rows must hold such intensities too (images already divided would be divided again).
+        span: an image array's training (lowest, highest) value in its units, else None.
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class Preprocessor:
         fill: dict[str, float | str] | None = None,
         thousands: str = "",
         pixel_max: int = 0,
+        span: Sequence[float] | None = None,
     ):
         self.input_columns, self.kinds = list(input_columns), list(kinds)
         self.pixel_max = int(pixel_max)
@@ -90,6 +92,7 @@ class Preprocessor:
         self.categorical, self.scaling, self.label_column = categorical, scaling, label_column
         self.na_values, self.missing = tuple(str(v) for v in na_values), missing
         self.fill, self.thousands = dict(fill or {}), thousands
+        self.span = None if span is None else (float(span[0]), float(span[1]))
         self.columns: list[str] = []
         for name, kind in zip(self.input_columns, self.kinds, strict=True):
             if kind == "categorical" and categorical == "onehot":
@@ -158,10 +161,9 @@ class Preprocessor:
         max_categories: int = 1000,
         categorical_columns: Sequence[str] = (),
     ) -> tuple[Preprocessor, np.ndarray, np.ndarray | None]:
-        """Infers the column kinds (those in `categorical_columns` are categorical, numbers or
-        not), fits imputation on `train_rows` (missing="impute"), and returns the unscaled
-        `Preprocessor`, the (N, num_features) float64 encoding and which cells were imputed
-        (see `_encode`)."""
+        """Infers the column kinds (those in `categorical_columns` are categorical, numbers or not),
+        fits imputation on `train_rows` (missing="impute"), and returns the unscaled Preprocessor,
+        the (N, num_features) float64 encoding and which cells were imputed (see `_encode`)."""
         check_choice("data.categorical", categorical, CATEGORICAL)
         check_choice("data.scaling", scaling, SCALING)
         check_choice("data.missing", missing, MISSING)
@@ -180,14 +182,12 @@ class Preprocessor:
         for name, column, mask in zip(table.columns, columns, masks, strict=True):
             kind, vocab = col_lib.infer_kind(table, name, column, mask, name in named, decimals)
             if vocab is not None:
-                vocab = col_lib.ordered_vocabulary(
+                categories[name] = col_lib.ordered_vocabulary(
                     table, name, column, mask, np.asarray(train_rows)
                 )
             if kind != "numeric":
                 column.release("fast", "parsed")  # not needed again
             kinds.append(kind)
-            if vocab is not None:
-                categories[name] = vocab
         column_checks.say_if_one_category(table, categories)
         p = cls(
             table.columns,
@@ -217,6 +217,8 @@ class Preprocessor:
         self.offset, self.scale = scaling_lib.fit(
             encoded, train_rows, self.scaling, self.output_kinds(), self.columns, source, channels
         )
+        if channels:  # an image's units, whatever the scaling (data.scaling='none' too)
+            self.span = scaling_lib.span(encoded, train_rows)
 
     def output_kinds(self) -> list:
         """Per output column: "numeric", "indicator" (one-hot or true/false, 0/1), or the
@@ -237,12 +239,10 @@ class Preprocessor:
         "boolean", "categorical" (one-hot block, UNSEEN last) or "ordinal" (one code)."""
         out, j = [], 0
         for name, kind in zip(self.input_columns, self.kinds, strict=True):
-            if kind == "categorical" and self.categorical == "onehot":
-                width = len(self.categories[name])
-                out.append((name, "categorical", j, width))
-            else:
-                width = 1
-                out.append((name, "ordinal" if kind == "categorical" else kind, j, 1))
+            onehot = kind == "categorical" and self.categorical == "onehot"
+            width = len(self.categories[name]) if onehot else 1
+            named = "categorical" if onehot else ("ordinal" if kind == "categorical" else kind)
+            out.append((name, named, j, width))
             j += width
         return tuple(out)
 

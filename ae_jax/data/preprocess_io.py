@@ -34,6 +34,7 @@ def to_dict(p: Preprocessor) -> dict[str, Any]:
         "fill": dict(p.fill),
         "thousands": p.thousands,
         "pixel_max": p.pixel_max,
+        "span": None if p.span is None else list(p.span),
     }
 
 
@@ -62,6 +63,7 @@ def from_dict(d: dict[str, Any]) -> Preprocessor:
         fill=d.get("fill", {}),
         thousands=d.get("thousands", ""),
         pixel_max=d.get("pixel_max", 0),
+        span=d.get("span"),
     )
 
 
@@ -99,7 +101,7 @@ _RESTORE = (
 def difference(a: Preprocessor, b: Preprocessor) -> str:
     """'' when a and b transform rows alike, else the name of the first field that differs."""
     da, db = to_dict(a), to_dict(b)
-    for key in sorted((da.keys() | db.keys()) - {"pixel_max"}):  # checks inputs; scale is kept
+    for key in sorted((da.keys() | db.keys()) - {"pixel_max", "span"}):  # inputs; scale is kept
         if key in ("offset", "scale"):
             va, vb = np.asarray(da.get(key)), np.asarray(db.get(key))
             # The JSON round trip of a float64 is exact; the tolerance only forgives last ulps.

@@ -171,6 +171,53 @@ def whole_fills(fill: dict, encoded: np.ndarray, imputed, columns) -> tuple[dict
     return fill, np.where(imputed, whole[None, :], encoded)
 
 
+def span(encoded: np.ndarray, rows: np.ndarray) -> tuple[float, float]:
+    """The lowest and highest value of `encoded`'s `rows`, read a block of rows at a time."""
+    blocks = [encoded[rows[i : i + 4096]] for i in range(0, len(rows), 4096)]
+    return min(float(b.min()) for b in blocks), max(float(b.max()) for b in blocks)
+
+
+def check_images(p, x: np.ndarray, source: str) -> None:
+    """Refuses scaled images `x` far outside what the training images' scaling maps to (0..255
+    pixels for a model trained on floats in [0, 1]: scaled up to ~255), saying the training
+    images' own range, and warns of images reaching under 2% of it. Pixel intensities (0..255)
+    are checked when read (`check_pixels`); under data.scaling='none' (which kept no range)
+    the training images' `span` is the range, and a run saved without one is not checked."""
+    scaling = p.scaling
+    if p.pixel_max or not x.size or (scaling == "none" and p.span is None):
+        return
+    lo, hi = float(np.min(x)), float(np.max(x))
+    if scaling == "none":  # the units themselves: 10 training widths beyond either end
+        (a, b), maps = p.span, "keeps the training images' values"
+        width = max(b - a, 1e-12)
+        far, reach = hi > b + 10 * width or lo < a - 10 * width, (hi - a) / width
+    else:
+        offset, scale = np.asarray(p.offset, np.float64), np.asarray(p.scale, np.float64)
+        a, b = float(offset.min()), float((offset + scale).max())  # what minmax maps to 0, 1
+        limit = 10.0 if scaling == "minmax" else 100.0  # [0, 1] / z-scores of the training's
+        far, reach = hi > limit or lo < -limit, hi if scaling == "minmax" else 1.0
+        maps = "maps the training images to " + (
+            "[0, 1]" if scaling == "minmax" else "mean 0, sd 1 per channel"
+        )
+    was = f" (they spanned {a:.4g} .. {b:.4g})" if scaling != "standard" else ""
+    if far:
+        raise UserError(
+            f"{source}: its images reach {lo:.4g} .. {hi:.4g} after the run's "
+            f"data.scaling={scaling!r}, which {maps}: images in other units? Give them in the "
+            f"training images' units{was}"
+        )
+    if 0 < reach < 0.02:  # [0, 1] images for a model of 0..255 ones
+        logging.warning(
+            "%s: its images reach only %.4g of the training images' range after the run's "
+            "data.scaling=%r%s: images in other units (as [0, 1] for a model trained on "
+            "0..255)? Encoded as given",
+            source,
+            reach,
+            scaling,
+            was,
+        )
+
+
 def first_non_pixel(encoded: np.ndarray, pixel_max: int) -> tuple[int, int] | None:
     """(row, column) of the first value that is not a whole intensity 0..pixel_max, if any."""
     bad = np.argwhere((encoded < 0) | (encoded > pixel_max) | (encoded % 1 != 0))

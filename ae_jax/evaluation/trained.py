@@ -19,6 +19,7 @@ from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import models
 from ae_jax import workdir as workdir_lib
+from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import quote_names
 from ae_jax.data.image_files import check_channels_last
 from ae_jax.errors import UserError
@@ -190,35 +191,9 @@ class TrainedModel:
             )
 
     def check_image_units(self, x: np.ndarray, source: str) -> None:
-        """Refuses images whose values lie far outside what the training images' scaling maps
-        to (0..255 pixels for a model trained on floats in [0, 1]: scaled up to ~255), saying
-        the training images' own range. Pixel intensities (0..255) are checked when read
-        (`scaling.check_pixels`)."""
-        p, scaling = self.preprocessor, self.preprocessor.scaling
-        if not self.image_shape or p.pixel_max or scaling == "none" or not x.size:
-            return
-        limit = 10.0 if scaling == "minmax" else 100.0  # [0, 1] / z-scores of the training's
-        lo, hi = float(np.min(x)), float(np.max(x))
-        # The training images' range in their own units (minmax: what maps to 0 and 1).
-        offset, scale = np.asarray(p.offset, np.float64), np.asarray(p.scale, np.float64)
-        was = f"{float(offset.min()):.4g} .. {float((offset + scale).max()):.4g}"
-        if hi > limit or lo < -limit:
-            raise UserError(
-                f"{source}: its images reach {lo:.4g} .. {hi:.4g} after the run's "
-                f"data.scaling={scaling!r}, which maps the training images to "
-                f"{'[0, 1]' if scaling == 'minmax' else 'mean 0, sd 1 per channel'}: images in "
-                "other units? Give them in the training images' units"
-                + (f" (they spanned {was})" if scaling == "minmax" else "")
-            )
-        if scaling == "minmax" and 0 < hi < 0.02:  # [0, 1] images for a model of 0..255 ones
-            logging.warning(
-                "%s: its images reach only %.4g of the training images' range after the run's "
-                "data.scaling='minmax' (they spanned %s): images in other units (as [0, 1] for "
-                "a model trained on 0..255)? Encoded as given",
-                source,
-                hi,
-                was,
-            )
+        """Refuses images in other units than the training images' (`scaling.check_images`)."""
+        if self.image_shape:
+            scaling_lib.check_images(self.preprocessor, x, source)
 
     def encode(self, rows, npz_key: str | None = None) -> np.ndarray:
         """Codes of raw rows: the code layer of an AE, the posterior mean of a VAE."""
