@@ -869,6 +869,16 @@ def test_evaluate_reads_the_npz_array_npz_key_names(tmp_path, caplog):
         own = eval_data.evaluation_data(tm, c.data.path, npz_key="x")
     np.testing.assert_array_equal(own.labels, np.arange(40) % 3)
     assert "is the file the run trained on (its data.path)" in caplog.text
+    # The Keras layout's pair: x_test's labels are y_test (they were left out: a probe), the
+    # legend named after them; x_train without a y_train has none.
+    y_test = np.array(["a", "b", "c", "a", "b", "c", "a"])
+    np.savez(tmp_path / "pair.npz", x_test=rng.uniform(size=(7, 5)), y_test=y_test)
+    np.savez(tmp_path / "pair_train.npz", x_train=rng.uniform(size=(7, 5)), y_test=y_test)
+    paired = eval_data.evaluation_data(tm, str(tmp_path / "pair.npz"), npz_key="x_test")
+    np.testing.assert_array_equal(paired.labels, y_test)
+    assert paired.label_name == "y_test"
+    none = eval_data.evaluation_data(tm, str(tmp_path / "pair_train.npz"), npz_key="x_train")
+    assert none.labels is None
 
 
 def test_a_workdir_of_the_wrong_kind_is_named_for_what_it_is(tmp_path):

@@ -4,6 +4,7 @@ baseline and the table's column layout for the per-column metrics."""
 
 import dataclasses
 import math
+import zipfile
 
 import jax
 import numpy as np
@@ -130,6 +131,18 @@ def _trained_on(c, data_path: str, npz_key: str, another_array: bool) -> str:
     return ""
 
 
+def _keras_pair(path: str, npz_key: str) -> str:
+    """The labels of an .npz's array `npz_key` in the Keras layout (y_test beside x_test), if
+    the file holds them, else ""."""
+    if not npz_key.startswith("x_"):
+        return ""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return f"y_{npz_key[2:]}" if f"y_{npz_key[2:]}" in z.files else ""
+    except (ValueError, OSError, EOFError, TypeError, AttributeError, zipfile.BadZipFile):
+        return ""  # (not an .npz: read_table says what it is)
+
+
 def evaluation_data(
     tm: trained.TrainedModel,
     data_path: str = "",
@@ -151,20 +164,20 @@ def evaluation_data(
         return dataset_eval_data(ds, tm.config)
     c = tm.config.data
     # The run's label array belongs to its own array of an .npz (y_train to x_train): another
-    # array (--npz_key=x_test) is evaluated without labels (figure colours only), and a .npy
-    # or an IDX file of images holds no label.
+    # array is evaluated with its Keras-layout pair's labels (y_test beside --npz_key=x_test;
+    # figure colours only), else without, and a .npy or an IDX file of images holds no label.
     # (--npz_key naming the array the run's own setting reads there, "x" for the default, is
     # that array.)
     another_array = bool(npz_key) and npz_key != (
         c.npz_key or data_lib.npz_feature_array(data_path, "", c.label_column)
     )
     other = data_lib.one_array(data_path) or another_array
+    pair = _keras_pair(data_path, npz_key) if another_array else ""
     table = data_lib.read_table(
         data_path,
         npz_key or c.npz_key,
-        label_column=data_lib.NO_LABEL
-        if other and tm.preprocessor.label_column
-        else c.label_column,
+        label_column=pair
+        or (data_lib.NO_LABEL if other and tm.preprocessor.label_column else c.label_column),
         field="--data",
         delimiter=trained.delimiter_for(c, data_path),
         key_field="data.npz_key" if c.npz_key and not npz_key else "--npz_key",
@@ -186,7 +199,7 @@ def evaluation_data(
         x = images.binarize_validation(x, c.split_seed)
     if tm.config.loss.recon in group.UNIT_INTERVAL:
         x = group.clip_unit(x, f"--data {data_path!r}")
-    label = c.label_column or table.default_label
+    label = pair or c.label_column or table.default_label
     # The same conversion as training, so label colours match the training plots.
     na = tuple(c.na_values)
     labels = data_lib.as_labels(table.column(label), na) if label in table.columns else None
