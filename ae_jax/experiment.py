@@ -319,7 +319,7 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
             "evaluating %d model(s) together on %d validation rows%s ...",
             k,
             ds.val.shape[0],
-            f" (IWAE with k = {bounds.bound_draws(cfg)})" if bounds.bound_draws(cfg) else "",
+            f" (an importance-weighted bound, k = {n})" if (n := bounds.bound_draws(cfg)) else "",
         )
         results = evaluate.evaluate_group(
             trained.engine.model, trained.params, data, configs, epochs, stop=check_stop

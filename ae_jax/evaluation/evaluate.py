@@ -314,7 +314,7 @@ def _evaluate_into(tm, out, data_path, dataset, which, iw_samples, seed, figures
         tm.epoch,
         f"{data.x.shape[0]:,}",
         data.source if data_path else f"the {data.source}",
-        f" (IWAE with k = {k})" if bound else "",
+        f" (an importance-weighted bound, k = {k})" if bound else "",
     )
     metrics, arrays = evaluate_model(tm, data, iw_samples, seed)
     metrics["which"] = which
