@@ -339,6 +339,13 @@ def test_bernoulli_validation_values_outside_the_unit_interval_are_clipped(tmp_p
         own = json.load(f)
     assert again["recon/mse"] == pytest.approx(own["recon/mse"], rel=1e-5)
     assert again["vae/kl"] == pytest.approx(own["vae/kl"], rel=1e-5)
+    # With --data, only the rows evaluated are said: the run's own validation split, rebuilt
+    # for the PCA baseline's training split, was said too, read as of --data (a probe).
+    np.save(tmp_path / "new.npy", x[-40:])
+    caplog.clear()
+    evaluate.evaluate_run(str(tmp_path / "run"), data_path=str(tmp_path / "new.npy"))
+    (said,) = [r.getMessage() for r in caplog.records if "lie outside [0, 1]" in r.getMessage()]
+    assert said.startswith(f"--data {str(tmp_path / 'new.npy')!r}: ")
 
 
 def test_the_pca_baseline_of_a_dynamically_binarised_run_fits_binary_pixels():

@@ -62,7 +62,10 @@ def run_dataset(tm: trained.TrainedModel, advise: bool = True) -> data_lib.Datas
         f"data.name {d.name!r} from data.dir {d.dir!r}" if d.dir else f"bundled data set {d.name!r}"
     )
     try:
-        ds = group.as_trained(tm.config, data_lib.load_dataset(tm.config.data))
+        # (the PCA baseline's rebuild clips the unused validation split without a word: said,
+        # it read as a warning about the --data evaluated)
+        quiet = None if advise else str(tm.config.loss.recon)
+        ds = group.as_trained(tm.config, data_lib.load_dataset(tm.config.data), quiet)
     except UserError as e:
         raise UserError(
             f"cannot rebuild the {split} of {tm.workdir!r} from its data "
@@ -81,6 +84,14 @@ def run_dataset(tm: trained.TrainedModel, advise: bool = True) -> data_lib.Datas
     return ds
 
 
+def _pca_rows(ds: data_lib.Dataset, config) -> np.ndarray:
+    """The training split as the model saw it, which the PCA baseline fits (dynamically
+    binarised runs: one Bernoulli draw)."""
+    if not ds.dynamic_binarize:
+        return ds.train
+    return np.asarray(images.binarize(ds.train, jax.random.PRNGKey(config.data.split_seed + 1)))
+
+
 def dataset_eval_data(ds: data_lib.Dataset, config) -> EvalData:
     """What a run's own data set is evaluated on: its validation split as training saw it
     (`group.as_trained`: values outside [0, 1] clipped under a Bernoulli likelihood), and for
@@ -90,16 +101,11 @@ def dataset_eval_data(ds: data_lib.Dataset, config) -> EvalData:
         ds.image_shape if ds.image_shape and math.prod(ds.image_shape) == ds.num_features else None
     )
     x = group.as_trained(config, ds).val  # a no-op on a data set already as trained
-    x_train = ds.train
-    if ds.dynamic_binarize:
-        x_train = np.asarray(
-            images.binarize(x_train, jax.random.PRNGKey(config.data.split_seed + 1))
-        )
     p = ds.preprocessor
     return EvalData(
         x,
         ds.labels_val,
-        x_train,
+        _pca_rows(ds, config),
         list(ds.columns),
         shape,
         f"validation split of {ds.name}",
@@ -208,8 +214,8 @@ def evaluation_data(
         c.path or f"data.name {c.name!r}",
     )
     try:
-        own = dataset_eval_data(run_dataset(tm, advise=False), tm.config)  # (--data given)
-        x_train, imputed_train, note = own.x_train, own.imputed_train, ""
+        own = run_dataset(tm, advise=False)  # (--data given: the training split only)
+        x_train, imputed_train, note = _pca_rows(own, tm.config), own.imputed_train, ""
     except UserError as e:
         x_train, imputed_train, note = None, None, f"no PCA baseline: {e}"
     p = tm.preprocessor
