@@ -292,3 +292,42 @@ def test_missing_pixels_are_imputed_as_whole_intensities(tmp_path):
     np.testing.assert_array_equal(
         ds.preprocessor.transform(new)[0, 3], np.float32(ds.preprocessor.fill["x_3"] / 255)
     )
+
+
+def test_pixel_columns_without_an_image_shape_are_told_how_to_read_them(tmp_path, caplog):
+    """A flat (N, 784) uint8 array trained as a table (table figures, no conv model), and a
+    Kaggle-layout CSV (label, pixel0 .. pixel783) was min-max scaled pixel by pixel, both
+    without a word (a probe): each names data.image_shape with the square shape."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(20, 784)).astype(np.uint8)
+    np.save(tmp_path / "flat.npy", x)
+    header = "label," + ",".join(f"pixel{i}" for i in range(784))
+    rows = np.column_stack([np.arange(20) % 10, x])
+    np.savetxt(tmp_path / "kaggle.csv", rows, fmt="%d", delimiter=",", header=header, comments="")
+    c = seed_simple.get_config()
+    caplog.set_level("INFO")
+    for path, level in (("flat.npy", "INFO"), ("kaggle.csv", "WARNING")):
+        caplog.clear()
+        c.data.path, c.data.label_column = str(tmp_path / path), "label" * (path != "flat.npy")
+        data_lib.load_dataset(c.data)
+        (said,) = [
+            r for r in caplog.records if "data.image_shape=(28, 28) if each row" in r.message
+        ]
+        assert said.levelname == level
+    assert "'pixel0' ... 'pixel783' look like an image's pixels" in said.message
+    caplog.clear()
+    c.data.image_shape = (28, 28)  # said: read as images, nothing to hint
+    assert data_lib.load_dataset(c.data).image_shape == (28, 28)
+    assert "if each row is an image" not in caplog.text
+    caplog.clear()
+    c.data.image_shape, c.data.path = (), str(tmp_path / "few.csv")
+    np.savetxt(
+        tmp_path / "few.csv",
+        rows[:, :64],
+        fmt="%d",
+        delimiter=",",
+        comments="",
+        header=",".join(header.split(",")[:64]),
+    )  # 63 pixel columns: a table
+    data_lib.load_dataset(c.data)
+    assert "if each row is an image" not in caplog.text

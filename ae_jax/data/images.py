@@ -20,6 +20,7 @@ et al.: "fixed" thresholds once at 0.5 (in the `Preprocessor`, so new files get 
 from __future__ import annotations
 
 import math
+import re
 
 import jax
 import numpy as np
@@ -71,10 +72,11 @@ def not_pixel_data(binarize: str, what: str) -> UserError:
     )
 
 
-def declared_shape(declared, own, source: str):
+def declared_shape(declared, own, source: str, columns=(), pixel_max: int = 0):
     """The images' shape: data.image_shape, else the file's (a 3-D array's). Refuses one other
     than the file's: the pixel count alone matched, and (N, 28, 28) trained as 14 x 56 images,
-    silently."""
+    silently. Without one, says how to read `columns` that look like an image's pixels as
+    images (`_hint_shape`)."""
     squeeze = lambda s: tuple(int(n) for n in s)[: 2 if len(s) == 3 and s[2] == 1 else 3]  # noqa: E731
     if declared and own and squeeze(declared) != squeeze(own):
         raise UserError(
@@ -82,7 +84,42 @@ def declared_shape(declared, own, source: str):
             f"have, {tuple(own)}: the same pixels would be regrouped into other images. Leave "
             "data.image_shape=() (the array's own shape is used), or set it to that shape"
         )
+    if not (declared or own):
+        _hint_shape([str(c) for c in columns], pixel_max, source)
     return declared or own
+
+
+def _hint_shape(columns: list[str], pixel_max: int, source: str) -> None:
+    """Says how to read 64 or more columns of pixels as images where nothing gave their shape:
+    a flat uint8 array trained as a table (no image figures, no conv model), and a CSV's
+    'pixel0' ... columns were min-max scaled one by one, without a word (a probe)."""
+    d = len(columns)
+    named = sum(bool(re.fullmatch(r"pixel_?\d+", c, re.IGNORECASE)) for c in columns)
+    if d < 64 or not (pixel_max or named == d):
+        return
+    side, colour = math.isqrt(d), math.isqrt(d // 3)
+    shape = (
+        f"({side}, {side})"
+        if side * side == d
+        else f"({colour}, {colour}, 3)"
+        if 3 * colour * colour == d
+        else "(H, W) or (H, W, C)"
+    )
+    said = f"set data.image_shape={shape} if each row is an image"
+    if pixel_max:  # divided by its largest intensity already: only the figures and shape differ
+        logging.info("%s: %d pixel columns read as a table's features: %s", source, d, said)
+        return
+    logging.warning(
+        "%s: its %d columns %r ... %r look like an image's pixels, but without data.image_shape "
+        "they are a table's features, each min-max scaled on its own range (a border pixel "
+        "rarely lit is stretched to the full range), with table figures: %s, to read them as "
+        "pixel intensities divided by 255, with image figures",
+        source,
+        d,
+        columns[0],
+        columns[-1],
+        said,
+    )
 
 
 def uint8_pixels(columns: list[np.ndarray], source: str) -> np.ndarray:

@@ -330,7 +330,9 @@ def _load(cfg: Any) -> Dataset:
     # Cut after splitting, so a quick run validates on exactly the rows of the full one.
     train_pos = train_pos[: limit or None]
     kept_label = "" if keep_label else label
-    shape = images.declared_shape(image_shape, table.image_shape, table.source)
+    shape = images.declared_shape(
+        image_shape, table.image_shape, table.source, features.columns, table.pixel_max
+    )
     if shape and len(shape) == 3 and shape[2] not in (1, 3):
         logging.warning(
             "%s: images of %d channels train and evaluate, but are drawn in no figure "
