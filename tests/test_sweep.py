@@ -2080,3 +2080,29 @@ def test_a_sweep_whose_validation_values_are_clipped_resumes_and_shards(tmp_path
     c.train.epochs = 2  # a rerun that extends both reads the data again, and trains on
     assert sweep.run_sweep(c, entries, w)["counts"]["done"] == 2
     assert caplog.text.count(clipped) == 2  # the bce run's training, not the comparisons
+
+
+def test_a_shard_launched_with_another_list_than_the_sweeps_is_warned_of(tmp_path, caplog):
+    """A shard takes every n-th run of the list it is launched with: shard 0/2 of three seeds,
+    then shard 1/2 of five, left the fifth seed's run (shard 0/2's of that list) untrained,
+    without a word at either launch (the last list; sweep.json and the report show it
+    pending). A shard whose list is not sweep.json's is warned of; one of the same list is
+    not."""
+    base = seed_sparse.get_config()
+    base.train.epochs, base.eval.at_end, base.train.figures = 1, False, False
+    base.train.tensorboard, base.train.checkpoints = False, False
+    three = [{"train.seed": s} for s in range(3)]
+    five = [*three, {"train.seed": 3}, {"train.seed": 4}]
+    work = str(tmp_path / "w")
+    caplog.set_level("WARNING")
+    sweep.run_sweep(base, three, work, shard=(0, 2))
+    assert "is not the one sweep.json holds" not in caplog.text  # (the first launch)
+    sweep.run_sweep(base, five, work, shard=(1, 2))
+    said = "sweep: this shard's list of 5 runs is not the one sweep.json holds from an earlier"
+    assert said in caplog.text and "launch every shard, 0/2 to 1/2, with this list" in caplog.text
+    counts = lambda: json.loads((tmp_path / "w" / "sweep.json").read_text())["counts"]
+    assert counts()["pending"] == 1  # the fifth seed's: shard 0/2's of this list
+    caplog.clear()
+    sweep.run_sweep(base, five, work, shard=(0, 2))  # the same list as the last launch's
+    assert "is not the one sweep.json holds" not in caplog.text
+    assert counts()["done"] == 5

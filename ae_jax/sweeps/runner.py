@@ -35,7 +35,7 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
 from ae_jax.sweeps import checks, ray_launch, shards
 from ae_jax.sweeps import overrides as overrides_lib
-from ae_jax.sweeps.status import Run, mark_failed, unlisted, write_status
+from ae_jax.sweeps.status import Run, listed, mark_failed, unlisted, write_status
 from ae_jax.training import startup
 from ae_jax.training.group import ProgramCache, signature_key
 from ae_jax.training.signals import Interrupted, StopRequests, stop_file, while_writing
@@ -249,6 +249,21 @@ def run_sweep(
     )
     shards.check_same_base(workdir, base, overrides, names=names)  # again, locked, recorded
     epochs = {i: int(c.train.epochs) for i, c in valid.items()}  # a done run with fewer: pending
+    before = listed(workdir)
+    if n > 1 and before is not None and before != [r.name for r in runs]:
+        logging.warning(
+            "sweep: this shard's list of %d runs is not the one sweep.json holds from an "
+            "earlier launch (%d runs, another order or other runs: get_sweep() changed?). A "
+            "shard takes every %d-th run of the list it is launched with, so shards launched "
+            "with different lists can leave runs untrained: launch every shard, 0/%d to %d/%d, "
+            "with this list",
+            len(runs),
+            len(before),
+            n,
+            n,
+            n - 1,
+            n,
+        )
     if gone := unlisted(workdir, runs):
         logging.warning(
             "sweep: %d run(s) that sweep.json listed are not in this launch's list (the config "

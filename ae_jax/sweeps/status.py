@@ -113,16 +113,20 @@ def _newer(path: str, launched: float) -> dict | None:
         return None
 
 
+def listed(workdir: str) -> list[str] | None:
+    """The names of the runs DIR/sweep.json lists, in order (None: none yet, or unreadable)."""
+    try:
+        with open(os.path.join(workdir, workdir_lib.SWEEP)) as f:
+            return [e["name"] for e in json.load(f)["runs"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def unlisted(workdir: str, runs: list[Run]) -> list[str]:
     """The runs DIR/sweep.json lists that `runs` (a launch's list) does not: a launch of
     another list replaces it, and reports then leave those runs out (their directories stay)."""
-    try:
-        with open(os.path.join(workdir, workdir_lib.SWEEP)) as f:
-            before = [e["name"] for e in json.load(f)["runs"]]
-    except (OSError, ValueError, KeyError, TypeError):  # none yet, or not readable: no list
-        return []
     names = {r.name for r in runs}
-    return [n for n in before if n not in names]
+    return [n for n in listed(workdir) or [] if n not in names]
 
 
 def mark_failed(runs: list[Run], error: str) -> None:
