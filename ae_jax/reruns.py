@@ -47,7 +47,21 @@ OPERATIONAL = (
     "train.tensorboard",
     "train.num_models",  # K of the program: a run resumed after a kill may be in another group
 )
-# Of those, the ones that move reported numbers, and how (said when a rerun changes them).
+# Fields that change neither what a run learns nor a number the report reads, so never one of a
+# report's parameters nor of a tracker's hyperparameters: those a rerun may change (OPERATIONAL),
+# and those a rerun must keep for its files' sake (below) that decide only where metrics go,
+# which figures are drawn, whether checkpoints are kept and whether the end's evaluation ran
+# (runs without it lack its numbers, which the report says).
+NOT_PARAMETERS = frozenset(OPERATIONAL) | {
+    "train.figures",
+    "train.loggers",
+    "train.tracker_project",
+    "train.mlflow_uri",
+    "train.checkpoints",
+    "eval.at_end",
+    "eval.color_by",
+}
+# Of OPERATIONAL, the ones that move reported numbers, and how (said when a rerun changes them).
 MOVES_NUMBERS = {
     "train.eval_batch_size": "the validation metrics of the epochs it trains now, and its "
     "evaluation, are computed in batches of another size: a VAE's sampled terms, the batch "

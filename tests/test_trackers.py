@@ -8,10 +8,12 @@ import struct
 import pytest
 
 from ae_jax import experiment
+from ae_jax import sweeps as sweep
+from ae_jax.config import default_config
 from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as multi
-from ae_jax.training import chunking, trackers, writers
+from ae_jax.training import chunking, hparams, trackers, writers
 from ae_jax.training.signals import Interrupted
 
 
@@ -23,12 +25,33 @@ def _config(**overrides):
 
 def test_hparams_are_the_changed_and_the_swept_fields():
     a, b = _config(**{"train.seed": 0}), _config(**{"train.seed": 1})
-    hp, hp_b = trackers.group_hparams([a, b])
+    hp, hp_b = hparams.group_hparams([a, b])
     assert hp["loss.l1_weight"] == 1e-4 and hp["train.seed"] == 0  # changed; swept
     assert "optim.name" not in hp and "data.val_fraction" not in hp  # defaults, not swept
     assert len(hp) < 15
     assert hp_b == {**hp, "train.seed": 1}
-    assert "train.seed" not in trackers.group_hparams([a])[0]  # seed 0 is the default
+    assert "train.seed" not in hparams.group_hparams([a])[0]  # seed 0 is the default
+
+
+def test_a_sweeps_field_is_a_hyperparameter_of_every_run_and_tracker_settings_are_none(tmp_path):
+    """A swept field at its default value in a group (its own shape: model.latent_dim, one
+    group each) or a shard was left out of that run's hyperparameters, a blank in MLflow and
+    W&B beside the other runs' values; and where metrics go (train.loggers, tracker_project,
+    mlflow_uri) was logged as a hyperparameter (a probe). The sweep's overrides (sweep.json)
+    name the swept fields of each of its runs; the fields that are no parameter are left out."""
+    base = _config(**{"train.epochs": 1, "train.tracker_project": "mine"})
+    base.eval.at_end, base.train.figures, base.train.log_seconds = False, False, 5.0
+    default = default_config().model.latent_dim
+    entries = [{"model.latent_dim": default}, {"model.latent_dim": 4}]
+    sweep.run_sweep(base, entries, str(tmp_path))
+    for entry in entries:
+        run = tmp_path / "runs" / multi.run_name(entry)
+        (hp,) = hparams.group_hparams([multi.apply_overrides(base, entry)], [str(run)])
+        assert hp["model.latent_dim"] == entry["model.latent_dim"]
+        assert not {"train.loggers", "train.tracker_project", "train.log_seconds"} & set(hp)
+    at_default = multi.apply_overrides(base, entries[0])
+    (alone,) = hparams.group_hparams([at_default], [str(tmp_path / "w")])  # no sweep's run
+    assert "model.latent_dim" not in alone and "loss.l1_weight" in alone
 
 
 def test_mlflow_gets_params_metrics_headline_and_figures_and_resumes_its_run(tmp_path):

@@ -17,20 +17,6 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.sweeps.report_figures import is_number
 
-# Fields that change neither what a run learns nor a number the report reads, so never one of a
-# report's parameters: those a rerun may change (`reruns.OPERATIONAL`), and those a rerun must
-# keep for its files' sake (reruns.py says why) that decide only where metrics go, which
-# figures are drawn, whether checkpoints are kept and whether the end's evaluation ran (runs
-# without it lack its numbers, which the report says).
-NOT_PARAMETERS = frozenset(reruns.OPERATIONAL) | {
-    "train.figures",
-    "train.loggers",
-    "train.tracker_project",
-    "train.mlflow_uri",
-    "train.checkpoints",
-    "eval.at_end",
-    "eval.color_by",
-}
 # eval.json's nulls that are no number on purpose, not a number that was not finite: the key,
 # and the key eval.json writes beside it saying why (PCA exact on the data: no ratio; one
 # validation row: no active units).
@@ -86,7 +72,7 @@ def _split_by_unswept(rows: list[dict]) -> None:
     """Config fields the finished runs differ in that no entry sweeps (a sweep stopped while
     extending its runs to a larger train.epochs, a base config edited between launches) become
     overrides of every run, so the report never averages them as one setting's seeds."""
-    fields = sorted({k for r in rows for k in r["config"]} - NOT_PARAMETERS)
+    fields = sorted({k for r in rows for k in r["config"]} - reruns.NOT_PARAMETERS)
     swept = {k for r in rows for k in r["overrides"]}
     hidden = [
         k
@@ -203,7 +189,7 @@ def subdir_runs(workdir: str) -> list[dict]:
     """The runs in DIR's subdirectories (those holding config.json) as sweep entries: the runs
     of one `ae-jax train` with train.num_models = K (DIR/seed=S/) or of `ae_jax.train_together`
     (DIR/NAME/). A run's overrides are the config fields whose values differ between the runs,
-    fields that change nothing a run learns (`NOT_PARAMETERS`) excepted: {"train.seed": S}
+    fields that change nothing a run learns (`reruns.NOT_PARAMETERS`) excepted: {"train.seed": S}
     for K seeds, e.g. {"loss.l1_weight": w, "train.seed": s} for train_together."""
     if not os.path.isdir(workdir):
         what = "is a file" if os.path.exists(workdir) else "does not exist"
@@ -244,7 +230,7 @@ def subdir_runs(workdir: str) -> list[dict]:
         )
     configs = [workdir_lib.saved_config(os.path.join(workdir, d)) or {} for d in names]
     missing = object()  # a field one run's config lacks (an older version) differs too
-    fields = sorted({k for c in configs for k in c} - NOT_PARAMETERS)
+    fields = sorted({k for c in configs for k in c} - reruns.NOT_PARAMETERS)
     varied = [
         k for k in fields if any(c.get(k, missing) != configs[0].get(k, missing) for c in configs)
     ]

@@ -27,6 +27,7 @@ from ae_jax.data import Dataset
 from ae_jax.files import write_atomic
 from ae_jax.training import chunking, distributed, objective, placement, signals, startup, trackers
 from ae_jax.training import engine as engine_lib
+from ae_jax.training import hparams as hparams_lib
 from ae_jax.training.checkpoint import Checkpointer, NullCheckpointer, save_group
 from ae_jax.training.group import ProgramCache, signature_key
 from ae_jax.training.signals import Interrupted
@@ -287,7 +288,7 @@ def train(
     # A resumed run redoes the epochs after its checkpoint (one without any, all of them):
     # TensorBoard drops the points earlier processes wrote from the first step redone.
     purge = start * engine.steps_per_epoch + 1
-    files, hparams = [], trackers.group_hparams(configs) if writer else [{}] * k
+    files, hparams = [], hparams_lib.group_hparams(configs, workdirs) if writer else [{}] * k
     for r, hp in zip(runs, hparams, strict=True):
         path = os.path.join(r.workdir, workdir_lib.METRICS) if writer else os.devnull
         if writer:  # the kept history replaces the file whole: a kill now loses no row

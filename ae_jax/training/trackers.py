@@ -6,8 +6,8 @@ MLflow (`MlflowWriter`) and W&B (`WandbWriter`). The tracker packages are option
 (`pip install "ae_jax[trackers]"`) imported only when named. A resumed run continues its
 tracker run: their ids are kept in DIR/trackers.json.
 
-What goes to a tracker: the hyperparameters of `group_hparams` (the fields that differ from the
-defaults and those that differ within the run's group, i.e. the swept ones) once at the start;
+What goes to a tracker: the hyperparameters of `hparams.group_hparams` (the fields that differ
+from the defaults and the swept ones) once at the start;
 every per-epoch metric; the headline evaluation numbers and the figures at the end.
 """
 
@@ -158,17 +158,6 @@ def _mlflow_client(config):
     if uri and uri.startswith("file:"):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     return MlflowClient(tracking_uri=uri)
-
-
-def group_hparams(group: list) -> list[dict]:
-    """Each config's fields worth a tracker's hyperparameter table: those that differ from
-    `default_config()` or among the configs of `group` (the swept ones). Each config is
-    flattened once: comparing every run with every other took 1 s of a 64-run sweep."""
-    flats = [config_lib.flatten_config(c.to_dict()) for c in group]
-    defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
-    keys = {k for f in flats for k in f}
-    varying = {k for k in keys if any(f.get(k) != flats[0].get(k) for f in flats[1:])}
-    return [{k: v for k, v in f.items() if v != defaults.get(k) or k in varying} for f in flats]
 
 
 def _ids(workdir: str) -> dict:
@@ -345,7 +334,7 @@ class MultiWriter:
             p.write_text(tag, text)
 
     def write_hparams(self, hparams, metrics):
-        """hparams: None = those chosen at the start (`group_hparams`)."""
+        """hparams: None = those chosen at the start (`hparams.group_hparams`)."""
         for p in self.parts:
             p.write_hparams(self.hparams if hparams is None else hparams, metrics)
 
@@ -364,8 +353,8 @@ def open_writers(
     config, workdir: str, hparams: dict, purge_step: int | None, step: int = 0
 ) -> MultiWriter:
     """The run's writers, one per logger of train.loggers (none: a writer that does nothing);
-    `hparams`: the run's entry of `group_hparams`; `step`: the optimizer step the run is at (a
-    resumed run's: its headline numbers go there even when it trains no further epoch)."""
+    `hparams`: the run's entry of `hparams.group_hparams`; `step`: the optimizer step the run is
+    at (a resumed run's: its headline numbers go there even when it trains no further epoch)."""
     parts: list = []
     for name in parse_loggers(config):
         if name == "tensorboard":
