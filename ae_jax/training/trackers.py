@@ -160,6 +160,14 @@ def _mlflow_client(config):
     return MlflowClient(tracking_uri=uri)
 
 
+def run_label(workdir: str) -> str:
+    """A tracker run's name: the workdir's folder and name, a sweep's name for its runs/ folder
+    (a sweep's runs were named by their overrides alone, K runs trained together seed=0 ...:
+    two sweeps of one project gave runs of one name, told apart by no field in W&B)."""
+    parts = os.path.abspath(workdir).split(os.sep)[-3:]
+    return "/".join(parts[::2] if len(parts) == 3 and parts[1] == "runs" else parts[-2:])
+
+
 def _ids(workdir: str) -> dict:
     path = os.path.join(workdir, workdir_lib.TRACKERS)
     if not os.path.exists(path):
@@ -194,7 +202,7 @@ class MlflowWriter:
         if self.run_id is None:
             run = self.client.create_run(
                 exp_id,
-                run_name=os.path.basename(os.path.normpath(workdir)),
+                run_name=run_label(workdir),
                 tags={"ae_jax.workdir": os.path.abspath(workdir)},
             )
             self.run_id = run.info.run_id
@@ -259,7 +267,8 @@ class WandbWriter:
             self.run: wandb.Run | None = wandb.init(
                 project=str(config.train.tracker_project),
                 dir=workdir,
-                name=os.path.basename(os.path.normpath(workdir)),
+                name=run_label(workdir),
+                notes=os.path.abspath(workdir),
                 config=hparams,
                 id=run_id,
                 resume="allow" if run_id else None,
