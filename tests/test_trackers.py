@@ -255,11 +255,12 @@ def test_tracker_settings_that_cannot_work_are_refused_before_work(tmp_path, mon
     # open a bare folder too.
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
     for fields, said in (
-        ({"train.mlflow_uri": "bogus://x"}, r"MLflow cannot open the tracking URI 'bogus://x'"),
-        # A bare folder (MLflow 3 refuses it): the way out named is a file:/// URI, not it.
+        # The cause said as what it is (it quoted MLflow's "model registry functionality is
+        # unavailable", cut mid-word at 300 characters: a probe).
         (
-            {"train.mlflow_uri": str(tmp_path / "mlruns")},
-            r"URI '[^']*mlruns' .*expected a local store as a file:///ABSOLUTE/PATH URI",
+            {"train.mlflow_uri": "bogus://x"},
+            r"MLflow cannot open the tracking URI 'bogus://x' .*: this MLflow has no store for the "
+            r"URI's scheme \(it names no file, folder or server\); expected a local store",
         ),
         ({"train.tracker_project": " "}, r"train.tracker_project is empty"),
     ):
@@ -269,6 +270,14 @@ def test_tracker_settings_that_cannot_work_are_refused_before_work(tmp_path, mon
         assert not os.path.exists(tmp_path / "run")
     ok = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": f"file:{tmp_path / 'ml'}"})
     trackers.check([ok], [str(tmp_path / "new")])  # a file store opens
+    # ... and a folder's path, MLflow's default where ./mlruns holds a store: MLflow 3 refused
+    # both, the latter saying "expected a file:///ABSOLUTE/PATH URI" of one (a probe).
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    bare = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": str(tmp_path / "mlruns")})
+    trackers.check([bare], [str(tmp_path / "new")])
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)  # (it holds ./mlruns, a store now)
+    trackers.check([_config(**{"train.loggers": "mlflow"})], [str(tmp_path / "new")])
     # A server that does not answer: refused after one try, not MLflow's 7 retries with
     # backoff (251 s of urllib3's lines: a probe); the user's settings of those kept.
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)

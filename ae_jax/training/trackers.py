@@ -15,6 +15,7 @@ import contextlib
 import os
 import re
 import time
+import urllib.parse
 from typing import TYPE_CHECKING
 
 from ae_jax import config as config_lib
@@ -64,7 +65,7 @@ def _check_mlflow_run(config, workdir: str, run_id: str) -> None:
             stage = _mlflow_client(config).get_run(run_id).info.lifecycle_stage
         why = "" if stage == "active" else f"it is {stage} (in MLflow's trash)"
     except Exception as e:  # noqa: BLE001 - MLflow raises many types
-        said = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+        said = _cause(e)
         if getattr(e, "error_code", None) != "RESOURCE_DOES_NOT_EXIST":  # not a run gone:
             raise UserError(  # (a timeout, a refused login) nothing to give up on
                 f"MLflow cannot be asked about the run {run_id} that workdir {workdir!r} logs "
@@ -79,6 +80,17 @@ def _check_mlflow_run(config, workdir: str, run_id: str) -> None:
             "run, point train.mlflow_uri at its store, or delete the 'mlflow' entry of "
             f"{workdir_lib.TRACKERS} to log the run to a new MLflow run."
         )
+
+
+def _cause(e: Exception, most: int = 300) -> str:
+    """A tracker's exception in one line, cut at a word (it was cut mid-word: "See htt"). The
+    model registry's refusal of a scheme, which MLflow's client raises for a tracking URI it
+    has no store for, is said as that (it read as a registry setting to fix)."""
+    if type(e).__name__ == "UnsupportedModelRegistryStoreURIException":
+        return "this MLflow has no store for the URI's scheme (it names no file, folder or server)"
+    text = " ".join(str(e).split())
+    cut = text if len(text) <= most else text[: text.rfind(" ", 0, most)] + " ..."
+    return f"{type(e).__name__}: {cut}"
 
 
 def _named_uri(config) -> str:
@@ -109,10 +121,9 @@ def check_one(config) -> None:
         except Exception as e:  # noqa: BLE001 - MLflow raises many types; all say the same
             raise UserError(
                 f"MLflow cannot open the tracking URI {_named_uri(config)} (train.mlflow_uri, else "
-                f"$MLFLOW_TRACKING_URI): {type(e).__name__}: {' '.join(str(e).split())[:300]}; "
-                "expected a local store as a file:///ABSOLUTE/PATH URI (MLflow 3 refuses a bare "
-                "path), or a server's http(s):// URI (a database URI needs SQLAlchemy: pip "
-                "install mlflow, not mlflow-skinny)."
+                f"$MLFLOW_TRACKING_URI): {_cause(e)}; expected a local store, a folder's path "
+                "or file:///ABSOLUTE/PATH URI, or a server's http(s):// URI (a database URI "
+                "needs SQLAlchemy: pip install mlflow, not mlflow-skinny)."
             ) from None
         if exp is not None and exp.lifecycle_stage != "active":  # no run can be created in it
             raise UserError(
@@ -155,7 +166,9 @@ def _mlflow_client(config):
     from mlflow.tracking import MlflowClient
 
     uri = _mlflow_uri(config)
-    if uri and uri.startswith("file:"):
+    # A file store, named as a file: URI or a path, or MLflow's default where ./mlruns exists
+    # (refused by MLflow 3 unless allowed: "expected a file:///PATH URI" of one given as such)
+    if urllib.parse.urlparse(uri or _mlflow_default_uri()).scheme in ("", "file"):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     return MlflowClient(tracking_uri=uri)
 
@@ -277,7 +290,7 @@ class WandbWriter:
         except wandb.errors.Error as e:  # (online without a key: a traceback, exit 1)
             raise UserError(
                 f"train.loggers names 'wandb', but W&B cannot open a run for workdir "
-                f"{workdir!r}: {type(e).__name__}: {' '.join(str(e).split())[:300]} Expected "
+                f"{workdir!r}: {_cause(e)} Expected "
                 "W&B set up to log: an API key (WANDB_API_KEY, or `wandb login`) for its "
                 "server, or WANDB_MODE=offline to write the run's wandb/ folder only (`wandb "
                 "sync` uploads it later). Nothing was trained in this launch: run the same "
