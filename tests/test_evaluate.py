@@ -879,6 +879,11 @@ def test_evaluate_reads_the_npz_array_npz_key_names(tmp_path, caplog):
     assert paired.label_name == "y_test"
     none = eval_data.evaluation_data(tm, str(tmp_path / "pair_train.npz"), npz_key="x_train")
     assert none.labels is None
+    # One-hot rows (Keras' to_categorical) or another count are no labels: evaluated without.
+    for y in (np.eye(7), np.arange(6)):
+        np.savez(tmp_path / "pair.npz", x_test=rng.uniform(size=(7, 5)), y_test=y)
+        paired = eval_data.evaluation_data(tm, str(tmp_path / "pair.npz"), npz_key="x_test")
+        assert paired.labels is None
 
 
 def test_a_workdir_of_the_wrong_kind_is_named_for_what_it_is(tmp_path):

@@ -14,6 +14,7 @@ import ae_jax
 from ae_jax import data as data_lib
 from ae_jax.configs import seed_simple
 from ae_jax.data import images as images_lib
+from ae_jax.data import preprocess_io
 from ae_jax.evaluation import eval_data, figure_data
 from ae_jax.evaluation import figures as figures_lib
 
@@ -64,6 +65,9 @@ def test_images_in_other_units_are_refused_under_scaling_none_too(tmp_path, capl
     assert not caplog.text
     run.preprocessor.span = None  # as a run saved before the span was
     assert run.encode((digits[:5] * 15).astype(np.uint8)).shape[0] == 5
+    saved = preprocess_io.to_dict(run.preprocessor)
+    with pytest.raises(ae_jax.UserError, match=r"field 'span' is 'x'; expected \[lowest, high"):
+        preprocess_io.from_dict({**saved, "span": "x"})  # a damaged file: no TypeError
 
 
 def test_images_of_another_shape_or_in_other_units_are_refused(runs, tmp_path, caplog):
@@ -306,16 +310,29 @@ def test_pixel_columns_without_an_image_shape_are_told_how_to_read_them(tmp_path
     np.savetxt(tmp_path / "kaggle.csv", rows, fmt="%d", delimiter=",", header=header, comments="")
     c = seed_simple.get_config()
     caplog.set_level("INFO")
-    for path, level in (("flat.npy", "INFO"), ("kaggle.csv", "WARNING")):
+    for path, label, level in (
+        ("flat.npy", "", "INFO"),
+        ("kaggle.csv", "label", "WARNING"),
+        ("kaggle.csv", "", "WARNING"),  # the label kept as a feature, by default: said so
+    ):
         caplog.clear()
-        c.data.path, c.data.label_column = str(tmp_path / path), "label" * (path != "flat.npy")
+        c.data.path, c.data.label_column = str(tmp_path / path), label
         data_lib.load_dataset(c.data)
-        (said,) = [
-            r for r in caplog.records if "data.image_shape=(28, 28) if each row" in r.message
-        ]
+        (said,) = [r for r in caplog.records if "data.image_shape=(28, 28)" in r.message]
         assert said.levelname == level
-    assert "'pixel0' ... 'pixel783' look like an image's pixels" in said.message
+    assert "'pixel0' ... 'pixel783' look like the pixels of an image" in said.message
+    assert "each min-max scaled on its own range, beside 'label' as one more feature" in (
+        said.message
+    )
+    assert "set data.image_shape=(28, 28) and data.label_column='label' if each row" in (
+        said.message
+    )
     caplog.clear()
+    c.data.scaling = "standard"  # said as it is scaled (it said min-max whatever the scaling)
+    data_lib.load_dataset(c.data)
+    assert "each standardised with its own mean and sd" in caplog.text
+    caplog.clear()
+    c.data.scaling, c.data.label_column = "minmax", "label"
     c.data.image_shape = (28, 28)  # said: read as images, nothing to hint
     assert data_lib.load_dataset(c.data).image_shape == (28, 28)
     assert "if each row is an image" not in caplog.text

@@ -328,11 +328,16 @@ def test_wandb_that_cannot_open_a_run_is_one_paragraph_and_the_rerun_trains(tmp_
     assert json.loads((tmp_path / "trackers.json").read_text())["wandb"]
 
 
-def test_tracker_run_names_tell_sweeps_and_groups_apart():
+def test_tracker_run_names_tell_sweeps_and_groups_apart(tmp_path):
     """A tracker run was named after its workdir's last folder alone: two sweeps' runs of one
     setting, or K runs trained together (seed=0 ...) in two projects, shared names, told apart
     in W&B by no field (a probe). The name keeps the folder (a sweep's, for its runs/)."""
-    assert trackers.run_label("/p/sweep_a/runs/model.latent_dim=4") == "sweep_a/model.latent_dim=4"
-    assert trackers.run_label("/p/sweep_b/runs/model.latent_dim=4/") == "sweep_b/model.latent_dim=4"
-    assert trackers.run_label("/p/k2/seed=0") == "k2/seed=0"
-    assert trackers.run_label("/p/runs/vae") == "p/vae"
+    for name in ("sweep_a", "sweep_b"):
+        (tmp_path / name / "runs").mkdir(parents=True)
+        (tmp_path / name / "sweep.json").write_text("{}")
+        run = tmp_path / name / "runs" / "model.latent_dim=4"
+        assert trackers.run_label(f"{run}/") == f"{name}/model.latent_dim=4"
+    assert trackers.run_label(str(tmp_path / "k2" / "seed=0")) == "k2/seed=0"
+    assert trackers.run_label(str(tmp_path / "runs" / "vae")) == "runs/vae"  # no sweep's
+    # A cause without a space is cut too (it was kept whole, its last letter dropped).
+    assert len(trackers._cause(ValueError("x" * 1000))) == len("ValueError: ") + 300 + 4

@@ -72,7 +72,7 @@ def not_pixel_data(binarize: str, what: str) -> UserError:
     )
 
 
-def declared_shape(declared, own, source: str, columns=(), pixel_max: int = 0):
+def declared_shape(declared, own, source: str, columns=(), pixel_max: int = 0, scaling=""):
     """The images' shape: data.image_shape, else the file's (a 3-D array's). Refuses one other
     than the file's: the pixel count alone matched, and (N, 28, 28) trained as 14 x 56 images,
     silently. Without one, says how to read `columns` that look like an image's pixels as
@@ -85,17 +85,19 @@ def declared_shape(declared, own, source: str, columns=(), pixel_max: int = 0):
             "data.image_shape=() (the array's own shape is used), or set it to that shape"
         )
     if not (declared or own):
-        _hint_shape([str(c) for c in columns], pixel_max, source)
+        _hint_shape([str(c) for c in columns], pixel_max, source, scaling)
     return declared or own
 
 
-def _hint_shape(columns: list[str], pixel_max: int, source: str) -> None:
+def _hint_shape(columns: list[str], pixel_max: int, source: str, scaling: str) -> None:
     """Says how to read 64 or more columns of pixels as images where nothing gave their shape:
     a flat uint8 array trained as a table (no image figures, no conv model), and a CSV's
-    'pixel0' ... columns were min-max scaled one by one, without a word (a probe)."""
-    d = len(columns)
-    named = sum(bool(re.fullmatch(r"pixel_?\d+", c, re.IGNORECASE)) for c in columns)
-    if d < 64 or not (pixel_max or named == d):
+    'pixel0' ... columns (beside one other, a label kept as a feature) were scaled one by one,
+    without a word (a probe)."""
+    others = [c for c in columns if not re.fullmatch(r"pixel_?\d+", c, re.IGNORECASE)]
+    pixels = [c for c in columns if c not in others]
+    d = len(pixels) if len(others) <= 1 else len(columns)
+    if d < 64 or not (pixel_max or len(others) <= 1):
         return
     side, colour = math.isqrt(d), math.isqrt(d // 3)
     shape = (
@@ -105,19 +107,31 @@ def _hint_shape(columns: list[str], pixel_max: int, source: str) -> None:
         if 3 * colour * colour == d
         else "(H, W) or (H, W, C)"
     )
-    said = f"set data.image_shape={shape} if each row is an image"
+    said = f"set data.image_shape={shape}" + (
+        f" and data.label_column={others[0]!r}" if others and not pixel_max else ""
+    )
     if pixel_max:  # divided by its largest intensity already: only the figures and shape differ
-        logging.info("%s: %d pixel columns read as a table's features: %s", source, d, said)
+        logging.info(
+            "%s: %d pixel columns read as a table's features: %s if each row is an image",
+            source,
+            d,
+            said,
+        )
         return
+    how = {  # (a border pixel rarely lit is stretched to the full range, or blown up)
+        "minmax": "each min-max scaled on its own range",
+        "standard": "each standardised with its own mean and sd",
+    }.get(scaling, "kept as they are")
     logging.warning(
-        "%s: its %d columns %r ... %r look like an image's pixels, but without data.image_shape "
-        "they are a table's features, each min-max scaled on its own range (a border pixel "
-        "rarely lit is stretched to the full range), with table figures: %s, to read them as "
-        "pixel intensities divided by 255, with image figures",
+        "%s: its columns %r ... %r look like the pixels of an image, but without "
+        "data.image_shape they are a table's features, %s%s, with table figures: %s if each "
+        "row is an image, to read them as pixel intensities (scaled per channel), with image "
+        "figures",
         source,
-        d,
-        columns[0],
-        columns[-1],
+        pixels[0],
+        pixels[-1],
+        how,
+        f", beside {others[0]!r} as one more feature" if others else "",
         said,
     )
 

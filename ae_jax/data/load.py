@@ -331,7 +331,7 @@ def _load(cfg: Any) -> Dataset:
     train_pos = train_pos[: limit or None]
     kept_label = "" if keep_label else label
     shape = images.declared_shape(
-        image_shape, table.image_shape, table.source, features.columns, table.pixel_max
+        image_shape, table.image_shape, table.source, features.columns, table.pixel_max, scaling
     )
     if shape and len(shape) == 3 and shape[2] not in (1, 3):
         logging.warning(

@@ -48,6 +48,11 @@ def from_dict(d: dict[str, Any]) -> Preprocessor:
             f"preprocessor: missing field(s) {quote_names(missing)}; expected "
             "a dict written by preprocess_io.to_dict"
         )
+    span = d.get("span")
+    if span is not None and not (
+        isinstance(span, list) and len(span) == 2 and all(isinstance(v, int | float) for v in span)
+    ):
+        raise UserError(f"preprocessor: field 'span' is {span!r}; expected [lowest, highest]")
     return Preprocessor(
         d["input_columns"],
         d["kinds"],
@@ -63,7 +68,7 @@ def from_dict(d: dict[str, Any]) -> Preprocessor:
         fill=d.get("fill", {}),
         thousands=d.get("thousands", ""),
         pixel_max=d.get("pixel_max", 0),
-        span=d.get("span"),
+        span=span,
     )
 
 

@@ -140,13 +140,21 @@ def _trained_on(c, data_path: str, npz_key: str, another_array: bool) -> str:
 def _keras_pair(path: str, npz_key: str) -> str:
     """The labels of an .npz's array `npz_key` in the Keras layout (y_test beside x_test), if
     the file holds them, else ""."""
+    y = f"y_{npz_key[2:]}"
     if not npz_key.startswith("x_"):
         return ""
     try:
         with np.load(path, allow_pickle=False) as z:
-            return f"y_{npz_key[2:]}" if f"y_{npz_key[2:]}" in z.files else ""
+            if y not in z.files or npz_key not in z.files:
+                return ""
+            n, shape = len(z[npz_key]), z[y].shape
     except (ValueError, OSError, EOFError, TypeError, AttributeError, zipfile.BadZipFile):
         return ""  # (not an .npz: read_table says what it is)
+    if shape in ((n,), (n, 1)):
+        return y
+    # (one-hot rows of Keras' to_categorical, another count: the rows are evaluated anyway)
+    logging.info("--data %r: its %r of shape %s is no label per row: no colours", path, y, shape)
+    return ""
 
 
 def evaluation_data(

@@ -253,12 +253,13 @@ def run_sweep(
     if n > 1 and before is not None and before != [r.name for r in runs]:
         logging.warning(
             "sweep: this shard's list of %d runs is not the one sweep.json holds from an "
-            "earlier launch (%d runs, another order or other runs: get_sweep() changed?). A "
-            "shard takes every %d-th run of the list it is launched with, so shards launched "
-            "with different lists can leave runs untrained: launch every shard, 0/%d to %d/%d, "
-            "with this list",
+            "earlier launch (%d runs, another order or other runs: get_sweep() changed?). "
+            "Shard i/%d takes the runs at places i, i + %d, ... of the list it is launched with, "
+            "so shards launched with different lists can leave runs untrained: launch every "
+            "shard, 0/%d to %d/%d, with this list",
             len(runs),
             len(before),
+            n,
             n,
             n,
             n - 1,

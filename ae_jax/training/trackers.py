@@ -89,7 +89,8 @@ def _cause(e: Exception, most: int = 300) -> str:
     if type(e).__name__ == "UnsupportedModelRegistryStoreURIException":
         return "this MLflow has no store for the URI's scheme (it names no file, folder or server)"
     text = " ".join(str(e).split())
-    cut = text if len(text) <= most else text[: text.rfind(" ", 0, most)] + " ..."
+    space = text.rfind(" ", 0, most)
+    cut = text if len(text) <= most else text[: space if space > 0 else most] + " ..."
     return f"{type(e).__name__}: {cut}"
 
 
@@ -168,7 +169,8 @@ def _mlflow_client(config):
     uri = _mlflow_uri(config)
     # A file store, named as a file: URI or a path, or MLflow's default where ./mlruns exists
     # (refused by MLflow 3 unless allowed: "expected a file:///PATH URI" of one given as such)
-    if urllib.parse.urlparse(uri or _mlflow_default_uri()).scheme in ("", "file"):
+    scheme = urllib.parse.urlparse(uri or _mlflow_default_uri()).scheme
+    if scheme in ("", "file") or len(scheme) == 1:  # (C:\\mlruns: a Windows drive's path)
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     return MlflowClient(tracking_uri=uri)
 
@@ -177,8 +179,10 @@ def run_label(workdir: str) -> str:
     """A tracker run's name: the workdir's folder and name, a sweep's name for its runs/ folder
     (a sweep's runs were named by their overrides alone, K runs trained together seed=0 ...:
     two sweeps of one project gave runs of one name, told apart by no field in W&B)."""
-    parts = os.path.abspath(workdir).split(os.sep)[-3:]
-    return "/".join(parts[::2] if len(parts) == 3 and parts[1] == "runs" else parts[-2:])
+    full = os.path.abspath(workdir)
+    sweep = os.path.exists(os.path.join(os.path.dirname(os.path.dirname(full)), workdir_lib.SWEEP))
+    parts = full.split(os.sep)[-3:]
+    return "/".join(parts[::2] if sweep and len(parts) == 3 and parts[1] == "runs" else parts[-2:])
 
 
 def _ids(workdir: str) -> dict:
@@ -290,7 +294,7 @@ class WandbWriter:
         except wandb.errors.Error as e:  # (online without a key: a traceback, exit 1)
             raise UserError(
                 f"train.loggers names 'wandb', but W&B cannot open a run for workdir "
-                f"{workdir!r}: {_cause(e)} Expected "
+                f"{workdir!r}: {_cause(e)}; expected "
                 "W&B set up to log: an API key (WANDB_API_KEY, or `wandb login`) for its "
                 "server, or WANDB_MODE=offline to write the run's wandb/ folder only (`wandb "
                 "sync` uploads it later). Nothing was trained in this launch: run the same "
