@@ -133,6 +133,13 @@ def kind_of(directory: str) -> str:
     return "sweep" if has(SWEEP) and os.path.isdir(os.path.join(directory, "runs")) else ""
 
 
+def sweep_of(workdir: str) -> str:
+    """The sweep directory whose runs/ holds the run `workdir` (DIR/runs/NAME), else ""."""
+    up = os.path.dirname(os.path.abspath(workdir))
+    sweep = os.path.dirname(up)
+    return sweep if os.path.basename(up) == "runs" and kind_of(sweep) == "sweep" else ""
+
+
 def check_kind(path: str, kind: str) -> None:
     """Refuses to make a run ('run') or a sweep ('sweep') in `path` when it is, or lies inside,
     a directory of another kind: a run written into a sweep's folder or into another run's

@@ -37,7 +37,8 @@ def _swept(workdirs: Sequence[str]) -> set[str]:
     listed in DIR/sweep.json, which a sweep's launch writes before it trains): {} for others."""
     keys: set[str] = set()
     for w in {os.path.abspath(w) for w in workdirs}:
-        sweep_dir = os.path.dirname(os.path.dirname(w))
+        if not (sweep_dir := workdir_lib.sweep_of(w)):
+            continue
         try:
             with open(os.path.join(sweep_dir, workdir_lib.SWEEP)) as f:
                 runs = json.load(f)["runs"]

@@ -179,10 +179,8 @@ def run_label(workdir: str) -> str:
     """A tracker run's name: the workdir's folder and name, a sweep's name for its runs/ folder
     (a sweep's runs were named by their overrides alone, K runs trained together seed=0 ...:
     two sweeps of one project gave runs of one name, told apart by no field in W&B)."""
-    full = os.path.abspath(workdir)
-    sweep = os.path.exists(os.path.join(os.path.dirname(os.path.dirname(full)), workdir_lib.SWEEP))
-    parts = full.split(os.sep)[-3:]
-    return "/".join(parts[::2] if sweep and len(parts) == 3 and parts[1] == "runs" else parts[-2:])
+    parts = os.path.abspath(workdir).split(os.sep)[-3:]
+    return "/".join(parts[::2] if workdir_lib.sweep_of(workdir) else parts[-2:])
 
 
 def _ids(workdir: str) -> dict:
