@@ -15,7 +15,7 @@ from matplotlib.collections import PathCollection
 
 from ae_jax import files as files_lib
 from ae_jax.errors import UserError
-from ae_jax.sweeps import finished, report, report_figures, report_files
+from ae_jax.sweeps import finished, report, report_figures, report_files, report_text
 
 
 def _pile(root, runs: list[tuple[dict, str, dict]], evals: list[dict] | None = None) -> None:
@@ -330,11 +330,11 @@ def test_a_mean_over_the_seeds_left_by_divergence_is_ringed_and_said(tmp_path, m
         row.update(seeds=3, diverged=diverged, **{"eval/mse n": 3 - diverged})
     (fig,) = _drawn(monkeypatch, tmp_path, ["optim.learning_rate"], table, ["eval/mse"])
     title = fig.get_suptitle().replace("\n", " ")
-    assert "ringed in black: the mean of the runs that did not diverge, at " in title
+    assert "ringed in black: a mean over fewer runs than its setting has, at " in title
     assert title.endswith("optim.learning_rate=10.0 (2 of 3 diverged)")
     rings = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
     assert [c.get_offsets().tolist() for c in rings] == [[[10.0, 0.3]]]
-    table[2]["diverged"] = 0
+    table[2].update(diverged=0, **{"eval/mse n": 3})
     (fig,) = _drawn(monkeypatch, tmp_path, ["optim.learning_rate"], table, ["eval/mse"])
     assert "ringed" not in fig.get_suptitle()
     assert not [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
@@ -520,9 +520,9 @@ def test_runs_csv_writes_a_setting_as_results_csv_does_so_the_two_join(tmp_path)
 
 def test_the_seeds_behind_a_reports_points_are_said_in_words():
     """'over n = 1/3 seeds' read as a third of a seed, or 1 of 3 (a probe)."""
-    assert report_figures.seeds_said([3]) == "n = 3 seeds"
-    assert report_figures.seeds_said([1, 3]) == "n = 1 or 3 seeds"
-    assert report_figures.seeds_said([1, 2, 5]) == "n = 1 to 5 seeds"
+    assert report_text.seeds_said([3]) == "n = 3 seeds"
+    assert report_text.seeds_said([1, 3]) == "n = 1 or 3 seeds"
+    assert report_text.seeds_said([1, 2, 5]) == "n = 1 to 5 seeds"
 
 
 def test_timing_csv_counts_the_wall_times_of_runs_that_diverged(tmp_path):
@@ -767,3 +767,55 @@ def test_the_report_command_prints_report_md_under_an_ascii_locale(tmp_path):
     )
     assert r.returncode == 0, r.stderr.decode(errors="replace")[-2000:]
     assert "| 1.0 | 2 | 1.5 \\xb1 0.71 |" in r.stdout.decode("ascii")  # (escaped)
+
+
+def test_a_vae_report_says_where_its_numbers_come_from_and_rings_points_of_fewer_runs(
+    tmp_path, monkeypatch
+):
+    """A probe's β-VAE sweep: report.md said its evaluation numbers were each run's eval.json,
+    but eval/recon and eval/kl are training's last validation pass (summary.json, one posterior
+    draw per row: their sum was not -vae/elbo); vae/active_units 0 in every run (every VAE
+    collapsed) was left out of report.md and the figures unsaid; and a point whose mean had
+    fewer runs, one not evaluated, was drawn like the others (only diverged ones were ringed)."""
+    runs, evals = [], []
+    for beta in (0.5, 1.0):
+        for seed in (0, 1):
+            fields = {"model.name": "vae", "loss.beta": beta, "train.seed": seed}
+            numbers = {"eval/recon": 20.0 + beta + seed, "eval/kl": beta + seed}
+            runs.append((fields, "done", numbers))
+            evals.append({"vae/iwae": -21.0 - 2 * beta - seed, "vae/active_units": 0})
+    _pile(tmp_path, runs, evals)
+    (tmp_path / "r3" / "eval.json").unlink()  # beta 1, seed 1: not evaluated
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    out = report.write_report(str(tmp_path))
+    assert "vae/active_units" in out["metrics"] and "eval/kl" in out["metrics"]
+    md = (tmp_path / "report.md").read_text().replace("\n", " ")
+    assert "eval/recon, eval/kl are not from eval.json but training's own" in md
+    assert "so its eval/recon + eval/kl is not its -vae/elbo" in md
+    assert "| -22.5 ± 0.71 | 0 ± 0 |" in md  # vae/active_units: 0 in every run, shown
+    (fig,) = saved
+    title = fig.get_suptitle().replace("\n", " ")
+    assert "not drawn, the same for every setting: vae/active_units" in title
+    assert (
+        "ringed in black: a mean over fewer runs than its setting has, at loss.beta=1.0 "
+        "(vae/iwae 1 not evaluated)" in title
+    )
+    panels = {ax.get_title(): ax for ax in fig.axes if ax.get_visible()}
+    ring = [c for c in panels["vae/iwae"].collections if isinstance(c, PathCollection)]
+    assert [c.get_offsets().tolist() for c in ring] == [[[1.0, -23.0]]]
+    assert not [c for c in panels["eval/kl"].collections if isinstance(c, PathCollection)]
+    # A plain autoencoder's KL, 0 by construction, gets no column; asked for, it does.
+    plain = tmp_path / "plain"
+    _pile(
+        plain,
+        [
+            ({"loss.l1_weight": 0.0, "train.seed": s}, "done", {"eval/mse": 0.1, "eval/kl": 0.0})
+            for s in (0, 1)
+        ],
+    )
+    assert report.write_report(str(plain))["metrics"] == ["eval/mse"]
+    assert report.write_report(str(plain), ["eval/mse", "eval/kl"])["metrics"] == [
+        "eval/mse",
+        "eval/kl",
+    ]

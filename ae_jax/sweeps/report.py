@@ -37,7 +37,8 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation import figure_data
 from ae_jax.files import write_atomic
 from ae_jax.sweeps import finished, report_files, report_text
-from ae_jax.sweeps.report_figures import ONE_SEED, figure_names, most, plot, seeds_said, value_text
+from ae_jax.sweeps.report_figures import figure_names, most, plot, value_text
+from ae_jax.sweeps.report_text import ONE_SEED, seeds_said
 
 SEED_KEY = "train.seed"
 DEFAULT_METRICS = (
@@ -59,6 +60,7 @@ DEFAULT_METRICS = (
 TIMING = ("wall_s", "compile_s", "epoch_s", "rows_per_s")
 # Metrics about the code's L1 activity: shown only when some run's objective had an L1 term.
 L1_METRICS = ("eval/l1", "train/l1", "code/l1_per_row")
+KL_METRICS = ("eval/kl", "train/kl")  # a plain autoencoder's: 0 (no column unless a run is a VAE)
 LISTED_METRICS = 40  # at most this many of the runs' metrics in the warning about absent ones
 
 
@@ -357,21 +359,18 @@ def _meaningful(
     metrics: list[str], table: list[dict], rows: list[dict], keep_zero: bool = False
 ) -> list[str]:
     """The metrics report.md shows: no wall-clock time (a group's runs share one), no L1
-    activity when no run had an L1 term, and (unless asked for) none that is 0 everywhere."""
+    activity when no run had an L1 term, and (unless asked for) no KL when no run is a VAE (a
+    plain autoencoder's is 0). A measured 0 everywhere is shown: every VAE's `vae/active_units`
+    0 is the sweep's finding (left out, unsaid, with any metric 0 everywhere before)."""
     l1_used = any(r["l1_weight"] for r in rows)
+    vae = any(r.get("config", {}).get("model.name") == "vae" for r in rows)
     return [
         m
         for m in metrics
         if m not in TIMING
         and (l1_used or m not in L1_METRICS)
-        and (keep_zero or any(_nonzero(row[f"{m} mean"]) for row in table))
+        and (keep_zero or vae or m not in KL_METRICS)
     ]
-
-
-def _nonzero(mean) -> bool:
-    """A setting's mean that shows the metric is in use: NaN (every run of the setting diverged)
-    and None (none has it) say nothing either way."""
-    return mean is not None and mean == mean and mean != 0
 
 
 def _write_runs(workdir: str, rows: list[dict], params: list[str]) -> None:

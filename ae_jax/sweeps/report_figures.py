@@ -13,6 +13,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator, NullLocator
 
 from ae_jax.files import write_atomic
+from ae_jax.sweeps import report_text
 
 # y-axis labels: what each number is, with its unit.
 UNITS = {
@@ -46,19 +47,6 @@ DPI = 150
 FONT = 9  # points: the smallest text on a figure
 CHAR = 0.62  # a character's width, in FONTs, at most nearly (DejaVu Sans): a legend's width
 SHORT = 24  # characters of a categorical tick label: a longer value is cut in the middle
-
-
-# What a report (its figures and report.md) says of settings of one seed each.
-ONE_SEED = "one seed per setting (no standard deviation)"
-
-
-def seeds_said(n: list[int]) -> str:
-    """The seeds behind a report's points, n the sorted counts: 'n = 3 seeds', 'n = 2 or 3
-    seeds', 'n = 1 to 5 seeds' ('n = 1/3' read as a third of a seed)."""
-    text = (
-        f"{n[0]}" if len(n) == 1 else f"{n[0]} or {n[1]}" if len(n) == 2 else f"{n[0]} to {n[-1]}"
-    )
-    return f"n = {text} seeds"
 
 
 # What a figure says of bars stopped at a metric's `most` (else: a fraction's, at 1).
@@ -204,8 +192,8 @@ def _figure(
             ax.errorbar(
                 x, mean, yerr=[below, above], ms=size, capsize=3, label=label or None, **style
             )
-            # A mean over the seeds that did not diverge, some did: ringed (and said above).
-            if part := [j for j, r in enumerate(rs) if r.get("diverged") and r[f"{m} n"]]:
+            # A mean over fewer runs than its setting has: ringed (and said above).
+            if part := [j for j, r in enumerate(rs) if 0 < r[f"{m} n"] < r.get("seeds", 0)]:
                 ax.scatter(
                     [x[j] for j in part], mean[part], s=(2.2 * size + 4) ** 2,
                     facecolors="none", edgecolors="black", linewidths=1.0, zorder=3,
@@ -243,7 +231,7 @@ def _figure(
         handles, shown = axes[0].get_legend_handles_labels()
         fig.legend(handles, shown, loc="outside right upper", fontsize=FONT)
     # Over the panels, wrapped to their width: the legend beside them reaches the top.
-    title = _title(p, others, table, metrics, same, empty, cut, top)
+    title = report_text.figure_title(p, others, table, metrics, same, empty, cut, top)
     title = _fit(title, 3.6 * ncols * DPI - 10, canvas.get_renderer())
     lines_in = (title.count("\n") + 1) * FONT * 1.3 / 72  # the title's height, in inches
     fig.set_size_inches(3.6 * ncols + wide, max(2.9 * nrows + 0.2 + lines_in, tall))
@@ -269,47 +257,6 @@ def _no_touching_labels(fig, value_axes) -> None:
             labels.append(text.get_text() if box.x0 >= end + FONT * DPI / 72 / 3 else "")
             end = box.x1 if labels[-1] else end
         ax.xaxis.set_major_formatter(FixedFormatter(labels))
-
-
-def _title(p, others, table, metrics, same, empty, cut: bool, top: set[str]) -> str:
-    """What the figure says above its panels, a line per statement: the seeds behind each
-    point, the settings without any value, and the metrics named instead of drawn, each for
-    what it is true of."""
-    n = sorted({row[f"{m} n"] for row in table for m in metrics} - {0})
-    says = [  # (no n at all: every run diverged, or NaN throughout; seeds_said([]) raised)
-        f"mean ± sample standard deviation over {seeds_said(n)}"
-        if n not in ([1], [])
-        else ONE_SEED
-        if n
-        else "no setting has a finite value"
-    ]
-    cuts = ["at 0 for a metric no run took below it"] * cut + sorted(top)
-    says[0] += f" (cut {', '.join(cuts)})" if cuts else ""
-    partly = [r for r in table if r.get("diverged") and any(r[f"{m} n"] for m in metrics)]
-    if partly:
-        at = [
-            ", ".join(f"{q}={row[q]}" for q in [p, *others])
-            + f" ({row['diverged']} of {row['seeds']} diverged)"
-            for row in partly
-        ]
-        says.append(
-            f"ringed in black: the mean of the runs that did not diverge, at {'; '.join(at[:3])}"
-            f"{'; ...' if len(at) > 3 else ''}"
-        )
-    if empty:
-        at = [", ".join(f"{q}={row[q]}" for q in [p, *others]) for row in empty]
-        says.append(
-            f"no finite value at {'; '.join(at[:3])}{'; ...' if len(at) > 3 else ''} "
-            "(every run diverged, or none has these metrics)"
-        )
-    for key, what in (
-        ("all", "not drawn, the same for every setting"),
-        ("valued", "not drawn, the same for every setting that has a value"),
-        ("none", "not drawn, no finite value in any setting"),
-    ):
-        if same[key]:
-            says.append(f"{what}: {', '.join(same[key])}")
-    return "\n".join(says)
 
 
 def _fit(text: str, width_px: float, renderer) -> str:

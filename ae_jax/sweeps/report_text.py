@@ -1,24 +1,53 @@
-"""report.md's prose beside its table (`report.write_report`): which evaluation its numbers are,
-the runs' own notes on what their VAE bounds are, and what software computed them."""
+"""A sweep report's prose: report.md's beside its table (`report.write_report`): which evaluation
+its numbers are, the runs' own notes on what their VAE bounds are, and what software computed
+them; and its figures' titles (`report_figures`): the seeds behind each point, and why some
+are fewer."""
 
 from absl import logging
 
 from ae_jax import runtime
 
+# What a report (its figures and report.md) says of settings of one seed each.
+ONE_SEED = "one seed per setting (no standard deviation)"
+
+
+def seeds_said(n: list[int]) -> str:
+    """The seeds behind a report's points, n the sorted counts: 'n = 3 seeds', 'n = 2 or 3
+    seeds', 'n = 1 to 5 seeds' ('n = 1/3' read as a third of a seed)."""
+    text = (
+        f"{n[0]}" if len(n) == 1 else f"{n[0]} or {n[1]}" if len(n) == 2 else f"{n[0]} to {n[-1]}"
+    )
+    return f"n = {text} seeds"
+
 
 def evaluation_lines(rows: list[dict], shown: list[str]) -> list[str]:
     """report.md's lines saying which evaluation its numbers are (each run's own eval.json:
-    `ae-jax evaluate --which=best` and the like write elsewhere) and repeating the runs'
-    eval.json notes on what their VAE bounds are (`finished.BOUND_NOTES`)."""
-    if not any(r.get("evaluated", True) for r in rows):
-        return []
-    lines = [
-        "",
-        "The evaluation numbers are each run's own eval.json: its parameters at its last "
-        "epoch (a diverged run's, from before its non-finite step), on its validation rows; "
-        "the evaluations `ae-jax evaluate` wrote since (`--which=best`, `--data`) are in each "
-        "run's evaluations/ folder, not here.",
-    ]
+    `ae-jax evaluate --which=best` and the like write elsewhere; `eval/*` are not eval.json's
+    but training's last validation pass) and repeating the runs' eval.json notes on what their
+    VAE bounds are (`finished.BOUND_NOTES`)."""
+    lines = []
+    if any(r.get("evaluated", True) for r in rows):
+        lines += [
+            "",
+            "The evaluation numbers are each run's own eval.json: its parameters at its last "
+            "epoch (a diverged run's, from before its non-finite step), on its validation rows; "
+            "the evaluations `ae-jax evaluate` wrote since (`--which=best`, `--data`) are in "
+            "each run's evaluations/ folder, not here.",
+        ]
+    if own := [m for m in shown if m.startswith(("eval/", "train/"))]:
+        vae = any(r.get("config", {}).get("model.name") == "vae" for r in rows)
+        lines += [
+            "",
+            f"{', '.join(own)} {'is' if len(own) == 1 else 'are'} not from eval.json but "
+            "training's own, of its last epoch (summary.json, as metrics.jsonl logs them; a run "
+            "without eval.json has them too), `eval/` on the validation rows"
+            + (
+                ", a VAE's from one posterior draw per row (eval.json's `vae/` numbers average "
+                "many), so its eval/recon + eval/kl is not its -vae/elbo."
+                if vae
+                else "."
+            ),
+        ]
     if not any(m.startswith("vae/") for m in shown):
         return lines
     said: dict[tuple[str, str], int] = {}
@@ -70,3 +99,57 @@ def failed_lines(failed: list[tuple[str, str]], shown: int = 10) -> list[str]:
         *more,
         "",
     ]
+
+
+def figure_title(p, others, table, metrics, same, empty, cut: bool, top: set[str]) -> str:
+    """What the figure says above its panels, a line per statement: the seeds behind each
+    point, the settings without any value, and the metrics named instead of drawn, each for
+    what it is true of."""
+    n = sorted({row[f"{m} n"] for row in table for m in metrics} - {0})
+    says = [  # (no n at all: every run diverged, or NaN throughout; seeds_said([]) raised)
+        f"mean ± sample standard deviation over {seeds_said(n)}"
+        if n not in ([1], [])
+        else ONE_SEED
+        if n
+        else "no setting has a finite value"
+    ]
+    cuts = ["at 0 for a metric no run took below it"] * cut + sorted(top)
+    says[0] += f" (cut {', '.join(cuts)})" if cuts else ""
+    setting = lambda row: ", ".join(f"{q}={row[q]}" for q in [p, *others])  # noqa: E731
+    if at := [f"{setting(r)} ({why})" for r in table if (why := fewer_runs(r, metrics))]:
+        says.append(
+            f"ringed in black: a mean over fewer runs than its setting has, at "
+            f"{'; '.join(at[:3])}{'; ...' if len(at) > 3 else ''}"
+        )
+    if empty:
+        at = [setting(row) for row in empty]
+        says.append(
+            f"no finite value at {'; '.join(at[:3])}{'; ...' if len(at) > 3 else ''} "
+            "(every run diverged, or none has these metrics)"
+        )
+    for key, what in (
+        ("all", "not drawn, the same for every setting"),
+        ("valued", "not drawn, the same for every setting that has a value"),
+        ("none", "not drawn, no finite value in any setting"),
+    ):
+        if same[key]:
+            says.append(f"{what}: {', '.join(same[key])}")
+    return "\n".join(says)
+
+
+def fewer_runs(row: dict, metrics: list[str]) -> str:
+    """Why some of the metrics' means at `row`'s setting are over fewer of its runs than it has
+    ('' if none is): "1 of 3 diverged", and the runs without a finite value of some metrics."""
+    if not (ringed := [m for m in metrics if 0 < row[f"{m} n"] < row.get("seeds", 0)]):
+        return ""
+    said = [f"{row['diverged']} of {row['seeds']} diverged"] if row.get("diverged") else []
+    why: dict[str, list[str]] = {}
+    for m in ringed:
+        counts = [(row.get(f"{m} {k}", 0), k) for k in ("not evaluated", "not finite")]
+        counts.append((row.get(f"{m} without value", 0), "without a value"))
+        text = ", ".join(f"{n} {k}" for n, k in counts if n)
+        if not text and (gap := row["seeds"] - row.get("diverged", 0) - row[f"{m} n"]) > 0:
+            text = f"{gap} without a finite value"  # (a table of another making)
+        if text:
+            why.setdefault(text, []).append(m)
+    return ", ".join(said + [f"{' and '.join(ms)} {text}" for text, ms in why.items()])
