@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -1321,3 +1322,45 @@ def test_a_narrow_heatmaps_title_wraps_to_its_width(tmp_path):
         canvas.save = save
     title = saved[-1].get_suptitle()  # over the figure: long names push the axes right
     assert "\n" in title and title.replace("\n", " ") == long
+
+
+def test_codes_2d_of_a_run_whose_codes_overflowed_draws_the_finite_ones_and_says_so(tmp_path):
+    """A diverged run's kept parameters gave infinite codes (SGD at a learning rate of 1e38):
+    the codes' PCA raised LinAlgError and the run ended in a traceback, never finished, its
+    rerun the same. The rows with a non-finite code are left out of the projection and named
+    in the title; with none finite the figure is empty, said so, and no warning is raised."""
+    f = _inputs()
+    codes = f.codes.copy()
+    codes[[3, 7], 1] = np.inf
+    codes[9, 0] = np.nan
+    f = dataclasses.replace(f, codes=codes)
+    (job,) = [d for d in figures.plan(str(tmp_path), f) if d.path.endswith("codes_2d.png")]
+    points, _, labels, title = job.args[:4]
+    keep = np.delete(np.arange(40), [3, 7, 9])
+    np.testing.assert_array_equal(labels, f.labels[keep])
+    want, _ = figures.project_2d(f.codes[keep])
+    np.testing.assert_allclose(points, want)
+    assert title == "codes of 40 rows (epoch 5)\nnot drawn: the 3 with a non-finite code"
+    none = dataclasses.replace(f, codes=np.full((40, 3), np.inf), is_vae=True)
+    (empty,) = [d for d in figures.plan(str(tmp_path), none) if d.path.endswith("codes_2d.png")]
+    assert empty.args[0].shape == (0, 2) and empty.args[2] is None
+    assert empty.args[3].endswith("not drawn: the 40 with a non-finite posterior mean")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for drawing in (job, empty):
+            drawing.draw(Renderer())
+            with Image.open(drawing.path) as image:
+                assert image.size[0] > 0
+
+
+def test_the_latent_manifold_spans_the_finite_codes():
+    """The manifold's grid spanned the codes' min..max: an overflowed code made it inf, every
+    decoding NaN. It spans the finite rows' codes (-1..1 when none is finite); a unit that does
+    not vary gets an axis of 1."""
+    codes = np.array([[0.0, 2.0], [1.0, 2.0], [np.inf, 0.0], [-3.0, np.nan]])
+    lo, hi = figures.code_range(codes)
+    np.testing.assert_array_equal(lo, [0.0, 2.0])
+    np.testing.assert_array_equal(hi, [1.0, 3.0])
+    lo, hi = figures.code_range(np.full((3, 2), -np.inf))
+    np.testing.assert_array_equal(lo, [-1.0, -1.0])
+    np.testing.assert_array_equal(hi, [1.0, 1.0])

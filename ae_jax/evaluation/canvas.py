@@ -352,6 +352,12 @@ def log_limits(locator, values: np.ndarray, decades: float = 6.0) -> tuple[float
     return max(snapped(locator, max(low, deepest), right)[0], deepest), right
 
 
+def data_limits(values: np.ndarray):
+    """`limits` of the values' range; of no values (a diverged run's codes, none finite), the
+    default span."""
+    return limits(np.min(values, initial=np.inf), np.max(values, initial=-np.inf))
+
+
 def limits(lo: float, hi: float, log: bool = False, margin: float = 0.05):
     if log:
         lo, hi = max(lo, 1e-12), max(hi, 1e-12)

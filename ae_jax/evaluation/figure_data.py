@@ -61,10 +61,7 @@ def figure_inputs(
         if is_vae:
             lo_hi = [(np.full(2, -2.5), np.full(2, 2.5))] * len(configs)
         else:
-            lo_hi = []
-            for _, a in results:
-                lo, hi = a["codes"].min(axis=0), a["codes"].max(axis=0)
-                lo_hi.append((lo, np.where(hi > lo, hi, lo + 1.0)))  # a collapsed unit: an axis
+            lo_hi = [figures_lib.code_range(a["codes"]) for _, a in results]
         grids = np.stack([figures_lib.latent_grid(lo, hi, figures_lib.GRID) for lo, hi in lo_hi])
         manifold = passes.decode_many(model, params, grids)
     if results is not None and shape is None and is_vae:

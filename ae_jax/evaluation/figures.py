@@ -134,6 +134,17 @@ def project_2d(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
     return (c - mean) @ components.T, ("code PC1", "code PC2")
 
 
+def code_range(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The span (lo, hi) of each unit of (N, L) codes that the latent manifold decodes: of the
+    rows whose code is finite (a diverged run's can overflow; none finite: -1..1), a unit
+    that does not vary given an axis of 1."""
+    c = np.asarray(codes)[np.isfinite(codes).all(axis=1)]
+    if not len(c):
+        return -np.ones(c.shape[1]), np.ones(c.shape[1])
+    lo, hi = c.min(axis=0), c.max(axis=0)
+    return lo, np.where(hi > lo, hi, lo + 1.0)
+
+
 def latent_grid(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
     """An n x n grid over [lo0, hi0] x [lo1, hi1] -> (n * n, 2), row-major with z1 falling
     down the rows and z0 rising along them (so the image reads like a plot)."""
@@ -251,14 +262,20 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
     shape = f.image_shape if displayable(f.image_shape) else None
     if f.codes is not None:
         what = "posterior means" if f.is_vae else "codes"
-        points, names = project_2d(f.codes)
+        # A diverged run's codes can overflow: its rows with a non-finite code are left out of
+        # the projection (whose PCA raised LinAlgError on them) and said.
+        finite = np.isfinite(f.codes).all(axis=1)
+        off = len(f.codes) - int(finite.sum())
+        labels = f.labels if f.labels is None or not off else np.asarray(f.labels)[finite]
+        points, names = project_2d(f.codes[finite] if off else f.codes)
         add(
             "codes_2d.png",
             "codes_2d",
             points,
             names,
-            None if f.labels is None else rare_grouped(f.labels, _MAX_CATEGORIES),
-            f"{what} of {len(f.codes)} row{'s' * (len(f.codes) != 1)} (epoch {f.epoch})",
+            None if labels is None or not len(points) else rare_grouped(labels, _MAX_CATEGORIES),
+            f"{what} of {len(f.codes)} row{'s' * (len(f.codes) != 1)} (epoch {f.epoch})"
+            + (f"\nnot drawn: the {off} with a non-finite {what[:-1]}" if off else ""),
             _MAX_CATEGORIES,
             f.colour_name,
         )

@@ -186,7 +186,7 @@ class Renderer:
         else:
             for collection, v in zip(sets, groups, strict=True):
                 collection.set_offsets(points[np.isnan(labels) if v != v else labels == v])
-        x, y = (canvas.limits(points[:, j].min(), points[:, j].max()) for j in (0, 1))
+        x, y = (canvas.data_limits(points[:, j]) for j in (0, 1))
         ax.set_xlim(*canvas.snapped(ax.xaxis.get_major_locator(), *x))
         ax.set_ylim(*canvas.snapped(ax.yaxis.get_major_locator(), *y))
         # Room for the widest y tick label, then the axis label ("code PC2" was cut off).
