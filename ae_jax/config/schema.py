@@ -77,7 +77,8 @@ def default_config() -> ml_collections.ConfigDict:
         # cifar10 (standard files in `dir`; their test split is the validation split, so
         # `val_fraction` and `split_seed` do not apply), or tfds:NAME (TFDS set prepared in `dir`).
         name="breast_cancer",
-        # A file of your own; wins over `name`: .csv / .tsv (header row), .parquet, .npy, .npz.
+        # A file of your own; wins over `name`: .csv / .tsv (header row), .parquet, .npy, .npz,
+        # an IDX image file (MNIST's, gzipped or not).
         path="",
         dir="",  # image sets: folder of the IDX / .npz / cifar-10-batches-py files; TFDS data_dir
         limit=0,  # keep only the first N rows of the training split (0 = all); validation as is
