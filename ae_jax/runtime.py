@@ -222,7 +222,7 @@ def versions() -> dict[str, str | None]:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
-    out["ae_jax_source"] = source_digest()
+    out["ae_jax_source"] = SOURCE
     return out
 
 
@@ -240,6 +240,11 @@ def source_digest(package: str = os.path.dirname(os.path.abspath(__file__))) -> 
         with open(os.path.join(package, path), "rb") as f:
             digest.update(path.encode() + b"\0" + f.read() + b"\0")
     return digest.hexdigest()[:12]
+
+
+# The code this process runs, digested once as it starts: an editable install's files edited
+# during a long sweep named later runs (and their resume warnings) for code they never ran.
+SOURCE = source_digest()
 
 
 def describe(v: dict) -> str:

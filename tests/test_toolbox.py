@@ -211,7 +211,7 @@ def _digest_of(package: str) -> str:
     return h.hexdigest()[:12]
 
 
-def test_the_code_that_computed_a_run_is_named_by_its_digest(tmp_path):
+def test_the_code_that_computed_a_run_is_named_by_its_digest(tmp_path, monkeypatch):
     """Every revision says `ae_jax 0.1.0`: the digest of the package's files tells them apart.
     The same files elsewhere give the same digest; a byte changed in one, another; compiled
     files and other files do not count."""
@@ -227,6 +227,10 @@ def test_the_code_that_computed_a_run_is_named_by_its_digest(tmp_path):
     assert runtime.source_digest(str(copy)) not in (here, "")
     said = runtime.describe(runtime.versions())
     assert f"ae_jax {ae_jax.__version__} (source {here}), jax " in said
+    # The package's files edited while a process runs (a probe: a sweep's later groups named
+    # code the process never loaded): its runs keep the digest of the code it started with.
+    monkeypatch.setattr(runtime, "source_digest", lambda *a: "edited since")
+    assert runtime.versions()["ae_jax_source"] == here
 
 
 def test_a_checkpoint_from_before_the_digest_is_not_said_to_differ_in_it(caplog):
