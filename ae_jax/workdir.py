@@ -335,6 +335,7 @@ def evaluation_dir(
     seed: int = 0,
     npz_key: str = "",
     epoch: int | None = None,
+    data_digest: str = "",
 ) -> str:
     """Where an evaluation of the run in `workdir` goes: the run itself (eval.json, figures/)
     for its own (the validation split, latest checkpoint, the config's k, seed 0, as at the end
@@ -342,7 +343,9 @@ def evaluation_dir(
     listing the options ("which=best,data=new.csv") and, for a run not finished, the
     checkpoint's `epoch`. Never replaced: the run's own eval.json (reports read it), and another
     file's evaluation of the same NAME (eval.json's `data_path`; the file's name in this NAME
-    then ends with a hash of its path: "data=new.csv@1f0c9a2e")."""
+    then ends with a hash of its path: "data=new.csv@1f0c9a2e"), nor one of the same file
+    whose rows were others (eval.json's `data_digest`: the name ends with `data_digest`'s
+    start, "data=new.csv@5d41402a")."""
     safe = lambda text: re.sub(r"[^\w.=+-]", "_", text)  # noqa: E731 - a directory name
     parts = [f"which={which}"]
     if data_path:
@@ -360,19 +363,24 @@ def evaluation_dir(
     if parts == ["which=latest"] and finished and not os.path.exists(os.path.join(workdir, EVAL)):
         return workdir
     where, name = real_path(data_path), ",".join(parts)
-    if data_path and _evaluated(os.path.join(workdir, EVALUATIONS, name)) not in (None, where):
+    if data_path and _evaluated(os.path.join(workdir, EVALUATIONS, name))[0] not in (None, where):
         parts[1] += "@" + hashlib.sha256(where.encode()).hexdigest()[:8]  # another file's there
+    said = _evaluated(os.path.join(workdir, EVALUATIONS, ",".join(parts)))[1]
+    if data_path and data_digest and said not in (None, data_digest):  # its rows since changed
+        parts[1] += "@" + data_digest[:8]
     return os.path.join(workdir, EVALUATIONS, ",".join(parts))
 
 
-def _evaluated(evaluation: str) -> str | None:
-    """The file an evaluation directory's eval.json says it evaluated (None: not said)."""
+def _evaluated(evaluation: str) -> tuple[str | None, str | None]:
+    """The file an evaluation directory's eval.json says it evaluated, and the digest of its
+    rows (None: not said)."""
     with (
         contextlib.suppress(OSError, ValueError, AttributeError),
         open(os.path.join(evaluation, EVAL)) as f,
     ):
-        return json.load(f).get("data_path")
-    return None
+        saved = json.load(f)
+        return saved.get("data_path"), saved.get("data_digest")
+    return None, None
 
 
 def check_intact(workdir: str) -> None:

@@ -784,6 +784,22 @@ def test_evaluate_never_replaces_the_runs_own_evaluation(tmp_path):
     linked = evaluate.evaluate_workdir(run, data_path=str(tmp_path / "c" / "new rows.csv"))
     assert linked["data_path"] == os.path.realpath(other)
     assert sorted(os.listdir(os.path.join(run, "evaluations"))) == names
+    # The first file's rows changed since (a probe: its evaluation was replaced, unsaid): the
+    # new rows get a NAME of their own, ending with their digest; evaluated again, that one is
+    # replaced; the old rows put back, theirs is.
+    plain = os.path.join(run, "evaluations", "which=latest,data=new_rows.csv")
+    first = _files(plain)
+    write_purchase_csv(other, seed=3)
+    edited = evaluate.evaluate_workdir(run, data_path=other, figures=False)
+    assert edited["data_digest"] != on_file["data_digest"] and len(edited["data_digest"]) == 32
+    added = sorted(set(os.listdir(os.path.join(run, "evaluations"))) - set(names))
+    assert added == [f"which=latest,data=new_rows.csv@{edited['data_digest'][:8]}"]
+    assert _files(plain) == first
+    assert evaluate.evaluate_workdir(run, data_path=other, figures=False) == edited
+    assert len(os.listdir(os.path.join(run, "evaluations"))) == len(names) + 1
+    write_purchase_csv(other, seed=1)
+    assert evaluate.evaluate_workdir(run, data_path=other)["recon/mse"] == on_file["recon/mse"]
+    assert len(os.listdir(os.path.join(run, "evaluations"))) == len(names) + 1
     for m, name in ((again, "which=latest"), (best, "which=best")):
         assert m["figures"] and all(
             f.startswith(f"evaluations/{name}/figures/") for f in m["figures"]

@@ -8,7 +8,8 @@ the saved preprocessor; it writes eval.json (flat "/"-separated keys, JSON-safe 
 figures (`workdir.evaluation_dir`: the run's own, or `workdir/evaluations/NAME/`), and returns
 the dict and where it wrote them (`evaluate_workdir`: the dict).
 
-Keys: n_val, epoch, which, data, data_path (an evaluation of a file: its real path), figures,
+Keys: n_val, epoch, which, data, data_path and data_digest (an evaluation of a file: its real
+path, and a digest of its rows as the model reads them), figures,
 diverged_step (a diverged run's: its parameters are from before that step), imputed_cells (with
 data.missing='impute': how many cells of these rows were filled in; the per-column metrics pass
 over them, recon/mse, pca/mse and the vae/ terms, of the matrix the model reads, do not);
@@ -277,15 +278,26 @@ def evaluate_run(
         )
     if npz_key and not data_path.lower().endswith(".npz"):
         raise UserError(f"--npz_key={npz_key!r} is an array of an .npz --data; got {data_path!r}.")
+    # Another file's rows: read first, their digest names the evaluation's folder apart from an
+    # earlier one of the same file with other rows (it was replaced, unsaid: a probe).
+    data = evaluation_data(tm, data_path, dataset, npz_key) if data_path else None
+    digest = rows_digest(data.x) if data is not None else ""
     out = workdir_lib.evaluation_dir(
-        workdir, data_path, which, iw_samples=iw_samples, seed=seed, npz_key=npz_key, epoch=tm.epoch
+        workdir, data_path, which, iw_samples, seed, npz_key, tm.epoch, data_digest=digest
     )
     with contextlib.ExitStack() as held:
         if out == workdir:  # its own: while no training changes the run (see `_own_held`)
             out = _own_held(held, tm, out)
-        return _evaluate_into(
-            tm, out, data_path, dataset, which, iw_samples, seed, figures, npz_key
-        )
+        data = data or evaluation_data(tm, data_path, dataset, npz_key)
+        return _evaluate_into(tm, out, data_path, data, digest, which, iw_samples, seed, figures)
+
+
+def rows_digest(x: np.ndarray) -> str:
+    """A digest of evaluated rows as the model sees them (eval.json's `data_digest`)."""
+    a = np.ascontiguousarray(x)
+    h = hashlib.blake2b(f"{a.shape} {a.dtype.str};".encode(), digest_size=16)
+    h.update(a.data)
+    return h.hexdigest()
 
 
 def _own_held(held: contextlib.ExitStack, tm: trained.TrainedModel, out: str) -> str:
@@ -302,10 +314,9 @@ def _own_held(held: contextlib.ExitStack, tm: trained.TrainedModel, out: str) ->
     return out if still and workdir_lib.evaluation_dir(out) == out else aside
 
 
-def _evaluate_into(tm, out, data_path, dataset, which, iw_samples, seed, figures, npz_key):
-    """`evaluate_run`'s evaluation of the loaded run `tm`, written into `out`."""
+def _evaluate_into(tm, out, data_path, data, digest, which, iw_samples, seed, figures):
+    """`evaluate_run`'s evaluation of the loaded run `tm` on `data`, written into `out`."""
     workdir = tm.workdir
-    data = evaluation_data(tm, data_path, dataset, npz_key)
     k = tm.config.eval.iw_samples if iw_samples is None else iw_samples
     bound = bool(bounds.bound_draws(tm.config))  # (a VAE under MSE draws one sample)
     logging.info(
@@ -321,6 +332,7 @@ def _evaluate_into(tm, out, data_path, dataset, which, iw_samples, seed, figures
     metrics["software"] = runtime.software()  # this evaluation's, maybe not training's
     if data_path:  # the file, whatever directory the command ran in (`workdir.evaluation_dir`)
         metrics["data_path"] = workdir_lib.real_path(data_path)
+        metrics["data_digest"] = digest
     if tm.kept_at_divergence:  # its parameters are from before the non-finite step
         metrics["diverged_step"] = tm.diverged_step
     written = []
