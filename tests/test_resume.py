@@ -725,6 +725,15 @@ def test_a_rerun_changing_a_field_that_moves_numbers_says_so(tmp_path, caplog):
     experiment.train_and_evaluate(bigger, run)
     said = f"{run}: train.eval_batch_size 4096 -> 7 on this rerun: the validation"
     assert caplog.text.count(said) == 1  # (a review: twice, when the run's group was split)
+    # ... and recorded (a probe: config.json held only the new value, so the first epochs'
+    # metrics matched no config of the run's), with the first epoch computed under it.
+    saved = json.loads(open(os.path.join(run, "config.json")).read())
+    assert saved["train"]["eval_batch_size"] == 7 and [
+        e["to_epochs"] for e in saved["extended"]
+    ] == [2, 3]
+    assert saved["changed"] == [
+        {"field": "train.eval_batch_size", "from": 4096, "to": 7, "from_epoch": 3}
+    ]
     caplog.clear()
     experiment.train_and_evaluate(_cfg(train__epochs=3), run)  # finished: nothing trains
     assert "on this rerun" not in caplog.text

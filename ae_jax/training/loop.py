@@ -245,7 +245,7 @@ def train(
         start, states = startup.restore(runs, states, start)
     if writer:
         for r in runs:
-            startup.write_resolved_config(r.config, ds, engine, prog.chunk, r.workdir)
+            startup.write_resolved_config(r.config, ds, engine, prog.chunk, r.workdir, start)
     checkpoint = start
     partial = (
         chunking.Partial.load_group(workdirs, start, prog.chunk, runs[0].layout, runs[0].software)
