@@ -1052,3 +1052,29 @@ def test_a_pca_baseline_of_fewer_components_than_the_code_is_said(tmp_path):
     assert m["ae_over_pca"] == pytest.approx(m["recon/mse"] / m["pca/mse"])
     assert statistics.pca_few_rows(np.zeros((10, 12)), 9) is None
     assert statistics.pca_few_rows(np.zeros((5, 3)), 9) is None  # 3 features: no more either
+
+
+def test_an_evaluation_whose_run_trains_on_meanwhile_is_named_with_its_epoch(tmp_path, monkeypatch):
+    """`ae-jax evaluate --which=best` running while an extension of the run starts: the
+    extension dates the old end's evaluations (NAME,epoch=E) before this one is written, and a
+    probe found it written undated, beside the new end, later replaced by another. Named with
+    its checkpoint's epoch when the run has trained on since its name was chosen."""
+    c = seed_simple.get_config()
+    c.train.epochs = 2
+    run = _train(c, tmp_path / "run")
+    real = evaluate.evaluate_model
+
+    def extended_meanwhile(*args, **kwargs):
+        out = real(*args, **kwargs)
+        os.remove(os.path.join(run, "summary.json"))  # as `reruns.reopen` does
+        return out
+
+    monkeypatch.setattr(evaluate, "evaluate_model", extended_meanwhile)
+    metrics, out = evaluate.evaluate_run(run, which="best", figures=False)
+    assert os.path.basename(out) == f"which=best,epoch={metrics['epoch']}"
+    assert os.path.exists(os.path.join(out, "eval.json"))
+    monkeypatch.setattr(evaluate, "evaluate_model", real)  # the run as it is: its name undated
+    c.train.epochs = 3
+    _train(c, run)
+    _, out = evaluate.evaluate_run(run, which="best", figures=False)
+    assert os.path.basename(out) == "which=best"

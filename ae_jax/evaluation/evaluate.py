@@ -282,6 +282,7 @@ def evaluate_run(
     # earlier one of the same file with other rows (it was replaced, unsaid: a probe).
     data = evaluation_data(tm, data_path, dataset, npz_key) if data_path else None
     digest = rows_digest(data.x) if data is not None else ""
+    end = (workdir_lib.finished_summary(workdir) or {}).get("epoch")  # (as the name is chosen)
     out = workdir_lib.evaluation_dir(
         workdir, data_path, which, iw_samples, seed, npz_key, tm.epoch, data_digest=digest
     )
@@ -289,7 +290,9 @@ def evaluate_run(
         if out == workdir:  # its own: while no training changes the run (see `_own_held`)
             out = _own_held(held, tm, out)
         data = data or evaluation_data(tm, data_path, dataset, npz_key)
-        return _evaluate_into(tm, out, data_path, data, digest, which, iw_samples, seed, figures)
+        return _evaluate_into(
+            tm, out, end, data_path, data, digest, which, iw_samples, seed, figures
+        )
 
 
 def rows_digest(x: np.ndarray) -> str:
@@ -314,7 +317,19 @@ def _own_held(held: contextlib.ExitStack, tm: trained.TrainedModel, out: str) ->
     return out if still and workdir_lib.evaluation_dir(out) == out else aside
 
 
-def _evaluate_into(tm, out, data_path, data, digest, which, iw_samples, seed, figures):
+def _dated_if_trained_on(tm: trained.TrainedModel, out: str, end) -> str:
+    """`out`, or, for an evaluation named without an epoch whose run has trained on since the
+    name was chosen (its summary's epoch then `end`: an extension started meanwhile and dated
+    the old end's evaluations before this one was written, and a probe found it undated beside
+    the new end), `out` named with its checkpoint's epoch, as the extension names the others."""
+    if out == tm.workdir or "epoch=" in os.path.basename(out):
+        return out
+    if (workdir_lib.finished_summary(tm.workdir) or {}).get("epoch") == end:
+        return out
+    return f"{out},epoch={tm.epoch}"
+
+
+def _evaluate_into(tm, out, end, data_path, data, digest, which, iw_samples, seed, figures):
     """`evaluate_run`'s evaluation of the loaded run `tm` on `data`, written into `out`."""
     workdir = tm.workdir
     k = tm.config.eval.iw_samples if iw_samples is None else iw_samples
@@ -328,6 +343,7 @@ def _evaluate_into(tm, out, data_path, data, digest, which, iw_samples, seed, fi
         f" (an importance-weighted bound, k = {k})" if bound else "",
     )
     metrics, arrays = evaluate_model(tm, data, iw_samples, seed)
+    out = _dated_if_trained_on(tm, out, end)
     metrics["which"] = which
     metrics["software"] = runtime.software()  # this evaluation's, maybe not training's
     if data_path:  # the file, whatever directory the command ran in (`workdir.evaluation_dir`)
