@@ -343,9 +343,9 @@ def evaluation_dir(
     listing the options ("which=best,data=new.csv") and, for a run not finished, the
     checkpoint's `epoch`. Never replaced: the run's own eval.json (reports read it), and another
     file's evaluation of the same NAME (eval.json's `data_path`; the file's name in this NAME
-    then ends with a hash of its path: "data=new.csv@1f0c9a2e"), nor one of the same file
-    whose rows were others (eval.json's `data_digest`: the name ends with `data_digest`'s
-    start, "data=new.csv@5d41402a")."""
+    then ends with a hash of its path: "data=new.csv@1f0c9a2e"), nor the same file's of other
+    rows or of rows not said (`data_digest`, which evaluations before December 2026 lack: the
+    name then ends with `data_digest`'s start, "data=new.csv@5d41402a")."""
     safe = lambda text: re.sub(r"[^\w.=+-]", "_", text)  # noqa: E731 - a directory name
     parts = [f"which={which}"]
     if data_path:
@@ -365,9 +365,9 @@ def evaluation_dir(
     where, name = real_path(data_path), ",".join(parts)
     if data_path and _evaluated(os.path.join(workdir, EVALUATIONS, name))[0] not in (None, where):
         parts[1] += "@" + hashlib.sha256(where.encode()).hexdigest()[:8]  # another file's there
-    said = _evaluated(os.path.join(workdir, EVALUATIONS, ",".join(parts)))[1]
-    if data_path and data_digest and said not in (None, data_digest):  # its rows since changed
-        parts[1] += "@" + data_digest[:8]
+    path, said = _evaluated(os.path.join(workdir, EVALUATIONS, ",".join(parts)))
+    if data_path and data_digest and path is not None and said != data_digest:
+        parts[1] += "@" + data_digest[:8]  # this file's other rows (or not said: kept alike)
     return os.path.join(workdir, EVALUATIONS, ",".join(parts))
 
 

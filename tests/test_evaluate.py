@@ -1,5 +1,6 @@
 """Evaluation: known answers for the bounds, the PCA baseline, codes, eval.json, the CLIs."""
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -800,6 +801,15 @@ def test_evaluate_never_replaces_the_runs_own_evaluation(tmp_path):
     write_purchase_csv(other, seed=1)
     assert evaluate.evaluate_workdir(run, data_path=other)["recon/mse"] == on_file["recon/mse"]
     assert len(os.listdir(os.path.join(run, "evaluations"))) == len(names) + 1
+    # An evaluation written before eval.json had a digest: its rows are not said, so it is kept.
+    saved = json.load(open(os.path.join(plain, "eval.json")))
+    del saved["data_digest"]
+    json.dump(saved, open(os.path.join(plain, "eval.json"), "w"))
+    first = _files(plain)
+    evaluate.evaluate_workdir(run, data_path=other, figures=False)
+    assert _files(plain) == first
+    kept_apart = f"which=latest,data=new_rows.csv@{on_file['data_digest'][:8]}"
+    assert kept_apart in os.listdir(os.path.join(run, "evaluations"))
     for m, name in ((again, "which=latest"), (best, "which=best")):
         assert m["figures"] and all(
             f.startswith(f"evaluations/{name}/figures/") for f in m["figures"]
@@ -1078,3 +1088,20 @@ def test_an_evaluation_whose_run_trains_on_meanwhile_is_named_with_its_epoch(tmp
     _train(c, run)
     _, out = evaluate.evaluate_run(run, which="best", figures=False)
     assert os.path.basename(out) == "which=best"
+
+
+def test_the_rows_digest_is_of_what_the_evaluation_reads():
+    """A blank categorical cell imputed with the most frequent value gave the same features, so
+    the same digest, though eval.json's per-column numbers count observed cells only (a
+    review): the digest covers the features, which cells were imputed, and the labels."""
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    base = eval_data.EvalData(x, np.array(["a", "b", "a"], object), None, ["u", "v"], None, "f")
+    same = eval_data.EvalData(
+        x.copy(), np.array(["a", "b", "a"], object), None, ["u", "v"], None, "f"
+    )
+    assert evaluate.rows_digest(base) == evaluate.rows_digest(same)
+    imputed = dataclasses.replace(base, imputed=np.array([[False], [True], [False]]))
+    relabelled = dataclasses.replace(base, labels=np.array(["a", "b", "b"], object))
+    unlabelled = dataclasses.replace(base, labels=None)
+    digests = {evaluate.rows_digest(d) for d in (base, imputed, relabelled, unlabelled)}
+    assert len(digests) == 4

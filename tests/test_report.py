@@ -792,7 +792,7 @@ def test_a_vae_report_says_where_its_numbers_come_from_and_rings_points_of_fewer
     assert "vae/active_units" in out["metrics"] and "eval/kl" in out["metrics"]
     md = (tmp_path / "report.md").read_text().replace("\n", " ")
     assert "eval/recon, eval/kl are not from eval.json but training's own" in md
-    assert "so its eval/recon + eval/kl is not its -vae/elbo" in md
+    assert "so its eval/recon + eval/kl is not eval.json's ELBO-form bound" in md
     assert "| -22.5 ± 0.71 | 0 ± 0 |" in md  # vae/active_units: 0 in every run, shown
     (fig,) = saved
     title = fig.get_suptitle().replace("\n", " ")

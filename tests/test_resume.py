@@ -8,12 +8,14 @@ import socket
 import subprocess
 import sys
 import threading
+from types import SimpleNamespace
 
 import jax
 import numpy as np
 import pytest
 
 import ae_jax
+from ae_jax import data as data_lib
 from ae_jax import experiment
 from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_deep, seed_sparse
@@ -21,7 +23,7 @@ from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate, export, figure_data
 from ae_jax.sweeps import overrides as multi
 from ae_jax.sweeps import report
-from ae_jax.training import checkpoint, chunking, loop, resumes, writers
+from ae_jax.training import checkpoint, chunking, loop, resumes, startup, writers
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted
 from ae_jax.workdir import WorkdirLock
@@ -994,3 +996,24 @@ def test_a_reader_reads_again_a_checkpoint_being_replaced_and_names_a_missing_fi
         ck.restore_current("latest")
     writer = Checkpointer(str(tmp_path))
     assert writer.set_aside(7).endswith("damaged_checkpoints/7")  # never there: no error
+
+
+def test_a_rerun_that_trained_nothing_leaves_no_changed_entry_of_its_own(tmp_path):
+    """config.json's `changed` (a field that moves numbers changed on a rerun) piled up entries
+    of reruns that trained nothing (a review: 4096 -> 7, stopped before an epoch, then back to
+    4096, recorded both, the first over no epoch): an entry of the same field and first epoch
+    is replaced, and a change undone before it computed anything leaves none."""
+    c = _cfg()
+    ds = data_lib.load_dataset(c.data)
+    engine = SimpleNamespace(batch_size=64, steps_per_epoch=3)
+    work = str(tmp_path)
+    changed = lambda: json.load(open(os.path.join(work, "config.json")))["changed"]  # noqa: E731
+    for size, start in ((4096, 0), (7, 2), (4096, 2), (5, 2), (9, 3)):
+        c.train.eval_batch_size = size
+        startup.write_resolved_config(c, ds, engine, 3, work, start)
+        if start == 2 and size == 4096:
+            assert changed() == []  # 4096 -> 7 -> 4096 before epoch 3 computed anything
+    assert changed() == [
+        {"field": "train.eval_batch_size", "from": 4096, "to": 5, "from_epoch": 3},
+        {"field": "train.eval_batch_size", "from": 5, "to": 9, "from_epoch": 4},
+    ]

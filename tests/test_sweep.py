@@ -1480,17 +1480,19 @@ def test_a_linear_axis_is_ticked_at_the_swept_values(tmp_path, monkeypatch, valu
     assert [t.get_text() for t in ax.get_xticklabels()] == shown
 
 
-def test_a_setting_whose_runs_all_diverged_does_not_show_a_metric_that_is_0_elsewhere():
-    """report.md leaves out a metric that is 0 everywhere (a plain AE's eval/kl); a setting
-    whose every run diverged has NaN means, which are no sign of the metric being used."""
-    nan = float("nan")
-    table = [
-        {"eval/loss mean": 1.0, "eval/kl mean": 0.0},
-        {"eval/loss mean": nan, "eval/kl mean": nan},
+def test_a_kl_no_run_has_is_left_out_and_a_measured_0_is_shown():
+    """report.md leaves out a plain autoencoder's eval/kl (0 by construction) unless asked for;
+    a measured metric 0 in every run stays (it was left out with any 0 everywhere, as every
+    collapsed VAE's vae/active_units, unsaid)."""
+    plain = [{"l1_weight": 0.0, "config": {"model.name": "autoencoder"}}]
+    metrics = ["eval/loss", "eval/kl", "code/near_zero_fraction"]
+    assert report._meaningful(metrics, plain) == ["eval/loss", "code/near_zero_fraction"]
+    assert report._meaningful(["eval/kl"], plain, asked=True) == ["eval/kl"]
+    vae = [{"l1_weight": 0.0, "config": {"model.name": "vae"}}]
+    assert report._meaningful(["eval/kl", "vae/active_units"], vae + plain) == [
+        "eval/kl",
+        "vae/active_units",
     ]
-    rows = [{"l1_weight": 0.0}]
-    assert report._meaningful(["eval/loss", "eval/kl"], table, rows) == ["eval/loss"]
-    assert report._meaningful(["eval/kl"], table, rows, keep_zero=True) == ["eval/kl"]
 
 
 def test_a_shard_with_another_config_is_refused_before_mixing_into_the_sweep(tmp_path):

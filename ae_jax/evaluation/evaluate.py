@@ -281,25 +281,37 @@ def evaluate_run(
     # Another file's rows: read first, their digest names the evaluation's folder apart from an
     # earlier one of the same file with other rows (it was replaced, unsaid: a probe).
     data = evaluation_data(tm, data_path, dataset, npz_key) if data_path else None
-    digest = rows_digest(data.x) if data is not None else ""
+    digest = rows_digest(data) if data is not None else ""
     end = (workdir_lib.finished_summary(workdir) or {}).get("epoch")  # (as the name is chosen)
     out = workdir_lib.evaluation_dir(
         workdir, data_path, which, iw_samples, seed, npz_key, tm.epoch, data_digest=digest
     )
+    if digest and os.path.basename(out).split(",")[1].endswith("@" + digest[:8]):
+        logging.info(
+            "the evaluation of %s in %s was of other rows (kept): this one goes to %s",
+            data_path,
+            out.replace("@" + digest[:8], "", 1),
+            out,
+        )
     with contextlib.ExitStack() as held:
         if out == workdir:  # its own: while no training changes the run (see `_own_held`)
             out = _own_held(held, tm, out)
-        data = data or evaluation_data(tm, data_path, dataset, npz_key)
+        if data is None:  # (the run's own rows: read holding its lock)
+            data = evaluation_data(tm, data_path, dataset, npz_key)
         return _evaluate_into(
             tm, out, end, data_path, data, digest, which, iw_samples, seed, figures
         )
 
 
-def rows_digest(x: np.ndarray) -> str:
-    """A digest of evaluated rows as the model sees them (eval.json's `data_digest`)."""
-    a = np.ascontiguousarray(x)
-    h = hashlib.blake2b(f"{a.shape} {a.dtype.str};".encode(), digest_size=16)
-    h.update(a.data)
+def rows_digest(data: EvalData) -> str:
+    """A digest of evaluated rows as the evaluation reads them (eval.json's `data_digest`): the
+    features, which cells were imputed (the per-column metrics count the observed ones) and
+    the labels (the codes' colours)."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in (data.x, data.imputed, data.labels):
+        a = np.ascontiguousarray(np.asarray(a) if a is not None else np.zeros(0, np.int8))
+        h.update(f"{a.shape} {a.dtype.str};".encode())
+        h.update(a.astype(str).tobytes() if a.dtype == object else a.data)
     return h.hexdigest()
 
 

@@ -184,7 +184,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     metrics += [m for m in TIMING if m in present and m not in metrics]
     workdir_lib.writable(workdir, "sweep directory (where the report goes)", create=False)
     params, table = aggregate(rows, metrics)
-    shown = _meaningful(metrics, table, rows, keep_zero=asked)
+    shown = _meaningful(metrics, rows, asked)
     names = [*report_files.TABLES, *figure_names(params, table, shown)]
     own = report_files.owned(workdir)
     report_files.refuse_foreign(workdir, names, own)  # before anything is written
@@ -355,21 +355,20 @@ def _cell(row: dict, m: str) -> str:
     return text + (f" ({', '.join(notes)})" if notes else "")
 
 
-def _meaningful(
-    metrics: list[str], table: list[dict], rows: list[dict], keep_zero: bool = False
-) -> list[str]:
+def _meaningful(metrics: list[str], rows: list[dict], asked: bool = False) -> list[str]:
     """The metrics report.md shows: no wall-clock time (a group's runs share one), no L1
-    activity when no run had an L1 term, and (unless asked for) no KL when no run is a VAE (a
-    plain autoencoder's is 0). A measured 0 everywhere is shown: every VAE's `vae/active_units`
-    0 is the sweep's finding (left out, unsaid, with any metric 0 everywhere before)."""
+    activity when no run had an L1 term, and (unless `asked` for) no KL when no run is a VAE
+    (a plain autoencoder's is 0). A measured 0 everywhere is shown: every VAE's
+    `vae/active_units` 0 is the sweep's finding (left out, unsaid, with any metric 0 everywhere
+    before)."""
     l1_used = any(r["l1_weight"] for r in rows)
-    vae = any(r.get("config", {}).get("model.name") == "vae" for r in rows)
+    vae = report_text.has_vae(rows)
     return [
         m
         for m in metrics
         if m not in TIMING
         and (l1_used or m not in L1_METRICS)
-        and (keep_zero or vae or m not in KL_METRICS)
+        and (asked or vae or m not in KL_METRICS)
     ]
 
 

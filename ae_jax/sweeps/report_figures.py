@@ -193,7 +193,7 @@ def _figure(
                 x, mean, yerr=[below, above], ms=size, capsize=3, label=label or None, **style
             )
             # A mean over fewer runs than its setting has: ringed (and said above).
-            if part := [j for j, r in enumerate(rs) if 0 < r[f"{m} n"] < r.get("seeds", 0)]:
+            if part := [j for j, r in enumerate(rs) if report_text.fewer_than_setting(r, m)]:
                 ax.scatter(
                     [x[j] for j in part], mean[part], s=(2.2 * size + 4) ** 2,
                     facecolors="none", edgecolors="black", linewidths=1.0, zorder=3,

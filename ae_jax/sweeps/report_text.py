@@ -20,6 +20,11 @@ def seeds_said(n: list[int]) -> str:
     return f"n = {text} seeds"
 
 
+def has_vae(rows: list[dict]) -> bool:
+    """Whether any of the runs (`finished.collect`'s rows) is a VAE."""
+    return any(r.get("config", {}).get("model.name") == "vae" for r in rows)
+
+
 def evaluation_lines(rows: list[dict], shown: list[str]) -> list[str]:
     """report.md's lines saying which evaluation its numbers are (each run's own eval.json:
     `ae-jax evaluate --which=best` and the like write elsewhere; `eval/*` are not eval.json's
@@ -35,15 +40,17 @@ def evaluation_lines(rows: list[dict], shown: list[str]) -> list[str]:
             "each run's evaluations/ folder, not here.",
         ]
     if own := [m for m in shown if m.startswith(("eval/", "train/"))]:
-        vae = any(r.get("config", {}).get("model.name") == "vae" for r in rows)
+        vae = has_vae(rows)
         lines += [
             "",
             f"{', '.join(own)} {'is' if len(own) == 1 else 'are'} not from eval.json but "
             "training's own, of its last epoch (summary.json, as metrics.jsonl logs them; a run "
             "without eval.json has them too), `eval/` on the validation rows"
             + (
-                ", a VAE's from one posterior draw per row (eval.json's `vae/` numbers average "
-                "many), so its eval/recon + eval/kl is not its -vae/elbo."
+                ", a VAE's from one posterior draw per row of training's, so its eval/recon + "
+                "eval/kl is not eval.json's ELBO-form bound (`vae/elbo`, or its form under the "
+                "run's likelihood), drawn anew (`eval.iw_samples` draws per row, one under "
+                "squared error)."
                 if vae
                 else "."
             ),
@@ -137,10 +144,16 @@ def figure_title(p, others, table, metrics, same, empty, cut: bool, top: set[str
     return "\n".join(says)
 
 
+def fewer_than_setting(row: dict, m: str) -> bool:
+    """Whether metric m's mean at `row`'s setting is over fewer of its runs than it has (some
+    of which, then: a figure rings the point)."""
+    return 0 < row[f"{m} n"] < row.get("seeds", 0)
+
+
 def fewer_runs(row: dict, metrics: list[str]) -> str:
     """Why some of the metrics' means at `row`'s setting are over fewer of its runs than it has
     ('' if none is): "1 of 3 diverged", and the runs without a finite value of some metrics."""
-    if not (ringed := [m for m in metrics if 0 < row[f"{m} n"] < row.get("seeds", 0)]):
+    if not (ringed := [m for m in metrics if fewer_than_setting(row, m)]):
         return ""
     said = [f"{row['diverged']} of {row['seeds']} diverged"] if row.get("diverged") else []
     why: dict[str, list[str]] = {}
@@ -149,7 +162,7 @@ def fewer_runs(row: dict, metrics: list[str]) -> str:
         counts.append((row.get(f"{m} without value", 0), "without a value"))
         text = ", ".join(f"{n} {k}" for n, k in counts if n)
         if not text and (gap := row["seeds"] - row.get("diverged", 0) - row[f"{m} n"]) > 0:
-            text = f"{gap} without a finite value"  # (a table of another making)
+            text = f"{gap} without a finite value"  # (a run's eval.json lacks it: an older one)
         if text:
             why.setdefault(text, []).append(m)
     return ", ".join(said + [f"{' and '.join(ms)} {text}" for text, ms in why.items()])

@@ -303,10 +303,15 @@ def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str, star
     for key in reruns.MOVES_NUMBERS:
         section, field = key.split(".")
         before, now = old.get(section, {}).get(field), resolved[section][field]
-        if before is not None and before != now:
-            resolved["changed"].append(
-                {"field": key, "from": before, "to": now, "from_epoch": start + 1}
-            )
+        if before is not None and before != now:  # (a rerun that trained nothing: replaced)
+            same = lambda e, k=key: (e.get("field"), e.get("from_epoch")) == (k, start + 1)  # noqa: E731
+            earlier = [e for e in resolved["changed"] if isinstance(e, dict) and same(e)]
+            first = earlier[0]["from"] if earlier else before
+            resolved["changed"] = [e for e in resolved["changed"] if e not in earlier]
+            if first != now:
+                resolved["changed"].append(
+                    {"field": key, "from": first, "to": now, "from_epoch": start + 1}
+                )
     resolved["dataset"] = {
         "name": ds.name,
         "num_features": ds.num_features,
