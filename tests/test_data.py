@@ -896,6 +896,30 @@ def test_columns_of_number_codes_named_categorical_are_categories(tmp_path, capl
     assert ordinal.transform(table)[:, 1].tolist() == [[3, 1, 2].index(r) for r in regions]
 
 
+def test_one_code_written_two_ways_in_training_is_one_category(tmp_path, caplog):
+    """A file joined from two exports wrote OperatingSystems as 2 and as 2.0: they became two
+    categories (10 for 5 codes), unsaid, and a new file's 2 matched one of them only. One
+    number's spellings are one category now, named by its most frequent spelling, and said;
+    a code with a leading zero ('007') stays a code of its own."""
+    codes = ["2", "3", "2.0", "2", "1", "3.0", "2", "007", "7", "3", "1.00", "2"]
+    path = tmp_path / "t.csv"
+    path.write_text("a,os\n" + "".join(f"{i / 10},{c}\n" for i, c in enumerate(codes)))
+    rows = np.arange(len(codes))
+    caplog.set_level("WARNING")
+    p = data.Preprocessor.fit(
+        data.read_table(str(path)), rows, categorical="ordinal", categorical_columns=("os",),
+        scaling="none",
+    )  # fmt: skip
+    assert p.categories["os"] == ["2", "3", "1", "007", "7", "<unseen>"]
+    assert "column 'os' writes some categories in more than one way" in caplog.text
+    assert "['2', '2.0']" in caplog.text and "['3', '3.0']" in caplog.text
+    got = p.transform(data.read_table(str(path)))[:, 1]
+    want = [p.categories["os"].index(str(int(float(c))) if c != "007" else c) for c in codes]
+    assert got.tolist() == want
+    # a new 7 is '7' (its exact spelling); '07' reads as 7, of two categories: unseen
+    assert p.transform([[0.0, "2.00"], [0.0, 7], [0.0, "07"]])[:, 1].tolist() == [0, 4, 5]
+
+
 def _with_b(path):
     """The file with a third, text column 'b'."""
     lines = path.read_text().splitlines()
@@ -924,14 +948,12 @@ def test_codes_written_otherwise_match_their_category_by_value(tmp_path):
     assert p.kinds == ["numeric", "categorical"]
     codes = p.transform([[0, 1.0], [0, 2.0], [0, "L"]])[:, 1].tolist()
     assert codes == [p.categories["size"].index(t) for t in ("1.0", "2.0", "L")]
-    twice = tmp_path / "twice.csv"  # '3' and '3.0' both categories: each by its spelling only
+    twice = tmp_path / "twice.csv"  # '3' and '3.0' in training: one category, '3' (were two,
+    # and a new '03' then matched neither: `test_one_code_written_two_ways_...`)
     twice.write_text("a,c\n" + "".join(f"{i},{c}\n" for i, c in enumerate(["3", "3.0", "x"] * 4)))
     p = data.Preprocessor.fit(data.read_table(str(twice)), np.arange(12), scaling="none")
-    unseen = p.categories["c"].index("<unseen>")
-    assert p.transform([[0, "03"], [0, "3"]])[:, 1].tolist() == [
-        unseen,
-        p.categories["c"].index("3"),
-    ]
+    assert p.categories["c"] == ["3", "x", "<unseen>"]
+    assert p.transform([[0, "03"], [0, "3"], [0, "3.0"]])[:, 1].tolist() == [0, 0, 0]
 
 
 def test_number_text_writes_whole_numbers_as_integers():

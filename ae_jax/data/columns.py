@@ -8,14 +8,13 @@ is missing; categorical columns give their ordinal codes.
 
 from __future__ import annotations
 
-import collections
 import re
 from collections.abc import Callable
 
 import numpy as np
 from absl import logging
 
-from ae_jax.data import cells, column_checks
+from ae_jax.data import cells, column_checks, vocabulary
 from ae_jax.data.cells import UNSEEN, Cells, grouped_separator, quote_names
 from ae_jax.data.tables import BOOL_TEXTS, Table
 from ae_jax.errors import UserError
@@ -227,7 +226,7 @@ def column_values(
     found = (len(known) > 0) & (sorted_known[pos] == u) & (u != UNSEEN)
     per_u = np.where(found, order[pos], -1)
     if not found.all():  # a code written otherwise ('3.0' for '3', a float 3.0): by its value
-        by_value = _codes_by_value(vocab)
+        by_value = vocabulary.codes_by_value(vocab)
         for j in np.flatnonzero(~found):
             per_u[j] = by_value.get(cells.number_or_none(uniq[j]), -1)
     codes = np.append(per_u, -1)[inverse]
@@ -254,43 +253,6 @@ def column_values(
             hint,
         )
     return np.where(missing, np.nan, codes.astype(np.float64))
-
-
-def _codes_by_value(vocab: list[str]) -> dict[float | None, int]:
-    """The categories that read as numbers, by value, where one category alone has it."""
-    values = [cells.number_or_none(t) if t != UNSEEN else None for t in vocab]
-    seen = collections.Counter(values)
-    return {v: k for k, v in enumerate(values) if v is not None and seen[v] == 1}
-
-
-def ordered_vocabulary(
-    table: Table, name: str, column: Cells, missing: np.ndarray, train_rows: np.ndarray
-) -> list[str]:
-    """A categorical column's vocabulary: the categories of the training split, most frequent
-    first, ties in order of first appearance, then the UNSEEN slot.
-
-    The order depends on counts and positions only, never on how categories are spelled, so
-    renaming categories (a bijection) changes no code and no trained number. Categories found
-    only outside the training split (validation rows, new files) are encoded as UNSEEN. A cell
-    spelled like that slot is refused: it would be read as the slot (a second, always-empty
-    "<unseen>" feature beside it)."""
-    uniq, inverse = column.distinct
-    slot = uniq.index(UNSEEN) if UNSEEN in uniq else -2  # (-1 marks a Parquet null)
-    rows = np.flatnonzero((inverse == slot) & ~missing)
-    if len(rows):  # (none when '<unseen>' is one of data.na_values)
-        raise UserError(
-            f"{table.source}: column {name!r} holds the value {UNSEEN!r} at {table.where(rows)}: "
-            "the name of the slot of categories not seen in training; rename that value in "
-            "the file (or drop the column)"
-        )
-    codes = inverse[train_rows]
-    codes = codes[(codes >= 0) & ~missing[train_rows]]
-    counts = np.bincount(codes, minlength=len(uniq))
-    first = np.full(len(uniq), len(codes))
-    np.minimum.at(first, codes, np.arange(len(codes)))
-    present = np.flatnonzero(counts > 0)
-    order = present[np.lexsort((first[present], -counts[present]))]
-    return [uniq[k] for k in order] + [UNSEEN]
 
 
 def missing_error(

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ae_jax.data import cells, column_checks
+from ae_jax.data import cells, column_checks, vocabulary
 from ae_jax.data import columns as col_lib
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS, Cells, quote_names
@@ -182,7 +182,7 @@ class Preprocessor:
         for name, column, mask in zip(table.columns, columns, masks, strict=True):
             kind, vocab = col_lib.infer_kind(table, name, column, mask, name in named, decimals)
             if vocab is not None:
-                categories[name] = col_lib.ordered_vocabulary(
+                categories[name] = vocabulary.ordered_vocabulary(
                     table, name, column, mask, np.asarray(train_rows)
                 )
             if kind != "numeric":
