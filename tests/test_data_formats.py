@@ -1303,3 +1303,27 @@ def test_a_row_index_kept_as_a_column_is_warned_of(tmp_path, caplog):
         r"column 'x_1' holds \d+ number\(s\) of 16 or more digits \(beyond", caplog.text
     )
     assert said, caplog.text
+
+
+def test_a_marker_that_is_a_tenth_of_a_columns_cells_is_warned_of_under_impute(tmp_path, caplog):
+    """A probe's Market column, NA (North America) / EU / APAC at 50/30/20%, under
+    data.missing='impute': every NA was filled with 'EU' with an info line only. A marker
+    spelling on a tenth of a text column's training rows or more is warned of; a few markers,
+    and empty cells whatever their share, are not."""
+    markets = ["NA"] * 50 + ["EU"] * 30 + ["APAC"] * 20
+    plans = ["None"] * 5 + ["Basic"] * 60 + ["Pro"] * 35
+    notes = [""] * 60 + ["x"] * 40
+    body = [[i, m, p, n] for i, (m, p, n) in enumerate(zip(markets, plans, notes, strict=True))]
+    path = write(tmp_path / "m.csv", body, header=["id", "Market", "Plan", "Note"])
+    caplog.set_level("WARNING")
+    ds = load(path, missing="impute", scaling="none", val_fraction=0.2)
+    warned = [r.getMessage() for r in caplog.records if "a missing-value marker" in r.getMessage()]
+    (line,) = warned
+    n_train = len(ds.train_indices)
+    nas = sum(markets[i] == "NA" for i in ds.train_indices)
+    said = f"'NA', a missing-value marker (data.na_values), is {nas} of the {n_train} training"
+    assert f"column 'Market': {said} rows' cells" in line
+    assert "filled in with 'EU'" in line and "give data.na_values without it" in line
+    caplog.clear()
+    load(path, missing="impute", scaling="none", val_fraction=0.2, na_values=("",))
+    assert "a missing-value marker" not in caplog.text

@@ -320,9 +320,12 @@ def impute_value(
     x: np.ndarray,
     missing: np.ndarray,
     train_rows: np.ndarray,
+    column: Cells | None = None,
 ) -> float | str:
     """The fill value of a column from its training rows: mean (numeric), most frequent value
-    (boolean: 1.0 / 0.0, categorical: the category; ties go to the first)."""
+    (boolean: 1.0 / 0.0, categorical: the category; ties go to the first). A text column's
+    missing-value marker on a tenth of its training rows or more is warned of (`column`'s
+    spellings): 'NA' for North America, 'None' for a plan, filled in unsaid (a probe)."""
     present = x[train_rows][~missing[train_rows]]
     if not present.size:
         way_out = (
@@ -341,8 +344,25 @@ def impute_value(
     counts = np.bincount(present.astype(np.int64), minlength=len(vocab) if vocab else 2)
     if kind == "categorical":
         assert vocab is not None  # a categorical column always comes with its vocabulary
+        if column is not None and column.text:
+            _say_common_markers(table, name, column, missing, train_rows, vocab[counts.argmax()])
         return vocab[int(counts.argmax())]
     return float(counts.argmax())
+
+
+def _say_common_markers(table: Table, name: str, column: Cells, missing, train_rows, fill) -> None:
+    uniq, inverse = column.distinct
+    rows = train_rows[missing[train_rows]]
+    spelt = np.bincount(inverse[rows][inverse[rows] >= 0], minlength=len(uniq))
+    for k in np.flatnonzero(spelt >= max(1, 0.1 * len(train_rows))):
+        if uniq[k].strip():  # (an empty cell is missing, whatever its share)
+            logging.warning(
+                "data: %s: column %r: %r, a missing-value marker (data.na_values), is %d of the "
+                "%d training rows' cells (%.0f%%), filled in with %r; if it is a category here "
+                "(NA for North America, a plan named None), give data.na_values without it",
+                table.source, name, uniq[k], spelt[k], len(train_rows),
+                100 * spelt[k] / len(train_rows), fill,
+            )  # fmt: skip
 
 
 def log_imputed(

@@ -327,7 +327,7 @@ class Preprocessor:
             column.release()
             if impute_rows is not None:
                 self.fill[name] = col_lib.impute_value(
-                    table, name, kind, vocab, x, mask, impute_rows
+                    table, name, kind, vocab, x, mask, impute_rows, column
                 )
             if count:
                 col_lib.log_imputed(table.source, name, kind, count, self.fill[name], not fitting)
