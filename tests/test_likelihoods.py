@@ -424,6 +424,25 @@ def test_per_column_metrics_pass_over_imputed_cells():
     assert "recon/numeric_mse" not in summary
 
 
+def test_a_true_false_tie_has_one_mode_for_the_baseline_and_the_fill(tmp_path):
+    """790 true and 790 false training cells: data.missing='impute' filled false, the baseline
+    predicted true (a probe: 0.2575 where false gives 0.7425). Both take false on a tie."""
+    from ae_jax import data as data_lib
+    from ae_jax.evaluation import statistics
+
+    flags = ["TRUE", "FALSE"] * 10 + [""] * 2
+    path = tmp_path / "f.csv"
+    path.write_text("a,flag\n" + "".join(f"{i},{f}\n" for i, f in enumerate(flags)))
+    table = data_lib.read_table(str(path))
+    p = data_lib.Preprocessor.fit(table, np.arange(20), missing="impute", scaling="none")
+    assert p.fill["flag"] == 0.0  # false
+    layout = [("flag", "boolean", 0, 1)]
+    train = np.array([[1.0], [0.0]] * 10)
+    val = np.array([[1.0], [1.0], [0.0]])
+    cols, _ = statistics.per_column(layout, val, val, train, np.zeros(1), np.ones(1))
+    assert cols["flag"]["baseline_accuracy"] == pytest.approx(1 / 3)
+
+
 def test_figures_leave_out_unused_unseen_category_slots(mixed_runs):
     """The one-hot slot for categories unseen in training, when no validation row has one, is
     no column of the per-feature bars, traversal or samples (it drew 'Month=<unseen>' bars)."""

@@ -265,7 +265,8 @@ def per_column(
                 cross_entropy=float(-np.mean(np.where(truth, np.log(p), np.log1p(-p)))),
             )
             if col_train is not None:
-                mode = bool(np.mean(col_train[:, 0] > 0.5) >= 0.5)  # a tie: true
+                # a tie: false, the value data.missing='impute' fills (`columns.impute_value`)
+                mode = bool(np.mean(col_train[:, 0] > 0.5) > 0.5)
                 m["baseline_accuracy"] = float(np.mean(truth == mode))
         else:
             truth = np.argmax(t, axis=1)
