@@ -712,6 +712,9 @@ def test_cli_prints_a_summary_and_one_error_line(tmp_path):
     )
     assert summary.splitlines()[0].startswith("rows") and "0.0123" in summary
     assert "IWAE" not in summary and "note: no likelihood" in summary
+    # A mixed table's two summaries (they were in eval.json only: a probe).
+    mixed = evaluate_cli.summarize({"recon/numeric_mse": 0.02, "recon/categorical_accuracy": 0.9})
+    assert "[recon/numeric_mse]" in mixed and "0.9   [recon/categorical_accuracy]" in mixed
     # A bound with its Monte Carlo error; the values start in one column whatever the names.
     said = evaluate_cli.summarize(
         {"n_val": 9, "vae/bce_bound": -23.78, "vae/bce_bound_mc_se": 0.0042, "vae/kl": 7.5}

@@ -28,6 +28,8 @@ _SUMMARY = (
     ("epoch", "checkpoint epoch"),
     ("recon/mse", "reconstruction MSE"),
     ("recon/bce", "reconstruction BCE (nats/row)"),
+    ("recon/numeric_mse", "numeric columns' mean MSE (scaled)"),
+    ("recon/categorical_accuracy", "category and true/false accuracy"),
     ("pca/mse", "PCA MSE (same code size)"),
     ("ae_over_pca", "model MSE / PCA MSE"),
     ("code/near_zero_fraction", "near-zero code share"),
