@@ -201,7 +201,9 @@ def per_column(
     input columns) bool, or None) mark the cells of `x` / `x_train` that were missing and filled
     with the training split's mean or mode (data.missing='impute'), which are no data to
     reconstruct (and a baseline predicting the mode would score on each). Such a column also
-    gets "imputed_rows" (how many were passed over); one with no observed row, no metric.
+    gets "imputed_rows" (how many were passed over); one with no observed row, no metric. A
+    one-hot column's rows of a category training never saw (its UNSEEN slot, which no model
+    predicts, so each counts against its accuracy) are counted, "unseen_rows", when any.
 
     numeric: "mse" and "mae" (scaled units), "rmse_original" (the column's own units, through
     the inverse scaling). categorical (a one-hot block, or an ordinal code) and boolean:
@@ -270,6 +272,8 @@ def per_column(
                 m["baseline_accuracy"] = float(np.mean(truth == mode))
         else:
             truth = np.argmax(t, axis=1)
+            if unseen := int((truth == width - 1).sum()):  # the block's last slot: UNSEEN's
+                m["unseen_rows"] = unseen  # (a miss for any model: it was never trained on)
             p = np.clip(o, _EPS, None)
             p = p / p.sum(axis=1, keepdims=True)
             m.update(
