@@ -918,6 +918,18 @@ def test_one_code_written_two_ways_in_training_is_one_category(tmp_path, caplog)
     assert got.tolist() == want
     # a new 7 is '7' (its exact spelling); '07' reads as 7, of two categories: unseen
     assert p.transform([[0.0, "2.00"], [0.0, 7], [0.0, "07"]])[:, 1].tolist() == [0, 4, 5]
+    # A review: '7.0' merged into '7' beside a code '007' of the same value was encoded as
+    # unseen (the value had two categories); a cell without a leading zero is '7'. The rarer
+    # spelling first ('5.0' once, then '5' twice): the most frequent names the category.
+    codes = ["5.0", "7", "7.0", "007", "7", "5", "5"]
+    path.write_text("a,os\n" + "".join(f"{i / 10},{c}\n" for i, c in enumerate(codes)))
+    p = data.Preprocessor.fit(
+        data.read_table(str(path)), np.arange(7), categorical="ordinal",
+        categorical_columns=("os",), scaling="none",
+    )  # fmt: skip
+    assert p.categories["os"] == ["5", "7", "007", "<unseen>"]
+    got = p.transform(data.read_table(str(path)))[:, 1].tolist()
+    assert got == [0, 1, 1, 2, 1, 0, 0]
 
 
 def _with_b(path):

@@ -387,8 +387,15 @@ def test_baseline_accuracy_is_the_training_mode_scored_on_the_evaluated_rows():
     assert [cols[c]["baseline_accuracy"] for c in "cbo"] == [0.25, 0.25, 0.5]
     # Category 2 is the block's last slot, the UNSEEN one: its row is counted (such rows only
     # counted against the accuracy, unsaid: a probe); a block without one has no count.
+    assert "unseen_rows" not in cols["c"]  # (no slot named UNSEEN: before version 3, none)
+    last = frozenset({"c"})
+    cols, _ = statistics.per_column(
+        layout, val, val, train, np.zeros(5), np.ones(5), None, None, last
+    )
     assert cols["c"]["unseen_rows"] == 1 and "unseen_rows" not in cols["b"]
-    cols, _ = statistics.per_column(layout, val[:3], val[:3], train, np.zeros(5), np.ones(5))
+    cols, _ = statistics.per_column(
+        layout, val[:3], val[:3], train, np.zeros(5), np.ones(5), None, None, last
+    )
     assert "unseen_rows" not in cols["c"]
 
 

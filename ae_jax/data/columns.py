@@ -227,8 +227,10 @@ def column_values(
     per_u = np.where(found, order[pos], -1)
     if not found.all():  # a code written otherwise ('3.0' for '3', a float 3.0): by its value
         by_value = vocabulary.codes_by_value(vocab)
+        plain = vocabulary.codes_by_value(vocab, plain=True)  # (a cell without a leading zero)
         for j in np.flatnonzero(~found):
-            per_u[j] = by_value.get(cells.number_or_none(uniq[j]), -1)
+            lookup = by_value if cells.LEADING_ZERO.match(uniq[j]) else plain
+            per_u[j] = lookup.get(cells.number_or_none(uniq[j]), -1)
     codes = np.append(per_u, -1)[inverse]
     unseen = np.flatnonzero((codes < 0) & ~missing)
     if unseen.size:
@@ -321,6 +323,7 @@ def impute_value(
     missing: np.ndarray,
     train_rows: np.ndarray,
     column: Cells | None = None,
+    na_values: tuple[str, ...] = (),
 ) -> float | str:
     """The fill value of a column from its training rows: mean (numeric), most frequent value
     (boolean: 1.0 / 0.0, categorical: the category; ties go to the first). A text column's
@@ -345,17 +348,18 @@ def impute_value(
     if kind == "categorical":
         assert vocab is not None  # a categorical column always comes with its vocabulary
         if column is not None and column.text:
-            _say_common_markers(table, name, column, missing, train_rows, vocab[counts.argmax()])
+            fill = vocab[counts.argmax()]
+            _say_common_markers(table, name, column, missing, train_rows, fill, na_values)
         return vocab[int(counts.argmax())]
     return float(counts.argmax())
 
 
-def _say_common_markers(table: Table, name: str, column: Cells, missing, train_rows, fill) -> None:
+def _say_common_markers(table: Table, name, column: Cells, missing, train_rows, fill, na) -> None:
     uniq, inverse = column.distinct
     rows = train_rows[missing[train_rows]]
     spelt = np.bincount(inverse[rows][inverse[rows] >= 0], minlength=len(uniq))
     for k in np.flatnonzero(spelt >= max(1, 0.1 * len(train_rows))):
-        if uniq[k].strip():  # (an empty cell is missing, whatever its share)
+        if uniq[k].strip() and uniq[k] in na:  # (not '', nor a Python None: no marker's doing)
             logging.warning(
                 "data: %s: column %r: %r, a missing-value marker (data.na_values), is %d of the "
                 "%d training rows' cells (%.0f%%), filled in with %r; if it is a category here "

@@ -236,7 +236,7 @@ class Preprocessor:
     def layout(self) -> tuple[tuple[str, str, int, int], ...]:
         """(name, kind, first output column, width) per input column: what a per-column
         likelihood (loss.recon='mixed') and the per-column evaluation read. kind: "numeric",
-        "boolean", "categorical" (one-hot block, UNSEEN last) or "ordinal" (one code)."""
+        "boolean", "categorical" (one-hot block; UNSEEN last since version 3) or "ordinal"."""
         out, j = [], 0
         for name, kind in zip(self.input_columns, self.kinds, strict=True):
             onehot = kind == "categorical" and self.categorical == "onehot"
@@ -324,11 +324,11 @@ class Preprocessor:
                 raise col_lib.missing_error(table, i, col, mask, masks, self, trained=not fitting)
             vocab = self.categories.get(name)
             x = col_lib.column_values(table, name, column, kind, vocab, mask)
-            column.release()
             if impute_rows is not None:
                 self.fill[name] = col_lib.impute_value(
-                    table, name, kind, vocab, x, mask, impute_rows, column
+                    table, name, kind, vocab, x, mask, impute_rows, column, self.na_values
                 )
+            column.release()
             if count:
                 col_lib.log_imputed(table.source, name, kind, count, self.fill[name], not fitting)
                 if imputed is None:

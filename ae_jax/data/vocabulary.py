@@ -5,22 +5,24 @@ as). Used by `columns.encode_column` and the `Preprocessor`'s fit."""
 from __future__ import annotations
 
 import collections
-import re
 
 import numpy as np
 from absl import logging
 
 from ae_jax.data import cells
-from ae_jax.data.cells import UNSEEN, Cells, quote_names
+from ae_jax.data.cells import LEADING_ZERO, UNSEEN, Cells, quote_names
 from ae_jax.data.tables import Table
 from ae_jax.errors import UserError
 
-_LEADING_ZERO = re.compile(r"^\s*[+-]?0\d")  # '007': a code's own spelling, not 7's
 
-
-def codes_by_value(vocab: list[str]) -> dict[float | None, int]:
-    """The categories that read as numbers, by value, where one category alone has it."""
-    values = [cells.number_or_none(t) if t != UNSEEN else None for t in vocab]
+def codes_by_value(vocab: list[str], plain: bool = False) -> dict[float | None, int]:
+    """The categories that read as numbers, by value, where one category alone has it; `plain`:
+    of the categories without a leading zero (what a cell without one, '7.0', may be: '7', not
+    a code '007' of the same value, which left the value to neither)."""
+    values = [
+        cells.number_or_none(t) if t != UNSEEN and not (plain and LEADING_ZERO.match(t)) else None
+        for t in vocab
+    ]
     seen = collections.Counter(values)
     return {v: k for k, v in enumerate(values) if v is not None and seen[v] == 1}
 
@@ -32,8 +34,8 @@ def ordered_vocabulary(
     first, ties in order of first appearance, then the UNSEEN slot.
 
     Spellings of one number ('2' and '2.0': a file joined from two exports) are one category,
-    as a new file's '2.0' matches a vocabulary's '2'. The order depends on counts and positions
-    only, never on how categories are spelled, so
+    as a new file's '2.0' matches a vocabulary's '2'. Else the order depends on counts and
+    positions only, never on how categories are spelled, so
     renaming categories (a bijection) changes no code and no trained number. Categories found
     only outside the training split (validation rows, new files) are encoded as UNSEEN. A cell
     spelled like that slot is refused: it would be read as the slot (a second, always-empty
@@ -52,19 +54,21 @@ def ordered_vocabulary(
     counts = np.bincount(codes, minlength=len(uniq))
     first = np.full(len(uniq), len(codes))
     np.minimum.at(first, codes, np.arange(len(codes)))
-    _one_per_number(name, uniq, counts, first)
+    _one_per_number(table.source, name, uniq, counts, first)
     present = np.flatnonzero(counts > 0)
     order = present[np.lexsort((first[present], -counts[present]))]
     return [uniq[k] for k in order] + [UNSEEN]
 
 
-def _one_per_number(name: str, uniq: list[str], counts: np.ndarray, first: np.ndarray) -> None:
+def _one_per_number(
+    source: str, name: str, uniq: list[str], counts: np.ndarray, first: np.ndarray
+) -> None:
     """Merges, in `counts` and `first` (per distinct spelling), the training split's spellings
     of one number into its most frequent one, and warns of them: '2' and '2.0' were two
     categories, and a new file's '2' matched neither ('02', '007': codes of their own)."""
     by_number = collections.defaultdict(list)
     for k in np.flatnonzero(counts > 0):
-        if uniq[k] != UNSEEN and not _LEADING_ZERO.match(uniq[k]):
+        if uniq[k] != UNSEEN and not LEADING_ZERO.match(uniq[k]):  # ('007': a code's own)
             if (v := cells.number_or_none(uniq[k])) is not None:
                 by_number[v].append(k)
     merged = [ks for ks in by_number.values() if len(ks) > 1]
@@ -74,8 +78,9 @@ def _one_per_number(name: str, uniq: list[str], counts: np.ndarray, first: np.nd
         counts[[k for k in ks if k != keep]] = 0
     if merged:
         logging.warning(
-            "column %r writes some categories in more than one way, each read as one category "
-            "by its value: %s",
+            "data: %s: column %r writes some categories in more than one way, each read as one "
+            "category by its value: %s",
+            source,
             name,
             "; ".join(quote_names([uniq[k] for k in ks], 4) for ks in merged[:3])
             + ("; ..." if len(merged) > 3 else ""),

@@ -161,6 +161,10 @@ def evaluate_group(
         else:
             m["pca/note"] = data.note
         if data.layout is not None and data.image_shape is None:
+            last = [data.columns[start + width - 1] for _, _, start, width in data.layout]
+            unseen = frozenset(
+                c[0] for c, f in zip(data.layout, last, strict=True) if f.endswith("=<unseen>")
+            )
             cols, summary = statistics.per_column(
                 data.layout,
                 data.x,
@@ -170,6 +174,7 @@ def evaluate_group(
                 data.scale,
                 data.imputed,
                 data.imputed_train,
+                unseen,
             )
             m["recon/per_column"] = cols
             m.update(summary)

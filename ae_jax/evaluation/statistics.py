@@ -194,6 +194,7 @@ def per_column(
     scale: np.ndarray | None,
     imputed: np.ndarray | None = None,
     imputed_train: np.ndarray | None = None,
+    unseen_last: frozenset[str] = frozenset(),
 ) -> tuple[dict, dict]:
     """Reconstruction per input column of a table, by its kind (`Preprocessor.layout()`).
 
@@ -202,8 +203,9 @@ def per_column(
     with the training split's mean or mode (data.missing='impute'), which are no data to
     reconstruct (and a baseline predicting the mode would score on each). Such a column also
     gets "imputed_rows" (how many were passed over); one with no observed row, no metric. A
-    one-hot column's rows of a category training never saw (its UNSEEN slot, which no model
-    predicts, so each counts against its accuracy) are counted, "unseen_rows", when any.
+    one-hot column's rows of a category training never saw (its UNSEEN slot, the block's last
+    for the columns named in `unseen_last`: a preprocessor saved before version 3 has none;
+    no model predicts it, so each is a miss of the accuracy) are counted, "unseen_rows".
 
     numeric: "mse" and "mae" (scaled units), "rmse_original" (the column's own units, through
     the inverse scaling). categorical (a one-hot block, or an ordinal code) and boolean:
@@ -272,7 +274,7 @@ def per_column(
                 m["baseline_accuracy"] = float(np.mean(truth == mode))
         else:
             truth = np.argmax(t, axis=1)
-            if unseen := int((truth == width - 1).sum()):  # the block's last slot: UNSEEN's
+            if name in unseen_last and (unseen := int((truth == width - 1).sum())):
                 m["unseen_rows"] = unseen  # (a miss for any model: it was never trained on)
             p = np.clip(o, _EPS, None)
             p = p / p.sum(axis=1, keepdims=True)
