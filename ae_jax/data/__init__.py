@@ -2,9 +2,9 @@
 (columns, cells), fit its encoding and scaling (preprocess), load image sets (images), and split
 and preprocess one data set for a run (load)."""
 
-from ae_jax.data.cells import NA_VALUES, THOUSANDS
+from ae_jax.data.cells import NA_VALUES, THOUSANDS, UNSEEN
 from ae_jax.data.columns import MISSING
-from ae_jax.data.dataset import Dataset, as_labels
+from ae_jax.data.dataset import Dataset, as_labels, digest
 from ae_jax.data.load import load_dataset
 from ae_jax.data.preprocess import Preprocessor
 from ae_jax.data.preprocess_io import difference, load_preprocessor, save_preprocessor
@@ -29,11 +29,13 @@ __all__ = [
     "NO_LABEL",
     "SCALING",
     "THOUSANDS",
+    "UNSEEN",
     "Dataset",
     "Preprocessor",
     "Table",
     "as_labels",
     "difference",
+    "digest",
     "load_dataset",
     "load_preprocessor",
     "npz_feature_array",

@@ -347,10 +347,10 @@ def impute_value(
     counts = np.bincount(present.astype(np.int64), minlength=len(vocab) if vocab else 2)
     if kind == "categorical":
         assert vocab is not None  # a categorical column always comes with its vocabulary
+        fill = vocab[int(counts.argmax())]
         if column is not None and column.text:
-            fill = vocab[counts.argmax()]
             _say_common_markers(table, name, column, missing, train_rows, fill, na_values)
-        return vocab[int(counts.argmax())]
+        return fill
     return float(counts.argmax())
 
 

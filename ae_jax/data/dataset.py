@@ -59,12 +59,7 @@ class Dataset:
     def fingerprint(self) -> str:
         """A digest of both splits' values as the model sees them: a run records it, and a
         rerun or evaluation on data edited since (even within every column's range) differs."""
-        h = hashlib.blake2b(digest_size=16)
-        for a in (self.train, self.val):
-            a = np.ascontiguousarray(a)
-            h.update(f"{a.shape} {a.dtype.str};".encode())
-            h.update(a.data)
-        return h.hexdigest()
+        return digest(self.train, self.val)
 
     def logged(self) -> Dataset:
         """This dataset, its summary (`kinds_text`: what its features are, how they are scaled,
@@ -146,6 +141,17 @@ class Dataset:
 
 
 MISSING_LABEL = "(missing)"
+
+
+def digest(*arrays: np.ndarray | None) -> str:
+    """A digest of arrays' shapes, types and values (None: an empty one; text and objects by
+    their text): a Dataset's `fingerprint`, an evaluation's `data_digest`."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = np.ascontiguousarray(np.asarray(a) if a is not None else np.zeros(0, np.int8))
+        h.update(f"{a.shape} {a.dtype.str};".encode())
+        h.update(a.astype(str).tobytes() if a.dtype == object else a.data)
+    return h.hexdigest()
 
 
 def as_labels(col: np.ndarray, na_values: tuple[str, ...] = NA_VALUES) -> np.ndarray:

@@ -1,6 +1,6 @@
 """A categorical column's vocabulary: its categories in the training split, in the order that
 gives their codes, and how a cell written otherwise finds its category (by the number it reads
-as). Used by `columns.encode_column` and the `Preprocessor`'s fit."""
+as). Used by `columns.column_values` and the `Preprocessor`'s fit."""
 
 from __future__ import annotations
 

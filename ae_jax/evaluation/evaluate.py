@@ -163,7 +163,9 @@ def evaluate_group(
         if data.layout is not None and data.image_shape is None:
             last = [data.columns[start + width - 1] for _, _, start, width in data.layout]
             unseen = frozenset(
-                c[0] for c, f in zip(data.layout, last, strict=True) if f.endswith("=<unseen>")
+                c[0]
+                for c, f in zip(data.layout, last, strict=True)
+                if f.endswith(f"={data_lib.UNSEEN}")
             )
             cols, summary = statistics.per_column(
                 data.layout,
@@ -312,12 +314,7 @@ def rows_digest(data: EvalData) -> str:
     """A digest of evaluated rows as the evaluation reads them (eval.json's `data_digest`): the
     features, which cells were imputed (the per-column metrics count the observed ones) and
     the labels (the codes' colours)."""
-    h = hashlib.blake2b(digest_size=16)
-    for a in (data.x, data.imputed, data.labels):
-        a = np.ascontiguousarray(np.asarray(a) if a is not None else np.zeros(0, np.int8))
-        h.update(f"{a.shape} {a.dtype.str};".encode())
-        h.update(a.astype(str).tobytes() if a.dtype == object else a.data)
-    return h.hexdigest()
+    return data_lib.digest(data.x, data.imputed, data.labels)
 
 
 def _own_held(held: contextlib.ExitStack, tm: trained.TrainedModel, out: str) -> str:
