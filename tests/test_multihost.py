@@ -16,6 +16,7 @@ from ae_jax.configs import seed_deep
 from ae_jax.errors import UserError
 from ae_jax.training import distributed
 from ae_jax.training.checkpoint import Checkpointer
+from tests.conftest import suite_xla_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = [
@@ -30,7 +31,7 @@ ARGS = [
 
 def _env(devices: int) -> dict:
     env = dict(os.environ)
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["XLA_FLAGS"] = suite_xla_flags(devices)
     env["JAX_PLATFORMS"] = "cpu"
     return env
 
