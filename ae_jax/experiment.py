@@ -154,7 +154,7 @@ def train_group(
     if dataset is not None:
         group.check_given_dataset(configs[0], dataset)
     ds = dataset if dataset is not None else load_dataset(configs[0].data)
-    ds = group.check_data_fits_config(configs[0], ds)
+    ds = group.check_data_fits_config(configs, ds)
     _check_fits(configs, ds)
     for w in workdirs:
         workdir_lib.prepare(w, ds.num_features, ds.columns)

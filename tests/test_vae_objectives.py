@@ -460,3 +460,35 @@ def test_each_validation_batch_draws_its_own_posterior_noise():
     old_key = jax.random.fold_in(jax.random.PRNGKey(hyper["seed"]), engine_lib._EVAL)
     loss, terms = e.loss_fn(params, x, mask, old_key, hyper, False)
     assert float(one["recon"]) == float(terms["recon"]) and float(one["loss"]) == float(loss)
+
+
+@pytest.mark.parametrize(
+    "name, field, size, rows, said",
+    [
+        # 129 training rows in batches of 128: a last batch of one row (train/tc was 0.34,
+        # (L - 1) log N / N, against 0.0004 with 128 rows: a probe).
+        ("beta_tc_vae", "batch_size", 128, "129 training rows", "the total correlation"),
+        ("info_vae", "batch_size", 128, "129 training rows", "MMD²"),
+        # The 359 validation rows of the digits in batches of 358 (eval/loss moved by 0.9).
+        ("beta_tc_vae", "eval_batch_size", 358, "359 validation rows", "the total correlation"),
+    ],
+)
+def test_a_batch_of_one_row_is_refused_where_a_term_is_a_batch_statistic(
+    tmp_path, name, field, size, rows, said
+):
+    """The total correlation and the MMD are estimated from a batch's other rows: a batch of one
+    row has none. A run that would train or validate on one is refused before any work, with
+    a batch size that fits; one row more or less in the last batch trains."""
+    c = importlib.import_module(f"ae_jax.configs.{name}").get_config()
+    c.train.epochs, c.train.figures, c.eval.at_end = 1, False, False
+    if field == "batch_size":
+        c.data.limit = 129  # training rows
+    c.train[field] = size
+    with pytest.raises(UserError, match=rf"^{said} \(loss\.\w+_weight > 0\) is estimated") as e:
+        experiment.train_and_evaluate(c, str(tmp_path / "refused"))
+    text = str(e.value)
+    assert f"the {rows} of" in text and f"batches of {size} (train.{field})" in text, text
+    suggested = int(text.rsplit("e.g. ", 1)[1].rstrip("."))
+    assert not os.path.exists(tmp_path / "refused" / "summary.json")
+    c.train[field] = suggested  # the size suggested leaves no row alone: it trains
+    assert experiment.train_and_evaluate(c, str(tmp_path / "fits"))[0]["status"] == "done"

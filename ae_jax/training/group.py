@@ -125,9 +125,10 @@ def check_given_dataset(config, ds) -> None:
         )
 
 
-def check_data_fits_config(config, ds):
-    """Contradictions between the config and the loaded data, found before compiling; returns
-    the data set to train on (validation values clipped into a Bernoulli's support)."""
+def check_data_fits_config(configs: list, ds):
+    """Contradictions between a group's configs and the loaded data, found before compiling;
+    returns the data set to train on (validation values clipped into a Bernoulli's support)."""
+    config = configs[0]
     if config.model.arch == "conv":
         conv.image_hwc(ds.num_features, ds.image_shape)  # UserError for non-image data
     lo, hi = float(ds.train.min()), float(ds.train.max())
@@ -154,6 +155,7 @@ def check_data_fits_config(config, ds):
                 f"encoding, but data.categorical='ordinal' encodes {ordinal[:5]} as one code "
                 "each; set data.categorical='onehot'."
             )
+    _check_batch_statistics(configs, ds)
     if config.model.name == "autoencoder" and config.model.latent_dim >= ds.num_features:
         logging.warning(
             "model.latent_dim=%d is not smaller than the %d input features: an autoencoder "
@@ -163,6 +165,48 @@ def check_data_fits_config(config, ds):
             ds.num_features,
         )
     return as_trained(config, ds)
+
+
+# The terms estimated from the other rows of a batch, and what a batch of one row made of them.
+_BATCH_STATISTICS = {
+    "tc": ("loss.tc_weight", "the total correlation", "(L - 1) log N, not ~0"),
+    "mmd": ("loss.mmd_weight", "MMD²", "-2 k(z, a prior draw), not ~0"),
+}
+
+
+def _check_batch_statistics(configs: list, ds) -> None:
+    """The total correlation and the MMD are estimated from the other rows of a batch (the
+    aggregate posterior, the pairs of codes): a batch of one real row has none, and its
+    "estimate" was a constant far from any (a probe: train/tc 0.34 against 0.0004 with one
+    more training row, an MMD² of -0.0067 below the reconstruction term alone). So no batch of
+    a run weighting either may hold a single row: training's last batch, the validation
+    pass's, or a split of one row."""
+    terms = objective.optional_terms(configs)
+    on = [_BATCH_STATISTICS[t] for t in ("tc", "mmd") if t in terms]
+    if not on:
+        return
+    for field, what, n in (
+        ("train.batch_size", "training", int(ds.train.shape[0])),
+        ("train.eval_batch_size", "validation", int(ds.val.shape[0])),
+    ):
+        size = min(int(configs[0].train[field.split(".")[1]]), n)
+        if n - (-(-n // size) - 1) * size != 1:  # the last batch's rows
+            continue
+        terms_said = " and ".join(f"{name} ({key} > 0)" for key, name, _ in on)
+        made = "; ".join(f"{name}: {value}" for _, name, value in on)
+        if n == 1:
+            fix = "data.val_fraction or data.limit for a split of at least 2 rows"
+        else:
+            sizes = [*range(size - 1, 1, -1), *range(size + 1, n + 1)]  # n: one batch of n
+            fits = [s for s in sizes if n - (-(-n // s) - 1) * s != 1]
+            fix = f"{field} to a size that leaves no row alone, e.g. {fits[0]}"
+        raise UserError(
+            f"{terms_said} {'is' if len(on) == 1 else 'are'} estimated from the other rows of "
+            "a batch, so every batch needs 2 "
+            f"rows or more; but the {n:,} {what} rows of {ds.name!r} in batches of {size} "
+            f"({field}) leave a last batch of 1 row, for which it is no estimate ({made}). "
+            f"Set {fix}."
+        )
 
 
 # Likelihoods defined on [0, 1] only.
