@@ -715,6 +715,10 @@ def test_cli_prints_a_summary_and_one_error_line(tmp_path):
     # A mixed table's two summaries (they were in eval.json only: a probe).
     mixed = evaluate_cli.summarize({"recon/numeric_mse": 0.02, "recon/categorical_accuracy": 0.9})
     assert "[recon/numeric_mse]" in mixed and "0.9   [recon/categorical_accuracy]" in mixed
+    # What a mixed table's bounds are (densities at discrete values): eval.json's note, said
+    # under them as the bce bound's is (it was in eval.json and report.md only: a probe).
+    dense = evaluate_cli.summarize({"vae/elbo": -3.5, "likelihood_note": "densities, no log-p"})
+    assert dense.splitlines()[-1] == "note: densities, no log-p"
     # A bound with its Monte Carlo error; the values start in one column whatever the names.
     said = evaluate_cli.summarize(
         {"n_val": 9, "vae/bce_bound": -23.78, "vae/bce_bound_mc_se": 0.0042, "vae/kl": 7.5}

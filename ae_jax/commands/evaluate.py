@@ -59,7 +59,7 @@ def summarize(metrics: dict) -> str:
         if isinstance(metrics.get(f"{key}_mc_se"), float):  # a bound's Monte Carlo error
             shown += f" ± {metrics[f'{key}_mc_se']:.2g} (Monte Carlo)"
         lines.append(f"{name:{width}s} {shown}   [{key}]")
-    for key in ("pca/note", "vae/iwae_note", "vae/active_units_note"):
+    for key in ("pca/note", "likelihood_note", "vae/iwae_note", "vae/active_units_note"):
         if key in metrics:
             lines.append(f"note: {metrics[key]}")
     return "\n".join(lines)
