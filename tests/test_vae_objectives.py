@@ -477,8 +477,8 @@ def test_a_batch_of_one_row_is_refused_where_a_term_is_a_batch_statistic(
     tmp_path, name, field, size, rows, said
 ):
     """The total correlation and the MMD are estimated from a batch's other rows: a batch of one
-    row has none. A run that would train or validate on one is refused before any work, with
-    a batch size that fits; one row more or less in the last batch trains."""
+    row has none. A run that would train or validate on one is refused before any work, and
+    the batch size the error suggests trains."""
     c = importlib.import_module(f"ae_jax.configs.{name}").get_config()
     c.train.epochs, c.train.figures, c.eval.at_end = 1, False, False
     if field == "batch_size":

@@ -176,9 +176,9 @@ _BATCH_STATISTICS = {
 
 def _check_batch_statistics(configs: list, ds) -> None:
     """The total correlation and the MMD are estimated from the other rows of a batch (the
-    aggregate posterior, the pairs of codes): a batch of one real row has none, and its
-    "estimate" was a constant far from any (a probe: train/tc 0.34 against 0.0004 with one
-    more training row, an MMD² of -0.0067 below the reconstruction term alone). So no batch of
+    aggregate posterior, the pairs of codes): a batch of one real row has none, and what came
+    out was far from any estimate (a probe: train/tc 0.34 against 0.0004 with one training row
+    fewer, an MMD² of -0.0067 that put the loss below its reconstruction term). So no batch of
     a run weighting either may hold a single row: training's last batch, the validation
     pass's, or a split of one row."""
     terms = objective.optional_terms(configs)
