@@ -7,6 +7,7 @@ data shapes; its owner (a sweep, a benchmark) decides how long it lives.
 """
 
 import dataclasses
+import itertools
 import json
 import os
 
@@ -190,16 +191,16 @@ def _check_batch_statistics(configs: list, ds) -> None:
         ("train.eval_batch_size", "validation", int(ds.val.shape[0])),
     ):
         size = min(int(configs[0].train[field.split(".")[1]]), n)
-        if n - (-(-n // size) - 1) * size != 1:  # the last batch's rows
+        if n % size != 1 and size != 1:  # the last batch holds n % size rows, or size
             continue
         terms_said = " and ".join(f"{name} ({key} > 0)" for key, name, _ in on)
         made = "; ".join(f"{name}: {value}" for _, name, value in on)
         if n == 1:
             fix = "data.val_fraction or data.limit for a split of at least 2 rows"
         else:
-            sizes = [*range(size - 1, 1, -1), *range(size + 1, n + 1)]  # n: one batch of n
-            fits = [s for s in sizes if n - (-(-n // s) - 1) * s != 1]
-            fix = f"{field} to a size that leaves no row alone, e.g. {fits[0]}"
+            sizes = itertools.chain(range(size - 1, 1, -1), range(size + 1, n + 1))  # n fits
+            fits = next(s for s in sizes if n % s != 1)
+            fix = f"{field} to a size that leaves no row alone, e.g. {fits}"
         raise UserError(
             f"{terms_said} {'is' if len(on) == 1 else 'are'} estimated from the other rows of "
             "a batch, so every batch needs 2 "
