@@ -1882,6 +1882,38 @@ def test_a_groups_failure_is_said_once_for_its_runs(tmp_path, caplog):
     assert " failed: " in last and "GiB" in last
 
 
+@pytest.mark.parametrize(
+    "entries, said",
+    [
+        # A [0, 1] likelihood on standard-scaled data.
+        ([{"loss.recon": "mse"}, {"loss.recon": "bce"}], "loss.recon='bce' (a likelihood on"),
+        # The total correlation over a last training batch of one row (129 rows, batch 128).
+        (
+            [{"loss.tc_weight": 0.0}, {"loss.tc_weight": 5.0}],
+            "the total correlation (loss.tc_weight > 0) is estimated",
+        ),
+    ],
+)
+def test_a_run_that_cannot_train_on_the_data_is_refused_before_any_run(tmp_path, entries, said):
+    """A run that its data refuses was its group's failure, recorded when the group came to
+    train, after every group before it had trained and been evaluated (a sweep of an MSE and a
+    BCE run on standard-scaled data: the MSE run trained, then the BCE run failed). Now the
+    sweep is refused before any run trains, the run named, nothing written."""
+    base = seed_vae.get_config()
+    base.data.name, base.data.scaling, base.data.limit = "digits", "standard", 129
+    base.loss.recon = "mse"
+    base.train.epochs, base.train.batch_size = 1, 128
+    base.eval.at_end = base.train.figures = base.train.tensorboard = False
+    pattern = rf"^sweep run 1 \({re.escape(sweep.expand(entries, '/w')[1].name)}\): "
+    with pytest.raises(UserError, match=pattern + re.escape(said)) as e:
+        sweep.run_sweep(base, entries, str(tmp_path / "s"))
+    assert str(e.value).endswith(" Refused before any run trains."), str(e.value)
+    assert not (tmp_path / "s").exists()
+    # The run that fits trains alone.
+    status = sweep.run_sweep(base, entries[:1], str(tmp_path / "s"))
+    assert status["counts"]["done"] == 1
+
+
 def test_a_models_split_that_does_not_divide_is_refused_before_any_run(tmp_path, monkeypatch):
     """train.parallel='models' over the 4 devices (conftest.py) with groups of 4 and 2 runs
     (--max_models=4): the group of 2 failed when it came to train, after the first had; and

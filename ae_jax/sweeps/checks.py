@@ -1,7 +1,8 @@
 """What a sweep refuses before any work: entries that cannot be runs (not dicts, names that
 collide, invalid values, two that train one config, K models each), a rerun with another
-config, and data that no run of this launch can read. `runner.run_sweep` calls them in that
-order, before it writes sweep.json or claims a run.
+config, data that no run of this launch can read, and a run that cannot train on the data
+(`check_data_fits`). `runner.run_sweep` calls them in that order, before it writes sweep.json
+or claims a run.
 """
 
 import json
@@ -15,7 +16,7 @@ from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps import shards
 from ae_jax.sweeps.status import Run
-from ae_jax.training import placement
+from ae_jax.training import group, placement
 
 
 def expand(overrides: list[dict], workdir: str) -> list[Run]:
@@ -181,4 +182,27 @@ def check_batch_split(runs: list[Run], configs: dict, datasets: dict, n_dev: int
                 f"sweep run {r.index} ({r.name}): {e} Refused before any run trains: set "
                 f"train.batch_size to a multiple of {n_dev} for it, or train.parallel='auto' "
                 "(which splits the models, or trains on one device, instead)."
+            ) from None
+
+
+def check_data_fits(runs: list[Run], configs: dict, datasets: dict) -> None:
+    """Each run left to train whose data is read already, against that data
+    (`group.refuse_misfits`: a conv model on a table, a [0, 1] likelihood on data beyond it, a
+    batch statistic over one row, ...), once per kind of run (`group.misfit_key`): such a run is
+    refused before any run trains (its group failed when it came to train, after the groups
+    before it had trained and been evaluated). Its group checks it again when it trains, as a
+    group: a run weighting no total correlation in a group whose other runs weight it is
+    refused there alone."""
+    seen = set()
+    for r in runs:
+        c = configs[r.index]
+        ds = datasets.get(data_key(c))
+        if ds is None or finished(r, c) or (key := group.misfit_key(c)) in seen:
+            continue
+        seen.add(key)
+        try:
+            group.refuse_misfits([c], ds)
+        except UserError as e:
+            raise UserError(
+                f"sweep run {r.index} ({r.name}): {e} Refused before any run trains."
             ) from None

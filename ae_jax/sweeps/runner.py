@@ -239,6 +239,7 @@ def run_sweep(
     # A file no run can read: one error (a Ray sweep's tasks read the data on their nodes).
     datasets = checks.load_shared_data(mine, valid) if launcher == "local" else {}
     checks.check_batch_split(mine, valid, datasets, jax.device_count())
+    checks.check_data_fits(mine, valid, datasets)
     # Ray started (or reached) and asked for the resources before anything is recorded; not
     # for a rerun with nothing left to train (it started Ray and submitted every group: 7 s).
     left = [r for r in mine if not checks.finished(r, valid[r.index])]  # (said below, too)

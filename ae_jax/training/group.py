@@ -127,19 +127,52 @@ def check_given_dataset(config, ds) -> None:
 
 
 def check_data_fits_config(configs: list, ds):
-    """Contradictions between a group's configs and the loaded data, found before compiling;
-    returns the data set to train on (validation values clipped into a Bernoulli's support)."""
+    """Contradictions between a group's configs and the loaded data, found before compiling
+    (`refuse_misfits`); returns the data set to train on (validation values clipped into a
+    Bernoulli's support)."""
+    refuse_misfits(configs, ds)
+    config = configs[0]
+    if config.model.name == "autoencoder" and config.model.latent_dim >= ds.num_features:
+        logging.warning(
+            "model.latent_dim=%d is not smaller than the %d input features: an autoencoder "
+            "can then learn the identity; fine for an overcomplete sparse code, otherwise "
+            "choose a smaller code.",
+            config.model.latent_dim,
+            ds.num_features,
+        )
+    return as_trained(config, ds)
+
+
+def misfit_key(config) -> tuple:
+    """What `refuse_misfits` reads of one run's config: runs of one data set alike in it are
+    refused alike (a sweep checks each such kind once)."""
+    return (
+        config.model.arch,
+        config.loss.recon,
+        config.eval.color_by,
+        int(config.train.batch_size),
+        int(config.train.eval_batch_size),
+        objective.optional_terms([config]),
+    )
+
+
+def refuse_misfits(configs: list, ds) -> None:
+    """Raises UserError where a group's configs cannot train on the loaded data set `ds` (a conv
+    model on a table, a [0, 1] likelihood on data beyond it, eval.color_by no column of it,
+    'mixed' on ordinal codes, a batch statistic over one row); warns of nothing and changes
+    nothing. What it reads of a config is `misfit_key`'s."""
     config = configs[0]
     if config.model.arch == "conv":
         conv.image_hwc(ds.num_features, ds.image_shape)  # UserError for non-image data
-    lo, hi = float(ds.train.min()), float(ds.train.max())
-    if config.loss.recon in UNIT_INTERVAL and (lo < 0.0 or hi > 1.0):
-        raise UserError(
-            f"loss.recon={config.loss.recon!r} (a likelihood on [0, 1]) needs data in [0, 1], "
-            f"but the training split of {ds.name!r} spans [{lo:.4g}, {hi:.4g}] with "
-            f"data.scaling={config.data.scaling!r}. Use data.scaling='minmax', or "
-            "loss.recon='mse' or 'gaussian'."
-        )
+    if config.loss.recon in UNIT_INTERVAL:  # (the range read only where it is needed)
+        lo, hi = float(ds.train.min()), float(ds.train.max())
+        if lo < 0.0 or hi > 1.0:
+            raise UserError(
+                f"loss.recon={config.loss.recon!r} (a likelihood on [0, 1]) needs data in "
+                f"[0, 1], but the training split of {ds.name!r} spans [{lo:.4g}, {hi:.4g}] "
+                f"with data.scaling={config.data.scaling!r}. Use data.scaling='minmax', or "
+                "loss.recon='mse' or 'gaussian'."
+            )
     if config.eval.color_by:
         names = [name for name, *_ in ds.preprocessor.layout()]
         if ds.image_shape or config.eval.color_by not in names:
@@ -157,15 +190,6 @@ def check_data_fits_config(configs: list, ds):
                 "each; set data.categorical='onehot'."
             )
     _check_batch_statistics(configs, ds)
-    if config.model.name == "autoencoder" and config.model.latent_dim >= ds.num_features:
-        logging.warning(
-            "model.latent_dim=%d is not smaller than the %d input features: an autoencoder "
-            "can then learn the identity; fine for an overcomplete sparse code, otherwise "
-            "choose a smaller code.",
-            config.model.latent_dim,
-            ds.num_features,
-        )
-    return as_trained(config, ds)
 
 
 # The terms estimated from the other rows of a batch, and what a batch of one row made of them.
