@@ -20,10 +20,8 @@ Other modules name these files (and a sweep directory's, below) through the cons
 """
 
 import contextlib
-import hashlib
 import json
 import os
-import re
 
 from absl import logging
 
@@ -182,11 +180,20 @@ def check_kind(path: str, kind: str) -> None:
 
 # What a run's or a sweep's directory can hold before it is one (`kind_of`): a run claimed by
 # a sweep (its lock, a failure to retry) or killed before its config was written; a sweep
-# killed before its first sweep.json.
+# killed before its first sweep.json. A run's JSON files hold the keys of _KEYS (a folder's own
+# config.json was read as a run's config, its own preprocessor.json replaced: a probe).
 _STARTED = {
     "run": (LOCK, FAILED, CHECKPOINTS, CONFIG, PREPROCESSOR),
     "sweep": (SWEEP, SWEEP_CONFIG, SWEEP_NAMED, REPORT_METRICS, "runs"),
 }
+_KEYS = {CONFIG: SECTIONS, PREPROCESSOR: ("input_columns", "kinds", "offset", "scale")}
+
+
+def _holds(path: str, keys) -> bool:
+    """Whether `path` is a JSON object with `keys` (no keys: whatever it is)."""
+    with contextlib.suppress(OSError, ValueError), open(path) as f:
+        return not keys or (isinstance(d := json.load(f), dict) and all(k in d for k in keys))
+    return not keys
 
 
 def _check_no_foreign_files(path: str, full: str, kind: str) -> None:
@@ -204,7 +211,8 @@ def _check_no_foreign_files(path: str, full: str, kind: str) -> None:
         )
     if kind == "run" and (lost := lost_config(full)):
         raise UserError(lost)
-    if foreign := [n for n in names if n not in _STARTED[kind]]:
+    ours = lambda n: n in _STARTED[kind] and _holds(os.path.join(full, n), _KEYS.get(n))  # noqa: E731
+    if foreign := [n for n in names if not ours(n)]:
         raise UserError(
             f"workdir {path!r} is a folder of other files ({foreign[:4]}"
             f"{' ...' if len(foreign) > 4 else ''}), not a {kind}'s directory: the {kind} "
@@ -325,62 +333,6 @@ def saved_config(workdir: str, name: str = CONFIG) -> dict | None:
     )
     saved = read_json(path, what, fix)
     return config_lib.flatten_config({k: v for k, v in saved.items() if k in SECTIONS})
-
-
-def evaluation_dir(
-    workdir: str,
-    data_path: str = "",
-    which: str = "latest",
-    iw_samples: int | None = None,
-    seed: int = 0,
-    npz_key: str = "",
-    epoch: int | None = None,
-    data_digest: str = "",
-) -> str:
-    """Where an evaluation of the run in `workdir` goes: the run itself (eval.json, figures/)
-    for its own (the validation split, latest checkpoint, the config's k, seed 0, as at the end
-    of training) while it has none and has finished; else workdir/evaluations/NAME/, NAME
-    listing the options ("which=best,data=new.csv") and, for a run not finished, the
-    checkpoint's `epoch`. Never replaced: the run's own eval.json (reports read it), and another
-    file's evaluation of the same NAME (eval.json's `data_path`; the file's name in this NAME
-    then ends with a hash of its path: "data=new.csv@1f0c9a2e"), nor the same file's of other
-    rows or of rows not said (`data_digest`, which evaluations before December 2026 lack: the
-    name then ends with `data_digest`'s start, "data=new.csv@5d41402a")."""
-    safe = lambda text: re.sub(r"[^\w.=+-]", "_", text)  # noqa: E731 - a directory name
-    parts = [f"which={which}"]
-    if data_path:
-        parts += [f"data={safe(os.path.basename(data_path))}"]
-        parts += [f"npz_key={safe(npz_key)}"] if npz_key else []
-    if iw_samples is not None and iw_samples != (saved_config(workdir) or {}).get(
-        "eval.iw_samples"
-    ):
-        parts.append(f"iw_samples={iw_samples}")
-    if seed:
-        parts.append(f"seed={seed}")
-    finished = finished_summary(workdir) is not None
-    if not finished and epoch is not None:
-        parts.append(f"epoch={epoch}")
-    if parts == ["which=latest"] and finished and not os.path.exists(os.path.join(workdir, EVAL)):
-        return workdir
-    where, name = real_path(data_path), ",".join(parts)
-    if data_path and _evaluated(os.path.join(workdir, EVALUATIONS, name))[0] not in (None, where):
-        parts[1] += "@" + hashlib.sha256(where.encode()).hexdigest()[:8]  # another file's there
-    path, said = _evaluated(os.path.join(workdir, EVALUATIONS, ",".join(parts)))
-    if data_path and data_digest and path is not None and said != data_digest:
-        parts[1] += "@" + data_digest[:8]  # this file's other rows (or not said: kept alike)
-    return os.path.join(workdir, EVALUATIONS, ",".join(parts))
-
-
-def _evaluated(evaluation: str) -> tuple[str | None, str | None]:
-    """The file an evaluation directory's eval.json says it evaluated, and the digest of its
-    rows (None: not said)."""
-    with (
-        contextlib.suppress(OSError, ValueError, AttributeError),
-        open(os.path.join(evaluation, EVAL)) as f,
-    ):
-        saved = json.load(f)
-        return saved.get("data_path"), saved.get("data_digest")
-    return None, None
 
 
 def check_intact(workdir: str) -> None:

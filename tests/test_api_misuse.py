@@ -529,3 +529,53 @@ def test_an_evaluation_records_the_seed_of_its_posterior_draws(vae_run, tmp_path
     assert own["vae/eval_seed"] == 0 and m["vae/eval_seed"] == 3
     assert json.load(open(run / "eval.json"))["vae/eval_seed"] == 0
     assert json.load(open(os.path.join(out, "eval.json")))["vae/eval_seed"] == 3
+
+
+def test_a_users_own_config_or_preprocessor_json_is_no_started_run(tmp_path, vae_run):
+    """A folder holding the user's own preprocessor.json (and nothing else) passed as a started
+    run's: the run replaced it with its own; the user's own config.json was compared with the
+    launch's as a run's config, 'these fields differ', of defaults (an API probe). Refused as a
+    folder of other files, the file unchanged; a run's own config.json, from a run killed
+    before it wrote its preprocessor.json, still trains."""
+    for name, text in (("preprocessor.json", '{"scaler": "mine"}'), ("config.json", '{"lr": 1}')):
+        mine = tmp_path / name.split(".")[0]
+        mine.mkdir()
+        (mine / name).write_text(text)
+        with pytest.raises(UserError, match=rf"is a folder of other files \(\['{name}'\]\)"):
+            ae_jax.train_and_evaluate(_config(), str(mine))
+        assert os.listdir(mine) == [name] and (mine / name).read_text() == text
+    started = tmp_path / "started"
+    started.mkdir()
+    shutil.copy(os.path.join(vae_run, "config.json"), started)
+    (summary,) = ae_jax.train_and_evaluate(_config(vae=True), str(started))
+    assert summary["status"] == "done"
+
+
+def test_evaluate_refuses_a_dataset_or_data_path_it_cannot_take(vae_run):
+    """evaluate_workdir(dataset=...) evaluated another data set's rows as the run's own, into its
+    eval.json (recon/mse 1.154 for 0.0985: a data set of standard scaling for a run of minmax,
+    an API probe); a data_path of None or 3 was a TypeError or AttributeError from inside."""
+    before = {n: os.path.getmtime(os.path.join(vae_run, n)) for n in os.listdir(vae_run)}
+    other = _config(vae=True)
+    other.data.scaling = "standard"
+    with pytest.raises(UserError, match=r"data.scaling 'standard' there, 'minmax' here"):
+        evaluate.evaluate_workdir(vae_run, dataset=data_lib.load_dataset(other.data))
+    with pytest.raises(UserError, match=r"dataset: got dict \{\}; expected the Dataset"):
+        evaluate.evaluate_workdir(vae_run, dataset={})
+    for bad in (None, 3):
+        with pytest.raises(UserError, match=rf"data_path={bad!r}, npz_key=''; expected a file's"):
+            evaluate.evaluate_workdir(vae_run, data_path=bad)
+    with pytest.raises(UserError, match=r"npz_key=1; expected a file's path .* an .npz array's"):
+        evaluate.evaluate_workdir(vae_run, data_path="x.npz", npz_key=1)
+    after = {n: os.path.getmtime(os.path.join(vae_run, n)) for n in os.listdir(vae_run)}
+    assert after == before  # nothing written
+
+
+def test_sample_refuses_more_draws_than_memory_holds(vae_run):
+    """sample(10**9) drew every code at once and aborted the process (a failed buffer check, exit
+    134: a notebook's kernel gone; an API probe)."""
+    m = ae_jax.load(vae_run)
+    said = r"sample: n=1,000,000,000,000 draws need about [\d.e+]+ GiB \(their codes and decod"
+    with pytest.raises(UserError, match=said):
+        m.sample(10**12)
+    assert m.sample(3, seed=1).shape == (3, m.num_features)

@@ -23,7 +23,7 @@ from ae_jax import cli, errors, experiment, reruns, runtime, sweeps
 from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
-from ae_jax.evaluation import evaluate
+from ae_jax.evaluation import evaluate, folders
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import chunking, distributed, startup
 from ae_jax.training.checkpoint import Checkpointer
@@ -117,7 +117,7 @@ def test_an_extended_run_keeps_its_old_evaluation_aside_not_as_its_own(tmp_path)
     assert sorted(os.listdir(aside / "figures")) == drawn
     assert "codes_2d.png" not in os.listdir(w / "figures")  # the new end's curves only
     os.rename(w / "summary.json", w / "kept.json")  # as while an extension runs, unfinished
-    elsewhere = workdir_lib.evaluation_dir(str(w), epoch=2)
+    elsewhere = folders.evaluation_dir(str(w), epoch=2)
     assert os.path.basename(elsewhere) == "which=latest,epoch=2" and str(aside) != elsewhere
     os.rename(w / "kept.json", w / "summary.json")
     m4, out = evaluate.evaluate_run(str(w))

@@ -5,34 +5,31 @@ stacked on a leading axis, in memory) with one compiled program per pass and one
 training calls it with the parameters it holds. `evaluate_run(workdir)` is the same for one
 run loaded from disk (`ae_jax.load`): its validation split rebuilt, or another file read through
 the saved preprocessor; it writes eval.json (flat "/"-separated keys, JSON-safe numbers) and
-figures (`workdir.evaluation_dir`: the run's own, or `workdir/evaluations/NAME/`), and returns
+figures (`folders.evaluation_dir`: the run's own, or `workdir/evaluations/NAME/`), and returns
 the dict and where it wrote them (`evaluate_workdir`: the dict).
 
-Keys: n_val, epoch, which, data, data_path and data_digest (an evaluation of a file: its real
-path, and a digest of its rows as the model reads them), figures,
-diverged_step (a diverged run's: its parameters are from before that step), imputed_cells (with
-data.missing='impute': how many cells of these rows were filled in; the per-column metrics pass
-over them, recon/mse, pca/mse and the vae/ terms, of the matrix the model reads, do not);
-likelihood (the reconstruction term's name) and is_log_likelihood (whether it is a normalised
-log-density of these rows); likelihood_note (a VAE's, when a density models discrete values:
-`bounds.discrete_note`); recon/mse, recon/mse_per_feature
+Keys: n_val, epoch, which, data, data_path and data_digest (an evaluation of a file: its real path,
+and a digest of its rows as the model reads them), figures, diverged_step (a diverged run's: its
+parameters are from before that step), imputed_cells (with data.missing='impute': how many cells of
+these rows were filled in; the per-column metrics pass over them, recon/mse, pca/mse and the vae/
+terms, of the matrix the model reads, do not); likelihood (the reconstruction term's name) and
+is_log_likelihood (whether it is a normalised log-density of these rows); likelihood_note (a VAE's,
+when a density models discrete values: `bounds.discrete_note`); recon/mse, recon/mse_per_feature
 (column -> MSE), with loss.recon == "bce" also recon/bce and recon/bce_per_feature; pca/mse,
-pca/mse_per_feature and ae_over_pca (PCA with latent_dim components fitted on the run's
-training split; pca/note instead when that split cannot be rebuilt, or with a null ae_over_pca
-when PCA is exact); code/mean_activation, code/l1_per_row, code/near_zero_fraction,
-code/near_zero_threshold, code/unit_mean, code/unit_std, code/dead_units, code/dead_unit_count;
-for a VAE vae/recon, vae/kl, vae/kl_per_dim, vae/active_units (null, vae/active_units_note why,
-for one row), vae/active_var, the aggregate
-posterior's KL decomposition (vae/total_correlation, vae/mutual_info, vae/dim_kl over the first
-vae/aggregate_rows rows, vae/aggregate_draws draws each, each with its Monte Carlo standard
-error, e.g. vae/total_correlation_mc_se; Chen et al. 2018), and the bounds:
-vae/elbo, vae/iwae_k, vae/iwae when is_log_likelihood, else the same numbers named for what they
-are (vae/bce_bound, vae/bce_iwae_bound; vae/mse_bound) with vae/iwae_note saying why, each bound
-with its Monte Carlo standard error when k >= 2 (vae/elbo_mc_se, vae/iwae_mc_se, ...; 'mse'
-draws one sample per row, so vae/mse_bound has none). For a
-table, also recon/per_column (per input column: numeric mse, mae, rmse_original; categorical and
-true/false accuracy, cross_entropy, baseline_accuracy) and its summaries recon/numeric_mse and
-recon/categorical_accuracy.
+pca/mse_per_feature and ae_over_pca (PCA with latent_dim components fitted on the run's training
+split; pca/note instead when that split cannot be rebuilt, or with a null ae_over_pca when PCA is
+exact); code/mean_activation, code/l1_per_row, code/near_zero_fraction, code/near_zero_threshold,
+code/unit_mean, code/unit_std, code/dead_units, code/dead_unit_count; for a VAE vae/recon, vae/kl,
+vae/kl_per_dim, vae/active_units (null, vae/active_units_note why, for one row), vae/active_var, the
+aggregate posterior's KL decomposition (vae/total_correlation, vae/mutual_info, vae/dim_kl over the
+first vae/aggregate_rows rows, vae/aggregate_draws draws each, each with its Monte Carlo standard
+error, e.g. vae/total_correlation_mc_se; Chen et al. 2018), and the bounds: vae/elbo, vae/iwae_k,
+vae/iwae when is_log_likelihood, else the same numbers named for what they are (vae/bce_bound,
+vae/bce_iwae_bound; vae/mse_bound) with vae/iwae_note saying why, each bound with its Monte Carlo
+standard error when k >= 2 (vae/elbo_mc_se, vae/iwae_mc_se, ...; 'mse' draws one sample per row, so
+vae/mse_bound has none). For a table, also recon/per_column (per input column: numeric mse, mae,
+rmse_original; categorical and true/false accuracy, cross_entropy, baseline_accuracy) and its
+summaries recon/numeric_mse and recon/categorical_accuracy.
 
 Conventions are those of training (see `losses.py`): per-example terms are summed over features
 (or latent dimensions) and averaged over rows, in nats for likelihoods; only `recon/mse` (and
@@ -56,10 +53,10 @@ from ae_jax import data as data_lib
 from ae_jax import models, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError, storage_error
-from ae_jax.evaluation import bounds, figure_data, passes, statistics, trained
+from ae_jax.evaluation import bounds, figure_data, folders, passes, statistics, trained
 from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation.eval_data import EvalData, evaluation_data
-from ae_jax.training import writers
+from ae_jax.training import group, writers
 
 EVAL_FILE = workdir_lib.EVAL
 
@@ -251,7 +248,7 @@ def evaluate_run(
     npz_key: str = "",
 ) -> tuple[dict, str]:
     """Evaluates the run in `workdir`; writes eval.json and figures/ into
-    `workdir.evaluation_dir` (for a run not finished, a directory named with the checkpoint's
+    `folders.evaluation_dir` (for a run not finished, a directory named with the checkpoint's
     epoch); returns (the metrics, that directory).
 
     Args:
@@ -272,10 +269,17 @@ def evaluate_run(
     workdir = workdir_lib.as_path(workdir)  # ('~' expanded: read and written alike)
     if isinstance(data_path, os.PathLike):  # (a pathlib.Path was a traceback)
         data_path = os.fspath(data_path)
+    if not (isinstance(data_path, str) and isinstance(npz_key, str)):  # (None, 3, an array)
+        raise UserError(
+            f"evaluate: data_path={data_path!r:.60}, npz_key={npz_key!r:.60}; expected a file's "
+            "path (or '' for the run's validation split) and an .npz array's name (or '')."
+        )
     if iw_samples is not None:
         passes.check_iw_samples(iw_samples)
     config_lib.check_seed(seed, "seed")
     tm = trained.load(workdir, which)  # a directory that is no run: said first
+    if dataset is not None:  # (another data set's rows were evaluated as the run's own: a probe)
+        group.check_given_dataset(tm.config, dataset)
     if iw_samples is not None and not tm.is_vae:
         raise UserError(f"--iw_samples={iw_samples}: k of a VAE's bound; {workdir!r} is an AE.")
     if seed and not tm.is_vae:  # it named an output directory of the same numbers
@@ -290,7 +294,7 @@ def evaluate_run(
     data = evaluation_data(tm, data_path, dataset, npz_key) if data_path else None
     digest = rows_digest(data) if data is not None else ""
     end = (workdir_lib.finished_summary(workdir) or {}).get("epoch")  # (as the name is chosen)
-    out = workdir_lib.evaluation_dir(
+    out = folders.evaluation_dir(
         workdir, data_path, which, iw_samples, seed, npz_key, tm.epoch, data_digest=digest
     )
     if digest and os.path.basename(out).split(",")[1].endswith("@" + digest[:8]):
@@ -328,7 +332,7 @@ def _own_held(held: contextlib.ExitStack, tm: trained.TrainedModel, out: str) ->
     except UserError:  # (in use: training)
         return aside
     still = (workdir_lib.finished_summary(out) or {}).get("epoch") == tm.epoch
-    return out if still and workdir_lib.evaluation_dir(out) == out else aside
+    return out if still and folders.evaluation_dir(out) == out else aside
 
 
 def _dated_if_trained_on(tm: trained.TrainedModel, out: str, end) -> str:
@@ -360,7 +364,7 @@ def _evaluate_into(tm, out, end, data_path, data, digest, which, iw_samples, see
     out = _dated_if_trained_on(tm, out, end)
     metrics["which"] = which
     metrics["software"] = runtime.software()  # this evaluation's, maybe not training's
-    if data_path:  # the file, whatever directory the command ran in (`workdir.evaluation_dir`)
+    if data_path:  # the file, whatever directory the command ran in (`folders.evaluation_dir`)
         metrics["data_path"] = workdir_lib.real_path(data_path)
         metrics["data_digest"] = digest
     if tm.kept_at_divergence:  # its parameters are from before the non-finite step

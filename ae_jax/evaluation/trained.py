@@ -25,6 +25,7 @@ from ae_jax.data.image_files import check_channels_last
 from ae_jax.errors import UserError
 from ae_jax.evaluation import restore
 from ae_jax.files import real_path
+from ae_jax.training import resources
 
 
 def check_run_dir(workdir: str) -> None:
@@ -249,6 +250,15 @@ class TrainedModel:
         config_lib.check_seed(seed, "sample: seed")
         if not self.is_vae:
             raise UserError("sample() needs a VAE; this run trained a deterministic autoencoder.")
+        # Drawn at once, then decoded in batches: a billion draws aborted the process (a probe).
+        need = 4 * n * (self.config.model.latent_dim + 2 * self.num_features)  # float32
+        have, what = resources.available_bytes()
+        if need > have // 2:
+            raise UserError(
+                f"sample: n={n:,} draws need about {need / 2**30:.3g} GiB (their codes and "
+                f"decodings) of {have / 2**30:.3g} GiB of {what}; draw fewer at a time (other "
+                "seeds draw others)."
+            )
         z = jax.random.normal(jax.random.PRNGKey(seed), (n, self.config.model.latent_dim))
         return self.decode(np.asarray(z))
 
