@@ -579,3 +579,14 @@ def test_sample_refuses_more_draws_than_memory_holds(vae_run):
     with pytest.raises(UserError, match=said):
         m.sample(10**12)
     assert m.sample(3, seed=1).shape == (3, m.num_features)
+
+
+def test_numpy_integers_are_the_ints_they_hold_for_chunk_size_and_iw_samples(tmp_path, vae_run):
+    """train_together(chunk_size=np.int64(1)) and evaluate_workdir(iw_samples=np.int64(3)) were
+    refused as 'expected a whole number' (an API probe), where run_sweep's max_models took one."""
+    c = _config()
+    runs = [{"train.seed": s} for s in range(2)]
+    out = ae_jax.train_together(c, runs, tmp_path / "k", chunk_size=np.int64(1))
+    assert [s["status"] for s in out] == ["done", "done"]
+    metrics = evaluate.evaluate_workdir(vae_run, iw_samples=np.int64(3), figures=False)
+    assert type(metrics["vae/iwae_k"]) is int and metrics["vae/iwae_k"] == 3

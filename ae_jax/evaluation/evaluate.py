@@ -275,7 +275,7 @@ def evaluate_run(
             "path (or '' for the run's validation split) and an .npz array's name (or '')."
         )
     if iw_samples is not None:
-        passes.check_iw_samples(iw_samples)
+        iw_samples = passes.check_iw_samples(iw_samples)
     config_lib.check_seed(seed, "seed")
     tm = trained.load(workdir, which)  # a directory that is no run: said first
     if dataset is not None:  # (another data set's rows were evaluated as the run's own: a probe)

@@ -25,7 +25,6 @@ from ae_jax.training import losses, objective, vae_terms
 
 # Floats one chunk of models may hold at once (per row batch and in its outputs): 256 MiB.
 _FLOAT_BUDGET = 1 << 26
-
 # Linen `method=`s: the encoder's raw output ((mean, logvar) for a VAE), the decoder's logits.
 _encoder = lambda module, x: module.encoder(x)
 _decoder = lambda module, z: module.decoder(z)
@@ -335,9 +334,10 @@ def iwae_bound(
     return np.asarray(out["bound"][0], np.float64)
 
 
-def check_iw_samples(k) -> None:
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+def check_iw_samples(k) -> int:  # (np.int64(5): the int 5 it holds)
+    if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
         raise UserError(f"iw_samples: got {k!r}; expected a positive integer.")
+    return int(k)
 
 
 @functools.partial(jax.jit, static_argnames=("model",))

@@ -193,11 +193,16 @@ def train_together(
         )
     if not overrides:
         raise UserError("train_together: the list of overrides is empty; give at least one run.")
-    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 0:
+    if (
+        not isinstance(chunk_size, int | np.integer)
+        or isinstance(chunk_size, bool)
+        or chunk_size < 0
+    ):
         raise UserError(
             f"train_together: chunk_size={chunk_size!r}; expected a whole number >= 0 (0: all "
             "models in one program)."
         )
+    chunk_size = int(chunk_size)  # (np.int64(1) was refused, as run_sweep's max_models is not)
     overrides = [{k: plain(v) for k, v in o.items()} for o in overrides]
     config_lib.check_is_config(base)
     workdir = workdir_lib.as_path(workdir)
