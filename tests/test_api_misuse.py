@@ -590,3 +590,13 @@ def test_numpy_integers_are_the_ints_they_hold_for_chunk_size_and_iw_samples(tmp
     assert [s["status"] for s in out] == ["done", "done"]
     metrics = evaluate.evaluate_workdir(vae_run, iw_samples=np.int64(3), figures=False)
     assert type(metrics["vae/iwae_k"]) is int and metrics["vae/iwae_k"] == 3
+
+
+def test_complex_codes_are_refused_by_decode_as_complex_rows_by_encode(vae_run):
+    """decode took complex codes, dropping their imaginary parts with a ComplexWarning only (an
+    API probe), where encode refuses complex rows."""
+    m = ae_jax.load(vae_run)
+    z = np.zeros((2, m.config.model.latent_dim))
+    with pytest.raises(UserError, match=r"expected codes as real numbers; got complex values"):
+        m.decode(z + 1j)
+    assert m.decode(z).shape == (2, m.num_features)

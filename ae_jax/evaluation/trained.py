@@ -294,6 +294,8 @@ def _numbers(x, width: int, what: str, hint: str = "", ndim: int = 2) -> np.ndar
     """`x` as float32 of shape (N, width) (ndim=0: any (..., width)); else UserError."""
     _no_mask(x, what, "fill them first (x.filled(value))")
     given = x
+    if np.iscomplexobj(given):  # (its imaginary part was dropped with a ComplexWarning: a probe)
+        raise UserError(f"expected {what} as real numbers; got complex values.")
     try:
         with np.errstate(over="ignore"):  # a value beyond float32's range: said below
             x = np.asarray(given, np.float32)
