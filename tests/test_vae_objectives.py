@@ -492,3 +492,23 @@ def test_a_batch_of_one_row_is_refused_where_a_term_is_a_batch_statistic(
     assert not os.path.exists(tmp_path / "refused" / "summary.json")
     c.train[field] = suggested  # the size suggested leaves no row alone: it trains
     assert experiment.train_and_evaluate(c, str(tmp_path / "fits"))[0]["status"] == "done"
+
+
+@pytest.mark.parametrize("split", ["validation", "training"])
+def test_a_split_of_one_row_is_told_the_setting_that_grows_it(tmp_path, split):
+    """A split of one row: the error said 'in batches of 1 (train.eval_batch_size)' (4096, cut
+    to the row) and offered data.limit for a validation split, which it cannot grow (data.limit
+    keeps the first N training rows: a README walkthrough)."""
+    c = importlib.import_module("ae_jax.configs.beta_tc_vae").get_config()
+    c.train.epochs, c.train.figures, c.eval.at_end = 1, False, False
+    if split == "validation":
+        c.data.val_fraction = 0.0005  # 1 of the digits' 1,797 rows
+    else:
+        c.data.limit = 1
+    with pytest.raises(UserError) as e:
+        experiment.train_and_evaluate(c, str(tmp_path / "refused"))
+    text = str(e.value)
+    assert f"but the 1 {split} row of 'digits' is a batch of its own, for which" in text, text
+    fix = "data.val_fraction" if split == "validation" else "data.limit or data.val_fraction"
+    assert text.endswith(f"Set {fix} for a {split} split of at least 2 rows."), text
+    assert "batch_size" not in text

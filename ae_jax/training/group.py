@@ -219,18 +219,22 @@ def _check_batch_statistics(configs: list, ds) -> None:
             continue
         terms_said = " and ".join(f"{name} ({key} > 0)" for key, name, _ in on)
         made = "; ".join(f"{name}: {value}" for _, name, value in on)
-        if n == 1:
-            fix = "data.val_fraction or data.limit for a split of at least 2 rows"
+        if n == 1:  # (data.limit cuts the training split alone; a batch size cannot help)
+            where = f"the 1 {what} row of {ds.name!r} is a batch of its own"
+            fix = "data.limit or " * (what == "training") + "data.val_fraction"
+            fix += f" for a {what} split of at least 2 rows"
         else:
+            where = (
+                f"the {n:,} {what} rows of {ds.name!r} in batches of {size} ({field}) leave a "
+                "last batch of 1 row"
+            )
             sizes = itertools.chain(range(size - 1, 1, -1), range(size + 1, n + 1))  # n fits
             fits = next(s for s in sizes if n % s != 1)
             fix = f"{field} to a size that leaves no row alone, e.g. {fits}"
         raise UserError(
             f"{terms_said} {'is' if len(on) == 1 else 'are'} estimated from the other rows of "
-            "a batch, so every batch needs 2 "
-            f"rows or more; but the {n:,} {what} rows of {ds.name!r} in batches of {size} "
-            f"({field}) leave a last batch of 1 row, for which it is no estimate ({made}). "
-            f"Set {fix}."
+            f"a batch, so every batch needs 2 rows or more; but {where}, for which it is no "
+            f"estimate ({made}). Set {fix}."
         )
 
 
