@@ -180,8 +180,9 @@ def check_kind(path: str, kind: str) -> None:
 
 # What a run's or a sweep's directory can hold before it is one (`kind_of`): a run claimed by
 # a sweep (its lock, a failure to retry) or killed before its config was written; a sweep
-# killed before its first sweep.json. A run's JSON files hold the keys of _KEYS (a folder's own
-# config.json was read as a run's config, its own preprocessor.json replaced: a probe).
+# killed before its first sweep.json. A run's JSON files hold the keys of _KEYS, its
+# checkpoints/ epochs alone (a folder's own config.json was read as a run's config, its own
+# preprocessor.json replaced, its own checkpoints/model.pt kept among the run's: a probe).
 _STARTED = {
     "run": (LOCK, FAILED, CHECKPOINTS, CONFIG, PREPROCESSOR),
     "sweep": (SWEEP, SWEEP_CONFIG, SWEEP_NAMED, REPORT_METRICS, "runs"),
@@ -190,7 +191,12 @@ _KEYS = {CONFIG: SECTIONS, PREPROCESSOR: ("input_columns", "kinds", "offset", "s
 
 
 def _holds(path: str, keys) -> bool:
-    """Whether `path` is a JSON object with `keys` (no keys: whatever it is)."""
+    """Whether `path` can be a started run's: a JSON object with `keys` (none: any file), or
+    checkpoints/ of entries named by their epoch (12, 12.tmp-99, ...)."""
+    if os.path.basename(path) == CHECKPOINTS:
+        with contextlib.suppress(OSError):
+            return all(n[:1].isdigit() or n.startswith(".") for n in os.listdir(path))
+        return False
     with contextlib.suppress(OSError, ValueError), open(path) as f:
         return not keys or (isinstance(d := json.load(f), dict) and all(k in d for k in keys))
     return not keys

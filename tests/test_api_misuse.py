@@ -535,15 +535,22 @@ def test_a_users_own_config_or_preprocessor_json_is_no_started_run(tmp_path, vae
     """A folder holding the user's own preprocessor.json (and nothing else) passed as a started
     run's: the run replaced it with its own; the user's own config.json was compared with the
     launch's as a run's config, 'these fields differ', of defaults (an API probe). Refused as a
-    folder of other files, the file unchanged; a run's own config.json, from a run killed
+    folder of other files, the file unchanged (and so is one holding checkpoints/model.pt: the
+    run's checkpoints were written beside it); a run's own config.json, from a run killed
     before it wrote its preprocessor.json, still trains."""
-    for name, text in (("preprocessor.json", '{"scaler": "mine"}'), ("config.json", '{"lr": 1}')):
+    for name, text in (
+        ("preprocessor.json", '{"scaler": "mine"}'),
+        ("config.json", '{"lr": 1}'),
+        ("checkpoints/model.pt", "weights"),  # (the run's were written beside it)
+    ):
         mine = tmp_path / name.split(".")[0]
-        mine.mkdir()
+        (mine / name).parent.mkdir(parents=True)
         (mine / name).write_text(text)
-        with pytest.raises(UserError, match=rf"is a folder of other files \(\['{name}'\]\)"):
+        top = name.split("/")[0]
+        with pytest.raises(UserError, match=rf"is a folder of other files \(\['{top}'\]\)"):
             ae_jax.train_and_evaluate(_config(), str(mine))
-        assert os.listdir(mine) == [name] and (mine / name).read_text() == text
+        assert sorted(p.name for p in mine.rglob("*")) == sorted({top, os.path.basename(name)})
+        assert (mine / name).read_text() == text
     started = tmp_path / "started"
     started.mkdir()
     shutil.copy(os.path.join(vae_run, "config.json"), started)
