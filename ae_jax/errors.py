@@ -6,13 +6,16 @@ wrong (field, file, column, row, value) and what is expected instead. `storage_e
 full, read-only or forbidden disk (or a file where a directory belongs) from other failures
 (it becomes such a message), and
 `memory_error` XLA running out of memory (host or accelerator) from a full disk, which share
-RESOURCE_EXHAUSTED; `closest` names what a misspelt name probably meant.
+RESOURCE_EXHAUSTED; `closest` names what a misspelt name probably meant, and `check_choice`
+refuses a setting that is none of its choices.
 """
 
 import difflib
 import errno
 import os
 import re
+from collections.abc import Sequence
+from typing import Any
 
 
 class UserError(ValueError):
@@ -21,6 +24,13 @@ class UserError(ValueError):
     def __init__(self, message: str):
         # Fold whitespace so multi-line f-strings print as one paragraph.
         super().__init__(" ".join(str(message).split()))
+
+
+def check_choice(field: str, value: Any, valid: Sequence[str]) -> None:
+    """Refuses a setting's `value` that is none of the `valid` choices."""
+    if value not in valid:
+        choices = ", ".join(map(repr, valid))
+        raise UserError(f"{field} {value!r} is not supported; expected one of {choices}")
 
 
 def closest(name: str, known: list[str], cutoff: float = 0.6) -> str:

@@ -14,9 +14,7 @@ from ae_jax.data.cells import (
     UNSEEN,
     Cells,
     grouped_separator,
-    is_number,
     missing_mask,
-    number_or_none,
     quote_names,
     size_text,
 )
@@ -80,6 +78,22 @@ def say_if_codes(table: Table, name: str, texts: list[str]) -> None:
             name,
             quote_names(codes[:3]),
         )
+
+
+def say_numbers_as_categories(table: Table, name: str, values: int, col, rows: np.ndarray) -> None:
+    """Warns that a column (`col`) of a few distinct numbers (`values`) beside a few texts (not
+    missing-value markers; in `rows`) is categorical, its numbers categories too: sizes 10, 12
+    beside 'S', 'M'; or ratings 1-5 beside 'not rated', whose order the codes then lose."""
+    logging.warning(
+        "%s: column %r is categorical: most of its cells are numbers (%d distinct), but these "
+        "are not: %s; each number is a category of its own, unrelated to the next: if the "
+        "column is a quantity, add those texts to data.na_values (missing values) or fix the "
+        "cells; name it in data.categorical_columns to keep it categorical without this warning",
+        table.source,
+        name,
+        values,
+        table.where(rows, col),
+    )
 
 
 def check_named_codes(table: Table, name: str, column: Cells, missing: np.ndarray) -> None:
@@ -308,47 +322,6 @@ def listed(names: list[str], most: int = 8) -> str:
     return ", ".join(map(repr, names[:most])) + (
         f" and {len(names) - most} more" * (len(names) > most)
     )
-
-
-def unseen_hint(where: str, texts: list[str], known: list[str], every: bool) -> str:
-    """What the warning of categories unseen in training (`texts`, distinct) adds: a case
-    mismatch, or that every cell is unseen. A whole column that cannot match is refused: numbers
-    where training had text categories (codes, an array of numbers), or texts that differ from
-    training's only in case ('lisbon' for 'Lisbon'; surrounding spaces are stripped already):
-    each would be encoded as the unseen category, the column's information gone."""
-    fold = {k.casefold().strip(): k for k in known}
-    near = [(t, fold[t.casefold().strip()]) for t in texts if t.casefold().strip() in fold]
-    pairs = ", ".join(f"{t!r} (training: {k!r})" for t, k in near[:3])
-    if every and not any(number_or_none(k) is not None for k in known) and texts:
-        if all(number_or_none(t) is not None for t in texts):
-            raise UserError(
-                f"{where} holds numbers ({quote_names(texts[:3])[1:-1]}), but its categories in "
-                f"training were texts ({quote_names(known[:4])[1:-1]}): every cell would be "
-                "encoded as the unseen category. Give the column's texts as in training (the "
-                "file's rows, or an array of strings), not codes or numbers"
-            )
-    if every and len(near) == len(texts) and texts:
-        raise UserError(
-            f"{where}: none of its values is a category of training, but each differs from one "
-            f"only in case: {pairs}; categories are matched exactly: write them as in training"
-        )
-    said = f"; some differ from a training category only in case: {pairs}" * bool(near)
-    return said + "; that is every value of the column: is it the column trained on?" * every
-
-
-def same_count_hint(given: list[str], n: int, text_file: bool) -> str:
-    """What a table with as many columns as trained, under other names, adds to its refusal:
-    renamed columns (scikit-learn's pixel_0_0 for pixel_0), or, in a delimited `text_file`, a
-    first row of data read as names (no header: 8,129.498,...,Sep,...), when half its names
-    are numbers (a data frame's 0, 1, ... are names all the same)."""
-    if len(given) != n:
-        return ""
-    if text_file and sum(is_number(g) for g in given) * 2 >= n:
-        return (
-            "; as many, and the names look like a row of data: the file has no header? add the "
-            "header row of the training's columns"
-        )
-    return "; as many: renamed? rename them"
 
 
 def header_row_hint(table: Table, rows: np.ndarray) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from absl import logging
 
-from ae_jax.data import cells, column_checks, vocabulary
+from ae_jax.data import cells, column_checks, spellings, vocabulary
 from ae_jax.data.cells import UNSEEN, Cells, grouped_separator, quote_names
 from ae_jax.data.tables import BOOL_TEXTS, Table
 from ae_jax.errors import UserError
@@ -146,12 +146,16 @@ def infer_kind(
         )
     if {t.lower() for t in texts} <= BOOL_TEXTS.keys():  # only numbers returned above
         return "boolean", None
-    numbers = present - n_bad
-    if numbers >= _NUMERIC_SHARE * present or (
+    numbers, values = present - n_bad, len(texts) - len(not_numbers)  # cells; distinct
+    few = (  # mostly numbers, beside a few texts: a numeric column with notes, or categories
         numbers >= present / 2
         and len(not_numbers) <= column_checks.FEW_TEXTS
-        and all(column_checks.MARKER.fullmatch(t.strip()) for t in not_numbers)
         and not any(cells.LEADING_ZERO.match(t) for t in texts)
+    )
+    markers = all(column_checks.MARKER.fullmatch(t.strip()) for t in not_numbers)
+    # Beside many distinct numbers (ages beside 'unknown', 'refused'), texts are no categories.
+    if numbers >= _NUMERIC_SHARE * present or (
+        few and (markers or values > column_checks.MANY_CATEGORIES)
     ):
         which = "cells" if present == len(col) else "non-missing cells"
         raise UserError(
@@ -159,8 +163,12 @@ def infer_kind(
             f"{present} {which} are numbers, but these are not: {table.where(bad(), col)}; "
             "expected a number in every cell of a numeric column: fix or drop those rows, or "
             "add the cell's text to data.na_values if it marks a missing value"
+            + "; or, if its values are categories, name it in data.categorical_columns"
+            * (not markers)
             + column_checks.header_row_hint(table, bad())
         )
+    if few:  # a few distinct numbers beside a few words: sizes 10, 12, 'S', 'M'
+        column_checks.say_numbers_as_categories(table, name, values, col, bad())
     column_checks.say_if_identifier(table, name, texts, present)
     column_checks.say_marker_categories(table, name, column, missing)
     return "categorical", sorted(texts)
@@ -231,6 +239,10 @@ def column_values(
         for j in np.flatnonzero(~found):
             lookup = by_value if cells.LEADING_ZERO.match(uniq[j]) else plain
             per_u[j] = lookup.get(cells.number_or_none(uniq[j]), -1)
+        # 'café' written with a combining accent (NFD): the category trained on, respelled
+        respelled = spellings.canonical_matches(list(u[per_u < 0]), vocab)
+        for j in np.flatnonzero(per_u < 0):
+            per_u[j] = vocab.index(respelled[u[j]]) if u[j] in respelled else -1
     codes = np.append(per_u, -1)[inverse]
     unseen = np.flatnonzero((codes < 0) & ~missing)
     if unseen.size:
@@ -243,7 +255,7 @@ def column_values(
         texts = [str(uniq[j]).strip() for j in np.unique(inverse[unseen])]
         # Every cell of two or more (one new row with a new category is no mismatch)
         every = unseen.size == int((~missing).sum()) > 1
-        hint = column_checks.unseen_hint(where, texts, vocab[:-1], every)
+        hint = spellings.unseen_hint(where, texts, vocab[:-1], every)
         logging.warning(
             "data: %s: %d cell(s) of %d value(s) not in the training split (%s) are encoded as "
             "its %r category%s",

@@ -24,7 +24,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ae_jax.data.cells import LEADING_ZERO, numpy_of, strings_array
-from ae_jax.data.delimiters import NAMES, check_header, resolve_delimiter, sniff, split_rows
+from ae_jax.data.delimiters import (
+    NAMES,
+    check_first_rows,
+    check_header,
+    resolve_delimiter,
+    sniff,
+    split_rows,
+)
 from ae_jax.data.text_encoding import UTF16_MARKS, not_utf8, nul_in_head, refuse_nul_cells
 from ae_jax.errors import UserError
 
@@ -156,6 +163,7 @@ def read_delimited(
     check_header(
         header, shown, delim, "given" if given != "auto" else "tsv" if ext == ".tsv" else "sniffed"
     )
+    check_first_rows(rows, shown)
     file = TextFile(full, shown, delim, quoted, rows[0], 0)
     if len(rows) == 1 and os.path.getsize(full) < _SNIFF_BYTES - len(codecs.BOM_UTF8):
         # The sample is the whole file (a longer one loses its last, maybe partial, line).

@@ -129,6 +129,40 @@ def check_header(header: list[str], shown: str, delim: str, chosen: str = "sniff
         )
 
 
+def check_first_rows(rows: list[list[str]], shown: str) -> None:
+    """Refuses a header (`rows[0]`, over the first data rows) that is no header: a file whose
+    cells are separated by spaces (one column, 'a n city', read as a single text), or a first
+    row of data in a file with text columns (-0.803,0,green: each number heads a column of
+    numbers, each text is one of its own column's cells; a header of all numbers is refused by
+    `check_header`)."""
+    header, body = rows[0], rows[1 : _SNIFF_ROWS + 1]
+    if not body:
+        return
+    widths = {len(r[0].split()) if len(r) == 1 else 0 for r in rows[: _SNIFF_ROWS + 1]}
+    if len(header) == 1 and len(widths) == 1 and min(widths) > 1:
+        raise UserError(
+            f"{shown}: its cells are separated by spaces (the header {header[0]!r} and the "
+            f"first rows each split into {min(widths)} cells at spaces) and read as one column; "
+            "expected ',', ';', tab or '|' between cells: set data.delimiter=' ' if one space "
+            "separates each cell, or convert the file, e.g. with pandas' read_csv(path, "
+            "sep=r'\\s+').to_csv('file.csv', index=False)"
+        )
+    cells = [[r[j].strip() for r in body if len(r) > j] for j in range(len(header))]
+    numeric = [not parse_floats(np.array(c, dtype=object))[1].size for c in cells]
+    named = [not parse_floats(np.array([h.strip()], dtype=object))[1].size for h in header]
+    as_data = [
+        n == num and (n or h.strip() in c)
+        for h, c, n, num in zip(header, cells, named, numeric, strict=True)
+    ]
+    if all(as_data) and any(named) and not all(named):
+        raise UserError(
+            f"{shown}: the first row {quote_names(header, 5)} looks like data: its numbers head "
+            "columns of numbers and its texts are cells of their own columns; expected a "
+            "header row of column names: add one (a trained run's new rows: the names of the "
+            "columns it was trained on)"
+        )
+
+
 def _names(text: str, delim: str) -> list[str]:
     """The header's names read with `delim` (stripped, as a header's are)."""
     return [name.strip() for name in split_rows(text, delim)[0]]

@@ -32,9 +32,9 @@ from ae_jax.data.cells import NA_VALUES, THOUSANDS
 from ae_jax.data.columns import MISSING
 from ae_jax.data.dataset import Dataset, as_labels
 from ae_jax.data.delimiters import resolve_delimiter
-from ae_jax.data.preprocess import Preprocessor, check_choice
+from ae_jax.data.preprocess import Preprocessor
 from ae_jax.data.tables import BUNDLED, NO_LABEL, SCALING, Table, quote_names, read_table
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, check_choice
 from ae_jax.files import real_path
 
 

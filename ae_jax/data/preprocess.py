@@ -16,23 +16,16 @@ from typing import Any, cast
 
 import numpy as np
 
-from ae_jax.data import cells, column_checks, vocabulary
+from ae_jax.data import cells, column_checks, spellings, vocabulary
 from ae_jax.data import columns as col_lib
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS, Cells, quote_names
 from ae_jax.data.columns import MISSING
 from ae_jax.data.tables import CATEGORICAL, SCALING, Table, as_text, named_table
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, check_choice
 
 _STATS_BYTES = 1 << 24  # train rows x columns read at a time for the scaling statistics
 _F32_MAX = float(np.finfo(np.float32).max)
-
-
-def check_choice(field: str, value: Any, valid: Sequence[str]) -> None:
-    if value not in valid:
-        raise UserError(
-            f"{field} {value!r} is not supported; expected one of {', '.join(map(repr, valid))}"
-        )
 
 
 class Preprocessor:
@@ -256,6 +249,8 @@ class Preprocessor:
             given = [c for c in data.columns if c not in labels]
             missing = [c for c in self.input_columns if c not in given]
             extra = [c for c in given if c not in self.input_columns]
+            if names := spellings.respelled(data.columns, extra, missing):  # 'é' as e + accent
+                return self._as_table(dataclasses.replace(data, columns=names))
             if (missing or extra) and not data.named and len(given) == n:  # by position
                 given_at = [data.columns.index(c) for c in given]
                 return dataclasses.replace(
@@ -272,7 +267,7 @@ class Preprocessor:
                 )
                 label = [c for c in data.columns if c in labels][:1]  # left out: no feature
                 besides = f" besides the label {label[0]!r}" if label else ""
-                same = column_checks.same_count_hint(given, n, data.file is not None)
+                same = spellings.same_count_hint(given, n, data.file is not None)
                 raise UserError(
                     f"{trained}; {data.source} has {len(given)}{besides}: {'; '.join(parts)}; "
                     f"expected those columns in any order (add missing ones, drop extra ones{same})"

@@ -1,0 +1,112 @@
+"""Files as users have them, read as they mean: a numeric column with a few notes among its
+numbers, a file without a header row or with spaces between its cells, names and categories in
+another Unicode spelling, zip codes a reader turned into numbers. Small files in tmp_path."""
+
+import unicodedata
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ae_jax import data
+from ae_jax.errors import UserError
+from tests.test_data import cfg
+
+
+def load(path, **kw):
+    return data.load_dataset(cfg(path=str(path), **kw))
+
+
+def test_numbers_beside_a_few_words_are_no_silent_categories(tmp_path, caplog):
+    """Ages beside 'unknown' and 'refused' were categories coded by frequency, without a word
+    (only marker words alone were refused): with many distinct numbers, refused; a few distinct
+    numbers beside words (sizes, ratings) stay categories, with a warning naming both fixes."""
+    rng = np.random.default_rng(9)
+    age = rng.integers(18, 80, 200).astype(object)
+    age[rng.random(200) < 0.15], age[rng.random(200) < 0.05] = "unknown", "refused"
+    pd.DataFrame({"a": rng.normal(size=200), "age": age}).to_csv(tmp_path / "a.csv", index=False)
+    said = r"'age' cannot be encoded: \d+ of its 200 cells are numbers, but these are not: .*"
+    with pytest.raises(UserError, match=said + "if its values are categories, name it in data."):
+        load(tmp_path / "a.csv")
+    na = ("unknown", "refused")
+    assert load(tmp_path / "a.csv", na_values=na, missing="drop").preprocessor.kinds == [
+        "numeric",
+        "numeric",
+    ]
+    named = load(tmp_path / "a.csv", categorical_columns=("age",))
+    assert named.preprocessor.kinds == ["numeric", "categorical"]
+
+    rating = rng.integers(1, 6, 200).astype(object)
+    rating[rng.random(200) < 0.2] = "not rated"
+    pd.DataFrame({"a": rng.normal(size=200), "r": rating}).to_csv(tmp_path / "r.csv", index=False)
+    caplog.set_level("WARNING")
+    assert load(tmp_path / "r.csv").preprocessor.kinds == ["numeric", "categorical"]
+    assert "column 'r' is categorical: most of its cells are numbers (5 distinct)" in caplog.text
+    assert "'not rated'" in caplog.text and "data.na_values" in caplog.text
+    caplog.clear()
+    load(tmp_path / "r.csv", categorical_columns=("r",))
+    assert "is categorical: most of its cells" not in caplog.text
+
+
+def test_a_first_row_of_data_is_refused_where_the_file_has_text_columns(tmp_path):
+    """A file without a header lost its first row, read as the names '-0.803', '0', 'green'
+    (only a first row of numbers alone was refused). Names that are numbers over columns of
+    numbers are kept where another name is no cell of its column (years beside 'region')."""
+    rng = np.random.default_rng(9)
+    colour = rng.choice(["red", "green"], 200)
+    lines = [f"{rng.normal():.3f},{i % 7},{colour[i]}" for i in range(200)]
+    (tmp_path / "n.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError, match=r"the first row \['-?\d.\d+', '0', '\w+'\] looks like"):
+        load(tmp_path / "n.csv")
+    (tmp_path / "y.csv").write_text(
+        "region,2019,2020\n"
+        + "".join(f"{['north', 'south'][i % 2]},{i},{2 * i}\n" for i in range(40))
+    )
+    assert load(tmp_path / "y.csv").columns == ["region", "2019", "2020"]
+
+
+def test_cells_separated_by_spaces_are_refused_not_one_column(tmp_path):
+    """'a n city' over '0.5 1 x' was one categorical column of 40 categories (a warning of an
+    identifier, then training)."""
+    rng = np.random.default_rng(1)
+    body = "".join(f"{rng.normal():.3f} {i} {rng.choice(['x', 'y'])}\n" for i in range(40))
+    (tmp_path / "s.csv").write_text("a n city\n" + body)
+    with pytest.raises(UserError, match=r"its cells are separated by spaces .* split into 3"):
+        load(tmp_path / "s.csv")
+    assert load(tmp_path / "s.csv", delimiter=" ").columns == ["a", "n", "city"]
+
+
+def test_names_and_categories_in_another_unicode_spelling_are_the_trained_ones(tmp_path):
+    """'café' written as 'e' and a combining accent (NFD, as macOS writes it) is the text
+    trained on: a column so named was 'missing 'prix_café'; extra 'prix_café'', and such
+    categories all unseen, with a warning listing what looked like the training categories."""
+    nfc = lambda s: unicodedata.normalize("NFC", s)
+    nfd = lambda s: unicodedata.normalize("NFD", s)
+    rng = np.random.default_rng(17)
+    city = rng.choice(["café", "São Paulo", "Zürich"], 40)
+
+    def write(name, head, cell, n=40):
+        rows = "".join(f"{i / 7:.3f},{i},{cell(city[i])}\n" for i in range(n))
+        (tmp_path / name).write_text(f"a,{head('prix_café')},city\n" + rows)
+        return data.read_table(str(tmp_path / name))
+
+    write("nfc.csv", nfc, nfc)
+    p = load(tmp_path / "nfc.csv").preprocessor
+    expected = p.transform(write("same.csv", nfc, nfc, 6))
+    assert expected[:, 2].min() >= 0 and len(set(expected[:, 2])) > 1
+    np.testing.assert_array_equal(p.transform(write("h.csv", nfd, nfc, 6)), expected)
+    np.testing.assert_array_equal(p.transform(write("c.csv", nfc, nfd, 6)), expected)
+
+
+def test_a_category_read_without_its_leading_zeros_is_said_so(tmp_path, caplog):
+    """pandas reads zip codes 02134 as the number 2134, an unseen category: the warning listed
+    '2134' without saying it is '02134' but for the zeros a reader dropped."""
+    zips = ["02134", "00501", "10001"]
+    body = "".join(f"{i / 3:.3f},{zips[i % 3]}\n" for i in range(30))
+    (tmp_path / "z.csv").write_text("a,zip\n" + body)
+    p = load(tmp_path / "z.csv", categorical_columns=("zip",)).preprocessor
+    caplog.set_level("WARNING")
+    p.transform(pd.read_csv(tmp_path / "z.csv").head(3))  # zip: 2134, 501, 10001 (int64)
+    assert "a training category without its leading zeros: '2134' (training: '02134')" in (
+        caplog.text
+    )
