@@ -582,3 +582,17 @@ def test_a_stop_request_on_a_closed_stderr_still_stops_cleanly():
         os.close(saved)
         os.close(write)
     assert stop.signum == signal.SIGINT
+
+
+def test_the_eta_is_paced_by_the_epochs_after_a_process_first():
+    """A process's first epoch runs its programs for the first time: 200 epochs of 12.5 ms
+    after a first of 62 ms were told 'ETA 12.3 s' after epoch 2 too (7.4 s), for 2.5 s left.
+    A fake clock: each reading is the next time."""
+    for start in (0, 50):  # a fresh run, and one resumed after epoch 50
+        times = iter([0.0, 0.062, 0.062, 0.0745, 0.087, 0.087])
+        pace = chunking.Pace(start, 200 + start, clock=times.__next__)
+        assert pace.eta(start + 1) == pytest.approx(0.062 * 199)  # one epoch: its pace
+        pace.ended(start + 1)
+        assert pace.eta(start + 2) == pytest.approx(0.0125 * 198)
+        pace.ended(start + 2)
+        assert pace.eta(start + 3) == pytest.approx(0.0125 * 197)

@@ -180,14 +180,10 @@ def train(
     writer = distributed.is_writer()
     n_train = ds.train.shape[0]
     terms = objective.optional_terms(configs)
-    batch = min(int(cfg.train.batch_size), n_train)
+    configured = int(cfg.train.batch_size)
+    batch = min(configured, n_train)
     mode = placement.choose_mode(
-        cfg.train.parallel,
-        k,
-        batch,
-        cfg.train.eval_batch_size,
-        jax.device_count(),
-        int(cfg.train.batch_size),
+        cfg.train.parallel, k, batch, cfg.train.eval_batch_size, jax.device_count(), configured
     )
     place = placement.Placement(mode)
     hypers = [objective.hyper_from_config(c) for c in configs]
@@ -302,7 +298,7 @@ def train(
         )
     epoch_runner = chunking.EpochRunner(prog, place, hypers, n_train, cfg, stop, runs)
     saved_epoch, epoch = start, start
-    t_loop = time.perf_counter()
+    pace = chunking.Pace(start, epochs)
     try:
         for epoch in range(start + 1, epochs + 1):
             t_epoch = time.perf_counter()
@@ -326,14 +322,10 @@ def train(
             )
             all_stopped = not any(r.running for r in runs)
             if epoch % cfg.train.log_every == 0 or epoch == epochs or all_stopped:
-                elapsed = time.perf_counter() - t_loop
                 chunking.log_epoch(
-                    epoch,
-                    epochs,
-                    runs,
-                    rows * k / epoch_s,
-                    0.0 if all_stopped else elapsed / (epoch - start) * (epochs - epoch),
+                    epoch, epochs, runs, rows * k / epoch_s, 0.0 if all_stopped else pace.eta(epoch)
                 )
+            pace.ended(epoch)
             every = cfg.train.checkpoint_every
             if (every and epoch % every == 0) or epoch == epochs or all_stopped:
                 if epoch == epochs or all_stopped:
