@@ -110,3 +110,16 @@ def test_a_category_read_without_its_leading_zeros_is_said_so(tmp_path, caplog):
     assert "a training category without its leading zeros: '2134' (training: '02134')" in (
         caplog.text
     )
+
+
+def test_a_one_column_file_of_decimal_commas_and_a_compressed_file_are_told_their_fix(tmp_path):
+    """'value' over '0,346' said only 'line 2 has 2 cells but the header has 1 columns' (the
+    decimal comma hint was given for files of several columns alone); a .csv.gz, only
+    'unsupported file type'."""
+    (tmp_path / "v.csv").write_text("value\n0,346\n1,5\n2,25\n")
+    said = r"line 2 \(data row 1\) has 2 cells .* '0,346' reads as one number written with a "
+    with pytest.raises(UserError, match=said + "decimal comma: save the file with decimal"):
+        load(tmp_path / "v.csv")
+    (tmp_path / "v.csv.gz").write_bytes(b"\x1f\x8b")
+    with pytest.raises(UserError, match=r"'.gz'; .* a compressed file: decompress it first"):
+        load(tmp_path / "v.csv.gz")

@@ -18,6 +18,7 @@ from ae_jax.data.cells import (
     quote_names,
     size_text,
 )
+from ae_jax.data.delimiters import DECIMAL_COMMA
 from ae_jax.data.tables import Table
 from ae_jax.errors import UserError, closest
 
@@ -29,8 +30,6 @@ MARKER = re.compile(
 )
 FEW_TEXTS = 3
 _WORD_CATEGORIES = {"none", "unknown", "missing"}
-# "0,57", "-1,5e3", "1.250,00" ('.' grouping thousands): decimal commas, read as text.
-DECIMAL_COMMA = re.compile(r"[+-]?((\d{1,3}(\.\d{3})+|\d+),\d*|,\d+)([eE][+-]?\d+)?")
 # A categorical column with more distinct values than this, and than half its cells, is more
 # likely an identifier, a date or numbers in an unread form than categories: it is said.
 MANY_CATEGORIES = 20

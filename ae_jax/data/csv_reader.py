@@ -25,6 +25,7 @@ import pyarrow.csv as pacsv
 
 from ae_jax.data.cells import LEADING_ZERO, numpy_of, strings_array
 from ae_jax.data.delimiters import (
+    DECIMAL_COMMA,
     NAMES,
     check_first_rows,
     check_header,
@@ -270,6 +271,11 @@ def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
                         if header[0].lstrip().startswith("#"):
                             comment = "; that line looks like a comment: remove the lines above"
                             comment += " the real header"
+                    if delim == "," and DECIMAL_COMMA.fullmatch(",".join(row).strip()):
+                        comment += (  # "0,346" under "value": one number, a decimal comma
+                            f"; {','.join(row)!r} reads as one number written with a decimal "
+                            "comma: save the file with decimal points, or with ';' between cells"
+                        )
                     if len(row) == width + 1 and not row[-1].strip():
                         comment += (  # "1,2,3," under "a,b,c"
                             f"; the line ends with the delimiter {NAMES.get(delim, delim)}: "

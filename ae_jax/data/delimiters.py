@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import numpy as np
 
@@ -16,6 +17,8 @@ DELIMITERS = (",", ";", "\t", "|")
 NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}  # as messages name them
 _ALIASES = {"tab": "\t", "\\t": "\t"}
 _SNIFF_ROWS = 20
+# "0,57", "-1,5e3", "1.250,00" ('.' grouping thousands): decimal commas, read as text.
+DECIMAL_COMMA = re.compile(r"[+-]?((\d{1,3}(\.\d{3})+|\d+),\d*|,\d+)([eE][+-]?\d+)?")
 
 
 def resolve_delimiter(value: str) -> str:

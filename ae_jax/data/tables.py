@@ -7,8 +7,7 @@ on it; cells stay raw here (text stays text) so that a new file reads exactly li
 file.
 
 Every user mistake raises `UserError` naming the field, file, column, row and value, before any
-training starts.
-"""
+training starts."""
 
 from __future__ import annotations
 
@@ -177,8 +176,7 @@ def read_table(
         The raw table: text stays text (a delimited file's columns of numbers are float64);
         column kinds are the `Preprocessor`'s to decide.
     """
-    if isinstance(path, os.PathLike):
-        path = os.fspath(path)
+    path = os.fspath(path) if isinstance(path, os.PathLike) else path
     if not isinstance(path, str) or not path:
         raise UserError(f"{field or 'path'}: got {path!r}; expected a file's path")
     shown = f"{field} {path!r}" if field else repr(path)
@@ -200,9 +198,11 @@ def read_table(
         _no_label_array(label_column, shown, "an IDX file")
         return _array_table(read_idx(full, 3), shown)
     if ext not in EXTENSIONS and not os.path.isdir(full):
+        packed = ext in (".gz", ".zip", ".bz2", ".xz", ".zst", ".7z")  # an export, compressed
         raise UserError(
-            f"{shown}: unsupported file type {ext or '(no extension)'!r}; "
-            f"supported: {', '.join(EXTENSIONS)}, and IDX images (...-idx3-ubyte[.gz])"
+            f"{shown}: unsupported file type {ext or '(no extension)'!r}; supported: "
+            f"{', '.join(EXTENSIONS)}, and IDX images (...-idx3-ubyte[.gz])"
+            f"{'; a compressed file: decompress it first (e.g. gunzip FILE.csv.gz)' * packed}"
         )
     if os.path.isdir(full) or os.path.getsize(full) == 0:
         raise UserError(
