@@ -655,6 +655,16 @@ def test_one_device_of_several_computes_as_one_device_of_one(caplog):
     assert (
         "another device layout than the checkpoint was trained with (data parallel" in caplog.text
     )
+    # Models split over 4 devices of 1 process or of 2 (multi-host) compute alike: not said;
+    # data parallel over them is (its sums cross the devices, and so the processes).
+    caplog.clear()
+    split = "models split over 4 device(s) (cpu, {} process(es))"
+    resumes.warn_layout_change({split.format(1)}, split.format(2))
+    resumes.warn_layout_change({one_of.format(4)}, one_of.format(1).replace("1 pro", "2 pro"))
+    assert "another device layout" not in caplog.text
+    data = "data parallel over 4 device(s) (cpu, {} process(es))"
+    resumes.warn_layout_change({data.format(1)}, data.format(2))
+    assert "another device layout" in caplog.text
 
 
 def test_a_mid_epoch_resume_under_other_software_is_said(tmp_path, caplog):

@@ -53,8 +53,14 @@ def warn_layout_change(saved: set[str], now: str, what: str = "the checkpoint") 
 
 def _computes(layout: str) -> str:
     """What computes under a layout: "one device of 4 device(s) (cpu, ...)" computes as "one
-    device of 1 device(s)" does, bit for bit (a resume between them was told otherwise)."""
-    return re.sub(r"^one device of \d+ device\(s\)", "one device", layout)
+    device of 1 device(s)" does, bit for bit (a resume between them was told otherwise); and
+    but for data parallel, where sums cross the devices, the number of processes the devices
+    belong to changes nothing (models split over 4 devices of 1 process or of 2: a probe found
+    them bit for bit, and the resume told otherwise)."""
+    layout = re.sub(r"^one device of \d+ device\(s\)", "one device", layout)
+    if layout.startswith("data parallel"):
+        return layout
+    return re.sub(r", \d+ process\(es\)\)$", ")", layout)
 
 
 def warn_group_change(saved: set, now: int, what: str = "the checkpoint") -> None:
