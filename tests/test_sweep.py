@@ -309,11 +309,17 @@ def test_killed_sweep_resumes_without_retraining_finished_runs(tmp_path):
 
 
 def test_shards_cover_every_run_once_and_claims_prevent_double_training(tmp_path):
+    """Shard 1/2 is launched (twice) with the runs listed in the reverse order (a list built
+    from a set: its order changes from process to process): shards take runs by their sorted
+    names, so the two orders split them alike (by place in each list, two runs were left to no
+    shard)."""
     cfg = _sweep_file(tmp_path, FOUR_RUNS)
+    (tmp_path / "r").mkdir()
+    reversed_cfg = _sweep_file(tmp_path / "r", FOUR_RUNS.replace("[0, 1]})", "[0, 1]})[::-1]"))
     procs = [
         _launch(cfg, tmp_path / "w", "--shard=0/2", "--max_models=1"),
-        _launch(cfg, tmp_path / "w", "--shard=1/2", "--max_models=1"),
-        _launch(cfg, tmp_path / "w", "--shard=1/2", "--max_models=1"),
+        _launch(reversed_cfg, tmp_path / "w", "--shard=1/2", "--max_models=1"),
+        _launch(reversed_cfg, tmp_path / "w", "--shard=1/2", "--max_models=1"),
     ]  # same shard twice
     errs = [p.communicate(timeout=300)[1] for p in procs]
     failed = [
@@ -358,7 +364,22 @@ def test_ray_launcher_runs_a_small_sweep(tmp_path):
         return sweep.product({"model.latent_dim": [3, 4]}, {"train.seed": [0]})
     """,
     )
-    p = _launch(cfg, tmp_path / "w", "--launcher=ray")
+    # The driver starts no JAX backend (its tasks train): on a GPU head node one takes most of
+    # every visible GPU's memory from the tasks (a check of nothing, for Ray, started it).
+    refuse = (
+        "import sys; import jax._src.xla_bridge as xb\n"
+        "def backends(): raise RuntimeError('the driver started a JAX backend')\n"
+        "xb.backends = backends\n"
+        "from ae_jax.entry import main; main(['sweep', *sys.argv[1:]])"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", refuse, f"--config={cfg}", f"--workdir={tmp_path / 'w'}"]
+        + ["--launcher=ray"],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     out, err = p.communicate(timeout=300)
     assert p.returncode == 0, err[-3000:]
     assert _status(tmp_path / "w")["counts"]["done"] == 2  # two groups, two Ray tasks
@@ -1939,6 +1960,16 @@ def test_a_models_split_that_does_not_divide_is_refused_before_any_run(tmp_path,
     with pytest.raises(UserError, match=r"the unfinished runs form groups of 2, 2 \("):
         check(8, 4, {0, 1, 4, 5})
     check(12, 6, {0, 1, 6, 7})  # groups of 4 and 4: no refusal
+    # ... and as train_group splits a chunk: runs being extended apart from runs added (a chunk
+    # of 8, 6 extended and 2 added, passed; then both groups failed, advised to change
+    # train.num_models, which a sweep refuses, and the finished runs got a failed.json).
+    base.train.parallel = "auto"
+    assert sweep.run_sweep(base, entries, str(tmp_path / "e"))["counts"]["done"] == 6
+    base.train.parallel, base.train.epochs = "models", 2
+    more = [{"train.seed": s} for s in range(8)]
+    with pytest.raises(UserError, match=r"unfinished runs form groups of 6, 2 \(runs grouped"):
+        sweep.run_sweep(base, more, str(tmp_path / "e"))
+    assert not list((tmp_path / "e").glob("runs/*/failed.json"))
     runs = [{"index": i, "name": f"train.seed={i}", "status": "failed"} for i in range(3)]
     last = sweep_command._failed_line({"runs": runs}, (0, 1), "w")
     assert last.startswith("error: every one of the 3 run(s) failed: 0 (train.seed=0), 1 (")

@@ -233,3 +233,40 @@ def test_chain_concatenates_sweeps_and_refuses_what_is_not_one():
     ):
         with pytest.raises(UserError, match=said):
             sweep.chain(*args)
+
+
+def test_entries_that_train_one_config_are_refused_however_they_say_it(tmp_path, monkeypatch):
+    """One data file written three ways trained three runs, which the report counted as 3
+    seeds of one setting (a standard deviation of 0); so did entries that differ only in a
+    field that changes nothing a run learns (eval.at_end, train.checkpoints)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "small.csv").write_text("a,b\n" + "".join(f"{i},{i % 3}\n" for i in range(20)))
+    paths = ["small.csv", str(tmp_path / "small.csv"), "./small.csv"]
+    with pytest.raises(UserError, match=r"sweep entries 0 \(data.path=small.csv\) and 1 .* train"):
+        sweep.run_sweep(_cfg(), [{"data.path": p} for p in paths], str(tmp_path / "w"))
+    for field, values in (("eval.at_end", (True, False)), ("train.checkpoints", (True, False))):
+        with pytest.raises(UserError, match=r"fields that change nothing a run learns"):
+            sweep.run_sweep(_cfg(), [{field: v} for v in values], str(tmp_path / "w"))
+    assert not (tmp_path / "w").exists()
+
+
+def test_a_shard_takes_runs_by_their_sorted_names():
+    names = ["b", "d", "a", "c", "e"]
+    shards = [sweep.takes(names, (i, 2)) for i in range(2)]
+    assert shards == [{"a", "c", "e"}, {"b", "d"}]
+    assert [sweep.takes(names[::-1], (i, 2)) for i in range(2)] == shards  # any order alike
+
+
+def test_overrides_that_cannot_apply_say_what_was_meant():
+    """A named variant's NUL ended the sweep in a traceback ('embedded null byte'); a nested
+    dict entry was 'did you mean loss.rho?'; a tuple given as an axis, split into its
+    elements, got no hint; a field unset by default was 'expected NoneType'."""
+    with pytest.raises(UserError, match=r"hold no '/' or control character \(NUL"):
+        sweep.run_sweep(_cfg(), [sweep.named("a\0b", {"train.seed": 1})], "w_nul")
+    assert not os.path.exists("w_nul")
+    with pytest.raises(UserError, match=r"'loss' is a section: name each field with dots, as "):
+        sweep.apply_overrides(_cfg(), {"loss": {"l1_weight": 0.0}})
+    with pytest.raises(UserError, match=r"write the axis as a list of tuples, \[\(64, 32\)\]"):
+        sweep.apply_overrides(_cfg(), {"model.encoder_widths": 64})
+    with pytest.raises(UserError, match=r"nesterov=1: expected bool or None like the current"):
+        sweep.apply_overrides(_cfg(), {"optim.nesterov": 1})

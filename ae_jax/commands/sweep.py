@@ -40,7 +40,7 @@ def define_flags() -> None:
     flags.DEFINE_string(
         "shard",
         "",
-        "i/n: run the runs whose index is i mod n "
+        "i/n: run the runs at places i, i + n, ... of the run names sorted "
         "(default: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT, else all).",
     )
     flags.DEFINE_integer("max_models", 256, "At most this many runs in one compiled program.")
@@ -170,13 +170,13 @@ def outcome_lines(status: dict) -> list[str]:
 
 def _failed_line(status: dict, shard: tuple[int, int], workdir: str) -> str:
     """The last line when runs of this shard failed ('' if none): which, and what next."""
-    i, n = shard
-    failed = [e for e in status["runs"] if e["status"] == "failed" and e["index"] % n == i]
+    taken = sweep.takes([e["name"] for e in status["runs"]], shard)
+    failed = [e for e in status["runs"] if e["status"] == "failed" and e["name"] in taken]
     if not failed:
         return ""
     named = ", ".join(f"{e['index']} ({e['name']})" for e in failed[:5])
     where = os.path.join(workdir, "runs", "<name>", "failed.json")
-    mine = sum(e["index"] % n == i for e in status["runs"])
+    mine = len(taken)
     if len(failed) == mine:  # no other run trained: a retry fails alike unless the cause is fixed
         return (
             f"error: every one of the {mine} run(s) failed: {named}"

@@ -9,7 +9,7 @@ from ae_jax.sweeps.checks import expand
 from ae_jax.sweeps.declare import chain, config_diff, named, product, random_search, zip_
 from ae_jax.sweeps.overrides import apply_overrides, run_name, train_together
 from ae_jax.sweeps.runner import plan, run_sweep, train_runs
-from ae_jax.sweeps.shards import parse_shard
+from ae_jax.sweeps.shards import parse_shard, takes
 from ae_jax.sweeps.status import Run, write_status
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "random_search",
     "run_name",
     "run_sweep",
+    "takes",
     "train_runs",
     "train_together",
     "write_status",

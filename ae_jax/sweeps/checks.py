@@ -92,8 +92,10 @@ def refuse_same_configs(runs: list[Run], configs: dict) -> None:
         a, b = runs[same[0]], runs[same[1]]
         raise UserError(
             f"sweep entries {a.index} ({a.name}) and {b.index} ({b.name}) "
-            "train the same config (their overrides differ only in how they say it, or "
-            "set the base config's own values); the report would count its seeds twice: "
+            "train the same config (their overrides differ only in how they say it, such as "
+            "a file's path, in fields that change nothing a run learns, such as train.figures "
+            "or eval.at_end, or set the base config's own values); the report would count its "
+            "seeds twice: "
             "every run must differ, so remove one of them."
         )
 

@@ -74,15 +74,16 @@ def format_value(value) -> str:
 
 
 def first_same(configs: list) -> tuple[int, int] | None:
-    """The first two configs (i < j) that learn the same (operational fields aside: they set
-    only how a run executes), or None: overrides that differ only in how they say it, or that
-    set the base config's own values, train one run twice."""
+    """The first two configs (i < j) that learn the same (fields that are no parameter aside:
+    how a run executes, which figures and files it writes), or None: overrides that differ only
+    in how they say it (a file as 'a.csv' and './a.csv'), or that set the base config's own
+    values, train one run twice, which a report then counts as seeds."""
     seen: dict[str, int] = {}
     for j, c in enumerate(configs):
         learns = {
-            k: v
+            k: os.path.abspath(os.path.expanduser(v)) if k in reruns.PATH_FIELDS and v else v
             for k, v in config_lib.flatten_config(c.to_dict()).items()
-            if k not in reruns.OPERATIONAL
+            if k not in reruns.NOT_PARAMETERS
         }
         key = json.dumps(learns, sort_keys=True, default=str)
         if key in seen:
@@ -92,11 +93,13 @@ def first_same(configs: list) -> tuple[int, int] | None:
 
 
 def check_name(name: str, what: str) -> None:
-    """A run name is one directory: not empty, no '/', not '.' or '..' or hidden."""
-    if not name or os.sep in name or "/" in name or name.startswith("."):
+    """A run name is one directory: not empty, no '/' or control character (a NUL ended the
+    sweep in a traceback), not '.' or '..' or hidden."""
+    bad = not name or os.sep in name or "/" in name or any(ord(ch) < 32 for ch in name)
+    if bad or name.startswith("."):
         raise UserError(
             f"{what} {name!r} cannot name a run directory: it must be non-empty, "
-            "hold no '/' and not start with '.'."
+            "hold no '/' or control character (NUL, a tab, a line break) and not start with '.'."
         )
 
 
@@ -105,6 +108,8 @@ def unknown_field(config: ml_collections.ConfigDict, key: str) -> str:
     fields = list(config_lib.flatten_config(config.to_dict()))
     near = closest(key, fields)
     hint = f"did you mean {near!r}?" if near else "fields look like 'loss.l1_weight'"
+    if key in {f.split(".")[0] for f in fields}:  # {"loss": {"l1_weight": 0}}
+        hint = f"{key!r} is a section: name each field with dots, as {f'{key}.FIELD'!r}"
     return f"override {key!r}: no such config field; {hint} (--helpconfig lists them)."
 
 
@@ -165,10 +170,14 @@ def apply_overrides(
         except (KeyError, AttributeError):
             raise UserError(unknown_field(config, key)) from None
         except TypeError:
-            current = target[leaf]
+            current, kind = target[leaf], target.get_type(leaf)  # (a None field's: its type)
+            split = kind is tuple and isinstance(value, int | float)  # an axis (64, 32), split
             raise UserError(
-                f"override {key}={value!r}: expected {type(current).__name__} like the current "
-                f"value {current!r}, got {type(value).__name__}."
+                f"override {key}={value!r}: expected {kind.__name__}"
+                + (" or None" if current is None else "")
+                + f" like the current value {current!r}, got {type(value).__name__}"
+                + " (a tuple given as an axis of product() is split into its elements: write "
+                "the axis as a list of tuples, [(64, 32)])" * split + "."
             ) from None
     return c
 

@@ -114,12 +114,16 @@ def _check_models_split(base, runs: list[Run], max_models: int, valid: dict, sha
     if not any(valid[r.index].train.parallel == "models" for r in runs):
         return
     n = jax.device_count()
-    # As train_runs groups them: chunks of all runs, then the finished ones left out.
-    chunks = [
-        [r for r in chunk if not checks.finished(r, valid[r.index])]
-        for chunk in plan(base, runs, max_models, valid)[0]
-    ]
-    chunks = [c for c in chunks if c]
+    # As train_runs groups them: chunks of all runs, then the finished ones left out, then
+    # as train_group splits a chunk: runs being extended apart from new ones, runs resumed
+    # from different epochs apart (checked on the chunks alone, a sweep of 3 runs extended
+    # and 1 added, 4 on 2 devices, passed, and every run then failed).
+    chunks = []
+    for chunk in plan(base, runs, max_models, valid)[0]:
+        left = [r for r in chunk if not checks.finished(r, valid[r.index])]
+        if left:
+            parts = startup.resume_groups([r.workdir for r in left])
+            chunks += [[left[i] for i in part] for part in parts]
     bad = [c for c in chunks if valid[c[0].index].train.parallel == "models" and len(c) % n]
     if not bad:
         return
@@ -129,7 +133,8 @@ def _check_models_split(base, runs: list[Run], max_models: int, valid: dict, sha
         f"train.parallel='models' splits each group of runs trained together over the {n} "
         f"devices, so each group must hold a multiple of {n} runs; the unfinished "
         f"runs{which} form groups of {sizes} (runs grouped by static config, at most "
-        f"--max_models={max_models} per group), and a group of {len(bad[0])} (first run: "
+        f"--max_models={max_models} per group; runs being extended, or resumed from different "
+        f"epochs, apart from the others), and a group of {len(bad[0])} (first run: "
         f"{bad[0][0].name}) does not divide. Use train.parallel='auto' (such a group trains data "
         f"parallel, or on one device), or choose --max_models, --shard and the entries so that "
         f"every group is a multiple of {n}."
@@ -229,7 +234,8 @@ def run_sweep(
     runs = checks.expand(overrides, workdir)
     valid = checks.valid_configs(base, runs)  # a misspelt field, a bad value: before any run
     i, n = shard
-    mine = [r for r in runs if r.index % n == i]
+    taken = shards.takes([r.name for r in runs], shard)  # by name: any order of the list
+    mine = [r for r in runs if r.name in taken]
     checks.check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
     if launcher == "local":  # (a Ray task's devices are its node's, unknown here)
         _check_models_split(base, mine, max_models, valid, shard)
@@ -238,7 +244,8 @@ def run_sweep(
     shards.check_same_base(workdir, base, overrides, False, names)  # before reading the data
     # A file no run can read: one error (a Ray sweep's tasks read the data on their nodes).
     datasets = checks.load_shared_data(mine, valid) if launcher == "local" else {}
-    checks.check_batch_split(mine, valid, datasets, jax.device_count())
+    if datasets:  # (a Ray sweep's driver starts no JAX backend: on a GPU it took the memory)
+        checks.check_batch_split(mine, valid, datasets, jax.device_count())
     checks.check_data_fits(mine, valid, datasets)
     # Ray started (or reached) and asked for the resources before anything is recorded; not
     # for a rerun with nothing left to train (it started Ray and submitted every group: 7 s).
@@ -251,13 +258,13 @@ def run_sweep(
     shards.check_same_base(workdir, base, overrides, names=names)  # again, locked, recorded
     epochs = {i: int(c.train.epochs) for i, c in valid.items()}  # a done run with fewer: pending
     before = listed(workdir)
-    if n > 1 and before is not None and before != [r.name for r in runs]:
+    if n > 1 and before is not None and set(before) != set(names):
         logging.warning(
             "sweep: this shard's list of %d runs is not the one sweep.json holds from an "
-            "earlier launch (%d runs, another order or other runs: get_sweep() changed?). "
-            "Shard i/%d takes the runs at places i, i + %d, ... of the list it is launched with, "
-            "so shards launched with different lists can leave runs untrained: launch every "
-            "shard, 0/%d to %d/%d, with this list",
+            "earlier launch (%d runs, other runs: get_sweep() changed?). Shard i/%d takes the "
+            "runs at places i, i + %d, ... of the list's names sorted, so shards launched with "
+            "different lists can leave runs untrained: launch every shard, 0/%d to %d/%d, with "
+            "this list",
             len(runs),
             len(before),
             n,

@@ -27,6 +27,14 @@ from ae_jax.workdir import saved_config
 _LOCK = ".sweep_config.lock"  # held while a launch compares and records the base config
 
 
+def takes(names: Sequence[str], shard: tuple[int, int]) -> set[str]:
+    """The runs (by name) that shard (i, n) trains: those at places i, i + n, ... of the run
+    names sorted, so shards agree whatever order each launch's get_sweep() lists them in (a
+    list built from a set, whose order changes from process to process, left a run to none)."""
+    i, n = shard
+    return set(sorted(names)[i::n])
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """'i/n' -> (i, n); with no text, $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT or (0, 1)."""
     source = f"--shard={text!r}"
