@@ -8,8 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ae_jax import data
+import ae_jax
+from ae_jax import data, experiment
+from ae_jax.commands import encode
 from ae_jax.errors import UserError
+from ae_jax.evaluation import evaluate
+from tests.bad_inputs import _cfg
 from tests.test_data import cfg
 
 
@@ -123,3 +127,26 @@ def test_a_one_column_file_of_decimal_commas_and_a_compressed_file_are_told_thei
     (tmp_path / "v.csv.gz").write_bytes(b"\x1f\x8b")
     with pytest.raises(UserError, match=r"'.gz'; .* a compressed file: decompress it first"):
         load(tmp_path / "v.csv.gz")
+
+
+def test_a_new_npz_without_the_runs_array_names_the_setting_that_picks_another(tmp_path):
+    """A run trained on x_train of an .npz, given a file holding x_test alone: `encode` said to
+    name the array with --npz_key; `evaluate --data` and `load(...).features` said only
+    "data.npz_key 'x_train' is not an array", a setting they cannot change."""
+    x = np.random.default_rng(0).uniform(size=(40, 5)).astype(np.float32)
+    np.savez(tmp_path / "train.npz", x_train=x, y_train=np.arange(40) % 2)
+    experiment.train_and_evaluate(
+        _cfg(data__path=str(tmp_path / "train.npz"), data__npz_key="x_train"), str(tmp_path / "r")
+    )
+    np.savez(tmp_path / "test.npz", x_test=x[:6], y_test=np.arange(6) % 2)
+    said = r"^{}the run's data.npz_key \({} names another array\) 'x_train' is not an array in "
+    with pytest.raises(UserError, match=said.format("", "npz_key=")):
+        ae_jax.load(str(tmp_path / "r")).features(str(tmp_path / "test.npz"))
+    with pytest.raises(UserError, match=said.format("", "--npz_key")):
+        evaluate.evaluate_workdir(str(tmp_path / "r"), str(tmp_path / "test.npz"))
+    with pytest.raises(UserError, match=said.format("", "--npz_key")):
+        encode.encode_file(str(tmp_path / "r"), str(tmp_path / "test.npz"), str(tmp_path / "c.npy"))
+    codes = encode.encode_file(
+        str(tmp_path / "r"), str(tmp_path / "test.npz"), str(tmp_path / "c.npy"), npz_key="x_test"
+    )
+    assert codes.shape[0] == 6

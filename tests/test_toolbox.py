@@ -650,7 +650,7 @@ def test_encode_reads_the_npz_array_npz_key_names(tmp_path):
     config = json.load(open(tmp_path / "run" / "config.json"))
     config["data"]["npz_key"] = "x"
     json.dump(config, open(tmp_path / "run" / "config.json", "w"))
-    with pytest.raises(ae_jax.UserError, match="the run's data.npz_key, used when --npz_key"):
+    with pytest.raises(ae_jax.UserError, match=r"^the run's data.npz_key \(--npz_key names "):
         encode_cli.encode_file(run, keras, out, overwrite=True)
     np.testing.assert_array_equal(
         encode_cli.encode_file(run, keras, out, "latest", "x_test", overwrite=True), codes

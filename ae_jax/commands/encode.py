@@ -91,22 +91,14 @@ def encode_file(
     arrays = npz or data_lib.one_array(input_path)
     label = data_lib.NO_LABEL if arrays and model.preprocessor.label_column else c.label_column
     from_config = npz and bool(c.npz_key) and not npz_key  # else the flag names the array
-    try:
-        table = data_lib.read_table(
-            input_path,
-            npz_key or c.npz_key,
-            label_column=label,
-            field="--input",
-            delimiter=trained.delimiter_for(c, input_path),
-            key_field="data.npz_key" if from_config else "--npz_key",
-        )
-    except UserError as e:
-        if not from_config or "data.npz_key" not in str(e):
-            raise
-        raise UserError(
-            f"{e}. That is the run's data.npz_key, used when --npz_key is not given; name "
-            "the array to encode with --npz_key=NAME."
-        ) from None
+    table = data_lib.read_table(
+        input_path,
+        npz_key or c.npz_key,
+        label_column=label,
+        field="--input",
+        delimiter=trained.delimiter_for(c, input_path),
+        key_field=trained.RUNS_KEY.format("--npz_key") if from_config else "--npz_key",
+    )
     codes = model.encode(table).astype(np.float32)
 
     def write(f):

@@ -194,7 +194,9 @@ def evaluation_data(
         or (data_lib.NO_LABEL if other and tm.preprocessor.label_column else c.label_column),
         field="--data",
         delimiter=trained.delimiter_for(c, data_path),
-        key_field="data.npz_key" if c.npz_key and not npz_key else "--npz_key",
+        key_field=trained.RUNS_KEY.format("--npz_key")
+        if c.npz_key and not npz_key
+        else "--npz_key",
     )
     tm.check_image_shape(table.image_shape, f"--data {data_path!r}")
     if source := _trained_on(c, data_path, npz_key, another_array):

@@ -160,7 +160,9 @@ class TrainedModel:
                 str(rows),
                 key,
                 delimiter=delimiter_for(self.config.data, str(rows)),
-                key_field="npz_key=" if npz_key is not None or not key else "data.npz_key",
+                key_field="npz_key="
+                if npz_key is not None or not key
+                else RUNS_KEY.format("npz_key="),
             )
         shape = getattr(rows, "image_shape", None)
         if shape is None and isinstance(rows, np.ndarray) and rows.ndim > 2:
@@ -261,6 +263,11 @@ class TrainedModel:
             )
         z = jax.random.normal(jax.random.PRNGKey(seed), (n, self.config.model.latent_dim))
         return self.decode(np.asarray(z))
+
+
+# How messages name the run's data.npz_key where it, not the caller, names an .npz's array
+# ({}: the flag or argument that names another; the run's own alone was a puzzle in a new file)
+RUNS_KEY = "the run's data.npz_key ({} names another array)"
 
 
 def delimiter_for(data_config, path: str) -> str:
