@@ -78,6 +78,11 @@ def test_cells_separated_by_spaces_are_refused_not_one_column(tmp_path):
     with pytest.raises(UserError, match=r"its cells are separated by spaces .* split into 3"):
         load(tmp_path / "s.csv")
     assert load(tmp_path / "s.csv", delimiter=" ").columns == ["a", "n", "city"]
+    # One column of words, as many in every cell as in its name: no field of numbers, so a
+    # column (whose names are categories), not cells separated by spaces.
+    names = "".join(f"{rng.choice(['Ann', 'Bo'])} {rng.choice(['Li', 'Ng'])}\n" for _ in range(40))
+    (tmp_path / "w.csv").write_text("full name\n" + names)
+    assert load(tmp_path / "w.csv").columns == ["full name"]
 
 
 def test_names_and_categories_in_another_unicode_spelling_are_the_trained_ones(tmp_path):

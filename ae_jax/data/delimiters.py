@@ -142,7 +142,10 @@ def check_first_rows(rows: list[list[str]], shown: str) -> None:
     if not body:
         return
     widths = {len(r[0].split()) if len(r) == 1 else 0 for r in rows[: _SNIFF_ROWS + 1]}
-    if len(header) == 1 and len(widths) == 1 and min(widths) > 1:
+    one = len(header) == 1 and len(widths) == 1 and min(widths) > 1
+    fields = np.array([r[0].split() for r in body] if one else [], dtype=object).T
+    # ... with a field of numbers: not one column of words ('John Smith' under 'full name')
+    if any(not parse_floats(f)[1].size for f in fields):
         raise UserError(
             f"{shown}: its cells are separated by spaces (the header {header[0]!r} and the "
             f"first rows each split into {min(widths)} cells at spaces) and read as one column; "
