@@ -875,6 +875,7 @@ def test_evaluate_reads_the_npz_array_npz_key_names(tmp_path, caplog):
     np.savez(tmp_path / "train.npz", x=rng.uniform(size=(40, 5)))
     c = seed_simple.get_config()
     c.data.path, c.train.epochs = str(tmp_path / "train.npz"), 1
+    c.eval.at_end, c.train.figures = False, False  # evaluate_workdir's results are checked
     run = _train(c, tmp_path / "run")
     other = tmp_path / "keras.npz"
     np.savez(other, x_train=rng.uniform(size=(30, 5)), x_test=rng.uniform(size=(10, 5)))
@@ -1077,7 +1078,7 @@ def test_an_evaluation_whose_run_trains_on_meanwhile_is_named_with_its_epoch(tmp
     probe found it written undated, beside the new end, later replaced by another. Named with
     its checkpoint's epoch when the run has trained on since its name was chosen."""
     c = seed_simple.get_config()
-    c.train.epochs = 2
+    c.train.epochs, c.train.figures = 2, False
     run = _train(c, tmp_path / "run")
     real = evaluate.evaluate_model
 

@@ -25,6 +25,9 @@ OVERRIDES = [
 def _base():
     c = seed_sparse.get_config()
     c.train.epochs, c.train.batch_size = 4, 100  # 455 rows: a partial last batch each epoch
+    # These tests compare training's numbers: no evaluation, figures or TensorBoard at the end
+    # (~40 of the file's 58 s; test_study compares batched and single evaluations).
+    c.eval.at_end, c.train.figures, c.train.tensorboard = False, False, False
     return c
 
 

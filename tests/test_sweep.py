@@ -94,7 +94,7 @@ from ae_jax.configs import seed_sparse
 def get_config():
     c = seed_sparse.get_config()
     c.train.epochs, c.train.batch_size = 2, 128
-    c.eval.at_end = False
+    c.eval.at_end = c.train.figures = False
     return c
 
 

@@ -305,7 +305,12 @@ def test_every_subcommand_works_from_another_folder(installed):
     assert "Evaluate a trained run" in r.stdout and r.returncode == 0, r.stderr[-2000:]
     assert all(f"--{f}:" in r.stdout + r.stderr for f in ("workdir", "data", "which", "iw_samples"))
     r = _ae_jax(
-        installed, "train", "--config=seed_sparse", "--workdir=runs/x", "--config.train.epochs=2"
+        installed,
+        "train",
+        "--config=seed_sparse",
+        "--workdir=runs/x",
+        "--config.train.epochs=2",
+        "--config.eval.at_end=False",  # `evaluate` below writes the run's eval.json and figures
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.load(open(installed["cwd"] / "runs/x/summary.json"))["status"] == "done"
@@ -315,6 +320,10 @@ def test_every_subcommand_works_from_another_folder(installed):
     ):
         r = _ae_jax(installed, *args)
         assert r.returncode == 0, (args, r.stderr[-3000:])
+    # Drawn by figure workers started from the installed wheel, in another folder.
+    drawn = set(os.listdir(installed["cwd"] / "runs/x/figures"))
+    assert {"learning_curves.png", "codes_2d.png", "recon_per_feature.png"} <= drawn, drawn
+    assert (installed["cwd"] / "runs/x/eval.json").exists()
     rows = installed["cwd"] / "rows.csv"
     bc = load_breast_cancer()
     np.savetxt(rows, bc.data[:6], delimiter=",", header=",".join(bc.feature_names), comments="")
@@ -337,6 +346,7 @@ def test_every_subcommand_works_from_another_folder(installed):
         "--shard=0/6",  # 3 of its 18 runs: the command, not the study, is under test
         "--config.train.epochs=1",
         "--config.eval.iw_samples=2",
+        "--config.train.figures=False",  # (drawn from this folder by `evaluate` above)
     )
     assert r.returncode == 0, r.stderr[-3000:]
     r = _ae_jax(installed, "report", "--workdir=runs/s")
