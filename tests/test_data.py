@@ -713,7 +713,17 @@ def test_load_errors(tmp_path, monkeypatch, kw, match):
 
 def test_duplicate_header(tmp_path):
     path = write_csv(tmp_path / "d.csv", [["1", "2"], ["3", "4"]], ["a", "a"])
-    with pytest.raises(UserError, match=r"duplicate column names in the header: \['a'\]"):
+    with pytest.raises(UserError, match=r"duplicate column names in the header: \['a'\]") as e:
+        data.read_table(path)
+    assert "looks like data" not in str(e.value)
+    # A file without a header whose first row repeats a value (0 and FALSE, as most tables'
+    # first rows do) was told only of duplicate names (a README walkthrough).
+    rows = [["1", "2.5", "Mar", "TRUE"], ["3", "1.5", "Feb", "FALSE"], ["2", "0.5", "May", "TRUE"]]
+    path = write_csv(tmp_path / "h.csv", rows, ["0", "0", "Feb", "FALSE"])
+    with pytest.raises(UserError, match=r"names in the header: \['0'\]; expected unique names "):
+        data.read_table(path)
+    path = write_csv(tmp_path / "b.csv", rows, ["0", "1", "FALSE", "FALSE"])
+    with pytest.raises(UserError, match=r"\['0', '1', 'FALSE', 'FALSE'\] looks like data: if the "):
         data.read_table(path)
 
 

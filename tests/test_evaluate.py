@@ -938,8 +938,10 @@ def test_flags_that_do_not_apply_are_refused_not_ignored(shop_run, tmp_path):
         evaluate.evaluate_run(shop_run, iw_samples=10)
     with pytest.raises(UserError, match=r"--seed=3: seeds a VAE's posterior samples; .* is an AE"):
         evaluate.evaluate_run(shop_run, seed=3)
-    with pytest.raises(UserError, match=r"--npz_key='x' is an array of an .npz --data"):
+    with pytest.raises(UserError, match=r"--npz_key='x' names an array of an .npz --data; '.*"):
         evaluate.evaluate_run(shop_run, csv_path, npz_key="x")
+    with pytest.raises(UserError, match=r"npz --data; no --data was given\.$"):  # was "got ''"
+        evaluate.evaluate_run(shop_run, npz_key="x")
     with pytest.raises(UserError, match=r"--npz_key='x' names an array of an .npz --input"):
         encode_cli.encode_file(shop_run, csv_path, str(tmp_path / "c.npy"), npz_key="x")
     with pytest.raises(UserError, match=r"npz_key='a' names an array .* are a ndarray, not one"):

@@ -386,6 +386,13 @@ def test_copies_of_one_run_are_refused_not_counted_as_seeds(tmp_path):
     )
     out = report.write_report(str(tmp_path), ["eval/mse"])
     assert [r["seeds"] for r in out["rows"]] == [3]
+    # An unfinished copy (a launch killed before its first checkpoint) has no numbers to count
+    # twice: reported as unfinished, not refused (a README walkthrough).
+    (tmp_path / "r9").mkdir()
+    (tmp_path / "r9" / "config.json").write_text((tmp_path / "r0" / "config.json").read_text())
+    out = report.write_report(str(tmp_path), ["eval/mse"])
+    assert [r["seeds"] for r in out["rows"]] == [3]
+    assert "3 finished runs of the 4 found (1 unfinished)" in (tmp_path / "report.md").read_text()
 
 
 def _software(**changes) -> dict:
@@ -815,7 +822,25 @@ def test_a_vae_report_says_where_its_numbers_come_from_and_rings_points_of_fewer
         ],
     )
     assert report.write_report(str(plain))["metrics"] == ["eval/mse"]
+    # `--metrics=,,` (or a trailing comma) named a metric '': a blank warning, then an error.
+    for empty in (["", "", ""], ["eval/mse", " "]):
+        with pytest.raises(UserError, match=r"names an empty metric; expected metric names"):
+            report.write_report(str(plain), empty)
     assert report.write_report(str(plain), ["eval/mse", "eval/kl"])["metrics"] == [
         "eval/mse",
         "eval/kl",
     ]
+
+
+def test_a_folder_of_runs_counts_its_unfinished_runs_as_found_not_as_a_sweeps(tmp_path):
+    """A plain folder of runs (no sweep.json) was reported as "2 finished runs of the 3 the
+    sweep lists", naming a sweep there is not (a README walkthrough)."""
+    _lr_pile(tmp_path, rates=(0.1,))
+    unfinished = tmp_path / "r2"  # a launch killed before its first checkpoint: no summary
+    unfinished.mkdir()
+    config = {"optim": {"learning_rate": 0.1}, "train": {"seed": 2}}
+    (unfinished / "config.json").write_text(json.dumps(config))
+    report.write_report(str(tmp_path))
+    md = (tmp_path / "report.md").read_text()
+    assert "2 finished runs of the 3 found (1 unfinished), 1 setting" in md, md[:400]
+    assert "the sweep lists" not in md

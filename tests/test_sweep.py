@@ -1174,7 +1174,9 @@ def test_a_group_that_fails_leaves_its_chunks_other_group_to_train(tmp_path, mon
 
 def test_sweep_json_tells_how_far_the_sweep_is_after_each_group(tmp_path, monkeypatch):
     """sweep.json is rebuilt after each group's summaries are written, not only at the start
-    and the end: three groups of one run read 0, 1, 2, 3 done (and 3 at the end)."""
+    and the end: three groups of one run read 0, 1, 2, 3 done (and 3 at the end); and once
+    each group's runs are claimed, so that it lists them as running (they read "pending" while
+    they trained: a README walkthrough)."""
     from ae_jax.configs import seed_sparse
     from ae_jax.sweeps import runner
 
@@ -1182,7 +1184,7 @@ def test_sweep_json_tells_how_far_the_sweep_is_after_each_group(tmp_path, monkey
 
     def recording(*args, **kwargs):
         status = real(*args, **kwargs)
-        seen.append(status["counts"]["done"])
+        seen.append((status["counts"]["done"], status["counts"]["running"]))
         return status
 
     monkeypatch.setattr(runner, "write_status", recording)
@@ -1190,7 +1192,9 @@ def test_sweep_json_tells_how_far_the_sweep_is_after_each_group(tmp_path, monkey
     base.data.name, base.train.batch_size, base.train.epochs = "digits", 256, 1
     base.eval.at_end = base.train.figures = base.train.tensorboard = False
     sweep.run_sweep(base, [{"train.seed": s} for s in range(3)], str(tmp_path), max_models=1)
-    assert seen == [0, 1, 2, 3, 3]
+    assert [done for done, _ in seen] == [0, 0, 1, 1, 2, 2, 3, 3]
+    # Claimed: running. (After a group, the next may already be claimed: running 0 or 1.)
+    assert seen[0] == (0, 0) and [r for _, r in seen[1:6:2]] == [1, 1, 1] and seen[-1] == (3, 0)
 
 
 def test_report_groups_runs_by_their_effective_config(tmp_path):

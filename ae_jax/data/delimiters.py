@@ -110,9 +110,18 @@ def check_header(header: list[str], shown: str, delim: str, chosen: str = "sniff
         )
     dupes = sorted({n for n in header if header.count(n) > 1})
     if dupes:
+        # Numbers or booleans twice: a first row of data (0,0,Feb,FALSE), its header missing.
+        words = np.array([d for d in dupes if d.lower() not in ("true", "false")], dtype=object)
+        data = bool(delim) and not parse_floats(words)[1].size  # (not a Parquet file's names)
         raise UserError(
             f"{shown}: duplicate column names in the header: {quote_names(dupes)}; "
             "expected unique names"
+            + (
+                f" (the first row {quote_names(header, 5)} looks like data: if the file has "
+                "no header row, add one of column names)"
+                if data
+                else ""
+            )
         )
     inside = [d for d in DELIMITERS if len(header) == 1 and d in header[0]]
     if inside:

@@ -287,8 +287,9 @@ def evaluate_run(
             f"--seed={seed}: seeds a VAE's posterior samples; {workdir!r} is an AE, whose "
             "evaluation draws none."
         )
-    if npz_key and not data_path.lower().endswith(".npz"):
-        raise UserError(f"--npz_key={npz_key!r} is an array of an .npz --data; got {data_path!r}.")
+    if npz_key and not data_path.lower().endswith(".npz"):  # (it read "got ''" without --data)
+        given = f"{data_path!r} is none" if data_path else "no --data was given"
+        raise UserError(f"--npz_key={npz_key!r} names an array of an .npz --data; {given}.")
     # Another file's rows: read first, their digest names the evaluation's folder apart from an
     # earlier one of the same file with other rows (it was replaced, unsaid: a probe).
     data = evaluation_data(tm, data_path, dataset, npz_key) if data_path else None

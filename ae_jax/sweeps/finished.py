@@ -234,7 +234,14 @@ def subdir_runs(workdir: str) -> list[dict]:
     varied = [
         k for k in fields if any(c.get(k, missing) != configs[0].get(k, missing) for c in configs)
     ]
-    _refuse_copies(workdir, names, [{k: c.get(k) for k in varied} for c in configs])
+    # Only finished runs count as seeds: an unfinished copy (a launch killed before its first
+    # checkpoint leaves config.json and preprocessor.json) has no numbers to count twice.
+    done = [workdir_lib.finished_summary(os.path.join(workdir, d)) is not None for d in names]
+    _refuse_copies(
+        workdir,
+        [d for d, f in zip(names, done, strict=True) if f],
+        [{k: c.get(k) for k in varied} for c, f in zip(configs, done, strict=True) if f],
+    )
     by_value = sorted(
         zip(names, configs, strict=True), key=lambda nc: [value_order(nc[1].get(k)) for k in varied]
     )  # settings in the order of their values (0.0001 before 0.001), as a sweep lists them

@@ -137,6 +137,11 @@ def report_metrics(workdir: str) -> list[str] | None:
 
 def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     """Writes runs.csv, results.csv, report.md and figures; returns {"rows", "params", ...}."""
+    if metrics and not all(m.strip() for m in metrics):  # (`--metrics=,,`: two messages of '')
+        raise UserError(
+            f"--metrics={','.join(metrics)!r} names an empty metric; expected metric names "
+            "separated by commas, such as eval/mse,code/near_zero_fraction (nothing was written)."
+        )
     workdir = workdir_lib.as_path(workdir)
     sweep_dir, folder = os.path.split(os.path.realpath(workdir))
     if folder == "runs" and workdir_lib.kind_of(sweep_dir) == "sweep":  # its report goes there
@@ -223,12 +228,14 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     unfinished = listed - len(rows) - len(failed)  # pending, running, or killed
     missing = [
         f"{n} {why}" for n, why in ((len(failed), "failed"), (unfinished, "unfinished")) if n
-    ]
+    ]  # (a folder of runs has no sweep.json: "the sweep lists" named a sweep there is not)
+    listing = os.path.exists(os.path.join(workdir, workdir_lib.SWEEP))  # as `finished.collect`
+    lists = "the sweep lists" if listing else "found"
     md = [
         f"# Sweep report: {os.path.abspath(workdir)}",
         "",
         f"{len(rows)} finished runs"
-        + (f" of the {listed} the sweep lists ({', '.join(missing)})" if missing else "")
+        + (f" of the {listed} {lists} ({', '.join(missing)})" if missing else "")
         + f", {len(table)} setting{'s' * (len(table) != 1)}; "
         + _means_said(seeds, kept, diverged)
         + (f"; the importance-weighted bounds with {iw_k} posterior draws" if iw_k else "")

@@ -91,7 +91,7 @@ def train_runs(
     # One stop for the whole sweep: a signal between groups (loading data, checking workdirs)
     # stops before the next group, once the groups trained are written.
     with StopRequests() as stop, _figure_writer(configs.values()) as writer:
-        shared = _Shared(dict(datasets or {}), ProgramCache(), writer)
+        shared = _Shared(dict(datasets or {}), ProgramCache(), writer, progress)
         for chunk in chunks:
             if stop.signum is not None:
                 raise Interrupted(
@@ -316,6 +316,9 @@ class _Shared:
     datasets: dict
     programs: ProgramCache
     writer: FigureWriter
+    # Called on the writer's thread once a group's runs are claimed: sweep.json lists them as
+    # running (rebuilt only at the launch and after each group, it said "pending" throughout).
+    claimed: Callable[[], object] | None = None
 
 
 def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
@@ -345,6 +348,8 @@ def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
             claimed.append(run)
         if not claimed:
             return
+        if shared.claimed is not None:  # (after the groups before it are written, in order)
+            shared.writer.submit(shared.claimed)
         for part in startup.resume_groups([r.workdir for r in claimed]):
             _train_group(
                 [claimed[i] for i in part], [configs[claimed[i].index] for i in part], shared
