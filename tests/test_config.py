@@ -248,6 +248,17 @@ def test_a_warm_up_that_is_ignored_or_cut_is_said_so(caplog):
         ({"data.name": "tfds:mnist"}, "data.val_fraction", True),
         ({"data.name": "mnist", "data.path": "x.npy"}, "data.val_fraction", False),
         ({"data.name": "digits"}, "data.val_fraction", False),
+        ({"loss.kl_warmup_epochs": 0.0}, "loss.kl_warmup_start", True),
+        ({"loss.kl_warmup_epochs": 2.0}, "loss.kl_warmup_start", False),
+        ({"loss.beta": 0.0}, "loss.free_bits", True),
+        (
+            {"loss.beta": 0.0, "loss.kl_warmup_epochs": 2.0, "loss.kl_warmup_start": 0.5},
+            "loss.free_bits",
+            False,
+        ),
+        ({"loss.beta": 4.0}, "loss.free_bits", False),
+        ({"loss.mmd_weight": 0.0}, "loss.mmd_kernel", True),
+        ({"loss.mmd_weight": 100.0}, "loss.mmd_kernel", False),
     ],
 )
 def test_which_fields_the_rest_of_a_config_leaves_unused(overrides, field, unused):

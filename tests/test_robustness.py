@@ -754,6 +754,25 @@ def test_an_evaluation_too_large_for_memory_is_refused_before_training(tmp_path)
     assert f"importance-weighted pass, in place of the activations {gib:.3g} GiB)" in said
 
 
+def test_a_training_bound_too_large_for_memory_is_refused_naming_its_samples(tmp_path):
+    """loss.iw_samples_train=2e6 compiled (12 s), then ran out of memory, advised to lower
+    train.batch_size or eval settings, and its workdir then refused the fixed config (a probe).
+    Training's k samples per row are in the estimate, refused before any file is written."""
+    c = _vae(**{"loss.iw_samples_train": 2_000_000, "eval.iw_samples": 5})
+    with pytest.raises(UserError) as info:
+        _train(c, tmp_path / "run")
+    said = str(info.value)
+    assert "activations of one batch's loss.iw_samples_train samples " in said, said
+    assert said.endswith(
+        "; lower loss.iw_samples_train (training's k samples per row), or train.batch_size / "
+        "train.eval_batch_size."
+    )
+    assert not os.path.exists(tmp_path / "run")
+    c.loss.iw_samples_train = 5  # the fixed config trains in the same directory
+    _train(c, tmp_path / "run")
+    assert os.path.exists(tmp_path / "run" / "summary.json")
+
+
 def test_a_run_not_yet_evaluated_may_change_its_evaluation_settings(tmp_path, monkeypatch):
     """A run whose evaluation failed (here: out of memory) is finished by a rerun with a
     smaller eval.iw_samples; once evaluated, its evaluation settings are fixed again."""

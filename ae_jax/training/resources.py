@@ -25,6 +25,10 @@ _FLOAT = 4  # bytes: parameters, optimizer state, activations and data are float
 _HEADROOM = 0.9  # refuse beyond this share of the memory available
 # (after training, when training's activations are freed: the total counts the larger)
 EVAL_PASS = "evaluation's importance-weighted pass, in place of the activations"
+ACTIVATIONS = "activations of one batch"
+# A VAE trained on an importance-weighted bound decodes k samples of each row (a probe's
+# loss.iw_samples_train=2000000 compiled, then ran out of memory, told of train.batch_size)
+IW_ACTIVATIONS = "activations of one batch's loss.iw_samples_train samples"
 
 
 def _size(tree) -> int:
@@ -73,14 +77,17 @@ def estimate(
     eval_batch = min(int(config.train.eval_batch_size), n_val)
     split = n_dev if mode in ("models", "data") else 1  # activations: per model or per row
     models = k // n_dev if mode == "models" else k
+    iw = max(1, int(config.loss.iw_samples_train)) if config.model.name == "vae" else 1
+    rows = max(batch, eval_batch) * iw  # (training's validation takes the same bound)
+    activations = ACTIVATIONS if iw == 1 else IW_ACTIVATIONS
     parts = {
         "parameters and gradients": 2 * _size(params) * models * _FLOAT,
         "optimizer state": _size(opt_state) * models * _FLOAT,
         # forward values and their gradients, twice over for the loss's intermediates
-        "activations of one batch": -(-4 * width * max(batch, eval_batch) * k * _FLOAT // split),
+        activations: -(-4 * width * rows * k * _FLOAT // split),
         "data on the device": (n_train + n_val) * num_features * _FLOAT,
     }
-    phases = [parts["activations of one batch"]]
+    phases = [parts[activations]]
     if eval_floats:
         parts[EVAL_PASS] = eval_floats * _FLOAT
         phases.append(parts[EVAL_PASS])
@@ -125,7 +132,9 @@ def check_fits(parts: dict[str, int], k: int, mode: str = "none", n_dev: int = 1
             "decoder_widths / latent_dim)",
             "optimizer state": "reduce the model (model.encoder_widths / decoder_widths / "
             "latent_dim), or choose an optimizer that keeps less state (optim.name='sgd')",
-            "activations of one batch": "reduce train.batch_size / train.eval_batch_size",
+            ACTIVATIONS: "reduce train.batch_size / train.eval_batch_size",
+            IW_ACTIVATIONS: "lower loss.iw_samples_train (training's k samples per row), or "
+            "train.batch_size / train.eval_batch_size",
             "data on the device": "reduce data.limit",
             EVAL_PASS: "lower eval.iw_batch_rows (rows per batch of the bound, down to 1) or "
             "eval.iw_samples (its k samples per row)",
