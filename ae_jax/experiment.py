@@ -79,6 +79,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[
             c.train.num_models = 1
         configs.append(c)
         workdirs.append(os.path.join(workdir, f"seed={c.train.seed}"))
+    if left := workdir_lib.unfinished_runs(workdir, workdirs):  # (a launch with a smaller K)
+        logging.warning(
+            "%s also holds %s, started by an earlier launch and not finished: this one trains "
+            "seeds %d..%d only and leaves them as they are; a launch whose train.seed and "
+            "train.num_models cover them finishes them",
+            *(workdir, ", ".join(left), config.train.seed, config.train.seed + k - 1),
+        )
     return train_group(configs, workdirs, ds)
 
 
@@ -140,17 +147,7 @@ def train_group(
     runtime.enable_compilation_cache(bool(configs[0].train.compilation_cache))
     # A rerun must match the run's config; raising train.epochs continues training.
     extends = [reruns.check_config(w, c) for c, w in zip(configs, workdirs, strict=True)]
-    for w in (w for e, w in zip(extends, workdirs, strict=True) if e):
-        summary = workdir_lib.finished_summary(w) or {}
-        if summary.get("status") == "diverged":  # extended with its group: the others train
-            what, kept = workdir_lib.diverged_at(summary.get("diverged_step"))
-            logging.warning(  # as K models, as in an uninterrupted run of the new length
-                "%s diverged (%s): raising train.epochs trains nothing for it (its parameters "
-                "stay %s); its checkpoint, eval.json and figures are written again",
-                w,
-                what,
-                kept,
-            )
+    reruns.say_diverged_extended([w for e, w in zip(extends, workdirs, strict=True) if e])
     if dataset is not None:
         group.check_given_dataset(configs[0], dataset)
     ds = dataset if dataset is not None else load_dataset(configs[0].data)
@@ -165,9 +162,9 @@ def train_group(
     ]
     if all(finished):
         logging.info(
-            "all %d run(s) already finished; not retraining (to train from scratch, pass a new "
-            "workdir or delete this one)",
-            len(workdirs),
+            "%s already finished; not retraining (to train from scratch, pass a new workdir or "
+            "delete this one)",
+            f"all {len(workdirs)} runs" if len(workdirs) > 1 else "the run",
         )
         return cast(list[dict], finished)  # all(finished): none of them is None
     # The unfinished runs train on in groups that can resume from one epoch together.

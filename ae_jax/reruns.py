@@ -21,6 +21,7 @@ from ae_jax.workdir import (
     FIGURES,
     SUMMARY,
     checkpoint_epochs,
+    diverged_at,
     finished_summary,
     read_history,
     real_path,
@@ -181,6 +182,20 @@ def say_moved(configs: list, workdirs: list[str], finished: list) -> None:
                 logging.warning(
                     "%s: %s %r -> %r on this rerun: %s", workdir, key, old[key], new[key], how
                 )
+
+
+def say_diverged_extended(extended: list[str]) -> None:
+    """Warns of each diverged run among those a raised train.epochs extends: it trains on with
+    its group (as K models do in an uninterrupted run of the new length) but changes nothing."""
+    for w in extended:
+        summary = finished_summary(w) or {}
+        if summary.get("status") == "diverged":
+            what, kept = diverged_at(summary.get("diverged_step"))
+            logging.warning(
+                "%s diverged (%s): raising train.epochs trains nothing for it (its parameters "
+                "stay %s); its checkpoint, eval.json and figures are written again",
+                *(w, what, kept),
+            )
 
 
 def reopen(workdir: str) -> bool:

@@ -63,6 +63,20 @@ def finished_summary(workdir: str) -> dict | None:
     return summary if summary.get("status") in FINISHED else None
 
 
+def unfinished_runs(parent: str, besides: list[str]) -> list[str]:
+    """The names of the runs in `parent` other than `besides` that started but did not end (no
+    summary.json): K seeds' runs that a launch with fewer of them leaves half-trained."""
+    names = os.listdir(parent) if os.path.isdir(parent) else []
+    skip = {os.path.basename(os.path.normpath(w)) for w in besides}
+    return sorted(
+        n
+        for n in names
+        if n not in skip
+        and kind_of(os.path.join(parent, n)) == "run"
+        and not os.path.exists(os.path.join(parent, n, SUMMARY))
+    )
+
+
 def diverged_at(step) -> tuple[str, str]:
     """A diverged run's `diverged_step` (the steps done before its non-finite one, as
     metrics.jsonl counts `step`) in words: (the non-finite step, from 1; the parameters kept)."""

@@ -1,6 +1,7 @@
 """K models in one program equal the same K trained one by one; divergence is isolated."""
 
 import json
+import os
 import re
 
 import jax
@@ -124,13 +125,30 @@ def test_diverging_model_is_marked_and_others_unaffected(tmp_path, caplog):
     assert all(np.isfinite(r["train/loss"]) for r in diverged_rows)  # only finite epochs kept
 
 
-def test_num_models_flag_trains_consecutive_seeds(tmp_path):
+def test_num_models_flag_trains_consecutive_seeds(tmp_path, caplog):
     c = _base()
     c.train.num_models, c.train.seed, c.train.epochs = 3, 5, 2
     summaries = experiment.train_and_evaluate(c, str(tmp_path))
     assert len(summaries) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seed=5", "seed=6", "seed=7"]
     assert json.load(open(tmp_path / "seed=6" / "config.json"))["train"]["seed"] == 6
+    # A launch with fewer seeds says which of an earlier launch's unfinished runs it leaves
+    # half-trained (it said nothing): seeds 6 and 7 as a launch killed before their ends.
+    for name in ("seed=6", "seed=7"):
+        os.remove(tmp_path / name / "summary.json")
+    c.train.num_models = 2
+    with caplog.at_level("INFO"):
+        experiment.train_and_evaluate(c, str(tmp_path))  # finishes seed=6
+        experiment.train_and_evaluate(c, str(tmp_path))
+    left = f"{tmp_path} also holds seed=7, started by an earlier launch and not finished: this "
+    assert caplog.text.count(left + "one trains seeds 5..6 only") == 2
+    assert "all 2 runs already finished; not retraining" in caplog.text
+    assert not (tmp_path / "seed=7" / "summary.json").exists()
+    caplog.clear()
+    c.train.num_models = 3
+    with caplog.at_level("INFO"):
+        experiment.train_and_evaluate(c, str(tmp_path))  # finishes seed=7: nothing left
+    assert "also holds" not in caplog.text and (tmp_path / "seed=7" / "summary.json").exists()
     # The last seeds allowed, and one past: it named seed 2147483648, which nobody typed.
     c.train.seed = 2**31 - 2
     with pytest.raises(UserError, match=r"^train.seed=2147483646 with train.num_models=3: the "):

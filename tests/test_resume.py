@@ -253,7 +253,7 @@ def test_finished_run_is_not_retrained_and_best_is_kept(tmp_path, caplog):
     (again,) = experiment.train_and_evaluate(c, str(tmp_path))
     assert again == first and os.path.getmtime(tmp_path / "metrics.jsonl") == mtime
     # How to train it anew (deleting summary.json only has the rerun resume and rewrite it).
-    said = "already finished; not retraining (to train from scratch, pass a new workdir or"
+    said = "the run already finished; not retraining (to train from scratch, pass a new"
     assert said in caplog.text and "summary.json" not in caplog.text
     ck = Checkpointer(str(tmp_path), read_only=True)
     rows = [json.loads(r) for r in open(tmp_path / "metrics.jsonl")]
