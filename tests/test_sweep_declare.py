@@ -4,6 +4,7 @@ can make, and get_sweep()s that return other runs in another process."""
 import hashlib
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -108,6 +109,12 @@ def test_random_search_refuses_ranges_it_cannot_draw_from():
     ):
         with pytest.raises(UserError, match=said):
             sweep.random_search(2, 0, **space)
+    # Two equal draws (three choices, four draws) name random_search, not two sweep entries.
+    space = {"model.activation": ["relu", "elu", "tanh"]}
+    with pytest.raises(UserError) as e:
+        sweep.random_search(4, 0, **space)
+    assert re.match(r"random_search: draws \d and \d of n=4 \(seed=0\) are the same ", str(e.value))
+    assert len(sweep.random_search(2, 0, **space)) == 2  # (two different draws)
     for seed in (None, -1):  # (-1: numpy's "expected non-negative integer", no name)
         with pytest.raises(UserError, match=rf"random_search: seed={seed}; give a whole number"):
             sweep.random_search(2, seed, a=[1])
@@ -115,7 +122,7 @@ def test_random_search_refuses_ranges_it_cannot_draw_from():
     for n in (2.5, -1, 0, True):
         with pytest.raises(UserError, match=rf"random_search: n={n!r}; expected how many draws"):
             sweep.random_search(n, 0, a=[1])
-    assert len(sweep.random_search(np.int64(3), 0, a=[1])) == 3
+    assert len(sweep.random_search(np.int64(3), 0, a=("uniform", 0, 1))) == 3
 
 
 def test_named_refuses_overrides_that_are_not_a_dict():

@@ -167,6 +167,13 @@ def random_search(n: int, seed: int, **space) -> list[dict]:
                 draw[key] = float(np.exp(rng.uniform(np.log(spec[1]), np.log(spec[2]))))
             else:
                 draw[key] = int(rng.integers(spec[1], spec[2] + 1))
+        if draw in out:  # (the sweep's check named two entries, not the space that was small)
+            raise UserError(
+                f"random_search: draws {out.index(draw) + 1} and {len(out) + 1} of n={n} "
+                f"(seed={seed}) are the same settings, {draw}; a sweep's runs must differ: "
+                "give fewer draws, wider ranges or more choices, or another seed (with lists "
+                "of choices alone, product(...) trains every combination once)."
+            )
         out.append(draw)
     return out
 
