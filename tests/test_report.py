@@ -844,3 +844,23 @@ def test_a_folder_of_runs_counts_its_unfinished_runs_as_found_not_as_a_sweeps(tm
     md = (tmp_path / "report.md").read_text()
     assert "2 finished runs of the 3 found (1 unfinished), 1 setting" in md, md[:400]
     assert "the sweep lists" not in md
+
+
+def test_fields_that_change_nothing_a_run_learns_are_no_parameter_of_a_sweeps_report(tmp_path):
+    """A probe: a sweep whose entries turned figures, the end's evaluation or color_by off for
+    some seeds reported four settings of one learning rate (their seeds split: 1.019 ± 0.12
+    over 3, then three single seeds) and drew metrics_vs_train_figures.png. They are no
+    parameter (`reruns.NOT_PARAMETERS`): one setting of 4 seeds."""
+    quiet = ({}, {"eval.at_end": False}, {"train.figures": False}, {"eval.color_by": "x"})
+    fields = [{"optim.learning_rate": 0.1, "train.seed": s, **q} for s, q in enumerate(quiet)]
+    _pile(tmp_path, [(f, "done", {"eval/mse": 1.0 + s}) for s, f in enumerate(fields)])
+    entries = [
+        {"index": i, "name": f"r{i}", "overrides": f, "workdir": f"r{i}"}
+        for i, f in enumerate(fields)
+    ]
+    (tmp_path / "sweep.json").write_text(json.dumps({"runs": entries}))
+    out = report.write_report(str(tmp_path), ["eval/mse"])
+    assert out["params"] == ["optim.learning_rate"]
+    (row,) = out["rows"]
+    assert row["seeds"] == 4 and row["eval/mse n"] == 4 and row["eval/mse mean"] == 2.5
+    assert out["figures"] == [] and not (tmp_path / "figures").exists()  # (one value swept)

@@ -5,10 +5,10 @@ DIR/sweep.json, the runs in DIR's subdirectories, as `ae-jax train` with train.n
 and `ae_jax.train_together` write them, each setting of the fields they differ in) and writes
 - DIR/runs.csv: one tidy row per run (its setting as results.csv writes it, its seed, status,
   summary and evaluation numbers: the two files join on the setting's columns);
-- DIR/results.csv: one row per setting (the overrides without the seed), each metric's mean and
-  sample standard deviation (ddof 1, NaN for one value) over its seeds' finite values and their
-  number n; `seeds` counts the setting's finished runs and `diverged` those that diverged,
-  whose numbers (of parameters from before their non-finite step) enter no mean;
+- DIR/results.csv: one row per setting (the overrides but the seed and `NOT_PARAMETERS`), each
+  metric's mean and sample sd (ddof 1, NaN for one value) over its seeds' finite values and
+  their number n; `seeds` counts the setting's finished runs and `diverged` those that
+  diverged, whose numbers (of parameters from before their non-finite step) enter no mean;
 - DIR/report.md: the same as a markdown table, without columns that mean nothing here, each
   cell saying its n when it differs from the row's, how many values were not finite and how
   many had none on purpose (`finished.EXPLAINED_NULLS`);
@@ -36,6 +36,7 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation import figure_data
 from ae_jax.files import write_atomic
+from ae_jax.reruns import NOT_PARAMETERS
 from ae_jax.sweeps import finished, report_files, report_text
 from ae_jax.sweeps.report_figures import figure_names, most, plot, value_text
 from ae_jax.sweeps.report_text import ONE_SEED, seeds_said
@@ -65,8 +66,9 @@ LISTED_METRICS = 40  # at most this many of the runs' metrics in the warning abo
 
 
 def _shown(overrides: dict) -> dict:
-    """The overrides a report shows: a `named` block appears as its name, under "model"."""
-    hidden = set(overrides.get("_named_keys", ())) | {"_named_keys", SEED_KEY}
+    """The overrides a report shows (no seed, no field that changes nothing a run learns, such
+    as train.figures): a `named` block appears as its name, under "model"."""
+    hidden = {*overrides.get("_named_keys", ()), "_named_keys", SEED_KEY, *NOT_PARAMETERS}
     shown = {k: v for k, v in overrides.items() if k not in hidden}
     if "_name" in shown:
         shown["model"] = shown.pop("_name")
@@ -279,11 +281,9 @@ def _renamed(metric: str, present: set[str]) -> list[str]:
     """The runs' names of a log-likelihood bound where it is no such bound (`bounds.py`):
     vae/iwae -> vae/bce_iwae_bound, vae/mse_iwae_bound; vae/elbo -> vae/bce_bound, ..."""
     named = sorted(m for m in present if m.startswith("vae/") and m.endswith("_bound"))
-    if metric == "vae/iwae":
-        return [b for b in named if b.endswith("iwae_bound")]
-    if metric == "vae/elbo":
-        return [b for b in named if not b.endswith("iwae_bound")]
-    return []
+    if metric not in ("vae/iwae", "vae/elbo"):
+        return []
+    return [b for b in named if b.endswith("iwae_bound") == (metric == "vae/iwae")]
 
 
 def _bounds_named(chosen: list[str], present: set[str]) -> list[str]:
