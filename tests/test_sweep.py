@@ -27,6 +27,7 @@ from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.configs.ablations import seed_study
 from ae_jax.errors import UserError
 from ae_jax.sweeps import checks, finished, ray_launch, report, report_figures, shards
+from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps import status as status_lib
 from ae_jax.training.signals import Interrupted
 from tests.bad_inputs import _cfg
@@ -1698,6 +1699,15 @@ def test_entries_that_train_one_config_are_refused_and_name_collisions_said(tmp_
     logging = [{"train.log_every": 1}, {"train.log_every": 2}]  # how it runs, not what it learns
     with pytest.raises(UserError, match=r"train the same config"):
         sweep.run_sweep(base, logging, str(tmp_path / "d"))
+    # A grid built by arithmetic beside a literal (a probe): the same float32, so the same run
+    # twice, reported as two settings with every number equal. Beyond float32, two runs.
+    rates = [{"optim.learning_rate": 0.009}, {"optim.learning_rate": 9 * 0.001}]
+    assert rates[0] != rates[1]
+    with pytest.raises(UserError, match=r"sweep entries 0 \(.*\) and 1 \(.*\) train the same"):
+        sweep.run_sweep(base, rates, str(tmp_path / "d"))
+    apply = overrides_lib.apply_overrides
+    assert overrides_lib.first_same([apply(base, {"loss.beta": b}) for b in (1.0, 1 + 4e-8)])
+    assert not overrides_lib.first_same([apply(base, {"loss.beta": b}) for b in (1.0, 1 + 2e-7)])
     paths = [{"data.path": "/d/a/b.csv"}, {"data.path": "/d/a_b.csv"}]
     with pytest.raises(UserError, match=r"differ but get the same directory name runs/"):
         sweep.run_sweep(base, paths, str(tmp_path / "c"))

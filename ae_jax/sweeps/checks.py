@@ -93,7 +93,9 @@ def refuse_same_configs(runs: list[Run], configs: dict) -> None:
         raise UserError(
             f"sweep entries {a.index} ({a.name}) and {b.index} ({b.name}) "
             "train the same config (their overrides differ only in how they say it, such as "
-            "a file's path, in fields that change nothing a run learns, such as train.figures "
+            "a file's path or a learning rate or loss weight beyond the float32 that training "
+            "holds, 0.009 and 9 * 0.001, in fields that change nothing a run learns, such as "
+            "train.figures "
             "or eval.at_end, or set the base config's own values); the report would count its "
             "seeds twice: "
             "every run must differ, so remove one of them."

@@ -24,6 +24,10 @@ from ae_jax import experiment, reruns, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError, closest
 from ae_jax.training.group import check_groupable
+from ae_jax.training.objective import HYPER_KEYS
+
+# The vmappable scalars, held in float32 by the programs that train them.
+_FLOAT32_FIELDS = {"optim.learning_rate", *(f"loss.{k}" for k in HYPER_KEYS[1:-1])}
 
 
 def run_name(overrides: dict, limit: int | None = None) -> str:
@@ -81,7 +85,7 @@ def first_same(configs: list) -> tuple[int, int] | None:
     seen: dict[str, int] = {}
     for j, c in enumerate(configs):
         learns = {
-            k: os.path.abspath(os.path.expanduser(v)) if k in reruns.PATH_FIELDS and v else v
+            k: _as_learned(k, v)
             for k, v in config_lib.flatten_config(c.to_dict()).items()
             if k not in reruns.NOT_PARAMETERS
         }
@@ -90,6 +94,16 @@ def first_same(configs: list) -> tuple[int, int] | None:
             return seen[key], j
         seen[key] = j
     return None
+
+
+def _as_learned(key: str, value):
+    """A field's value as training uses it: a path made absolute; a vmappable scalar as the
+    float32 its program holds (0.009 and 9 * 0.001 train bit for bit alike)."""
+    if key in reruns.PATH_FIELDS and value:
+        return os.path.abspath(os.path.expanduser(value))
+    if key in _FLOAT32_FIELDS and isinstance(value, float):
+        return float(np.float32(value))
+    return value
 
 
 def check_name(name: str, what: str) -> None:
