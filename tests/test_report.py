@@ -338,6 +338,16 @@ def test_a_mean_over_the_seeds_left_by_divergence_is_ringed_and_said(tmp_path, m
     (fig,) = _drawn(monkeypatch, tmp_path, ["optim.learning_rate"], table, ["eval/mse"])
     assert "ringed" not in fig.get_suptitle()
     assert not [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+    # A probe: a setting whose sweep lists 3 runs, one failed ("2 of 3" in report.md), was an
+    # ordinary point; and one of a single seed had no error bar, unsaid, as if of no spread.
+    table[1].update(seeds=2, listed=3, **{"eval/mse n": 2})
+    table[0].update(seeds=1, listed=1, **{"eval/mse n": 1})
+    (fig,) = _drawn(monkeypatch, tmp_path, ["optim.learning_rate"], table, ["eval/mse"])
+    title = fig.get_suptitle().replace("\n", " ")
+    assert "has, at optim.learning_rate=1.0 (1 of 3 failed or unfinished) " in title
+    assert title.endswith("no error bar (one seed) at optim.learning_rate=0.1")
+    rings = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+    assert [c.get_offsets().tolist() for c in rings] == [[[1.0, 0.05]]]
 
 
 def test_a_long_title_and_legend_fit_the_figure(tmp_path, monkeypatch):
@@ -840,7 +850,8 @@ def test_a_folder_of_runs_counts_its_unfinished_runs_as_found_not_as_a_sweeps(tm
     unfinished.mkdir()
     config = {"optim": {"learning_rate": 0.1}, "train": {"seed": 2}}
     (unfinished / "config.json").write_text(json.dumps(config))
-    report.write_report(str(tmp_path))
+    (row,) = report.write_report(str(tmp_path))["rows"]
+    assert (row["seeds"], row["listed"]) == (2, 3)  # (what its figure's ring is told)
     md = (tmp_path / "report.md").read_text()
     assert "2 finished runs of the 3 found (1 unfinished), 1 setting" in md, md[:400]
     assert "the sweep lists" not in md

@@ -213,7 +213,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     planned = _listed_per_setting(rows, entries, params)
     for row in table:
-        of = planned.get(_setting_key({p: row[p] for p in params}), 0)
+        of = row["listed"] = planned.get(_setting_key({p: row[p] for p in params}), 0)
         cells = [value_text(row[p]) for p in params]
         cells += [f"{row['seeds']} of {of}" if of > row["seeds"] else str(row["seeds"])]
         cells += [str(row["diverged"])] if diverged else []

@@ -128,6 +128,10 @@ def figure_title(p, others, table, metrics, same, empty, cut: bool, top: set[str
             f"ringed in black: a mean over fewer runs than its setting has, at "
             f"{'; '.join(at[:3])}{'; ...' if len(at) > 3 else ''}"
         )
+    if n not in ([1], []) and (alone := [setting(r) for r in table if one_value(r, metrics)]):
+        says.append(  # (a point without an error bar looked like one of no spread)
+            f"no error bar (one seed) at {'; '.join(alone[:3])}{'; ...' if len(alone) > 3 else ''}"
+        )
     if empty:
         at = [setting(row) for row in empty]
         says.append(
@@ -145,17 +149,26 @@ def figure_title(p, others, table, metrics, same, empty, cut: bool, top: set[str
 
 
 def fewer_than_setting(row: dict, m: str) -> bool:
-    """Whether metric m's mean at `row`'s setting is over fewer of its runs than it has (some
-    of which, then: a figure rings the point)."""
-    return 0 < row[f"{m} n"] < row.get("seeds", 0)
+    """Whether metric m's mean at `row`'s setting is over fewer of its runs than it has, or
+    than the sweep lists for it (`listed`: some failed or unfinished): a figure rings it."""
+    return 0 < row[f"{m} n"] < max(row.get("seeds", 0), row.get("listed", 0))
+
+
+def one_value(row: dict, metrics: list[str]) -> bool:
+    """Whether some of the metrics' means at `row`'s setting are of its one seed (no error bar;
+    one left of more is `fewer_than_setting`'s, ringed and said)."""
+    return any(row[f"{m} n"] == 1 and not fewer_than_setting(row, m) for m in metrics)
 
 
 def fewer_runs(row: dict, metrics: list[str]) -> str:
     """Why some of the metrics' means at `row`'s setting are over fewer of its runs than it has
-    ('' if none is): "1 of 3 diverged", and the runs without a finite value of some metrics."""
+    ('' if none is): "1 of 3 diverged", the runs listed but not finished ("1 of 3 failed or
+    unfinished"), and the runs without a finite value of some metrics."""
     if not (ringed := [m for m in metrics if fewer_than_setting(row, m)]):
         return ""
     said = [f"{row['diverged']} of {row['seeds']} diverged"] if row.get("diverged") else []
+    if (gone := row.get("listed", 0) - row["seeds"]) > 0:
+        said.append(f"{gone} of {row['listed']} failed or unfinished")
     why: dict[str, list[str]] = {}
     for m in ringed:
         counts = [(row.get(f"{m} {k}", 0), k) for k in ("not evaluated", "not finite")]
