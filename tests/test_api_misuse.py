@@ -344,6 +344,20 @@ def test_frame_columns_of_dates_complex_numbers_or_lists_are_refused(vae_run):
         bad[first] = pd.Series(list(values) if isinstance(values, list) else values)
         with pytest.raises(UserError, match=f"column {first!r} {said}"):
             m.encode(bad)
+    # One such cell in an object array of rows, or of an object column (a probe): a list raised
+    # NumPy's ValueError, a datetime64 was read as days since 1970 (a feature of 285.75).
+    rows = frame.to_numpy(object)
+    for cell, said in (
+        ([40.5], r"lists or arrays in its cells \(e.g. \[40.5\]\)"),
+        (np.datetime64("2020-01-01"), r"dates, time spans or complex numbers in its cells"),
+        (np.timedelta64(5, "D"), r"dates, time spans or complex numbers in its cells"),
+    ):
+        bad_rows, bad = rows.copy(), frame.astype(object)
+        bad_rows[1, 0] = bad.iloc[1, 0] = cell
+        with pytest.raises(UserError, match=f"the input array's column {first!r} holds {said}"):
+            m.encode(bad_rows)
+        with pytest.raises(UserError, match=f"the data frame's column {first!r} holds {said}"):
+            m.encode(bad)
 
 
 def test_train_group_refuses_a_dataset_of_other_data_before_any_work(tmp_path):

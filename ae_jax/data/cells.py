@@ -1,13 +1,11 @@
 """Vectorised operations on one raw column, whatever holds it.
 
 A raw column is a pyarrow string array (CSV, TSV and Parquet text, as read; Parquet nulls stay
-null), a NumPy string or object array (rows passed to `Preprocessor.transform`), or a
-NumPy numeric / bool array (npy, npz, bundled sets, numeric Parquet columns). Text is parsed
-with Python's `float` rules but for digits joined by "_" (text, as pandas reads "2023_01"), and
-cells are stripped of surrounding whitespace, like Python's `str.strip`; the fast paths
-(pyarrow's cast, NumPy's conversion) accept a subset of them, and a
-column they refuse is parsed once per distinct cell, so a categorical column of two million
-rows costs as many `float` calls and strips as it has categories.
+null), a NumPy string or object array (rows passed to `Preprocessor.transform`), or a NumPy
+numeric / bool array (npy, npz, bundled sets, numeric Parquet columns). Text is parsed with
+Python's `float` rules but for digits joined by "_" (as pandas reads "2023_01"), cells stripped
+like `str.strip`; what the fast paths (pyarrow's cast, NumPy's conversion) refuse is parsed
+once per distinct cell (a categorical column: as many `float` calls as it has categories).
 """
 
 from __future__ import annotations
@@ -79,14 +77,7 @@ def frame_columns(frame: Any) -> tuple[list[str], list[np.ndarray]]:
                 "true/false or text: convert it (e.g. days since a date, or the parts as two "
                 "columns) or drop it."
             )
-        if arr.dtype == object:
-            kinds = list | tuple | dict | set | np.ndarray
-            nested = next((v for v in arr if isinstance(v, kinds)), None)
-            if nested is not None:
-                raise UserError(
-                    f"the data frame's column {name!r} holds lists or arrays in its cells "
-                    f"(e.g. {nested!r:.40}); expected one number, true/false or text per cell."
-                )
+        check_cells(f"the data frame's column {name!r}", arr)
         isna = getattr(series, "isna", None) or getattr(series, "is_null", None)  # pandas, polars
         if arr.dtype == object and isna is not None:
             missing = np.asarray(isna(), bool)
@@ -95,6 +86,20 @@ def frame_columns(frame: Any) -> tuple[list[str], list[np.ndarray]]:
                 arr[missing] = None
         values.append(arr)
     return names, values
+
+
+def check_cells(what: str, col: np.ndarray) -> None:
+    """Refuses an object column holding lists or arrays (a ValueError deep in the encoding),
+    dates, time spans or complex numbers (a datetime64 cell was read as days since 1970)."""
+    odd = (np.datetime64, np.timedelta64, complex, np.complexfloating)
+    kinds = (list, tuple, dict, set, np.ndarray, *odd)
+    bad = next((v for v in col if isinstance(v, kinds)), None) if col.dtype == object else None
+    if bad is not None:
+        held = "dates, time spans or complex numbers" if isinstance(bad, odd) else "lists or arrays"
+        raise UserError(
+            f"{what} holds {held} in its cells (e.g. {bad!r:.40}); expected one number, "
+            "true/false or text per cell."
+        )
 
 
 def is_arrow(col: Any) -> bool:
@@ -106,20 +111,15 @@ def is_text(col: Any) -> bool:
 
 
 def cell(col: Any, r: int) -> str:
-    """The cell at position `r` as text, stripped ("" for a null: Parquet's, or a data
-    frame's None or NaN in a text column, which was named as the marker 'None')."""
+    """The cell at `r` as text, stripped ("" for a null: not named as the marker 'None')."""
     v = col[int(r)].as_py() if is_arrow(col) else col[r]
     return "" if v is None else str(v).strip()
 
 
-# pyarrow's conversions from and to Python and NumPy objects (`pa.array`, `to_numpy`) import
-# pandas when it is installed: 0.25 s on every run, and more to tear down at exit. The columns
-# cross over through their Arrow buffers instead (the Arrow format's fixed layout).
-
-
 def numpy_of(arr: Any, fill: float | None = None) -> np.ndarray:
     """A numeric or boolean pyarrow Array or ChunkedArray as one NumPy array (a copy); nulls
-    become `fill` (None: the array must have none)."""
+    become `fill` (None: the array must have none). Through its Arrow buffers: pyarrow's own
+    conversions (`pa.array`, `to_numpy`) import pandas, 0.25 s on every run."""
     chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
     t = arr.type
     dtype = np.dtype(bool) if pa.types.is_boolean(t) else np.dtype(_NUMPY.get(str(t), str(t)))

@@ -290,8 +290,10 @@ class Preprocessor:
                 f"the input array has shape {arr.shape} and dtype {arr.dtype}; expected shape "
                 f"(N, {n}) of numbers or raw strings{one}; {trained}"
             )
-        where = "the input array"
-        return Table(where, list(self.input_columns), list(as_text(arr, where).T))
+        where, values = "the input array", list(as_text(arr, "the input array").T)
+        for name, col in zip(self.input_columns, values, strict=True):
+            cells.check_cells(f"{where}'s column {name!r}", col)
+        return Table(where, list(self.input_columns), values)
 
     def _encode(
         self,
