@@ -640,6 +640,9 @@ def test_encode_writes_npy_and_csv(shop_run, tmp_path):
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr[-2000:]
     assert "wrote 300 codes of size 3" in stdout
+    epoch = ae_jax.load(shop_run).epoch  # which checkpoint encoded them (it was unsaid)
+    said = f"encoding 300 row(s) of {csv_path} with the epoch-{epoch} checkpoint of {shop_run} "
+    assert said + "(which=latest)" in stderr
     lines = out.read_text().splitlines()
     assert lines[0] == "z0,z1,z2" and len(lines) == 301
     np.testing.assert_allclose(np.loadtxt(out, delimiter=",", skiprows=1), codes, rtol=1e-6)

@@ -13,7 +13,7 @@ names the one to encode, e.g. `--npz_key=x_test`.
 import os
 
 import numpy as np
-from absl import flags
+from absl import flags, logging
 
 import ae_jax
 from ae_jax import cli
@@ -98,6 +98,10 @@ def encode_file(
         field="--input",
         delimiter=trained.delimiter_for(c, input_path),
         key_field=trained.RUNS_KEY.format("--npz_key") if from_config else "--npz_key",
+    )
+    logging.info(  # (said by evaluate and export; encode wrote only its count)
+        "encoding %d row(s) of %s with the epoch-%d checkpoint of %s (which=%s)",
+        *(table.num_rows, input_path, model.epoch, workdir, which),
     )
     codes = model.encode(table).astype(np.float32)
 
