@@ -621,3 +621,22 @@ def test_complex_codes_are_refused_by_decode_as_complex_rows_by_encode(vae_run):
     with pytest.raises(UserError, match=r"expected codes as real numbers; got complex values"):
         m.decode(z + 1j)
     assert m.decode(z).shape == (2, m.num_features)
+
+
+def test_new_rows_far_outside_the_training_range_are_warned_of(vae_run, caplog):
+    """A probe encoded an age of 1e6 (15,650 scaled, a code of ~2,000 where others are ~1) and
+    evaluated it with no word, where the validation split's such values are warned of: the
+    same warning, for columns beyond 10 widths of the training range (minmax scaling)."""
+    m = ae_jax.load(vae_run)
+    lo, width = m.preprocessor.offset, m.preprocessor.scale  # (minmax: the training range)
+    rows = np.stack([lo, lo + width, lo + 0.5 * width])
+    caplog.set_level("WARNING")
+    m.encode(rows)
+    rows[1, 2] = lo[2] + 12 * width[2]  # 11 widths above its top
+    rows[2, 5] = lo[5] - 9 * width[5]  # 9 below its bottom: not far
+    assert "far outside" not in caplog.text
+    m.encode(rows)
+    name = m.preprocessor.input_columns[2]
+    said = "the input: 1 numeric column(s) whose values lie far outside the training "
+    assert said in caplog.text and f"{name!r}: here " in caplog.text
+    assert m.preprocessor.input_columns[5] not in caplog.text

@@ -92,7 +92,25 @@ def fit(
     return offset, scale
 
 
-def say_far(source: str, p, train: np.ndarray, val: np.ndarray) -> None:
+def say_far_rows(source: str, p, x: np.ndarray) -> None:
+    """`say_far` for new rows (`x`: scaled, as the model reads them; a probe encoded an age of
+    1e6, 15,650 as scaled, to a code of ~2,000 where others are ~1, unsaid), under minmax
+    scaling, whose offset and scale are each numeric column's training range (0 to 1 scaled;
+    a constant column's 0 alike: 10 of room either way). Other scalings record no range."""
+    if p.scaling == "minmax" and p.threshold is None and not p.pixel_max and len(x):
+        ends = np.array([np.zeros(x.shape[1]), np.ones(x.shape[1])])
+        say_far(source, p, ends, x, "", "the codes and reconstructions of those rows extrapolate")
+
+
+def say_far(
+    source: str,
+    p,
+    train: np.ndarray,
+    val: np.ndarray,
+    what: str = "validation ",
+    effect: str = "they dominate the validation metrics, and their squares can overflow "
+    "float32 (a per-epoch eval loss of inf)",
+) -> None:
     """Warns of numeric columns of a table whose validation values, as the model reads them
     (`train`, `val`: the scaled splits; `p` the Preprocessor), lie far outside the training
     split's: beyond 10 times its range's width, at least 10 (a column constant in training
@@ -112,19 +130,20 @@ def say_far(source: str, p, train: np.ndarray, val: np.ndarray) -> None:
         cols = [c for c, k in zip(p.columns, numeric, strict=True) if k]
         raw = lambda v, j: float(v[j]) * sc[j] + off[j]  # noqa: E731 (in the column's units)
         logging.warning(
-            "%s: %d numeric column(s) whose validation values lie far outside the training "
-            "split's range (beyond 10 times its width, or 10 off a column constant in "
-            "training): %s. As the model reads them they dominate the validation metrics, "
-            "and their squares can overflow float32 (a per-epoch eval loss of inf); check "
-            "those rows (outliers, another unit), or drop the column",
+            "%s: %d numeric column(s) whose %svalues lie far outside the training split's "
+            "range (beyond 10 times its width, or 10 off a column constant in training): %s. "
+            "As the model reads them %s; check those rows (outliers, another unit), or drop "
+            "the column",
             source,
             int(far.sum()),
+            what,
             "; ".join(
-                f"{cols[j]!r}: validation {raw(v_lo, j):.4g} to {raw(v_hi, j):.4g}, training "
+                f"{cols[j]!r}: {what or 'here '}{raw(v_lo, j):.4g} to {raw(v_hi, j):.4g}, training "
                 f"{raw(t_lo, j):.4g} to {raw(t_hi, j):.4g}"
                 for j in np.flatnonzero(far)[:5]
             )
             + (" ..." if far.sum() > 5 else ""),
+            effect,
         )
 
 

@@ -173,6 +173,7 @@ class TrainedModel:
         self.check_image_shape(shape, source)
         x = self.preprocessor.transform(rows)
         self.check_image_units(x, source)
+        scaling_lib.say_far_rows(source, self.preprocessor, x)
         return x
 
     def check_image_shape(self, shape, source: str) -> None:
