@@ -332,12 +332,10 @@ def test_a_mean_over_the_seeds_left_by_divergence_is_ringed_and_said(tmp_path, m
     title = fig.get_suptitle().replace("\n", " ")
     assert "ringed in black: a mean over fewer runs than its setting has, at " in title
     assert title.endswith("optim.learning_rate=10.0 (2 of 3 diverged)")
-    rings = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
-    assert [c.get_offsets().tolist() for c in rings] == [[[10.0, 0.3]]]
+    assert _rings(fig) == [[[10.0, 0.3]]]
     table[2].update(diverged=0, **{"eval/mse n": 3})
     (fig,) = _drawn(monkeypatch, tmp_path, ["optim.learning_rate"], table, ["eval/mse"])
-    assert "ringed" not in fig.get_suptitle()
-    assert not [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+    assert "ringed" not in fig.get_suptitle() and not _rings(fig)
     # A probe: a setting whose sweep lists 3 runs, one failed ("2 of 3" in report.md), was an
     # ordinary point; and one of a single seed had no error bar, unsaid, as if of no spread.
     table[1].update(seeds=2, listed=3, **{"eval/mse n": 2})
@@ -346,8 +344,13 @@ def test_a_mean_over_the_seeds_left_by_divergence_is_ringed_and_said(tmp_path, m
     title = fig.get_suptitle().replace("\n", " ")
     assert "has, at optim.learning_rate=1.0 (1 of 3 failed or unfinished) " in title
     assert title.endswith("no error bar (one seed) at optim.learning_rate=0.1")
+    assert _rings(fig) == [[[1.0, 0.05]]]
+
+
+def _rings(fig) -> list:
+    """The ringed points of a figure's first panel, one list per ring collection."""
     rings = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
-    assert [c.get_offsets().tolist() for c in rings] == [[[1.0, 0.05]]]
+    return [c.get_offsets().tolist() for c in rings]
 
 
 def test_a_long_title_and_legend_fit_the_figure(tmp_path, monkeypatch):
