@@ -200,6 +200,12 @@ def test_a_group_too_large_for_memory_is_told_what_shrinks_its_largest_part(monk
     assert "optim.name='sgd'" in one and "num_models" not in one and "max_models" not in one
     no_state = said(149, 0, 1, 1)
     assert "; reduce the model (model.encoder_widths / decoder_widths / latent_dim)." in no_state
-    assert "; reduce train.batch_size / train.eval_batch_size." in said(1, 1, 30, 1)
+    assert "; reduce train.batch_size / train.eval_batch_size." in said(0.1, 0.1, 30, 1)
+    # The activations largest, but the rest alone too large (2 GiB of 1): the batch is no
+    # answer (a latent size of 3e8, 272 GiB of parameters and Adam's state, was told to reduce
+    # train.batch_size, which could not make it fit).
+    assert said(2, 0, 30, 1).endswith(
+        "; reduce the model (model.encoder_widths / decoder_widths / latent_dim)."
+    )
     several = said(149, 149, 1, 8)
     assert "or train fewer models together (train.num_models; a sweep splits" in several

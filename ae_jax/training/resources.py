@@ -126,7 +126,15 @@ def check_fits(parts: dict[str, int], k: int, mode: str = "none", n_dev: int = 1
         # What shrinks the largest part (a smaller model shrinks Adam's state too, which is a
         # few bytes larger than the parameters and gradients), then fewer models together
         # where there are several.
-        biggest = max((b, n) for n, b in parts.items() if n != "total")[1]
+        # A batch's part (the activations, or the evaluation's pass in their place) is no
+        # answer when the rest alone does not fit: a latent_dim of 3e8 (272 GiB of parameters
+        # and Adam's state) was told to reduce train.batch_size.
+        batch = (ACTIVATIONS, IW_ACTIVATIONS, EVAL_PASS)
+        rest = parts["total"] - max(parts.get(n, 0) for n in batch)
+        shrinks = [
+            n for n in parts if n != "total" and (n not in batch or rest <= _HEADROOM * have)
+        ]
+        biggest = max((parts[n], n) for n in shrinks)[1]
         change = {
             "parameters and gradients": "reduce the model (model.encoder_widths / "
             "decoder_widths / latent_dim)",
