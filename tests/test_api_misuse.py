@@ -623,7 +623,7 @@ def test_complex_codes_are_refused_by_decode_as_complex_rows_by_encode(vae_run):
     assert m.decode(z).shape == (2, m.num_features)
 
 
-def test_new_rows_far_outside_the_training_range_are_warned_of(vae_run, caplog):
+def test_new_rows_far_outside_the_training_range_are_warned_of(vae_run, caplog, tmp_path):
     """A probe encoded an age of 1e6 (15,650 scaled, a code of ~2,000 where others are ~1) and
     evaluated it with no word, where the validation split's such values are warned of: the
     same warning, for columns beyond 10 widths of the training range (minmax scaling)."""
@@ -640,3 +640,11 @@ def test_new_rows_far_outside_the_training_range_are_warned_of(vae_run, caplog):
     said = "the input: 1 numeric column(s) whose values lie far outside the training "
     assert said in caplog.text and f"{name!r}: here " in caplog.text
     assert m.preprocessor.input_columns[5] not in caplog.text
+    # `ae-jax evaluate --data` reads its rows another way (with their imputed cells): the same.
+    caplog.clear()
+    run, rows_csv = tmp_path / "run", tmp_path / "far.csv"
+    shutil.copytree(vae_run, run)
+    header = ",".join(f'"{c}"' for c in m.preprocessor.input_columns)
+    np.savetxt(rows_csv, rows, delimiter=",", header=header, comments="")
+    evaluate.evaluate_workdir(str(run), data_path=str(rows_csv), iw_samples=2)
+    assert f"--data {str(rows_csv)!r}: 1 numeric column(s) whose values lie far" in caplog.text

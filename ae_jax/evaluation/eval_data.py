@@ -12,6 +12,7 @@ from absl import logging
 
 from ae_jax import data as data_lib
 from ae_jax.data import image_files, images
+from ae_jax.data import scaling as scaling_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
 from ae_jax.files import real_path
@@ -211,6 +212,7 @@ def evaluation_data(
         )
     x, imputed = tm.preprocessor.transform_imputed(table)
     tm.check_image_units(x, f"--data {data_path!r}")
+    scaling_lib.say_far_rows(f"--data {data_path!r}", tm.preprocessor, x)
     if c.binarize == "dynamic":  # as the validation split: one Bernoulli draw of each pixel
         x = images.binarize_validation(x, c.split_seed)
     if tm.config.loss.recon in group.UNIT_INTERVAL:
