@@ -328,6 +328,18 @@ def test_wandb_that_cannot_open_a_run_is_one_paragraph_and_the_rerun_trains(tmp_
     assert json.loads((tmp_path / "trackers.json").read_text())["wandb"]
 
 
+def test_a_misspelt_wandb_mode_is_refused_before_any_work(tmp_path, monkeypatch):
+    """WANDB_MODE=offlne compiled, then wandb.init raised a 60-line pydantic traceback (exit 1)
+    and left a workdir behind (a probe): refused up front, naming the variable."""
+    monkeypatch.setenv("WANDB_MODE", "offlne")
+    c = _config(**{"train.loggers": "wandb", "train.epochs": 1})
+    with pytest.raises(UserError, match=r"^WANDB_MODE='offlne' \(the environment's\); expected"):
+        experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+    monkeypatch.setenv("WANDB_MODE", "offline")  # (the check alone: no W&B run is opened)
+    trackers.check_one(c)
+
+
 def test_tracker_run_names_tell_sweeps_and_groups_apart(tmp_path):
     """A tracker run was named after its workdir's last folder alone: two sweeps' runs of one
     setting, or K runs trained together (seed=0 ...) in two projects, shared names, told apart

@@ -99,6 +99,9 @@ def _named_uri(config) -> str:
     return repr(uri) if uri else f"{_mlflow_default_uri()!r} (MLflow's default)"
 
 
+_WANDB_MODES = ("", "online", "offline", "shared", "disabled", "dryrun", "run")  # W&B's
+
+
 def check_one(config) -> None:
     """Refuses tracker settings that would fail only when the trackers open, after compiling,
     with a tracker's traceback, and leave a run whose rerun with the setting fixed is refused as
@@ -115,6 +118,9 @@ def check_one(config) -> None:
             "/ \\ # ? % :; expected a plain name (the entity is W&B's own setting, "
             "WANDB_ENTITY)."
         )
+    mode = os.environ.get("WANDB_MODE", "")  # (a typo raised a pydantic traceback after compiling)
+    if "wandb" in names and mode not in _WANDB_MODES:
+        raise UserError(f"WANDB_MODE={mode!r} (the environment's); expected online or offline.")
     if "mlflow" in names:
         try:
             with _one_quick_try():
