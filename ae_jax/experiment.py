@@ -392,6 +392,6 @@ def _finish_run(r: loop.Run, summary: dict, metrics: dict | None, figures: list[
             if k in HEADLINE and isinstance(v, int | float) and not isinstance(v, bool)
         }
     )
-    r.tb.write_hparams(None, headline)
+    r.tb.write_hparams(None, headline, failed=summary.get("status") == "diverged")
     r.tb.close()
     workdir_lib.write_json(os.path.join(r.workdir, workdir_lib.SUMMARY), summary)

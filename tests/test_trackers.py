@@ -6,6 +6,7 @@ import signal
 import struct
 
 import pytest
+from tensorboardX.proto import plugin_hparams_pb2 as hparams_pb
 
 from ae_jax import experiment
 from ae_jax import sweeps as sweep
@@ -326,6 +327,40 @@ def test_wandb_that_cannot_open_a_run_is_one_paragraph_and_the_rerun_trains(tmp_
     wandb.teardown()
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "done"
     assert json.loads((tmp_path / "trackers.json").read_text())["wandb"]
+
+
+def test_a_diverged_run_ends_as_a_failure_in_tensorboard_mlflow_and_wandb(tmp_path, monkeypatch):
+    """A diverged run (summary.json's status) was a success in all three trackers, its NaN
+    headline numbers beside finite ones (a probe): TensorBoard's session ends STATUS_FAILURE,
+    MLflow's run FAILED, W&B's with exit code 1; a healthy run of the same group, a success."""
+    tracking = pytest.importorskip("mlflow.tracking")
+    wandb = pytest.importorskip("wandb")
+    finished: dict[str, int | None] = {}
+    monkeypatch.setattr(
+        wandb.Run, "finish", lambda run, exit_code=None: finished.update({run.name: exit_code})
+    )
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    uri = f"file:{tmp_path / 'mlruns'}"
+    loggers = {"train.loggers": "tensorboard,mlflow,wandb", "train.mlflow_uri": uri}
+    base = _config(**loggers, **{"train.epochs": 2, "optim.name": "sgd", "optim.eps": None})
+    base.model.output_activation = "identity"
+    rates = [{"optim.learning_rate": 1e-3}, {"optim.learning_rate": 1e30}]
+    status = sweep.run_sweep(base, rates, str(tmp_path / "s"))
+    wandb.teardown()
+    assert [r["status"] for r in status["runs"]] == ["done", "diverged"]
+    client = tracking.MlflowClient(tracking_uri=uri)
+    for entry, ok in zip(rates, (True, False), strict=True):
+        run = tmp_path / "s" / "runs" / multi.run_name(entry)
+        run_id = json.loads((run / "trackers.json").read_text())["mlflow"]
+        assert client.get_run(run_id).info.status == ("FINISHED" if ok else "FAILED")
+        [path] = [str(p) for p in (run / "tb").iterdir() if "tfevents" in p.name]
+        values = {v.tag: v for e in writers._events(path) for v in e.summary.value}
+        end = values["_hparams_/session_end_info"].metadata.plugin_data.content
+        assert hparams_pb.HParamsPluginData.FromString(end).session_end_info.status == (
+            1 if ok else 2
+        )
+        assert finished[f"s/{multi.run_name(entry)}"] == (0 if ok else 1)
 
 
 def test_a_misspelt_wandb_mode_is_refused_before_any_work(tmp_path, monkeypatch):

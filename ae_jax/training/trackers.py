@@ -4,11 +4,9 @@
 forwards to every logger `train.loggers` names: TensorBoard (`writers.MetricWriter`, DIR/tb/),
 MLflow (`MlflowWriter`) and W&B (`WandbWriter`). The tracker packages are optional extras
 (`pip install "ae_jax[trackers]"`) imported only when named. A resumed run continues its
-tracker run: their ids are kept in DIR/trackers.json.
-
-What goes to a tracker: the hyperparameters of `hparams.group_hparams` (the fields that differ
-from the defaults and the swept ones) once at the start;
-every per-epoch metric; the headline evaluation numbers and the figures at the end.
+tracker run: their ids are kept in DIR/trackers.json. What goes to a tracker: the
+hyperparameters of `hparams.group_hparams` (the fields that differ from the defaults and the
+swept ones) at the start; every per-epoch metric; the headline numbers and figures at the end.
 """
 
 import contextlib
@@ -218,7 +216,7 @@ class MlflowWriter:
         project = str(config.train.tracker_project)
         exp = self.client.get_experiment_by_name(project)
         exp_id = exp.experiment_id if exp else self.client.create_experiment(project)
-        self.last_step = step
+        self.last_step, self.failed = step, False
         self.run_id: str | None = _ids(workdir).get("mlflow")
         if self.run_id is None:
             run = self.client.create_run(
@@ -258,18 +256,20 @@ class MlflowWriter:
     def write_text(self, tag: str, text: str) -> None:
         self.client.log_text(self._open_run(), text, f"{tag}.md")
 
-    def write_hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
+    def write_hparams(self, hparams: dict, metrics: dict[str, float], failed: bool = False) -> None:
         # The headline numbers, at the last step; the per-epoch ones are there already.
         self.write_scalars(self.last_step, writers.not_per_epoch(metrics))
+        self.failed = failed
 
     def flush(self) -> None:
         pass
 
     def close(self, stopped: bool = False) -> None:
-        """Ends the MLflow run: FINISHED, or KILLED when a stop request ended the process (a
-        stopped run showed as finished: a probe); a resumed run continues it all the same."""
+        """Ends the MLflow run: FINISHED, FAILED for a diverged run, or KILLED when a stop
+        request ended the process (both showed as finished: probes); a resumed run continues it."""
         if self.run_id is not None:
-            self.client.set_terminated(self.run_id, "KILLED" if stopped else "FINISHED")
+            status = "KILLED" if stopped else "FAILED" if self.failed else "FINISHED"
+            self.client.set_terminated(self.run_id, status)
             self.run_id = None
 
 
@@ -283,7 +283,7 @@ class WandbWriter:
     def __init__(self, config, workdir: str, hparams: dict, step: int = 0):
         import wandb
 
-        run_id = _ids(workdir).get("wandb")
+        run_id, self.failed = _ids(workdir).get("wandb"), False
         try:
             self.run: wandb.Run | None = wandb.init(
                 project=str(config.train.tracker_project),
@@ -328,15 +328,16 @@ class WandbWriter:
     def write_text(self, tag: str, text: str) -> None:  # the config is the W&B run's config
         pass
 
-    def write_hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
+    def write_hparams(self, hparams: dict, metrics: dict[str, float], failed: bool = False) -> None:
         self._open_run().summary.update({k: float(v) for k, v in metrics.items()})
+        self.failed = failed  # (a diverged run ends with exit code 1: W&B shows it failed)
 
     def flush(self) -> None:
         pass
 
     def close(self, stopped: bool = False) -> None:  # (W&B has no state for a stop)
         if self.run is not None:
-            self.run.finish()
+            self.run.finish(exit_code=int(self.failed))
             self.run = None
 
 
@@ -363,10 +364,10 @@ class MultiWriter:
         for p in self.parts:
             p.write_text(tag, text)
 
-    def write_hparams(self, hparams, metrics):
-        """hparams: None = those chosen at the start (`hparams.group_hparams`)."""
+    def write_hparams(self, hparams, metrics, failed: bool = False):
+        """hparams: None = the start's (`hparams.group_hparams`); failed: the run diverged."""
         for p in self.parts:
-            p.write_hparams(self.hparams if hparams is None else hparams, metrics)
+            p.write_hparams(self.hparams if hparams is None else hparams, metrics, failed)
 
     def flush(self):
         for p in self.parts:

@@ -20,6 +20,8 @@ import google_crc32c
 import numpy as np
 from tensorboardX import summary as tbx_summary
 from tensorboardX.proto import event_pb2, types_pb2
+from tensorboardX.proto.api_pb2 import Status
+from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
 from tensorboardX.proto.summary_pb2 import Summary
 
 HParam = float | int | str | bool
@@ -173,8 +175,11 @@ class MetricWriter:
         """Writes markdown text (e.g. the config JSON as a code block) at step 0."""
         self._write(0, tbx_summary.text(tag, text))
 
-    def write_hparams(self, hparams: dict[str, HParam], metrics: dict[str, float]) -> None:
-        """Writes flattened config values ("optim.learning_rate") and final metrics, this run.
+    def write_hparams(
+        self, hparams: dict[str, HParam], metrics: dict[str, float], failed: bool = False
+    ) -> None:
+        """Writes flattened config values ("optim.learning_rate") and final metrics, this run;
+        `failed` (a diverged run): its session ends STATUS_FAILURE, not tensorboardX's SUCCESS.
 
         The hparams dashboard shows a metric's last value from this run's scalar of the same tag,
         so each metric is also written as a scalar at the last step seen, unless it is a
@@ -184,7 +189,12 @@ class MetricWriter:
         hp = {k: v.item() if isinstance(v, np.generic) else v for k, v in hparams.items()}
         # tensorboardX drops None and writes lists/tuples without a value: keep them visible.
         hp = {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in hp.items()}
-        for summary in tbx_summary.hparams(hp, metrics):
+        *start, end = tbx_summary.hparams(hp, metrics)
+        if failed:  # (a probe: a diverged run showed as a success in the hparams dashboard)
+            data = HParamsPluginData.FromString(end.value[0].metadata.plugin_data.content)
+            data.session_end_info.status = Status.Value("STATUS_FAILURE")
+            end.value[0].metadata.plugin_data.content = data.SerializeToString()
+        for summary in (*start, end):
             self._write(self._last_step, summary)
         with np.errstate(over="ignore"):  # a diverged run's huge values become inf, as stored
             new = {
@@ -231,7 +241,9 @@ class NullWriter:
     def write_images(self, step: int, images: dict[str, np.ndarray]) -> None: ...
     def write_figure(self, step: int, tag: str, path_or_fig) -> None: ...
     def write_text(self, tag: str, text: str) -> None: ...
-    def write_hparams(self, hparams: dict[str, HParam], metrics: dict[str, float]) -> None: ...
+    def write_hparams(
+        self, hparams: dict[str, HParam], metrics: dict[str, float], failed: bool = False
+    ) -> None: ...
     def flush(self) -> None: ...
     def close(self, stopped: bool = False) -> None: ...
 
