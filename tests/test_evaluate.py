@@ -608,12 +608,14 @@ def test_encode_writes_npy_and_csv(shop_run, tmp_path):
     copy.write_bytes(rows)
     for target, overwrite, match in [
         (copy, True, r"is the --input file: the codes would replace the rows"),
+        # The run's own training file, asked for (the run could not be evaluated on it again).
+        (csv_path, True, r"is the file the run in .* was trained on \(its data.path"),
         (tmp_path / "codes.npy", False, r"exists; pass --overwrite to replace it"),
         (tmp_path, False, r"is a directory; expected a file path"),
     ]:
         with pytest.raises(UserError, match=match):
             encode_cli.encode_file(shop_run, str(copy), str(target), overwrite=overwrite)
-    assert copy.read_bytes() == rows
+    assert copy.read_bytes() == rows and open(csv_path, "rb").read() == rows
     encode_cli.encode_file(shop_run, str(copy), str(tmp_path / "codes.npy"), overwrite=True)
     np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), codes)
     # Replaced in place: its permissions kept, a link's target written, no temporary left.

@@ -18,6 +18,7 @@ from absl import flags, logging
 import ae_jax
 from ae_jax import cli
 from ae_jax import data as data_lib
+from ae_jax import workdir as workdir_lib
 from ae_jax.cli import cli_errors
 from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
@@ -61,6 +62,23 @@ def check_output(output_path: str, input_path: str, overwrite: bool) -> str:
     return ext
 
 
+def check_not_training_file(workdir: str, output_path: str) -> None:
+    """Refuses an --output that is the file the run was trained on (its data.path), even with
+    --overwrite: the codes would replace its training rows, and the run could no longer be
+    evaluated, resumed or extended on them."""
+    saved = workdir_lib.saved_config(workdir) if os.path.isdir(workdir) else None
+    trained_on = os.path.expanduser(str((saved or {}).get("data.path") or ""))
+    if not (trained_on and os.path.isfile(trained_on) and os.path.exists(output_path)):
+        return
+    if os.path.samefile(output_path, trained_on):
+        raise UserError(
+            f"--output {output_path!r} is the file the run in {workdir!r} was trained on (its "
+            f"data.path {trained_on!r}): the codes would replace its training rows, and the run "
+            "could no longer be evaluated, resumed or extended on them; name another file "
+            "(nothing was written, --overwrite or not)."
+        )
+
+
 def encode_file(
     workdir: str,
     input_path: str,
@@ -77,6 +95,7 @@ def encode_file(
     path is the home folder (a shell leaves it as is after `--output=`)."""
     input_path, output_path = os.path.expanduser(input_path), os.path.expanduser(output_path)
     ext = check_output(output_path, input_path, overwrite)
+    check_not_training_file(workdir, output_path)
     if npz_key and os.path.splitext(input_path)[1].lower() != ".npz":
         raise UserError(
             f"--npz_key={npz_key!r} names an array of an .npz --input; {input_path!r} is none."
