@@ -348,3 +348,32 @@ def test_pixel_columns_without_an_image_shape_are_told_how_to_read_them(tmp_path
     )  # 63 pixel columns: a table
     data_lib.load_dataset(c.data)
     assert "if each row is an image" not in caplog.text
+
+
+def test_pixel_columns_sorted_by_name_are_read_in_the_order_of_their_numbers(tmp_path, caplog):
+    """A CSV's pixel0 ... pixel63 written sorted by name (pixel0, pixel1, pixel10, ...) were
+    read in the file's order with data.image_shape set: every image scrambled, its figures
+    stripes, silently (a probe). They are read as the numbers say, and the log says so."""
+    caplog.set_level("INFO")
+    x = load_digits().data.astype(np.int64) * 15  # whole intensities 0..240
+    names = [f"pixel{j}" for j in range(64)]
+    by_name = sorted(range(64), key=lambda j: names[j])  # pixel0, pixel1, pixel10, ...
+    runs = {}
+    for kind, order in (("numbered", list(range(64))), ("by_name", by_name)):
+        path = tmp_path / f"{kind}.csv"
+        header = "label," + ",".join(names[j] for j in order)
+        rows = np.column_stack([np.arange(len(x)) % 10, x[:, order]])
+        np.savetxt(path, rows, fmt="%d", delimiter=",", header=header, comments="")
+        c = seed_simple.get_config().data
+        c.path, c.label_column, c.image_shape = str(path), "label", (8, 8)
+        caplog.clear()
+        runs[kind] = data_lib.load_dataset(c)
+        moved = "its 64 pixel columns are read in the order of their numbers"
+        assert (moved in caplog.text) == (kind == "by_name"), caplog.text
+    assert "the file has 'pixel10' at position 3, where 'pixel2' belongs" in caplog.text
+    a, b = runs["numbered"], runs["by_name"]
+    assert b.columns == names and b.image_shape == (8, 8)
+    np.testing.assert_array_equal(a.train, b.train)
+    np.testing.assert_array_equal(a.val, b.val)
+    # The rows are the images: the first training row is digit data row train_indices[0].
+    np.testing.assert_array_equal(b.train[0] * 255, x[b.train_indices[0]].astype(np.float32))

@@ -19,6 +19,7 @@ et al.: "fixed" thresholds once at 0.5 (in the `Preprocessor`, so new files get 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -87,6 +88,32 @@ def declared_shape(declared, own, source: str, columns=(), pixel_max: int = 0, s
     if not (declared or own):
         _hint_shape([str(c) for c in columns], pixel_max, source, scaling)
     return declared or own
+
+
+def in_pixel_order(features, source: str):
+    """A table whose columns are all named pixel0, pixel_1, ... with its columns in the order
+    of those numbers, as an image's pixels are laid out (row-major H, W, C): a file sorted by
+    name (pixel0, pixel1, pixel10, pixel100, ..., as sorted-column exports write it) was read
+    in its own order, every image scrambled, silently (a probe). Said when it moves them."""
+    found = [re.fullmatch(r"pixel_?(\d+)", str(c), re.IGNORECASE) for c in features.columns]
+    if not features.named or not all(found):
+        return features
+    numbers = [int(m.group(1)) for m in found if m]
+    if len(set(numbers)) != len(numbers) or numbers == sorted(numbers):
+        return features
+    order = sorted(range(len(numbers)), key=numbers.__getitem__)
+    first = next(i for i, j in enumerate(order) if i != j)
+    logging.info(
+        "%s: its %d pixel columns are read in the order of their numbers, as an image's "
+        "pixels (the file has %r at position %d, where %r belongs)",
+        *(source, len(numbers), features.columns[first], first + 1),
+        features.columns[order[first]],
+    )
+    return dataclasses.replace(
+        features,
+        columns=[features.columns[i] for i in order],
+        values=[features.values[i] for i in order],
+    )
 
 
 def _hint_shape(columns: list[str], pixel_max: int, source: str, scaling: str) -> None:

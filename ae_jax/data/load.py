@@ -349,7 +349,7 @@ def _load(cfg: Any) -> Dataset:
     imputed = None  # which cells of a table were missing and imputed
     if pixel_max or image_shape:
         p, x = _pixels(
-            features,
+            images.in_pixel_order(features, source),
             shape,
             train_pos,
             scaling,
