@@ -106,10 +106,9 @@ def test_images_of_another_shape_or_in_other_units_are_refused(runs, tmp_path, c
     caplog.clear()
     floats.encode(ok / 4)  # dark, but within reach: nothing said
     assert not caplog.text
-    # One image without its batch axis: told so (it was "expected (N, 64)" alone: a probe).
-    with pytest.raises(
-        ae_jax.UserError, match=r"shape \(8, 8\).*\(one image: x.reshape\(1, -1\)\)"
-    ):
+    # One image without its batch axis: told so (it was "expected (N, 64)" alone: a probe;
+    # test_one_image_without_a_batch_axis_is_told_to_add_one has the rest).
+    with pytest.raises(ae_jax.UserError, match=r"shape \(8, 8\), without a batch axis"):
         floats.encode(ok[0])
     # Channels first, in memory: told so, as from a file (it said "convert their colours
     # (8 channels -> grey) and resize them").
@@ -377,3 +376,25 @@ def test_pixel_columns_sorted_by_name_are_read_in_the_order_of_their_numbers(tmp
     np.testing.assert_array_equal(a.val, b.val)
     # The rows are the images: the first training row is digit data row train_indices[0].
     np.testing.assert_array_equal(b.train[0] * 255, x[b.train_indices[0]].astype(np.float32))
+
+
+def test_one_image_without_a_batch_axis_is_told_to_add_one(runs, tmp_path):
+    """One image of the model's shape, as an array or a file: a grey (8, 8) one named missing
+    columns, a colour (4, 4, 3) one was told to "convert their colours" as 4 images of (4, 3)
+    (a probe). Told to add the batch axis, which then encodes it."""
+    floats, _, digits = runs
+    one = (digits[0] / 16).astype(np.float32)
+    said = r"holds one image of the model's shape \(8, 8\), without a batch axis .* x\[None\]"
+    for rows in (one, one[..., None]):
+        with pytest.raises(ae_jax.UserError, match=said.replace("8\\)", "8(, 1)?\\)", 1)):
+            floats.encode(rows)
+    np.save(tmp_path / "one.npy", one)
+    with pytest.raises(ae_jax.UserError, match=r"one.npy' holds one image of the model's"):
+        floats.encode(str(tmp_path / "one.npy"))
+    np.testing.assert_array_equal(floats.encode(one[None]), floats.encode(digits[:1] / 16))
+    rng = np.random.default_rng(0)
+    colour = _train(tmp_path, "colour", rng.integers(0, 256, (40, 4, 4, 3), dtype=np.uint8))
+    image = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    with pytest.raises(ae_jax.UserError, match=r"shape \(4, 4, 3\), without a batch axis"):
+        colour.encode(image)
+    assert colour.encode(image[None]).shape == (1, colour.config.model.latent_dim)

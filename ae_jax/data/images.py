@@ -116,6 +116,26 @@ def in_pixel_order(features, source: str):
     )
 
 
+def check_not_one_image(rows, image_shape, source: str) -> None:
+    """Refuses rows (an array, or a `Table` as read from a file) that are one image of the
+    model's shape without a batch axis: a (16, 16, 3) array was told to "convert their colours"
+    as 16 images of shape (16, 3), and a (28, 28) one named 30 missing columns (a probe)."""
+    if isinstance(rows, np.ndarray):
+        full = tuple(rows.shape)
+    elif hasattr(rows, "num_rows") and hasattr(rows, "columns"):
+        full = (rows.num_rows, *(rows.image_shape or (len(rows.columns),)))
+    else:
+        return
+    grey = lambda s: tuple(s[:2]) if len(s) == 3 and s[2] == 1 else tuple(s)  # noqa: E731
+    if image_shape and len(full) > 1 and grey(full) == grey(tuple(image_shape)):
+        raise UserError(
+            f"{source} holds one image of the model's shape {tuple(full)}, without a batch "
+            f"axis (its first axis was read as {full[0]} rows); give images as (N, "
+            f"{', '.join(map(str, full))}): x[None] for one image (np.save the result for a "
+            "file), np.stack(images) for several"
+        )
+
+
 def _hint_shape(columns: list[str], pixel_max: int, source: str, scaling: str) -> None:
     """Says how to read 64 or more columns of pixels as images where nothing gave their shape:
     a flat uint8 array trained as a table (no image figures, no conv model), and a CSV's

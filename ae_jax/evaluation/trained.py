@@ -19,6 +19,7 @@ from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import models
 from ae_jax import workdir as workdir_lib
+from ae_jax.data import images as images_lib
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import quote_names
 from ae_jax.data.image_files import check_channels_last
@@ -164,12 +165,13 @@ class TrainedModel:
                 if npz_key is not None or not key
                 else RUNS_KEY.format("npz_key="),
             )
+        source = getattr(rows, "source", "the input")
+        images_lib.check_not_one_image(rows, self.image_shape, source)
         shape = getattr(rows, "image_shape", None)
         if shape is None and isinstance(rows, np.ndarray) and rows.ndim > 2:
             # (channels first were told to "convert their colours (32 channels -> RGB)")
             check_channels_last(rows.shape, "the input array", image_set=True)
             shape = rows.shape[1:]
-        source = getattr(rows, "source", "the input")
         self.check_image_shape(shape, source)
         x = self.preprocessor.transform(rows)
         self.check_image_units(x, source)
