@@ -124,6 +124,18 @@ def test_mnist_idx(tmp_path, gz, caplog):
     )
 
 
+def test_a_folder_holding_an_idx_file_gzipped_and_not_says_which_it_reads(tmp_path, caplog):
+    """torchvision's raw/ folder holds each IDX file twice, gzipped and not: the gzipped one is
+    read, and said (it was said nowhere, whichever differed: a probe)."""
+    write_mnist(tmp_path, gz=False, n_train=5)  # other images than the gzipped ones
+    x, *_ = write_mnist(tmp_path, gz=True)
+    caplog.set_level("INFO", logger="absl")
+    ds = load(dir=str(tmp_path))
+    np.testing.assert_array_equal(ds.train, (x.reshape(len(x), -1) / 255.0).astype(np.float32))
+    said = f"{str(tmp_path)!r} holds train-images-idx3-ubyte.gz and train-images-idx3-ubyte: "
+    assert said + "reading train-images-idx3-ubyte.gz" in caplog.text, caplog.text
+
+
 def test_torchvision_layout_and_limit(tmp_path):
     x, y, _, _ = write_mnist(tmp_path / "FashionMNIST" / "raw")
     ds = load(name="fashion_mnist", dir=str(tmp_path), limit=5)

@@ -24,6 +24,7 @@ import zipfile
 import zlib
 
 import numpy as np
+from absl import logging
 
 from ae_jax.errors import UserError
 
@@ -134,11 +135,14 @@ def _pairs(x: np.ndarray, y: np.ndarray, where: str) -> None:
 
 
 def _first_existing(folder: str, stem: str) -> str:
-    """The file `stem` in `folder` under its usual names ("" if none), gzip first."""
-    for name in (f"{stem}.gz", stem, stem.replace("-idx", ".idx")):
-        if os.path.isfile(os.path.join(folder, name)):
-            return os.path.join(folder, name)
-    return ""
+    """The file `stem` in `folder` under its usual names ("" if none), gzip first; said when
+    another of those names is there too (torchvision's raw/ folder holds both: which one was
+    read was said nowhere, a probe)."""
+    names = (f"{stem}.gz", stem, stem.replace("-idx", ".idx"))
+    found = [n for n in dict.fromkeys(names) if os.path.isfile(os.path.join(folder, n))]
+    if len(found) > 1:
+        logging.info("%r holds %s: reading %s", folder, " and ".join(found), found[0])
+    return os.path.join(folder, found[0]) if found else ""
 
 
 def _read_idx_set(folder: str) -> dict[str, np.ndarray]:
