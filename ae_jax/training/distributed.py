@@ -96,6 +96,13 @@ def initialize(coordinator_address: str = "", num_processes: int = 0, process_id
         jax.local_device_count(),
         jax.device_count(),
     )
+    if jax.default_backend() == "cpu" and jax.config.jax_enable_compilation_cache:  # type: ignore[attr-defined]
+        # Under jax 0.12.1, CPU processes that loaded their programs from the persistent cache
+        # hung in their first gloo collective, silently (two processes on one machine: the
+        # first launch trained, the same command again never reached epoch 1). Multi-process
+        # CPU runs are small: they compile instead (before any program has: this still holds).
+        jax.config.update("jax_enable_compilation_cache", False)
+        logging.info("compilation cache off for this multi-process CPU run: its programs compile")
 
 
 JOIN_TIMEOUT_ENV, JOIN_TIMEOUT_S = "AE_JAX_JOIN_TIMEOUT", 300  # JAX's own default
