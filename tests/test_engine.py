@@ -177,9 +177,11 @@ def test_dynamic_binarisation_draws_binary_batches_deterministically():
 @pytest.mark.optimized  # the suite's own programs compile at level 0 throughout
 def test_init_compiles_at_the_lowest_optimisation_level_on_cpu():
     """Initialisation runs once per model, so on CPU it is compiled at XLA's level 0, which
-    compiles it ~3x faster (`engine.INIT_COMPILER_OPTIONS`): its weights are those of that
-    program, computed here independently, which differ from the default level's in the last
-    bits of a few (so the test notices the option dropped or ignored)."""
+    compiles it ~3x faster (`engine.INIT_COMPILER_OPTIONS`): the options reach XLA's compile,
+    and its weights are those of that program, computed here independently. Under jaxlib 0.10
+    they differ from the default level's in the last bits of a few (so the test notices the
+    option dropped or ignored); under jaxlib 0.12.1 the two levels give the same bits (9 of 9
+    config and seed pairs), while level 0 still compiles 3-5x faster."""
     if jax.default_backend() != "cpu":  # scripts/gpu_check.sh runs this file on a GPU
         pytest.skip("the level-0 initialisation program is compiled so on CPU only")
     c = seed_simple.get_config()  # on the purchase table's 18 features
@@ -188,12 +190,23 @@ def test_init_compiles_at_the_lowest_optimisation_level_on_cpu():
     lowered = jax.jit(e.init).lower(h)
     level0 = jax.device_get(lowered.compile({"xla_backend_optimization_level": 0})(h))
     default = jax.device_get(jax.jit(e.init).lower(h).compile()(h))
-    got = jax.device_get(
-        engine_lib.compile_init(jax.jit(e.init), objective.hyper_from_config(c))(h)
-    )
+    asked = []
+    compile_ = jax.stages.Lowered.compile
+
+    def spy(self, compiler_options=None, **kw):
+        asked.append(compiler_options)
+        return compile_(self, compiler_options, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(jax.stages.Lowered, "compile", spy)
+        program = engine_lib.compile_init(jax.jit(e.init), objective.hyper_from_config(c))
+    assert asked == [{"xla_backend_optimization_level": "0"}]
+    got = jax.device_get(program(h))
     leaves = jax.tree.leaves
     assert all(np.array_equal(a, b) for a, b in zip(leaves(got), leaves(level0), strict=True))
-    assert not all(np.array_equal(a, b) for a, b in zip(leaves(got), leaves(default), strict=True))
+    if jax.lib.__version__.startswith("0.10."):  # (jaxlib's version)
+        same = all(np.array_equal(a, b) for a, b in zip(leaves(got), leaves(default), strict=True))
+        assert not same
     # ... and only in the last places: the same initialiser, as precisely computed.
     for a, b in zip(leaves(got), leaves(default), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=0)
