@@ -117,13 +117,14 @@ def in_pixel_order(features, source: str):
 
 
 def check_not_one_image(rows, image_shape, source: str) -> None:
-    """Refuses rows (an array, or a `Table` as read from a file) that are one image of the
-    model's shape without a batch axis: a (16, 16, 3) array was told to "convert their colours"
-    as 16 images of shape (16, 3), and a (28, 28) one named 30 missing columns (a probe)."""
+    """Refuses rows (an array, a `Table` as read from a file, an Arrow table) that are one
+    image of the model's shape without a batch axis: a (16, 16, 3) array was told to "convert
+    their colours" as 16 images of shape (16, 3), and a (28, 28) one named 30 missing columns
+    (a probe)."""
     if isinstance(rows, np.ndarray):
         full = tuple(rows.shape)
     elif hasattr(rows, "num_rows") and hasattr(rows, "columns"):
-        full = (rows.num_rows, *(rows.image_shape or (len(rows.columns),)))
+        full = (rows.num_rows, *(getattr(rows, "image_shape", None) or (len(rows.columns),)))
     else:
         return
     grey = lambda s: tuple(s[:2]) if len(s) == 3 and s[2] == 1 else tuple(s)  # noqa: E731
