@@ -398,3 +398,21 @@ def test_one_image_without_a_batch_axis_is_told_to_add_one(runs, tmp_path):
     with pytest.raises(ae_jax.UserError, match=r"shape \(4, 4, 3\), without a batch axis"):
         colour.encode(image)
     assert colour.encode(image[None]).shape == (1, colour.config.model.latent_dim)
+
+
+def test_a_file_of_pixel_columns_without_underscores_encodes_for_a_run_trained_on_an_array(
+    runs, tmp_path
+):
+    """A run trained from an array names its pixels pixel_0 ...; a file's pixel0 ... (as
+    Kaggle's CSVs write them, here sorted by name) were refused with every name listed (a
+    probe): matched by their numbers. Numbered from 1, one name is left on each side."""
+    _, pixels, digits = runs
+    x = (digits[:5] * 15).astype(np.int64).reshape(5, -1)
+    order = sorted(range(64), key=lambda j: f"pixel{j}")
+    header = ",".join(f"pixel{j}" for j in order)
+    np.savetxt(tmp_path / "k.csv", x[:, order], fmt="%d", delimiter=",", header=header, comments="")
+    np.testing.assert_array_equal(pixels.encode(str(tmp_path / "k.csv")), pixels.encode(x))
+    header = ",".join(f"pixel{j + 1}" for j in range(64))
+    np.savetxt(tmp_path / "k1.csv", x, fmt="%d", delimiter=",", header=header, comments="")
+    with pytest.raises(ae_jax.UserError, match=r"has 64: missing 'pixel_0'; extra 'pixel64'"):
+        pixels.encode(str(tmp_path / "k1.csv"))

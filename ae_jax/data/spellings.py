@@ -12,6 +12,7 @@ in `same_count_hint`.
 from __future__ import annotations
 
 import collections
+import re
 import unicodedata
 
 from ae_jax.data.cells import LEADING_ZERO, is_number, number_or_none, quote_names
@@ -34,9 +35,29 @@ def canonical_matches(texts: list[str], known: list[str]) -> dict[str, str]:
 
 def respelled(columns: list[str], extra: list[str], missing: list[str]) -> list[str] | None:
     """`columns` with each of `extra` that is one of `missing` respelled (`canonical_matches`)
-    named as that one, or None when none is."""
-    matches = canonical_matches(extra, missing)
+    named as that one, or None when none is. A pixel's column is its number's whatever the
+    underscore: a Kaggle-style file's `pixel0 ...` for a run trained from an array or IDX
+    files (named `pixel_0 ...`) was refused with 1,568 names listed (a probe)."""
+    matches = canonical_matches(extra, missing) | _pixel_matches(extra, missing)
     return [matches.get(c, c) for c in columns] if matches else None
+
+
+def _pixel_matches(extra: list[str], missing: list[str]) -> dict[str, str]:
+    """Each of `extra` named pixelK or pixel_K (any case) -> the one of `missing` of the same
+    number K, where each K names one column on either side. (A file numbered from 1, `pixel1
+    ... pixel784`, for columns numbered from 0 keeps one name unmatched on each side: refused,
+    naming those two.)"""
+
+    def number(c: str) -> int | None:
+        m = re.fullmatch(r"pixel_?(\d+)", c, re.IGNORECASE)
+        return int(m.group(1)) if m else None
+
+    ours, theirs = (
+        collections.Counter(map(number, missing)),
+        collections.Counter(map(number, extra)),
+    )
+    by_k = {k: c for c in missing if (k := number(c)) is not None and ours[k] == 1}
+    return {c: by_k[k] for c in extra if (k := number(c)) in by_k and theirs[k] == 1}
 
 
 def unseen_hint(where: str, texts: list[str], known: list[str], every: bool) -> str:
