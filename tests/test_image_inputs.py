@@ -416,3 +416,18 @@ def test_a_file_of_pixel_columns_without_underscores_encodes_for_a_run_trained_o
     np.savetxt(tmp_path / "k1.csv", x, fmt="%d", delimiter=",", header=header, comments="")
     with pytest.raises(ae_jax.UserError, match=r"has 64: missing 'pixel_0'; extra 'pixel64'"):
         pixels.encode(str(tmp_path / "k1.csv"))
+
+
+def test_an_array_of_true_false_images_is_said_to_be_images_of_0_and_1(tmp_path):
+    """A bool (N, 8, 8) array trains as 8 x 8 images of 0 and 1 (no scaling, any
+    data.scaling), and its data line says so (it said "64 columns: 64 true/false": a probe)."""
+    x = np.random.default_rng(0).random((50, 8, 8)) > 0.5
+    np.save(tmp_path / "b.npy", x)
+    for scaling in ("minmax", "standard"):
+        c = seed_simple.get_config().data
+        c.path, c.scaling = str(tmp_path / "b.npy"), scaling
+        ds = data_lib.load_dataset(c)
+        assert ds.kinds_text() == "64 pixels of 8x8 images, true/false read as 1 and 0, not scaled"
+        assert ds.image_shape == (8, 8) and set(np.unique(ds.train)) == {0.0, 1.0}
+        rows = x.reshape(50, -1)[ds.train_indices].astype(np.float32)
+        np.testing.assert_array_equal(ds.train, rows)

@@ -99,6 +99,8 @@ class Dataset:
             what = what or f"{len(p.kinds) - bool(kept)} columns of pixels"
             label += ", scaled as the pixels are" * bool(kept)
             return f"{what}, whole intensities 0..{p.pixel_max} {how}{label}"
+        if what and all(k == "boolean" for k in p.kinds):  # (it said "64 true/false": a probe)
+            return f"{what}, true/false read as 1 and 0, not scaled{label}"
         if all(k == "numeric" for k in p.kinds):
             how = {
                 "minmax": "scaled by the training split's minimum and maximum",
