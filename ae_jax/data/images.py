@@ -116,6 +116,11 @@ def in_pixel_order(features, source: str):
     )
 
 
+def grey_shape(shape) -> tuple[int, ...]:
+    """An image shape with a single channel written as none: (H, W, 1) is (H, W)."""
+    return tuple(shape[:2]) if len(shape) == 3 and shape[2] == 1 else tuple(shape)
+
+
 def check_not_one_image(rows, image_shape, source: str) -> None:
     """Refuses rows (an array, a `Table` as read from a file, an Arrow table) that are one
     image of the model's shape without a batch axis: a (16, 16, 3) array was told to "convert
@@ -127,8 +132,7 @@ def check_not_one_image(rows, image_shape, source: str) -> None:
         full = (rows.num_rows, *(getattr(rows, "image_shape", None) or (len(rows.columns),)))
     else:
         return
-    grey = lambda s: tuple(s[:2]) if len(s) == 3 and s[2] == 1 else tuple(s)  # noqa: E731
-    if image_shape and len(full) > 1 and grey(full) == grey(tuple(image_shape)):
+    if image_shape and len(full) > 1 and grey_shape(full) == grey_shape(image_shape):
         raise UserError(
             f"{source} holds one image of the model's shape {tuple(full)}, without a batch "
             f"axis (its first axis was read as {full[0]} rows); give images as (N, "
@@ -293,9 +297,8 @@ def load_image_dataset(
     else:
         arrays, source = image_files.read_files(name, directory)
     x_train, x_test = arrays["x_train"][: limit or None], arrays["x_test"]
-    grey = lambda s: s[:2] if len(s) == 3 and s[2] == 1 else s  # noqa: E731 - (H, W, 1): (H, W)
-    shape = grey(x_train.shape[1:])
-    if shape != grey(x_test.shape[1:]):
+    shape = grey_shape(x_train.shape[1:])
+    if shape != grey_shape(x_test.shape[1:]):
         raise UserError(
             f"{source}: training images have shape {x_train.shape[1:]} but test images "
             f"{x_test.shape[1:]}; expected one image shape"

@@ -181,7 +181,7 @@ class TrainedModel:
     def check_image_shape(self, shape, source: str) -> None:
         """Refuses images of another shape than the model's (their pixels would be matched by
         position: 64 x 48 grey images fed to a 32 x 32 x 3 model)."""
-        grey = lambda s: tuple(s[:2]) if len(s) == 3 and s[2] == 1 else tuple(s)  # noqa: E731
+        grey = images_lib.grey_shape
         if shape is not None and self.image_shape and grey(shape) != grey(self.image_shape):
             channels = [s[2] if len(s) == 3 else 1 for s in (tuple(shape), self.image_shape)]
             fixes = [_CHANNELS.get(c, f"{c} channels") for c in channels]
