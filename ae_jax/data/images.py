@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 
 import jax
 import numpy as np
 from absl import logging
 
-from ae_jax.data import image_files
+from ae_jax.data import image_files, spellings
 from ae_jax.data.dataset import Dataset, as_labels
 from ae_jax.data.preprocess import Preprocessor
 from ae_jax.errors import UserError
@@ -95,10 +94,10 @@ def in_pixel_order(features, source: str):
     of those numbers, as an image's pixels are laid out (row-major H, W, C): a file sorted by
     name (pixel0, pixel1, pixel10, pixel100, ..., as sorted-column exports write it) was read
     in its own order, every image scrambled, silently (a probe). Said when it moves them."""
-    found = [re.fullmatch(r"pixel_?(\d+)", str(c), re.IGNORECASE) for c in features.columns]
-    if not features.named or not all(found):
+    found = [spellings.pixel_number(c) for c in features.columns]
+    if not features.named or None in found:
         return features
-    numbers = [int(m.group(1)) for m in found if m]
+    numbers = [k for k in found if k is not None]
     if len(set(numbers)) != len(numbers) or numbers == sorted(numbers):
         return features
     order = sorted(range(len(numbers)), key=numbers.__getitem__)
@@ -146,7 +145,7 @@ def _hint_shape(columns: list[str], pixel_max: int, source: str, scaling: str) -
     a flat uint8 array trained as a table (no image figures, no conv model), and a CSV's
     'pixel0' ... columns (beside one other, a label kept as a feature) were scaled one by one,
     without a word (a probe)."""
-    others = [c for c in columns if not re.fullmatch(r"pixel_?\d+", c, re.IGNORECASE)]
+    others = [c for c in columns if spellings.pixel_number(c) is None]
     pixels = [c for c in columns if c not in others]
     d = len(pixels) if len(others) <= 1 else len(columns)
     if d < 64 or not (pixel_max or len(others) <= 1):

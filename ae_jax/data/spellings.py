@@ -48,16 +48,12 @@ def _pixel_matches(extra: list[str], missing: list[str]) -> dict[str, str]:
     ... pixel784`, for columns numbered from 0 keeps one name unmatched on each side: refused,
     naming those two.)"""
 
-    def number(c: str) -> int | None:
-        m = re.fullmatch(r"pixel_?(\d+)", c, re.IGNORECASE)
-        return int(m.group(1)) if m else None
-
     ours, theirs = (
-        collections.Counter(map(number, missing)),
-        collections.Counter(map(number, extra)),
+        collections.Counter(map(pixel_number, missing)),
+        collections.Counter(map(pixel_number, extra)),
     )
-    by_k = {k: c for c in missing if (k := number(c)) is not None and ours[k] == 1}
-    return {c: by_k[k] for c in extra if (k := number(c)) in by_k and theirs[k] == 1}
+    by_k = {k: c for c in missing if (k := pixel_number(c)) is not None and ours[k] == 1}
+    return {c: by_k[k] for c in extra if (k := pixel_number(c)) in by_k and theirs[k] == 1}
 
 
 def unseen_hint(where: str, texts: list[str], known: list[str], every: bool) -> str:
@@ -122,3 +118,9 @@ def same_count_hint(given: list[str], n: int, text_file: bool) -> str:
             "header row of the training's columns"
         )
     return "; as many: renamed? rename them"
+
+
+def pixel_number(name) -> int | None:
+    """K of a column named pixelK or pixel_K (any case), as image pixels are named; else None."""
+    m = re.fullmatch(r"pixel_?(\d+)", str(name), re.IGNORECASE)
+    return int(m.group(1)) if m else None
