@@ -26,6 +26,7 @@ from ae_jax.workdir import (
     read_history,
     real_path,
     saved_config,
+    trained_nothing,
     write_json,
 )
 
@@ -70,7 +71,19 @@ MOVES_NUMBERS = {
     "uninterrupted run's",
     "train.checkpoint_every": "the epochs that get a checkpoint from now on, so which one "
     "best_epoch and --which=best name, can differ from an uninterrupted run's",
+    "eval.iw_batch_rows": "the end's importance-weighted pass runs in batches of another "
+    "size: a VAE's sampled bounds and their Monte Carlo standard errors can differ from an "
+    "uninterrupted run's in their last bits",
 }
+
+
+def moves_numbers(config) -> dict[str, str]:
+    """The fields of `MOVES_NUMBERS` that move a number of `config`'s run (the importance-
+    weighted pass's batches, a VAE's evaluated at the end only)."""
+    vae_end = config.model.name == "vae" and bool(config.eval.at_end)
+    return {k: how for k, how in MOVES_NUMBERS.items() if k != "eval.iw_batch_rows" or vae_end}
+
+
 # Fields read by the end-of-run evaluation and figures alone: a rerun of a run not yet evaluated
 # (no summary.json: killed before or during its evaluation) may change them, so a run whose
 # evaluation cannot fit (eval.iw_samples too large for the memory) can still be finished.
@@ -78,6 +91,9 @@ END_OF_RUN = ("eval.iw_samples", "eval.near_zero", "eval.active_var", "eval.colo
 # Files a run reads: config.json records them absolute (a relative path would tie the run to
 # the directory it was started from), and a rerun naming the same file relatively matches.
 PATH_FIELDS = ("data.path", "data.dir")
+# Where a run's metrics go: a rerun of a run that has trained nothing (its launch failed as its
+# trackers opened: W&B without an API key) may change them, as a new run could.
+TRACKER_FIELDS = ("train.loggers", "train.tracker_project", "train.mlflow_uri")
 # Schedules whose value at a step does not depend on the total number of steps: a finished or
 # unfinished run with these may be continued to more epochs (`train.epochs` raised).
 EXTENSIBLE_SCHEDULES = ("constant", "exponential")
@@ -90,9 +106,9 @@ def config_changes(
 
     Returns (changes, extends): "field: old -> new" for every field that differs (operational
     fields, fields both configs leave unused, the end-of-run evaluation's settings of a run not
-    yet evaluated and those in `ignore` excepted), and whether the only change is a larger
-    `train.epochs` under a schedule that allows continuing (then training continues; any other
-    change is refused).
+    yet evaluated, the trackers' of a run that trained nothing and those in `ignore`
+    excepted), and whether the only change is a larger `train.epochs` under a schedule that
+    allows continuing (then training continues; any other change is refused).
     """
     old = saved_config(workdir, name)
     if old is None:
@@ -104,6 +120,8 @@ def config_changes(
     skip = ignore | (unused_fields({**defaults, **old}) & unused_fields(new))
     if name == CONFIG and finished_summary(workdir) is None:
         skip |= frozenset(END_OF_RUN)
+    if name == CONFIG and trained_nothing(workdir):
+        skip |= frozenset(TRACKER_FIELDS)
     changes, keys = [], []
     for key in sorted(new):
         if key in OPERATIONAL or key in skip:
@@ -174,10 +192,10 @@ def _check_can_continue(workdir: str) -> None:
 
 def say_moved(configs: list, workdirs: list[str], finished: list) -> None:
     """Warns of each run that trains on (not `finished`) under a changed field that moves
-    reported numbers (`MOVES_NUMBERS`): a rerun may change it, but not silently."""
+    reported numbers (`moves_numbers`): a rerun may change it, but not silently."""
     for config, workdir, done in zip(configs, workdirs, finished, strict=True):
         old, new = saved_config(workdir) or {}, config_lib.flatten_config(config.to_dict())
-        for key, how in MOVES_NUMBERS.items():
+        for key, how in moves_numbers(config).items():
             if done is None and key in old and old[key] != new[key]:
                 logging.warning(
                     "%s: %s %r -> %r on this rerun: %s", workdir, key, old[key], new[key], how

@@ -94,6 +94,18 @@ def checkpoint_epochs(workdir: str) -> set[int]:
     return set()
 
 
+def trained_nothing(workdir: str) -> bool:
+    """Whether the run in `workdir` has trained no step: no checkpoint, no stopped epoch's
+    position, no summary and no metrics.jsonl row (its launch failed before training)."""
+    if checkpoint_epochs(workdir) or any(
+        os.path.exists(os.path.join(workdir, name)) for name in (PARTIAL, SUMMARY)
+    ):
+        return False
+    with contextlib.suppress(FileNotFoundError), open(os.path.join(workdir, METRICS)) as f:
+        return not f.read().strip()
+    return True
+
+
 def read_history(workdir: str, last_epoch: int, quiet: bool = False) -> list[dict]:
     """The metrics.jsonl rows of epochs 1..last_epoch (resuming at `last_epoch`).
 

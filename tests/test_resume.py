@@ -761,6 +761,28 @@ def test_a_rerun_changing_a_field_that_moves_numbers_says_so(tmp_path, caplog):
     assert f"{pair[1]}: train.eval_batch_size" in caplog.text
 
 
+def test_a_rerun_changing_the_importance_weighted_batches_says_so(tmp_path, caplog):
+    """eval.iw_batch_rows may change on any rerun (memory), but it moves a VAE's sampled
+    bounds and their standard errors in their last bits (a probe: ~1e-9 relative, said
+    nowhere): a VAE finishing its evaluation under another value says so and records it; a
+    plain autoencoder, which has no such pass, says nothing."""
+    caplog.set_level("WARNING")
+    for name in ("vae", "autoencoder"):
+        run = str(tmp_path / name)
+        fields = {"model__name": name, "eval__at_end": True, "eval__iw_samples": 5}
+        experiment.train_and_evaluate(_cfg(**fields), run)
+        os.remove(os.path.join(run, "summary.json"))  # as if killed during its evaluation
+        caplog.clear()
+        experiment.train_and_evaluate(_cfg(**fields, eval__iw_batch_rows=7), run)
+        changed = json.loads(open(os.path.join(run, "config.json")).read())["changed"]
+        if name == "vae":
+            assert f"{run}: eval.iw_batch_rows 64 -> 7 on this rerun" in caplog.text
+            entry = {"field": "eval.iw_batch_rows", "from": 64, "to": 7, "from_epoch": 2}
+            assert changed == [entry]
+        else:
+            assert "on this rerun" not in caplog.text and changed == []
+
+
 def test_best_of_a_run_with_only_a_stops_checkpoint_says_why_there_is_none(tmp_path):
     """A run stopped before its first scheduled checkpoint has only the stop's, which is no
     candidate for best (an uninterrupted run has none there): the refusal blamed divergence,

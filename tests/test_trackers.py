@@ -329,6 +329,31 @@ def test_wandb_that_cannot_open_a_run_is_one_paragraph_and_the_rerun_trains(tmp_
     assert json.loads((tmp_path / "trackers.json").read_text())["wandb"]
 
 
+def test_a_launch_that_trained_nothing_may_be_rerun_with_other_loggers(tmp_path, monkeypatch):
+    """A launch whose W&B could not open left config.json (loggers 'tensorboard,wandb') and an
+    empty metrics.jsonl; its rerun without W&B was refused as "a run trained with another
+    config" (a probe), though nothing was trained. Now it trains; once a run has trained an
+    epoch, its loggers are kept."""
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+
+    def no_key(**kwargs):
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+    monkeypatch.setattr(wandb, "init", no_key)
+    run = str(tmp_path / "run")
+    with pytest.raises(UserError, match="or without 'wandb' in train.loggers"):
+        experiment.train_and_evaluate(_config(**{"train.loggers": "tensorboard,wandb"}), run)
+    assert os.path.exists(os.path.join(run, "config.json"))
+    experiment.train_and_evaluate(_config(**{"train.loggers": "tensorboard"}), run)
+    saved = json.loads(open(os.path.join(run, "config.json")).read())
+    assert saved["train"]["loggers"] == "tensorboard"
+    assert json.loads(open(os.path.join(run, "summary.json")).read())["status"] == "done"
+    os.remove(os.path.join(run, "summary.json"))  # unfinished, but it trained an epoch
+    with pytest.raises(UserError, match="train.loggers: 'tensorboard' -> 'tensorboard,wandb'"):
+        experiment.train_and_evaluate(_config(**{"train.loggers": "tensorboard,wandb"}), run)
+
+
 def test_a_diverged_run_ends_as_a_failure_in_tensorboard_mlflow_and_wandb(tmp_path, monkeypatch):
     """A diverged run (summary.json's status) was a success in all three trackers, its NaN
     headline numbers beside finite ones (a probe): TensorBoard's session ends STATUS_FAILURE,

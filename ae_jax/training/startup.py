@@ -268,7 +268,7 @@ def restore(runs: list, states, start: int):
 def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str, start: int) -> None:
     """config.json: the run's config resolved (absolute paths, the data's shape), with what
     reruns changed recorded: `extended` (train.epochs raised) and `changed` (a field that moves
-    reported numbers, `reruns.MOVES_NUMBERS`, with the first epoch it computed: a probe found
+    reported numbers, `reruns.moves_numbers`, with the first epoch it computed: a probe found
     only the new value, so the first epochs' metrics matched no config of the run's)."""
     resolved = json.loads(c.to_json_best_effort())
     for key in reruns.PATH_FIELDS:  # absolute: evaluate and resume from any directory
@@ -300,7 +300,7 @@ def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str, star
             else "training starts at epoch 1 (no checkpoint to continue from)",
         )
     resolved["changed"] = old.get("changed", [])
-    for key in reruns.MOVES_NUMBERS:
+    for key in reruns.moves_numbers(c):
         section, field = key.split(".")
         before, now = old.get(section, {}).get(field), resolved[section][field]
         if before is not None and before != now:  # (a rerun that trained nothing: replaced)

@@ -302,7 +302,7 @@ class WandbWriter:
                 "W&B set up to log: an API key (WANDB_API_KEY, or `wandb login`) for its "
                 "server, or WANDB_MODE=offline to write the run's wandb/ folder only (`wandb "
                 "sync` uploads it later). Nothing was trained in this launch: run the same "
-                "command again."
+                "command again (or without 'wandb' in train.loggers)."
             ) from None
         if run_id is None:
             _save_id(workdir, "wandb", self.run.id)
