@@ -3,9 +3,10 @@
 One direction, nothing re-read: validate the configs and the data, train the group, evaluate
 its K models from the parameters in memory with one batched program (PCA fitted once), then
 hand the figures to a background writer, whose last step for each run writes eval.json, the
-figures, TensorBoard's, and summary.json: a run is "done" only once all it promises is on disk,
-so a run killed while being evaluated is finished, not retrained, by the same command (it
-resumes from its final checkpoint, trains no epoch, and evaluates).
+figures, TensorBoard's, and then summary.json (`evaluation/finish.py`: a group's together): a
+run is "done" only once all it promises is on disk, so a run killed while being evaluated is
+finished, not retrained, by the same command (it resumes from its final checkpoint, trains no
+epoch, and evaluates).
 """
 
 import contextlib
@@ -26,7 +27,7 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.config import unused
 from ae_jax.data import load_dataset
 from ae_jax.errors import UserError, memory_error, storage_error
-from ae_jax.evaluation import bounds, eval_data, evaluate, figure_data, passes
+from ae_jax.evaluation import bounds, eval_data, evaluate, figure_data, finish, passes
 from ae_jax.evaluation import figures as figures_lib
 from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
 from ae_jax.models import model_from_config
@@ -243,18 +244,20 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter, sto
         trained = loop.train(configs, workdirs, ds, stop, programs, draw_curves)
         summaries, jobs = _evaluate(trained, stop)
         if distributed.is_writer():
+            marks = finish.Marks(len(jobs), together=bool(configs[0].train.checkpoints))
             for r, summary, metrics, inputs in jobs:
-                finish = functools.partial(_finish_run, r, summary, metrics)
+                then = functools.partial(finish.finish_run, marks, r, summary, metrics)
                 if inputs is None:
-                    writer.submit_run(finish)
+                    writer.submit_run(then)
                 else:
                     writer.submit_figures(
                         os.path.join(r.workdir, workdir_lib.FIGURES),
                         inputs,
-                        finish,
+                        then,
                         curves.get(r.workdir),
                     )
-            # The locks are released once every run of the group is marked done.
+            # The runs are marked done together (`finish.Marks`), then the locks released.
+            writer.submit(marks.flush)
             writer.submit(locks.pop_all().close)
         # A stop since evaluation's last look: the group's runs are written first (closing the
         # writer waits for them), then the process stops, not the next group's training.
@@ -354,44 +357,3 @@ def _evaluate(trained: loop.Trained, stop) -> tuple[list[dict], list[tuple]]:
                 metrics["diverged_step"] = r.diverged_step
         jobs.append((r, summaries[i], metrics, inputs[i]))
     return summaries, jobs
-
-
-# Evaluation numbers that also go to the hyperparameter table and the trackers.
-HEADLINE = (
-    "recon/mse",
-    "pca/mse",
-    "ae_over_pca",
-    "code/near_zero_fraction",
-    "vae/elbo",
-    "vae/iwae",
-    "vae/bce_bound",  # the same bounds where the likelihood is no log-density of the data
-    "vae/bce_iwae_bound",
-    "vae/mse_bound",
-    "vae/active_units",
-    "vae/total_correlation",
-    "recon/numeric_mse",
-    "recon/categorical_accuracy",
-)
-
-
-def _finish_run(r: loop.Run, summary: dict, metrics: dict | None, figures: list[str]) -> None:
-    """A run's last writes, after its figures: eval.json, TensorBoard, then summary.json."""
-    workdir_lib.check_intact(r.workdir)  # before any of them: none beside a lost config
-    if metrics is not None:
-        metrics["figures"] = [os.path.relpath(f, r.workdir) for f in figures]
-        evaluate.write_eval(r.workdir, metrics)
-    step = summary["step"]
-    assert r.tb is not None  # opened by loop.train
-    for path in figures:
-        r.tb.write_figure(step, f"figures/{os.path.basename(path)[:-4]}", path)
-    headline = {k: v for k, v in summary.items() if k.startswith("eval/") and v is not None}
-    headline.update(
-        {
-            k: v
-            for k, v in (metrics or {}).items()
-            if k in HEADLINE and isinstance(v, int | float) and not isinstance(v, bool)
-        }
-    )
-    r.tb.write_hparams(None, headline, failed=summary.get("status") == "diverged")
-    r.tb.close()
-    workdir_lib.write_json(os.path.join(r.workdir, workdir_lib.SUMMARY), summary)

@@ -244,20 +244,20 @@ def _summaries(workdir):
 # known moment, however fast or slow the machine (the other runs may be trained, or not).
 KILLED_AFTER_TWO = """
 import os, signal, sys
-from ae_jax import experiment
 from ae_jax.commands import main
+from ae_jax.evaluation import finish
 
-finish, done = experiment._finish_run, []
+mark, done = finish.mark_done, []
 
 
-def finish_then_die(*args, **kwargs):
-    finish(*args, **kwargs)
-    done.append(args[0].workdir)
+def mark_then_die(workdir, summary):
+    mark(workdir, summary)
+    done.append(workdir)
     if len(done) == 2:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-experiment._finish_run = finish_then_die
+finish.mark_done = mark_then_die
 main(["sweep", *sys.argv[1:]])
 """
 

@@ -68,11 +68,12 @@ def raise_if_stopped(
 def while_writing(stop: "StopRequests", checkpoints: bool) -> Callable[[], None]:
     """What `FigureWriter.wait` looks at while a run's figures and summaries are written (one
     wording for a single run's call and a sweep alike)."""
-    # A run's eval.json is written with its figures: the runs not yet written are evaluated
-    # again by the rerun ("evaluation is saved" said so of a sweep's 12 runs of 18 lacking it).
+    # A run's eval.json is written with its figures, and a group's runs are marked done
+    # together (`evaluation/finish.py`): the others are evaluated again by the rerun
+    # ("evaluation is saved" said so of a sweep's 12 runs of 18 lacking it).
     done = (
-        "training is finished and saved, as are the runs written before the stop (the rest "
-        "are evaluated again)"
+        "training is finished and saved, as are the groups of runs written in full before the "
+        "stop (the others are evaluated again)"
     )
     where = "while writing figures and summaries"
     return functools.partial(raise_if_stopped, stop, where, checkpoints, done)

@@ -1,0 +1,88 @@
+"""A trained group's last writes, on the figure writer's finishing thread: each run's eval.json,
+TensorBoard's figures and hyperparameters (`finish_run`, once its figures are drawn), then the
+runs' summary.json, which marks them done (`Marks`).
+
+A group's runs are marked done together, once all of them are written, when they saved
+checkpoints: a run left unmarked by a kill or a stop is evaluated again from its final checkpoint
+by the same command, in the group it was trained in, so its numbers are those of an
+uninterrupted run. Marked one by one, the runs a kill left unmarked were evaluated again in a
+smaller group, whose numbers differ in their last bits (a probe: ae_over_pca 1.7318843554 against
+1.7318842911 of a group of 2). Without checkpoints an unmarked run trains again from epoch 1, so
+each is marked as soon as it is written.
+"""
+
+import os
+
+from ae_jax import workdir as workdir_lib
+from ae_jax.evaluation import evaluate
+from ae_jax.training import loop
+
+# Evaluation numbers that also go to the hyperparameter table and the trackers.
+HEADLINE = (
+    "recon/mse",
+    "pca/mse",
+    "ae_over_pca",
+    "code/near_zero_fraction",
+    "vae/elbo",
+    "vae/iwae",
+    "vae/bce_bound",  # the same bounds where the likelihood is no log-density of the data
+    "vae/bce_iwae_bound",
+    "vae/mse_bound",
+    "vae/active_units",
+    "vae/total_correlation",
+    "recon/numeric_mse",
+    "recon/categorical_accuracy",
+)
+
+
+class Marks:
+    """The summary.json writes of a group of `n` runs: `mark` one as each is written; `flush`
+    (after the last) writes those held back. `together`: hold every one back until all `n`
+    are written (none is written if one is not); else write each at once."""
+
+    def __init__(self, n: int, together: bool):
+        self.n, self.together = n, together
+        self.held: list[tuple[str, dict]] = []
+
+    def mark(self, workdir: str, summary: dict) -> None:
+        if self.together:
+            self.held.append((workdir, summary))
+        else:
+            mark_done(workdir, summary)
+
+    def flush(self) -> None:
+        if len(self.held) == self.n:
+            for workdir, summary in self.held:
+                mark_done(workdir, summary)
+        self.held = []
+
+
+def mark_done(workdir: str, summary: dict) -> None:
+    """Writes the run's summary.json: it is done (or diverged)."""
+    workdir_lib.write_json(os.path.join(workdir, workdir_lib.SUMMARY), summary)
+
+
+def finish_run(
+    marks: Marks, r: loop.Run, summary: dict, metrics: dict | None, figures: list[str]
+) -> None:
+    """A run's last writes, after its figures: eval.json, TensorBoard, then (`marks`)
+    summary.json."""
+    workdir_lib.check_intact(r.workdir)  # before any of them: none beside a lost config
+    if metrics is not None:
+        metrics["figures"] = [os.path.relpath(f, r.workdir) for f in figures]
+        evaluate.write_eval(r.workdir, metrics)
+    step = summary["step"]
+    assert r.tb is not None  # opened by loop.train
+    for path in figures:
+        r.tb.write_figure(step, f"figures/{os.path.basename(path)[:-4]}", path)
+    headline = {k: v for k, v in summary.items() if k.startswith("eval/") and v is not None}
+    headline.update(
+        {
+            k: v
+            for k, v in (metrics or {}).items()
+            if k in HEADLINE and isinstance(v, int | float) and not isinstance(v, bool)
+        }
+    )
+    r.tb.write_hparams(None, headline, failed=summary.get("status") == "diverged")
+    r.tb.close()
+    marks.mark(r.workdir, summary)
