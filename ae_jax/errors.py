@@ -58,6 +58,13 @@ _STORAGE = {
     errno.EEXIST: ("a file stands where a directory is expected", "File exists", _SHAPE),
     errno.ENOTDIR: ("a file stands where a directory is expected", "Not a directory", _SHAPE),
     errno.EISDIR: ("a directory stands where a file is expected", "Is a directory", _SHAPE),
+    # Each run trained holds three files until it is written (`runtime.raise_open_files_limit`).
+    errno.EMFILE: (
+        "too many open files",
+        "Too many open files",
+        "raise the limit on open files (ulimit -n; each run holds three while it trains) or "
+        "train fewer runs together (train.num_models; a sweep's --max_models)",
+    ),
 }
 
 

@@ -146,6 +146,8 @@ def train_group(
     default_workers()  # AE_JAX_FIGURE_WORKERS, before reading any data
     group.check_groupable(configs)
     runtime.enable_compilation_cache(bool(configs[0].train.compilation_cache))
+    runtime.raise_open_files_limit()
+    runtime.check_open_files(len(workdirs))
     # A rerun must match the run's config; raising train.epochs continues training.
     extends = [reruns.check_config(w, c) for c, w in zip(configs, workdirs, strict=True)]
     reruns.say_diverged_extended([w for e, w in zip(extends, workdirs, strict=True) if e])

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import importlib.metadata
 import logging as std_logging
+import math
 import os
 import platform
 import signal
@@ -23,8 +24,15 @@ import sys
 import threading
 import types
 
+try:
+    import resource  # (POSIX)
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
+
 import jax
 from absl import flags, logging
+
+from ae_jax.errors import UserError
 
 ENV = "AE_JAX_COMPILATION_CACHE"
 _OFF = ("off", "0", "false", "no", "none", "disabled", "disable")
@@ -177,6 +185,54 @@ def compilation_cache_dir(enabled: bool = True) -> str:
 
 
 _REFUSED: set[str] = set()  # cache directories that could not be made, said once
+
+
+# The most open files asked for where the hard limit is unlimited (macOS's: RLIM_INFINITY, above
+# what its kernel allows a process, kern.maxfilesperproc, 10,240 by default).
+_MOST_FILES = 10240
+
+
+def raise_open_files_limit() -> None:
+    """Raises this process's soft limit on open files to its hard one. A run holds three files
+    while it trains (its lock, metrics.jsonl, TensorBoard's events) until it is written: a
+    sweep of a few hundred runs passed the usual soft limit of 1,024 (macOS's: 256) and
+    failed with "Too many open files" (a probe), where most hard limits are far higher."""
+    if resource is None:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = _MOST_FILES if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < want:
+        with contextlib.suppress(ValueError, OSError):  # as it was: refused to this process
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def _files_left(runs: int) -> float:
+    """The open files this process may open beyond those of `runs` training (three each) and
+    its own (its libraries, the figure workers' pipes); inf without a limit."""
+    if resource is None:
+        return math.inf
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return math.inf if soft == resource.RLIM_INFINITY else soft - 3 * runs - 64
+
+
+def room_for(runs: int) -> bool:
+    """Whether `runs` can start training beside the files open now (those of runs still being
+    written: a run holds its three until it is written, and its lock until its group is)."""
+    fds = "/dev/fd"  # (Linux's and macOS's: this process's open files)
+    return _files_left(runs) >= (len(os.listdir(fds)) if os.path.isdir(fds) else 0)
+
+
+def check_open_files(runs: int) -> None:
+    """Refuses, before any work, `runs` trained together that would hold more files than this
+    process may open (`raise_open_files_limit` raised the soft limit as far as it goes)."""
+    if _files_left(runs) < 0:
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        raise UserError(
+            f"{runs} runs trained together hold about {3 * runs} open files (each its lock, "
+            f"metrics.jsonl and TensorBoard's events file), more than this process may open "
+            f"(ulimit -n: {soft}, raised to the hard limit where allowed); train fewer runs "
+            "together (train.num_models; a sweep's --max_models) or raise the hard limit."
+        )
 
 
 def enable_compilation_cache(enabled: bool = True) -> str:

@@ -1236,3 +1236,36 @@ def test_a_groups_summary_table_shows_its_first_runs_and_says_how_many_more(capl
     assert lines[67:] == ["... and 6 more run(s): each one's summary.json"]
     chunking.log_summary(summaries[:2], ["/w/a", "/w/b"])  # a few: all of them, nothing more
     assert caplog.records[-1].getMessage().splitlines()[-1] == "| b | done | 3 | 1 | 2 | 7 | 1.00 |"
+
+
+def test_the_open_files_limit_is_raised_and_a_group_beyond_it_refused(tmp_path, monkeypatch):
+    """A run holds three files while it trains: a sweep of a few hundred runs failed under the
+    usual soft limit of 1,024 with "Too many open files" tracebacks (a probe). The soft limit is
+    raised to the hard one; a group that would still pass it is refused before any work."""
+    resource = pytest.importorskip("resource")
+    limits, set_to = [(1024, 4096)], []
+    monkeypatch.setattr(resource, "getrlimit", lambda kind: limits[0])
+    monkeypatch.setattr(resource, "setrlimit", lambda kind, v: set_to.append(v))
+    runtime.raise_open_files_limit()
+    limits[0] = (256, resource.RLIM_INFINITY)  # macOS's: asks for what its kernel allows
+    runtime.raise_open_files_limit()
+    limits[0] = (4096, 4096)
+    runtime.raise_open_files_limit()  # already there: nothing to do
+    assert set_to == [(4096, 4096), (10240, resource.RLIM_INFINITY)]
+    # A sweep's next group of 256 waits for room under a limit of 1,024 (3 x 256 + 64 = 832):
+    # for the files of the groups still being written to close.
+    limits[0] = (1024, 1024)
+    opened = [open(os.devnull) for _ in range(1024 - 832 - len(os.listdir("/dev/fd")))]
+    try:
+        assert runtime.room_for(256) and not runtime.room_for(257)
+        opened.append(open(os.devnull))
+        assert not runtime.room_for(256)
+    finally:
+        for f in opened:
+            f.close()
+    limits[0] = (100, 100)
+    c = multi.apply_overrides(seed_sparse.get_config(), {"train.num_models": 13})  # 103 files
+    with pytest.raises(UserError, match=r"13 runs trained together hold about 39 open files"):
+        experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    assert not os.path.exists(tmp_path / "run")
+    assert errors.storage_error(OSError(24, "Too many open files"))[0] == "too many open files"

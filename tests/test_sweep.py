@@ -26,6 +26,8 @@ from ae_jax.commands import sweep as sweep_command
 from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.configs.ablations import seed_study
 from ae_jax.errors import UserError
+from ae_jax.evaluation import finish
+from ae_jax.evaluation.figure_writer import FigureWriter
 from ae_jax.sweeps import checks, finished, ray_launch, report, report_figures, shards
 from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps import status as status_lib
@@ -2185,3 +2187,66 @@ def test_a_shard_launched_with_another_list_than_the_sweeps_is_warned_of(tmp_pat
     sweep.run_sweep(base, five, work, shard=(0, 2))  # the same list as the last launch's
     assert "is not the one sweep.json holds" not in caplog.text
     assert counts()["done"] == 5
+
+
+def test_a_full_disk_while_a_sweep_writes_is_one_paragraph_and_the_rerun_finishes(
+    tmp_path, monkeypatch
+):
+    """A sweep whose runs could not be written (a full disk: a figure failed to save) ended in
+    four tracebacks, sweep.json listing its runs as running, and the failure of its next group
+    raised again as failed.json could not be written either (a probe; that:
+    `test_a_failure_that_cannot_be_recorded_is_still_said`). Now: one paragraph, and the same
+    command finishes the runs."""
+    base = _cfg(train__epochs=2)
+    overrides = [{"model.latent_dim": d, "train.seed": s} for d in (3, 5) for s in (0, 1)]
+    work = str(tmp_path / "sweep")
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(finish, "finish_run", full)
+    with pytest.raises(UserError) as e:
+        sweep.run_sweep(base, overrides, work, max_models=2)
+    assert str(e.value) == (
+        "cannot write the sweep's runs (no space left on device): free space or choose "
+        "another workdir; the runs written are kept, and the same command finishes the others."
+    )
+    counts = json.loads(open(os.path.join(work, "sweep.json")).read())["counts"]
+    assert counts["running"] == 0 and counts["done"] == 0, counts
+    monkeypatch.undo()
+    status = sweep.run_sweep(base, overrides, work, max_models=2)
+    assert status["counts"]["done"] == 4
+
+
+def test_a_failure_that_cannot_be_recorded_is_still_said(tmp_path, caplog):
+    """mark_failed wrote failed.json into the run's folder: on a full or read-only disk that
+    raised over the failure it recorded, and the sweep stopped with a traceback (a probe)."""
+    (tmp_path / "file").write_text("")
+    run = status_lib.Run(0, "a", {}, str(tmp_path / "file" / "a"))
+    status_lib.mark_failed([run], "it broke")
+    assert "run 0 (a) failed: it broke (not recorded in failed.json: Not a directory)" in (
+        caplog.text
+    )
+
+
+def test_a_sweep_trains_one_group_ahead_of_its_writes():
+    """Groups trained faster than their figures are drawn piled up hundreds of runs, each
+    holding its files open (a 768-run sweep ran out of them) and all waited for by a stop
+    (22.7 s: a probe). `throttle` waits for the backlog to shrink, or for a stop."""
+    release = threading.Event()
+    with FigureWriter(processes=False) as writer:
+        for _ in range(3):
+            writer.submit_run(lambda paths: release.wait(30))
+        writer.submit_run(lambda paths: 1 / 0)  # a failed run is finished too
+        assert writer.backlog() == 4
+        looks = []
+        writer.throttle(1, lambda: looks.append(1) or len(looks) > 2)  # a stop: returns
+        assert writer.backlog() == 4 and len(looks) == 3
+        writer.throttle(9, lambda: looks.append(1) or len(looks) > 5, lambda: False)  # no room
+        assert writer.backlog() == 4 and len(looks) == 6
+        release.set()
+        writer.throttle(0, lambda: False)
+        assert writer.backlog() == 0
+        writer.throttle(0, lambda: False, lambda: False)  # no room, nothing to wait for: goes
+        with pytest.raises(ZeroDivisionError):
+            writer.wait()

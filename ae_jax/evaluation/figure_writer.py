@@ -179,6 +179,7 @@ class FigureWriter:
             max_workers=1, thread_name_prefix="ae_jax-figures"
         )
         self._pending: list[concurrent.futures.Future] = []
+        self._run_jobs: list[concurrent.futures.Future] = []  # each run's finishing step
         self._runs = [0, 0]  # runs submitted, runs finished
         self._what = "summaries"  # what is being written: "figures and summaries" once drawn
         self._logged = time.monotonic()
@@ -300,7 +301,25 @@ class FigureWriter:
             self._runs[1] += 1
             self._progress()
 
-        self._pending.append(self._finishing.submit(finish))
+        job = self._finishing.submit(finish)
+        self._pending.append(job)
+        self._run_jobs = [f for f in self._run_jobs if not f.done()] + [job]
+
+    def backlog(self) -> int:
+        """How many runs submitted are not yet finished (written, failed or cancelled)."""
+        self._run_jobs = [f for f in self._run_jobs if not f.done()]
+        return len(self._run_jobs)
+
+    def throttle(
+        self, most: int, stopped: Callable[[], bool], room: Callable[[], bool] = lambda: True
+    ) -> None:
+        """Blocks while runs are not yet finished, more than `most` of them or without `room()`
+        for what comes next, until `stopped()`: a sweep trains a group while the one before is
+        written, not further ahead (groups trained faster than their figures are drawn left a
+        backlog of hundreds of runs, each holding its files open, and a stop waited for all of
+        them: a probe)."""
+        while (n := self.backlog()) and (n > most or not room()) and not stopped():
+            concurrent.futures.wait(self._run_jobs, timeout=0.2)
 
     def _progress(self) -> None:
         """A line at most every PROGRESS_SECONDS while runs are being finished (on the

@@ -15,6 +15,7 @@ the sweep goes on.
 
 import contextlib
 import dataclasses
+import functools
 import importlib.util
 import math
 import numbers
@@ -31,7 +32,7 @@ from ae_jax import data as data_lib
 from ae_jax import experiment, reruns, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.config import unused
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, storage_error
 from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
 from ae_jax.sweeps import checks, ray_launch, shards
 from ae_jax.sweeps import overrides as overrides_lib
@@ -88,11 +89,17 @@ def train_runs(
     `datasets`: data sets already read, by `checks.data_key` (`checks.load_shared_data`).
     """
     chunks, configs = plan(base, runs, max_models, valid)
+    runtime.raise_open_files_limit()  # (a run's lock is taken here, before train_group)
     # One stop for the whole sweep: a signal between groups (loading data, checking workdirs)
     # stops before the next group, once the groups trained are written.
     with StopRequests() as stop, _figure_writer(configs.values()) as writer:
         shared = _Shared(dict(datasets or {}), ProgramCache(), writer, progress)
+        on = all(c.train.checkpoints for c in configs.values())
         for chunk in chunks:
+            # The group before is written as this one trains (as far as the open-file limit
+            # allows), not the ones before it: a stop waits for one group's writes at most.
+            room = functools.partial(runtime.room_for, len(chunk))
+            writer.throttle(len(chunk), lambda: stop.signum is not None, room)
             if stop.signum is not None:
                 raise Interrupted(
                     stop.signum,
@@ -103,7 +110,6 @@ def train_runs(
             _train_chunk(chunk, configs, shared)
             if progress is not None:
                 writer.submit(progress)
-        on = all(c.train.checkpoints for c in configs.values())
         writer.wait(while_writing(stop, on))  # the last groups' figures and summaries
 
 
@@ -265,13 +271,7 @@ def run_sweep(
             "runs at places i, i + %d, ... of the list's names sorted, so shards launched with "
             "different lists can leave runs untrained: launch every shard, 0/%d to %d/%d, with "
             "this list",
-            len(runs),
-            len(before),
-            n,
-            n,
-            n,
-            n - 1,
-            n,
+            *(len(runs), len(before), n, n, n, n - 1, n),
         )
     if gone := unlisted(workdir, runs):
         logging.warning(
@@ -301,12 +301,20 @@ def run_sweep(
             task = ray.remote(num_cpus=ray_cpus, num_gpus=ray_gpus)(_ray_chunk)
             arguments = [(base, chunk) for chunk in chunks]
             ray_launch.run(ray, ray_address, task, arguments, workdir, progress)
-    except Interrupted:
-        write_status(workdir, runs, epochs, launched)  # stopped runs are no longer running
-        raise
+    except BaseException as e:  # stopped or failed runs are no longer running
+        with contextlib.suppress(Exception):  # (on a full disk too, the error is said)
+            write_status(workdir, runs, epochs, launched)
+        if (storage := storage_error(e)) is None:
+            raise
+        (why, fix) = storage
+        raise UserError(f"cannot write the sweep's runs ({why}): {fix}; {_KEPT}.") from None
     status = write_status(workdir, runs, epochs, launched)
     logging.info("sweep: %s", ", ".join(f"{v} {k}" for k, v in status["counts"].items() if v))
     return status
+
+
+# (a group's figures and summaries, written in the background, met a full or read-only disk)
+_KEPT = "the runs written are kept, and the same command finishes the others"
 
 
 @dataclasses.dataclass

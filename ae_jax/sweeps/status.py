@@ -132,8 +132,12 @@ def unlisted(workdir: str, runs: list[Run]) -> list[str]:
 def mark_failed(runs: list[Run], error: str) -> None:
     """Records `error` as each run's failure (its failed.json), said once for them all (80
     runs of a group refused for memory said the same paragraph 80 times)."""
+    unrecorded = ""
     for run in runs:
-        os.makedirs(run.workdir, exist_ok=True)
-        workdir_lib.write_json(os.path.join(run.workdir, workdir_lib.FAILED), {"error": error})
+        try:
+            os.makedirs(run.workdir, exist_ok=True)
+            workdir_lib.write_json(os.path.join(run.workdir, workdir_lib.FAILED), {"error": error})
+        except OSError as e:  # (a full or read-only disk: the failure is said, not recorded)
+            unrecorded = f" (not recorded in {workdir_lib.FAILED}: {e.strerror or e})"
     named = ", ".join(f"{r.index} ({r.name})" for r in runs[:5]) + " ..." * (len(runs) > 5)
-    logging.error("run%s %s failed: %s", "s" * (len(runs) > 1), named, error)
+    logging.error("run%s %s failed: %s%s", "s" * (len(runs) > 1), named, error, unrecorded)
