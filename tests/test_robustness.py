@@ -1269,3 +1269,25 @@ def test_the_open_files_limit_is_raised_and_a_group_beyond_it_refused(tmp_path, 
         experiment.train_and_evaluate(c, str(tmp_path / "run"))
     assert not os.path.exists(tmp_path / "run")
     assert errors.storage_error(OSError(24, "Too many open files"))[0] == "too many open files"
+
+
+def test_a_folder_where_a_run_keeps_a_file_is_one_paragraph_on_every_command(tmp_path):
+    """A folder named summary.json (config.json, eval.json, ...) in a run gave `evaluate`,
+    `train` and `report` an IsADirectoryError traceback, exit 1 (a probe): every command says
+    it in one paragraph, exit 2."""
+    run = tmp_path / "run"
+    c = seed_sparse.get_config()
+    c.train.epochs, c.train.figures, c.eval.at_end = 1, False, False
+    experiment.train_and_evaluate(c, str(run))
+    os.remove(run / "summary.json")
+    os.mkdir(run / "summary.json")
+    p = subprocess.run(
+        [sys.executable, "-m", "ae_jax", "evaluate", f"--workdir={run}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    said = f"error: a directory stands where a file is expected: {run / 'summary.json'}: remove"
+    assert p.returncode == 2 and said in p.stderr, p.stderr[-2000:]
+    assert "Traceback" not in p.stderr
