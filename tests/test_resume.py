@@ -1028,6 +1028,13 @@ def test_a_reader_reads_again_a_checkpoint_being_replaced_and_names_a_missing_fi
         ck.restore_current("latest")
     writer = Checkpointer(str(tmp_path))
     assert writer.set_aside(7).endswith("damaged_checkpoints/7")  # never there: no error
+    # A second damaged copy of an epoch is kept beside the first, which it replaced (a probe).
+    for n, text in enumerate(("FIRST", "SECOND"), start=1):
+        os.makedirs(tmp_path / "checkpoints" / "7")
+        (tmp_path / "checkpoints" / "7" / "state.npz").write_text(text)
+        assert writer.set_aside(7).endswith("damaged_checkpoints/7" + "@2" * (n == 2))
+    aside = tmp_path / "damaged_checkpoints"
+    assert [(aside / d / "state.npz").read_text() for d in ("7", "7@2")] == ["FIRST", "SECOND"]
 
 
 def test_a_rerun_that_trained_nothing_leaves_no_changed_entry_of_its_own(tmp_path):

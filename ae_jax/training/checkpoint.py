@@ -239,8 +239,8 @@ class Checkpointer:
         dst = os.path.join(os.path.dirname(self.directory), "damaged_checkpoints", str(epoch))
         if not self._deletes:
             return dst
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        shutil.rmtree(dst, ignore_errors=True)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)  # (a second one of an epoch: EPOCH@2)
+        dst = next(d for n in range(1, 1 << 30) if not os.path.exists(d := dst + f"@{n}" * (n > 1)))
         with contextlib.suppress(FileNotFoundError):  # gone meanwhile: nothing to set aside
             os.replace(src, dst)
         return dst
