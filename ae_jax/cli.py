@@ -22,7 +22,7 @@ from absl import flags, logging
 from ae_jax import config as config_lib
 from ae_jax import runtime
 from ae_jax.config import doc as config_doc
-from ae_jax.errors import UserError, closest, memory_error, storage_error
+from ae_jax.errors import UserError, closest, environment_error
 from ae_jax.training.signals import Interrupted
 
 
@@ -38,12 +38,8 @@ def cli_errors():
     except Interrupted as e:
         logging.warning("%s", e)
         sys.exit(128 + e.signum)
-    except Exception as e:  # XLA out of memory, wherever it comes from (evaluate's pass)
-        if (oom := memory_error(e)) is not None:
-            said = str(oom)
-        elif (storage := storage_error(e)) is not None:  # (one met outside a train's writes:
-            said = f"{storage[0]}: {storage[1]}."  # a folder where a run keeps summary.json)
-        else:
+    except Exception as e:  # XLA out of memory, a disk's refusal, wherever they come from
+        if (said := environment_error(e)) is None:
             raise
         logging.flush()
         print(f"error: {said}", file=sys.stderr)

@@ -68,6 +68,17 @@ _STORAGE = {
 }
 
 
+def environment_error(e: BaseException) -> str | None:
+    """What a launcher says of `e` when the machine refused the work (`memory_error`,
+    `storage_error`: one met outside a training's writes, as a folder where a run keeps its
+    summary.json), in one paragraph; None for any other error."""
+    if (oom := memory_error(e)) is not None:
+        return str(oom)
+    if (storage := storage_error(e)) is not None:
+        return f"{storage[0]}: {storage[1]}."
+    return None
+
+
 def storage_error(e: BaseException | None) -> tuple[str, str] | None:
     """What a full, read-only or forbidden disk, or a file where the workdir keeps a directory
     (or the reverse), looks like in `e` or its causes (orbax wraps them in ValueErrors with

@@ -22,6 +22,7 @@ Other modules name these files (and a sweep directory's, below) through the cons
 import contextlib
 import json
 import os
+import re
 
 from absl import logging
 
@@ -266,7 +267,16 @@ def claim_run(workdir: str):
                 "started: a sweep was launched into it at the same time; expected a directory of "
                 "the run's own. Nothing of the run was written: pass another workdir."
             )
+        for name in os.listdir(workdir) if os.path.isdir(workdir) else []:
+            if _LEFT_BEHIND.fullmatch(name):  # (only the lock's holder writes them)
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(workdir, name))
         yield
+
+
+# The temporary files of the run's writes that a kill -9 left behind: `files.write_atomic`'s
+# (.summary.json.k3j9x_2q.tmp: mkstemp's eight characters) and a stop's state (PARTIAL.tmp).
+_LEFT_BEHIND = re.compile(rf"\..+\.[a-z0-9_]{{8}}\.tmp|{re.escape(PARTIAL)}\.tmp")
 
 
 def writable(workdir: str, what: str = "workdir", create: bool = True) -> None:

@@ -1291,3 +1291,24 @@ def test_a_folder_where_a_run_keeps_a_file_is_one_paragraph_on_every_command(tmp
     said = f"error: a directory stands where a file is expected: {run / 'summary.json'}: remove"
     assert p.returncode == 2 and said in p.stderr, p.stderr[-2000:]
     assert "Traceback" not in p.stderr
+
+
+def test_a_rerun_removes_the_temporary_files_a_kill_left(tmp_path):
+    """A kill -9 during a run's atomic write left .summary.json.XXXXXXXX.tmp (or a stop's
+    partial_epoch.msgpack.tmp) in the run's folder, kept by every later launch (a probe). The
+    launch that claims the run removes them; a user's own files are left alone."""
+    run = tmp_path / "run"
+    c = seed_sparse.get_config()
+    c.train.epochs, c.train.figures, c.eval.at_end = 1, False, False
+    experiment.train_and_evaluate(c, str(run))
+    left = [
+        ".summary.json.k3j9x_2q.tmp",
+        ".metrics.jsonl.abcdefgh.tmp",
+        "partial_epoch.msgpack.tmp",
+    ]
+    mine = [".notes.tmp", "notes.k3j9x_2q.tmp"]
+    for name in left + mine:
+        (run / name).write_text("x")
+    c.train.epochs = 2  # (extended: the run is claimed and trains on)
+    experiment.train_and_evaluate(c, str(run))
+    assert sorted(n for n in os.listdir(run) if "tmp" in n) == sorted(mine)
