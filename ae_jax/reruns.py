@@ -8,6 +8,7 @@ settings of a run not yet evaluated; anything else is refused before any work.
 import contextlib
 import json
 import os
+import re
 
 from absl import logging
 
@@ -241,7 +242,9 @@ def reopen(workdir: str) -> bool:
         epoch, which = saved.get("epoch"), str(saved.get("which", "latest"))
     end = f"which={which},epoch={epoch},end"  # (",end": no name an evaluation is given)
     name = end if isinstance(epoch, int) else "which=latest,earlier_end"
-    dest = _free(os.path.join(workdir, EVALUATIONS, name))  # (one of that name: kept too)
+    dest = os.path.join(workdir, EVALUATIONS, name)  # (one of that name: kept too, ...)
+    if not os.path.isdir(dest) or os.path.exists(os.path.join(dest, EVAL)):  # (... not this
+        dest = _free(dest)  # move's own, cut short by a kill after the figures: finished here)
     os.makedirs(dest, exist_ok=True)
     figures = os.path.join(workdir, FIGURES)
     if os.path.isdir(figures) and not os.path.exists(os.path.join(dest, FIGURES)):
@@ -270,7 +273,10 @@ def _date_evaluations(workdir: str) -> None:
     `_free` gives, NAME@2, are of dated evaluations or of an earlier end, unreadable.)"""
     folder = os.path.join(workdir, EVALUATIONS)
     for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-        if "epoch=" in name:  # dated already
+        if "epoch=" in name:  # dated already; its figures' list too, unless a kill cut it short
+            if dated := re.fullmatch(r"(.*),epoch=-?\d+(@\d+)?", name):
+                was, now = (os.path.join(EVALUATIONS, n, "") for n in (dated[1], name))
+                _refile_figures(os.path.join(folder, name, EVAL), was, now)
             continue
         with contextlib.suppress(OSError, ValueError, AttributeError):
             with open(os.path.join(folder, name, EVAL)) as f:

@@ -1312,3 +1312,29 @@ def test_a_rerun_removes_the_temporary_files_a_kill_left(tmp_path):
     c.train.epochs = 2  # (extended: the run is claimed and trains on)
     experiment.train_and_evaluate(c, str(run))
     assert sorted(n for n in os.listdir(run) if "tmp" in n) == sorted(mine)
+
+
+def test_an_extension_cut_short_by_a_kill_finishes_its_moves(tmp_path):
+    """Reopening a run moves its old end's figures, then eval.json, to evaluations/which=latest,
+    epoch=E,end/, and dates `evaluate`'s which=best/ as which=best,epoch=E, then rewrites the
+    figures its eval.json lists. A kill between the two steps left the figures in ...,end/ and
+    eval.json moved by the rerun to ...,end@2/, listing figures there that never were; or a
+    dated evaluation listing figures under its old name for good (a probe). The rerun finishes
+    each move instead."""
+    run = tmp_path / "run"
+    end = run / "evaluations" / "which=latest,epoch=3,end"
+    os.makedirs(end / "figures")  # the figures moved; the kill came before eval.json followed
+    (run / "eval.json").write_text(json.dumps({"epoch": 3, "figures": ["figures/a.png"]}))
+    best = run / "evaluations" / "which=best,epoch=2"  # renamed; its list not yet rewritten
+    os.makedirs(best)
+    (best / "eval.json").write_text(
+        json.dumps({"figures": ["evaluations/which=best/figures/b.png"]})
+    )
+    reruns.reopen(str(run))
+    assert sorted(os.listdir(run / "evaluations")) == ["which=best,epoch=2", end.name]
+    assert json.loads((end / "eval.json").read_text())["figures"] == [
+        "evaluations/which=latest,epoch=3,end/figures/a.png"
+    ]
+    assert json.loads((best / "eval.json").read_text())["figures"] == [
+        "evaluations/which=best,epoch=2/figures/b.png"
+    ]
