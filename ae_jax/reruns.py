@@ -243,10 +243,14 @@ def reopen(workdir: str) -> bool:
     end = f"which={which},epoch={epoch},end"  # (",end": no name an evaluation is given)
     name = end if isinstance(epoch, int) else "which=latest,earlier_end"
     dest = os.path.join(workdir, EVALUATIONS, name)  # (one of that name: kept too, ...)
-    if not os.path.isdir(dest) or os.path.exists(os.path.join(dest, EVAL)):  # (... not this
-        dest = _free(dest)  # move's own, cut short by a kill after the figures: finished here)
-    os.makedirs(dest, exist_ok=True)
     figures = os.path.join(workdir, FIGURES)
+    if (
+        os.path.isdir(figures)
+        or not os.path.isdir(os.path.join(dest, FIGURES))
+        or (os.path.exists(os.path.join(dest, EVAL)))
+    ):  # (... but this move's own, its figures moved before a kill: finished here)
+        dest = _free(dest)
+    os.makedirs(dest, exist_ok=True)
     if os.path.isdir(figures) and not os.path.exists(os.path.join(dest, FIGURES)):
         os.replace(figures, os.path.join(dest, FIGURES))
     moved = os.path.join(EVALUATIONS, os.path.basename(dest), FIGURES, "")  # where they are now
