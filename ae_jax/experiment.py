@@ -147,9 +147,12 @@ def train_group(
     group.check_groupable(configs)
     runtime.enable_compilation_cache(bool(configs[0].train.compilation_cache))
     runtime.raise_open_files_limit()
-    runtime.check_open_files(len(workdirs))
     # A rerun must match the run's config; raising train.epochs continues training.
     extends = [reruns.check_config(w, c) for c, w in zip(configs, workdirs, strict=True)]
+    if jax.process_count() == 1:  # (the runs to train, before the data is read; one process
+        # alone refusing would leave a multi-host run's others waiting: they meet EMFILE)
+        pairs = zip(extends, workdirs, strict=True)
+        runtime.check_open_files(sum(e or not workdir_lib.finished_summary(w) for e, w in pairs))
     reruns.say_diverged_extended([w for e, w in zip(extends, workdirs, strict=True) if e])
     if dataset is not None:
         group.check_given_dataset(configs[0], dataset)

@@ -107,6 +107,29 @@ def write_json(path: str, obj) -> None:
     write_atomic(path, lambda f: json.dump(_natural_keys(obj), f, indent=2))
 
 
+def write_json_together(items: list[tuple[str, object]]) -> None:
+    """Writes each (path, obj) as `write_json` does, all of them or none: every temporary file
+    is written before the first is renamed (renames need no space; only a kill between them
+    leaves some written)."""
+    written: list[tuple[str, str]] = []
+    try:
+        for path, obj in items:
+            target = os.path.realpath(path)
+            folder, name = os.path.split(target)
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder or ".")
+            written.append((tmp, target))
+            with open(fd, "w", encoding="utf-8", newline="") as f:
+                json.dump(_natural_keys(obj), f, indent=2)
+            os.chmod(tmp, _mode(target))
+    except BaseException:
+        for tmp, _ in written:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        raise
+    for tmp, target in written:
+        os.replace(tmp, target)
+
+
 def _natural_keys(obj):
     if isinstance(obj, dict):
         return {k: _natural_keys(obj[k]) for k in sorted(obj, key=natural_key)}

@@ -242,14 +242,9 @@ def reopen(workdir: str) -> bool:
         epoch, which = saved.get("epoch"), str(saved.get("which", "latest"))
     end = f"which={which},epoch={epoch},end"  # (",end": no name an evaluation is given)
     name = end if isinstance(epoch, int) else "which=latest,earlier_end"
-    dest = os.path.join(workdir, EVALUATIONS, name)  # (one of that name: kept too, ...)
-    figures = os.path.join(workdir, FIGURES)
-    if (
-        os.path.isdir(figures)
-        or not os.path.isdir(os.path.join(dest, FIGURES))
-        or (os.path.exists(os.path.join(dest, EVAL)))
-    ):  # (... but this move's own, its figures moved before a kill: finished here)
-        dest = _free(dest)
+    base, figures = os.path.join(workdir, EVALUATIONS, name), os.path.join(workdir, FIGURES)
+    # (one of that name: kept too, but this move's own, cut short by a kill: finished here)
+    dest = (not os.path.isdir(figures) and _cut_short(base)) or _free(base)
     os.makedirs(dest, exist_ok=True)
     if os.path.isdir(figures) and not os.path.exists(os.path.join(dest, FIGURES)):
         os.replace(figures, os.path.join(dest, FIGURES))
@@ -260,6 +255,18 @@ def reopen(workdir: str) -> bool:
     then = "it diverged, so its parameters stay as they are" if diverged else "it trains on"
     logging.info("%s: its evaluation %s moved to %s; %s", workdir, of, dest, then)
     return diverged
+
+
+def _cut_short(path: str) -> str | None:
+    """The first of `path`, `path@2`, ... holding figures without eval.json: an end's move
+    that a kill cut short after its figures (None if none)."""
+    dest, n = path, 1
+    while os.path.exists(dest):
+        if os.path.isdir(os.path.join(dest, FIGURES)) and not os.path.exists(f"{dest}/{EVAL}"):
+            return dest
+        n += 1
+        dest = f"{path}@{n}"
+    return None
 
 
 def _free(path: str) -> str:

@@ -200,10 +200,16 @@ def raise_open_files_limit() -> None:
     if resource is None:
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = _MOST_FILES if hard == resource.RLIM_INFINITY else hard
-    if soft != resource.RLIM_INFINITY and soft < want:
-        with contextlib.suppress(ValueError, OSError):  # as it was: refused to this process
+    # (macOS refuses more than its kernel allows a process, whatever the hard limit: then that)
+    unlimited = hard == resource.RLIM_INFINITY
+    for want in dict.fromkeys([_MOST_FILES] if unlimited else [hard, min(hard, _MOST_FILES)]):
+        if soft == resource.RLIM_INFINITY or soft >= want:
+            return
+        try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            return
+        except (ValueError, OSError):
+            continue  # refused to this process: the next, else the limit as it was
 
 
 def _files_left(runs: int) -> float:
@@ -218,8 +224,13 @@ def _files_left(runs: int) -> float:
 def room_for(runs: int) -> bool:
     """Whether `runs` can start training beside the files open now (those of runs still being
     written: a run holds its three until it is written, and its lock until its group is)."""
+    return _files_left(runs) >= open_files()
+
+
+def open_files() -> int:
+    """How many files this process has open (0 where the system does not say)."""
     fds = "/dev/fd"  # (Linux's and macOS's: this process's open files)
-    return _files_left(runs) >= (len(os.listdir(fds)) if os.path.isdir(fds) else 0)
+    return len(os.listdir(fds)) if os.path.isdir(fds) else 0
 
 
 def check_open_files(runs: int) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import ae_jax
-from ae_jax import cli, errors, experiment, reruns, runtime, sweeps
+from ae_jax import cli, errors, experiment, files, reruns, runtime, sweeps
 from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
@@ -1252,22 +1252,40 @@ def test_the_open_files_limit_is_raised_and_a_group_beyond_it_refused(tmp_path, 
     limits[0] = (4096, 4096)
     runtime.raise_open_files_limit()  # already there: nothing to do
     assert set_to == [(4096, 4096), (10240, resource.RLIM_INFINITY)]
+
+    def refuse_over_10240(kind, v):
+        if v[0] > 10240:
+            raise ValueError("current limit exceeds maximum limit")  # macOS's kernel's
+        set_to.append(v)
+
+    monkeypatch.setattr(resource, "setrlimit", refuse_over_10240)
+    limits[0] = (256, 1 << 20)
+    runtime.raise_open_files_limit()
+    assert set_to[-1] == (10240, 1 << 20)
     # A sweep's next group of 256 waits for room under a limit of 1,024 (3 x 256 + 64 = 832):
     # for the files of the groups still being written to close.
     limits[0] = (1024, 1024)
-    opened = [open(os.devnull) for _ in range(1024 - 832 - len(os.listdir("/dev/fd")))]
-    try:
-        assert runtime.room_for(256) and not runtime.room_for(257)
-        opened.append(open(os.devnull))
-        assert not runtime.room_for(256)
-    finally:
-        for f in opened:
-            f.close()
+    open_now = [192]
+    monkeypatch.setattr(runtime, "open_files", lambda: open_now[0])
+    assert runtime.room_for(256) and not runtime.room_for(257)
+    open_now[0] = 193
+    assert not runtime.room_for(256)
+    monkeypatch.undo()
+    assert runtime.open_files() == len(os.listdir("/dev/fd")) > 3  # (stdin, stdout, stderr)
+    monkeypatch.setattr(resource, "getrlimit", lambda kind: limits[0])
     limits[0] = (100, 100)
     c = multi.apply_overrides(seed_sparse.get_config(), {"train.num_models": 13})  # 103 files
     with pytest.raises(UserError, match=r"13 runs trained together hold about 39 open files"):
         experiment.train_and_evaluate(c, str(tmp_path / "run"))
     assert not os.path.exists(tmp_path / "run")
+    # Runs already finished open nothing: rerun under that limit, they are not refused.
+    lean = {"train.epochs": 1, "train.figures": False, "eval.at_end": False}
+    c = multi.apply_overrides(c, lean)
+    limits[0] = (20000, 20000)
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    limits[0] = (100, 100)
+    summaries = experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    assert [s["status"] for s in summaries] == ["done"] * 13
     assert errors.storage_error(OSError(24, "Too many open files"))[0] == "too many open files"
 
 
@@ -1322,7 +1340,9 @@ def test_an_extension_cut_short_by_a_kill_finishes_its_moves(tmp_path):
     dated evaluation listing figures under its old name for good (a probe). The rerun finishes
     each move instead."""
     run = tmp_path / "run"
-    end = run / "evaluations" / "which=latest,epoch=3,end"
+    os.makedirs(run / "evaluations" / "which=latest,epoch=3,end" / "figures")  # an earlier
+    (run / "evaluations" / "which=latest,epoch=3,end" / "eval.json").write_text("{}")  # end's
+    end = run / "evaluations" / "which=latest,epoch=3,end@2"  # (a diverged run's: one epoch)
     os.makedirs(end / "figures")  # the figures moved; the kill came before eval.json followed
     (run / "eval.json").write_text(json.dumps({"epoch": 3, "figures": ["figures/a.png"]}))
     best = run / "evaluations" / "which=best,epoch=2"  # renamed; its list not yet rewritten
@@ -1331,10 +1351,28 @@ def test_an_extension_cut_short_by_a_kill_finishes_its_moves(tmp_path):
         json.dumps({"figures": ["evaluations/which=best/figures/b.png"]})
     )
     reruns.reopen(str(run))
-    assert sorted(os.listdir(run / "evaluations")) == ["which=best,epoch=2", end.name]
+    assert sorted(os.listdir(run / "evaluations")) == [
+        "which=best,epoch=2",
+        "which=latest,epoch=3,end",
+        end.name,
+    ]
     assert json.loads((end / "eval.json").read_text())["figures"] == [
-        "evaluations/which=latest,epoch=3,end/figures/a.png"
+        "evaluations/which=latest,epoch=3,end@2/figures/a.png"
     ]
     assert json.loads((best / "eval.json").read_text())["figures"] == [
         "evaluations/which=best,epoch=2/figures/b.png"
     ]
+
+
+def test_a_groups_summaries_are_written_all_or_none(tmp_path):
+    """A group's summary.json files were written one by one: a full disk at the third left two
+    runs done and the rest evaluated again in a smaller group (a review). All temporary files
+    are written before the first rename; a failure writes none and leaves no temporary file."""
+    for d in ("a", "b"):
+        os.makedirs(tmp_path / d)
+    items = [(str(tmp_path / d / "summary.json"), {"status": "done"}) for d in ("a", "b", "c")]
+    with pytest.raises(FileNotFoundError):  # c's folder is not there: as a refused write
+        files.write_json_together(items)
+    assert os.listdir(tmp_path / "a") == [] and os.listdir(tmp_path / "b") == []
+    files.write_json_together(items[:2])
+    assert json.loads((tmp_path / "b" / "summary.json").read_text()) == {"status": "done"}

@@ -345,7 +345,12 @@ def test_a_launch_that_trained_nothing_may_be_rerun_with_other_loggers(tmp_path,
     with pytest.raises(UserError, match="or without 'wandb' in train.loggers"):
         experiment.train_and_evaluate(_config(**{"train.loggers": "tensorboard,wandb"}), run)
     assert os.path.exists(os.path.join(run, "config.json"))
+    # A tracker that did open saved its run's id (MLflow's, before W&B failed): the rerun with
+    # other trackers starts new runs, not that one (a review).
+    with open(os.path.join(run, "trackers.json"), "w") as f:
+        json.dump({"mlflow": "0123abcd"}, f)
     experiment.train_and_evaluate(_config(**{"train.loggers": "tensorboard"}), run)
+    assert not os.path.exists(os.path.join(run, "trackers.json"))
     saved = json.loads(open(os.path.join(run, "config.json")).read())
     assert saved["train"]["loggers"] == "tensorboard"
     assert json.loads(open(os.path.join(run, "summary.json")).read())["status"] == "done"

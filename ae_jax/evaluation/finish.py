@@ -13,6 +13,7 @@ each is marked as soon as it is written.
 
 import os
 
+from ae_jax import files
 from ae_jax import workdir as workdir_lib
 from ae_jax.evaluation import evaluate
 from ae_jax.training import loop
@@ -48,18 +49,19 @@ class Marks:
         if self.together:
             self.held.append((workdir, summary))
         else:
-            mark_done(workdir, summary)
+            mark_done([(workdir, summary)])
 
     def flush(self) -> None:
         if len(self.held) == self.n:
-            for workdir, summary in self.held:
-                mark_done(workdir, summary)
+            mark_done(self.held)
         self.held = []
 
 
-def mark_done(workdir: str, summary: dict) -> None:
-    """Writes the run's summary.json: it is done (or diverged)."""
-    workdir_lib.write_json(os.path.join(workdir, workdir_lib.SUMMARY), summary)
+def mark_done(runs: list[tuple[str, dict]]) -> None:
+    """Writes each run's summary.json ((workdir, summary) pairs): it is done (or diverged);
+    all of them or none (on a full disk too)."""
+    path = lambda w: os.path.join(w, workdir_lib.SUMMARY)  # noqa: E731
+    files.write_json_together([(path(w), summary) for w, summary in runs])
 
 
 def finish_run(

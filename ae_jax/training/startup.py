@@ -5,6 +5,7 @@ resolved config, and report initialisation.
 `runs` are `loop.Run` records: their config, workdir, checkpointer and history.
 """
 
+import contextlib
 import json
 import os
 import time
@@ -281,6 +282,12 @@ def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str, star
         if os.path.exists(path)
         else {}
     )
+    # A run that trained nothing, rerun with other trackers (reruns.TRACKER_FIELDS): new ones.
+    trackers = [k.split(".")[1] for k in reruns.TRACKER_FIELDS]
+    if old and any(old["train"].get(f) != resolved["train"][f] for f in trackers):
+        if workdir_lib.trained_nothing(workdir):  # (else saved by a version without a field)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(workdir, workdir_lib.TRACKERS))
     # train.epochs raised on a rerun (reruns.check_config allowed it): recorded, and logged.
     resolved["extended"] = old.get("extended", [])
     before = old.get("train", {}).get("epochs")

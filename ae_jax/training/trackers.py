@@ -47,12 +47,11 @@ def check(configs: list, workdirs: list[str]) -> None:
 
 
 def _logs(config, workdir: str) -> bool:
-    """Whether the run in `workdir` logs again: unfinished, or extended (a finished run rerun
-    as it was logs nothing, and is not refused for its tracker)."""
-    saved = workdir_lib.saved_config(workdir) or {}
-    return workdir_lib.finished_summary(workdir) is None or saved.get("train.epochs", 0) < int(
-        config.train.epochs
-    )
+    """Whether the run in `workdir` logs again to its tracker runs: unfinished (but for one
+    that trained nothing, which may start new ones: `startup`) or extended."""
+    saved, done = workdir_lib.saved_config(workdir) or {}, workdir_lib.finished_summary(workdir)
+    unfinished = done is None and not workdir_lib.trained_nothing(workdir)
+    return unfinished or saved.get("train.epochs", 0) < int(config.train.epochs)
 
 
 def _check_mlflow_run(config, workdir: str, run_id: str) -> None:
