@@ -27,21 +27,28 @@ def write_atomic(path: str, write, binary: bool = False, new: bool = False) -> N
     (created empty, exclusively) before the write, and FileExistsError raised if another
     writer has it: two `ae-jax encode` into one new output each replaced the other's."""
     target = os.path.realpath(path)
-    folder, name = os.path.split(target)
     if new:
         os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _mode(target)))
-    tmp = ""
+    made: list[str] = []
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder or ".")
-        with open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="") as f:
-            write(f)
-        os.chmod(tmp, _mode(target))  # mkstemp's 0600 would make the file unreadable to others
-        os.replace(tmp, target)
+        os.replace(_temp_beside(target, write, binary, made), target)
     except BaseException:
-        for left in (tmp, target) if new else (tmp,):  # (this writer's claim: an empty file)
-            if left and os.path.exists(left) and (left == tmp or not os.path.getsize(left)):
+        for left in [*made, target] if new else made:  # (this writer's claim: an empty file)
+            if os.path.exists(left) and (left in made or not os.path.getsize(left)):
                 os.remove(left)
         raise
+
+
+def _temp_beside(target: str, write, binary: bool, made: list[str]) -> str:
+    """A temporary file beside `target` (named in `made` as soon as it exists, for the caller
+    to remove on failure) holding what `write(f)` writes, with `target`'s permissions."""
+    folder, name = os.path.split(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder or ".")
+    made.append(tmp)
+    with open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="") as f:
+        write(f)
+    os.chmod(tmp, _mode(target))  # mkstemp's 0600 would make the file unreadable to others
+    return tmp
 
 
 def publish_folder(path: str, fill) -> None:
@@ -111,23 +118,27 @@ def write_json_together(items: list[tuple[str, object]]) -> None:
     """Writes each (path, obj) as `write_json` does, all of them or none: every temporary file
     is written before the first is renamed (renames need no space; only a kill between them
     leaves some written)."""
-    written: list[tuple[str, str]] = []
+    targets, made = [os.path.realpath(path) for path, _ in items], list[str]()
     try:
-        for path, obj in items:
-            target = os.path.realpath(path)
-            folder, name = os.path.split(target)
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder or ".")
-            written.append((tmp, target))
-            with open(fd, "w", encoding="utf-8", newline="") as f:
-                json.dump(_natural_keys(obj), f, indent=2)
-            os.chmod(tmp, _mode(target))
+        for target, (_, obj) in zip(targets, items, strict=True):
+            dump = lambda f, o=obj: json.dump(_natural_keys(o), f, indent=2)  # noqa: E731
+            _temp_beside(target, dump, False, made)
     except BaseException:
-        for tmp, _ in written:
+        for tmp in made:
             if os.path.exists(tmp):
                 os.remove(tmp)
         raise
-    for tmp, target in written:
+    for tmp, target in zip(made, targets, strict=True):
         os.replace(tmp, target)
+
+
+def free_name(path: str) -> str:
+    """`path`, or `path@2`, `path@3`, ... the first that does not exist."""
+    dest, n = path, 1
+    while os.path.exists(dest):
+        n += 1
+        dest = f"{path}@{n}"
+    return dest
 
 
 def _natural_keys(obj):

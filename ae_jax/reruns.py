@@ -24,6 +24,7 @@ from ae_jax.workdir import (
     checkpoint_epochs,
     diverged_at,
     finished_summary,
+    free_name,
     read_history,
     real_path,
     saved_config,
@@ -244,7 +245,7 @@ def reopen(workdir: str) -> bool:
     name = end if isinstance(epoch, int) else "which=latest,earlier_end"
     base, figures = os.path.join(workdir, EVALUATIONS, name), os.path.join(workdir, FIGURES)
     # (one of that name: kept too, but this move's own, cut short by a kill: finished here)
-    dest = (not os.path.isdir(figures) and _cut_short(base)) or _free(base)
+    dest = (not os.path.isdir(figures) and _cut_short(base)) or free_name(base)
     os.makedirs(dest, exist_ok=True)
     if os.path.isdir(figures) and not os.path.exists(os.path.join(dest, FIGURES)):
         os.replace(figures, os.path.join(dest, FIGURES))
@@ -269,19 +270,10 @@ def _cut_short(path: str) -> str | None:
     return None
 
 
-def _free(path: str) -> str:
-    """`path`, or `path@2`, `path@3`, ... the first that does not exist."""
-    dest, n = path, 1
-    while os.path.exists(dest):
-        n += 1
-        dest = f"{path}@{n}"
-    return dest
-
-
 def _date_evaluations(workdir: str) -> None:
     """evaluations/NAME without an epoch -> NAME,epoch=E (E: its eval.json's epoch). (A name
     with '@' is one too: another file's of the same name, "data=new.csv@1f0c9a2e"; the names
-    `_free` gives, NAME@2, are of dated evaluations or of an earlier end, unreadable.)"""
+    `free_name` gives, NAME@2, are of dated evaluations or of an earlier end, unreadable.)"""
     folder = os.path.join(workdir, EVALUATIONS)
     for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
         if "epoch=" in name:  # dated already; its figures' list too, unless a kill cut it short
@@ -293,7 +285,7 @@ def _date_evaluations(workdir: str) -> None:
             with open(os.path.join(folder, name, EVAL)) as f:
                 epoch = json.load(f).get("epoch")
             if isinstance(epoch, int):
-                dest = _free(f"{folder}/{name},epoch={epoch}")
+                dest = free_name(f"{folder}/{name},epoch={epoch}")
                 os.replace(os.path.join(folder, name), dest)
                 _refile_figures(
                     os.path.join(dest, EVAL),

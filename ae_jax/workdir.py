@@ -28,7 +28,7 @@ from absl import logging
 
 from ae_jax import config as config_lib
 from ae_jax.errors import UserError
-from ae_jax.files import as_path, natural_key, real_path, write_atomic, write_json  # noqa: F401 - the contract's
+from ae_jax.files import as_path, free_name, natural_key, real_path, write_atomic, write_json  # noqa: F401 - the contract's
 from ae_jax.locks import LOCK, WorkdirLock, holder  # noqa: F401 - the contract's .lock
 
 CONFIG = "config.json"

@@ -240,7 +240,7 @@ class Checkpointer:
         if not self._deletes:
             return dst
         os.makedirs(os.path.dirname(dst), exist_ok=True)  # (a second one of an epoch: EPOCH@2)
-        dst = next(d for n in range(1, 1 << 30) if not os.path.exists(d := dst + f"@{n}" * (n > 1)))
+        dst = workdir_lib.free_name(dst)
         with contextlib.suppress(FileNotFoundError):  # gone meanwhile: nothing to set aside
             os.replace(src, dst)
         return dst
