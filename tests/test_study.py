@@ -439,6 +439,20 @@ def test_a_groups_progress_line_names_the_median_and_spread_of_its_models(tmp_pa
         assert lo <= median <= hi and lo < hi, line  # two learning rates: two losses
 
 
+def test_a_progress_line_comes_before_log_seconds_pass_not_after(tmp_path, caplog, monkeypatch):
+    """A line was written at the first chunk's end after `train.log_seconds` had passed:
+    chunks of 4 s under the 10 s wanted came with a line every 12 s (a probe saw 11.5-12.1
+    s). It is written when the next chunk would pass it: every 8 s. Chunks timed by a fake
+    clock, 4 s a chunk; 23 steps in chunks of 5."""
+    assert chunking.line_due(8.0, 4.0, 10.0) and not chunking.line_due(4.0, 4.0, 10.0)
+    caplog.set_level("INFO", logger="absl")
+    ticks = iter(np.arange(0.0, 100.0, 4.0))
+    monkeypatch.setattr(chunking, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
+    _train(_sparse_config(**{"train.chunk_steps": 5, "train.epochs": 1}), tmp_path)
+    lines = [r.getMessage() for r in caplog.records if "train loss so far" in r.getMessage()]
+    assert [re.search(r" step (\d+)/23 ", line).group(1) for line in lines] == ["10", "20"]
+
+
 def test_a_groups_epoch_line_spreads_the_finite_losses_and_counts_the_others(caplog):
     """One model's validation loss blew up an epoch before its training did (so it is not yet
     diverged): the line read 'eval/loss median nan [min nan, max nan]', hiding 3 finite of 4
