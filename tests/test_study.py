@@ -555,9 +555,10 @@ def test_stop_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, caplog,
     assert _rows(tmp_path / "whole") == _rows(tmp_path / "stopped")
     a, b = _params(tmp_path / "whole"), _params(tmp_path / "stopped")
     assert jax.tree.all(jax.tree.map(np.array_equal, a, b))
-    # Epoch 2's rows per second count the 8 of 23 steps this process trained (all 23: 2.9x).
+    # Epoch 2's rows per second count the rows of the 8 of 23 steps this process trained (all
+    # 1438: 3x), the last of them 30 rows short (1438 x 8/23 = 500.2 was counted: a probe).
     row = [json.loads(line) for line in open(tmp_path / "stopped" / "metrics.jsonl")][1]
-    assert row["rows_per_s"] * row["epoch_s"] == pytest.approx(1438 * 8 / 23)  # 1438 train rows
+    assert row["rows_per_s"] * row["epoch_s"] == pytest.approx(1438 - 15 * 64)
 
 
 @pytest.mark.optimized
@@ -643,3 +644,10 @@ def test_the_eta_is_paced_by_the_epochs_after_a_process_first():
         assert pace.eta(start + 2) == pytest.approx(0.0125 * 198)
         pace.ended(start + 2)
         assert pace.eta(start + 3) == pytest.approx(0.0125 * 197)
+    # Resumed at step 80 of 90 of its first epoch: 1/9 of it took 1.6 s (its ETA had read
+    # 1.6 s x 2 epochs left, for 14.8 s: a probe); the next epochs are paced whole.
+    times = iter([0.0, 1.6, 1.6, 16.0])
+    pace = chunking.Pace(0, 3, clock=times.__next__, share=10 / 90)
+    assert pace.eta(1) == pytest.approx(1.6 * 9 * 2)
+    pace.ended(1)
+    assert pace.eta(2) == pytest.approx(14.4)

@@ -283,9 +283,8 @@ class EpochRunner:
 
 
 def line_due(since_line: float, chunk_s: float, log_seconds: float) -> bool:
-    """A progress line is due when the next chunk, at this epoch's pace, would end
-    `log_seconds` or more after the last line (a line only once `log_seconds` had passed came
-    every third 4.9 s chunk: gaps of 14.7 s for the 10 wanted)."""
+    """Whether the next chunk, at this epoch's pace, would end `log_seconds` after the last
+    line (a line once they had passed came every third 4.9 s chunk: 14.7 s gaps for 10)."""
     return since_line + chunk_s >= log_seconds
 
 
@@ -320,14 +319,16 @@ def _fmt(row: dict, prefix: str) -> str:
 class Pace:
     """A process's ETA after each epoch: the time left at the pace of its epochs since its first
     (which runs the compiled programs for the first time: 5x a later epoch for 200 short ones,
-    a first ETA 12.3 s for the 2.5 s left), or of the first alone when it is the only one."""
+    a first ETA 12.3 s for the 2.5 s left), or of the first alone, of which `share` of the
+    steps ran here (a resume inside it paced 1/9 of an epoch as one: 'ETA 1.9 s' for 14.8)."""
 
-    def __init__(self, start: int, epochs: int, clock=time.perf_counter):
-        self.start, self.epochs, self.clock = start, epochs, clock
+    def __init__(self, start: int, epochs: int, clock=time.perf_counter, share: float = 1.0):
+        self.start, self.epochs, self.clock, self.share = start, epochs, clock, share
         self.since, self.paced = clock(), start  # epochs after `paced` ran since `since`
 
     def eta(self, epoch: int) -> float:
-        return (self.clock() - self.since) / (epoch - self.paced) * (self.epochs - epoch)
+        ran = epoch - self.paced - (1.0 - self.share if self.paced == self.start else 0.0)
+        return (self.clock() - self.since) / ran * (self.epochs - epoch)
 
     def ended(self, epoch: int) -> None:
         """Epoch `epoch` is recorded (and logged): the pace starts after the first."""

@@ -298,12 +298,14 @@ def train(
         )
     epoch_runner = chunking.EpochRunner(prog, place, hypers, n_train, cfg, stop, runs)
     saved_epoch, epoch = start, start
-    pace = chunking.Pace(start, epochs)
+    left = 1 - (partial.steps_done / engine.steps_per_epoch if partial else 0)  # of epoch 1 here
+    pace = chunking.Pace(start, epochs, share=left)
     try:
         for epoch in range(start + 1, epochs + 1):
             t_epoch = time.perf_counter()
-            # Rows trained in this process: a resumed epoch's steps before the stop are not.
-            rows = n_train * (1 - (partial.steps_done / engine.steps_per_epoch if partial else 0))
+            # Rows trained in this process: a resumed epoch's steps before the stop are not
+            # (counted, not n_train times the steps' share: the last batch may be short).
+            rows = n_train - (float(np.sum(partial.rows[0])) if partial else 0.0)
             states, train_m = epoch_runner.run(epoch, states, hyper, x_train_d, partial)
             partial = None
             div = distributed.fetch(states.diverged_step)
