@@ -1452,6 +1452,26 @@ def test_error_bars_of_active_units_stop_at_the_codes_size(tmp_path, monkeypatch
     assert "(cut at model.latent_dim for active units)" in fig.get_suptitle()
 
 
+def test_error_bars_of_a_bound_of_no_likelihood_stop_at_0(tmp_path, monkeypatch):
+    """vae/bce_iwae_bound, -(a cross-entropy + a KL), never above 0: -1, -1 and -30 over three
+    seeds, mean -10.7 + sd 16.7 drew its bar to +6 (a probe's, to +1.1e7); it stops at 0."""
+    runs = [
+        ({"loss.beta": 4.0, "train.seed": s}, "done", {"vae/bce_iwae_bound": v})
+        for s, v in enumerate((-1.0, -1.0, -30.0))
+    ]
+    runs.append(({"loss.beta": 1.0, "train.seed": 0}, "done", {"vae/bce_iwae_bound": -2.0}))
+    _fake_sweep(tmp_path, runs)
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    report.write_report(str(tmp_path), ["vae/bce_iwae_bound"])
+    (fig,) = saved
+    (bars,) = [c for c in fig.axes[0].collections if len(c.get_segments()) == 2]
+    (seg,) = [seg for seg in bars.get_segments() if np.ptp(seg[:, 1]) > 0]  # one seed: none
+    sd = np.std([-1.0, -1.0, -30.0], ddof=1)
+    assert sorted(seg[:, 1]) == pytest.approx([-32.0 / 3 - sd, 0.0])
+    assert "(cut at 0 for a bound of no likelihood)" in fig.get_suptitle()
+
+
 def test_one_seed_per_setting_is_said_and_every_bound_has_its_unit(tmp_path, monkeypatch):
     """With one seed per setting the title said "mean ± sample standard deviation over n = 1
     seeds" (there is none); a VAE's bounds of no log-likelihood had a bare y label."""

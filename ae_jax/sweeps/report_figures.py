@@ -51,14 +51,19 @@ SHORT = 24  # characters of a categorical tick label: a longer value is cut in t
 
 # What a figure says of bars stopped at a metric's `most` (else: a fraction's, at 1).
 MOST_SAID = {"vae/active_units": "at model.latent_dim for active units"}
+# -(a cross-entropy or a squared error + a KL): never above 0 (an sd bar drew one to +1.1e7)
+AT_MOST_0 = ("vae/bce_bound", "vae/bce_iwae_bound", "vae/mse_bound")
+MOST_SAID.update(dict.fromkeys(AT_MOST_0, "at 0 for a bound of no likelihood"))
 
 
 def most(m: str, config: dict) -> float:
     """The largest value metric `m` can take in a run of `config` (its error bars stop there):
     1 for an accuracy or a fraction, the code's size for active units (a mean of 3.3 + sd 1.2
-    of 4 units drew a bar past 4), else infinity."""
+    of 4 units drew a bar past 4), 0 for a VAE's bound of no likelihood, else infinity."""
     if m.endswith(("accuracy", "_fraction")):
         return 1.0
+    if m in AT_MOST_0:
+        return 0.0
     if m == "vae/active_units" and isinstance(config.get("model.latent_dim"), int):
         return float(config["model.latent_dim"])
     return math.inf
