@@ -393,6 +393,15 @@ def test_baseline_accuracy_is_the_training_mode_scored_on_the_evaluated_rows():
         layout, val, val, train, np.zeros(5), np.ones(5), None, None, last
     )
     assert cols["c"]["unseen_rows"] == 1 and "unseen_rows" not in cols["b"]
+    # ... and a miss, even for an output that puts it first: the guess is among the trained
+    # categories (a model whose slot led on every row scored its 3 unseen rows as hits).
+    assert cols["c"]["accuracy"] == 0.75
+    leaning = val.copy()
+    leaning[:, 2] = 1.5  # the slot leads on every row; the trained categories' order kept
+    cols, _ = statistics.per_column(
+        layout, val, leaning, train, np.zeros(5), np.ones(5), None, None, last
+    )
+    assert cols["c"]["accuracy"] == 0.75  # rows 0-2 right, row 3 (unseen) missed; not 0.25
     cols, _ = statistics.per_column(
         layout, val[:3], val[:3], train, np.zeros(5), np.ones(5), None, None, last
     )
