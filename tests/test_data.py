@@ -442,6 +442,27 @@ def test_an_array_file_matches_the_trained_columns_by_position(tmp_path):
         p.transform(data.read_table(str(tmp_path / "narrow.npy")))
 
 
+def test_numeric_columns_of_a_few_whole_numbers_are_named_as_possible_codes(tmp_path, caplog):
+    """The purchase table's OperatingSystems, Browser, Region and TrafficType are integer ids
+    of categories: read as numbers, as a table of counts is, and trained so unsaid (a probe).
+    The data line names numeric columns of 3 to 32 whole values, with how many; not a
+    column of fractions, one of 48 whole values, nor one named in data.categorical_columns."""
+    rows = "".join(f"{1 + i % 5},{i},{i % 7 / 4},{i % 2},c{i % 3}\n" for i in range(60))
+    (tmp_path / "p.csv").write_text("region,count,fraction,two,kind\n" + rows)
+    caplog.set_level("INFO")
+    data.load_dataset(cfg(path=str(tmp_path / "p.csv"), scaling="standard"))
+    said = [r.getMessage() for r in caplog.records if "a few whole numbers" in r.getMessage()]
+    assert said == [
+        "data: p.csv: numeric columns of a few whole numbers, read as numbers: region (5 "
+        "values); if any codes categories (a region or browser id), name it in "
+        "data.categorical_columns"
+    ]
+    caplog.clear()
+    ds = data.load_dataset(cfg(path=str(tmp_path / "p.csv"), categorical_columns=("region",)))
+    assert ds.preprocessor.kinds[0] == "categorical"
+    assert "a few whole numbers" not in caplog.text
+
+
 def test_a_categorical_column_of_near_unique_values_is_said(tmp_path, caplog):
     """Dates, identifiers: read as text, each its own category, silently codes fed to the
     loss unless the user is told (percentages are refused: test_bad_inputs)."""

@@ -67,7 +67,37 @@ class Dataset:
         if kinds := self.kinds_text():
             read = f" (read from {self.source})" if self.source else ""
             logging.info("data: %s%s: %s", self.name, read, kinds)
+        if few := self.few_whole_values():
+            shown = ", ".join(f"{c} ({n} values)" for c, n in few[:8])
+            logging.info(
+                "data: %s: numeric columns of a few whole numbers, read as numbers: %s%s; if "
+                "any codes categories (a region or browser id), name it in "
+                "data.categorical_columns",
+                self.name, shown, f" and {len(few) - 8} more" * (len(few) > 8),
+            )  # fmt: skip
         return self
+
+    def few_whole_values(self, most: int = 32) -> list[tuple[str, int]]:
+        """A table's numeric columns whose training values are 3 to `most` whole numbers in
+        their own units, with how many: integer ids of categories (the purchase table's
+        OperatingSystems, Browser, Region, TrafficType) look so, and were trained as numbers
+        unsaid (a probe), as are counts; images' pixels are not listed."""
+        p = self.preprocessor
+        if self.image_shape or p.pixel_max or not len(self.train):
+            return []
+        own = np.asarray(self.train, np.float64) * p.scale + p.offset  # (float32 in, ~1e-7)
+        out = []
+        for i, (name, kind, start, _) in enumerate(p.layout()):
+            if kind != "numeric":
+                continue
+            values = own[:, start]
+            if self.imputed_train is not None:  # a filled-in mean is no value of the file's
+                values = values[~self.imputed_train[:, i]]
+            whole = np.round(values)
+            if np.all(np.abs(values - whole) <= 1e-4 * np.maximum(1.0, np.abs(whole))):
+                if 3 <= (n := np.unique(whole).size) <= most:
+                    out.append((name, int(n)))
+        return out
 
     def kinds_text(self) -> str:
         """For the log: the table's columns by kind and how its categories are encoded; for a
