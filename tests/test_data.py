@@ -463,6 +463,16 @@ def test_numeric_columns_of_a_few_whole_numbers_are_named_as_possible_codes(tmp_
     assert "a few whole numbers" not in caplog.text
 
 
+def test_each_unknown_categorical_column_gets_its_closest_name(tmp_path):
+    """'region,browser' was refused with "did you mean 'Region'?" alone (a probe)."""
+    rows = "".join(f"{i % 3},{i % 4},{i}\n" for i in range(30))
+    (tmp_path / "p.csv").write_text("Region,Browser,x\n" + rows)
+    with pytest.raises(UserError, match=r"\(did you mean 'Region' for 'region', 'Browser' for"):
+        data.load_dataset(
+            cfg(path=str(tmp_path / "p.csv"), categorical_columns=("region", "browser"))
+        )
+
+
 def test_a_categorical_column_of_near_unique_values_is_said(tmp_path, caplog):
     """Dates, identifiers: read as text, each its own category, silently codes fed to the
     loss unless the user is told (percentages are refused: test_bad_inputs)."""

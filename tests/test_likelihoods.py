@@ -194,6 +194,17 @@ def test_mixed_needs_one_hot_categories(tmp_path, purchase_csv):
         experiment.train_and_evaluate(c, str(tmp_path / "run"))
 
 
+def test_mixed_with_ordinal_codes_names_every_such_column(tmp_path):
+    """The refusal named the first 5 ordinal columns, unsaid that there were more (the
+    purchase table's sixth, VisitorType, was left out: a probe)."""
+    names = [f"c{j}" for j in range(10)]
+    rows = "".join(",".join(f"v{(i + j) % 3}" for j in range(10)) + f",{i}\n" for i in range(30))
+    (tmp_path / "t.csv").write_text(",".join(names) + ",x\n" + rows)
+    c = _mixed_config(str(tmp_path / "t.csv"), **{"data.categorical": "ordinal"})
+    with pytest.raises(UserError, match=r"encodes \['c0', .*'c7', \.\.\. \(2 more\)\] as one"):
+        experiment.train_and_evaluate(c, str(tmp_path / "run"))
+
+
 def test_learned_observation_scale_trains_and_is_a_parameter(tmp_path, purchase_csv):
     c = _mixed_config(
         purchase_csv, **{"loss.obs_std_learned": True, "train.epochs": 3, "eval.iw_samples": 5}

@@ -174,12 +174,16 @@ def check_categorical_columns(table: Table, names, field: str = "data.categorica
             ),
             None,
         )
-        hint = closest(unknown[0], table.columns)
+        # each unknown name's closest column ('region,browser': only 'Region' was offered)
+        hints = {n: h for n in unknown if (h := closest(n, table.columns))}
         if joined is not None:  # 'a,b' typed as one name where two were meant
             near = tuple(p.strip() for p in joined.split(","))
             hint_text = f" ({joined!r} is one name: for the columns, give the tuple {near!r})"
+        elif len(hints) == 1 == len(unknown):
+            hint_text = f" (did you mean {next(iter(hints.values()))!r}?)"
         else:
-            hint_text = f" (did you mean {hint!r}?)" if hint else ""
+            said = ", ".join(f"{h!r} for {n!r}" for n, h in list(hints.items())[:8])
+            hint_text = f" (did you mean {said}?)" if hints else ""
         raise UserError(
             f"{field} names {quote_names(unknown)}, not feature column(s) of {table.source}"
             + hint_text

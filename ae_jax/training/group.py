@@ -186,8 +186,8 @@ def refuse_misfits(configs: list, ds) -> None:
         if ordinal:
             raise UserError(
                 f"loss.recon='mixed' models a categorical column as a softmax over its one-hot "
-                f"encoding, but data.categorical='ordinal' encodes {ordinal[:5]} as one code "
-                "each; set data.categorical='onehot'."
+                f"encoding, but data.categorical='ordinal' encodes {quote_names(ordinal, 8)} as "
+                "one code each; set data.categorical='onehot'."
             )
     _check_batch_statistics(configs, ds)
 
