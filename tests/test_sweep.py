@@ -1452,6 +1452,23 @@ def test_error_bars_of_active_units_stop_at_the_codes_size(tmp_path, monkeypatch
     assert "(cut at model.latent_dim for active units)" in fig.get_suptitle()
 
 
+def test_the_default_report_has_a_tables_categorical_accuracy(tmp_path):
+    """A sweep over a table with categories reported eval/mse and friends by default but not
+    recon/categorical_accuracy, though runs.csv had it (a purchase-table probe)."""
+    runs = [
+        ({"loss.beta": b, "train.seed": s}, "done", {"eval/mse": 0.1 * b + s, "x": 1})
+        for b in (1.0, 4.0)
+        for s in (0, 1)
+    ]
+    acc = [0.5, 0.7, 0.6, 0.9]
+    _fake_sweep(tmp_path, runs, evals=[{"recon/categorical_accuracy": a} for a in acc])
+    report.write_report(str(tmp_path))
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    got = {r["loss.beta"]: float(r["recon/categorical_accuracy mean"]) for r in rows}
+    assert got == pytest.approx({"1.0": 0.6, "4.0": 0.75})
+    assert "wall_s" not in rows[0]  # (timing.csv's)
+
+
 def test_error_bars_of_a_bound_of_no_likelihood_stop_at_0(tmp_path, monkeypatch):
     """vae/bce_iwae_bound, -(a cross-entropy + a KL), never above 0: -1, -1 and -30 over three
     seeds, mean -10.7 + sd 16.7 drew its bar to +6 (a probe's, to +1.1e7); it stops at 0."""

@@ -45,6 +45,7 @@ SEED_KEY = "train.seed"
 DEFAULT_METRICS = (
     "eval/loss",
     "eval/mse",
+    "recon/categorical_accuracy",
     "eval/recon",
     "eval/kl",
     "vae/iwae",
@@ -56,8 +57,7 @@ DEFAULT_METRICS = (
     "pca/mse",
     "ae_over_pca",
     "n_params",
-    "wall_s",
-)
+)  # (and every one of TIMING, to timing.csv)
 TIMING = ("wall_s", "compile_s", "epoch_s", "rows_per_s")
 # Metrics about the code's L1 activity: shown only when some run's objective had an L1 term.
 L1_METRICS = ("eval/l1", "train/l1", "code/l1_per_row")
