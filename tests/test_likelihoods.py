@@ -399,7 +399,7 @@ def test_baseline_accuracy_is_the_training_mode_scored_on_the_evaluated_rows():
     # Category 2 is the block's last slot, the UNSEEN one: its row is counted (such rows only
     # counted against the accuracy, unsaid: a probe); a block without one has no count.
     assert "unseen_rows" not in cols["c"]  # (no slot named UNSEEN: before version 3, none)
-    last = frozenset({"c"})
+    last = {"c": 2}
     cols, _ = statistics.per_column(
         layout, val, val, train, np.zeros(5), np.ones(5), None, None, last
     )
@@ -417,6 +417,23 @@ def test_baseline_accuracy_is_the_training_mode_scored_on_the_evaluated_rows():
         layout, val[:3], val[:3], train, np.zeros(5), np.ones(5), None, None, last
     )
     assert "unseen_rows" not in cols["c"]
+
+
+def test_an_ordinal_guess_of_the_unseen_code_is_no_hit():
+    """Codes 0 and 1 trained, 2 the UNSEEN one: a reconstruction that rounds to 2 on the two
+    unseen rows scored both as hits (accuracy 1.0); the guess is the nearest trained code, 1,
+    and the rows are counted."""
+    from ae_jax.evaluation import statistics
+
+    layout = [("o", "ordinal", 0, 1)]
+    val, out = np.array([[0.0], [1.0], [2.0], [2.0]]), np.array([[0.1], [0.9], [2.0], [1.8]])
+    train = np.array([[0.0], [1.0], [1.0]])
+    cols, _ = statistics.per_column(layout, val, out, train, np.zeros(1), np.ones(1))
+    assert cols["o"]["accuracy"] == 1.0 and "unseen_rows" not in cols["o"]  # (no slot: all hits)
+    cols, _ = statistics.per_column(
+        layout, val, out, train, np.zeros(1), np.ones(1), None, None, {"o": 2}
+    )
+    assert (cols["o"]["accuracy"], cols["o"]["unseen_rows"]) == (0.5, 2)
 
 
 def test_per_column_metrics_pass_over_imputed_cells():

@@ -158,12 +158,12 @@ def evaluate_group(
         else:
             m["pca/note"] = data.note
         if data.layout is not None and data.image_shape is None:
-            last = [data.columns[start + width - 1] for _, _, start, width in data.layout]
-            unseen = frozenset(
-                c[0]
-                for c, f in zip(data.layout, last, strict=True)
-                if f.endswith(f"={data_lib.UNSEEN}")
-            )
+            cats = data.categories or {}  # column -> its UNSEEN code, last (since version 3)
+            unseen = {
+                c: len(cats[c]) - 1
+                for c, kind, _, _ in data.layout
+                if kind in ("categorical", "ordinal") and cats.get(c, [""])[-1] == data_lib.UNSEEN
+            }
             cols, summary = statistics.per_column(
                 data.layout,
                 data.x,

@@ -7,6 +7,7 @@ per-element MSE (`recon/mse`, `pca/mse`) is a mean over features too.
 """
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -194,7 +195,7 @@ def per_column(
     scale: np.ndarray | None,
     imputed: np.ndarray | None = None,
     imputed_train: np.ndarray | None = None,
-    unseen_last: frozenset[str] = frozenset(),
+    unseen: Mapping[str, int] | None = None,
 ) -> tuple[dict, dict]:
     """Reconstruction per input column of a table, by its kind (`Preprocessor.layout()`).
 
@@ -203,9 +204,11 @@ def per_column(
     with the training split's mean or mode (data.missing='impute'), which are no data to
     reconstruct (and a baseline predicting the mode would score on each). Such a column also
     gets "imputed_rows" (how many were passed over); one with no observed row, no metric. A
-    one-hot column's rows of a category training never saw (its UNSEEN slot, the block's last
-    for the columns named in `unseen_last`: a preprocessor saved before version 3 has none;
-    no model predicts it, so each is a miss of the accuracy) are counted, "unseen_rows".
+    categorical column's rows of a category training never saw (`unseen`: column -> its
+    UNSEEN code, a one-hot block's last slot or the last ordinal code; a preprocessor saved
+    before version 3 has none) are counted, "unseen_rows", and each is a miss of the
+    accuracy: its guess is among the trained categories (an ordinal guess of the UNSEEN code
+    is read as the code below it, the nearest trained one).
 
     numeric: "mse" and "mae" (scaled units), "rmse_original" (the column's own units, through
     the inverse scaling). categorical (a one-hot block, or an ordinal code) and boolean:
@@ -220,7 +223,7 @@ def per_column(
         ({column: metrics}, summaries: "recon/numeric_mse" (mean over numeric columns) and
         "recon/categorical_accuracy" (mean over categorical and boolean columns), when any).
     """
-    cols, numeric_mse, accuracies = {}, [], []
+    cols, numeric_mse, accuracies, unseen = {}, [], [], unseen or {}
     for i, (name, kind, start, width) in enumerate(layout):
         m: dict = {
             "kind": "numeric"
@@ -255,9 +258,12 @@ def per_column(
         elif kind == "ordinal":
             assert scale is not None and offset is not None  # as above
             sc, off = scale[start], offset[start]
-            m["accuracy"] = float(
-                np.mean(np.rint(o[:, 0] * sc + off) == np.rint(t[:, 0] * sc + off))
-            )
+            truth, guess = np.rint(t[:, 0] * sc + off), np.rint(o[:, 0] * sc + off)
+            if (code := unseen.get(name)) is not None:
+                guess[guess == code] = code - 1
+                if n_unseen := int((truth == code).sum()):
+                    m["unseen_rows"] = n_unseen
+            m["accuracy"] = float(np.mean(guess == truth))
             if col_train is not None:
                 codes, counts = np.unique(np.rint(col_train[:, 0] * sc + off), return_counts=True)
                 mode = codes[np.argmax(counts)]
@@ -274,11 +280,11 @@ def per_column(
                 m["baseline_accuracy"] = float(np.mean(truth == mode))
         else:
             truth = np.argmax(t, axis=1)
-            if name in unseen_last and (unseen := int((truth == width - 1).sum())):
-                m["unseen_rows"] = unseen  # (a miss for any model: it was never trained on)
+            if name in unseen and (n_unseen := int((truth == width - 1).sum())):
+                m["unseen_rows"] = n_unseen  # (a miss for any model: it was never trained on)
             # A guess among the trained categories: the UNSEEN slot is none (a model whose
             # slot led on every row had its unseen rows counted as hits: 0.005, all 3 of them).
-            guess = np.argmax(o[:, : width - 1] if name in unseen_last else o, axis=1)
+            guess = np.argmax(o[:, : width - 1] if name in unseen else o, axis=1)
             p = np.clip(o, _EPS, None)
             p = p / p.sum(axis=1, keepdims=True)
             m.update(
