@@ -1,5 +1,5 @@
 """The workdir's `.lock`: held by the one process that trains a run (`workdir` names it in the
-contract and re-exports these).
+contract and re-exports these); and `waiting` locks, for short rewrites of shared files.
 
 POSIX record locks (`fcntl.lockf`) belong to a process, so a sweep's claim on a run and the
 run's own lock taken inside it nest; but closing any descriptor of a lock file drops every lock
@@ -7,6 +7,7 @@ the process holds on it. So each lock file is opened once per process, and `hold
 lock this process holds through that same file.
 """
 
+import contextlib
 import datetime
 import fcntl
 import os
@@ -121,3 +122,19 @@ def holder(workdir: str) -> str | None:
         except PermissionError:
             pass
     return text
+
+
+@contextlib.contextmanager
+def waiting(path: str):
+    """An exclusive lock on `path`, a folder or a file (made if missing), for a `with` block,
+    waiting while another holder has it: for a short read-then-rewrite of files that a
+    sweep's launches or reports share (sweep.json; a report's files and its list of them).
+    BSD `flock` locks belong to the open file, not to the process, so unlike `.lock`'s they
+    hold between this process's threads too, and need no write access: a folder is locked
+    without a file written into it. Not nested on one path (it would wait for itself)."""
+    fd = os.open(path, os.O_RDONLY if os.path.isdir(path) else os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -29,7 +29,7 @@ from absl import logging
 from ae_jax import config as config_lib
 from ae_jax.errors import UserError
 from ae_jax.files import as_path, free_name, natural_key, real_path, write_atomic, write_json  # noqa: F401 - the contract's
-from ae_jax.locks import LOCK, WorkdirLock, holder  # noqa: F401 - the contract's .lock
+from ae_jax.locks import LOCK, WorkdirLock, holder, waiting  # noqa: F401 - the contract's locks
 
 CONFIG = "config.json"
 PREPROCESSOR = "preprocessor.json"
@@ -49,6 +49,7 @@ SWEEP_CONFIG = "sweep_config.json"  # ... and its base config, as launched (chec
 SWEEP_NAMED = "sweep_named.json"  # ... and each run's overrides by its name (the same)
 STOP = "stop-{launch}.json"  # a Ray sweep launch's, while it asks its own tasks to stop
 REPORT_FILES = "report_files.json"  # a reported folder's: the files `ae-jax report` wrote there
+SWEEP_LOCK = ".sweep.lock"  # a sweep directory's: held while a launch rewrites sweep.json
 EXPORTED = "encode.jax_export"  # an `ae-jax export` folder's (beside a run's config.json)
 FINISHED = ("done", "diverged")
 SECTIONS = ("data", "model", "loss", "optim", "train", "eval")  # config.json's config part

@@ -2,6 +2,7 @@
 
 import copy
 import csv
+import fcntl
 import importlib.util
 import json
 import os
@@ -918,6 +919,50 @@ def test_sweep_json_lists_the_newest_launchs_runs_whatever_launch_writes_last(tm
     }  # fmt: skip
     status_lib.write_status(str(tmp_path), old, launched=300.0)  # a later launch of the old list
     assert _status(tmp_path)["num_runs"] == 2
+
+
+def _held(path) -> bool:
+    """Whether another holder has `path`'s `waiting` lock: a try of our own that fails."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_sweep_json_is_read_and_written_under_the_sweeps_lock(tmp_path, monkeypatch):
+    """Shards rewrote sweep.json unlocked: one's read of a run's folder before another shard
+    finished the run, written after that shard's, would keep the run "running" (a
+    concurrency probe, from the code). The lock is held from the read to the write."""
+    runs = sweep.expand([{"train.seed": s} for s in range(2)], str(tmp_path))
+    lock, seen = tmp_path / workdir_lib.SWEEP_LOCK, []
+    real_status, real_write = status_lib.run_status, workdir_lib.write_json
+    monkeypatch.setattr(
+        status_lib, "run_status", lambda *a: seen.append(_held(lock)) or real_status(*a)
+    )
+    monkeypatch.setattr(
+        workdir_lib, "write_json", lambda *a: seen.append(_held(lock)) or real_write(*a)
+    )
+    status_lib.write_status(str(tmp_path), runs, launched=100.0)
+    assert seen == [True, True, True] and not _held(lock)  # two reads, one write; then free
+
+
+def test_a_report_holds_its_folder_while_it_reads_and_writes(tmp_path, monkeypatch):
+    """Two reports of one folder at once mixed their tables (runs.csv of 3 runs, report.md of
+    2), and the later one's report_files.json lacked the other's figure, which every report
+    after refused to replace as the user's (a concurrency probe): a report locks the folder."""
+    runs = [({"loss.beta": b}, "done", {"eval/mse": b}) for b in (1.0, 4.0)]
+    _fake_sweep(tmp_path, runs)
+    seen, real = [], report._write_report
+    monkeypatch.setattr(
+        report, "_write_report", lambda *a: seen.append(_held(tmp_path)) or real(*a)
+    )
+    report.write_report(str(tmp_path))
+    assert seen == [True] and not _held(tmp_path)
+    assert not (tmp_path / ".report.lock").exists()  # nothing written to lock it
 
 
 def test_report_names_run_directories_the_sweep_no_longer_lists(tmp_path, caplog):

@@ -125,20 +125,16 @@ def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dic
     return params, table
 
 
-def report_metrics(workdir: str) -> list[str] | None:
-    """The metrics the sweep's config file chose (DIR/report_metrics.json), if any."""
-    path = os.path.join(workdir, workdir_lib.REPORT_METRICS)
-    if not os.path.exists(path):
-        return None
-    return list(
-        workdir_lib.read_json(
-            path, "the report's metrics", "delete it to report the default metrics"
-        )["metrics"]
-    )
-
-
 def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
-    """Writes runs.csv, results.csv, report.md and figures; returns {"rows", "params", ...}."""
+    """Writes runs.csv, results.csv, report.md and figures; returns {"rows", "params", ...}.
+    One report of a folder at a time, another waiting: two at once mixed their tables, and
+    the later one's list of its files lacked the other's figure, which every report after
+    then refused to replace as the user's (a probe)."""
+    with report_files.writing(workdir):
+        return _write_report(workdir, metrics)
+
+
+def _write_report(workdir: str, metrics: list[str] | None) -> dict:
     if metrics and not all(m.strip() for m in metrics):  # (`--metrics=,,`: two messages of '')
         raise UserError(
             f"--metrics={','.join(metrics)!r} names an empty metric; expected metric names "
@@ -171,7 +167,7 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
                 f"report writes, not report.md; expected some of {_reportable(present)} "
                 "(nothing was written)."
             )
-    chosen = metrics or report_metrics(workdir) or list(DEFAULT_METRICS)
+    chosen = metrics or report_files.chosen_metrics(workdir) or list(DEFAULT_METRICS)
     if not metrics and not any(m in present for m in chosen):  # the config's: none there
         logging.warning(
             "no finished run has the config's REPORT_METRICS %s: reporting the defaults", chosen

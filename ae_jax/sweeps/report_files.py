@@ -10,6 +10,7 @@ report knows its report.md by its title (and the figures that report.md shows) a
 by their columns.
 """
 
+import contextlib
 import csv
 import os
 import re
@@ -22,6 +23,24 @@ MANIFEST = workdir_lib.REPORT_FILES
 TABLES = ("runs.csv", "results.csv", "timing.csv", "report.md")
 FIGURES = "figures/metrics_vs_"  # + <param>.png, relative to the report's folder
 TITLE = "# Sweep report: "  # report.md's first line
+
+
+def writing(workdir: str):
+    """A `with` block in which no other report of `workdir` runs (the folder itself locked,
+    nothing written); none for a folder that does not exist, which the report refuses."""
+    return workdir_lib.waiting(workdir) if os.path.isdir(workdir) else contextlib.nullcontext()
+
+
+def chosen_metrics(workdir: str) -> list[str] | None:
+    """The metrics the sweep's config file chose (DIR/report_metrics.json), if any."""
+    path = os.path.join(workdir, workdir_lib.REPORT_METRICS)
+    if not os.path.exists(path):
+        return None
+    return list(
+        workdir_lib.read_json(
+            path, "the report's metrics", "delete it to report the default metrics"
+        )["metrics"]
+    )
 
 
 def owned(workdir: str) -> set[str]:

@@ -77,20 +77,23 @@ def write_status(
     (and from reports) when the older one wrote its own list at its end (a probe). Runs of a
     newer list that this launch lacks are read from their directories."""
     path = os.path.join(workdir, workdir_lib.SWEEP)
-    mine = [run_status(r, (epochs or {}).get(r.index)) for r in runs]
-    entries, newer = mine, _newer(path, launched)
-    if newer is not None:
-        launched, own = newer["launched"], {e["name"]: e for e in mine}
-        entries = [
-            own.get(e["name"])
-            or run_status(
-                Run(e["index"], e["name"], e["overrides"], os.path.join(workdir, e["workdir"]))
-            )
-            for e in newer["runs"]
-        ]
-    status = {"num_runs": len(entries), "launched": launched, **_counted(entries)}
     os.makedirs(workdir, exist_ok=True)
-    workdir_lib.write_json(path, status)
+    # Read and written while no other launch does (shards: one's read of a run's folder
+    # before another finished it, written after that one's, would keep it "running").
+    with workdir_lib.waiting(os.path.join(workdir, workdir_lib.SWEEP_LOCK)):
+        mine = [run_status(r, (epochs or {}).get(r.index)) for r in runs]
+        entries, newer = mine, _newer(path, launched)
+        if newer is not None:
+            launched, own = newer["launched"], {e["name"]: e for e in mine}
+            entries = [
+                own.get(e["name"])
+                or run_status(
+                    Run(e["index"], e["name"], e["overrides"], os.path.join(workdir, e["workdir"]))
+                )
+                for e in newer["runs"]
+            ]
+        status = {"num_runs": len(entries), "launched": launched, **_counted(entries)}
+        workdir_lib.write_json(path, status)
     return {"num_runs": len(mine), "launched": launched, **_counted(mine)}
 
 
