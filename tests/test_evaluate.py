@@ -639,6 +639,15 @@ def test_encode_writes_npy_and_csv(shop_run, tmp_path):
             encode_cli.encode_file(shop_run, str(copy), str(rival))
     assert rival.read_bytes() == b"the other process's codes"
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    # ... with --overwrite too: it replaces the file as it was when it started, not one
+    # written since (two encodes with --overwrite both said they wrote it: a probe).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ae_jax, "load", load_while_another_writes)
+        rival.write_bytes(b"older codes, to replace")
+        with pytest.raises(UserError, match=r"\(it changed after this one started\); noth"):
+            encode_cli.encode_file(shop_run, str(copy), str(rival), overwrite=True)
+    assert rival.read_bytes() == b"the other process's codes"
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr[-2000:]
     assert "wrote 300 codes of size 3" in stdout

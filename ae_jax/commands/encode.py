@@ -100,6 +100,7 @@ def encode_file(
         raise UserError(
             f"--npz_key={npz_key!r} names an array of an .npz --input; {input_path!r} is none."
         )
+    before = _state(output_path)  # another process's write meanwhile is refused, even here
     model = ae_jax.load(workdir, which)
     c = model.config.data
     suffix = os.path.splitext(input_path)[1].lower()
@@ -130,18 +131,31 @@ def encode_file(
         else:
             header = ",".join(f"z{j}" for j in range(codes.shape[1]))
             np.savetxt(f, codes, delimiter=",", header=header, comments="", fmt="%.9g")
+        if overwrite and _state(output_path) != before:  # (two encodes into one output,
+            raise FileExistsError  # each said it wrote it, and one's codes were lost: a probe)
 
     try:  # a link is followed: its target gets the codes; a failed write leaves it as it was
         write_atomic(output_path, write, binary=True, new=not overwrite)
     except FileExistsError:  # (checked at the start: written since, by another process)
+        was = "it changed after" if before else "it did not exist when"
+        fix = "run it again" if overwrite else "pass --overwrite"
         raise UserError(
             f"--output {output_path!r} was written by another process while this one encoded "
-            "(it did not exist when this one started); nothing was written: pass --overwrite "
-            "to replace it, or another --output."
+            f"({was} this one started); nothing was written: {fix} to replace it, or name "
+            "another --output."
         ) from None
     except OSError as e:
         raise UserError(f"--output {output_path!r} cannot be written: {e.strerror}.") from None
     return codes
+
+
+def _state(path: str) -> tuple | None:
+    """A file's identity and last write (None: no file), to tell whether another wrote it."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def define_flags() -> None:
