@@ -9,6 +9,7 @@ lock this process holds through that same file.
 
 import contextlib
 import datetime
+import errno
 import fcntl
 import os
 import re
@@ -131,10 +132,19 @@ def waiting(path: str):
     sweep's launches or reports share (sweep.json; a report's files and its list of them).
     BSD `flock` locks belong to the open file, not to the process, so unlike `.lock`'s they
     hold between this process's threads too, and need no write access: a folder is locked
-    without a file written into it. Not nested on one path (it would wait for itself)."""
+    without a file written into it. Not nested on one path (it would wait for itself). Where
+    the file system has no such locks (NFS emulates them with POSIX ones, which a folder
+    opened to read cannot take: EBADF), the block runs unlocked, as it did before."""
     fd = os.open(path, os.O_RDONLY if os.path.isdir(path) else os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as e:
+            if e.errno not in _NO_LOCKS:
+                raise
         yield
     finally:
         os.close(fd)
+
+
+_NO_LOCKS = (errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL)

@@ -2,6 +2,7 @@
 
 import copy
 import csv
+import errno
 import fcntl
 import importlib.util
 import json
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 
 import ae_jax
-from ae_jax import experiment
+from ae_jax import experiment, locks
 from ae_jax import files as files_lib
 from ae_jax import sweeps as sweep
 from ae_jax import workdir as workdir_lib
@@ -948,6 +949,25 @@ def test_sweep_json_is_read_and_written_under_the_sweeps_lock(tmp_path, monkeypa
     )
     status_lib.write_status(str(tmp_path), runs, launched=100.0)
     assert seen == [True, True, True] and not _held(lock)  # two reads, one write; then free
+
+
+def test_a_file_system_without_flock_runs_the_block_unlocked(tmp_path, monkeypatch):
+    """On NFS a flock is a POSIX lock, which a folder opened to read cannot take (EBADF): a
+    report there would have failed; it runs unlocked, as before the lock. Another error is
+    raised."""
+
+    def refuse(fd, op, code=errno.EBADF):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(locks.fcntl, "flock", refuse)
+    ran = []
+    with locks.waiting(str(tmp_path)):
+        ran.append(1)
+    assert ran == [1]
+    monkeypatch.setattr(locks.fcntl, "flock", lambda fd, op: refuse(fd, op, errno.EIO))
+    with pytest.raises(OSError), locks.waiting(str(tmp_path)):
+        ran.append(2)
+    assert ran == [1]
 
 
 def test_a_report_holds_its_folder_while_it_reads_and_writes(tmp_path, monkeypatch):
