@@ -132,10 +132,14 @@ def waiting(path: str):
     sweep's launches or reports share (sweep.json; a report's files and its list of them).
     BSD `flock` locks belong to the open file, not to the process, so unlike `.lock`'s they
     hold between this process's threads too, and need no write access: a folder is locked
-    without a file written into it. Not nested on one path (it would wait for itself). Where
-    the file system has no such locks (NFS emulates them with POSIX ones, which a folder
-    opened to read cannot take: EBADF), the block runs unlocked, as it did before."""
-    fd = os.open(path, os.O_RDONLY if os.path.isdir(path) else os.O_RDWR | os.O_CREAT, 0o644)
+    without a file written into it. Not nested on one path (it would wait for itself). On
+    NFS a folder's lock holds between the processes of one machine only (Linux's NFS gives
+    folders no flock of its own), a file's between machines; where a file system refuses
+    the lock (EBADF, ENOLCK, ...), the block runs unlocked, as it did before."""
+    try:  # (a file another user made, 0644 in a shared folder: read, as a lock needs no more)
+        fd = os.open(path, os.O_RDONLY if os.path.isdir(path) else os.O_RDWR | os.O_CREAT, 0o644)
+    except PermissionError:
+        fd = os.open(path, os.O_RDONLY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

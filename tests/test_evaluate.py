@@ -635,7 +635,7 @@ def test_encode_writes_npy_and_csv(shop_run, tmp_path):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ae_jax, "load", load_while_another_writes)
-        with pytest.raises(UserError, match=r"rival.npy' was written by another process while"):
+        with pytest.raises(UserError, match=r"rival.npy' was written \(or removed\) by another"):
             encode_cli.encode_file(shop_run, str(copy), str(rival))
     assert rival.read_bytes() == b"the other process's codes"
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]

@@ -434,6 +434,12 @@ def test_an_ordinal_guess_of_the_unseen_code_is_no_hit():
         layout, val, out, train, np.zeros(1), np.ones(1), None, None, {"o": 2}
     )
     assert (cols["o"]["accuracy"], cols["o"]["unseen_rows"]) == (0.5, 2)
+    # The nearest trained code beyond the range too: 3.2 is 1, -0.8 is 0 (a review).
+    beyond = np.array([[-0.8], [3.2], [2.0], [2.0]])
+    cols, _ = statistics.per_column(
+        layout, val, beyond, train, np.zeros(1), np.ones(1), None, None, {"o": 2}
+    )
+    assert cols["o"]["accuracy"] == 0.5
 
 
 def test_per_column_metrics_pass_over_imputed_cells():

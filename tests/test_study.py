@@ -543,8 +543,10 @@ def test_stop_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, caplog,
     assert (tmp_path / "stopped" / "partial_epoch.msgpack").exists()
     monkeypatch.undo()
     caplog.set_level("INFO")
+    paces, pace = [], chunking.Pace  # the ETA's pace: the 2 of 5 chunks left (padding runs)
+    monkeypatch.setattr(chunking, "Pace", lambda *a, **k: paces.append(k) or pace(*a, **k))
     (summary,) = _train(c, tmp_path / "stopped")
-    assert summary["status"] == "done"
+    assert summary["status"] == "done" and paces == [{"share": pytest.approx(0.4)}]
     assert "resuming epoch 2 at step 15 of 23" in caplog.text  # the chunks done are not redone
     # ... said once: not "resuming from the epoch-1 checkpoint" before it (a probe's run read
     # "epoch-150 checkpoint", then "epoch 180 at step 44")

@@ -970,6 +970,27 @@ def test_a_file_system_without_flock_runs_the_block_unlocked(tmp_path, monkeypat
     assert ran == [1]
 
 
+def test_a_lock_file_another_user_made_is_opened_to_read(tmp_path, monkeypatch):
+    """.sweep.lock made by another user (0644 in a shared folder) could not be opened to
+    write, and a shard's first sweep.json write raised PermissionError (a review); a flock
+    needs only a file opened to read."""
+    path = tmp_path / ".sweep.lock"
+    path.write_text("")
+    real_open, modes = os.open, []
+
+    def no_write(p, flags, *a):
+        modes.append(flags & (os.O_RDWR | os.O_WRONLY))
+        if flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(13, "Permission denied", p)
+        return real_open(p, flags, *a)
+
+    monkeypatch.setattr(locks.os, "open", no_write)
+    with locks.waiting(str(path)):
+        monkeypatch.undo()
+        assert _held(path)
+    assert modes == [os.O_RDWR, 0] and not _held(path)
+
+
 def test_a_report_holds_its_folder_while_it_reads_and_writes(tmp_path, monkeypatch):
     """Two reports of one folder at once mixed their tables (runs.csv of 3 runs, report.md of
     2), and the later one's report_files.json lacked the other's figure, which every report

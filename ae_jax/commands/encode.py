@@ -134,13 +134,16 @@ def encode_file(
         if overwrite and _state(output_path) != before:  # (two encodes into one output,
             raise FileExistsError  # each said it wrote it, and one's codes were lost: a probe)
 
+    folder = os.path.dirname(os.path.realpath(output_path))
     try:  # a link is followed: its target gets the codes; a failed write leaves it as it was
-        write_atomic(output_path, write, binary=True, new=not overwrite)
+        with workdir_lib.waiting(folder):  # (one check-and-replace at a time)
+            write_atomic(output_path, write, binary=True, new=not overwrite)
     except FileExistsError:  # (checked at the start: written since, by another process)
         was = "it changed after" if before else "it did not exist when"
         fix = "run it again" if overwrite else "pass --overwrite"
         raise UserError(
-            f"--output {output_path!r} was written by another process while this one encoded "
+            f"--output {output_path!r} was written (or removed) by another process while this "
+            "one encoded "
             f"({was} this one started); nothing was written: {fix} to replace it, or name "
             "another --output."
         ) from None

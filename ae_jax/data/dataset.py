@@ -85,16 +85,18 @@ class Dataset:
         p = self.preprocessor
         if self.image_shape or p.pixel_max or not len(self.train):
             return []
-        own = np.asarray(self.train, np.float64) * p.scale + p.offset  # (float32 in, ~1e-7)
         out = []
         for i, (name, kind, start, _) in enumerate(p.layout()):
             if kind != "numeric":
                 continue
-            values = own[:, start]
+            sc, off = float(p.scale[start]), float(p.offset[start])  # a column at a time
+            values = np.asarray(self.train[:, start], np.float64) * sc + off
             if self.imputed_train is not None:  # a filled-in mean is no value of the file's
                 values = values[~self.imputed_train[:, i]]
             whole = np.round(values)
-            if np.all(np.abs(values - whole) <= 1e-4 * np.maximum(1.0, np.abs(whole))):
+            # (float32 scaled values: a code's error grows with the column's offset and scale)
+            tol = 1e-4 * np.maximum(max(1.0, abs(off), abs(sc)), np.abs(whole))
+            if np.all(np.abs(values - whole) <= tol):
                 if 3 <= (n := np.unique(whole).size) <= most:
                     out.append((name, int(n)))
         return out

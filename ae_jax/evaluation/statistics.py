@@ -207,8 +207,8 @@ def per_column(
     categorical column's rows of a category training never saw (`unseen`: column -> its
     UNSEEN code, a one-hot block's last slot or the last ordinal code; a preprocessor saved
     before version 3 has none) are counted, "unseen_rows", and each is a miss of the
-    accuracy: its guess is among the trained categories (an ordinal guess of the UNSEEN code
-    is read as the code below it, the nearest trained one).
+    accuracy: its guess is among the trained categories (an ordinal guess, the nearest trained
+    code: one of the UNSEEN code or beyond is the last trained one, one below 0 is 0).
 
     numeric: "mse" and "mae" (scaled units), "rmse_original" (the column's own units, through
     the inverse scaling). categorical (a one-hot block, or an ordinal code) and boolean:
@@ -260,7 +260,7 @@ def per_column(
             sc, off = scale[start], offset[start]
             truth, guess = np.rint(t[:, 0] * sc + off), np.rint(o[:, 0] * sc + off)
             if (code := unseen.get(name)) is not None:
-                guess[guess == code] = code - 1
+                guess = np.clip(guess, 0, code - 1)  # the nearest trained code
                 if n_unseen := int((truth == code).sum()):
                     m["unseen_rows"] = n_unseen
             m["accuracy"] = float(np.mean(guess == truth))

@@ -298,7 +298,8 @@ def train(
         )
     epoch_runner = chunking.EpochRunner(prog, place, hypers, n_train, cfg, stop, runs)
     saved_epoch, epoch = start, start
-    left = 1 - (partial.steps_done / engine.steps_per_epoch if partial else 0)  # of epoch 1 here
+    # The share of epoch 1 left to run here, in chunks (a last chunk's padding steps run too).
+    left = 1 - (partial.next_chunk / epoch_runner.n_chunks if partial else 0)
     pace = chunking.Pace(start, epochs, share=left)
     try:
         for epoch in range(start + 1, epochs + 1):
