@@ -16,6 +16,8 @@ import re
 import socket
 import threading
 
+from absl import logging
+
 from ae_jax.errors import UserError
 
 LOCK = ".lock"
@@ -142,7 +144,11 @@ def waiting(path: str):
         fd = os.open(path, os.O_RDONLY)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # said, or a wait behind a stuck holder looks like a hang
+                logging.info("waiting for %s, held by another process ...", path)
+                fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError as e:
             if e.errno not in _NO_LOCKS:
                 raise

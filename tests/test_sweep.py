@@ -991,6 +991,35 @@ def test_a_lock_file_another_user_made_is_opened_to_read(tmp_path, monkeypatch):
     assert modes == [os.O_RDWR, 0] and not _held(path)
 
 
+def test_a_launchs_config_check_holds_a_flock_and_a_wait_is_said(tmp_path, monkeypatch):
+    """The sweep's config check locked .sweep_config.lock with lockf, which needs the file
+    open to write: one another user made (0644 in a shared folder) stopped every shard with
+    'permission denied' (a concurrency probe). It is a `waiting` lock, read where it must be;
+    and a wait for a held lock is said (a stuck holder looked like a silent hang)."""
+    base, lock = seed_sparse.get_config(), tmp_path / ".sweep_config.lock"
+    seen, real = [], shards._refuse_other_base
+    monkeypatch.setattr(
+        shards, "_refuse_other_base", lambda *a: seen.append(_held(lock)) or real(*a)
+    )
+    shards.check_same_base(str(tmp_path), base, [{"train.seed": 0}])
+    assert seen == [True] and not _held(lock)
+    holder, said = os.open(lock, os.O_RDONLY), threading.Event()
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another holder; it lets go when the wait is said
+
+    def say(*a):
+        seen.append(a)
+        os.close(holder)
+        said.set()
+
+    monkeypatch.setattr(locks.logging, "info", say)
+    check = threading.Thread(target=shards.check_same_base, args=(str(tmp_path), base, [{}]))
+    check.start()
+    if not said.wait(60):  # never said (the bound only matters then): let the check go
+        os.close(holder)
+    check.join()
+    assert seen[1] == ("waiting for %s, held by another process ...", str(lock)) and seen[2]
+
+
 def test_a_report_holds_its_folder_while_it_reads_and_writes(tmp_path, monkeypatch):
     """Two reports of one folder at once mixed their tables (runs.csv of 3 runs, report.md of
     2), and the later one's report_files.json lacked the other's figure, which every report

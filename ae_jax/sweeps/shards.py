@@ -9,7 +9,6 @@ average with the others' as seeds of one setting. `check_same_base` closes that 
 `check_same_data` the one of a data file edited between two launches.
 """
 
-import fcntl
 import json
 import numbers
 import os
@@ -103,8 +102,8 @@ def check_same_base(
         _refuse_other_entries(workdir, entries)
         return
     workdir_lib.writable(workdir, "sweep directory")
-    with open(os.path.join(workdir, _LOCK), "a+") as f:
-        fcntl.lockf(f, fcntl.LOCK_EX)  # waits for another launch's check; closing releases
+    # Waits for another launch's check (a flock: a lock file another user made is read).
+    with workdir_lib.waiting(os.path.join(workdir, _LOCK)):
         _refuse_other_base(workdir, base, overrides, names)
         recorded = _refuse_other_entries(workdir, entries)
         paths = [
