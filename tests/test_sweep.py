@@ -1502,6 +1502,14 @@ def test_report_figures_draw_every_metric_that_varies_and_name_the_rest(tmp_path
     assert not (tmp_path / "seeds").exists()
 
 
+def _drawn(monkeypatch, folder, metrics) -> list:
+    """The figures `report.write_report(folder, metrics)` draws, caught before they are saved."""
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    report.write_report(str(folder), metrics)
+    return saved
+
+
 def test_error_bars_of_a_metric_never_below_0_stop_at_0(tmp_path, monkeypatch):
     """Active units 0, 0 and 4 over three seeds: mean 1.33 - sd 2.31 drew the bar (and the
     axis) down to -1; a count no run took below 0 stops at 0. A metric with a negative value
@@ -1513,10 +1521,7 @@ def test_error_bars_of_a_metric_never_below_0_stop_at_0(tmp_path, monkeypatch):
     ]
     runs.append(({"loss.beta": 1.0, "train.seed": 0}, "done", {"vae/active_units": 5, "signed": 1}))
     _fake_sweep(tmp_path, runs)
-    saved = []
-    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
-    report.write_report(str(tmp_path), ["vae/active_units", "signed"])
-    (fig,) = saved
+    (fig,) = _drawn(monkeypatch, tmp_path, ["vae/active_units", "signed"])
     low = {}
     for ax in fig.axes[:2]:
         (bars,) = [c for c in ax.collections if len(c.get_segments()) == 2]
@@ -1535,10 +1540,7 @@ def test_error_bars_of_an_accuracy_stop_at_1(tmp_path, monkeypatch):
     ]
     runs.append(({"loss.beta": 1.0, "train.seed": 0}, "done", {"recon/categorical_accuracy": 0.5}))
     _fake_sweep(tmp_path, runs)
-    saved = []
-    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
-    report.write_report(str(tmp_path), ["recon/categorical_accuracy"])
-    (fig,) = saved
+    (fig,) = _drawn(monkeypatch, tmp_path, ["recon/categorical_accuracy"])
     (bars,) = [c for c in fig.axes[0].collections if len(c.get_segments()) == 2]
     assert max(seg[:, 1].max() for seg in bars.get_segments()) == pytest.approx(1.0)
     assert "(cut at 1 for a fraction)" in fig.get_suptitle()
@@ -1556,10 +1558,7 @@ def test_error_bars_of_active_units_stop_at_the_codes_size(tmp_path, monkeypatch
         for s, a in enumerate((1, 3))
     ]
     _fake_sweep(tmp_path, runs, config={"model": {"latent_dim": 4}})
-    saved = []
-    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
-    report.write_report(str(tmp_path), ["vae/active_units"])
-    (fig,) = saved
+    (fig,) = _drawn(monkeypatch, tmp_path, ["vae/active_units"])
     (bars,) = [c for c in fig.axes[0].collections if len(c.get_segments()) == 2]
     tops = sorted(seg[:, 1].max() for seg in bars.get_segments())
     sd = np.std([1, 3], ddof=1)  # beta 1: 2 + 1.41, under 4: whole
@@ -1593,10 +1592,7 @@ def test_error_bars_of_a_bound_of_no_likelihood_stop_at_0(tmp_path, monkeypatch)
     ]
     runs.append(({"loss.beta": 1.0, "train.seed": 0}, "done", {"vae/bce_iwae_bound": -2.0}))
     _fake_sweep(tmp_path, runs)
-    saved = []
-    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
-    report.write_report(str(tmp_path), ["vae/bce_iwae_bound"])
-    (fig,) = saved
+    (fig,) = _drawn(monkeypatch, tmp_path, ["vae/bce_iwae_bound"])
     (bars,) = [c for c in fig.axes[0].collections if len(c.get_segments()) == 2]
     (seg,) = [seg for seg in bars.get_segments() if np.ptp(seg[:, 1]) > 0]  # one seed: none
     sd = np.std([-1.0, -1.0, -30.0], ddof=1)

@@ -12,6 +12,7 @@ import math
 import numpy as np
 from absl import logging
 
+from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, as_numpy
 from ae_jax.data.preprocess import Preprocessor
 from ae_jax.data.tables import BOOL_WORDS
@@ -89,15 +90,13 @@ class Dataset:
         for i, (name, kind, start, _) in enumerate(p.layout()):
             if kind != "numeric":
                 continue
-            sc, off = float(p.scale[start]), float(p.offset[start])  # a column at a time
-            values = np.asarray(self.train[:, start], np.float64) * sc + off
+            values = self.train[:, start]  # a column at a time
             if self.imputed_train is not None:  # a filled-in mean is no value of the file's
                 values = values[~self.imputed_train[:, i]]
-            whole = np.round(values)
-            # (float32 scaled values: a code's error grows with the column's offset and scale)
-            tol = 1e-4 * np.maximum(max(1.0, abs(off), abs(sc)), np.abs(whole))
-            if np.all(np.abs(values - whole) <= tol):
-                if 3 <= (n := np.unique(whole).size) <= most:
+            sc, off = p.scale[start], p.offset[start]
+            if scaling_lib.whole_in_own_units(values, sc, off):
+                own = np.rint(np.asarray(values, np.float64) * sc + off)
+                if 3 <= (n := np.unique(own).size) <= most:
                     out.append((name, int(n)))
         return out
 

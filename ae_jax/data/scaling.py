@@ -13,6 +13,7 @@ from ae_jax.errors import UserError
 
 _STATS_BYTES = 1 << 24  # train rows x columns read at a time for the scaling statistics
 _F32_MAX = float(np.finfo(np.float32).max)
+_EPS32 = float(np.finfo(np.float32).eps)
 
 
 def fit(
@@ -188,6 +189,15 @@ def whole_fills(fill: dict, encoded: np.ndarray, imputed, columns) -> tuple[dict
         return fill, encoded
     whole = np.array([fill.get(c, np.nan) for c in columns])
     return fill, np.where(imputed, whole[None, :], encoded)
+
+
+def whole_in_own_units(scaled: np.ndarray, scale: float, offset: float) -> bool:
+    """Whether a scaled column's values are whole numbers in the column's own units
+    (`scaled * scale + offset`), within float32's rounding of the scaled value times the
+    scale: counts, identifiers, codes of categories, pixel intensities."""
+    span = np.asarray(scaled, np.float64) * float(scale)
+    v = span + float(offset)
+    return bool(np.all(np.abs(v - np.rint(v)) <= 1e-6 + 4 * _EPS32 * np.abs(span)))
 
 
 def span(encoded: np.ndarray, rows: np.ndarray) -> tuple[float, float]:

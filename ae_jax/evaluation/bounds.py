@@ -5,6 +5,7 @@ what they are when the likelihood is not one.
 
 import numpy as np
 
+from ae_jax.data import scaling as scaling_lib
 from ae_jax.evaluation import statistics
 
 
@@ -46,9 +47,6 @@ def likelihood_label(cfg, x: np.ndarray) -> dict:
     return {"likelihood": names[kind], "is_log_likelihood": is_ll}
 
 
-_EPS32 = float(np.finfo(np.float32).eps)
-
-
 def discrete_note(cfg, x: np.ndarray, layout, offset, scale) -> str | None:
     """Why a density's bounds are no log-probabilities of these rows, or None: the columns a
     Gaussian (`gaussian`, `mixed`'s numeric ones) or continuous Bernoulli models as a density
@@ -69,9 +67,7 @@ def discrete_note(cfg, x: np.ndarray, layout, offset, scale) -> str | None:
             if kind != "mixed":  # mixed gives them a Bernoulli or a softmax: probabilities
                 levels.append(name)
             continue
-        span = x[:, start].astype(np.float64) * scale[start]
-        v = span + offset[start]  # within float32's rounding of the scaled value, times scale
-        whole = np.all(np.abs(v - np.rint(v)) <= 1e-6 + 4 * _EPS32 * np.abs(span))
+        whole = scaling_lib.whole_in_own_units(x[:, start], scale[start], offset[start])
         if whole or np.unique(x[:, start]).size <= min(256, len(x) // 2):
             levels.append(name)
     if not levels or not len(x):
