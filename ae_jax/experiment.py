@@ -247,6 +247,7 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter, sto
                     curves[r.workdir] = writer.start(todo)
 
         trained = loop.train(configs, workdirs, ds, stop, programs, draw_curves)
+        locks.push(functools.partial(finish.trackers_left, trained.runs, stop))
         summaries, jobs = _evaluate(trained, stop)
         if distributed.is_writer():
             marks = finish.Marks(len(jobs), together=bool(configs[0].train.checkpoints))

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import struct
 
@@ -391,6 +392,48 @@ def test_a_diverged_run_ends_as_a_failure_in_tensorboard_mlflow_and_wandb(tmp_pa
             1 if ok else 2
         )
         assert finished[f"s/{multi.run_name(entry)}"] == (0 if ok else 1)
+
+
+@pytest.mark.parametrize("where", ["opening", "training", "evaluating", "writing the run"])
+def test_a_run_an_error_ends_ends_failed_in_its_trackers(tmp_path, monkeypatch, where):
+    """An error after the trackers opened, other than a stop, left TensorBoard's event file
+    open (CI: its ResourceWarning surfaced in a later test) and MLflow's run RUNNING: both
+    end, MLflow's run FAILED, wherever the error came from."""
+    tracking = pytest.importorskip("mlflow.tracking")
+    uri = f"file:{tmp_path / 'mlruns'}"
+    c = _config(**{"train.loggers": "tensorboard,mlflow", "train.mlflow_uri": uri})
+    c.train.epochs, c.train.figures = 1, False
+    run, opened = tmp_path / "r", []
+
+    def kept(writer, *args, **kwargs):
+        opened.append(writer)
+        metric_writer(writer, *args, **kwargs)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("broken here")
+
+    metric_writer, evaluate_runs = writers.MetricWriter.__init__, experiment._evaluate
+    monkeypatch.setattr(writers.MetricWriter, "__init__", kept)
+    if where == "opening":  # the trackers opened, then the config's text refused
+        monkeypatch.setattr(trackers.MultiWriter, "write_text", broken)
+    elif where == "training":
+        monkeypatch.setattr(chunking, "log_epoch", broken)
+    elif where == "evaluating":
+        monkeypatch.setattr(experiment, "_evaluate", broken)
+    else:  # the run's workdir deleted while it trained: its eval.json is refused
+
+        def deleted_then_evaluate(trained, stop):
+            shutil.rmtree(run)
+            return evaluate_runs(trained, stop)
+
+        monkeypatch.setattr(experiment, "_evaluate", deleted_then_evaluate)
+    with pytest.raises((RuntimeError, UserError)):
+        experiment.train_and_evaluate(c, str(run))
+    (tb,) = opened
+    assert tb._closed and tb._file._f.closed
+    client = tracking.MlflowClient(tracking_uri=uri)
+    (found,) = client.search_runs([client.get_experiment_by_name("ae_jax").experiment_id])
+    assert found.info.status == "FAILED"
 
 
 def test_a_misspelt_wandb_mode_is_refused_before_any_work(tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ import os
 from ae_jax import files
 from ae_jax import workdir as workdir_lib
 from ae_jax.evaluation import evaluate
-from ae_jax.training import loop
+from ae_jax.training import loop, signals
 
 # Evaluation numbers that also go to the hyperparameter table and the trackers.
 HEADLINE = (
@@ -88,3 +88,12 @@ def finish_run(
     r.tb.write_hparams(None, headline, failed=summary.get("status") == "diverged")
     r.tb.close()
     marks.mark(r.workdir, summary)
+
+
+def trackers_left(runs: list[loop.Run], stop: signals.StopRequests, _type, error, _tb) -> None:
+    """An ExitStack exit, before the group's locks are released: the trackers of runs whose
+    finishing step did not end them (it failed, or a stop cancelled it or came before it) end
+    as stopped or failed (a run whose workdir was deleted in training left TensorBoard's file
+    open, and its MLflow run RUNNING)."""
+    halted = isinstance(error, signals.Interrupted) if error else stop.signum is not None
+    signals.end_trackers([r.tb for r in runs], stopped=halted)

@@ -284,24 +284,27 @@ def train(
     # A resumed run redoes the epochs after its checkpoint (one without any, all of them):
     # TensorBoard drops the points earlier processes wrote from the first step redone.
     purge = start * engine.steps_per_epoch + 1
-    files, hparams = [], hparams_lib.group_hparams(configs, workdirs) if writer else [{}] * k
-    for r, hp in zip(runs, hparams, strict=True):
-        path = os.path.join(r.workdir, workdir_lib.METRICS) if writer else os.devnull
-        if writer:  # the kept history replaces the file whole: a kill now loses no row
-            write_atomic(path, lambda f, r=r: f.writelines(json.dumps(x) + "\n" for x in r.history))
-        files.append(open(path, "a"))  # noqa: SIM115 - closed after the last epoch
-        step = r.history[-1]["step"] if r.history else 0  # where the trackers' steps resume
-        r.tb = (
-            trackers.open_writers(r.config, r.workdir, hp, purge, step)
-            if writer
-            else trackers.MultiWriter([], {})
-        )
-    epoch_runner = chunking.EpochRunner(prog, place, hypers, n_train, cfg, stop, runs)
-    saved_epoch, epoch = start, start
-    # The share of epoch 1 left to run here, in chunks (a last chunk's padding steps run too).
-    left = 1 - (partial.next_chunk / epoch_runner.n_chunks if partial else 0)
-    pace = chunking.Pace(start, epochs, share=left)
-    try:
+    files: list = []  # each run's metrics.jsonl, appended to
+    hparams = hparams_lib.group_hparams(configs, workdirs) if writer else [{}] * k
+    try:  # (what a failure to open a run's files or trackers leaves open is closed too)
+        for r, hp in zip(runs, hparams, strict=True):
+            path = os.path.join(r.workdir, workdir_lib.METRICS) if writer else os.devnull
+            if writer:  # the kept history replaces the file whole: a kill now loses no row
+                write_atomic(
+                    path, lambda f, r=r: f.writelines(json.dumps(x) + "\n" for x in r.history)
+                )
+            files.append(open(path, "a"))  # noqa: SIM115 - closed after the last epoch
+            step = r.history[-1]["step"] if r.history else 0  # where the trackers' steps resume
+            r.tb = (
+                trackers.open_writers(r.config, r.workdir, hp, purge, step)
+                if writer
+                else trackers.MultiWriter([], {})
+            )
+        epoch_runner = chunking.EpochRunner(prog, place, hypers, n_train, cfg, stop, runs)
+        saved_epoch, epoch = start, start
+        # The share of epoch 1 left to run here, in chunks (a last chunk's padding runs too).
+        left = 1 - (partial.next_chunk / epoch_runner.n_chunks if partial else 0)
+        pace = chunking.Pace(start, epochs, share=left)
         for epoch in range(start + 1, epochs + 1):
             t_epoch = time.perf_counter()
             # Rows trained in this process: a resumed epoch's steps before the stop are not
@@ -349,17 +352,16 @@ def train(
                 raise signals.stopped(signum, f"after epoch {epoch}", cfg.train.checkpoints)
         if saved_epoch != epoch and any(r.running for r in runs):
             save_group(runs, states, epoch)
-    except Interrupted:
-        for r in runs:
-            assert r.tb is not None  # opened above, before the first epoch
-            r.tb.close(stopped=True)
+    except BaseException as e:  # the runs end with it, and so do their trackers
+        opened = [r.tb for r in runs if r.tb is not None]
+        signals.end_trackers(opened, stopped=isinstance(e, Interrupted))
         raise
     finally:
         for f in files:
             f.close()
         for r in runs:
-            assert r.tb is not None  # opened above, before the first epoch
-            r.tb.flush()
+            if r.tb is not None:
+                r.tb.flush()
             r.checkpointer.close()  # Prunes what an earlier process left beyond the policy.
     return Trained(
         runs,

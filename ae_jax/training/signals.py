@@ -59,10 +59,18 @@ def raise_if_stopped(
     """`stopped(...)` if a stop was requested, first closing `trackers` (runs' writers) as
     stopped: an MLflow run stopped while evaluated stayed RUNNING, not KILLED."""
     if stop.signum is not None:
-        for t in trackers:
-            with contextlib.suppress(Exception):  # the stop is said whatever a tracker does
-                t.close(stopped=True)
+        end_trackers(trackers, stopped=True)
         raise stopped(stop.signum, where, checkpoints, kept)
+
+
+def end_trackers(trackers: Sequence, stopped: bool) -> None:
+    """Closes runs' writers that a stop request (`stopped`) or else an error ends, each
+    tracker saying which (MLflow's run was left RUNNING and TensorBoard's file open); those
+    closed already stay as they are. What a tracker raises here is dropped: the stop or error
+    said is the one that ended the runs."""
+    for t in trackers:
+        with contextlib.suppress(Exception):
+            t.close(stopped=stopped, failed=not stopped)
 
 
 def while_writing(stop: "StopRequests", checkpoints: bool) -> Callable[[], None]:

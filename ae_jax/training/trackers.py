@@ -19,15 +19,14 @@ from typing import TYPE_CHECKING
 from ae_jax import config as config_lib
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
-from ae_jax.training import writers
+from ae_jax.training import signals, writers
 
 if TYPE_CHECKING:
     import wandb
 
 
 def parse_loggers(config) -> list[str]:
-    """train.loggers as a list (checked by `config.parse_loggers`); train.tensorboard=False
-    drops TensorBoard."""
+    """train.loggers as a list (`config.parse_loggers`); train.tensorboard=False: no TB."""
     names = config_lib.parse_loggers(config.train.loggers)
     return [n for n in names if n != "tensorboard" or config.train.tensorboard]
 
@@ -188,11 +187,8 @@ def run_label(workdir: str) -> str:
 
 def _ids(workdir: str) -> dict:
     path = os.path.join(workdir, workdir_lib.TRACKERS)
-    if not os.path.exists(path):
-        return {}
-    return workdir_lib.read_json(
-        path, "the run's tracker ids", "delete it to start new tracker runs"
-    )
+    what = ("the run's tracker ids", "delete it to start new tracker runs")
+    return workdir_lib.read_json(path, *what) if os.path.exists(path) else {}
 
 
 def _save_id(workdir: str, name: str, run_id: str) -> None:
@@ -263,11 +259,12 @@ class MlflowWriter:
     def flush(self) -> None:
         pass
 
-    def close(self, stopped: bool = False) -> None:
-        """Ends the MLflow run: FINISHED, FAILED for a diverged run, or KILLED when a stop
-        request ended the process (both showed as finished: probes); a resumed run continues it."""
+    def close(self, stopped: bool = False, failed: bool = False) -> None:
+        """Ends the MLflow run: FINISHED, FAILED for a diverged run or one an error ended
+        (`failed`), or KILLED when a stop request ended the process (both showed as finished:
+        probes); a resumed run continues it."""
         if self.run_id is not None:
-            status = "KILLED" if stopped else "FAILED" if self.failed else "FINISHED"
+            status = "KILLED" if stopped else "FAILED" if self.failed or failed else "FINISHED"
             self.client.set_terminated(self.run_id, status)
             self.run_id = None
 
@@ -334,9 +331,9 @@ class WandbWriter:
     def flush(self) -> None:
         pass
 
-    def close(self, stopped: bool = False) -> None:  # (W&B has no state for a stop)
-        if self.run is not None:
-            self.run.finish(exit_code=int(self.failed))
+    def close(self, stopped: bool = False, failed: bool = False) -> None:  # (no stop state)
+        if self.run is not None:  # exit code 1: a diverged run, or one an error ended
+            self.run.finish(exit_code=int(self.failed or failed))
             self.run = None
 
 
@@ -372,11 +369,11 @@ class MultiWriter:
         for p in self.parts:
             p.flush()
 
-    def close(self, stopped: bool = False):
-        """`stopped`: a stop request ends the process (a tracker that has a state for it says
-        so)."""
+    def close(self, stopped: bool = False, failed: bool = False):
+        """`stopped`: a stop request ends the process; `failed`: an error ended the run (a
+        tracker that has a state for them says so). Closing twice is fine."""
         for p in self.parts:
-            p.close(stopped)
+            p.close(stopped, failed)
 
 
 def open_writers(
@@ -385,15 +382,18 @@ def open_writers(
     """The run's writers, one per logger of train.loggers (none: a writer that does nothing);
     `hparams`: the run's entry of `hparams.group_hparams`; `step`: the optimizer step the run is
     at (a resumed run's: its headline numbers go there even when it trains no further epoch)."""
-    parts: list = []
-    for name in parse_loggers(config):
-        if name == "tensorboard":
-            tb = os.path.join(workdir, workdir_lib.TENSORBOARD)
-            parts.append(writers.MetricWriter(tb, purge_step=purge_step, step=step))
-        elif name == "mlflow":
-            parts.append(MlflowWriter(config, workdir, hparams, step))
-        else:
-            parts.append(WandbWriter(config, workdir, hparams, step))
-    writer = MultiWriter(parts, hparams)
-    writer.write_text("config", f"```json\n{config.to_json_best_effort(indent=2)}\n```")
+    writer = MultiWriter([], hparams)
+    try:  # one that cannot open: those before it end (TensorBoard's file was left open)
+        for name in parse_loggers(config):
+            if name == "tensorboard":
+                tb = os.path.join(workdir, workdir_lib.TENSORBOARD)
+                writer.parts.append(writers.MetricWriter(tb, purge_step=purge_step, step=step))
+            elif name == "mlflow":
+                writer.parts.append(MlflowWriter(config, workdir, hparams, step))
+            else:
+                writer.parts.append(WandbWriter(config, workdir, hparams, step))
+        writer.write_text("config", f"```json\n{config.to_json_best_effort(indent=2)}\n```")
+    except BaseException as e:
+        signals.end_trackers([writer], stopped=isinstance(e, signals.Interrupted))
+        raise
     return writer

@@ -209,11 +209,11 @@ class MetricWriter:
         if not self._closed:
             self._file.flush()
 
-    def close(self, stopped: bool = False) -> None:
+    def close(self, stopped: bool = False, failed: bool = False) -> None:
         """Flushes and closes the event file; closing twice is fine. A named writer then
         removes the files of its name there when it opened (after: a kill before leaves
-        both, never none). `stopped` (a stop request ended the run: the trackers' interface)
-        changes nothing."""
+        both, never none). `stopped` (a stop request ended the run) and `failed` (an error
+        did), the trackers' interface, change nothing."""
         if not self._closed:
             self._file.close()
             self._closed = True
@@ -245,7 +245,7 @@ class NullWriter:
         self, hparams: dict[str, HParam], metrics: dict[str, float], failed: bool = False
     ) -> None: ...
     def flush(self) -> None: ...
-    def close(self, stopped: bool = False) -> None: ...
+    def close(self, stopped: bool = False, failed: bool = False) -> None: ...
 
     def __enter__(self) -> "NullWriter":
         return self
