@@ -306,28 +306,28 @@ def test_tracker_settings_that_cannot_work_are_refused_before_work(tmp_path, mon
 def test_wandb_that_cannot_open_a_run_is_one_paragraph_and_the_rerun_trains(tmp_path, monkeypatch):
     """Online W&B without an API key: wandb.init's UsageError ended the launch with a
     traceback (exit 1; a probe). It is a UserError naming the setting and both ways out, and
-    the same command trains once W&B is set up."""
+    the same call trains once W&B is set up, in the same process too (W&B kept the settings it
+    had read: WANDB_MODE=offline set after the refusal was refused again, a probe)."""
     wandb = pytest.importorskip("wandb")
+    wandb.teardown()  # (what an earlier test left in this process)
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WANDB_SILENT", "true")
-
-    def no_key(**kwargs):
-        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
-
-    monkeypatch.setattr(wandb, "init", no_key)
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb_config"))  # no login here
+    monkeypatch.setenv("NETRC", str(tmp_path / "no_netrc"))  # ... nor there
+    run = tmp_path / "run"
     c = _config(**{"train.loggers": "wandb", "train.epochs": 1})
     with pytest.raises(UserError) as e:
-        experiment.train_and_evaluate(c, str(tmp_path))
+        experiment.train_and_evaluate(c, str(run))
     said = str(e.value)
     assert "train.loggers names 'wandb'" in said and "No API key configured" in said
     assert "WANDB_MODE=offline" in said and "WANDB_API_KEY" in said
-    assert not (tmp_path / "summary.json").exists()
-    monkeypatch.undo()
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    experiment.train_and_evaluate(c, str(tmp_path))
+    assert not (run / "summary.json").exists()
+    monkeypatch.setenv("WANDB_MODE", "offline")  # the way out it names, in this process
+    experiment.train_and_evaluate(c, str(run))
     wandb.teardown()
-    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "done"
-    assert json.loads((tmp_path / "trackers.json").read_text())["wandb"]
+    assert json.loads((run / "summary.json").read_text())["status"] == "done"
+    assert json.loads((run / "trackers.json").read_text())["wandb"]
 
 
 def test_a_launch_that_trained_nothing_may_be_rerun_with_other_loggers(tmp_path, monkeypatch):
@@ -392,6 +392,22 @@ def test_a_diverged_run_ends_as_a_failure_in_tensorboard_mlflow_and_wandb(tmp_pa
             1 if ok else 2
         )
         assert finished[f"s/{multi.run_name(entry)}"] == (0 if ok else 1)
+
+
+@pytest.mark.parametrize("gone_first", [True, False])
+def test_every_tracker_is_closed_whatever_another_raises(tmp_path, gone_first):
+    """An MLflow server gone at the end: its close raised and TensorBoard's event file, after
+    it in train.loggers, stayed open (a probe). Every part is closed; the error is still said."""
+
+    class Gone:
+        def close(self, stopped=False, failed=False):
+            raise ConnectionError("MLflow unreachable")
+
+    tb = writers.MetricWriter(str(tmp_path / "tb"))
+    parts = [Gone(), tb] if gone_first else [tb, Gone()]
+    with pytest.raises(ConnectionError, match="MLflow unreachable"):
+        trackers.MultiWriter(parts, {}).close(failed=True)
+    assert tb._closed and tb._file._f.closed
 
 
 @pytest.mark.parametrize("where", ["opening", "training", "evaluating", "writing the run"])

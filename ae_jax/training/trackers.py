@@ -270,11 +270,9 @@ class MlflowWriter:
 
 
 class WandbWriter:
-    """Logs to Weights & Biases: one W&B run per ae_jax run (several may be open at once).
-
-    Online or offline as W&B is set up (WANDB_MODE=offline writes DIR/wandb/ only); the project
-    is train.tracker_project.
-    """
+    """Logs to Weights & Biases: one W&B run per ae_jax run (several may be open at once),
+    online or offline as W&B is set up (WANDB_MODE=offline writes DIR/wandb/ only); the project
+    is train.tracker_project."""
 
     def __init__(self, config, workdir: str, hparams: dict, step: int = 0):
         import wandb
@@ -292,6 +290,7 @@ class WandbWriter:
                 reinit="create_new",
             )
         except wandb.errors.Error as e:  # (online without a key: a traceback, exit 1)
+            wandb.teardown()  # its settings read again (WANDB_MODE=offline set then: refused)
             raise UserError(
                 f"train.loggers names 'wandb', but W&B cannot open a run for workdir "
                 f"{workdir!r}: {_cause(e)}; expected "
@@ -371,9 +370,11 @@ class MultiWriter:
 
     def close(self, stopped: bool = False, failed: bool = False):
         """`stopped`: a stop request ends the process; `failed`: an error ended the run (a
-        tracker that has a state for them says so). Closing twice is fine."""
-        for p in self.parts:
-            p.close(stopped, failed)
+        tracker that has a state for them says so). Closing twice is fine; every part is
+        closed whatever another raises (an MLflow server gone left TensorBoard's file open)."""
+        with contextlib.ExitStack() as parts:
+            for p in self.parts:
+                parts.callback(p.close, stopped, failed)
 
 
 def open_writers(
