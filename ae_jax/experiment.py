@@ -14,7 +14,7 @@ import copy
 import functools
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import jax
@@ -116,6 +116,7 @@ def train_group(
     figure_writer: FigureWriter | None = None,
     *,
     checked: bool = False,
+    failed: Callable[[str, Exception], None] | None = None,
 ) -> list[dict]:
     """Trains len(configs) runs that differ only in vmappable scalars, together; evaluates them.
 
@@ -133,6 +134,10 @@ def train_group(
             this call's own, waited for before returning.
         checked: the caller validated the configs and said their unused settings (a sweep
             does at launch; they were said again for each of its groups).
+        failed: a run whose figures or last writes (eval.json, summary.json) fail after its
+            training: `failed(workdir, error)` on the figure writer's thread, the other runs
+            going on (a sweep records it: raised, it ended the sweep once every group was
+            trained, the run still "pending"). None: the error is raised.
     """
     workdirs = group.check_workdirs(configs, workdirs)  # ('~' expanded)
     distributed.check_same_runs(configs, workdirs)  # every host's, before any can refuse alone
@@ -186,6 +191,7 @@ def train_group(
                 programs,
                 figure_writer,
                 checked=True,
+                failed=failed,
             )
             for i, s in zip(part, trained, strict=True):
                 done[i] = s
@@ -198,7 +204,7 @@ def train_group(
         # One stop request covers training, evaluation and (a writer of this call's own) the
         # background writes: none between them is lost, or left to a traceback.
         with StopRequests() as stop:
-            summaries = _train_and_finish(configs, workdirs, ds, programs, writer, stop)
+            summaries = _train_and_finish(configs, workdirs, ds, programs, writer, stop, failed)
             if own:
                 writer.wait(signals.while_writing(stop, configs[0].train.checkpoints))
     except Exception as e:
@@ -218,7 +224,9 @@ def train_group(
     return summaries
 
 
-def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter, stop) -> list[dict]:
+def _train_and_finish(
+    configs, workdirs, ds, programs, writer: FigureWriter, stop, failed
+) -> list[dict]:
     with contextlib.ExitStack() as locks:
         if distributed.is_writer():  # Other hosts of a multi-host run only compute.
             for w in workdirs:
@@ -253,14 +261,16 @@ def _train_and_finish(configs, workdirs, ds, programs, writer: FigureWriter, sto
             marks = finish.Marks(len(jobs), together=bool(configs[0].train.checkpoints))
             for r, summary, metrics, inputs in jobs:
                 then = functools.partial(finish.finish_run, marks, r, summary, metrics)
+                said = functools.partial(failed, r.workdir) if failed else None
                 if inputs is None:
-                    writer.submit_run(then)
+                    writer.submit_run(then, said)
                 else:
                     writer.submit_figures(
                         os.path.join(r.workdir, workdir_lib.FIGURES),
                         inputs,
                         then,
                         curves.get(r.workdir),
+                        said,
                     )
             # The runs are marked done together (`finish.Marks`), then the locks released.
             writer.submit(marks.flush)

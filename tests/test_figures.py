@@ -509,6 +509,20 @@ def test_a_failed_drawing_is_raised_by_wait(tmp_path):
             writer.wait()
 
 
+def test_a_failed_drawing_goes_to_its_runs_failed_and_the_next_run_is_written(tmp_path):
+    """A sweep records a run whose figures fail and goes on: `failed` is given the error, the
+    run's `then` is not called, wait() raises nothing, and the next run is written."""
+    bad, said, written = _inputs(), [], []
+    bad.labels = np.array([0, 1, 0])  # 3 labels for 40 codes: fails inside the worker
+    with figure_writer.FigureWriter(workers=2) as writer:
+        writer.submit_figures(str(tmp_path / "bad"), bad, written.append, failed=said.append)
+        writer.submit_figures(str(tmp_path / "ok"), _inputs(), written.append, failed=said.append)
+        writer.wait()
+    ((error,),) = [said]
+    assert isinstance(error, RuntimeError) and "codes_2d.png" in str(error)
+    assert len(written) == 1 and all("/ok/" in p for p in written[0])
+
+
 @pytest.mark.parametrize("kl, panels", [(0.0, 2), (0.5, 3)])
 def test_learning_curves_leave_out_a_term_that_is_zero_throughout(tmp_path, kl, panels):
     """A model without a KL term gets no KL panel (a flat line at 0 says nothing)."""

@@ -263,9 +263,12 @@ class FigureWriter:
         inputs: figures.FigureInputs,
         then: Callable[[list[str]], None],
         started: dict[str, concurrent.futures.Future] | None = None,
+        failed: Callable[[Exception], None] | None = None,
     ) -> None:
         """Draws `inputs` into `out_dir` (all but the figures `started` already draws); then
-        calls `then(paths)` on the finishing thread, after every job submitted before it."""
+        calls `then(paths)` on the finishing thread, after every job submitted before it.
+        `failed(error)`, if given, is called there when a drawing or `then` fails, instead of
+        `wait()` raising the error (a sweep records it for the run and goes on)."""
         self._runs[0] += 1
         self._what = "figures and summaries"
         started = dict(started or {})
@@ -275,16 +278,18 @@ class FigureWriter:
         ]
         drawn += started.values()  # none unless the plan changed its mind: still waited for
         self._drawings += drawn
-        self._finish_run(drawn, then, out_dir)
+        self._finish_run(drawn, then, out_dir, failed)
 
-    def submit_run(self, then: Callable[[list[str]], None]) -> None:
+    def submit_run(
+        self, then: Callable[[list[str]], None], failed: Callable[[Exception], None] | None = None
+    ) -> None:
         """A run without figures: `then([])` on the finishing thread, after every job submitted
         before it, counted in the progress lines as `submit_figures`' runs are (8,000 runs'
-        summaries were written for 27 s without a line)."""
+        summaries were written for 27 s without a line); `failed` as for `submit_figures`."""
         self._runs[0] += 1
-        self._finish_run([], then, None)
+        self._finish_run([], then, None, failed)
 
-    def _finish_run(self, drawn: list, then: Callable[[list[str]], None], out_dir) -> None:
+    def _finish_run(self, drawn: list, then, out_dir, failed) -> None:
         """Queues a run's finishing step: once its drawings are done, `then(paths)`."""
 
         def finish() -> None:
@@ -292,12 +297,16 @@ class FigureWriter:
                 raise concurrent.futures.CancelledError()
             try:
                 paths = [f.result() for f in drawn]
+                if out_dir is not None:  # also for a run with nothing to draw
+                    os.makedirs(out_dir, exist_ok=True)
+                then(paths)
             except concurrent.futures.CancelledError:
                 self._gap = True
                 raise
-            if out_dir is not None:  # also for a run with nothing to draw
-                os.makedirs(out_dir, exist_ok=True)
-            then(paths)
+            except Exception as e:
+                if failed is None:
+                    raise
+                failed(e)
             self._runs[1] += 1
             self._progress()
 

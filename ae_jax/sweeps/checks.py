@@ -8,6 +8,8 @@ or claims a run.
 import json
 import os
 
+import jax
+
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import reruns
@@ -16,7 +18,7 @@ from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps import shards
 from ae_jax.sweeps.status import Run
-from ae_jax.training import group, placement
+from ae_jax.training import group, placement, startup
 
 
 def expand(overrides: list[dict], workdir: str) -> list[Run]:
@@ -210,3 +212,35 @@ def check_data_fits(runs: list[Run], configs: dict, datasets: dict) -> None:
             raise UserError(
                 f"sweep run {r.index} ({r.name}): {e} Refused before any run trains."
             ) from None
+
+
+def check_models_split(chunks: list[list[Run]], max_models: int, valid: dict, shard) -> None:
+    """train.parallel='models' splits each group of runs trained together over the devices:
+    groups of this shard's unfinished runs that do not divide are refused before any run
+    (each such group failed when it came to train). `chunks`: `runner.plan`'s."""
+    n = jax.device_count()
+    # As train_runs groups them: chunks of all runs, then the finished ones left out, then
+    # as train_group splits a chunk: runs being extended apart from new ones, runs resumed
+    # from different epochs apart (checked on the chunks alone, a sweep of 3 runs extended
+    # and 1 added, 4 on 2 devices, passed, and every run then failed).
+    groups = []
+    for chunk in chunks:
+        left = [r for r in chunk if not finished(r, valid[r.index])]
+        if left:
+            parts = startup.resume_groups([r.workdir for r in left])
+            groups += [[left[i] for i in part] for part in parts]
+    bad = [c for c in groups if valid[c[0].index].train.parallel == "models" and len(c) % n]
+    if not bad:
+        return
+    sizes = ", ".join(str(len(c)) for c in groups)
+    which = "" if shard[1] == 1 else f" of --shard={shard[0]}/{shard[1]}"
+    raise UserError(
+        f"train.parallel='models' splits each group of runs trained together over the {n} "
+        f"devices, so each group must hold a multiple of {n} runs; the unfinished "
+        f"runs{which} form groups of {sizes} (runs grouped by static config, at most "
+        f"--max_models={max_models} per group; runs being extended, or resumed from different "
+        f"epochs, apart from the others), and a group of {len(bad[0])} (first run: "
+        f"{bad[0][0].name}) does not divide. Use train.parallel='auto' (such a group trains data "
+        f"parallel, or on one device), or choose --max_models, --shard and the entries so that "
+        f"every group is a multiple of {n}."
+    )

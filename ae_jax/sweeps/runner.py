@@ -6,11 +6,10 @@ writes the usual workdir contract to `DIR/runs/<name>/`. Runs that differ only i
 scalars train together as one program (`experiment.train_group`); the rest run one group
 after another, sharing compiled programs and the data, with each group's figures drawn while
 the next one trains.
-`DIR/sweep.json` lists every run with its status, rebuilt from the run
-directories (the source of truth), so any number of processes can share DIR.
-A run directory is claimed with the workdir lock before training, so two
-processes never train the same run; a failed or diverged run is recorded and
-the sweep goes on.
+`DIR/sweep.json` lists every run with its status, rebuilt from the run directories (the source
+of truth), so any number of processes can share DIR. A run directory is claimed with the
+workdir lock before training, so two processes never train the same run; a failed (in training
+or in its last writes) or diverged run is recorded and the sweep goes on.
 """
 
 import contextlib
@@ -113,40 +112,6 @@ def train_runs(
         writer.wait(while_writing(stop, on))  # the last groups' figures and summaries
 
 
-def _check_models_split(base, runs: list[Run], max_models: int, valid: dict, shard) -> None:
-    """train.parallel='models' splits each group of runs trained together over the devices:
-    groups of this shard's unfinished runs that do not divide are refused before any run
-    (each such group failed when it came to train)."""
-    if not any(valid[r.index].train.parallel == "models" for r in runs):
-        return
-    n = jax.device_count()
-    # As train_runs groups them: chunks of all runs, then the finished ones left out, then
-    # as train_group splits a chunk: runs being extended apart from new ones, runs resumed
-    # from different epochs apart (checked on the chunks alone, a sweep of 3 runs extended
-    # and 1 added, 4 on 2 devices, passed, and every run then failed).
-    chunks = []
-    for chunk in plan(base, runs, max_models, valid)[0]:
-        left = [r for r in chunk if not checks.finished(r, valid[r.index])]
-        if left:
-            parts = startup.resume_groups([r.workdir for r in left])
-            chunks += [[left[i] for i in part] for part in parts]
-    bad = [c for c in chunks if valid[c[0].index].train.parallel == "models" and len(c) % n]
-    if not bad:
-        return
-    sizes = ", ".join(str(len(c)) for c in chunks)
-    which = "" if shard[1] == 1 else f" of --shard={shard[0]}/{shard[1]}"
-    raise UserError(
-        f"train.parallel='models' splits each group of runs trained together over the {n} "
-        f"devices, so each group must hold a multiple of {n} runs; the unfinished "
-        f"runs{which} form groups of {sizes} (runs grouped by static config, at most "
-        f"--max_models={max_models} per group; runs being extended, or resumed from different "
-        f"epochs, apart from the others), and a group of {len(bad[0])} (first run: "
-        f"{bad[0][0].name}) does not divide. Use train.parallel='auto' (such a group trains data "
-        f"parallel, or on one device), or choose --max_models, --shard and the entries so that "
-        f"every group is a multiple of {n}."
-    )
-
-
 def _figure_writer(configs) -> FigureWriter:
     """A writer with drawing worker processes only when some run draws figures."""
     return FigureWriter(processes=any(c.train.figures for c in configs))
@@ -243,8 +208,9 @@ def run_sweep(
     taken = shards.takes([r.name for r in runs], shard)  # by name: any order of the list
     mine = [r for r in runs if r.name in taken]
     checks.check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
-    if launcher == "local":  # (a Ray task's devices are its node's, unknown here)
-        _check_models_split(base, mine, max_models, valid, shard)
+    # (Ray: a task's devices are its node's, unknown here)
+    if launcher == "local" and any(valid[r.index].train.parallel == "models" for r in mine):
+        checks.check_models_split(plan(base, mine, max_models, valid)[0], max_models, valid, shard)
     overrides = [r.overrides for r in runs]
     names = [r.name for r in runs]
     shards.check_same_base(workdir, base, overrides, False, names)  # before reading the data
@@ -388,10 +354,24 @@ def _train_group(runs: list[Run], cfgs: list, shared: _Shared) -> None:
             programs=shared.programs,
             figure_writer=shared.writer,
             checked=True,  # (validated, and unused settings said, at launch)
+            failed=functools.partial(_finish_failed, runs),
         )
-    except UserError as e:
-        mark_failed(runs, str(e))
     except Interrupted:
         raise
     except Exception as e:  # noqa: BLE001 - recorded per run; the sweep goes on.
-        mark_failed(runs, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}")
+        mark_failed(runs, _said(e))
+
+
+def _finish_failed(runs: list[Run], workdir: str, e: Exception) -> None:
+    """A run whose figures or last writes failed (on the figure writer's thread): recorded,
+    and the sweep goes on; a full or read-only disk is raised, said once at the sweep's end."""
+    if storage_error(e) is not None:
+        raise e
+    mark_failed([r for r in runs if r.workdir == workdir] or runs, _said(e))
+
+
+def _said(e: Exception) -> str:
+    """A run's failure as recorded: a UserError's paragraph, else its type, text and where."""
+    if isinstance(e, UserError):
+        return str(e)
+    return f"{type(e).__name__}: {e}\n" + "".join(traceback.format_exception(e, limit=8))
