@@ -264,10 +264,19 @@ def test_load_says_a_run_is_unfinished(vae_run, tmp_path, caplog):
 
     run = str(tmp_path / "copy")
     shutil.copytree(vae_run, run)
-    os.remove(os.path.join(run, "summary.json"))  # as a run stopped before it ended
+    os.remove(os.path.join(run, "summary.json"))  # as a run stopped after its last epoch
     caplog.set_level(logging.WARNING)
     m = ae_jax.load(run)
-    assert m.status == "unfinished"
+    assert m.status == "unfinished"  # trained to the end: its last writes are what it lacks
+    said = f"{run} has not finished its last writes (eval.json, summary.json: the same command"
+    assert said in caplog.text and "has not finished training" not in caplog.text
+    with open(os.path.join(run, "config.json")) as f:
+        config = json.load(f)
+    config["train"]["epochs"] = 3  # as a run stopped before its last epoch
+    with open(os.path.join(run, "config.json"), "w") as f:
+        json.dump(config, f)
+    caplog.clear()
+    assert ae_jax.load(run).status == "unfinished"
     assert f"{run} has not finished training (stopped, or training now): its epoch-1" in caplog.text
 
 

@@ -368,11 +368,14 @@ def load(workdir: str, which: str = "latest") -> TrainedModel:
             model.summary_damage,
             model.epoch,
         )
-    elif model.status == "unfinished":
+    elif model.status == "unfinished":  # (trained to the end: not its last writes, a probe)
+        ended = model.epoch >= int(model.config.train.epochs)
         logging.warning(
-            "%s has not finished training (stopped, or training now): its epoch-%d checkpoint "
-            "is loaded",
+            "%s has not finished %s: its epoch-%d checkpoint is loaded",
             workdir,
+            "its last writes (eval.json, summary.json: the same command writes them)"
+            if ended
+            else "training (stopped, or training now)",
             model.epoch,
         )
     elif which == "latest" and isinstance(model.end_epoch, int) and model.end_epoch > model.epoch:
