@@ -134,10 +134,11 @@ def train_group(
             this call's own, waited for before returning.
         checked: the caller validated the configs and said their unused settings (a sweep
             does at launch; they were said again for each of its groups).
-        failed: a run whose figures or last writes (eval.json, summary.json) fail after its
-            training: `failed(workdir, error)` on the figure writer's thread, the other runs
-            going on (a sweep records it: raised, it ended the sweep once every group was
-            trained, the run still "pending"). None: the error is raised.
+        failed: a run whose figures or last writes (eval.json, TensorBoard's; its
+            summary.json where runs are marked done one by one, without checkpoints) fail
+            after its training: `failed(workdir, error)` on the figure writer's thread, the
+            other runs going on (a sweep records it: raised, it ended the sweep once every
+            group was trained, the run still "pending"). None: the error is raised.
     """
     workdirs = group.check_workdirs(configs, workdirs)  # ('~' expanded)
     distributed.check_same_runs(configs, workdirs)  # every host's, before any can refuse alone

@@ -14,6 +14,7 @@ from ae_jax import sweeps as sweep
 from ae_jax.config import default_config
 from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.errors import UserError
+from ae_jax.evaluation import finish
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import chunking, hparams, trackers, writers
 from ae_jax.training.signals import Interrupted
@@ -145,17 +146,27 @@ class _StopWhen:
         return None
 
 
-@pytest.mark.parametrize("when", ["after epoch 1", "while evaluating"])
+@pytest.mark.parametrize(
+    "when", ["after epoch 1", "while evaluating", "while writing figures and summaries"]
+)
 def test_a_stopped_run_is_killed_in_mlflow_and_finished_by_its_resume(tmp_path, monkeypatch, when):
     """A run stopped by SIGTERM was FINISHED in MLflow, like one that ended (a probe), and one
     stopped while evaluated stayed RUNNING (another): it is KILLED, MLflow's status for it,
-    until the rerun that resumes it finishes it."""
+    until the rerun that resumes it finishes it. Stopped while written (its finishing step
+    left undone, as a stop leaves it), it is KILLED too, not FAILED."""
     tracking = pytest.importorskip("mlflow.tracking")
     uri = f"file:{tmp_path / 'mlruns'}"
     c = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": uri, "train.figures": False})
     metrics, trained = tmp_path / "r" / "metrics.jsonl", []
     if when == "after epoch 1":  # once the first epoch is in metrics.jsonl
         stop = _StopWhen(lambda: metrics.exists() and metrics.read_text().strip())
+    elif when == "while writing figures and summaries":
+
+        def cancelled(*args):  # a stop now: its finishing step ends, as a stop ends it, undone
+            trained.append(1)
+
+        monkeypatch.setattr(finish, "finish_run", cancelled)
+        stop = _StopWhen(lambda: trained)
     else:  # once training's summary table is logged
         log_summary = chunking.log_summary
         monkeypatch.setattr(
@@ -163,7 +174,9 @@ def test_a_stopped_run_is_killed_in_mlflow_and_finished_by_its_resume(tmp_path, 
         )
         stop = _StopWhen(lambda: trained)
     monkeypatch.setattr(experiment, "StopRequests", lambda: stop)
-    with pytest.raises(Interrupted, match=f"stopped by SIGTERM {when}"):
+    # (written on the finishing thread: the stop may be seen first as evaluation ends)
+    said = "(after evaluating|while writing)" if "writing" in when else when
+    with pytest.raises(Interrupted, match=f"stopped by SIGTERM {said}"):
         experiment.train_and_evaluate(c, str(tmp_path / "r"))
     client = tracking.MlflowClient(tracking_uri=uri)
     run_id = json.loads((tmp_path / "r" / "trackers.json").read_text())["mlflow"]
@@ -330,6 +343,41 @@ def test_wandb_that_cannot_open_a_run_is_one_paragraph_and_the_rerun_trains(tmp_
     assert json.loads((run / "trackers.json").read_text())["wandb"]
 
 
+def test_a_wandb_refusal_tears_wandb_down_only_when_no_run_of_ours_is_open(tmp_path, monkeypatch):
+    """W&B's state is the process's: torn down on a refusal (its settings read again), it
+    finished every open run, those of the group or sweep writing beside it (a review)."""
+    wandb = pytest.importorskip("wandb")
+    torn, finished = [], []
+
+    class Run:
+        id = "r1"
+
+        def finish(self, exit_code=0):
+            finished.append(exit_code)
+
+    refusal = wandb.errors.UsageError("No API key configured.")
+    answers = iter([Run(), refusal, refusal])
+
+    def init(**kwargs):
+        if isinstance(answer := next(answers), Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(wandb, "init", init)
+    monkeypatch.setattr(wandb, "teardown", lambda *a, **k: torn.append(len(finished)))
+    c = _config(**{"train.loggers": "wandb"})
+    for name in "abc":
+        os.makedirs(tmp_path / name)
+    first = trackers.WandbWriter(c, str(tmp_path / "a"), {})
+    with pytest.raises(UserError, match="W&B cannot open a run"):
+        trackers.WandbWriter(c, str(tmp_path / "b"), {})
+    assert torn == []  # the first run is open: left as it is
+    first.close()
+    with pytest.raises(UserError, match="W&B cannot open a run"):
+        trackers.WandbWriter(c, str(tmp_path / "c"), {})
+    assert torn == [1] and finished == [0]  # none open: torn down, after the first finished
+
+
 def test_a_launch_that_trained_nothing_may_be_rerun_with_other_loggers(tmp_path, monkeypatch):
     """A launch whose W&B could not open left config.json (loggers 'tensorboard,wandb') and an
     empty metrics.jsonl; its rerun without W&B was refused as "a run trained with another
@@ -406,11 +454,13 @@ def test_every_tracker_is_closed_whatever_another_raises(tmp_path, gone_first):
     tb = writers.MetricWriter(str(tmp_path / "tb"))
     parts = [Gone(), tb] if gone_first else [tb, Gone()]
     with pytest.raises(ConnectionError, match="MLflow unreachable"):
-        trackers.MultiWriter(parts, {}).close(failed=True)
+        writers.MultiWriter(parts, {}).close(failed=True)
     assert tb._closed and tb._file._f.closed
 
 
-@pytest.mark.parametrize("where", ["opening", "training", "evaluating", "writing the run"])
+@pytest.mark.parametrize(
+    "where", ["opening", "training", "evaluating", "writing the run", "Ctrl-C in training"]
+)
 def test_a_run_an_error_ends_ends_failed_in_its_trackers(tmp_path, monkeypatch, where):
     """An error after the trackers opened, other than a stop, left TensorBoard's event file
     open (CI: its ResourceWarning surfaced in a later test) and MLflow's run RUNNING: both
@@ -431,9 +481,13 @@ def test_a_run_an_error_ends_ends_failed_in_its_trackers(tmp_path, monkeypatch, 
     metric_writer, evaluate_runs = writers.MetricWriter.__init__, experiment._evaluate
     monkeypatch.setattr(writers.MetricWriter, "__init__", kept)
     if where == "opening":  # the trackers opened, then the config's text refused
-        monkeypatch.setattr(trackers.MultiWriter, "write_text", broken)
+        monkeypatch.setattr(writers.MultiWriter, "write_text", broken)
     elif where == "training":
         monkeypatch.setattr(chunking, "log_epoch", broken)
+    elif where == "Ctrl-C in training":  # Python's own (no handler of ours): a stop, KILLED
+        monkeypatch.setattr(
+            chunking, "log_epoch", lambda *a, **k: signal.default_int_handler(2, None)
+        )
     elif where == "evaluating":
         monkeypatch.setattr(experiment, "_evaluate", broken)
     else:  # the run's workdir deleted while it trained: its eval.json is refused
@@ -443,13 +497,13 @@ def test_a_run_an_error_ends_ends_failed_in_its_trackers(tmp_path, monkeypatch, 
             return evaluate_runs(trained, stop)
 
         monkeypatch.setattr(experiment, "_evaluate", deleted_then_evaluate)
-    with pytest.raises((RuntimeError, UserError)):
+    with pytest.raises((RuntimeError, UserError, KeyboardInterrupt)):
         experiment.train_and_evaluate(c, str(run))
     (tb,) = opened
     assert tb._closed and tb._file._f.closed
     client = tracking.MlflowClient(tracking_uri=uri)
     (found,) = client.search_runs([client.get_experiment_by_name("ae_jax").experiment_id])
-    assert found.info.status == "FAILED"
+    assert found.info.status == ("KILLED" if "Ctrl-C" in where else "FAILED")
 
 
 def test_a_misspelt_wandb_mode_is_refused_before_any_work(tmp_path, monkeypatch):

@@ -21,7 +21,9 @@ One finishing thread runs each run's finishing step (eval.json, TensorBoard, sum
 `experiment.py`) once all of that run's figures are drawn, strictly in submission order, so a
 run is never marked done before the runs submitted ahead of it.
 
-A job's exception is raised again by `wait()`. With `processes=False`, or when a worker
+A job's exception is raised again by `wait()`, but for a run given `failed` (a sweep's, which
+records it and goes on; the run counts as written in the progress lines). With
+`processes=False`, or when a worker
 cannot be started or dies, figures are drawn on the drawing thread itself.
 """
 

@@ -95,5 +95,5 @@ def trackers_left(runs: list[loop.Run], stop: signals.StopRequests, _type, error
     finishing step did not end them (it failed, or a stop cancelled it or came before it) end
     as stopped or failed (a run whose workdir was deleted in training left TensorBoard's file
     open, and its MLflow run RUNNING)."""
-    halted = isinstance(error, signals.Interrupted) if error else stop.signum is not None
+    halted = isinstance(error, KeyboardInterrupt) if error else stop.signum is not None
     signals.end_trackers([r.tb for r in runs], stopped=halted)

@@ -369,7 +369,7 @@ def load(workdir: str, which: str = "latest") -> TrainedModel:
             model.epoch,
         )
     elif model.status == "unfinished":  # (trained to the end: not its last writes, a probe)
-        ended = model.epoch >= int(model.config.train.epochs)
+        ended = max(workdir_lib.checkpoint_epochs(workdir), default=0) >= model.config.train.epochs
         logging.warning(
             "%s has not finished %s: its epoch-%d checkpoint is loaded",
             workdir,

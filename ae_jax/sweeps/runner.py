@@ -364,10 +364,11 @@ def _train_group(runs: list[Run], cfgs: list, shared: _Shared) -> None:
 
 def _finish_failed(runs: list[Run], workdir: str, e: Exception) -> None:
     """A run whose figures or last writes failed (on the figure writer's thread): recorded,
-    and the sweep goes on; a full or read-only disk is raised, said once at the sweep's end."""
-    if storage_error(e) is not None:
+    and the sweep goes on; a full or read-only disk (or a run not of `runs`) is raised, said
+    once at the sweep's end."""
+    if storage_error(e) is not None or not (run := [r for r in runs if r.workdir == workdir]):
         raise e
-    mark_failed([r for r in runs if r.workdir == workdir] or runs, _said(e))
+    mark_failed(run, _said(e))
 
 
 def _said(e: Exception) -> str:

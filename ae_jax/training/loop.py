@@ -30,7 +30,7 @@ from ae_jax.training import engine as engine_lib
 from ae_jax.training import hparams as hparams_lib
 from ae_jax.training.checkpoint import Checkpointer, NullCheckpointer, save_group
 from ae_jax.training.group import ProgramCache, signature_key
-from ae_jax.training.signals import Interrupted
+from ae_jax.training.writers import MultiWriter
 
 _METRIC_ORDER = (
     "loss",
@@ -65,7 +65,7 @@ class Run:
     # metrics of the group's loss not recorded for this run (objective.group_only_metrics)
     dropped: frozenset = frozenset()
     diverged_step: int | None = None
-    tb: trackers.MultiWriter | None = None  # TensorBoard and the trackers of train.loggers
+    tb: MultiWriter | None = None  # TensorBoard and the trackers of train.loggers
 
     @property
     def running(self) -> bool:
@@ -298,7 +298,7 @@ def train(
             r.tb = (
                 trackers.open_writers(r.config, r.workdir, hp, purge, step)
                 if writer
-                else trackers.MultiWriter([], {})
+                else MultiWriter([], {})
             )
         epoch_runner = chunking.EpochRunner(prog, place, hypers, n_train, cfg, stop, runs)
         saved_epoch, epoch = start, start
@@ -354,7 +354,7 @@ def train(
             save_group(runs, states, epoch)
     except BaseException as e:  # the runs end with it, and so do their trackers
         opened = [r.tb for r in runs if r.tb is not None]
-        signals.end_trackers(opened, stopped=isinstance(e, Interrupted))
+        signals.end_trackers(opened, stopped=isinstance(e, KeyboardInterrupt))  # (Interrupted)
         raise
     finally:
         for f in files:

@@ -14,6 +14,7 @@ import os
 import re
 import time
 import urllib.parse
+import weakref
 from typing import TYPE_CHECKING
 
 from ae_jax import config as config_lib
@@ -274,6 +275,10 @@ class WandbWriter:
     online or offline as W&B is set up (WANDB_MODE=offline writes DIR/wandb/ only); the project
     is train.tracker_project."""
 
+    # The writers with a W&B run open: W&B's state is the process's, so it is torn down (for
+    # its settings to be read again) only when none is (teardown finishes every open run).
+    _open: "weakref.WeakSet[WandbWriter]" = weakref.WeakSet()
+
     def __init__(self, config, workdir: str, hparams: dict, step: int = 0):
         import wandb
 
@@ -290,7 +295,9 @@ class WandbWriter:
                 reinit="create_new",
             )
         except wandb.errors.Error as e:  # (online without a key: a traceback, exit 1)
-            wandb.teardown()  # its settings read again (WANDB_MODE=offline set then: refused)
+            if not WandbWriter._open:  # (WANDB_MODE=offline set then was refused: a probe)
+                with contextlib.suppress(Exception):
+                    wandb.teardown()
             raise UserError(
                 f"train.loggers names 'wandb', but W&B cannot open a run for workdir "
                 f"{workdir!r}: {_cause(e)}; expected "
@@ -299,6 +306,7 @@ class WandbWriter:
                 "sync` uploads it later). Nothing was trained in this launch: run the same "
                 "command again (or without 'wandb' in train.loggers)."
             ) from None
+        WandbWriter._open.add(self)
         if run_id is None:
             _save_id(workdir, "wandb", self.run.id)
         self.step = step
@@ -332,58 +340,18 @@ class WandbWriter:
 
     def close(self, stopped: bool = False, failed: bool = False) -> None:  # (no stop state)
         if self.run is not None:  # exit code 1: a diverged run, or one an error ended
+            WandbWriter._open.discard(self)
             self.run.finish(exit_code=int(self.failed or failed))
             self.run = None
 
 
-class MultiWriter:
-    """The metric-writer interface over several writers (each call goes to all of them)."""
-
-    def __init__(self, parts: list, hparams: dict):
-        self.parts = parts
-        self.hparams = hparams
-
-    def write_scalars(self, step, scalars):
-        for p in self.parts:
-            p.write_scalars(step, scalars)
-
-    def write_images(self, step, images):
-        for p in self.parts:
-            p.write_images(step, images)
-
-    def write_figure(self, step, tag, path_or_fig):
-        for p in self.parts:
-            p.write_figure(step, tag, path_or_fig)
-
-    def write_text(self, tag, text):
-        for p in self.parts:
-            p.write_text(tag, text)
-
-    def write_hparams(self, hparams, metrics, failed: bool = False):
-        """hparams: None = the start's (`hparams.group_hparams`); failed: the run diverged."""
-        for p in self.parts:
-            p.write_hparams(self.hparams if hparams is None else hparams, metrics, failed)
-
-    def flush(self):
-        for p in self.parts:
-            p.flush()
-
-    def close(self, stopped: bool = False, failed: bool = False):
-        """`stopped`: a stop request ends the process; `failed`: an error ended the run (a
-        tracker that has a state for them says so). Closing twice is fine; every part is
-        closed whatever another raises (an MLflow server gone left TensorBoard's file open)."""
-        with contextlib.ExitStack() as parts:
-            for p in self.parts:
-                parts.callback(p.close, stopped, failed)
-
-
 def open_writers(
     config, workdir: str, hparams: dict, purge_step: int | None, step: int = 0
-) -> MultiWriter:
+) -> writers.MultiWriter:
     """The run's writers, one per logger of train.loggers (none: a writer that does nothing);
     `hparams`: the run's entry of `hparams.group_hparams`; `step`: the optimizer step the run is
     at (a resumed run's: its headline numbers go there even when it trains no further epoch)."""
-    writer = MultiWriter([], hparams)
+    writer = writers.MultiWriter([], hparams)
     try:  # one that cannot open: those before it end (TensorBoard's file was left open)
         for name in parse_loggers(config):
             if name == "tensorboard":
@@ -395,6 +363,6 @@ def open_writers(
                 writer.parts.append(WandbWriter(config, workdir, hparams, step))
         writer.write_text("config", f"```json\n{config.to_json_best_effort(indent=2)}\n```")
     except BaseException as e:
-        signals.end_trackers([writer], stopped=isinstance(e, signals.Interrupted))
+        signals.end_trackers([writer], stopped=isinstance(e, KeyboardInterrupt))
         raise
     return writer

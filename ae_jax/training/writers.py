@@ -1,5 +1,6 @@
 """TensorBoard event files: a metric writer (summaries built by tensorboardX; clu's need
-TensorFlow) and a reader of their scalars.
+TensorFlow) and a reader of their scalars; `MultiWriter`, the same interface over several
+writers (TensorBoard's and the trackers', `trackers.open_writers`).
 
 The records themselves (`_EventFile`, `_events`) are ours: tensorboardX checksums them in pure
 Python unless the LGPL `crc32c` package is installed (3.4 s of a 64-run sweep's main process,
@@ -251,6 +252,47 @@ class NullWriter:
         return self
 
     def __exit__(self, *exc_info) -> None: ...
+
+
+class MultiWriter:
+    """The metric-writer interface over several writers (each call goes to all of them)."""
+
+    def __init__(self, parts: list, hparams: dict):
+        self.parts = parts
+        self.hparams = hparams
+
+    def write_scalars(self, step, scalars):
+        for p in self.parts:
+            p.write_scalars(step, scalars)
+
+    def write_images(self, step, images):
+        for p in self.parts:
+            p.write_images(step, images)
+
+    def write_figure(self, step, tag, path_or_fig):
+        for p in self.parts:
+            p.write_figure(step, tag, path_or_fig)
+
+    def write_text(self, tag, text):
+        for p in self.parts:
+            p.write_text(tag, text)
+
+    def write_hparams(self, hparams, metrics, failed: bool = False):
+        """hparams: None = the start's (`hparams.group_hparams`); failed: the run diverged."""
+        for p in self.parts:
+            p.write_hparams(self.hparams if hparams is None else hparams, metrics, failed)
+
+    def flush(self):
+        for p in self.parts:
+            p.flush()
+
+    def close(self, stopped: bool = False, failed: bool = False):
+        """`stopped`: a stop request ends the process; `failed`: an error ended the run (a
+        tracker that has a state for them says so). Closing twice is fine; every part is
+        closed whatever another raises (an MLflow server gone left TensorBoard's file open)."""
+        with contextlib.ExitStack() as parts:
+            for p in self.parts:
+                parts.callback(p.close, stopped, failed)
 
 
 def read_scalars(logdir: str) -> Scalars:
