@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 import types
 
 import jax
@@ -19,7 +20,7 @@ from ae_jax.configs import seed_vae
 from ae_jax.evaluation import evaluate, figure_writer, finish
 from ae_jax.sweeps import checks, runner
 from ae_jax.sweeps import overrides as multi
-from ae_jax.training import chunking, trackers, writers
+from ae_jax.training import chunking, signals, trackers, writers
 from ae_jax.training.checkpoint import Checkpointer
 from ae_jax.training.signals import Interrupted, StopRequests
 
@@ -321,14 +322,24 @@ def test_sigterm_while_writing_says_which_runs_are_saved_and_the_rerun_completes
     c = _vae_config()
     c.train.num_models, c.train.figures = 3, False
     stop = _Stop()
-    real = finish.finish_run
+    real, looking = finish.finish_run, threading.Event()
+    while_writing = signals.while_writing
 
     def finish_then_arm(*args, **kwargs):
         real(*args, **kwargs)
-        stop.armed = True  # the signal arrives once the first run is written
+        # The signal arrives once the first run is written, and (its writes run on their own
+        # thread) once the launch waits for them: before, the stop was seen "after
+        # evaluating", 1 of 1166 under load (Python 3.12).
+        assert looking.wait(timeout=120)
+        stop.armed = True
+
+    def waiting(*args):
+        looking.set()
+        return while_writing(*args)
 
     monkeypatch.setattr(experiment, "StopRequests", lambda: stop)
     monkeypatch.setattr(finish, "finish_run", finish_then_arm)
+    monkeypatch.setattr(signals, "while_writing", waiting)
     with pytest.raises(Interrupted) as info:
         _train(c, tmp_path)
     assert str(info.value).startswith(
