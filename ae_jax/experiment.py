@@ -207,7 +207,9 @@ def train_group(
         with StopRequests() as stop:
             summaries = _train_and_finish(configs, workdirs, ds, programs, writer, stop, failed)
             if own:
-                writer.wait(signals.while_writing(stop, configs[0].train.checkpoints))
+                writer.wait(
+                    signals.while_writing(stop, configs[0].train.checkpoints, len(configs) == 1)
+                )
     except Exception as e:
         if (oom := memory_error(e)) is not None:
             raise oom from None

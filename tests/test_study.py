@@ -313,14 +313,22 @@ def test_sigterm_during_evaluation_exits_143_and_the_rerun_completes(tmp_path, m
     assert summary["status"] == "done" and (tmp_path / "run" / "eval.json").exists()
 
 
+@pytest.mark.parametrize(
+    "models, kept",
+    [
+        (3, "as are the groups of runs written in full before the stop (the others are "),
+        # (a run alone was told of "the others": a probe)
+        (1, "as is its evaluation if written in full before the stop (else the rerun "),
+    ],
+)
 def test_sigterm_while_writing_says_which_runs_are_saved_and_the_rerun_completes(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, models, kept
 ):
     """A stop while a group's runs were written said "training and evaluation are finished and
     saved", of a sweep with 12 of its 18 runs lacking eval.json (a probe): a run's evaluation
     is written with its figures, so the runs not yet written are evaluated again."""
     c = _vae_config()
-    c.train.num_models, c.train.figures = 3, False
+    c.train.num_models, c.train.figures = models, False
     stop = _Stop()
     real, looking = finish.finish_run, threading.Event()
     while_writing = signals.while_writing
@@ -344,14 +352,13 @@ def test_sigterm_while_writing_says_which_runs_are_saved_and_the_rerun_completes
         _train(c, tmp_path)
     assert str(info.value).startswith(
         "stopped by SIGTERM while writing figures and summaries; training is finished and "
-        "saved, as are the groups of runs written in full before the stop (the others are "
-        "evaluated again): run "
+        "saved, " + kept
     )
-    runs = [tmp_path / f"seed={i}" for i in range(3)]
+    runs = [tmp_path / f"seed={i}" for i in range(3)] if models > 1 else [tmp_path]
     assert (runs[0] / "eval.json").exists()
     monkeypatch.undo()
     summaries = _train(c, tmp_path)
-    assert [s["status"] for s in summaries] == ["done"] * 3
+    assert [s["status"] for s in summaries] == ["done"] * models
     assert all((r / "eval.json").exists() for r in runs)
 
 

@@ -73,16 +73,24 @@ def end_trackers(trackers: Sequence, stopped: bool) -> None:
             t.close(stopped=stopped, failed=not stopped)
 
 
-def while_writing(stop: "StopRequests", checkpoints: bool) -> Callable[[], None]:
-    """What `FigureWriter.wait` looks at while a run's figures and summaries are written (one
-    wording for a single run's call and a sweep alike)."""
+def while_writing(
+    stop: "StopRequests", checkpoints: bool, one_run: bool = False
+) -> Callable[[], None]:
+    """What `FigureWriter.wait` looks at while runs' figures and summaries are written (of
+    one run alone, `one_run`, or of groups of runs)."""
     # A run's eval.json is written with its figures, and a group's runs are marked done
     # together (`evaluation/finish.py`): the others are evaluated again by the rerun
     # ("evaluation is saved" said so of a sweep's 12 runs of 18 lacking it).
-    done = (
-        "training is finished and saved, as are the groups of runs written in full before the "
-        "stop (the others are evaluated again)"
-    )
+    if one_run:  # ("the others" said of a run alone: a probe)
+        done = (
+            "training is finished and saved, as is its evaluation if written in full before "
+            "the stop (else the rerun evaluates it again)"
+        )
+    else:
+        done = (
+            "training is finished and saved, as are the groups of runs written in full before "
+            "the stop (the others are evaluated again)"
+        )
     where = "while writing figures and summaries"
     return functools.partial(raise_if_stopped, stop, where, checkpoints, done)
 
