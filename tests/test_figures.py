@@ -1092,6 +1092,36 @@ def test_a_wide_table_draws_its_worst_reconstructed_features_only():
     assert [j.args[0] for j in small if j.method == "per_feature_bars"] == [["a", "b", "c"]]
 
 
+def test_names_with_dollar_signs_are_drawn_as_written(tmp_path):
+    """matplotlib reads text between two "$" as mathematics: a column named "net $ (a_b_c) $"
+    failed its bar chart ("Double subscript"), and so its run, on every rerun (a probe). Names
+    of columns, label values, the colouring column and another file's rows are drawn as
+    written, in every figure that shows them."""
+    rng = np.random.default_rng(0)
+    columns = ["x", "net $ (a_b_c) $", r"cost $\frac{a}$"]
+    f = dataclasses.replace(
+        _inputs(),
+        columns=columns,
+        is_vae=True,
+        labels=np.array(["$p_q_r$", "b"] * 20),
+        colour_name="$a_b_c$ kind",
+        samples=rng.normal(size=(10, 3)),
+        traversal=rng.normal(size=(3, 3)),
+        column_accuracy=(columns[1:], [0.5, 0.7], [0.4, 0.6]),
+        rows_name="rows of $x_y_z$.csv",
+    )
+    written = figures.write_figures(str(tmp_path), f)
+    assert sorted(os.path.basename(p) for p in written) == [
+        "codes_2d.png",
+        "learning_curves.png",
+        "recon_per_column.png",
+        "recon_per_feature.png",
+        "samples.png",
+        "traversal.png",
+    ]
+    assert all(Image.open(p).size[0] > 100 for p in written)
+
+
 def test_a_wide_tables_heatmaps_draw_the_columns_that_vary_most_only():
     """A 300-column VAE's samples and traversal heatmaps were 11,000 pixels tall (the bar
     chart's 60 were not): at most MAX_BARS columns each, in table order, those that vary most

@@ -386,6 +386,22 @@ def test_a_long_title_and_legend_fit_the_figure(tmp_path, monkeypatch):
     assert all(len(t) == report_figures.SHORT for t in ticks)
 
 
+def test_swept_values_with_dollar_signs_are_drawn_as_written(tmp_path, monkeypatch):
+    """A swept value with two "$" (a file's name) was read by matplotlib as mathematics and
+    failed the report's figure ("Double subscript": a probe of the run figures): values on the
+    axis, in the legend and in the title are drawn as written."""
+    metrics = {"eval/mse": [0.1, 0.2, 0.3, 0.4]}
+    settings = [
+        {"data.path": path, "model.name": name}
+        for path in ("/data/$a_b_c$.csv", "/data/b.csv")
+        for name in ("$x_1_2$", "autoencoder")
+    ]
+    params = ["data.path", "model.name"]
+    figs = _drawn(monkeypatch, tmp_path, params, _table(settings, metrics), [*metrics])
+    ticks = [t.get_text() for fig in figs for t in fig.axes[0].get_xticklabels()]
+    assert any("a_b_c" in t for t in ticks) and any("x_1_2" in t for t in ticks)
+
+
 def test_copies_of_one_run_are_refused_not_counted_as_seeds(tmp_path):
     """A folder of a/, b/, c/ copied from one run was reported as one setting of n = 3 seeds
     with a standard deviation of 0; copies (one config, seed included) are now refused."""

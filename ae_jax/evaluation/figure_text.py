@@ -16,11 +16,19 @@ def label_text(v) -> str:
     return ("(missing)" if v != v else f"{v:g}") if isinstance(v, float) else str(v)
 
 
+def literal(text: str) -> str:
+    """`text` for matplotlib to draw as written: it reads text between two "$" as mathematics
+    (a column named "net $ (a_b_c) $" failed its drawing, "Double subscript", and so its run,
+    on every rerun: a probe). An escaped "\\$" is drawn as "$"."""
+    return text.replace("$", r"\$")
+
+
 def short_names(names, most: int = NAME_CHARS) -> list[str]:
     """`names` as a figure shows them, each at most `most` characters: a longer one keeps its
     start and its end, "…" between (names often differ only at their ends: "…, Store 12";
     cut at the end, 18 store names read alike); names that would still read alike keep their
-    end alone, and any still alike get " (2)", " (3)", ... in order."""
+    end alone, and any still alike get " (2)", " (3)", ... in order. Each drawn as written
+    (`literal`)."""
     keep = most - 1  # characters beside the "…"
 
     def middle(text: str) -> str:
@@ -38,7 +46,7 @@ def short_names(names, most: int = NAME_CHARS) -> list[str]:
         seen[o] += 1
         if alike[o] > 1 and seen[o] > 1:
             out[i] = f"{o} ({seen[o]})"
-    return out
+    return [literal(o) for o in out]
 
 
 def scale_labels(bar) -> tuple:

@@ -192,7 +192,7 @@ class Renderer:
         # Room for the widest y tick label, then the axis label ("code PC2" was cut off).
         chars = max(map(len, ax.yaxis.get_major_formatter().format_ticks(ax.get_yticks())))
         template.fig.subplots_adjust(left=(0.45 + 0.085 * chars) / template.fig.get_figwidth())
-        ax.set_title(title, fontsize=_FONT + 1)
+        ax.set_title(figure_text.literal(title), fontsize=_FONT + 1)
         # The axes' place and the title fix the rest of the static layer.
         canvas.save(template, path, (ax.get_xlim(), ax.get_ylim()), base=(chars, title))
 
@@ -213,7 +213,8 @@ class Renderer:
         them, a baseline, on a log or a [0, 1] value axis. A value the axis cannot show as a
         bar (below its left end, or NaN) is marked there, and the axis label says how."""
         names = tuple(figure_text.short_names(columns))
-        value_label = textwrap.fill(value_label, 46)  # (its 66 characters ran off the right)
+        # (its 66 characters ran off the right)
+        value_label = figure_text.literal(textwrap.fill(value_label, 46))
 
         def build():
             from matplotlib.collections import PolyCollection
@@ -260,7 +261,7 @@ class Renderer:
             ax.tick_params(axis="x", labelsize=_FONT)
             every = ", ".join(f"{m} {k}" for k, (_, m) in _CUT_MARKERS.items())  # room for all
             ax.set_xlabel(f"{value_label}\n{every}", fontsize=_FONT)
-            fig.suptitle(title, fontsize=_FONT + 1)
+            fig.suptitle(figure_text.literal(title), fontsize=_FONT + 1)
             ax.legend(
                 fontsize=_FONT, ncols=2, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False
             )
@@ -316,7 +317,7 @@ class Renderer:
         x_label: str = "",
     ) -> None:
         """values (R, D) as a heatmap: the D named columns down y, the R named rows along x."""
-        columns = figure_text.short_names(columns)
+        columns, title = figure_text.short_names(columns), figure_text.literal(title)
         names = (tuple(columns), tuple(row_names))
         key = ("heat", values.shape, names, title, cmap, symmetric, x_label)
 
@@ -387,7 +388,7 @@ class Renderer:
                 ax.set_ylabel(axis_names[1])
             else:
                 ax.set_axis_off()
-            ax.set_title(title, fontsize=_FONT + 1)
+            ax.set_title(figure_text.literal(title), fontsize=_FONT + 1)
             # Static: the title; the axes follow `extent` (a latent grid's span) when drawn.
             dynamic = [im, ax.xaxis, ax.yaxis, *canvas.spines(ax)] if axis_names else [im]
             return canvas.Template(fig, dynamic), im

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator, NullLocator
 
+from ae_jax.evaluation.figure_text import literal
 from ae_jax.files import write_atomic
 from ae_jax.sweeps import report_text
 
@@ -195,7 +196,13 @@ def _figure(
             if (above < sd).any():
                 top.add(MOST_SAID.get(m, "at 1 for a fraction"))
             ax.errorbar(
-                x, mean, yerr=[below, above], ms=size, capsize=3, label=label or None, **style
+                x,
+                mean,
+                yerr=[below, above],
+                ms=size,
+                capsize=3,
+                label=literal(label) or None,
+                **style,
             )
             # A mean over fewer runs than its setting has: ringed (and said above).
             if part := [j for j, r in enumerate(rs) if report_text.fewer_than_setting(r, m)]:
@@ -206,7 +213,7 @@ def _figure(
         if not numeric:
             ax.set_xticks(range(len(categories)))
             # a long value (a file's path) squeezed the panel to nothing: cut, its end kept
-            names = [_short(value_text(json.loads(c))) for c in categories]
+            names = [literal(_short(value_text(json.loads(c)))) for c in categories]
             ax.set_xticklabels(names, rotation=25, ha="right")
             ax.set_xlim(-0.6, len(categories) - 0.4)
         elif all(x > 0 for x in xs) and max(xs) / min(xs) >= 10:
@@ -226,9 +233,9 @@ def _figure(
         # on "log, linear near 0" left the left 40% of the panel empty).
         _value_axis(ax, [r[f"{m} mean"] for r in table])
         scale = {"log": " (log axis)", "symlog": " (log axis, linear near 0)"}
-        ax.set_title(m, fontsize=FONT + 1)
+        ax.set_title(literal(m), fontsize=FONT + 1)
         log_y = " (log axis)" if ax.get_yscale() == "log" else ""
-        ax.set_ylabel(textwrap.fill(units.get(m, m) + log_y, 30), fontsize=FONT)
+        ax.set_ylabel(literal(textwrap.fill(units.get(m, m) + log_y, 30)), fontsize=FONT)
         ax.set_xlabel(p + scale.get(ax.get_xscale(), ""), fontsize=FONT)
         ax.tick_params(labelsize=FONT)
         ax.grid(alpha=0.3)
@@ -240,7 +247,7 @@ def _figure(
     title = _fit(title, 3.6 * ncols * DPI - 10, canvas.get_renderer())
     lines_in = (title.count("\n") + 1) * FONT * 1.3 / 72  # the title's height, in inches
     fig.set_size_inches(3.6 * ncols + wide, max(2.9 * nrows + 0.2 + lines_in, tall))
-    fig.suptitle(title, fontsize=FONT, x=1.8 * ncols / (3.6 * ncols + wide))
+    fig.suptitle(literal(title), fontsize=FONT, x=1.8 * ncols / (3.6 * ncols + wide))
     _no_touching_labels(fig, axes[: len(metrics)] if numeric else [])
     write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=DPI), binary=True)
 
