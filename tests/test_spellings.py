@@ -52,6 +52,58 @@ def test_numbers_beside_a_few_words_are_no_silent_categories(tmp_path, caplog):
     assert "is categorical: most of its cells" not in caplog.text
 
 
+def test_numbers_beside_many_words_are_no_silent_categories(tmp_path, caplog):
+    """Beside more than three words the rule above did not look: lab values beside '<0.1',
+    '>10', 'QNS', 'hemolyzed', 'clotted' were categories, silently (a probe), and ratings
+    beside four words too. The same refusal and the same warning as beside a few words."""
+    rng = np.random.default_rng(8)
+    notes = ["<0.1", ">10", "QNS", "hemolyzed", "clotted"]
+    crp = [f"{x:.1f}" if rng.random() < 0.6 else rng.choice(notes) for x in rng.uniform(1, 4, 300)]
+    pd.DataFrame({"age": rng.integers(20, 80, 300), "crp": crp}).to_csv(
+        tmp_path / "l.csv", index=False
+    )
+    said = r"'crp' cannot be encoded: \d+ of its 300 cells are numbers, but these are not: .*"
+    with pytest.raises(UserError, match=said + "if its values are categories, name it in data."):
+        load(tmp_path / "l.csv")
+    named = load(tmp_path / "l.csv", categorical_columns=("crp",))
+    assert named.preprocessor.kinds[-1] == "categorical"
+    rating = rng.integers(1, 6, 200).astype(object)
+    for word, share in (("not rated", 0.1), ("refused", 0.1), ("n/a", 0.05), ("skipped", 0.05)):
+        rating[rng.random(200) < share] = word
+    pd.DataFrame({"a": rng.normal(size=200), "r": rating}).to_csv(tmp_path / "r.csv", index=False)
+    caplog.set_level("WARNING")
+    assert load(tmp_path / "r.csv").preprocessor.kinds == ["numeric", "categorical"]
+    assert "column 'r' is categorical: most of its cells are numbers (5 distinct)" in caplog.text
+
+
+def test_true_false_beside_a_stray_word_is_refused_not_made_categories(tmp_path):
+    """TRUE/FALSE beside two 'unknown' cells became a categorical column of ordinal codes
+    FALSE 0, TRUE 0.33, without a word (a probe), where a numeric column's stray text is
+    refused: refused too, naming the cells and the fixes. True/false beside words in a tenth
+    of the cells or more (a third answer) stays categorical."""
+    rng = np.random.default_rng(11)
+    b = rng.choice(["TRUE", "FALSE"], 60).astype(object)
+    b[10] = b[11] = "unknown"
+    pd.DataFrame({"x": rng.normal(size=60), "b": b}).to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(
+        UserError,
+        match=r"column 'b' holds true/false values, but these cells are not: row 11 \(line 12\) "
+        r"'unknown', row 12 \(line 13\) 'unknown'; expected true or false .* data.na_values .* "
+        r"name it in data.categorical_columns",
+    ):
+        load(tmp_path / "b.csv")
+    assert load(tmp_path / "b.csv", na_values=("unknown",), missing="drop").preprocessor.kinds == [
+        "numeric",
+        "boolean",
+    ]
+    assert load(tmp_path / "b.csv", categorical_columns=("b",)).preprocessor.kinds[1] == (
+        "categorical"
+    )
+    b[10:20] = "maybe"  # a sixth of the cells: a third answer
+    pd.DataFrame({"x": rng.normal(size=60), "b": b}).to_csv(tmp_path / "m.csv", index=False)
+    assert load(tmp_path / "m.csv").preprocessor.kinds == ["numeric", "categorical"]
+
+
 def test_a_first_row_of_data_is_refused_where_the_file_has_text_columns(tmp_path):
     """A file without a header lost its first row, read as the names '-0.803', '0', 'green'
     (only a first row of numbers alone was refused). Names that are numbers over columns of

@@ -19,7 +19,7 @@ from ae_jax.data.cells import (
     size_text,
 )
 from ae_jax.data.delimiters import DECIMAL_COMMA
-from ae_jax.data.tables import Table
+from ae_jax.data.tables import BOOL_TEXTS, BOOL_WORDS, Table
 from ae_jax.errors import UserError, closest
 
 # Texts that read as missing-value markers not in data.na_values ('n/a', '-', 'NULL', '#N/A'),
@@ -119,6 +119,28 @@ def check_named_codes(table: Table, name: str, column: Cells, missing: np.ndarra
             table.where(bad, column.values),
         )
     say_if_identifier(table, name, [uniq[k] for k in seen], present)
+
+
+def check_true_false(table: Table, name: str, column: Cells, missing: np.ndarray) -> None:
+    """Refuses true/false cells (any case; 1/0 besides) beside a few other texts in under a
+    tenth of the cells, as a numeric column's: one 'unknown' among TRUE/FALSE made the column
+    categorical, FALSE 0 and TRUE 0.33 as ordinal codes, silently (a probe)."""
+    uniq, inverse = column.distinct
+    counts = np.bincount(inverse[~missing], minlength=len(uniq))  # (nulls are missing)
+    seen = counts[: len(uniq)] > 0
+    spelt = np.array([u.lower() in BOOL_TEXTS for u in uniq], bool)
+    others = np.flatnonzero(seen & ~spelt)
+    words = any(u.lower() in BOOL_WORDS for u, s in zip(uniq, seen, strict=True) if s)
+    if not words or len(others) > FEW_TEXTS or 10 * counts[others].sum() >= counts.sum():
+        return
+    bad = np.flatnonzero(np.isin(inverse, others) & ~missing)
+    raise UserError(
+        f"{table.source}: column {name!r} holds true/false values, but these cells are not: "
+        f"{table.where(bad, column.values)}; expected true or false (any case) or 1/0 in every "
+        "cell of a true/false column: fix or drop those rows, or add the cell's text to "
+        "data.na_values if it marks a missing value; or, if its values are categories, name it "
+        "in data.categorical_columns"
+    )
 
 
 def say_marker_categories(table: Table, name: str, column: Cells, missing: np.ndarray) -> None:

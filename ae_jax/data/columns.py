@@ -146,16 +146,17 @@ def infer_kind(
         )
     if {t.lower() for t in texts} <= BOOL_TEXTS.keys():  # only numbers returned above
         return "boolean", None
+    column_checks.check_true_false(table, name, column, missing)
     numbers, values = present - n_bad, len(texts) - len(not_numbers)  # cells; distinct
-    few = (  # mostly numbers, beside a few texts: a numeric column with notes, or categories
-        numbers >= present / 2
-        and len(not_numbers) <= column_checks.FEW_TEXTS
-        and not any(cells.LEADING_ZERO.match(t) for t in texts)
-    )
+    # Mostly numbers, beside texts: a numeric column with notes, or categories (sizes 10, 12,
+    # 'S', 'M'); beside a few texts, all missing-value markers, a numeric column.
+    mostly = numbers >= present / 2 and not any(cells.LEADING_ZERO.match(t) for t in texts)
     markers = all(column_checks.MARKER.fullmatch(t.strip()) for t in not_numbers)
-    # Beside many distinct numbers (ages beside 'unknown', 'refused'), texts are no categories.
+    markers &= len(not_numbers) <= column_checks.FEW_TEXTS
+    # Beside many distinct numbers (ages beside 'unknown', 'refused'; lab values beside '<0.1',
+    # 'QNS', 'clotted', ... were categories, silently: a probe), texts are no categories.
     if numbers >= _NUMERIC_SHARE * present or (
-        few and (markers or values > column_checks.MANY_CATEGORIES)
+        mostly and (markers or values > column_checks.MANY_CATEGORIES)
     ):
         which = "cells" if present == len(col) else "non-missing cells"
         raise UserError(
@@ -167,7 +168,7 @@ def infer_kind(
             * (not markers)
             + column_checks.header_row_hint(table, bad())
         )
-    if few:  # a few distinct numbers beside a few words: sizes 10, 12, 'S', 'M'
+    if mostly:  # a few distinct numbers beside words: sizes 10, 12, 'S', 'M'
         column_checks.say_numbers_as_categories(table, name, values, col, bad())
     column_checks.say_if_identifier(table, name, texts, present)
     column_checks.say_marker_categories(table, name, column, missing)
