@@ -627,6 +627,8 @@ def _error_files(tmp_path):
     write_csv(tmp_path / "header.csv", [])
     (tmp_path / "header_no_newline.csv").write_text(",".join(HEADER))
     (tmp_path / "comment.csv").write_text("# exported 2024\n" + "a,b\n1,2\n" * 3)
+    # (two comment lines: the second read as a data row of one cell; the hint was not given)
+    (tmp_path / "comments.csv").write_text("# exported 2024\n# units: cm\n" + "a,b\n1,2\n" * 3)
     (tmp_path / "images").mkdir()
     write_csv(tmp_path / "one.csv", rows[:1])
     for name, r in [
@@ -664,6 +666,11 @@ def _error_files(tmp_path):
         (
             dict(path="comment.csv"),  # the header read is said, and why it is no header
             r"line 2 \(data row 1\) has 2 cells but the header \(line 1: '# exported 2024'\) "
+            r"has 1 columns; .*\); that line looks like a comment: remove the lines above",
+        ),
+        (
+            dict(path="comments.csv"),
+            r"line 3 \(data row 2\) has 2 cells but the header \(line 1: '# exported 2024'\) "
             r"has 1 columns; .*\); that line looks like a comment: remove the lines above",
         ),
         (

@@ -266,9 +266,10 @@ def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
                         )
                 if lines and len(row) != width:
                     read = comment = ""
-                    if len(lines) == 1:  # perhaps the header read is a title or comment line
+                    hashed = header[0].lstrip().startswith("#")  # (comment lines, one or more)
+                    if len(lines) == 1 or hashed:  # perhaps the header read is a title or comment
                         read = f" (line {lines[0]}: {delim.join(header)[:80]!r})"
-                        if header[0].lstrip().startswith("#"):
+                        if hashed:
                             comment = "; that line looks like a comment: remove the lines above"
                             comment += " the real header"
                     if delim == "," and DECIMAL_COMMA.fullmatch(",".join(row).strip()):
