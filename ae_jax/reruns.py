@@ -88,8 +88,17 @@ def moves_numbers(config) -> dict[str, str]:
 
 # Fields read by the end-of-run evaluation and figures alone: a rerun of a run not yet evaluated
 # (no summary.json: killed before or during its evaluation) may change them, so a run whose
-# evaluation cannot fit (eval.iw_samples too large for the memory) can still be finished.
-END_OF_RUN = ("eval.iw_samples", "eval.near_zero", "eval.active_var", "eval.color_by")
+# evaluation cannot fit (eval.iw_samples too large for the memory) can still be finished, and
+# one whose figures or evaluation fail (a figure its names failed, on every rerun: a probe)
+# finished without them.
+END_OF_RUN = (
+    "eval.iw_samples",
+    "eval.near_zero",
+    "eval.active_var",
+    "eval.color_by",
+    "eval.at_end",
+    "train.figures",
+)
 # Files a run reads: config.json records them absolute (a relative path would tie the run to
 # the directory it was started from), and a rerun naming the same file relatively matches.
 PATH_FIELDS = ("data.path", "data.dir")

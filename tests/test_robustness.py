@@ -23,7 +23,7 @@ from ae_jax import cli, errors, experiment, files, reruns, runtime, sweeps
 from ae_jax import workdir as workdir_lib
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
-from ae_jax.evaluation import evaluate, folders
+from ae_jax.evaluation import evaluate, figures, folders
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import chunking, distributed, startup
 from ae_jax.training.checkpoint import Checkpointer
@@ -794,6 +794,37 @@ def test_a_run_not_yet_evaluated_may_change_its_evaluation_settings(tmp_path, mo
     with pytest.raises(UserError, match=r"eval.iw_samples: 5 -> 7"):
         _train(_vae(**{"eval.iw_samples": 7, "eval.near_zero": 0.1}), w)
     assert json.load(open(w / "eval.json")) == evaluated
+
+
+def test_a_run_whose_figures_fail_is_finished_without_them(tmp_path, monkeypatch):
+    """A figure that failed to draw (a column named with two '$', read as mathematics: a
+    probe) failed its run on every rerun, and train.figures=False was refused as another
+    config: the run could not be finished in its directory. A run not yet evaluated may turn
+    its figures (and its evaluation) off, as the failure says; once finished, they are fixed."""
+    w = tmp_path / "run"
+    real = figures.plan
+
+    def failing(out_dir, inputs):  # bars of 3 values for 1 name: fails in the worker
+        bad = figures.Drawing(
+            os.path.join(out_dir, "x.png"), "per_feature_bars", (["a"], [1.0] * 3, None, "v", "t")
+        )
+        return [*real(out_dir, inputs), bad]
+
+    with monkeypatch.context() as m:
+        m.setattr(figures, "plan", failing)
+        with pytest.raises(
+            RuntimeError,
+            match=r"x.png failed \(a bug in ae_jax's figures: the same "
+            r"command with --config.train.figures=False finishes the run without",
+        ):
+            _train(_config(**{"train.figures": True, "eval.at_end": True}), w)
+    assert not os.path.exists(w / "summary.json") and not os.path.exists(w / "eval.json")
+    (summary,) = _train(_config(**{"train.figures": False, "eval.at_end": True}), w)
+    assert summary["status"] == "done" and summary["resumed_from_epoch"] == 4  # not retrained
+    assert json.load(open(w / "eval.json"))["figures"] == []
+    assert json.load(open(w / "config.json"))["train"]["figures"] is False
+    with pytest.raises(UserError, match=r"train.figures: False -> True"):
+        _train(_config(**{"train.figures": True, "eval.at_end": True}), w)
 
 
 # ---- a kill campaign ----

@@ -118,7 +118,11 @@ class _Slot:
                     if answer is not None:
                         status, value = answer
                         if status == "error":
-                            raise RuntimeError(f"drawing {job.path} failed: {value}")
+                            raise RuntimeError(
+                                f"drawing {job.path} failed (a bug in ae_jax's figures: the "
+                                "same command with --config.train.figures=False finishes the "
+                                f"run without them): {value}"
+                            )
                         return value
             logging.warning(
                 "a figure worker ended (%s); drawing in this process", self.worker.wait()
