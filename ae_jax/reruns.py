@@ -28,6 +28,7 @@ from ae_jax.workdir import (
     read_history,
     real_path,
     saved_config,
+    saved_nothing,
     trained_nothing,
     write_json,
 )
@@ -117,9 +118,10 @@ def config_changes(
 
     Returns (changes, extends): "field: old -> new" for every field that differs (operational
     fields, fields both configs leave unused, the end-of-run evaluation's settings of a run not
-    yet evaluated, the trackers' of a run that trained nothing and those in `ignore`
-    excepted), and whether the only change is a larger `train.epochs` under a schedule that
-    allows continuing (then training continues; any other change is refused).
+    yet evaluated, the trackers' of a run that trained nothing, train.checkpoints of a run
+    that saved nothing and those in `ignore` excepted), and whether the only change is a
+    larger `train.epochs` under a schedule that allows continuing (then training continues;
+    any other change is refused).
     """
     old = saved_config(workdir, name)
     if old is None:
@@ -133,6 +135,8 @@ def config_changes(
         skip |= frozenset(END_OF_RUN)
     if name == CONFIG and trained_nothing(workdir):
         skip |= frozenset(TRACKER_FIELDS)
+    if name == CONFIG and saved_nothing(workdir):  # (it trains from epoch 1 either way: the
+        skip |= {"train.checkpoints"}  # stop's "turn checkpoints on to resume" was refused)
     changes, keys = [], []
     for key in sorted(new):
         if key in OPERATIONAL or key in skip:

@@ -96,12 +96,18 @@ def checkpoint_epochs(workdir: str) -> set[int]:
     return set()
 
 
+def saved_nothing(workdir: str) -> bool:
+    """Whether the run in `workdir` has nothing to resume from or reuse: no checkpoint, no
+    stopped epoch's position and no summary (a run stopped with train.checkpoints=False)."""
+    return not checkpoint_epochs(workdir) and not any(
+        os.path.exists(os.path.join(workdir, name)) for name in (PARTIAL, SUMMARY)
+    )
+
+
 def trained_nothing(workdir: str) -> bool:
     """Whether the run in `workdir` has trained no step: no checkpoint, no stopped epoch's
     position, no summary and no metrics.jsonl row (its launch failed before training)."""
-    if checkpoint_epochs(workdir) or any(
-        os.path.exists(os.path.join(workdir, name)) for name in (PARTIAL, SUMMARY)
-    ):
+    if not saved_nothing(workdir):
         return False
     with contextlib.suppress(FileNotFoundError), open(os.path.join(workdir, METRICS)) as f:
         return not f.read().strip()

@@ -827,6 +827,22 @@ def test_a_run_whose_figures_fail_is_finished_without_them(tmp_path, monkeypatch
         _train(_config(**{"train.figures": True, "eval.at_end": True}), w)
 
 
+def test_a_run_stopped_without_checkpoints_may_turn_them_on(tmp_path):
+    """A stop of a run with train.checkpoints=False says "the same command trains from epoch 1
+    again (turn checkpoints on to resume)", and the rerun with them on was refused as another
+    config (a probe). A run that saved nothing may turn them on (or off); one that saved a
+    checkpoint keeps its setting."""
+    w = tmp_path / "run"
+    _train(_config(**{"train.checkpoints": False}), w)
+    os.remove(w / "summary.json")  # what a stop or kill in training leaves: nothing saved
+    (summary,) = _train(_config(), w)  # checkpoints on
+    assert summary["status"] == "done" and len(_rows(w)) == 4
+    assert workdir_lib.checkpoint_epochs(str(w))
+    os.remove(w / "summary.json")  # a checkpoint of epoch 4 now: the setting is kept
+    with pytest.raises(UserError, match=r"train.checkpoints: True -> False"):
+        _train(_config(**{"train.checkpoints": False}), w)
+
+
 # ---- a kill campaign ----
 
 ARGS = [
