@@ -809,10 +809,15 @@ def test_loading_a_finished_run_whose_last_checkpoint_is_gone_says_so(tmp_path, 
     experiment.train_and_evaluate(_cfg(train__epochs=2, train__checkpoint_every=1), run)
     caplog.set_level("WARNING")
     assert ae_jax.load(run).epoch == 2 and "newest checkpoint" not in caplog.text
+    assert evaluate.evaluate_run(run, figures=False)[1] == run  # the run's own, of epoch 2
     shutil.rmtree(os.path.join(run, workdir_lib.CHECKPOINTS, "2"))
     assert ae_jax.load(run).epoch == 1
     said = "finished at epoch 2, but its newest checkpoint is of epoch 1 (checkpoints/2 deleted"
     assert f"{run} {said}" in caplog.text
+    # Its evaluation is named for its epoch, not filed as the end's, which=latest (a probe: a
+    # copy of the checkpoint put back, evaluated again, replaced it)
+    metrics, out = evaluate.evaluate_run(run, figures=False)
+    assert metrics["epoch"] == 1 and os.path.basename(out) == "which=latest,epoch=1"
 
 
 def test_loading_the_best_of_a_finished_run_whose_best_checkpoint_is_gone_says_so(tmp_path, caplog):

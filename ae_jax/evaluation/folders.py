@@ -25,12 +25,13 @@ def evaluation_dir(
     """Where an evaluation of the run in `workdir` goes: the run itself (eval.json, figures/)
     for its own (the validation split, latest checkpoint, the config's k, seed 0, as at the end
     of training) while it has none and has finished; else workdir/evaluations/NAME/, NAME
-    listing the options ("which=best,data=new.csv") and, for a run not finished, the
-    checkpoint's `epoch`. Never replaced: the run's own eval.json (reports read it), and another
-    file's evaluation of the same NAME (eval.json's `data_path`; the file's name in this NAME
-    then ends with a hash of its path: "data=new.csv@1f0c9a2e"), nor the same file's of other
-    rows or of rows not said (`data_digest`, which evaluations before December 2026 lack: the
-    name then ends with `data_digest`'s start, "data=new.csv@5d41402a")."""
+    listing the options ("which=best,data=new.csv") and, for a run not finished or a latest
+    checkpoint not of its end, the checkpoint's `epoch`. Never replaced: the run's own
+    eval.json (reports read it), and another file's evaluation of the same NAME (eval.json's
+    `data_path`; the file's name in this NAME then ends with a hash of its path:
+    "data=new.csv@1f0c9a2e"), nor the same file's of other rows or of rows not said
+    (`data_digest`, which evaluations before December 2026 lack: the name then ends with
+    `data_digest`'s start, "data=new.csv@5d41402a")."""
     safe = lambda text: re.sub(r"[^\w.=+-]", "_", text)  # noqa: E731 - a directory name
     parts = [f"which={which}"]
     if data_path:
@@ -42,8 +43,11 @@ def evaluation_dir(
         parts.append(f"iw_samples={iw_samples}")
     if seed:
         parts.append(f"seed={seed}")
-    finished = finished_summary(workdir) is not None
-    if not finished and epoch is not None:
+    summary = finished_summary(workdir) or {}
+    finished = bool(summary)
+    # (the latest checkpoint of a finished run not of its end, checkpoints/END deleted, was
+    # filed as the end's evaluation, which=latest: a probe)
+    if epoch is not None and (not finished or which == "latest" and summary.get("epoch") != epoch):
         parts.append(f"epoch={epoch}")
     if parts == ["which=latest"] and finished and not os.path.exists(os.path.join(workdir, EVAL)):
         return workdir
