@@ -192,9 +192,11 @@ def _check_can_continue(workdir: str) -> None:
     a warning that blamed train.checkpoints=False: refused instead, changing nothing."""
     saved, summary = saved_config(workdir) or {}, finished_summary(workdir)
     kept = saved.get("train.checkpoints", True)  # else it trains again from epoch 1 anyway
-    if summary is not None and kept:  # a damaged line: refused now, before it is reopened
-        read_history(workdir, int(summary.get("epoch") or 0), quiet=True)
-    if summary is None or not kept or checkpoint_epochs(workdir):
+    if summary is None or not kept:
+        return
+    if epochs := checkpoint_epochs(workdir):  # a damaged line: refused now, before reopening
+        # (the refusal named checkpoints/ gone, and offered to delete them: a probe)
+        read_history(workdir, max(epochs), quiet=True, again=False)
         return
     raise UserError(
         f"workdir {workdir!r} holds a finished run of {saved.get('train.epochs')} epoch(s) "

@@ -114,20 +114,20 @@ def trained_nothing(workdir: str) -> bool:
     return True
 
 
-def read_history(workdir: str, last_epoch: int, quiet: bool = False) -> list[dict]:
+def read_history(workdir: str, last_epoch: int, quiet: bool = False, again=True) -> list[dict]:
     """The metrics.jsonl rows of epochs 1..last_epoch (resuming at `last_epoch`).
 
     A cut-off last line (a crash mid-write) is dropped with a warning (`quiet`: none): the
     resume starts before that epoch (`startup.history_end`), so it is redone. A missing file,
-    or a damaged line elsewhere, is refused: the history cannot be rebuilt from the checkpoints
-    (they hold their own epochs' metrics only); resuming without it would leave a silent gap."""
+    or a damaged line elsewhere, is refused (`again`: offering to train again): the history
+    cannot be rebuilt from the checkpoints (of their own epochs' metrics alone)."""
     path = os.path.join(workdir, METRICS)
     if not os.path.exists(path):
         if last_epoch > 0:
             raise UserError(
                 f"{path} is missing, but the run has checkpoints up to epoch {last_epoch}: the "
                 "per-epoch history cannot be rebuilt from them. Restore metrics.jsonl, or train "
-                "into a new workdir (or delete checkpoints/ to train this run again)."
+                f"into a new workdir{' (or delete checkpoints/ to train this run again)' * again}."
             )
         return []
     with open(path) as f:

@@ -243,6 +243,16 @@ def test_extending_a_finished_run_whose_checkpoints_are_gone_is_refused(tmp_path
     ):
         _train(_config(**{"train.epochs": 4}), w)
     assert {f: (w / f).read_bytes() for f in kept} == kept
+    # Its metrics.jsonl gone too: the same refusal. The history's was given first, naming
+    # "checkpoints up to epoch 2" and offering to delete checkpoints/, which it had done (a
+    # probe); of a finished run with checkpoints, the history's offers no deletion.
+    os.remove(w / "metrics.jsonl")
+    with pytest.raises(UserError, match=r"finished run of 2 epoch\(s\) whose checkpoints/ are"):
+        _train(_config(**{"train.epochs": 4}), w)
+    _train(_config(**{"train.epochs": 2}), tmp_path / "kept")
+    os.remove(tmp_path / "kept" / "metrics.jsonl")
+    with pytest.raises(UserError, match=r"checkpoints up to epoch 2: .* new workdir\.$"):
+        _train(_config(**{"train.epochs": 4}), tmp_path / "kept")
     # A run that never saved any (train.checkpoints=False) is trained again, as it says.
     n = tmp_path / "none"
     _train(_config(**{"train.epochs": 2, "train.checkpoints": False}), n)
