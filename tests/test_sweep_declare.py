@@ -88,6 +88,22 @@ def test_a_set_is_refused_and_the_documented_axes_still_work():
     assert sweep.zip_(a=np.arange(2), b=("x", "y")) == [{"a": 0, "b": "x"}, {"a": 1, "b": "y"}]
 
 
+def test_random_search_takes_its_space_as_a_dict_as_product_does():
+    """Dotted field names could only be given as **{...} after n and seed; the natural call
+    with a dict failed with TypeErrors ("got multiple values for argument 'n'": a probe)."""
+    space = {"optim.learning_rate": ("log", 1e-4, 1e-2), "model.latent_dim": [2, 4, 8]}
+    draws = sweep.random_search(3, 0, **space)
+    assert len(draws) == 3 and all(set(d) == set(space) for d in draws)
+    assert sweep.random_search(space, n=3, seed=0) == draws
+    assert sweep.random_search(space, 3, 0) == draws
+    assert sweep.random_search(space, n=3, seed=1) != draws
+    for args, kwargs in (((space, 3, 0, 1), {}), ((space, 3), {"n": 3, "seed": 0})):
+        with pytest.raises(UserError, match=r"expected random_search\(space, n=N, seed=S\)"):
+            sweep.random_search(*args, **kwargs)
+    with pytest.raises(UserError, match=r"random_search: seed=None; give a whole number"):
+        sweep.random_search(space, n=3)
+
+
 def test_random_search_refuses_ranges_it_cannot_draw_from():
     with pytest.raises(UserError) as e:
         sweep.random_search(2, 0, **{"optim.learning_rate": ("log", 0, 1e-2)})

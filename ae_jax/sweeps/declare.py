@@ -142,9 +142,24 @@ def chain(*sweeps: list[dict]) -> list[dict]:
     return out
 
 
-def random_search(n: int, seed: int, **space) -> list[dict]:
-    """n seeded random draws. A value is a list (uniform choice), ("uniform", lo, hi),
-    ("log", lo, hi) for log-uniform (0 < lo), or ("int", lo, hi) for integers in [lo, hi]."""
+def random_search(*args, **kwargs) -> list[dict]:
+    """n seeded random draws of a space of fields, given as a dict, as `product`'s axes are:
+    random_search({"optim.learning_rate": ("log", 1e-4, 1e-2)}, n=8, seed=0), or after n and
+    seed as keywords: random_search(8, 0, **{...}). A value is a list (uniform choice),
+    ("uniform", lo, hi), ("log", lo, hi) for log-uniform (0 < lo), or ("int", lo, hi) for
+    integers in [lo, hi]."""
+    first = bool(args) and isinstance(args[0], dict)  # (then n and seed after it, or keywords)
+    space, rest = (dict(args[0]), args[1:]) if first else ({}, args)
+    given = dict(zip(("n", "seed"), rest, strict=False))
+    if len(rest) > 2 or given.keys() & kwargs.keys():
+        raise UserError(
+            f"random_search: called with {len(args)} positional argument(s) and keywords "
+            f"{sorted(kwargs)}; expected random_search(space, n=N, seed=S), space a dict of "
+            "fields to their choices or ranges (or random_search(N, S, **space))."
+        )
+    given.update(kwargs)
+    n, seed = given.pop("n", None), given.pop("seed", None)
+    space.update(given)
     if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
         raise UserError(f"random_search: n={n!r}; expected how many draws, a whole number >= 1.")
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
@@ -154,8 +169,8 @@ def random_search(n: int, seed: int, **space) -> list[dict]:
         )
     for key, spec in space.items():
         _check_space(key, spec)
-    rng = np.random.default_rng(seed)
-    out = []
+    rng = np.random.default_rng(int(seed))
+    out: list[dict] = []
     for _ in range(n):
         draw = {}
         for key, spec in space.items():
