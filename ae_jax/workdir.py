@@ -172,11 +172,11 @@ def sweep_of(workdir: str) -> str:
     return sweep if os.path.basename(up) == "runs" and kind_of(sweep) == "sweep" else ""
 
 
-def check_kind(path: str, kind: str) -> None:
+def check_kind(path: str, kind: str, also: frozenset[str] = frozenset()) -> None:
     """Refuses to make a run ('run') or a sweep ('sweep') in `path` when it is, or lies inside,
     a directory of another kind: a run written into a sweep's folder or into another run's
     checkpoints/ mixes their files (reports and evaluations then pick up strays). A sweep's
-    runs lie inside it (DIR/runs/NAME), and no other run or sweep does."""
+    runs lie inside it (DIR/runs/NAME), and no other run or sweep does (`also`: its report's)."""
     if not path:
         raise UserError(f"workdir is empty; expected the directory of the {kind}.")
     full = os.path.realpath(path)  # as training uses it ('~' expanded by `as_path` before)
@@ -209,7 +209,7 @@ def check_kind(path: str, kind: str) -> None:
         home = home or (inside == "sweep" and in_runs)
         up = os.path.dirname(up)
     if not found and os.path.isdir(full):
-        _check_no_foreign_files(path, full, kind)
+        _check_no_foreign_files(path, full, kind, also)
 
 
 # What a run's or a sweep's directory can hold before it is one (`kind_of`): a run claimed by
@@ -236,7 +236,7 @@ def _holds(path: str, keys) -> bool:
     return not keys
 
 
-def _check_no_foreign_files(path: str, full: str, kind: str) -> None:
+def _check_no_foreign_files(path: str, full: str, kind: str, also: frozenset[str]) -> None:
     """Refuses a folder that holds runs, or files that are not a started run's or sweep's: the
     run would write config.json, eval.json and figures/ among them (replacing files of those
     names), and a folder of runs with a run in it makes those runs unusable (each then lies
@@ -252,7 +252,7 @@ def _check_no_foreign_files(path: str, full: str, kind: str) -> None:
     if kind == "run" and (lost := lost_config(full)):
         raise UserError(lost)
     ours = lambda n: n in _STARTED[kind] and _holds(os.path.join(full, n), _KEYS.get(n))  # noqa: E731
-    if foreign := [n for n in names if not ours(n)]:
+    if foreign := [n for n in names if n not in also and not ours(n)]:
         raise UserError(
             f"workdir {path!r} is a folder of other files ({foreign[:4]}"
             f"{' ...' if len(foreign) > 4 else ''}), not a {kind}'s directory: the {kind} "

@@ -2201,6 +2201,28 @@ def test_a_run_whose_last_writes_fail_is_recorded_failed_and_the_sweep_goes_on(
     )
 
 
+def test_a_reported_sweep_that_lost_its_sweep_json_is_launched_again(tmp_path):
+    """The report of a sweep whose sweep.json is gone says to rerun the sweep's command, which
+    writes it anew; the sweep refused its directory as "a folder of other files" (the report's:
+    a probe), and advised a new workdir. The report's own files are the sweep's: the launch
+    rebuilds sweep.json, training nothing again. A file of the user's is still refused."""
+    w = tmp_path / "s"
+    entries = sweep.product({"loss.l1_weight": [0.0, 1e-3]}, {"train.seed": [0, 1]})
+    sweep.run_sweep(_small_base(1), entries, str(w))
+    report.write_report(str(w), ["eval/loss"])
+    assert (w / "figures").is_dir() and (w / "report_files.json").exists()
+    os.remove(w / "sweep.json")
+    run = w / "runs" / "loss.l1_weight=0,train.seed=0"
+    metrics = (run / "metrics.jsonl").read_bytes()
+    status = sweep.run_sweep(_small_base(1), entries, str(w))
+    assert status["counts"]["done"] == 4 and (w / "sweep.json").exists()
+    assert (run / "metrics.jsonl").read_bytes() == metrics
+    os.remove(w / "sweep.json")
+    (w / "figures" / "mine.png").write_bytes(b"")  # not the report's: figures/ is the user's
+    with pytest.raises(UserError, match=r"is a folder of other files \(\['figures'\]\)"):
+        sweep.run_sweep(_small_base(1), entries, str(w))
+
+
 def test_a_launch_with_another_list_of_runs_says_which_runs_it_leaves_out(tmp_path, caplog):
     """Launching another get_sweep() list into a sweep's directory replaced sweep.json's list
     without a word; reports then left the runs not in it out. The launch now names them; a

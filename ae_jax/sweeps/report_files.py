@@ -58,6 +58,20 @@ def owned(workdir: str) -> set[str]:
     return {f for f in present if _recognised(workdir, f)} | _shown_figures(workdir)
 
 
+def entries(workdir: str) -> frozenset[str]:
+    """The entries of `workdir` that are the report's alone: its list, the files it owns and a
+    folder all of whose files it owns. A sweep's directory whose sweep.json was lost after a
+    report was refused by the sweep as a folder of other files, whose rerun the report's
+    refusal advises (a probe)."""
+    with contextlib.suppress(OSError, UserError):
+        own = owned(workdir)
+        tops = {f.split("/")[0] for f in own}
+        whole = lambda t: all(f"{t}/{n}" in own for n in os.listdir(_at(workdir, t)))  # noqa: E731
+        mine = {t for t in tops if t in own or os.path.isdir(_at(workdir, t)) and whole(t)}
+        return frozenset(mine | ({MANIFEST} if os.path.exists(_at(workdir, MANIFEST)) else set()))
+    return frozenset()
+
+
 def refuse_foreign(workdir: str, names: list[str], own: set[str]) -> None:
     """Refuses, before anything is written, to replace a file the report did not write."""
     foreign = [f for f in names if f not in own and os.path.lexists(_at(workdir, f))]

@@ -33,7 +33,7 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.config import unused
 from ae_jax.errors import UserError, storage_error
 from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
-from ae_jax.sweeps import checks, ray_launch, shards
+from ae_jax.sweeps import checks, ray_launch, report_files, shards
 from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps.status import Run, listed, mark_failed, unlisted, write_status
 from ae_jax.training import startup
@@ -201,7 +201,7 @@ def run_sweep(
             raise UserError(f"{flag}={value!r}; expected a number of CPUs/GPUs per task >= 0.")
     shard = shards.check_shard(shard)
     default_workers()  # AE_JAX_FIGURE_WORKERS, before any data is read
-    workdir_lib.check_kind(workdir, "sweep")
+    workdir_lib.check_kind(workdir, "sweep", report_files.entries(workdir))
     runs = checks.expand(overrides, workdir)
     valid = checks.valid_configs(base, runs)  # a misspelt field, a bad value: before any run
     i, n = shard
