@@ -1830,6 +1830,29 @@ def test_a_get_sweep_that_raises_is_one_paragraph_naming_where(tmp_path):
         sweep_command.load_sweep(str(path))
 
 
+def test_a_field_a_run_leaves_unused_is_no_parameter_of_its_report(tmp_path):
+    """A run trained on a file (data.path) was reported as a setting of data.name, which the
+    file made unused (a probe: it plotted the file's run at data.name=breast_cancer, and a
+    sweep of data.name beside a path as two settings of equal numbers). Its unused fields are
+    no parameters: blank in its row, and no column where only they differ (data.dir)."""
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n" + "".join(f"{i},{i % 5}\n" for i in range(40)))
+    f = tmp_path / "f"
+    for name, o in (
+        ("a", {"data.name": "digits"}),
+        ("b", {"data.name": "breast_cancer"}),
+        ("c", {"data.name": "digits", "data.path": str(path)}),
+    ):
+        experiment.train_and_evaluate(
+            overrides_lib.apply_overrides(_small_base(1), o), str(f / name)
+        )
+    out = report.write_report(str(f), ["eval/loss"])
+    assert out["params"] == ["data.name", "data.path"]
+    with open(f / "results.csv") as csv_file:
+        rows = {(r["data.name"], r["data.path"]) for r in csv.DictReader(csv_file)}
+    assert rows == {("breast_cancer", ""), ("digits", ""), ("", str(path))}
+
+
 def test_entries_that_train_one_config_are_refused_and_name_collisions_said(tmp_path):
     """A one-at-a-time design repeats its base point on each axis (latent_dim 9 is the base's,
     as is learning rate 1e-3): that config trained twice and counted as 4 seeds of 2. Refused
@@ -1855,6 +1878,17 @@ def test_entries_that_train_one_config_are_refused_and_name_collisions_said(tmp_
     assert rates[0] != rates[1]
     with pytest.raises(UserError, match=r"sweep entries 0 \(.*\) and 1 \(.*\) train the same"):
         sweep.run_sweep(base, rates, str(tmp_path / "d"))
+    # Entries that differ in a field the rest leaves unused: data.name beside a data.path,
+    # which is read instead, trained one config twice (a probe).
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n" + "".join(f"{i},{i % 5}\n" for i in range(40)))
+    on_file = sweep.product({"data.name": ["breast_cancer", "digits"]}, seeds)
+    with pytest.raises(UserError, match=r"train the same config .* data.name beside a data.path"):
+        sweep.run_sweep(
+            overrides_lib.apply_overrides(base, {"data.path": str(path)}),
+            on_file,
+            str(tmp_path / "e"),
+        )
     apply = overrides_lib.apply_overrides
     assert overrides_lib.first_same([apply(base, {"loss.beta": b}) for b in (1.0, 1 + 4e-8)])
     assert not overrides_lib.first_same([apply(base, {"loss.beta": b}) for b in (1.0, 1 + 2e-7)])

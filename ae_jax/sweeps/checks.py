@@ -97,8 +97,9 @@ def refuse_same_configs(runs: list[Run], configs: dict) -> None:
             "train the same config (their overrides differ only in how they say it, such as "
             "a file's path or a learning rate or loss weight beyond the float32 that training "
             "holds, 0.009 and 9 * 0.001, in fields that change nothing a run learns, such as "
-            "train.figures "
-            "or eval.at_end, or set the base config's own values); the report would count its "
+            "train.figures or eval.at_end, or in fields the rest of the config leaves unused, "
+            "such as data.name beside a data.path, or set the base config's own values); the "
+            "report would count its "
             "seeds twice: "
             "every run must differ, so remove one of them."
         )

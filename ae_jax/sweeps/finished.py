@@ -12,8 +12,10 @@ import os
 
 from absl import logging
 
+from ae_jax import config as config_lib
 from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
+from ae_jax.config.unused import unused_fields
 from ae_jax.errors import UserError
 from ae_jax.sweeps.report_figures import is_number
 
@@ -72,14 +74,15 @@ def _split_by_unswept(rows: list[dict]) -> None:
     """Config fields the finished runs differ in that no entry sweeps (a sweep stopped while
     extending its runs to a larger train.epochs, a base config edited between launches) become
     overrides of every run, so the report never averages them as one setting's seeds."""
-    fields = sorted({k for r in rows for k in r["config"]} - reruns.NOT_PARAMETERS)
+    learned = [r["config"] for r in rows]  # (without the fields each leaves unused)
+    fields = sorted({k for c in learned for k in c} - reruns.NOT_PARAMETERS)
     swept = {k for r in rows for k in r["overrides"]}
     hidden = [
         k
         for k in fields
         if k not in swept
-        # a field some runs lack (an older version's) says nothing either way
-        and len({json.dumps(r["config"][k], default=str) for r in rows if k in r["config"]}) > 1
+        # a field some runs lack (an older version's, or one left unused) says nothing
+        and len({json.dumps(c[k], default=str) for c in learned if k in c}) > 1
     ]
     if not hidden:
         return
@@ -93,11 +96,22 @@ def _split_by_unswept(rows: list[dict]) -> None:
         r["overrides"] = {**r["overrides"], **{k: r["config"].get(k) for k in hidden}}
 
 
+def _unused(config: dict, defaults: dict) -> frozenset[str]:
+    """The fields a run's saved config (flattened) leaves unused, a field it lacks (an older
+    version's) at its default (`defaults`, the flattened default config): no parameter of the
+    report (a sweep of data.name beside a data.path read instead reported its runs as settings
+    of data.name, the same numbers on each: a probe). None of a config not saved."""
+    return (
+        frozenset(unused_fields({**defaults, **config}) & config.keys()) if config else frozenset()
+    )
+
+
 def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], list, list[str], list[str]]:
     """The finished runs' rows (see `collect`), those that failed, the finished runs lacking
     eval.json, and those whose eval.json evaluated an earlier epoch than their summary's (left
     out: one row would mix two epochs)."""
     rows, failed, lacking, stale = [], [], [], []
+    defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
     for e in entries:
         run_dir = os.path.join(workdir, e["workdir"])
         summary = workdir_lib.finished_summary(run_dir)
@@ -137,11 +151,13 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], list, list[str
                 software.append(loaded.get("software"))  # what computed them (None: unsaid)
                 software += loaded.get("earlier_software") or []  # ... and earlier epochs
         config = workdir_lib.saved_config(run_dir) or {}
+        unused = _unused(config, defaults)
+        config = {k: v for k, v in config.items() if k not in unused}  # (`_unused`)
         rows.append(
             {
                 "index": e["index"],
                 "name": e["name"],
-                "overrides": e["overrides"],
+                "overrides": {k: v for k, v in e["overrides"].items() if k not in unused},
                 "status": summary["status"],
                 "values": values,
                 "absent": absent,  # metrics without a value on purpose (EXPLAINED_NULLS)
@@ -228,11 +244,16 @@ def subdir_runs(workdir: str) -> list[dict]:
             "or ae_jax.train_together write: DIR/NAME/config.json), so it is not a sweep "
             "directory; run ae-jax sweep --config=FILE --workdir=DIR first."
         )
-    configs = [workdir_lib.saved_config(os.path.join(workdir, d)) or {} for d in names]
-    missing = object()  # a field one run's config lacks (an older version) differs too
-    fields = sorted({k for c in configs for k in c} - reruns.NOT_PARAMETERS)
-    varied = [
-        k for k in fields if any(c.get(k, missing) != configs[0].get(k, missing) for c in configs)
+    saved = [workdir_lib.saved_config(os.path.join(workdir, d)) or {} for d in names]
+    defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
+    unused = [_unused(c, defaults) for c in saved]
+    missing = object()  # a field one run's config lacks (an older version) differs too ...
+    fields = sorted({k for c in saved for k in c} - reruns.NOT_PARAMETERS)
+    # ... one it leaves unused does not, nor is it the run's parameter (`_unused`)
+    used = lambda k: [c.get(k, missing) for c, u in zip(saved, unused, strict=True) if k not in u]  # noqa: E731
+    varied = [k for k in fields if any(v != used(k)[0] for v in used(k))]
+    configs = [
+        {k: v for k, v in c.items() if k not in u} for c, u in zip(saved, unused, strict=True)
     ]
     # Only finished runs count as seeds: an unfinished copy (a launch killed before its first
     # checkpoint leaves config.json and preprocessor.json) has no numbers to count twice.

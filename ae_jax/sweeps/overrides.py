@@ -22,6 +22,7 @@ from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import experiment, reruns, runtime
 from ae_jax import workdir as workdir_lib
+from ae_jax.config.unused import unused_fields
 from ae_jax.errors import UserError, closest
 from ae_jax.training.group import check_groupable
 from ae_jax.training.objective import HYPER_KEYS
@@ -84,11 +85,10 @@ def first_same(configs: list) -> tuple[int, int] | None:
     values, train one run twice, which a report then counts as seeds."""
     seen: dict[str, int] = {}
     for j, c in enumerate(configs):
-        learns = {
-            k: _as_learned(k, v)
-            for k, v in config_lib.flatten_config(c.to_dict()).items()
-            if k not in reruns.NOT_PARAMETERS
-        }
+        flat = config_lib.flatten_config(c.to_dict())
+        # (nor fields the rest leaves unused: data.name beside a data.path read instead, a probe)
+        skip = reruns.NOT_PARAMETERS | unused_fields(flat)
+        learns = {k: _as_learned(k, v) for k, v in flat.items() if k not in skip}
         key = json.dumps(learns, sort_keys=True, default=str)
         if key in seen:
             return seen[key], j
