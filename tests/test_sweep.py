@@ -2257,6 +2257,24 @@ def test_a_reported_sweep_that_lost_its_sweep_json_is_launched_again(tmp_path):
         sweep.run_sweep(_small_base(1), entries, str(w))
 
 
+def test_a_sweep_whose_product_axes_are_swapped_keeps_its_runs(tmp_path):
+    """Swapping a product's two axes names every run the other way round
+    ("train.seed=0,loss.l1_weight=0"): the whole sweep trained again under the new names,
+    beside the old (a probe). A run whose overrides were recorded under another name keeps it:
+    nothing trains again, and the report has each run once."""
+    w = tmp_path / "s"
+    weights, seeds = {"loss.l1_weight": [0.0, 1e-3]}, {"train.seed": [0, 1]}
+    sweep.run_sweep(_small_base(1), sweep.product(weights, seeds), str(w))
+    before = sorted(os.listdir(w / "runs"))
+    stamp = (w / "runs" / before[0] / "metrics.jsonl").read_bytes()
+    status = sweep.run_sweep(_small_base(1), sweep.product(seeds, weights), str(w))
+    assert sorted(os.listdir(w / "runs")) == before
+    assert sorted(r["name"] for r in status["runs"]) == before
+    assert status["counts"]["done"] == 4
+    assert (w / "runs" / before[0] / "metrics.jsonl").read_bytes() == stamp
+    assert [r["seeds"] for r in report.write_report(str(w), ["eval/loss"])["rows"]] == [2, 2]
+
+
 def test_a_launch_with_another_list_of_runs_says_which_runs_it_leaves_out(tmp_path, caplog):
     """Launching another get_sweep() list into a sweep's directory replaced sweep.json's list
     without a word; reports then left the runs not in it out. The launch now names them; a

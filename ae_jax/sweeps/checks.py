@@ -9,6 +9,7 @@ import json
 import os
 
 import jax
+from absl import logging
 
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
@@ -33,7 +34,7 @@ def expand(overrides: list[dict], workdir: str) -> list[Run]:
     # numpy values (np.arange, np.float32(1e-3)) as the Python values they hold
     overrides = [{k: overrides_lib.plain(v) for k, v in o.items()} for o in overrides]
     limit = overrides_lib.name_max(os.path.join(workdir, "runs"))  # a longer name: shortened
-    names = [overrides_lib.run_name(o, limit) for o in overrides]
+    names = _kept_names(workdir, overrides, [overrides_lib.run_name(o, limit) for o in overrides])
     runs = [
         Run(i, n, dict(o), os.path.join(workdir, "runs", n))
         for i, (n, o) in enumerate(zip(names, overrides, strict=True))
@@ -56,6 +57,22 @@ def expand(overrides: list[dict], workdir: str) -> list[Run]:
             )
         seen[r.name] = r.index
     return runs
+
+
+def _kept_names(workdir: str, overrides: list[dict], names: list[str]) -> list[str]:
+    """`names`, but a run's overrides recorded under another name (the same fields in another
+    order: a product's axes swapped) keep that name: the whole sweep was trained again under
+    new names, beside the old (a probe)."""
+    recorded = shards.recorded_entries(workdir)
+    key = lambda o: json.dumps(o, sort_keys=True, default=str)  # noqa: E731 - (as recorded)
+    named = {key(o): n for n, o in recorded.items() if isinstance(o, dict)}
+    old = [
+        n if n in recorded else named.get(key(json.loads(json.dumps(o, default=str))), n)
+        for n, o in zip(names, overrides, strict=True)
+    ]
+    if moved := sum(a != b for a, b in zip(names, old, strict=True)):
+        logging.info("sweep: %d run(s) keep the names they were launched with", moved)
+    return old
 
 
 def valid_configs(base, runs: list[Run]) -> dict:

@@ -133,13 +133,21 @@ def _refuse_a_run_started_alongside(workdir: str, written: list[str]) -> None:
     )
 
 
-def _refuse_other_entries(workdir: str, entries: dict[str, dict]) -> dict:
-    """Refuses runs whose overrides differ from those recorded under their names; returns the
-    record ({} before the first launch that recorded one)."""
+def recorded_entries(workdir: str) -> dict[str, dict]:
+    """Each run's overrides by its name, as the sweep's launches recorded them ({} before the
+    first, or unreadable: nothing known)."""
     try:
         with open(os.path.join(workdir, workdir_lib.SWEEP_NAMED)) as f:
             recorded = json.load(f)
     except (OSError, ValueError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def _refuse_other_entries(workdir: str, entries: dict[str, dict]) -> dict:
+    """Refuses runs whose overrides differ from those recorded under their names; returns the
+    record ({} before the first launch that recorded one)."""
+    if not (recorded := recorded_entries(workdir)):
         return {}
     for name, now in entries.items():
         before = recorded.get(name, now)
