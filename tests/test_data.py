@@ -629,6 +629,7 @@ def _error_files(tmp_path):
     (tmp_path / "comment.csv").write_text("# exported 2024\n" + "a,b\n1,2\n" * 3)
     # (two comment lines: the second read as a data row of one cell; the hint was not given)
     (tmp_path / "comments.csv").write_text("# exported 2024\n# units: cm\n" + "a,b\n1,2\n" * 3)
+    (tmp_path / "chrom.csv").write_text("#CHROM,pos\n" + "chr1,2\n" * 3 + "chr1,2,3\n")  # a header
     (tmp_path / "images").mkdir()
     write_csv(tmp_path / "one.csv", rows[:1])
     for name, r in [
@@ -667,6 +668,11 @@ def _error_files(tmp_path):
             dict(path="comment.csv"),  # the header read is said, and why it is no header
             r"line 2 \(data row 1\) has 2 cells but the header \(line 1: '# exported 2024'\) "
             r"has 1 columns; .*\); that line looks like a comment: remove the lines above",
+        ),
+        (  # a real header starting with '#' (VCF's): no comment hint (a review)
+            dict(path="chrom.csv"),
+            r"line 5 \(data row 4\) has 3 cells but the header has 2 columns; expected one cell "
+            r"per column in every row \(delimiter ','\)$",
         ),
         (
             dict(path="comments.csv"),

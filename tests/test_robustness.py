@@ -281,14 +281,15 @@ def test_a_refused_rerun_changes_nothing(tmp_path):
     }
     with pytest.raises(UserError, match=r"model.latent_dim: 9 -> 4"):
         _train(_config(**{"model.latent_dim": 4}), tmp_path / "run")
+    # (it decides eval.json: of a finished run; one not yet evaluated may change it)
+    with pytest.raises(UserError, match=r"eval.at_end: False -> True"):
+        _train(_config(**{"eval.at_end": True}), tmp_path / "run")
     with pytest.raises(UserError, match=r"train.epochs: 4 -> 2"):  # an unfinished one too
         os.remove(tmp_path / "run" / "summary.json")
         _train(_config(**{"train.epochs": 2}), tmp_path / "run")
     for f in ("config.json", "metrics.jsonl"):
         assert (tmp_path / "run" / f).read_bytes() == before[f]
     # Operational settings may change: they never change a number.
-    with pytest.raises(UserError, match=r"eval.at_end: False -> True"):  # it decides eval.json
-        _train(_config(**{"eval.at_end": True}), tmp_path / "run")
     changed = {"train.log_every": 2, "train.keep_checkpoints": 3, "train.tensorboard": True}
     (s,) = _train(_config(**changed), tmp_path / "run")
     assert s["status"] == "done"
@@ -824,8 +825,8 @@ def test_a_run_whose_figures_fail_is_finished_without_them(tmp_path, monkeypatch
         m.setattr(figures, "plan", failing)
         with pytest.raises(
             RuntimeError,
-            match=r"x.png failed \(a bug in ae_jax's figures: the same "
-            r"command with --config.train.figures=False finishes the run without",
+            match=r"x.png failed \(a bug in ae_jax's figures: a run of its own, "
+            r"not a sweep's, is finished without them by its command with train.figures=False",
         ):
             _train(_config(**{"train.figures": True, "eval.at_end": True}), w)
     assert not os.path.exists(w / "summary.json") and not os.path.exists(w / "eval.json")

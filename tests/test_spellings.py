@@ -99,6 +99,12 @@ def test_true_false_beside_a_stray_word_is_refused_not_made_categories(tmp_path)
     assert load(tmp_path / "b.csv", categorical_columns=("b",)).preprocessor.kinds[1] == (
         "categorical"
     )
+    # Counts 0-3 beside one 'FALSE' are numbers with a stray word: the numeric refusal names
+    # 'FALSE', not the 2s and 3s as cells that are no true/false (a review).
+    counts = np.array(["0"] * 60 + ["1"] * 33 + ["2"] * 4 + ["3"] * 2 + ["FALSE"], dtype=object)
+    pd.DataFrame({"x": rng.normal(size=100), "n": counts}).to_csv(tmp_path / "n.csv", index=False)
+    with pytest.raises(UserError, match=r"'n' cannot be encoded: 99 of its 100 cells .*'FALSE'"):
+        load(tmp_path / "n.csv")
     b[10:20] = "maybe"  # a sixth of the cells: a third answer
     pd.DataFrame({"x": rng.normal(size=60), "b": b}).to_csv(tmp_path / "m.csv", index=False)
     assert load(tmp_path / "m.csv").preprocessor.kinds == ["numeric", "categorical"]

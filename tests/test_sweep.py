@@ -1853,6 +1853,23 @@ def test_a_field_a_run_leaves_unused_is_no_parameter_of_its_report(tmp_path):
     assert rows == {("breast_cancer", ""), ("digits", ""), ("", str(path))}
 
 
+def test_an_older_sweeps_runs_of_one_config_are_counted_once(tmp_path, monkeypatch, caplog):
+    """A sweep launched before entries differing only in unused fields were refused trained one
+    config twice (data.name beside a data.path); with those fields no parameters, its runs
+    were one setting's seeds counted twice (n 4, a review). Each config is counted once."""
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n" + "".join(f"{i},{i % 5}\n" for i in range(40)))
+    base = overrides_lib.apply_overrides(_small_base(1), {"data.path": str(path)})
+    entries = sweep.product({"data.name": ["breast_cancer", "digits"]}, {"train.seed": [0, 1]})
+    with monkeypatch.context() as m:  # as an earlier version launched it
+        m.setattr(overrides_lib, "first_same", lambda configs: None)
+        sweep.run_sweep(base, entries, str(tmp_path / "s"))
+    caplog.set_level("WARNING")
+    (row,) = report.write_report(str(tmp_path / "s"), ["eval/loss"])["rows"]
+    assert row["seeds"] == 2 and row["eval/loss n"] == 2
+    assert "2 finished run(s) trained the same config as another" in caplog.text
+
+
 def test_entries_that_train_one_config_are_refused_and_name_collisions_said(tmp_path):
     """A one-at-a-time design repeats its base point on each axis (latent_dim 9 is the base's,
     as is learning rate 1e-3): that config trained twice and counted as 4 seeds of 2. Refused

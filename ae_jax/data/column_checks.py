@@ -124,14 +124,18 @@ def check_named_codes(table: Table, name: str, column: Cells, missing: np.ndarra
 def check_true_false(table: Table, name: str, column: Cells, missing: np.ndarray) -> None:
     """Refuses true/false cells (any case; 1/0 besides) beside a few other texts in under a
     tenth of the cells, as a numeric column's: one 'unknown' among TRUE/FALSE made the column
-    categorical, FALSE 0 and TRUE 0.33 as ordinal codes, silently (a probe)."""
+    categorical, FALSE 0 and TRUE 0.33 as ordinal codes, silently (a probe). Not where the
+    words true/false are under half the cells: counts 0-3 beside one 'FALSE' are numbers."""
     uniq, inverse = column.distinct
-    counts = np.bincount(inverse[~missing], minlength=len(uniq))  # (nulls are missing)
-    seen = counts[: len(uniq)] > 0
+    counts = np.bincount(inverse[~missing], minlength=len(uniq))[: len(uniq)]  # (nulls missing)
     spelt = np.array([u.lower() in BOOL_TEXTS for u in uniq], bool)
-    others = np.flatnonzero(seen & ~spelt)
-    words = any(u.lower() in BOOL_WORDS for u, s in zip(uniq, seen, strict=True) if s)
-    if not words or len(others) > FEW_TEXTS or 10 * counts[others].sum() >= counts.sum():
+    others = np.flatnonzero((counts > 0) & ~spelt)
+    words = counts[[u.lower() in BOOL_WORDS for u in uniq]].sum()
+    if (
+        2 * words < counts.sum()
+        or len(others) > FEW_TEXTS
+        or 10 * counts[others].sum() >= counts.sum()
+    ):
         return
     bad = np.flatnonzero(np.isin(inverse, others) & ~missing)
     raise UserError(

@@ -247,6 +247,7 @@ def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
     first problem."""
     lines: list[int] = []
     header: list[str] = []
+    hashed = True  # every line read so far starts with '#': comment lines above the header
     with open(full, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f, delimiter=delim)
         try:
@@ -266,7 +267,6 @@ def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
                         )
                 if lines and len(row) != width:
                     read = comment = ""
-                    hashed = header[0].lstrip().startswith("#")  # (comment lines, one or more)
                     if len(lines) == 1 or hashed:  # perhaps the header read is a title or comment
                         read = f" (line {lines[0]}: {delim.join(header)[:80]!r})"
                         if hashed:
@@ -289,6 +289,7 @@ def _scan(full: str, shown: str, delim: str, width: int) -> np.ndarray:
                         f"{NAMES.get(delim, delim)}){comment}"
                     )
                 header = header or row
+                hashed &= row[0].lstrip().startswith("#")  # (a header '#CHROM' then data: no)
                 lines.append(reader.line_num)
         except UnicodeDecodeError:
             raise not_utf8(full, shown) from None

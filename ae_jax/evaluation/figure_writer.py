@@ -119,9 +119,9 @@ class _Slot:
                         status, value = answer
                         if status == "error":
                             raise RuntimeError(
-                                f"drawing {job.path} failed (a bug in ae_jax's figures: the "
-                                "same command with --config.train.figures=False finishes the "
-                                f"run without them): {value}"
+                                f"drawing {job.path} failed (a bug in ae_jax's figures: a run "
+                                "of its own, not a sweep's, is finished without them by its "
+                                f"command with train.figures=False): {value}"
                             )
                         return value
             logging.warning(

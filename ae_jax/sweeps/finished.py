@@ -44,6 +44,7 @@ def collect(workdir: str) -> tuple[list[dict], list[dict], list[tuple[str, str]]
     else:
         entries = subdir_runs(workdir)
     rows, failed, lacking, stale = _rows(workdir, entries)
+    rows = _once(rows)
     if stale:
         logging.warning(
             "%d finished run(s) have an eval.json of an earlier epoch than their end (extended "
@@ -94,6 +95,31 @@ def _split_by_unswept(rows: list[dict]) -> None:
     )
     for r in rows:
         r["overrides"] = {**r["overrides"], **{k: r["config"].get(k) for k in hidden}}
+
+
+def _once(rows: list[dict]) -> list[dict]:
+    """Each config once: runs of a sweep whose entries differed only in fields their config
+    left unused (launched before such entries were refused) trained one config twice, and are
+    one run's seeds counted twice once those fields are no parameters (a review). The first
+    is kept and the others said."""
+    seen: dict[str, str] = {}
+    kept, again = [], []
+    for r in rows:
+        learns = {k: v for k, v in r["config"].items() if k not in reruns.NOT_PARAMETERS}
+        key = json.dumps(learns, sort_keys=True, default=str)
+        if r["config"] and key in seen:
+            again.append(f"{r['name']} (as {seen[key]})")
+            continue
+        seen.setdefault(key, r["name"])
+        kept.append(r)
+    if again:
+        logging.warning(
+            "%d finished run(s) trained the same config as another, their entries differing "
+            "only in fields the config leaves unused, and are counted once: %s",
+            len(again),
+            ", ".join(again[:5]) + (", ..." if len(again) > 5 else ""),
+        )
+    return kept
 
 
 def _unused(config: dict, defaults: dict) -> frozenset[str]:
@@ -251,7 +277,8 @@ def subdir_runs(workdir: str) -> list[dict]:
     fields = sorted({k for c in saved for k in c} - reruns.NOT_PARAMETERS)
     # ... one it leaves unused does not, nor is it the run's parameter (`_unused`)
     used = lambda k: [c.get(k, missing) for c, u in zip(saved, unused, strict=True) if k not in u]  # noqa: E731
-    varied = [k for k in fields if any(v != used(k)[0] for v in used(k))]
+    differs = lambda vs: any(v != vs[0] for v in vs)  # noqa: E731 - (each field's values once)
+    varied = [k for k in fields if differs(used(k))]
     configs = [
         {k: v for k, v in c.items() if k not in u} for c, u in zip(saved, unused, strict=True)
     ]
