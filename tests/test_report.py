@@ -399,7 +399,9 @@ def test_swept_values_with_dollar_signs_are_drawn_as_written(tmp_path, monkeypat
     params = ["data.path", "model.name"]
     figs = _drawn(monkeypatch, tmp_path, params, _table(settings, metrics), [*metrics])
     ticks = [t.get_text() for fig in figs for t in fig.axes[0].get_xticklabels()]
-    assert any("a_b_c" in t for t in ticks) and any("x_1_2" in t for t in ticks)
+    # (each '$' escaped once: matplotlib draws '\$' as '$', and '\\$' as '\' then math)
+    assert any(r"\$a_b_c\$" in t for t in ticks) and any(r"\$x_1_2\$" in t for t in ticks)
+    assert not any("\\\\$" in t for t in ticks)
 
 
 def test_copies_of_one_run_are_refused_not_counted_as_seeds(tmp_path):
