@@ -128,14 +128,9 @@ def check_true_false(table: Table, name: str, column: Cells, missing: np.ndarray
     words true/false are under half the cells: counts 0-3 beside one 'FALSE' are numbers."""
     uniq, inverse = column.distinct
     counts = np.bincount(inverse[~missing], minlength=len(uniq))[: len(uniq)]  # (nulls missing)
-    spelt = np.array([u.lower() in BOOL_TEXTS for u in uniq], bool)
-    others = np.flatnonzero((counts > 0) & ~spelt)
-    words = counts[[u.lower() in BOOL_WORDS for u in uniq]].sum()
-    if (
-        2 * words < counts.sum()
-        or len(others) > FEW_TEXTS
-        or 10 * counts[others].sum() >= counts.sum()
-    ):
+    others = np.flatnonzero((counts > 0) & ~np.array([u.lower() in BOOL_TEXTS for u in uniq]))
+    words, present = counts[[u.lower() in BOOL_WORDS for u in uniq]].sum(), counts.sum()
+    if 2 * words < present or len(others) > FEW_TEXTS or 10 * counts[others].sum() >= present:
         return
     bad = np.flatnonzero(np.isin(inverse, others) & ~missing)
     raise UserError(
