@@ -275,17 +275,16 @@ _HELP_FLAGS = {"help", "?", "helpshort", "helpfull", "helpxml"}
 def _last_of_each(argv: list[str]) -> list[str]:
     """argv with each --config.FIELD flag once, its last value (=none beat any later value; a
     tuple's repeated flag was appended to: (4,) then (8,) trained (4, 8)), but the text lists,
-    whose repeated flags add to the list; --config given twice refused (flags were dropped)."""
-    end = _end_of_flags(argv)
-    if len(given := [a for a in argv[:end] if a.startswith("--config=")]) > 1:
+    whose repeated flags add to the list; another flag twice refused (--workdir: the last won)."""
+    end, args = _end_of_flags(argv), argv[: _end_of_flags(argv)]
+    names = [a[9:].partition("=")[0] if a.startswith("--config.") else "" for a in args]
+    flags = [a.partition("=")[0] for a in args if a[:2] == "--" and not a.startswith("--config.")]
+    if twice := sorted({f for f in flags if flags.count(f) > 1}):
+        given = [a for a in args if a.partition("=")[0] == twice[0]]
+        fields = ", its fields changed with --config.FIELD=VALUE" * (twice[0] == "--config")
         raise UserError(
-            f"--config given {len(given)} times ({', '.join(given)}); expected one config, its "
-            "fields changed with --config.FIELD=VALUE."
+            f"{twice[0]} given {len(given)} times ({', '.join(given)}); expected one{fields}."
         )
-    names = [
-        a[len("--config.") :].partition("=")[0] if a.startswith("--config.") else ""
-        for a in argv[:end]
-    ]
     last = {n: i for i, n in enumerate(names) if n and n not in config_lib.TEXT_LISTS}
     return [a for i, a in enumerate(argv[:end]) if last.get(names[i], i) == i] + argv[end:]
 

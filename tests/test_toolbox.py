@@ -370,6 +370,11 @@ def test_mistakes_through_ae_jax_are_one_paragraph_with_exit_2(installed):
         (["train", "--config=seed_sparse", "--config.train.shufle"], "--config.train.shuffle?"),
         # A second --config dropped the first's field flags, or was absl's "defined twice".
         (["train", "--config=seed_sparse", "--config=seed_vae", "--workdir=w"], "given 2 times"),
+        # A second --workdir won silently: a pasted command could resume the wrong run (a probe).
+        (
+            ["train", "--config=seed_sparse", "--workdir=w", "--workdir", "v"],
+            "--workdir given 2 times (--workdir=w, --workdir); expected one.",
+        ),
     ):
         r = _ae_jax(installed, *args)
         errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
