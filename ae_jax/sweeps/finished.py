@@ -17,6 +17,7 @@ from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
 from ae_jax.config.unused import unused_fields
 from ae_jax.errors import UserError
+from ae_jax.sweeps.overrides import learned_key
 from ae_jax.sweeps.report_figures import is_number
 
 # eval.json's nulls that are no number on purpose, not a number that was not finite: the key,
@@ -105,8 +106,7 @@ def _once(rows: list[dict]) -> list[dict]:
     seen: dict[str, str] = {}
     kept, again = [], []
     for r in rows:
-        learns = {k: v for k, v in r["config"].items() if k not in reruns.NOT_PARAMETERS}
-        key = json.dumps(learns, sort_keys=True, default=str)
+        key = learned_key(r["config"], reruns.NOT_PARAMETERS)  # (its unused fields left out)
         if r["config"] and key in seen:
             again.append(f"{r['name']} (as {seen[key]})")
             continue

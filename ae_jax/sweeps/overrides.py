@@ -87,13 +87,18 @@ def first_same(configs: list) -> tuple[int, int] | None:
     for j, c in enumerate(configs):
         flat = config_lib.flatten_config(c.to_dict())
         # (nor fields the rest leaves unused: data.name beside a data.path read instead, a probe)
-        skip = reruns.NOT_PARAMETERS | unused_fields(flat)
-        learns = {k: _as_learned(k, v) for k, v in flat.items() if k not in skip}
-        key = json.dumps(learns, sort_keys=True, default=str)
+        key = learned_key(flat, reruns.NOT_PARAMETERS | unused_fields(flat))
         if key in seen:
             return seen[key], j
         seen[key] = j
     return None
+
+
+def learned_key(flat: dict, skip: frozenset[str]) -> str:
+    """What a flattened config learns, as text two such configs share (`_as_learned`), its
+    fields in `skip` aside."""
+    learns = {k: _as_learned(k, v) for k, v in flat.items() if k not in skip}
+    return json.dumps(learns, sort_keys=True, default=str)
 
 
 def _as_learned(key: str, value):
