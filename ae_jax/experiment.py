@@ -145,8 +145,13 @@ def train_group(
     if not checked:
         if len(configs) >= 1000:  # ~1.5 ms each: 8,000 runs were checked for 12 s, unsaid
             logging.info("checking the configs of %d runs ...", len(configs))
-        for c in configs:
-            config_lib.validate(c)
+        for i, c in enumerate(configs):
+            try:
+                config_lib.validate(c)
+            except UserError as e:  # which of the runs, where there are several
+                if len(configs) == 1:
+                    raise
+                raise UserError(f"configs[{i}] (workdir {workdirs[i]!r}): {e}") from None
         unused.say_unused(configs, workdirs)
     trackers.check(configs, workdirs)
     default_workers()  # AE_JAX_FIGURE_WORKERS, before reading any data

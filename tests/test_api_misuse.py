@@ -97,6 +97,27 @@ def vae_run(tmp_path_factory):
             lambda d: ae_jax.train_and_evaluate(_with(train__log_seconds=float("inf")), d),
             r"train.log_seconds: got inf; expected a finite number\.$",
         ),
+        # Which run's config is wrong, where there are several; a bound's side in words.
+        (
+            lambda d: ae_jax.train_group(
+                [_config(), _with(optim__learning_rate=-1.0)], [d + "/a", d + "/b"]
+            ),
+            r"configs\[1\] \(workdir '.*/run/b'\): optim.learning_rate: got -1.0; expected a "
+            r"finite number > 0.0\.$",
+        ),
+        (
+            lambda d: ae_jax.train_together(
+                _config(), [{"train.seed": 1}, {"loss.l1_weight": -1.0}], d
+            ),
+            r"override 1 \(loss.l1_weight=-1\): loss.l1_weight: got -1.0; expected a finite "
+            r"number >= 0.0\.$",
+        ),
+        (
+            lambda d: ae_jax.train_together(
+                _config(), [{"_name": "a"}, {"train.seed": 2}, {"_name": "a"}], d
+            ),
+            r"overrides 0 and 2 give the same run name 'a'",
+        ),
         (
             lambda d: ae_jax.train_together(_config(), [{"_name": "../out"}], d),
             r"run 0's name '../out' cannot name a run directory",

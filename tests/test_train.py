@@ -144,7 +144,7 @@ def _tiny(**overrides):
         ({"train__batch_size": -5}, r"train.batch_size: got -5; expected a positive integer"),
         ({"optim__momentum": 0.9}, r"optim.momentum: optax.adam has no setting 'momentum'"),
         # optax takes these and every update is NaN: refused, not trained to NaN
-        ({"optim__eps": float("nan")}, r"optim.eps: got nan; expected a finite number in \[0"),
+        ({"optim__eps": float("nan")}, r"optim.eps: got nan; expected a finite number >= 0.0\.$"),
         ({"optim__b2": 1.0}, r"optim.b2: got 1.0; expected a finite number in \[0.0, 1.0\)"),
         # settings that do nothing here, accepted and ignored without a word before
         ({"loss__beta": 4.0}, r"loss.beta=4.0 is a VAE objective, but model.name is 'autoen"),

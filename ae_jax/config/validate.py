@@ -47,13 +47,13 @@ def _positive_int(value, field: str) -> None:
     _check(ok, field, value, "a positive integer")
 
 
-def _number(value, field: str, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False):
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
-    lo_b, hi_b = ("(" if lo_open else "["), (")" if hi_open else "]")
-    where = f" in {lo_b}{lo}, {hi}{hi_b}" * (lo > -math.inf or hi < math.inf)
-    _check(ok, field, value, f"a finite number{where}")
+def _number(v, field: str, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False):
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    ok = ok and (lo < v if lo_open else lo <= v) and (v < hi if hi_open else v <= hi)
+    where = f" in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+    if hi == math.inf:  # not "in (0.0, inf]", which read as allowing inf
+        where = f" {'>' if lo_open else '>='} {lo}" * (lo > -math.inf)
+    _check(ok, field, v, f"a finite number{where}")
 
 
 # (lo, hi, lo_open, hi_open) of the optimizer's numbers: decay rates below 1, the rest >= 0.

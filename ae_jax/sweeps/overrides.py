@@ -240,7 +240,11 @@ def train_together(
     for i, name in enumerate(names):
         check_name(name, f"train_together: run {i}'s name")
     if len(set(names)) != len(names):
-        raise UserError("train_together: two overrides give the same run name; each must differ.")
+        i, j = next((i, j) for j, n in enumerate(names) for i in range(j) if names[i] == n)
+        raise UserError(
+            f"train_together: overrides {i} and {j} give the same run name {names[i]!r}; each "
+            "must differ."
+        )
     if (same := first_same(configs)) is not None:
         i, j = same
         raise UserError(
@@ -249,8 +253,11 @@ def train_together(
             "values): every run must differ, so remove one of them."
         )
     check_groupable(configs)  # Before reading data or compiling anything.
-    for c in configs:
-        config_lib.validate(c)
+    for i, c in enumerate(configs):
+        try:
+            config_lib.validate(c)
+        except UserError as e:
+            raise UserError(f"train_together: override {i} ({names[i]}): {e}") from None
     dataset = data_lib.load_dataset(configs[0].data)
     workdirs = [os.path.join(workdir, n) for n in names]
     size = chunk_size if chunk_size > 0 else len(configs)
