@@ -7,6 +7,7 @@ resume hint and exits with 128 + the signal's number (143 for SIGTERM).
 
 import atexit
 import contextlib
+import functools
 import importlib.util
 import inspect
 import os
@@ -102,8 +103,6 @@ def setup(compilation_cache: bool = True) -> None:
 
 
 _UNSET = ("none", "None", "null")
-
-
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 
@@ -245,14 +244,9 @@ def where(e: Exception, path: str = "") -> str:
 def _unknown_flag(name: str) -> str:
     """The refusal of a flag this command does not take: its own flags, the nearest first."""
     by_module = flags.FLAGS.flags_by_module_dict()
+    ours = [fs for m, fs in by_module.items() if m.startswith(("ae_jax", "experiments"))]
     own = sorted(
-        {
-            f.name
-            for m, fs in by_module.items()
-            if m.startswith(("ae_jax", "experiments"))
-            for f in fs
-        }
-        | {f.name for f in by_module.get(sys.argv[0], [])}
+        {f.name for fs in ours for f in fs} | {f.name for f in by_module.get(sys.argv[0], [])}
     )
     own = sorted(own + ["helpconfig"]) if "config" in own else own  # read by parse_flags
     near = closest(name, own, cutoff=0.5)
@@ -280,7 +274,11 @@ def _last_of_each(argv: list[str]) -> list[str]:
     names = [a[9:].partition("=")[0] if a.startswith("--config.") else "" for a in args]
     flags = [a.partition("=")[0] for a in args if a[:2] == "--" and not a.startswith("--config.")]
     if twice := sorted({f for f in flags if flags.count(f) > 1}):
-        given = [a for a in args if a.partition("=")[0] == twice[0]]
+        nxt = [*args[1:], "-"]  # the word after each flag: "--workdir v" is shown whole
+        given = [
+            f"{a} {nxt[i]}" if "=" not in a and nxt[i][:1] != "-" else a for i, a in enumerate(args)
+        ]
+        given = [g for g, a in zip(given, args, strict=True) if a.partition("=")[0] == twice[0]]
         fields = ", its fields changed with --config.FIELD=VALUE" * (twice[0] == "--config")
         raise UserError(
             f"{twice[0]} given {len(given)} times ({', '.join(given)}); expected one{fields}."
@@ -332,8 +330,12 @@ def parse_flags(argv: list[str]) -> list[str]:
                 if a.startswith("--config."):
                     name = a[len("--config.") :].split("=", 1)[0]
                     if name not in known:
+                        fields = [k for k in known if k.startswith(f"{name}.")]  # a section's
                         raise UserError(
-                            f"--config.{name}: the config has no field {name!r}"
+                            f"--config.{name}: {name!r} is a section of the config, not a field"
+                            f"; set one of its fields, such as --config.{fields[0]}."
+                            if fields
+                            else f"--config.{name}: the config has no field {name!r}"
                             f"{_nearest(name, known)} (fields are SECTION.FIELD, "
                             "e.g. --config.loss.beta=2)."
                         )
@@ -381,9 +383,7 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 def _unset(config, name: str) -> None:
     *sections, leaf = name.split(".")
-    target = config
-    for s in sections:
-        target = target[s]
+    target = functools.reduce(lambda c, s: c[s], sections, config)
     defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
     if defaults.get(name, None) is not None:
         raise UserError(

@@ -373,7 +373,13 @@ def test_mistakes_through_ae_jax_are_one_paragraph_with_exit_2(installed):
         # A second --workdir won silently: a pasted command could resume the wrong run (a probe).
         (
             ["train", "--config=seed_sparse", "--workdir=w", "--workdir", "v"],
-            "--workdir given 2 times (--workdir=w, --workdir); expected one.",
+            "--workdir given 2 times (--workdir=w, --workdir v); expected one.",
+        ),
+        # A section given a value was "no field 'train'; did you mean --config.train.seed?".
+        (
+            ["train", "--config=seed_sparse", "--workdir=w", "--config.train=3"],
+            "--config.train: 'train' is a section of the config, not a field; set one of its "
+            "fields, such as --config.train.",
         ),
     ):
         r = _ae_jax(installed, *args)
