@@ -623,6 +623,8 @@ def _error_files(tmp_path):
     nan, inf = shopper_rows(10), shopper_rows(10)
     nan[3][6] = "nan"
     inf[1][7] = "-inf"
+    spelt = shopper_rows(10)  # quoted as written, not as parsed ('inf')
+    spelt[2][7], spelt[4][7] = "Infinity", "1e999"
     (tmp_path / "empty.csv").write_text("")
     write_csv(tmp_path / "header.csv", [])
     (tmp_path / "header_no_newline.csv").write_text(",".join(HEADER))
@@ -638,6 +640,7 @@ def _error_files(tmp_path):
         ("ragged", ragged),
         ("nan", nan),
         ("inf", inf),
+        ("spelt", spelt),
         ("ok", rows),
     ]:
         write_csv(tmp_path / f"{name}.csv", r)
@@ -693,6 +696,11 @@ def _error_files(tmp_path):
         (
             dict(path="inf.csv"),
             r"column 'ExitRates' has NaN or infinite .* row 2 \(line 3\) '-inf'",
+        ),
+        (
+            dict(path="spelt.csv"),
+            r"'ExitRates' has NaN or infinite .* row 3 \(line 4\) 'Infinity', row 5 \(line 6\) "
+            r"'1e999'; expected",
         ),
         (
             dict(path="nan.npy"),

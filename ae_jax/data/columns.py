@@ -205,9 +205,9 @@ def column_values(
         if not finite.all():
             nonfinite = np.flatnonzero(~finite & ~missing)
             if nonfinite.size:
-                raise UserError(
+                raise UserError(  # cells as the file has them ('Infinity', '1e999': not 'inf')
                     f"{where} has NaN or infinite values at "
-                    f"{table.where(nonfinite, col)}; expected finite numbers"
+                    f"{table.where(nonfinite, table.text(name))}; expected finite numbers"
                 )
         return np.where(missing, np.nan, x) if missing.any() else x
     if kind == "boolean":
