@@ -69,9 +69,8 @@ def end_process(code: object = 0) -> NoReturn:
     standard streams are flushed and `os._exit` ends the process. Only for a process's entry
     point: a caller that goes on (a notebook) uses `commands.run`, which raises SystemExit.
     """
-    if code is None:
-        code = 0
-    elif not isinstance(code, int):
+    code = 0 if code is None else code
+    if not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1
     shutdown = getattr(threading, "_shutdown", None)  # CPython's, run at every exit
@@ -369,9 +368,11 @@ def parse_flags(argv: list[str]) -> list[str]:
                     f"{type(current).__name__} like the config's value "
                     f"{current!r} ({first[m.end() :]})."
                 ) from None
-            unknown = re.search(r"Unknown command line flag '([\w.-]+)'", first)
-            if unknown:
+            if unknown := re.search(r"Unknown command line flag '([\w.-]+)'", first):
                 raise UserError(_unknown_flag(unknown.group(1))) from None
+            if needed := re.match(r"flag --(\w+)=None: Flag --\1 must have a value other", first):
+                name = needed.group(1)
+                raise UserError(f"--{name} is required: {flags.FLAGS[name].help}") from None
             raise UserError(f"{first.rstrip('.')}. Pass --helpfull to list the flags.") from None
         for a in unset:
             _unset(flags.FLAGS.config, a[len("--config.") :].split("=", 1)[0])

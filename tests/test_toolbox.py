@@ -375,6 +375,9 @@ def test_mistakes_through_ae_jax_are_one_paragraph_with_exit_2(installed):
             ["train", "--config=seed_sparse", "--workdir=w", "--workdir", "v"],
             "--workdir given 2 times (--workdir=w, --workdir v); expected one.",
         ),
+        # A required flag left out was absl's "flag --output=None: Flag --output must have ...".
+        (["export", "--workdir=w"], "--output is required: A new (or empty) folder for the"),
+        (["train", "--config=seed_sparse"], "--workdir is required: The run's directory, new"),
         # A section given a value was "no field 'train'; did you mean --config.train.seed?".
         (
             ["train", "--config=seed_sparse", "--workdir=w", "--config.train=3"],

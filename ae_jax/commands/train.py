@@ -27,7 +27,9 @@ def define_flags() -> None:
         "Config: a shipped name (seed_sparse) or a file, FILE[:arg] (get_config()).",
         lock_config=True,
     )
-    flags.DEFINE_string("workdir", None, "Directory for config.json, metrics.jsonl, ...")
+    flags.DEFINE_string(
+        "workdir", None, "The run's directory, new or to resume (config.json, checkpoints/, ...)."
+    )
     flags.DEFINE_string("coordinator_address", "", "Multi-host: host:port of process 0.")
     flags.DEFINE_integer("num_processes", 0, "Multi-host: number of processes.")
     flags.DEFINE_integer("process_id", -1, "Multi-host: this process's index.")
