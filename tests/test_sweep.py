@@ -2046,6 +2046,9 @@ def test_a_report_on_one_runs_directory_says_what_it_is(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(UserError, match=r"is one run's directory \(it holds config.json\), not"):
         report.write_report(str(tmp_path))
+    (tmp_path / "encode.jax_export").write_bytes(b"")  # `ae-jax export`'s folder: not a run's
+    with pytest.raises(UserError, match=r"is an exported run \(`ae-jax export`'s output\), not"):
+        report.write_report(str(tmp_path))
 
 
 def test_num_models_in_a_sweep_is_refused_not_ignored(tmp_path):

@@ -245,6 +245,13 @@ def subdir_runs(workdir: str) -> list[dict]:
         ),
         key=workdir_lib.natural_key,  # seed=2 before seed=10
     )
+    if not names and workdir_lib.kind_of(workdir) == "export":
+        raise UserError(
+            f"workdir {workdir!r} is an exported run (`ae-jax export`'s output), not a sweep's "
+            "directory: `ae-jax report` aggregates the runs of a sweep's --workdir, or of a "
+            "directory of runs; the numbers of the run it was exported from are in that run's "
+            "eval.json and summary.json."
+        )
     if not names and os.path.isfile(os.path.join(workdir, workdir_lib.CONFIG)):
         raise UserError(
             f"{workdir!r} is one run's directory (it holds config.json), not a sweep's: "
