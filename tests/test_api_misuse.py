@@ -212,6 +212,8 @@ def test_trained_model_methods_refuse_what_they_cannot_take(vae_run):
         m.decode(np.array([["a"] * latent]))
     with pytest.raises(UserError, match=r"codes at \(0, 1\) is nan; expected finite"):
         m.decode(np.array([[0.0, np.nan] + [0.0] * (latent - 2)]))
+    with pytest.raises(UserError, match=r"codes at \(0, 1\) is None; expected finite"):
+        m.decode([[0.0, None] + [0.0] * (latent - 2)])  # (said as nan: None became NaN)
     with pytest.raises(UserError, match=r"features at \(1, 0\) is inf"):
         m.encode_features(np.r_[np.zeros((1, n)), [[np.inf] + [0.0] * (n - 1)]])
     with pytest.raises(

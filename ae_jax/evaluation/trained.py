@@ -268,9 +268,8 @@ class TrainedModel:
         return self.decode(np.asarray(z))
 
 
-# How messages name the run's data.npz_key where it, not the caller, names an .npz's array
-# ({}: the flag or argument that names another; the run's own alone was a puzzle in a new file)
-RUNS_KEY = "the run's data.npz_key ({} names another array)"
+# How messages name the run's data.npz_key where it, not the caller, names an .npz's array ({}:
+RUNS_KEY = "the run's data.npz_key ({} names another array)"  # the flag or argument naming one)
 
 
 def delimiter_for(data_config, path: str) -> str:
@@ -293,10 +292,11 @@ def model_fn(module, method: str):
 
 def _finite(x, width: int, what: str, hint: str = "") -> np.ndarray:
     """`x` as finite float32 of shape (N, width); else UserError."""
-    x = _numbers(x, width, what, hint)
+    given, x = x, _numbers(x, width, what, hint)
     if not np.isfinite(x).all():
         at = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
-        raise UserError(f"{what} at {at} is {x[at]}; expected finite values.")
+        none = np.ndim(given) == x.ndim and np.asarray(given, dtype=object)[at] is None  # not nan
+        raise UserError(f"{what} at {at} is {'None' if none else x[at]}; expected finite values.")
     return x
 
 
