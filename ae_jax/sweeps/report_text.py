@@ -69,20 +69,32 @@ def evaluation_lines(rows: list[dict], shown: list[str]) -> list[str]:
 
 def software_lines(rows: list[dict]) -> list[str]:
     """report.md's lines naming what computed the runs' numbers (their summary.json's and
-    eval.json's `software`); runs computed by different software are named, with a warning."""
-    counts: dict[str, int] = {}
+    eval.json's `software`, and their earlier epochs'), each run by its history, oldest first;
+    runs of different histories are named, with a warning. (Counted once under each software
+    it saw, every run of a sweep extended under a new version was said twice, and the runs
+    said to compare unfairly, though each was computed alike: a probe.)"""
+    histories: dict[tuple[str, ...], int] = {}
     for r in rows:
-        for said in dict.fromkeys(software_text(s) for s in r["software"]):  # once per run
-            counts[said] = counts.get(said, 0) + 1
-    if len(counts) <= 1:
-        return [f"Computed by {s}." for s in counts]
-    listed = "; ".join(f"{n} run(s) by {s}" for s, n in counts.items())
+        said = tuple(dict.fromkeys(software_text(s) for s in r["software"]))  # each once
+        histories[said] = histories.get(said, 0) + 1
+    if len(histories) <= 1:
+        parts = next(iter(histories), ())
+        if len(parts) <= 1:
+            return [f"Computed by {s}." for s in parts]
+        return [
+            "Every run was computed in parts by the same software, oldest first (epochs "
+            "before an extension, or an evaluation, under other software): the runs compare "
+            "alike, but a rerun from scratch under one of them may give other numbers:",
+            "",
+            *[f"- {s}" for s in parts],
+        ]
+    listed = "; ".join(f"{n} run(s) by {', then '.join(h)}" for h, n in histories.items())
     logging.warning("the report's runs were computed by different software: %s", listed)
     return [
         "The runs were computed by different software, so their numbers may differ by more "
-        "than their seeds make them:",
+        "than their seeds make them (each run's software, oldest first):",
         "",
-        *[f"- {n} run(s): {s}" for s, n in counts.items()],
+        *[f"- {n} run(s): {', then '.join(h)}" for h, n in histories.items()],
     ]
 
 
