@@ -34,9 +34,12 @@ def check_choice(field: str, value: Any, valid: Sequence[str]) -> None:
 
 
 def closest(name: str, known: list[str], cutoff: float = 0.6) -> str:
-    """The known name `name` most likely meant ("" if none): the shortest one it begins, itself
-    first (a field set in the wrong section; a name cut short, loss.l1 for loss.l1_weight),
-    else the most similar by difflib."""
+    """The known name `name` most likely meant ("" if none): one differing in case alone
+    ('revenue' for 'Revenue'), else the shortest one it begins, itself first (a field set in
+    the wrong section; a name cut short, loss.l1 for loss.l1_weight), else the most similar by
+    difflib."""
+    if same := [k for k in known if k.lower() == name.lower() != k]:
+        return same[0]
     longer = sorted((k for k in known if k.startswith(name)), key=len)
     if name and longer:
         return longer[0]

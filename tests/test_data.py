@@ -714,6 +714,10 @@ def _error_files(tmp_path):
             dict(path="ok.csv", label_column="Sales"),
             r"data.label_column 'Sales' is not a column .* available columns: \['Administrative'",
         ),
+        (  # in another case: said (the categorical columns' field said it; this one did not)
+            dict(path="ok.csv", label_column="revenue"),
+            r"data.label_column 'revenue' is not a column of .*ok.csv' \(did you mean 'Revenue'",
+        ),
         (
             dict(path="b.npz", label_column="q"),
             r"data.label_column 'q' is not an array in data.path 'b.npz'; its arrays: "

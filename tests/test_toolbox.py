@@ -763,7 +763,9 @@ def test_codes_coloured_by_a_table_column_in_its_own_values(tmp_path):
     png = Image.open(tmp_path / "run" / "figures" / "codes_2d.png")
     assert png.info["dpi"][0] == pytest.approx(150, abs=1)
     c.eval.color_by = "Revenu"
-    with pytest.raises(ae_jax.UserError, match="eval.color_by 'Revenu' is not a column"):
+    with pytest.raises(
+        ae_jax.UserError, match=r"color_by 'Revenu' is not a column of .*Revenue'\?"
+    ):
         experiment.train_and_evaluate(c, str(tmp_path / "other"))
     assert not (tmp_path / "other" / "checkpoints").exists()
     c.data.path, c.data.name = "", "breast_cancer"  # 30 columns: 20 named, and how many more

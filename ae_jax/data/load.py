@@ -34,7 +34,7 @@ from ae_jax.data.dataset import Dataset, as_labels
 from ae_jax.data.delimiters import resolve_delimiter
 from ae_jax.data.preprocess import Preprocessor
 from ae_jax.data.tables import BUNDLED, NO_LABEL, SCALING, Table, quote_names, read_table
-from ae_jax.errors import UserError, check_choice
+from ae_jax.errors import UserError, check_choice, closest
 from ae_jax.files import real_path
 
 
@@ -313,10 +313,10 @@ def _load(cfg: Any) -> Dataset:
     else:
         label = label_column or table.default_label
     if label and label not in table.columns:
+        near = f" (did you mean {h!r}?)" if (h := closest(label, table.columns)) else ""
         raise UserError(
-            f"data.label_column {label!r} is not a column of {table.source}; "
-            f"available columns: {quote_names(table.columns, 100)} (or 'none': no "
-            "label)"
+            f"data.label_column {label!r} is not a column of {table.source}{near}; "
+            f"available columns: {quote_names(table.columns, 100)} (or 'none': no label)"
         )
     features = table if (keep_label or not label) else table.drop(label)
     if not features.columns:

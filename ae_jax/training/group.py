@@ -19,7 +19,7 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.data import Dataset
 from ae_jax.data.cells import quote_names
 from ae_jax.data.load import settings as data_settings
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, closest
 from ae_jax.models import conv
 from ae_jax.training import objective
 
@@ -176,10 +176,11 @@ def refuse_misfits(configs: list, ds) -> None:
     if config.eval.color_by:
         names = [name for name, *_ in ds.preprocessor.layout()]
         if ds.image_shape or config.eval.color_by not in names:
+            near = closest(config.eval.color_by, names) if names else ""
             raise UserError(
-                f"eval.color_by {config.eval.color_by!r} is not a column of {ds.name!r}; "
-                f"expected one of {quote_names(names, 20)} (a table's column), or '' for the "
-                "label column."
+                f"eval.color_by {config.eval.color_by!r} is not a column of {ds.name!r}"
+                f"{f' (did you mean {near!r}?)' if near else ''}; expected one of "
+                f"{quote_names(names, 20)} (a table's column), or '' for the label column."
             )
     if config.loss.recon == "mixed":
         ordinal = [name for name, kind, _, _ in ds.preprocessor.layout() if kind == "ordinal"]
