@@ -141,6 +141,22 @@ def test_random_search_refuses_ranges_it_cannot_draw_from():
     assert len(sweep.random_search(np.int64(3), 0, a=("uniform", 0, 1))) == 3
 
 
+def test_a_named_variant_given_as_an_axis_is_told_to_go_in_a_list():
+    """product(named(...), {...}): it said "sweep axis '_name': got the single str ...; wrap it
+    in a list, {'_name': [...]}", a key the user never wrote (a probe)."""
+    with pytest.raises(
+        UserError,
+        match=r"argument 1 is one sweep.named variant \('big'\), an override dict, not an "
+        r"axis: put it in a list, \[sweep.named\(...\), ...\]",
+    ):
+        sweep.product(sweep.named("big", {"model.latent_dim": 16}), {"train.seed": [0, 1]})
+    runs = sweep.product([sweep.named("big", {"model.latent_dim": 16})], {"train.seed": [0, 1]})
+    assert [(r["_name"], r["model.latent_dim"], r["train.seed"]) for r in runs] == [
+        ("big", 16, 0),
+        ("big", 16, 1),
+    ]
+
+
 def test_named_refuses_overrides_that_are_not_a_dict():
     """A list of overrides was a bare TypeError ("'list' object is not a mapping")."""
     with pytest.raises(UserError, match=r"sweep.named\('a', ...\): got list \[\{'loss.beta'"):

@@ -26,6 +26,13 @@ def product(*axes: dict | list[dict]) -> list[dict]:
     or is already a list of override dicts (e.g. of `named` model variants). Two axes may not
     set one field (the later would overwrite the earlier's value under the earlier's name).
     """
+    for i, a in enumerate(axes):
+        if isinstance(a, dict) and "_named_keys" in a:  # (its '_name' was said as an axis)
+            raise UserError(
+                f"sweep.product argument {i + 1} is one sweep.named variant ({a['_name']!r}), "
+                "an override dict, not an axis: put it in a list, [sweep.named(...), ...] (a "
+                "list axis holds the variants, one run each)."
+            )
     parts = [_entries(i, a) if isinstance(a, list) else zip_(**a) for i, a in enumerate(axes)]
     _refuse_shared_fields(axes, parts)
     return [
