@@ -8,21 +8,18 @@ resume hint and exits with 128 + the signal's number (143 for SIGTERM).
 import atexit
 import contextlib
 import functools
-import importlib.util
-import inspect
 import os
 import re
 import sys
 import threading
-import traceback
 from typing import NoReturn
 
-import ml_collections
 from absl import flags, logging
 
 from ae_jax import config as config_lib
 from ae_jax import runtime
 from ae_jax.config import doc as config_doc
+from ae_jax.config import files as config_files
 from ae_jax.errors import UserError, closest, environment_error
 from ae_jax.training.signals import Interrupted
 
@@ -102,90 +99,6 @@ def setup(compilation_cache: bool = True) -> None:
 
 
 _UNSET = ("none", "None", "null")
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
-
-
-def shipped_configs() -> list[str]:
-    """Names of the configs shipped in ae_jax/configs: 'seed_sparse', 'ablations/beta_vae'."""
-    names = []
-    for sub in ("", "ablations"):
-        folder = os.path.join(CONFIG_DIR, sub)
-        names += sorted(
-            os.path.join(sub, f[:-3]) if sub else f[:-3]
-            for f in os.listdir(folder)
-            if f.endswith(".py") and f != "__init__.py"
-        )
-    return names
-
-
-def resolve_config(value: str) -> str:
-    """--config=NAME[:arg] or PATH[:arg] -> PATH[:arg]: a file when one exists at PATH, else a
-    shipped config's file (`shipped_configs()`); a UserError naming both otherwise."""
-    path, sep, arg = value.partition(":")
-    if os.path.isfile(path):
-        return value
-    shipped = os.path.join(CONFIG_DIR, *path.removesuffix(".py").split("/")) + ".py"
-    if re.fullmatch(r"[\w/]+(\.py)?", path) and os.path.isfile(shipped):
-        return shipped + sep + arg
-    if os.path.isdir(path):
-        raise UserError(f"--config={value}: {path!r} is a directory; expected a .py config file.")
-    if sep and os.path.isfile(value):
-        raise UserError(
-            f"--config={value}: a config file's path cannot hold ':', which separates the "
-            "file from its get_config argument (--config=FILE:ARG); rename the file or its "
-            "folder, or link to it from a path without one."
-        )
-    raise UserError(
-        f"--config={value}: no config file {path!r} (paths are relative to the "
-        f"current directory) and no shipped config of that name; shipped: "
-        f"{', '.join(shipped_configs())}."
-    )
-
-
-def _load_config_file(resolved: str, value: str):
-    """get_config([arg]) of --config=PATH[:arg] (`resolved` by `resolve_config` from `value`,
-    what the user typed, which the one-paragraph errors quote)."""
-    path, colon, arg = resolved.partition(":")
-    spec = importlib.util.spec_from_file_location("_ae_jax_config", path)
-    if spec is None or spec.loader is None:
-        raise UserError(
-            f"--config={value}: {path!r} cannot be loaded as Python; expected a .py config file."
-        )
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as e:  # noqa: BLE001 - the user's file: say where it broke.
-        raise UserError(
-            f"--config={value}: the config file raised {type(e).__name__}: {e}{where(e, path)}"
-        ) from None
-    get = getattr(module, "get_config", None)
-    if get is None:
-        raise UserError(f"--config={value}: {path!r} defines no get_config().")
-    params = list(inspect.signature(get).parameters.values())
-    if colon and not params:  # (a bare ':' too: ml_collections' "Error whilst parsing")
-        raise UserError(
-            f"--config={value}: {path}'s get_config() takes no argument, so "
-            f"':{arg}' cannot be given; drop it."
-        )
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    if not arg and params and params[0].kind in positional and params[0].default is params[0].empty:
-        raise UserError(
-            f"--config={value}: {path}'s get_config({params[0].name}) needs an argument, given "
-            f"after the file name: --config={value.rstrip(':')}:ARG (a ':' and the text it "
-            "reads)."
-        )
-    try:
-        config = get(arg) if arg else get()
-    except Exception as e:  # noqa: BLE001 - the user's function: say what it raised.
-        raise UserError(
-            f"--config={value}: get_config() raised {type(e).__name__}: {e}{where(e, path)}"
-        ) from None
-    if not isinstance(config, ml_collections.ConfigDict):
-        raise UserError(
-            f"--config={value}: get_config() returned a {type(config).__name__}; expected an "
-            "ml_collections.ConfigDict (start from ae_jax.default_config())."
-        )
-    return config
 
 
 def _joined(argv: list[str]) -> list[str]:
@@ -224,20 +137,6 @@ def _text_lists(argv: list[str]) -> list[str]:
     for i, name in first.items():
         out[i] = f"--config.{name}={tuple(lists[name])!r}"
     return out + argv[end:]
-
-
-def where(e: Exception, path: str = "") -> str:
-    """' at FILE:LINE (code)' of the innermost frame of `e` in the file `path` (the user's
-    config: a frame inside ml_collections said nothing of which line of it), else of the
-    innermost frame."""
-    if isinstance(e, SyntaxError) and e.filename and e.lineno:  # the file's own line, not
-        return f" at {e.filename}:{e.lineno} ({(e.text or '').strip()})"  # the import machinery
-    frames = traceback.extract_tb(e.__traceback__)
-    if not frames:
-        return ""
-    mine = [f for f in frames if path and os.path.abspath(f.filename) == os.path.abspath(path)]
-    f = (mine or frames)[-1]
-    return f" at {f.filename}:{f.lineno} ({(f.line or '').strip()})"
 
 
 def _unknown_flag(name: str) -> str:
@@ -299,23 +198,25 @@ def parse_flags(argv: list[str]) -> list[str]:
     `--config.FIELD` flags applied, and exits), every `--config.FIELD=VALUE` names a field of
     it (else the nearest name is suggested); `-h` is `--help`, as for `ae-jax -h`; and
     `--config.FIELD=none` unsets an optional field (one whose default is None), which absl's
-    parser cannot express, and is the text 'none' for a text field (train.parallel=none).
-    Use as `app.run(main, flags_parser=cli.parse_flags)`.
+    parser cannot express, and is the text 'none' for a text field (train.parallel=none); a
+    help flag prints the help whatever the config. Use as `app.run(main, flags_parser=...)`.
     """
     with cli_errors():
         config_value, typed, unset, rest = None, "", [], []
         argv = _last_of_each(_joined(["--help" if a == "-h" else a for a in argv]))
+        if {a.lstrip("-").partition("=")[0] for a in argv[: _end_of_flags(argv)]} & _HELP_FLAGS:
+            argv = [a for a in argv if not a.startswith("--config")]  # (a bad one: its error)
         for a in argv:
             if a.startswith("--config="):
                 typed = a.split("=", 1)[1]
-                config_value = resolve_config(typed)
+                config_value = config_files.resolve_config(typed)
                 a = f"--config={config_value}"
             if a.startswith("--config.") and "=" in a and a.split("=", 1)[1] in _UNSET:
                 unset.append(a)
                 continue
             rest.append(a)
         if config_value is not None:
-            config = _load_config_file(config_value, typed)
+            config = config_files.load_config_file(config_value, typed)
             # A text field's 'none' ('none' layout, scaling, binarisation) is its value.
             text = {
                 k

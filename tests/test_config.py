@@ -12,9 +12,10 @@ import sys
 import ml_collections
 import pytest
 
-from ae_jax import cli, configs, experiment, models, reruns, sweeps
 from ae_jax import config as config_lib
+from ae_jax import configs, experiment, models, reruns, sweeps
 from ae_jax import data as data_lib
+from ae_jax.config import files as config_files
 from ae_jax.config.unused import unused_fields, unused_settings
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError
@@ -367,10 +368,10 @@ def test_a_get_config_of_star_args_loads_without_an_argument(tmp_path):
         path.write_text(
             f"import ae_jax\ndef get_config({params}):\n    return ae_jax.default_config()\n"
         )
-        assert cli._load_config_file(str(path), str(path)).train.epochs > 0
+        assert config_files.load_config_file(str(path), str(path)).train.epochs > 0
     path.write_text("import ae_jax\ndef get_config(size):\n    return ae_jax.default_config()\n")
     with pytest.raises(UserError, match=r"get_config\(size\) needs an argument"):
-        cli._load_config_file(str(path), str(path))
+        config_files.load_config_file(str(path), str(path))
 
 
 def test_an_image_sets_name_and_folder_beside_a_data_path_are_said_unused(tmp_path, caplog):

@@ -304,6 +304,8 @@ def test_every_subcommand_works_from_another_folder(installed):
     r = _ae_jax(installed, "evaluate", "-h")  # as `ae-jax -h` (it was "no such flag --h")
     assert "Evaluate a trained run" in r.stdout and r.returncode == 0, r.stderr[-2000:]
     assert all(f"--{f}:" in r.stdout + r.stderr for f in ("workdir", "data", "which", "iw_samples"))
+    r = _ae_jax(installed, "train", "--help", "--config=nope")  # was the config's error, exit 2
+    assert "Train one config" in r.stdout and r.returncode == 0, r.stderr[-2000:]
     r = _ae_jax(
         installed,
         "train",

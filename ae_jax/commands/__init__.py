@@ -17,6 +17,7 @@ from collections.abc import Callable
 from absl import app, flags
 
 from ae_jax import cli, runtime
+from ae_jax.config import files as config_files
 from ae_jax.training import signals
 
 # name -> what it does (`ae-jax --help` lists them).
@@ -39,7 +40,7 @@ def usage() -> str:
         "ae-jax SUBCOMMAND --help lists a subcommand's flags; ae-jax train "
         "--config=NAME --helpconfig lists a config's fields; ae-jax --version the versions "
         "of Python and the packages that compute the numbers.",
-        f"shipped configs (--config=NAME): {', '.join(cli.shipped_configs())}",
+        f"shipped configs (--config=NAME): {', '.join(config_files.shipped_configs())}",
     ]
     return "\n".join(lines)
 

@@ -22,6 +22,7 @@ from ml_collections import config_flags
 from ae_jax import cli
 from ae_jax import sweeps as sweep
 from ae_jax.cli import cli_errors
+from ae_jax.config import files as config_files
 from ae_jax.errors import UserError
 from ae_jax.sweeps.overrides import format_value
 
@@ -112,7 +113,8 @@ def _entries(module, arg: str, path: str) -> list:
         raise UserError(f"--config={path}: get_sweep(){at}: {e}") from None
     except Exception as e:  # noqa: BLE001 - the user's file: say where it broke.
         raise UserError(
-            f"--config={path}: get_sweep() raised {type(e).__name__}: {e}{cli.where(e, path)}"
+            f"--config={path}: get_sweep() raised {type(e).__name__}: {e}"
+            + config_files.where(e, path)
         ) from None
     if not isinstance(entries, list):  # a dict's keys were read as entries: "entry 0 is str"
         raise UserError(

@@ -1,6 +1,7 @@
 """The config: its schema (`schema.py`: every field, its default and comment), its validation
 (`validate.py`, with `parse.py` for the fields that are lists in text), its documentation
-(`doc.py`, for --helpconfig) and the settings a config leaves unused (`unused.py`).
+(`doc.py`, for --helpconfig), the settings a config leaves unused (`unused.py`) and the
+command line's config files (`files.py`: --config=NAME|PATH[:arg] found and loaded).
 
 Configs in `ae_jax/configs/` start from `default_config()` and change what they need;
 `validate(config)` checks every field before data is read or anything is compiled.
