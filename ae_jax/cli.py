@@ -170,13 +170,17 @@ def _last_of_each(argv: list[str]) -> list[str]:
     whose repeated flags add to the list; another flag twice refused (--workdir: the last won)."""
     end, args = _end_of_flags(argv), argv[: _end_of_flags(argv)]
     names = [a[9:].partition("=")[0] if a.startswith("--config.") else "" for a in args]
-    flags = [a.partition("=")[0] for a in args if a[:2] == "--" and not a.startswith("--config.")]
-    if twice := sorted({f for f in flags if flags.count(f) > 1}):
-        nxt = [*args[1:], "-"]  # the word after each flag: "--workdir v" is shown whole
-        given = [
-            f"{a} {nxt[i]}" if "=" not in a and nxt[i][:1] != "-" else a for i, a in enumerate(args)
-        ]
-        given = [g for g, a in zip(given, args, strict=True) if a.partition("=")[0] == twice[0]]
+    said = [a.partition("=")[0] for a in args if a[:2] == "--" and not a.startswith("--config.")]
+    if twice := sorted({f for f in said if said.count(f) > 1}):
+
+        def typed(i: int) -> str:  # as typed: a flag that takes a value, the next word too
+            name = args[i][2:].partition("=")[0]
+            spaced = "=" not in args[i] and i + 1 < len(args) and name in flags.FLAGS
+            return (
+                f"{args[i]} {args[i + 1]}" if spaced and not flags.FLAGS[name].boolean else args[i]
+            )
+
+        given = [typed(i) for i, a in enumerate(args) if a.partition("=")[0] == twice[0]]
         fields = ", its fields changed with --config.FIELD=VALUE" * (twice[0] == "--config")
         raise UserError(
             f"{twice[0]} given {len(given)} times ({', '.join(given)}); expected one{fields}."
@@ -204,8 +208,11 @@ def parse_flags(argv: list[str]) -> list[str]:
     with cli_errors():
         config_value, typed, unset, rest = None, "", [], []
         argv = _last_of_each(_joined(["--help" if a == "-h" else a for a in argv]))
-        if {a.lstrip("-").partition("=")[0] for a in argv[: _end_of_flags(argv)]} & _HELP_FLAGS:
-            argv = [a for a in argv if not a.startswith("--config")]  # (a bad one: its error)
+        asked = {
+            a.lstrip("-").partition("=")[0] for a in argv[: _end_of_flags(argv)] if a[:1] == "-"
+        }
+        if asked & _HELP_FLAGS:  # (not a value: --workdir help) the help, whatever the config
+            argv = [a for a in argv if not a.startswith(("--config", "--helpconfig"))]
         for a in argv:
             if a.startswith("--config="):
                 typed = a.split("=", 1)[1]

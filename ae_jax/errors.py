@@ -38,7 +38,7 @@ def closest(name: str, known: list[str], cutoff: float = 0.6) -> str:
     ('revenue' for 'Revenue'), else the shortest one it begins, itself first (a field set in
     the wrong section; a name cut short, loss.l1 for loss.l1_weight), else the most similar by
     difflib."""
-    if same := [k for k in known if k.lower() == name.lower() != k]:
+    if same := [k for k in known if k != name and k.lower() == name.lower()]:
         return same[0]
     longer = sorted((k for k in known if k.startswith(name)), key=len)
     if name and longer:

@@ -18,7 +18,7 @@ from ae_jax import data as data_lib
 from ae_jax.config import files as config_files
 from ae_jax.config.unused import unused_fields, unused_settings
 from ae_jax.configs import seed_sparse
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, closest
 from ae_jax.evaluation import trained
 from tests.conftest import write_purchase_csv
 
@@ -66,6 +66,16 @@ def test_unknown_field_is_refused_with_the_nearest_real_one(section, key, sugges
     with pytest.raises(UserError) as info:
         config_lib.validate(c)
     assert str(info.value) == _field_error(f"{section}.{key}", suggestion)
+
+
+def test_the_nearest_name_is_first_one_differing_in_case_alone():
+    """A name in another case is what was meant, where difflib finds nothing ('Y' for 'y') or
+    another name first ('Rate' -> 'Rates', a prefix, over 'rate')."""
+    assert closest("Y", ["x", "y"]) == "y"
+    assert closest("Rate", ["rate", "Rates"]) == "rate"
+    assert closest("revenue", ["Revenue", "region"]) == "Revenue"
+    assert closest("rate", ["rate", "rates"]) == "rate"  # itself, where it is one of them
+    assert closest("qq", ["a", "b"]) == ""
 
 
 def test_unknown_section_is_refused_with_the_nearest_real_one():

@@ -306,6 +306,8 @@ def test_every_subcommand_works_from_another_folder(installed):
     assert all(f"--{f}:" in r.stdout + r.stderr for f in ("workdir", "data", "which", "iw_samples"))
     r = _ae_jax(installed, "train", "--help", "--config=nope")  # was the config's error, exit 2
     assert "Train one config" in r.stdout and r.returncode == 0, r.stderr[-2000:]
+    r = _ae_jax(installed, "train", "--config=seed_sparse", "--helpconfig", "-h")
+    assert "Train one config" in r.stdout and r.returncode == 0, r.stderr[-2000:]
     r = _ae_jax(
         installed,
         "train",
@@ -376,6 +378,16 @@ def test_mistakes_through_ae_jax_are_one_paragraph_with_exit_2(installed):
         (
             ["train", "--config=seed_sparse", "--workdir=w", "--workdir", "v"],
             "--workdir given 2 times (--workdir=w, --workdir v); expected one.",
+        ),
+        (  # a value after a space, '-1' too: shown (a review: "--process_id 1, --process_id")
+            ["train", "--config=seed_sparse", "--workdir=w", "--process_id", "1"]
+            + ["--process_id", "-1"],
+            "--process_id given 2 times (--process_id 1, --process_id -1); expected one.",
+        ),
+        # A workdir named 'help' is no help flag (the config was dropped: "--config is required").
+        (
+            ["train", "--config=seed_sparse", "--config.train.epochs=-1", "--workdir", "help"],
+            "train.epochs: got -1; expected a positive integer.",
         ),
         # A required flag left out was absl's "flag --output=None: Flag --output must have ...".
         (["export", "--workdir=w"], "--output is required: A new (or empty) folder for the"),

@@ -12,7 +12,8 @@ import ml_collections
 
 from ae_jax.errors import UserError
 
-# The configs shipped with the package (ae_jax/configs), named on the command line by name.
+# The configs shipped with the package (ae_jax/configs), named on the command line by name:
+# found and run by path, as a user's file is (no import of that package, which imports this).
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 

@@ -174,8 +174,8 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], list, list[str
                     notes = {k: loaded[k] for k in BOUND_NOTES if isinstance(loaded.get(k), str)}
                     evaluated = True
                 values.update({k: v for k, v in loaded.items() if is_number(v)})
-                # What computed them (None: unsaid), oldest first: earlier epochs' and then its own
-                software += [*(loaded.get("earlier_software") or []), loaded.get("software")]
+                software.append(loaded.get("software"))  # what computed them (None: unsaid)
+                software += loaded.get("earlier_software") or []  # ... and earlier epochs
         config = workdir_lib.saved_config(run_dir) or {}
         unused = _unused(config, defaults)
         config = {k: v for k, v in config.items() if k not in unused}  # (`_unused`)
@@ -189,7 +189,7 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], list, list[str
                 "absent": absent,  # metrics without a value on purpose (EXPLAINED_NULLS)
                 "evaluated": evaluated,
                 "notes": notes,  # eval.json's BOUND_NOTES
-                "software": software,  # of summary.json, then of eval.json (oldest first)
+                "software": software,  # of summary.json, then of eval.json
                 "l1_weight": config.get("loss.l1_weight", 0.0),
                 "config": config,
             }

@@ -69,32 +69,35 @@ def evaluation_lines(rows: list[dict], shown: list[str]) -> list[str]:
 
 def software_lines(rows: list[dict]) -> list[str]:
     """report.md's lines naming what computed the runs' numbers (their summary.json's and
-    eval.json's `software`, and their earlier epochs'), each run by its history, oldest first;
-    runs of different histories are named, with a warning. (Counted once under each software
-    it saw, every run of a sweep extended under a new version was said twice, and the runs
-    said to compare unfairly, though each was computed alike: a probe.)"""
-    histories: dict[tuple[str, ...], int] = {}
+    eval.json's `software`, and their earlier epochs'), each run by the set it saw; runs of
+    different sets are named, with a warning. (Counted once under each software it saw, every
+    run of a sweep extended under a new version was said twice, and the runs said to compare
+    unfairly: a probe. No order is said: a checkpoint's earlier software is listed newest
+    first, a stop inside an epoch's after it.)"""
+    kinds: dict[frozenset[str], list[str]] = {}  # a run's set -> its software, first seen first
+    counts: dict[frozenset[str], int] = {}
     for r in rows:
-        said = tuple(dict.fromkeys(software_text(s) for s in r["software"]))  # each once
-        histories[said] = histories.get(said, 0) + 1
-    if len(histories) <= 1:
-        parts = next(iter(histories), ())
+        said = list(dict.fromkeys(software_text(s) for s in r["software"]))
+        kinds.setdefault(frozenset(said), said)
+        counts[frozenset(said)] = counts.get(frozenset(said), 0) + 1
+    if len(kinds) <= 1:
+        parts = next(iter(kinds.values()), [])
         if len(parts) <= 1:
             return [f"Computed by {s}." for s in parts]
         return [
-            "Every run was computed in parts by the same software, oldest first (epochs "
-            "before an extension, or an evaluation, under other software): the runs compare "
-            "alike, but a rerun from scratch under one of them may give other numbers:",
+            "Every run was computed in parts by the same software (epochs before an "
+            "extension or a resumption, or an evaluation, under another version); a rerun "
+            "from scratch under one of them may give other numbers:",
             "",
             *[f"- {s}" for s in parts],
         ]
-    listed = "; ".join(f"{n} run(s) by {', then '.join(h)}" for h, n in histories.items())
+    listed = "; ".join(f"{counts[k]} run(s) by {' and '.join(v)}" for k, v in kinds.items())
     logging.warning("the report's runs were computed by different software: %s", listed)
     return [
         "The runs were computed by different software, so their numbers may differ by more "
-        "than their seeds make them (each run's software, oldest first):",
+        "than their seeds make them:",
         "",
-        *[f"- {n} run(s): {', then '.join(h)}" for h, n in histories.items()],
+        *[f"- {counts[k]} run(s): {'; and '.join(v)}" for k, v in kinds.items()],
     ]
 
 
