@@ -212,6 +212,47 @@ def say_dim(x: np.ndarray, what: str, scaling: str, fix: str) -> None:
         )
 
 
+# Rows are said to be stored channels first when read as (C, H, W) their neighbouring pixels
+# differ less than this times as much as read as (H, W, C). The ratio on 32 x 32 patches of
+# scikit-learn's two sample photos: 0.55-0.65 stored channels first, 1.3 (grey) to 4.3
+# stored channels last; 1.0 for noise.
+PLANAR_RATIO = 0.8
+PLANAR_ROWS = 256  # the first rows looked at (a few ms)
+
+
+def say_planar(x: np.ndarray, shape, source: str) -> None:
+    """Warns of flat rows that look stored channels first, (C, H, W) flattened, as CIFAR's
+    python batches store them, given a channels-last shape (H, W, C): each image is then read
+    as C thin copies side by side, without a word (a probe: 270x the MSE of the same images
+    stored channels last). A photo is smooth: the reading whose neighbouring pixels differ
+    less is taken to be the rows' own; a heuristic, so a warning."""
+    if len(shape) != 3 or shape[2] < 2 or not len(x):
+        return
+    h, w, c = shape
+    rows = np.asarray(x[:PLANAR_ROWS], np.float32).reshape(-1, h, w, c)
+    first = rows.reshape(-1, c, h, w).transpose(0, 2, 3, 1)
+    rough = [
+        float(np.abs(np.diff(a, axis=1)).mean() + np.abs(np.diff(a, axis=2)).mean())
+        for a in (rows, first)
+    ]
+    if rough[1] < PLANAR_RATIO * rough[0]:
+        logging.warning(
+            "%s: its rows look stored channels first, (C, H, W) flattened (as CIFAR's python "
+            "batches store them): read as (H, W, C) = %s, neighbouring pixels differ %.1fx more "
+            "than read as %s, and each image comes out as %d thin copies side by side. If so, "
+            "save them channels last: x.reshape(-1, %d, %d, %d).transpose(0, 2, 3, 1)"
+            ".reshape(len(x), -1)",
+            source,
+            tuple(shape),
+            rough[0] / max(rough[1], 1e-12),
+            (c, h, w),
+            c,
+            c,
+            h,
+            w,
+        )
+
+
 def binarize_validation(val: np.ndarray, seed: int) -> np.ndarray:
     """The validation split under dynamic binarisation: one Bernoulli draw keyed by the split
     seed, fixed for the run (its metrics compare across epochs and runs)."""

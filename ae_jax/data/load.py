@@ -180,6 +180,8 @@ def _pixels(
         if pixel_max == 255:  # (not the bundled digits' counts 0..16, divided by 16)
             what = f"{features.source}: pixel data (data.image_shape {shape})"
             images.say_dim(x, what, scaling, "leave data.image_shape=()")
+    if declared and shape is not None:  # flat rows: of channels last, as the shape says?
+        images.say_planar(x, shape, features.source)
     channels = shape[2] if shape is not None and len(shape) == 3 and d % shape[2] == 0 else 1
     offset, scale = images.pixel_scaling(x[train_idx], d, channels, scaling, pixel_max)
     p = Preprocessor(

@@ -197,9 +197,11 @@ class TrainedModel:
             )
 
     def check_image_units(self, x: np.ndarray, source: str) -> None:
-        """Refuses images in other units than the training images' (`scaling.check_images`)."""
+        """Refuses images in other units than the training images' (`scaling.check_images`);
+        warns of rows stored channels first (`images.say_planar`)."""
         if self.image_shape:
             scaling_lib.check_images(self.preprocessor, x, source)
+            images_lib.say_planar(x, self.image_shape, source)
 
     def encode(self, rows, npz_key: str | None = None) -> np.ndarray:
         """Codes of raw rows: the code layer of an AE, the posterior mean of a VAE."""
@@ -230,10 +232,8 @@ class TrainedModel:
         out = []
         for start in range(0, len(x), rows):
             part = x[start : start + rows]
-            pad = np.zeros((rows - len(part), *x.shape[1:]), x.dtype)
-            out.append(
-                np.asarray(fn(self.params, jnp.asarray(np.concatenate([part, pad]))))[: len(part)]
-            )
+            padded = np.concatenate([part, np.zeros((rows - len(part), *x.shape[1:]), x.dtype)])
+            out.append(np.asarray(fn(self.params, jnp.asarray(padded)))[: len(part)])
         return np.concatenate(out)
 
     def reconstruct(self, rows, npz_key: str | None = None) -> np.ndarray:
@@ -261,8 +261,7 @@ class TrainedModel:
         if need > have // 2:
             raise UserError(
                 f"sample: n={n:,} draws need about {need / 2**30:.3g} GiB (their codes and "
-                f"decodings) of {have / 2**30:.3g} GiB of {what}; draw fewer at a time (other "
-                "seeds draw others)."
+                f"decodings) of {have / 2**30:.3g} GiB of {what}; draw fewer at a time."
             )
         z = jax.random.normal(jax.random.PRNGKey(seed), (n, self.config.model.latent_dim))
         return self.decode(np.asarray(z))
