@@ -391,6 +391,9 @@ def test_one_image_without_a_batch_axis_is_told_to_add_one(runs, tmp_path):
     np.save(tmp_path / "one.npy", one)
     with pytest.raises(ae_jax.UserError, match=r"one.npy' holds one image of the model's"):
         floats.encode(str(tmp_path / "one.npy"))
+    # `ae-jax evaluate --data`: it was 8 rows "by position" against the model's 64 columns.
+    with pytest.raises(ae_jax.UserError, match=r"--data '.*one.npy' holds one image of the mo"):
+        eval_data.evaluation_data(floats, str(tmp_path / "one.npy"))
     np.testing.assert_array_equal(floats.encode(one[None]), floats.encode(digits[:1] / 16))
     rng = np.random.default_rng(0)
     colour = _train(tmp_path, "colour", rng.integers(0, 256, (40, 4, 4, 3), dtype=np.uint8))

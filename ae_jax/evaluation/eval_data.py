@@ -199,6 +199,8 @@ def evaluation_data(
         if c.npz_key and not npz_key
         else "--npz_key",
     )
+    # (one image without a batch axis was told to "convert their colours" or of columns)
+    images.check_not_one_image(table, tm.image_shape, f"--data {data_path!r}")
     tm.check_image_shape(table.image_shape, f"--data {data_path!r}")
     if source := _trained_on(c, data_path, npz_key, another_array):
         logging.warning(
