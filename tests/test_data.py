@@ -719,6 +719,12 @@ def _error_files(tmp_path):
             r"data.label_column 'revenue' is not a column of .*ok.csv' \(did you mean 'Revenue'",
         ),
         (
+            # both missing: the data's array said first (the label was, where only a run's
+            # data.npz_key can be changed: `ae-jax evaluate --data`, a probe)
+            dict(path="b.npz", npz_key="z", label_column="q"),
+            r"data.npz_key 'z' is not an array in data.path 'b.npz'; its arrays: ",
+        ),
+        (
             dict(path="b.npz", label_column="q"),
             r"data.label_column 'q' is not an array in data.path 'b.npz'; its arrays: "
             r"\['feats', 'lab'",

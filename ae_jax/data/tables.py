@@ -271,7 +271,7 @@ def _read_arrays(
         with loaded:
             keys = list(loaded.files)
             key, label_key = npz_arrays(keys, npz_key, label_column)
-            for what, k in (("data.label_column", label_key), (key_field, key)):
+            for what, k in ((key_field, key), ("data.label_column", label_key)):  # data first
                 if k and k not in keys:
                     raise UserError(
                         f"{what} {k!r} is not an array in {shown}; its arrays: {quote_names(keys)}"
