@@ -724,6 +724,10 @@ def _error_files(tmp_path):
             dict(path="b.npz", npz_key="z", label_column="q"),
             r"data.npz_key 'z' is not an array in data.path 'b.npz'; its arrays: ",
         ),
+        (  # the nearest array named, as a CSV's nearest column is
+            dict(path="b.npz", label_column="labs"),
+            r"data.label_column 'labs' is not an array in data.path 'b.npz' \(did you mean 'lab'",
+        ),
         (
             dict(path="b.npz", label_column="q"),
             r"data.label_column 'q' is not an array in data.path 'b.npz'; its arrays: "

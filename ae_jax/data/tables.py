@@ -26,7 +26,7 @@ from ae_jax.data.cells import quote_names
 from ae_jax.data.csv_reader import TextFile, read_delimited
 from ae_jax.data.image_files import check_channels_last, read_idx
 from ae_jax.data.parquet import arrow_columns, read_parquet
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, closest
 
 BUNDLED = ("digits", "breast_cancer")
 CATEGORICAL = ("ordinal", "onehot")
@@ -273,9 +273,9 @@ def _read_arrays(
             key, label_key = npz_arrays(keys, npz_key, label_column)
             for what, k in ((key_field, key), ("data.label_column", label_key)):  # data first
                 if k and k not in keys:
-                    raise UserError(
-                        f"{what} {k!r} is not an array in {shown}; its arrays: {quote_names(keys)}"
-                    )
+                    near = f" (did you mean {h!r}?)" if (h := closest(k, keys)) else ""
+                    said = f"{shown}{near}; its arrays: {quote_names(keys)}"
+                    raise UserError(f"{what} {k!r} is not an array in {said}")
             if not keys:
                 raise UserError(f"{shown} holds no arrays; expected an .npz archive of arrays")
             if not key:
