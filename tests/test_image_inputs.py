@@ -461,3 +461,19 @@ def test_flat_rows_stored_channels_first_are_said_to_be(tmp_path, caplog):
     noise = np.random.default_rng(0).integers(0, 256, (64, 192), dtype=np.uint8)
     last.encode(noise)  # (no smoother reading: nothing to say)
     assert "channels first" not in caplog.text
+
+
+def test_images_with_height_and_width_swapped_are_told_to_swap_them(tmp_path):
+    """(6, 4) images given to a model of (4, 6) ones were told to "resize them" (a probe)."""
+    rng = np.random.default_rng(0)
+    run = _train(tmp_path, "wide", rng.integers(0, 256, (40, 4, 6), dtype=np.uint8))
+    tall = rng.integers(0, 256, (3, 6, 4), dtype=np.uint8)
+    with pytest.raises(
+        ae_jax.UserError,
+        match=r"holds images of shape \(6, 4\); the model was trained on images of shape \(4, 6\)"
+        r": swap their height and width \(np.swapaxes\(x, 1, 2\)\) first",
+    ):
+        run.encode(tall)
+    assert run.encode(np.swapaxes(tall, 1, 2)).shape == (3, run.config.model.latent_dim)
+    with pytest.raises(ae_jax.UserError, match=r"\(5, 6\).*: resize them to that shape first"):
+        run.encode(rng.integers(0, 256, (3, 5, 6), dtype=np.uint8))

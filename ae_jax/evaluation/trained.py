@@ -105,15 +105,13 @@ class TrainedModel:
         self.config, self.dataset_info = load_config(workdir)
         self.preprocessor = data_lib.load_preprocessor(os.path.join(workdir, "preprocessor.json"))
         self.num_features = self.preprocessor.num_features
-        shape = self.dataset_info.get("image_shape")
-        self.image_shape = tuple(shape) if shape else None
+        self.image_shape = tuple(self.dataset_info.get("image_shape") or ()) or None
         self.model = models.model_from_config(
             self.config, self.num_features, self.image_shape, self.preprocessor.layout()
         )
         if which not in ("latest", "best"):
             raise UserError(f"which={which!r}; expected 'latest' or 'best'.")
-        found = restore.read_checkpoint(workdir, self.config, which)
-        self.epoch, raw = found
+        self.epoch, raw = restore.read_checkpoint(workdir, self.config, which)
         self.checkpoint = self.epoch  # the checkpoint loaded (checkpoints/<this>)
         params = raw["params"]
         # A run that diverged keeps the parameters from before its non-finite step (-1: none).
@@ -189,6 +187,8 @@ class TrainedModel:
                 f"convert their colours ({fixes[0]} -> {fixes[1]})"
                 + (" and resize them" if tuple(shape)[:2] != self.image_shape[:2] else "")
                 if channels[0] != channels[1]
+                else "swap their height and width (np.swapaxes(x, 1, 2))"
+                if tuple(shape)[1::-1] == self.image_shape[:2]  # (not "resize": a probe)
                 else "resize them to that shape"
             )
             raise UserError(
