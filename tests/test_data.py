@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer, load_digits
 
+from ae_jax import config as config_lib
 from ae_jax import data, default_config
 from ae_jax.data import bundled, cells, preprocess_io, scaling
 from ae_jax.errors import UserError
@@ -1129,6 +1130,26 @@ def test_categorical_columns_are_refused_for_image_sets(tmp_path):
     c.name, c.dir, c.categorical_columns = "mnist", str(tmp_path), ("pixel_0",)
     with pytest.raises(UserError, match=r"but data.name 'mnist' holds pixel data"):
         data.load_dataset(c)  # before it looks for the files
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("image_shape", (28, 28)), ("npz_key", "x_test"), ("label_column", "y"), ("keep_label", True)],
+)
+def test_what_an_image_sets_files_fix_is_refused_given_the_data_section_alone(
+    tmp_path, field, value
+):
+    """validate() refused these beside an image set's name; load_dataset(config.data) ignored
+    them without a word (a probe)."""
+    c = default_config()
+    c.data.name, c.data.dir, c.data[field] = "mnist", str(tmp_path), value
+    said = rf"data.{field}: got .*; expected .* with data.name='mnist', whose files fix it"
+    with pytest.raises(UserError, match=said):
+        config_lib.validate(c)
+    with pytest.raises(UserError, match=said):
+        data.load_dataset(c.data)  # before it looks for the files
+    if field == "image_shape":  # (a bundled table of pixels, read as images with a shape)
+        assert data.load_dataset(dict(name="digits", image_shape=(8, 8))).image_shape == (8, 8)
 
 
 def test_scaling_new_rows_needs_no_copy_of_them_in_float64():

@@ -29,6 +29,7 @@ from ae_jax.config.schema import (
     flatten_config,
 )
 from ae_jax.config.validate import (
+    check_image_set_fields,
     check_is_config,
     check_known,
     check_model,
@@ -38,6 +39,7 @@ from ae_jax.config.validate import (
 )
 
 __all__ = [
+    "check_image_set_fields",
     "check_is_config",
     "check_known",
     "check_model",

@@ -80,22 +80,13 @@ def _check_types(config: ml_collections.ConfigDict) -> None:
             field = f"{section}.{key}"
             if default is None:  # An optional setting (placeholder): None or its own type.
                 continue
-            expected: type | tuple[type, ...] = type(default)
-            if isinstance(default, float):
-                expected = (int, float)
-            elif isinstance(default, tuple):
-                expected = (tuple, list)
+            kind = type(default)  # (ints pass for floats, lists for tuples)
+            expected = {float: (int, float), tuple: (tuple, list)}.get(kind, (kind,))
             ok = isinstance(value, expected) and not (
                 isinstance(value, bool) and not isinstance(default, bool)
             )
             if not ok:
-                name = (
-                    "a number"
-                    if isinstance(default, float)
-                    else "a tuple"
-                    if isinstance(default, tuple)
-                    else type(default).__name__
-                )
+                name = {float: "a number", tuple: "a tuple"}.get(kind, kind.__name__)
                 raise UserError(
                     f"{field}: got {value!r} ({type(value).__name__}); expected "
                     f"{name}, like the default {default!r}."
@@ -198,6 +189,24 @@ def check_model(m) -> None:
         parse_activations(spec, len(layers), f"model.{field}")
 
 
+_SET_FIXES = (("label_column", ""), ("keep_label", False), ("npz_key", ""), ("image_shape", ()))
+
+
+def check_image_set_fields(d) -> None:
+    """An image set's files fix its labels and shape: a value here would be ignored without a
+    word (by `load_dataset` too, given the data section alone: a probe)."""
+    name = d.get("name", "breast_cancer")
+    if d.get("path") or not (name in IMAGE_SETS or name.startswith("tfds:")):
+        return
+    why = f"with data.name={name!r}, whose files fix it (the images, their labels and shape)"
+    for field, default in _SET_FIXES:
+        given = d.get(field, default)
+        given = tuple(given) if isinstance(given, list) else given
+        _check(
+            given == default, f"data.{field}", given, f"{default!r} {why}; it applies to data.path"
+        )
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises `UserError` for the first invalid field; returns None when all are valid."""
     check_is_config(config)
@@ -211,21 +220,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check(isinstance(d.path, str), "data.path", d.path, "a file path string")
     if not d.path and not d.name.startswith("tfds:"):
         _choice(d.name, "data.name", DATASETS)
-    if not d.path and (d.name in IMAGE_SETS or d.name.startswith("tfds:")):
-        # An image set's files fix these; a value here would be ignored without a word.
-        for field, default in (
-            ("label_column", ""),
-            ("keep_label", False),
-            ("npz_key", ""),
-            ("image_shape", ()),
-        ):
-            _check(
-                (tuple(d[field]) if isinstance(d[field], list) else d[field]) == default,
-                f"data.{field}",
-                d[field],
-                f"{default!r} with data.name={d.name!r}, whose files fix it (the images, their "
-                "labels and shape); it applies to data.path",
-            )
+    check_image_set_fields(d)
     _choice(d.binarize, "data.binarize", ("none", "fixed", "dynamic"))
     _check(d.limit >= 0, "data.limit", d.limit, "an integer >= 0 (0 = all training rows)")
     _choice(d.scaling, "data.scaling", SCALINGS)

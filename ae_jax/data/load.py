@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 from absl import logging
 
-from ae_jax.config import check_section, default_config
+from ae_jax.config import check_image_set_fields, check_section, default_config
 from ae_jax.data import bundled, column_checks, images
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS
@@ -240,8 +240,7 @@ def _load(cfg: Any) -> Dataset:
             (mnist, fashion_mnist, cifar10, tfds:NAME) go to `ae_jax.data.images`.
 
     Returns:
-        The preprocessed `Dataset`. `train_indices` / `val_indices` are rows of the file, also
-        when data.missing='drop' left some out.
+        The `Dataset`; `train_indices` / `val_indices` are rows of the file (data.missing='drop').
     """
     if _field(cfg, "data", None, object, "") is not None and _field(cfg, "model", None, object, ""):
         raise UserError(
@@ -250,6 +249,7 @@ def _load(cfg: Any) -> Dataset:
             "be missing and take their defaults"
         )
     check_section("data", cfg)  # a ConfigDict or dict of data.* fields, none misspelt
+    check_image_set_fields(cfg)
     name = _field(cfg, "name", "breast_cancer", str, "a string")  # (default_config()'s)
     path = _field(cfg, "path", "", str, "a string")
     label_column = _field(cfg, "label_column", "", str, "a string")
