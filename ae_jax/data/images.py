@@ -226,7 +226,7 @@ def say_planar(x: np.ndarray, shape, source: str) -> None:
     as C thin copies side by side, without a word (a probe: 270x the MSE of the same images
     stored channels last). A photo is smooth: the reading whose neighbouring pixels differ
     less is taken to be the rows' own; a heuristic, so a warning."""
-    if len(shape) != 3 or shape[2] < 2 or not len(x):
+    if len(shape) != 3 or min(shape) < 2 or not len(x):  # (no neighbours: 1 x W images)
         return
     h, w, c = shape
     rows = np.asarray(x[:PLANAR_ROWS], np.float32).reshape(-1, h, w, c)
