@@ -256,8 +256,8 @@ def _check_no_foreign_files(path: str, full: str, kind: str, also: frozenset[str
         raise UserError(
             f"workdir {path!r} is a folder of other files ({foreign[:4]}"
             f"{' ...' if len(foreign) > 4 else ''}), not a {kind}'s directory: the {kind} "
-            f"would write its files among them (and replace any of the same names). Pass a "
-            f"new or empty workdir, e.g. {os.path.join(path, kind)!r}."
+            f"would write its files among them (and replace any of the same names). Move them "
+            f"out, or pass a new or empty workdir, e.g. {os.path.join(path, kind)!r}."
         )
 
 

@@ -1290,6 +1290,27 @@ def test_a_group_that_fails_leaves_its_chunks_other_group_to_train(tmp_path, mon
     assert failed == ["train.seed=0", "train.seed=1"]
 
 
+def test_a_run_folder_of_other_files_fails_alone_not_its_group(tmp_path):
+    """A stray file in one run's folder failed its whole group: every run got that run's error
+    in its failed.json, "1 done, 8 failed" (a probe). It fails alone; the others train."""
+    base = seed_sparse.get_config()
+    base.data.name = "digits"
+    base.train.epochs, base.eval.at_end, base.train.batch_size = 1, False, 256
+    base.train.figures = base.train.tensorboard = False
+    stray = tmp_path / "s" / "runs" / "train.seed=1"
+    stray.mkdir(parents=True)
+    (stray / "notes.txt").write_text("mine")
+    status = sweep.run_sweep(base, [{"train.seed": s} for s in range(3)], str(tmp_path / "s"))
+    assert status["counts"] == {"done": 2, "diverged": 0, "failed": 1, "running": 0, "pending": 0}
+    runs = tmp_path / "s" / "runs"
+    failed = sorted(d for d in os.listdir(runs) if (runs / d / "failed.json").exists())
+    assert failed == ["train.seed=1"]
+    said = json.loads((stray / "failed.json").read_text())["error"]
+    assert "is a folder of other files (['notes.txt']" in said and "Move them out" in said
+    assert (stray / "notes.txt").read_text() == "mine"
+    assert all((runs / f"train.seed={s}" / "summary.json").exists() for s in (0, 2))
+
+
 def test_sweep_json_tells_how_far_the_sweep_is_after_each_group(tmp_path, monkeypatch):
     """sweep.json is rebuilt after each group's summaries are written, not only at the start
     and the end: three groups of one run read 0, 1, 2, 3 done (and 3 at the end); and once

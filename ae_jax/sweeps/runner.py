@@ -314,7 +314,8 @@ def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
             stale = os.path.join(run.workdir, workdir_lib.FAILED)
             if os.path.exists(stale):
                 os.remove(stale)  # retried now
-            try:  # a run that cannot continue (its checkpoints gone) fails alone, not its group
+            try:  # a run that cannot continue (its checkpoints gone, a folder of other files)
+                workdir_lib.check_kind(run.workdir, "run")  # fails alone, not its group
                 reruns.check_config(run.workdir, configs[run.index])
             except UserError as e:
                 mark_failed([run], str(e))
