@@ -1055,6 +1055,11 @@ def test_report_names_run_directories_the_sweep_no_longer_lists(tmp_path, caplog
         "entries since changed or removed?) and are left out: lr=0.001,train.seed=0, "
         "lr=0.001,train.seed=1"
     )
+    # report.md says so too (the log alone said it: "2 finished runs" hid 2 more, a probe).
+    assert (
+        "Left out: 2 run directories in runs/ that sweep.json does not list (runs of entries "
+        "since changed or removed from the sweep): lr=0.001,train.seed=0, lr=0.001,train.seed=1."
+    ) in (tmp_path / "report.md").read_text().splitlines()
 
 
 @pytest.mark.parametrize("chosen_by", ["--metrics", "REPORT_METRICS"])

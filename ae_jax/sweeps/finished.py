@@ -29,10 +29,11 @@ EXPLAINED_NULLS = {"ae_over_pca": "pca/note", "vae/active_units": "vae/active_un
 BOUND_NOTES = ("likelihood_note", "vae/iwae_note")
 
 
-def collect(workdir: str) -> tuple[list[dict], list[dict], list[tuple[str, str]]]:
+def collect(workdir: str) -> tuple[list[dict], list[dict], list[tuple[str, str]], list[str]]:
     """One dict per finished run (its name, overrides, status, numeric results and L1 weight),
-    the overrides of every run sweep.json lists, and those that failed (name, the first line
-    of the error their failed.json holds). Whether a run
+    the overrides of every run sweep.json lists, those that failed (name, the first line
+    of the error their failed.json holds), and the run directories sweep.json does not list
+    (left out: `unlisted`). Whether a run
     finished or failed is read from its own directory, as sweep.json's statuses are (a killed
     sweep leaves them behind its runs)."""
     path = os.path.join(workdir, workdir_lib.SWEEP)
@@ -41,9 +42,9 @@ def collect(workdir: str) -> tuple[list[dict], list[dict], list[tuple[str, str]]
         entries = workdir_lib.read_json(path, "the sweep's list of runs", fix).get("runs")
         if not isinstance(entries, list):
             raise UserError(f"{path} is damaged (no list of 'runs'); {fix}")
-        _note_unlisted(workdir, entries)
+        unlisted = _unlisted(workdir, entries)
     else:
-        entries = subdir_runs(workdir)
+        entries, unlisted = subdir_runs(workdir), []
     rows, failed, lacking, stale = _rows(workdir, entries)
     rows = _once(rows)
     if stale:
@@ -69,7 +70,7 @@ def collect(workdir: str) -> tuple[list[dict], list[dict], list[tuple[str, str]]
             ", ".join(lacking[:5]) + (", ..." if len(lacking) > 5 else ""),
         )
     _split_by_unswept(rows)
-    return rows, [e["overrides"] for e in entries], failed
+    return rows, [e["overrides"] for e in entries], failed, unlisted
 
 
 def _split_by_unswept(rows: list[dict]) -> None:
@@ -199,10 +200,11 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], list, list[str
     return rows, failed, lacking, stale
 
 
-def _note_unlisted(workdir: str, entries: list[dict]) -> None:
-    """Warns of run directories under DIR/runs/ that sweep.json does not list (runs of entries
-    since changed or removed from the sweep): the report leaves them out. Other folders there
-    are no runs (a report on DIR/runs as a folder of runs wrote figures/ there)."""
+def _unlisted(workdir: str, entries: list[dict]) -> list[str]:
+    """The run directories under DIR/runs/ that sweep.json does not list (runs of entries
+    since changed or removed from the sweep), warned of: the report leaves them out, and says
+    so. Other folders there are no runs (a report on DIR/runs as a folder of runs wrote
+    figures/ there)."""
     runs = os.path.join(workdir, "runs")
     listed = {os.path.normpath(e["workdir"]) for e in entries}
     run_files = (workdir_lib.CONFIG, workdir_lib.SUMMARY, workdir_lib.LOCK, workdir_lib.METRICS)
@@ -225,6 +227,7 @@ def _note_unlisted(workdir: str, entries: list[dict]) -> None:
             "is" if len(others) == 1 else "are",
             ", ".join(others[:10]) + (", ..." if len(others) > 10 else ""),
         )
+    return others
 
 
 def subdir_runs(workdir: str) -> list[dict]:

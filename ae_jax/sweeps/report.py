@@ -148,7 +148,7 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
             f"the sweep's own directory: ae-jax report --workdir={sweep_dir} (nothing was "
             "written)."
         )
-    rows, entries, failed = finished.collect(workdir)
+    rows, entries, failed, unlisted = finished.collect(workdir)
     listed = len(entries)
     if not rows:
         raise UserError(
@@ -245,6 +245,7 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
         *report_text.software_lines(rows),
         "",
         *report_text.failed_lines(failed),
+        *report_text.unlisted_lines(unlisted),
         *lines,
         "",
         *[f"![{os.path.basename(p)}](figures/{os.path.basename(p)})" for p in figures],

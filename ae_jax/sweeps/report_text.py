@@ -123,6 +123,20 @@ def failed_lines(failed: list[tuple[str, str]], shown: int = 10) -> list[str]:
     ]
 
 
+def unlisted_lines(names: list[str], shown: int = 10) -> list[str]:
+    """report.md's note of the run directories sweep.json does not list, left out (they were
+    said in the log alone: a report's "6 finished runs" hid 4 more trained ones, a probe)."""
+    if not names:
+        return []
+    more = f", and {len(names) - shown} more" if len(names) > shown else ""
+    return [
+        f"Left out: {len(names)} run director{'y' if len(names) == 1 else 'ies'} in runs/ that "
+        "sweep.json does not list (runs of entries since changed or removed from the sweep): "
+        f"{', '.join(names[:shown])}{more}.",
+        "",
+    ]
+
+
 def figure_title(p, others, table, metrics, same, empty, cut: bool, top: set[str]) -> str:
     """What the figure says above its panels, a line per statement: the seeds behind each
     point, the settings without any value, and the metrics named instead of drawn, each for
