@@ -1449,11 +1449,11 @@ def test_report_of_runs_trained_together(tmp_path, caplog):
     # Metrics asked for with --metrics that no run has are named, with the ones the runs have.
     report.write_report(str(d), ["vae/iwae", "eval/mse", "foo/bar"])
     (warning,) = [r.getMessage() for r in caplog.records if "no finished run has" in r.getMessage()]
-    assert warning.startswith("--metrics asks for vae/iwae, foo/bar, which no finished run has")
+    assert warning.startswith("--metrics asks for vae/iwae, foo/bar, which no finished run has as")
     assert "eval/kl, eval/l1, eval/loss, eval/mse, eval/recon" in warning and "..." not in warning
     # None of them present: refused before results.csv (or anything) is rewritten.
     before = {f: (d / f).read_bytes() for f in ("results.csv", "runs.csv", "report.md")}
-    with pytest.raises(UserError, match=r"no finished run has any of the metrics \['bogus'\]"):
+    with pytest.raises(UserError, match=r"no finished run has any of the metrics \['bogus'\] as a"):
         report.write_report(str(d), ["bogus"])
     assert before == {f: (d / f).read_bytes() for f in before}
     # The list offered names every metric report.md shows (it left out those without a '/').
