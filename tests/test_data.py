@@ -1148,6 +1148,11 @@ def test_what_an_image_sets_files_fix_is_refused_given_the_data_section_alone(
         config_lib.validate(c)
     with pytest.raises(UserError, match=said):
         data.load_dataset(c.data)  # before it looks for the files
+    # Its fields' types are checked first (an AttributeError of None.startswith: a review).
+    with pytest.raises(UserError, match=r"data.name must be a string; got None"):
+        data.load_dataset(dict(name=None, **{field: value}))
+    with pytest.raises(UserError, match=r"data.image_shape must be a tuple such as"):
+        data.load_dataset(dict(name="mnist", image_shape=np.array([28, 28])))
     if field == "image_shape":  # (a bundled table of pixels, read as images with a shape)
         assert data.load_dataset(dict(name="digits", image_shape=(8, 8))).image_shape == (8, 8)
 

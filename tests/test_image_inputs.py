@@ -451,21 +451,40 @@ def test_flat_rows_stored_channels_first_are_said_to_be(tmp_path, caplog):
     planar = rgb.transpose(0, 3, 1, 2).reshape(len(rgb), -1)
     caplog.set_level("WARNING")
     run = _train(tmp_path, "planar", planar, image_shape=(8, 8, 3))
-    assert "its rows look stored channels first, (C, H, W) flattened" in caplog.text
+    assert "its rows may be stored channels first, (C, H, W) flattened" in caplog.text
     assert "x.reshape(-1, 3, 8, 8).transpose(0, 2, 3, 1).reshape(len(x), -1)" in caplog.text
     caplog.clear()
     run.encode(planar[:64])  # new rows (`ae-jax encode`, `evaluate --data`) too
-    assert "its rows look stored channels first" in caplog.text
+    assert "its rows may be stored channels first" in caplog.text
     caplog.clear()
     last = _train(tmp_path, "last", rgb.reshape(len(rgb), -1), image_shape=(8, 8, 3))
     last.encode(rgb[:64].reshape(64, -1))
-    noise = np.random.default_rng(0).integers(0, 256, (64, 192), dtype=np.uint8)
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (64, 192), dtype=np.uint8)
     last.encode(noise)  # (no smoother reading: nothing to say)
+    # Stored channels last, but rough, and read channels first smoother (a review): grey
+    # images in three equal channels, colour noise of channels correlated 0.9, and any
+    # (N, H, W, C) array, which says its own layout.
+    grey = np.repeat(rng.integers(0, 256, (64, 8, 8, 1), dtype=np.uint8), 3, axis=3)
+    base, other = rng.normal(size=(64, 8, 8, 1)), rng.normal(size=(64, 8, 8, 3))
+    close = np.clip(128 + 40 * (0.95 * base + 0.31 * other), 0, 255).astype(np.uint8)
+    for rows in (
+        grey.reshape(64, -1),
+        close.reshape(64, -1),
+        grey,
+        planar[:64].reshape(-1, 8, 8, 3),
+    ):
+        last.encode(rows)
     assert "channels first" not in caplog.text
     with warnings.catch_warnings():  # images 1 pixel high: no neighbours, no "Mean of empty"
         warnings.simplefilter("error")
         images_lib.say_planar(noise[:, :24], (1, 8, 3), "rows")
+        images_lib.say_planar(np.full((4, 192), np.nan), (8, 8, 3), "rows")  # (no finite row)
     assert "channels first" not in caplog.text
+    with_nan = planar[:64].astype(np.float32)
+    with_nan[0, 5] = np.nan  # a missing pixel's row is left out, not the check
+    images_lib.say_planar(with_nan, (8, 8, 3), "rows")
+    assert "rows: its rows may be stored channels first" in caplog.text
 
 
 def test_images_with_height_and_width_swapped_are_told_to_swap_them(tmp_path):
@@ -476,7 +495,7 @@ def test_images_with_height_and_width_swapped_are_told_to_swap_them(tmp_path):
     with pytest.raises(
         ae_jax.UserError,
         match=r"holds images of shape \(6, 4\); the model was trained on images of shape \(4, 6\)"
-        r": swap their height and width \(np.swapaxes\(x, 1, 2\)\) first",
+        r": swap height and width if stored transposed \(np.swapaxes\(x, 1, 2\)\), or resize first",
     ):
         run.encode(tall)
     assert run.encode(np.swapaxes(tall, 1, 2)).shape == (3, run.config.model.latent_dim)

@@ -1311,7 +1311,10 @@ def test_a_run_folder_of_other_files_fails_alone_not_its_group(tmp_path):
     failed = sorted(d for d in os.listdir(runs) if (runs / d / "failed.json").exists())
     assert failed == ["train.seed=1"]
     said = json.loads((stray / "failed.json").read_text())["error"]
-    assert "is a folder of other files (['notes.txt']" in said and "Move them out" in said
+    assert "is a folder of other files (['notes.txt']" in said
+    assert said.endswith(
+        "Move them out of it, then rerun the same sweep command: it retries the run."
+    )
     assert (stray / "notes.txt").read_text() == "mine"
     assert all((runs / f"train.seed={s}" / "summary.json").exists() for s in (0, 2))
 

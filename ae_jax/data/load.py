@@ -240,7 +240,8 @@ def _load(cfg: Any) -> Dataset:
             (mnist, fashion_mnist, cifar10, tfds:NAME) go to `ae_jax.data.images`.
 
     Returns:
-        The `Dataset`; `train_indices` / `val_indices` are rows of the file (data.missing='drop').
+        The preprocessed `Dataset`. `train_indices` / `val_indices` are rows of the file, also
+        when data.missing='drop' left some out.
     """
     if _field(cfg, "data", None, object, "") is not None and _field(cfg, "model", None, object, ""):
         raise UserError(
@@ -249,7 +250,6 @@ def _load(cfg: Any) -> Dataset:
             "be missing and take their defaults"
         )
     check_section("data", cfg)  # a ConfigDict or dict of data.* fields, none misspelt
-    check_image_set_fields(cfg)
     name = _field(cfg, "name", "breast_cancer", str, "a string")  # (default_config()'s)
     path = _field(cfg, "path", "", str, "a string")
     label_column = _field(cfg, "label_column", "", str, "a string")
@@ -263,8 +263,8 @@ def _load(cfg: Any) -> Dataset:
     limit = _field(cfg, "limit", 0, (int, np.integer), "an integer")
     binarize = _field(cfg, "binarize", "none", str, "a string")
     delimiter = resolve_delimiter(_field(cfg, "delimiter", "auto", str, "a string"))
-    image_shape = _image_shape(cfg)
-    options = _options(cfg)
+    image_shape, options = _image_shape(cfg), _options(cfg)
+    check_image_set_fields(cfg)  # (their types checked above)
     check_choice("data.binarize", binarize, images.BINARIZE)
     if limit < 0:
         raise UserError(f"data.limit must be a non-negative integer (0 = all rows); got {limit}")

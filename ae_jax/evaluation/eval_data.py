@@ -214,6 +214,8 @@ def evaluation_data(
         )
     x, imputed = tm.preprocessor.transform_imputed(table)
     tm.check_image_units(x, f"--data {data_path!r}")
+    if table.image_shape is None:  # flat rows (an (N, H, W, C) array says its own layout)
+        images.say_planar(x, tm.image_shape or (), f"--data {data_path!r}")
     scaling_lib.say_far_rows(f"--data {data_path!r}", tm.preprocessor, x)
     if c.binarize == "dynamic":  # as the validation split: one Bernoulli draw of each pixel
         x = images.binarize_validation(x, c.split_seed)

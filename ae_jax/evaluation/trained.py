@@ -173,6 +173,8 @@ class TrainedModel:
         self.check_image_shape(shape, source)
         x = self.preprocessor.transform(rows)
         self.check_image_units(x, source)
+        if shape is None:  # flat rows (an (N, H, W, C) array says its own layout)
+            images_lib.say_planar(x, self.image_shape or (), source)
         scaling_lib.say_far_rows(source, self.preprocessor, x)
         return x
 
@@ -187,7 +189,7 @@ class TrainedModel:
                 f"convert their colours ({fixes[0]} -> {fixes[1]})"
                 + (" and resize them" if tuple(shape)[:2] != self.image_shape[:2] else "")
                 if channels[0] != channels[1]
-                else "swap their height and width (np.swapaxes(x, 1, 2))"
+                else "swap height and width if stored transposed (np.swapaxes(x, 1, 2)), or resize"
                 if tuple(shape)[1::-1] == self.image_shape[:2]  # (not "resize": a probe)
                 else "resize them to that shape"
             )
@@ -197,11 +199,9 @@ class TrainedModel:
             )
 
     def check_image_units(self, x: np.ndarray, source: str) -> None:
-        """Refuses images in other units than the training images' (`scaling.check_images`);
-        warns of rows stored channels first (`images.say_planar`)."""
+        """Refuses images in other units than the training images' (`scaling.check_images`)."""
         if self.image_shape:
             scaling_lib.check_images(self.preprocessor, x, source)
-            images_lib.say_planar(x, self.image_shape, source)
 
     def encode(self, rows, npz_key: str | None = None) -> np.ndarray:
         """Codes of raw rows: the code layer of an AE, the posterior mean of a VAE."""

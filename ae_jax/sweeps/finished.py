@@ -210,11 +210,14 @@ def _unlisted(workdir: str, entries: list[dict]) -> list[str]:
     run_files = (workdir_lib.CONFIG, workdir_lib.SUMMARY, workdir_lib.LOCK, workdir_lib.METRICS)
     is_run = lambda d: any(os.path.exists(os.path.join(d, f)) for f in run_files)  # noqa: E731
     others = sorted(
-        d
-        for d in (os.listdir(runs) if os.path.isdir(runs) else [])
-        if os.path.normpath(os.path.join("runs", d)) not in listed
-        and os.path.isdir(os.path.join(runs, d))
-        and is_run(os.path.join(runs, d))
+        (
+            d
+            for d in (os.listdir(runs) if os.path.isdir(runs) else [])
+            if os.path.normpath(os.path.join("runs", d)) not in listed
+            and os.path.isdir(os.path.join(runs, d))
+            and is_run(os.path.join(runs, d))
+        ),
+        key=workdir_lib.natural_key,  # seed=2 before seed=10, as the report's rows
     )
     if others:
         logging.warning(

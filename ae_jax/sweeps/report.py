@@ -180,8 +180,8 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
     metrics = [m for m in chosen if m in present]
     if not metrics:  # refused before any file is rewritten
         raise UserError(
-            f"{workdir!r}: no finished run has any of the metrics {list(chosen)} as a number; "
-            "expected "
+            f"{workdir!r}: no finished run has any of the metrics {list(chosen)} as a number "
+            "(misspelt, or a per-feature table or a label); expected "
             f"some of {_reportable(present)} (nothing was written)."
         )
     # Every wall time goes to timing.csv, whatever the metrics chosen.
@@ -332,8 +332,9 @@ def _warn_absent(asked: list[str], present: set[str]) -> None:
         close = close or difflib.get_close_matches(m, have, 3, 0.75)
         hints.append(f"{m} (perhaps {', '.join(close)})" if close else m)
     logging.warning(
-        "--metrics asks for %s, which no finished run has as a number (a per-feature table "
-        "or a label is none), so the report leaves %s out; expected metrics the runs have: %s.",
+        "--metrics asks for %s, which no finished run has as a number (misspelt, or a "
+        "per-feature table or a label), so the report leaves %s out; expected metrics the "
+        "runs have: %s.",
         ", ".join(hints),
         "it" if len(absent) == 1 else "them",
         ", ".join(have[:LISTED_METRICS]) + (", ..." if len(have) > LISTED_METRICS else ""),
