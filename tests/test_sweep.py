@@ -1040,7 +1040,7 @@ def test_report_names_run_directories_the_sweep_no_longer_lists(tmp_path, caplog
     leaves them out, and says so."""
     runs = [({"lr": 0.1, "train.seed": s}, "done", {"eval/loss": 1.0}) for s in range(2)]
     _fake_sweep(tmp_path, runs)
-    for old in ("lr=0.001,train.seed=0", "lr=0.001,train.seed=1"):
+    for old in ("lr=0.001,train.seed=10", "lr=0.001,train.seed=2"):  # (natural order: 2, 10)
         os.makedirs(tmp_path / "runs" / old)
         (tmp_path / "runs" / old / "summary.json").write_text('{"status": "done"}')
     # A report on DIR/runs as a folder of runs (its refusal's advice) wrote these: no runs.
@@ -1052,13 +1052,13 @@ def test_report_names_run_directories_the_sweep_no_longer_lists(tmp_path, caplog
     (warning,) = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
     assert warning == (
         f"2 run directories in {tmp_path / 'runs'} are not in the sweep's list (sweep.json; "
-        "entries since changed or removed?) and are left out: lr=0.001,train.seed=0, "
-        "lr=0.001,train.seed=1"
+        "entries since changed or removed?) and are left out: lr=0.001,train.seed=2, "
+        "lr=0.001,train.seed=10"
     )
     # report.md says so too (the log alone said it: "2 finished runs" hid 2 more, a probe).
     assert (
         "Left out: 2 run directories in runs/ that sweep.json does not list (runs of entries "
-        "since changed or removed from the sweep): lr=0.001,train.seed=0, lr=0.001,train.seed=1."
+        "since changed or removed from the sweep): lr=0.001,train.seed=2, lr=0.001,train.seed=10."
     ) in (tmp_path / "report.md").read_text().splitlines()
 
 
@@ -1452,7 +1452,10 @@ def test_report_of_runs_trained_together(tmp_path, caplog):
     # Metrics asked for with --metrics that no run has are named, with the ones the runs have.
     report.write_report(str(d), ["vae/iwae", "eval/mse", "foo/bar"])
     (warning,) = [r.getMessage() for r in caplog.records if "no finished run has" in r.getMessage()]
-    assert warning.startswith("--metrics asks for vae/iwae, foo/bar, which no finished run has as")
+    assert warning.startswith(  # (a misspelling too: "as a number" alone implied it exists)
+        "--metrics asks for vae/iwae, foo/bar, which no finished run has as a number (misspelt, "
+        "or a per-feature table or a label)"
+    )
     assert "eval/kl, eval/l1, eval/loss, eval/mse, eval/recon" in warning and "..." not in warning
     # None of them present: refused before results.csv (or anything) is rewritten.
     before = {f: (d / f).read_bytes() for f in ("results.csv", "runs.csv", "report.md")}
