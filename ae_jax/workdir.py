@@ -214,9 +214,8 @@ def check_kind(path: str, kind: str, also: frozenset[str] = frozenset()) -> None
 
 # What a run's or a sweep's directory can hold before it is one (`kind_of`): a run claimed by
 # a sweep (its lock, a failure to retry) or killed before its config was written; a sweep
-# killed before its first sweep.json. A run's JSON files hold the keys of _KEYS, its
-# checkpoints/ epochs alone (a folder's own config.json was read as a run's config, its own
-# preprocessor.json replaced, its own checkpoints/model.pt kept among the run's: a probe).
+# killed before its first sweep.json. A run's JSON files hold the keys of _KEYS, its checkpoints/
+# epochs alone (a folder's own config.json, checkpoints/model.pt were taken for a run's: a probe).
 _STARTED = {
     "run": (LOCK, FAILED, CHECKPOINTS, CONFIG, PREPROCESSOR),
     "sweep": (SWEEP, SWEEP_CONFIG, SWEEP_NAMED, REPORT_METRICS, "runs"),
@@ -237,10 +236,9 @@ def _holds(path: str, keys) -> bool:
 
 
 def _check_no_foreign_files(path: str, full: str, kind: str, also: frozenset[str]) -> None:
-    """Refuses a folder that holds runs, or files that are not a started run's or sweep's: the
-    run would write config.json, eval.json and figures/ among them (replacing files of those
-    names), and a folder of runs with a run in it makes those runs unusable (each then lies
-    inside a run's directory). Hidden entries (.DS_Store, .ipynb_checkpoints) are ignored."""
+    """Refuses a folder holding runs (a run among them makes them unusable: each then lies in a
+    run's directory) or files no started run or sweep writes (the run would write config.json,
+    eval.json, figures/ among them, replacing theirs); hidden ones (.DS_Store) are ignored."""
     names = sorted(n for n in os.listdir(full) if not n.startswith("."))
     runs = [n for n in names if kind_of(os.path.join(full, n)) == "run"]
     if runs:
@@ -253,11 +251,13 @@ def _check_no_foreign_files(path: str, full: str, kind: str, also: frozenset[str
         raise UserError(lost)
     ours = lambda n: n in _STARTED[kind] and _holds(os.path.join(full, n), _KEYS.get(n))  # noqa: E731
     if foreign := [n for n in names if n not in also and not ours(n)]:
+        again = "out of it, then rerun the same sweep command: it retries the run"  # (a review)
+        other = f"out, or pass a new or empty workdir, e.g. {os.path.join(path, kind)!r}"
         raise UserError(
             f"workdir {path!r} is a folder of other files ({foreign[:4]}"
             f"{' ...' if len(foreign) > 4 else ''}), not a {kind}'s directory: the {kind} "
             f"would write its files among them (and replace any of the same names). Move them "
-            f"out, or pass a new or empty workdir, e.g. {os.path.join(path, kind)!r}."
+            f"{again if sweep_of(full) else other}."
         )
 
 

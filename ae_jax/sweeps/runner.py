@@ -317,10 +317,8 @@ def _train_chunk(chunk: list[Run], configs: dict, shared: _Shared) -> None:
             try:  # a run that cannot continue (its checkpoints gone, a folder of other files)
                 workdir_lib.check_kind(run.workdir, "run")  # fails alone, not its group
                 reruns.check_config(run.workdir, configs[run.index])
-            except UserError as e:  # (a new workdir is no fix for a sweep's run: a review)
-                said, cut, _ = str(e).partition(" Move them out, or pass a new or empty workdir")
-                fix = " Move them out of it, then rerun the same sweep command: it retries the run."
-                mark_failed([run], said + fix * bool(cut))
+            except UserError as e:
+                mark_failed([run], str(e))
                 continue
             claimed.append(run)
         if not claimed:
