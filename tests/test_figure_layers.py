@@ -174,3 +174,36 @@ def test_a_learning_curves_value_axis_label_stays_inside_its_panel(tmp_path, low
         template = next(iter(renderer._templates.values()))[0]
         label = template.fig.axes[0].yaxis.label
         assert label.get_window_extent().x0 >= 0, (lo, hi, label.get_window_extent())
+
+
+def test_a_learning_curves_legend_is_where_matplotlibs_best_puts_it(tmp_path, monkeypatch):
+    """The legend, part of the kept static layer (under the curves), sits where matplotlib's
+    loc="best" puts it for each run's curves, drawn whole: in the corner the curves leave
+    free (falling, rising, a valley, a hill), not where the first run's left it."""
+    written = []
+    save_row = canvas.save_row
+    monkeypatch.setattr(
+        canvas, "save_row", lambda panels, path: (written.append(panels), save_row(panels, path))
+    )
+    units = figures.curve_units("squared error")
+    shapes = {
+        "falling": lambda e: 2.0 / e,
+        "rising": lambda e: 0.5 * e,
+        "valley": lambda e: (e - 5.0) ** 2,
+        "hill": lambda e: 20.0 - (e - 5.0) ** 2,
+    }
+    renderer, places = Renderer(), set()
+    for name, f in shapes.items():
+        history = [{"epoch": e, "train/loss": f(e), "eval/loss": 1.1 * f(e)} for e in range(1, 10)]
+        renderer.learning_curves(str(tmp_path / f"{name}.png"), history, units)
+        template = written[-1][0][0]
+        legend = template.fig.axes[0].get_legend()
+        for artist in (*template.dynamic, *template.keyed):
+            artist.set_animated(False)
+        template.fig.canvas.draw()
+        ours = legend.get_window_extent().bounds
+        legend.set_loc("best")
+        template.fig.canvas.draw()
+        assert legend.get_window_extent().bounds == ours, name
+        places.add(ours)
+    assert len(places) >= 3  # the curves' shapes chose different places

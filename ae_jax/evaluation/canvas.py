@@ -77,13 +77,14 @@ class Template:
 
     The static layer is what no run changes: the figure's and axes' backgrounds, titles, axis
     labels, and the ticks and tick labels of axes whose limits are fixed, legends outside the
-    axes. It is drawn once, kept as pixels, and pasted back under each later run's dynamic
-    layer: the `dynamic` artists (the data, the axes whose limits follow the data, the spines
-    and legends drawn over the data), drawn in matplotlib's own order (by zorder). Text is most
-    of the cost of drawing a small figure, and most of a figure's text is static: a sweep's
-    later figures cost a fraction of the first (measured on the 256 figures of a 64-run sweep,
-    replayed in one process: 5.8 CPU-s with the value axes in the dynamic layer, 2.8 with them
-    in the static one, as the renderer now puts them; a learning curve's median 29 -> 10 ms).
+    axes or under the data (`legend_place`). It is drawn once, kept as pixels, and pasted back
+    under each later run's dynamic layer: the `dynamic` artists (the data, the axes whose limits
+    follow the data, the spines and legends drawn over the data), drawn in matplotlib's own
+    order (by zorder). Text is most of the cost of drawing a small figure, and most of a
+    figure's text is static: a sweep's later figures cost a fraction of the first (measured on
+    the 256 figures of a 64-run sweep, replayed in one process: 5.8 CPU-s with the value axes in
+    the dynamic layer, 2.8 with them in the static one, as the renderer now puts them; a
+    learning curve's median 29 -> 10 ms).
 
     Nothing static may be drawn over a dynamic artist (or the first drawing, a whole one,
     would differ from the later ones): an axis in the static layer is put below the data
@@ -286,6 +287,35 @@ def value_ticks(
     kept = tuple(float(t) for t in ticks if a <= t <= b) if shown else ()
     axis.set_major_locator(ticker.FixedLocator(kept))
     return a, b, kept
+
+
+# matplotlib's legend place codes 1-10 (in the order its "best" tries them) as anchors in the
+# axes (x, y): "upper right" (1, 1), "upper left", ..., "center" (0.5, 0.5).
+_PLACES: tuple[tuple[float, float], ...] = ((1, 1), (0, 1), (0, 0), (1, 0), (1, 0.5), (0, 0.5))
+_PLACES += ((1, 0.5), (0.5, 0), (0.5, 1), (0.5, 0.5))
+
+
+def legend_place(legend, lines, fontsize: float) -> int:
+    """The place code where `legend` covers the least of `lines`, as matplotlib's loc="best"
+    chooses it when drawing (its `Legend._find_best_position`: the points inside, plus the lines
+    crossing, the first of equals), chosen before drawing: the legend can then be part of a kept
+    static layer, which its place (and so this) is part of the key of."""
+    from matplotlib.transforms import Bbox
+
+    renderer = legend.figure.canvas.get_renderer()
+    box = legend.get_window_extent(renderer)
+    pad = legend.borderaxespad * renderer.points_to_pixels(fontsize)
+    room = legend.axes.bbox.padded(-pad, -pad)
+    paths = [line.get_transform().transform_path(line.get_path()) for line in lines]
+    best = (np.inf, 1)
+    for code, anchor in enumerate(_PLACES, start=1):
+        x, y = Bbox.from_bounds(0, 0, box.width, box.height).anchored(anchor, room).p0
+        cover = Bbox.from_bounds(x, y, box.width, box.height)
+        bad = sum(cover.count_contains(p.vertices) + p.intersects_bbox(cover, False) for p in paths)
+        best = min(best, (bad, code))
+        if bad == 0:
+            break
+    return int(best[1])
 
 
 def zero_throughout(history: list[dict], term: str) -> bool:
