@@ -55,6 +55,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[
     distributed.check_same_runs([config], [workdir])  # every host's, before any can refuse alone
     config_lib.validate(config)
     workdir = workdir_lib.as_path(workdir)
+    if (sweep := workdir_lib.sweep_of(workdir)) and workdir_lib.kind_of(workdir) != "run":
+        raise UserError(
+            f"workdir {workdir!r} is a new folder in the runs/ of the sweep {sweep!r}, where its "
+            "sweep command alone puts runs (its report leaves others out); expected a workdir "
+            "outside the sweep, or this run's settings added to the sweep and its command rerun."
+        )
     k = config.train.num_models
     if k == 1:
         return train_group([config], [workdir])

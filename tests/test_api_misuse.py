@@ -458,6 +458,14 @@ def test_no_run_is_written_into_a_sweeps_directory(tmp_path):
         ae_jax.train_and_evaluate(_config(), os.path.join(sweep, "x"))
     names = sorted(n for n in os.listdir(sweep) if not n.startswith("."))
     assert names == ["runs", "sweep.json", "sweep_config.json", "sweep_named.json"]
+    # Nor a new one into its runs/, which its report leaves out; its own runs go on there.
+    with pytest.raises(UserError, match=r"is a new folder in the runs/ of the sweep .*sweep'"):
+        ae_jax.train_and_evaluate(_config(), os.path.join(sweep, "runs", "mine"))
+    assert sorted(os.listdir(os.path.join(sweep, "runs"))) == ["train.seed=0"]
+    c = _config()
+    c.train.seed = 0
+    done = ae_jax.train_and_evaluate(c, os.path.join(sweep, "runs", "train.seed=0"))
+    assert done[0]["status"] == "done"
 
 
 def test_encode_and_decode_run_in_batches_of_eval_batch_size_with_one_program(tmp_path):
