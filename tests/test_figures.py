@@ -155,8 +155,9 @@ class _LaneSlot:
 
 
 def test_each_kind_of_figure_is_drawn_by_its_home_worker(tmp_path, monkeypatch):
-    """A kind goes to the worker with the fewest jobs when first seen, and stays there (the
-    worker keeps its layouts): with 2 workers, the curves and the bars share one."""
+    """A kind goes to the worker home to the fewest kinds (then jobs) when first seen, and
+    stays there (the worker keeps its layouts): with 2 workers, the curves and the bars share
+    one."""
     monkeypatch.setattr(figure_writer, "_Slot", _LaneSlot)
     _LaneSlot.reset([])
     with figure_writer.FigureWriter(workers=2, steal_at=10**6) as writer:
@@ -177,6 +178,40 @@ def test_each_kind_of_figure_is_drawn_by_its_home_worker(tmp_path, monkeypatch):
         "recon_per_feature.png": {"ae_jax-draw-0"},
     }
     assert len(_LaneSlot.drew) == 18
+
+
+def test_a_sweeps_kinds_are_shared_out_by_kind_not_by_the_jobs_sent_so_far(tmp_path, monkeypatch):
+    """A sweep starts every run's curves when training ends, then sends each run's other
+    figures: a new kind goes to the worker homing the fewest kinds (then jobs), as each kind
+    has a job per run. By jobs sent so far, worker 1 was home to all three other kinds, and
+    worker 0, done with the curves, took a share of them at a first drawing of each kind."""
+    monkeypatch.setattr(figure_writer, "_Slot", _LaneSlot)
+    _LaneSlot.reset([])
+    kinds = ("learning_curves.png", "k1", "k2", "k3")
+    monkeypatch.setattr(
+        figures,
+        "plan",
+        lambda out, _: [figures.Drawing(os.path.join(out, k), "x", ()) for k in kinds],
+    )
+    dirs = [str(tmp_path / f"run{i}") for i in range(6)]
+    with figure_writer.FigureWriter(workers=2, steal_at=10**6) as writer:
+        curves = writer.start([figures.Drawing(os.path.join(d, kinds[0]), "x", ()) for d in dirs])
+        for d in dirs:
+            path = os.path.join(d, kinds[0])
+            writer.submit_figures(d, None, lambda paths: None, {path: curves[path]})
+        deadline = time.monotonic() + 120  # all drawn before closing (which allows taking)
+        while len(_LaneSlot.drew) < 24 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    lanes: dict[str, set] = {}
+    for lane, path in _LaneSlot.drew:
+        lanes.setdefault(os.path.basename(path), set()).add(lane)
+    assert lanes == {
+        "learning_curves.png": {"ae_jax-draw-0"},
+        "k1": {"ae_jax-draw-1"},
+        "k2": {"ae_jax-draw-1"},
+        "k3": {"ae_jax-draw-0"},
+    }
+    assert len(_LaneSlot.drew) == 24
 
 
 def test_idle_workers_take_the_newest_queued_jobs_once_all_are_in(tmp_path, monkeypatch):

@@ -2,20 +2,22 @@
 
 Drawing is numpy and matplotlib only (`figures.py`, `renderer.py`), so it runs in worker
 processes of their own (`figure_worker.py`: processes that never import JAX, on Linux one
-interpreter forked into the others once it has loaded matplotlib), each holding its own GIL,
-on the cores this process leaves idle while it trains the next group, evaluates and writes
+interpreter forked into the others once it has loaded matplotlib), each holding its own GIL, on
+the cores this process leaves idle while it trains the next group, evaluates and writes
 checkpoints. A run's figures are separate jobs (`figures.plan`), so even one run's figures are
 drawn side by side. Each worker keeps one `Renderer` for its life, so a sweep's figures reuse
-their layouts; for that, each kind of figure (its file name) has a home worker, the one with
-the fewest jobs when the kind is first seen, which draws that kind's jobs in the order they
-came. Handing each job to whichever worker was free drew every layout and static layer once
-per worker (the benchmark's 64-run sweep, warm, 5 rounds on 2 cores: 7.0-7.4 CPU-s in all
-against 6.6-7.1 with home workers; its 256 figures replayed in two processes, round robin: 4.1
-CPU-s, one kind per process: 3.3). Once `wait()` says no more jobs are coming, a worker with
-nothing of its own to draw takes the newest job of the longest queue holding at least
-`steal_at` (or ending in a kind its owner has not drawn yet), of a kind it has drawn before
-where there is one (a kind's first drawing in a worker costs as much as ~15 later ones), so
-the last figures are drawn side by side.
+their layouts; for that, each kind of figure (its file name) has a home worker, the one home to
+the fewest kinds, then with the fewest jobs, when the kind is first seen (each kind of a sweep
+has a job per run: by jobs alone, the kinds after the curves, which all start when training
+ends, went to one worker, and the other drew a share of them at a first drawing each), which
+draws that kind's jobs in the order they came. Handing each job to whichever worker was free
+drew every layout and static layer once per worker (the benchmark's 64-run sweep, warm, 5 rounds
+on 2 cores: 7.0-7.4 CPU-s in all against 6.6-7.1 with home workers; its 256 figures replayed in
+two processes, round robin: 4.1 CPU-s, one kind per process: 3.3). Once `wait()` says no more
+jobs are coming, a worker with nothing of its own to draw takes the newest job of the longest
+queue holding at least `steal_at` (or ending in a kind its owner has not drawn yet), of a kind
+it has drawn before where there is one (a kind's first drawing in a worker costs as much as ~15
+later ones), so the last figures are drawn side by side.
 
 One finishing thread runs each run's finishing step (eval.json, TensorBoard, summary.json: see
 `experiment.py`) once all of that run's figures are drawn, strictly in submission order, so a
@@ -201,7 +203,10 @@ class FigureWriter:
             if self._closing:
                 raise RuntimeError("the figure writer is closed")
             kind = os.path.basename(job.path)
-            home = self._homes.setdefault(kind, self._sent.index(min(self._sent)))
+            if kind not in self._homes:
+                homed = [sum(h == i for h in self._homes.values()) for i in range(len(self._sent))]
+                self._homes[kind] = min(range(len(homed)), key=lambda i: (homed[i], self._sent[i]))
+            home = self._homes[kind]
             self._sent[home] += 1
             self._queues[home].append((future, job, kind))
             self._all_sent = False
