@@ -55,12 +55,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[
     distributed.check_same_runs([config], [workdir])  # every host's, before any can refuse alone
     config_lib.validate(config)
     workdir = workdir_lib.as_path(workdir)
-    if (sweep := workdir_lib.sweep_of(workdir)) and workdir_lib.kind_of(workdir) != "run":
-        raise UserError(
-            f"workdir {workdir!r} is a new folder in the runs/ of the sweep {sweep!r}, where its "
-            "sweep command alone puts runs (its report leaves others out); expected a workdir "
-            "outside the sweep, or this run's settings added to the sweep and its command rerun."
-        )
     k = config.train.num_models
     if k == 1:
         return train_group([config], [workdir])
@@ -138,15 +132,16 @@ def train_group(
         figure_writer: renders figures in the background; the caller waits for it (a sweep
             overlaps one group's figures with the next group's training). None: a writer of
             this call's own, waited for before returning.
-        checked: the caller validated the configs and said their unused settings (a sweep
-            does at launch; they were said again for each of its groups).
+        checked: the caller is a sweep's launcher: it validated the configs and said their
+            unused settings at launch (they were said again for each of its groups), and it
+            alone starts runs in its runs/.
         failed: a run whose figures or last writes (eval.json, TensorBoard's; its
             summary.json where runs are marked done one by one, without checkpoints) fail
             after its training: `failed(workdir, error)` on the figure writer's thread, the
             other runs going on (a sweep records it: raised, it ended the sweep once every
             group was trained, the run still "pending"). None: the error is raised.
     """
-    workdirs = group.check_workdirs(configs, workdirs)  # ('~' expanded)
+    workdirs = group.check_workdirs(configs, workdirs, sweep=checked)  # ('~' expanded)
     distributed.check_same_runs(configs, workdirs)  # every host's, before any can refuse alone
     if not checked:
         if len(configs) >= 1000:  # ~1.5 ms each: 8,000 runs were checked for 12 s, unsaid

@@ -458,10 +458,22 @@ def test_no_run_is_written_into_a_sweeps_directory(tmp_path):
         ae_jax.train_and_evaluate(_config(), os.path.join(sweep, "x"))
     names = sorted(n for n in os.listdir(sweep) if not n.startswith("."))
     assert names == ["runs", "sweep.json", "sweep_config.json", "sweep_named.json"]
-    # Nor a new one into its runs/, which its report leaves out; its own runs go on there.
-    with pytest.raises(UserError, match=r"is a new folder in the runs/ of the sweep .*sweep'"):
-        ae_jax.train_and_evaluate(_config(), os.path.join(sweep, "runs", "mine"))
-    assert sorted(os.listdir(os.path.join(sweep, "runs"))) == ["train.seed=0"]
+    # Nor a new one in its runs/, or deeper, which its report leaves out, however reached; a
+    # run failed there before it started is the sweep's command's to retry.
+    runs = os.path.join(sweep, "runs")
+    os.symlink(runs, str(tmp_path / "link"))
+    os.makedirs(os.path.join(runs, "failed"))
+    with open(os.path.join(runs, "failed", "failed.json"), "w") as f:
+        f.write('{"error": "killed"}')
+    no_run = r"lies in the runs/ of the sweep .*sweep' and is no run started there"
+    for new in ("mine", str(tmp_path / "link" / "mine"), "failed"):
+        with pytest.raises(UserError, match=no_run):
+            ae_jax.train_and_evaluate(_config(), os.path.join(runs, new))
+    with pytest.raises(UserError, match=no_run):
+        ae_jax.train_group([_config()], [os.path.join(runs, "mine")])
+    with pytest.raises(UserError, match=r"a sweep's directory; .* outside it, or in its runs/ i"):
+        ae_jax.train_and_evaluate(_config(), os.path.join(runs, "mine", "deeper"))
+    assert sorted(os.listdir(runs)) == ["failed", "train.seed=0"]
     c = _config()
     c.train.seed = 0
     done = ae_jax.train_and_evaluate(c, os.path.join(sweep, "runs", "train.seed=0"))

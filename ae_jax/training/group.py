@@ -54,9 +54,10 @@ def check_groupable(configs: list) -> None:
             )
 
 
-def check_workdirs(configs: list, workdirs: list[str]) -> list[str]:
+def check_workdirs(configs: list, workdirs: list[str], sweep: bool = False) -> list[str]:
     """One distinct workdir per config, before any work: two runs in one directory wrote over
-    each other's checkpoints (orbax tracebacks), and unequal lists failed inside zip().
+    each other's checkpoints (orbax tracebacks), and unequal lists failed inside zip(). Only a
+    `sweep`'s launcher starts a run in a sweep's runs/ (any other is left out of its report).
     Returns the workdirs as paths, '~' expanded."""
     if not isinstance(configs, list | tuple) or not isinstance(workdirs, list | tuple):
         raise UserError(
@@ -74,6 +75,14 @@ def check_workdirs(configs: list, workdirs: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     for i, w in enumerate(workdirs):
         workdir_lib.check_kind(w, "run")
+        full = os.path.realpath(w)
+        if not sweep and (up := workdir_lib.sweep_of(full)) and workdir_lib.kind_of(full) != "run":
+            raise UserError(
+                f"workdir {w!r} lies in the runs/ of the sweep {up!r} and is no run started "
+                "there (it holds no config.json): only the sweep's command starts its runs "
+                "(and retries those that failed); expected a workdir outside the sweep, or this "
+                "run added to the sweep and its command run again."
+            )
         j = seen.setdefault(os.path.realpath(w), i)
         if j != i:
             raise UserError(
