@@ -21,7 +21,7 @@ from PIL import Image
 from ae_jax import default_config, experiment, sweeps
 from ae_jax.configs import seed_vae
 from ae_jax.errors import UserError
-from ae_jax.evaluation import canvas, figure_data, figure_worker, figure_writer, figures
+from ae_jax.evaluation import canvas, curves, figure_data, figure_worker, figure_writer, figures
 from ae_jax.evaluation.renderer import Renderer
 from ae_jax.training import objective, signals
 
@@ -1011,7 +1011,7 @@ def test_a_learning_curves_epoch_axis_has_round_ticks(epochs, ticks):
     ]
     r = Renderer()
     r.learning_curves("/dev/null", history, figures.curve_units("squared error"))
-    ((_, ax, _, _),) = r._templates.values()
+    ((_, ax, _, _, _),) = r._templates.values()
     lo, hi = ax.get_xlim()
     assert [t for t in ax.get_xticks() if lo <= t <= hi] == ticks
 
@@ -1336,12 +1336,12 @@ def test_a_long_runs_learning_curve_leaves_its_first_epochs_above_the_axis():
     the first tenth would take over 80% of it; a short run, or a steady one, spans them all."""
     epochs = np.arange(1.0, 101.0)
     loss = 1000.0 * np.exp(-epochs) + 1.0 + 0.01 * np.exp(-epochs / 50)
-    lo, hi, cut = canvas.curve_span(epochs, loss, loss * 0.99)
+    lo, hi, cut = curves.span(epochs, loss, loss * 0.99)
     assert cut and lo == pytest.approx(0.99 * loss[-1]) and hi == pytest.approx(loss[10])
-    assert canvas.curve_span(epochs[:9], loss[:9], loss[:9])[2] is False  # 9 epochs: all
+    assert curves.span(epochs[:9], loss[:9], loss[:9])[2] is False  # 9 epochs: all
     steady = 2.0 - epochs / 100  # falling evenly: nothing is an outlier
-    assert canvas.curve_span(epochs, steady) == (1.0, 1.99, False)
-    assert canvas.curve_span(epochs, np.full(100, np.nan)) is None
+    assert curves.span(epochs, steady) == (1.0, 1.99, False)
+    assert curves.span(epochs, np.full(100, np.nan)) is None
 
 
 def test_a_learning_curves_values_that_are_not_finite_are_named_in_its_title():
@@ -1350,20 +1350,20 @@ def test_a_learning_curves_values_that_are_not_finite_are_named_in_its_title():
     even when no epoch has a finite value (a review), but not of a curve never recorded."""
     inf, nan = float("inf"), float("nan")
     rows = [{"epoch": 1, "eval/mse": inf}, {"epoch": 2, "eval/mse": 0.5}, {"epoch": 3}]
-    assert canvas.curve_title("mse", False, rows) == "mse (eval not finite at epoch 1)"
+    assert curves.title("mse", False, rows) == "mse (eval not finite at epoch 1)"
     rows = [
         {"epoch": 1, "train/loss": 1.0, "eval/loss": inf},
         {"epoch": 2, "train/loss": nan, "eval/loss": nan},
         {"epoch": 3, "train/loss": inf, "eval/loss": 0.4},
     ]
-    both = canvas.curve_title("loss", True, rows)
+    both = curves.title("loss", True, rows)
     assert both.replace("\n", " ") == (
         "loss (early epochs above) (train not finite at 2 epochs) (eval not finite at 2 epochs)"
     )
     assert "\n" in both  # wrapped to the panel's width
     one = [{"epoch": 1, "train/kl": 0.1, "eval/kl": nan}]  # diverged in its first epoch
-    assert canvas.curve_title("kl", False, one) == "kl (eval not finite at epoch 1)"
-    assert canvas.curve_title("mse", False, [{"epoch": 1, "eval/mse": 0.2}]) == "mse"
+    assert curves.title("kl", False, one) == "kl (eval not finite at epoch 1)"
+    assert curves.title("mse", False, [{"epoch": 1, "eval/mse": 0.2}]) == "mse"
 
 
 def test_every_term_a_learning_curve_can_draw_has_a_unit():

@@ -6,7 +6,6 @@ wraps each in a `Template` that names the artists a run changes, and writes each
 the kept static one. `few_ticks` and `limits` are the axis conventions its figures share.
 """
 
-import textwrap
 from typing import Literal
 
 import numpy as np
@@ -287,86 +286,6 @@ def value_ticks(
     kept = tuple(float(t) for t in ticks if a <= t <= b) if shown else ()
     axis.set_major_locator(ticker.FixedLocator(kept))
     return a, b, kept
-
-
-# matplotlib's legend place codes 1-10 (in the order its "best" tries them) as anchors in the
-# axes (x, y): "upper right" (1, 1), "upper left", ..., "center" (0.5, 0.5).
-_PLACES: tuple[tuple[float, float], ...] = ((1, 1), (0, 1), (0, 0), (1, 0), (1, 0.5), (0, 0.5))
-_PLACES += ((1, 0.5), (0.5, 0), (0.5, 1), (0.5, 0.5))
-
-
-def legend_place(legend, lines, fontsize: float) -> int:
-    """The place code where `legend` covers the least of `lines`, as matplotlib's loc="best"
-    chooses it when drawing (its `Legend._find_best_position`: the points inside, plus the lines
-    crossing, the first of equals), chosen before drawing: the legend can then be part of a kept
-    static layer, which its place (and so this) is part of the key of."""
-    from matplotlib.transforms import Bbox
-
-    renderer = legend.figure.canvas.get_renderer()
-    box = legend.get_window_extent(renderer)
-    pad = legend.borderaxespad * renderer.points_to_pixels(fontsize)
-    room = legend.axes.bbox.padded(-pad, -pad)
-    paths = [line.get_transform().transform_path(line.get_path()) for line in lines]
-    best = (np.inf, 1)
-    for code, anchor in enumerate(_PLACES, start=1):
-        x, y = Bbox.from_bounds(0, 0, box.width, box.height).anchored(anchor, room).p0
-        cover = Bbox.from_bounds(x, y, box.width, box.height)
-        bad = sum(cover.count_contains(p.vertices) + p.intersects_bbox(cover, False) for p in paths)
-        best = min(best, (bad, code))
-        if bad == 0:
-            break
-    return int(best[1])
-
-
-def zero_throughout(history: list[dict], term: str) -> bool:
-    return all(r.get(f"{p}/{term}", 0) == 0 for r in history for p in ("train", "eval"))
-
-
-def epoch_limits(epochs: np.ndarray) -> tuple[float, float]:
-    """x limits of a learning curve: one epoch gets epoch +- 0.5 (and so one tick)."""
-    finite = epochs[np.isfinite(epochs)]
-    if finite.size and finite.min() == finite.max():
-        return finite.min() - 0.5, finite.max() + 0.5
-    return limits(finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
-
-
-def isolated(y: np.ndarray) -> np.ndarray:
-    """Which finite values of a curve have no finite neighbour (drawn as a line, invisible)."""
-    finite = np.isfinite(y)
-    return finite & ~(padded := np.pad(finite, 1))[:-2] & ~padded[2:]
-
-
-def curve_span(epochs: np.ndarray, *curves: np.ndarray) -> tuple[float, float, bool] | None:
-    """The values a learning curve's axis spans and whether the early epochs are left above
-    it (None: no finite value). A run of 10 epochs or more whose first tenth of epochs would
-    take over 80% of the axis (a loss of 1e3 at epoch 1, then ~1: the rest a flat line)
-    spans the later epochs' values and its own minimum, as TensorBoard's chart scaling
-    ignores outliers."""
-    y, e = np.concatenate(curves), np.tile(epochs, len(curves))
-    ok = np.isfinite(y)
-    if not ok.any():
-        return None
-    lo, hi = float(y[ok].min()), float(y[ok].max())
-    if np.unique(epochs).size >= 10:
-        late = y[ok & (e > epochs.min() + 0.1 * (epochs.max() - epochs.min()))]
-        if late.size and hi - lo > 5 * (late.max() - lo):
-            return lo, float(late.max()), True
-    return lo, hi, False
-
-
-def curve_title(term: str, cut: bool, history: list[dict]) -> str:
-    """A learning-curve panel's title: the term, whether the early epochs are above the axis
-    (`curve_span`), and which curve has values that are not finite (inf or NaN: on a run's way
-    to diverging), at which epochs: such points are no point of the line, which said nothing.
-    (A curve no epoch records, such as train/mse, has none.)"""
-    notes = [" (early epochs above)"] if cut else []
-    for name in ("train", "eval"):
-        key = f"{name}/{term}"
-        where = [r["epoch"] for r in history if key in r and not np.isfinite(float(r[key]))]
-        if where:
-            at = f"epoch {where[0]:g}" if len(where) == 1 else f"{len(where)} epochs"
-            notes.append(f" ({name} not finite at {at})")
-    return textwrap.fill(term + "".join(notes), 34)
 
 
 def log_limits(locator, values: np.ndarray, decades: float = 6.0) -> tuple[float, float]:

@@ -10,7 +10,7 @@ import textwrap
 
 import numpy as np
 
-from ae_jax.evaluation import canvas, figure_text
+from ae_jax.evaluation import canvas, curves, figure_text
 
 # A bar chart's mark of a value it cannot draw as a bar: kind -> (marker, it as axis-label text)
 _CUT_MARKERS = {"value below the axis": ("<", "\u25c0"), "not a number": ("x", "\u00d7")}
@@ -35,76 +35,8 @@ class Renderer:
     # ---- line plots ----
 
     def learning_curves(self, path: str, history: list[dict], units: dict[str, str]) -> None:
-        """One panel per loss term: train and eval against epoch; `units` labels each term's
-        y axis (what it is and its unit). A term 0 throughout (a plain AE's KL) gets no panel.
-
-        Each panel is a figure of its own, written side by side (`canvas.save_row`), keeping the
-        static layers of its own limits (`canvas.Template`), which a sweep's runs share far more
-        often than all panels' (the benchmark's 64 runs: 7, 5, 17, 5 against 20)."""
-        every = [k[len("eval/") :] for k in history[0] if k.startswith("eval/")]
-        terms = tuple(t for t in every if not canvas.zero_throughout(history, t)) or tuple(every)
-        epochs = np.array([r["epoch"] for r in history], float)
-        x_limits = canvas.epoch_limits(epochs)
-        dotted = [False, False]  # train, eval: a dot anywhere (the legend shows one then)
-        panels: list = []
-        for p, term in enumerate(terms):
-            unit = units.get(term, "per example")
-            y_train = np.array([r.get(f"train/{term}", np.nan) for r in history], float)
-            y_eval = np.array([r.get(f"eval/{term}", np.nan) for r in history], float)
-            lo, hi, cut = canvas.curve_span(epochs, y_train, y_eval) or (np.nan, np.nan, False)
-            title = canvas.curve_title(term, cut, history)
-            template, ax, lines, room = self._template(
-                ("curve", title, unit, p == 0),
-                lambda t=title, u=unit, legend=p == 0: self._curve_panel(t, u, legend),
-            )
-            for i, (line, y) in enumerate(zip(lines, (y_train, y_eval), strict=True)):
-                line.set_data(epochs, y)
-                # A point with no finite neighbour (a 1-epoch run) draws no line: it gets a dot.
-                dots = canvas.isolated(y)
-                line.set(marker="o" if dots.any() else "None", markersize=4, markevery=list(dots))
-                dotted[i] |= bool(dots.any())
-            ax.set_xlim(*x_limits)
-            low, high = canvas.limits(lo, hi)
-            # Never negative, up to float round-off (a collapsed VAE's KL of -3.5e-8).
-            nonnegative = lo >= -1e-3 * (hi - lo)
-            low, high, ticks = canvas.value_ticks(
-                ax.yaxis, low, high, nonnegative, not np.isnan(lo)
-            )
-            ax.set_ylim(low, high)
-            left = room.fit(ticks)  # (wide numbers: the axes start further right)
-            panels.append((template, ((low, high), ticks), (x_limits, left)))
-        first = panels[0][0].fig.axes[0]  # the first panel carries the legend
-        legend = first.get_legend()
-        for handle, dot in zip(legend.legend_handles, dotted, strict=True):
-            handle.set(marker="o" if dot else "None", markersize=4)
-        legend.set_loc(place := canvas.legend_place(legend, first.get_lines(), _FONT))
-        panels[0] = (*panels[0][:2], (*panels[0][2], place, tuple(dotted)))  # static: in the key
-        canvas.save_row(panels, path)
-
-    def _curve_panel(self, title: str, unit: str, legend: bool):
-        """A learning-curve panel's template: static, the title (`canvas.curve_title`: what the
-        axis leaves out), axes and legend (under the curves, where matplotlib's "best" puts it:
-        `canvas.legend_place`; over them, it cost 64 runs' curves 0.3 of 1.3 CPU-s); dynamic,
-        curves and spines."""
-        fig, axes = canvas.figure((3.2, 3.0))
-        ax = axes[0][0]
-        lines = (ax.plot([], [], label="train")[0], ax.plot([], [], label="eval")[0])
-        ax.set_title(title, fontsize=_FONT + 1)
-        ax.set_xlabel("epoch")
-        canvas.few_ticks(ax)
-        ax.set_ylabel(textwrap.fill(unit, 30), fontsize=_FONT)  # a long one: two lines
-        ax.tick_params(labelsize=_FONT)
-        # Numbers written out whole ("4.000001"), not as an offset above the axes, which
-        # pushed the title off the figure ("1e−6+4.000001"); `LeftRoom` makes their room.
-        ax.yaxis.get_major_formatter().set_useOffset(False)
-        ax.set_axisbelow(True)  # the axes are static: drawn before (under) the curves
-        dynamic = [*lines, *canvas.spines(ax)]
-        if legend:  # (below the axes' zorder 0.5: drawn before the keyed value axis)
-            ax.legend(fontsize=_FONT).set_zorder(0.4)
-        fig.tight_layout()
-        canvas.fix_layout(fig)
-        template = canvas.Template(fig, dynamic, keyed=[ax.yaxis])
-        return template, ax, lines, figure_text.LeftRoom(ax)
+        """`curves.draw`: one panel per loss term, train and eval against epoch."""
+        curves.draw(self._template, path, history, units)
 
     # ---- scatter ----
 
