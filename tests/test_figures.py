@@ -795,6 +795,17 @@ def test_a_curve_point_without_neighbours_is_drawn_as_a_dot(tmp_path, monkeypatc
     assert list(ax.get_yticks()) == [] and not [t.get_text() for t in ax.get_yticklabels()]
     r.learning_curves(str(tmp_path / "e.png"), one, units)  # numbers again for the next run
     assert [float(t) for t in saved[-1].axes[0].get_yticks()] != []
+    # The legend (the first panel's) shows a dot where any panel has one (a review: the
+    # first panel's alone, once the legend's place was chosen with it).
+    later = [
+        {"epoch": e, "train/loss": 2.0 / e, "eval/loss": 2.2 / e, "train/recon": 1.0 / e}
+        | {"eval/recon": 1.1 / e if e % 2 else np.nan}
+        for e in range(1, 8)
+    ]
+    r.learning_curves(str(tmp_path / "f.png"), later, units)
+    ax = saved[-1].axes[0]
+    assert [ln.get_marker() for ln in ax.lines] == ["None", "None"]
+    assert [h.get_marker() for h in ax.get_legend().legend_handles] == ["None", "o"]
 
 
 def test_a_mosaic_leaves_no_empty_band_around_its_image(tmp_path, monkeypatch):

@@ -76,10 +76,10 @@ class Template:
 
     The static layer is what no run changes: the figure's and axes' backgrounds, titles, axis
     labels, and the ticks and tick labels of axes whose limits are fixed, legends outside the
-    axes or under the data (`legend_place`). It is drawn once, kept as pixels, and pasted back
-    under each later run's dynamic layer: the `dynamic` artists (the data, the axes whose limits
-    follow the data, the spines and legends drawn over the data), drawn in matplotlib's own
-    order (by zorder). Text is most of the cost of drawing a small figure, and most of a
+    axes or under the data (`curves.legend_place`). It is drawn once, kept as pixels, and pasted
+    back under each later run's dynamic layer: the `dynamic` artists (the data, the axes whose
+    limits follow the data, the spines and legends drawn over the data), drawn in matplotlib's
+    own order (by zorder). Text is most of the cost of drawing a small figure, and most of a
     figure's text is static: a sweep's later figures cost a fraction of the first (measured on
     the 256 figures of a 64-run sweep, replayed in one process: 5.8 CPU-s with the value axes in
     the dynamic layer, 2.8 with them in the static one, as the renderer now puts them; a

@@ -28,6 +28,7 @@ def draw(template, path: str, history: list[dict], units: dict[str, str]) -> Non
     x_limits = epoch_limits(epochs)
     dotted = [False, False]  # train, eval: a dot anywhere (the legend shows one then)
     panels: list = []
+    first: tuple = ()  # the first panel's lines and legends (under and over the curves)
     for p, term in enumerate(terms):
         unit = units.get(term, "per example")
         y_train = np.array([r.get(f"train/{term}", np.nan) for r in history], float)
@@ -51,13 +52,15 @@ def draw(template, path: str, history: list[dict], units: dict[str, str]) -> Non
         ax.set_ylim(low, high)
         left = room.fit(ticks)  # (wide numbers: the axes start further right)
         panels.append((layout, ((low, high), ticks), (x_limits, left)))
-        if legends:  # the first panel's: under the curves, or over them where none is free
-            place, covered = legend_place(legends[0], lines, _FONT)
-            for legend, shown in zip(legends, (not covered, bool(covered)), strict=True):
-                legend.set(loc=place, visible=shown)
-                for handle, dot in zip(legend.legend_handles, dotted, strict=True):
-                    handle.set(marker="o" if dot else "None", markersize=4)
-            panels[-1] = (*panels[-1][:2], (x_limits, left, place, not covered, tuple(dotted)))
+        first = first or (lines, legends)
+    # The legend: under the curves, or over them where no place is free of them; a dot in its
+    # handles where any panel has one (all part of the first panel's static layer's key).
+    place, covered = legend_place(first[1][0], first[0], _FONT)
+    for legend, shown in zip(first[1], (not covered, bool(covered)), strict=True):
+        legend.set(loc=place, visible=shown)
+        for handle, dot in zip(legend.legend_handles, dotted, strict=True):
+            handle.set(marker="o" if dot else "None", markersize=4)
+    panels[0] = (*panels[0][:2], (*panels[0][2], place, not covered, tuple(dotted)))
     canvas.save_row(panels, path)
 
 
