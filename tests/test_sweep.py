@@ -2091,6 +2091,10 @@ def test_num_models_in_a_sweep_is_refused_not_ignored(tmp_path):
     with pytest.raises(UserError, match=r"train.num_models=2: a sweep trains one model per entry"):
         sweep.run_sweep(base, [{"train.seed": 0}], str(tmp_path / "s"))
     assert not (tmp_path / "s" / "runs").exists()
+    # Swept, it is said so, not that the entries train one config (a probe).
+    entries = sweep.product({"train.num_models": [1, 3]})
+    with pytest.raises(UserError, match=r"train.num_models=3: a sweep trains one model per entry"):
+        sweep.run_sweep(seed_sparse.get_config(), entries, str(tmp_path / "t"))
 
 
 def test_json_files_list_numbered_keys_in_their_numbers_order(tmp_path):

@@ -93,14 +93,15 @@ def valid_configs(base, runs: list[Run]) -> dict:
                 if not any(k in str(e) for k in r.overrides):
                     raise UserError(f"the sweep's base config (get_config()): {e}") from None
             raise UserError(f"sweep entry {r.index} ({r.name}): {e}") from None
-    refuse_same_configs(runs, valid)
     several = sorted({int(c.train.num_models) for c in valid.values()} - {1})
-    if several:  # each run is one model: a sweep's seeds are its entries
+    if several:  # each run is one model: a sweep's seeds are its entries (said before entries
+        # differing in it alone are refused as one config: a probe)
         raise UserError(
             f"train.num_models={several[0]}: a sweep trains one model per entry (runs that "
             "differ only in seeds or vmappable scalars train together anyway); list the seeds "
             "in get_sweep() instead, e.g. sweep.product(..., {'train.seed': range(K)})."
         )
+    refuse_same_configs(runs, valid)
     return valid
 
 
