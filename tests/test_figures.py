@@ -154,6 +154,23 @@ class _LaneSlot:
         pass
 
 
+def _all_drawn(n: int) -> None:
+    """Waits until the lanes drew `n` jobs, before the writer closes: closing lets an idle lane
+    take a kind its owner has not drawn yet, which a lane scheduled late on a busy machine had
+    not (a run on Python 3.12 beside other work: the curves and bars went to lane 1)."""
+    deadline = time.monotonic() + 120
+    while len(_LaneSlot.drew) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _lanes_by_kind() -> dict[str, set]:
+    """Each kind of figure (its file name) -> the lanes that drew it."""
+    lanes: dict[str, set] = {}
+    for lane, path in _LaneSlot.drew:
+        lanes.setdefault(os.path.basename(path), set()).add(lane)
+    return lanes
+
+
 def test_each_kind_of_figure_is_drawn_by_its_home_worker(tmp_path, monkeypatch):
     """A kind goes to the worker home to the fewest kinds (then jobs) when first seen, and
     stays there (the worker keeps its layouts): with 2 workers, the curves and the bars share
@@ -163,16 +180,8 @@ def test_each_kind_of_figure_is_drawn_by_its_home_worker(tmp_path, monkeypatch):
     with figure_writer.FigureWriter(workers=2, steal_at=10**6) as writer:
         for i in range(6):
             writer.submit_figures(str(tmp_path / f"run{i}"), _inputs(i), lambda paths: None)
-        # All drawn before the writer closes: closing lets an idle lane take a kind its owner
-        # has not drawn yet, which a lane scheduled late on a busy machine had not (a run on
-        # Python 3.12 beside other work: the curves and bars went to lane 1).
-        deadline = time.monotonic() + 120
-        while len(_LaneSlot.drew) < 18 and time.monotonic() < deadline:
-            time.sleep(0.01)
-    lanes: dict[str, set] = {}
-    for lane, path in _LaneSlot.drew:
-        lanes.setdefault(os.path.basename(path), set()).add(lane)
-    assert lanes == {
+        _all_drawn(18)
+    assert _lanes_by_kind() == {
         "learning_curves.png": {"ae_jax-draw-0"},
         "codes_2d.png": {"ae_jax-draw-1"},
         "recon_per_feature.png": {"ae_jax-draw-0"},
@@ -199,13 +208,8 @@ def test_a_sweeps_kinds_are_shared_out_by_kind_not_by_the_jobs_sent_so_far(tmp_p
         for d in dirs:
             path = os.path.join(d, kinds[0])
             writer.submit_figures(d, None, lambda paths: None, {path: curves[path]})
-        deadline = time.monotonic() + 120  # all drawn before closing (which allows taking)
-        while len(_LaneSlot.drew) < 24 and time.monotonic() < deadline:
-            time.sleep(0.01)
-    lanes: dict[str, set] = {}
-    for lane, path in _LaneSlot.drew:
-        lanes.setdefault(os.path.basename(path), set()).add(lane)
-    assert lanes == {
+        _all_drawn(24)
+    assert _lanes_by_kind() == {
         "learning_curves.png": {"ae_jax-draw-0"},
         "k1": {"ae_jax-draw-1"},
         "k2": {"ae_jax-draw-1"},
