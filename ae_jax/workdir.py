@@ -173,9 +173,10 @@ def sweep_of(workdir: str) -> str:
 
 
 def check_kind(path: str, kind: str, also: frozenset[str] = frozenset()) -> None:
-    """Refuses to make a run ('run') or a sweep ('sweep') in `path` when it is, or lies inside, a
-    directory of another kind (reports and evaluations then pick up strays). A sweep's runs lie
-    directly in its runs/ (DIR/runs/NAME), no other run or sweep in it (`also`: its report's)."""
+    """Refuses to make a run ('run') or a sweep ('sweep') in `path` when it is, or lies inside,
+    a directory of another kind: a run written into a sweep's folder or into another run's
+    checkpoints/ mixes their files (reports and evaluations then pick up strays). A sweep's
+    runs lie inside it (DIR/runs/NAME), and no other run or sweep does (`also`: its report's)."""
     if not path:
         raise UserError(f"workdir is empty; expected the directory of the {kind}.")
     full = os.path.realpath(path)  # as training uses it ('~' expanded by `as_path` before)
@@ -184,9 +185,9 @@ def check_kind(path: str, kind: str, also: frozenset[str] = frozenset()) -> None
     found = kind_of(full)
     if found and found != kind:
         what = (
-            f"a {found}'s directory"
-            if found != "export"
-            else "an exported run (`ae-jax export`'s output)"
+            "an exported run (`ae-jax export`'s output)"
+            if found == "export"
+            else (f"a {found}'s directory")
         )
         raise UserError(
             f"workdir {path!r} is {what}; expected a new directory or the {kind}'s own (a "
@@ -196,15 +197,14 @@ def check_kind(path: str, kind: str, also: frozenset[str] = frozenset()) -> None
     home = False  # inside a sweep's runs/: the sweeps further up hold that sweep, not this
     while up != os.path.dirname(up):
         inside = kind_of(up)
-        runs = os.path.join(up, "runs")
-        in_runs = (full + os.sep).startswith(runs + os.sep)
-        # (a sweep's runs lie directly in its runs/, no other run inside it: reports skip them)
-        deep = in_runs and kind == "run" and os.path.dirname(full) != runs
-        misplaced = deep or in_runs == (kind == "sweep")
-        if inside == "run" or (inside == "sweep" and not home and misplaced):
+        in_runs = full.startswith(os.path.join(up, "runs") + os.sep) or full == os.path.join(
+            up, "runs"
+        )
+        # (a sweep's runs lie in its runs/, and no other run inside it: its reports skip them)
+        if inside == "run" or (inside == "sweep" and not home and in_runs == (kind == "sweep")):
             raise UserError(
                 f"workdir {path!r} lies inside {up!r}, a {inside}'s directory; expected a "
-                f"{kind} directory of its own, outside it{', or in its runs/ itself' * deep}."
+                f"{kind} directory of its own, outside it."
             )
         home = home or (inside == "sweep" and in_runs)
         up = os.path.dirname(up)

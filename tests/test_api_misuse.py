@@ -465,15 +465,26 @@ def test_no_run_is_written_into_a_sweeps_directory(tmp_path):
     os.makedirs(os.path.join(runs, "failed"))
     with open(os.path.join(runs, "failed", "failed.json"), "w") as f:
         f.write('{"error": "killed"}')
-    no_run = r"lies in the runs/ of the sweep .*sweep' and is no run started there"
+    no_run = r"lies in the runs/ of the sweep .*sweep' and holds no run started there"
     for new in ("mine", str(tmp_path / "link" / "mine"), "failed"):
         with pytest.raises(UserError, match=no_run):
             ae_jax.train_and_evaluate(_config(), os.path.join(runs, new))
     with pytest.raises(UserError, match=no_run):
         ae_jax.train_group([_config()], [os.path.join(runs, "mine")])
-    with pytest.raises(UserError, match=r"a sweep's directory; .* outside it, or in its runs/ i"):
+    deeper = r"lies in a folder in the runs/ of the sweep .*sweep', whose report lists only"
+    with pytest.raises(UserError, match=deeper):
         ae_jax.train_and_evaluate(_config(), os.path.join(runs, "mine", "deeper"))
+    c = _config()
+    c.train.num_models = 2  # (its runs would be mine/seed=S: refused before the data is read)
+    with pytest.raises(UserError, match=deeper):
+        ae_jax.train_and_evaluate(c, os.path.join(runs, "mine"))
     assert sorted(os.listdir(runs)) == ["failed", "train.seed=0"]
+    # A project's own sweep.json beside its runs/ is no sweep launch's: its runs train there.
+    project = tmp_path / "project"
+    (project / "runs").mkdir(parents=True)
+    (project / "sweep.json").write_text('{"method": "grid", "parameters": {}}')
+    done = ae_jax.train_and_evaluate(_config(), str(project / "runs" / "seed_sparse"))
+    assert done[0]["status"] == "done"
     c = _config()
     c.train.seed = 0
     done = ae_jax.train_and_evaluate(c, os.path.join(sweep, "runs", "train.seed=0"))

@@ -54,6 +54,33 @@ def check_groupable(configs: list) -> None:
             )
 
 
+def check_sweep_place(workdir: str, sweep: bool = False) -> None:
+    """Refuses a run in a sweep launch's runs/ (one holding sweep_config.json: a project folder
+    may hold a sweep.json of its own) deeper than runs/NAME, which its report never lists, and,
+    unless the caller is the `sweep`'s launcher, in a folder there where no run has started,
+    which its report leaves out (the sweep's command starts its runs and retries failed ones)."""
+    full, runs = os.path.realpath(workdir), ""
+    for up in itertools.accumulate(full.split(os.sep)[1:-1], os.path.join, initial=os.sep):
+        top = os.path.dirname(up)
+        if os.path.basename(up) == "runs" and workdir_lib.kind_of(top) == "sweep":
+            runs = up if os.path.exists(os.path.join(top, workdir_lib.SWEEP_CONFIG)) else runs
+    if not runs:
+        return
+    if os.path.dirname(full) != runs:
+        raise UserError(
+            f"workdir {workdir!r} lies in a folder in the runs/ of the sweep "
+            f"{os.path.dirname(runs)!r}, whose report lists only the runs directly in it; "
+            "expected a workdir outside the sweep."
+        )
+    if not sweep and workdir_lib.kind_of(full) != "run":
+        raise UserError(
+            f"workdir {workdir!r} lies in the runs/ of the sweep {os.path.dirname(runs)!r} and "
+            "holds no run started there (its config.json and preprocessor.json): only the "
+            "sweep's command starts its runs (and retries those that failed); expected a "
+            "workdir outside the sweep, or this run added to the sweep and its command run again."
+        )
+
+
 def check_workdirs(configs: list, workdirs: list[str], sweep: bool = False) -> list[str]:
     """One distinct workdir per config, before any work: two runs in one directory wrote over
     each other's checkpoints (orbax tracebacks), and unequal lists failed inside zip(). Only a
@@ -75,14 +102,7 @@ def check_workdirs(configs: list, workdirs: list[str], sweep: bool = False) -> l
     seen: dict[str, int] = {}
     for i, w in enumerate(workdirs):
         workdir_lib.check_kind(w, "run")
-        full = os.path.realpath(w)
-        if not sweep and (up := workdir_lib.sweep_of(full)) and workdir_lib.kind_of(full) != "run":
-            raise UserError(
-                f"workdir {w!r} lies in the runs/ of the sweep {up!r} and is no run started "
-                "there (it holds no config.json): only the sweep's command starts its runs "
-                "(and retries those that failed); expected a workdir outside the sweep, or this "
-                "run added to the sweep and its command run again."
-            )
+        check_sweep_place(w, sweep)
         j = seen.setdefault(os.path.realpath(w), i)
         if j != i:
             raise UserError(
