@@ -70,7 +70,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> list[
             f"{config.train.seed}..{config.train.seed + k - 1} pass 2**31 - 1; expected "
             f"train.seed <= {2**31 - k} for {k} models."
         )
-    group.check_sweep_place(os.path.join(workdir, "seed=0"))  # (before the data is read)
+    group.check_sweep_place(workdir, holds_runs=True)  # (before the data is read)
     ds = load_dataset(config.data)  # read once, and the K models checked against memory first
     _check_fits([config] * k, ds)
     configs, workdirs = [], []

@@ -471,12 +471,12 @@ def test_no_run_is_written_into_a_sweeps_directory(tmp_path):
             ae_jax.train_and_evaluate(_config(), os.path.join(runs, new))
     with pytest.raises(UserError, match=no_run):
         ae_jax.train_group([_config()], [os.path.join(runs, "mine")])
-    deeper = r"lies in a folder in the runs/ of the sweep .*sweep', whose report lists only"
-    with pytest.raises(UserError, match=deeper):
+    only = r"the runs/ of the sweep .*sweep'.*; the sweep's report lists only the runs directly"
+    with pytest.raises(UserError, match=r"lies in a folder in " + only):
         ae_jax.train_and_evaluate(_config(), os.path.join(runs, "mine", "deeper"))
     c = _config()
     c.train.num_models = 2  # (its runs would be mine/seed=S: refused before the data is read)
-    with pytest.raises(UserError, match=deeper):
+    with pytest.raises(UserError, match=r"lies in .* and would hold runs of its own"):
         ae_jax.train_and_evaluate(c, os.path.join(runs, "mine"))
     assert sorted(os.listdir(runs)) == ["failed", "train.seed=0"]
     # A project's own sweep.json beside its runs/ is no sweep launch's: its runs train there.
@@ -489,6 +489,11 @@ def test_no_run_is_written_into_a_sweeps_directory(tmp_path):
     c.train.seed = 0
     done = ae_jax.train_and_evaluate(c, os.path.join(sweep, "runs", "train.seed=0"))
     assert done[0]["status"] == "done"
+    for name in os.listdir(runs):  # nor into runs/ itself, emptied
+        shutil.rmtree(os.path.join(runs, name))
+    with pytest.raises(UserError, match=r"is " + only):
+        ae_jax.train_and_evaluate(_config(), runs)
+    assert os.listdir(runs) == []
 
 
 def test_encode_and_decode_run_in_batches_of_eval_batch_size_with_one_program(tmp_path):

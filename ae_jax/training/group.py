@@ -54,30 +54,41 @@ def check_groupable(configs: list) -> None:
             )
 
 
-def check_sweep_place(workdir: str, sweep: bool = False) -> None:
-    """Refuses a run in a sweep launch's runs/ (one holding sweep_config.json: a project folder
-    may hold a sweep.json of its own) deeper than runs/NAME, which its report never lists, and,
-    unless the caller is the `sweep`'s launcher, in a folder there where no run has started,
-    which its report leaves out (the sweep's command starts its runs and retries failed ones)."""
+def check_sweep_place(workdir: str, sweep: bool = False, holds_runs: bool = False) -> None:
+    """Refuses a run in a sweep launch's runs/ (one holding sweep_config.json, which launches
+    write since 2026-12-01: a project folder may hold a sweep.json of its own) anywhere but
+    runs/NAME, as its report lists no other (`holds_runs`: the workdir of runs of its own, as
+    train.num_models > 1 makes, DIR/seed=S/), and, unless the caller is the `sweep`'s launcher,
+    in a folder there where no run has started, which its report leaves out (the sweep's
+    command starts its runs and retries failed ones)."""
     full, runs = os.path.realpath(workdir), ""
-    for up in itertools.accumulate(full.split(os.sep)[1:-1], os.path.join, initial=os.sep):
+    for up in itertools.accumulate(full.split(os.sep)[1:], os.path.join, initial=os.sep):
         top = os.path.dirname(up)
         if os.path.basename(up) == "runs" and workdir_lib.kind_of(top) == "sweep":
             runs = up if os.path.exists(os.path.join(top, workdir_lib.SWEEP_CONFIG)) else runs
     if not runs:
         return
-    if os.path.dirname(full) != runs:
+    where = f"the runs/ of the sweep {os.path.dirname(runs)!r}"
+    if full == runs or os.path.dirname(full) != runs or holds_runs:
+        said = (
+            "is"
+            if full == runs
+            else "lies in"
+            if os.path.dirname(full) == runs
+            else "lies in a folder in"
+        )
         raise UserError(
-            f"workdir {workdir!r} lies in a folder in the runs/ of the sweep "
-            f"{os.path.dirname(runs)!r}, whose report lists only the runs directly in it; "
-            "expected a workdir outside the sweep."
+            f"workdir {workdir!r} {said} {where}"
+            + " and would hold runs of its own (train.num_models > 1: its seed=S/)" * holds_runs
+            + "; the sweep's report lists only the runs directly in it. Expected a workdir "
+            "outside the sweep."
         )
     if not sweep and workdir_lib.kind_of(full) != "run":
         raise UserError(
-            f"workdir {workdir!r} lies in the runs/ of the sweep {os.path.dirname(runs)!r} and "
-            "holds no run started there (its config.json and preprocessor.json): only the "
-            "sweep's command starts its runs (and retries those that failed); expected a "
-            "workdir outside the sweep, or this run added to the sweep and its command run again."
+            f"workdir {workdir!r} lies in {where} and holds no run started there (its "
+            "config.json and preprocessor.json): only the sweep's command starts its runs (and "
+            "retries those that failed); expected a workdir outside the sweep, or this run "
+            "added to the sweep and its command run again."
         )
 
 
