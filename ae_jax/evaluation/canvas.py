@@ -13,6 +13,7 @@ import numpy as np
 from ae_jax.evaluation import png
 
 DPI = 150  # paper-ready
+FONT = 9  # points: the smallest text on a figure
 
 
 Y_TICKS = 4  # a value axis's most tick intervals

@@ -15,7 +15,7 @@ import numpy as np
 
 from ae_jax.evaluation import canvas, figure_text
 
-_FONT = 9  # points: the renderer's smallest text
+_FONT = canvas.FONT
 
 
 def draw(template, path: str, history: list[dict], units: dict[str, str]) -> None:

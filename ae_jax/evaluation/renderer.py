@@ -14,7 +14,7 @@ from ae_jax.evaluation import canvas, curves, figure_text
 
 # A bar chart's mark of a value it cannot draw as a bar: kind -> (marker, it as axis-label text)
 _CUT_MARKERS = {"value below the axis": ("<", "\u25c0"), "not a number": ("x", "\u00d7")}
-_FONT = 9  # points: the smallest text on a figure
+_FONT = canvas.FONT
 
 
 class Renderer:
