@@ -832,6 +832,15 @@ def test_loading_the_best_of_a_finished_run_whose_best_checkpoint_is_gone_says_s
     assert ae_jax.load(run, which="best").epoch == 1
     said = "finished with epoch 2 as its best (summary.json's best_epoch), but checkpoints/2 is"
     assert f"{run} {said} missing" in caplog.text and "epoch 1, is loaded" in caplog.text
+    # There, its meta.json (its eval/loss) damaged, it was said to be "missing" too (a probe).
+    other = str(tmp_path / "other")
+    experiment.train_and_evaluate(_cfg(train__epochs=2, train__checkpoint_every=1), other)
+    with open(os.path.join(other, workdir_lib.CHECKPOINTS, "2", "meta.json"), "w") as f:
+        f.write('{"epoch": ')
+    caplog.clear()
+    assert ae_jax.load(other, which="best").epoch == 1
+    there = "there, its meta.json (its eval/loss) unreadable: damaged? Restore it from a copy:"
+    assert f"{other} {said} {there} the best of the checkpoints kept, epoch 1" in caplog.text
 
 
 def test_extending_a_finished_run_without_checkpoints_reads_no_history(tmp_path):

@@ -92,12 +92,10 @@ class TrainedModel:
         status: "done", "diverged", "unfinished" (stopped, or training now: `epoch` is its
             newest checkpoint) or "unknown" (its summary.json cannot be read, `summary_damage`
             says why); `ae_jax.load` warns of all but "done".
-        diverged_step: a diverged run's `diverged_step` (the steps its kept parameters had
-            taken), else None.
+        diverged_step: a diverged run's (the steps its kept parameters had taken), else None.
         checkpoint: the epoch named by the checkpoint loaded (checkpoints/<it>): a diverged
             run's kept parameters are in its group's checkpoints after its divergence.
-        kept_at_divergence: whether the parameters are those a diverged run kept (False for
-            an earlier checkpoint, `which='best'`).
+        kept_at_divergence: whether these are a diverged run's kept parameters (not earlier ones).
     """
 
     def __init__(self, workdir: str, which: str = "latest"):
@@ -387,13 +385,16 @@ def load(workdir: str, which: str = "latest") -> TrainedModel:
             model.end_epoch,
         )
     elif which == "best" and isinstance(model.best_epoch, int) and model.best_epoch != model.epoch:
+        there = os.path.isdir(os.path.join(workdir, workdir_lib.CHECKPOINTS, str(model.best_epoch)))
         logging.warning(
             "%s finished with epoch %d as its best (summary.json's best_epoch), but checkpoints/%d "
-            "is missing (deleted, or set aside as damaged?): the best of the checkpoints kept, "
-            "epoch %d, is loaded",
+            "%s: the best of the checkpoints kept, epoch %d, is loaded",
             workdir,
             model.best_epoch,
             model.best_epoch,
+            "is there, its meta.json (its eval/loss) unreadable: damaged? Restore it from a copy"
+            if there  # (a probe's damaged one was said to be missing)
+            else "is missing (deleted, or set aside as damaged?)",
             model.epoch,
         )
     return model
