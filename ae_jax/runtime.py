@@ -244,11 +244,13 @@ def check_open_files(runs: int) -> None:
     process may open (`raise_open_files_limit` raised the soft limit as far as it goes)."""
     if _files_left(runs) < 0:
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        fit = max(0, (soft - 64) // 3)  # (beside the process's own 64)
+        fewer = f"train at most {fit} together (train.num_models, a sweep's --max_models={fit})"
         raise UserError(
             f"{runs} runs trained together hold about {3 * runs} open files (each its lock, "
             f"metrics.jsonl and TensorBoard's events file), more than this process may open "
-            f"(ulimit -n: {soft}, raised to the hard limit where allowed); train fewer runs "
-            "together (train.num_models; a sweep's --max_models) or raise the hard limit."
+            f"(ulimit -n: {soft}, raised to the hard limit where allowed, 64 of them its own); "
+            f"{fewer if fit else 'none fit'}{' or' if fit else ':'} raise the hard limit."
         )
 
 

@@ -1333,9 +1333,22 @@ def test_the_open_files_limit_is_raised_and_a_group_beyond_it_refused(tmp_path, 
     monkeypatch.setattr(resource, "getrlimit", lambda kind: limits[0])
     limits[0] = (100, 100)
     c = multi.apply_overrides(seed_sparse.get_config(), {"train.num_models": 13})  # 103 files
+    fewer = r"train at most 12 together \(train.num_models, a sweep's --max_models=12\)"
     with pytest.raises(UserError, match=r"13 runs trained together hold about 39 open files"):
         experiment.train_and_evaluate(c, str(tmp_path / "run"))
     assert not os.path.exists(tmp_path / "run")
+    # A sweep's group of 13 too, at launch: each of its runs was recorded as failed when the
+    # group came to train, the sweep telling to rerun the same command (a probe); 12 fit.
+    seeds = [{"train.seed": s} for s in range(13)]
+    with pytest.raises(UserError, match=fewer):
+        sweeps.run_sweep(seed_sparse.get_config(), seeds, str(tmp_path / "sweep"))
+    assert not os.path.exists(tmp_path / "sweep" / "sweep.json")
+    with pytest.raises(UserError, match=r"13 runs trained together .* --max_models=12\) or"):
+        sweeps.run_sweep(seed_sparse.get_config(), seeds, str(tmp_path / "sweep"), max_models=13)
+    limits[0] = (60, 60)  # none fit beside the process's own 64
+    with pytest.raises(UserError, match=r"\(ulimit -n: 60, .* its own\); none fit: raise the h"):
+        sweeps.run_sweep(seed_sparse.get_config(), seeds, str(tmp_path / "sweep"), max_models=1)
+    limits[0] = (100, 100)
     # Runs already finished open nothing: rerun under that limit, they are not refused.
     lean = {"train.epochs": 1, "train.figures": False, "eval.at_end": False}
     c = multi.apply_overrides(c, lean)

@@ -13,7 +13,7 @@ from absl import logging
 
 from ae_jax import config as config_lib
 from ae_jax import data as data_lib
-from ae_jax import reruns
+from ae_jax import reruns, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.sweeps import overrides as overrides_lib
@@ -157,6 +157,17 @@ def finished(run: Run, config) -> bool:
     if workdir_lib.finished_summary(run.workdir) is None:
         return False
     return not reruns.config_changes(run.workdir, config)[1]
+
+
+def check_open_files(chunks: list[list[Run]], valid: dict) -> None:
+    """Refuses, before any work, a group of this shard's unfinished runs that could never be
+    open at once under the open-file limit (`runtime.check_open_files`): each such group's runs
+    were recorded as failed when it came to train, the last line saying to rerun the same
+    command, which failed again (a probe). `chunks`: `runner.plan`'s."""
+    runtime.raise_open_files_limit()
+    runtime.check_open_files(
+        max((sum(not finished(r, valid[r.index]) for r in c) for c in chunks), default=0)
+    )
 
 
 def trained_through(run: Run, config) -> bool:

@@ -211,6 +211,8 @@ def run_sweep(
     # (Ray: a task's devices are its node's, unknown here)
     if launcher == "local" and any(valid[r.index].train.parallel == "models" for r in mine):
         checks.check_models_split(plan(base, mine, max_models, valid)[0], max_models, valid, shard)
+    if launcher == "local":  # (a Ray task's limit is its node's)
+        checks.check_open_files(plan(base, mine, max_models, valid)[0], valid)
     overrides = [r.overrides for r in runs]
     names = [r.name for r in runs]
     shards.check_same_base(workdir, base, overrides, False, names)  # before reading the data
