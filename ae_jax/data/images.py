@@ -222,9 +222,14 @@ def say_dim(x: np.ndarray, what: str, scaling: str, fix: str) -> None:
 # stored channels last, colour photos 4.2-4.6 and 2.9-3.2, grey ones (three equal channels)
 # 1.3 and 0.0, grey noise or a checkerboard 0.44-0.67 and 0.0, colour noise of channels
 # correlated 0.9-0.95 0.74-0.77 and 0.22-0.32 (these three rough enough to pass the first
-# test: the second keeps them from a warning).
+# test: the second keeps them from a warning). Smooth images stored channels first (Gaussian-
+# blurred noise, sigma 2-8 pixels) 0.23-0.35 and 0.35-0.42, falling toward 1/3 and 1/3 (a
+# "pixel's channels" 1 pixel apart, its neighbours 3), were not warned of (a probe): below
+# PLANAR_SMOOTH, where no image stored channels last came (grey noise with colour 0.67-0.9),
+# the channels' lower bound is PLANAR_SMOOTH_CHANNELS.
 PLANAR_RATIO = 0.8
 PLANAR_CHANNELS = (0.4, 1.0)
+PLANAR_SMOOTH, PLANAR_SMOOTH_CHANNELS = 0.5, 0.3
 PLANAR_VALUES = 2**20  # the first rows looked at: at most this many values (4 MB), 256 rows
 
 
@@ -244,6 +249,7 @@ def say_planar(x: np.ndarray, shape, source: str) -> None:
     rough = [step(a, 1) + step(a, 2) for a in (rows, first)]
     channels = step(rows, 3) / max(rough[0] / 2, 1e-12)
     lo, hi = PLANAR_CHANNELS
+    lo = PLANAR_SMOOTH_CHANNELS if rough[1] < PLANAR_SMOOTH * rough[0] else lo
     if rough[1] < PLANAR_RATIO * rough[0] and lo <= channels <= hi:
         logging.warning(
             "%s: its rows may be stored channels first, (C, H, W) flattened (as CIFAR's python "
