@@ -1,5 +1,6 @@
 """Bad inputs about data files (README table rows; see tests/bad_inputs.py)."""
 
+import gzip
 import os
 
 import numpy as np
@@ -50,6 +51,36 @@ def _csv_named_npy(d):
     with open(os.path.join(d, "x.npy"), "w") as f:
         f.write("a,b,c\n" + _GOOD)
     return _run(d, data__path=os.path.join(d, "x.npy"))
+
+
+def _misnamed(name: str, write):
+    """A file named for another format than its bytes are: the reader its name picked misnamed
+    it, or numpy raised a traceback (a probe), for each of these."""
+
+    def case(d):
+        write(os.path.join(d, name))
+        return _run(d, data__path=os.path.join(d, name))
+
+    return case
+
+
+def _npz_file(path):
+    with open(path, "wb") as f:  # (np.savez would add .npz to the name)
+        np.savez(f, x=np.ones((4, 2)))
+
+
+def _npy_file(path):
+    with open(path, "wb") as f:
+        np.save(f, np.ones((4, 2)))
+
+
+def _parquet_file(path):
+    pq.write_table(pa.table({"a": [1.0, 2.0], "b": [3.0, 4.0]}), path)
+
+
+def _gzip_csv(path):
+    with gzip.open(path, "wt") as f:
+        f.write("a,b,c\n" + _GOOD)
 
 
 def _tsv_of_commas(d):
@@ -153,6 +184,11 @@ CASES = [
     ("an .npz file holding no arrays", lambda d: _run(d, data__path=_npz(d))),
     ("a .npy file of zero columns", _npy_of_zero_columns),
     ("a CSV file named .npy", _csv_named_npy),
+    ("an .npz archive named .npy", _misnamed("x.npy", _npz_file)),
+    ("an .npy array named .npz", _misnamed("x.npz", _npy_file)),
+    ("an .npy array named .csv", _misnamed("x.csv", _npy_file)),
+    ("a Parquet file named .csv", _misnamed("x.csv", _parquet_file)),
+    ("a gzip-compressed CSV named .csv", _misnamed("x.csv", _gzip_csv)),
     (
         "a quote never closed",  # was: the last line, good, named as the one of too few cells
         lambda d: _csv(d, "a,b,c\n" + _GOOD + '"7,8,9\n' + _GOOD),

@@ -1334,3 +1334,19 @@ def test_a_marker_that_is_a_tenth_of_a_columns_cells_is_warned_of_under_impute(t
     table = data.Table("rows", ["id", "Market"], cols)
     data.Preprocessor.fit(table, np.arange(16), missing="impute", na_values=("",))
     assert "a missing-value marker" not in caplog.text
+
+
+def test_a_file_is_told_apart_from_another_format_by_its_first_bytes(tmp_path):
+    """A file named for another format than its bytes met the reader its name picked (a
+    probe): told apart by its first bytes, but a CSV whose first column is named PAR1
+    (Parquet's first bytes, which a Parquet file also ends with) is read as one, and a file
+    whose bytes say its own format is not refused."""
+    path = tmp_path / "p.csv"
+    path.write_text("PAR1,b\n" + "".join(f"{i},{i % 3}\n" for i in range(20)))
+    assert data.read_table(str(path)).columns == ["PAR1", "b"]
+    idx = tmp_path / "images.npy"  # MNIST's images (unsigned bytes, 3 dimensions)
+    idx.write_bytes(b"\x00\x00\x08\x03" + np.array([2, 2, 2], ">i4").tobytes() + bytes(8))
+    with pytest.raises(UserError, match=r"is an IDX file of images .*\.\.\.-images-idx3-ubyte\)$"):
+        data.read_table(str(idx))
+    np.save(tmp_path / "ok.npy", np.ones((3, 2)))
+    assert len(data.read_table(str(tmp_path / "ok.npy")).columns) == 2

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from ae_jax.data import cells
+from ae_jax.data import cells, formats
 from ae_jax.data.cells import quote_names
 from ae_jax.data.csv_reader import TextFile, read_delimited
 from ae_jax.data.image_files import check_channels_last, read_idx
@@ -209,6 +209,8 @@ def read_table(
             f"{shown} is {'a directory' if os.path.isdir(full) else 'empty'}; "
             "expected a file holding a header row and data rows, or an array"
         )
+    if (wrong := formats.misnamed(full, shown, ext)) is not None:
+        raise wrong
     if ext in (".csv", ".tsv"):
         header, values, file = read_delimited(full, shown, ext, delimiter, label_column)
         return Table(shown, header, values, file=file)
@@ -246,11 +248,7 @@ def _read_arrays(
         # No pickles: loading a data file must not be able to run code.
         loaded = np.load(full, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        try:
-            with open(full, "rb") as f:
-                head = f.read(6)
-        except OSError:
-            head = b"\x93NUMPY"  # unreadable: numpy's own reason below
+        head = formats.head(full, 6)  # (b"" unreadable: numpy's own reason below)
         if head and not head.startswith((b"\x93NUMPY", b"PK")):  # (.npy's and zip's magic)
             # numpy reads a file without its header as a pickle ("... allow_pickle=False")
             raise UserError(
