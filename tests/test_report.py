@@ -350,6 +350,29 @@ def test_a_mean_over_the_seeds_left_by_divergence_is_ringed_and_said(tmp_path, m
     assert _rings(fig) == [[[1.0, 0.05]]]
 
 
+def test_a_panels_setting_without_a_value_keeps_its_place_and_is_said(tmp_path, monkeypatch):
+    """A setting with a value of every metric but one (ae_over_pca, null where PCA is exact)
+    was no point in that panel, whose axis shrank to the other setting, unsaid (a probe);
+    and an empty-string setting was written `=` in the title where the legend said `''`."""
+    settings = [{"model.latent_dim": d, "data.path": ""} for d in (4, 30)]
+    table = _table(settings, {"eval/mse": [0.1, 0.2], "ae_over_pca": [3.0, float("nan")]})
+    params = ["data.path", "model.latent_dim"]
+    (fig,) = _drawn(monkeypatch, tmp_path, params, table, ["eval/mse", "ae_over_pca"])
+    title = fig.get_suptitle().replace("\n", " ")
+    assert "no point of ae_over_pca at model.latent_dim=30, data.path='' (no finite" in title
+    assert [ax.get_xlim() for ax in fig.axes[1:2]] == [fig.axes[0].get_xlim()]
+    assert fig.axes[1].get_xlim()[1] > 30  # (4 to 4.5 before)
+    # Two series of equal means: the later one's filled square hid the first's circle and its
+    # line the first's (a probe); a later series is hollow and dashed, the first shows through.
+    more = [{"model.latent_dim": d, "data.path": "b.csv"} for d in (4, 30)]
+    table += _table(more, {"eval/mse": [0.1, 0.2], "ae_over_pca": [3.0, 3.0]})
+    figs = _drawn(monkeypatch, tmp_path, params, table, ["eval/mse"])
+    (fig,) = [f for f in figs if f.axes[0].get_xlabel() == "model.latent_dim"]
+    first, later = (c.lines[0] for c in fig.axes[0].containers)
+    assert (first.get_linestyle(), later.get_linestyle()) == ("-", "--")
+    assert first.get_markerfacecolor() != "none" and later.get_markerfacecolor() == "none"
+
+
 def _rings(fig) -> list:
     """The ringed points of a figure's first panel, one list per ring collection."""
     rings = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]

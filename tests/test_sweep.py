@@ -894,6 +894,42 @@ def test_report_counts_what_it_averages(tmp_path):
     assert "Runs that failed (in no row; `ae-jax sweep` retries them):\n\n- run6: bad\n" in md
 
 
+def test_a_settings_missing_runs_are_counted_whatever_its_reported_overrides(tmp_path):
+    """A setting's row said "1" for "1 of 2" where its finished runs' reported overrides were
+    rewritten (a probe): a field they leave unused dropped (optim.end_factor under a constant
+    schedule), or a field no entry sets added (train.epochs after a stopped extension). The
+    sweep's listed runs are matched by the overrides they were listed with."""
+    cfg = {"optim": {"schedule": "cosine", "end_factor": 0.0}, "train": {"epochs": 6, "seed": 0}}
+    _fake_sweep(
+        tmp_path / "unused",
+        [
+            (
+                {"optim.schedule": s, "optim.end_factor": 0.5, "train.seed": i},
+                st,
+                {"eval/loss": 1.0},
+            )
+            for s in ("cosine", "constant")
+            for i, st in ((0, "done"), (1, None))
+        ],
+        config=cfg,
+    )
+    report.write_report(str(tmp_path / "unused"), ["eval/loss"])
+    md = (tmp_path / "unused" / "report.md").read_text()
+    assert "| '' | constant | 1 of 2 | 1 |" in md and "| 0.5 | cosine | 1 of 2 | 1 |" in md
+    runs = [
+        ({"optim.learning_rate": lr, "train.seed": i}, "done", {"eval/loss": 1.0})
+        for lr in (0.001, 0.01)
+        for i in (0, 1)
+    ]
+    _fake_sweep(tmp_path / "hidden", runs[:3] + [(runs[3][0], None, {})], config=cfg)
+    for name in ("run2", "run3"):  # extended to 8 epochs; run3 stopped before it finished
+        saved = tmp_path / "hidden" / "runs" / name / "config.json"
+        saved.write_text(saved.read_text().replace('"epochs": 6', '"epochs": 8'))
+    report.write_report(str(tmp_path / "hidden"), ["eval/loss"])
+    md = (tmp_path / "hidden" / "report.md").read_text()
+    assert "| 0.01 | 8 | 1 of 2 | 1 |" in md and "| 0.001 | 6 | 2 | 1 ± 0 |" in md, md
+
+
 DONE = '{"status": "done", "epoch": 2, "step": 8}'
 
 

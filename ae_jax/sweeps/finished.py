@@ -185,6 +185,7 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], list, list[str
                 "index": e["index"],
                 "name": e["name"],
                 "overrides": {k: v for k, v in e["overrides"].items() if k not in unused},
+                "listed": e["overrides"],  # as sweep.json lists it (`overrides` is rewritten)
                 "status": summary["status"],
                 "values": values,
                 "absent": absent,  # metrics without a value on purpose (EXPLAINED_NULLS)

@@ -38,8 +38,8 @@ from ae_jax.evaluation import figure_data
 from ae_jax.files import write_atomic
 from ae_jax.reruns import NOT_PARAMETERS
 from ae_jax.sweeps import finished, report_files, report_text
-from ae_jax.sweeps.report_figures import figure_names, most, plot, value_text
-from ae_jax.sweeps.report_text import ONE_SEED, seeds_said
+from ae_jax.sweeps.report_figures import figure_names, most, plot
+from ae_jax.sweeps.report_text import ONE_SEED, seeds_said, value_text
 
 SEED_KEY = "train.seed"
 DEFAULT_METRICS = (
@@ -260,8 +260,9 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
 
 def _listed_per_setting(rows: list[dict], entries: list[dict], params: list[str]) -> dict:
     """Per setting (`aggregate`'s key), how many runs the sweep lists for it: those of the
-    overrides its finished runs have (a setting's runs stopped or failed are listed, not
-    finished, and report.md says "4 of 5" in its row, not only in its header)."""
+    overrides its finished runs were listed with (a setting's runs stopped or failed are
+    listed, not finished: "4 of 5" in its row). Not as reported: a field left unused, or one
+    no entry sets, rewrites those, which then matched no listed run ("1" for "1 of 2")."""
 
     def key(overrides: dict) -> str:
         return json.dumps(_shown(overrides), sort_keys=True, default=str)
@@ -271,7 +272,7 @@ def _listed_per_setting(rows: list[dict], entries: list[dict], params: list[str]
         listed[key(overrides)] = listed.get(key(overrides), 0) + 1
     kinds: dict[str, set] = {}
     for r in rows:
-        kinds.setdefault(_setting_key(_effective(r, params)), set()).add(key(r["overrides"]))
+        kinds.setdefault(_setting_key(_effective(r, params)), set()).add(key(r["listed"]))
     return {setting: sum(listed.get(k, 0) for k in ks) for setting, ks in kinds.items()}
 
 

@@ -15,6 +15,7 @@ from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator, NullLoc
 from ae_jax.evaluation.figure_text import literal
 from ae_jax.files import write_atomic
 from ae_jax.sweeps import report_text
+from ae_jax.sweeps.report_text import value_text
 
 # y-axis labels: what each number is, with its unit.
 UNITS = {
@@ -172,15 +173,18 @@ def _figure(
         # accuracy or a fraction of codes at 1 (0.92 +- 0.078 drew one up to 1.003).
         floor = all(not r[f"{m} n"] or r.get(f"{m} min", math.nan) >= 0 for r in table)
         for s, (label, rs) in enumerate(zip(labels, series.values(), strict=True)):
-            # A marker of its own; on a value axis, where series share their x, smaller for
-            # each later one, so one equal to another stays visible over it (to 2.5 pt, the
-            # 4th and later were dots hard to see; side by side, categories need no shrinking).
+            # A marker of its own; on a value axis, where series share their x, smaller and
+            # hollow for each later one, its line dashed, so one equal to another stays
+            # visible over it (a filled square hid an equal series' circle, and its solid line
+            # the line: a probe; to 2.5 pt, the 4th and later were dots hard to see; side by
+            # side, categories need no shrinking).
             marker = "osD^v<>p"[s % 8]
             size = max(3.5, 6.0 - 0.6 * s) if numeric else 5.0
             if numeric:
                 rs = sorted(rs, key=lambda r: r[p])
                 x = [r[p] for r in rs]
-                style = {"marker": marker, "linestyle": "-"}
+                style: dict = {"marker": marker, "linestyle": ("-", "--", ":", "-.")[s % 4]}
+                style |= {"mfc": "none", "mew": 1.2} if s else {}
             else:
                 x = [
                     categories.index(json.dumps(r[p])) + (s - (len(series) - 1) / 2) * width
@@ -229,6 +233,9 @@ def _figure(
             _value_ticks(ax, xs)
         else:  # (matplotlib's own ticks, 0.00002 apart, ran together: 0.000000.00002...)
             _value_ticks(ax, xs, log=False)
+        if numeric and (ys := [r[f"{m} mean"] for r in table if math.isfinite(r[f"{m} mean"])]):
+            ax.update_datalim([(x, ys[0]) for x in xs])  # every setting's x, a point or not
+            ax.autoscale_view()
         # After the x scale: reading the limits fixes them, in linear space before (a swept 0
         # on "log, linear near 0" left the left 40% of the panel empty).
         _value_axis(ax, [r[f"{m} mean"] for r in table])
@@ -334,16 +341,6 @@ def _value_axis(ax, means: list[float]) -> None:
     middle, size = (max(finite) + min(finite)) / 2, max(map(abs, finite))
     if hi - lo < 1e-6 * size:  # (all 0: matplotlib's own +-0.055)
         ax.set_ylim(middle - 0.05 * size, middle + 0.05 * size)
-
-
-def value_text(v) -> str:
-    """A swept value as report.md and the figures write it: a tuple as the tuple it is in the
-    config, `(16, 8)` (JSON made it a list, and figures said `[16, 8]`); an empty string as
-    `''` (data.path's default, the data set data.name names, was an empty cell and a legend's
-    "data.path=")."""
-    if v == "":
-        return "''"
-    return str(tuple(v) if isinstance(v, list) else v)
 
 
 def is_number(v) -> bool:

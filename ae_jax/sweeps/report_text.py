@@ -137,6 +137,16 @@ def unlisted_lines(names: list[str], shown: int = 10) -> list[str]:
     ]
 
 
+def value_text(v) -> str:
+    """A swept value as report.md and the figures write it: a tuple as the tuple it is in the
+    config, `(16, 8)` (JSON made it a list, and figures said `[16, 8]`); an empty string as
+    `''` (data.path's default, the data set data.name names, was an empty cell and a legend's
+    "data.path=")."""
+    if v == "":
+        return "''"
+    return str(tuple(v) if isinstance(v, list) else v)
+
+
 def figure_title(p, others, table, metrics, same, empty, cut: bool, top: set[str]) -> str:
     """What the figure says above its panels, a line per statement: the seeds behind each
     point, the settings without any value, and the metrics named instead of drawn, each for
@@ -151,7 +161,7 @@ def figure_title(p, others, table, metrics, same, empty, cut: bool, top: set[str
     ]
     cuts = ["at 0 for a metric no run took below it"] * cut + sorted(top)
     says[0] += f" (cut {', '.join(cuts)})" if cuts else ""
-    setting = lambda row: ", ".join(f"{q}={row[q]}" for q in [p, *others])  # noqa: E731
+    setting = lambda row: ", ".join(f"{q}={value_text(row[q])}" for q in [p, *others])  # noqa: E731
     if at := [f"{setting(r)} ({why})" for r in table if (why := fewer_runs(r, metrics))]:
         says.append(
             f"ringed in black: a mean over fewer runs than its setting has, at "
@@ -166,6 +176,14 @@ def figure_title(p, others, table, metrics, same, empty, cut: bool, top: set[str
         says.append(
             f"no finite value at {'; '.join(at[:3])}{'; ...' if len(at) > 3 else ''} "
             "(every run diverged, or none has these metrics)"
+        )
+    # A setting with values of other metrics but none of a panel's: no point there, said (the
+    # panel's axis spans every setting; a probe's ae_over_pca panel shrank to the other one).
+    holes = [(m, r) for r in table if r not in empty for m in metrics if not r[f"{m} n"]]
+    if at := [f"{m} at {setting(r)}" for m, r in holes]:
+        says.append(
+            f"no point of {'; '.join(at[:3])}{'; ...' if len(at) > 3 else ''} "
+            "(no finite value: report.md's cell says why)"
         )
     for key, what in (
         ("all", "not drawn, the same for every setting"),
