@@ -239,6 +239,17 @@ def test_a_coordinator_without_the_process_count_and_id_is_refused_naming_them(m
     with pytest.raises(UserError, match=r"but not --process_id \(or AE_JAX_PROCESS_ID\):"):
         distributed.initialize(num_processes=2)
     assert jax.process_count() == 1  # nothing joined
+    # The reverse: the count or an id without a coordinator trained each host alone, unsaid,
+    # --process_id=1 as process 0 writing the shared workdir (a probe).
+    monkeypatch.delenv("AE_JAX_COORDINATOR_ADDRESS")
+    for given in ({"num_processes": 2}, {"process_id": 1}):
+        with pytest.raises(UserError, match=r"is set \(--num_processes=.*but not its coordinator"):
+            distributed.initialize(**given)
+    monkeypatch.setenv("AE_JAX_PROCESS_ID", "2")
+    with pytest.raises(UserError, match=r"--process_id=2, .* but not its coordinator: set"):
+        distributed.initialize()
+    distributed.initialize(num_processes=1, process_id=0)  # one process, said so: no refusal
+    assert jax.process_count() == 1
 
 
 def test_a_slurm_batch_script_that_starts_one_process_trains_alone(monkeypatch):

@@ -38,6 +38,14 @@ def initialize(coordinator_address: str = "", num_processes: int = 0, process_id
     slurm = _slurm_step_of_several_tasks(env)
     tpu_pod = "TPU_WORKER_HOSTNAMES" in env and "," in env["TPU_WORKER_HOSTNAMES"]
     if not coordinator_address and not slurm and not tpu_pod:
+        if num_processes > 1 or process_id > 0:  # (each host trained alone, unsaid: a probe)
+            raise UserError(
+                f"a multi-host run's process count or id is set (--num_processes={num_processes}"
+                f", --process_id={process_id}, or AE_JAX_NUM_PROCESSES, AE_JAX_PROCESS_ID), "
+                "but not its coordinator: set --coordinator_address=HOST:PORT (or "
+                "AE_JAX_COORDINATOR_ADDRESS), the same for every process, or unset them to "
+                "train as one process."
+            )
         return
     if coordinator_address and (num_processes < 1 or process_id < 0):  # (JAX's own error
         unset = [  # named flags the user never passed, values they never set: a probe)
