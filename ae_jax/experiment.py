@@ -155,13 +155,15 @@ def train_group(
                     raise
                 raise UserError(f"configs[{i}] (workdir {workdirs[i]!r}): {e}") from None
         unused.say_unused(configs, workdirs)
-    trackers.check(configs, workdirs)
     default_workers()  # AE_JAX_FIGURE_WORKERS, before reading any data
     group.check_groupable(configs)
     runtime.enable_compilation_cache(bool(configs[0].train.compilation_cache))
     runtime.raise_open_files_limit()
     # A rerun must match the run's config; raising train.epochs continues training.
     extends = [reruns.check_config(w, c) for c, w in zip(configs, workdirs, strict=True)]
+    # After: a trained run's changed train.mlflow_uri is a config change, not a store without
+    # its run (whose advice, to delete trackers.json's entry, then met the refusal: a probe).
+    trackers.check(configs, workdirs)
     if jax.process_count() == 1:  # (the runs to train, before the data is read; one process
         # alone refusing would leave a multi-host run's others waiting: they meet EMFILE)
         pairs = zip(extends, workdirs, strict=True)

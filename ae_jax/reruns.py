@@ -103,12 +103,27 @@ END_OF_RUN = (
 # Files a run reads: config.json records them absolute (a relative path would tie the run to
 # the directory it was started from), and a rerun naming the same file relatively matches.
 PATH_FIELDS = ("data.path", "data.dir")
+# A tracker's store named by a folder's path, not a URI (MLflow's file store): recorded absolute
+# too (a relative one tied a run's resumes to its first directory, its absolute path then
+# refused as another config: a probe).
+URI_FIELDS = ("train.mlflow_uri",)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # file:, http:, sqlite:, databricks:
 # Where a run's metrics go: a rerun of a run that has trained nothing (its launch failed as its
 # trackers opened: W&B without an API key) may change them, as a new run could.
 TRACKER_FIELDS = ("train.loggers", "train.tracker_project", "train.mlflow_uri")
 # Schedules whose value at a step does not depend on the total number of steps: a finished or
 # unfinished run with these may be continued to more epochs (`train.epochs` raised).
 EXTENSIBLE_SCHEDULES = ("constant", "exponential")
+
+
+def is_path(key: str, value) -> bool:
+    """Whether `value`, of the flattened config field `key`, names a local file or folder: a
+    PATH_FIELDS value, or a URI_FIELDS value without a scheme ('databricks' names no folder)."""
+    if not value or not isinstance(value, str):
+        return False
+    return key in PATH_FIELDS or (
+        key in URI_FIELDS and not _SCHEME.match(value) and value != "databricks"
+    )
 
 
 def config_changes(
@@ -142,8 +157,9 @@ def config_changes(
         if key in OPERATIONAL or key in skip:
             continue
         before = old.get(key, defaults.get(key))  # a field added since: its default held
-        if key in PATH_FIELDS and before and new[key] and real_path(before) == real_path(new[key]):
-            continue  # the same file, typed relative or absolute
+        if is_path(key, before) and is_path(key, new[key]):
+            if real_path(before) == real_path(new[key]):
+                continue  # the same file, typed relative or absolute
         if before != new[key]:
             changes.append(f"{key}: {before!r} -> {new[key]!r}")
             keys.append(key)

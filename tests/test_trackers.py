@@ -84,6 +84,40 @@ def test_mlflow_gets_params_metrics_headline_and_figures_and_resumes_its_run(tmp
     assert (tmp_path / "run" / "tb").is_dir()  # TensorBoard as well
 
 
+def test_a_relative_mlflow_store_is_recorded_absolute_and_a_changed_one_is_a_config_change(
+    tmp_path, monkeypatch
+):
+    """train.mlflow_uri=relstore (a folder's path) was recorded as typed: a rerun from another
+    directory was told the store had no such run, and, pointed at the store's absolute path,
+    that it changed the config (a probe). Recorded absolute as data.path is; and a trained
+    run's store changed is refused as a config change before the store is looked in (its
+    advice, to delete trackers.json's entry, met the config-change refusal next)."""
+    tracking = pytest.importorskip("mlflow.tracking")
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+    run = str(tmp_path / "run")
+    monkeypatch.chdir(tmp_path / "a")
+    c = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": "relstore", "train.epochs": 1})
+    c.train.figures = c.eval.at_end = False
+    experiment.train_and_evaluate(c, run)
+    store = str(tmp_path / "a" / "relstore")
+    assert (
+        json.loads((tmp_path / "run" / "config.json").read_text())["train"]["mlflow_uri"] == store
+    )
+    monkeypatch.chdir(tmp_path / "b")
+    with pytest.raises(UserError, match=r"another config; .*train.mlflow_uri: '/.*/a/relstore' ->"):
+        experiment.train_and_evaluate(c, run)  # relative to b/: another store
+    c.train.mlflow_uri = f"file://{tmp_path / 'elsewhere'}"
+    with pytest.raises(UserError, match=r"another config; .*train.mlflow_uri: "):
+        experiment.train_and_evaluate(c, run)
+    assert sorted(os.listdir(tmp_path / "b")) == [] and not (tmp_path / "elsewhere").exists()
+    c.train.mlflow_uri, c.train.epochs = store, 2  # its absolute path: the same run, continued
+    experiment.train_and_evaluate(c, run)
+    run_id = json.loads((tmp_path / "run" / "trackers.json").read_text())["mlflow"]
+    history = tracking.MlflowClient(tracking_uri=store).get_metric_history(run_id, "train/loss")
+    assert [m.step for m in history] == [1, 2]
+
+
 def test_a_deleted_mlflow_run_or_experiment_is_refused_before_any_work(tmp_path, monkeypatch):
     """An extension of a run whose MLflow run was deleted trained an epoch, then MLflow's
     traceback, on every rerun; a new run under a deleted experiment failed likewise after

@@ -272,10 +272,10 @@ def write_resolved_config(c, ds: Dataset, engine, chunk: int, workdir: str, star
     reported numbers, `reruns.moves_numbers`, with the first epoch it computed: a probe found
     only the new value, so the first epochs' metrics matched no config of the run's)."""
     resolved = json.loads(c.to_json_best_effort())
-    for key in reruns.PATH_FIELDS:  # absolute: evaluate and resume from any directory
-        section, field = key.split(".")
-        if resolved[section].get(field):
-            resolved[section][field] = os.path.abspath(os.path.expanduser(resolved[section][field]))
+    for key in (*reruns.PATH_FIELDS, *reruns.URI_FIELDS):  # absolute: evaluate and resume
+        section, field = key.split(".")  # from any directory
+        if reruns.is_path(key, value := resolved[section].get(field)):
+            resolved[section][field] = os.path.abspath(os.path.expanduser(value))
     path = os.path.join(workdir, workdir_lib.CONFIG)
     old = (
         workdir_lib.read_json(path, "the run's config", "use a new workdir")
