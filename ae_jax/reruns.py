@@ -158,7 +158,7 @@ def config_changes(
             continue
         before = old.get(key, defaults.get(key))  # a field added since: its default held
         if is_path(key, before) and is_path(key, new[key]):
-            if real_path(before) == real_path(new[key]):
+            if real_path(str(before)) == real_path(new[key]):
                 continue  # the same file, typed relative or absolute
         if before != new[key]:
             changes.append(f"{key}: {before!r} -> {new[key]!r}")
