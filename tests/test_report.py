@@ -373,6 +373,22 @@ def test_a_panels_setting_without_a_value_keeps_its_place_and_is_said(tmp_path, 
     assert first.get_markerfacecolor() != "none" and later.get_markerfacecolor() == "none"
 
 
+def test_a_bar_reaching_0_on_a_log_axis_is_left_out_and_said(tmp_path, monkeypatch):
+    """A mean of 1e5 with a sd of 2e5 on a log value axis: its bar, cut at 0, was drawn down to
+    the axis's floor, as if its seeds spread over 15 decades (a probe). No lower bar, said."""
+    table = _table([{"optim.learning_rate": lr} for lr in (0.01, 1.0)], {"eval/loss": [1.0, 1e5]})
+    table[1]["eval/loss std"] = 2e5
+    (fig,) = _drawn(monkeypatch, tmp_path, ["optim.learning_rate"], table, ["eval/loss"])
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    (bars,) = ax.containers[0][2]  # the error bars' LineCollection: one segment per point
+    low = [float(min(seg[:, 1])) for seg in bars.get_segments()]
+    assert low == [pytest.approx(0.9), 1e5]  # the first's sd 0.1 kept; the second's none
+    assert "to no lower bar where it reaches 0 on a log axis" in fig.get_suptitle().replace(
+        "\n", " "
+    )
+
+
 def _rings(fig) -> list:
     """The ringed points of a figure's first panel, one list per ring collection."""
     rings = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]

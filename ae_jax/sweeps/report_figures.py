@@ -172,6 +172,7 @@ def _figure(
         # A metric no run took below 0 (an MSE, a count of units): its bars stop at 0; an
         # accuracy or a fraction of codes at 1 (0.92 +- 0.078 drew one up to 1.003).
         floor = all(not r[f"{m} n"] or r.get(f"{m} min", math.nan) >= 0 for r in table)
+        log_y = _log_means([r[f"{m} mean"] for r in table])
         for s, (label, rs) in enumerate(zip(labels, series.values(), strict=True)):
             # A marker of its own; on a value axis, where series share their x, smaller and
             # hollow for each later one, its line dashed, so one equal to another stays
@@ -197,6 +198,9 @@ def _figure(
             ceiling = np.array([r.get(f"{m} most", math.inf) for r in rs])  # (`most`)
             above = np.minimum(sd, np.maximum(ceiling - np.nan_to_num(mean), 0))
             cut = cut or bool((below < sd).any())
+            if log_y and (gone := below >= mean).any():  # (down to the axis's floor: a probe
+                below = np.where(gone, 0.0, below)  # read 15 decades of spread into one)
+                top.add("to no lower bar where it reaches 0 on a log axis")
             if (above < sd).any():
                 top.add(MOST_SAID.get(m, "at 1 for a fraction"))
             ax.errorbar(
@@ -241,8 +245,8 @@ def _figure(
         _value_axis(ax, [r[f"{m} mean"] for r in table])
         scale = {"log": " (log axis)", "symlog": " (log axis, linear near 0)"}
         ax.set_title(literal(m), fontsize=FONT + 1)
-        log_y = " (log axis)" if ax.get_yscale() == "log" else ""
-        ax.set_ylabel(literal(textwrap.fill(units.get(m, m) + log_y, 30)), fontsize=FONT)
+        said = " (log axis)" if ax.get_yscale() == "log" else ""
+        ax.set_ylabel(literal(textwrap.fill(units.get(m, m) + said, 30)), fontsize=FONT)
         ax.set_xlabel(p + scale.get(ax.get_xscale(), ""), fontsize=FONT)
         ax.tick_params(labelsize=FONT)
         ax.grid(alpha=0.3)
@@ -335,12 +339,18 @@ def _value_axis(ax, means: list[float]) -> None:
     finite = [v for v in means if math.isfinite(v)]
     if not finite:
         return
-    if min(finite) > 0 and max(finite) >= 1e3 * min(finite):  # (1.1e16 flattened 2 to 3.7)
+    if _log_means(finite):  # (1.1e16 flattened 2 to 3.7)
         return ax.set_yscale("log")
     lo, hi = ax.get_ylim()
     middle, size = (max(finite) + min(finite)) / 2, max(map(abs, finite))
     if hi - lo < 1e-6 * size:  # (all 0: matplotlib's own +-0.055)
         ax.set_ylim(middle - 0.05 * size, middle + 0.05 * size)
+
+
+def _log_means(means: list[float]) -> bool:
+    """Whether a panel of these means has a log value axis: positive, 3 decades apart or more."""
+    finite = [v for v in means if math.isfinite(v)]
+    return bool(finite) and min(finite) > 0 and max(finite) >= 1e3 * min(finite)
 
 
 def is_number(v) -> bool:
