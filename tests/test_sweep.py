@@ -928,6 +928,14 @@ def test_a_settings_missing_runs_are_counted_whatever_its_reported_overrides(tmp
     report.write_report(str(tmp_path / "hidden"), ["eval/loss"])
     md = (tmp_path / "hidden" / "report.md").read_text()
     assert "| 0.01 | 8 | 1 of 2 | 1 |" in md and "| 0.001 | 6 | 2 | 1 ± 0 |" in md, md
+    # Every run finished, one entry's two split by train.epochs: each "1", none "1 of 2" (a
+    # review: both settings claimed both runs, rung and said "failed or unfinished").
+    _fake_sweep(tmp_path / "split", runs, config=cfg)
+    saved = tmp_path / "split" / "runs" / "run3" / "config.json"
+    saved.write_text(saved.read_text().replace('"epochs": 6', '"epochs": 8'))
+    report.write_report(str(tmp_path / "split"), ["eval/loss"])
+    md = (tmp_path / "split" / "report.md").read_text()
+    assert "| 0.01 | 6 | 1 | 1 |" in md and "| 0.01 | 8 | 1 | 1 |" in md, md
 
 
 DONE = '{"status": "done", "epoch": 2, "step": 8}'

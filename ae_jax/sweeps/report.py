@@ -22,6 +22,7 @@ DIR/timing.csv. The metrics are `--metrics`, else the ones the sweep's config fi
 `--metrics` one that no finished run has is named in a warning (the others may be absent).
 """
 
+import collections
 import csv
 import difflib
 import io
@@ -259,21 +260,19 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
 
 
 def _listed_per_setting(rows: list[dict], entries: list[dict], params: list[str]) -> dict:
-    """Per setting (`aggregate`'s key), how many runs the sweep lists for it: those of the
-    overrides its finished runs were listed with (a setting's runs stopped or failed are
-    listed, not finished: "4 of 5" in its row). Not as reported: a field left unused, or one
-    no entry sets, rewrites those, which then matched no listed run ("1" for "1 of 2")."""
-
-    def key(overrides: dict) -> str:
-        return json.dumps(_shown(overrides), sort_keys=True, default=str)
-
-    listed: dict[str, int] = {}
-    for overrides in entries:
-        listed[key(overrides)] = listed.get(key(overrides), 0) + 1
+    """Per setting (`aggregate`'s key), how many runs the sweep lists for it: its finished runs
+    and the unfinished runs listed with their overrides ("4 of 5" in its row). As listed, not
+    as reported: a field left unused, or one no entry sets, rewrites those, which then matched
+    no listed run ("1" for "1 of 2"); one listed key split over two settings by the latter
+    credits its unfinished runs to both, its finished ones each to its own."""
+    key = lambda overrides: json.dumps(_shown(overrides), sort_keys=True, default=str)  # noqa: E731
+    missing = collections.Counter(key(o) for o in entries)
+    missing.subtract(key(r["listed"]) for r in rows)
     kinds: dict[str, set] = {}
     for r in rows:
         kinds.setdefault(_setting_key(_effective(r, params)), set()).add(key(r["listed"]))
-    return {setting: sum(listed.get(k, 0) for k in ks) for setting, ks in kinds.items()}
+    done = collections.Counter(_setting_key(_effective(r, params)) for r in rows)
+    return {s: done[s] + sum(max(missing[k], 0) for k in ks) for s, ks in kinds.items()}
 
 
 def _renamed(metric: str, present: set[str]) -> list[str]:
