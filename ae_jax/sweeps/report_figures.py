@@ -197,9 +197,12 @@ def _figure(
             below = np.minimum(sd, np.maximum(np.nan_to_num(mean), 0)) if floor else sd
             ceiling = np.array([r.get(f"{m} most", math.inf) for r in rs])  # (`most`)
             above = np.minimum(sd, np.maximum(ceiling - np.nan_to_num(mean), 0))
-            cut = cut or bool((below < sd).any())
-            if log_y and (gone := below >= mean).any():  # (down to the axis's floor: a probe
-                below = np.where(gone, 0.0, below)  # read 15 decades of spread into one)
+            # On a log axis a bar reaching 0 went down to the axis's floor (a probe read 15
+            # decades of spread into one): no lower bar, said, and not "cut at 0" (a review).
+            gone = below >= mean if log_y else np.zeros(len(mean), bool)
+            cut = cut or bool(((below < sd) & ~gone).any())
+            if gone.any():
+                below = np.where(gone, 0.0, below)
                 top.add("to no lower bar where it reaches 0 on a log axis")
             if (above < sd).any():
                 top.add(MOST_SAID.get(m, "at 1 for a fraction"))
