@@ -31,6 +31,14 @@ from ae_jax.errors import UserError
 def initialize(coordinator_address: str = "", num_processes: int = 0, process_id: int = -1) -> None:
     """Joins the processes of one multi-host run; a no-op for a single process."""
     env = os.environ
+    given = [  # the process count and id as the user set them, flag or variable
+        f"--{name}={value}" if value != unset else f"{var}={env[var]}"
+        for name, value, unset, var in (
+            ("num_processes", num_processes, 0, "AE_JAX_NUM_PROCESSES"),
+            ("process_id", process_id, -1, "AE_JAX_PROCESS_ID"),
+        )
+        if value != unset or var in env
+    ]
     coordinator_address = coordinator_address or env.get("AE_JAX_COORDINATOR_ADDRESS", "")
     num_processes = num_processes or _env_int(env, "AE_JAX_NUM_PROCESSES", 0)
     if process_id < 0:
@@ -40,8 +48,7 @@ def initialize(coordinator_address: str = "", num_processes: int = 0, process_id
     if not coordinator_address and not slurm and not tpu_pod:
         if num_processes > 1 or process_id > 0:  # (each host trained alone, unsaid: a probe)
             raise UserError(
-                f"a multi-host run's process count or id is set (--num_processes={num_processes}"
-                f", --process_id={process_id}, or AE_JAX_NUM_PROCESSES, AE_JAX_PROCESS_ID), "
+                f"a multi-host run's process count or id is set ({', '.join(given)}), "
                 "but not its coordinator: set --coordinator_address=HOST:PORT (or "
                 "AE_JAX_COORDINATOR_ADDRESS), the same for every process, or unset them to "
                 "train as one process."
