@@ -242,7 +242,7 @@ def open_files() -> int:
 def check_open_files(runs: int) -> None:
     """Refuses, before any work, `runs` trained together that would hold more files than this
     process may open (`raise_open_files_limit` raised the soft limit as far as it goes)."""
-    if _files_left(runs) < 0:
+    if runs and _files_left(runs) < 0:  # (none to train: a rerun of a finished sweep, a review)
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         fit = max(0, (soft - 64) // 3)  # (beside the process's own 64)
         fewer = f"train at most {fit} together (train.num_models, a sweep's --max_models={fit})"

@@ -1357,6 +1357,8 @@ def test_the_open_files_limit_is_raised_and_a_group_beyond_it_refused(tmp_path, 
     limits[0] = (100, 100)
     summaries = experiment.train_and_evaluate(c, str(tmp_path / "run"))
     assert [s["status"] for s in summaries] == ["done"] * 13
+    limits[0] = (60, 60)  # ... under a limit where none fit either (a review)
+    assert len(experiment.train_and_evaluate(c, str(tmp_path / "run"))) == 13
     assert errors.storage_error(OSError(24, "Too many open files"))[0] == "too many open files"
 
 
