@@ -72,6 +72,16 @@ def test_images_in_other_units_are_refused_under_scaling_none_too(tmp_path, capl
         preprocess_io.from_dict({**saved, "span": "x"})  # a damaged file: no TypeError
 
 
+def test_constant_training_images_are_said_to_span_their_one_value(tmp_path):
+    """Training images all 7 (min-max scale 1, kept from a division by 0): images of 100 were
+    refused as reaching 93 "(they spanned 7 .. 8)", a range the data never had (a probe)."""
+    run = _train(tmp_path, "sevens", np.full((100, 6, 6), 7.0, np.float32))
+    with pytest.raises(
+        ae_jax.UserError, match=r"reach 93 \.\. 93 after .*\(they spanned 7 \.\. 7\)$"
+    ):
+        run.features(np.full((1, 6, 6), 100.0, np.float32))
+
+
 def test_images_of_another_shape_or_in_other_units_are_refused(runs, tmp_path, caplog):
     floats, pixels, digits = runs
     ok = (digits[:5] / 16).astype(np.float32)
@@ -108,6 +118,9 @@ def test_images_of_another_shape_or_in_other_units_are_refused(runs, tmp_path, c
     caplog.clear()
     floats.encode(ok / 4)  # dark, but within reach: nothing said
     assert not caplog.text
+    # A type the model cannot read: the shape as given (it said (5, 64), as if that were wrong).
+    with pytest.raises(ae_jax.UserError, match=r"shape \(5, 8, 8\) and dtype complex64; expected"):
+        floats.encode(ok.astype(np.complex64))
     # One image without its batch axis: told so (it was "expected (N, 64)" alone: a probe;
     # test_one_image_without_a_batch_axis_is_told_to_add_one has the rest).
     with pytest.raises(ae_jax.UserError, match=r"shape \(8, 8\), without a batch axis"):

@@ -223,6 +223,8 @@ def check_images(p, x: np.ndarray, source: str) -> None:
     else:
         offset, scale = np.asarray(p.offset, np.float64), np.asarray(p.scale, np.float64)
         a, b = float(offset.min()), float((offset + scale).max())  # what minmax maps to 0, 1
+        if p.span is not None:  # (a constant channel's scale is 1: "7 .. 8" for 7s, a probe)
+            a, b = p.span
         limit = 10.0 if scaling == "minmax" else 100.0  # [0, 1] / z-scores of the training's
         far, reach = hi > limit or lo < -limit, hi if scaling == "minmax" else 1.0
         maps = "maps the training images to " + (
