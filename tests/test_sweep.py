@@ -1904,6 +1904,20 @@ def test_a_get_sweep_that_raises_is_one_paragraph_naming_where(tmp_path):
     path.write_text("def get_config():\n    return None\n")
     with pytest.raises(UserError, match=r"defines no get_sweep\(\); .* or use `ae-jax train` for"):
         sweep_command.load_sweep(str(path))
+    # FILE:ARG reaches get_sweep() too: one that takes none, or needs one, met a TypeError said
+    # as raised at ae_jax's own line (a probe); now said as get_config()'s are.
+    path.write_text(
+        "def get_config(a=None):\n    return None\n\n\ndef get_sweep():\n    return []\n"
+    )
+    with pytest.raises(
+        UserError, match=r"get_sweep\(\) takes no argument, so ':x' \(given to get_c"
+    ):
+        sweep_command.load_sweep(f"{path}:x")
+    path.write_text(
+        "def get_config(a=None):\n    return None\n\n\ndef get_sweep(a):\n    return []\n"
+    )
+    with pytest.raises(UserError, match=r"get_sweep\(a\) needs an argument, given after the file"):
+        sweep_command.load_sweep(str(path))
 
 
 def test_a_field_a_run_leaves_unused_is_no_parameter_of_its_report(tmp_path):
@@ -1971,6 +1985,9 @@ def test_entries_that_train_one_config_are_refused_and_name_collisions_said(tmp_
     assert rates[0] != rates[1]
     with pytest.raises(UserError, match=r"sweep entries 0 \(.*\) and 1 \(.*\) train the same"):
         sweep.run_sweep(base, rates, str(tmp_path / "d"))
+    signs = [{"loss.l1_weight": 0.0}, {"loss.l1_weight": -0.0}]  # trained twice (a probe)
+    with pytest.raises(UserError, match=r"sweep entries 0 \(.*\) and 1 \(.*\) train the same"):
+        sweep.run_sweep(base, signs, str(tmp_path / "d"))
     # Entries that differ in a field the rest leaves unused: data.name beside a data.path,
     # which is read instead, trained one config twice (a probe).
     path = tmp_path / "t.csv"

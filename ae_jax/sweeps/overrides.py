@@ -107,7 +107,7 @@ def _as_learned(key: str, value):
     if key in reruns.PATH_FIELDS and value:
         return os.path.abspath(os.path.expanduser(value))
     if key in _FLOAT32_FIELDS and isinstance(value, float):
-        return float(np.float32(value))
+        return float(np.float32(value)) + 0.0  # (-0.0 is 0.0: it trained one config twice)
     return value
 
 

@@ -178,8 +178,8 @@ def run_sweep(
     an empty list (a config file that defines none) removes those an earlier launch saved, and
     None (the API's default) leaves them.
 
-    Shard i of n takes the runs whose index is i mod n, so n processes with
-    i = 0..n-1 on one shared workdir cover every run exactly once.
+    Shard i of n takes every n-th run of the runs' names sorted, from the i-th, so n processes
+    with i = 0..n-1 on one shared workdir cover every run exactly once.
     """
     launched = time.time()  # a later launch's list of runs replaces this one's (`write_status`)
     overrides, workdir = _checked_arguments(base, overrides, workdir, report_metrics)

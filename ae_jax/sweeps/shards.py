@@ -1,12 +1,13 @@
 """What the shards of a sweep share: which shard a process is, and the base config they all
 train with.
 
-Shard i of n takes the runs whose index is i mod n. Every launch of a sweep directory (each
-shard, each rerun) must use the same base config: per-run checks (`checks.check_unchanged`)
-compare a run with its own saved config, but shards launched together find no run trained yet,
-and one with another learning rate would train its share with it, which the report would then
-average with the others' as seeds of one setting. `check_same_base` closes that gap, and
-`check_same_data` the one of a data file edited between two launches.
+Shard i of n takes every n-th run of the names sorted, from the i-th. Every launch of a sweep
+directory (each shard, each rerun) must use the same base config: per-run checks
+(`checks.check_unchanged`) compare a run with its own saved config, but shards launched
+together find no run trained yet, and one with another learning rate would train its share
+with it, which the report would then average with the others' as seeds of one setting.
+`check_same_base` closes that gap, and `check_same_data` the one of a data file edited between
+two launches.
 """
 
 import json
