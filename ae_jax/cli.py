@@ -90,10 +90,15 @@ def escaped_stdout() -> None:
         reconfigure(errors="backslashreplace")
 
 
-def setup(compilation_cache: bool = True) -> None:
-    """Quiet library logs and the persistent compilation cache, for a launcher's process."""
+def setup(config=None) -> None:
+    """Quiet library logs and the persistent compilation cache, for a launcher's process: on
+    unless `config` (the launch's config, a sweep's base) sets train.compilation_cache off (a
+    sweep's was ignored: a probe); read before the config is checked, so a config without it
+    is said by the check, not an AttributeError."""
     runtime.quiet_library_logs()
-    path = runtime.enable_compilation_cache(compilation_cache)
+    train = None if config is None else config.get("train")
+    on = train.get("compilation_cache", True) if hasattr(train, "get") and train else True
+    path = runtime.enable_compilation_cache(bool(on))
     if path:
         logging.info("compilation cache: %s", path)
 

@@ -399,3 +399,79 @@ def test_an_image_sets_name_and_folder_beside_a_data_path_are_said_unused(tmp_pa
         caplog.text
     )
     assert "data.dir='" in caplog.text and "' has no effect: it holds an image set's" in caplog.text
+
+
+def test_configs_the_launchers_cannot_use_are_one_paragraph_and_a_sweep_keeps_the_cache_off(
+    tmp_path,
+):
+    """A get_config() of only some sections met an AttributeError ('compilation_cache') in
+    `train` and a KeyError ('data') in `sweep`, and a FrozenConfigDict absl's AttributeError
+    (it cannot be locked), each a traceback, exit 1; and `sweep` ignored
+    --config.train.compilation_cache=False, filling the cache (a probe). Now one paragraph,
+    exit 2, and the sweep's cache off as the train's."""
+    bare, frozen, base = (tmp_path / f"{n}.py" for n in ("bare", "frozen", "base"))
+    head = "import ml_collections\nfrom ae_jax.config import default_config\n\n\n"
+    bare.write_text(
+        head + "def get_config():\n    c = ml_collections.ConfigDict()\n"
+        "    c.train = ml_collections.ConfigDict({'epochs': 1})\n    return c\n\n\n"
+        "def get_sweep():\n    return [{'train.seed': 0}, {'train.seed': 1}]\n"
+    )
+    frozen.write_text(
+        head + "def get_config():\n    return ml_collections.FrozenConfigDict(default_config())\n"
+    )
+    base.write_text(
+        head + "def get_config():\n    return default_config()\n\n\n"
+        "def get_sweep():\n    return [{'train.epochz': 1}]\n"
+    )
+    hidden = ("JAX_COMPILATION_CACHE_DIR", "AE_JAX_COMPILATION_CACHE")
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
+    missing = "error: config: missing section 'data'; start from default_config()."
+    for i, (command, config, said) in enumerate(
+        (
+            ("train", bare, missing),
+            ("sweep", bare, missing),
+            (
+                "train",
+                frozen,
+                "get_config() returned a FrozenConfigDict, which the launcher cannot",
+            ),
+            ("sweep", base, "train.epochz"),
+        )
+    ):
+        env["XDG_CACHE_HOME"] = str(tmp_path / f"xdg{i}")
+        r = subprocess.run(
+            [sys.executable, "-m", "ae_jax", command, f"--config={config}"]
+            + [f"--workdir={tmp_path / 'w'}"]
+            + ["--config.train.compilation_cache=False"] * (config == base),
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=300,
+        )
+        assert r.returncode == 2 and said in r.stderr, (command, config, r.stderr[-2000:])
+        assert "Traceback" not in r.stderr
+    assert "compilation cache:" not in r.stderr and not (tmp_path / "xdg3" / "ae_jax").exists()
+
+
+def test_train_on_a_sweeps_file_names_the_sweep_command_with_its_argument(tmp_path):
+    """`ae-jax train --config=FILE:ARG` of a sweep's file suggested `ae-jax sweep
+    --config=FILE`, without the ':ARG' that chose the data (a probe: that command swept the
+    file's default data set)."""
+    path = tmp_path / "s.py"
+    path.write_text(
+        "from ae_jax.config import default_config\n\n\n"
+        "def get_config(arg=None):\n    return default_config()\n\n\n"
+        "def get_sweep(arg=None):\n    return [{'train.seed': 0}]\n"
+    )
+    (tmp_path / "taken").write_text("a file where the workdir would be: refused, nothing run")
+    r = subprocess.run(
+        [sys.executable, "-m", "ae_jax", "train", f"--config={path}:mine.csv"]
+        + [f"--workdir={tmp_path / 'taken'}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert f"`ae-jax sweep --config={path}:mine.csv --workdir=DIR` trains" in r.stderr

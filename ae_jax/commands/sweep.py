@@ -24,6 +24,7 @@ from ae_jax import sweeps as sweep
 from ae_jax.cli import cli_errors
 from ae_jax.config import files as config_files
 from ae_jax.errors import UserError
+from ae_jax.files import as_path
 from ae_jax.sweeps.overrides import format_value
 
 FLAGS = flags.FLAGS
@@ -57,8 +58,9 @@ def define_flags() -> None:
 def load_sweep(path_and_arg: str) -> tuple[list[dict], list[str] | None]:
     """Calls get_sweep() (or get_sweep(arg) for FILE:arg) of the config file; returns its runs
     and the metrics it asks the report for (REPORT_METRICS; [] when it defines none)."""
-    path, _, arg = path_and_arg.partition(":")
+    path, colon, arg = path_and_arg.partition(":")
     module = _module(path)
+    config_files.check_argument(module.get_sweep, "get_sweep", path_and_arg, path, colon, arg)
     overrides = _entries(module, arg, path)
     if not overrides:
         raise UserError(f"--config={path}: get_sweep() returned no runs.")
@@ -194,8 +196,9 @@ def _failed_line(status: dict, shard: tuple[int, int], workdir: str) -> str:
 
 def main(argv):
     cli.no_arguments(argv, "sweep")
-    cli.setup()
+    cli.setup(FLAGS.config)
     with cli_errors():
+        as_path(FLAGS.workdir)  # (said as the flag's, not as run_sweep()'s argument: a probe)
         overrides, metrics = load_sweep(config_flags.get_config_filename(FLAGS["config"]))
         warning = replaced_flags(config_flags.get_override_values(FLAGS["config"]), overrides)
         if warning:

@@ -38,14 +38,15 @@ def define_flags() -> None:
 
 def main(argv):
     cli.no_arguments(argv, "train")
-    cli.setup(bool(FLAGS.config.train.compilation_cache))
-    path = config_flags.get_config_filename(FLAGS["config"]).partition(":")[0]
+    cli.setup(FLAGS.config)
+    given = config_flags.get_config_filename(FLAGS["config"])
+    path = given.partition(":")[0]
     if _defines_get_sweep(path):  # a sweep's file: its base config is what trains here
         logging.warning(
             "%s defines get_sweep(): `ae-jax train` trains its base config (get_config()) "
             "alone; `ae-jax sweep --config=%s --workdir=DIR` trains the sweep's runs",
             path,
-            path,
+            given,  # (with its ':ARG': without, the sweep of another data set, a probe)
         )
     with cli_errors():
         distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)

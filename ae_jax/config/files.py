@@ -73,19 +73,7 @@ def load_config_file(resolved: str, value: str):
     get = getattr(module, "get_config", None)
     if get is None:
         raise UserError(f"--config={value}: {path!r} defines no get_config().")
-    params = list(inspect.signature(get).parameters.values())
-    if colon and not params:  # (a bare ':' too: ml_collections' "Error whilst parsing")
-        raise UserError(
-            f"--config={value}: {path}'s get_config() takes no argument, so "
-            f"':{arg}' cannot be given; drop it."
-        )
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    if not arg and params and params[0].kind in positional and params[0].default is params[0].empty:
-        raise UserError(
-            f"--config={value}: {path}'s get_config({params[0].name}) needs an argument, given "
-            f"after the file name: --config={value.rstrip(':')}:ARG (a ':' and the text it "
-            "reads)."
-        )
+    check_argument(get, "get_config", value, path, colon, arg)
     try:
         config = get(arg) if arg else get()
     except Exception as e:  # noqa: BLE001 - the user's function: say what it raised.
@@ -96,6 +84,12 @@ def load_config_file(resolved: str, value: str):
         raise UserError(
             f"--config={value}: get_config() returned a {type(config).__name__}; expected an "
             "ml_collections.ConfigDict (start from ae_jax.default_config())."
+        )
+    if isinstance(config, ml_collections.FrozenConfigDict):  # (absl's lock() raised on it)
+        raise UserError(
+            f"--config={value}: get_config() returned a FrozenConfigDict, which the launcher "
+            "cannot lock and apply --config.FIELD flags to; return a ConfigDict (e.g. "
+            "frozen.as_configdict())."
         )
     return config
 
@@ -112,3 +106,23 @@ def where(e: Exception, path: str = "") -> str:
     mine = [f for f in frames if path and os.path.abspath(f.filename) == os.path.abspath(path)]
     f = (mine or frames)[-1]
     return f" at {f.filename}:{f.lineno} ({(f.line or '').strip()})"
+
+
+def check_argument(get, what: str, value: str, path: str, colon: str, arg: str) -> None:
+    """Refuses `--config=value`'s ':arg' (`colon`, `arg`) where `path`'s function `what`
+    (get_config, or get_sweep, which is given it too) takes none, and none where it needs one:
+    a probe's get_sweep() met a TypeError said as ae_jax's."""
+    params = list(inspect.signature(get).parameters.values())
+    sweep = " (given to get_config() and get_sweep() alike)" if what == "get_sweep" else ""
+    if colon and not params:  # (a bare ':' too: ml_collections' "Error whilst parsing")
+        raise UserError(
+            f"--config={value}: {path}'s {what}() takes no argument, so ':{arg}'{sweep} cannot "
+            f"be given; drop it{', or define get_sweep(arg=None)' if sweep else ''}."
+        )
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if not arg and params and params[0].kind in positional and params[0].default is params[0].empty:
+        raise UserError(
+            f"--config={value}: {path}'s {what}({params[0].name}) needs an argument, given "
+            f"after the file name: --config={value.rstrip(':')}:ARG (a ':' and the text it "
+            "reads)."
+        )

@@ -107,6 +107,9 @@ def check_known(config: ml_collections.ConfigDict) -> None:
     """Every section and field is one of `default_config()`'s: a misspelt name (train.epoch)
     would otherwise be a silently new setting that nothing reads, next to the real one."""
     schema = default_config()
+    for section in schema:  # (a sweep's base checked here first met a KeyError: a probe)
+        if section not in config:
+            raise UserError(f"config: missing section {section!r}; start from default_config().")
     for section in config.keys():
         if section not in schema:
             near = closest(section, list(schema), cutoff=0.5)
@@ -210,9 +213,6 @@ def check_image_set_fields(d) -> None:
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises `UserError` for the first invalid field; returns None when all are valid."""
     check_is_config(config)
-    for section in ("data", "model", "loss", "optim", "train", "eval"):
-        if section not in config:
-            raise UserError(f"config: missing section {section!r}; start from default_config().")
     check_known(config)
     _check_types(config)
     d, m, lo, o, t = config.data, config.model, config.loss, config.optim, config.train
