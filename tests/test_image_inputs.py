@@ -118,9 +118,14 @@ def test_images_of_another_shape_or_in_other_units_are_refused(runs, tmp_path, c
     caplog.clear()
     floats.encode(ok / 4)  # dark, but within reach: nothing said
     assert not caplog.text
-    # A type the model cannot read: the shape as given (it said (5, 64), as if that were wrong).
-    with pytest.raises(ae_jax.UserError, match=r"shape \(5, 8, 8\) and dtype complex64; expected"):
+    # A type the model cannot read: the shape as given (it said (5, 64), as if that were wrong),
+    # and, that shape fitting, only the dtype to change (not a reshape: a review).
+    with pytest.raises(ae_jax.UserError) as e:
         floats.encode(ok.astype(np.complex64))
+    assert str(e.value) == (
+        "the input array has shape (5, 8, 8) and dtype complex64; expected real numbers, "
+        "true/false or raw strings, not that dtype"
+    )
     # One image without its batch axis: told so (it was "expected (N, 64)" alone: a probe;
     # test_one_image_without_a_batch_axis_is_told_to_add_one has the rest).
     with pytest.raises(ae_jax.UserError, match=r"shape \(8, 8\), without a batch axis"):

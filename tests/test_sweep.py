@@ -1916,8 +1916,11 @@ def test_a_get_sweep_that_raises_is_one_paragraph_naming_where(tmp_path):
     path.write_text(
         "def get_config(a=None):\n    return None\n\n\ndef get_sweep(a):\n    return []\n"
     )
-    with pytest.raises(UserError, match=r"get_sweep\(a\) needs an argument, given after the file"):
+    with pytest.raises(UserError, match=r"get_sweep\(a\) needs an argument, .* given it too\.$"):
         sweep_command.load_sweep(str(path))
+    path.write_text("def get_config():\n    return None\n\n\nget_sweep = [{'train.seed': 0}]\n")
+    with pytest.raises(UserError, match=r"s.py's get_sweep is a list, not a function; define `def"):
+        sweep_command.load_sweep(str(path))  # (a TypeError traceback: a review)
 
 
 def test_a_field_a_run_leaves_unused_is_no_parameter_of_its_report(tmp_path):

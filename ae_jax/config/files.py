@@ -112,7 +112,15 @@ def check_argument(get, what: str, value: str, path: str, colon: str, arg: str) 
     """Refuses `--config=value`'s ':arg' (`colon`, `arg`) where `path`'s function `what`
     (get_config, or get_sweep, which is given it too) takes none, and none where it needs one:
     a probe's get_sweep() met a TypeError said as ae_jax's."""
-    params = list(inspect.signature(get).parameters.values())
+    if not callable(get):  # (`get_sweep = sweep.product(...)`: a list, a traceback: a review)
+        raise UserError(
+            f"--config={value}: {path}'s {what} is a {type(get).__name__}, not a function; "
+            f"define `def {what}(): return ...`."
+        )
+    try:
+        params = list(inspect.signature(get).parameters.values())
+    except (TypeError, ValueError):  # (a builtin without a signature: called as given)
+        return
     sweep = " (given to get_config() and get_sweep() alike)" if what == "get_sweep" else ""
     if colon and not params:  # (a bare ':' too: ml_collections' "Error whilst parsing")
         raise UserError(
@@ -124,5 +132,5 @@ def check_argument(get, what: str, value: str, path: str, colon: str, arg: str) 
         raise UserError(
             f"--config={value}: {path}'s {what}({params[0].name}) needs an argument, given "
             f"after the file name: --config={value.rstrip(':')}:ARG (a ':' and the text it "
-            "reads)."
+            f"reads){'; get_config() is given it too' if sweep else ''}."
         )

@@ -107,9 +107,6 @@ def check_known(config: ml_collections.ConfigDict) -> None:
     """Every section and field is one of `default_config()`'s: a misspelt name (train.epoch)
     would otherwise be a silently new setting that nothing reads, next to the real one."""
     schema = default_config()
-    for section in schema:  # (a sweep's base checked here first met a KeyError: a probe)
-        if section not in config:
-            raise UserError(f"config: missing section {section!r}; start from default_config().")
     for section in config.keys():
         if section not in schema:
             near = closest(section, list(schema), cutoff=0.5)
@@ -120,7 +117,9 @@ def check_known(config: ml_collections.ConfigDict) -> None:
                 f"config: no section {section!r}{hint} (the sections are {list(schema)}; a "
                 "misspelt field is an error, not a silently new setting)."
             )
-    for section in schema:
+    for section in schema:  # (a sweep's base checked here first met a KeyError: a probe)
+        if section not in config:
+            raise UserError(f"config: missing section {section!r}; start from default_config().")
         check_section(section, config[section], schema)
 
 

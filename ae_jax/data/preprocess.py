@@ -282,14 +282,16 @@ class Preprocessor:
             arr = np.asarray(data)
         except ValueError as e:  # a ragged list of rows
             raise UserError(f"the input rows cannot form an array ({e}); {trained}") from None
-        shape = arr.shape  # (as given: said so in the refusal, a probe was told (8, 360))
+        shape = arr.shape  # (as given: a probe's (8, 12, 10, 3) was said as (8, 360))
         if arr.ndim > 2 and math.prod(arr.shape[1:]) == n:  # images (N, H, W[, C]), as in .npy
             arr = arr.reshape(len(arr), n)
         if arr.ndim != 2 or arr.shape[1] != n or arr.dtype.kind not in "biufSUOT":
+            what = "real numbers, true/false or raw strings"  # (a dtype alone wrong: said so)
             one = f" (one {'row' if arr.ndim < 2 else 'image'}: x.reshape(1, -1))" * (arr.size == n)
+            wrong = f"{what}, not that dtype" if arr.ndim == 2 and arr.shape[1] == n else ""
+            said = wrong or f"shape (N, {n}) of {what}{one}; {trained}"
             raise UserError(
-                f"the input array has shape {shape} and dtype {arr.dtype}; expected shape "
-                f"(N, {n}) of real numbers, true/false or raw strings{one}; {trained}"
+                f"the input array has shape {shape} and dtype {arr.dtype}; expected {said}"
             )
         where, values = "the input array", list(as_text(arr, "the input array").T)
         for name, col in zip(self.input_columns, values, strict=True):
