@@ -187,7 +187,7 @@ def check_kind(path: str, kind: str, also: frozenset[str] = frozenset()) -> None
         what = (
             "an exported run (`ae-jax export`'s output)"
             if found == "export"
-            else (f"a {found}'s directory")
+            else f"a {found}'s directory"
         )
         raise UserError(
             f"workdir {path!r} is {what}; expected a new directory or the {kind}'s own (a "
@@ -197,9 +197,7 @@ def check_kind(path: str, kind: str, also: frozenset[str] = frozenset()) -> None
     home = False  # inside a sweep's runs/: the sweeps further up hold that sweep, not this
     while up != os.path.dirname(up):
         inside = kind_of(up)
-        in_runs = full.startswith(os.path.join(up, "runs") + os.sep) or full == os.path.join(
-            up, "runs"
-        )
+        in_runs = (full + os.sep).startswith(os.path.join(up, "runs") + os.sep)
         # (a sweep's runs lie in its runs/, and no other run inside it: its reports skip them)
         if inside == "run" or (inside == "sweep" and not home and in_runs == (kind == "sweep")):
             raise UserError(

@@ -159,15 +159,14 @@ def finished(run: Run, config) -> bool:
     return not reruns.config_changes(run.workdir, config)[1]
 
 
-def check_open_files(chunks: list[list[Run]], valid: dict) -> None:
-    """Refuses, before any work, a group of this shard's unfinished runs that could never be
-    open at once under the open-file limit (`runtime.check_open_files`): each such group's runs
-    were recorded as failed when it came to train, the last line saying to rerun the same
-    command, which failed again (a probe). `chunks`: `runner.plan`'s."""
+def check_open_files(chunks: list[list[Run]], left: set[int]) -> None:
+    """Refuses, before any work, a group of this shard's unfinished runs (`left`: their
+    indices) that could never be open at once under the open-file limit
+    (`runtime.check_open_files`): each such group's runs were recorded as failed when it came
+    to train, the last line saying to rerun the same command, which failed again (a probe).
+    `chunks`: `runner.plan`'s."""
     runtime.raise_open_files_limit()
-    runtime.check_open_files(
-        max((sum(not finished(r, valid[r.index]) for r in c) for c in chunks), default=0)
-    )
+    runtime.check_open_files(max((sum(r.index in left for r in c) for c in chunks), default=0))
 
 
 def trained_through(run: Run, config) -> bool:

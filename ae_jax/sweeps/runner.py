@@ -208,11 +208,12 @@ def run_sweep(
     taken = shards.takes([r.name for r in runs], shard)  # by name: any order of the list
     mine = [r for r in runs if r.name in taken]
     checks.check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
-    # (Ray: a task's devices are its node's, unknown here)
-    if launcher == "local" and any(valid[r.index].train.parallel == "models" for r in mine):
-        checks.check_models_split(plan(base, mine, max_models, valid)[0], max_models, valid, shard)
-    if launcher == "local":  # (a Ray task's limit is its node's)
-        checks.check_open_files(plan(base, mine, max_models, valid)[0], valid)
+    left = [r for r in mine if not checks.finished(r, valid[r.index])]  # (said below, too)
+    if launcher == "local":  # (Ray: a task's devices and open-file limit are its node's)
+        chunks = plan(base, mine, max_models, valid)[0]
+        if any(valid[r.index].train.parallel == "models" for r in mine):
+            checks.check_models_split(chunks, max_models, valid, shard)
+        checks.check_open_files(chunks, {r.index for r in left})
     overrides = [r.overrides for r in runs]
     names = [r.name for r in runs]
     shards.check_same_base(workdir, base, overrides, False, names)  # before reading the data
@@ -223,7 +224,6 @@ def run_sweep(
     checks.check_data_fits(mine, valid, datasets)
     # Ray started (or reached) and asked for the resources before anything is recorded; not
     # for a rerun with nothing left to train (it started Ray and submitted every group: 7 s).
-    left = [r for r in mine if not checks.finished(r, valid[r.index])]  # (said below, too)
     unused.say_unused([valid[r.index] for r in left], [r.workdir for r in left])  # (once)
     todo = left if launcher == "ray" else mine
     ray = (
