@@ -20,6 +20,7 @@ from ae_jax import config as config_lib
 from ae_jax import data
 from ae_jax.data import column_checks, images, preprocess_io, text_encoding
 from ae_jax.data import load as load_lib
+from ae_jax.data import scaling as scaling_lib
 from ae_jax.errors import UserError
 from tests.conftest import vocab_by_rule
 from tests.test_data import cfg
@@ -1224,6 +1225,39 @@ def test_validation_values_far_outside_the_training_range_are_warned_of(tmp_path
     body[val[0]][3] = "9"  # 7 in training, 9 once in validation: no word either (a review)
     load(write(tmp_path / "near.csv", body))
     assert "far outside" not in caplog.text
+
+
+@pytest.mark.parametrize("scaling", ["minmax", "standard", "none"])
+def test_new_rows_far_outside_are_said_with_the_training_range_under_any_scaling(
+    tmp_path, caplog, scaling
+):
+    """New rows (`encode`, `evaluate --data`) far outside the training range: a column constant
+    in training (7s) was said to span "7 to 8" (under minmax its offset and scale read as a
+    range 1 wide), and under data.scaling='standard' or 'none' nothing was said at all (only
+    minmax recorded a range). The training ranges are saved with the preprocessor now."""
+    body = rows(60)
+    for r in body:
+        r[3] = "7"  # constant in training
+    ds = load(write(tmp_path / "a.csv", body), scaling=scaling)
+    p = preprocess_io.from_dict(json.loads(json.dumps(preprocess_io.to_dict(ds.preprocessor))))
+    num = [float(r[0]) for r in body]
+    np.testing.assert_array_equal(p.ranges[:, 3], [7.0, 7.0])  # as preprocessor.json keeps it
+    assert p.ranges[0, 0] >= min(num) and p.ranges[1, 0] <= max(num)  # the training rows'
+    new = [["1.0", "red", "TRUE", "7"], ["2.0", "blue", "false", "300"]]
+    caplog.set_level("WARNING")
+    scaling_lib.say_far_rows("the input", p, p.transform(new))
+    assert "1 numeric column(s) whose values lie far outside" in caplog.text
+    assert "'int': here 7 to 300, training 7 to 7." in caplog.text
+    caplog.clear()
+    new[1][3] = "16"  # 9 off the constant: within 10 of it, no word
+    scaling_lib.say_far_rows("the input", p, p.transform(new))
+    assert "far outside" not in caplog.text
+    # A run saved before ranges were recorded is the same preprocessing (resumed, not refused).
+    older = {k: v for k, v in preprocess_io.to_dict(p).items() if k != "ranges"}
+    assert preprocess_io.from_dict(older).ranges is None
+    assert preprocess_io.difference(p, preprocess_io.from_dict(older)) == ""
+    with pytest.raises(UserError, match=r"field 'ranges' is no \[\[lowest"):
+        preprocess_io.from_dict({**older, "ranges": [[1.0], "x"]})
 
 
 def test_a_row_index_kept_as_a_column_is_warned_of(tmp_path, caplog):

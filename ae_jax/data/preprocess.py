@@ -24,9 +24,6 @@ from ae_jax.data.columns import MISSING
 from ae_jax.data.tables import CATEGORICAL, SCALING, Table, as_text, named_table
 from ae_jax.errors import UserError, check_choice
 
-_STATS_BYTES = 1 << 24  # train rows x columns read at a time for the scaling statistics
-_F32_MAX = float(np.finfo(np.float32).max)
-
 
 class Preprocessor:
     """Encodes raw columns (categories, booleans) and scales them with train statistics.
@@ -57,6 +54,7 @@ class Preprocessor:
         pixel_max: > 0 for pixel data, whole intensities 0..pixel_max (divided by it): new
             rows must hold such intensities too (images already divided would be divided again).
         span: an image array's training (lowest, highest) value in its units, else None.
+        ranges: a table's training (lowest, highest) encoded value per output column, else None.
     """
 
     def __init__(
@@ -77,6 +75,7 @@ class Preprocessor:
         thousands: str = "",
         pixel_max: int = 0,
         span: Sequence[float] | None = None,
+        ranges: Sequence[Sequence[float]] | np.ndarray | None = None,
     ):
         self.input_columns, self.kinds = list(input_columns), list(kinds)
         self.pixel_max = int(pixel_max)
@@ -88,17 +87,17 @@ class Preprocessor:
         self.span = None if span is None else (float(span[0]), float(span[1]))
         self.columns: list[str] = []
         for name, kind in zip(self.input_columns, self.kinds, strict=True):
-            if kind == "categorical" and categorical == "onehot":
-                self.columns += [f"{name}={v}" for v in self.categories[name]]
-            else:
-                self.columns.append(name)
+            onehot = kind == "categorical" and categorical == "onehot"
+            self.columns += [f"{name}={v}" for v in self.categories[name]] if onehot else [name]
         d = len(self.columns)
         self.offset = np.zeros(d) if offset is None else np.asarray(offset, dtype=np.float64)
         self.scale = np.ones(d) if scale is None else np.asarray(scale, dtype=np.float64)
-        if self.offset.shape != (d,) or self.scale.shape != (d,):
+        self.ranges = None if ranges is None else np.asarray(ranges, dtype=np.float64)
+        shapes = (self.offset.shape, self.scale.shape, getattr(self.ranges, "shape", (2, d)))
+        if shapes != ((d,), (d,), (2, d)):
             raise UserError(
-                f"preprocessor: offset and scale need {d} values, one per output "
-                f"column; got {self.offset.shape} and {self.scale.shape}"
+                f"preprocessor: offset and scale need {d} values, one per output column, and "
+                f"ranges 2 x {d}; got shapes {shapes}"
             )
 
     @property
@@ -204,14 +203,15 @@ class Preprocessor:
     def fit_scaling(
         self, encoded: np.ndarray, train_rows: np.ndarray, source: str, channels: int = 0
     ) -> None:
-        """Sets `offset` and `scale` from the train rows of the encoding (`source` names the
-        data in errors; `channels` > 0: an image's pixels, scaled per channel); refuses
-        columns whose scaling is not finite (`scaling.fit`)."""
-        self.offset, self.scale = scaling_lib.fit(
+        """Sets `offset`, `scale` and `ranges` from the encoding's train rows (`source` names
+        the data in errors; `channels` > 0: an image's pixels, scaled per channel, and `span`);
+        refuses columns whose scaling is not finite (`scaling.fit`)."""
+        self.offset, self.scale, ranges = scaling_lib.fit(
             encoded, train_rows, self.scaling, self.output_kinds(), self.columns, source, channels
         )
         if channels:  # an image's units, whatever the scaling (data.scaling='none' too)
             self.span = scaling_lib.span(encoded, train_rows)
+        self.ranges = None if channels else ranges  # (pixels: their channel's, in `span`)
 
     def output_kinds(self) -> list:
         """Per output column: "numeric", "indicator" (one-hot or true/false, 0/1), or the

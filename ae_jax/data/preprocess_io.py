@@ -35,6 +35,7 @@ def to_dict(p: Preprocessor) -> dict[str, Any]:
         "thousands": p.thousands,
         "pixel_max": p.pixel_max,
         "span": None if p.span is None else list(p.span),
+        "ranges": None if p.ranges is None else [[float(v) for v in r] for r in p.ranges],
     }
 
 
@@ -53,6 +54,16 @@ def from_dict(d: dict[str, Any]) -> Preprocessor:
         isinstance(span, list) and len(span) == 2 and all(isinstance(v, int | float) for v in span)
     ):
         raise UserError(f"preprocessor: field 'span' is {span!r}; expected [lowest, highest]")
+    ranges = d.get("ranges")
+    if ranges is not None and not (
+        isinstance(ranges, list)
+        and len(ranges) == 2
+        and all(isinstance(r, list) and all(isinstance(v, int | float) for v in r) for r in ranges)
+    ):
+        raise UserError(
+            "preprocessor: field 'ranges' is no [[lowest, ...], [highest, ...]] list of numbers "
+            "per output column"
+        )
     return Preprocessor(
         d["input_columns"],
         d["kinds"],
@@ -69,6 +80,7 @@ def from_dict(d: dict[str, Any]) -> Preprocessor:
         thousands=d.get("thousands", ""),
         pixel_max=d.get("pixel_max", 0),
         span=span,
+        ranges=ranges,
     )
 
 
@@ -106,7 +118,9 @@ _RESTORE = (
 def difference(a: Preprocessor, b: Preprocessor) -> str:
     """'' when a and b transform rows alike, else the name of the first field that differs."""
     da, db = to_dict(a), to_dict(b)
-    for key in sorted((da.keys() | db.keys()) - {"pixel_max", "span"}):  # inputs; scale is kept
+    # Not how rows are transformed: what the inputs were (pixel_max kept in the scale), and
+    # the training ranges (a run saved before they were recorded, resumed, is not refused).
+    for key in sorted((da.keys() | db.keys()) - {"pixel_max", "span", "ranges"}):
         if key in ("offset", "scale"):
             va, vb = np.asarray(da.get(key)), np.asarray(db.get(key))
             # The JSON round trip of a float64 is exact; the tolerance only forgives last ulps.

@@ -24,11 +24,12 @@ def fit(
     columns: list,
     source: str,
     channels: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(offset, scale) per output column of `encoded` from its `train_rows`; `out_kinds` as
-    `Preprocessor.output_kinds()`, `columns` and `source` name the data in errors. `channels`
-    > 0: the columns are an image's pixels, channel j % channels: one range (or mean and std)
-    per channel, never per pixel (a rarely lit pixel would be stretched to the full range)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(offset, scale, range) per output column of `encoded` from its `train_rows`, range the
+    (2, D) lowest and highest value; `out_kinds` as `Preprocessor.output_kinds()`, `columns`
+    and `source` name the data in errors. `channels` > 0: the columns are an image's pixels,
+    channel j % channels: one range (or mean and std) per channel, never per pixel (a rarely
+    lit pixel would be stretched to the full range)."""
     d = encoded.shape[1]
     lo, hi, mean, std = (np.zeros(d) for _ in range(4))
     block = max(1, _STATS_BYTES // (8 * max(len(train_rows), 1)))
@@ -90,17 +91,25 @@ def fit(
             len(names),
             quote_names(names, 20),
         )
-    return offset, scale
+    return offset, scale, np.stack([lo, hi])
 
 
 def say_far_rows(source: str, p, x: np.ndarray) -> None:
     """`say_far` for new rows (`x`: scaled, as the model reads them; a probe encoded an age of
-    1e6, 15,650 as scaled, to a code of ~2,000 where others are ~1, unsaid), under minmax
-    scaling, whose offset and scale are each numeric column's training range (0 to 1 scaled;
-    a constant column's 0 alike: 10 of room either way). Other scalings record no range."""
-    if p.scaling == "minmax" and p.threshold is None and not p.pixel_max and len(x):
+    1e6, 15,650 as scaled, to a code of ~2,000 where others are ~1, unsaid) against the
+    training split's range of each numeric column (`p.ranges`: a constant column's one value,
+    10 of room either way), under any scaling. A run saved without ranges: under minmax,
+    whose offset and scale are each column's range, 0 to 1 scaled (a constant column's too:
+    said as "c to c + 1"); under other scalings, not checked."""
+    if p.threshold is not None or p.pixel_max or not len(x):
+        return
+    if p.ranges is not None:
+        ends = (p.ranges - p.offset) / p.scale
+    elif p.scaling == "minmax":
         ends = np.array([np.zeros(x.shape[1]), np.ones(x.shape[1])])
-        say_far(source, p, ends, x, "", "the codes and reconstructions of those rows extrapolate")
+    else:
+        return
+    say_far(source, p, ends, x, "", "the codes and reconstructions of those rows extrapolate")
 
 
 def say_far(
