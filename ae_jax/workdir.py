@@ -238,8 +238,7 @@ def _check_no_foreign_files(path: str, full: str, kind: str, also: frozenset[str
     run's directory) or files no started run or sweep writes (the run would write config.json,
     eval.json, figures/ among them, replacing theirs); hidden ones (.DS_Store) are ignored."""
     names = sorted(n for n in os.listdir(full) if not n.startswith("."))
-    runs = [n for n in names if kind_of(os.path.join(full, n)) == "run"]
-    if runs:
+    if runs := [n for n in names if kind_of(os.path.join(full, n)) == "run"]:
         raise UserError(
             f"workdir {path!r} holds runs ({runs[:4]}{' ...' if len(runs) > 4 else ''}); "
             f"a {kind} written among them would make them unusable. Pass one of them to "
@@ -247,8 +246,7 @@ def _check_no_foreign_files(path: str, full: str, kind: str, also: frozenset[str
         )
     if kind == "run" and (lost := lost_config(full)):
         raise UserError(lost)
-    ours = lambda n: n in _STARTED[kind] and _holds(os.path.join(full, n), _KEYS.get(n))  # noqa: E731
-    if foreign := [n for n in names if n not in also and not ours(n)]:
+    if foreign := foreign_files(full, kind, also):
         again = "out of it, then rerun the same sweep command: it retries the run"  # (a review)
         other = f"out, or pass a new or empty workdir, e.g. {os.path.join(path, kind)!r}"
         raise UserError(
@@ -257,6 +255,12 @@ def _check_no_foreign_files(path: str, full: str, kind: str, also: frozenset[str
             f"would write its files among them (and replace any of the same names). Move them "
             f"{again if sweep_of(full) else other}."
         )
+
+
+def foreign_files(full: str, kind: str, also: frozenset[str] = frozenset()) -> list[str]:
+    """The entries of directory `full` that no started `kind` writes (hidden ones aside)."""
+    ours = lambda n: n in _STARTED[kind] and _holds(os.path.join(full, n), _KEYS.get(n))  # noqa: E731
+    return [n for n in sorted(os.listdir(full)) if n[0] != "." and n not in also and not ours(n)]
 
 
 @contextlib.contextmanager
@@ -366,18 +370,16 @@ def saved_config(workdir: str, name: str = CONFIG) -> dict | None:
             raise UserError(lost)
         return None
     what, fix = (
+        "the run's config",
         (
-            "the run's config",
             "restore it from a copy, or train into a new workdir (the checkpoints cannot be "
-            "interpreted without it)",
-        )
-        if name == CONFIG
-        else (
-            "the sweep's base config, as first launched",
-            "delete it: the next launch records its own (each run's config.json is still "
-            "compared with the launch's)",
-        )
+            "interpreted without it)"
+        ),
     )
+    if name != CONFIG:
+        what = "the sweep's base config, as first launched"
+        fix = "delete it: the next launch records its own (each run's config.json is still "
+        fix += "compared with the launch's)"
     saved = read_json(path, what, fix)
     return config_lib.flatten_config({k: v for k, v in saved.items() if k in SECTIONS})
 

@@ -1339,9 +1339,11 @@ def test_a_group_that_fails_leaves_its_chunks_other_group_to_train(tmp_path, mon
     assert failed == ["train.seed=0", "train.seed=1"]
 
 
-def test_a_run_folder_of_other_files_fails_alone_not_its_group(tmp_path):
+def test_a_run_folder_of_other_files_is_refused_at_launch_nothing_written(tmp_path):
     """A stray file in one run's folder failed its whole group: every run got that run's error
-    in its failed.json, "1 done, 8 failed" (a probe). It fails alone; the others train."""
+    in its failed.json, "1 done, 8 failed" (a probe). Then it failed alone, when its group
+    came to train, after the runs before it, writing its .lock and failed.json among the
+    user's files (a probe): now the launch is refused before anything is written."""
     base = seed_sparse.get_config()
     base.data.name = "digits"
     base.train.epochs, base.eval.at_end, base.train.batch_size = 1, False, 256
@@ -1349,18 +1351,20 @@ def test_a_run_folder_of_other_files_fails_alone_not_its_group(tmp_path):
     stray = tmp_path / "s" / "runs" / "train.seed=1"
     stray.mkdir(parents=True)
     (stray / "notes.txt").write_text("mine")
-    status = sweep.run_sweep(base, [{"train.seed": s} for s in range(3)], str(tmp_path / "s"))
-    assert status["counts"] == {"done": 2, "diverged": 0, "failed": 1, "running": 0, "pending": 0}
-    runs = tmp_path / "s" / "runs"
-    failed = sorted(d for d in os.listdir(runs) if (runs / d / "failed.json").exists())
-    assert failed == ["train.seed=1"]
-    said = json.loads((stray / "failed.json").read_text())["error"]
-    assert "is a folder of other files (['notes.txt']" in said
-    assert said.endswith(
-        "Move them out of it, then rerun the same sweep command: it retries the run."
+    with pytest.raises(UserError) as e:
+        sweep.run_sweep(base, [{"train.seed": s} for s in range(3)], str(tmp_path / "s"))
+    assert str(e.value) == (
+        f"sweep {str(tmp_path / 's')!r}: 1 run(s)' directories are folders of other files, not "
+        f"runs' ({str(stray)!r} holds ['notes.txt']): each run would write its files among them "
+        "(and replace any of the same names). Move those files out (or the folders aside), then "
+        "rerun the same command; nothing was written."
     )
-    assert (stray / "notes.txt").read_text() == "mine"
-    assert all((runs / f"train.seed={s}" / "summary.json").exists() for s in (0, 2))
+    assert sorted(os.listdir(tmp_path / "s")) == ["runs"]
+    assert os.listdir(tmp_path / "s" / "runs") == ["train.seed=1"]
+    assert os.listdir(stray) == ["notes.txt"] and (stray / "notes.txt").read_text() == "mine"
+    (stray / "notes.txt").unlink()  # moved out: the same command trains all three
+    status = sweep.run_sweep(base, [{"train.seed": s} for s in range(3)], str(tmp_path / "s"))
+    assert status["counts"]["done"] == 3
 
 
 def test_sweep_json_tells_how_far_the_sweep_is_after_each_group(tmp_path, monkeypatch):

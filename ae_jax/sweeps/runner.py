@@ -209,6 +209,7 @@ def run_sweep(
     mine = [r for r in runs if r.name in taken]
     checks.check_unchanged(base, runs, workdir, valid)  # every shard's: another config is no rerun
     left = [r for r in mine if not checks.finished(r, valid[r.index])]  # (said below, too)
+    checks.check_run_folders(left, workdir)
     if launcher == "local":  # (Ray: a task's devices and open-file limit are its node's)
         chunks = plan(base, mine, max_models, valid)[0]
         if any(valid[r.index].train.parallel == "models" for r in mine):
