@@ -6,8 +6,8 @@ wrong (field, file, column, row, value) and what is expected instead. `storage_e
 full, read-only or forbidden disk (or a file where a directory belongs) from other failures
 (it becomes such a message), and
 `memory_error` XLA running out of memory (host or accelerator) from a full disk, which share
-RESOURCE_EXHAUSTED; `closest` names what a misspelt name probably meant, and `check_choice`
-refuses a setting that is none of its choices.
+RESOURCE_EXHAUSTED; `closest` names what a misspelt name probably meant, `check_choice`
+refuses a setting that is none of its choices, and `quoted` quotes a value, cut short.
 """
 
 import difflib
@@ -31,6 +31,17 @@ def check_choice(field: str, value: Any, valid: Sequence[str]) -> None:
     if value not in valid:
         choices = ", ".join(map(repr, valid))
         raise UserError(f"{field} {value!r} is not supported; expected one of {choices}")
+
+
+QUOTED_CHARS = 60  # a value's characters quoted in a message: longer texts are cut short
+
+
+def quoted(value: Any) -> str:
+    """`repr(value)`, a text longer than `QUOTED_CHARS` cut to its start and its length (a
+    100,000-character cell made an error of one 100,165-character line: a probe)."""
+    if not isinstance(value, str) or len(value) <= QUOTED_CHARS:
+        return repr(value)
+    return f"{value[: QUOTED_CHARS - 20]!r}... ({len(value):,} characters)"
 
 
 def closest(name: str, known: list[str], cutoff: float = 0.6) -> str:

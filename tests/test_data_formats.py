@@ -1384,3 +1384,36 @@ def test_a_file_is_told_apart_from_another_format_by_its_first_bytes(tmp_path):
         data.read_table(str(idx))
     np.save(tmp_path / "ok.npy", np.ones((3, 2)))
     assert len(data.read_table(str(tmp_path / "ok.npy")).columns) == 2
+
+
+def test_a_header_longer_than_the_sniffed_sample_is_read_whole(tmp_path):
+    """A 6,000-column header (80 KB) was cut at the 64 KB sample the delimiter is sniffed
+    from: "line 2 (data row 1) has 6000 cells but the header ... has 5042 columns" (a probe).
+    The sample now holds the header and two rows; a cell longer than Python's csv field limit
+    (128 KB) in them does not make the file read as one without rows."""
+    names = [f"feature_{i:04d}" for i in range(6000)]
+    x = np.random.default_rng(0).normal(size=(10, 6000)).round(2)
+    path = write(tmp_path / "wide.csv", [list(map(str, r)) for r in x], header=names)
+    ds = load(path)
+    assert ds.columns == names and len(ds.train) + len(ds.val) == 10
+    body = rows(12)
+    body[0][1] = "X" * 200_000  # a category of 200,000 characters, in the first data row
+    ds = load(write(tmp_path / "long_cell.csv", body))
+    assert len(ds.train) + len(ds.val) == 12
+
+
+def test_a_long_cell_or_name_is_quoted_cut_short_in_messages(tmp_path, caplog):
+    """A 100,000-character cell made an error of one 100,165-character line, and a
+    200,000-character category a warning as long (a probe): texts past 60 characters are
+    quoted by their start and their length."""
+    p = load(write(tmp_path / "a.csv", rows(20))).preprocessor
+    with pytest.raises(UserError) as e:
+        p.transform([["X" * 100_000, "red", "TRUE", "7"]])
+    said = f"row 1 (index 0) {'X' * 40!r}... (100,000 characters); expected a number"
+    assert said in str(e.value)
+    assert len(str(e.value)) < 300
+    caplog.set_level("WARNING")
+    p.transform([["1.0", "Y" * 200_000, "TRUE", "7"]])
+    assert f"[{'Y' * 40!r}... (200,000 characters)]" in caplog.text and len(caplog.text) < 600
+    with pytest.raises(UserError, match=r"extra 'ZZZZ.*'\.\.\. \(70 characters\); expected") as e:
+        p.transform(pd.DataFrame({**{c: [1] for c in HEADER}, "Z" * 70: [1]}))

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, quoted
 
 # Cells read as missing values unless data.na_values says otherwise.
 NA_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "None", "?")
@@ -41,7 +41,7 @@ _GROUPED = {
 
 def quote_names(names: Sequence[Any], limit: int = 30) -> str:
     """Formats names as a list, cut short so a 784-pixel table still gives a readable error."""
-    shown = ", ".join(repr(str(n)) for n in list(names)[:limit])
+    shown = ", ".join(quoted(str(n)) for n in list(names)[:limit])
     more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
     return f"[{shown}{more}]"
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import os
 import re
 
 import numpy as np
@@ -36,18 +35,27 @@ from ae_jax.data.delimiters import (
 from ae_jax.data.text_encoding import UTF16_MARKS, not_utf8, nul_in_head, refuse_nul_cells
 from ae_jax.errors import UserError
 
-_SNIFF_BYTES = 1 << 16  # the header and first rows the delimiter is sniffed from
+_SNIFF_BYTES = 1 << 16  # the header and first rows the delimiter is sniffed from ...
+_SNIFF_LINES = 3  # ... read on until they hold the header and two rows (a wide table's)
+_SNIFF_MOST = 1 << 26  # ... or this much of a file without as many line ends
 # Text columns come dictionary-encoded from the parser's threads (`cells` reads the distinct
 # values from the dictionary).
 _TEXT = pa.dictionary(pa.int32(), pa.string())
 _SCAN_BYTES = 1 << 24  # bytes searched at a time (quotes, line ends): bounds temporaries
 
 
-def _sample(full: str, shown: str) -> tuple[str, bool]:
-    """The first bytes of the file as text (whole lines), and whether it holds a quote."""
+def _sample(full: str, shown: str) -> tuple[str, bool, bool]:
+    """The first bytes of the file as text (whole lines: at least the header and two rows, as
+    far as `_SNIFF_MOST` goes; a 6,000-column header is 80 KB, and cut at 64 KB it was read as
+    5,042 columns, "line 2 has 6000 cells"), whether the file holds a quote, and whether the
+    text is the whole file."""
     quoted = False
     with open(full, "rb") as f:
         head = f.read(_SNIFF_BYTES)
+        whole = len(head) < _SNIFF_BYTES
+        while not whole and head.count(b"\n") < _SNIFF_LINES and len(head) < _SNIFF_MOST:
+            more = f.read(_SNIFF_BYTES)
+            head, whole = head + more, len(more) < _SNIFF_BYTES
         block = head
         while block and not quoted:  # a fast byte search, a block at a time
             quoted = b'"' in block
@@ -61,9 +69,9 @@ def _sample(full: str, shown: str) -> tuple[str, bool]:
         if e.start < len(head) - 3:  # not just a character cut by the sample's end
             raise not_utf8(full, shown) from None
         text = head[: e.start].decode("utf-8")
-    if len(head) >= _SNIFF_BYTES - len(codecs.BOM_UTF8):  # drop the last, maybe partial, line
+    if not whole:  # drop the last, maybe partial, line
         text = text[: text.rfind("\n") + 1] or text
-    return text, quoted
+    return text, quoted, whole
 
 
 class TextFile:
@@ -146,7 +154,7 @@ def read_delimited(
     Returns:
         The header names (stripped), one array per column, and the `TextFile`.
     """
-    text, quoted = _sample(full, shown)
+    text, quoted, whole = _sample(full, shown)
     if re.fullmatch(r'"?sep=."?', first := text.split("\n", 1)[0].rstrip("\r")):
         raise UserError(
             f"{shown}: its first line {first!r} is Excel's delimiter hint, not a header row; "
@@ -166,8 +174,8 @@ def read_delimited(
     )
     check_first_rows(rows, shown)
     file = TextFile(full, shown, delim, quoted, rows[0], 0)
-    if len(rows) == 1 and os.path.getsize(full) < _SNIFF_BYTES - len(codecs.BOM_UTF8):
-        # The sample is the whole file (a longer one loses its last, maybe partial, line).
+    # (A sample of more loses its last, maybe partial, line; csv stops at a 128 KB cell.)
+    if len(rows) == 1 and whole and not text.partition("\n")[2].strip():
         raise _no_rows(shown)
     types = _guess_types(
         rows, len(header), {header.index(label_column)} if label_column in header else set()

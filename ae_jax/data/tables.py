@@ -26,7 +26,7 @@ from ae_jax.data.cells import quote_names
 from ae_jax.data.csv_reader import TextFile, read_delimited
 from ae_jax.data.image_files import check_channels_last, read_idx
 from ae_jax.data.parquet import arrow_columns, read_parquet
-from ae_jax.errors import UserError, closest
+from ae_jax.errors import UserError, closest, quoted
 
 BUNDLED = ("digits", "breast_cancer")
 CATEGORICAL = ("ordinal", "onehot")
@@ -142,7 +142,7 @@ class Table:
                 part = f"row {orig + 1} (index label {self.row_labels[orig:][:1].tolist()[0]!r})"
             else:
                 part = f"row {orig + 1} (index {orig})"
-            parts.append(part if col is None else f"{part} {cells.cell(col, r)!r}")
+            parts.append(part if col is None else f"{part} {quoted(cells.cell(col, r))}")
         more = f" and {len(rows) - _SHOWN_ROWS} more" if len(rows) > _SHOWN_ROWS else ""
         return ", ".join(parts) + more
 
