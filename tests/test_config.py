@@ -101,6 +101,31 @@ def test_a_section_set_to_none_is_refused_by_name():
     )
 
 
+@pytest.mark.parametrize(
+    "field, value, said",
+    [
+        ("data.split_seed", 2**64, "got 18446744073709551616"),
+        ("data.limit", 2**70, "got 1180591620717411303424"),
+        ("data.max_categories", -(2**63) - 1, "got -9223372036854775809"),
+        ("train.epochs", 10**1000, "got a whole number of 3322 bits"),
+    ],
+)
+def test_a_whole_number_past_64_bits_is_refused_before_any_work(field, value, said):
+    """A probe's data.split_seed of 2**64 (data.limit, data.max_categories of 2**70 alike)
+    trained and evaluated, then failed writing TensorBoard's hyperparameters with a numpy
+    TypeError traceback, and so did every rerun; 2**63 - 1 trains."""
+    c = config_lib.default_config()
+    section, key = field.split(".")
+    c[section][key] = value
+    with pytest.raises(UserError) as info:
+        config_lib.validate(c)
+    assert str(info.value).startswith(
+        f"{field}: {said}; expected a whole number that fits in 64 bits (-2**63 .. 2**63 - 1)"
+    )
+    c[section][key] = 2**63 - 1 if key != "max_categories" else 5
+    config_lib.validate(c)
+
+
 def test_the_functions_taking_one_section_refuse_other_things_and_misspelt_fields():
     """load_dataset loaded the bundled digits for a string, None or a misspelt field, and
     build_model passed over a misspelt field (an API probe)."""

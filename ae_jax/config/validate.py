@@ -76,8 +76,7 @@ def _check_types(config: ml_collections.ConfigDict) -> None:
     defaults = default_config()
     for section, fields in defaults.items():
         for key, default in fields.items():
-            value = config[section].get(key)
-            field = f"{section}.{key}"
+            value, field = config[section].get(key), f"{section}.{key}"
             if default is None:  # An optional setting (placeholder): None or its own type.
                 continue
             kind = type(default)  # (ints pass for floats, lists for tuples)
@@ -85,11 +84,18 @@ def _check_types(config: ml_collections.ConfigDict) -> None:
             ok = isinstance(value, expected) and not (
                 isinstance(value, bool) and not isinstance(default, bool)
             )
-            if not ok:
+            # A whole number past 64 bits: a probe's 2**64 seed trained, then failed writing
+            # TensorBoard's hyperparameters, and so did every rerun.
+            huge = ok and type(value) is int and not -(2**63) <= value < 2**63
+            if not ok or huge:
                 name = {float: "a number", tuple: "a tuple"}.get(kind, kind.__name__)
+                got = f"{value!r} ({type(value).__name__})"
+                if huge:
+                    bits = value.bit_length()
+                    got = str(value) if bits < 128 else f"a whole number of {bits} bits"
+                    name = "a whole number that fits in 64 bits (-2**63 .. 2**63 - 1)"
                 raise UserError(
-                    f"{field}: got {value!r} ({type(value).__name__}); expected "
-                    f"{name}, like the default {default!r}."
+                    f"{field}: got {got}; expected {name}, like the default {default!r}."
                 )
 
 
