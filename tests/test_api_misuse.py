@@ -716,3 +716,25 @@ def test_new_rows_far_outside_the_training_range_are_warned_of(vae_run, caplog, 
     np.savetxt(rows_csv, rows, delimiter=",", header=header, comments="")
     evaluate.evaluate_workdir(str(run), data_path=str(rows_csv), iw_samples=2)
     assert f"--data {str(rows_csv)!r}: 1 numeric column(s) whose values lie far" in caplog.text
+
+
+def test_evaluate_data_with_date_labels_colours_by_them(vae_run, tmp_path):
+    """`evaluate --data` of an .npz whose labels are dates (datetime64) evaluated, then failed
+    with a ValueError traceback digesting the rows ("cannot include dtype 'M' in a buffer"),
+    writing nothing, where training on the file worked (a probe). Dates digest by their count
+    of their unit, so another unit or another day is another digest."""
+    run = tmp_path / "run"
+    shutil.copytree(vae_run, run)
+    m = ae_jax.load(str(run))
+    lo, width = m.preprocessor.offset, m.preprocessor.scale
+    x = lo + np.random.default_rng(0).uniform(size=(8, len(lo))) * width
+    days = np.array(["2020-01-01"] * 4 + ["2021-05-01"] * 4, dtype="datetime64[D]")
+    np.savez(tmp_path / "dated.npz", x=x, y=days)
+    metrics = evaluate.evaluate_workdir(str(run), data_path=str(tmp_path / "dated.npz"))
+    assert metrics["n_val"] == 8 and len(metrics["data_digest"]) == 32
+    digests = {
+        data_lib.digest(x, days),
+        data_lib.digest(x, days.astype("datetime64[s]")),
+        data_lib.digest(x, days + np.timedelta64(1, "D")),
+    }
+    assert len(digests) == 3

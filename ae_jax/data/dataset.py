@@ -178,11 +178,14 @@ MISSING_LABEL = "(missing)"
 
 def digest(*arrays: np.ndarray | None) -> str:
     """A digest of arrays' shapes, types and values (None: an empty one; text and objects by
-    their text): a Dataset's `fingerprint`, an evaluation's `data_digest`."""
+    their text; dates by their unit's count): a Dataset's `fingerprint`, an evaluation's
+    `data_digest`."""
     h = hashlib.blake2b(digest_size=16)
     for a in arrays:
         a = np.ascontiguousarray(np.asarray(a) if a is not None else np.zeros(0, np.int8))
         h.update(f"{a.shape} {a.dtype.str};".encode())
+        if a.dtype.kind in "mM":  # dates, time spans: their int64 counts (no buffer of theirs)
+            a = a.view(np.int64)
         h.update(a.astype(str).tobytes() if a.dtype == object else a.data)
     return h.hexdigest()
 
