@@ -15,6 +15,7 @@ from ae_jax import config as config_lib
 from ae_jax import data
 from ae_jax.data import image_files, preprocess_io
 from ae_jax.data import images as image_data
+from ae_jax.data.tables import read_table
 from ae_jax.errors import UserError
 
 N_TRAIN, N_TEST = 20, 10
@@ -521,6 +522,9 @@ def test_channels_first_images_are_refused_and_channels_last_kept(tmp_path, capl
         load(name="mnist", dir=str(tmp_path))
     with pytest.raises(UserError, match=r"instead \(if it is H x W x C, save it flattened"):
         load(path=str(tmp_path / "chw.npy"))  # a file of its own: it may
+    for field in ("--input", "--data", ""):  # new rows for a trained run: the shape is its own
+        with pytest.raises(UserError, match=r"np.moveaxis\(x, 1, -1\) instead$"):
+            read_table(str(tmp_path / "chw.npy"), field=field)
     # grey images with or without their one channel axis are one shape
     np.savez(tmp_path / "mnist.npz", x_test=xt[:, 0, :, :, None], **{**keras, "x_train": x[:, 0]})
     assert load(name="mnist", dir=str(tmp_path)).image_shape == (28, 28)

@@ -103,13 +103,13 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, size, header).reshape(dims)
 
 
-def check_channels_last(shape: tuple, what: str, image_set: bool = False) -> None:
+def check_channels_last(shape: tuple, what: str, training: bool = False) -> None:
     """Refuses images stored channels first (N, C, H, W), as PyTorch keeps them: read channels
     last, (N, 3, 32, 32) would be 3 x 32 pixels of 32 channels and train as nonsense. A 4-D
     array whose axis 1 could be channels (1, 3 or 4) and whose last two axes are both more
     than 4 (an image's height and width; (N, 3, 3, 13), 3 x 3 patches of 13 bands, is kept).
-    An `image_set`'s archive (data.name with data.dir) takes no data.image_shape: its way out
-    is the channels moved alone."""
+    Only a `training` file (data.path) can instead be flattened with data.image_shape set: an
+    image set's archive, or new rows for a trained run, have the channels moved alone."""
     if len(shape) == 4 and shape[1] in (1, 3, 4) and shape[2] > 4 and shape[3] > 4:
         raise UserError(
             f"{what} has shape {tuple(shape)}: images with their channels first (N, C, H, W), "
@@ -117,10 +117,9 @@ def check_channels_last(shape: tuple, what: str, image_set: bool = False) -> Non
             f"would be {shape[1]} x {shape[2]} pixels of {shape[3]} channels: save "
             "np.moveaxis(x, 1, -1) instead"
             + (
-                ""
-                if image_set
-                else " (if it is H x W x C, save it flattened to (N, H*W*C) and set "
-                "data.image_shape)"
+                " (if it is H x W x C, save it flattened to (N, H*W*C) and set data.image_shape)"
+                if training
+                else ""
             )
         )
 
@@ -181,7 +180,7 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
                 f"{path!r} array 'x_{split}' has dtype {x.dtype} and shape {x.shape}; "
                 "expected uint8 pixels 0..255 of shape (N, H, W) or (N, H, W, C)"
             )
-        check_channels_last(x.shape, f"{path!r} array 'x_{split}'", image_set=True)
+        check_channels_last(x.shape, f"{path!r} array 'x_{split}'")
         _pairs(x, y, f"{path!r} arrays 'x_{split}' and 'y_{split}'")
         arrays[f"y_{split}"] = y
     return arrays

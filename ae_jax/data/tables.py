@@ -196,7 +196,7 @@ def read_table(
                 "images file of 3 (...-images-idx3-ubyte): images are the rows"
             )
         _no_label_array(label_column, shown, "an IDX file")
-        return _array_table(read_idx(full, 3), shown)
+        return _array_table(read_idx(full, 3), shown, training=field == "data.path")
     if ext not in EXTENSIONS and not os.path.isdir(full):
         packed = ext in (".gz", ".zip", ".bz2", ".xz", ".zst", ".7z")  # an export, compressed
         raise UserError(
@@ -217,7 +217,7 @@ def read_table(
     if ext == ".parquet":
         names, values, declared = read_parquet(full, shown, label_column)
         return Table(shown, names, values, categorical=declared)
-    return _read_arrays(full, shown, ext, npz_key, label_column, key_field)
+    return _read_arrays(full, shown, ext, npz_key, label_column, key_field, field == "data.path")
 
 
 def npz_arrays(keys: list[str], npz_key: str, label_column: str) -> tuple[str, str]:
@@ -242,7 +242,7 @@ def npz_feature_array(path: str, npz_key: str, label_column: str = "") -> str:
 
 
 def _read_arrays(
-    full: str, shown: str, ext: str, npz_key: str, label_column: str, key_field: str
+    full: str, shown: str, ext: str, npz_key: str, label_column: str, key_field: str, training
 ) -> Table:
     try:
         # No pickles: loading a data file must not be able to run code.
@@ -307,7 +307,7 @@ def _read_arrays(
                     f"{shown} cannot be read as a NumPy {ext} file ({type(e).__name__}: {e}); "
                     "expected a whole .npz archive (was it cut off while copying?)"
                 ) from None
-    return _array_table(x, shown, key, labels, label_key)
+    return _array_table(x, shown, key, labels, label_key, training)
 
 
 def as_text(x: np.ndarray, what: str) -> np.ndarray:
@@ -329,9 +329,10 @@ def _no_label_array(label_column: str, shown: str, kind: str) -> None:
 
 
 def _array_table(
-    x: np.ndarray, shown: str, key: str = "", labels=None, label_key: str = ""
+    x: np.ndarray, shown: str, key: str = "", labels=None, label_key: str = "", training=False
 ) -> Table:
-    """An array of rows (N, D) or images (N, H, W[, C]), and an .npz's labels, as a Table."""
+    """An array of rows (N, D) or images (N, H, W[, C]), and an .npz's labels, as a Table (a
+    `training` file's, data.path's, may be refused with its settings' way out)."""
     what = f"{shown} array {key!r}" if key else shown
     if x.dtype.kind in "SU" and x.ndim == 2:  # raw rows as text (np.save of a table's cells)
         x = as_text(x, what)
@@ -346,7 +347,7 @@ def _array_table(
             "(N, H, W, C) images with N >= 1 rows"
             + (" and D >= 1 columns (H, W, C >= 1)" if x.ndim in (2, 3, 4) and x.shape[0] else "")
         )
-    check_channels_last(x.shape, what)
+    check_channels_last(x.shape, what, training)
     n = x.shape[0]
     image_shape = tuple(int(s) for s in x.shape[1:]) if x.ndim > 2 else None
     x = x.reshape(n, -1)

@@ -166,7 +166,7 @@ class TrainedModel:
         shape = getattr(rows, "image_shape", None)
         if shape is None and isinstance(rows, np.ndarray) and rows.ndim > 2:
             # (channels first were told to "convert their colours (32 channels -> RGB)")
-            check_channels_last(rows.shape, "the input array", image_set=True)
+            check_channels_last(rows.shape, "the input array")
             shape = rows.shape[1:]
         self.check_image_shape(shape, source)
         x = self.preprocessor.transform(rows)
