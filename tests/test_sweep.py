@@ -1154,6 +1154,20 @@ def test_report_counts_a_null_of_eval_json_as_not_finite(tmp_path):
     assert "-10 (n = 1, 1 not finite)" in (tmp_path / "report.md").read_text()
 
 
+def test_report_says_text_where_the_other_runs_have_a_number(tmp_path, caplog):
+    """An eval.json edited to hold "0.5" (text) for a metric was left out of its mean unsaid:
+    "0.008772 (n = 1)" (a probe). It is said, naming the file and the key; a text key of
+    every run (a note) is not."""
+    done = ({"lr": 0.1, "train.seed": 0}, "done", {}), ({"lr": 0.1, "train.seed": 1}, "done", {})
+    evals = [{"code/x": 0.25, "pca/note": "text"}, {"code/x": "0.5", "pca/note": "text"}]
+    _fake_sweep(tmp_path, list(done), evals=evals)
+    caplog.set_level("WARNING")
+    row = report.write_report(str(tmp_path), ["code/x"])["rows"][0]
+    assert (row["code/x n"], row["code/x mean"]) == (1, 0.25)
+    odd = [r.getMessage() for r in caplog.records if "text where the other runs" in r.getMessage()]
+    assert len(odd) == 1 and "eval.json holds 'code/x' = '0.5', text where the other" in odd[0]
+
+
 def test_raising_epochs_on_a_finished_sweep_continues_its_runs(tmp_path):
     """check_unchanged lets a larger train.epochs through as an extension; the runs must then
     train on (as `ae-jax train` does), not be skipped as finished with their old length."""

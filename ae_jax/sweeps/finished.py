@@ -16,7 +16,7 @@ from ae_jax import config as config_lib
 from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
 from ae_jax.config.unused import unused_fields
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, quoted
 from ae_jax.sweeps.overrides import learned_key
 from ae_jax.sweeps.report_figures import is_number
 
@@ -137,7 +137,7 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], list, list[str
     """The finished runs' rows (see `collect`), those that failed, the finished runs lacking
     eval.json, and those whose eval.json evaluated an earlier epoch than their summary's (left
     out: one row would mix two epochs)."""
-    rows, failed, lacking, stale = [], [], [], []
+    rows, failed, lacking, stale, odd = [], [], [], [], []
     defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
     for e in entries:
         run_dir = os.path.join(workdir, e["workdir"])
@@ -175,6 +175,7 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], list, list[str
                     notes = {k: loaded[k] for k in BOUND_NOTES if isinstance(loaded.get(k), str)}
                     evaluated = True
                 values.update({k: v for k, v in loaded.items() if is_number(v)})
+                odd += [(run_dir, name, k, v) for k, v in loaded.items() if isinstance(v, str)]
                 software.append(loaded.get("software"))  # what computed them (None: unsaid)
                 software += loaded.get("earlier_software") or []  # ... and earlier epochs
         config = workdir_lib.saved_config(run_dir) or {}
@@ -198,6 +199,19 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], list, list[str
         )
         if not os.path.exists(os.path.join(run_dir, workdir_lib.EVAL)):
             lacking.append(run_dir)
+    # Text where the other runs have a number: an edited or damaged file (a probe's "0.5"
+    # was left out of its mean, unsaid).
+    numbers = {k for r in rows for k in r["values"]}
+    for run_dir, name, k, v in (o for o in odd if o[2] in numbers):
+        logging.warning(
+            "report: %s holds %r = %s, text where the other runs have a number: left out of "
+            "the report; restore the file, or delete it (the sweep command, or `ae-jax evaluate "
+            "--workdir=%s` for eval.json, writes it anew)",
+            os.path.join(run_dir, name),
+            k,
+            quoted(v),
+            run_dir,
+        )
     return rows, failed, lacking, stale
 
 
