@@ -257,7 +257,7 @@ def _check_no_foreign_files(path: str, full: str, kind: str, also: frozenset[str
         )
 
 
-def foreign_files(full: str, kind: str, also: frozenset[str] = frozenset()) -> list[str]:
+def foreign_files(full: str, kind: str = "run", also: frozenset[str] = frozenset()) -> list[str]:
     """The entries of directory `full` that no started `kind` writes (hidden ones aside)."""
     ours = lambda n: n in _STARTED[kind] and _holds(os.path.join(full, n), _KEYS.get(n))  # noqa: E731
     return [n for n in sorted(os.listdir(full)) if n[0] != "." and n not in also and not ours(n)]

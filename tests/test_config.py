@@ -126,6 +126,26 @@ def test_a_whole_number_past_64_bits_is_refused_before_any_work(field, value, sa
     config_lib.validate(c)
 
 
+def test_the_largest_split_seed_trains_and_evaluates_a_dynamically_binarised_vae(tmp_path):
+    """data.split_seed = 2**63 - 1 passes validation; a dynamically binarised run's PCA rows
+    drew with key split_seed + 1, which overflowed int64 after training: no summary.json,
+    every rerun alike (a review)."""
+    from ae_jax import experiment
+    from ae_jax.configs import seed_vae
+
+    c = seed_vae.get_config()
+    c.data.name, c.data.binarize, c.loss.recon, c.data.split_seed = (
+        "digits",
+        "dynamic",
+        "bce",
+        2**63 - 1,
+    )
+    c.train.epochs, c.train.batch_size, c.train.figures, c.train.tensorboard = 1, 256, False, False
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "done"
+    assert (tmp_path / "run" / "eval.json").exists()
+
+
 def test_the_functions_taking_one_section_refuse_other_things_and_misspelt_fields():
     """load_dataset loaded the bundled digits for a string, None or a misspelt field, and
     build_model passed over a misspelt field (an API probe)."""

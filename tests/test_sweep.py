@@ -1368,11 +1368,15 @@ def test_a_run_folder_of_other_files_is_refused_at_launch_nothing_written(tmp_pa
     with pytest.raises(UserError) as e:
         sweep.run_sweep(base, [{"train.seed": s} for s in range(3)], str(tmp_path / "s"))
     assert str(e.value) == (
-        f"sweep {str(tmp_path / 's')!r}: 1 run(s)' directories are folders of other files, not "
-        f"runs' ({str(stray)!r} holds ['notes.txt']): each run would write its files among them "
-        "(and replace any of the same names). Move those files out (or the folders aside), then "
-        "rerun the same command; nothing was written."
+        f"sweep {str(tmp_path / 's')!r}: 1 run(s)' directories are files or folders of other "
+        f"files, not runs' ({str(stray)!r} holds ['notes.txt']): each run would write its files "
+        "there (and replace any of the same names). Move them out of the way, then rerun the "
+        "same command; nothing was written."
     )
+    (tmp_path / "s" / "runs" / "train.seed=2").write_text("a file")  # refused alike (a review)
+    with pytest.raises(UserError, match=r"2 run\(s\)' .*train.seed=2' is a file\)"):
+        sweep.run_sweep(base, [{"train.seed": s} for s in range(3)], str(tmp_path / "s"))
+    (tmp_path / "s" / "runs" / "train.seed=2").unlink()
     assert sorted(os.listdir(tmp_path / "s")) == ["runs"]
     assert os.listdir(tmp_path / "s" / "runs") == ["train.seed=1"]
     assert os.listdir(stray) == ["notes.txt"] and (stray / "notes.txt").read_text() == "mine"

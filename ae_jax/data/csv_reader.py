@@ -51,12 +51,14 @@ def _sample(full: str, shown: str) -> tuple[str, bool, bool]:
     text is the whole file."""
     quoted = False
     with open(full, "rb") as f:
-        head = f.read(_SNIFF_BYTES)
-        whole = len(head) < _SNIFF_BYTES
-        while not whole and head.count(b"\n") < _SNIFF_LINES and len(head) < _SNIFF_MOST:
-            more = f.read(_SNIFF_BYTES)
-            head, whole = head + more, len(more) < _SNIFF_BYTES
-        block = head
+        blocks = [f.read(_SNIFF_BYTES)]
+        whole = len(blocks[0]) < _SNIFF_BYTES
+        ends = lambda b: b.count(b"\n") or b.count(b"\r")  # noqa: E731 (CR-only files: \r)
+        lines, size = ends(blocks[0]), len(blocks[0])
+        while not whole and lines < _SNIFF_LINES and size < _SNIFF_MOST:
+            blocks.append(more := f.read(_SNIFF_BYTES))
+            lines, size, whole = lines + ends(more), size + len(more), len(more) < _SNIFF_BYTES
+        head = block = b"".join(blocks)
         while block and not quoted:  # a fast byte search, a block at a time
             quoted = b'"' in block
             block = f.read(_SCAN_BYTES)

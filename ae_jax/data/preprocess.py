@@ -75,7 +75,6 @@ class Preprocessor:
         thousands: str = "",
         pixel_max: int = 0,
         span: Sequence[float] | None = None,
-        ranges: Sequence[Sequence[float]] | np.ndarray | None = None,
     ):
         self.input_columns, self.kinds = list(input_columns), list(kinds)
         self.pixel_max = int(pixel_max)
@@ -92,12 +91,11 @@ class Preprocessor:
         d = len(self.columns)
         self.offset = np.zeros(d) if offset is None else np.asarray(offset, dtype=np.float64)
         self.scale = np.ones(d) if scale is None else np.asarray(scale, dtype=np.float64)
-        self.ranges = None if ranges is None else np.asarray(ranges, dtype=np.float64)
-        shapes = (self.offset.shape, self.scale.shape, getattr(self.ranges, "shape", (2, d)))
-        if shapes != ((d,), (d,), (2, d)):
+        self.ranges: np.ndarray | None = None  # (2, d): `fit_scaling`'s, or preprocessor.json's
+        if self.offset.shape != (d,) or self.scale.shape != (d,):
             raise UserError(
-                f"preprocessor: offset and scale need {d} values, one per output column, and "
-                f"ranges 2 x {d}; got shapes {shapes}"
+                f"preprocessor: offset and scale need {d} values, one per output "
+                f"column; got {self.offset.shape} and {self.scale.shape}"
             )
 
     @property

@@ -11,7 +11,7 @@ import numpy as np
 
 from ae_jax.data.cells import quote_names
 from ae_jax.data.preprocess import Preprocessor
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, quoted
 from ae_jax.files import write_atomic
 
 
@@ -54,17 +54,7 @@ def from_dict(d: dict[str, Any]) -> Preprocessor:
         isinstance(span, list) and len(span) == 2 and all(isinstance(v, int | float) for v in span)
     ):
         raise UserError(f"preprocessor: field 'span' is {span!r}; expected [lowest, highest]")
-    ranges = d.get("ranges")
-    if ranges is not None and not (
-        isinstance(ranges, list)
-        and len(ranges) == 2
-        and all(isinstance(r, list) and all(isinstance(v, int | float) for v in r) for r in ranges)
-    ):
-        raise UserError(
-            "preprocessor: field 'ranges' is no [[lowest, ...], [highest, ...]] list of numbers "
-            "per output column"
-        )
-    return Preprocessor(
+    p = Preprocessor(
         d["input_columns"],
         d["kinds"],
         d["categories"],
@@ -80,8 +70,22 @@ def from_dict(d: dict[str, Any]) -> Preprocessor:
         thousands=d.get("thousands", ""),
         pixel_max=d.get("pixel_max", 0),
         span=span,
-        ranges=ranges,
     )
+    if (ranges := d.get("ranges")) is not None:  # (none in files written before 2026-12-07)
+        n = p.num_features
+        number = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
+        if not (
+            isinstance(ranges, list)
+            and len(ranges) == 2
+            and all(isinstance(r, list) and len(r) == n and all(map(number, r)) for r in ranges)
+            and np.isfinite(ranges).all()
+        ):
+            raise UserError(
+                f"preprocessor: field 'ranges' is {quoted(str(ranges))}; expected [[lowest, "
+                f"...], [highest, ...]]: two lists of {n} finite numbers, one per output column"
+            )
+        p.ranges = np.asarray(ranges, np.float64)
+    return p
 
 
 def save_preprocessor(p: Preprocessor, path: str) -> None:

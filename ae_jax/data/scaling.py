@@ -123,8 +123,8 @@ def say_far(
 ) -> None:
     """Warns of numeric columns of a table whose validation values, as the model reads them
     (`train`, `val`: the scaled splits; `p` the Preprocessor), lie far outside the training
-    split's: beyond 10 times its range's width, at least 10 (a column constant in training
-    is left in raw units, scale 1). They dominate the validation metrics, and squared can
+    split's: beyond 10 times its range's width (10 off a column constant in training, which is
+    left in raw units, scale 1). They dominate the validation metrics, and squared can
     overflow float32: three cells of 1e25 made every epoch's eval loss inf, and a column of
     5s in training but +-300 in validation an eval/mse of 2756, said nowhere (a probe)."""
     numeric = np.array([k == "numeric" for k in p.output_kinds()], bool)
@@ -133,7 +133,9 @@ def say_far(
     with np.errstate(over="ignore", invalid="ignore"):
         t_lo, t_hi = train[:, numeric].min(axis=0), train[:, numeric].max(axis=0)
         v_lo, v_hi = val[:, numeric].min(axis=0), val[:, numeric].max(axis=0)
-        room = 10 * np.maximum(t_hi - t_lo, 1.0)
+        # (10 of a constant column's own units; a width under 1 is no floor: data.scaling=
+        # 'none' keeps raw units, and 5 was near a column of 0 .. 0.01 (a review))
+        room = np.where(t_hi > t_lo, 10 * (t_hi - t_lo), 10.0)
         far = (v_lo < t_lo - room) | (v_hi > t_hi + room)
     if far.any():
         off, sc = p.offset[numeric], p.scale[numeric]

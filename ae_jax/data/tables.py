@@ -167,7 +167,8 @@ def read_table(
             named after its key; "" means "y" if present, "none" means no label array. For
             `.csv` / `.tsv`: a column read as text even if it holds numbers (labels "3" stay
             integers, as `as_labels` reads text).
-        field: config field that named the file ("data.path"), used to prefix error messages.
+        field: config field that named the file ("data.path"), used to prefix error messages;
+            "data.path", a training file, is also offered training settings as ways out.
         key_field: the setting that names an `.npz`'s array, for messages ("--npz_key" when a
             command's flag does).
         delimiter: for `.csv` / `.tsv`: "auto" (sniffed; tab for `.tsv`) or the character.

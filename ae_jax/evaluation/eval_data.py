@@ -90,7 +90,9 @@ def _pca_rows(ds: data_lib.Dataset, config) -> np.ndarray:
     binarised runs: one Bernoulli draw)."""
     if not ds.dynamic_binarize:
         return ds.train
-    return np.asarray(images.binarize(ds.train, jax.random.PRNGKey(config.data.split_seed + 1)))
+    # seed + 1 within int64 (the largest split_seed, 2**63 - 1, draws with key 0: a review)
+    key = jax.random.PRNGKey((config.data.split_seed + 1) % 2**63)
+    return np.asarray(images.binarize(ds.train, key))
 
 
 def dataset_eval_data(ds: data_lib.Dataset, config) -> EvalData:

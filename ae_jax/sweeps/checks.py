@@ -160,25 +160,25 @@ def finished(run: Run, config) -> bool:
 
 
 def check_run_folders(runs: list[Run], workdir: str) -> None:
-    """Refuses, before anything is written, runs whose directories are folders of other files
-    (DIR/runs/NAME made by hand, no run's): each such run failed when its group came to train,
+    """Refuses, before anything is written, runs whose directories are files or folders of other
+    files (DIR/runs/NAME made by hand, no run's): each such run failed when its group trained,
     after the runs before it, writing its lock and failed.json among the user's files (a
     probe). A started run's directory with strays in it still fails alone (`_train_chunk`)."""
     odd = [
-        (run, found)
+        (run, "is a file" if not os.path.isdir(run.workdir) else f"holds {found[:4]}")
         for run in runs
-        if os.path.isdir(run.workdir)
+        if os.path.lexists(run.workdir)
         and not workdir_lib.kind_of(run.workdir)
         and not workdir_lib.lost_config(run.workdir)  # (a run that lost them: said per run)
-        and (found := workdir_lib.foreign_files(run.workdir, "run"))
+        and (not os.path.isdir(run.workdir) or (found := workdir_lib.foreign_files(run.workdir)))
     ]
     if odd:
-        said = "; ".join(f"{r.workdir!r} holds {found[:4]}" for r, found in odd[:3])
+        said = "; ".join(f"{r.workdir!r} {found}" for r, found in odd[:3])
         raise UserError(
-            f"sweep {workdir!r}: {len(odd)} run(s)' directories are folders of other files, not "
-            f"runs' ({said}{' ...' if len(odd) > 3 else ''}): each run would write its files "
-            "among them (and replace any of the same names). Move those files out (or the "
-            "folders aside), then rerun the same command; nothing was written."
+            f"sweep {workdir!r}: {len(odd)} run(s)' directories are files or folders of other "
+            f"files, not runs' ({said}{' ...' if len(odd) > 3 else ''}): each run would write its "
+            "files there (and replace any of the same names). Move them out of the way, then "
+            "rerun the same command; nothing was written."
         )
 
 
