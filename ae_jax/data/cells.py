@@ -58,8 +58,8 @@ def frame_columns(frame: Any) -> tuple[list[str], list[np.ndarray]]:
     missing markers (pandas' NA in string and nullable columns) become None, missing as NaN is
     (`Cells.missing`): as they are, they read as the text '<NA>', a category of their own."""
     names = [str(c).strip() for c in frame.columns]  # as a CSV header's and Parquet's
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
+    u, k = np.unique(np.array(names, dtype=str), return_counts=True)  # (count(): n squared)
+    if repeated := sorted(u[k > 1].tolist()):
         raise UserError(
             f"the data frame has repeated column names {quote_names(repeated)}; expected each "
             "column once: rename or drop the copies."

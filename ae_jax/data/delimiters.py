@@ -108,7 +108,8 @@ def check_header(header: list[str], shown: str, delim: str, chosen: str = "sniff
                 "0,1,2,..., which is read as names from 3 columns on.)"
             )
         )
-    dupes = sorted({n for n in header if header.count(n) > 1})
+    u, k = np.unique(np.array(header, dtype=str), return_counts=True)  # (count() per name:
+    dupes = sorted(u[k > 1].tolist())  # 4.3 s of a 20,000-column header's reading)
     if dupes:
         # Numbers or booleans twice: a first row of data (0,0,Feb,FALSE), its header missing.
         words = np.array([d for d in dupes if d.lower() not in ("true", "false")], dtype=object)

@@ -23,7 +23,8 @@ def read_parquet(
     the names of its dictionary columns (pandas' category dtype), categorical by declaration."""
     try:
         schema = [str(n).strip() for n in pq.read_schema(full).names]  # as a CSV header's
-        dupes = sorted({n for n in schema if schema.count(n) > 1})
+        u, k = np.unique(np.array(schema, dtype=str), return_counts=True)  # (count(): n squared)
+        dupes = sorted(u[k > 1].tolist())
         if dupes:  # before reading: pyarrow's reader fails on them with its internals' words
             raise UserError(
                 f"{shown}: duplicate column names: {quote_names(dupes)}; expected unique names"
