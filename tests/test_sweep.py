@@ -1377,6 +1377,10 @@ def test_a_run_folder_of_other_files_is_refused_at_launch_nothing_written(tmp_pa
     with pytest.raises(UserError, match=r"2 run\(s\)' .*train.seed=2' is a file\)"):
         sweep.run_sweep(base, [{"train.seed": s} for s in range(3)], str(tmp_path / "s"))
     (tmp_path / "s" / "runs" / "train.seed=2").unlink()
+    (tmp_path / "s" / "runs" / "train.seed=2").symlink_to(tmp_path / "gone")  # a broken link
+    with pytest.raises(UserError, match=r"train.seed=2' is a link to nothing \(a broken link\)"):
+        sweep.run_sweep(base, [{"train.seed": s} for s in range(3)], str(tmp_path / "s"))
+    (tmp_path / "s" / "runs" / "train.seed=2").unlink()
     assert sorted(os.listdir(tmp_path / "s")) == ["runs"]
     assert os.listdir(tmp_path / "s" / "runs") == ["train.seed=1"]
     assert os.listdir(stray) == ["notes.txt"] and (stray / "notes.txt").read_text() == "mine"

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ae_jax.errors import UserError, quoted
+from ae_jax.errors import UserError, quoted, repeated
 
 # Cells read as missing values unless data.na_values says otherwise.
 NA_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "None", "?")
@@ -58,10 +58,9 @@ def frame_columns(frame: Any) -> tuple[list[str], list[np.ndarray]]:
     missing markers (pandas' NA in string and nullable columns) become None, missing as NaN is
     (`Cells.missing`): as they are, they read as the text '<NA>', a category of their own."""
     names = [str(c).strip() for c in frame.columns]  # as a CSV header's and Parquet's
-    u, k = np.unique(np.array(names, dtype=str), return_counts=True)  # (count(): n squared)
-    if repeated := sorted(u[k > 1].tolist()):
+    if twice := repeated(names):
         raise UserError(
-            f"the data frame has repeated column names {quote_names(repeated)}; expected each "
+            f"the data frame has repeated column names {quote_names(twice)}; expected each "
             "column once: rename or drop the copies."
         )
     values = []

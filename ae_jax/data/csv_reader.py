@@ -71,8 +71,8 @@ def _sample(full: str, shown: str) -> tuple[str, bool, bool]:
         if e.start < len(head) - 3:  # not just a character cut by the sample's end
             raise not_utf8(full, shown) from None
         text = head[: e.start].decode("utf-8")
-    if not whole:  # drop the last, maybe partial, line
-        text = text[: text.rfind("\n") + 1] or text
+    if not whole:  # drop the last, maybe partial, line (CR-only files: at the last CR)
+        text = text[: (text.rfind("\n") if "\n" in text else text.rfind("\r")) + 1] or text
     return text, quoted, whole
 
 

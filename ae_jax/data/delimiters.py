@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from ae_jax.data.cells import parse_floats, quote_names
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, repeated
 
 DELIMITERS = (",", ";", "\t", "|")
 NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}  # as messages name them
@@ -108,8 +108,7 @@ def check_header(header: list[str], shown: str, delim: str, chosen: str = "sniff
                 "0,1,2,..., which is read as names from 3 columns on.)"
             )
         )
-    u, k = np.unique(np.array(header, dtype=str), return_counts=True)  # (count() per name:
-    dupes = sorted(u[k > 1].tolist())  # 4.3 s of a 20,000-column header's reading)
+    dupes = repeated(header)
     if dupes:
         # Numbers or booleans twice: a first row of data (0,0,Feb,FALSE), its header missing.
         words = np.array([d for d in dupes if d.lower() not in ("true", "false")], dtype=object)

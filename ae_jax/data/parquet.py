@@ -12,7 +12,7 @@ from absl import logging
 from ae_jax.data.cells import numpy_of, quote_names
 from ae_jax.data.csv_reader import two_rows
 from ae_jax.data.delimiters import check_header
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, repeated
 
 
 def read_parquet(
@@ -23,8 +23,7 @@ def read_parquet(
     the names of its dictionary columns (pandas' category dtype), categorical by declaration."""
     try:
         schema = [str(n).strip() for n in pq.read_schema(full).names]  # as a CSV header's
-        u, k = np.unique(np.array(schema, dtype=str), return_counts=True)  # (count(): n squared)
-        dupes = sorted(u[k > 1].tolist())
+        dupes = repeated(schema)
         if dupes:  # before reading: pyarrow's reader fails on them with its internals' words
             raise UserError(
                 f"{shown}: duplicate column names: {quote_names(dupes)}; expected unique names"

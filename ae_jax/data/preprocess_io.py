@@ -4,6 +4,7 @@ with at inference, so it is read back exactly as written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -49,19 +50,17 @@ def from_dict(d: dict[str, Any]) -> Preprocessor:
             f"preprocessor: missing field(s) {quote_names(missing)}; expected "
             "a dict written by preprocess_io.to_dict"
         )
-    span = d.get("span")
-    if span is not None and not (
-        isinstance(span, list) and len(span) == 2 and all(isinstance(v, int | float) for v in span)
-    ):
-        raise UserError(f"preprocessor: field 'span' is {span!r}; expected [lowest, highest]")
+    each = "finite numbers, one per output column"
+    offset = _numbers(d, "offset", (None,), f"a list of {each}", required=True)
+    scale = _numbers(d, "scale", (None,), f"a list of {each}", required=True)
     p = Preprocessor(
         d["input_columns"],
         d["kinds"],
         d["categories"],
         d["categorical"],
         d["scaling"],
-        d["offset"],
-        d["scale"],
+        offset,
+        scale,
         d.get("label_column", ""),
         d.get("threshold"),
         na_values=d.get("na_values", [""]),
@@ -69,23 +68,34 @@ def from_dict(d: dict[str, Any]) -> Preprocessor:
         fill=d.get("fill", {}),
         thousands=d.get("thousands", ""),
         pixel_max=d.get("pixel_max", 0),
-        span=span,
+        span=_numbers(d, "span", (2,), "[lowest, highest]: two finite numbers, the lowest first"),
     )
-    if (ranges := d.get("ranges")) is not None:  # (none in files written before 2026-12-07)
-        n = p.num_features
-        number = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
-        if not (
-            isinstance(ranges, list)
-            and len(ranges) == 2
-            and all(isinstance(r, list) and len(r) == n and all(map(number, r)) for r in ranges)
-            and np.isfinite(ranges).all()
-        ):
-            raise UserError(
-                f"preprocessor: field 'ranges' is {quoted(str(ranges))}; expected [[lowest, "
-                f"...], [highest, ...]]: two lists of {n} finite numbers, one per output column"
-            )
-        p.ranges = np.asarray(ranges, np.float64)
+    # (None in files written before 2026-12-07)
+    lists = f"[[lowest, ...], [highest, ...]]: two lists of {p.num_features} {each}, lowest first"
+    p.ranges = _numbers(d, "ranges", (2, p.num_features), lists)
     return p
+
+
+def _numbers(d: dict, key: str, shape: tuple, expected: str, required: bool = False):
+    """preprocessor.json's field `key` as float64 of `shape` (None: any length), or None where
+    it is null or absent and not `required`; a damaged one is named (text, booleans, ragged
+    lists, numbers not finite, a lowest above its highest: ragged ones were numpy tracebacks)."""
+    value, ok = d.get(key), False
+    if value is None and not required:
+        return None
+    with contextlib.suppress(TypeError, ValueError, OverflowError):
+        leaves = np.asarray(value, dtype=object).ravel()
+        arr = np.asarray(value, dtype=np.float64)
+        ok = all(type(v) in (int, float) for v in leaves) and bool(np.isfinite(arr).all())
+        ok = (
+            ok
+            and arr.ndim == len(shape)
+            and all(s in (None, a) for s, a in zip(shape, arr.shape, strict=True))
+        )
+        ok = ok and (key not in ("span", "ranges") or bool((arr[0] <= arr[1]).all()))
+    if not ok:
+        raise UserError(f"preprocessor: field {key!r} is {quoted(str(value))}; expected {expected}")
+    return arr
 
 
 def save_preprocessor(p: Preprocessor, path: str) -> None:

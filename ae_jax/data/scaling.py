@@ -103,8 +103,9 @@ def say_far_rows(source: str, p, x: np.ndarray) -> None:
     said as "c to c + 1"); under other scalings, not checked."""
     if p.threshold is not None or p.pixel_max or not len(x):
         return
-    if p.ranges is not None:
-        ends = (p.ranges - p.offset) / p.scale
+    if p.ranges is not None:  # scaled as the rows are, to float32 (float64 ends put the
+        # training rows themselves outside: 1.00000006 read as 1.0000001, a review)
+        ends = ((p.ranges - p.offset) / p.scale).astype(np.float32)
     elif p.scaling == "minmax":
         ends = np.array([np.zeros(x.shape[1]), np.ones(x.shape[1])])
     else:

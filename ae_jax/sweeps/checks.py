@@ -165,7 +165,7 @@ def check_run_folders(runs: list[Run], workdir: str) -> None:
     after the runs before it, writing its lock and failed.json among the user's files (a
     probe). A started run's directory with strays in it still fails alone (`_train_chunk`)."""
     odd = [
-        (run, "is a file" if not os.path.isdir(run.workdir) else f"holds {found[:4]}")
+        (run, f"holds {found[:4]}" if os.path.isdir(run.workdir) else _not_a_folder(run.workdir))
         for run in runs
         if os.path.lexists(run.workdir)
         and not workdir_lib.kind_of(run.workdir)
@@ -180,6 +180,10 @@ def check_run_folders(runs: list[Run], workdir: str) -> None:
             "files there (and replace any of the same names). Move them out of the way, then "
             "rerun the same command; nothing was written."
         )
+
+
+def _not_a_folder(path: str) -> str:
+    return "is a link to nothing (a broken link)" if not os.path.exists(path) else "is a file"
 
 
 def check_open_files(chunks: list[list[Run]], left: set[int]) -> None:
