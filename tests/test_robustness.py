@@ -1296,6 +1296,27 @@ def test_a_groups_summary_table_shows_its_first_runs_and_says_how_many_more(capl
     assert caplog.records[-1].getMessage().splitlines()[-1] == "| b | done | 3 | 1 | 2 | 7 | 1.00 |"
 
 
+def test_a_groups_summary_table_has_a_column_for_every_runs_terms(caplog):
+    """Runs of other objectives trained together (VAE, beta-TC-VAE, InfoVAE, WAE): the table's
+    columns were the first run's terms alone, so an InfoVAE row had no mmd column and its
+    printed terms did not add up to its loss (a probe). Every run's terms, train before eval,
+    '-' where a run has none."""
+    caplog.set_level("INFO", logger="absl")
+    base = {"status": "done", "epoch": 2, "n_params": 7, "wall_s": 1.0}
+    tc = {"train/loss": 3.0, "train/tc": 0.5, "eval/loss": 4.0, "eval/tc": 0.25}
+    mmd = {"train/loss": 2.0, "train/mmd": 0.125, "eval/loss": 2.5, "eval/mmd": 0.0625}
+    chunking.log_summary([{**base, **tc}, {**base, **mmd}], ["/w/tc", "/w/mmd"])
+    lines = caplog.records[-1].getMessage().splitlines()
+    assert lines[1] == (
+        "| run | training | epoch | train/loss | train/tc | train/mmd | eval/loss | eval/tc | "
+        "eval/mmd | n_params | wall_s |"
+    )
+    assert lines[3:] == [
+        "| tc | done | 2 | 3 | 0.5 | - | 4 | 0.25 | - | 7 | 1.00 |",
+        "| mmd | done | 2 | 2 | - | 0.125 | 2.5 | - | 0.0625 | 7 | 1.00 |",
+    ]
+
+
 def test_the_open_files_limit_is_raised_and_a_group_beyond_it_refused(tmp_path, monkeypatch):
     """A run holds three files while it trains: a sweep of a few hundred runs failed under the
     usual soft limit of 1,024 with "Too many open files" tracebacks (a probe). The soft limit is

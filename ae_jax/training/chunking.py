@@ -11,9 +11,8 @@ Chunking changes no number: the scan body is the same program, padding that make
 whole number of chunks is skipped (state unchanged), and the per-step metrics are reduced to the
 epoch's means on the host in one fixed order. A stop inside an epoch saves the group's state
 after the last finished chunk with the per-step metrics so far (`Partial`, one file per run), so
-the resumed epoch equals an uninterrupted one bit for bit.
-
-Training's log lines are written here too: each epoch's, a divergence's and the final table.
+the resumed epoch equals an uninterrupted one bit for bit. Training's log lines are written
+here too: each epoch's, a divergence's and the final table.
 """
 
 import dataclasses
@@ -386,15 +385,16 @@ def log_divergence(workdir: str, step: int, epoch: int, history: list[dict]) -> 
 
 
 def log_summary(summaries: list[dict], workdirs: list[str], shown: int = 64) -> None:
-    """The markdown table of a group's final numbers after training, a row per run, the first
-    `shown` (4,000 runs' rows flooded the log: their summary.json and the report have all)."""
-    keys = [k for k in summaries[0] if k.startswith(("train/", "eval/")) and k != "train/grad_norm"]
+    """The markdown table of a group's final numbers, a row per run (the first `shown`: 4,000
+    flooded the log), a column per term of any run (the first run's alone missed others')."""
+    every = dict.fromkeys(k for s in summaries for k in s if k.startswith(("train/", "eval/")))
+    keys = sorted((k for k in every if k != "train/grad_norm"), key=lambda k: k[0] == "e")
     head = ["run", "training", "epoch", *keys, "n_params", "wall_s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for w, s in zip(workdirs[:shown], summaries, strict=False):
         vals = [f"{s[k]:.5g}" if k in s else "-" for k in keys]
         row = [os.path.basename(os.path.normpath(w)), s["status"], str(s["epoch"]), *vals]
         lines.append("| " + " | ".join([*row, str(s["n_params"]), f"{s['wall_s']:.2f}"]) + " |")
-    more = len(workdirs) - shown
-    lines += [f"... and {more} more run(s): each one's summary.json"] if more > 0 else []
+    if (more := len(workdirs) - shown) > 0:
+        lines.append(f"... and {more} more run(s): each one's summary.json")
     logging.info("training summary:\n%s", "\n".join(lines))
