@@ -293,10 +293,9 @@ def test_sample_titles_say_what_the_decoder_outputs(vae_run):
         f = figure_data.figure_inputs(tm.model, params, data, [c], None, [None], tm.epoch)[0]
         (drawing,) = [d for d in eval_plots.plan(str(vae_run), f) if d.path.endswith("samples.png")]
         titles[recon] = [a for a in drawing.args if isinstance(a, str) and "prior" in a][0]
-    assert titles["bce"] == "samples from the prior (decoded means)"
-    assert (
-        titles["cbernoulli"]
-        == "samples from the prior (decoded λ, not the continuous Bernoulli's mean)"
+    assert titles["bce"] == f"samples from the prior (decoded means; epoch {tm.epoch})"
+    assert titles["cbernoulli"] == (
+        f"samples from the prior (decoded λ, not the continuous Bernoulli's mean; epoch {tm.epoch})"
     )
 
 

@@ -970,7 +970,7 @@ def test_each_manifold_tile_sits_at_the_code_it_decodes(shape):
     )
     (drawing,) = [d for d in figures.plan("/tmp/x", f) if d.path.endswith("latent_manifold.png")]
     image, title, extent = drawing.args[:3]
-    assert title == "decoded 15x15 grid of codes over [-2.5, 2.5]², the prior's bulk"
+    assert title == "decoded 15x15 grid of codes over [-2.5, 2.5]², the prior's bulk; epoch 1"
     gap = (image.shape[1] - n * shape[1]) // (n - 1)
     for axis, size, (first, last) in ((0, shape[1], extent[:2]), (1, shape[0], extent[2:])):
         pixels = image.shape[1 - axis]
@@ -1117,7 +1117,8 @@ def test_figures_of_a_file_name_its_rows_not_the_validation_split(rows_name):
     (drawing,) = [d for d in figures.plan("/tmp/x", grid) if d.path.endswith("manifold.png")]
     assert (
         drawing.args[1]
-        == f"decoded 15x15 grid of codes over the range of the codes of the {rows_name}"
+        == f"decoded 15x15 grid of codes over the range of the codes of the {rows_name}; epoch "
+        f"{grid.epoch}"
     )
 
 
@@ -1198,7 +1199,7 @@ def test_a_wide_tables_heatmaps_draw_the_columns_that_vary_most_only():
     }
     values, names, _, title = maps["traversal.png"][:4]
     assert names == [f"x{j}" for j in range(59)] + ["x70"] and values.shape == (3, 60)
-    assert title.endswith("; the 60 of 100 columns it changes most")
+    assert title.endswith(f"; the 60 of 100 columns it changes most; epoch {f.epoch}")
     np.testing.assert_array_equal(values, traversal[:, [*range(59), 70]])
     values, names, _, title = maps["samples.png"][:4]
     assert names == [f"x{j}" for j in range(60)] and values.shape == (10, 60)

@@ -294,7 +294,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             "latent_manifold.png",
             "mosaic",
             tile(imgs, shape, GRID, GRID, gap=gap, value_range=f.image_range),
-            f"decoded {GRID}x{GRID} grid of codes over {span}",
+            f"decoded {GRID}x{GRID} grid of codes over {span}; epoch {f.epoch}",
             (lo[0] - half[0], hi[0] + half[0], lo[1] - half[1], hi[1] + half[1]),
             ("z0", "z1"),
         )
@@ -344,7 +344,8 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             f.traversal[:, keep],
             [f.columns[j] for j in keep],
             [f"z{d}" for d in range(f.traversal.shape[0])],
-            f"output change as z_d goes from {-_SPAN:g} to {_SPAN:g} (others 0){note}",
+            f"output change as z_d goes from {-_SPAN:g} to {_SPAN:g} (others 0){note}; "
+            f"epoch {f.epoch}",
             "RdBu_r",
             True,
             f"change ({f.value_units})",
@@ -355,7 +356,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
                 "samples.png",
                 "mosaic",
                 tile(f.samples, shape, 1, len(f.samples), value_range=f.image_range),
-                f"samples from the prior (decoded {f.decoded})",
+                f"samples from the prior (decoded {f.decoded}; epoch {f.epoch})",
             )
         else:
             keep, note = _widest_columns(np.std(f.samples, axis=0), "columns varying most")
@@ -365,7 +366,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
                 f.samples[:, keep],
                 [f.columns[j] for j in keep],
                 [str(i) for i in range(len(f.samples))],
-                f"VAE samples from the prior (decoded {f.decoded}){note}",
+                f"VAE samples from the prior (decoded {f.decoded}; epoch {f.epoch}){note}",
                 "viridis",
                 False,
                 f"value ({f.value_units})",
