@@ -207,9 +207,10 @@ class Preprocessor:
         self.offset, self.scale, ranges = scaling_lib.fit(
             encoded, train_rows, self.scaling, self.output_kinds(), self.columns, source, channels
         )
-        if channels:  # an image's units, whatever the scaling (data.scaling='none' too)
-            self.span = scaling_lib.span(encoded, train_rows)
-        self.ranges = None if channels else ranges  # (pixels: their channel's, in `span`)
+        if channels:  # an image's units, whatever the scaling (data.scaling='none' too): the
+            # range its pixels share (their channels' ranges, which `fit` pooled)
+            self.span = (float(ranges[0].min()), float(ranges[1].max()))
+        self.ranges = None if channels else ranges
 
     def output_kinds(self) -> list:
         """Per output column: "numeric", "indicator" (one-hot or true/false, 0/1), or the

@@ -212,12 +212,6 @@ def whole_in_own_units(scaled: np.ndarray, scale: float, offset: float) -> bool:
     return bool(np.all(np.abs(v - np.rint(v)) <= 1e-6 + 4 * _EPS32 * np.abs(span)))
 
 
-def span(encoded: np.ndarray, rows: np.ndarray) -> tuple[float, float]:
-    """The lowest and highest value of `encoded`'s `rows`, read a block of rows at a time."""
-    blocks = [encoded[rows[i : i + 4096]] for i in range(0, len(rows), 4096)]
-    return min(float(b.min()) for b in blocks), max(float(b.max()) for b in blocks)
-
-
 def check_images(p, x: np.ndarray, source: str) -> None:
     """Refuses scaled images `x` far outside what the training images' scaling maps to (0..255
     pixels for a model trained on floats in [0, 1]: scaled up to ~255), saying the training
