@@ -102,20 +102,19 @@ def test_layered_figures_equal_whole_drawings(tmp_path, monkeypatch, method):
 @pytest.mark.parametrize(
     "layers, megabytes, whole, axes",
     [
-        (16, 64, [2, 2, 0, 0, 1, 0], [2, 2, 2, 0, 2, 0]),
-        (2, 64, [2, 2, 0, 0, 1, 0], [2, 2, 2, 0, 2, 2]),
-        (16, 1, [2, 2, 0, 0, 1, 1], [2, 2, 2, 2, 2, 2]),
+        (16, 64, [2, 0, 0, 0, 1, 0], [2, 2, 0, 0, 2, 0]),
+        (2, 64, [2, 0, 0, 0, 1, 0], [2, 2, 0, 0, 2, 2]),
+        (16, 1, [2, 0, 0, 0, 1, 1], [2, 2, 2, 2, 2, 2]),
     ],
 )
 def test_a_static_layer_is_kept_per_value_and_the_least_recently_used_dropped(
     tmp_path, monkeypatch, layers, megabytes, whole, axes
 ):
     """Runs whose value axes snap to the same limits share one static layer: a layout's first
-    file is a whole drawing (a pass of Figure.draw, its value axis included), its first new
-    set of limits draws the rest of the static layer once (a pass without the value axis) and
-    the value axis over it, each later new set only the value axis, a set seen before
-    nothing; here per panel (loss and recon: the curves are one figure per term, and these
-    runs differ in both). Past `Template.LAYERS` layers, or past `LAYER_BYTES` of them (a
+    file draws the rest of the static layer once (a pass of Figure.draw without the value
+    axis) and the value axis over it, each later new set of limits only the value axis, a set
+    seen before nothing; here per panel (loss and recon: the curves are one figure per term,
+    and these runs differ in both). Past `Template.LAYERS` layers, or past `LAYER_BYTES` of them (a
     panel's layer is 0.86 MB: one fits in 1 MB), the least recently used is dropped, and its
     value axis drawn again when its limits come back. C's recon numbers ("−0.0975") are
     wider than its layout made room for: that panel's axes start further right (`LeftRoom`),
