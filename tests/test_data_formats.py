@@ -156,6 +156,24 @@ def test_flat_uint8_with_image_shape_equals_3d(tmp_path):
         assert flat.image_shape == cube.image_shape == (28, 28)
         np.testing.assert_array_equal(flat.labels_val, cube.labels_val)
     assert np.array_equal(cube.preprocessor.scale, flat.preprocessor.scale)
+    # Named as the image array's pixels (they were x_0, ...: a CSV of pixel columns was then
+    # refused as new rows for the flat array's run), float rows of 0..255 too.
+    assert flat.columns == cube.columns == [f"pixel_{j}" for j in range(784)]
+    np.save(tmp_path / "flat.npy", x.reshape(20, -1).astype(np.float32))
+    assert load(tmp_path / "flat.npy", image_shape=(28, 28)).columns == cube.columns
+    pd.DataFrame(x.reshape(20, -1), columns=[f"pixel{j}" for j in range(784)]).to_csv(
+        tmp_path / "new.csv", index=False
+    )
+    new = flat.preprocessor.transform(data.read_table(str(tmp_path / "new.csv")))
+    np.testing.assert_array_equal(new[flat.val_indices], flat.val)
+    # A run saved with the old names is the same preprocessing (it resumes); a table's
+    # columns renamed are not.
+    old = preprocess_io.to_dict(flat.preprocessor)
+    for key in ("input_columns", "columns"):
+        old[key] = [f"x_{j}" for j in range(784)]
+    assert preprocess_io.difference(flat.preprocessor, preprocess_io.from_dict(old)) == ""
+    old["pixel_max"] = 0
+    assert preprocess_io.difference(flat.preprocessor, preprocess_io.from_dict(old)) == "columns"
     minmax = load(tmp_path / "cube.npz")
     expected = (x.reshape(20, -1)[minmax.train_indices] / 255).astype(np.float32)
     np.testing.assert_array_equal(minmax.train, expected)
@@ -193,7 +211,7 @@ def test_pixel_refusals(tmp_path):
     np.save(tmp_path / "f.npy", np.full((10, 4), 0.5))
     with pytest.raises(
         UserError,
-        match=r"column 'x_0' has 0.5 at row 1 \(index 0\), but pixel "
+        match=r"column 'pixel_0' has 0.5 at row 1 \(index 0\), but pixel "
         r"data .* holds whole numbers 0..255",
     ):
         load(tmp_path / "f.npy", image_shape=(2, 2))

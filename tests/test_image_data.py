@@ -5,6 +5,7 @@ import os
 import pickle
 import struct
 import sys
+import types
 
 import jax
 import ml_collections
@@ -486,6 +487,45 @@ def test_tfds_mock_data(tmp_path):
     assert ds.image_shape == (28, 28) and ds.name == "tfds:mnist"
     np.testing.assert_array_equal(ds.train, (expected / 255.0).astype(np.float32))
     np.testing.assert_array_equal(ds.labels_train, labels)
+
+
+def _fake_tfds(splits: dict) -> types.SimpleNamespace:
+    """A stand-in for tensorflow_datasets: data_source(name, split=...) gives `splits[split]`
+    (a list of rows), and for a split it lacks raises TFDS's own error for an unknown split."""
+
+    def data_source(name, split, data_dir=None, download=True):
+        assert not download
+        if split not in splits:
+            raise ValueError(f'Unknown split "{split}". Should be one of {sorted(splits)}.')
+        return splits[split]
+
+    return types.SimpleNamespace(data_source=data_source)
+
+
+def test_tfds_set_without_a_test_split_or_of_many_image_shapes(tmp_path, monkeypatch):
+    """A set without a 'test' split validates on its 'validation' split (one without either
+    was told to prepare the set it had prepared: a probe); images of several shapes (many TFDS
+    sets') are refused naming them (np.stack's traceback)."""
+    rng = np.random.default_rng(0)
+
+    def rows(n, shape):
+        return [{"image": rng.integers(0, 256, shape, np.uint8), "label": i % 3} for i in range(n)]
+
+    train, held_out = rows(12, (8, 8, 1)), rows(5, (8, 8, 1))
+    fake = _fake_tfds({"train": train, "validation": held_out})
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+    ds = load(name="tfds:imagenette", dir=str(tmp_path))
+    assert ds.val.shape == (5, 64) and ds.image_shape == (8, 8)
+    expected = np.stack([r["image"] for r in held_out]).reshape(5, 64) / 255.0
+    np.testing.assert_array_equal(ds.val, expected.astype(np.float32))
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", _fake_tfds({"train": train}))
+    with pytest.raises(UserError, match=r"'tfds:imagenette' has no 'test' split \(ValueError: "):
+        load(name="tfds:imagenette", dir=str(tmp_path))
+    ragged = train[:6] + rows(6, (6, 7, 1))
+    fake = _fake_tfds({"train": ragged, "test": held_out})
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+    with pytest.raises(UserError, match=r"split 'train' holds images of 2 shapes \(\(8, 8, 1\), "):
+        load(name="tfds:imagenette", dir=str(tmp_path))
 
 
 def test_tfds_set_not_prepared(tmp_path):

@@ -304,7 +304,7 @@ def test_missing_pixels_are_imputed_as_whole_intensities(tmp_path):
     ds = data_lib.load_dataset(c.data)
     for r, j in ((5, 3), (9, 7)):
         want = np.round(np.mean(x[ds.train_indices, j][~np.isnan(x[ds.train_indices, j])]))
-        assert ds.preprocessor.fill[f"x_{j}"] == want
+        assert ds.preprocessor.fill[f"pixel_{j}"] == want
         split, pos = (
             (ds.train, list(ds.train_indices).index(r))
             if r in ds.train_indices
@@ -313,8 +313,13 @@ def test_missing_pixels_are_imputed_as_whole_intensities(tmp_path):
         assert split[pos, j] == np.float32(want / 255)
     new = x[[5]]  # a new file's row with the same missing pixel
     np.testing.assert_array_equal(
-        ds.preprocessor.transform(new)[0, 3], np.float32(ds.preprocessor.fill["x_3"] / 255)
+        ds.preprocessor.transform(new)[0, 3], np.float32(ds.preprocessor.fill["pixel_3"] / 255)
     )
+    # Saved when these pixels were named x_0, ... (and their fills so): the same preprocessing.
+    old = preprocess_io.to_dict(ds.preprocessor)
+    old["input_columns"] = old["columns"] = [f"x_{j}" for j in range(16)]
+    old["fill"] = {f"x_{k[len('pixel_') :]}": v for k, v in old["fill"].items()}
+    assert preprocess_io.difference(ds.preprocessor, preprocess_io.from_dict(old)) == ""
 
 
 def test_pixel_columns_without_an_image_shape_are_told_how_to_read_them(tmp_path, caplog):

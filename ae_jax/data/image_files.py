@@ -5,12 +5,11 @@
   `MNIST/raw` layout), or a Keras-style `mnist.npz` / `fashion-mnist.npz` with arrays
   `x_train, y_train, x_test, y_test`;
 - cifar10: the python batches in `cifar-10-batches-py/` (`data_batch_1..5`, `test_batch`, read
-  without unpickling arbitrary objects), or a `cifar10.npz` like the above;
-- tfds:NAME: a TFDS set already prepared in `data.dir`, through `tfds.data_source`.
+  without unpickling arbitrary objects), or a `cifar10.npz` like the above.
+(tfds:NAME, a TFDS set already prepared in `data.dir`: `tfds_data.py`.)
 
-`read_files` and `read_tfds` return {"x_train", "y_train", "x_test", "y_test"} uint8 pixel and
-label arrays and a description of the source; every damaged or missing file is a UserError
-naming it.
+`read_files` returns {"x_train", "y_train", "x_test", "y_test"} uint8 pixel and label arrays
+and a description of the source; every damaged or missing file is a UserError naming it.
 """
 
 from __future__ import annotations
@@ -331,53 +330,3 @@ def _locate(name: str, directory: str):
         f"data.dir {directory!r} holds no complete set of {name} files"
         f"{': ' + '; '.join(hints) if hints else ''}; looked for {looked}"
     )
-
-
-def read_tfds(name: str, data_dir: str, limit: int) -> tuple[dict[str, np.ndarray], str]:
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise UserError(
-            f"data.name 'tfds:{name}' needs TensorFlow Datasets, which is not "
-            "installed: pip install tensorflow-datasets (TensorFlow is not needed)"
-        ) from None
-    arrays = {}
-    for split in ("train", "test"):
-        try:
-            # download=False: a run never reaches the network; the set must be prepared already.
-            source = tfds.data_source(name, split=split, data_dir=data_dir or None, download=False)
-            n = min(limit, len(source)) if limit and split == "train" else len(source)
-            rows = [source[i] for i in range(n)]
-        except Exception as e:  # noqa: BLE001 -- TFDS raises many types; all mean "not readable"
-            reason = f"{type(e).__name__}: " + (str(e).strip().splitlines() or [""])[0]
-            # TFDS's own message for an unprepared set talks about file formats; say it plainly.
-            folder = name.split("/")[0].split(":")[0]  # "mnist:3.0.1", "mnist/cfg": in mnist/
-            unknown = type(e).__name__ == "DatasetNotFoundError"
-            if (
-                data_dir
-                and not unknown
-                and not os.path.isdir(os.path.join(os.path.expanduser(data_dir), folder))
-            ):
-                reason = f"it has no folder {folder!r}: the set is not prepared there"
-            raise UserError(
-                f"data.name 'tfds:{name}': TFDS cannot read split {split!r} from data.dir "
-                f"{data_dir or '~/tensorflow_datasets'!r} ({reason.rstrip(':')}); prepare "
-                f"it once where there is network: tfds build {name} --file_format=array_record "
-                "--data_dir=DIR, then set data.dir to DIR"
-            ) from None
-        if not rows or "image" not in rows[0]:
-            raise UserError(
-                f"data.name 'tfds:{name}' split {split!r} has "
-                f"{'no rows' if not rows else f'features {sorted(rows[0])}'}; "
-                "expected rows with an 'image' feature (and 'label')"
-            )
-        arrays[f"x_{split}"] = np.stack([np.asarray(r["image"]) for r in rows])
-        arrays[f"y_{split}"] = (
-            np.array([r["label"] for r in rows]) if "label" in rows[0] else np.zeros(n, np.int64)
-        )
-        if arrays[f"x_{split}"].dtype != np.uint8:
-            raise UserError(
-                f"data.name 'tfds:{name}' images have dtype "
-                f"{arrays[f'x_{split}'].dtype}; expected uint8 pixels 0..255"
-            )
-    return arrays, f"TFDS {name!r}"

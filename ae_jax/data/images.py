@@ -26,7 +26,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from ae_jax.data import image_files, spellings
+from ae_jax.data import image_files, spellings, tfds_data
 from ae_jax.data.dataset import Dataset, as_labels
 from ae_jax.data.preprocess import Preprocessor
 from ae_jax.errors import UserError
@@ -89,13 +89,21 @@ def declared_shape(declared, own, source: str, columns=(), pixel_max: int = 0, s
     return declared or own
 
 
-def in_pixel_order(features, source: str):
+def in_pixel_order(features, source: str, declared: bool = False):
     """A table whose columns are all named pixel0, pixel_1, ... with its columns in the order
     of those numbers, as an image's pixels are laid out (row-major H, W, C): a file sorted by
     name (pixel0, pixel1, pixel10, pixel100, ..., as sorted-column exports write it) was read
-    in its own order, every image scrambled, silently (a probe). Said when it moves them."""
+    in its own order, every image scrambled, silently (a probe). Said when it moves them.
+    An array's flat rows `declared` images (data.image_shape) are named pixel_0, pixel_1, ...
+    as an array of images' are: named x_0, ..., their run refused a CSV of pixel columns as
+    new rows, and its per-feature numbers were not a pixel's (a probe)."""
+    if not features.named:
+        if not declared:
+            return features
+        names = [f"pixel_{j}" if c == f"x_{j}" else c for j, c in enumerate(features.columns)]
+        return dataclasses.replace(features, columns=names)
     found = [spellings.pixel_number(c) for c in features.columns]
-    if not features.named or None in found:
+    if None in found:
         return features
     numbers = [k for k in found if k is not None]
     if len(set(numbers)) != len(numbers) or numbers == sorted(numbers):
@@ -348,7 +356,7 @@ def load_image_dataset(
     if name.startswith(TFDS_PREFIX):
         if not name[len(TFDS_PREFIX) :]:
             raise UserError("data.name 'tfds:' names no data set; expected e.g. 'tfds:mnist'")
-        arrays, source = image_files.read_tfds(name[len(TFDS_PREFIX) :], directory, limit)
+        arrays, source = tfds_data.read_tfds(name[len(TFDS_PREFIX) :], directory, limit)
     else:
         arrays, source = image_files.read_files(name, directory)
     x_train, x_test = arrays["x_train"][: limit or None], arrays["x_test"]

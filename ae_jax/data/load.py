@@ -351,7 +351,7 @@ def _load(cfg: Any) -> Dataset:
     imputed = None  # which cells of a table were missing and imputed
     if pixel_max or image_shape:
         p, x = _pixels(
-            images.in_pixel_order(features, source),
+            images.in_pixel_order(features, source, bool(image_shape)),
             shape,
             train_pos,
             scaling,

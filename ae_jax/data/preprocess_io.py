@@ -131,7 +131,7 @@ _RESTORE = (
 
 def difference(a: Preprocessor, b: Preprocessor) -> str:
     """'' when a and b transform rows alike, else the name of the first field that differs."""
-    da, db = to_dict(a), to_dict(b)
+    da, db = _pixels_named(to_dict(a)), _pixels_named(to_dict(b))
     # Not how rows are transformed: what the inputs were (pixel_max kept in the scale), and
     # the training ranges (a run saved before they were recorded, resumed, is not refused).
     for key in sorted((da.keys() | db.keys()) - {"pixel_max", "span", "ranges"}):
@@ -143,3 +143,16 @@ def difference(a: Preprocessor, b: Preprocessor) -> str:
         elif da.get(key) != db.get(key):
             return key
     return ""
+
+
+def _pixels_named(d: dict) -> dict:
+    """`d` with pixel data's columns x_0, x_1, ... (by position) named pixel_0, pixel_1, ...:
+    an array's flat rows declared images were named so before they were named as an image
+    array's pixels (`images.in_pixel_order`); a run saved then resumes, not refused."""
+    if not d["pixel_max"]:
+        return d
+    named = {}
+    for key in ("input_columns", "columns"):
+        named[key] = [f"pixel_{j}" if c == f"x_{j}" else c for j, c in enumerate(d[key])]
+    old = {f"x_{j}": c for j, c in enumerate(named["input_columns"])}  # a missing pixel's fill
+    return {**d, **named, "fill": {old.get(k, k): v for k, v in d["fill"].items()}}
