@@ -547,6 +547,37 @@ def test_no_readable_checkpoint_is_a_clear_error(tmp_path):
         _train(c, tmp_path / "run")
 
 
+def test_a_stops_position_is_resumed_when_no_checkpoint_can_be_read(tmp_path, caplog):
+    """Every checkpoint unreadable, but a stop saved the run's position inside an epoch: the
+    rerun resumes there, as it does with no checkpoint at all, to an uninterrupted run's
+    numbers (it was refused, "no readable checkpoint", and only the next rerun, the damaged
+    checkpoints set aside, resumed: a probe; a sweep's group failed with its healthy runs)."""
+    c = _config()
+    _train(c, tmp_path / "whole")
+    shutil.copytree(tmp_path / "whole", tmp_path / "run")
+    w = str(tmp_path / "run")
+    os.remove(os.path.join(w, "summary.json"))
+    shutil.rmtree(os.path.join(w, "checkpoints", "4"))
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    metrics.write_text("".join(metrics.read_text().splitlines(keepends=True)[:3]))
+    state = jax.tree.map(lambda a: np.asarray(a)[None], _state(w, 3))
+    steps = json.loads((tmp_path / "run" / "config.json").read_text())["dataset"]
+    zeros = {n: np.zeros((1, 0), np.float32) for n in ("loss", "recon", "l1", "kl", "grad_norm")}
+    rows = np.zeros((1, 0), np.float32)
+    chunking.Partial.save_group([w], 4, 0, steps["steps_per_chunk"], state, zeros, rows)
+    kept = sorted(os.listdir(os.path.join(w, "checkpoints")))
+    assert kept  # (epochs 2 and 3: train.keep_checkpoints)
+    for e in kept:
+        with open(os.path.join(w, "checkpoints", e, "state.npz"), "r+b") as f:
+            f.truncate(20)
+    caplog.set_level("WARNING")
+    (s,) = _train(c, w)
+    assert "no checkpoint could be read" in caplog.text and s["epoch"] == 4
+    assert sorted(os.listdir(os.path.join(w, "damaged_checkpoints"))) == kept
+    assert _rows(w) == _rows(tmp_path / "whole")
+    assert _same(_state(w), _state(tmp_path / "whole"))
+
+
 def test_cut_off_metrics_line_is_dropped_and_the_run_completes(tmp_path, caplog):
     c = _config(**{"train.epochs": 3})
     _train(c, tmp_path / "whole")

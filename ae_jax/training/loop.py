@@ -238,7 +238,7 @@ def train(
         compile_s,
     )
     if start:  # first: damaged metrics or checkpoints refuse before a finished run is reopened
-        start, states = startup.restore(runs, states, start)
+        start, states = startup.restore(runs, states, start, prog.chunk)
     if writer:
         for r in runs:
             startup.write_resolved_config(r.config, ds, engine, prog.chunk, r.workdir, start)

@@ -18,7 +18,7 @@ from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import Dataset, Preprocessor, difference, load_preprocessor, save_preprocessor
 from ae_jax.errors import UserError
-from ae_jax.training import resumes
+from ae_jax.training import chunking, resumes
 from ae_jax.training.checkpoint import DamagedCheckpoint
 from ae_jax.training.signals import Interrupted
 
@@ -217,11 +217,15 @@ def other_software(meta: dict, now: dict) -> list[dict]:
     return list(kinds.values())
 
 
-def restore(runs: list, states, start: int):
+def restore(runs: list, states, start: int, chunk: int):
     """Restores every run at the newest epoch all can read, from `start` down.
 
     An unreadable checkpoint is set aside (workdir/damaged_checkpoints/) with a warning, and
-    the next older one all runs share is tried; none readable is a UserError naming them. One
+    the next older one all runs share is tried; none readable is a UserError naming them,
+    unless a stop saved the group's position inside an epoch (with `chunk` steps per chunk),
+    which the run resumes from as it would with no checkpoint (a probe's run was refused, then
+    resumed there by the same command, its damaged checkpoints set aside; a sweep's group
+    failed with its healthy runs). One
     newer than a live run's metrics.jsonl reaches is passed over for an older one (0: none, the
     run starts afresh, `states` as given), with a warning (`history_covers`).
     """
@@ -259,6 +263,14 @@ def restore(runs: list, states, start: int):
             if int(state_i.diverged_step) >= 0:
                 r.status, r.diverged_step = "diverged", int(state_i.diverged_step)
         return start, jax.tree.map(lambda *a: np.stack(a), *restored)
+    workdirs = [r.workdir for r in runs]
+    if chunking.Partial.load_group(workdirs, 0, chunk, runs[0].layout, runs[0].software):
+        logging.warning(
+            "no checkpoint could be read (%s: set aside in damaged_checkpoints/); the position "
+            "a stop saved inside an epoch is resumed from",
+            ", ".join(tried),
+        )
+        return 0, states
     raise UserError(
         f"no readable checkpoint to resume from: {', '.join(tried)} could not be "
         "read (set aside in damaged_checkpoints/). Train into a new workdir, or "
