@@ -1846,6 +1846,20 @@ def test_shards_launched_together_with_an_edited_named_variant_are_refused(tmp_p
     assert not os.path.exists(os.path.join(w, "runs"))
     sweep.run_sweep(base, first, w, shard=(1, 2))  # the same sweep: trains its share
     assert sorted(json.load(open(os.path.join(w, "sweep_named.json")))) == sorted(names)
+    # A damaged record is said, not read as none and rewritten (the edited variant then
+    # trained unsaid: a probe), before anything trains; restored, the check holds again.
+    record = os.path.join(w, "sweep_named.json")
+    saved = open(record).read()
+    for damage in (saved[:30], '{"A,train.seed=0": 5}'):
+        with open(record, "w") as f:
+            f.write(damage)
+        with pytest.raises(UserError, match=r"sweep_named.json is damaged \(.*delete it"):
+            sweep.run_sweep(base, sweep_of(0.05), w)
+        assert open(record).read() == damage
+    with open(record, "w") as f:
+        f.write(saved)
+    with pytest.raises(UserError, match=r"optim.learning_rate: 0.001 -> 0.05"):
+        sweep.run_sweep(base, sweep_of(0.05), w)
 
 
 def test_a_launch_with_another_base_is_refused_before_its_data_is_read(tmp_path):

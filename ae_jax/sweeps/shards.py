@@ -136,13 +136,19 @@ def _refuse_a_run_started_alongside(workdir: str, written: list[str]) -> None:
 
 def recorded_entries(workdir: str) -> dict[str, dict]:
     """Each run's overrides by its name, as the sweep's launches recorded them ({} before the
-    first, or unreadable: nothing known)."""
-    try:
-        with open(os.path.join(workdir, workdir_lib.SWEEP_NAMED)) as f:
-            recorded = json.load(f)
-    except (OSError, ValueError):
+    first). A damaged record is a UserError naming it, as a damaged sweep_config.json is
+    (read as none, it was rewritten, and an edited named variant trained unsaid: a probe)."""
+    path = os.path.join(workdir, workdir_lib.SWEEP_NAMED)
+    if not os.path.exists(path):
         return {}
-    return recorded if isinstance(recorded, dict) else {}
+    fix = (
+        "restore it from a copy, or delete it (this launch then records its named runs' "
+        "overrides anew, unchecked against those the runs were trained with)"
+    )
+    recorded = workdir_lib.read_json(path, "the named runs' overrides", fix)
+    if bad := [n for n, o in recorded.items() if not isinstance(o, dict)][:1]:
+        raise UserError(f"{path} is damaged (run {bad[0]!r}: overrides that are no object); {fix}")
+    return recorded
 
 
 def _refuse_other_entries(workdir: str, entries: dict[str, dict]) -> dict:
