@@ -446,8 +446,9 @@ def test_an_array_file_matches_the_trained_columns_by_position(tmp_path):
 def test_numeric_columns_of_a_few_whole_numbers_are_named_as_possible_codes(tmp_path, caplog):
     """The purchase table's OperatingSystems, Browser, Region and TrafficType are integer ids
     of categories: read as numbers, as a table of counts is, and trained so unsaid (a probe).
-    The data line names numeric columns of 3 to 32 whole values, with how many; not a
-    column of fractions, one of 48 whole values, nor one named in data.categorical_columns."""
+    The data line names numeric columns of 2 to 32 whole values, with how many (a 0/1 flag
+    too: a probe's Revenue written so had a Gaussian likelihood unsaid); not a column of
+    fractions, one of 48 whole values, nor one named in data.categorical_columns."""
     rows = "".join(f"{1 + i % 5},{i},{i % 7 / 4},{i % 2},c{i % 3}\n" for i in range(60))
     (tmp_path / "p.csv").write_text("region,count,fraction,two,kind\n" + rows)
     caplog.set_level("INFO")
@@ -455,8 +456,8 @@ def test_numeric_columns_of_a_few_whole_numbers_are_named_as_possible_codes(tmp_
     said = [r.getMessage() for r in caplog.records if "a few whole numbers" in r.getMessage()]
     assert said == [
         "data: p.csv: numeric columns of a few whole numbers, read as numbers: region (5 "
-        "values); if any codes categories (a region or browser id), name it in "
-        "data.categorical_columns"
+        "values), two (2 values); if any codes categories (a region or browser id, a 0/1 "
+        "flag), name it in data.categorical_columns"
     ]
     # Codes of millions, standardised: float32 moved a 0 by ~0.003 (not named, 198 of 200).
     big = "".join(f"{[0, 1000003, 2000011, 3000017][i % 4]},{i}\n" for i in range(60))
@@ -465,8 +466,9 @@ def test_numeric_columns_of_a_few_whole_numbers_are_named_as_possible_codes(tmp_
     data.load_dataset(cfg(path=str(tmp_path / "big.csv"), scaling="standard"))
     assert "read as numbers: id (4 values);" in caplog.text
     caplog.clear()
-    ds = data.load_dataset(cfg(path=str(tmp_path / "p.csv"), categorical_columns=("region",)))
-    assert ds.preprocessor.kinds[0] == "categorical"
+    codes = ("region", "two")
+    ds = data.load_dataset(cfg(path=str(tmp_path / "p.csv"), categorical_columns=codes))
+    assert ds.preprocessor.kinds[0] == ds.preprocessor.kinds[3] == "categorical"
     assert "a few whole numbers" not in caplog.text
 
 

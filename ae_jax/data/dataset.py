@@ -72,17 +72,18 @@ class Dataset:
             shown = ", ".join(f"{c} ({n} values)" for c, n in few[:8])
             logging.info(
                 "data: %s: numeric columns of a few whole numbers, read as numbers: %s%s; if "
-                "any codes categories (a region or browser id), name it in "
+                "any codes categories (a region or browser id, a 0/1 flag), name it in "
                 "data.categorical_columns",
                 self.name, shown, f" and {len(few) - 8} more" * (len(few) > 8),
             )  # fmt: skip
         return self
 
     def few_whole_values(self, most: int = 32) -> list[tuple[str, int]]:
-        """A table's numeric columns whose training values are 3 to `most` whole numbers in
+        """A table's numeric columns whose training values are 2 to `most` whole numbers in
         their own units, with how many: integer ids of categories (the purchase table's
         OperatingSystems, Browser, Region, TrafficType) look so, and were trained as numbers
-        unsaid (a probe), as are counts; images' pixels are not listed."""
+        unsaid (a probe), as are counts, and flags of 0 and 1 (a Revenue column written 0/1 had
+        a Gaussian likelihood, no accuracy, unsaid: a probe); images' pixels are not listed."""
         p = self.preprocessor
         if self.image_shape or p.pixel_max or not len(self.train):
             return []
@@ -96,7 +97,7 @@ class Dataset:
             sc, off = p.scale[start], p.offset[start]
             if scaling_lib.whole_in_own_units(values, sc, off):
                 own = np.rint(np.asarray(values, np.float64) * sc + off)
-                if 3 <= (n := np.unique(own).size) <= most:
+                if 2 <= (n := np.unique(own).size) <= most:
                     out.append((name, int(n)))
         return out
 
