@@ -4,6 +4,7 @@ and a summary.json (and eval.json) per run, no training."""
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -748,6 +749,31 @@ def test_swept_values_are_labelled_without_touching_each_other(tmp_path, monkeyp
         assert a.x1 < b.x0, shown
 
 
+def test_slanted_swept_values_are_labelled_where_they_do_not_touch(tmp_path, monkeypatch):
+    """The sparsity ablation's L1 weights, 0 and 1e-5 to 1, are slanted: 1e-4 went unlabelled,
+    its upright box overlapping 1e-05's, though the slanted labels are far apart (a probe).
+    Every value is labelled now, and each two neighbours' strips are a text's height apart
+    across them at least (their ticks' distance times the sine of the slant)."""
+    weights = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0)
+    runs = [
+        ({"loss.l1_weight": w, "train.seed": s}, "done", {"eval/mse": 0.1 + w + 0.01 * s})
+        for w in weights
+        for s in (0, 1)
+    ]
+    (fig,) = _report_figures(tmp_path, monkeypatch, runs, ["eval/mse"])
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    labels = fig.axes[0].get_xticklabels()
+    assert [t.get_text() for t in labels] == ["0", "1e-05", "0.0001", "0.001", "0.01", "0.1", "1"]
+    slant = math.radians(labels[0].get_rotation())
+    assert slant > 0
+    ticks = [t.get_window_extent(renderer).x1 for t in labels]  # right-aligned at the tick
+    font = labels[0].get_fontproperties()
+    _, high, _ = renderer.get_text_width_height_descent("0.0001", font, False)
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert min(gaps) * math.sin(slant) >= high
+
+
 @pytest.mark.parametrize("weights", [(0.0, 1e-4, 1e-3, 1e-2, 0.1, 1.0), (0.0, 1e-4, 1e-3)])
 def test_a_swept_zero_on_a_log_axis_spreads_the_values_over_the_panel(
     tmp_path, monkeypatch, weights
@@ -865,7 +891,7 @@ def test_the_report_command_prints_report_md_under_an_ascii_locale(tmp_path):
         timeout=300,
     )
     assert r.returncode == 0, r.stderr.decode(errors="replace")[-2000:]
-    assert "| 1.0 | 2 | 1.5 \\xb1 0.71 |" in r.stdout.decode("ascii")  # (escaped)
+    assert "| 1.0 | 2 | 1.500 \\xb1 0.71 |" in r.stdout.decode("ascii")  # (escaped)
 
 
 def test_a_vae_report_says_where_its_numbers_come_from_and_rings_points_of_fewer_runs(
@@ -892,7 +918,7 @@ def test_a_vae_report_says_where_its_numbers_come_from_and_rings_points_of_fewer
     md = (tmp_path / "report.md").read_text().replace("\n", " ")
     assert "eval/recon, eval/kl are not from eval.json but training's own" in md
     assert "so its eval/recon + eval/kl is not eval.json's ELBO-form bound" in md
-    assert "| -22.5 ± 0.71 | 0 ± 0 |" in md  # vae/active_units: 0 in every run, shown
+    assert "| -22.50 ± 0.71 | 0 ± 0 |" in md  # vae/active_units: 0 in every run, shown
     (fig,) = saved
     title = fig.get_suptitle().replace("\n", " ")
     assert "not drawn, the same for every setting: vae/active_units" in title
@@ -937,6 +963,39 @@ def test_a_folder_of_runs_counts_its_unfinished_runs_as_found_not_as_a_sweeps(tm
     md = (tmp_path / "report.md").read_text()
     assert "2 finished runs of the 3 found (1 unfinished), 1 setting" in md, md[:400]
     assert "the sweep lists" not in md
+
+
+def test_a_setting_without_a_finished_run_is_said_in_report_md_and_each_figure(
+    tmp_path, monkeypatch
+):
+    """A sweep whose depth-4 runs all failed (or are unfinished) has no row and no point of
+    that setting: its figures said nothing of it, a complete-looking sweep (a probe). Now
+    report.md and the figure's title name the setting and its runs. A metric no run of a
+    setting has (a VAE's, of a plain autoencoder) is said so in its cell, not a bare dash."""
+    listed = [{"model.depth": d, "train.seed": s} for d in (1, 2, 4) for s in (0, 1)]
+    done = [
+        (f, "done", {"eval/mse": 0.1 * f["model.depth"] + 0.01 * f["train.seed"]})
+        for f in listed[:4]
+    ]
+    _pile(tmp_path, done)
+    evals = [{"vae/active_units": 3.0} if f["model.depth"] == 2 else {} for f, _, _ in done]
+    for i, e in enumerate(evals):
+        (tmp_path / f"r{i}" / "eval.json").write_text(json.dumps(e))
+    entries = [
+        {"index": i, "name": f"r{i}", "overrides": f, "workdir": f"r{i}"}
+        for i, f in enumerate(listed)
+    ]
+    (tmp_path / "sweep.json").write_text(json.dumps({"runs": entries}))
+    saved = []
+    monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    out = report.write_report(str(tmp_path), ["eval/mse", "vae/active_units"])
+    assert [r["model.depth"] for r in out["rows"]] == [1, 2]
+    md = (tmp_path / "report.md").read_text()
+    assert "No finished run, so no row or point: model.depth=4 (2 failed or unfinished)." in md
+    assert "| – (not a metric of these runs) |" in md  # depth 1's vae/active_units
+    (fig,) = saved
+    title = fig._suptitle.get_text()
+    assert "no finished run, no point, at model.depth=4 (2 failed or unfinished)" in title
 
 
 def test_fields_that_change_nothing_a_run_learns_are_no_parameter_of_a_sweeps_report(tmp_path):

@@ -773,7 +773,7 @@ def test_a_finished_run_without_its_eval_json_is_named(tmp_path, caplog):
     assert "1 finished run(s) have no eval.json" in caplog.text
     assert "runs/run1; `ae-jax evaluate --workdir=RUN` writes it" in caplog.text
     # ... and so does its cell (a probe: "(n = 1)" under 2 seeds, with no reason given)
-    assert "| 0.1 ± 0 (n = 2, 1 not evaluated) |" in (tmp_path / "report.md").read_text()
+    assert "| 0.1000 ± 0 (n = 2, 1 not evaluated) |" in (tmp_path / "report.md").read_text()
     caplog.clear()
     for i in (0, 2):
         (tmp_path / "runs" / f"run{i}" / "eval.json").unlink()
@@ -1897,7 +1897,8 @@ def test_parameter_counts_are_drawn_and_printed_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(report_figures.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
     report.write_report(str(tmp_path), ["eval/mse", "n_params"])
     md = (tmp_path / "report.md").read_text()
-    assert "| 2 | 2 | 0.7 ± 0.71 | 34250 ± 0 |" in md and "| 1 | 2 | 0.6 ± 0.71 | 9416 ± 0 |" in md
+    assert "| 2 | 2 | 0.7000 ± 0.71 | 34250 ± 0 |" in md
+    assert "| 1 | 2 | 0.6000 ± 0.71 | 9416 ± 0 |" in md
     (fig,) = saved
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["eval/mse", "n_params"]
 

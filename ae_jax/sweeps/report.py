@@ -40,7 +40,7 @@ from ae_jax.files import write_atomic
 from ae_jax.reruns import NOT_PARAMETERS
 from ae_jax.sweeps import finished, report_files, report_text
 from ae_jax.sweeps.report_figures import figure_names, most, plot
-from ae_jax.sweeps.report_text import ONE_SEED, seeds_said, value_text
+from ae_jax.sweeps.report_text import sig, value_text
 
 SEED_KEY = "train.seed"
 DEFAULT_METRICS = (
@@ -209,7 +209,7 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
     diverged = any(row["diverged"] for row in table)
     head = [*params, "seeds", *(["diverged"] if diverged else []), *shown]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    planned = _listed_per_setting(rows, entries, params)
+    planned, absent = _listed_per_setting(rows, entries, params)
     for row in table:
         of = row["listed"] = planned.get(_setting_key({p: row[p] for p in params}), 0)
         cells = [value_text(row[p]) for p in params]
@@ -222,7 +222,7 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
     ks = sorted({int(r["values"]["vae/iwae_k"]) for r in rows if "vae/iwae_k" in r["values"]})
     iw_k = f"k = {ks[0]}" if len(ks) == 1 else f"k = {ks[0]} to {ks[-1]}" if ks else ""
     iw_k = iw_k if any(m.endswith("iwae") or m.endswith("iwae_bound") for m in shown) else ""
-    figures = plot(workdir, params, table, shown, recon, iw_k)
+    figures = plot(workdir, params, table, shown, recon, iw_k, absent)
     seeds = sorted({row["seeds"] for row in table})
     kept = sorted({row["seeds"] - row["diverged"] for row in table})  # a mean's most seeds
     unfinished = listed - len(rows) - len(failed)  # pending, running, or killed
@@ -237,7 +237,7 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
         f"{len(rows)} finished runs"
         + (f" of the {listed} {lists} ({', '.join(missing)})" if missing else "")
         + f", {len(table)} setting{'s' * (len(table) != 1)}; "
-        + _means_said(seeds, kept, diverged)
+        + report_text.means_said(seeds, kept, diverged)
         + (f"; the importance-weighted bounds with {iw_k} posterior draws" if iw_k else "")
         + ". A cell says its n when fewer seeds gave a finite value, and why the others "
         "gave none: not finite, or without a value (eval.json's null where the number does "
@@ -247,6 +247,7 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
         *report_text.software_lines(rows),
         "",
         *report_text.failed_lines(failed),
+        *([f"No finished run, so no row or point: {'; '.join(absent)}.", ""] if absent else []),
         *report_text.unlisted_lines(unlisted),
         *lines,
         "",
@@ -259,20 +260,25 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
     return {"params": params, "rows": table, "figures": figures, "metrics": shown}
 
 
-def _listed_per_setting(rows: list[dict], entries: list[dict], params: list[str]) -> dict:
+def _listed_per_setting(
+    rows: list[dict], entries: list[dict], params: list[str]
+) -> tuple[dict, list[str]]:
     """Per setting (`aggregate`'s key), how many runs the sweep lists for it: its finished runs
     and the unfinished runs listed with their overrides ("4 of 5" in its row). As listed, not
     as reported: a field left unused, or one no entry sets, rewrites those, which then matched
     no listed run ("1" for "1 of 2"); one listed key split over two settings by the latter
-    credits its unfinished runs to both, its finished ones each to its own."""
+    credits its unfinished runs to both, its finished ones each to its own. And the listed
+    settings no finished run has, said with their runs (`report_text.absent_said`): they have
+    no row and no point (their figures said nothing of them: a probe)."""
     key = lambda overrides: json.dumps(_shown(overrides), sort_keys=True, default=str)  # noqa: E731
     missing = collections.Counter(key(o) for o in entries)
     missing.subtract(key(r["listed"]) for r in rows)
+    absent = report_text.absent_said(missing, {key(r["listed"]) for r in rows})
     kinds: dict[str, set] = {}
     for r in rows:
         kinds.setdefault(_setting_key(_effective(r, params)), set()).add(key(r["listed"]))
     done = collections.Counter(_setting_key(_effective(r, params)) for r in rows)
-    return {s: done[s] + sum(max(missing[k], 0) for k in ks) for s, ks in kinds.items()}
+    return {s: done[s] + sum(max(missing[k], 0) for k in ks) for s, ks in kinds.items()}, absent
 
 
 def _renamed(metric: str, present: set[str]) -> list[str]:
@@ -287,24 +293,6 @@ def _renamed(metric: str, present: set[str]) -> list[str]:
 def _bounds_named(chosen: list[str], present: set[str]) -> list[str]:
     """`chosen` with each log-likelihood bound followed by the runs' names of it (`_renamed`)."""
     return list(dict.fromkeys(b for m in chosen for b in [m, *_renamed(m, present)]))
-
-
-def _means_said(seeds: list[int], kept: list[int], diverged: bool) -> str:
-    """What report.md's means are over: the seeds per setting (`seeds`), or, when runs
-    diverged, those that did not (`kept`), which enter the means alone."""
-    sd = "mean ± sample standard deviation (ddof 1) over"
-    if seeds == [1]:
-        over = ONE_SEED
-    elif diverged:
-        over = f"{sd} the seeds that did not diverge, {seeds_said(kept)} per setting of the "
-        over += f"{seeds_said(seeds)[4:]} run"
-    else:
-        over = f"{sd} {seeds_said(seeds)} per setting"
-    diverged_said = (
-        "; runs that diverged enter no mean (their numbers are of parameters from before their "
-        "non-finite step)"
-    )
-    return over + diverged_said * diverged
 
 
 def _showable(present: set[str]) -> list[str]:
@@ -351,13 +339,15 @@ def _cell(row: dict, m: str) -> str:
     if n:  # a count (parameters) is shown whole, not rounded to 3.425e+04; a huge value that
         # happens to be whole (a diverging loss, 3.557e+14) as the other numbers are
         mean = row[f"{m} mean"]
-        text = f"{int(mean)}" if float(mean).is_integer() and abs(mean) < 1e9 else f"{mean:.4g}"
-        text += f" ± {row[f'{m} std']:.2g}" if n > 1 else ""
+        text = f"{int(mean)}" if float(mean).is_integer() and abs(mean) < 1e9 else sig(mean, 4)
+        text += f" ± {sig(row[f'{m} std'], 2)}" if n > 1 else ""
     notes = [f"n = {n}"] if n and n < row["seeds"] else []
     notes += [f"{row['diverged']} diverged"] if not n and row["diverged"] else []
     notes += [f"{bad} not finite"] if bad else []
     notes += [f"{absent} without a value"] if absent else []
     notes += [f"{lacking} not evaluated"] if lacking else []
+    # No value and none of the above: no run has the metric (a VAE's, of a plain autoencoder).
+    notes += ["not a metric of these runs"] if not (n or notes) else []
     return text + (f" ({', '.join(notes)})" if notes else "")
 
 

@@ -92,12 +92,13 @@ def plot(
     metrics: list[str],
     recon_unit: str = "",
     iw_k: str = "",
+    absent: list[str] | tuple = (),
 ) -> list[str]:
     """One figure per swept parameter (`figure_names`): a panel per metric (mean ± sample sd
     over seeds), a series per setting of the other parameters; named variants as unjoined
     points on a categorical axis, numbers joined by lines on a log axis when they span 10x or
-    more. `iw_k` ('k = 8') names the importance-weighted bounds' draws. Returns the paths
-    written."""
+    more. `iw_k` ('k = 8') names the importance-weighted bounds' draws; `absent`, the listed
+    settings without a finished run (no point: said). Returns the paths written."""
     written: list[str] = []
     drawn, same = _panels(metrics, table)
     units = {**UNITS, "eval/recon": f"{recon_unit} per example"} if recon_unit else dict(UNITS)
@@ -110,7 +111,7 @@ def plot(
             continue
         os.makedirs(os.path.join(workdir, "figures"), exist_ok=True)
         path = os.path.join(workdir, *name.split("/"))
-        _figure(path, p, [q for q in params if q != p], table, drawn, same, units)
+        _figure(path, p, [q for q in params if q != p], table, drawn, same, units, absent)
         written.append(path)
     return written
 
@@ -142,6 +143,7 @@ def _figure(
     metrics: list[str],
     same: dict[str, list[str]],
     units: dict[str, str],
+    absent=(),
 ):
     named = [m for ms in same.values() for m in ms]
     # A setting without any value (its runs all diverged) is no point: the axis spans the rest.
@@ -257,7 +259,7 @@ def _figure(
         handles, shown = axes[0].get_legend_handles_labels()
         fig.legend(handles, shown, loc="outside right upper", fontsize=FONT)
     # Over the panels, wrapped to their width: the legend beside them reaches the top.
-    title = report_text.figure_title(p, others, table, metrics, same, empty, cut, top)
+    title = report_text.figure_title(p, others, table, metrics, same, empty, cut, top, absent)
     title = _fit(title, 3.6 * ncols * DPI - 10, canvas.get_renderer())
     lines_in = (title.count("\n") + 1) * FONT * 1.3 / 72  # the title's height, in inches
     fig.set_size_inches(3.6 * ncols + wide, max(2.9 * nrows + 0.2 + lines_in, tall))
@@ -276,12 +278,21 @@ def _no_touching_labels(fig, value_axes) -> None:
         ax.xaxis.set_major_formatter(FixedFormatter([f"{v:g}" for v in ax.get_xticks()]))
     fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
+    size = FONT * DPI / 72  # pixels
     for ax in (a for a in axes if a.get_visible()):
         labels, end = [], -math.inf
         for text in ax.get_xticklabels():
-            box = text.get_window_extent(renderer)
-            labels.append(text.get_text() if box.x0 >= end + FONT * DPI / 72 / 3 else "")
-            end = box.x1 if labels[-1] else end
+            box, slant = text.get_window_extent(renderer), math.radians(text.get_rotation())
+            # Slanted labels (right-aligned at their ticks) are parallel strips, their ticks'
+            # distance times sin(slant) apart across them: their upright boxes overlap long
+            # before they do (the sparsity ablation's 1e-4 went unlabelled: a probe).
+            clear = (
+                (box.x1 - end) * math.sin(slant) >= 1.25 * size
+                if slant
+                else box.x0 >= end + size / 3
+            )
+            labels.append(text.get_text() if clear else "")
+            end = box.x1 if labels[-1] else end  # (a slanted one's: its tick)
         ax.xaxis.set_major_formatter(FixedFormatter(labels))
 
 

@@ -3,6 +3,8 @@ its numbers are, the runs' own notes on what their VAE bounds are, and what soft
 them; and its figures' titles (`report_figures`): the seeds behind each point, and why some
 are fewer."""
 
+import json
+
 from absl import logging
 
 from ae_jax import runtime
@@ -147,10 +149,12 @@ def value_text(v) -> str:
     return str(tuple(v) if isinstance(v, list) else v)
 
 
-def figure_title(p, others, table, metrics, same, empty, cut: bool, top: set[str]) -> str:
+def figure_title(
+    p, others, table, metrics, same, empty, cut: bool, top: set[str], absent=()
+) -> str:
     """What the figure says above its panels, a line per statement: the seeds behind each
-    point, the settings without any value, and the metrics named instead of drawn, each for
-    what it is true of."""
+    point, the settings without any value or without a finished run (`absent`), and the
+    metrics named instead of drawn, each for what it is true of."""
     n = sorted({row[f"{m} n"] for row in table for m in metrics} - {0})
     says = [  # (no n at all: every run diverged, or NaN throughout; seeds_said([]) raised)
         f"mean ± sample standard deviation over {seeds_said(n)}"
@@ -177,6 +181,9 @@ def figure_title(p, others, table, metrics, same, empty, cut: bool, top: set[str
             f"no finite value at {'; '.join(at[:3])}{'; ...' if len(at) > 3 else ''} "
             "(every run diverged, or none has these metrics)"
         )
+    if absent:
+        more = "; ..." if len(absent) > 3 else ""
+        says.append(f"no finished run, no point, at {'; '.join(absent[:3])}{more}")
     # A setting with values of other metrics but none of a panel's: no point there, said (the
     # panel's axis spans every setting; a probe's ae_over_pca panel shrank to the other one).
     holes = [(m, r) for r in table if r not in empty for m in metrics if not r[f"{m} n"]]
@@ -226,3 +233,39 @@ def fewer_runs(row: dict, metrics: list[str]) -> str:
         if text:
             why.setdefault(text, []).append(m)
     return ", ".join(said + [f"{' and '.join(ms)} {text}" for text, ms in why.items()])
+
+
+def means_said(seeds: list[int], kept: list[int], diverged: bool) -> str:
+    """What report.md's means are over: the seeds per setting (`seeds`), or, when runs
+    diverged, those that did not (`kept`), which enter the means alone."""
+    sd = "mean ± sample standard deviation (ddof 1) over"
+    if seeds == [1]:
+        over = ONE_SEED
+    elif diverged:
+        over = f"{sd} the seeds that did not diverge, {seeds_said(kept)} per setting of the "
+        over += f"{seeds_said(seeds)[4:]} run"
+    else:
+        over = f"{sd} {seeds_said(seeds)} per setting"
+    diverged_said = (
+        "; runs that diverged enter no mean (their numbers are of parameters from before their "
+        "non-finite step)"
+    )
+    return over + diverged_said * diverged
+
+
+def sig(x: float, digits: int) -> str:
+    """x to `digits` significant figures, trailing zeros kept (3.400, not 3.4 over 3.412 in the
+    same column: a probe); 0 as 0."""
+    return "0" if x == 0 else f"{x:#.{digits}g}".rstrip(".").replace(".e", "e")
+
+
+def absent_said(unfinished, finished: set[str]) -> list[str]:
+    """The listed settings (JSON keys of their shown overrides) no finished run has, with how
+    many runs each lists that did not finish (`unfinished`: a Counter of keys), in sweep order,
+    as `field=value, ...` (or "the base config") texts."""
+    out = []
+    for k, n in unfinished.items():
+        if n > 0 and k not in finished:
+            fields = ", ".join(f"{f}={value_text(v)}" for f, v in json.loads(k).items())
+            out.append(f"{fields or 'the base config'} ({n} failed or unfinished)")
+    return out
