@@ -998,6 +998,36 @@ def test_a_setting_without_a_finished_run_is_said_in_report_md_and_each_figure(
     assert "no finished run, no point, at model.depth=4 (2 failed or unfinished)" in title
 
 
+def test_fields_that_vary_together_get_one_figure_that_says_so(tmp_path, monkeypatch):
+    """product({"model.latent_dim": [2, 4, 8], "model.activation": [...]}) zips the two: each
+    was drawn against the other as if crossed, three one-point series per panel, and nothing
+    said they vary together (a probe). Now one figure, against the first, says so, as does
+    report.md; two crossed fields keep their two figures."""
+    pairs = ((2, "relu"), (4, "tanh"), (8, "sigmoid"))
+    runs = [
+        (
+            {"model.latent_dim": d, "model.activation": a, "train.seed": s},
+            "done",
+            {"eval/mse": 0.1 * d + 0.01 * s},
+        )
+        for d, a in pairs
+        for s in (0, 1)
+    ]
+    saved = _report_figures(tmp_path, monkeypatch, runs, ["eval/mse"])
+    (fig,) = saved
+    said = "model.latent_dim varies with model.activation (relu with 2; sigmoid with 8; tanh"
+    assert said in fig._suptitle.get_text().replace("\n", " ")
+    assert fig.axes[0].get_xlabel() == "model.activation" and fig.legends == []
+    assert said in (tmp_path / "report.md").read_text()
+    crossed = [
+        ({"model.latent_dim": d, "model.activation": a, "train.seed": 0}, "done", {"eval/mse": d})
+        for d in (2, 4)
+        for a in ("relu", "tanh")
+    ]
+    (tmp_path / "x").mkdir()
+    assert len(_report_figures(tmp_path / "x", monkeypatch, crossed, ["eval/mse"])) == 2
+
+
 def test_fields_that_change_nothing_a_run_learns_are_no_parameter_of_a_sweeps_report(tmp_path):
     """A probe: a sweep whose entries turned figures, the end's evaluation or color_by off for
     some seeds reported four settings of one learning rate (their seeds split: 1.019 ± 0.12

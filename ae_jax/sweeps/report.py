@@ -40,7 +40,7 @@ from ae_jax.files import write_atomic
 from ae_jax.reruns import NOT_PARAMETERS
 from ae_jax.sweeps import finished, report_files, report_text
 from ae_jax.sweeps.report_figures import figure_names, most, plot
-from ae_jax.sweeps.report_text import sig, value_text
+from ae_jax.sweeps.report_text import sig, value_text, zipped
 
 SEED_KEY = "train.seed"
 DEFAULT_METRICS = (
@@ -223,6 +223,7 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
     iw_k = f"k = {ks[0]}" if len(ks) == 1 else f"k = {ks[0]} to {ks[-1]}" if ks else ""
     iw_k = iw_k if any(m.endswith("iwae") or m.endswith("iwae_bound") for m in shown) else ""
     figures = plot(workdir, params, table, shown, recon, iw_k, absent)
+    together = zipped(params, table)  # fields that vary together (`report_text.zipped`)
     seeds = sorted({row["seeds"] for row in table})
     kept = sorted({row["seeds"] - row["diverged"] for row in table})  # a mean's most seeds
     unfinished = listed - len(rows) - len(failed)  # pending, running, or killed
@@ -248,6 +249,7 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
         "",
         *report_text.failed_lines(failed),
         *([f"No finished run, so no row or point: {'; '.join(absent)}.", ""] if absent else []),
+        *[f"{report_text.zipped_said(p, qs, table, 'row')}.\n" for p, qs in together.items()],
         *report_text.unlisted_lines(unlisted),
         *lines,
         "",

@@ -73,11 +73,13 @@ def most(m: str, config: dict) -> float:
 
 def figure_names(params: list[str], table: list[dict], metrics: list[str]) -> list[str]:
     """The figures `plot` draws, relative to the report's folder: one per parameter that takes
-    two or more values (seeds of one setting: none), none without metrics."""
+    two or more values (seeds of one setting: none), none without metrics, none of a parameter
+    that varies with an earlier one (`report_text.zipped`: that one's figure says so)."""
+    partners = {q for qs in report_text.zipped(params, table).values() for q in qs}
     return [
         _name(p)
         for p in (params if metrics else [])  # none: every one constant at 0 or absent
-        if len({json.dumps(row[p]) for row in table}) > 1
+        if len({json.dumps(row[p]) for row in table}) > 1 and p not in partners
     ]
 
 
@@ -111,7 +113,10 @@ def plot(
             continue
         os.makedirs(os.path.join(workdir, "figures"), exist_ok=True)
         path = os.path.join(workdir, *name.split("/"))
-        _figure(path, p, [q for q in params if q != p], table, drawn, same, units, absent)
+        partners = report_text.zipped(params, table).get(p, [])
+        others = [q for q in params if q != p and q not in partners]
+        with_ = [report_text.zipped_said(p, partners, table)] if partners else []
+        _figure(path, p, others, table, drawn, same, units, absent, with_)
         written.append(path)
     return written
 
@@ -144,6 +149,7 @@ def _figure(
     same: dict[str, list[str]],
     units: dict[str, str],
     absent=(),
+    notes=(),
 ):
     named = [m for ms in same.values() for m in ms]
     # A setting without any value (its runs all diverged) is no point: the axis spans the rest.
@@ -260,6 +266,7 @@ def _figure(
         fig.legend(handles, shown, loc="outside right upper", fontsize=FONT)
     # Over the panels, wrapped to their width: the legend beside them reaches the top.
     title = report_text.figure_title(p, others, table, metrics, same, empty, cut, top, absent)
+    title = "\n".join([title, *notes])
     title = _fit(title, 3.6 * ncols * DPI - 10, canvas.get_renderer())
     lines_in = (title.count("\n") + 1) * FONT * 1.3 / 72  # the title's height, in inches
     fig.set_size_inches(3.6 * ncols + wide, max(2.9 * nrows + 0.2 + lines_in, tall))

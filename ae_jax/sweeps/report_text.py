@@ -269,3 +269,37 @@ def absent_said(unfinished, finished: set[str]) -> list[str]:
             fields = ", ".join(f"{f}={value_text(v)}" for f, v in json.loads(k).items())
             out.append(f"{fields or 'the base config'} ({n} failed or unfinished)")
     return out
+
+
+def zipped(params: list[str], table: list[dict]) -> dict[str, list[str]]:
+    """Per swept parameter, the later ones that vary with it: each value of one goes with one
+    value of the other, both ways, over the settings (a `product` dict of two fields zips
+    them). Their effects cannot be told apart: one figure, against the first, says so (each
+    was drawn as if crossed with the other, one-point series: a probe)."""
+    key = lambda row, p: json.dumps(row[p], sort_keys=True, default=str)  # noqa: E731
+    out: dict[str, list[str]] = {}
+    taken: set[str] = set()
+    for i, p in enumerate(params):
+        if p in taken or len({key(r, p) for r in table}) < 2:
+            continue
+        for q in params[i + 1 :]:
+            pairs = {(key(r, p), key(r, q)) for r in table}
+            if q not in taken and len(pairs) == len({a for a, _ in pairs}) == len(
+                {b for _, b in pairs}
+            ):
+                out.setdefault(p, []).append(q)
+                taken.add(q)
+    return out
+
+
+def zipped_said(lead: str, partners: list[str], table: list[dict], what: str = "point") -> str:
+    """What a figure against `lead` (of its points) and report.md (`what`: its rows) say of the
+    `partners` that vary with it."""
+    values: dict[str, list[str]] = {}
+    for row in table:
+        values.setdefault(value_text(row[lead]), [value_text(row[q]) for q in partners])
+    pairs = "; ".join(f"{v} with {', '.join(w)}" for v, w in values.items())
+    return (
+        f"{' and '.join(partners)} {'vary' if len(partners) > 1 else 'varies'} with {lead} "
+        f"({pairs}): each {what} is of both, their effects not told apart"
+    )
