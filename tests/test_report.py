@@ -998,6 +998,16 @@ def test_a_setting_without_a_finished_run_is_said_in_report_md_and_each_figure(
     assert "no finished run, no point, at model.depth=4 (2 failed or unfinished)" in title
 
 
+def test_a_large_whole_swept_float_is_written_in_scientific_form(tmp_path):
+    """A learning rate of 1e8 was written 100000000.0 in report.md and the figures (a probe);
+    smaller values keep Python's own form."""
+    _lr_pile(tmp_path, rates=(1e-5, 0.001, 1e8))
+    report.write_report(str(tmp_path))
+    md = (tmp_path / "report.md").read_text()
+    rows = [line.split(" | ")[0] for line in md.splitlines() if line[:2] == "| "]
+    assert rows[1:] == ["| 1e-05", "| 0.001", "| 1e+08"]
+
+
 def test_fields_that_vary_together_get_one_figure_that_says_so(tmp_path, monkeypatch):
     """product({"model.latent_dim": [2, 4, 8], "model.activation": [...]}) zips the two: each
     was drawn against the other as if crossed, three one-point series per panel, and nothing

@@ -5,6 +5,7 @@ are fewer."""
 
 import json
 
+import numpy as np
 from absl import logging
 
 from ae_jax import runtime
@@ -143,9 +144,12 @@ def value_text(v) -> str:
     """A swept value as report.md and the figures write it: a tuple as the tuple it is in the
     config, `(16, 8)` (JSON made it a list, and figures said `[16, 8]`); an empty string as
     `''` (data.path's default, the data set data.name names, was an empty cell and a legend's
-    "data.path=")."""
+    "data.path="); a whole float from 1e5 up in scientific form, the shortest that reads back
+    as it (1e+08, not 100000000.0, a probe's learning rate; Python's own from 1e16)."""
     if v == "":
         return "''"
+    if isinstance(v, float) and v.is_integer() and abs(v) >= 1e5:  # 1e+08: a probe
+        return np.format_float_scientific(v, trim="-")
     return str(tuple(v) if isinstance(v, list) else v)
 
 
