@@ -1008,12 +1008,14 @@ def test_a_large_whole_swept_float_is_written_in_scientific_form(tmp_path):
     assert rows[1:] == ["| 1e-05", "| 0.001", "| 1e+08"]
 
 
-def test_fields_that_vary_together_get_one_figure_that_says_so(tmp_path, monkeypatch):
+def test_fields_that_vary_together_are_drawn_together_and_said(tmp_path, monkeypatch):
     """product({"model.latent_dim": [2, 4, 8], "model.activation": [...]}) zips the two: each
     was drawn against the other as if crossed, three one-point series per panel, and nothing
-    said they vary together (a probe). Now one figure, against the first, says so, as does
-    report.md; two crossed fields keep their two figures."""
-    pairs = ((2, "relu"), (4, "tanh"), (8, "sigmoid"))
+    said they vary together (a probe). Now each figure draws one series, its title and
+    report.md say which field varies with it and how; every swept field keeps its figure (a
+    random search's fields, all values distinct, vary together too: a review); two crossed
+    fields are series of each other, unsaid."""
+    pairs = ((2, "relu"), (4, "tanh"), (8, "sigmoid"), (16, "gelu"))
     runs = [
         (
             {"model.latent_dim": d, "model.activation": a, "train.seed": s},
@@ -1024,10 +1026,14 @@ def test_fields_that_vary_together_get_one_figure_that_says_so(tmp_path, monkeyp
         for s in (0, 1)
     ]
     saved = _report_figures(tmp_path, monkeypatch, runs, ["eval/mse"])
-    (fig,) = saved
-    said = "model.latent_dim varies with model.activation (relu with 2; sigmoid with 8; tanh"
-    assert said in fig._suptitle.get_text().replace("\n", " ")
-    assert fig.axes[0].get_xlabel() == "model.activation" and fig.legends == []
+    assert sorted(f.axes[0].get_xlabel() for f in saved) == ["model.activation", "model.latent_dim"]
+    said = "model.latent_dim varies with model.activation (gelu with 16; relu with 2; sigmoid"
+    for fig in saved:
+        assert fig.legends == [] and len(fig.axes[0].lines) == 1 + 2  # a series, its caps
+    title = next(f for f in saved if f.axes[0].get_xlabel() == "model.activation")._suptitle
+    assert said + " with 8; ...): no setting changes one alone" in title.get_text().replace(
+        "\n", " "
+    )
     assert said in (tmp_path / "report.md").read_text()
     crossed = [
         ({"model.latent_dim": d, "model.activation": a, "train.seed": 0}, "done", {"eval/mse": d})
@@ -1035,7 +1041,9 @@ def test_fields_that_vary_together_get_one_figure_that_says_so(tmp_path, monkeyp
         for a in ("relu", "tanh")
     ]
     (tmp_path / "x").mkdir()
-    assert len(_report_figures(tmp_path / "x", monkeypatch, crossed, ["eval/mse"])) == 2
+    saved = _report_figures(tmp_path / "x", monkeypatch, crossed, ["eval/mse"])
+    assert len(saved) == 2 and all(len(f.legends) == 1 for f in saved)
+    assert "varies with" not in (tmp_path / "x" / "report.md").read_text()
 
 
 def test_fields_that_change_nothing_a_run_learns_are_no_parameter_of_a_sweeps_report(tmp_path):

@@ -249,7 +249,7 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
         "",
         *report_text.failed_lines(failed),
         *([f"No finished run, so no row or point: {'; '.join(absent)}.", ""] if absent else []),
-        *[f"{report_text.zipped_said(p, qs, table, 'row')}.\n" for p, qs in together.items()],
+        *[f"{report_text.zipped_said(g[0], g[1:], table)}.\n" for g in together],
         *report_text.unlisted_lines(unlisted),
         *lines,
         "",

@@ -73,13 +73,11 @@ def most(m: str, config: dict) -> float:
 
 def figure_names(params: list[str], table: list[dict], metrics: list[str]) -> list[str]:
     """The figures `plot` draws, relative to the report's folder: one per parameter that takes
-    two or more values (seeds of one setting: none), none without metrics, none of a parameter
-    that varies with an earlier one (`report_text.zipped`: that one's figure says so)."""
-    partners = {q for qs in report_text.zipped(params, table).values() for q in qs}
+    two or more values (seeds of one setting: none), none without metrics."""
     return [
         _name(p)
         for p in (params if metrics else [])  # none: every one constant at 0 or absent
-        if len({json.dumps(row[p]) for row in table}) > 1 and p not in partners
+        if len({json.dumps(row[p]) for row in table}) > 1
     ]
 
 
@@ -113,8 +111,9 @@ def plot(
             continue
         os.makedirs(os.path.join(workdir, "figures"), exist_ok=True)
         path = os.path.join(workdir, *name.split("/"))
-        partners = report_text.zipped(params, table).get(p, [])
-        others = [q for q in params if q != p and q not in partners]
+        group = next((g for g in report_text.zipped(params, table) if p in g), [p])
+        partners = [q for q in group if q != p]  # drawn with p, said, not as series
+        others = [q for q in params if q not in group]
         with_ = [report_text.zipped_said(p, partners, table)] if partners else []
         _figure(path, p, others, table, drawn, same, units, absent, with_)
         written.append(path)

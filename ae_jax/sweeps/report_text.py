@@ -275,35 +275,36 @@ def absent_said(unfinished, finished: set[str]) -> list[str]:
     return out
 
 
-def zipped(params: list[str], table: list[dict]) -> dict[str, list[str]]:
-    """Per swept parameter, the later ones that vary with it: each value of one goes with one
-    value of the other, both ways, over the settings (a `product` dict of two fields zips
-    them). Their effects cannot be told apart: one figure, against the first, says so (each
-    was drawn as if crossed with the other, one-point series: a probe)."""
+def zipped(params: list[str], table: list[dict]) -> list[list[str]]:
+    """Groups of swept parameters that vary together: each value of one goes with one value
+    of another, both ways, over the settings (a `product` dict of two fields zips them; a
+    random search draws each setting's own values). No setting changes one alone, so a figure
+    against one draws the others with it, said, not as series of one point each (the shapes
+    of a crossed sweep, drawn so for a zipped one: a probe)."""
     key = lambda row, p: json.dumps(row[p], sort_keys=True, default=str)  # noqa: E731
-    out: dict[str, list[str]] = {}
-    taken: set[str] = set()
-    for i, p in enumerate(params):
-        if p in taken or len({key(r, p) for r in table}) < 2:
+    groups: list[list[str]] = []
+    for p in params:
+        if len({key(r, p) for r in table}) < 2:
             continue
-        for q in params[i + 1 :]:
-            pairs = {(key(r, p), key(r, q)) for r in table}
-            if q not in taken and len(pairs) == len({a for a, _ in pairs}) == len(
-                {b for _, b in pairs}
-            ):
-                out.setdefault(p, []).append(q)
-                taken.add(q)
-    return out
+        for g in groups:
+            pairs = {(key(r, g[0]), key(r, p)) for r in table}
+            if len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs}):
+                g.append(p)
+                break
+        else:
+            groups.append([p])
+    return [g for g in groups if len(g) > 1]
 
 
-def zipped_said(lead: str, partners: list[str], table: list[dict], what: str = "point") -> str:
-    """What a figure against `lead` (of its points) and report.md (`what`: its rows) say of the
-    `partners` that vary with it."""
+def zipped_said(p: str, partners: list[str], table: list[dict]) -> str:
+    """What a figure against `p` and report.md say of the `partners` that vary with it, with
+    the first few of their pairs of values."""
     values: dict[str, list[str]] = {}
     for row in table:
-        values.setdefault(value_text(row[lead]), [value_text(row[q]) for q in partners])
-    pairs = "; ".join(f"{v} with {', '.join(w)}" for v, w in values.items())
+        values.setdefault(value_text(row[p]), [value_text(row[q]) for q in partners])
+    pairs = [f"{v} with {', '.join(w)}" for v, w in values.items()]
+    more = "; ..." if len(pairs) > 3 else ""
     return (
-        f"{' and '.join(partners)} {'vary' if len(partners) > 1 else 'varies'} with {lead} "
-        f"({pairs}): each {what} is of both, their effects not told apart"
+        f"{' and '.join(partners)} {'vary' if len(partners) > 1 else 'varies'} with {p} "
+        f"({'; '.join(pairs[:3])}{more}): no setting changes one alone"
     )
