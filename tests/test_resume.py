@@ -25,6 +25,7 @@ from ae_jax.sweeps import overrides as multi
 from ae_jax.sweeps import report
 from ae_jax.training import checkpoint, chunking, loop, resumes, startup, writers
 from ae_jax.training.checkpoint import Checkpointer
+from ae_jax.training.partial import Partial
 from ae_jax.training.signals import Interrupted
 from ae_jax.workdir import WorkdirLock
 from tests import checkpoints_old
@@ -602,11 +603,11 @@ def test_a_mid_epoch_resume_under_another_device_layout_is_said(tmp_path, caplog
     os.makedirs(w)
     states = {"w": np.ones((1, 3), np.float32)}
     metrics, rows = {"train/loss": np.zeros((1, 10), np.float32)}, np.ones((1, 10), np.float32)
-    chunking.Partial.save_group([w], 2, 2, 5, states, metrics, rows, "models split over 2")
+    Partial.save_group([w], 2, 2, 5, states, metrics, rows, "models split over 2")
     caplog.set_level("WARNING")
-    assert chunking.Partial.load_group([w], 1, 5, "models split over 2") is not None
+    assert Partial.load_group([w], 1, 5, "models split over 2") is not None
     assert "another device layout" not in caplog.text
-    partial = chunking.Partial.load_group([w], 1, 5, "one device")
+    partial = Partial.load_group([w], 1, 5, "one device")
     assert partial is not None and partial.epoch == 2 and partial.steps_done == 10
     said = "another device layout than the position saved inside the epoch was trained with "
     said += "(models split over 2, now"
@@ -636,9 +637,9 @@ def test_a_resume_in_a_group_of_another_size_is_said(tmp_path, caplog):
     os.makedirs(w + "2")
     states = {"w": np.ones((2, 3), np.float32)}
     metrics, rows = {"train/loss": np.zeros((2, 10), np.float32)}, np.ones((2, 10), np.float32)
-    chunking.Partial.save_group([w, w + "2"], 2, 2, 5, states, metrics, rows, "one device")
+    Partial.save_group([w, w + "2"], 2, 2, 5, states, metrics, rows, "one device")
     caplog.clear()
-    chunking.Partial.load_group([w], 1, 5, "one device")
+    Partial.load_group([w], 1, 5, "one device")
     assert "in one of 2: from here" in caplog.text and "the position saved inside" in caplog.text
 
 
@@ -676,13 +677,13 @@ def test_a_mid_epoch_resume_under_other_software_is_said(tmp_path, caplog):
     states = {"w": np.ones((1, 3), np.float32)}
     metrics, rows = {"train/loss": np.zeros((1, 10), np.float32)}, np.ones((1, 10), np.float32)
     then = {"python": "3.11.7", "jax": "0.10.2", "ray": None, "backend": "cpu", "xla_flags": ""}
-    chunking.Partial.save_group([w], 2, 2, 5, states, metrics, rows, "one device", then)
+    Partial.save_group([w], 2, 2, 5, states, metrics, rows, "one device", then)
     caplog.set_level("WARNING")
     same_but_flags = {**then, "xla_flags": "--xla_force_host_platform_device_count=2"}
-    assert chunking.Partial.load_group([w], 1, 5, "one device", same_but_flags) is not None
+    assert Partial.load_group([w], 1, 5, "one device", same_but_flags) is not None
     assert "other software" not in caplog.text
     now = {**then, "jax": "0.12.0", "backend": "gpu"}
-    assert chunking.Partial.load_group([w], 1, 5, "one device", now) is not None
+    assert Partial.load_group([w], 1, 5, "one device", now) is not None
     said = "other software than the position saved inside the epoch was trained with (backend "
     said += "cpu -> gpu, jax 0.10.2"
     assert said + " -> 0.12.0)" in caplog.text

@@ -27,6 +27,7 @@ from ae_jax.evaluation import evaluate, figures, folders
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import chunking, distributed, startup
 from ae_jax.training.checkpoint import Checkpointer
+from ae_jax.training.partial import Partial
 from ae_jax.training.signals import Interrupted
 from tests import checkpoints_old
 
@@ -81,7 +82,7 @@ def test_an_extension_killed_once_its_config_is_written_still_trains_on(tmp_path
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # a kill -9 right after config.json is written
 
-    monkeypatch.setattr(chunking.Partial, "load_group", killed)
+    monkeypatch.setattr(Partial, "load_group", killed)
     with pytest.raises(KeyboardInterrupt):
         _train(_config(**{"train.epochs": 4}), tmp_path / "run")
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["epochs"] == 4
@@ -547,11 +548,14 @@ def test_no_readable_checkpoint_is_a_clear_error(tmp_path):
         _train(c, tmp_path / "run")
 
 
-def test_a_stops_position_is_resumed_when_no_checkpoint_can_be_read(tmp_path, caplog):
+@pytest.mark.parametrize("position", ["whole", "unreadable", "after lost rows"])
+def test_a_stops_position_is_resumed_when_no_checkpoint_can_be_read(tmp_path, caplog, position):
     """Every checkpoint unreadable, but a stop saved the run's position inside an epoch: the
     rerun resumes there, as it does with no checkpoint at all, to an uninterrupted run's
     numbers (it was refused, "no readable checkpoint", and only the next rerun, the damaged
-    checkpoints set aside, resumed: a probe; a sweep's group failed with its healthy runs)."""
+    checkpoints set aside, resumed: a probe; a sweep's group failed with its healthy runs).
+    A position that cannot be resumed (unreadable, or after rows metrics.jsonl lost) leaves
+    the refusal as it was, with no word of a restart before it (a review)."""
     c = _config()
     _train(c, tmp_path / "whole")
     shutil.copytree(tmp_path / "whole", tmp_path / "run")
@@ -559,18 +563,27 @@ def test_a_stops_position_is_resumed_when_no_checkpoint_can_be_read(tmp_path, ca
     os.remove(os.path.join(w, "summary.json"))
     shutil.rmtree(os.path.join(w, "checkpoints", "4"))
     metrics = tmp_path / "run" / "metrics.jsonl"
-    metrics.write_text("".join(metrics.read_text().splitlines(keepends=True)[:3]))
+    rows_kept = 1 if position == "after lost rows" else 3
+    metrics.write_text("".join(metrics.read_text().splitlines(keepends=True)[:rows_kept]))
     state = jax.tree.map(lambda a: np.asarray(a)[None], _state(w, 3))
     steps = json.loads((tmp_path / "run" / "config.json").read_text())["dataset"]
     zeros = {n: np.zeros((1, 0), np.float32) for n in ("loss", "recon", "l1", "kl", "grad_norm")}
     rows = np.zeros((1, 0), np.float32)
-    chunking.Partial.save_group([w], 4, 0, steps["steps_per_chunk"], state, zeros, rows)
+    Partial.save_group([w], 4, 0, steps["steps_per_chunk"], state, zeros, rows)
+    if position == "unreadable":
+        with open(os.path.join(w, "partial_epoch.msgpack"), "r+b") as f:
+            f.truncate(10)
     kept = sorted(os.listdir(os.path.join(w, "checkpoints")))
     assert kept  # (epochs 2 and 3: train.keep_checkpoints)
     for e in kept:
         with open(os.path.join(w, "checkpoints", e, "state.npz"), "r+b") as f:
             f.truncate(20)
     caplog.set_level("WARNING")
+    if position != "whole":
+        with pytest.raises(UserError, match="no readable checkpoint to resume from"):
+            _train(c, w)
+        assert "restarts" not in caplog.text and "starts from epoch 1" not in caplog.text
+        return
     (s,) = _train(c, w)
     assert "no checkpoint could be read" in caplog.text and s["epoch"] == 4
     assert sorted(os.listdir(os.path.join(w, "damaged_checkpoints"))) == kept
@@ -639,7 +652,7 @@ def test_a_mid_epoch_stop_after_lost_rows_is_passed_over(tmp_path, caplog):
     steps = json.loads((tmp_path / "run" / "config.json").read_text())["dataset"]
     chunk = steps["steps_per_chunk"]
     zeros = {"loss": np.zeros((1, 0), np.float32)}
-    chunking.Partial.save_group([w], 4, 0, chunk, state, zeros, np.zeros((1, 0), np.float32))
+    Partial.save_group([w], 4, 0, chunk, state, zeros, np.zeros((1, 0), np.float32))
     caplog.set_level("WARNING")
     (s,) = _train(c, tmp_path / "run")
     said = "holds the epochs up to 2 only, but a stop's saved position is in epoch 4"
@@ -671,7 +684,7 @@ def test_a_mid_epoch_resume_under_other_software_records_both(tmp_path, caplog):
     before = {**whole["software"], "jax": "8.8.8"}
     rows = np.zeros((1, 0), np.float32)
     steps = chunk["steps_per_chunk"]
-    chunking.Partial.save_group([w], 4, 0, steps, state, zeros, rows, "", then, [[before]])
+    Partial.save_group([w], 4, 0, steps, state, zeros, rows, "", then, [[before]])
     caplog.set_level("WARNING")
     (s,) = _train(c, w)
     assert "other software than the position saved inside the epoch" in caplog.text

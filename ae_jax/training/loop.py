@@ -30,6 +30,7 @@ from ae_jax.training import engine as engine_lib
 from ae_jax.training import hparams as hparams_lib
 from ae_jax.training.checkpoint import Checkpointer, NullCheckpointer, save_group
 from ae_jax.training.group import ProgramCache, signature_key
+from ae_jax.training.partial import Partial
 from ae_jax.training.writers import MultiWriter
 
 _METRIC_ORDER = (
@@ -244,7 +245,7 @@ def train(
             startup.write_resolved_config(r.config, ds, engine, prog.chunk, r.workdir, start)
     checkpoint = start
     partial = (
-        chunking.Partial.load_group(workdirs, start, prog.chunk, runs[0].layout, runs[0].software)
+        Partial.load_group(workdirs, start, prog.chunk, runs[0].layout, runs[0].software)
         if start < cfg.train.epochs
         else None
     )
@@ -342,7 +343,7 @@ def train(
                 save_group(runs, states, epoch)
                 saved_epoch = epoch
             if writer:
-                chunking.Partial.remove(workdirs)
+                Partial.remove(workdirs)
             if all_stopped:
                 break
             signum = distributed.agreed_stop(stop.signum)  # every host stops here, or none

@@ -18,8 +18,9 @@ from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import Dataset, Preprocessor, difference, load_preprocessor, save_preprocessor
 from ae_jax.errors import UserError
-from ae_jax.training import chunking, resumes
+from ae_jax.training import resumes
 from ae_jax.training.checkpoint import DamagedCheckpoint
+from ae_jax.training.partial import Partial
 from ae_jax.training.signals import Interrupted
 
 
@@ -264,13 +265,18 @@ def restore(runs: list, states, start: int, chunk: int):
                 r.status, r.diverged_step = "diverged", int(state_i.diverged_step)
         return start, jax.tree.map(lambda *a: np.stack(a), *restored)
     workdirs = [r.workdir for r in runs]
-    if chunking.Partial.load_group(workdirs, 0, chunk, runs[0].layout, runs[0].software):
-        logging.warning(
-            "no checkpoint could be read (%s: set aside in damaged_checkpoints/); the position "
-            "a stop saved inside an epoch is resumed from",
-            ", ".join(tried),
-        )
-        return 0, states
+    inside = Partial.load_group(workdirs, 0, chunk, quiet=True)
+    if inside is not None:  # ... and the rows before it are all there (as the loop checks)
+        saved = inside.restore_states(states)
+        live = [r for i, r in enumerate(runs) if int(saved.diverged_step[i]) < 0]
+        if history_covers(live) >= inside.epoch - 1:
+            logging.warning(
+                "no checkpoint could be read (%s: set aside in damaged_checkpoints/); the "
+                "position a stop saved inside epoch %d is resumed from",
+                ", ".join(tried),
+                inside.epoch,
+            )
+            return 0, states
     raise UserError(
         f"no readable checkpoint to resume from: {', '.join(tried)} could not be "
         "read (set aside in damaged_checkpoints/). Train into a new workdir, or "
