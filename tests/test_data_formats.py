@@ -174,6 +174,10 @@ def test_flat_uint8_with_image_shape_equals_3d(tmp_path):
     assert preprocess_io.difference(flat.preprocessor, preprocess_io.from_dict(old)) == ""
     old["pixel_max"] = 0
     assert preprocess_io.difference(flat.preprocessor, preprocess_io.from_dict(old)) == "columns"
+    # Only a name at its own position is mapped: two fills stay two (a review).
+    mixed = {"pixel_max": 255, "input_columns": ["pixel_0", "x_0"], "columns": ["pixel_0", "x_0"]}
+    a = preprocess_io._pixels_named({**mixed, "fill": {"pixel_0": 1.0, "x_0": 2.0}})
+    assert a["fill"] == {"pixel_0": 1.0, "x_0": 2.0}
     minmax = load(tmp_path / "cube.npz")
     expected = (x.reshape(20, -1)[minmax.train_indices] / 255).astype(np.float32)
     np.testing.assert_array_equal(minmax.train, expected)

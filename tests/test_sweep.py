@@ -1856,6 +1856,11 @@ def test_shards_launched_together_with_an_edited_named_variant_are_refused(tmp_p
         with pytest.raises(UserError, match=r"sweep_named.json is damaged \(.*delete it"):
             sweep.run_sweep(base, sweep_of(0.05), w)
         assert open(record).read() == damage
+    os.remove(record)
+    os.mkdir(record)  # unreadable (a folder of its name): said too, not a traceback
+    with pytest.raises(UserError, match=r"sweep_named.json cannot be read \(Is a directory"):
+        sweep.run_sweep(base, sweep_of(0.05), w)
+    os.rmdir(record)
     with open(record, "w") as f:
         f.write(saved)
     with pytest.raises(UserError, match=r"optim.learning_rate: 0.001 -> 0.05"):

@@ -154,5 +154,5 @@ def _pixels_named(d: dict) -> dict:
     named = {}
     for key in ("input_columns", "columns"):
         named[key] = [f"pixel_{j}" if c == f"x_{j}" else c for j, c in enumerate(d[key])]
-    old = {f"x_{j}": c for j, c in enumerate(named["input_columns"])}  # a missing pixel's fill
+    old = {f"x_{j}": f"pixel_{j}" for j, c in enumerate(d["input_columns"]) if c == f"x_{j}"}
     return {**d, **named, "fill": {old.get(k, k): v for k, v in d["fill"].items()}}

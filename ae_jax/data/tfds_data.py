@@ -30,8 +30,9 @@ def read_tfds(name: str, data_dir: str, limit: int) -> tuple[dict[str, np.ndarra
         except Exception as e:  # noqa: BLE001 -- TFDS raises many types; all mean "not readable"
             reason = f"{type(e).__name__}: " + (str(e).strip().splitlines() or [""])[0]
             if _unknown_split(e):  # prepared, but the split is not one of the set's
+                which = "'test' or 'validation'" if split == "test" else repr(split)
                 raise UserError(
-                    f"data.name 'tfds:{name}' has no {split!r} split ({reason}); expected "
+                    f"data.name 'tfds:{name}' has no {which} split ({reason}); expected "
                     "a set with 'train' and 'test' (or 'validation') splits, ae_jax's "
                     "training and validation images; give other images as an .npz "
                     "(data.path: np.savez(PATH, x=images, y=labels))"
@@ -86,8 +87,16 @@ def _source(tfds, name: str, split: str, data_dir: str):
     except Exception as e:
         if split != "test" or not _unknown_split(e):
             raise
-        logging.info("tfds:%s has no 'test' split: its 'validation' split validates", name)
-        return tfds.data_source(name, split="validation", data_dir=data_dir or None, download=False)
+        try:
+            held_out = tfds.data_source(
+                name, split="validation", data_dir=data_dir or None, download=False
+            )
+        except Exception as e2:
+            if _unknown_split(e2):
+                raise e from None  # said as the set having no 'test' (nor 'validation') split
+            raise
+    logging.info("tfds:%s has no 'test' split: its 'validation' split validates", name)
+    return held_out
 
 
 def _unknown_split(e: Exception) -> bool:

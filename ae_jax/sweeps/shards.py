@@ -145,7 +145,10 @@ def recorded_entries(workdir: str) -> dict[str, dict]:
         "restore it from a copy, or delete it (this launch then records its named runs' "
         "overrides anew, unchecked against those the runs were trained with)"
     )
-    recorded = workdir_lib.read_json(path, "the named runs' overrides", fix)
+    try:
+        recorded = workdir_lib.read_json(path, "the named runs' overrides", fix)
+    except OSError as e:  # a folder of that name, no permission
+        raise UserError(f"{path} cannot be read ({e.strerror}); {fix}") from None
     if bad := [n for n, o in recorded.items() if not isinstance(o, dict)][:1]:
         raise UserError(f"{path} is damaged (run {bad[0]!r}: overrides that are no object); {fix}")
     return recorded
