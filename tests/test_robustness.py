@@ -429,6 +429,7 @@ def test_unreadable_newest_checkpoint_falls_back_and_resumes_bit_for_bit(tmp_pat
     caplog.set_level("WARNING")
     (s,) = _train(_config(), tmp_path / "damaged")
     assert "cannot be read" in caplog.text and s["resumed_from_epoch"] == epoch - 1
+    assert f"; falling back to the epoch-{epoch - 1} checkpoint" in caplog.text
     assert (tmp_path / "damaged" / "damaged_checkpoints" / str(epoch)).exists()  # kept aside
     assert _rows(tmp_path / "damaged") == _rows(tmp_path / "whole")
     assert _same(_state(tmp_path / "damaged"), _state(tmp_path / "whole"))
@@ -574,7 +575,7 @@ def test_a_stops_position_is_resumed_when_no_checkpoint_can_be_read(tmp_path, ca
         with open(os.path.join(w, "partial_epoch.msgpack"), "r+b") as f:
             f.truncate(10)
     kept = sorted(os.listdir(os.path.join(w, "checkpoints")))
-    assert kept  # (epochs 2 and 3: train.keep_checkpoints)
+    assert kept  # (the newest train.keep_checkpoints of epochs 1-3)
     for e in kept:
         with open(os.path.join(w, "checkpoints", e, "state.npz"), "r+b") as f:
             f.truncate(20)
@@ -586,6 +587,8 @@ def test_a_stops_position_is_resumed_when_no_checkpoint_can_be_read(tmp_path, ca
         return
     (s,) = _train(c, w)
     assert "no checkpoint could be read" in caplog.text and s["epoch"] == 4
+    # The last one set aside says there is no older one (not "falling back": a walkthrough).
+    assert f"damaged_checkpoints/{kept[0]}; no older one" in caplog.text
     assert sorted(os.listdir(os.path.join(w, "damaged_checkpoints"))) == kept
     assert _rows(w) == _rows(tmp_path / "whole")
     assert _same(_state(w), _state(tmp_path / "whole"))

@@ -146,7 +146,7 @@ def recorded_entries(workdir: str) -> dict[str, dict]:
         "overrides anew, unchecked against those the runs were trained with)"
     )
     try:
-        recorded = workdir_lib.read_json(path, "the named runs' overrides", fix)
+        recorded = workdir_lib.read_json(path, "a record of the named runs' overrides", fix)
     except OSError as e:  # a folder of that name, no permission
         raise UserError(f"{path} cannot be read ({e.strerror}); {fix}") from None
     if bad := [n for n, o in recorded.items() if not isinstance(o, dict)][:1]:

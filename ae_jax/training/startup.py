@@ -242,9 +242,10 @@ def restore(runs: list, states, start: int, chunk: int):
         except DamagedCheckpoint as e:
             tried.append(e.where)
             kept = runs[len(restored)].checkpointer.set_aside(start)
-            logging.warning("%s; moved it to %s and falling back to an older checkpoint", e, kept)
             older = [{ep for ep in r.checkpointer.epochs() if ep < start} for r in runs]
             start = max(set.intersection(*older), default=0)
+            then = f"falling back to the epoch-{start} checkpoint" if start else "no older one"
+            logging.warning("%s; moved it to %s; %s", e, kept, then)
             continue
         live = [r for r, st in zip(runs, restored, strict=True) if int(st.diverged_step) < 0]
         covered = history_covers(live)
