@@ -100,8 +100,7 @@ def in_pixel_order(features, source: str, declared: bool = False):
     if not features.named:
         if not declared:
             return features
-        names = [f"pixel_{j}" if c == f"x_{j}" else c for j, c in enumerate(features.columns)]
-        return dataclasses.replace(features, columns=names)
+        return dataclasses.replace(features, columns=spellings.pixel_names(features.columns))
     found = [spellings.pixel_number(c) for c in features.columns]
     if None in found:
         return features

@@ -12,6 +12,7 @@ import numpy as np
 
 from ae_jax.data.cells import quote_names
 from ae_jax.data.preprocess import Preprocessor
+from ae_jax.data.spellings import pixel_names
 from ae_jax.errors import UserError, quoted
 from ae_jax.files import write_atomic
 
@@ -151,8 +152,6 @@ def _pixels_named(d: dict) -> dict:
     array's pixels (`images.in_pixel_order`); a run saved then resumes, not refused."""
     if not d["pixel_max"]:
         return d
-    named = {}
-    for key in ("input_columns", "columns"):
-        named[key] = [f"pixel_{j}" if c == f"x_{j}" else c for j, c in enumerate(d[key])]
-    old = {f"x_{j}": f"pixel_{j}" for j, c in enumerate(d["input_columns"]) if c == f"x_{j}"}
+    named = {key: pixel_names(d[key]) for key in ("input_columns", "columns")}
+    old = dict(zip(d["input_columns"], named["input_columns"], strict=True))  # a fill's name
     return {**d, **named, "fill": {old.get(k, k): v for k, v in d["fill"].items()}}

@@ -120,6 +120,12 @@ def same_count_hint(given: list[str], n: int, text_file: bool) -> str:
     return "; as many: renamed? rename them"
 
 
+def pixel_names(columns) -> list[str]:
+    """An array's flat columns x_0, x_1, ... (each at its own position) as an image's pixels
+    are named, pixel_0, pixel_1, ...; other names as they are."""
+    return [f"pixel_{j}" if c == f"x_{j}" else c for j, c in enumerate(columns)]
+
+
 def pixel_number(name) -> int | None:
     """K of a column named pixelK or pixel_K (any case), as image pixels are named; else None."""
     m = re.fullmatch(r"pixel_?(\d+)", str(name), re.IGNORECASE)

@@ -222,8 +222,8 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
     ks = sorted({int(r["values"]["vae/iwae_k"]) for r in rows if "vae/iwae_k" in r["values"]})
     iw_k = f"k = {ks[0]}" if len(ks) == 1 else f"k = {ks[0]} to {ks[-1]}" if ks else ""
     iw_k = iw_k if any(m.endswith("iwae") or m.endswith("iwae_bound") for m in shown) else ""
-    figures = plot(workdir, params, table, shown, recon, iw_k, absent)
     together = zipped(params, table)  # fields that vary together (`report_text.zipped`)
+    figures = plot(workdir, params, table, shown, recon, iw_k, absent, together)
     seeds = sorted({row["seeds"] for row in table})
     kept = sorted({row["seeds"] - row["diverged"] for row in table})  # a mean's most seeds
     unfinished = listed - len(rows) - len(failed)  # pending, running, or killed

@@ -93,12 +93,15 @@ def plot(
     recon_unit: str = "",
     iw_k: str = "",
     absent: list[str] | tuple = (),
+    together: list[list[str]] | tuple = (),
 ) -> list[str]:
     """One figure per swept parameter (`figure_names`): a panel per metric (mean ± sample sd
     over seeds), a series per setting of the other parameters; named variants as unjoined
     points on a categorical axis, numbers joined by lines on a log axis when they span 10x or
     more. `iw_k` ('k = 8') names the importance-weighted bounds' draws; `absent`, the listed
-    settings without a finished run (no point: said). Returns the paths written."""
+    settings without a finished run (no point: said); `together`, the groups of parameters
+    that vary together (`report_text.zipped`: drawn as one series, said). Returns the paths
+    written."""
     written: list[str] = []
     drawn, same = _panels(metrics, table)
     units = {**UNITS, "eval/recon": f"{recon_unit} per example"} if recon_unit else dict(UNITS)
@@ -111,7 +114,7 @@ def plot(
             continue
         os.makedirs(os.path.join(workdir, "figures"), exist_ok=True)
         path = os.path.join(workdir, *name.split("/"))
-        group = next((g for g in report_text.zipped(params, table) if p in g), [p])
+        group = next((g for g in together if p in g), [p])
         partners = [q for q in group if q != p]  # drawn with p, said, not as series
         others = [q for q in params if q not in group]
         with_ = [report_text.zipped_said(p, partners, table)] if partners else []
