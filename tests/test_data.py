@@ -472,6 +472,33 @@ def test_numeric_columns_of_a_few_whole_numbers_are_named_as_possible_codes(tmp_
     assert "a few whole numbers" not in caplog.text
 
 
+def test_a_feature_column_named_as_labels_are_is_named_with_data_label_column(tmp_path, caplog):
+    """The bundled breast-cancer table keeps its 'target' out of the features; the same table
+    as a CSV trained it as a feature, unsaid (a probe). Said, with the field that keeps it out;
+    not once a label column is named, or data.label_column='none' says there is none, nor for a
+    column 'y' (a table of points' second coordinate)."""
+    load_breast_cancer(as_frame=True).frame.to_csv(tmp_path / "bc.csv", index=False)
+    caplog.set_level("WARNING")
+    ds = data.load_dataset(cfg(path=str(tmp_path / "bc.csv")))
+    assert ds.num_features == 31
+    said = [r.getMessage() for r in caplog.records if "label" in r.getMessage()]
+    assert said == [
+        f"data.path '{tmp_path / 'bc.csv'}': column 'target' is trained as a feature, as "
+        "data.label_column names no label: if it is the rows' label, set "
+        "data.label_column='target' (kept out of the features, the figures coloured by it); "
+        "data.label_column='none' says there is none"
+    ]
+    for label, features in [("target", 30), ("none", 31)]:
+        caplog.clear()
+        ds = data.load_dataset(cfg(path=str(tmp_path / "bc.csv"), label_column=label))
+        assert ds.num_features == features and "is trained as a feature" not in caplog.text
+    rows = "".join(f"{i / 7:.3f},{(i * i) % 11 / 3:.3f},{i % 3}\n" for i in range(40))
+    (tmp_path / "points.csv").write_text("x,y,Class\n" + rows)
+    caplog.clear()
+    data.load_dataset(cfg(path=str(tmp_path / "points.csv")))
+    assert caplog.text.count("is trained as a feature") == 1 and "column 'Class'" in caplog.text
+
+
 def test_each_unknown_categorical_column_gets_its_closest_name(tmp_path):
     """'region,browser' was refused with "did you mean 'Region'?" alone (a probe)."""
     rows = "".join(f"{i % 3},{i % 4},{i}\n" for i in range(30))
@@ -826,11 +853,17 @@ def test_transform_mismatches(shop, tmp_path, caplog):
     with pytest.raises(UserError, match=r"drop extra ones; as many: renamed\? rename them\)$"):
         p.transform(data.read_table(renamed))
     # No header, and a first row with text cells ('Sep', 'FALSE'): read as names; said so, by
-    # the reader where each text is a cell of its column's first rows, else by the transform.
+    # the reader where each text is a cell of its column's first rows or a number has a point,
+    # else by the transform.
     bare = write_csv(tmp_path / "bare.csv", rows[1:], rows[0])
     with pytest.raises(UserError, match=r"the first row \['\d+', .* looks like data: its "):
         data.read_table(bare)
-    odd = write_csv(tmp_path / "odd.csv", rows[1:], [*rows[0][:10], "Smarch", *rows[0][11:]])
+    first = [*rows[0][:10], "Smarch", *rows[0][11:]]
+    odd = write_csv(tmp_path / "odd.csv", rows[1:], first)
+    with pytest.raises(UserError, match=r"looks like data: '\d+\.\d+', .* head columns of "):
+        data.read_table(odd)
+    whole = [f"{900 + j}" if "." in v else v for j, v in enumerate(first)]  # no points
+    odd = write_csv(tmp_path / "whole.csv", rows[1:], whole)
     with pytest.raises(UserError, match=r"the names look like a row of data: the file has no "):
         p.transform(data.read_table(odd))
     # A data frame's 0, 1, ... are names, not a row of data: no "the file has no header".

@@ -2,7 +2,9 @@
 guards, Parquet and the columnar CSV reader. Small files written to tmp_path."""
 
 import ast
+import codecs
 import csv
+import itertools
 import json
 import logging as std_logging
 import os
@@ -364,6 +366,42 @@ def test_missing_impute_train_statistics_and_round_trip(tmp_path, info_logs):
     )
     _, imputed = q.transform_imputed(data.read_table(new))
     assert imputed.tolist() == [[True] * 4, [False] * 4]
+
+
+def test_a_column_mostly_filled_in_is_warned_of_in_training_and_in_new_rows(tmp_path, info_logs):
+    """data.missing='impute' on a column 280 of 300 cells empty made it nearly constant, and
+    new rows whose column was empty in every row were coded at the fill: both said as
+    information only (a probe). Half the rows or more (training), every one of 2 or more new
+    rows: warnings; fewer: information, as before."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    frame.loc[:279, "b"] = np.nan
+    frame.loc[5, "a"] = np.nan
+    frame.to_csv(tmp_path / "m.csv", index=False)
+    p = load(tmp_path / "m.csv", missing="impute").preprocessor
+    said = {
+        r.getMessage().split(": column ")[1][:3]: r
+        for r in info_logs.records
+        if "filled" in r.getMessage()
+    }
+    assert said["'a'"].levelname == "INFO" and said["'b'"].levelname == "WARNING"
+    tail = ", 280 of its 300 rows: the column is mostly that one value, which tells rows apart"
+    assert (
+        said["'b'"]
+        .getMessage()
+        .endswith(f"mean {p.fill['b']!r}{tail} little; drop it, or fill it in yourself")
+    )
+    for b, level in [([np.nan, np.nan], "WARNING"), ([np.nan, 1.0], "INFO"), ([np.nan], "INFO")]:
+        info_logs.clear()
+        p.transform(pd.DataFrame({"a": [0.5] * len(b), "b": b}))
+        (record,) = [r for r in info_logs.records if "filled" in r.getMessage()]
+        assert record.levelname == level
+        assert record.getMessage().endswith(
+            "(new rows), in every row: the column has no value there, and their codes are of "
+            "that value's"
+            if level == "WARNING"
+            else "(new rows)"
+        )
 
 
 def test_na_values_are_configurable(tmp_path):
@@ -794,16 +832,23 @@ def test_nul_bytes_are_refused_as_utf16_without_a_mark_or_as_no_text(tmp_path):
     'p\x00' became a category of its own beside 'p' (a probe). Both are refused, naming why,
     in the first rows and beyond them (a cell found in the parsed text)."""
     body = "a,b,c\n" + "".join(f"{i},{i % 3},{'pq'[i % 2]}\n" for i in range(40))
-    for order in ("le", "be"):
-        path = tmp_path / f"u16{order}.csv"
-        path.write_bytes(body.encode(f"utf-16-{order}"))
+    for bits, order in itertools.product((16, 32), ("le", "be")):  # UTF-32 was named UTF-16
+        path = tmp_path / f"u{bits}{order}.csv"
+        path.write_bytes(body.encode(f"utf-{bits}-{order}"))
         with pytest.raises(UserError) as info:
             data.read_table(str(path))
         assert "holds NUL bytes beside its letters" in str(info.value)
         assert (
-            f"UTF-16 text without a byte-order mark; expected UTF-8: save it as UTF-8, e.g. "
-            f"with pandas' read_csv(path, encoding='utf-16-{order}')" in str(info.value)
+            f"UTF-{bits} text without a byte-order mark; expected UTF-8: save it as UTF-8, e.g. "
+            f"with pandas' read_csv(path, encoding='utf-{bits}-{order}')" in str(info.value)
         )
+        path.write_bytes(body.encode(f"utf-{bits}"))  # with a byte-order mark (LE's or BE's)
+        with pytest.raises(UserError, match=rf"is UTF-{bits} text \(it starts with a UTF-{bits} "):
+            data.read_table(str(path))
+        assert pd.read_csv(path, encoding=f"utf-{bits}").columns.tolist() == ["a", "b", "c"]
+    # Saved as UTF-8 twice: two marks, the second was part of the first column's name.
+    (tmp_path / "twice.csv").write_bytes(codecs.BOM_UTF8 * 2 + body.encode())
+    assert data.read_table(str(tmp_path / "twice.csv")).columns == ["a", "b", "c"]
     lines = body.splitlines(keepends=True)
     lines[7] = "6,0,p\x00\n"
     (tmp_path / "cell.csv").write_text("".join(lines))
@@ -906,6 +951,35 @@ def test_digits_joined_by_underscores_are_no_number(tmp_path):
     assert new[0, 0] == p.transform([["2023_01", "0"]])[0, 0] != new[1, 0]
     with pytest.raises(UserError, match=r"column 'v'.*'2_5'"):  # a numeric column's
         p.transform(np.array([["2023_01", "2_5"]], dtype=str))
+
+
+def test_a_headerless_file_whose_first_row_has_a_rare_text_or_a_fractional_number_is_refused(
+    tmp_path,
+):
+    """A file without a header row lost its first row of data to the column names, with no
+    word, when a text of that row was in none of its column's next 20 rows (a rare grade, an
+    id): -1.067,E,76 were read as the names of 199 rows."""
+    rng = np.random.default_rng(16)
+    grades = rng.choice(list("ABCD"), 200)
+    grades[0] = grades[150] = "E"
+    rows = [f"{rng.normal():.3f},{g},{rng.integers(0, 100)}" for g in grades]
+    (tmp_path / "grades.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(
+        UserError,
+        match=r"first row \['-?\d\.\d{3}', 'E', '\d+'\] looks like data: '-?\d\.\d{3}' heads a "
+        r"column of numbers, and no column is named with a signed or fractional number",
+    ):
+        load(tmp_path / "grades.csv")
+    ids = [f"p{i:03d},{rng.integers(0, 9)},{rng.integers(0, 9)}" for i in range(50)]
+    (tmp_path / "ids.csv").write_text("\n".join(ids) + "\n")
+    with pytest.raises(UserError, match=r"first row \['p000', .* its texts are cells of their"):
+        load(tmp_path / "ids.csv")
+    # Whole numbers name columns (years), and a text of another shape than its cells (a code
+    # without digits over codes, a word over words) is a name: these headers are read.
+    for name, texts in [("country", ["France", "Chad", "Peru"]), ("ISO", ["FRA", "TCD", "PER"])]:
+        body = [f"{c},{rng.normal():.2f},{rng.normal():.2f}" for c in texts * 4]
+        (tmp_path / f"{name}.csv").write_text(f"{name},2019,2020\n" + "\n".join(body) + "\n")
+        assert load(tmp_path / f"{name}.csv").columns == [name, "2019", "2020"]
 
 
 def test_pandas_default_header_is_names_and_names_are_stripped_in_every_format(tmp_path):

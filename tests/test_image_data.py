@@ -178,6 +178,26 @@ def test_keras_npz(tmp_path, name, file):
         np.testing.assert_array_equal(ds.labels_train, y)
 
 
+def test_an_npz_of_another_sets_images_is_read_and_warned_of(tmp_path, caplog):
+    """A Keras-layout MNIST archive read as data.name='cifar10' was logged as '784 pixels of
+    28x28 images' of cifar10, unsaid (a probe): its images are not the set's. Read all the same
+    (an .npz of other images is a use), with a warning naming the sets of that shape."""
+    x, xt = pixels(N_TRAIN, (28, 28)), pixels(N_TEST, (28, 28), offset=1)
+    y, yt = np.arange(N_TRAIN) % 10, np.arange(N_TEST) % 10
+    np.savez(tmp_path / "mnist.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
+    caplog.set_level("WARNING")
+    ds = load(name="cifar10", dir=str(tmp_path / "mnist.npz"))
+    assert ds.image_shape == (28, 28)
+    assert caplog.messages == [
+        f"data.dir '{tmp_path / 'mnist.npz'}': its images are 28x28, not cifar10's 32x32x3; read "
+        "all the same, and named cifar10 (images of that shape: data.name='mnist' or "
+        "data.name='fashion_mnist')"
+    ]
+    caplog.clear()
+    load(name="fashion_mnist", dir=str(tmp_path / "mnist.npz"))  # (the same shape: nothing)
+    assert not caplog.messages
+
+
 def test_keras_npz_labels_are_read_as_a_tables_are(tmp_path):
     """An image set's labels were cast to int: names ('zero', as a label column reads) ended
     the run with numpy's ValueError after its images were read, and 1.5 became 1 without a

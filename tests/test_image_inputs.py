@@ -16,7 +16,7 @@ import ae_jax
 from ae_jax import data as data_lib
 from ae_jax.configs import seed_simple
 from ae_jax.data import images as images_lib
-from ae_jax.data import preprocess_io
+from ae_jax.data import pixel_checks, preprocess_io
 from ae_jax.evaluation import eval_data, figure_data
 from ae_jax.evaluation import figures as figures_lib
 
@@ -290,6 +290,30 @@ def test_a_uint8_array_of_small_codes_is_said_to_be_read_as_pixels(tmp_path, cap
     assert "largest value" not in caplog.text
 
 
+def test_a_uint8_table_of_fewer_columns_than_an_image_is_warned_of(tmp_path, caplog):
+    """A table of ages and counts saved as uint8 (3 columns) was read as pixels, each divided by
+    255 (a column of 0..4 into [0, 0.016]), said only as information (a probe). Fewer columns
+    than an 8 x 8 image's 64, with no data.image_shape, are warned of; 64 columns, or a shape
+    given, are pixels as before."""
+    rng = np.random.default_rng(12)
+    table = np.stack([rng.integers(18, 90, 40), rng.integers(0, 5, 40), rng.integers(0, 120, 40)])
+    np.save(tmp_path / "t.npy", table.T.astype(np.uint8))
+    c = seed_simple.get_config()
+    c.data.path = str(tmp_path / "t.npy")
+    caplog.set_level("WARNING")
+    ds = data_lib.load_dataset(c.data)
+    assert ds.preprocessor.pixel_max == 255  # read as pixels, as uint8 means
+    assert caplog.text.count("its 3 columns are fewer than an 8 x 8 image's 64") == 1
+    assert "save them as int64 or float32, and each is a feature, scaled by data" in caplog.text
+    for shape, columns in [((1, 3), 3), ((), 64)]:
+        caplog.clear()
+        x = rng.integers(0, 256, (40, columns)).astype(np.uint8)
+        np.save(tmp_path / "p.npy", x)
+        c.data.path, c.data.image_shape = str(tmp_path / "p.npy"), shape
+        data_lib.load_dataset(c.data)
+        assert "fewer than an 8 x 8 image" not in caplog.text
+
+
 def test_missing_pixels_are_imputed_as_whole_intensities(tmp_path):
     """data.missing='impute' on pixel data (data.image_shape) was refused whenever a column's
     training mean was no whole number, the refusal naming that mean as the file's value at a
@@ -502,12 +526,12 @@ def test_flat_rows_stored_channels_first_are_said_to_be(tmp_path, caplog):
     assert "channels first" not in caplog.text
     with warnings.catch_warnings():  # images 1 pixel high: no neighbours, no "Mean of empty"
         warnings.simplefilter("error")
-        images_lib.say_planar(noise[:, :24], (1, 8, 3), "rows")
-        images_lib.say_planar(np.full((4, 192), np.nan), (8, 8, 3), "rows")  # (no finite row)
+        pixel_checks.say_planar(noise[:, :24], (1, 8, 3), "rows")
+        pixel_checks.say_planar(np.full((4, 192), np.nan), (8, 8, 3), "rows")  # (no finite row)
     assert "channels first" not in caplog.text
     with_nan = planar[:64].astype(np.float32)
     with_nan[0, 5] = np.nan  # a missing pixel's row is left out, not the check
-    images_lib.say_planar(with_nan, (8, 8, 3), "rows")
+    pixel_checks.say_planar(with_nan, (8, 8, 3), "rows")
     assert "rows: its rows may be stored channels first" in caplog.text
     # Smooth images (blurred noise), whose channels differ little from their neighbours read
     # channels last, were not warned of (a probe); grey noise tinted with colour, stored
@@ -516,12 +540,12 @@ def test_flat_rows_stored_channels_first_are_said_to_be(tmp_path, caplog):
     blur = lambda a: ndimage.gaussian_filter(a, (0, 3, 3, 0))  # noqa: E731
     base, other = blur(rng.normal(size=(20, 32, 32, 1))), blur(rng.normal(size=(20, 32, 32, 1)))
     smooth = np.concatenate([base, base + other, base - other], axis=3)
-    images_lib.say_planar(smooth.transpose(0, 3, 1, 2).reshape(20, -1), (32, 32, 3), "smooth")
+    pixel_checks.say_planar(smooth.transpose(0, 3, 1, 2).reshape(20, -1), (32, 32, 3), "smooth")
     assert "smooth: its rows may be stored channels first" in caplog.text
     caplog.clear()
     for tint in (0.05, 0.2, 0.3, 0.5):
         rows = rng.normal(size=(20, 32, 32, 1)) + tint * rng.normal(size=(20, 32, 32, 3))
-        images_lib.say_planar(rows.reshape(20, -1), (32, 32, 3), "tinted")
+        pixel_checks.say_planar(rows.reshape(20, -1), (32, 32, 3), "tinted")
     assert "channels first" not in caplog.text
 
 

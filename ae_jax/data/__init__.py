@@ -3,9 +3,9 @@
 and preprocess one data set for a run (load)."""
 
 from ae_jax.data.cells import NA_VALUES, THOUSANDS, UNSEEN
-from ae_jax.data.columns import MISSING
 from ae_jax.data.dataset import Dataset, as_labels, digest
 from ae_jax.data.load import load_dataset
+from ae_jax.data.missing_values import MISSING
 from ae_jax.data.preprocess import Preprocessor
 from ae_jax.data.preprocess_io import difference, load_preprocessor, save_preprocessor
 from ae_jax.data.tables import (

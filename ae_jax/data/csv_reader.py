@@ -32,7 +32,7 @@ from ae_jax.data.delimiters import (
     sniff,
     split_rows,
 )
-from ae_jax.data.text_encoding import UTF16_MARKS, not_utf8, nul_in_head, refuse_nul_cells
+from ae_jax.data.text_encoding import MARKS, not_utf8, nul_in_head, refuse_nul_cells
 from ae_jax.errors import UserError
 
 _SNIFF_BYTES = 1 << 16  # the header and first rows the delimiter is sniffed from ...
@@ -63,7 +63,7 @@ def _sample(full: str, shown: str) -> tuple[str, bool, bool]:
             quoted = b'"' in block
             block = f.read(_SCAN_BYTES)
     head = head[len(codecs.BOM_UTF8) :] if head.startswith(codecs.BOM_UTF8) else head
-    if b"\x00" in head and head[:2] not in UTF16_MARKS:  # (those: named by `not_utf8`)
+    if b"\x00" in head and not head.startswith(sum(MARKS.values(), ())):  # (`not_utf8` names)
         raise nul_in_head(head, shown)
     try:
         text = head.decode("utf-8")
@@ -74,6 +74,12 @@ def _sample(full: str, shown: str) -> tuple[str, bool, bool]:
     if not whole:  # drop the last, maybe partial, line (CR-only files: at the last CR)
         text = text[: (text.rfind("\n") if "\n" in text else text.rfind("\r")) + 1] or text
     return text, quoted, whole
+
+
+def header_names(names: list[str]) -> list[str]:
+    """A header's names as read: stripped of spaces, and of byte-order marks (a file saved as
+    UTF-8 twice starts with two: the second one was part of the first name, unseen)."""
+    return [n.strip().strip("\ufeff").strip() for n in names]
 
 
 class TextFile:
@@ -87,7 +93,7 @@ class TextFile:
     ):
         self.full, self.shown, self.delim, self.quoted = full, shown, delim, quoted
         self.names, self.num_rows = names, num_rows  # names as in the file, unstripped
-        self.header = [n.strip() for n in names]
+        self.header = header_names(names)
         self._lines: np.ndarray | None = None
 
     def line_numbers(self) -> np.ndarray:
@@ -170,7 +176,7 @@ def read_delimited(
         raise UserError(
             f"{shown} {what}; expected a header row of column names followed by data rows"
         )
-    header = [c.strip() for c in rows[0]]
+    header = header_names(rows[0])
     check_header(
         header, shown, delim, "given" if given != "auto" else "tsv" if ext == ".tsv" else "sniffed"
     )

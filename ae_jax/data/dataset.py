@@ -191,6 +191,26 @@ def digest(*arrays: np.ndarray | None) -> str:
     return h.hexdigest()
 
 
+# Names a table's label column often has (compared lower-cased): the bundled sets' "target".
+# (Not "y": the second coordinate of many a table of points.)
+LABEL_NAMES = ("label", "labels", "target", "targets", "class", "outcome")
+
+
+def say_if_label_like(source: str, columns: list[str]) -> None:
+    """Warns of feature columns named as labels are, when data.label_column names none: a CSV
+    of the bundled breast-cancer table trained its 'target' as a feature, unsaid (the bundled
+    table keeps it out of the features and colours the figures by it)."""
+    if like := [c for c in columns if c.strip().lower() in LABEL_NAMES]:
+        logging.warning(
+            "%s: column %r is trained as a feature, as data.label_column names no label: if it "
+            "is the rows' label, set data.label_column=%r (kept out of the features, the "
+            "figures coloured by it); data.label_column='none' says there is none",
+            source,
+            like[0],
+            like[0],
+        )
+
+
 def as_labels(col: np.ndarray, na_values: tuple[str, ...] = NA_VALUES) -> np.ndarray:
     """Label cells as ints, floats, true/false -> 1/0, or else strings (for plot colours).
     Missing cells (`na_values` markers, nulls) are NaN among numbers, drawn grey (numbers with

@@ -164,18 +164,36 @@ def check_first_rows(rows: list[list[str]], shown: str) -> None:
         )
     cells = [[r[j].strip() for r in body if len(r) > j] for j in range(len(header))]
     numeric = [not parse_floats(np.array(c, dtype=object))[1].size for c in cells]
-    named = [not parse_floats(np.array([h.strip()], dtype=object))[1].size for h in header]
+    names = [h.strip() for h in header]
+    named = [not parse_floats(np.array([h], dtype=object))[1].size for h in names]
+    # A text is a cell of its column: one of its first cells, or an id written as every one of
+    # them is (p000 over p001, p002, ...: a shape with digits; ISO over FRA, DEU is a name).
     as_data = [
-        n == num and (n or h.strip() in c)
-        for h, c, n, num in zip(header, cells, named, numeric, strict=True)
+        n == num and (n or h in c or {_shape(h)} == {_shape(v) for v in c} and "9" in _shape(h))
+        for h, c, n, num in zip(names, cells, named, numeric, strict=True)
     ]
-    if all(as_data) and any(named) and not all(named):
+    # A number with a sign, a decimal point or an exponent names no column (years, or pandas'
+    # 0, 1, ... do): heading a column of numbers, it is a row of data, whatever its texts are.
+    odd = [h for h, n, num in zip(names, named, numeric, strict=True) if n and num]
+    odd = [h for h in odd if not h.isdigit()]
+    if (all(as_data) or odd) and any(named) and not all(named):
+        heads = "heads a column" if len(odd) == 1 else "head columns"
+        why = (
+            f"{', '.join(map(repr, odd[:3]))} {heads} of numbers, and no column is named with a "
+            "signed or fractional number"
+            if not all(as_data)
+            else "its numbers head columns of numbers and its texts are cells of their own columns"
+        )
         raise UserError(
-            f"{shown}: the first row {quote_names(header, 5)} looks like data: its numbers head "
-            "columns of numbers and its texts are cells of their own columns; expected a "
-            "header row of column names: add one (a trained run's new rows: the names of the "
+            f"{shown}: the first row {quote_names(header, 5)} looks like data: {why}; expected "
+            "a header row of column names: add one (a trained run's new rows: the names of the "
             "columns it was trained on)"
         )
+
+
+def _shape(text: str) -> str:
+    """How a cell is written: each digit 9, each letter A or a by its case ('p001': 'a999')."""
+    return re.sub(r"[a-z]", "a", re.sub(r"[A-Z]", "A", re.sub(r"[0-9]", "9", text)))
 
 
 def _names(text: str, delim: str) -> list[str]:

@@ -39,6 +39,8 @@ _NPZ = {
     "cifar10": ("cifar10.npz", "cifar-10.npz"),
 }
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+SHAPES = {"mnist": [(28, 28), (28, 28, 1)], "cifar10": [(32, 32, 3)]}  # each set's images
+SHAPES["fashion_mnist"] = SHAPES["mnist"]
 _CIFAR_FOLDERS = ("cifar-10-batches-py", "")
 _CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 _CIFAR_SHAPE = (3, 32, 32)  # each row of b"data": 1024 red, then green, then blue values
@@ -253,7 +255,9 @@ def _read_cifar_set(folder: str) -> dict[str, np.ndarray]:
 
 
 def read_files(name: str, directory: str) -> tuple[dict[str, np.ndarray], str]:
-    """Finds and reads the standard files of `name` under `directory`; returns arrays, source."""
+    """Finds and reads the standard files of `name` under `directory`; returns arrays, source.
+    Images of another shape than the set's (an .npz of MNIST read as cifar10: the log called
+    its 28 x 28 grey images cifar10) are warned of: a Keras-layout .npz of other images reads."""
     read, where = _locate(name, directory)
     given = os.path.isfile(os.path.expanduser(directory))  # data.dir names the .npz itself
     files = {
@@ -261,7 +265,17 @@ def read_files(name: str, directory: str) -> tuple[dict[str, np.ndarray], str]:
         _read_cifar_set: "the CIFAR batches in ",
         _read_idx_set: "the IDX files in ",
     }
-    return read(where), f"data.dir {directory!r}" if given else files[read] + repr(where)
+    arrays = read(where)
+    source = f"data.dir {directory!r}" if given else files[read] + repr(where)
+    shape = tuple(arrays["x_train"].shape[1:])
+    if shape not in SHAPES[name]:
+        like = [f"data.name={n!r}" for n, own in SHAPES.items() if shape in own]
+        logging.warning(
+            "%s: its images are %s, not %s's %s; read all the same, and named %s%s",
+            source, "x".join(map(str, shape)), name, "x".join(map(str, SHAPES[name][0])), name,
+            f" (images of that shape: {' or '.join(like)})" if like else "",
+        )  # fmt: skip
+    return arrays, source
 
 
 def training_files(name: str, directory: str) -> list[tuple[str, str]]:

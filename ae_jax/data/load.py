@@ -26,12 +26,12 @@ import pyarrow as pa
 from absl import logging
 
 from ae_jax.config import check_image_set_fields, check_section, default_config
-from ae_jax.data import bundled, column_checks, images
+from ae_jax.data import bundled, column_checks, images, pixel_checks
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS
-from ae_jax.data.columns import MISSING
-from ae_jax.data.dataset import Dataset, as_labels
+from ae_jax.data.dataset import Dataset, as_labels, say_if_label_like
 from ae_jax.data.delimiters import resolve_delimiter
+from ae_jax.data.missing_values import MISSING
 from ae_jax.data.preprocess import Preprocessor
 from ae_jax.data.tables import BUNDLED, NO_LABEL, SCALING, Table, quote_names, read_table
 from ae_jax.errors import UserError, check_choice, closest
@@ -151,9 +151,9 @@ def _pixels(
         )
     fill: dict[str, float | str] = {}
     if all(isinstance(v, np.ndarray) and v.dtype == np.uint8 for v in features.values):
-        x = images.uint8_pixels(features.values, features.source)
+        x = pixel_checks.uint8_pixels(features.values, features.source, declared)
         fix = "save them as a 2-D array of int64 or float32"
-        images.say_dim(x, f"{features.source}: uint8 pixel data", scaling, fix)
+        pixel_checks.say_dim(x, f"{features.source}: uint8 pixel data", scaling, fix)
     else:
         p, encoded, imputed = Preprocessor.fit_encoding(
             features, train_idx, "ordinal", "none", label, **options
@@ -179,9 +179,9 @@ def _pixels(
         x = encoded.astype(np.uint8)
         if pixel_max == 255:  # (not the bundled digits' counts 0..16, divided by 16)
             what = f"{features.source}: pixel data (data.image_shape {shape})"
-            images.say_dim(x, what, scaling, "leave data.image_shape=()")
+            pixel_checks.say_dim(x, what, scaling, "leave data.image_shape=()")
     if declared and shape is not None:  # flat rows: of channels last, as the shape says?
-        images.say_planar(x, shape, features.source)
+        pixel_checks.say_planar(x, shape, features.source)
     channels = shape[2] if shape is not None and len(shape) == 3 and d % shape[2] == 0 else 1
     offset, scale = images.pixel_scaling(x[train_idx], d, channels, scaling, pixel_max)
     p = Preprocessor(
@@ -308,12 +308,11 @@ def _load(cfg: Any) -> Dataset:
     else:
         check_choice("data.name", name, BUNDLED + images.IMAGE_SETS + ("tfds:NAME",))
         table = bundled.table(name)
+    label = "" if label_column == NO_LABEL else label_column or table.default_label
     if label_column == NO_LABEL:  # no label at all: a bundled set's target is no feature
-        label = ""
-        if table.default_label in table.columns:
-            table = table.drop(table.default_label)
-    else:
-        label = label_column or table.default_label
+        table = table.drop(table.default_label) if table.default_label in table.columns else table
+    elif not label and not (table.pixel_max or image_shape):  # (pixels: images.py says)
+        say_if_label_like(table.source, table.columns)
     if label and label not in table.columns:
         near = f" (did you mean {h!r}?)" if (h := closest(label, table.columns)) else ""
         raise UserError(

@@ -20,7 +20,7 @@ from ae_jax.data import cells, column_checks, spellings, vocabulary
 from ae_jax.data import columns as col_lib
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS, Cells, quote_names
-from ae_jax.data.columns import MISSING
+from ae_jax.data.missing_values import MISSING, impute_value, log_imputed, missing_error
 from ae_jax.data.tables import CATEGORICAL, SCALING, Table, as_text, named_table
 from ae_jax.errors import UserError, check_choice
 
@@ -320,16 +320,16 @@ class Preprocessor:
             mask = masks[i] if masks is not None else column.missing(self.na_values)
             count = int(mask.sum())
             if count and impute_rows is None and name not in self.fill:
-                raise col_lib.missing_error(table, i, col, mask, masks, self, trained=not fitting)
+                raise missing_error(table, i, col, mask, masks, self, trained=not fitting)
             vocab = self.categories.get(name)
             x = col_lib.column_values(table, name, column, kind, vocab, mask)
             if impute_rows is not None:
-                self.fill[name] = col_lib.impute_value(
+                self.fill[name] = impute_value(
                     table, name, kind, vocab, x, mask, impute_rows, column, self.na_values
                 )
             column.release()
             if count:
-                col_lib.log_imputed(table.source, name, kind, count, self.fill[name], not fitting)
+                log_imputed(table.source, name, kind, mask, self.fill[name], not fitting)
                 if imputed is None:
                     imputed = np.zeros((table.num_rows, len(table.columns)), bool)
                 imputed[:, i] = mask

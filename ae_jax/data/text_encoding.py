@@ -20,6 +20,8 @@ from ae_jax.errors import UserError
 
 _BLOCK = 1 << 24  # bytes decoded at a time
 UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+UTF32_MARKS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)  # (LE's starts as UTF-16 LE's)
+MARKS = {"UTF-32": UTF32_MARKS, "UTF-16": UTF16_MARKS}  # byte-order marks, in the order tried
 
 
 def first_bad_byte(path: str, block_bytes: int = _BLOCK) -> tuple[int, int, int, bytes] | None:
@@ -57,13 +59,14 @@ def first_bad_byte(path: str, block_bytes: int = _BLOCK) -> tuple[int, int, int,
 def not_utf8(path: str, shown: str) -> UserError:
     """The refusal of a file that is not UTF-8 text."""
     with open(path, "rb") as f:
-        head = f.read(2)
-    if head in UTF16_MARKS:
-        return UserError(
-            f"{shown} is UTF-16 text (it starts with a UTF-16 byte-order mark); expected "
-            "UTF-8: save it as UTF-8, e.g. with pandas' read_csv(path, encoding='utf-16')"
-            ".to_csv(new_path, index=False)"
-        )
+        head = f.read(4)
+    for name, marks in MARKS.items():
+        if head.startswith(marks):
+            return UserError(
+                f"{shown} is {name} text (it starts with a {name} byte-order mark); expected "
+                f"UTF-8: save it as UTF-8, e.g. with pandas' read_csv(path, encoding="
+                f"'{name.lower()}').to_csv(new_path, index=False)"
+            )
     where = ""
     if bad := first_bad_byte(path):
         offset, line, byte, text = bad
@@ -85,13 +88,15 @@ def nul_in_head(head: bytes, shown: str) -> UserError:
     at = head.index(_NUL)
     line = head.count(b"\n", 0, at) + 1
     text = head[head.rfind(b"\n", 0, at) + 1 :][:80].split(b"\n")[0]
-    if head.count(_NUL) * 3 >= len(head):  # UTF-16's ASCII: every other byte
-        # Little-endian: the NUL after each letter; big-endian: before it.
-        order = "le" if head[1::2].count(_NUL) >= head[0::2].count(_NUL) else "be"
+    if head.count(_NUL) * 3 >= len(head):  # UTF-16's ASCII: every other byte; UTF-32's: 3 of 4
+        width = 4 if head.count(_NUL) * 5 >= len(head) * 3 else 2
+        # Little-endian: the NULs after each letter; big-endian: before it.
+        order = "le" if head[width - 1 :: width].count(_NUL) >= head[::width].count(_NUL) else "be"
         return UserError(
-            f"{shown} holds NUL bytes beside its letters ({text!r} on line {line}): UTF-16 text "
-            "without a byte-order mark; expected UTF-8: save it as UTF-8, e.g. with pandas' "
-            f"read_csv(path, encoding='utf-16-{order}').to_csv(new_path, index=False)"
+            f"{shown} holds NUL bytes beside its letters ({text!r} on line {line}): "
+            f"UTF-{8 * width} text without a byte-order mark; expected UTF-8: save it as UTF-8, "
+            f"e.g. with pandas' read_csv(path, encoding='utf-{8 * width}-{order}').to_csv("
+            "new_path, index=False)"
         )
     return UserError(
         f"{shown}: line {line} holds a NUL byte (0x00), in {text!r}; expected a UTF-8 "

@@ -11,7 +11,7 @@ import numpy as np
 from absl import logging
 
 from ae_jax import data as data_lib
-from ae_jax.data import image_files, images
+from ae_jax.data import image_files, images, pixel_checks
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
@@ -217,7 +217,7 @@ def evaluation_data(
     x, imputed = tm.preprocessor.transform_imputed(table)
     tm.check_image_units(x, f"--data {data_path!r}")
     if table.image_shape is None:  # flat rows (an (N, H, W, C) array says its own layout)
-        images.say_planar(x, tm.image_shape or (), f"--data {data_path!r}")
+        pixel_checks.say_planar(x, tm.image_shape or (), f"--data {data_path!r}")
     scaling_lib.say_far_rows(f"--data {data_path!r}", tm.preprocessor, x)
     if c.binarize == "dynamic":  # as the validation split: one Bernoulli draw of each pixel
         x = images.binarize_validation(x, c.split_seed)

@@ -275,7 +275,7 @@ def per_column(
                 cross_entropy=float(-np.mean(np.where(truth, np.log(p), np.log1p(-p)))),
             )
             if col_train is not None:
-                # a tie: false, the value data.missing='impute' fills (`columns.impute_value`)
+                # a tie: false, the value data.missing='impute' fills (`impute_value`)
                 mode = bool(np.mean(col_train[:, 0] > 0.5) > 0.5)
                 m["baseline_accuracy"] = float(np.mean(truth == mode))
         else:

@@ -19,7 +19,7 @@ from ae_jax import config as config_lib
 from ae_jax import data as data_lib
 from ae_jax import models
 from ae_jax import workdir as workdir_lib
-from ae_jax.data import images as images_lib
+from ae_jax.data import images, pixel_checks
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import quote_names
 from ae_jax.data.image_files import check_channels_last
@@ -162,7 +162,7 @@ class TrainedModel:
                 else RUNS_KEY.format("npz_key="),
             )
         source = getattr(rows, "source", "the input")
-        images_lib.check_not_one_image(rows, self.image_shape, source)
+        images.check_not_one_image(rows, self.image_shape, source)
         shape = getattr(rows, "image_shape", None)
         if shape is None and isinstance(rows, np.ndarray) and rows.ndim > 2:
             # (channels first were told to "convert their colours (32 channels -> RGB)")
@@ -172,14 +172,14 @@ class TrainedModel:
         x = self.preprocessor.transform(rows)
         self.check_image_units(x, source)
         if shape is None:  # flat rows (an (N, H, W, C) array says its own layout)
-            images_lib.say_planar(x, self.image_shape or (), source)
+            pixel_checks.say_planar(x, self.image_shape or (), source)
         scaling_lib.say_far_rows(source, self.preprocessor, x)
         return x
 
     def check_image_shape(self, shape, source: str) -> None:
         """Refuses images of another shape than the model's (their pixels would be matched by
         position: 64 x 48 grey images fed to a 32 x 32 x 3 model)."""
-        grey = images_lib.grey_shape
+        grey = images.grey_shape
         if shape is not None and self.image_shape and grey(shape) != grey(self.image_shape):
             channels = [s[2] if len(s) == 3 else 1 for s in (tuple(shape), self.image_shape)]
             fixes = [_CHANNELS.get(c, f"{c} channels") for c in channels]
