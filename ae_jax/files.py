@@ -23,17 +23,32 @@ def write_atomic(path: str, write, binary: bool = False, new: bool = False) -> N
     processes sharing a sweep write its sweep.json at the same moments, and with one shared
     name a writer renamed another's half-written file, then found its own gone
     (FileNotFoundError). The last rename wins. Text is written as UTF-8, without newline
-    translation (csv's writer needs that). `new`: `path` must not exist; it is claimed
-    (created empty, exclusively) before the write, and FileExistsError raised if another
-    writer has it: two `ae-jax encode` into one new output each replaced the other's."""
+    translation (csv's writer needs that). `new`: `path` must not exist, and FileExistsError
+    is raised if it does when the file is complete: two `ae-jax encode` into one new output
+    each replaced the other's. The complete file is hard-linked to `path` (which fails if it
+    exists), so a writer killed midway leaves no file there: an empty claim made first was left
+    by a kill -9, and refused the rerun as an existing output. Where hard links are not
+    supported, `path` is claimed (created empty, exclusively) just before the rename."""
     target = os.path.realpath(path)
-    if new:
-        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _mode(target)))
     made: list[str] = []
+    claimed = False
     try:
-        os.replace(_temp_beside(target, write, binary, made), target)
+        tmp = _temp_beside(target, write, binary, made)
+        if not new:
+            os.replace(tmp, target)
+            return
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links on this file system (some network and FUSE ones)
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _mode(target)))
+            claimed = True
+            os.replace(tmp, target)
+        else:
+            os.remove(tmp)
     except BaseException:
-        for left in [*made, target] if new else made:  # (this writer's claim: an empty file)
+        for left in [*made, target] if claimed else made:  # (a claim: this writer's own)
             if os.path.exists(left) and (left in made or not os.path.getsize(left)):
                 os.remove(left)
         raise

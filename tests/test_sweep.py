@@ -627,7 +627,7 @@ def test_processes_writing_one_json_file_at_once(tmp_path):
     assert os.listdir(tmp_path) == ["sweep.json"]  # no temporary file left behind
 
 
-def test_an_atomic_write_follows_a_link_and_keeps_the_files_permissions(tmp_path):
+def test_an_atomic_write_follows_a_link_and_keeps_the_files_permissions(tmp_path, monkeypatch):
     """A file replaced whole stays what it was: a link stays a link (its target gets the new
     text) and the file keeps its mode; a failed write leaves the old text and no temporary."""
     (tmp_path / "real.json").write_text("old")
@@ -660,6 +660,32 @@ def test_an_atomic_write_follows_a_link_and_keeps_the_files_permissions(tmp_path
     with pytest.raises(FileExistsError):  # a file already there is no new one
         files_lib.write_atomic(str(tmp_path / "new.json"), lambda f: f.write("y"), new=True)
     assert (tmp_path / "new.json").read_text() == "x"
+    # While a new file is written, nothing is at its name: a kill -9 then left an empty claim
+    # there, and the rerun was refused as an existing output (a probe of `ae-jax encode`).
+    seen = []
+    out = str(tmp_path / "codes.csv")
+    files_lib.write_atomic(
+        out, lambda f: seen.append(os.path.exists(out)) or f.write("z"), new=True
+    )
+    assert seen == [False] and open(out).read() == "z"
+    assert sorted(os.listdir(tmp_path)).count("codes.csv") == 1 and not any(
+        n.endswith(".tmp") for n in os.listdir(tmp_path)
+    )
+    with pytest.raises(FileExistsError):  # written meanwhile by another: refused at the end
+        files_lib.write_atomic(out, lambda f: f.write("w"), new=True)
+    assert open(out).read() == "z" and not any(n.endswith(".tmp") for n in os.listdir(tmp_path))
+
+    # No hard links on this file system: claimed, then renamed, as before.
+    def no_link(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(files_lib.os, "link", no_link)
+    files_lib.write_atomic(str(tmp_path / "nolink.csv"), lambda f: f.write("v"), new=True)
+    assert (tmp_path / "nolink.csv").read_text() == "v"
+    assert not any(n.endswith(".tmp") for n in os.listdir(tmp_path))
+    with pytest.raises(FileExistsError):
+        files_lib.write_atomic(str(tmp_path / "nolink.csv"), lambda f: f.write("u"), new=True)
+    assert (tmp_path / "nolink.csv").read_text() == "v"
 
 
 def test_a_folder_is_published_whole_or_claimed_in_place(tmp_path):
