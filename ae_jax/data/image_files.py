@@ -39,7 +39,10 @@ _NPZ = {
     "cifar10": ("cifar10.npz", "cifar-10.npz"),
 }
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-SHAPES = {"mnist": [(28, 28), (28, 28, 1)], "cifar10": [(32, 32, 3)]}  # each set's images
+SHAPES: dict[str, list[tuple[int, ...]]] = {
+    "mnist": [(28, 28), (28, 28, 1)],
+    "cifar10": [(32, 32, 3)],
+}
 SHAPES["fashion_mnist"] = SHAPES["mnist"]
 _CIFAR_FOLDERS = ("cifar-10-batches-py", "")
 _CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
