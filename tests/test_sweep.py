@@ -1316,6 +1316,39 @@ def test_an_extension_that_trained_no_run_does_not_block_the_sweeps_own_command(
         shards.check_same_base(w, base, overrides, names=names)
 
 
+def test_a_shard_with_another_eval_batch_size_or_checkpoint_every_is_refused(tmp_path):
+    """A rerun of one run may change train.eval_batch_size or checkpoint_every (warned of,
+    recorded); a sweep's second shard launched with another one trained its runs so, unsaid,
+    and the report averaged them with the first shard's as one setting's seeds (a VAE's
+    eval/loss moves 44.49 -> 44.25 with the batch size alone: a probe). Refused once a run
+    trained; before any did (a first launch that failed), a launch may still change them;
+    eval.iw_batch_rows (last bits only) may change at any launch."""
+    base = seed_sparse.get_config()
+    base.data.name = "digits"
+    base.train.epochs, base.eval.at_end, base.train.batch_size = 1, False, 256
+    base.train.figures = base.train.tensorboard = base.train.checkpoints = False
+    overrides, w = [{"train.seed": s} for s in range(2)], str(tmp_path / "s")
+    names = [r["name"] for r in sweep.run_sweep(base, overrides[:1], w)["runs"]]
+    for field, value in [("eval_batch_size", 50), ("checkpoint_every", 2)]:
+        other = copy.deepcopy(base)
+        setattr(other.train, field, value)
+        saved = base.train[field]
+        with pytest.raises(
+            UserError,
+            match=rf"sets runs apart \(saved -> now\): train.{field}: {saved} -> {value}, which "
+            rf"a rerun .*\(run '{names[0]}' trained with the saved value\)",
+        ):
+            sweep.run_sweep(other, overrides, w)
+    assert not os.path.exists(os.path.join(w, "runs", "train.seed=1"))  # nothing was changed
+    other = copy.deepcopy(base)
+    other.eval.iw_batch_rows = 7
+    assert sweep.run_sweep(other, overrides, w)["counts"]["done"] == 2
+    w = str(tmp_path / "fresh")  # recorded, no run trained a step: free to change
+    shards.check_same_base(w, base, overrides, names=names)
+    other.train.eval_batch_size = 50
+    assert sweep.run_sweep(other, overrides, w)["counts"]["done"] == 2
+
+
 def test_a_config_file_without_report_metrics_removes_an_earlier_launchs(tmp_path):
     """report_metrics.json, written by a launch of a config file with REPORT_METRICS, stayed
     when the file no longer defined them: the report kept showing those alone (a probe)."""

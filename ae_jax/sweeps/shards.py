@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from absl import logging
 
+from ae_jax import config as config_lib
 from ae_jax import reruns
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
@@ -182,6 +183,7 @@ def _refuse_other_base(workdir: str, base, overrides: list[dict], names: Sequenc
     changes, extends = reruns.config_changes(
         workdir, base, workdir_lib.SWEEP_CONFIG, ignore=everywhere
     )
+    _refuse_other_numbers(workdir, base, everywhere)
     if changes and not extends and not _reached_no_run(workdir, base, overrides, names):
         raise UserError(
             f"sweep {workdir!r} was launched with another base config; these fields differ "
@@ -189,6 +191,38 @@ def _refuse_other_base(workdir: str, base, overrides: list[dict], names: Sequenc
             " Launch every shard, and rerun, with the same config and flags (another "
             "shard's runs would be averaged with these as one setting's seeds), or pass a "
             "new workdir; nothing was changed."
+        )
+
+
+# Fields a rerun of one run may change (reruns.OPERATIONAL) that move its numbers enough to set
+# it apart from its seeds (a VAE's eval/loss 44.49 at train.eval_batch_size 4096, 44.25 at 50;
+# the epochs best_epoch can name): a sweep's launches must agree on them once a run trained.
+# (Not eval.iw_batch_rows: the last bits of a sampled bound, and the way to fit its memory.)
+SAME_IN_EVERY_LAUNCH = ("train.eval_batch_size", "train.checkpoint_every")
+
+
+def _refuse_other_numbers(workdir: str, base, everywhere: frozenset[str]) -> None:
+    """Refuses a launch whose `SAME_IN_EVERY_LAUNCH` fields differ from the recorded base's
+    once a run of the sweep has trained a step: a shard launched with another
+    train.eval_batch_size trained its runs so, unsaid, and the report averaged them with the
+    others as one setting's seeds (a probe)."""
+    saved = saved_config(workdir, workdir_lib.SWEEP_CONFIG) or {}
+    new = config_lib.flatten_config(base.to_dict())
+    changes = [
+        f"{k}: {saved[k]!r} -> {new[k]!r}"
+        for k in SAME_IN_EVERY_LAUNCH
+        if k in saved and k in new and k not in everywhere and saved[k] != new[k]
+    ]
+    runs = os.path.join(workdir, "runs")
+    names = sorted(os.listdir(runs)) if changes and os.path.isdir(runs) else []
+    trained = [n for n in names if not workdir_lib.trained_nothing(os.path.join(runs, n))]
+    if trained:
+        raise UserError(
+            f"sweep {workdir!r} was launched with another value of a field that sets runs apart "
+            f"(saved -> now): {'; '.join(changes)}, which a rerun of one run may change but "
+            f"which moves a run's numbers (run {trained[0]!r} trained with the saved value): "
+            "this launch's runs would be reported as seeds of the same settings. Launch every "
+            "shard, and rerun, with the saved value, or pass a new workdir; nothing was changed."
         )
 
 
