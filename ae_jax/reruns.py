@@ -180,12 +180,29 @@ def check_config(workdir: str, config) -> bool:
     if changes:
         raise UserError(
             f"workdir {workdir!r} holds a run trained with another config; these fields differ "
-            f"(saved -> now): {'; '.join(changes)}.{not_extended(workdir, config, changes)} "
-            "Rerun with the saved config to resume "
+            f"(saved -> now): {'; '.join(changes)}.{not_extended(workdir, config, changes)}"
+            f"{moved_data(workdir, config)} Rerun with the saved config to resume "
             "or reuse the run, or pass a new workdir to train this config; nothing in the "
             "workdir was changed."
         )
     return False
+
+
+def moved_data(workdir: str, config) -> str:
+    """Why a rerun naming its data file elsewhere is refused, when the run's own file is gone
+    from where it was and the new one exists (a project moved with its data): it said only
+    'data.path: /old/data.csv -> data.csv', as if the naming were the change ("" otherwise)."""
+    saved = saved_config(workdir) or {}
+    for key in PATH_FIELDS:
+        old, new = saved.get(key), config_lib.flatten_config(config.to_dict()).get(key)
+        if is_path(key, old) and is_path(key, new) and real_path(str(old)) != real_path(str(new)):
+            if not os.path.exists(str(old)) and os.path.exists(real_path(str(new))):
+                return (
+                    f" The run's {key} {old!r} no longer exists: if {new!r} is that file, moved, "
+                    f"put it (or a link to it) back at {old!r}: a run is tied to the file it "
+                    "trained on."
+                )
+    return ""
 
 
 def not_extended(workdir: str, config, changes: list[str]) -> str:

@@ -1071,3 +1071,38 @@ def test_a_rerun_that_trained_nothing_leaves_no_changed_entry_of_its_own(tmp_pat
         {"field": "train.eval_batch_size", "from": 4096, "to": 5, "from_epoch": 3},
         {"field": "train.eval_batch_size", "from": 5, "to": 9, "from_epoch": 4},
     ]
+
+
+def test_a_run_whose_data_file_moved_is_told_so(tmp_path):
+    """A project moved with its data (mv proj proj2): the rerun was refused as 'data.path:
+    /old/proj/data.csv -> data.csv', as if the naming were the change (a probe). The refusal
+    now says the run's file is gone from where it trained and how to resume it; a rerun naming
+    another file while the run's own is still there says nothing of it."""
+    from sklearn.datasets import load_breast_cancer
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    load_breast_cancer(as_frame=True).frame.to_csv(proj / "data.csv", index=False)
+    c = seed_sparse.get_config()
+    c.data.path, c.data.label_column = str(proj / "data.csv"), "target"
+    c.train.epochs, c.eval.at_end, c.train.figures = 1, False, False
+    experiment.train_and_evaluate(c, str(proj / "run"))
+    moved = tmp_path / "moved"
+    proj.rename(moved)
+    c.data.path = str(moved / "data.csv")
+    with pytest.raises(
+        UserError,
+        match=rf"data.path: '{proj}/data.csv' -> '{moved}/data.csv'. The run's data.path "
+        rf"'{proj}/data.csv' no longer exists: if '{moved}/data.csv' is that file, moved, put "
+        rf"it \(or a link to it\) back at '{proj}/data.csv'",
+    ):
+        experiment.train_and_evaluate(c, str(moved / "run"))
+    proj.mkdir()
+    os.symlink(moved / "data.csv", proj / "data.csv")  # as the refusal says: it resumes
+    c.data.path = str(proj / "data.csv")
+    assert experiment.train_and_evaluate(c, str(moved / "run"))[0]["epoch"] == 1
+    shutil.copy(moved / "data.csv", tmp_path / "other.csv")
+    c.data.path = str(tmp_path / "other.csv")  # the run's own file is there: no such words
+    with pytest.raises(UserError, match=r"data.path: .* -> .*other.csv'") as e:
+        experiment.train_and_evaluate(c, str(moved / "run"))
+    assert "no longer exists" not in str(e.value)

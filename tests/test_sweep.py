@@ -1349,6 +1349,30 @@ def test_a_shard_with_another_eval_batch_size_or_checkpoint_every_is_refused(tmp
     assert sweep.run_sweep(other, overrides, w)["counts"]["done"] == 2
 
 
+def test_a_run_whose_extension_failed_is_reported_as_failed_not_as_a_setting(tmp_path):
+    """A sweep extended to 2 epochs, one run's checkpoints gone (it cannot continue): sweep.json
+    counted it failed, but the report read its old end's summary.json and showed it as a
+    finished run of a setting of its own (train.epochs 1 beside 2), no failure listed (a
+    probe). It is a failed run, named with its error; its old end stays in its directory."""
+    base = seed_sparse.get_config()
+    base.data.name = "digits"
+    base.train.epochs, base.eval.at_end, base.train.batch_size = 1, False, 256
+    base.train.figures = base.train.tensorboard = False
+    overrides, w = [{"train.seed": s} for s in range(2)], str(tmp_path / "s")
+    sweep.run_sweep(base, overrides, w)
+    shutil.rmtree(os.path.join(w, "runs", "train.seed=1", "checkpoints"))
+    base.train.epochs = 2
+    assert sweep.run_sweep(base, overrides, w)["counts"] == {
+        "done": 1, "diverged": 0, "failed": 1, "running": 0, "pending": 0
+    }  # fmt: skip
+    rows, _, failed, _ = finished.collect(w)
+    assert [r["name"] for r in rows] == ["train.seed=0"]
+    ((name, error),) = failed
+    assert name == "train.seed=1" and error.endswith("(its end at epoch 1: in its directory)")
+    assert "checkpoints" in error
+    assert os.path.exists(os.path.join(w, "runs", "train.seed=1", "summary.json"))
+
+
 def test_a_config_file_without_report_metrics_removes_an_earlier_launchs(tmp_path):
     """report_metrics.json, written by a launch of a config file with REPORT_METRICS, stayed
     when the file no longer defined them: the report kept showing those alone (a probe)."""

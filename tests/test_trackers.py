@@ -163,6 +163,41 @@ def test_a_deleted_mlflow_run_or_experiment_is_refused_before_any_work(tmp_path,
     assert not (tmp_path / "new").exists()
 
 
+def test_a_copied_workdir_does_not_log_into_its_originals_mlflow_run(tmp_path):
+    """cp -a of a run, extended: the copy continued the original's MLflow run (its
+    trackers.json copied), its epochs in that run's history, the run named for the original
+    (a probe). Refused while the original still logs to that run; a moved workdir continues
+    its own; with the copy's 'mlflow' entry deleted it logs to a new MLflow run."""
+    tracking = pytest.importorskip("mlflow.tracking")
+    uri = f"file:{tmp_path / 'mlruns'}"
+    c = _config(**{"train.loggers": "mlflow", "train.mlflow_uri": uri, "train.epochs": 1})
+    c.train.figures = c.eval.at_end = False
+    a, b = tmp_path / "a", tmp_path / "b"
+    experiment.train_and_evaluate(c, str(a))
+    run_id = json.loads((a / "trackers.json").read_text())["mlflow"]
+    shutil.copytree(a, b)
+    c.train.epochs = 2
+    with pytest.raises(
+        UserError,
+        match=rf"workdir '{b}' logs to the MLflow run {run_id} \(its trackers.json\), which "
+        rf"belongs to workdir '{a}', still logging to it: a copy of that run\?",
+    ):
+        experiment.train_and_evaluate(c, str(b))
+    moved = tmp_path / "moved"
+    a.rename(moved)  # the original gone from its place: the copy is that run, moved
+    shutil.rmtree(b)
+    experiment.train_and_evaluate(c, str(moved))
+    assert json.loads((moved / "trackers.json").read_text())["mlflow"] == run_id
+    shutil.copytree(moved, b)
+    (b / "trackers.json").write_text("{}")
+    c.train.epochs = 3
+    experiment.train_and_evaluate(c, str(b))
+    assert json.loads((b / "trackers.json").read_text())["mlflow"] != run_id
+    client = tracking.MlflowClient(tracking_uri=uri)
+    steps = [m.step for m in client.get_metric_history(run_id, "eval/loss")]
+    assert len(steps) == 2  # the original's epochs 1 and 2, none of the copy's
+
+
 class _StopWhen:
     """Stands in for StopRequests: a SIGTERM once `ready()` says so."""
 

@@ -142,13 +142,19 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], list, list[str
     for e in entries:
         run_dir = os.path.join(workdir, e["workdir"])
         summary = workdir_lib.finished_summary(run_dir)
+        # A launch removes a run's failed.json when it tries the run again: one beside a
+        # summary is of a later try than it (an extension that failed), as sweep.json says;
+        # the run was reported as finished at its old end, a setting of its own (a probe).
+        if os.path.exists(why := os.path.join(run_dir, workdir_lib.FAILED)):
+            try:
+                said = str(workdir_lib.read_json(why, "", "").get("error", "")).split("\n")[0]
+            except UserError:
+                said = f"{why} cannot be read"
+            if summary is not None:
+                said = f"{said} (its end at epoch {summary.get('epoch')}: in its directory)"
+            failed.append((e["name"], said))
+            continue
         if summary is None:
-            if os.path.exists(why := os.path.join(run_dir, workdir_lib.FAILED)):
-                try:
-                    said = str(workdir_lib.read_json(why, "", "").get("error", "")).split("\n")[0]
-                except UserError:
-                    said = f"{why} cannot be read"
-                failed.append((e["name"], said))
             continue
         values, absent, software, notes = {}, set(), [], {}
         evaluated = False  # its eval.json read (none, or of an earlier epoch: left out)

@@ -57,9 +57,11 @@ def _logs(config, workdir: str) -> bool:
 def _check_mlflow_run(config, workdir: str, run_id: str) -> None:
     """Refuses to continue an MLflow run that its store no longer has, or has deleted: MLflow
     refused to log to it once the epochs were trained, with a traceback, on every rerun."""
+    tagged = None
     try:
         with _one_quick_try():
-            stage = _mlflow_client(config).get_run(run_id).info.lifecycle_stage
+            run = _mlflow_client(config).get_run(run_id)
+        stage, tagged = run.info.lifecycle_stage, run.data.tags.get("ae_jax.workdir")
         why = "" if stage == "active" else f"it is {stage} (in MLflow's trash)"
     except Exception as e:  # noqa: BLE001 - MLflow raises many types
         said = _cause(e)
@@ -70,12 +72,33 @@ def _check_mlflow_run(config, workdir: str, run_id: str) -> None:
                 "the store it was created in, reachable; nothing was changed."
             ) from None
         why = f"the store has no such run ({said})"
+    _refuse_a_copy(workdir, run_id, tagged)
     if why:
         raise UserError(
             f"workdir {workdir!r} logs to the MLflow run {run_id} (its {workdir_lib.TRACKERS}), "
             f"which the tracking URI {_named_uri(config)} cannot log to: {why}. Restore that "
             "run, point train.mlflow_uri at its store, or delete the 'mlflow' entry of "
             f"{workdir_lib.TRACKERS} to log the run to a new MLflow run."
+        )
+
+
+def _refuse_a_copy(workdir: str, run_id: str, tagged: str | None) -> None:
+    """Refuses a workdir whose MLflow run is another workdir's, which still logs to it: a copy
+    (cp -a) of a run continued its original's MLflow run, the copy's epochs in its history
+    and the run named for the original (a probe). A moved workdir continues its run."""
+    if not tagged or os.path.realpath(tagged) == os.path.realpath(workdir):
+        return
+    try:
+        shared = _ids(tagged).get("mlflow") == run_id
+    except UserError:  # (its trackers.json damaged: no longer its run to keep)
+        shared = False
+    if shared:
+        raise UserError(
+            f"workdir {workdir!r} logs to the MLflow run {run_id} (its {workdir_lib.TRACKERS}), "
+            f"which belongs to workdir {tagged!r}, still logging to it: a copy of that run? Its "
+            "epochs would go into that run's history. Delete the 'mlflow' entry of "
+            f"{os.path.join(workdir, workdir_lib.TRACKERS)} to log this one to a new MLflow "
+            "run; nothing was changed."
         )
 
 
