@@ -849,6 +849,14 @@ def test_nul_bytes_are_refused_as_utf16_without_a_mark_or_as_no_text(tmp_path):
     # Saved as UTF-8 twice: two marks, the second was part of the first column's name.
     (tmp_path / "twice.csv").write_bytes(codecs.BOM_UTF8 * 2 + body.encode())
     assert data.read_table(str(tmp_path / "twice.csv")).columns == ["a", "b", "c"]
+    quoted = '"a","b","c"\n' + body.split("\n", 1)[1]  # its quotes kept: refused (a review)
+    (tmp_path / "twice.csv").write_bytes(codecs.BOM_UTF8 * 2 + quoted.encode())
+    with pytest.raises(
+        UserError, match=r"starts with two UTF-8 byte-order marks .* read as '\"a\"'"
+    ):
+        data.read_table(str(tmp_path / "twice.csv"))
+    (tmp_path / "once.csv").write_bytes(codecs.BOM_UTF8 + quoted.encode())
+    assert data.read_table(str(tmp_path / "once.csv")).columns == ["a", "b", "c"]
     lines = body.splitlines(keepends=True)
     lines[7] = "6,0,p\x00\n"
     (tmp_path / "cell.csv").write_text("".join(lines))
@@ -953,33 +961,40 @@ def test_digits_joined_by_underscores_are_no_number(tmp_path):
         p.transform(np.array([["2023_01", "2_5"]], dtype=str))
 
 
-def test_a_headerless_file_whose_first_row_has_a_rare_text_or_a_fractional_number_is_refused(
-    tmp_path,
-):
+def test_a_headerless_file_whose_first_row_has_a_rare_text_or_an_id_is_refused(tmp_path):
     """A file without a header row lost its first row of data to the column names, with no
     word, when a text of that row was in none of its column's next 20 rows (a rare grade, an
-    id): -1.067,E,76 were read as the names of 199 rows."""
+    id) or a blank there hid a column of numbers: -1.067,E,76 were read as the names of 199
+    rows (a probe). Headers of fractional or signed numbers beside a name (spectra, quantiles,
+    lags: a review) and of years beside a code are still read."""
     rng = np.random.default_rng(16)
     grades = rng.choice(list("ABCD"), 200)
     grades[0] = grades[150] = "E"
     rows = [f"{rng.normal():.3f},{g},{rng.integers(0, 100)}" for g in grades]
     (tmp_path / "grades.csv").write_text("\n".join(rows) + "\n")
-    with pytest.raises(
-        UserError,
-        match=r"first row \['-?\d\.\d{3}', 'E', '\d+'\] looks like data: '-?\d\.\d{3}' heads a "
-        r"column of numbers, and no column is named with a signed or fractional number",
-    ):
+    said = r"first row \['-?\d\.\d{3}', 'E', '\d+'\] looks like data: its numbers head columns of "
+    with pytest.raises(UserError, match=said + r"numbers and its texts are cells of their own"):
         load(tmp_path / "grades.csv")
+    rows[2] = "," + rows[2].split(",", 1)[1]  # a blank among the first rows: the same
+    rows[3] = "NA," + rows[3].split(",", 1)[1]
+    (tmp_path / "blank.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(UserError, match=said):
+        load(tmp_path / "blank.csv")
     ids = [f"p{i:03d},{rng.integers(0, 9)},{rng.integers(0, 9)}" for i in range(50)]
     (tmp_path / "ids.csv").write_text("\n".join(ids) + "\n")
     with pytest.raises(UserError, match=r"first row \['p000', .* its texts are cells of their"):
         load(tmp_path / "ids.csv")
-    # Whole numbers name columns (years), and a text of another shape than its cells (a code
-    # without digits over codes, a word over words) is a name: these headers are read.
-    for name, texts in [("country", ["France", "Chad", "Peru"]), ("ISO", ["FRA", "TCD", "PER"])]:
+    headers = {
+        "country": ("country,2019,2020", ["France", "Chad", "Peru"]),
+        "iso": ("ISO,2019,2020", ["FRA", "TCD", "PER"]),
+        "spectra": ("sample,400.5,401.0", ["S1", "S2", "S3"]),
+        "quantiles": ("item,0.05,0.95", ["apple", "pear", "fig"]),
+        "lags": ("name,-2,-1", ["ann", "bob", "cy"]),
+    }
+    for name, (header, texts) in headers.items():
         body = [f"{c},{rng.normal():.2f},{rng.normal():.2f}" for c in texts * 4]
-        (tmp_path / f"{name}.csv").write_text(f"{name},2019,2020\n" + "\n".join(body) + "\n")
-        assert load(tmp_path / f"{name}.csv").columns == [name, "2019", "2020"]
+        (tmp_path / f"{name}.csv").write_text(header + "\n" + "\n".join(body) + "\n")
+        assert load(tmp_path / f"{name}.csv").columns == header.split(","), name
 
 
 def test_pandas_default_header_is_names_and_names_are_stripped_in_every_format(tmp_path):

@@ -303,11 +303,12 @@ def test_a_uint8_table_of_fewer_columns_than_an_image_is_warned_of(tmp_path, cap
     caplog.set_level("WARNING")
     ds = data_lib.load_dataset(c.data)
     assert ds.preprocessor.pixel_max == 255  # read as pixels, as uint8 means
-    assert caplog.text.count("its 3 columns are fewer than an 8 x 8 image's 64") == 1
+    assert caplog.text.count("its 3 columns are fewer than an 8 x 8 image's 64, and neither") == 1
     assert "save them as int64 or float32, and each is a feature, scaled by data" in caplog.text
-    for shape, columns in [((1, 3), 3), ((), 64)]:
+    # Shaped: declared, 64 columns, or (N, 7, 7) images (the array's own shape: a review).
+    for shape, columns in [((1, 3), (3,)), ((), (64,)), ((), (7, 7))]:
         caplog.clear()
-        x = rng.integers(0, 256, (40, columns)).astype(np.uint8)
+        x = rng.integers(0, 256, (40, *columns)).astype(np.uint8)
         np.save(tmp_path / "p.npy", x)
         c.data.path, c.data.image_shape = str(tmp_path / "p.npy"), shape
         data_lib.load_dataset(c.data)

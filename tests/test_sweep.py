@@ -1321,8 +1321,9 @@ def test_a_shard_with_another_eval_batch_size_or_checkpoint_every_is_refused(tmp
     recorded); a sweep's second shard launched with another one trained its runs so, unsaid,
     and the report averaged them with the first shard's as one setting's seeds (a VAE's
     eval/loss moves 44.49 -> 44.25 with the batch size alone: a probe). Refused once a run
-    trained; before any did (a first launch that failed), a launch may still change them;
-    eval.iw_batch_rows (last bits only) may change at any launch."""
+    started (its config.json written: counting only runs that had trained a step let a shard
+    launched while the first compiled through, a review); before any did, a launch may still
+    change them; eval.iw_batch_rows (last bits only) may change at any launch."""
     base = seed_sparse.get_config()
     base.data.name = "digits"
     base.train.epochs, base.eval.at_end, base.train.batch_size = 1, False, 256
@@ -1336,16 +1337,22 @@ def test_a_shard_with_another_eval_batch_size_or_checkpoint_every_is_refused(tmp
         with pytest.raises(
             UserError,
             match=rf"sets runs apart \(saved -> now\): train.{field}: {saved} -> {value}, which "
-            rf"a rerun .*\(run '{names[0]}' trained with the saved value\)",
+            rf"a rerun .*\(run '{names[0]}' has train.{field}={saved}\)",
         ):
             sweep.run_sweep(other, overrides, w)
     assert not os.path.exists(os.path.join(w, "runs", "train.seed=1"))  # nothing was changed
     other = copy.deepcopy(base)
     other.eval.iw_batch_rows = 7
     assert sweep.run_sweep(other, overrides, w)["counts"]["done"] == 2
-    w = str(tmp_path / "fresh")  # recorded, no run trained a step: free to change
+    w = str(tmp_path / "fresh")  # recorded, no run started: free to change
     shards.check_same_base(w, base, overrides, names=names)
     other.train.eval_batch_size = 50
+    started = os.path.join(w, "runs", names[0])  # ... until one has (compiling, say)
+    os.makedirs(started)
+    shutil.copy(os.path.join(tmp_path, "s", "runs", names[0], "config.json"), started)
+    with pytest.raises(UserError, match=rf"\(run '{names[0]}' has train.eval_batch_size=4096\)"):
+        sweep.run_sweep(other, overrides, w)
+    shutil.rmtree(started)
     assert sweep.run_sweep(other, overrides, w)["counts"]["done"] == 2
 
 
@@ -1371,6 +1378,17 @@ def test_a_run_whose_extension_failed_is_reported_as_failed_not_as_a_setting(tmp
     assert name == "train.seed=1" and error.endswith("(its end at epoch 1: in its directory)")
     assert "checkpoints" in error
     assert os.path.exists(os.path.join(w, "runs", "train.seed=1", "summary.json"))
+    # A failed.json older than the summary: the run failed, then was finished alone (a resume
+    # of its own removes no failed.json): finished, not failed (a review).
+    old = os.path.join(w, "runs", "train.seed=0", "failed.json")
+    with open(old, "w") as f:
+        json.dump({"error": "RuntimeError: killed"}, f)
+    summary = os.stat(os.path.join(w, "runs", "train.seed=0", "summary.json")).st_mtime_ns
+    os.utime(old, ns=(summary - 10**9, summary - 10**9))
+    rows, _, failed, _ = finished.collect(w)
+    assert [r["name"] for r in rows] == ["train.seed=0"] and [n for n, _ in failed] == [
+        "train.seed=1"
+    ]
 
 
 def test_a_config_file_without_report_metrics_removes_an_earlier_launchs(tmp_path):

@@ -177,6 +177,12 @@ def read_delimited(
             f"{shown} {what}; expected a header row of column names followed by data rows"
         )
     header = header_names(rows[0])
+    if rows[0][0].startswith("\ufeff") and header[0].startswith('"'):  # (its quotes kept)
+        raise UserError(
+            f"{shown} starts with two UTF-8 byte-order marks (saved as UTF-8 twice?) before a "
+            f"quoted name, read as {header[0]!r}; expected at most one: remove one, the file's "
+            "first 3 bytes (e.g. tail -c +4 FILE > NEW.csv)"
+        )
     check_header(
         header, shown, delim, "given" if given != "auto" else "tsv" if ext == ".tsv" else "sniffed"
     )

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from ae_jax.data.cells import parse_floats, quote_names
+from ae_jax.data.cells import NA_VALUES, parse_floats, quote_names
 from ae_jax.errors import UserError, repeated
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -162,32 +162,40 @@ def check_first_rows(rows: list[list[str]], shown: str) -> None:
             "separates each cell, or convert the file, e.g. with pandas' read_csv(path, "
             "sep=r'\\s+').to_csv('file.csv', index=False)"
         )
-    cells = [[r[j].strip() for r in body if len(r) > j] for j in range(len(header))]
-    numeric = [not parse_floats(np.array(c, dtype=object))[1].size for c in cells]
+    # (A missing cell, blank or a marker, says nothing of its column's kind.)
+    cells = [
+        [v for r in body if len(r) > j and (v := r[j].strip()) not in NA_VALUES]
+        for j in range(len(header))
+    ]
+    numeric = [bool(c) and not parse_floats(np.array(c, dtype=object))[1].size for c in cells]
     names = [h.strip() for h in header]
     named = [not parse_floats(np.array([h], dtype=object))[1].size for h in names]
-    # A text is a cell of its column: one of its first cells, or an id written as every one of
-    # them is (p000 over p001, p002, ...: a shape with digits; ISO over FRA, DEU is a name).
+    # A number with a sign, a decimal point or an exponent heading a column of numbers: a
+    # column is seldom named so (years and pandas' 0, 1, ... are whole numbers), but spectra
+    # (400.5) and quantiles (0.05) are: evidence, not proof.
+    odd = any(
+        n and num and not h.isdigit() for h, n, num in zip(names, named, numeric, strict=True)
+    )
+    # A text is a cell of its column: one of its first cells, or written as every one of them
+    # is, with digits (an id: p000 over p001, p002; ISO over FRA, DEU is a name), or without
+    # beside such a number (a rare grade: -1.067,E,76 over 0.5,A,77).
     as_data = [
-        n == num and (n or h in c or {_shape(h)} == {_shape(v) for v in c} and "9" in _shape(h))
+        n == num
+        and (
+            n
+            or h in c
+            or bool(c)
+            and {_shape(h)} == {_shape(v) for v in c}
+            and (odd or "9" in _shape(h))
+        )
         for h, c, n, num in zip(names, cells, named, numeric, strict=True)
     ]
-    # A number with a sign, a decimal point or an exponent names no column (years, or pandas'
-    # 0, 1, ... do): heading a column of numbers, it is a row of data, whatever its texts are.
-    odd = [h for h, n, num in zip(names, named, numeric, strict=True) if n and num]
-    odd = [h for h in odd if not h.isdigit()]
-    if (all(as_data) or odd) and any(named) and not all(named):
-        heads = "heads a column" if len(odd) == 1 else "head columns"
-        why = (
-            f"{', '.join(map(repr, odd[:3]))} {heads} of numbers, and no column is named with a "
-            "signed or fractional number"
-            if not all(as_data)
-            else "its numbers head columns of numbers and its texts are cells of their own columns"
-        )
+    if all(as_data) and any(named) and not all(named):
         raise UserError(
-            f"{shown}: the first row {quote_names(header, 5)} looks like data: {why}; expected "
-            "a header row of column names: add one (a trained run's new rows: the names of the "
-            "columns it was trained on)"
+            f"{shown}: the first row {quote_names(header, 5)} looks like data: its numbers head "
+            "columns of numbers and its texts are cells of their own columns, or written as "
+            "each of them is; expected a header row of column names: add one (a trained run's "
+            "new rows: the names of the columns it was trained on)"
         )
 
 

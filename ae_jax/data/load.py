@@ -151,7 +151,7 @@ def _pixels(
         )
     fill: dict[str, float | str] = {}
     if all(isinstance(v, np.ndarray) and v.dtype == np.uint8 for v in features.values):
-        x = pixel_checks.uint8_pixels(features.values, features.source, declared)
+        x = pixel_checks.uint8_pixels(features.values, features.source, shape is not None)
         fix = "save them as a 2-D array of int64 or float32"
         pixel_checks.say_dim(x, f"{features.source}: uint8 pixel data", scaling, fix)
     else:

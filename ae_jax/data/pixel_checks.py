@@ -8,19 +8,21 @@ import numpy as np
 from absl import logging
 
 
-def uint8_pixels(columns: list[np.ndarray], source: str, declared: bool) -> np.ndarray:
+def uint8_pixels(columns: list[np.ndarray], source: str, shaped: bool) -> np.ndarray:
     """A uint8 array's columns as (N, D) pixels, saying so: uint8 means intensities 0..255,
     divided by 255, which small codes (0..3) are not (they were divided without a word). Fewer
-    columns than an 8 x 8 image's, with no data.image_shape (`declared`), a warning: a table
+    columns than an 8 x 8 image's, with no image shape (`shaped`: data.image_shape, or the
+    file's (N, H, W) array), a warning: a table
     of ages and counts saved as uint8 was read so (a probe: its column of 0..4 in [0, 0.016])."""
     x = np.stack(columns, axis=1)
-    few = not declared and x.shape[1] < 64
+    few = not shaped and x.shape[1] < 64
     (logging.warning if few else logging.info)(
         "%s: uint8, read as pixel intensities 0..255, divided by 255%s",
         source,
-        f"; its {x.shape[1]} columns are fewer than an 8 x 8 image's 64, and data.image_shape "
-        "names no image: if they are a table's values (ages, counts), save them as int64 or "
-        "float32, and each is a feature, scaled by data.scaling" * few,
+        f"; its {x.shape[1]} columns are fewer than an 8 x 8 image's 64, and neither "
+        "data.image_shape nor the array's shape names an image: if they are a table's values "
+        "(ages, counts), save them as int64 or float32, and each is a feature, scaled by "
+        "data.scaling" * few,
     )
     return x
 

@@ -99,6 +99,15 @@ def _split_by_unswept(rows: list[dict]) -> None:
         r["overrides"] = {**r["overrides"], **{k: r["config"].get(k) for k in hidden}}
 
 
+def _newer(failed: str, run_dir: str) -> bool:
+    """Whether a run's failed.json was written after its summary.json."""
+    try:
+        summary = os.stat(os.path.join(run_dir, workdir_lib.SUMMARY)).st_mtime_ns
+        return os.stat(failed).st_mtime_ns >= summary
+    except OSError:
+        return True
+
+
 def _once(rows: list[dict]) -> list[dict]:
     """Each config once: runs of a sweep whose entries differed only in fields their config
     left unused (launched before such entries were refused) trained one config twice, and are
@@ -142,10 +151,12 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], list, list[str
     for e in entries:
         run_dir = os.path.join(workdir, e["workdir"])
         summary = workdir_lib.finished_summary(run_dir)
-        # A launch removes a run's failed.json when it tries the run again: one beside a
-        # summary is of a later try than it (an extension that failed), as sweep.json says;
-        # the run was reported as finished at its old end, a setting of its own (a probe).
-        if os.path.exists(why := os.path.join(run_dir, workdir_lib.FAILED)):
+        # A launch removes a run's failed.json when it tries the run again: one written after
+        # its summary is of a later try (an extension that failed), as sweep.json says; the
+        # run was reported as finished at its old end, a setting of its own (a probe). (One
+        # written before: the run failed, then was finished alone, not by the sweep.)
+        why = os.path.join(run_dir, workdir_lib.FAILED)
+        if os.path.exists(why) and (summary is None or _newer(why, run_dir)):
             try:
                 said = str(workdir_lib.read_json(why, "", "").get("error", "")).split("\n")[0]
             except UserError:

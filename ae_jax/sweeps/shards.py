@@ -203,9 +203,11 @@ SAME_IN_EVERY_LAUNCH = ("train.eval_batch_size", "train.checkpoint_every")
 
 def _refuse_other_numbers(workdir: str, base, everywhere: frozenset[str]) -> None:
     """Refuses a launch whose `SAME_IN_EVERY_LAUNCH` fields differ from the recorded base's
-    once a run of the sweep has trained a step: a shard launched with another
-    train.eval_batch_size trained its runs so, unsaid, and the report averaged them with the
-    others as one setting's seeds (a probe)."""
+    once a run of the sweep has started (its config.json written, or its lock held by a
+    launch training it): a shard launched with another train.eval_batch_size trained its runs
+    so, unsaid, and the report averaged them with the others as one setting's seeds (a probe;
+    counting only runs that had trained a step let a shard launched while the first compiled
+    through: a review)."""
     saved = saved_config(workdir, workdir_lib.SWEEP_CONFIG) or {}
     new = config_lib.flatten_config(base.to_dict())
     changes = [
@@ -214,15 +216,23 @@ def _refuse_other_numbers(workdir: str, base, everywhere: frozenset[str]) -> Non
         if k in saved and k in new and k not in everywhere and saved[k] != new[k]
     ]
     runs = os.path.join(workdir, "runs")
-    names = sorted(os.listdir(runs)) if changes and os.path.isdir(runs) else []
-    trained = [n for n in names if not workdir_lib.trained_nothing(os.path.join(runs, n))]
-    if trained:
+    for name in sorted(os.listdir(runs)) if changes and os.path.isdir(runs) else []:
+        run = os.path.join(runs, name)
+        own = saved_config(run)
+        if own is None and not workdir_lib.holder(run):
+            continue
+        keys = [c.split(":")[0] for c in changes]
+        has = (
+            f"run {name!r} has " + ", ".join(f"{k}={own[k]!r}" for k in keys if k in own)
+            if own and any(k in own for k in keys)
+            else f"run {name!r} is being trained by the launch that recorded them"
+        )
         raise UserError(
             f"sweep {workdir!r} was launched with another value of a field that sets runs apart "
             f"(saved -> now): {'; '.join(changes)}, which a rerun of one run may change but "
-            f"which moves a run's numbers (run {trained[0]!r} trained with the saved value): "
-            "this launch's runs would be reported as seeds of the same settings. Launch every "
-            "shard, and rerun, with the saved value, or pass a new workdir; nothing was changed."
+            f"which moves a run's numbers ({has}): this launch's runs would be reported as "
+            "seeds of the same settings. Launch every shard, and rerun, with the saved value, "
+            "or pass a new workdir; nothing was changed."
         )
 
 

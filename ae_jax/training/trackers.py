@@ -86,11 +86,11 @@ def _refuse_a_copy(workdir: str, run_id: str, tagged: str | None) -> None:
     """Refuses a workdir whose MLflow run is another workdir's, which still logs to it: a copy
     (cp -a) of a run continued its original's MLflow run, the copy's epochs in its history
     and the run named for the original (a probe). A moved workdir continues its run."""
-    if not tagged or os.path.realpath(tagged) == os.path.realpath(workdir):
-        return
-    try:
+    try:  # (the same directory by another path, a bind mount's: samefile, not the names)
+        if not tagged or os.path.samefile(tagged, workdir):
+            return
         shared = _ids(tagged).get("mlflow") == run_id
-    except UserError:  # (its trackers.json damaged: no longer its run to keep)
+    except (OSError, UserError):  # gone (moved), or its trackers.json damaged: not its run
         shared = False
     if shared:
         raise UserError(
