@@ -7,8 +7,7 @@
                      last, after eval.json and the figures: its status "done" (or "diverged")
                      marks a run finished (one killed while evaluated is finished by a rerun).
   eval.json          the evaluation (`ae_jax.evaluation`)
-  checkpoints/       one directory per saved epoch: state.npz and meta.json
-                     (training/checkpoint.py; orbax's format before December 2026, still read)
+  checkpoints/       per saved epoch: state.npz, meta.json (training/checkpoint.py; once orbax's)
   figures/           learning curves, reconstructions, codes, samples, ...
   tb/                TensorBoard events mirroring metrics.jsonl
   .lock              held by the one process that trains the run (`locks.WorkdirLock`)
@@ -241,8 +240,9 @@ def _check_no_foreign_files(path: str, full: str, kind: str, also: frozenset[str
     if runs := [n for n in names if kind_of(os.path.join(full, n)) == "run"]:
         raise UserError(
             f"workdir {path!r} holds runs ({runs[:4]}{' ...' if len(runs) > 4 else ''}); "
-            f"a {kind} written among them would make them unusable. Pass one of them to "
-            f"continue it, or a new workdir for a new {kind}."
+            f"a {kind} written among them would make them unusable. Pass "
+            f"{'one of them to continue it, or ' * (kind == 'run')}a new workdir for a new {kind}"
+            f"{' (each of them is a run: `ae-jax train` continues one)' * (kind != 'run')}."
         )
     if kind == "run" and (lost := lost_config(full)):
         raise UserError(lost)

@@ -328,8 +328,15 @@ def test_a_run_is_not_written_among_runs_or_a_users_files(tmp_path):
     _fake_run(tmp_path / "runs" / "a")
     _fake_run(tmp_path / "k2" / "seed=0")
     for where in ("runs", "k2"):
-        with pytest.raises(UserError, match=r"holds runs \(\['(a|seed=0)'\]\); a run"):
+        with pytest.raises(UserError, match=r"holds runs \(\['(a|seed=0)'\]\); a run .* Pass one"):
             ae_jax.train_and_evaluate(_config(), str(tmp_path / where))
+    # A sweep there: no advice to pass one of them, which a sweep refuses (a probe).
+    with pytest.raises(
+        UserError,
+        match=r"a sweep written among them would make them unusable. Pass a new workdir for a "
+        r"new sweep \(each of them is a run: `ae-jax train` continues one\)\.$",
+    ):
+        sweeps.run_sweep(_config(), [{}], str(tmp_path / "k2"))
     mine = tmp_path / "mine"
     (mine / "figures").mkdir(parents=True)
     (mine / "eval.json").write_text('{"my": "own results"}')
