@@ -1320,10 +1320,11 @@ def test_a_shard_with_another_eval_batch_size_or_checkpoint_every_is_refused(tmp
     """A rerun of one run may change train.eval_batch_size or checkpoint_every (warned of,
     recorded); a sweep's second shard launched with another one trained its runs so, unsaid,
     and the report averaged them with the first shard's as one setting's seeds (a VAE's
-    eval/loss moves 44.49 -> 44.25 with the batch size alone: a probe). Refused once a run
-    started (its config.json written: counting only runs that had trained a step let a shard
-    launched while the first compiled through, a review); before any did, a launch may still
-    change them; eval.iw_batch_rows (last bits only) may change at any launch."""
+    eval/loss moves 44.49 -> 44.25 with the batch size alone: a probe). A launch that would
+    give a run which trained, or is being trained (its lock held, compiling: a review),
+    another value is refused; a run that trained nothing (its launch killed for memory) may
+    take another, as may a run whose own entry sets it (a review); eval.iw_batch_rows (last
+    bits only) may change at any launch."""
     base = seed_sparse.get_config()
     base.data.name = "digits"
     base.train.epochs, base.eval.at_end, base.train.batch_size = 1, False, 256
@@ -1336,24 +1337,32 @@ def test_a_shard_with_another_eval_batch_size_or_checkpoint_every_is_refused(tmp
         saved = base.train[field]
         with pytest.raises(
             UserError,
-            match=rf"sets runs apart \(saved -> now\): train.{field}: {saved} -> {value}, which "
-            rf"a rerun .*\(run '{names[0]}' has train.{field}={saved}\)",
+            match=rf"would give run '{names[0]}' another value of a field that sets runs apart "
+            rf"\(its own -> this launch's\): train.{field}: {saved} -> {value}; a rerun",
         ):
             sweep.run_sweep(other, overrides, w)
     assert not os.path.exists(os.path.join(w, "runs", "train.seed=1"))  # nothing was changed
     other = copy.deepcopy(base)
     other.eval.iw_batch_rows = 7
     assert sweep.run_sweep(other, overrides, w)["counts"]["done"] == 2
-    w = str(tmp_path / "fresh")  # recorded, no run started: free to change
-    shards.check_same_base(w, base, overrides, names=names)
     other.train.eval_batch_size = 50
-    started = os.path.join(w, "runs", names[0])  # ... until one has (compiling, say)
+    w = str(tmp_path / "fresh")  # the first launch killed before a step: free to change
+    shards.check_same_base(w, base, overrides, names=names)
+    started = os.path.join(w, "runs", names[0])
     os.makedirs(started)
     shutil.copy(os.path.join(tmp_path, "s", "runs", names[0], "config.json"), started)
-    with pytest.raises(UserError, match=rf"\(run '{names[0]}' has train.eval_batch_size=4096\)"):
-        sweep.run_sweep(other, overrides, w)
-    shutil.rmtree(started)
     assert sweep.run_sweep(other, overrides, w)["counts"]["done"] == 2
+    w = str(tmp_path / "compiling")  # ... but not while a launch trains the run (lock held)
+    shards.check_same_base(w, base, overrides, names=names)
+    held = os.path.join(w, "runs", names[0])
+    os.makedirs(held)
+    with locks.WorkdirLock(held):
+        with pytest.raises(UserError, match=r"train.eval_batch_size: 4096 -> 50; a rerun"):
+            sweep.run_sweep(other, overrides, w)
+    w = str(tmp_path / "entries")  # an entry's own value is its run's, whatever the base's
+    own = [{**overrides[0], "train.eval_batch_size": 100}, overrides[1]]
+    sweep.run_sweep(base, own[:1], w)
+    assert sweep.run_sweep(other, own, w)["counts"]["done"] == 2
 
 
 def test_a_run_whose_extension_failed_is_reported_as_failed_not_as_a_setting(tmp_path):
@@ -1378,13 +1387,15 @@ def test_a_run_whose_extension_failed_is_reported_as_failed_not_as_a_setting(tmp
     assert name == "train.seed=1" and error.endswith("(its end at epoch 1: in its directory)")
     assert "checkpoints" in error
     assert os.path.exists(os.path.join(w, "runs", "train.seed=1", "summary.json"))
-    # A failed.json older than the summary: the run failed, then was finished alone (a resume
+    # Decided by what failed.json records, not by file times: a copy without them (rsync -r)
+    # reported the failed run as finished again (a review).
+    copy_of = str(tmp_path / "copy")
+    shutil.copytree(w, copy_of, copy_function=shutil.copy)
+    assert [n for n, _ in finished.collect(copy_of)[2]] == ["train.seed=1"]
+    # A failed.json of an earlier failure: the run failed, then was finished alone (a resume
     # of its own removes no failed.json): finished, not failed (a review).
-    old = os.path.join(w, "runs", "train.seed=0", "failed.json")
-    with open(old, "w") as f:
+    with open(os.path.join(w, "runs", "train.seed=0", "failed.json"), "w") as f:
         json.dump({"error": "RuntimeError: killed"}, f)
-    summary = os.stat(os.path.join(w, "runs", "train.seed=0", "summary.json")).st_mtime_ns
-    os.utime(old, ns=(summary - 10**9, summary - 10**9))
     rows, _, failed, _ = finished.collect(w)
     assert [r["name"] for r in rows] == ["train.seed=0"] and [n for n, _ in failed] == [
         "train.seed=1"

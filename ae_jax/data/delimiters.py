@@ -9,6 +9,7 @@ import io
 import re
 
 import numpy as np
+from absl import logging
 
 from ae_jax.data.cells import NA_VALUES, parse_floats, quote_names
 from ae_jax.errors import UserError, repeated
@@ -170,33 +171,33 @@ def check_first_rows(rows: list[list[str]], shown: str) -> None:
     numeric = [bool(c) and not parse_floats(np.array(c, dtype=object))[1].size for c in cells]
     names = [h.strip() for h in header]
     named = [not parse_floats(np.array([h], dtype=object))[1].size for h in names]
-    # A number with a sign, a decimal point or an exponent heading a column of numbers: a
-    # column is seldom named so (years and pandas' 0, 1, ... are whole numbers), but spectra
-    # (400.5) and quantiles (0.05) are: evidence, not proof.
-    odd = any(
-        n and num and not h.isdigit() for h, n, num in zip(names, named, numeric, strict=True)
-    )
-    # A text is a cell of its column: one of its first cells, or written as every one of them
-    # is, with digits (an id: p000 over p001, p002; ISO over FRA, DEU is a name), or without
-    # beside such a number (a rare grade: -1.067,E,76 over 0.5,A,77).
+    # A text is a cell of its column: one of its first cells, a missing-value marker, or an id
+    # written as every one of them is, with digits (p000 over p001, p002; ISO over FRA, DEU
+    # is a name).
+    ids = [bool(c) and "9" in _shape(h) and {_shape(v) for v in c} == {_shape(h)} for h, c in
+           zip(names, cells, strict=True)]  # fmt: skip
     as_data = [
-        n == num
-        and (
-            n
-            or h in c
-            or bool(c)
-            and {_shape(h)} == {_shape(v) for v in c}
-            and (odd or "9" in _shape(h))
-        )
-        for h, c, n, num in zip(names, cells, named, numeric, strict=True)
+        h in NA_VALUES or n == num and (n or h in c or i)
+        for h, c, n, num, i in zip(names, cells, named, numeric, ids, strict=True)
     ]
     if all(as_data) and any(named) and not all(named):
         raise UserError(
             f"{shown}: the first row {quote_names(header, 5)} looks like data: its numbers head "
-            "columns of numbers and its texts are cells of their own columns, or written as "
-            "each of them is; expected a header row of column names: add one (a trained run's "
-            "new rows: the names of the columns it was trained on)"
+            "columns of numbers and its texts are cells of their own columns; expected a "
+            "header row of column names: add one (a trained run's new rows: the names of the "
+            "columns it was trained on)"
         )
+    # Weaker evidence, said: a name with a sign, a decimal point or an exponent heading a column
+    # of numbers (-1.067,E,76, its grade E in no first row: a probe), which spectra (400.5),
+    # quantiles (0.05) and lags (-2) are named with too (a review).
+    odd = [h for h, n, num in zip(names, named, numeric, strict=True) if n and num]
+    if odd := [h for h in odd if not h.isdigit()]:
+        logging.warning(
+            "%s: its first row %s is read as the header, but names columns of numbers with "
+            "numbers (%s): if the file has no header row, add one (else its first row of data "
+            "is lost, its values naming the columns)",
+            shown, quote_names(header, 5), ", ".join(map(repr, odd[:3])),
+        )  # fmt: skip
 
 
 def _shape(text: str) -> str:

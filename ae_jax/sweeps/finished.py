@@ -99,15 +99,6 @@ def _split_by_unswept(rows: list[dict]) -> None:
         r["overrides"] = {**r["overrides"], **{k: r["config"].get(k) for k in hidden}}
 
 
-def _newer(failed: str, run_dir: str) -> bool:
-    """Whether a run's failed.json was written after its summary.json."""
-    try:
-        summary = os.stat(os.path.join(run_dir, workdir_lib.SUMMARY)).st_mtime_ns
-        return os.stat(failed).st_mtime_ns >= summary
-    except OSError:
-        return True
-
-
 def _once(rows: list[dict]) -> list[dict]:
     """Each config once: runs of a sweep whose entries differed only in fields their config
     left unused (launched before such entries were refused) trained one config twice, and are
@@ -151,20 +142,24 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], list, list[str
     for e in entries:
         run_dir = os.path.join(workdir, e["workdir"])
         summary = workdir_lib.finished_summary(run_dir)
-        # A launch removes a run's failed.json when it tries the run again: one written after
-        # its summary is of a later try (an extension that failed), as sweep.json says; the
-        # run was reported as finished at its old end, a setting of its own (a probe). (One
-        # written before: the run failed, then was finished alone, not by the sweep.)
+        # A launch removes a run's failed.json when it tries the run again; one that records
+        # the summary beside it (`status.mark_failed`) is of a later try than that summary (an
+        # extension that failed), as sweep.json says: the run was reported as finished at its
+        # old end, a setting of its own (a probe). (A summary written since, or one it does not
+        # record: the run failed, then was finished alone, not by the sweep.)
         why = os.path.join(run_dir, workdir_lib.FAILED)
-        if os.path.exists(why) and (summary is None or _newer(why, run_dir)):
+        if os.path.exists(why):
             try:
-                said = str(workdir_lib.read_json(why, "", "").get("error", "")).split("\n")[0]
+                record = workdir_lib.read_json(why, "", "")
             except UserError:
-                said = f"{why} cannot be read"
-            if summary is not None:
-                said = f"{said} (its end at epoch {summary.get('epoch')}: in its directory)"
-            failed.append((e["name"], said))
-            continue
+                record = {"error": f"{why} cannot be read"}
+            same = json.dumps(record.get("beside_summary"), sort_keys=True)  # (NaN, too)
+            if summary is None or same == json.dumps(summary, sort_keys=True):
+                said = str(record.get("error", "")).split("\n")[0]
+                if summary is not None:
+                    said = f"{said} (its end at epoch {summary.get('epoch')}: in its directory)"
+                failed.append((e["name"], said))
+                continue
         if summary is None:
             continue
         values, absent, software, notes = {}, set(), [], {}

@@ -183,7 +183,7 @@ def _refuse_other_base(workdir: str, base, overrides: list[dict], names: Sequenc
     changes, extends = reruns.config_changes(
         workdir, base, workdir_lib.SWEEP_CONFIG, ignore=everywhere
     )
-    _refuse_other_numbers(workdir, base, everywhere)
+    _refuse_other_numbers(workdir, base, overrides, names)
     if changes and not extends and not _reached_no_run(workdir, base, overrides, names):
         raise UserError(
             f"sweep {workdir!r} was launched with another base config; these fields differ "
@@ -196,44 +196,39 @@ def _refuse_other_base(workdir: str, base, overrides: list[dict], names: Sequenc
 
 # Fields a rerun of one run may change (reruns.OPERATIONAL) that move its numbers enough to set
 # it apart from its seeds (a VAE's eval/loss 44.49 at train.eval_batch_size 4096, 44.25 at 50;
-# the epochs best_epoch can name): a sweep's launches must agree on them once a run trained.
-# (Not eval.iw_batch_rows: the last bits of a sampled bound, and the way to fit its memory.)
+# the epochs best_epoch can name): a launch must give each run that has trained, or is being
+# trained, the value it has. (Not eval.iw_batch_rows: the last bits of a sampled bound, and the
+# way to fit its memory.)
 SAME_IN_EVERY_LAUNCH = ("train.eval_batch_size", "train.checkpoint_every")
 
 
-def _refuse_other_numbers(workdir: str, base, everywhere: frozenset[str]) -> None:
-    """Refuses a launch whose `SAME_IN_EVERY_LAUNCH` fields differ from the recorded base's
-    once a run of the sweep has started (its config.json written, or its lock held by a
-    launch training it): a shard launched with another train.eval_batch_size trained its runs
-    so, unsaid, and the report averaged them with the others as one setting's seeds (a probe;
-    counting only runs that had trained a step let a shard launched while the first compiled
-    through: a review)."""
-    saved = saved_config(workdir, workdir_lib.SWEEP_CONFIG) or {}
+def _refuse_other_numbers(workdir: str, base, overrides: list[dict], names: Sequence[str]):
+    """Refuses a launch that would give a run another `SAME_IN_EVERY_LAUNCH` value than the
+    one it has trained with (its config.json), or is being trained with (its lock held by
+    another launch): a shard launched with another train.eval_batch_size trained its runs so,
+    unsaid, and the report averaged them with the others as one setting's seeds (a probe).
+    A run that trained nothing, its launch killed (memory), may take another value."""
     new = config_lib.flatten_config(base.to_dict())
-    changes = [
-        f"{k}: {saved[k]!r} -> {new[k]!r}"
-        for k in SAME_IN_EVERY_LAUNCH
-        if k in saved and k in new and k not in everywhere and saved[k] != new[k]
-    ]
-    runs = os.path.join(workdir, "runs")
-    for name in sorted(os.listdir(runs)) if changes and os.path.isdir(runs) else []:
-        run = os.path.join(runs, name)
-        own = saved_config(run)
-        if own is None and not workdir_lib.holder(run):
+    recorded = saved_config(workdir, workdir_lib.SWEEP_CONFIG) or {}  # the last launch's base
+    for name, entry in zip(names, overrides, strict=False):
+        run = os.path.join(workdir, "runs", name)
+        own, held = saved_config(run), workdir_lib.holder(run)
+        if own is None and held:  # being trained (compiling) by the launch that recorded it
+            own = {k: entry.get(k, recorded.get(k)) for k in SAME_IN_EVERY_LAUNCH}
+        if not own or (workdir_lib.trained_nothing(run) and not held):
             continue
-        keys = [c.split(":")[0] for c in changes]
-        has = (
-            f"run {name!r} has " + ", ".join(f"{k}={own[k]!r}" for k in keys if k in own)
-            if own and any(k in own for k in keys)
-            else f"run {name!r} is being trained by the launch that recorded them"
-        )
-        raise UserError(
-            f"sweep {workdir!r} was launched with another value of a field that sets runs apart "
-            f"(saved -> now): {'; '.join(changes)}, which a rerun of one run may change but "
-            f"which moves a run's numbers ({has}): this launch's runs would be reported as "
-            "seeds of the same settings. Launch every shard, and rerun, with the saved value, "
-            "or pass a new workdir; nothing was changed."
-        )
+        gives = {k: entry.get(k, new.get(k)) for k in SAME_IN_EVERY_LAUNCH}
+        if differ := [
+            f"{k}: {own[k]!r} -> {v!r}" for k, v in gives.items() if own.get(k) not in (None, v)
+        ]:
+            raise UserError(
+                f"sweep {workdir!r}: this launch would give run {name!r} another value of a "
+                f"field that sets runs apart (its own -> this launch's): {'; '.join(differ)}; "
+                "a rerun of one run may change it, but it moves a run's numbers, and the report "
+                "would average this launch's runs with the others as one setting's seeds. "
+                "Launch every shard, and rerun, with the value the runs have, or pass a new "
+                "workdir; nothing was changed."
+            )
 
 
 def _reached_no_run(workdir: str, base, overrides: list[dict], names: Sequence[str]) -> bool:
