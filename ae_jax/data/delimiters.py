@@ -183,9 +183,10 @@ def check_first_rows(rows: list[list[str]], shown: str) -> None:
     if all(as_data) and any(named) and not all(named):
         raise UserError(
             f"{shown}: the first row {quote_names(header, 5)} looks like data: its numbers head "
-            "columns of numbers and its texts are cells of their own columns; expected a "
-            "header row of column names: add one (a trained run's new rows: the names of the "
-            "columns it was trained on)"
+            "columns of numbers and its texts are cells of their own columns (among their first "
+            "rows, missing-value markers, or ids written as each cell is); expected a header "
+            "row of column names: add one (a trained run's new rows: the names of the columns "
+            "it was trained on)"
         )
     # Weaker evidence, said: a name with a sign, a decimal point or an exponent heading a column
     # of numbers (-1.067,E,76, its grade E in no first row: a probe), which spectra (400.5),

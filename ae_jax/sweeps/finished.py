@@ -99,6 +99,16 @@ def _split_by_unswept(rows: list[dict]) -> None:
         r["overrides"] = {**r["overrides"], **{k: r["config"].get(k) for k in hidden}}
 
 
+def _newer(failed: str, run_dir: str) -> bool:
+    """Whether a run's failed.json was written after its summary.json (file times: for a
+    failed.json an earlier version wrote, which records no summary)."""
+    try:
+        summary = os.stat(os.path.join(run_dir, workdir_lib.SUMMARY)).st_mtime_ns
+        return os.stat(failed).st_mtime_ns >= summary
+    except OSError:
+        return True
+
+
 def _once(rows: list[dict]) -> list[dict]:
     """Each config once: runs of a sweep whose entries differed only in fields their config
     left unused (launched before such entries were refused) trained one config twice, and are
@@ -154,7 +164,12 @@ def _rows(workdir: str, entries: list[dict]) -> tuple[list[dict], list, list[str
             except UserError:
                 record = {"error": f"{why} cannot be read"}
             same = json.dumps(record.get("beside_summary"), sort_keys=True)  # (NaN, too)
-            if summary is None or same == json.dumps(summary, sort_keys=True):
+            if (
+                summary is None
+                or same == json.dumps(summary, sort_keys=True)
+                or "beside_summary" not in record
+                and _newer(why, run_dir)  # an older version's
+            ):
                 said = str(record.get("error", "")).split("\n")[0]
                 if summary is not None:
                     said = f"{said} (its end at epoch {summary.get('epoch')}: in its directory)"

@@ -196,38 +196,62 @@ def _refuse_other_base(workdir: str, base, overrides: list[dict], names: Sequenc
 
 # Fields a rerun of one run may change (reruns.OPERATIONAL) that move its numbers enough to set
 # it apart from its seeds (a VAE's eval/loss 44.49 at train.eval_batch_size 4096, 44.25 at 50;
-# the epochs best_epoch can name): a launch must give each run that has trained, or is being
-# trained, the value it has. (Not eval.iw_batch_rows: the last bits of a sampled bound, and the
-# way to fit its memory.)
+# the epochs best_epoch can name): once a run of a sweep has trained, a launch must give each
+# run it trains its own value, a new run the sweep's. (Not eval.iw_batch_rows: the last bits
+# of a sampled bound, and the way to fit its memory.)
 SAME_IN_EVERY_LAUNCH = ("train.eval_batch_size", "train.checkpoint_every")
 
 
 def _refuse_other_numbers(workdir: str, base, overrides: list[dict], names: Sequence[str]):
-    """Refuses a launch that would give a run another `SAME_IN_EVERY_LAUNCH` value than the
-    one it has trained with (its config.json), or is being trained with (its lock held by
-    another launch): a shard launched with another train.eval_batch_size trained its runs so,
-    unsaid, and the report averaged them with the others as one setting's seeds (a probe).
-    A run that trained nothing, its launch killed (memory), may take another value."""
+    """Refuses a launch that would train a run with another `SAME_IN_EVERY_LAUNCH` value than
+    the one it has trained with (its config.json) or is being trained with (its lock held), or
+    a new run with another than the sweep's (sweep_config.json, the entry's own value first),
+    once a run of the sweep has trained: a shard launched with another eval_batch_size
+    trained its runs so, unsaid, and the report averaged them with the others as one
+    setting's seeds (a probe). Runs it does not train (finished) are not compared: one rerun
+    alone with another value locked the sweep (a review); before any run trained (its launch
+    killed for memory), any value passes."""
     new = config_lib.flatten_config(base.to_dict())
-    recorded = saved_config(workdir, workdir_lib.SWEEP_CONFIG) or {}  # the last launch's base
+    recorded = saved_config(workdir, workdir_lib.SWEEP_CONFIG) or {}
+    runs = []
     for name, entry in zip(names, overrides, strict=False):
         run = os.path.join(workdir, "runs", name)
         own, held = saved_config(run), workdir_lib.holder(run)
-        if own is None and held:  # being trained (compiling) by the launch that recorded it
-            own = {k: entry.get(k, recorded.get(k)) for k in SAME_IN_EVERY_LAUNCH}
-        if not own or (workdir_lib.trained_nothing(run) and not held):
-            continue
+        runs.append(
+            (name, entry, run, own, held, bool(own) and not workdir_lib.trained_nothing(run))
+        )
+    if not any(held or trained for *_, held, trained in runs):
+        return
+    for name, entry, run, own, held, trained in runs:
+        done = workdir_lib.finished_summary(run)
+        if (
+            done
+            and not held
+            and done.get("epoch", 0) >= entry.get("train.epochs", new["train.epochs"])
+        ):
+            continue  # not trained by this launch
+        sweeps = {k: entry.get(k, recorded.get(k)) for k in SAME_IN_EVERY_LAUNCH}
+        theirs = own if own and (trained or held) else sweeps
         gives = {k: entry.get(k, new.get(k)) for k in SAME_IN_EVERY_LAUNCH}
         if differ := [
-            f"{k}: {own[k]!r} -> {v!r}" for k, v in gives.items() if own.get(k) not in (None, v)
+            f"{k}: {theirs[k]!r} -> {v!r}"
+            for k, v in gives.items()
+            if theirs.get(k) not in (None, v)
         ]:
+            whose = "the value it has" if theirs is own else "the sweep's, in sweep_config.json"
+            lock = os.path.join(run, workdir_lib.LOCK)
             raise UserError(
-                f"sweep {workdir!r}: this launch would give run {name!r} another value of a "
-                f"field that sets runs apart (its own -> this launch's): {'; '.join(differ)}; "
-                "a rerun of one run may change it, but it moves a run's numbers, and the report "
-                "would average this launch's runs with the others as one setting's seeds. "
-                "Launch every shard, and rerun, with the value the runs have, or pass a new "
-                "workdir; nothing was changed."
+                f"sweep {workdir!r}: this launch would give run {name!r} another value of "
+                f"a field that sets runs apart ({whose} -> this launch's): {'; '.join(differ)}"
+                + (
+                    f" (its lock is held by {held}: if that process is gone, delete {lock})"
+                    if held
+                    else ""
+                )
+                + "; a rerun of one run may change it, but it moves a run's numbers, and the "
+                "report would average this launch's runs with the others as one setting's "
+                "seeds. Launch every shard, and rerun, with that value, or pass a new workdir; "
+                "nothing was changed."
             )
 
 
