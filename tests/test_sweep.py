@@ -1320,12 +1320,13 @@ def test_a_shard_with_another_eval_batch_size_or_checkpoint_every_is_refused(tmp
     """A rerun of one run may change train.eval_batch_size or checkpoint_every (warned of,
     recorded); a sweep's second shard launched with another one trained its runs so, unsaid,
     and the report averaged them with the first shard's as one setting's seeds (a VAE's
-    eval/loss moves 44.49 -> 44.25 with the batch size alone: a probe). Once a run trained, a
-    launch may not give a new run another value than the sweep's, nor a run it resumes, or
-    that is being trained (its lock held, compiling), another than its own (reviews). Before
-    any run trained (the first launch killed for memory) any value passes; finished runs are
-    not compared (one rerun alone with another value locked the sweep: a review); an entry's
-    own value is its run's; eval.iw_batch_rows (last bits only) may change at any launch."""
+    eval/loss moves 44.49 -> 44.25 with the batch size alone: a probe). A launch may not train
+    a run that trained with another value than its own, nor a new run with another than the
+    one the sweep's trained (or being trained) runs share; the runs are the reference, not
+    sweep_config.json (a launch that trained nothing rewrote it; older sweeps lack it: a
+    review). Before any run trained (a launch killed for memory) any value passes; finished
+    runs are only the reference; an entry's own value is its run's; eval.iw_batch_rows (last
+    bits only) may change at any launch."""
     base = seed_sparse.get_config()
     base.data.name = "digits"
     base.train.epochs, base.eval.at_end, base.train.batch_size = 1, False, 256
@@ -1338,50 +1339,47 @@ def test_a_shard_with_another_eval_batch_size_or_checkpoint_every_is_refused(tmp
         saved = base.train[field]
         with pytest.raises(
             UserError,
-            match=r"would give run 'train.seed=1' another value of a field that sets runs "
-            rf"apart \(the sweep's, in sweep_config.json -> this launch's\): train.{field}: "
-            rf"{saved} -> {value}; a rerun",
+            match=rf"the sweep's runs trained with train.{field}={saved}, and this launch would "
+            rf"train run 'train.seed=1' with {value}; a rerun",
         ):
             sweep.run_sweep(other, overrides[:2], w)
     assert not os.path.exists(os.path.join(w, "runs", "train.seed=1"))  # nothing was changed
     other = copy.deepcopy(base)
     other.eval.iw_batch_rows = 7
     assert sweep.run_sweep(other, overrides[:2], w)["counts"]["done"] == 2
-    # A finished run trained with another value (one run's rerun may change it): the sweep
-    # goes on, its new runs with the sweep's value.
+    other.train.eval_batch_size = 50
+    assert sweep.run_sweep(other, overrides[:2], w)["counts"]["done"] == 2  # trains nothing
+    with pytest.raises(UserError, match=r"train.eval_batch_size=4096, and .* 'train.seed=2' "):
+        sweep.run_sweep(other, overrides, w)  # ... and set no value for the runs added
+    os.remove(os.path.join(w, "sweep_config.json"))  # nor does its absence (a review)
+    with pytest.raises(UserError, match=r"train.eval_batch_size=4096, and .* 'train.seed=2' "):
+        sweep.run_sweep(other, overrides, w)
+    # A finished run trained with another value (one run's rerun may change it): no value is
+    # the runs' own, and the sweep goes on.
     path = os.path.join(w, "runs", "train.seed=1", "config.json")
     saved = json.loads(open(path).read())
     saved["train"]["eval_batch_size"] = 50
     with open(path, "w") as f:
         json.dump(saved, f)
     assert sweep.run_sweep(base, overrides, w)["counts"]["done"] == 3
-    other.train.eval_batch_size = 50
     w = str(tmp_path / "fresh")  # the first launch killed before a step: free to change
     shards.check_same_base(w, base, overrides, names=names)
     started = os.path.join(w, "runs", names[0])
     os.makedirs(started)
     shutil.copy(os.path.join(tmp_path, "s", "runs", names[0], "config.json"), started)
     assert sweep.run_sweep(other, overrides[:2], w)["counts"]["done"] == 2
-    w = str(tmp_path / "compiling")  # ... but not while a launch trains a run (lock held)
+    w = str(tmp_path / "compiling")  # ... but not beside a run a launch trains (lock held)
     shards.check_same_base(w, base, overrides, names=names)
     held = os.path.join(w, "runs", names[0])
     os.makedirs(held)
     with locks.WorkdirLock(held):
-        with pytest.raises(UserError, match=r"train.eval_batch_size: 4096 -> 50 \(its lock is "):
+        with pytest.raises(UserError, match=r"eval_batch_size=4096, and .* 'train.seed=1' with 50"):
             sweep.run_sweep(other, overrides[:2], w)
-    with open(os.path.join(held, ".lock"), "w") as f:  # a holder on another host: named
-        f.write("pid 999999 on host node17 since 2026-12-07T10:00:00")
-    with pytest.raises(
-        UserError,
-        match=rf"held by pid 999999 on host node17 .*: if that process is gone, "
-        rf"delete {re.escape(os.path.join(held, '.lock'))}\)",
-    ):
-        sweep.run_sweep(other, overrides[:2], w)
     w = str(tmp_path / "entries")  # an entry's own value is its run's, whatever the base's
     own = [{**overrides[0], "train.eval_batch_size": 100}, overrides[1]]
     sweep.run_sweep(base, own, w)
     base.train.epochs = other.train.epochs = 2  # extended: each run keeps its own
-    with pytest.raises(UserError, match=r"run 'train.seed=1' another .*4096 -> 50"):
+    with pytest.raises(UserError, match=r"run 'train.seed=1' trained with .*=4096, and .* 50"):
         sweep.run_sweep(other, own, w)
     assert sweep.run_sweep(base, own, w)["counts"]["done"] == 2
 
@@ -1420,6 +1418,7 @@ def test_a_run_whose_extension_failed_is_reported_as_failed_not_as_a_setting(tmp
     summary = os.stat(os.path.join(w, "runs", "train.seed=0", "summary.json")).st_mtime_ns
     for record, when, is_failed in [
         ({"error": "RuntimeError: killed", "beside_summary": {"epoch": 0}}, summary + 10**9, 0),
+        ({"error": "RuntimeError: killed", "beside_summary": None}, summary + 10**9, 0),
         ({"error": "RuntimeError: killed"}, summary - 10**9, 0),
         ({"error": "RuntimeError: killed"}, summary + 10**9, 1),
     ]:

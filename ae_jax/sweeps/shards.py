@@ -196,63 +196,58 @@ def _refuse_other_base(workdir: str, base, overrides: list[dict], names: Sequenc
 
 # Fields a rerun of one run may change (reruns.OPERATIONAL) that move its numbers enough to set
 # it apart from its seeds (a VAE's eval/loss 44.49 at train.eval_batch_size 4096, 44.25 at 50;
-# the epochs best_epoch can name): once a run of a sweep has trained, a launch must give each
-# run it trains its own value, a new run the sweep's. (Not eval.iw_batch_rows: the last bits
-# of a sampled bound, and the way to fit its memory.)
+# the epochs best_epoch can name): a launch must train a run that has trained with its own
+# value, and a new run with the one the sweep's trained runs share. (Not eval.iw_batch_rows:
+# the last bits of a sampled bound, and the way to fit its memory.)
 SAME_IN_EVERY_LAUNCH = ("train.eval_batch_size", "train.checkpoint_every")
 
 
 def _refuse_other_numbers(workdir: str, base, overrides: list[dict], names: Sequence[str]):
     """Refuses a launch that would train a run with another `SAME_IN_EVERY_LAUNCH` value than
-    the one it has trained with (its config.json) or is being trained with (its lock held), or
-    a new run with another than the sweep's (sweep_config.json, the entry's own value first),
-    once a run of the sweep has trained: a shard launched with another eval_batch_size
-    trained its runs so, unsaid, and the report averaged them with the others as one
-    setting's seeds (a probe). Runs it does not train (finished) are not compared: one rerun
-    alone with another value locked the sweep (a review); before any run trained (its launch
-    killed for memory), any value passes."""
+    the one it has trained with (its config.json), or a new run with another than the one
+    every run of the sweep that trained, or is being trained (its lock held), shares (an
+    entry's own value aside): a shard launched with another eval_batch_size trained its runs
+    so, unsaid, and the report averaged them with the others as one setting's seeds (a
+    probe). The runs themselves are the reference, not sweep_config.json, which a launch that
+    trained nothing rewrote, and older sweeps lack (a review); runs it does not train
+    (finished, diverged) are only the reference (one rerun alone with another value locked
+    the sweep); before any run trained (its launch killed for memory), any value passes."""
     new = config_lib.flatten_config(base.to_dict())
     recorded = saved_config(workdir, workdir_lib.SWEEP_CONFIG) or {}
-    runs = []
+    runs, shared = [], {k: set[str]() for k in SAME_IN_EVERY_LAUNCH}
     for name, entry in zip(names, overrides, strict=False):
         run = os.path.join(workdir, "runs", name)
         own, held = saved_config(run), workdir_lib.holder(run)
-        runs.append(
-            (name, entry, run, own, held, bool(own) and not workdir_lib.trained_nothing(run))
-        )
-    if not any(held or trained for *_, held, trained in runs):
-        return
-    for name, entry, run, own, held, trained in runs:
+        if own is None and held:  # compiling: its launch recorded the sweep's config
+            own = {k: entry.get(k, recorded.get(k)) for k in SAME_IN_EVERY_LAUNCH}
+        if own and (held or not workdir_lib.trained_nothing(run)):
+            for k in SAME_IN_EVERY_LAUNCH:
+                if k not in entry and own.get(k) is not None:
+                    shared[k].add(json.dumps(own[k]))
+        else:
+            own = None
+        runs.append((name, entry, run, own, held))
+    for name, entry, run, own, held in runs:
         done = workdir_lib.finished_summary(run)
-        if (
-            done
-            and not held
-            and done.get("epoch", 0) >= entry.get("train.epochs", new["train.epochs"])
-        ):
-            continue  # not trained by this launch
-        sweeps = {k: entry.get(k, recorded.get(k)) for k in SAME_IN_EVERY_LAUNCH}
-        theirs = own if own and (trained or held) else sweeps
+        epochs = entry.get("train.epochs", new["train.epochs"])
+        if held or done and (done["status"] != "done" or done["epoch"] >= epochs):
+            continue  # not trained by this launch: being trained by another, or finished
         gives = {k: entry.get(k, new.get(k)) for k in SAME_IN_EVERY_LAUNCH}
-        if differ := [
-            f"{k}: {theirs[k]!r} -> {v!r}"
-            for k, v in gives.items()
-            if theirs.get(k) not in (None, v)
-        ]:
-            whose = "the value it has" if theirs is own else "the sweep's, in sweep_config.json"
-            lock = os.path.join(run, workdir_lib.LOCK)
-            raise UserError(
-                f"sweep {workdir!r}: this launch would give run {name!r} another value of "
-                f"a field that sets runs apart ({whose} -> this launch's): {'; '.join(differ)}"
-                + (
-                    f" (its lock is held by {held}: if that process is gone, delete {lock})"
-                    if held
-                    else ""
+        for k, v in gives.items():
+            if own is not None:
+                theirs, whose = own.get(k), f"run {name!r} trained with"
+            elif k not in entry and len(shared[k]) == 1:
+                theirs, whose = json.loads(next(iter(shared[k]))), "the sweep's runs trained with"
+            else:
+                continue
+            if theirs is not None and theirs != v:
+                raise UserError(
+                    f"sweep {workdir!r}: {whose} {k}={theirs!r}, and this launch would train "
+                    f"run {name!r} with {v!r}; a rerun of one run may change it, but it moves a "
+                    "run's numbers, and the report would average the runs as one setting's "
+                    f"seeds. Launch every shard, and rerun, with {k}={theirs!r}, or pass a new "
+                    "workdir; nothing was changed."
                 )
-                + "; a rerun of one run may change it, but it moves a run's numbers, and the "
-                "report would average this launch's runs with the others as one setting's "
-                "seeds. Launch every shard, and rerun, with that value, or pass a new workdir; "
-                "nothing was changed."
-            )
 
 
 def _reached_no_run(workdir: str, base, overrides: list[dict], names: Sequence[str]) -> bool:

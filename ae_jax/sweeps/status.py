@@ -139,8 +139,9 @@ def mark_failed(runs: list[Run], error: str) -> None:
     for run in runs:
         try:
             os.makedirs(run.workdir, exist_ok=True)
-            beside = workdir_lib.finished_summary(run.workdir)  # an extension's: its old end
-            record = {"error": error} | ({"beside_summary": beside} if beside else {})
+            # The summary it is written beside (an extension's: its old end), or None: a report
+            # tells this failure from an earlier one by it (`finished.py`).
+            record = {"error": error, "beside_summary": workdir_lib.finished_summary(run.workdir)}
             workdir_lib.write_json(os.path.join(run.workdir, workdir_lib.FAILED), record)
         except OSError as e:  # (a full or read-only disk: the failure is said, not recorded)
             unrecorded = f" (not recorded in {workdir_lib.FAILED}: {e.strerror or e})"
