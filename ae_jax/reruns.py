@@ -192,9 +192,9 @@ def moved_data(workdir: str, config) -> str:
     """Why a rerun naming its data file elsewhere is refused, when the run's own file is gone
     from where it was and the new one exists (a project moved with its data): it said only
     'data.path: /old/data.csv -> data.csv', as if the naming were the change ("" otherwise)."""
-    saved = saved_config(workdir) or {}
+    saved, now = saved_config(workdir) or {}, config_lib.flatten_config(config.to_dict())
     for key in PATH_FIELDS:
-        old, new = saved.get(key), config_lib.flatten_config(config.to_dict()).get(key)
+        old, new = saved.get(key), now.get(key)
         if is_path(key, old) and is_path(key, new) and real_path(str(old)) != real_path(str(new)):
             if not os.path.exists(str(old)) and os.path.exists(real_path(str(new))):
                 return (

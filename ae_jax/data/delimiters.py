@@ -191,8 +191,9 @@ def check_first_rows(rows: list[list[str]], shown: str) -> None:
     # Weaker evidence, said: a name with a sign, a decimal point or an exponent heading a column
     # of numbers (-1.067,E,76, its grade E in no first row: a probe), which spectra (400.5),
     # quantiles (0.05) and lags (-2) are named with too (a review).
-    odd = [h for h, n, num in zip(names, named, numeric, strict=True) if n and num]
-    if odd := [h for h in odd if not h.isdigit()]:
+    if odd := [
+        h for h, n, num in zip(names, named, numeric, strict=True) if n and num and not h.isdigit()
+    ]:
         logging.warning(
             "%s: its first row %s is read as the header, but names columns of numbers with "
             "numbers (%s): if the file has no header row, add one (else its first row of data "
