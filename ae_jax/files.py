@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import re
+import reprlib
 import shutil
 import tempfile
 
@@ -184,8 +185,11 @@ def as_path(value, what: str = "workdir") -> str:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str) or not value:
+        got = f"{reprlib.repr(value)} ({type(value).__name__})"
+        if hasattr(value, "to_dict"):  # a ConfigDict: its repr is the whole config
+            got = f"a {type(value).__name__}, a config (where a function takes both, the config "
+            got += "comes first, the folder second)"
         raise UserError(
-            f"{what}: expected a directory path, a non-empty str or os.PathLike; got {value!r} "
-            f"({type(value).__name__})."
+            f"{what}: expected a directory path, a non-empty str or os.PathLike; got {got}."
         )
     return os.path.expanduser(value)

@@ -66,6 +66,9 @@ def vae_run(tmp_path_factory):
         (lambda d: ae_jax.train_together({"a": 1}, [{}], d), "expected an ml_collections"),
         (lambda d: ae_jax.train_together(_config(), [{"train.seed": 1}], 7), "directory path"),
         (lambda d: ae_jax.load(123), "expected a directory path, a non-empty str"),
+        # A config where the folder goes: its repr (the whole config, 3 KB) was the message.
+        (lambda d: ae_jax.load(_config()), r"str or os.PathLike; got a ConfigDict, a config \("),
+        (lambda d: ae_jax.load(b"x" * 500), r"got b'x{11}\.\.\.x{13}' \(bytes\)\.$"),
         (lambda d: ae_jax.sweeps.config_diff(_config(), {}), r"got dict \{\} \(a dict: Config"),
         (
             lambda d: ae_jax.train_together(_config(), [{}], d, chunk_size="2"),
