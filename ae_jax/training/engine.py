@@ -91,6 +91,7 @@ class Engine:
         dynamic_binarize: bool = False,
         batch_sharding=None,
         layout: tuple | None = None,
+        num_val: int | None = None,
     ):
         self.config = config
         self.num_features = num_features
@@ -102,7 +103,7 @@ class Engine:
         # The optional loss terms (objective.OPTIONAL_TERMS) of this run, or of its group.
         self.terms = objective.optional_terms([config]) if terms is None else frozenset(terms)
         self.loss_fn = objective.make_loss_fn(
-            self.model, config, self.terms, num_train, self.steps_per_epoch
+            self.model, config, self.terms, num_train, self.steps_per_epoch, num_val
         )
         self.traces = 0  # incremented when the epoch program is traced (retrace guard)
         # Burda et al.'s dynamic binarisation: a fresh Bernoulli draw of each batch per step.

@@ -132,6 +132,7 @@ def _compile(cfg, ds, k, terms, place, hypers, x_train_d, xv, mv, cache) -> _Com
         dynamic_binarize=ds.dynamic_binarize,
         batch_sharding=place.batch_sharding,
         layout=layout,
+        num_val=ds.val.shape[0],
     )
     replicated = None if place.mesh is None else place.replicated_sharding
     progs = engine.compile(k, place.state_sharding, replicated)

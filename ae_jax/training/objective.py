@@ -117,6 +117,7 @@ def make_loss_fn(
     terms: frozenset = frozenset(),
     num_train: int = 1,
     steps_per_epoch: int = 1,
+    num_val: int | None = None,
 ) -> Callable:
     """Returns loss_fn(params, x, mask, rng, hyper, train, step=None) -> (loss, terms).
 
@@ -124,8 +125,13 @@ def make_loss_fn(
       model: an `Autoencoder` or `VAE`.
       config: the run's config (static parts only are read here).
       terms: the optional terms to compute (`optional_terms` of the group).
-      num_train: rows in the training split (the total correlation's data-set size).
+      num_train: rows in the training split: the data-set size of the total correlation's
+        aggregate posterior in training (`train=True`).
       steps_per_epoch: optimizer steps per epoch (the KL warm-up's unit).
+      num_val: rows in the validation split, its data-set size in validation (`train=False`):
+        `eval/tc`, `eval/mi` and `eval/dim_kl` describe the validation set's aggregate
+        posterior, as eval.json's `vae/*` do (exactly so when one batch holds the split); with
+        N_train, `eval/mi` was bounded by log N_train, not log N_val. None: `num_train`.
 
     The returned function takes x (B, D) and mask (B,) with 1 for real rows and 0 for padding;
     the loss is the mask-weighted mean over rows of the per-example objective, plus the
@@ -196,9 +202,8 @@ def make_loss_fn(
             out_terms["sparsity"] = losses.kl_sparsity(out["code"], hyper["rho"], mask)
             loss = loss + hyper["sparsity_weight"] * out_terms["sparsity"]
         if is_vae and "tc" in terms:
-            parts = vae_terms.kl_decomposition(
-                out["z"], out["mean"], out["logvar"], mask, num_train
-            )
+            size = num_train if train or num_val is None else num_val
+            parts = vae_terms.kl_decomposition(out["z"], out["mean"], out["logvar"], mask, size)
             out_terms.update(parts)
             loss = loss + hyper["tc_weight"] * parts["tc"]
         if is_vae and "mmd" in terms:
