@@ -1137,7 +1137,30 @@ def test_a_named_code_column_with_marker_texts_says_they_are_categories(tmp_path
     data.Preprocessor.fit(
         table, np.arange(20), categorical_columns=("a",), na_values=("-",), missing="impute"
     )
-    assert "column 'a' becomes a categorical column of 30 distinct values" in caplog.text
+    # 'a' (0..29) named by mistake: told to leave it out, not to "convert or drop it".
+    said = "column 'a' is categorical (named in data.categorical_columns, or so typed in its "
+    assert said + "file) but holds 30 distinct numbers in 30 cells" in caplog.text
+    assert "leave the column out of data.categorical_columns" in caplog.text
+    assert "convert or drop it" not in caplog.text
+    # One-hot: the width refusal says the same (it advised dropping the column the user named).
+    with pytest.raises(UserError, match=r"'a', named in data.categorical_columns, holds 30 dis"):
+        data.Preprocessor.fit(
+            table,
+            np.arange(30),
+            categorical="onehot",
+            categorical_columns=("a",),
+            max_categories=10,
+            na_values=("-",),
+            missing="impute",
+        )
+    with pytest.raises(UserError, match=r"'Region' has 5 categories .*drop the column, or rai"):
+        data.Preprocessor.fit(
+            table,
+            np.arange(30),
+            categorical="onehot",
+            categorical_columns=("Region",),
+            max_categories=4,
+        )
 
 
 def test_ids_beyond_2_53_match_only_as_written(tmp_path, caplog):

@@ -28,6 +28,7 @@ from absl import logging
 from ae_jax.config import check_image_set_fields, check_section, default_config
 from ae_jax.data import bundled, column_checks, images, pixel_checks
 from ae_jax.data import scaling as scaling_lib
+from ae_jax.data.category_checks import check_names, no_categories_in_pixels
 from ae_jax.data.cells import NA_VALUES, THOUSANDS
 from ae_jax.data.dataset import Dataset, as_labels, say_if_label_like
 from ae_jax.data.delimiters import resolve_delimiter
@@ -75,7 +76,7 @@ def _options(cfg: Any) -> dict[str, Any]:
     if max_categories < 1:
         raise UserError(f"data.max_categories must be a positive integer; got {max_categories}")
     categorical_columns = _field(cfg, "categorical_columns", (), (tuple, list), "a tuple of names")
-    column_checks.check_names(categorical_columns, "data.categorical_columns")
+    check_names(categorical_columns, "data.categorical_columns")
     return dict(
         na_values=tuple(na_values),
         missing=missing,
@@ -135,7 +136,7 @@ def _pixels(
     `images.load_image_dataset` does, and the (N, D) uint8 pixels. `declared`:
     data.image_shape gave `shape`, so it must fit."""
     d = len(features.columns)
-    column_checks.no_categories_in_pixels(options["categorical_columns"], features.source)
+    no_categories_in_pixels(options["categorical_columns"], features.source)
     if declared and shape is not None and math.prod(shape) != d:
         raise UserError(
             f"data.image_shape {shape} holds {math.prod(shape)} pixels, but "
@@ -274,7 +275,7 @@ def _load(cfg: Any) -> Dataset:
     if split_seed < 0:
         raise UserError(f"data.split_seed must be a non-negative integer; got {split_seed}")
     if not path and images.is_image_set(name):
-        column_checks.no_categories_in_pixels(options["categorical_columns"], f"data.name {name!r}")
+        no_categories_in_pixels(options["categorical_columns"], f"data.name {name!r}")
         return images.load_image_dataset(
             name,
             directory,

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ae_jax.data import cells, column_checks, spellings, vocabulary
+from ae_jax.data import category_checks, cells, column_checks, spellings, vocabulary
 from ae_jax.data import columns as col_lib
 from ae_jax.data import scaling as scaling_lib
 from ae_jax.data.cells import NA_VALUES, THOUSANDS, Cells, quote_names
@@ -158,7 +158,7 @@ class Preprocessor:
         check_choice("data.scaling", scaling, SCALING)
         check_choice("data.missing", missing, MISSING)
         check_choice("data.thousands", thousands, THOUSANDS)
-        column_checks.check_categorical_columns(table, categorical_columns)
+        category_checks.check_categorical_columns(table, categorical_columns)
         named = {*categorical_columns, *table.categorical}  # the file's own too
         columns = [  # categories are texts as the file writes them, as `_encode` reads them
             Cells(table.text(name) if name in named else col, thousands)
@@ -178,7 +178,7 @@ class Preprocessor:
             if kind != "numeric":
                 column.release("fast", "parsed")  # not needed again
             kinds.append(kind)
-        column_checks.say_if_one_category(table, categories)
+        category_checks.say_if_one_category(table, categories)
         p = cls(
             table.columns,
             kinds,
@@ -190,10 +190,10 @@ class Preprocessor:
             missing=missing,
             thousands=thousands,
         )
-        column_checks.say_case_variants(table, p.categories)
+        category_checks.say_case_variants(table, p.categories)
         if categorical == "onehot":
-            column_checks.check_one_hot(
-                table, p.categories, p.input_columns, p.columns, max_categories
+            category_checks.check_one_hot(
+                table, p.categories, p.input_columns, p.columns, max_categories, categorical_columns
             )
         rows = np.asarray(train_rows) if missing == "impute" else None
         return p, *p._encode(table, masks, rows, columns)
