@@ -178,10 +178,10 @@ def real_path(path: str) -> str:
     return os.path.realpath(os.path.expanduser(path))
 
 
-def as_path(value, what: str = "workdir") -> str:
-    """A directory argument as a path string, `~` expanded as data.path's is: a str or
-    os.PathLike; refuses anything else (an int, None, bytes) and "" (the current directory,
-    by accident)."""
+def as_path(value, what: str = "workdir", kind: str = "directory") -> str:
+    """A directory (or `kind`) argument as a path string, `~` expanded as data.path's is: a
+    str or os.PathLike; refuses anything else (an int, None, bytes) and "" (the current
+    directory, by accident)."""
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str) or not value:
@@ -190,6 +190,6 @@ def as_path(value, what: str = "workdir") -> str:
             got = f"a {type(value).__name__}, a config (where a function takes both, the config "
             got += "comes first, the folder second)"
         raise UserError(
-            f"{what}: expected a directory path, a non-empty str or os.PathLike; got {got}."
+            f"{what}: expected a {kind} path, a non-empty str or os.PathLike; got {got}."
         )
     return os.path.expanduser(value)

@@ -614,7 +614,22 @@ def test_encode_writes_npy_and_csv(shop_run, tmp_path):
     ]:
         with pytest.raises(UserError, match=match):
             encode_cli.encode_file(shop_run, str(copy), str(target), overwrite=overwrite)
+    # The run named with `~` (a probe: the guard read '~/run' as no run and the training file
+    # was replaced); arguments of the wrong type; a dangling link into a missing folder.
+    os.symlink("nowhere/x.npy", tmp_path / "dangling.npy")
+    home = os.path.dirname(shop_run)
+    for args, kwargs, match in [
+        (("~/" + os.path.basename(shop_run), str(copy), csv_path), {"overwrite": True}, "trai"),
+        ((shop_run, str(copy), str(tmp_path / "codes.npy")), {"overwrite": "no"}, "True or Fa"),
+        ((shop_run, str(copy), None), {}, r"--output: expected a file path, .* got None"),
+        ((shop_run, 3, str(tmp_path / "c.npy")), {}, r"--input: expected a file path"),
+        ((shop_run, str(copy), str(tmp_path / "dangling.npy")), {}, r"\(where the link lead"),
+    ]:
+        with pytest.MonkeyPatch.context() as mp, pytest.raises(UserError, match=match):
+            mp.setenv("HOME", home)
+            encode_cli.encode_file(*args, **kwargs)
     assert copy.read_bytes() == rows and open(csv_path, "rb").read() == rows
+    assert not os.path.exists(tmp_path / "nowhere")  # (the lock made it, an empty file)
     encode_cli.encode_file(shop_run, str(copy), str(tmp_path / "codes.npy"), overwrite=True)
     np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), codes)
     # Replaced in place: its permissions kept, a link's target written, no temporary left.

@@ -22,7 +22,7 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.cli import cli_errors
 from ae_jax.errors import UserError
 from ae_jax.evaluation import trained
-from ae_jax.files import write_atomic
+from ae_jax.files import as_path, write_atomic
 
 FLAGS = flags.FLAGS
 
@@ -42,11 +42,14 @@ def check_output(output_path: str, input_path: str, overwrite: bool) -> str:
             f"--output {output_path!r}: unsupported file type {ext or '(none)'!r}; "
             f"expected one of {', '.join(OUTPUTS)}."
         )
-    out_dir = os.path.dirname(os.path.abspath(output_path))
+    # (a link's target's folder: through a dangling link into a missing folder, the lock
+    # taken beside the output left an empty file named as that folder: a probe)
+    out_dir = os.path.dirname(os.path.realpath(output_path))
     if not os.path.isdir(out_dir):
         what = "is not a directory" if os.path.exists(out_dir) else "does not exist"
+        link = " (where the link leads)" * os.path.islink(output_path)
         raise UserError(
-            f"--output {output_path!r}: {out_dir!r} {what}; expected an existing directory."
+            f"--output {output_path!r}: {out_dir!r}{link} {what}; expected an existing directory."
         )
     if os.path.exists(output_path):
         if os.path.exists(input_path) and os.path.samefile(output_path, input_path):
@@ -92,8 +95,19 @@ def encode_file(
     data.npz_key, and when that is "" too, the reader's choice: "x" or the only array). An
     existing `output_path` is refused unless `overwrite` (never the input file); the codes are
     written to a temporary file first, so a failed write leaves it as it was. `~` in either
-    path is the home folder (a shell leaves it as is after `--output=`)."""
-    input_path, output_path = os.path.expanduser(input_path), os.path.expanduser(output_path)
+    path is the home folder (a shell leaves it as is after `--output=`), and in `workdir`."""
+    # `~` expanded before any check: the training file's guard read an unexpanded
+    # `~/run` as no run, and `--overwrite` replaced the run's data.path (a probe).
+    workdir = as_path(workdir)
+    input_path, output_path = (
+        as_path(input_path, "--input", "file"),
+        as_path(output_path, "--output", "file"),
+    )
+    for name, value in (("which", which), ("npz_key", npz_key)):
+        if not isinstance(value, str):
+            raise UserError(f"{name}: expected a str; got {value!r} ({type(value).__name__}).")
+    if not isinstance(overwrite, (bool, np.bool_)):  # ("no" is true)
+        raise UserError(f"overwrite: expected True or False; got {overwrite!r}.")
     ext = check_output(output_path, input_path, overwrite)
     check_not_training_file(workdir, output_path)
     if npz_key and os.path.splitext(input_path)[1].lower() != ".npz":
