@@ -892,6 +892,31 @@ def test_the_report_command_prints_report_md_under_an_ascii_locale(tmp_path):
     )
     assert r.returncode == 0, r.stderr.decode(errors="replace")[-2000:]
     assert "| 1.0 | 2 | 1.500 \\xb1 0.71 |" in r.stdout.decode("ascii")  # (escaped)
+    # A folder given with ~ (a probe: the report was written, then reading it back raised).
+    home = {**env, "HOME": str(tmp_path.parent)}
+    r = subprocess.run(
+        [sys.executable, "-m", "ae_jax", "report", f"--workdir=~/{tmp_path.name}"],
+        capture_output=True,
+        env=home,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr.decode(errors="replace")[-2000:]
+    assert "| 1.0 | 2 | 1.500 \\xb1 0.71 |" in r.stdout.decode("ascii")
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((None,), r"workdir: expected a directory path, .* got None"),
+        # a str of metrics was read letter by letter ('e', 'v', 'a', ...)
+        (("DIR", "eval/mse"), r"metrics: expected a list of metric names, .* got 'eval/mse'"),
+    ],
+)
+def test_write_report_refuses_arguments_of_another_type(tmp_path, args, match):
+    _lr_pile(tmp_path)
+    with pytest.raises(UserError, match=match):
+        report.write_report(*[str(tmp_path) if a == "DIR" else a for a in args])
+    assert not (tmp_path / "report.md").exists()
 
 
 def test_a_vae_report_says_where_its_numbers_come_from_and_rings_points_of_fewer_runs(

@@ -34,5 +34,5 @@ def main(argv):
     cli.no_arguments(argv, "report")
     with cli_errors():
         report.write_report(FLAGS.workdir, FLAGS.metrics or None)
-    with open(os.path.join(FLAGS.workdir, "report.md"), encoding="utf-8") as f:
+    with open(os.path.join(os.path.expanduser(FLAGS.workdir), "report.md"), encoding="utf-8") as f:
         print(f.read())

@@ -131,6 +131,13 @@ def write_report(workdir: str, metrics: list[str] | None = None) -> dict:
     One report of a folder at a time, another waiting: two at once mixed their tables, and
     the later one's list of its files lacked the other's figure, which every report after
     then refused to replace as the user's (a probe)."""
+    workdir = workdir_lib.as_path(workdir)  # (before the lock: '~/s' locked nothing)
+    if metrics is not None and (
+        not isinstance(metrics, (list, tuple)) or not all(isinstance(m, str) for m in metrics)
+    ):  # (a str was read letter by letter: metrics 'e', 'v', 'a', ...)
+        raise UserError(
+            f"metrics: expected a list of metric names, such as ['eval/mse']; got {metrics!r}."
+        )
     with report_files.writing(workdir):
         return _write_report(workdir, metrics)
 
