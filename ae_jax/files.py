@@ -4,12 +4,15 @@
 (`write_json`), keys in natural order; a path argument as every entry point takes one
 (`as_path`) and the file it names (`real_path`)."""
 
+import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
 import reprlib
 import shutil
+import stat
 import tempfile
 
 from ae_jax.errors import UserError
@@ -73,33 +76,60 @@ def publish_folder(path: str, fill) -> None:
     writer killed midway leaves only the hidden temporary folder, and of two writers into
     one new `path` the second gets FileExistsError (two `ae-jax export` into one folder both
     said they exported, one of them lost, once the files of both mixed). An existing empty
-    folder (a link's target) is filled in place, keeping its owner and mode, once claimed by
-    a file of this writer's own (then removed): a writer finding any other file refuses."""
+    folder (a link's target) is claimed first by a locked file of this writer's own (a claim
+    whose writer died is taken over; a writer finding any other file refuses), then replaced
+    by the filled folder, which gets its mode (and owner, where allowed): filled in place, a
+    stopped export left half its files there, and the rerun was refused as a folder not empty
+    (a probe). Where its parent takes no new folder, it is filled in place."""
     target = os.path.realpath(path)
-    if os.path.isdir(target):
-        claim = os.path.join(target, ".claimed")
-        try:
-            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            raise FileExistsError(errno.EEXIST, "claimed by another process", path) from None
-        try:
-            if os.listdir(target) != [".claimed"]:
-                raise FileExistsError(errno.EEXIST, "written by another process meanwhile", path)
-            fill(target)
-        finally:
-            os.remove(claim)
-        return
     parent, name = os.path.split(target)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
+    if not os.path.isdir(target):
+        os.makedirs(parent, exist_ok=True)
+        _fill_and_rename(
+            tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent), target, fill
+        )
+        return
+    claim = os.path.join(target, ".claimed")
+    fd = os.open(claim, os.O_CREAT | os.O_WRONLY, 0o600)
+    locked = False
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locked = True
+        except OSError:
+            raise FileExistsError(errno.EEXIST, "claimed by another process", path) from None
+        if os.listdir(target) != [".claimed"]:
+            raise FileExistsError(errno.EEXIST, "written by another process meanwhile", path)
+        st = os.stat(target)
+        try:
+            tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
+        except PermissionError:  # (a parent that takes no new folder)
+            fill(target)
+            return
+        _fill_and_rename(tmp, target, fill, claim)
+        os.chmod(target, stat.S_IMODE(st.st_mode))
+        with contextlib.suppress(OSError):
+            os.chown(target, st.st_uid, st.st_gid)
+    finally:
+        with contextlib.suppress(FileNotFoundError):  # (gone with the folder it replaced)
+            if locked and os.path.samestat(os.fstat(fd), os.stat(claim)):  # (not another's)
+                os.remove(claim)
+        os.close(fd)
+
+
+def _fill_and_rename(tmp: str, target: str, fill, claim: str = "") -> None:
+    """Fills the temporary folder `tmp` and renames it to `target` (a new name, or an empty
+    folder whose `claim` file is removed just before)."""
     try:
         fill(tmp)
         os.chmod(tmp, 0o777 & ~_umask())  # (mkdtemp's 0700 would hide it from others)
+        if claim:
+            os.remove(claim)
         os.rename(tmp, target)  # (replaces an empty folder; a non-empty one: ENOTEMPTY)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if e.errno in (errno.EEXIST, errno.ENOTEMPTY) and os.path.exists(target):
-            raise FileExistsError(e.errno, "written by another process meanwhile", path) from e
+            raise FileExistsError(e.errno, "written by another process meanwhile", target) from e
         raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

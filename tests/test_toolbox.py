@@ -509,9 +509,15 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path, monkeypatch):
         ("", r"--output is empty"),
         (tmp_path / "f.txt", r"is a file; choose a new folder"),
         (tmp_path / "f.txt" / "sub", r"cannot be made: '.*f.txt' is a file"),
+        # Inside a run's folders: its checkpoints/ then read the export as a damaged epoch and
+        # the run could no longer be loaded (a probe); inside another export too.
+        (tmp_path / "run" / "checkpoints" / "99", r"lies inside '.*run', a run's folder"),
+        (tmp_path / "out" / "x", r"lies inside '.*out', an export's folder"),
+        (None, r"--output: expected a folder path, .* got None"),
     ]:
         with pytest.raises(ae_jax.UserError, match=match):
-            export.export_run(str(tmp_path / "run"), str(output))
+            export.export_run(str(tmp_path / "run"), None if output is None else str(output))
+    assert not (tmp_path / "run" / "checkpoints" / "99").exists()
     assert (tmp_path / "f.txt").read_text() == "x"
     # Written whole or not at all: another export into the same new folder meanwhile is kept
     # (two both said they exported, one lost; once their files mixed: a probe), and one

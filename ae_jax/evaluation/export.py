@@ -81,7 +81,12 @@ its compatibility window), not newer ones (jax 0.10 could not read a jax 0.12 ex
 def export_run(workdir: str, output: str, which: str = "latest") -> dict:
     """Writes the export of the run in `workdir` to the folder `output` (`~`: the home
     folder); returns what it wrote."""
-    output, workdir = os.path.expanduser(output), workdir_lib.as_path(workdir)
+    if output == "":
+        raise UserError("--output is empty; expected a new folder for the export.")
+    output = files.as_path(output, "--output", "folder")
+    workdir = workdir_lib.as_path(workdir)
+    if not isinstance(which, str):
+        raise UserError(f"which: expected 'latest' or 'best'; got {which!r}.")
     _check_output(output)
     model = trained.load(workdir, which)
     d, latent = model.num_features, model.config.model.latent_dim
@@ -140,12 +145,25 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
 
 
 def _check_output(output: str) -> None:
-    """Refuses an --output that is not a new (or empty) folder that can be made."""
-    if not output:
-        raise UserError("--output is empty; expected a new folder for the export.")
+    """Refuses an --output that is not a new (or empty) folder that can be made, outside the
+    folders of runs and exports."""
     if os.path.exists(output) and (not os.path.isdir(output) or os.listdir(output)):
         what = "is a file" if not os.path.isdir(output) else "exists and is not an empty folder"
         raise UserError(f"--output {output!r} {what}; choose a new folder (nothing was written).")
+    full = os.path.realpath(output)
+    up = os.path.dirname(full)
+    while up != os.path.dirname(up):  # (into a run's checkpoints/: read as a damaged epoch)
+        inside = workdir_lib.kind_of(up)
+        in_runs = inside == "sweep" and full.startswith(os.path.join(up, "runs") + os.sep)
+        if inside in ("run", "export") or in_runs:
+            what = (
+                "an export's" if inside == "export" else "a sweep's runs/" if in_runs else "a run's"
+            )
+            raise UserError(
+                f"--output {output!r} lies inside {up!r}, {what} folder, whose files it would "
+                "mix with the export's; choose a folder outside it (nothing was written)."
+            )
+        up = os.path.dirname(up)
     parent = os.path.abspath(output)
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
