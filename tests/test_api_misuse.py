@@ -748,3 +748,34 @@ def test_evaluate_data_with_date_labels_colours_by_them(vae_run, tmp_path):
         data_lib.digest(x, days + np.timedelta64(1, "D")),
     }
     assert len(digests) == 3
+
+
+def test_a_checkpoint_of_another_run_is_refused_or_said(tmp_path, caplog):
+    """A run's checkpoints/ replaced by another run's of the same architecture were loaded
+    silently, and evaluated as the run's (a probe: seed 1's numbers written as seed 0's). Now a
+    checkpoint of another train.seed is refused, and one whose eval/loss is not the one the
+    run logged at its epoch (other settings, same seed) is said."""
+    runs = tmp_path / "s"
+    sweeps.run_sweep(
+        _config(),
+        [{"train.seed": 0}, {"train.seed": 1}, {"train.seed": 0, "loss.l1_weight": 0.5}],
+        str(runs),
+    )
+    names = sorted(os.listdir(runs / "runs"))
+    own, other_seed, other_l1 = (
+        runs / "runs" / n
+        for n in ("train.seed=0", "train.seed=1", next(n for n in names if "l1_weight" in n))
+    )
+    caplog.set_level(logging.WARNING)
+    ae_jax.load(str(own))  # its own: neither refused nor said
+    assert "checkpoint's eval/loss" not in caplog.text
+    run = tmp_path / "copy"
+    shutil.copytree(own, run)
+    shutil.rmtree(run / "checkpoints")
+    shutil.copytree(other_seed / "checkpoints", run / "checkpoints")
+    with pytest.raises(UserError, match=r"written by a run of train.seed=1, not this run's train"):
+        ae_jax.load(str(run))
+    shutil.rmtree(run / "checkpoints")
+    shutil.copytree(other_l1 / "checkpoints", run / "checkpoints")
+    ae_jax.load(str(run))
+    assert "checkpoint's eval/loss" in caplog.text and "copied from another run" in caplog.text

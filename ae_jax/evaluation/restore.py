@@ -2,12 +2,15 @@
 read, and checked against the model; each way there is none to load is one error saying why
 and what to do."""
 
+import contextlib
+import json
 import os
 import shlex
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
@@ -74,9 +77,40 @@ def read_checkpoint(workdir: str, config, which: str) -> tuple[int, dict]:
                 + "a run that diverged saves its last parameters without metrics); use "
                 "which='latest'" + (", or train on to a scheduled checkpoint." if stops else ".")
             )
+        _check_own(workdir, config, found[0], ck.meta(found[0]))
     finally:
         ck.close()
     return found
+
+
+def _check_own(workdir: str, config, epoch: int, meta: dict) -> None:
+    """Refuses a checkpoint another run wrote (a copy of another run's checkpoints/: a probe
+    evaluated seed 1's parameters as seed 0's run, silently, the shapes being alike): its
+    train.seed, which meta.json records, must be the run's; warns where its eval/loss is not
+    the one metrics.jsonl logged at its epoch (a run of other settings, same seed)."""
+    seed = config.train.seed
+    if "seed" in meta and meta["seed"] != seed:
+        raise UserError(
+            f"the epoch-{epoch} checkpoint in {workdir!r} was written by a run of "
+            f"train.seed={meta['seed']}, not this run's train.seed={seed} (config.json): copied "
+            "from another run? Use the workdir it came from, or restore this run's own."
+        )
+    path = os.path.join(workdir, workdir_lib.METRICS)
+    saved = (meta.get("metrics") or {}).get("eval/loss")
+    if saved is None or meta.get("stop") or not os.path.isfile(path):
+        return
+    logged = None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            with contextlib.suppress(ValueError, AttributeError):  # (a line cut short: skipped)
+                row = json.loads(line)
+                logged = row.get("eval/loss") if row.get("epoch") == epoch else logged
+    if logged is not None and logged != saved and saved == saved:  # (NaN: a diverged run's)
+        logging.warning(
+            "%s: the epoch-%d checkpoint's eval/loss %r is not the %r that %s logged at that "
+            "epoch: a checkpoint copied from another run of other settings?",
+            *(workdir, epoch, saved, logged, workdir_lib.METRICS),
+        )
 
 
 def _finished_epoch(workdir: str) -> int | str | None:
