@@ -779,3 +779,17 @@ def test_a_checkpoint_of_another_run_is_refused_or_said(tmp_path, caplog):
     shutil.copytree(other_l1 / "checkpoints", run / "checkpoints")
     ae_jax.load(str(run))
     assert "checkpoint's eval/loss" in caplog.text and "copied from another run" in caplog.text
+
+
+def test_a_sweep_run_that_failed_before_training_is_said_so_when_loaded(tmp_path):
+    """A sweep's run that failed on its data holds .lock and failed.json only: loading it
+    (evaluate, encode, export) said 'no config.json, so it is not an ae_jax run directory'."""
+    run = tmp_path / "runs" / "train.seed=0"
+    run.mkdir(parents=True)
+    (run / ".lock").write_text("")
+    error = "data.path 'bad.csv': column 'income' cannot be encoded"
+    (run / "failed.json").write_text(json.dumps({"beside_summary": None, "error": error}))
+    with pytest.raises(UserError, match=r"is a run that failed before it trained, so it has no"):
+        ae_jax.load(str(run))
+    with pytest.raises(UserError, match=r"failed.json: \"data.path 'bad.csv': column 'income'"):
+        export.export_run(str(run), str(tmp_path / "out"))

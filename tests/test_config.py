@@ -19,7 +19,7 @@ from ae_jax.config import files as config_files
 from ae_jax.config.unused import unused_fields, unused_settings
 from ae_jax.configs import seed_sparse
 from ae_jax.errors import UserError, closest
-from ae_jax.evaluation import trained
+from ae_jax.evaluation import restore
 from tests.conftest import write_purchase_csv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -209,7 +209,7 @@ def test_saved_config_with_extra_keys_still_loads_and_matches(tmp_path):
     saved["extended"] = [{"from_epochs": 2, "to_epochs": 3}]
     with open(os.path.join(tmp_path, "config.json"), "w") as f:
         json.dump(saved, f)
-    loaded, dataset = trained.load_config(str(tmp_path))
+    loaded, dataset = restore.load_config(str(tmp_path))
     config_lib.validate(loaded)
     assert loaded.train.epochs == 3 and "epoch" not in loaded.train
     assert dataset == {"num_features": 30}

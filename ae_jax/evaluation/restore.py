@@ -1,5 +1,6 @@
-"""The checkpoint a reused run loads (`ae_jax.load`, encode, export, evaluate): which one,
-read, and checked against the model; each way there is none to load is one error saying why
+"""What a reused run loads (`ae_jax.load`, encode, export, evaluate): its config, and which
+checkpoint, read and checked against the model and the run; each way there is none to load
+(no run there, a run that failed or lost its config, no checkpoint) is one error saying why
 and what to do."""
 
 import contextlib
@@ -9,12 +10,73 @@ import shlex
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from absl import logging
 
+from ae_jax import config as config_lib
 from ae_jax import workdir as workdir_lib
+from ae_jax.data.cells import quote_names
 from ae_jax.errors import UserError
 from ae_jax.training.checkpoint import Checkpointer, DamagedCheckpoint
+
+
+def check_run_dir(workdir: str) -> None:
+    """Points a parent of K seed runs (DIR/seed=S/) at its runs instead of a bare refusal."""
+    if not os.path.isdir(workdir) or os.path.exists(os.path.join(workdir, workdir_lib.CONFIG)):
+        return  # load_config words the other cases.
+    runs = sorted(
+        d
+        for d in os.listdir(workdir)
+        if os.path.exists(os.path.join(workdir, d, workdir_lib.CONFIG))
+    )
+    if runs:
+        raise UserError(
+            f"workdir {workdir!r} holds several runs, not one: "
+            f"{runs[:6]}{' ...' if len(runs) > 6 else ''}; use each of them "
+            f"(e.g. {os.path.join(workdir, runs[0])!r})."
+        )
+
+
+def load_config(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
+    """The run's config (as a ConfigDict) and its recorded dataset facts."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isdir(workdir):
+        what = "is a file" if os.path.exists(workdir) else "does not exist"
+        raise UserError(f"workdir {workdir!r} {what}; expected the workdir of a run.")
+    if workdir_lib.kind_of(workdir) == "export":  # its config.json alone read as a run's
+        raise UserError(
+            f"workdir {workdir!r} is an exported run (`ae-jax export`'s output, used without "
+            "ae_jax as its README.md says), not a run's directory; pass the run's own workdir."
+        )
+    if lost := workdir_lib.lost_config(workdir, launch=False):
+        raise UserError(lost)
+    failed = os.path.join(workdir, workdir_lib.FAILED)
+    if not os.path.exists(path) and os.path.isfile(failed):  # (said "not a run directory")
+        error = workdir_lib.read_json(failed, "the run's failure", "delete it").get("error")
+        raise UserError(
+            f"workdir {workdir!r} is a run that failed before it trained, so it has nothing "
+            f"to load (its failed.json: {str(error)[:600]!r}); fix that, then run the sweep's "
+            "command again, which retries it."
+        )
+    if not os.path.exists(path):
+        sweep = os.path.exists(os.path.join(workdir, workdir_lib.SWEEP))
+        raise UserError(
+            f"workdir {workdir!r} has no config.json, so it is not an ae_jax run directory "
+            f"(it holds {quote_names(sorted(os.listdir(workdir)), 8)}); expected the workdir of "
+            "a run" + (f": it is a sweep's, whose runs are {workdir}/runs/NAME." if sweep else ".")
+        )
+    saved = workdir_lib.read_json(
+        path,
+        "the run's config",
+        "restore it from a copy; without it the checkpoints cannot be interpreted",
+    )
+    c = config_lib.default_config()
+    for section in workdir_lib.SECTIONS:
+        for key, value in saved.get(section, {}).items():
+            if key in c[section]:
+                c[section][key] = tuple(value) if isinstance(value, list) else value
+    return c, saved.get("dataset", {})
 
 
 def read_checkpoint(workdir: str, config, which: str) -> tuple[int, dict]:

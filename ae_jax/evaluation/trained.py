@@ -11,7 +11,6 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from absl import logging
 
@@ -21,62 +20,11 @@ from ae_jax import models
 from ae_jax import workdir as workdir_lib
 from ae_jax.data import images, pixel_checks
 from ae_jax.data import scaling as scaling_lib
-from ae_jax.data.cells import quote_names
 from ae_jax.data.image_files import check_channels_last
 from ae_jax.errors import UserError
 from ae_jax.evaluation import restore
 from ae_jax.files import real_path
 from ae_jax.training import resources
-
-
-def check_run_dir(workdir: str) -> None:
-    """Points a parent of K seed runs (DIR/seed=S/) at its runs instead of a bare refusal."""
-    if not os.path.isdir(workdir) or os.path.exists(os.path.join(workdir, workdir_lib.CONFIG)):
-        return  # load_config words the other cases.
-    runs = sorted(
-        d
-        for d in os.listdir(workdir)
-        if os.path.exists(os.path.join(workdir, d, workdir_lib.CONFIG))
-    )
-    if runs:
-        raise UserError(
-            f"workdir {workdir!r} holds several runs, not one: "
-            f"{runs[:6]}{' ...' if len(runs) > 6 else ''}; use each of them "
-            f"(e.g. {os.path.join(workdir, runs[0])!r})."
-        )
-
-
-def load_config(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
-    """The run's config (as a ConfigDict) and its recorded dataset facts."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.isdir(workdir):
-        what = "is a file" if os.path.exists(workdir) else "does not exist"
-        raise UserError(f"workdir {workdir!r} {what}; expected the workdir of a run.")
-    if workdir_lib.kind_of(workdir) == "export":  # its config.json alone read as a run's
-        raise UserError(
-            f"workdir {workdir!r} is an exported run (`ae-jax export`'s output, used without "
-            "ae_jax as its README.md says), not a run's directory; pass the run's own workdir."
-        )
-    if lost := workdir_lib.lost_config(workdir, launch=False):
-        raise UserError(lost)
-    if not os.path.exists(path):
-        sweep = os.path.exists(os.path.join(workdir, workdir_lib.SWEEP))
-        raise UserError(
-            f"workdir {workdir!r} has no config.json, so it is not an ae_jax run directory "
-            f"(it holds {quote_names(sorted(os.listdir(workdir)), 8)}); expected the workdir of "
-            "a run" + (f": it is a sweep's, whose runs are {workdir}/runs/NAME." if sweep else ".")
-        )
-    saved = workdir_lib.read_json(
-        path,
-        "the run's config",
-        "restore it from a copy; without it the checkpoints cannot be interpreted",
-    )
-    c = config_lib.default_config()
-    for section in workdir_lib.SECTIONS:
-        for key, value in saved.get(section, {}).items():
-            if key in c[section]:
-                c[section][key] = tuple(value) if isinstance(value, list) else value
-    return c, saved.get("dataset", {})
 
 
 class TrainedModel:
@@ -100,7 +48,7 @@ class TrainedModel:
 
     def __init__(self, workdir: str, which: str = "latest"):
         self.workdir = workdir = workdir_lib.as_path(workdir)
-        self.config, self.dataset_info = load_config(workdir)
+        self.config, self.dataset_info = restore.load_config(workdir)
         self.preprocessor = data_lib.load_preprocessor(os.path.join(workdir, "preprocessor.json"))
         self.num_features = self.preprocessor.num_features
         self.image_shape = tuple(self.dataset_info.get("image_shape") or ()) or None
@@ -338,7 +286,7 @@ _CHANNELS = {1: "grey", 3: "RGB", 4: "RGBA"}
 def load(workdir: str, which: str = "latest") -> TrainedModel:
     """Loads a run for reuse; `which` is 'latest' or 'best' (lowest eval/loss)."""
     workdir = workdir_lib.as_path(workdir)
-    check_run_dir(workdir)  # the parent of K seed runs: named, not "not a run directory"
+    restore.check_run_dir(workdir)  # the parent of K seed runs: named, not "not a run directory"
     model = TrainedModel(workdir, which)
     if model.diverged_step is not None and model.kept_at_divergence:
         what, kept = workdir_lib.diverged_at(model.diverged_step)
