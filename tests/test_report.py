@@ -360,9 +360,17 @@ def test_a_panels_setting_without_a_value_keeps_its_place_and_is_said(tmp_path, 
     params = ["data.path", "model.latent_dim"]
     (fig,) = _drawn(monkeypatch, tmp_path, params, table, ["eval/mse", "ae_over_pca"])
     title = fig.get_suptitle().replace("\n", " ")
-    assert "no point of ae_over_pca at model.latent_dim=30, data.path='' (no finite" in title
+    assert "no point of ae_over_pca at model.latent_dim=30, data.path='' (report.md's" in title
     assert [ax.get_xlim() for ax in fig.axes[1:2]] == [fig.axes[0].get_xlim()]
     assert fig.axes[1].get_xlim()[1] > 30  # (4 to 4.5 before)
+    # A metric's settings without a point, named together (a seed study's title ran to three
+    # lines naming vae/active_units once per autoencoder, as of "no finite value").
+    wide = [{"model.latent_dim": d, "data.path": ""} for d in (4, 8, 30)]
+    table3 = _table(wide, {"eval/mse": [0.1, 0.2, 0.3], "ae_over_pca": [3.0] + [float("nan")] * 2})
+    (fig,) = _drawn(monkeypatch, tmp_path, params, table3, ["eval/mse", "ae_over_pca"])
+    title = fig.get_suptitle().replace("\n", " ")
+    said = "no point of ae_over_pca at model.latent_dim=8, data.path=''"
+    assert said + ", model.latent_dim=30, data.path='' (report.md's cell says why)" in title
     # Two series of equal means: the later one's filled square hid the first's circle and its
     # line the first's (a probe); a later series is hollow and dashed, the first shows through.
     more = [{"model.latent_dim": d, "data.path": "b.csv"} for d in (4, 30)]

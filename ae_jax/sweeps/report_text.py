@@ -190,11 +190,13 @@ def figure_title(
         says.append(f"no finished run, no point, at {'; '.join(absent[:3])}{more}")
     # A setting with values of other metrics but none of a panel's: no point there, said (the
     # panel's axis spans every setting; a probe's ae_over_pca panel shrank to the other one).
-    holes = [(m, r) for r in table if r not in empty for m in metrics if not r[f"{m} n"]]
-    if at := [f"{m} at {setting(r)}" for m, r in holes]:
+    # A metric's settings together, the reason left to report.md's cell (not always "no
+    # finite value": a VAE's metric at the AEs of a seed study is none of theirs).
+    holes = {m: [setting(r) for r in table if r not in empty and not r[f"{m} n"]] for m in metrics}
+    if at := [f"{m} at {', '.join(h[:3])}{', ...' * (len(h) > 3)}" for m, h in holes.items() if h]:
         says.append(
             f"no point of {'; '.join(at[:3])}{'; ...' if len(at) > 3 else ''} "
-            "(no finite value: report.md's cell says why)"
+            "(report.md's cell says why)"
         )
     for key, what in (
         ("all", "not drawn, the same for every setting"),
