@@ -32,7 +32,9 @@ def check_choice(field: str, value: Any, valid: Sequence[str]) -> None:
     """Refuses a setting's `value` that is none of the `valid` choices."""
     if value not in valid:
         choices = ", ".join(map(repr, valid))
-        raise UserError(f"{field} {value!r} is not supported; expected one of {choices}")
+        near = closest(value, [str(v) for v in valid]) if isinstance(value, str) else ""
+        hint = f" (did you mean {near!r}?)" if near else ""
+        raise UserError(f"{field} {value!r} is not supported{hint}; expected one of {choices}")
 
 
 QUOTED_CHARS = 60  # a value's characters quoted in a message: longer texts are cut short

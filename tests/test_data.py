@@ -774,6 +774,7 @@ def _error_files(tmp_path):
             r"data.name 'svhn' is not supported; expected one of 'digits', "
             r"'breast_cancer', 'mnist', 'fashion_mnist', 'cifar10', 'tfds:NAME'",
         ),
+        (dict(name="fashion-mnist"), r"'fashion-mnist' is not supported \(did you mean 'fashi"),
         (
             dict(name="breast_cancer", binarize="fixed"),
             r"data.binarize 'fixed' is for pixel data: the image sets 'mnist', .*; data.name "

@@ -366,8 +366,15 @@ def test_mistakes_through_ae_jax_are_one_paragraph_with_exit_2(installed):
             ["train", "--config=seed_sparse", "--workdir=w", "--config.loss.betta=2"],
             "did you mean --config.loss.beta?",
         ),
-        (["train", "--config=seed_sparce", "--workdir=w"], "no shipped config of that name"),
-        (["trian"], "unknown subcommand 'trian'"),
+        (
+            ["train", "--config=seed_sparce", "--workdir=w"],
+            "no shipped config of that name (did you mean 'seed_sparse'?)",
+        ),
+        (["trian"], "unknown subcommand 'trian' (did you mean 'train'?)"),
+        (
+            ["train", "--config=seed_sparse", "--workdir=w", "--config.data.name=mnsit"],
+            "'cifar10', 'tfds:NAME'] (did you mean 'mnist'?)",
+        ),
         # Quoted as typed (it was the shipped file's absolute path), the file named after it.
         (["train", "--config=conv_ae_mnist:big", "--workdir=w"], "--config=conv_ae_mnist:big: /"),
         # A field flag without a value was checked by nobody: ml_collections' traceback, exit 1.

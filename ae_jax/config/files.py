@@ -10,7 +10,7 @@ import traceback
 
 import ml_collections
 
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, closest
 
 # The configs shipped with the package (ae_jax/configs), named on the command line by name:
 # found and run by path, as a user's file is (no import of that package, which imports this).
@@ -47,10 +47,12 @@ def resolve_config(value: str) -> str:
             "file from its get_config argument (--config=FILE:ARG); rename the file or its "
             "folder, or link to it from a path without one."
         )
+    near = closest(path.removesuffix(".py"), shipped_configs())
     raise UserError(
         f"--config={value}: no config file {path!r} (paths are relative to the "
-        f"current directory) and no shipped config of that name; shipped: "
-        f"{', '.join(shipped_configs())}."
+        "current directory) and no shipped config of that name"
+        + (f" (did you mean {near!r}?)" if near else "")
+        + f"; shipped: {', '.join(shipped_configs())}."
     )
 
 

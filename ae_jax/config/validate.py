@@ -38,8 +38,12 @@ def _check(cond: bool, field: str, value, expected: str) -> None:
         raise UserError(f"{field}: got {value!r}; expected {expected}{hint}.")
 
 
-def _choice(value, field: str, allowed) -> None:
-    _check(value in allowed, field, value, f"one of {list(allowed)}")
+def _choice(value, field: str, allowed, shown=None) -> None:
+    """`value` is one of `allowed` (`shown`: as listed, where it is not the list itself);
+    a misspelt one is told the closest ('mnsit': 'mnist')."""
+    near = closest(value, [str(a) for a in allowed]) if isinstance(value, str) else ""
+    said = f"one of {list(shown or allowed)}" + (f" (did you mean {near!r}?)" if near else "")
+    _check(value in allowed, field, value, said)
 
 
 def _positive_int(value, field: str) -> None:
@@ -224,7 +228,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
     _check(isinstance(d.path, str), "data.path", d.path, "a file path string")
     if not d.path and not d.name.startswith("tfds:"):
-        _choice(d.name, "data.name", DATASETS)
+        _choice(d.name, "data.name", DATASETS, [*DATASETS, "tfds:NAME"])
     check_image_set_fields(d)
     _choice(d.binarize, "data.binarize", ("none", "fixed", "dynamic"))
     _check(d.limit >= 0, "data.limit", d.limit, "an integer >= 0 (0 = all training rows)")
