@@ -107,7 +107,7 @@ def _cause(e: Exception, most: int = 300) -> str:
     model registry's refusal of a scheme, which MLflow's client raises for a tracking URI it
     has no store for, is said as that (it read as a registry setting to fix)."""
     if type(e).__name__ == "UnsupportedModelRegistryStoreURIException":
-        return "this MLflow has no store for the URI's scheme (it names no file, folder or server)"
+        return "this MLflow has no store for the URI's scheme"
     text = " ".join(str(e).split())
     space = text.rfind(" ", 0, most)
     cut = text if len(text) <= most else text[: space if space > 0 else most] + " ..."
