@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - Windows
 import jax
 from absl import flags, logging
 
-from ae_jax.errors import UserError
+from ae_jax.errors import UserError, closest
 
 ENV = "AE_JAX_COMPILATION_CACHE"
 _OFF = ("off", "0", "false", "no", "none", "disabled", "disable")
@@ -184,13 +184,23 @@ def compilation_cache_dir(enabled: bool = True) -> str:
     if env.lower() in _OFF:
         return ""
     if env:  # (a relative one: from where the command started, said in full)
-        return os.path.abspath(os.path.expanduser(env))
+        path = os.path.abspath(os.path.expanduser(env))
+        near = closest(env.lower(), list(_OFF), cutoff=0.5) if env.isalpha() else ""
+        if near and not os.path.isdir(path) and path not in _LIKE_OFF:  # ('of': a folder ./of)
+            _LIKE_OFF.add(path)
+            logging.warning(
+                "%s=%r is read as a folder for the compilation cache, %s; to turn the cache "
+                "off, set it to %r",
+                *(ENV, env, path, near),
+            )
+        return path
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return os.environ["JAX_COMPILATION_CACHE_DIR"]
     return default_cache_dir() if enabled else ""
 
 
 _REFUSED: set[str] = set()  # cache directories that could not be made, said once
+_LIKE_OFF: set[str] = set()  # values read as folders, though like 'off': said once
 
 
 # The most open files asked for where the hard limit is unlimited (macOS's: RLIM_INFINITY, above

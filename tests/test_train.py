@@ -398,7 +398,20 @@ def test_the_compilation_cache_directory_follows_its_switches_and_says_a_file_in
         monkeypatch.setenv(runtime.ENV, word)
         assert runtime.compilation_cache_dir() == ""
     monkeypatch.setenv(runtime.ENV, "relcache")
+    caplog.set_level("WARNING")
     assert runtime.compilation_cache_dir() == str(tmp_path / "relcache")
+    assert not caplog.text
+    # A word like an 'off' (a typo, 'of') stays a folder, but is said, once.
+    monkeypatch.setenv(runtime.ENV, "of")
+    assert (
+        runtime.compilation_cache_dir() == runtime.compilation_cache_dir() == str(tmp_path / "of")
+    )
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        f"{runtime.ENV}='of' is read as a folder for the compilation cache, "
+        f"{tmp_path / 'of'}; to turn the cache off, set it to 'off'"
+    ]
+    caplog.clear()
     monkeypatch.delenv(runtime.ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert runtime.compilation_cache_dir() == str(tmp_path / "xdg" / "ae_jax" / "xla")
