@@ -4,7 +4,7 @@ r"""Aggregate a finished (or partly finished) sweep into a table and figures.
 
 writes DIR/results.csv and DIR/report.md (one row per setting, mean ± std over seeds),
 DIR/runs.csv (one row per run), DIR/timing.csv (wall times and throughput per setting) and
-DIR/figures/metrics_vs_<param>.png, and prints the table.
+DIR/figures/metrics_vs_<param>.png, and prints report.md.
 """
 
 import os
