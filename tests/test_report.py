@@ -360,7 +360,7 @@ def test_a_panels_setting_without_a_value_keeps_its_place_and_is_said(tmp_path, 
     params = ["data.path", "model.latent_dim"]
     (fig,) = _drawn(monkeypatch, tmp_path, params, table, ["eval/mse", "ae_over_pca"])
     title = fig.get_suptitle().replace("\n", " ")
-    assert "no point of ae_over_pca at model.latent_dim=30, data.path='' (report.md's" in title
+    assert "no point of ae_over_pca at model.latent_dim=30, data.path='' (report.md says" in title
     assert [ax.get_xlim() for ax in fig.axes[1:2]] == [fig.axes[0].get_xlim()]
     assert fig.axes[1].get_xlim()[1] > 30  # (4 to 4.5 before)
     # A metric's settings without a point, named together (a seed study's title ran to three
@@ -370,7 +370,7 @@ def test_a_panels_setting_without_a_value_keeps_its_place_and_is_said(tmp_path, 
     (fig,) = _drawn(monkeypatch, tmp_path, params, table3, ["eval/mse", "ae_over_pca"])
     title = fig.get_suptitle().replace("\n", " ")
     said = "no point of ae_over_pca at model.latent_dim=8, data.path=''"
-    assert said + ", model.latent_dim=30, data.path='' (report.md's cell says why)" in title
+    assert said + "; model.latent_dim=30, data.path='' (report.md says why)" in title
     # Two series of equal means: the later one's filled square hid the first's circle and its
     # line the first's (a probe); a later series is hollow and dashed, the first shows through.
     more = [{"model.latent_dim": d, "data.path": "b.csv"} for d in (4, 30)]

@@ -193,10 +193,9 @@ def figure_title(
     # A metric's settings together, the reason left to report.md's cell (not always "no
     # finite value": a VAE's metric at the AEs of a seed study is none of theirs).
     holes = {m: [setting(r) for r in table if r not in empty and not r[f"{m} n"]] for m in metrics}
-    if at := [f"{m} at {', '.join(h[:3])}{', ...' * (len(h) > 3)}" for m, h in holes.items() if h]:
+    if at := [f"{m} at {'; '.join(h[:3])}{'; ...' * (len(h) > 3)}" for m, h in holes.items() if h]:
         says.append(
-            f"no point of {'; '.join(at[:3])}{'; ...' if len(at) > 3 else ''} "
-            "(report.md's cell says why)"
+            f"no point of {' | '.join(at[:3])}{' | ...' * (len(at) > 3)} (report.md says why)"
         )
     for key, what in (
         ("all", "not drawn, the same for every setting"),
