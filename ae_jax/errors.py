@@ -32,8 +32,7 @@ def check_choice(field: str, value: Any, valid: Sequence[str]) -> None:
     """Refuses a setting's `value` that is none of the `valid` choices."""
     if value not in valid:
         choices = ", ".join(map(repr, valid))
-        near = closest(value, [str(v) for v in valid]) if isinstance(value, str) else ""
-        hint = f" (did you mean {near!r}?)" if near else ""
+        hint = meant(value, valid)
         raise UserError(f"{field} {value!r} is not supported{hint}; expected one of {choices}")
 
 
@@ -53,6 +52,12 @@ def repeated(names: Sequence[str]) -> list[str]:
     took 4.3 s of a 20,000-column header's reading; numpy's unique, gigabytes for one long
     name, and it cut trailing NULs)."""
     return sorted(n for n, k in collections.Counter(names).items() if k > 1)
+
+
+def meant(value, known) -> str:
+    """ " (did you mean 'x'?)" for a misspelt text `value` of the `known` ones ("" if none)."""
+    near = closest(value, [str(k) for k in known]) if isinstance(value, str) else ""
+    return f" (did you mean {near!r}?)" if near else ""
 
 
 def closest(name: str, known: list[str], cutoff: float = 0.6) -> str:

@@ -18,7 +18,7 @@ from absl import app, flags
 
 from ae_jax import cli, runtime
 from ae_jax.config import files as config_files
-from ae_jax.errors import closest
+from ae_jax.errors import meant
 from ae_jax.training import signals
 
 # name -> what it does (`ae-jax --help` lists them).
@@ -58,11 +58,9 @@ def run(argv: list[str], imported: Callable[[], None] | None = None) -> None:
         sys.exit(0)
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        near = closest(name, list(COMMANDS))
         print(
-            f"error: unknown subcommand {name!r}"
-            + (f" (did you mean {near!r}?)" if near else "")
-            + f"; expected one of {', '.join(COMMANDS)} (ae-jax --help lists them).",
+            f"error: unknown subcommand {name!r}{meant(name, COMMANDS)}; expected one of "
+            f"{', '.join(COMMANDS)} (ae-jax --help lists them).",
             file=sys.stderr,
         )
         sys.exit(2)

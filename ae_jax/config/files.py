@@ -10,7 +10,7 @@ import traceback
 
 import ml_collections
 
-from ae_jax.errors import UserError, closest
+from ae_jax.errors import UserError, meant
 
 # The configs shipped with the package (ae_jax/configs), named on the command line by name:
 # found and run by path, as a user's file is (no import of that package, which imports this).
@@ -47,11 +47,10 @@ def resolve_config(value: str) -> str:
             "file from its get_config argument (--config=FILE:ARG); rename the file or its "
             "folder, or link to it from a path without one."
         )
-    near = closest(path.removesuffix(".py"), shipped_configs())
     raise UserError(
         f"--config={value}: no config file {path!r} (paths are relative to the "
         "current directory) and no shipped config of that name"
-        + (f" (did you mean {near!r}?)" if near else "")
+        + meant(path.removesuffix(".py"), shipped_configs())
         + f"; shipped: {', '.join(shipped_configs())}."
     )
 

@@ -27,7 +27,7 @@ from ae_jax.config.schema import (
     SPARSITY,
     default_config,
 )
-from ae_jax.errors import UserError, closest
+from ae_jax.errors import UserError, closest, meant
 
 
 def _check(cond: bool, field: str, value, expected: str) -> None:
@@ -38,12 +38,9 @@ def _check(cond: bool, field: str, value, expected: str) -> None:
         raise UserError(f"{field}: got {value!r}; expected {expected}{hint}.")
 
 
-def _choice(value, field: str, allowed, shown=None) -> None:
-    """`value` is one of `allowed` (`shown`: as listed, where it is not the list itself);
-    a misspelt one is told the closest ('mnsit': 'mnist')."""
-    near = closest(value, [str(a) for a in allowed]) if isinstance(value, str) else ""
-    said = f"one of {list(shown or allowed)}" + (f" (did you mean {near!r}?)" if near else "")
-    _check(value in allowed, field, value, said)
+def _choice(value, field: str, allowed, shown=None) -> None:  # (shown: the list, if not allowed)
+    said = list(shown or allowed)
+    _check(value in allowed, field, value, f"one of {said}{meant(value, allowed)}")
 
 
 def _positive_int(value, field: str) -> None:
@@ -350,11 +347,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _choice(t.parallel, "train.parallel", ("auto", "none", "data", "models"))
     parse_loggers(t.loggers)
     _number(t.log_seconds, "train.log_seconds")
-    ok = (
-        isinstance(t.chunk_steps, int)
-        and not isinstance(t.chunk_steps, bool)
-        and t.chunk_steps >= 0
-    )
+    ok = isinstance(t.chunk_steps, int) and not isinstance(t.chunk_steps, bool)
+    ok = ok and t.chunk_steps >= 0
     _check(ok, "train.chunk_steps", t.chunk_steps, "an integer >= 0 (0 = automatic)")
     e = config.eval
     for field in ("iw_samples", "iw_batch_rows"):
