@@ -12,8 +12,9 @@ import os
 import re
 import reprlib
 import shutil
-import stat
 import tempfile
+
+import ml_collections
 
 from ae_jax.errors import UserError
 
@@ -70,70 +71,75 @@ def _temp_beside(target: str, write, binary: bool, made: list[str]) -> str:
     return tmp
 
 
+# An existing empty folder being published into: the claim and the folder filled first.
+CLAIM, FILLING = ".claimed", ".filling"
+
+
 def publish_folder(path: str, fill) -> None:
     """Calls `fill(folder)` on a new temporary folder beside `path`, then renames it to
     `path`, which must not exist or be an empty folder: a reader never sees half of it, a
     writer killed midway leaves only the hidden temporary folder, and of two writers into
     one new `path` the second gets FileExistsError (two `ae-jax export` into one folder both
-    said they exported, one of them lost, once the files of both mixed). An existing empty
-    folder (a link's target) is claimed first by a locked file of this writer's own (a claim
-    whose writer died is taken over; a writer finding any other file refuses), then replaced
-    by the filled folder, which gets its mode (and owner, where allowed): filled in place, a
-    stopped export left half its files there, and the rerun was refused as a folder not empty
-    (a probe). Where its parent takes no new folder, it is filled in place."""
+    said they exported, one of them lost, once the files of both mixed).
+
+    An existing empty folder (a link's target, a mount point, the current directory, a shared
+    group's setgid folder) is kept, not replaced: it is claimed by a locked file (CLAIM; a
+    claim whose writer died is taken over, a writer finding any other file refuses), filled
+    in a hidden folder inside it (FILLING: its files get the folder's group and default ACLs),
+    whose entries are then moved up. A stop midway empties it again, and what a killed writer
+    left (its claim and FILLING) is cleared by the next: filled in place, a stopped export left
+    half its files there, and the rerun was refused as a folder not empty (a probe)."""
     target = os.path.realpath(path)
-    parent, name = os.path.split(target)
-    if not os.path.isdir(target):
-        os.makedirs(parent, exist_ok=True)
-        _fill_and_rename(
-            tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent), target, fill
-        )
+    if os.path.isdir(target):
+        _fill_inside(path, target, fill)
         return
-    claim = os.path.join(target, ".claimed")
+    parent, name = os.path.split(target)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
+    try:
+        fill(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())  # (mkdtemp's 0700 would hide it from others)
+        os.rename(tmp, target)  # (replaces an empty folder; a non-empty one: ENOTEMPTY)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.errno in (errno.EEXIST, errno.ENOTEMPTY) and os.path.exists(target):
+            raise FileExistsError(e.errno, "written by another process meanwhile", path) from e
+        raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _fill_inside(path: str, target: str, fill) -> None:
+    """`publish_folder` into the existing empty folder `target` (see there)."""
+    claim, filling = os.path.join(target, CLAIM), os.path.join(target, FILLING)
     fd = os.open(claim, os.O_CREAT | os.O_WRONLY, 0o600)
     locked = False
     try:
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             locked = True
-        except OSError:
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):  # (ENOLCK: no locks there)
+                raise
             raise FileExistsError(errno.EEXIST, "claimed by another process", path) from None
-        if os.listdir(target) != [".claimed"]:
+        if set(os.listdir(target)) - {CLAIM, FILLING}:
             raise FileExistsError(errno.EEXIST, "written by another process meanwhile", path)
-        st = os.stat(target)
+        shutil.rmtree(filling, ignore_errors=True)  # (a killed writer's)
         try:
-            tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
-        except PermissionError:  # (a parent that takes no new folder)
-            fill(target)
-            return
-        _fill_and_rename(tmp, target, fill, claim)
-        os.chmod(target, stat.S_IMODE(st.st_mode))
-        with contextlib.suppress(OSError):
-            os.chown(target, st.st_uid, st.st_gid)
+            os.mkdir(filling)
+            fill(filling)
+            for name in os.listdir(filling):
+                os.rename(os.path.join(filling, name), os.path.join(target, name))
+            os.rmdir(filling)
+        except BaseException:
+            shutil.rmtree(filling, ignore_errors=True)
+            raise
     finally:
-        with contextlib.suppress(FileNotFoundError):  # (gone with the folder it replaced)
+        with contextlib.suppress(FileNotFoundError):
             if locked and os.path.samestat(os.fstat(fd), os.stat(claim)):  # (not another's)
                 os.remove(claim)
         os.close(fd)
-
-
-def _fill_and_rename(tmp: str, target: str, fill, claim: str = "") -> None:
-    """Fills the temporary folder `tmp` and renames it to `target` (a new name, or an empty
-    folder whose `claim` file is removed just before)."""
-    try:
-        fill(tmp)
-        os.chmod(tmp, 0o777 & ~_umask())  # (mkdtemp's 0700 would hide it from others)
-        if claim:
-            os.remove(claim)
-        os.rename(tmp, target)  # (replaces an empty folder; a non-empty one: ENOTEMPTY)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if e.errno in (errno.EEXIST, errno.ENOTEMPTY) and os.path.exists(target):
-            raise FileExistsError(e.errno, "written by another process meanwhile", target) from e
-        raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _mode(path: str) -> int:
@@ -216,9 +222,10 @@ def as_path(value, what: str = "workdir", kind: str = "directory") -> str:
         value = os.fspath(value)
     if not isinstance(value, str) or not value:
         got = f"{reprlib.repr(value)} ({type(value).__name__})"
-        if hasattr(value, "to_dict"):  # a ConfigDict: its repr is the whole config
-            got = f"a {type(value).__name__}, a config (where a function takes both, the config "
-            got += "comes first, the folder second)"
+        if isinstance(value, ml_collections.ConfigDict):  # (its repr: the whole config)
+            got = f"a {type(value).__name__}, a config"
+            if what.startswith("workdir"):
+                got += " (where a function takes both, the config comes first, the folder second)"
         raise UserError(
             f"{what}: expected a {kind} path, a non-empty str or os.PathLike; got {got}."
         )

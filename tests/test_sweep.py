@@ -690,7 +690,7 @@ def test_an_atomic_write_follows_a_link_and_keeps_the_files_permissions(tmp_path
 
 def test_a_folder_is_published_whole_or_claimed_in_place(tmp_path):
     """files.publish_folder: a new folder appears whole; an existing empty one (a link to one)
-    is replaced whole, keeping its mode (it was replaced: 2770 became 0755, and a link or a
+    is filled and kept, keeping its mode (it was replaced: 2770 became 0755, and a link or a
     parent not writable failed: a review); one another writer filled meanwhile is refused."""
     fill = lambda folder: (pathlib.Path(folder) / "a.txt").write_text("mine")  # noqa: E731
     files_lib.publish_folder(str(tmp_path / "new"), fill)
@@ -704,8 +704,8 @@ def test_a_folder_is_published_whole_or_claimed_in_place(tmp_path):
         files_lib.publish_folder(str(tmp_path / "empty"), fill)
     assert sorted(os.listdir(tmp_path)) == ["empty", "link", "new"]  # no temporary left
     # Stopped midway into an existing empty folder: it stays empty (half an export was left
-    # in it, and the rerun refused it as not empty: a probe), and the rerun fills it; a claim
-    # left by a writer killed (-9) is taken over.
+    # in it, and the rerun refused it as not empty: a probe), and the rerun fills it; what a
+    # writer killed (-9) left, its claim and half-filled folder, is cleared by the next.
     (tmp_path / "e2").mkdir(mode=0o751)
 
     def stopped(folder):
@@ -715,21 +715,20 @@ def test_a_folder_is_published_whole_or_claimed_in_place(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         files_lib.publish_folder(str(tmp_path / "e2"), stopped)
     assert os.listdir(tmp_path / "e2") == []
-    (tmp_path / "e2" / ".claimed").write_text("")  # (its writer's lock died with it)
+    (tmp_path / "e2" / files_lib.CLAIM).write_text("")  # (its writer's lock died with it)
+    (tmp_path / "e2" / files_lib.FILLING).mkdir()
+    (tmp_path / "e2" / files_lib.FILLING / "half.bin").write_text("")
     files_lib.publish_folder(str(tmp_path / "e2"), fill)
     assert os.listdir(tmp_path / "e2") == ["a.txt"]
     assert os.stat(tmp_path / "e2").st_mode & 0o777 == 0o751
     assert sorted(os.listdir(tmp_path)) == ["e2", "empty", "link", "new"]
-    # A parent that takes no new folder (root here ignores modes): filled in place.
+    # The folder is kept, not replaced (a mount point cannot be, and a shell or notebook
+    # inside it saw the old, empty one): filled while it is the current directory.
     (tmp_path / "e3").mkdir()
-
-    def no_folder(**kwargs):
-        raise PermissionError(13, "Permission denied")
-
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(files_lib.tempfile, "mkdtemp", no_folder)
-        files_lib.publish_folder(str(tmp_path / "e3"), fill)
-    assert os.listdir(tmp_path / "e3") == ["a.txt"]
+        mp.chdir(tmp_path / "e3")
+        files_lib.publish_folder(".", fill)
+        assert os.listdir(".") == ["a.txt"]
 
 
 @pytest.mark.parametrize("name", ["report.md", "results.csv", "runs.csv", ".png"])

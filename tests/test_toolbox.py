@@ -25,6 +25,7 @@ from tensorboard.backend.event_processing import event_accumulator as ea
 import ae_jax
 from ae_jax import data as data_lib
 from ae_jax import experiment, runtime
+from ae_jax import files as files_lib
 from ae_jax.commands import encode as encode_cli
 from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.evaluation import eval_data, evaluate, export, figure_data
@@ -546,9 +547,21 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path, monkeypatch):
         export.export_run(str(tmp_path / "run"), str(tmp_path / "stopped"))
     assert not (tmp_path / "stopped").exists()
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    # Into an existing empty folder alike: left empty, rerun whole (half an export stayed in
+    # it, and the rerun was refused as a folder not empty: a probe).
+    (tmp_path / "given").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        export.export_run(str(tmp_path / "run"), str(tmp_path / "given"))
+    assert os.listdir(tmp_path / "given") == []
     monkeypatch.undo()
     export.export_run(str(tmp_path / "run"), str(tmp_path / "stopped"))  # the rerun
     assert os.stat(tmp_path / "stopped").st_mode & 0o777 == 0o777 & ~_umask()
+    # What a kill -9 left in the given folder (the claim, the folder being filled) is no file
+    # of the user's: the rerun clears it.
+    (tmp_path / "given" / files_lib.CLAIM).write_text("")
+    (tmp_path / "given" / files_lib.FILLING).mkdir()
+    export.export_run(str(tmp_path / "run"), str(tmp_path / "given"))
+    assert sorted(os.listdir(tmp_path / "given")) == sorted(os.listdir(tmp_path / "stopped"))
 
 
 def _stopped(*_):

@@ -147,7 +147,8 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
 def _check_output(output: str) -> None:
     """Refuses an --output that is not a new (or empty) folder that can be made, outside the
     folders of runs and exports."""
-    if os.path.exists(output) and (not os.path.isdir(output) or os.listdir(output)):
+    left = {files.CLAIM, files.FILLING}  # (what a killed export left: the next clears it)
+    if os.path.exists(output) and (not os.path.isdir(output) or set(os.listdir(output)) - left):
         what = "is a file" if not os.path.isdir(output) else "exists and is not an empty folder"
         raise UserError(f"--output {output!r} {what}; choose a new folder (nothing was written).")
     full = os.path.realpath(output)
