@@ -139,7 +139,11 @@ def read_checkpoint(workdir: str, config, which: str) -> tuple[int, dict]:
                 + "a run that diverged saves its last parameters without metrics); use "
                 "which='latest'" + (", or train on to a scheduled checkpoint." if stops else ".")
             )
-        _check_own(workdir, config, found[0], ck.meta(found[0]))
+        try:  # (a meta.json damaged or pruned meanwhile: the state was read, no check)
+            meta = ck.meta(found[0])
+        except (OSError, ValueError):
+            meta = {}
+        _check_own(workdir, config, found[0], meta)
     finally:
         ck.close()
     return found
