@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - Windows
 import jax
 from absl import flags, logging
 
-from ae_jax.errors import UserError, closest
+from ae_jax.errors import UserError
 
 ENV = "AE_JAX_COMPILATION_CACHE"
 _OFF = ("off", "0", "false", "no", "none", "disabled", "disable")
@@ -185,7 +185,9 @@ def compilation_cache_dir(enabled: bool = True) -> str:
         return ""
     if env:  # (a relative one: from where the command started, said in full)
         path = os.path.abspath(os.path.expanduser(env))
-        near = closest(env.lower(), list(_OFF), cutoff=0.5) if env.isalpha() else ""
+        word = env.lower() if env.isalpha() else ""  # ('of', 'fals', 'offf'; not 'node', 'one')
+        like = [o for o in _OFF if word and (o.startswith(word) or word[:-1] == o)]
+        near = like[0] if like else ""
         if near and not os.path.isdir(path) and path not in _LIKE_OFF:  # ('of': a folder ./of)
             _LIKE_OFF.add(path)
             logging.warning(
