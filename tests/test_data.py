@@ -1,6 +1,7 @@
 """Tests for ae_jax.data: known answers on small files written to tmp_path."""
 
 import csv
+import dataclasses
 import gzip
 import json
 import sys
@@ -1139,10 +1140,15 @@ def test_a_named_code_column_with_marker_texts_says_they_are_categories(tmp_path
         table, np.arange(20), categorical_columns=("a",), na_values=("-",), missing="impute"
     )
     # 'a' (0..29) named by mistake: told to leave it out, not to "convert or drop it".
-    said = "column 'a' is categorical (named in data.categorical_columns, or so typed in its "
-    assert said + "file) but holds 30 distinct numbers in 30 cells" in caplog.text
-    assert "leave the column out of data.categorical_columns" in caplog.text
+    said = "column 'a' is categorical (data.categorical_columns) but holds 30 distinct numbers "
+    assert said + "in 30 cells" in caplog.text
+    assert "leave it out of data.categorical_columns to model it as a number" in caplog.text
     assert "convert or drop it" not in caplog.text
+    caplog.clear()  # typed categorical by its file (Parquet, pandas), not by the field
+    typed = dataclasses.replace(table, categorical=("a",))
+    data.Preprocessor.fit(typed, np.arange(30), na_values=("-",), missing="impute")
+    assert "'a' is categorical (so typed in its file) but holds 30" in caplog.text
+    assert "store it as numbers to model" in caplog.text and "leave it" not in caplog.text
     # One-hot: the width refusal says the same (it advised dropping the column the user named).
     with pytest.raises(UserError, match=r"'a', named in data.categorical_columns, holds 30 dis"):
         data.Preprocessor.fit(

@@ -33,12 +33,14 @@ def say_if_identifier(
     `numbers`: the column is named in data.categorical_columns and every value is a number."""
     if len(texts) <= max(MANY_CATEGORIES, present // 2):
         return
+    typed = name in table.categorical  # (a Parquet dictionary, a pandas category column)
     if numbers:  # a measurement named by mistake: "convert or drop it" missed the naming
+        how = "so typed in its file" if typed else "data.categorical_columns"
+        fix = "store it as numbers" if typed else "leave it out of data.categorical_columns"
         why = (
-            "is categorical (named in data.categorical_columns, or so typed in its file) but "
-            "holds %d distinct numbers in %d cells, e.g. %s: measurements rather than codes? As "
-            "categories each value is one of its own, which carries nothing a model can "
-            "generalise: leave the column out of data.categorical_columns to model it as a number"
+            f"is categorical ({how}) but holds %d distinct numbers in %d cells, e.g. %s: "
+            "measurements rather than codes? As categories each value is one of its own, which "
+            f"carries nothing a model can generalise: {fix} to model it as a number"
         )
     else:
         why = (
