@@ -619,7 +619,11 @@ def test_encode_writes_npy_and_csv(shop_run, tmp_path):
     os.symlink("nowhere/x.npy", tmp_path / "dangling.npy")
     home = os.path.dirname(shop_run)
     for args, kwargs, match in [
-        (("~/" + os.path.basename(shop_run), str(copy), csv_path), {"overwrite": True}, "trai"),
+        (
+            ("~/" + os.path.basename(shop_run), str(copy), csv_path),
+            {"overwrite": True},
+            r"is the file the run in .* was trained on",
+        ),
         ((shop_run, str(copy), str(tmp_path / "codes.npy")), {"overwrite": "no"}, "True or Fa"),
         ((shop_run, str(copy), None), {}, r"--output: expected a file path, .* got None"),
         ((shop_run, 3, str(tmp_path / "c.npy")), {}, r"--input: expected a file path"),

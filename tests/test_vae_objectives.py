@@ -324,6 +324,23 @@ def test_validation_decomposition_is_the_validation_sets_own():
     assert abs(float(n_train["mi"]) - float(exact["mi"])) > 0.01
 
 
+def test_training_gives_the_engine_the_validation_splits_rows(tmp_path, monkeypatch):
+    """The group loop passes N_val (the digits' 359 validation rows) to the engine the
+    validation terms use (the unit test above takes num_val as given)."""
+    seen = []
+
+    class Recording(engine_lib.Engine):
+        def __init__(self, *args, **kwargs):
+            seen.append(kwargs.get("num_val"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(engine_lib, "Engine", Recording)
+    c = _config(**{"loss.tc_weight": 1.0, "train.epochs": 1})
+    c.train.checkpoints, c.eval.at_end = False, False
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    assert seen == [359]
+
+
 # ---- MMD ----
 
 
