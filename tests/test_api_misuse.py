@@ -779,6 +779,12 @@ def test_a_checkpoint_of_another_run_is_refused_or_said(tmp_path, caplog):
     shutil.copytree(other_l1 / "checkpoints", run / "checkpoints")
     ae_jax.load(str(run))
     assert "checkpoint's eval/loss" in caplog.text and "copied from another run" in caplog.text
+    # A checkpoint whose meta.json is gone (its state whole) loads as before, unchecked.
+    shutil.rmtree(run / "checkpoints")
+    shutil.copytree(own / "checkpoints", run / "checkpoints")
+    for meta in (run / "checkpoints").glob("*/meta.json"):
+        meta.unlink()
+    assert ae_jax.load(str(run)).epoch == 1
 
 
 def test_a_sweep_run_that_failed_before_training_is_said_so_when_loaded(tmp_path):
