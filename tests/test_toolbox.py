@@ -519,7 +519,8 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path, monkeypatch):
         (tmp_path / "f.txt" / "sub", r"cannot be made: '.*f.txt' is a file"),
         # Inside a run's folders: its checkpoints/ then read the export as a damaged epoch and
         # the run could no longer be loaded (a probe); inside another export too.
-        (tmp_path / "run" / "checkpoints" / "99", r"lies inside '.*run', a run's folder"),
+        (tmp_path / "run" / "checkpoints" / "99", r"lies inside '.*run', a run's checkpoints/"),
+        (tmp_path / "run" / "figures" / "e", r"lies inside '.*run', a run's figures/ folder"),
         (tmp_path / "out" / "x", r"lies inside '.*out', an export's folder"),
         (None, r"--output: expected a folder path, .* got None"),
     ]:

@@ -144,6 +144,17 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
     }
 
 
+# A run's own folders, which its training, evaluation and loading read (an export beside them,
+# as runs/r/exported, is the user's to keep there).
+_RUN_FOLDERS = (
+    workdir_lib.CHECKPOINTS,
+    workdir_lib.FIGURES,
+    workdir_lib.TENSORBOARD,
+    workdir_lib.EVALUATIONS,
+    "damaged_checkpoints",
+)
+
+
 def _check_output(output: str) -> None:
     """Refuses an --output that is not a new (or empty) folder that can be made, outside the
     folders of runs and exports."""
@@ -154,12 +165,15 @@ def _check_output(output: str) -> None:
     full = os.path.realpath(output)
     up = os.path.dirname(full)
     while up != os.path.dirname(up):  # (into a run's checkpoints/: read as a damaged epoch)
-        inside = workdir_lib.kind_of(up)
-        in_runs = inside == "sweep" and full.startswith(os.path.join(up, "runs") + os.sep)
-        if inside in ("run", "export") or in_runs:
-            what = (
-                "an export's" if inside == "export" else "a sweep's runs/" if in_runs else "a run's"
-            )
+        inside, under = workdir_lib.kind_of(up), os.path.relpath(full, up).split(os.sep)
+        what = ""
+        if inside == "run" and under[0] in _RUN_FOLDERS:
+            what = f"a run's {under[0]}/"
+        elif inside == "export":
+            what = "an export's"
+        elif inside == "sweep" and under[0] == "runs" and len(under) == 2:  # (read as a run)
+            what = "a sweep's runs/"
+        if what:
             raise UserError(
                 f"--output {output!r} lies inside {up!r}, {what} folder, whose files it would "
                 "mix with the export's; choose a folder outside it (nothing was written)."
