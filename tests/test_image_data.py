@@ -561,6 +561,8 @@ def test_tfds_set_not_prepared(tmp_path):
         r"not prepared there\); prepare it once .* tfds build",
     ):
         load(name="tfds:mnist", dir=str(tmp_path))
+    with pytest.raises(UserError, match=r"'tfds:mnist': data.dir '.*nowhere' does not exist; exp"):
+        load(name="tfds:mnist", dir=str(tmp_path / "nowhere"))
 
 
 def test_channels_first_images_are_refused_and_channels_last_kept(tmp_path, caplog):
