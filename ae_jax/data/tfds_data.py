@@ -13,13 +13,6 @@ from ae_jax.errors import UserError
 
 
 def read_tfds(name: str, data_dir: str, limit: int) -> tuple[dict[str, np.ndarray], str]:
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise UserError(
-            f"data.name 'tfds:{name}' needs TensorFlow Datasets, which is not "
-            "installed: pip install tensorflow-datasets (TensorFlow is not needed)"
-        ) from None
     if data_dir and not os.path.isdir(os.path.expanduser(data_dir)):  # (TFDS warned of a
         raise UserError(  # missing '<dir>/mnist/3.0.1', then said the set's folder was missing)
             f"data.name 'tfds:{name}': data.dir {data_dir!r} "
@@ -27,6 +20,13 @@ def read_tfds(name: str, data_dir: str, limit: int) -> tuple[dict[str, np.ndarra
             f"; expected the folder TFDS prepared the set in (tfds build {name} "
             "--file_format=array_record --data_dir=DIR, where there is network)"
         )
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise UserError(
+            f"data.name 'tfds:{name}' needs TensorFlow Datasets, which is not "
+            "installed: pip install tensorflow-datasets (TensorFlow is not needed)"
+        ) from None
     arrays = {}
     for split in ("train", "test"):
         try:
