@@ -12,6 +12,7 @@ import os
 import re
 import reprlib
 import shutil
+import stat
 import tempfile
 
 import ml_collections
@@ -98,7 +99,8 @@ def publish_folder(path: str, fill) -> None:
     tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
     try:
         fill(tmp)
-        os.chmod(tmp, 0o777 & ~_umask())  # (mkdtemp's 0700 would hide it from others)
+        setgid = os.stat(tmp).st_mode & stat.S_ISGID  # (a shared group's parent's: kept)
+        os.chmod(tmp, 0o777 & ~_umask() | setgid)  # (mkdtemp's 0700 would hide it from others)
         os.rename(tmp, target)  # (replaces an empty folder; a non-empty one: ENOTEMPTY)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -113,33 +115,51 @@ def publish_folder(path: str, fill) -> None:
 def _fill_inside(path: str, target: str, fill) -> None:
     """`publish_folder` into the existing empty folder `target` (see there)."""
     claim, filling = os.path.join(target, CLAIM), os.path.join(target, FILLING)
-    fd = os.open(claim, os.O_CREAT | os.O_WRONLY, 0o600)
-    locked = False
+    fd = _claimed(path, claim)
+    moved: list[str] = []
     try:
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            locked = True
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.EACCES):  # (ENOLCK: no locks there)
-                raise
-            raise FileExistsError(errno.EEXIST, "claimed by another process", path) from None
         if set(os.listdir(target)) - {CLAIM, FILLING}:
             raise FileExistsError(errno.EEXIST, "written by another process meanwhile", path)
         shutil.rmtree(filling, ignore_errors=True)  # (a killed writer's)
         try:
             os.mkdir(filling)
             fill(filling)
-            for name in os.listdir(filling):
+            for name in sorted(os.listdir(filling), key=lambda n: n.endswith(".jax_export")):
                 os.rename(os.path.join(filling, name), os.path.join(target, name))
+                moved.append(os.path.join(target, name))  # (an export's functions last)
             os.rmdir(filling)
-        except BaseException:
-            shutil.rmtree(filling, ignore_errors=True)
+        except BaseException:  # (a stop while moving up: the moved ones go too, a review)
+            for done in [filling, *moved]:
+                shutil.rmtree(done, ignore_errors=True)
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    os.remove(done)
             raise
     finally:
         with contextlib.suppress(FileNotFoundError):
-            if locked and os.path.samestat(os.fstat(fd), os.stat(claim)):  # (not another's)
+            if os.path.samestat(os.fstat(fd), os.stat(claim)):  # (not another's)
                 os.remove(claim)
         os.close(fd)
+
+
+def _claimed(path: str, claim: str) -> int:
+    """An open descriptor of `claim`, locked by this open file (flock: another thread of this
+    process is refused too, where lockf's locks are the process's) and still the file the path
+    names (one removed by a writer that stopped, while this one waited to lock it, is no
+    claim: two writers filled the folder at once, a review)."""
+    for _ in range(3):
+        fd = os.open(claim, os.O_CREAT | os.O_WRONLY, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno not in (errno.EAGAIN, errno.EACCES):  # (ENOLCK: no locks there)
+                raise
+            raise FileExistsError(errno.EEXIST, "claimed by another process", path) from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.fstat(fd), os.stat(claim)):
+                return fd
+        os.close(fd)  # (its file was removed meanwhile: claim the one there now)
+    raise FileExistsError(errno.EEXIST, "claimed by another process", path)
 
 
 def _mode(path: str) -> int:

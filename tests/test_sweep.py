@@ -722,6 +722,43 @@ def test_a_folder_is_published_whole_or_claimed_in_place(tmp_path):
     assert os.listdir(tmp_path / "e2") == ["a.txt"]
     assert os.stat(tmp_path / "e2").st_mode & 0o777 == 0o751
     assert sorted(os.listdir(tmp_path)) == ["e2", "empty", "link", "new"]
+    # A live claim, another writer's or another thread's (flock: per open file), is refused;
+    # so is one whose file another writer removed and made anew while this one locked it.
+    (tmp_path / "e4").mkdir()
+    held = os.open(tmp_path / "e4" / files_lib.CLAIM, os.O_CREAT | os.O_WRONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    with pytest.raises(FileExistsError, match="claimed by another process"):
+        files_lib.publish_folder(str(tmp_path / "e4"), fill)
+    os.close(held)
+    flock, made = fcntl.flock, []
+
+    def replaced_meanwhile(fd, op):
+        if not made:  # the first claim's file removed and made again, held by another
+            os.remove(tmp_path / "e4" / files_lib.CLAIM)
+            made.append(os.open(tmp_path / "e4" / files_lib.CLAIM, os.O_CREAT | os.O_WRONLY))
+            flock(made[0], fcntl.LOCK_EX)
+        return flock(fd, op)
+
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(FileExistsError, match="claimed"):
+        mp.setattr(files_lib.fcntl, "flock", replaced_meanwhile)
+        files_lib.publish_folder(str(tmp_path / "e4"), fill)
+    os.close(made[0])
+    assert os.listdir(tmp_path / "e4") == [files_lib.CLAIM]  # (the other's, kept)
+    # Stopped while the filled entries move up: those moved go too (half stayed: a review).
+    (tmp_path / "e5").mkdir()
+    two = lambda folder: [(pathlib.Path(folder) / n).write_text(n) for n in ("a", "b")]  # noqa: E731
+    rename, calls = files_lib.os.rename, []
+
+    def stop_second(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        rename(src, dst)
+
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(KeyboardInterrupt):
+        mp.setattr(files_lib.os, "rename", stop_second)
+        files_lib.publish_folder(str(tmp_path / "e5"), two)
+    assert os.listdir(tmp_path / "e5") == []
     # The folder is kept, not replaced (a mount point cannot be, and a shell or notebook
     # inside it saw the old, empty one): filled while it is the current directory.
     (tmp_path / "e3").mkdir()
