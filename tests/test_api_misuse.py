@@ -785,6 +785,8 @@ def test_a_checkpoint_of_another_run_is_refused_or_said(tmp_path, caplog):
     for meta in (run / "checkpoints").glob("*/meta.json"):
         meta.unlink()
     assert ae_jax.load(str(run)).epoch == 1
+    with pytest.raises(UserError, match=r"which='best' needs a checkpoint with a finite"):
+        ae_jax.load(str(run), "best")  # (a FileNotFoundError reading meta.json: a review)
 
 
 def test_a_sweep_run_that_failed_before_training_is_said_so_when_loaded(tmp_path):

@@ -565,6 +565,29 @@ def test_exported_encoder_equals_the_loaded_model(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path / "given")) == sorted(os.listdir(tmp_path / "stopped"))
 
 
+def test_an_export_into_a_run_or_a_sweep_is_refused_only_where_it_would_be_read(tmp_path):
+    """Refused: a run's own folders, also through a link (RUN/checkpoints -> scratch: the real
+    path meets no run), and a new folder of a sweep's runs/ (read as a run); accepted: a
+    folder of the user's beside a run's (RUN/exported, a sweep's run's too). Faked folders."""
+    sweep = tmp_path / "sw"
+    run = sweep / "runs" / "r"
+    run.mkdir(parents=True)
+    (sweep / "sweep.json").write_text("{}")
+    for name in ("config.json", "preprocessor.json"):
+        (run / name).write_text("{}")
+    (tmp_path / "scratch").mkdir()
+    os.symlink(tmp_path / "scratch", run / "checkpoints")
+    for output, said in [
+        (run / "checkpoints" / "7", r"lies inside '.*/r', a run's checkpoints/ folder"),
+        (run / "tb" / "x", r"a run's tb/ folder"),
+        (sweep / "runs" / "new", r"lies inside '.*/sw', a sweep's runs/ folder"),
+    ]:
+        with pytest.raises(ae_jax.UserError, match=said):
+            export._check_output(str(output))
+    export._check_output(str(run / "exported"))
+    export._check_output(str(tmp_path / "elsewhere"))
+
+
 def _stopped(*_):
     raise KeyboardInterrupt
 

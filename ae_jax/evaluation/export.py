@@ -161,10 +161,25 @@ def _check_output(output: str) -> None:
     left = {files.CLAIM, files.FILLING}  # (what a killed export left: the next clears it)
     if os.path.exists(output) and (not os.path.isdir(output) or set(os.listdir(output)) - left):
         what = "is a file" if not os.path.isdir(output) else "exists and is not an empty folder"
+        if os.path.isdir(output) and files.CLAIM in os.listdir(output):
+            what += f" (its {files.CLAIM} beside them: an export killed while it wrote them)"
         raise UserError(f"--output {output!r} {what}; choose a new folder (nothing was written).")
-    full = os.path.realpath(output)
+    # Both ways up: through a link (RUN/checkpoints -> scratch) the real path meets no run.
+    for full in dict.fromkeys([os.path.abspath(output), os.path.realpath(output)]):
+        _check_not_inside(output, full)
+    parent = os.path.abspath(output)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        why = "is a file" if not os.path.isdir(parent) else "is not writable"
+        raise UserError(f"--output {output!r} cannot be made: {parent!r} {why}.")
+
+
+def _check_not_inside(output: str, full: str) -> None:
+    """Refuses `full` (--output's path) inside a run's own folders, an export, or as a run of
+    a sweep's runs/ (into a run's checkpoints/: read as a damaged epoch)."""
     up = os.path.dirname(full)
-    while up != os.path.dirname(up):  # (into a run's checkpoints/: read as a damaged epoch)
+    while up != os.path.dirname(up):
         inside, under = workdir_lib.kind_of(up), os.path.relpath(full, up).split(os.sep)
         what = ""
         if inside == "run" and under[0] in _RUN_FOLDERS:
@@ -179,12 +194,6 @@ def _check_output(output: str) -> None:
                 "mix with the export's; choose a folder outside it (nothing was written)."
             )
         up = os.path.dirname(up)
-    parent = os.path.abspath(output)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        why = "is a file" if not os.path.isdir(parent) else "is not writable"
-        raise UserError(f"--output {output!r} cannot be made: {parent!r} {why}.")
 
 
 def _write(output, workdir, model, serialized, d, latent, diverged) -> None:

@@ -126,7 +126,7 @@ def read_checkpoint(workdir: str, config, which: str) -> tuple[int, dict]:
                 "(or wait for its first checkpoint)."
             )
         if found is None:
-            stops = [e for e in ck.epochs() if (ck.meta(e) or {}).get("stop")]
+            stops = [e for e in ck.epochs() if _meta(ck, e).get("stop")]
             raise UserError(
                 f"workdir {workdir!r}: which='best' needs a checkpoint with a finite "
                 f"eval/loss saved on schedule, and none of epochs {ck.epochs()} is one ("
@@ -139,14 +139,20 @@ def read_checkpoint(workdir: str, config, which: str) -> tuple[int, dict]:
                 + "a run that diverged saves its last parameters without metrics); use "
                 "which='latest'" + (", or train on to a scheduled checkpoint." if stops else ".")
             )
-        try:  # (a meta.json damaged or pruned meanwhile: the state was read, no check)
-            meta = ck.meta(found[0])
-        except (OSError, ValueError):
-            meta = {}
-        _check_own(workdir, config, found[0], meta)
+        _check_own(workdir, config, found[0], _meta(ck, found[0]))
     finally:
         ck.close()
     return found
+
+
+def _meta(ck: Checkpointer, epoch: int) -> dict:
+    """A checkpoint's meta.json, {} where it is damaged, gone (pruned meanwhile) or no object:
+    its state was read, and what meta.json adds is a check and a message."""
+    try:
+        meta = ck.meta(epoch)
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _check_own(workdir: str, config, epoch: int, meta: dict) -> None:
