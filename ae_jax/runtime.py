@@ -186,7 +186,11 @@ def compilation_cache_dir(enabled: bool = True) -> str:
     if env:  # (a relative one: from where the command started, said in full)
         path = os.path.abspath(os.path.expanduser(env))
         word = env.lower() if env.isalpha() else ""  # ('of', 'fals', 'offf'; not 'node', 'one')
-        like = [o for o in _OFF if word and (o.startswith(word) or word[:-1] == o)]
+        like = [
+            o
+            for o in _OFF
+            if (len(word) >= 2 and o.startswith(word)) or (len(o) >= 3 and word[:-1] == o)
+        ]
         near = like[0] if like else ""
         if near and not os.path.isdir(path) and path not in _LIKE_OFF:  # ('of': a folder ./of)
             _LIKE_OFF.add(path)

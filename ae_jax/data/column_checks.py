@@ -36,7 +36,8 @@ def say_if_identifier(
     typed = name in table.categorical  # (a Parquet dictionary, a pandas category column)
     if numbers:  # a measurement named by mistake: "convert or drop it" missed the naming
         how = "so typed in its file" if typed else "data.categorical_columns"
-        fix = "store it as numbers" if typed else "leave it out of data.categorical_columns"
+        fix = "leave it out of data.categorical_columns"
+        fix = f"store it as numbers (and {fix} if it is there)" if typed else fix
         why = (
             f"is categorical ({how}) but holds %d distinct numbers in %d cells, e.g. %s: "
             "measurements rather than codes? As categories each value is one of its own, which "
