@@ -11,6 +11,7 @@ import pathlib
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -759,6 +760,11 @@ def test_a_folder_is_published_whole_or_claimed_in_place(tmp_path):
         mp.setattr(files_lib.os, "rename", stop_second)
         files_lib.publish_folder(str(tmp_path / "e5"), two)
     assert os.listdir(tmp_path / "e5") == []
+    # A new folder under a shared group's setgid folder keeps the bit (its chmod cleared it).
+    (tmp_path / "shared").mkdir()
+    os.chmod(tmp_path / "shared", 0o2775)
+    files_lib.publish_folder(str(tmp_path / "shared" / "out"), fill)
+    assert os.stat(tmp_path / "shared" / "out").st_mode & stat.S_ISGID
     # The folder is kept, not replaced (a mount point cannot be, and a shell or notebook
     # inside it saw the old, empty one): filled while it is the current directory.
     (tmp_path / "e3").mkdir()
