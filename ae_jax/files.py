@@ -72,7 +72,8 @@ def _temp_beside(target: str, write, binary: bool, made: list[str]) -> str:
     return tmp
 
 
-# An existing empty folder being published into: the claim and the folder filled first.
+# An existing empty folder being published into: the claim and (a prefix of) the folder
+# filled first.
 CLAIM, FILLING = ".claimed", ".filling"
 
 
@@ -86,10 +87,11 @@ def publish_folder(path: str, fill) -> None:
     An existing empty folder (a link's target, a mount point, the current directory, a shared
     group's setgid folder) is kept, not replaced: it is claimed by a locked file (CLAIM; a
     claim whose writer died is taken over, a writer finding any other file refuses), filled
-    in a hidden folder inside it (FILLING: its files get the folder's group and default ACLs),
-    whose entries are then moved up. A stop midway empties it again, and what a killed writer
-    left (its claim and FILLING) is cleared by the next: filled in place, a stopped export left
-    half its files there, and the rerun was refused as a folder not empty (a probe)."""
+    in a hidden folder inside it (FILLING.XXXX: its files get the folder's group and default
+    ACLs), whose entries are then moved up. A stop midway empties it again, and what a killed
+    writer left (its claim and fill folder) is cleared by the next: filled in place, a stopped
+    export left half its files there, and the rerun was refused as a folder not empty (a
+    probe)."""
     target = os.path.realpath(path)
     if os.path.isdir(target):
         _fill_inside(path, target, fill)
@@ -112,30 +114,44 @@ def publish_folder(path: str, fill) -> None:
         raise
 
 
+def leftover(name: str) -> bool:
+    """Whether an entry of a folder being published into is a writer's own (its claim, its
+    folder being filled), not one of the user's files."""
+    return name == CLAIM or name.startswith(FILLING)
+
+
 def _fill_inside(path: str, target: str, fill) -> None:
-    """`publish_folder` into the existing empty folder `target` (see there)."""
-    claim, filling = os.path.join(target, CLAIM), os.path.join(target, FILLING)
+    """`publish_folder` into the existing empty folder `target` (see there). Each writer fills
+    a folder of its own (FILLING.XXXX: a killed group member's, which another cannot remove,
+    was in the way of the next one's), entries moved up only to names still free."""
+    claim = os.path.join(target, CLAIM)
     fd = _claimed(path, claim)
     moved: list[str] = []
+    filling = ""
     try:
-        if set(os.listdir(target)) - {CLAIM, FILLING}:
+        names = os.listdir(target)
+        if not all(leftover(n) for n in names):
             raise FileExistsError(errno.EEXIST, "written by another process meanwhile", path)
-        shutil.rmtree(filling, ignore_errors=True)  # (a killed writer's)
+        for name in names:  # (a killed writer's, where this user may remove it)
+            if name.startswith(FILLING):
+                shutil.rmtree(os.path.join(target, name), ignore_errors=True)
         try:
-            os.mkdir(filling)
+            filling = tempfile.mkdtemp(prefix=FILLING + ".", dir=target)
             fill(filling)
             for name in sorted(os.listdir(filling), key=lambda n: n.endswith(".jax_export")):
-                os.rename(os.path.join(filling, name), os.path.join(target, name))
-                moved.append(os.path.join(target, name))  # (an export's functions last)
+                dst = os.path.join(target, name)  # (an export's functions last)
+                if os.path.lexists(dst):  # (rename would replace a file put there meanwhile)
+                    raise FileExistsError(errno.EEXIST, "written by another process", dst)
+                os.rename(os.path.join(filling, name), dst)
+                moved.append(dst)
             os.rmdir(filling)
         except BaseException:  # (a stop while moving up: the moved ones go too, a review)
             for done in [filling, *moved]:
-                shutil.rmtree(done, ignore_errors=True)
-                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                    os.remove(done)
+                with contextlib.suppress(OSError):  # (the stop's exception, not a cleanup's)
+                    shutil.rmtree(done) if os.path.isdir(done) else os.remove(done)
             raise
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # (gone with a stop; a sticky folder's: kept)
             if os.path.samestat(os.fstat(fd), os.stat(claim)):  # (not another's)
                 os.remove(claim)
         os.close(fd)
@@ -147,7 +163,7 @@ def _claimed(path: str, claim: str) -> int:
     names (one removed by a writer that stopped, while this one waited to lock it, is no
     claim: two writers filled the folder at once, a review)."""
     for _ in range(3):
-        fd = os.open(claim, os.O_CREAT | os.O_WRONLY, 0o600)
+        fd = os.open(claim, os.O_CREAT | os.O_RDONLY, 0o666)  # (a group member's to take over)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

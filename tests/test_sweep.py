@@ -760,6 +760,42 @@ def test_a_folder_is_published_whole_or_claimed_in_place(tmp_path):
         mp.setattr(files_lib.os, "rename", stop_second)
         files_lib.publish_folder(str(tmp_path / "e5"), two)
     assert os.listdir(tmp_path / "e5") == []
+    # The claim removed at the end is this writer's own only (here another's replaced it).
+    (tmp_path / "e6").mkdir()
+    others = []
+
+    def replace_claim(folder):
+        fill(folder)
+        os.remove(tmp_path / "e6" / files_lib.CLAIM)
+        others.append(os.open(tmp_path / "e6" / files_lib.CLAIM, os.O_CREAT | os.O_RDONLY))
+        fcntl.flock(others[0], fcntl.LOCK_EX)
+
+    files_lib.publish_folder(str(tmp_path / "e6"), replace_claim)
+    assert sorted(os.listdir(tmp_path / "e6")) == [files_lib.CLAIM, "a.txt"]
+    os.close(others[0])
+    # An export's functions move up last (a folder holding them is read as an export), and a
+    # name the user took meanwhile is not replaced.
+    (tmp_path / "e7").mkdir()
+    order: list[str] = []
+
+    def export_like(folder):
+        for n in ("x.jax_export", "z.txt"):
+            (pathlib.Path(folder) / n).write_text(n)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(files_lib.os, "rename", lambda a, b: (order.append(b), rename(a, b)))
+        files_lib.publish_folder(str(tmp_path / "e7"), export_like)
+    assert [os.path.basename(p) for p in order] == ["z.txt", "x.jax_export"]
+    (tmp_path / "e8").mkdir()
+
+    def taken_meanwhile(folder):
+        export_like(folder)
+        (tmp_path / "e8" / "x.jax_export").write_text("the user's")
+
+    with pytest.raises(FileExistsError):
+        files_lib.publish_folder(str(tmp_path / "e8"), taken_meanwhile)
+    assert sorted(os.listdir(tmp_path / "e8")) == ["x.jax_export"]
+    assert (tmp_path / "e8" / "x.jax_export").read_text() == "the user's"
     # A new folder under a shared group's setgid folder keeps the bit (its chmod cleared it).
     (tmp_path / "shared").mkdir()
     os.chmod(tmp_path / "shared", 0o2775)

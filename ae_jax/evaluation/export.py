@@ -158,11 +158,12 @@ _RUN_FOLDERS = (
 def _check_output(output: str) -> None:
     """Refuses an --output that is not a new (or empty) folder that can be made, outside the
     folders of runs and exports."""
-    left = {files.CLAIM, files.FILLING}  # (what a killed export left: the next clears it)
-    if os.path.exists(output) and (not os.path.isdir(output) or set(os.listdir(output)) - left):
+    names = os.listdir(output) if os.path.isdir(output) else []
+    is_file = os.path.exists(output) and not os.path.isdir(output)
+    if is_file or not all(map(files.leftover, names)):  # (a killed export's: the next clears them)
         what = "is a file" if not os.path.isdir(output) else "exists and is not an empty folder"
-        if os.path.isdir(output) and files.CLAIM in os.listdir(output):
-            what += f" (its {files.CLAIM} beside them: an export killed while it wrote them)"
+        if files.CLAIM in names:
+            what += f" (its {files.CLAIM} beside them: an export killed, or still writing)"
         raise UserError(f"--output {output!r} {what}; choose a new folder (nothing was written).")
     # Both ways up: through a link (RUN/checkpoints -> scratch) the real path meets no run.
     for full in dict.fromkeys([os.path.abspath(output), os.path.realpath(output)]):
