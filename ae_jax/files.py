@@ -77,7 +77,7 @@ def _temp_beside(target: str, write, binary: bool, made: list[str]) -> str:
 CLAIM, FILLING = ".claimed", ".filling"
 
 
-def publish_folder(path: str, fill) -> None:
+def publish_folder(path: str, fill, last: tuple[str, ...] = ()) -> None:
     """Calls `fill(folder)` on a new temporary folder beside `path`, then renames it to
     `path`, which must not exist or be an empty folder: a reader never sees half of it, a
     writer killed midway leaves only the hidden temporary folder, and of two writers into
@@ -87,14 +87,15 @@ def publish_folder(path: str, fill) -> None:
     An existing empty folder (a link's target, a mount point, the current directory, a shared
     group's setgid folder) is kept, not replaced: it is claimed by a locked file (CLAIM; a
     claim whose writer died is taken over, a writer finding any other file refuses), filled
-    in a hidden folder inside it (FILLING.XXXX: its files get the folder's group and default
-    ACLs), whose entries are then moved up. A stop midway empties it again, and what a killed
-    writer left (its claim and fill folder) is cleared by the next: filled in place, a stopped
-    export left half its files there, and the rerun was refused as a folder not empty (a
-    probe)."""
+    in a hidden folder inside it (FILLING, then a random suffix: its files get the folder's
+    group and default ACLs), whose entries are then moved up, those named in `last` last (a
+    folder holding an export's functions is read as an export). A stop midway empties it
+    again, and what a killed writer left (its claim and fill folder) is cleared by the next:
+    filled in place, a stopped export left half its files there, and the rerun was refused as
+    a folder not empty (a probe)."""
     target = os.path.realpath(path)
     if os.path.isdir(target):
-        _fill_inside(path, target, fill)
+        _fill_inside(path, target, fill, last)
         return
     parent, name = os.path.split(target)
     os.makedirs(parent, exist_ok=True)
@@ -120,10 +121,10 @@ def leftover(name: str) -> bool:
     return name == CLAIM or name.startswith(FILLING)
 
 
-def _fill_inside(path: str, target: str, fill) -> None:
+def _fill_inside(path: str, target: str, fill, last: tuple[str, ...]) -> None:
     """`publish_folder` into the existing empty folder `target` (see there). Each writer fills
-    a folder of its own (FILLING.XXXX: a killed group member's, which another cannot remove,
-    was in the way of the next one's), entries moved up only to names still free."""
+    a folder of its own (FILLING and a suffix: a killed group member's, which another cannot
+    remove, was in the way of the next one's), entries moved up only to names still free."""
     claim = os.path.join(target, CLAIM)
     fd = _claimed(path, claim)
     moved: list[str] = []
@@ -138,8 +139,8 @@ def _fill_inside(path: str, target: str, fill) -> None:
         try:
             filling = tempfile.mkdtemp(prefix=FILLING + ".", dir=target)
             fill(filling)
-            for name in sorted(os.listdir(filling), key=lambda n: n.endswith(".jax_export")):
-                dst = os.path.join(target, name)  # (an export's functions last)
+            for name in sorted(os.listdir(filling), key=lambda n: n in last):
+                dst = os.path.join(target, name)
                 if os.path.lexists(dst):  # (rename would replace a file put there meanwhile)
                     raise FileExistsError(errno.EEXIST, "written by another process", dst)
                 os.rename(os.path.join(filling, name), dst)
@@ -148,7 +149,10 @@ def _fill_inside(path: str, target: str, fill) -> None:
         except BaseException:  # (a stop while moving up: the moved ones go too, a review)
             for done in [filling, *moved]:
                 with contextlib.suppress(OSError):  # (the stop's exception, not a cleanup's)
-                    shutil.rmtree(done) if os.path.isdir(done) else os.remove(done)
+                    if os.path.isdir(done):
+                        shutil.rmtree(done)
+                    else:
+                        os.remove(done)
             raise
     finally:
         with contextlib.suppress(OSError):  # (gone with a stop; a sticky folder's: kept)

@@ -784,7 +784,7 @@ def test_a_folder_is_published_whole_or_claimed_in_place(tmp_path):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(files_lib.os, "rename", lambda a, b: (order.append(b), rename(a, b)))
-        files_lib.publish_folder(str(tmp_path / "e7"), export_like)
+        files_lib.publish_folder(str(tmp_path / "e7"), export_like, last=("x.jax_export",))
     assert [os.path.basename(p) for p in order] == ["z.txt", "x.jax_export"]
     (tmp_path / "e8").mkdir()
 

@@ -126,7 +126,7 @@ def export_run(workdir: str, output: str, which: str = "latest") -> dict:
         folder, workdir, model, serialized, d, latent, diverged or unfinished
     )
     try:  # whole or not at all: a killed export leaves no half folder, a rival's is kept
-        files.publish_folder(output, fill)
+        files.publish_folder(output, fill, last=(ENCODE, DECODE))  # (read as an export)
     except FileExistsError:
         raise UserError(
             f"--output {output!r} was written by another process while this one exported (it "
