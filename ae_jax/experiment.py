@@ -29,7 +29,8 @@ from ae_jax.data import load_dataset
 from ae_jax.errors import UserError, memory_error, storage_error
 from ae_jax.evaluation import bounds, eval_data, evaluate, figure_data, finish, passes
 from ae_jax.evaluation import figures as figures_lib
-from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
+from ae_jax.evaluation.figure_worker import default_workers
+from ae_jax.evaluation.figure_writer import FigureWriter
 from ae_jax.models import model_from_config
 from ae_jax.training import (
     chunking,

@@ -96,7 +96,7 @@ def test_runs_are_finished_in_submission_order(tmp_path, monkeypatch):
 
     # 4 workers, 3 kinds: "first" holds 3 of them; the 4th takes "second"'s queued figures
     # once all are in (wait() called: here on a thread, as it returns when all are finished).
-    writer = figure_writer.FigureWriter(workers=4, steal_at=1)
+    writer = figure_writer.FigureWriter(workers=4, steal_at=1, learn_at=1)
     try:
         for i, d in enumerate(dirs):
             writer.submit_figures(d, _inputs(i), then(os.path.basename(d)))
@@ -226,7 +226,7 @@ def test_idle_workers_take_the_newest_queued_jobs_once_all_are_in(tmp_path, monk
     dirs = [str(tmp_path / f"run{i}") for i in range(10)]
     _LaneSlot.reset([dirs[0]])
     jobs = [figures.Drawing(os.path.join(d, "learning_curves.png"), "x", ()) for d in dirs]
-    with figure_writer.FigureWriter(workers=2, steal_at=2) as writer:
+    with figure_writer.FigureWriter(workers=2, steal_at=2, learn_at=2) as writer:
         started = writer.start(jobs)
         assert _LaneSlot.holding.wait(timeout=60)  # worker 0 is in its first job
         # A worker 1 that took jobs at once would have drawn the newest by now.
@@ -257,7 +257,7 @@ def test_an_idle_worker_takes_kinds_it_has_drawn_first(tmp_path, monkeypatch):
         for i in range(4)
         for kind in kinds
     ]
-    with figure_writer.FigureWriter(workers=2, steal_at=1) as writer:
+    with figure_writer.FigureWriter(workers=2, steal_at=1, learn_at=1) as writer:
         started = writer.start(jobs)
         assert _LaneSlot.holding.wait(timeout=60)  # worker 0 is in its first job
         writer.wait()  # nothing to finish: returns at once, and lets worker 1 take jobs
@@ -272,6 +272,42 @@ def test_an_idle_worker_takes_kinds_it_has_drawn_first(tmp_path, monkeypatch):
         *(f"run{i}/recon_per_feature.png" for i in (3, 2, 1, 0)),
     ]
     assert [name(p) for p in by_lane["ae_jax-draw-0"]] == ["held/learning_curves.png"]
+
+
+@pytest.mark.parametrize("queued", [4, 5])
+def test_an_idle_worker_takes_up_a_new_kind_only_from_a_queue_of_learn_at(
+    tmp_path, monkeypatch, queued
+):
+    """Worker 0 owns k1 (held in its first), worker 1 k2. Once all are in and worker 1 has
+    drawn its k2s, it takes a k1 (new to it: a first drawing) only if worker 0's queue holds
+    learn_at = 5: from 4 it took the newest, and drew a layout worker 0 would have reused
+    (the benchmark's sweep ended later by such a last job)."""
+    monkeypatch.setattr(figure_writer, "_Slot", _LaneSlot)
+    k1 = [figures.Drawing(str(tmp_path / f"run{i}" / "k1"), "x", ()) for i in range(queued + 1)]
+    k2 = [figures.Drawing(str(tmp_path / f"run{i}" / "k2"), "x", ()) for i in range(2)]
+    _LaneSlot.reset([k1[0].path])
+    with figure_writer.FigureWriter(workers=2, steal_at=1, learn_at=5) as writer:
+        started = writer.start(k1 + k2)
+        assert _LaneSlot.holding.wait(timeout=60)  # worker 0 is in its first k1
+        writer.wait()  # nothing to finish: returns at once, and lets worker 1 take jobs
+        for job in k2:
+            assert started[job.path].result(timeout=60) == job.path
+        newest = started[k1[-1].path]
+        if queued >= 5:  # taken while worker 0 is held
+            assert newest.result(timeout=60) == k1[-1].path
+        else:  # a worker 1 that took it would have drawn it by now
+            assert not concurrent.futures.wait([newest], timeout=0.5).done
+        _LaneSlot.held[k1[0].path].set()
+        for job in k1:
+            assert started[job.path].result(timeout=60) == job.path
+    by_lane = {lane: [p for t, p in _LaneSlot.drew if t == lane] for lane, _ in _LaneSlot.drew}
+    assert by_lane["ae_jax-draw-1"][:2] == [j.path for j in k2]
+    took = [p for p in by_lane["ae_jax-draw-1"] if os.path.basename(p) == "k1"]
+    if queued >= 5:  # the newest, then (k1 now drawn by it too) the next newest, ...
+        assert took and took[0] == k1[-1].path
+    else:
+        assert took == []
+        assert by_lane["ae_jax-draw-0"] == [j.path for j in k1]
 
 
 def test_an_idle_worker_takes_a_kind_its_owner_has_not_drawn(tmp_path, monkeypatch):
@@ -312,7 +348,7 @@ def test_a_stop_leaves_no_finished_run_behind_an_unfinished_one(tmp_path, monkey
     )
     _LaneSlot.reset([path(0, "k1"), path(2, "k1")])
     finished = []
-    writer = figure_writer.FigureWriter(workers=2, steal_at=1)
+    writer = figure_writer.FigureWriter(workers=2, steal_at=1, learn_at=1)
     try:
         for r in range(4):
             writer.submit_figures(
@@ -359,8 +395,8 @@ def test_worker_processes_draw_what_this_process_draws(tmp_path):
 def test_figure_workers_env_sets_how_many_processes_draw(value, processes, tmp_path, monkeypatch):
     """AE_JAX_FIGURE_WORKERS: 0 draws in this process (no worker starts), N starts N workers,
     unset one per core (at most MAX_WORKERS); the figures are the same pixels each way."""
-    monkeypatch.setenv(figure_writer.WORKERS_ENV, value)
-    per_core = max(1, min(figure_writer.MAX_WORKERS, os.cpu_count() or 1))
+    monkeypatch.setenv(figure_worker.WORKERS_ENV, value)
+    per_core = max(1, min(figure_worker.MAX_WORKERS, os.cpu_count() or 1))
     want = per_core if processes is None else processes
     inputs, got = _inputs(3), []
     here = figures.write_figures(str(tmp_path / "here"), inputs)
@@ -512,7 +548,7 @@ def test_workers_start_from_a_process_with_stdin_and_stdout_closed(tmp_path):
 def test_a_bad_figure_workers_env_is_refused_before_the_data_is_read(value, tmp_path, monkeypatch):
     """(99999 started that many threads drawing in this process, once the worker processes
     could not be started: the command hung.)"""
-    monkeypatch.setenv(figure_writer.WORKERS_ENV, value)
+    monkeypatch.setenv(figure_worker.WORKERS_ENV, value)
     c = default_config()
     c.data.path = str(tmp_path / "missing.csv")  # read after the check: not this error
     message = rf"AE_JAX_FIGURE_WORKERS='{re.escape(value)}': " + (

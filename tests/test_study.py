@@ -17,7 +17,7 @@ import ae_jax
 from ae_jax import experiment
 from ae_jax.cli import cli_errors
 from ae_jax.configs import seed_vae
-from ae_jax.evaluation import evaluate, figure_writer, finish
+from ae_jax.evaluation import evaluate, figure_worker, figure_writer, finish
 from ae_jax.sweeps import checks, runner
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import chunking, signals, trackers, writers
@@ -504,7 +504,7 @@ def test_figure_workers_start_only_when_a_run_draws_figures(tmp_path, monkeypatc
     assert started == []  # ~0.5 s of a core each, for nothing to draw
     _train(_sparse_config(**{"train.epochs": 1, "train.figures": True}), tmp_path / "on")
     forks = figure_writer.figure_worker.FORKS  # one interpreter, forked into the others
-    workers = figure_writer.default_workers()  # 1 in the tests, unless the environment says
+    workers = figure_worker.default_workers()  # 1 in the tests, unless the environment says
     assert len(started) == (min(1, workers) if forks else workers)
     assert all(figure_writer.figure_worker.__name__ in a for a in started)
     assert (tmp_path / "on" / "figures" / "learning_curves.png").stat().st_size > 0

@@ -5,7 +5,8 @@ job pipe and answers on its answer pipe, one at a time: each message is a 4-byte
 length and a pickle. Its first message is ("ready", its pid); then a job is one
 `figures.Drawing`, its answer ("ok", path) or ("error", text). It keeps one `Renderer` for its
 life, so the layouts of a sweep's figures are built once per worker. `FigureWriter`
-(figure_writer.py) starts the workers with `start` and talks to them through `Lane`s; a worker
+(figure_writer.py) starts `default_workers()` of them (AE_JAX_FIGURE_WORKERS, else one per core)
+with `start` and talks to them through `Lane`s; a worker
 ends when its job pipe closes: when the writer closes it, or the writer's process dies. The
 workers run in a process group of their own (a terminal's Ctrl-C reaches the training process
 only, which handles the stop and closes them) and ignore SIGINT besides.
@@ -27,7 +28,53 @@ import sys
 import traceback
 from typing import IO, NoReturn
 
+from ae_jax.errors import UserError
 from ae_jax.evaluation.renderer import Renderer
+
+MAX_WORKERS = 4  # beyond this, a run's few figures and a sweep's finishing gain little
+# A worker's numpy work is small (axis transforms, PNG filtering): one BLAS thread. Its other
+# BLAS threads only spin-waited after calls, on the cores training uses (OpenBLAS spins before
+# sleeping): ~0.1 CPU-s of a 64-run sweep's figure workers on 2 cores, by `perf`.
+WORKER_ENV = {
+    "JAX_PLATFORMS": "cpu",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+}
+
+
+WORKERS_ENV = "AE_JAX_FIGURE_WORKERS"
+
+
+def default_workers() -> int:
+    """How many worker processes draw: AE_JAX_FIGURE_WORKERS where set (0: none, figures are
+    drawn in the launcher's own process), else one per core, at most MAX_WORKERS. The first
+    worker costs ~0.6 s of a core to start (on Linux the others are its forks), and each builds
+    its own figure layouts, so fewer suit machines where runs are short and many (the tests
+    use 1).
+
+    Raises:
+        UserError: the variable is set to anything but a whole number from 0 to the larger of
+            MAX_WORKERS and the machine's cores (99999 started threads until the process hung).
+    """
+    value = os.environ.get(WORKERS_ENV, "").strip()
+    cores = os.cpu_count() or 1
+    if not value:
+        return max(1, min(MAX_WORKERS, cores))
+    if not (value.isascii() and value.isdigit()):  # not "²", which isdigit() accepts
+        raise UserError(
+            f"{WORKERS_ENV}={value!r}: expected how many worker processes draw figures, a "
+            "whole number >= 0 (0 draws them in this process); unset it for one per core, "
+            f"at most {MAX_WORKERS}"
+        )
+    if int(value) > (most := max(MAX_WORKERS, cores)):
+        raise UserError(
+            f"{WORKERS_ENV}={value!r}: more worker processes than this machine has cores "
+            f"({cores}); expected at most {most} (more draw no faster); unset it for one per "
+            f"core, at most {MAX_WORKERS}"
+        )
+    return int(value)
+
 
 # How much lower than the training process's a worker's scheduling priority is: on a machine
 # with few cores, a worker loading matplotlib or drawing while the main process compiles,

@@ -14,10 +14,11 @@ draws that kind's jobs in the order they came. Handing each job to whichever wor
 drew every layout and static layer once per worker (the benchmark's 64-run sweep, warm, 5 rounds
 on 2 cores: 7.0-7.4 CPU-s in all against 6.6-7.1 with home workers; its 256 figures replayed in
 two processes, round robin: 4.1 CPU-s, one kind per process: 3.3). Once `wait()` says no more
-jobs are coming, a worker with nothing of its own to draw takes the newest job of the longest
-queue holding at least `steal_at` (or ending in a kind its owner has not drawn yet), of a kind
-it has drawn before where there is one (a kind's first drawing in a worker costs as much as ~15
-later ones), so the last figures are drawn side by side.
+jobs are coming, an idle worker takes from the longest queue (`_worth`, newest first, of a kind
+it has drawn where there is one), so the last figures are drawn side by side, but takes up a kind
+new to it only from a long queue: a kind's first drawing costs 10-60 later ones (learning curves
+0.2-0.4 s against ~10 ms, bar charts 0.2-0.3 s against ~5 ms), and taking one from a 10-job
+queue (~65 ms of its owner's) ended the benchmark's 64-run sweep 0.06-0.17 s later.
 
 One finishing thread runs each run's finishing step (eval.json, TensorBoard, summary.json: see
 `experiment.py`) once all of that run's figures are drawn, strictly in submission order, so a
@@ -39,62 +40,19 @@ from collections.abc import Callable
 
 from absl import logging
 
-from ae_jax.errors import UserError
 from ae_jax.evaluation import figure_worker, figures
 from ae_jax.evaluation.renderer import Renderer
 
 PROGRESS_SECONDS = 5.0
-MAX_WORKERS = 4  # beyond this, a run's few figures and a sweep's finishing gain little
 LOOK_BACK = 64  # queued jobs an idle worker looks through for a kind it has drawn
-# A worker's numpy work is small (axis transforms, PNG filtering): one BLAS thread. Its other
-# BLAS threads only spin-waited after calls, on the cores training uses (OpenBLAS spins before
-# sleeping): ~0.1 CPU-s of a 64-run sweep's figure workers on 2 cores, by `perf`.
-WORKER_ENV = {
-    "JAX_PLATFORMS": "cpu",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-}
-
-
-WORKERS_ENV = "AE_JAX_FIGURE_WORKERS"
-
-
-def default_workers() -> int:
-    """How many worker processes draw: AE_JAX_FIGURE_WORKERS where set (0: none, figures are
-    drawn in the launcher's own process), else one per core, at most MAX_WORKERS. The first
-    worker costs ~0.6 s of a core to start (on Linux the others are its forks), and each builds
-    its own figure layouts, so fewer suit machines where runs are short and many (the tests
-    use 1).
-
-    Raises:
-        UserError: the variable is set to anything but a whole number from 0 to the larger of
-            MAX_WORKERS and the machine's cores (99999 started threads until the process hung).
-    """
-    value = os.environ.get(WORKERS_ENV, "").strip()
-    cores = os.cpu_count() or 1
-    if not value:
-        return max(1, min(MAX_WORKERS, cores))
-    if not (value.isascii() and value.isdigit()):  # not "²", which isdigit() accepts
-        raise UserError(
-            f"{WORKERS_ENV}={value!r}: expected how many worker processes draw figures, a "
-            "whole number >= 0 (0 draws them in this process); unset it for one per core, "
-            f"at most {MAX_WORKERS}"
-        )
-    if int(value) > (most := max(MAX_WORKERS, cores)):
-        raise UserError(
-            f"{WORKERS_ENV}={value!r}: more worker processes than this machine has cores "
-            f"({cores}); expected at most {most} (more draw no faster); unset it for one per "
-            f"core, at most {MAX_WORKERS}"
-        )
-    return int(value)
+LEARN_AT = 32  # jobs queued for an idle worker to take up a kind new to it (module docstring)
 
 
 def _started(n: int) -> list[figure_worker.Lane]:
     """n figure workers, started now: their interpreter and matplotlib load while training
     runs; none (a warning) if they cannot be started."""
     try:
-        return figure_worker.start(n, {**os.environ, **WORKER_ENV}) if n else []
+        return figure_worker.start(n, {**os.environ, **figure_worker.WORKER_ENV}) if n else []
     except OSError as e:
         logging.warning("figures are drawn in this process: no worker process (%s)", e)
         return []
@@ -155,13 +113,19 @@ class FigureWriter:
             be 0: no processes); 1 without processes. Drawing in this process (without
             workers, or after one died) takes one thread at a time: matplotlib's font caches
             are not shared safely.
-        steal_at: how many jobs a worker's queue must hold for an idle one to take some, once
-            `wait()` was called.
+        steal_at, learn_at: how many jobs a worker's queue must hold, once `wait()` was called,
+            for an idle one to take some of a kind it has drawn, or of any kind.
     """
 
-    def __init__(self, processes: bool = True, workers: int | None = None, steal_at: int = 8):
+    def __init__(
+        self,
+        processes: bool = True,
+        workers: int | None = None,
+        steal_at: int = 8,
+        learn_at: int = LEARN_AT,
+    ):
         if processes and not workers:
-            workers = default_workers()
+            workers = figure_worker.default_workers()
             processes = workers > 0
         n = workers if processes and workers else 1
         local_lock = threading.Lock()
@@ -173,7 +137,7 @@ class FigureWriter:
         self._homes: dict[str, int] = {}
         self._sent = [0] * n
         self._drawn: list[set[str]] = [set() for _ in range(n)]  # the kinds each has drawn
-        self._steal_at = max(1, steal_at)
+        self._steal_at, self._learn_at = max(1, steal_at), max(1, learn_at)
         self._ready = threading.Condition()
         self._all_sent = False  # wait() was called and nothing was queued since
         self._closing = False
@@ -222,19 +186,22 @@ class FigureWriter:
                     return self._queues[i].popleft()
                 j = max(range(len(self._queues)), key=lambda j: len(self._queues[j]))
                 longest = self._queues[j]
-                if longest and (self._closing or self._all_sent and self._worth(j)):
+                if longest and (self._closing or self._all_sent and self._worth(i, j)):
                     return self._take(longest, self._drawn[i])
                 if self._closing:
                     return None
                 self._ready.wait()
 
-    def _worth(self, j: int) -> bool:
-        """Whether an idle worker takes a job of worker j's queue: it holds `steal_at`, or its
-        newest is of a kind worker j has not drawn (taking it duplicates no first drawing: a
-        single run's third kind, queued on a worker still drawing its curves)."""
+    def _worth(self, i: int, j: int) -> bool:
+        """Whether idle worker i takes a job of worker j's queue: its newest is of a kind
+        worker j has not drawn (taking it duplicates no first drawing: a single run's third
+        kind, queued on a worker still drawing its curves), or it holds `learn_at` jobs, or
+        `steal_at` with one of a kind worker i has drawn among its newest LOOK_BACK."""
         queue = self._queues[j]
-        newest = queue[-1][2]
-        return len(queue) >= self._steal_at or newest not in self._drawn[j]
+        if queue[-1][2] not in self._drawn[j] or len(queue) >= self._learn_at:
+            return True
+        newest = itertools.islice(reversed(queue), LOOK_BACK)
+        return len(queue) >= self._steal_at and any(k in self._drawn[i] for _, _, k in newest)
 
     @staticmethod
     def _take(queue: collections.deque, known: set):

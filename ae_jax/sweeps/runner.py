@@ -32,7 +32,8 @@ from ae_jax import experiment, reruns, runtime
 from ae_jax import workdir as workdir_lib
 from ae_jax.config import unused
 from ae_jax.errors import UserError, storage_error
-from ae_jax.evaluation.figure_writer import FigureWriter, default_workers
+from ae_jax.evaluation.figure_worker import default_workers
+from ae_jax.evaluation.figure_writer import FigureWriter
 from ae_jax.sweeps import checks, ray_launch, report_files, shards
 from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps.status import Run, listed, mark_failed, unlisted, write_status
