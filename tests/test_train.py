@@ -282,6 +282,8 @@ if sys.argv[2] == "quiet":
 c = seed_sparse.get_config()
 c.train.epochs, c.train.figures = 2, False
 c.eval.at_end = sys.argv[2] != "no_eval"
+if sys.argv[2] == "absl_logger_first":
+    c.train.batch_size = 100  # 455 training rows: 5 steps per epoch (else 1)
 ae_jax.train_and_evaluate(c, sys.argv[1])
 """
 
@@ -292,7 +294,7 @@ def test_the_python_api_says_what_it_does_unless_told_not_to(tmp_path, mode):
     on stderr, without library chatter, also when a logger named "absl" was made before absl
     was imported (its records then name absl's module, not orbax's); with absl's verbosity set
     by the user it does not. Each phase line says what it does: not evaluating, it does not
-    claim to."""
+    claim to; one step per epoch is "1 step/epoch"."""
     r = subprocess.run(
         [sys.executable, "-c", PYTHON_API_RUN, str(tmp_path / "run"), mode],
         capture_output=True,
@@ -317,6 +319,8 @@ def test_the_python_api_says_what_it_does_unless_told_not_to(tmp_path, mode):
         records = [ln for ln in r.stderr.splitlines() if "devices: " not in ln]
         assert not [ln for ln in records if "orbax" in ln], r.stderr[-3000:]
         assert r.stderr.count("compiling 1 model(s)") == 1
+        steps = "(5 steps/epoch)" if mode == "absl_logger_first" else "(1 step/epoch)"
+        assert steps in r.stderr, r.stderr[-3000:]  # "(1 steps/epoch)" was said
         assert len(r.stderr.splitlines()) - len(records) == 1  # the devices line, once
 
 

@@ -228,7 +228,7 @@ def train(
     n_params = engine_lib.count_params(states.params) // k  # shapes only: nothing computed
     logging.info(
         "%d model(s) %s, %d parameters each, %d features, %d train / %d val rows, batch %d "
-        "(%d steps/epoch), ready in %.2f s",
+        "(%d step%s/epoch), ready in %.2f s",
         k,
         cfg.model.name,
         n_params,
@@ -237,6 +237,7 @@ def train(
         ds.val.shape[0],
         engine.batch_size,
         engine.steps_per_epoch,
+        "s" * (engine.steps_per_epoch != 1),
         compile_s,
     )
     if start:  # first: damaged metrics or checkpoints refuse before a finished run is reopened
