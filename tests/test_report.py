@@ -634,24 +634,33 @@ def test_the_seeds_behind_a_reports_points_are_said_in_words():
 
 
 def test_timing_csv_counts_the_wall_times_of_runs_that_diverged(tmp_path):
-    """A diverged run trained in the program of the others: its wall time is a measurement
-    and timing.csv counts it (it showed nan, n = 0), while its metrics enter no mean."""
+    """A diverged run trained in the program of the others: its group's wall time is a
+    measurement and timing.csv counts it (it showed nan, n = 0), while its metrics enter no
+    mean. Nor do its epoch_s and rows_per_s, of its last epoch, an earlier one than the
+    others' (a setting whose seeds diverged in epoch 1, with the program's first run, showed
+    a 35x lower throughput: a probe)."""
+    times = lambda w, e: {"wall_s": w, "epoch_s": e, "rows_per_s": 100 / e}  # noqa: E731
     runs = [
         (
             {"optim.learning_rate": 1e3, "train.seed": s},
             "diverged",
-            {"eval/mse": 9.0, "wall_s": 4.0},
+            {"eval/mse": 9.0, **times(4.0, 3.5)},
         )
         for s in (0, 1)
-    ] + [({"optim.learning_rate": 0.1, "train.seed": 0}, "done", {"eval/mse": 0.1, "wall_s": 2.0})]
+    ] + [
+        ({"optim.learning_rate": 1e3, "train.seed": 2}, "done", {"eval/mse": 0.3, **times(4, 0.1)}),
+        ({"optim.learning_rate": 0.1, "train.seed": 0}, "done", {"eval/mse": 0.1, **times(2, 0.1)}),
+    ]
     _pile(tmp_path, runs)
     report.write_report(str(tmp_path), ["eval/mse"])
     with open(tmp_path / "timing.csv") as f:
         rows = {r["optim.learning_rate"]: r for r in csv.DictReader(f)}
-    assert (rows["1000.0"]["wall_s mean"], rows["1000.0"]["wall_s n"]) == ("4.0", "2")
+    assert (rows["1000.0"]["wall_s mean"], rows["1000.0"]["wall_s n"]) == ("4.0", "3")
+    for m, value in (("epoch_s", 0.1), ("rows_per_s", 1000.0)):
+        assert (float(rows["1000.0"][f"{m} mean"]), rows["1000.0"][f"{m} n"]) == (value, "1")
     with open(tmp_path / "results.csv") as f:
         diverged = next(r for r in csv.DictReader(f) if r["optim.learning_rate"] == "1000.0")
-    assert (diverged["eval/mse mean"], diverged["eval/mse n"]) == ("nan", "0")
+    assert (diverged["eval/mse mean"], diverged["eval/mse n"]) == ("0.3", "1")
 
 
 def test_a_report_names_the_draws_of_its_importance_weighted_bounds(tmp_path, monkeypatch):

@@ -60,6 +60,7 @@ DEFAULT_METRICS = (
     "n_params",
 )  # (and every one of TIMING, to timing.csv)
 TIMING = ("wall_s", "compile_s", "epoch_s", "rows_per_s")
+GROUP_TIMES = TIMING[:2]  # a group's, every run of it alike (`aggregate`)
 # Metrics about the code's L1 activity: shown only when some run's objective had an L1 term.
 L1_METRICS = ("eval/l1", "train/l1", "code/l1_per_row")
 KL_METRICS = ("eval/kl", "train/kl")  # a plain autoencoder's: 0 (no column unless a run is a VAE)
@@ -92,7 +93,7 @@ def _setting_key(values: dict) -> str:
 def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dict]]:
     """Groups runs by setting (overrides minus the seed): each metric's mean, sample standard
     deviation (ddof 1; NaN for a single value) and number n of the finite values of the runs
-    that did not diverge (of every run for a wall time), and how many were not finite."""
+    that did not diverge (of every run for GROUP_TIMES), and how many were not finite."""
     params = sorted({k for r in rows for k in _shown(r["overrides"])})
     groups: dict[str, list[dict]] = {}
     for r in rows:
@@ -104,9 +105,10 @@ def aggregate(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[dic
         row["diverged"] = sum(r["status"] == "diverged" for r in runs)
         kept = [r for r in runs if r["status"] != "diverged"]
         for m in metrics:
-            # A diverged run's wall times are measurements all the same (it trained in the
-            # program of the others): timing.csv counts them; its metrics enter no mean.
-            pool = runs if m in TIMING else kept
+            # A diverged run trained in the others' program: its group's times count. Its
+            # epoch_s, rows_per_s are of an earlier epoch than theirs (a first epoch's, with
+            # the program's first run, took 35x a later one's: a probe): no mean, as metrics.
+            pool = runs if m in GROUP_TIMES else kept
             have = [r["values"][m] for r in pool if m in r["values"]]
             vals = [v for v in have if math.isfinite(v)]
             row[f"{m} mean"] = float(np.mean(vals)) if vals else float("nan")
