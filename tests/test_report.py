@@ -16,7 +16,7 @@ from matplotlib.collections import PathCollection
 
 from ae_jax import files as files_lib
 from ae_jax.errors import UserError
-from ae_jax.sweeps import finished, report, report_figures, report_files, report_text
+from ae_jax.sweeps import report, report_figures, report_files, report_text, run_folders
 
 
 def _pile(root, runs: list[tuple[dict, str, dict]], evals: list[dict] | None = None) -> None:
@@ -135,7 +135,7 @@ def test_an_earlier_versions_report_files_are_its_own(tmp_path, sweep_dir):
     the old report.md does not show is not the report's and stays."""
     _lr_pile(tmp_path)
     if sweep_dir:  # sweep.json listing the same runs
-        entries = finished.subdir_runs(str(tmp_path))
+        entries = run_folders.subdir_runs(str(tmp_path))
         (tmp_path / "sweep.json").write_text(json.dumps({"runs": entries}))
     (tmp_path / "figures").mkdir()
     for name in ("metrics_vs_model.png", "metrics_vs_other.png"):

@@ -31,7 +31,7 @@ from ae_jax.configs.ablations import seed_study
 from ae_jax.errors import UserError
 from ae_jax.evaluation import finish
 from ae_jax.evaluation.figure_writer import FigureWriter
-from ae_jax.sweeps import checks, finished, ray_launch, report, report_figures, shards
+from ae_jax.sweeps import checks, finished, ray_launch, report, report_figures, run_folders, shards
 from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps import status as status_lib
 from ae_jax.training.signals import Interrupted
@@ -1069,6 +1069,36 @@ def test_a_settings_missing_runs_are_counted_whatever_its_reported_overrides(tmp
     assert "| 0.01 | 6 | 1 | 1 |" in md and "| 0.01 | 8 | 1 | 1 |" in md, md
 
 
+def test_an_unfinished_run_counts_under_the_setting_its_config_trains(tmp_path):
+    """A one-at-a-time design: the base config (l1 1e-4) as an entry of its own, {seed: 2},
+    beside l1 in {1e-4, 1e-3} x seeds 0-1. With the base entry and a seed of each l1 not run,
+    the 1e-4 row said "1 of 2" and the report "No finished run ...: the base config", which is
+    that row's setting (a probe): an unfinished run is counted by the config it trains, its
+    own config.json or the sweep's base config with its overrides (0 of a float field: 0.0)."""
+    base = {"loss": {"l1_weight": 1e-4}, "train": {"epochs": 3, "seed": 0}}
+    runs = [
+        ({"loss.l1_weight": w, "train.seed": i}, "done" if i else None, {"eval/loss": 1.0})
+        for w in (1e-4, 0)
+        for i in (0, 1)
+    ] + [({"train.seed": 2}, None, {})]
+    _fake_sweep(tmp_path, runs, config=base)
+    for i in (0, 2, 4):  # never launched: no config.json of their own
+        (tmp_path / "runs" / f"run{i}" / "config.json").unlink()
+    saved = tmp_path / "runs" / "run3" / "config.json"  # as a run saves it: a float field's
+    saved.write_text(saved.read_text().replace('"l1_weight": 0}', '"l1_weight": 0.0}'))
+    (tmp_path / "sweep_config.json").write_text(json.dumps(base))
+    report.write_report(str(tmp_path), ["eval/loss"])
+    md = (tmp_path / "report.md").read_text()
+    assert "| 0.0001 | 1 of 3 | 1 |" in md and "| 0.0 | 1 of 2 | 1 |" in md, md
+    assert "No finished run" not in md
+    # An entry of a setting no finished run has is still said, with its runs.
+    (tmp_path / "runs" / "run1" / "summary.json").unlink()
+    report.write_report(str(tmp_path), ["eval/loss"])
+    md = (tmp_path / "report.md").read_text()
+    said = "No finished run, so no row or point: loss.l1_weight=0.0001 (2 failed or unfinished);"
+    assert f"{said} the base config (1 failed or unfinished)." in md, md
+
+
 DONE = '{"status": "done", "epoch": 2, "step": 8}'
 
 
@@ -1711,7 +1741,7 @@ def test_report_of_k_seeds_trained_together_and_of_no_sweep(tmp_path):
     c = _cfg(train__num_models=2)
     experiment.train_and_evaluate(c, str(tmp_path / "k"))
     out = report.write_report(str(tmp_path / "k"), ["eval/mse"])
-    assert [e["overrides"] for e in finished.subdir_runs(str(tmp_path / "k"))] == [
+    assert [e["overrides"] for e in run_folders.subdir_runs(str(tmp_path / "k"))] == [
         {"train.seed": 0},
         {"train.seed": 1},
     ]
@@ -1746,7 +1776,7 @@ def test_report_of_runs_trained_together(tmp_path, caplog):
     saved["train"]["log_every"] += 7
     (d / "loss.l1_weight=0,train.seed=1" / "config.json").write_text(json.dumps(saved))
     weights = sorted(weights)  # the report's order: by value
-    assert [e["overrides"] for e in finished.subdir_runs(str(d))] == [
+    assert [e["overrides"] for e in run_folders.subdir_runs(str(d))] == [
         {"loss.l1_weight": w, "train.seed": s} for w in weights for s in (0, 1)
     ]
     caplog.set_level("WARNING")

@@ -29,8 +29,8 @@ from ae_jax import files as files_lib
 from ae_jax.commands import encode as encode_cli
 from ae_jax.configs import seed_sparse, seed_vae
 from ae_jax.evaluation import eval_data, evaluate, export, figure_data
-from ae_jax.sweeps import finished, report, runner
 from ae_jax.sweeps import overrides as multi
+from ae_jax.sweeps import report, run_folders, runner
 from ae_jax.training import resumes
 from tests.conftest import write_purchase_csv
 
@@ -614,7 +614,7 @@ def test_an_export_folder_is_no_run_directory(tmp_path):
         with pytest.raises(ae_jax.UserError, match="is an exported run .* pass the run's own"):
             call(str(out))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    assert [r["name"] for r in finished.subdir_runs(str(tmp_path / "runs"))] == ["run"]
+    assert [r["name"] for r in run_folders.subdir_runs(str(tmp_path / "runs"))] == ["run"]
 
 
 @pytest.mark.optimized

@@ -272,24 +272,24 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
 
 
 def _listed_per_setting(
-    rows: list[dict], entries: list[dict], params: list[str]
+    rows: list[dict], listed: list[dict], params: list[str]
 ) -> tuple[dict, list[str]]:
-    """Per setting (`aggregate`'s key), how many runs the sweep lists for it: its finished runs
-    and the unfinished runs listed with their overrides ("4 of 5" in its row). As listed, not
-    as reported: a field left unused, or one no entry sets, rewrites those, which then matched
-    no listed run ("1" for "1 of 2"); one listed key split over two settings by the latter
-    credits its unfinished runs to both, its finished ones each to its own. And the listed
-    settings no finished run has, said with their runs (`report_text.absent_said`): they have
-    no row and no point (their figures said nothing of them: a probe)."""
+    """Per setting (`aggregate`'s key), how many runs the sweep lists for it ("4 of 5" in its
+    row): its finished runs and its unfinished ones, by the config each trains (`finished.
+    _listed`; none saved: as the finished runs listed alike, a key of two settings in both).
+    And the listed settings no finished run has, said (`report_text.absent_said`): no row."""
     key = lambda overrides: json.dumps(_shown(overrides), sort_keys=True, default=str)  # noqa: E731
-    missing = collections.Counter(key(o) for o in entries)
-    missing.subtract(key(r["listed"]) for r in rows)
-    absent = report_text.absent_said(missing, {key(r["listed"]) for r in rows})
-    kinds: dict[str, set] = {}
+    counts = collections.Counter(_setting_key(_effective(r, params)) for r in rows)
+    alike: dict[str, set] = {}
     for r in rows:
-        kinds.setdefault(_setting_key(_effective(r, params)), set()).add(key(r["listed"]))
-    done = collections.Counter(_setting_key(_effective(r, params)) for r in rows)
-    return {s: done[s] + sum(max(missing[k], 0) for k in ks) for s, ks in kinds.items()}, absent
+        alike.setdefault(key(r["listed"]), set()).add(_setting_key(_effective(r, params)))
+    done, unplaced = set(counts), collections.Counter[str]()
+    for run in (x for x in listed if "config" in x):  # (not finished)
+        known = {_setting_key(_effective(run, params))} if run["config"] else None
+        settings = (alike.get(key(run["listed"]), set()) if known is None else known) & done
+        counts.update(settings)
+        unplaced[key(run["listed"])] += not settings
+    return counts, report_text.absent_said(unplaced, set())
 
 
 def _renamed(metric: str, present: set[str]) -> list[str]:
