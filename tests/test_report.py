@@ -896,6 +896,26 @@ def test_report_md_shows_counts_whole_and_huge_values_as_the_others():
     assert report._cell(row, "eval/l1") == "3.557e+14 ± 6.9e+14"
 
 
+def test_a_mean_is_shown_down_to_its_sds_second_figure():
+    """A mean had 4 significant figures beside its sd's 2: "-24.46 ± 0.0063" (the README's
+    beta-VAE table) hid differences at the scale of the spread (an audit). It now reaches the
+    sd's second figure (7 at most: the runs' numbers are float32); 4 figures where those say
+    more, one value alike."""
+    cases = [
+        (-24.461234, 0.0063421, 3, "-24.4612 ± 0.0063"),
+        (0.00038984, 0.000151, 3, "0.0003898 ± 0.00015"),  # as before
+        (3.0123456, 0.42, 3, "3.012 ± 0.42"),
+        (12.345678, 0.0012, 2, "12.3457 ± 0.0012"),
+        (5.8625570, 3.5e-07, 3, "5.862557 ± 3.5e-07"),  # a float32's 7 figures at most
+        (-24.461234, float("nan"), 1, "-24.46"),  # one value: no sd, 4 figures
+        (-24.461234, 0.0, 3, "-24.46 ± 0"),
+    ]
+    for mean, std, n, text in cases:
+        row = {"seeds": n, "m mean": mean, "m std": std, "m n": n}
+        row.update({"m not finite": 0, "m without value": 0})
+        assert report._cell(row, "m") == text, (mean, std)
+
+
 def test_the_report_command_prints_report_md_under_an_ascii_locale(tmp_path):
     """Under a strict ASCII locale (no UTF-8 mode), `ae-jax report` read its own report.md
     ('±') with the locale's codec: UnicodeDecodeError, exit status 1 (a probe)."""

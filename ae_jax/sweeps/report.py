@@ -40,7 +40,7 @@ from ae_jax.files import write_atomic
 from ae_jax.reruns import NOT_PARAMETERS
 from ae_jax.sweeps import finished, report_files, report_text
 from ae_jax.sweeps.report_figures import figure_names, most, plot
-from ae_jax.sweeps.report_text import sig, value_text, zipped
+from ae_jax.sweeps.report_text import mean_digits, sig, value_text, zipped
 
 SEED_KEY = "train.seed"
 DEFAULT_METRICS = (
@@ -347,11 +347,11 @@ def _cell(row: dict, m: str) -> str:
     n, bad, absent = row[f"{m} n"], row[f"{m} not finite"], row[f"{m} without value"]
     lacking = row.get(f"{m} not evaluated", 0)
     text = "–"
-    if n:  # a count (parameters) is shown whole, not rounded to 3.425e+04; a huge value that
-        # happens to be whole (a diverging loss, 3.557e+14) as the other numbers are
-        mean = row[f"{m} mean"]
-        text = f"{int(mean)}" if float(mean).is_integer() and abs(mean) < 1e9 else sig(mean, 4)
-        text += f" ± {sig(row[f'{m} std'], 2)}" if n > 1 else ""
+    if n:  # a count whole (not 3.425e+04), a huge whole value (3.557e+14) as the others
+        mean, sd = row[f"{m} mean"], row[f"{m} std"] if n > 1 else math.nan
+        whole = float(mean).is_integer() and abs(mean) < 1e9
+        text = f"{int(mean)}" if whole else sig(mean, mean_digits(mean, sd))
+        text += f" ± {sig(sd, 2)}" if n > 1 else ""
     notes = [f"n = {n}"] if n and n < row["seeds"] else []
     notes += [f"{row['diverged']} diverged"] if not n and row["diverged"] else []
     notes += [f"{bad} not finite"] if bad else []

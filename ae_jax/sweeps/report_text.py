@@ -4,6 +4,7 @@ them; and its figures' titles (`report_figures`): the seeds behind each point, a
 are fewer."""
 
 import json
+import math
 
 import numpy as np
 from absl import logging
@@ -256,6 +257,15 @@ def means_said(seeds: list[int], kept: list[int], diverged: bool) -> str:
         "non-finite step)"
     )
     return over + diverged_said * diverged
+
+
+def mean_digits(mean: float, sd: float) -> int:
+    """Significant figures of a mean beside its sd's 2: 4, or more, down to the sd's second
+    figure ("-24.4612 ± 0.0063"; at 4, "-24.46 ± 0.0063" hid differences of settings at the
+    scale of their spread: a probe); at most 7, a float32's (the runs' numbers are)."""
+    if not (math.isfinite(mean) and math.isfinite(sd)) or mean == 0 or sd == 0:
+        return 4
+    return min(7, max(4, math.floor(math.log10(abs(mean))) - math.floor(math.log10(sd)) + 2))
 
 
 def sig(x: float, digits: int) -> str:
