@@ -78,6 +78,9 @@ MOVES_NUMBERS = {
     "size: a VAE's sampled bounds and their Monte Carlo standard errors can differ from an "
     "uninterrupted run's in their last bits",
 }
+# The fields no number of a report depends on, so none of its parameters: entries that differ in
+# train.eval_batch_size alone (and their seeds) were averaged as seeds of one setting (a probe).
+NOT_REPORTED = NOT_PARAMETERS - MOVES_NUMBERS.keys()
 
 
 def moves_numbers(config) -> dict[str, str]:

@@ -1099,6 +1099,31 @@ def test_an_unfinished_run_counts_under_the_setting_its_config_trains(tmp_path):
     assert f"{said} the base config (1 failed or unfinished)." in md, md
 
 
+def test_entries_that_differ_in_a_field_that_moves_numbers_are_two_settings(tmp_path):
+    """train.eval_batch_size changes no training, but the validation numbers (a VAE's sampled
+    terms, batch statistics such as the KL sparsity: 3.2133 at 8 against 3.2074 at 4096 in an
+    audit): a zip of it with distinct seeds was reported as one setting of 6 seeds. Now two."""
+    runs = [
+        ({"train.eval_batch_size": b, "train.seed": s}, "done", {"eval/loss": b / 1000 + s})
+        for b, seeds in ((8, (0, 1, 2)), (4096, (3, 4, 5)))
+        for s in seeds
+    ]
+    _fake_sweep(tmp_path, runs, config={"train": {"eval_batch_size": 256, "seed": 0}})
+    out = report.write_report(str(tmp_path), ["eval/loss"])
+    rows = {r["train.eval_batch_size"]: r for r in out["rows"]}
+    assert out["params"] == ["train.eval_batch_size"] and sorted(rows) == [8, 4096]
+    assert [rows[b]["seeds"] for b in (8, 4096)] == [3, 3]
+    assert rows[8]["eval/loss mean"] == pytest.approx(1.008)
+    # A field that moves no number (how often to log) stays no parameter.
+    runs = [
+        ({"train.log_every": k, "train.seed": s}, "done", {"eval/loss": 1.0})
+        for k, s in ((1, 0), (2, 1))
+    ]
+    _fake_sweep(tmp_path / "log", runs, config={"train": {"log_every": 1, "seed": 0}})
+    out = report.write_report(str(tmp_path / "log"), ["eval/loss"])
+    assert out["params"] == [] and [r["seeds"] for r in out["rows"]] == [2]
+
+
 DONE = '{"status": "done", "epoch": 2, "step": 8}'
 
 

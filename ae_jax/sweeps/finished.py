@@ -110,7 +110,7 @@ def _split_by_unswept(rows: list[dict]) -> None:
     extending its runs to a larger train.epochs, a base config edited between launches) become
     overrides of every run, so the report never averages them as one setting's seeds."""
     learned = [r["config"] for r in rows]  # (without the fields each leaves unused)
-    fields = sorted({k for c in learned for k in c} - reruns.NOT_PARAMETERS)
+    fields = sorted({k for c in learned for k in c} - reruns.NOT_REPORTED)
     swept = {k for r in rows for k in r["overrides"]}
     hidden = [
         k
@@ -149,7 +149,7 @@ def _once(rows: list[dict]) -> list[dict]:
     seen: dict[str, str] = {}
     kept, again = [], []
     for r in rows:
-        key = learned_key(r["config"], reruns.NOT_PARAMETERS)  # (its unused fields left out)
+        key = learned_key(r["config"], reruns.NOT_REPORTED)  # (its unused fields left out)
         if r["config"] and key in seen:
             again.append(f"{r['name']} (as {seen[key]})")
             continue

@@ -5,7 +5,7 @@ DIR/sweep.json, the runs in DIR's subdirectories, as `ae-jax train` with train.n
 and `ae_jax.train_together` write them, each setting of the fields they differ in) and writes
 - DIR/runs.csv: one tidy row per run (its setting as results.csv writes it, its seed, status,
   summary and evaluation numbers: the two files join on the setting's columns);
-- DIR/results.csv: one row per setting (the overrides but the seed and `NOT_PARAMETERS`), each
+- DIR/results.csv: one row per setting (the overrides but the seed and `NOT_REPORTED`), each
   metric's mean and sample sd (ddof 1, NaN for one value) over its seeds' finite values and
   their number n; `seeds` counts the setting's finished runs and `diverged` those that
   diverged, whose numbers (of parameters from before their non-finite step) enter no mean;
@@ -37,7 +37,7 @@ from ae_jax import workdir as workdir_lib
 from ae_jax.errors import UserError
 from ae_jax.evaluation import figure_data
 from ae_jax.files import write_atomic
-from ae_jax.reruns import NOT_PARAMETERS
+from ae_jax.reruns import NOT_REPORTED
 from ae_jax.sweeps import finished, report_files, report_text
 from ae_jax.sweeps.report_figures import figure_names, most, plot
 from ae_jax.sweeps.report_text import mean_digits, sig, value_text, zipped
@@ -70,7 +70,7 @@ LISTED_METRICS = 40  # at most this many of the runs' metrics in the warning abo
 def _shown(overrides: dict) -> dict:
     """The overrides a report shows (no seed, no field that changes nothing a run learns, such
     as train.figures): a `named` block appears as its name, under "model"."""
-    hidden = {*overrides.get("_named_keys", ()), "_named_keys", SEED_KEY, *NOT_PARAMETERS}
+    hidden = {*overrides.get("_named_keys", ()), "_named_keys", SEED_KEY, *NOT_REPORTED}
     shown = {k: v for k, v in overrides.items() if k not in hidden}
     if "_name" in shown:
         shown["model"] = shown.pop("_name")

@@ -28,7 +28,7 @@ def subdir_runs(workdir: str) -> list[dict]:
     """The runs in DIR's subdirectories (those holding config.json) as sweep entries: the runs
     of one `ae-jax train` with train.num_models = K (DIR/seed=S/) or of `ae_jax.train_together`
     (DIR/NAME/). A run's overrides are the config fields whose values differ between the runs,
-    fields that change nothing a run learns (`reruns.NOT_PARAMETERS`) excepted: {"train.seed": S}
+    fields no reported number depends on (`reruns.NOT_REPORTED`) excepted: {"train.seed": S}
     for K seeds, e.g. {"loss.l1_weight": w, "train.seed": s} for train_together."""
     if not os.path.isdir(workdir):
         what = "is a file" if os.path.exists(workdir) else "does not exist"
@@ -78,7 +78,7 @@ def subdir_runs(workdir: str) -> list[dict]:
     defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
     unused = [unused_in(c, defaults) for c in saved]
     missing = object()  # a field one run's config lacks (an older version) differs too ...
-    fields = sorted({k for c in saved for k in c} - reruns.NOT_PARAMETERS)
+    fields = sorted({k for c in saved for k in c} - reruns.NOT_REPORTED)
     # ... one it leaves unused does not, nor is it the run's parameter (`_unused`)
     used = lambda k: [c.get(k, missing) for c, u in zip(saved, unused, strict=True) if k not in u]  # noqa: E731
     differs = lambda vs: any(v != vs[0] for v in vs)  # noqa: E731 - (each field's values once)
