@@ -310,6 +310,38 @@ def test_an_idle_worker_takes_up_a_new_kind_only_from_a_queue_of_learn_at(
         assert by_lane["ae_jax-draw-0"] == [j.path for j in k1]
 
 
+def test_an_idle_worker_takes_a_kind_it_has_drawn_from_any_queue_of_steal_at(tmp_path, monkeypatch):
+    """Once all jobs are in, idle worker 1 (which has drawn k1) takes from worker 0's 2 k1 jobs
+    (steal_at = 2), though worker 2's queue is longer: its 5 jobs are of a kind new to worker 1
+    (learn_at = 100). It looked at the longest queue only, and slept (a review); from 1 k1 job
+    it takes none."""
+    monkeypatch.setattr(figure_writer, "_Slot", _LaneSlot)
+    _LaneSlot.reset([])
+    writer = figure_writer.FigureWriter(workers=3, steal_at=2, learn_at=100)
+    job = lambda k, i: (  # noqa: E731
+        concurrent.futures.Future(),
+        figures.Drawing(str(tmp_path / f"run{i}" / k), "x", ()),
+        k,
+    )
+    try:
+        with writer._ready:  # (no lane is woken: the state is set, then worker 1 asked)
+            writer._all_sent = True
+            writer._drawn[:] = [{"k1"}, {"k1"}, {"k2"}]
+            writer._queues[0].extend(job("k1", i) for i in range(2))
+            writer._queues[2].extend(job("k2", i) for i in range(5))
+            assert writer._worth(1, 0) and not writer._worth(1, 2)
+            writer._queues[0].pop()
+            assert not writer._worth(1, 0)  # fewer than steal_at
+            writer._queues[0].append(job("k1", 1))
+        taken: list = []
+        asking = threading.Thread(target=lambda: taken.append(writer._next(1)), daemon=True)
+        asking.start()
+        asking.join(timeout=60)
+        assert taken and taken[0][2] == "k1" and taken[0][1].path.endswith("run1/k1")
+    finally:
+        writer.close()
+
+
 def test_an_idle_worker_takes_a_kind_its_owner_has_not_drawn(tmp_path, monkeypatch):
     """A single run's three figures on two workers: the curves (held) and the bar chart are
     worker 0's kinds, the code scatter worker 1's. Once all are in, worker 1 draws the bar

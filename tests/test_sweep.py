@@ -1124,6 +1124,69 @@ def test_entries_that_differ_in_a_field_that_moves_numbers_are_two_settings(tmp_
     assert out["params"] == [] and [r["seeds"] for r in out["rows"]] == [2]
 
 
+def test_a_reports_counts_after_relaunches_copies_and_damage(tmp_path):
+    """What a review of the counting by config found: (a) eval.iw_batch_rows, which a relaunch
+    may lower to fit the evaluation in memory, split every setting once finished runs differed
+    in it; (b) an unfinished run whose config leaves a field unused that the finished runs
+    differ in (optim.end_factor under a constant schedule) was no row's ("No finished run");
+    (c) a damaged sweep_config.json refused every report; (d) a run counted once as a copy of
+    another was called unfinished."""
+    cfg = {
+        "optim": {"schedule": "cosine", "end_factor": 0.0},
+        "train": {"epochs": 6, "seed": 0},
+        "eval": {"iw_batch_rows": 64},
+    }
+    runs = [
+        (
+            {"optim.schedule": k, "train.seed": i},
+            None if (k, i) == ("constant", 1) else "done",
+            {"eval/loss": 1.0},
+        )
+        for k in ("cosine", "constant")
+        for i in (0, 1)
+    ]
+    _fake_sweep(tmp_path / "b", runs, config=cfg)
+    saved = tmp_path / "b" / "runs" / "run1" / "config.json"
+    saved.write_text(saved.read_text().replace('"end_factor": 0.0', '"end_factor": 0.5'))
+    for run in ("run0", "run2"):  # (a): relaunched with a smaller eval.iw_batch_rows
+        saved = tmp_path / "b" / "runs" / run / "config.json"
+        saved.write_text(saved.read_text().replace('"iw_batch_rows": 64', '"iw_batch_rows": 8'))
+    out = report.write_report(str(tmp_path / "b"), ["eval/loss"])
+    md = (tmp_path / "b" / "report.md").read_text()
+    assert out["params"] == ["optim.end_factor", "optim.schedule"], out["params"]
+    assert "| constant | 1 of 2 |" in md and "No finished run" not in md, md
+    # (c) every run finished: the base config is not needed, damaged or not
+    (tmp_path / "b" / "sweep_config.json").write_text("{not json")
+    (tmp_path / "b" / "runs" / "run3" / "summary.json").write_text(
+        json.dumps({"status": "done", "eval/loss": 1.0})
+    )
+    report.write_report(str(tmp_path / "b"), ["eval/loss"])
+    # (d) two entries that train one config (end_factor unused under constant): one is counted
+    copies = [
+        ({"optim.schedule": "constant", "optim.end_factor": f}, "done", {"eval/loss": 1.0})
+        for f in (0.5, 0.7)
+    ]
+    _fake_sweep(tmp_path / "d", copies, config=cfg)
+    report.write_report(str(tmp_path / "d"), ["eval/loss"])
+    md = (tmp_path / "d" / "report.md").read_text()
+    assert "1 finished runs, 1 setting" in md and "unfinished" not in md, md
+
+
+def test_entries_that_differ_only_in_a_field_that_moves_numbers_are_no_copies():
+    """A sweep of train.eval_batch_size x seeds was refused as training one config twice (its
+    report would count seeds twice); its report now has a setting per batch size. Fields that
+    move no number (train.figures) still make copies."""
+    base = _cfg()
+    configs = []
+    for field, values in (("eval_batch_size", (8, 4096)), ("figures", (False, True))):
+        for v in values:
+            c = base.copy_and_resolve_references()
+            setattr(c.train, field, v)
+            configs.append(c)
+    assert overrides_lib.first_same(configs[:2]) is None
+    assert overrides_lib.first_same(configs[2:]) == (0, 1)
+
+
 DONE = '{"status": "done", "epoch": 2, "step": 8}'
 
 

@@ -14,11 +14,12 @@ draws that kind's jobs in the order they came. Handing each job to whichever wor
 drew every layout and static layer once per worker (the benchmark's 64-run sweep, warm, 5 rounds
 on 2 cores: 7.0-7.4 CPU-s in all against 6.6-7.1 with home workers; its 256 figures replayed in
 two processes, round robin: 4.1 CPU-s, one kind per process: 3.3). Once `wait()` says no more
-jobs are coming, an idle worker takes from the longest queue (`_worth`, newest first, of a kind
-it has drawn where there is one), so the last figures are drawn side by side, but takes up a kind
-new to it only from a long queue: a kind's first drawing costs 10-60 later ones (learning curves
-0.2-0.4 s against ~10 ms, bar charts 0.2-0.3 s against ~5 ms), and taking one from a 10-job
-queue (~65 ms of its owner's) ended the benchmark's 64-run sweep 0.06-0.17 s later.
+jobs are coming, an idle worker takes from the longest queue it may (`_worth`, newest first, of
+a kind it has drawn where there is one), so the last figures are drawn side by side, but takes up
+a kind new to it only from a long queue, or one its owner has not drawn either: a kind's first
+drawing costs 10-60 later ones (learning curves 0.2-0.4 s against ~10 ms, bar charts 0.2-0.3 s
+against ~5 ms), and taking one from a 10-job queue (~65 ms of its owner's) ended the
+benchmark's 64-run sweep 0.06-0.17 s later.
 
 One finishing thread runs each run's finishing step (eval.json, TensorBoard, summary.json: see
 `experiment.py`) once all of that run's figures are drawn, strictly in submission order, so a
@@ -184,10 +185,12 @@ class FigureWriter:
             while True:
                 if self._queues[i]:
                     return self._queues[i].popleft()
-                j = max(range(len(self._queues)), key=lambda j: len(self._queues[j]))
-                longest = self._queues[j]
-                if longest and (self._closing or self._all_sent and self._worth(i, j)):
-                    return self._take(longest, self._drawn[i])
+                # The longest queue it may take from (with 3 or more workers the longest may
+                # hold only kinds new to it, and a shorter one a kind it has drawn: a review).
+                by_length = sorted(range(len(self._queues)), key=lambda j: -len(self._queues[j]))
+                for j in by_length:
+                    if self._queues[j] and (self._closing or self._all_sent and self._worth(i, j)):
+                        return self._take(self._queues[j], self._drawn[i])
                 if self._closing:
                     return None
                 self._ready.wait()
@@ -206,7 +209,7 @@ class FigureWriter:
     @staticmethod
     def _take(queue: collections.deque, known: set):
         """The newest job of `queue` (its owner draws from the other end) of a kind in
-        `known` among its newest LOOK_BACK (a kind's first drawing in a worker costs ~15
+        `known` among its newest LOOK_BACK (a kind's first drawing in a worker costs 10-60
         later ones; the look bounded, as a sweep of thousands of runs queues thousands of
         jobs), else its newest."""
         for back, (_, _, kind) in enumerate(itertools.islice(reversed(queue), LOOK_BACK)):

@@ -46,6 +46,7 @@ def collect(workdir: str) -> tuple[list[dict], list[dict], list[tuple[str, str]]
     else:
         entries, unlisted = subdir_runs(workdir), []
     rows, failed, lacking, stale = _rows(workdir, entries)
+    finished = {r["index"] for r in rows}  # (those `_once` leaves out among them)
     rows = _once(rows)
     if stale:
         logging.warning(
@@ -69,34 +70,40 @@ def collect(workdir: str) -> tuple[list[dict], list[dict], list[tuple[str, str]]
             len(lacking),
             ", ".join(lacking[:5]) + (", ..." if len(lacking) > 5 else ""),
         )
-    _split_by_unswept(rows)
-    return rows, _listed(workdir, entries, rows), failed, unlisted
+    hidden = _split_by_unswept(rows)
+    return rows, _listed(workdir, entries, finished, hidden), failed, unlisted
 
 
-def _listed(workdir: str, entries: list[dict], rows: list[dict]) -> list[dict]:
+def _listed(workdir: str, entries: list[dict], finished: set, hidden: list[str]) -> list[dict]:
     """Every run the sweep lists: {"listed": its overrides}, and for one with no finished row the
     config it trains, as a row's "config" and "overrides" (`_rows`): its own config.json, else
     the sweep's base config (sweep_config.json) with its overrides, typed as the base's fields
     ({} where neither is saved). The report counts it under that setting: a base-config entry
     of a swept value was "the base config" with no finished run, its setting "1 of 2" (a probe)."""
-    base = workdir_lib.saved_config(workdir, workdir_lib.SWEEP_CONFIG) or {}
     defaults = config_lib.flatten_config(config_lib.default_config().to_dict())
-    done, out = {r["index"] for r in rows}, []
+    base, out = None, []
     for e in entries:
         listed = {"listed": e["overrides"]}
-        if e.get("index") not in done:
-            try:
-                config = workdir_lib.saved_config(os.path.join(workdir, e["workdir"])) or {}
-            except UserError:  # (a run that lost its config.json: the base's, as planned)
-                config = {}
-            if not config and base:
+        if e.get("index") not in finished:
+            config = _saved(os.path.join(workdir, e["workdir"]), workdir_lib.CONFIG)
+            if not config:  # (read once, where needed: a damaged one is as none)
+                base = _saved(workdir, workdir_lib.SWEEP_CONFIG) if base is None else base
                 typed = {k: _typed(v, base[k]) for k, v in e["overrides"].items() if k in base}
-                config = {**base, **typed}
+                config = {**base, **typed} if base else {}
             unused = unused_in(config, defaults)
-            listed["config"] = {k: v for k, v in config.items() if k not in unused}
+            listed["config"] = config = {k: v for k, v in config.items() if k not in unused}
             listed["overrides"] = {k: v for k, v in e["overrides"].items() if k not in unused}
+            listed["overrides"].update({k: config.get(k) for k in hidden})  # as the rows'
         out.append(listed)
     return out
+
+
+def _saved(directory: str, name: str) -> dict:
+    """A saved config, flattened; {} where there is none or it cannot be read."""
+    try:
+        return workdir_lib.saved_config(directory, name) or {}
+    except UserError:
+        return {}
 
 
 def _typed(value, like):
@@ -105,12 +112,14 @@ def _typed(value, like):
     return float(value) if number and isinstance(like, float) else value
 
 
-def _split_by_unswept(rows: list[dict]) -> None:
+def _split_by_unswept(rows: list[dict]) -> list[str]:
     """Config fields the finished runs differ in that no entry sweeps (a sweep stopped while
     extending its runs to a larger train.epochs, a base config edited between launches) become
-    overrides of every run, so the report never averages them as one setting's seeds."""
+    overrides of every run, so the report never averages them as one setting's seeds; not a
+    field a relaunch may change (`reruns.NOT_PARAMETERS`: eval.iw_batch_rows lowered to fit
+    the evaluation in memory split every setting in two, a review). Returns them."""
     learned = [r["config"] for r in rows]  # (without the fields each leaves unused)
-    fields = sorted({k for c in learned for k in c} - reruns.NOT_REPORTED)
+    fields = sorted({k for c in learned for k in c} - reruns.NOT_PARAMETERS)
     swept = {k for r in rows for k in r["overrides"]}
     hidden = [
         k
@@ -120,7 +129,7 @@ def _split_by_unswept(rows: list[dict]) -> None:
         and len({json.dumps(c[k], default=str) for c in learned if k in c}) > 1
     ]
     if not hidden:
-        return
+        return hidden
     logging.warning(
         "the finished runs differ in %s, which no sweep entry sets (a stopped extension to a "
         "larger train.epochs, or a base config changed between launches?): the report shows "
@@ -129,6 +138,7 @@ def _split_by_unswept(rows: list[dict]) -> None:
     )
     for r in rows:
         r["overrides"] = {**r["overrides"], **{k: r["config"].get(k) for k in hidden}}
+    return hidden
 
 
 def _newer(failed: str, run_dir: str) -> bool:

@@ -80,14 +80,15 @@ def format_value(value) -> str:
 
 def first_same(configs: list) -> tuple[int, int] | None:
     """The first two configs (i < j) that learn the same (fields that are no parameter aside:
-    how a run executes, which figures and files it writes), or None: overrides that differ only
-    in how they say it (a file as 'a.csv' and './a.csv'), or that set the base config's own
-    values, train one run twice, which a report then counts as seeds."""
+    how a run executes, which figures and files it writes, `reruns.NOT_REPORTED`: two that
+    differ in train.eval_batch_size are two settings of a report), or None: overrides that
+    differ only in how they say it (a file as 'a.csv' and './a.csv'), or that set the base
+    config's own values, train one run twice, which a report then counts as seeds."""
     seen: dict[str, int] = {}
     for j, c in enumerate(configs):
         flat = config_lib.flatten_config(c.to_dict())
         # (nor fields the rest leaves unused: data.name beside a data.path read instead, a probe)
-        key = learned_key(flat, reruns.NOT_PARAMETERS | unused_fields(flat))
+        key = learned_key(flat, reruns.NOT_REPORTED | unused_fields(flat))
         if key in seen:
             return seen[key], j
         seen[key] = j

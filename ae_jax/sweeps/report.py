@@ -60,7 +60,7 @@ DEFAULT_METRICS = (
     "n_params",
 )  # (and every one of TIMING, to timing.csv)
 TIMING = ("wall_s", "compile_s", "epoch_s", "rows_per_s")
-GROUP_TIMES = TIMING[:2]  # a group's, every run of it alike (`aggregate`)
+GROUP_TIMES = ("wall_s", "compile_s")  # a group's, every run of it alike (`aggregate`)
 # Metrics about the code's L1 activity: shown only when some run's objective had an L1 term.
 L1_METRICS = ("eval/l1", "train/l1", "code/l1_per_row")
 KL_METRICS = ("eval/kl", "train/kl")  # a plain autoencoder's: 0 (no column unless a run is a VAE)
@@ -235,7 +235,7 @@ def _write_report(workdir: str, metrics: list[str] | None) -> dict:
     figures = plot(workdir, params, table, shown, recon, iw_k, absent, together)
     seeds = sorted({row["seeds"] for row in table})
     kept = sorted({row["seeds"] - row["diverged"] for row in table})  # a mean's most seeds
-    unfinished = listed - len(rows) - len(failed)  # pending, running, or killed
+    unfinished = sum("config" in e for e in entries) - len(failed)  # pending, running, killed
     missing = [
         f"{n} {why}" for n, why in ((len(failed), "failed"), (unfinished, "unfinished")) if n
     ]  # (a folder of runs has no sweep.json: "the sweep lists" named a sweep there is not)
