@@ -906,6 +906,7 @@ def test_a_mean_is_shown_down_to_its_sds_second_figure():
         (0.00038984, 0.000151, 3, "0.0003898 ± 0.00015"),  # as before
         (3.0123456, 0.42, 3, "3.012 ± 0.42"),
         (12.345678, 0.0012, 2, "12.3457 ± 0.0012"),
+        (9.99996, 0.0063, 2, "10.0000 ± 0.0063"),  # rounded up a decade: one figure more
         (5.8625570, 3.5e-07, 3, "5.862557 ± 3.5e-07"),  # a float32's 7 figures at most
         (-24.461234, float("nan"), 1, "-24.46"),  # one value: no sd, 4 figures
         (-24.461234, 0.0, 3, "-24.46 ± 0"),

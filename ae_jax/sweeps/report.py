@@ -40,7 +40,7 @@ from ae_jax.files import write_atomic
 from ae_jax.reruns import NOT_REPORTED
 from ae_jax.sweeps import finished, report_files, report_text
 from ae_jax.sweeps.report_figures import figure_names, most, plot
-from ae_jax.sweeps.report_text import mean_digits, sig, value_text, zipped
+from ae_jax.sweeps.report_text import mean_text, sig, value_text, zipped
 
 SEED_KEY = "train.seed"
 DEFAULT_METRICS = (
@@ -350,7 +350,7 @@ def _cell(row: dict, m: str) -> str:
     if n:  # a count whole (not 3.425e+04), a huge whole value (3.557e+14) as the others
         mean, sd = row[f"{m} mean"], row[f"{m} std"] if n > 1 else math.nan
         whole = float(mean).is_integer() and abs(mean) < 1e9
-        text = f"{int(mean)}" if whole else sig(mean, mean_digits(mean, sd))
+        text = f"{int(mean)}" if whole else mean_text(mean, sd)
         text += f" ± {sig(sd, 2)}" if n > 1 else ""
     notes = [f"n = {n}"] if n and n < row["seeds"] else []
     notes += [f"{row['diverged']} diverged"] if not n and row["diverged"] else []

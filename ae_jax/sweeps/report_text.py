@@ -259,13 +259,17 @@ def means_said(seeds: list[int], kept: list[int], diverged: bool) -> str:
     return over + diverged_said * diverged
 
 
-def mean_digits(mean: float, sd: float) -> int:
-    """Significant figures of a mean beside its sd's 2: 4, or more, down to the sd's second
-    figure ("-24.4612 ± 0.0063"; at 4, "-24.46 ± 0.0063" hid differences of settings at the
-    scale of their spread: a probe); at most 7, a float32's (the runs' numbers are)."""
+def mean_text(mean: float, sd: float) -> str:
+    """A mean beside its sd's 2 figures: 4 significant figures, or down to the sd's second
+    figure where that is finer, rounded there ("-24.4612 ± 0.0063", "10.0000 ± 0.0063" of
+    9.99996; at 4, "-24.46 ± 0.0063" hid differences of settings at the scale of their
+    spread: a probe), at most 7, a float32's (the runs' numbers are)."""
     if not (math.isfinite(mean) and math.isfinite(sd)) or mean == 0 or sd == 0:
-        return 4
-    return min(7, max(4, math.floor(math.log10(abs(mean))) - math.floor(math.log10(sd)) + 2))
+        return sig(mean, 4)
+    last = math.floor(math.log10(sd)) - 1  # the place of the sd's second figure
+    shown = round(mean, -last)
+    digits = math.floor(math.log10(abs(shown))) - last + 1 if shown else 0
+    return sig(shown, min(7, digits)) if digits > 4 else sig(mean, 4)
 
 
 def sig(x: float, digits: int) -> str:
