@@ -68,8 +68,8 @@ LISTED_METRICS = 40  # at most this many of the runs' metrics in the warning abo
 
 
 def _shown(overrides: dict) -> dict:
-    """The overrides a report shows (no seed, no field that changes nothing a run learns, such
-    as train.figures): a `named` block appears as its name, under "model"."""
+    """The overrides a report shows (no seed, no field no reported number depends on, such as
+    train.figures: `NOT_REPORTED`): a `named` block appears as its name, under "model"."""
     hidden = {*overrides.get("_named_keys", ()), "_named_keys", SEED_KEY, *NOT_REPORTED}
     shown = {k: v for k, v in overrides.items() if k not in hidden}
     if "_name" in shown:
