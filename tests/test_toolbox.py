@@ -697,6 +697,14 @@ def test_export_readme_says_how_raw_rows_become_the_encoders_input(tmp_path, dat
     np.testing.assert_array_equal(np.asarray(encode.call(x)), model.encode(raw))
     readme = (tmp_path / "out" / "README.md").read_text()
     assert "x[j] = (encoded[j] - offset[j]) / scale[j]" in readme and "`threshold`" in readme
+    # How it scales, as fitted: digits are divided by 16 whatever data.scaling says (the README
+    # named it "minmax scaling").
+    said = {
+        "table": "(numbers scaled by the training split's minimum and maximum; true/false and "
+        "one-hot columns as they are)",
+        "binarised digits": "(pixel intensities 0..16 divided by 16)",
+    }[data]
+    assert said in readme and " scaling)" not in readme
 
 
 def test_encode_reads_the_npz_array_npz_key_names(tmp_path):

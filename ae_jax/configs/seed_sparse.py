@@ -10,10 +10,11 @@ The seed wrote `activity_regularizer=regularizers.l1(10e-5)`, i.e. 1e-4 times th
 sum of |code| per row, kept here as `loss.l1_weight = 1e-4`. Keras' mse averages
 over the D features while ours sums them (README: loss convention), so relative
 to the reconstruction this penalty is D times weaker than in the seed; set
-`--config.loss.l1_weight=1.8e-3` to match the seed's balance on 18 columns, if the
-seed's Keras divided the penalty by the batch size as tf.keras does (a Keras that
-summed it over the batch made it B times stronger per row; README: loss convention). With
-sigmoid codes either weight leaves the code dense (see the sparsity ablation).
+`--config.loss.l1_weight` to 1e-4 x D, D the features the log names, to match the
+seed's balance (1.8e-3 on the purchase table's 18, 3e-3 on the bundled table's 30), if
+the seed's Keras divided the penalty by the batch size as tf.keras does (a Keras that
+summed it over the batch made it B times stronger per row; README: loss convention).
+With sigmoid codes either weight leaves the code dense (see the sparsity ablation).
 """
 
 from ae_jax.configs import seed_simple

@@ -57,7 +57,7 @@ its compatibility window), not newer ones (jax 0.10 could not read a jax 0.12 ex
 
 ## From a raw row to the input x
 
-`preprocessor.json` ({scaling} scaling) holds everything needed; its keys in `backticks`.
+`preprocessor.json` holds everything needed ({scaling}); its keys in `backticks`.
 
 1. Cells: one per name in `input_columns`, in that order (`label_column` is not one). Image
    data: one cell per pixel, the image flattened in C order (row by row, channels last),
@@ -76,6 +76,23 @@ its compatibility window), not newer ones (jax 0.10 could not read a jax 0.12 ex
    cast to float32.
 5. When `threshold` is not null (binarised images): x[j] = 1.0 if x[j] > threshold else 0.0.
 """
+
+
+def _scaling_said(p) -> str:
+    """How preprocessor `p` scales, in words, as it was fitted: pixels by their intensity
+    range whatever `data.scaling` said (it named "minmax scaling" for digits divided by 16)."""
+    if p.pixel_max:
+        if p.scaling == "standard":
+            return f"pixel intensities 0..{p.pixel_max} standardised per colour channel"
+        return f"pixel intensities 0..{p.pixel_max} divided by {p.pixel_max}"
+    how = {
+        "minmax": "numbers scaled by the training split's minimum and maximum",
+        "standard": "numbers standardised by the training split's mean and std",
+    }.get(p.scaling)
+    if how is None:
+        return "not scaled: every `offset` 0, every `scale` 1"
+    indicators = "boolean" in p.kinds or ("categorical" in p.kinds and p.categorical == "onehot")
+    return how + "; true/false and one-hot columns as they are" * indicators
 
 
 def export_run(workdir: str, output: str, which: str = "latest") -> dict:
@@ -218,7 +235,7 @@ def _write(output, workdir, model, serialized, d, latent, diverged) -> None:
                 jax_version=jax.__version__,
                 d=d,
                 latent=latent,
-                scaling=model.config.data.scaling,
+                scaling=_scaling_said(model.preprocessor),
                 code_note=", posterior means" if model.is_vae else "",
                 diverged=f"\n\n{diverged}." if diverged else "",
             )
