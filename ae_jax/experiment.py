@@ -220,6 +220,7 @@ def train_group(
                 writer.wait(
                     signals.while_writing(stop, configs[0].train.checkpoints, len(configs) == 1)
                 )
+                _say_finished(workdirs, summaries)
     except Exception as e:
         if (oom := memory_error(e)) is not None:
             raise oom from None
@@ -235,6 +236,15 @@ def train_group(
         if own:
             writer.close()
     return summaries
+
+
+def _say_finished(workdirs: list[str], summaries: list[dict]) -> None:
+    """The log's last line: the runs are finished, all they promise on disk (a new user saw the
+    log end at "writing ... in the background", and could not tell that it had)."""
+    diverged = sum(s.get("status") == "diverged" for s in summaries)
+    said = f" ({diverged} diverged)" if diverged else ""
+    where = workdirs[0] if len(workdirs) == 1 else f"{workdirs[0]} ... {workdirs[-1]}"
+    logging.info("finished %d run(s)%s, summary.json written: %s", len(workdirs), said, where)
 
 
 def _train_and_finish(

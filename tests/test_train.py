@@ -477,3 +477,39 @@ def test_a_warm_up_cut_short_is_said_once(tmp_path, caplog):
     caplog.set_level("WARNING")
     experiment.train_and_evaluate(c, str(tmp_path / "run"))
     assert caplog.text.count("optim.warmup_epochs=3.0 is not shorter than the run (1 epochs)") == 1
+
+
+def test_the_log_ends_saying_the_runs_are_finished(tmp_path, caplog):
+    """The log ended at "writing eval.json, figures and summaries ... in the background" and
+    the process exited: a new user could not tell that the runs had finished. The last line
+    says so, once every summary.json (what marks a run finished) is on disk."""
+    runs = [str(tmp_path / "ok"), str(tmp_path / "diverges")]
+    written: list[list[bool]] = []
+
+    class Look(logging.Handler):
+        def emit(self, record):
+            if record.getMessage().startswith("finished"):
+                written.append([os.path.exists(os.path.join(r, "summary.json")) for r in runs])
+
+    configs = []
+    for lr in (0.1, 1e7):  # a huge step of plain SGD overflows
+        c = seed_sparse.get_config()
+        c.optim.name, c.optim.eps, c.optim.learning_rate = "sgd", None, lr
+        c.train.epochs, c.model.output_activation = 4, "identity"
+        c.train.tensorboard = c.train.checkpoints = False
+        configs.append(c)
+    caplog.set_level("INFO")
+    look = Look()
+    logging.getLogger().addHandler(look)
+    try:
+        experiment.train_group(configs, runs)
+    finally:
+        logging.getLogger().removeHandler(look)
+    assert caplog.records[-1].getMessage() == (
+        f"finished 2 run(s) (1 diverged), summary.json written: {runs[0]} ... {runs[1]}"
+    )
+    assert written == [[True, True]]
+    caplog.clear()
+    experiment.train_and_evaluate(configs[0], str(tmp_path / "one"))
+    last = caplog.records[-1].getMessage()
+    assert last == f"finished 1 run(s), summary.json written: {tmp_path / 'one'}"
