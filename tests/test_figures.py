@@ -1434,7 +1434,8 @@ def test_a_learning_curves_values_that_are_not_finite_are_named_in_its_title():
     even when no epoch has a finite value (a review), but not of a curve never recorded."""
     inf, nan = float("inf"), float("nan")
     rows = [{"epoch": 1, "eval/mse": inf}, {"epoch": 2, "eval/mse": 0.5}, {"epoch": 3}]
-    assert curves.title("mse", False, rows) == "mse (eval not finite at epoch 1)"
+    said = curves.title("mse", False, rows)
+    assert said.replace("\n", " ") == "eval mse (eval not finite at epoch 1)"
     rows = [
         {"epoch": 1, "train/loss": 1.0, "eval/loss": inf},
         {"epoch": 2, "train/loss": nan, "eval/loss": nan},
@@ -1447,7 +1448,9 @@ def test_a_learning_curves_values_that_are_not_finite_are_named_in_its_title():
     assert "\n" in both  # wrapped to the panel's width
     one = [{"epoch": 1, "train/kl": 0.1, "eval/kl": nan}]  # diverged in its first epoch
     assert curves.title("kl", False, one) == "kl (eval not finite at epoch 1)"
-    assert curves.title("mse", False, [{"epoch": 1, "eval/mse": 0.2}]) == "mse"
+    # a term with no train curve is named an eval one (its colour alone said so)
+    assert curves.title("mse", False, [{"epoch": 1, "eval/mse": 0.2}]) == "eval mse"
+    assert curves.title("l1", False, [{"epoch": 1, "train/l1": 0.1, "eval/l1": 0.2}]) == "l1"
 
 
 def test_every_term_a_learning_curve_can_draw_has_a_unit():

@@ -164,12 +164,14 @@ def title(term: str, cut: bool, history: list[dict]) -> str:
     """A learning-curve panel's title: the term, whether the early epochs are above the axis
     (`span`), and which curve has values that are not finite (inf or NaN: on a run's way
     to diverging), at which epochs: such points are no point of the line, which said nothing.
-    (A curve no epoch records, such as train/mse, has none.)"""
+    (A curve no epoch records, such as train/mse, has none; a panel with no train curve is
+    titled "eval TERM": the first panel's legend alone said which curve its colour was.)"""
     notes = [" (early epochs above)"] if cut else []
+    named = term if any(f"train/{term}" in r for r in history) else f"eval {term}"
     for name in ("train", "eval"):
         key = f"{name}/{term}"
         where = [r["epoch"] for r in history if key in r and not np.isfinite(float(r[key]))]
         if where:
             at = f"epoch {where[0]:g}" if len(where) == 1 else f"{len(where)} epochs"
             notes.append(f" ({name} not finite at {at})")
-    return textwrap.fill(term + "".join(notes), 34)
+    return textwrap.fill(named + "".join(notes), 34)
