@@ -17,7 +17,7 @@ import ae_jax
 from ae_jax import experiment
 from ae_jax.cli import cli_errors
 from ae_jax.configs import seed_vae
-from ae_jax.evaluation import evaluate, figure_worker, figure_writer, finish
+from ae_jax.evaluation import evaluate, figure_worker, figure_writer, finish, passes
 from ae_jax.sweeps import checks, runner
 from ae_jax.sweeps import overrides as multi
 from ae_jax.training import chunking, signals, trackers, writers
@@ -42,7 +42,11 @@ def _modules() -> dict[str, str]:
 
 
 def _imports(name: str, path: str, mods: dict) -> set[str]:
-    """ae_jax modules `name` imports anywhere in its file (inside functions too)."""
+    """ae_jax modules `name` imports anywhere in its file (inside functions too): `from P
+    import m` of a submodule m imports P.m; of any other name, P itself (its __init__), which
+    counts even where P is `name`'s own package (`from ae_jax.data import load_dataset` in
+    ae_jax/data/dataset.py runs data/__init__, which imports dataset: a cycle a first version
+    of this check, which left out every edge to a module's own package, let through)."""
     pkg = name if path.endswith("__init__.py") else name.rsplit(".", 1)[0]
     out = set()
     for node in ast.walk(ast.parse(open(path).read())):
@@ -54,11 +58,13 @@ def _imports(name: str, path: str, mods: dict) -> set[str]:
             if node.level:
                 parts = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
                 base = ".".join(parts + ([base] if base else []))
-            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            targets = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names
+            ]
         for t in targets:
             while t and t not in mods:
                 t = t.rpartition(".")[0]
-            if t and t != name and not name.startswith(t + "."):
+            if t and t != name:
                 out.add(t)
     return out
 
@@ -164,6 +170,27 @@ def test_batched_evaluation_equals_single_evaluations(tmp_path):
         for key, value in single.items():
             if key != "figures":
                 _assert_close(together[key], value, key)
+
+
+def test_models_evaluated_in_chunks_are_each_their_own(monkeypatch):
+    """Models too many for one evaluation program's memory (`passes._FLOAT_BUDGET`: ~2 of
+    MNIST's size) are evaluated a chunk at a time, the last padded with model 0: each model's
+    numbers are its own, in order, and a stop is looked at between chunks. The batched
+    evaluation test above fits its 3 models in one chunk, as do the suite's others: a chunker
+    giving every chunk the first one's models passed them all (a mutation check)."""
+    monkeypatch.setattr(passes, "_FLOAT_BUDGET", 20)  # 2 models of 10 floats a chunk
+    params = {"w": np.arange(5.0)[:, None] * np.ones((5, 10)), "b": np.arange(5) + 100}
+    seen, looks = [], []
+
+    def fn(p):
+        seen.append(np.asarray(p["b"]).tolist())
+        return {"sum": p["w"].sum(axis=1), "b": p["b"]}
+
+    out = passes._model_chunks(params, 10, fn, stop=lambda: looks.append(len(seen)))
+    assert seen == [[100, 101], [102, 103], [104, 100]]  # the last chunk padded with model 0
+    np.testing.assert_array_equal(out["sum"], np.arange(5.0) * 10)
+    np.testing.assert_array_equal(out["b"], np.arange(5) + 100)
+    assert looks == [1, 2] and passes._n_chunks(params, 10) == 3
 
 
 def test_train_group_refuses_a_shared_workdir_or_unequal_lists_before_any_work(tmp_path):
@@ -293,24 +320,45 @@ class _Stop:
         return None
 
 
-def test_sigterm_during_evaluation_exits_143_and_the_rerun_completes(tmp_path, monkeypatch):
+def test_sigterm_during_evaluation_exits_143_and_the_rerun_completes(tmp_path, monkeypatch, caplog):
+    """The stop is acted on inside the evaluation (between its passes, not after the whole
+    of a long IWAE), says training is saved and how to resume (not "no state was saved"), and
+    the rerun evaluates what an uninterrupted run does (a mutation check passed a wrong hint
+    and an evaluation that never looked at the stop)."""
     c = _vae_config()
     stop = _Stop()
-    real = evaluate.evaluate_group
+    real, ended = evaluate.evaluate_group, []
 
     def arm_then_evaluate(*args, **kwargs):
         stop.armed = True  # the signal arrives while the models are being evaluated
-        return real(*args, **kwargs)
+        try:
+            out = real(*args, **kwargs)
+        except Interrupted:
+            ended.append("stopped inside")
+            raise
+        ended.append("returned")
+        return out
 
     monkeypatch.setattr(experiment, "StopRequests", lambda: stop)
     monkeypatch.setattr(experiment.evaluate, "evaluate_group", arm_then_evaluate)
+    # The bound's rows in calls of one batch (as a big set's are): a stop is looked at between
+    # calls (a small set's one call is followed by the look after the evaluation).
+    monkeypatch.setattr(passes, "_SAMPLES_PER_CALL", 1)
+    caplog.set_level("WARNING")
     with pytest.raises(SystemExit) as exit_info, cli_errors():
         _train(c, tmp_path / "run")
-    assert exit_info.value.code == 143
+    assert exit_info.value.code == 143 and ended == ["stopped inside"]
+    assert caplog.records[-1].getMessage() == (
+        "stopped by SIGTERM while evaluating; training is finished and saved: run the same "
+        "command (or Python call) again to resume."
+    )
     assert not (tmp_path / "run" / "summary.json").exists()
     monkeypatch.undo()
     (summary,) = _train(c, tmp_path / "run")
-    assert summary["status"] == "done" and (tmp_path / "run" / "eval.json").exists()
+    assert summary["status"] == "done" and summary["resumed_from_epoch"] == c.train.epochs
+    _train(c, tmp_path / "whole")
+    whole = json.loads((tmp_path / "whole" / "eval.json").read_text())
+    assert json.loads((tmp_path / "run" / "eval.json").read_text()) == whole
 
 
 @pytest.mark.parametrize(
@@ -391,6 +439,22 @@ def test_a_group_written_in_part_is_evaluated_again_as_the_group_it_was(tmp_path
     for i, r in enumerate(runs):
         whole = json.loads((tmp_path / "whole" / f"seed={i}" / "eval.json").read_text())
         assert json.loads((r / "eval.json").read_text()) == whole, i
+
+
+def test_without_checkpoints_a_run_whose_eval_json_fails_is_not_marked_done(tmp_path, monkeypatch):
+    """Without checkpoints each run is marked done as it is written (nothing to evaluate again
+    from), so the order inside its last writes is what keeps a run that failed before its
+    eval.json from counting as done: summary.json first passed every test (a mutation check)."""
+    c = _vae_config(**{"train.checkpoints": False, "train.figures": False})
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(evaluate, "write_eval", full)
+    with pytest.raises(ae_jax.UserError, match="no space left on device"):
+        _train(c, tmp_path / "run")
+    assert not (tmp_path / "run" / "eval.json").exists()
+    assert not (tmp_path / "run" / "summary.json").exists()  # not done: the rerun trains it
 
 
 def test_interrupted_message_has_the_resume_hint():
@@ -579,6 +643,25 @@ def test_stop_inside_an_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, caplog,
     # 1438: 3x), the last of them 30 rows short (1438 x 8/23 = 500.2 was counted: a probe).
     row = [json.loads(line) for line in open(tmp_path / "stopped" / "metrics.jsonl")][1]
     assert row["rows_per_s"] * row["epoch_s"] == pytest.approx(1438 - 15 * 64)
+
+
+def test_a_group_stopped_inside_an_epoch_resumes_each_run_bit_for_bit(tmp_path, monkeypatch):
+    """The position a stop inside an epoch saves holds each run's own state: the test above
+    has one run, and saving run 0's state for every run of a group (sweeps, num_models)
+    passed every test (a mutation check)."""
+    c = _sparse_config(**{"train.chunk_steps": 5, "train.epochs": 3, "train.num_models": 2})
+    experiment.train_and_evaluate(c, str(tmp_path / "whole"))
+    monkeypatch.setattr(experiment, "StopRequests", lambda: _Stop(after=7))
+    with pytest.raises(Interrupted, match="at step 10 of epoch 2"):
+        experiment.train_and_evaluate(c, str(tmp_path / "stopped"))
+    assert (tmp_path / "stopped" / "seed=1" / "partial_epoch.msgpack").exists()
+    monkeypatch.undo()
+    experiment.train_and_evaluate(c, str(tmp_path / "stopped"))
+    for run in ("seed=0", "seed=1"):
+        assert _rows(tmp_path / "whole" / run) == _rows(tmp_path / "stopped" / run), run
+        a, b = _params(tmp_path / "whole" / run), _params(tmp_path / "stopped" / run)
+        assert jax.tree.all(jax.tree.map(np.array_equal, a, b)), run
+    assert _rows(tmp_path / "whole" / "seed=0") != _rows(tmp_path / "whole" / "seed=1")
 
 
 @pytest.mark.optimized
