@@ -151,3 +151,20 @@ def test_a_learning_curve_of_nearly_constant_values_keeps_its_title_inside(tmp_p
     path = str(tmp_path / "curves.png")
     Renderer().learning_curves(path, history, figures.curve_units("squared error"))
     assert _border_ink(path) == 0
+
+
+def test_a_wrapped_axis_label_keeps_its_last_parenthesis_whole():
+    """recon_per_column.png's label read "accuracy of the reconstruction (validation" over
+    "rows)" (a new user's trial): a closing parenthesis the wrap would split goes whole onto a
+    line of its own; one that fits stays where the plain wrap put it."""
+    fill = figure_text.fill
+    said = fill("accuracy of the reconstruction (validation rows)", 46)
+    assert said == "accuracy of the reconstruction\n(validation rows)"
+    label = "mean squared error over the rows, squared error per element (log axis)"
+    assert (
+        fill(label, 46) == "mean squared error over the rows, squared\nerror per element (log axis)"
+    )
+    assert fill("plain words, many of them, and no parenthesis to keep", 20) == (
+        "plain words, many of\nthem, and no\nparenthesis to keep"
+    )
+    assert fill("short (x)", 46) == "short (x)" and fill("", 46) == ""

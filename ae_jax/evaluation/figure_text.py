@@ -5,6 +5,7 @@ category labels and colouring columns from users' tables ran off the figures' ed
 80-character name lost its start; 18 store names cut at 22 characters read alike)."""
 
 import collections
+import textwrap
 
 import numpy as np
 
@@ -21,6 +22,17 @@ def literal(text: str) -> str:
     (a column named "net $ (a_b_c) $" failed its drawing, "Double subscript", and so its run,
     on every rerun: a probe). An escaped "\\$" is drawn as "$"."""
     return text.replace("$", r"\$")
+
+
+def fill(text: str, width: int) -> str:
+    """`textwrap.fill(text, width)`, but a closing parenthesis that would be split goes whole
+    onto a line of its own ("accuracy of the reconstruction (validation" / "rows)" read as if
+    the rows were a second thing measured)."""
+    lines = textwrap.wrap(text, width) or [""]
+    head, sep, tail = text.rpartition(" (")
+    if lines[-1].endswith("(" + tail) or not (sep and tail.endswith(")") and len(tail) < width):
+        return "\n".join(lines)  # (whole, or no such parenthesis)
+    return textwrap.fill(head, width) + "\n(" + tail
 
 
 def short_names(names, most: int = NAME_CHARS) -> list[str]:

@@ -148,7 +148,7 @@ class Renderer:
         bar (below its left end, or NaN) is marked there, and the axis label says how."""
         names = tuple(figure_text.short_names(columns))
         # (its 66 characters ran off the right)
-        value_label = figure_text.literal(textwrap.fill(value_label, 46))
+        value_label = figure_text.literal(figure_text.fill(value_label, 46))
 
         def build():
             from matplotlib.collections import PolyCollection
