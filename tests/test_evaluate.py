@@ -29,7 +29,7 @@ from ae_jax.commands import evaluate as evaluate_cli
 from ae_jax.config import default_config
 from ae_jax.configs import seed_simple, seed_sparse, seed_vae
 from ae_jax.errors import UserError
-from ae_jax.evaluation import eval_data, evaluate, figure_data, passes, statistics
+from ae_jax.evaluation import bounds, eval_data, evaluate, figure_data, passes, statistics
 from ae_jax.evaluation import figures as eval_plots
 from ae_jax.evaluation.renderer import Renderer
 from ae_jax.training import checkpoint
@@ -106,6 +106,8 @@ def test_statistics_known_answers():
         [0.5 * (4.0 - 1.0 - math.log(4.0))]
     )
     assert statistics.active_units(mean, 0.01) == 1  # Var of unit 1's means is 1; unit 0's is 0
+    assert statistics.active_units(mean, 0.0) == 1  # more than the threshold: a constant is not
+    assert statistics.active_units(mean, 1.0) == 0
 
     x = np.array([[1.0, 0.0, 0.3], [0.0, 1.0, 0.9]])
     logits = np.array([[2.0, -1.0, 0.0], [-20.0, 20.0, 1.5]])
@@ -127,6 +129,83 @@ def test_statistics_known_answers():
         "a": [1.0, None],
         "b": 2.0,
     }
+
+
+def test_per_column_known_answers():
+    """Every number of recon/per_column by hand, on 3 validation rows of a numeric, a
+    true/false, a one-hot (3 categories) and an ordinal (codes 0..4) column: no test checked
+    cross_entropy or mae, nor an ordinal baseline from the training rows, and a mutation check
+    passed MAE computed as RMSE, swapped true/false branches, an unnormalised block and a
+    baseline taken from the validation rows."""
+    layout = [("n", "numeric", 0, 1), ("b", "boolean", 1, 1), ("c", "categorical", 2, 3)]
+    layout.append(("o", "ordinal", 5, 1))
+    scale, offset = np.array([10.0, 1, 1, 1, 1, 4]), np.zeros(6)
+    x = np.array(
+        [
+            [0.1, 0, 0, 1, 0, 0.25],  # c: category 1; o: code 1
+            [0.5, 0, 0, 0, 1, 0.50],  # c: 2; o: 2
+            [0.9, 1, 1, 0, 0, 1.00],  # c: 0; o: 4
+        ]
+    )
+    out = np.array(
+        [
+            [0.2, 0.9, 0.2, 0.6, 0.2, 0.30],  # o: rint(1.2) = 1
+            [0.5, 0.2, 0.5, 0.3, 0.2, 0.80],  # o: rint(3.2) = 3
+            [0.6, 0.4, 0.1, 0.1, 0.2, 0.95],  # c: sums to 0.4; o: rint(3.8) = 4
+        ]
+    )
+    x_train = np.array(
+        [
+            [0, 1, 0, 0, 1, 0.0],  # b: true 3 of 4; c: 2, 2, 0, 1; o: codes 0, 0, 1, 2
+            [0, 1, 0, 0, 1, 0.0],
+            [0, 0, 1, 0, 0, 0.25],
+            [0, 1, 0, 1, 0, 0.5],
+        ]
+    )
+    cols, summary = statistics.per_column(layout, x, out, x_train, offset, scale)
+    n, b, c, o = (cols[k] for k in "nbco")
+    assert n["mse"] == pytest.approx((0.01 + 0 + 0.09) / 3)
+    assert n["mae"] == pytest.approx((0.1 + 0 + 0.3) / 3)
+    assert n["rmse_original"] == pytest.approx(np.sqrt(0.1 / 3) * 10)
+    # b: truth F, F, T; p 0.9, 0.2, 0.4: one right; the training mode (true) is right once
+    assert b["accuracy"] == pytest.approx(1 / 3) and b["baseline_accuracy"] == pytest.approx(1 / 3)
+    assert b["cross_entropy"] == pytest.approx(-(np.log(0.1) + np.log(0.8) + np.log(0.4)) / 3)
+    # c: truth 1, 2, 0; guesses 1, 0, 2; the last row's block read as 0.25, 0.25, 0.5; the
+    # training mode (2) is right once
+    assert c["accuracy"] == pytest.approx(1 / 3) and c["baseline_accuracy"] == pytest.approx(1 / 3)
+    assert c["cross_entropy"] == pytest.approx(-(np.log(0.6) + np.log(0.2) + np.log(0.25)) / 3)
+    # o: truth 1, 2, 4; guesses 1, 3, 4; the training mode (code 0) is never right, where the
+    # validation rows' first most frequent code (1) would be once
+    assert o["accuracy"] == pytest.approx(2 / 3) and o["baseline_accuracy"] == 0.0
+    assert "cross_entropy" not in o
+    assert summary == {
+        "recon/numeric_mse": pytest.approx(0.1 / 3),
+        "recon/categorical_accuracy": pytest.approx((1 / 3 + 1 / 3 + 2 / 3) / 3),
+    }
+
+
+def test_a_vaes_monte_carlo_errors_are_each_their_bounds_own():
+    """vae/elbo_mc_se is sqrt(sum of the rows' variances of the ELBO's draws) / N, from the
+    reconstruction term's variances, and vae/iwae_mc_se likewise from the bound's: only a
+    spread test within 1.6x checked them, which the IWAE's variance in the ELBO's place and a
+    sqrt(2) too wide passed (a mutation check)."""
+    c = seed_vae.get_config()
+    c.loss.recon = "bce"
+    det = {"code": np.array([[0.0, 1.0], [0.0, 3.0]]), "logvar": np.zeros((2, 2))}
+    sampled = {
+        "nll_mean": np.array([10.0, 12.0]),
+        "nll_mean_var": np.array([0.25, 0.75]),
+        "bound": np.array([-9.0, -11.0]),
+        "bound_var": np.array([0.04, 0.12]),
+    }
+    m = bounds.vae_metrics(c, det, sampled, 8, is_log_likelihood=True)
+    kl = (0.5 + 4.5) / 2
+    assert m["vae/recon"] == 11.0 and m["vae/kl"] == pytest.approx(kl)
+    assert m["vae/elbo"] == pytest.approx(-(11.0 + kl)) and m["vae/iwae"] == -10.0
+    assert m["vae/elbo_mc_se"] == pytest.approx(np.sqrt(1.0) / 2)
+    assert m["vae/iwae_mc_se"] == pytest.approx(np.sqrt(0.16) / 2)
+    one = bounds.vae_metrics(c, det, sampled, 1, is_log_likelihood=True)
+    assert "vae/elbo_mc_se" not in one and "vae/iwae_mc_se" not in one  # one draw: none
 
 
 def test_traversal_and_grid_known_answers(tmp_path):
@@ -430,6 +509,12 @@ def test_pca_is_exact_only_when_every_column_is_reconstructed_to_rounding_error(
         statistics.pca_exact(per, val, 9)
         == "PCA with 9 components for 3 features is exact: no ratio"
     )
+    # Good is not exact: an error of 1e-6 of each column's variance is far above rounding
+    # (1e-10 of it), and its ratio is a number to report (a tolerance loosened to 1e-4 of
+    # the variance nulled such ratios and passed every test: a mutation check).
+    per = 1e-6 * np.var(val, axis=0)
+    assert statistics.pca_exact(per, val, 2) is None
+    assert statistics.pca_exact(1e-11 * np.var(val, axis=0), val, 2) is not None
 
 
 def test_deep_autoencoder_beats_pca(tmp_path):
@@ -1104,6 +1189,8 @@ def test_a_pca_baseline_of_fewer_components_than_the_code_is_said(tmp_path):
     assert m["ae_over_pca"] == pytest.approx(m["recon/mse"] / m["pca/mse"])
     assert statistics.pca_few_rows(np.zeros((10, 12)), 9) is None
     assert statistics.pca_few_rows(np.zeros((5, 3)), 9) is None  # 3 features: no more either
+    # The boundary: 9 rows span 8 directions, one short of a code of 9; 10 rows span 9.
+    assert "has at most 8 component(s)" in statistics.pca_few_rows(np.zeros((9, 12)), 9)
 
 
 def test_an_evaluation_whose_run_trains_on_meanwhile_is_named_with_its_epoch(tmp_path, monkeypatch):

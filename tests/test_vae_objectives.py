@@ -230,6 +230,14 @@ def test_total_correlation_of_a_gaussian_aggregate(corr):
     # tc + mi + dim_kl estimates the mean KL(q(z|x) || p(z)).
     kl = float(jnp.mean(jnp.sum(vae_terms.kl_per_dim(mu, logvar), -1)))
     assert float(full["tc"] + full["mi"] + full["dim_kl"]) == pytest.approx(kl, abs=0.1)
+    # Each term alone (their sum hid a shift between them: log 2 pi left out of the Gaussian
+    # log-density moved 0.92 nats per dimension from dim_kl to mi, a mutation check): z = mu
+    # + noise of variance s2 has I(x; z) = (log det R - L log s2) / 2 (2.414 and 2.047; over
+    # 5 seeds the estimates were 0.03-0.06 below), and the aggregate's unit-variance marginals
+    # are the prior's, so dim_kl is 0 (estimates 0.0002-0.006).
+    mi = 0.5 * (np.linalg.slogdet(corr)[1] - 3 * np.log(0.2))
+    assert float(full["mi"]) == pytest.approx(mi, abs=0.15)
+    assert float(full["dim_kl"]) == pytest.approx(0.0, abs=0.03)
 
 
 def test_aggregate_terms_average_draws_and_their_standard_error_is_the_spread_over_keys():
