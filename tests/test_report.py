@@ -17,6 +17,7 @@ from matplotlib.collections import PathCollection
 from ae_jax import files as files_lib
 from ae_jax.errors import UserError
 from ae_jax.sweeps import report, report_figures, report_files, report_text, run_folders
+from tests.test_sweep import _fake_sweep
 
 
 def _pile(root, runs: list[tuple[dict, str, dict]], evals: list[dict] | None = None) -> None:
@@ -1127,3 +1128,38 @@ def test_fields_that_change_nothing_a_run_learns_are_no_parameter_of_a_sweeps_re
     (row,) = out["rows"]
     assert row["seeds"] == 4 and row["eval/mse n"] == 4 and row["eval/mse mean"] == 2.5
     assert out["figures"] == [] and not (tmp_path / "figures").exists()  # (one value swept)
+
+
+def test_settings_of_entries_that_set_different_fields_stay_apart(tmp_path):
+    """A chain of two one-field sweeps (learning rates, then L1 weights): every run's fields
+    are the report's parameters, and a run is in the setting of its own. Parameters read from
+    the first run alone passed every test (a mutation check), and merged l1_weight 0.0 and
+    0.5 (losses 2 and 9) into one setting of 2 seeds, mean 5.5."""
+    _fake_sweep(
+        tmp_path,
+        [
+            ({"optim.learning_rate": 0.1, "train.seed": 0}, "done", {"eval/loss": 1.0}),
+            ({"optim.learning_rate": 0.1, "train.seed": 1}, "done", {"eval/loss": 1.2}),
+            ({"loss.l1_weight": 0.0, "train.seed": 0}, "done", {"eval/loss": 2.0}),
+            ({"loss.l1_weight": 0.5, "train.seed": 0}, "done", {"eval/loss": 9.0}),
+        ],
+    )
+    out = report.write_report(str(tmp_path), ["eval/loss"])
+    assert out["params"] == ["loss.l1_weight", "optim.learning_rate"]
+    rows = [
+        (r["loss.l1_weight"], r["optim.learning_rate"], r["seeds"], r["eval/loss mean"])
+        for r in out["rows"]
+    ]
+    assert rows == [("", 0.1, 2, pytest.approx(1.1)), (0.0, "", 1, 2.0), (0.5, "", 1, 9.0)]
+
+
+def test_fields_vary_together_only_when_each_value_of_one_goes_with_one_of_the_other():
+    """`zipped` groups fields whose values pair one to one over the settings. One that
+    depends on the other one way only (relu at latent sizes 2 and 4, tanh at 8) is changed
+    alone by some setting: a check of one direction passed every test (a mutation check) and
+    would say "varies with ...: no setting changes one alone", which is false."""
+    one_to_one = [{"a": 2, "b": "relu"}, {"a": 4, "b": "tanh"}, {"a": 8, "b": "gelu"}]
+    assert report_text.zipped(["a", "b"], one_to_one) == [["a", "b"]]
+    one_way = [{"a": 2, "b": "relu"}, {"a": 4, "b": "relu"}, {"a": 8, "b": "tanh"}]
+    assert report_text.zipped(["a", "b"], one_way) == []
+    assert report_text.zipped(["b", "a"], one_way) == []

@@ -104,6 +104,24 @@ def test_random_search_takes_its_space_as_a_dict_as_product_does():
         sweep.random_search(space, n=3)
 
 
+def test_random_search_draws_log_uniform_and_whole_numbers_to_the_top_of_their_range():
+    """Draws spread as documented: ("log", 1e-4, 1e-1) puts 2 of its 3 decades below 1e-2
+    (a uniform draw puts 90% above), ("int", 4, 6) reaches 6. Draws in range, as the other
+    tests checked, passed a uniform "log" and a top left out (a mutation check)."""
+    space = {"optim.learning_rate": ("log", 1e-4, 1e-1), "model.latent_dim": ("int", 4, 6)}
+    draws = sweep.random_search(space, n=600, seed=0)
+    rates = np.array([d["optim.learning_rate"] for d in draws])
+    assert 1e-4 <= rates.min() and rates.max() <= 1e-1
+    # 2/3 below 1e-2, each decade a third: binomial sd 0.019 of 600 draws
+    assert np.mean(rates < 1e-2) == pytest.approx(2 / 3, abs=0.06)
+    assert np.mean(rates < 1e-3) == pytest.approx(1 / 3, abs=0.06)
+    dims = [d["model.latent_dim"] for d in draws]
+    assert {v: dims.count(v) for v in (4, 5, 6)} == {
+        v: pytest.approx(200, abs=40) for v in (4, 5, 6)
+    }
+    assert set(dims) == {4, 5, 6}
+
+
 def test_random_search_refuses_ranges_it_cannot_draw_from():
     with pytest.raises(UserError) as e:
         sweep.random_search(2, 0, **{"optim.learning_rate": ("log", 0, 1e-2)})
