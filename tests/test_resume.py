@@ -251,6 +251,7 @@ def test_finished_run_is_not_retrained_and_best_is_kept(tmp_path, caplog):
     (first,) = experiment.train_and_evaluate(c, str(tmp_path))
     mtime = os.path.getmtime(tmp_path / "metrics.jsonl")
     caplog.set_level("INFO")
+    caplog.clear()  # (the first run's last line names the summary.json it wrote)
     (again,) = experiment.train_and_evaluate(c, str(tmp_path))
     assert again == first and os.path.getmtime(tmp_path / "metrics.jsonl") == mtime
     # How to train it anew (deleting summary.json only has the rerun resume and rewrite it).
