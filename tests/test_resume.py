@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -13,11 +14,14 @@ from types import SimpleNamespace
 import jax
 import numpy as np
 import pytest
+from flax import serialization
+from sklearn.datasets import load_breast_cancer
 
 import ae_jax
 from ae_jax import data as data_lib
 from ae_jax import experiment
 from ae_jax import workdir as workdir_lib
+from ae_jax.commands import encode as encode_cli
 from ae_jax.configs import seed_deep, seed_sparse
 from ae_jax.errors import UserError
 from ae_jax.evaluation import evaluate, export, figure_data
@@ -264,6 +268,67 @@ def test_finished_run_is_not_retrained_and_best_is_kept(tmp_path, caplog):
     assert ck.best_epoch() == best == first["best_epoch"]
     assert set(ck.epochs()) == {12, best}  # the newest one and the best one
     ck.close()
+
+
+def test_which_best_is_the_best_checkpoint_in_encode_evaluate_export_and_load(tmp_path):
+    """--which=best names the lowest-eval/loss checkpoint wherever it is taken: the codes of
+    `encode`, the epoch `evaluate` evaluates, the parameters `export` writes (params.msgpack,
+    which no test read) and `ae_jax.load`. Encode loading the latest for "best" passed every
+    test, as did best loading the latest in evaluate and export but for a diverged run's
+    message (a mutation check): here a healthy run whose loss rises after epoch 5."""
+    c = seed_sparse.get_config()
+    c.train.epochs, c.train.batch_size, c.optim.learning_rate = 6, 64, 0.3  # too large a step
+    c.train.checkpoint_every, c.train.keep_checkpoints = 1, 1
+    c.train.figures = c.train.tensorboard = False
+    run = str(tmp_path / "run")
+    (summary,) = experiment.train_and_evaluate(c, run)
+    best = summary["best_epoch"]
+    assert best < 6, "the run's premise: a best checkpoint before the newest"
+    frame = load_breast_cancer(as_frame=True).frame.drop(columns="target").head(5)
+    rows = str(tmp_path / "rows.csv")
+    frame.to_csv(rows, index=False)
+    loaded, newest = ae_jax.load(run, "best"), ae_jax.load(run)
+    assert (loaded.epoch, newest.epoch) == (best, 6)
+    codes = encode_cli.encode_file(run, rows, str(tmp_path / "codes.npy"), which="best")
+    np.testing.assert_array_equal(codes, loaded.encode(rows))
+    np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), codes)
+    assert not np.allclose(codes, newest.encode(rows))
+    metrics, where = evaluate.evaluate_run(run, which="best", figures=False)
+    assert metrics["epoch"] == best and where.endswith("which=best")
+    export.export_run(run, str(tmp_path / "out"), which="best")
+    with open(tmp_path / "out" / "params.msgpack", "rb") as f:
+        params = serialization.msgpack_restore(f.read())
+    same = jax.tree.map(np.array_equal, params, jax.tree.map(np.asarray, loaded.params))
+    assert jax.tree.all(same)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("train.batch_size", 64),
+        ("train.seed", 1),
+        ("optim.learning_rate", 0.01),
+        ("loss.l1_weight", 0.0),
+        ("model.activation", "tanh"),
+        ("data.val_fraction", 0.3),
+        ("data.split_seed", 1),
+        ("train.figures", False),
+    ],
+)
+def test_a_rerun_that_changes_what_the_run_learns_is_refused(tmp_path, field, value):
+    """A finished run's rerun with any of these changed is refused, naming the field (a rerun
+    may change only settings of how it runs, reruns.OPERATIONAL): train.batch_size put there
+    passed every test (a mutation check), and a rerun would then mix two configs in one run."""
+    c = seed_sparse.get_config()
+    c.train.epochs, c.train.tensorboard, c.train.figures = 1, False, True
+    run = str(tmp_path / "run")
+    experiment.train_and_evaluate(c, run)
+    section, name = field.split(".")
+    assert c[section][name] != value
+    c[section][name] = value
+    said = rf"another config; these fields differ \(saved -> now\): {re.escape(field)}"
+    with pytest.raises(UserError, match=said):
+        experiment.train_and_evaluate(c, run)
 
 
 def test_best_epoch_is_the_lowest_eval_loss_not_the_newest(tmp_path):

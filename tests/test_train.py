@@ -146,6 +146,12 @@ def _tiny(**overrides):
         # optax takes these and every update is NaN: refused, not trained to NaN
         ({"optim__eps": float("nan")}, r"optim.eps: got nan; expected a finite number >= 0.0\.$"),
         ({"optim__b2": 1.0}, r"optim.b2: got 1.0; expected a finite number in \[0.0, 1.0\)"),
+        # the other ends of ranges (each accepted by a mutation that passed every test)
+        ({"optim__b1": 1.0}, r"optim.b1: got 1.0; expected a finite number in \[0.0, 1.0\)"),
+        ({"data__val_fraction": 1.0}, r"data.val_fraction: got 1.0; expected a finite number in"),
+        ({"data__limit": -1}, r"data.limit: got -1; expected an integer >= 0"),
+        ({"data__limit": True}, r"data.limit: got True \(bool\); expected int, like the default"),
+        ({"train__checkpoint_every": -1}, r"train.checkpoint_every: got -1; expected an integer"),
         # settings that do nothing here, accepted and ignored without a word before
         ({"loss__beta": 4.0}, r"loss.beta=4.0 is a VAE objective, but model.name is 'autoen"),
         ({"loss__sparsity_weight": 100.0}, r"loss.sparsity_weight: got 100.0; expected 0 with"),
