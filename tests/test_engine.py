@@ -210,3 +210,117 @@ def test_init_compiles_at_the_lowest_optimisation_level_on_cpu():
     # ... and only in the last places: the same initialiser, as precisely computed.
     for a, b in zip(leaves(got), leaves(default), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=0)
+
+
+# ---- what a mutation check (a helper breaking the code on purpose) found unguarded ----
+
+_VAE = dict(model__name="vae", loss__recon="bce", model__output_activation="sigmoid")
+# Every per-model setting (objective.HYPER_KEYS) set apart, per model of a group of 3.
+_GROUPS = {
+    "vae": (
+        _VAE,
+        {
+            "optim__learning_rate": (1e-3, 3e-3, 1e-2),
+            "loss__l1_weight": (0.0, 1e-3, 1e-2),
+            "loss__beta": (1.0, 0.5, 2.0),
+            "loss__noise_std": (0.0, 0.1, 0.3),
+            "loss__kl_warmup_epochs": (0.0, 2.0, 5.0),
+            "loss__kl_warmup_start": (0.0, 0.1, 0.5),
+            "loss__free_bits": (0.0, 0.05, 0.2),
+            "loss__tc_weight": (0.0, 1.0, 4.0),
+            "loss__mmd_weight": (0.0, 1.0, 10.0),
+            "train__seed": (0, 1, 2),
+        },
+    ),
+    "sparse ae": (
+        dict(loss__sparsity="kl", model__code_activation="sigmoid"),
+        {
+            "loss__sparsity_weight": (0.0, 0.1, 1.0),
+            "loss__rho": (0.05, 0.1, 0.3),
+            "loss__noise_std": (0.2, 0.0, 0.1),
+            "loss__l1_weight": (1e-2, 0.0, 1e-3),
+            "train__seed": (3, 4, 5),
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(_GROUPS))
+def test_every_per_model_setting_of_a_group_is_its_own(kind):
+    """Models trained together in one program equal each trained alone, with every setting a
+    model may have of its own set apart: each model of a group trained with model 0's beta,
+    or its noise, warm-up, free bits, sparsity rate or weight, passed every test (the group
+    tests varied the seed, learning rate and the tc and mmd weights only)."""
+    common, apart = _GROUPS[kind]
+    configs = [_config(**common, **{k: v[i] for k, v in apart.items()}) for i in range(3)]
+    hypers = [objective.hyper_from_config(c) for c in configs]
+    terms = objective.optional_terms(configs)
+    n, d = 48, 5
+    x = jax.device_put(np.random.default_rng(0).random((n, d), np.float32))
+
+    def train(cs, hs):
+        e = engine_lib.Engine(cs[0], d, n, terms=terms)
+        progs = e.compile(len(cs))
+        states = engine_lib.init_many(progs.init, hs)
+        hyper = objective.stack_hypers(hs)
+        for epoch in range(2):
+            seeds = [h["seed"] for h in hs]
+            steps = e.steps_per_epoch
+            orders = engine_lib.stacked_orders(seeds, epoch, n, e.batch_size, True, steps)
+            states, (metrics, _) = progs.epoch(states, hyper, x, orders)
+        return jax.device_get(states.params), jax.device_get(metrics)
+
+    params, metrics = train(configs, hypers)
+    for i in range(3):
+        alone_params, alone_metrics = train([configs[i]], [hypers[i]])
+        close = lambda a, b, i=i: np.testing.assert_allclose(a[i], b[0], rtol=2e-5, atol=1e-6)
+        jax.tree.map(close, params, alone_params)
+        jax.tree.map(close, metrics, alone_metrics)
+
+
+def test_the_loss_is_the_logged_terms_under_kl_warm_up():
+    """Under a KL warm-up the loss weighs the KL by the logged kl_weight, the schedule's value
+    at that step: a loss weighing it by beta from step 0, while the log showed the warm-up,
+    passed every test (the warm-up tests read the logged weight only)."""
+    c = _config(**_VAE, loss__kl_warmup_epochs=2.0, loss__kl_warmup_start=0.1, loss__beta=2.0)
+    e, hyper, state = _single(c)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (8, 5))
+    steps = 2 * e.steps_per_epoch  # the warm-up's length
+    for step, weight in ((0, 0.1), (steps // 2, 0.1 + 0.5 * (2.0 - 0.1)), (steps + 3, 2.0)):
+        at = jnp.asarray(step, jnp.int32)
+        loss, t = e.loss_fn(state.params, x, jnp.ones(8), jax.random.PRNGKey(1), hyper, True, at)
+        assert float(t["kl_weight"]) == pytest.approx(weight)
+        assert float(loss) == pytest.approx(float(t["recon"] + t["kl_weight"] * t["kl"]), rel=1e-6)
+
+
+def test_gradients_are_clipped_to_their_global_norm():
+    """optim.grad_clip scales a step's gradients to at most that global norm (no test set it:
+    a clip never applied passed): plain SGD at rate 1 moves the parameters by exactly the
+    clip where the gradient's norm is larger, and grad_norm logs the norm before clipping."""
+    c = _config(optim__name="sgd", optim__learning_rate=1.0, optim__grad_clip=0.01)
+    e, hyper, state = _single(c)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (40, 5)) * 10
+    new, m = e.train_step(state, hyper, x, jnp.ones(40))
+    moved = jax.tree.map(lambda a, b: a - b, new.params, state.params)
+    norm = float(np.sqrt(sum(np.sum(np.square(v)) for v in jax.tree.leaves(moved))))
+    assert float(m["grad_norm"]) > 0.1 and norm == pytest.approx(0.01, rel=1e-4)
+
+
+def test_the_training_noise_is_new_each_step_and_each_seeds_own():
+    """The noise a training step draws (a VAE's samples, a denoising AE's input noise) comes
+    from its run's seed and step: the same noise at every step, or for every seed, passed
+    every test (a VAE's recorded numbers moved by 8e-5 of their value, under the tolerance;
+    runs together equal runs alone when all share one stream)."""
+    c = _config(**_VAE, loss__noise_std=0.1)
+    e, hyper, state = _single(c)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (40, 5))
+    step = jax.jit(e.train_step)
+
+    def loss(step_number, seed):
+        at = state.replace(step=jnp.asarray(step_number, state.step.dtype))
+        return float(
+            step(at, {**hyper, "seed": jnp.asarray(seed, jnp.int32)}, x, jnp.ones(40))[1]["loss"]
+        )
+
+    assert loss(0, 0) == loss(0, 0)  # the same parameters, step and seed: the same draws
+    assert len({loss(0, 0), loss(1, 0), loss(2, 0), loss(0, 1), loss(0, 2)}) == 5
