@@ -1,5 +1,6 @@
 """Checkpoints: a run killed mid-training and rerun ends exactly like an uninterrupted one."""
 
+import copy
 import json
 import os
 import re
@@ -302,9 +303,15 @@ def test_which_best_is_the_best_checkpoint_in_encode_evaluate_export_and_load(tm
     assert jax.tree.all(same)
 
 
-@pytest.mark.parametrize(
-    "field, value",
-    [
+def test_a_rerun_that_changes_what_the_run_learns_is_refused(tmp_path):
+    """A finished run's rerun with any of these changed is refused, naming the field (a rerun
+    may change only settings of how it runs, reruns.OPERATIONAL): train.batch_size put there
+    passed every test (a mutation check), and a rerun would then mix two configs in one run."""
+    c = seed_sparse.get_config()
+    c.train.epochs, c.train.tensorboard = 1, False
+    run = str(tmp_path / "run")
+    experiment.train_and_evaluate(c, run)
+    changes = [
         ("train.batch_size", 64),
         ("train.seed", 1),
         ("optim.learning_rate", 0.01),
@@ -313,22 +320,15 @@ def test_which_best_is_the_best_checkpoint_in_encode_evaluate_export_and_load(tm
         ("data.val_fraction", 0.3),
         ("data.split_seed", 1),
         ("train.figures", False),
-    ],
-)
-def test_a_rerun_that_changes_what_the_run_learns_is_refused(tmp_path, field, value):
-    """A finished run's rerun with any of these changed is refused, naming the field (a rerun
-    may change only settings of how it runs, reruns.OPERATIONAL): train.batch_size put there
-    passed every test (a mutation check), and a rerun would then mix two configs in one run."""
-    c = seed_sparse.get_config()
-    c.train.epochs, c.train.tensorboard, c.train.figures = 1, False, True
-    run = str(tmp_path / "run")
-    experiment.train_and_evaluate(c, run)
-    section, name = field.split(".")
-    assert c[section][name] != value
-    c[section][name] = value
-    said = rf"another config; these fields differ \(saved -> now\): {re.escape(field)}"
-    with pytest.raises(UserError, match=said):
-        experiment.train_and_evaluate(c, run)
+    ]
+    for field, value in changes:
+        changed = copy.deepcopy(c)
+        section, name = field.split(".")
+        assert changed[section][name] != value
+        changed[section][name] = value
+        said = rf"another config; these fields differ \(saved -> now\): {re.escape(field)}"
+        with pytest.raises(UserError, match=said):
+            experiment.train_and_evaluate(changed, run)
 
 
 def test_best_epoch_is_the_lowest_eval_loss_not_the_newest(tmp_path):
