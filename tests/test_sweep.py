@@ -36,6 +36,7 @@ from ae_jax.sweeps import overrides as overrides_lib
 from ae_jax.sweeps import status as status_lib
 from ae_jax.training.signals import Interrupted
 from tests.bad_inputs import _cfg
+from tests.test_study import _Stop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -3034,3 +3035,22 @@ def test_a_sweep_trains_one_group_ahead_of_its_writes():
         writer.throttle(0, lambda: False, lambda: False)  # no room, nothing to wait for: goes
         with pytest.raises(ZeroDivisionError):
             writer.wait()
+
+
+def test_a_sweep_stopped_inside_a_group_shows_no_run_running(tmp_path, monkeypatch):
+    """A stop while a group trains ends the sweep with its runs listed as pending in sweep.json
+    (resumed by the same command), not "running" for good: the status written as a stop or an
+    error ends the sweep was left out by a mutation that passed every test (the stop tests
+    stopped between groups, where an earlier write had the statuses right)."""
+    base = seed_sparse.get_config()
+    base.train.epochs, base.train.tensorboard = 4, False
+    overrides = [{"train.seed": s} for s in (0, 1)]  # one group of two
+    monkeypatch.setattr(experiment, "StopRequests", lambda: _Stop(after=4))
+    with pytest.raises(Interrupted, match="stopped by SIGTERM"):
+        sweep.run_sweep(base, overrides, str(tmp_path / "s"))
+    status = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert [r["status"] for r in status["runs"]] == ["pending", "pending"]
+    monkeypatch.undo()
+    sweep.run_sweep(base, overrides, str(tmp_path / "s"))
+    status = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert [r["status"] for r in status["runs"]] == ["done", "done"]
