@@ -293,6 +293,12 @@ def test_wandb_offline_logs_every_run_of_a_group(tmp_path, monkeypatch):
         assert {"recon/mse", "ae_over_pca", "eval/mse"} <= summary
         history = [r for r in records if r.WhichOneof("record_type") == "history"]
         assert len(history) == 2  # one per epoch, the headline and figures at the last
+        # ... at metrics.jsonl's steps (a step one off passed: a mutation check)
+        items = [i for r in history for i in r.history.item]  # (a key, or a nested key's parts)
+        named = [(i.key or "/".join(i.nested_key), json.loads(i.value_json)) for i in items]
+        steps = [value for key, value in named if key == "_step"]
+        rows = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
+        assert steps == [row["step"] for row in rows]
         (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
         config = {i.key: i.value_json for i in run.config.update}
         assert config["train.seed"] == str(o["train.seed"]) and "loss.l1_weight" in config
@@ -600,3 +606,26 @@ def test_tracker_run_names_tell_sweeps_and_groups_apart(tmp_path):
     assert trackers.run_label(str(tmp_path / "runs" / "vae")) == "runs/vae"  # no sweep's
     # A cause without a space is cut too (it was kept whole, its last letter dropped).
     assert len(trackers._cause(ValueError("x" * 1000))) == len("ValueError: ") + 300 + 4
+
+
+def test_a_run_an_error_ends_ends_failed_in_wandb(tmp_path, monkeypatch):
+    """W&B's run of a run an error ended exits with code 1, as MLflow's ends FAILED: an exit
+    code of 0, a success in W&B's view, passed every test (a mutation check)."""
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    c = _config(**{"train.loggers": "wandb", "train.epochs": 2})
+    c.train.figures = False
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("broken here")
+
+    monkeypatch.setattr(chunking, "log_epoch", broken)
+    with pytest.raises(RuntimeError, match="broken here"):
+        experiment.train_and_evaluate(c, str(tmp_path / "r"))
+    wandb.teardown()
+    run_id = json.loads((tmp_path / "r" / "trackers.json").read_text())["wandb"]
+    (offline,) = [d for d in os.listdir(tmp_path / "r" / "wandb") if d.endswith(run_id)]
+    records = _wandb_records(tmp_path / "r" / "wandb" / offline / f"run-{run_id}.wandb")
+    exits = [r.exit.exit_code for r in records if r.WhichOneof("record_type") == "exit"]
+    assert exits == [1]
