@@ -913,6 +913,9 @@ def test_evaluation_figures_reach_tensorboard(tmp_path):
     acc.Reload()
     steps = json.loads((tmp_path / "config.json").read_text())["dataset"]["steps_per_epoch"]
     assert [e.step for e in acc.Images(tag)] == [2 * steps, 3 * steps]
+    # ... as training's own figures are, at each end's last step (all at step 0, where the
+    # two ends could not be told apart, passed every test: a mutation check)
+    assert [e.step for e in acc.Images("figures/recon_per_feature")] == [2 * steps, 3 * steps]
 
 
 def test_train_names_a_sweep_files_get_sweep(tmp_path):
