@@ -3054,3 +3054,20 @@ def test_a_sweep_stopped_inside_a_group_shows_no_run_running(tmp_path, monkeypat
     sweep.run_sweep(base, overrides, str(tmp_path / "s"))
     status = json.loads((tmp_path / "s" / "sweep.json").read_text())
     assert [r["status"] for r in status["runs"]] == ["done", "done"]
+
+
+def test_a_finished_run_being_extended_is_running_in_sweep_json(tmp_path):
+    """A done run a launch extends (its train.epochs raised) is "running" while a process holds
+    it, "pending" before its turn, "failed" after a failed try: a mutation calling every held
+    extension pending passed every test."""
+    run = status_lib.Run(0, "a", {}, str(tmp_path / "runs" / "a"))
+    os.makedirs(run.workdir)
+    summary = {"status": "done", "epoch": 2}
+    (tmp_path / "runs" / "a" / "summary.json").write_text(json.dumps(summary))
+    assert status_lib.run_status(run, epochs=2)["status"] == "done"
+    entry = status_lib.run_status(run, epochs=4)
+    assert entry["status"] == "pending" and entry["extends"] == "from epoch 2 to 4"
+    with workdir_lib.WorkdirLock(run.workdir):
+        assert status_lib.run_status(run, epochs=4)["status"] == "running"
+    (tmp_path / "runs" / "a" / "failed.json").write_text(json.dumps({"error": "it broke"}))
+    assert status_lib.run_status(run, epochs=4)["status"] == "failed"
