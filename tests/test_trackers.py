@@ -629,3 +629,33 @@ def test_a_run_an_error_ends_ends_failed_in_wandb(tmp_path, monkeypatch):
     records = _wandb_records(tmp_path / "r" / "wandb" / offline / f"run-{run_id}.wandb")
     exits = [r.exit.exit_code for r in records if r.WhichOneof("record_type") == "exit"]
     assert exits == [1]
+
+
+def test_a_resumed_run_goes_on_in_its_own_wandb_run(tmp_path, monkeypatch):
+    """A run extended (or resumed) logs to the W&B run it started, by the id trackers.json
+    keeps, its history going on from the last step: a new W&B run for each process, the
+    history split in two, passed every test (a mutation check)."""
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    c = _config(**{"train.loggers": "wandb", "train.epochs": 1})
+    c.train.figures = False
+    workdir = tmp_path / "r"
+    experiment.train_and_evaluate(c, str(workdir))
+    wandb.teardown()
+    run_id = json.loads((workdir / "trackers.json").read_text())["wandb"]
+    c.train.epochs = 2
+    experiment.train_and_evaluate(c, str(workdir))
+    wandb.teardown()
+    assert json.loads((workdir / "trackers.json").read_text())["wandb"] == run_id
+    parts = sorted(d for d in os.listdir(workdir / "wandb") if d.startswith("offline-run-"))
+    assert len(parts) == 2 and all(d.endswith(run_id) for d in parts)
+    later = _wandb_records(workdir / "wandb" / parts[1] / f"run-{run_id}.wandb")
+    (run,) = [r.run for r in later if r.WhichOneof("record_type") == "run"]
+    assert run.run_id == run_id
+    items = [i for r in later if r.WhichOneof("record_type") == "history" for i in r.history.item]
+    steps = [
+        json.loads(i.value_json) for i in items if (i.key or "/".join(i.nested_key)) == "_step"
+    ]
+    rows = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
+    assert len(rows) == 2 and steps == [rows[1]["step"]]  # epoch 2's, after epoch 1's
