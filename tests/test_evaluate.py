@@ -1234,3 +1234,66 @@ def test_the_rows_digest_is_of_what_the_evaluation_reads():
     unlabelled = dataclasses.replace(base, labels=None)
     digests = {evaluate.rows_digest(d) for d in (base, imputed, relabelled, unlabelled)}
     assert len(digests) == 4
+
+
+def test_figure_inputs_are_each_models_own_in_the_datas_units(vae_run):
+    """What a group's figures draw, per model: its own reconstructions of the rows shown beside
+    them, its own samples, manifold and history, the rows' own labels, all in the data's
+    units (here a scaling of x * 2 - 1 undone), a VAE's manifold over the prior's +-2.5, from
+    the evaluated and the unevaluated path alike. A mutation check found every one of these
+    unguarded: model 0's reconstructions or history for every model, reconstructions of the
+    next rows, the scaling left on, labels one row off, a manifold over +-1 all passed."""
+    tm = ae_jax.load(vae_run)
+    data = eval_data.evaluation_data(tm)
+    d = data.x.shape[1]
+    data = dataclasses.replace(data, scale=np.full(d, 2.0), offset=np.full(d, -1.0))
+    own_units = lambda a: np.asarray(a, np.float64) * 2.0 - 1.0  # noqa: E731
+    params = jax.tree.map(lambda a: np.stack([np.asarray(a), 0.8 * np.asarray(a)]), tm.params)
+    configs = [tm.config.copy_and_resolve_references() for _ in range(2)]
+    configs[1].train.seed = 7
+    results = evaluate.evaluate_group(tm.model, params, data, configs, [tm.epoch] * 2)
+    histories = [[{"epoch": 1, "eval/loss": 1.0}], [{"epoch": 1, "eval/loss": 2.0}]]
+    n, grid = eval_plots.N_SHOW, eval_plots.GRID
+    for res in (results, None):
+        inputs = figure_data.figure_inputs(tm.model, params, data, configs, res, histories, 3)
+        for i, (f, c) in enumerate(zip(inputs, configs, strict=True)):
+            mine = jax.tree.map(lambda a, i=i: a[i : i + 1], params)
+            recon = passes.deterministic_many(tm.model, mine, data.x[:n], n)["out"][0]
+            np.testing.assert_array_equal(f.x_show, own_units(data.x[:n]))
+            np.testing.assert_allclose(f.recon_show, own_units(recon), rtol=1e-5, atol=1e-6)
+            assert f.history is histories[i]
+            np.testing.assert_array_equal(f.labels, data.labels)
+            z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(c.train.seed), 3), (n, 2))
+            samples = passes.decode_many(tm.model, mine, np.asarray(z))[0]
+            np.testing.assert_allclose(f.samples, own_units(samples), rtol=1e-5, atol=1e-6)
+            if res is not None:
+                decoded, lo, hi = f.manifold
+                assert lo.tolist() == [-2.5, -2.5] and hi.tolist() == [2.5, 2.5]
+                z = eval_plots.latent_grid(lo, hi, grid)
+                manifold = passes.decode_many(tm.model, mine, z)[0]
+                np.testing.assert_allclose(decoded, own_units(manifold), rtol=1e-5, atol=1e-6)
+        assert not np.allclose(inputs[0].recon_show, inputs[1].recon_show)
+
+
+def test_a_manifold_spans_the_codes_and_2d_codes_are_drawn_as_they_are():
+    """An AE's manifold spans each unit's codes (a span fixed at one unit passed, the test's
+    codes spanning exactly 1), and 2-D codes are drawn as (z0, z1) (swapped passed)."""
+    codes = np.array([[-3.0, 0.5], [5.0, 0.5], [1.0, 0.5]])
+    lo, hi = eval_plots.code_range(codes)
+    assert lo.tolist() == [-3.0, 0.5] and hi.tolist() == [5.0, 1.5]  # constant unit: 1 wide
+    points, names = eval_plots.project_2d(codes)
+    np.testing.assert_array_equal(points, codes)
+    assert names == ("z0", "z1")
+
+
+def test_the_accuracy_bars_draw_the_model_as_the_model_and_the_baseline_as_the_baseline(tmp_path):
+    """recon_per_column.png's bars: the model's accuracy as its series, the most frequent
+    value's as the baseline (the two swapped passed every test: a mutation check)."""
+    f = eval_plots.FigureInputs(
+        columns=["a", "b"], image_shape=None, epoch=1, is_vae=False,
+        column_accuracy=(["a", "b"], [0.9, 0.8], [0.5, 0.6]),
+    )  # fmt: skip
+    (bars,) = [d for d in eval_plots.plan(str(tmp_path), f) if "recon_per_column" in d.path]
+    names, model, baseline = bars.args[:3]
+    assert list(names) == ["a", "b"] and list(model) == [0.9, 0.8] and list(baseline) == [0.5, 0.6]
+    assert bars.args[-1] == "most frequent value"  # the baseline's legend entry
