@@ -215,31 +215,32 @@ def test_init_compiles_at_the_lowest_optimisation_level_on_cpu():
 # ---- what a mutation check (a helper breaking the code on purpose) found unguarded ----
 
 _VAE = dict(model__name="vae", loss__recon="bce", model__output_activation="sigmoid")
-# Every per-model setting (objective.HYPER_KEYS) set apart, per model of a group of 3.
+# Every per-model setting (objective.HYPER_KEYS) set apart, per model of a group of 2 (model 1
+# apart from model 0 is what "model 0's setting for every model" would hide).
 _GROUPS = {
     "vae": (
         _VAE,
         {
-            "optim__learning_rate": (1e-3, 3e-3, 1e-2),
-            "loss__l1_weight": (0.0, 1e-3, 1e-2),
-            "loss__beta": (1.0, 0.5, 2.0),
-            "loss__noise_std": (0.0, 0.1, 0.3),
-            "loss__kl_warmup_epochs": (0.0, 2.0, 5.0),
-            "loss__kl_warmup_start": (0.0, 0.1, 0.5),
-            "loss__free_bits": (0.0, 0.05, 0.2),
-            "loss__tc_weight": (0.0, 1.0, 4.0),
-            "loss__mmd_weight": (0.0, 1.0, 10.0),
-            "train__seed": (0, 1, 2),
+            "optim__learning_rate": (1e-3, 1e-2),
+            "loss__l1_weight": (0.0, 1e-2),
+            "loss__beta": (1.0, 2.0),
+            "loss__noise_std": (0.0, 0.3),
+            "loss__kl_warmup_epochs": (0.0, 5.0),
+            "loss__kl_warmup_start": (0.0, 0.5),
+            "loss__free_bits": (0.0, 0.2),
+            "loss__tc_weight": (0.0, 4.0),
+            "loss__mmd_weight": (0.0, 10.0),
+            "train__seed": (0, 2),
         },
     ),
     "sparse ae": (
         dict(loss__sparsity="kl", model__code_activation="sigmoid"),
         {
-            "loss__sparsity_weight": (0.0, 0.1, 1.0),
-            "loss__rho": (0.05, 0.1, 0.3),
-            "loss__noise_std": (0.2, 0.0, 0.1),
-            "loss__l1_weight": (1e-2, 0.0, 1e-3),
-            "train__seed": (3, 4, 5),
+            "loss__sparsity_weight": (0.0, 1.0),
+            "loss__rho": (0.05, 0.3),
+            "loss__noise_std": (0.2, 0.0),
+            "loss__l1_weight": (1e-2, 0.0),
+            "train__seed": (3, 4),
         },
     ),
 }
@@ -252,7 +253,7 @@ def test_every_per_model_setting_of_a_group_is_its_own(kind):
     or its noise, warm-up, free bits, sparsity rate or weight, passed every test (the group
     tests varied the seed, learning rate and the tc and mmd weights only)."""
     common, apart = _GROUPS[kind]
-    configs = [_config(**common, **{k: v[i] for k, v in apart.items()}) for i in range(3)]
+    configs = [_config(**common, **{k: v[i] for k, v in apart.items()}) for i in range(2)]
     hypers = [objective.hyper_from_config(c) for c in configs]
     terms = objective.optional_terms(configs)
     n, d = 48, 5
@@ -271,7 +272,7 @@ def test_every_per_model_setting_of_a_group_is_its_own(kind):
         return jax.device_get(states.params), jax.device_get(metrics)
 
     params, metrics = train(configs, hypers)
-    for i in range(3):
+    for i in range(2):
         alone_params, alone_metrics = train([configs[i]], [hypers[i]])
         close = lambda a, b, i=i: np.testing.assert_allclose(a[i], b[0], rtol=2e-5, atol=1e-6)
         jax.tree.map(close, params, alone_params)
