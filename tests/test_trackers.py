@@ -648,8 +648,12 @@ def test_a_resumed_run_goes_on_in_its_own_wandb_run(tmp_path, monkeypatch):
     experiment.train_and_evaluate(c, str(workdir))
     wandb.teardown()
     assert json.loads((workdir / "trackers.json").read_text())["wandb"] == run_id
+    # each process's offline folder holds the run's file (a folder started in the same second
+    # as the one before it is named with a "-1" after the id)
     parts = sorted(d for d in os.listdir(workdir / "wandb") if d.startswith("offline-run-"))
-    assert len(parts) == 2 and all(d.endswith(run_id) for d in parts)
+    assert len(parts) == 2 and all(
+        (workdir / "wandb" / d / f"run-{run_id}.wandb").exists() for d in parts
+    )
     later = _wandb_records(workdir / "wandb" / parts[1] / f"run-{run_id}.wandb")
     (run,) = [r.run for r in later if r.WhichOneof("record_type") == "run"]
     assert run.run_id == run_id
