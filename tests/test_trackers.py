@@ -294,9 +294,7 @@ def test_wandb_offline_logs_every_run_of_a_group(tmp_path, monkeypatch):
         history = [r for r in records if r.WhichOneof("record_type") == "history"]
         assert len(history) == 2  # one per epoch, the headline and figures at the last
         # ... at metrics.jsonl's steps (a step one off passed: a mutation check)
-        items = [i for r in history for i in r.history.item]  # (a key, or a nested key's parts)
-        named = [(i.key or "/".join(i.nested_key), json.loads(i.value_json)) for i in items]
-        steps = [value for key, value in named if key == "_step"]
+        steps = _wandb_steps(records)
         rows = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
         assert steps == [row["step"] for row in rows]
         (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
@@ -306,6 +304,13 @@ def test_wandb_offline_logs_every_run_of_a_group(tmp_path, monkeypatch):
         media = os.listdir(workdir / "wandb" / offline / "files" / "media" / "images" / "figures")
         assert any(m.startswith("learning_curves") for m in media)
         assert not (workdir / "tb").exists()  # only the loggers asked for
+
+
+def _wandb_steps(records) -> list:
+    """The steps of an offline W&B run's history records (an item's key, or its nested key's
+    parts, "_step")."""
+    items = [i for r in records if r.WhichOneof("record_type") == "history" for i in r.history.item]
+    return [json.loads(i.value_json) for i in items if (i.key or "/".join(i.nested_key)) == "_step"]
 
 
 def _wandb_records(path):
@@ -657,9 +662,6 @@ def test_a_resumed_run_goes_on_in_its_own_wandb_run(tmp_path, monkeypatch):
     later = _wandb_records(workdir / "wandb" / parts[1] / f"run-{run_id}.wandb")
     (run,) = [r.run for r in later if r.WhichOneof("record_type") == "run"]
     assert run.run_id == run_id
-    items = [i for r in later if r.WhichOneof("record_type") == "history" for i in r.history.item]
-    steps = [
-        json.loads(i.value_json) for i in items if (i.key or "/".join(i.nested_key)) == "_step"
-    ]
+    steps = _wandb_steps(later)
     rows = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
     assert len(rows) == 2 and steps == [rows[1]["step"]]  # epoch 2's, after epoch 1's
