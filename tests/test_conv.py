@@ -123,6 +123,56 @@ def test_layers_mirror_the_encoder():
     assert conv.map_sizes(28, 28, 3) == [(28, 28), (14, 14), (7, 7), (4, 4)]
 
 
+def test_an_odd_sized_image_is_the_top_left_of_the_next_even_ones():
+    """Transposed convolutions double a map (2 -> 4 -> 8); a 7-pixel side keeps the first 7
+    rows and columns, lined up with the encoder's maps. 7x7 and 8x8 decoders share their
+    parameters' shapes, so with the same ones the 7x7 image is the 8x8 one's top left, but for
+    its last row and column (the output convolution reaches the cut border there)."""
+    z = jax.random.normal(jax.random.PRNGKey(0), (3, 5))
+    small, large = (conv.ConvDecoder((n, n, 2), (4, 6), ("relu", "relu")) for n in (7, 8))
+    params = large.init(jax.random.PRNGKey(1), z)
+    got = np.asarray(small.apply(params, z)).reshape(3, 7, 7, 2)
+    whole = np.asarray(large.apply(params, z)).reshape(3, 8, 8, 2)
+    np.testing.assert_allclose(got[:, :6, :6], whole[:, :6, :6], rtol=1e-5, atol=1e-6)
+    assert np.abs(whole[:, :6, :6] - whole[:, 1:7, 1:7]).max() > 1e-3  # (a shift would show)
+
+
+def test_an_rgb_rows_colour_channels_are_its_last_axis():
+    """Rows are (H, W, C) images flattened: swapping two colour channels of the rows, and the
+    same two of the first convolution's input, leaves the code as it was; swapping two of the
+    output convolution's channels swaps them in the decoded rows."""
+    x = jax.random.uniform(jax.random.PRNGKey(0), (2, 6 * 5 * 3))
+    enc = conv.ConvEncoder((6, 5, 3), (4,), ("tanh",), 5)
+    p = enc.init(jax.random.PRNGKey(1), x)
+    order = np.array([2, 0, 1])
+    swapped_x = x.reshape(2, 6, 5, 3)[..., order].reshape(2, -1)
+    swapped_p = jax.tree.map(lambda a: a, p)
+    first = swapped_p["params"]["conv"]["conv_0"]
+    first["kernel"] = first["kernel"][:, :, order, :]
+    np.testing.assert_allclose(
+        enc.apply(swapped_p, swapped_x), enc.apply(p, x), rtol=1e-5, atol=1e-6
+    )
+    z = jax.random.normal(jax.random.PRNGKey(2), (2, 5))
+    dec = conv.ConvDecoder((6, 5, 3), (4,), ("tanh",))
+    q = dec.init(jax.random.PRNGKey(3), z)
+    swapped_q = jax.tree.map(lambda a: a, q)
+    out = swapped_q["params"]["out"]
+    out["kernel"], out["bias"] = out["kernel"][..., order], out["bias"][order]
+    want = np.asarray(dec.apply(q, z)).reshape(2, 6, 5, 3)[..., order]
+    got = np.asarray(dec.apply(swapped_q, z)).reshape(2, 6, 5, 3)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_convolutions_run_as_matmuls_on_a_cpu_only():
+    """XLA's CPU convolutions are the slow path `matmul_conv` replaces: a conv model's program
+    has none on a CPU, and XLA's own elsewhere."""
+    model = models.build_model(_model_cfg(conv_features=(4, 6), latent_dim=3), 64, (8, 8))
+    x, key = jnp.ones((2, 64)), jax.random.PRNGKey(0)
+    params = model.init(key, x, key)
+    program = str(jax.make_jaxpr(lambda p: model.apply(p, x, key))(params))
+    assert ("conv_general_dilated" in program) == (jax.default_backend() != "cpu")
+
+
 def test_matmul_conv_matches_lax():
     rng = np.random.default_rng(0)
     dn = ("NHWC", "HWIO", "NHWC")
