@@ -1292,23 +1292,32 @@ def test_a_numeric_colour_with_missing_values_keeps_its_scale_and_every_row(tmp_
     rng = np.random.default_rng(0)
     labels = rng.uniform(10, 90, 50)
     labels[:7] = np.nan
-    Renderer().codes_2d(
-        str(tmp_path / "c.png"), rng.normal(size=(50, 2)), ["a", "b"], labels, "t", 20, "price"
-    )
+    xy = rng.normal(size=(50, 2))
+    Renderer().codes_2d(str(tmp_path / "c.png"), xy, ["a", "b"], labels, "t", 20, "price")
     ax, bar = saved[-1].axes
     (points,) = ax.collections
     assert points.get_clim() == (np.nanmin(labels), np.nanmax(labels))
-    assert len(points.get_offsets()) == 50
+    # Each point coloured by its own row's value (the colour bar's), NaN for the grey ones.
+    np.testing.assert_array_equal(points.get_offsets(), xy)
+    np.testing.assert_array_equal(np.ma.filled(points.get_array(), np.nan), labels)
     np.testing.assert_allclose(points.cmap.get_bad()[:3], 0.6)  # a missing value's point: grey
     assert bar.get_ylabel() == "price (grey: missing)"
-    # Few values (a legend): the NaN rows are their own grey "(missing)" group, none left out.
+    # Few values (a legend): the NaN rows are their own grey "(missing)" group, none left out,
+    # each group's points in the colour its legend entry shows.
     grades = labels.round(-1)  # 10, 20, ..., 90 and NaN
-    Renderer().codes_2d(
-        str(tmp_path / "g.png"), rng.normal(size=(50, 2)), ["a", "b"], grades, "t", 20, "grade"
-    )
+    xy = rng.normal(size=(50, 2))
+    Renderer().codes_2d(str(tmp_path / "g.png"), xy, ["a", "b"], grades, "t", 20, "grade")
     ax = saved[-1].axes[0]
     assert sum(len(c.get_offsets()) for c in ax.collections) == 50
-    assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "(missing)"
+    legend = ax.get_legend()
+    names = [t.get_text() for t in legend.get_texts()]
+    assert names[-1] == "(missing)"
+    assert len(names) == len(ax.collections) == len(set(grades[~np.isnan(grades)])) + 1
+    for name, handle, points in zip(names, legend.legend_handles, ax.collections, strict=True):
+        value = np.nan if name == "(missing)" else float(name)
+        rows = np.isnan(grades) if name == "(missing)" else grades == value
+        np.testing.assert_array_equal(points.get_offsets(), xy[rows], err_msg=name)
+        np.testing.assert_array_equal(handle.get_facecolor(), points.get_facecolor(), name)
 
 
 def test_a_stop_while_waiting_cancels_the_drawings_not_started(tmp_path):
