@@ -1172,3 +1172,27 @@ def test_a_run_whose_data_file_moved_is_told_so(tmp_path):
     with pytest.raises(UserError, match=r"data.path: .* -> .*other.csv'") as e:
         experiment.train_and_evaluate(c, str(moved / "run"))
     assert "no longer exists" not in str(e.value)
+
+
+def test_an_epoch_redone_after_its_points_reached_tensorboard_is_there_once(tmp_path):
+    """A process killed after an epoch's points reached TensorBoard, before its checkpoint
+    (here: that checkpoint and the end's summary removed), redoes the epoch on the rerun:
+    TensorBoard drops the earlier process's points from the first step redone on, with
+    epochs of one step too (all rows in one batch)."""
+    run = str(tmp_path / "run")
+    c = _cfg(
+        train__epochs=3,
+        train__tensorboard=True,
+        train__batch_size=4096,
+        train__checkpoint_every=1,
+        train__keep_checkpoints=3,
+    )
+    experiment.train_and_evaluate(c, run)
+    rows = [json.loads(r) for r in open(os.path.join(run, workdir_lib.METRICS))]
+    assert [r["step"] for r in rows] == [1, 2, 3]  # one step an epoch
+    shutil.rmtree(os.path.join(run, "checkpoints", "3"))
+    os.remove(os.path.join(run, "summary.json"))
+    (summary,) = experiment.train_and_evaluate(c, run)
+    assert summary["resumed_from_epoch"] == 2
+    tb = writers.read_scalars(os.path.join(run, "tb"))
+    assert [step for step, _ in tb["train/loss"]] == [1, 2, 3]

@@ -73,6 +73,8 @@ def test_mlflow_gets_params_metrics_headline_and_figures_and_resumes_its_run(tmp
     assert [m.step for m in client.get_metric_history(run_id, "eval/mse")] == [1, 2]
     for key in ("recon/mse", "pca/mse", "ae_over_pca", "eval/mse"):
         assert key in run.data.metrics, key
+    # The headline numbers at the last epoch's step, where the run's curves end.
+    assert [m.step for m in client.get_metric_history(run_id, "ae_over_pca")] == [2]
     artifacts = {a.path for a in client.list_artifacts(run_id, "figures")}
     assert "figures/learning_curves.png" in artifacts
     assert run.info.status == "FINISHED"

@@ -138,6 +138,10 @@ def test_images_text_and_hparams_leave_scalars_readable(tmp_path):
     start = values["_hparams_/session_start_info"].metadata.plugin_data.content
     for text in (b"optim.learning_rate", b"(64, 32)", b"vae", b"None", b"data.seed"):
         assert text in start
+    # The session at the run's last step, where its headline numbers are (at step 0 the
+    # dashboard's step column read 0 for a trained run).
+    steps = {e.step for e in writers._events(path) for v in e.summary.value if "_hparams_" in v.tag}
+    assert steps == {4}
 
 
 def test_close_flushes(tmp_path):
