@@ -301,6 +301,14 @@ def test_a_density_on_discrete_columns_is_said_to_be_no_log_probability():
     assert "Gaussian models as a density hold discrete values (3: 'b', 'n', 't';" in note
     cfg.loss.recon = "mixed"
     assert "(2: 'n', 't';" in bounds.discrete_note(cfg, x, layout, offset, scale)
+    # A missing count filled with the training mean (99.977) is no value of the column: its
+    # observed cells are whole numbers still.
+    filled, imputed = x.copy(), np.zeros((n, len(layout)), bool)
+    filled[0, 1], imputed[0, 1] = (99.977 - 2.0) / 997.0, True
+    assert "(1: 't';" in bounds.discrete_note(cfg, filled, layout, offset, scale)
+    assert "(2: 'n', 't';" in bounds.discrete_note(cfg, filled, layout, offset, scale, imputed)
+    imputed[:, 1] = True  # no observed cell: nothing said of the column
+    assert "(1: 't';" in bounds.discrete_note(cfg, filled, layout, offset, scale, imputed)
     # Large values are not whole within float32's rounding: prices of about 1e6 with cents.
     prices = 1e6 + np.round(rng.random(n) * 5e5, 2)
     lo, span = prices.min(), np.ptp(prices)
@@ -315,6 +323,24 @@ def test_a_density_on_discrete_columns_is_said_to_be_no_log_probability():
     assert bounds.discrete_note(cfg, x[:2, 2:3], only_continuous, offset[2:], scale[2:]) is None
     cfg.loss.recon = "bce"  # a Bernoulli is a probability of binary cells
     assert bounds.discrete_note(cfg, x, layout, offset, scale) is None
+
+
+def test_a_runs_note_on_discrete_columns_reads_their_observed_cells(tmp_path):
+    """A column of counts with missing cells (data.missing='impute': filled with the training
+    mean, not a whole number) is still named by eval.json's likelihood note."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "t.csv"
+    with open(path, "w") as f:
+        f.write("counts,size\n")
+        for i in range(80):
+            f.write(f"{'' if i % 4 == 0 else rng.integers(0, 500)},{rng.random():.6f}\n")
+    c = seed_vae.get_config()
+    c.data.path, c.data.missing, c.loss.recon = str(path), "impute", "gaussian"
+    c.train.epochs, c.train.figures, c.eval.iw_samples = 1, False, 2
+    experiment.train_and_evaluate(c, str(tmp_path / "run"))
+    got = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert got["imputed_cells"] > 0
+    assert "(1: 'counts';" in got["likelihood_note"]
 
 
 def test_continuous_bernoulli_iwae_rises_with_k(digits_vae):

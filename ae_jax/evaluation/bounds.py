@@ -47,7 +47,7 @@ def likelihood_label(cfg, x: np.ndarray) -> dict:
     return {"likelihood": names[kind], "is_log_likelihood": is_ll}
 
 
-def discrete_note(cfg, x: np.ndarray, layout, offset, scale) -> str | None:
+def discrete_note(cfg, x: np.ndarray, layout, offset, scale, imputed=None) -> str | None:
     """Why a density's bounds are no log-probabilities of these rows, or None: the columns a
     Gaussian (`gaussian`, `mixed`'s numeric ones) or continuous Bernoulli models as a density
     whose values in `x` (N, D) are discrete levels: true/false, category codes or one-hot
@@ -56,19 +56,24 @@ def discrete_note(cfg, x: np.ndarray, layout, offset, scale) -> str | None:
     levels (at most 256, and at most half as many as rows: grey values k/16). A density at
     such points is no probability of them: it grows as it narrows (a smaller loss.obs_std),
     so its bounds compare only with densities of the same scaled data, not with discrete
-    likelihoods."""
+    likelihoods. `imputed` ((N, input columns) bool, or None) marks cells that were missing,
+    filled with the training mean: a column's observed cells alone tell its values (one
+    filled cell, 99.977 among whole numbers, hid a column of counts from the note: a probe)."""
     kind = cfg.loss.recon
     if kind not in ("gaussian", "mixed", "cbernoulli") or layout is None or scale is None:
         return None
     x = np.asarray(x)
     levels = []
-    for name, col_kind, start, _ in layout:
+    for i, (name, col_kind, start, _) in enumerate(layout):
         if col_kind != "numeric":
             if kind != "mixed":  # mixed gives them a Bernoulli or a softmax: probabilities
                 levels.append(name)
             continue
-        whole = scaling_lib.whole_in_own_units(x[:, start], scale[start], offset[start])
-        if whole or np.unique(x[:, start]).size <= min(256, len(x) // 2):
+        seen = x[:, start] if imputed is None else x[~np.asarray(imputed)[:, i], start]
+        if not len(seen):
+            continue
+        whole = scaling_lib.whole_in_own_units(seen, scale[start], offset[start])
+        if whole or np.unique(seen).size <= min(256, len(seen) // 2):
             levels.append(name)
     if not levels or not len(x):
         return None

@@ -127,7 +127,7 @@ def evaluate_group(
         )
     label = bounds.likelihood_label(cfg, data.x)
     if is_vae and label["is_log_likelihood"]:  # (the note is of a VAE's bounds only)
-        note = bounds.discrete_note(cfg, data.x, data.layout, data.offset, data.scale)
+        note = bounds.discrete_note(cfg, data.x, data.layout, data.offset, data.scale, data.imputed)
         label.update({"likelihood_note": note} if note else {})
     results = []
     for i, c in enumerate(configs):
