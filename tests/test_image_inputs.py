@@ -82,6 +82,21 @@ def test_constant_training_images_are_said_to_span_their_one_value(tmp_path):
         run.features(np.full((1, 6, 6), 100.0, np.float32))
 
 
+def test_dim_pixels_given_to_a_model_of_0_to_255_intensities_are_said(runs, caplog):
+    """Counts 0..16 (the digits as saved) given to a model trained on intensities 0..255 were
+    encoded and evaluated without a word, as training would have warned of them (a probe)."""
+    _, pixels, digits = runs
+    caplog.set_level("WARNING")
+    assert pixels.encode(digits[:5].astype(np.uint8)).shape[0] == 5
+    assert "pixel intensities whose largest is 16, under an eighth of the run's 0..255" in (
+        caplog.text
+    )
+    caplog.clear()
+    pixels.encode((digits[:5] * 15).astype(np.uint8))  # its own units: nothing said
+    pixels.encode((digits[:5] * 2).astype(np.uint8))  # dark, up to 32: nothing said either
+    assert not caplog.text
+
+
 def test_images_of_another_shape_or_in_other_units_are_refused(runs, tmp_path, caplog):
     floats, pixels, digits = runs
     ok = (digits[:5] / 16).astype(np.float32)

@@ -219,6 +219,8 @@ def check_images(p, x: np.ndarray, source: str) -> None:
     are checked when read (`check_pixels`); under data.scaling='none' (which kept no range)
     the training images' `span` is the range, and a run saved without one is not checked."""
     scaling = p.scaling
+    if p.pixel_max and x.size:
+        _say_dim_pixels(p, x, source)
     if p.pixel_max or not x.size or (scaling == "none" and p.span is None):
         return
     lo, hi = float(np.min(x)), float(np.max(x))
@@ -252,6 +254,24 @@ def check_images(p, x: np.ndarray, source: str) -> None:
             reach,
             scaling,
             was,
+        )
+
+
+def _say_dim_pixels(p, x: np.ndarray, source: str) -> None:
+    """Warns of pixel intensities whose largest is under an eighth of the run's 0..pixel_max
+    (as training warns of its own: under 32 of 0..255): counts 0..16 given to a model of
+    0..255 images were evaluated and encoded without a word (a probe)."""
+    # In the pixels' own units, per feature first (scale > 0): no copy of a large input.
+    top = float(np.max(x.max(axis=0) * np.asarray(p.scale) + np.asarray(p.offset)))
+    if top < p.pixel_max / 8:
+        logging.warning(
+            "%s: pixel intensities whose largest is %.4g, under an eighth of the run's "
+            "0..%d: codes or counts, or images scaled down? Give them as the training images' "
+            "intensities 0..%d; encoded as given",
+            source,
+            top,
+            p.pixel_max,
+            p.pixel_max,
         )
 
 
