@@ -1172,8 +1172,14 @@ def test_figures_of_a_file_name_its_rows_not_the_validation_split(rows_name):
     (per_feature, per_column) = [
         j for j in figures.plan("/tmp/x", tab) if j.method.endswith("bars")
     ]
-    assert per_feature.args[4] == f"reconstruction error per feature ({rows_name})"
+    assert per_feature.args[4] == f"reconstruction error per feature ({rows_name}, epoch 5)"
     assert per_column.args[3] == f"accuracy of the reconstruction ({rows_name})"
+    assert per_column.args[4] == "categorical and true/false columns (epoch 5)"
+    # Its error counts the rows' filled cells (eval.json's per-column one does not): said.
+    assert per_feature.args[3] == "mean squared error over the rows, scaled units (log axis)"
+    filled = dataclasses.replace(tab, filled_cells=3)
+    (per_feature, _) = [j for j in figures.plan("/tmp/x", filled) if j.method.endswith("bars")]
+    assert per_feature.args[3].startswith("mean squared error over the rows (the 3 filled missing")
     n = figures.GRID
     grid = dataclasses.replace(
         base,

@@ -131,6 +131,7 @@ def figure_inputs(
                 image_range=image_range,
                 rows_name=rows_name,
                 value_units=value_units(configs[0]),
+                filled_cells=0 if data.imputed is None else int(data.imputed.sum()),
             )
         )
     return out

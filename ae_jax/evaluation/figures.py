@@ -62,6 +62,7 @@ class FigureInputs:
     image_range: tuple | None = None
     rows_name: str = "validation rows"  # what x_show are (another file's rows: its name)
     value_units: str = "scaled units"  # what a table's values are in (`figure_data.value_units`)
+    filled_cells: int = 0  # cells of the rows missing from the file, filled (data.missing)
 
 
 MAX_BARS = 60  # features in recon_per_feature.png
@@ -312,14 +313,16 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
         # features the model reconstructs worst, in table order; eval.json has them all.
         mse = np.asarray(f.mse_per_feature, float)
         keep, note = _widest_columns(mse, "worst reconstructed")
+        # (eval.json's recon/per_column has each column's error over its observed cells)
+        filled = f" (the {f.filled_cells} filled missing cells too)" if f.filled_cells else ""
         add(
             "recon_per_feature.png",
             "per_feature_bars",
             [f.columns[j] for j in keep],
             mse[keep],
             None if f.pca_per_feature is None else np.asarray(f.pca_per_feature)[keep],
-            f"mean squared error over the rows, {f.value_units} (log axis)",
-            f"reconstruction error per feature ({f.rows_name}){note}",
+            f"mean squared error over the rows{filled}, {f.value_units} (log axis)",
+            f"reconstruction error per feature ({f.rows_name}, epoch {f.epoch}){note}",
             True,
             "PCA, as many components",
         )
@@ -332,7 +335,7 @@ def plan(out_dir: str, f: FigureInputs) -> list[Drawing]:
             np.asarray(model),
             np.asarray(baseline),
             f"accuracy of the reconstruction ({f.rows_name})",
-            "categorical and true/false columns",
+            f"categorical and true/false columns (epoch {f.epoch})",
             False,
             "most frequent value",
         )

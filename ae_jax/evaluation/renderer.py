@@ -194,7 +194,7 @@ class Renderer:
             ax.tick_params(axis="x", labelsize=_FONT)
             every = ", ".join(f"{m} {k}" for k, (_, m) in _CUT_MARKERS.items())  # room for all
             ax.set_xlabel(f"{value_label}\n{every}", fontsize=_FONT)
-            fig.suptitle(figure_text.literal(title), fontsize=_FONT + 1)
+            fig.suptitle(figure_text.literal(figure_text.fill(title, 80)), fontsize=_FONT + 1)
             ax.legend(
                 fontsize=_FONT, ncols=2, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False
             )
