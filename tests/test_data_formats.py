@@ -380,7 +380,7 @@ def test_a_column_mostly_filled_in_is_warned_of_in_training_and_in_new_rows(tmp_
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
     frame.loc[:279, "b"] = np.nan
-    frame.loc[5, "a"] = np.nan
+    frame.loc[290, "a"] = np.nan  # (a row with neither value would be left out)
     frame.to_csv(tmp_path / "m.csv", index=False)
     p = load(tmp_path / "m.csv", missing="impute").preprocessor
     said = {
@@ -1525,6 +1525,48 @@ def test_a_marker_that_is_a_tenth_of_a_columns_cells_is_warned_of_under_impute(t
     table = data.Table("rows", ["id", "Market"], cols)
     data.Preprocessor.fit(table, np.arange(16), missing="impute", na_values=("",))
     assert "a missing-value marker" not in caplog.text
+
+
+def test_a_marker_common_in_a_column_is_warned_of_under_drop_and_named_when_refused(
+    tmp_path, caplog
+):
+    """NA (North America) on a third of a column's rows: data.missing='drop' dropped them, a
+    whole category, with an information line alone, and the refusal under 'error' advised
+    'drop' first (a probe). Both now say the marker may be a category."""
+    markets = ["NA"] * 40 + ["EU"] * 40 + ["APAC"] * 40
+    body = [[i, m] for i, m in enumerate(markets)]
+    path = write(tmp_path / "m.csv", body, header=["id", "Market"])
+    caplog.set_level("WARNING")
+    ds = load(path, missing="drop", scaling="none", val_fraction=0.2)
+    assert len(ds.train_indices) + len(ds.val_indices) == 80
+    (line,) = [r.getMessage() for r in caplog.records if "a missing-value marker" in r.getMessage()]
+    assert (
+        "column 'Market': 'NA', a missing-value marker (data.na_values), is 40 of the 120 rows'"
+        in (line)
+    )
+    assert "data.missing='drop' dropped those rows" in line and "without it" in line
+    with pytest.raises(UserError, match=r"; 'NA' in 40 of its 120 rows: if a category here \(NA"):
+        load(path, scaling="none", val_fraction=0.2)
+
+
+@pytest.mark.parametrize("missing", ["error", "impute", "drop"])
+def test_rows_without_any_value_are_left_out_and_said(tmp_path, caplog, missing):
+    """A spreadsheet's empty rows below its data, saved as ',,' lines: imputed, three trained
+    as made-up rows of the columns' means (said only as filled values), and refused as missing
+    cells under 'error' (a probe). Left out, with their rows and lines named."""
+    body = [[i, i % 7, "ab"[i % 2]] for i in range(40)] + [["", "", ""]] * 3
+    path = write(tmp_path / "e.csv", body, header=["a", "b", "c"])
+    caplog.set_level("WARNING")
+    ds = load(path, missing=missing, scaling="none", val_fraction=0.2)
+    assert len(ds.train_indices) + len(ds.val_indices) == 40
+    assert "3 row(s) without a value in any column left out, at row 41 (line 42), row 42" in (
+        caplog.text
+    )
+    assert "filled" not in caplog.text
+    caplog.clear()
+    one = [[i, "" if i == 5 else i % 7, "ab"[i % 2]] for i in range(40)]  # one cell: no row
+    load(write(tmp_path / "o.csv", one, header=["a", "b", "c"]), missing="impute")
+    assert "left out" not in caplog.text
 
 
 def test_a_file_is_told_apart_from_another_format_by_its_first_bytes(tmp_path):

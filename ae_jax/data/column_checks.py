@@ -8,6 +8,7 @@ import re
 import numpy as np
 from absl import logging
 
+from ae_jax.data import missing_values
 from ae_jax.data.cells import LEADING_ZERO, Cells, grouped_separator, missing_mask, quote_names
 from ae_jax.data.delimiters import DECIMAL_COMMA
 from ae_jax.data.tables import BOOL_TEXTS, BOOL_WORDS, Table
@@ -242,13 +243,58 @@ def header_row_hint(table: Table, rows: np.ndarray) -> str:
     return "; the array's first row looks like column names (saved with the rows?): drop it"
 
 
+def drop_rows(table: Table, features: Table, options: dict) -> tuple[Table, Table]:
+    """The rows training reads: without the empty ones (`drop_empty_rows`), and under
+    data.missing='drop' without any missing a value (`drop_missing`)."""
+    table, features = drop_empty_rows(table, features)
+    if options["missing"] == "drop":
+        table, features = drop_missing(table, features, options["na_values"])
+    return table, features
+
+
+def drop_empty_rows(table: Table, features: Table) -> tuple[Table, Table]:
+    """Leaves out a delimited file's rows whose every feature cell is empty, saying where: a
+    spreadsheet's empty rows below its data, saved as ',,' lines (imputed, three trained as
+    made-up rows of the columns' means, said only as filled values: a probe). Not a table of
+    one feature column, whose empty cell is a missing value, nor a file of no other rows (its
+    empty columns are refused)."""
+    if table.file is None or len(features.columns) < 2:
+        return table, features
+    empty = np.ones(table.num_rows, bool)
+    for col in features.values:  # (one column without an empty cell ends the search)
+        empty &= missing_mask(col, ("",))
+        if not empty.any():
+            return table, features
+    if empty.all():
+        return table, features
+    rows = np.flatnonzero(empty)
+    logging.warning(
+        "data: %s: %d row(s) without a value in any column left out, at %s (empty rows, as a "
+        "spreadsheet saves below its data?)",
+        table.source,
+        rows.size,
+        table.where(rows),
+    )
+    keep = np.flatnonzero(~empty)
+    return table.take(keep), features.take(keep)
+
+
 def drop_missing(table: Table, features: Table, na_values: tuple[str, ...]) -> tuple[Table, Table]:
     """Drops the rows with a missing value in any feature column, saying counts per column (a
-    warning naming the columns behind most of them when over half the rows go)."""
+    warning naming the columns behind most of them when over half the rows go, and one for a
+    text column's marker on a tenth of the rows or more: 'NA' may be North America)."""
     masks = [missing_mask(col, na_values) for col in features.values]
     gone = np.logical_or.reduce(masks) if masks else np.zeros(table.num_rows, bool)
     if not gone.any():
         return table, features
+    everyone = np.arange(table.num_rows)
+    for name, col, mask in zip(features.columns, features.values, masks, strict=True):
+        # (a marker among numbers is a missing number: NA for North America is a category's)
+        if mask.any() and (cells := Cells(col)).text and not mask[cells.numbers[1]].all():
+            outcome = "and data.missing='drop' dropped those rows"
+            missing_values.say_common_markers(
+                table, name, cells, mask, everyone, outcome, na_values
+            )
     counts = {n: int(m.sum()) for n, m in zip(features.columns, masks, strict=True) if m.any()}
     empty = [n for n, m in zip(features.columns, masks, strict=True) if m.all()]
     if empty:

@@ -326,8 +326,7 @@ def _load(cfg: Any) -> Dataset:
             f"{table.source} has no feature columns besides the label {label!r}; "
             "set data.keep_label to True or add feature columns"
         )
-    if options["missing"] == "drop":
-        table, features = column_checks.drop_missing(table, features, options["na_values"])
+    table, features = column_checks.drop_rows(table, features, options)
     train_pos, val_pos = _split(table.num_rows, float(val_fraction), int(split_seed))
     # Cut after splitting, so a quick run validates on exactly the rows of the full one.
     train_pos = train_pos[: limit or None]

@@ -66,6 +66,12 @@ def missing_error(
             "(categorical, true/false), or fill them in the file; markers read as "
             f"missing: data.na_values={tuple(na_values)!r}, and NaN or null in arrays and Parquet"
         )
+    words = [m for m in markers if m.strip() and m.lower() not in _NAN_WORDS]
+    if not trained and words and rows.size >= 0.1 * len(missing):  # 'NA': North America?
+        remedy += (
+            f"; {quote_names(words, 3)[1:-1]} in {rows.size} of its {len(missing)} rows: if a "
+            "category here (NA for North America), give data.na_values without it"
+        )
     also = f", and {len(others)} other column(s) have some too: {quote_names(others)}"
     return UserError(
         f"{table.source}: column {name!r} has {noun} at {table.where(rows, col)}"
@@ -108,23 +114,32 @@ def impute_value(
         assert vocab is not None  # a categorical column always comes with its vocabulary
         fill = vocab[int(counts.argmax())]
         if column is not None and column.text:
-            _say_common_markers(table, name, column, missing, train_rows, fill, na_values)
+            say_common_markers(
+                table, name, column, missing, train_rows, f"filled in with {fill!r}", na_values
+            )
         return fill
     return float(counts.argmax())
 
 
-def _say_common_markers(table: Table, name, column: Cells, missing, train_rows, fill, na) -> None:
+def say_common_markers(
+    table: Table, name, column: Cells, missing, rows_of: np.ndarray, outcome: str, na
+) -> None:
+    """Warns of a text column's missing-value marker on a tenth of the rows `rows_of` (the
+    training split's, or all) or more, and what became of them (`outcome`): 'NA' for North
+    America filled in, or its rows dropped (data.missing='drop' dropped a whole category with
+    an information line alone: a probe)."""
     uniq, inverse = column.distinct
-    rows = train_rows[missing[train_rows]]
+    rows = rows_of[missing[rows_of]]
     spelt = np.bincount(inverse[rows][inverse[rows] >= 0], minlength=len(uniq))
-    for k in np.flatnonzero(spelt >= max(1, 0.1 * len(train_rows))):
+    what = "training rows'" if len(rows_of) < len(missing) else "rows'"
+    for k in np.flatnonzero(spelt >= max(1, 0.1 * len(rows_of))):
         if uniq[k].strip() and uniq[k] in na:  # (not '', nor a Python None: no marker's doing)
             logging.warning(
                 "data: %s: column %r: %r, a missing-value marker (data.na_values), is %d of the "
-                "%d training rows' cells (%.0f%%), filled in with %r; if it is a category here "
-                "(NA for North America, a plan named None), give data.na_values without it",
-                table.source, name, uniq[k], spelt[k], len(train_rows),
-                100 * spelt[k] / len(train_rows), fill,
+                "%d %s cells (%.0f%%), %s; if it is a category here (NA for North America, a "
+                "plan named None), give data.na_values without it",
+                table.source, name, uniq[k], spelt[k], len(rows_of), what,
+                100 * spelt[k] / len(rows_of), outcome,
             )  # fmt: skip
 
 
