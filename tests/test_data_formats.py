@@ -1549,6 +1549,31 @@ def test_a_marker_common_in_a_column_is_warned_of_under_drop_and_named_when_refu
         load(path, scaling="none", val_fraction=0.2)
 
 
+@pytest.mark.parametrize(
+    "cells, shown",
+    [
+        (["(1,055)", "3,580", "(12)", "7"], "'(1,055)'"),  # accounting negatives, grouped
+        (["(-408)", "463", "(-39)", "12"], "'(-408)'"),
+        (['"159.9"', '"176.7"', "'3'", '"-4"'], "'\"159.9\"'"),  # quotes kept in the cells
+    ],
+)
+def test_numbers_in_parentheses_or_quotes_are_refused_not_made_categories(tmp_path, cells, shown):
+    """An accounting export's (1,055) beside 3,580, and numbers in literal quotes, became a
+    categorical column of ~150 values with a generic warning (a probe)."""
+    body = [[i, cells[i % 4] if i % 4 else cells[0]] for i in range(40)]
+    path = write(tmp_path / "p.csv", body, header=["a", "bal"])
+    with pytest.raises(UserError) as e:
+        load(path)
+    assert "column 'bal' holds numbers in parentheses (an accounting negative) or in quote" in (
+        str(e.value)
+    )
+    assert f"row 1 (line 2) {shown}" in str(e.value)
+    text = [[i, ["(other)", "a (b)", "x"][i % 3]] for i in range(40)]  # text in parentheses
+    assert load(write(tmp_path / "t.csv", text, header=["a", "bal"])).preprocessor.kinds[1] == (
+        "categorical"
+    )
+
+
 @pytest.mark.parametrize("missing", ["error", "impute", "drop"])
 def test_rows_without_any_value_are_left_out_and_said(tmp_path, caplog, missing):
     """A spreadsheet's empty rows below its data, saved as ',,' lines: imputed, three trained

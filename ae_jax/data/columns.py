@@ -35,6 +35,10 @@ _LOOKALIKES = {
 # "12%", "$1,250.00", "-3.5 €": a number with a percent or currency sign, read as text.
 _SIGNS = "%$€£¥"
 _SIGNED = re.compile(rf"[+-]?[{_SIGNS}]?\s?[+-]?(\d[\d,.' ]*|[.,]\d+)\s?[{_SIGNS}]?")
+# A number in parentheses (an accounting negative) or in quote characters kept in the cell.
+_WRAPPED = re.compile(
+    r"""\(\s*([+-]?(\d[\d,.' ]*|[.,]\d+))\s*\)|(["'])([+-]?(\d[\d,.' ]*|[.,]\d+))\3"""
+)
 
 
 def infer_kind(
@@ -111,6 +115,17 @@ def infer_kind(
         )
     signed = np.array([any(c in t for c in _SIGNS) and bool(_SIGNED.fullmatch(t)) for t in uniq])
     present, n_bad = int(counts.sum()), int(counts[not_number].sum())
+    wrapped = np.array([bool(_WRAPPED.fullmatch(t)) for t in uniq])
+    numberish = not_number & (wrapped | np.array([bool(_SIGNED.fullmatch(t)) for t in uniq]))
+    if wrapped.any() and present - n_bad + counts[numberish].sum() >= _NUMERIC_SHARE * present:
+        fix = r"""str.replace(r'^\((.*)\)$', r'-\1', regex=True).str.strip('"\'')"""
+        raise UserError(  # ("(-1,055)" beside "3,580" became one of 150 categories: a probe)
+            f"{table.source}: column {name!r} holds numbers in parentheses (an accounting "
+            f"negative) or in quote characters: {table.where(bad(), col)}; expected plain "
+            "numbers (as categories, their codes would carry nothing a model can generalise): "
+            "write (1,055) as -1055 and remove the quotes and any thousands separators in the "
+            f"file, e.g. with pandas' df[col].{fix}, or drop the column"
+        )
     if signed.any() and present - n_bad + counts[signed].sum() >= _NUMERIC_SHARE * present:
         others = [t for t in not_numbers if not _SIGNED.fullmatch(t)]
         strip = r"df[col].str.replace(r'[%$€£¥,\s]', '', regex=True).astype(float)"
