@@ -1706,3 +1706,13 @@ def test_preprocessor_json_keeps_every_setting(tmp_path, kind):
     _same_preprocessors(p, q)
     data.save_preprocessor(p, str(tmp_path / "pre.json"))
     _same_preprocessors(p, data.load_preprocessor(str(tmp_path / "pre.json")))
+
+
+def test_an_empty_cell_left_unread_by_a_given_na_values_says_how_to_keep_it(tmp_path):
+    """data.na_values='-' replaces the defaults, '' among them: an empty cell then refused as
+    "add the cell's text to data.na_values", with its text ''. The refusal says how."""
+    body = [[i, "" if i == 1 else "-" if i == 2 else i % 9] for i in range(30)]
+    path = write(tmp_path / "n.csv", body, header=["a", "b"])
+    with pytest.raises(UserError, match=r"row 2 \(line 3\) ''; .*an empty cell is missing only "):
+        load(path, na_values=("-",))
+    assert load(path, na_values=("", "-"), missing="impute").train.shape[1] == 2

@@ -177,6 +177,11 @@ def infer_kind(
             f"{present} {which} are numbers, but these are not: {table.where(bad(), col)}; "
             "expected a number in every cell of a numeric column: fix or drop those rows, or "
             "add the cell's text to data.na_values if it marks a missing value"
+            + (  # (a list given without '' left empty cells unread, said as "add ''": a probe)
+                "; an empty cell is missing only while data.na_values holds '': giving the "
+                "field replaces its defaults, so write it too, --config.data.na_values=\"'',-\""
+                * any(not t.strip() for t in not_numbers)
+            )
             + "; or, if its values are categories, name it in data.categorical_columns"
             * (not markers)
             + column_checks.header_row_hint(table, bad())
