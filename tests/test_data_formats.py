@@ -1547,6 +1547,15 @@ def test_a_marker_common_in_a_column_is_warned_of_under_drop_and_named_when_refu
     assert "data.missing='drop' dropped those rows" in line and "without it" in line
     with pytest.raises(UserError, match=r"; 'NA' in 40 of its 120 rows: if a category here \(NA"):
         load(path, scaling="none", val_fraction=0.2)
+    # Among numbers, NA is a missing number: no such hint, nor a warning under 'drop'.
+    counts = [[i, "NA" if i % 3 == 0 else i % 11] for i in range(120)]
+    path = write(tmp_path / "c.csv", counts, header=["id", "count"])
+    with pytest.raises(UserError) as e:
+        load(path, scaling="none", val_fraction=0.2)
+    assert "North America" not in str(e.value)
+    caplog.clear()
+    load(path, missing="drop", scaling="none", val_fraction=0.2)
+    assert "a missing-value marker" not in caplog.text
 
 
 @pytest.mark.parametrize(

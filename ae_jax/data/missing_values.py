@@ -67,11 +67,14 @@ def missing_error(
             f"missing: data.na_values={tuple(na_values)!r}, and NaN or null in arrays and Parquet"
         )
     words = [m for m in markers if m.strip() and m.lower() not in _NAN_WORDS]
-    if not trained and words and rows.size >= 0.1 * len(missing):  # 'NA': North America?
-        remedy += (
-            f"; {quote_names(words, 3)[1:-1]} in {rows.size} of its {len(missing)} rows: if a "
-            "category here (NA for North America), give data.na_values without it"
-        )
+    texts = Cells(table.values[i], prep.thousands) if words else None
+    # A marker on a tenth of a column of words ('NA': North America?), not among numbers.
+    if texts is not None and not trained and rows.size >= 0.1 * len(missing) and texts.text:
+        if not missing[texts.numbers[1]].all():
+            remedy += (
+                f"; {quote_names(words, 3)[1:-1]} in {rows.size} of its {len(missing)} rows: "
+                "if a category here (NA for North America), give data.na_values without it"
+            )
     also = f", and {len(others)} other column(s) have some too: {quote_names(others)}"
     return UserError(
         f"{table.source}: column {name!r} has {noun} at {table.where(rows, col)}"
