@@ -1547,6 +1547,11 @@ def test_a_marker_common_in_a_column_is_warned_of_under_drop_and_named_when_refu
     assert "data.missing='drop' dropped those rows" in line and "without it" in line
     with pytest.raises(UserError, match=r"; 'NA' in 40 of its 120 rows: if a category here \(NA"):
         load(path, scaling="none", val_fraction=0.2)
+    # NA's own cells counted, not every missing one: 1 NA beside 15 empty cells, no hint.
+    few = [[i, "NA" if i == 3 else "" if i % 7 == 0 else "EU"] for i in range(100)]
+    with pytest.raises(UserError) as e:
+        load(write(tmp_path / "f.csv", few, header=["id", "Market"]), scaling="none")
+    assert "North America" not in str(e.value)
     # Among numbers, NA is a missing number: no such hint, nor a warning under 'drop'.
     counts = [[i, "NA" if i % 3 == 0 else i % 11] for i in range(120)]
     path = write(tmp_path / "c.csv", counts, header=["id", "count"])
@@ -1559,28 +1564,34 @@ def test_a_marker_common_in_a_column_is_warned_of_under_drop_and_named_when_refu
 
 
 @pytest.mark.parametrize(
-    "cells, shown",
+    "cell, shown",
     [
-        (["(1,055)", "3,580", "(12)", "7"], "'(1,055)'"),  # accounting negatives, grouped
-        (["(-408)", "463", "(-39)", "12"], "'(-408)'"),
-        (['"159.9"', '"176.7"', "'3'", '"-4"'], "'\"159.9\"'"),  # quotes kept in the cells
+        (lambda i: f"({1000 + i:,})" if i % 2 == 0 else f"{2000 + i:,}", "'(1,000)'"),  # grouped
+        (lambda i: f"(-{i})" if i % 3 == 0 else str(i), "'(-0)'"),
+        (lambda i: f'"{i}.5"' if i % 2 == 0 else f"'{i}'", "'\"0.5\"'"),  # quotes in the cells
     ],
 )
-def test_numbers_in_parentheses_or_quotes_are_refused_not_made_categories(tmp_path, cells, shown):
+def test_numbers_in_parentheses_or_quotes_are_refused_not_made_categories(tmp_path, cell, shown):
     """An accounting export's (1,055) beside 3,580, and numbers in literal quotes, became a
-    categorical column of ~150 values with a generic warning (a probe)."""
-    body = [[i, cells[i % 4] if i % 4 else cells[0]] for i in range(40)]
+    categorical column of ~150 values with a generic warning (a probe). Few such values (a
+    survey's answers "(1)".."(5)") and pairs "(0, 3)" are categories still (a review)."""
+    body = [[i, "n/a" if i == 7 else cell(i)] for i in range(60)]
     path = write(tmp_path / "p.csv", body, header=["a", "bal"])
     with pytest.raises(UserError) as e:
         load(path)
-    assert "column 'bal' holds numbers in parentheses (an accounting negative) or in quote" in (
-        str(e.value)
-    )
-    assert f"row 1 (line 2) {shown}" in str(e.value)
-    text = [[i, ["(other)", "a (b)", "x"][i % 3]] for i in range(40)]  # text in parentheses
-    assert load(write(tmp_path / "t.csv", text, header=["a", "bal"])).preprocessor.kinds[1] == (
-        "categorical"
-    )
+    said = str(e.value)
+    assert "column 'bal' holds numbers in parentheses (an accounting negative) or in quote" in said
+    assert f"row 1 (line 2) {shown}" in said and "name it in data.categorical_columns" in said
+    assert said.endswith("; add ['n/a'] to data.na_values if they mark missing values")
+    assert load(path, categorical_columns=("bal",)).preprocessor.kinds[1] == "categorical"
+    for name, text in [
+        ("t", lambda i: ["(other)", "a (b)", "x"][i % 3]),  # words in parentheses
+        ("s", lambda i: f"({1 + i % 5})"),  # a survey's answers
+        ("c", lambda i: f"({i % 7}, {i % 5})"),  # pairs, 35 of them
+    ]:
+        rows = [[i, text(i)] for i in range(60)]
+        kinds = load(write(tmp_path / f"{name}.csv", rows, header=["a", "b"])).preprocessor.kinds
+        assert kinds[1] == "categorical", name
 
 
 @pytest.mark.parametrize("missing", ["error", "impute", "drop"])
@@ -1593,11 +1604,16 @@ def test_rows_without_any_value_are_left_out_and_said(tmp_path, caplog, missing)
     caplog.set_level("WARNING")
     ds = load(path, missing=missing, scaling="none", val_fraction=0.2)
     assert len(ds.train_indices) + len(ds.val_indices) == 40
-    assert "3 row(s) without a value in any column left out, at row 41 (line 42), row 42" in (
-        caplog.text
+    assert (
+        "3 row(s) without a value in any feature column left out, at row 41 (line 42), row 42"
+        in (caplog.text)
     )
     assert "filled" not in caplog.text
     caplog.clear()
+    words = [["ab"[i % 2], "xyz"[i % 3]] for i in range(40)] + [["", ""]] * 3
+    path = write(tmp_path / "w.csv", words, header=["a", "b"])
+    ds = load(path, missing=missing, na_values=("NA",))  # '' a category here: rows kept
+    assert len(ds.train_indices) + len(ds.val_indices) == 43 and "left out" not in caplog.text
     one = [[i, "" if i == 5 else i % 7, "ab"[i % 2]] for i in range(40)]  # one cell: no row
     load(write(tmp_path / "o.csv", one, header=["a", "b", "c"]), missing="impute")
     assert "left out" not in caplog.text

@@ -94,6 +94,7 @@ def test_dim_pixels_given_to_a_model_of_0_to_255_intensities_are_said(runs, capl
     caplog.clear()
     pixels.encode((digits[:5] * 15).astype(np.uint8))  # its own units: nothing said
     pixels.encode((digits[:5] * 2).astype(np.uint8))  # dark, up to 32: nothing said either
+    pixels.encode(np.zeros((1, 8, 8), np.uint8))  # all black: nothing to tell
     assert not caplog.text
 
 

@@ -246,19 +246,19 @@ def header_row_hint(table: Table, rows: np.ndarray) -> str:
 def drop_rows(table: Table, features: Table, options: dict) -> tuple[Table, Table]:
     """The rows training reads: without the empty ones (`drop_empty_rows`), and under
     data.missing='drop' without any missing a value (`drop_missing`)."""
-    table, features = drop_empty_rows(table, features)
+    table, features = drop_empty_rows(table, features, options["na_values"])
     if options["missing"] == "drop":
         table, features = drop_missing(table, features, options["na_values"])
     return table, features
 
 
-def drop_empty_rows(table: Table, features: Table) -> tuple[Table, Table]:
+def drop_empty_rows(table: Table, features: Table, na_values) -> tuple[Table, Table]:
     """Leaves out a delimited file's rows whose every feature cell is empty, saying where: a
     spreadsheet's empty rows below its data, saved as ',,' lines (imputed, three trained as
     made-up rows of the columns' means, said only as filled values: a probe). Not a table of
     one feature column, whose empty cell is a missing value, nor a file of no other rows (its
-    empty columns are refused)."""
-    if table.file is None or len(features.columns) < 2:
+    empty columns are refused), nor where data.na_values leaves '' out (a category there)."""
+    if table.file is None or len(features.columns) < 2 or "" not in na_values:
         return table, features
     empty = np.ones(table.num_rows, bool)
     for col in features.values:  # (one column without an empty cell ends the search)
@@ -269,8 +269,8 @@ def drop_empty_rows(table: Table, features: Table) -> tuple[Table, Table]:
         return table, features
     rows = np.flatnonzero(empty)
     logging.warning(
-        "data: %s: %d row(s) without a value in any column left out, at %s (empty rows, as a "
-        "spreadsheet saves below its data?)",
+        "data: %s: %d row(s) without a value in any feature column left out, at %s (empty "
+        "rows, as a spreadsheet saves below its data?)",
         table.source,
         rows.size,
         table.where(rows),

@@ -35,10 +35,10 @@ _LOOKALIKES = {
 # "12%", "$1,250.00", "-3.5 €": a number with a percent or currency sign, read as text.
 _SIGNS = "%$€£¥"
 _SIGNED = re.compile(rf"[+-]?[{_SIGNS}]?\s?[+-]?(\d[\d,.' ]*|[.,]\d+)\s?[{_SIGNS}]?")
-# A number in parentheses (an accounting negative) or in quote characters kept in the cell.
-_WRAPPED = re.compile(
-    r"""\(\s*([+-]?(\d[\d,.' ]*|[.,]\d+))\s*\)|(["'])([+-]?(\d[\d,.' ]*|[.,]\d+))\3"""
-)
+# A number in parentheses (an accounting negative) or in quote characters kept in the cell:
+# its digits grouped by commas in threes or not at all ("(0, 3)" is a pair, not a number).
+_NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_WRAPPED = re.compile(rf"""\(\s*{_NUMBER}\s*\)|"{_NUMBER}"|'{_NUMBER}'""")
 
 
 def infer_kind(
@@ -117,14 +117,25 @@ def infer_kind(
     present, n_bad = int(counts.sum()), int(counts[not_number].sum())
     wrapped = np.array([bool(_WRAPPED.fullmatch(t)) for t in uniq])
     numberish = not_number & (wrapped | np.array([bool(_SIGNED.fullmatch(t)) for t in uniq]))
-    if wrapped.any() and present - n_bad + counts[numberish].sum() >= _NUMERIC_SHARE * present:
+    many = int(seen.sum()) > column_checks.MANY_CATEGORIES  # (survey answers "(1)".."(5)": few)
+    if (
+        many
+        and wrapped.any()
+        and present - n_bad + counts[numberish].sum() >= (_NUMERIC_SHARE * present)
+    ):
         fix = r"""str.replace(r'^\((.*)\)$', r'-\1', regex=True).str.strip('"\'')"""
+        others = [t for t in not_numbers if not (_WRAPPED.fullmatch(t) or _SIGNED.fullmatch(t))]
         raise UserError(  # ("(-1,055)" beside "3,580" became one of 150 categories: a probe)
             f"{table.source}: column {name!r} holds numbers in parentheses (an accounting "
             f"negative) or in quote characters: {table.where(bad(), col)}; expected plain "
             "numbers (as categories, their codes would carry nothing a model can generalise): "
             "write (1,055) as -1055 and remove the quotes and any thousands separators in the "
-            f"file, e.g. with pandas' df[col].{fix}, or drop the column"
+            f"file, e.g. with pandas' df[col].{fix}, or drop the column; if its values are "
+            "categories, name it in data.categorical_columns"
+            + (
+                f"; add {quote_names(others, 5)} to data.na_values if they mark missing values"
+                * bool(others)
+            )
         )
     if signed.any() and present - n_bad + counts[signed].sum() >= _NUMERIC_SHARE * present:
         others = [t for t in not_numbers if not _SIGNED.fullmatch(t)]

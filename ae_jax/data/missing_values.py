@@ -67,13 +67,15 @@ def missing_error(
             f"missing: data.na_values={tuple(na_values)!r}, and NaN or null in arrays and Parquet"
         )
     words = [m for m in markers if m.strip() and m.lower() not in _NAN_WORDS]
-    texts = Cells(table.values[i], prep.thousands) if words else None
+    texts = Cells(table.values[i], prep.thousands) if words and not trained else None
     # A marker on a tenth of a column of words ('NA': North America?), not among numbers.
-    if texts is not None and not trained and rows.size >= 0.1 * len(missing) and texts.text:
-        if not missing[texts.numbers[1]].all():
+    if texts is not None and texts.text and not missing[texts.numbers[1]].all():
+        uniq, inverse = texts.distinct
+        spelt = np.isin(inverse, [k for k, u in enumerate(uniq) if u.strip() in words])
+        if (n := int(spelt.sum())) >= 0.1 * len(missing):
             remedy += (
-                f"; {quote_names(words, 3)[1:-1]} in {rows.size} of its {len(missing)} rows: "
-                "if a category here (NA for North America), give data.na_values without it"
+                f"; {quote_names(words, 3)[1:-1]} in {n} of its {len(missing)} rows: if a "
+                "category here (NA for North America), give data.na_values without it"
             )
     also = f", and {len(others)} other column(s) have some too: {quote_names(others)}"
     return UserError(

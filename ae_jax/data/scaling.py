@@ -263,11 +263,12 @@ def _say_dim_pixels(p, x: np.ndarray, source: str) -> None:
     0..255 images were evaluated and encoded without a word (a probe)."""
     # In the pixels' own units, per feature first (scale > 0): no copy of a large input.
     top = float(np.max(x.max(axis=0) * np.asarray(p.scale) + np.asarray(p.offset)))
-    if top < p.pixel_max / 8:
+    if 0 < top < p.pixel_max / 8:  # (all black: nothing to tell)
         logging.warning(
             "%s: pixel intensities whose largest is %.4g, under an eighth of the run's "
-            "0..%d: codes or counts, or images scaled down? Give them as the training images' "
-            "intensities 0..%d; encoded as given",
+            "0..%d: codes or counts, or images scaled down? Where the training images were "
+            "intensities 0..%d, give these so too (training warned if its own were this dim); "
+            "encoded as given",
             source,
             top,
             p.pixel_max,
