@@ -289,8 +289,7 @@ def drop_missing(table: Table, features: Table, na_values: tuple[str, ...]) -> t
         return table, features
     everyone = np.arange(table.num_rows)
     for name, col, mask in zip(features.columns, features.values, masks, strict=True):
-        # (a marker among numbers is a missing number: NA for North America is a category's)
-        if mask.any() and (cells := Cells(col)).text and not mask[cells.numbers[1]].all():
+        if mask.any() and missing_values.of_words(cells := Cells(col), mask):
             outcome = "and data.missing='drop' dropped those rows"
             missing_values.say_common_markers(
                 table, name, cells, mask, everyone, outcome, na_values

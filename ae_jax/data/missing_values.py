@@ -69,7 +69,7 @@ def missing_error(
     words = [m for m in markers if m.strip() and m.lower() not in _NAN_WORDS]
     texts = Cells(table.values[i], prep.thousands) if words and not trained else None
     # A marker on a tenth of a column of words ('NA': North America?), not among numbers.
-    if texts is not None and texts.text and not missing[texts.numbers[1]].all():
+    if texts is not None and of_words(texts, missing):
         uniq, inverse = texts.distinct
         spelt = np.isin(inverse, [k for k, u in enumerate(uniq) if u.strip() in words])
         if (n := int(spelt.sum())) >= 0.1 * len(missing):
@@ -124,6 +124,12 @@ def impute_value(
             )
         return fill
     return float(counts.argmax())
+
+
+def of_words(column: Cells, missing: np.ndarray) -> bool:
+    """Whether a column's cells besides its `missing` ones hold text that is no number: a
+    marker there may be a category ('NA', North America), among numbers a missing number."""
+    return column.text and not missing[column.numbers[1]].all()
 
 
 def say_common_markers(
